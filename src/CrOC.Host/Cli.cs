@@ -1,0 +1,50 @@
+namespace CrOC.Host;
+
+/// <summary>The croc-host command line: one subcommand per job.</summary>
+public static class Cli
+{
+    const string Usage = """
+        croc-host: CrOC (Cross-View Online Clustering) pre-training for Vision Transformers.
+
+        Usage: croc-host <command> [options]
+
+        Commands:
+          bench-clustering   time the joint-space clustering at the official size
+                             (S = B·h problems of 2N tokens); options: --batch B (16),
+                             --heads h (6), --tokens N (196), --dim d (64), --repeats R (10),
+                             --threads T (all cores)
+
+        Coming with later issues: train, eval-seg, clusters, export, bench.
+        Run `croc-host <command> --help` for a command's options.
+        """;
+
+    /// <summary>Runs the command named by <paramref name="args"/>; returns the process exit code
+    /// (0 success, 2 usage error).</summary>
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        {
+            Console.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        try
+        {
+            return args[0] switch
+            {
+                "bench-clustering" => ClusteringBenchmark.Run(Options.Parse(args[1..])),
+                _ => UsageError($"unknown command '{args[0]}'"),
+            };
+        }
+        catch (OptionException e)
+        {
+            return UsageError(e.Message);
+        }
+    }
+
+    static int UsageError(string message)
+    {
+        Console.Error.WriteLine($"croc-host: {message}");
+        Console.Error.WriteLine("Run `croc-host --help` for the commands and their options.");
+        return 2;
+    }
+}

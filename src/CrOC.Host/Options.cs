@@ -1,0 +1,46 @@
+namespace CrOC.Host;
+
+/// <summary>A bad command line, reported with exit code 2.</summary>
+public sealed class OptionException(string message) : Exception(message);
+
+/// <summary>`--name value` pairs and `--flag`s of a subcommand.</summary>
+public sealed class Options
+{
+    readonly Dictionary<string, string?> values;
+
+    Options(Dictionary<string, string?> values) => this.values = values;
+
+    public bool Help => values.ContainsKey("help");
+
+    public static Options Parse(string[] args)
+    {
+        var values = new Dictionary<string, string?>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] is "-h") { values["help"] = null; continue; }
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+                throw new OptionException($"unexpected argument '{args[i]}'");
+            var name = args[i][2..];
+            bool hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
+            values[name] = hasValue ? args[++i] : null;
+        }
+        return new Options(values);
+    }
+
+    /// <summary>The integer option <paramref name="name"/>, or <paramref name="fallback"/>; must be ≥ 1.</summary>
+    public int PositiveInt(string name, int fallback)
+    {
+        if (!values.Remove(name, out var text)) return fallback;
+        if (!int.TryParse(text, out var value) || value < 1)
+            throw new OptionException($"--{name} needs a positive integer, got '{text}'");
+        return value;
+    }
+
+    /// <summary>Fails on any option that no one asked for.</summary>
+    public void RejectUnknown()
+    {
+        values.Remove("help");
+        if (values.Count > 0)
+            throw new OptionException($"unknown option(s): {string.Join(", ", values.Keys.Select(k => "--" + k))}");
+    }
+}

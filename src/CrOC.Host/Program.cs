@@ -1,0 +1,3 @@
+using CrOC.Host;
+
+return Cli.Run(args);

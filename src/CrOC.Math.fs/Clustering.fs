@@ -1,0 +1,246 @@
+/// Joint-space (cross-view) online clustering of CrOC (spec §6), batched over S problems.
+///
+/// A problem s is one (image, feature group) pair: with per-head keys S = B·h, with output
+/// tokens S = B. Its 2N tokens are the N patches of view 1 followed by the N patches of view 2
+/// (row-major over the patch grid). Everything here runs without gradient and in fp32 (float64
+/// inputs stay float64, which the tests use).
+module CrOC.Math.Clustering
+
+open TorchSharp
+open CrOC.Math.Tensors
+open CrOC.Math.Sinkhorn
+open CrOC.Math.Costs
+
+/// How the token marginal a (2N) and the cluster marginal b (K) are formed.
+type Marginals =
+    /// a = softmax(ρ/τ_r) over all 2N tokens, b = softmax(ρ_seeds/τ_c) over the seeds, where
+    /// ρ_n = ⟨x_n, x_cls of the token's view⟩ (official: `uniform_marginals=False`, τ_r = τ_c = 2).
+    | ClsSimilarity of tauR: float * tauC: float
+    /// a = 1/2N, b = 1/K (the poster's variant, `uniform_marginals=True`).
+    | Uniform
+
+/// How the final number of clusters K* of each problem is chosen.
+type KSelection =
+    /// Merge K0 → 2 and pick K* = argmin of the transport cost among K ∈ {kMax, …, 2}; ties go to
+    /// the larger K (official: `n_centroids_max` = 4).
+    | MinTransportCost of kMax: int
+    /// Merge K0 → k and keep K* = k for every problem (k = K0: no merge at all).
+    | FixedK of k: int
+
+/// Which Sinkhorn solver runs each stage.
+type SinkhornVariant =
+    /// `Sinkhorn.sinkhorn`, as the official code.
+    | Linear
+    /// `Sinkhorn.sinkhornLog`, finite for large λ and tiny marginals.
+    | LogDomain
+
+type ClusteringConfig =
+    { /// K0, the number of seeds (`n_tokens`).
+      K0: int
+      Selection: KSelection
+      /// λ = 1/ε of the entropic transport (`sinkhorn_lambda`).
+      SinkhornLambda: float
+      /// T, the number of row-then-column sweeps (`sinkhorn_iterations`).
+      SinkhornIterations: int
+      Solver: SinkhornVariant
+      /// λ_pos, the weight of the positional cost (`pos_alpha`).
+      LambdaPos: float
+      Marginals: Marginals
+      /// Temperature of the seeding distribution p = softmax(ρ / τ_seed) (2.0 in the official code).
+      SeedTemperature: float }
+
+    /// The official defaults (spec §10).
+    static member Official =
+        { K0 = 5
+          Selection = MinTransportCost 4
+          SinkhornLambda = 20.0
+          SinkhornIterations = 5
+          Solver = Linear
+          LambdaPos = 4.0
+          Marginals = ClsSimilarity(2.0, 2.0)
+          SeedTemperature = 2.0 }
+
+    /// The poster's variant: uniform marginals and a fixed K (use it with output-token features).
+    static member Poster(k: int) =
+        { ClusteringConfig.Official with Selection = FixedK k; Marginals = Uniform }
+
+/// Where the K0 seeds come from.
+type Seeding =
+    /// Drawn from p without replacement, over both views, with this generator.
+    | Sampled of torch.Generator
+    /// Injected token indices (S, K0), int64 in [0, 2N), distinct per row: reproducible runs and
+    /// comparisons with the official implementation.
+    | Given of Tensor
+
+/// One stage of the merge loop.
+type Stage =
+    { K: int
+      /// Q_K: the plan normalised per view and per column, (S, 2, N, K): each column sums to 1
+      /// within each view.
+      Plan: Tensor
+      /// ⟨P, M⟩ of the stage, (S).
+      Cost: Tensor }
+
+type Clusters =
+    { /// W = Q_{K*} ⊙ H: each token keeps the soft weight of its argmax cluster only,
+      /// (2, S, N, K̄), view-major; columns ≥ K* of a problem are zero padding.
+      Masks: Tensor
+      /// Flat indices s·K̄ + k of the clusters that are the argmax of ≥ 1 patch in EACH view,
+      /// (V) int64, ascending. May be empty.
+      Valid: Tensor
+      /// K* per problem, (S) int64.
+      KStar: Tensor
+      /// K̄ = max K* over the batch.
+      KBar: int
+      /// The seeds used, (S, K0) int64.
+      Seeds: Tensor
+      /// Stages K0, K0−1, …, in merge order.
+      Stages: Stage list
+      /// Problems per image (h for per-head keys, 1 for output tokens).
+      ProblemsPerImage: int }
+
+    member this.ValidCount = int this.Valid.shape.[0]
+
+/// Rows (S, K, c) of `table` (S, 2N, c) at `indices` (S, K).
+let private gatherTokens (table: Tensor) (indices: Tensor) : Tensor =
+    table.gather(1L, indices.unsqueeze(-1).expand(indices.shape.[0], indices.shape.[1], table.shape.[2]))
+
+/// P̄ = P / column sums: each column becomes a distribution over the 2N tokens. (S, 2N, K)
+let private columnDistributions (plan: Tensor) : Tensor = safeDivide plan (plan.sum(1L, keepdim = true))
+
+/// Q^m[n,k] = P[n,k] / Σ_{n' ∈ view m} P[n',k]. Plan (S, 2N, K) → (S, 2, N, K).
+let perViewColumnNormalised (plan: Tensor) : Tensor =
+    let s, k = plan.shape.[0], plan.shape.[2]
+    let byView = plan.view(s, 2L, -1L, k)                                  // (S, 2, N, K)
+    safeDivide byView (byView.sum(2L, keepdim = true))
+
+/// Merges the two closest clusters of every problem: with C = P̄ᵀX (un-normalised), the pair
+/// (i, j) = argmax of C·Cᵀ − 2I (first in row-major order on ties) is removed and the summed
+/// column P[:,i] + P[:,j] is appended LAST; the other columns keep their order.
+/// Plan (S, 2N, K), tokens X (S, 2N, d) → plan (S, 2N, K−1).
+let mergeClosestPair (plan: Tensor) (tokens: Tensor) : Tensor =
+    let s, n2, k = plan.shape.[0], plan.shape.[1], plan.shape.[2]
+    let centroids = torch.bmm((columnDistributions plan).transpose(1, 2), tokens)       // (S, K, d)
+    let eye = torch.eye(k, dtype = plan.dtype, device = plan.device).unsqueeze(0)
+    let similarity = torch.bmm(centroids, centroids.transpose(1, 2)) - eye * 2.0          // (S, K, K)
+    let best = similarity.flatten(1).argmax(1L)                                           // (S)
+    // floor_divide: TorchSharp 0.107's torch.div(t, scalar, rounding_mode = floor) ignores the
+    // rounding mode and returns a float tensor.
+    let kTensor = torch.tensor(k, device = plan.device)
+    let i = torch.floor_divide(best, kTensor).unsqueeze(1)                               // (S, 1)
+    let j = best.remainder(kTensor).unsqueeze(1)                                          // (S, 1)
+    let columns = torch.arange(k, dtype = torch.int64, device = plan.device).unsqueeze(0) // (1, K)
+    let inPair = columns.eq(i: Tensor).logical_or(columns.eq(j: Tensor)).to_type(torch.int64)             // (S, K)
+    // Distinct sort keys: kept columns 0..K−1 in order, then the pair as K+i, K+j.
+    let order = (columns + inPair * k).argsort(1L)                                        // (S, K)
+    let permuted = plan.gather(2L, order.unsqueeze(1).expand(s, n2, k))                   // (S, 2N, K)
+    let merged = permuted.narrow(2L, k - 2L, 1L) + permuted.narrow(2L, k - 1L, 1L)        // (S, 2N, 1)
+    torch.cat([| permuted.narrow(2L, 0L, k - 2L); merged |], 2L)
+
+/// ρ: similarity of every patch feature to the CLS feature of its own view.
+/// Features (2, S, 1+N, d) normalised → (S, 2N).
+let private clsSimilarity (features: Tensor) : Tensor =
+    let cls = features.narrow(2L, 0L, 1L)                                  // (2, S, 1, d)
+    let patches = features.narrow(2L, 1L, features.shape.[2] - 1L)        // (2, S, N, d)
+    (patches * cls).sum(-1L).permute(1L, 0L, 2L).reshape(features.shape.[1], -1L)
+
+let private validateSeeds (k0: int) (twoN: int64) (seeds: Tensor) (s: int64) =
+    if seeds.shape <> [| s; int64 k0 |] then
+        invalidArg "seeds" (sprintf "injected seeds must have shape (S=%d, K0=%d), got %A" s k0 seeds.shape)
+    if seeds.numel() > 0L && (toFloat (seeds.min()) < 0.0 || toFloat (seeds.max()) >= float twoN) then
+        invalidArg "seeds" (sprintf "injected seeds must lie in [0, 2N=%d)" twoN)
+    let struct (sorted, _) = seeds.sort(1L)
+    if k0 > 1 && toFloat (sorted.narrow(1L, 1L, int64 k0 - 1L).eq(sorted.narrow(1L, 0L, int64 k0 - 1L)).any()) > 0.0 then
+        invalidArg "seeds" "injected seeds must be distinct within each problem"
+
+let private validateConfig (cfg: ClusteringConfig) (twoN: int64) =
+    let kMin =
+        match cfg.Selection with
+        | MinTransportCost kMax ->
+            if kMax < 2 || kMax > cfg.K0 then invalidArg "cfg" (sprintf "MinTransportCost needs 2 <= kMax (%d) <= K0 (%d)" kMax cfg.K0)
+            2
+        | FixedK k ->
+            if k < 1 || k > cfg.K0 then invalidArg "cfg" (sprintf "FixedK needs 1 <= k (%d) <= K0 (%d)" k cfg.K0)
+            k
+    if int64 cfg.K0 > twoN then invalidArg "cfg" (sprintf "K0 (%d) exceeds the 2N = %d tokens" cfg.K0 twoN)
+    kMin
+
+/// Runs the joint-space clustering (spec §6.1–§6.8) without gradient.
+///
+/// `features` (2S, 1+N, d): per problem and view, token 0 is the CLS feature and 1..N the patch
+/// features; rows are ordered (view, image, group), i.e. the official (view, image, head).
+/// `positions` (2B, N, 2): patch centres (x, y) in original-image pixels, rows (view, image).
+/// S must be a multiple of B; problem s belongs to image s / (S/B).
+let cluster (cfg: ClusteringConfig) (seeding: Seeding) (features: Tensor) (positions: Tensor) : Clusters =
+    use _ = torch.no_grad()
+    expectRank "features" 3 features
+    expectRank "positions" 3 positions
+    let workType = if features.dtype = torch.float64 then torch.float64 else torch.float32
+    let twoS, n = features.shape.[0], features.shape.[1] - 1L
+    let twoB = positions.shape.[0]
+    if twoS % 2L <> 0L || twoB % 2L <> 0L || positions.shape.[1] <> n || positions.shape.[2] <> 2L then
+        invalidArg "positions" (sprintf "features (2S, 1+N, d) = %A and positions (2B, N, 2) = %A do not fit" features.shape positions.shape)
+    let s, b = twoS / 2L, twoB / 2L
+    if s % b <> 0L then invalidArg "features" (sprintf "S = %d problems is not a multiple of B = %d images" s b)
+    let groups = s / b
+    let kMin = validateConfig cfg (2L * n)
+
+    let normalised = (l2normalize (features.to_type(workType))).view(2L, s, n + 1L, -1L) // (2, S, 1+N, d)
+    let x = normalised.narrow(2L, 1L, n).permute(1L, 0L, 2L, 3L).reshape(s, 2L * n, -1L)   // (S, 2N, d)
+    let e =                                                                                 // (S, 2N, 2)
+        positions.to_type(workType).view(2L, b, n, 2L).permute(1L, 0L, 2L, 3L).reshape(b, 2L * n, 2L)
+            .repeat_interleave(groups, dim = 0L)
+    let rho = clsSimilarity normalised                                                      // (S, 2N)
+    let seeds =
+        match seeding with
+        | Given t ->
+            validateSeeds cfg.K0 (2L * n) t s
+            t.to_type(torch.int64).``to``(features.device)
+        | Sampled generator ->
+            torch.multinomial((rho / cfg.SeedTemperature).softmax(1L), int64 cfg.K0, replacement = false, generator = generator)
+    let a, b0 =
+        match cfg.Marginals with
+        | ClsSimilarity(tauR, tauC) -> (rho / tauR).softmax(1L), (rho.gather(1L, seeds) / tauC).softmax(1L)
+        | Uniform -> torch.full_like(rho, scalar (1.0 / float (2L * n))), torch.full_like(seeds, scalar (1.0 / float cfg.K0), dtype = workType)
+    let solve = match cfg.Solver with Linear -> sinkhorn | LogDomain -> sinkhornLog
+
+    // The merge loop K0 → kMin: one Sinkhorn solve per K, then merge the closest pair.
+    let rec stages (k: int) (centroids: Tensor) (centroidPositions: Tensor) (b: Tensor) (acc: Stage list) =
+        let cost = jointCost cfg.LambdaPos x e centroids centroidPositions                 // (S, 2N, K)
+        let transport = solve cfg.SinkhornLambda cfg.SinkhornIterations a b cost
+        let acc = { K = k; Plan = perViewColumnNormalised transport.Plan; Cost = transport.Cost } :: acc
+        if k = kMin then List.rev acc
+        else
+            let columns = columnDistributions (mergeClosestPair transport.Plan x)           // P̄ (S, 2N, K−1)
+            let nextB = (a.unsqueeze(-1) * columns).sum(1L)                                 // (S, K−1)
+            stages (k - 1) (torch.bmm(columns.transpose(1, 2), x)) (torch.bmm(columns.transpose(1, 2), e))
+                   (nextB / nextB.sum(1L, keepdim = true)) acc
+    let allStages = stages cfg.K0 (gatherTokens x seeds) (gatherTokens e seeds) b0 []
+
+    // K* among the candidate stages (descending K, so argmin's first-on-ties prefers larger K).
+    let candidates =
+        match cfg.Selection with
+        | MinTransportCost kMax -> allStages |> List.filter (fun st -> st.K <= kMax)
+        | FixedK k -> allStages |> List.filter (fun st -> st.K = k)
+    let kFirst = candidates.Head.K
+    let choice = torch.stack(candidates |> List.map (fun st -> st.Cost), 1L).argmin(1L)   // (S)
+    let kStar = -choice + int64 kFirst
+    let kBar = int (toFloat (kStar.max()))
+    let padded =                                                                            // (S, C, 2, N, kFirst)
+        torch.stack(candidates |> List.map (fun st -> torch.nn.functional.pad(st.Plan, [| 0L; int64 (kFirst - st.K) |])), 1L)
+    let q =                                                                                 // (S, 2, N, K̄)
+        padded.gather(1L, choice.view(s, 1L, 1L, 1L, 1L).expand(s, 1L, 2L, n, int64 kFirst))
+            .squeeze(1L).narrow(3L, 0L, int64 kBar)
+
+    // Hard argmax on the per-view normalised Q, keeping the soft weight.
+    let hard = torch.nn.functional.one_hot(q.argmax(-1L), int64 kBar).to_type(workType)   // (S, 2, N, K̄)
+    let masks = (q * hard).permute(1L, 0L, 2L, 3L).contiguous()                             // (2, S, N, K̄)
+    let present = hard.sum(2L).gt(scalar 0.0)                                                      // (S, 2, K̄)
+    let valid = present.select(1L, 0L).logical_and(present.select(1L, 1L)).flatten().nonzero().flatten()
+    { Masks = masks
+      Valid = valid
+      KStar = kStar
+      KBar = kBar
+      Seeds = seeds
+      Stages = allStages
+      ProblemsPerImage = int groups }

@@ -1,0 +1,14 @@
+/// The EMA teacher update, the one place (with the optimiser) where parameters are mutated.
+module CrOC.Math.Ema
+
+open TorchSharp
+open CrOC.Math.Tensors
+
+/// θ_t ← m·θ_t + (1 − m)·θ_s for every pair, in place and without gradient.
+/// `teacher` and `student` list the matching tensors in the same order and shapes.
+let ema (momentum: float) (teacher: Tensor seq) (student: Tensor seq) : unit =
+    use _ = torch.no_grad()
+    Seq.zip teacher student
+    |> Seq.iter (fun (t, s) ->
+        if t.shape <> s.shape then invalidArg "student" (sprintf "EMA pair of shapes %A and %A" t.shape s.shape)
+        t.mul_(scalar momentum).add_(s.detach(), alpha = scalar (1.0 - momentum)) |> ignore)

@@ -1,0 +1,177 @@
+module CrOC.Tests.ClusteringTests
+
+open System
+open Expecto
+open FsCheck
+open FsCheck.FSharp
+open TorchSharp
+open CrOC.Math.Tensors
+open CrOC.Math.Clustering
+open CrOC.Math.Objects
+open CrOC.Tests.TestUtil
+open CrOC.Tests.CostsTests
+
+/// A random clustering batch: B images, g feature groups (heads) per image, a side×side patch grid.
+type Case = { B: int; Groups: int; Side: int; Dim: int; Seed: int }
+
+let genCase =
+    gen {
+        let! b = Gen.choose (1, 3)
+        let! groups = Gen.choose (1, 3)
+        let! side = Gen.choose (2, 7)
+        let! dim = Gen.elements [ 4; 8; 16 ]
+        let! seed = Gen.choose (0, Int32.MaxValue - 1)
+        return { B = b; Groups = groups; Side = side; Dim = dim; Seed = seed }
+    }
+
+/// Features (2S, 1+N, d) ~ N(0, 1) and positions (2B, N, 2) of two random crops per image.
+let inputs (dtype: torch.ScalarType) (c: Case) =
+    let rng = Random(c.Seed)
+    let n = c.Side * c.Side
+    let s = c.B * c.Groups
+    let features = tensorOf [| int64 (2 * s); int64 (n + 1); int64 c.Dim |] (normal rng (2 * s * (n + 1) * c.Dim))
+    let crop () =
+        let hc, wc = 40.0 + 200.0 * rng.NextDouble(), 40.0 + 200.0 * rng.NextDouble()
+        patchCentres c.Side 16 (100.0 * rng.NextDouble()) (100.0 * rng.NextDouble()) hc wc (rng.Next(2) = 1)
+    let positions = Array.init (2 * c.B) (fun _ -> crop ()) |> Array.concat
+    features.to_type(dtype), (tensorOf [| int64 (2 * c.B); int64 n; 2L |] positions).to_type(dtype)
+
+let config = { FsCheckConfig.defaultConfig with maxTest = 40 }
+let property name (f: Case -> unit) = testPropertyWithConfig config name (Prop.forAll (Arb.fromGen genCase) f)
+
+let generator (seed: int) = new torch.Generator(uint64 seed, torch.CPU)
+
+/// Per problem s and view m: the argmax cluster of every token (−1 for none) and the count of
+/// non-zero entries of its mask row, read back from W (2, S, N, K̄).
+let maskRows (clusters: Clusters) =
+    let w = clusters.Masks
+    let s, n, k = int w.shape.[1], int w.shape.[2], int w.shape.[3]
+    let values = valuesOf w
+    Array.init 2 (fun m ->
+        Array.init s (fun si ->
+            Array.init n (fun ni ->
+                let entries = Array.init k (fun ki -> values.[((m * s + si) * n + ni) * k + ki])
+                let nonZero = entries |> Array.filter (fun v -> v <> 0.0) |> Array.length
+                let arg = if nonZero = 0 then -1 else Array.findIndex (fun v -> v <> 0.0) entries
+                arg, nonZero)))
+
+let tests =
+    testList "Clustering" [
+        property "each token's mask row has exactly one non-zero, K* ∈ {2,3,4}, padding is empty (float32)" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f32 c
+            let clusters = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
+            let kStar = valuesOf clusters.KStar |> Array.map int
+            Expect.all kStar (fun k -> k >= 2 && k <= 4) "K* in {2, 3, 4}"
+            Expect.equal clusters.KBar (Array.max kStar) "K̄ = max K*"
+            let rows = maskRows clusters
+            for m in 0 .. 1 do
+                for s in 0 .. kStar.Length - 1 do
+                    for arg, nonZero in rows.[m].[s] do
+                        Expect.equal nonZero 1 "exactly one non-zero per mask row"
+                        Expect.isLessThan arg kStar.[s] "the argmax is a real (not padded) cluster")
+
+        property "a cluster is valid exactly when it is the argmax of ≥ 1 patch in each view" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f32 c
+            let clusters = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
+            let rows = maskRows clusters
+            let s = c.B * c.Groups
+            let inView m si k = rows.[m].[si] |> Array.exists (fun (arg, _) -> arg = k)
+            let expected = [| for si in 0 .. s - 1 do for k in 0 .. clusters.KBar - 1 do if inView 0 si k && inView 1 si k then yield float (si * clusters.KBar + k) |]
+            Expect.sequenceEqual (valuesOf clusters.Valid) expected "valid flat indices, ascending")
+
+        property "same inputs and same seeds give identical outputs" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f32 c
+            let first = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
+            let again = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
+            let given = cluster ClusteringConfig.Official (Given first.Seeds) features positions
+            for other in [ again; given ] do
+                Expect.sequenceEqual (valuesOf other.Seeds) (valuesOf first.Seeds) "seeds"
+                Expect.sequenceEqual (valuesOf other.Masks) (valuesOf first.Masks) "masks, bit for bit"
+                Expect.sequenceEqual (valuesOf other.Valid) (valuesOf first.Valid) "valid set"
+                Expect.sequenceEqual (valuesOf other.KStar) (valuesOf first.KStar) "K*")
+
+        property "seeds are distinct token indices of either view" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f32 c
+            let seeds = (cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions).Seeds
+            let n = c.Side * c.Side
+            for r in 0 .. c.B * c.Groups - 1 do
+                let rowSeeds = row 5 (valuesOf seeds) r
+                Expect.equal (Array.distinct rowSeeds).Length 5 "distinct"
+                Expect.all rowSeeds (fun v -> v >= 0.0 && v < float (2 * n)) "in range")
+
+        property "swapping the two views swaps the outputs (float64)" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f64 c
+            let n = int64 (c.Side * c.Side)
+            let swap (t: Tensor) = let halves = t.chunk(2L, 0L) in torch.cat([| halves.[1]; halves.[0] |], 0L)
+            let original = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
+            let mirroredSeeds = (original.Seeds + n).remainder(scalar (float (2L * n)))
+            let swapped = cluster ClusteringConfig.Official (Given mirroredSeeds) (swap features) (swap positions)
+            Expect.sequenceEqual (valuesOf swapped.KStar) (valuesOf original.KStar) "K*"
+            Expect.sequenceEqual (valuesOf swapped.Valid) (valuesOf original.Valid) "valid set"
+            Expect.isLessThan (maxAbsDiff swapped.Masks (swap original.Masks)) 1e-12 "W¹ ↔ W²")
+
+        property "the poster variant (uniform marginals, fixed K) keeps K* = K everywhere" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f32 c
+            let clusters = cluster (ClusteringConfig.Poster 3) (Sampled(generator c.Seed)) features positions
+            Expect.all (valuesOf clusters.KStar) (fun k -> k = 3.0) "K* = 3"
+            Expect.equal clusters.Stages.Length 3 "stages K = 5, 4, 3")
+
+        test "two well-separated feature clusters are recovered when the semantic cost leads (λ_pos ∈ {0, 1})" {
+            use _ = torch.NewDisposeScope()
+            // 2 images × 2 heads, an 8×8 grid; the left half of each view is object A, the right
+            // half object B. A and B have opposite features (plus noise): a semantic gap of 2; the
+            // CLS is orthogonal to both. (With the official λ_pos = 4 the positional term, up to 4,
+            // outweighs that gap and the clusters become spatial cells instead.)
+            let rng = Random(3)
+            let b, groups, side, dim = 2, 2, 8, 8
+            let n = side * side
+            let isA ni = ni % side < side / 2
+            let feature (token: int) =
+                let basis = Array.init dim (fun i -> if token = 0 then (if i = 1 then 1.0 else 0.0) elif i = 0 then (if isA (token - 1) then 1.0 else -1.0) else 0.0)
+                Array.map2 (+) basis (normal rng dim |> Array.map (fun z -> 0.05 * z))
+            let features = tensorOf [| int64 (2 * b * groups); int64 (n + 1); int64 dim |] (Array.init (2 * b * groups * (n + 1)) (fun i -> feature (i % (n + 1))) |> Array.concat)
+            let positions = tensorOf [| int64 (2 * b); int64 n; 2L |] (Array.init (2 * b) (fun v -> patchCentres side 16 (float (4 * v)) (float (6 * v)) 128.0 128.0 false) |> Array.concat)
+            for lambdaPos in [ 0.0; 1.0 ] do
+                let clusters = cluster { ClusteringConfig.Official with LambdaPos = lambdaPos } (Sampled(generator 11)) features positions
+                let rows = maskRows clusters
+                let validSet = valuesOf clusters.Valid |> Array.map int |> Set.ofArray
+                for s in 0 .. b * groups - 1 do
+                    let membersOf k = [ for m in 0 .. 1 do for ni in 0 .. n - 1 do if fst rows.[m].[s].[ni] = k then yield isA ni ]
+                    for k in 0 .. clusters.KBar - 1 do
+                        Expect.isLessThanOrEqual (membersOf k |> List.distinct |> List.length) 1 (sprintf "λ_pos %g: cluster %d of problem %d is pure" lambdaPos k s)
+                    let coveredClasses = [ for k in 0 .. clusters.KBar - 1 do if validSet.Contains(s * clusters.KBar + k) then yield! membersOf k ] |> List.distinct
+                    Expect.equal (List.sort coveredClasses) [ false; true ] (sprintf "λ_pos %g: both objects are matched across views in problem %d" lambdaPos s)
+        }
+
+        test "mergeClosestPair removes the most similar pair and appends its summed column last" {
+            use _ = torch.NewDisposeScope()
+            // Tokens e0, e1, e1, e0 (one view of 4 tokens, d = 2); columns 0 and 2 both sit on e0,
+            // column 1 on e1, column 3 on e0 and e1: the closest pair is (0, 2), in a problem where
+            // an integer division that rounds wrongly would merge another pair.
+            let x = tensorOf [| 1L; 4L; 2L |] [| 1.; 0.; 0.; 1.; 0.; 1.; 1.; 0. |]
+            let plan =
+                tensorOf [| 1L; 4L; 4L |]
+                    [| 0.10; 0.00; 0.05; 0.05
+                       0.00; 0.10; 0.00; 0.05
+                       0.00; 0.10; 0.00; 0.05
+                       0.10; 0.00; 0.20; 0.15 |]
+            let merged = mergeClosestPair plan x
+            let expected = tensorOf [| 1L; 4L; 3L |] [| 0.00; 0.05; 0.15; 0.10; 0.05; 0.00; 0.10; 0.05; 0.00; 0.00; 0.15; 0.30 |]
+            Expect.isLessThan (maxAbsDiff merged expected) 1e-15 "columns 1, 3 kept in order, then 0 + 2"
+        }
+
+        test "bad inputs are refused with clear messages" {
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f32 { B = 2; Groups = 2; Side = 3; Dim = 4; Seed = 1 }
+            Expect.throwsT<ArgumentException> (fun () -> cluster ClusteringConfig.Official (Given(torch.zeros(4L, 5L, dtype = torch.int64))) features positions |> ignore) "repeated seeds"
+            Expect.throwsT<ArgumentException> (fun () -> cluster ClusteringConfig.Official (Given(torch.arange(20L).view(4L, 5L) * 10L)) features positions |> ignore) "seeds out of range"
+            Expect.throwsT<ArgumentException> (fun () -> cluster ClusteringConfig.Official (Sampled(generator 1)) features (positions.narrow(1L, 0L, 4L)) |> ignore) "positions of another grid"
+            Expect.throwsT<ArgumentException> (fun () -> cluster { ClusteringConfig.Official with Selection = MinTransportCost 6 } (Sampled(generator 1)) features positions |> ignore) "kMax > K0"
+        }
+    ]

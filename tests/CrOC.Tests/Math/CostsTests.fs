@@ -1,0 +1,63 @@
+module CrOC.Tests.CostsTests
+
+open System
+open Expecto
+open TorchSharp
+open CrOC.Math.Tensors
+open CrOC.Math.Costs
+open CrOC.Tests.TestUtil
+
+/// Closed-form patch centres (CrOC.Data.PatchPositions) of a crop resized to side·patch pixels,
+/// as a flat float64 array of (x, y) pairs in token order.
+let patchCentres (side: int) (patch: int) (top: float) (left: float) (height: float) (width: float) (flipped: bool) : float[] =
+    CrOC.Data.PatchPositions.Compute(CrOC.Data.CropBox(top, left, height, width, flipped), side * patch, patch) |> Array.map float
+
+let tests =
+    testList "Costs" [
+        test "costPos is the Euclidean distance divided by the per-problem maximum" {
+            use _ = torch.NewDisposeScope()
+            // Problem 0: tokens at (0,0), (3,4); centroid at (0,0) → distances 0, 5 → 0, 1.
+            // Problem 1: tokens at (0,0), (0,1); centroid at (0,2) → distances 2, 1 → 1, 0.5.
+            let e = tensorOf [| 2L; 2L; 2L |] [| 0.; 0.; 3.; 4.; 0.; 0.; 0.; 1. |]
+            let mu = tensorOf [| 2L; 1L; 2L |] [| 0.; 0.; 0.; 2. |]
+            Expect.sequenceEqual (valuesOf (costPos e mu)) [| 0.0; 1.0; 1.0; 0.5 |] "normalised distances"
+        }
+
+        test "costPos of a problem whose tokens all sit on the centroid is 0, not NaN" {
+            use _ = torch.NewDisposeScope()
+            let e = torch.ones(1L, 3L, 2L, dtype = f64)
+            Expect.sequenceEqual (valuesOf (costPos e (torch.ones(1L, 2L, 2L, dtype = f64)))) (Array.zeroCreate 6) "zeros"
+        }
+
+        test "costSem is the negative cosine to the normalised centroids" {
+            use _ = torch.NewDisposeScope()
+            let x = tensorOf [| 1L; 2L; 2L |] [| 1.; 0.; 0.; 1. |]
+            let c = tensorOf [| 1L; 1L; 2L |] [| 3.; 3. |]
+            let expected = -1.0 / sqrt 2.0
+            Expect.isLessThan (maxAbsDiff (costSem x c) (tensorOf [| 1L; 2L; 1L |] [| expected; expected |])) 1e-15 "cosines"
+        }
+
+        test "minMaxGlobal rescales with one min and max across all problems" {
+            use _ = torch.NewDisposeScope()
+            let m = tensorOf [| 2L; 1L; 2L |] [| 1.; 2.; 3.; 5. |]
+            Expect.sequenceEqual (valuesOf (minMaxGlobal m)) [| 0.0; 0.25; 0.5; 1.0 |] "global rescaling"
+        }
+
+        test "patch positions averaged from a dense position map equal the closed form, flipped or not" {
+            use _ = torch.NewDisposeScope()
+            // A crop that is not resized (scale 1): pixel (r, c) of the view came from (i0 + r, j0 + c),
+            // or from column j0 + (W − 1 − c) when the view is flipped.
+            let side, patch, i0, j0 = 3, 4, 5.0, 7.0
+            let h = side * patch
+            for flipped in [ false; true ] do
+                let map =
+                    Array.init (2 * h * h) (fun idx ->
+                        let ch, rem = idx / (h * h), idx % (h * h)
+                        let r, c = rem / h, rem % h
+                        let source = if flipped then h - 1 - c else c
+                        if ch = 0 then j0 + float source else i0 + float r)
+                let pooled = patchPositionsFromMap patch (tensorOf [| 1L; 2L; int64 h; int64 h |] map)
+                let expected = patchCentres side patch i0 j0 (float h) (float h) flipped
+                Expect.isLessThan (maxAbsDiff pooled (tensorOf [| 1L; int64 (side * side); 2L |] expected)) 1e-5 (sprintf "pooled = closed form (flipped %b)" flipped)
+        }
+    ]

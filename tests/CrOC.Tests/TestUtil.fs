@@ -1,0 +1,44 @@
+/// Helpers for the tests: conversions between F# arrays and tensors, seeded random data.
+module CrOC.Tests.TestUtil
+
+open System
+open TorchSharp
+
+type Tensor = torch.Tensor
+
+let f64 = torch.ScalarType.Float64
+let f32 = torch.ScalarType.Float32
+
+/// A float64 tensor of the given shape from a flat array.
+let tensorOf (shape: int64[]) (values: float[]) : Tensor = torch.tensor(values, dtype = f64).reshape(shape)
+
+/// The values of a tensor as a flat float64 array (row-major).
+let valuesOf (t: Tensor) : float[] = t.detach().to_type(f64).contiguous().data<float>().ToArray()
+
+/// The gradient of a leaf after backward (fails when there is none).
+let gradOf (t: Tensor) : Tensor =
+    match t.grad with
+    | null -> failwith "no gradient was accumulated"
+    | g -> g
+
+/// max |x − y| over two tensors of the same shape.
+let maxAbsDiff (x: Tensor) (y: Tensor) : float =
+    if x.shape <> y.shape then failwithf "shapes differ: %A vs %A" x.shape y.shape
+    Array.map2 (fun a b -> abs (a - b)) (valuesOf x) (valuesOf y) |> Array.fold max 0.0
+
+/// Uniform values in [lo, hi).
+let uniform (rng: Random) (lo: float) (hi: float) (count: int) = Array.init count (fun _ -> lo + (hi - lo) * rng.NextDouble())
+
+/// Standard normal values (Box–Muller).
+let normal (rng: Random) (count: int) =
+    Array.init count (fun _ -> sqrt (-2.0 * log (1.0 - rng.NextDouble())) * cos (2.0 * Math.PI * rng.NextDouble()))
+
+/// A random probability vector; `spread` > 0 makes it non-uniform (log-normal weights), and
+/// entries may be as small as exp(−4·spread) relative to the others.
+let probabilities (rng: Random) (spread: float) (count: int) =
+    let w = normal rng count |> Array.map (fun z -> exp (spread * z))
+    let total = Array.sum w
+    w |> Array.map (fun x -> x / total)
+
+/// Row r of a flat row-major (rows × cols) array.
+let row (cols: int) (flat: float[]) (r: int) = Array.sub flat (r * cols) cols
