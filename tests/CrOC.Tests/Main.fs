@@ -10,6 +10,8 @@ let all =
         ClusteringTests.tests
         LossesTests.tests
         SchedulesTests.tests
+        VitTests.tests
+        WeightsTests.tests
     ]
 
 /// Runs every test, one at a time (TorchSharp already uses both cores), and closes with the

@@ -1,0 +1,102 @@
+using System.Collections;
+using TorchSharp;
+
+namespace CrOC.Host.Weights;
+
+/// <summary>Which kind of file the weights came from.</summary>
+public enum WeightsLayout
+{
+    /// <summary>A state dict with our names: backbone.* and head.*.</summary>
+    Network,
+    /// <summary>An official CrOC (or DINO) "full checkpoint": student (module.*), teacher, croc_loss, ...</summary>
+    FullCheckpoint,
+    /// <summary>A plain ViT backbone state dict with DINO/timm names (cls_token, blocks.0..., norm.*).</summary>
+    BackboneOnly,
+}
+
+/// <summary>Weights read from a file, with every name in our convention (backbone.*, head.*).</summary>
+public sealed record ImportedWeights(
+    WeightsLayout Layout,
+    NamedTensors Student,
+    NamedTensors? Teacher,
+    torch.Tensor? Centre,
+    torch.Tensor? CentreC,
+    IReadOnlyList<string> Notes);
+
+/// <summary>Recognises the layouts of weight files (.pth or .safetensors) and brings their names
+/// to ours (spec §12.3).</summary>
+public static class CheckpointImport
+{
+    static readonly string[] BackboneRoots = ["cls_token", "pos_embed", "patch_embed.", "blocks.", "norm."];
+
+    public static ImportedWeights Import(string path)
+    {
+        if (!File.Exists(path)) throw new WeightsException($"{path}: no such file");
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            return FromTensors(Safetensors.Read(path).Tensors, [], path);
+        var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");
+        var notes = new List<string>();
+        if (root["student"] is Hashtable || root["teacher"] is Hashtable)
+            return FullCheckpoint(root, notes, path);
+        return FromTensors(TensorsOf(root, notes, ""), notes, path);
+    }
+
+    static ImportedWeights FullCheckpoint(Hashtable root, List<string> notes, string path)
+    {
+        NamedTensors? Network(string key) =>
+            root[key] is Hashtable table ? StripModule(TensorsOf(table, notes, key + ".")) : null;
+        var student = Network("student");
+        var teacher = Network("teacher");
+        torch.Tensor? centre = null, centreC = null;
+        if (root["croc_loss"] is Hashtable loss)
+        {
+            centre = loss["center"] as torch.Tensor;
+            centreC = loss["center_c"] as torch.Tensor;
+        }
+        else if (root["dino_loss"] is Hashtable dino)
+        {
+            centre = dino["center"] as torch.Tensor;
+        }
+        foreach (DictionaryEntry entry in root)
+        {
+            var key = entry.Key as string ?? entry.Key?.ToString() ?? "";
+            if (key is "student" or "teacher" or "croc_loss" or "dino_loss") continue;
+            notes.Add(entry.Value switch
+            {
+                InertObject o => $"'{key}': a {o.ClassName} object, read as inert data and ignored",
+                Hashtable => $"'{key}': ignored",
+                var v => $"'{key}' = {v}",
+            });
+        }
+        var weights = student ?? teacher!;
+        if (student is null) notes.Add("no student: the teacher's weights stand for both");
+        return new ImportedWeights(WeightsLayout.FullCheckpoint, weights, teacher, centre, centreC, notes);
+    }
+
+    static ImportedWeights FromTensors(NamedTensors tensors, List<string> notes, string path)
+    {
+        if (tensors.Count == 0) throw new WeightsException($"{path}: no tensors found");
+        if (tensors.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal) || k.StartsWith("head.", StringComparison.Ordinal)))
+            return new ImportedWeights(WeightsLayout.Network, tensors, null, null, null, notes);
+        var stripped = StripModule(tensors);
+        if (stripped.Keys.Any(k => BackboneRoots.Any(r => k.StartsWith(r, StringComparison.Ordinal))))
+            return new ImportedWeights(WeightsLayout.BackboneOnly, stripped.WithPrefix("backbone."), null, null, null, notes);
+        throw new WeightsException($"{path}: no ViT weights recognised (first keys: {string.Join(", ", tensors.Keys.Take(5))})");
+    }
+
+    /// <summary>Removes DistributedDataParallel's `module.` prefix.</summary>
+    static NamedTensors StripModule(NamedTensors tensors) =>
+        new(tensors.Select(kv => (kv.Key.StartsWith("module.", StringComparison.Ordinal) ? kv.Key["module.".Length..] : kv.Key, kv.Value)));
+
+    /// <summary>The string-keyed tensors of a dictionary, in a stable (sorted) order; other entries are noted.</summary>
+    static NamedTensors TensorsOf(Hashtable table, List<string> notes, string where)
+    {
+        var tensors = new NamedTensors();
+        foreach (var key in table.Keys.Cast<object>().Select(k => k.ToString() ?? "").Order(StringComparer.Ordinal))
+        {
+            if (table[key] is torch.Tensor t) tensors.Add(key, t);
+            else notes.Add($"'{where}{key}': not a tensor, skipped");
+        }
+        return tensors;
+    }
+}

@@ -1,0 +1,142 @@
+using System.Collections;
+using System.IO.Compression;
+using Razorvine.Pickle;
+using Razorvine.Pickle.Objects;
+using TorchSharp;
+
+namespace CrOC.Host.Weights;
+
+/// <summary>An object of a Python class the reader does not know (e.g. the `args` namespace of an
+/// official checkpoint), kept as inert data: its class name and pickled state, never executed.</summary>
+public sealed record InertObject(string ClassName, IDictionary State);
+
+/// <summary>
+/// Reads PyTorch `.pth` files (the zip format of `torch.save` since PyTorch 1.6) without running
+/// any code: the pickle is interpreted by Razorvine.Pickle, which only builds tensors (through the
+/// constructors registered here), containers and plain values; other classes become
+/// <see cref="InertObject"/>s. Sizes are checked against the archive before any tensor is made.
+/// </summary>
+public static class PthReader
+{
+    static PthReader()
+    {
+        Unpickler.registerConstructor("torch._utils", "_rebuild_tensor", new RebuildTensor());
+        Unpickler.registerConstructor("torch._utils", "_rebuild_tensor_v2", new RebuildTensor());
+        Unpickler.registerConstructor("torch._utils", "_rebuild_parameter", new RebuildParameter());
+        Unpickler.registerConstructor("collections", "OrderedDict", new NewDictionary());
+    }
+
+    /// <summary>The unpickled object tree: dictionaries are <see cref="Hashtable"/>s, lists
+    /// <see cref="ArrayList"/>s, tuples object[]s, tensors <see cref="torch.Tensor"/>s.</summary>
+    public static object? Read(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return Read(stream);
+        }
+        catch (Exception e) when (e is InvalidDataException or PickleException or InvalidCastException or EndOfStreamException or IndexOutOfRangeException)
+        {
+            throw new WeightsException($"{path}: not a readable PyTorch file ({e.GetType().Name}: {e.Message})");
+        }
+        catch (WeightsException e)
+        {
+            throw new WeightsException($"{path}: {e.Message}");
+        }
+    }
+
+    public static object? Read(Stream stream)
+    {
+        Span<byte> signature = stackalloc byte[4];
+        stream.ReadExactly(signature);
+        if (signature[0] != 0x50 || signature[1] != 0x4b || signature[2] != 0x03 || signature[3] != 0x04)
+            throw new WeightsException("not a zip archive: files from torch.save before PyTorch 1.6 (legacy format) are not supported; re-save them with a recent PyTorch");
+        stream.Position = 0;
+        using var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+        var pickle = archive.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")
+            ?? throw new WeightsException("the archive has no data.pkl");
+        var prefix = pickle.FullName[..^"data.pkl".Length];
+        using var unpickler = new ArchiveUnpickler(archive, prefix);
+        using var pickleStream = pickle.Open();
+        return Inert(unpickler.load(pickleStream));
+    }
+
+    /// <summary>Replaces Razorvine's ClassDicts of unknown classes by <see cref="InertObject"/>s.</summary>
+    static object? Inert(object? value) => value switch
+    {
+        ClassDict dict => new InertObject(dict.ClassName, new Hashtable(dict.ToDictionary(kv => kv.Key, kv => Inert(kv.Value)))),
+        ClassDictConstructor constructor => new InertObject($"{constructor.module}.{constructor.name}", new Hashtable()),
+        Hashtable table => Rebuild(table),
+        ArrayList list => new ArrayList(list.Cast<object?>().Select(Inert).ToList()),
+        object?[] tuple => tuple.Select(Inert).ToArray(),
+        _ => value,
+    };
+
+    static Hashtable Rebuild(Hashtable table)
+    {
+        var copy = new Hashtable();
+        foreach (DictionaryEntry entry in table) copy[entry.Key] = Inert(entry.Value);
+        return copy;
+    }
+
+    /// <summary>Storage bytes behind the persistent ids ('storage', type, key, location, numel).</summary>
+    sealed record Storage(torch.ScalarType Type, long Elements, byte[] Data);
+
+    sealed class ArchiveUnpickler(ZipArchive archive, string prefix) : Unpickler
+    {
+        readonly Dictionary<string, Storage> storages = [];
+
+        protected override object persistentLoad(object pid)
+        {
+            if (pid is not object[] { Length: >= 5 } id || id[0] as string != "storage")
+                throw new WeightsException("unknown persistent id in the pickle");
+            var typeName = id[1] switch
+            {
+                ClassDictConstructor c => c.name,
+                ClassDict d => d.ClassName.Split('.')[^1],
+                _ => throw new WeightsException("unknown storage type in the pickle"),
+            };
+            var key = Convert.ToString(id[2]) ?? "";
+            long elements = Convert.ToInt64(id[4]);
+            if (storages.TryGetValue(key, out var known)) return known;
+            var type = DTypes.FromStorage(typeName);
+            long bytes = checked(elements * DTypes.Size(type));
+            var entry = archive.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"storage '{key}' is missing from the archive");
+            if (entry.Length < bytes || bytes > int.MaxValue)
+                throw new WeightsException($"storage '{key}' holds {entry.Length} bytes, {bytes} expected");
+            var data = new byte[bytes];
+            using (var content = entry.Open()) content.ReadExactly(data);
+            return storages[key] = new Storage(type, elements, data);
+        }
+    }
+
+    /// <summary>torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks, ...).</summary>
+    sealed class RebuildTensor : IObjectConstructor
+    {
+        public object construct(object[] args)
+        {
+            if (args.Length < 4 || args[0] is not Storage storage)
+                throw new WeightsException("malformed tensor record in the pickle");
+            long offset = Convert.ToInt64(args[1]);
+            var shape = ((object[])args[2]).Select(Convert.ToInt64).ToArray();
+            var stride = ((object[])args[3]).Select(Convert.ToInt64).ToArray();
+            long last = offset + shape.Zip(stride, (n, s) => n == 0 ? 0 : (n - 1) * s).Sum();
+            if (offset < 0 || shape.Any(n => n < 0) || stride.Any(s => s < 0) || (shape.All(n => n > 0) && last >= storage.Elements))
+                throw new WeightsException("a tensor reaches outside its storage");
+            using var scope = torch.NewDisposeScope();
+            var flat = DTypes.FromBytes(storage.Type, [storage.Elements], storage.Data);
+            return flat.as_strided(shape, stride, offset).contiguous().clone().MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>torch._utils._rebuild_parameter(data, requires_grad, hooks): the data tensor.</summary>
+    sealed class RebuildParameter : IObjectConstructor
+    {
+        public object construct(object[] args) => args.Length > 0 && args[0] is torch.Tensor t ? t : throw new WeightsException("malformed parameter record");
+    }
+
+    sealed class NewDictionary : IObjectConstructor
+    {
+        public object construct(object[] args) => new Hashtable();
+    }
+}

@@ -1,0 +1,115 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TorchSharp;
+
+namespace CrOC.Host.Weights;
+
+/// <summary>
+/// The safetensors format (the project's own tensor format): an 8-byte little-endian header
+/// length, a UTF-8 JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}},
+/// then the raw little-endian data. Reading treats the file as untrusted: header size, offsets,
+/// overlaps and sizes are checked before any tensor is made.
+/// </summary>
+public static class Safetensors
+{
+    const long MaxHeaderBytes = 100L << 20;
+
+    public static void Write(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        AtomicFile.Write(path, stream => Write(stream, tensors, metadata));
+
+    public static void Write(Stream stream, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var header = new JsonObject();
+        if (metadata is { Count: > 0 })
+            header["__metadata__"] = new JsonObject(metadata.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value))));
+        var blobs = new List<byte[]>();
+        long offset = 0;
+        foreach (var (name, tensor) in tensors)
+        {
+            var bytes = DTypes.BytesOf(tensor);
+            header[name] = new JsonObject
+            {
+                ["dtype"] = DTypes.ToSafetensors(tensor.dtype),
+                ["shape"] = new JsonArray(tensor.shape.Select(d => (JsonNode?)JsonValue.Create(d)).ToArray()),
+                ["data_offsets"] = new JsonArray(JsonValue.Create(offset), JsonValue.Create(offset + bytes.Length)),
+            };
+            blobs.Add(bytes);
+            offset += bytes.Length;
+        }
+        var json = Encoding.UTF8.GetBytes(header.ToJsonString());
+        // Pad the header with spaces to a multiple of 8 bytes, as the reference writer does.
+        int padded = (json.Length + 7) / 8 * 8;
+        stream.Write(BitConverter.GetBytes((ulong)padded));
+        stream.Write(json);
+        for (int i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
+        foreach (var blob in blobs) stream.Write(blob);
+    }
+
+    public static (NamedTensors Tensors, Dictionary<string, string> Metadata) Read(string path)
+    {
+        using var stream = File.OpenRead(path);
+        try
+        {
+            return Read(stream);
+        }
+        catch (Exception e) when (e is JsonException or EndOfStreamException or InvalidOperationException or FormatException)
+        {
+            throw new WeightsException($"{path}: not a valid safetensors file ({e.Message})");
+        }
+        catch (WeightsException e)
+        {
+            throw new WeightsException($"{path}: {e.Message}");
+        }
+    }
+
+    public static (NamedTensors Tensors, Dictionary<string, string> Metadata) Read(Stream stream)
+    {
+        var lengthBytes = new byte[8];
+        stream.ReadExactly(lengthBytes);
+        ulong headerLength = BitConverter.ToUInt64(lengthBytes);
+        long dataLength = stream.Length - 8 - (long)System.Math.Min(headerLength, (ulong)long.MaxValue);
+        if (headerLength > MaxHeaderBytes || dataLength < 0)
+            throw new WeightsException($"header length {headerLength} does not fit a file of {stream.Length} bytes");
+        var headerBytes = new byte[headerLength];
+        stream.ReadExactly(headerBytes);
+        var header = JsonNode.Parse(headerBytes)?.AsObject() ?? throw new WeightsException("empty header");
+        long dataStart = 8 + (long)headerLength;
+
+        var metadata = new Dictionary<string, string>();
+        var entries = new List<(string Name, torch.ScalarType Type, long[] Shape, long Begin, long End)>();
+        foreach (var (name, node) in header)
+        {
+            if (node is null) throw new WeightsException($"entry '{name}' is null");
+            if (name == "__metadata__")
+            {
+                foreach (var (key, value) in node.AsObject()) metadata[key] = value?.GetValue<string>() ?? "";
+                continue;
+            }
+            var type = DTypes.FromSafetensors(node["dtype"]?.GetValue<string>() ?? "");
+            var shape = node["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+            var offsets = node["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+            long elements = shape.Aggregate(1L, (a, d) => d < 0 ? throw new WeightsException($"'{name}' has a negative dimension") : checked(a * d));
+            if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
+                throw new WeightsException($"'{name}' has data offsets outside the file");
+            if (offsets[1] - offsets[0] != elements * DTypes.Size(type))
+                throw new WeightsException($"'{name}': {offsets[1] - offsets[0]} bytes for {elements} {type} elements");
+            entries.Add((name, type, shape, offsets[0], offsets[1]));
+        }
+        var ordered = entries.OrderBy(e => e.Begin).ToList();
+        for (int i = 1; i < ordered.Count; i++)
+            if (ordered[i].Begin < ordered[i - 1].End)
+                throw new WeightsException($"'{ordered[i].Name}' overlaps '{ordered[i - 1].Name}'");
+
+        var tensors = new NamedTensors();
+        foreach (var (name, type, shape, begin, end) in entries)
+        {
+            if (end - begin > int.MaxValue) throw new WeightsException($"'{name}' is larger than 2 GiB");
+            var data = new byte[end - begin];
+            stream.Position = dataStart + begin;
+            stream.ReadExactly(data);
+            tensors.Add(name, DTypes.FromBytes(type, shape, data));
+        }
+        return (tensors, metadata);
+    }
+}

@@ -1,0 +1,217 @@
+/// The Vision Transformer of DINO/CrOC (spec §3) as parameters-as-data plus pure functions:
+/// `forward cfg p options x`. Shapes: images (B, 3, H, W); tokens (B, 1+N, D), token 0 is CLS,
+/// tokens 1..N the patches row-major; per-head features (B, h, 1+N, D/h).
+module CrOC.Math.Vit
+
+open TorchSharp
+
+open CrOC.Math.Tensors
+open CrOC.Math.Layers
+
+type VitConfig =
+    { /// The training image side; position embeddings exist for (ImageSize/Patch)² patches.
+      ImageSize: int
+      Patch: int
+      /// D, the embedding width.
+      Dim: int
+      Depth: int
+      Heads: int
+      /// The MLP's hidden width is MlpRatio·D.
+      MlpRatio: int
+      /// LayerNorm eps (1e-6 in DINO).
+      Eps: float }
+
+    member c.Grid = c.ImageSize / c.Patch
+    member c.Tokens = c.Grid * c.Grid
+    member c.HeadDim = c.Dim / c.Heads
+
+    static member private Of(dim, heads, patch, imageSize) =
+        { ImageSize = imageSize; Patch = patch; Dim = dim; Depth = 12; Heads = heads; MlpRatio = 4; Eps = 1e-6 }
+    /// ViT-Tiny: D = 192, 3 heads, depth 12.
+    static member Tiny(patch, imageSize) = VitConfig.Of(192, 3, patch, imageSize)
+    /// ViT-Small (CrOC's backbone): D = 384, 6 heads, depth 12.
+    static member Small(patch, imageSize) = VitConfig.Of(384, 6, patch, imageSize)
+    /// ViT-Base: D = 768, 12 heads, depth 12.
+    static member Base(patch, imageSize) = VitConfig.Of(768, 12, patch, imageSize)
+
+type Block =
+    { Norm1: LayerNorm
+      /// (3D, D): rows are q, k, v, each head-major.
+      Qkv: Linear
+      Proj: Linear
+      Norm2: LayerNorm
+      Fc1: Linear
+      Fc2: Linear }
+
+type VitParams =
+    { /// The patch-embedding convolution: weight (D, 3, p, p), bias (D).
+      PatchEmbed: Linear
+      /// (1, 1, D)
+      ClsToken: Tensor
+      /// (1, 1 + N, D) at the training size.
+      PosEmbed: Tensor
+      Blocks: Block[]
+      Norm: LayerNorm }
+
+/// The last block's per-head projections and the CLS attention, for clustering and pictures.
+type LastBlock =
+    { /// (B, h, 1+N, D/h) each, from LN1 of the last block's input, before any scaling.
+      Queries: Tensor
+      Keys: Tensor
+      Values: Tensor }
+
+type VitOutput =
+    { /// The CLS output after the final LayerNorm, (B, D).
+      Cls: Tensor
+      /// All tokens after the final LayerNorm, (B, 1+N, D).
+      Tokens: Tensor
+      /// Present when asked for with `ForwardOptions.LastBlock`.
+      Last: LastBlock option }
+
+type ForwardOptions =
+    { /// The largest stochastic-depth rate (the last block's); rates rise linearly from 0 over the
+      /// blocks. 0 disables it (the teacher, evaluation).
+      DropPath: float
+      /// Random source for stochastic depth (required when DropPath > 0).
+      Generator: torch.Generator option
+      /// Keep the last block's q/k/v.
+      LastBlock: bool }
+
+    static member Inference = { DropPath = 0.0; Generator = None; LastBlock = false }
+
+/// Parameters with DINO's initialisation (spec §3): cls/pos ~ trunc-normal(0.02), Linear weights
+/// trunc-normal(0.02) with zero biases, LayerNorm (1, 0), the patch convolution PyTorch's default.
+let init (cfg: VitConfig) (generator: torch.Generator) : VitParams =
+    let d = int64 cfg.Dim
+    let p = int64 cfg.Patch
+    let hidden = d * int64 cfg.MlpRatio
+    let fanIn = 3L * p * p
+    { PatchEmbed =
+        { Weight = Init.defaultUniform generator fanIn [| d; 3L; p; p |]
+          Bias = Some(Init.defaultUniform generator fanIn [| d |]) }
+      ClsToken = Init.truncNormal generator 0.02 [| 1L; 1L; d |]
+      PosEmbed = Init.truncNormal generator 0.02 [| 1L; int64 cfg.Tokens + 1L; d |]
+      Blocks =
+        Array.init cfg.Depth (fun _ ->
+            { Norm1 = Init.layerNorm d cfg.Eps
+              Qkv = Init.linear generator d (3L * d)
+              Proj = Init.linear generator d d
+              Norm2 = Init.layerNorm d cfg.Eps
+              Fc1 = Init.linear generator d hidden
+              Fc2 = Init.linear generator hidden d })
+      Norm = Init.layerNorm d cfg.Eps }
+
+/// Position embeddings for an input of gridH × gridW patches: the stored ones at the native grid,
+/// otherwise the patch part resized bicubically with DINO's scale factors (g + 0.1)/√N.
+/// (1, 1+N, D) → (1, 1 + gridH·gridW, D).
+let positionEmbedding (p: VitParams) (gridH: int) (gridW: int) : Tensor =
+    let stored = int p.PosEmbed.shape.[1] - 1
+    if gridH * gridW = stored && gridH = gridW then p.PosEmbed
+    else
+        let side = int (round (sqrt (float stored)))
+        let d = p.PosEmbed.shape.[2]
+        let cls = p.PosEmbed.narrow(1L, 0L, 1L)
+        let grid = p.PosEmbed.narrow(1L, 1L, int64 stored).reshape(1L, int64 side, int64 side, d).permute(0L, 3L, 1L, 2L) // (1, D, s, s)
+        let scale = [| (float gridH + 0.1) / float side; (float gridW + 0.1) / float side |]
+        let resized = torch.nn.functional.interpolate(grid, scale_factor = scale, mode = torch.InterpolationMode.Bicubic, align_corners = false)
+        if resized.shape.[2] <> int64 gridH || resized.shape.[3] <> int64 gridW then
+            failwithf "position-embedding interpolation gave %A for a %dx%d grid" resized.shape gridH gridW
+        torch.cat([| cls; resized.permute(0L, 2L, 3L, 1L).reshape(1L, -1L, d) |], 1L)
+
+/// Stochastic depth: zero a sample's residual branch with probability `rate`, scale the kept
+/// ones by 1/(1 − rate). x (B, T, D).
+let private dropPath (rate: float) (generator: torch.Generator option) (x: Tensor) : Tensor =
+    if rate <= 0.0 then x
+    else
+        let keep = torch.empty([| x.shape.[0]; 1L; 1L |], dtype = x.dtype, device = x.device)
+        let mask =
+            match generator with
+            | Some g -> keep.bernoulli_(1.0 - rate, g)
+            | None -> invalidArg "options" "stochastic depth needs a generator"
+        x * mask / (1.0 - rate)
+
+/// (B, T, 3D) → q, k, v each (B, h, T, D/h).
+let private splitHeads (heads: int) (qkv: Tensor) : Tensor * Tensor * Tensor =
+    let b, t = qkv.shape.[0], qkv.shape.[1]
+    let parts = qkv.reshape(b, t, 3L, int64 heads, -1L).permute(2L, 0L, 3L, 1L, 4L) // (3, B, h, T, dh)
+    parts.[0], parts.[1], parts.[2]
+
+/// One pre-norm block; returns the new tokens and the block's q, k, v.
+let private block (cfg: VitConfig) (rate: float) (generator: torch.Generator option) (p: Block) (x: Tensor) =
+    let b, t = x.shape.[0], x.shape.[1]
+    let q, k, v = layerNorm p.Norm1 x |> linear p.Qkv |> splitHeads cfg.Heads
+    let attended = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, -1L) // (B, T, D)
+    let x = x + dropPath rate generator (linear p.Proj attended)
+    let x = x + dropPath rate generator (layerNorm p.Norm2 x |> linear p.Fc1 |> gelu |> linear p.Fc2)
+    x, (q, k, v)
+
+/// Patch embedding + CLS + position embeddings: (B, 3, H, W) → (B, 1+N, D).
+let embed (cfg: VitConfig) (p: VitParams) (images: Tensor) : Tensor =
+    expectRank "images" 4 images
+    let stride = int64 cfg.Patch
+    let weight, bias = p.PatchEmbed.Weight, p.PatchEmbed.Bias
+    let patches =
+        match bias with
+        | Some bb -> torch.nn.functional.conv2d(images, weight, bb, strides = [| stride; stride |])
+        | None -> torch.nn.functional.conv2d(images, weight, strides = [| stride; stride |])
+    let gridH, gridW = int patches.shape.[2], int patches.shape.[3]
+    let tokens = patches.flatten(2).transpose(1, 2)                                   // (B, N, D)
+    let cls = p.ClsToken.expand(images.shape.[0], -1L, -1L)
+    torch.cat([| cls; tokens |], 1L) + positionEmbedding p gridH gridW
+
+/// The forward pass. Images (B, 3, H, W) with H, W multiples of the patch size.
+let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: Tensor) : VitOutput =
+    if images.shape.[2] % int64 cfg.Patch <> 0L || images.shape.[3] % int64 cfg.Patch <> 0L then
+        invalidArg "images" (sprintf "image size %dx%d is not a multiple of the patch size %d" images.shape.[2] images.shape.[3] cfg.Patch)
+    let depth = p.Blocks.Length
+    let rate i = if depth = 1 then options.DropPath else options.DropPath * float i / float (depth - 1)
+    let mutable x = embed cfg p images
+    let mutable last = None
+    for i in 0 .. depth - 1 do
+        let next, qkv = block cfg (rate i) options.Generator p.Blocks.[i] x
+        x <- next
+        if i = depth - 1 && options.LastBlock then last <- Some qkv
+    let tokens = layerNorm p.Norm x
+    { Cls = tokens.select(1L, 0L)
+      Tokens = tokens
+      Last = last |> Option.map (fun (q, k, v) -> { Queries = q; Keys = k; Values = v }) }
+
+/// The last block's CLS attention over the patches, softmax(q_cls·kᵀ/√d_h) without the CLS
+/// column: (B, h, N).
+let clsAttention (last: LastBlock) : Tensor =
+    let dh = float last.Queries.shape.[3]
+    let q = last.Queries.narrow(2L, 0L, 1L)                                            // (B, h, 1, dh)
+    let weights = (torch.matmul(q, last.Keys.transpose(2, 3)) / sqrt dh).softmax(-1L) // (B, h, 1, 1+N)
+    weights.squeeze(2L).narrow(2L, 1L, weights.shape.[3] - 1L)
+
+/// The backbone's parameters with DINO/timm state-dict names (without the `backbone.` prefix),
+/// in a fixed order.
+let named (p: VitParams) : (string * Tensor) list =
+    let lin name (l: Linear) = (name + ".weight", l.Weight) :: (l.Bias |> Option.map (fun b -> name + ".bias", b) |> Option.toList)
+    let ln name (l: LayerNorm) = [ name + ".weight", l.Weight; name + ".bias", l.Bias ]
+    [ "cls_token", p.ClsToken
+      "pos_embed", p.PosEmbed
+      yield! lin "patch_embed.proj" p.PatchEmbed
+      for i, b in Array.indexed p.Blocks do
+          let at = sprintf "blocks.%d." i
+          yield! ln (at + "norm1") b.Norm1
+          yield! lin (at + "attn.qkv") b.Qkv
+          yield! lin (at + "attn.proj") b.Proj
+          yield! ln (at + "norm2") b.Norm2
+          yield! lin (at + "mlp.fc1") b.Fc1
+          yield! lin (at + "mlp.fc2") b.Fc2
+      yield! ln "norm" p.Norm ]
+
+/// Rebuilds the parameters from named tensors (the names of `named`); `get` fails on a missing name.
+let ofNamed (cfg: VitConfig) (get: string -> Tensor) : VitParams =
+    let lin name = { Weight = get (name + ".weight"); Bias = Some(get (name + ".bias")) }
+    let ln name = { Weight = get (name + ".weight"); Bias = get (name + ".bias"); Eps = cfg.Eps }
+    { PatchEmbed = lin "patch_embed.proj"
+      ClsToken = get "cls_token"
+      PosEmbed = get "pos_embed"
+      Blocks =
+        Array.init cfg.Depth (fun i ->
+            let at = sprintf "blocks.%d." i
+            { Norm1 = ln (at + "norm1"); Qkv = lin (at + "attn.qkv"); Proj = lin (at + "attn.proj")
+              Norm2 = ln (at + "norm2"); Fc1 = lin (at + "mlp.fc1"); Fc2 = lin (at + "mlp.fc2") })
+      Norm = ln "norm" }

@@ -1,0 +1,125 @@
+module CrOC.Tests.VitTests
+
+open Expecto
+open TorchSharp
+open CrOC.Math
+open CrOC.Math.Tensors
+open CrOC.Math.Vit
+open CrOC.Tests.TestUtil
+
+let generator (seed: int) = new torch.Generator(uint64 seed, torch.CPU)
+
+let backboneCount (cfg: VitConfig) =
+    use _ = torch.NewDisposeScope()
+    named (init cfg (generator 0)) |> List.sumBy (fun (_, t) -> t.numel())
+
+let tests =
+    testList "ViT and head" [
+        test "parameter counts match the published backbones (ViT-S/16 21.67 M, ViT-Ti/16 5.52 M)" {
+            Expect.equal (backboneCount (VitConfig.Small(16, 224))) 21_665_664L "ViT-S/16 backbone (timm: 22.05 M with its 1000-class head)"
+            Expect.equal (backboneCount (VitConfig.Tiny(16, 224))) 5_524_416L "ViT-Ti/16 backbone (timm: 5.72 M with its head)"
+        }
+
+        test "initialisation: trunc-normal(0.02) Linear weights and tokens, zero biases, unit LayerNorms" {
+            use _ = torch.NewDisposeScope()
+            let p = init (VitConfig.Small(16, 224)) (generator 10)
+            let weights = p.Blocks.[3].Fc1.Weight
+            Expect.floatClose { absolute = 5e-4; relative = 0.0 } (toFloat (weights.std())) 0.02 "std 0.02 (TorchSharp's trunc_normal_ left zeros)"
+            Expect.floatClose { absolute = 5e-4; relative = 0.0 } (toFloat (weights.mean())) 0.0 "mean 0"
+            Expect.isLessThanOrEqual (toFloat (weights.abs().max())) 2.0 "truncated to [-2, 2]"
+            Expect.floatClose { absolute = 2e-3; relative = 0.0 } (toFloat (p.PosEmbed.std())) 0.02 "pos_embed std 0.02"
+            Expect.equal (toFloat (p.Blocks.[0].Qkv.Bias.Value.abs().sum())) 0.0 "zero biases"
+            Expect.equal (toFloat (p.Norm.Weight.mean())) 1.0 "LayerNorm weight 1"
+        }
+
+        test "forward shapes: CLS (B, D), tokens (B, 1+N, D), per-head q/k/v (B, h, 1+N, D/h), CLS attention (B, h, N)" {
+            use _ = torch.NewDisposeScope()
+            let cfg = { VitConfig.Tiny(8, 32) with Depth = 2 }
+            let p = init cfg (generator 1)
+            let out = forward cfg p { ForwardOptions.Inference with LastBlock = true } (torch.randn(3L, 3L, 32L, 32L))
+            Expect.equal out.Cls.shape [| 3L; 192L |] "CLS"
+            Expect.equal out.Tokens.shape [| 3L; 17L; 192L |] "tokens"
+            let last = out.Last.Value
+            Expect.equal last.Keys.shape [| 3L; 3L; 17L; 64L |] "keys"
+            let attention = clsAttention last
+            Expect.equal attention.shape [| 3L; 3L; 16L |] "CLS attention over the patches"
+            Expect.isTrue ((valuesOf (attention.sum(-1L))) |> Array.forall (fun s -> s > 0.0 && s <= 1.0 + 1e-6)) "a sub-distribution (CLS column removed)"
+        }
+
+        test "position-embedding interpolation is the identity at the native size" {
+            use _ = torch.NewDisposeScope()
+            let cfg = { VitConfig.Tiny(8, 32) with Depth = 1 }
+            let p = init cfg (generator 2)
+            Expect.isTrue (obj.ReferenceEquals(positionEmbedding p 4 4, p.PosEmbed)) "the stored tensor itself"
+            Expect.equal (positionEmbedding p 6 5).shape [| 1L; 31L; 192L |] "resized for 6x5 patches"
+        }
+
+        test "matches the PyTorch golden file to 1e-4 (tokens, q/k/v, CLS attention, resized positions, both heads)" {
+            use _ = torch.NewDisposeScope()
+            let g = Fixtures.golden ()
+            let net = Fixtures.network g
+            let cfg = Fixtures.config
+            let out = forward cfg.Vit net.Backbone { ForwardOptions.Inference with LastBlock = true } g.["fixture.images"]
+            let last = out.Last.Value
+            let large = forward cfg.Vit net.Backbone ForwardOptions.Inference g.["fixture.images_large"]
+            let checks =
+                [ "tokens", out.Tokens, g.["fixture.tokens"]
+                  "queries", last.Queries, g.["fixture.queries"]
+                  "keys", last.Keys, g.["fixture.keys"]
+                  "values", last.Values, g.["fixture.values"]
+                  "CLS attention", clsAttention last, g.["fixture.cls_attention"]
+                  "tokens at 48x40 (bicubic positions)", large.Tokens, g.["fixture.tokens_large"]
+                  "image head", Heads.image net.Head out.Cls, g.["fixture.head_image"]
+                  "object head", Heads.objects net.Head g.["fixture.objects_in"], g.["fixture.head_objects"] ]
+            for name, ours, theirs in checks do
+                Expect.isLessThanOrEqual (maxAbsDiff ours theirs) 1e-4 name
+        }
+
+        test "gradients reach every trainable student parameter; frozen g gets none" {
+            use _ = torch.NewDisposeScope()
+            let cfg : Network.NetworkConfig =
+                { Vit = { VitConfig.Tiny(8, 32) with Depth = 2; Dim = 48; Heads = 3 }
+                  Head = { InDim = 48; Hidden = 32; Bottleneck = 8; OutDim = 16; OutDimC = 12; NormLastLayer = true } }
+            let net = Network.init cfg (generator 3)
+            let options = { DropPath = 0.1; Generator = Some(generator 4); LastBlock = true }
+            let out = forward cfg.Vit net.Backbone options (torch.randn(2L, 3L, 32L, 32L))
+            let loss = (Heads.image net.Head out.Cls).square().mean() + (Heads.objects net.Head (out.Tokens.narrow(1L, 1L, 4L).reshape(-1L, 48L))).square().mean()
+            loss.backward()
+            for name, t in Network.named net do
+                if t.requires_grad then
+                    Expect.isGreaterThan (toFloat ((gradOf t).abs().sum())) 0.0 (sprintf "%s has a gradient" name)
+                else
+                    Expect.isTrue (name.EndsWith "weight_g" && isNull t.grad) (sprintf "%s is frozen (norm_last_layer)" name)
+        }
+
+        test "the teacher path (no_grad) builds no graph" {
+            use _ = torch.NewDisposeScope()
+            let cfg = { VitConfig.Tiny(8, 32) with Depth = 1 }
+            let p = init cfg (generator 5)
+            use _ = torch.no_grad()
+            let out = forward cfg p ForwardOptions.Inference (torch.randn(1L, 3L, 32L, 32L))
+            Expect.isFalse out.Tokens.requires_grad "no graph"
+        }
+
+        test "stochastic depth changes training outputs, never inference ones" {
+            use _ = torch.NewDisposeScope()
+            let cfg = { VitConfig.Tiny(8, 32) with Depth = 4 }
+            let p = init cfg (generator 6)
+            let x = torch.randn(8L, 3L, 32L, 32L)
+            let inference = forward cfg p ForwardOptions.Inference x
+            let again = forward cfg p ForwardOptions.Inference x
+            Expect.equal (maxAbsDiff inference.Tokens again.Tokens) 0.0 "deterministic without drop-path"
+            let training = forward cfg p { ForwardOptions.Inference with DropPath = 0.5; Generator = Some(generator 7) } x
+            Expect.isGreaterThan (maxAbsDiff inference.Tokens training.Tokens) 1e-3 "some residual branches dropped"
+        }
+
+        test "AdamW groups: biases and 1-D tensors are not decayed" {
+            use _ = torch.NewDisposeScope()
+            let net = Network.init Fixtures.config (generator 8)
+            let noDecay = Network.named net |> List.filter (fun (n, t) -> not (Network.decays n t)) |> List.map fst
+            Expect.contains noDecay "backbone.blocks.0.norm1.weight" "LayerNorm weight"
+            Expect.contains noDecay "backbone.blocks.1.attn.qkv.bias" "bias"
+            Expect.isFalse (List.contains "backbone.pos_embed" noDecay) "pos_embed is decayed, as in DINO"
+            Expect.isFalse (List.contains "head.last_layer.weight_v" noDecay) "weight_v is decayed"
+        }
+    ]

@@ -1,0 +1,138 @@
+module CrOC.Tests.WeightsTests
+
+open System.IO
+open Expecto
+open TorchSharp
+open CrOC.Math
+open CrOC.Math.Tensors
+open CrOC.Host.Weights
+open CrOC.Tests.TestUtil
+
+let temporary (name: string) = Path.Combine(Path.GetTempPath(), sprintf "croc-tests-%s-%s" (System.Guid.NewGuid().ToString("N")) name)
+
+let present (x: 'a | null) : 'a = match x with null -> failwith "absent" | v -> v
+
+let bytesOf (t: Tensor) = t.contiguous().bytes.ToArray()
+
+let same (a: Tensor) (b: Tensor) = a.shape = b.shape && bytesOf a = bytesOf b
+
+let bitIdentical (a: NamedTensors) (b: NamedTensors) =
+    Expect.sequenceEqual (Seq.sort b.Keys) (Seq.sort a.Keys) "same names (a pickled dict keeps no order)"
+    for KeyValue(name, t) in a do
+        Expect.equal b.[name].dtype t.dtype (sprintf "%s dtype" name)
+        Expect.equal b.[name].shape t.shape (sprintf "%s shape" name)
+        Expect.sequenceEqual (bytesOf b.[name]) (bytesOf t) (sprintf "%s bit-identical" name)
+
+let sample () =
+    NamedTensors(
+        [ "a.weight", torch.randn(3L, 4L)
+          "a.bias", torch.randn(4L, dtype = torch.float64)
+          "steps", torch.tensor([| 1L; 2L; 3L |])
+          "scalar", torch.tensor(2.5f)
+          "half", torch.randn(2L, 2L).to_type(torch.bfloat16)
+          "empty", torch.zeros(0L, 5L) ])
+
+let throwsWeights (f: unit -> unit) what = Expect.throwsT<WeightsException> f what
+
+let tests =
+    testList "Weights I/O" [
+        test "safetensors save → load is bit-identical and keeps the metadata" {
+            use _ = torch.NewDisposeScope()
+            let file = temporary "a.safetensors"
+            let tensors = sample ()
+            Safetensors.Write(file, tensors, readOnlyDict [ "config", "{\"x\": 1}" ])
+            let struct (back, metadata) = Safetensors.Read(file)
+            bitIdentical tensors back
+            Expect.equal metadata.["config"] "{\"x\": 1}" "metadata"
+            File.Delete file
+        }
+
+        test ".pth save → load is bit-identical" {
+            use _ = torch.NewDisposeScope()
+            let file = temporary "a.pth"
+            let tensors = sample ()
+            PthWriter.Write(file, tensors)
+            match PthReader.Read(file) with
+            | :? System.Collections.Hashtable as table ->
+                let back = NamedTensors([ for name in tensors.Keys -> name, (match table.[name] with :? Tensor as t -> t | _ -> failwith name) ])
+                bitIdentical tensors back
+            | other -> failtestf "read %A" other
+            File.Delete file
+        }
+
+        test "backbone export → import is bit-identical, with DINO/timm names in the file" {
+            use _ = torch.NewDisposeScope()
+            let net = Network.init Fixtures.config (new torch.Generator(9UL, torch.CPU))
+            let named = NamedTensors(Network.named net)
+            for ext in [ "safetensors"; "pth" ] do
+                let file = temporary ("backbone." + ext)
+                BackboneExport.Write(file, named)
+                let imported = CheckpointImport.Import(file)
+                Expect.equal imported.Layout WeightsLayout.BackboneOnly "recognised as a plain backbone"
+                bitIdentical (named.WithoutPrefix("backbone.").WithPrefix("backbone.")) imported.Student
+                File.Delete file
+        }
+
+        test "an official CrOC full checkpoint imports: module. stripped, teacher, centres, inert args" {
+            use _ = torch.NewDisposeScope()
+            let imported = CheckpointImport.Import(Fixtures.path "croc_full_checkpoint.pth")
+            let golden = Fixtures.golden ()
+            Expect.equal imported.Layout WeightsLayout.FullCheckpoint "layout"
+            Expect.isTrue (same imported.Student.["backbone.blocks.1.attn.qkv.weight"] golden.["backbone.blocks.1.attn.qkv.weight"]) "student weights"
+            Expect.isLessThan (maxAbsDiff (present imported.Teacher).["head.mlp.0.bias"] (golden.["head.mlp.0.bias"] + 1.0f)) 1e-12 "teacher weights"
+            Expect.equal (valuesOf (present imported.Centre) |> Array.distinct) [| 0.25 |] "centre"
+            Expect.equal (present imported.CentreC).shape [| 1L; 24L |] "object centre"
+            Expect.exists imported.Notes (fun n -> n.Contains "argparse.Namespace" && n.Contains "inert") "args read as inert data"
+            Expect.exists imported.Notes (fun n -> n.Contains "'epoch' = 3") "epoch noted"
+            let net = Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))
+            let report = StateDictBinding.Bind(NamedTensors(Network.named net), imported.Student, true)
+            Expect.equal report.Loaded (List.length (Network.named net)) "every tensor of the network loaded"
+        }
+
+        test "a plain DINO backbone file loads into the backbone" {
+            use _ = torch.NewDisposeScope()
+            let imported = CheckpointImport.Import(Fixtures.path "dino_backbone.pth")
+            Expect.equal imported.Layout WeightsLayout.BackboneOnly "layout"
+            let net = Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))
+            let backbone = Network.named net |> List.filter (fun (n, _) -> n.StartsWith "backbone.")
+            let report = StateDictBinding.Bind(NamedTensors(backbone), imported.Student, true)
+            Expect.isTrue report.Complete "strict load of the backbone"
+        }
+
+        test "missing, unexpected and mis-shaped keys are listed; --non-strict loads the rest" {
+            use _ = torch.NewDisposeScope()
+            let target = NamedTensors([ "a", torch.zeros(2L); "b", torch.zeros(3L); "c", torch.zeros(2L) ])
+            let source = NamedTensors([ "a", torch.ones(2L); "b", torch.ones(4L); "d", torch.ones(1L) ])
+            let e = Expect.throwsC (fun () -> StateDictBinding.Bind(target, source, true) |> ignore) id
+            Expect.stringContains e.Message "missing from the file: c" "missing"
+            Expect.stringContains e.Message "not in the model: d" "unexpected"
+            Expect.stringContains e.Message "b (model [3], file [4])" "mis-shaped"
+            Expect.equal (toFloat (target.["a"].sum())) 0.0 "strict failure copies nothing"
+            let report = StateDictBinding.Bind(target, source, false)
+            Expect.equal report.Loaded 1 "only a fits"
+            Expect.equal (toFloat (target.["a"].sum())) 2.0 "a loaded"
+        }
+
+        test "corrupt, truncated and foreign files give clear errors" {
+            use _ = torch.NewDisposeScope()
+            let good = temporary "good.safetensors"
+            Safetensors.Write(good, sample ())
+            let bytes = File.ReadAllBytes good
+            let truncated = temporary "truncated.safetensors"
+            File.WriteAllBytes(truncated, bytes.[.. bytes.Length - 9])
+            throwsWeights (fun () -> Safetensors.Read(truncated) |> ignore) "truncated data"
+            let badHeader = temporary "header.safetensors"
+            File.WriteAllBytes(badHeader, Array.append (System.BitConverter.GetBytes(1UL <<< 40)) bytes.[8..])
+            throwsWeights (fun () -> Safetensors.Read(badHeader) |> ignore) "absurd header length"
+            let text = temporary "text.pth"
+            File.WriteAllText(text, "this is not a checkpoint")
+            throwsWeights (fun () -> CheckpointImport.Import(text) |> ignore) "text renamed .pth"
+            let pth = temporary "cut.pth"
+            PthWriter.Write(pth, sample ())
+            let pthBytes = File.ReadAllBytes pth
+            File.WriteAllBytes(pth, pthBytes.[.. pthBytes.Length / 2])
+            throwsWeights (fun () -> CheckpointImport.Import(pth) |> ignore) "truncated .pth"
+            throwsWeights (fun () -> CheckpointImport.Import(temporary "absent.pth") |> ignore) "missing file"
+            for f in [ good; truncated; badHeader; text; pth ] do File.Delete f
+        }
+    ]
