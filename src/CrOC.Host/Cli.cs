@@ -13,8 +13,13 @@ public static class Cli
                              (S = B·h problems of 2N tokens); options: --batch B (16),
                              --heads h (6), --tokens N (196), --dim d (64), --repeats R (10),
                              --threads T (all cores)
+          bench-vit          time the ViT backbone forward and forward+backward
+                             (--arch small --patch 16 --size 224 --batch 8)
 
-        Coming with later issues: train, eval-seg, clusters, export, bench.
+          export             write a backbone (from our, official CrOC or DINO weights)
+                             with DINO/timm names as .safetensors + .pth + model card
+
+        Coming with later issues: train, eval-seg, clusters, bench.
         Run `croc-host <command> --help` for a command's options.
         """;
 
@@ -32,6 +37,8 @@ public static class Cli
             return args[0] switch
             {
                 "bench-clustering" => ClusteringBenchmark.Run(Options.Parse(args[1..])),
+                "bench-vit" => VitBenchmark.Run(Options.Parse(args[1..])),
+                "export" => ExportCommand.Run(Options.Parse(args[1..])),
                 _ => UsageError($"unknown command '{args[0]}'"),
             };
         }

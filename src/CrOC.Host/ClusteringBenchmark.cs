@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CrOC.Math;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -45,19 +44,12 @@ public static class ClusteringBenchmark
         var config = Clustering.ClusteringConfig.Official;
 
         Console.WriteLine($"clustering S = {problems} problems ({batch} images x {heads} heads), 2N = {2 * tokens} tokens, d = {dim}, {threads} threads");
-        var times = new List<double>();
-        for (int i = 0; i < repeats + 2; i++)
+        Timing.Median("clustering", 2, repeats, () =>
         {
             using var scope = NewDisposeScope();
-            var watch = Stopwatch.StartNew();
             var clusters = Clustering.cluster(config, Clustering.Seeding.NewSampled(generator), keys, positions);
-            double ms = watch.Elapsed.TotalMilliseconds;
-            if (i >= 2) times.Add(ms);
-            Console.WriteLine($"  run {i + 1}{(i < 2 ? " (warm-up)" : "")}: {ms:F1} ms, mean K* {clusters.KStar.to_type(ScalarType.Float32).mean().item<float>():F2}, {clusters.ValidCount} valid objects");
-        }
-        times.Sort();
-        double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
-        Console.WriteLine($"median {median:F1} ms over {times.Count} runs (min {times[0]:F1}, max {times[^1]:F1})");
+            return $", mean K* {clusters.KStar.to_type(ScalarType.Float32).mean().item<float>():F2}, {clusters.ValidCount} valid objects";
+        });
         return 0;
     }
 }

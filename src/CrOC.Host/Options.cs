@@ -36,6 +36,34 @@ public sealed class Options
         return value;
     }
 
+    public bool Has(string name) => values.ContainsKey(name);
+
+    /// <summary>A flag without value (e.g. --non-strict).</summary>
+    public bool Flag(string name)
+    {
+        if (!values.Remove(name, out var text)) return false;
+        if (text is not null) throw new OptionException($"--{name} takes no value, got '{text}'");
+        return true;
+    }
+
+    /// <summary>The text option <paramref name="name"/>, or null when absent.</summary>
+    public string? Text(string name)
+    {
+        if (!values.Remove(name, out var text)) return null;
+        return text ?? throw new OptionException($"--{name} needs a value");
+    }
+
+    public string Required(string name) => Text(name) ?? throw new OptionException($"--{name} is required");
+
+    /// <summary>The option <paramref name="name"/>, one of <paramref name="allowed"/>, or <paramref name="fallback"/>.</summary>
+    public string Choice(string name, string fallback, string[] allowed)
+    {
+        if (!values.Remove(name, out var text)) return fallback;
+        if (text is null || !allowed.Contains(text))
+            throw new OptionException($"--{name} must be one of {string.Join("|", allowed)}, got '{text}'");
+        return text;
+    }
+
     /// <summary>Fails on any option that no one asked for.</summary>
     public void RejectUnknown()
     {

@@ -63,7 +63,7 @@ public static class CheckpointImport
             if (key is "student" or "teacher" or "croc_loss" or "dino_loss") continue;
             notes.Add(entry.Value switch
             {
-                InertObject o => $"'{key}': a {o.ClassName} object, read as inert data and ignored",
+                InertObject o => $"'{key}': {o.ClassName} object, read as inert data and ignored",
                 Hashtable => $"'{key}': ignored",
                 var v => $"'{key}' = {v}",
             });

@@ -1,0 +1,25 @@
+using CrOC.Math;
+
+namespace CrOC.Host.Weights;
+
+/// <summary>Reads a ViT's architecture off its backbone tensors (names without `backbone.`).</summary>
+public static class BackboneShape
+{
+    /// <summary>The configuration the tensors were made for. The head count cannot be seen in
+    /// the shapes: it is <paramref name="heads"/>, or D/64 (ViT-Ti/S/B all use 64-wide heads).</summary>
+    public static Vit.VitConfig Infer(NamedTensors backbone, int? heads = null)
+    {
+        TorchSharp.torch.Tensor Get(string name) => backbone.TryGetValue(name, out var t) ? t : throw new WeightsException($"no '{name}' tensor: not a ViT backbone");
+        int dim = (int)Get("cls_token").shape[^1];
+        int patch = (int)Get("patch_embed.proj.weight").shape[^1];
+        int tokens = (int)Get("pos_embed").shape[1] - 1;
+        int grid = (int)System.Math.Round(System.Math.Sqrt(tokens));
+        if (grid * grid != tokens) throw new WeightsException($"pos_embed holds {tokens} patch positions, not a square grid");
+        int depth = 0;
+        while (backbone.ContainsKey($"blocks.{depth}.norm1.weight")) depth++;
+        int hidden = (int)Get("blocks.0.mlp.fc1.weight").shape[0];
+        int headCount = heads ?? System.Math.Max(1, dim / 64);
+        if (dim % headCount != 0) throw new WeightsException($"width {dim} is not divisible by {headCount} heads");
+        return new Vit.VitConfig(grid * patch, patch, dim, depth, headCount, hidden / dim, 1e-6);
+    }
+}
