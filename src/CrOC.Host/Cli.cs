@@ -16,6 +16,7 @@ public static class Cli
           bench-vit          time the ViT backbone forward and forward+backward
                              (--arch small --patch 16 --size 224 --batch 8)
 
+          bench-data         images/s of the data pipeline with 1 and 2 workers
           export             write a backbone (from our, official CrOC or DINO weights)
                              with DINO/timm names as .safetensors + .pth + model card
 
@@ -39,6 +40,7 @@ public static class Cli
                 "bench-clustering" => ClusteringBenchmark.Run(Options.Parse(args[1..])),
                 "bench-vit" => VitBenchmark.Run(Options.Parse(args[1..])),
                 "export" => ExportCommand.Run(Options.Parse(args[1..])),
+                "bench-data" => DataBenchmark.Run(Options.Parse(args[1..])),
                 _ => UsageError($"unknown command '{args[0]}'"),
             };
         }

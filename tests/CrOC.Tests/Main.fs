@@ -12,6 +12,7 @@ let all =
         SchedulesTests.tests
         VitTests.tests
         WeightsTests.tests
+        DataTests.tests
     ]
 
 /// Runs every test, one at a time (TorchSharp already uses both cores), and closes with the

@@ -21,6 +21,9 @@ let gradOf (t: Tensor) : Tensor =
     | null -> failwith "no gradient was accumulated"
     | g -> g
 
+/// The value of a C# nullable reference (fails when null).
+let present (x: 'a | null) : 'a = match x with null -> failwith "absent" | v -> v
+
 /// max |x − y| over two tensors of the same shape.
 let maxAbsDiff (x: Tensor) (y: Tensor) : float =
     if x.shape <> y.shape then failwithf "shapes differ: %A vs %A" x.shape y.shape

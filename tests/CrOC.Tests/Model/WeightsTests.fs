@@ -10,8 +10,6 @@ open CrOC.Tests.TestUtil
 
 let temporary (name: string) = Path.Combine(Path.GetTempPath(), sprintf "croc-tests-%s-%s" (System.Guid.NewGuid().ToString("N")) name)
 
-let present (x: 'a | null) : 'a = match x with null -> failwith "absent" | v -> v
-
 let bytesOf (t: Tensor) = t.contiguous().bytes.ToArray()
 
 let same (a: Tensor) (b: Tensor) = a.shape = b.shape && bytesOf a = bytesOf b

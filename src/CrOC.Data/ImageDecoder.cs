@@ -1,0 +1,86 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Gif;
+using SixLabors.ImageSharp.Formats.Tiff;
+using SixLabors.ImageSharp.Metadata.Profiles.Exif;
+using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
+
+namespace CrOC.Data;
+
+/// <summary>
+/// Decodes untrusted image files (JPEG, PNG, BMP, GIF, WebP, TIFF) to RGB with ImageSharp 2.1.
+/// The header is identified first and images beyond <see cref="MaxPixels"/> or
+/// <see cref="MaxFileBytes"/> are refused before any pixel is decoded; only the first frame of
+/// animated or multi-page files is decoded; EXIF orientation is applied; grayscale, palette,
+/// CMYK, 16-bit and alpha images become 8-bit RGB (alpha dropped). Every failure is a
+/// <see cref="DecodeException"/> with the reason, never another exception.
+/// </summary>
+public sealed class ImageDecoder
+{
+    public long MaxPixels { get; init; } = 64L << 20;
+    public long MaxFileBytes { get; init; } = 256L << 20;
+
+    readonly Configuration configuration;
+
+    public ImageDecoder()
+    {
+        configuration = Configuration.Default.Clone();
+        configuration.MaxDegreeOfParallelism = 1; // the loader's workers are the parallelism
+        configuration.ImageFormatsManager.SetDecoder(SixLabors.ImageSharp.Formats.Gif.GifFormat.Instance, new GifDecoder { DecodingMode = SixLabors.ImageSharp.Metadata.FrameDecodingMode.First });
+        configuration.ImageFormatsManager.SetDecoder(SixLabors.ImageSharp.Formats.Tiff.TiffFormat.Instance, new TiffDecoder { DecodingMode = SixLabors.ImageSharp.Metadata.FrameDecodingMode.First });
+    }
+
+    public RgbImage Decode(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists) throw new DecodeException(path, "file not found");
+            if (info.Length == 0) throw new DecodeException(path, "empty file");
+            if (info.Length > MaxFileBytes) throw new DecodeException(path, $"{info.Length} bytes exceed the limit of {MaxFileBytes}");
+            var bytes = File.ReadAllBytes(path);
+            var header = Image.Identify(configuration, bytes, out _) ?? throw new DecodeException(path, "not a supported image format");
+            if ((long)header.Width * header.Height > MaxPixels || header.Width <= 0 || header.Height <= 0)
+                throw new DecodeException(path, $"{header.Width}x{header.Height} pixels exceed the limit of {MaxPixels}");
+            using var image = Image.Load<Rgb24>(configuration, bytes);
+            if (image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation) is not null) image.Mutate(x => x.AutoOrient());
+            return ToPlanar(image);
+        }
+        catch (DecodeException) { throw; }
+        catch (Exception e) when (e is ImageFormatException or UnknownImageFormatException or InvalidImageContentException
+                                    or NotSupportedException or InvalidOperationException or ArgumentException
+                                    or IndexOutOfRangeException or IOException or OverflowException or NullReferenceException)
+        {
+            throw new DecodeException(path, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    static RgbImage ToPlanar(Image<Rgb24> image)
+    {
+        var rgb = new RgbImage(image.Width, image.Height);
+        var pixels = rgb.Pixels;
+        int plane = rgb.Plane, width = image.Width;
+        image.ProcessPixelRows(rows =>
+        {
+            for (int y = 0; y < rows.Height; y++)
+            {
+                var row = rows.GetRowSpan(y);
+                int at = y * width;
+                for (int x = 0; x < row.Length; x++)
+                {
+                    pixels[at + x] = row[x].R * (1f / 255f);
+                    pixels[plane + at + x] = row[x].G * (1f / 255f);
+                    pixels[2 * plane + at + x] = row[x].B * (1f / 255f);
+                }
+            }
+        });
+        return rgb;
+    }
+}
+
+/// <summary>An image that could not be decoded, with the file and the reason.</summary>
+public sealed class DecodeException(string path, string reason) : Exception($"{path}: {reason}")
+{
+    public string Path { get; } = path;
+    public string Reason { get; } = reason;
+}

@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using TorchSharp;
+
+namespace CrOC.Data;
+
+public sealed record LoaderOptions(int Batch, int Workers = 2, int Prefetch = 4, long Seed = 0, int Rank = 0, int World = 1);
+
+/// <summary>A batch as CPU tensors, ready for CrOC.Math. Rows are view-major: the first B rows of
+/// <see cref="Globals"/> are view 1, the next B view 2 (the teacher's and student's input).</summary>
+public sealed class Batch : IDisposable
+{
+    /// <summary>(2B, 3, S, S) normalised pixels.</summary>
+    public required torch.Tensor Globals { get; init; }
+    /// <summary>(2B, N, 2) original-image (x, y) patch centres.</summary>
+    public required torch.Tensor GlobalPositions { get; init; }
+    /// <summary>(L·B, 3, s, s) local crops, local-crop-major, or null.</summary>
+    public torch.Tensor? Locals { get; init; }
+    public torch.Tensor? LocalPositions { get; init; }
+    /// <summary>Dataset indices of the B samples (after replacing undecodable files).</summary>
+    public required int[] Indices { get; init; }
+    public required long Epoch { get; init; }
+    public required int Number { get; init; }
+
+    public void Dispose()
+    {
+        Globals.Dispose();
+        GlobalPositions.Dispose();
+        Locals?.Dispose();
+        LocalPositions?.Dispose();
+    }
+}
+
+/// <summary>Counters of a loader, safe to read while it runs.</summary>
+public sealed class DataStats
+{
+    readonly ConcurrentDictionary<string, string> skipped = new(StringComparer.Ordinal);
+    long decoded;
+    long waitTicks;
+
+    public long Decoded => Interlocked.Read(ref decoded);
+    /// <summary>Undecodable files (path → reason), each counted once.</summary>
+    public IReadOnlyDictionary<string, string> Skipped => skipped;
+    /// <summary>Time the consumer spent waiting for batches.</summary>
+    public TimeSpan DataWait => TimeSpan.FromTicks(Interlocked.Read(ref waitTicks));
+
+    internal void AddDecoded() => Interlocked.Increment(ref decoded);
+    internal bool AddSkipped(string path, string reason) => skipped.TryAdd(path, reason);
+    internal void AddWait(TimeSpan t) => Interlocked.Add(ref waitTicks, t.Ticks);
+}
+
+/// <summary>
+/// Turns image files into batches of augmented views and patch positions. Worker threads build
+/// whole batches ahead of the consumer within a bounded window (<see cref="LoaderOptions.Prefetch"/>
+/// batches), so memory stays bounded whatever the dataset size. Every sample's augmentation is
+/// seeded by (seed, epoch, index), so the batches are identical with any number of workers. A file
+/// that fails to decode is skipped, counted once, and replaced by the next sample of the epoch order.
+/// </summary>
+public sealed class ImageLoader
+{
+    const int MaxReplacements = 64;
+    readonly IReadOnlyList<string> files;
+    readonly MultiCropSpec spec;
+    readonly LoaderOptions options;
+    readonly ImageDecoder decoder;
+
+    public DataStats Stats { get; } = new();
+    public EpochOrder Order { get; }
+
+    public ImageLoader(IReadOnlyList<string> files, MultiCropSpec spec, LoaderOptions options, ImageDecoder? decoder = null)
+    {
+        if (files.Count == 0) throw new DatasetException("the dataset is empty");
+        if (options.Batch < 1) throw new ArgumentException("batch must be >= 1");
+        this.files = files;
+        this.spec = spec;
+        this.options = options;
+        this.decoder = decoder ?? new ImageDecoder();
+        Order = new EpochOrder(files.Count, options.Batch, options.Rank, options.World);
+        if (Order.BatchesPerEpoch == 0)
+            throw new DatasetException($"{files.Count} images give no full batch of {options.Batch} per process (world size {options.World})");
+    }
+
+    public int BatchesPerEpoch => Order.BatchesPerEpoch;
+
+    /// <summary>The batches of <paramref name="epoch"/> from <paramref name="firstBatch"/> on.
+    /// Breaking out of the loop (or cancelling) stops the workers.</summary>
+    public IEnumerable<Batch> Epoch(long epoch, int firstBatch = 0, CancellationToken cancel = default)
+    {
+        var order = Order.Indices(options.Seed, epoch);
+        int count = Order.BatchesPerEpoch;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        if (options.Workers <= 0)
+        {
+            for (int b = firstBatch; b < count; b++)
+            {
+                stop.Token.ThrowIfCancellationRequested();
+                var watch = Stopwatch.StartNew();
+                var host = Build(order, epoch, b);
+                Stats.AddWait(watch.Elapsed);
+                yield return host.ToTensors();
+            }
+            yield break;
+        }
+        var slots = Enumerable.Range(0, count).Select(_ => new TaskCompletionSource<HostBatch>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        var window = new SemaphoreSlim(System.Math.Max(1, options.Prefetch));
+        int next = firstBatch - 1;
+        var workers = Enumerable.Range(0, options.Workers).Select(w => new Thread(() =>
+        {
+            try
+            {
+                while (true)
+                {
+                    window.Wait(stop.Token);
+                    int b = Interlocked.Increment(ref next);
+                    if (b >= count) return;
+                    try { slots[b].SetResult(Build(order, epoch, b)); }
+                    catch (Exception e) { slots[b].SetException(e); }
+                }
+            }
+            catch (OperationCanceledException) { }
+        }) { IsBackground = true, Name = $"croc-data-{w}" }).ToList();
+        workers.ForEach(t => t.Start());
+        try
+        {
+            for (int b = firstBatch; b < count; b++)
+            {
+                var watch = Stopwatch.StartNew();
+                var host = slots[b].Task.WaitAsync(stop.Token).GetAwaiter().GetResult();
+                Stats.AddWait(watch.Elapsed);
+                window.Release();
+                yield return host.ToTensors();
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            foreach (var t in workers) t.Join();
+            window.Dispose();
+        }
+    }
+
+    HostBatch Build(int[] order, long epoch, int batch)
+    {
+        int size = options.Batch;
+        var views = new AugmentedView[size][];
+        var indices = new int[size];
+        for (int s = 0; s < size; s++)
+        {
+            int position = batch * size + s;
+            for (int attempt = 0; ; attempt++)
+            {
+                if (attempt > MaxReplacements)
+                    throw new DatasetException($"more than {MaxReplacements} undecodable files in a row near position {position}: is this an image dataset? ({Stats.Skipped.Count} skipped so far)");
+                int index = order[(position + attempt) % order.Length]; // the next sample of the epoch order
+                try
+                {
+                    var image = decoder.Decode(files[index]);
+                    views[s] = spec.Apply(image, options.Seed, epoch, index);
+                    indices[s] = index;
+                    Stats.AddDecoded();
+                    break;
+                }
+                catch (DecodeException e)
+                {
+                    if (Stats.AddSkipped(e.Path, e.Reason)) Console.Error.WriteLine($"croc-data: skipped {e.Path}: {e.Reason}");
+                }
+            }
+        }
+        return new HostBatch(spec, views, indices, epoch, batch);
+    }
+
+    /// <summary>A batch as plain arrays, built on a worker thread; tensors are made by the consumer.</summary>
+    sealed record HostBatch(MultiCropSpec Spec, AugmentedView[][] Views, int[] Indices, long Epoch, int Number)
+    {
+        public Batch ToTensors()
+        {
+            int b = Views.Length;
+            var (globals, globalPositions) = Stack(Spec.Global1, Enumerable.Range(0, 2).SelectMany(v => Views.Select(s => s[v])).ToList());
+            torch.Tensor? locals = null, localPositions = null;
+            if (Spec.LocalCount > 0)
+                (locals, localPositions) = Stack(Spec.Local!, Enumerable.Range(2, Spec.LocalCount).SelectMany(v => Views.Select(s => s[v])).ToList());
+            return new Batch { Globals = globals, GlobalPositions = globalPositions, Locals = locals, LocalPositions = localPositions, Indices = Indices, Epoch = Epoch, Number = Number };
+        }
+
+        static (torch.Tensor Pixels, torch.Tensor Positions) Stack(ViewSpec view, List<AugmentedView> rows)
+        {
+            int pixels = 3 * view.Size * view.Size, tokens = view.Grid * view.Grid;
+            var flat = new float[rows.Count * pixels];
+            var positions = new float[rows.Count * tokens * 2];
+            for (int r = 0; r < rows.Count; r++)
+            {
+                Array.Copy(rows[r].Pixels, 0, flat, r * pixels, pixels);
+                Array.Copy(rows[r].Positions, 0, positions, r * tokens * 2, tokens * 2);
+            }
+            return (torch.tensor(flat, [rows.Count, 3, view.Size, view.Size]), torch.tensor(positions, [rows.Count, tokens, 2]));
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using CrOC.Data;
+
+namespace CrOC.Host;
+
+/// <summary>`croc-host bench-data`: images/s of decode + views + augmentation, per worker count.</summary>
+public static class DataBenchmark
+{
+    const string Help = """
+        croc-host bench-data: images/s of the data pipeline (decode + two global views + colour
+        augmentation + positions), with 1 and 2 workers.
+
+        Options:
+          --data DIR      JPEGs to read (default: 64 synthetic 640x480 scenes written to a temp folder)
+          --size S        global view size (224); --patch P (16)
+          --batch B       images per batch (16)
+          --batches N     batches timed per run (6)
+          --workers LIST  worker counts, comma-separated (1,2)
+        Also times the tiny preset's views (96 px from 128 px scenes).
+        """;
+
+    public static int Run(Options options)
+    {
+        if (options.Help) { Console.WriteLine(Help); return 0; }
+        var data = options.Text("data");
+        int size = options.PositiveInt("size", 224);
+        int patch = options.PositiveInt("patch", 16);
+        int batch = options.PositiveInt("batch", 16);
+        int batches = options.PositiveInt("batches", 6);
+        var workers = (options.Text("workers") ?? "1,2").Split(',').Select(w => int.TryParse(w, out var n) && n >= 0 ? n : throw new OptionException($"--workers: bad count '{w}'")).ToArray();
+        options.RejectUnknown();
+
+        string? temporary = null;
+        if (data is null)
+        {
+            temporary = Path.Combine(Path.GetTempPath(), $"croc-bench-data-{Guid.NewGuid():N}");
+            Directory.CreateDirectory(temporary);
+            for (int i = 0; i < 64; i++)
+            {
+                var (image, _) = SyntheticScenes.Generate(1, i, new SyntheticScenes.SceneOptions(640, 480, 3, 6));
+                SyntheticScenes.SaveJpeg(image, Path.Combine(temporary, $"scene_{i:D3}.jpg"), 90);
+            }
+            data = temporary;
+        }
+        try
+        {
+            var files = ImageSources.Find([data]);
+            Console.WriteLine($"{files.Count} images from {data}; batch {batch}, {batches} batches per run");
+            foreach (var w in workers)
+                Measure($"{size}px views, {w} worker(s)", files, MultiCropSpec.Croc(size, patch), batch, batches, w);
+            var tiny = Path.Combine(Path.GetTempPath(), $"croc-bench-tiny-{Guid.NewGuid():N}");
+            Directory.CreateDirectory(tiny);
+            for (int i = 0; i < 64; i++)
+                SyntheticScenes.SaveJpeg(SyntheticScenes.Generate(1, i).Image, Path.Combine(tiny, $"scene_{i:D3}.jpg"), 92);
+            foreach (var w in workers)
+                Measure($"tiny preset (96px views of 128px scenes), {w} worker(s)", ImageSources.Find([tiny]), MultiCropSpec.Croc(96, 8), batch, batches, w);
+            Directory.Delete(tiny, true);
+        }
+        finally
+        {
+            if (temporary is not null) Directory.Delete(temporary, true);
+        }
+        return 0;
+    }
+
+    static void Measure(string label, IReadOnlyList<string> files, MultiCropSpec spec, int batch, int batches, int workers)
+    {
+        var runs = new List<double>();
+        for (int run = 0; run < 3; run++)
+        {
+            var loader = new ImageLoader(files, spec, new LoaderOptions(batch, workers, System.Math.Max(2, 2 * workers), Seed: run));
+            var watch = Stopwatch.StartNew();
+            int images = 0;
+            foreach (var b in loader.Epoch(0).Take(batches)) { images += b.Indices.Length; b.Dispose(); }
+            runs.Add(images / watch.Elapsed.TotalSeconds);
+        }
+        runs.Sort();
+        Console.WriteLine($"{label}: {runs[1]:F1} images/s (median of 3; min {runs[0]:F1}, max {runs[2]:F1})");
+    }
+}

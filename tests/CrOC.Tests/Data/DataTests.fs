@@ -1,0 +1,214 @@
+module CrOC.Tests.DataTests
+
+open System
+open System.IO
+open Expecto
+open TorchSharp
+open SixLabors.ImageSharp
+open SixLabors.ImageSharp.PixelFormats
+open SixLabors.ImageSharp.Formats.Png
+open CrOC.Data
+open CrOC.Tests.TestUtil
+
+let tempDir (name: string) =
+    let dir = Path.Combine(Path.GetTempPath(), sprintf "croc-data-%s-%s" name (Guid.NewGuid().ToString("N")))
+    Directory.CreateDirectory(dir).FullName
+
+/// Writes n synthetic scenes of the given size as JPEGs into a folder and returns it.
+let sceneFolder (n: int) (width: int) (height: int) =
+    let dir = tempDir "scenes"
+    for i in 0 .. n - 1 do
+        let struct (image, _) = SyntheticScenes.Generate(5L, i, SyntheticScenes.SceneOptions(width, height))
+        SyntheticScenes.SaveJpeg(image, Path.Combine(dir, sprintf "img_%03d.jpg" i))
+    dir
+
+let bytesOf (t: torch.Tensor) = t.contiguous().bytes.ToArray()
+
+/// A PNG whose header claims width × height pixels, with no image data.
+let hugePngHeader (width: uint32) (height: uint32) =
+    let be (v: uint32) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
+    let chunk (kind: string) (data: byte[]) =
+        let body = Array.append (Text.Encoding.ASCII.GetBytes kind) data
+        let crc =
+            body |> Array.fold (fun (c: uint32) b ->
+                let mutable c = c ^^^ uint32 b
+                for _ in 1 .. 8 do c <- if c &&& 1u <> 0u then (c >>> 1) ^^^ 0xEDB88320u else c >>> 1
+                c) 0xFFFFFFFFu |> (^^^) 0xFFFFFFFFu
+        Array.concat [ be (uint32 data.Length); body; be crc ]
+    let ihdr = Array.concat [ be width; be height; [| 8uy; 2uy; 0uy; 0uy; 0uy |] ]
+    Array.concat [ [| 0x89uy; 0x50uy; 0x4Euy; 0x47uy; 0x0Duy; 0x0Auy; 0x1Auy; 0x0Auy |]; chunk "IHDR" ihdr; chunk "IEND" [||] ]
+
+let tests =
+    testList "Data" [
+        test "crop sampler: area fraction within the scale range, aspect within the ratio range, box inside the image" {
+            let scale, ratio = struct (0.25, 1.0), struct (3.0 / 4.0, 4.0 / 3.0)
+            for i in 0 .. 1999 do
+                let random = SampleRandom(1L, 0L, int64 i)
+                let width, height = 200 + i % 300, 150 + (i * 7) % 250
+                let box = RandomResizedCrop.Sample(random, width, height, scale, ratio)
+                Expect.isTrue (box.Left >= 0.0 && box.Top >= 0.0 && box.Left + box.Width <= float width && box.Top + box.Height <= float height) "inside"
+                // w and h are rounded, so allow half a pixel on each side.
+                let area = box.Width * box.Height / float (width * height)
+                let slack = (box.Width + box.Height + 1.0) / 2.0 / float (width * height)
+                Expect.isTrue (area >= 0.25 - slack && area <= 1.0 + slack) (sprintf "area fraction %g" area)
+                let aspect = box.Width / box.Height
+                Expect.isTrue (aspect >= 0.75 * (box.Width - 0.5) / box.Width * box.Height / (box.Height + 0.5) && aspect <= 4.0 / 3.0 * (box.Width + 0.5) / box.Width * box.Height / (box.Height - 0.5)) (sprintf "aspect %g" aspect)
+        }
+
+        test "crop sampler falls back to the centre crop clamped to the ratio range" {
+            // A 1000×10 strip: no crop of area ≥ 90% has an aspect ratio ≤ 4/3.
+            let box = RandomResizedCrop.Sample(SampleRandom(0L, 0L, 0L), 1000, 10, struct (0.9, 1.0), struct (3.0 / 4.0, 4.0 / 3.0))
+            Expect.equal box (CropBox(0.0, 493.0, 10.0, 13.0, false)) "h = 10, w = round(10·4/3) = 13, centred"
+            let tall = RandomResizedCrop.CentreFallback(10, 1000, struct (3.0 / 4.0, 4.0 / 3.0))
+            Expect.equal tall (CropBox(493.0, 0.0, 13.0, 10.0, false)) "w = 10, h = round(10/0.75) = 13"
+        }
+
+        test "a crop of an image whose pixels encode their own coordinates decodes to the predicted patch positions" {
+            let width, height = 200, 160
+            let image = RgbImage(width, height)
+            for y in 0 .. height - 1 do
+                for x in 0 .. width - 1 do
+                    image.[0, y, x] <- float32 x / 1000.0f
+                    image.[1, y, x] <- float32 y / 1000.0f
+            let size, patch = 64, 8
+            for flipped in [ false; true ] do
+                let box = CropBox(30.0, 40.0, 96.0, 120.0, flipped)
+                let view = Resampling.ResizeBox(image, box.Left, box.Top, box.Width, box.Height, size, size)
+                if flipped then ColorAugment.FlipHorizontal(view)
+                let predicted = PatchPositions.Compute(box, size, patch)
+                let grid = size / patch
+                for r in 0 .. grid - 1 do
+                    for c in 0 .. grid - 1 do
+                        let mean ch = Seq.average (seq { for y in r * patch .. r * patch + patch - 1 do for x in c * patch .. c * patch + patch - 1 -> float view.[ch, y, x] * 1000.0 })
+                        let token = r * grid + c
+                        Expect.floatClose { absolute = 0.02; relative = 0.0 } (mean 0) (float predicted.[2 * token]) (sprintf "x of patch (%d, %d), flipped %b" r c flipped)
+                        Expect.floatClose { absolute = 0.02; relative = 0.0 } (mean 1) (float predicted.[2 * token + 1]) (sprintf "y of patch (%d, %d), flipped %b" r c flipped)
+        }
+
+        test "epoch order: same seed and epoch agree, epochs differ, ranks shard disjointly, drop_last" {
+            let order = EpochOrder(103, 8)
+            Expect.sequenceEqual (order.Indices(4L, 1L)) (order.Indices(4L, 1L)) "reproducible"
+            Expect.notEqual (order.Indices(4L, 1L)) (order.Indices(4L, 2L)) "reshuffled per epoch"
+            Expect.equal order.BatchesPerEpoch 12 "103 / 8 = 12 full batches"
+            let shards = [ for r in 0 .. 2 -> EpochOrder(103, 8, r, 3).Indices(4L, 1L) ]
+            Expect.equal (shards |> List.sumBy Array.length) 105 "padded to 35 per rank"
+            Expect.equal (shards |> Array.concat |> Array.distinct |> Array.length) 103 "every sample covered"
+        }
+
+        test "same seed ⇒ identical batches with 1 and 4 workers (and with none)" {
+            use _ = torch.NewDisposeScope()
+            let dir = sceneFolder 12 96 80
+            let files = ImageSources.Find([ dir ])
+            let spec = MultiCropSpec.Croc(32, 8).WithLocals(2, 16)
+            let run workers =
+                let loader = ImageLoader(files, spec, LoaderOptions(4, workers, 2, 7L))
+                [ for b in loader.Epoch(3L) -> bytesOf b.Globals, bytesOf b.GlobalPositions, bytesOf (present b.Locals), b.Indices ]
+            let one = run 1
+            Expect.equal one.Length 3 "three batches of 4"
+            for other in [ run 4; run 0 ] do
+                for (g1, p1, l1, i1), (g2, p2, l2, i2) in List.zip one other do
+                    Expect.sequenceEqual i2 i1 "indices"
+                    Expect.isTrue (g1 = g2 && p1 = p2 && l1 = l2) "views and positions, bit for bit"
+            Directory.Delete(dir, true)
+        }
+
+        test "batch shapes: globals (2B, 3, S, S) view-major, positions (2B, N, 2), locals (L·B, 3, s, s)" {
+            use _ = torch.NewDisposeScope()
+            let dir = sceneFolder 4 96 80
+            let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8).WithLocals(3, 16), LoaderOptions(2, 1))
+            let batch = loader.Epoch(0L) |> Seq.head
+            Expect.equal batch.Globals.shape [| 4L; 3L; 32L; 32L |] "globals"
+            Expect.equal batch.GlobalPositions.shape [| 4L; 16L; 2L |] "positions"
+            Expect.equal (present batch.Locals).shape [| 6L; 3L; 16L; 16L |] "locals"
+            Expect.equal (present batch.LocalPositions).shape [| 6L; 4L; 2L |] "local positions"
+            Directory.Delete(dir, true)
+        }
+
+        test "a folder of broken files: the epoch finishes, exactly the broken ones are skipped and reported" {
+            use _ = torch.NewDisposeScope()
+            let dir = sceneFolder 6 96 72
+            let good = Path.Combine(dir, "img_000.jpg")
+            let bytes = File.ReadAllBytes good
+            let write name (content: byte[]) = File.WriteAllBytes(Path.Combine(dir, name), content)
+            write "corrupt.jpg" (Array.init 5000 (fun i -> byte ((i * 7919) % 251)))
+            write "empty.jpg" [||]
+            write "text.jpg" (Text.Encoding.UTF8.GetBytes "not an image at all")
+            write "huge.png" (hugePngHeader 100000u 100000u)
+            use png = new Image<Rgb24>(40, 30)
+            let pngPath = Path.Combine(dir, "whole.png")
+            png.SaveAsPng(pngPath)
+            let pngBytes = File.ReadAllBytes pngPath
+            write "truncated.png" pngBytes.[.. pngBytes.Length / 2]
+            File.Delete pngPath
+            use one = new Image<Rgb24>(1, 1)
+            one.SaveAsPng(Path.Combine(dir, "one_pixel.png"))
+            use gray16 = new Image<L16>(20, 10)
+            gray16.SaveAsPng(Path.Combine(dir, "gray16.png"))
+            use alpha = new Image<Rgba32>(20, 10)
+            alpha.SaveAsPng(Path.Combine(dir, "alpha.png"))
+            File.Copy(Fixtures.path (Path.Combine("images", "cmyk.jpg")), Path.Combine(dir, "cmyk.jpg"))
+            let files = ImageSources.Find([ dir ])
+            Expect.equal files.Count 15 "6 scenes + 9 odd files"
+            let loader = ImageLoader(files, MultiCropSpec.Croc(32, 8), LoaderOptions(3, 2))
+            let batches = loader.Epoch(0L) |> Seq.map (fun b -> b.Indices) |> Seq.toList
+            Expect.equal batches.Length 5 "15 / 3 batches, all full"
+            let skipped = loader.Stats.Skipped.Keys |> Seq.map Path.GetFileName |> Seq.sort |> Seq.toList
+            Expect.equal skipped [ "corrupt.jpg"; "empty.jpg"; "huge.png"; "text.jpg"; "truncated.png" ] "exactly the broken files"
+            Expect.stringContains loader.Stats.Skipped.[Path.Combine(dir, "huge.png")] "exceed" "refused before decoding"
+            Directory.Delete(dir, true)
+        }
+
+        test "decoding: CMYK becomes RGB, EXIF orientation is applied" {
+            let cmyk = ImageDecoder().Decode(Fixtures.path (Path.Combine("images", "cmyk.jpg")))
+            Expect.equal (cmyk.Width, cmyk.Height) (24, 16) "size"
+            Expect.isTrue (cmyk.[0, 8, 2] < 0.3f && cmyk.[1, 8, 2] > 0.6f && cmyk.[2, 8, 2] > 0.6f) "cyan on the left"
+            Expect.isTrue (cmyk.[0, 8, 21] > 0.6f && cmyk.[1, 8, 21] > 0.6f && cmyk.[2, 8, 21] < 0.3f) "yellow on the right"
+            let dir = tempDir "exif"
+            use rotated = new Image<Rgb24>(30, 20)
+            rotated.Metadata.ExifProfile <- Metadata.Profiles.Exif.ExifProfile()
+            rotated.Metadata.ExifProfile.SetValue(Metadata.Profiles.Exif.ExifTag.Orientation, 6us)
+            let path = Path.Combine(dir, "rotated.jpg")
+            rotated.SaveAsJpeg(path)
+            let decoded = ImageDecoder().Decode(path)
+            Expect.equal (decoded.Width, decoded.Height) (20, 30) "rotated by 90°"
+            Directory.Delete(dir, true)
+        }
+
+        test "an empty or missing dataset root gives a clear error at start" {
+            let empty = tempDir "empty"
+            Expect.throwsT<DatasetException> (fun () -> ImageSources.Find([ empty ]) |> ignore) "no images"
+            Expect.throwsT<DatasetException> (fun () -> ImageSources.Find([ Path.Combine(empty, "absent") ]) |> ignore) "no such root"
+            Directory.Delete(empty, true)
+        }
+
+        test "synthetic scenes: deterministic, masks agree with the image colours, VOC write → read round trip" {
+            let struct (image, mask) = SyntheticScenes.Generate(3L, 17)
+            let struct (again, maskAgain) = SyntheticScenes.Generate(3L, 17)
+            Expect.isTrue (image.Pixels = again.Pixels && mask = maskAgain) "deterministic"
+            let classes = mask |> Array.distinct |> Array.sort
+            Expect.isGreaterThanOrEqual classes.Length 2 "background and objects"
+            // Chromaticity: each object class is closest to its own base hue among the classes.
+            let chroma (cls: byte) =
+                let pixels = [ for i in 0 .. mask.Length - 1 do if mask.[i] = cls then yield i ]
+                let mean ch = pixels |> List.averageBy (fun i -> float image.Pixels.[ch * image.Plane + i])
+                let r, g, b = mean 0, mean 1, mean 2
+                r / (r + g + b), g / (r + g + b)
+            let reference = [| 0.85, 0.20, 0.15; 0.20, 0.70, 0.25; 0.20, 0.30, 0.85; 0.90, 0.80, 0.15; 0.80, 0.25, 0.75; 0.15, 0.75, 0.80 |]
+                            |> Array.map (fun (r, g, b) -> r / (r + g + b), g / (r + g + b))
+            for cls in classes |> Array.filter (fun c -> c > 0uy) do
+                let cr, cg = chroma cls
+                let nearest = reference |> Array.mapi (fun i (r, g) -> i + 1, (r - cr) ** 2.0 + (g - cg) ** 2.0) |> Array.minBy snd |> fst
+                Expect.equal nearest (int cls) (sprintf "class %d pixels carry its colour" cls)
+            let root = tempDir "voc"
+            SyntheticScenes.WriteVoc(root, 4, 2, 3L)
+            let train, valSet = VocSegmentation(root, "train"), VocSegmentation(root, "val")
+            Expect.equal (train.Count, valSet.Count) (4, 2) "splits"
+            for i in 0 .. 3 do
+                let struct (readImage, readMask) = train.Load(i)
+                let struct (expectedImage, expectedMask) = SyntheticScenes.Generate(3L, i)
+                Expect.sequenceEqual readMask expectedMask "mask read back exactly"
+                let meanError = Array.map2 (fun (a: float32) b -> abs (float a - float b)) readImage.Pixels expectedImage.Pixels |> Array.average
+                Expect.isLessThan meanError 0.03 "image read back (JPEG)"
+            Directory.Delete(root, true)
+        }
+    ]
