@@ -9,6 +9,8 @@ public static class Cli
         Usage: croc-host <command> [options]
 
         Commands:
+          train              CrOC pre-training; with no option: the tiny preset on the
+                             embedded synthetic scenes (a few minutes on a CPU)
           bench-clustering   time the joint-space clustering at the official size
                              (S = B·h problems of 2N tokens); options: --batch B (16),
                              --heads h (6), --tokens N (196), --dim d (64), --repeats R (10),
@@ -20,7 +22,7 @@ public static class Cli
           export             write a backbone (from our, official CrOC or DINO weights)
                              with DINO/timm names as .safetensors + .pth + model card
 
-        Coming with later issues: train, eval-seg, clusters, bench.
+        Coming with later issues: eval-seg, clusters, bench.
         Run `croc-host <command> --help` for a command's options.
         """;
 
@@ -37,6 +39,7 @@ public static class Cli
         {
             return args[0] switch
             {
+                "train" => Training.TrainCommand.Run(args[1..]),
                 "bench-clustering" => ClusteringBenchmark.Run(Options.Parse(args[1..])),
                 "bench-vit" => VitBenchmark.Run(Options.Parse(args[1..])),
                 "export" => ExportCommand.Run(Options.Parse(args[1..])),

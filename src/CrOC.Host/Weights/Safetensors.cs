@@ -9,11 +9,14 @@ namespace CrOC.Host.Weights;
 /// The safetensors format (the project's own tensor format): an 8-byte little-endian header
 /// length, a UTF-8 JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}},
 /// then the raw little-endian data. Reading treats the file as untrusted: header size, offsets,
-/// overlaps and sizes are checked before any tensor is made.
+/// overlaps and sizes are checked before any tensor is made. Every file we write carries the
+/// SHA-256 of its data region in the metadata (key <c>sha256</c>); reading verifies it when present,
+/// so a truncated or corrupted file is refused.
 /// </summary>
 public static class Safetensors
 {
     const long MaxHeaderBytes = 100L << 20;
+    public const string ChecksumKey = "sha256";
 
     public static void Write(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
         AtomicFile.Write(path, stream => Write(stream, tensors, metadata));
@@ -21,8 +24,6 @@ public static class Safetensors
     public static void Write(Stream stream, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var header = new JsonObject();
-        if (metadata is { Count: > 0 })
-            header["__metadata__"] = new JsonObject(metadata.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value))));
         var blobs = new List<byte[]>();
         long offset = 0;
         foreach (var (name, tensor) in tensors)
@@ -37,6 +38,10 @@ public static class Safetensors
             blobs.Add(bytes);
             offset += bytes.Length;
         }
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var blob in blobs) sha.AppendData(blob);
+        var allMetadata = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { [ChecksumKey] = Convert.ToHexString(sha.GetHashAndReset()) };
+        header["__metadata__"] = new JsonObject(allMetadata.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value))));
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
         // Pad the header with spaces to a multiple of 8 bytes, as the reference writer does.
         int padded = (json.Length + 7) / 8 * 8;
@@ -101,6 +106,13 @@ public static class Safetensors
             if (ordered[i].Begin < ordered[i - 1].End)
                 throw new WeightsException($"'{ordered[i].Name}' overlaps '{ordered[i - 1].Name}'");
 
+        if (metadata.TryGetValue(ChecksumKey, out var expected))
+        {
+            stream.Position = dataStart;
+            var actual = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(new BoundedStream(stream, dataLength)));
+            if (!string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase))
+                throw new WeightsException("checksum mismatch: the file is corrupt or was cut short");
+        }
         var tensors = new NamedTensors();
         foreach (var (name, type, shape, begin, end) in entries)
         {
@@ -112,4 +124,26 @@ public static class Safetensors
         }
         return (tensors, metadata);
     }
+}
+
+/// <summary>A read-only view of the next <c>length</c> bytes of a stream.</summary>
+sealed class BoundedStream(Stream inner, long size) : Stream
+{
+    readonly long total = size;
+    long left = size;
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => total;
+    public override long Position { get => total - left; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        int n = inner.Read(buffer, offset, (int)System.Math.Min(count, left));
+        left -= n;
+        return n;
+    }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

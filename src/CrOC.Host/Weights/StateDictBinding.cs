@@ -20,6 +20,19 @@ public sealed record BindingReport(int Loaded, IReadOnlyList<string> Missing, IR
 /// <summary>Copies named tensors into a model's tensors, checking names and shapes.</summary>
 public static class StateDictBinding
 {
+    /// <summary>What a bind of <paramref name="source"/> into <paramref name="target"/> would load and miss.</summary>
+    public static BindingReport Compare(NamedTensors target, NamedTensors source)
+    {
+        var missing = target.Keys.Where(k => !source.ContainsKey(k)).ToList();
+        var unexpected = source.Keys.Where(k => !target.ContainsKey(k)).ToList();
+        var misshaped = target
+            .Where(t => source.TryGetValue(t.Key, out var s) && !s.shape.SequenceEqual(t.Value.shape))
+            .Select(t => $"{t.Key} (model [{string.Join(", ", t.Value.shape)}], file [{string.Join(", ", source[t.Key].shape)}])")
+            .ToList();
+        int loadable = target.Count(t => source.TryGetValue(t.Key, out var s) && s.shape.SequenceEqual(t.Value.shape));
+        return new BindingReport(loadable, missing, unexpected, misshaped);
+    }
+
     /// <summary>
     /// Copies every <paramref name="source"/> tensor into the <paramref name="target"/> tensor of the
     /// same name (in place, without gradient, converting the dtype). Strict: any missing,
@@ -28,21 +41,13 @@ public static class StateDictBinding
     /// </summary>
     public static BindingReport Bind(NamedTensors target, NamedTensors source, bool strict)
     {
-        var targets = target.Select(kv => (Name: kv.Key, Tensor: kv.Value)).ToList();
-        var names = targets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var missing = targets.Where(t => !source.ContainsKey(t.Name)).Select(t => t.Name).ToList();
-        var unexpected = source.Keys.Where(k => !names.Contains(k)).ToList();
-        var misshaped = targets
-            .Where(t => source.TryGetValue(t.Name, out var s) && !s.shape.SequenceEqual(t.Tensor.shape))
-            .Select(t => $"{t.Name} (model [{string.Join(", ", t.Tensor.shape)}], file [{string.Join(", ", source[t.Name].shape)}])")
-            .ToList();
-        var loadable = targets.Where(t => source.TryGetValue(t.Name, out var s) && s.shape.SequenceEqual(t.Tensor.shape)).ToList();
-        var report = new BindingReport(loadable.Count, missing, unexpected, misshaped);
+        var report = Compare(target, source);
         if (strict && !report.Complete)
             throw new WeightsException($"the weights do not fit the model ({report.Describe()}); --non-strict loads what fits");
         using (torch.no_grad())
         {
-            foreach (var (name, tensor) in loadable) tensor.copy_(source[name]);
+            foreach (var (name, tensor) in target)
+                if (source.TryGetValue(name, out var s) && s.shape.SequenceEqual(tensor.shape)) tensor.copy_(s);
         }
         return report;
     }

@@ -1,0 +1,99 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CrOC.Host.Weights;
+using CrOC.Math;
+using TorchSharp;
+
+namespace CrOC.Host.Training;
+
+/// <summary>
+/// Training checkpoints: one safetensors file per save (`checkpoints/step-NNNNNNNN.safetensors`)
+/// holding student.*, teacher.*, the centres, AdamW's moments, the generators' states, and in its
+/// metadata the resolved config and the progress; written atomically with a SHA-256 of the data,
+/// the last K kept. Loading refuses a corrupt or mismatched file and falls back to an older one.
+/// </summary>
+public static class Checkpoints
+{
+    public const string Format = "crocnet-checkpoint-v1";
+
+    public static string Folder(string output) => Path.Combine(output, "checkpoints");
+
+    public static string Save(string output, TrainConfig config, TrainingState state, int keep)
+    {
+        var tensors = new NamedTensors();
+        foreach (var (name, t) in state.Student) tensors.Add("student." + name, t);
+        foreach (var (name, t) in state.Teacher) tensors.Add("teacher." + name, t);
+        tensors.Add("centre", state.Model.Centre);
+        tensors.Add("centre_c", state.Model.CentreC);
+        var steps = new JsonObject();
+        foreach (var (name, m) in state.Optimizer.Moments)
+        {
+            tensors.Add("adam.m." + name, m.M);
+            tensors.Add("adam.v." + name, m.V);
+            steps[name] = m.Steps;
+        }
+        tensors.Add("rng.drop_path", state.DropPath.get_state());
+        tensors.Add("rng.seeding", state.Seeding.get_state());
+        var progress = new JsonObject { ["format"] = Format, ["step"] = state.Step, ["adam_steps"] = steps };
+        var path = Path.Combine(Folder(output), $"step-{state.Step:D8}.safetensors");
+        Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString() });
+        foreach (var old in List(output).SkipLast(keep)) File.Delete(old);
+        return path;
+    }
+
+    /// <summary>Checkpoint files of a run, oldest first.</summary>
+    public static List<string> List(string output) =>
+        Directory.Exists(Folder(output))
+            ? Directory.GetFiles(Folder(output), "step-*.safetensors").Order(StringComparer.Ordinal).ToList()
+            : [];
+
+    /// <summary>Restores the newest checkpoint that reads back and fits <paramref name="config"/>;
+    /// returns its path, or null when there is none. Refused files are reported and skipped.</summary>
+    public static string? TryRestore(string output, TrainConfig config, TrainingState state, Action<string> report)
+    {
+        foreach (var path in Enumerable.Reverse(List(output)))
+        {
+            try
+            {
+                Restore(path, config, state);
+                return path;
+            }
+            catch (Exception e) when (e is WeightsException or JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                report($"refused checkpoint {path}: {e.Message}; trying the previous one");
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Restores <paramref name="state"/> from one checkpoint file (throws <see cref="WeightsException"/> when it does not fit).</summary>
+    public static void Restore(string path, TrainConfig config, TrainingState state)
+    {
+        var (tensors, metadata) = Safetensors.Read(path);
+        var progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? throw new WeightsException("no progress record"))!;
+        if ((string?)progress["format"] != Format) throw new WeightsException($"not a {Format} file");
+        var saved = TrainConfig.FromJson(metadata["config"]);
+        foreach (var key in new[] { "arch", "depth", "patch", "image-size", "head-hidden", "head-bottleneck", "out-dim", "out-dim-c", "batch", "accum", "seed", "epochs" })
+        {
+            var a = JsonNode.Parse(saved.ToJson())![key]!.ToJsonString();
+            var b = JsonNode.Parse(config.ToJson())![key]!.ToJsonString();
+            if (a != b) throw new WeightsException($"it was made with {key} = {a}, this run has {b}");
+        }
+        // Everything is checked before anything is copied, so a refused file leaves the state as it was.
+        var student = (Target: new NamedTensors(state.Student), Source: tensors.WithoutPrefix("student."));
+        var teacher = (Target: new NamedTensors(state.Teacher), Source: tensors.WithoutPrefix("teacher."));
+        foreach (var (target, source) in new[] { student, teacher })
+        {
+            var report = StateDictBinding.Compare(target, source);
+            if (!report.Complete) throw new WeightsException($"the networks do not fit ({report.Describe()})");
+        }
+        StateDictBinding.Bind(student.Target, student.Source, strict: true);
+        StateDictBinding.Bind(teacher.Target, teacher.Source, strict: true);
+        state.Model = new Croc.CrocState(state.Model.Student, state.Model.Teacher, tensors["centre"], tensors["centre_c"]);
+        foreach (var (name, n) in progress["adam_steps"]!.AsObject())
+            state.Optimizer.Restore(name, tensors["adam.m." + name], tensors["adam.v." + name], (int)n!);
+        state.DropPath.set_state(tensors["rng.drop_path"]);
+        state.Seeding.set_state(tensors["rng.seeding"]);
+        state.Step = (long)progress["step"]!;
+    }
+}

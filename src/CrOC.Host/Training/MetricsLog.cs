@@ -1,0 +1,33 @@
+using System.Globalization;
+using System.Text.Json;
+using TorchSharp;
+
+namespace CrOC.Host.Training;
+
+/// <summary>Per-iteration metrics as JSON lines (metrics.jsonl) and TensorBoard scalars.</summary>
+public sealed class MetricsLog : IDisposable
+{
+    readonly StreamWriter lines;
+    readonly TorchSharp.Modules.SummaryWriter? board;
+
+    public MetricsLog(string output, bool tensorboard = true)
+    {
+        lines = new StreamWriter(Path.Combine(output, "metrics.jsonl"), append: true) { AutoFlush = true };
+        if (tensorboard) board = torch.utils.tensorboard.SummaryWriter(Path.Combine(output, "tensorboard"));
+    }
+
+    public void Write(long step, IReadOnlyDictionary<string, double> values)
+    {
+        var record = new Dictionary<string, object> { ["step"] = step };
+        foreach (var (k, v) in values) record[k] = double.IsFinite(v) ? System.Math.Round(v, 8) : v.ToString(CultureInfo.InvariantCulture);
+        lines.WriteLine(JsonSerializer.Serialize(record));
+        if (board is null) return;
+        foreach (var (k, v) in values)
+            if (double.IsFinite(v)) board.add_scalar("train/" + k, (float)v, (int)step);
+    }
+
+    public void Dispose()
+    {
+        lines.Dispose();
+    }
+}

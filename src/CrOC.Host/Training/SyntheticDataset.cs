@@ -1,0 +1,32 @@
+using CrOC.Data;
+
+namespace CrOC.Host.Training;
+
+/// <summary>The embedded dataset: synthetic scenes in the VOC layout, generated once into the user's
+/// data folder and reused by later runs.</summary>
+public static class SyntheticDataset
+{
+    const int Version = 1;
+
+    /// <summary>The folder of the synthetic set with <paramref name="train"/> + <paramref name="val"/> scenes
+    /// of seed <paramref name="seed"/>, generating it (atomically, by a rename) when absent.</summary>
+    public static string Ensure(int train, int val, long seed = 0)
+    {
+        var home = Environment.GetEnvironmentVariable("CROC_DATA_HOME")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "crocnet");
+        var root = Path.Combine(home, $"synthetic-v{Version}-seed{seed}-{train}-{val}");
+        if (File.Exists(Path.Combine(root, "train-files.txt"))) return root;
+        var building = root + $".{Environment.ProcessId}.partial";
+        if (Directory.Exists(building)) Directory.Delete(building, true);
+        Console.WriteLine($"generating {train} + {val} synthetic scenes into {root} (once) ...");
+        SyntheticScenes.WriteVoc(building, train, val, seed);
+        var names = File.ReadAllLines(Path.Combine(building, "ImageSets", "Segmentation", "train.txt"));
+        File.WriteAllLines(Path.Combine(building, "train-files.txt"), names.Select(n => $"JPEGImages/{n}.jpg"));
+        if (Directory.Exists(root)) Directory.Delete(root, true);
+        Directory.Move(building, root);
+        return root;
+    }
+
+    /// <summary>The training image list of a synthetic set (a root for <see cref="ImageSources"/>).</summary>
+    public static string TrainList(string root) => Path.Combine(root, "train-files.txt");
+}

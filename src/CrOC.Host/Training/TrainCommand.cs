@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using CrOC.Data;
+using TorchSharp;
+
+namespace CrOC.Host.Training;
+
+/// <summary>`croc-host train`.</summary>
+public static class TrainCommand
+{
+    const string Help = """
+        croc-host train: CrOC pre-training (image-level + object-level self-distillation).
+
+        With no option it trains the `tiny` preset (ViT-Ti/8 at 64 px, small heads) for a few minutes
+        on the embedded synthetic scenes (generated once), writing runs/croc-tiny/.
+
+        Usage: croc-host train [--preset tiny|official] [--config run.json] [--<setting> value ...]
+
+        Common settings (every field of the resolved config printed at start is an option):
+          --data ROOTS          image folders / patterns / .txt lists, comma-separated
+                                (COCO+: --data ~/coco/train2017,~/coco/unlabeled2017)
+          --output DIR          run folder: config.json, metrics.jsonl, tensorboard/, checkpoints/
+          --epochs N  --max-steps N  --batch B  --accum N  --workers N  --seed S  --device cpu|cuda
+          --alpha A             weight of the object loss (0: DINO-only baseline)
+          --global-pool cls|avg image-level vector: CLS (official) or mean patch token (poster)
+          --features keys|tokens  cluster last-block keys per head (official) or output tokens
+          --resume true|false   continue from the newest good checkpoint in --output (default true)
+        Tuning advice: keep --lr per 256 images (it is scaled by the global batch); if the teacher
+        entropy collapses to 0 or to ln(out-dim), lower --lr or raise --momentum-teacher; with a
+        small batch on a CPU, --accum reaches the official effective batch.
+        Exit codes: 0 done or interrupted cleanly (Ctrl-C / SIGTERM write a checkpoint first),
+        1 diverged or data error, 2 bad options.
+        """;
+
+    public static int Run(string[] args)
+    {
+        if (args.Any(a => a is "--help" or "-h")) { Console.WriteLine(Help); return 0; }
+        TrainConfig config;
+        try
+        {
+            config = TrainConfig.Resolve(ParsePairs(args));
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"croc-host train: {e.Message}\nRun `croc-host train --help` for the options.");
+            return 2;
+        }
+        if (config.Device != "cpu" && !torch.cuda.is_available())
+        {
+            Console.Error.WriteLine($"croc-host train: --device {config.Device} was asked for, but CUDA is not available (this build uses the CPU natives libtorch-cpu-linux-x64; see the README to switch to TorchSharp's CUDA package).");
+            return 2;
+        }
+        if (config.Threads > 0) torch.set_num_threads(config.Threads);
+        Directory.CreateDirectory(config.Output);
+        var commit = GitCommit();
+        var log = new RunLog(Path.Combine(config.Output, "train.log"));
+        log.Write($"croc-host train, commit {commit}, {DateTime.UtcNow:u}");
+        log.Write("resolved config:\n" + config.ToJson());
+        File.WriteAllText(Path.Combine(config.Output, "config.json"), config.ToJson() + "\n");
+        File.WriteAllText(Path.Combine(config.Output, "run.json"), $"{{\"commit\": \"{commit}\", \"started\": \"{DateTime.UtcNow:o}\"}}\n");
+
+        try
+        {
+            IReadOnlyList<string> files;
+            string? synthetic = null;
+            if (config.Data.Length == 0)
+            {
+                synthetic = SyntheticDataset.Ensure(config.SyntheticTrain, config.SyntheticVal);
+                files = ImageSources.Find([SyntheticDataset.TrainList(synthetic)]);
+            }
+            else files = ImageSources.Find(config.Data);
+
+            var trainer = new Trainer(config, log.Write);
+            TrainSummary summary;
+            using (trainer.StopOnSignals()) summary = trainer.Run(files);
+            log.Write($"{(summary.Interrupted ? "stopped" : "finished")} at step {summary.Steps} in {summary.Seconds:F0} s: loss {summary.FirstLoss:F4} → {summary.LastLoss:F4}, {summary.ImagesPerSecond:F1} images/s");
+            if (synthetic is not null && summary.LastCheckpoint is not null)
+            {
+                var picture = Path.Combine(config.Output, "clusters.png");
+                ClusterPictures.WriteForRun(config, summary.LastCheckpoint, new VocSegmentation(synthetic, "val"), picture);
+                log.Write($"online clusters of 4 validation images: {picture}");
+            }
+            log.Write($"outputs in {Path.GetFullPath(config.Output)}: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (last: {summary.LastCheckpoint ?? "none"})");
+            return 0;
+        }
+        catch (Exception e) when (e is DatasetException or DivergedException or ConfigException)
+        {
+            log.Write($"croc-host train: {e.Message}");
+            return e is ConfigException ? 2 : 1;
+        }
+    }
+
+    /// <summary>`--name value` / `--flag` pairs, in order.</summary>
+    static List<(string Name, string? Value)> ParsePairs(string[] args)
+    {
+        var pairs = new List<(string, string?)>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal)) throw new ConfigException($"unexpected argument '{args[i]}'");
+            var name = args[i][2..];
+            string? value = null;
+            int eq = name.IndexOf('=');
+            if (eq >= 0) { value = name[(eq + 1)..]; name = name[..eq]; }
+            else if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal)) value = args[++i];
+            pairs.Add((name, value));
+        }
+        return pairs;
+    }
+
+    static string GitCommit()
+    {
+        try
+        {
+            using var git = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD") { RedirectStandardOutput = true, RedirectStandardError = true });
+            if (git is null) return "unknown";
+            var text = git.StandardOutput.ReadToEnd().Trim();
+            git.WaitForExit();
+            return git.ExitCode == 0 && text.Length > 0 ? text : "unknown";
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "unknown";
+        }
+    }
+}
+
+/// <summary>Log lines to the console and to the run's train.log.</summary>
+sealed class RunLog(string path)
+{
+    public void Write(string line)
+    {
+        Console.WriteLine(line);
+        File.AppendAllText(path, line + "\n");
+    }
+}

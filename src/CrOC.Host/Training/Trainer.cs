@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using CrOC.Data;
+using CrOC.Math;
+using TorchSharp;
+
+namespace CrOC.Host.Training;
+
+/// <summary>What a finished (or stopped) run reports.</summary>
+public sealed record TrainSummary(long Steps, double FirstLoss, double LastLoss, double Seconds, double ImagesPerSecond, string? LastCheckpoint, bool Interrupted);
+
+/// <summary>A non-finite loss: the run stops, the last good checkpoint stays.</summary>
+public sealed class DivergedException(string message) : Exception(message);
+
+/// <summary>
+/// The training loop (spec §2, §8): it iterates batches, runs <see cref="Croc.step"/>, backward,
+/// per-tensor clipping, the epoch-0 last-layer freeze, AdamW with per-iteration lr/wd, the EMA
+/// teacher, keeps the new centres, logs and checkpoints. Each step runs in a dispose scope.
+/// </summary>
+public sealed class Trainer(TrainConfig config, Action<string> log)
+{
+    volatile bool stopRequested;
+
+    /// <summary>Asks the loop to stop after the current step (and write a checkpoint).</summary>
+    public void RequestStop() => stopRequested = true;
+
+    public TrainSummary Run(IReadOnlyList<string> files, CancellationToken cancel = default)
+    {
+        var croc = CrocSetup.Croc(config);
+        var spec = MultiCropSpec.Croc(config.ImageSize, config.Patch, config.MinScale);
+        var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed));
+        int itersPerEpoch = loader.BatchesPerEpoch / config.Accum;
+        if (itersPerEpoch == 0) throw new ConfigException($"{files.Count} images give no optimiser step per epoch with --batch {config.Batch} --accum {config.Accum}");
+        long totalSteps = (long)config.Epochs * itersPerEpoch;
+        if (config.MaxSteps > 0) totalSteps = System.Math.Min(totalSteps, config.MaxSteps);
+        var (lrSchedule, wdSchedule, momentumSchedule) = CrocSetup.Schedules(config, itersPerEpoch);
+
+        var state = TrainingState.Fresh(config, croc);
+        string? lastCheckpoint = null;
+        if (config.Resume && Checkpoints.TryRestore(config.Output, config, state, log) is { } restored)
+        {
+            lastCheckpoint = restored;
+            log($"resumed from {restored} at step {state.Step}");
+        }
+        log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch, {itersPerEpoch} optimiser steps per epoch, {totalSteps} steps in all");
+
+        using var metrics = new MetricsLog(config.Output);
+        var trainable = Network.trainable(state.Model.Student).Select(t => (t.Item1, t.Item2)).ToList();
+        var trainableTensors = trainable.Select(t => t.Item2).ToList();
+        var watch = Stopwatch.StartNew();
+        long startStep = state.Step;
+        double firstLoss = double.NaN, lastLoss = double.NaN;
+        bool interactive = !Console.IsOutputRedirected;
+
+        while (state.Step < totalSteps && !stopRequested && !cancel.IsCancellationRequested)
+        {
+            int epoch = (int)(state.Step / itersPerEpoch);
+            int firstBatch = (int)(state.Step % itersPerEpoch) * config.Accum;
+            using var batches = loader.Epoch(epoch, firstBatch, cancel).GetEnumerator();
+            while (state.Step < totalSteps && state.Step / itersPerEpoch == epoch && !stopRequested && !cancel.IsCancellationRequested)
+            {
+                var stepWatch = Stopwatch.StartNew();
+                var waitBefore = loader.Stats.DataWait;
+                int it = (int)state.Step;
+                double lr = Schedules.cosineAt(lrSchedule, it), wd = Schedules.cosineAt(wdSchedule, it), momentum = Schedules.cosineAt(momentumSchedule, it);
+                var (tauT, tauTc) = CrocSetup.TeacherTemperatures(config, epoch);
+                var values = new Dictionary<string, double>();
+                Optim.zeroGradients(trainableTensors);
+                for (int micro = 0; micro < config.Accum; micro++)
+                {
+                    if (!batches.MoveNext()) throw new InvalidOperationException("the loader ran out of batches inside an epoch");
+                    using var batch = batches.Current;
+                    using var scope = torch.NewDisposeScope();
+                    var input = new Croc.StepInput(batch.Globals, batch.GlobalPositions, tauT, tauTc, Clustering.Seeding.NewSampled(state.Seeding), state.DropPath);
+                    var result = Croc.step(croc, state.Model, input);
+                    (result.Loss / config.Accum).backward();
+                    Accumulate(values, result, config.Batch, config.Accum);
+                    var old = state.Model;
+                    state.Model = new Croc.CrocState(old.Student, old.Teacher, result.Centre.DetachFromDisposeScope(), result.CentreC.DetachFromDisposeScope());
+                    old.Centre.Dispose();
+                    old.CentreC.Dispose();
+                }
+                double loss = values["loss"];
+                if (!double.IsFinite(loss))
+                    throw new DivergedException($"non-finite loss at step {state.Step} (epoch {epoch}): L = {loss}, L_img = {values["loss_img"]}, L_obj = {values["loss_obj"]}. "
+                        + (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}."));
+                using (torch.NewDisposeScope())
+                {
+                    Optim.clipPerTensor(config.ClipGrad, trainableTensors);
+                    bool freeze = epoch < config.FreezeLastLayer;
+                    state.Optimizer.Step(trainable.Select(t => Tuple.Create(t.Item1, t.Item2)), lr,
+                        FSharpFunc.Of((string name, torch.Tensor t) => Network.decays(name, t) ? wd : 0.0),
+                        FSharpFunc.Of((string name) => freeze && name.Contains("last_layer", StringComparison.Ordinal)));
+                    Ema.ema(momentum, state.Teacher.Select(t => t.Tensor), state.Student.Select(t => t.Tensor));
+                }
+                state.Step++;
+                if (double.IsNaN(firstLoss)) firstLoss = loss;
+                lastLoss = loss;
+                double seconds = stepWatch.Elapsed.TotalSeconds;
+                values["lr"] = lr; values["wd"] = wd; values["momentum"] = momentum;
+                values["data_wait_s"] = (loader.Stats.DataWait - waitBefore).TotalSeconds;
+                values["step_s"] = seconds;
+                values["images_per_s"] = config.Batch * config.Accum / seconds;
+                values["live_tensors"] = torch.Tensor.TotalCount;
+                metrics.Write(state.Step, values);
+                Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
+                if (state.Step % config.CheckpointEvery == 0 || state.Step % itersPerEpoch == 0 || state.Step == totalSteps)
+                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints);
+            }
+        }
+        bool interrupted = state.Step < totalSteps;
+        if (interrupted && state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
+            lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints);
+        if (interactive) Console.WriteLine();
+        if (loader.Stats.Skipped.Count > 0) log($"{loader.Stats.Skipped.Count} undecodable files were skipped (listed above)");
+        double elapsed = watch.Elapsed.TotalSeconds;
+        long done = state.Step - startStep;
+        return new TrainSummary(state.Step, firstLoss, lastLoss, elapsed, done * config.Batch * config.Accum / System.Math.Max(elapsed, 1e-9), lastCheckpoint, interrupted);
+    }
+
+    static void Accumulate(Dictionary<string, double> values, Croc.StepResult r, int batch, int accum)
+    {
+        void Add(string key, double v) => values[key] = values.GetValueOrDefault(key) + v / accum;
+        Add("loss", r.Loss.item<float>());
+        Add("loss_img", r.LossImg.item<float>());
+        Add("loss_obj", r.LossObj.item<float>());
+        Add("objects_per_image", (double)r.ValidObjects / batch);
+        Add("objects_empty", r.ObjectsEmpty ? 1 : 0);
+        Add("mean_k_star", r.MeanKStar);
+        Add("teacher_entropy", r.TeacherEntropy);
+        Add("kl_teacher_student", r.KlTeacherStudent);
+    }
+
+    bool warnedCollapse;
+
+    void Progress(long step, long total, Dictionary<string, double> v, double secondsPerStep, bool interactive)
+    {
+        var eta = TimeSpan.FromSeconds(secondsPerStep * (total - step));
+        var text = $"step {step}/{total} loss {v["loss"]:F4} (img {v["loss_img"]:F4}, obj {v["loss_obj"]:F4}) objects/img {v["objects_per_image"]:F1} K* {v["mean_k_star"]:F2} H(t) {v["teacher_entropy"]:F2} lr {v["lr"]:E2} {v["images_per_s"]:F1} img/s ETA {eta:hh\\:mm\\:ss}";
+        if (interactive) Console.Write($"\r{text,-150}");
+        if (step % config.LogEvery == 0 || step == total)
+        {
+            if (interactive) Console.WriteLine();
+            log(text);
+        }
+        double maxEntropy = System.Math.Log(config.OutDim);
+        if (!warnedCollapse && step > 20 && (v["teacher_entropy"] > 0.98 * maxEntropy || v["teacher_entropy"] < 0.01))
+        {
+            warnedCollapse = true;
+            log($"warning: the teacher's entropy is {v["teacher_entropy"]:F3} (uniform = ln L = {maxEntropy:F2}): the targets look collapsed; consider the teacher temperature, the centre momentum or the lr");
+        }
+    }
+
+    /// <summary>Installs SIGINT/SIGTERM handlers that finish the current step, checkpoint and exit 0.</summary>
+    public IDisposable StopOnSignals()
+    {
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; RequestStop(); log("interrupt: finishing the current step, then writing a checkpoint"); };
+        Console.CancelKeyPress += onCancel;
+        var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; RequestStop(); log("SIGTERM: finishing the current step, then writing a checkpoint"); });
+        return new Releaser(() => { Console.CancelKeyPress -= onCancel; term.Dispose(); });
+    }
+
+    sealed class Releaser(Action release) : IDisposable
+    {
+        public void Dispose() => release();
+    }
+}

@@ -1,0 +1,33 @@
+using CrOC.Math;
+using TorchSharp;
+
+namespace CrOC.Host.Training;
+
+/// <summary>Everything a run needs to continue exactly where it stopped.</summary>
+public sealed class TrainingState
+{
+    public required Croc.CrocState Model { get; set; }
+    public required Optim.AdamW Optimizer { get; init; }
+    /// <summary>Random source of the student's stochastic depth.</summary>
+    public required torch.Generator DropPath { get; init; }
+    /// <summary>Random source of the clustering's seeds.</summary>
+    public required torch.Generator Seeding { get; init; }
+    /// <summary>Optimiser steps done so far.</summary>
+    public long Step { get; set; }
+
+    public static TrainingState Fresh(TrainConfig config, Croc.CrocConfig croc)
+    {
+        var init = new torch.Generator((ulong)config.Seed, torch.CPU);
+        return new TrainingState
+        {
+            Model = Croc.init(croc, init),
+            Optimizer = new Optim.AdamW(),
+            DropPath = new torch.Generator((ulong)config.Seed + 1, torch.CPU),
+            Seeding = new torch.Generator((ulong)config.Seed + 2, torch.CPU),
+        };
+    }
+
+    /// <summary>The student's (name, tensor) pairs with official names.</summary>
+    public IEnumerable<(string Name, torch.Tensor Tensor)> Student => Network.named(Model.Student).Select(t => (t.Item1, t.Item2));
+    public IEnumerable<(string Name, torch.Tensor Tensor)> Teacher => Network.named(Model.Teacher).Select(t => (t.Item1, t.Item2));
+}

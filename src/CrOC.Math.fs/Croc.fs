@@ -1,0 +1,158 @@
+/// What CrOC trains (spec §2): student, teacher, heads, centres and the loss of one step, in one
+/// place. The loop (in the host) only iterates, steps the optimiser, updates the EMA teacher and
+/// keeps the new centres.
+module CrOC.Math.Croc
+
+open TorchSharp
+open CrOC.Math.Tensors
+open CrOC.Math.Clustering
+
+/// The image-level vector: the CLS output (the official code) or the mean of the patch tokens
+/// (the poster's z̄ = avg(Z)).
+type GlobalPool =
+    | ClsToken
+    | AveragePatches
+
+/// What the joint clustering runs on: the last block's per-head keys (official, S = B·h) or the
+/// final output tokens (the poster's Z_cat, S = B).
+type FeatureSpace =
+    | LastBlockKeys
+    | OutputTokens
+
+type CrocConfig =
+    { Network: Network.NetworkConfig
+      Clustering: ClusteringConfig
+      Features: FeatureSpace
+      /// α, the weight of L_obj (`alpha_s` = 1); 0 gives DINO-only training and skips the clustering.
+      Alpha: float
+      GlobalPool: GlobalPool
+      /// τ_s of the image level (0.1, hard-coded in the official code).
+      StudentTemp: float
+      /// τ_sc of the object level (`student_temp_c` = 0.1).
+      StudentTempC: float
+      /// Momentum of both centres (0.9).
+      CentreMomentum: float
+      /// The student's largest stochastic-depth rate (0.1).
+      DropPath: float }
+
+    static member Official(network: Network.NetworkConfig) =
+        { Network = network
+          Clustering = ClusteringConfig.Official
+          Features = LastBlockKeys
+          Alpha = 1.0
+          GlobalPool = ClsToken
+          StudentTemp = 0.1
+          StudentTempC = 0.1
+          CentreMomentum = 0.9
+          DropPath = 0.1 }
+
+type CrocState =
+    { Student: Network.NetworkParams
+      Teacher: Network.NetworkParams
+      /// κ (1, L)
+      Centre: Tensor
+      /// κ_c (1, L_c)
+      CentreC: Tensor }
+
+/// A copy of the network's tensors that builds no graph (the teacher).
+let frozenCopy (cfg: Network.NetworkConfig) (p: Network.NetworkParams) : Network.NetworkParams =
+    use _ = torch.no_grad()
+    let copies = Network.named p |> List.map (fun (n, t) -> n, t.detach().clone().requires_grad_(false)) |> dict
+    Network.ofNamed cfg (fun n -> copies.[n])
+
+/// Student initialised, teacher = a copy of the student, centres 0.
+let init (cfg: CrocConfig) (generator: torch.Generator) : CrocState =
+    let student = Network.init cfg.Network generator
+    { Student = student
+      Teacher = frozenCopy cfg.Network student
+      Centre = torch.zeros(1L, int64 cfg.Network.Head.OutDim)
+      CentreC = torch.zeros(1L, int64 cfg.Network.Head.OutDimC) }
+
+type StepInput =
+    { /// (2B, 3, S, S): view 1 of the B images, then view 2; the same pixels for both networks.
+      Views: Tensor
+      /// (2B, N, 2): patch centres in original-image pixels.
+      Positions: Tensor
+      /// τ_t and τ_tc for this epoch.
+      TeacherTemp: float
+      TeacherTempC: float
+      Seeding: Seeding
+      DropPathGenerator: torch.Generator }
+
+type StepResult =
+    { /// L = L_img + α·L_obj, attached to the student's graph.
+      Loss: Tensor
+      LossImg: Tensor
+      LossObj: Tensor
+      /// No valid object in the batch: L_obj = 0 carries no signal.
+      ObjectsEmpty: bool
+      /// |V|, the matched objects of the batch (0 with α = 0).
+      ValidObjects: int
+      /// Mean K* over the problems (NaN with α = 0).
+      MeanKStar: float
+      /// Mean entropy of the teacher's image-level targets (collapse: → 0 or → ln L).
+      TeacherEntropy: float
+      /// KL(teacher ‖ student) of the cross-view pairs = L_img − H(teacher).
+      KlTeacherStudent: float
+      /// The centres after this step's update (momentum towards this batch's teacher means).
+      Centre: Tensor
+      CentreC: Tensor
+      /// The batch's clustering (None with α = 0).
+      Clusters: Clusters option }
+
+/// The image-level vector of a forward pass, (B, D).
+let pool (how: GlobalPool) (out: Vit.VitOutput) : Tensor =
+    match how with
+    | ClsToken -> out.Cls
+    | AveragePatches -> out.Tokens.narrow(1L, 1L, out.Tokens.shape.[1] - 1L).mean([| 1L |])
+
+/// The clustering features of the teacher's forward: (2S, 1+N, d), rows (view, image, head).
+let private clusteringFeatures (features: FeatureSpace) (out: Vit.VitOutput) : Tensor =
+    match features, out.Last with
+    | LastBlockKeys, Some last -> last.Keys.reshape(-1L, last.Keys.shape.[2], last.Keys.shape.[3])
+    | LastBlockKeys, None -> invalidOp "the teacher forward did not keep the last block"
+    | OutputTokens, _ -> out.Tokens
+
+/// One CrOC step's forward: teacher (no graph) → clustering → student → objects → heads → losses,
+/// and the centre updates (spec §2, §5–§7).
+let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
+    let objectsOn = cfg.Alpha > 0.0
+    let vit = cfg.Network.Vit
+    let teacherImage, clusters, teacherObjects =
+        use _ = torch.no_grad()
+        let out = Vit.forward vit state.Teacher.Backbone { Vit.ForwardOptions.Inference with LastBlock = objectsOn && cfg.Features = LastBlockKeys } input.Views
+        let image = Heads.image state.Teacher.Head (pool cfg.GlobalPool out)                   // (2B, L)
+        if objectsOn then
+            let clusters = cluster cfg.Clustering input.Seeding (clusteringFeatures cfg.Features out) input.Positions
+            let objects = Objects.objectVectors clusters out.Tokens                             // (2, V, D)
+            image, Some clusters, Some(Heads.objects state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2V, Lc)
+        else image, None, None
+    let studentOut =
+        Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; Generator = Some input.DropPathGenerator; LastBlock = false } input.Views
+    let studentImage = Heads.image state.Student.Head (pool cfg.GlobalPool studentOut)
+    let imageTemps : Losses.Temperatures = { Student = cfg.StudentTemp; Teacher = input.TeacherTemp }
+    let lossImg = Losses.lossGlob imageTemps state.Centre studentImage teacherImage
+    let dense, centreC =
+        match clusters, teacherObjects with
+        | Some c, Some teacherObj ->
+            let objects = Objects.objectVectors c studentOut.Tokens
+            let studentObj = Heads.objects state.Student.Head (objects.reshape(-1L, objects.shape.[2]))
+            let temps : Losses.Temperatures = { Student = cfg.StudentTempC; Teacher = input.TeacherTempC }
+            Losses.lossDense temps state.CentreC studentObj teacherObj,
+            Losses.updateCentre cfg.CentreMomentum state.CentreC (Losses.rowSum teacherObj)
+        | _ -> { Loss = lossImg * 0.0; Empty = true }, state.CentreC.clone()
+    let entropy, centre =
+        use _ = torch.no_grad()
+        toFloat (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage)),
+        Losses.updateCentre cfg.CentreMomentum state.Centre (Losses.rowSum teacherImage)
+    { Loss = lossImg + dense.Loss * cfg.Alpha
+      LossImg = lossImg
+      LossObj = dense.Loss
+      ObjectsEmpty = dense.Empty
+      ValidObjects = clusters |> Option.map (fun c -> c.ValidCount) |> Option.defaultValue 0
+      MeanKStar = clusters |> Option.map (fun c -> toFloat (c.KStar.to_type(torch.float64).mean())) |> Option.defaultValue nan
+      TeacherEntropy = entropy
+      KlTeacherStudent = toFloat lossImg - entropy
+      Centre = centre
+      CentreC = centreC
+      Clusters = clusters }

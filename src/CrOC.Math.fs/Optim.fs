@@ -1,0 +1,71 @@
+/// The optimiser side of a step (spec §8, §10): per-tensor gradient clipping and AdamW with two
+/// weight-decay groups and per-iteration lr/wd. Parameters and moments are mutated in place here,
+/// under no_grad, and nowhere else.
+module CrOC.Math.Optim
+
+open System.Collections.Generic
+open TorchSharp
+open CrOC.Math.Tensors
+
+/// DINO's `clip_gradients`: each gradient's own L2 norm is brought down to `maxNorm`
+/// (g ← g · maxNorm / (‖g‖ + 1e-6) when that factor is < 1). Returns the norms before clipping.
+let clipPerTensor (maxNorm: float) (parameters: Tensor seq) : float list =
+    use _ = torch.no_grad()
+    [ for p in parameters do
+        match p.grad with
+        | null -> ()
+        | g ->
+            let norm = toFloat (g.norm())
+            let factor = maxNorm / (norm + 1e-6)
+            if factor < 1.0 then g.mul_(scalar factor) |> ignore
+            yield norm ]
+
+/// Clears the gradients (to zero) before a new backward.
+let zeroGradients (parameters: Tensor seq) : unit =
+    use _ = torch.no_grad()
+    for p in parameters do
+        match p.grad with
+        | null -> ()
+        | g -> g.zero_() |> ignore
+
+/// First and second moments of one parameter, and how many updates it has had.
+type Moments = { M: Tensor; V: Tensor; mutable Steps: int }
+
+/// AdamW as PyTorch's (decoupled weight decay, bias-corrected moments), betas (0.9, 0.999), eps 1e-8.
+type AdamW(beta1: float, beta2: float, eps: float) =
+    let moments = Dictionary<string, Moments>()
+
+    new() = AdamW(0.9, 0.999, 1e-8)
+
+    /// The moments by parameter name (for checkpoints).
+    member _.Moments : IReadOnlyDictionary<string, Moments> = moments
+
+    /// Restores moments saved from `Moments`.
+    member _.Restore(name: string, m: Tensor, v: Tensor, steps: int) = moments.[name] <- { M = m; V = v; Steps = steps }
+
+    /// One update of every named parameter that has a gradient and is not `skip`ped (a skipped
+    /// parameter, like one whose gradient PyTorch set to None, gets no moment update and no weight
+    /// decay). `weightDecay name p` is the decay of that parameter for this step.
+    member _.Step(parameters: (string * Tensor) seq, lr: float, weightDecay: string -> Tensor -> float, skip: string -> bool) =
+        use _ = torch.no_grad()
+        for name, p in parameters do
+            match p.grad with
+            | null -> ()
+            | _ when skip name -> ()
+            | g ->
+                let state =
+                    match moments.TryGetValue name with
+                    | true, s -> s
+                    | _ ->
+                        let s = { M = torch.zeros_like(p).DetachFromDisposeScope(); V = torch.zeros_like(p).DetachFromDisposeScope(); Steps = 0 }
+                        moments.[name] <- s
+                        s
+                state.Steps <- state.Steps + 1
+                let wd = weightDecay name p
+                if wd <> 0.0 then p.mul_(scalar (1.0 - lr * wd)) |> ignore
+                state.M.mul_(scalar beta1).add_(g, alpha = scalar (1.0 - beta1)) |> ignore
+                state.V.mul_(scalar beta2).addcmul_(g, g, value = scalar (1.0 - beta2)) |> ignore
+                let correction1 = 1.0 - beta1 ** float state.Steps
+                let correction2 = 1.0 - beta2 ** float state.Steps
+                use denominator = (state.V.sqrt() / sqrt correction2).add_(scalar eps)
+                p.addcdiv_(state.M, denominator, value = scalar (-lr / correction1)) |> ignore
