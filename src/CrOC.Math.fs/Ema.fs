@@ -8,6 +8,7 @@ open CrOC.Math.Tensors
 /// `teacher` and `student` list the matching tensors in the same order and shapes.
 let ema (momentum: float) (teacher: Tensor seq) (student: Tensor seq) : unit =
     use _ = torch.no_grad()
+    use _ = torch.NewDisposeScope() // the detached views of the student
     Seq.zip teacher student
     |> Seq.iter (fun (t, s) ->
         if t.shape <> s.shape then invalidArg "student" (sprintf "EMA pair of shapes %A and %A" t.shape s.shape)

@@ -11,6 +11,7 @@ open CrOC.Math.Tensors
 /// (g ← g · maxNorm / (‖g‖ + 1e-6) when that factor is < 1). Returns the norms before clipping.
 let clipPerTensor (maxNorm: float) (parameters: Tensor seq) : float list =
     use _ = torch.no_grad()
+    use _ = torch.NewDisposeScope() // the .grad wrappers
     [ for p in parameters do
         match p.grad with
         | null -> ()
@@ -23,6 +24,7 @@ let clipPerTensor (maxNorm: float) (parameters: Tensor seq) : float list =
 /// Clears the gradients (to zero) before a new backward.
 let zeroGradients (parameters: Tensor seq) : unit =
     use _ = torch.no_grad()
+    use _ = torch.NewDisposeScope() // the .grad wrappers
     for p in parameters do
         match p.grad with
         | null -> ()
@@ -48,6 +50,7 @@ type AdamW(beta1: float, beta2: float, eps: float) =
     /// decay). `weightDecay name p` is the decay of that parameter for this step.
     member _.Step(parameters: (string * Tensor) seq, lr: float, weightDecay: string -> Tensor -> float, skip: string -> bool) =
         use _ = torch.no_grad()
+        use _ = torch.NewDisposeScope() // temporaries and .grad wrappers; the moments are detached from it
         for name, p in parameters do
             match p.grad with
             | null -> ()
@@ -67,5 +70,5 @@ type AdamW(beta1: float, beta2: float, eps: float) =
                 state.V.mul_(scalar beta2).addcmul_(g, g, value = scalar (1.0 - beta2)) |> ignore
                 let correction1 = 1.0 - beta1 ** float state.Steps
                 let correction2 = 1.0 - beta2 ** float state.Steps
-                use denominator = (state.V.sqrt() / sqrt correction2).add_(scalar eps)
+                let denominator = (state.V.sqrt() / sqrt correction2).add_(scalar eps)
                 p.addcdiv_(state.M, denominator, value = scalar (-lr / correction1)) |> ignore

@@ -13,6 +13,7 @@ let all =
         VitTests.tests
         WeightsTests.tests
         DataTests.tests
+        TrainingTests.tests
     ]
 
 /// Runs every test, one at a time (TorchSharp already uses both cores), and closes with the

@@ -20,6 +20,7 @@ public static class Checkpoints
 
     public static string Save(string output, TrainConfig config, TrainingState state, int keep)
     {
+        using var scope = torch.NewDisposeScope(); // the generator states
         var tensors = new NamedTensors();
         foreach (var (name, t) in state.Student) tensors.Add("student." + name, t);
         foreach (var (name, t) in state.Teacher) tensors.Add("teacher." + name, t);

@@ -17,7 +17,7 @@ public sealed record TrainConfig
     /// <summary>Dataset roots (folders, patterns, .txt lists); empty: the embedded synthetic scenes.</summary>
     public string[] Data { get; init; } = [];
     public string Output { get; init; } = "runs/croc-tiny";
-    public int Epochs { get; init; } = 6;
+    public int Epochs { get; init; } = 4;
     /// <summary>Stop after this many optimiser steps (0: run all epochs).</summary>
     public int MaxSteps { get; init; }
     /// <summary>Images per micro-batch (per process).</summary>

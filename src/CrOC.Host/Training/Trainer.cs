@@ -84,7 +84,6 @@ public sealed class Trainer(TrainConfig config, Action<string> log)
                 if (!double.IsFinite(loss))
                     throw new DivergedException($"non-finite loss at step {state.Step} (epoch {epoch}): L = {loss}, L_img = {values["loss_img"]}, L_obj = {values["loss_obj"]}. "
                         + (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}."));
-                using (torch.NewDisposeScope())
                 {
                     Optim.clipPerTensor(config.ClipGrad, trainableTensors);
                     bool freeze = epoch < config.FreezeLastLayer;

@@ -1,0 +1,177 @@
+module CrOC.Tests.TrainingTests
+
+open System
+open System.IO
+open System.Text.Json
+open Expecto
+open TorchSharp
+open CrOC.Math
+open CrOC.Math.Tensors
+open CrOC.Host
+open CrOC.Host.Training
+open CrOC.Host.Weights
+open CrOC.Tests.TestUtil
+
+/// A small training set shared by the tests of this module.
+let scenes = lazy (DataTests.sceneFolder 48 64 64)
+
+/// A configuration resolved exactly as the command line does (`--name value` pairs).
+let configOf (pairs: (string * string) list) =
+    TrainConfig.Resolve(ResizeArray [ for name, value in pairs -> struct (name, (value: string | null)) ])
+
+/// The tiny preset shrunk further for tests, plus `extra` settings.
+let tinyConfig (output: string) (extra: (string * string) list) =
+    configOf (
+        [ "data", scenes.Force(); "output", output; "batch", "8"; "workers", "1"; "epochs", "3"; "warmup-epochs", "0"
+          "image-size", "32"; "patch", "8"; "depth", "2"; "head-hidden", "64"; "head-bottleneck", "32"
+          "out-dim", "256"; "out-dim-c", "128"; "checkpoint-every", "2"; "log-every", "100" ] @ extra)
+
+let run (config: TrainConfig) =
+    let trainer = Trainer(config, ignore)
+    trainer.Run(CrOC.Data.ImageSources.Find(config.Data))
+
+let metrics (output: string) =
+    File.ReadAllLines(Path.Combine(output, "metrics.jsonl"))
+    |> Array.map (fun line -> JsonDocument.Parse(line).RootElement)
+
+let loss (record: JsonElement) = record.GetProperty("loss").GetDouble()
+
+let tensorsOf (checkpoint: string) = let struct (t, _) = Safetensors.Read(checkpoint) in t
+
+let cli (args: string[]) =
+    let error = new StringWriter()
+    let previous = Console.Error
+    Console.SetError error
+    try Cli.Run args, error.ToString() finally Console.SetError previous
+
+let tests =
+    testSequenced <| testList "Training" [
+        test "one step changes every trainable student tensor, keeps frozen last layers in epoch 0, teacher = EMA, centres move" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "one-step"
+            let config = tinyConfig output [ "max-steps", "1" ]
+            let summary = run config
+            let after = tensorsOf (present summary.LastCheckpoint)
+            let before = TrainingState.Fresh(config, CrocSetup.Croc(config))
+            let momentum = Schedules.cosineAt (let struct (_, _, m) = CrocSetup.Schedules(config, 6) in m) 0
+            for name, initial in Network.named before.Model.Student do
+                let student = after.["student." + name]
+                let moved = maxAbsDiff student initial > 0.0
+                if name.Contains "last_layer" then Expect.isFalse moved (sprintf "%s is frozen in epoch 0" name)
+                elif initial.requires_grad then Expect.isTrue moved (sprintf "%s was updated" name)
+                let expectedTeacher = initial * momentum + student * (1.0 - momentum)
+                Expect.isLessThan (maxAbsDiff after.["teacher." + name] expectedTeacher) 1e-6 (sprintf "teacher %s = m·θ_t + (1 − m)·θ_s" name)
+            Expect.isGreaterThan (toFloat (after.["centre"].abs().sum())) 0.0 "image centre updated"
+            Expect.isGreaterThan (toFloat (after.["centre_c"].abs().sum())) 0.0 "object centre updated"
+            Directory.Delete(output, true)
+        }
+
+        test "without the freeze, the last layers move in the first step" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "no-freeze"
+            let config = tinyConfig output [ "max-steps", "1"; "freeze-last-layer", "0" ]
+            let after = tensorsOf (present (run config).LastCheckpoint)
+            let before = TrainingState.Fresh(config, CrocSetup.Croc(config))
+            let v = before.Model.Student.Head.LastLayer.V
+            Expect.isGreaterThan (maxAbsDiff after.["student.head.last_layer.weight_v"] v) 0.0 "last_layer moved"
+            Directory.Delete(output, true)
+        }
+
+        test "interrupt and resume continues exactly as a run that never stopped; live tensors stay flat" {
+            use _ = torch.NewDisposeScope()
+            let straight = DataTests.tempDir "straight"
+            let resumed = DataTests.tempDir "resumed"
+            let whole = run (tinyConfig straight [ "max-steps", "8" ])
+            run (tinyConfig resumed [ "max-steps", "3" ]) |> ignore
+            let second = run (tinyConfig resumed [ "max-steps", "8" ])
+            Expect.equal second.Steps 8L "resumed to step 8"
+            let a, b = metrics straight, metrics resumed
+            Expect.equal b.Length 8 "one metrics line per step across both runs"
+            for i in 0 .. 7 do
+                Expect.floatClose { absolute = 1e-6; relative = 0.0 } (loss b.[i]) (loss a.[i]) (sprintf "loss of step %d" (i + 1))
+            let final1, final2 = tensorsOf (present whole.LastCheckpoint), tensorsOf (present second.LastCheckpoint)
+            for KeyValue(name, t) in final1 do
+                Expect.isLessThanOrEqual (maxAbsDiff final2.[name] t) 1e-6 (sprintf "%s after 8 steps" name)
+            let live = a |> Array.map (fun r -> r.GetProperty("live_tensors").GetDouble())
+            // No growth after warm-up, except that when the last-layer freeze ends (step 7) AdamW
+            // creates the moments m, v of the two last layers' weight_v: 4 tensors, once. (The count
+            // may drop when the GC finalises garbage of earlier tests.)
+            Expect.isLessThanOrEqual (Array.max live.[2..] - live.[2]) 4.0 (sprintf "no leak per step: %A" live)
+            Directory.Delete(straight, true)
+            Directory.Delete(resumed, true)
+        }
+
+        test "a truncated checkpoint is refused and the previous good one is used; a crash while saving keeps the old file" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "corrupt"
+            let config = tinyConfig output [ "max-steps", "4" ]
+            run config |> ignore
+            let files = Checkpoints.List(output)
+            Expect.equal (files |> Seq.map Path.GetFileName |> Seq.toList) [ "step-00000002.safetensors"; "step-00000004.safetensors" ] "checkpoints every 2 steps"
+            let newest = files.[1]
+            let bytes = File.ReadAllBytes newest
+            let cut = Random(3).Next(bytes.Length / 4, bytes.Length - 1)
+            File.WriteAllBytes(newest, bytes.[.. cut])
+            let reports = Collections.Generic.List<string>()
+            let state = TrainingState.Fresh(config, CrocSetup.Croc(config))
+            let restored = Checkpoints.TryRestore(output, config, state, Action<string>(reports.Add))
+            Expect.equal (Path.GetFileName(present restored)) "step-00000002.safetensors" "fell back to step 2"
+            Expect.equal state.Step 2L "state of step 2"
+            Expect.exists reports (fun r -> r.Contains "refused" && r.Contains "step-00000004") "the refusal is reported"
+            let older = File.ReadAllBytes files.[0]
+            Expect.throws (fun () -> AtomicFile.Write(files.[0], fun stream -> stream.Write(older, 0, 100); failwith "crash while saving")) "the save fails"
+            Expect.sequenceEqual (File.ReadAllBytes files.[0]) older "previous checkpoint intact"
+            Expect.isEmpty (Directory.GetFiles(Checkpoints.Folder(output), "*.tmp")) "no temporary left behind"
+            Directory.Delete(output, true)
+        }
+
+        test "a checkpoint of another architecture is refused with the reason" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "mismatch"
+            run (tinyConfig output [ "max-steps", "2" ]) |> ignore
+            let other = tinyConfig output [ "depth", "3"; "max-steps", "2" ]
+            let reports = Collections.Generic.List<string>()
+            let restored = Checkpoints.TryRestore(output, other, TrainingState.Fresh(other, CrocSetup.Croc(other)), Action<string>(reports.Add))
+            Expect.isNull restored "nothing fits"
+            Expect.exists reports (fun r -> r.Contains "depth") "names the mismatch"
+            Directory.Delete(output, true)
+        }
+
+        test "CLI: --help for each command exits 0; bad options exit 2 with a message" {
+            for command in [ "train"; "export"; "bench-clustering"; "bench-vit"; "bench-data" ] do
+                let code, _ = cli [| command; "--help" |]
+                Expect.equal code 0 (sprintf "%s --help" command)
+            Expect.equal (fst (cli [| "--help" |])) 0 "croc-host --help"
+            let code, message = cli [| "train"; "--no-such-option"; "3" |]
+            Expect.equal code 2 "unknown option"
+            Expect.stringContains message "unknown option --no-such-option" "says which"
+            let code, message = cli [| "train"; "--batch"; "many" |]
+            Expect.equal code 2 "bad value"
+            Expect.stringContains message "--batch needs an integer" "says why"
+            let code, message = cli [| "train"; "--n-centroids-max"; "7" |]
+            Expect.equal code 2 "contradictory settings"
+            Expect.stringContains message "--n-centroids-max" "names the setting"
+            Expect.equal (fst (cli [| "frobnicate" |])) 2 "unknown command"
+        }
+
+        test "a config file sets values and the command line overrides them" {
+            let file = Path.Combine(DataTests.tempDir "config", "run.json")
+            File.WriteAllText(file, """{ "preset": "official", "batch": 4, "alpha": 0.5 }""")
+            let config = configOf [ "config", file; "alpha", "0" ]
+            Expect.equal config.Arch "small" "the file's preset"
+            Expect.equal config.Batch 4 "from the file"
+            Expect.equal config.Alpha 0.0 "command line wins"
+        }
+
+        test "a short run of the default recipe lowers the loss" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "falling"
+            let config = tinyConfig output [ "epochs", "4"; "checkpoint-every", "1000" ]
+            let summary = run config
+            let losses = metrics output |> Array.map loss
+            let first, last = Array.average losses.[.. 2], Array.average losses.[losses.Length - 3 ..]
+            Expect.isLessThan last first (sprintf "mean loss of the last 3 steps below the first 3 (%A)" losses)
+            Expect.equal summary.Steps 24L "4 epochs of 6 steps"
+            Directory.Delete(output, true)
+        }
+    ]
