@@ -19,21 +19,16 @@ static class DTypes
         (torch.ScalarType.Bool, "BOOL", "BoolStorage"),
     ];
 
-    public static torch.ScalarType FromSafetensors(string name) =>
-        Table.FirstOrDefault(t => t.Safetensors == name) is { Safetensors: not null } row
-            ? row.Type : throw new WeightsException($"unsupported safetensors dtype '{name}'");
+    static T Lookup<T>(Func<(torch.ScalarType Type, string Safetensors, string PyTorchStorage), bool> match, Func<(torch.ScalarType Type, string Safetensors, string PyTorchStorage), T> pick, string error)
+    {
+        foreach (var row in Table) if (match(row)) return pick(row);
+        throw new WeightsException(error);
+    }
 
-    public static string ToSafetensors(torch.ScalarType type) =>
-        Table.FirstOrDefault(t => t.Type == type) is { Safetensors: not null } row
-            ? row.Safetensors : throw new WeightsException($"dtype {type} cannot be written");
-
-    public static torch.ScalarType FromStorage(string name) =>
-        Table.FirstOrDefault(t => t.PyTorchStorage == name) is { PyTorchStorage: not null } row
-            ? row.Type : throw new WeightsException($"unsupported PyTorch storage '{name}'");
-
-    public static string ToStorage(torch.ScalarType type) =>
-        Table.FirstOrDefault(t => t.Type == type) is { PyTorchStorage: not null } row
-            ? row.PyTorchStorage : throw new WeightsException($"dtype {type} cannot be written");
+    public static torch.ScalarType FromSafetensors(string name) => Lookup(r => r.Safetensors == name, r => r.Type, $"unsupported safetensors dtype '{name}'");
+    public static string ToSafetensors(torch.ScalarType type) => Lookup(r => r.Type == type, r => r.Safetensors, $"dtype {type} cannot be written");
+    public static torch.ScalarType FromStorage(string name) => Lookup(r => r.PyTorchStorage == name, r => r.Type, $"unsupported PyTorch storage '{name}'");
+    public static string ToStorage(torch.ScalarType type) => Lookup(r => r.Type == type, r => r.PyTorchStorage, $"dtype {type} cannot be written");
 
     public static int Size(torch.ScalarType type) => type switch
     {
