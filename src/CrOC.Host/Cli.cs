@@ -11,6 +11,9 @@ public static class Cli
         Commands:
           train              CrOC pre-training; with no option: the tiny preset on the
                              embedded synthetic scenes (a few minutes on a CPU)
+          eval-seg           linear segmentation mIoU of a frozen backbone (spec §12.1)
+          clusters           picture of the online clusters of two views (+ CLS attention maps)
+          experiment         CrOC vs DINO-only vs random init on the synthetic scenes (mIoU)
           bench-clustering   time the joint-space clustering at the official size
                              (S = B·h problems of 2N tokens); options: --batch B (16),
                              --heads h (6), --tokens N (196), --dim d (64), --repeats R (10),
@@ -22,7 +25,7 @@ public static class Cli
           export             write a backbone (from our, official CrOC or DINO weights)
                              with DINO/timm names as .safetensors + .pth + model card
 
-        Coming with later issues: eval-seg, clusters, bench.
+        Coming with later issues: bench (full step), bf16, multi-process training.
         Run `croc-host <command> --help` for a command's options.
         """;
 
@@ -43,6 +46,9 @@ public static class Cli
                 "bench-clustering" => ClusteringBenchmark.Run(Options.Parse(args[1..])),
                 "bench-vit" => VitBenchmark.Run(Options.Parse(args[1..])),
                 "export" => ExportCommand.Run(Options.Parse(args[1..])),
+                "eval-seg" => Evaluation.EvalSegCommand.Run(Options.Parse(args[1..])),
+                "clusters" => ClustersCommand.Run(Options.Parse(args[1..])),
+                "experiment" => Evaluation.ExperimentCommand.Run(Options.Parse(args[1..])),
                 "bench-data" => DataBenchmark.Run(Options.Parse(args[1..])),
                 _ => UsageError($"unknown command '{args[0]}'"),
             };

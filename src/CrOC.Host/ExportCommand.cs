@@ -36,21 +36,18 @@ public static class ExportCommand
 
         try
         {
-            var imported = CheckpointImport.Import(weights);
-            var chosen = network == "teacher" && imported.Teacher is not null ? imported.Teacher : imported.Student;
-            var source = chosen.WithoutPrefix("backbone.");
-            var cfg = BackboneShape.Infer(source, heads);
             using var scope = torch.NewDisposeScope();
-            var backbone = new NamedTensors(Vit.named(Vit.init(cfg, new torch.Generator(0UL, torch.CPU))));
-            var report = StateDictBinding.Bind(backbone, source, strict);
+            var loaded = BackboneLoader.Load(weights, network, heads, strict);
+            var (cfg, imported) = (loaded.Config, loaded.Source);
+            var backbone = new NamedTensors(Vit.named(loaded.Params));
             foreach (var note in imported.Notes) Console.WriteLine($"note: {note}");
-            Console.WriteLine($"loaded {imported.Layout} '{weights}' ({(imported.Teacher is null ? "single network" : network)}): {report.Describe()}");
+            Console.WriteLine($"loaded {imported.Layout} '{weights}' ({loaded.Network}): {loaded.Report!.Describe()}");
             var card = new Dictionary<string, object?>
             {
                 ["architecture"] = $"vit (D={cfg.Dim}, depth={cfg.Depth}, heads={cfg.Heads}, patch={cfg.Patch}, mlp_ratio={cfg.MlpRatio})",
                 ["dim"] = cfg.Dim, ["depth"] = cfg.Depth, ["heads"] = cfg.Heads, ["patch_size"] = cfg.Patch,
                 ["image_size"] = cfg.ImageSize, ["parameters"] = backbone.Values.Sum(t => t.numel()),
-                ["source"] = Path.GetFullPath(weights), ["layout"] = imported.Layout.ToString(), ["network"] = imported.Teacher is null ? "single network" : network,
+                ["source"] = Path.GetFullPath(weights), ["layout"] = imported.Layout.ToString(), ["network"] = loaded.Network,
                 ["names"] = "DINO/timm (cls_token, pos_embed, patch_embed.proj.*, blocks.N.*, norm.*)",
                 ["notes"] = imported.Notes,
             };

@@ -36,6 +36,15 @@ public sealed class Options
         return value;
     }
 
+    /// <summary>The number option <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
+    public double Number(string name, double fallback)
+    {
+        if (!values.Remove(name, out var text)) return fallback;
+        if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value))
+            throw new OptionException($"--{name} needs a number, got '{text}'");
+        return value;
+    }
+
     public bool Has(string name) => values.ContainsKey(name);
 
     /// <summary>A flag without value (e.g. --non-strict).</summary>

@@ -72,3 +72,25 @@ type AdamW(beta1: float, beta2: float, eps: float) =
                 let correction2 = 1.0 - beta2 ** float state.Steps
                 let denominator = (state.V.sqrt() / sqrt correction2).add_(scalar eps)
                 p.addcdiv_(state.M, denominator, value = scalar (-lr / correction1)) |> ignore
+
+/// SGD with momentum and (coupled) weight decay, as PyTorch's: d = g + wd·p; buf = μ·buf + d
+/// (buf = d at the first step); p ← p − lr·buf. Used by the linear segmentation probe.
+type Sgd(momentum: float, weightDecay: float) =
+    let buffers = Dictionary<Tensor, Tensor>(HashIdentity.Reference)
+
+    member _.Step(parameters: Tensor seq, lr: float) =
+        use _ = torch.no_grad()
+        use _ = torch.NewDisposeScope()
+        for p in parameters do
+            match p.grad with
+            | null -> ()
+            | g ->
+                let d = if weightDecay <> 0.0 then g + p * weightDecay else g.clone()
+                let buffer =
+                    match buffers.TryGetValue p with
+                    | true, b -> b.mul_(scalar momentum).add_(d)
+                    | _ ->
+                        let b = d.clone().DetachFromDisposeScope()
+                        buffers.[p] <- b
+                        b
+                p.sub_(buffer * lr) |> ignore

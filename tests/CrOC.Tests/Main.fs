@@ -14,6 +14,7 @@ let all =
         WeightsTests.tests
         DataTests.tests
         TrainingTests.tests
+        EvaluationTests.tests
     ]
 
 /// Runs every test, one at a time (TorchSharp already uses both cores), and closes with the

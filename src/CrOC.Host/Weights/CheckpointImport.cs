@@ -10,6 +10,8 @@ public enum WeightsLayout
     Network,
     /// <summary>An official CrOC (or DINO) "full checkpoint": student (module.*), teacher, croc_loss, ...</summary>
     FullCheckpoint,
+    /// <summary>A CrOC.NET training checkpoint: student.*, teacher.*, centre, centre_c, adam.*, rng.*.</summary>
+    TrainingCheckpoint,
     /// <summary>A plain ViT backbone state dict with DINO/timm names (cls_token, blocks.0..., norm.*).</summary>
     BackboneOnly,
 }
@@ -33,7 +35,14 @@ public static class CheckpointImport
     {
         if (!File.Exists(path)) throw new WeightsException($"{path}: no such file");
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-            return FromTensors(Safetensors.Read(path).Tensors, [], path);
+        {
+            var (tensors, metadata) = Safetensors.Read(path);
+            if (tensors.Keys.Any(k => k.StartsWith("student.", StringComparison.Ordinal)))
+                return new ImportedWeights(WeightsLayout.TrainingCheckpoint, tensors.WithoutPrefix("student."), tensors.WithoutPrefix("teacher."),
+                    tensors.GetValueOrDefault("centre"), tensors.GetValueOrDefault("centre_c"),
+                    metadata.TryGetValue("config", out var config) ? [$"training config: {config.ReplaceLineEndings(" ")}"] : []);
+            return FromTensors(tensors, [], path);
+        }
         var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");
         var notes = new List<string>();
         if (root["student"] is Hashtable || root["teacher"] is Hashtable)

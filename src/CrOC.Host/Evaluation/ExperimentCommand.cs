@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using CrOC.Data;
+using CrOC.Host.Training;
+
+namespace CrOC.Host.Evaluation;
+
+/// <summary>
+/// `croc-host experiment`: does CrOC learn? On the synthetic scenes, pre-train the tiny preset with
+/// CrOC (α = 1) and DINO-only (α = 0) at several seeds, and evaluate both and a random
+/// initialisation with the linear segmentation probe; print mIoU mean ± std and wall times.
+/// </summary>
+public static class ExperimentCommand
+{
+    const string Help = """
+        croc-host experiment: CrOC vs DINO-only (--alpha 0) vs random init, linear-probe mIoU on the synthetic scenes.
+
+        Options:
+          --seeds LIST        pre-training / probe seeds (0,1)
+          --output DIR        runs and results (runs/experiment)
+          --train-args "..."  extra train options for both methods, e.g. "--epochs 6"
+          --size S            probe input size (128)   --feature-size F (64)
+          --probe-epochs E    (10, lr x0.1 from epoch 8)   --max-train N (256)
+        The probe caches frozen features (no augmentation): the CPU-sized variant of spec §12.1.
+        Writes DIR/results.json and prints a table.
+        """;
+
+    sealed record Row(string Method, int Seed, double MeanIoU, double TrainSeconds, double EvalSeconds);
+
+    public static int Run(Options options)
+    {
+        if (options.Help) { Console.WriteLine(Help); return 0; }
+        var seeds = (options.Text("seeds") ?? "0,1").Split(',').Select(s => int.TryParse(s, out var v) ? v : throw new OptionException($"--seeds: bad seed '{s}'")).ToArray();
+        var output = options.Text("output") ?? "runs/experiment";
+        var extra = (options.Text("train-args") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        int size = options.PositiveInt("size", 128), featureSize = options.PositiveInt("feature-size", 64);
+        int probeEpochs = options.PositiveInt("probe-epochs", 10), maxTrain = options.PositiveInt("max-train", 256);
+        options.RejectUnknown();
+
+        var defaults = new TrainConfig();
+        var data = SyntheticDataset.Ensure(defaults.SyntheticTrain, defaults.SyntheticVal);
+        var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
+        int classes = SyntheticScenes.ClassNames.Length;
+        var rows = new List<Row>();
+        foreach (var seed in seeds)
+        {
+            var probe = new ProbeOptions(Size: size, FeatureSize: featureSize, Epochs: probeEpochs, Milestone: System.Math.Max(1, probeEpochs * 4 / 5), Batch: 32, CacheFeatures: true, MaxTrain: maxTrain, Seed: seed);
+            string? lastCheckpoint = null;
+            foreach (var (method, alpha) in new[] { ("CrOC", "1"), ("DINO-only (alpha 0)", "0") })
+            {
+                var runDir = Path.Combine(output, $"{(alpha == "1" ? "croc" : "dino")}-seed{seed}");
+                var pairs = new List<(string, string?)> { ("output", runDir), ("seed", seed.ToString(CultureInfo.InvariantCulture)), ("alpha", alpha) };
+                for (int i = 0; i + 1 < extra.Length; i += 2) pairs.Add((extra[i].TrimStart('-'), extra[i + 1]));
+                var config = TrainConfig.Resolve(pairs);
+                Directory.CreateDirectory(runDir);
+                File.WriteAllText(Path.Combine(runDir, "config.json"), config.ToJson() + "\n");
+                Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
+                var summary = new Trainer(config, line => { if (!line.StartsWith("step ", StringComparison.Ordinal)) Console.WriteLine(line); }).Run(files);
+                lastCheckpoint = summary.LastCheckpoint ?? throw new InvalidOperationException("the run wrote no checkpoint");
+                Console.WriteLine($"   {summary.Steps} steps in {summary.Seconds:F0} s, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}");
+                var result = EvalSegCommand.Evaluate(lastCheckpoint, "teacher", false, null, data, "train", "val", classes, probe, _ => { });
+                Console.WriteLine($"   {method} seed {seed}: mIoU {100 * result.MeanIoU:F1}");
+                rows.Add(new Row(method, seed, result.MeanIoU, summary.Seconds, result.Seconds));
+            }
+            var random = EvalSegCommand.Evaluate(lastCheckpoint!, "teacher", true, null, data, "train", "val", classes, probe, _ => { });
+            Console.WriteLine($"   random init seed {seed}: mIoU {100 * random.MeanIoU:F1}");
+            rows.Add(new Row("random init", seed, random.MeanIoU, 0, random.Seconds));
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"| method | mIoU % (mean ± std over seeds {string.Join(", ", seeds)}) | per seed | pre-training wall time | probe wall time |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var group in rows.GroupBy(r => r.Method))
+        {
+            var values = group.Select(r => 100 * r.MeanIoU).ToArray();
+            double mean = values.Average();
+            double std = values.Length > 1 ? System.Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Length - 1)) : 0;
+            Console.WriteLine($"| {group.Key} | {mean:F1} ± {std:F1} | {string.Join(" / ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} | {group.Average(r => r.TrainSeconds):F0} s | {group.Average(r => r.EvalSeconds):F0} s |");
+        }
+        File.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        return 0;
+    }
+}

@@ -1,0 +1,29 @@
+using CrOC.Math;
+using TorchSharp;
+
+namespace CrOC.Host.Weights;
+
+/// <summary>A ViT backbone built from a weights file, with where it came from.</summary>
+public sealed record LoadedBackbone(Vit.VitConfig Config, Vit.VitParams Params, ImportedWeights Source, BindingReport? Report, string Network);
+
+public static class BackboneLoader
+{
+    /// <summary>
+    /// Reads any weights file we understand (our checkpoints, official CrOC/DINO checkpoints,
+    /// plain backbones), takes the teacher (or student) backbone, infers its architecture and binds
+    /// it into a fresh ViT. With <paramref name="randomSeed"/> the architecture is kept but the
+    /// weights are a fresh initialisation (the random baseline).
+    /// </summary>
+    public static LoadedBackbone Load(string weights, string network = "teacher", int? heads = null, bool strict = true, int? randomSeed = null)
+    {
+        var imported = CheckpointImport.Import(weights);
+        bool teacher = network == "teacher" && imported.Teacher is not null;
+        var source = (teacher ? imported.Teacher! : imported.Student).WithoutPrefix("backbone.");
+        var config = BackboneShape.Infer(source, heads);
+        var parameters = Vit.init(config, new torch.Generator((ulong)(randomSeed ?? 0), torch.CPU));
+        BindingReport? report = null;
+        if (randomSeed is null)
+            report = StateDictBinding.Bind(new NamedTensors(Vit.named(parameters)), source, strict);
+        return new LoadedBackbone(config, parameters, imported, report, imported.Teacher is null ? "single network" : teacher ? "teacher" : "student");
+    }
+}

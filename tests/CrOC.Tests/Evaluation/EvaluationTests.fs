@@ -1,0 +1,98 @@
+module CrOC.Tests.EvaluationTests
+
+open System
+open System.IO
+open Expecto
+open TorchSharp
+open CrOC.Math
+open CrOC.Math.Tensors
+open CrOC.Data
+open CrOC.Host
+open CrOC.Host.Evaluation
+open CrOC.Host.Weights
+open CrOC.Tests.TestUtil
+
+let labelsOf (values: int list) = torch.tensor(values |> List.map int64 |> Array.ofList)
+
+/// A tiny synthetic VOC set (64 px scenes) shared by the tests of this module.
+let voc = lazy (
+    let root = DataTests.tempDir "voc-eval"
+    SyntheticScenes.WriteVoc(root, 24, 6, 11L, SyntheticScenes.SceneOptions(64, 64))
+    root)
+
+/// A one-block ViT (patch 8) whose blocks add nothing and whose patch embedding puts the mean
+/// colour of each patch into channels 0–2, plus ±10 in channels 6–7 so that the final LayerNorm
+/// keeps the colour (nearly) linearly: its patch tokens carry the class colour.
+let colourBackbone () =
+    let cfg = { Vit.VitConfig.Tiny(8, 32) with Depth = 1; Dim = 8; Heads = 1 }
+    let p = Vit.init cfg (new torch.Generator(1UL, torch.CPU))
+    use _ = torch.no_grad()
+    for _, t in Vit.named p do t.zero_() |> ignore
+    for c in 0 .. 2 do p.PatchEmbed.Weight.[int64 c, int64 c].fill_(scalar (1.0 / 64.0)) |> ignore
+    let bias = p.PatchEmbed.Bias.Value
+    bias.[6L].fill_(scalar 10.0) |> ignore
+    bias.[7L].fill_(scalar -10.0) |> ignore
+    for ln in [ p.Blocks.[0].Norm1; p.Blocks.[0].Norm2 ] do ln.Weight.fill_(scalar 1.0) |> ignore
+    p.Norm.Weight.fill_(scalar 5.0) |> ignore // LayerNorm divides by std ≈ 5: back to the colour's scale
+    p
+
+let tests =
+    testSequenced <| testList "Evaluation" [
+        test "mIoU from a hand-computed confusion matrix, with ignored pixels and an absent class" {
+            use _ = torch.NewDisposeScope()
+            // Counted pairs (truth, prediction): (0,0) (0,1) (1,1) (1,1) (2,0); the 255 pixel is ignored.
+            let confusion = Segmentation.confusion 4 (labelsOf [ 0; 1; 1; 1; 2; 0 ]) (labelsOf [ 0; 0; 1; 1; 255; 2 ])
+            Expect.sequenceEqual (valuesOf confusion) [| 1.; 1.; 0.; 0.;  0.; 2.; 0.; 0.;  1.; 0.; 0.; 0.;  0.; 0.; 0.; 0. |] "confusion matrix"
+            let iou = Segmentation.iou confusion
+            Expect.floatClose Accuracy.veryHigh iou.[0] (1.0 / 3.0) "class 0: TP 1, FP 1, FN 1"
+            Expect.floatClose Accuracy.veryHigh iou.[1] (2.0 / 3.0) "class 1: TP 2, FP 1, FN 0"
+            Expect.equal iou.[2] 0.0 "class 2: missed"
+            Expect.isTrue (Double.IsNaN iou.[3]) "class 3 absent from truth and prediction"
+            Expect.floatClose Accuracy.veryHigh (Segmentation.meanIoU iou) (1.0 / 3.0) "mean over the three defined classes"
+        }
+
+        test "a perfect predictor scores 1, a constant one as computed by hand" {
+            use _ = torch.NewDisposeScope()
+            let truth = labelsOf [ 0; 1; 1; 2 ]
+            Expect.equal (Segmentation.meanIoU (Segmentation.iou (Segmentation.confusion 3 truth truth))) 1.0 "perfect"
+            let constant = Segmentation.iou (Segmentation.confusion 3 (labelsOf [ 0; 0; 0; 0 ]) truth)
+            Expect.floatClose Accuracy.veryHigh (Segmentation.meanIoU constant) (1.0 / 12.0) "(1/4 + 0 + 0) / 3"
+        }
+
+        test "eval-seg end to end: a backbone whose tokens carry the class colour is far above chance" {
+            use _ = torch.NewDisposeScope()
+            let weights = Path.Combine(DataTests.tempDir "colour", "colour.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Vit.named (colourBackbone ())).WithPrefix("backbone."))
+            let probe = ProbeOptions(Size = 128, FeatureSize = 64, Epochs = 30, Milestone = 25, Batch = 8, CacheFeatures = true, Lr = 0.5)
+            let result = EvalSegCommand.Evaluate(weights, "teacher", false, Nullable 1, voc.Force(), "train", "val", 7, probe, ignore)
+            Expect.isTrue (Double.IsFinite result.MeanIoU) "finite"
+            // Chance is 1/7 ≈ 0.14 and all-background ≈ 0.09; the colour alone separates the classes.
+            Expect.isGreaterThan result.MeanIoU 0.25 (sprintf "mIoU %.3f" result.MeanIoU)
+            let random = EvalSegCommand.Evaluate(weights, "teacher", true, Nullable 1, voc.Force(), "train", "val", 7, ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 2, Milestone = 1, Batch = 8, CacheFeatures = true), ignore)
+            Expect.isTrue (Double.IsFinite random.MeanIoU) "the random baseline runs too"
+        }
+
+        test "cluster pictures: size, and a cluster has the same colour in both views" {
+            use _ = torch.NewDisposeScope()
+            let vit = { Vit.VitConfig.Tiny(8, 32) with Depth = 1 }
+            // Two views of one image, 4×4 patches; cluster 0 holds the left half of both views, 1 the
+            // right half of view 1 only (pruned), 2 the right half of view 2 only (pruned).
+            let masks = torch.zeros(2L, 1L, 16L, 3L)
+            for v in 0 .. 1 do
+                for t in 0 .. 15 do
+                    let k = if t % 4 < 2 then 0 elif v = 0 then 1 else 2
+                    masks.[int64 v, 0L, int64 t, int64 k] <- torch.tensor(0.5f)
+            let clusters : Clustering.Clusters =
+                { Masks = masks; Valid = torch.tensor([| 0L |]); KStar = torch.tensor([| 3L |]); KBar = 3
+                  Seeds = torch.zeros(1L, 5L, dtype = torch.int64); Stages = []; ProblemsPerImage = 1 }
+            // Black views (normalised so that the denormalised pixels are 0).
+            let black = Array.init (3 * 32 * 32) (fun i -> -ColorAugment.Mean.[i / 1024] / ColorAugment.Std.[i / 1024])
+            use picture = ClusterPictures.Render(vit, [ [| black; black |] ], clusters)
+            Expect.equal (picture.Width, picture.Height) (2 * 160 + 8, 160) "two 160 px views and a gap"
+            let at (view: int) (token: int) = picture.[view * 168 + (token % 4) * 40 + 20, (token / 4) * 40 + 20]
+            Expect.equal (at 0 0) (at 1 0) "cluster 0 has one colour in both views"
+            Expect.notEqual (at 0 0) (at 0 3) "other clusters look different"
+            Expect.equal (at 0 3) (at 1 3) "pruned clusters are grey in either view"
+            Expect.equal (ClusterPictures.Assignments(clusters, 1, 0)) [| for t in 0 .. 15 -> if t % 4 < 2 then 0 else 2 |] "assignments read back"
+        }
+    ]
