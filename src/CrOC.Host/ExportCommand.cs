@@ -49,6 +49,9 @@ public static class ExportCommand
                 ["image_size"] = cfg.ImageSize, ["parameters"] = backbone.Values.Sum(t => t.numel()),
                 ["source"] = Path.GetFullPath(weights), ["layout"] = imported.Layout.ToString(), ["network"] = loaded.Network,
                 ["names"] = "DINO/timm (cls_token, pos_embed, patch_embed.proj.*, blocks.N.*, norm.*)",
+                ["training_config"] = imported.Metadata?.GetValueOrDefault("config") is { } config ? System.Text.Json.Nodes.JsonNode.Parse(config) : null,
+                ["training_commit"] = imported.Metadata?.GetValueOrDefault("commit"),
+                ["export_commit"] = GitInfo.Commit,
                 ["notes"] = imported.Notes,
             };
             var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true });

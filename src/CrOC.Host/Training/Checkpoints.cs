@@ -37,7 +37,7 @@ public static class Checkpoints
         tensors.Add("rng.seeding", state.Seeding.get_state());
         var progress = new JsonObject { ["format"] = Format, ["step"] = state.Step, ["adam_steps"] = steps };
         var path = Path.Combine(Folder(output), $"step-{state.Step:D8}.safetensors");
-        Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString() });
+        Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString(), ["commit"] = GitInfo.Commit });
         foreach (var old in List(output).SkipLast(keep)) File.Delete(old);
         return path;
     }

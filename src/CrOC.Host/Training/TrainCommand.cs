@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CrOC.Data;
 using TorchSharp;
 
@@ -51,7 +50,7 @@ public static class TrainCommand
         }
         if (config.Threads > 0) torch.set_num_threads(config.Threads);
         Directory.CreateDirectory(config.Output);
-        var commit = GitCommit();
+        var commit = GitInfo.Commit;
         var log = new RunLog(Path.Combine(config.Output, "train.log"));
         log.Write($"croc-host train, commit {commit}, {DateTime.UtcNow:u}");
         log.Write("resolved config:\n" + config.ToJson());
@@ -104,22 +103,6 @@ public static class TrainCommand
             pairs.Add((name, value));
         }
         return pairs;
-    }
-
-    static string GitCommit()
-    {
-        try
-        {
-            using var git = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD") { RedirectStandardOutput = true, RedirectStandardError = true });
-            if (git is null) return "unknown";
-            var text = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit();
-            return git.ExitCode == 0 && text.Length > 0 ? text : "unknown";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "unknown";
-        }
     }
 }
 

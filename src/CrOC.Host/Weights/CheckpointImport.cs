@@ -23,7 +23,8 @@ public sealed record ImportedWeights(
     NamedTensors? Teacher,
     torch.Tensor? Centre,
     torch.Tensor? CentreC,
-    IReadOnlyList<string> Notes);
+    IReadOnlyList<string> Notes,
+    IReadOnlyDictionary<string, string>? Metadata = null);
 
 /// <summary>Recognises the layouts of weight files (.pth or .safetensors) and brings their names
 /// to ours (spec §12.3).</summary>
@@ -40,7 +41,7 @@ public static class CheckpointImport
             if (tensors.Keys.Any(k => k.StartsWith("student.", StringComparison.Ordinal)))
                 return new ImportedWeights(WeightsLayout.TrainingCheckpoint, tensors.WithoutPrefix("student."), tensors.WithoutPrefix("teacher."),
                     tensors.GetValueOrDefault("centre"), tensors.GetValueOrDefault("centre_c"),
-                    metadata.TryGetValue("config", out var config) ? [$"training config: {config.ReplaceLineEndings(" ")}"] : []);
+                    [], metadata);
             return FromTensors(tensors, [], path);
         }
         var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");
