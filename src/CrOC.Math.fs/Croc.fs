@@ -77,7 +77,10 @@ type StepInput =
       TeacherTemp: float
       TeacherTempC: float
       Seeding: Seeding
-      DropPathGenerator: torch.Generator }
+      DropPathGenerator: torch.Generator
+      /// Called with a phase name when that phase of the step is done ("teacher forward",
+      /// "clustering", "student forward", "heads + losses"): the benchmark's timer; ignore otherwise.
+      Mark: string -> unit }
 
 type StepResult =
     { /// L = L_img + α·L_obj, attached to the student's graph.
@@ -122,13 +125,16 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         use _ = torch.no_grad()
         let out = Vit.forward vit state.Teacher.Backbone { Vit.ForwardOptions.Inference with LastBlock = objectsOn && cfg.Features = LastBlockKeys } input.Views
         let image = Heads.image state.Teacher.Head (pool cfg.GlobalPool out)                   // (2B, L)
+        input.Mark "teacher forward"
         if objectsOn then
             let clusters = cluster cfg.Clustering input.Seeding (clusteringFeatures cfg.Features out) input.Positions
+            input.Mark "clustering"
             let objects = Objects.objectVectors clusters out.Tokens                             // (2, V, D)
             image, Some clusters, Some(Heads.objects state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2V, Lc)
         else image, None, None
     let studentOut =
         Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; Generator = Some input.DropPathGenerator; LastBlock = false } input.Views
+    input.Mark "student forward"
     let studentImage = Heads.image state.Student.Head (pool cfg.GlobalPool studentOut)
     let imageTemps : Losses.Temperatures = { Student = cfg.StudentTemp; Teacher = input.TeacherTemp }
     let lossImg = Losses.lossGlob imageTemps state.Centre studentImage teacherImage
@@ -145,7 +151,9 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         use _ = torch.no_grad()
         toFloat (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage)),
         Losses.updateCentre cfg.CentreMomentum state.Centre (Losses.rowSum teacherImage)
-    { Loss = lossImg + dense.Loss * cfg.Alpha
+    let loss = lossImg + dense.Loss * cfg.Alpha
+    input.Mark "heads + losses"
+    { Loss = loss
       LossImg = lossImg
       LossObj = dense.Loss
       ObjectsEmpty = dense.Empty

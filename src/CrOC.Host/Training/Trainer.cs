@@ -45,8 +45,6 @@ public sealed class Trainer(TrainConfig config, Action<string> log)
         log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch, {itersPerEpoch} optimiser steps per epoch, {totalSteps} steps in all");
 
         using var metrics = new MetricsLog(config.Output);
-        var trainable = Network.trainable(state.Model.Student).Select(t => (t.Item1, t.Item2)).ToList();
-        var trainableTensors = trainable.Select(t => t.Item2).ToList();
         var watch = Stopwatch.StartNew();
         long startStep = state.Step;
         double firstLoss = double.NaN, lastLoss = double.NaN;
@@ -56,7 +54,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log)
         {
             int epoch = (int)(state.Step / itersPerEpoch);
             int firstBatch = (int)(state.Step % itersPerEpoch) * config.Accum;
-            using var batches = loader.Epoch(epoch, firstBatch, cancel).GetEnumerator();
+            using var micro = loader.Epoch(epoch, firstBatch, cancel).Select(b => (b.Globals, b.GlobalPositions, (IDisposable?)b)).GetEnumerator();
             while (state.Step < totalSteps && state.Step / itersPerEpoch == epoch && !stopRequested && !cancel.IsCancellationRequested)
             {
                 var stepWatch = Stopwatch.StartNew();
@@ -64,35 +62,11 @@ public sealed class Trainer(TrainConfig config, Action<string> log)
                 int it = (int)state.Step;
                 double lr = Schedules.cosineAt(lrSchedule, it), wd = Schedules.cosineAt(wdSchedule, it), momentum = Schedules.cosineAt(momentumSchedule, it);
                 var (tauT, tauTc) = CrocSetup.TeacherTemperatures(config, epoch);
-                var values = new Dictionary<string, double>();
-                Optim.zeroGradients(trainableTensors);
-                for (int micro = 0; micro < config.Accum; micro++)
-                {
-                    if (!batches.MoveNext()) throw new InvalidOperationException("the loader ran out of batches inside an epoch");
-                    using var batch = batches.Current;
-                    using var scope = torch.NewDisposeScope();
-                    var input = new Croc.StepInput(batch.Globals, batch.GlobalPositions, tauT, tauTc, Clustering.Seeding.NewSampled(state.Seeding), state.DropPath);
-                    var result = Croc.step(croc, state.Model, input);
-                    (result.Loss / config.Accum).backward();
-                    Accumulate(values, result, config.Batch, config.Accum);
-                    var old = state.Model;
-                    state.Model = new Croc.CrocState(old.Student, old.Teacher, result.Centre.DetachFromDisposeScope(), result.CentreC.DetachFromDisposeScope());
-                    old.Centre.Dispose();
-                    old.CentreC.Dispose();
-                }
+                var values = StepRunner.Run(croc, config, state, micro, new StepSchedule(epoch, lr, wd, momentum, tauT, tauTc));
                 double loss = values["loss"];
                 if (!double.IsFinite(loss))
-                    throw new DivergedException($"non-finite loss at step {state.Step} (epoch {epoch}): L = {loss}, L_img = {values["loss_img"]}, L_obj = {values["loss_obj"]}. "
+                    throw new DivergedException($"non-finite loss at step {state.Step + 1} (epoch {epoch}): L = {loss}, L_img = {values["loss_img"]}, L_obj = {values["loss_obj"]}. "
                         + (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}."));
-                {
-                    Optim.clipPerTensor(config.ClipGrad, trainableTensors);
-                    bool freeze = epoch < config.FreezeLastLayer;
-                    state.Optimizer.Step(trainable.Select(t => Tuple.Create(t.Item1, t.Item2)), lr,
-                        FSharpFunc.Of((string name, torch.Tensor t) => Network.decays(name, t) ? wd : 0.0),
-                        FSharpFunc.Of((string name) => freeze && name.Contains("last_layer", StringComparison.Ordinal)));
-                    Ema.ema(momentum, state.Teacher.Select(t => t.Tensor), state.Student.Select(t => t.Tensor));
-                }
-                state.Step++;
                 if (double.IsNaN(firstLoss)) firstLoss = loss;
                 lastLoss = loss;
                 double seconds = stepWatch.Elapsed.TotalSeconds;
@@ -115,19 +89,6 @@ public sealed class Trainer(TrainConfig config, Action<string> log)
         double elapsed = watch.Elapsed.TotalSeconds;
         long done = state.Step - startStep;
         return new TrainSummary(state.Step, firstLoss, lastLoss, elapsed, done * config.Batch * config.Accum / System.Math.Max(elapsed, 1e-9), lastCheckpoint, interrupted);
-    }
-
-    static void Accumulate(Dictionary<string, double> values, Croc.StepResult r, int batch, int accum)
-    {
-        void Add(string key, double v) => values[key] = values.GetValueOrDefault(key) + v / accum;
-        Add("loss", r.Loss.item<float>());
-        Add("loss_img", r.LossImg.item<float>());
-        Add("loss_obj", r.LossObj.item<float>());
-        Add("objects_per_image", (double)r.ValidObjects / batch);
-        Add("objects_empty", r.ObjectsEmpty ? 1 : 0);
-        Add("mean_k_star", r.MeanKStar);
-        Add("teacher_entropy", r.TeacherEntropy);
-        Add("kl_teacher_student", r.KlTeacherStudent);
     }
 
     bool warnedCollapse;
