@@ -14,6 +14,7 @@ public static class Cli
           eval-seg           linear segmentation mIoU of a frozen backbone (spec §12.1)
           clusters           picture of the online clusters of two views (+ CLS attention maps)
           experiment         CrOC vs DINO-only vs random init on the synthetic scenes (mIoU)
+          bench              time the training step: phases, images/s, MFU, peak RSS
           bench-clustering   time the joint-space clustering at the official size
                              (S = B·h problems of 2N tokens); options: --batch B (16),
                              --heads h (6), --tokens N (196), --dim d (64), --repeats R (10),
@@ -25,7 +26,7 @@ public static class Cli
           export             write a backbone (from our, official CrOC or DINO weights)
                              with DINO/timm names as .safetensors + .pth + model card
 
-        Coming with later issues: bench (full step), bf16, multi-process training.
+        Coming with later issues: bf16 mixed precision, multi-process training.
         Run `croc-host <command> --help` for a command's options.
         """;
 
@@ -43,6 +44,7 @@ public static class Cli
             return args[0] switch
             {
                 "train" => Training.TrainCommand.Run(args[1..]),
+                "bench" => BenchCommand.Run(args[1..]),
                 "bench-clustering" => ClusteringBenchmark.Run(Options.Parse(args[1..])),
                 "bench-vit" => VitBenchmark.Run(Options.Parse(args[1..])),
                 "export" => ExportCommand.Run(Options.Parse(args[1..])),

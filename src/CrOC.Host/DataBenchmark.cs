@@ -63,7 +63,24 @@ public static class DataBenchmark
         return 0;
     }
 
-    static void Measure(string label, IReadOnlyList<string> files, MultiCropSpec spec, int batch, int batches, int workers)
+    /// <summary>Images/s of two-worker loading of 32 synthetic 640×480 JPEGs into two views of <paramref name="size"/> px.</summary>
+    public static double ImagesPerSecond(int size, int patch, int batch)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"croc-bench-step-data-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            for (int i = 0; i < 32; i++)
+                SyntheticScenes.SaveJpeg(SyntheticScenes.Generate(1, i, new SyntheticScenes.SceneOptions(640, 480, 3, 6)).Image, Path.Combine(folder, $"scene_{i:D3}.jpg"), 90);
+            return Measure(null, ImageSources.Find([folder]), MultiCropSpec.Croc(size, patch), System.Math.Min(batch, 16), 32 / System.Math.Min(batch, 16), 2);
+        }
+        finally
+        {
+            Directory.Delete(folder, true);
+        }
+    }
+
+    static double Measure(string? label, IReadOnlyList<string> files, MultiCropSpec spec, int batch, int batches, int workers)
     {
         var runs = new List<double>();
         for (int run = 0; run < 3; run++)
@@ -75,6 +92,7 @@ public static class DataBenchmark
             runs.Add(images / watch.Elapsed.TotalSeconds);
         }
         runs.Sort();
-        Console.WriteLine($"{label}: {runs[1]:F1} images/s (median of 3; min {runs[0]:F1}, max {runs[2]:F1})");
+        if (label is not null) Console.WriteLine($"{label}: {runs[1]:F1} images/s (median of 3; min {runs[0]:F1}, max {runs[2]:F1})");
+        return runs[1];
     }
 }

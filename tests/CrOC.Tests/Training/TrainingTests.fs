@@ -138,7 +138,7 @@ let tests =
         }
 
         test "CLI: --help for each command exits 0; bad options exit 2 with a message" {
-            for command in [ "train"; "export"; "bench-clustering"; "bench-vit"; "bench-data" ] do
+            for command in [ "train"; "export"; "eval-seg"; "clusters"; "experiment"; "bench"; "bench-clustering"; "bench-vit"; "bench-data" ] do
                 let code, _ = cli [| command; "--help" |]
                 Expect.equal code 0 (sprintf "%s --help" command)
             Expect.equal (fst (cli [| "--help" |])) 0 "croc-host --help"

@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using CrOC.Data;
+using CrOC.Host.Training;
+using CrOC.Math;
+using TorchSharp;
+
+namespace CrOC.Host;
+
+/// <summary>
+/// `croc-host bench`: the real training step (StepRunner, as `train`) on synthetic inputs, with a
+/// per-phase breakdown, images/s, peak RSS and the model-FLOP utilisation against the matmul speed
+/// this command measures on this machine.
+/// </summary>
+public static class BenchCommand
+{
+    const string Help = """
+        croc-host bench: time the CrOC training step (the code path of `train`) on synthetic inputs.
+
+        Options:
+          --preset official|tiny   model and heads (official: ViT-S/16, 224 px, 65536/8192 outputs)
+          --batch B                images per step (8)     --size S   view size (the preset's)
+          --precision fp32         (bf16 is not implemented yet)
+          --repeats R              timed steps after 2 warm-ups (5)
+          --threads T              torch intra-op threads (all cores)
+          --no-data                skip the data-pipeline measurement
+          --json                   end with one JSON line (images_per_s, mfu, phases, peak_rss_mb, ...)
+        MFU = the ViT's FLOPs per step (teacher forward + student forward and backward ≈ 4 forwards of
+        the 2B views) / step time / the fp32 matmul FLOP/s of a 4096² torch.mm measured here.
+        """;
+
+    public static int Run(string[] args)
+    {
+        var options = Options.Parse(args);
+        if (options.Help) { Console.WriteLine(Help); return 0; }
+        var preset = options.Choice("preset", "official", ["official", "tiny"]);
+        int batch = options.PositiveInt("batch", 8);
+        int? size = options.Has("size") ? options.PositiveInt("size", 224) : null;
+        var precision = options.Choice("precision", "fp32", ["fp32", "bf16"]);
+        int repeats = options.PositiveInt("repeats", 5);
+        int threads = options.PositiveInt("threads", Environment.ProcessorCount);
+        bool data = !options.Flag("no-data");
+        bool json = options.Flag("json");
+        options.RejectUnknown();
+        if (precision == "bf16") throw new OptionException("--precision bf16 is not implemented yet; only fp32 runs");
+
+        torch.set_num_threads(threads);
+        var pairs = new List<(string, string?)> { ("preset", preset), ("batch", batch.ToString(CultureInfo.InvariantCulture)) };
+        if (size is int s) pairs.Add(("image-size", s.ToString(CultureInfo.InvariantCulture)));
+        var config = TrainConfig.Resolve(pairs);
+        var croc = CrocSetup.Croc(config);
+        var vit = croc.Network.Vit;
+        var state = TrainingState.Fresh(config, croc);
+        var generator = new torch.Generator(1UL, torch.CPU);
+        using var views = torch.randn([2L * batch, 3, vit.ImageSize, vit.ImageSize], generator: generator);
+        using var positions = torch.rand([2L * batch, vit.Tokens, 2], generator: generator) * vit.ImageSize;
+        Console.WriteLine($"bench: preset {preset}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision}, {threads} threads");
+
+        var phases = new Dictionary<string, List<double>>();
+        var totals = new List<double>();
+        var schedule = new StepSchedule(1, 1e-4, 0.04, 0.996, 0.04, 0.04);
+        for (int i = 0; i < repeats + 2; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            double last = 0;
+            var step = new Dictionary<string, double>();
+            StepRunner.Run(croc, config, state, Repeat(views, positions), schedule, phase =>
+            {
+                double now = watch.Elapsed.TotalSeconds;
+                step[phase] = step.GetValueOrDefault(phase) + now - last;
+                last = now;
+            });
+            double total = watch.Elapsed.TotalSeconds;
+            Console.WriteLine($"  step {i + 1}{(i < 2 ? " (warm-up)" : "")}: {total:F2} s");
+            if (i < 2) continue;
+            totals.Add(total);
+            foreach (var (phase, t) in step) (phases.TryGetValue(phase, out var l) ? l : phases[phase] = []).Add(t);
+        }
+        double stepSeconds = Median(totals);
+        double matmul = MatmulFlops();
+        double vitFlops = 4.0 * 2 * batch * ForwardFlops(vit);
+        double mfu = vitFlops / stepSeconds / matmul;
+        double? dataRate = data ? DataBenchmark.ImagesPerSecond(vit.ImageSize, vit.Patch, batch) : null;
+        double peakRss = PeakRssMegabytes();
+
+        Console.WriteLine($"{"phase",-18} {"median s",9} {"share",7}");
+        var medians = phases.ToDictionary(p => p.Key, p => Median(p.Value));
+        foreach (var (phase, t) in medians) Console.WriteLine($"{phase,-18} {t,9:F3} {100 * t / stepSeconds,6:F1}%");
+        Console.WriteLine($"step: {stepSeconds:F3} s median over {totals.Count}, {batch / stepSeconds:F2} images/s");
+        Console.WriteLine($"matmul (4096² fp32 mm): {matmul / 1e9:F0} GFLOP/s; ViT: {vitFlops / 1e9:F0} GFLOP per step → {vitFlops / stepSeconds / 1e9:F0} GFLOP/s, MFU {100 * mfu:F1}%");
+        if (dataRate is double r) Console.WriteLine($"data pipeline (2 workers, {vit.ImageSize} px views of 640x480 JPEGs): {r:F1} images/s");
+        Console.WriteLine($"clustering: {100 * medians.GetValueOrDefault("clustering") / stepSeconds:F1}% of the step; peak RSS {peakRss:F0} MB");
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+            {
+                ["preset"] = preset, ["batch"] = batch, ["precision"] = precision, ["threads"] = threads,
+                ["step_s"] = stepSeconds, ["images_per_s"] = batch / stepSeconds, ["mfu"] = mfu,
+                ["matmul_gflops"] = matmul / 1e9, ["vit_gflops_per_step"] = vitFlops / 1e9,
+                ["phases"] = medians, ["clustering_share"] = medians.GetValueOrDefault("clustering") / stepSeconds,
+                ["data_images_per_s"] = dataRate, ["peak_rss_mb"] = peakRss,
+            }, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+        return 0;
+    }
+
+    static IEnumerator<(torch.Tensor, torch.Tensor, IDisposable?)> Repeat(torch.Tensor views, torch.Tensor positions)
+    {
+        while (true) yield return (views, positions, null);
+    }
+
+    /// <summary>Multiply-add FLOPs of one image's forward pass (matmuls and attention).</summary>
+    public static double ForwardFlops(Vit.VitConfig c)
+    {
+        double t = c.Tokens + 1, d = c.Dim;
+        double patch = 2.0 * c.Tokens * 3 * c.Patch * c.Patch * d;
+        double block = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * c.MlpRatio * d;
+        return patch + c.Depth * block;
+    }
+
+    static double MatmulFlops()
+    {
+        using var scope = torch.NewDisposeScope();
+        var a = torch.randn(4096, 4096);
+        var b = torch.randn(4096, 4096);
+        var times = new List<double>();
+        for (int i = 0; i < 4; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            torch.mm(a, b).Dispose();
+            if (i > 0) times.Add(watch.Elapsed.TotalSeconds);
+        }
+        return 2.0 * 4096 * 4096 * 4096 / Median(times);
+    }
+
+    static double PeakRssMegabytes()
+    {
+        var line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) : null;
+        return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+    }
+
+    static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+}
