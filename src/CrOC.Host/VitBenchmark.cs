@@ -17,6 +17,7 @@ public static class VitBenchmark
           --batch B                images per pass (8)
           --repeats R              timed repetitions after 2 warm-ups (5)
           --threads T              torch intra-op threads (all cores)
+          --precision fp32|bf16    bf16: mixed precision (matmuls in bfloat16)
         """;
 
     public static int Run(Options options)
@@ -28,6 +29,7 @@ public static class VitBenchmark
         int batch = options.PositiveInt("batch", 8);
         int repeats = options.PositiveInt("repeats", 5);
         int threads = options.PositiveInt("threads", Environment.ProcessorCount);
+        var precision = options.Choice("precision", "fp32", ["fp32", "bf16"]) == "bf16" ? Layers.Precision.Bf16 : Layers.Precision.Fp32;
         options.RejectUnknown();
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of --patch {patch}");
 
@@ -41,14 +43,15 @@ public static class VitBenchmark
         var generator = new Generator(0UL, CPU);
         var parameters = Vit.init(cfg, generator);
         using var images = randn([batch, 3, size, size], generator: generator);
-        var train = new Vit.ForwardOptions(0.1, generator, true);
-        Console.WriteLine($"ViT-{arch}/{patch}, {size} px, batch {batch}, fp32, {threads} threads");
+        var train = new Vit.ForwardOptions(0.1, generator, true, precision);
+        var inference = new Vit.ForwardOptions(0.0, null, false, precision);
+        Console.WriteLine($"ViT-{arch}/{patch}, {size} px, batch {batch}, {(precision.IsBf16 ? "bf16" : "fp32")}, {threads} threads");
 
         double forward = Timing.Median("forward (no grad)", 2, repeats, () =>
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            Vit.forward(cfg, parameters, Vit.ForwardOptions.Inference, images);
+            Vit.forward(cfg, parameters, inference, images);
             return "";
         });
         double both = Timing.Median("forward+backward", 2, repeats, () =>

@@ -33,7 +33,10 @@ type CrocConfig =
       /// Momentum of both centres (0.9).
       CentreMomentum: float
       /// The student's largest stochastic-depth rate (0.1).
-      DropPath: float }
+      DropPath: float
+      /// Fp32, or Bf16 mixed precision for both networks' matmuls (losses, centres, EMA and the
+      /// clustering stay float32).
+      Precision: Layers.Precision }
 
     static member Official(network: Network.NetworkConfig) =
         { Network = network
@@ -44,7 +47,8 @@ type CrocConfig =
           StudentTemp = 0.1
           StudentTempC = 0.1
           CentreMomentum = 0.9
-          DropPath = 0.1 }
+          DropPath = 0.1
+          Precision = Layers.Fp32 }
 
 type CrocState =
     { Student: Network.NetworkParams
@@ -123,26 +127,26 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
     let vit = cfg.Network.Vit
     let teacherImage, clusters, teacherObjects =
         use _ = torch.no_grad()
-        let out = Vit.forward vit state.Teacher.Backbone { Vit.ForwardOptions.Inference with LastBlock = objectsOn && cfg.Features = LastBlockKeys } input.Views
-        let image = Heads.image state.Teacher.Head (pool cfg.GlobalPool out)                   // (2B, L)
+        let out = Vit.forward vit state.Teacher.Backbone { Vit.ForwardOptions.Inference with LastBlock = objectsOn && cfg.Features = LastBlockKeys; Precision = cfg.Precision } input.Views
+        let image = Heads.imageAs cfg.Precision state.Teacher.Head (pool cfg.GlobalPool out)   // (2B, L)
         input.Mark "teacher forward"
         if objectsOn then
             let clusters = cluster cfg.Clustering input.Seeding (clusteringFeatures cfg.Features out) input.Positions
             input.Mark "clustering"
             let objects = Objects.objectVectors clusters out.Tokens                             // (2, V, D)
-            image, Some clusters, Some(Heads.objects state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2V, Lc)
+            image, Some clusters, Some(Heads.objectsAs cfg.Precision state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2V, Lc)
         else image, None, None
     let studentOut =
-        Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; Generator = Some input.DropPathGenerator; LastBlock = false } input.Views
+        Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; Generator = Some input.DropPathGenerator; LastBlock = false; Precision = cfg.Precision } input.Views
     input.Mark "student forward"
-    let studentImage = Heads.image state.Student.Head (pool cfg.GlobalPool studentOut)
+    let studentImage = Heads.imageAs cfg.Precision state.Student.Head (pool cfg.GlobalPool studentOut)
     let imageTemps : Losses.Temperatures = { Student = cfg.StudentTemp; Teacher = input.TeacherTemp }
     let lossImg = Losses.lossGlob imageTemps state.Centre studentImage teacherImage
     let dense, centreC =
         match clusters, teacherObjects with
         | Some c, Some teacherObj ->
             let objects = Objects.objectVectors c studentOut.Tokens
-            let studentObj = Heads.objects state.Student.Head (objects.reshape(-1L, objects.shape.[2]))
+            let studentObj = Heads.objectsAs cfg.Precision state.Student.Head (objects.reshape(-1L, objects.shape.[2]))
             let temps : Losses.Temperatures = { Student = cfg.StudentTempC; Teacher = input.TeacherTempC }
             Losses.lossDense temps state.CentreC studentObj teacherObj,
             Losses.updateCentre cfg.CentreMomentum state.CentreC (Losses.rowSum teacherObj)

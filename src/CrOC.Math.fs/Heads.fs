@@ -37,15 +37,19 @@ let init (cfg: HeadConfig) (generator: torch.Generator) : HeadParams =
       LastLayer = Init.weightNormed generator (int64 cfg.Bottleneck) (int64 cfg.OutDim) |> fixG
       LastLayerC = Init.weightNormed generator (int64 cfg.Bottleneck) (int64 cfg.OutDimC) |> fixG }
 
-/// The shared MLP and L2-normalisation: (R, in) → (R, bottleneck), unit rows.
-let bottleneck (p: HeadParams) (x: Tensor) : Tensor =
-    x |> linear p.Mlp.[0] |> gelu |> linear p.Mlp.[1] |> gelu |> linear p.Mlp.[2] |> l2normalize
+/// The shared MLP and L2-normalisation: (R, in) → (R, bottleneck), unit rows (float32).
+let bottleneckAs (precision: Precision) (p: HeadParams) (x: Tensor) : Tensor =
+    let lin = linearAs precision
+    x |> lin p.Mlp.[0] |> gelu |> lin p.Mlp.[1] |> gelu |> lin p.Mlp.[2] |> toFloat32 |> l2normalize
 
-/// The image path (`forward`): (R, in) → (R, L).
-let image (p: HeadParams) (x: Tensor) : Tensor = bottleneck p x |> weightNormed p.LastLayer
+/// The image path (`forward`): (R, in) → (R, L), float32 logits.
+let imageAs (precision: Precision) (p: HeadParams) (x: Tensor) : Tensor = bottleneckAs precision p x |> weightNormedAs precision p.LastLayer
 
-/// The object path (`forward_c`): (R, in) → (R, L_c).
-let objects (p: HeadParams) (x: Tensor) : Tensor = bottleneck p x |> weightNormed p.LastLayerC
+/// The object path (`forward_c`): (R, in) → (R, L_c), float32 logits.
+let objectsAs (precision: Precision) (p: HeadParams) (x: Tensor) : Tensor = bottleneckAs precision p x |> weightNormedAs precision p.LastLayerC
+
+let image (p: HeadParams) (x: Tensor) : Tensor = imageAs Fp32 p x
+let objects (p: HeadParams) (x: Tensor) : Tensor = objectsAs Fp32 p x
 
 /// The head's parameters with the official names (without the `head.` prefix).
 let named (p: HeadParams) : (string * Tensor) list =

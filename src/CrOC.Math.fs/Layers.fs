@@ -13,14 +13,35 @@ type LayerNorm = { Weight: Tensor; Bias: Tensor; Eps: float }
 /// `weight_norm(dim=0)`: g is (out, 1), v is (out, in)).
 type WeightNormed = { G: Tensor; V: Tensor }
 
-/// x·Wᵀ + b over the last dimension.
-let linear (p: Linear) (x: Tensor) : Tensor =
-    match p.Bias with
-    | Some b -> torch.nn.functional.linear(x, p.Weight, b)
-    | None -> torch.nn.functional.linear(x, p.Weight)
+/// The dtype the matmuls, attention and MLPs run in. Bf16 is mixed precision: the weights stay
+/// float32 (master copies, cast per use, so gradients reach them in float32), while LayerNorm,
+/// the residual stream, softmax, losses and everything downstream stay float32.
+type Precision =
+    | Fp32
+    | Bf16
 
+/// x in the compute dtype of `precision`.
+let compute (precision: Precision) (x: Tensor) : Tensor =
+    match precision with
+    | Fp32 -> x
+    | Bf16 -> x.to_type(torch.bfloat16)
+
+/// Back to float32 (a no-op for float32 tensors).
+let toFloat32 (x: Tensor) : Tensor = if x.dtype = torch.float32 then x else x.to_type(torch.float32)
+
+/// x·Wᵀ + b over the last dimension, in `precision` (the result stays in that dtype).
+let linearAs (precision: Precision) (p: Linear) (x: Tensor) : Tensor =
+    let c = compute precision
+    match p.Bias with
+    | Some b -> torch.nn.functional.linear(c x, c p.Weight, c b)
+    | None -> torch.nn.functional.linear(c x, c p.Weight)
+
+/// x·Wᵀ + b in float32.
+let linear (p: Linear) (x: Tensor) : Tensor = linearAs Fp32 p x
+
+/// LayerNorm, always computed in float32.
 let layerNorm (p: LayerNorm) (x: Tensor) : Tensor =
-    torch.nn.functional.layer_norm(x, [| p.Weight.shape.[0] |], p.Weight, p.Bias, p.Eps)
+    torch.nn.functional.layer_norm(toFloat32 x, [| p.Weight.shape.[0] |], p.Weight, p.Bias, p.Eps)
 
 /// The exact (erf) GELU.
 let gelu (x: Tensor) : Tensor = torch.nn.functional.gelu(x)
@@ -28,7 +49,11 @@ let gelu (x: Tensor) : Tensor = torch.nn.functional.gelu(x)
 /// W = g·v/‖v‖ (row norms); differentiable in g and v.
 let weightNormedWeight (p: WeightNormed) : Tensor = p.G * p.V / p.V.norm(1, keepdim = true)
 
-let weightNormed (p: WeightNormed) (x: Tensor) : Tensor = torch.nn.functional.linear(x, weightNormedWeight p)
+/// The weight-normalised layer in `precision` (W = g·v/‖v‖ is formed in float32; logits float32).
+let weightNormedAs (precision: Precision) (p: WeightNormed) (x: Tensor) : Tensor =
+    torch.nn.functional.linear(compute precision x, compute precision (weightNormedWeight p)) |> toFloat32
+
+let weightNormed (p: WeightNormed) (x: Tensor) : Tensor = weightNormedAs Fp32 p x
 
 /// Initialisers (DINO/timm): Linear weights ~ truncated normal (std 0.02), biases 0; LayerNorm
 /// weight 1, bias 0; PyTorch's default Linear/Conv init U(±1/√fan_in) where DINO keeps it.

@@ -75,9 +75,11 @@ type ForwardOptions =
       /// Random source for stochastic depth (required when DropPath > 0).
       Generator: torch.Generator option
       /// Keep the last block's q/k/v.
-      LastBlock: bool }
+      LastBlock: bool
+      /// Fp32, or Bf16 mixed precision (matmuls, attention and MLPs in bfloat16).
+      Precision: Precision }
 
-    static member Inference = { DropPath = 0.0; Generator = None; LastBlock = false }
+    static member Inference = { DropPath = 0.0; Generator = None; LastBlock = false; Precision = Fp32 }
 
 /// Parameters with DINO's initialisation (spec §3): cls/pos ~ trunc-normal(0.02), Linear weights
 /// trunc-normal(0.02) with zero biases, LayerNorm (1, 0), the patch convolution PyTorch's default.
@@ -136,24 +138,27 @@ let private splitHeads (heads: int) (qkv: Tensor) : Tensor * Tensor * Tensor =
     let parts = qkv.reshape(b, t, 3L, int64 heads, -1L).permute(2L, 0L, 3L, 1L, 4L) // (3, B, h, T, dh)
     parts.[0], parts.[1], parts.[2]
 
-/// One pre-norm block; returns the new tokens and the block's q, k, v.
-let private block (cfg: VitConfig) (rate: float) (generator: torch.Generator option) (p: Block) (x: Tensor) =
+/// One pre-norm block; returns the new tokens (float32 residual stream) and the block's q, k, v
+/// (in the compute dtype).
+let private block (cfg: VitConfig) (options: ForwardOptions) (rate: float) (p: Block) (x: Tensor) =
     let b, t = x.shape.[0], x.shape.[1]
-    let q, k, v = layerNorm p.Norm1 x |> linear p.Qkv |> splitHeads cfg.Heads
+    let lin = linearAs options.Precision
+    let q, k, v = layerNorm p.Norm1 x |> lin p.Qkv |> splitHeads cfg.Heads
     let attended = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, -1L) // (B, T, D)
-    let x = x + dropPath rate generator (linear p.Proj attended)
-    let x = x + dropPath rate generator (layerNorm p.Norm2 x |> linear p.Fc1 |> gelu |> linear p.Fc2)
+    let x = x + dropPath rate options.Generator (lin p.Proj attended |> toFloat32)
+    let x = x + dropPath rate options.Generator (layerNorm p.Norm2 x |> lin p.Fc1 |> gelu |> lin p.Fc2 |> toFloat32)
     x, (q, k, v)
 
-/// Patch embedding + CLS + position embeddings: (B, 3, H, W) → (B, 1+N, D).
-let embed (cfg: VitConfig) (p: VitParams) (images: Tensor) : Tensor =
+/// Patch embedding + CLS + position embeddings: (B, 3, H, W) → (B, 1+N, D), float32.
+let embed (cfg: VitConfig) (precision: Precision) (p: VitParams) (images: Tensor) : Tensor =
     expectRank "images" 4 images
     let stride = int64 cfg.Patch
-    let weight, bias = p.PatchEmbed.Weight, p.PatchEmbed.Bias
+    let c = compute precision
+    let weight, bias = c p.PatchEmbed.Weight, p.PatchEmbed.Bias |> Option.map c
     let patches =
         match bias with
-        | Some bb -> torch.nn.functional.conv2d(images, weight, bb, strides = [| stride; stride |])
-        | None -> torch.nn.functional.conv2d(images, weight, strides = [| stride; stride |])
+        | Some bb -> torch.nn.functional.conv2d(c images, weight, bb, strides = [| stride; stride |]) |> toFloat32
+        | None -> torch.nn.functional.conv2d(c images, weight, strides = [| stride; stride |]) |> toFloat32
     let gridH, gridW = int patches.shape.[2], int patches.shape.[3]
     let tokens = patches.flatten(2).transpose(1, 2)                                   // (B, N, D)
     let cls = p.ClsToken.expand(images.shape.[0], -1L, -1L)
@@ -165,10 +170,10 @@ let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: T
         invalidArg "images" (sprintf "image size %dx%d is not a multiple of the patch size %d" images.shape.[2] images.shape.[3] cfg.Patch)
     let depth = p.Blocks.Length
     let rate i = if depth = 1 then options.DropPath else options.DropPath * float i / float (depth - 1)
-    let mutable x = embed cfg p images
+    let mutable x = embed cfg options.Precision p images
     let mutable last = None
     for i in 0 .. depth - 1 do
-        let next, qkv = block cfg (rate i) options.Generator p.Blocks.[i] x
+        let next, qkv = block cfg options (rate i) p.Blocks.[i] x
         x <- next
         if i = depth - 1 && options.LastBlock then last <- Some qkv
     let tokens = layerNorm p.Norm x
@@ -180,8 +185,8 @@ let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: T
 /// column: (B, h, N).
 let clsAttention (last: LastBlock) : Tensor =
     let dh = float last.Queries.shape.[3]
-    let q = last.Queries.narrow(2L, 0L, 1L)                                            // (B, h, 1, dh)
-    let weights = (torch.matmul(q, last.Keys.transpose(2, 3)) / sqrt dh).softmax(-1L) // (B, h, 1, 1+N)
+    let q = toFloat32 (last.Queries.narrow(2L, 0L, 1L))                                // (B, h, 1, dh)
+    let weights = (torch.matmul(q, (toFloat32 last.Keys).transpose(2, 3)) / sqrt dh).softmax(-1L) // (B, h, 1, 1+N)
     weights.squeeze(2L).narrow(2L, 1L, weights.shape.[3] - 1L)
 
 /// The backbone's parameters with DINO/timm state-dict names (without the `backbone.` prefix),

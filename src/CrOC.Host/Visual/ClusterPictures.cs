@@ -52,7 +52,7 @@ public static class ClusterPictures
                 views[i][v].Pixels.CopyTo(pixels, (v * b + i) * 3 * size * size);
                 views[i][v].Positions.CopyTo(positions, (v * b + i) * tokens * 2);
             }
-        var output = Vit.forward(vit, backbone, new Vit.ForwardOptions(0.0, null, true), torch.tensor(pixels, [2 * b, 3, size, size]));
+        var output = Vit.forward(vit, backbone, new Vit.ForwardOptions(0.0, null, true, Layers.Precision.Fp32), torch.tensor(pixels, [2 * b, 3, size, size]));
         var last = output.Last!.Value;
         var features = space.IsOutputTokens ? output.Tokens : last.Keys.reshape(-1, tokens + 1, vit.HeadDim);
         var clusters = Clustering.cluster(clustering, Clustering.Seeding.NewSampled(new torch.Generator((ulong)seed, torch.CPU)), features, torch.tensor(positions, [2 * b, tokens, 2]));

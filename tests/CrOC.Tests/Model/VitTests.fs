@@ -81,7 +81,7 @@ let tests =
                 { Vit = { VitConfig.Tiny(8, 32) with Depth = 2; Dim = 48; Heads = 3 }
                   Head = { InDim = 48; Hidden = 32; Bottleneck = 8; OutDim = 16; OutDimC = 12; NormLastLayer = true } }
             let net = Network.init cfg (generator 3)
-            let options = { DropPath = 0.1; Generator = Some(generator 4); LastBlock = true }
+            let options = { DropPath = 0.1; Generator = Some(generator 4); LastBlock = true; Precision = Layers.Fp32 }
             let out = forward cfg.Vit net.Backbone options (torch.randn(2L, 3L, 32L, 32L))
             let loss = (Heads.image net.Head out.Cls).square().mean() + (Heads.objects net.Head (out.Tokens.narrow(1L, 1L, 4L).reshape(-1L, 48L))).square().mean()
             loss.backward()
@@ -111,6 +111,28 @@ let tests =
             Expect.equal (maxAbsDiff inference.Tokens again.Tokens) 0.0 "deterministic without drop-path"
             let training = forward cfg p { ForwardOptions.Inference with DropPath = 0.5; Generator = Some(generator 7) } x
             Expect.isGreaterThan (maxAbsDiff inference.Tokens training.Tokens) 1e-3 "some residual branches dropped"
+        }
+
+        test "bf16 mixed precision tracks float32 and keeps float32 outputs and gradients" {
+            use _ = torch.NewDisposeScope()
+            let g = Fixtures.golden ()
+            let net = Fixtures.network g
+            let cfg = Fixtures.config
+            let bf16 = { Vit.ForwardOptions.Inference with LastBlock = true; Precision = Layers.Bf16 }
+            let out = forward cfg.Vit net.Backbone bf16 g.["fixture.images"]
+            Expect.equal out.Tokens.dtype torch.float32 "tokens stay float32 (final LayerNorm)"
+            let reference = g.["fixture.tokens"]
+            let relative = maxAbsDiff out.Tokens reference / toFloat (reference.abs().max())
+            Expect.isLessThan relative 0.05 (sprintf "tokens within 5%% of float32 (got %.3f)" relative)
+            let logits = Heads.imageAs Layers.Bf16 net.Head out.Cls
+            Expect.equal logits.dtype torch.float32 "head logits float32"
+            Expect.isLessThan (maxAbsDiff logits g.["fixture.head_image"]) 0.05 "head close to float32"
+            let student = Network.init Fixtures.config (generator 12)
+            let o = forward cfg.Vit student.Backbone { bf16 with LastBlock = false } (torch.randn(2L, 3L, 32L, 32L))
+            (Heads.imageAs Layers.Bf16 student.Head o.Cls).square().mean().backward()
+            let qkv = student.Backbone.Blocks.[0].Qkv.Weight
+            Expect.equal (gradOf qkv).dtype torch.float32 "float32 master weights receive float32 gradients"
+            Expect.isGreaterThan (toFloat ((gradOf qkv).abs().sum())) 0.0 "and the gradients are not zero"
         }
 
         test "AdamW groups: biases and 1-D tensors are not decayed" {
