@@ -26,6 +26,7 @@ public static class EvalSegCommand
           --epochs E (25)  --lr (0.01)  --batch (60)  --milestone (20: lr x0.1 from this epoch)
           --cache-features      no training augmentation; frozen features computed once (fast on CPUs)
           --max-train N         use only the first N training images
+          --grayscale           probe on gray images (colour cannot name the class)
           --json PATH           write the result as JSON
           --heads N             attention heads if not D/64;  --seed S
         """;
@@ -45,7 +46,8 @@ public static class EvalSegCommand
             Size: options.PositiveInt("size", 448), FeatureSize: options.PositiveInt("feature-size", 100),
             Epochs: options.PositiveInt("epochs", 25), Lr: options.Number("lr", 0.01), Batch: options.PositiveInt("batch", 60),
             Milestone: options.PositiveInt("milestone", 20), CacheFeatures: options.Flag("cache-features"),
-            MaxTrain: options.Has("max-train") ? options.PositiveInt("max-train", 1) : 0, Seed: options.Has("seed") ? options.PositiveInt("seed", 1) : 0);
+            MaxTrain: options.Has("max-train") ? options.PositiveInt("max-train", 1) : 0, Seed: options.Has("seed") ? options.PositiveInt("seed", 1) : 0,
+            Grayscale: options.Flag("grayscale"));
         var json = options.Text("json");
         options.RejectUnknown();
 

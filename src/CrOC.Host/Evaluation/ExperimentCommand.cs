@@ -22,11 +22,35 @@ public static class ExperimentCommand
           --train-args "..."  extra train options for both methods, e.g. "--epochs 6"
           --size S            probe input size (128)   --feature-size F (64)
           --probe-epochs E    (10, lr x0.1 from epoch 8)   --max-train N (256)
-        The probe caches frozen features (no augmentation): the CPU-sized variant of spec §12.1.
+        The probe caches frozen features (no augmentation): the CPU-sized variant of spec §12.1. Each
+        backbone is probed twice: on the colour images and on gray ones (colour alone names the
+        synthetic classes, so the gray probe shows what the features learned about shape and texture).
+        A run folder that already holds its final checkpoint is not trained again.
         Writes DIR/results.json and prints a table.
         """;
 
-    sealed record Row(string Method, int Seed, double MeanIoU, double TrainSeconds, double EvalSeconds);
+    sealed record Row(string Method, int Seed, double MeanIoU, double GrayMeanIoU, double TrainSeconds, double EvalSeconds);
+
+    static Row Probe(string method, int seed, string checkpoint, bool random, string data, int classes, ProbeOptions probe, double trainSeconds)
+    {
+        var colour = EvalSegCommand.Evaluate(checkpoint, "teacher", random, null, data, "train", "val", classes, probe, _ => { });
+        var gray = EvalSegCommand.Evaluate(checkpoint, "teacher", random, null, data, "train", "val", classes, probe with { Grayscale = true }, _ => { });
+        Console.WriteLine($"   {method} seed {seed}: mIoU {100 * colour.MeanIoU:F1} (colour), {100 * gray.MeanIoU:F1} (gray)");
+        return new Row(method, seed, colour.MeanIoU, gray.MeanIoU, trainSeconds, colour.Seconds + gray.Seconds);
+    }
+
+    /// <summary>The run's pre-training time: the sum of its steps' times in metrics.jsonl (also when it was resumed).</summary>
+    static double TrainingSeconds(string runDir) =>
+        File.ReadLines(Path.Combine(runDir, "metrics.jsonl")).Sum(line => JsonDocument.Parse(line).RootElement.GetProperty("step_s").GetDouble());
+
+    /// <summary>"mean ± std (a / b / …)" of mIoUs in percent.</summary>
+    static string Summary(IEnumerable<double> mious)
+    {
+        var values = mious.Select(v => 100 * v).ToArray();
+        double mean = values.Average();
+        double std = values.Length > 1 ? System.Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Length - 1)) : 0;
+        return $"{mean:F1} ± {std:F1} ({string.Join(" / ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))})";
+    }
 
     public static int Run(Options options)
     {
@@ -59,25 +83,16 @@ public static class ExperimentCommand
                 var summary = new Trainer(config, line => { if (!line.StartsWith("step ", StringComparison.Ordinal)) Console.WriteLine(line); }).Run(files);
                 lastCheckpoint = summary.LastCheckpoint ?? throw new InvalidOperationException("the run wrote no checkpoint");
                 Console.WriteLine($"   {summary.Steps} steps in {summary.Seconds:F0} s, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}");
-                var result = EvalSegCommand.Evaluate(lastCheckpoint, "teacher", false, null, data, "train", "val", classes, probe, _ => { });
-                Console.WriteLine($"   {method} seed {seed}: mIoU {100 * result.MeanIoU:F1}");
-                rows.Add(new Row(method, seed, result.MeanIoU, summary.Seconds, result.Seconds));
+                rows.Add(Probe(method, seed, lastCheckpoint, false, data, classes, probe, TrainingSeconds(runDir)));
             }
-            var random = EvalSegCommand.Evaluate(lastCheckpoint!, "teacher", true, null, data, "train", "val", classes, probe, _ => { });
-            Console.WriteLine($"   random init seed {seed}: mIoU {100 * random.MeanIoU:F1}");
-            rows.Add(new Row("random init", seed, random.MeanIoU, 0, random.Seconds));
+            rows.Add(Probe("random init", seed, lastCheckpoint!, true, data, classes, probe, 0));
         }
 
         Console.WriteLine();
-        Console.WriteLine($"| method | mIoU % (mean ± std over seeds {string.Join(", ", seeds)}) | per seed | pre-training wall time | probe wall time |");
+        Console.WriteLine($"| method | mIoU %, colour images (mean ± std, seeds {string.Join(", ", seeds)}) | mIoU %, gray images | pre-training wall time | probe wall time (both) |");
         Console.WriteLine("|---|---|---|---|---|");
         foreach (var group in rows.GroupBy(r => r.Method))
-        {
-            var values = group.Select(r => 100 * r.MeanIoU).ToArray();
-            double mean = values.Average();
-            double std = values.Length > 1 ? System.Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Length - 1)) : 0;
-            Console.WriteLine($"| {group.Key} | {mean:F1} ± {std:F1} | {string.Join(" / ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} | {group.Average(r => r.TrainSeconds):F0} s | {group.Average(r => r.EvalSeconds):F0} s |");
-        }
+            Console.WriteLine($"| {group.Key} | {Summary(group.Select(r => r.MeanIoU))} | {Summary(group.Select(r => r.GrayMeanIoU))} | {group.Average(r => r.TrainSeconds):F0} s | {group.Average(r => r.EvalSeconds):F0} s |");
         File.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         return 0;
     }

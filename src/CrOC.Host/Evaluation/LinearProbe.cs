@@ -17,7 +17,8 @@ public sealed record ProbeOptions(
     double WeightDecay = 1e-4,
     bool CacheFeatures = false,
     int MaxTrain = 0,
-    int Seed = 0);
+    int Seed = 0,
+    bool Grayscale = false);
 
 /// <summary>Per-class IoU and their mean.</summary>
 public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, long[,] Confusion, double Seconds);
@@ -28,6 +29,8 @@ public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, lo
 /// the milestone) on cross-entropy ignoring 255; evaluation at Size px, logits upsampled to the
 /// full resolution, argmax, confusion matrix. Training crops are RandomResizedCrop(scale 0.8–1) +
 /// flip, or, with CacheFeatures, the whole image once (no augmentation, features computed once).
+/// With Grayscale, train and validation images are converted to gray: colour no longer names the
+/// class, so the probe must read shape and texture from the features.
 /// </summary>
 public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int classes, ProbeOptions options, Action<string> log)
 {
@@ -50,6 +53,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         var view = Resampling.ResizeBox(image, box.Left, box.Top, box.Width, box.Height, options.Size, options.Size);
         var labels = MaskResize.ResizeBox(mask, image.Width, image.Height, box.Left, box.Top, box.Width, box.Height, options.Size, options.Size);
         if (box.Flipped) { ColorAugment.FlipHorizontal(view); labels = MaskResize.Flip(labels, options.Size); }
+        if (options.Grayscale) ColorAugment.Grayscale(view);
         ColorAugment.Normalize(view);
         return (view.Pixels, labels);
     }
