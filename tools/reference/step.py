@@ -42,7 +42,11 @@ class Block(nn.Module):
     def forward(self, x):
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
+        if hasattr(F, "scaled_dot_product_attention"):
+            a = F.scaled_dot_product_attention(q, k, v)
+        else:  # PyTorch < 2.0 (Debian 12 ships 1.13)
+            a = (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(-1) @ v
+        a = a.transpose(1, 2).reshape(b, t, d)
         x = x + self.branch(self.proj(a))
         return x + self.branch(self.fc2(F.gelu(self.fc1(self.norm2(x))))), k
 
