@@ -21,6 +21,8 @@ public sealed class Options
             if (!args[i].StartsWith("--", StringComparison.Ordinal))
                 throw new OptionException($"unexpected argument '{args[i]}'");
             var name = args[i][2..];
+            int equals = name.IndexOf('=');
+            if (equals >= 0) { values[name[..equals]] = name[(equals + 1)..]; continue; } // --name=value (a value may start with --)
             bool hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
             values[name] = hasValue ? args[++i] : null;
         }

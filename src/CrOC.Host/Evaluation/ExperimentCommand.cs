@@ -19,7 +19,7 @@ public static class ExperimentCommand
         Options:
           --seeds LIST        pre-training / probe seeds (0,1)
           --output DIR        runs and results (runs/experiment)
-          --train-args "..."  extra train options for both methods, e.g. "--epochs 6"
+          --train-args="..."  extra train options for both methods, e.g. --train-args="--epochs 16"
           --size S            probe input size (128)   --feature-size F (64)
           --probe-epochs E    (10, lr x0.1 from epoch 8)   --max-train N (256)
         The probe caches frozen features (no augmentation): the CPU-sized variant of spec §12.1. Each

@@ -154,6 +154,12 @@ let tests =
             Expect.equal (fst (cli [| "frobnicate" |])) 2 "unknown command"
         }
 
+        test "options: --name=value carries a value that starts with --" {
+            let options = Options.Parse([| "--train-args=--epochs 16"; "--seeds"; "0,1" |])
+            Expect.equal (options.Text("train-args")) "--epochs 16" "the value after ="
+            Expect.equal (options.Text("seeds")) "0,1" "the next argument"
+        }
+
         test "a config file sets values and the command line overrides them" {
             let file = Path.Combine(DataTests.tempDir "config", "run.json")
             File.WriteAllText(file, """{ "preset": "official", "batch": 4, "alpha": 0.5 }""")
