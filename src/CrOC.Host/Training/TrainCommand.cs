@@ -12,7 +12,7 @@ public static class TrainCommand
         With no option it trains the `tiny` preset (ViT-Ti/8 at 64 px, small heads) for a few minutes
         on the embedded synthetic scenes (generated once), writing runs/croc-tiny/.
 
-        Usage: croc-host train [--preset tiny|official] [--config run.json] [--<setting> value ...]
+        Usage: croc-host train [--preset tiny|official] [--config run.json|run.toml] [--<setting> value ...]
 
         Common settings (every field of the resolved config printed at start is an option):
           --data ROOTS          image folders / patterns / .txt lists, comma-separated

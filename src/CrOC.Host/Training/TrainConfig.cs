@@ -6,8 +6,8 @@ using System.Text.Json.Serialization;
 namespace CrOC.Host.Training;
 
 /// <summary>
-/// Every setting of a training run, fully resolved: a preset's defaults, then a JSON config file
-/// (<c>--config</c>), then command-line overrides (<c>--kebab-name value</c>, one per property).
+/// Every setting of a training run, fully resolved: a preset's defaults, then a JSON or TOML config
+/// file (<c>--config</c>), then command-line overrides (<c>--kebab-name value</c>, one per property).
 /// Stored in the run folder and inside every checkpoint.
 /// </summary>
 public sealed record TrainConfig
@@ -139,7 +139,7 @@ public sealed record TrainConfig
         if (file is not null)
         {
             if (!File.Exists(file)) throw new ConfigException($"--config: '{file}' not found");
-            var fromFile = JsonDocument.Parse(File.ReadAllText(file)).RootElement;
+            var fromFile = ReadConfigFile(file);
             var filePreset = fromFile.TryGetProperty("preset", out var p) ? p.GetString() : null;
             // The file overrides the preset's defaults: merge its members over the preset's JSON.
             var merged = JsonSerializer.SerializeToNode(ForPreset(preset ?? filePreset ?? "tiny"), Json)!.AsObject();
@@ -154,6 +154,22 @@ public sealed record TrainConfig
             config = With(config, property, name, value);
         }
         return config.Validated();
+    }
+
+    /// <summary>A JSON or (by extension) TOML config file as a JSON element with the option names as keys.</summary>
+    static JsonElement ReadConfigFile(string file)
+    {
+        var text = File.ReadAllText(file);
+        try
+        {
+            if (file.EndsWith(".toml", StringComparison.OrdinalIgnoreCase))
+                text = JsonSerializer.Serialize(Tomlyn.TomlSerializer.Deserialize<Dictionary<string, object>>(text, (Tomlyn.TomlSerializerOptions?)null));
+            return JsonDocument.Parse(text).RootElement;
+        }
+        catch (Exception e) when (e is JsonException or Tomlyn.TomlException)
+        {
+            throw new ConfigException($"--config '{file}': {e.Message}");
+        }
     }
 
     static TrainConfig With(TrainConfig config, PropertyInfo property, string name, string? value)

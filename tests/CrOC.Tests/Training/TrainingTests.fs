@@ -167,6 +167,12 @@ let tests =
             Expect.equal config.Arch "small" "the file's preset"
             Expect.equal config.Batch 4 "from the file"
             Expect.equal config.Alpha 0.0 "command line wins"
+            let toml = Path.Combine(present (Path.GetDirectoryName(file)), "run.toml")
+            File.WriteAllText(toml, "preset = \"official\"\nbatch = 6\ndata = [\"a\", \"b\"]\nresume = false\n")
+            let fromToml = configOf [ "config", toml ]
+            Expect.equal (fromToml.Arch, fromToml.Batch, fromToml.Data, fromToml.Resume) ("small", 6, [| "a"; "b" |], false) "TOML works the same"
+            File.WriteAllText(toml, "batch = [")
+            Expect.throwsT<ConfigException> (fun () -> configOf [ "config", toml ] |> ignore) "a broken file is a clear error"
         }
 
         test "a short run of the default recipe lowers the loss" {
