@@ -122,7 +122,7 @@ let mergeClosestPair (plan: Tensor) (tokens: Tensor) : Tensor =
     let s, n2, k = plan.shape.[0], plan.shape.[1], plan.shape.[2]
     let centroids = torch.bmm((columnDistributions plan).transpose(1, 2), tokens)       // (S, K, d)
     let eye = torch.eye(k, dtype = plan.dtype, device = plan.device).unsqueeze(0)
-    let similarity = torch.bmm(centroids, centroids.transpose(1, 2)) - eye * 2.0          // (S, K, K)
+    let similarity = torch.bmm(centroids, centroids.transpose(1, 2)) - times 2.0 eye      // (S, K, K)
     let best = similarity.flatten(1).argmax(1L)                                           // (S)
     // floor_divide: TorchSharp 0.107's torch.div(t, scalar, rounding_mode = floor) ignores the
     // rounding mode and returns a float tensor.
@@ -132,7 +132,7 @@ let mergeClosestPair (plan: Tensor) (tokens: Tensor) : Tensor =
     let columns = torch.arange(k, dtype = torch.int64, device = plan.device).unsqueeze(0) // (1, K)
     let inPair = columns.eq(i: Tensor).logical_or(columns.eq(j: Tensor)).to_type(torch.int64)             // (S, K)
     // Distinct sort keys: kept columns 0..K−1 in order, then the pair as K+i, K+j.
-    let order = (columns + inPair * k).argsort(1L)                                        // (S, K)
+    let order = (plus columns (inPair * kTensor)).argsort(1L)                             // (S, K)
     let permuted = plan.gather(2L, order.unsqueeze(1).expand(s, n2, k))                   // (S, 2N, K)
     let merged = permuted.narrow(2L, k - 2L, 1L) + permuted.narrow(2L, k - 1L, 1L)        // (S, 2N, 1)
     torch.cat([| permuted.narrow(2L, 0L, k - 2L); merged |], 2L)
@@ -197,11 +197,13 @@ let cluster (cfg: ClusteringConfig) (seeding: Seeding) (features: Tensor) (posit
             validateSeeds cfg.K0 (2L * n) t s
             t.to_type(torch.int64).``to``(features.device)
         | Sampled generator ->
-            torch.multinomial((rho / cfg.SeedTemperature).softmax(1L), int64 cfg.K0, replacement = false, generator = generator)
+            torch.multinomial((over rho cfg.SeedTemperature).softmax(1L), int64 cfg.K0, replacement = false, generator = generator)
     let a, b0 =
         match cfg.Marginals with
-        | ClsSimilarity(tauR, tauC) -> (rho / tauR).softmax(1L), (rho.gather(1L, seeds) / tauC).softmax(1L)
-        | Uniform -> torch.full_like(rho, scalar (1.0 / float (2L * n))), torch.full_like(seeds, scalar (1.0 / float cfg.K0), dtype = workType)
+        | ClsSimilarity(tauR, tauC) -> (over rho tauR).softmax(1L), (over (rho.gather(1L, seeds)) tauC).softmax(1L)
+        | Uniform ->
+            withScalar (1.0 / float (2L * n)) (fun v -> torch.full_like(rho, v)),
+            withScalar (1.0 / float cfg.K0) (fun v -> torch.full_like(seeds, v, dtype = workType))
     let solve = match cfg.Solver with Linear -> sinkhorn | LogDomain -> sinkhornLog
 
     // The merge loop K0 → kMin: one Sinkhorn solve per K, then merge the closest pair.
@@ -224,7 +226,7 @@ let cluster (cfg: ClusteringConfig) (seeding: Seeding) (features: Tensor) (posit
         | FixedK k -> allStages |> List.filter (fun st -> st.K = k)
     let kFirst = candidates.Head.K
     let choice = torch.stack(candidates |> List.map (fun st -> st.Cost), 1L).argmin(1L)   // (S)
-    let kStar = -choice + int64 kFirst
+    let kStar = minus (torch.tensor(int64 kFirst, device = choice.device)) choice
     let kBar = int (toFloat (kStar.max()))
     let padded =                                                                            // (S, C, 2, N, kFirst)
         torch.stack(candidates |> List.map (fun st -> torch.nn.functional.pad(st.Plan, [| 0L; int64 (kFirst - st.K) |])), 1L)
@@ -235,7 +237,7 @@ let cluster (cfg: ClusteringConfig) (seeding: Seeding) (features: Tensor) (posit
     // Hard argmax on the per-view normalised Q, keeping the soft weight.
     let hard = torch.nn.functional.one_hot(q.argmax(-1L), int64 kBar).to_type(workType)   // (S, 2, N, K̄)
     let masks = (q * hard).permute(1L, 0L, 2L, 3L).contiguous()                             // (2, S, N, K̄)
-    let present = hard.sum(2L).gt(scalar 0.0)                                                      // (S, 2, K̄)
+    let present = withScalar 0.0 (fun zero -> hard.sum(2L).gt(zero))                             // (S, 2, K̄)
     let valid = present.select(1L, 0L).logical_and(present.select(1L, 1L)).flatten().nonzero().flatten()
     { Masks = masks
       Valid = valid

@@ -27,7 +27,7 @@ let minMaxGlobal (cost: Tensor) : Tensor =
 
 /// T_tot = T_sem + λ_pos·T_pos, globally min–max rescaled. Result (S, 2N, K).
 let jointCost (lambdaPos: float) (tokens: Tensor) (positions: Tensor) (centroids: Tensor) (centroidPositions: Tensor) : Tensor =
-    costSem tokens centroids + costPos positions centroidPositions * lambdaPos |> minMaxGlobal
+    plus (costSem tokens centroids) (times lambdaPos (costPos positions centroidPositions)) |> minMaxGlobal
 
 /// Patch-centre positions from a dense position map, as the official code does: the map
 /// (B, 2, H, W) holding each pixel's original-image (x, y) is averaged over patch×patch cells.

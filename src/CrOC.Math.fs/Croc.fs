@@ -150,12 +150,12 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
             let temps : Losses.Temperatures = { Student = cfg.StudentTempC; Teacher = input.TeacherTempC }
             Losses.lossDense temps state.CentreC studentObj teacherObj,
             Losses.updateCentre cfg.CentreMomentum state.CentreC (Losses.rowSum teacherObj)
-        | _ -> { Loss = lossImg * 0.0; Empty = true }, state.CentreC.clone()
+        | _ -> { Loss = times 0.0 lossImg; Empty = true }, state.CentreC.clone()
     let entropy, centre =
         use _ = torch.no_grad()
         toFloat (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage)),
         Losses.updateCentre cfg.CentreMomentum state.Centre (Losses.rowSum teacherImage)
-    let loss = lossImg + dense.Loss * cfg.Alpha
+    let loss = plus lossImg (times cfg.Alpha dense.Loss)
     input.Mark "heads + losses"
     { Loss = loss
       LossImg = lossImg

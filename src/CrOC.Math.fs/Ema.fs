@@ -12,4 +12,4 @@ let ema (momentum: float) (teacher: Tensor seq) (student: Tensor seq) : unit =
     Seq.zip teacher student
     |> Seq.iter (fun (t, s) ->
         if t.shape <> s.shape then invalidArg "student" (sprintf "EMA pair of shapes %A and %A" t.shape s.shape)
-        t.mul_(scalar momentum).add_(s.detach(), alpha = scalar (1.0 - momentum)) |> ignore)
+        withScalar momentum (fun m -> withScalar (1.0 - momentum) (fun rest -> t.mul_(m).add_(s.detach(), alpha = rest))) |> ignore)

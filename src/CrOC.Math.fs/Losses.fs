@@ -12,18 +12,18 @@ let crossEntropy (targets: Tensor) (logPredictions: Tensor) : Tensor =
 
 /// Teacher targets softmax((g_t − κ)/τ_t): centring by κ (1, L), sharpening by τ_t.
 let teacherTargets (tauT: float) (centre: Tensor) (teacherLogits: Tensor) : Tensor =
-    ((teacherLogits - centre) / tauT).softmax(-1L)
+    (over (minus teacherLogits centre) tauT).softmax(-1L)
 
 /// Student log-predictions log softmax(g_s/τ_s).
 let studentLogProbs (tauS: float) (studentLogits: Tensor) : Tensor =
-    (studentLogits / tauS).log_softmax(-1L)
+    (over studentLogits tauS).log_softmax(-1L)
 
 /// ½ [H(t¹, s²) + H(t², s¹)]: each view's teacher target against the OTHER view's student.
 /// Targets (2R, L), log-predictions (2R, L).
 let crossViewLoss (targets: Tensor) (logPredictions: Tensor) : Tensor =
     let t = targets.chunk(2L, 0L)
     let s = logPredictions.chunk(2L, 0L)
-    (crossEntropy t.[0] s.[1] + crossEntropy t.[1] s.[0]) * 0.5
+    times 0.5 (plus (crossEntropy t.[0] s.[1]) (crossEntropy t.[1] s.[0]))
 
 /// Temperatures of one distillation branch.
 type Temperatures =
@@ -47,7 +47,7 @@ type DenseLoss =
 /// objects, with centre κ_c (1, L_c). An empty V gives 0 with `Empty = true`, never NaN.
 let lossDense (temps: Temperatures) (centre: Tensor) (studentLogits: Tensor) (teacherLogits: Tensor) : DenseLoss =
     if studentLogits.shape.[0] = 0L then
-        { Loss = studentLogits.sum() * 0.0; Empty = true }
+        { Loss = times 0.0 (studentLogits.sum()); Empty = true }
     else
         { Loss = lossGlob temps centre studentLogits teacherLogits; Empty = false }
 
@@ -65,8 +65,9 @@ let rowSum (teacherLogits: Tensor) : RowSum =
 let updateCentre (momentum: float) (centre: Tensor) (stats: RowSum) : Tensor =
     use _ = torch.no_grad()
     if stats.Count = 0.0 then centre.clone()
-    else centre * momentum + stats.Sum * ((1.0 - momentum) / stats.Count)
+    else plus (times momentum centre) (times ((1.0 - momentum) / stats.Count) stats.Sum)
 
 /// Mean entropy −Σ p log p of probability rows (R, L) → scalar, for collapse diagnostics.
 let meanEntropy (probabilities: Tensor) : Tensor =
-    -((probabilities * probabilities.clamp_min(1e-30).log()).sum(-1L).mean())
+    let safe = withScalar 1e-30 (fun s -> probabilities.clamp_min(s))
+    -((probabilities * safe.log()).sum(-1L).mean())

@@ -18,7 +18,7 @@ let clipPerTensor (maxNorm: float) (parameters: Tensor seq) : float list =
         | g ->
             let norm = toFloat (g.norm())
             let factor = maxNorm / (norm + 1e-6)
-            if factor < 1.0 then g.mul_(scalar factor) |> ignore
+            if factor < 1.0 then withScalar factor (fun f -> g.mul_(f)) |> ignore
             yield norm ]
 
 /// Clears the gradients (to zero) before a new backward.
@@ -65,13 +65,13 @@ type AdamW(beta1: float, beta2: float, eps: float) =
                         s
                 state.Steps <- state.Steps + 1
                 let wd = weightDecay name p
-                if wd <> 0.0 then p.mul_(scalar (1.0 - lr * wd)) |> ignore
-                state.M.mul_(scalar beta1).add_(g, alpha = scalar (1.0 - beta1)) |> ignore
-                state.V.mul_(scalar beta2).addcmul_(g, g, value = scalar (1.0 - beta2)) |> ignore
+                if wd <> 0.0 then withScalar (1.0 - lr * wd) (fun decay -> p.mul_(decay)) |> ignore
+                withScalar beta1 (fun b -> withScalar (1.0 - beta1) (fun rest -> state.M.mul_(b).add_(g, alpha = rest))) |> ignore
+                withScalar beta2 (fun b -> withScalar (1.0 - beta2) (fun rest -> state.V.mul_(b).addcmul_(g, g, value = rest))) |> ignore
                 let correction1 = 1.0 - beta1 ** float state.Steps
                 let correction2 = 1.0 - beta2 ** float state.Steps
-                let denominator = (state.V.sqrt() / sqrt correction2).add_(scalar eps)
-                p.addcdiv_(state.M, denominator, value = scalar (-lr / correction1)) |> ignore
+                let denominator = withScalar eps (fun e -> (over (state.V.sqrt()) (sqrt correction2)).add_(e))
+                withScalar (-lr / correction1) (fun step -> p.addcdiv_(state.M, denominator, value = step)) |> ignore
 
 /// SGD with momentum and (coupled) weight decay, as PyTorch's: d = g + wd·p; buf = μ·buf + d
 /// (buf = d at the first step); p ← p − lr·buf. Used by the linear segmentation probe.
@@ -85,12 +85,12 @@ type Sgd(momentum: float, weightDecay: float) =
             match p.grad with
             | null -> ()
             | g ->
-                let d = if weightDecay <> 0.0 then g + p * weightDecay else g.clone()
+                let d = if weightDecay <> 0.0 then plus g (times weightDecay p) else g.clone()
                 let buffer =
                     match buffers.TryGetValue p with
-                    | true, b -> b.mul_(scalar momentum).add_(d)
+                    | true, b -> withScalar momentum (fun m -> addInPlace (b.mul_(m)) d)
                     | _ ->
                         let b = d.clone().DetachFromDisposeScope()
                         buffers.[p] <- b
                         b
-                p.sub_(buffer * lr) |> ignore
+                subInPlace p (times lr buffer) |> ignore

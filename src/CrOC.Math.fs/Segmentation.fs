@@ -34,8 +34,10 @@ let confusion (classes: int) (predictions: Tensor) (labels: Tensor) : Tensor =
     use _ = torch.no_grad()
     let truth = labels.flatten().to_type(torch.int64)
     let predicted = predictions.flatten().to_type(torch.int64)
-    let counted = truth.lt(scalar (float classes)).logical_and(truth.ge(scalar 0.0))
-    let pairs = truth.masked_select(counted) * int64 classes + predicted.masked_select(counted).clamp(Scalar.op_Implicit 0L, Scalar.op_Implicit (int64 (classes - 1)))
+    let c = torch.tensor(int64 classes)
+    let counted = truth.lt(c).logical_and(truth.ge(torch.tensor(0L)))
+    let clamped = torch.minimum(torch.maximum(predicted.masked_select(counted), torch.tensor(0L)), torch.tensor(int64 (classes - 1)))
+    let pairs = plus (truth.masked_select(counted) * c) clamped
     torch.bincount(pairs, minlength = int64 (classes * classes)).reshape(int64 classes, int64 classes)
 
 /// IoU of each class, TP / (TP + FP + FN), from a confusion matrix; NaN for a class that appears

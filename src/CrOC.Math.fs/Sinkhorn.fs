@@ -31,7 +31,7 @@ let private checkShapes (a: Tensor) (b: Tensor) (cost: Tensor) =
 /// Shapes: a (S, N), b (S, K), cost (S, N, K).
 let sinkhorn (lambda: float) (iterations: int) (a: Tensor) (b: Tensor) (cost: Tensor) : Transport =
     checkShapes a b cost
-    let kernel = (cost * (-lambda)).exp()                                  // (S, N, K)
+    let kernel = (times (-lambda) cost).exp()                              // (S, N, K)
     let mutable plan = kernel / kernel.sum([| 1L; 2L |], keepdim = true)
     let rowTarget = a.unsqueeze(-1)                                        // (S, N, 1)
     let colTarget = b.unsqueeze(1)                                         // (S, 1, K)
@@ -48,7 +48,7 @@ let sinkhorn (lambda: float) (iterations: int) (a: Tensor) (b: Tensor) (cost: Te
 /// first row sweep cancels); T = 0 gives the normalised kernel as there.
 let sinkhornLog (lambda: float) (iterations: int) (a: Tensor) (b: Tensor) (cost: Tensor) : Transport =
     checkShapes a b cost
-    let logKernel = cost * (-lambda)                                       // (S, N, K)
+    let logKernel = times (-lambda) cost                                   // (S, N, K)
     let logA = a.log().unsqueeze(-1)                                       // (S, N, 1)
     let logB = b.log().unsqueeze(1)                                        // (S, 1, K)
     let mutable f = torch.zeros_like(logA)
@@ -56,7 +56,7 @@ let sinkhornLog (lambda: float) (iterations: int) (a: Tensor) (b: Tensor) (cost:
     if iterations = 0 then
         f <- -(logKernel.flatten(1).logsumexp(1L, keepdim = true).unsqueeze(-1))
     for _ in 1 .. iterations do
-        f <- logA - (logKernel + g).logsumexp(2L, keepdim = true)
-        g <- logB - (logKernel + f).logsumexp(1L, keepdim = true)
-    let plan = (logKernel + f + g).exp().nan_to_num(nan = 0.0)
+        f <- logA - (plus logKernel g).logsumexp(2L, keepdim = true)
+        g <- logB - (plus logKernel f).logsumexp(1L, keepdim = true)
+    let plan = (plus (plus logKernel f) g).exp().nan_to_num(nan = 0.0)
     { Plan = plan; Cost = (plan * cost).sum([| 1L; 2L |]) }

@@ -6,8 +6,42 @@ open TorchSharp
 
 type Tensor = torch.Tensor
 
-/// A TorchSharp scalar, for the overloads where F# cannot pick between Scalar and Tensor.
+/// A TorchSharp scalar, for the overloads where F# cannot pick between Scalar and Tensor. Only for
+/// arguments of calls made once (initialisation, tests): see `withScalar` for the hot paths.
 let scalar (x: float) : Scalar = Scalar.op_Implicit x
+
+// Scalars and the finaliser. TorchSharp 0.107 hands a Scalar's native handle to libtorch and lets
+// the .NET object go: the GC may finalise it (freeing it on the finaliser thread) while the native
+// call still reads it. Its own operators (`t * 2.0`, `a + b`, which passes alpha = 1) do this. Seen
+// here as a crash in c10::Scalar::toFloat inside a residual add after ~600 training steps, while
+// the loader threads kept the GC busy. On the training path every Scalar is therefore either
+// rooted for the whole process or held until the call returns and disposed on this thread.
+
+/// Runs `f` with a Scalar of value `v` that stays alive until `f` returns, then frees it here.
+let withScalar (v: float) (f: Scalar -> 'T) : 'T =
+    use s = Scalar.op_Implicit v
+    f s
+
+/// The Scalar 1, rooted for the life of the process (never finalised).
+let private one : Scalar = Scalar.op_Implicit 1L // integral: valid alpha for integer and float tensors
+
+/// a + b (without TorchSharp's temporary alpha Scalar).
+let plus (a: Tensor) (b: Tensor) : Tensor = a.add(b, one)
+
+/// a − b.
+let minus (a: Tensor) (b: Tensor) : Tensor = a.sub(b) // TorchSharp's sub(Tensor) passes no Scalar
+
+/// a ← a + b, in place.
+let addInPlace (a: Tensor) (b: Tensor) : Tensor = a.add_(b, one)
+
+/// a ← a − b, in place.
+let subInPlace (a: Tensor) (b: Tensor) : Tensor = a.sub_(b)
+
+/// v · t.
+let times (v: float) (t: Tensor) : Tensor = withScalar v (fun s -> t.mul(s))
+
+/// t / v.
+let over (t: Tensor) (v: float) : Tensor = withScalar v (fun s -> t.div(s))
 
 /// Shape as an F# array, for messages and checks.
 let shapeOf (t: Tensor) : int64[] = t.shape
@@ -30,4 +64,4 @@ let safeDivide (numerator: Tensor) (denominator: Tensor) : Tensor =
         match denominator.dtype with
         | torch.ScalarType.Float64 -> 2.2250738585072014e-308
         | _ -> 1.1754943508222875e-38 // float32 (also representable in bfloat16)
-    numerator / denominator.clamp_min(tiny)
+    numerator / withScalar tiny (fun s -> denominator.clamp_min(s))

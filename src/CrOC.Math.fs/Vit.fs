@@ -130,7 +130,7 @@ let private dropPath (rate: float) (generator: torch.Generator option) (x: Tenso
             match generator with
             | Some g -> keep.bernoulli_(1.0 - rate, g)
             | None -> invalidArg "options" "stochastic depth needs a generator"
-        x * mask / (1.0 - rate)
+        over (x * mask) (1.0 - rate)
 
 /// (B, T, 3D) → q, k, v each (B, h, T, D/h).
 let private splitHeads (heads: int) (qkv: Tensor) : Tensor * Tensor * Tensor =
@@ -145,8 +145,8 @@ let private block (cfg: VitConfig) (options: ForwardOptions) (rate: float) (p: B
     let lin = linearAs options.Precision
     let q, k, v = layerNorm p.Norm1 x |> lin p.Qkv |> splitHeads cfg.Heads
     let attended = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, -1L) // (B, T, D)
-    let x = x + dropPath rate options.Generator (lin p.Proj attended |> toFloat32)
-    let x = x + dropPath rate options.Generator (layerNorm p.Norm2 x |> lin p.Fc1 |> gelu |> lin p.Fc2 |> toFloat32)
+    let x = plus x (dropPath rate options.Generator (lin p.Proj attended |> toFloat32))
+    let x = plus x (dropPath rate options.Generator (layerNorm p.Norm2 x |> lin p.Fc1 |> gelu |> lin p.Fc2 |> toFloat32))
     x, (q, k, v)
 
 /// Patch embedding + CLS + position embeddings: (B, 3, H, W) → (B, 1+N, D), float32.
@@ -162,7 +162,7 @@ let embed (cfg: VitConfig) (precision: Precision) (p: VitParams) (images: Tensor
     let gridH, gridW = int patches.shape.[2], int patches.shape.[3]
     let tokens = patches.flatten(2).transpose(1, 2)                                   // (B, N, D)
     let cls = p.ClsToken.expand(images.shape.[0], -1L, -1L)
-    torch.cat([| cls; tokens |], 1L) + positionEmbedding p gridH gridW
+    plus (torch.cat([| cls; tokens |], 1L)) (positionEmbedding p gridH gridW)
 
 /// The forward pass. Images (B, 3, H, W) with H, W multiples of the patch size.
 let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: Tensor) : VitOutput =
@@ -186,7 +186,7 @@ let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: T
 let clsAttention (last: LastBlock) : Tensor =
     let dh = float last.Queries.shape.[3]
     let q = toFloat32 (last.Queries.narrow(2L, 0L, 1L))                                // (B, h, 1, dh)
-    let weights = (torch.matmul(q, (toFloat32 last.Keys).transpose(2, 3)) / sqrt dh).softmax(-1L) // (B, h, 1, 1+N)
+    let weights = (over (torch.matmul(q, (toFloat32 last.Keys).transpose(2, 3))) (sqrt dh)).softmax(-1L) // (B, h, 1, 1+N)
     weights.squeeze(2L).narrow(2L, 1L, weights.shape.[3] - 1L)
 
 /// The backbone's parameters with DINO/timm state-dict names (without the `backbone.` prefix),

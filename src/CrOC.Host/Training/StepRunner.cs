@@ -36,7 +36,7 @@ public static class StepRunner
             using var scope = torch.NewDisposeScope();
             var input = new Croc.StepInput(views, positions, s.TeacherTemp, s.TeacherTempC, Clustering.Seeding.NewSampled(state.Seeding), state.DropPath, marker);
             var result = Croc.step(croc, state.Model, input);
-            (result.Loss / config.Accum).backward();
+            Tensors.over(result.Loss, config.Accum).backward(); // no temporary Scalar: see Tensors.withScalar
             mark?.Invoke("backward");
             Accumulate(values, result, config.Batch, config.Accum);
             var old = state.Model;
