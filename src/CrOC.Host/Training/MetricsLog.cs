@@ -10,9 +10,17 @@ public sealed class MetricsLog : IDisposable
     readonly StreamWriter lines;
     readonly TorchSharp.Modules.SummaryWriter? board;
 
-    public MetricsLog(string output, bool tensorboard = true)
+    /// <summary>Appends to the run's metrics; lines of steps after <paramref name="resumedAt"/> (written by a
+    /// run that stopped before its next checkpoint, and about to be redone) are dropped first.</summary>
+    public MetricsLog(string output, long resumedAt, bool tensorboard = true)
     {
-        lines = new StreamWriter(Path.Combine(output, "metrics.jsonl"), append: true) { AutoFlush = true };
+        var path = Path.Combine(output, "metrics.jsonl");
+        if (File.Exists(path))
+        {
+            var kept = File.ReadLines(path).Where(l => l.Trim().Length > 0 && JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64() <= resumedAt).ToList();
+            File.WriteAllLines(path, kept);
+        }
+        lines = new StreamWriter(path, append: true) { AutoFlush = true };
         if (tensorboard) board = torch.utils.tensorboard.SummaryWriter(Path.Combine(output, "tensorboard"));
     }
 

@@ -44,7 +44,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log)
         }
         log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch, {itersPerEpoch} optimiser steps per epoch, {totalSteps} steps in all");
 
-        using var metrics = new MetricsLog(config.Output);
+        using var metrics = new MetricsLog(config.Output, state.Step);
         var watch = Stopwatch.StartNew();
         long startStep = state.Step;
         double firstLoss = double.NaN, lastLoss = double.NaN;
