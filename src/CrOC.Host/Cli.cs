@@ -21,12 +21,11 @@ public static class Cli
                              --threads T (all cores)
           bench-vit          time the ViT backbone forward and forward+backward
                              (--arch small --patch 16 --size 224 --batch 8)
-
           bench-data         images/s of the data pipeline with 1 and 2 workers
           export             write a backbone (from our, official CrOC or DINO weights)
                              with DINO/timm names as .safetensors + .pth + model card
 
-        Coming with later issues: bf16 mixed precision, multi-process training.
+        Not yet: multi-process (MPI) training.
         Run `croc-host <command> --help` for a command's options.
         """;
 
