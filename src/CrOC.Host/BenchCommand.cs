@@ -76,7 +76,7 @@ public static class BenchCommand
             totals.Add(total);
             foreach (var (phase, t) in step) (phases.TryGetValue(phase, out var l) ? l : phases[phase] = []).Add(t);
         }
-        double stepSeconds = Median(totals);
+        double stepSeconds = Timing.MedianOf(totals);
         double matmul = MatmulFlops(precision == "bf16" ? torch.bfloat16 : torch.float32);
         double vitFlops = 4.0 * 2 * batch * ForwardFlops(vit);
         double mfu = vitFlops / stepSeconds / matmul;
@@ -84,7 +84,7 @@ public static class BenchCommand
         double peakRss = PeakRssMegabytes();
 
         Console.WriteLine($"{"phase",-18} {"median s",9} {"share",7}");
-        var medians = phases.ToDictionary(p => p.Key, p => Median(p.Value));
+        var medians = phases.ToDictionary(p => p.Key, p => Timing.MedianOf(p.Value));
         foreach (var (phase, t) in medians) Console.WriteLine($"{phase,-18} {t,9:F3} {100 * t / stepSeconds,6:F1}%");
         Console.WriteLine($"step: {stepSeconds:F3} s median over {totals.Count}, {batch / stepSeconds:F2} images/s");
         Console.WriteLine($"matmul (4096² {precision} mm): {matmul / 1e9:F0} GFLOP/s; ViT: {vitFlops / 1e9:F0} GFLOP per step → {vitFlops / stepSeconds / 1e9:F0} GFLOP/s, MFU {100 * mfu:F1}%");
@@ -128,18 +128,12 @@ public static class BenchCommand
             torch.mm(a, b).Dispose();
             if (i > 0) times.Add(watch.Elapsed.TotalSeconds);
         }
-        return 2.0 * 4096 * 4096 * 4096 / Median(times);
+        return 2.0 * 4096 * 4096 * 4096 / Timing.MedianOf(times);
     }
 
     static double PeakRssMegabytes()
     {
         var line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) : null;
         return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
-    }
-
-    static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 }

@@ -91,8 +91,8 @@ public static class DataBenchmark
             foreach (var b in loader.Epoch(0).Take(batches)) { images += b.Indices.Length; b.Dispose(); }
             runs.Add(images / watch.Elapsed.TotalSeconds);
         }
-        runs.Sort();
-        if (label is not null) Console.WriteLine($"{label}: {runs[1]:F1} images/s (median of 3; min {runs[0]:F1}, max {runs[2]:F1})");
-        return runs[1];
+        double median = Timing.MedianOf(runs);
+        if (label is not null) Console.WriteLine($"{label}: {median:F1} images/s (median of 3; min {runs.Min():F1}, max {runs.Max():F1})");
+        return median;
     }
 }

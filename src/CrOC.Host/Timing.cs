@@ -18,9 +18,15 @@ public static class Timing
             if (i >= warmups) times.Add(ms);
             Console.WriteLine($"  {label} run {i + 1}{(i < warmups ? " (warm-up)" : "")}: {ms:F1} ms{detail}");
         }
-        times.Sort();
-        double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
-        Console.WriteLine($"{label}: median {median:F1} ms over {times.Count} runs (min {times[0]:F1}, max {times[^1]:F1})");
+        double median = MedianOf(times);
+        Console.WriteLine($"{label}: median {median:F1} ms over {times.Count} runs (min {times.Min():F1}, max {times.Max():F1})");
         return median;
+    }
+
+    /// <summary>The median of the values (the mean of the middle two for an even count).</summary>
+    public static double MedianOf(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 }

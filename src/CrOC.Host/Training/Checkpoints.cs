@@ -74,10 +74,10 @@ public static class Checkpoints
         var progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? throw new WeightsException("no progress record"))!;
         if ((string?)progress["format"] != Format) throw new WeightsException($"not a {Format} file");
         var saved = TrainConfig.FromJson(metadata["config"]);
+        var (made, now) = (JsonNode.Parse(saved.ToJson())!, JsonNode.Parse(config.ToJson())!);
         foreach (var key in new[] { "arch", "depth", "patch", "image-size", "head-hidden", "head-bottleneck", "out-dim", "out-dim-c", "batch", "accum", "seed", "epochs" })
         {
-            var a = JsonNode.Parse(saved.ToJson())![key]!.ToJsonString();
-            var b = JsonNode.Parse(config.ToJson())![key]!.ToJsonString();
+            var (a, b) = (made[key]!.ToJsonString(), now[key]!.ToJsonString());
             if (a != b) throw new WeightsException($"it was made with {key} = {a}, this run has {b}");
         }
         // Everything is checked before anything is copied, so a refused file leaves the state as it was.
