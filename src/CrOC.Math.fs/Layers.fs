@@ -36,9 +36,6 @@ let linearAs (precision: Precision) (p: Linear) (x: Tensor) : Tensor =
     | Some b -> torch.nn.functional.linear(c x, c p.Weight, c b)
     | None -> torch.nn.functional.linear(c x, c p.Weight)
 
-/// x·Wᵀ + b in float32.
-let linear (p: Linear) (x: Tensor) : Tensor = linearAs Fp32 p x
-
 /// LayerNorm, always computed in float32.
 let layerNorm (p: LayerNorm) (x: Tensor) : Tensor =
     torch.nn.functional.layer_norm(toFloat32 x, [| p.Weight.shape.[0] |], p.Weight, p.Bias, p.Eps)
@@ -46,17 +43,12 @@ let layerNorm (p: LayerNorm) (x: Tensor) : Tensor =
 /// The exact (erf) GELU.
 let gelu (x: Tensor) : Tensor = torch.nn.functional.gelu(x)
 
-/// W = g·v/‖v‖ (row norms); differentiable in g and v.
-let weightNormedWeight (p: WeightNormed) : Tensor = p.G * p.V / p.V.norm(1, keepdim = true)
-
 /// The weight-normalised layer in `precision`, logits in float32: x·Wᵀ with W_j = g_j·v_j/‖v_j‖ is
 /// computed as (x·vᵀ)·(g/‖v‖)ᵀ, so the (out × in) W is never formed (for L = 65536 that halves the
 /// head's forward + backward time); equal up to rounding.
 let weightNormedAs (precision: Precision) (p: WeightNormed) (x: Tensor) : Tensor =
     let scale = (p.G / p.V.norm(1, keepdim = true)).transpose(0, 1)                     // (1, out)
     (torch.nn.functional.linear(compute precision x, compute precision p.V) |> toFloat32) * scale
-
-let weightNormed (p: WeightNormed) (x: Tensor) : Tensor = weightNormedAs Fp32 p x
 
 /// Initialisers (DINO/timm): Linear weights ~ truncated normal (std 0.02), biases 0; LayerNorm
 /// weight 1, bias 0; PyTorch's default Linear/Conv init U(±1/√fan_in) where DINO keeps it.

@@ -43,9 +43,6 @@ let times (v: float) (t: Tensor) : Tensor = withScalar v (fun s -> t.mul(s))
 /// t / v.
 let over (t: Tensor) (v: float) : Tensor = withScalar v (fun s -> t.div(s))
 
-/// Shape as an F# array, for messages and checks.
-let shapeOf (t: Tensor) : int64[] = t.shape
-
 /// Fails with a clear message when `t` does not have `rank` dimensions.
 let expectRank (what: string) (rank: int) (t: Tensor) =
     if t.dim() <> int64 rank then
