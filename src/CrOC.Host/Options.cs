@@ -12,20 +12,29 @@ public sealed class Options
 
     public bool Help => values.ContainsKey("help");
 
-    public static Options Parse(string[] args)
+    /// <summary>The `--name value`, `--name=value` (a value may then start with --) and `--flag`
+    /// arguments in order; `-h` is `--help`.</summary>
+    public static List<(string Name, string? Value)> Pairs(string[] args)
     {
-        var values = new Dictionary<string, string?>();
+        var pairs = new List<(string, string?)>();
         for (int i = 0; i < args.Length; i++)
         {
-            if (args[i] is "-h") { values["help"] = null; continue; }
+            if (args[i] is "-h") { pairs.Add(("help", null)); continue; }
             if (!args[i].StartsWith("--", StringComparison.Ordinal))
                 throw new OptionException($"unexpected argument '{args[i]}'");
             var name = args[i][2..];
             int equals = name.IndexOf('=');
-            if (equals >= 0) { values[name[..equals]] = name[(equals + 1)..]; continue; } // --name=value (a value may start with --)
+            if (equals >= 0) { pairs.Add((name[..equals], name[(equals + 1)..])); continue; }
             bool hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
-            values[name] = hasValue ? args[++i] : null;
+            pairs.Add((name, hasValue ? args[++i] : null));
         }
+        return pairs;
+    }
+
+    public static Options Parse(string[] args)
+    {
+        var values = new Dictionary<string, string?>();
+        foreach (var (name, value) in Pairs(args)) values[name] = value;
         return new Options(values);
     }
 

@@ -53,7 +53,7 @@ public static class EvalSegCommand
 
         try
         {
-            var root = data ?? SyntheticDataset.Ensure(new TrainConfig().SyntheticTrain, new TrainConfig().SyntheticVal);
+            var root = data ?? SyntheticDataset.Ensure(new TrainConfig());
             var names = ClassNames(root, classes);
             var result = Evaluate(weights, network, random, heads, root, trainSplit, valSplit, names.Length, probe, Console.WriteLine);
             Print(result, names);

@@ -63,7 +63,7 @@ public static class ExperimentCommand
         options.RejectUnknown();
 
         var defaults = new TrainConfig();
-        var data = SyntheticDataset.Ensure(defaults.SyntheticTrain, defaults.SyntheticVal);
+        var data = SyntheticDataset.Ensure(defaults);
         var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
         int classes = SyntheticScenes.ClassNames.Length;
         var rows = new List<Row>();

@@ -27,6 +27,9 @@ public static class SyntheticDataset
         return root;
     }
 
+    /// <summary>The synthetic set of a training configuration (<see cref="TrainConfig.SyntheticTrain"/> + <see cref="TrainConfig.SyntheticVal"/> scenes).</summary>
+    public static string Ensure(TrainConfig config) => Ensure(config.SyntheticTrain, config.SyntheticVal);
+
     /// <summary>The training image list of a synthetic set (a root for <see cref="ImageSources"/>).</summary>
     public static string TrainList(string root) => Path.Combine(root, "train-files.txt");
 }

@@ -36,9 +36,9 @@ public static class TrainCommand
         TrainConfig config;
         try
         {
-            config = TrainConfig.Resolve(ParsePairs(args));
+            config = TrainConfig.Resolve(Options.Pairs(args));
         }
-        catch (ConfigException e)
+        catch (Exception e) when (e is ConfigException or OptionException)
         {
             Console.Error.WriteLine($"croc-host train: {e.Message}\nRun `croc-host train --help` for the options.");
             return 2;
@@ -63,7 +63,7 @@ public static class TrainCommand
             string? synthetic = null;
             if (config.Data.Length == 0)
             {
-                synthetic = SyntheticDataset.Ensure(config.SyntheticTrain, config.SyntheticVal);
+                synthetic = SyntheticDataset.Ensure(config);
                 files = ImageSources.Find([SyntheticDataset.TrainList(synthetic)]);
             }
             else files = ImageSources.Find(config.Data);
@@ -86,23 +86,6 @@ public static class TrainCommand
             log.Write($"croc-host train: {e.Message}");
             return e is ConfigException ? 2 : 1;
         }
-    }
-
-    /// <summary>`--name value` / `--flag` pairs, in order.</summary>
-    static List<(string Name, string? Value)> ParsePairs(string[] args)
-    {
-        var pairs = new List<(string, string?)>();
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (!args[i].StartsWith("--", StringComparison.Ordinal)) throw new ConfigException($"unexpected argument '{args[i]}'");
-            var name = args[i][2..];
-            string? value = null;
-            int eq = name.IndexOf('=');
-            if (eq >= 0) { value = name[(eq + 1)..]; name = name[..eq]; }
-            else if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal)) value = args[++i];
-            pairs.Add((name, value));
-        }
-        return pairs;
     }
 }
 
