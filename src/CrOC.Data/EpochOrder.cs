@@ -1,25 +1,25 @@
 namespace CrOC.Data;
 
 /// <summary>
-/// Which samples a process sees in an epoch and in which batches, as PyTorch's DistributedSampler
-/// with shuffle and drop_last: one permutation per (seed, epoch) shared by all ranks, padded by
-/// wrapping to a multiple of the world size, rank r taking positions r, r+W, …; then consecutive
-/// batches of B with the incomplete last one dropped.
+/// Which samples a process sees in an epoch and in which batches: one permutation per (seed, epoch)
+/// shared by all ranks, cut into global batches of W·B (the incomplete last one dropped, as
+/// DistributedSampler's drop_last); rank r's batch j is the slice [(j·W + r)·B, (j·W + r + 1)·B).
+/// Sharding by whole batches (not sample by sample, as DistributedSampler) keeps sub-batch g = j·W + r
+/// the same images whatever W is: W ranks × B equal one rank accumulating W micro-batches of B.
 /// </summary>
 public sealed record EpochOrder(int DatasetSize, int Batch, int Rank = 0, int World = 1, bool Shuffle = true)
 {
-    /// <summary>Sample indices of this rank for <paramref name="epoch"/>.</summary>
+    /// <summary>Sample indices of this rank for <paramref name="epoch"/>, batch after batch.</summary>
     public int[] Indices(long seed, long epoch)
     {
         if (DatasetSize <= 0) throw new DatasetException("the dataset is empty");
         if (World < 1 || Rank < 0 || Rank >= World) throw new ArgumentException($"rank {Rank} of world {World}");
         var order = Shuffle ? new SampleRandom(seed, epoch, -1).Permutation(DatasetSize) : Enumerable.Range(0, DatasetSize).ToArray();
-        int perRank = (DatasetSize + World - 1) / World;
-        return Enumerable.Range(0, perRank).Select(i => order[(Rank + i * World) % DatasetSize]).ToArray();
+        return Enumerable.Range(0, BatchesPerEpoch).SelectMany(j => order.Skip((j * World + Rank) * Batch).Take(Batch)).ToArray();
     }
 
-    /// <summary>Batches per epoch on this rank (drop_last).</summary>
-    public int BatchesPerEpoch => (DatasetSize + World - 1) / World / Batch;
+    /// <summary>Batches per epoch on this rank (drop_last on the global batch W·B).</summary>
+    public int BatchesPerEpoch => DatasetSize / (World * Batch);
 
     /// <summary>The sample indices of batch <paramref name="batch"/> of <paramref name="epoch"/>.</summary>
     public int[] BatchIndices(long seed, long epoch, int batch) => Indices(seed, epoch).Skip(batch * Batch).Take(Batch).ToArray();

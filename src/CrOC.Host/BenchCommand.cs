@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using CrOC.Data;
+using CrOC.Host.Distributed;
 using CrOC.Host.Training;
 using CrOC.Math;
 using TorchSharp;
@@ -23,9 +24,12 @@ public static class BenchCommand
           --batch B                images per step (8)     --size S   view size (the preset's)
           --precision fp32|bf16    bf16: mixed precision; MFU then uses the bf16 matmul speed
           --repeats R              timed steps after 2 warm-ups (5)
-          --threads T              torch intra-op threads (all cores)
+          --threads T              torch intra-op threads (all cores, shared among local processes)
           --no-data                skip the data-pipeline measurement
           --json                   end with one JSON line (images_per_s, mfu, phases, peak_rss_mb, ...)
+        Under mpirun (-np N) it times the data-parallel step: each process runs --batch images and
+        the gradients, metrics and centres are all-reduced ("all-reduce" phase); images/s counts
+        all processes; rank 0 prints.
         MFU = the ViT's FLOPs per step (teacher forward + student forward and backward ≈ 4 forwards of
         the 2B views) / step time / the matmul FLOP/s of a 4096² torch.mm measured here in the same precision.
         """;
@@ -39,11 +43,16 @@ public static class BenchCommand
         int? size = options.Has("size") ? options.PositiveInt("size", 224) : null;
         var precision = options.Choice("precision", "fp32", ["fp32", "bf16"]);
         int repeats = options.PositiveInt("repeats", 5);
+        bool explicitThreads = options.Has("threads");
         int threads = options.PositiveInt("threads", Environment.ProcessorCount);
         bool data = !options.Flag("no-data");
         bool json = options.Flag("json");
         options.RejectUnknown();
 
+        using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(600));
+        if (!explicitThreads) threads = System.Math.Max(1, threads / ranks.LocalWorld);
+        data &= ranks.World == 1;
+        var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };
         torch.set_num_threads(threads);
         var pairs = new List<(string, string?)> { ("preset", preset), ("batch", batch.ToString(CultureInfo.InvariantCulture)), ("precision", precision) };
         if (size is int s) pairs.Add(("image-size", s.ToString(CultureInfo.InvariantCulture)));
@@ -51,10 +60,10 @@ public static class BenchCommand
         var croc = CrocSetup.Croc(config);
         var vit = croc.Network.Vit;
         var state = TrainingState.Fresh(config, croc);
-        var generator = new torch.Generator(1UL, torch.CPU);
+        var generator = new torch.Generator(1UL + (ulong)ranks.Rank, torch.CPU);
         using var views = torch.randn([2L * batch, 3, vit.ImageSize, vit.ImageSize], generator: generator);
         using var positions = torch.rand([2L * batch, vit.Tokens, 2], generator: generator) * vit.ImageSize;
-        Console.WriteLine($"bench: preset {preset}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision}, {threads} threads");
+        print($"bench: preset {preset}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision}, {threads} threads, {ranks.World} process(es)");
 
         var phases = new Dictionary<string, List<double>>();
         var totals = new List<double>();
@@ -64,37 +73,39 @@ public static class BenchCommand
             var watch = Stopwatch.StartNew();
             double last = 0;
             var step = new Dictionary<string, double>();
-            StepRunner.Run(croc, config, state, Repeat(views, positions), schedule, phase =>
+            StepRunner.Run(croc, config, state, ranks, Repeat(views, positions), schedule, phase =>
             {
                 double now = watch.Elapsed.TotalSeconds;
                 step[phase] = step.GetValueOrDefault(phase) + now - last;
                 last = now;
             });
             double total = watch.Elapsed.TotalSeconds;
-            Console.WriteLine($"  step {i + 1}{(i < 2 ? " (warm-up)" : "")}: {total:F2} s");
+            print($"  step {i + 1}{(i < 2 ? " (warm-up)" : "")}: {total:F2} s");
             if (i < 2) continue;
             totals.Add(total);
             foreach (var (phase, t) in step) (phases.TryGetValue(phase, out var l) ? l : phases[phase] = []).Add(t);
         }
         double stepSeconds = Timing.MedianOf(totals);
+        int images = batch * ranks.World;
         double matmul = MatmulFlops(precision == "bf16" ? torch.bfloat16 : torch.float32);
         double vitFlops = 4.0 * 2 * batch * ForwardFlops(vit);
         double mfu = vitFlops / stepSeconds / matmul;
         double? dataRate = data ? DataBenchmark.ImagesPerSecond(vit.ImageSize, vit.Patch, batch) : null;
         double peakRss = PeakRssMegabytes();
+        if (!ranks.IsRoot) return 0;
 
         Console.WriteLine($"{"phase",-18} {"median s",9} {"share",7}");
         var medians = phases.ToDictionary(p => p.Key, p => Timing.MedianOf(p.Value));
         foreach (var (phase, t) in medians) Console.WriteLine($"{phase,-18} {t,9:F3} {100 * t / stepSeconds,6:F1}%");
-        Console.WriteLine($"step: {stepSeconds:F3} s median over {totals.Count}, {batch / stepSeconds:F2} images/s");
+        Console.WriteLine($"step: {stepSeconds:F3} s median over {totals.Count}, {images / stepSeconds:F2} images/s ({ranks.World} process(es))");
         Console.WriteLine($"matmul (4096² {precision} mm): {matmul / 1e9:F0} GFLOP/s; ViT: {vitFlops / 1e9:F0} GFLOP per step → {vitFlops / stepSeconds / 1e9:F0} GFLOP/s, MFU {100 * mfu:F1}%");
         if (dataRate is double r) Console.WriteLine($"data pipeline (2 workers, {vit.ImageSize} px views of 640x480 JPEGs): {r:F1} images/s");
         Console.WriteLine($"clustering: {100 * medians.GetValueOrDefault("clustering") / stepSeconds:F1}% of the step; peak RSS {peakRss:F0} MB");
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
             {
-                ["preset"] = preset, ["batch"] = batch, ["precision"] = precision, ["threads"] = threads,
-                ["step_s"] = stepSeconds, ["images_per_s"] = batch / stepSeconds, ["mfu"] = mfu,
+                ["preset"] = preset, ["batch"] = batch, ["precision"] = precision, ["threads"] = threads, ["processes"] = ranks.World,
+                ["step_s"] = stepSeconds, ["images_per_s"] = images / stepSeconds, ["mfu"] = mfu,
                 ["matmul_gflops"] = matmul / 1e9, ["vit_gflops_per_step"] = vitFlops / 1e9,
                 ["phases"] = medians, ["clustering_share"] = medians.GetValueOrDefault("clustering") / stepSeconds,
                 ["data_images_per_s"] = dataRate, ["peak_rss_mb"] = peakRss,

@@ -22,10 +22,12 @@ public static class Cli
           bench-vit          time the ViT backbone forward and forward+backward
                              (--arch small --patch 16 --size 224 --batch 8)
           bench-data         images/s of the data pipeline with 1 and 2 workers
+          bench-allreduce    all-reduce time per size between processes (under mpirun)
+                             and the estimated step on 8 and 64 nodes
           export             write a backbone (from our, official CrOC or DINO weights)
                              with DINO/timm names as .safetensors + .pth + model card
 
-        Not yet: multi-process (MPI) training.
+        Several processes or machines: mpirun -np N croc-host train|bench ... (Open MPI).
         Run `croc-host <command> --help` for a command's options.
         """;
 
@@ -51,6 +53,7 @@ public static class Cli
                 "clusters" => ClustersCommand.Run(Options.Parse(args[1..])),
                 "experiment" => Evaluation.ExperimentCommand.Run(Options.Parse(args[1..])),
                 "bench-data" => DataBenchmark.Run(Options.Parse(args[1..])),
+                "bench-allreduce" => AllReduceBenchmark.Run(Options.Parse(args[1..])),
                 _ => UsageError($"unknown command '{args[0]}'"),
             };
         }

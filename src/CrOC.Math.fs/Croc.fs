@@ -101,9 +101,10 @@ type StepResult =
       TeacherEntropy: float
       /// KL(teacher ‖ student) of the cross-view pairs = L_img − H(teacher).
       KlTeacherStudent: float
-      /// The centres after this step's update (momentum towards this batch's teacher means).
-      Centre: Tensor
-      CentreC: Tensor
+      /// Σ and count of this batch's teacher rows for the image and object centres: the caller sums
+      /// them over micro-batches and processes, then calls `updateCentres` once per optimiser step.
+      CentreStats: Losses.RowSum
+      CentreStatsC: Losses.RowSum
       /// The batch's clustering (None with α = 0).
       Clusters: Clusters option }
 
@@ -142,19 +143,17 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
     let studentImage = Heads.imageAs cfg.Precision state.Student.Head (pool cfg.GlobalPool studentOut)
     let imageTemps : Losses.Temperatures = { Student = cfg.StudentTemp; Teacher = input.TeacherTemp }
     let lossImg = Losses.lossGlob imageTemps state.Centre studentImage teacherImage
-    let dense, centreC =
+    let dense, statsC =
         match clusters, teacherObjects with
         | Some c, Some teacherObj ->
             let objects = Objects.objectVectors c studentOut.Tokens
             let studentObj = Heads.objectsAs cfg.Precision state.Student.Head (objects.reshape(-1L, objects.shape.[2]))
             let temps : Losses.Temperatures = { Student = cfg.StudentTempC; Teacher = input.TeacherTempC }
-            Losses.lossDense temps state.CentreC studentObj teacherObj,
-            Losses.updateCentre cfg.CentreMomentum state.CentreC (Losses.rowSum teacherObj)
-        | _ -> { Loss = times 0.0 lossImg; Empty = true }, state.CentreC.clone()
-    let entropy, centre =
+            Losses.lossDense temps state.CentreC studentObj teacherObj, Losses.rowSum teacherObj
+        | _ -> { Loss = times 0.0 lossImg; Empty = true }, { Sum = torch.zeros_like(state.CentreC); Count = 0.0 }
+    let entropy =
         use _ = torch.no_grad()
-        toFloat (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage)),
-        Losses.updateCentre cfg.CentreMomentum state.Centre (Losses.rowSum teacherImage)
+        toFloat (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage))
     let loss = plus lossImg (times cfg.Alpha dense.Loss)
     input.Mark "heads + losses"
     { Loss = loss
@@ -165,6 +164,12 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
       MeanKStar = clusters |> Option.map (fun c -> toFloat (c.KStar.to_type(torch.float64).mean())) |> Option.defaultValue nan
       TeacherEntropy = entropy
       KlTeacherStudent = toFloat lossImg - entropy
-      Centre = centre
-      CentreC = centreC
+      CentreStats = Losses.rowSum teacherImage
+      CentreStatsC = statsC
       Clusters = clusters }
+
+/// The centres after an optimiser step (spec §5, §7, pitfall 13): momentum towards the mean teacher
+/// row of the whole step, `image`/`objects` being the step's summed statistics (over micro-batches
+/// and, in a distributed run, over all processes). Returns new tensors.
+let updateCentres (cfg: CrocConfig) (state: CrocState) (image: Losses.RowSum) (objects: Losses.RowSum) : Tensor * Tensor =
+    Losses.updateCentre cfg.CentreMomentum state.Centre image, Losses.updateCentre cfg.CentreMomentum state.CentreC objects

@@ -43,6 +43,9 @@ let times (v: float) (t: Tensor) : Tensor = withScalar v (fun s -> t.mul(s))
 /// t / v.
 let over (t: Tensor) (v: float) : Tensor = withScalar v (fun s -> t.div(s))
 
+/// t ← t / v, in place.
+let divInPlace (t: Tensor) (v: float) : Tensor = withScalar v (fun s -> t.div_(s))
+
 /// Fails with a clear message when `t` does not have `rank` dimensions.
 let expectRank (what: string) (rank: int) (t: Tensor) =
     if t.dim() <> int64 rank then

@@ -14,6 +14,7 @@ let all =
         WeightsTests.tests
         DataTests.tests
         TrainingTests.tests
+        DistributedTests.tests
         EvaluationTests.tests
     ]
 

@@ -8,9 +8,10 @@ namespace CrOC.Host.Training;
 
 /// <summary>
 /// Training checkpoints: one safetensors file per save (`checkpoints/step-NNNNNNNN.safetensors`)
-/// holding student.*, teacher.*, the centres, AdamW's moments, the generators' states, and in its
-/// metadata the resolved config and the progress; written atomically with a SHA-256 of the data,
-/// the last K kept. Loading refuses a corrupt or mismatched file and falls back to an older one.
+/// holding student.*, teacher.*, the centres and AdamW's moments, and in its metadata the resolved
+/// config and the progress (step, number of processes); written atomically with a SHA-256 of the
+/// data, the last K kept. Loading refuses a corrupt or mismatched file and falls back to an older
+/// one. (The random streams need no state: they are reseeded per sub-batch, see StepRunner.)
 /// </summary>
 public static class Checkpoints
 {
@@ -18,9 +19,9 @@ public static class Checkpoints
 
     public static string Folder(string output) => Path.Combine(output, "checkpoints");
 
-    public static string Save(string output, TrainConfig config, TrainingState state, int keep)
+    /// <summary>Writes a checkpoint of a run of <paramref name="world"/> processes; returns its path.</summary>
+    public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1)
     {
-        using var scope = torch.NewDisposeScope(); // the generator states
         var tensors = new NamedTensors();
         foreach (var (name, t) in state.Student) tensors.Add("student." + name, t);
         foreach (var (name, t) in state.Teacher) tensors.Add("teacher." + name, t);
@@ -33,9 +34,7 @@ public static class Checkpoints
             tensors.Add("adam.v." + name, m.V);
             steps[name] = m.Steps;
         }
-        tensors.Add("rng.drop_path", state.DropPath.get_state());
-        tensors.Add("rng.seeding", state.Seeding.get_state());
-        var progress = new JsonObject { ["format"] = Format, ["step"] = state.Step, ["adam_steps"] = steps };
+        var progress = new JsonObject { ["format"] = Format, ["step"] = state.Step, ["world"] = world, ["adam_steps"] = steps };
         var path = Path.Combine(Folder(output), $"step-{state.Step:D8}.safetensors");
         Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString(), ["commit"] = GitInfo.Commit });
         foreach (var old in List(output).SkipLast(keep)) File.Delete(old);
@@ -49,14 +48,15 @@ public static class Checkpoints
             : [];
 
     /// <summary>Restores the newest checkpoint that reads back and fits <paramref name="config"/>;
-    /// returns its path, or null when there is none. Refused files are reported and skipped.</summary>
-    public static string? TryRestore(string output, TrainConfig config, TrainingState state, Action<string> report)
+    /// returns its path, or null when there is none. Refused files are reported and skipped; a
+    /// checkpoint of another number of processes stops the run (<see cref="ConfigException"/>).</summary>
+    public static string? TryRestore(string output, TrainConfig config, TrainingState state, Action<string> report, int world = 1)
     {
         foreach (var path in Enumerable.Reverse(List(output)))
         {
             try
             {
-                Restore(path, config, state);
+                Restore(path, config, state, world);
                 return path;
             }
             catch (Exception e) when (e is WeightsException or JsonException or KeyNotFoundException or InvalidOperationException)
@@ -67,12 +67,16 @@ public static class Checkpoints
         return null;
     }
 
-    /// <summary>Restores <paramref name="state"/> from one checkpoint file (throws <see cref="WeightsException"/> when it does not fit).</summary>
-    public static void Restore(string path, TrainConfig config, TrainingState state)
+    /// <summary>Restores <paramref name="state"/> from one checkpoint file (throws <see cref="WeightsException"/> when it does not fit).
+    /// <paramref name="world"/> null: any number of processes (reading weights, not resuming).</summary>
+    public static void Restore(string path, TrainConfig config, TrainingState state, int? world = null)
     {
         var (tensors, metadata) = Safetensors.Read(path);
         var progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? throw new WeightsException("no progress record"))!;
         if ((string?)progress["format"] != Format) throw new WeightsException($"not a {Format} file");
+        int madeWith = (int?)progress["world"] ?? 1;
+        if (world is int w && w != madeWith)
+            throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output");
         var saved = TrainConfig.FromJson(metadata["config"]);
         var (made, now) = (JsonNode.Parse(saved.ToJson())!, JsonNode.Parse(config.ToJson())!);
         foreach (var key in new[] { "arch", "depth", "patch", "image-size", "head-hidden", "head-bottleneck", "out-dim", "out-dim-c", "batch", "accum", "seed", "epochs" })
@@ -93,8 +97,6 @@ public static class Checkpoints
         state.Model = new Croc.CrocState(state.Model.Student, state.Model.Teacher, tensors["centre"], tensors["centre_c"]);
         foreach (var (name, n) in progress["adam_steps"]!.AsObject())
             state.Optimizer.Restore(name, tensors["adam.m." + name], tensors["adam.v." + name], (int)n!);
-        state.DropPath.set_state(tensors["rng.drop_path"]);
-        state.Seeding.set_state(tensors["rng.seeding"]);
         state.Step = (long)progress["step"]!;
     }
 }

@@ -1,3 +1,5 @@
+using CrOC.Data;
+using CrOC.Host.Distributed;
 using CrOC.Math;
 using Microsoft.FSharp.Core;
 using TorchSharp;
@@ -9,42 +11,66 @@ public readonly record struct StepSchedule(int Epoch, double Lr, double WeightDe
 
 /// <summary>
 /// One optimiser step (spec §2, §8), shared by `train` and `bench`: for each micro-batch
-/// <see cref="Croc.step"/> and backward (loss / accum) in a dispose scope, keeping the new centres;
-/// then per-tensor clipping, the last-layer freeze, AdamW and the EMA teacher.
+/// <see cref="Croc.step"/> and backward (loss / accum) in a dispose scope; then, over all ranks,
+/// the mean gradients (flat buckets), the mean metrics and the summed centre statistics; the centre
+/// update, per-tensor clipping, the last-layer freeze, AdamW and the EMA teacher.
 /// </summary>
+/// <remarks>
+/// Sub-batch g = (step·accum + k)·W + rank (micro-batch k of this rank) reseeds the stochastic
+/// depth and the clustering's seeding, and <see cref="EpochOrder"/> gives it the same images
+/// whatever W is: W ranks × accum A compute exactly what one process with accum W·A computes.
+/// </remarks>
 public static class StepRunner
 {
     static readonly FSharpFunc<string, Unit> NoMark = FSharpFunc.Of((string _) => (Unit)null!);
 
+    /// <summary>Metrics reported per step, averaged over micro-batches and ranks.</summary>
+    static readonly string[] MetricNames = ["loss", "loss_img", "loss_obj", "objects_per_image", "objects_empty", "mean_k_star", "teacher_entropy", "kl_teacher_student"];
+
     /// <summary>Runs the step; <paramref name="mark"/> (if any) hears each phase's end:
-    /// data, teacher forward, clustering, student forward, heads + losses, backward, optimiser, EMA.
-    /// Returns the metrics averaged over the micro-batches.</summary>
-    public static Dictionary<string, double> Run(Croc.CrocConfig croc, TrainConfig config, TrainingState state,
+    /// data, teacher forward, clustering, student forward, heads + losses, backward, all-reduce,
+    /// optimiser, EMA. Returns the metrics averaged over the micro-batches and ranks.</summary>
+    public static Dictionary<string, double> Run(Croc.CrocConfig croc, TrainConfig config, TrainingState state, ICollective collective,
         IEnumerator<(torch.Tensor Views, torch.Tensor Positions, IDisposable? Owner)> microBatches, StepSchedule s, Action<string>? mark = null)
     {
-        var values = new Dictionary<string, double>();
+        using var stepScope = torch.NewDisposeScope();
+        var sums = new double[MetricNames.Length];
         var trainable = Network.trainable(state.Model.Student).ToList();
         var tensors = trainable.Select(t => t.Item2).ToList();
         var marker = mark is null ? NoMark : FSharpFunc.Of((string phase) => { mark(phase); return (Unit)null!; });
         Optim.zeroGradients(tensors);
+        var image = new CentreStatistics(state.Model.Centre);
+        var objects = new CentreStatistics(state.Model.CentreC);
         for (int micro = 0; micro < config.Accum; micro++)
         {
             if (!microBatches.MoveNext()) throw new InvalidOperationException("the loader ran out of batches inside an epoch");
             var (views, positions, owner) = microBatches.Current;
             using var batch = owner;
             mark?.Invoke("data");
+            long subBatch = (state.Step * config.Accum + micro) * collective.World + collective.Rank;
+            state.DropPath.manual_seed(SubBatchSeed(config.Seed, subBatch, 1));
+            state.Seeding.manual_seed(SubBatchSeed(config.Seed, subBatch, 2));
             using var scope = torch.NewDisposeScope();
             var input = new Croc.StepInput(views, positions, s.TeacherTemp, s.TeacherTempC, Clustering.Seeding.NewSampled(state.Seeding), state.DropPath, marker);
             var result = Croc.step(croc, state.Model, input);
             Tensors.over(result.Loss, config.Accum).backward(); // no temporary Scalar: see Tensors.withScalar
             mark?.Invoke("backward");
-            Accumulate(values, result, config.Batch, config.Accum);
-            var old = state.Model;
-            state.Model = new Croc.CrocState(old.Student, old.Teacher, result.Centre.DetachFromDisposeScope(), result.CentreC.DetachFromDisposeScope());
-            old.Centre.Dispose();
-            old.CentreC.Dispose();
+            var values = Metrics(result, config.Batch);
+            for (int i = 0; i < sums.Length; i++) sums[i] += values[i] / config.Accum;
+            image.Add(result.CentreStats);
+            objects.Add(result.CentreStatsC);
         }
-        if (!double.IsFinite(values["loss"])) return values; // the caller stops the run; nothing is updated
+        var metrics = AllReduceMean(collective, sums);
+        if (!double.IsFinite(metrics["loss"])) return metrics; // every rank sees it: the caller stops the run; nothing is updated
+        collective.AverageGradients(tensors);
+        image.AllReduce(collective);
+        objects.AllReduce(collective);
+        mark?.Invoke("all-reduce");
+        var (centre, centreC) = Croc.updateCentres(croc, state.Model, image.Statistics, objects.Statistics);
+        var old = state.Model;
+        state.Model = new Croc.CrocState(old.Student, old.Teacher, centre.DetachFromDisposeScope(), centreC.DetachFromDisposeScope());
+        old.Centre.Dispose();
+        old.CentreC.Dispose();
         Optim.clipPerTensor(config.ClipGrad, tensors);
         bool freeze = s.Epoch < config.FreezeLastLayer;
         state.Optimizer.Step(trainable, s.Lr,
@@ -54,19 +80,48 @@ public static class StepRunner
         Ema.ema(s.Momentum, state.Teacher.Select(t => t.Tensor), state.Student.Select(t => t.Tensor));
         mark?.Invoke("EMA");
         state.Step++;
-        return values;
+        return metrics;
     }
 
-    static void Accumulate(Dictionary<string, double> values, Croc.StepResult r, int batch, int accum)
+    /// <summary>The seed of one random stream of one sub-batch.</summary>
+    static long SubBatchSeed(long seed, long subBatch, int stream) => (long)(new SampleRandom(seed, -2, subBatch, stream).NextUInt64() >> 1);
+
+    static double[] Metrics(Croc.StepResult r, int batch) =>
+    [
+        r.Loss.item<float>(), r.LossImg.item<float>(), r.LossObj.item<float>(), (double)r.ValidObjects / batch,
+        r.ObjectsEmpty ? 1 : 0, r.MeanKStar, r.TeacherEntropy, r.KlTeacherStudent,
+    ];
+
+    static Dictionary<string, double> AllReduceMean(ICollective collective, double[] local)
     {
-        void Add(string key, double v) => values[key] = values.GetValueOrDefault(key) + v / accum;
-        Add("loss", r.Loss.item<float>());
-        Add("loss_img", r.LossImg.item<float>());
-        Add("loss_obj", r.LossObj.item<float>());
-        Add("objects_per_image", (double)r.ValidObjects / batch);
-        Add("objects_empty", r.ObjectsEmpty ? 1 : 0);
-        Add("mean_k_star", r.MeanKStar);
-        Add("teacher_entropy", r.TeacherEntropy);
-        Add("kl_teacher_student", r.KlTeacherStudent);
+        using var scope = torch.NewDisposeScope();
+        var all = torch.tensor(local, torch.float64);
+        collective.AllReduceMean(all);
+        var mean = all.data<double>().ToArray();
+        return MetricNames.Select((name, i) => (name, mean[i])).ToDictionary(p => p.name, p => p.Item2);
+    }
+
+    /// <summary>Σ of the teacher rows and their count over the micro-batches, then over the ranks.</summary>
+    sealed class CentreStatistics(torch.Tensor centre)
+    {
+        readonly torch.Tensor sum = torch.zeros_like(centre);
+        double count;
+
+        public void Add(Losses.RowSum rows)
+        {
+            Tensors.addInPlace(sum, rows.Sum);
+            count += rows.Count;
+        }
+
+        public void AllReduce(ICollective collective)
+        {
+            if (collective.World == 1) return;
+            collective.AllReduceSum(sum);
+            var total = torch.tensor(new[] { count }, torch.float64);
+            collective.AllReduceSum(total);
+            count = total.item<double>();
+        }
+
+        public Losses.RowSum Statistics => new(sum, count);
     }
 }

@@ -1,4 +1,5 @@
 using CrOC.Data;
+using CrOC.Host.Distributed;
 using TorchSharp;
 
 namespace CrOC.Host.Training;
@@ -23,11 +24,17 @@ public static class TrainCommand
           --global-pool cls|avg image-level vector: CLS (official) or mean patch token (poster)
           --features keys|tokens  cluster last-block keys per head (official) or output tokens
           --resume true|false   continue from the newest good checkpoint in --output (default true)
+        Several processes (data-parallel; Open MPI, see the README):
+          mpirun -np N croc-host train ...   each process takes --batch images per micro-batch
+                                (global batch = N × batch × accum); gradients, metrics and
+                                centres are averaged over the processes; rank 0 writes the
+                                outputs. --threads 0 shares the cores among the local processes;
+                                --collective-timeout S (600) ends the run when a process vanishes.
         Tuning advice: keep --lr per 256 images (it is scaled by the global batch); if the teacher
         entropy collapses to 0 or to ln(out-dim), lower --lr or raise --momentum-teacher; with a
         small batch on a CPU, --accum reaches the official effective batch.
         Exit codes: 0 done or interrupted cleanly (Ctrl-C / SIGTERM write a checkpoint first),
-        1 diverged or data error, 2 bad options.
+        1 diverged or data error, 2 bad options, 3 another process died or hung (distributed).
         """;
 
     public static int Run(string[] args)
@@ -48,14 +55,29 @@ public static class TrainCommand
             Console.Error.WriteLine($"croc-host train: --device {config.Device} was asked for, but CUDA is not available (this build uses the CPU natives libtorch-cpu-linux-x64; see the README to switch to TorchSharp's CUDA package).");
             return 2;
         }
-        if (config.Threads > 0) torch.set_num_threads(config.Threads);
-        Directory.CreateDirectory(config.Output);
+        ICollective ranks;
+        try
+        {
+            ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(config.CollectiveTimeout));
+        }
+        catch (DistributedException e)
+        {
+            Console.Error.WriteLine($"croc-host train: {e.Message}");
+            return 1;
+        }
+        using var _ = ranks;
+        int threads = config.Threads > 0 ? config.Threads : System.Math.Max(1, Environment.ProcessorCount / ranks.LocalWorld);
+        torch.set_num_threads(threads);
         var commit = GitInfo.Commit;
-        var log = new RunLog(Path.Combine(config.Output, "train.log"));
-        log.Write($"croc-host train, commit {commit}, {DateTime.UtcNow:u}");
-        log.Write("resolved config:\n" + config.ToJson());
-        File.WriteAllText(Path.Combine(config.Output, "config.json"), config.ToJson() + "\n");
-        File.WriteAllText(Path.Combine(config.Output, "run.json"), $"{{\"commit\": \"{commit}\", \"started\": \"{DateTime.UtcNow:o}\"}}\n");
+        var log = new RunLog(ranks.IsRoot ? Path.Combine(config.Output, "train.log") : null);
+        if (ranks.IsRoot)
+        {
+            Directory.CreateDirectory(config.Output);
+            log.Write($"croc-host train, commit {commit}, {DateTime.UtcNow:u}, {ranks.World} process(es), {threads} threads each");
+            log.Write("resolved config:\n" + config.ToJson());
+            File.WriteAllText(Path.Combine(config.Output, "config.json"), config.ToJson() + "\n");
+            File.WriteAllText(Path.Combine(config.Output, "run.json"), $"{{\"commit\": \"{commit}\", \"started\": \"{DateTime.UtcNow:o}\", \"processes\": {ranks.World}}}\n");
+        }
 
         try
         {
@@ -63,14 +85,17 @@ public static class TrainCommand
             string? synthetic = null;
             if (config.Data.Length == 0)
             {
+                if (ranks.IsRoot) SyntheticDataset.Ensure(config); // once, while the others wait
+                ranks.Barrier();
                 synthetic = SyntheticDataset.Ensure(config);
                 files = ImageSources.Find([SyntheticDataset.TrainList(synthetic)]);
             }
             else files = ImageSources.Find(config.Data);
 
-            var trainer = new Trainer(config, log.Write);
+            var trainer = new Trainer(config, log.Write, ranks);
             TrainSummary summary;
             using (trainer.StopOnSignals()) summary = trainer.Run(files);
+            if (!ranks.IsRoot) return 0;
             log.Write($"{(summary.Interrupted ? "stopped" : "finished")} at step {summary.Steps} in {summary.Seconds:F0} s: loss {summary.FirstLoss:F4} → {summary.LastLoss:F4}, {summary.ImagesPerSecond:F1} images/s");
             if (synthetic is not null && summary.LastCheckpoint is not null)
             {
@@ -81,20 +106,30 @@ public static class TrainCommand
             log.Write($"outputs in {Path.GetFullPath(config.Output)}: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (last: {summary.LastCheckpoint ?? "none"})");
             return 0;
         }
-        catch (Exception e) when (e is DatasetException or DivergedException or ConfigException)
+        catch (Exception e) when (e is DatasetException or DivergedException or ConfigException or DistributedException)
         {
-            log.Write($"croc-host train: {e.Message}");
-            return e is ConfigException ? 2 : 1;
+            log.Error($"croc-host train{(ranks.World > 1 ? $" [rank {ranks.Rank}]" : "")}: {e.Message}");
+            int code = e is ConfigException ? 2 : 1;
+            if (ranks.World > 1) ranks.Abort(code); // the other processes may be waiting in a collective
+            return code;
         }
     }
 }
 
-/// <summary>Log lines to the console and to the run's train.log.</summary>
-sealed class RunLog(string path)
+/// <summary>Log lines to the console and to the run's train.log, errors to stderr and train.log;
+/// without a path (the ranks other than 0 of a distributed run) only errors, to stderr.</summary>
+sealed class RunLog(string? path)
 {
     public void Write(string line)
     {
+        if (path is null) return;
         Console.WriteLine(line);
         File.AppendAllText(path, line + "\n");
+    }
+
+    public void Error(string line)
+    {
+        Console.Error.WriteLine(line);
+        if (path is not null) File.AppendAllText(path, line + "\n");
     }
 }

@@ -27,7 +27,11 @@ public sealed record TrainConfig
     public int Workers { get; init; } = 2;
     public int Seed { get; init; }
     public string Device { get; init; } = "cpu";
+    /// <summary>torch threads per process (0: the cores shared among the processes on this machine).</summary>
     public int Threads { get; init; }
+    /// <summary>Seconds a collective (all-reduce, barrier) may wait for the other processes before
+    /// this one gives up: a rank that died or hangs ends the run instead of hanging it.</summary>
+    public int CollectiveTimeout { get; init; } = 600;
     public bool Resume { get; init; } = true;
     public int CheckpointEvery { get; init; } = 100;
     public int KeepCheckpoints { get; init; } = 3;

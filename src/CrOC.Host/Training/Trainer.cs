@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using CrOC.Data;
+using CrOC.Host.Distributed;
 using CrOC.Math;
 using TorchSharp;
 
@@ -16,9 +17,14 @@ public sealed class DivergedException(string message) : Exception(message);
 /// The training loop (spec §2, §8): it iterates batches, runs <see cref="Croc.step"/>, backward,
 /// per-tensor clipping, the epoch-0 last-layer freeze, AdamW with per-iteration lr/wd, the EMA
 /// teacher, keeps the new centres, logs and checkpoints. Each step runs in a dispose scope.
+/// Data-parallel over <paramref name="collective"/>: every rank starts from rank 0's weights, reads
+/// its shard, and takes part in each step's all-reduces; only rank 0 logs metrics and writes
+/// checkpoints.
 /// </summary>
-public sealed class Trainer(TrainConfig config, Action<string> log)
+public sealed class Trainer(TrainConfig config, Action<string> log, ICollective? collective = null)
 {
+    readonly ICollective ranks = collective ?? new SingleProcess();
+
     volatile bool stopRequested;
 
     /// <summary>Asks the loop to stop after the current step (and write a checkpoint).</summary>
@@ -28,23 +34,24 @@ public sealed class Trainer(TrainConfig config, Action<string> log)
     {
         var croc = CrocSetup.Croc(config);
         var spec = MultiCropSpec.Croc(config.ImageSize, config.Patch, config.MinScale);
-        var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed));
+        var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed, ranks.Rank, ranks.World));
         int itersPerEpoch = loader.BatchesPerEpoch / config.Accum;
-        if (itersPerEpoch == 0) throw new ConfigException($"{files.Count} images give no optimiser step per epoch with --batch {config.Batch} --accum {config.Accum}");
+        if (itersPerEpoch == 0) throw new ConfigException($"{files.Count} images give no optimiser step per epoch with --batch {config.Batch} --accum {config.Accum} on {ranks.World} process(es)");
         long totalSteps = (long)config.Epochs * itersPerEpoch;
         if (config.MaxSteps > 0) totalSteps = System.Math.Min(totalSteps, config.MaxSteps);
-        var (lrSchedule, wdSchedule, momentumSchedule) = CrocSetup.Schedules(config, itersPerEpoch);
+        var (lrSchedule, wdSchedule, momentumSchedule) = CrocSetup.Schedules(config, itersPerEpoch, ranks.World);
 
         var state = TrainingState.Fresh(config, croc);
         string? lastCheckpoint = null;
-        if (config.Resume && Checkpoints.TryRestore(config.Output, config, state, log) is { } restored)
+        if (config.Resume && Checkpoints.TryRestore(config.Output, config, state, log, ranks.World) is { } restored)
         {
             lastCheckpoint = restored;
             log($"resumed from {restored} at step {state.Step}");
         }
-        log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch, {itersPerEpoch} optimiser steps per epoch, {totalSteps} steps in all");
+        StartTogether(state);
+        log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch on each of {ranks.World} process(es), {itersPerEpoch} optimiser steps per epoch (global batch {config.Batch * config.Accum * ranks.World}), {totalSteps} steps in all");
 
-        using var metrics = new MetricsLog(config.Output, state.Step);
+        using var metrics = ranks.IsRoot ? new MetricsLog(config.Output, state.Step) : null;
         var watch = Stopwatch.StartNew();
         long startStep = state.Step;
         double firstLoss = double.NaN, lastLoss = double.NaN;
@@ -62,7 +69,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log)
                 int it = (int)state.Step;
                 double lr = Schedules.cosineAt(lrSchedule, it), wd = Schedules.cosineAt(wdSchedule, it), momentum = Schedules.cosineAt(momentumSchedule, it);
                 var (tauT, tauTc) = CrocSetup.TeacherTemperatures(config, epoch);
-                var values = StepRunner.Run(croc, config, state, micro, new StepSchedule(epoch, lr, wd, momentum, tauT, tauTc));
+                var values = StepRunner.Run(croc, config, state, ranks, micro, new StepSchedule(epoch, lr, wd, momentum, tauT, tauTc));
                 double loss = values["loss"];
                 if (!double.IsFinite(loss))
                     throw new DivergedException($"non-finite loss at step {state.Step + 1} (epoch {epoch}): L = {loss}, L_img = {values["loss_img"]}, L_obj = {values["loss_obj"]}. "
@@ -73,23 +80,39 @@ public sealed class Trainer(TrainConfig config, Action<string> log)
                 values["lr"] = lr; values["wd"] = wd; values["momentum"] = momentum;
                 values["data_wait_s"] = (loader.Stats.DataWait - waitBefore).TotalSeconds;
                 values["step_s"] = seconds;
-                values["images_per_s"] = config.Batch * config.Accum / seconds;
+                values["images_per_s"] = config.Batch * config.Accum * ranks.World / seconds;
                 values["live_tensors"] = torch.Tensor.TotalCount;
-                metrics.Write(state.Step, values);
+                if (ranks.World > 1) stopRequested = AnyRankStops();
+                if (!ranks.IsRoot) continue;
+                metrics!.Write(state.Step, values);
                 Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
                 if (state.Step % config.CheckpointEvery == 0 || state.Step % itersPerEpoch == 0 || state.Step == totalSteps)
-                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints);
+                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World);
             }
         }
         bool interrupted = state.Step < totalSteps;
-        if (interrupted && state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
-            lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints);
+        if (ranks.IsRoot && interrupted && state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
+            lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World);
         if (interactive) Console.WriteLine();
         if (loader.Stats.Skipped.Count > 0) log($"{loader.Stats.Skipped.Count} undecodable files were skipped (listed above)");
         double elapsed = watch.Elapsed.TotalSeconds;
         long done = state.Step - startStep;
-        return new TrainSummary(state.Step, firstLoss, lastLoss, elapsed, done * config.Batch * config.Accum / System.Math.Max(elapsed, 1e-9), lastCheckpoint, interrupted);
+        return new TrainSummary(state.Step, firstLoss, lastLoss, elapsed, done * config.Batch * config.Accum * ranks.World / System.Math.Max(elapsed, 1e-9), lastCheckpoint, interrupted);
     }
+
+    /// <summary>All ranks continue from the same step with rank 0's weights and centres (the
+    /// optimiser moments, read from the same checkpoint or zero, agree already).</summary>
+    void StartTogether(TrainingState state)
+    {
+        if (ranks.World == 1) return;
+        var steps = ranks.AllGatherValues(state.Step);
+        if (steps.Distinct().Count() > 1)
+            throw new DistributedException($"the processes would resume at different steps ({string.Join(", ", steps)}): the run folder {config.Output} must be one shared folder that every process sees");
+        ranks.BroadcastFromRoot(state.Student.Concat(state.Teacher).Select(t => t.Tensor).Append(state.Model.Centre).Append(state.Model.CentreC));
+    }
+
+    /// <summary>A stop asked on any rank (Ctrl-C, SIGTERM) stops all after the same step.</summary>
+    bool AnyRankStops() => ranks.AllGatherValues(stopRequested ? 1.0 : 0.0).Any(v => v > 0);
 
     bool warnedCollapse;
 

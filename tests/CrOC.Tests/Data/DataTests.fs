@@ -85,14 +85,20 @@ let tests =
                         Expect.floatClose { absolute = 0.02; relative = 0.0 } (mean 1) (float predicted.[2 * token + 1]) (sprintf "y of patch (%d, %d), flipped %b" r c flipped)
         }
 
-        test "epoch order: same seed and epoch agree, epochs differ, ranks shard disjointly, drop_last" {
+        test "epoch order: same seed and epoch agree, epochs differ, ranks shard disjointly by whole batches, drop_last" {
             let order = EpochOrder(103, 8)
             Expect.sequenceEqual (order.Indices(4L, 1L)) (order.Indices(4L, 1L)) "reproducible"
             Expect.notEqual (order.Indices(4L, 1L)) (order.Indices(4L, 2L)) "reshuffled per epoch"
             Expect.equal order.BatchesPerEpoch 12 "103 / 8 = 12 full batches"
-            let shards = [ for r in 0 .. 2 -> EpochOrder(103, 8, r, 3).Indices(4L, 1L) ]
-            Expect.equal (shards |> List.sumBy Array.length) 105 "padded to 35 per rank"
-            Expect.equal (shards |> Array.concat |> Array.distinct |> Array.length) 103 "every sample covered"
+            let shards = [ for r in 0 .. 2 -> EpochOrder(103, 8, r, 3) ]
+            Expect.equal shards.[0].BatchesPerEpoch 4 "103 / 24 = 4 global batches"
+            let all = shards |> List.map (fun s -> s.Indices(4L, 1L)) |> Array.concat
+            Expect.equal all.Length 96 "4 × 3 × 8"
+            Expect.equal (all |> Array.distinct |> Array.length) 96 "no sample twice"
+            // Sub-batch g = j·W + r of W ranks is micro-batch g of one rank: the same images.
+            for j in 0 .. 3 do
+                for r in 0 .. 2 do
+                    Expect.sequenceEqual (shards.[r].BatchIndices(4L, 1L, j)) (order.BatchIndices(4L, 1L, j * 3 + r)) (sprintf "batch %d of rank %d" j r)
         }
 
         test "same seed ⇒ identical batches with 1 and 4 workers (and with none)" {

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Globalization;
+using CrOC.Host.Distributed;
+using CrOC.Host.Training;
+using CrOC.Math;
+using TorchSharp;
+
+namespace CrOC.Host;
+
+/// <summary>
+/// `croc-host bench-allreduce` (under mpirun): the all-reduce's time per size on this machine, its
+/// latency and cost per MB, and from them a ring all-reduce estimate of the data-parallel step of
+/// ViT-S/16 on 8 and 64 nodes.
+/// </summary>
+public static class AllReduceBenchmark
+{
+    const string Help = """
+        croc-host bench-allreduce: time the float32 all-reduce between processes (run it under
+        mpirun -np N, N ≥ 2) and estimate the data-parallel step on 8 and 64 nodes.
+
+        Options:
+          --sizes MB,...      buffer sizes in MB (0.001,0.1,1,8,32,128)
+          --repeats R         timed all-reduces per size after 2 warm-ups (10)
+          --step-seconds S    compute time of one ViT-S/16 step per node for the estimate
+                              (4.3: this machine, fp32, batch 8; see `croc-host bench`)
+        Estimate: ring all-reduce of the official preset's gradients (S bytes) over N nodes,
+        t = 2(N−1)/N · S / bandwidth + 2(N−1) · latency, added to the compute (no overlap).
+        """;
+
+    /// <summary>Assumed links for the estimate: name, bandwidth (bytes/s), latency (s).</summary>
+    static readonly (string Name, double Bandwidth, double Latency)[] Links =
+        [("10 GbE", 1.25e9, 50e-6), ("100 Gb/s InfiniBand", 12.5e9, 5e-6)];
+
+    public static int Run(Options options)
+    {
+        if (options.Help) { Console.WriteLine(Help); return 0; }
+        var sizes = (options.Text("sizes") ?? "0.001,0.1,1,8,32,128").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        int repeats = options.PositiveInt("repeats", 10);
+        double stepSeconds = options.Number("step-seconds", 4.3);
+        options.RejectUnknown();
+        using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(120));
+        if (ranks.World < 2)
+        {
+            Console.Error.WriteLine("croc-host bench-allreduce: run it with several processes, e.g. mpirun -np 2 croc-host bench-allreduce");
+            return 2;
+        }
+        torch.set_num_threads(1);
+        var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };
+        int n = ranks.World;
+        print($"all-reduce (sum, float32, in place) over {n} processes, medians of {repeats}");
+        print($"{"MB",9} {"median ms",10} {"algbw GB/s",11} {"busbw GB/s",11}");
+        var results = new List<(double Bytes, double Seconds)>();
+        foreach (var mb in sizes)
+        {
+            using var scope = torch.NewDisposeScope();
+            long elements = System.Math.Max(1, (long)(mb * 1e6 / 4));
+            var buffer = torch.ones(elements);
+            var times = new List<double>();
+            for (int i = 0; i < repeats + 2; i++)
+            {
+                ranks.Barrier();
+                var watch = Stopwatch.StartNew();
+                ranks.AllReduceSum(buffer);
+                if (i >= 2) times.Add(watch.Elapsed.TotalSeconds);
+            }
+            double t = Timing.MedianOf(times), bytes = elements * 4.0;
+            results.Add((bytes, t));
+            print($"{bytes / 1e6,9:G4} {t * 1e3,10:F3} {bytes / t / 1e9,11:F2} {2.0 * (n - 1) / n * bytes / t / 1e9,11:F2}");
+        }
+        // Ring model fitted to this machine: latency from the smallest size, bandwidth from the largest.
+        double latency = results[0].Seconds / (2 * (n - 1));
+        var (largest, largestTime) = results[^1];
+        double bandwidth = 2.0 * (n - 1) / n * largest / System.Math.Max(largestTime - 2 * (n - 1) * latency, 1e-9);
+        print($"this machine: latency ≈ {latency * 1e6:F1} µs per ring step, bandwidth ≈ {bandwidth / 1e9:F2} GB/s, cost {largestTime / (largest / 1e6) * 1e3:F3} ms per MB at {n} processes");
+
+        long parameters = GradientCount();
+        double gradientBytes = parameters * 4.0;
+        print($"estimate for ViT-S/16 + heads (official preset): {parameters / 1e6:F1} M trainable parameters = {gradientBytes / 1e6:F0} MB of float32 gradients per step; compute {stepSeconds} s per node and step");
+        var links = Links.Prepend(("this machine's", bandwidth, latency)).ToArray();
+        print($"{"nodes",6} " + string.Join(" ", links.Select(l => $"{l.Item1 + " link",28}")));
+        foreach (int nodes in new[] { 2, 8, 64 })
+        {
+            var cells = links.Select(l =>
+            {
+                double reduce = 2.0 * (nodes - 1) / nodes * gradientBytes / l.Item2 + 2 * (nodes - 1) * l.Item3;
+                double step = stepSeconds + reduce;
+                return $"{step,6:F2} s ({100 * stepSeconds / step,3:F0}% eff.)".PadLeft(28);
+            });
+            print($"{nodes,6} " + string.Join(" ", cells));
+        }
+        return 0;
+    }
+
+    /// <summary>Trainable parameters of the official preset's student.</summary>
+    static long GradientCount()
+    {
+        using var scope = torch.NewDisposeScope();
+        var network = CrocSetup.Network(TrainConfig.Official);
+        var student = Network.init(network, new torch.Generator(0UL, torch.CPU));
+        return Network.trainable(student).Sum(t => t.Item2.numel());
+    }
+}

@@ -1,0 +1,85 @@
+using TorchSharp;
+
+namespace CrOC.Host.Distributed;
+
+/// <summary>How a process finds its collective, and the operations a data-parallel step is made of.</summary>
+public static class Collectives
+{
+    /// <summary>Variables an MPI launcher sets in each process it starts (Open MPI's mpirun, PMIx launchers such as srun).</summary>
+    static readonly string[] LauncherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK"];
+
+    public static bool LaunchedByMpi => LauncherVariables.Any(v => Environment.GetEnvironmentVariable(v) is not null);
+
+    /// <summary>MPI when the process was started by an MPI launcher, else the single process
+    /// (which needs no MPI library installed).</summary>
+    public static ICollective FromEnvironment(TimeSpan timeout) =>
+        LaunchedByMpi ? MpiCollective.Start(timeout) : new SingleProcess();
+
+    /// <summary>Average over ranks, in place.</summary>
+    public static void AllReduceMean(this ICollective c, torch.Tensor tensor)
+    {
+        if (c.World == 1) return;
+        c.AllReduceSum(tensor);
+        using (torch.no_grad()) Math.Tensors.divInPlace(tensor, c.World);
+    }
+
+    /// <summary>One value per rank, in rank order.</summary>
+    public static double[] AllGatherValues(this ICollective c, double value)
+    {
+        using var scope = torch.NewDisposeScope();
+        return c.AllGather(torch.tensor(new[] { value }, torch.float64)).data<double>().ToArray();
+    }
+
+    /// <summary>Replaces every rank's tensors by rank 0's (the same starting point everywhere).</summary>
+    public static void BroadcastFromRoot(this ICollective c, IEnumerable<torch.Tensor> tensors)
+    {
+        if (c.World == 1) return;
+        foreach (var t in tensors) c.Broadcast(t);
+    }
+
+    /// <summary>Bucket size of the gradient all-reduce (as PyTorch DDP's 25 MB).</summary>
+    public const long BucketBytes = 25L << 20;
+
+    /// <summary>
+    /// Averages the gradients of <paramref name="parameters"/> over the ranks: each bucket of
+    /// ≤ <paramref name="bucketBytes"/> of gradients (one larger gradient alone) is packed into one flat buffer, all-reduced in one
+    /// call, divided by W and unpacked. Parameters without a gradient are skipped (every rank has
+    /// the same ones).
+    /// </summary>
+    public static void AverageGradients(this ICollective c, IEnumerable<torch.Tensor> parameters, long bucketBytes = BucketBytes)
+    {
+        if (c.World == 1) return;
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var gradients = parameters.Select(p => p.grad).OfType<torch.Tensor>().ToList();
+        foreach (var bucket in Buckets(gradients, bucketBytes))
+        {
+            var flat = torch.cat(bucket.Select(g => g.flatten()).ToList());
+            c.AllReduceMean(flat);
+            long offset = 0;
+            foreach (var g in bucket)
+            {
+                g.copy_(flat.narrow(0, offset, g.numel()).view_as(g));
+                offset += g.numel();
+            }
+        }
+    }
+
+    static IEnumerable<List<torch.Tensor>> Buckets(List<torch.Tensor> gradients, long bucketBytes)
+    {
+        var bucket = new List<torch.Tensor>();
+        long bytes = 0;
+        foreach (var g in gradients)
+        {
+            long size = g.numel() * g.ElementSize;
+            if (bucket.Count > 0 && (bytes + size > bucketBytes || g.dtype != bucket[0].dtype))
+            {
+                yield return bucket;
+                (bucket, bytes) = ([], 0);
+            }
+            bucket.Add(g);
+            bytes += size;
+        }
+        if (bucket.Count > 0) yield return bucket;
+    }
+}

@@ -1,0 +1,46 @@
+using TorchSharp;
+
+namespace CrOC.Host.Distributed;
+
+/// <summary>A distributed run cannot go on (MPI missing or failing, ranks that disagree).</summary>
+public sealed class DistributedException(string message) : Exception(message);
+
+/// <summary>
+/// The processes of one run and the collective operations between them. Every rank must call the
+/// same operations in the same order with tensors of the same shape and dtype (float32 or float64).
+/// Operations change the tensor in place (wherever it lives: a CUDA tensor is staged through host
+/// memory).
+/// </summary>
+public interface ICollective : IDisposable
+{
+    int Rank { get; }
+    int World { get; }
+    /// <summary>Processes of this run on this machine (threads are shared among them).</summary>
+    int LocalWorld { get; }
+    bool IsRoot => Rank == 0;
+
+    /// <summary>Element-wise sum over all ranks, the result on every rank.</summary>
+    void AllReduceSum(torch.Tensor tensor);
+    /// <summary>Every rank receives <paramref name="root"/>'s values.</summary>
+    void Broadcast(torch.Tensor tensor, int root = 0);
+    /// <summary>(n) on each rank → (W·n) in rank order, on every rank.</summary>
+    torch.Tensor AllGather(torch.Tensor tensor);
+    void Barrier();
+    /// <summary>Ends every process of the run with <paramref name="code"/> (after an error on this
+    /// rank: the others must not wait for it).</summary>
+    void Abort(int code);
+}
+
+/// <summary>One process: every collective is the identity.</summary>
+public sealed class SingleProcess : ICollective
+{
+    public int Rank => 0;
+    public int World => 1;
+    public int LocalWorld => 1;
+    public void AllReduceSum(torch.Tensor tensor) { }
+    public void Broadcast(torch.Tensor tensor, int root = 0) { }
+    public torch.Tensor AllGather(torch.Tensor tensor) => tensor.clone();
+    public void Barrier() { }
+    public void Abort(int code) => Environment.Exit(code);
+    public void Dispose() { }
+}

@@ -1,0 +1,99 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace CrOC.Host.Distributed;
+
+/// <summary>
+/// The collectives over Open MPI's COMM_WORLD. Buffers are passed to MPI by address: a contiguous
+/// CPU tensor directly, any other tensor (a CUDA one, a strided view) through a contiguous host copy.
+/// Each call runs under the <see cref="Watchdog"/>.
+/// </summary>
+public sealed class MpiCollective : ICollective
+{
+    /// <summary>MPI counts are int: larger buffers go in chunks of this many elements.</summary>
+    const long ChunkElements = 1L << 28;
+
+    readonly OpenMpi mpi;
+    readonly Watchdog watchdog;
+    bool finalized;
+
+    public int Rank { get; }
+    public int World { get; }
+    public int LocalWorld { get; }
+
+    MpiCollective(OpenMpi mpi, TimeSpan timeout, Action<string>? onTimeout)
+    {
+        this.mpi = mpi;
+        mpi.Init();
+        Rank = mpi.Rank();
+        World = mpi.Size();
+        LocalWorld = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out int local) ? local : 1;
+        watchdog = new Watchdog(timeout, onTimeout ?? Watchdog.ExitProcess($"rank {Rank}/{World}"));
+    }
+
+    /// <summary>Initialises MPI (the process must have been started by mpirun or another launcher).</summary>
+    public static MpiCollective Start(TimeSpan timeout, Action<string>? onTimeout = null) => new(OpenMpi.Load(), timeout, onTimeout);
+
+    [DllImport("LibTorchSharp")] static extern IntPtr THSTensor_data(IntPtr tensor);
+
+    IntPtr TypeOf(torch.Tensor t) => t.dtype switch
+    {
+        torch.ScalarType.Float32 => mpi.Float,
+        torch.ScalarType.Float64 => mpi.Double,
+        _ => throw new ArgumentException($"collectives take float32 or float64 tensors, not {t.dtype}"),
+    };
+
+    /// <summary>Runs <paramref name="op"/> on (address, count) chunks of a contiguous host copy
+    /// of <paramref name="tensor"/> (the tensor itself when it is one), then copies back.</summary>
+    void OnHostBuffer(torch.Tensor tensor, string what, Action<IntPtr, int> op)
+    {
+        using var scope = torch.NewDisposeScope();
+        bool direct = tensor.device_type == DeviceType.CPU && tensor.is_contiguous();
+        var buffer = direct ? tensor : tensor.detach().cpu().contiguous();
+        long elements = buffer.numel(), itemSize = buffer.ElementSize;
+        var start = THSTensor_data(buffer.Handle);
+        using (watchdog.Guard($"{what} of {elements * itemSize / 1e6:F1} MB"))
+            for (long offset = 0; offset < elements; offset += ChunkElements)
+                op(start + (nint)(offset * itemSize), (int)System.Math.Min(ChunkElements, elements - offset));
+        if (!direct)
+            using (torch.no_grad()) tensor.copy_(buffer);
+    }
+
+    public void AllReduceSum(torch.Tensor tensor)
+    {
+        var type = TypeOf(tensor);
+        OnHostBuffer(tensor, "all-reduce", (p, n) => mpi.AllReduceInPlace(p, n, type, mpi.Sum));
+    }
+
+    public void Broadcast(torch.Tensor tensor, int root = 0)
+    {
+        var type = TypeOf(tensor);
+        OnHostBuffer(tensor, "broadcast", (p, n) => mpi.Broadcast(p, n, type, root));
+    }
+
+    public torch.Tensor AllGather(torch.Tensor tensor)
+    {
+        var type = TypeOf(tensor);
+        var send = tensor.detach().cpu().contiguous().flatten();
+        if (send.numel() > int.MaxValue / World) throw new ArgumentException("all-gather of a buffer this large is not supported");
+        var gathered = torch.empty(World * send.numel(), dtype: send.dtype);
+        using (watchdog.Guard($"all-gather of {send.numel()} values"))
+            mpi.AllGather(THSTensor_data(send.Handle), (int)send.numel(), type, THSTensor_data(gathered.Handle));
+        return gathered.to(tensor.device);
+    }
+
+    public void Barrier()
+    {
+        using (watchdog.Guard("barrier")) mpi.Barrier();
+    }
+
+    /// <summary>Ends the whole job from this rank (all ranks exit).</summary>
+    public void Abort(int code) => mpi.Abort(code);
+
+    public void Dispose()
+    {
+        if (finalized) return;
+        finalized = true;
+        mpi.FinalizeMpi();
+    }
+}

@@ -1,0 +1,110 @@
+using System.Runtime.InteropServices;
+
+namespace CrOC.Host.Distributed;
+
+/// <summary>
+/// The few functions and handles of Open MPI's C library (libmpi.so.40, Debian's `openmpi-bin` /
+/// `libopenmpi-dev`) that the collectives need, resolved at run time: a single-process run never
+/// loads it. In Open MPI the handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, …) are the addresses of
+/// exported objects (`ompi_mpi_comm_world`, …), and MPI_IN_PLACE is (void*)1.
+/// </summary>
+sealed class OpenMpi
+{
+    public const string Library = "libmpi.so.40";
+    static readonly IntPtr InPlace = 1;
+    const int Success = 0;
+    const int RtldNow = 2, RtldGlobal = 0x100;
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int InitFn(IntPtr argc, IntPtr argv);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int FlagFn(out int flag);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int VoidFn();
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int CommIntFn(IntPtr comm, out int value);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int CommFn(IntPtr comm);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int AbortFn(IntPtr comm, int code);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int AllreduceFn(IntPtr send, IntPtr receive, int count, IntPtr type, IntPtr op, IntPtr comm);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int BcastFn(IntPtr buffer, int count, IntPtr type, int root, IntPtr comm);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int AllgatherFn(IntPtr send, int sendCount, IntPtr sendType, IntPtr receive, int receiveCount, IntPtr receiveType, IntPtr comm);
+
+    [DllImport("libc", EntryPoint = "dlopen")] static extern IntPtr DlOpen(string file, int mode);
+    [DllImport("libc", EntryPoint = "dlerror")] static extern IntPtr DlError();
+
+    readonly InitFn init;
+    readonly FlagFn initialized, finalized;
+    readonly VoidFn finalize;
+    readonly CommIntFn commRank, commSize;
+    readonly CommFn barrier;
+    readonly AbortFn abort;
+    readonly AllreduceFn allreduce;
+    readonly BcastFn bcast;
+    readonly AllgatherFn allgather;
+
+    public IntPtr World { get; }
+    public IntPtr Float { get; }
+    public IntPtr Double { get; }
+    public IntPtr Byte { get; }
+    public IntPtr Sum { get; }
+    public IntPtr Max { get; }
+
+    OpenMpi(IntPtr lib)
+    {
+        T Fn<T>(string name) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(lib, name));
+        init = Fn<InitFn>("MPI_Init");
+        initialized = Fn<FlagFn>("MPI_Initialized");
+        finalized = Fn<FlagFn>("MPI_Finalized");
+        finalize = Fn<VoidFn>("MPI_Finalize");
+        commRank = Fn<CommIntFn>("MPI_Comm_rank");
+        commSize = Fn<CommIntFn>("MPI_Comm_size");
+        barrier = Fn<CommFn>("MPI_Barrier");
+        abort = Fn<AbortFn>("MPI_Abort");
+        allreduce = Fn<AllreduceFn>("MPI_Allreduce");
+        bcast = Fn<BcastFn>("MPI_Bcast");
+        allgather = Fn<AllgatherFn>("MPI_Allgather");
+        World = NativeLibrary.GetExport(lib, "ompi_mpi_comm_world");
+        Float = NativeLibrary.GetExport(lib, "ompi_mpi_float");
+        Double = NativeLibrary.GetExport(lib, "ompi_mpi_double");
+        Byte = NativeLibrary.GetExport(lib, "ompi_mpi_byte");
+        Sum = NativeLibrary.GetExport(lib, "ompi_mpi_op_sum");
+        Max = NativeLibrary.GetExport(lib, "ompi_mpi_op_max");
+    }
+
+    /// <summary>Loads Open MPI globally (its plugins resolve symbols of libmpi) and binds it.</summary>
+    public static OpenMpi Load()
+    {
+        var lib = DlOpen(Library, RtldNow | RtldGlobal);
+        if (lib == IntPtr.Zero)
+            throw new DistributedException($"this process was started by an MPI launcher, but {Library} could not be loaded ({Marshal.PtrToStringAnsi(DlError())}); install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi-dev)");
+        try
+        {
+            return new OpenMpi(lib);
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw new DistributedException($"{Library} is not Open MPI's C library ({e.Message}); CrOC.NET binds Open MPI 4.x or newer");
+        }
+    }
+
+    static void Check(int code, string what)
+    {
+        if (code != Success) throw new DistributedException($"{what} failed with MPI error {code}");
+    }
+
+    public void Init()
+    {
+        Check(initialized(out int done), "MPI_Initialized");
+        if (done == 0) Check(init(IntPtr.Zero, IntPtr.Zero), "MPI_Init");
+    }
+
+    public void FinalizeMpi()
+    {
+        Check(finalized(out int done), "MPI_Finalized");
+        if (done == 0) Check(finalize(), "MPI_Finalize");
+    }
+
+    public int Rank() { Check(commRank(World, out int r), "MPI_Comm_rank"); return r; }
+    public int Size() { Check(commSize(World, out int s), "MPI_Comm_size"); return s; }
+    public void Barrier() => Check(barrier(World), "MPI_Barrier");
+    public void Abort(int code) => abort(World, code);
+    public void AllReduceInPlace(IntPtr buffer, int count, IntPtr type, IntPtr op) => Check(allreduce(InPlace, buffer, count, type, op, World), "MPI_Allreduce");
+    public void Broadcast(IntPtr buffer, int count, IntPtr type, int root) => Check(bcast(buffer, count, type, root, World), "MPI_Bcast");
+    public void AllGather(IntPtr send, int count, IntPtr type, IntPtr receive) => Check(allgather(send, count, type, receive, count, type, World), "MPI_Allgather");
+}

@@ -1,0 +1,30 @@
+using System.Runtime.InteropServices;
+
+namespace CrOC.Host.Distributed;
+
+/// <summary>
+/// Bounds the time a blocking collective may take: MPI waits forever for a rank that hangs or whose
+/// machine vanished, so each collective runs under a guard that, when <see cref="Timeout"/> passes,
+/// reports what it was waiting for and ends the process (exit code 3); the launcher then stops the
+/// other ranks.
+/// </summary>
+public sealed class Watchdog(TimeSpan timeout, Action<string> onTimeout)
+{
+    public TimeSpan Timeout => timeout;
+
+    /// <summary>Guards one operation until the returned object is disposed.</summary>
+    public IDisposable Guard(string what) =>
+        new Timer(_ => onTimeout($"{what} did not complete within {timeout.TotalSeconds:F0} s: another rank has probably died or hangs"),
+            null, timeout, System.Threading.Timeout.InfiniteTimeSpan);
+
+    [DllImport("libc", EntryPoint = "_exit")] static extern void ExitNow(int code);
+
+    /// <summary>The production action: the reason on stderr, then an immediate exit (the main
+    /// thread is blocked inside MPI and cannot unwind).</summary>
+    public static Action<string> ExitProcess(string rank) => message =>
+    {
+        Console.Error.WriteLine($"croc-host [{rank}]: {message}; exiting (code 3)");
+        Console.Error.Flush();
+        ExitNow(3);
+    };
+}

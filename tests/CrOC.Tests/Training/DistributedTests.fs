@@ -1,0 +1,176 @@
+/// Data-parallel training over Open MPI: the flat-bucket gradient average, the watchdog, and runs
+/// of 2 processes under `mpirun` (needs Debian's openmpi-bin; .ci/run installs it).
+module CrOC.Tests.DistributedTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text.Json
+open Expecto
+open TorchSharp
+open CrOC.Host.Distributed
+open CrOC.Host.Weights
+open CrOC.Tests.TestUtil
+
+/// A stand-in for W = 2 ranks that hold the same values: each all-reduce doubles the buffer. It
+/// records the size of every buffer it was given.
+type MirroredPair() =
+    member val Calls = ResizeArray<int64>()
+    interface ICollective with
+        member _.Rank = 0
+        member _.World = 2
+        member _.LocalWorld = 2
+        member this.AllReduceSum(t) =
+            this.Calls.Add(t.numel() * int64 t.ElementSize)
+            CrOC.Math.Tensors.withScalar 2.0 (fun s -> t.mul_(s)) |> ignore
+        member _.Broadcast(_, _) = ()
+        member _.AllGather(t) = torch.cat([| t; t |])
+        member _.Barrier() = ()
+        member _.Abort(_) = ()
+        member _.Dispose() = ()
+
+let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
+
+/// The training arguments shared by the runs below: a 2-block ViT at 32 px on 48 scenes.
+let private trainArgs (output: string) (extra: string list) =
+    [ "train"; "--data"; TrainingTests.scenes.Force(); "--output"; output; "--batch"; "4"; "--workers"; "1"; "--epochs"; "3"
+      "--warmup-epochs"; "0"; "--image-size"; "32"; "--patch"; "8"; "--depth"; "2"; "--head-hidden"; "64"
+      "--head-bottleneck"; "32"; "--out-dim"; "256"; "--out-dim-c"; "128"; "--checkpoint-every"; "2"; "--log-every"; "100" ] @ extra
+
+/// `mpirun -np n dotnet croc-host.dll args`, started (not awaited), output captured.
+let private mpirun (n: int) (args: string list) =
+    let info = ProcessStartInfo("mpirun", RedirectStandardOutput = true, RedirectStandardError = true)
+    for a in [ "--oversubscribe"; "--allow-run-as-root"; "-np"; string n; "dotnet"; hostDll ] @ args do info.ArgumentList.Add a
+    // Containers often forbid the cross-memory attach of Open MPI's shared-memory transport.
+    info.Environment.["OMPI_MCA_btl_vader_single_copy_mechanism"] <- "none"
+    let p =
+        try present (Process.Start info)
+        with :? ComponentModel.Win32Exception -> failwith "mpirun was not found: install Open MPI (apt-get install openmpi-bin libopenmpi-dev)"
+    let output = Text.StringBuilder()
+    p.OutputDataReceived.Add(fun e -> if not (isNull e.Data) then lock output (fun () -> output.AppendLine e.Data |> ignore))
+    p.ErrorDataReceived.Add(fun e -> if not (isNull e.Data) then lock output (fun () -> output.AppendLine e.Data |> ignore))
+    p.BeginOutputReadLine()
+    p.BeginErrorReadLine()
+    p, (fun () -> lock output (fun () -> output.ToString()))
+
+/// Waits for a started job; fails after `seconds` (killing it).
+let private finish (seconds: int) (p: Process, text: unit -> string) =
+    if not (p.WaitForExit(seconds * 1000)) then
+        p.Kill true
+        failwithf "mpirun did not finish within %d s:\n%s" seconds (text ())
+    p.WaitForExit()
+    p.ExitCode, text ()
+
+/// The pid of rank `rank` among the job's processes (children of mpirun).
+let private rankPid (mpirunPid: int) (rank: int) =
+    Directory.GetDirectories "/proc"
+    |> Array.choose (fun d -> match Int32.TryParse(Path.GetFileName d) with | true, pid -> Some pid | _ -> None)
+    |> Array.tryFind (fun pid ->
+        try
+            let stat = File.ReadAllText(sprintf "/proc/%d/stat" pid)
+            let parent = stat.Substring(stat.LastIndexOf ')' + 2).Split(' ').[1]
+            parent = string mpirunPid
+            && File.ReadAllText(sprintf "/proc/%d/environ" pid).Split('\000') |> Array.contains (sprintf "OMPI_COMM_WORLD_RANK=%d" rank)
+        with _ -> false)
+
+let private waitUntil (seconds: int) (what: string) (condition: unit -> bool) =
+    let watch = Stopwatch.StartNew()
+    while not (condition ()) do
+        if watch.Elapsed.TotalSeconds > float seconds then failwithf "timed out after %d s waiting for %s" seconds what
+        Threading.Thread.Sleep 200
+
+let private hasSteps (output: string) (n: int) () =
+    let file = Path.Combine(output, "metrics.jsonl")
+    File.Exists file && File.ReadAllLines(file).Length >= n
+
+[<Literal>]
+let private Tolerance = 1e-4
+
+let tests =
+    testSequenced <| testList "Distributed" [
+        test "gradients are averaged in flat buckets that respect the bucket size, order and shapes" {
+            use _ = torch.NewDisposeScope()
+            let rng = Random 3
+            let parameters =
+                [ for shape in [ [| 7L; 5L |]; [| 300L |]; [| 2L; 3L; 4L |]; [| 1000L |]; [| 9L |] ] ->
+                    let p = torch.zeros(shape, requires_grad = true)
+                    let g = torch.tensor(normal rng (int (Array.fold (*) 1L shape)), dtype = f32).reshape(shape)
+                    p.grad <- g
+                    p ]
+            let before = parameters |> List.map (fun p -> (gradOf p).clone())
+            let pair = new MirroredPair()
+            (pair :> ICollective).AverageGradients(parameters, bucketBytes = 2048L)
+            for p, g in List.zip parameters before do
+                Expect.equal (maxAbsDiff (gradOf p) g) 0.0 "two equal ranks average to the same gradient"
+            Expect.sequenceEqual pair.Calls [ 1436L; 4000L; 36L ] "buckets of float32 values: (35 + 300 + 24), (1000 alone: larger than a bucket), (9)"
+        }
+
+        test "the watchdog reports an operation that outlives its timeout, and only that one" {
+            let fired = Collections.Concurrent.ConcurrentQueue<string>()
+            let watchdog = Watchdog(TimeSpan.FromMilliseconds 300.0, Action<string>(fired.Enqueue))
+            using (watchdog.Guard "quick all-reduce") (fun _ -> Threading.Thread.Sleep 50)
+            using (watchdog.Guard "stuck all-reduce") (fun _ -> Threading.Thread.Sleep 900)
+            Threading.Thread.Sleep 500
+            Expect.equal fired.Count 1 "one report"
+            let message = match fired.TryPeek() with | true, m -> m | _ -> ""
+            Expect.stringContains message "stuck all-reduce did not complete within 0 s" "names the operation"
+            Expect.stringContains message "another rank" "says why"
+        }
+
+        test "2 processes × batch 4 reproduce 1 process × batch 4 × accum 2, through a resume; rank 0 alone writes" {
+            let two = DataTests.tempDir "dp-two"
+            let code, text = mpirun 2 (trainArgs two [ "--max-steps"; "2" ]) |> finish 180
+            Expect.equal code 0 (sprintf "first 2 steps:\n%s" text)
+            let code, text = mpirun 2 (trainArgs two [ "--max-steps"; "4" ]) |> finish 180
+            Expect.equal code 0 (sprintf "resumed to step 4:\n%s" text)
+            Expect.stringContains text "resumed from" "the second job resumed"
+            let one = DataTests.tempDir "dp-one"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs one [ "--max-steps"; "4"; "--accum"; "2" ]))
+            Expect.equal code 0 text
+            let dp, single = TrainingTests.metrics two, TrainingTests.metrics one
+            Expect.sequenceEqual [ for r in dp -> r.GetProperty("step").GetInt32() ] [ 1; 2; 3; 4 ] "each step logged once (only rank 0 writes)"
+            for a, b in Array.zip dp single do
+                for key in [ "loss"; "loss_img"; "loss_obj"; "teacher_entropy"; "objects_per_image" ] do
+                    let x, y = a.GetProperty(key).GetDouble(), b.GetProperty(key).GetDouble()
+                    Expect.isLessThanOrEqual (abs (x - y)) Tolerance (sprintf "%s at step %d: %g vs %g" key (a.GetProperty("step").GetInt32()) x y)
+            use _ = torch.NewDisposeScope()
+            let last (output: string) = TrainingTests.tensorsOf (CrOC.Host.Training.Checkpoints.List(output) |> Seq.last)
+            let a, b = last two, last one
+            for name in [ "centre"; "centre_c"; "student.backbone.blocks.1.mlp.fc2.weight"; "teacher.head.last_layer.weight_v" ] do
+                Expect.isLessThanOrEqual (maxAbsDiff a.[name] b.[name]) 1e-3 (sprintf "%s after 4 steps" name)
+            let code, error = TrainingTests.cli (List.toArray (trainArgs two [ "--max-steps"; "6" ]))
+            Expect.equal code 2 "resuming a 2-process run with 1 process is refused"
+            Expect.stringContains error "2 process(es), this run has 1" "and says why"
+        }
+
+        test "a rank that is killed ends the whole job with an error" {
+            let output = DataTests.tempDir "dp-killed"
+            let job = mpirun 2 (trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "100000" ])
+            let p, text = job
+            waitUntil 120 "the first step" (hasSteps output 1)
+            let victim = rankPid p.Id 1 |> Option.defaultWith (fun () -> failwithf "rank 1 not found:\n%s" (text ()))
+            let survivor = rankPid p.Id 0
+            Process.GetProcessById(victim).Kill()
+            let code, text = finish 60 job
+            Expect.notEqual code 0 (sprintf "mpirun reports the failure:\n%s" text)
+            Expect.stringContains text "signal 9" "and names the killed rank's end"
+            let alive pid = Directory.Exists(sprintf "/proc/%d" pid) && not (File.ReadAllText(sprintf "/proc/%d/stat" pid).Contains ") Z ")
+            match survivor with
+            | Some pid -> waitUntil 10 "rank 0 to end" (fun () -> not (alive pid))
+            | None -> ()
+        }
+
+        test "a rank that hangs: the others give up after --collective-timeout (exit 3) instead of waiting forever" {
+            let output = DataTests.tempDir "dp-hung"
+            let job = mpirun 2 (trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "100000"; "--collective-timeout"; "5" ])
+            let p, text = job
+            waitUntil 120 "the first step" (hasSteps output 1)
+            let victim = rankPid p.Id 1 |> Option.defaultWith (fun () -> failwithf "rank 1 not found:\n%s" (text ()))
+            (present (Process.Start("kill", [| "-STOP"; string victim |]))).WaitForExit()
+            let watch = Stopwatch.StartNew()
+            let code, text = finish 90 job
+            Expect.notEqual code 0 (sprintf "the job failed:\n%s" text)
+            Expect.stringContains text "did not complete within 5 s" "rank 0's watchdog says what it waited for"
+            Expect.isLessThan watch.Elapsed.TotalSeconds 60.0 "bounded"
+        }
+    ]
