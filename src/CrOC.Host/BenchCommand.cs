@@ -25,6 +25,7 @@ public static class BenchCommand
           --precision fp32|bf16    bf16: mixed precision; MFU then uses the bf16 matmul speed
           --repeats R              timed steps after 2 warm-ups (5)
           --threads T              torch intra-op threads (all cores, shared among local processes)
+          --device cpu|cuda[:N]    where the step runs (cpu)
           --no-data                skip the data-pipeline measurement
           --json                   end with one JSON line (images_per_s, mfu, phases, peak_rss_mb, ...)
         Under mpirun (-np N) it times the data-parallel step: each process runs --batch images and
@@ -42,6 +43,7 @@ public static class BenchCommand
         int batch = options.PositiveInt("batch", 8);
         int? size = options.Has("size") ? options.PositiveInt("size", 224) : null;
         var precision = options.Choice("precision", "fp32", ["fp32", "bf16"]);
+        var deviceName = options.Text("device") ?? "cpu";
         int repeats = options.PositiveInt("repeats", 5);
         bool explicitThreads = options.Has("threads");
         int threads = options.PositiveInt("threads", Environment.ProcessorCount);
@@ -53,17 +55,18 @@ public static class BenchCommand
         if (!explicitThreads) threads = System.Math.Max(1, threads / ranks.LocalWorld);
         data &= ranks.World == 1;
         var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };
+        var device = Devices.Resolve(deviceName, ranks.LocalRank);
         torch.set_num_threads(threads);
         var pairs = new List<(string, string?)> { ("preset", preset), ("batch", batch.ToString(CultureInfo.InvariantCulture)), ("precision", precision) };
         if (size is int s) pairs.Add(("image-size", s.ToString(CultureInfo.InvariantCulture)));
         var config = TrainConfig.Resolve(pairs);
         var croc = CrocSetup.Croc(config);
         var vit = croc.Network.Vit;
-        var state = TrainingState.Fresh(config, croc);
+        var state = TrainingState.Fresh(config, croc, device);
         var generator = new torch.Generator(1UL + (ulong)ranks.Rank, torch.CPU);
-        using var views = torch.randn([2L * batch, 3, vit.ImageSize, vit.ImageSize], generator: generator);
-        using var positions = torch.rand([2L * batch, vit.Tokens, 2], generator: generator) * vit.ImageSize;
-        print($"bench: preset {preset}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision}, {threads} threads, {ranks.World} process(es)");
+        using var views = torch.randn([2L * batch, 3, vit.ImageSize, vit.ImageSize], generator: generator).to(device);
+        using var positions = (torch.rand([2L * batch, vit.Tokens, 2], generator: generator) * vit.ImageSize).to(device);
+        print($"bench: preset {preset}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision}, {threads} threads, {ranks.World} process(es), {device}");
 
         var phases = new Dictionary<string, List<double>>();
         var totals = new List<double>();
@@ -75,6 +78,7 @@ public static class BenchCommand
             var step = new Dictionary<string, double>();
             StepRunner.Run(croc, config, state, ranks, Repeat(views, positions), schedule, phase =>
             {
+                if (device.type == DeviceType.CUDA) torch.cuda.synchronize(); // phases end when their kernels do
                 double now = watch.Elapsed.TotalSeconds;
                 step[phase] = step.GetValueOrDefault(phase) + now - last;
                 last = now;
@@ -87,7 +91,7 @@ public static class BenchCommand
         }
         double stepSeconds = Timing.MedianOf(totals);
         int images = batch * ranks.World;
-        double matmul = MatmulFlops(precision == "bf16" ? torch.bfloat16 : torch.float32);
+        double matmul = MatmulFlops(precision == "bf16" ? torch.bfloat16 : torch.float32, device);
         double vitFlops = 4.0 * 2 * batch * ForwardFlops(vit);
         double mfu = vitFlops / stepSeconds / matmul;
         double? dataRate = data ? DataBenchmark.ImagesPerSecond(vit.ImageSize, vit.Patch, batch) : null;
@@ -127,16 +131,17 @@ public static class BenchCommand
         return patch + c.Depth * block;
     }
 
-    static double MatmulFlops(torch.ScalarType type)
+    static double MatmulFlops(torch.ScalarType type, torch.Device device)
     {
         using var scope = torch.NewDisposeScope();
-        var a = torch.randn(4096, 4096).to_type(type);
-        var b = torch.randn(4096, 4096).to_type(type);
+        var a = torch.randn(4096, 4096).to_type(type).to(device);
+        var b = torch.randn(4096, 4096).to_type(type).to(device);
         var times = new List<double>();
         for (int i = 0; i < 4; i++)
         {
             var watch = Stopwatch.StartNew();
             torch.mm(a, b).Dispose();
+            if (device.type == DeviceType.CUDA) torch.cuda.synchronize();
             if (i > 0) times.Add(watch.Elapsed.TotalSeconds);
         }
         return 2.0 * 4096 * 4096 * 4096 / Timing.MedianOf(times);

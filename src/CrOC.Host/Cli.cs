@@ -61,6 +61,11 @@ public static class Cli
         {
             return UsageError(e.Message);
         }
+        catch (DeviceException e)
+        {
+            Console.Error.WriteLine($"croc-host {args[0]}: {e.Message}");
+            return 2;
+        }
     }
 
     static int UsageError(string message)

@@ -196,8 +196,9 @@ let cluster (cfg: ClusteringConfig) (seeding: Seeding) (features: Tensor) (posit
         | Given t ->
             validateSeeds cfg.K0 (2L * n) t s
             t.to_type(torch.int64).``to``(features.device)
-        | Sampled generator ->
-            torch.multinomial((over rho cfg.SeedTemperature).softmax(1L), int64 cfg.K0, replacement = false, generator = generator)
+        | Sampled generator -> // drawn on the CPU generator whatever the features' device
+            torch.multinomial((over rho cfg.SeedTemperature).softmax(1L).cpu(), int64 cfg.K0, replacement = false, generator = generator)
+                .``to``(features.device)
     let a, b0 =
         match cfg.Marginals with
         | ClsSimilarity(tauR, tauC) -> (over rho tauR).softmax(1L), (over (rho.gather(1L, seeds)) tauC).softmax(1L)

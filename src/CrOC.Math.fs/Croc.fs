@@ -64,6 +64,14 @@ let frozenCopy (cfg: Network.NetworkConfig) (p: Network.NetworkParams) : Network
     let copies = Network.named p |> List.map (fun (n, t) -> n, t.detach().clone().requires_grad_(false)) |> dict
     Network.ofNamed cfg (fun n -> copies.[n])
 
+/// The state on `device` (the student's tensors stay leaves that require a gradient).
+let toDevice (cfg: Network.NetworkConfig) (device: torch.Device) (state: CrocState) : CrocState =
+    let move (p: Network.NetworkParams) = Network.ofNamed cfg (movedTo device (Network.named p))
+    { Student = move state.Student
+      Teacher = move state.Teacher
+      Centre = state.Centre.``to``(device)
+      CentreC = state.CentreC.``to``(device) }
+
 /// Student initialised, teacher = a copy of the student, centres 0.
 let init (cfg: CrocConfig) (generator: torch.Generator) : CrocState =
     let student = Network.init cfg.Network generator

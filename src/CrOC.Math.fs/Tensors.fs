@@ -46,6 +46,13 @@ let over (t: Tensor) (v: float) : Tensor = withScalar v (fun s -> t.div(s))
 /// t ← t / v, in place.
 let divInPlace (t: Tensor) (v: float) : Tensor = withScalar v (fun s -> t.div_(s))
 
+/// Copies of named tensors on `device`, looked up by name (detached; each keeps whether it
+/// requires a gradient), for the `ofNamed` constructors.
+let movedTo (device: torch.Device) (named: (string * Tensor) list) : string -> Tensor =
+    use _ = torch.no_grad()
+    let moved = named |> List.map (fun (n, t) -> n, t.``to``(device).detach().requires_grad_(t.requires_grad)) |> dict
+    fun name -> moved.[name]
+
 /// Fails with a clear message when `t` does not have `rank` dimensions.
 let expectRank (what: string) (rank: int) (t: Tensor) =
     if t.dim() <> int64 rank then

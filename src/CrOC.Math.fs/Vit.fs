@@ -121,14 +121,14 @@ let positionEmbedding (p: VitParams) (gridH: int) (gridW: int) : Tensor =
         torch.cat([| cls; resized.permute(0L, 2L, 3L, 1L).reshape(1L, -1L, d) |], 1L)
 
 /// Stochastic depth: zero a sample's residual branch with probability `rate`, scale the kept
-/// ones by 1/(1 − rate). x (B, T, D).
+/// ones by 1/(1 − rate). x (B, T, D). The draw is made on the CPU generator whatever x's device.
 let private dropPath (rate: float) (generator: torch.Generator option) (x: Tensor) : Tensor =
     if rate <= 0.0 then x
     else
-        let keep = torch.empty([| x.shape.[0]; 1L; 1L |], dtype = x.dtype, device = x.device)
+        let keep = torch.empty([| x.shape.[0]; 1L; 1L |], dtype = x.dtype)
         let mask =
             match generator with
-            | Some g -> keep.bernoulli_(1.0 - rate, g)
+            | Some g -> keep.bernoulli_(1.0 - rate, g).``to``(x.device)
             | None -> invalidArg "options" "stochastic depth needs a generator"
         over (x * mask) (1.0 - rate)
 
@@ -220,3 +220,6 @@ let ofNamed (cfg: VitConfig) (get: string -> Tensor) : VitParams =
             { Norm1 = ln (at + "norm1"); Qkv = lin (at + "attn.qkv"); Proj = lin (at + "attn.proj")
               Norm2 = ln (at + "norm2"); Fc1 = lin (at + "mlp.fc1"); Fc2 = lin (at + "mlp.fc2") })
       Norm = ln "norm" }
+
+/// The backbone on `device`.
+let toDevice (cfg: VitConfig) (device: torch.Device) (p: VitParams) : VitParams = ofNamed cfg (movedTo device (named p))

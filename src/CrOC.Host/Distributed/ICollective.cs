@@ -17,6 +17,8 @@ public interface ICollective : IDisposable
     int World { get; }
     /// <summary>Processes of this run on this machine (threads are shared among them).</summary>
     int LocalWorld { get; }
+    /// <summary>This process's index among them (its GPU with --device cuda).</summary>
+    int LocalRank { get; }
     bool IsRoot => Rank == 0;
 
     /// <summary>Element-wise sum over all ranks, the result on every rank.</summary>
@@ -37,6 +39,7 @@ public sealed class SingleProcess : ICollective
     public int Rank => 0;
     public int World => 1;
     public int LocalWorld => 1;
+    public int LocalRank => 0;
     public void AllReduceSum(torch.Tensor tensor) { }
     public void Broadcast(torch.Tensor tensor, int root = 0) { }
     public torch.Tensor AllGather(torch.Tensor tensor) => tensor.clone();

@@ -20,6 +20,7 @@ public sealed class MpiCollective : ICollective
     public int Rank { get; }
     public int World { get; }
     public int LocalWorld { get; }
+    public int LocalRank { get; }
 
     MpiCollective(OpenMpi mpi, TimeSpan timeout, Action<string>? onTimeout)
     {
@@ -28,6 +29,7 @@ public sealed class MpiCollective : ICollective
         Rank = mpi.Rank();
         World = mpi.Size();
         LocalWorld = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out int local) ? local : 1;
+        LocalRank = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), out int index) ? index : 0;
         watchdog = new Watchdog(timeout, onTimeout ?? Watchdog.ExitProcess($"rank {Rank}/{World}"));
     }
 

@@ -29,6 +29,7 @@ public static class EvalSegCommand
           --grayscale           probe on gray images (colour cannot name the class)
           --json PATH           write the result as JSON
           --heads N             attention heads if not D/64;  --seed S
+          --device cpu|cuda[:N] where the backbone and the probe run (cpu)
         """;
 
     public static int Run(Options options)
@@ -49,13 +50,14 @@ public static class EvalSegCommand
             MaxTrain: options.Has("max-train") ? options.PositiveInt("max-train", 1) : 0, Seed: options.Has("seed") ? options.PositiveInt("seed", 1) : 0,
             Grayscale: options.Flag("grayscale"));
         var json = options.Text("json");
+        var device = Devices.Resolve(options.Text("device") ?? "cpu");
         options.RejectUnknown();
 
         try
         {
             var root = data ?? SyntheticDataset.Ensure(new TrainConfig());
             var names = ClassNames(root, classes);
-            var result = Evaluate(weights, network, random, heads, root, trainSplit, valSplit, names.Length, probe, Console.WriteLine);
+            var result = Evaluate(weights, network, random, heads, root, trainSplit, valSplit, names.Length, probe, Console.WriteLine, device);
             Print(result, names);
             if (json is not null)
             {
@@ -77,12 +79,14 @@ public static class EvalSegCommand
         }
     }
 
-    public static SegmentationResult Evaluate(string weights, string network, bool random, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, Action<string> log)
+    public static SegmentationResult Evaluate(string weights, string network, bool random, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, Action<string> log, torch.Device? device = null)
     {
+        device ??= torch.CPU;
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: random ? probe.Seed : null);
         if (probe.Size % loaded.Config.Patch != 0) throw new DatasetException($"--size {probe.Size} is not a multiple of the patch size {loaded.Config.Patch}");
         log($"backbone: {loaded.Source.Layout} {(random ? "architecture with random weights" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
-        return new LinearProbe(loaded.Config, loaded.Params, classes, probe, log).Run(new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));
+        var backbone = device.type == DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
+        return new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));
     }
 
     static string[] ClassNames(string root, int? classes)

@@ -32,8 +32,10 @@ public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, lo
 /// With Grayscale, train and validation images are converted to gray: colour no longer names the
 /// class, so the probe must read shape and texture from the features.
 /// </summary>
-public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int classes, ProbeOptions options, Action<string> log)
+/// The backbone must be on <paramref name="device"/>; the probe and the batches are put there.
+public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int classes, ProbeOptions options, Action<string> log, torch.Device? device = null)
 {
+    readonly torch.Device where = device ?? torch.CPU;
     readonly int grid = options.Size / vit.Patch;
 
     /// <summary>Frozen feature maps (B, D, g, g) of normalised images (B, 3, S, S).</summary>
@@ -69,7 +71,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
             var small = MaskResize.Resize(samples[i].Mask, s, s, labelSize, labelSize);
             for (int j = 0; j < small.Length; j++) labels[i * labelSize * labelSize + j] = small[j];
         }
-        return (torch.tensor(flat, [samples.Count, 3, s, s]), torch.tensor(labels, [samples.Count, labelSize, labelSize]));
+        return (torch.tensor(flat, [samples.Count, 3, s, s]).to(where), torch.tensor(labels, [samples.Count, labelSize, labelSize]).to(where));
     }
 
     public SegmentationResult Run(VocSegmentation train, VocSegmentation val)
@@ -78,8 +80,8 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         int d = vit.Dim, fs = options.FeatureSize;
         var generator = new torch.Generator((ulong)options.Seed, torch.CPU);
         var probe = new Segmentation.Probe(
-            Layers.Init.truncNormal(generator, 0.02, [classes, d, 1, 1]),
-            torch.zeros(classes).requires_grad_(true));
+            Layers.Init.truncNormal(generator, 0.02, [classes, d, 1, 1]).to(where).detach().requires_grad_(true),
+            torch.zeros(classes, device: where).requires_grad_(true));
         var sgd = new Optim.Sgd(options.Momentum, options.WeightDecay);
         int count = options.MaxTrain > 0 ? System.Math.Min(options.MaxTrain, train.Count) : train.Count;
 
@@ -135,7 +137,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
             log($"probe epoch {epoch + 1}/{options.Epochs}: loss {total / System.Math.Max(1, batches):F4}, lr {lr:G3}");
         }
 
-        var confusion = torch.zeros(classes, classes, dtype: torch.int64);
+        var confusion = torch.zeros(classes, classes, dtype: torch.int64, device: where);
         for (int i = 0; i < val.Count; i++)
         {
             using var scope = torch.NewDisposeScope();
@@ -148,7 +150,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         }
         var perClass = Segmentation.iou(confusion);
         var matrix = new long[classes, classes];
-        var values = confusion.data<long>().ToArray();
+        var values = confusion.cpu().data<long>().ToArray();
         for (int r = 0; r < classes; r++) for (int c = 0; c < classes; c++) matrix[r, c] = values[r * classes + c];
         return new SegmentationResult(Segmentation.meanIoU(perClass), perClass, matrix, watch.Elapsed.TotalSeconds);
     }

@@ -50,11 +50,6 @@ public static class TrainCommand
             Console.Error.WriteLine($"croc-host train: {e.Message}\nRun `croc-host train --help` for the options.");
             return 2;
         }
-        if (config.Device != "cpu" && !torch.cuda.is_available())
-        {
-            Console.Error.WriteLine($"croc-host train: --device {config.Device} was asked for, but CUDA is not available (this build uses the CPU natives libtorch-cpu-linux-x64; see the README to switch to TorchSharp's CUDA package).");
-            return 2;
-        }
         ICollective ranks;
         try
         {
@@ -66,6 +61,17 @@ public static class TrainCommand
             return 1;
         }
         using var _ = ranks;
+        torch.Device device;
+        try
+        {
+            device = Devices.Resolve(config.Device, ranks.LocalRank);
+        }
+        catch (DeviceException e)
+        {
+            Console.Error.WriteLine($"croc-host train: {e.Message}");
+            if (ranks.World > 1) ranks.Abort(2);
+            return 2;
+        }
         int threads = config.Threads > 0 ? config.Threads : System.Math.Max(1, Environment.ProcessorCount / ranks.LocalWorld);
         torch.set_num_threads(threads);
         var commit = GitInfo.Commit;
@@ -92,7 +98,7 @@ public static class TrainCommand
             }
             else files = ImageSources.Find(config.Data);
 
-            var trainer = new Trainer(config, log.Write, ranks);
+            var trainer = new Trainer(config, log.Write, ranks, device);
             TrainSummary summary;
             using (trainer.StopOnSignals()) summary = trainer.Run(files);
             if (!ranks.IsRoot) return 0;

@@ -21,9 +21,10 @@ public sealed class DivergedException(string message) : Exception(message);
 /// its shard, and takes part in each step's all-reduces; only rank 0 logs metrics and writes
 /// checkpoints.
 /// </summary>
-public sealed class Trainer(TrainConfig config, Action<string> log, ICollective? collective = null)
+public sealed class Trainer(TrainConfig config, Action<string> log, ICollective? collective = null, torch.Device? device = null)
 {
     readonly ICollective ranks = collective ?? new SingleProcess();
+    readonly torch.Device where = device ?? torch.CPU;
 
     volatile bool stopRequested;
 
@@ -41,7 +42,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         if (config.MaxSteps > 0) totalSteps = System.Math.Min(totalSteps, config.MaxSteps);
         var (lrSchedule, wdSchedule, momentumSchedule) = CrocSetup.Schedules(config, itersPerEpoch, ranks.World);
 
-        var state = TrainingState.Fresh(config, croc);
+        var state = TrainingState.Fresh(config, croc, where);
         string? lastCheckpoint = null;
         if (config.Resume && Checkpoints.TryRestore(config.Output, config, state, log, ranks.World) is { } restored)
         {
@@ -61,7 +62,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         {
             int epoch = (int)(state.Step / itersPerEpoch);
             int firstBatch = (int)(state.Step % itersPerEpoch) * config.Accum;
-            using var micro = loader.Epoch(epoch, firstBatch, cancel).Select(b => (b.Globals, b.GlobalPositions, (IDisposable?)b)).GetEnumerator();
+            using var micro = loader.Epoch(epoch, firstBatch, cancel).Select(b => (b.Globals.to(where), b.GlobalPositions.to(where), (IDisposable?)b)).GetEnumerator();
             while (state.Step < totalSteps && state.Step / itersPerEpoch == epoch && !stopRequested && !cancel.IsCancellationRequested)
             {
                 var stepWatch = Stopwatch.StartNew();

@@ -8,19 +8,22 @@ public sealed class TrainingState
 {
     public required Croc.CrocState Model { get; set; }
     public required Optim.AdamW Optimizer { get; init; }
-    /// <summary>Random source of the student's stochastic depth.</summary>
+    /// <summary>Random source of the student's stochastic depth (reseeded per sub-batch by StepRunner).</summary>
     public required torch.Generator DropPath { get; init; }
-    /// <summary>Random source of the clustering's seeds.</summary>
+    /// <summary>Random source of the clustering's seeds (reseeded per sub-batch by StepRunner).</summary>
     public required torch.Generator Seeding { get; init; }
     /// <summary>Optimiser steps done so far.</summary>
     public long Step { get; set; }
 
-    public static TrainingState Fresh(TrainConfig config, Croc.CrocConfig croc)
+    /// <summary>A new run's state on <paramref name="device"/> (CPU by default); initialised on
+    /// the CPU generator, so every device starts from the same weights.</summary>
+    public static TrainingState Fresh(TrainConfig config, Croc.CrocConfig croc, torch.Device? device = null)
     {
         var init = new torch.Generator((ulong)config.Seed, torch.CPU);
+        var model = Croc.init(croc, init);
         return new TrainingState
         {
-            Model = Croc.init(croc, init),
+            Model = device is null || device.type == DeviceType.CPU ? model : Croc.toDevice(croc.Network, device, model),
             Optimizer = new Optim.AdamW(),
             DropPath = new torch.Generator((ulong)config.Seed + 1, torch.CPU),
             Seeding = new torch.Generator((ulong)config.Seed + 2, torch.CPU),

@@ -20,6 +20,7 @@ type MirroredPair() =
         member _.Rank = 0
         member _.World = 2
         member _.LocalWorld = 2
+        member _.LocalRank = 0
         member this.AllReduceSum(t) =
             this.Calls.Add(t.numel() * int64 t.ElementSize)
             CrOC.Math.Tensors.withScalar 2.0 (fun s -> t.mul_(s)) |> ignore

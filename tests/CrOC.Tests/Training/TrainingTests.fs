@@ -141,7 +141,7 @@ let tests =
         }
 
         test "CLI: --help for each command exits 0; bad options exit 2 with a message" {
-            for command in [ "train"; "export"; "eval-seg"; "clusters"; "experiment"; "bench"; "bench-clustering"; "bench-vit"; "bench-data" ] do
+            for command in [ "train"; "export"; "eval-seg"; "clusters"; "experiment"; "bench"; "bench-clustering"; "bench-vit"; "bench-data"; "bench-allreduce" ] do
                 let code, _ = cli [| command; "--help" |]
                 Expect.equal code 0 (sprintf "%s --help" command)
             Expect.equal (fst (cli [| "--help" |])) 0 "croc-host --help"
@@ -155,6 +155,18 @@ let tests =
             Expect.equal code 2 "contradictory settings"
             Expect.stringContains message "--n-centroids-max" "names the setting"
             Expect.equal (fst (cli [| "frobnicate" |])) 2 "unknown command"
+        }
+
+        test "--device: cpu works, an unknown name and an absent GPU are refused with the reason (exit 2)" {
+            Expect.equal (Devices.Resolve "cpu").``type`` DeviceType.CPU "cpu"
+            Expect.throwsT<DeviceException> (fun () -> Devices.Resolve "gpu" |> ignore) "unknown device"
+            if not (torch.cuda.is_available()) then
+                let output = DataTests.tempDir "no-cuda"
+                for args in [ [| "train"; "--device"; "cuda"; "--output"; output |]; [| "bench"; "--device"; "cuda:0" |]
+                              [| "eval-seg"; "--weights"; "absent.safetensors"; "--device"; "cuda" |] ] do
+                    let code, message = cli args
+                    Expect.equal code 2 (sprintf "%s: exit code" args.[0])
+                    Expect.stringContains message "CUDA is not available" (sprintf "%s: says why" args.[0])
         }
 
         test "options: --name=value carries a value that starts with --" {

@@ -1,0 +1,25 @@
+using TorchSharp;
+
+namespace CrOC.Host;
+
+/// <summary>Asked for a device this build or machine does not have.</summary>
+public sealed class DeviceException(string message) : Exception(message);
+
+/// <summary>Turns `--device cpu|cuda|cuda:N` into a torch device, checking that it exists.</summary>
+public static class Devices
+{
+    /// <summary><paramref name="name"/> "cuda" without an index picks GPU <paramref name="localRank"/>
+    /// (one GPU per process of a machine under mpirun).</summary>
+    public static torch.Device Resolve(string name, int localRank = 0)
+    {
+        if (name == "cpu") return torch.CPU;
+        if (!name.StartsWith("cuda", StringComparison.Ordinal)) throw new DeviceException($"--device must be cpu, cuda or cuda:N, not '{name}'");
+        if (!torch.cuda.is_available())
+            throw new DeviceException($"--device {name} was asked for, but CUDA is not available (this build uses the CPU natives libtorch-cpu-linux-x64; the README says how to switch to TorchSharp's CUDA package)");
+        int index = name == "cuda" ? localRank : int.TryParse(name.AsSpan(5), out int n) ? n : -1;
+        int count = torch.cuda.device_count();
+        if (index < 0 || index >= count)
+            throw new DeviceException($"--device {name}: GPU {index} does not exist (this machine has {count}); under mpirun, start at most {count} processes per machine or name the GPU");
+        return torch.device(DeviceType.CUDA, index);
+    }
+}
