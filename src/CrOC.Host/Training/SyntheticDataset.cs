@@ -9,7 +9,8 @@ public static class SyntheticDataset
     const int Version = 1;
 
     /// <summary>The folder of the synthetic set with <paramref name="train"/> + <paramref name="val"/> scenes
-    /// of seed <paramref name="seed"/>, generating it (atomically, by a rename) when absent.</summary>
+    /// of seed <paramref name="seed"/>, generating it (atomically, by a rename) when absent. Processes
+    /// that generate it at the same time each build their own copy; the first rename wins.</summary>
     public static string Ensure(int train, int val, long seed = 0)
     {
         var home = Environment.GetEnvironmentVariable("CROC_DATA_HOME")
@@ -22,9 +23,22 @@ public static class SyntheticDataset
         SyntheticScenes.WriteVoc(building, train, val, seed);
         var names = File.ReadAllLines(Path.Combine(building, "ImageSets", "Segmentation", "train.txt"));
         File.WriteAllLines(Path.Combine(building, "train-files.txt"), names.Select(n => $"JPEGImages/{n}.jpg"));
-        if (Directory.Exists(root)) Directory.Delete(root, true);
-        Directory.Move(building, root);
+        Publish(building, root);
         return root;
+    }
+
+    /// <summary>Renames the finished <paramref name="building"/> folder to <paramref name="root"/>; when
+    /// another process has published a complete set there first, drops this copy and keeps theirs.</summary>
+    public static void Publish(string building, string root)
+    {
+        try
+        {
+            Directory.Move(building, root);
+        }
+        catch (IOException) when (File.Exists(Path.Combine(root, "train-files.txt")))
+        {
+            Directory.Delete(building, true);
+        }
     }
 
     /// <summary>The synthetic set of a training configuration (<see cref="TrainConfig.SyntheticTrain"/> + <see cref="TrainConfig.SyntheticVal"/> scenes).</summary>

@@ -91,7 +91,7 @@ public static class TrainCommand
             string? synthetic = null;
             if (config.Data.Length == 0)
             {
-                if (ranks.IsRoot) SyntheticDataset.Ensure(config); // once, while the others wait
+                if (ranks.LocalRank == 0) SyntheticDataset.Ensure(config); // once per machine, while the others wait
                 ranks.Barrier();
                 synthetic = SyntheticDataset.Ensure(config);
                 files = ImageSources.Find([SyntheticDataset.TrainList(synthetic)]);

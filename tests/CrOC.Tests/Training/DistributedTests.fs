@@ -118,6 +118,22 @@ let tests =
             Expect.stringContains message "another rank" "says why"
         }
 
+        test "a synthetic set published by another process first is kept (concurrent generation on one machine)" {
+            let home = DataTests.tempDir "publish"
+            let root, mine = Path.Combine(home, "set"), Path.Combine(home, "set.123.partial")
+            Directory.CreateDirectory root |> ignore
+            File.WriteAllText(Path.Combine(root, "train-files.txt"), "theirs")
+            Directory.CreateDirectory mine |> ignore
+            File.WriteAllText(Path.Combine(mine, "train-files.txt"), "mine")
+            CrOC.Host.Training.SyntheticDataset.Publish(mine, root)
+            Expect.equal (File.ReadAllText(Path.Combine(root, "train-files.txt"))) "theirs" "the published set is untouched"
+            Expect.isFalse (Directory.Exists mine) "this process's copy is dropped"
+            let fresh = Path.Combine(home, "other")
+            Directory.CreateDirectory(fresh + ".partial") |> ignore
+            CrOC.Host.Training.SyntheticDataset.Publish(fresh + ".partial", fresh)
+            Expect.isTrue (Directory.Exists fresh) "without a rival the copy is renamed into place"
+        }
+
         test "2 processes × batch 4 reproduce 1 process × batch 4 × accum 2, through a resume; rank 0 alone writes" {
             let two = DataTests.tempDir "dp-two"
             let code, text = mpirun 2 (trainArgs two [ "--max-steps"; "2" ]) |> finish 180
