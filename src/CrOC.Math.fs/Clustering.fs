@@ -101,6 +101,13 @@ type Clusters =
 
     member this.ValidCount = int this.Valid.shape.[0]
 
+    /// Every tensor of the record.
+    member this.Tensors : Tensor list =
+        [ this.Masks; this.Valid; this.KStar; this.Seeds
+          for stage in this.Stages do
+              stage.Plan
+              stage.Cost ]
+
 /// Rows (S, K, c) of `table` (S, 2N, c) at `indices` (S, K).
 let private gatherTokens (table: Tensor) (indices: Tensor) : Tensor =
     table.gather(1L, indices.unsqueeze(-1).expand(indices.shape.[0], indices.shape.[1], table.shape.[2]))

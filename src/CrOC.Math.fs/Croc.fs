@@ -134,7 +134,10 @@ let private clusteringFeatures (features: FeatureSpace) (out: Vit.VitOutput) : T
 let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
     let objectsOn = cfg.Alpha > 0.0
     let vit = cfg.Network.Vit
+    let keepTeacher (image, clusters: Clusters option, objects: Tensor option) =
+        image :: (clusters |> Option.map (fun c -> c.Tensors) |> Option.defaultValue []) @ Option.toList objects
     let teacherImage, clusters, teacherObjects =
+        scoped keepTeacher <| fun () -> // the teacher's activations are freed before the student's forward
         use _ = torch.no_grad()
         let out = Vit.forward vit state.Teacher.Backbone { Vit.ForwardOptions.Inference with LastBlock = objectsOn && cfg.Features = LastBlockKeys; Precision = cfg.Precision } input.Views
         let image = Heads.imageAs cfg.Precision state.Teacher.Head (pool cfg.GlobalPool out)   // (2B, L)

@@ -46,6 +46,16 @@ let over (t: Tensor) (v: float) : Tensor = withScalar v (fun s -> t.div(s))
 /// t ← t / v, in place.
 let divInPlace (t: Tensor) (v: float) : Tensor = withScalar v (fun s -> t.div_(s))
 
+/// Runs `f` in its own dispose scope: the tensors `keep` picks from its result move to the
+/// enclosing scope, every other tensor made inside is freed on return (as PyTorch frees an
+/// intermediate when its last reference goes; what autograd saved for backward stays alive
+/// through the graph). Bounds the memory of a forward pass to what backward needs.
+let scoped (keep: 'T -> Tensor list) (f: unit -> 'T) : 'T =
+    use scope = torch.NewDisposeScope()
+    let result = f ()
+    scope.MoveToOuter(keep result |> Seq.filter scope.Contains |> Seq.distinct |> Seq.map (fun t -> t :> System.IDisposable))
+    result
+
 /// Copies of named tensors on `device`, looked up by name (detached; each keeps whether it
 /// requires a gradient), for the `ofNamed` constructors.
 let movedTo (device: torch.Device) (named: (string * Tensor) list) : string -> Tensor =

@@ -173,9 +173,11 @@ let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: T
     let mutable x = embed cfg options.Precision p images
     let mutable last = None
     for i in 0 .. depth - 1 do
-        let next, qkv = block cfg options (rate i) p.Blocks.[i] x
+        let keepQkv = i = depth - 1 && options.LastBlock
+        let next, (q, k, v) =
+            scoped (fun (n, (q, k, v)) -> if keepQkv then [ n; q; k; v ] else [ n ]) (fun () -> block cfg options (rate i) p.Blocks.[i] x)
         x <- next
-        if i = depth - 1 && options.LastBlock then last <- Some qkv
+        if keepQkv then last <- Some(q, k, v)
     let tokens = layerNorm p.Norm x
     { Cls = tokens.select(1L, 0L)
       Tokens = tokens
