@@ -138,13 +138,23 @@ let private splitHeads (heads: int) (qkv: Tensor) : Tensor * Tensor * Tensor =
     let parts = qkv.reshape(b, t, 3L, int64 heads, -1L).permute(2L, 0L, 3L, 1L, 4L) // (3, B, h, T, dh)
     parts.[0], parts.[1], parts.[2]
 
+/// softmax(q·kᵀ/√d_h)·v over (B, h, T, d_h). Float32: the fused kernel. Bf16: as the official
+/// code under autocast, the two matmuls in bfloat16 and the softmax in float32 (libtorch's fused
+/// CPU kernel is no faster in bfloat16 than in float32, and its backward is slower than this).
+let attention (precision: Precision) (q: Tensor) (k: Tensor) (v: Tensor) : Tensor =
+    match precision with
+    | Fp32 -> torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    | Bf16 ->
+        let scores = over (torch.matmul(q, k.transpose(-2L, -1L)) |> toFloat32) (sqrt (float q.shape.[3])) // (B, h, T, T)
+        torch.matmul(scores.softmax(-1L) |> compute precision, v)
+
 /// One pre-norm block; returns the new tokens (float32 residual stream) and the block's q, k, v
 /// (in the compute dtype).
 let private block (cfg: VitConfig) (options: ForwardOptions) (rate: float) (p: Block) (x: Tensor) =
     let b, t = x.shape.[0], x.shape.[1]
     let lin = linearAs options.Precision
     let q, k, v = layerNorm p.Norm1 x |> lin p.Qkv |> splitHeads cfg.Heads
-    let attended = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, -1L) // (B, T, D)
+    let attended = (attention options.Precision q k v).transpose(1, 2).reshape(b, t, -1L) // (B, T, D)
     let x = plus x (dropPath rate options.Generator (lin p.Proj attended |> toFloat32))
     let x = plus x (dropPath rate options.Generator (layerNorm p.Norm2 x |> lin p.Fc1 |> gelu |> lin p.Fc2 |> toFloat32))
     x, (q, k, v)
