@@ -9,13 +9,22 @@ namespace CrOC.Data;
 /// </summary>
 public sealed record EpochOrder(int DatasetSize, int Batch, int Rank = 0, int World = 1, bool Shuffle = true)
 {
-    /// <summary>Sample indices of this rank for <paramref name="epoch"/>, batch after batch.</summary>
-    public int[] Indices(long seed, long epoch)
+    /// <summary>The epoch's order of all samples, the same on every rank.</summary>
+    public int[] Permutation(long seed, long epoch)
     {
         if (DatasetSize <= 0) throw new DatasetException("the dataset is empty");
         if (World < 1 || Rank < 0 || Rank >= World) throw new ArgumentException($"rank {Rank} of world {World}");
-        var order = Shuffle ? new SampleRandom(seed, epoch, -1).Permutation(DatasetSize) : Enumerable.Range(0, DatasetSize).ToArray();
-        return Enumerable.Range(0, BatchesPerEpoch).SelectMany(j => order.Skip((j * World + Rank) * Batch).Take(Batch)).ToArray();
+        return Shuffle ? new SampleRandom(seed, epoch, -1).Permutation(DatasetSize) : Enumerable.Range(0, DatasetSize).ToArray();
+    }
+
+    /// <summary>Where slot <paramref name="slot"/> of this rank's batch <paramref name="batch"/> sits in <see cref="Permutation"/>.</summary>
+    public int GlobalPosition(int batch, int slot) => (batch * World + Rank) * Batch + slot;
+
+    /// <summary>Sample indices of this rank for <paramref name="epoch"/>, batch after batch.</summary>
+    public int[] Indices(long seed, long epoch)
+    {
+        var order = Permutation(seed, epoch);
+        return Enumerable.Range(0, BatchesPerEpoch * Batch).Select(i => order[GlobalPosition(i / Batch, i % Batch)]).ToArray();
     }
 
     /// <summary>Batches per epoch on this rank (drop_last on the global batch W·B).</summary>

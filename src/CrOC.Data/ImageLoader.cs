@@ -86,7 +86,7 @@ public sealed class ImageLoader
     /// Breaking out of the loop (or cancelling) stops the workers.</summary>
     public IEnumerable<Batch> Epoch(long epoch, int firstBatch = 0, CancellationToken cancel = default)
     {
-        var order = Order.Indices(options.Seed, epoch);
+        var order = Order.Permutation(options.Seed, epoch);
         int count = Order.BatchesPerEpoch;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         if (options.Workers <= 0)
@@ -146,12 +146,12 @@ public sealed class ImageLoader
         var indices = new int[size];
         for (int s = 0; s < size; s++)
         {
-            int position = batch * size + s;
+            int position = Order.GlobalPosition(batch, s);
             for (int attempt = 0; ; attempt++)
             {
                 if (attempt > MaxReplacements)
                     throw new DatasetException($"more than {MaxReplacements} undecodable files in a row near position {position}: is this an image dataset? ({Stats.Skipped.Count} skipped so far)");
-                int index = order[(position + attempt) % order.Length]; // the next sample of the epoch order
+                int index = order[(position + attempt) % order.Length]; // the next sample of the epoch's global order (the same whatever the number of ranks)
                 try
                 {
                     var image = decoder.Decode(files[index]);

@@ -52,7 +52,7 @@ public static class BenchCommand
         options.RejectUnknown();
 
         using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(600));
-        if (!explicitThreads) threads = System.Math.Max(1, threads / ranks.LocalWorld);
+        if (!explicitThreads) threads = Collectives.DefaultThreads(ranks);
         data &= ranks.World == 1;
         var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };
         var device = Devices.Resolve(deviceName, ranks.LocalRank);

@@ -47,6 +47,15 @@ public sealed class Options
         return value;
     }
 
+    /// <summary>The integer option <paramref name="name"/>, or <paramref name="fallback"/>; must be ≥ 0 (seeds).</summary>
+    public int NonNegativeInt(string name, int fallback)
+    {
+        if (!values.Remove(name, out var text)) return fallback;
+        if (!int.TryParse(text, out var value) || value < 0)
+            throw new OptionException($"--{name} needs an integer ≥ 0, got '{text}'");
+        return value;
+    }
+
     /// <summary>The number option <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
     public double Number(string name, double fallback)
     {

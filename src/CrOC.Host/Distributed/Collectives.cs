@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace CrOC.Host.Distributed;
@@ -14,6 +15,19 @@ public static class Collectives
     /// (which needs no MPI library installed).</summary>
     public static ICollective FromEnvironment(TimeSpan timeout) =>
         LaunchedByMpi ? MpiCollective.Start(timeout) : new SingleProcess();
+
+    [DllImport("libc", EntryPoint = "sysconf")] static extern long SysConf(int name);
+    const int OnlineProcessors = 84; // _SC_NPROCESSORS_ONLN (glibc)
+
+    /// <summary>torch threads for one process: the machine's cores shared among its processes,
+    /// but no more than the cores this process may run on (mpirun binds each process to one core
+    /// when it starts one or two; .NET's ProcessorCount already counts only the allowed ones).</summary>
+    public static int DefaultThreads(ICollective c)
+    {
+        long online = SysConf(OnlineProcessors);
+        int machine = online > 0 ? (int)online : Environment.ProcessorCount;
+        return System.Math.Max(1, System.Math.Min(Environment.ProcessorCount, machine / c.LocalWorld));
+    }
 
     /// <summary>Average over ranks, in place.</summary>
     public static void AllReduceMean(this ICollective c, torch.Tensor tensor)
@@ -49,11 +63,12 @@ public static class Collectives
     public static void AverageGradients(this ICollective c, IEnumerable<torch.Tensor> parameters, long bucketBytes = BucketBytes)
     {
         if (c.World == 1) return;
-        using var scope = torch.NewDisposeScope();
+        using var scope = torch.NewDisposeScope(); // the .grad wrappers
         using var noGrad = torch.no_grad();
         var gradients = parameters.Select(p => p.grad).OfType<torch.Tensor>().ToList();
         foreach (var bucket in Buckets(gradients, bucketBytes))
         {
+            using var bucketScope = torch.NewDisposeScope(); // one flat buffer alive at a time
             var flat = torch.cat(bucket.Select(g => g.flatten()).ToList());
             c.AllReduceMean(flat);
             long offset = 0;

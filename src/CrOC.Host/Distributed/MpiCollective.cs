@@ -28,8 +28,7 @@ public sealed class MpiCollective : ICollective
         mpi.Init();
         Rank = mpi.Rank();
         World = mpi.Size();
-        LocalWorld = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out int local) ? local : 1;
-        LocalRank = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), out int index) ? index : 0;
+        (LocalRank, LocalWorld) = mpi.OnThisMachine();
         watchdog = new Watchdog(timeout, onTimeout ?? Watchdog.ExitProcess($"rank {Rank}/{World}"));
     }
 

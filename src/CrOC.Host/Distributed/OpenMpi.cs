@@ -14,6 +14,7 @@ sealed class OpenMpi
     static readonly IntPtr InPlace = 1;
     const int Success = 0;
     const int RtldNow = 2, RtldGlobal = 0x100;
+    const int CommTypeShared = 0; // MPI_COMM_TYPE_SHARED: the processes of one machine
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int InitFn(IntPtr argc, IntPtr argv);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int FlagFn(out int flag);
@@ -24,9 +25,12 @@ sealed class OpenMpi
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int AllreduceFn(IntPtr send, IntPtr receive, int count, IntPtr type, IntPtr op, IntPtr comm);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int BcastFn(IntPtr buffer, int count, IntPtr type, int root, IntPtr comm);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int AllgatherFn(IntPtr send, int sendCount, IntPtr sendType, IntPtr receive, int receiveCount, IntPtr receiveType, IntPtr comm);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int SplitTypeFn(IntPtr comm, int splitType, int key, IntPtr info, out IntPtr newComm);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int CommFreeFn(ref IntPtr comm);
 
-    [DllImport("libc", EntryPoint = "dlopen")] static extern IntPtr DlOpen(string file, int mode);
-    [DllImport("libc", EntryPoint = "dlerror")] static extern IntPtr DlError();
+    // libdl.so.2: dlopen lives there before glibc 2.34 and is still exported from it after.
+    [DllImport("libdl.so.2", EntryPoint = "dlopen")] static extern IntPtr DlOpen(string file, int mode);
+    [DllImport("libdl.so.2", EntryPoint = "dlerror")] static extern IntPtr DlError();
 
     readonly InitFn init;
     readonly FlagFn initialized, finalized;
@@ -37,6 +41,9 @@ sealed class OpenMpi
     readonly AllreduceFn allreduce;
     readonly BcastFn bcast;
     readonly AllgatherFn allgather;
+    readonly SplitTypeFn splitType;
+    readonly CommFreeFn commFree;
+    readonly IntPtr infoNull;
 
     public IntPtr World { get; }
     public IntPtr Float { get; }
@@ -59,6 +66,9 @@ sealed class OpenMpi
         allreduce = Fn<AllreduceFn>("MPI_Allreduce");
         bcast = Fn<BcastFn>("MPI_Bcast");
         allgather = Fn<AllgatherFn>("MPI_Allgather");
+        splitType = Fn<SplitTypeFn>("MPI_Comm_split_type");
+        commFree = Fn<CommFreeFn>("MPI_Comm_free");
+        infoNull = NativeLibrary.GetExport(lib, "ompi_mpi_info_null");
         World = NativeLibrary.GetExport(lib, "ompi_mpi_comm_world");
         Float = NativeLibrary.GetExport(lib, "ompi_mpi_float");
         Double = NativeLibrary.GetExport(lib, "ompi_mpi_double");
@@ -70,7 +80,15 @@ sealed class OpenMpi
     /// <summary>Loads Open MPI globally (its plugins resolve symbols of libmpi) and binds it.</summary>
     public static OpenMpi Load()
     {
-        var lib = DlOpen(Library, RtldNow | RtldGlobal);
+        IntPtr lib;
+        try
+        {
+            lib = DlOpen(Library, RtldNow | RtldGlobal);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            throw new DistributedException($"cannot load {Library}: the C library's dlopen is unavailable ({e.Message})");
+        }
         if (lib == IntPtr.Zero)
             throw new DistributedException($"this process was started by an MPI launcher, but {Library} could not be loaded ({Marshal.PtrToStringAnsi(DlError())}); install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi-dev)");
         try
@@ -101,6 +119,23 @@ sealed class OpenMpi
     }
 
     public int Rank() { Check(commRank(World, out int r), "MPI_Comm_rank"); return r; }
+
+    /// <summary>This process's rank among the processes of its machine, and their number
+    /// (whatever the launcher: mpirun, srun, …). Collective over all processes.</summary>
+    public (int Rank, int Size) OnThisMachine()
+    {
+        Check(splitType(World, CommTypeShared, 0, infoNull, out var local), "MPI_Comm_split_type");
+        try
+        {
+            Check(commRank(local, out int rank), "MPI_Comm_rank");
+            Check(commSize(local, out int size), "MPI_Comm_size");
+            return (rank, size);
+        }
+        finally
+        {
+            commFree(ref local);
+        }
+    }
     public int Size() { Check(commSize(World, out int s), "MPI_Comm_size"); return s; }
     public void Barrier() => Check(barrier(World), "MPI_Barrier");
     public void Abort(int code) => abort(World, code);

@@ -47,7 +47,7 @@ public static class EvalSegCommand
             Size: options.PositiveInt("size", 448), FeatureSize: options.PositiveInt("feature-size", 100),
             Epochs: options.PositiveInt("epochs", 25), Lr: options.Number("lr", 0.01), Batch: options.PositiveInt("batch", 60),
             Milestone: options.PositiveInt("milestone", 20), CacheFeatures: options.Flag("cache-features"),
-            MaxTrain: options.Has("max-train") ? options.PositiveInt("max-train", 1) : 0, Seed: options.Has("seed") ? options.PositiveInt("seed", 1) : 0,
+            MaxTrain: options.Has("max-train") ? options.PositiveInt("max-train", 1) : 0, Seed: options.NonNegativeInt("seed", 0),
             Grayscale: options.Flag("grayscale"));
         var json = options.Text("json");
         var device = Devices.Resolve(options.Text("device") ?? "cpu");

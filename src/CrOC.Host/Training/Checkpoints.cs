@@ -94,9 +94,10 @@ public static class Checkpoints
         }
         StateDictBinding.Bind(student.Target, student.Source, strict: true);
         StateDictBinding.Bind(teacher.Target, teacher.Source, strict: true);
-        state.Model = new Croc.CrocState(state.Model.Student, state.Model.Teacher, tensors["centre"], tensors["centre_c"]);
+        var device = state.Model.Centre.device; // the file's tensors are read on the CPU
+        state.Model = new Croc.CrocState(state.Model.Student, state.Model.Teacher, tensors["centre"].to(device), tensors["centre_c"].to(device));
         foreach (var (name, n) in progress["adam_steps"]!.AsObject())
-            state.Optimizer.Restore(name, tensors["adam.m." + name], tensors["adam.v." + name], (int)n!);
+            state.Optimizer.Restore(name, tensors["adam.m." + name].to(device), tensors["adam.v." + name].to(device), (int)n!);
         state.Step = (long)progress["step"]!;
     }
 }

@@ -17,8 +17,7 @@ public static class SyntheticDataset
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "crocnet");
         var root = Path.Combine(home, $"synthetic-v{Version}-seed{seed}-{train}-{val}");
         if (File.Exists(Path.Combine(root, "train-files.txt"))) return root;
-        var building = root + $".{Environment.ProcessId}.partial";
-        if (Directory.Exists(building)) Directory.Delete(building, true);
+        var building = root + $".{Environment.MachineName}-{Guid.NewGuid():N}.partial";
         Console.WriteLine($"generating {train} + {val} synthetic scenes into {root} (once) ...");
         SyntheticScenes.WriteVoc(building, train, val, seed);
         var names = File.ReadAllLines(Path.Combine(building, "ImageSets", "Segmentation", "train.txt"));

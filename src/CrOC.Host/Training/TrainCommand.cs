@@ -72,7 +72,7 @@ public static class TrainCommand
             if (ranks.World > 1) ranks.Abort(2);
             return 2;
         }
-        int threads = config.Threads > 0 ? config.Threads : System.Math.Max(1, Environment.ProcessorCount / ranks.LocalWorld);
+        int threads = config.Threads > 0 ? config.Threads : Collectives.DefaultThreads(ranks);
         torch.set_num_threads(threads);
         var commit = GitInfo.Commit;
         var log = new RunLog(ranks.IsRoot ? Path.Combine(config.Output, "train.log") : null);
@@ -112,11 +112,16 @@ public static class TrainCommand
             log.Write($"outputs in {Path.GetFullPath(config.Output)}: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (last: {summary.LastCheckpoint ?? "none"})");
             return 0;
         }
-        catch (Exception e) when (e is DatasetException or DivergedException or ConfigException or DistributedException)
+        catch (Exception e) when (ranks.World > 1 || e is DatasetException or DivergedException or ConfigException or DistributedException)
         {
-            log.Error($"croc-host train{(ranks.World > 1 ? $" [rank {ranks.Rank}]" : "")}: {e.Message}");
+            bool expected = e is DatasetException or DivergedException or ConfigException or DistributedException;
+            log.Error($"croc-host train{(ranks.World > 1 ? $" [rank {ranks.Rank}]" : "")}: {(expected ? e.Message : e.ToString())}");
             int code = e is ConfigException ? 2 : 1;
-            if (ranks.World > 1) ranks.Abort(code); // the other processes may be waiting in a collective
+            // A divergence, a bad configuration or a disagreement is met by every rank at the same
+            // point: they all end normally. Any other error may be this rank's alone while the
+            // others wait in a collective: end them all.
+            bool everyRank = e is DivergedException or ConfigException or DistributedException;
+            if (ranks.World > 1 && !everyRank) ranks.Abort(code);
             return code;
         }
     }

@@ -49,7 +49,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
             lastCheckpoint = restored;
             log($"resumed from {restored} at step {state.Step}");
         }
-        StartTogether(state);
+        StartTogether(state, files.Count, totalSteps);
         log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch on each of {ranks.World} process(es), {itersPerEpoch} optimiser steps per epoch (global batch {config.Batch * config.Accum * ranks.World}), {totalSteps} steps in all");
 
         using var metrics = ranks.IsRoot ? new MetricsLog(config.Output, state.Step) : null;
@@ -58,12 +58,13 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         double firstLoss = double.NaN, lastLoss = double.NaN;
         bool interactive = !Console.IsOutputRedirected;
 
-        while (state.Step < totalSteps && !stopRequested && !cancel.IsCancellationRequested)
+        bool stop = false; // agreed by all ranks after each step: they run the same steps
+        while (state.Step < totalSteps && !stop)
         {
             int epoch = (int)(state.Step / itersPerEpoch);
             int firstBatch = (int)(state.Step % itersPerEpoch) * config.Accum;
             using var micro = loader.Epoch(epoch, firstBatch, cancel).Select(b => (b.Globals.to(where), b.GlobalPositions.to(where), (IDisposable?)b)).GetEnumerator();
-            while (state.Step < totalSteps && state.Step / itersPerEpoch == epoch && !stopRequested && !cancel.IsCancellationRequested)
+            while (state.Step < totalSteps && state.Step / itersPerEpoch == epoch && !stop)
             {
                 var stepWatch = Stopwatch.StartNew();
                 var waitBefore = loader.Stats.DataWait;
@@ -83,7 +84,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 values["step_s"] = seconds;
                 values["images_per_s"] = config.Batch * config.Accum * ranks.World / seconds;
                 values["live_tensors"] = torch.Tensor.TotalCount;
-                if (ranks.World > 1) stopRequested = AnyRankStops();
+                stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested);
                 if (!ranks.IsRoot) continue;
                 metrics!.Write(state.Step, values);
                 Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
@@ -102,18 +103,34 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     }
 
     /// <summary>All ranks continue from the same step with rank 0's weights and centres (the
-    /// optimiser moments, read from the same checkpoint or zero, agree already).</summary>
-    void StartTogether(TrainingState state)
+    /// optimiser moments, read from the same checkpoint or zero, agree already), after checking
+    /// that they will run the same steps (same dataset size, same schedule, same configuration).</summary>
+    void StartTogether(TrainingState state, int files, long totalSteps)
     {
         if (ranks.World == 1) return;
-        var steps = ranks.AllGatherValues(state.Step);
-        if (steps.Distinct().Count() > 1)
-            throw new DistributedException($"the processes would resume at different steps ({string.Join(", ", steps)}): the run folder {config.Output} must be one shared folder that every process sees");
+        void Agree(string what, double value, string advice)
+        {
+            var seen = ranks.AllGatherValues(value);
+            if (seen.Distinct().Count() > 1)
+                throw new DistributedException($"the processes disagree on {what} ({string.Join(", ", seen)}): {advice}");
+        }
+        Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
+        Agree("the number of training images", files, "every machine needs the same dataset at the same path");
+        Agree("the number of steps", totalSteps, "every process needs the same options");
+        Agree("the configuration (hash)", StableHash(config.ToJson()), "every process needs the same options and config file");
         ranks.BroadcastFromRoot(state.Student.Concat(state.Teacher).Select(t => t.Tensor).Append(state.Model.Centre).Append(state.Model.CentreC));
     }
 
-    /// <summary>A stop asked on any rank (Ctrl-C, SIGTERM) stops all after the same step.</summary>
-    bool AnyRankStops() => ranks.AllGatherValues(stopRequested ? 1.0 : 0.0).Any(v => v > 0);
+    /// <summary>A stop asked on any rank (Ctrl-C, SIGTERM, cancellation) stops all after the same step.</summary>
+    bool AnyRankStops(bool here) => ranks.World == 1 ? here : ranks.AllGatherValues(here ? 1.0 : 0.0).Any(v => v > 0);
+
+    /// <summary>A 32-bit FNV-1a hash of a text, the same in every process (string.GetHashCode is randomised per process).</summary>
+    static uint StableHash(string text)
+    {
+        uint hash = 2166136261;
+        foreach (char c in text) hash = (hash ^ c) * 16777619;
+        return hash;
+    }
 
     bool warnedCollapse;
 

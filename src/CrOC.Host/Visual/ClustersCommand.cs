@@ -29,7 +29,7 @@ public static class ClustersCommand
         var data = options.Text("data");
         int count = options.PositiveInt("count", 4);
         var output = options.Text("output") ?? "clusters.png";
-        long seed = options.Has("seeds") ? options.PositiveInt("seeds", 1) : 0;
+        long seed = options.NonNegativeInt("seeds", 0);
         int? size = options.Has("size") ? options.PositiveInt("size", 224) : null;
         int? heads = options.Has("heads") ? options.PositiveInt("heads", 6) : null;
         options.RejectUnknown();

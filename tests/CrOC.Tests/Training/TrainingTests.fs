@@ -173,6 +173,12 @@ let tests =
             let options = Options.Parse([| "--train-args=--epochs 16"; "--seeds"; "0,1" |])
             Expect.equal (options.Text("train-args")) "--epochs 16" "the value after ="
             Expect.equal (options.Text("seeds")) "0,1" "the next argument"
+            // Seed 0 is a seed (eval-seg --seed 0 was refused as "not a positive integer").
+            Expect.equal (Options.Parse([| "--seed"; "0" |]).NonNegativeInt("seed", 5)) 0 "seed 0"
+            Expect.throwsT<OptionException> (fun () -> Options.Parse([| "--seed"; "-1" |]).NonNegativeInt("seed", 5) |> ignore) "negative"
+            let code, message = cli [| "eval-seg"; "--weights"; "absent.safetensors"; "--seed"; "0"; "--data"; DataTests.tempDir "no-voc" |]
+            Expect.equal code 1 "eval-seg --seed 0 gets past the options (then misses the weights file)"
+            Expect.stringContains message "absent.safetensors" "and says which file"
         }
 
         test "a config file sets values and the command line overrides them" {
