@@ -22,7 +22,8 @@ public static class BenchCommand
         Options:
           --preset official|tiny   model and heads (official: ViT-S/16, 224 px, 65536/8192 outputs)
           --batch B                images per step (8)     --size S   view size (the preset's)
-          --precision fp32|bf16    bf16: mixed precision; MFU then uses the bf16 matmul speed
+          --precision auto|fp32|bf16  bf16: mixed precision, MFU then against the bf16 matmul speed;
+                                   auto (as train): bf16 where bfloat16 is native, else fp32
           --repeats R              timed steps after 2 warm-ups (5)
           --threads T              torch intra-op threads (all cores, shared among local processes)
           --device cpu|cuda[:N]    where the step runs (cpu)
@@ -42,7 +43,7 @@ public static class BenchCommand
         var preset = options.Choice("preset", "official", ["official", "tiny"]);
         int batch = options.PositiveInt("batch", 8);
         int? size = options.Has("size") ? options.PositiveInt("size", 224) : null;
-        var precision = options.Choice("precision", "fp32", ["fp32", "bf16"]);
+        var precision = options.Choice("precision", "auto", ["auto", "fp32", "bf16"]);
         var deviceName = options.Text("device") ?? "cpu";
         int repeats = options.PositiveInt("repeats", 5);
         bool explicitThreads = options.Has("threads");
@@ -57,9 +58,10 @@ public static class BenchCommand
         var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };
         var device = Devices.Resolve(deviceName, ranks.LocalRank);
         torch.set_num_threads(threads);
-        var pairs = new List<(string, string?)> { ("preset", preset), ("batch", batch.ToString(CultureInfo.InvariantCulture)), ("precision", precision) };
+        var pairs = new List<(string, string?)> { ("preset", preset), ("batch", batch.ToString(CultureInfo.InvariantCulture)), ("precision", precision), ("device", deviceName) };
         if (size is int s) pairs.Add(("image-size", s.ToString(CultureInfo.InvariantCulture)));
         var config = TrainConfig.Resolve(pairs);
+        precision = config.Precision; // auto resolved
         var croc = CrocSetup.Croc(config);
         var vit = croc.Network.Vit;
         var state = TrainingState.Fresh(config, croc, device);

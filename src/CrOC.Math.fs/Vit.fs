@@ -81,6 +81,9 @@ type ForwardOptions =
 
     static member Inference = { DropPath = 0.0; Generator = None; LastBlock = false; Precision = Fp32 }
 
+    /// Inference in `precision`.
+    static member InferenceAs(precision: Precision) = { ForwardOptions.Inference with Precision = precision }
+
 /// Parameters with DINO's initialisation (spec §3): cls/pos ~ trunc-normal(0.02), Linear weights
 /// trunc-normal(0.02) with zero biases, LayerNorm (1, 0), the patch convolution PyTorch's default.
 let init (cfg: VitConfig) (generator: torch.Generator) : VitParams =

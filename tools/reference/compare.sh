@@ -9,7 +9,7 @@ batch=${1:-8}
 repeats=${2:-5}
 dotnet build src/CrOC.Host -c Release -v q > /dev/null
 host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
-ours32=$("$host" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --json | tail -n 1)
+ours32=$("$host" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision fp32 --json | tail -n 1)
 ours16=$("$host" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision bf16 --json | tail -n 1)
 # OpenBLAS's AVX-512 kernels: the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow PyTorch down.
 theirs=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 tools/reference/step.py --batch "$batch" --repeats "$repeats" --threads 2 | tail -n 1)

@@ -30,6 +30,7 @@ public static class EvalSegCommand
           --json PATH           write the result as JSON
           --heads N             attention heads if not D/64;  --seed S
           --device cpu|cuda[:N] where the backbone and the probe run (cpu)
+          --precision fp32|bf16|auto  the frozen backbone's forward (fp32; the probe is float32)
         """;
 
     public static int Run(Options options)
@@ -49,8 +50,11 @@ public static class EvalSegCommand
             Milestone: options.PositiveInt("milestone", 20), CacheFeatures: options.Flag("cache-features"),
             MaxTrain: options.Has("max-train") ? options.PositiveInt("max-train", 1) : 0, Seed: options.NonNegativeInt("seed", 0),
             Grayscale: options.Flag("grayscale"));
+        var precisionName = options.Choice("precision", "fp32", ["auto", "fp32", "bf16"]);
         var json = options.Text("json");
-        var device = Devices.Resolve(options.Text("device") ?? "cpu");
+        var deviceName = options.Text("device") ?? "cpu";
+        var device = Devices.Resolve(deviceName);
+        probe = probe with { Precision = Precisions.Resolve(precisionName, deviceName) };
         options.RejectUnknown();
 
         try

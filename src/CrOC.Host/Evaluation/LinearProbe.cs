@@ -18,7 +18,8 @@ public sealed record ProbeOptions(
     bool CacheFeatures = false,
     int MaxTrain = 0,
     int Seed = 0,
-    bool Grayscale = false);
+    bool Grayscale = false,
+    string Precision = "fp32");
 
 /// <summary>Per-class IoU and their mean.</summary>
 public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, long[,] Confusion, double Seconds);
@@ -42,7 +43,8 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
     torch.Tensor Features(torch.Tensor images)
     {
         using var noGrad = torch.no_grad();
-        var tokens = Vit.forward(vit, backbone, Vit.ForwardOptions.Inference, images).Tokens;
+        var precision = options.Precision == "bf16" ? Layers.Precision.Bf16 : Layers.Precision.Fp32;
+        var tokens = Vit.forward(vit, backbone, Vit.ForwardOptions.InferenceAs(precision), images).Tokens;
         return Segmentation.featureMaps(grid, grid, tokens);
     }
 

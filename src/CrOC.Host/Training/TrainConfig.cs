@@ -51,8 +51,9 @@ public sealed record TrainConfig
     public int OutDimC { get; init; } = 1024;
     public bool NormLastLayer { get; init; } = true;
     public double DropPath { get; init; } = 0.1;
-    /// <summary>fp32, or bf16 mixed precision (matmuls, attention, MLPs in bfloat16; float32 master weights).</summary>
-    public string Precision { get; init; } = "fp32";
+    /// <summary>fp32, or bf16 mixed precision (matmuls, attention, MLPs in bfloat16; float32 master
+    /// weights); auto (resolved when the config is): bf16 where bfloat16 is native, else fp32.</summary>
+    public string Precision { get; init; } = "auto";
 
     // --- optimisation (spec §10) ---
     /// <summary>Peak lr for a global batch of 256; scaled linearly by the global batch.</summary>
@@ -157,7 +158,8 @@ public sealed record TrainConfig
                 throw new ConfigException($"unknown option --{name}");
             config = With(config, property, name, value);
         }
-        return config.Validated();
+        config = config.Validated();
+        return config with { Precision = Precisions.Resolve(config.Precision, config.Device) };
     }
 
     /// <summary>A JSON or (by extension) TOML config file as a JSON element with the option names as keys.</summary>
@@ -209,7 +211,7 @@ public sealed record TrainConfig
         Check(Patch >= 1 && ImageSize % Patch == 0, $"--image-size {ImageSize} must be a multiple of --patch {Patch}");
         Check(Depth >= 1, "--depth must be >= 1");
         Check(GlobalPool is "cls" or "avg", "--global-pool must be cls or avg");
-        Check(Precision is "fp32" or "bf16", "--precision must be fp32 or bf16");
+        Check(Precision is "auto" or "fp32" or "bf16", "--precision must be auto, fp32 or bf16");
         Check(Features is "keys" or "tokens", "--features must be keys (official) or tokens (the poster's Z_cat)");
         Check(Alpha >= 0, "--alpha must be >= 0");
         Check(NCentroidsMax >= 2 && NCentroidsMax <= NTokens, $"--n-centroids-max must lie in [2, --n-tokens = {NTokens}]");

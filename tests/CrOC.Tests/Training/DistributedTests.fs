@@ -36,7 +36,8 @@ let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 let private trainArgs (output: string) (extra: string list) =
     [ "train"; "--data"; TrainingTests.scenes.Force(); "--output"; output; "--batch"; "4"; "--workers"; "1"; "--epochs"; "3"
       "--warmup-epochs"; "0"; "--image-size"; "32"; "--patch"; "8"; "--depth"; "2"; "--head-hidden"; "64"
-      "--head-bottleneck"; "32"; "--out-dim"; "256"; "--out-dim-c"; "128"; "--checkpoint-every"; "2"; "--log-every"; "100" ] @ extra
+      "--head-bottleneck"; "32"; "--out-dim"; "256"; "--out-dim-c"; "128"; "--checkpoint-every"; "2"; "--log-every"; "100"
+      "--precision"; "fp32" ] @ extra
 
 /// `mpirun -np n dotnet croc-host.dll args`, started (not awaited), output captured.
 let private mpirun (n: int) (args: string list) =

@@ -24,7 +24,7 @@ let tinyConfig (output: string) (extra: (string * string) list) =
     configOf (
         [ "data", scenes.Force(); "output", output; "batch", "8"; "workers", "1"; "epochs", "3"; "warmup-epochs", "0"
           "image-size", "32"; "patch", "8"; "depth", "2"; "head-hidden", "64"; "head-bottleneck", "32"
-          "out-dim", "256"; "out-dim-c", "128"; "checkpoint-every", "2"; "log-every", "100" ] @ extra)
+          "out-dim", "256"; "out-dim-c", "128"; "checkpoint-every", "2"; "log-every", "100"; "precision", "fp32" ] @ extra)
 
 let run (config: TrainConfig) =
     let trainer = Trainer(config, ignore)
@@ -167,6 +167,13 @@ let tests =
                     let code, message = cli args
                     Expect.equal code 2 (sprintf "%s: exit code" args.[0])
                     Expect.stringContains message "CUDA is not available" (sprintf "%s: says why" args.[0])
+        }
+
+        test "--precision auto resolves to bf16 exactly where bfloat16 is native (CUDA, AVX512-BF16 or AMX CPUs)" {
+            let native = IO.File.ReadLines("/proc/cpuinfo") |> Seq.exists (fun l -> l.StartsWith "flags" && (l.Contains " avx512_bf16" || l.Contains " amx_bf16"))
+            Expect.equal (configOf []).Precision (if native then "bf16" else "fp32") "the default"
+            Expect.equal (configOf [ "precision", "auto"; "device", "cuda" ]).Precision "bf16" "CUDA"
+            Expect.equal (configOf [ "precision", "fp32" ]).Precision "fp32" "as asked"
         }
 
         test "options: --name=value carries a value that starts with --" {
