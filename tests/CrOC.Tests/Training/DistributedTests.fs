@@ -168,6 +168,21 @@ let tests =
             Expect.stringContains error "2 process(es), this run has 1" "and says why"
         }
 
+        test "SIGTERM to one rank stops all ranks after the same step; rank 0 writes that step's checkpoint; exit 0" {
+            let output = DataTests.tempDir "dp-stopped"
+            let job = mpirun 2 (trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "100000" ])
+            let p, text = job
+            withJob job (fun () ->
+                waitUntil 120 "the first step" (hasSteps output 1)
+                let rank1 = rankPid p.Id 1 |> Option.defaultWith (fun () -> failwithf "rank 1 not found:\n%s" (text ()))
+                (present (Process.Start("kill", [| "-TERM"; string rank1 |]))).WaitForExit())
+            let code, text = finish 120 job
+            Expect.equal code 0 (sprintf "a clean stop:\n%s" text)
+            let steps = TrainingTests.metrics output |> Array.map (fun r -> r.GetProperty("step").GetInt32())
+            let last = CrOC.Host.Training.Checkpoints.List(output) |> Seq.last
+            Expect.stringContains last (sprintf "step-%08d" (Array.last steps)) "the checkpoint is the last logged step"
+        }
+
         test "a rank that is killed ends the whole job with an error" {
             let output = DataTests.tempDir "dp-killed"
             let job = mpirun 2 (trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "100000" ])
