@@ -20,6 +20,8 @@ public static class TrainCommand
                                 (COCO+: --data ~/coco/train2017,~/coco/unlabeled2017)
           --output DIR          run folder: config.json, metrics.jsonl, tensorboard/, checkpoints/
           --epochs N  --max-steps N  --batch B  --accum N  --workers N  --seed S  --device cpu|cuda
+          --precision auto|fp32|bf16  auto (default): bf16 mixed precision where bfloat16 is
+                                native (AVX512-BF16/AMX CPUs, CUDA), else fp32
           --alpha A             weight of the object loss (0: DINO-only baseline)
           --global-pool cls|avg image-level vector: CLS (official) or mean patch token (poster)
           --features keys|tokens  cluster last-block keys per head (official) or output tokens
