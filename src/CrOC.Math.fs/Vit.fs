@@ -131,9 +131,9 @@ let private dropPath (rate: float) (generator: torch.Generator option) (x: Tenso
         let keep = torch.empty([| x.shape.[0]; 1L; 1L |], dtype = x.dtype)
         let mask =
             match generator with
-            | Some g -> keep.bernoulli_(1.0 - rate, g).``to``(x.device)
+            | Some g -> over (keep.bernoulli_(1.0 - rate, g)) (1.0 - rate) |> fun m -> m.``to``(x.device)
             | None -> invalidArg "options" "stochastic depth needs a generator"
-        over (x * mask) (1.0 - rate)
+        x * mask // (B, 1, 1) of 0 and 1/(1 − rate): one pass over x
 
 /// (B, T, 3D) → q, k, v each (B, h, T, D/h).
 let private splitHeads (heads: int) (qkv: Tensor) : Tensor * Tensor * Tensor =
@@ -148,7 +148,9 @@ let attention (precision: Precision) (q: Tensor) (k: Tensor) (v: Tensor) : Tenso
     match precision with
     | Fp32 -> torch.nn.functional.scaled_dot_product_attention(q, k, v)
     | Bf16 ->
-        let scores = over (torch.matmul(q, k.transpose(-2L, -1L)) |> toFloat32) (sqrt (float q.shape.[3])) // (B, h, T, T)
+        // q is scaled instead of the (T×T) scores: one pass over B·h·T·d_h values instead of
+        // B·h·T², and exact when 1/√d_h is a power of two (d_h = 64).
+        let scores = torch.matmul(over q (sqrt (float q.shape.[3])), k.transpose(-2L, -1L)) |> toFloat32 // (B, h, T, T)
         torch.matmul(scores.softmax(-1L) |> compute precision, v)
 
 /// One pre-norm block; returns the new tokens (float32 residual stream) and the block's q, k, v
