@@ -141,17 +141,18 @@ let private splitHeads (heads: int) (qkv: Tensor) : Tensor * Tensor * Tensor =
     let parts = qkv.reshape(b, t, 3L, int64 heads, -1L).permute(2L, 0L, 3L, 1L, 4L) // (3, B, h, T, dh)
     parts.[0], parts.[1], parts.[2]
 
-/// softmax(q·kᵀ/√d_h)·v over (B, h, T, d_h). Float32: the fused kernel. Bf16: as the official
-/// code under autocast, the two matmuls in bfloat16 and the softmax in float32 (libtorch's fused
-/// CPU kernel is no faster in bfloat16 than in float32, and its backward is slower than this).
+/// softmax(q·kᵀ/√d_h)·v over (B, h, T, d_h). Float32, and bf16 on a GPU: the fused kernel
+/// (flash attention there). Bf16 on the CPU: as the official code under autocast, the two matmuls
+/// in bfloat16 and the softmax in float32 (libtorch's fused CPU kernel is no faster in bfloat16
+/// than in float32, and its backward is slower than this).
 let attention (precision: Precision) (q: Tensor) (k: Tensor) (v: Tensor) : Tensor =
     match precision with
-    | Fp32 -> torch.nn.functional.scaled_dot_product_attention(q, k, v)
-    | Bf16 ->
+    | Bf16 when q.device_type = DeviceType.CPU ->
         // q is scaled instead of the (T×T) scores: one pass over B·h·T·d_h values instead of
         // B·h·T², and exact when 1/√d_h is a power of two (d_h = 64).
         let scores = torch.matmul(over q (sqrt (float q.shape.[3])), k.transpose(-2L, -1L)) |> toFloat32 // (B, h, T, T)
         torch.matmul(scores.softmax(-1L) |> compute precision, v)
+    | _ -> torch.nn.functional.scaled_dot_product_attention(q, k, v)
 
 /// One pre-norm block; returns the new tokens (float32 residual stream) and the block's q, k, v
 /// (in the compute dtype).
