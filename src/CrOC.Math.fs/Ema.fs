@@ -12,4 +12,4 @@ let ema (momentum: float) (teacher: Tensor seq) (student: Tensor seq) : unit =
     Seq.zip teacher student
     |> Seq.iter (fun (t, s) ->
         if t.shape <> s.shape then invalidArg "student" (sprintf "EMA pair of shapes %A and %A" t.shape s.shape)
-        withScalar momentum (fun m -> withScalar (1.0 - momentum) (fun rest -> t.mul_(m).add_(s.detach(), alpha = rest))) |> ignore)
+        t.lerp_(s.detach(), torch.tensor(1.0 - momentum, dtype = t.dtype, device = t.device)) |> ignore) // m·θ_t + (1 − m)·θ_s in one pass

@@ -21,14 +21,11 @@ let clipPerTensor (maxNorm: float) (parameters: Tensor seq) : float list =
             if factor < 1.0 then withScalar factor (fun f -> g.mul_(f)) |> ignore
             yield norm ]
 
-/// Clears the gradients (to zero) before a new backward.
-let zeroGradients (parameters: Tensor seq) : unit =
-    use _ = torch.no_grad()
-    use _ = torch.NewDisposeScope() // the .grad wrappers
+/// Drops the gradients before a new backward (PyTorch's `zero_grad(set_to_none=True)`): the next
+/// backward stores its gradient instead of adding it to zeros, one pass less over every gradient.
+let clearGradients (parameters: Tensor seq) : unit =
     for p in parameters do
-        match p.grad with
-        | null -> ()
-        | g -> g.zero_() |> ignore
+        p.grad <- null
 
 /// First and second moments of one parameter, and how many updates it has had.
 type Moments = { M: Tensor; V: Tensor; mutable Steps: int }
@@ -66,7 +63,7 @@ type AdamW(beta1: float, beta2: float, eps: float) =
                 state.Steps <- state.Steps + 1
                 let wd = weightDecay name p
                 if wd <> 0.0 then withScalar (1.0 - lr * wd) (fun decay -> p.mul_(decay)) |> ignore
-                withScalar beta1 (fun b -> withScalar (1.0 - beta1) (fun rest -> state.M.mul_(b).add_(g, alpha = rest))) |> ignore
+                state.M.lerp_(g, torch.tensor(1.0 - beta1, dtype = g.dtype, device = g.device)) |> ignore // m ← β₁m + (1 − β₁)g in one pass
                 withScalar beta2 (fun b -> withScalar (1.0 - beta2) (fun rest -> state.V.mul_(b).addcmul_(g, g, value = rest))) |> ignore
                 let correction1 = 1.0 - beta1 ** float state.Steps
                 let correction2 = 1.0 - beta2 ** float state.Steps

@@ -38,7 +38,7 @@ public static class StepRunner
         var trainable = Network.trainable(state.Model.Student).ToList();
         var tensors = trainable.Select(t => t.Item2).ToList();
         var marker = mark is null ? NoMark : FSharpFunc.Of((string phase) => { mark(phase); return (Unit)null!; });
-        Optim.zeroGradients(tensors);
+        Optim.clearGradients(tensors);
         var image = new CentreStatistics(state.Model.Centre);
         var objects = new CentreStatistics(state.Model.CentreC);
         for (int micro = 0; micro < config.Accum; micro++)

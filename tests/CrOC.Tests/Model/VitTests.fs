@@ -152,6 +152,37 @@ let tests =
                 Expect.isLessThan (maxAbsDiff ((gradOf q32).to_type(f64)) (gradOf q64)) (2.0 * tolerance) (sprintf "%A gradient of q" precision)
         }
 
+        test "AdamW matches PyTorch's update rule in float64 over 3 steps; a cleared or skipped gradient means no update" {
+            use _ = torch.NewDisposeScope()
+            let rng = System.Random 5
+            let initial = normal rng 6
+            let p = torch.tensor(initial, dtype = f64).requires_grad_(true)
+            let frozen = torch.tensor(normal rng 2, dtype = f64).requires_grad_(true)
+            let frozenBefore = valuesOf frozen
+            let optimiser = Optim.AdamW()
+            let lr, wd, b1, b2, eps = 0.01, 0.04, 0.9, 0.999, 1e-8
+            let mutable expected = Array.copy initial
+            let m, v = Array.zeroCreate 6, Array.zeroCreate 6
+            for step in 1 .. 3 do
+                let grads = normal rng 6
+                Optim.clearGradients [ p; frozen ]
+                (p * torch.tensor(grads, dtype = f64)).sum().backward()
+                (frozen * 3.0).sum().backward()
+                optimiser.Step([ "w", p; "frozen", frozen ], lr, (fun _ _ -> wd), (fun name -> name = "frozen"))
+                for i in 0 .. 5 do
+                    expected.[i] <- expected.[i] * (1.0 - lr * wd)
+                    m.[i] <- b1 * m.[i] + (1.0 - b1) * grads.[i]
+                    v.[i] <- b2 * v.[i] + (1.0 - b2) * grads.[i] * grads.[i]
+                    let mHat, vHat = m.[i] / (1.0 - b1 ** float step), v.[i] / (1.0 - b2 ** float step)
+                    expected.[i] <- expected.[i] - lr * mHat / (sqrt vHat + eps)
+                Expect.isLessThan (Array.map2 (fun a b -> abs (a - b)) (valuesOf p) expected |> Array.max) 1e-12 (sprintf "step %d" step)
+            Optim.clearGradients [ p; frozen ]
+            Expect.isTrue (isNull p.grad) "cleared: no gradient"
+            optimiser.Step([ "w", p; "frozen", frozen ], lr, (fun _ _ -> wd), (fun _ -> false))
+            Expect.isLessThan (Array.map2 (fun a b -> abs (a - b)) (valuesOf p) expected |> Array.max) 1e-12 "no gradient, no update (not even weight decay)"
+            Expect.sequenceEqual (valuesOf frozen) frozenBefore "a skipped parameter never moved"
+        }
+
         test "AdamW groups: biases and 1-D tensors are not decayed" {
             use _ = torch.NewDisposeScope()
             let net = Network.init Fixtures.config (generator 8)
