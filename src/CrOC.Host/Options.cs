@@ -39,20 +39,16 @@ public sealed class Options
     }
 
     /// <summary>The integer option <paramref name="name"/>, or <paramref name="fallback"/>; must be ≥ 1.</summary>
-    public int PositiveInt(string name, int fallback)
-    {
-        if (!values.Remove(name, out var text)) return fallback;
-        if (!int.TryParse(text, out var value) || value < 1)
-            throw new OptionException($"--{name} needs a positive integer, got '{text}'");
-        return value;
-    }
+    public int PositiveInt(string name, int fallback) => Int(name, fallback, 1, "a positive integer");
 
     /// <summary>The integer option <paramref name="name"/>, or <paramref name="fallback"/>; must be ≥ 0 (seeds).</summary>
-    public int NonNegativeInt(string name, int fallback)
+    public int NonNegativeInt(string name, int fallback) => Int(name, fallback, 0, "an integer ≥ 0");
+
+    int Int(string name, int fallback, int least, string what)
     {
         if (!values.Remove(name, out var text)) return fallback;
-        if (!int.TryParse(text, out var value) || value < 0)
-            throw new OptionException($"--{name} needs an integer ≥ 0, got '{text}'");
+        if (!int.TryParse(text, out var value) || value < least)
+            throw new OptionException($"--{name} needs {what}, got '{text}'");
         return value;
     }
 

@@ -29,7 +29,7 @@ public static class VitBenchmark
         int batch = options.PositiveInt("batch", 8);
         int repeats = options.PositiveInt("repeats", 5);
         int threads = options.PositiveInt("threads", Environment.ProcessorCount);
-        var precision = options.Choice("precision", "fp32", ["fp32", "bf16"]) == "bf16" ? Layers.Precision.Bf16 : Layers.Precision.Fp32;
+        var precision = Training.CrocSetup.PrecisionOf(options.Choice("precision", "fp32", ["fp32", "bf16"]));
         options.RejectUnknown();
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of --patch {patch}");
 

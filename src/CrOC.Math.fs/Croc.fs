@@ -130,7 +130,7 @@ let private clusteringFeatures (features: FeatureSpace) (out: Vit.VitOutput) : T
     | OutputTokens, _ -> out.Tokens
 
 /// One CrOC step's forward: teacher (no graph) → clustering → student → objects → heads → losses,
-/// and the centre updates (spec §2, §5–§7).
+/// and the statistics the centre updates need (spec §2, §5–§7; `updateCentres` applies them).
 let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
     let objectsOn = cfg.Alpha > 0.0
     let vit = cfg.Network.Vit

@@ -8,8 +8,9 @@ open CrOC.Math.Tensors
 /// `teacher` and `student` list the matching tensors in the same order and shapes.
 let ema (momentum: float) (teacher: Tensor seq) (student: Tensor seq) : unit =
     use _ = torch.no_grad()
-    use _ = torch.NewDisposeScope() // the detached views of the student
+    use _ = torch.NewDisposeScope() // the detached views of the student, the weights
+    let rest = lerpWeight (1.0 - momentum)
     Seq.zip teacher student
     |> Seq.iter (fun (t, s) ->
         if t.shape <> s.shape then invalidArg "student" (sprintf "EMA pair of shapes %A and %A" t.shape s.shape)
-        t.lerp_(s.detach(), torch.tensor(1.0 - momentum, dtype = t.dtype, device = t.device)) |> ignore) // m·θ_t + (1 − m)·θ_s in one pass
+        t.lerp_(s.detach(), rest t) |> ignore) // m·θ_t + (1 − m)·θ_s in one pass

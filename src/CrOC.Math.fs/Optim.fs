@@ -48,6 +48,7 @@ type AdamW(beta1: float, beta2: float, eps: float) =
     member _.Step(parameters: (string * Tensor) seq, lr: float, weightDecay: string -> Tensor -> float, skip: string -> bool) =
         use _ = torch.no_grad()
         use _ = torch.NewDisposeScope() // temporaries and .grad wrappers; the moments are detached from it
+        let firstMomentWeight = lerpWeight (1.0 - beta1)
         for name, p in parameters do
             match p.grad with
             | null -> ()
@@ -63,7 +64,7 @@ type AdamW(beta1: float, beta2: float, eps: float) =
                 state.Steps <- state.Steps + 1
                 let wd = weightDecay name p
                 if wd <> 0.0 then withScalar (1.0 - lr * wd) (fun decay -> p.mul_(decay)) |> ignore
-                state.M.lerp_(g, torch.tensor(1.0 - beta1, dtype = g.dtype, device = g.device)) |> ignore // m ← β₁m + (1 − β₁)g in one pass
+                state.M.lerp_(g, firstMomentWeight g) |> ignore // m ← β₁m + (1 − β₁)g in one pass
                 withScalar beta2 (fun b -> withScalar (1.0 - beta2) (fun rest -> state.V.mul_(b).addcmul_(g, g, value = rest))) |> ignore
                 let correction1 = 1.0 - beta1 ** float state.Steps
                 let correction2 = 1.0 - beta2 ** float state.Steps

@@ -63,6 +63,19 @@ let movedTo (device: torch.Device) (named: (string * Tensor) list) : string -> T
     let moved = named |> List.map (fun (n, t) -> n, t.``to``(device).detach().requires_grad_(t.requires_grad)) |> dict
     fun name -> moved.[name]
 
+/// The weight `w` of `lerp_` (which TorchSharp takes as a tensor) in the dtype and on the device of
+/// the tensor it is used with: made once per dtype and device, owned by the current dispose scope.
+let lerpWeight (w: float) : Tensor -> Tensor =
+    let made = System.Collections.Generic.Dictionary<struct (torch.ScalarType * string), Tensor>()
+    fun like ->
+        let key = struct (like.dtype, string like.device)
+        match made.TryGetValue key with
+        | true, t -> t
+        | _ ->
+            let t = torch.tensor(w, dtype = like.dtype, device = like.device)
+            made.[key] <- t
+            t
+
 /// Fails with a clear message when `t` does not have `rank` dimensions.
 let expectRank (what: string) (rank: int) (t: Tensor) =
     if t.dim() <> int64 rank then

@@ -22,18 +22,18 @@ public sealed class MpiCollective : ICollective
     public int LocalWorld { get; }
     public int LocalRank { get; }
 
-    MpiCollective(OpenMpi mpi, TimeSpan timeout, Action<string>? onTimeout)
+    MpiCollective(OpenMpi mpi, TimeSpan timeout)
     {
         this.mpi = mpi;
         mpi.Init();
         Rank = mpi.Rank();
         World = mpi.Size();
         (LocalRank, LocalWorld) = mpi.OnThisMachine();
-        watchdog = new Watchdog(timeout, onTimeout ?? Watchdog.ExitProcess($"rank {Rank}/{World}"));
+        watchdog = new Watchdog(timeout, Watchdog.ExitProcess($"rank {Rank}/{World}"));
     }
 
     /// <summary>Initialises MPI (the process must have been started by mpirun or another launcher).</summary>
-    public static MpiCollective Start(TimeSpan timeout, Action<string>? onTimeout = null) => new(OpenMpi.Load(), timeout, onTimeout);
+    public static MpiCollective Start(TimeSpan timeout) => new(OpenMpi.Load(), timeout);
 
     [DllImport("LibTorchSharp")] static extern IntPtr THSTensor_data(IntPtr tensor);
 

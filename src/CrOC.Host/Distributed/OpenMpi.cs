@@ -48,9 +48,7 @@ sealed class OpenMpi
     public IntPtr World { get; }
     public IntPtr Float { get; }
     public IntPtr Double { get; }
-    public IntPtr Byte { get; }
     public IntPtr Sum { get; }
-    public IntPtr Max { get; }
 
     OpenMpi(IntPtr lib)
     {
@@ -72,9 +70,7 @@ sealed class OpenMpi
         World = NativeLibrary.GetExport(lib, "ompi_mpi_comm_world");
         Float = NativeLibrary.GetExport(lib, "ompi_mpi_float");
         Double = NativeLibrary.GetExport(lib, "ompi_mpi_double");
-        Byte = NativeLibrary.GetExport(lib, "ompi_mpi_byte");
         Sum = NativeLibrary.GetExport(lib, "ompi_mpi_op_sum");
-        Max = NativeLibrary.GetExport(lib, "ompi_mpi_op_max");
     }
 
     /// <summary>Loads Open MPI globally (its plugins resolve symbols of libmpi) and binds it.</summary>

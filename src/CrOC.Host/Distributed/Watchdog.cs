@@ -6,12 +6,10 @@ namespace CrOC.Host.Distributed;
 /// Bounds the time a blocking collective may take: MPI waits forever for a rank that hangs or whose
 /// machine vanished, so each collective runs under a guard that, when <see cref="Timeout"/> passes,
 /// reports what it was waiting for and ends the process (exit code 3); the launcher then stops the
-/// other ranks.
+/// other ranks. The timeout is a constructor argument, as what happens then (for tests).
 /// </summary>
 public sealed class Watchdog(TimeSpan timeout, Action<string> onTimeout)
 {
-    public TimeSpan Timeout => timeout;
-
     /// <summary>Guards one operation until the returned object is disposed.</summary>
     public IDisposable Guard(string what) =>
         new Timer(_ => onTimeout($"{what} did not complete within {timeout.TotalSeconds:F0} s: another rank has probably died or hangs"),

@@ -37,14 +37,14 @@ public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, lo
 public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int classes, ProbeOptions options, Action<string> log, torch.Device? device = null)
 {
     readonly torch.Device where = device ?? torch.CPU;
+    readonly Vit.ForwardOptions inference = Vit.ForwardOptions.InferenceAs(Training.CrocSetup.PrecisionOf(options.Precision));
     readonly int grid = options.Size / vit.Patch;
 
     /// <summary>Frozen feature maps (B, D, g, g) of normalised images (B, 3, S, S).</summary>
     torch.Tensor Features(torch.Tensor images)
     {
         using var noGrad = torch.no_grad();
-        var precision = options.Precision == "bf16" ? Layers.Precision.Bf16 : Layers.Precision.Fp32;
-        var tokens = Vit.forward(vit, backbone, Vit.ForwardOptions.InferenceAs(precision), images).Tokens;
+        var tokens = Vit.forward(vit, backbone, inference, images).Tokens;
         return Segmentation.featureMaps(grid, grid, tokens);
     }
 

@@ -43,7 +43,10 @@ public static class CrocSetup
         c.StudentTempC,
         c.CentreMomentum,
         c.DropPath,
-        c.Precision == "bf16" ? Layers.Precision.Bf16 : Layers.Precision.Fp32);
+        PrecisionOf(c.Precision));
+
+    /// <summary>A resolved `--precision` (fp32 | bf16) as the math library's type.</summary>
+    public static Layers.Precision PrecisionOf(string name) => name == "bf16" ? Layers.Precision.Bf16 : Layers.Precision.Fp32;
 
     /// <summary>The per-iteration schedules; with ≤ 2 epochs both warm-ups are 0 (as the official code).</summary>
     public static (Schedules.CosineSchedule Lr, Schedules.CosineSchedule Wd, Schedules.CosineSchedule Momentum) Schedules(TrainConfig c, int itersPerEpoch, int world = 1)

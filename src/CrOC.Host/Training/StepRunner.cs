@@ -48,10 +48,10 @@ public static class StepRunner
             using var batch = owner;
             mark?.Invoke("data");
             long subBatch = (state.Step * config.Accum + micro) * collective.World + collective.Rank;
-            state.DropPath.manual_seed(SubBatchSeed(config.Seed, subBatch, 1));
-            state.Seeding.manual_seed(SubBatchSeed(config.Seed, subBatch, 2));
+            using var dropPath = new torch.Generator(SubBatchSeed(config.Seed, subBatch, 1), torch.CPU);
+            using var seeding = new torch.Generator(SubBatchSeed(config.Seed, subBatch, 2), torch.CPU);
             using var scope = torch.NewDisposeScope();
-            var input = new Croc.StepInput(views, positions, s.TeacherTemp, s.TeacherTempC, Clustering.Seeding.NewSampled(state.Seeding), state.DropPath, marker);
+            var input = new Croc.StepInput(views, positions, s.TeacherTemp, s.TeacherTempC, Clustering.Seeding.NewSampled(seeding), dropPath, marker);
             var result = Croc.step(croc, state.Model, input);
             Tensors.over(result.Loss, config.Accum).backward(); // no temporary Scalar: see Tensors.withScalar
             mark?.Invoke("backward");
@@ -60,13 +60,16 @@ public static class StepRunner
             image.Add(result.CentreStats);
             objects.Add(result.CentreStatsC);
         }
-        var metrics = AllReduceMean(collective, sums);
-        if (!double.IsFinite(metrics["loss"])) return metrics; // every rank sees it: the caller stops the run; nothing is updated
+        // Over the ranks: one all-reduce of the metric sums and the two row counts, then (unless the
+        // loss diverged, which every rank sees alike) the gradients and one of the two centre sums.
+        var totals = AllReduceSum(collective, [.. sums, image.Count, objects.Count]);
+        var metrics = MetricNames.Select((name, i) => (name, totals[i] / collective.World)).ToDictionary(p => p.name, p => p.Item2);
+        if (!double.IsFinite(metrics["loss"])) return metrics; // the caller stops the run; nothing is updated
         collective.AverageGradients(tensors);
-        image.AllReduce(collective);
-        objects.AllReduce(collective);
+        var (imageSum, objectSum) = AllReduceJoined(collective, image.Sum, objects.Sum);
         mark?.Invoke("all-reduce");
-        var (centre, centreC) = Croc.updateCentres(croc, state.Model, image.Statistics, objects.Statistics);
+        var (centre, centreC) = Croc.updateCentres(croc, state.Model,
+            new Losses.RowSum(imageSum, totals[MetricNames.Length]), new Losses.RowSum(objectSum, totals[MetricNames.Length + 1]));
         var old = state.Model;
         state.Model = new Croc.CrocState(old.Student, old.Teacher, centre.DetachFromDisposeScope(), centreC.DetachFromDisposeScope());
         old.Centre.Dispose();
@@ -84,7 +87,7 @@ public static class StepRunner
     }
 
     /// <summary>The seed of one random stream of one sub-batch.</summary>
-    static long SubBatchSeed(long seed, long subBatch, int stream) => (long)(new SampleRandom(seed, -2, subBatch, stream).NextUInt64() >> 1);
+    static ulong SubBatchSeed(long seed, long subBatch, int stream) => new SampleRandom(seed, -2, subBatch, stream).NextUInt64();
 
     static double[] Metrics(Croc.StepResult r, int batch) =>
     [
@@ -92,36 +95,34 @@ public static class StepRunner
         r.ObjectsEmpty ? 1 : 0, r.MeanKStar, r.TeacherEntropy, r.KlTeacherStudent,
     ];
 
-    static Dictionary<string, double> AllReduceMean(ICollective collective, double[] local)
+    static double[] AllReduceSum(ICollective collective, double[] local)
     {
+        if (collective.World == 1) return local;
         using var scope = torch.NewDisposeScope();
         var all = torch.tensor(local, torch.float64);
-        collective.AllReduceMean(all);
-        var mean = all.data<double>().ToArray();
-        return MetricNames.Select((name, i) => (name, mean[i])).ToDictionary(p => p.name, p => p.Item2);
+        collective.AllReduceSum(all);
+        return all.data<double>().ToArray();
     }
 
-    /// <summary>Σ of the teacher rows and their count over the micro-batches, then over the ranks.</summary>
+    /// <summary>Two (1, n) sums all-reduced as one buffer.</summary>
+    static (torch.Tensor, torch.Tensor) AllReduceJoined(ICollective collective, torch.Tensor a, torch.Tensor b)
+    {
+        if (collective.World == 1) return (a, b);
+        var joined = torch.cat([a, b], 1);
+        collective.AllReduceSum(joined);
+        return (joined.narrow(1, 0, a.shape[1]), joined.narrow(1, a.shape[1], b.shape[1]));
+    }
+
+    /// <summary>Σ of the teacher rows and their count over the micro-batches of this rank.</summary>
     sealed class CentreStatistics(torch.Tensor centre)
     {
-        readonly torch.Tensor sum = torch.zeros_like(centre);
-        double count;
+        public torch.Tensor Sum { get; } = torch.zeros_like(centre);
+        public double Count { get; private set; }
 
         public void Add(Losses.RowSum rows)
         {
-            Tensors.addInPlace(sum, rows.Sum);
-            count += rows.Count;
+            Tensors.addInPlace(Sum, rows.Sum);
+            Count += rows.Count;
         }
-
-        public void AllReduce(ICollective collective)
-        {
-            if (collective.World == 1) return;
-            collective.AllReduceSum(sum);
-            var total = torch.tensor(new[] { count }, torch.float64);
-            collective.AllReduceSum(total);
-            count = total.item<double>();
-        }
-
-        public Losses.RowSum Statistics => new(sum, count);
     }
 }

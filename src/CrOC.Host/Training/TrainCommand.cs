@@ -114,19 +114,20 @@ public static class TrainCommand
             log.Write($"outputs in {Path.GetFullPath(config.Output)}: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (last: {summary.LastCheckpoint ?? "none"})");
             return 0;
         }
-        catch (Exception e) when (ranks.World > 1 || e is DatasetException or DivergedException or ConfigException or DistributedException)
+        catch (Exception e) when (ranks.World > 1 || e is DatasetException || MetByEveryRank(e))
         {
-            bool expected = e is DatasetException or DivergedException or ConfigException or DistributedException;
+            bool expected = e is DatasetException || MetByEveryRank(e);
             log.Error($"croc-host train{(ranks.World > 1 ? $" [rank {ranks.Rank}]" : "")}: {(expected ? e.Message : e.ToString())}");
             int code = e is ConfigException ? 2 : 1;
-            // A divergence, a bad configuration or a disagreement is met by every rank at the same
-            // point: they all end normally. Any other error may be this rank's alone while the
-            // others wait in a collective: end them all.
-            bool everyRank = e is DivergedException or ConfigException or DistributedException;
-            if (ranks.World > 1 && !everyRank) ranks.Abort(code);
+            // Any error that may be this rank's alone ends all ranks: the others may be waiting in a collective.
+            if (ranks.World > 1 && !MetByEveryRank(e)) ranks.Abort(code);
             return code;
         }
     }
+
+    /// <summary>A divergence, a bad configuration or a disagreement between ranks: every rank meets
+    /// it at the same point (they share the metrics, the config and the checks), so all end normally.</summary>
+    static bool MetByEveryRank(Exception e) => e is DivergedException or ConfigException or DistributedException;
 }
 
 /// <summary>Log lines to the console and to the run's train.log, errors to stderr and train.log;

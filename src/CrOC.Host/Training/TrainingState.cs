@@ -8,10 +8,6 @@ public sealed class TrainingState
 {
     public required Croc.CrocState Model { get; set; }
     public required Optim.AdamW Optimizer { get; init; }
-    /// <summary>Random source of the student's stochastic depth (reseeded per sub-batch by StepRunner).</summary>
-    public required torch.Generator DropPath { get; init; }
-    /// <summary>Random source of the clustering's seeds (reseeded per sub-batch by StepRunner).</summary>
-    public required torch.Generator Seeding { get; init; }
     /// <summary>Optimiser steps done so far.</summary>
     public long Step { get; set; }
 
@@ -25,8 +21,6 @@ public sealed class TrainingState
         {
             Model = device is null || device.type == DeviceType.CPU ? model : Croc.toDevice(croc.Network, device, model),
             Optimizer = new Optim.AdamW(),
-            DropPath = new torch.Generator((ulong)config.Seed + 1, torch.CPU),
-            Seeding = new torch.Generator((ulong)config.Seed + 2, torch.CPU),
         };
     }
 

@@ -10,7 +10,7 @@ public enum WeightsLayout
     Network,
     /// <summary>An official CrOC (or DINO) "full checkpoint": student (module.*), teacher, croc_loss, ...</summary>
     FullCheckpoint,
-    /// <summary>A CrOC.NET training checkpoint: student.*, teacher.*, centre, centre_c, adam.*, rng.*.</summary>
+    /// <summary>A CrOC.NET training checkpoint: student.*, teacher.*, centre, centre_c, adam.* (older ones also rng.*).</summary>
     TrainingCheckpoint,
     /// <summary>A plain ViT backbone state dict with DINO/timm names (cls_token, blocks.0..., norm.*).</summary>
     BackboneOnly,

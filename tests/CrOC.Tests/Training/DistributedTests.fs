@@ -32,12 +32,9 @@ type MirroredPair() =
 
 let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 
-/// The training arguments shared by the runs below: a 2-block ViT at 32 px on 48 scenes.
+/// `croc-host train` arguments of the tests' tiny configuration with batch 4, plus `extra`.
 let private trainArgs (output: string) (extra: string list) =
-    [ "train"; "--data"; TrainingTests.scenes.Force(); "--output"; output; "--batch"; "4"; "--workers"; "1"; "--epochs"; "3"
-      "--warmup-epochs"; "0"; "--image-size"; "32"; "--patch"; "8"; "--depth"; "2"; "--head-hidden"; "64"
-      "--head-bottleneck"; "32"; "--out-dim"; "256"; "--out-dim-c"; "128"; "--checkpoint-every"; "2"; "--log-every"; "100"
-      "--precision"; "fp32" ] @ extra
+    "train" :: [ for name, value in TrainingTests.tinyPairs output @ [ "batch", "4" ] do yield "--" + name; yield value ] @ extra
 
 /// `mpirun -np n dotnet croc-host.dll args`, started (not awaited), output captured.
 let private mpirun (n: int) (args: string list) =

@@ -19,12 +19,15 @@ let scenes = lazy (DataTests.sceneFolder 48 64 64)
 let configOf (pairs: (string * string) list) =
     TrainConfig.Resolve(ResizeArray [ for name, value in pairs -> struct (name, (value: string | null)) ])
 
-/// The tiny preset shrunk further for tests, plus `extra` settings.
-let tinyConfig (output: string) (extra: (string * string) list) =
-    configOf (
-        [ "data", scenes.Force(); "output", output; "batch", "8"; "workers", "1"; "epochs", "3"; "warmup-epochs", "0"
-          "image-size", "32"; "patch", "8"; "depth", "2"; "head-hidden", "64"; "head-bottleneck", "32"
-          "out-dim", "256"; "out-dim-c", "128"; "checkpoint-every", "2"; "log-every", "100"; "precision", "fp32" ] @ extra)
+/// The tiny preset shrunk further for tests (a 2-block ViT at 32 px on 48 scenes), as option pairs;
+/// later pairs override earlier ones.
+let tinyPairs (output: string) =
+    [ "data", scenes.Force(); "output", output; "batch", "8"; "workers", "1"; "epochs", "3"; "warmup-epochs", "0"
+      "image-size", "32"; "patch", "8"; "depth", "2"; "head-hidden", "64"; "head-bottleneck", "32"
+      "out-dim", "256"; "out-dim-c", "128"; "checkpoint-every", "2"; "log-every", "100"; "precision", "fp32" ]
+
+/// The tiny test configuration plus `extra` settings.
+let tinyConfig (output: string) (extra: (string * string) list) = configOf (tinyPairs output @ extra)
 
 let run (config: TrainConfig) =
     let trainer = Trainer(config, ignore)
