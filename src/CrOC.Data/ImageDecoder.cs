@@ -30,18 +30,36 @@ public sealed class ImageDecoder
         configuration.ImageFormatsManager.SetDecoder(SixLabors.ImageSharp.Formats.Tiff.TiffFormat.Instance, new TiffDecoder { DecodingMode = SixLabors.ImageSharp.Metadata.FrameDecodingMode.First });
     }
 
-    public RgbImage Decode(string path)
+    public RgbImage Decode(string path) => Decode(ImageEntry.File(path));
+
+    /// <summary>Decodes a file or an archive member.</summary>
+    public RgbImage Decode(ImageEntry entry)
+    {
+        var name = entry.Name;
+        try
+        {
+            long length = entry.Member is null ? (File.Exists(entry.Path) ? new FileInfo(entry.Path).Length : -1) : entry.Length;
+            if (length < 0) throw new DecodeException(name, "file not found");
+            if (length == 0) throw new DecodeException(name, "empty file");
+            if (length > MaxFileBytes) throw new DecodeException(name, $"{length} bytes exceed the limit of {MaxFileBytes}");
+            var bytes = entry.Member is null ? File.ReadAllBytes(entry.Path) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
+            return Decode(bytes, name);
+        }
+        catch (DecodeException) { throw; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DecodeException(name, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>Decodes encoded image bytes; <paramref name="name"/> names them in errors.</summary>
+    public RgbImage Decode(byte[] bytes, string name)
     {
         try
         {
-            var info = new FileInfo(path);
-            if (!info.Exists) throw new DecodeException(path, "file not found");
-            if (info.Length == 0) throw new DecodeException(path, "empty file");
-            if (info.Length > MaxFileBytes) throw new DecodeException(path, $"{info.Length} bytes exceed the limit of {MaxFileBytes}");
-            var bytes = File.ReadAllBytes(path);
-            var header = Image.Identify(configuration, bytes, out _) ?? throw new DecodeException(path, "not a supported image format");
+            var header = Image.Identify(configuration, bytes, out _) ?? throw new DecodeException(name, "not a supported image format");
             if ((long)header.Width * header.Height > MaxPixels || header.Width <= 0 || header.Height <= 0)
-                throw new DecodeException(path, $"{header.Width}x{header.Height} pixels exceed the limit of {MaxPixels}");
+                throw new DecodeException(name, $"{header.Width}x{header.Height} pixels exceed the limit of {MaxPixels}");
             using var image = Image.Load<Rgb24>(configuration, bytes);
             if (image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation) is not null) image.Mutate(x => x.AutoOrient());
             return ToPlanar(image);
@@ -49,9 +67,10 @@ public sealed class ImageDecoder
         catch (DecodeException) { throw; }
         catch (Exception e) when (e is ImageFormatException or UnknownImageFormatException or InvalidImageContentException
                                     or NotSupportedException or InvalidOperationException or ArgumentException
-                                    or IndexOutOfRangeException or IOException or OverflowException or NullReferenceException)
+                                    or IndexOutOfRangeException or IOException or OverflowException or NullReferenceException
+                                    or OutOfMemoryException)
         {
-            throw new DecodeException(path, $"{e.GetType().Name}: {e.Message}");
+            throw new DecodeException(name, $"{e.GetType().Name}: {e.Message}");
         }
     }
 

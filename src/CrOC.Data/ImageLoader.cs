@@ -59,7 +59,7 @@ public sealed class DataStats
 public sealed class ImageLoader
 {
     const int MaxReplacements = 64;
-    readonly IReadOnlyList<string> files;
+    readonly IReadOnlyList<ImageEntry> files;
     readonly MultiCropSpec spec;
     readonly LoaderOptions options;
     readonly ImageDecoder decoder;
@@ -67,7 +67,7 @@ public sealed class ImageLoader
     public DataStats Stats { get; } = new();
     public EpochOrder Order { get; }
 
-    public ImageLoader(IReadOnlyList<string> files, MultiCropSpec spec, LoaderOptions options, ImageDecoder? decoder = null)
+    public ImageLoader(IReadOnlyList<ImageEntry> files, MultiCropSpec spec, LoaderOptions options, ImageDecoder? decoder = null)
     {
         if (files.Count == 0) throw new DatasetException("the dataset is empty");
         if (options.Batch < 1) throw new ArgumentException("batch must be >= 1");

@@ -1,62 +1,108 @@
+using System.Text.RegularExpressions;
+
 namespace CrOC.Data;
 
 /// <summary>A clear error about a dataset, given at start (never mid-epoch).</summary>
 public sealed class DatasetException(string message) : Exception(message);
 
 /// <summary>
-/// The image files of a dataset, found from one or more roots, in a deterministic (ordinal) order:
-/// a folder is searched recursively (an ImageNet-style ImageFolder tree or a flat folder such as
-/// COCO's train2017), a pattern such as <c>/data/coco/*2017</c> names several folders, and a
-/// <c>.txt</c> file lists images one per line (relative to the list's folder). Several roots
-/// combine, e.g. COCO+ = train2017 + unlabeled2017.
+/// The images of a dataset, found from one or more roots, in a deterministic (ordinal) order of
+/// their names: a folder is searched recursively (an ImageNet-style ImageFolder tree or a flat
+/// folder such as COCO's train2017); a tar archive (WebDataset-style shard) is indexed without
+/// extracting and its image members are read in place; <c>a.tar#sub/folder</c> keeps the members
+/// under one folder of the archive; a pattern such as <c>/data/coco/*2017</c> or
+/// <c>shards/train-{000..009}.tar</c> names several folders or archives; a <c>.txt</c> file lists
+/// images or archives one per line (relative to the list's folder). Several roots combine, e.g.
+/// COCO+ = train2017 + unlabeled2017. A damaged archive contributes the members before the damage
+/// and is reported to <c>warn</c>.
 /// </summary>
-public static class ImageSources
+public static partial class ImageSources
 {
     public static readonly string[] Extensions = [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"];
 
     public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
-    public static IReadOnlyList<string> Find(IEnumerable<string> roots)
+    public static IReadOnlyList<ImageEntry> Find(IEnumerable<string> roots, Action<string>? warn = null)
     {
-        var files = new List<string>();
+        warn ??= line => Console.Error.WriteLine($"croc-data: {line}");
+        var entries = new List<ImageEntry>();
         foreach (var root in roots)
         {
-            var found = FindOne(root);
-            if (found.Count == 0) throw new DatasetException($"no images under '{root}' (looked for {string.Join(", ", Extensions)})");
-            files.AddRange(found);
+            var found = FindOne(root, warn);
+            if (found.Count == 0) throw new DatasetException($"no images under '{root}' (looked for {string.Join(", ", Extensions)}, in folders and .tar archives)");
+            entries.AddRange(found);
         }
-        if (files.Count == 0) throw new DatasetException("no dataset root was given");
-        return files.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (entries.Count == 0) throw new DatasetException("no dataset root was given");
+        return entries.DistinctBy(e => e.Name, StringComparer.Ordinal).OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
     }
 
-    static List<string> FindOne(string root)
+    /// <summary>The image files of a list of paths, as entries (images given one by one).</summary>
+    public static IReadOnlyList<ImageEntry> Files(IEnumerable<string> paths) => paths.Select(ImageEntry.File).ToList();
+
+    static List<ImageEntry> FindOne(string root, Action<string> warn)
     {
         try
         {
+            if (ExpandBraces(root) is { } expanded) return expanded.SelectMany(r => FindOne(r, warn)).ToList();
             if (root.Contains('*') || root.Contains('?'))
             {
                 var folder = Path.GetDirectoryName(root) is { Length: > 0 } d ? d : ".";
                 if (!Directory.Exists(folder)) throw new DatasetException($"'{folder}' (from the pattern '{root}') is not a folder");
                 var pattern = Path.GetFileName(root);
                 return Directory.EnumerateFileSystemEntries(folder, pattern)
-                    .SelectMany(p => Directory.Exists(p) ? FindOne(p) : IsImage(p) ? [Path.GetFullPath(p)] : [])
+                    .SelectMany(p => Directory.Exists(p) || TarArchive.IsArchive(p) ? FindOne(p, warn) : IsImage(p) ? [ImageEntry.File(p)] : [])
                     .ToList();
             }
             if (Directory.Exists(root))
                 return Directory.EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden })
-                    .Where(IsImage).Select(Path.GetFullPath).ToList();
+                    .SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();
             if (File.Exists(root) && root.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
             {
                 var folder = Path.GetDirectoryName(Path.GetFullPath(root))!;
                 return File.ReadLines(root).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))
-                    .Select(l => Path.GetFullPath(Path.Combine(folder, l))).ToList();
+                    .Select(l => Path.GetFullPath(Path.Combine(folder, l)))
+                    .SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn) : [ImageEntry.File(p)]).ToList();
             }
-            if (File.Exists(root) && IsImage(root)) return [Path.GetFullPath(root)];
+            if (File.Exists(root) && IsImage(root)) return [ImageEntry.File(root)];
+            if (ArchiveAndFolder(root) is var (archive, inside)) return Members(archive, inside, warn);
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException)
         {
             throw new DatasetException($"cannot read the dataset root '{root}': {e.Message}");
         }
-        throw new DatasetException($"the dataset root '{root}' does not exist (a folder, a pattern with * or a .txt list of files)");
+        throw new DatasetException($"the dataset root '{root}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files)");
     }
+
+    /// <summary>"a.tar" or "a.tar#folder/inside" as (archive, folder prefix), when the archive exists.</summary>
+    static (string Archive, string Inside)? ArchiveAndFolder(string root)
+    {
+        int split = root.IndexOf(ImageEntry.ArchiveSeparator);
+        var (archive, inside) = split < 0 ? (root, "") : (root[..split], root[(split + 1)..].Trim('/'));
+        return File.Exists(archive) && TarArchive.IsArchive(archive) ? (archive, inside) : null;
+    }
+
+    static List<ImageEntry> Members(string path, string inside, Action<string> warn)
+    {
+        var archive = TarArchive.Open(path);
+        if (archive.Problem is not null) warn(archive.Problem);
+        var prefix = inside.Length == 0 ? "" : inside + "/";
+        return archive.Members.Where(m => m.Name.StartsWith(prefix, StringComparison.Ordinal) && IsImage(m.Name))
+            .Select(m => ImageEntry.InArchive(archive.Path, m)).ToList();
+    }
+
+    /// <summary>The roots of the first numeric range "{a..b}" of <paramref name="root"/> (zero-padded
+    /// as a is: {000..009}), or null when it has none.</summary>
+    static IEnumerable<string>? ExpandBraces(string root)
+    {
+        var match = BraceRange().Match(root);
+        if (!match.Success) return null;
+        var (from, to) = (match.Groups[1].Value, match.Groups[2].Value);
+        if (!long.TryParse(from, out long a) || !long.TryParse(to, out long b) || b < a || b - a > 1_000_000)
+            throw new DatasetException($"bad range '{match.Value}' in '{root}'");
+        int width = from.Length > 1 && from[0] == '0' ? from.Length : 0;
+        return Enumerable.Range(0, (int)(b - a + 1)).Select(i => root[..match.Index] + (a + i).ToString().PadLeft(width, '0') + root[(match.Index + match.Length)..]);
+    }
+
+    [GeneratedRegex(@"\{(\d+)\.\.(\d+)\}")]
+    private static partial Regex BraceRange();
 }

@@ -1,3 +1,4 @@
+using CrOC.Host.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using CrOC.Host.Distributed;
@@ -7,6 +8,21 @@ using TorchSharp;
 
 namespace CrOC.Host;
 
+/// <summary>`croc-host bench-allreduce`'s command line.</summary>
+[Command("bench-allreduce", "all-reduce time per size between processes (under mpirun -np N, N ≥ 2) and the estimated step on 8 and 64 nodes", Notes = """
+    Estimate: ring all-reduce of the official preset's gradients (S bytes) over N nodes,
+    t = 2(N−1)/N · S / bandwidth + 2(N−1) · latency, added to the compute (no overlap).
+    """)]
+public sealed record AllReduceBenchmarkOptions
+{
+    [Option("buffer sizes in MB", Value = "MB,MB,…", Min = 1e-6, Max = 4096)]
+    public double[] Sizes { get; init; } = [0.001, 0.1, 1, 8, 32, 128];
+    [Option("timed all-reduces per size after 2 warm-ups", Min = 1, Max = 100000)]
+    public int Repeats { get; init; } = 10;
+    [Option("compute time of one ViT-S/16 step per node for the estimate (4.3: fp32, batch 8 here; see `croc-host bench`)", Min = 0, MinExclusive = true)]
+    public double StepSeconds { get; init; } = 4.3;
+}
+
 /// <summary>
 /// `croc-host bench-allreduce` (under mpirun): the all-reduce's time per size on this machine, its
 /// latency and cost per MB, and from them a ring all-reduce estimate of the data-parallel step of
@@ -14,35 +30,17 @@ namespace CrOC.Host;
 /// </summary>
 public static class AllReduceBenchmark
 {
-    const string Help = """
-        croc-host bench-allreduce: time the float32 all-reduce between processes (run it under
-        mpirun -np N, N ≥ 2) and estimate the data-parallel step on 8 and 64 nodes.
-
-        Options:
-          --sizes MB,...      buffer sizes in MB (0.001,0.1,1,8,32,128)
-          --repeats R         timed all-reduces per size after 2 warm-ups (10)
-          --step-seconds S    compute time of one ViT-S/16 step per node for the estimate
-                              (4.3: this machine, fp32, batch 8; see `croc-host bench`)
-        Estimate: ring all-reduce of the official preset's gradients (S bytes) over N nodes,
-        t = 2(N−1)/N · S / bandwidth + 2(N−1) · latency, added to the compute (no overlap).
-        """;
-
     /// <summary>Assumed links for the estimate: name, bandwidth (bytes/s), latency (s).</summary>
     static readonly (string Name, double Bandwidth, double Latency)[] Links =
         [("10 GbE", 1.25e9, 50e-6), ("100 Gb/s InfiniBand", 12.5e9, 5e-6)];
 
-    public static int Run(Options options)
+    public static int Run(AllReduceBenchmarkOptions o)
     {
-        if (options.Help) { Console.WriteLine(Help); return 0; }
-        var sizes = (options.Text("sizes") ?? "0.001,0.1,1,8,32,128").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        int repeats = options.PositiveInt("repeats", 10);
-        double stepSeconds = options.Number("step-seconds", 4.3);
-        options.RejectUnknown();
+        var (sizes, repeats, stepSeconds) = (o.Sizes, o.Repeats, o.StepSeconds);
         using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(120));
         if (ranks.World < 2)
         {
-            Console.Error.WriteLine("croc-host bench-allreduce: run it with several processes, e.g. mpirun -np 2 croc-host bench-allreduce");
-            return 2;
+            throw new OptionException("run it with several processes, e.g. mpirun -np 2 croc-host bench-allreduce");
         }
         torch.set_num_threads(1);
         var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };

@@ -1,3 +1,4 @@
+using CrOC.Host.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -9,6 +10,36 @@ using TorchSharp;
 
 namespace CrOC.Host;
 
+/// <summary>`croc-host bench`'s command line.</summary>
+[Command("bench", "time the training step (the code path of `train`) on synthetic inputs: phases, images/s, MFU, peak RSS", Notes = """
+    Under mpirun (-np N) it times the data-parallel step: each process runs --batch images and
+    the gradients, metrics and centres are all-reduced ("all-reduce" phase); images/s counts
+    all processes; rank 0 prints.
+    MFU = the ViT's FLOPs per step (teacher forward + student forward and backward ≈ 4 forwards of
+    the 2B views) / step time / the matmul FLOP/s of a 4096² torch.mm measured here in the same precision.
+    """)]
+public sealed record BenchOptions
+{
+    [Option("model and heads (official: ViT-S/16, 224 px, 65536/8192 outputs)", Choices = "official|tiny")]
+    public string Preset { get; init; } = "official";
+    [Option("images per step", Min = 1, Max = 100000)]
+    public int Batch { get; init; } = 8;
+    [Option("view size (a multiple of the preset's patch)", Min = 1, Max = 4096, Default = "the preset's")]
+    public int? Size { get; init; }
+    [Option("bf16: mixed precision, MFU then against the bf16 matmul speed; auto (as train): bf16 where bfloat16 is native, else fp32", Choices = "auto|fp32|bf16")]
+    public string Precision { get; init; } = "auto";
+    [Option("timed steps after 2 warm-ups", Min = 1, Max = 100000)]
+    public int Repeats { get; init; } = 5;
+    [Option("torch intra-op threads (0: the cores shared among the local processes)", Min = 0, Max = 4096)]
+    public int Threads { get; init; }
+    [Option("where the step runs", Value = "cpu|cuda[:N]")]
+    public string Device { get; init; } = "cpu";
+    [Option("skip the data-pipeline measurement")]
+    public bool NoData { get; init; }
+    [Option("end with one JSON line (images_per_s, mfu, phases, peak_rss_mb, ...)")]
+    public bool Json { get; init; }
+}
+
 /// <summary>
 /// `croc-host bench`: the real training step (StepRunner, as `train`) on synthetic inputs, with a
 /// per-phase breakdown, images/s, peak RSS and the model-FLOP utilisation against the matmul speed
@@ -16,41 +47,12 @@ namespace CrOC.Host;
 /// </summary>
 public static class BenchCommand
 {
-    const string Help = """
-        croc-host bench: time the CrOC training step (the code path of `train`) on synthetic inputs.
-
-        Options:
-          --preset official|tiny   model and heads (official: ViT-S/16, 224 px, 65536/8192 outputs)
-          --batch B                images per step (8)     --size S   view size (the preset's)
-          --precision auto|fp32|bf16  bf16: mixed precision, MFU then against the bf16 matmul speed;
-                                   auto (as train): bf16 where bfloat16 is native, else fp32
-          --repeats R              timed steps after 2 warm-ups (5)
-          --threads T              torch intra-op threads (all cores, shared among local processes)
-          --device cpu|cuda[:N]    where the step runs (cpu)
-          --no-data                skip the data-pipeline measurement
-          --json                   end with one JSON line (images_per_s, mfu, phases, peak_rss_mb, ...)
-        Under mpirun (-np N) it times the data-parallel step: each process runs --batch images and
-        the gradients, metrics and centres are all-reduced ("all-reduce" phase); images/s counts
-        all processes; rank 0 prints.
-        MFU = the ViT's FLOPs per step (teacher forward + student forward and backward ≈ 4 forwards of
-        the 2B views) / step time / the matmul FLOP/s of a 4096² torch.mm measured here in the same precision.
-        """;
-
-    public static int Run(string[] args)
+    public static int Run(BenchOptions o)
     {
-        var options = Options.Parse(args);
-        if (options.Help) { Console.WriteLine(Help); return 0; }
-        var preset = options.Choice("preset", "official", ["official", "tiny"]);
-        int batch = options.PositiveInt("batch", 8);
-        int? size = options.Has("size") ? options.PositiveInt("size", 224) : null;
-        var precision = options.Choice("precision", "auto", ["auto", "fp32", "bf16"]);
-        var deviceName = options.Text("device") ?? "cpu";
-        int repeats = options.PositiveInt("repeats", 5);
-        bool explicitThreads = options.Has("threads");
-        int threads = options.PositiveInt("threads", Environment.ProcessorCount);
-        bool data = !options.Flag("no-data");
-        bool json = options.Flag("json");
-        options.RejectUnknown();
+        var (preset, batch, size, precision, deviceName, repeats, json) = (o.Preset, o.Batch, o.Size, o.Precision, o.Device, o.Repeats, o.Json);
+        bool explicitThreads = o.Threads > 0;
+        int threads = o.Threads;
+        bool data = !o.NoData;
 
         using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(600));
         if (!explicitThreads) threads = Collectives.DefaultThreads(ranks);

@@ -1,77 +1,83 @@
+using System.Text;
+using CrOC.Host.CommandLine;
+
 namespace CrOC.Host;
 
-/// <summary>The croc-host command line: one subcommand per job.</summary>
+/// <summary>The croc-host command line: one subcommand per job, each with its options record.</summary>
 public static class Cli
 {
-    const string Usage = """
-        croc-host: CrOC (Cross-View Online Clustering) pre-training for Vision Transformers.
+    /// <summary>A subcommand: its name, one line of meaning, and how to run it from its arguments.</summary>
+    sealed record Command(string Name, string Summary, Func<string[], int> Run);
 
-        Usage: croc-host <command> [options]
+    /// <summary>A subcommand whose options record <typeparamref name="T"/> declares its command line.</summary>
+    static Command Of<T>(Func<T, int> run) where T : class, new() =>
+        new(OptionSet<T>.Command.Name, OptionSet<T>.Command.Summary, args =>
+        {
+            if (Arguments.AsksForHelp(args)) { Console.Write(OptionSet<T>.Help()); return ExitCodes.Ok; }
+            return run(OptionSet<T>.Parse(args));
+        });
 
-        Commands:
-          train              CrOC pre-training; with no option: the tiny preset on the
-                             embedded synthetic scenes (a few minutes on a CPU)
-          eval-seg           linear segmentation mIoU of a frozen backbone (spec §12.1)
-          clusters           picture of the online clusters of two views (+ CLS attention maps)
-          experiment         CrOC vs DINO-only vs random init on the synthetic scenes (mIoU)
-          bench              time the training step: phases, images/s, MFU, peak RSS
-          bench-clustering   time the joint-space clustering at the official size
-                             (S = B·h problems of 2N tokens); options: --batch B (16),
-                             --heads h (6), --tokens N (196), --dim d (64), --repeats R (10),
-                             --threads T (all cores)
-          bench-vit          time the ViT backbone forward and forward+backward
-                             (--arch small --patch 16 --size 224 --batch 8)
-          bench-data         images/s of the data pipeline with 1 and 2 workers
-          bench-allreduce    all-reduce time per size between processes (under mpirun)
-                             and the estimated step on 8 and 64 nodes
-          export             write a backbone (from our, official CrOC or DINO weights)
-                             with DINO/timm names as .safetensors + .pth + model card
+    static readonly Command[] Commands =
+    [
+        new("train", Training.TrainCommand.Summary, Training.TrainCommand.Run),
+        Of<Evaluation.EvalSegOptions>(Evaluation.EvalSegCommand.Run),
+        Of<Evaluation.EvalKnnOptions>(Evaluation.EvalKnnCommand.Run),
+        Of<ClustersOptions>(ClustersCommand.Run),
+        Of<Evaluation.ExperimentOptions>(Evaluation.ExperimentCommand.Run),
+        Of<ExportOptions>(ExportCommand.Run),
+        Of<BenchOptions>(BenchCommand.Run),
+        Of<ClusteringBenchmarkOptions>(ClusteringBenchmark.Run),
+        Of<VitBenchmarkOptions>(VitBenchmark.Run),
+        Of<DataBenchmarkOptions>(DataBenchmark.Run),
+        Of<AllReduceBenchmarkOptions>(AllReduceBenchmark.Run),
+    ];
 
-        Several processes or machines: mpirun -np N croc-host train|bench ... (Open MPI).
-        Run `croc-host <command> --help` for a command's options.
-        """;
+    public static IEnumerable<string> CommandNames => Commands.Select(c => c.Name);
+
+    static string Usage()
+    {
+        var text = new StringBuilder("""
+            croc-host: CrOC (Cross-View Online Clustering) pre-training for Vision Transformers.
+
+            Usage: croc-host <command> [options]
+
+            Commands:
+
+            """);
+        foreach (var c in Commands) text.AppendLine($"  {c.Name,-18} {c.Summary}");
+        text.AppendLine("""
+
+            Several processes or machines: mpirun -np N croc-host train|bench ... (Open MPI).
+            Run `croc-host <command> --help` for a command's options, defaults and ranges.
+            Exit codes: 0 done (or stopped cleanly), 1 failure while working, 2 bad input (options,
+            files, devices, outputs), 3 another process of a distributed run died or hung.
+            """);
+        return text.ToString();
+    }
 
     /// <summary>Runs the command named by <paramref name="args"/>; returns the process exit code
-    /// (0 success, 2 usage error).</summary>
+    /// (see <see cref="ExitCodes"/>). No exception leaves this method.</summary>
     public static int Run(string[] args)
     {
         if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
         {
-            Console.WriteLine(Usage);
-            return args.Length == 0 ? 2 : 0;
+            Console.Write(Usage());
+            return args.Length == 0 ? ExitCodes.BadInput : ExitCodes.Ok;
+        }
+        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
+        if (command is null)
+        {
+            Console.Error.WriteLine($"croc-host: unknown command '{args[0]}' (one of {string.Join(", ", CommandNames)})");
+            Console.Error.WriteLine("Run `croc-host --help` for the commands.");
+            return ExitCodes.BadInput;
         }
         try
         {
-            return args[0] switch
-            {
-                "train" => Training.TrainCommand.Run(args[1..]),
-                "bench" => BenchCommand.Run(args[1..]),
-                "bench-clustering" => ClusteringBenchmark.Run(Options.Parse(args[1..])),
-                "bench-vit" => VitBenchmark.Run(Options.Parse(args[1..])),
-                "export" => ExportCommand.Run(Options.Parse(args[1..])),
-                "eval-seg" => Evaluation.EvalSegCommand.Run(Options.Parse(args[1..])),
-                "clusters" => ClustersCommand.Run(Options.Parse(args[1..])),
-                "experiment" => Evaluation.ExperimentCommand.Run(Options.Parse(args[1..])),
-                "bench-data" => DataBenchmark.Run(Options.Parse(args[1..])),
-                "bench-allreduce" => AllReduceBenchmark.Run(Options.Parse(args[1..])),
-                _ => UsageError($"unknown command '{args[0]}'"),
-            };
+            return command.Run(args[1..]);
         }
-        catch (OptionException e)
+        catch (Exception e)
         {
-            return UsageError(e.Message);
+            return ExitCodes.Report(command.Name, e);
         }
-        catch (DeviceException e)
-        {
-            Console.Error.WriteLine($"croc-host {args[0]}: {e.Message}");
-            return 2;
-        }
-    }
-
-    static int UsageError(string message)
-    {
-        Console.Error.WriteLine($"croc-host: {message}");
-        Console.Error.WriteLine("Run `croc-host --help` for the commands and their options.");
-        return 2;
     }
 }

@@ -1,8 +1,27 @@
+using CrOC.Host.CommandLine;
 using CrOC.Math;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CrOC.Host;
+
+/// <summary>`croc-host bench-clustering`'s command line.</summary>
+[Command("bench-clustering", "time the joint-space clustering at the official size (S = B·h problems of 2N tokens)", Notes = "Prints every timing and the median; the target is <= 5% of a ViT-S/16 step at the same batch.")]
+public sealed record ClusteringBenchmarkOptions
+{
+    [Option("images per step", Min = 1, Max = 100000)]
+    public int Batch { get; init; } = 16;
+    [Option("attention heads: problems per image", Min = 1, Max = 1024)]
+    public int Heads { get; init; } = 6;
+    [Option("patch tokens per view (a square number)", Min = 1, Max = 1000000)]
+    public int Tokens { get; init; } = 196;
+    [Option("per-head key width", Min = 1, Max = 4096)]
+    public int Dim { get; init; } = 64;
+    [Option("timed repetitions after 2 warm-ups", Min = 1, Max = 100000)]
+    public int Repeats { get; init; } = 10;
+    [Option("torch intra-op threads (0: all cores)", Min = 0, Max = 4096)]
+    public int Threads { get; init; }
+}
 
 /// <summary>
 /// `croc-host bench-clustering`: the median time of one joint-space clustering (official config,
@@ -10,29 +29,10 @@ namespace CrOC.Host;
 /// </summary>
 public static class ClusteringBenchmark
 {
-    const string Help = """
-        croc-host bench-clustering: time Clustering.cluster at the official size.
-
-        Options:
-          --batch B     images per step (16)
-          --heads h     attention heads, problems per image (6)
-          --tokens N    patch tokens per view, a square (196)
-          --dim d       per-head key width (64)
-          --repeats R   timed repetitions after 2 warm-ups (10)
-          --threads T   torch intra-op threads (all cores)
-        Prints every timing and the median; the target is <= 5% of a ViT-S/16 step at the same batch.
-        """;
-
-    public static int Run(Options options)
+    public static int Run(ClusteringBenchmarkOptions o)
     {
-        if (options.Help) { Console.WriteLine(Help); return 0; }
-        int batch = options.PositiveInt("batch", 16);
-        int heads = options.PositiveInt("heads", 6);
-        int tokens = options.PositiveInt("tokens", 196);
-        int dim = options.PositiveInt("dim", 64);
-        int repeats = options.PositiveInt("repeats", 10);
-        int threads = options.PositiveInt("threads", Environment.ProcessorCount);
-        options.RejectUnknown();
+        var (batch, heads, tokens, dim, repeats) = (o.Batch, o.Heads, o.Tokens, o.Dim, o.Repeats);
+        int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
         int side = (int)System.Math.Round(System.Math.Sqrt(tokens));
         if (side * side != tokens) throw new OptionException($"--tokens must be a square number, got {tokens}");
 

@@ -1,34 +1,34 @@
+using CrOC.Host.CommandLine;
 using System.Diagnostics;
 using CrOC.Data;
 
 namespace CrOC.Host;
 
+/// <summary>`croc-host bench-data`'s command line.</summary>
+[Command("bench-data", "images/s of the data pipeline (decode + two views + augmentation + positions) per worker count", Notes = "Also times the tiny preset's views (96 px from 128 px scenes).")]
+public sealed record DataBenchmarkOptions
+{
+    [Option("images to read (folders, archives, patterns, lists)", Value = "ROOT", Default = "64 synthetic 640x480 scenes in a temporary folder")]
+    public string? Data { get; init; }
+    [Option("global view size (a multiple of --patch)", Min = 1, Max = 4096)]
+    public int Size { get; init; } = 224;
+    [Option("patch size", Min = 1, Max = 1024)]
+    public int Patch { get; init; } = 16;
+    [Option("images per batch", Min = 1, Max = 100000)]
+    public int Batch { get; init; } = 16;
+    [Option("batches timed per run", Min = 1, Max = 100000)]
+    public int Batches { get; init; } = 6;
+    [Option("worker counts to time", Min = 0, Max = 256)]
+    public int[] Workers { get; init; } = [1, 2];
+}
+
 /// <summary>`croc-host bench-data`: images/s of decode + views + augmentation, per worker count.</summary>
 public static class DataBenchmark
 {
-    const string Help = """
-        croc-host bench-data: images/s of the data pipeline (decode + two global views + colour
-        augmentation + positions), with 1 and 2 workers.
-
-        Options:
-          --data DIR      JPEGs to read (default: 64 synthetic 640x480 scenes written to a temp folder)
-          --size S        global view size (224); --patch P (16)
-          --batch B       images per batch (16)
-          --batches N     batches timed per run (6)
-          --workers LIST  worker counts, comma-separated (1,2)
-        Also times the tiny preset's views (96 px from 128 px scenes).
-        """;
-
-    public static int Run(Options options)
+    public static int Run(DataBenchmarkOptions o)
     {
-        if (options.Help) { Console.WriteLine(Help); return 0; }
-        var data = options.Text("data");
-        int size = options.PositiveInt("size", 224);
-        int patch = options.PositiveInt("patch", 16);
-        int batch = options.PositiveInt("batch", 16);
-        int batches = options.PositiveInt("batches", 6);
-        var workers = (options.Text("workers") ?? "1,2").Split(',').Select(w => int.TryParse(w, out var n) && n >= 0 ? n : throw new OptionException($"--workers: bad count '{w}'")).ToArray();
-        options.RejectUnknown();
+        var (data, size, patch, batch, batches, workers) = (o.Data, o.Size, o.Patch, o.Batch, o.Batches, o.Workers);
+        if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of --patch {patch}");
 
         string? temporary = null;
         if (data is null)
@@ -80,7 +80,7 @@ public static class DataBenchmark
         }
     }
 
-    static double Measure(string? label, IReadOnlyList<string> files, MultiCropSpec spec, int batch, int batches, int workers)
+    static double Measure(string? label, IReadOnlyList<ImageEntry> files, MultiCropSpec spec, int batch, int batches, int workers)
     {
         var runs = new List<double>();
         for (int run = 0; run < 3; run++)

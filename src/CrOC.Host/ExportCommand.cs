@@ -1,80 +1,74 @@
 using System.Text.Json;
+using CrOC.Host.CommandLine;
 using CrOC.Host.Weights;
 using CrOC.Math;
 using TorchSharp;
 
 namespace CrOC.Host;
 
+/// <summary>`croc-host export`'s command line.</summary>
+[Command("export", "write a backbone (from our, official CrOC or DINO weights) with DINO/timm names as .safetensors + .pth + model card", Notes = """
+    Writes PATH.safetensors, PATH.pth and PATH.json (architecture, source, layout, notes); in
+    PyTorch: vit_small(patch_size=16).load_state_dict(torch.load("PATH.pth")).
+    """)]
+public sealed record ExportOptions
+{
+    [Option("a CrOC.NET checkpoint, an official CrOC/DINO full checkpoint (.pth), or a plain backbone (.pth / .safetensors)", Required = true, Value = "FILE")]
+    public string Weights { get; init; } = "";
+    [Option("output path without extension", Value = "PATH", Default = "FILE's name + .backbone")]
+    public string? Output { get; init; }
+    [Option("which network of a full checkpoint (teacher: what CrOC evaluates)", Choices = "teacher|student")]
+    public string Network { get; init; } = "teacher";
+    [Option("which files to write", Choices = "both|safetensors|pth")]
+    public string Format { get; init; } = "both";
+    [Option("attention heads, if not D/64", Min = 1, Max = 1024)]
+    public int? Heads { get; init; }
+    [Option("load what fits and report the rest instead of failing")]
+    public bool NonStrict { get; init; }
+}
+
 /// <summary>`croc-host export`: a backbone from any weights file we can read, checked by loading it
 /// into our ViT, written with DINO/timm names as safetensors and .pth plus a JSON model card.</summary>
 public static class ExportCommand
 {
-    const string Help = """
-        croc-host export: write a ViT backbone with DINO/timm names (loadable by timm / DINO's vit_small).
-
-        Options:
-          --weights FILE            a CrOC.NET checkpoint, an official CrOC/DINO full checkpoint (.pth),
-                                    or a plain backbone (.pth / .safetensors)            (required)
-          --output PATH             output path without extension (default: FILE's name + .backbone)
-          --network teacher|student which network of a full checkpoint (teacher: what CrOC evaluates)
-          --format both|safetensors|pth                                                (both)
-          --heads N                 attention heads, if not D/64
-          --non-strict              load what fits and report the rest instead of failing
-        Writes PATH.safetensors, PATH.pth and PATH.json (architecture, source, layout, notes).
-        """;
-
-    public static int Run(Options options)
+    public static int Run(ExportOptions o)
     {
-        if (options.Help) { Console.WriteLine(Help); return 0; }
-        var weights = options.Required("weights");
-        var output = options.Text("output") ?? Path.ChangeExtension(weights, null) + ".backbone";
-        var network = options.Choice("network", "teacher", ["teacher", "student"]);
-        var format = options.Choice("format", "both", ["both", "safetensors", "pth"]);
-        int? heads = options.Has("heads") ? options.PositiveInt("heads", 6) : null;
-        bool strict = !options.Flag("non-strict");
-        options.RejectUnknown();
-
-        try
+        var (weights, network, format, heads, strict) = (o.Weights, o.Network, o.Format, o.Heads, !o.NonStrict);
+        var output = o.Output ?? Path.ChangeExtension(weights, null) + ".backbone";
+        OutputPaths.File(output + ".json", "--output");
+        using var scope = torch.NewDisposeScope();
+        var loaded = BackboneLoader.Load(weights, network, heads, strict);
+        var (cfg, imported) = (loaded.Config, loaded.Source);
+        var backbone = new NamedTensors(Vit.named(loaded.Params));
+        foreach (var note in imported.Notes) Console.WriteLine($"note: {note}");
+        Console.WriteLine($"loaded {imported.Layout} '{weights}' ({loaded.Network}): {loaded.Report!.Describe()}");
+        var card = new Dictionary<string, object?>
         {
-            using var scope = torch.NewDisposeScope();
-            var loaded = BackboneLoader.Load(weights, network, heads, strict);
-            var (cfg, imported) = (loaded.Config, loaded.Source);
-            var backbone = new NamedTensors(Vit.named(loaded.Params));
-            foreach (var note in imported.Notes) Console.WriteLine($"note: {note}");
-            Console.WriteLine($"loaded {imported.Layout} '{weights}' ({loaded.Network}): {loaded.Report!.Describe()}");
-            var card = new Dictionary<string, object?>
-            {
-                ["architecture"] = $"vit (D={cfg.Dim}, depth={cfg.Depth}, heads={cfg.Heads}, patch={cfg.Patch}, mlp_ratio={cfg.MlpRatio})",
-                ["dim"] = cfg.Dim, ["depth"] = cfg.Depth, ["heads"] = cfg.Heads, ["patch_size"] = cfg.Patch,
-                ["image_size"] = cfg.ImageSize, ["parameters"] = backbone.Values.Sum(t => t.numel()),
-                ["source"] = Path.GetFullPath(weights), ["layout"] = imported.Layout.ToString(), ["network"] = loaded.Network,
-                ["names"] = "DINO/timm (cls_token, pos_embed, patch_embed.proj.*, blocks.N.*, norm.*)",
-                ["training_config"] = imported.Metadata?.GetValueOrDefault("config") is { } config ? System.Text.Json.Nodes.JsonNode.Parse(config) : null,
-                ["training_commit"] = imported.Metadata?.GetValueOrDefault("commit"),
-                ["export_commit"] = GitInfo.Commit,
-                ["notes"] = imported.Notes,
-            };
-            var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true });
-            var written = new List<string>();
-            if (format is "both" or "safetensors")
-            {
-                BackboneExport.Write(output + ".safetensors", backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson });
-                written.Add(output + ".safetensors");
-            }
-            if (format is "both" or "pth")
-            {
-                BackboneExport.Write(output + ".pth", backbone.WithPrefix("backbone."));
-                written.Add(output + ".pth");
-            }
-            AtomicFile.Write(output + ".json", s => s.Write(System.Text.Encoding.UTF8.GetBytes(cardJson + "\n")));
-            written.Add(output + ".json");
-            Console.WriteLine($"wrote {string.Join(", ", written)}");
-            return 0;
-        }
-        catch (WeightsException e)
+            ["architecture"] = $"vit (D={cfg.Dim}, depth={cfg.Depth}, heads={cfg.Heads}, patch={cfg.Patch}, mlp_ratio={cfg.MlpRatio})",
+            ["dim"] = cfg.Dim, ["depth"] = cfg.Depth, ["heads"] = cfg.Heads, ["patch_size"] = cfg.Patch,
+            ["image_size"] = cfg.ImageSize, ["parameters"] = backbone.Values.Sum(t => t.numel()),
+            ["source"] = Path.GetFullPath(weights), ["layout"] = imported.Layout.ToString(), ["network"] = loaded.Network,
+            ["names"] = "DINO/timm (cls_token, pos_embed, patch_embed.proj.*, blocks.N.*, norm.*)",
+            ["training_config"] = imported.Metadata?.GetValueOrDefault("config") is { } config ? System.Text.Json.Nodes.JsonNode.Parse(config) : null,
+            ["training_commit"] = imported.Metadata?.GetValueOrDefault("commit"),
+            ["export_commit"] = GitInfo.Commit,
+            ["notes"] = imported.Notes,
+        };
+        var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true });
+        var written = new List<string>();
+        if (format is "both" or "safetensors")
         {
-            Console.Error.WriteLine($"croc-host export: {e.Message}");
-            return 1;
+            BackboneExport.Write(output + ".safetensors", backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson });
+            written.Add(output + ".safetensors");
         }
+        if (format is "both" or "pth")
+        {
+            BackboneExport.Write(output + ".pth", backbone.WithPrefix("backbone."));
+            written.Add(output + ".pth");
+        }
+        AtomicFile.WriteAllText(output + ".json", cardJson + "\n");
+        written.Add(output + ".json");
+        Console.WriteLine($"wrote {string.Join(", ", written)}");
+        return ExitCodes.Ok;
     }
 }

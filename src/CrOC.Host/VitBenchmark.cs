@@ -1,36 +1,38 @@
+using CrOC.Host.CommandLine;
 using CrOC.Math;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CrOC.Host;
 
+/// <summary>`croc-host bench-vit`'s command line.</summary>
+[Command("bench-vit", "time the ViT backbone's forward and forward+backward passes")]
+public sealed record VitBenchmarkOptions
+{
+    [Option("backbone width (small = ViT-S, CrOC's)", Choices = "tiny|small|base")]
+    public string Arch { get; init; } = "small";
+    [Option("patch size", Min = 1, Max = 1024)]
+    public int Patch { get; init; } = 16;
+    [Option("image side in pixels (a multiple of --patch)", Min = 1, Max = 4096)]
+    public int Size { get; init; } = 224;
+    [Option("images per pass", Min = 1, Max = 100000)]
+    public int Batch { get; init; } = 8;
+    [Option("timed repetitions after 2 warm-ups", Min = 1, Max = 100000)]
+    public int Repeats { get; init; } = 5;
+    [Option("torch intra-op threads (0: all cores)", Min = 0, Max = 4096)]
+    public int Threads { get; init; }
+    [Option("bf16: mixed precision (matmuls in bfloat16)", Choices = "fp32|bf16")]
+    public string Precision { get; init; } = "fp32";
+}
+
 /// <summary>`croc-host bench-vit`: median forward and forward+backward times of a ViT backbone.</summary>
 public static class VitBenchmark
 {
-    const string Help = """
-        croc-host bench-vit: time the ViT backbone's forward and forward+backward passes.
-
-        Options:
-          --arch tiny|small|base   backbone width (small = ViT-S, CrOC's)
-          --patch P                patch size (16)
-          --size S                 image side in pixels (224)
-          --batch B                images per pass (8)
-          --repeats R              timed repetitions after 2 warm-ups (5)
-          --threads T              torch intra-op threads (all cores)
-          --precision fp32|bf16    bf16: mixed precision (matmuls in bfloat16)
-        """;
-
-    public static int Run(Options options)
+    public static int Run(VitBenchmarkOptions o)
     {
-        if (options.Help) { Console.WriteLine(Help); return 0; }
-        var arch = options.Choice("arch", "small", ["tiny", "small", "base"]);
-        int patch = options.PositiveInt("patch", 16);
-        int size = options.PositiveInt("size", 224);
-        int batch = options.PositiveInt("batch", 8);
-        int repeats = options.PositiveInt("repeats", 5);
-        int threads = options.PositiveInt("threads", Environment.ProcessorCount);
-        var precision = Training.CrocSetup.PrecisionOf(options.Choice("precision", "fp32", ["fp32", "bf16"]));
-        options.RejectUnknown();
+        var (arch, patch, size, batch, repeats) = (o.Arch, o.Patch, o.Size, o.Batch, o.Repeats);
+        int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+        var precision = Training.CrocSetup.PrecisionOf(o.Precision);
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of --patch {patch}");
 
         torch.set_num_threads(threads);

@@ -13,6 +13,7 @@ let all =
         VitTests.tests
         WeightsTests.tests
         DataTests.tests
+        TarTests.tests
         TrainingTests.tests
         DistributedTests.tests
         EvaluationTests.tests

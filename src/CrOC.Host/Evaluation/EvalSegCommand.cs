@@ -1,99 +1,117 @@
 using System.Globalization;
 using System.Text.Json;
 using CrOC.Data;
+using CrOC.Host.CommandLine;
 using CrOC.Host.Training;
 using CrOC.Host.Weights;
 using TorchSharp;
 
 namespace CrOC.Host.Evaluation;
 
+/// <summary>`croc-host eval-seg`'s command line.</summary>
+[Command("eval-seg", "linear segmentation mIoU of frozen patch tokens (Leopart's protocol, spec §12.1)", Notes = """
+    Datasets: PVOC12 as shipped (palette masks; --train-split trainaug); COCO-Things/-Stuff and
+    CamVid as 8-bit gray PNG masks of class indices, 255 = ignore.
+    On a CPU the full protocol (448 px, 25 epochs with augmentation) takes hours for a ViT-S/16;
+    a CPU-sized variant: --size 128 --feature-size 64 --cache-features --epochs 100 --lr 0.1
+    --milestone 80 (features computed once, shared by every --probe-seeds probe).
+    Example: croc-host eval-seg --weights run/checkpoints/step-00000128.safetensors --size 128 --feature-size 64 --cache-features
+    """)]
+public sealed record EvalSegOptions
+{
+    [Option("our checkpoint, an official CrOC/DINO checkpoint or a backbone file", Required = true, Value = "FILE")]
+    public string Weights { get; init; } = "";
+    [Option("which network of a checkpoint", Choices = "teacher|student")]
+    public string Backbone { get; init; } = "teacher";
+    [Option("keep the architecture of --weights but use a fresh random initialisation")]
+    public bool Random { get; init; }
+    [Option("a Pascal VOC layout (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/)", Value = "ROOT", Default = "the embedded synthetic scenes")]
+    public string? Data { get; init; }
+    [Option("split the probe is trained on", Value = "NAME")]
+    public string TrainSplit { get; init; } = "train";
+    [Option("split the probe is evaluated on", Value = "NAME")]
+    public string ValSplit { get; init; } = "val";
+    [Option("number of classes", Min = 1, Max = 255, Default = "the lines of ROOT/labels.txt, else 21")]
+    public int? Classes { get; init; }
+    [Option("input size in pixels (a multiple of the patch size)", Min = 1, Max = 4096)]
+    public int Size { get; init; } = 448;
+    [Option("side of the feature map the probe is trained on (bilinear upsampling)", Min = 1, Max = 4096)]
+    public int FeatureSize { get; init; } = 100;
+    [Option("probe training epochs", Min = 1, Max = 100000)]
+    public int Epochs { get; init; } = 25;
+    [Option("SGD learning rate", Min = 0, MinExclusive = true)]
+    public double Lr { get; init; } = 0.01;
+    [Option("images per probe batch (and per feature pass)", Min = 1, Max = 100000)]
+    public int Batch { get; init; } = 60;
+    [Option("epoch from which the lr is multiplied by 0.1", Min = 0)]
+    public int Milestone { get; init; } = 20;
+    [Option("no training augmentation: frozen features computed once (fast on CPUs)")]
+    public bool CacheFeatures { get; init; }
+    [Option("use only the first N training images (0: all)", Min = 0)]
+    public int MaxTrain { get; init; }
+    [Option("probe on gray images (colour cannot name the class)")]
+    public bool Grayscale { get; init; }
+    [Option("seeds of the probe (init, order, augmentation, random weights); one probe each, reported as mean ± std", Min = 0)]
+    public int[] ProbeSeeds { get; init; } = [0];
+    [Option("write the result as JSON", Value = "PATH")]
+    public string? Json { get; init; }
+    [Option("attention heads, if not D/64", Min = 1, Max = 1024)]
+    public int? Heads { get; init; }
+    [Option("where the backbone and the probe run", Value = "cpu|cuda[:N]")]
+    public string Device { get; init; } = "cpu";
+    [Option("the frozen backbone's forward (the probe is float32)", Choices = "auto|fp32|bf16")]
+    public string Precision { get; init; } = "fp32";
+}
+
 /// <summary>`croc-host eval-seg`: linear segmentation mIoU of a frozen backbone.</summary>
 public static class EvalSegCommand
 {
-    const string Help = """
-        croc-host eval-seg: linear segmentation of frozen patch tokens (Leopart's protocol, spec §12.1).
-
-        Options:
-          --weights FILE        our checkpoint, an official CrOC/DINO checkpoint or a backbone file (required)
-          --backbone teacher|student   which network of a checkpoint (teacher)
-          --random              keep the architecture of FILE but use a fresh random initialisation
-          --data ROOT           a Pascal VOC layout (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/);
-                                default: the embedded synthetic scenes. PVOC12: --train-split trainaug;
-                                COCO-Things/-Stuff: masks as 8-bit PNGs of class indices, 255 = ignore
-          --train-split NAME    (train)      --val-split NAME (val)
-          --classes N           number of classes (default: lines of ROOT/labels.txt, else 21)
-          --size S              input size in pixels (448)   --feature-size F  (100)
-          --epochs E (25)  --lr (0.01)  --batch (60)  --milestone (20: lr x0.1 from this epoch)
-          --cache-features      no training augmentation; frozen features computed once (fast on CPUs)
-          --max-train N         use only the first N training images
-          --grayscale           probe on gray images (colour cannot name the class)
-          --json PATH           write the result as JSON
-          --heads N             attention heads if not D/64;  --seed S
-          --device cpu|cuda[:N] where the backbone and the probe run (cpu)
-          --precision fp32|bf16|auto  the frozen backbone's forward (fp32; the probe is float32)
-        """;
-
-    public static int Run(Options options)
+    public static int Run(EvalSegOptions o)
     {
-        if (options.Help) { Console.WriteLine(Help); return 0; }
-        var weights = options.Required("weights");
-        var network = options.Choice("backbone", "teacher", ["teacher", "student"]);
-        bool random = options.Flag("random");
-        var data = options.Text("data");
-        var trainSplit = options.Text("train-split") ?? "train";
-        var valSplit = options.Text("val-split") ?? "val";
-        int? classes = options.Has("classes") ? options.PositiveInt("classes", 21) : null;
-        int? heads = options.Has("heads") ? options.PositiveInt("heads", 6) : null;
-        var probe = new ProbeOptions(
-            Size: options.PositiveInt("size", 448), FeatureSize: options.PositiveInt("feature-size", 100),
-            Epochs: options.PositiveInt("epochs", 25), Lr: options.Number("lr", 0.01), Batch: options.PositiveInt("batch", 60),
-            Milestone: options.PositiveInt("milestone", 20), CacheFeatures: options.Flag("cache-features"),
-            MaxTrain: options.Has("max-train") ? options.PositiveInt("max-train", 1) : 0, Seed: options.NonNegativeInt("seed", 0),
-            Grayscale: options.Flag("grayscale"));
-        var precisionName = options.Choice("precision", "fp32", ["auto", "fp32", "bf16"]);
-        var json = options.Text("json");
-        var deviceName = options.Text("device") ?? "cpu";
-        var device = Devices.Resolve(deviceName);
-        probe = probe with { Precision = Precisions.Resolve(precisionName, deviceName) };
-        options.RejectUnknown();
-
-        try
+        var json = o.Json is null ? null : OutputPaths.File(o.Json, "--json");
+        var device = Devices.Resolve(o.Device);
+        var probe = new ProbeOptions(Size: o.Size, FeatureSize: o.FeatureSize, Epochs: o.Epochs, Lr: o.Lr, Batch: o.Batch,
+            Milestone: o.Milestone, CacheFeatures: o.CacheFeatures, MaxTrain: o.MaxTrain, Seed: o.ProbeSeeds[0], Grayscale: o.Grayscale,
+            Precision: Precisions.Resolve(o.Precision, o.Device));
+        var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());
+        var names = ClassNames(root, o.Classes);
+        var results = Evaluate(o.Weights, o.Backbone, o.Random, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device);
+        Print(results, names, o.ProbeSeeds);
+        if (json is not null)
         {
-            var root = data ?? SyntheticDataset.Ensure(new TrainConfig());
-            var names = ClassNames(root, classes);
-            var result = Evaluate(weights, network, random, heads, root, trainSplit, valSplit, names.Length, probe, Console.WriteLine, device);
-            Print(result, names);
-            if (json is not null)
+            var record = new
             {
-                var record = new
-                {
-                    weights = Path.GetFullPath(weights), backbone = network, random, data = Path.GetFullPath(root), probe,
-                    miou = result.MeanIoU, per_class = names.Zip(result.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }),
-                    seconds = result.Seconds,
-                };
-                File.WriteAllText(json, JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-                Console.WriteLine($"wrote {json}");
-            }
-            return 0;
+                weights = Path.GetFullPath(o.Weights), backbone = o.Backbone, random = o.Random, data = Path.GetFullPath(root), probe,
+                miou = results.Average(r => r.MeanIoU),
+                runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
+            };
+            AtomicFile.WriteAllText(json, JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            Console.WriteLine($"wrote {json}");
         }
-        catch (Exception e) when (e is WeightsException or DatasetException or DecodeException)
-        {
-            Console.Error.WriteLine($"croc-host eval-seg: {e.Message}");
-            return 1;
-        }
+        return ExitCodes.Ok;
     }
 
-    public static SegmentationResult Evaluate(string weights, string network, bool random, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, Action<string> log, torch.Device? device = null)
+    /// <summary>Loads the backbone of <paramref name="weights"/> (or a random one of its
+    /// architecture, seeded by each probe seed) and runs one probe per seed.</summary>
+    public static IReadOnlyList<SegmentationResult> Evaluate(string weights, string network, bool random, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, IReadOnlyList<int> seeds, Action<string> log, torch.Device? device = null, int keepPredictions = 0)
     {
         device ??= torch.CPU;
-        var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: random ? probe.Seed : null);
-        if (probe.Size % loaded.Config.Patch != 0) throw new DatasetException($"--size {probe.Size} is not a multiple of the patch size {loaded.Config.Patch}");
-        log($"backbone: {loaded.Source.Layout} {(random ? "architecture with random weights" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
-        var backbone = device.type == DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
-        return new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));
+        var (train, val) = (new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));
+        if (random)
+            return seeds.Select(seed => Probe(weights, network, heads, seed, train, val, classes, probe with { Seed = seed }, [seed], log, device, keepPredictions)[0]).ToList();
+        return Probe(weights, network, heads, null, train, val, classes, probe, seeds, log, device, keepPredictions);
     }
 
-    static string[] ClassNames(string root, int? classes)
+    static IReadOnlyList<SegmentationResult> Probe(string weights, string network, int? heads, int? randomSeed, VocSegmentation train, VocSegmentation val, int classes, ProbeOptions probe, IReadOnlyList<int> seeds, Action<string> log, torch.Device device, int keepPredictions)
+    {
+        var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
+        if (probe.Size % loaded.Config.Patch != 0) throw new OptionException($"--size {probe.Size} is not a multiple of the patch size {loaded.Config.Patch}");
+        log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
+        var backbone = device.type == DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
+        return new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(train, val, seeds, keepPredictions);
+    }
+
+    public static string[] ClassNames(string root, int? classes)
     {
         var labels = Path.Combine(root, "labels.txt");
         var names = File.Exists(labels) ? File.ReadAllLines(labels).Where(l => l.Trim().Length > 0).ToArray() : [];
@@ -101,11 +119,14 @@ public static class EvalSegCommand
         return Enumerable.Range(0, count).Select(i => i < names.Length ? names[i] : $"class {i}").ToArray();
     }
 
-    static void Print(SegmentationResult result, string[] names)
+    static void Print(IReadOnlyList<SegmentationResult> results, string[] names, int[] seeds)
     {
-        Console.WriteLine($"{"class",-24} IoU");
+        string Percent(double v) => double.IsNaN(v) ? "  n/a (absent)" : (100 * v).ToString("F1", CultureInfo.InvariantCulture);
+        Console.WriteLine($"{"class",-24} IoU (mean over {results.Count} probe seed(s))");
         for (int c = 0; c < names.Length; c++)
-            Console.WriteLine($"{names[c],-24} {(double.IsNaN(result.PerClassIoU[c]) ? "  n/a (absent)" : (100 * result.PerClassIoU[c]).ToString("F1", CultureInfo.InvariantCulture))}");
-        Console.WriteLine($"{"mIoU",-24} {100 * result.MeanIoU:F1}   ({result.Seconds:F0} s)");
+            Console.WriteLine($"{names[c],-24} {Percent(results.Average(r => r.PerClassIoU[c]))}");
+        var (mean, std) = Statistics.MeanStd(results.Select(r => 100 * r.MeanIoU));
+        var perSeed = results.Count > 1 ? $" ± {std:F1} (seeds {string.Join(", ", seeds)}: {string.Join(" / ", results.Select(r => (100 * r.MeanIoU).ToString("F1", CultureInfo.InvariantCulture)))})" : "";
+        Console.WriteLine($"{"mIoU",-24} {mean:F1}{perSeed}   ({results.Sum(r => r.Seconds):F0} s)");
     }
 }

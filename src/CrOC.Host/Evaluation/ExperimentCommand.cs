@@ -1,3 +1,4 @@
+using CrOC.Host.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -6,6 +7,32 @@ using CrOC.Host.Training;
 
 namespace CrOC.Host.Evaluation;
 
+/// <summary>`croc-host experiment`'s command line.</summary>
+[Command("experiment", "CrOC vs DINO-only (--alpha 0) vs random init, linear-probe mIoU on the synthetic scenes", Notes = """
+    The probe caches frozen features (no augmentation): the CPU-sized variant of spec §12.1. Each
+    backbone is probed twice: on the colour images and on gray ones (colour alone names the
+    synthetic classes, so the gray probe shows what the features learned about shape and texture).
+    A run folder that already holds its final checkpoint is not trained again.
+    Writes DIR/results.json and prints a table.
+    """)]
+public sealed record ExperimentOptions
+{
+    [Option("pre-training and probe seeds", Min = 0)]
+    public int[] Seeds { get; init; } = [0, 1];
+    [Option("runs and results", Value = "DIR")]
+    public string Output { get; init; } = "runs/experiment";
+    [Option("extra train options for both methods, e.g. --train-args=\"--epochs 16\"", Value = "\"...\"")]
+    public string TrainArgs { get; init; } = "";
+    [Option("probe input size", Min = 1, Max = 4096)]
+    public int Size { get; init; } = 128;
+    [Option("probe feature-map side", Min = 1, Max = 4096)]
+    public int FeatureSize { get; init; } = 64;
+    [Option("probe epochs (lr x0.1 for the last fifth)", Min = 1, Max = 100000)]
+    public int ProbeEpochs { get; init; } = 10;
+    [Option("probe training images", Min = 1)]
+    public int MaxTrain { get; init; } = 256;
+}
+
 /// <summary>
 /// `croc-host experiment`: does CrOC learn? On the synthetic scenes, pre-train the tiny preset with
 /// CrOC (α = 1) and DINO-only (α = 0) at several seeds, and evaluate both and a random
@@ -13,28 +40,12 @@ namespace CrOC.Host.Evaluation;
 /// </summary>
 public static class ExperimentCommand
 {
-    const string Help = """
-        croc-host experiment: CrOC vs DINO-only (--alpha 0) vs random init, linear-probe mIoU on the synthetic scenes.
-
-        Options:
-          --seeds LIST        pre-training / probe seeds (0,1)
-          --output DIR        runs and results (runs/experiment)
-          --train-args="..."  extra train options for both methods, e.g. --train-args="--epochs 16"
-          --size S            probe input size (128)   --feature-size F (64)
-          --probe-epochs E    (10, lr x0.1 from epoch 8)   --max-train N (256)
-        The probe caches frozen features (no augmentation): the CPU-sized variant of spec §12.1. Each
-        backbone is probed twice: on the colour images and on gray ones (colour alone names the
-        synthetic classes, so the gray probe shows what the features learned about shape and texture).
-        A run folder that already holds its final checkpoint is not trained again.
-        Writes DIR/results.json and prints a table.
-        """;
-
     sealed record Row(string Method, int Seed, double MeanIoU, double GrayMeanIoU, double TrainSeconds, double EvalSeconds);
 
     static Row Probe(string method, int seed, string checkpoint, bool random, string data, int classes, ProbeOptions probe, double trainSeconds)
     {
-        var colour = EvalSegCommand.Evaluate(checkpoint, "teacher", random, null, data, "train", "val", classes, probe, _ => { });
-        var gray = EvalSegCommand.Evaluate(checkpoint, "teacher", random, null, data, "train", "val", classes, probe with { Grayscale = true }, _ => { });
+        var colour = EvalSegCommand.Evaluate(checkpoint, "teacher", random, null, data, "train", "val", classes, probe, [seed], _ => { })[0];
+        var gray = EvalSegCommand.Evaluate(checkpoint, "teacher", random, null, data, "train", "val", classes, probe with { Grayscale = true }, [seed], _ => { })[0];
         Console.WriteLine($"   {method} seed {seed}: mIoU {100 * colour.MeanIoU:F1} (colour), {100 * gray.MeanIoU:F1} (gray)");
         return new Row(method, seed, colour.MeanIoU, gray.MeanIoU, trainSeconds, colour.Seconds + gray.Seconds);
     }
@@ -52,15 +63,10 @@ public static class ExperimentCommand
         return $"{mean:F1} ± {std:F1} ({string.Join(" / ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))})";
     }
 
-    public static int Run(Options options)
+    public static int Run(ExperimentOptions o)
     {
-        if (options.Help) { Console.WriteLine(Help); return 0; }
-        var seeds = (options.Text("seeds") ?? "0,1").Split(',').Select(s => int.TryParse(s, out var v) ? v : throw new OptionException($"--seeds: bad seed '{s}'")).ToArray();
-        var output = options.Text("output") ?? "runs/experiment";
-        var extra = (options.Text("train-args") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        int size = options.PositiveInt("size", 128), featureSize = options.PositiveInt("feature-size", 64);
-        int probeEpochs = options.PositiveInt("probe-epochs", 10), maxTrain = options.PositiveInt("max-train", 256);
-        options.RejectUnknown();
+        var (seeds, output, size, featureSize, probeEpochs, maxTrain) = (o.Seeds, o.Output, o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
+        var extra = o.TrainArgs.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
         var defaults = new TrainConfig();
         var data = SyntheticDataset.Ensure(defaults);
@@ -77,8 +83,6 @@ public static class ExperimentCommand
                 var pairs = new List<(string, string?)> { ("output", runDir), ("seed", seed.ToString(CultureInfo.InvariantCulture)), ("alpha", alpha) };
                 for (int i = 0; i + 1 < extra.Length; i += 2) pairs.Add((extra[i].TrimStart('-'), extra[i + 1]));
                 var config = TrainConfig.Resolve(pairs);
-                Directory.CreateDirectory(runDir);
-                File.WriteAllText(Path.Combine(runDir, "config.json"), config.ToJson() + "\n");
                 Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
                 var summary = new Trainer(config, line => { if (!line.StartsWith("step ", StringComparison.Ordinal)) Console.WriteLine(line); }).Run(files);
                 lastCheckpoint = summary.LastCheckpoint ?? throw new InvalidOperationException("the run wrote no checkpoint");

@@ -21,17 +21,19 @@ public sealed record ProbeOptions(
     bool Grayscale = false,
     string Precision = "fp32");
 
-/// <summary>Per-class IoU and their mean.</summary>
-public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, long[,] Confusion, double Seconds);
+/// <summary>Per-class IoU and their mean; <see cref="Predictions"/>: the predicted class maps
+/// (Size × Size, row-major) of the first validation images, when asked for.</summary>
+public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, long[,] Confusion, double Seconds, IReadOnlyList<byte[]> Predictions);
 
 /// <summary>
-/// Linear segmentation on frozen patch tokens (spec §12.1): features at Size px, upsampled
-/// bilinearly to FeatureSize², a 1×1 convolution trained with SGD (momentum, weight decay, ×0.1 at
-/// the milestone) on cross-entropy ignoring 255; evaluation at Size px, logits upsampled to the
-/// full resolution, argmax, confusion matrix. Training crops are RandomResizedCrop(scale 0.8–1) +
-/// flip, or, with CacheFeatures, the whole image once (no augmentation, features computed once).
-/// With Grayscale, train and validation images are converted to gray: colour no longer names the
-/// class, so the probe must read shape and texture from the features.
+/// Linear segmentation on frozen patch tokens (spec §12.1): features at Size px, a 1×1 convolution
+/// whose logits are upsampled bilinearly to FeatureSize² (equal to upsampling the features first:
+/// both maps are linear and the bilinear weights sum to 1), trained with SGD (momentum, weight
+/// decay, ×0.1 at the milestone) on cross-entropy ignoring 255; evaluation at Size px, logits
+/// upsampled to the full resolution, argmax, confusion matrix. Training crops are
+/// RandomResizedCrop(scale 0.8–1) + flip, or, with CacheFeatures, the whole image once (no
+/// augmentation: the train and validation features are computed once and shared by every probe
+/// seed). With Grayscale, images are converted to gray: colour no longer names the class.
 /// </summary>
 /// The backbone must be on <paramref name="device"/>; the probe and the batches are put there.
 public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int classes, ProbeOptions options, Action<string> log, torch.Device? device = null)
@@ -40,13 +42,16 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
     readonly Vit.ForwardOptions inference = Vit.ForwardOptions.InferenceAs(Training.CrocSetup.PrecisionOf(options.Precision));
     readonly int grid = options.Size / vit.Patch;
 
-    /// <summary>Frozen feature maps (B, D, g, g) of normalised images (B, 3, S, S).</summary>
+    /// <summary>Frozen feature maps (B, D, g, g) float32 of normalised images (B, 3, S, S).</summary>
     torch.Tensor Features(torch.Tensor images)
     {
         using var noGrad = torch.no_grad();
         var tokens = Vit.forward(vit, backbone, inference, images).Tokens;
-        return Segmentation.featureMaps(grid, grid, tokens);
+        return Segmentation.featureMaps(grid, grid, tokens).to_type(torch.float32);
     }
+
+    /// <summary>Logits (B, C, size, size) of feature maps (B, D, g, g).</summary>
+    static torch.Tensor Logits(Segmentation.Probe probe, torch.Tensor features, int size) => Segmentation.upsample(size, Segmentation.probe(probe, features));
 
     /// <summary>A sample resized (or randomly cropped and flipped) to Size px: normalised pixels and labels.</summary>
     (float[] Pixels, byte[] Mask) Prepare(RgbImage image, byte[] mask, SampleRandom? augment)
@@ -62,98 +67,142 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         return (view.Pixels, labels);
     }
 
-    (torch.Tensor Images, torch.Tensor Labels) Stack(IReadOnlyList<(float[] Pixels, byte[] Mask)> samples, int labelSize)
+    /// <summary>Images (B, 3, S, S) and labels (B, labelSize, labelSize) of samples <paramref name="indices"/>.</summary>
+    (torch.Tensor Images, torch.Tensor Labels) Batch(VocSegmentation set, IReadOnlyList<int> indices, int labelSize, Func<int, SampleRandom?> augment)
     {
+        var samples = new (float[] Pixels, byte[] Mask)[indices.Count];
+        Parallel.For(0, indices.Count, new ParallelOptions { MaxDegreeOfParallelism = 2 }, j =>
+        {
+            var (image, mask) = set.Load(indices[j]);
+            samples[j] = Prepare(image, mask, augment(indices[j]));
+        });
         int s = options.Size, pixels = 3 * s * s;
-        var flat = new float[samples.Count * pixels];
-        var labels = new long[samples.Count * labelSize * labelSize];
-        for (int i = 0; i < samples.Count; i++)
+        var flat = new float[samples.Length * pixels];
+        var labels = new long[samples.Length * labelSize * labelSize];
+        for (int i = 0; i < samples.Length; i++)
         {
             samples[i].Pixels.CopyTo(flat, i * pixels);
-            var small = MaskResize.Resize(samples[i].Mask, s, s, labelSize, labelSize);
+            var small = labelSize == s ? samples[i].Mask : MaskResize.Resize(samples[i].Mask, s, s, labelSize, labelSize);
             for (int j = 0; j < small.Length; j++) labels[i * labelSize * labelSize + j] = small[j];
         }
-        return (torch.tensor(flat, [samples.Count, 3, s, s]).to(where), torch.tensor(labels, [samples.Count, labelSize, labelSize]).to(where));
+        return (torch.tensor(flat, [samples.Length, 3, s, s]).to(where), torch.tensor(labels, [samples.Length, labelSize, labelSize]).to(where));
     }
 
-    public SegmentationResult Run(VocSegmentation train, VocSegmentation val)
+    /// <summary>Features and labels of <paramref name="count"/> images of a set, computed once.</summary>
+    (torch.Tensor Features, torch.Tensor Labels) Cache(VocSegmentation set, int count, int labelSize, string what)
+    {
+        var features = new List<torch.Tensor>();
+        var labels = new List<torch.Tensor>();
+        var progress = new ProgressReport($"frozen features of {what}", count, log);
+        for (int start = 0; start < count; start += options.Batch)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (images, l) = Batch(set, Enumerable.Range(start, System.Math.Min(options.Batch, count - start)).ToList(), labelSize, _ => null);
+            features.Add(Features(images).MoveToOuterDisposeScope());
+            labels.Add(l.MoveToOuterDisposeScope());
+            progress.Advance(images.shape[0]);
+        }
+        var result = (torch.cat(features, 0), torch.cat(labels, 0));
+        features.Concat(labels).ToList().ForEach(t => t.Dispose());
+        return result;
+    }
+
+    public SegmentationResult Run(VocSegmentation train, VocSegmentation val, int keepPredictions = 0) => Run(train, val, [options.Seed], keepPredictions)[0];
+
+    /// <summary>One probe per seed; with CacheFeatures all share one feature pass.</summary>
+    public IReadOnlyList<SegmentationResult> Run(VocSegmentation train, VocSegmentation val, IReadOnlyList<int> seeds, int keepPredictions = 0)
     {
         var watch = Stopwatch.StartNew();
-        int d = vit.Dim, fs = options.FeatureSize;
-        var generator = new torch.Generator((ulong)options.Seed, torch.CPU);
-        var probe = new Segmentation.Probe(
-            Layers.Init.truncNormal(generator, 0.02, [classes, d, 1, 1]).to(where).detach().requires_grad_(true),
-            torch.zeros(classes, device: where).requires_grad_(true));
-        var sgd = new Optim.Sgd(options.Momentum, options.WeightDecay);
         int count = options.MaxTrain > 0 ? System.Math.Min(options.MaxTrain, train.Count) : train.Count;
-
-        // With CacheFeatures the frozen features and labels of every training image are computed once.
-        List<(torch.Tensor Features, torch.Tensor Labels)>? cache = null;
+        (torch.Tensor Features, torch.Tensor Labels)? trainCache = null, valCache = null;
         if (options.CacheFeatures)
         {
-            cache = [];
-            for (int start = 0; start < count; start += options.Batch)
-            {
-                using var scope = torch.NewDisposeScope();
-                var samples = Enumerable.Range(start, System.Math.Min(options.Batch, count - start)).Select(i => { var (img, m) = train.Load(i); return Prepare(img, m, null); }).ToList();
-                var (images, labels) = Stack(samples, fs);
-                cache.Add((Features(images).DetachFromDisposeScope(), labels.DetachFromDisposeScope()));
-            }
-            log($"cached frozen features of {count} training images");
+            trainCache = Cache(train, count, options.FeatureSize, $"{count} training images");
+            valCache = Cache(val, val.Count, options.Size, $"{val.Count} evaluation images");
         }
+        double shared = watch.Elapsed.TotalSeconds;
+        var results = new List<SegmentationResult>();
+        foreach (var seed in seeds)
+        {
+            var probeWatch = Stopwatch.StartNew();
+            var probe = Train(train, count, trainCache, seed);
+            results.Add(Evaluate(probe, val, valCache, keepPredictions, shared + probeWatch.Elapsed.TotalSeconds));
+            probe.Weight.Dispose();
+            probe.Bias.Dispose();
+        }
+        trainCache?.Features.Dispose(); trainCache?.Labels.Dispose();
+        valCache?.Features.Dispose(); valCache?.Labels.Dispose();
+        return results;
+    }
 
+    Segmentation.Probe Train(VocSegmentation train, int count, (torch.Tensor Features, torch.Tensor Labels)? cache, int seed)
+    {
+        int fs = options.FeatureSize;
+        var generator = new torch.Generator((ulong)seed, torch.CPU);
+        var probe = new Segmentation.Probe(
+            Layers.Init.truncNormal(generator, 0.02, [classes, vit.Dim, 1, 1]).to(where).detach().requires_grad_(true),
+            torch.zeros(classes, device: where).requires_grad_(true));
+        var sgd = new Optim.Sgd(options.Momentum, options.WeightDecay);
+        int batches = (count + options.Batch - 1) / options.Batch;
+        var progress = new ProgressReport($"probe (seed {seed}) training batches", (long)options.Epochs * batches, log);
         for (int epoch = 0; epoch < options.Epochs; epoch++)
         {
             double lr = epoch >= options.Milestone ? options.Lr * 0.1 : options.Lr;
-            var order = new SampleRandom(options.Seed, epoch, -7).Permutation(count);
+            var order = new SampleRandom(seed, epoch, -7).Permutation(count);
             double total = 0;
-            int batches = 0;
             for (int start = 0; start < count; start += options.Batch)
             {
                 using var scope = torch.NewDisposeScope();
                 var picked = order.Skip(start).Take(options.Batch).ToArray();
                 torch.Tensor features, labels;
-                if (cache is not null)
+                if (cache is var (cachedFeatures, cachedLabels))
                 {
-                    // Rows of the cached chunks.
-                    var rows = picked.Select(i => (Chunk: i / options.Batch, Row: i % options.Batch)).ToList();
-                    features = torch.stack(rows.Select(r => cache[r.Chunk].Features[r.Row]).ToArray());
-                    labels = torch.stack(rows.Select(r => cache[r.Chunk].Labels[r.Row]).ToArray());
+                    var rows = torch.tensor(picked.Select(i => (long)i).ToArray()).to(where);
+                    (features, labels) = (cachedFeatures.index_select(0, rows), cachedLabels.index_select(0, rows));
                 }
                 else
                 {
-                    var samples = picked.Select(i => { var (img, m) = train.Load(i); return Prepare(img, m, new SampleRandom(options.Seed, epoch, i, 5)); }).ToList();
-                    var (images, l) = Stack(samples, fs);
-                    features = Features(images);
-                    labels = l;
+                    var (images, l) = Batch(train, picked, fs, i => new SampleRandom(seed, epoch, i, 5));
+                    (features, labels) = (Features(images), l);
                 }
-                var logits = Segmentation.probe(probe, Segmentation.upsample(fs, features));
-                var loss = Segmentation.loss(logits, labels);
+                var loss = Segmentation.loss(Logits(probe, features, fs), labels);
                 probe.Weight.grad?.zero_();
                 probe.Bias.grad?.zero_();
                 loss.backward();
                 sgd.Step([probe.Weight, probe.Bias], lr);
                 total += loss.item<float>();
-                batches++;
+                progress.Advance();
             }
-            log($"probe epoch {epoch + 1}/{options.Epochs}: loss {total / System.Math.Max(1, batches):F4}, lr {lr:G3}");
+            if (epoch == options.Epochs - 1 || (epoch + 1) % System.Math.Max(1, options.Epochs / 5) == 0)
+                log($"probe (seed {seed}) epoch {epoch + 1}/{options.Epochs}: loss {total / batches:F4}, lr {lr:G3}");
         }
+        return probe;
+    }
 
+    SegmentationResult Evaluate(Segmentation.Probe probe, VocSegmentation val, (torch.Tensor Features, torch.Tensor Labels)? cache, int keepPredictions, double seconds)
+    {
+        var watch = Stopwatch.StartNew();
         var confusion = torch.zeros(classes, classes, dtype: torch.int64, device: where);
+        var predictions = new List<byte[]>();
         for (int i = 0; i < val.Count; i++)
         {
             using var scope = torch.NewDisposeScope();
             using var noGrad = torch.no_grad();
-            var (image, mask) = val.Load(i);
-            var (images, labels) = Stack([Prepare(image, mask, null)], options.Size);
-            // The probe is linear, so upsampling the logits equals upsampling the features first.
-            var logits = Segmentation.upsample(options.Size, Segmentation.probe(probe, Features(images)));
-            confusion.add_(Segmentation.confusion(classes, logits.argmax(1), labels));
+            var (features, labels) = cache is var (f, l) ? (f.narrow(0, i, 1), l.narrow(0, i, 1)) : FeaturesOf(val, i);
+            var predicted = Logits(probe, features, options.Size).argmax(1);
+            confusion.add_(Segmentation.confusion(classes, predicted, labels));
+            if (i < keepPredictions) predictions.Add(predicted.to_type(torch.uint8).cpu().data<byte>().ToArray());
         }
         var perClass = Segmentation.iou(confusion);
         var matrix = new long[classes, classes];
         var values = confusion.cpu().data<long>().ToArray();
         for (int r = 0; r < classes; r++) for (int c = 0; c < classes; c++) matrix[r, c] = values[r * classes + c];
-        return new SegmentationResult(Segmentation.meanIoU(perClass), perClass, matrix, watch.Elapsed.TotalSeconds);
+        return new SegmentationResult(Segmentation.meanIoU(perClass), perClass, matrix, seconds + watch.Elapsed.TotalSeconds, predictions);
+    }
+
+    (torch.Tensor Features, torch.Tensor Labels) FeaturesOf(VocSegmentation set, int i)
+    {
+        var (images, labels) = Batch(set, [i], options.Size, _ => null);
+        return (Features(images), labels);
     }
 }

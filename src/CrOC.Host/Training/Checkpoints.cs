@@ -37,14 +37,35 @@ public static class Checkpoints
         var progress = new JsonObject { ["format"] = Format, ["step"] = state.Step, ["world"] = world, ["adam_steps"] = steps };
         var path = Path.Combine(Folder(output), $"step-{state.Step:D8}.safetensors");
         Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString(), ["commit"] = GitInfo.Commit });
-        foreach (var old in List(output).SkipLast(keep)) File.Delete(old);
+        // Every file here is this run's (the run folder is owned, refused files are set aside), and
+        // none is newer than this one: the oldest beyond the newest `keep` go.
+        foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep)) File.Delete(old);
         return path;
     }
+
+    /// <summary>Renames the checkpoints after step <paramref name="step"/> (files that were refused
+    /// when the run resumed from <paramref name="step"/>) to *.refused: kept for inspection, never
+    /// resumed from or pruned as the run writes its new checkpoints. Returns the new names.</summary>
+    public static List<string> SetAsideAfter(string output, long step)
+    {
+        var moved = new List<string>();
+        foreach (var path in List(output).Where(p => StepOf(p) > step))
+        {
+            File.Move(path, path + ".refused", overwrite: true);
+            moved.Add(path + ".refused");
+        }
+        return moved;
+    }
+
+    /// <summary>The step in a checkpoint's file name.</summary>
+    public static long StepOf(string path) => long.Parse(Path.GetFileNameWithoutExtension(path)["step-".Length..], System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Checkpoint files of a run, oldest first.</summary>
     public static List<string> List(string output) =>
         Directory.Exists(Folder(output))
-            ? Directory.GetFiles(Folder(output), "step-*.safetensors").Order(StringComparer.Ordinal).ToList()
+            ? Directory.GetFiles(Folder(output), "step-*.safetensors")
+                .Where(p => Path.GetFileNameWithoutExtension(p)["step-".Length..] is { Length: > 0 } digits && digits.All(char.IsAsciiDigit))
+                .OrderBy(StepOf).ToList()
             : [];
 
     /// <summary>Restores the newest checkpoint that reads back and fits <paramref name="config"/>;
@@ -77,13 +98,11 @@ public static class Checkpoints
         int madeWith = (int?)progress["world"] ?? 1;
         if (world is int w && w != madeWith)
             throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output");
-        var saved = TrainConfig.FromJson(metadata["config"]);
-        var (made, now) = (JsonNode.Parse(saved.ToJson())!, JsonNode.Parse(config.ToJson())!);
-        foreach (var key in new[] { "arch", "depth", "patch", "image-size", "head-hidden", "head-bottleneck", "out-dim", "out-dim-c", "batch", "accum", "seed", "epochs" })
-        {
-            var (a, b) = (made[key]!.ToJsonString(), now[key]!.ToJsonString());
-            if (a != b) throw new WeightsException($"it was made with {key} = {a}, this run has {b}");
-        }
+        TrainConfig saved;
+        try { saved = TrainConfig.FromJson(metadata["config"]); }
+        catch (ConfigException e) { throw new WeightsException($"its stored config cannot be read ({e.Message})"); }
+        if (TrainConfig.IdentityDifference(saved, config) is { } difference)
+            throw new WeightsException($"it was {difference}");
         // Everything is checked before anything is copied, so a refused file leaves the state as it was.
         var student = (Target: new NamedTensors(state.Student), Source: tensors.WithoutPrefix("student."));
         var teacher = (Target: new NamedTensors(state.Teacher), Source: tensors.WithoutPrefix("teacher."));

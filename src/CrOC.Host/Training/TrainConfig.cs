@@ -1,7 +1,8 @@
 using System.Globalization;
-using System.Reflection;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using CrOC.Host.CommandLine;
 
 namespace CrOC.Host.Training;
 
@@ -10,82 +11,130 @@ namespace CrOC.Host.Training;
 /// file (<c>--config</c>), then command-line overrides (<c>--kebab-name value</c>, one per property).
 /// Stored in the run folder and inside every checkpoint.
 /// </summary>
+[Command("train", TrainCommand.Summary, Notes = TrainHelp.Notes)]
 public sealed record TrainConfig
 {
     // --- run ---
+    [Option("recipe the other defaults come from (official: ViT-S/16 at 224 px, spec §10)", Choices = "tiny|official")]
     public string Preset { get; init; } = "tiny";
-    /// <summary>Dataset roots (folders, patterns, .txt lists); empty: the embedded synthetic scenes.</summary>
+    [Option("image folders, .tar archives (archive.tar#folder), patterns (*, {000..009}) or .txt lists", Value = "ROOTS", Default = "the embedded synthetic scenes")]
     public string[] Data { get; init; } = [];
+    [Option("run folder: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (owned by one run)", Value = "DIR")]
     public string Output { get; init; } = "runs/croc-tiny";
+    [Option("passes over the data; the schedules span them", Min = 1, Max = 1000000)]
     public int Epochs { get; init; } = 4;
-    /// <summary>Stop after this many optimiser steps (0: run all epochs).</summary>
+    [Option("stop after this many optimiser steps (0: run all epochs; the schedules still span --epochs)", Min = 0)]
     public int MaxSteps { get; init; }
-    /// <summary>Images per micro-batch (per process).</summary>
+    [Option("images per micro-batch and process", Min = 1, Max = 65536)]
     public int Batch { get; init; } = 32;
-    /// <summary>Micro-batches accumulated per optimiser step.</summary>
+    [Option("micro-batches accumulated per optimiser step (each its own CrOC batch)", Min = 1, Max = 65536)]
     public int Accum { get; init; } = 1;
+    [Option("data-loading threads", Min = 0, Max = 256)]
     public int Workers { get; init; } = 2;
+    [Option("seed of the weights, the data order, the augmentation and the clustering", Min = 0)]
     public int Seed { get; init; }
+    [Option("where the step runs (cuda: the local rank's GPU)", Value = "cpu|cuda[:N]")]
     public string Device { get; init; } = "cpu";
-    /// <summary>torch threads per process (0: the cores shared among the processes on this machine).</summary>
+    [Option("torch threads per process (0: the cores shared among the processes on this machine)", Min = 0, Max = 4096)]
     public int Threads { get; init; }
-    /// <summary>Seconds a collective (all-reduce, barrier) may wait for the other processes before
-    /// this one gives up: a rank that died or hangs ends the run instead of hanging it.</summary>
+    [Option("seconds a collective may wait for the other processes before this one gives up (exit 3)", Min = 1, Max = 604800)]
     public int CollectiveTimeout { get; init; } = 600;
+    [Option("continue from the newest good checkpoint of this run in --output")]
     public bool Resume { get; init; } = true;
+    [Option("write a checkpoint every N steps (and at each epoch's end)", Min = 1)]
     public int CheckpointEvery { get; init; } = 100;
+    [Option("checkpoints of this run kept (older ones are pruned)", Min = 1, Max = 100000)]
     public int KeepCheckpoints { get; init; } = 3;
+    [Option("a progress line in train.log every N steps", Min = 1)]
     public int LogEvery { get; init; } = 10;
-    /// <summary>Size of the generated synthetic training / validation sets.</summary>
+    [Option("size of the generated synthetic training set", Min = 1, Max = 10000000)]
     public int SyntheticTrain { get; init; } = 1024;
+    [Option("size of the generated synthetic validation set", Min = 1, Max = 10000000)]
     public int SyntheticVal { get; init; } = 64;
 
     // --- model ---
+    [Option("ViT width: tiny D=192, small D=384 (CrOC's), base D=768", Choices = "tiny|small|base")]
     public string Arch { get; init; } = "tiny";
+    [Option("transformer blocks", Min = 1, Max = 256)]
     public int Depth { get; init; } = 12;
+    [Option("patch size in pixels", Min = 1, Max = 1024)]
     public int Patch { get; init; } = 8;
+    [Option("side of the two global views in pixels (a multiple of --patch)", Min = 1, Max = 4096)]
     public int ImageSize { get; init; } = 64;
+    [Option("hidden width of the head's MLP", Min = 1, Max = 1000000)]
     public int HeadHidden { get; init; } = 512;
+    [Option("bottleneck width of the head's MLP", Min = 1, Max = 1000000)]
     public int HeadBottleneck { get; init; } = 128;
+    [Option("outputs of the image-level last layer (L)", Min = 1, Max = 10000000)]
     public int OutDim { get; init; } = 4096;
+    [Option("outputs of the object-level last layer (L_c)", Min = 1, Max = 10000000)]
     public int OutDimC { get; init; } = 1024;
+    [Option("keep the last layers' weight-norm gains at 1 (the official default)")]
     public bool NormLastLayer { get; init; } = true;
+    [Option("stochastic depth of the student's last block (linear over blocks)", Min = 0, Max = 1, MaxExclusive = true)]
     public double DropPath { get; init; } = 0.1;
     /// <summary>fp32, or bf16 mixed precision (matmuls, attention, MLPs in bfloat16; float32 master
     /// weights); auto (resolved when the config is): bf16 where bfloat16 is native, else fp32.</summary>
+    [Option("bf16: mixed precision with float32 master weights; auto: bf16 where bfloat16 is native (AVX512-BF16/AMX CPUs, CUDA), else fp32", Choices = "auto|fp32|bf16")]
     public string Precision { get; init; } = "auto";
 
     // --- optimisation (spec §10) ---
     /// <summary>Peak lr for a global batch of 256; scaled linearly by the global batch.</summary>
+    [Option("peak learning rate per 256 images (scaled by the global batch)", Min = 0, MinExclusive = true, Max = 10)]
     public double Lr { get; init; } = 5e-3;
+    [Option("final learning rate of the cosine decay", Min = 0, Max = 10)]
     public double MinLr { get; init; } = 1e-5;
+    [Option("epochs of linear lr warm-up (0 when --epochs <= 2)", Min = 0)]
     public int WarmupEpochs { get; init; } = 1;
+    [Option("weight decay at the start of the cosine schedule", Min = 0, Max = 100)]
     public double WeightDecay { get; init; } = 0.04;
+    [Option("weight decay at the end of the cosine schedule", Min = 0, Max = 100)]
     public double WeightDecayEnd { get; init; } = 0.4;
+    [Option("EMA momentum of the teacher at the start (rises to 1 by a cosine)", Min = 0, Max = 1)]
     public double MomentumTeacher { get; init; } = 0.99;
+    [Option("per-tensor gradient-norm clipping (0: off)", Min = 0)]
     public double ClipGrad { get; init; } = 3.0;
+    [Option("epochs during which the last layers get no update", Min = 0)]
     public int FreezeLastLayer { get; init; } = 1;
 
     // --- losses ---
+    [Option("weight of the object loss L_obj (0: the DINO-only baseline)", Min = 0, Max = 1000)]
     public double Alpha { get; init; } = 1.0;
+    [Option("image-level vector: the CLS token (official) or the mean patch token (poster)", Choices = "cls|avg")]
     public string GlobalPool { get; init; } = "cls";
+    [Option("student temperature, image level", Min = 0, MinExclusive = true, Max = 100)]
     public double StudentTemp { get; init; } = 0.1;
+    [Option("student temperature, object level", Min = 0, MinExclusive = true, Max = 100)]
     public double StudentTempC { get; init; } = 0.1;
+    [Option("teacher temperature at the start of its warm-up, image level", Min = 0, MinExclusive = true, Max = 100)]
     public double WarmupTeacherTemp { get; init; } = 0.04;
+    [Option("teacher temperature after the warm-up, image level", Min = 0, MinExclusive = true, Max = 100)]
     public double TeacherTemp { get; init; } = 0.04;
+    [Option("epochs of the teacher-temperature warm-up", Min = 0)]
     public int WarmupTeacherTempEpochs { get; init; }
+    [Option("teacher temperature at the start of its warm-up, object level", Min = 0, MinExclusive = true, Max = 100)]
     public double WarmupTeacherTempC { get; init; } = 0.04;
+    [Option("teacher temperature after the warm-up, object level", Min = 0, MinExclusive = true, Max = 100)]
     public double TeacherTempC { get; init; } = 0.04;
+    [Option("momentum of both centres", Min = 0, Max = 1)]
     public double CentreMomentum { get; init; } = 0.9;
 
     // --- clustering (spec §6) ---
+    [Option("features clustered: the last block's keys per head (official) or the output tokens (the poster's Z_cat)", Choices = "keys|tokens")]
     public string Features { get; init; } = "keys";
+    [Option("initial seeds K0 of the clustering", Min = 2, Max = 1024)]
     public int NTokens { get; init; } = 5;
+    [Option("largest K that may be selected (K* in [2, this])", Min = 2, Max = 1024)]
     public int NCentroidsMax { get; init; } = 4;
+    [Option("Sinkhorn's lambda (1/epsilon)", Min = 0, MinExclusive = true, Max = 10000)]
     public double SinkhornLambda { get; init; } = 20;
+    [Option("Sinkhorn iterations", Min = 1, Max = 10000)]
     public int SinkhornIterations { get; init; } = 5;
+    [Option("weight lambda_pos of the positional cost", Min = 0, Max = 10000)]
     public double PosAlpha { get; init; } = 4.0;
+    [Option("uniform token and cluster marginals (the poster's variant) instead of CLS similarity")]
     public bool UniformMarginals { get; init; }
+    [Option("smallest area fraction of a global crop", Min = 0, MinExclusive = true, Max = 1)]
     public double MinScale { get; init; } = 0.25;
 
     /// <summary>The official CrOC recipe (spec §10): ViT-S/16 at 224 px, 65536/8192 outputs, 300 epochs.</summary>
@@ -128,12 +177,21 @@ public sealed record TrainConfig
         }
     }
 
-    static readonly Dictionary<string, PropertyInfo> ByOption = typeof(TrainConfig)
-        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
-        .Where(p => p.CanWrite)
-        .ToDictionary(p => JsonNamingPolicy.KebabCaseLower.ConvertName(p.Name), p => p);
+    /// <summary>The settings that make a run what it is: a checkpoint or a run folder made with
+    /// other values of these belongs to another run (the others may change on resume).</summary>
+    public static readonly string[] IdentityKeys = ["arch", "depth", "patch", "image-size", "head-hidden", "head-bottleneck", "out-dim", "out-dim-c", "batch", "accum", "seed", "epochs"];
 
-    public static IEnumerable<string> OptionNames => ByOption.Keys;
+    /// <summary>"made with KEY = a, this run has b" for the first identity key that differs, or null.</summary>
+    public static string? IdentityDifference(TrainConfig earlier, TrainConfig now)
+    {
+        var (made, current) = (JsonNode.Parse(earlier.ToJson())!, JsonNode.Parse(now.ToJson())!);
+        foreach (var key in IdentityKeys)
+        {
+            var (a, b) = (made[key]!.ToJsonString(), current[key]!.ToJsonString());
+            if (a != b) return $"made with {key} = {a}, this run has {b}";
+        }
+        return null;
+    }
 
     /// <summary>Resolves the configuration from the command line: preset → --config file → overrides.</summary>
     public static TrainConfig Resolve(IReadOnlyList<(string Name, string? Value)> arguments)
@@ -148,16 +206,11 @@ public sealed record TrainConfig
             var filePreset = fromFile.TryGetProperty("preset", out var p) ? p.GetString() : null;
             // The file overrides the preset's defaults: merge its members over the preset's JSON.
             var merged = JsonSerializer.SerializeToNode(ForPreset(preset ?? filePreset ?? "tiny"), Json)!.AsObject();
-            foreach (var member in fromFile.EnumerateObject()) merged[member.Name] = System.Text.Json.Nodes.JsonNode.Parse(member.Value.GetRawText());
+            foreach (var member in fromFile.EnumerateObject()) merged[member.Name] = JsonNode.Parse(member.Value.GetRawText());
             config = FromJson(merged.ToJsonString());
         }
-        foreach (var (name, value) in arguments)
-        {
-            if (name is "config") continue;
-            if (!ByOption.TryGetValue(name, out var property))
-                throw new ConfigException($"unknown option --{name}");
-            config = With(config, property, name, value);
-        }
+        config = config with { };
+        OptionSet<TrainConfig>.Apply(config, arguments.Where(a => a.Name is not "config"));
         config = config.Validated();
         return config with { Precision = Precisions.Resolve(config.Precision, config.Device) };
     }
@@ -178,48 +231,17 @@ public sealed record TrainConfig
         }
     }
 
-    static TrainConfig With(TrainConfig config, PropertyInfo property, string name, string? value)
-    {
-        object parsed;
-        var type = property.PropertyType;
-        if (type == typeof(bool)) parsed = value is null || ParseBool(name, value);
-        else if (value is null) throw new ConfigException($"--{name} needs a value");
-        else if (type == typeof(int)) parsed = int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i : throw new ConfigException($"--{name} needs an integer, got '{value}'");
-        else if (type == typeof(double)) parsed = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new ConfigException($"--{name} needs a number, got '{value}'");
-        else if (type == typeof(string[])) parsed = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        else parsed = value;
-        var copy = config with { };
-        property.SetValue(copy, parsed);
-        return copy;
-    }
-
-    static bool ParseBool(string name, string value) => value.ToLowerInvariant() switch
-    {
-        "true" or "1" or "yes" => true,
-        "false" or "0" or "no" => false,
-        _ => throw new ConfigException($"--{name} needs true or false, got '{value}'"),
-    };
-
-    /// <summary>Fails on settings that cannot work together.</summary>
+    /// <summary>Fails on a value out of its declared range (also from a config file) and on settings that cannot work together.</summary>
     public TrainConfig Validated()
     {
+        try { OptionSet<TrainConfig>.Validate(this); }
+        catch (OptionException e) { throw new ConfigException(e.Message); }
         void Check(bool ok, string message) { if (!ok) throw new ConfigException(message); }
-        Check(Epochs >= 1, "--epochs must be >= 1");
-        Check(MaxSteps >= 0, "--max-steps must be >= 0");
-        Check(Batch >= 1 && Accum >= 1 && Workers >= 0, "--batch and --accum must be >= 1, --workers >= 0");
-        Check(Arch is "tiny" or "small" or "base", "--arch must be tiny, small or base");
-        Check(Patch >= 1 && ImageSize % Patch == 0, $"--image-size {ImageSize} must be a multiple of --patch {Patch}");
-        Check(Depth >= 1, "--depth must be >= 1");
-        Check(GlobalPool is "cls" or "avg", "--global-pool must be cls or avg");
-        Check(Precision is "auto" or "fp32" or "bf16", "--precision must be auto, fp32 or bf16");
-        Check(Features is "keys" or "tokens", "--features must be keys (official) or tokens (the poster's Z_cat)");
-        Check(Alpha >= 0, "--alpha must be >= 0");
+        Check(ImageSize % Patch == 0, $"--image-size {ImageSize} must be a multiple of --patch {Patch}");
         Check(NCentroidsMax >= 2 && NCentroidsMax <= NTokens, $"--n-centroids-max must lie in [2, --n-tokens = {NTokens}]");
         Check(2 * (ImageSize / Patch) * (ImageSize / Patch) >= NTokens, "--n-tokens exceeds the number of patches of two views");
         Check(Device is "cpu" || Device.StartsWith("cuda", StringComparison.Ordinal), "--device must be cpu or cuda[:N]");
-        Check(MinScale > 0 && MinScale <= 1, "--min-scale must lie in (0, 1]");
         Check(WarmupEpochs < Epochs || Epochs <= 2, $"--warmup-epochs {WarmupEpochs} must be shorter than --epochs {Epochs}");
-        Check(CheckpointEvery >= 1 && KeepCheckpoints >= 1 && LogEvery >= 1, "--checkpoint-every, --keep-checkpoints and --log-every must be >= 1");
         Check(Data.Length > 0 || SyntheticTrain >= Batch, "--synthetic-train must hold at least one batch");
         return this;
     }

@@ -1,14 +1,16 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using CrOC.Data;
+using CrOC.Host.CommandLine;
 using CrOC.Host.Distributed;
 using CrOC.Math;
 using TorchSharp;
 
 namespace CrOC.Host.Training;
 
-/// <summary>What a finished (or stopped) run reports.</summary>
-public sealed record TrainSummary(long Steps, double FirstLoss, double LastLoss, double Seconds, double ImagesPerSecond, string? LastCheckpoint, bool Interrupted);
+/// <summary>What a finished (or stopped) run reports: <see cref="Steps"/> in all, <see cref="StepsRun"/>
+/// of them by this call (0 when the run had finished before).</summary>
+public sealed record TrainSummary(long Steps, long StepsRun, double FirstLoss, double LastLoss, double Seconds, double ImagesPerSecond, string? LastCheckpoint, bool Interrupted);
 
 /// <summary>A non-finite loss: the run stops, the last good checkpoint stays.</summary>
 public sealed class DivergedException(string message) : Exception(message);
@@ -19,9 +21,10 @@ public sealed class DivergedException(string message) : Exception(message);
 /// teacher, keeps the new centres, logs and checkpoints. Each step runs in a dispose scope.
 /// Data-parallel over <paramref name="collective"/>: every rank starts from rank 0's weights, reads
 /// its shard, and takes part in each step's all-reduces; only rank 0 logs metrics and writes
-/// checkpoints.
+/// checkpoints. Rank 0 owns the run folder (<see cref="RunFolder"/>): given one claimed by the
+/// caller, or claimed here for the run.
 /// </summary>
-public sealed class Trainer(TrainConfig config, Action<string> log, ICollective? collective = null, torch.Device? device = null)
+public sealed class Trainer(TrainConfig config, Action<string> log, ICollective? collective = null, torch.Device? device = null, RunFolder? folder = null)
 {
     readonly ICollective ranks = collective ?? new SingleProcess();
     readonly torch.Device where = device ?? torch.CPU;
@@ -31,8 +34,10 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     /// <summary>Asks the loop to stop after the current step (and write a checkpoint).</summary>
     public void RequestStop() => stopRequested = true;
 
-    public TrainSummary Run(IReadOnlyList<string> files, CancellationToken cancel = default)
+    public TrainSummary Run(IReadOnlyList<ImageEntry> files, CancellationToken cancel = default)
     {
+        using var claimed = folder is null && ranks.IsRoot ? RunFolder.Claim(config.Output, config, moveAside: false) : null;
+        var owned = folder ?? claimed;
         var croc = CrocSetup.Croc(config);
         var spec = MultiCropSpec.Croc(config.ImageSize, config.Patch, config.MinScale);
         var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed, ranks.Rank, ranks.World));
@@ -49,7 +54,19 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
             lastCheckpoint = restored;
             log($"resumed from {restored} at step {state.Step}");
         }
+        else if (ranks.IsRoot && Checkpoints.List(config.Output).Count > 0)
+            throw new OutputException($"every checkpoint of the run in '{config.Output}' was refused (reasons above): nothing was changed; add --move-aside to move that run to {config.Output}.old-<time> and start anew, or choose another --output");
         StartTogether(state, files.Count, totalSteps);
+        if (owned is not null)
+        {
+            foreach (var set in Checkpoints.SetAsideAfter(config.Output, state.Step)) log($"kept the refused checkpoint as {set}");
+            owned.Record(config, GitInfo.Commit, ranks.World);
+        }
+        if (state.Step >= totalSteps)
+        {
+            log($"the run in {config.Output} has already finished its {totalSteps} steps: nothing to do (a longer run: raise --epochs in a new --output, or --max-steps up to {config.Epochs * (long)itersPerEpoch})");
+            return new TrainSummary(state.Step, 0, double.NaN, double.NaN, 0, 0, lastCheckpoint, false);
+        }
         log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch on each of {ranks.World} process(es), {itersPerEpoch} optimiser steps per epoch (global batch {config.Batch * config.Accum * ranks.World}), {totalSteps} steps in all");
 
         using var metrics = ranks.IsRoot ? new MetricsLog(config.Output, state.Step) : null;
@@ -95,11 +112,11 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         bool interrupted = state.Step < totalSteps;
         if (ranks.IsRoot && interrupted && state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
             lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World);
-        if (interactive) Console.WriteLine();
+        if (interactive) Console.Write($"\r{new string(' ', 150)}\r");
         if (loader.Stats.Skipped.Count > 0) log($"{loader.Stats.Skipped.Count} undecodable files were skipped (listed above)");
         double elapsed = watch.Elapsed.TotalSeconds;
         long done = state.Step - startStep;
-        return new TrainSummary(state.Step, firstLoss, lastLoss, elapsed, done * config.Batch * config.Accum * ranks.World / System.Math.Max(elapsed, 1e-9), lastCheckpoint, interrupted);
+        return new TrainSummary(state.Step, done, firstLoss, lastLoss, elapsed, done * config.Batch * config.Accum * ranks.World / System.Math.Max(elapsed, 1e-9), lastCheckpoint, interrupted);
     }
 
     /// <summary>All ranks continue from the same step with rank 0's weights and centres (the
@@ -138,12 +155,10 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     {
         var eta = TimeSpan.FromSeconds(secondsPerStep * (total - step));
         var text = $"step {step}/{total} loss {v["loss"]:F4} (img {v["loss_img"]:F4}, obj {v["loss_obj"]:F4}) objects/img {v["objects_per_image"]:F1} K* {v["mean_k_star"]:F2} H(t) {v["teacher_entropy"]:F2} lr {v["lr"]:E2} {v["images_per_s"]:F1} img/s ETA {eta:hh\\:mm\\:ss}";
-        if (interactive) Console.Write($"\r{text,-150}");
-        if (step % config.LogEvery == 0 || step == total)
-        {
-            if (interactive) Console.WriteLine();
-            log(text);
-        }
+        bool logged = step % config.LogEvery == 0 || step == total;
+        // On a terminal the line is redrawn in place; a logged step replaces it by the log's line.
+        if (interactive) Console.Write(logged ? $"\r{new string(' ', 150)}\r" : $"\r{text,-150}");
+        if (logged) log(text);
         double maxEntropy = System.Math.Log(config.OutDim);
         if (!warnedCollapse && step > 20 && (v["teacher_entropy"] > 0.98 * maxEntropy || v["teacher_entropy"] < 0.01))
         {

@@ -35,7 +35,7 @@ public static class ClusterPictures
 
     /// <summary>Draws the joint clustering of two geometric views of each image (no colour
     /// augmentation) for head 0, and, when <paramref name="attentionPath"/> is set, the CLS attention maps.</summary>
-    public static void Write(Vit.VitConfig vit, Clustering.ClusteringConfig clustering, Croc.FeatureSpace space, Vit.VitParams backbone, IReadOnlyList<RgbImage> images, long seed, string path, string? attentionPath)
+    public static void Write(Vit.VitConfig vit, Clustering.ClusteringConfig clustering, Croc.FeatureSpace space, Vit.VitParams backbone, IReadOnlyList<RgbImage> images, long seed, string path, string? attentionPath, int head = 0)
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();

@@ -1,58 +1,57 @@
 using CrOC.Data;
+using CrOC.Host.CommandLine;
 using CrOC.Host.Weights;
 using CrOC.Math;
 
 namespace CrOC.Host;
 
+/// <summary>`croc-host clusters`'s command line.</summary>
+[Command("clusters", "picture of CrOC's online clusters of two views of each image (+ CLS attention maps per head)", Notes = """
+    Matched clusters (present in both views) share a colour and an outline in both views; patches
+    of pruned clusters (one view only) are hatched grey; a legend is drawn in the picture.
+    Clustering settings are the official ones (K0 5, K* <= 4, lambda 20, 5 iterations, lambda_pos 4).
+    Example: croc-host clusters --weights run/checkpoints/step-00000128.safetensors --data photos/ --count 3
+    """)]
+public sealed record ClustersOptions
+{
+    [Option("a checkpoint or backbone file; the teacher is used", Required = true, Value = "FILE")]
+    public string Weights { get; init; } = "";
+    [Option("one image (or give --data)", Value = "PATH")]
+    public string? Image { get; init; }
+    [Option("images: a folder, archive, pattern or list; the first --count are drawn", Value = "ROOT")]
+    public string? Data { get; init; }
+    [Option("images drawn from --data", Min = 1, Max = 64)]
+    public int Count { get; init; } = 4;
+    [Option("the picture; the attention maps go beside it with -attention before .png", Value = "PNG", Default = "FILE's name + -clusters.png, beside FILE")]
+    public string? Output { get; init; }
+    [Option("seed of the views and of the clustering's seeds: same seed, same picture", Min = 0)]
+    public int Seeds { get; init; }
+    [Option("view size in pixels (a multiple of the patch size)", Min = 1, Max = 4096, Default = "the backbone's training size")]
+    public int? Size { get; init; }
+    [Option("attention heads, if not D/64", Min = 1, Max = 1024)]
+    public int? Heads { get; init; }
+    [Option("which attention head's clustering is drawn", Min = 0, Max = 1023)]
+    public int Head { get; init; }
+}
+
 /// <summary>`croc-host clusters`: the online clusters of two views, and the CLS attention maps.</summary>
 public static class ClustersCommand
 {
-    const string Help = """
-        croc-host clusters: draw CrOC's joint clustering of two views of each image, matched clusters in
-        the same colour (pruned single-view clusters grey), plus the last block's CLS attention per head.
-
-        Options:
-          --weights FILE     a checkpoint or backbone file (required); the teacher is used
-          --image PATH       one image, or --data DIR / pattern / list: the first --count images (4)
-          --output PNG       (clusters.png); the attention maps go to PNG with -attention before .png
-          --seeds S          seed of the views and of the clustering's seeds (0): same S, same picture
-          --size S           view size in pixels (the backbone's training size)
-          --heads N          attention heads if not D/64
-        Clustering settings are the official ones (K0 5, K* <= 4, lambda 20, 5 iterations, lambda_pos 4).
-        """;
-
-    public static int Run(Options options)
+    public static int Run(ClustersOptions o)
     {
-        if (options.Help) { Console.WriteLine(Help); return 0; }
-        var weights = options.Required("weights");
-        var image = options.Text("image");
-        var data = options.Text("data");
-        int count = options.PositiveInt("count", 4);
-        var output = options.Text("output") ?? "clusters.png";
-        long seed = options.NonNegativeInt("seeds", 0);
-        int? size = options.Has("size") ? options.PositiveInt("size", 224) : null;
-        int? heads = options.Has("heads") ? options.PositiveInt("heads", 6) : null;
-        options.RejectUnknown();
-        if ((image is null) == (data is null)) throw new OptionException("give exactly one of --image and --data");
-
-        try
-        {
-            var loaded = BackboneLoader.Load(weights, "teacher", heads);
-            var c = loaded.Config;
-            var vit = size is int s ? new Vit.VitConfig(s, c.Patch, c.Dim, c.Depth, c.Heads, c.MlpRatio, c.Eps) : c;
-            if (vit.ImageSize % vit.Patch != 0) throw new OptionException($"--size must be a multiple of the patch size {vit.Patch}");
-            var files = image is not null ? [image] : ImageSources.Find([data!]).Take(count).ToList();
-            var decoder = new ImageDecoder();
-            var images = files.Select(decoder.Decode).ToList();
-            var attention = Path.ChangeExtension(output, null) + "-attention.png";
-            ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, seed, output, attention);
-            Console.WriteLine($"wrote {output} ({images.Count} images, head 0) and {attention} ({vit.Heads} heads)");
-            return 0;
-        }
-        catch (Exception e) when (e is WeightsException or DatasetException or DecodeException)
-        {
-            Console.Error.WriteLine($"croc-host clusters: {e.Message}");
-            return 1;
-        }
+        if ((o.Image is null) == (o.Data is null)) throw new OptionException("give exactly one of --image and --data");
+        var output = OutputPaths.File(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output");
+        var loaded = BackboneLoader.Load(o.Weights, "teacher", o.Heads);
+        var c = loaded.Config;
+        var vit = o.Size is int s ? new Vit.VitConfig(s, c.Patch, c.Dim, c.Depth, c.Heads, c.MlpRatio, c.Eps) : c;
+        if (vit.ImageSize % vit.Patch != 0) throw new OptionException($"--size must be a multiple of the patch size {vit.Patch}");
+        if (o.Head >= vit.Heads) throw new OptionException($"--head must be below the {vit.Heads} heads of this backbone");
+        var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]).Take(o.Count).ToList();
+        var decoder = new ImageDecoder();
+        var images = files.Select(decoder.Decode).ToList();
+        var attention = Path.ChangeExtension(output, null) + "-attention.png";
+        ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
+        Console.WriteLine($"wrote {output} ({images.Count} images, head {o.Head}) and {attention} ({vit.Heads} heads)");
+        return ExitCodes.Ok;
     }
 }

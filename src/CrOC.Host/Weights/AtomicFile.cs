@@ -1,28 +1,69 @@
+using CrOC.Host.CommandLine;
+
 namespace CrOC.Host.Weights;
 
 /// <summary>
 /// Writes a file so that a crash never leaves a half-written file under the final name: the
-/// content goes to a temporary file beside it, is flushed to disk, then renamed over the target.
+/// content goes to a temporary file beside it (<see cref="TemporarySuffix"/>), is flushed to disk,
+/// then renamed over the target. On failure the temporary file is removed and the target is as it
+/// was; a full disk is reported with the space the file needed and the space that was free.
 /// </summary>
 public static class AtomicFile
 {
-    public static void Write(string path, Action<Stream> writeContent)
+    /// <summary>Temporary files end with this; a run folder's leftovers of a killed writer are removed at start.</summary>
+    public const string TemporarySuffix = ".tmp";
+
+    /// <summary>Writes the file; <paramref name="expectedBytes"/>, when known, is checked against
+    /// the free space first, so a full disk is reported before anything is written.</summary>
+    public static void Write(string path, Action<Stream> writeContent, long? expectedBytes = null)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temporary = $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        if (expectedBytes is long needed && DiskSpace.Free(full) is long available && available < needed)
+            throw new IOException($"no space left on the disk for {full}: it needs {DiskSpace.Describe(needed)}, {DiskSpace.Describe(available)} free; the previous file is intact", 28);
+        var temporary = $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}{TemporarySuffix}";
+        long written = 0;
         try
         {
             using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                writeContent(stream);
+                var counting = new CountingStream(stream);
+                try { writeContent(counting); }
+                finally { written = counting.Count; }
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temporary, full, overwrite: true);
         }
+        catch (IOException e) when (DiskSpace.IsDiskFull(e))
+        {
+            var free = DiskSpace.Free(full);
+            var need = expectedBytes is long n ? $"it needs {DiskSpace.Describe(n)}" : $"{DiskSpace.Describe(written)} were written before the disk filled";
+            throw new IOException($"no space left on the disk for {full}: {need}, {(free is long f ? DiskSpace.Describe(f) : "an unknown amount")} free now; the previous file is intact", e.HResult);
+        }
         finally
         {
-            if (File.Exists(temporary)) File.Delete(temporary);
+            try { if (File.Exists(temporary)) File.Delete(temporary); }
+            catch (IOException) { /* a leftover is removed at the next start */ }
         }
+    }
+
+    public static void WriteAllText(string path, string text) => Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
+
+    /// <summary>Counts the bytes written through it (to report how much a file needed).</summary>
+    sealed class CountingStream(Stream inner) : Stream
+    {
+        public long Count { get; private set; }
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => Count;
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) { inner.Write(buffer, offset, count); Count += count; }
+        public override void Write(ReadOnlySpan<byte> buffer) { inner.Write(buffer); Count += buffer.Length; }
+        public override void WriteByte(byte value) { inner.WriteByte(value); Count++; }
     }
 }

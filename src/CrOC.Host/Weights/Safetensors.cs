@@ -18,10 +18,27 @@ public static class Safetensors
     const long MaxHeaderBytes = 100L << 20;
     public const string ChecksumKey = "sha256";
 
-    public static void Write(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
-        AtomicFile.Write(path, stream => Write(stream, tensors, metadata));
+    public static void Write(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var (header, blobs) = Encode(tensors, metadata);
+        AtomicFile.Write(path, stream => Write(stream, header, blobs), 8 + header.Length + blobs.Sum(b => (long)b.Length));
+    }
 
     public static void Write(Stream stream, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var (header, blobs) = Encode(tensors, metadata);
+        Write(stream, header, blobs);
+    }
+
+    static void Write(Stream stream, byte[] header, List<byte[]> blobs)
+    {
+        stream.Write(BitConverter.GetBytes((ulong)header.Length));
+        stream.Write(header);
+        foreach (var blob in blobs) stream.Write(blob);
+    }
+
+    /// <summary>The padded JSON header and the tensors' bytes.</summary>
+    static (byte[] Header, List<byte[]> Blobs) Encode(NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata)
     {
         var header = new JsonObject();
         var blobs = new List<byte[]>();
@@ -44,11 +61,10 @@ public static class Safetensors
         header["__metadata__"] = new JsonObject(allMetadata.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value))));
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
         // Pad the header with spaces to a multiple of 8 bytes, as the reference writer does.
-        int padded = (json.Length + 7) / 8 * 8;
-        stream.Write(BitConverter.GetBytes((ulong)padded));
-        stream.Write(json);
-        for (int i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
-        foreach (var blob in blobs) stream.Write(blob);
+        var padded = new byte[(json.Length + 7) / 8 * 8];
+        json.CopyTo(padded, 0);
+        padded.AsSpan(json.Length).Fill((byte)' ');
+        return (padded, blobs);
     }
 
     public static (NamedTensors Tensors, Dictionary<string, string> Metadata) Read(string path)

@@ -59,16 +59,27 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (Segmentation.meanIoU constant) (1.0 / 12.0) "(1/4 + 0 + 0) / 3"
         }
 
+        test "the probe's logits: conv then bilinear upsampling equals upsampling then conv (linear maps, weights summing to 1)" {
+            use _ = torch.NewDisposeScope()
+            let rng = Random 5
+            let features = torch.tensor(normal rng (2 * 6 * 5 * 5), dtype = f32).reshape(2L, 6L, 5L, 5L)
+            let probe : Segmentation.Probe = { Weight = torch.tensor(normal rng (3 * 6), dtype = f32).reshape(3L, 6L, 1L, 1L); Bias = torch.tensor([| 0.5f; -1.0f; 2.0f |]) }
+            for size in [ 5; 12; 17 ] do
+                let a = Segmentation.upsample size (Segmentation.probe probe features)
+                let b = Segmentation.probe probe (Segmentation.upsample size features)
+                Expect.isLessThan (maxAbsDiff a b) 1e-5 (sprintf "size %d" size)
+        }
+
         test "eval-seg end to end: a backbone whose tokens carry the class colour is far above chance" {
             use _ = torch.NewDisposeScope()
             let weights = Path.Combine(DataTests.tempDir "colour", "colour.safetensors")
             BackboneExport.Write(weights, NamedTensors(Vit.named (colourBackbone ())).WithPrefix("backbone."))
-            let probe = ProbeOptions(Size = 128, FeatureSize = 64, Epochs = 30, Milestone = 25, Batch = 8, CacheFeatures = true, Lr = 0.5)
-            let result = EvalSegCommand.Evaluate(weights, "teacher", false, Nullable 1, voc.Force(), "train", "val", 7, probe, ignore)
+            let probe = ProbeOptions(Size = 128, FeatureSize = 64, Epochs = 30, Milestone = 25, Batch = 8, CacheFeatures = true, Lr = 0.1)
+            let result = EvalSegCommand.Evaluate(weights, "teacher", false, Nullable 1, voc.Force(), "train", "val", 7, probe, [ 0 ], ignore).[0]
             Expect.isTrue (Double.IsFinite result.MeanIoU) "finite"
             // Chance is 1/7 ≈ 0.14 and all-background ≈ 0.09; the colour alone separates the classes.
             Expect.isGreaterThan result.MeanIoU 0.25 (sprintf "mIoU %.3f" result.MeanIoU)
-            let random = EvalSegCommand.Evaluate(weights, "teacher", true, Nullable 1, voc.Force(), "train", "val", 7, ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 2, Milestone = 1, Batch = 8, CacheFeatures = true), ignore)
+            let random = EvalSegCommand.Evaluate(weights, "teacher", true, Nullable 1, voc.Force(), "train", "val", 7, ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 2, Milestone = 1, Batch = 8, CacheFeatures = true), [ 0 ], ignore).[0]
             Expect.isTrue (Double.IsFinite random.MeanIoU) "the random baseline runs too"
         }
 

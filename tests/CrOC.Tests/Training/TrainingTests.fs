@@ -8,6 +8,7 @@ open TorchSharp
 open CrOC.Math
 open CrOC.Math.Tensors
 open CrOC.Host
+open CrOC.Host.CommandLine
 open CrOC.Host.Training
 open CrOC.Host.Weights
 open CrOC.Tests.TestUtil
@@ -179,16 +180,17 @@ let tests =
             Expect.equal (configOf [ "precision", "fp32" ]).Precision "fp32" "as asked"
         }
 
-        test "options: --name=value carries a value that starts with --" {
-            let options = Options.Parse([| "--train-args=--epochs 16"; "--seeds"; "0,1" |])
-            Expect.equal (options.Text("train-args")) "--epochs 16" "the value after ="
-            Expect.equal (options.Text("seeds")) "0,1" "the next argument"
+        test "options: --name=value carries a value that starts with --; seed 0 is a seed" {
+            let pairs = Arguments.Pairs([| "--train-args=--epochs 16"; "--seeds"; "0,1" |])
+            Expect.equal (List.ofSeq pairs) [ struct ("train-args", "--epochs 16"); struct ("seeds", "0,1") ] "the value after =, then the next argument"
+            let parsed = OptionSet<Evaluation.ExperimentOptions>.Parse([| "--train-args=--epochs 16"; "--seeds"; "0,1" |])
+            Expect.equal (parsed.TrainArgs, parsed.Seeds) ("--epochs 16", [| 0; 1 |]) "typed"
             // Seed 0 is a seed (eval-seg --seed 0 was refused as "not a positive integer").
-            Expect.equal (Options.Parse([| "--seed"; "0" |]).NonNegativeInt("seed", 5)) 0 "seed 0"
-            Expect.throwsT<OptionException> (fun () -> Options.Parse([| "--seed"; "-1" |]).NonNegativeInt("seed", 5) |> ignore) "negative"
-            let code, message = cli [| "eval-seg"; "--weights"; "absent.safetensors"; "--seed"; "0"; "--data"; DataTests.tempDir "no-voc" |]
-            Expect.equal code 1 "eval-seg --seed 0 gets past the options (then misses the weights file)"
-            Expect.stringContains message "absent.safetensors" "and says which file"
+            Expect.equal (OptionSet<Evaluation.EvalSegOptions>.Parse([| "--weights"; "w"; "--probe-seeds"; "0" |])).ProbeSeeds [| 0 |] "seed 0"
+            Expect.throwsT<OptionException> (fun () -> OptionSet<Evaluation.EvalSegOptions>.Parse([| "--weights"; "w"; "--probe-seeds"; "-1" |]) |> ignore) "negative"
+            let code, message = cli [| "eval-seg"; "--weights"; "absent.safetensors"; "--probe-seeds"; "0"; "--data"; DataTests.tempDir "no-voc" |]
+            Expect.equal code 2 "eval-seg --probe-seeds 0 gets past the options (then misses the dataset: bad input)"
+            Expect.stringContains message "not found" "and says what is missing"
         }
 
         test "a config file sets values and the command line overrides them" {

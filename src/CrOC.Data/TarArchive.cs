@@ -1,0 +1,185 @@
+using System.Text;
+
+namespace CrOC.Data;
+
+/// <summary>A regular file inside a tar archive: its name and where its bytes lie.</summary>
+public sealed record TarMember(string Name, long Offset, long Length);
+
+/// <summary>
+/// The members of an uncompressed tar archive (POSIX ustar, GNU long names, pax path/size records),
+/// found in one sequential pass over the 512-byte headers that seeks past the data; nothing is
+/// extracted. Members are then read by offset, so any member can be read by any worker in any order.
+/// Untrusted input: a bad header checksum, a size that runs past the end of the file or a malformed
+/// record ends the index there; the members before it are kept and <see cref="Problem"/> says why.
+/// </summary>
+public sealed class TarArchive
+{
+    const int Block = 512;
+    /// <summary>Longest GNU long name or pax header accepted.</summary>
+    const long MaxMetadataBytes = 1 << 20;
+
+    public string Path { get; }
+    /// <summary>Regular-file members in archive order.</summary>
+    public IReadOnlyList<TarMember> Members { get; }
+    /// <summary>Why indexing stopped early (a damaged or truncated archive), or null.</summary>
+    public string? Problem { get; }
+
+    TarArchive(string path, IReadOnlyList<TarMember> members, string? problem) => (Path, Members, Problem) = (path, members, problem);
+
+    public static bool IsArchive(string path) => path.EndsWith(".tar", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Indexes <paramref name="path"/>; throws <see cref="DatasetException"/> when it cannot be opened.</summary>
+    public static TarArchive Open(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            var members = new List<TarMember>();
+            var problem = Index(stream, members);
+            return new TarArchive(System.IO.Path.GetFullPath(path), members, problem is null ? null : $"{path}: {problem}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DatasetException($"cannot read the archive '{path}': {e.Message}");
+        }
+    }
+
+    /// <summary>Fills <paramref name="members"/>; returns why it stopped early, or null at a clean end.</summary>
+    static string? Index(Stream stream, List<TarMember> members)
+    {
+        var header = new byte[Block];
+        long length = stream.Length;
+        string? longName = null, paxPath = null;
+        long? paxSize = null;
+        while (true)
+        {
+            long at = stream.Position;
+            int read = stream.ReadAtLeast(header, Block, throwOnEndOfStream: false);
+            if (read == 0) return null; // no end-of-archive blocks: tolerated
+            if (read < Block) return $"truncated header at byte {at}";
+            if (header.All(b => b == 0)) return null; // end-of-archive
+            if (!ChecksumMatches(header)) return $"bad header checksum at byte {at} (damaged archive); {members.Count} members before it are used";
+            if (!TryOctal(header.AsSpan(124, 12), out long size) || size < 0) return $"bad member size at byte {at}";
+            long data = at + Block;
+            if (size > length - data) return $"member at byte {at} claims {size} bytes but the file ends {length - data} bytes later (truncated archive)";
+            char type = (char)header[156];
+            switch (type)
+            {
+                case 'L' or 'x':
+                    if (size > MaxMetadataBytes) return $"{(type == 'L' ? "long name" : "pax header")} of {size} bytes at byte {at}";
+                    var bytes = new byte[size];
+                    stream.ReadExactly(bytes);
+                    if (type == 'L') longName = Encoding.UTF8.GetString(bytes).TrimEnd('\0');
+                    else if (!TryPax(bytes, ref paxPath, ref paxSize)) return $"malformed pax header at byte {at}";
+                    break;
+                case '0' or '\0' or '7':
+                    if (paxSize is long s)
+                    {
+                        if (s < 0 || s > length - data) return $"pax size {s} of the member at byte {at} runs past the end of the file (truncated archive)";
+                        size = s;
+                    }
+                    members.Add(new TarMember(paxPath ?? longName ?? UstarName(header), data, size));
+                    (longName, paxPath, paxSize) = (null, null, null);
+                    break;
+                default: // directories, links, global pax headers, devices: not images
+                    (longName, paxPath, paxSize) = (null, null, null);
+                    break;
+            }
+            long next = data + (size + Block - 1) / Block * Block;
+            if (next > length) return null; // the last member's padding is missing: tolerated
+            stream.Position = next;
+        }
+    }
+
+    /// <summary>The header checksum: the sum of all bytes with the checksum field read as spaces.</summary>
+    static bool ChecksumMatches(byte[] header)
+    {
+        if (!TryOctal(header.AsSpan(148, 8), out long stored)) return false;
+        long sum = 0;
+        for (int i = 0; i < Block; i++) sum += i is >= 148 and < 156 ? (byte)' ' : header[i];
+        return sum == stored;
+    }
+
+    /// <summary>An octal field (NUL/space padded), or GNU's base-256 form (high bit of the first byte set).</summary>
+    static bool TryOctal(ReadOnlySpan<byte> field, out long value)
+    {
+        value = 0;
+        if (field.Length > 0 && (field[0] & 0x80) != 0)
+        {
+            if ((field[0] & 0x40) != 0) return false; // negative
+            for (int i = 1; i < field.Length; i++)
+            {
+                if (value > (long.MaxValue >> 8)) return false;
+                value = (value << 8) | field[i];
+            }
+            return true;
+        }
+        bool digits = false;
+        foreach (var b in field)
+        {
+            if (b is (byte)' ' or 0) { if (digits) break; continue; }
+            if (b is < (byte)'0' or > (byte)'7' || value > (long.MaxValue >> 3)) return false;
+            value = (value << 3) | (long)(b - '0');
+            digits = true;
+        }
+        return digits;
+    }
+
+    static string UstarName(byte[] header)
+    {
+        string Field(int offset, int count) => Encoding.UTF8.GetString(header, offset, count).Split('\0')[0];
+        var name = Field(0, 100);
+        bool ustar = Encoding.ASCII.GetString(header, 257, 5) == "ustar";
+        var prefix = ustar ? Field(345, 155) : "";
+        return prefix.Length > 0 ? prefix + "/" + name : name;
+    }
+
+    /// <summary>pax records "LEN key=value\n": picks path and size.</summary>
+    static bool TryPax(byte[] bytes, ref string? path, ref long? size)
+    {
+        int at = 0;
+        while (at < bytes.Length && bytes[at] != 0)
+        {
+            int space = Array.IndexOf(bytes, (byte)' ', at);
+            if (space < 0 || !int.TryParse(Encoding.ASCII.GetString(bytes, at, space - at), out int count) || count <= space - at || at + count > bytes.Length)
+                return false;
+            var record = Encoding.UTF8.GetString(bytes, space + 1, at + count - space - 2);
+            int equals = record.IndexOf('=');
+            if (equals < 0) return false;
+            var (key, value) = (record[..equals], record[(equals + 1)..]);
+            if (key == "path") path = value;
+            else if (key == "size") size = long.TryParse(value, out var s) ? s : -1;
+            at += count;
+        }
+        return true;
+    }
+
+    /// <summary>The bytes of <paramref name="member"/>, read by offset (thread-safe).</summary>
+    public byte[] Read(TarMember member) => ReadMember(Path, member.Offset, member.Length);
+
+    /// <summary>The bytes of a file, or of the member "a.tar#path/in/archive" of an archive.</summary>
+    public static byte[] ReadFileOrMember(string path)
+    {
+        if (File.Exists(path)) return File.ReadAllBytes(path);
+        int split = path.IndexOf(ImageEntry.ArchiveSeparator);
+        if (split < 0 || !File.Exists(path[..split])) throw new DatasetException($"'{path}' not found (a file, or archive.tar#member)");
+        var archive = Open(path[..split]);
+        var name = path[(split + 1)..];
+        var member = archive.Members.FirstOrDefault(m => m.Name == name) ?? throw new DatasetException($"'{name}' is not a member of {archive.Path}{(archive.Problem is null ? "" : $" ({archive.Problem})")}");
+        return archive.Read(member);
+    }
+
+    internal static byte[] ReadMember(string archive, long offset, long length)
+    {
+        using var handle = File.OpenHandle(archive, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        var bytes = new byte[length];
+        int done = 0;
+        while (done < bytes.Length)
+        {
+            int n = RandomAccess.Read(handle, bytes.AsSpan(done), offset + done);
+            if (n == 0) throw new IOException($"{archive}: the member at byte {offset} ends early (the archive changed after it was indexed)");
+            done += n;
+        }
+        return bytes;
+    }
+}

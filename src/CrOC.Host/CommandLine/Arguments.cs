@@ -1,0 +1,29 @@
+namespace CrOC.Host.CommandLine;
+
+/// <summary>A bad command line, reported with exit code 2.</summary>
+public sealed class OptionException(string message) : Exception(message);
+
+/// <summary>The tokens of a subcommand's arguments.</summary>
+public static class Arguments
+{
+    /// <summary>The `--name value`, `--name=value` (a value may then start with --) and `--flag`
+    /// arguments in order; `-h` is `--help`.</summary>
+    public static List<(string Name, string? Value)> Pairs(string[] args)
+    {
+        var pairs = new List<(string, string?)>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] is "-h") { pairs.Add(("help", null)); continue; }
+            if (!args[i].StartsWith("--", StringComparison.Ordinal) || args[i].Length == 2)
+                throw new OptionException($"unexpected argument '{args[i]}' (options are --name value)");
+            var name = args[i][2..];
+            int equals = name.IndexOf('=');
+            if (equals >= 0) { pairs.Add((name[..equals], name[(equals + 1)..])); continue; }
+            bool hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
+            pairs.Add((name, hasValue ? args[++i] : null));
+        }
+        return pairs;
+    }
+
+    public static bool AsksForHelp(string[] args) => args.Any(a => a is "--help" or "-h");
+}

@@ -1,0 +1,66 @@
+using CrOC.Data;
+using CrOC.Host.Distributed;
+using CrOC.Host.Training;
+using CrOC.Host.Weights;
+
+namespace CrOC.Host.CommandLine;
+
+/// <summary>An output path that cannot be used: not writable, a file where a folder is needed,
+/// a run folder locked by another process or holding another run. Exit code 2.</summary>
+public sealed class OutputException(string message) : Exception(message);
+
+/// <summary>
+/// The exit codes of every command, and the one line that reports a failure:
+/// 0 done (or stopped cleanly by Ctrl-C / SIGTERM after writing a checkpoint);
+/// 1 a failure while working (divergence, disk full, an I/O error, an internal error);
+/// 2 bad input, found before the work starts (options, config files, weights, datasets, images,
+///   devices, an output that cannot be written or belongs to another run);
+/// 3 a collective that hung: another process of a distributed run died or stopped.
+/// </summary>
+public static class ExitCodes
+{
+    public const int Ok = 0, Failure = 1, BadInput = 2, Hung = 3;
+
+    public static int For(Exception e) => e switch
+    {
+        OptionException or ConfigException or DeviceException or OutputException or WeightsException or DatasetException or DecodeException => BadInput,
+        _ => Failure,
+    };
+
+    /// <summary>True for the failures whose message says all (no internal error).</summary>
+    public static bool IsExpected(Exception e) => For(e) == BadInput || e is DivergedException or DistributedException or IOException or UnauthorizedAccessException or OutOfMemoryException;
+
+    /// <summary>The failure as one line.</summary>
+    public static string Message(Exception e) => e switch
+    {
+        IOException io when DiskSpace.IsDiskFull(io) => $"the disk is full: {io.Message}",
+        IOException io => $"I/O error: {io.Message}",
+        UnauthorizedAccessException denied => $"permission denied: {denied.Message}",
+        OutOfMemoryException => "out of memory: use a smaller --batch (or fewer --workers)",
+        _ when IsExpected(e) => e.Message,
+        _ => $"internal error ({e.GetType().Name}): {e.Message.Split('\n')[0]}",
+    };
+
+    /// <summary>Reports <paramref name="e"/> for <paramref name="command"/> on stderr (and in
+    /// <paramref name="log"/>, if any) as one line; an internal error's details go to a crash file
+    /// named in that line. Returns the exit code.</summary>
+    public static int Report(string command, Exception e, string? log = null)
+    {
+        var line = $"croc-host {command}: {Message(e)}";
+        if (!IsExpected(e))
+        {
+            var crash = Path.Combine(Path.GetTempPath(), $"croc-host-{command}-{Environment.ProcessId}.crash.txt");
+            try
+            {
+                File.WriteAllText(crash, $"{DateTime.UtcNow:o} croc-host {command}\n{e}\n");
+                line += $" (details: {crash})";
+            }
+            catch (Exception) { /* the line alone must do */ }
+        }
+        Console.Error.WriteLine(line);
+        if (e is OptionException or ConfigException) Console.Error.WriteLine($"Run `croc-host {command} --help` for its options.");
+        if (log is not null)
+            try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* the log may be what failed */ }
+        return For(e);
+    }
+}

@@ -1,0 +1,240 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+
+namespace CrOC.Host.CommandLine;
+
+/// <summary>One declared option: its name, property and declaration.</summary>
+public sealed record OptionInfo(string Name, PropertyInfo Property, OptionAttribute Declaration)
+{
+    public Type ValueType => Nullable.GetUnderlyingType(Property.PropertyType) ?? Property.PropertyType;
+    public bool IsFlag => ValueType == typeof(bool);
+}
+
+/// <summary>
+/// The command line of an options record <typeparamref name="T"/>, generated from its
+/// <see cref="OptionAttribute"/> declarations: parsing (`--kebab-name value`, `--name=value`,
+/// `--flag` or `--flag false`, comma-separated lists), validation of every range and choice, and
+/// the help text with every option, its default and its allowed values.
+/// </summary>
+public static class OptionSet<T> where T : class, new()
+{
+    /// <summary>The declared options in declaration order.</summary>
+    public static readonly IReadOnlyList<OptionInfo> Options = typeof(T)
+        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .Where(p => p.GetCustomAttribute<OptionAttribute>() is not null)
+        .OrderBy(p => p.MetadataToken)
+        .Select(p => new OptionInfo(JsonNamingPolicy.KebabCaseLower.ConvertName(p.Name), p, p.GetCustomAttribute<OptionAttribute>()!))
+        .ToList();
+
+    static readonly Dictionary<string, OptionInfo> ByName = Options.ToDictionary(o => o.Name);
+
+    public static CommandAttribute Command => typeof(T).GetCustomAttribute<CommandAttribute>()
+        ?? throw new InvalidOperationException($"{typeof(T).Name} has no [Command]");
+
+    public static OptionInfo? Find(string name) => ByName.GetValueOrDefault(name);
+
+    /// <summary>Parses a subcommand's arguments over the defaults, then validates.</summary>
+    public static T Parse(string[] args)
+    {
+        var options = new T();
+        Apply(options, Arguments.Pairs(args));
+        Validate(options);
+        return options;
+    }
+
+    /// <summary>Sets the options named by <paramref name="pairs"/> on <paramref name="target"/>, a fresh instance owned by the caller.</summary>
+    public static void Apply(T target, IEnumerable<(string Name, string? Value)> pairs)
+    {
+        foreach (var (name, value) in pairs)
+        {
+            if (name == "help") continue;
+            var option = Find(name) ?? throw new OptionException($"unknown option --{name}{Suggestion(name)}");
+            option.Property.SetValue(target, ParseValue(option, value));
+        }
+    }
+
+    static string Suggestion(string name)
+    {
+        var close = Options.Select(o => o.Name).OrderBy(n => Distance(n, name)).FirstOrDefault();
+        return close is not null && Distance(close, name) <= System.Math.Max(2, name.Length / 3) ? $" (did you mean --{close}?)" : "";
+    }
+
+    static int Distance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int above = row[j];
+                row[j] = System.Math.Min(System.Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
+    }
+
+    static object? ParseValue(OptionInfo option, string? text)
+    {
+        var type = option.ValueType;
+        if (type == typeof(bool))
+            return text is null || (text.ToLowerInvariant() switch
+            {
+                "true" or "1" or "yes" => true,
+                "false" or "0" or "no" => false,
+                _ => throw new OptionException($"--{option.Name} takes true or false (or nothing), got '{text}'"),
+            });
+        if (text is null) throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)})");
+        if (type == typeof(string)) return text;
+        if (type.IsArray)
+        {
+            var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var element = type.GetElementType()!;
+            var array = Array.CreateInstance(element, items.Length);
+            for (int i = 0; i < items.Length; i++) array.SetValue(element == typeof(string) ? items[i] : Number(option, element, items[i]), i);
+            return array;
+        }
+        return Number(option, type, text);
+    }
+
+    static object Number(OptionInfo option, Type type, string text)
+    {
+        if (type == typeof(int) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i)) return i;
+        if (type == typeof(long) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l)) return l;
+        if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d)) return d;
+        string what = type == typeof(double) ? "a number" : "an integer";
+        throw new OptionException($"--{option.Name} needs {what}{(Range(option.Declaration) is { } r ? $" ({r})" : "")}, got '{text}'");
+    }
+
+    /// <summary>Checks every declared range, choice and required option of <paramref name="options"/>.</summary>
+    public static void Validate(T options)
+    {
+        foreach (var option in Options)
+        {
+            var value = option.Property.GetValue(options);
+            var d = option.Declaration;
+            if (value is null || value is string { Length: 0 })
+            {
+                if (d.Required) throw new OptionException($"--{option.Name} is required ({d.Help})");
+                continue;
+            }
+            if (d.Choices is not null)
+            {
+                var allowed = d.Choices.Split('|');
+                var items = value is string[] list ? list : [value.ToString()!];
+                foreach (var item in items)
+                    if (!allowed.Contains(item)) throw new OptionException($"--{option.Name} must be one of {d.Choices}, got '{item}'");
+            }
+            var numbers = value switch
+            {
+                int i => [i],
+                long l => [l],
+                double x => [x],
+                int[] a => a.Select(v => (double)v).ToArray(),
+                double[] a => a,
+                _ => Array.Empty<double>(),
+            };
+            foreach (var x in numbers)
+                if (!InRange(d, x)) throw new OptionException($"--{option.Name} must be {Range(d) ?? "finite"}, got {x.ToString(CultureInfo.InvariantCulture)}");
+        }
+    }
+
+    static bool InRange(OptionAttribute d, double x) =>
+        double.IsFinite(x)
+        && (double.IsNaN(d.Min) || (d.MinExclusive ? x > d.Min : x >= d.Min))
+        && (double.IsNaN(d.Max) || (d.MaxExclusive ? x < d.Max : x <= d.Max));
+
+    /// <summary>The allowed range in words ("≥ 1", "in [0, 1)", …), or null when any finite value goes.</summary>
+    public static string? Range(OptionAttribute d)
+    {
+        string F(double v) => v.ToString(CultureInfo.InvariantCulture);
+        bool low = !double.IsNaN(d.Min), high = !double.IsNaN(d.Max);
+        if (low && high) return $"in {(d.MinExclusive ? "(" : "[")}{F(d.Min)}, {F(d.Max)}{(d.MaxExclusive ? ")" : "]")}";
+        if (low) return $"{(d.MinExclusive ? ">" : "≥")} {F(d.Min)}";
+        if (high) return $"{(d.MaxExclusive ? "<" : "≤")} {F(d.Max)}";
+        return null;
+    }
+
+    static string Placeholder(OptionInfo option)
+    {
+        if (option.Declaration.Value is { } v) return v;
+        if (option.Declaration.Choices is { } c) return c;
+        var type = option.ValueType;
+        if (type.IsArray) return type.GetElementType() == typeof(string) ? "A,B,…" : "N,N,…";
+        return type == typeof(double) ? "X" : type == typeof(string) ? "TEXT" : "N";
+    }
+
+    static string DefaultText(OptionInfo option, T defaults)
+    {
+        if (option.Declaration.Default is { } words) return words;
+        return option.Property.GetValue(defaults) switch
+        {
+            null => "none",
+            string { Length: 0 } => "none",
+            string s => s,
+            bool b => b ? "true" : "false",
+            double x => x.ToString("G", CultureInfo.InvariantCulture),
+            Array { Length: 0 } => "none",
+            Array a => string.Join(",", a.Cast<object>().Select(e => Convert.ToString(e, CultureInfo.InvariantCulture))),
+            var other => Convert.ToString(other, CultureInfo.InvariantCulture) ?? "",
+        };
+    }
+
+    /// <summary>The help of the command: summary, usage, every option with default and range, notes.</summary>
+    public static string Help(T? defaults = null, string? moreOptions = null)
+    {
+        var command = Command;
+        var text = new StringBuilder();
+        text.AppendLine($"croc-host {command.Name}: {command.Summary}");
+        text.AppendLine();
+        var required = string.Concat(Options.Where(o => o.Declaration.Required).Select(o => $" --{o.Name} {Placeholder(o)}"));
+        text.AppendLine($"Usage: croc-host {command.Name}{required} [options]");
+        text.AppendLine();
+        text.AppendLine("Options (--name value, --name=value; lists are comma-separated):");
+        text.Append(moreOptions);
+        text.Append(OptionLines(defaults));
+        text.AppendLine("  --help                      this help");
+        if (command.Notes is { } notes) text.AppendLine().AppendLine(notes.TrimEnd());
+        return text.ToString().TrimEnd() + "\n";
+    }
+
+    /// <summary>One entry per option: `--name VALUE`, its meaning, its default and its allowed values.</summary>
+    public static string OptionLines(T? defaults = null)
+    {
+        defaults ??= new T();
+        var text = new StringBuilder();
+        foreach (var option in Options)
+        {
+            var d = option.Declaration;
+            var head = option.IsFlag ? $"  --{option.Name}" : $"  --{option.Name} {Placeholder(option)}";
+            var facts = new List<string> { d.Required ? "required" : $"default {DefaultText(option, defaults)}" };
+            if (Range(d) is { } r) facts.Add(r);
+            text.Append(head.PadRight(30));
+            if (head.Length >= 30) text.AppendLine().Append(new string(' ', 30));
+            text.AppendLine(Wrap($"{d.Help} [{string.Join("; ", facts)}]", 30, 100));
+        }
+        return text.ToString();
+    }
+
+    static string Wrap(string line, int indent, int width)
+    {
+        var result = new StringBuilder();
+        int column = indent;
+        foreach (var word in line.Split(' '))
+        {
+            if (column > indent && column + 1 + word.Length > width)
+            {
+                result.AppendLine().Append(new string(' ', indent));
+                column = indent;
+            }
+            else if (column > indent) { result.Append(' '); column++; }
+            result.Append(word);
+            column += word.Length;
+        }
+        return result.ToString();
+    }
+}

@@ -1,0 +1,34 @@
+namespace CrOC.Host.CommandLine;
+
+/// <summary>Checks that outputs can be written before long work starts (<see cref="OutputException"/>, exit 2).</summary>
+public static class OutputPaths
+{
+    /// <summary>A file to be written at <paramref name="path"/>: not a folder, and its folder
+    /// exists (or can be made) and takes a new file. Returns the full path.</summary>
+    public static string File(string path, string option)
+    {
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new OutputException($"{option} '{path}' is a folder, not a file");
+        Folder(Path.GetDirectoryName(full)!, option);
+        return full;
+    }
+
+    /// <summary>A folder at <paramref name="path"/> that exists (or can be made) and takes new files. Returns the full path.</summary>
+    public static string Folder(string path, string option)
+    {
+        var full = Path.GetFullPath(path);
+        if (System.IO.File.Exists(full)) throw new OutputException($"{option} '{path}' is a file, not a folder");
+        try
+        {
+            Directory.CreateDirectory(full);
+            var probe = Path.Combine(full, $".croc-write-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            System.IO.File.WriteAllBytes(probe, []);
+            System.IO.File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new OutputException($"{option} '{path}' cannot be written: {e.Message}");
+        }
+        return full;
+    }
+}

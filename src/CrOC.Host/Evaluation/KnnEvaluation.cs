@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using CrOC.Data;
+using CrOC.Math;
+using TorchSharp;
+
+namespace CrOC.Host.Evaluation;
+
+/// <summary>The k-NN protocol's settings (DINO: k = 20, T = 0.07).</summary>
+public sealed record KnnOptions(int K = 20, double Temperature = 0.07, int Size = 64, int Batch = 128, string Precision = "fp32");
+
+/// <summary>Top-1 accuracy and what it was measured on.</summary>
+public sealed record KnnResult(double Top1, int Bank, int Queries, int Skipped, double Seconds);
+
+/// <summary>
+/// Weighted k-NN classification with a frozen backbone (DINO's protocol): every image resized to
+/// Size² (whole image, bicubic), the final-LN CLS output as its feature, queries classified by the
+/// k most cosine-similar bank images voting exp(sim / T) (<see cref="Knn.scores"/>). Undecodable
+/// images are skipped and counted.
+/// </summary>
+public sealed class KnnEvaluation(Vit.VitConfig vit, Vit.VitParams backbone, KnnOptions options, Action<string> log, torch.Device? device = null)
+{
+    readonly torch.Device where = device ?? torch.CPU;
+    readonly Vit.ForwardOptions inference = Vit.ForwardOptions.InferenceAs(Training.CrocSetup.PrecisionOf(options.Precision));
+    readonly ImageDecoder decoder = new();
+    int skipped;
+
+    public KnnResult Run(LabelledImages bank, LabelledImages queries)
+    {
+        var watch = Stopwatch.StartNew();
+        skipped = 0;
+        var (bankFeatures, bankLabels) = Features(bank, "k-NN bank features");
+        var (queryFeatures, queryLabels) = Features(queries, "k-NN query features");
+        using var scores = Knn.scores(options.K, options.Temperature, bank.Classes.Count, 1000, bankFeatures, bankLabels, queryFeatures);
+        double top1 = Knn.top1(scores, queryLabels);
+        return new KnnResult(top1, (int)bankLabels.shape[0], (int)queryLabels.shape[0], skipped, watch.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>L2-normalisable CLS features (N, D) float32 and labels (N) of the decodable images.</summary>
+    (torch.Tensor Features, torch.Tensor Labels) Features(LabelledImages set, string what)
+    {
+        int size = options.Size, pixels = 3 * size * size;
+        var features = new List<torch.Tensor>();
+        var labels = new List<long>();
+        var progress = new ProgressReport(what, set.Images.Count, log);
+        for (int start = 0; start < set.Images.Count; start += options.Batch)
+        {
+            int count = System.Math.Min(options.Batch, set.Images.Count - start);
+            var views = new float[count][];
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i =>
+            {
+                try
+                {
+                    var image = decoder.Decode(set.Images[start + i]);
+                    var view = Resampling.ResizeBox(image, 0, 0, image.Width, image.Height, size, size);
+                    ColorAugment.Normalize(view);
+                    views[i] = view.Pixels;
+                }
+                catch (DecodeException e)
+                {
+                    Interlocked.Increment(ref skipped);
+                    log($"skipped {e.Path}: {e.Reason}");
+                }
+            });
+            var kept = Enumerable.Range(0, count).Where(i => views[i] is not null).ToList();
+            if (kept.Count > 0)
+            {
+                using var scope = torch.NewDisposeScope();
+                using var noGrad = torch.no_grad();
+                var flat = new float[kept.Count * pixels];
+                for (int j = 0; j < kept.Count; j++) views[kept[j]].CopyTo(flat, j * pixels);
+                var cls = Vit.forward(vit, backbone, inference, torch.tensor(flat, [kept.Count, 3, size, size]).to(where)).Cls;
+                features.Add(cls.to_type(torch.float32).MoveToOuterDisposeScope());
+                labels.AddRange(kept.Select(i => (long)set.Labels[start + i]));
+            }
+            progress.Advance(count);
+        }
+        if (labels.Count == 0) throw new DatasetException($"{what}: no decodable image");
+        var all = torch.cat(features, 0);
+        foreach (var f in features) f.Dispose();
+        return (all, torch.tensor(labels.ToArray()).to(where));
+    }
+}

@@ -1,0 +1,61 @@
+using CrOC.Data;
+
+namespace CrOC.Host.Evaluation;
+
+/// <summary>
+/// Images with class labels, for the k-NN evaluation: an ImageFolder tree — a folder, or a folder
+/// inside a tar archive (<c>a.tar#tiny-imagenet-200/train</c>) — whose first level below the root
+/// names the class (any depth below it), or a flat set whose classes come from an annotations
+/// file (lines "file-name class …", as Tiny ImageNet's val_annotations.txt; a file or an archive
+/// member). Labels index <see cref="Classes"/>.
+/// </summary>
+public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labels, IReadOnlyList<string> Classes)
+{
+    /// <summary>Finds the images under <paramref name="root"/> and their classes; with
+    /// <paramref name="classes"/> (a bank's) every class must be one of them.</summary>
+    public static LabelledImages Find(string root, string? annotations = null, IReadOnlyList<string>? classes = null)
+    {
+        var images = ImageSources.Find([root]);
+        Dictionary<string, string>? byName = annotations is null ? null : ReadAnnotations(annotations);
+        var names = images.Select(e => byName is not null ? AnnotatedClass(byName, e) : FolderClass(root, e)).ToList();
+        var known = classes ?? names.Distinct().Order(StringComparer.Ordinal).ToList();
+        var index = known.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+        var labels = names.Select((c, i) => index.TryGetValue(c, out var l) ? l : throw new DatasetException($"{images[i].Name}: class '{c}' is not among the {known.Count} classes of the bank")).ToArray();
+        return new LabelledImages(images, labels, known);
+    }
+
+    /// <summary>The first path component below the root: root/CLASS/…/image.</summary>
+    static string FolderClass(string root, ImageEntry entry)
+    {
+        string relative;
+        if (entry.Member is not null)
+        {
+            int split = root.IndexOf(ImageEntry.ArchiveSeparator);
+            var inside = split < 0 ? "" : root[(split + 1)..].Trim('/');
+            relative = inside.Length == 0 ? entry.Member : entry.Member[(inside.Length + 1)..];
+        }
+        else relative = Path.GetRelativePath(Path.GetFullPath(root), entry.Path);
+        var parts = relative.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length < 2) throw new DatasetException($"{entry.Name}: no class folder between the root '{root}' and the image (an ImageFolder tree, or give an annotations file)");
+        return parts[0];
+    }
+
+    static string AnnotatedClass(Dictionary<string, string> byName, ImageEntry entry)
+    {
+        var name = Path.GetFileName(entry.Member ?? entry.Path);
+        return byName.TryGetValue(name, out var c) ? c : throw new DatasetException($"{entry.Name}: not in the annotations file");
+    }
+
+    static Dictionary<string, string> ReadAnnotations(string path)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(TarArchive.ReadFileOrMember(path));
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')))
+        {
+            var fields = line.Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length < 2) throw new DatasetException($"{path}: the line '{line}' has no class (expected: file-name class …)");
+            map[fields[0]] = fields[1];
+        }
+        return map;
+    }
+}

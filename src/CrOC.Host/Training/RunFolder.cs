@@ -1,0 +1,130 @@
+using System.Text.Json.Nodes;
+using CrOC.Host.CommandLine;
+using CrOC.Host.Weights;
+
+namespace CrOC.Host.Training;
+
+/// <summary>
+/// A run's `--output` folder, owned by one run and append-only. Claiming it takes an exclusive lock
+/// (`run.lock`, an advisory lock the kernel drops when its process dies, so a stale lock is taken
+/// over), removes the temporary files a killed writer left, and checks that the folder holds no
+/// other run: a stored config.json of another identity (<see cref="TrainConfig.IdentityKeys"/>),
+/// or a run that `--resume false` would start over, is refused (<see cref="OutputException"/>,
+/// exit 2) — unless the run is moved aside to `DIR.old-TIMESTAMP` (never deleted).
+/// </summary>
+public sealed class RunFolder : IDisposable
+{
+    public const string LockName = "run.lock";
+    static readonly string[] RunFiles = ["config.json", "metrics.jsonl", "train.log", "run.json"];
+
+    FileStream? lockFile;
+
+    public string Path { get; }
+    /// <summary>Where an earlier run was moved by <c>--move-aside</c>, or null.</summary>
+    public string? MovedTo { get; }
+
+    RunFolder(string path, FileStream lockFile, string? movedTo) => (Path, this.lockFile, MovedTo) = (path, lockFile, movedTo);
+
+    /// <summary>Takes <paramref name="output"/> for a run of <paramref name="config"/>.</summary>
+    public static RunFolder Claim(string output, TrainConfig config, bool moveAside)
+    {
+        var path = OutputPaths.Folder(output, "--output");
+        var held = Lock(path);
+        string? movedTo = null;
+        try
+        {
+            RemoveLeftovers(path);
+            var conflict = Conflict(path, config);
+            if (conflict is not null && !moveAside)
+                throw new OutputException($"{conflict}. Nothing was changed: choose another --output, or add --move-aside to move that run to {path}.old-<time> and start anew (nothing is deleted)");
+            if (moveAside && HoldsRun(path))
+            {
+                movedTo = $"{path}.old-{DateTime.Now:yyyyMMdd-HHmmss}";
+                Directory.Move(path, movedTo); // the lock file moves with it: still ours until released
+                var old = held;
+                OutputPaths.Folder(path, "--output");
+                held = Lock(path);
+                old.Dispose();
+            }
+            return new RunFolder(path, held, movedTo);
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The exclusive lock of a folder, with this process's id written in it.</summary>
+    static FileStream Lock(string path)
+    {
+        var file = System.IO.Path.Combine(path, LockName);
+        try
+        {
+            var stream = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            stream.SetLength(0);
+            stream.Write(System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId} {Environment.MachineName} {DateTime.UtcNow:o}\n"));
+            stream.Flush();
+            return stream;
+        }
+        catch (IOException e) when (!DiskSpace.IsDiskFull(e))
+        {
+            throw new OutputException($"--output '{path}' is in use by another run ({Holder(file)}); wait for it to end, or choose another --output");
+        }
+    }
+
+    /// <summary>"process PID on HOST since TIME" from a lock file, read without taking its lock.</summary>
+    static string Holder(string file)
+    {
+        try
+        {
+            using var reader = new StreamReader(new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
+            var parts = (reader.ReadLine() ?? "").Split(' ');
+            return parts.Length >= 3 ? $"process {parts[0]} on {parts[1]} since {parts[2]}" : "a process whose id is not readable";
+        }
+        catch (IOException) { return "a process whose id is not readable"; }
+    }
+
+    /// <summary>Temporary files of a writer that was killed (ours: the folder is locked).</summary>
+    static void RemoveLeftovers(string path)
+    {
+        foreach (var folder in new[] { path, Checkpoints.Folder(path) }.Where(Directory.Exists))
+            foreach (var file in Directory.GetFiles(folder, "*" + AtomicFile.TemporarySuffix))
+                File.Delete(file);
+    }
+
+    static bool HoldsRun(string path) =>
+        RunFiles.Any(f => File.Exists(System.IO.Path.Combine(path, f))) || Checkpoints.List(path).Count > 0;
+
+    /// <summary>Why a run of <paramref name="config"/> may not write into <paramref name="path"/>, or null.</summary>
+    static string? Conflict(string path, TrainConfig config)
+    {
+        if (!HoldsRun(path)) return null;
+        var stored = System.IO.Path.Combine(path, "config.json");
+        if (!File.Exists(stored))
+            return Checkpoints.List(path).Count > 0 || File.Exists(System.IO.Path.Combine(path, "metrics.jsonl"))
+                ? $"'{path}' holds files of a run without its config.json" : null;
+        TrainConfig earlier;
+        try { earlier = TrainConfig.FromJson(File.ReadAllText(stored)); }
+        catch (ConfigException e) { return $"'{path}' holds a run whose config.json cannot be read ({e.Message})"; }
+        if (TrainConfig.IdentityDifference(earlier, config) is { } difference)
+            return $"'{path}' holds another run ({difference})";
+        if (!config.Resume && (Checkpoints.List(path).Count > 0 || File.Exists(System.IO.Path.Combine(path, "metrics.jsonl"))))
+            return $"--resume false would start over in '{path}', which holds this run's progress";
+        return null;
+    }
+
+    /// <summary>Writes the run's records: the resolved config and the commit.</summary>
+    public void Record(TrainConfig config, string commit, int world)
+    {
+        AtomicFile.WriteAllText(System.IO.Path.Combine(Path, "config.json"), config.ToJson() + "\n");
+        var run = new JsonObject { ["commit"] = commit, ["started"] = DateTime.UtcNow.ToString("o"), ["processes"] = world, ["pid"] = Environment.ProcessId };
+        AtomicFile.WriteAllText(System.IO.Path.Combine(Path, "run.json"), run.ToJsonString() + "\n");
+    }
+
+    public void Dispose()
+    {
+        lockFile?.Dispose();
+        lockFile = null;
+    }
+}

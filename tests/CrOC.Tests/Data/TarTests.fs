@@ -1,0 +1,136 @@
+/// Images inside tar archives (WebDataset-style shards): indexing, reading in place, broken members.
+module CrOC.Tests.TarTests
+
+open System
+open System.Formats.Tar
+open System.IO
+open Expecto
+open TorchSharp
+open CrOC.Data
+open CrOC.Tests.TestUtil
+
+/// Writes `members` (name, bytes) into a new tar archive of the given format at `path`.
+let writeTar (format: TarEntryFormat) (path: string) (members: (string * byte[]) list) =
+    use stream = File.Create path
+    use writer = new TarWriter(stream, format, false)
+    for name, bytes in members do
+        let entry: TarEntry =
+            match format with
+            | TarEntryFormat.Pax -> PaxTarEntry(TarEntryType.RegularFile, name)
+            | TarEntryFormat.Gnu -> GnuTarEntry(TarEntryType.RegularFile, name)
+            | _ -> UstarTarEntry(TarEntryType.RegularFile, name)
+        entry.DataStream <- new MemoryStream(bytes)
+        writer.WriteEntry entry
+    path
+
+/// The files of a folder as archive members named `prefix` + file name, in name order.
+let membersOf (prefix: string) (folder: string) =
+    [ for f in Directory.GetFiles folder |> Array.sort -> prefix + Path.GetFileName f, File.ReadAllBytes f ]
+
+/// The synthetic scenes of `DataTests.sceneFolder` packed into a tar, with the folder.
+let sceneTar (n: int) (extra: (string * byte[]) list) =
+    let folder = DataTests.sceneFolder n 96 80
+    let tar = writeTar TarEntryFormat.Pax (Path.Combine(folder, "..", DirectoryInfo(folder).Name + ".tar") |> Path.GetFullPath) (membersOf "" folder @ extra)
+    folder, tar
+
+let private garbage = Array.init 3000 (fun i -> byte ((i * 7919) % 251))
+
+let tests =
+    testList "Tar" [
+        test "ustar, pax and GNU archives (long names, folders, non-image members) index to their image members with exact bytes" {
+            let dir = DataTests.tempDir "tar-formats"
+            let longFolder = String.replicate 12 "very-long-folder-name/"
+            let members = [ "a/one.jpg", [| 1uy; 2uy; 3uy |]; longFolder + "two.png", Array.init 1500 byte; "notes.txt", [| 9uy |]; "c/three.JPEG", [||] ]
+            for format in [ TarEntryFormat.Ustar; TarEntryFormat.Pax; TarEntryFormat.Gnu ] do
+                let usable = if format = TarEntryFormat.Ustar then List.filter (fun (n: string, _) -> n.Length <= 255) members else members
+                let path = writeTar format (Path.Combine(dir, sprintf "%A.tar" format)) usable
+                let archive = TarArchive.Open path
+                Expect.isNull archive.Problem (sprintf "%A: a clean archive" format)
+                Expect.sequenceEqual [ for m in archive.Members -> m.Name ] [ for n, _ in usable -> n ] (sprintf "%A: every member, in order" format)
+                for m, (_, bytes) in Seq.zip archive.Members usable do
+                    Expect.sequenceEqual (archive.Read m) bytes (sprintf "%A: bytes of %s" format m.Name)
+                let images = ImageSources.Find([ path ])
+                Expect.sequenceEqual [ for e in images -> present e.Member ] [ for n, _ in usable |> List.filter (fun (n, _) -> ImageSources.IsImage n) |> List.sortWith (fun (a, _) (b, _) -> String.CompareOrdinal(a, b)) -> n ] "image members only, ordinal order"
+                Expect.isTrue (images |> Seq.forall (fun e -> e.Name.StartsWith(path + "#"))) "named archive#member"
+            Directory.Delete(dir, true)
+        }
+
+        test "a tar of the scenes gives the same batches as their folder, with 0, 1 and 3 workers" {
+            use _ = torch.NewDisposeScope()
+            let folder, tar = sceneTar 10 []
+            let spec = MultiCropSpec.Croc(32, 8)
+            let run files workers =
+                let loader = ImageLoader(files, spec, LoaderOptions(3, workers, 2, 5L))
+                [ for b in loader.Epoch(1L) -> DataTests.bytesOf b.Globals, DataTests.bytesOf b.GlobalPositions, b.Indices ]
+            let fromFolder = run (ImageSources.Find([ folder ])) 1
+            Expect.equal fromFolder.Length 3 "10 / 3 full batches"
+            for files, workers in [ ImageSources.Find([ tar ]), 0; ImageSources.Find([ tar ]), 1; ImageSources.Find([ tar ]), 3 ] do
+                Expect.isTrue (run files workers = fromFolder) (sprintf "tar, %d workers: bit for bit" workers)
+            Directory.Delete(folder, true)
+            File.Delete tar
+        }
+
+        test "broken members are skipped, counted and reported once; the epoch finishes" {
+            use _ = torch.NewDisposeScope()
+            let png = Path.Combine(DataTests.tempDir "tar-png", "whole.png")
+            do
+                use image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(40, 30)
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, png)
+            let pngBytes = File.ReadAllBytes png
+            let broken = [ "corrupt.jpg", garbage; "empty.jpg", [||]; "text.jpg", Text.Encoding.UTF8.GetBytes "no image"
+                           "huge.png", DataTests.hugePngHeader 100000u 100000u; "truncated.png", pngBytes.[.. pngBytes.Length / 2] ]
+            let folder, tar = sceneTar 7 broken
+            let files = ImageSources.Find([ tar ])
+            Expect.equal files.Count 12 "7 scenes + 5 broken members"
+            let loader = ImageLoader(files, MultiCropSpec.Croc(32, 8), LoaderOptions(3, 2))
+            let batches = loader.Epoch(0L) |> Seq.map (fun b -> b.Indices) |> Seq.toList
+            Expect.equal batches.Length 4 "12 / 3 batches, all full"
+            let skipped = loader.Stats.Skipped.Keys |> Seq.map (fun k -> k.Substring(k.LastIndexOf '#' + 1)) |> Seq.sort |> Seq.toList
+            Expect.equal skipped [ "corrupt.jpg"; "empty.jpg"; "huge.png"; "text.jpg"; "truncated.png" ] "exactly the broken members"
+            Expect.stringContains loader.Stats.Skipped.[tar + "#huge.png"] "exceed" "refused before decoding"
+            Directory.Delete(folder, true)
+            File.Delete tar
+        }
+
+        test "a damaged archive: the members before a bad header or a truncation are used, the damage is reported" {
+            let folder, tar = sceneTar 4 []
+            let bytes = File.ReadAllBytes tar
+            let members = (TarArchive.Open tar).Members
+            // Corrupt the header of the third member (the pax record precedes it: damage both blocks).
+            let third = members.[2]
+            let damaged = Array.copy bytes
+            for i in int third.Offset - 512 .. int third.Offset - 1 do damaged.[i] <- damaged.[i] ^^^ 0x5Auy
+            File.WriteAllBytes(tar, damaged)
+            let warnings = ResizeArray<string>()
+            let found = ImageSources.Find([ tar ], Action<string>(warnings.Add))
+            Expect.equal found.Count 2 "the two members before the damage"
+            Expect.stringContains (String.Join("\n", warnings)) "bad header checksum" "reported"
+            // Truncated in the middle of the last member's data.
+            File.WriteAllBytes(tar, bytes.[.. int (Seq.last members).Offset + 100])
+            warnings.Clear()
+            let found = ImageSources.Find([ tar ], Action<string>(warnings.Add))
+            Expect.equal found.Count 3 "all members but the cut one"
+            Expect.stringContains (String.Join("\n", warnings)) "truncated archive" "reported"
+            // Not an archive at all.
+            File.WriteAllBytes(tar, garbage)
+            Expect.throwsT<DatasetException> (fun () -> ImageSources.Find([ tar ], ignore) |> ignore) "no images: a clear error"
+            Directory.Delete(folder, true)
+            File.Delete tar
+        }
+
+        test "roots: a folder inside an archive (a.tar#sub), shard ranges {0..1}, patterns *.tar, lists of archives" {
+            let dir = DataTests.tempDir "tar-roots"
+            let entry (name: string) = name, Array.init 10 byte
+            let shard i = writeTar TarEntryFormat.Pax (Path.Combine(dir, sprintf "shard-%02d.tar" i)) [ entry (sprintf "train/s%d.jpg" i); entry (sprintf "val/v%d.jpg" i) ]
+            let shards = [ for i in 0 .. 2 -> shard i ]
+            let names roots = [ for e in ImageSources.Find(roots, ignore) -> FileInfo(e.Path).Name + "#" + present e.Member ]
+            Expect.equal (names [ shards.[0] + "#train" ]) [ "shard-00.tar#train/s0.jpg" ] "a folder inside the archive"
+            Expect.equal (names [ Path.Combine(dir, "shard-{00..01}.tar") ]) [ "shard-00.tar#train/s0.jpg"; "shard-00.tar#val/v0.jpg"; "shard-01.tar#train/s1.jpg"; "shard-01.tar#val/v1.jpg" ] "a zero-padded range"
+            Expect.equal (names [ Path.Combine(dir, "*.tar") ]).Length 6 "a pattern"
+            let list = Path.Combine(dir, "shards.txt")
+            File.WriteAllLines(list, [ "shard-02.tar"; "# a comment" ])
+            Expect.equal (names [ list ]) [ "shard-02.tar#train/s2.jpg"; "shard-02.tar#val/v2.jpg" ] "a list naming an archive"
+            Expect.throwsT<DatasetException> (fun () -> ImageSources.Find([ shards.[0] + "#absent" ], ignore) |> ignore) "an empty folder inside an archive is an error"
+            Directory.Delete(dir, true)
+        }
+    ]
