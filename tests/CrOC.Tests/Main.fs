@@ -17,12 +17,28 @@ let all =
         TrainingTests.tests
         DistributedTests.tests
         EvaluationTests.tests
+        FuzzTests.tests
+        HardeningTests.tests
     ]
+
+/// Writes through to `inner`, without ANSI escape sequences (Expecto's logger emits colour resets
+/// even with colours off; CI logs and redirected output stay plain text).
+type PlainTextWriter(inner: System.IO.TextWriter) =
+    inherit System.IO.TextWriter()
+    let mutable escape = false
+    override _.Encoding = inner.Encoding
+    override _.Write(c: char) =
+        if c = '\u001b' then escape <- true
+        elif escape then (if System.Char.IsLetter c then escape <- false)
+        else inner.Write c
+    override _.Flush() = inner.Flush()
 
 /// Runs every test, one at a time (TorchSharp already uses both cores), and closes with the
 /// line CI reads, alone on its line: `N passed, N failed`.
 [<EntryPoint>]
 let main argv =
+    if System.Console.IsOutputRedirected then
+        System.Console.SetOut(new PlainTextWriter(System.Console.Out))
     let mutable counts = (0, 0)
     let record =
         SummaryHandler(fun summary ->

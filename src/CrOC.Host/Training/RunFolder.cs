@@ -15,6 +15,8 @@ namespace CrOC.Host.Training;
 public sealed class RunFolder : IDisposable
 {
     public const string LockName = "run.lock";
+    /// <summary>Who holds the lock (pid, host, time): a plain file beside it, readable while the lock is held.</summary>
+    public const string OwnerName = "run.owner";
     static readonly string[] RunFiles = ["config.json", "metrics.jsonl", "train.log", "run.json"];
 
     FileStream? lockFile;
@@ -62,24 +64,21 @@ public sealed class RunFolder : IDisposable
         try
         {
             var stream = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            stream.SetLength(0);
-            stream.Write(System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId} {Environment.MachineName} {DateTime.UtcNow:o}\n"));
-            stream.Flush();
+            File.WriteAllText(System.IO.Path.Combine(path, OwnerName), $"{Environment.ProcessId} {Environment.MachineName} {DateTime.UtcNow:o}\n");
             return stream;
         }
         catch (IOException e) when (!DiskSpace.IsDiskFull(e))
         {
-            throw new OutputException($"--output '{path}' is in use by another run ({Holder(file)}); wait for it to end, or choose another --output");
+            throw new OutputException($"--output '{path}' is in use by another run ({Holder(System.IO.Path.Combine(path, OwnerName))}); wait for it to end, or choose another --output");
         }
     }
 
-    /// <summary>"process PID on HOST since TIME" from a lock file, read without taking its lock.</summary>
+    /// <summary>"process PID on HOST since TIME" from the owner file.</summary>
     static string Holder(string file)
     {
         try
         {
-            using var reader = new StreamReader(new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
-            var parts = (reader.ReadLine() ?? "").Split(' ');
+            var parts = File.ReadAllText(file).Trim().Split(' ');
             return parts.Length >= 3 ? $"process {parts[0]} on {parts[1]} since {parts[2]}" : "a process whose id is not readable";
         }
         catch (IOException) { return "a process whose id is not readable"; }

@@ -161,6 +161,8 @@ public sealed record TrainConfig
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.KebabCaseLower,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        // NaN and ±Infinity are read (and then refused by the range checks with a clear message).
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
@@ -222,10 +224,10 @@ public sealed record TrainConfig
         try
         {
             if (file.EndsWith(".toml", StringComparison.OrdinalIgnoreCase))
-                text = JsonSerializer.Serialize(Tomlyn.TomlSerializer.Deserialize<Dictionary<string, object>>(text, (Tomlyn.TomlSerializerOptions?)null));
+                text = JsonSerializer.Serialize(Tomlyn.TomlSerializer.Deserialize<Dictionary<string, object>>(text, (Tomlyn.TomlSerializerOptions?)null), Json);
             return JsonDocument.Parse(text).RootElement;
         }
-        catch (Exception e) when (e is JsonException or Tomlyn.TomlException)
+        catch (Exception e) when (e is JsonException or Tomlyn.TomlException or ArgumentException or InvalidOperationException)
         {
             throw new ConfigException($"--config '{file}': {e.Message}");
         }

@@ -49,9 +49,12 @@ static class DTypes
     /// <summary>A fresh CPU tensor of <paramref name="shape"/> holding <paramref name="data"/>.</summary>
     public static torch.Tensor FromBytes(torch.ScalarType type, long[] shape, byte[] data)
     {
-        var tensor = torch.empty(shape, dtype: type);
-        if (data.Length != tensor.NumberOfElements * Size(type))
+        long bytes;
+        try { bytes = checked(shape.Aggregate(1L, (a, d) => d < 0 ? throw new WeightsException("a negative dimension") : checked(a * d)) * Size(type)); }
+        catch (OverflowException) { bytes = -1; }
+        if (data.Length != bytes)
             throw new WeightsException($"{data.Length} bytes do not fill a {type} tensor of shape [{string.Join(", ", shape)}]");
+        var tensor = torch.empty(shape, dtype: type);
         tensor.bytes = data;
         return tensor;
     }

@@ -14,10 +14,18 @@ public sealed record InertObject(string ClassName, IDictionary State);
 /// Reads PyTorch `.pth` files (the zip format of `torch.save` since PyTorch 1.6) without running
 /// any code: the pickle is interpreted by Razorvine.Pickle, which only builds tensors (through the
 /// constructors registered here), containers and plain values; other classes become
-/// <see cref="InertObject"/>s. Sizes are checked against the archive before any tensor is made.
+/// <see cref="InertObject"/>s. Untrusted input: sizes are checked against the archive (exactly:
+/// dtype × elements must equal the stored bytes) before any tensor is made, every shape and offset
+/// with checked arithmetic; the pickle may be at most <see cref="MaxPickleBytes"/>, nested at most
+/// <see cref="MaxDepth"/> deep and hold at most <see cref="MaxObjects"/> objects (a deep or
+/// self-referencing pickle cannot exhaust the stack, a shared-reference bomb cannot exhaust the time).
 /// </summary>
 public static class PthReader
 {
+    public const long MaxPickleBytes = 256L << 20;
+    public const int MaxDepth = 64;
+    public const long MaxObjects = 10_000_000;
+
     static PthReader()
     {
         Unpickler.registerConstructor("torch._utils", "_rebuild_tensor", new RebuildTensor());
@@ -35,13 +43,14 @@ public static class PthReader
             using var stream = File.OpenRead(path);
             return Read(stream);
         }
-        catch (Exception e) when (e is InvalidDataException or PickleException or InvalidCastException or EndOfStreamException or IndexOutOfRangeException)
-        {
-            throw new WeightsException($"{path}: not a readable PyTorch file ({e.GetType().Name}: {e.Message})");
-        }
         catch (WeightsException e)
         {
             throw new WeightsException($"{path}: {e.Message}");
+        }
+        catch (Exception e)
+        {
+            // Whatever a malformed archive or pickle makes the readers throw is a refusal, not a crash.
+            throw new WeightsException($"{path}: not a readable PyTorch file ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
         }
     }
 
@@ -55,28 +64,42 @@ public static class PthReader
         using var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
         var pickle = archive.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")
             ?? throw new WeightsException("the archive has no data.pkl");
+        if (pickle.Length > MaxPickleBytes) throw new WeightsException($"the pickle has {pickle.Length} bytes, more than the limit of {MaxPickleBytes}");
         var prefix = pickle.FullName[..^"data.pkl".Length];
         using var unpickler = new ArchiveUnpickler(archive, prefix);
         using var pickleStream = pickle.Open();
-        return Inert(unpickler.load(pickleStream));
+        return new InertCopy().Of(unpickler.load(pickleStream), 0);
     }
 
-    /// <summary>Replaces Razorvine's ClassDicts of unknown classes by <see cref="InertObject"/>s.</summary>
-    static object? Inert(object? value) => value switch
+    /// <summary>A copy of the unpickled tree in which Razorvine's ClassDicts of unknown classes are
+    /// <see cref="InertObject"/>s; refuses trees deeper than <see cref="MaxDepth"/> or larger than
+    /// <see cref="MaxObjects"/> nodes (counting shared references each time they are reached).</summary>
+    sealed class InertCopy
     {
-        ClassDict dict => new InertObject(dict.ClassName, new Hashtable(dict.ToDictionary(kv => kv.Key, kv => Inert(kv.Value)))),
-        ClassDictConstructor constructor => new InertObject($"{constructor.module}.{constructor.name}", new Hashtable()),
-        Hashtable table => Rebuild(table),
-        ArrayList list => new ArrayList(list.Cast<object?>().Select(Inert).ToList()),
-        object?[] tuple => tuple.Select(Inert).ToArray(),
-        _ => value,
-    };
+        long visited;
 
-    static Hashtable Rebuild(Hashtable table)
-    {
-        var copy = new Hashtable();
-        foreach (DictionaryEntry entry in table) copy[entry.Key] = Inert(entry.Value);
-        return copy;
+        public object? Of(object? value, int depth)
+        {
+            if (++visited > MaxObjects) throw new WeightsException($"the pickle holds more than {MaxObjects} objects");
+            if (depth > MaxDepth && value is ClassDict or Hashtable or ArrayList or object?[])
+                throw new WeightsException($"the pickle is nested deeper than {MaxDepth} levels");
+            return value switch
+            {
+                ClassDict dict => new InertObject(dict.ClassName, Table(dict, depth)),
+                ClassDictConstructor constructor => new InertObject($"{constructor.module}.{constructor.name}", new Hashtable()),
+                Hashtable table => Table(table, depth),
+                ArrayList list => new ArrayList(list.Cast<object?>().Select(v => Of(v, depth + 1)).ToList()),
+                object?[] tuple => tuple.Select(v => Of(v, depth + 1)).ToArray(),
+                _ => value,
+            };
+        }
+
+        Hashtable Table(IDictionary table, int depth)
+        {
+            var copy = new Hashtable();
+            foreach (DictionaryEntry entry in table) copy[entry.Key] = Of(entry.Value, depth + 1);
+            return copy;
+        }
     }
 
     /// <summary>Storage bytes behind the persistent ids ('storage', type, key, location, numel).</summary>
@@ -100,10 +123,11 @@ public static class PthReader
             long elements = Convert.ToInt64(id[4]);
             if (storages.TryGetValue(key, out var known)) return known;
             var type = DTypes.FromStorage(typeName);
+            if (elements < 0) throw new WeightsException($"storage '{key}' has {elements} elements");
             long bytes = checked(elements * DTypes.Size(type));
             var entry = archive.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"storage '{key}' is missing from the archive");
-            if (entry.Length < bytes || bytes > int.MaxValue)
-                throw new WeightsException($"storage '{key}' holds {entry.Length} bytes, {bytes} expected");
+            if (entry.Length != bytes || bytes > int.MaxValue)
+                throw new WeightsException($"storage '{key}' holds {entry.Length} bytes, but {elements} {type} elements need {bytes}");
             var data = new byte[bytes];
             using (var content = entry.Open()) content.ReadExactly(data);
             return storages[key] = new Storage(type, elements, data);
@@ -120,8 +144,10 @@ public static class PthReader
             long offset = Convert.ToInt64(args[1]);
             var shape = ((object[])args[2]).Select(Convert.ToInt64).ToArray();
             var stride = ((object[])args[3]).Select(Convert.ToInt64).ToArray();
-            long last = offset + shape.Zip(stride, (n, s) => n == 0 ? 0 : (n - 1) * s).Sum();
-            if (offset < 0 || shape.Any(n => n < 0) || stride.Any(s => s < 0) || (shape.All(n => n > 0) && last >= storage.Elements))
+            if (shape.Length != stride.Length || offset < 0 || shape.Any(n => n < 0) || stride.Any(s => s < 0))
+                throw new WeightsException("a tensor record has a bad shape, stride or offset");
+            long last = checked(offset + shape.Zip(stride, (n, s) => n == 0 ? 0 : checked((n - 1) * s)).Sum());
+            if (shape.All(n => n > 0) && last >= storage.Elements)
                 throw new WeightsException("a tensor reaches outside its storage");
             using var scope = torch.NewDisposeScope();
             var flat = DTypes.FromBytes(storage.Type, [storage.Elements], storage.Data);

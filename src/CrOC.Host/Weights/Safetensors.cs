@@ -74,9 +74,10 @@ public static class Safetensors
         {
             return Read(stream);
         }
-        catch (Exception e) when (e is JsonException or EndOfStreamException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is JsonException or EndOfStreamException or InvalidOperationException or FormatException or OverflowException
+                                    or ArgumentException or NullReferenceException or KeyNotFoundException or InvalidCastException)
         {
-            throw new WeightsException($"{path}: not a valid safetensors file ({e.Message})");
+            throw new WeightsException($"{path}: not a valid safetensors file ({e.Message.Split('\n')[0]})");
         }
         catch (WeightsException e)
         {
@@ -109,11 +110,12 @@ public static class Safetensors
             }
             var type = DTypes.FromSafetensors(node["dtype"]?.GetValue<string>() ?? "");
             var shape = node["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+            if (shape.Length > 64) throw new WeightsException($"'{name}' has {shape.Length} dimensions");
             var offsets = node["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
             long elements = shape.Aggregate(1L, (a, d) => d < 0 ? throw new WeightsException($"'{name}' has a negative dimension") : checked(a * d));
             if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
                 throw new WeightsException($"'{name}' has data offsets outside the file");
-            if (offsets[1] - offsets[0] != elements * DTypes.Size(type))
+            if (offsets[1] - offsets[0] != checked(elements * DTypes.Size(type)))
                 throw new WeightsException($"'{name}': {offsets[1] - offsets[0]} bytes for {elements} {type} elements");
             entries.Add((name, type, shape, offsets[0], offsets[1]));
         }

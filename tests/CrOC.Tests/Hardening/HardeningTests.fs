@@ -1,0 +1,270 @@
+/// Run folders that never lose data, one error contract (exit codes and one-line messages), and
+/// hostile weight files: each test reproduces a problem found by trying the tool as a user would.
+module CrOC.Tests.HardeningTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.IO.Compression
+open System.Text
+open Expecto
+open TorchSharp
+open CrOC.Math
+open CrOC.Host
+open CrOC.Host.CommandLine
+open CrOC.Host.Training
+open CrOC.Host.Weights
+open CrOC.Tests.TestUtil
+
+let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
+
+/// `dotnet croc-host.dll args` in its own process (a native crash would show as exit 134):
+/// exit code, stdout, stderr; killed after `seconds`.
+let croc (seconds: int) (args: string list) =
+    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+    for a in hostDll :: args do info.ArgumentList.Add a
+    use p = present (Process.Start info)
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit(seconds * 1000)) then
+        p.Kill true
+        failwithf "croc-host %s did not end within %d s" (String.Join(" ", args)) seconds
+    p.WaitForExit()
+    p.ExitCode, out.Result, err.Result
+
+/// `croc-host train` arguments of the tests' tiny configuration plus `extra`.
+let private trainArgs (output: string) (extra: string list) =
+    "train" :: [ for name, value in TrainingTests.tinyPairs output do yield "--" + name; yield value ] @ extra
+
+let private lines (output: string) (file: string) =
+    let path = Path.Combine(output, file)
+    if File.Exists path then File.ReadAllLines path else [||]
+
+/// The exception of type 'e that `f` throws (fails when it throws nothing or something else).
+let thrown<'e when 'e :> exn> (f: unit -> unit) (what: string) : 'e =
+    let outcome = try f (); None with :? 'e as e -> Some e
+    match outcome with
+    | Some e -> e
+    | None -> failtestf "%s: nothing was thrown" what
+
+let private checkpointNames (output: string) = [ for c in Checkpoints.List output -> Path.GetFileName c ]
+
+let tests =
+    testSequenced <| testList "Hardening" [
+        test "training again into a run's folder with --resume false, another identity or only refused checkpoints is refused; nothing is lost" {
+            let output = DataTests.tempDir "owned"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "6" ]))
+            Expect.equal code 0 text
+            let metrics, checkpoints = lines output "metrics.jsonl", checkpointNames output
+            Expect.equal metrics.Length 6 "six steps"
+            let refused (args: string list) (why: string) =
+                let code, message = TrainingTests.cli (List.toArray (trainArgs output args))
+                Expect.equal code 2 (sprintf "%A is refused: %s" args message)
+                Expect.stringContains message why "says why"
+                Expect.stringContains message "--move-aside" "and how to start anew"
+                Expect.sequenceEqual (lines output "metrics.jsonl") metrics "metrics.jsonl untouched"
+                Expect.sequenceEqual (checkpointNames output) checkpoints "checkpoints untouched"
+            refused [ "--resume"; "false"; "--max-steps"; "4"; "--checkpoint-every"; "1" ] "--resume false would start over"
+            refused [ "--batch"; "4"; "--max-steps"; "4" ] "made with batch = 8, this run has 4"
+            // Every checkpoint corrupt: refused with the reasons, not a silent fresh start.
+            let saved = [ for c in Checkpoints.List output -> c, File.ReadAllBytes c ]
+            for c, bytes in saved do File.WriteAllBytes(c, bytes.[.. bytes.Length / 2])
+            refused [ "--max-steps"; "8" ] "every checkpoint"
+            for c, bytes in saved do File.WriteAllBytes(c, bytes)
+            // --move-aside keeps the old run whole and starts a new one.
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--resume"; "false"; "--max-steps"; "4"; "--move-aside" ]))
+            Expect.equal code 0 text
+            let aside = Directory.GetDirectories(present (Path.GetDirectoryName output), DirectoryInfo(output).Name + ".old-*") |> Array.exactlyOne
+            Expect.sequenceEqual (lines aside "metrics.jsonl") metrics "the old run's metrics, moved"
+            Expect.sequenceEqual (checkpointNames aside) checkpoints "the old run's checkpoints, moved"
+            Expect.equal (lines output "metrics.jsonl").Length 4 "the new run"
+            Directory.Delete(output, true)
+            Directory.Delete(aside, true)
+        }
+
+        test "a refused newest checkpoint is set aside; the resumed run keeps its own new checkpoints and ends well" {
+            let output = DataTests.tempDir "set-aside"
+            Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "6" ])))) 0 "first run"
+            let newest = Checkpoints.List output |> Seq.last
+            let bytes = File.ReadAllBytes newest
+            File.WriteAllBytes(newest, bytes.[.. bytes.Length - 10])
+            File.WriteAllBytes(Path.Combine(Checkpoints.Folder output, "step-00000005.safetensors.77.dead.tmp"), [||])
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "10"; "--keep-checkpoints"; "2" ]))
+            Expect.equal code 0 text
+            Expect.equal (checkpointNames output) [ "step-00000008.safetensors"; "step-00000010.safetensors" ] "the newest two of this run are kept (not pruned by the stale step 6)"
+            Expect.isTrue (File.Exists(newest + ".refused")) "the refused file is kept aside"
+            Expect.isEmpty (Directory.GetFiles(Checkpoints.Folder output, "*.tmp")) "a killed writer's temporary file is removed at start"
+            Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 10 ] "one line per step"
+            Directory.Delete(output, true)
+        }
+
+        test "a second run into a folder in use is refused naming the holder; a dead holder's lock is taken over" {
+            let output = DataTests.tempDir "locked"
+            let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+            for a in hostDll :: trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "2" ] do info.ArgumentList.Add a
+            use first = present (Process.Start info)
+            first.OutputDataReceived.Add ignore
+            first.ErrorDataReceived.Add ignore
+            first.BeginOutputReadLine()
+            first.BeginErrorReadLine()
+            let watch = Stopwatch.StartNew()
+            while Checkpoints.List(output).Count = 0 do
+                if watch.Elapsed.TotalSeconds > 120.0 || first.HasExited then failwith "the first run wrote no checkpoint"
+                Threading.Thread.Sleep 200
+            let code, message = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "100000" ]))
+            Expect.equal code 2 "refused"
+            Expect.stringContains message (sprintf "in use by another run (process %d" first.Id) "names the holder"
+            first.Kill()
+            first.WaitForExit()
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "12" ]))
+            Expect.equal code 0 (sprintf "the stale lock of a killed run is taken over:\n%s" text)
+            Directory.Delete(output, true)
+        }
+
+        test "rerunning a finished run says so (no NaN); redirected output has no ANSI codes and each progress line once" {
+            let output = DataTests.tempDir "finished"
+            let code, out, err = croc 180 (trainArgs output [ "--max-steps"; "4"; "--log-every"; "2" ])
+            Expect.equal code 0 err
+            Expect.isFalse (out.Contains "\u001b" || err.Contains "\u001b") "no escape codes when redirected"
+            let progress = out.Split('\n') |> Array.filter (fun l -> l.StartsWith "step ")
+            Expect.equal (progress |> Array.map (fun l -> l.Split(' ').[1])) [| "2/4"; "4/4" |] "each logged step once"
+            // On a terminal (a pty from util-linux's script) the redrawn line is not printed again by the log.
+            if File.Exists "/usr/bin/script" then
+                let tty = DataTests.tempDir "finished-tty"
+                let command = String.Join(" ", "dotnet" :: hostDll :: trainArgs tty [ "--max-steps"; "4"; "--log-every"; "2" ] |> List.map (fun a -> "'" + a + "'"))
+                let info = ProcessStartInfo("/usr/bin/script", RedirectStandardOutput = true, RedirectStandardError = true)
+                for a in [ "-qefc"; command; "/dev/null" ] do info.ArgumentList.Add a
+                use p = present (Process.Start info)
+                let screen = p.StandardOutput.ReadToEnd()
+                p.WaitForExit()
+                Expect.equal p.ExitCode 0 screen
+                let count (text: string) = (screen.Length - screen.Replace(text, "").Length) / text.Length
+                Expect.equal (count "step 2/4 ") 1 (sprintf "a logged step appears once on a terminal:\n%s" screen)
+                Directory.Delete(tty, true)
+            let code, out, err = croc 120 (trainArgs output [ "--max-steps"; "4" ])
+            Expect.equal code 0 err
+            Expect.stringContains out "already finished its 4 steps" "says there is nothing to do"
+            Expect.isFalse (out.Contains "NaN") "no NaN summary"
+            Directory.Delete(output, true)
+        }
+
+        test "bad inputs end with one line and a documented exit code, never a crash (134) or a stack trace" {
+            let dir = DataTests.tempDir "bad-inputs"
+            let aFile = Path.Combine(dir, "a-file")
+            File.WriteAllText(aFile, "x")
+            let unwritable = "/proc/croc-cannot-write-here/out"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let cases =
+                [ 2, trainArgs (Path.Combine(dir, "r1")) [ "--lr"; "nan" ], "--lr must be"
+                  2, trainArgs (Path.Combine(dir, "r2")) [ "--lr"; "-0.001" ], "--lr must be"
+                  2, trainArgs (Path.Combine(dir, "r3")) [ "--drop-path"; "3" ], "--drop-path must be"
+                  2, trainArgs (Path.Combine(dir, "r4")) [ "--batch"; "0" ], "--batch must be"
+                  2, trainArgs aFile [], "is a file, not a folder"
+                  2, trainArgs unwritable [], "cannot be written"
+                  2, [ "export"; "--weights"; weights; "--output"; unwritable ], "cannot be written"
+                  2, [ "eval-seg"; "--weights"; weights; "--json"; unwritable + ".json" ], "cannot be written"
+                  2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth"); "--data"; voc ], "no such file"
+                  2, [ "eval-seg"; "--weights"; aFile; "--data"; voc ], "not a readable PyTorch file"
+                  2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of --patch"
+                  2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
+                  2, [ "clusters"; "--weights"; weights ], "exactly one of --image and --data"
+                  2, [ "eval-knn"; "--weights"; weights ], "--bank is required"
+                  2, [ "train"; "--epochs" ], "--epochs needs a value"
+                  2, [ "frobnicate" ], "unknown command" ]
+            for expected, args, message in cases do
+                let code, _, err = croc 120 args
+                let what = String.Join(" ", args |> List.map (fun a -> if a.Length > 40 then "…" + a.Substring(a.Length - 20) else a))
+                Expect.equal code expected (sprintf "%s → exit %d:\n%s" what code err)
+                Expect.stringContains err message (sprintf "%s: the message" what)
+                Expect.isFalse (err.Contains "   at ") (sprintf "%s: no stack trace:\n%s" what err)
+                let messageLines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.filter (fun l -> not (l.StartsWith "Run `croc-host"))
+                Expect.equal messageLines.Length 1 (sprintf "%s: one line:\n%s" what err)
+            Directory.Delete(dir, true)
+        }
+
+        test "usage errors name the subcommand's --help; every option of train is in its help with its default and range" {
+            let code, message = TrainingTests.cli [| "eval-seg"; "--weights"; "w"; "--sise"; "3" |]
+            Expect.equal code 2 "unknown option"
+            Expect.stringContains message "unknown option --sise (did you mean --size?)" "with a suggestion"
+            Expect.stringContains message "Run `croc-host eval-seg --help`" "points to the subcommand's help"
+            let help = TrainCommand.Help()
+            for option in OptionSet<TrainConfig>.Options do
+                Expect.stringContains help ("--" + option.Name) (sprintf "--%s is in the help" option.Name)
+            Expect.stringContains help "--lr X" "a value placeholder"
+            Expect.stringContains help "[default 0.005; in (0, 10]]" "the default and the range of --lr"
+            Expect.stringContains help "--move-aside" "the command's own options too"
+            // Every stored setting is an option: a new field cannot be forgotten by the command line.
+            let settable = typeof<TrainConfig>.GetProperties() |> Array.filter (fun p -> p.CanWrite) |> Array.map (fun p -> p.Name) |> Set.ofArray
+            let declared = OptionSet<TrainConfig>.Options |> Seq.map (fun o -> o.Property.Name) |> Set.ofSeq
+            Expect.equal declared settable "every TrainConfig field has exactly one option"
+        }
+
+        test "a config file's values are range-checked like the command line's (TOML nan)" {
+            let file = Path.Combine(DataTests.tempDir "toml-nan", "run.toml")
+            File.WriteAllText(file, "lr = nan\n")
+            let e = thrown<ConfigException> (fun () -> TrainingTests.configOf [ "config", file ] |> ignore) "refused"
+            ignore e
+            let code, message = TrainingTests.cli [| "train"; "--config"; file |]
+            Expect.equal code 2 "exit 2"
+            Expect.stringContains message "--lr must be" "names the setting"
+        }
+
+        test "disk full while writing a checkpoint: the previous file stays intact and the message says what was needed" {
+            let dir = DataTests.tempDir "disk-full"
+            let path = Path.Combine(dir, "step-00000002.safetensors")
+            File.WriteAllText(path, "previous")
+            let e = thrown<IOException> (fun () -> AtomicFile.Write(path, (fun s -> s.Write([| 1uy |], 0, 1)), Int64.MaxValue / 2L)) "refused before writing"
+            Expect.stringContains e.Message "needs" "how much was needed"
+            Expect.stringContains e.Message "free" "and how much is free"
+            Expect.isTrue (DiskSpace.IsDiskFull e) "recognised as a full disk"
+            Expect.stringContains (ExitCodes.Message e) "the disk is full" "one clear line"
+            let full = thrown<IOException> (fun () -> AtomicFile.Write(path, fun s -> s.Write([| 1uy; 2uy |], 0, 2); raise (IOException("No space left on device", 28)))) "a write that fills the disk"
+            Expect.stringContains full.Message "were written before the disk filled" "says how far it got"
+            Expect.equal (File.ReadAllText path) "previous" "the previous file is intact"
+            Expect.isEmpty (Directory.GetFiles(dir, "*.tmp")) "no temporary file left"
+            Directory.Delete(dir, true)
+        }
+
+        test "hostile weights: a deeply nested pickle, a huge safetensors shape and a dtype that disagrees with its bytes are refused" {
+            let dir = DataTests.tempDir "hostile"
+            let zip (path: string) (entries: (string * byte[]) list) =
+                use archive = new ZipArchive(File.Create path, ZipArchiveMode.Create)
+                for name, bytes in entries do
+                    use s = archive.CreateEntry(name, CompressionLevel.Fastest).Open()
+                    s.Write(bytes, 0, bytes.Length)
+            // 10⁶ nested lists: EMPTY_LIST × n, APPEND × (n − 1), STOP.
+            let n = 1_000_000
+            let nested = Array.concat [ [| 0x80uy; 2uy |]; Array.create n (byte ']'); Array.create (n - 1) (byte 'a'); [| byte '.' |] ]
+            let deep = Path.Combine(dir, "deep.pth")
+            zip deep [ "archive/data.pkl", nested ]
+            let e = thrown<WeightsException> (fun () -> PthReader.Read deep |> ignore) "refused, no stack overflow"
+            Expect.stringContains e.Message "nested deeper than" "says why"
+            let safetensors (path: string) (header: string) (data: int) =
+                let json = Encoding.UTF8.GetBytes header
+                File.WriteAllBytes(path, Array.concat [ BitConverter.GetBytes(uint64 json.Length); json; Array.zeroCreate data ])
+            let huge = Path.Combine(dir, "huge.safetensors")
+            safetensors huge """{"x": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 16]}}""" 16
+            Expect.throwsT<WeightsException> (fun () -> Safetensors.Read huge |> ignore) "a shape whose size overflows is refused"
+            let mismatch = Path.Combine(dir, "mismatch.safetensors")
+            safetensors mismatch """{"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 32]}}""" 32
+            Expect.throwsT<WeightsException> (fun () -> Safetensors.Read mismatch |> ignore) "bytes ≠ elements × dtype size"
+            // A .pth whose storage holds twice the bytes its FloatStorage elements need.
+            let good = Path.Combine(dir, "good.pth")
+            PthWriter.Write(good, NamedTensors([ "w", torch.ones(4L) ]))
+            let entries =
+                use archive = ZipFile.OpenRead good
+                [ for entry in archive.Entries ->
+                    use s = entry.Open()
+                    use m = new MemoryStream()
+                    s.CopyTo m
+                    entry.FullName, (if entry.FullName.EndsWith "data/0" then Array.append (m.ToArray()) (m.ToArray()) else m.ToArray()) ]
+            let doubled = Path.Combine(dir, "doubled.pth")
+            zip doubled entries
+            let e = thrown<WeightsException> (fun () -> PthReader.Read doubled |> ignore) "refused"
+            Expect.stringContains e.Message "need 16" "says what the dtype needs"
+            Directory.Delete(dir, true)
+        }
+    ]
