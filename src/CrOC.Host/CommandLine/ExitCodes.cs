@@ -28,7 +28,7 @@ public static class ExitCodes
     };
 
     /// <summary>True for the failures whose message says all (no internal error).</summary>
-    public static bool IsExpected(Exception e) => For(e) == BadInput || e is DivergedException or DistributedException or IOException or UnauthorizedAccessException or OutOfMemoryException;
+    public static bool IsExpected(Exception e) => For(e) == BadInput || e is DivergedException or DistributedException or IOException or UnauthorizedAccessException or OutOfMemoryException or Evaluation.RealPhotos.JobFailedException;
 
     /// <summary>The failure as one line.</summary>
     public static string Message(Exception e) => e switch

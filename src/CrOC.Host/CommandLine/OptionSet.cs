@@ -24,9 +24,11 @@ public static class OptionSet<T> where T : class, new()
     public static readonly IReadOnlyList<OptionInfo> Options = typeof(T)
         .GetProperties(BindingFlags.Public | BindingFlags.Instance)
         .Where(p => p.GetCustomAttribute<OptionAttribute>() is not null)
-        .OrderBy(p => p.MetadataToken)
+        .OrderBy(p => Depth(p.DeclaringType!)).ThenBy(p => p.MetadataToken) // a base record's options first
         .Select(p => new OptionInfo(JsonNamingPolicy.KebabCaseLower.ConvertName(p.Name), p, p.GetCustomAttribute<OptionAttribute>()!))
         .ToList();
+
+    static int Depth(Type type) => type.BaseType is null ? 0 : 1 + Depth(type.BaseType);
 
     static readonly Dictionary<string, OptionInfo> ByName = Options.ToDictionary(o => o.Name);
 

@@ -15,14 +15,8 @@ namespace CrOC.Host.Evaluation;
         --queries tin.tar#tiny-imagenet-200/val/images \
         --query-annotations tin.tar#tiny-imagenet-200/val/val_annotations.txt --size 64
     """)]
-public sealed record EvalKnnOptions
+public sealed record EvalKnnOptions : FrozenBackboneOptions
 {
-    [Option("our checkpoint, an official CrOC/DINO checkpoint or a backbone file", Required = true, Value = "FILE")]
-    public string Weights { get; init; } = "";
-    [Option("which network of a checkpoint", Choices = "teacher|student")]
-    public string Backbone { get; init; } = "teacher";
-    [Option("keep the architecture of --weights but use a fresh random initialisation (seed 0)")]
-    public bool Random { get; init; }
     [Option("the labelled memory bank: an ImageFolder tree (folder or archive.tar#folder)", Required = true, Value = "ROOT")]
     public string Bank { get; init; } = "";
     [Option("the images to classify (an ImageFolder tree, or flat with --query-annotations)", Required = true, Value = "ROOT")]
@@ -37,14 +31,10 @@ public sealed record EvalKnnOptions
     public int Size { get; init; } = 64;
     [Option("images per forward pass", Min = 1, Max = 100000)]
     public int Batch { get; init; } = 128;
-    [Option("write the result as JSON", Value = "PATH")]
-    public string? Json { get; init; }
-    [Option("attention heads, if not D/64", Min = 1, Max = 1024)]
-    public int? Heads { get; init; }
-    [Option("where the backbone runs", Value = "cpu|cuda[:N]")]
-    public string Device { get; init; } = "cpu";
-    [Option("the frozen backbone's forward", Choices = "auto|fp32|bf16")]
-    public string Precision { get; init; } = "fp32";
+    [Option("use every N-th bank image (in name order; 1: all)", Min = 1)]
+    public int BankStride { get; init; } = 1;
+    [Option("use every N-th query image (in name order; 1: all)", Min = 1)]
+    public int QueryStride { get; init; } = 1;
 }
 
 /// <summary>`croc-host eval-knn`: k-NN classification with frozen features.</summary>
@@ -52,14 +42,12 @@ public static class EvalKnnCommand
 {
     public static int Run(EvalKnnOptions o)
     {
-        var json = o.Json is null ? null : OutputPaths.File(o.Json, "--json");
+        var json = o.Prepare();
         var result = Evaluate(o, Console.WriteLine);
         Console.WriteLine($"k-NN top-1 {100 * result.Top1:F2} % ({result.Queries} queries, bank of {result.Bank}, k = {o.K}, T = {o.Temperature}; {result.Skipped} undecodable images skipped; {result.Seconds:F0} s)");
         if (json is not null)
         {
-            var record = new { weights = Path.GetFullPath(o.Weights), backbone = o.Backbone, random = o.Random, bank = o.Bank, queries = o.Queries, k = o.K, temperature = o.Temperature, size = o.Size, top1 = result.Top1, result.Bank, result.Queries, result.Skipped, result.Seconds };
-            AtomicFile.WriteAllText(json, JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            Console.WriteLine($"wrote {json}");
+            FrozenBackboneOptions.WriteJson(json, new { weights = Path.GetFullPath(o.Weights), backbone = o.Backbone, random = o.Random, init_seed = o.RandomSeed, bank = o.Bank, queries = o.Queries, bank_stride = o.BankStride, query_stride = o.QueryStride, k = o.K, temperature = o.Temperature, size = o.Size, top1 = result.Top1, result.Bank, result.Queries, result.Skipped, result.Seconds });
         }
         return ExitCodes.Ok;
     }
@@ -67,10 +55,10 @@ public static class EvalKnnCommand
     public static KnnResult Evaluate(EvalKnnOptions o, Action<string> log)
     {
         var device = Devices.Resolve(o.Device);
-        var loaded = BackboneLoader.Load(o.Weights, o.Backbone, o.Heads, strict: true, randomSeed: o.Random ? 0 : null);
+        var loaded = BackboneLoader.Load(o.Weights, o.Backbone, o.Heads, strict: true, randomSeed: o.RandomSeed);
         if (o.Size % loaded.Config.Patch != 0) throw new OptionException($"--size {o.Size} is not a multiple of the patch size {loaded.Config.Patch}");
-        var bank = LabelledImages.Find(o.Bank);
-        var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes);
+        var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
+        var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
         log($"k-NN: bank {bank.Images.Count} images of {bank.Classes.Count} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
         var backbone = device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
         var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, Precisions.Resolve(o.Precision, o.Device));

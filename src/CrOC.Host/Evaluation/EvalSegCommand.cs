@@ -17,14 +17,8 @@ namespace CrOC.Host.Evaluation;
     --milestone 80 (features computed once, shared by every --probe-seeds probe).
     Example: croc-host eval-seg --weights run/checkpoints/step-00000128.safetensors --size 128 --feature-size 64 --cache-features
     """)]
-public sealed record EvalSegOptions
+public sealed record EvalSegOptions : FrozenBackboneOptions
 {
-    [Option("our checkpoint, an official CrOC/DINO checkpoint or a backbone file", Required = true, Value = "FILE")]
-    public string Weights { get; init; } = "";
-    [Option("which network of a checkpoint", Choices = "teacher|student")]
-    public string Backbone { get; init; } = "teacher";
-    [Option("keep the architecture of --weights but use a fresh random initialisation")]
-    public bool Random { get; init; }
     [Option("a Pascal VOC layout (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/)", Value = "ROOT", Default = "the embedded synthetic scenes")]
     public string? Data { get; init; }
     [Option("split the probe is trained on", Value = "NAME")]
@@ -47,20 +41,18 @@ public sealed record EvalSegOptions
     public int Milestone { get; init; } = 20;
     [Option("no training augmentation: frozen features computed once (fast on CPUs)")]
     public bool CacheFeatures { get; init; }
+    [Option("standardise each feature channel by the training features' mean and std (MAE's affine-free BatchNorm; a linear probe still; needs --cache-features)")]
+    public bool Standardize { get; init; }
     [Option("use only the first N training images (0: all)", Min = 0)]
     public int MaxTrain { get; init; }
     [Option("probe on gray images (colour cannot name the class)")]
     public bool Grayscale { get; init; }
-    [Option("seeds of the probe (init, order, augmentation, random weights); one probe each, reported as mean ± std", Min = 0)]
+    [Option("seeds of the probe (its init, order, augmentation); one probe each on the same features, reported as mean ± std", Min = 0)]
     public int[] ProbeSeeds { get; init; } = [0];
-    [Option("write the result as JSON", Value = "PATH")]
-    public string? Json { get; init; }
-    [Option("attention heads, if not D/64", Min = 1, Max = 1024)]
-    public int? Heads { get; init; }
-    [Option("where the backbone and the probe run", Value = "cpu|cuda[:N]")]
-    public string Device { get; init; } = "cpu";
-    [Option("the frozen backbone's forward (the probe is float32)", Choices = "auto|fp32|bf16")]
-    public string Precision { get; init; } = "fp32";
+    [Option("write the first --save-count predicted masks of the first probe seed (VOC-palette PNGs at --size²) into this folder", Value = "DIR")]
+    public string? SavePredictions { get; init; }
+    [Option("how many predicted masks --save-predictions writes", Min = 1, Max = 100000)]
+    public int SaveCount { get; init; } = 8;
 }
 
 /// <summary>`croc-host eval-seg`: linear segmentation mIoU of a frozen backbone.</summary>
@@ -68,42 +60,42 @@ public static class EvalSegCommand
 {
     public static int Run(EvalSegOptions o)
     {
-        var json = o.Json is null ? null : OutputPaths.File(o.Json, "--json");
+        var json = o.Prepare();
+        var predictions = o.SavePredictions is null ? null : OutputPaths.Folder(o.SavePredictions, "--save-predictions");
         var device = Devices.Resolve(o.Device);
         var probe = new ProbeOptions(Size: o.Size, FeatureSize: o.FeatureSize, Epochs: o.Epochs, Lr: o.Lr, Batch: o.Batch,
-            Milestone: o.Milestone, CacheFeatures: o.CacheFeatures, MaxTrain: o.MaxTrain, Seed: o.ProbeSeeds[0], Grayscale: o.Grayscale,
+            Milestone: o.Milestone, CacheFeatures: o.CacheFeatures, MaxTrain: o.MaxTrain, Seed: o.ProbeSeeds[0], Grayscale: o.Grayscale, Standardize: o.Standardize,
             Precision: Precisions.Resolve(o.Precision, o.Device));
         var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());
         var names = ClassNames(root, o.Classes);
-        var results = Evaluate(o.Weights, o.Backbone, o.Random, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device);
+        var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
         Print(results, names, o.ProbeSeeds);
+        if (predictions is not null)
+        {
+            var val = new VocSegmentation(root, o.ValSplit);
+            for (int i = 0; i < results[0].Predictions.Count; i++)
+                VocSegmentation.SaveMask(results[0].Predictions[i], o.Size, o.Size, Path.Combine(predictions, val.Names[i] + ".png"));
+            Console.WriteLine($"wrote {results[0].Predictions.Count} predicted masks ({o.Size}² px) to {predictions}");
+        }
         if (json is not null)
         {
-            var record = new
+            FrozenBackboneOptions.WriteJson(json, new
             {
-                weights = Path.GetFullPath(o.Weights), backbone = o.Backbone, random = o.Random, data = Path.GetFullPath(root), probe,
+                weights = Path.GetFullPath(o.Weights), backbone = o.Backbone, random = o.Random, init_seed = o.RandomSeed,
+                data = Path.GetFullPath(root), train_split = o.TrainSplit, val_split = o.ValSplit, probe,
                 miou = results.Average(r => r.MeanIoU),
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
-            };
-            AtomicFile.WriteAllText(json, JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            Console.WriteLine($"wrote {json}");
+            });
         }
         return ExitCodes.Ok;
     }
 
-    /// <summary>Loads the backbone of <paramref name="weights"/> (or a random one of its
-    /// architecture, seeded by each probe seed) and runs one probe per seed.</summary>
-    public static IReadOnlyList<SegmentationResult> Evaluate(string weights, string network, bool random, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, IReadOnlyList<int> seeds, Action<string> log, torch.Device? device = null, int keepPredictions = 0)
+    /// <summary>Loads the backbone of <paramref name="weights"/> (or, with <paramref name="randomSeed"/>,
+    /// a random initialisation of its architecture) and runs one probe per seed on its features.</summary>
+    public static IReadOnlyList<SegmentationResult> Evaluate(string weights, string network, int? randomSeed, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, IReadOnlyList<int> seeds, Action<string> log, torch.Device? device = null, int keepPredictions = 0)
     {
         device ??= torch.CPU;
         var (train, val) = (new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));
-        if (random)
-            return seeds.Select(seed => Probe(weights, network, heads, seed, train, val, classes, probe with { Seed = seed }, [seed], log, device, keepPredictions)[0]).ToList();
-        return Probe(weights, network, heads, null, train, val, classes, probe, seeds, log, device, keepPredictions);
-    }
-
-    static IReadOnlyList<SegmentationResult> Probe(string weights, string network, int? heads, int? randomSeed, VocSegmentation train, VocSegmentation val, int classes, ProbeOptions probe, IReadOnlyList<int> seeds, Action<string> log, torch.Device device, int keepPredictions)
-    {
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
         if (probe.Size % loaded.Config.Patch != 0) throw new OptionException($"--size {probe.Size} is not a multiple of the patch size {loaded.Config.Patch}");
         log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");

@@ -1,26 +1,32 @@
 using CrOC.Host.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
-using CrOC.Data;
-using CrOC.Host.Training;
 
 namespace CrOC.Host.Evaluation;
 
 /// <summary>`croc-host experiment`'s command line.</summary>
-[Command("experiment", "CrOC vs DINO-only (--alpha 0) vs random init, linear-probe mIoU on the synthetic scenes", Notes = """
-    The probe caches frozen features (no augmentation): the CPU-sized variant of spec §12.1. Each
-    backbone is probed twice: on the colour images and on gray ones (colour alone names the
-    synthetic classes, so the gray probe shows what the features learned about shape and texture).
-    A run folder that already holds its final checkpoint is not trained again.
-    Writes DIR/results.json and prints a table.
+[Command("experiment", "CrOC vs DINO-only (--alpha 0) vs random init: the synthetic scenes, or the real-photo suite", Notes = """
+    --suite real (README "CrOC on real photos"): pre-trains CrOC and DINO-only on CamVid's trainval
+    photos (2 seeds, the two methods side by side), then evaluates both and a random initialisation
+    with frozen backbones: CamVid test mIoU, Weizmann horse IoU, Tiny ImageNet k-NN top-1, and a
+    CamVid val curve over pre-training steps; pictures of the clusters and of the probe's masks.
+    About 90 minutes on 2 cores; --quick: one seed, short runs, in under 10 minutes. The recipe is
+    fixed in the code (RealPhotoPlan); --seeds, --train-args and the probe options are for the
+    synthetic suite. Writes DIR/results.json, DIR/results.md and DIR/pictures/; a rerun continues.
+    --suite synthetic: the tiny preset on the synthetic scenes, probed on colour and on gray images
+    (colour alone names the synthetic classes). The probe caches frozen features (no augmentation):
+    the CPU-sized variant of spec §12.1. Writes DIR/results.json and prints a table.
     """)]
 public sealed record ExperimentOptions
 {
+    [Option("which experiment", Choices = "synthetic|real")]
+    public string Suite { get; init; } = "synthetic";
+    [Option("the real suite's try-out variant: one seed, short runs, under 10 minutes")]
+    public bool Quick { get; init; }
+    [Option("the real suite's datasets: camvid/, weizmann-horses/ and tiny-imagenet-subset.tar", Value = "DIR")]
+    public string DataRoot { get; init; } = "../shared/data";
     [Option("pre-training and probe seeds", Min = 0)]
     public int[] Seeds { get; init; } = [0, 1];
-    [Option("runs and results", Value = "DIR")]
-    public string Output { get; init; } = "runs/experiment";
+    [Option("runs and results", Value = "DIR", Default = "runs/experiment, or runs/real-photos[-quick]")]
+    public string? Output { get; init; }
     [Option("extra train options for both methods, e.g. --train-args=\"--epochs 16\"", Value = "\"...\"")]
     public string TrainArgs { get; init; } = "";
     [Option("probe input size", Min = 1, Max = 4096)]
@@ -33,71 +39,18 @@ public sealed record ExperimentOptions
     public int MaxTrain { get; init; } = 256;
 }
 
-/// <summary>
-/// `croc-host experiment`: does CrOC learn? On the synthetic scenes, pre-train the tiny preset with
-/// CrOC (α = 1) and DINO-only (α = 0) at several seeds, and evaluate both and a random
-/// initialisation with the linear segmentation probe; print mIoU mean ± std and wall times.
-/// </summary>
+/// <summary>`croc-host experiment`: the synthetic suite or the real-photo suite.</summary>
 public static class ExperimentCommand
 {
-    sealed record Row(string Method, int Seed, double MeanIoU, double GrayMeanIoU, double TrainSeconds, double EvalSeconds);
-
-    static Row Probe(string method, int seed, string checkpoint, bool random, string data, int classes, ProbeOptions probe, double trainSeconds)
-    {
-        var colour = EvalSegCommand.Evaluate(checkpoint, "teacher", random, null, data, "train", "val", classes, probe, [seed], _ => { })[0];
-        var gray = EvalSegCommand.Evaluate(checkpoint, "teacher", random, null, data, "train", "val", classes, probe with { Grayscale = true }, [seed], _ => { })[0];
-        Console.WriteLine($"   {method} seed {seed}: mIoU {100 * colour.MeanIoU:F1} (colour), {100 * gray.MeanIoU:F1} (gray)");
-        return new Row(method, seed, colour.MeanIoU, gray.MeanIoU, trainSeconds, colour.Seconds + gray.Seconds);
-    }
-
-    /// <summary>The run's pre-training time: the sum of its steps' times in metrics.jsonl (also when it was resumed).</summary>
-    static double TrainingSeconds(string runDir) =>
-        File.ReadLines(Path.Combine(runDir, "metrics.jsonl")).Sum(line => JsonDocument.Parse(line).RootElement.GetProperty("step_s").GetDouble());
-
-    /// <summary>"mean ± std (a / b / …)" of mIoUs in percent.</summary>
-    static string Summary(IEnumerable<double> mious)
-    {
-        var values = mious.Select(v => 100 * v).ToArray();
-        double mean = values.Average();
-        double std = values.Length > 1 ? System.Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Length - 1)) : 0;
-        return $"{mean:F1} ± {std:F1} ({string.Join(" / ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))})";
-    }
-
     public static int Run(ExperimentOptions o)
     {
-        var (seeds, output, size, featureSize, probeEpochs, maxTrain) = (o.Seeds, o.Output, o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
-        var extra = o.TrainArgs.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-
-        var defaults = new TrainConfig();
-        var data = SyntheticDataset.Ensure(defaults);
-        var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
-        int classes = SyntheticScenes.ClassNames.Length;
-        var rows = new List<Row>();
-        foreach (var seed in seeds)
-        {
-            var probe = new ProbeOptions(Size: size, FeatureSize: featureSize, Epochs: probeEpochs, Milestone: System.Math.Max(1, probeEpochs * 4 / 5), Batch: 32, CacheFeatures: true, MaxTrain: maxTrain, Seed: seed);
-            string? lastCheckpoint = null;
-            foreach (var (method, alpha) in new[] { ("CrOC", "1"), ("DINO-only (alpha 0)", "0") })
-            {
-                var runDir = Path.Combine(output, $"{(alpha == "1" ? "croc" : "dino")}-seed{seed}");
-                var pairs = new List<(string, string?)> { ("output", runDir), ("seed", seed.ToString(CultureInfo.InvariantCulture)), ("alpha", alpha) };
-                for (int i = 0; i + 1 < extra.Length; i += 2) pairs.Add((extra[i].TrimStart('-'), extra[i + 1]));
-                var config = TrainConfig.Resolve(pairs);
-                Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
-                var summary = new Trainer(config, line => { if (!line.StartsWith("step ", StringComparison.Ordinal)) Console.WriteLine(line); }).Run(files);
-                lastCheckpoint = summary.LastCheckpoint ?? throw new InvalidOperationException("the run wrote no checkpoint");
-                Console.WriteLine($"   {summary.Steps} steps in {summary.Seconds:F0} s, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}");
-                rows.Add(Probe(method, seed, lastCheckpoint, false, data, classes, probe, TrainingSeconds(runDir)));
-            }
-            rows.Add(Probe("random init", seed, lastCheckpoint!, true, data, classes, probe, 0));
-        }
-
+        if (o.Suite == "synthetic") return SyntheticExperiment.Run(o, o.Output ?? "runs/experiment");
+        var plan = o.Quick ? RealPhotos.RealPhotoPlan.Quick : RealPhotos.RealPhotoPlan.Full;
+        var output = OutputPaths.Folder(o.Output ?? (o.Quick ? "runs/real-photos-quick" : "runs/real-photos"), "--output");
+        var results = new RealPhotos.RealPhotoSuite(plan, o.DataRoot, output, line => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {line}")).Run();
         Console.WriteLine();
-        Console.WriteLine($"| method | mIoU %, colour images (mean ± std, seeds {string.Join(", ", seeds)}) | mIoU %, gray images | pre-training wall time | probe wall time (both) |");
-        Console.WriteLine("|---|---|---|---|---|");
-        foreach (var group in rows.GroupBy(r => r.Method))
-            Console.WriteLine($"| {group.Key} | {Summary(group.Select(r => r.MeanIoU))} | {Summary(group.Select(r => r.GrayMeanIoU))} | {group.Average(r => r.TrainSeconds):F0} s | {group.Average(r => r.EvalSeconds):F0} s |");
-        File.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        return 0;
+        Console.Write(File.ReadAllText(Path.Combine(output, "results.md")));
+        Console.WriteLine($"results: {Path.Combine(output, "results.json")}, {Path.Combine(output, "results.md")}; pictures in {Path.Combine(output, "pictures")}");
+        return ExitCodes.Ok;
     }
 }

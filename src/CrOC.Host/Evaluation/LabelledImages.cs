@@ -24,6 +24,10 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
         return new LabelledImages(images, labels, known);
     }
 
+    /// <summary>Every <paramref name="stride"/>-th image (a deterministic subset; 1: all).</summary>
+    public LabelledImages Every(int stride) => stride <= 1 ? this
+        : new LabelledImages(Images.Where((_, i) => i % stride == 0).ToList(), Labels.Where((_, i) => i % stride == 0).ToArray(), Classes);
+
     /// <summary>The first path component below the root: root/CLASS/…/image.</summary>
     static string FolderClass(string root, ImageEntry entry)
     {

@@ -19,7 +19,8 @@ public sealed record ProbeOptions(
     int MaxTrain = 0,
     int Seed = 0,
     bool Grayscale = false,
-    string Precision = "fp32");
+    string Precision = "fp32",
+    bool Standardize = false);
 
 /// <summary>Per-class IoU and their mean; <see cref="Predictions"/>: the predicted class maps
 /// (Size × Size, row-major) of the first validation images, when asked for.</summary>
@@ -33,7 +34,10 @@ public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, lo
 /// upsampled to the full resolution, argmax, confusion matrix. Training crops are
 /// RandomResizedCrop(scale 0.8–1) + flip, or, with CacheFeatures, the whole image once (no
 /// augmentation: the train and validation features are computed once and shared by every probe
-/// seed). With Grayscale, images are converted to gray: colour no longer names the class.
+/// seed). With Grayscale, images are converted to gray: colour no longer names the class. With
+/// Standardize (and CacheFeatures), each feature channel is shifted and scaled by the training
+/// features' mean and standard deviation (as MAE's linear probe's affine-free BatchNorm): still a
+/// linear probe of the frozen features, but one SGD converges on in far fewer epochs.
 /// </summary>
 /// The backbone must be on <paramref name="device"/>; the probe and the batches are put there.
 public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int classes, ProbeOptions options, Action<string> log, torch.Device? device = null)
@@ -119,7 +123,9 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         {
             trainCache = Cache(train, count, options.FeatureSize, $"{count} training images");
             valCache = Cache(val, val.Count, options.Size, $"{val.Count} evaluation images");
+            if (options.Standardize) (trainCache, valCache) = Standardized(trainCache.Value, valCache.Value);
         }
+        else if (options.Standardize) throw new CommandLine.OptionException("--standardize needs --cache-features (the statistics come from the cached training features)");
         double shared = watch.Elapsed.TotalSeconds;
         var results = new List<SegmentationResult>();
         foreach (var seed in seeds)
@@ -133,6 +139,20 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         trainCache?.Features.Dispose(); trainCache?.Labels.Dispose();
         valCache?.Features.Dispose(); valCache?.Labels.Dispose();
         return results;
+    }
+
+    /// <summary>Both caches with every channel standardised by the training features' statistics.</summary>
+    static ((torch.Tensor, torch.Tensor), (torch.Tensor, torch.Tensor)) Standardized((torch.Tensor Features, torch.Tensor Labels) train, (torch.Tensor Features, torch.Tensor Labels) val)
+    {
+        using var scope = torch.NewDisposeScope();
+        var dims = new long[] { 0, 2, 3 };
+        var mean = train.Features.mean(dims, keepdim: true);
+        var std = train.Features.std(dims, keepdim: true).clamp_min(1e-6);
+        var standardTrain = ((train.Features - mean) / std).MoveToOuterDisposeScope();
+        var standardVal = ((val.Features - mean) / std).MoveToOuterDisposeScope();
+        train.Features.Dispose();
+        val.Features.Dispose();
+        return ((standardTrain, train.Labels), (standardVal, val.Labels));
     }
 
     Segmentation.Probe Train(VocSegmentation train, int count, (torch.Tensor Features, torch.Tensor Labels)? cache, int seed)

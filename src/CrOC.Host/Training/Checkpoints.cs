@@ -19,8 +19,10 @@ public static class Checkpoints
 
     public static string Folder(string output) => Path.Combine(output, "checkpoints");
 
-    /// <summary>Writes a checkpoint of a run of <paramref name="world"/> processes; returns its path.</summary>
-    public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1)
+    /// <summary>Writes a checkpoint of a run of <paramref name="world"/> processes and prunes the
+    /// oldest beyond the newest <paramref name="keep"/>, except those whose step is a multiple of
+    /// <paramref name="keepEvery"/> (when > 0: kept for curves); returns its path.</summary>
+    public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1, int keepEvery = 0)
     {
         var tensors = new NamedTensors();
         foreach (var (name, t) in state.Student) tensors.Add("student." + name, t);
@@ -39,7 +41,7 @@ public static class Checkpoints
         Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString(), ["commit"] = GitInfo.Commit });
         // Every file here is this run's (the run folder is owned, refused files are set aside), and
         // none is newer than this one: the oldest beyond the newest `keep` go.
-        foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep)) File.Delete(old);
+        foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep).Where(p => keepEvery <= 0 || StepOf(p) % keepEvery != 0)) File.Delete(old);
         return path;
     }
 

@@ -17,12 +17,17 @@ public sealed class MetricsLog : IDisposable
         var path = Path.Combine(output, "metrics.jsonl");
         if (File.Exists(path))
         {
-            var kept = File.ReadLines(path).Where(l => l.Trim().Length > 0 && JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64() <= resumedAt).ToList();
-            File.WriteAllLines(path, kept);
+            var all = File.ReadAllLines(path);
+            var kept = all.Where(l => l.Trim().Length > 0 && JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64() <= resumedAt).ToList();
+            if (kept.Count < all.Length) Weights.AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
         }
         lines = new StreamWriter(path, append: true) { AutoFlush = true };
         if (tensorboard) board = torch.utils.tensorboard.SummaryWriter(Path.Combine(output, "tensorboard"));
     }
+
+    /// <summary>A run's training time: the sum of its steps' times in metrics.jsonl (also when it was resumed).</summary>
+    public static double TrainingSeconds(string output) =>
+        File.ReadLines(Path.Combine(output, "metrics.jsonl")).Sum(line => JsonDocument.Parse(line).RootElement.GetProperty("step_s").GetDouble());
 
     public void Write(long step, IReadOnlyDictionary<string, double> values)
     {

@@ -41,10 +41,12 @@ public sealed record TrainConfig
     public int CollectiveTimeout { get; init; } = 600;
     [Option("continue from the newest good checkpoint of this run in --output")]
     public bool Resume { get; init; } = true;
-    [Option("write a checkpoint every N steps (and at each epoch's end)", Min = 1)]
+    [Option("write a checkpoint every N steps (and at the last step, and when stopped)", Min = 1)]
     public int CheckpointEvery { get; init; } = 100;
     [Option("checkpoints of this run kept (older ones are pruned)", Min = 1, Max = 100000)]
     public int KeepCheckpoints { get; init; } = 3;
+    [Option("also keep every checkpoint whose step is a multiple of N, e.g. for a curve over training (0: none)", Min = 0)]
+    public int KeepEvery { get; init; }
     [Option("a progress line in train.log every N steps", Min = 1)]
     public int LogEvery { get; init; } = 10;
     [Option("size of the generated synthetic training set", Min = 1, Max = 10000000)]

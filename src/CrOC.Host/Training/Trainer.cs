@@ -105,13 +105,13 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 if (!ranks.IsRoot) continue;
                 metrics!.Write(state.Step, values);
                 Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
-                if (state.Step % config.CheckpointEvery == 0 || state.Step % itersPerEpoch == 0 || state.Step == totalSteps)
-                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World);
+                if (state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps)
+                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery);
             }
         }
         bool interrupted = state.Step < totalSteps;
         if (ranks.IsRoot && interrupted && state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
-            lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World);
+            lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery);
         if (interactive) Console.Write($"\r{new string(' ', 150)}\r");
         if (loader.Stats.Skipped.Count > 0) log($"{loader.Stats.Skipped.Count} undecodable files were skipped (listed above)");
         double elapsed = watch.Elapsed.TotalSeconds;

@@ -56,7 +56,7 @@ public static class ClusterPictures
         var last = output.Last!.Value;
         var features = space.IsOutputTokens ? output.Tokens : last.Keys.reshape(-1, tokens + 1, vit.HeadDim);
         var clusters = Clustering.cluster(clustering, Clustering.Seeding.NewSampled(new torch.Generator((ulong)seed, torch.CPU)), features, torch.tensor(positions, [2 * b, tokens, 2]));
-        using (var picture = Render(vit, views.Select(v => new[] { v[0].Pixels, v[1].Pixels }).ToList(), clusters))
+        using (var picture = Render(vit, views.Select(v => new[] { v[0].Pixels, v[1].Pixels }).ToList(), clusters, head))
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             picture.SaveAsPng(path);
@@ -83,39 +83,94 @@ public static class ClusterPictures
         }).ToArray();
     }
 
-    /// <summary>Rows of [view 1 | view 2], each view scaled to ≥ 160 px and tinted by cluster (head 0).
-    /// <paramref name="views"/>[i][v] are normalised planar pixels of image i, view v.</summary>
-    public static Image<Rgb24> Render(Vit.VitConfig vit, IReadOnlyList<float[][]> views, Clustering.Clusters clusters)
+    /// <summary>Pixels per view pixel: views are drawn at least 256 px wide, so a patch is several pixels wide.</summary>
+    public static int ScaleFor(int size) => System.Math.Max(1, (255 + size) / size);
+
+    const int Margin = 10, Gap = 16, TextScale = 2;
+    static int LineHeight => (Visual.BitmapFont.Height + 4) * TextScale;
+
+    /// <summary>Where view <paramref name="view"/> of image <paramref name="image"/> starts in the picture.</summary>
+    public static (int X, int Y) ViewOrigin(int size, int image, int view)
+    {
+        int cell = size * ScaleFor(size);
+        return (Margin + view * (cell + Gap), Margin + LineHeight + image * (cell + LineHeight + Gap));
+    }
+
+    /// <summary>Rows of [view 1 | view 2] of head <paramref name="head"/>'s clustering, with titles,
+    /// a caption per image (K*, matched and pruned clusters) and a legend: patches of a matched cluster
+    /// (valid: present in both views) carry its colour in both views and an outline; patches of
+    /// pruned clusters are grey and hatched. <paramref name="views"/>[i][v]: normalised planar pixels.</summary>
+    public static Image<Rgb24> Render(Vit.VitConfig vit, IReadOnlyList<float[][]> views, Clustering.Clusters clusters, int head = 0)
     {
         int b = views.Count, size = vit.ImageSize, groups = clusters.ProblemsPerImage, kBar = clusters.KBar;
         var valid = clusters.Valid.data<long>().ToArray().ToHashSet();
-        int scale = System.Math.Max(1, 160 / size), cell = size * scale, gap = 8;
-        var picture = new Image<Rgb24>(2 * cell + gap, b * (cell + gap) - gap, new Rgb24(255, 255, 255));
+        var kStar = clusters.KStar.data<long>().ToArray();
+        int scale = ScaleFor(size), cell = size * scale;
+        string legend1 = "colour + outline: a cluster found in both views (matched, kept)";
+        string legend2 = "grey hatched: a cluster of one view only (pruned)";
+        int width = System.Math.Max(2 * cell + Gap, Visual.BitmapFont.Measure(legend1, TextScale)) + 2 * Margin;
+        int height = ViewOrigin(size, b, 0).Y + 2 * LineHeight + Margin;
+        var picture = new Image<Rgb24>(width, height, new Rgb24(255, 255, 255));
+        var black = new Rgb24(0, 0, 0);
+        Visual.BitmapFont.Draw(picture, $"view 1 (head {head})", Margin, Margin, TextScale, black);
+        Visual.BitmapFont.Draw(picture, "view 2", ViewOrigin(size, 0, 1).X, Margin, TextScale, black);
         for (int i = 0; i < b; i++)
+        {
+            int problem = i * groups + head;
+            var assigned = new[] { Assignments(clusters, 0, problem), Assignments(clusters, 1, problem) };
+            bool Kept(int k) => k >= 0 && valid.Contains(problem * kBar + k);
             for (int v = 0; v < 2; v++)
             {
-                int problem = i * groups; // head 0
-                var assigned = Assignments(clusters, v, problem);
+                var (ox, oy) = ViewOrigin(size, i, v);
+                int At(int py, int px) => py < 0 || px < 0 || py >= vit.Grid || px >= vit.Grid ? int.MinValue : assigned[v][py * vit.Grid + px];
                 for (int y = 0; y < cell; y++)
                     for (int x = 0; x < cell; x++)
                     {
-                        int py = y / scale, px = x / scale;
-                        int k = assigned[(py / vit.Patch) * vit.Grid + px / vit.Patch];
-                        bool kept = k >= 0 && valid.Contains(problem * kBar + k);
-                        var tint = kept ? Palette[k % Palette.Length] : Pruned;
-                        float alpha = kept ? 0.5f : 0.7f;
-                        picture[v * (cell + gap) + x, i * (cell + gap) + y] = Tinted(views[i][v], size, py, px, tint, alpha);
+                        int py = y / scale, px = x / scale, gy = py / vit.Patch, gx = px / vit.Patch;
+                        int k = At(gy, gx);
+                        Rgb24 colour;
+                        if (!Kept(k))
+                            colour = ((x + y) / 6 % 3 == 0) ? new Rgb24(70, 70, 70) : Gray(views[i][v], size, py, px);
+                        else
+                        {
+                            // Outline: within 3 px of a patch edge whose neighbour belongs to another cluster.
+                            int inX = x % (vit.Patch * scale), inY = y % (vit.Patch * scale), edge = vit.Patch * scale - 3;
+                            bool outline = (inX < 3 && At(gy, gx - 1) != k) || (inX >= edge && At(gy, gx + 1) != k)
+                                        || (inY < 3 && At(gy - 1, gx) != k) || (inY >= edge && At(gy + 1, gx) != k);
+                            var tint = Palette[k % Palette.Length];
+                            colour = outline ? Darker(tint) : Tinted(views[i][v], size, py, px, tint, 0.45f);
+                        }
+                        picture[ox + x, oy + y] = colour;
                     }
             }
+            int matched = Enumerable.Range(0, (int)kStar[problem]).Count(Kept);
+            var (cx, cy) = ViewOrigin(size, i, 0);
+            Visual.BitmapFont.Draw(picture, $"image {i + 1}: K* = {kStar[problem]}, {matched} matched, {kStar[problem] - matched} pruned", cx, cy + cell + 4, TextScale, black);
+        }
+        int legendY = ViewOrigin(size, b, 0).Y;
+        Visual.BitmapFont.Draw(picture, legend1, Margin, legendY, TextScale, black);
+        Visual.BitmapFont.Draw(picture, legend2, Margin, legendY + LineHeight, TextScale, black);
         return picture;
     }
 
-    /// <summary>Per image: view 1, then one heat map per head of the CLS attention (B, h, N) over it.</summary>
+    static Rgb24 Darker(Rgb24 c) => new((byte)(c.R * 0.55), (byte)(c.G * 0.55), (byte)(c.B * 0.55));
+
+    static Rgb24 Gray(float[] normalised, int size, int y, int x)
+    {
+        var c = Tinted(normalised, size, y, x, Pruned, 0);
+        byte l = (byte)(0.6 * (0.299 * c.R + 0.587 * c.G + 0.114 * c.B) + 0.4 * 160);
+        return new Rgb24(l, l, l);
+    }
+
+    /// <summary>Per image: view 1, then one heat map per head of the CLS attention (B, h, N) over it (bright = attended), titled.</summary>
     static Image<Rgb24> RenderAttention(Vit.VitConfig vit, IReadOnlyList<float[]> views, float[] attention)
     {
         int b = views.Count, heads = vit.Heads, size = vit.ImageSize, tokens = vit.Grid * vit.Grid;
-        int scale = System.Math.Max(1, 128 / size), cell = size * scale, gap = 6;
-        var picture = new Image<Rgb24>((heads + 1) * (cell + gap) - gap, b * (cell + gap) - gap, new Rgb24(255, 255, 255));
+        int scale = System.Math.Max(1, ScaleFor(size) / 2), cell = size * scale, gap = 6;
+        int top = Margin + LineHeight;
+        var picture = new Image<Rgb24>(2 * Margin + (heads + 1) * (cell + gap) - gap, top + b * (cell + gap) - gap + Margin, new Rgb24(255, 255, 255));
+        for (int m = 0; m <= heads; m++)
+            Visual.BitmapFont.Draw(picture, m == 0 ? "view 1" : $"head {m}", Margin + m * (cell + gap), Margin, TextScale, new Rgb24(0, 0, 0));
         for (int i = 0; i < b; i++)
             for (int m = 0; m <= heads; m++)
             {
@@ -131,7 +186,7 @@ public static class ClusterPictures
                             float a = attention[(i * heads + m - 1) * tokens + (py / vit.Patch) * vit.Grid + px / vit.Patch] / max;
                             colour = new Rgb24((byte)(255 * a), (byte)(255 * a * a), (byte)(80 * (1 - a)));
                         }
-                        picture[m * (cell + gap) + x, i * (cell + gap) + y] = colour;
+                        picture[Margin + m * (cell + gap) + x, top + i * (cell + gap) + y] = colour;
                     }
             }
         return picture;

@@ -32,6 +32,8 @@ public sealed record ClustersOptions
     public int? Heads { get; init; }
     [Option("which attention head's clustering is drawn", Min = 0, Max = 1023)]
     public int Head { get; init; }
+    [Option("torch threads (0: all cores)", Min = 0, Max = 4096)]
+    public int Threads { get; init; }
 }
 
 /// <summary>`croc-host clusters`: the online clusters of two views, and the CLS attention maps.</summary>
@@ -40,6 +42,7 @@ public static class ClustersCommand
     public static int Run(ClustersOptions o)
     {
         if ((o.Image is null) == (o.Data is null)) throw new OptionException("give exactly one of --image and --data");
+        if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
         var output = OutputPaths.File(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output");
         var loaded = BackboneLoader.Load(o.Weights, "teacher", o.Heads);
         var c = loaded.Config;

@@ -75,11 +75,11 @@ let tests =
             let weights = Path.Combine(DataTests.tempDir "colour", "colour.safetensors")
             BackboneExport.Write(weights, NamedTensors(Vit.named (colourBackbone ())).WithPrefix("backbone."))
             let probe = ProbeOptions(Size = 128, FeatureSize = 64, Epochs = 30, Milestone = 25, Batch = 8, CacheFeatures = true, Lr = 0.1)
-            let result = EvalSegCommand.Evaluate(weights, "teacher", false, Nullable 1, voc.Force(), "train", "val", 7, probe, [ 0 ], ignore).[0]
+            let result = EvalSegCommand.Evaluate(weights, "teacher", Nullable(), Nullable 1, voc.Force(), "train", "val", 7, probe, [ 0 ], ignore).[0]
             Expect.isTrue (Double.IsFinite result.MeanIoU) "finite"
             // Chance is 1/7 ≈ 0.14 and all-background ≈ 0.09; the colour alone separates the classes.
             Expect.isGreaterThan result.MeanIoU 0.25 (sprintf "mIoU %.3f" result.MeanIoU)
-            let random = EvalSegCommand.Evaluate(weights, "teacher", true, Nullable 1, voc.Force(), "train", "val", 7, ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 2, Milestone = 1, Batch = 8, CacheFeatures = true), [ 0 ], ignore).[0]
+            let random = EvalSegCommand.Evaluate(weights, "teacher", Nullable 0, Nullable 1, voc.Force(), "train", "val", 7, ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 2, Milestone = 1, Batch = 8, CacheFeatures = true), [ 0 ], ignore).[0]
             Expect.isTrue (Double.IsFinite random.MeanIoU) "the random baseline runs too"
         }
 
@@ -99,11 +99,25 @@ let tests =
             // Black views (normalised so that the denormalised pixels are 0).
             let black = Array.init (3 * 32 * 32) (fun i -> -ColorAugment.Mean.[i / 1024] / ColorAugment.Std.[i / 1024])
             use picture = ClusterPictures.Render(vit, [ [| black; black |] ], clusters)
-            Expect.equal (picture.Width, picture.Height) (2 * 160 + 8, 160) "two 160 px views and a gap"
-            let at (view: int) (token: int) = picture.[view * 168 + (token % 4) * 40 + 20, (token / 4) * 40 + 20]
+            let scale = ClusterPictures.ScaleFor 32
+            Expect.equal scale 8 "32 px views drawn 256 px wide: 64 px per patch"
+            // The centre of token t in view v.
+            let at (view: int) (token: int) =
+                let struct (x, y) = ClusterPictures.ViewOrigin(32, 0, view)
+                picture.[x + (token % 4) * 8 * scale + 4 * scale, y + (token / 4) * 8 * scale + 4 * scale]
             Expect.equal (at 0 0) (at 1 0) "cluster 0 has one colour in both views"
             Expect.notEqual (at 0 0) (at 0 3) "other clusters look different"
             Expect.equal (at 0 3) (at 1 3) "pruned clusters are grey in either view"
+            Expect.equal (at 0 3).R (at 0 3).G "pruned: grey"
+            Expect.notEqual (at 0 0).R (at 0 0).G "matched: coloured"
+            // An outline where cluster 0 meets the pruned half (inside cluster 0's patch, at its right edge).
+            let struct (x0, y0) = ClusterPictures.ViewOrigin(32, 0, 0)
+            let edge = picture.[x0 + 2 * 8 * scale - 1, y0 + 4 * scale]
+            Expect.notEqual edge (at 0 0) "outlined at the boundary"
+            let struct (_, below) = ClusterPictures.ViewOrigin(32, 1, 0)
+            Expect.isGreaterThan picture.Height below "room for a caption and the legend"
+            let ink = seq { for x in 0 .. picture.Width - 1 do for y in below .. picture.Height - 1 -> picture.[x, y] } |> Seq.exists (fun p -> p.R = 0uy && p.G = 0uy && p.B = 0uy)
+            Expect.isTrue ink "the legend is drawn in the picture"
             Expect.equal (ClusterPictures.Assignments(clusters, 1, 0)) [| for t in 0 .. 15 -> if t % 4 < 2 then 0 else 2 |] "assignments read back"
         }
     ]

@@ -165,6 +165,24 @@ let tests =
             Expect.stringContains error "2 process(es), this run has 1" "and says why"
         }
 
+        test "a tar archive with broken members: 2 processes × batch 4 equal 1 process × batch 4 × accum 2; the broken members are skipped" {
+            let garbage = Array.init 3000 (fun i -> byte ((i * 7919) % 251))
+            // 22 scenes + 2 broken members = 24 = 3 global batches of 8: every member is visited in an epoch.
+            let folder, tar = TarTests.sceneTar 22 [ "broken-a.jpg", garbage; "broken-b.png", [| 1uy; 2uy |] ]
+            let two = DataTests.tempDir "dp-tar-two"
+            let code, text = mpirun 2 (trainArgs two [ "--data"; tar; "--max-steps"; "3" ]) |> finish 180
+            Expect.equal code 0 (sprintf "2 processes on the archive:\n%s" text)
+            Expect.stringContains text "broken-a.jpg" "a broken member is reported"
+            let one = DataTests.tempDir "dp-tar-one"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs one [ "--data"; tar; "--max-steps"; "3"; "--accum"; "2" ]))
+            Expect.equal code 0 text
+            for a, b in Array.zip (TrainingTests.metrics two) (TrainingTests.metrics one) do
+                let x, y = a.GetProperty("loss").GetDouble(), b.GetProperty("loss").GetDouble()
+                Expect.isLessThanOrEqual (abs (x - y)) Tolerance (sprintf "loss at step %d: %g vs %g" (a.GetProperty("step").GetInt32()) x y)
+            Directory.Delete(folder, true)
+            File.Delete tar
+        }
+
         test "SIGTERM to one rank stops all ranks after the same step; rank 0 writes that step's checkpoint; exit 0" {
             let output = DataTests.tempDir "dp-stopped"
             let job = mpirun 2 (trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "100000" ])

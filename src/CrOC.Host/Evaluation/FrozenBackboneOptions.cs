@@ -1,0 +1,46 @@
+using System.Text.Json;
+using CrOC.Host.CommandLine;
+using CrOC.Host.Weights;
+
+namespace CrOC.Host.Evaluation;
+
+/// <summary>The options every evaluation of a frozen backbone shares: which weights (or a random
+/// initialisation of their architecture), where and how the backbone runs, and the JSON output.</summary>
+public abstract record FrozenBackboneOptions
+{
+    [Option("our checkpoint, an official CrOC/DINO checkpoint or a backbone file", Required = true, Value = "FILE")]
+    public string Weights { get; init; } = "";
+    [Option("which network of a checkpoint", Choices = "teacher|student")]
+    public string Backbone { get; init; } = "teacher";
+    [Option("keep the architecture of --weights but use a fresh random initialisation (seeded by --init-seed)")]
+    public bool Random { get; init; }
+    [Option("seed of the random initialisation of --random", Min = 0)]
+    public int InitSeed { get; init; }
+    [Option("attention heads, if not D/64", Min = 1, Max = 1024)]
+    public int? Heads { get; init; }
+    [Option("where the backbone (and a probe) run", Value = "cpu|cuda[:N]")]
+    public string Device { get; init; } = "cpu";
+    [Option("the frozen backbone's forward (probes stay float32)", Choices = "auto|fp32|bf16")]
+    public string Precision { get; init; } = "fp32";
+    [Option("torch threads (0: all cores)", Min = 0, Max = 4096)]
+    public int Threads { get; init; }
+    [Option("write the result as JSON", Value = "PATH")]
+    public string? Json { get; init; }
+
+    /// <summary>The random initialisation's seed, or null for the weights themselves.</summary>
+    public int? RandomSeed => Random ? InitSeed : null;
+
+    /// <summary>Checks the JSON path before the work and sets the threads; returns the full JSON path, if any.</summary>
+    public string? Prepare()
+    {
+        var json = Json is null ? null : OutputPaths.File(Json, "--json");
+        if (Threads > 0) TorchSharp.torch.set_num_threads(Threads);
+        return json;
+    }
+
+    public static void WriteJson(string path, object record)
+    {
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        Console.WriteLine($"wrote {path}");
+    }
+}

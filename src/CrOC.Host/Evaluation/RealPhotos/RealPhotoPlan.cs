@@ -1,0 +1,56 @@
+namespace CrOC.Host.Evaluation.RealPhotos;
+
+/// <summary>The linear probe of the suite (CPU-sized Leopart protocol: cached frozen features,
+/// standardised channels, several probe seeds).</summary>
+public sealed record ProbePlan(int Size, int FeatureSize, int Epochs, int Milestone, double Lr, int[] Seeds)
+{
+    public IEnumerable<string> Arguments() =>
+    [
+        "--size", $"{Size}", "--feature-size", $"{FeatureSize}", "--epochs", $"{Epochs}", "--milestone", $"{Milestone}",
+        "--lr", Lr.ToString(System.Globalization.CultureInfo.InvariantCulture), "--batch", "32", "--cache-features", "--standardize",
+        "--probe-seeds", string.Join(",", Seeds),
+    ];
+}
+
+/// <summary>
+/// What the real-photo suite runs (README "CrOC on real photos"): the pre-training recipe shared by
+/// CrOC and DINO-only (α = 0) — chosen on CamVid val, see the README for the measurements — its
+/// budget, the seeds, and the evaluations: CamVid test and Weizmann val linear probes, Tiny
+/// ImageNet k-NN, a CamVid val curve over pre-training steps (the checkpoints every
+/// <c>CurveEvery</c> steps are kept and probed).
+/// </summary>
+public sealed record RealPhotoPlan(
+    string Name,
+    int[] Seeds,
+    int Steps,
+    int CurveEvery,
+    IReadOnlyList<string> Recipe,
+    ProbePlan CamVidProbe,
+    ProbePlan CurveProbe,
+    ProbePlan HorseProbe,
+    int KnnSize,
+    int KnnBankStride,
+    int KnnQueryStride)
+{
+    /// <summary>The recipe: ViT-Ti/8 (12 blocks) at 64 px views with the tiny preset's heads,
+    /// batch 32, on CamVid's 468 trainval photos (the test photos are never seen before evaluation).</summary>
+    static readonly string[] Recipe64 =
+    [
+        "--preset", "tiny", "--arch", "tiny", "--depth", "12", "--patch", "8", "--image-size", "64",
+        "--batch", "32", "--workers", "1", "--threads", "1", "--lr", "0.005", "--momentum-teacher", "0.99",
+    ];
+
+    static readonly ProbePlan Probe = new(128, 64, 60, 48, 0.2, [0, 1, 2]);
+
+    /// <summary>The full suite: 2 seeds × (CrOC, DINO-only), 1,500 steps each (about 51 epochs of CamVid trainval).</summary>
+    public static readonly RealPhotoPlan Full = new("full", [0, 1], 1498, 214, Recipe64,
+        Probe, Probe with { Seeds = [0] }, Probe, 64, 1, 1);
+
+    /// <summary>A try-out in under 10 minutes: one seed, 140 steps, one probe seed, a tenth of the k-NN sets.</summary>
+    public static readonly RealPhotoPlan Quick = new("quick", [0], 140, 70, Recipe64,
+        Probe with { Epochs = 20, Milestone = 16, Seeds = [0] }, Probe with { Epochs = 20, Milestone = 16, Seeds = [0] },
+        Probe with { Epochs = 20, Milestone = 16, Seeds = [0] }, 64, 10, 10);
+
+    /// <summary>Epochs of CamVid trainval (468 photos, 14 batches of 32) that make <see cref="Steps"/>.</summary>
+    public int Epochs => Steps / 14;
+}

@@ -1,0 +1,106 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CrOC.Host.Weights;
+
+namespace CrOC.Host.Evaluation.RealPhotos;
+
+/// <summary>One backbone's numbers: CamVid test mIoU (mean over probe seeds) and per class,
+/// Weizmann horse IoU and mIoU, Tiny ImageNet k-NN top-1, pre-training seconds (0 for random init).</summary>
+public sealed record BackboneResult(string Method, int Seed, double CamVid, double[] CamVidProbeSeeds, Dictionary<string, double> CamVidClasses,
+    double Horse, double HorseMeanIoU, double Knn, double PretrainSeconds);
+
+/// <summary>
+/// Every number of a suite run, gathered from its JSON files: per backbone, per method (mean ± std
+/// over seeds, values per seed), the curve, the time per phase. <see cref="Write"/> stores
+/// results.json and results.md (the README's table).
+/// </summary>
+public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult> Backbones, IReadOnlyList<(string Line, int Step, double MeanIoU)> Curve, IReadOnlyDictionary<string, double> PhaseSeconds)
+{
+    public static readonly string[] Methods = ["random init", "DINO-only", "CrOC"];
+
+    public static RealPhotoResults Collect(RealPhotoPlan plan, IReadOnlyList<Backbone> backbones, IReadOnlyList<(string Line, int Step, string Weights)> curve, RealPhotoSuite suite, IReadOnlyDictionary<string, double> phases)
+    {
+        JsonNode Read(string path) => JsonNode.Parse(File.ReadAllText(path))!;
+        var rows = backbones.Select(b =>
+        {
+            var camVid = Read(suite.EvaluationJson(b, "camvid"));
+            var horses = Read(suite.EvaluationJson(b, "horses"));
+            var knn = Read(suite.EvaluationJson(b, "knn"));
+            var runs = camVid["runs"]!.AsArray();
+            var classes = runs[0]!["per_class"]!.AsArray().Select(c => (string)c!["name"]!).ToArray();
+            var perClass = classes.ToDictionary(n => n, n => runs.Average(r => r!["per_class"]!.AsArray().First(c => (string)c!["name"]! == n)!["iou"]?.GetValue<double>() ?? double.NaN));
+            var horseRuns = horses["runs"]!.AsArray();
+            double horse = horseRuns.Average(r => r!["per_class"]!.AsArray().First(c => (string)c!["name"]! == "horse")!["iou"]!.GetValue<double>());
+            double seconds = b.Random ? 0 : Training.MetricsLog.TrainingSeconds(suite.RunFolder(b.Method, b.Seed));
+            return new BackboneResult(b.Method, b.Seed, (double)camVid["miou"]!, runs.Select(r => (double)r!["miou"]!).ToArray(), perClass,
+                horse, (double)horses["miou"]!, (double)knn["top1"]!, seconds);
+        }).ToList();
+        var points = curve.Select(p => (p.Line, p.Step, (double)Read(suite.CurveJson(p.Line, p.Step))["miou"]!)).ToList();
+        return new RealPhotoResults(plan.Name, rows, points, phases.ToDictionary());
+    }
+
+    static string Cell(IEnumerable<double> values)
+    {
+        var v = values.Select(x => 100 * x).ToArray();
+        var (mean, std) = Statistics.MeanStd(v);
+        string f(double x) => x.ToString("F1", CultureInfo.InvariantCulture);
+        return v.Length > 1 ? $"{f(mean)} ± {f(std)} ({string.Join(" / ", v.Select(f))})" : f(mean);
+    }
+
+    /// <summary>The README table: rows random init / DINO-only / CrOC.</summary>
+    public string Table()
+    {
+        var text = new StringBuilder();
+        var seeds = string.Join(", ", Backbones.Select(b => b.Seed).Distinct());
+        text.AppendLine($"| method | CamVid test mIoU % | Weizmann horse IoU % (mIoU %) | Tiny ImageNet k-NN top-1 % | pre-training (per run) |");
+        text.AppendLine("|---|---|---|---|---|");
+        foreach (var method in Methods)
+        {
+            var rows = Backbones.Where(b => b.Method == method).ToList();
+            var time = method == "random init" ? "–" : $"{rows.Average(r => r.PretrainSeconds) / 60:F1} min";
+            text.AppendLine($"| {method} | {Cell(rows.Select(r => r.CamVid))} | {Cell(rows.Select(r => r.Horse))} ({Cell(rows.Select(r => r.HorseMeanIoU))}) | {Cell(rows.Select(r => r.Knn))} | {time} |");
+        }
+        text.AppendLine();
+        text.AppendLine($"Mean ± std over seeds {seeds} (values per seed in brackets); each CamVid value is itself the mean of the probe seeds.");
+        return text.ToString();
+    }
+
+    public string ClassTable()
+    {
+        var names = Backbones[0].CamVidClasses.Keys.ToList();
+        var text = new StringBuilder($"| method | {string.Join(" | ", names)} |\n|---|{string.Concat(names.Select(_ => "---|"))}\n");
+        foreach (var method in Methods)
+        {
+            var rows = Backbones.Where(b => b.Method == method).ToList();
+            text.AppendLine($"| {method} | {string.Join(" | ", names.Select(n => RealPhotoSuite.Percent(rows.Average(r => r.CamVidClasses[n]))))} |");
+        }
+        return text.ToString();
+    }
+
+    public string CurveTable()
+    {
+        var steps = Curve.Select(p => p.Step).Distinct().Order().ToList();
+        double? At(string line, int step) => Curve.Where(p => (p.Line == line || p.Line == "init") && p.Step == step).Select(p => (double?)p.MeanIoU).FirstOrDefault();
+        var text = new StringBuilder($"| CamVid val mIoU % at step | {string.Join(" | ", steps)} |\n|---|{string.Concat(steps.Select(_ => "---|"))}\n");
+        foreach (var line in new[] { "DINO-only", "CrOC" })
+            text.AppendLine($"| {line} | {string.Join(" | ", steps.Select(s => At(line, s) is double v ? RealPhotoSuite.Percent(v) : "–"))} |");
+        return text.ToString();
+    }
+
+    public void Write(string output)
+    {
+        var json = JsonSerializer.Serialize(new
+        {
+            plan = Plan,
+            backbones = Backbones,
+            curve = Curve.Select(p => new { line = p.Line, step = p.Step, miou = p.MeanIoU }),
+            phase_seconds = PhaseSeconds,
+        }, new JsonSerializerOptions { WriteIndented = true, IncludeFields = true });
+        AtomicFile.WriteAllText(Path.Combine(output, "results.json"), json + "\n");
+        var phases = string.Join(", ", PhaseSeconds.Select(p => $"{p.Key} {p.Value / 60:F1} min"));
+        AtomicFile.WriteAllText(Path.Combine(output, "results.md"),
+            $"{Table()}\n{ClassTable()}\n{CurveTable()}\nTime per phase ({Plan} suite): {phases}; total {PhaseSeconds.Values.Sum() / 60:F1} min.\n");
+    }
+}

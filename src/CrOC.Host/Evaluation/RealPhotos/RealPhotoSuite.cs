@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Globalization;
+using CrOC.Data;
+using CrOC.Host.Visual;
+
+namespace CrOC.Host.Evaluation.RealPhotos;
+
+/// <summary>A backbone the suite evaluates: a method at a seed, from a checkpoint or a random initialisation.</summary>
+public sealed record Backbone(string Method, int Seed, string Weights, bool Random)
+{
+    public string Key => $"{Method switch { "CrOC" => "croc", "DINO-only" => "dino", _ => "random" }}-seed{Seed}";
+}
+
+/// <summary>
+/// The real-photo suite (`croc-host experiment --suite real`): pre-trains CrOC and DINO-only with one
+/// recipe at each seed (the two methods of a seed side by side, one thread each), then evaluates
+/// them and a random initialisation of the same architecture with frozen backbones — CamVid test
+/// mIoU (probe trained on CamVid train), Weizmann horse IoU (probe trained on its train split),
+/// Tiny ImageNet weighted k-NN — and probes the kept checkpoints of seed 0 on CamVid val for the
+/// curve. Every job writes JSON; a rerun skips what is done (and resumes interrupted runs).
+/// </summary>
+public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string output, Action<string> log)
+{
+    const int Parallel = 2;
+    readonly string camVid = Path.Combine(dataRoot, "camvid");
+    readonly string horses = Path.Combine(dataRoot, "weizmann-horses");
+    readonly string tinyImageNet = Path.Combine(dataRoot, "tiny-imagenet-subset.tar");
+    readonly Dictionary<string, double> phaseSeconds = [];
+
+    string Runs => Path.Combine(output, "runs");
+    string Evaluations => Path.Combine(output, "eval");
+    string Logs => Path.Combine(output, "logs");
+    public string RunFolder(string method, int seed) => Path.Combine(Runs, $"{Slug(method)}-seed{seed}");
+
+    /// <summary>Runs every phase and returns the results (also written to results.json and results.md).</summary>
+    public RealPhotoResults Run()
+    {
+        CheckData();
+        var trainval = WriteTrainvalList();
+        Phase("pre-training", () => Pretrain(trainval));
+        var backbones = plan.Seeds.SelectMany(seed => new[]
+        {
+            new Backbone("CrOC", seed, FinalCheckpoint("CrOC", seed), false),
+            new Backbone("DINO-only", seed, FinalCheckpoint("DINO-only", seed), false),
+            new Backbone("random init", seed, FinalCheckpoint("CrOC", seed), true),
+        }).ToList();
+        Phase("evaluation", () => HostJobs.Run(backbones.SelectMany(EvaluationJobs).Where(NotDone).ToList(), Parallel, log));
+        var curve = CurvePoints();
+        Phase("curve", () => HostJobs.Run(curve.Select(CurveJob).Where(NotDone).ToList(), Parallel, log));
+        Phase("pictures", () => Pictures(backbones));
+        var results = RealPhotoResults.Collect(plan, backbones, curve, this, phaseSeconds);
+        results.Write(output);
+        return results;
+    }
+
+    void Phase(string name, Action work)
+    {
+        log($"== {name}");
+        var watch = Stopwatch.StartNew();
+        work();
+        phaseSeconds[name] = watch.Elapsed.TotalSeconds;
+        log($"== {name} done in {watch.Elapsed.TotalMinutes:F1} min");
+    }
+
+    void CheckData()
+    {
+        foreach (var (path, what) in new[] { (camVid, "CamVid (VOC layout)"), (horses, "Weizmann Horses (VOC layout)") })
+            if (!Directory.Exists(Path.Combine(path, "ImageSets", "Segmentation")))
+                throw new DatasetException($"{what} not found at '{path}': --data-root must hold camvid/, weizmann-horses/ and tiny-imagenet-subset.tar (see ../shared/data/README.md)");
+        if (!File.Exists(tinyImageNet)) throw new DatasetException($"Tiny ImageNet not found at '{tinyImageNet}'");
+    }
+
+    /// <summary>CamVid's trainval photos as a list of files (the pre-training data; test is never seen).</summary>
+    string WriteTrainvalList()
+    {
+        var names = new VocSegmentation(camVid, "trainval");
+        var list = Path.Combine(output, "camvid-trainval.txt");
+        Directory.CreateDirectory(output);
+        File.WriteAllLines(list, Enumerable.Range(0, names.Count).Select(i => Path.GetFullPath(names.ImagePath(i))));
+        return list;
+    }
+
+    void Pretrain(string trainval)
+    {
+        var jobs = plan.Seeds.SelectMany(seed => new[] { "CrOC", "DINO-only" }.Select(method => new HostJob(
+            $"{method} seed {seed}",
+            [
+                "train", .. plan.Recipe, "--data", trainval, "--output", RunFolder(method, seed), "--seed", $"{seed}",
+                "--alpha", method == "CrOC" ? "1" : "0", "--epochs", $"{plan.Epochs}", "--max-steps", $"{plan.Steps}",
+                "--checkpoint-every", $"{plan.CurveEvery}", "--keep-checkpoints", "2", "--keep-every", $"{plan.CurveEvery}", "--log-every", "100",
+            ],
+            Path.Combine(Logs, $"train-{Slug(method)}-seed{seed}.log"), EchoProgress: true))).ToList();
+        HostJobs.Run(jobs, Parallel, log);
+    }
+
+    string FinalCheckpoint(string method, int seed) =>
+        Training.Checkpoints.List(RunFolder(method, seed)).LastOrDefault(c => Training.Checkpoints.StepOf(c) == plan.Steps)
+        ?? throw new DatasetException($"the {method} run of seed {seed} has no checkpoint of step {plan.Steps} in {RunFolder(method, seed)}");
+
+    public string EvaluationJson(Backbone b, string task) => Path.Combine(Evaluations, $"{b.Key}-{task}.json");
+    public string PredictionsFolder(Backbone b) => Path.Combine(Evaluations, $"{b.Key}-camvid-predictions");
+
+    IEnumerable<string> Weights(Backbone b) => b.Random ? ["--weights", b.Weights, "--random", "--init-seed", $"{b.Seed}"] : ["--weights", b.Weights];
+
+    IEnumerable<HostJob> EvaluationJobs(Backbone b)
+    {
+        var pictures = b.Seed == plan.Seeds[0] ? (IEnumerable<string>)["--save-predictions", PredictionsFolder(b), "--save-count", "1000"] : [];
+        yield return new HostJob($"{b.Key} CamVid test probe",
+            ["eval-seg", .. Weights(b), "--data", camVid, "--train-split", "train", "--val-split", "test", .. plan.CamVidProbe.Arguments(), .. pictures, "--threads", "1", "--json", EvaluationJson(b, "camvid")],
+            Path.Combine(Logs, $"{b.Key}-camvid.log"));
+        yield return new HostJob($"{b.Key} Weizmann probe",
+            ["eval-seg", .. Weights(b), "--data", horses, "--train-split", "train", "--val-split", "val", .. plan.HorseProbe.Arguments(), "--threads", "1", "--json", EvaluationJson(b, "horses")],
+            Path.Combine(Logs, $"{b.Key}-horses.log"));
+        yield return new HostJob($"{b.Key} Tiny ImageNet k-NN",
+            ["eval-knn", .. Weights(b), "--bank", $"{tinyImageNet}#tiny-imagenet-200/train", "--queries", $"{tinyImageNet}#tiny-imagenet-200/val/images",
+             "--query-annotations", $"{tinyImageNet}#tiny-imagenet-200/val/val_annotations.txt", "--size", $"{plan.KnnSize}",
+             "--bank-stride", $"{plan.KnnBankStride}", "--query-stride", $"{plan.KnnQueryStride}", "--threads", "1", "--json", EvaluationJson(b, "knn")],
+            Path.Combine(Logs, $"{b.Key}-knn.log"));
+    }
+
+    static bool NotDone(HostJob job) => job.Arguments.SkipWhile(a => a != "--json").Skip(1).FirstOrDefault() is not { } json || !File.Exists(json);
+
+    /// <summary>The curve's points: (line, step, weights): the random initialisation of seed 0 at
+    /// step 0 (line "init", the start of both curves) and every kept checkpoint of the seed-0 runs.</summary>
+    public IReadOnlyList<(string Line, int Step, string Weights)> CurvePoints()
+    {
+        int seed = plan.Seeds[0];
+        var points = new List<(string, int, string)> { ("init", 0, FinalCheckpoint("CrOC", seed)) };
+        foreach (var method in new[] { "CrOC", "DINO-only" })
+            foreach (var checkpoint in Training.Checkpoints.List(RunFolder(method, seed)).Where(c => Training.Checkpoints.StepOf(c) % plan.CurveEvery == 0 || Training.Checkpoints.StepOf(c) == plan.Steps))
+                points.Add((method, (int)Training.Checkpoints.StepOf(checkpoint), checkpoint));
+        return points;
+    }
+
+    public string CurveJson(string line, int step) => Path.Combine(Evaluations, $"curve-{Slug(line)}-step{step:D6}.json");
+
+    static string Slug(string line) => line switch { "CrOC" => "croc", "DINO-only" => "dino", _ => line };
+
+    HostJob CurveJob((string Line, int Step, string Weights) point) => new(
+        $"curve {point.Line} step {point.Step}",
+        ["eval-seg", "--weights", point.Weights, .. point.Line == "init" ? (string[])["--random", "--init-seed", $"{plan.Seeds[0]}"] : [],
+         "--data", camVid, "--train-split", "train", "--val-split", "val", .. plan.CurveProbe.Arguments(), "--threads", "1", "--json", CurveJson(point.Line, point.Step)],
+        Path.Combine(Logs, $"curve-{Slug(point.Line)}-{point.Step}.log"));
+
+    public string PicturesFolder => Path.Combine(output, "pictures");
+
+    void Pictures(IReadOnlyList<Backbone> backbones)
+    {
+        int seed = plan.Seeds[0];
+        var croc = backbones.First(b => b.Method == "CrOC" && b.Seed == seed);
+        var dino = backbones.First(b => b.Method == "DINO-only" && b.Seed == seed);
+        Directory.CreateDirectory(PicturesFolder);
+        var test = new VocSegmentation(camVid, "test");
+        var photos = Path.Combine(output, "camvid-test-pictures.txt");
+        int[] chosen = [test.Count / 8, test.Count / 2, 7 * test.Count / 8]; // three sequences of the test split
+        File.WriteAllLines(photos, chosen.Select(i => Path.GetFullPath(test.ImagePath(i))));
+        HostJobs.Run([new HostJob("clusters of CrOC's teacher on CamVid test photos",
+            ["clusters", "--weights", croc.Weights, "--data", photos, "--count", "3", "--output", Path.Combine(PicturesFolder, "clusters-camvid.png"), "--threads", "2"],
+            Path.Combine(Logs, "clusters.log"))], 1, log);
+        PredictionPictures.Write(test, plan.CamVidProbe.Size, EvalSegCommand.ClassNames(camVid, null),
+            [("CrOC", PredictionsFolder(croc)), ("DINO-only", PredictionsFolder(dino))], [.. chosen, test.Count - 1], Path.Combine(PicturesFolder, "predictions-camvid.png"));
+        log($"pictures in {PicturesFolder}");
+    }
+
+    public static string Percent(double value) => (100 * value).ToString("F1", CultureInfo.InvariantCulture);
+}
