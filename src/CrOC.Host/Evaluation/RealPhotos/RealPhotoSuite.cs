@@ -114,7 +114,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         yield return new HostJob($"{b.Key} Tiny ImageNet k-NN",
             ["eval-knn", .. Weights(b), "--bank", $"{tinyImageNet}#tiny-imagenet-200/train", "--queries", $"{tinyImageNet}#tiny-imagenet-200/val/images",
              "--query-annotations", $"{tinyImageNet}#tiny-imagenet-200/val/val_annotations.txt", "--size", $"{plan.KnnSize}",
-             "--bank-stride", $"{plan.KnnBankStride}", "--query-stride", $"{plan.KnnQueryStride}", "--threads", "1", "--json", EvaluationJson(b, "knn")],
+             "--bank-stride", $"{plan.KnnBankStride}", "--query-stride", $"{plan.KnnQueryStride}", "--precision", "bf16", "--threads", "1", "--json", EvaluationJson(b, "knn")],
             Path.Combine(Logs, $"{b.Key}-knn.log"));
     }
 
