@@ -72,14 +72,46 @@ type Seeding =
     /// comparisons with the official implementation.
     | Given of Tensor
 
-/// One stage of the merge loop.
+/// Which pair of clusters each merge joins.
+type Merging =
+    /// The closest pair by C·Cᵀ − 2I of the un-normalised centroids (official); ties go to the
+    /// first pair in row-major order, so float rounding decides between equally close pairs.
+    | Closest
+    /// Injected pairs, one (S, 2) int64 tensor (i, j), i ≠ j, per merge in stage order (K0 → K0−1
+    /// first): replays the merges of another run or implementation exactly.
+    | GivenPairs of Tensor list
+
+/// One stage of the merge loop: everything its Sinkhorn solve saw and gave.
 type Stage =
     { K: int
       /// Q_K: the plan normalised per view and per column, (S, 2, N, K): each column sums to 1
       /// within each view.
       Plan: Tensor
+      /// P: the raw transport plan, (S, 2N, K), total mass 1 per problem.
+      RawPlan: Tensor
+      /// M: the min–max rescaled joint cost the stage solved, (S, 2N, K).
+      CostMatrix: Tensor
+      /// a: the token marginal, (S, 2N).
+      TokenMarginal: Tensor
+      /// b: the cluster marginal, (S, K).
+      ClusterMarginal: Tensor
+      /// ρ: each token's similarity to the CLS feature of its view (what a and the seeding come from), (S, 2N).
+      TokenScores: Tensor
       /// ⟨P, M⟩ of the stage, (S).
-      Cost: Tensor }
+      Cost: Tensor
+      /// The pair (i, j) merged after this stage, (S, 2) int64; None at the last stage.
+      Merged: Tensor option }
+
+/// K* per problem and what follows from it (spec §6.6–§6.8).
+type Assignment =
+    { /// K* per problem, (S) int64.
+      KStar: Tensor
+      /// K̄ = max K* over the batch.
+      KBar: int
+      /// W = Q_{K*} ⊙ H, (2, S, N, K̄), view-major; columns ≥ K* of a problem are zero.
+      Masks: Tensor
+      /// Flat indices s·K̄ + k of the clusters that are the argmax of ≥ 1 patch in each view, (V).
+      Valid: Tensor }
 
 type Clusters =
     { /// W = Q_{K*} ⊙ H: each token keeps the soft weight of its argmax cluster only,
@@ -94,7 +126,7 @@ type Clusters =
       KBar: int
       /// The seeds used, (S, K0) int64.
       Seeds: Tensor
-      /// Stages K0, K0−1, …, in merge order.
+      /// Stages K0, K0−1, …, in merge order (each with its raw plan, cost matrix, marginals and merged pair).
       Stages: Stage list
       /// Problems per image (h for per-head keys, 1 for output tokens).
       ProblemsPerImage: int }
@@ -106,7 +138,18 @@ type Clusters =
         [ this.Masks; this.Valid; this.KStar; this.Seeds
           for stage in this.Stages do
               stage.Plan
-              stage.Cost ]
+              stage.RawPlan
+              stage.CostMatrix
+              stage.TokenMarginal
+              stage.ClusterMarginal
+              stage.TokenScores
+              stage.Cost
+              match stage.Merged with
+              | Some pair -> pair
+              | None -> () ]
+
+    /// The merges of every stage, in order: `GivenPairs` of these replays this clustering.
+    member this.Merges : Tensor list = this.Stages |> List.choose (fun stage -> stage.Merged)
 
 /// Rows (S, K, c) of `table` (S, 2N, c) at `indices` (S, K).
 let private gatherTokens (table: Tensor) (indices: Tensor) : Tensor =
@@ -121,12 +164,11 @@ let perViewColumnNormalised (plan: Tensor) : Tensor =
     let byView = plan.view(s, 2L, -1L, k)                                  // (S, 2, N, K)
     safeDivide byView (byView.sum(2L, keepdim = true))
 
-/// Merges the two closest clusters of every problem: with C = P̄ᵀX (un-normalised), the pair
-/// (i, j) = argmax of C·Cᵀ − 2I (first in row-major order on ties) is removed and the summed
-/// column P[:,i] + P[:,j] is appended LAST; the other columns keep their order.
-/// Plan (S, 2N, K), tokens X (S, 2N, d) → plan (S, 2N, K−1).
-let mergeClosestPair (plan: Tensor) (tokens: Tensor) : Tensor =
-    let s, n2, k = plan.shape.[0], plan.shape.[1], plan.shape.[2]
+/// The two closest clusters of every problem: with C = P̄ᵀX (un-normalised), the pair (i, j) =
+/// argmax of C·Cᵀ − 2I, the first in row-major order on ties. Plan (S, 2N, K), tokens X (S, 2N, d)
+/// → (S, 2) int64, i < j.
+let closestPair (plan: Tensor) (tokens: Tensor) : Tensor =
+    let k = plan.shape.[2]
     let centroids = torch.bmm((columnDistributions plan).transpose(1, 2), tokens)       // (S, K, d)
     let eye = torch.eye(k, dtype = plan.dtype, device = plan.device).unsqueeze(0)
     let similarity = torch.bmm(centroids, centroids.transpose(1, 2)) - times 2.0 eye      // (S, K, K)
@@ -134,15 +176,56 @@ let mergeClosestPair (plan: Tensor) (tokens: Tensor) : Tensor =
     // floor_divide: TorchSharp 0.107's torch.div(t, scalar, rounding_mode = floor) ignores the
     // rounding mode and returns a float tensor.
     let kTensor = torch.tensor(k, device = plan.device)
-    let i = torch.floor_divide(best, kTensor).unsqueeze(1)                               // (S, 1)
-    let j = best.remainder(kTensor).unsqueeze(1)                                          // (S, 1)
+    torch.stack([| torch.floor_divide(best, kTensor); best.remainder(kTensor) |], 1L)
+
+/// Merges the pair (i, j) of every problem: columns i and j are removed and their sum is appended
+/// LAST; the other columns keep their order. Plan (S, 2N, K), pairs (S, 2) → plan (S, 2N, K−1).
+let mergePair (plan: Tensor) (pairs: Tensor) : Tensor =
+    let s, n2, k = plan.shape.[0], plan.shape.[1], plan.shape.[2]
+    let kTensor = torch.tensor(k, device = plan.device)
+    let i, j = pairs.narrow(1L, 0L, 1L), pairs.narrow(1L, 1L, 1L)                          // (S, 1) each
     let columns = torch.arange(k, dtype = torch.int64, device = plan.device).unsqueeze(0) // (1, K)
-    let inPair = columns.eq(i: Tensor).logical_or(columns.eq(j: Tensor)).to_type(torch.int64)             // (S, K)
+    let inPair = columns.eq(i: Tensor).logical_or(columns.eq(j: Tensor)).to_type(torch.int64) // (S, K)
     // Distinct sort keys: kept columns 0..K−1 in order, then the pair as K+i, K+j.
     let order = (plus columns (inPair * kTensor)).argsort(1L)                             // (S, K)
     let permuted = plan.gather(2L, order.unsqueeze(1).expand(s, n2, k))                   // (S, 2N, K)
-    let merged = permuted.narrow(2L, k - 2L, 1L) + permuted.narrow(2L, k - 1L, 1L)        // (S, 2N, 1)
+    let merged = plus (permuted.narrow(2L, k - 2L, 1L)) (permuted.narrow(2L, k - 1L, 1L))  // (S, 2N, 1)
     torch.cat([| permuted.narrow(2L, 0L, k - 2L); merged |], 2L)
+
+/// Merges the two closest clusters of every problem (`mergePair` of `closestPair`).
+/// Plan (S, 2N, K), tokens X (S, 2N, d) → plan (S, 2N, K−1).
+let mergeClosestPair (plan: Tensor) (tokens: Tensor) : Tensor = mergePair plan (closestPair plan tokens)
+
+/// W and the valid set of per-view plans Q (S, 2, N, K) (spec §6.7–§6.8): each token keeps the soft
+/// weight of its argmax cluster only; a cluster is valid when it is the argmax of ≥ 1 patch in each
+/// view. → masks (2, S, N, K) view-major, valid flat indices s·K + k (V) ascending.
+let masksOf (q: Tensor) : Tensor * Tensor =
+    let k = q.shape.[3]
+    let hard = torch.nn.functional.one_hot(q.argmax(-1L), k).to_type(q.dtype)            // (S, 2, N, K)
+    let masks = (q * hard).permute(1L, 0L, 2L, 3L).contiguous()                           // (2, S, N, K)
+    let present = withScalar 0.0 (fun zero -> hard.sum(2L).gt(zero))                      // (S, 2, K)
+    masks, present.select(1L, 0L).logical_and(present.select(1L, 1L)).flatten().nonzero().flatten()
+
+/// K* per problem among the stages `selection` allows (MinTransportCost: the smallest ⟨P, M⟩, ties
+/// to the larger K; FixedK k: k), then Q_{K*} zero-padded to K̄ = max K*, its masks and valid set.
+let selectAndMask (selection: KSelection) (stages: Stage list) : Assignment =
+    let candidates =                                                                        // descending K
+        match selection with
+        | MinTransportCost kMax -> stages |> List.filter (fun st -> st.K <= kMax)
+        | FixedK k -> stages |> List.filter (fun st -> st.K = k)
+    if candidates.IsEmpty then invalidArg "stages" "no stage fits the K selection"
+    let s, n = candidates.Head.Plan.shape.[0], candidates.Head.Plan.shape.[2]
+    let kFirst = candidates.Head.K
+    let choice = torch.stack(candidates |> List.map (fun st -> st.Cost), 1L).argmin(1L)   // (S)
+    let kStar = minus (torch.tensor(int64 kFirst, device = choice.device)) choice
+    let kBar = int (toFloat (kStar.max()))
+    let padded =                                                                            // (S, C, 2, N, kFirst)
+        torch.stack(candidates |> List.map (fun st -> torch.nn.functional.pad(st.Plan, [| 0L; int64 (kFirst - st.K) |])), 1L)
+    let q =                                                                                 // (S, 2, N, K̄)
+        padded.gather(1L, choice.view(s, 1L, 1L, 1L, 1L).expand(s, 1L, 2L, n, int64 kFirst))
+            .squeeze(1L).narrow(3L, 0L, int64 kBar)
+    let masks, valid = masksOf q
+    { KStar = kStar; KBar = kBar; Masks = masks; Valid = valid }
 
 /// ρ: similarity of every patch feature to the CLS feature of its own view.
 /// Features (2, S, 1+N, d) normalised → (S, 2N).
@@ -172,13 +255,14 @@ let private validateConfig (cfg: ClusteringConfig) (twoN: int64) =
     if int64 cfg.K0 > twoN then invalidArg "cfg" (sprintf "K0 (%d) exceeds the 2N = %d tokens" cfg.K0 twoN)
     kMin
 
-/// Runs the joint-space clustering (spec §6.1–§6.8) without gradient.
+/// Runs the joint-space clustering (spec §6.1–§6.8) without gradient, with the merges chosen by
+/// `merging` (`Closest`: the official rule; `GivenPairs`: replayed).
 ///
 /// `features` (2S, 1+N, d): per problem and view, token 0 is the CLS feature and 1..N the patch
 /// features; rows are ordered (view, image, group), i.e. the official (view, image, head).
 /// `positions` (2B, N, 2): patch centres (x, y) in original-image pixels, rows (view, image).
 /// S must be a multiple of B; problem s belongs to image s / (S/B).
-let cluster (cfg: ClusteringConfig) (seeding: Seeding) (features: Tensor) (positions: Tensor) : Clusters =
+let clusterWith (cfg: ClusteringConfig) (seeding: Seeding) (merging: Merging) (features: Tensor) (positions: Tensor) : Clusters =
     use _ = torch.no_grad()
     expectRank "features" 3 features
     expectRank "positions" 3 positions
@@ -214,43 +298,37 @@ let cluster (cfg: ClusteringConfig) (seeding: Seeding) (features: Tensor) (posit
             withScalar (1.0 / float cfg.K0) (fun v -> torch.full_like(seeds, v, dtype = workType))
     let solve = match cfg.Solver with Linear -> sinkhorn | LogDomain -> sinkhornLog
 
-    // The merge loop K0 → kMin: one Sinkhorn solve per K, then merge the closest pair.
+    // The merge loop K0 → kMin: one Sinkhorn solve per K, then merge a pair.
+    let pairs = match merging with GivenPairs given -> Some (Array.ofList given) | Closest -> None
+    match pairs with
+    | Some given when given.Length <> cfg.K0 - kMin ->
+        invalidArg "merging" (sprintf "%d merges were given, %d stages merge (K0 = %d → %d)" given.Length (cfg.K0 - kMin) cfg.K0 kMin)
+    | _ -> ()
     let rec stages (k: int) (centroids: Tensor) (centroidPositions: Tensor) (b: Tensor) (acc: Stage list) =
         let cost = jointCost cfg.LambdaPos x e centroids centroidPositions                 // (S, 2N, K)
         let transport = solve cfg.SinkhornLambda cfg.SinkhornIterations a b cost
-        let acc = { K = k; Plan = perViewColumnNormalised transport.Plan; Cost = transport.Cost } :: acc
-        if k = kMin then List.rev acc
+        let stage = { K = k; Plan = perViewColumnNormalised transport.Plan; RawPlan = transport.Plan; CostMatrix = cost
+                      TokenMarginal = a; ClusterMarginal = b; TokenScores = rho; Cost = transport.Cost; Merged = None }
+        if k = kMin then List.rev (stage :: acc)
         else
-            let columns = columnDistributions (mergeClosestPair transport.Plan x)           // P̄ (S, 2N, K−1)
+            let pair =
+                match pairs with
+                | Some given -> given.[cfg.K0 - k].to_type(torch.int64).``to``(transport.Plan.device)
+                | None -> closestPair transport.Plan x                                      // (S, 2)
+            let columns = columnDistributions (mergePair transport.Plan pair)              // P̄ (S, 2N, K−1)
             let nextB = (a.unsqueeze(-1) * columns).sum(1L)                                 // (S, K−1)
             stages (k - 1) (torch.bmm(columns.transpose(1, 2), x)) (torch.bmm(columns.transpose(1, 2), e))
-                   (nextB / nextB.sum(1L, keepdim = true)) acc
+                   (nextB / nextB.sum(1L, keepdim = true)) ({ stage with Merged = Some pair } :: acc)
     let allStages = stages cfg.K0 (gatherTokens x seeds) (gatherTokens e seeds) b0 []
-
-    // K* among the candidate stages (descending K, so argmin's first-on-ties prefers larger K).
-    let candidates =
-        match cfg.Selection with
-        | MinTransportCost kMax -> allStages |> List.filter (fun st -> st.K <= kMax)
-        | FixedK k -> allStages |> List.filter (fun st -> st.K = k)
-    let kFirst = candidates.Head.K
-    let choice = torch.stack(candidates |> List.map (fun st -> st.Cost), 1L).argmin(1L)   // (S)
-    let kStar = minus (torch.tensor(int64 kFirst, device = choice.device)) choice
-    let kBar = int (toFloat (kStar.max()))
-    let padded =                                                                            // (S, C, 2, N, kFirst)
-        torch.stack(candidates |> List.map (fun st -> torch.nn.functional.pad(st.Plan, [| 0L; int64 (kFirst - st.K) |])), 1L)
-    let q =                                                                                 // (S, 2, N, K̄)
-        padded.gather(1L, choice.view(s, 1L, 1L, 1L, 1L).expand(s, 1L, 2L, n, int64 kFirst))
-            .squeeze(1L).narrow(3L, 0L, int64 kBar)
-
-    // Hard argmax on the per-view normalised Q, keeping the soft weight.
-    let hard = torch.nn.functional.one_hot(q.argmax(-1L), int64 kBar).to_type(workType)   // (S, 2, N, K̄)
-    let masks = (q * hard).permute(1L, 0L, 2L, 3L).contiguous()                             // (2, S, N, K̄)
-    let present = withScalar 0.0 (fun zero -> hard.sum(2L).gt(zero))                             // (S, 2, K̄)
-    let valid = present.select(1L, 0L).logical_and(present.select(1L, 1L)).flatten().nonzero().flatten()
-    { Masks = masks
-      Valid = valid
-      KStar = kStar
-      KBar = kBar
+    let assignment = selectAndMask cfg.Selection allStages
+    { Masks = assignment.Masks
+      Valid = assignment.Valid
+      KStar = assignment.KStar
+      KBar = assignment.KBar
       Seeds = seeds
       Stages = allStages
       ProblemsPerImage = int groups }
+
+/// The official clustering: `clusterWith` with the closest pair merged at each stage.
+let cluster (cfg: ClusteringConfig) (seeding: Seeding) (features: Tensor) (positions: Tensor) : Clusters =
+    clusterWith cfg seeding Closest features positions

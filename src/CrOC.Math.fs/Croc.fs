@@ -91,8 +91,8 @@ type StepInput =
       Seeding: Seeding
       DropPathGenerator: torch.Generator
       /// Called with a phase name when that phase of the step is done ("teacher forward",
-      /// "clustering", "student forward", "heads + losses"): the benchmark's timer; ignore otherwise.
-      Mark: string -> unit }
+      /// "clustering", "student forward", "heads + losses"): the benchmark's timer; null: nobody listens.
+      Mark: System.Action<string> | null }
 
 type StepResult =
     { /// L = L_img + α·L_obj, attached to the student's graph.
@@ -129,6 +129,8 @@ let private clusteringFeatures (features: FeatureSpace) (out: Vit.VitOutput) : T
     | LastBlockKeys, None -> invalidOp "the teacher forward did not keep the last block"
     | OutputTokens, _ -> out.Tokens
 
+let private mark (input: StepInput) (phase: string) = match input.Mark with null -> () | m -> m.Invoke phase
+
 /// One CrOC step's forward: teacher (no graph) → clustering → student → objects → heads → losses,
 /// and the statistics the centre updates need (spec §2, §5–§7; `updateCentres` applies them).
 let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
@@ -141,16 +143,16 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         use _ = torch.no_grad()
         let out = Vit.forward vit state.Teacher.Backbone { Vit.ForwardOptions.Inference with LastBlock = objectsOn && cfg.Features = LastBlockKeys; Precision = cfg.Precision } input.Views
         let image = Heads.imageAs cfg.Precision state.Teacher.Head (pool cfg.GlobalPool out)   // (2B, L)
-        input.Mark "teacher forward"
+        mark input "teacher forward"
         if objectsOn then
             let clusters = cluster cfg.Clustering input.Seeding (clusteringFeatures cfg.Features out) input.Positions
-            input.Mark "clustering"
+            mark input "clustering"
             let objects = Objects.objectVectors clusters out.Tokens                             // (2, V, D)
             image, Some clusters, Some(Heads.objectsAs cfg.Precision state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2V, Lc)
         else image, None, None
     let studentOut =
         Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; Generator = Some input.DropPathGenerator; LastBlock = false; Precision = cfg.Precision } input.Views
-    input.Mark "student forward"
+    mark input "student forward"
     let studentImage = Heads.imageAs cfg.Precision state.Student.Head (pool cfg.GlobalPool studentOut)
     let imageTemps : Losses.Temperatures = { Student = cfg.StudentTemp; Teacher = input.TeacherTemp }
     let lossImg = Losses.lossGlob imageTemps state.Centre studentImage teacherImage
@@ -166,7 +168,7 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         use _ = torch.no_grad()
         toFloat (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage))
     let loss = plus lossImg (times cfg.Alpha dense.Loss)
-    input.Mark "heads + losses"
+    mark input "heads + losses"
     { Loss = loss
       LossImg = lossImg
       LossObj = dense.Loss
@@ -184,3 +186,12 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
 /// and, in a distributed run, over all processes). Returns new tensors.
 let updateCentres (cfg: CrocConfig) (state: CrocState) (image: Losses.RowSum) (objects: Losses.RowSum) : Tensor * Tensor =
     Losses.updateCentre cfg.CentreMomentum state.Centre image, Losses.updateCentre cfg.CentreMomentum state.CentreC objects
+
+/// The last-layer freeze of the recipe (spec §2, pitfall 11): in the first `freezeEpochs` epochs
+/// every parameter whose name contains `last_layer` (so `last_layer_c` too) gets no update.
+let frozen (freezeEpochs: int) (epoch: int) (name: string) : bool = epoch < freezeEpochs && name.Contains "last_layer"
+
+/// AdamW over the student's trainable tensors with the recipe's rules: weight decay `wd` for the
+/// decayed group (`Network.decays`), none for biases and 1-D tensors, and the last-layer freeze.
+let optimiserStep (optimiser: Optim.AdamW) (trainable: (string * Tensor) seq) (lr: float) (wd: float) (freezeEpochs: int) (epoch: int) : unit =
+    optimiser.Step(trainable, lr, (fun name t -> if Network.decays name t then wd else 0.0), frozen freezeEpochs epoch)

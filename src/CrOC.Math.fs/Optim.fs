@@ -68,7 +68,7 @@ type AdamW(beta1: float, beta2: float, eps: float) =
                 withScalar beta2 (fun b -> withScalar (1.0 - beta2) (fun rest -> state.V.mul_(b).addcmul_(g, g, value = rest))) |> ignore
                 let correction1 = 1.0 - beta1 ** float state.Steps
                 let correction2 = 1.0 - beta2 ** float state.Steps
-                let denominator = withScalar eps (fun e -> (over (state.V.sqrt()) (sqrt correction2)).add_(e))
+                let denominator = addScalarInPlace (over (state.V.sqrt()) (sqrt correction2)) eps
                 withScalar (-lr / correction1) (fun step -> p.addcdiv_(state.M, denominator, value = step)) |> ignore
 
 /// SGD with momentum and (coupled) weight decay, as PyTorch's: d = g + wd·p; buf = μ·buf + d

@@ -45,7 +45,7 @@ let confusion (classes: int) (predictions: Tensor) (labels: Tensor) : Tensor =
 let iou (confusion: Tensor) : float[] =
     let c = confusion.to_type(torch.float64)
     let tp = c.diagonal()
-    let union = c.sum(0L) + c.sum(1L) - tp
+    let union = minus (plus (c.sum(0L)) (c.sum(1L))) tp
     let values = (tp / union).data<double>().ToArray()
     values
 

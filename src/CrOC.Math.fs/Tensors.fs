@@ -34,6 +34,9 @@ let minus (a: Tensor) (b: Tensor) : Tensor = a.sub(b) // TorchSharp's sub(Tensor
 /// a ← a + b, in place.
 let addInPlace (a: Tensor) (b: Tensor) : Tensor = a.add_(b, one)
 
+/// t ← t + v, in place (TorchSharp's add_(Scalar) would pass a temporary alpha Scalar).
+let addScalarInPlace (t: Tensor) (v: float) : Tensor = withScalar v (fun s -> t.add_(s, one))
+
 /// a ← a − b, in place.
 let subInPlace (a: Tensor) (b: Tensor) : Tensor = a.sub_(b)
 

@@ -19,6 +19,7 @@ let all =
         EvaluationTests.tests
         FuzzTests.tests
         HardeningTests.tests
+        ApiTableTests.tests
     ]
 
 /// Writes through to `inner`, without ANSI escape sequences (Expecto's logger emits colour resets

@@ -147,7 +147,8 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         using var scope = torch.NewDisposeScope();
         var dims = new long[] { 0, 2, 3 };
         var mean = train.Features.mean(dims, keepdim: true);
-        var std = train.Features.std(dims, keepdim: true).clamp_min(1e-6);
+        using var tiny = 1e-6.ToScalar(); // held until the call returns: see CrOC.Math.Tensors.withScalar
+        var std = train.Features.std(dims, keepdim: true).clamp_min(tiny);
         var standardTrain = ((train.Features - mean) / std).MoveToOuterDisposeScope();
         var standardVal = ((val.Features - mean) / std).MoveToOuterDisposeScope();
         train.Features.Dispose();

@@ -1,11 +1,12 @@
 using CrOC.Math;
-using Microsoft.FSharp.Core;
 
 namespace CrOC.Host.Training;
 
 /// <summary>Turns a <see cref="TrainConfig"/> into the math library's configuration records.</summary>
 public static class CrocSetup
 {
+    // F# records are built with named arguments: reordering a field in F# cannot silently change meaning here.
+
     public static Vit.VitConfig Vit(TrainConfig c)
     {
         var preset = c.Arch switch
@@ -14,36 +15,45 @@ public static class CrocSetup
             "base" => CrOC.Math.Vit.VitConfig.Base(c.Patch, c.ImageSize),
             _ => CrOC.Math.Vit.VitConfig.Tiny(c.Patch, c.ImageSize),
         };
-        return new CrOC.Math.Vit.VitConfig(preset.ImageSize, preset.Patch, preset.Dim, c.Depth, preset.Heads, preset.MlpRatio, preset.Eps);
+        return new CrOC.Math.Vit.VitConfig(imageSize: preset.ImageSize, patch: preset.Patch, dim: preset.Dim, depth: c.Depth,
+            heads: preset.Heads, mlpRatio: preset.MlpRatio, eps: preset.Eps);
     }
 
     public static Network.NetworkConfig Network(TrainConfig c)
     {
         var vit = Vit(c);
-        return new Network.NetworkConfig(vit, new Heads.HeadConfig(vit.Dim, c.HeadHidden, c.HeadBottleneck, c.OutDim, c.OutDimC, c.NormLastLayer));
+        return new Network.NetworkConfig(vit: vit, head: new Heads.HeadConfig(inDim: vit.Dim, hidden: c.HeadHidden,
+            bottleneck: c.HeadBottleneck, outDim: c.OutDim, outDimC: c.OutDimC, normLastLayer: c.NormLastLayer));
     }
 
-    public static Clustering.ClusteringConfig Clustering(TrainConfig c) => new(
-        c.NTokens,
-        CrOC.Math.Clustering.KSelection.NewMinTransportCost(c.NCentroidsMax),
-        c.SinkhornLambda,
-        c.SinkhornIterations,
-        CrOC.Math.Clustering.SinkhornVariant.Linear,
-        c.PosAlpha,
-        c.UniformMarginals ? CrOC.Math.Clustering.Marginals.Uniform : CrOC.Math.Clustering.Marginals.NewClsSimilarity(2.0, 2.0),
-        2.0);
+    /// The official clustering (<see cref="CrOC.Math.Clustering.ClusteringConfig.Official"/>) with the
+    /// settings of the run: K0, K* selection (minimum transport cost, or the poster's fixed K), Sinkhorn's
+    /// λ, iterations and solver (linear as the official code, or log-domain), λ_pos, marginals.
+    public static Clustering.ClusteringConfig Clustering(TrainConfig c)
+    {
+        var official = CrOC.Math.Clustering.ClusteringConfig.Official;
+        return new Clustering.ClusteringConfig(
+            k0: c.NTokens,
+            selection: c.ClusterK > 0 ? CrOC.Math.Clustering.KSelection.NewFixedK(c.ClusterK) : CrOC.Math.Clustering.KSelection.NewMinTransportCost(c.NCentroidsMax),
+            sinkhornLambda: c.SinkhornLambda,
+            sinkhornIterations: c.SinkhornIterations,
+            solver: c.SinkhornSolver == "log" ? CrOC.Math.Clustering.SinkhornVariant.LogDomain : CrOC.Math.Clustering.SinkhornVariant.Linear,
+            lambdaPos: c.PosAlpha,
+            marginals: c.UniformMarginals ? CrOC.Math.Clustering.Marginals.Uniform : official.Marginals,
+            seedTemperature: official.SeedTemperature);
+    }
 
     public static Croc.CrocConfig Croc(TrainConfig c) => new(
-        Network(c),
-        Clustering(c),
-        c.Features == "tokens" ? CrOC.Math.Croc.FeatureSpace.OutputTokens : CrOC.Math.Croc.FeatureSpace.LastBlockKeys,
-        c.Alpha,
-        c.GlobalPool == "avg" ? CrOC.Math.Croc.GlobalPool.AveragePatches : CrOC.Math.Croc.GlobalPool.ClsToken,
-        c.StudentTemp,
-        c.StudentTempC,
-        c.CentreMomentum,
-        c.DropPath,
-        PrecisionOf(c.Precision));
+        network: Network(c),
+        clustering: Clustering(c),
+        features: c.Features == "tokens" ? CrOC.Math.Croc.FeatureSpace.OutputTokens : CrOC.Math.Croc.FeatureSpace.LastBlockKeys,
+        alpha: c.Alpha,
+        globalPool: c.GlobalPool == "avg" ? CrOC.Math.Croc.GlobalPool.AveragePatches : CrOC.Math.Croc.GlobalPool.ClsToken,
+        studentTemp: c.StudentTemp,
+        studentTempC: c.StudentTempC,
+        centreMomentum: c.CentreMomentum,
+        dropPath: c.DropPath,
+        precision: PrecisionOf(c.Precision));
 
     /// <summary>A resolved `--precision` (fp32 | bf16) as the math library's type.</summary>
     public static Layers.Precision PrecisionOf(string name) => name == "bf16" ? Layers.Precision.Bf16 : Layers.Precision.Fp32;

@@ -1,7 +1,6 @@
 using CrOC.Data;
 using CrOC.Host.Distributed;
 using CrOC.Math;
-using Microsoft.FSharp.Core;
 using TorchSharp;
 
 namespace CrOC.Host.Training;
@@ -22,8 +21,6 @@ public readonly record struct StepSchedule(int Epoch, double Lr, double WeightDe
 /// </remarks>
 public static class StepRunner
 {
-    static readonly FSharpFunc<string, Unit> NoMark = FSharpFunc.Of((string _) => (Unit)null!);
-
     /// <summary>Metrics reported per step, averaged over micro-batches and ranks.</summary>
     static readonly string[] MetricNames = ["loss", "loss_img", "loss_obj", "objects_per_image", "objects_empty", "mean_k_star", "teacher_entropy", "kl_teacher_student"];
 
@@ -37,7 +34,6 @@ public static class StepRunner
         var sums = new double[MetricNames.Length];
         var trainable = Network.trainable(state.Model.Student).ToList();
         var tensors = trainable.Select(t => t.Item2).ToList();
-        var marker = mark is null ? NoMark : FSharpFunc.Of((string phase) => { mark(phase); return (Unit)null!; });
         Optim.clearGradients(tensors);
         var image = new CentreStatistics(state.Model.Centre);
         var objects = new CentreStatistics(state.Model.CentreC);
@@ -51,7 +47,7 @@ public static class StepRunner
             using var dropPath = new torch.Generator(SubBatchSeed(config.Seed, subBatch, 1), torch.CPU);
             using var seeding = new torch.Generator(SubBatchSeed(config.Seed, subBatch, 2), torch.CPU);
             using var scope = torch.NewDisposeScope();
-            var input = new Croc.StepInput(views, positions, s.TeacherTemp, s.TeacherTempC, Clustering.Seeding.NewSampled(seeding), dropPath, marker);
+            var input = new Croc.StepInput(views, positions, s.TeacherTemp, s.TeacherTempC, Clustering.Seeding.NewSampled(seeding), dropPath, mark);
             var result = Croc.step(croc, state.Model, input);
             Tensors.over(result.Loss, config.Accum).backward(); // no temporary Scalar: see Tensors.withScalar
             mark?.Invoke("backward");
@@ -75,10 +71,7 @@ public static class StepRunner
         old.Centre.Dispose();
         old.CentreC.Dispose();
         Optim.clipPerTensor(config.ClipGrad, tensors);
-        bool freeze = s.Epoch < config.FreezeLastLayer;
-        state.Optimizer.Step(trainable, s.Lr,
-            FSharpFunc.Of((string name, torch.Tensor t) => Network.decays(name, t) ? s.WeightDecay : 0.0),
-            FSharpFunc.Of((string name) => freeze && name.Contains("last_layer", StringComparison.Ordinal)));
+        Croc.optimiserStep(state.Optimizer, trainable, s.Lr, s.WeightDecay, config.FreezeLastLayer, s.Epoch);
         mark?.Invoke("optimiser");
         Ema.ema(s.Momentum, state.Teacher.Select(t => t.Tensor), state.Student.Select(t => t.Tensor));
         mark?.Invoke("EMA");

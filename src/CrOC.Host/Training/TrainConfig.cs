@@ -126,8 +126,12 @@ public sealed record TrainConfig
     public string Features { get; init; } = "keys";
     [Option("initial seeds K0 of the clustering", Min = 2, Max = 1024)]
     public int NTokens { get; init; } = 5;
-    [Option("largest K that may be selected (K* in [2, this])", Min = 2, Max = 1024)]
+    [Option("largest K that may be selected (K* in [2, this], by the smallest transport cost)", Min = 2, Max = 1024)]
     public int NCentroidsMax { get; init; } = 4;
+    [Option("a fixed K for every problem instead (the poster's variant; 0: choose K* by transport cost)", Min = 0, Max = 1024)]
+    public int ClusterK { get; init; }
+    [Option("Sinkhorn solver: linear domain (official) or log domain (finite for large lambda)", Choices = "linear|log")]
+    public string SinkhornSolver { get; init; } = "linear";
     [Option("Sinkhorn's lambda (1/epsilon)", Min = 0, MinExclusive = true, Max = 10000)]
     public double SinkhornLambda { get; init; } = 20;
     [Option("Sinkhorn iterations", Min = 1, Max = 10000)]
@@ -243,6 +247,7 @@ public sealed record TrainConfig
         void Check(bool ok, string message) { if (!ok) throw new ConfigException(message); }
         Check(ImageSize % Patch == 0, $"--image-size {ImageSize} must be a multiple of --patch {Patch}");
         Check(NCentroidsMax >= 2 && NCentroidsMax <= NTokens, $"--n-centroids-max must lie in [2, --n-tokens = {NTokens}]");
+        Check(ClusterK <= NTokens, $"--cluster-k must lie in [1, --n-tokens = {NTokens}] (or 0)");
         Check(2 * (ImageSize / Patch) * (ImageSize / Patch) >= NTokens, "--n-tokens exceeds the number of patches of two views");
         Check(Device is "cpu" || Device.StartsWith("cuda", StringComparison.Ordinal), "--device must be cpu or cuda[:N]");
         Check(WarmupEpochs < Epochs || Epochs <= 2, $"--warmup-epochs {WarmupEpochs} must be shorter than --epochs {Epochs}");

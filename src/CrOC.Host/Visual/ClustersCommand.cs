@@ -46,7 +46,7 @@ public static class ClustersCommand
         var output = OutputPaths.File(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output");
         var loaded = BackboneLoader.Load(o.Weights, "teacher", o.Heads);
         var c = loaded.Config;
-        var vit = o.Size is int s ? new Vit.VitConfig(s, c.Patch, c.Dim, c.Depth, c.Heads, c.MlpRatio, c.Eps) : c;
+        var vit = o.Size is int s ? new Vit.VitConfig(imageSize: s, patch: c.Patch, dim: c.Dim, depth: c.Depth, heads: c.Heads, mlpRatio: c.MlpRatio, eps: c.Eps) : c;
         if (vit.ImageSize % vit.Patch != 0) throw new OptionException($"--size must be a multiple of the patch size {vit.Patch}");
         if (o.Head >= vit.Heads) throw new OptionException($"--head must be below the {vit.Heads} heads of this backbone");
         var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]).Take(o.Count).ToList();

@@ -20,6 +20,6 @@ public static class BackboneShape
         int hidden = (int)Get("blocks.0.mlp.fc1.weight").shape[0];
         int headCount = heads ?? System.Math.Max(1, dim / 64);
         if (dim % headCount != 0) throw new WeightsException($"width {dim} is not divisible by {headCount} heads");
-        return new Vit.VitConfig(grid * patch, patch, dim, depth, headCount, hidden / dim, 1e-6);
+        return new Vit.VitConfig(imageSize: grid * patch, patch: patch, dim: dim, depth: depth, heads: headCount, mlpRatio: hidden / dim, eps: 1e-6);
     }
 }

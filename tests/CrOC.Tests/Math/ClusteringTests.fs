@@ -174,4 +174,46 @@ let tests =
             Expect.throwsT<ArgumentException> (fun () -> cluster ClusteringConfig.Official (Sampled(generator 1)) features (positions.narrow(1L, 0L, 4L)) |> ignore) "positions of another grid"
             Expect.throwsT<ArgumentException> (fun () -> cluster { ClusteringConfig.Official with Selection = MinTransportCost 6 } (Sampled(generator 1)) features positions |> ignore) "kMax > K0"
         }
+    
+        property "replay: the merges of a clustering, injected with its seeds, reproduce it exactly; the stages record P, M, a, b, ρ and the pair" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f64 c
+            let first = cluster ClusteringConfig.Official (Seeding.Sampled(generator c.Seed)) features positions
+            let replay = clusterWith ClusteringConfig.Official (Seeding.Given first.Seeds) (GivenPairs first.Merges) features positions
+            // X (S, 2N, d): the normalised patch features, view 1 then view 2 per problem.
+            let s, n = int64 (c.B * c.Groups), features.shape.[1] - 1L
+            let tokens = (l2normalize features).view(2L, s, n + 1L, -1L).narrow(2L, 1L, n).permute(1L, 0L, 2L, 3L).reshape(s, 2L * n, -1L)
+            Expect.equal (valuesOf replay.Masks) (valuesOf first.Masks) "masks"
+            Expect.equal (valuesOf replay.Valid) (valuesOf first.Valid) "valid set"
+            Expect.equal first.Merges.Length 3 "merges 5→4, 4→3, 3→2"
+            for stage in first.Stages do
+                let mass = valuesOf (stage.RawPlan.sum([| 1L; 2L |]))
+                Expect.isTrue (mass |> Array.forall (fun m -> abs (m - 1.0) < 1e-9)) (sprintf "K = %d: P has mass 1 per problem" stage.K)
+                Expect.isLessThan (maxAbsDiff (stage.RawPlan.sum(1L)) stage.ClusterMarginal) 1e-9 (sprintf "K = %d: the columns of P are b" stage.K)
+                Expect.isLessThan (maxAbsDiff stage.Cost ((stage.RawPlan * stage.CostMatrix).sum([| 1L; 2L |]))) 1e-9 "cost = ⟨P, M⟩"
+                Expect.isLessThan (maxAbsDiff stage.Plan (perViewColumnNormalised stage.RawPlan)) 1e-12 "Q from P"
+                Expect.isTrue (toFloat (stage.CostMatrix.min()) >= -1e-12 && toFloat (stage.CostMatrix.max()) <= 1.0 + 1e-12) "M is min–max rescaled"
+                Expect.equal stage.TokenMarginal.shape [| int64 (c.B * c.Groups); int64 (2 * c.Side * c.Side) |] "a over 2N tokens"
+                match stage.Merged with
+                | Some pair ->
+                    Expect.equal (valuesOf pair) (valuesOf (closestPair stage.RawPlan tokens)) "the closest pair was merged"
+                | None -> Expect.equal stage.K 2 "the last stage merges nothing"
+            let assignment = selectAndMask ClusteringConfig.Official.Selection first.Stages
+            Expect.equal (valuesOf assignment.Masks) (valuesOf first.Masks) "selectAndMask = cluster's masks"
+            Expect.equal (valuesOf assignment.KStar) (valuesOf first.KStar) "and K*")
+
+        test "injected merges override the scores (how a tie decided by rounding elsewhere is replayed); a wrong count is refused" {
+            use _ = torch.NewDisposeScope()
+            let c = { B = 1; Groups = 1; Side = 3; Dim = 4; Seed = 11 }
+            let features, positions = inputs f64 c
+            let seeds = Seeding.Given(torch.tensor([| 0L; 2L; 4L; 9L; 13L |]).unsqueeze(0))
+            let official = clusterWith ClusteringConfig.Official seeds Closest features positions
+            let first = valuesOf official.Merges.Head
+            let other = if first = [| 0.0; 1.0 |] then [| 2L; 3L |] else [| 0L; 1L |]
+            let chosen = [ torch.tensor(other).unsqueeze(0); torch.tensor([| 0L; 1L |]).unsqueeze(0); torch.tensor([| 0L; 1L |]).unsqueeze(0) ]
+            let replayed = clusterWith ClusteringConfig.Official seeds (GivenPairs chosen) features positions
+            Expect.equal [ for m in replayed.Merges -> valuesOf m ] [ for m in chosen -> valuesOf m ] "the given pairs were merged, not the closest"
+            Expect.notEqual (valuesOf replayed.Stages.[1].RawPlan) (valuesOf official.Stages.[1].RawPlan) "and the next stage solved another problem"
+            Expect.throwsT<ArgumentException> (fun () -> clusterWith ClusteringConfig.Official seeds (GivenPairs chosen.[.. 1]) features positions |> ignore) "two merges for three stages"
+        }
     ]

@@ -25,7 +25,8 @@ public static class HostJobs
     {
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var options = new ParallelOptions { MaxDegreeOfParallelism = parallel };
-        Parallel.ForEach(jobs, options, (job, state) =>
+        // No buffering: a free slot takes the next job in order (not a pre-assigned range of them).
+        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(jobs, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), options, (job, state) =>
         {
             if (!failures.IsEmpty) { state.Stop(); return; }
             var watch = Stopwatch.StartNew();

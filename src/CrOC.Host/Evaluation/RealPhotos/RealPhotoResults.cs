@@ -79,6 +79,11 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
         return text.ToString();
     }
 
+    /// <summary>The curve per line (CrOC, DINO-only), both starting at the random initialisation (step 0), in percent.</summary>
+    public IReadOnlyList<(string Label, IReadOnlyList<(double X, double Y)> Points)> CurveSeries() =>
+        new[] { "CrOC", "DINO-only" }.Select(line => (line, (IReadOnlyList<(double, double)>)Curve.Where(p => p.Line == line || p.Line == "init")
+            .OrderBy(p => p.Step).Select(p => ((double)p.Step, 100 * p.MeanIoU)).ToList())).ToList();
+
     public string CurveTable()
     {
         var steps = Curve.Select(p => p.Step).Distinct().Order().ToList();

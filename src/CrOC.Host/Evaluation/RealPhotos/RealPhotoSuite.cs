@@ -50,6 +50,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         Phase("pictures", () => Pictures(backbones));
         var results = RealPhotoResults.Collect(plan, backbones, curve, this, phaseSeconds);
         results.Write(output);
+        CurvePicture.Write($"CamVid val mIoU during pre-training (seed {plan.Seeds[0]})", "pre-training step", "mIoU %", results.CurveSeries(), Path.Combine(PicturesFolder, "curve-camvid-val.png"));
         return results;
     }
 
