@@ -267,4 +267,24 @@ let tests =
             Expect.stringContains e.Message "need 16" "says what the dtype needs"
             Directory.Delete(dir, true)
         }
+    
+        test "long work reports progress with an ETA; clusters writes its picture beside the weights, not into the current folder" {
+            let lines = ResizeArray<string>()
+            let progress = ProgressReport("feature pass", 4L, Action<string>(lines.Add), TimeSpan.Zero)
+            for _ in 1 .. 4 do progress.Advance()
+            Expect.equal lines.Count 4 "a line per step with no interval"
+            Expect.stringContains lines.[0] "feature pass: 1/4 (25%)" "what, how far"
+            Expect.stringContains lines.[0] "ETA" "and when it will end"
+            Expect.isFalse (lines.[3].Contains "ETA") "no ETA once done"
+            let dir = DataTests.tempDir "clusters-output"
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init { Vit.VitConfig.Tiny(8, 32) with Depth = 1 } (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let image = Path.Combine(dir, "scene.jpg")
+            let struct (scene, _) = CrOC.Data.SyntheticScenes.Generate(1L, 0, CrOC.Data.SyntheticScenes.SceneOptions(64, 48))
+            CrOC.Data.SyntheticScenes.SaveJpeg(scene, image)
+            let code, message = TrainingTests.cli [| "clusters"; "--weights"; weights; "--image"; image |]
+            Expect.equal code 0 message
+            Expect.isTrue (File.Exists(Path.Combine(dir, "w-clusters.png")) && File.Exists(Path.Combine(dir, "w-clusters-attention.png"))) "beside the weights"
+            Directory.Delete(dir, true)
+        }
     ]
