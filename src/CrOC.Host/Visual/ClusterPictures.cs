@@ -35,7 +35,8 @@ public static class ClusterPictures
 
     /// <summary>Draws the joint clustering of two geometric views of each image (no colour
     /// augmentation) for head 0, and, when <paramref name="attentionPath"/> is set, the CLS attention maps.</summary>
-    public static void Write(Vit.VitConfig vit, Clustering.ClusteringConfig clustering, Croc.FeatureSpace space, Vit.VitParams backbone, IReadOnlyList<RgbImage> images, long seed, string path, string? attentionPath, int head = 0)
+    /// <returns>The caption of each image (K*, matched and pruned clusters).</returns>
+    public static IReadOnlyList<string> Write(Vit.VitConfig vit, Clustering.ClusteringConfig clustering, Croc.FeatureSpace space, Vit.VitParams backbone, IReadOnlyList<RgbImage> images, long seed, string path, string? attentionPath, int head = 0)
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -56,15 +57,27 @@ public static class ClusterPictures
         var last = output.Last!.Value;
         var features = space.IsOutputTokens ? output.Tokens : last.Keys.reshape(-1, tokens + 1, vit.HeadDim);
         var clusters = Clustering.cluster(clustering, Clustering.Seeding.NewSampled(new torch.Generator((ulong)seed, torch.CPU)), features, torch.tensor(positions, [2 * b, tokens, 2]));
+        var captions = Enumerable.Range(0, b).Select(i => Caption(clusters, i, head)).ToList();
         using (var picture = Render(vit, views.Select(v => new[] { v[0].Pixels, v[1].Pixels }).ToList(), clusters, head))
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             picture.SaveAsPng(path);
         }
-        if (attentionPath is null) return;
+        if (attentionPath is null) return captions;
         var attention = Vit.clsAttention(last).narrow(0, 0, b).contiguous().data<float>().ToArray(); // view 1: (B, h, N)
         using var maps = RenderAttention(vit, views.Select(v => v[0].Pixels).ToList(), attention);
         maps.SaveAsPng(attentionPath);
+        return captions;
+    }
+
+    /// <summary>"image i: K* = k, m matched, p pruned" of head <paramref name="head"/>'s clustering of image <paramref name="image"/>.</summary>
+    public static string Caption(Clustering.Clusters clusters, int image, int head)
+    {
+        int problem = image * clusters.ProblemsPerImage + head;
+        long kStar = clusters.KStar.data<long>()[problem];
+        var valid = clusters.Valid.data<long>().ToArray().ToHashSet();
+        int matched = Enumerable.Range(0, (int)kStar).Count(k => valid.Contains(problem * clusters.KBar + k));
+        return $"image {image + 1}: K* = {kStar}, {matched} matched, {kStar - matched} pruned";
     }
 
     /// <summary>The cluster (column of W) each token of problem <paramref name="problem"/>'s view
@@ -104,7 +117,6 @@ public static class ClusterPictures
     {
         int b = views.Count, size = vit.ImageSize, groups = clusters.ProblemsPerImage, kBar = clusters.KBar;
         var valid = clusters.Valid.data<long>().ToArray().ToHashSet();
-        var kStar = clusters.KStar.data<long>().ToArray();
         int scale = ScaleFor(size), cell = size * scale;
         string legend1 = "colour + outline: a cluster found in both views (matched, kept)";
         string legend2 = "grey hatched: a cluster of one view only (pruned)";
@@ -143,9 +155,8 @@ public static class ClusterPictures
                         picture[ox + x, oy + y] = colour;
                     }
             }
-            int matched = Enumerable.Range(0, (int)kStar[problem]).Count(Kept);
             var (cx, cy) = ViewOrigin(size, i, 0);
-            Visual.BitmapFont.Draw(picture, $"image {i + 1}: K* = {kStar[problem]}, {matched} matched, {kStar[problem] - matched} pruned", cx, cy + cell + 4, TextScale, black);
+            Visual.BitmapFont.Draw(picture, Caption(clusters, i, head), cx, cy + cell + 4, TextScale, black);
         }
         int legendY = ViewOrigin(size, b, 0).Y;
         Visual.BitmapFont.Draw(picture, legend1, Margin, legendY, TextScale, black);

@@ -53,7 +53,8 @@ public static class ClustersCommand
         var decoder = new ImageDecoder();
         var images = files.Select(decoder.Decode).ToList();
         var attention = Path.ChangeExtension(output, null) + "-attention.png";
-        ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
+        var captions = ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
+        foreach (var caption in captions) Console.WriteLine(caption);
         Console.WriteLine($"wrote {output} ({images.Count} images, head {o.Head}) and {attention} ({vit.Heads} heads)");
         return ExitCodes.Ok;
     }

@@ -22,7 +22,7 @@ public static class CurvePicture
         using var picture = new Image<Rgb24>(Width, Height, new Rgb24(255, 255, 255));
         var black = new Rgb24(0, 0, 0);
         var grid = new Rgb24(225, 225, 225);
-        BitmapFont.Draw(picture, title, Left, 14, Text, black);
+        BitmapFont.Draw(picture, title, Left, 8, Text, black);
         double yStep = System.Math.Max(0.5, System.Math.Round((yMax - yMin) / 5 * 2) / 2);
         for (double y = yMin; y <= yMax + 1e-9; y += yStep)
         {
@@ -38,7 +38,7 @@ public static class CurvePicture
         Line(picture, Left, Top, Left, Top + plotH, black);
         Line(picture, Left, Top + plotH, Left + plotW, Top + plotH, black);
         BitmapFont.Draw(picture, xLabel, Left + plotW / 2 - BitmapFont.Measure(xLabel, Text) / 2, Height - 24, Text, black);
-        BitmapFont.Draw(picture, yLabel, 8, Top - 30, Text, black);
+        BitmapFont.Draw(picture, yLabel, 8, Top - 22, Text, black);
         for (int s = 0; s < series.Count; s++)
         {
             var colour = Colours[s % Colours.Length];

@@ -54,12 +54,18 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         return results;
     }
 
+    /// <summary>Runs a phase and adds its wall time to the suite's record (phases.json), so that a
+    /// resumed or repeated suite reports the time spent over all its invocations.</summary>
     void Phase(string name, Action work)
     {
         log($"== {name}");
         var watch = Stopwatch.StartNew();
         work();
-        phaseSeconds[name] = watch.Elapsed.TotalSeconds;
+        var record = Path.Combine(output, "phases.json");
+        var spent = File.Exists(record) ? System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(record)) ?? [] : [];
+        phaseSeconds[name] = spent.GetValueOrDefault(name) + watch.Elapsed.TotalSeconds;
+        foreach (var (phase, seconds) in spent) phaseSeconds.TryAdd(phase, seconds);
+        CrOC.Host.Weights.AtomicFile.WriteAllText(record, System.Text.Json.JsonSerializer.Serialize(phaseSeconds));
         log($"== {name} done in {watch.Elapsed.TotalMinutes:F1} min");
     }
 
