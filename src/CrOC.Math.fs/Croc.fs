@@ -58,23 +58,31 @@ type CrocState =
       /// κ_c (1, L_c)
       CentreC: Tensor }
 
-/// A copy of the network's tensors that builds no graph (the teacher).
-let frozenCopy (cfg: Network.NetworkConfig) (p: Network.NetworkParams) : Network.NetworkParams =
-    use _ = torch.no_grad()
-    let copies = Network.named p |> List.map (fun (n, t) -> n, t.detach().clone().requires_grad_(false)) |> dict
-    Network.ofNamed cfg (fun n -> copies.[n])
+/// The network with its tensors moved into one arena (`Arena.adopt`: same names, shapes, values and
+/// requires_grad); `p`'s own tensors are freed.
+let inArena (cfg: Network.NetworkConfig) (p: Network.NetworkParams) : Network.NetworkParams =
+    let named = Network.named p
+    let views = Arena.adopt named |> dict
+    for _, t in named do t.Dispose()
+    Network.ofNamed cfg (fun n -> views.[n])
 
-/// The state on `device` (the student's tensors stay leaves that require a gradient).
+/// A copy of the network's tensors that builds no graph (the teacher), in its own arena.
+let frozenCopy (cfg: Network.NetworkConfig) (p: Network.NetworkParams) : Network.NetworkParams =
+    let views = Arena.adopt [ for n, t in Network.named p -> n, t.detach() ] |> dict
+    Network.ofNamed cfg (fun n -> views.[n])
+
+/// The state on `device`, each network in its own arena (the student's tensors stay leaves that
+/// require a gradient).
 let toDevice (cfg: Network.NetworkConfig) (device: torch.Device) (state: CrocState) : CrocState =
-    let move (p: Network.NetworkParams) = Network.ofNamed cfg (movedTo device (Network.named p))
+    let move (p: Network.NetworkParams) = inArena cfg (Network.ofNamed cfg (movedTo device (Network.named p)))
     { Student = move state.Student
       Teacher = move state.Teacher
       Centre = state.Centre.``to``(device)
       CentreC = state.CentreC.``to``(device) }
 
-/// Student initialised, teacher = a copy of the student, centres 0.
+/// Student initialised, teacher = a copy of the student, centres 0; each network in an arena.
 let init (cfg: CrocConfig) (generator: torch.Generator) : CrocState =
-    let student = Network.init cfg.Network generator
+    let student = inArena cfg.Network (Network.init cfg.Network generator)
     { Student = student
       Teacher = frozenCopy cfg.Network student
       Centre = torch.zeros(1L, int64 cfg.Network.Head.OutDim)

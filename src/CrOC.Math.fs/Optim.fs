@@ -31,45 +31,83 @@ let clearGradients (parameters: Tensor seq) : unit =
 type Moments = { M: Tensor; V: Tensor; mutable Steps: int }
 
 /// AdamW as PyTorch's (decoupled weight decay, bias-corrected moments), betas (0.9, 0.999), eps 1e-8.
+/// The moments of all parameters live in two arenas (one buffer each, laid out as the parameters
+/// of the first `Step`); float32 CPU parameters are updated by `AdamWKernel` in one pass, others
+/// (float64, CUDA) by tensor operations with the same arithmetic.
 type AdamW(beta1: float, beta2: float, eps: float) =
+    /// Every parameter's moments once the arenas exist; before, the restored ones only.
     let moments = Dictionary<string, Moments>()
+    let mutable arenasMade = false
+
+    /// Allocates the arenas for `parameters` (zeros), keeping the values of restored moments.
+    let makeArenas (parameters: (string * Tensor) list) =
+        use _ = torch.no_grad()
+        for (name, m), (_, v) in List.zip (Arena.zerosLike parameters) (Arena.zerosLike parameters) do
+            let steps =
+                match moments.TryGetValue name with
+                | true, restored -> m.copy_(restored.M) |> ignore; v.copy_(restored.V) |> ignore; restored.Steps
+                | _ -> 0
+            moments.[name] <- { M = m; V = v; Steps = steps }
+        arenasMade <- true
+
+    let tensorUpdate (p: Tensor) (g: Tensor) (state: Moments) (lr: float) (wd: float) =
+        use _ = torch.NewDisposeScope()
+        if wd <> 0.0 then withScalar (1.0 - lr * wd) (fun decay -> p.mul_(decay)) |> ignore
+        state.M.lerp_(g, lerpWeight (1.0 - beta1) g) |> ignore // m ← β₁m + (1 − β₁)g in one pass
+        withScalar beta2 (fun b -> withScalar (1.0 - beta2) (fun rest -> state.V.mul_(b).addcmul_(g, g, value = rest))) |> ignore
+        let correction1 = 1.0 - beta1 ** float state.Steps
+        let correction2 = 1.0 - beta2 ** float state.Steps
+        let denominator = addScalarInPlace (over (state.V.sqrt()) (sqrt correction2)) eps
+        withScalar (-lr / correction1) (fun step -> p.addcdiv_(state.M, denominator, value = step)) |> ignore
+
+    let kernelSlice (p: Tensor) (g: Tensor) (state: Moments) (lr: float) (wd: float) : AdamWKernel.Slice =
+        { P = Arena.address p; G = Arena.address g; M = Arena.address state.M; V = Arena.address state.V; Count = p.numel()
+          Coefficients =
+            { Decay = float32 (1.0 - lr * wd); FirstWeight = float32 (1.0 - beta1); Beta2 = float32 beta2
+              SecondWeight = float32 (1.0 - beta2); SqrtCorrection2 = float32 (sqrt (1.0 - beta2 ** float state.Steps))
+              Eps = float32 eps; StepSize = float32 (-lr / (1.0 - beta1 ** float state.Steps)) } }
+
+    let fusable (p: Tensor) (g: Tensor) =
+        p.dtype = torch.float32 && g.dtype = torch.float32 && p.device_type = DeviceType.CPU && g.device_type = DeviceType.CPU
+        && p.is_contiguous() && g.is_contiguous()
 
     new() = AdamW(0.9, 0.999, 1e-8)
 
-    /// The moments by parameter name (for checkpoints).
-    member _.Moments : IReadOnlyDictionary<string, Moments> = moments
+    /// The moments by parameter name, of the parameters updated at least once (for checkpoints).
+    member _.Moments : IReadOnlyDictionary<string, Moments> =
+        moments |> Seq.filter (fun kv -> kv.Value.Steps > 0) |> Seq.map (fun kv -> kv.Key, kv.Value) |> dict |> Dictionary :> _
 
-    /// Restores moments saved from `Moments`.
-    member _.Restore(name: string, m: Tensor, v: Tensor, steps: int) = moments.[name] <- { M = m; V = v; Steps = steps }
+    /// Restores moments saved from `Moments` (copied into the arenas when they exist).
+    member _.Restore(name: string, m: Tensor, v: Tensor, steps: int) =
+        match moments.TryGetValue name with
+        | true, state when arenasMade ->
+            use _ = torch.no_grad()
+            state.M.copy_(m) |> ignore
+            state.V.copy_(v) |> ignore
+            state.Steps <- steps
+        | _ -> moments.[name] <- { M = m; V = v; Steps = steps }
 
     /// One update of every named parameter that has a gradient and is not `skip`ped (a skipped
     /// parameter, like one whose gradient PyTorch set to None, gets no moment update and no weight
-    /// decay). `weightDecay name p` is the decay of that parameter for this step.
+    /// decay). `weightDecay name p` is the decay of that parameter for this step. The parameters
+    /// are the same, in the same order, at every call.
     member _.Step(parameters: (string * Tensor) seq, lr: float, weightDecay: string -> Tensor -> float, skip: string -> bool) =
+        let parameters = List.ofSeq parameters
+        if not arenasMade then makeArenas parameters
         use _ = torch.no_grad()
-        use _ = torch.NewDisposeScope() // temporaries and .grad wrappers; the moments are detached from it
-        let firstMomentWeight = lerpWeight (1.0 - beta1)
-        for name, p in parameters do
-            match p.grad with
-            | null -> ()
-            | _ when skip name -> ()
-            | g ->
-                let state =
-                    match moments.TryGetValue name with
-                    | true, s -> s
-                    | _ ->
-                        let s = { M = torch.zeros_like(p).DetachFromDisposeScope(); V = torch.zeros_like(p).DetachFromDisposeScope(); Steps = 0 }
-                        moments.[name] <- s
-                        s
-                state.Steps <- state.Steps + 1
-                let wd = weightDecay name p
-                if wd <> 0.0 then withScalar (1.0 - lr * wd) (fun decay -> p.mul_(decay)) |> ignore
-                state.M.lerp_(g, firstMomentWeight g) |> ignore // m ← β₁m + (1 − β₁)g in one pass
-                withScalar beta2 (fun b -> withScalar (1.0 - beta2) (fun rest -> state.V.mul_(b).addcmul_(g, g, value = rest))) |> ignore
-                let correction1 = 1.0 - beta1 ** float state.Steps
-                let correction2 = 1.0 - beta2 ** float state.Steps
-                let denominator = addScalarInPlace (over (state.V.sqrt()) (sqrt correction2)) eps
-                withScalar (-lr / correction1) (fun step -> p.addcdiv_(state.M, denominator, value = step)) |> ignore
+        use _ = torch.NewDisposeScope() // the .grad wrappers
+        let slices =
+            [ for name, p in parameters do
+                match p.grad with
+                | null -> ()
+                | _ when skip name -> ()
+                | g ->
+                    let state = moments.[name]
+                    state.Steps <- state.Steps + 1
+                    let wd = weightDecay name p
+                    if fusable p g then yield kernelSlice p g state lr wd
+                    else tensorUpdate p g state lr wd ]
+        AdamWKernel.update (torch.get_num_threads()) slices
 
 /// SGD with momentum and (coupled) weight decay, as PyTorch's: d = g + wd·p; buf = μ·buf + d
 /// (buf = d at the first step); p ← p − lr·buf. Used by the linear segmentation probe.

@@ -11,6 +11,7 @@ let all =
         LossesTests.tests
         SchedulesTests.tests
         VitTests.tests
+        ArenaTests.tests
         WeightsTests.tests
         DataTests.tests
         TarTests.tests

@@ -1,0 +1,64 @@
+/// AdamW's update of float32 CPU memory in one pass (issue 16): p, g, m and v are read once and
+/// p, m and v written once, where the same update as tensor operations makes ~16 passes over
+/// memory. The arithmetic is PyTorch's single-tensor AdamW, operation for operation in float32:
+///   p ← p·decay;  m ← m + w₁·(g − m);  v ← v·β₂ + (w₂·g)·g;  p ← p + s·(m / (√v / √c₂ + eps))
+/// with decay = 1 − lr·wd, w₁ = 1 − β₁, w₂ = 1 − β₂, c₂ = 1 − β₂ᵗ, s = −lr / (1 − β₁ᵗ).
+module CrOC.Math.AdamWKernel
+
+#nowarn "9" // native pointers: the tensors' memory, checked contiguous float32 CPU by the caller
+
+open System.Numerics
+open System.Threading.Tasks
+open Microsoft.FSharp.NativeInterop
+
+/// The scalars of one parameter's update.
+type Coefficients = { Decay: float32; FirstWeight: float32; Beta2: float32; SecondWeight: float32; SqrtCorrection2: float32; Eps: float32; StepSize: float32 }
+
+/// One parameter's memory: the addresses of p, g, m, v (float32, contiguous) and its length.
+type Slice = { P: nativeint; G: nativeint; M: nativeint; V: nativeint; Count: int64; Coefficients: Coefficients }
+
+let inline private at (address: nativeint) (i: int64) : nativeptr<float32> = NativePtr.add (NativePtr.ofNativeInt<float32> address) (int i)
+
+/// The update of elements [start, start + count) of one slice.
+let private updateRange (s: Slice) (start: int64) (count: int64) =
+    let c = s.Coefficients
+    let width = int64 Vector<float32>.Count
+    let decay, w1, b2, w2 = Vector<float32>(c.Decay), Vector<float32>(c.FirstWeight), Vector<float32>(c.Beta2), Vector<float32>(c.SecondWeight)
+    let sqrtC2, eps, step = Vector<float32>(c.SqrtCorrection2), Vector<float32>(c.Eps), Vector<float32>(c.StepSize)
+    let vectorEnd = start + (count / width) * width
+    let mutable i = start
+    while i < vectorEnd do
+        let pp, gp, mp, vp = at s.P i, at s.G i, at s.M i, at s.V i
+        let g = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt gp))
+        let p = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt pp)) * decay
+        let m0 = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt mp))
+        let v0 = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt vp))
+        let m = m0 + w1 * (g - m0)
+        let v = v0 * b2 + (w2 * g) * g
+        let denominator = Vector.SquareRoot v / sqrtC2 + eps
+        NativePtr.write (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt mp)) m
+        NativePtr.write (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt vp)) v
+        NativePtr.write (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt pp)) (p + step * (m / denominator))
+        i <- i + width
+    while i < start + count do
+        let pp, gp, mp, vp = at s.P i, at s.G i, at s.M i, at s.V i
+        let g = NativePtr.read gp
+        let p = NativePtr.read pp * c.Decay
+        let m0 = NativePtr.read mp
+        let m = m0 + c.FirstWeight * (g - m0)
+        let v = NativePtr.read vp * c.Beta2 + (c.SecondWeight * g) * g
+        let denominator = sqrt v / c.SqrtCorrection2 + c.Eps
+        NativePtr.write mp m
+        NativePtr.write vp v
+        NativePtr.write pp (p + c.StepSize * (m / denominator))
+        i <- i + 1L
+
+/// Elements per work item: large enough to amortise scheduling, small enough to balance threads.
+let private chunk = 1L <<< 18
+
+/// Updates every slice, the work split into chunks over `threads` threads.
+let update (threads: int) (slices: Slice list) : unit =
+    let work = [| for s in slices do for start in 0L .. chunk .. s.Count - 1L -> s, start, min chunk (s.Count - start) |]
+    Parallel.For(0, work.Length, ParallelOptions(MaxDegreeOfParallelism = max 1 threads), fun k ->
+        let s, start, count = work.[k]
+        updateRange s start count) |> ignore

@@ -1,0 +1,90 @@
+module CrOC.Tests.ArenaTests
+
+open Expecto
+open TorchSharp
+open CrOC.Math
+open CrOC.Math.Tensors
+open CrOC.Tests.TestUtil
+
+/// Sizes that are not multiples of any SIMD width, and one larger than a kernel chunk.
+let sizes = [ 7; 1; 33; 300_001 ]
+
+/// AdamW in float64 from the formula (PyTorch's update rule), one parameter.
+let referenceStep (p: float[]) (m: float[]) (v: float[]) (g: float[]) (step: int) lr wd =
+    let b1, b2, eps = 0.9, 0.999, 1e-8
+    for i in 0 .. p.Length - 1 do
+        p.[i] <- p.[i] * (1.0 - lr * wd)
+        m.[i] <- b1 * m.[i] + (1.0 - b1) * g.[i]
+        v.[i] <- b2 * v.[i] + (1.0 - b2) * g.[i] * g.[i]
+        p.[i] <- p.[i] - lr * (m.[i] / (1.0 - b1 ** float step)) / (sqrt (v.[i] / (1.0 - b2 ** float step)) + eps)
+
+let tests =
+    testList "arenas" [
+        test "adopt lays tensors out in one buffer: same names, shapes, values, leaves that take gradients; spanning sees it" {
+            use _ = torch.NewDisposeScope()
+            let originals = [ for i, n in List.indexed sizes -> sprintf "t%d" i, torch.randn(int64 n).requires_grad_(i <> 1) ]
+            let views = Arena.adopt originals
+            Expect.equal (List.map fst views) (List.map fst originals) "names in order"
+            for (_, a), (_, b) in List.zip views originals do
+                Expect.sequenceEqual (valuesOf a) (valuesOf b) "values copied"
+                Expect.equal a.requires_grad b.requires_grad "requires_grad kept"
+            let tensors = List.map snd views
+            Expect.isSome (Arena.spanning tensors) "views tile one buffer"
+            Expect.isNone (Arena.spanning (List.map snd originals)) "separate tensors do not"
+            Expect.isNone (Arena.spanning (List.rev tensors)) "nor views out of order"
+            (tensors |> List.map (fun t -> (t * t).sum()) |> List.reduce plus).backward()
+            for t in tensors do
+                if t.requires_grad then Expect.isLessThan (maxAbsDiff (nonNull t.grad) (times 2.0 (t.detach()))) 1e-6 "d(t²)/dt = 2t on the view"
+            (Arena.spanning tensors).Value.zero_() |> ignore
+            Expect.isTrue (tensors |> List.forall (fun t -> toFloat (t.detach().abs().sum()) = 0.0)) "the span writes through to every view"
+        }
+
+        test "EMA over two arenas is one update with the per-tensor result" {
+            use _ = torch.NewDisposeScope()
+            let make seed = [ for i, n in List.indexed sizes -> sprintf "t%d" i, torch.randn(int64 n, generator = new torch.Generator(uint64 (seed + i))) ]
+            let teacher, student = Arena.adopt (make 1), Arena.adopt (make 100)
+            let teacherLoose, studentLoose = make 1, make 100
+            Ema.ema 0.996 (List.map snd teacher) (List.map snd student)
+            Ema.ema 0.996 (List.map snd teacherLoose) (List.map snd studentLoose)
+            for (_, a), (_, b) in List.zip teacher teacherLoose do
+                Expect.isLessThan (maxAbsDiff a b) 1e-7 "same teacher"
+        }
+
+        test "fused float32 AdamW (the CPU kernel) follows the float64 formula over 5 steps; moments live in one arena; restore continues exactly" {
+            use _ = torch.NewDisposeScope()
+            let rng = System.Random 7
+            let initial = [ for n in sizes -> normal rng n ]
+            let parameters = Arena.adopt [ for i, values in List.indexed initial -> sprintf "p%d" i, torch.tensor(values, dtype = torch.float32).requires_grad_(true) ]
+            let expected = [ for values in initial -> Array.copy values ]
+            let m, v = [ for n in sizes -> Array.zeroCreate<float> n ], [ for n in sizes -> Array.zeroCreate<float> n ]
+            let optimiser = Optim.AdamW()
+            let lr = 0.05
+            let decayOf name = if name = "p0" then 0.0 else 0.04
+            let applyGradients (tensors: (string * Tensor) list) (grads: float[] list) =
+                for (_, p), g in List.zip tensors grads do p.grad <- torch.tensor(g, dtype = torch.float32)
+            let mutable resumed = None
+            for step in 1 .. 5 do
+                let grads = [ for n in sizes -> normal rng n ]
+                if step = 3 then
+                    // a restored optimiser on copied weights: the same steps from here
+                    let copies = Arena.adopt [ for name, p in parameters -> name, p.detach().clone().requires_grad_(true) ]
+                    let restored = Optim.AdamW()
+                    for KeyValue(name, s) in optimiser.Moments do restored.Restore(name, s.M.clone(), s.V.clone(), s.Steps)
+                    resumed <- Some(copies, restored)
+                applyGradients parameters grads
+                optimiser.Step(parameters, lr, (fun name _ -> decayOf name), (fun _ -> false))
+                match resumed with
+                | Some(copies, restored) ->
+                    applyGradients copies grads
+                    restored.Step(copies, lr, (fun name _ -> decayOf name), (fun _ -> false))
+                    for (_, a), (_, b) in List.zip parameters copies do Expect.sequenceEqual (valuesOf a) (valuesOf b) (sprintf "restored, step %d" step)
+                | None -> ()
+                for i in 0 .. sizes.Length - 1 do
+                    referenceStep expected.[i] m.[i] v.[i] grads.[i] step lr (decayOf (sprintf "p%d" i))
+                    let actual = valuesOf (snd parameters.[i])
+                    let worst = Array.map2 (fun (a: float) b -> abs (a - b) / (1.0 + abs b)) actual expected.[i] |> Array.max
+                    Expect.isLessThan worst 1e-6 (sprintf "step %d, parameter %d: |error| / (1 + |p|), float32 rounding" step i)
+            Expect.isSome (Arena.spanning [ for KeyValue(_, s) in optimiser.Moments -> s.M ]) "first moments in one buffer"
+            Expect.equal optimiser.Moments.Count sizes.Length "every updated parameter has moments"
+        }
+    ]
