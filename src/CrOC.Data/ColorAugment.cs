@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace CrOC.Data;
 
 /// <summary>
@@ -100,7 +102,9 @@ public static class ColorAugment
     }
 
     /// <summary>Gaussian blur with standard deviation <paramref name="sigma"/> pixels (PIL's
-    /// GaussianBlur(radius=σ)), separable, edges clamped.</summary>
+    /// GaussianBlur(radius=σ)), separable, edges clamped. Both passes run along rows (vectorised;
+    /// the horizontal one over an edge-extended copy of the row): each output sums its taps in
+    /// kernel order, as the scalar loop does.</summary>
     public static void GaussianBlur(RgbImage image, double sigma)
     {
         int radius = System.Math.Max(1, (int)System.Math.Ceiling(3 * sigma));
@@ -108,32 +112,35 @@ public static class ColorAugment
         double total = 0;
         for (int i = -radius; i <= radius; i++) total += kernel[i + radius] = (float)System.Math.Exp(-0.5 * i * i / (sigma * sigma));
         for (int i = 0; i < kernel.Length; i++) kernel[i] /= (float)total;
-        int w = image.Width, h = image.Height;
-        var line = new float[System.Math.Max(w, h)];
-        var p = image.Pixels;
+        var sourceArray = ArrayPool<float>.Shared.Rent(image.Plane); // a large temporary: pooled
+        try { Blur(image, kernel, sourceArray.AsSpan(0, image.Plane)); }
+        finally { ArrayPool<float>.Shared.Return(sourceArray); }
+    }
+
+    /// <summary>The two passes of <see cref="GaussianBlur"/> with an odd-length kernel; <paramref name="source"/>
+    /// is scratch of one plane.</summary>
+    static void Blur(RgbImage image, float[] kernel, Span<float> source)
+    {
+        int w = image.Width, h = image.Height, radius = kernel.Length / 2;
+        var extended = new float[w + 2 * radius];
+        var taps = Enumerable.Range(0, kernel.Length).ToArray(); // the horizontal pass's offsets in `extended`
+        var rows = new int[kernel.Length];
         for (int c = 0; c < 3; c++)
         {
-            int plane = c * image.Plane;
+            var plane = image.Pixels.AsSpan(c * image.Plane, image.Plane);
             for (int y = 0; y < h; y++)
             {
-                int row = plane + y * w;
-                for (int x = 0; x < w; x++)
-                {
-                    float sum = 0;
-                    for (int k = -radius; k <= radius; k++) sum += kernel[k + radius] * p[row + System.Math.Clamp(x + k, 0, w - 1)];
-                    line[x] = sum;
-                }
-                Array.Copy(line, 0, p, row, w);
+                var row = plane.Slice(y * w, w);
+                extended.AsSpan(0, radius).Fill(row[0]);
+                row.CopyTo(extended.AsSpan(radius));
+                extended.AsSpan(radius + w).Fill(row[w - 1]);
+                WeightedRows.Sum(row, extended, taps, kernel);
             }
-            for (int x = 0; x < w; x++)
+            plane.CopyTo(source);
+            for (int y = 0; y < h; y++)
             {
-                for (int y = 0; y < h; y++)
-                {
-                    float sum = 0;
-                    for (int k = -radius; k <= radius; k++) sum += kernel[k + radius] * p[plane + System.Math.Clamp(y + k, 0, h - 1) * w + x];
-                    line[y] = sum;
-                }
-                for (int y = 0; y < h; y++) p[plane + y * w + x] = line[y];
+                for (int k = -radius; k <= radius; k++) rows[k + radius] = System.Math.Clamp(y + k, 0, h - 1) * w;
+                WeightedRows.Sum(plane.Slice(y * w, w), source, rows, kernel);
             }
         }
     }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Tiff;
@@ -32,8 +33,10 @@ public sealed class ImageDecoder
 
     public RgbImage Decode(string path) => Decode(ImageEntry.File(path));
 
-    /// <summary>Decodes a file or an archive member.</summary>
-    public RgbImage Decode(ImageEntry entry)
+    /// <summary>Decodes a file or an archive member; the pixels go into <paramref name="reuse"/>
+    /// when it has the image's size (a worker's previous image: no new 4-byte-per-value buffer, whose
+    /// large-object allocation costs more than the decode of a small JPEG).</summary>
+    public RgbImage Decode(ImageEntry entry, RgbImage? reuse = null)
     {
         var name = entry.Name;
         try
@@ -43,7 +46,7 @@ public sealed class ImageDecoder
             if (length == 0) throw new DecodeException(name, "empty file");
             if (length > MaxFileBytes) throw new DecodeException(name, $"{length} bytes exceed the limit of {MaxFileBytes}");
             var bytes = entry.Member is null ? File.ReadAllBytes(entry.Path) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
-            return Decode(bytes, name);
+            return Decode(bytes, name, reuse);
         }
         catch (DecodeException) { throw; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -53,7 +56,7 @@ public sealed class ImageDecoder
     }
 
     /// <summary>Decodes encoded image bytes; <paramref name="name"/> names them in errors.</summary>
-    public RgbImage Decode(byte[] bytes, string name)
+    public RgbImage Decode(byte[] bytes, string name, RgbImage? reuse = null)
     {
         try
         {
@@ -62,7 +65,7 @@ public sealed class ImageDecoder
                 throw new DecodeException(name, $"{header.Width}x{header.Height} pixels exceed the limit of {MaxPixels}");
             using var image = Image.Load<Rgb24>(configuration, bytes);
             if (image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation) is not null) image.Mutate(x => x.AutoOrient());
-            return ToPlanar(image);
+            return ToPlanar(image, reuse);
         }
         catch (DecodeException) { throw; }
         catch (Exception e) when (e is ImageFormatException or UnknownImageFormatException or InvalidImageContentException
@@ -74,22 +77,27 @@ public sealed class ImageDecoder
         }
     }
 
-    static RgbImage ToPlanar(Image<Rgb24> image)
+    /// <summary>Interleaved 8-bit RGB rows to planar float32 in [0, 1] (spans over bytes: no
+    /// per-pixel struct access or bounds checks in the loop).</summary>
+    static RgbImage ToPlanar(Image<Rgb24> image, RgbImage? reuse)
     {
-        var rgb = new RgbImage(image.Width, image.Height);
+        var rgb = reuse is not null && reuse.Width == image.Width && reuse.Height == image.Height
+            ? reuse : new RgbImage(image.Width, image.Height);
         var pixels = rgb.Pixels;
         int plane = rgb.Plane, width = image.Width;
         image.ProcessPixelRows(rows =>
         {
             for (int y = 0; y < rows.Height; y++)
             {
-                var row = rows.GetRowSpan(y);
-                int at = y * width;
-                for (int x = 0; x < row.Length; x++)
+                ReadOnlySpan<byte> row = MemoryMarshal.AsBytes(rows.GetRowSpan(y));
+                var red = pixels.AsSpan(y * width, width);
+                var green = pixels.AsSpan(plane + y * width, width);
+                var blue = pixels.AsSpan(2 * plane + y * width, width);
+                for (int x = 0; x < red.Length; x++)
                 {
-                    pixels[at + x] = row[x].R * (1f / 255f);
-                    pixels[plane + at + x] = row[x].G * (1f / 255f);
-                    pixels[2 * plane + at + x] = row[x].B * (1f / 255f);
+                    red[x] = row[3 * x] * (1f / 255f);
+                    green[x] = row[3 * x + 1] * (1f / 255f);
+                    blue[x] = row[3 * x + 2] * (1f / 255f);
                 }
             }
         });

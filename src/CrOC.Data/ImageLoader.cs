@@ -144,6 +144,7 @@ public sealed class ImageLoader
         int size = options.Batch;
         var views = new AugmentedView[size][];
         var indices = new int[size];
+        RgbImage? previous = null; // its buffer is reused for the next image of the same size
         for (int s = 0; s < size; s++)
         {
             int position = Order.GlobalPosition(batch, s);
@@ -154,7 +155,8 @@ public sealed class ImageLoader
                 int index = order[(position + attempt) % order.Length]; // the next sample of the epoch's global order (the same whatever the number of ranks)
                 try
                 {
-                    var image = decoder.Decode(files[index]);
+                    var image = decoder.Decode(files[index], previous);
+                    previous = image;
                     views[s] = spec.Apply(image, options.Seed, epoch, index);
                     indices[s] = index;
                     Stats.AddDecoded();
@@ -185,14 +187,16 @@ public sealed class ImageLoader
         static (torch.Tensor Pixels, torch.Tensor Positions) Stack(ViewSpec view, List<AugmentedView> rows)
         {
             int pixels = 3 * view.Size * view.Size, tokens = view.Grid * view.Grid;
-            var flat = new float[rows.Count * pixels];
-            var positions = new float[rows.Count * tokens * 2];
+            var images = torch.empty([rows.Count, 3, view.Size, view.Size]);
+            var positions = torch.empty([rows.Count, tokens, 2]);
+            using var imageMemory = images.data<float>(); // each view copied once, into the tensor
+            using var positionMemory = positions.data<float>();
             for (int r = 0; r < rows.Count; r++)
             {
-                Array.Copy(rows[r].Pixels, 0, flat, r * pixels, pixels);
-                Array.Copy(rows[r].Positions, 0, positions, r * tokens * 2, tokens * 2);
+                imageMemory.CopyFrom(rows[r].Pixels, 0, (long)r * pixels);
+                positionMemory.CopyFrom(rows[r].Positions, 0, (long)r * tokens * 2);
             }
-            return (torch.tensor(flat, [rows.Count, 3, view.Size, view.Size]), torch.tensor(positions, [rows.Count, tokens, 2]));
+            return (images, positions);
         }
     }
 }

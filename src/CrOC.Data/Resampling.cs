@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace CrOC.Data;
 
 /// <summary>
@@ -46,42 +48,56 @@ public static class Resampling
 
     /// <summary>Resizes the box (left, top, width, height) of <paramref name="image"/> to
     /// <paramref name="outWidth"/> × <paramref name="outHeight"/>.</summary>
+    /// <remarks>Vertical pass first (rows of the box's columns, vectorised along the row), then the
+    /// horizontal pass as a vertical one on the transposed intermediate; every output sums its taps
+    /// in order, in float32. PIL filters horizontally first: the two orders differ only by float32
+    /// rounding (below 1e-5 on [0, 1] pixels, tested against the horizontal-first loop).</remarks>
     public static RgbImage ResizeBox(RgbImage image, double left, double top, double width, double height, int outWidth, int outHeight)
     {
         var (xs, xw) = Coefficients(left, width, image.Width, outWidth);
         var (ys, yw) = Coefficients(top, height, image.Height, outHeight);
-        int rowFirst = ys.Min();
-        int rowLast = Enumerable.Range(0, outHeight).Max(o => ys[o] + yw[o].Length - 1);
-        int rows = rowLast - rowFirst + 1;
-        var horizontal = new float[rows * outWidth];
+        int colFirst = xs.Min();
+        int cols = Enumerable.Range(0, outWidth).Max(o => xs[o] + xw[o].Length) - colFirst;
+        var pool = ArrayPool<float>.Shared; // large temporaries: a new one per call costs more than the filtering
+        var (verticalArray, transposedArray, horizontalArray) = (pool.Rent(outHeight * cols), pool.Rent(cols * outHeight), pool.Rent(outWidth * outHeight));
+        try
+        {
+            return Filter(image, xs, xw, ys, yw, colFirst, cols, outWidth, outHeight,
+                verticalArray.AsSpan(0, outHeight * cols), transposedArray.AsSpan(0, cols * outHeight), horizontalArray.AsSpan(0, outWidth * outHeight));
+        }
+        finally
+        {
+            pool.Return(verticalArray);
+            pool.Return(transposedArray);
+            pool.Return(horizontalArray);
+        }
+    }
+
+    /// <summary>The two passes, with scratch rows <paramref name="vertical"/> (outHeight × cols),
+    /// <paramref name="transposed"/> (cols × outHeight), <paramref name="horizontal"/> (outWidth × outHeight).</summary>
+    static RgbImage Filter(RgbImage image, int[] xs, float[][] xw, int[] ys, float[][] yw, int colFirst, int cols, int outWidth, int outHeight,
+        Span<float> vertical, Span<float> transposed, Span<float> horizontal)
+    {
         var output = new RgbImage(outWidth, outHeight);
+        var pixels = image.Pixels.AsSpan();
+        var offsets = new int[System.Math.Max(xw.Max(w => w.Length), yw.Max(w => w.Length))];
         for (int c = 0; c < 3; c++)
         {
-            int plane = c * image.Plane;
-            for (int r = 0; r < rows; r++)
-            {
-                int rowAt = plane + (rowFirst + r) * image.Width;
-                for (int o = 0; o < outWidth; o++)
-                {
-                    var w = xw[o];
-                    int at = rowAt + xs[o];
-                    float sum = 0;
-                    for (int i = 0; i < w.Length; i++) sum += w[i] * image.Pixels[at + i];
-                    horizontal[r * outWidth + o] = sum;
-                }
-            }
-            int outPlane = c * output.Plane;
+            var plane = pixels.Slice(c * image.Plane, image.Plane);
             for (int o = 0; o < outHeight; o++)
             {
-                var w = yw[o];
-                int first = ys[o] - rowFirst;
-                for (int x = 0; x < outWidth; x++)
-                {
-                    float sum = 0;
-                    for (int i = 0; i < w.Length; i++) sum += w[i] * horizontal[(first + i) * outWidth + x];
-                    output.Pixels[outPlane + o * outWidth + x] = System.Math.Clamp(sum, 0f, 1f);
-                }
+                for (int i = 0; i < yw[o].Length; i++) offsets[i] = (ys[o] + i) * image.Width + colFirst;
+                WeightedRows.Sum(vertical.Slice(o * cols, cols), plane, offsets.AsSpan(0, yw[o].Length), yw[o]);
             }
+            WeightedRows.Transpose(vertical, outHeight, cols, transposed);
+            for (int o = 0; o < outWidth; o++)
+            {
+                for (int i = 0; i < xw[o].Length; i++) offsets[i] = (xs[o] - colFirst + i) * outHeight;
+                WeightedRows.Sum(horizontal.Slice(o * outHeight, outHeight), transposed, offsets.AsSpan(0, xw[o].Length), xw[o]);
+            }
+            var outPlane = output.Pixels.AsSpan(c * output.Plane, output.Plane);
+            WeightedRows.Transpose(horizontal, outWidth, outHeight, outPlane);
+            foreach (ref var v in outPlane) v = System.Math.Clamp(v, 0f, 1f);
         }
         return output;
     }

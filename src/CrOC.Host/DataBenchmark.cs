@@ -83,13 +83,13 @@ public static class DataBenchmark
     static double Measure(string? label, IReadOnlyList<ImageEntry> files, MultiCropSpec spec, int batch, int batches, int workers)
     {
         var runs = new List<double>();
-        for (int run = 0; run < 3; run++)
+        for (int run = -1; run < 3; run++) // run −1 warms up (the JIT's optimised code, the file cache), untimed
         {
             var loader = new ImageLoader(files, spec, new LoaderOptions(batch, workers, System.Math.Max(2, 2 * workers), Seed: run));
             var watch = Stopwatch.StartNew();
             int images = 0;
             foreach (var b in loader.Epoch(0).Take(batches)) { images += b.Indices.Length; b.Dispose(); }
-            runs.Add(images / watch.Elapsed.TotalSeconds);
+            if (run >= 0) runs.Add(images / watch.Elapsed.TotalSeconds);
         }
         double median = Timing.MedianOf(runs);
         if (label is not null) Console.WriteLine($"{label}: {median:F1} images/s (median of 3; min {runs.Min():F1}, max {runs.Max():F1})");

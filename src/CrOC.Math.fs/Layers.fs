@@ -15,7 +15,8 @@ type WeightNormed = { G: Tensor; V: Tensor }
 
 /// The dtype the matmuls, attention and MLPs run in. Bf16 is mixed precision: the weights stay
 /// float32 (master copies, cast per use, so gradients reach them in float32), while LayerNorm,
-/// the residual stream, softmax, losses and everything downstream stay float32.
+/// the residual stream, losses and everything downstream stay float32; the attention's softmax
+/// and GELU run in bfloat16, as under PyTorch's CPU autocast.
 type Precision =
     | Fp32
     | Bf16

@@ -14,6 +14,7 @@ let all =
         ArenaTests.tests
         WeightsTests.tests
         DataTests.tests
+        FilterTests.tests
         TarTests.tests
         TrainingTests.tests
         DistributedTests.tests

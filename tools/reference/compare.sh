@@ -1,27 +1,55 @@
 #!/usr/bin/env bash
-# Runs the CrOC.NET step (fp32 and bf16) and the PyTorch reference step (fp32) in one session, on
-# the same machine, and prints the ratios. A measuring tool, not a test.
+# Times the CrOC.NET step (fp32, bf16) against the PyTorch reference step (fp32, bf16 autocast) on
+# this machine, interleaved: every round runs each configuration once, in turn, so that all see the
+# same machine state; prints the medians over the rounds, their ratios and the CPU. A measuring
+# tool, not a test.
 #   needs: apt-get install --no-install-recommends python3-torch libopenblas0-openmp
-#   usage: tools/reference/compare.sh [batch=8] [repeats=5]
+#   usage: tools/reference/compare.sh [batch=8] [repeats=5] [rounds=3]
+#   CROC_BEFORE=/path/to/croc-host adds that binary's fp32 and bf16 steps (an A/B of a change).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 batch=${1:-8}
 repeats=${2:-5}
+rounds=${3:-3}
 dotnet build src/CrOC.Host -c Release -v q > /dev/null
 host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
-ours32=$("$host" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision fp32 --json | tail -n 1)
-ours16=$("$host" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision bf16 --json | tail -n 1)
-# OpenBLAS's AVX-512 kernels: the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow PyTorch down.
-theirs=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 tools/reference/step.py --batch "$batch" --repeats "$repeats" --threads 2 | tail -n 1)
-python3 - "$ours32" "$ours16" "$theirs" <<'PY'
-import json, sys
-ours32, ours16, theirs = (json.loads(a) for a in sys.argv[1:])
-print(f"| run | step (s, median) | images/s | MFU | peak RSS (MB) | step / PyTorch fp32 |")
-print(f"|---|---|---|---|---|---|")
-for name, r in [("CrOC.NET fp32", ours32), ("CrOC.NET bf16", ours16), ("PyTorch fp32 (reference)", theirs)]:
-    mfu = f"{100 * r['mfu']:.0f}%" if "mfu" in r else "–"
-    print(f"| {name} | {r['step_s']:.2f} | {r['images_per_s']:.2f} | {mfu} | {r['peak_rss_mb']:.0f} | {r['step_s'] / theirs['step_s']:.2f} |")
-for name, r in [("fp32", ours32), ("bf16", ours16)]:
-    phases = ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items())
-    print(f"{name} phases (s): {phases}")
+results=$(mktemp)
+run() { # name, command...
+    local name=$1; shift
+    echo "  $name" >&2
+    echo "$name	$("$@" | tail -n 1)" >> "$results"
+}
+for round in $(seq 1 "$rounds"); do
+    echo "round $round of $rounds" >&2
+    for precision in fp32 bf16; do
+        run "CrOC.NET $precision" "$host" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$precision" --json
+        # OpenBLAS's AVX-512 kernels: the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow PyTorch down.
+        run "PyTorch $precision" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 tools/reference/step.py \
+            --batch "$batch" --repeats "$repeats" --threads 2 --precision "$precision"
+        if [[ -n "${CROC_BEFORE:-}" ]]; then
+            run "before $precision" "$CROC_BEFORE" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$precision" --json
+        fi
+    done
+done
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
+python3 - "$results" "$cpu" "$rounds" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, record = line.rstrip("\n").split("\t", 1)
+    rows.setdefault(name, []).append(json.loads(record))
+median = lambda name, key: statistics.median(r[key] for r in rows[name])
+print(f"{sys.argv[2]}, {sys.argv[3]} interleaved rounds, medians (each round's value is itself a median of steps)")
+print("| run | step (s) | rounds (s) | images/s | peak RSS (MB) | / PyTorch fp32 | / PyTorch bf16 autocast |")
+print("|---|---|---|---|---|---|---|")
+t32, t16 = median("PyTorch fp32", "step_s"), median("PyTorch bf16", "step_s")
+for name in rows:
+    step = median(name, "step_s")
+    each = " / ".join(f"{r['step_s']:.2f}" for r in rows[name])
+    print(f"| {name} | {step:.2f} | {each} | {median(name, 'images_per_s'):.2f} | {median(name, 'peak_rss_mb'):.0f} | {step / t32:.2f} | {step / t16:.2f} |")
+for name in rows:
+    if "phases" in rows[name][0]:
+        phases = ", ".join(f"{k} {statistics.median(r['phases'][k] for r in rows[name]):.3f}" for k in rows[name][0]["phases"])
+        print(f"{name} phases (s, medians): {phases}")
 PY
+rm -f "$results"

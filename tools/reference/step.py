@@ -8,9 +8,13 @@ minimum cost, argmax masks, pruning), student forward with drop-path, object poo
 Written here from spec §2-§8; not the official code.
 
     apt-get install --no-install-recommends python3-torch libopenblas0-openmp
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 tools/reference/step.py --batch 8
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 tools/reference/step.py --batch 8 [--precision bf16]
+
+--precision bf16 runs the forward passes, the clustering's inputs and the losses under CPU autocast
+(bfloat16 matmuls, PyTorch's own choice of ops kept in float32), the backward as autocast leaves it.
 """
 import argparse
+import contextlib
 import json
 import math
 import resource
@@ -161,7 +165,10 @@ def main():
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: forward and losses under torch.autocast('cpu', torch.bfloat16), as a PyTorch user would run it")
     args = parser.parse_args()
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     student, teacher = nn.ModuleDict({"vit": Vit(size=args.size), "head": Head()}), nn.ModuleDict({"vit": Vit(size=args.size, drop=0), "head": Head()})
@@ -177,16 +184,17 @@ def main():
     times = []
     for it in range(args.repeats + 2):
         start = time.perf_counter()
-        with torch.no_grad():
-            tt, keys = teacher["vit"](views)
-            gt = teacher["head"](tt[:, 0])
-            masks, valid, kbar = cluster(keys, pos, 6)
-            at = teacher["head"](objects(masks, valid, tt, 6, kbar).reshape(-1, 384), True)
-        ts, _ = student["vit"](views)
-        gs = student["head"](ts[:, 0])
-        as_ = student["head"](objects(masks, valid, ts, 6, kbar).reshape(-1, 384), True)
-        loss = cross_view(((gt - centre) / 0.04).softmax(-1), (gs / 0.1).log_softmax(-1)) + \
-            cross_view(((at - centre_c) / 0.04).softmax(-1), (as_ / 0.1).log_softmax(-1))
+        with autocast():
+            with torch.no_grad():
+                tt, keys = teacher["vit"](views)
+                gt = teacher["head"](tt[:, 0])
+                masks, valid, kbar = cluster(keys.float(), pos, 6)
+                at = teacher["head"](objects(masks, valid, tt, 6, kbar).reshape(-1, 384), True)
+            ts, _ = student["vit"](views)
+            gs = student["head"](ts[:, 0])
+            as_ = student["head"](objects(masks, valid, ts, 6, kbar).reshape(-1, 384), True)
+            loss = cross_view(((gt - centre) / 0.04).softmax(-1), (gs / 0.1).log_softmax(-1)) + \
+                cross_view(((at - centre_c) / 0.04).softmax(-1), (as_ / 0.1).log_softmax(-1))
         opt.zero_grad()
         loss.backward()
         for p in student.parameters():
@@ -199,15 +207,15 @@ def main():
         with torch.no_grad():
             for ps, pt in zip(student.parameters(), teacher.parameters()):
                 pt.mul_(0.996).add_(ps.detach(), alpha=0.004)
-            centre = centre * 0.9 + 0.1 * gt.mean(0, keepdim=True)
-            centre_c = centre_c * 0.9 + 0.1 * at.mean(0, keepdim=True)
+            centre = centre * 0.9 + 0.1 * gt.float().mean(0, keepdim=True)
+            centre_c = centre_c * 0.9 + 0.1 * at.float().mean(0, keepdim=True)
         elapsed = time.perf_counter() - start
         if it >= 2:
             times.append(elapsed)
         print(f"step {it + 1}: {elapsed:.2f} s, loss {loss.item():.3f}, {len(valid)} objects", flush=True)
     median = statistics.median(times)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "batch": args.batch, "threads": args.threads,
+    print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "precision": args.precision, "batch": args.batch, "threads": args.threads,
                       "step_s": median, "images_per_s": args.batch / median, "peak_rss_mb": rss}))
 
 

@@ -51,7 +51,7 @@ public static class ClustersCommand
         if (o.Head >= vit.Heads) throw new OptionException($"--head must be below the {vit.Heads} heads of this backbone");
         var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]).Take(o.Count).ToList();
         var decoder = new ImageDecoder();
-        var images = files.Select(decoder.Decode).ToList();
+        var images = files.Select(f => decoder.Decode(f)).ToList();
         var attention = Path.ChangeExtension(output, null) + "-attention.png";
         var captions = ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
         foreach (var caption in captions) Console.WriteLine(caption);
