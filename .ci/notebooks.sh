@@ -8,10 +8,12 @@ dotnet tool restore
 status=0
 for notebook in *.ipynb; do
   started=$(date +%s)
-  if dotnet dotnet-repl --run "$notebook" --exit-after-run --output-path "$(mktemp --suffix .ipynb)" > /tmp/croc-notebook.log 2>&1; then
+  executed=$(mktemp --suffix .ipynb)
+  if dotnet dotnet-repl --run "$notebook" --exit-after-run --output-path "$executed" > /tmp/croc-notebook.log 2>&1; then
     echo "notebook $notebook: ok ($(( $(date +%s) - started )) s)"
   else
-    echo "notebook $notebook: FAILED"; cat /tmp/croc-notebook.log; status=1
+    # dotnet-repl writes a failing cell's error into the executed notebook, not to its output
+    echo "notebook $notebook: FAILED"; cat /tmp/croc-notebook.log; grep -o 'Error input.fsx[^"]*' "$executed" | head -n 5; status=1
   fi
 done
 exit $status

@@ -5,6 +5,7 @@ using CrOC.Host.Distributed;
 using CrOC.Host.Training;
 using CrOC.Math;
 using TorchSharp;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host;
 

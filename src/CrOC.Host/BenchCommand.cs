@@ -7,6 +7,7 @@ using CrOC.Host.Distributed;
 using CrOC.Host.Training;
 using CrOC.Math;
 using TorchSharp;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host;
 
@@ -74,13 +75,13 @@ public static class BenchCommand
 
         var phases = new Dictionary<string, List<double>>();
         var totals = new List<double>();
-        var schedule = new StepSchedule(1, 1e-4, 0.04, 0.996, 0.04, 0.04);
+        var schedule = new TrainingStep.Schedule(epoch: 1, lr: 1e-4, weightDecay: 0.04, momentum: 0.996, teacherTemp: 0.04, teacherTempC: 0.04);
         for (int i = 0; i < repeats + 2; i++)
         {
             var watch = Stopwatch.StartNew();
             double last = 0;
             var step = new Dictionary<string, double>();
-            StepRunner.Run(croc, config, state, ranks, Repeat(views, positions), schedule, phase =>
+            StepRunner.Run(croc, StepRunner.SettingsOf(config), config.Seed, state, ranks, Repeat(views, positions), schedule, phase =>
             {
                 if (device.type == DeviceType.CUDA) torch.cuda.synchronize(); // phases end when their kernels do
                 double now = watch.Elapsed.TotalSeconds;

@@ -1,5 +1,6 @@
 using System.Text;
 using CrOC.Host.CommandLine;
+using CrOC.Host.Visual;
 
 namespace CrOC.Host;
 
@@ -7,17 +8,17 @@ namespace CrOC.Host;
 public static class Cli
 {
     /// <summary>A subcommand: its name, one line of meaning, and how to run it from its arguments.</summary>
-    sealed record Command(string Name, string Summary, Func<string[], int> Run);
+    sealed record Subcommand(string Name, string Summary, Func<string[], int> Run);
 
     /// <summary>A subcommand whose options record <typeparamref name="T"/> declares its command line.</summary>
-    static Command Of<T>(Func<T, int> run) where T : class, new() =>
+    static Subcommand Of<T>(Func<T, int> run) where T : class, new() =>
         new(OptionSet<T>.Command.Name, OptionSet<T>.Command.Summary, args =>
         {
             if (Arguments.AsksForHelp(args)) { Console.Write(OptionSet<T>.Help()); return ExitCodes.Ok; }
             return run(OptionSet<T>.Parse(args));
         });
 
-    static readonly Command[] Commands =
+    static readonly Subcommand[] Commands =
     [
         new("train", Training.TrainCommand.Summary, Training.TrainCommand.Run),
         Of<Evaluation.EvalSegOptions>(Evaluation.EvalSegCommand.Run),

@@ -2,6 +2,7 @@ using CrOC.Host.CommandLine;
 using CrOC.Math;
 using TorchSharp;
 using static TorchSharp.torch;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host;
 

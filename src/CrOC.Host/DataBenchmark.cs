@@ -1,6 +1,7 @@
 using CrOC.Host.CommandLine;
 using System.Diagnostics;
 using CrOC.Data;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host;
 

@@ -3,6 +3,7 @@ using CrOC.Host.CommandLine;
 using CrOC.Host.Weights;
 using CrOC.Math;
 using TorchSharp;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host;
 

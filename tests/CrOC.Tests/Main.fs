@@ -22,6 +22,7 @@ let all =
         FuzzTests.tests
         HardeningTests.tests
         ApiTableTests.tests
+        LayeringTests.tests
     ]
 
 /// Writes through to `inner`, without ANSI escape sequences (Expecto's logger emits colour resets

@@ -1,7 +1,7 @@
 namespace CrOC.Host.CommandLine;
 
 /// <summary>A bad command line, reported with exit code 2.</summary>
-public sealed class OptionException(string message) : Exception(message);
+public sealed class OptionException(string message) : Exception(message), IBadOption;
 
 /// <summary>The tokens of a subcommand's arguments.</summary>
 public static class Arguments

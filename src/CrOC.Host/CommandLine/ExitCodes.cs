@@ -1,13 +1,20 @@
 using CrOC.Data;
-using CrOC.Host.Distributed;
-using CrOC.Host.Training;
-using CrOC.Host.Weights;
 
 namespace CrOC.Host.CommandLine;
 
 /// <summary>An output path that cannot be used: not writable, a file where a folder is needed,
 /// a run folder locked by another process or holding another run. Exit code 2.</summary>
-public sealed class OutputException(string message) : Exception(message);
+public sealed class OutputException(string message) : Exception(message), IBadInput;
+
+/// <summary>Marks an exception whose message is a complete report of bad input: exit code 2.
+/// The folders that throw one implement it, so this one depends on none of them.</summary>
+public interface IBadInput { }
+
+/// <summary>Bad input in the options (command line or config file): the report points at --help.</summary>
+public interface IBadOption : IBadInput { }
+
+/// <summary>Marks a failure while working whose message says all (exit code 1, no crash file).</summary>
+public interface IReportedFailure { }
 
 /// <summary>
 /// The exit codes of every command, and the one line that reports a failure:
@@ -23,12 +30,12 @@ public static class ExitCodes
 
     public static int For(Exception e) => e switch
     {
-        OptionException or ConfigException or DeviceException or OutputException or WeightsException or DatasetException or DecodeException => BadInput,
+        IBadInput or DatasetException or DecodeException => BadInput,
         _ => Failure,
     };
 
     /// <summary>True for the failures whose message says all (no internal error).</summary>
-    public static bool IsExpected(Exception e) => For(e) == BadInput || e is DivergedException or DistributedException or IOException or UnauthorizedAccessException or OutOfMemoryException or Evaluation.RealPhotos.JobFailedException;
+    public static bool IsExpected(Exception e) => For(e) == BadInput || e is IReportedFailure or IOException or UnauthorizedAccessException or OutOfMemoryException;
 
     /// <summary>The failure as one line.</summary>
     public static string Message(Exception e) => e switch
@@ -58,7 +65,7 @@ public static class ExitCodes
             catch (Exception) { /* the line alone must do */ }
         }
         Console.Error.WriteLine(line);
-        if (e is OptionException or ConfigException) Console.Error.WriteLine($"Run `croc-host {command} --help` for its options.");
+        if (e is IBadOption) Console.Error.WriteLine($"Run `croc-host {command} --help` for its options.");
         if (log is not null)
             try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* the log may be what failed */ }
         return For(e);

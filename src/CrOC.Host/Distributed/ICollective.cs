@@ -3,7 +3,7 @@ using TorchSharp;
 namespace CrOC.Host.Distributed;
 
 /// <summary>A distributed run cannot go on (MPI missing or failing, ranks that disagree).</summary>
-public sealed class DistributedException(string message) : Exception(message);
+public sealed class DistributedException(string message) : Exception(message), CommandLine.IReportedFailure;
 
 /// <summary>
 /// The processes of one run and the collective operations between them. Every rank must call the

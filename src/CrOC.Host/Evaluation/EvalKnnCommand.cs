@@ -2,6 +2,7 @@ using System.Text.Json;
 using CrOC.Host.CommandLine;
 using CrOC.Host.Training;
 using CrOC.Host.Weights;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host.Evaluation;
 

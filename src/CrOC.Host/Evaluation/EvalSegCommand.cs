@@ -5,6 +5,7 @@ using CrOC.Host.CommandLine;
 using CrOC.Host.Training;
 using CrOC.Host.Weights;
 using TorchSharp;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host.Evaluation;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using CrOC.Data;
 using CrOC.Math;
 using TorchSharp;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host.Evaluation;
 

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using CrOC.Host.Weights;
 using CrOC.Math;
 using TorchSharp;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host.Training;
 

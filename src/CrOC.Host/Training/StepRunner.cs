@@ -5,14 +5,10 @@ using TorchSharp;
 
 namespace CrOC.Host.Training;
 
-/// <summary>The values of the schedules at one iteration.</summary>
-public readonly record struct StepSchedule(int Epoch, double Lr, double WeightDecay, double Momentum, double TeacherTemp, double TeacherTempC);
-
 /// <summary>
-/// One optimiser step (spec §2, §8), shared by `train` and `bench`: for each micro-batch
-/// <see cref="Croc.step"/> and backward (loss / accum) in a dispose scope; then, over all ranks,
-/// the mean gradients (flat buckets), the mean metrics and the summed centre statistics; the centre
-/// update, per-tensor clipping, the last-layer freeze, AdamW and the EMA teacher.
+/// The host's side of one optimiser step (<see cref="TrainingStep.run"/>, where the step and the
+/// recipe's rules live), shared by `train` and `bench`: the loader's micro-batches with their random
+/// streams, the collective, and the state it advances.
 /// </summary>
 /// <remarks>
 /// Sub-batch g = (step·accum + k)·W + rank (micro-batch k of this rank) reseeds the stochastic
@@ -21,101 +17,49 @@ public readonly record struct StepSchedule(int Epoch, double Lr, double WeightDe
 /// </remarks>
 public static class StepRunner
 {
-    /// <summary>Metrics reported per step, averaged over micro-batches and ranks.</summary>
-    static readonly string[] MetricNames = ["loss", "loss_img", "loss_obj", "objects_per_image", "objects_empty", "mean_k_star", "teacher_entropy", "kl_teacher_student"];
+    /// <summary>The step's settings from a run's configuration.</summary>
+    public static TrainingStep.Settings SettingsOf(TrainConfig config) =>
+        new(accum: config.Accum, batch: config.Batch, clipGrad: config.ClipGrad, freezeLastLayer: config.FreezeLastLayer);
 
-    /// <summary>Runs the step; <paramref name="mark"/> (if any) hears each phase's end:
-    /// data, teacher forward, clustering, student forward, heads + losses, backward, all-reduce,
-    /// optimiser, EMA. Returns the metrics averaged over the micro-batches and ranks.</summary>
-    public static Dictionary<string, double> Run(Croc.CrocConfig croc, TrainConfig config, TrainingState state, ICollective collective,
-        IEnumerator<(torch.Tensor Views, torch.Tensor Positions, IDisposable? Owner)> microBatches, StepSchedule s, Action<string>? mark = null)
+    /// <summary>Runs the step on <paramref name="state"/> (advanced by one step unless the loss
+    /// diverged); <paramref name="mark"/> (if any) hears each phase's end. Returns the metrics
+    /// averaged over the micro-batches and ranks.</summary>
+    public static Dictionary<string, double> Run(Croc.CrocConfig croc, TrainingStep.Settings settings, long seed, TrainingState state, ICollective collective,
+        IEnumerator<(torch.Tensor Views, torch.Tensor Positions, IDisposable? Owner)> source, TrainingStep.Schedule schedule, Action<string>? mark = null)
     {
-        using var stepScope = torch.NewDisposeScope();
-        var sums = new double[MetricNames.Length];
-        var trainable = Network.trainable(state.Model.Student).ToList();
-        var tensors = trainable.Select(t => t.Item2).ToList();
-        Optim.clearGradients(tensors);
-        var image = new CentreStatistics(state.Model.Centre);
-        var objects = new CentreStatistics(state.Model.CentreC);
-        for (int micro = 0; micro < config.Accum; micro++)
-        {
-            if (!microBatches.MoveNext()) throw new InvalidOperationException("the loader ran out of batches inside an epoch");
-            var (views, positions, owner) = microBatches.Current;
-            using var batch = owner;
-            mark?.Invoke("data");
-            long subBatch = (state.Step * config.Accum + micro) * collective.World + collective.Rank;
-            using var dropPath = new torch.Generator(SubBatchSeed(config.Seed, subBatch, 1), torch.CPU);
-            using var seeding = new torch.Generator(SubBatchSeed(config.Seed, subBatch, 2), torch.CPU);
-            using var scope = torch.NewDisposeScope();
-            var input = new Croc.StepInput(views, positions, s.TeacherTemp, s.TeacherTempC, Clustering.Seeding.NewSampled(seeding), dropPath, mark);
-            var result = Croc.step(croc, state.Model, input);
-            Tensors.over(result.Loss, config.Accum).backward(); // no temporary Scalar: see Tensors.withScalar
-            mark?.Invoke("backward");
-            var values = Metrics(result, config.Batch);
-            for (int i = 0; i < sums.Length; i++) sums[i] += values[i] / config.Accum;
-            image.Add(result.CentreStats);
-            objects.Add(result.CentreStatsC);
-        }
-        // Over the ranks: one all-reduce of the metric sums and the two row counts, then (unless the
-        // loss diverged, which every rank sees alike) the gradients and one of the two centre sums.
-        var totals = AllReduceSum(collective, [.. sums, image.Count, objects.Count]);
-        var metrics = MetricNames.Select((name, i) => (name, totals[i] / collective.World)).ToDictionary(p => p.name, p => p.Item2);
-        if (!double.IsFinite(metrics["loss"])) return metrics; // the caller stops the run; nothing is updated
-        collective.AverageGradients(tensors);
-        var (imageSum, objectSum) = AllReduceJoined(collective, image.Sum, objects.Sum);
-        mark?.Invoke("all-reduce");
-        var (centre, centreC) = Croc.updateCentres(croc, state.Model,
-            new Losses.RowSum(imageSum, totals[MetricNames.Length]), new Losses.RowSum(objectSum, totals[MetricNames.Length + 1]));
-        var old = state.Model;
-        state.Model = new Croc.CrocState(old.Student, old.Teacher, centre.DetachFromDisposeScope(), centreC.DetachFromDisposeScope());
-        old.Centre.Dispose();
-        old.CentreC.Dispose();
-        Optim.clipPerTensor(config.ClipGrad, tensors);
-        Croc.optimiserStep(state.Optimizer, trainable, s.Lr, s.WeightDecay, config.FreezeLastLayer, s.Epoch);
-        mark?.Invoke("optimiser");
-        Ema.ema(s.Momentum, state.Teacher.Select(t => t.Tensor), state.Student.Select(t => t.Tensor));
-        mark?.Invoke("EMA");
-        state.Step++;
+        var (model, metrics) = TrainingStep.run(croc, settings, new StepCollective(collective), state.Optimizer, state.Model,
+            MicroBatches(seed, settings.Accum, state.Step, collective, source), schedule, mark);
+        state.Model = model;
+        if (double.IsFinite(metrics["loss"])) state.Step++;
         return metrics;
+    }
+
+    /// <summary>The next <paramref name="accum"/> batches of <paramref name="source"/>, each with
+    /// its sub-batch's generators; a batch and its generators are freed when the next is asked for.</summary>
+    static IEnumerable<TrainingStep.MicroBatch> MicroBatches(long seed, int accum, long step, ICollective collective,
+        IEnumerator<(torch.Tensor Views, torch.Tensor Positions, IDisposable? Owner)> source)
+    {
+        for (int micro = 0; micro < accum; micro++)
+        {
+            if (!source.MoveNext()) throw new InvalidOperationException("the loader ran out of batches inside an epoch");
+            var (views, positions, owner) = source.Current;
+            using var batch = owner;
+            long subBatch = (step * accum + micro) * collective.World + collective.Rank;
+            using var dropPath = new torch.Generator(SubBatchSeed(seed, subBatch, 1), torch.CPU);
+            using var seeding = new torch.Generator(SubBatchSeed(seed, subBatch, 2), torch.CPU);
+            yield return new TrainingStep.MicroBatch(views: views, positions: positions, dropPath: dropPath, seeding: seeding);
+        }
     }
 
     /// <summary>The seed of one random stream of one sub-batch.</summary>
     static ulong SubBatchSeed(long seed, long subBatch, int stream) => new SampleRandom(seed, -2, subBatch, stream).NextUInt64();
 
-    static double[] Metrics(Croc.StepResult r, int batch) =>
-    [
-        r.Loss.item<float>(), r.LossImg.item<float>(), r.LossObj.item<float>(), (double)r.ValidObjects / batch,
-        r.ObjectsEmpty ? 1 : 0, r.MeanKStar, r.TeacherEntropy, r.KlTeacherStudent,
-    ];
-
-    static double[] AllReduceSum(ICollective collective, double[] local)
+    /// <summary>The host's collective as the step sees it.</summary>
+    sealed class StepCollective(ICollective collective) : TrainingStep.ICollective
     {
-        if (collective.World == 1) return local;
-        using var scope = torch.NewDisposeScope();
-        var all = torch.tensor(local, torch.float64);
-        collective.AllReduceSum(all);
-        return all.data<double>().ToArray();
-    }
-
-    /// <summary>Two (1, n) sums all-reduced as one buffer.</summary>
-    static (torch.Tensor, torch.Tensor) AllReduceJoined(ICollective collective, torch.Tensor a, torch.Tensor b)
-    {
-        if (collective.World == 1) return (a, b);
-        var joined = torch.cat([a, b], 1);
-        collective.AllReduceSum(joined);
-        return (joined.narrow(1, 0, a.shape[1]), joined.narrow(1, a.shape[1], b.shape[1]));
-    }
-
-    /// <summary>Σ of the teacher rows and their count over the micro-batches of this rank.</summary>
-    sealed class CentreStatistics(torch.Tensor centre)
-    {
-        public torch.Tensor Sum { get; } = torch.zeros_like(centre);
-        public double Count { get; private set; }
-
-        public void Add(Losses.RowSum rows)
-        {
-            Tensors.addInPlace(Sum, rows.Sum);
-            Count += rows.Count;
-        }
+        public int Rank => collective.Rank;
+        public int World => collective.World;
+        public void AllReduceSum(torch.Tensor tensor) => collective.AllReduceSum(tensor);
+        public void AverageGradients(IEnumerable<torch.Tensor> parameters) => collective.AverageGradients(parameters);
     }
 }

@@ -1,7 +1,9 @@
 using CrOC.Data;
 using CrOC.Host.CommandLine;
 using CrOC.Host.Distributed;
+using CrOC.Host.Visual;
 using TorchSharp;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host.Training;
 
@@ -102,7 +104,7 @@ public static class TrainCommand
         if (synthetic is not null && summary.LastCheckpoint is not null)
         {
             var picture = Path.Combine(config.Output, "clusters.png");
-            ClusterPictures.WriteForRun(config, summary.LastCheckpoint, new VocSegmentation(synthetic, "val"), picture);
+            WriteClusterPicture(config, summary.LastCheckpoint, new VocSegmentation(synthetic, "val"), picture);
             log.Write($"online clusters of 4 validation images: {picture}");
         }
         log.Write($"outputs in {Path.GetFullPath(config.Output)}: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (last: {summary.LastCheckpoint ?? "none"})");
@@ -112,6 +114,16 @@ public static class TrainCommand
     /// <summary>A divergence, a bad configuration or a disagreement between ranks: every rank meets
     /// it at the same point (they share the metrics, the config and the checks), so all end normally.</summary>
     static bool MetByEveryRank(Exception e) => e is DivergedException or ConfigException or DistributedException;
+
+    /// <summary>Loads the teacher of a checkpoint and draws the clusters of the first four images.</summary>
+    static void WriteClusterPicture(TrainConfig config, string checkpoint, VocSegmentation images, string path)
+    {
+        var croc = CrocSetup.Croc(config);
+        var state = TrainingState.Fresh(config, croc);
+        Checkpoints.Restore(checkpoint, config, state);
+        var decoded = Enumerable.Range(0, System.Math.Min(4, images.Count)).Select(i => images.Load(i).Image).ToList();
+        ClusterPictures.Write(croc.Network.Vit, croc.Clustering, croc.Features, state.Model.Teacher.Backbone, decoded, config.Seed, path, null);
+    }
 }
 
 /// <summary>Log lines to the console and to the run's train.log, errors to stderr and train.log;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using CrOC.Host.CommandLine;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host.Training;
 
@@ -257,4 +258,4 @@ public sealed record TrainConfig
 }
 
 /// <summary>A configuration that cannot be used; the CLI reports it with exit code 2.</summary>
-public sealed class ConfigException(string message) : Exception(message);
+public sealed class ConfigException(string message) : Exception(message), CommandLine.IBadOption;

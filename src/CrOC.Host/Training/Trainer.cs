@@ -5,6 +5,7 @@ using CrOC.Host.CommandLine;
 using CrOC.Host.Distributed;
 using CrOC.Math;
 using TorchSharp;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host.Training;
 
@@ -13,7 +14,7 @@ namespace CrOC.Host.Training;
 public sealed record TrainSummary(long Steps, long StepsRun, double FirstLoss, double LastLoss, double Seconds, double ImagesPerSecond, string? LastCheckpoint, bool Interrupted);
 
 /// <summary>A non-finite loss: the run stops, the last good checkpoint stays.</summary>
-public sealed class DivergedException(string message) : Exception(message);
+public sealed class DivergedException(string message) : Exception(message), CommandLine.IReportedFailure;
 
 /// <summary>
 /// The training loop (spec §2, §8): it iterates batches, runs <see cref="Croc.step"/>, backward,
@@ -74,6 +75,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         long startStep = state.Step;
         double firstLoss = double.NaN, lastLoss = double.NaN;
         bool interactive = !Console.IsOutputRedirected;
+        var settings = StepRunner.SettingsOf(config);
 
         bool stop = false; // agreed by all ranks after each step: they run the same steps
         while (state.Step < totalSteps && !stop)
@@ -88,7 +90,8 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 int it = (int)state.Step;
                 double lr = Schedules.cosineAt(lrSchedule, it), wd = Schedules.cosineAt(wdSchedule, it), momentum = Schedules.cosineAt(momentumSchedule, it);
                 var (tauT, tauTc) = CrocSetup.TeacherTemperatures(config, epoch);
-                var values = StepRunner.Run(croc, config, state, ranks, micro, new StepSchedule(epoch, lr, wd, momentum, tauT, tauTc));
+                var values = StepRunner.Run(croc, settings, config.Seed, state, ranks, micro,
+                    new TrainingStep.Schedule(epoch: epoch, lr: lr, weightDecay: wd, momentum: momentum, teacherTemp: tauT, teacherTempC: tauTc));
                 double loss = values["loss"];
                 if (!double.IsFinite(loss))
                     throw new DivergedException($"non-finite loss at step {state.Step + 1} (epoch {epoch}): L = {loss}, L_img = {values["loss_img"]}, L_obj = {values["loss_obj"]}. "

@@ -1,11 +1,10 @@
 using CrOC.Data;
-using CrOC.Host.Training;
 using CrOC.Math;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using TorchSharp;
 
-namespace CrOC.Host;
+namespace CrOC.Host.Visual;
 
 /// <summary>
 /// The poster's "online cluster visualisation": two views of an image side by side, every patch
@@ -22,16 +21,6 @@ public static class ClusterPictures
     ];
 
     public static readonly Rgb24 Pruned = new(90, 90, 90);
-
-    /// <summary>Loads the teacher of a checkpoint and draws the clusters of the first four images.</summary>
-    public static void WriteForRun(TrainConfig config, string checkpoint, VocSegmentation images, string path)
-    {
-        var croc = CrocSetup.Croc(config);
-        var state = TrainingState.Fresh(config, croc);
-        Checkpoints.Restore(checkpoint, config, state);
-        var decoded = Enumerable.Range(0, System.Math.Min(4, images.Count)).Select(i => images.Load(i).Image).ToList();
-        Write(croc.Network.Vit, croc.Clustering, croc.Features, state.Model.Teacher.Backbone, decoded, config.Seed, path, null);
-    }
 
     /// <summary>Draws the joint clustering of two geometric views of each image (no colour
     /// augmentation) for head 0, and, when <paramref name="attentionPath"/> is set, the CLS attention maps.</summary>

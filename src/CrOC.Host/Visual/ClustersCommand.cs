@@ -3,7 +3,7 @@ using CrOC.Host.CommandLine;
 using CrOC.Host.Weights;
 using CrOC.Math;
 
-namespace CrOC.Host;
+namespace CrOC.Host.Visual;
 
 /// <summary>`croc-host clusters`'s command line.</summary>
 [Command("clusters", "picture of CrOC's online clusters of two views of each image (+ CLS attention maps per head)", Notes = """

@@ -24,4 +24,4 @@ public sealed class NamedTensors : OrderedDictionary<string, torch.Tensor>
 }
 
 /// <summary>A weights file that cannot be read or does not fit the model; the message says why.</summary>
-public sealed class WeightsException(string message) : Exception(message);
+public sealed class WeightsException(string message) : Exception(message), CommandLine.IBadInput;

@@ -8,14 +8,17 @@ open System.Reflection
 open System.Text.RegularExpressions
 open Expecto
 
-/// The README of the repository the tests were built from.
-let readme () =
+/// The README's path in the repository the tests were built from.
+let readmePath () =
     let rec up (dir: DirectoryInfo | null) =
         match dir with
         | null -> failwith "README.md not found above the test binaries"
         | d when File.Exists(Path.Combine(d.FullName, "README.md")) && Directory.Exists(Path.Combine(d.FullName, "src")) -> Path.Combine(d.FullName, "README.md")
         | d -> up d.Parent
-    File.ReadAllText(up (DirectoryInfo AppContext.BaseDirectory))
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+/// The README of the repository the tests were built from.
+let readme () = File.ReadAllText(readmePath ())
 
 /// (module, names) of each row of the "The math API" table: the first word of every `code` item of
 /// the second column, and the record fields named in `{A; B; …}`.

@@ -10,6 +10,7 @@ open CrOC.Data
 open CrOC.Host
 open CrOC.Host.Evaluation
 open CrOC.Host.Weights
+open CrOC.Host.Visual
 open CrOC.Tests.TestUtil
 
 let labelsOf (values: int list) = torch.tensor(values |> List.map int64 |> Array.ofList)

@@ -14,6 +14,7 @@ open CrOC.Host
 open CrOC.Host.CommandLine
 open CrOC.Host.Training
 open CrOC.Host.Weights
+open CrOC.Host.Runtime
 open CrOC.Tests.TestUtil
 
 let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")

@@ -11,6 +11,7 @@ open CrOC.Host
 open CrOC.Host.CommandLine
 open CrOC.Host.Training
 open CrOC.Host.Weights
+open CrOC.Host.Runtime
 open CrOC.Tests.TestUtil
 
 /// A small training set shared by the tests of this module.

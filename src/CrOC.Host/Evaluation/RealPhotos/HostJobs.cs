@@ -69,4 +69,4 @@ public static class HostJobs
 }
 
 /// <summary>A child job failed; the message names it, its exit code and its last log lines.</summary>
-public sealed class JobFailedException(string message) : Exception(message);
+public sealed class JobFailedException(string message) : Exception(message), CommandLine.IReportedFailure;

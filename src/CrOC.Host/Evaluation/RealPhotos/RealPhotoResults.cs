@@ -20,7 +20,7 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
 {
     public static readonly string[] Methods = ["random init", "DINO-only", "CrOC"];
 
-    public static RealPhotoResults Collect(RealPhotoPlan plan, IReadOnlyList<Backbone> backbones, IReadOnlyList<(string Line, int Step, string Weights)> curve, RealPhotoSuite suite, IReadOnlyDictionary<string, double> phases)
+    public static RealPhotoResults Collect(RealPhotoPlan plan, IReadOnlyList<EvaluatedBackbone> backbones, IReadOnlyList<(string Line, int Step, string Weights)> curve, RealPhotoSuite suite, IReadOnlyDictionary<string, double> phases)
     {
         JsonNode Read(string path) => JsonNode.Parse(File.ReadAllText(path))!;
         var rows = backbones.Select(b =>

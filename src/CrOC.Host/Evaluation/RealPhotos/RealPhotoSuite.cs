@@ -6,7 +6,7 @@ using CrOC.Host.Visual;
 namespace CrOC.Host.Evaluation.RealPhotos;
 
 /// <summary>A backbone the suite evaluates: a method at a seed, from a checkpoint or a random initialisation.</summary>
-public sealed record Backbone(string Method, int Seed, string Weights, bool Random)
+public sealed record EvaluatedBackbone(string Method, int Seed, string Weights, bool Random)
 {
     public string Key => $"{Method switch { "CrOC" => "croc", "DINO-only" => "dino", _ => "random" }}-seed{Seed}";
 }
@@ -40,9 +40,9 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         Phase("pre-training", () => Pretrain(trainval));
         var backbones = plan.Seeds.SelectMany(seed => new[]
         {
-            new Backbone("CrOC", seed, FinalCheckpoint("CrOC", seed), false),
-            new Backbone("DINO-only", seed, FinalCheckpoint("DINO-only", seed), false),
-            new Backbone("random init", seed, FinalCheckpoint("CrOC", seed), true),
+            new EvaluatedBackbone("CrOC", seed, FinalCheckpoint("CrOC", seed), false),
+            new EvaluatedBackbone("DINO-only", seed, FinalCheckpoint("DINO-only", seed), false),
+            new EvaluatedBackbone("random init", seed, FinalCheckpoint("CrOC", seed), true),
         }).ToList();
         Phase("evaluation", () => HostJobs.Run(backbones.SelectMany(EvaluationJobs).Where(NotDone).ToList(), Parallel, log));
         var curve = CurvePoints();
@@ -104,12 +104,12 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         Training.Checkpoints.List(RunFolder(method, seed)).LastOrDefault(c => Training.Checkpoints.StepOf(c) == plan.Steps)
         ?? throw new DatasetException($"the {method} run of seed {seed} has no checkpoint of step {plan.Steps} in {RunFolder(method, seed)}");
 
-    public string EvaluationJson(Backbone b, string task) => Path.Combine(Evaluations, $"{b.Key}-{task}.json");
-    public string PredictionsFolder(Backbone b) => Path.Combine(Evaluations, $"{b.Key}-camvid-predictions");
+    public string EvaluationJson(EvaluatedBackbone b, string task) => Path.Combine(Evaluations, $"{b.Key}-{task}.json");
+    public string PredictionsFolder(EvaluatedBackbone b) => Path.Combine(Evaluations, $"{b.Key}-camvid-predictions");
 
-    IEnumerable<string> Weights(Backbone b) => b.Random ? ["--weights", b.Weights, "--random", "--init-seed", $"{b.Seed}"] : ["--weights", b.Weights];
+    IEnumerable<string> Weights(EvaluatedBackbone b) => b.Random ? ["--weights", b.Weights, "--random", "--init-seed", $"{b.Seed}"] : ["--weights", b.Weights];
 
-    IEnumerable<HostJob> EvaluationJobs(Backbone b)
+    IEnumerable<HostJob> EvaluationJobs(EvaluatedBackbone b)
     {
         var pictures = b.Seed == plan.Seeds[0] ? (IEnumerable<string>)["--save-predictions", PredictionsFolder(b), "--save-count", "1000"] : [];
         yield return new HostJob($"{b.Key} CamVid test probe",
@@ -151,7 +151,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
 
     public string PicturesFolder => Path.Combine(output, "pictures");
 
-    void Pictures(IReadOnlyList<Backbone> backbones)
+    void Pictures(IReadOnlyList<EvaluatedBackbone> backbones)
     {
         int seed = plan.Seeds[0];
         var croc = backbones.First(b => b.Method == "CrOC" && b.Seed == seed);

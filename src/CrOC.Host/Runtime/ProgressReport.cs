@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace CrOC.Host;
+namespace CrOC.Host.Runtime;
 
 /// <summary>
 /// Progress of long work as plain log lines ("what: done/total (p%), elapsed, ETA"), at most one

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace CrOC.Host;
+namespace CrOC.Host.Runtime;
 
 /// <summary>Repeated timings with warm-up, reported as medians (these machines are noisy).</summary>
 public static class Timing

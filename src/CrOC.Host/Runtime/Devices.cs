@@ -1,9 +1,9 @@
 using TorchSharp;
 
-namespace CrOC.Host;
+namespace CrOC.Host.Runtime;
 
 /// <summary>Asked for a device this build or machine does not have.</summary>
-public sealed class DeviceException(string message) : Exception(message);
+public sealed class DeviceException(string message) : Exception(message), CommandLine.IBadInput;
 
 /// <summary>Turns `--device cpu|cuda|cuda:N` into a torch device, checking that it exists.</summary>
 public static class Devices

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace CrOC.Host;
+namespace CrOC.Host.Runtime;
 
 /// <summary>The git commit of the working directory, for run records and model cards.</summary>
 public static class GitInfo

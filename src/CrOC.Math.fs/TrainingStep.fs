@@ -1,0 +1,115 @@
+/// One optimiser step of CrOC (spec §2, §8) with the recipe's rules, shared by `train` and `bench`:
+/// for each micro-batch `Croc.step` and backward (loss / accum) in its own dispose scope; then, over
+/// all ranks, the mean gradients, the mean metrics and the summed centre statistics; the centre
+/// update, per-tensor clipping, the last-layer freeze, AdamW and the EMA teacher. The host gives the
+/// data (micro-batches with their random streams) and the collective; everything else is here.
+module CrOC.Math.TrainingStep
+
+open System.Collections.Generic
+open TorchSharp
+open CrOC.Math.Tensors
+
+/// The collective operations of a data-parallel step; the host implements them (MPI, or the
+/// identity for one process). Every rank calls them in the same order with the same shapes.
+type ICollective =
+    abstract Rank: int
+    abstract World: int
+    /// Element-wise sum over all ranks, in place.
+    abstract AllReduceSum: Tensor -> unit
+    /// Each parameter's gradient replaced by its mean over all ranks, in place.
+    abstract AverageGradients: Tensor seq -> unit
+
+/// The values of the schedules at one iteration.
+type Schedule = { Epoch: int; Lr: float; WeightDecay: float; Momentum: float; TeacherTemp: float; TeacherTempC: float }
+
+/// The recipe settings a step reads.
+type Settings =
+    { /// Micro-batches per optimiser step (gradient accumulation).
+      Accum: int
+      /// Images per micro-batch (metrics per image).
+      Batch: int
+      /// Per-tensor gradient clipping norm.
+      ClipGrad: float
+      /// Epochs during which the last layers get no update.
+      FreezeLastLayer: int }
+
+/// One micro-batch: (2B, 3, S, S) views and (2B, N, 2) positions, with the random streams of its
+/// stochastic depth and its clustering seeds.
+type MicroBatch = { Views: Tensor; Positions: Tensor; DropPath: torch.Generator; Seeding: torch.Generator }
+
+/// The metrics of a step, in this order, averaged over the micro-batches and the ranks.
+let metricNames = [ "loss"; "loss_img"; "loss_obj"; "objects_per_image"; "objects_empty"; "mean_k_star"; "teacher_entropy"; "kl_teacher_student" ]
+
+let private metricsOf (r: Croc.StepResult) (batch: int) : float list =
+    [ toFloat r.Loss; toFloat r.LossImg; toFloat r.LossObj; float r.ValidObjects / float batch
+      (if r.ObjectsEmpty then 1.0 else 0.0); r.MeanKStar; r.TeacherEntropy; r.KlTeacherStudent ]
+
+let private allReduced (collective: ICollective) (values: float list) : float list =
+    if collective.World = 1 then values
+    else
+        use all = torch.tensor(Array.ofList values, torch.float64)
+        collective.AllReduceSum all
+        List.ofArray (all.data<float>().ToArray())
+
+/// The two (1, n) sums all-reduced as one buffer.
+let private allReducedPair (collective: ICollective) (a: Tensor) (b: Tensor) : Tensor * Tensor =
+    if collective.World = 1 then a, b
+    else
+        let joined = torch.cat([| a; b |], 1L)
+        collective.AllReduceSum joined
+        joined.narrow(1L, 0L, a.shape.[1]), joined.narrow(1L, a.shape.[1], b.shape.[1])
+
+/// Runs the step on `model` (its student and teacher updated in place; its centres replaced and
+/// freed) and returns the model with the new centres and the metrics by name. When the loss is not
+/// finite on the ranks (which all see the same mean) nothing is updated and `model` is returned.
+/// `mark` (may be null) hears each phase's end: data, the phases of `Croc.step`, backward,
+/// all-reduce, optimiser, EMA.
+let run (croc: Croc.CrocConfig) (settings: Settings) (collective: ICollective) (optimiser: Optim.AdamW)
+        (model: Croc.CrocState) (microBatches: IEnumerable<MicroBatch>) (schedule: Schedule) (mark: System.Action<string> | null)
+        : Croc.CrocState * Dictionary<string, float> =
+    let hear phase = match mark with null -> () | m -> m.Invoke phase
+    use _ = torch.NewDisposeScope()
+    let trainable = Network.trainable model.Student
+    let tensors = List.map snd trainable
+    Optim.clearGradients tensors
+    let sums = Array.zeroCreate metricNames.Length
+    let imageSum, objectSum = torch.zeros_like(model.Centre), torch.zeros_like(model.CentreC)
+    let mutable imageRows, objectRows, count = 0.0, 0.0, 0
+    use batches = microBatches.GetEnumerator()
+    while count < settings.Accum do
+        if not (batches.MoveNext()) then invalidOp "the loader ran out of batches inside an epoch"
+        let batch = batches.Current
+        hear "data"
+        use _ = torch.NewDisposeScope()
+        let input : Croc.StepInput =
+            { Views = batch.Views; Positions = batch.Positions; TeacherTemp = schedule.TeacherTemp; TeacherTempC = schedule.TeacherTempC
+              Seeding = Clustering.Seeding.Sampled batch.Seeding; DropPathGenerator = batch.DropPath; Mark = mark }
+        let result = Croc.step croc model input
+        (over result.Loss (float settings.Accum)).backward()
+        hear "backward"
+        metricsOf result settings.Batch |> List.iteri (fun i v -> sums.[i] <- sums.[i] + v / float settings.Accum)
+        addInPlace imageSum result.CentreStats.Sum |> ignore
+        addInPlace objectSum result.CentreStatsC.Sum |> ignore
+        imageRows <- imageRows + result.CentreStats.Count
+        objectRows <- objectRows + result.CentreStatsC.Count
+        count <- count + 1
+    // Over the ranks: one all-reduce of the metric sums and the two row counts, then (unless the
+    // loss diverged, which every rank sees alike) the gradients and the two centre sums.
+    let totals = allReduced collective (List.ofArray sums @ [ imageRows; objectRows ])
+    let metrics = Dictionary<string, float>()
+    List.iteri (fun i name -> metrics.[name] <- totals.[i] / float collective.World) metricNames
+    if not (System.Double.IsFinite metrics.["loss"]) then model, metrics
+    else
+        collective.AverageGradients tensors
+        let image, objects = allReducedPair collective imageSum objectSum
+        hear "all-reduce"
+        let centre, centreC =
+            Croc.updateCentres croc model { Sum = image; Count = totals.[metricNames.Length] } { Sum = objects; Count = totals.[metricNames.Length + 1] }
+        Optim.clipPerTensor settings.ClipGrad tensors |> ignore
+        Croc.optimiserStep optimiser trainable schedule.Lr schedule.WeightDecay settings.FreezeLastLayer schedule.Epoch
+        hear "optimiser"
+        Ema.ema schedule.Momentum (List.map snd (Network.named model.Teacher)) (List.map snd (Network.named model.Student))
+        hear "EMA"
+        model.Centre.Dispose()
+        model.CentreC.Dispose()
+        { model with Centre = centre.DetachFromDisposeScope(); CentreC = centreC.DetachFromDisposeScope() }, metrics
