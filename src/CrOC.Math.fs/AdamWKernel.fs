@@ -1,8 +1,8 @@
 /// AdamW's update of float32 CPU memory in one pass (issue 16): p, g, m and v are read once and
 /// p, m and v written once, where the same update as tensor operations makes ~16 passes over
 /// memory. The arithmetic is PyTorch's single-tensor AdamW, operation for operation in float32:
-///   p ← p·decay;  m ← m + w₁·(g − m);  v ← v·β₂ + (w₂·g)·g;  p ← p + s·(m / (√v / √c₂ + eps))
-/// with decay = 1 − lr·wd, w₁ = 1 − β₁, w₂ = 1 − β₂, c₂ = 1 − β₂ᵗ, s = −lr / (1 − β₁ᵗ).
+///   g ← g·clip;  p ← p·decay;  m ← m + w₁·(g − m);  v ← v·β₂ + (w₂·g)·g;  p ← p + s·(m / (√v / √c₂ + eps))
+/// with clip the gradient's clipping factor (1: none; g itself is only read), decay = 1 − lr·wd, w₁ = 1 − β₁, w₂ = 1 − β₂, c₂ = 1 − β₂ᵗ, s = −lr / (1 − β₁ᵗ).
 module CrOC.Math.AdamWKernel
 
 #nowarn "9" // native pointers: the tensors' memory, checked contiguous float32 CPU by the caller
@@ -12,7 +12,7 @@ open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 
 /// The scalars of one parameter's update.
-type Coefficients = { Decay: float32; FirstWeight: float32; Beta2: float32; SecondWeight: float32; SqrtCorrection2: float32; Eps: float32; StepSize: float32 }
+type Coefficients = { GradientScale: float32; Decay: float32; FirstWeight: float32; Beta2: float32; SecondWeight: float32; SqrtCorrection2: float32; Eps: float32; StepSize: float32 }
 
 /// One parameter's memory: the addresses of p, g, m, v (float32, contiguous) and its length.
 type Slice = { P: nativeint; G: nativeint; M: nativeint; V: nativeint; Count: int64; Coefficients: Coefficients }
@@ -23,13 +23,14 @@ let inline private at (address: nativeint) (i: int64) : nativeptr<float32> = Nat
 let private updateRange (s: Slice) (start: int64) (count: int64) =
     let c = s.Coefficients
     let width = int64 Vector<float32>.Count
+    let clip = Vector<float32>(c.GradientScale)
     let decay, w1, b2, w2 = Vector<float32>(c.Decay), Vector<float32>(c.FirstWeight), Vector<float32>(c.Beta2), Vector<float32>(c.SecondWeight)
     let sqrtC2, eps, step = Vector<float32>(c.SqrtCorrection2), Vector<float32>(c.Eps), Vector<float32>(c.StepSize)
     let vectorEnd = start + (count / width) * width
     let mutable i = start
     while i < vectorEnd do
         let pp, gp, mp, vp = at s.P i, at s.G i, at s.M i, at s.V i
-        let g = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt gp))
+        let g = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt gp)) * clip
         let p = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt pp)) * decay
         let m0 = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt mp))
         let v0 = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt vp))
@@ -42,7 +43,7 @@ let private updateRange (s: Slice) (start: int64) (count: int64) =
         i <- i + width
     while i < start + count do
         let pp, gp, mp, vp = at s.P i, at s.G i, at s.M i, at s.V i
-        let g = NativePtr.read gp
+        let g = NativePtr.read gp * c.GradientScale
         let p = NativePtr.read pp * c.Decay
         let m0 = NativePtr.read mp
         let m = m0 + c.FirstWeight * (g - m0)

@@ -200,6 +200,8 @@ let updateCentres (cfg: CrocConfig) (state: CrocState) (image: Losses.RowSum) (o
 let frozen (freezeEpochs: int) (epoch: int) (name: string) : bool = epoch < freezeEpochs && name.Contains "last_layer"
 
 /// AdamW over the student's trainable tensors with the recipe's rules: weight decay `wd` for the
-/// decayed group (`Network.decays`), none for biases and 1-D tensors, and the last-layer freeze.
-let optimiserStep (optimiser: Optim.AdamW) (trainable: (string * Tensor) seq) (lr: float) (wd: float) (freezeEpochs: int) (epoch: int) : unit =
-    optimiser.Step(trainable, lr, (fun name t -> if Network.decays name t then wd else 0.0), frozen freezeEpochs epoch)
+/// decayed group (`Network.decays`), none for biases and 1-D tensors, the last-layer freeze, and
+/// each gradient scaled by its clipping factor (`Optim.clipFactors`; absent: 1).
+let optimiserStep (optimiser: Optim.AdamW) (trainable: (string * Tensor) seq) (lr: float) (wd: float) (freezeEpochs: int) (epoch: int) (clipFactors: Map<string, float>) : unit =
+    optimiser.Step(trainable, lr, (fun name t -> if Network.decays name t then wd else 0.0), frozen freezeEpochs epoch,
+                   fun name -> clipFactors.TryFind name |> Option.defaultValue 1.0)

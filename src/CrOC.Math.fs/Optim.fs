@@ -7,19 +7,21 @@ open System.Collections.Generic
 open TorchSharp
 open CrOC.Math.Tensors
 
-/// DINO's `clip_gradients`: each gradient's own L2 norm is brought down to `maxNorm`
-/// (g ← g · maxNorm / (‖g‖ + 1e-6) when that factor is < 1). Returns the norms before clipping.
-let clipPerTensor (maxNorm: float) (parameters: Tensor seq) : float list =
+/// DINO's `clip_gradients` as factors: a gradient whose own L2 norm exceeds `maxNorm` is to be
+/// scaled by maxNorm / (‖g‖ + 1e-6) (when that is < 1), the others by 1; `maxNorm` 0 turns
+/// clipping off (DINO's `if args.clip_grad`). Returns name → factor for the parameters with a
+/// gradient, which stay untouched: AdamW applies the factor as it reads them (one pass less over
+/// every clipped gradient; the same float32 product as scaling them first).
+let clipFactors (maxNorm: float) (parameters: (string * Tensor) seq) : Map<string, float> =
     use _ = torch.no_grad()
-    use _ = torch.NewDisposeScope() // the .grad wrappers
-    [ for p in parameters do
-        match p.grad with
-        | null -> ()
-        | g ->
-            let norm = toFloat (g.norm())
-            let factor = maxNorm / (norm + 1e-6)
-            if factor < 1.0 then withScalar factor (fun f -> g.mul_(f)) |> ignore
-            yield norm ]
+    use _ = torch.NewDisposeScope() // the .grad wrappers and norms
+    Map.ofList [
+        for name, p in parameters do
+            match p.grad with
+            | null -> ()
+            | g ->
+                let factor = if maxNorm > 0.0 then maxNorm / (toFloat (g.norm()) + 1e-6) else 1.0
+                yield name, min factor 1.0 ]
 
 /// Drops the gradients before a new backward (PyTorch's `zero_grad(set_to_none=True)`): the next
 /// backward stores its gradient instead of adding it to zeros, one pass less over every gradient.
@@ -50,8 +52,9 @@ type AdamW(beta1: float, beta2: float, eps: float) =
             moments.[name] <- { M = m; V = v; Steps = steps }
         arenasMade <- true
 
-    let tensorUpdate (p: Tensor) (g: Tensor) (state: Moments) (lr: float) (wd: float) =
+    let tensorUpdate (p: Tensor) (g: Tensor) (scale: float) (state: Moments) (lr: float) (wd: float) =
         use _ = torch.NewDisposeScope()
+        let g = if scale = 1.0 then g else times scale g
         if wd <> 0.0 then withScalar (1.0 - lr * wd) (fun decay -> p.mul_(decay)) |> ignore
         state.M.lerp_(g, lerpWeight (1.0 - beta1) g) |> ignore // m ← β₁m + (1 − β₁)g in one pass
         withScalar beta2 (fun b -> withScalar (1.0 - beta2) (fun rest -> state.V.mul_(b).addcmul_(g, g, value = rest))) |> ignore
@@ -60,10 +63,10 @@ type AdamW(beta1: float, beta2: float, eps: float) =
         let denominator = addScalarInPlace (over (state.V.sqrt()) (sqrt correction2)) eps
         withScalar (-lr / correction1) (fun step -> p.addcdiv_(state.M, denominator, value = step)) |> ignore
 
-    let kernelSlice (p: Tensor) (g: Tensor) (state: Moments) (lr: float) (wd: float) : AdamWKernel.Slice =
+    let kernelSlice (p: Tensor) (g: Tensor) (scale: float) (state: Moments) (lr: float) (wd: float) : AdamWKernel.Slice =
         { P = Arena.address p; G = Arena.address g; M = Arena.address state.M; V = Arena.address state.V; Count = p.numel()
           Coefficients =
-            { Decay = float32 (1.0 - lr * wd); FirstWeight = float32 (1.0 - beta1); Beta2 = float32 beta2
+            { GradientScale = float32 scale; Decay = float32 (1.0 - lr * wd); FirstWeight = float32 (1.0 - beta1); Beta2 = float32 beta2
               SecondWeight = float32 (1.0 - beta2); SqrtCorrection2 = float32 (sqrt (1.0 - beta2 ** float state.Steps))
               Eps = float32 eps; StepSize = float32 (-lr / (1.0 - beta1 ** float state.Steps)) } }
 
@@ -89,9 +92,11 @@ type AdamW(beta1: float, beta2: float, eps: float) =
 
     /// One update of every named parameter that has a gradient and is not `skip`ped (a skipped
     /// parameter, like one whose gradient PyTorch set to None, gets no moment update and no weight
-    /// decay). `weightDecay name p` is the decay of that parameter for this step. The parameters
-    /// are the same, in the same order, at every call.
-    member _.Step(parameters: (string * Tensor) seq, lr: float, weightDecay: string -> Tensor -> float, skip: string -> bool) =
+    /// decay). `weightDecay name p` is the decay of that parameter for this step; `gradientScale`
+    /// (default 1) multiplies its gradient as it is read (the clipping factor). The parameters are
+    /// the same, in the same order, at every call.
+    member _.Step(parameters: (string * Tensor) seq, lr: float, weightDecay: string -> Tensor -> float, skip: string -> bool, ?gradientScale: string -> float) =
+        let scaleOf name = match gradientScale with Some f -> f name | None -> 1.0
         let parameters = List.ofSeq parameters
         if not arenasMade then makeArenas parameters
         use _ = torch.no_grad()
@@ -105,8 +110,8 @@ type AdamW(beta1: float, beta2: float, eps: float) =
                     let state = moments.[name]
                     state.Steps <- state.Steps + 1
                     let wd = weightDecay name p
-                    if fusable p g then yield kernelSlice p g state lr wd
-                    else tensorUpdate p g state lr wd ]
+                    if fusable p g then yield kernelSlice p g (scaleOf name) state lr wd
+                    else tensorUpdate p g (scaleOf name) state lr wd ]
         AdamWKernel.update (torch.get_num_threads()) slices
 
 /// SGD with momentum and (coupled) weight decay, as PyTorch's: d = g + wd·p; buf = μ·buf + d

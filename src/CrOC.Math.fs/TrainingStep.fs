@@ -105,8 +105,8 @@ let run (croc: Croc.CrocConfig) (settings: Settings) (collective: ICollective) (
         hear "all-reduce"
         let centre, centreC =
             Croc.updateCentres croc model { Sum = image; Count = totals.[metricNames.Length] } { Sum = objects; Count = totals.[metricNames.Length + 1] }
-        Optim.clipPerTensor settings.ClipGrad tensors |> ignore
-        Croc.optimiserStep optimiser trainable schedule.Lr schedule.WeightDecay settings.FreezeLastLayer schedule.Epoch
+        let clip = Optim.clipFactors settings.ClipGrad trainable
+        Croc.optimiserStep optimiser trainable schedule.Lr schedule.WeightDecay settings.FreezeLastLayer schedule.Epoch clip
         hear "optimiser"
         Ema.ema schedule.Momentum (List.map snd (Network.named model.Teacher)) (List.map snd (Network.named model.Student))
         hear "EMA"

@@ -12,6 +12,7 @@ let all =
         SchedulesTests.tests
         VitTests.tests
         ArenaTests.tests
+        ArenaTests.clippingTests
         WeightsTests.tests
         DataTests.tests
         FilterTests.tests

@@ -88,3 +88,31 @@ let tests =
             Expect.equal optimiser.Moments.Count sizes.Length "every updated parameter has moments"
         }
     ]
+
+/// (4) float32 values `v`.
+let filled (v: float32) = torch.tensor(Array.create 4 v)
+
+let clippingTests =
+    testList "clipping" [
+        test "clip factors: maxNorm/(‖g‖ + 1e-6) above maxNorm, 1 below, all 1 when off (0); AdamW with a factor = AdamW on the scaled gradient, bit for bit" {
+            use _ = torch.NewDisposeScope()
+            let big = (filled 5.0f).requires_grad_(true)    // ‖g‖ = 10 once g = 5·1
+            let small = (filled 0.1f).requires_grad_(true)
+            big.grad <- filled 5.0f
+            small.grad <- filled 0.1f
+            let factors = Optim.clipFactors 3.0 [ "big", big; "small", small ]
+            Expect.floatClose Accuracy.high factors.["big"] (3.0 / (10.0 + 1e-6)) "clipped to norm 3"
+            Expect.equal factors.["small"] 1.0 "norm 0.2: untouched"
+            Expect.equal (Optim.clipFactors 0.0 [ "big", big; "small", small ]) (Map.ofList [ "big", 1.0; "small", 1.0 ]) "--clip-grad 0 turns clipping off (it zeroed every gradient before)"
+            Expect.sequenceEqual (valuesOf (nonNull big.grad)) [ 5.0; 5.0; 5.0; 5.0 ] "gradients are not touched"
+            let run (scaleFirst: bool) =
+                let p = Arena.adopt [ "big", big.detach().clone().requires_grad_(true) ]
+                let optimiser = Optim.AdamW()
+                let factor = factors.["big"]
+                (snd p.Head).grad <- if scaleFirst then filled (5.0f * float32 factor) else filled 5.0f
+                if scaleFirst then optimiser.Step(p, 0.1, (fun _ _ -> 0.0), (fun _ -> false))
+                else optimiser.Step(p, 0.1, (fun _ _ -> 0.0), (fun _ -> false), fun _ -> factor)
+                valuesOf (snd p.Head)
+            Expect.sequenceEqual (run false) (run true) "the factor applied as the gradient is read"
+        }
+    ]
