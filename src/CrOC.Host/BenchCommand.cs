@@ -21,14 +21,14 @@ namespace CrOC.Host;
     """)]
 public sealed record BenchOptions
 {
-    [Option("model and heads (official: ViT-S/16, 224 px, 65536/8192 outputs)", Choices = "official|tiny")]
-    public string Preset { get; init; } = "official";
+    [Option("model and heads (official: ViT-S/16, 224 px, 65536/8192 outputs)")]
+    public Training.Preset Preset { get; init; } = Training.Preset.Official;
     [Option("images per step", Min = 1, Max = 100000)]
     public int Batch { get; init; } = 8;
     [Option("view size (a multiple of the preset's patch)", Min = 1, Max = 4096, Default = "the preset's")]
     public int? Size { get; init; }
-    [Option("bf16: mixed precision, MFU then against the bf16 matmul speed; auto (as train): bf16 where bfloat16 is native, else fp32", Choices = "auto|fp32|bf16")]
-    public string Precision { get; init; } = "auto";
+    [Option("bf16: mixed precision, MFU then against the bf16 matmul speed; auto (as train): bf16 where bfloat16 is native, else fp32")]
+    public PrecisionChoice Precision { get; init; } = PrecisionChoice.Auto;
     [Option("timed steps after 2 warm-ups", Min = 1, Max = 100000)]
     public int Repeats { get; init; } = 5;
     [Option("torch intra-op threads (0: the cores shared among the local processes)", Min = 0, Max = 4096)]
@@ -61,7 +61,7 @@ public static class BenchCommand
         var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };
         var device = Devices.Resolve(deviceName, ranks.LocalRank);
         torch.set_num_threads(threads);
-        var pairs = new List<(string, string?)> { ("preset", preset), ("batch", batch.ToString(CultureInfo.InvariantCulture)), ("precision", precision), ("device", deviceName) };
+        var pairs = new List<(string, string?)> { ("preset", preset.Word()), ("batch", batch.ToString(CultureInfo.InvariantCulture)), ("precision", precision.Word()), ("device", deviceName) };
         if (size is int s) pairs.Add(("image-size", s.ToString(CultureInfo.InvariantCulture)));
         var config = TrainConfig.Resolve(pairs);
         precision = config.Precision; // auto resolved
@@ -71,7 +71,7 @@ public static class BenchCommand
         var generator = new torch.Generator(1UL + (ulong)ranks.Rank, torch.CPU);
         using var views = torch.randn([2L * batch, 3, vit.ImageSize, vit.ImageSize], generator: generator).to(device);
         using var positions = (torch.rand([2L * batch, vit.Tokens, 2], generator: generator) * vit.ImageSize).to(device);
-        print($"bench: preset {preset}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision}, {threads} threads, {ranks.World} process(es), {device}");
+        print($"bench: preset {preset.Word()}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision.Word()}, {threads} threads, {ranks.World} process(es), {device}");
 
         var phases = new Dictionary<string, List<double>>();
         var totals = new List<double>();
@@ -96,7 +96,7 @@ public static class BenchCommand
         }
         double stepSeconds = Timing.MedianOf(totals);
         int images = batch * ranks.World;
-        double matmul = MatmulFlops(precision == "bf16" ? torch.bfloat16 : torch.float32, device);
+        double matmul = MatmulFlops(precision == PrecisionChoice.Bf16 ? torch.bfloat16 : torch.float32, device);
         double vitFlops = 4.0 * 2 * batch * ForwardFlops(vit);
         double mfu = vitFlops / stepSeconds / matmul;
         double? dataRate = data ? DataBenchmark.ImagesPerSecond(vit.ImageSize, vit.Patch, batch) : null;
@@ -107,13 +107,13 @@ public static class BenchCommand
         var medians = phases.ToDictionary(p => p.Key, p => Timing.MedianOf(p.Value));
         foreach (var (phase, t) in medians) Console.WriteLine($"{phase,-18} {t,9:F3} {100 * t / stepSeconds,6:F1}%");
         Console.WriteLine($"step: {stepSeconds:F3} s median over {totals.Count}, {images / stepSeconds:F2} images/s ({ranks.World} process(es))");
-        Console.WriteLine($"matmul (4096² {precision} mm): {matmul / 1e9:F0} GFLOP/s; ViT: {vitFlops / 1e9:F0} GFLOP per step → {vitFlops / stepSeconds / 1e9:F0} GFLOP/s, MFU {100 * mfu:F1}%");
+        Console.WriteLine($"matmul (4096² {precision.Word()} mm): {matmul / 1e9:F0} GFLOP/s; ViT: {vitFlops / 1e9:F0} GFLOP per step → {vitFlops / stepSeconds / 1e9:F0} GFLOP/s, MFU {100 * mfu:F1}%");
         if (dataRate is double r) Console.WriteLine($"data pipeline (2 workers, {vit.ImageSize} px views of 640x480 JPEGs): {r:F1} images/s");
         Console.WriteLine($"clustering: {100 * medians.GetValueOrDefault("clustering") / stepSeconds:F1}% of the step; peak RSS {peakRss:F0} MB");
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
             {
-                ["preset"] = preset, ["batch"] = batch, ["precision"] = precision, ["threads"] = threads, ["processes"] = ranks.World,
+                ["preset"] = preset.Word(), ["batch"] = batch, ["precision"] = precision.Word(), ["threads"] = threads, ["processes"] = ranks.World,
                 ["step_s"] = stepSeconds, ["images_per_s"] = images / stepSeconds, ["mfu"] = mfu,
                 ["matmul_gflops"] = matmul / 1e9, ["vit_gflops_per_step"] = vitFlops / 1e9,
                 ["phases"] = medians, ["clustering_share"] = medians.GetValueOrDefault("clustering") / stepSeconds,

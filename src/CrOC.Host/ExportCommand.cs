@@ -18,10 +18,10 @@ public sealed record ExportOptions
     public string Weights { get; init; } = "";
     [Option("output path without extension", Value = "PATH", Default = "FILE's name + .backbone")]
     public string? Output { get; init; }
-    [Option("which network of a full checkpoint (teacher: what CrOC evaluates)", Choices = "teacher|student")]
-    public string Network { get; init; } = "teacher";
-    [Option("which files to write", Choices = "both|safetensors|pth")]
-    public string Format { get; init; } = "both";
+    [Option("which network of a full checkpoint (teacher: what CrOC evaluates)")]
+    public NetworkChoice Network { get; init; } = NetworkChoice.Teacher;
+    [Option("which files to write")]
+    public ExportFormat Format { get; init; } = ExportFormat.Both;
     [Option("attention heads, if not D/64", Min = 1, Max = 1024)]
     public int? Heads { get; init; }
     [Option("load what fits and report the rest instead of failing")]
@@ -57,12 +57,12 @@ public static class ExportCommand
         };
         var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true });
         var written = new List<string>();
-        if (format is "both" or "safetensors")
+        if (format is ExportFormat.Both or ExportFormat.Safetensors)
         {
             BackboneExport.Write(output + ".safetensors", backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson });
             written.Add(output + ".safetensors");
         }
-        if (format is "both" or "pth")
+        if (format is ExportFormat.Both or ExportFormat.Pth)
         {
             BackboneExport.Write(output + ".pth", backbone.WithPrefix("backbone."));
             written.Add(output + ".pth");
@@ -73,3 +73,6 @@ public static class ExportCommand
         return ExitCodes.Ok;
     }
 }
+
+/// <summary>`export --format`: both files, or one of them.</summary>
+public enum ExportFormat { Both, Safetensors, Pth }

@@ -10,8 +10,8 @@ namespace CrOC.Host;
 [Command("bench-vit", "time the ViT backbone's forward and forward+backward passes")]
 public sealed record VitBenchmarkOptions
 {
-    [Option("backbone width (small = ViT-S, CrOC's)", Choices = "tiny|small|base")]
-    public string Arch { get; init; } = "small";
+    [Option("backbone width (small = ViT-S, CrOC's)")]
+    public Training.Arch Arch { get; init; } = Training.Arch.Small;
     [Option("patch size", Min = 1, Max = 1024)]
     public int Patch { get; init; } = 16;
     [Option("image side in pixels (a multiple of --patch)", Min = 1, Max = 4096)]
@@ -22,8 +22,8 @@ public sealed record VitBenchmarkOptions
     public int Repeats { get; init; } = 5;
     [Option("torch intra-op threads (0: all cores)", Min = 0, Max = 4096)]
     public int Threads { get; init; }
-    [Option("bf16: mixed precision (matmuls in bfloat16)", Choices = "fp32|bf16")]
-    public string Precision { get; init; } = "fp32";
+    [Option("bf16: mixed precision (matmuls in bfloat16); auto: bf16 where bfloat16 is native")]
+    public PrecisionChoice Precision { get; init; } = PrecisionChoice.Fp32;
 }
 
 /// <summary>`croc-host bench-vit`: median forward and forward+backward times of a ViT backbone.</summary>
@@ -33,22 +33,17 @@ public static class VitBenchmark
     {
         var (arch, patch, size, batch, repeats) = (o.Arch, o.Patch, o.Size, o.Batch, o.Repeats);
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
-        var precision = Training.CrocSetup.PrecisionOf(o.Precision);
+        var precision = Precisions.ToLayers(Precisions.Resolve(o.Precision, "cpu"));
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of --patch {patch}");
 
         torch.set_num_threads(threads);
-        var cfg = arch switch
-        {
-            "tiny" => Vit.VitConfig.Tiny(patch, size),
-            "base" => Vit.VitConfig.Base(patch, size),
-            _ => Vit.VitConfig.Small(patch, size),
-        };
+        var cfg = Training.CrocSetup.Published(arch, patch, size);
         var generator = new Generator(0UL, CPU);
         var parameters = Vit.init(cfg, generator);
         using var images = randn([batch, 3, size, size], generator: generator);
         var train = new Vit.ForwardOptions(0.1, generator, true, precision);
         var inference = new Vit.ForwardOptions(0.0, null, false, precision);
-        Console.WriteLine($"ViT-{arch}/{patch}, {size} px, batch {batch}, {(precision.IsBf16 ? "bf16" : "fp32")}, {threads} threads");
+        Console.WriteLine($"ViT-{arch.Word()}/{patch}, {size} px, batch {batch}, {(precision.IsBf16 ? "bf16" : "fp32")}, {threads} threads");
 
         double forward = Timing.Median("forward (no grad)", 2, repeats, () =>
         {

@@ -16,8 +16,6 @@ public sealed class OptionAttribute(string help) : Attribute
     public double Max { get; init; } = double.NaN;
     public bool MinExclusive { get; init; }
     public bool MaxExclusive { get; init; }
-    /// <summary>Allowed texts, separated by '|'.</summary>
-    public string? Choices { get; init; }
     public bool Required { get; init; }
     /// <summary>The value's placeholder in the help (N, X, FILE, …); derived from the type when null.</summary>
     public string? Value { get; init; }

@@ -92,6 +92,7 @@ public static class OptionSet<T> where T : class, new()
             });
         if (text is null) throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)})");
         if (type == typeof(string)) return text;
+        if (type.IsEnum) return Choices.Parse(type, text) ?? throw new OptionException($"--{option.Name} must be one of {Choices.Words(type)}, got '{text}'");
         if (type.IsArray)
         {
             var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -124,13 +125,8 @@ public static class OptionSet<T> where T : class, new()
                 if (d.Required) throw new OptionException($"--{option.Name} is required ({d.Help})");
                 continue;
             }
-            if (d.Choices is not null)
-            {
-                var allowed = d.Choices.Split('|');
-                var items = value is string[] list ? list : [value.ToString()!];
-                foreach (var item in items)
-                    if (!allowed.Contains(item)) throw new OptionException($"--{option.Name} must be one of {d.Choices}, got '{item}'");
-            }
+            if (value is Enum choice && !Enum.IsDefined(choice.GetType(), choice))
+                throw new OptionException($"--{option.Name} must be one of {Choices.Words(choice.GetType())}, got {choice}");
             var numbers = value switch
             {
                 int i => [i],
@@ -164,8 +160,8 @@ public static class OptionSet<T> where T : class, new()
     static string Placeholder(OptionInfo option)
     {
         if (option.Declaration.Value is { } v) return v;
-        if (option.Declaration.Choices is { } c) return c;
         var type = option.ValueType;
+        if (type.IsEnum) return Choices.Words(type);
         if (type.IsArray) return type.GetElementType() == typeof(string) ? "A,B,…" : "N,N,…";
         return type == typeof(double) ? "X" : type == typeof(string) ? "TEXT" : "N";
     }
@@ -179,6 +175,7 @@ public static class OptionSet<T> where T : class, new()
             string { Length: 0 } => "none",
             string s => s,
             bool b => b ? "true" : "false",
+            Enum e => e.Word(),
             double x => x.ToString("G", CultureInfo.InvariantCulture),
             Array { Length: 0 } => "none",
             Array a => string.Join(",", a.Cast<object>().Select(e => Convert.ToString(e, CultureInfo.InvariantCulture))),

@@ -82,7 +82,7 @@ public static class EvalSegCommand
         {
             FrozenBackboneOptions.WriteJson(json, new
             {
-                weights = Path.GetFullPath(o.Weights), backbone = o.Backbone, random = o.Random, init_seed = o.RandomSeed,
+                weights = Path.GetFullPath(o.Weights), backbone = o.Backbone.Word(), random = o.Random, init_seed = o.RandomSeed,
                 data = Path.GetFullPath(root), train_split = o.TrainSplit, val_split = o.ValSplit, probe,
                 miou = results.Average(r => r.MeanIoU),
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
@@ -93,7 +93,7 @@ public static class EvalSegCommand
 
     /// <summary>Loads the backbone of <paramref name="weights"/> (or, with <paramref name="randomSeed"/>,
     /// a random initialisation of its architecture) and runs one probe per seed on its features.</summary>
-    public static IReadOnlyList<SegmentationResult> Evaluate(string weights, string network, int? randomSeed, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, IReadOnlyList<int> seeds, Action<string> log, torch.Device? device = null, int keepPredictions = 0)
+    public static IReadOnlyList<SegmentationResult> Evaluate(string weights, NetworkChoice network, int? randomSeed, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, IReadOnlyList<int> seeds, Action<string> log, torch.Device? device = null, int keepPredictions = 0)
     {
         device ??= torch.CPU;
         var (train, val) = (new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));

@@ -17,8 +17,8 @@ namespace CrOC.Host.Evaluation;
     """)]
 public sealed record ExperimentOptions
 {
-    [Option("which experiment", Choices = "synthetic|real")]
-    public string Suite { get; init; } = "synthetic";
+    [Option("which experiment")]
+    public ExperimentSuite Suite { get; init; } = ExperimentSuite.Synthetic;
     [Option("the real suite's try-out variant: one seed, short runs, under 10 minutes")]
     public bool Quick { get; init; }
     [Option("the real suite's datasets: camvid/, weizmann-horses/ and tiny-imagenet-subset.tar", Value = "DIR")]
@@ -44,7 +44,7 @@ public static class ExperimentCommand
 {
     public static int Run(ExperimentOptions o)
     {
-        if (o.Suite == "synthetic") return SyntheticExperiment.Run(o, o.Output ?? "runs/experiment");
+        if (o.Suite == ExperimentSuite.Synthetic) return SyntheticExperiment.Run(o, o.Output ?? "runs/experiment");
         var plan = o.Quick ? RealPhotos.RealPhotoPlan.Quick : RealPhotos.RealPhotoPlan.Full;
         var output = OutputPaths.Folder(o.Output ?? (o.Quick ? "runs/real-photos-quick" : "runs/real-photos"), "--output");
         var results = new RealPhotos.RealPhotoSuite(plan, o.DataRoot, output, line => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {line}")).Run();
@@ -54,3 +54,6 @@ public static class ExperimentCommand
         return ExitCodes.Ok;
     }
 }
+
+/// <summary>`experiment --suite`: the generated scenes, or the real photos of ../shared/data.</summary>
+public enum ExperimentSuite { Synthetic, Real }

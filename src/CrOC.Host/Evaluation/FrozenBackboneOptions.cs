@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CrOC.Host.CommandLine;
 using CrOC.Host.Weights;
+using CrOC.Host.Runtime;
 
 namespace CrOC.Host.Evaluation;
 
@@ -10,8 +11,8 @@ public abstract record FrozenBackboneOptions
 {
     [Option("our checkpoint, an official CrOC/DINO checkpoint or a backbone file", Required = true, Value = "FILE")]
     public string Weights { get; init; } = "";
-    [Option("which network of a checkpoint", Choices = "teacher|student")]
-    public string Backbone { get; init; } = "teacher";
+    [Option("which network of a checkpoint")]
+    public NetworkChoice Backbone { get; init; } = NetworkChoice.Teacher;
     [Option("keep the architecture of --weights but use a fresh random initialisation (seeded by --init-seed)")]
     public bool Random { get; init; }
     [Option("seed of the random initialisation of --random", Min = 0)]
@@ -20,8 +21,8 @@ public abstract record FrozenBackboneOptions
     public int? Heads { get; init; }
     [Option("where the backbone (and a probe) run", Value = "cpu|cuda[:N]")]
     public string Device { get; init; } = "cpu";
-    [Option("the frozen backbone's forward (probes stay float32)", Choices = "auto|fp32|bf16")]
-    public string Precision { get; init; } = "fp32";
+    [Option("the frozen backbone's forward (probes stay float32)")]
+    public PrecisionChoice Precision { get; init; } = PrecisionChoice.Fp32;
     [Option("torch threads (0: all cores)", Min = 0, Max = 4096)]
     public int Threads { get; init; }
     [Option("write the result as JSON", Value = "PATH")]

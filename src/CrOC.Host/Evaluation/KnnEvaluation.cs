@@ -7,7 +7,7 @@ using CrOC.Host.Runtime;
 namespace CrOC.Host.Evaluation;
 
 /// <summary>The k-NN protocol's settings (DINO: k = 20, T = 0.07).</summary>
-public sealed record KnnOptions(int K = 20, double Temperature = 0.07, int Size = 64, int Batch = 128, string Precision = "fp32");
+public sealed record KnnOptions(int K = 20, double Temperature = 0.07, int Size = 64, int Batch = 128, PrecisionChoice Precision = PrecisionChoice.Fp32);
 
 /// <summary>Top-1 accuracy and what it was measured on.</summary>
 public sealed record KnnResult(double Top1, int Bank, int Queries, int Skipped, double Seconds);
@@ -21,7 +21,7 @@ public sealed record KnnResult(double Top1, int Bank, int Queries, int Skipped, 
 public sealed class KnnEvaluation(Vit.VitConfig vit, Vit.VitParams backbone, KnnOptions options, Action<string> log, torch.Device? device = null)
 {
     readonly torch.Device where = device ?? torch.CPU;
-    readonly Vit.ForwardOptions inference = Vit.ForwardOptions.InferenceAs(Training.CrocSetup.PrecisionOf(options.Precision));
+    readonly Vit.ForwardOptions inference = Vit.ForwardOptions.InferenceAs(Precisions.ToLayers(options.Precision));
     readonly ImageDecoder decoder = new();
     int skipped;
 

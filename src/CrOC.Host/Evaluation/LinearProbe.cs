@@ -20,7 +20,7 @@ public sealed record ProbeOptions(
     int MaxTrain = 0,
     int Seed = 0,
     bool Grayscale = false,
-    string Precision = "fp32",
+    PrecisionChoice Precision = PrecisionChoice.Fp32,
     bool Standardize = false);
 
 /// <summary>Per-class IoU and their mean; <see cref="Predictions"/>: the predicted class maps
@@ -44,7 +44,7 @@ public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, lo
 public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int classes, ProbeOptions options, Action<string> log, torch.Device? device = null)
 {
     readonly torch.Device where = device ?? torch.CPU;
-    readonly Vit.ForwardOptions inference = Vit.ForwardOptions.InferenceAs(Training.CrocSetup.PrecisionOf(options.Precision));
+    readonly Vit.ForwardOptions inference = Vit.ForwardOptions.InferenceAs(Precisions.ToLayers(options.Precision));
     readonly int grid = options.Size / vit.Patch;
 
     /// <summary>Frozen feature maps (B, D, g, g) float32 of normalised images (B, 3, S, S).</summary>

@@ -24,15 +24,26 @@ public static class Devices
     }
 }
 
+/// <summary>`--precision`: float32, bf16 mixed precision (float32 master weights), or auto.</summary>
+public enum PrecisionChoice { Auto, Fp32, Bf16 }
+
 /// <summary>Chooses the compute precision of `--precision auto`.</summary>
 public static class Precisions
 {
-    /// <summary>"auto" → bf16 mixed precision where bfloat16 is native (CUDA, or a CPU with AVX512-BF16
-    /// or AMX: there bf16 matmuls run ~2× the fp32 rate), else fp32; "fp32"/"bf16" stay as asked.
+    /// <summary>Auto → bf16 mixed precision where bfloat16 is native (CUDA, or a CPU with AVX512-BF16
+    /// or AMX: there bf16 matmuls run ~2× the fp32 rate), else fp32; Fp32 and Bf16 stay as asked.
     /// The official recipe trains in (fp16) mixed precision.</summary>
-    public static string Resolve(string requested, string device) =>
-        requested != "auto" ? requested
-        : device.StartsWith("cuda", StringComparison.Ordinal) || CpuHasNativeBf16.Value ? "bf16" : "fp32";
+    public static PrecisionChoice Resolve(PrecisionChoice requested, string device) =>
+        requested != PrecisionChoice.Auto ? requested
+        : device.StartsWith("cuda", StringComparison.Ordinal) || CpuHasNativeBf16.Value ? PrecisionChoice.Bf16 : PrecisionChoice.Fp32;
+
+    /// <summary>The math core's precision of a resolved choice (Auto must be resolved first).</summary>
+    public static CrOC.Math.Layers.Precision ToLayers(PrecisionChoice resolved) => resolved switch
+    {
+        PrecisionChoice.Fp32 => CrOC.Math.Layers.Precision.Fp32,
+        PrecisionChoice.Bf16 => CrOC.Math.Layers.Precision.Bf16,
+        _ => throw new ArgumentException("--precision auto must be resolved for a device first"),
+    };
 
     static readonly Lazy<bool> CpuHasNativeBf16 = new(() =>
         File.Exists("/proc/cpuinfo")

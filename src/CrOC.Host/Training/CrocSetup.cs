@@ -1,3 +1,4 @@
+using CrOC.Host.Runtime;
 using CrOC.Math;
 
 namespace CrOC.Host.Training;
@@ -7,14 +8,17 @@ public static class CrocSetup
 {
     // F# records are built with named arguments: reordering a field in F# cannot silently change meaning here.
 
+    /// <summary>The published backbone of a width (12 blocks).</summary>
+    public static Vit.VitConfig Published(Arch arch, int patch, int imageSize) => arch switch
+    {
+        Arch.Small => CrOC.Math.Vit.VitConfig.Small(patch, imageSize),
+        Arch.Base => CrOC.Math.Vit.VitConfig.Base(patch, imageSize),
+        _ => CrOC.Math.Vit.VitConfig.Tiny(patch, imageSize),
+    };
+
     public static Vit.VitConfig Vit(TrainConfig c)
     {
-        var preset = c.Arch switch
-        {
-            "small" => CrOC.Math.Vit.VitConfig.Small(c.Patch, c.ImageSize),
-            "base" => CrOC.Math.Vit.VitConfig.Base(c.Patch, c.ImageSize),
-            _ => CrOC.Math.Vit.VitConfig.Tiny(c.Patch, c.ImageSize),
-        };
+        var preset = Published(c.Arch, c.Patch, c.ImageSize);
         return new CrOC.Math.Vit.VitConfig(imageSize: preset.ImageSize, patch: preset.Patch, dim: preset.Dim, depth: c.Depth,
             heads: preset.Heads, mlpRatio: preset.MlpRatio, eps: preset.Eps);
     }
@@ -37,7 +41,7 @@ public static class CrocSetup
             selection: c.ClusterK > 0 ? CrOC.Math.Clustering.KSelection.NewFixedK(c.ClusterK) : CrOC.Math.Clustering.KSelection.NewMinTransportCost(c.NCentroidsMax),
             sinkhornLambda: c.SinkhornLambda,
             sinkhornIterations: c.SinkhornIterations,
-            solver: c.SinkhornSolver == "log" ? CrOC.Math.Clustering.SinkhornVariant.LogDomain : CrOC.Math.Clustering.SinkhornVariant.Linear,
+            solver: c.SinkhornSolver == SinkhornSolverChoice.Log ? CrOC.Math.Clustering.SinkhornVariant.LogDomain : CrOC.Math.Clustering.SinkhornVariant.Linear,
             lambdaPos: c.PosAlpha,
             marginals: c.UniformMarginals ? CrOC.Math.Clustering.Marginals.Uniform : official.Marginals,
             seedTemperature: official.SeedTemperature);
@@ -46,17 +50,14 @@ public static class CrocSetup
     public static Croc.CrocConfig Croc(TrainConfig c) => new(
         network: Network(c),
         clustering: Clustering(c),
-        features: c.Features == "tokens" ? CrOC.Math.Croc.FeatureSpace.OutputTokens : CrOC.Math.Croc.FeatureSpace.LastBlockKeys,
+        features: c.Features == ClusteredFeatures.Tokens ? CrOC.Math.Croc.FeatureSpace.OutputTokens : CrOC.Math.Croc.FeatureSpace.LastBlockKeys,
         alpha: c.Alpha,
-        globalPool: c.GlobalPool == "avg" ? CrOC.Math.Croc.GlobalPool.AveragePatches : CrOC.Math.Croc.GlobalPool.ClsToken,
+        globalPool: c.GlobalPool == GlobalPoolChoice.Avg ? CrOC.Math.Croc.GlobalPool.AveragePatches : CrOC.Math.Croc.GlobalPool.ClsToken,
         studentTemp: c.StudentTemp,
         studentTempC: c.StudentTempC,
         centreMomentum: c.CentreMomentum,
         dropPath: c.DropPath,
-        precision: PrecisionOf(c.Precision));
-
-    /// <summary>A resolved `--precision` (fp32 | bf16) as the math library's type.</summary>
-    public static Layers.Precision PrecisionOf(string name) => name == "bf16" ? Layers.Precision.Bf16 : Layers.Precision.Fp32;
+        precision: Precisions.ToLayers(c.Precision));
 
     /// <summary>The per-iteration schedules; with ≤ 2 epochs both warm-ups are 0 (as the official code).</summary>
     public static (Schedules.CosineSchedule Lr, Schedules.CosineSchedule Wd, Schedules.CosineSchedule Momentum) Schedules(TrainConfig c, int itersPerEpoch, int world = 1)

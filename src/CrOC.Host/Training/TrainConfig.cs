@@ -16,8 +16,8 @@ namespace CrOC.Host.Training;
 public sealed record TrainConfig
 {
     // --- run ---
-    [Option("recipe the other defaults come from (official: ViT-S/16 at 224 px, spec §10)", Choices = "tiny|official")]
-    public string Preset { get; init; } = "tiny";
+    [Option("recipe the other defaults come from (official: ViT-S/16 at 224 px, spec §10)")]
+    public Preset Preset { get; init; } = Preset.Tiny;
     [Option("image folders, .tar archives (archive.tar#folder), patterns (*, {000..009}) or .txt lists", Value = "ROOTS", Default = "the embedded synthetic scenes")]
     public string[] Data { get; init; } = [];
     [Option("run folder: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (owned by one run)", Value = "DIR")]
@@ -56,8 +56,8 @@ public sealed record TrainConfig
     public int SyntheticVal { get; init; } = 64;
 
     // --- model ---
-    [Option("ViT width: tiny D=192, small D=384 (CrOC's), base D=768", Choices = "tiny|small|base")]
-    public string Arch { get; init; } = "tiny";
+    [Option("ViT width: tiny D=192, small D=384 (CrOC's), base D=768")]
+    public Arch Arch { get; init; } = Arch.Tiny;
     [Option("transformer blocks", Min = 1, Max = 256)]
     public int Depth { get; init; } = 12;
     [Option("patch size in pixels", Min = 1, Max = 1024)]
@@ -78,8 +78,8 @@ public sealed record TrainConfig
     public double DropPath { get; init; } = 0.1;
     /// <summary>fp32, or bf16 mixed precision (matmuls, attention, MLPs in bfloat16; float32 master
     /// weights); auto (resolved when the config is): bf16 where bfloat16 is native, else fp32.</summary>
-    [Option("bf16: mixed precision with float32 master weights; auto: bf16 where bfloat16 is native (AVX512-BF16/AMX CPUs, CUDA), else fp32", Choices = "auto|fp32|bf16")]
-    public string Precision { get; init; } = "auto";
+    [Option("bf16: mixed precision with float32 master weights; auto: bf16 where bfloat16 is native (AVX512-BF16/AMX CPUs, CUDA), else fp32")]
+    public PrecisionChoice Precision { get; init; } = PrecisionChoice.Auto;
 
     // --- optimisation (spec §10) ---
     /// <summary>Peak lr for a global batch of 256; scaled linearly by the global batch.</summary>
@@ -103,8 +103,8 @@ public sealed record TrainConfig
     // --- losses ---
     [Option("weight of the object loss L_obj (0: the DINO-only baseline)", Min = 0, Max = 1000)]
     public double Alpha { get; init; } = 1.0;
-    [Option("image-level vector: the CLS token (official) or the mean patch token (poster)", Choices = "cls|avg")]
-    public string GlobalPool { get; init; } = "cls";
+    [Option("image-level vector: the CLS token (official) or the mean patch token (poster)")]
+    public GlobalPoolChoice GlobalPool { get; init; } = GlobalPoolChoice.Cls;
     [Option("student temperature, image level", Min = 0, MinExclusive = true, Max = 100)]
     public double StudentTemp { get; init; } = 0.1;
     [Option("student temperature, object level", Min = 0, MinExclusive = true, Max = 100)]
@@ -123,16 +123,16 @@ public sealed record TrainConfig
     public double CentreMomentum { get; init; } = 0.9;
 
     // --- clustering (spec §6) ---
-    [Option("features clustered: the last block's keys per head (official) or the output tokens (the poster's Z_cat)", Choices = "keys|tokens")]
-    public string Features { get; init; } = "keys";
+    [Option("features clustered: the last block's keys per head (official) or the output tokens (the poster's Z_cat)")]
+    public ClusteredFeatures Features { get; init; } = ClusteredFeatures.Keys;
     [Option("initial seeds K0 of the clustering", Min = 2, Max = 1024)]
     public int NTokens { get; init; } = 5;
     [Option("largest K that may be selected (K* in [2, this], by the smallest transport cost)", Min = 2, Max = 1024)]
     public int NCentroidsMax { get; init; } = 4;
     [Option("a fixed K for every problem instead (the poster's variant; 0: choose K* by transport cost)", Min = 0, Max = 1024)]
     public int ClusterK { get; init; }
-    [Option("Sinkhorn solver: linear domain (official) or log domain (finite for large lambda)", Choices = "linear|log")]
-    public string SinkhornSolver { get; init; } = "linear";
+    [Option("Sinkhorn solver: linear domain (official) or log domain (finite for large lambda)")]
+    public SinkhornSolverChoice SinkhornSolver { get; init; } = SinkhornSolverChoice.Linear;
     [Option("Sinkhorn's lambda (1/epsilon)", Min = 0, MinExclusive = true, Max = 10000)]
     public double SinkhornLambda { get; init; } = 20;
     [Option("Sinkhorn iterations", Min = 1, Max = 10000)]
@@ -147,8 +147,8 @@ public sealed record TrainConfig
     /// <summary>The official CrOC recipe (spec §10): ViT-S/16 at 224 px, 65536/8192 outputs, 300 epochs.</summary>
     public static TrainConfig Official => new()
     {
-        Preset = "official", Output = "runs/croc-official", Epochs = 300, Batch = 16, Workers = 4,
-        Arch = "small", Depth = 12, Patch = 16, ImageSize = 224, HeadHidden = 2048, HeadBottleneck = 256,
+        Preset = Preset.Official, Output = "runs/croc-official", Epochs = 300, Batch = 16, Workers = 4,
+        Arch = Arch.Small, Depth = 12, Patch = 16, ImageSize = 224, HeadHidden = 2048, HeadBottleneck = 256,
         OutDim = 65536, OutDimC = 8192, Lr = 5e-4, MinLr = 1e-6, WarmupEpochs = 10, MomentumTeacher = 0.996,
         CheckpointEvery = 1000, LogEvery = 10,
     };
@@ -156,11 +156,12 @@ public sealed record TrainConfig
     /// <summary>A ViT-Tiny/8 at 64 px on the synthetic scenes: a few minutes on a 2-core CPU.</summary>
     public static TrainConfig Tiny => new();
 
-    public static TrainConfig ForPreset(string preset) => preset switch
+    /// <summary>The defaults of the preset spelled <paramref name="word"/> (from the command line or a config file).</summary>
+    public static TrainConfig ForPreset(string word) => Choices.Parse(typeof(Preset), word) switch
     {
-        "official" => Official,
-        "tiny" => Tiny,
-        _ => throw new ConfigException($"unknown preset '{preset}' (official | tiny)"),
+        Preset.Official => Official,
+        Preset.Tiny => Tiny,
+        _ => throw new ConfigException($"--preset must be one of {Choices.Words(typeof(Preset))}, got '{word}'"),
     };
 
     static readonly JsonSerializerOptions Json = new()
@@ -170,6 +171,7 @@ public sealed record TrainConfig
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         // NaN and ±Infinity are read (and then refused by the range checks with a clear message).
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false) }, // Bf16 ↔ "bf16"
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);

@@ -44,7 +44,7 @@ public static class ClustersCommand
         if ((o.Image is null) == (o.Data is null)) throw new OptionException("give exactly one of --image and --data");
         if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
         var output = OutputPaths.File(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output");
-        var loaded = BackboneLoader.Load(o.Weights, "teacher", o.Heads);
+        var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;
         var vit = o.Size is int s ? new Vit.VitConfig(imageSize: s, patch: c.Patch, dim: c.Dim, depth: c.Depth, heads: c.Heads, mlpRatio: c.MlpRatio, eps: c.Eps) : c;
         if (vit.ImageSize % vit.Patch != 0) throw new OptionException($"--size must be a multiple of the patch size {vit.Patch}");

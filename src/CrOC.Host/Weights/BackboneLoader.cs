@@ -14,10 +14,10 @@ public static class BackboneLoader
     /// it into a fresh ViT. With <paramref name="randomSeed"/> the architecture is kept but the
     /// weights are a fresh initialisation (the random baseline).
     /// </summary>
-    public static LoadedBackbone Load(string weights, string network = "teacher", int? heads = null, bool strict = true, int? randomSeed = null)
+    public static LoadedBackbone Load(string weights, NetworkChoice network = NetworkChoice.Teacher, int? heads = null, bool strict = true, int? randomSeed = null)
     {
         var imported = CheckpointImport.Import(weights);
-        bool teacher = network == "teacher" && imported.Teacher is not null;
+        bool teacher = network == NetworkChoice.Teacher && imported.Teacher is not null;
         var source = (teacher ? imported.Teacher! : imported.Student).WithoutPrefix("backbone.");
         var config = BackboneShape.Infer(source, heads);
         var parameters = Vit.init(config, new torch.Generator((ulong)(randomSeed ?? 0), torch.CPU));
@@ -27,3 +27,6 @@ public static class BackboneLoader
         return new LoadedBackbone(config, parameters, imported, report, imported.Teacher is null ? "single network" : teacher ? "teacher" : "student");
     }
 }
+
+/// <summary>Which network of a checkpoint holding both: the EMA teacher (what CrOC evaluates) or the student.</summary>
+public enum NetworkChoice { Teacher, Student }

@@ -176,9 +176,12 @@ let tests =
 
         test "--precision auto resolves to bf16 exactly where bfloat16 is native (CUDA, AVX512-BF16 or AMX CPUs)" {
             let native = IO.File.ReadLines("/proc/cpuinfo") |> Seq.exists (fun l -> l.StartsWith "flags" && (l.Contains " avx512_bf16" || l.Contains " amx_bf16"))
-            Expect.equal (configOf []).Precision (if native then "bf16" else "fp32") "the default"
-            Expect.equal (configOf [ "precision", "auto"; "device", "cuda" ]).Precision "bf16" "CUDA"
-            Expect.equal (configOf [ "precision", "fp32" ]).Precision "fp32" "as asked"
+            Expect.equal (configOf []).Precision (if native then PrecisionChoice.Bf16 else PrecisionChoice.Fp32) "the default"
+            Expect.equal (configOf [ "precision", "auto"; "device", "cuda" ]).Precision PrecisionChoice.Bf16 "CUDA"
+            Expect.equal (configOf [ "precision", "fp32" ]).Precision PrecisionChoice.Fp32 "as asked"
+            Expect.equal (configOf [ "precision", "BF16" ]).Precision PrecisionChoice.Bf16 "any case"
+            Expect.throwsT<OptionException> (fun () -> configOf [ "precision", "1" ] |> ignore) "a number is not a choice"
+            Expect.stringContains ((configOf [ "precision", "bf16" ]).ToJson()) "\"precision\": \"bf16\"" "stored as the word"
         }
 
         test "options: --name=value carries a value that starts with --; seed 0 is a seed" {
@@ -198,13 +201,15 @@ let tests =
             let file = Path.Combine(DataTests.tempDir "config", "run.json")
             File.WriteAllText(file, """{ "preset": "official", "batch": 4, "alpha": 0.5 }""")
             let config = configOf [ "config", file; "alpha", "0" ]
-            Expect.equal config.Arch "small" "the file's preset"
+            Expect.equal config.Arch Arch.Small "the file's preset"
             Expect.equal config.Batch 4 "from the file"
             Expect.equal config.Alpha 0.0 "command line wins"
             let toml = Path.Combine(present (Path.GetDirectoryName(file)), "run.toml")
             File.WriteAllText(toml, "preset = \"official\"\nbatch = 6\ndata = [\"a\", \"b\"]\nresume = false\n")
             let fromToml = configOf [ "config", toml ]
-            Expect.equal (fromToml.Arch, fromToml.Batch, fromToml.Data, fromToml.Resume) ("small", 6, [| "a"; "b" |], false) "TOML works the same"
+            Expect.equal (fromToml.Arch, fromToml.Batch, fromToml.Data, fromToml.Resume) (Arch.Small, 6, [| "a"; "b" |], false) "TOML works the same"
+            File.WriteAllText(file, """{ "arch": "huge" }""")
+            Expect.throwsT<ConfigException> (fun () -> configOf [ "config", file ] |> ignore) "an unknown word in a file is refused"
             File.WriteAllText(toml, "batch = [")
             Expect.throwsT<ConfigException> (fun () -> configOf [ "config", toml ] |> ignore) "a broken file is a clear error"
         }
