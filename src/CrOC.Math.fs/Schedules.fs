@@ -20,6 +20,10 @@ let cosineAt (s: CosineSchedule) (i: int) : float =
         let j = min (i - s.WarmupIters) (decayIters - 1)
         s.Final + 0.5 * (s.Base - s.Final) * (1.0 + cos (System.Math.PI * float j / float decayIters))
 
+/// The warm-up epochs a run of `epochs` uses: none when it has ≤ 2 epochs (the official code's rule
+/// for both the lr and the teacher-temperature warm-ups), else `warmupEpochs`.
+let warmupFor (epochs: int) (warmupEpochs: int) : int = if epochs <= 2 then 0 else warmupEpochs
+
 /// The official linear scaling: peak lr = base lr × global batch / 256.
 let scaledLearningRate (baseLr: float) (globalBatch: int) : float = baseLr * float globalBatch / 256.0
 

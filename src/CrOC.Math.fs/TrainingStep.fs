@@ -37,6 +37,11 @@ type Settings =
 /// stochastic depth and its clustering seeds.
 type MicroBatch = { Views: Tensor; Positions: Tensor; DropPath: torch.Generator; Seeding: torch.Generator }
 
+/// The recipe's collapse check on a step's mean teacher entropy H (after the first 20 steps): H
+/// near ln L (uniform targets, > 98 %) or near 0 (one-hot targets, < 0.01).
+let looksCollapsed (step: int64) (teacherEntropy: float) (outDim: int) : bool =
+    step > 20L && (teacherEntropy > 0.98 * log (float outDim) || teacherEntropy < 0.01)
+
 /// The metrics of a step, in this order, averaged over the micro-batches and the ranks.
 let metricNames = [ "loss"; "loss_img"; "loss_obj"; "objects_per_image"; "objects_empty"; "mean_k_star"; "teacher_entropy"; "kl_teacher_student" ]
 

@@ -59,10 +59,10 @@ public static class CrocSetup
         dropPath: c.DropPath,
         precision: Precisions.ToLayers(c.Precision));
 
-    /// <summary>The per-iteration schedules; with ≤ 2 epochs both warm-ups are 0 (as the official code).</summary>
+    /// <summary>The per-iteration schedules (warm-ups by <see cref="CrOC.Math.Schedules.warmupFor"/>).</summary>
     public static (Schedules.CosineSchedule Lr, Schedules.CosineSchedule Wd, Schedules.CosineSchedule Momentum) Schedules(TrainConfig c, int itersPerEpoch, int world = 1)
     {
-        int warmup = c.Epochs <= 2 ? 0 : c.WarmupEpochs;
+        int warmup = CrOC.Math.Schedules.warmupFor(c.Epochs, c.WarmupEpochs);
         double peak = CrOC.Math.Schedules.scaledLearningRate(c.Lr, c.Batch * c.Accum * world);
         return (CrOC.Math.Schedules.learningRate(peak, c.MinLr, c.Epochs, itersPerEpoch, warmup),
                 CrOC.Math.Schedules.weightDecay(c.WeightDecay, c.WeightDecayEnd, c.Epochs, itersPerEpoch),
@@ -71,7 +71,7 @@ public static class CrocSetup
 
     public static (double Image, double Objects) TeacherTemperatures(TrainConfig c, int epoch)
     {
-        int warm = c.Epochs <= 2 ? 0 : c.WarmupTeacherTempEpochs;
+        int warm = CrOC.Math.Schedules.warmupFor(c.Epochs, c.WarmupTeacherTempEpochs);
         return (CrOC.Math.Schedules.teacherTemperature(c.WarmupTeacherTemp, c.TeacherTemp, warm, epoch),
                 CrOC.Math.Schedules.teacherTemperature(c.WarmupTeacherTempC, c.TeacherTempC, warm, epoch));
     }

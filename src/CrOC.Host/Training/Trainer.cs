@@ -162,11 +162,10 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         // On a terminal the line is redrawn in place; a logged step replaces it by the log's line.
         if (interactive) Console.Write(logged ? $"\r{new string(' ', 150)}\r" : $"\r{text,-150}");
         if (logged) log(text);
-        double maxEntropy = System.Math.Log(config.OutDim);
-        if (!warnedCollapse && step > 20 && (v["teacher_entropy"] > 0.98 * maxEntropy || v["teacher_entropy"] < 0.01))
+        if (!warnedCollapse && TrainingStep.looksCollapsed(step, v["teacher_entropy"], config.OutDim))
         {
             warnedCollapse = true;
-            log($"warning: the teacher's entropy is {v["teacher_entropy"]:F3} (uniform = ln L = {maxEntropy:F2}): the targets look collapsed; consider the teacher temperature, the centre momentum or the lr");
+            log($"warning: the teacher's entropy is {v["teacher_entropy"]:F3} (uniform = ln L = {System.Math.Log(config.OutDim):F2}): the targets look collapsed; consider the teacher temperature, the centre momentum or the lr");
         }
     }
 

@@ -48,6 +48,20 @@ let tests =
             close 2.5e-4 (scaledLearningRate 5e-4 128) "batch 128"
         }
 
+        test "warm-ups: none in runs of at most 2 epochs (the official rule), as configured otherwise" {
+            Expect.equal (warmupFor 2 10) 0 "2 epochs"
+            Expect.equal (warmupFor 1 10) 0 "1 epoch"
+            Expect.equal (warmupFor 3 10) 10 "3 epochs keep the configured 10"
+        }
+
+        test "collapse check: after 20 steps, a teacher entropy above 98% of ln L or below 0.01" {
+            let ln = log 4096.0
+            Expect.isTrue (CrOC.Math.TrainingStep.looksCollapsed 21L (0.99 * ln) 4096) "near uniform"
+            Expect.isTrue (CrOC.Math.TrainingStep.looksCollapsed 21L 0.001 4096) "near one-hot"
+            Expect.isFalse (CrOC.Math.TrainingStep.looksCollapsed 21L (0.9 * ln) 4096) "healthy"
+            Expect.isFalse (CrOC.Math.TrainingStep.looksCollapsed 20L (0.99 * ln) 4096) "not in the first 20 steps"
+        }
+
         test "EMA: θ_t ← m·θ_t + (1 − m)·θ_s in place, student untouched" {
             use _ = torch.NewDisposeScope()
             let teacher = [ tensorOf [| 2L |] [| 1.0; 2.0 |]; tensorOf [| 1L |] [| -1.0 |] ]
