@@ -137,7 +137,9 @@ let private clusteringFeatures (features: FeatureSpace) (out: Vit.VitOutput) : T
     | LastBlockKeys, None -> invalidOp "the teacher forward did not keep the last block"
     | OutputTokens, _ -> out.Tokens
 
-let private mark (input: StepInput) (phase: string) = match input.Mark with null -> () | m -> m.Invoke phase
+/// Tells `listener` (the benchmark's phase timer; null: nobody listens) that `phase` has ended.
+let markPhase (listener: System.Action<string> | null) (phase: string) : unit =
+    match listener with null -> () | m -> m.Invoke phase
 
 /// One CrOC step's forward: teacher (no graph) → clustering → student → objects → heads → losses,
 /// and the statistics the centre updates need (spec §2, §5–§7; `updateCentres` applies them).
@@ -151,16 +153,16 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         use _ = torch.no_grad()
         let out = Vit.forward vit state.Teacher.Backbone { Vit.ForwardOptions.Inference with LastBlock = objectsOn && cfg.Features = LastBlockKeys; Precision = cfg.Precision } input.Views
         let image = Heads.imageAs cfg.Precision state.Teacher.Head (pool cfg.GlobalPool out)   // (2B, L)
-        mark input "teacher forward"
+        markPhase input.Mark "teacher forward"
         if objectsOn then
             let clusters = cluster cfg.Clustering input.Seeding (clusteringFeatures cfg.Features out) input.Positions
-            mark input "clustering"
+            markPhase input.Mark "clustering"
             let objects = Objects.objectVectors clusters out.Tokens                             // (2, V, D)
             image, Some clusters, Some(Heads.objectsAs cfg.Precision state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2V, Lc)
         else image, None, None
     let studentOut =
         Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; Generator = Some input.DropPathGenerator; LastBlock = false; Precision = cfg.Precision } input.Views
-    mark input "student forward"
+    markPhase input.Mark "student forward"
     let studentImage = Heads.imageAs cfg.Precision state.Student.Head (pool cfg.GlobalPool studentOut)
     let imageTemps : Losses.Temperatures = { Student = cfg.StudentTemp; Teacher = input.TeacherTemp }
     let lossImg = Losses.lossGlob imageTemps state.Centre studentImage teacherImage
@@ -176,7 +178,7 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         use _ = torch.no_grad()
         toFloat (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage))
     let loss = plus lossImg (times cfg.Alpha dense.Loss)
-    mark input "heads + losses"
+    markPhase input.Mark "heads + losses"
     { Loss = loss
       LossImg = lossImg
       LossObj = dense.Loss

@@ -72,7 +72,7 @@ let private allReducedPair (collective: ICollective) (a: Tensor) (b: Tensor) : T
 let run (croc: Croc.CrocConfig) (settings: Settings) (collective: ICollective) (optimiser: Optim.AdamW)
         (model: Croc.CrocState) (microBatches: IEnumerable<MicroBatch>) (schedule: Schedule) (mark: System.Action<string> | null)
         : Croc.CrocState * Dictionary<string, float> =
-    let hear phase = match mark with null -> () | m -> m.Invoke phase
+    let hear = Croc.markPhase mark
     use _ = torch.NewDisposeScope()
     let trainable = Network.trainable model.Student
     let tensors = List.map snd trainable

@@ -3,7 +3,8 @@ namespace CrOC.Host.CommandLine;
 /// <summary>
 /// Options whose value is one of a few words are enums end to end: the command line, config files
 /// (JSON, TOML), the stored config and checkpoints spell a member in lower case ("bf16" for
-/// <c>Bf16</c>), and nothing else parses those words.
+/// <c>Bf16</c>). The command line reads them here; config files through System.Text.Json's enum
+/// converter with camel case (TrainConfig), which spells every one-word member the same way.
 /// </summary>
 public static class Choices
 {
