@@ -5,15 +5,15 @@ namespace CrOC.Data;
 /// <summary>
 /// The photometric augmentations of DINO/CrOC (spec §9) on [0, 1] images, in place:
 /// colour jitter (brightness, contrast, saturation, hue in random order), grayscale, Gaussian
-/// blur, solarisation, and the final normalisation.
+/// blur, solarisation, and the final normalisation. The per-pixel operations run on whole vectors
+/// (<see cref="PixelVectors"/>, <see cref="PixelOperations"/>) with the arithmetic of the scalar
+/// formulas, so their results are the same bit for bit.
 /// </summary>
 public static class ColorAugment
 {
     /// <summary>ImageNet mean and std (spec §9).</summary>
     public static readonly float[] Mean = [0.485f, 0.456f, 0.406f];
     public static readonly float[] Std = [0.229f, 0.224f, 0.225f];
-
-    static float Luma(float r, float g, float b) => 0.299f * r + 0.587f * g + 0.114f * b;
 
     /// <summary>torchvision's ColorJitter(b, c, s, h): factors b ~ U(1−b, 1+b) etc., hue shift
     /// ~ U(−h, h), applied in a random order.</summary>
@@ -36,70 +36,26 @@ public static class ColorAugment
         }
     }
 
-    public static void Brightness(RgbImage image, float factor)
-    {
-        var p = image.Pixels;
-        for (int i = 0; i < p.Length; i++) p[i] = System.Math.Clamp(p[i] * factor, 0f, 1f);
-    }
+    /// <summary>clamp(f·x, 0, 1).</summary>
+    public static void Brightness(RgbImage image, float factor) => PixelVectors.Apply(image, new Scale(factor));
 
-    /// <summary>Blend with the mean luma: mean + f·(x − mean).</summary>
+    /// <summary>Blend with the mean luma: clamp(mean + f·(x − mean), 0, 1); the mean is summed in
+    /// float64 in pixel order.</summary>
     public static void Contrast(RgbImage image, float factor)
     {
-        var p = image.Pixels;
-        int n = image.Plane;
-        double sum = 0;
-        for (int i = 0; i < n; i++) sum += Luma(p[i], p[n + i], p[2 * n + i]);
-        float mean = (float)(sum / n);
-        for (int i = 0; i < p.Length; i++) p[i] = System.Math.Clamp(mean + factor * (p[i] - mean), 0f, 1f);
+        var sum = new LumaSum();
+        PixelVectors.Apply(image, ref sum);
+        PixelVectors.Apply(image, new BlendWithConstant((float)(sum.Total / image.Plane), factor));
     }
 
-    /// <summary>Blend with the per-pixel luma: gray + f·(x − gray).</summary>
-    public static void Saturation(RgbImage image, float factor)
-    {
-        var p = image.Pixels;
-        int n = image.Plane;
-        for (int i = 0; i < n; i++)
-        {
-            float gray = Luma(p[i], p[n + i], p[2 * n + i]);
-            for (int c = 0; c < 3; c++) p[c * n + i] = System.Math.Clamp(gray + factor * (p[c * n + i] - gray), 0f, 1f);
-        }
-    }
+    /// <summary>Blend with the per-pixel luma: clamp(gray + f·(x − gray), 0, 1).</summary>
+    public static void Saturation(RgbImage image, float factor) => PixelVectors.Apply(image, new BlendWithLuma(factor));
 
-    /// <summary>Rotates the hue by <paramref name="shift"/> turns (HSV).</summary>
-    public static void Hue(RgbImage image, float shift)
-    {
-        var p = image.Pixels;
-        int n = image.Plane;
-        for (int i = 0; i < n; i++)
-        {
-            float r = p[i], g = p[n + i], b = p[2 * n + i];
-            float max = System.Math.Max(r, System.Math.Max(g, b)), min = System.Math.Min(r, System.Math.Min(g, b));
-            float delta = max - min;
-            if (delta <= 0) continue; // gray: hue undefined, unchanged
-            float h = max == r ? (g - b) / delta : max == g ? 2f + (b - r) / delta : 4f + (r - g) / delta;
-            h = h / 6f + shift;
-            h -= MathF.Floor(h);
-            float s = delta / max, v = max;
-            float sector = h * 6f;
-            int k = (int)sector % 6;
-            float f = sector - MathF.Floor(sector);
-            float pp = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-            (r, g, b) = k switch { 0 => (v, t, pp), 1 => (q, v, pp), 2 => (pp, v, t), 3 => (pp, q, v), 4 => (t, pp, v), _ => (v, pp, q) };
-            p[i] = r; p[n + i] = g; p[2 * n + i] = b;
-        }
-    }
+    /// <summary>Rotates the hue by <paramref name="shift"/> turns (HSV); grays stay unchanged.</summary>
+    public static void Hue(RgbImage image, float shift) => PixelVectors.Apply(image, new HueRotation(shift));
 
     /// <summary>Grayscale with three equal channels (torchvision's RandomGrayscale).</summary>
-    public static void Grayscale(RgbImage image)
-    {
-        var p = image.Pixels;
-        int n = image.Plane;
-        for (int i = 0; i < n; i++)
-        {
-            float gray = Luma(p[i], p[n + i], p[2 * n + i]);
-            p[i] = p[n + i] = p[2 * n + i] = gray;
-        }
-    }
+    public static void Grayscale(RgbImage image) => PixelVectors.Apply(image, new ToLuma());
 
     /// <summary>Gaussian blur with standard deviation <paramref name="sigma"/> pixels (PIL's
     /// GaussianBlur(radius=σ)), separable, edges clamped. Both passes run along rows (vectorised;
@@ -146,21 +102,10 @@ public static class ColorAugment
     }
 
     /// <summary>PIL's solarize(threshold 128): values ≥ 128/255 are inverted.</summary>
-    public static void Solarize(RgbImage image)
-    {
-        var p = image.Pixels;
-        const float threshold = 128f / 255f;
-        for (int i = 0; i < p.Length; i++) if (p[i] >= threshold) p[i] = 1f - p[i];
-    }
+    public static void Solarize(RgbImage image) => PixelVectors.Apply(image, new SolarizeAbove());
 
-    /// <summary>(x − mean) / std per channel.</summary>
-    public static void Normalize(RgbImage image)
-    {
-        var p = image.Pixels;
-        int n = image.Plane;
-        for (int c = 0; c < 3; c++)
-            for (int i = c * n; i < (c + 1) * n; i++) p[i] = (p[i] - Mean[c]) / Std[c];
-    }
+    /// <summary>(x − mean) / std per channel (<see cref="Mean"/>, <see cref="Std"/>).</summary>
+    public static void Normalize(RgbImage image) => PixelVectors.Apply(image, new Standardize());
 
     /// <summary>Mirrors the image left-right.</summary>
     public static void FlipHorizontal(RgbImage image)

@@ -77,8 +77,8 @@ public sealed class ImageDecoder
         }
     }
 
-    /// <summary>Interleaved 8-bit RGB rows to planar float32 in [0, 1] (spans over bytes: no
-    /// per-pixel struct access or bounds checks in the loop).</summary>
+    /// <summary>Interleaved 8-bit RGB rows to planar float32 in [0, 1] (byte · (1/255), as the
+    /// scalar conversion does; <see cref="InterleavedRows"/> does it a vector at a time).</summary>
     static RgbImage ToPlanar(Image<Rgb24> image, RgbImage? reuse)
     {
         var rgb = reuse is not null && reuse.Width == image.Width && reuse.Height == image.Height
@@ -88,18 +88,8 @@ public sealed class ImageDecoder
         image.ProcessPixelRows(rows =>
         {
             for (int y = 0; y < rows.Height; y++)
-            {
-                ReadOnlySpan<byte> row = MemoryMarshal.AsBytes(rows.GetRowSpan(y));
-                var red = pixels.AsSpan(y * width, width);
-                var green = pixels.AsSpan(plane + y * width, width);
-                var blue = pixels.AsSpan(2 * plane + y * width, width);
-                for (int x = 0; x < red.Length; x++)
-                {
-                    red[x] = row[3 * x] * (1f / 255f);
-                    green[x] = row[3 * x + 1] * (1f / 255f);
-                    blue[x] = row[3 * x + 2] * (1f / 255f);
-                }
-            }
+                InterleavedRows.ToPlanes(MemoryMarshal.AsBytes(rows.GetRowSpan(y)),
+                    pixels.AsSpan(y * width, width), pixels.AsSpan(plane + y * width, width), pixels.AsSpan(2 * plane + y * width, width));
         });
         return rgb;
     }

@@ -97,8 +97,8 @@ public static class Resampling
             }
             var outPlane = output.Pixels.AsSpan(c * output.Plane, output.Plane);
             WeightedRows.Transpose(horizontal, outWidth, outHeight, outPlane);
-            foreach (ref var v in outPlane) v = System.Math.Clamp(v, 0f, 1f);
         }
+        PixelVectors.Apply(output, new ClampToUnit());
         return output;
     }
 }

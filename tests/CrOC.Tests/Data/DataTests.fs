@@ -180,6 +180,21 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "decoding: every 8-bit value becomes value / 255 in its plane, for widths with and without a partial last vector" {
+            for width in [ 1; 3; 4; 5; 6; 7; 37; 224 ] do
+                use png = new Image<Rgb24>(width, 3)
+                for y in 0 .. 2 do
+                    for x in 0 .. width - 1 do png.[x, y] <- Rgb24(byte ((7 * x + y) % 256), byte ((13 * x + 5 * y + 1) % 256), byte ((765 - x - 31 * y) % 256))
+                use stream = new MemoryStream()
+                png.SaveAsPng(stream)
+                let decoded = ImageDecoder().Decode(stream.ToArray(), "rows.png")
+                for y in 0 .. 2 do
+                    for x in 0 .. width - 1 do
+                        let pixel = png.[x, y]
+                        let expected = [| float32 pixel.R * (1.0f / 255.0f); float32 pixel.G * (1.0f / 255.0f); float32 pixel.B * (1.0f / 255.0f) |]
+                        Expect.equal [| decoded.[0, y, x]; decoded.[1, y, x]; decoded.[2, y, x] |] expected (sprintf "width %d, pixel (%d, %d)" width x y)
+        }
+
         test "an empty or missing dataset root gives a clear error at start" {
             let empty = tempDir "empty"
             Expect.throwsT<DatasetException> (fun () -> ImageSources.Find([ empty ]) |> ignore) "no images"

@@ -9,17 +9,17 @@ let randomImage (seed: int) (width: int) (height: int) =
 
 let maxDifference (a: RgbImage) (b: RgbImage) = Array.map2 (fun (x: float32) y -> abs (float x - float y)) a.Pixels b.Pixels |> Array.max
 
-/// A view made as ViewAugmentation.Apply makes it, with the previous release's scalar filters.
+/// A view made as ViewAugmentation.Apply makes it, with the scalar filters and colour operations.
 let referenceView (spec: ViewSpec) (image: RgbImage) (random: SampleRandom) =
     let box = RandomResizedCrop.Sample(random, image.Width, image.Height, spec.Scale, spec.AspectRatio)
     let view = ReferenceFilters.resizeBox image box.Left box.Top box.Width box.Height spec.Size spec.Size
     let flipped = random.Chance(spec.FlipProbability)
     if flipped then ColorAugment.FlipHorizontal(view)
-    if random.Chance(spec.JitterProbability) then ColorAugment.Jitter(view, random, spec.Brightness, spec.Contrast, spec.Saturation, spec.Hue)
-    if random.Chance(spec.GrayscaleProbability) then ColorAugment.Grayscale(view)
+    if random.Chance(spec.JitterProbability) then ReferenceFilters.jitter view random spec.Brightness spec.Contrast spec.Saturation spec.Hue
+    if random.Chance(spec.GrayscaleProbability) then ReferenceFilters.grayscale view
     if random.Chance(spec.BlurProbability) then (let struct (low, high) = spec.Sigma in ReferenceFilters.gaussianBlur view (random.Uniform(low, high)))
-    if random.Chance(spec.SolarizeProbability) then ColorAugment.Solarize(view)
-    ColorAugment.Normalize(view)
+    if random.Chance(spec.SolarizeProbability) then ReferenceFilters.solarize view
+    ReferenceFilters.normalize view
     view.Pixels, CropBox(box.Top, box.Left, box.Height, box.Width, flipped)
 
 let tests =
@@ -42,6 +42,44 @@ let tests =
                     ColorAugment.GaussianBlur(actual, sigma)
                     ReferenceFilters.gaussianBlur expected sigma
                     Expect.sequenceEqual actual.Pixels expected.Pixels (sprintf "σ %.1f, %dx%d" sigma width height)
+        }
+
+        test "colour operations equal the scalar formulas bit for bit (images with and without a partial last vector, grays, all hue sectors)" {
+            let operations : (string * (RgbImage -> unit) * (RgbImage -> unit)) list =
+                [ "brightness 1.3", (fun i -> ColorAugment.Brightness(i, 1.3f)), (fun i -> ReferenceFilters.brightness i 1.3f)
+                  "brightness 0.6", (fun i -> ColorAugment.Brightness(i, 0.6f)), (fun i -> ReferenceFilters.brightness i 0.6f)
+                  "contrast 1.4", (fun i -> ColorAugment.Contrast(i, 1.4f)), (fun i -> ReferenceFilters.contrast i 1.4f)
+                  "contrast 0.7", (fun i -> ColorAugment.Contrast(i, 0.7f)), (fun i -> ReferenceFilters.contrast i 0.7f)
+                  "saturation 1.2", (fun i -> ColorAugment.Saturation(i, 1.2f)), (fun i -> ReferenceFilters.saturation i 1.2f)
+                  "saturation 0", (fun i -> ColorAugment.Saturation(i, 0.0f)), (fun i -> ReferenceFilters.saturation i 0.0f)
+                  "grayscale", ColorAugment.Grayscale, ReferenceFilters.grayscale
+                  "solarize", ColorAugment.Solarize, ReferenceFilters.solarize
+                  "normalize", ColorAugment.Normalize, ReferenceFilters.normalize ]
+                @ [ for shift in [ -0.1f; -0.03f; 0.0f; 0.07f; 0.1f; 0.5f; -0.5f ] ->
+                        sprintf "hue %g" shift, (fun i -> ColorAugment.Hue(i, shift)), (fun i -> ReferenceFilters.hue i shift) ]
+            for width, height in [ 224, 224; 31, 7; 3, 2; 1, 1 ] do
+                let source = randomImage 4 width height
+                // some grays and some exact extremes (hue undefined; saturation and value at the bounds)
+                for i in 0 .. 5 .. source.Plane - 1 do
+                    source.Pixels.[source.Plane + i] <- source.Pixels.[i]
+                    source.Pixels.[2 * source.Plane + i] <- source.Pixels.[i]
+                for i in 2 .. 7 .. source.Plane - 1 do source.Pixels.[i] <- 1.0f
+                for i in 3 .. 11 .. source.Plane - 1 do source.Pixels.[2 * source.Plane + i] <- 0.0f
+                for name, vectorised, scalar in operations do
+                    let actual = RgbImage(width, height, Array.copy source.Pixels)
+                    let expected = RgbImage(width, height, Array.copy source.Pixels)
+                    vectorised actual
+                    scalar expected
+                    Expect.sequenceEqual actual.Pixels expected.Pixels (sprintf "%s, %dx%d" name width height)
+        }
+
+        test "colour jitter equals the scalar jitter bit for bit over many random draws" {
+            for index in 0L .. 39L do
+                let actual = randomImage 5 29 13
+                let expected = randomImage 5 29 13
+                ColorAugment.Jitter(actual, SampleRandom(3L, 0L, index, 1L), 0.4, 0.4, 0.2, 0.1)
+                ReferenceFilters.jitter expected (SampleRandom(3L, 0L, index, 1L)) 0.4 0.4 0.2 0.1
+                Expect.sequenceEqual actual.Pixels expected.Pixels (sprintf "draw %d" index)
         }
 
         test "CrOC's two views: the same crops as with the scalar filters, normalised pixels within 1e-4" {

@@ -1,5 +1,6 @@
-/// The scalar filters of the previous release (horizontal-then-vertical resampling, column-wise blur),
-/// kept as references for the vectorised ones in CrOC.Data.
+/// The scalar filters and colour operations of earlier releases (horizontal-then-vertical resampling,
+/// column-wise blur, pixel-by-pixel colour formulas), kept as references for the vectorised ones in
+/// CrOC.Data.
 module CrOC.Tests.ReferenceFilters
 
 open CrOC.Data
@@ -65,3 +66,82 @@ let gaussianBlur (image: RgbImage) (sigma: float) =
                 for k in -radius .. radius do sum <- sum + kernel.[k + radius] * image.[c, max 0 (min (h - 1) (y + k)), x]
                 sum)
             for y in 0 .. h - 1 do image.[c, y, x] <- line.[y]
+
+let private clamp01 (x: float32) = System.Math.Clamp(x, 0.0f, 1.0f)
+let private luma (r: float32) (g: float32) (b: float32) = 0.299f * r + 0.587f * g + 0.114f * b
+
+let brightness (image: RgbImage) (factor: float32) =
+    let p = image.Pixels
+    for i in 0 .. p.Length - 1 do p.[i] <- clamp01 (p.[i] * factor)
+
+let contrast (image: RgbImage) (factor: float32) =
+    let p, n = image.Pixels, image.Plane
+    let mutable sum = 0.0
+    for i in 0 .. n - 1 do sum <- sum + float (luma p.[i] p.[n + i] p.[2 * n + i])
+    let mean = float32 (sum / float n)
+    for i in 0 .. p.Length - 1 do p.[i] <- clamp01 (mean + factor * (p.[i] - mean))
+
+let saturation (image: RgbImage) (factor: float32) =
+    let p, n = image.Pixels, image.Plane
+    for i in 0 .. n - 1 do
+        let gray = luma p.[i] p.[n + i] p.[2 * n + i]
+        for c in 0 .. 2 do p.[c * n + i] <- clamp01 (gray + factor * (p.[c * n + i] - gray))
+
+/// HSV hue rotation by `shift` turns; grays unchanged.
+let hue (image: RgbImage) (shift: float32) =
+    let p, n = image.Pixels, image.Plane
+    for i in 0 .. n - 1 do
+        let r, g, b = p.[i], p.[n + i], p.[2 * n + i]
+        let top = System.Math.Max(r, System.Math.Max(g, b))
+        let bottom = System.Math.Min(r, System.Math.Min(g, b))
+        let delta = top - bottom
+        if delta > 0.0f then
+            let h = if top = r then (g - b) / delta elif top = g then 2.0f + (b - r) / delta else 4.0f + (r - g) / delta
+            let h = h / 6.0f + shift
+            let h = h - System.MathF.Floor h
+            let s, v = delta / top, top
+            let sector = h * 6.0f
+            let f = sector - System.MathF.Floor sector
+            let pp, q, t = v * (1.0f - s), v * (1.0f - s * f), v * (1.0f - s * (1.0f - f))
+            let r', g', b' =
+                match int sector % 6 with
+                | 0 -> v, t, pp
+                | 1 -> q, v, pp
+                | 2 -> pp, v, t
+                | 3 -> pp, q, v
+                | 4 -> t, pp, v
+                | _ -> v, pp, q
+            p.[i] <- r'
+            p.[n + i] <- g'
+            p.[2 * n + i] <- b'
+
+let grayscale (image: RgbImage) =
+    let p, n = image.Pixels, image.Plane
+    for i in 0 .. n - 1 do
+        let gray = luma p.[i] p.[n + i] p.[2 * n + i]
+        p.[i] <- gray
+        p.[n + i] <- gray
+        p.[2 * n + i] <- gray
+
+let solarize (image: RgbImage) =
+    let p = image.Pixels
+    for i in 0 .. p.Length - 1 do if p.[i] >= 128.0f / 255.0f then p.[i] <- 1.0f - p.[i]
+
+let normalize (image: RgbImage) =
+    let p, n = image.Pixels, image.Plane
+    for c in 0 .. 2 do
+        for i in c * n .. (c + 1) * n - 1 do p.[i] <- (p.[i] - ColorAugment.Mean.[c]) / ColorAugment.Std.[c]
+
+/// ColorJitter as ColorAugment.Jitter draws it (order, then the four factors), with the scalar operations.
+let jitter (image: RgbImage) (random: SampleRandom) (b: float) (c: float) (s: float) (h: float) =
+    let order = random.Permutation 4
+    let fb = random.Uniform(max 0.0 (1.0 - b), 1.0 + b)
+    let fc = random.Uniform(max 0.0 (1.0 - c), 1.0 + c)
+    let fs = random.Uniform(max 0.0 (1.0 - s), 1.0 + s)
+    let fh = random.Uniform(-h, h)
+    for op in order do
+        match op with
+        | 0 -> brightness image (float32 fb)
+        | 1 -> contrast image (float32 fc)
+        | 2 -> saturation image (float32 fs)
+        | _ -> hue image (float32 fh)
