@@ -22,6 +22,7 @@ let all =
         EvaluationTests.tests
         FuzzTests.tests
         HardeningTests.tests
+        MklVendorCheckTests.tests
         ApiTableTests.tests
         LayeringTests.tests
     ]

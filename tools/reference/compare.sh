@@ -6,6 +6,10 @@
 #   needs: apt-get install --no-install-recommends python3-torch libopenblas0-openmp
 #   usage: tools/reference/compare.sh [batch=8] [repeats=5] [rounds=3]
 #   CROC_BEFORE=/path/to/croc-host adds that binary's fp32 and bf16 steps (an A/B of a change).
+#   CROC_PRECISIONS="fp32" times fp32 only (bf16 autocast on a CPU without bf16 instructions is
+#   emulated and takes minutes per step); default "fp32 bf16".
+#   On CPUs that are not Intel's, ours also runs in fp32 with CROC_MKL_VENDOR_CHECK=keep, which
+#   shows what answering MKL's vendor check buys (see src/CrOC.Host/Runtime/MklVendorCheck.cs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 batch=${1:-8}
@@ -21,11 +25,15 @@ run() { # name, command...
 }
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
-    for precision in fp32 bf16; do
+    for precision in ${CROC_PRECISIONS:-fp32 bf16}; do
         run "CrOC.NET $precision" "$host" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$precision" --json
         # OpenBLAS's AVX-512 kernels: the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow PyTorch down.
         run "PyTorch $precision" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 tools/reference/step.py \
             --batch "$batch" --repeats "$repeats" --threads 2 --precision "$precision"
+        if [[ $precision == fp32 ]] && ! grep -q GenuineIntel /proc/cpuinfo; then
+            run "CrOC.NET fp32, MKL vendor check kept" env CROC_MKL_VENDOR_CHECK=keep "$host" bench --preset official --batch "$batch" \
+                --repeats "$repeats" --no-data --precision fp32 --json
+        fi
         if [[ -n "${CROC_BEFORE:-}" ]]; then
             run "before $precision" "$CROC_BEFORE" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$precision" --json
         fi
@@ -42,7 +50,8 @@ median = lambda name, key: statistics.median(r[key] for r in rows[name])
 print(f"{sys.argv[2]}, {sys.argv[3]} interleaved rounds, medians (each round's value is itself a median of steps)")
 print("| run | step (s) | rounds (s) | images/s | peak RSS (MB) | / PyTorch fp32 | / PyTorch bf16 autocast |")
 print("|---|---|---|---|---|---|---|")
-t32, t16 = median("PyTorch fp32", "step_s"), median("PyTorch bf16", "step_s")
+t32 = median("PyTorch fp32", "step_s")
+t16 = median("PyTorch bf16", "step_s") if "PyTorch bf16" in rows else float("nan")
 for name in rows:
     step = median(name, "step_s")
     each = " / ".join(f"{r['step_s']:.2f}" for r in rows[name])
