@@ -39,6 +39,17 @@ let colourBackbone () =
 
 let tests =
     testSequenced <| testList "Evaluation" [
+        test "real-photo suite: the k-NN forward is bf16 only where bf16 is native (auto), the probes keep their float32 default" {
+            let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.Quick, "data", "out", ignore)
+            let jobs = suite.EvaluationJobs(RealPhotos.EvaluatedBackbone("CrOC", 0, "w.pth", false)) |> Seq.toList
+            let precisionOf (job: RealPhotos.HostJob) =
+                job.Arguments |> Seq.pairwise |> Seq.tryPick (fun (name, value) -> if name = "--precision" then Some value else None)
+            let knn = jobs |> List.find (fun j -> j.Arguments.[0] = "eval-knn")
+            Expect.equal (precisionOf knn) (Some "auto") "k-NN: auto (was bf16, emulated and slow on CPUs without bf16)"
+            for probe in jobs |> List.filter (fun j -> j.Arguments.[0] = "eval-seg") do
+                Expect.equal (precisionOf probe) None (sprintf "%s: the default" probe.Name)
+        }
+
         test "mIoU from a hand-computed confusion matrix, with ignored pixels and an absent class" {
             use _ = torch.NewDisposeScope()
             // Counted pairs (truth, prediction): (0,0) (0,1) (1,1) (1,1) (2,0); the 255 pixel is ignored.
