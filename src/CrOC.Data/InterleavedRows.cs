@@ -22,7 +22,7 @@ static class InterleavedRows
         if (row.Length < 3 * n || green.Length != n || blue.Length != n) throw new ArgumentException("a row of 3 bytes per pixel and three planes of its width");
         ref byte source = ref MemoryMarshal.GetReference(row);
         if (Vector128.IsHardwareAccelerated)
-            for (; x + 6 <= n; x += 4) // 16 bytes read from 3·x: in bounds while x + 6 ≤ n (3·x + 16 ≤ 3·n + 2 < 3·n + 3)
+            for (; x + 6 <= n; x += 4) // 16 bytes read from 3·x: in bounds while x + 6 ≤ n (then 3·x + 16 ≤ 3·n − 2)
             {
                 var bytes = Vector128.LoadUnsafe(ref source, (nuint)(3 * x));
                 Plane(bytes, Reds).StoreUnsafe(ref MemoryMarshal.GetReference(red), (nuint)x);

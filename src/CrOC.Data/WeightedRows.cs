@@ -10,7 +10,7 @@ namespace CrOC.Data;
 /// The inner loop of the separable filters (resampling, blur): each destination row is a weighted
 /// sum of source rows, d[x] = Σᵢ wᵢ·s[offsetᵢ + x], vectorised over x with <see cref="Vector{T}"/>
 /// and accumulated in registers. Each value sums its terms from 0 in the order of the weights, as
-/// the scalar loop does, so the result is the same bit for bit.
+/// the scalar loop does, so the result is the same bit for bit. Also the resampler's transposes.
 /// </summary>
 static class WeightedRows
 {
