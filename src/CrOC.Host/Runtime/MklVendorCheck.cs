@@ -16,7 +16,6 @@ namespace CrOC.Host.Runtime;
 public static class MklVendorCheck
 {
     public const string Variable = "CROC_MKL_VENDOR_CHECK";
-    const string Symbol = "mkl_serv_intel_cpu_true";
 
     /// <summary>One line for logs: what was done and why.</summary>
     public static string Status { get; private set; } = "MKL: vendor check untouched";
