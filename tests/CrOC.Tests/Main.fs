@@ -23,6 +23,7 @@ let all =
         FuzzTests.tests
         HardeningTests.tests
         MklVendorCheckTests.tests
+        HeapSettingsTests.tests
         ApiTableTests.tests
         LayeringTests.tests
     ]

@@ -82,7 +82,7 @@ public static class TrainCommand
         int threads = config.Threads > 0 ? config.Threads : Collectives.DefaultThreads(ranks);
         torch.set_num_threads(threads);
         if (folder?.MovedTo is { } moved) log.Write($"the earlier run in {config.Output} was moved to {moved}");
-        log.Write($"croc-host train, commit {GitInfo.Commit}, {DateTime.UtcNow:u}, {ranks.World} process(es), {threads} threads each; {MklVendorCheck.Status}");
+        log.Write($"croc-host train, commit {GitInfo.Commit}, {DateTime.UtcNow:u}, {ranks.World} process(es), {threads} threads each; {MklVendorCheck.Status}; {HeapSettings.Status}");
         log.Write("resolved config:\n" + config.ToJson());
 
         IReadOnlyList<ImageEntry> files;
