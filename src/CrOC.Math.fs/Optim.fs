@@ -7,21 +7,28 @@ open System.Collections.Generic
 open TorchSharp
 open CrOC.Math.Tensors
 
+/// Whether `t` is float32, contiguous CPU memory that the native kernels (`AdamWKernel`,
+/// `SquaredNorms`) may read and write.
+let private kernelReady (t: Tensor) = t.dtype = torch.float32 && t.device_type = DeviceType.CPU && t.is_contiguous()
+
 /// DINO's `clip_gradients` as factors: a gradient whose own L2 norm exceeds `maxNorm` is to be
 /// scaled by maxNorm / (‖g‖ + 1e-6) (when that is < 1), the others by 1; `maxNorm` 0 turns
 /// clipping off (DINO's `if args.clip_grad`). Returns name → factor for the parameters with a
 /// gradient, which stay untouched: AdamW applies the factor as it reads them (one pass less over
-/// every clipped gradient; the same float32 product as scaling them first).
+/// every clipped gradient; the same float32 product as scaling them first). The norms of float32
+/// CPU gradients come from one `SquaredNorms` pass, the others' from `norm()`.
 let clipFactors (maxNorm: float) (parameters: (string * Tensor) seq) : Map<string, float> =
     use _ = torch.no_grad()
     use _ = torch.NewDisposeScope() // the .grad wrappers and norms
+    let gradients = [ for name, p in parameters do match p.grad with null -> () | g -> yield name, g ]
+    let factor norm = if maxNorm > 0.0 then min (maxNorm / (norm + 1e-6)) 1.0 else 1.0
+    let native, other = gradients |> List.partition (fun (_, g) -> maxNorm > 0.0 && kernelReady g)
+    let nativeNorms =
+        SquaredNorms.compute (torch.get_num_threads()) [ for _, g in native -> { Address = Arena.address g; Count = g.numel() } ]
+        |> Array.map sqrt
     Map.ofList [
-        for name, p in parameters do
-            match p.grad with
-            | null -> ()
-            | g ->
-                let factor = if maxNorm > 0.0 then maxNorm / (toFloat (g.norm()) + 1e-6) else 1.0
-                yield name, min factor 1.0 ]
+        yield! List.map2 (fun (name, _) norm -> name, factor norm) native (List.ofArray nativeNorms)
+        for name, g in other -> name, (if maxNorm > 0.0 then factor (toFloat (g.norm())) else 1.0) ]
 
 /// Drops the gradients before a new backward (PyTorch's `zero_grad(set_to_none=True)`): the next
 /// backward stores its gradient instead of adding it to zeros, one pass less over every gradient.
@@ -70,9 +77,7 @@ type AdamW(beta1: float, beta2: float, eps: float) =
               SecondWeight = float32 (1.0 - beta2); SqrtCorrection2 = float32 (sqrt (1.0 - beta2 ** float state.Steps))
               Eps = float32 eps; StepSize = float32 (-lr / (1.0 - beta1 ** float state.Steps)) } }
 
-    let fusable (p: Tensor) (g: Tensor) =
-        p.dtype = torch.float32 && g.dtype = torch.float32 && p.device_type = DeviceType.CPU && g.device_type = DeviceType.CPU
-        && p.is_contiguous() && g.is_contiguous()
+    let fusable (p: Tensor) (g: Tensor) = kernelReady p && kernelReady g
 
     new() = AdamW(0.9, 0.999, 1e-8)
 

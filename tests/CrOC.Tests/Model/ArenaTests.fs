@@ -115,4 +115,24 @@ let clippingTests =
                 valuesOf (snd p.Head)
             Expect.sequenceEqual (run false) (run true) "the factor applied as the gradient is read"
         }
+
+        test "clip factors from the one-pass norms match float64 norms: partial vectors, several chunks, float64 gradients by norm()" {
+            use _ = torch.NewDisposeScope()
+            use generator = new torch.Generator(7UL)
+            let named =
+                [ for i, n in List.indexed sizes ->
+                    let p = torch.zeros(int64 n).requires_grad_(true)
+                    p.grad <- torch.randn(int64 n, generator = generator) * scalar (if i % 2 = 0 then 0.01 else 1.0) // norms on both sides of 3
+                    sprintf "p%d" i, p ]
+                @ [ let p = torch.zeros(1000L, dtype = torch.float64).requires_grad_(true)
+                    p.grad <- torch.full(1000L, 0.5, dtype = torch.float64) // ‖g‖ = √250: not the native kernel's
+                    "double", p ]
+            let factors = Optim.clipFactors 3.0 named
+            for name, p in named do
+                let norm = valuesOf (nonNull p.grad) |> Array.sumBy (fun g -> g * g) |> sqrt
+                Expect.floatClose { absolute = 0.0; relative = 1e-12 } factors.[name] (min 1.0 (3.0 / (norm + 1e-6))) name
+            Expect.isLessThan factors.["p3"] 1.0 "some are clipped"
+            Expect.isLessThan factors.["double"] 1.0 "the float64 one too"
+            Expect.equal factors.["p0"] 1.0 "some are not"
+        }
     ]
