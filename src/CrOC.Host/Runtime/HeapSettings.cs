@@ -8,7 +8,7 @@ namespace CrOC.Host.Runtime;
 /// gradients (a ViT-S/16 step allocates and frees several GB) then come back as new pages that the
 /// kernel faults in and zeroes, step after step (≈ 90k page faults and 0.3–0.5 s of system time per
 /// ViT-S/16 B = 8 fp32 step on Zen 3). With mmap off and trimming off, freed blocks stay in the heap
-/// and are reused: peak RSS about 5 % higher, the faults gone from the steady state.
+/// and are reused: peak RSS about 4 % higher, the faults gone from the steady state.
 /// Only with glibc on Linux, and not when <c>CROC_MALLOC=keep</c>.
 /// </summary>
 public static class HeapSettings
