@@ -8,7 +8,8 @@ namespace CrOC.Host.Evaluation;
     photos (2 seeds, the two methods side by side), then evaluates both and a random initialisation
     with frozen backbones: CamVid test mIoU, Weizmann horse IoU, Tiny ImageNet k-NN top-1, and a
     CamVid val curve over pre-training steps; pictures of the clusters and of the probe's masks.
-    About 90 minutes on 2 cores; --quick: one seed, short runs, in under 10 minutes. The recipe is
+    About 90 minutes on 2 cores with bf16 instructions, about 4 hours in fp32 without them (Zen 3);
+    --quick: one seed, short runs, 5 minutes there, about 20 minutes in fp32. The recipe is
     fixed in the code (RealPhotoPlan); --seeds, --train-args and the probe options are for the
     synthetic suite. Writes DIR/results.json, DIR/results.md and DIR/pictures/; a rerun continues.
     --suite synthetic: the tiny preset on the synthetic scenes, probed on colour and on gray images
@@ -19,7 +20,7 @@ public sealed record ExperimentOptions
 {
     [Option("which experiment")]
     public ExperimentSuite Suite { get; init; } = ExperimentSuite.Synthetic;
-    [Option("the real suite's try-out variant: one seed, short runs, under 10 minutes")]
+    [Option("the real suite's try-out variant: one seed, short runs (5 minutes with bf16 instructions, ~20 in fp32)")]
     public bool Quick { get; init; }
     [Option("the real suite's datasets: camvid/, weizmann-horses/ and tiny-imagenet-subset.tar", Value = "DIR")]
     public string DataRoot { get; init; } = "../shared/data";
