@@ -28,18 +28,23 @@ public static class HeapSettings
     {
         if (!Wanted(Environment.GetEnvironmentVariable(Variable), OperatingSystem.IsLinux()))
         {
-            Status = OperatingSystem.IsLinux() ? $"malloc: glibc defaults ({Variable}=keep)" : "malloc: not glibc";
+            Status = OperatingSystem.IsLinux() ? $"malloc: glibc defaults ({Variable}=keep)" : "malloc: not Linux; defaults";
             return;
         }
+        Status = Apply() ? $"malloc: heap reused, no mmap, no trim ({Variable}=keep for glibc defaults)" : "malloc: not glibc, or it refused mallopt; defaults";
+    }
+
+    /// <summary>Turns glibc's mmap and trimming off; false where that is not glibc or it refuses.</summary>
+    public static bool Apply()
+    {
         try
         {
             const int trimThreshold = -1, mmapMax = -4;
-            bool done = Native.mallopt(mmapMax, 0) == 1 && Native.mallopt(trimThreshold, int.MaxValue) == 1;
-            Status = done ? $"malloc: heap reused, no mmap, no trim ({Variable}=keep for glibc defaults)" : "malloc: glibc refused mallopt; defaults";
+            return Native.mallopt(mmapMax, 0) == 1 && Native.mallopt(trimThreshold, int.MaxValue) == 1;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
-            Status = "malloc: not glibc; defaults";
+            return false;
         }
     }
 
