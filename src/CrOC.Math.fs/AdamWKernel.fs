@@ -8,7 +8,6 @@ module CrOC.Math.AdamWKernel
 #nowarn "9" // native pointers: the tensors' memory, checked contiguous float32 CPU by the caller
 
 open System.Numerics
-open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 
 /// The scalars of one parameter's update.
@@ -54,12 +53,7 @@ let private updateRange (s: Slice) (start: int64) (count: int64) =
         NativePtr.write pp (p + c.StepSize * (m / denominator))
         i <- i + 1L
 
-/// Elements per work item: large enough to amortise scheduling, small enough to balance threads.
-let private chunk = 1L <<< 18
-
 /// Updates every slice, the work split into chunks over `threads` threads.
 let update (threads: int) (slices: Slice list) : unit =
-    let work = [| for s in slices do for start in 0L .. chunk .. s.Count - 1L -> s, start, min chunk (s.Count - start) |]
-    Parallel.For(0, work.Length, ParallelOptions(MaxDegreeOfParallelism = max 1 threads), fun k ->
-        let s, start, count = work.[k]
-        updateRange s start count) |> ignore
+    let slices = Array.ofList slices
+    ParallelChunks.run threads (ParallelChunks.split [ for s in slices -> s.Count ]) (fun _ (s, start, count) -> updateRange slices.[s] start count)

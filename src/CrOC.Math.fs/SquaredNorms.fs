@@ -9,7 +9,6 @@ module CrOC.Math.SquaredNorms
 #nowarn "9" // native pointers: the tensors' memory, checked contiguous float32 CPU by the caller
 
 open System.Numerics
-open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 
 /// One buffer: the address of its first float32 and its length.
@@ -35,17 +34,13 @@ let private sumRange (address: nativeint) (start: int64) (count: int64) : float 
         i <- i + 1L
     total
 
-/// Elements per work item.
-let private chunk = 1L <<< 18
-
-/// Σ x² of every buffer, in order, the work split into chunks over `threads` threads.
+/// Σ x² of every buffer, in order, the work split into chunks over `threads` threads; the chunks'
+/// partial sums are added in chunk order, so the result does not depend on the scheduling.
 let compute (threads: int) (buffers: Buffer list) : float[] =
     let buffers = Array.ofList buffers
-    let work = [| for b in 0 .. buffers.Length - 1 do for start in 0L .. chunk .. buffers.[b].Count - 1L -> b, start, min chunk (buffers.[b].Count - start) |]
-    let partial = Array.zeroCreate work.Length
-    Parallel.For(0, work.Length, ParallelOptions(MaxDegreeOfParallelism = max 1 threads), fun k ->
-        let b, start, count = work.[k]
-        partial.[k] <- sumRange buffers.[b].Address start count) |> ignore
+    let chunks = ParallelChunks.split [ for b in buffers -> b.Count ]
+    let partial = Array.zeroCreate chunks.Length
+    ParallelChunks.run threads chunks (fun k (b, start, count) -> partial.[k] <- sumRange buffers.[b].Address start count)
     let totals = Array.zeroCreate buffers.Length
-    work |> Array.iteri (fun k (b, _, _) -> totals.[b] <- totals.[b] + partial.[k])
+    chunks |> Array.iteri (fun k (b, _, _) -> totals.[b] <- totals.[b] + partial.[k])
     totals
