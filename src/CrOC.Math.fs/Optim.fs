@@ -21,14 +21,16 @@ let clipFactors (maxNorm: float) (parameters: (string * Tensor) seq) : Map<strin
     use _ = torch.no_grad()
     use _ = torch.NewDisposeScope() // the .grad wrappers and norms
     let gradients = [ for name, p in parameters do match p.grad with null -> () | g -> yield name, g ]
-    let factor norm = if maxNorm > 0.0 then min (maxNorm / (norm + 1e-6)) 1.0 else 1.0
-    let native, other = gradients |> List.partition (fun (_, g) -> maxNorm > 0.0 && kernelReady g)
-    let nativeNorms =
-        SquaredNorms.compute (torch.get_num_threads()) [ for _, g in native -> { Address = Arena.address g; Count = g.numel() } ]
-        |> Array.map sqrt
-    Map.ofList [
-        yield! List.map2 (fun (name, _) norm -> name, factor norm) native (List.ofArray nativeNorms)
-        for name, g in other -> name, (if maxNorm > 0.0 then factor (toFloat (g.norm())) else 1.0) ]
+    if maxNorm <= 0.0 then Map.ofList [ for name, _ in gradients -> name, 1.0 ]
+    else
+        let factor norm = min (maxNorm / (norm + 1e-6)) 1.0
+        let native, other = gradients |> List.partition (fun (_, g) -> kernelReady g)
+        let nativeNorms =
+            SquaredNorms.compute (torch.get_num_threads()) [ for _, g in native -> { Address = Arena.address g; Count = g.numel() } ]
+            |> Array.map sqrt
+        Map.ofList [
+            yield! List.map2 (fun (name, _) norm -> name, factor norm) native (List.ofArray nativeNorms)
+            for name, g in other -> name, factor (toFloat (g.norm())) ]
 
 /// Drops the gradients before a new backward (PyTorch's `zero_grad(set_to_none=True)`): the next
 /// backward stores its gradient instead of adding it to zeros, one pass less over every gradient.

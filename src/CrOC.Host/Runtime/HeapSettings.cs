@@ -21,7 +21,7 @@ public static class HeapSettings
     /// <summary>Whether to change glibc's settings: on Linux and unless <paramref name="setting"/>
     /// (the variable's value) is "keep".</summary>
     public static bool Wanted(string? setting, bool linux) =>
-        linux && !string.Equals(setting?.Trim(), "keep", StringComparison.OrdinalIgnoreCase);
+        linux && !KeepSetting.Asked(setting);
 
     /// <summary>Call early, before the large allocations start.</summary>
     public static void ApplyFromEnvironment()

@@ -36,7 +36,7 @@ public static class MklVendorCheck
     /// <summary>Whether to answer MKL's vendor question for it: Linux x86-64, a vendor other than
     /// Intel, and <paramref name="setting"/> (the variable's value) not "keep".</summary>
     public static bool Wanted(string? setting, string? vendor, bool linuxX64) =>
-        linuxX64 && vendor is not null && vendor != "GenuineIntel" && !string.Equals(setting?.Trim(), "keep", StringComparison.OrdinalIgnoreCase);
+        linuxX64 && vendor is not null && vendor != "GenuineIntel" && !KeepSetting.Asked(setting);
 
     /// <summary>Call first thing in the process, before anything touches libtorch.</summary>
     public static void ApplyFromEnvironment()
