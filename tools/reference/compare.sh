@@ -23,19 +23,21 @@ run() { # name, command...
     echo "  $name" >&2
     echo "$name	$("$@" | tail -n 1)" >> "$results"
 }
+bench() { # binary, precision: one `croc-host bench` of the official step
+    "$1" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$2" --json
+}
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
     for precision in ${CROC_PRECISIONS:-fp32 bf16}; do
-        run "CrOC.NET $precision" "$host" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$precision" --json
+        run "CrOC.NET $precision" bench "$host" "$precision"
         # OpenBLAS's AVX-512 kernels: the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow PyTorch down.
         run "PyTorch $precision" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 tools/reference/step.py \
             --batch "$batch" --repeats "$repeats" --threads 2 --precision "$precision"
         if [[ $precision == fp32 ]] && ! grep -q GenuineIntel /proc/cpuinfo; then
-            run "CrOC.NET fp32, MKL vendor check kept" env CROC_MKL_VENDOR_CHECK=keep "$host" bench --preset official --batch "$batch" \
-                --repeats "$repeats" --no-data --precision fp32 --json
+            CROC_MKL_VENDOR_CHECK=keep run "CrOC.NET fp32, MKL vendor check kept" bench "$host" fp32
         fi
         if [[ -n "${CROC_BEFORE:-}" ]]; then
-            run "before $precision" "$CROC_BEFORE" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$precision" --json
+            run "before $precision" bench "$CROC_BEFORE" "$precision"
         fi
     done
 done
