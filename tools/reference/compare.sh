@@ -3,7 +3,7 @@
 # this machine, interleaved: every round runs each configuration once, in turn, so that all see the
 # same machine state; prints the medians over the rounds, their ratios and the CPU. A measuring
 # tool, not a test.
-#   needs: apt-get install --no-install-recommends python3-torch libopenblas0-openmp
+#   needs: apt-get update && apt-get install --no-install-recommends python3-torch libopenblas0-openmp
 #   usage: tools/reference/compare.sh [batch=8] [repeats=5] [rounds=3]
 #   CROC_BEFORE=/path/to/croc-host adds that binary's fp32 and bf16 steps (an A/B of a change).
 #   CROC_PRECISIONS="fp32" times fp32 only (bf16 autocast on a CPU without bf16 instructions is
