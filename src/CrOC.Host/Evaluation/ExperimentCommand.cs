@@ -10,8 +10,9 @@ namespace CrOC.Host.Evaluation;
     CamVid val curve over pre-training steps; pictures of the clusters and of the probe's masks.
     About 90 minutes on 2 cores with bf16 instructions, about 4 hours in fp32 without them (Zen 3);
     --quick: one seed, short runs, 5 minutes there, about 20 minutes in fp32. The recipe is
-    fixed in the code (RealPhotoPlan); --seeds, --train-args and the probe options are for the
-    synthetic suite. Writes DIR/results.json, DIR/results.md and DIR/pictures/; a rerun continues.
+    fixed in the code (RealPhotoPlan); --seeds picks its pre-training seeds (--seeds 0: one
+    seed, half the pre-training time); --train-args and the probe options are for the synthetic
+    suite. Writes DIR/results.json, DIR/results.md and DIR/pictures/; a rerun continues.
     --suite synthetic: the tiny preset on the synthetic scenes, probed on colour and on gray images
     (colour alone names the synthetic classes). The probe caches frozen features (no augmentation):
     the CPU-sized variant of spec §12.1. Writes DIR/results.json and prints a table.
@@ -24,8 +25,8 @@ public sealed record ExperimentOptions
     public bool Quick { get; init; }
     [Option("the real suite's datasets: camvid/, weizmann-horses/ and tiny-imagenet-subset.tar", Value = "DIR")]
     public string DataRoot { get; init; } = "../shared/data";
-    [Option("pre-training and probe seeds", Min = 0)]
-    public int[] Seeds { get; init; } = [0, 1];
+    [Option("pre-training seeds (and the synthetic suite's probe seeds)", Min = 0, Default = "0,1; --quick: 0")]
+    public int[]? Seeds { get; init; }
     [Option("runs and results", Value = "DIR", Default = "runs/experiment, or runs/real-photos[-quick]")]
     public string? Output { get; init; }
     [Option("extra train options for both methods, e.g. --train-args=\"--epochs 16\"", Value = "\"...\"")]
@@ -46,7 +47,7 @@ public static class ExperimentCommand
     public static int Run(ExperimentOptions o)
     {
         if (o.Suite == ExperimentSuite.Synthetic) return SyntheticExperiment.Run(o, o.Output ?? "runs/experiment");
-        var plan = o.Quick ? RealPhotos.RealPhotoPlan.Quick : RealPhotos.RealPhotoPlan.Full;
+        var plan = RealPhotos.RealPhotoPlan.For(o.Quick, o.Seeds);
         var output = OutputPaths.Folder(o.Output ?? (o.Quick ? "runs/real-photos-quick" : "runs/real-photos"), "--output");
         var results = new RealPhotos.RealPhotoSuite(plan, o.DataRoot, output, line => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {line}")).Run();
         Console.WriteLine();

@@ -35,7 +35,7 @@ public static class SyntheticExperiment
 
     public static int Run(ExperimentOptions o, string output)
     {
-        var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds, o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
+        var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds ?? [0, 1], o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
         var extra = o.TrainArgs.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
         var defaults = new TrainConfig();

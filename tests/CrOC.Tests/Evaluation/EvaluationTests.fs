@@ -8,6 +8,7 @@ open CrOC.Math
 open CrOC.Math.Tensors
 open CrOC.Data
 open CrOC.Host
+open CrOC.Host.CommandLine
 open CrOC.Host.Evaluation
 open CrOC.Host.Weights
 open CrOC.Host.Visual
@@ -48,6 +49,17 @@ let tests =
             Expect.equal (precisionOf knn) (Some "auto") "k-NN: auto (was bf16, emulated and slow on CPUs without bf16)"
             for probe in jobs |> List.filter (fun j -> j.Arguments.[0] = "eval-seg") do
                 Expect.equal (precisionOf probe) None (sprintf "%s: the default" probe.Name)
+        }
+
+        test "real-photo suite: --seeds picks the pre-training seeds of the full suite or the try-out; none, or a seed twice, is refused" {
+            let seedsOf quick seeds = (RealPhotos.RealPhotoPlan.For(quick, seeds)).Seeds
+            Expect.equal (seedsOf false null, seedsOf true null) ([| 0; 1 |], [| 0 |]) "the plans' own seeds by default"
+            let one = RealPhotos.RealPhotoPlan.For(false, [| 0 |])
+            Expect.equal (one.Seeds, one.Steps, one.CurveEvery) ([| 0 |], 1750, 250) "one seed of the full suite: the same recipe and budget"
+            let parsed = OptionSet<ExperimentOptions>.Parse([| "--suite"; "real"; "--seeds"; "1" |])
+            Expect.equal (seedsOf parsed.Quick parsed.Seeds) [| 1 |] "from the command line"
+            for bad in [ [| 0; 0 |]; [||] ] do
+                Expect.throwsT<OptionException> (fun () -> seedsOf false bad |> ignore) (sprintf "%A: two runs in one folder, or nothing to run" bad)
         }
 
         test "mIoU from a hand-computed confusion matrix, with ignored pixels and an absent class" {
