@@ -8,8 +8,9 @@ namespace CrOC.Host.Evaluation;
     photos (2 seeds, the two methods side by side), then evaluates both and a random initialisation
     with frozen backbones: CamVid test mIoU, Weizmann horse IoU, Tiny ImageNet k-NN top-1, and a
     CamVid val curve over pre-training steps; pictures of the clusters and of the probe's masks.
-    About 90 minutes on 2 cores with bf16 instructions, about 4 hours in fp32 without them (Zen 3);
-    --quick: one seed, short runs, 5 minutes there, about 20 minutes in fp32. The recipe is
+    About 65 minutes on a 2-core Zen 5 with bf16 instructions, 2.5 hours on a 2-core Intel Xeon
+    with AMX (a pair of runs took an hour there), about 4 hours in fp32 without bf16 (Zen 3);
+    --quick: one seed, short runs, 5 minutes on Zen 5, about 20 minutes in fp32. The recipe is
     fixed in the code (RealPhotoPlan); --seeds picks its pre-training seeds (--seeds 0: one
     seed, half the pre-training time); --train-args and the probe options are for the synthetic
     suite. Writes DIR/results.json, DIR/results.md and DIR/pictures/; a rerun continues.
