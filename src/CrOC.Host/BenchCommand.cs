@@ -139,6 +139,7 @@ public static class BenchCommand
     static double MatmulFlops(torch.ScalarType type, torch.Device device)
     {
         using var scope = torch.NewDisposeScope();
+        if (type == torch.bfloat16) CrOC.Math.SignalStack.ensure(); // AMX tiles on this thread
         var a = torch.randn(4096, 4096).to_type(type).to(device);
         var b = torch.randn(4096, 4096).to_type(type).to(device);
         var times = new List<double>();

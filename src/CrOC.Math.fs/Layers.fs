@@ -21,11 +21,14 @@ type Precision =
     | Fp32
     | Bf16
 
-/// x in the compute dtype of `precision`.
+/// x in the compute dtype of `precision`. Bf16 first gives the calling thread, which runs the
+/// bfloat16 matmuls (AMX tiles where the CPU has them), a large enough signal stack (`SignalStack`).
 let compute (precision: Precision) (x: Tensor) : Tensor =
     match precision with
     | Fp32 -> x
-    | Bf16 -> x.to_type(torch.bfloat16)
+    | Bf16 ->
+        SignalStack.ensure ()
+        x.to_type(torch.bfloat16)
 
 /// Back to float32 (a no-op for float32 tensors).
 let toFloat32 (x: Tensor) : Tensor = if x.dtype = torch.float32 then x else x.to_type(torch.float32)

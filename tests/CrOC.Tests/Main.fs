@@ -24,6 +24,7 @@ let all =
         HardeningTests.tests
         MklVendorCheckTests.tests
         HeapSettingsTests.tests
+        SignalStackTests.tests
         ApiTableTests.tests
         LayeringTests.tests
     ]
@@ -44,6 +45,9 @@ type PlainTextWriter(inner: System.IO.TextWriter) =
 /// line CI reads, alone on its line: `N passed, N failed`.
 [<EntryPoint>]
 let main argv =
+    match argv with
+    | [| SignalStackTests.ProbeArgument; mode |] -> SignalStackTests.probe mode // a child of SignalStackTests
+    | _ ->
     if System.Console.IsOutputRedirected then
         System.Console.SetOut(new PlainTextWriter(System.Console.Out))
     let mutable counts = (0, 0)
