@@ -203,7 +203,9 @@ let frozen (freezeEpochs: int) (epoch: int) (name: string) : bool = epoch < free
 
 /// AdamW over the student's trainable tensors with the recipe's rules: weight decay `wd` for the
 /// decayed group (`Network.decays`), none for biases and 1-D tensors, the last-layer freeze, and
-/// each gradient scaled by its clipping factor (`Optim.clipFactors`; absent: 1).
-let optimiserStep (optimiser: Optim.AdamW) (trainable: (string * Tensor) seq) (lr: float) (wd: float) (freezeEpochs: int) (epoch: int) (clipFactors: Map<string, float>) : unit =
-    optimiser.Step(trainable, lr, (fun name t -> if Network.decays name t then wd else 0.0), frozen freezeEpochs epoch,
-                   fun name -> clipFactors.TryFind name |> Option.defaultValue 1.0)
+/// each gradient scaled by its clipping factor (`Optim.clipFactors`; absent: 1); the EMA teacher
+/// follows in the same pass where it can (`Optim.Follower`). Returns the names of the parameters
+/// whose teacher copy moved.
+let optimiserStep (optimiser: Optim.AdamW) (trainable: (string * Tensor) seq) (lr: float) (wd: float) (freezeEpochs: int) (epoch: int) (clipFactors: Map<string, float>) (follower: Optim.Follower) : Set<string> =
+    optimiser.StepFollowing(trainable, lr, (fun name t -> if Network.decays name t then wd else 0.0), frozen freezeEpochs epoch,
+                            (fun name -> clipFactors.TryFind name |> Option.defaultValue 1.0), follower)

@@ -38,6 +38,11 @@ let clearGradients (parameters: Tensor seq) : unit =
     for p in parameters do
         p.grad <- null
 
+/// An EMA teacher moved inside AdamW's pass (issue 16): right after a parameter's update its
+/// teacher copy becomes t + (1 − Momentum)·(p − t), the value `Ema.ema` would give it next, for
+/// one read and write of t and no second read of p. `Teacher name` is that copy (None: no teacher).
+type Follower = { Momentum: float; Teacher: string -> Tensor option }
+
 /// First and second moments of one parameter, and how many updates it has had.
 type Moments = { M: Tensor; V: Tensor; mutable Steps: int }
 
@@ -77,9 +82,37 @@ type AdamW(beta1: float, beta2: float, eps: float) =
           Coefficients =
             { GradientScale = float32 scale; Decay = float32 (1.0 - lr * wd); FirstWeight = float32 (1.0 - beta1); Beta2 = float32 beta2
               SecondWeight = float32 (1.0 - beta2); SqrtCorrection2 = float32 (sqrt (1.0 - beta2 ** float state.Steps))
-              Eps = float32 eps; StepSize = float32 (-lr / (1.0 - beta1 ** float state.Steps)) } }
+              Eps = float32 eps; StepSize = float32 (-lr / (1.0 - beta1 ** float state.Steps)); TeacherWeight = 0.0f }
+          Teacher = 0n }
 
     let fusable (p: Tensor) (g: Tensor) = kernelReady p && kernelReady g
+
+    /// The slice moving `follower`'s teacher copy of p too, when the kernel can write that copy.
+    let following (follower: Follower option) (name: string) (p: Tensor) (slice: AdamWKernel.Slice) =
+        match follower |> Option.bind (fun f -> f.Teacher name |> Option.map (fun t -> t, f.Momentum)) with
+        | Some(t, momentum) when kernelReady t && t.shape = p.shape ->
+            { slice with Teacher = Arena.address t; Coefficients = { slice.Coefficients with TeacherWeight = float32 (1.0 - momentum) } }
+        | _ -> slice
+
+    /// Updates the parameters (see `Step`); returns the names whose teacher copy was moved.
+    let update (parameters: (string * Tensor) seq) lr (weightDecay: string -> Tensor -> float) (skip: string -> bool) (scaleOf: string -> float) (follower: Follower option) =
+        let parameters = List.ofSeq parameters
+        if not arenasMade then makeArenas parameters
+        use _ = torch.no_grad()
+        use _ = torch.NewDisposeScope() // the .grad wrappers
+        let fused =
+            [ for name, p in parameters do
+                match p.grad with
+                | null -> ()
+                | _ when skip name -> ()
+                | g ->
+                    let state = moments.[name]
+                    state.Steps <- state.Steps + 1
+                    let wd = weightDecay name p
+                    if fusable p g then yield name, kernelSlice p g (scaleOf name) state lr wd |> following follower name p
+                    else tensorUpdate p g (scaleOf name) state lr wd ]
+        AdamWKernel.update (torch.get_num_threads()) (List.map snd fused)
+        set [ for name, slice in fused do if slice.Teacher <> 0n then name ]
 
     new() = AdamW(0.9, 0.999, 1e-8)
 
@@ -102,24 +135,15 @@ type AdamW(beta1: float, beta2: float, eps: float) =
     /// decay). `weightDecay name p` is the decay of that parameter for this step; `gradientScale`
     /// (default 1) multiplies its gradient as it is read (the clipping factor). The parameters are
     /// the same, in the same order, at every call.
-    member _.Step(parameters: (string * Tensor) seq, lr: float, weightDecay: string -> Tensor -> float, skip: string -> bool, ?gradientScale: string -> float) =
-        let scaleOf name = match gradientScale with Some f -> f name | None -> 1.0
-        let parameters = List.ofSeq parameters
-        if not arenasMade then makeArenas parameters
-        use _ = torch.no_grad()
-        use _ = torch.NewDisposeScope() // the .grad wrappers
-        let slices =
-            [ for name, p in parameters do
-                match p.grad with
-                | null -> ()
-                | _ when skip name -> ()
-                | g ->
-                    let state = moments.[name]
-                    state.Steps <- state.Steps + 1
-                    let wd = weightDecay name p
-                    if fusable p g then yield kernelSlice p g (scaleOf name) state lr wd
-                    else tensorUpdate p g (scaleOf name) state lr wd ]
-        AdamWKernel.update (torch.get_num_threads()) slices
+    member _.Step(parameters: (string * Tensor) seq, lr: float, weightDecay: string -> Tensor -> float, skip: string -> bool, ?gradientScale: string -> float) : unit =
+        update parameters lr weightDecay skip (defaultArg gradientScale (fun _ -> 1.0)) None |> ignore
+
+    /// `Step`, moving `follower`'s EMA teacher in the same pass wherever the fused kernel updates a
+    /// parameter (float32 CPU memory, teacher copy included). Returns the names of the parameters
+    /// whose teacher copy moved; the caller moves the others' (`Ema.ema`): skipped ones, ones
+    /// without a gradient, non-float32 or GPU ones.
+    member _.StepFollowing(parameters: (string * Tensor) seq, lr: float, weightDecay: string -> Tensor -> float, skip: string -> bool, gradientScale: string -> float, follower: Follower) : Set<string> =
+        update parameters lr weightDecay skip gradientScale (Some follower)
 
 /// SGD with momentum and (coupled) weight decay, as PyTorch's: d = g + wd·p; buf = μ·buf + d
 /// (buf = d at the first step); p ← p − lr·buf. Used by the linear segmentation probe.

@@ -111,9 +111,13 @@ let run (croc: Croc.CrocConfig) (settings: Settings) (collective: ICollective) (
         let centre, centreC =
             Croc.updateCentres croc model { Sum = image; Count = totals.[metricNames.Length] } { Sum = objects; Count = totals.[metricNames.Length + 1] }
         let clip = Optim.clipFactors settings.ClipGrad trainable
-        Croc.optimiserStep optimiser trainable schedule.Lr schedule.WeightDecay settings.FreezeLastLayer schedule.Epoch clip
+        let teacher = Network.named model.Teacher
+        let follower: Optim.Follower = { Momentum = schedule.Momentum; Teacher = (Map.ofList teacher).TryFind }
+        let moved = Croc.optimiserStep optimiser trainable schedule.Lr schedule.WeightDecay settings.FreezeLastLayer schedule.Epoch clip follower
         hear "optimiser"
-        Ema.ema schedule.Momentum (List.map snd (Network.named model.Teacher)) (List.map snd (Network.named model.Student))
+        // the EMA of the teacher copies the optimiser's pass did not move (all of them on a GPU)
+        let rest = List.zip teacher (Network.named model.Student) |> List.filter (fun ((name, _), _) -> not (moved.Contains name))
+        Ema.ema schedule.Momentum [ for (_, t), _ in rest -> t ] [ for _, (_, s) in rest -> s ]
         hear "EMA"
         model.Centre.Dispose()
         model.CentreC.Dispose()

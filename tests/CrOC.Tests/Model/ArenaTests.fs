@@ -87,6 +87,31 @@ let tests =
             Expect.isSome (Arena.spanning [ for KeyValue(_, s) in optimiser.Moments -> s.M ]) "first moments in one buffer"
             Expect.equal optimiser.Moments.Count sizes.Length "every updated parameter has moments"
         }
+
+        test "AdamW moving the EMA teacher in its pass = AdamW, then the EMA (lerp_) over the arenas: same teacher, same student; skipped parameters left to the EMA" {
+            use _ = torch.NewDisposeScope()
+            let make seed = [ for i, n in List.indexed sizes -> sprintf "p%d" i, torch.randn(int64 n, generator = new torch.Generator(uint64 (seed + i))) ]
+            let momentum = 0.996
+            let run (fused: bool) =
+                let student = Arena.adopt [ for name, t in make 1 -> name, t.requires_grad_(true) ]
+                let teacher = Arena.adopt (make 100)
+                let optimiser = Optim.AdamW()
+                let skip name = name = "p2"
+                for step in 1 .. 3 do
+                    for (name, p), (_, g) in List.zip student (make (1000 * step)) do p.grad <- g
+                    let follower: Optim.Follower = { Momentum = momentum; Teacher = (Map.ofList teacher).TryFind }
+                    let moved =
+                        if fused then optimiser.StepFollowing(student, 0.01, (fun _ _ -> 0.04), skip, (fun _ -> 0.5), follower)
+                        else optimiser.Step(student, 0.01, (fun _ _ -> 0.04), skip, fun _ -> 0.5); Set.empty
+                    if fused then Expect.equal moved (set [ "p0"; "p1"; "p3" ]) "every updated parameter's teacher moved, not the skipped one's"
+                    let rest = List.zip teacher student |> List.filter (fun ((name, _), _) -> not (moved.Contains name))
+                    Ema.ema momentum [ for (_, t), _ in rest -> t ] [ for _, (_, s) in rest -> s ]
+                List.map snd student, List.map snd teacher
+            let students, teachers = run true
+            let studentsApart, teachersApart = run false
+            for a, b in List.zip students studentsApart do Expect.sequenceEqual (valuesOf a) (valuesOf b) "student"
+            for a, b in List.zip teachers teachersApart do Expect.sequenceEqual (valuesOf a) (valuesOf b) "teacher, bit for bit (one fused multiply-add, as lerp_)"
+        }
     ]
 
 /// (4) float32 values `v`.
