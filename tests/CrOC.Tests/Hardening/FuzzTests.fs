@@ -86,7 +86,8 @@ let private generic (rng: Random) (bytes: byte[]) =
 
 /// Runs `attempt` on `count` mutations of `seed`; returns (loaded, refused) or fails on anything else.
 let private fuzz (name: string) (seed: byte[]) (mutate: Random -> byte[] -> Mutation) (attempt: string -> unit) (deadline: Stopwatch) =
-    let rng = Random(name.GetHashCode() &&& 0xFFFF |> (+) 17)
+    // Seeded from the name's characters (string.GetHashCode differs per process): the same mutations every run.
+    let rng = Random(name |> Seq.fold (fun h c -> (h * 31 + int c) &&& 0xFFFFFF) 17)
     let file = Path.Combine(Path.GetTempPath(), sprintf "croc-fuzz-%s-%s%s" name (Guid.NewGuid().ToString("N")) (Path.GetExtension name))
     let mutable loaded, refused = 0, 0
     try
@@ -114,11 +115,12 @@ let private fuzz (name: string) (seed: byte[]) (mutate: Random -> byte[] -> Muta
     loaded, refused
 
 let private sampleTensors () =
+    use generator = new torch.Generator(5UL) // the same seed files every run
     NamedTensors(
-        [ "backbone.cls_token", torch.randn(1L, 1L, 8L)
-          "head.weight", torch.randn(3L, 4L)
+        [ "backbone.cls_token", torch.randn(1L, 1L, 8L, generator = generator)
+          "head.weight", torch.randn(3L, 4L, generator = generator)
           "steps", torch.tensor([| 1L; 2L; 3L |])
-          "half", torch.randn(2L, 2L).to_type(torch.bfloat16) ])
+          "half", torch.randn(2L, 2L, generator = generator).to_type(torch.bfloat16) ])
 
 let private tinyCheckpoint () =
     let output = DataTests.tempDir "fuzz-checkpoint"
