@@ -45,3 +45,17 @@ let probabilities (rng: Random) (spread: float) (count: int) =
 
 /// Row r of a flat row-major (rows × cols) array.
 let row (cols: int) (flat: float[]) (r: int) = Array.sub flat (r * cols) cols
+
+/// `dotnet dll args` in its own process (a native crash shows as its exit code): exit code,
+/// stdout, stderr; killed after `seconds`.
+let dotnetProcess (dll: string) (seconds: int) (args: string list) =
+    let info = System.Diagnostics.ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+    for a in dll :: args do info.ArgumentList.Add a
+    use p = present (System.Diagnostics.Process.Start info)
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit(seconds * 1000)) then
+        p.Kill true
+        failwithf "%s %s did not end within %d s" (IO.Path.GetFileName dll) (String.Join(" ", args)) seconds
+    p.WaitForExit()
+    p.ExitCode, out.Result, err.Result

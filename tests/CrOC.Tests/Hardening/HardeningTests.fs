@@ -21,17 +21,7 @@ let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 
 /// `dotnet croc-host.dll args` in its own process (a native crash would show as exit 134):
 /// exit code, stdout, stderr; killed after `seconds`.
-let croc (seconds: int) (args: string list) =
-    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in hostDll :: args do info.ArgumentList.Add a
-    use p = present (Process.Start info)
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEndAsync()
-    if not (p.WaitForExit(seconds * 1000)) then
-        p.Kill true
-        failwithf "croc-host %s did not end within %d s" (String.Join(" ", args)) seconds
-    p.WaitForExit()
-    p.ExitCode, out.Result, err.Result
+let croc (seconds: int) (args: string list) = dotnetProcess hostDll seconds args
 
 /// `croc-host train` arguments of the tests' tiny configuration plus `extra`.
 let private trainArgs (output: string) (extra: string list) =

@@ -4,7 +4,6 @@
 module CrOC.Tests.SignalStackTests
 
 open System
-open System.Diagnostics
 open System.IO
 open System.Runtime.InteropServices
 open System.Threading
@@ -56,13 +55,8 @@ let probe (mode: string) : int =
 
 /// Runs the probe in a child process: (exit code, output).
 let private runProbe (mode: string) =
-    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in [ Path.Combine(AppContext.BaseDirectory, "CrOC.Tests.dll"); ProbeArgument; mode ] do info.ArgumentList.Add a
-    use p = present (Process.Start info)
-    let output = p.StandardOutput.ReadToEndAsync()
-    let error = p.StandardError.ReadToEnd()
-    if not (p.WaitForExit 120000) then p.Kill true; failwith "the probe did not finish within 120 s"
-    p.ExitCode, output.Result + error
+    let code, out, err = dotnetProcess (Path.Combine(AppContext.BaseDirectory, "CrOC.Tests.dll")) 120 [ ProbeArgument; mode ]
+    code, out + err
 
 let private cpuHasAmx () =
     File.Exists "/proc/cpuinfo" && (File.ReadAllText "/proc/cpuinfo").Contains " amx_tile"
