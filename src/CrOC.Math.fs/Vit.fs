@@ -193,6 +193,7 @@ let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: T
         let keepQkv = i = depth - 1 && options.LastBlock
         let next, (q, k, v) =
             scoped (fun (n, (q, k, v)) -> if keepQkv then [ n; q; k; v ] else [ n ]) (fun () -> block cfg options (rate i) p.Blocks.[i] x)
+        x.Dispose() // this handle only: what autograd saved of x lives on in the graph (no graph: freed now)
         x <- next
         if keepQkv then last <- Some(q, k, v)
     let tokens = layerNorm p.Norm x

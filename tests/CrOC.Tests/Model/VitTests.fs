@@ -101,6 +101,26 @@ let tests =
             Expect.isFalse out.Tokens.requires_grad "no graph"
         }
 
+        test "a forward frees each block's input as it goes: the tensors it leaves alive do not grow with depth" {
+            let liveAfterForward (depth: int) (grad: bool) =
+                use _ = torch.NewDisposeScope()
+                let cfg = { VitConfig.Tiny(8, 32) with Depth = depth }
+                let p = init cfg (generator 1)
+                let images = torch.randn(2L, 3L, 32L, 32L)
+                System.GC.Collect()
+                System.GC.WaitForPendingFinalizers() // no garbage of earlier tests finalised while counting
+                let before = torch.Tensor.TotalCount
+                let out =
+                    if grad then forward cfg p ForwardOptions.Inference images
+                    else (use _ = torch.no_grad() in forward cfg p ForwardOptions.Inference images)
+                let alive = torch.Tensor.TotalCount - before
+                if grad then out.Cls.sum().backward() // the graph still reaches every block
+                Expect.isTrue (p.Blocks |> Array.forall (fun b -> b.Fc1.Weight.grad <> null) || not grad) "every block gets a gradient"
+                alive
+            for grad in [ false; true ] do
+                Expect.equal (liveAfterForward 6 grad) (liveAfterForward 2 grad) (sprintf "live tensors after a forward, 6 blocks vs 2 (grad %b)" grad)
+        }
+
         test "stochastic depth changes training outputs, never inference ones" {
             use _ = torch.NewDisposeScope()
             let cfg = { VitConfig.Tiny(8, 32) with Depth = 4 }
