@@ -75,7 +75,7 @@ public static class Safetensors
             return Read(stream);
         }
         catch (Exception e) when (e is JsonException or EndOfStreamException or InvalidOperationException or FormatException or OverflowException
-                                    or ArgumentException or NullReferenceException or KeyNotFoundException or InvalidCastException)
+                                    or ArgumentException or KeyNotFoundException or InvalidCastException)
         {
             throw new WeightsException($"{path}: not a valid safetensors file ({e.Message.Split('\n')[0]})");
         }
@@ -84,6 +84,13 @@ public static class Safetensors
             throw new WeightsException($"{path}: {e.Message}");
         }
     }
+
+    /// <summary>The integers of the array <paramref name="field"/> of tensor <paramref name="name"/>'s
+    /// header entry; a missing field, another JSON kind or a null element is refused by name.</summary>
+    static long[] Integers(JsonNode entry, string field, string name) =>
+        entry[field] is JsonArray array
+            ? array.Select(d => d is null ? throw new WeightsException($"'{name}': {field} holds a null") : d.GetValue<long>()).ToArray()
+            : throw new WeightsException($"'{name}' has no {field} array");
 
     public static (NamedTensors Tensors, Dictionary<string, string> Metadata) Read(Stream stream)
     {
@@ -109,9 +116,9 @@ public static class Safetensors
                 continue;
             }
             var type = DTypes.FromSafetensors(node["dtype"]?.GetValue<string>() ?? "");
-            var shape = node["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+            var shape = Integers(node, "shape", name);
             if (shape.Length > 64) throw new WeightsException($"'{name}' has {shape.Length} dimensions");
-            var offsets = node["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+            var offsets = Integers(node, "data_offsets", name);
             long elements = shape.Aggregate(1L, (a, d) => d < 0 ? throw new WeightsException($"'{name}' has a negative dimension") : checked(a * d));
             if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
                 throw new WeightsException($"'{name}' has data offsets outside the file");

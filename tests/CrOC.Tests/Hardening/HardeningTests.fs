@@ -242,6 +242,16 @@ let tests =
             let mismatch = Path.Combine(dir, "mismatch.safetensors")
             safetensors mismatch """{"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 32]}}""" 32
             Expect.throwsT<WeightsException> (fun () -> Safetensors.Read mismatch |> ignore) "bytes ≠ elements × dtype size"
+            // Missing or null fields are refused by name, without a NullReferenceException on the way
+            // (a caught one killed AMX threads: see SignalStackTests); the stream overload does not wrap.
+            for header, says in [ """{"x": {"dtype": "F32", "data_offsets": [0, 16]}}""", "no shape array"
+                                  """{"x": {"dtype": "F32", "shape": [4]}}""", "no data_offsets array"
+                                  """{"x": {"dtype": "F32", "shape": "4", "data_offsets": [0, 16]}}""", "no shape array"
+                                  """{"x": {"dtype": "F32", "shape": [null], "data_offsets": [0, 16]}}""", "shape holds a null" ] do
+                let json = Encoding.UTF8.GetBytes header
+                use stream = new MemoryStream(Array.concat [ BitConverter.GetBytes(uint64 json.Length); json; Array.zeroCreate 16 ])
+                let e = thrown<WeightsException> (fun () -> Safetensors.Read(stream) |> ignore) header
+                Expect.stringContains e.Message says header
             // A .pth whose storage holds twice the bytes its FloatStorage elements need.
             let good = Path.Combine(dir, "good.pth")
             PthWriter.Write(good, NamedTensors([ "w", torch.ones(4L) ]))
