@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Times the CrOC.NET step (fp32, bf16) against the PyTorch reference step (fp32, bf16 autocast) on
 # this machine, interleaved: every round runs each configuration once, in turn, so that all see the
-# same machine state; prints the medians over the rounds, their ratios and the CPU. A measuring
-# tool, not a test.
+# same machine state; prints the medians over the rounds, their ratios, the medians of the
+# per-round (paired) ratios and the CPU. A measuring tool, not a test.
 #   needs: apt-get update && apt-get install --no-install-recommends python3-torch libopenblas0-openmp
 #   usage: tools/reference/compare.sh [batch=8] [repeats=5] [rounds=3]
 #   CROC_BEFORE=/path/to/croc-host adds that binary's fp32 and bf16 steps (an A/B of a change).
@@ -50,14 +50,20 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, []).append(json.loads(record))
 median = lambda name, key: statistics.median(r[key] for r in rows[name])
 print(f"{sys.argv[2]}, {sys.argv[3]} interleaved rounds, medians (each round's value is itself a median of steps)")
-print("| run | step (s) | rounds (s) | images/s | peak RSS (MB) | / PyTorch fp32 | / PyTorch bf16 autocast |")
-print("|---|---|---|---|---|---|---|")
+print("| run | step (s) | rounds (s) | images/s | peak RSS (MB) | / PyTorch fp32 | / PyTorch bf16 autocast | paired: / PyTorch fp32 | paired: / PyTorch bf16 |")
+print("|---|---|---|---|---|---|---|---|---|")
 t32 = median("PyTorch fp32", "step_s")
 t16 = median("PyTorch bf16", "step_s") if "PyTorch bf16" in rows else float("nan")
+def paired(name, reference):
+    """The median over rounds of this run's step / the reference's step in the same round: a
+    machine whose speed drifts between rounds moves both alike."""
+    if reference not in rows: return float("nan")
+    return statistics.median(a["step_s"] / b["step_s"] for a, b in zip(rows[name], rows[reference]))
 for name in rows:
     step = median(name, "step_s")
     each = " / ".join(f"{r['step_s']:.2f}" for r in rows[name])
-    print(f"| {name} | {step:.2f} | {each} | {median(name, 'images_per_s'):.2f} | {median(name, 'peak_rss_mb'):.0f} | {step / t32:.2f} | {step / t16:.2f} |")
+    print(f"| {name} | {step:.2f} | {each} | {median(name, 'images_per_s'):.2f} | {median(name, 'peak_rss_mb'):.0f} | {step / t32:.2f} | {step / t16:.2f}"
+          f" | {paired(name, 'PyTorch fp32'):.2f} | {paired(name, 'PyTorch bf16'):.2f} |")
 for name in rows:
     if "phases" in rows[name][0]:
         phases = ", ".join(f"{k} {statistics.median(r['phases'][k] for r in rows[name]):.3f}" for k in rows[name][0]["phases"])
