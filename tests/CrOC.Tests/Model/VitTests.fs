@@ -155,13 +155,17 @@ let tests =
             Expect.isGreaterThan (toFloat ((gradOf qkv).abs().sum())) 0.0 "and the gradients are not zero"
         }
 
-        test "attention: fp32 (fused kernel) and bf16 (bf16 matmuls and softmax, as CPU autocast) match softmax(q·kᵀ/√d)·v in float64, with gradients" {
+        test "attention: fp32 (fused kernel), bf16 with a graph (bf16 matmuls and softmax, as CPU autocast) and without (fused kernel) match softmax(q·kᵀ/√d)·v in float64, with gradients" {
             use _ = torch.NewDisposeScope()
             let rng = System.Random 21
             let make () = torch.tensor(normal rng (2 * 3 * 9 * 16), dtype = f64).reshape(2L, 3L, 9L, 16L)
             let q, k, v = make (), make (), make ()
             let reference = torch.matmul((torch.matmul(q, k.transpose(-2L, -1L)) / 4.0).softmax(-1L), v)
             for precision, tolerance in [ Layers.Fp32, 1e-5; Layers.Bf16, 0.05 ] do
+                let noGraph =
+                    use _ = torch.no_grad()
+                    Vit.attention precision (Layers.compute precision (q.to_type(f32))) (Layers.compute precision (k.to_type(f32))) (Layers.compute precision (v.to_type(f32)))
+                Expect.isLessThan (maxAbsDiff (noGraph.to_type(f64)) reference) tolerance (sprintf "%A output without a graph" precision)
                 let leaf (t: Tensor) = t.to_type(f32).requires_grad_(true)
                 let q32, k32, v32 = leaf q, leaf k, leaf v
                 let out = Vit.attention precision (Layers.compute precision q32) (Layers.compute precision k32) (Layers.compute precision v32)
