@@ -143,15 +143,12 @@ let private splitHeads (heads: int) (qkv: Tensor) : Tensor * Tensor * Tensor =
     parts.[0], parts.[1], parts.[2]
 
 /// softmax(q·kᵀ/√d_h)·v over (B, h, T, d_h). Float32, and bf16 on a GPU: the fused kernel
-/// (flash attention there). Bf16 on the CPU with a graph (the student): as PyTorch's CPU autocast
-/// runs it, two bfloat16 matmuls and a bfloat16 softmax (libtorch accumulates it in float32), whose
-/// backward beats the fused one (A/B on ViT-S/16, B = 8: the fused CPU kernel 1.60 s per step,
-/// float32 softmax 1.42 s, this 1.34–1.38 s). Without a graph (the teacher, evaluation) the fused
-/// kernel, whose forward is faster (the teacher's forward −9 % against the student's in the same
-/// runs, 4 interleaved rounds) and which never forms the (T×T) scores.
+/// (flash attention there). Bf16 on the CPU: as PyTorch's CPU autocast runs it, two bfloat16
+/// matmuls and a bfloat16 softmax (libtorch accumulates it in float32); measured A/B on ViT-S/16,
+/// B = 8: the fused CPU kernel 1.60 s per step, float32 softmax 1.42 s, this 1.34–1.38 s.
 let attention (precision: Precision) (q: Tensor) (k: Tensor) (v: Tensor) : Tensor =
     match precision with
-    | Bf16 when q.device_type = DeviceType.CPU && (q.requires_grad || k.requires_grad || v.requires_grad) ->
+    | Bf16 when q.device_type = DeviceType.CPU ->
         // q is scaled instead of the (T×T) scores: one pass over B·h·T·d_h values instead of
         // B·h·T², and exact when 1/√d_h is a power of two (d_h = 64).
         torch.matmul(torch.matmul(over q (sqrt (float q.shape.[3])), k.transpose(-2L, -1L)).softmax(-1L), v)

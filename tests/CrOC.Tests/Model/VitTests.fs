@@ -155,7 +155,7 @@ let tests =
             Expect.isGreaterThan (toFloat ((gradOf qkv).abs().sum())) 0.0 "and the gradients are not zero"
         }
 
-        test "attention: fp32 (fused kernel), bf16 with a graph (bf16 matmuls and softmax, as CPU autocast) and without (fused kernel) match softmax(q·kᵀ/√d)·v in float64, with gradients" {
+        test "attention: fp32 (fused kernel) and bf16 (bf16 matmuls and softmax, as CPU autocast) match softmax(q·kᵀ/√d)·v in float64, with a graph and without, with gradients" {
             use _ = torch.NewDisposeScope()
             let rng = System.Random 21
             let make () = torch.tensor(normal rng (2 * 3 * 9 * 16), dtype = f64).reshape(2L, 3L, 9L, 16L)
