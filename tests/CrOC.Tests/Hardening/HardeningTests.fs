@@ -233,9 +233,11 @@ let tests =
             zip deep [ "archive/data.pkl", nested ]
             let e = thrown<WeightsException> (fun () -> PthReader.Read deep |> ignore) "refused, no stack overflow"
             Expect.stringContains e.Message "nested deeper than" "says why"
-            let safetensors (path: string) (header: string) (data: int) =
+            /// A safetensors file's bytes: the header's length, the header, `data` zero bytes.
+            let safetensorsBytes (header: string) (data: int) =
                 let json = Encoding.UTF8.GetBytes header
-                File.WriteAllBytes(path, Array.concat [ BitConverter.GetBytes(uint64 json.Length); json; Array.zeroCreate data ])
+                Array.concat [ BitConverter.GetBytes(uint64 json.Length); json; Array.zeroCreate data ]
+            let safetensors (path: string) (header: string) (data: int) = File.WriteAllBytes(path, safetensorsBytes header data)
             let huge = Path.Combine(dir, "huge.safetensors")
             safetensors huge """{"x": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 16]}}""" 16
             Expect.throwsT<WeightsException> (fun () -> Safetensors.Read huge |> ignore) "a shape whose size overflows is refused"
@@ -248,8 +250,7 @@ let tests =
                                   """{"x": {"dtype": "F32", "shape": [4]}}""", "no data_offsets array"
                                   """{"x": {"dtype": "F32", "shape": "4", "data_offsets": [0, 16]}}""", "no shape array"
                                   """{"x": {"dtype": "F32", "shape": [null], "data_offsets": [0, 16]}}""", "shape holds a null" ] do
-                let json = Encoding.UTF8.GetBytes header
-                use stream = new MemoryStream(Array.concat [ BitConverter.GetBytes(uint64 json.Length); json; Array.zeroCreate 16 ])
+                use stream = new MemoryStream(safetensorsBytes header 16)
                 let e = thrown<WeightsException> (fun () -> Safetensors.Read(stream) |> ignore) header
                 Expect.stringContains e.Message says header
             // A .pth whose storage holds twice the bytes its FloatStorage elements need.
