@@ -29,6 +29,7 @@ public static class Cli
         Of<BenchOptions>(BenchCommand.Run),
         Of<ClusteringBenchmarkOptions>(ClusteringBenchmark.Run),
         Of<VitBenchmarkOptions>(VitBenchmark.Run),
+        Of<BlockBenchmarkOptions>(BlockBenchmark.Run),
         Of<DataBenchmarkOptions>(DataBenchmark.Run),
         Of<AllReduceBenchmarkOptions>(AllReduceBenchmark.Run),
     ];

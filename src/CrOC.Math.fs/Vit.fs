@@ -136,8 +136,8 @@ let private residual (rate: float) (generator: torch.Generator option) (x: Tenso
             | None -> invalidArg "options" "stochastic depth needs a generator"
         plus x (branch * mask) // float32 mask: bf16·float32 is float32 (addcmul in one pass: no faster, A/B)
 
-/// (B, T, 3D) → q, k, v each (B, h, T, D/h).
-let private splitHeads (heads: int) (qkv: Tensor) : Tensor * Tensor * Tensor =
+/// (B, T, 3D) → q, k, v each (B, h, T, D/h), views.
+let splitHeads (heads: int) (qkv: Tensor) : Tensor * Tensor * Tensor =
     let b, t = qkv.shape.[0], qkv.shape.[1]
     let parts = qkv.reshape(b, t, 3L, int64 heads, -1L).permute(2L, 0L, 3L, 1L, 4L) // (3, B, h, T, dh)
     parts.[0], parts.[1], parts.[2]

@@ -145,8 +145,23 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "bench-block times each operation of a block and the attention's forward + backward, in both precisions" {
+            for precision in [ "fp32"; "bf16" ] do
+                let out = new StringWriter()
+                let previous = Console.Out
+                Console.SetOut out
+                let code =
+                    try fst (cli [| "bench-block"; "--arch"; "tiny"; "--size"; "32"; "--images"; "2"; "--repeats"; "1"; "--precision"; precision |])
+                    finally Console.SetOut previous
+                Expect.equal code 0 precision
+                let text = out.ToString()
+                for line in [ "LayerNorm (float32) ×2"; "GELU"; "sum (a block's forward, op by op)"; "attention forward + backward (graph)" ] do
+                    Expect.stringContains text line (sprintf "%s: %s" precision line)
+                if precision = "bf16" then Expect.stringContains text "softmax (bf16, rows of T)" "the bf16 attention's steps"
+        }
+
         test "CLI: --help for each command exits 0; bad options exit 2 with a message" {
-            for command in [ "train"; "export"; "eval-seg"; "clusters"; "experiment"; "bench"; "bench-clustering"; "bench-vit"; "bench-data"; "bench-allreduce" ] do
+            for command in [ "train"; "export"; "eval-seg"; "clusters"; "experiment"; "bench"; "bench-clustering"; "bench-vit"; "bench-block"; "bench-data"; "bench-allreduce" ] do
                 let code, _ = cli [| command; "--help" |]
                 Expect.equal code 0 (sprintf "%s --help" command)
             Expect.equal (fst (cli [| "--help" |])) 0 "croc-host --help"
