@@ -8,20 +8,12 @@ namespace CrOC.Host;
 
 /// <summary>`croc-host bench-block`'s command line.</summary>
 [Command("bench-block", "time each operation of one ViT block's forward alone, and the attention's forward + backward")]
-public sealed record BlockBenchmarkOptions
+public sealed record BlockBenchmarkOptions : BackboneBenchmarkOptions
 {
-    [Option("backbone width (small = ViT-S, CrOC's)")]
-    public Training.Arch Arch { get; init; } = Training.Arch.Small;
-    [Option("patch size", Min = 1, Max = 1024)]
-    public int Patch { get; init; } = 16;
-    [Option("image side in pixels (a multiple of --patch)", Min = 1, Max = 4096)]
-    public int Size { get; init; } = 224;
     [Option("images per pass (the official step at --batch 8 runs its two views of 8 images: 16)", Min = 1, Max = 100000)]
     public int Images { get; init; } = 16;
     [Option("timed repetitions after 3 warm-ups", Min = 1, Max = 100000)]
     public int Repeats { get; init; } = 15;
-    [Option("torch intra-op threads (0: all cores)", Min = 0, Max = 4096)]
-    public int Threads { get; init; }
     [Option("bf16: mixed precision (matmuls in bfloat16); auto: bf16 where bfloat16 is native")]
     public PrecisionChoice Precision { get; init; } = PrecisionChoice.Auto;
 }
@@ -37,8 +29,7 @@ public static class BlockBenchmark
 
     public static int Run(BlockBenchmarkOptions o)
     {
-        if (o.Size % o.Patch != 0) throw new OptionException($"--size {o.Size} is not a multiple of --patch {o.Patch}");
-        int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+        int threads = o.CheckedThreads();
         var precision = Precisions.ToLayers(Precisions.Resolve(o.Precision, "cpu"));
         torch.set_num_threads(threads);
         var cfg = Training.CrocSetup.Published(o.Arch, o.Patch, o.Size);

@@ -8,20 +8,12 @@ namespace CrOC.Host;
 
 /// <summary>`croc-host bench-vit`'s command line.</summary>
 [Command("bench-vit", "time the ViT backbone's forward and forward+backward passes")]
-public sealed record VitBenchmarkOptions
+public sealed record VitBenchmarkOptions : BackboneBenchmarkOptions
 {
-    [Option("backbone width (small = ViT-S, CrOC's)")]
-    public Training.Arch Arch { get; init; } = Training.Arch.Small;
-    [Option("patch size", Min = 1, Max = 1024)]
-    public int Patch { get; init; } = 16;
-    [Option("image side in pixels (a multiple of --patch)", Min = 1, Max = 4096)]
-    public int Size { get; init; } = 224;
     [Option("images per pass", Min = 1, Max = 100000)]
     public int Batch { get; init; } = 8;
     [Option("timed repetitions after 2 warm-ups", Min = 1, Max = 100000)]
     public int Repeats { get; init; } = 5;
-    [Option("torch intra-op threads (0: all cores)", Min = 0, Max = 4096)]
-    public int Threads { get; init; }
     [Option("bf16: mixed precision (matmuls in bfloat16); auto: bf16 where bfloat16 is native")]
     public PrecisionChoice Precision { get; init; } = PrecisionChoice.Fp32;
 }
@@ -32,9 +24,8 @@ public static class VitBenchmark
     public static int Run(VitBenchmarkOptions o)
     {
         var (arch, patch, size, batch, repeats) = (o.Arch, o.Patch, o.Size, o.Batch, o.Repeats);
-        int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+        int threads = o.CheckedThreads();
         var precision = Precisions.ToLayers(Precisions.Resolve(o.Precision, "cpu"));
-        if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of --patch {patch}");
 
         torch.set_num_threads(threads);
         var cfg = Training.CrocSetup.Published(arch, patch, size);
