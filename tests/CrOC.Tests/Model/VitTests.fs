@@ -176,6 +176,25 @@ let tests =
                 Expect.isLessThan (maxAbsDiff ((gradOf q32).to_type(f64)) (gradOf q64)) (2.0 * tolerance) (sprintf "%A gradient of q" precision)
         }
 
+        test "q, k, v split by unbind, k made contiguous: the bf16 attention and its gradient are bit-identical to three selects and a strided k (no arithmetic change)" {
+            use _ = torch.NewDisposeScope()
+            // ViT-S's heads (6 of d_h = 64), 50 tokens
+            let qkv = torch.tensor(normal (System.Random 4) (2 * 50 * 1152), dtype = f32).reshape(2L, 50L, 1152L).to_type(torch.bfloat16)
+            let run (split: Tensor -> Tensor * Tensor * Tensor) (attention: Tensor -> Tensor -> Tensor -> Tensor) =
+                let leaf = qkv.clone().requires_grad_(true)
+                let q, k, v = split leaf
+                let out = attention q k v
+                (out.to_type(f32) * torch.linspace(-1.0, 1.0, out.numel()).reshape(out.shape)).sum().backward()
+                out, gradOf leaf
+            let viaSelects (x: Tensor) =
+                let parts = x.reshape(2L, 50L, 3L, 6L, -1L).permute(2L, 0L, 3L, 1L, 4L)
+                parts.[0], parts.[1], parts.[2]
+            let out, grad = run (Vit.splitHeads 6) (Vit.attention Layers.Bf16)
+            let outRef, gradRef = run viaSelects (fun q k v -> torch.matmul(torch.matmul(q / 8.0, k.transpose(-2L, -1L)).softmax(-1L), v))
+            Expect.isTrue (out.equal(outRef).all().item<bool>()) "outputs"
+            Expect.isTrue (grad.equal(gradRef).all().item<bool>()) "gradients of q, k, v"
+        }
+
         test "AdamW matches PyTorch's update rule in float64 over 3 steps; a cleared or skipped gradient means no update" {
             use _ = torch.NewDisposeScope()
             let rng = System.Random 5
