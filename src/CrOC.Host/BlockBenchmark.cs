@@ -109,11 +109,10 @@ public static class BlockBenchmark
 
     /// <summary>The median wall time of `run` in ms; the tensors it makes are freed after each run.</summary>
     static double MedianMs(int repeats, Action run) =>
-        Timing.MedianOf(Enumerable.Range(0, Warmups + repeats).Select(_ =>
+        Timing.MedianOf(Timing.TimedRuns(Warmups, repeats, () =>
         {
             using var scope = NewDisposeScope();
-            var watch = System.Diagnostics.Stopwatch.StartNew();
             run();
-            return watch.Elapsed.TotalMilliseconds;
-        }).Skip(Warmups));
+            return "";
+        }));
 }
