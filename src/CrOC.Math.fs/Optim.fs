@@ -16,7 +16,7 @@ let private kernelReady (t: Tensor) = t.dtype = torch.float32 && t.device_type =
 /// clipping off (DINO's `if args.clip_grad`). Returns name → factor for the parameters with a
 /// gradient, which stay untouched: AdamW applies the factor as it reads them (one pass less over
 /// every clipped gradient; the same float32 product as scaling them first). The norms of float32
-/// CPU gradients come from one `SquaredNorms` pass, the others' from `norm()`.
+/// CPU gradients come from one `SquaredNorms` pass, the others' from `norm()`, read back at once.
 let clipFactors (maxNorm: float) (parameters: (string * Tensor) seq) : Map<string, float> =
     use _ = torch.no_grad()
     use _ = torch.NewDisposeScope() // the .grad wrappers and norms
@@ -28,9 +28,13 @@ let clipFactors (maxNorm: float) (parameters: (string * Tensor) seq) : Map<strin
         let nativeNorms =
             SquaredNorms.compute (torch.get_num_threads()) [ for _, g in native -> { Address = Arena.address g; Count = g.numel() } ]
             |> Array.map sqrt
+        let otherNorms = // one read back for all of them (on a GPU: one synchronisation, not one per tensor)
+            match other with
+            | [] -> [||]
+            | _ -> torch.stack([| for _, g in other -> g.norm().to_type(torch.float64) |]).cpu().data<float>().ToArray()
         Map.ofList [
             yield! List.map2 (fun (name, _) norm -> name, factor norm) native (List.ofArray nativeNorms)
-            for name, g in other -> name, factor (toFloat (g.norm())) ]
+            yield! List.map2 (fun (name, _) norm -> name, factor norm) other (List.ofArray otherNorms) ]
 
 /// Drops the gradients before a new backward (PyTorch's `zero_grad(set_to_none=True)`): the next
 /// backward stores its gradient instead of adding it to zeros, one pass less over every gradient.
@@ -49,7 +53,7 @@ type Moments = { M: Tensor; V: Tensor; mutable Steps: int }
 /// AdamW as PyTorch's (decoupled weight decay, bias-corrected moments), betas (0.9, 0.999), eps 1e-8.
 /// The moments of all parameters live in two arenas (one buffer each, laid out as the parameters
 /// of the first `Step`); float32 CPU parameters are updated by `AdamWKernel` in one pass, others
-/// (float64, CUDA) by tensor operations with the same arithmetic.
+/// (float64, CUDA) by `AdamWTensors` with the same arithmetic, a span of the arenas at a time.
 type AdamW(beta1: float, beta2: float, eps: float) =
     /// Every parameter's moments once the arenas exist; before, the restored ones only.
     let moments = Dictionary<string, Moments>()
@@ -66,16 +70,10 @@ type AdamW(beta1: float, beta2: float, eps: float) =
             moments.[name] <- { M = m; V = v; Steps = steps }
         arenasMade <- true
 
-    let tensorUpdate (p: Tensor) (g: Tensor) (scale: float) (state: Moments) (lr: float) (wd: float) =
-        use _ = torch.NewDisposeScope()
-        let g = if scale = 1.0 then g else times scale g
-        if wd <> 0.0 then withScalar (1.0 - lr * wd) (fun decay -> p.mul_(decay)) |> ignore
-        state.M.lerp_(g, lerpWeight (1.0 - beta1) g) |> ignore // m ← β₁m + (1 − β₁)g in one pass
-        withScalar beta2 (fun b -> withScalar (1.0 - beta2) (fun rest -> state.V.mul_(b).addcmul_(g, g, value = rest))) |> ignore
-        let correction1 = 1.0 - beta1 ** float state.Steps
-        let correction2 = 1.0 - beta2 ** float state.Steps
-        let denominator = addScalarInPlace (over (state.V.sqrt()) (sqrt correction2)) eps
-        withScalar (-lr / correction1) (fun step -> p.addcdiv_(state.M, denominator, value = step)) |> ignore
+    /// The update of p as tensor operations (`AdamWTensors`), for memory the kernel cannot touch.
+    let tensorPart (p: Tensor) (g: Tensor) (scale: float) (state: Moments) (lr: float) (wd: float) : AdamWTensors.Part =
+        { P = p; G = g; M = state.M; V = state.V; Clip = scale; Decay = 1.0 - lr * wd
+          SqrtCorrection2 = sqrt (1.0 - beta2 ** float state.Steps); StepSize = -lr / (1.0 - beta1 ** float state.Steps) }
 
     let kernelSlice (p: Tensor) (g: Tensor) (scale: float) (state: Moments) (lr: float) (wd: float) : AdamWKernel.Slice =
         { P = Arena.address p; G = Arena.address g; M = Arena.address state.M; V = Arena.address state.V; Count = p.numel()
@@ -100,7 +98,7 @@ type AdamW(beta1: float, beta2: float, eps: float) =
         if not arenasMade then makeArenas parameters
         use _ = torch.no_grad()
         use _ = torch.NewDisposeScope() // the .grad wrappers
-        let fused =
+        let updates =
             [ for name, p in parameters do
                 match p.grad with
                 | null -> ()
@@ -109,9 +107,12 @@ type AdamW(beta1: float, beta2: float, eps: float) =
                     let state = moments.[name]
                     state.Steps <- state.Steps + 1
                     let wd = weightDecay name p
-                    if fusable p g then yield name, kernelSlice p g (scaleOf name) state lr wd |> following follower name p
-                    else tensorUpdate p g (scaleOf name) state lr wd ]
+                    if fusable p g then yield Choice1Of2(name, kernelSlice p g (scaleOf name) state lr wd |> following follower name p)
+                    else yield Choice2Of2(tensorPart p g (scaleOf name) state lr wd) ]
+        let fused = updates |> List.choose (function Choice1Of2 slice -> Some slice | _ -> None)
         AdamWKernel.update (torch.get_num_threads()) (List.map snd fused)
+        AdamWTensors.update { FirstWeight = 1.0 - beta1; Beta2 = beta2; SecondWeight = 1.0 - beta2; Eps = eps }
+            (updates |> List.choose (function Choice2Of2 part -> Some part | _ -> None))
         set [ for name, slice in fused do if slice.Teacher <> 0n then name ]
 
     new() = AdamW(0.9, 0.999, 1e-8)

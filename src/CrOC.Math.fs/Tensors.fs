@@ -75,7 +75,7 @@ let lerpWeight (w: float) : Tensor -> Tensor =
         match made.TryGetValue key with
         | true, t -> t
         | _ ->
-            let t = torch.tensor(w, dtype = like.dtype, device = like.device)
+            let t = withScalar w (fun s -> torch.full([||], s, dtype = like.dtype, device = like.device)) // filled there: no upload to a GPU
             made.[key] <- t
             t
 

@@ -88,6 +88,68 @@ let tests =
             Expect.equal optimiser.Moments.Count sizes.Length "every updated parameter has moments"
         }
 
+        test "AdamW by tensor operations (float64: not the kernel's) over a span of the arena at a time = one tensor at a time, bit for bit, and = the float64 formula; skipped and clipped parameters" {
+            use _ = torch.NewDisposeScope()
+            let rng = System.Random 11
+            let initial = [ for n in sizes -> normal rng n ]
+            let make () = [ for i, values in List.indexed initial -> sprintf "p%d" i, torch.tensor(values, dtype = torch.float64).requires_grad_(true) ]
+            let inArena, apart = Arena.adopt (make ()), make ()
+            let expected = [ for values in initial -> Array.copy values ]
+            let m, v = [ for n in sizes -> Array.zeroCreate<float> n ], [ for n in sizes -> Array.zeroCreate<float> n ]
+            let counts = Array.zeroCreate sizes.Length
+            let optimiser, optimiserApart = Optim.AdamW(), Optim.AdamW()
+            let lr = 0.05
+            let decayOf name = if name = "p0" then 0.0 else 0.04
+            let clipOf name = if name = "p1" then 0.5 else 1.0
+            for step in 1 .. 4 do
+                let grads = [ for n in sizes -> normal rng n ]
+                let skip name = step = 2 && name = "p2" // p2 then trails by one update: its own span
+                for tensors in [ inArena; apart ] do
+                    for (_, p), g in List.zip tensors grads do p.grad <- torch.tensor(g, dtype = torch.float64)
+                optimiser.Step(inArena, lr, (fun name _ -> decayOf name), skip, clipOf)
+                optimiserApart.Step(apart, lr, (fun name _ -> decayOf name), skip, clipOf)
+                for i, ((name, a), (_, b)) in List.indexed (List.zip inArena apart) do
+                    Expect.sequenceEqual (valuesOf a) (valuesOf b) (sprintf "step %d, %s: span = alone" step name)
+                    if not (skip name) then
+                        counts.[i] <- counts.[i] + 1
+                        referenceStep expected.[i] m.[i] v.[i] (Array.map (fun g -> g * clipOf name) grads.[i]) counts.[i] lr (decayOf name)
+                    let worst = Array.map2 (fun (x: float) y -> abs (x - y) / (1.0 + abs y)) (valuesOf a) expected.[i] |> Array.max
+                    Expect.isLessThan worst 1e-12 (sprintf "step %d, %s: the float64 formula" step name)
+            Expect.isSome (Arena.spanning [ for KeyValue(_, s) in optimiser.Moments -> s.M ]) "first moments in one buffer"
+        }
+
+        test "AdamW by tensor operations: spans join the parts that follow each other in p, m and v with one update count; float32 spans = one tensor at a time, bit for bit" {
+            use _ = torch.NewDisposeScope()
+            use generator = new torch.Generator(5UL)
+            let named () = [ for i, n in List.indexed sizes -> sprintf "t%d" i, torch.randn(int64 n, generator = generator) ]
+            let parts (p: (string * Tensor) list) (m: (string * Tensor) list) (v: (string * Tensor) list) (g: (string * Tensor) list) : AdamWTensors.Part list =
+                [ for i, (((_, p), (_, m)), ((_, v), (_, g))) in List.indexed (List.zip (List.zip p m) (List.zip v g)) ->
+                    { P = p; G = g; M = m; V = v; Clip = (if i = 1 then 0.25 else 1.0); Decay = (if i = 0 then 1.0 else 0.998)
+                      SqrtCorrection2 = 0.0447; StepSize = -0.5 } ]
+            let gradients = named ()
+            let moments () = Arena.adopt [ for name, t in named () -> name, t.abs() ]
+            let make (arena: bool) =
+                let copy (named: (string * Tensor) list) = [ for name, t in named -> name, t.clone() ]
+                let p, m, v = named (), moments (), moments ()
+                if arena then Arena.adopt p, m, v else copy p, copy m, copy v
+            let inArena = let p, m, v = make true in parts p m v gradients
+            let lengths (parts: AdamWTensors.Part list) = AdamWTensors.spans parts |> List.map List.length
+            Expect.equal (lengths inArena) [ sizes.Length ] "one arena: one span"
+            Expect.equal (lengths (inArena |> List.filter (fun part -> part.P.numel() <> 33L))) [ 2; 1 ] "a skipped parameter breaks it"
+            Expect.equal (lengths (inArena |> List.mapi (fun i part -> if i = 2 then { part with StepSize = -0.4 } else part))) [ 2; 1; 1 ] "so does another update count"
+            let apart = let p, m, v = make false in parts p m v gradients
+            Expect.equal (lengths apart) [ 1; 1; 1; 1 ] "separate tensors: one span each"
+            let shared: AdamWTensors.Shared = { FirstWeight = 0.1; Beta2 = 0.999; SecondWeight = 0.001; Eps = 1e-8 }
+            // the same starting values: moments and parameters were drawn alike
+            for a, b in List.zip inArena apart do
+                use _ = torch.no_grad()
+                for x, y in [ a.P, b.P; a.M, b.M; a.V, b.V ] do y.copy_(x) |> ignore
+            AdamWTensors.update shared inArena
+            AdamWTensors.update shared apart
+            for a, b in List.zip inArena apart do
+                for x, y in [ a.P, b.P; a.M, b.M; a.V, b.V ] do Expect.sequenceEqual (valuesOf x) (valuesOf y) "span = alone"
+        }
+
         test "AdamW moving the EMA teacher in its pass = AdamW, then the EMA (lerp_) over the arenas: same teacher, same student; skipped parameters left to the EMA" {
             use _ = torch.NewDisposeScope()
             let make seed = [ for i, n in List.indexed sizes -> sprintf "p%d" i, torch.randn(int64 n, generator = new torch.Generator(uint64 (seed + i))) ]
@@ -149,15 +211,17 @@ let clippingTests =
                     let p = torch.zeros(int64 n).requires_grad_(true)
                     p.grad <- torch.randn(int64 n, generator = generator) * scalar (if i % 2 = 0 then 0.01 else 1.0) // norms on both sides of 3
                     sprintf "p%d" i, p ]
-                @ [ let p = torch.zeros(1000L, dtype = torch.float64).requires_grad_(true)
-                    p.grad <- torch.full(1000L, 0.5, dtype = torch.float64) // ‖g‖ = √250: not the native kernel's
-                    "double", p ]
+                @ [ for name, value in [ "double", 0.5; "double small", 0.001 ] ->
+                      let p = torch.zeros(1000L, dtype = torch.float64).requires_grad_(true)
+                      p.grad <- torch.full(1000L, value, dtype = torch.float64) // ‖g‖ = √1000·value: norm(), read back at once
+                      name, p ]
             let factors = Optim.clipFactors 3.0 named
             for name, p in named do
                 let norm = valuesOf (nonNull p.grad) |> Array.sumBy (fun g -> g * g) |> sqrt
                 Expect.floatClose { absolute = 0.0; relative = 1e-12 } factors.[name] (min 1.0 (3.0 / (norm + 1e-6))) name
             Expect.isLessThan factors.["p3"] 1.0 "some are clipped"
-            Expect.isLessThan factors.["double"] 1.0 "the float64 one too"
+            Expect.isLessThan factors.["double"] 1.0 "a float64 one too"
+            Expect.equal factors.["double small"] 1.0 "not the other, each with its own norm"
             Expect.equal factors.["p0"] 1.0 "some are not"
         }
     ]
