@@ -111,12 +111,13 @@ type StepResult =
       ObjectsEmpty: bool
       /// |V|, the matched objects of the batch (0 with α = 0).
       ValidObjects: int
-      /// Mean K* over the problems (NaN with α = 0).
-      MeanKStar: float
+      /// Mean K* over the problems (NaN with α = 0). The three metrics are 0-d float64 tensors on
+      /// the step's device, read by the caller after backward: no host synchronisation mid-step.
+      MeanKStar: Tensor
       /// Mean entropy of the teacher's image-level targets (collapse: → 0 or → ln L).
-      TeacherEntropy: float
+      TeacherEntropy: Tensor
       /// KL(teacher ‖ student) of the cross-view pairs = L_img − H(teacher).
-      KlTeacherStudent: float
+      KlTeacherStudent: Tensor
       /// Σ and count of this batch's teacher rows for the image and object centres: the caller sums
       /// them over micro-batches and processes, then calls `updateCentres` once per optimiser step.
       CentreStats: Losses.RowSum
@@ -176,7 +177,7 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         | _ -> { Loss = times 0.0 lossImg; Empty = true }, { Sum = torch.zeros_like(state.CentreC); Count = 0.0 }
     let entropy =
         use _ = torch.no_grad()
-        toFloat (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage))
+        (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage)).to_type(torch.float64)
     let loss = plus lossImg (times cfg.Alpha dense.Loss)
     markPhase input.Mark "heads + losses"
     { Loss = loss
@@ -184,9 +185,12 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
       LossObj = dense.Loss
       ObjectsEmpty = dense.Empty
       ValidObjects = clusters |> Option.map (fun c -> c.ValidCount) |> Option.defaultValue 0
-      MeanKStar = clusters |> Option.map (fun c -> toFloat (c.KStar.to_type(torch.float64).mean())) |> Option.defaultValue nan
+      MeanKStar =
+        match clusters with
+        | Some c -> c.KStar.to_type(torch.float64).mean()
+        | None -> withScalar nan (fun v -> torch.full([||], v, dtype = torch.float64, device = entropy.device))
       TeacherEntropy = entropy
-      KlTeacherStudent = toFloat lossImg - entropy
+      KlTeacherStudent = minus (lossImg.detach().to_type(torch.float64)) entropy
       CentreStats = Losses.rowSum teacherImage
       CentreStatsC = statsC
       Clusters = clusters }

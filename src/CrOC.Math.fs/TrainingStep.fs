@@ -45,9 +45,13 @@ let looksCollapsed (step: int64) (teacherEntropy: float) (outDim: int) : bool =
 /// The metrics of a step, in this order, averaged over the micro-batches and the ranks.
 let metricNames = [ "loss"; "loss_img"; "loss_obj"; "objects_per_image"; "objects_empty"; "mean_k_star"; "teacher_entropy"; "kl_teacher_student" ]
 
+/// The step's metrics, its tensors read back at once (on a GPU: one synchronisation).
 let private metricsOf (r: Croc.StepResult) (batch: int) : float list =
-    [ toFloat r.Loss; toFloat r.LossImg; toFloat r.LossObj; float r.ValidObjects / float batch
-      (if r.ObjectsEmpty then 1.0 else 0.0); r.MeanKStar; r.TeacherEntropy; r.KlTeacherStudent ]
+    use _ = torch.NewDisposeScope()
+    let read =
+        torch.stack([| for t in [ r.Loss; r.LossImg; r.LossObj; r.MeanKStar; r.TeacherEntropy; r.KlTeacherStudent ] -> t.detach().to_type(torch.float64) |])
+            .cpu().data<float>().ToArray()
+    [ read.[0]; read.[1]; read.[2]; float r.ValidObjects / float batch; (if r.ObjectsEmpty then 1.0 else 0.0); read.[3]; read.[4]; read.[5] ]
 
 let private allReduced (collective: ICollective) (values: float list) : float list =
     if collective.World = 1 then values
