@@ -4,7 +4,8 @@
 /// Parameters that tile one span of their arena, and whose moments tile spans of theirs (the
 /// layout `Optim.AdamW` gives them), are updated together: one kernel per operation over the span
 /// instead of one per tensor, the per-tensor clip and decay spread over the span's elements
-/// (issue 16), and no host synchronisation on a GPU beyond one upload of those factors.
+/// (issue 16), and no host synchronisation on a GPU beyond two small uploads per span (the
+/// factors and their tensors' lengths).
 module CrOC.Math.AdamWTensors
 
 open TorchSharp
