@@ -44,10 +44,7 @@ let private continues (run: Part list) (next: Part) =
     match run with
     | [] -> false
     | last :: _ ->
-        let follows (a: Tensor) (b: Tensor) =
-            a.is_contiguous() && b.is_contiguous() && a.dtype = b.dtype && a.device_type = b.device_type && a.device_index = b.device_index
-            && Arena.address b = Arena.address a + nativeint (a.numel() * int64 a.ElementSize)
-        follows last.P next.P && follows last.M next.M && follows last.V next.V
+        Arena.adjacent last.P next.P && Arena.adjacent last.M next.M && Arena.adjacent last.V next.V
         && last.SqrtCorrection2 = next.SqrtCorrection2 && last.StepSize = next.StepSize
 
 /// Maximal runs of consecutive parts that `continues` joins, in order: the spans `update` makes.

@@ -35,17 +35,16 @@ let adopt (named: (string * Tensor) list) : (string * Tensor) list =
         view.copy_(t) |> ignore
         name, (if t.requires_grad then view.requires_grad_(true) else view)) (zerosLike named) named
 
+/// Whether `b` starts in memory right where `a` ends, both contiguous, of one dtype and device.
+let adjacent (a: Tensor) (b: Tensor) : bool =
+    a.is_contiguous() && b.is_contiguous() && a.dtype = b.dtype && a.device_type = b.device_type && a.device_index = b.device_index
+    && address b = address a + nativeint (a.numel() * int64 a.ElementSize)
+
 /// One flat 1-D view over `tensors` when they tile one contiguous range of memory in order
 /// (as `adopt` lays them out), same dtype and device; otherwise None. The view needs no gradient.
 let spanning (tensors: Tensor list) : Tensor option =
     match tensors with
     | [] -> None
-    | first :: _ ->
-        let size = int64 (first.ElementSize)
-        let tiled, total =
-            tensors
-            |> List.fold (fun (ok, offset) t ->
-                let fits = ok && t.is_contiguous() && t.dtype = first.dtype && t.device_type = first.device_type && t.device_index = first.device_index
-                           && address t = address first + nativeint (offset * size)
-                fits, offset + t.numel()) (true, 0L)
-        if tiled then Some(first.detach().as_strided([| total |], [| 1L |], first.storage_offset())) else None
+    | first :: _ when first.is_contiguous() && List.forall (fun (a, b) -> adjacent a b) (List.pairwise tensors) ->
+        Some(first.detach().as_strided([| tensors |> List.sumBy (fun t -> t.numel()) |], [| 1L |], first.storage_offset()))
+    | _ -> None
