@@ -32,9 +32,7 @@ let clipFactors (maxNorm: float) (parameters: (string * Tensor) seq) : Map<strin
             match other with
             | [] -> [||]
             | _ -> torch.stack([| for _, g in other -> g.norm().to_type(torch.float64) |]).cpu().data<float>().ToArray()
-        Map.ofList [
-            yield! List.map2 (fun (name, _) norm -> name, factor norm) native (List.ofArray nativeNorms)
-            yield! List.map2 (fun (name, _) norm -> name, factor norm) other (List.ofArray otherNorms) ]
+        Map.ofList (List.map2 (fun (name, _) norm -> name, factor norm) (native @ other) (List.ofArray (Array.append nativeNorms otherNorms)))
 
 /// Drops the gradients before a new backward (PyTorch's `zero_grad(set_to_none=True)`): the next
 /// backward stores its gradient instead of adding it to zeros, one pass less over every gradient.
