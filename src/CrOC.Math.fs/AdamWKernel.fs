@@ -22,53 +22,56 @@ type Slice = { P: nativeint; G: nativeint; M: nativeint; V: nativeint; Teacher: 
 
 let inline private at (address: nativeint) (i: int64) : nativeptr<float32> = NativePtr.add (NativePtr.ofNativeInt<float32> address) (int i)
 
-/// The vector of floats that starts at element i.
-let inline private vectorAt (address: nativeint) (i: int64) : nativeptr<Vector<float32>> = NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt (at address i))
+/// The coefficients broadcast to every lane, made once per range.
+[<Struct>]
+type private Lanes =
+    { Clip: Vector<float32>; Decay: Vector<float32>; W1: Vector<float32>; B2: Vector<float32>; W2: Vector<float32>
+      SqrtC2: Vector<float32>; Eps: Vector<float32>; Step: Vector<float32>; WTeacher: Vector<float32> }
 
-/// The update of elements [start, start + count) of one slice.
+let private lanesOf (c: Coefficients) : Lanes =
+    let all (x: float32) = Vector<float32>(x)
+    { Clip = all c.GradientScale; Decay = all c.Decay; W1 = all c.FirstWeight; B2 = all c.Beta2; W2 = all c.SecondWeight
+      SqrtC2 = all c.SqrtCorrection2; Eps = all c.Eps; Step = all c.StepSize; WTeacher = all c.TeacherWeight }
+
+/// The update of the Vector<float32>.Count elements at p, g, m, v (and at the teacher t when
+/// `follow`), addresses of float32 memory.
+let inline private updateVector (k: Lanes) (follow: bool) (p: nativeint) (g: nativeint) (m: nativeint) (v: nativeint) (t: nativeint) =
+    let at (address: nativeint) = NativePtr.ofNativeInt<Vector<float32>> address
+    let gradient = NativePtr.read (at g) * k.Clip
+    let decayed = NativePtr.read (at p) * k.Decay
+    let m0, v0 = NativePtr.read (at m), NativePtr.read (at v)
+    let m1 = m0 + k.W1 * (gradient - m0)
+    let v1 = v0 * k.B2 + (k.W2 * gradient) * gradient
+    let denominator = Vector.SquareRoot v1 / k.SqrtC2 + k.Eps
+    let updated = decayed + k.Step * (m1 / denominator)
+    NativePtr.write (at m) m1
+    NativePtr.write (at v) v1
+    NativePtr.write (at p) updated
+    if follow then
+        let t0 = NativePtr.read (at t)
+        NativePtr.write (at t) (Vector.FusedMultiplyAdd(k.WTeacher, updated - t0, t0))
+
+/// The update of elements [start, start + count) of one slice: whole vectors in place, the last
+/// count mod Vector<float32>.Count elements through a vector-sized buffer (lanes past them unused).
 let private updateRange (s: Slice) (start: int64) (count: int64) =
-    let c = s.Coefficients
     let width = int64 Vector<float32>.Count
-    let clip = Vector<float32>(c.GradientScale)
-    let decay, w1, b2, w2 = Vector<float32>(c.Decay), Vector<float32>(c.FirstWeight), Vector<float32>(c.Beta2), Vector<float32>(c.SecondWeight)
-    let sqrtC2, eps, step = Vector<float32>(c.SqrtCorrection2), Vector<float32>(c.Eps), Vector<float32>(c.StepSize)
-    let follow, teacherWeight = s.Teacher <> 0n, Vector<float32>(c.TeacherWeight)
+    let k, follow = lanesOf s.Coefficients, s.Teacher <> 0n
+    let address (base': nativeint) (i: int64) = NativePtr.toNativeInt (at base' i)
     let vectorEnd = start + (count / width) * width
     let mutable i = start
     while i < vectorEnd do
-        let pp, mp, vp = vectorAt s.P i, vectorAt s.M i, vectorAt s.V i
-        let g = NativePtr.read (vectorAt s.G i) * clip
-        let p = NativePtr.read pp * decay
-        let m0, v0 = NativePtr.read mp, NativePtr.read vp
-        let m = m0 + w1 * (g - m0)
-        let v = v0 * b2 + (w2 * g) * g
-        let denominator = Vector.SquareRoot v / sqrtC2 + eps
-        let updated = p + step * (m / denominator)
-        NativePtr.write mp m
-        NativePtr.write vp v
-        NativePtr.write pp updated
-        if follow then
-            let tp = vectorAt s.Teacher i
-            let t = NativePtr.read tp
-            NativePtr.write tp (Vector.FusedMultiplyAdd(teacherWeight, updated - t, t))
+        updateVector k follow (address s.P i) (address s.G i) (address s.M i) (address s.V i) (if follow then address s.Teacher i else 0n)
         i <- i + width
-    while i < start + count do
-        let pp, gp, mp, vp = at s.P i, at s.G i, at s.M i, at s.V i
-        let g = NativePtr.read gp * c.GradientScale
-        let p = NativePtr.read pp * c.Decay
-        let m0 = NativePtr.read mp
-        let m = m0 + c.FirstWeight * (g - m0)
-        let v = NativePtr.read vp * c.Beta2 + (c.SecondWeight * g) * g
-        let denominator = sqrt v / c.SqrtCorrection2 + c.Eps
-        let updated = p + c.StepSize * (m / denominator)
-        NativePtr.write mp m
-        NativePtr.write vp v
-        NativePtr.write pp updated
-        if follow then
-            let tp = at s.Teacher i
-            let t = NativePtr.read tp
-            NativePtr.write tp (System.MathF.FusedMultiplyAdd(c.TeacherWeight, updated - t, t))
-        i <- i + 1L
+    let rest = int (start + count - vectorEnd)
+    if rest > 0 then
+        let sources = [| s.P; s.G; s.M; s.V; s.Teacher |]
+        let buffer = Array.zeroCreate<float32> (sources.Length * int width)
+        use pinned = fixed buffer
+        let lanes j = NativePtr.toNativeInt (NativePtr.add pinned (j * int width))
+        let copy (from: nativeint) (into: nativeint) = System.Buffer.MemoryCopy(from.ToPointer(), into.ToPointer(), int64 rest * 4L, int64 rest * 4L)
+        for j in 0 .. sources.Length - 1 do if sources.[j] <> 0n then copy (address sources.[j] vectorEnd) (lanes j)
+        updateVector k follow (lanes 0) (lanes 1) (lanes 2) (lanes 3) (lanes 4)
+        for j in [ 0; 2; 3; 4 ] do if sources.[j] <> 0n then copy (lanes j) (address sources.[j] vectorEnd) // g is only read
 
 /// Updates every slice, the work split into chunks over `threads` threads.
 let update (threads: int) (slices: Slice list) : unit =

@@ -174,6 +174,25 @@ let tests =
             for a, b in List.zip students studentsApart do Expect.sequenceEqual (valuesOf a) (valuesOf b) "student"
             for a, b in List.zip teachers teachersApart do Expect.sequenceEqual (valuesOf a) (valuesOf b) "teacher, bit for bit (one fused multiply-add, as lerp_)"
         }
+
+        test "AdamW kernel: a range's last elements (through a vector-sized buffer) get the bits whole vectors give them, teacher included; g is only read" {
+            use _ = torch.NewDisposeScope()
+            let width = System.Numerics.Vector<float32>.Count
+            let whole, short = 3 * width, 2 * width + 3                    // short ends in 3 elements past its last whole vector
+            let random seed = torch.rand(int64 whole, generator = new torch.Generator(uint64 seed)) - 0.25
+            let coefficients : AdamWKernel.Coefficients =
+                { GradientScale = 0.7f; Decay = 0.996f; FirstWeight = 0.1f; Beta2 = 0.999f; SecondWeight = 0.001f
+                  SqrtCorrection2 = 0.0447f; Eps = 1e-8f; StepSize = -0.05f; TeacherWeight = 0.004f }
+            let run (count: int) =
+                let p, g, m, v, t = random 1, random 2, random 3, (random 4).abs(), random 5
+                let slice : AdamWKernel.Slice =
+                    { P = Arena.address p; G = Arena.address g; M = Arena.address m; V = Arena.address v; Teacher = Arena.address t; Count = int64 count; Coefficients = coefficients }
+                AdamWKernel.update 1 [ slice ]
+                [ p; g; m; v; t ] |> List.map (fun x -> x.narrow(0L, 0L, int64 short))
+            for name, a, b in List.zip3 [ "p"; "g"; "m"; "v"; "teacher" ] (run short) (run whole) do
+                Expect.isTrue (a.equal(b).all().item<bool>()) (sprintf "%s: the first %d elements of a %d-element range = of a %d-element one" name short short whole)
+            Expect.isTrue ((run short).[1].equal((random 2).narrow(0L, 0L, int64 short)).all().item<bool>()) "g unchanged"
+        }
     ]
 
 /// (4) float32 values `v`.
