@@ -65,9 +65,8 @@ let private updateRange (s: Slice) (start: int64) (count: int64) =
     let rest = int (start + count - vectorEnd)
     if rest > 0 then
         let sources = [| s.P; s.G; s.M; s.V; s.Teacher |]
-        let buffer = Array.zeroCreate<float32> (sources.Length * int width)
-        use pinned = fixed buffer
-        let lanes j = NativePtr.toNativeInt (NativePtr.add pinned (j * int width))
+        let buffer = NativePtr.stackalloc<float32> (sources.Length * int width) // p, g, m, v, t: a vector of lanes each
+        let lanes j = NativePtr.toNativeInt (NativePtr.add buffer (j * int width))
         let copy (from: nativeint) (into: nativeint) = System.Buffer.MemoryCopy(from.ToPointer(), into.ToPointer(), int64 rest * 4L, int64 rest * 4L)
         for j in 0 .. sources.Length - 1 do if sources.[j] <> 0n then copy (address sources.[j] vectorEnd) (lanes j)
         updateVector k follow (lanes 0) (lanes 1) (lanes 2) (lanes 3) (lanes 4)

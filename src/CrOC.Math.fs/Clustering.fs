@@ -151,10 +151,6 @@ type Clusters =
     /// The merges of every stage, in order: `GivenPairs` of these replays this clustering.
     member this.Merges : Tensor list = this.Stages |> List.choose (fun stage -> stage.Merged)
 
-/// The 0-d int64 tensor `value` on `device`, filled there (not uploaded: on a GPU no synchronisation).
-let private filledOn (device: torch.Device) (value: int64) : Tensor =
-    withScalar (float value) (fun v -> torch.full([||], v, dtype = torch.int64, device = device))
-
 /// Rows (S, K, c) of `table` (S, 2N, c) at `indices` (S, K).
 let private gatherTokens (table: Tensor) (indices: Tensor) : Tensor =
     table.gather(1L, indices.unsqueeze(-1).expand(indices.shape.[0], indices.shape.[1], table.shape.[2]))
@@ -179,14 +175,14 @@ let closestPair (plan: Tensor) (tokens: Tensor) : Tensor =
     let best = similarity.flatten(1).argmax(1L)                                           // (S)
     // floor_divide: TorchSharp 0.107's torch.div(t, scalar, rounding_mode = floor) ignores the
     // rounding mode and returns a float tensor.
-    let kTensor = filledOn plan.device k
+    let kTensor = filledOn plan.device torch.int64 (float k)
     torch.stack([| torch.floor_divide(best, kTensor); best.remainder(kTensor) |], 1L)
 
 /// Merges the pair (i, j) of every problem: columns i and j are removed and their sum is appended
 /// LAST; the other columns keep their order. Plan (S, 2N, K), pairs (S, 2) → plan (S, 2N, K−1).
 let mergePair (plan: Tensor) (pairs: Tensor) : Tensor =
     let s, n2, k = plan.shape.[0], plan.shape.[1], plan.shape.[2]
-    let kTensor = filledOn plan.device k
+    let kTensor = filledOn plan.device torch.int64 (float k)
     let i, j = pairs.narrow(1L, 0L, 1L), pairs.narrow(1L, 1L, 1L)                          // (S, 1) each
     let columns = torch.arange(k, dtype = torch.int64, device = plan.device).unsqueeze(0) // (1, K)
     let inPair = columns.eq(i: Tensor).logical_or(columns.eq(j: Tensor)).to_type(torch.int64) // (S, K)
@@ -221,7 +217,7 @@ let selectAndMask (selection: KSelection) (stages: Stage list) : Assignment =
     let s, n = candidates.Head.Plan.shape.[0], candidates.Head.Plan.shape.[2]
     let kFirst = candidates.Head.K
     let choice = torch.stack(candidates |> List.map (fun st -> st.Cost), 1L).argmin(1L)   // (S)
-    let kStar = minus (filledOn choice.device (int64 kFirst)) choice
+    let kStar = minus (filledOn choice.device torch.int64 (float kFirst)) choice
     let kBar = int (toFloat (kStar.max()))
     let padded =                                                                            // (S, C, 2, N, kFirst)
         torch.stack(candidates |> List.map (fun st -> torch.nn.functional.pad(st.Plan, [| 0L; int64 (kFirst - st.K) |])), 1L)

@@ -188,7 +188,7 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
       MeanKStar =
         match clusters with
         | Some c -> c.KStar.to_type(torch.float64).mean()
-        | None -> withScalar nan (fun v -> torch.full([||], v, dtype = torch.float64, device = entropy.device))
+        | None -> filledOn entropy.device torch.float64 nan
       TeacherEntropy = entropy
       KlTeacherStudent = minus (lossImg.detach().to_type(torch.float64)) entropy
       CentreStats = Losses.rowSum teacherImage

@@ -66,6 +66,11 @@ let movedTo (device: torch.Device) (named: (string * Tensor) list) : string -> T
     let moved = named |> List.map (fun (n, t) -> n, t.``to``(device).detach().requires_grad_(t.requires_grad)) |> dict
     fun name -> moved.[name]
 
+/// The 0-d tensor `value` of `dtype` on `device`, filled there (not uploaded: on a GPU no host
+/// synchronisation).
+let filledOn (device: torch.Device) (dtype: torch.ScalarType) (value: float) : Tensor =
+    withScalar value (fun v -> torch.full([||], v, dtype = dtype, device = device))
+
 /// The weight `w` of `lerp_` (which TorchSharp takes as a tensor) in the dtype and on the device of
 /// the tensor it is used with: made once per dtype and device, owned by the current dispose scope.
 let lerpWeight (w: float) : Tensor -> Tensor =
@@ -75,7 +80,7 @@ let lerpWeight (w: float) : Tensor -> Tensor =
         match made.TryGetValue key with
         | true, t -> t
         | _ ->
-            let t = withScalar w (fun s -> torch.full([||], s, dtype = like.dtype, device = like.device)) // filled there: no upload to a GPU
+            let t = filledOn like.device like.dtype w
             made.[key] <- t
             t
 
