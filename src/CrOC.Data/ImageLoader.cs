@@ -101,7 +101,9 @@ public sealed class ImageLoader
             }
             yield break;
         }
-        var slots = Enumerable.Range(0, count).Select(_ => new TaskCompletionSource<HostBatch>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        // slot b is cleared once the consumer has taken batch b: a finished slot would otherwise keep
+        // that batch's pixels alive until the epoch ends
+        var slots = Enumerable.Range(0, count).Select(_ => new TaskCompletionSource<HostBatch>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray<TaskCompletionSource<HostBatch>?>();
         var window = new SemaphoreSlim(System.Math.Max(1, options.Prefetch));
         int next = firstBatch - 1;
         var workers = Enumerable.Range(0, options.Workers).Select(w => new Thread(() =>
@@ -113,8 +115,9 @@ public sealed class ImageLoader
                     window.Wait(stop.Token);
                     int b = Interlocked.Increment(ref next);
                     if (b >= count) return;
-                    try { slots[b].SetResult(Build(order, epoch, b)); }
-                    catch (Exception e) { slots[b].SetException(e); }
+                    var slot = slots[b]!; // not yet taken: the consumer clears it only after this sets it
+                    try { slot.SetResult(Build(order, epoch, b)); }
+                    catch (Exception e) { slot.SetException(e); }
                 }
             }
             catch (OperationCanceledException) { }
@@ -125,7 +128,8 @@ public sealed class ImageLoader
             for (int b = firstBatch; b < count; b++)
             {
                 var watch = Stopwatch.StartNew();
-                var host = slots[b].Task.WaitAsync(stop.Token).GetAwaiter().GetResult();
+                var host = slots[b]!.Task.WaitAsync(stop.Token).GetAwaiter().GetResult();
+                slots[b] = null;
                 Stats.AddWait(watch.Elapsed);
                 window.Release();
                 yield return host.ToTensors();

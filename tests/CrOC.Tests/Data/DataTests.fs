@@ -38,6 +38,14 @@ let hugePngHeader (width: uint32) (height: uint32) =
     let ihdr = Array.concat [ be width; be height; [| 8uy; 2uy; 0uy; 0uy; 0uy |] ]
     Array.concat [ [| 0x89uy; 0x50uy; 0x4Euy; 0x47uy; 0x0Duy; 0x0Auy; 0x1Auy; 0x0Auy |]; chunk "IHDR" ihdr; chunk "IEND" [||] ]
 
+/// Takes the enumerator's next batch, disposes it and returns a weak reference to its index array
+/// (the array the loader's own copy of the batch holds too). Not inlined: no local keeps it alive.
+[<System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)>]
+let nextBatchWeakly (batches: Collections.Generic.IEnumerator<Batch>) : WeakReference =
+    Expect.isTrue (batches.MoveNext()) "a batch"
+    batches.Current.Dispose()
+    WeakReference(batches.Current.Indices)
+
 let tests =
     testList "Data" [
         test "crop sampler: area fraction within the scale range, aspect within the ratio range, box inside the image" {
@@ -115,6 +123,19 @@ let tests =
                 for (g1, p1, l1, i1), (g2, p2, l2, i2) in List.zip one other do
                     Expect.sequenceEqual i2 i1 "indices"
                     Expect.isTrue (g1 = g2 && p1 = p2 && l1 = l2) "views and positions, bit for bit"
+            Directory.Delete(dir, true)
+        }
+
+        test "the loader lets go of a batch once it has been taken (memory bounded by the prefetch window, not the epoch)" {
+            let dir = sceneFolder 12 64 48
+            let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 2, 2))
+            use batches = loader.Epoch(0L).GetEnumerator()
+            let first = nextBatchWeakly batches
+            for _ in 1 .. 4 do nextBatchWeakly batches |> ignore
+            GC.Collect()
+            GC.WaitForPendingFinalizers()
+            GC.Collect()
+            Expect.isFalse first.IsAlive "batch 0's arrays are unreachable four batches later"
             Directory.Delete(dir, true)
         }
 
