@@ -141,7 +141,9 @@ public sealed class TarArchive
         while (at < bytes.Length && bytes[at] != 0)
         {
             int space = Array.IndexOf(bytes, (byte)' ', at);
-            if (space < 0 || !int.TryParse(Encoding.ASCII.GetString(bytes, at, space - at), out int count) || count <= space - at || at + count > bytes.Length)
+            // LEN counts the whole record: its digits, the space, key=value and the newline
+            if (space < 0 || !int.TryParse(Encoding.ASCII.GetString(bytes, at, space - at), out int count) || count < space - at + 2
+                || at + count > bytes.Length || bytes[at + count - 1] != (byte)'\n')
                 return false;
             var record = Encoding.UTF8.GetString(bytes, space + 1, at + count - space - 2);
             int equals = record.IndexOf('=');

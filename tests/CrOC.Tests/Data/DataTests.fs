@@ -185,6 +185,14 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "a BMP whose bit count is 0 (the decoder divides by it) is a DecodeException, not a crash" {
+            let le16 (v: int) = [| byte v; byte (v >>> 8) |]
+            let le32 (v: int) = [| byte v; byte (v >>> 8); byte (v >>> 16); byte (v >>> 24) |]
+            let info = Array.concat [ le32 40; le32 4; le32 4; le16 1; le16 0; le32 0; le32 64; le32 2835; le32 2835; le32 0; le32 0 ]
+            let bmp = Array.concat [ "BM"B; le32 (54 + 64); le32 0; le32 54; info; Array.create 64 7uy ]
+            Expect.throwsT<DecodeException> (fun () -> ImageDecoder().Decode(bmp, "zero-bits.bmp") |> ignore) "a clear skip"
+        }
+
         test "decoding: CMYK becomes RGB, EXIF orientation is applied" {
             let cmyk = ImageDecoder().Decode(Fixtures.path (Path.Combine("images", "cmyk.jpg")))
             Expect.equal (cmyk.Width, cmyk.Height) (24, 16) "size"

@@ -118,6 +118,22 @@ let tests =
             File.Delete tar
         }
 
+        test "a pax record whose length leaves no room for its newline is a malformed header, reported; the members before it are used" {
+            let folder, tar = sceneTar 3 []
+            let bytes = File.ReadAllBytes tar
+            let second = (TarArchive.Open tar).Members.[1]
+            // The second member's pax data block (before its own header): "2 \n" claims a 2-byte record.
+            let pax = int second.Offset - 1024
+            Array.fill bytes pax 512 0uy
+            Array.blit "2 \n"B 0 bytes pax 3
+            File.WriteAllBytes(tar, bytes)
+            let archive = TarArchive.Open tar
+            Expect.equal archive.Members.Count 1 "the member before the damage"
+            Expect.stringContains (present archive.Problem) "malformed pax header" "reported, not thrown"
+            Directory.Delete(folder, true)
+            File.Delete tar
+        }
+
         test "roots: a folder inside an archive (a.tar#sub), shard ranges {0..1}, patterns *.tar, lists of archives" {
             let dir = DataTests.tempDir "tar-roots"
             let entry (name: string) = name, Array.init 10 byte
