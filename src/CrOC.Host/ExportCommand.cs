@@ -26,6 +26,8 @@ public sealed record ExportOptions
     public int? Heads { get; init; }
     [Option("load what fits and report the rest instead of failing")]
     public bool NonStrict { get; init; }
+    [Option("replace output files that exist (never the --weights file itself)")]
+    public bool Overwrite { get; init; }
 }
 
 /// <summary>`croc-host export`: a backbone from any weights file we can read, checked by loading it
@@ -36,7 +38,9 @@ public static class ExportCommand
     {
         var (weights, network, format, heads, strict) = (o.Weights, o.Network, o.Format, o.Heads, !o.NonStrict);
         var output = o.Output ?? Path.ChangeExtension(weights, null) + ".backbone";
-        OutputPaths.File(output + ".json", "--output");
+        var targets = new[] { (ExportFormat.Safetensors, ".safetensors"), (ExportFormat.Pth, ".pth") }
+            .Where(t => format == ExportFormat.Both || format == t.Item1).Select(t => output + t.Item2).Append(output + ".json").ToList();
+        foreach (var target in targets) Refuse(OutputPaths.File(target, "--output"), Path.GetFullPath(weights), o.Overwrite);
         using var scope = torch.NewDisposeScope();
         var loaded = BackboneLoader.Load(weights, network, heads, strict);
         var (cfg, imported) = (loaded.Config, loaded.Source);
@@ -71,6 +75,15 @@ public static class ExportCommand
         written.Add(output + ".json");
         Console.WriteLine($"wrote {string.Join(", ", written)}");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>Refuses (exit 2, before any work) to write over the input, or over an existing file unless asked to.</summary>
+    static void Refuse(string target, string input, bool overwrite)
+    {
+        if (target == input)
+            throw new OutputException($"--output would write '{target}' over the --weights file itself; choose another --output");
+        if (File.Exists(target) && !overwrite)
+            throw new OutputException($"'{target}' exists: choose another --output, or add --overwrite to replace it");
     }
 }
 

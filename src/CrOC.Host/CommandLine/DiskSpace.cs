@@ -5,9 +5,9 @@ public static class DiskSpace
 {
     const int ENOSPC = 28, EDQUOT = 122;
 
-    /// <summary>True when <paramref name="e"/> is "no space left on device" (or a quota).</summary>
-    public static bool IsDiskFull(IOException e) =>
-        (e.HResult & 0xFFFF) is ENOSPC or EDQUOT || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("quota", StringComparison.OrdinalIgnoreCase);
+    /// <summary>True when <paramref name="e"/> is "no space left on device" or "quota exceeded", by its
+    /// error number (a message can name a path holding any word).</summary>
+    public static bool IsDiskFull(IOException e) => (e.HResult & 0xFFFF) is ENOSPC or EDQUOT;
 
     /// <summary>Bytes free for an unprivileged writer on the file system holding <paramref name="path"/>, or null.</summary>
     public static long? Free(string path)
@@ -15,11 +15,18 @@ public static class DiskSpace
         try
         {
             var full = Path.GetFullPath(path);
-            var drive = DriveInfo.GetDrives().Where(d => full.StartsWith(d.RootDirectory.FullName, StringComparison.Ordinal))
-                .MaxBy(d => d.RootDirectory.FullName.Length);
+            var drive = DriveInfo.GetDrives().Where(d => Holds(d.RootDirectory.FullName, full)).MaxBy(d => d.RootDirectory.FullName.Length);
             return drive?.AvailableFreeSpace;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>Whether the mount point <paramref name="root"/> holds <paramref name="path"/> (whole
+    /// path components: /run does not hold /runs/x).</summary>
+    public static bool Holds(string root, string path)
+    {
+        var trimmed = Path.TrimEndingDirectorySeparator(root);
+        return trimmed.Length == 0 || root == "/" || path == trimmed || path.StartsWith(trimmed + Path.DirectorySeparatorChar, StringComparison.Ordinal);
     }
 
     public static string Describe(long bytes) => bytes >= 1 << 30 ? $"{bytes / (double)(1 << 30):F2} GiB" : bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F1} MiB" : $"{bytes} bytes";

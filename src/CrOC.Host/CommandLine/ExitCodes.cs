@@ -28,24 +28,28 @@ public static class ExitCodes
 {
     public const int Ok = 0, Failure = 1, BadInput = 2, Hung = 3;
 
-    public static int For(Exception e) => e switch
+    public static int For(Exception e) => Cause(e) switch
     {
         IBadInput or DatasetException or DecodeException => BadInput,
         _ => Failure,
     };
 
     /// <summary>True for the failures whose message says all (no internal error).</summary>
-    public static bool IsExpected(Exception e) => For(e) == BadInput || e is IReportedFailure or IOException or UnauthorizedAccessException or OutOfMemoryException;
+    public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is IReportedFailure or IOException or UnauthorizedAccessException or OutOfMemoryException;
+
+    /// <summary>The failure an <see cref="AggregateException"/> (from a parallel loop) carries, its
+    /// first; any other exception itself.</summary>
+    static Exception Cause(Exception e) => e is AggregateException { InnerExceptions.Count: > 0 } all ? Cause(all.InnerExceptions[0]) : e;
 
     /// <summary>The failure as one line.</summary>
-    public static string Message(Exception e) => e switch
+    public static string Message(Exception e) => Cause(e) switch
     {
         IOException io when DiskSpace.IsDiskFull(io) => $"the disk is full: {io.Message}",
         IOException io => $"I/O error: {io.Message}",
         UnauthorizedAccessException denied => $"permission denied: {denied.Message}",
         OutOfMemoryException => "out of memory: use a smaller --batch (or fewer --workers)",
-        _ when IsExpected(e) => e.Message,
-        _ => $"internal error ({e.GetType().Name}): {e.Message.Split('\n')[0]}",
+        var cause when IsExpected(cause) => cause.Message,
+        var cause => $"internal error ({cause.GetType().Name}): {cause.Message.Split('\n')[0]}",
     };
 
     /// <summary>Reports <paramref name="e"/> for <paramref name="command"/> on stderr (and in

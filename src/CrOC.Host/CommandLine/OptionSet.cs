@@ -96,6 +96,7 @@ public static class OptionSet<T> where T : class, new()
         if (type.IsArray)
         {
             var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (items.Length == 0) throw new OptionException($"--{option.Name} needs at least one value ({Placeholder(option)}), got '{text}'");
             var element = type.GetElementType()!;
             var array = Array.CreateInstance(element, items.Length);
             for (int i = 0; i < items.Length; i++) array.SetValue(element == typeof(string) ? items[i] : Number(option, element, items[i]), i);

@@ -16,7 +16,7 @@ public static class OutputPaths
     /// <summary>A folder at <paramref name="path"/> that exists (or can be made) and takes new files. Returns the full path.</summary>
     public static string Folder(string path, string option)
     {
-        var full = Path.GetFullPath(path);
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)); // "runs/a/" is "runs/a": DIR.old-* lands beside it
         if (System.IO.File.Exists(full)) throw new OutputException($"{option} '{path}' is a file, not a folder");
         try
         {

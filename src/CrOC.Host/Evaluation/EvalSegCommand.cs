@@ -109,6 +109,7 @@ public static class EvalSegCommand
         var labels = Path.Combine(root, "labels.txt");
         var names = File.Exists(labels) ? File.ReadAllLines(labels).Where(l => l.Trim().Length > 0).ToArray() : [];
         int count = classes ?? (names.Length > 0 ? names.Length : 21);
+        if (count > CrOC.Math.Segmentation.Ignore) throw new DatasetException($"'{labels}' names {count} classes; at most {CrOC.Math.Segmentation.Ignore} (label {CrOC.Math.Segmentation.Ignore} means ignored)");
         return Enumerable.Range(0, count).Select(i => i < names.Length ? names[i] : $"class {i}").ToArray();
     }
 

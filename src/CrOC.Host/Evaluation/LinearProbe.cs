@@ -79,6 +79,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         Parallel.For(0, indices.Count, new ParallelOptions { MaxDegreeOfParallelism = 2 }, j =>
         {
             var (image, mask) = set.Load(indices[j]);
+            CheckLabels(set.MaskPath(indices[j]), mask);
             samples[j] = Prepare(image, mask, augment(indices[j]));
         });
         int s = options.Size, pixels = 3 * s * s;
@@ -91,6 +92,14 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
             for (int j = 0; j < small.Length; j++) labels[i * labelSize * labelSize + j] = small[j];
         }
         return (torch.tensor(flat, [samples.Length, 3, s, s]).to(where), torch.tensor(labels, [samples.Length, labelSize, labelSize]).to(where));
+    }
+
+    /// <summary>Every label is a class below C or 255 (ignored): the probe has no logit for any other.</summary>
+    void CheckLabels(string path, byte[] mask)
+    {
+        foreach (var label in mask)
+            if (label >= classes && label != Segmentation.Ignore)
+                throw new DatasetException($"{path}: label {label} is neither a class (0..{classes - 1}) nor 255 (ignored); set --classes (or labels.txt) to the dataset's classes");
     }
 
     /// <summary>Features and labels of <paramref name="count"/> images of a set, computed once.</summary>
@@ -218,6 +227,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         var perClass = Segmentation.iou(confusion);
         var matrix = new long[classes, classes];
         var values = confusion.cpu().data<long>().ToArray();
+        if (values.All(v => v == 0)) throw new DatasetException($"no pixel of the {val.Count} validation image(s) has a class label (all are 255, ignored): there is nothing to score");
         for (int r = 0; r < classes; r++) for (int c = 0; c < classes; c++) matrix[r, c] = values[r * classes + c];
         return new SegmentationResult(Segmentation.meanIoU(perClass), perClass, matrix, seconds + watch.Elapsed.TotalSeconds, predictions);
     }

@@ -33,10 +33,26 @@ public static class SyntheticExperiment
         return $"{mean:F1} ± {std:F1} ({string.Join(" / ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))})";
     }
 
+    /// <summary>"--name value" and "--name=value" words as (name, value) pairs; a name without a value is refused.</summary>
+    static List<(string, string?)> TrainPairs(string text)
+    {
+        var words = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var pairs = new List<(string, string?)>();
+        for (int i = 0; i < words.Length; i++)
+        {
+            var name = words[i].TrimStart('-');
+            if (name.Split('=', 2) is [var key, var value]) pairs.Add((key, value));
+            else if (i + 1 < words.Length) pairs.Add((name, words[++i]));
+            else throw new OptionException($"--train-args: '{words[i]}' has no value (give '--name value' or '--name=value' pairs)");
+        }
+        return pairs;
+    }
+
     public static int Run(ExperimentOptions o, string output)
     {
         var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds ?? [0, 1], o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
-        var extra = o.TrainArgs.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var extra = TrainPairs(o.TrainArgs);
+        if (seeds.Distinct().Count() != seeds.Length) throw new OptionException($"--seeds must be distinct (each seed trains its own folder), got {string.Join(",", seeds)}");
 
         var defaults = new TrainConfig();
         var data = SyntheticDataset.Ensure(defaults);
@@ -51,7 +67,7 @@ public static class SyntheticExperiment
             {
                 var runDir = Path.Combine(output, $"{(alpha == "1" ? "croc" : "dino")}-seed{seed}");
                 var pairs = new List<(string, string?)> { ("output", runDir), ("seed", seed.ToString(CultureInfo.InvariantCulture)), ("alpha", alpha) };
-                for (int i = 0; i + 1 < extra.Length; i += 2) pairs.Add((extra[i].TrimStart('-'), extra[i + 1]));
+                pairs.AddRange(extra);
                 var config = TrainConfig.Resolve(pairs);
                 Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
                 var summary = new Trainer(config, line => { if (!line.StartsWith("step ", StringComparison.Ordinal)) Console.WriteLine(line); }).Run(files);

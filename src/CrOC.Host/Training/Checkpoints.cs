@@ -96,17 +96,21 @@ public static class Checkpoints
     public static void Restore(string path, TrainConfig config, TrainingState state, int? world = null)
     {
         var (tensors, metadata) = Safetensors.Read(path);
-        var progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? throw new WeightsException("no progress record"))!;
-        if ((string?)progress["format"] != Format) throw new WeightsException($"not a {Format} file");
-        int madeWith = (int?)progress["world"] ?? 1;
+        // The SHA-256 covers the data only: every field of the metadata is checked here, and
+        // everything is checked before anything is copied, so a refused file leaves the state as it was.
+        var progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? throw new WeightsException("no progress record")) as JsonObject
+            ?? throw new WeightsException("its progress record is not a JSON object");
+        if (Field<string>(progress, "format") != Format) throw new WeightsException($"not a {Format} file");
+        int madeWith = progress.ContainsKey("world") ? Field<int>(progress, "world") : 1;
         if (world is int w && w != madeWith)
             throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output");
         TrainConfig saved;
-        try { saved = TrainConfig.FromJson(metadata["config"]); }
+        try { saved = TrainConfig.FromJson(metadata.GetValueOrDefault("config") ?? throw new WeightsException("no stored config")); }
         catch (ConfigException e) { throw new WeightsException($"its stored config cannot be read ({e.Message})"); }
         if (TrainConfig.IdentityDifference(saved, config) is { } difference)
             throw new WeightsException($"it was {difference}");
-        // Everything is checked before anything is copied, so a refused file leaves the state as it was.
+        long step = Field<long>(progress, "step");
+        if (step < 0) throw new WeightsException($"its progress record has step {step}");
         var student = (Target: new NamedTensors(state.Student), Source: tensors.WithoutPrefix("student."));
         var teacher = (Target: new NamedTensors(state.Teacher), Source: tensors.WithoutPrefix("teacher."));
         foreach (var (target, source) in new[] { student, teacher })
@@ -114,12 +118,34 @@ public static class Checkpoints
             var report = StateDictBinding.Compare(target, source);
             if (!report.Complete) throw new WeightsException($"the networks do not fit ({report.Describe()})");
         }
+        var centre = Shaped(tensors, "centre", state.Model.Centre);
+        var centreC = Shaped(tensors, "centre_c", state.Model.CentreC);
+        var moments = (progress["adam_steps"] as JsonObject ?? throw new WeightsException("its progress record has no adam_steps object"))
+            .Select(entry =>
+            {
+                var parameter = student.Target.GetValueOrDefault(entry.Key) ?? throw new WeightsException($"AdamW moments of '{entry.Key}', which the student does not have");
+                int steps = Value<int>(entry.Value, $"adam_steps.{entry.Key}");
+                return (Name: entry.Key, M: Shaped(tensors, "adam.m." + entry.Key, parameter), V: Shaped(tensors, "adam.v." + entry.Key, parameter), Steps: steps);
+            }).ToList();
         StateDictBinding.Bind(student.Target, student.Source, strict: true);
         StateDictBinding.Bind(teacher.Target, teacher.Source, strict: true);
         var device = state.Model.Centre.device; // the file's tensors are read on the CPU
-        state.Model = new Croc.CrocState(state.Model.Student, state.Model.Teacher, tensors["centre"].to(device), tensors["centre_c"].to(device));
-        foreach (var (name, n) in progress["adam_steps"]!.AsObject())
-            state.Optimizer.Restore(name, tensors["adam.m." + name].to(device), tensors["adam.v." + name].to(device), (int)n!);
-        state.Step = (long)progress["step"]!;
+        state.Model = new Croc.CrocState(state.Model.Student, state.Model.Teacher, centre.to(device), centreC.to(device));
+        foreach (var (name, m, v, steps) in moments)
+            state.Optimizer.Restore(name, m.to(device), v.to(device), steps);
+        state.Step = step;
     }
+
+    /// <summary>A field of a checkpoint's progress record, of type <typeparamref name="T"/>.</summary>
+    static T Field<T>(JsonObject record, string name) => Value<T>(record[name], name);
+
+    static T Value<T>(JsonNode? node, string name) =>
+        node is JsonValue value && value.TryGetValue<T>(out var read) ? read
+            : throw new WeightsException($"its progress record has no {typeof(T).Name} '{name}'");
+
+    /// <summary>The tensor <paramref name="name"/> of a file, shaped like <paramref name="like"/>.</summary>
+    static torch.Tensor Shaped(NamedTensors tensors, string name, torch.Tensor like) =>
+        tensors.GetValueOrDefault(name) is { } t
+            ? t.shape.SequenceEqual(like.shape) ? t : throw new WeightsException($"'{name}' has shape [{string.Join(", ", t.shape)}], this run needs [{string.Join(", ", like.shape)}]")
+            : throw new WeightsException($"no '{name}' tensor");
 }

@@ -11,18 +11,30 @@ public sealed class MetricsLog : IDisposable
     readonly TorchSharp.Modules.SummaryWriter? board;
 
     /// <summary>Appends to the run's metrics; lines of steps after <paramref name="resumedAt"/> (written by a
-    /// run that stopped before its next checkpoint, and about to be redone) are dropped first.</summary>
+    /// run that stopped before its next checkpoint, and about to be redone) are dropped first, and so
+    /// is a line that is not a step's record (torn by a crash or a full disk).</summary>
     public MetricsLog(string output, long resumedAt, bool tensorboard = true)
     {
         var path = Path.Combine(output, "metrics.jsonl");
         if (File.Exists(path))
         {
             var all = File.ReadAllLines(path);
-            var kept = all.Where(l => l.Trim().Length > 0 && JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64() <= resumedAt).ToList();
+            var kept = all.Where(l => StepOf(l) <= resumedAt).ToList();
             if (kept.Count < all.Length) Weights.AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
         }
         lines = new StreamWriter(path, append: true) { AutoFlush = true };
         if (tensorboard) board = torch.utils.tensorboard.SummaryWriter(Path.Combine(output, "tensorboard"));
+    }
+
+    /// <summary>The step of a metrics line, or null when the line is not a step's record.</summary>
+    static long? StepOf(string line)
+    {
+        try
+        {
+            using var record = JsonDocument.Parse(line);
+            return record.RootElement.ValueKind == JsonValueKind.Object && record.RootElement.TryGetProperty("step", out var step) && step.TryGetInt64(out var n) ? n : null;
+        }
+        catch (JsonException) { return null; }
     }
 
     /// <summary>A run's training time: the sum of its steps' times in metrics.jsonl (also when it was resumed).</summary>

@@ -7,8 +7,8 @@ namespace CrOC.Host.Training;
 /// <summary>
 /// A run's `--output` folder, owned by one run and append-only. Claiming it takes an exclusive lock
 /// (`run.lock`, an advisory lock the kernel drops when its process dies, so a stale lock is taken
-/// over), removes the temporary files a killed writer left, and checks that the folder holds no
-/// other run: a stored config.json of another identity (<see cref="TrainConfig.IdentityKeys"/>),
+/// over), checks that the folder holds no other run, then removes the temporary files a killed
+/// atomic writer left: a stored config.json of another identity (<see cref="TrainConfig.IdentityKeys"/>),
 /// or a run that `--resume false` would start over, is refused (<see cref="OutputException"/>,
 /// exit 2) — unless the run is moved aside to `DIR.old-TIMESTAMP` (never deleted).
 /// </summary>
@@ -35,7 +35,6 @@ public sealed class RunFolder : IDisposable
         string? movedTo = null;
         try
         {
-            RemoveLeftovers(path);
             var conflict = Conflict(path, config);
             if (conflict is not null && !moveAside)
                 throw new OutputException($"{conflict}. Nothing was changed: choose another --output, or add --move-aside to move that run to {path}.old-<time> and start anew (nothing is deleted)");
@@ -48,6 +47,7 @@ public sealed class RunFolder : IDisposable
                 held = Lock(path);
                 old.Dispose();
             }
+            RemoveLeftovers(path); // only once the folder is known to be this run's (or no run's)
             return new RunFolder(path, held, movedTo);
         }
         catch
@@ -84,11 +84,11 @@ public sealed class RunFolder : IDisposable
         catch (IOException) { return "a process whose id is not readable"; }
     }
 
-    /// <summary>Temporary files of a writer that was killed (ours: the folder is locked).</summary>
+    /// <summary>Temporary files of an atomic writer that was killed; any other *.tmp file is left alone.</summary>
     static void RemoveLeftovers(string path)
     {
         foreach (var folder in new[] { path, Checkpoints.Folder(path) }.Where(Directory.Exists))
-            foreach (var file in Directory.GetFiles(folder, "*" + AtomicFile.TemporarySuffix))
+            foreach (var file in Directory.GetFiles(folder, "*" + AtomicFile.TemporarySuffix).Where(AtomicFile.IsAbandoned))
                 File.Delete(file);
     }
 

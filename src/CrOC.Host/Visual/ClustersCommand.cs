@@ -48,6 +48,8 @@ public static class ClustersCommand
         var c = loaded.Config;
         var vit = o.Size is int s ? new Vit.VitConfig(imageSize: s, patch: c.Patch, dim: c.Dim, depth: c.Depth, heads: c.Heads, mlpRatio: c.MlpRatio, eps: c.Eps) : c;
         if (vit.ImageSize % vit.Patch != 0) throw new OptionException($"--size must be a multiple of the patch size {vit.Patch}");
+        int k0 = Clustering.ClusteringConfig.Official.K0;
+        if (2 * vit.Tokens < k0) throw new OptionException($"--size {vit.ImageSize} gives {vit.Tokens} patch(es) per view; the clustering starts from {k0} clusters over both views' patches: use --size of at least {vit.Patch * (int)System.Math.Ceiling(System.Math.Sqrt(k0 / 2.0))}");
         if (o.Head >= vit.Heads) throw new OptionException($"--head must be below the {vit.Heads} heads of this backbone");
         var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]).Take(o.Count).ToList();
         var decoder = new ImageDecoder();

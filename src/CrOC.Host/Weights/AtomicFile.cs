@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
 using CrOC.Host.CommandLine;
 
 namespace CrOC.Host.Weights;
@@ -8,9 +10,10 @@ namespace CrOC.Host.Weights;
 /// then renamed over the target. On failure the temporary file is removed and the target is as it
 /// was; a full disk is reported with the space the file needed and the space that was free.
 /// </summary>
-public static class AtomicFile
+public static partial class AtomicFile
 {
-    /// <summary>Temporary files end with this; a run folder's leftovers of a killed writer are removed at start.</summary>
+    /// <summary>Temporary files end with this; a run folder's leftovers of a killed writer are
+    /// removed at start (<see cref="IsAbandoned"/>).</summary>
     public const string TemporarySuffix = ".tmp";
 
     /// <summary>Writes the file; <paramref name="expectedBytes"/>, when known, is checked against
@@ -46,6 +49,24 @@ public static class AtomicFile
             catch (IOException) { /* a leftover is removed at the next start */ }
         }
     }
+
+    /// <summary>Whether <paramref name="path"/> is one of this class's temporary files
+    /// (TARGET.PID.GUID.tmp) whose writing process is no longer running.</summary>
+    public static bool IsAbandoned(string path) =>
+        TemporaryName().Match(Path.GetFileName(path)) is { Success: true } match && int.TryParse(match.Groups[1].ValueSpan, out var pid) && !IsRunning(pid);
+
+    static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+    }
+
+    [GeneratedRegex(@"\.([0-9]+)\.[0-9a-f]{32}\.tmp$")]
+    private static partial Regex TemporaryName();
 
     public static void WriteAllText(string path, string text) => Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 

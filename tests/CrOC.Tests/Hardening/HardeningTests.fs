@@ -79,7 +79,7 @@ let tests =
             let newest = Checkpoints.List output |> Seq.last
             let bytes = File.ReadAllBytes newest
             File.WriteAllBytes(newest, bytes.[.. bytes.Length - 10])
-            File.WriteAllBytes(Path.Combine(Checkpoints.Folder output, "step-00000005.safetensors.77.dead.tmp"), [||])
+            File.WriteAllBytes(Path.Combine(Checkpoints.Folder output, sprintf "step-00000005.safetensors.2147483000.%s.tmp" (Guid.NewGuid().ToString("N"))), [||])
             let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "10"; "--keep-checkpoints"; "2" ]))
             Expect.equal code 0 text
             Expect.equal (checkpointNames output) [ "step-00000008.safetensors"; "step-00000010.safetensors" ] "the newest two of this run are kept (not pruned by the stale step 6)"
@@ -87,6 +87,61 @@ let tests =
             Expect.isEmpty (Directory.GetFiles(Checkpoints.Folder output, "*.tmp")) "a killed writer's temporary file is removed at start"
             Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 10 ] "one line per step"
             Directory.Delete(output, true)
+        }
+
+        test "claiming a folder deletes no file but a dead atomic writer's, and only once the folder is known to be the run's; a torn metrics line and a corrupt progress record do not stop a resume" {
+            let output = DataTests.tempDir "claim"
+            let abandoned (folder: string) = Path.Combine(folder, sprintf "config.json.2147483000.%s.tmp" (Guid.NewGuid().ToString("N")))
+            let draft = Path.Combine(output, "draft.tmp")
+            File.WriteAllText(draft, "a user's file")
+            let dead = abandoned output
+            File.WriteAllText(dead, "")
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "4" ]))
+            Expect.equal code 0 text
+            Expect.isTrue (File.Exists draft) "a *.tmp file that is not an atomic writer's is kept"
+            Expect.isFalse (File.Exists dead) "a dead writer's temporary file is removed"
+            let deadAgain = abandoned (Checkpoints.Folder output)
+            File.WriteAllText(deadAgain, "")
+            let code, _ = TrainingTests.cli (List.toArray (trainArgs output [ "--batch"; "4"; "--max-steps"; "6" ]))
+            Expect.equal code 2 "another identity is refused"
+            Expect.isTrue (File.Exists deadAgain) "a refused claim deletes nothing"
+            // A crash (or a full disk) tore the last metrics line; a bit flip renamed the newest checkpoint's "step" field.
+            File.AppendAllText(Path.Combine(output, "metrics.jsonl"), "{\"step\": 5, \"lo")
+            let newest = Checkpoints.List output |> Seq.last
+            let bytes = File.ReadAllBytes newest
+            let at = Encoding.ASCII.GetString(bytes, 0, min bytes.Length 65536).IndexOf "\\u0022step\\u0022:" // the header's JSON escapes quotes
+            Expect.isTrue (at > 0) "the progress record's step field"
+            let renamed = Encoding.ASCII.GetBytes "\\u0022stfp\\u0022:"
+            Array.blit renamed 0 bytes at renamed.Length
+            File.WriteAllBytes(newest, bytes)
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "6" ]))
+            Expect.equal code 0 text
+            Expect.stringContains (File.ReadAllText(Path.Combine(output, "train.log"))) "has no Int64 'step'" "the corrupt record is refused with its reason"
+            Expect.isTrue (File.Exists(newest + ".refused")) "and set aside"
+            Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 6 ] "resumed from step 2: one line per step, the torn one gone"
+            Expect.isFalse (File.Exists deadAgain) "the accepted claim removes the dead writer's file"
+            Directory.Delete(output, true)
+        }
+
+        test "--move-aside works when --output ends with a slash" {
+            let output = DataTests.tempDir "slash"
+            Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs (output + "/") [ "--resume"; "false"; "--max-steps"; "2"; "--move-aside" ]))
+            Expect.equal code 0 text
+            let aside = Directory.GetDirectories(present (Path.GetDirectoryName output), DirectoryInfo(output).Name + ".old-*") |> Array.exactlyOne
+            Expect.equal (lines aside "metrics.jsonl").Length 2 "the old run moved beside the folder"
+            Directory.Delete(output, true)
+            Directory.Delete(aside, true)
+        }
+
+        test "free space is read from the mount that holds the path by whole components; a path naming 'quota' is not a full disk" {
+            Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
+            Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"
+            Expect.isTrue (DiskSpace.Holds("/run", "/run")) "the mount itself"
+            Expect.isFalse (DiskSpace.Holds("/run", "/runs/x")) "/run does not hold /runs"
+            Expect.isFalse (DiskSpace.Holds("/sys", "/system/x")) "/sys does not hold /system"
+            Expect.isFalse (DiskSpace.IsDiskFull(IOException("The process cannot access the file '/data/quota-exp/run.lock' because it is being used by another process.", 11))) "a lock conflict"
+            Expect.isTrue (DiskSpace.IsDiskFull(IOException("Disk quota exceeded", 122))) "EDQUOT"
         }
 
         test "a second run into a folder in use is refused naming the holder; a dead holder's lock is taken over" {
@@ -148,8 +203,22 @@ let tests =
             CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
             let weights = Path.Combine(dir, "w.safetensors")
             BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            // A VOC root whose train list names an image that is not there (read in a parallel loop).
+            let ghost = Path.Combine(dir, "voc-ghost")
+            CrOC.Data.SyntheticScenes.WriteVoc(ghost, 4, 2, 3L)
+            File.AppendAllText(Path.Combine(ghost, "ImageSets", "Segmentation", "train.txt"), "\nghost\n")
+            let existing = Path.Combine(dir, "taken")
+            File.WriteAllText(existing + ".json", "another export's card")
             let cases =
-                [ 2, trainArgs (Path.Combine(dir, "r1")) [ "--lr"; "nan" ], "--lr must be"
+                [ 2, [ "eval-seg"; "--weights"; weights; "--data"; ghost; "--size"; "32"; "--epochs"; "1" ], "file not found"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--classes"; "1" ], "is neither a class (0..0) nor 255"
+                  2, [ "eval-seg"; "--weights"; weights; "--probe-seeds"; "," ], "--probe-seeds needs at least one value"
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--size"; "8" ], "--size 8 gives 1 patch(es)"
+                  2, [ "export"; "--weights"; weights; "--output"; Path.Combine(dir, "w"); "--format"; "safetensors" ], "over the --weights file itself"
+                  2, [ "export"; "--weights"; weights; "--output"; existing ], "exists: choose another --output, or add --overwrite"
+                  2, [ "experiment"; "--train-args=--epochs" ], "'--epochs' has no value"
+                  2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
+                  2, trainArgs (Path.Combine(dir, "r1")) [ "--lr"; "nan" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r2")) [ "--lr"; "-0.001" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r3")) [ "--drop-path"; "3" ], "--drop-path must be"
                   2, trainArgs (Path.Combine(dir, "r4")) [ "--batch"; "0" ], "--batch must be"
@@ -165,6 +234,7 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights ], "--bank is required"
                   2, [ "train"; "--epochs" ], "--epochs needs a value"
                   2, [ "frobnicate" ], "unknown command" ]
+            let weightsBytes = File.ReadAllBytes weights
             for expected, args, message in cases do
                 let code, _, err = croc 120 args
                 let what = String.Join(" ", args |> List.map (fun a -> if a.Length > 40 then "…" + a.Substring(a.Length - 20) else a))
@@ -173,6 +243,8 @@ let tests =
                 Expect.isFalse (err.Contains "   at ") (sprintf "%s: no stack trace:\n%s" what err)
                 let messageLines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.filter (fun l -> not (l.StartsWith "Run `croc-host"))
                 Expect.equal messageLines.Length 1 (sprintf "%s: one line:\n%s" what err)
+            Expect.equal (File.ReadAllBytes weights) weightsBytes "export did not write over its input"
+            Expect.equal (File.ReadAllText(existing + ".json")) "another export's card" "nor over an existing file"
             Directory.Delete(dir, true)
         }
 
