@@ -47,15 +47,17 @@ public static class Checkpoints
     }
 
     /// <summary>Renames the checkpoints after step <paramref name="step"/> (files that were refused
-    /// when the run resumed from <paramref name="step"/>) to *.refused: kept for inspection, never
-    /// resumed from or pruned as the run writes its new checkpoints. Returns the new names.</summary>
+    /// when the run resumed from <paramref name="step"/>) to *.refused (*.refused-2, … when an
+    /// earlier refused file of that step is there): kept for inspection, never resumed from or
+    /// pruned as the run writes its new checkpoints. Returns the new names.</summary>
     public static List<string> SetAsideAfter(string output, long step)
     {
         var moved = new List<string>();
         foreach (var path in List(output).Where(p => StepOf(p) > step))
         {
-            File.Move(path, path + ".refused", overwrite: true);
-            moved.Add(path + ".refused");
+            var aside = Enumerable.Range(1, int.MaxValue - 1).Select(n => path + (n == 1 ? ".refused" : $".refused-{n}")).First(p => !File.Exists(p));
+            File.Move(path, aside);
+            moved.Add(aside);
         }
         return moved;
     }

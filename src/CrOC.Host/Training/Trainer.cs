@@ -58,15 +58,15 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         else if (ranks.IsRoot && Checkpoints.List(config.Output).Count > 0)
             throw new OutputException($"every checkpoint of the run in '{config.Output}' was refused (reasons above): nothing was changed; add --move-aside to move that run to {config.Output}.old-<time> and start anew, or choose another --output");
         StartTogether(state, files.Count, totalSteps);
+        if (state.Step >= totalSteps) // the finished run's records stay as they are
+        {
+            log($"the run in {config.Output} has already finished its {totalSteps} steps: nothing to do (a longer run: raise --epochs in a new --output, or --max-steps up to {config.Epochs * (long)itersPerEpoch})");
+            return new TrainSummary(state.Step, 0, double.NaN, double.NaN, 0, 0, lastCheckpoint, false);
+        }
         if (owned is not null)
         {
             foreach (var set in Checkpoints.SetAsideAfter(config.Output, state.Step)) log($"kept the refused checkpoint as {set}");
             owned.Record(config, GitInfo.Commit, ranks.World);
-        }
-        if (state.Step >= totalSteps)
-        {
-            log($"the run in {config.Output} has already finished its {totalSteps} steps: nothing to do (a longer run: raise --epochs in a new --output, or --max-steps up to {config.Epochs * (long)itersPerEpoch})");
-            return new TrainSummary(state.Step, 0, double.NaN, double.NaN, 0, 0, lastCheckpoint, false);
         }
         log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch on each of {ranks.World} process(es), {itersPerEpoch} optimiser steps per epoch (global batch {config.Batch * config.Accum * ranks.World}), {totalSteps} steps in all");
 

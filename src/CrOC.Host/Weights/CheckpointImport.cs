@@ -86,11 +86,18 @@ public static class CheckpointImport
     static ImportedWeights FromTensors(NamedTensors tensors, List<string> notes, string path)
     {
         if (tensors.Count == 0) throw new WeightsException($"{path}: no tensors found");
-        if (tensors.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal) || k.StartsWith("head.", StringComparison.Ordinal)))
-            return new ImportedWeights(WeightsLayout.Network, tensors, null, null, null, notes);
+        static bool IsHead(string key) => key.StartsWith("head.", StringComparison.Ordinal);
         var stripped = StripModule(tensors);
-        if (stripped.Keys.Any(k => BackboneRoots.Any(r => k.StartsWith(r, StringComparison.Ordinal))))
-            return new ImportedWeights(WeightsLayout.BackboneOnly, stripped.WithPrefix("backbone."), null, null, null, notes);
+        bool plainVit = stripped.Keys.Any(k => BackboneRoots.Any(r => k.StartsWith(r, StringComparison.Ordinal)));
+        if (tensors.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)) || (!plainVit && tensors.Keys.Any(IsHead)))
+            return new ImportedWeights(WeightsLayout.Network, tensors, null, null, null, notes);
+        if (plainVit)
+        {
+            // a timm ViT keeps its classifier beside the backbone's names: not part of the backbone
+            var head = stripped.Keys.Where(IsHead).ToList();
+            if (head.Count > 0) notes.Add($"{string.Join(", ", head)}: a classifier head beside the backbone, ignored");
+            return new ImportedWeights(WeightsLayout.BackboneOnly, new NamedTensors(stripped.Where(kv => !IsHead(kv.Key)).Select(kv => (kv.Key, kv.Value))).WithPrefix("backbone."), null, null, null, notes);
+        }
         throw new WeightsException($"{path}: no ViT weights recognised (first keys: {string.Join(", ", tensors.Keys.Take(5))})");
     }
 

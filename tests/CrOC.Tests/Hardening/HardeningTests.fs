@@ -123,6 +123,19 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a checkpoint refused again is set aside beside the earlier refused copy of its step, not over it" {
+            let output = DataTests.tempDir "refused-twice"
+            let folder = Directory.CreateDirectory(Checkpoints.Folder output).FullName
+            let file = Path.Combine(folder, "step-00000004.safetensors")
+            File.WriteAllText(file + ".refused", "the first refused copy")
+            File.WriteAllText(file, "the second")
+            let moved = Checkpoints.SetAsideAfter(output, 2L)
+            Expect.equal (List.ofSeq moved) [ file + ".refused-2" ] "a new name"
+            Expect.equal (File.ReadAllText(file + ".refused")) "the first refused copy" "the earlier copy is kept"
+            Expect.equal (File.ReadAllText(file + ".refused-2")) "the second" "and the new one"
+            Directory.Delete(output, true)
+        }
+
         test "--move-aside works when --output ends with a slash" {
             let output = DataTests.tempDir "slash"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
@@ -187,9 +200,12 @@ let tests =
                 let count (text: string) = (screen.Length - screen.Replace(text, "").Length) / text.Length
                 Expect.equal (count "step 2/4 ") 1 (sprintf "a logged step appears once on a terminal:\n%s" screen)
                 Directory.Delete(tty, true)
-            let code, out, err = croc 120 (trainArgs output [ "--max-steps"; "4" ])
+            let records () = [ for f in [ "config.json"; "run.json" ] -> File.ReadAllText(Path.Combine(output, f)) ]
+            let before = records ()
+            let code, out, err = croc 120 (trainArgs output [ "--max-steps"; "4"; "--lr"; "0.002" ])
             Expect.equal code 0 err
             Expect.stringContains out "already finished its 4 steps" "says there is nothing to do"
+            Expect.equal (records ()) before "the finished run's config.json and run.json are left as they were"
             Expect.isFalse (out.Contains "NaN") "no NaN summary"
             Directory.Delete(output, true)
         }

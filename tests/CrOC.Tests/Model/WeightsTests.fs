@@ -87,6 +87,22 @@ let tests =
             Expect.equal report.Loaded (List.length (Network.named net)) "every tensor of the network loaded"
         }
 
+        test "a timm ViT file with a classifier head (head.weight, head.bias) is a plain backbone; the head is noted and left out" {
+            use _ = torch.NewDisposeScope()
+            let vit = Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(3UL))
+            let file = temporary "timm.safetensors"
+            let tensors = NamedTensors(Seq.map id (Vit.named vit))
+            tensors.Add("head.weight", torch.zeros(10L, 192L))
+            tensors.Add("head.bias", torch.zeros(10L))
+            Safetensors.Write(file, tensors)
+            let imported = CheckpointImport.Import(file)
+            Expect.equal imported.Layout WeightsLayout.BackboneOnly "a plain backbone, not a CrOC network"
+            Expect.isFalse (imported.Student.Keys |> Seq.exists (fun k -> k.Contains "head.")) "without the classifier"
+            Expect.equal imported.Student.Count (List.length (Vit.named vit)) "every backbone tensor"
+            Expect.exists imported.Notes (fun n -> n.Contains "classifier head") "noted"
+            File.Delete file
+        }
+
         test "a plain DINO backbone file loads into the backbone" {
             use _ = torch.NewDisposeScope()
             let imported = CheckpointImport.Import(Fixtures.path "dino_backbone.pth")
