@@ -19,6 +19,9 @@ namespace CrOC.Data;
 public sealed class ImageDecoder
 {
     public long MaxPixels { get; init; } = 64L << 20;
+    /// <summary>The longest side (JPEG's own limit): a 12-megapixel row of 1 px height would pass
+    /// <see cref="MaxPixels"/> but not fit a resize's intermediate buffer.</summary>
+    public int MaxSide { get; init; } = 65535;
     public long MaxFileBytes { get; init; } = 256L << 20;
 
     readonly Configuration configuration;
@@ -63,6 +66,8 @@ public sealed class ImageDecoder
             var header = Image.Identify(configuration, bytes, out _) ?? throw new DecodeException(name, "not a supported image format");
             if ((long)header.Width * header.Height > MaxPixels || header.Width <= 0 || header.Height <= 0)
                 throw new DecodeException(name, $"{header.Width}x{header.Height} pixels exceed the limit of {MaxPixels}");
+            if (header.Width > MaxSide || header.Height > MaxSide)
+                throw new DecodeException(name, $"{header.Width}x{header.Height} pixels: a side exceeds the limit of {MaxSide}");
             using var image = Image.Load<Rgb24>(configuration, bytes);
             if (image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation) is not null) image.Mutate(x => x.AutoOrient());
             return ToPlanar(image, reuse);

@@ -53,6 +53,8 @@ public static class SyntheticExperiment
         var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds ?? [0, 1], o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
         var extra = TrainPairs(o.TrainArgs);
         if (seeds.Distinct().Count() != seeds.Length) throw new OptionException($"--seeds must be distinct (each seed trains its own folder), got {string.Join(",", seeds)}");
+        int patch = TrainConfig.Resolve(extra).Patch; // checked before hours of pre-training, not after
+        if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of the patch size {patch}");
 
         var defaults = new TrainConfig();
         var data = SyntheticDataset.Ensure(defaults);
@@ -83,7 +85,7 @@ public static class SyntheticExperiment
         Console.WriteLine("|---|---|---|---|---|");
         foreach (var group in rows.GroupBy(r => r.Method))
             Console.WriteLine($"| {group.Key} | {Summary(group.Select(r => r.MeanIoU))} | {Summary(group.Select(r => r.GrayMeanIoU))} | {group.Average(r => r.TrainSeconds):F0} s | {group.Average(r => r.EvalSeconds):F0} s |");
-        File.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         return 0;
     }
 }

@@ -1,5 +1,6 @@
 using CrOC.Data;
 using CrOC.Math;
+using CrOC.Host.Weights;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using TorchSharp;
@@ -50,12 +51,12 @@ public static class ClusterPictures
         using (var picture = Render(vit, views.Select(v => new[] { v[0].Pixels, v[1].Pixels }).ToList(), clusters, head))
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            picture.SaveAsPng(path);
+            AtomicFile.Write(path, s => picture.SaveAsPng(s));
         }
         if (attentionPath is null) return captions;
         var attention = Vit.clsAttention(last).narrow(0, 0, b).contiguous().data<float>().ToArray(); // view 1: (B, h, N)
         using var maps = RenderAttention(vit, views.Select(v => v[0].Pixels).ToList(), attention);
-        maps.SaveAsPng(attentionPath);
+        AtomicFile.Write(attentionPath, s => maps.SaveAsPng(s)); // pictures, like checkpoints, are written whole or not at all
         return captions;
     }
 

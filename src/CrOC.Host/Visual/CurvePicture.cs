@@ -1,3 +1,4 @@
+using CrOC.Host.Weights;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
@@ -51,7 +52,7 @@ public static class CurvePicture
             BitmapFont.Draw(picture, series[s].Label, Left + plotW + 52, legendY - 5, Text, black);
         }
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        picture.SaveAsPng(path);
+        AtomicFile.Write(path, s => picture.SaveAsPng(s)); // a crash never leaves a half-written picture
     }
 
     /// <summary>A straight line (DDA), <paramref name="thickness"/> pixels wide.</summary>

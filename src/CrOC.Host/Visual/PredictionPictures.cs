@@ -1,4 +1,5 @@
 using CrOC.Data;
+using CrOC.Host.Weights;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
@@ -61,7 +62,7 @@ public static class PredictionPictures
             BitmapFont.Draw(picture, classNames[k], x + (BitmapFont.Height + 2) * TextScale, y, TextScale, new Rgb24(0, 0, 0));
         }
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        picture.SaveAsPng(path);
+        AtomicFile.Write(path, s => picture.SaveAsPng(s)); // a crash never leaves a half-written picture
     }
 
     static void DrawPhoto(Image<Rgb24> picture, RgbImage photo, int left, int top)

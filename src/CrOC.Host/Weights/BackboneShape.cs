@@ -10,14 +10,22 @@ public static class BackboneShape
     public static Vit.VitConfig Infer(NamedTensors backbone, int? heads = null)
     {
         TorchSharp.torch.Tensor Get(string name) => backbone.TryGetValue(name, out var t) ? t : throw new WeightsException($"no '{name}' tensor: not a ViT backbone");
-        int dim = (int)Get("cls_token").shape[^1];
-        int patch = (int)Get("patch_embed.proj.weight").shape[^1];
-        int tokens = (int)Get("pos_embed").shape[1] - 1;
+        // A size read off a shape: the tensor has at least `rank` dimensions and the size is positive.
+        int Size(string name, int rank, Index dimension)
+        {
+            var shape = Get(name).shape;
+            if (shape.Length < rank || shape[dimension] < 1 || shape[dimension] > int.MaxValue)
+                throw new WeightsException($"'{name}' has shape [{string.Join(", ", shape)}]: not a ViT backbone's");
+            return (int)shape[dimension];
+        }
+        int dim = Size("cls_token", 3, ^1);
+        int patch = Size("patch_embed.proj.weight", 4, ^1);
+        int tokens = Size("pos_embed", 3, 1) - 1;
         int grid = (int)System.Math.Round(System.Math.Sqrt(tokens));
         if (grid * grid != tokens) throw new WeightsException($"pos_embed holds {tokens} patch positions, not a square grid");
         int depth = 0;
         while (backbone.ContainsKey($"blocks.{depth}.norm1.weight")) depth++;
-        int hidden = (int)Get("blocks.0.mlp.fc1.weight").shape[0];
+        int hidden = Size("blocks.0.mlp.fc1.weight", 2, 0);
         int headCount = heads ?? System.Math.Max(1, dim / 64);
         if (dim % headCount != 0) throw new WeightsException($"width {dim} is not divisible by {headCount} heads");
         return new Vit.VitConfig(imageSize: grid * patch, patch: patch, dim: dim, depth: depth, heads: headCount, mlpRatio: hidden / dim, eps: 1e-6);

@@ -185,6 +185,11 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "an image with a side beyond 65535 px is refused before decoding, even under the pixel limit" {
+            let e = Expect.throwsC (fun () -> ImageDecoder().Decode(hugePngHeader 12_000_000u 1u, "row.png") |> ignore) id
+            Expect.stringContains (e :?> DecodeException).Message "a side exceeds the limit of 65535" "says why"
+        }
+
         test "a BMP whose bit count is 0 (the decoder divides by it) is a DecodeException, not a crash" {
             let le16 (v: int) = [| byte v; byte (v >>> 8) |]
             let le32 (v: int) = [| byte v; byte (v >>> 8); byte (v >>> 16); byte (v >>> 24) |]

@@ -234,6 +234,7 @@ let tests =
                   2, [ "export"; "--weights"; weights; "--output"; existing ], "exists: choose another --output, or add --overwrite"
                   2, [ "experiment"; "--train-args=--epochs" ], "'--epochs' has no value"
                   2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
+                  2, [ "experiment"; "--size"; "100" ], "--size 100 is not a multiple of the patch size 8"
                   2, trainArgs (Path.Combine(dir, "r1")) [ "--lr"; "nan" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r2")) [ "--lr"; "-0.001" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r3")) [ "--drop-path"; "3" ], "--drop-path must be"
@@ -355,6 +356,12 @@ let tests =
             zip doubled entries
             let e = thrown<WeightsException> (fun () -> PthReader.Read doubled |> ignore) "refused"
             Expect.stringContains e.Message "need 16" "says what the dtype needs"
+            // Backbone tensors of the wrong rank or an empty width: the architecture cannot be read off them.
+            let vit = NamedTensors(Seq.map id (Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))))
+            for name, shape in [ "cls_token", [||]; "cls_token", [| 1L; 1L; 0L |]; "pos_embed", [| 17L |]; "patch_embed.proj.weight", [| 192L |] ] do
+                let broken = NamedTensors(vit |> Seq.map (fun kv -> kv.Key, (if kv.Key = name then torch.zeros(shape) else kv.Value)))
+                let e = thrown<WeightsException> (fun () -> BackboneShape.Infer broken |> ignore) (sprintf "%s %A" name shape)
+                Expect.stringContains e.Message name "names the tensor"
             Directory.Delete(dir, true)
         }
     
