@@ -172,10 +172,19 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     /// <summary>Installs SIGINT/SIGTERM handlers that finish the current step, checkpoint and exit 0.</summary>
     public IDisposable StopOnSignals()
     {
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; RequestStop(); log("interrupt: finishing the current step, then writing a checkpoint"); };
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; OnStopSignal("interrupt"); };
         Console.CancelKeyPress += onCancel;
-        var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; RequestStop(); log("SIGTERM: finishing the current step, then writing a checkpoint"); });
+        var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnStopSignal("SIGTERM"); });
         return new Releaser(() => { Console.CancelKeyPress -= onCancel; term.Dispose(); });
+    }
+
+    /// <summary>A stop signal: the stop is requested first, then announced as best it can be (the
+    /// log's disk may be what failed, and an exception in a signal handler would end the process).</summary>
+    public void OnStopSignal(string signal)
+    {
+        RequestStop();
+        try { log($"{signal}: finishing the current step, then writing a checkpoint"); }
+        catch (Exception) { /* announced or not, the run stops after this step */ }
     }
 
     sealed class Releaser(Action release) : IDisposable

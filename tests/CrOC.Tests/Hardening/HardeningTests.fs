@@ -136,6 +136,17 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a stop signal whose announcement fails (the log's disk is full) still stops the run after its step, with a checkpoint" {
+            let output = DataTests.tempDir "signal"
+            let config = TrainingTests.tinyConfig output [ "max-steps", "50" ]
+            let trainer = Trainer(config, fun line -> if line.StartsWith "SIGTERM" then raise (IOException("No space left on device", 28)))
+            trainer.OnStopSignal "SIGTERM"
+            let summary = trainer.Run(CrOC.Data.ImageSources.Find(config.Data))
+            Expect.equal summary.Steps 1L "stopped after its first step"
+            Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "with a checkpoint"
+            Directory.Delete(output, true)
+        }
+
         test "--move-aside works when --output ends with a slash" {
             let output = DataTests.tempDir "slash"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
