@@ -22,8 +22,9 @@ public static class Checkpoints
 
     /// <summary>Writes a checkpoint of a run of <paramref name="world"/> processes and prunes the
     /// oldest beyond the newest <paramref name="keep"/>, except those whose step is a multiple of
-    /// <paramref name="keepEvery"/> (when > 0: kept for curves); returns its path.</summary>
-    public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1, int keepEvery = 0)
+    /// <paramref name="keepEvery"/> (when > 0: kept for curves); returns its path. <paramref name="images"/>
+    /// (when > 0) is the dataset's size, recorded so that a resume over another dataset is refused.</summary>
+    public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1, int keepEvery = 0, int images = 0)
     {
         var tensors = new NamedTensors();
         foreach (var (name, t) in state.Student) tensors.Add("student." + name, t);
@@ -38,6 +39,7 @@ public static class Checkpoints
             steps[name] = m.Steps;
         }
         var progress = new JsonObject { ["format"] = Format, ["step"] = state.Step, ["world"] = world, ["adam_steps"] = steps };
+        if (images > 0) progress["images"] = images;
         var path = Path.Combine(Folder(output), $"step-{state.Step:D8}.safetensors");
         Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString(), ["commit"] = GitInfo.Commit });
         // Every file here is this run's (the run folder is owned, refused files are set aside), and
@@ -75,14 +77,15 @@ public static class Checkpoints
 
     /// <summary>Restores the newest checkpoint that reads back and fits <paramref name="config"/>;
     /// returns its path, or null when there is none. Refused files are reported and skipped; a
-    /// checkpoint of another number of processes stops the run (<see cref="ConfigException"/>).</summary>
-    public static string? TryRestore(string output, TrainConfig config, TrainingState state, Action<string> report, int world = 1)
+    /// checkpoint of another number of processes or over a dataset of another size than
+    /// <paramref name="images"/> stops the run (<see cref="ConfigException"/>).</summary>
+    public static string? TryRestore(string output, TrainConfig config, TrainingState state, Action<string> report, int world = 1, int? images = null)
     {
         foreach (var path in Enumerable.Reverse(List(output)))
         {
             try
             {
-                Restore(path, config, state, world);
+                Restore(path, config, state, world, images);
                 return path;
             }
             catch (Exception e) when (e is WeightsException or JsonException or KeyNotFoundException or InvalidOperationException)
@@ -94,8 +97,9 @@ public static class Checkpoints
     }
 
     /// <summary>Restores <paramref name="state"/> from one checkpoint file (throws <see cref="WeightsException"/> when it does not fit).
-    /// <paramref name="world"/> null: any number of processes (reading weights, not resuming).</summary>
-    public static void Restore(string path, TrainConfig config, TrainingState state, int? world = null)
+    /// <paramref name="world"/> null: any number of processes (reading weights, not resuming);
+    /// <paramref name="images"/> null: any dataset.</summary>
+    public static void Restore(string path, TrainConfig config, TrainingState state, int? world = null, int? images = null)
     {
         var (tensors, metadata) = Safetensors.Read(path);
         // The SHA-256 covers the data only: every field of the metadata is checked here, and
@@ -106,6 +110,8 @@ public static class Checkpoints
         int madeWith = progress.ContainsKey("world") ? Field<int>(progress, "world") : 1;
         if (world is int w && w != madeWith)
             throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output");
+        if (images is int n && progress.ContainsKey("images") && Field<int>(progress, "images") is var madeOver && madeOver != n)
+            throw new ConfigException($"{path} was written by a run over {madeOver} images, this run finds {n}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output or with --move-aside");
         TrainConfig saved;
         try { saved = TrainConfig.FromJson(metadata.GetValueOrDefault("config") ?? throw new WeightsException("no stored config")); }
         catch (ConfigException e) { throw new WeightsException($"its stored config cannot be read ({e.Message})"); }

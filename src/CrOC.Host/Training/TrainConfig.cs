@@ -190,7 +190,7 @@ public sealed record TrainConfig
 
     /// <summary>The settings that make a run what it is: a checkpoint or a run folder made with
     /// other values of these belongs to another run (the others may change on resume).</summary>
-    public static readonly string[] IdentityKeys = ["arch", "depth", "patch", "image-size", "head-hidden", "head-bottleneck", "out-dim", "out-dim-c", "batch", "accum", "seed", "epochs"];
+    public static readonly string[] IdentityKeys = ["arch", "depth", "patch", "image-size", "head-hidden", "head-bottleneck", "out-dim", "out-dim-c", "batch", "accum", "seed", "epochs", "alpha"];
 
     /// <summary>"made with KEY = a, this run has b" for the first identity key that differs, or null.</summary>
     public static string? IdentityDifference(TrainConfig earlier, TrainConfig now)
@@ -207,6 +207,8 @@ public sealed record TrainConfig
     /// <summary>Resolves the configuration from the command line: preset → --config file → overrides.</summary>
     public static TrainConfig Resolve(IReadOnlyList<(string Name, string? Value)> arguments)
     {
+        foreach (var (name, value) in arguments)
+            if (name is "config" or "preset" && value is null) throw new ConfigException($"--{name} needs a value");
         string? file = arguments.LastOrDefault(a => a.Name == "config").Value;
         string? preset = arguments.LastOrDefault(a => a.Name == "preset").Value;
         var config = ForPreset(preset ?? "tiny");
@@ -214,7 +216,12 @@ public sealed record TrainConfig
         {
             if (!File.Exists(file)) throw new ConfigException($"--config: '{file}' not found");
             var fromFile = ReadConfigFile(file);
-            var filePreset = fromFile.TryGetProperty("preset", out var p) ? p.GetString() : null;
+            if (fromFile.ValueKind != JsonValueKind.Object) throw new ConfigException($"--config '{file}': not a table of settings");
+            foreach (var member in fromFile.EnumerateObject())
+                if (member.Value.ValueKind == JsonValueKind.Null) throw new ConfigException($"--config '{file}': '{member.Name}' is null; give a value or leave it out");
+            var filePreset = fromFile.TryGetProperty("preset", out var p)
+                ? p.ValueKind == JsonValueKind.String ? p.GetString() : throw new ConfigException($"--config '{file}': preset must be a name (tiny or official)")
+                : null;
             // The file overrides the preset's defaults: merge its members over the preset's JSON.
             var merged = JsonSerializer.SerializeToNode(ForPreset(preset ?? filePreset ?? "tiny"), Json)!.AsObject();
             foreach (var member in fromFile.EnumerateObject()) merged[member.Name] = JsonNode.Parse(member.Value.GetRawText());
@@ -229,7 +236,9 @@ public sealed record TrainConfig
     /// <summary>A JSON or (by extension) TOML config file as a JSON element with the option names as keys.</summary>
     static JsonElement ReadConfigFile(string file)
     {
-        var text = File.ReadAllText(file);
+        string text;
+        try { text = File.ReadAllText(file); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigException($"--config '{file}' cannot be read: {e.Message}"); }
         try
         {
             if (file.EndsWith(".toml", StringComparison.OrdinalIgnoreCase))

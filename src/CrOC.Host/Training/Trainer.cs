@@ -50,7 +50,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
 
         var state = TrainingState.Fresh(config, croc, where);
         string? lastCheckpoint = null;
-        if (config.Resume && Checkpoints.TryRestore(config.Output, config, state, log, ranks.World) is { } restored)
+        if (config.Resume && Checkpoints.TryRestore(config.Output, config, state, log, ranks.World, files.Count) is { } restored)
         {
             lastCheckpoint = restored;
             log($"resumed from {restored} at step {state.Step}");
@@ -109,12 +109,12 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 metrics!.Write(state.Step, values);
                 Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
                 if (state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps)
-                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery);
+                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count);
             }
         }
         bool interrupted = state.Step < totalSteps;
         if (ranks.IsRoot && interrupted && state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
-            lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery);
+            lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count);
         if (interactive) Console.Write($"\r{new string(' ', 150)}\r");
         if (loader.Stats.Skipped.Count > 0) log($"{loader.Stats.Skipped.Count} undecodable files were skipped (listed above)");
         double elapsed = watch.Elapsed.TotalSeconds;

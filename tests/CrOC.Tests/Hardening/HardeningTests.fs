@@ -57,6 +57,9 @@ let tests =
                 Expect.sequenceEqual (checkpointNames output) checkpoints "checkpoints untouched"
             refused [ "--resume"; "false"; "--max-steps"; "4"; "--checkpoint-every"; "1" ] "--resume false would start over"
             refused [ "--batch"; "4"; "--max-steps"; "4" ] "made with batch = 8, this run has 4"
+            refused [ "--alpha"; "0"; "--max-steps"; "8" ] "made with alpha = 1, this run has 0"
+            let fewer = DataTests.sceneFolder 16 64 48
+            refused [ "--data"; fewer; "--max-steps"; "8" ] "a run over"
             // Every checkpoint corrupt: refused with the reasons, not a silent fresh start.
             let saved = [ for c in Checkpoints.List output -> c, File.ReadAllBytes c ]
             for c, bytes in saved do File.WriteAllBytes(c, bytes.[.. bytes.Length / 2])
@@ -291,6 +294,25 @@ let tests =
             let settable = typeof<TrainConfig>.GetProperties() |> Array.filter (fun p -> p.CanWrite) |> Array.map (fun p -> p.Name) |> Set.ofArray
             let declared = OptionSet<TrainConfig>.Options |> Seq.map (fun o -> o.Property.Name) |> Set.ofSeq
             Expect.equal declared settable "every TrainConfig field has exactly one option"
+        }
+
+        test "config files and --config themselves: no value, a preset that is not a name, a list of settings, nulls, a missing file are bad input (exit 2)" {
+            let dir = DataTests.tempDir "config-files"
+            let write (name: string) (text: string) =
+                let file = Path.Combine(dir, name)
+                File.WriteAllText(file, text)
+                file
+            let cases =
+                [ [| "train"; "--config"; "--max-steps"; "1" |], "--config needs a value"
+                  [| "train"; "--config"; write "p.toml" "preset = 5\n" |], "preset must be a name"
+                  [| "train"; "--config"; write "list.json" "[1, 2]" |], "not a table of settings"
+                  [| "train"; "--config"; write "null.json" """{ "device": null }""" |], "'device' is null"
+                  [| "train"; "--config"; dir + ".json" |], "not found" ]
+            for args, says in cases do
+                let code, message = TrainingTests.cli args
+                Expect.equal code 2 (sprintf "%A → %s" args message)
+                Expect.stringContains message says (sprintf "%A" args)
+            Directory.Delete(dir, true)
         }
 
         test "a config file's values are range-checked like the command line's (TOML nan)" {
