@@ -20,7 +20,10 @@ public sealed class ProgressReport(string what, long total, Action<string> log, 
         if (done < total && now - last < every) return;
         last = now;
         double rate = done / System.Math.Max(now.TotalSeconds, 1e-9);
-        var eta = done < total && rate > 0 ? $", ETA {TimeSpan.FromSeconds((total - done) / rate):hh\\:mm\\:ss}" : "";
-        log($"{what}: {done}/{total} ({100.0 * done / System.Math.Max(total, 1):F0}%), {now:hh\\:mm\\:ss} elapsed{eta}");
+        var eta = done < total && rate > 0 ? $", ETA {Clock(TimeSpan.FromSeconds((total - done) / rate))}" : "";
+        log($"{what}: {done}/{total} ({100.0 * done / System.Math.Max(total, 1):F0}%), {Clock(now)} elapsed{eta}");
     }
+
+    /// <summary>A duration as hours:minutes:seconds, the hours not wrapped at a day (25:30:00).</summary>
+    public static string Clock(TimeSpan t) => $"{(long)t.TotalHours:00}:{t:mm\\:ss}";
 }

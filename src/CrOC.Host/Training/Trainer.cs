@@ -157,7 +157,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     void Progress(long step, long total, Dictionary<string, double> v, double secondsPerStep, bool interactive)
     {
         var eta = TimeSpan.FromSeconds(secondsPerStep * (total - step));
-        var text = $"step {step}/{total} loss {v["loss"]:F4} (img {v["loss_img"]:F4}, obj {v["loss_obj"]:F4}) objects/img {v["objects_per_image"]:F1} K* {v["mean_k_star"]:F2} H(t) {v["teacher_entropy"]:F2} lr {v["lr"]:E2} {v["images_per_s"]:F1} img/s ETA {eta:hh\\:mm\\:ss}";
+        var text = $"step {step}/{total} loss {v["loss"]:F4} (img {v["loss_img"]:F4}, obj {v["loss_obj"]:F4}) objects/img {v["objects_per_image"]:F1} K* {v["mean_k_star"]:F2} H(t) {v["teacher_entropy"]:F2} lr {v["lr"]:E2} {v["images_per_s"]:F1} img/s ETA {ProgressReport.Clock(eta)}";
         bool logged = step % config.LogEvery == 0 || step == total;
         // On a terminal the line is redrawn in place; a logged step replaces it by the log's line.
         if (interactive) Console.Write(logged ? $"\r{new string(' ', 150)}\r" : $"\r{text,-150}");

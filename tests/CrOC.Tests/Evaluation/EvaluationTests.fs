@@ -62,6 +62,13 @@ let tests =
                 Expect.throwsT<OptionException> (fun () -> seedsOf false bad |> ignore) (sprintf "%A: two runs in one folder, or nothing to run" bad)
         }
 
+        test "real-photo suite: curve points are named by the curve's seed (a rerun with other --seeds does not reuse them); durations over a day keep their hours" {
+            let curveOf seed = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(false, [| seed |]), "data", "out", ignore).CurveJson("CrOC", 250)
+            Expect.notEqual (curveOf 0) (curveOf 1) "seed 0's point is not seed 1's"
+            Expect.equal (CrOC.Host.Runtime.ProgressReport.Clock(TimeSpan.FromHours 25.5)) "25:30:00" "not 01:30:00"
+            Expect.equal (CrOC.Host.Runtime.ProgressReport.Clock(TimeSpan.FromSeconds 61.0)) "00:01:01" "under an hour"
+        }
+
         test "mIoU from a hand-computed confusion matrix, with ignored pixels and an absent class" {
             use _ = torch.NewDisposeScope()
             // Counted pairs (truth, prediction): (0,0) (0,1) (1,1) (1,1) (2,0); the 255 pixel is ignored.

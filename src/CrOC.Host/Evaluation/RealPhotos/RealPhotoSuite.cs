@@ -142,7 +142,9 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         return points;
     }
 
-    public string CurveJson(string line, int step) => Path.Combine(Evaluations, $"curve-{Slug(line)}-step{step:D6}.json");
+    /// <summary>A curve point's result, named by the curve's seed too: a suite rerun with other --seeds
+    /// into the same --output must not take another seed's points as done.</summary>
+    public string CurveJson(string line, int step) => Path.Combine(Evaluations, $"curve-{Slug(line)}-seed{plan.Seeds[0]}-step{step:D6}.json");
 
     static string Slug(string line) => line switch { "CrOC" => "croc", "DINO-only" => "dino", _ => line };
 
@@ -150,7 +152,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         $"curve {point.Line} step {point.Step}",
         ["eval-seg", "--weights", point.Weights, .. point.Line == "init" ? (string[])["--random", "--init-seed", $"{plan.Seeds[0]}"] : [],
          "--data", camVid, "--train-split", "train", "--val-split", "val", .. plan.CurveProbe.Arguments(), "--threads", "1", "--json", CurveJson(point.Line, point.Step)],
-        Path.Combine(Logs, $"curve-{Slug(point.Line)}-{point.Step}.log"));
+        Path.Combine(Logs, $"curve-{Slug(point.Line)}-seed{plan.Seeds[0]}-{point.Step}.log"));
 
     public string PicturesFolder => Path.Combine(output, "pictures");
 
