@@ -288,8 +288,10 @@ let clusterWith (cfg: ClusteringConfig) (seeding: Seeding) (merging: Merging) (f
             validateSeeds cfg.K0 (2L * n) t s
             t.to_type(torch.int64).``to``(features.device)
         | Sampled generator -> // drawn on the CPU generator whatever the features' device
-            torch.multinomial((over rho cfg.SeedTemperature).softmax(1L).cpu(), int64 cfg.K0, replacement = false, generator = generator)
-                .``to``(features.device)
+            // The official seeding distribution is softmax(marginal / T): softmax(ρ/T) with the CLS
+            // marginals, uniform with uniform ones.
+            let weights = match cfg.Marginals with ClsSimilarity _ -> (over rho cfg.SeedTemperature).softmax(1L) | Uniform -> torch.ones_like(rho)
+            torch.multinomial(weights.cpu(), int64 cfg.K0, replacement = false, generator = generator).``to``(features.device)
     let a, b0 =
         match cfg.Marginals with
         | ClsSimilarity(tauR, tauC) -> (over rho tauR).softmax(1L), (over (rho.gather(1L, seeds)) tauC).softmax(1L)
@@ -303,7 +305,13 @@ let clusterWith (cfg: ClusteringConfig) (seeding: Seeding) (merging: Merging) (f
     match pairs with
     | Some given when given.Length <> cfg.K0 - kMin ->
         invalidArg "merging" (sprintf "%d merges were given, %d stages merge (K0 = %d → %d)" given.Length (cfg.K0 - kMin) cfg.K0 kMin)
-    | _ -> ()
+    | Some given ->
+        given |> Array.iteri (fun m pair ->
+            let k = int64 (cfg.K0 - m)
+            let values = pair.to_type(torch.int64).cpu().data<int64>().ToArray()
+            if pair.shape <> [| s; 2L |] || values |> Array.chunkBySize 2 |> Array.exists (fun ij -> ij.[0] = ij.[1] || Array.exists (fun v -> v < 0L || v >= k) ij) then
+                invalidArg "merging" (sprintf "merge %d must be (S = %d, 2) pairs of distinct columns below K = %d, got %A" m s k pair.shape))
+    | None -> ()
     let rec stages (k: int) (centroids: Tensor) (centroidPositions: Tensor) (b: Tensor) (acc: Stage list) =
         let cost = jointCost cfg.LambdaPos x e centroids centroidPositions                 // (S, 2N, K)
         let transport = solve cfg.SinkhornLambda cfg.SinkhornIterations a b cost

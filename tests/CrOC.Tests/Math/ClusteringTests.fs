@@ -115,6 +115,14 @@ let tests =
             Expect.sequenceEqual (valuesOf swapped.Valid) (valuesOf original.Valid) "valid set"
             Expect.isLessThan (maxAbsDiff swapped.Masks (swap original.Masks)) 1e-12 "W¹ ↔ W²")
 
+        property "with uniform marginals the seeds are a uniform draw (the draw of equal weights on the same generator), not softmax(ρ/T)" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f32 c
+            let seeds = (cluster (ClusteringConfig.Poster 3) (Sampled(generator c.Seed)) features positions).Seeds
+            let s = int64 (c.B * c.Groups)
+            let uniform = torch.multinomial(torch.ones(s, int64 (2 * c.Side * c.Side)), 5L, replacement = false, generator = generator c.Seed)
+            Expect.sequenceEqual (valuesOf seeds) (valuesOf uniform) "the same draw")
+
         property "the poster variant (uniform marginals, fixed K) keeps K* = K everywhere" (fun c ->
             use _ = torch.NewDisposeScope()
             let features, positions = inputs f32 c
@@ -215,5 +223,8 @@ let tests =
             Expect.equal [ for m in replayed.Merges -> valuesOf m ] [ for m in chosen -> valuesOf m ] "the given pairs were merged, not the closest"
             Expect.notEqual (valuesOf replayed.Stages.[1].RawPlan) (valuesOf official.Stages.[1].RawPlan) "and the next stage solved another problem"
             Expect.throwsT<ArgumentException> (fun () -> clusterWith ClusteringConfig.Official seeds (GivenPairs chosen.[.. 1]) features positions |> ignore) "two merges for three stages"
+            for bad, why in [ [| 1L; 1L |], "a column with itself"; [| 0L; 5L |], "a column beyond K0 = 5" ] do
+                let pairs = torch.tensor(bad).unsqueeze(0) :: chosen.Tail
+                Expect.throwsT<ArgumentException> (fun () -> clusterWith ClusteringConfig.Official seeds (GivenPairs pairs) features positions |> ignore) why
         }
     ]
