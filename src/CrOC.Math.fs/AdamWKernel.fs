@@ -20,7 +20,6 @@ type Coefficients = { GradientScale: float32; Decay: float32; FirstWeight: float
 /// copy (same length; 0n: none) and its length.
 type Slice = { P: nativeint; G: nativeint; M: nativeint; V: nativeint; Teacher: nativeint; Count: int64; Coefficients: Coefficients }
 
-let inline private at (address: nativeint) (i: int64) : nativeptr<float32> = NativePtr.add (NativePtr.ofNativeInt<float32> address) (int i)
 
 /// The coefficients broadcast to every lane, made once per range.
 [<Struct>]
@@ -56,7 +55,7 @@ let inline private updateVector (k: Lanes) (follow: bool) (p: nativeint) (g: nat
 let private updateRange (s: Slice) (start: int64) (count: int64) =
     let width = int64 Vector<float32>.Count
     let k, follow = lanesOf s.Coefficients, s.Teacher <> 0n
-    let address (base': nativeint) (i: int64) = NativePtr.toNativeInt (at base' i)
+    let address = Arena.float32At
     let vectorEnd = start + (count / width) * width
     let mutable i = start
     while i < vectorEnd do

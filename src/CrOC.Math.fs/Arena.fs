@@ -14,12 +14,19 @@ extern nativeint private THSTensor_data(nativeint handle)
 /// The address of the first element of `t` (CPU: readable memory; CUDA: a device address).
 let address (t: Tensor) : nativeint = THSTensor_data t.Handle
 
+/// The address of float32 element `i` of the memory at `address`, in 64-bit arithmetic (a 32-bit
+/// element index would wrap past 2³¹ elements, 8 GiB).
+let float32At (address: nativeint) (i: int64) : nativeint = address + nativeint (i * 4L)
+
 /// Views of one new zero-filled buffer laid out as `named` (same names, shapes, dtype and device;
 /// no gradient), in order. The views outlive any dispose scope; they keep the storage alive.
 let zerosLike (named: (string * Tensor) list) : (string * Tensor) list =
     match named with
     | [] -> []
-    | (_, first) :: _ ->
+    | (_, first) :: rest ->
+        match rest |> List.tryFind (fun (_, t) -> t.dtype <> first.dtype || t.device_type <> first.device_type || t.device_index <> first.device_index) with
+        | Some (name, t) -> invalidArg "named" (sprintf "one arena holds one dtype on one device: '%s' is %A on %O, the first %A on %O" name t.dtype t.device first.dtype first.device)
+        | None -> ()
         let total = named |> List.sumBy (fun (_, t) -> t.numel())
         use buffer = torch.zeros([| total |], dtype = first.dtype, device = first.device)
         named

@@ -17,19 +17,19 @@ type Buffer = { Address: nativeint; Count: int64 }
 /// Σ x² over elements [start, start + count) of the buffer at `address`.
 let private sumRange (address: nativeint) (start: int64) (count: int64) : float =
     let width = int64 Vector<float32>.Count
-    let first = NativePtr.add (NativePtr.ofNativeInt<float32> address) (int start)
+    let element (i: int64) = Arena.float32At address (start + i)
     let vectorEnd = (count / width) * width
     let mutable low, high = Vector<float>.Zero, Vector<float>.Zero
     let mutable i = 0L
     while i < vectorEnd do
-        let x = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (NativePtr.toNativeInt (NativePtr.add first (int i))))
+        let x = NativePtr.read (NativePtr.ofNativeInt<Vector<float32>> (element i))
         let a, b = Vector.WidenLower x, Vector.WidenUpper x
         low <- low + a * a
         high <- high + b * b
         i <- i + width
     let mutable total = Vector.Sum(low + high)
     while i < count do
-        let x = float (NativePtr.get first (int i))
+        let x = float (NativePtr.read (NativePtr.ofNativeInt<float32> (element i)))
         total <- total + x * x
         i <- i + 1L
     total

@@ -70,7 +70,7 @@ type VitOutput =
 
 type ForwardOptions =
     { /// The largest stochastic-depth rate (the last block's); rates rise linearly from 0 over the
-      /// blocks. 0 disables it (the teacher, evaluation).
+      /// blocks (a single block gets 0, as in DINO). 0 disables it (the teacher, evaluation).
       DropPath: float
       /// Random source for stochastic depth (required when DropPath > 0).
       Generator: torch.Generator option
@@ -190,7 +190,7 @@ let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: T
     if images.shape.[2] % int64 cfg.Patch <> 0L || images.shape.[3] % int64 cfg.Patch <> 0L then
         invalidArg "images" (sprintf "image size %dx%d is not a multiple of the patch size %d" images.shape.[2] images.shape.[3] cfg.Patch)
     let depth = p.Blocks.Length
-    let rate i = if depth = 1 then options.DropPath else options.DropPath * float i / float (depth - 1)
+    let rate i = if depth = 1 then 0.0 else options.DropPath * float i / float (depth - 1) // DINO's linspace(0, r, depth): [0] for one block
     let mutable x = embed cfg options.Precision p images
     let mutable last = None
     for i in 0 .. depth - 1 do

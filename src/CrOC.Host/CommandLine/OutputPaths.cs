@@ -7,16 +7,32 @@ public static class OutputPaths
     /// exists (or can be made) and takes a new file. Returns the full path.</summary>
     public static string File(string path, string option)
     {
-        var full = Path.GetFullPath(path);
+        var full = Path.GetFullPath(NotEmpty(path, option));
         if (Directory.Exists(full)) throw new OutputException($"{option} '{path}' is a folder, not a file");
         Folder(Path.GetDirectoryName(full)!, option);
         return full;
     }
 
+    /// <summary>A file that a rerun of the command rewrites (as <see cref="File"/>): never one of the
+    /// command's <paramref name="inputs"/>, and when it exists, a file of its kind
+    /// (<paramref name="extension"/>): an earlier output is replaced, no other file is.</summary>
+    public static string Replaceable(string path, string option, string extension, params string[] inputs)
+    {
+        var full = File(path, option);
+        if (inputs.Any(input => Path.GetFullPath(input) == full))
+            throw new OutputException($"{option} '{path}' is this command's input file; choose another path");
+        if (System.IO.File.Exists(full) && !full.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
+            throw new OutputException($"{option} '{path}' exists and is not a {extension} file; choose another path");
+        return full;
+    }
+
+    static string NotEmpty(string path, string option) =>
+        string.IsNullOrWhiteSpace(path) ? throw new OutputException($"{option} is empty: give a path") : path;
+
     /// <summary>A folder at <paramref name="path"/> that exists (or can be made) and takes new files. Returns the full path.</summary>
     public static string Folder(string path, string option)
     {
-        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)); // "runs/a/" is "runs/a": DIR.old-* lands beside it
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(NotEmpty(path, option))); // "runs/a/" is "runs/a": DIR.old-* lands beside it
         if (System.IO.File.Exists(full)) throw new OutputException($"{option} '{path}' is a file, not a folder");
         try
         {

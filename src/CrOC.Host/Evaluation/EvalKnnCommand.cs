@@ -26,7 +26,7 @@ public sealed record EvalKnnOptions : FrozenBackboneOptions
     public string? QueryAnnotations { get; init; }
     [Option("neighbours that vote", Min = 1, Max = 10000)]
     public int K { get; init; } = 20;
-    [Option("temperature of the votes exp(sim / T)", Min = 0, MinExclusive = true)]
+    [Option("temperature of the votes exp(sim / T) (DINO's form: below 0.02 the votes overflow float32)", Min = 0.02)]
     public double Temperature { get; init; } = 0.07;
     [Option("images are resized to SIZE² (a multiple of the patch size)", Min = 1, Max = 4096)]
     public int Size { get; init; } = 64;

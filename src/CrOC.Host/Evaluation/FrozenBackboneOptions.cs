@@ -34,7 +34,7 @@ public abstract record FrozenBackboneOptions
     /// <summary>Checks the JSON path before the work and sets the threads; returns the full JSON path, if any.</summary>
     public string? Prepare()
     {
-        var json = Json is null ? null : OutputPaths.File(Json, "--json");
+        var json = Json is null ? null : OutputPaths.Replaceable(Json, "--json", ".json", Weights);
         if (Threads > 0) TorchSharp.torch.set_num_threads(Threads);
         return json;
     }

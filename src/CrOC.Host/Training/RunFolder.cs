@@ -95,20 +95,26 @@ public sealed class RunFolder : IDisposable
     static bool HoldsRun(string path) =>
         RunFiles.Any(f => File.Exists(System.IO.Path.Combine(path, f))) || Checkpoints.List(path).Count > 0;
 
+    /// <summary>Whether a run here made progress: a checkpoint or a metrics line. A run that failed
+    /// before its first step (bad data) left only its records, which the next run rewrites.</summary>
+    static bool HasProgress(string path)
+    {
+        var metrics = System.IO.Path.Combine(path, "metrics.jsonl");
+        return Checkpoints.List(path).Count > 0 || (File.Exists(metrics) && new FileInfo(metrics).Length > 0);
+    }
+
     /// <summary>Why a run of <paramref name="config"/> may not write into <paramref name="path"/>, or null.</summary>
     static string? Conflict(string path, TrainConfig config)
     {
-        if (!HoldsRun(path)) return null;
+        if (!HasProgress(path)) return null;
         var stored = System.IO.Path.Combine(path, "config.json");
-        if (!File.Exists(stored))
-            return Checkpoints.List(path).Count > 0 || File.Exists(System.IO.Path.Combine(path, "metrics.jsonl"))
-                ? $"'{path}' holds files of a run without its config.json" : null;
+        if (!File.Exists(stored)) return $"'{path}' holds files of a run without its config.json";
         TrainConfig earlier;
         try { earlier = TrainConfig.FromJson(File.ReadAllText(stored)); }
         catch (ConfigException e) { return $"'{path}' holds a run whose config.json cannot be read ({e.Message})"; }
         if (TrainConfig.IdentityDifference(earlier, config) is { } difference)
             return $"'{path}' holds another run ({difference})";
-        if (!config.Resume && (Checkpoints.List(path).Count > 0 || File.Exists(System.IO.Path.Combine(path, "metrics.jsonl"))))
+        if (!config.Resume)
             return $"--resume false would start over in '{path}', which holds this run's progress";
         return null;
     }

@@ -10,20 +10,37 @@ public static class SyntheticDataset
 
     /// <summary>The folder of the synthetic set with <paramref name="train"/> + <paramref name="val"/> scenes
     /// of seed <paramref name="seed"/>, generating it (atomically, by a rename) when absent. Processes
-    /// that generate it at the same time each build their own copy; the first rename wins.</summary>
-    public static string Ensure(int train, int val, long seed = 0)
+    /// that generate it at the same time each build their own copy; the first rename wins. The data
+    /// folder is <paramref name="home"/>, else $CROC_DATA_HOME, else the user's local data folder.</summary>
+    public static string Ensure(int train, int val, long seed = 0, string? home = null)
     {
-        var home = Environment.GetEnvironmentVariable("CROC_DATA_HOME")
+        home ??= Environment.GetEnvironmentVariable("CROC_DATA_HOME")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "crocnet");
         var root = Path.Combine(home, $"synthetic-v{Version}-seed{seed}-{train}-{val}");
+        RemoveAbandoned(root);
         if (File.Exists(Path.Combine(root, "train-files.txt"))) return root;
-        var building = root + $".{Environment.MachineName}-{Guid.NewGuid():N}.partial";
+        var building = root + $".{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}.partial";
         Console.WriteLine($"generating {train} + {val} synthetic scenes into {root} (once) ...");
         SyntheticScenes.WriteVoc(building, train, val, seed);
         var names = File.ReadAllLines(Path.Combine(building, "ImageSets", "Segmentation", "train.txt"));
         File.WriteAllLines(Path.Combine(building, "train-files.txt"), names.Select(n => $"JPEGImages/{n}.jpg"));
         Publish(building, root);
         return root;
+    }
+
+    /// <summary>Removes this machine's half-built copies of <paramref name="root"/> whose builder is
+    /// no longer running (ROOT.MACHINE-PID-GUID.partial; a build stopped by Ctrl-C leaves one).</summary>
+    static void RemoveAbandoned(string root)
+    {
+        var parent = Path.GetDirectoryName(root)!;
+        if (!Directory.Exists(parent)) return;
+        foreach (var folder in Directory.GetDirectories(parent, $"{Path.GetFileName(root)}.{Environment.MachineName}-*.partial"))
+        {
+            var owner = Path.GetFileName(folder)[(Path.GetFileName(root).Length + Environment.MachineName.Length + 2)..].Split('-')[0];
+            if (int.TryParse(owner, out var pid) && !Runtime.Processes.IsRunning(pid))
+                try { Directory.Delete(folder, true); }
+                catch (IOException) { /* another process removes it at the same time */ }
+        }
     }
 
     /// <summary>Renames the finished <paramref name="building"/> folder to <paramref name="root"/>; when

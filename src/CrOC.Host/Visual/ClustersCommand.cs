@@ -43,7 +43,7 @@ public static class ClustersCommand
     {
         if ((o.Image is null) == (o.Data is null)) throw new OptionException("give exactly one of --image and --data");
         if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
-        var output = OutputPaths.File(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output");
+        var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", ".png", o.Weights);
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;
         var vit = o.Size is int s ? new Vit.VitConfig(imageSize: s, patch: c.Patch, dim: c.Dim, depth: c.Depth, heads: c.Heads, mlpRatio: c.MlpRatio, eps: c.Eps) : c;
@@ -54,7 +54,7 @@ public static class ClustersCommand
         var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]).Take(o.Count).ToList();
         var decoder = new ImageDecoder();
         var images = files.Select(f => decoder.Decode(f)).ToList();
-        var attention = Path.ChangeExtension(output, null) + "-attention.png";
+        var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", ".png", o.Weights);
         var captions = ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
         foreach (var caption in captions) Console.WriteLine(caption);
         Console.WriteLine($"wrote {output} ({images.Count} images, head {o.Head}) and {attention} ({vit.Heads} heads)");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using CrOC.Host.CommandLine;
 
@@ -53,17 +52,7 @@ public static partial class AtomicFile
     /// <summary>Whether <paramref name="path"/> is one of this class's temporary files
     /// (TARGET.PID.GUID.tmp) whose writing process is no longer running.</summary>
     public static bool IsAbandoned(string path) =>
-        TemporaryName().Match(Path.GetFileName(path)) is { Success: true } match && int.TryParse(match.Groups[1].ValueSpan, out var pid) && !IsRunning(pid);
-
-    static bool IsRunning(int pid)
-    {
-        try
-        {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException) { return false; }
-    }
+        TemporaryName().Match(Path.GetFileName(path)) is { Success: true } match && int.TryParse(match.Groups[1].ValueSpan, out var pid) && !Runtime.Processes.IsRunning(pid);
 
     [GeneratedRegex(@"\.([0-9]+)\.[0-9a-f]{32}\.tmp$")]
     private static partial Regex TemporaryName();

@@ -66,6 +66,12 @@ public static class PthReader
             ?? throw new WeightsException("the archive has no data.pkl");
         if (pickle.Length > MaxPickleBytes) throw new WeightsException($"the pickle has {pickle.Length} bytes, more than the limit of {MaxPickleBytes}");
         var prefix = pickle.FullName[..^"data.pkl".Length];
+        if (archive.GetEntry(prefix + "byteorder") is { } order)
+        {
+            using var reader = new StreamReader(order.Open());
+            var byteOrder = reader.ReadToEnd().Trim();
+            if (byteOrder != "little") throw new WeightsException($"its storages are {byteOrder}-endian; only little-endian files are read (re-save it on a little-endian machine)");
+        }
         using var unpickler = new ArchiveUnpickler(archive, prefix);
         using var pickleStream = pickle.Open();
         return new InertCopy().Of(unpickler.load(pickleStream), 0);

@@ -150,6 +150,31 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a synthetic set whose generation was stopped leaves no lasting half-built copy; a live builder's is kept" {
+            let home = DataTests.tempDir "synthetic-home"
+            let root = Path.Combine(home, "synthetic-v1-seed0-8-2")
+            let partial (pid: int) = Directory.CreateDirectory(sprintf "%s.%s-%d-%s.partial" root Environment.MachineName pid (Guid.NewGuid().ToString("N"))).FullName
+            let dead, live = partial 2147483000, partial Environment.ProcessId
+            Expect.equal (SyntheticDataset.Ensure(8, 2, 0L, home)) root "generated"
+            Expect.isFalse (Directory.Exists dead) "the stopped builder's copy is removed"
+            Expect.isTrue (Directory.Exists live) "a running builder's copy is left alone"
+            Directory.Delete(home, true)
+        }
+
+        test "a start that fails before its first step (bad data) does not claim the folder: the corrected run is not refused" {
+            let output = DataTests.tempDir "failed-start"
+            let data = output + "-data"
+            let list = Path.Combine(data, "list.txt")
+            Directory.CreateDirectory data |> ignore
+            File.WriteAllLines(list, [ "/nonexistent/a.jpg"; "/nonexistent/b.jpg" ])
+            let code, message = TrainingTests.cli (List.toArray (trainArgs output [ "--data"; list; "--batch"; "1"; "--max-steps"; "2" ]))
+            Expect.equal code 2 message
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ]))
+            Expect.equal code 0 (sprintf "the corrected run:\n%s" text)
+            Directory.Delete(output, true)
+            Directory.Delete(data, true)
+        }
+
         test "--move-aside works when --output ends with a slash" {
             let output = DataTests.tempDir "slash"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
@@ -249,6 +274,12 @@ let tests =
                   2, [ "experiment"; "--train-args=--epochs" ], "'--epochs' has no value"
                   2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
                   2, [ "experiment"; "--size"; "100" ], "--size 100 is not a multiple of the patch size 8"
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; weights ], "is this command's input file"
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; aFile ], "exists and is not a .png file"
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; weights ], "is this command's input file"
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--temperature"; "0.001" ], "--temperature must be"
+                  2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
+                  2, trainArgs "" [], "--output is empty"
                   2, trainArgs (Path.Combine(dir, "r1")) [ "--lr"; "nan" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r2")) [ "--lr"; "-0.001" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r3")) [ "--drop-path"; "3" ], "--drop-path must be"
@@ -389,6 +420,11 @@ let tests =
             zip doubled entries
             let e = thrown<WeightsException> (fun () -> PthReader.Read doubled |> ignore) "refused"
             Expect.stringContains e.Message "need 16" "says what the dtype needs"
+            // A file saved on a big-endian machine (torch.save writes its byte order): refused, not misread.
+            let big = Path.Combine(dir, "big.pth")
+            zip big [ for name, bytes in entries -> name, (if name.EndsWith "/byteorder" then "big"B else bytes) ]
+            let e = thrown<WeightsException> (fun () -> PthReader.Read big |> ignore) "refused"
+            Expect.stringContains e.Message "big-endian" "says why"
             // Backbone tensors of the wrong rank or an empty width: the architecture cannot be read off them.
             let vit = NamedTensors(Seq.map id (Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))))
             for name, shape in [ "cls_token", [||]; "cls_token", [| 1L; 1L; 0L |]; "pos_embed", [| 17L |]; "patch_embed.proj.weight", [| 192L |] ] do

@@ -20,6 +20,12 @@ let referenceStep (p: float[]) (m: float[]) (v: float[]) (g: float[]) (step: int
 
 let tests =
     testList "arenas" [
+        test "one arena holds one dtype on one device (mixed ones are refused, not written as the first's bits); element addresses are 64-bit" {
+            use _ = torch.NewDisposeScope()
+            Expect.throwsT<System.ArgumentException> (fun () -> Arena.zerosLike [ "a", torch.zeros(4L, dtype = torch.float64); "b", torch.zeros(4L) ] |> ignore) "float64 then float32"
+            Expect.equal (Arena.float32At 0n ((1L <<< 31) + 8L)) (nativeint ((1L <<< 33) + 32L)) "element 2³¹ + 8 lies 8 GiB + 32 bytes on, not before the buffer"
+        }
+
         test "adopt lays tensors out in one buffer: same names, shapes, values, leaves that take gradients; spanning sees it" {
             use _ = torch.NewDisposeScope()
             let originals = [ for i, n in List.indexed sizes -> sprintf "t%d" i, torch.randn(int64 n).requires_grad_(i <> 1) ]

@@ -131,6 +131,11 @@ let tests =
             Expect.equal (maxAbsDiff inference.Tokens again.Tokens) 0.0 "deterministic without drop-path"
             let training = forward cfg p { ForwardOptions.Inference with DropPath = 0.5; Generator = Some(generator 7) } x
             Expect.isGreaterThan (maxAbsDiff inference.Tokens training.Tokens) 1e-3 "some residual branches dropped"
+            // One block: DINO's rates linspace(0, r, 1) = [0], so no branch is ever dropped.
+            let one = { cfg with Depth = 1 }
+            let q = init one (generator 6)
+            let drawn seed = (forward one q { ForwardOptions.Inference with DropPath = 0.5; Generator = Some(generator seed) } x).Tokens
+            Expect.equal (maxAbsDiff (drawn 1) (drawn 2)) 0.0 "a single block keeps its branches"
         }
 
         test "bf16 mixed precision tracks float32 and keeps float32 outputs and gradients" {
