@@ -53,6 +53,11 @@ public static partial class ImageSources
                     .SelectMany(p => Directory.Exists(p) || TarArchive.IsArchive(p) ? FindOne(p, warn) : IsImage(p) ? [ImageEntry.File(p)] : [])
                     .ToList();
             }
+            if (Directory.Exists(root) && Directory.Exists(Path.Combine(root, "JPEGImages")) && Directory.Exists(Path.Combine(root, "SegmentationClass")))
+            {
+                warn($"'{root}' is a Pascal VOC layout: its JPEGImages/ are the images (its masks are not)");
+                return FindOne(Path.Combine(root, "JPEGImages"), warn);
+            }
             if (Directory.Exists(root))
                 return Directory.EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden })
                     .SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();

@@ -193,15 +193,18 @@ public sealed record TrainConfig
     public static readonly string[] IdentityKeys = ["arch", "depth", "patch", "image-size", "head-hidden", "head-bottleneck", "out-dim", "out-dim-c", "batch", "accum", "seed", "epochs", "alpha"];
 
     /// <summary>"made with KEY = a, this run has b" for the first identity key that differs, or null.</summary>
-    public static string? IdentityDifference(TrainConfig earlier, TrainConfig now)
+    public static string? IdentityDifference(TrainConfig earlier, TrainConfig now) =>
+        Differences(earlier, now).Where(d => IdentityKeys.Contains(d.Key)).Select(d => $"made with {d.Key} = {d.Earlier}, this run has {d.Now}").FirstOrDefault();
+
+    /// <summary>The settings whose values differ, as JSON text, in the order of the stored config.</summary>
+    public static IEnumerable<(string Key, string Earlier, string Now)> Differences(TrainConfig earlier, TrainConfig now)
     {
-        var (made, current) = (JsonNode.Parse(earlier.ToJson())!, JsonNode.Parse(now.ToJson())!);
-        foreach (var key in IdentityKeys)
+        var (made, current) = (JsonNode.Parse(earlier.ToJson())!.AsObject(), JsonNode.Parse(now.ToJson())!.AsObject());
+        foreach (var (key, value) in current)
         {
-            var (a, b) = (made[key]!.ToJsonString(), current[key]!.ToJsonString());
-            if (a != b) return $"made with {key} = {a}, this run has {b}";
+            var (a, b) = (made[key]?.ToJsonString() ?? "null", value?.ToJsonString() ?? "null");
+            if (a != b) yield return (key, a, b);
         }
-        return null;
     }
 
     /// <summary>Resolves the configuration from the command line: preset → --config file → overrides.</summary>

@@ -190,6 +190,17 @@ let tests =
             Expect.stringContains (e :?> DecodeException).Message "a side exceeds the limit of 65535" "says why"
         }
 
+        test "a Pascal VOC root as a dataset gives its JPEGImages, not its masks" {
+            let dir = tempDir "voc-root"
+            SyntheticScenes.WriteVoc(dir, 4, 2, 3L)
+            let warnings = ResizeArray<string>()
+            let found = ImageSources.Find([ dir ], Action<string>(warnings.Add))
+            Expect.equal found.Count 6 "the 4 + 2 photos"
+            Expect.all found (fun e -> e.Name.EndsWith ".jpg") "no mask PNG"
+            Expect.exists warnings (fun w -> w.Contains "Pascal VOC layout") "said"
+            Directory.Delete(dir, true)
+        }
+
         test "a BMP whose bit count is 0 (the decoder divides by it) is a DecodeException, not a crash" {
             let le16 (v: int) = [| byte v; byte (v >>> 8) |]
             let le32 (v: int) = [| byte v; byte (v >>> 8); byte (v >>> 16); byte (v >>> 24) |]
