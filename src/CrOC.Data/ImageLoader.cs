@@ -154,8 +154,8 @@ public sealed class ImageLoader
             int position = Order.GlobalPosition(batch, s);
             for (int attempt = 0; ; attempt++)
             {
-                if (attempt > MaxReplacements)
-                    throw new DatasetException($"more than {MaxReplacements} undecodable files in a row near position {position}: is this an image dataset? ({Stats.Skipped.Count} skipped so far)");
+                if (attempt >= System.Math.Min(MaxReplacements, order.Length))
+                    throw new DatasetException($"{attempt} files in a row could not be decoded near position {position}{(attempt >= order.Length ? " (every file of the dataset)" : "")}: is this an image dataset? ({Stats.Skipped.Count} skipped so far)");
                 int index = order[(position + attempt) % order.Length]; // the next sample of the epoch's global order (the same whatever the number of ranks)
                 try
                 {

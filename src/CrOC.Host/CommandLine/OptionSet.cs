@@ -57,7 +57,8 @@ public static class OptionSet<T> where T : class, new()
         }
     }
 
-    static string Suggestion(string name)
+    /// <summary>" (did you mean --NAME?)" for the option nearest to <paramref name="name"/>, or "".</summary>
+    public static string Suggestion(string name)
     {
         var close = Options.Select(o => o.Name).OrderBy(n => Distance(n, name)).FirstOrDefault();
         return close is not null && Distance(close, name) <= System.Math.Max(2, name.Length / 3) ? $" (did you mean --{close}?)" : "";

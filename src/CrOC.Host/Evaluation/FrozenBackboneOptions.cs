@@ -39,9 +39,17 @@ public abstract record FrozenBackboneOptions
         return json;
     }
 
+    /// <summary>Results as JSON with snake_case keys and enum names (records such as the probe's options included).</summary>
+    static readonly JsonSerializerOptions Style = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
     public static void WriteJson(string path, object record)
     {
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(record, Style) + "\n");
         Console.WriteLine($"wrote {path}");
     }
 }

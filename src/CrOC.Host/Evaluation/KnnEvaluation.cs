@@ -31,6 +31,7 @@ public sealed class KnnEvaluation(Vit.VitConfig vit, Vit.VitParams backbone, Knn
         skipped = 0;
         var (bankFeatures, bankLabels) = Features(bank, "k-NN bank features");
         var (queryFeatures, queryLabels) = Features(queries, "k-NN query features");
+        if (options.K > bankLabels.shape[0]) log($"note: k = {options.K} exceeds the bank's {bankLabels.shape[0]} images: every bank image votes (k = {bankLabels.shape[0]})");
         using var scores = Knn.scores(options.K, options.Temperature, bank.Classes.Count, 1000, bankFeatures, bankLabels, queryFeatures);
         double top1 = Knn.top1(scores, queryLabels);
         return new KnnResult(top1, (int)bankLabels.shape[0], (int)queryLabels.shape[0], skipped, watch.Elapsed.TotalSeconds);

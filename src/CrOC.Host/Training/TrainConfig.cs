@@ -217,11 +217,15 @@ public sealed record TrainConfig
         var config = ForPreset(preset ?? "tiny");
         if (file is not null)
         {
-            if (!File.Exists(file)) throw new ConfigException($"--config: '{file}' not found");
+            if (!File.Exists(file)) throw new ConfigException(Directory.Exists(file) ? $"--config: '{file}' is a folder, not a file" : $"--config: '{file}' not found");
             var fromFile = ReadConfigFile(file);
             if (fromFile.ValueKind != JsonValueKind.Object) throw new ConfigException($"--config '{file}': not a table of settings");
             foreach (var member in fromFile.EnumerateObject())
+            {
+                if (OptionSet<TrainConfig>.Find(member.Name) is null)
+                    throw new ConfigException($"--config '{file}': unknown setting '{member.Name}'{OptionSet<TrainConfig>.Suggestion(member.Name)}");
                 if (member.Value.ValueKind == JsonValueKind.Null) throw new ConfigException($"--config '{file}': '{member.Name}' is null; give a value or leave it out");
+            }
             var filePreset = fromFile.TryGetProperty("preset", out var p)
                 ? p.ValueKind == JsonValueKind.String ? p.GetString() : throw new ConfigException($"--config '{file}': preset must be a name (tiny or official)")
                 : null;

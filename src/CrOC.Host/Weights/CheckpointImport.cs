@@ -34,7 +34,7 @@ public static class CheckpointImport
 
     public static ImportedWeights Import(string path)
     {
-        if (!File.Exists(path)) throw new WeightsException($"{path}: no such file");
+        if (!File.Exists(path)) throw new WeightsException(Directory.Exists(path) ? $"{path} is a folder, not a weights file" : $"{path}: no such file");
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
             var (tensors, metadata) = Safetensors.Read(path);

@@ -59,7 +59,7 @@ public static class PthReader
         Span<byte> signature = stackalloc byte[4];
         stream.ReadExactly(signature);
         if (signature[0] != 0x50 || signature[1] != 0x4b || signature[2] != 0x03 || signature[3] != 0x04)
-            throw new WeightsException("not a zip archive: files from torch.save before PyTorch 1.6 (legacy format) are not supported; re-save them with a recent PyTorch");
+            throw new WeightsException("not a PyTorch file (torch.save writes a zip archive since PyTorch 1.6; an older file in the legacy format must be re-saved with a recent PyTorch)");
         stream.Position = 0;
         using var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
         var pickle = archive.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")

@@ -190,6 +190,15 @@ let tests =
             Expect.stringContains (e :?> DecodeException).Message "a side exceeds the limit of 65535" "says why"
         }
 
+        test "a dataset of undecodable files is refused saying how many were tried (not 'more than 64' for two files)" {
+            let dir = tempDir "undecodable"
+            for name in [ "a.jpg"; "b.jpg" ] do File.WriteAllText(Path.Combine(dir, name), "not an image")
+            let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(1, 0))
+            let e = Expect.throwsC (fun () -> loader.Epoch(0L) |> Seq.head |> ignore) id
+            Expect.stringContains e.Message "2 files in a row could not be decoded near position 0 (every file of the dataset)" "the count tried"
+            Directory.Delete(dir, true)
+        }
+
         test "a Pascal VOC root as a dataset gives its JPEGImages, not its masks" {
             let dir = tempDir "voc-root"
             SyntheticScenes.WriteVoc(dir, 4, 2, 3L)

@@ -69,6 +69,17 @@ let tests =
             Expect.equal (CrOC.Host.Runtime.ProgressReport.Clock(TimeSpan.FromSeconds 61.0)) "00:01:01" "under an hour"
         }
 
+        test "evaluation JSON: snake_case keys throughout (records included) and enums by name" {
+            let path = Path.Combine(Path.GetTempPath(), sprintf "croc-json-%s.json" (Guid.NewGuid().ToString("N")))
+            FrozenBackboneOptions.WriteJson(path, {| probe = ProbeOptions(MaxTrain = 4); top1 = 0.5 |})
+            let text = File.ReadAllText path
+            let root = Text.Json.JsonDocument.Parse(text).RootElement
+            Expect.equal (root.GetProperty("probe").GetProperty("max_train").GetInt32()) 4 "a record's field in snake_case"
+            Expect.equal (root.GetProperty("probe").GetProperty("precision").GetString()) "fp32" "an enum by name"
+            Expect.isFalse (Text.RegularExpressions.Regex.IsMatch(text, "\"[A-Z][A-Za-z]*\":")) "no PascalCase key"
+            File.Delete path
+        }
+
         test "mIoU from a hand-computed confusion matrix, with ignored pixels and an absent class" {
             use _ = torch.NewDisposeScope()
             // Counted pairs (truth, prediction): (0,0) (0,1) (1,1) (1,1) (2,0); the 255 pixel is ignored.

@@ -339,6 +339,8 @@ let tests =
                   [| "train"; "--config"; write "p.toml" "preset = 5\n" |], "preset must be a name"
                   [| "train"; "--config"; write "list.json" "[1, 2]" |], "not a table of settings"
                   [| "train"; "--config"; write "null.json" """{ "device": null }""" |], "'device' is null"
+                  [| "train"; "--config"; write "typo.json" """{ "lrr": 0.1 }""" |], "unknown setting 'lrr' (did you mean --lr?)"
+                  [| "train"; "--config"; dir |], "is a folder, not a file"
                   [| "train"; "--config"; dir + ".json" |], "not found" ]
             for args, says in cases do
                 let code, message = TrainingTests.cli args
