@@ -67,6 +67,7 @@ public static class EvalSegCommand
         var probe = new ProbeOptions(Size: o.Size, FeatureSize: o.FeatureSize, Epochs: o.Epochs, Lr: o.Lr, Batch: o.Batch,
             Milestone: o.Milestone, CacheFeatures: o.CacheFeatures, MaxTrain: o.MaxTrain, Seed: o.ProbeSeeds[0], Grayscale: o.Grayscale, Standardize: o.Standardize,
             Precision: Precisions.Resolve(o.Precision, o.Device));
+        CheckpointImport.ExpectFile(o.Weights); // before the synthetic set is generated
         var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());
         var names = ClassNames(root, o.Classes);
         var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);

@@ -32,9 +32,15 @@ public static class CheckpointImport
 {
     static readonly string[] BackboneRoots = ["cls_token", "pos_embed", "patch_embed.", "blocks.", "norm."];
 
-    public static ImportedWeights Import(string path)
+    /// <summary>Refuses a weights path that is no file (bad input, before any other work).</summary>
+    public static void ExpectFile(string path)
     {
         if (!File.Exists(path)) throw new WeightsException(Directory.Exists(path) ? $"{path} is a folder, not a weights file" : $"{path}: no such file");
+    }
+
+    public static ImportedWeights Import(string path)
+    {
+        ExpectFile(path);
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
             var (tensors, metadata) = Safetensors.Read(path);

@@ -290,6 +290,7 @@ let tests =
                   2, [ "export"; "--weights"; weights; "--output"; unwritable ], "cannot be written"
                   2, [ "eval-seg"; "--weights"; weights; "--json"; unwritable + ".json" ], "cannot be written"
                   2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth"); "--data"; voc ], "no such file"
+                  2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth") ], "no such file" // before generating the synthetic set
                   2, [ "eval-seg"; "--weights"; aFile; "--data"; voc ], "not a readable PyTorch file"
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of --patch"
                   2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
