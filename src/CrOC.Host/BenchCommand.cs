@@ -23,7 +23,7 @@ public sealed record BenchOptions
 {
     [Option("model and heads (official: ViT-S/16, 224 px, 65536/8192 outputs)")]
     public Training.Preset Preset { get; init; } = Training.Preset.Official;
-    [Option("images per step", Min = 1, Max = 100000)]
+    [Option("images per step", Min = 1, Max = 65536)]
     public int Batch { get; init; } = 8;
     [Option("view size (a multiple of the preset's patch)", Min = 1, Max = 4096, Default = "the preset's")]
     public int? Size { get; init; }
@@ -63,7 +63,12 @@ public static class BenchCommand
         torch.set_num_threads(threads);
         var pairs = new List<(string, string?)> { ("preset", preset.Word()), ("batch", batch.ToString(CultureInfo.InvariantCulture)), ("precision", precision.Word()), ("device", deviceName) };
         if (size is int s) pairs.Add(("image-size", s.ToString(CultureInfo.InvariantCulture)));
-        var config = TrainConfig.Resolve(pairs);
+        TrainConfig config;
+        try { config = TrainConfig.Resolve(pairs); }
+        catch (ConfigException e) // train's words for bench's --size
+        {
+            throw new OptionException(e.Message.Replace("--image-size", "--size").Replace("--n-tokens exceeds the number of patches of two views", "--size gives two views fewer patches than the clustering's initial clusters (--n-tokens)"));
+        }
         precision = config.Precision; // auto resolved
         var croc = CrocSetup.Croc(config);
         var vit = croc.Network.Vit;

@@ -36,6 +36,8 @@ public static class ClusteringBenchmark
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
         int side = (int)System.Math.Round(System.Math.Sqrt(tokens));
         if (side * side != tokens) throw new OptionException($"--tokens must be a square number, got {tokens}");
+        int k0 = Clustering.ClusteringConfig.Official.K0;
+        if (2 * tokens < k0) throw new OptionException($"--tokens {tokens}: the two views' {2 * tokens} tokens are fewer than the clustering's {k0} initial clusters (use at least {(k0 + 1) / 2}, a square: 4)");
 
         torch.set_num_threads(threads);
         int problems = batch * heads;

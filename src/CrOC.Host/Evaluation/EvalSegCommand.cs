@@ -69,6 +69,8 @@ public static class EvalSegCommand
             Precision: Precisions.Resolve(o.Precision, o.Device));
         CheckpointImport.ExpectFile(o.Weights); // before the synthetic set is generated
         var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());
+        if (predictions is not null && DiskSpace.Holds(Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)), predictions))
+            throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes);
         var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
         Print(results, names, o.ProbeSeeds);
@@ -100,7 +102,7 @@ public static class EvalSegCommand
         var (train, val) = (new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
         if (probe.Size % loaded.Config.Patch != 0) throw new OptionException($"--size {probe.Size} is not a multiple of the patch size {loaded.Config.Patch}");
-        log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
+        log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, {loaded.Config.Heads} heads, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
         var backbone = device.type == DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
         return new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(train, val, seeds, keepPredictions);
     }

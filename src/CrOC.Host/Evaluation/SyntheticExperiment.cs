@@ -53,11 +53,12 @@ public static class SyntheticExperiment
         var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds ?? [0, 1], o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
         var extra = TrainPairs(o.TrainArgs);
         if (seeds.Distinct().Count() != seeds.Length) throw new OptionException($"--seeds must be distinct (each seed trains its own folder), got {string.Join(",", seeds)}");
-        int patch = TrainConfig.Resolve(extra).Patch; // checked before hours of pre-training, not after
+        if (o.Quick) throw new OptionException("--quick is the real suite's try-out (--suite real); the synthetic suite's size is set by --seeds, --train-args and the probe options");
+        var recipe = TrainConfig.Resolve(extra);
+        int patch = recipe.Patch; // checked before hours of pre-training, not after
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of the patch size {patch}");
 
-        var defaults = new TrainConfig();
-        var data = SyntheticDataset.Ensure(defaults);
+        var data = SyntheticDataset.Ensure(recipe); // --train-args' --synthetic-train/-val included
         var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
         int classes = SyntheticScenes.ClassNames.Length;
         var rows = new List<Row>();

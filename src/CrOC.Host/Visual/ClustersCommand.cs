@@ -43,6 +43,7 @@ public static class ClustersCommand
     {
         if ((o.Image is null) == (o.Data is null)) throw new OptionException("give exactly one of --image and --data");
         if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
+        if (o.Output is { } named && !named.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new OutputException($"--output '{named}' must end with .png (the picture is a PNG)");
         var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", ".png", o.Weights);
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;

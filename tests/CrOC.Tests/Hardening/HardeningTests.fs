@@ -263,6 +263,8 @@ let tests =
             let ghost = Path.Combine(dir, "voc-ghost")
             CrOC.Data.SyntheticScenes.WriteVoc(ghost, 4, 2, 3L)
             File.AppendAllText(Path.Combine(ghost, "ImageSets", "Segmentation", "train.txt"), "\nghost\n")
+            let pngNamedWeights = Path.Combine(dir, "weights.png")
+            File.Copy(weights, pngNamedWeights)
             let existing = Path.Combine(dir, "taken")
             File.WriteAllText(existing + ".json", "another export's card")
             let cases =
@@ -275,12 +277,18 @@ let tests =
                   2, [ "experiment"; "--train-args=--epochs" ], "'--epochs' has no value"
                   2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
                   2, [ "experiment"; "--size"; "100" ], "--size 100 is not a multiple of the patch size 8"
-                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; weights ], "is this command's input file"
-                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; aFile ], "exists and is not a .png file"
+                  2, [ "clusters"; "--weights"; pngNamedWeights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; pngNamedWeights ], "is this command's input file"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--json"; aFile ], "exists and is not a .json file"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; weights ], "is this command's input file"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--temperature"; "0.001" ], "--temperature must be"
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
                   2, trainArgs "" [], "--output is empty"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(voc, "SegmentationClass") ], "lies inside the dataset"
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, "c.jpg") ], "must end with .png"
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--seeds"; "4294967296" ], "--seeds must lie in [-2147483648, 2147483647]"
+                  2, [ "bench-clustering"; "--tokens"; "1" ], "fewer than the clustering's 5 initial clusters"
+                  2, [ "bench"; "--preset"; "tiny"; "--size"; "8" ], "--size gives two views fewer patches"
+                  2, [ "experiment"; "--quick" ], "--quick is the real suite's try-out"
                   2, trainArgs (Path.Combine(dir, "r1")) [ "--lr"; "nan" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r2")) [ "--lr"; "-0.001" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r3")) [ "--drop-path"; "3" ], "--drop-path must be"
