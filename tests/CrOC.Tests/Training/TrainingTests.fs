@@ -208,8 +208,8 @@ let tests =
             Expect.equal (OptionSet<Evaluation.EvalSegOptions>.Parse([| "--weights"; "w"; "--probe-seeds"; "0" |])).ProbeSeeds [| 0 |] "seed 0"
             Expect.throwsT<OptionException> (fun () -> OptionSet<Evaluation.EvalSegOptions>.Parse([| "--weights"; "w"; "--probe-seeds"; "-1" |]) |> ignore) "negative"
             let code, message = cli [| "eval-seg"; "--weights"; "absent.safetensors"; "--probe-seeds"; "0"; "--data"; DataTests.tempDir "no-voc" |]
-            Expect.equal code 2 "eval-seg --probe-seeds 0 gets past the options (then misses the dataset: bad input)"
-            Expect.stringContains message "not found" "and says what is missing"
+            Expect.equal code 2 "eval-seg --probe-seeds 0 gets past the options (then misses the weights: bad input)"
+            Expect.stringContains message "absent.safetensors: no such file" "and says what is missing"
         }
 
         test "a config file sets values and the command line overrides them" {
