@@ -35,7 +35,11 @@ public static class ExitCodes
     };
 
     /// <summary>True for the failures whose message says all (no internal error).</summary>
-    public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is IReportedFailure or IOException or UnauthorizedAccessException or OutOfMemoryException;
+    public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is IReportedFailure or IOException or UnauthorizedAccessException || OutOfMemory(Cause(e));
+
+    /// <summary>.NET's out-of-memory, or libtorch's (an allocator's refusal, raised through TorchSharp).</summary>
+    static bool OutOfMemory(Exception e) =>
+        e is OutOfMemoryException || (e is System.Runtime.InteropServices.ExternalException && (e.Message.Contains("can't allocate memory") || e.Message.Contains("out of memory")));
 
     /// <summary>The failure an <see cref="AggregateException"/> (from a parallel loop) carries, its
     /// first; any other exception itself.</summary>
@@ -47,7 +51,7 @@ public static class ExitCodes
         IOException io when DiskSpace.IsDiskFull(io) => $"the disk is full: {io.Message}",
         IOException io => $"I/O error: {io.Message}",
         UnauthorizedAccessException denied => $"permission denied: {denied.Message}",
-        OutOfMemoryException => "out of memory: use a smaller --batch (or fewer --workers)",
+        var cause when OutOfMemory(cause) => "out of memory: use a smaller --batch (or fewer --workers, or fewer --threads)",
         var cause when IsExpected(cause) => cause.Message,
         var cause => $"internal error ({cause.GetType().Name}): {cause.Message.Split('\n')[0]}",
     };

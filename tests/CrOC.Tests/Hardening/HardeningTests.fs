@@ -377,6 +377,10 @@ let tests =
             Expect.stringContains e.Message "free" "and how much is free"
             Expect.isTrue (DiskSpace.IsDiskFull e) "recognised as a full disk"
             Expect.stringContains (ExitCodes.Message e) "the disk is full" "one clear line"
+            // libtorch's allocator refusing (bench --threads 512 asked for 35 GB) is out of memory, not an internal error.
+            let refused = Runtime.InteropServices.ExternalException("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 34706096768 bytes. Error code 12")
+            Expect.stringStarts (ExitCodes.Message refused) "out of memory" "said as such"
+            Expect.isTrue (ExitCodes.IsExpected refused) "no crash file"
             let full = thrown<IOException> (fun () -> AtomicFile.Write(path, fun s -> s.Write([| 1uy; 2uy |], 0, 2); raise (IOException("No space left on device", 28)))) "a write that fills the disk"
             Expect.stringContains full.Message "were written before the disk filled" "says how far it got"
             Expect.equal (File.ReadAllText path) "previous" "the previous file is intact"
