@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using CrOC.Host.CommandLine;
 
 namespace CrOC.Host.Evaluation;
@@ -50,7 +51,16 @@ public static class ExperimentCommand
         if (o.Suite == ExperimentSuite.Synthetic) return SyntheticExperiment.Run(o, o.Output ?? "runs/experiment");
         var plan = RealPhotos.RealPhotoPlan.For(o.Quick, o.Seeds);
         var output = OutputPaths.Folder(o.Output ?? (o.Quick ? "runs/real-photos-quick" : "runs/real-photos"), "--output");
-        var results = new RealPhotos.RealPhotoSuite(plan, o.DataRoot, output, line => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {line}")).Run();
+        // Ctrl-C / SIGTERM reach the running jobs: training ones checkpoint; the suite then ends with 0.
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; RealPhotos.HostJobs.StopAll(); });
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; RealPhotos.HostJobs.StopAll(); });
+        RealPhotos.RealPhotoResults results;
+        try { results = new RealPhotos.RealPhotoSuite(plan, o.DataRoot, output, line => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {line}")).Run(); }
+        catch (RealPhotos.JobsStoppedException stopped)
+        {
+            Console.WriteLine(stopped.Message);
+            return ExitCodes.Ok;
+        }
         Console.WriteLine();
         Console.Write(File.ReadAllText(Path.Combine(output, "results.md")));
         Console.WriteLine($"results: {Path.Combine(output, "results.json")}, {Path.Combine(output, "results.md")}; pictures in {Path.Combine(output, "pictures")}");

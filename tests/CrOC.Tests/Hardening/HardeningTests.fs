@@ -176,6 +176,24 @@ let tests =
             Directory.Delete(data, true)
         }
 
+        test "stopping the job runner (the real suite's Ctrl-C) passes SIGTERM to a running training job, which checkpoints and ends; the runner reports a clean stop" {
+            let output = DataTests.tempDir "jobs-stop"
+            let log = output + ".log"
+            let job = Evaluation.RealPhotos.HostJob("train", List.toArray (trainArgs output [ "--max-steps"; "100000" ]), log)
+            let runner = Threading.Tasks.Task.Run(fun () -> Evaluation.RealPhotos.HostJobs.Run([| job |], 1, ignore))
+            let watch = Stopwatch.StartNew()
+            while Checkpoints.List(output).Count = 0 do
+                if watch.Elapsed.TotalSeconds > 120.0 || runner.IsCompleted then failwith "the job wrote no checkpoint"
+                Threading.Thread.Sleep 200
+            Evaluation.RealPhotos.HostJobs.StopAll()
+            let outcome = try (if runner.Wait(TimeSpan.FromSeconds 120.0) then "ended without a stop" else "still running") with :? AggregateException as e -> (nonNull e.InnerException).GetType().Name
+            Expect.equal outcome "JobsStoppedException" "a clean stop, reported as such"
+            Expect.stringContains (File.ReadAllText log) "SIGTERM: finishing the current step" "the job heard SIGTERM"
+            Expect.stringContains (File.ReadAllText log) "stopped at step" "and ended after its checkpoint"
+            Directory.Delete(output, true)
+            File.Delete log
+        }
+
         test "--move-aside works when --output ends with a slash" {
             let output = DataTests.tempDir "slash"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace CrOC.Host.Evaluation.RealPhotos;
 
@@ -9,16 +11,35 @@ public sealed record HostJob(string Name, IReadOnlyList<string> Arguments, strin
 /// Runs croc-host jobs in child processes, <c>parallel</c> at a time (each with its own torch
 /// threads: two single-threaded processes use two cores better than one process for small
 /// models), writing each job's output to its log file. A job that fails stops the whole batch
-/// with its name, exit code and last lines.
+/// with its name, exit code and last lines. <see cref="StopAll"/> (the suite's Ctrl-C / SIGTERM)
+/// passes SIGTERM on to the running jobs — a training job then checkpoints and ends — and starts
+/// no new one.
 /// </summary>
 public static class HostJobs
 {
-    /// <summary>The program and leading arguments that start this croc-host again.</summary>
+    static readonly ConcurrentDictionary<int, Process> running = new();
+    static volatile bool stopping;
+
+    [DllImport("libc.so.6", SetLastError = true)] static extern int kill(int pid, int signal);
+    const int SIGTERM = 15;
+
+    /// <summary>Asks the running jobs to stop (SIGTERM) and the current <see cref="Run"/> to start no
+    /// other; that Run then waits for them and throws <see cref="JobsStoppedException"/>.</summary>
+    public static void StopAll()
+    {
+        stopping = true;
+        foreach (var pid in running.Keys) kill(pid, SIGTERM);
+    }
+
+    /// <summary>The program and leading arguments that start croc-host again: this process's own
+    /// program when it is croc-host's apphost, else `dotnet croc-host.dll` (under `dotnet`, or hosted
+    /// by another program such as the tests).</summary>
     static (string Program, string[] Prefix) Self()
     {
-        var process = Environment.ProcessPath ?? "dotnet";
         var dll = typeof(HostJobs).Assembly.Location;
-        return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [dll]) : (process, []);
+        bool apphost = System.Reflection.Assembly.GetEntryAssembly() == typeof(HostJobs).Assembly
+            && Environment.ProcessPath is { } process && Path.GetFileNameWithoutExtension(process) != "dotnet";
+        return apphost ? (Environment.ProcessPath!, []) : ("dotnet", [dll]);
     }
 
     public static void Run(IReadOnlyList<HostJob> jobs, int parallel, Action<string> log)
@@ -28,10 +49,11 @@ public static class HostJobs
         // No buffering: a free slot takes the next job in order (not a pre-assigned range of them).
         Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(jobs, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), options, (job, state) =>
         {
-            if (!failures.IsEmpty) { state.Stop(); return; }
+            if (!failures.IsEmpty || stopping) { state.Stop(); return; }
             var watch = Stopwatch.StartNew();
             log($"[{job.Name}] started");
             int code = RunOne(job, log);
+            if (stopping) { log($"[{job.Name}] stopped (exit code {code})"); return; }
             if (code != 0)
             {
                 var tail = File.Exists(job.Log) ? string.Join("\n  ", File.ReadLines(job.Log).TakeLast(5)) : "";
@@ -42,6 +64,11 @@ public static class HostJobs
             log($"[{job.Name}] done in {watch.Elapsed.TotalSeconds:F0} s");
         });
         if (failures.TryDequeue(out var failure)) throw new JobFailedException(failure);
+        if (stopping)
+        {
+            stopping = false; // delivered
+            throw new JobsStoppedException("stopped: the running jobs were asked to end (a training job writes its checkpoint first); rerun the same command to resume");
+        }
     }
 
     static int RunOne(HostJob job, Action<string> log)
@@ -59,14 +86,20 @@ public static class HostJobs
             lock (writer) writer.WriteLine(line);
             if (job.EchoProgress && line.StartsWith("step ", StringComparison.Ordinal)) log($"[{job.Name}] {line}");
         }
+        running[process.Id] = process;
+        if (stopping) kill(process.Id, SIGTERM); // a stop that came while it started
         process.OutputDataReceived += (_, e) => Take(e.Data);
         process.ErrorDataReceived += (_, e) => Take(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         process.WaitForExit();
+        running.TryRemove(process.Id, out _);
         return process.ExitCode;
     }
 }
+
+/// <summary>The jobs were stopped on request (<see cref="HostJobs.StopAll"/>): a clean stop, exit 0.</summary>
+public sealed class JobsStoppedException(string message) : Exception(message);
 
 /// <summary>A child job failed; the message names it, its exit code and its last log lines.</summary>
 public sealed class JobFailedException(string message) : Exception(message), CommandLine.IReportedFailure;
