@@ -109,9 +109,9 @@ public static class Checkpoints
         if (Field<string>(progress, "format") != Format) throw new WeightsException($"not a {Format} file");
         int madeWith = progress.ContainsKey("world") ? Field<int>(progress, "world") : 1;
         if (world is int w && w != madeWith)
-            throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output");
+            throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output", everyRank: false); // this rank's folder
         if (images is int n && progress.ContainsKey("images") && Field<int>(progress, "images") is var madeOver && madeOver != n)
-            throw new ConfigException($"{path} was written by a run over {madeOver} images, this run finds {n}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output or with --move-aside");
+            throw new ConfigException($"{path} was written by a run over {madeOver} images, this run finds {n}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output or with --move-aside", everyRank: false);
         TrainConfig saved;
         try { saved = TrainConfig.FromJson(metadata.GetValueOrDefault("config") ?? throw new WeightsException("no stored config")); }
         catch (ConfigException e) { throw new WeightsException($"its stored config cannot be read ({e.Message})"); }

@@ -112,8 +112,9 @@ public static class TrainCommand
     }
 
     /// <summary>A divergence, a bad configuration or a disagreement between ranks: every rank meets
-    /// it at the same point (they share the metrics, the config and the checks), so all end normally.</summary>
-    static bool MetByEveryRank(Exception e) => e is DivergedException or ConfigException or DistributedException;
+    /// it at the same point (they share the metrics, the config and the checks), so all end normally.
+    /// A configuration error that can be one rank's alone (its dataset, its folder) is not.</summary>
+    public static bool MetByEveryRank(Exception e) => e is DivergedException or DistributedException || e is ConfigException { EveryRank: true };
 
     /// <summary>Loads the teacher of a checkpoint and draws the clusters of the first four images.</summary>
     static void WriteClusterPicture(TrainConfig config, string checkpoint, VocSegmentation images, string path)

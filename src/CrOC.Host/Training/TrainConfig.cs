@@ -275,5 +275,10 @@ public sealed record TrainConfig
     }
 }
 
-/// <summary>A configuration that cannot be used; the CLI reports it with exit code 2.</summary>
-public sealed class ConfigException(string message) : Exception(message), CommandLine.IBadOption;
+/// <summary>A configuration that cannot be used; the CLI reports it with exit code 2.
+/// <paramref name="everyRank"/>: whether every process of a distributed run meets it alike (the
+/// options, the config file), or it may be one rank's alone (its dataset, its output folder).</summary>
+public sealed class ConfigException(string message, bool everyRank = true) : Exception(message), CommandLine.IBadOption
+{
+    public bool EveryRank { get; } = everyRank;
+}

@@ -194,6 +194,15 @@ let tests =
             File.Delete log
         }
 
+        test "a configuration error that may be one rank's alone (its dataset gives no step) ends every rank at once; one from the options is met by all" {
+            let output = DataTests.tempDir "rank-local"
+            let config = TrainingTests.tinyConfig output [ "accum", "8" ] // 48 images: 6 batches of 8 per epoch, no step of 8
+            let e = thrown<ConfigException> (fun () -> TrainingTests.run config |> ignore) "no optimiser step per epoch"
+            Expect.isFalse (TrainCommand.MetByEveryRank e) "this rank's dataset: the others may wait in a collective, so all are aborted"
+            Expect.isTrue (TrainCommand.MetByEveryRank(ConfigException "--lr must be in (0, 10]")) "an option's error is every rank's"
+            Directory.Delete(output, true)
+        }
+
         test "--move-aside works when --output ends with a slash" {
             let output = DataTests.tempDir "slash"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
