@@ -67,7 +67,7 @@ public static class BenchCommand
         try { config = TrainConfig.Resolve(pairs); }
         catch (ConfigException e) // train's words for bench's --size
         {
-            throw new OptionException(e.Message.Replace("--image-size", "--size").Replace("--n-tokens exceeds the number of patches of two views", "--size gives two views fewer patches than the clustering's initial clusters (--n-tokens)"));
+            throw new OptionException(e.Message.Replace("--image-size", "--size"));
         }
         precision = config.Precision; // auto resolved
         var croc = CrocSetup.Croc(config);

@@ -41,7 +41,8 @@ public static class ExportCommand
         if (Path.GetFileName(output).Length == 0) throw new OutputException($"--output '{output}' names no file: give a path without extension, e.g. exports/backbone");
         var targets = new[] { (ExportFormat.Safetensors, ".safetensors"), (ExportFormat.Pth, ".pth") }
             .Where(t => format == ExportFormat.Both || format == t.Item1).Select(t => output + t.Item2).Append(output + ".json").ToList();
-        foreach (var target in targets) Refuse(OutputPaths.File(target, "--output"), Path.GetFullPath(weights), o.Overwrite);
+        foreach (var target in targets.Select(t => OutputPaths.NotInput(t, "--output", weights)))
+            if (File.Exists(target) && !o.Overwrite) throw new OutputException($"'{target}' exists: choose another --output, or add --overwrite to replace it");
         using var scope = torch.NewDisposeScope();
         var loaded = BackboneLoader.Load(weights, network, heads, strict);
         var (cfg, imported) = (loaded.Config, loaded.Source);
@@ -76,15 +77,6 @@ public static class ExportCommand
         written.Add(output + ".json");
         Console.WriteLine($"wrote {string.Join(", ", written)}");
         return ExitCodes.Ok;
-    }
-
-    /// <summary>Refuses (exit 2, before any work) to write over the input, or over an existing file unless asked to.</summary>
-    static void Refuse(string target, string input, bool overwrite)
-    {
-        if (target == input)
-            throw new OutputException($"--output would write '{target}' over the --weights file itself; choose another --output");
-        if (File.Exists(target) && !overwrite)
-            throw new OutputException($"'{target}' exists: choose another --output, or add --overwrite to replace it");
     }
 }
 

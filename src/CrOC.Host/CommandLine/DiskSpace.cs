@@ -26,7 +26,7 @@ public static class DiskSpace
     public static bool Holds(string root, string path)
     {
         var trimmed = Path.TrimEndingDirectorySeparator(root);
-        return trimmed.Length == 0 || root == "/" || path == trimmed || path.StartsWith(trimmed + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+        return trimmed == "/" || path == trimmed || path.StartsWith(trimmed + Path.DirectorySeparatorChar, StringComparison.Ordinal);
     }
 
     public static string Describe(long bytes) => bytes >= 1 << 30 ? $"{bytes / (double)(1 << 30):F2} GiB" : bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F1} MiB" : $"{bytes} bytes";

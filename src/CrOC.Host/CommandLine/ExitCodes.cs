@@ -35,7 +35,7 @@ public static class ExitCodes
     };
 
     /// <summary>True for the failures whose message says all (no internal error).</summary>
-    public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is IReportedFailure or IOException or UnauthorizedAccessException || OutOfMemory(Cause(e));
+    public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is var cause && (cause is IReportedFailure or IOException or UnauthorizedAccessException || OutOfMemory(cause));
 
     /// <summary>.NET's out-of-memory, or libtorch's (an allocator's refusal, raised through TorchSharp).</summary>
     static bool OutOfMemory(Exception e) =>

@@ -18,11 +18,18 @@ public static class OutputPaths
     /// (<paramref name="extension"/>): an earlier output is replaced, no other file is.</summary>
     public static string Replaceable(string path, string option, string extension, params string[] inputs)
     {
+        var full = NotInput(path, option, inputs);
+        if (System.IO.File.Exists(full) && !full.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
+            throw new OutputException($"{option} '{path}' exists and is not a {extension} file; choose another path");
+        return full;
+    }
+
+    /// <summary>A file to be written (as <see cref="File"/>) that is none of the command's <paramref name="inputs"/>.</summary>
+    public static string NotInput(string path, string option, params string[] inputs)
+    {
         var full = File(path, option);
         if (inputs.Any(input => Path.GetFullPath(input) == full))
             throw new OutputException($"{option} '{path}' is this command's input file; choose another path");
-        if (System.IO.File.Exists(full) && !full.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
-            throw new OutputException($"{option} '{path}' exists and is not a {extension} file; choose another path");
         return full;
     }
 

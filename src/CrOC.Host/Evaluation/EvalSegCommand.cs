@@ -69,7 +69,7 @@ public static class EvalSegCommand
             Precision: Precisions.Resolve(o.Precision, o.Device));
         CheckpointImport.ExpectFile(o.Weights); // before the synthetic set is generated
         var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());
-        if (predictions is not null && DiskSpace.Holds(Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)), predictions))
+        if (predictions is not null && DiskSpace.Holds(Path.GetFullPath(root), predictions))
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes);
         var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);

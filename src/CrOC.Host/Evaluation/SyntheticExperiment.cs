@@ -33,18 +33,12 @@ public static class SyntheticExperiment
         return $"{mean:F1} ± {std:F1} ({string.Join(" / ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))})";
     }
 
-    /// <summary>"--name value" and "--name=value" words as (name, value) pairs; a name without a value is refused.</summary>
-    static List<(string, string?)> TrainPairs(string text)
+    /// <summary>The words of --train-args as the command line's (name, value) pairs; a name without a value is refused.</summary>
+    static List<(string Name, string? Value)> TrainPairs(string text)
     {
-        var words = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var pairs = new List<(string, string?)>();
-        for (int i = 0; i < words.Length; i++)
-        {
-            var name = words[i].TrimStart('-');
-            if (name.Split('=', 2) is [var key, var value]) pairs.Add((key, value));
-            else if (i + 1 < words.Length) pairs.Add((name, words[++i]));
-            else throw new OptionException($"--train-args: '{words[i]}' has no value (give '--name value' or '--name=value' pairs)");
-        }
+        var pairs = Arguments.Pairs(text.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        foreach (var (name, value) in pairs)
+            if (value is null) throw new OptionException($"--train-args: '--{name}' has no value (give '--name value' or '--name=value' pairs)");
         return pairs;
     }
 

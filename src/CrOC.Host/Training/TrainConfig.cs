@@ -267,7 +267,8 @@ public sealed record TrainConfig
         Check(ImageSize % Patch == 0, $"--image-size {ImageSize} must be a multiple of --patch {Patch}");
         Check(NCentroidsMax >= 2 && NCentroidsMax <= NTokens, $"--n-centroids-max must lie in [2, --n-tokens = {NTokens}]");
         Check(ClusterK <= NTokens, $"--cluster-k must lie in [1, --n-tokens = {NTokens}] (or 0)");
-        Check(2 * (ImageSize / Patch) * (ImageSize / Patch) >= NTokens, "--n-tokens exceeds the number of patches of two views");
+        int patches = 2 * (ImageSize / Patch) * (ImageSize / Patch);
+        Check(patches >= NTokens, $"--image-size {ImageSize} gives two views {patches} patches, fewer than --n-tokens {NTokens} (the clustering's initial clusters)");
         Check(Device is "cpu" || Device.StartsWith("cuda", StringComparison.Ordinal), "--device must be cpu or cuda[:N]");
         Check(WarmupEpochs < Epochs || Epochs <= 2, $"--warmup-epochs {WarmupEpochs} must be shorter than --epochs {Epochs}");
         Check(Data.Length > 0 || SyntheticTrain >= Batch, "--synthetic-train must hold at least one batch");
