@@ -28,6 +28,10 @@ public interface ICollective : IDisposable
     /// <summary>(n) on each rank → (W·n) in rank order, on every rank.</summary>
     torch.Tensor AllGather(torch.Tensor tensor);
     void Barrier();
+    /// <summary>A barrier without the collective timeout that sleeps while it waits: for a wait
+    /// on the other ranks' local work, which ends but may outlast any timeout (generating the
+    /// synthetic set). A rank that fails meanwhile aborts the job, or mpirun ends it.</summary>
+    void AwaitLocalWork();
     /// <summary>Ends every process of the run with <paramref name="code"/> (after an error on this
     /// rank: the others must not wait for it).</summary>
     void Abort(int code);
@@ -44,6 +48,7 @@ public sealed class SingleProcess : ICollective
     public void Broadcast(torch.Tensor tensor, int root = 0) { }
     public torch.Tensor AllGather(torch.Tensor tensor) => tensor.clone();
     public void Barrier() { }
+    public void AwaitLocalWork() { }
     public void Abort(int code) => Environment.Exit(code);
     public void Dispose() { }
 }

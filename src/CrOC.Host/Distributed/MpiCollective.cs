@@ -6,7 +6,7 @@ namespace CrOC.Host.Distributed;
 /// <summary>
 /// The collectives over Open MPI's COMM_WORLD. Buffers are passed to MPI by address: a contiguous
 /// CPU tensor directly, any other tensor (a CUDA one, a strided view) through a contiguous host copy.
-/// Each call runs under the <see cref="Watchdog"/>.
+/// Each call but <see cref="AwaitLocalWork"/> runs under the <see cref="Watchdog"/>.
 /// </summary>
 public sealed class MpiCollective : ICollective
 {
@@ -87,6 +87,8 @@ public sealed class MpiCollective : ICollective
     {
         using (watchdog.Guard("barrier")) mpi.Barrier();
     }
+
+    public void AwaitLocalWork() => mpi.SleepingBarrier(TimeSpan.FromMilliseconds(50));
 
     /// <summary>Ends the whole job from this rank (all ranks exit).</summary>
     public void Abort(int code) => mpi.Abort(code);

@@ -21,6 +21,8 @@ sealed class OpenMpi
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int VoidFn();
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int CommIntFn(IntPtr comm, out int value);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int CommFn(IntPtr comm);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int IbarrierFn(IntPtr comm, out IntPtr request);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int TestFn(ref IntPtr request, out int flag, IntPtr status);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int AbortFn(IntPtr comm, int code);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int AllreduceFn(IntPtr send, IntPtr receive, int count, IntPtr type, IntPtr op, IntPtr comm);
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate int BcastFn(IntPtr buffer, int count, IntPtr type, int root, IntPtr comm);
@@ -37,6 +39,8 @@ sealed class OpenMpi
     readonly VoidFn finalize;
     readonly CommIntFn commRank, commSize;
     readonly CommFn barrier;
+    readonly IbarrierFn ibarrier;
+    readonly TestFn test;
     readonly AbortFn abort;
     readonly AllreduceFn allreduce;
     readonly BcastFn bcast;
@@ -60,6 +64,8 @@ sealed class OpenMpi
         commRank = Fn<CommIntFn>("MPI_Comm_rank");
         commSize = Fn<CommIntFn>("MPI_Comm_size");
         barrier = Fn<CommFn>("MPI_Barrier");
+        ibarrier = Fn<IbarrierFn>("MPI_Ibarrier");
+        test = Fn<TestFn>("MPI_Test");
         abort = Fn<AbortFn>("MPI_Abort");
         allreduce = Fn<AllreduceFn>("MPI_Allreduce");
         bcast = Fn<BcastFn>("MPI_Bcast");
@@ -134,6 +140,19 @@ sealed class OpenMpi
     }
     public int Size() { Check(commSize(World, out int s), "MPI_Comm_size"); return s; }
     public void Barrier() => Check(barrier(World), "MPI_Barrier");
+
+    /// <summary>A barrier that does not spin: MPI_Ibarrier, then MPI_Test every
+    /// <paramref name="poll"/> (MPI_STATUS_IGNORE is NULL in Open MPI).</summary>
+    public void SleepingBarrier(TimeSpan poll)
+    {
+        Check(ibarrier(World, out var request), "MPI_Ibarrier");
+        while (true)
+        {
+            Check(test(ref request, out int done, IntPtr.Zero), "MPI_Test");
+            if (done != 0) return;
+            Thread.Sleep(poll);
+        }
+    }
     public void Abort(int code) => abort(World, code);
     public void AllReduceInPlace(IntPtr buffer, int count, IntPtr type, IntPtr op) => Check(allreduce(InPlace, buffer, count, type, op, World), "MPI_Allreduce");
     public void Broadcast(IntPtr buffer, int count, IntPtr type, int root) => Check(bcast(buffer, count, type, root, World), "MPI_Bcast");

@@ -89,8 +89,8 @@ public static class TrainCommand
         string? synthetic = null;
         if (config.Data.Length == 0)
         {
-            if (ranks.LocalRank == 0) SyntheticDataset.Ensure(config); // once per machine, while the others wait
-            ranks.Barrier();
+            if (ranks.LocalRank == 0) SyntheticDataset.Ensure(config); // once per machine, while the others wait, however long it takes
+            ranks.AwaitLocalWork();
             synthetic = SyntheticDataset.Ensure(config);
             files = ImageSources.Find([SyntheticDataset.TrainList(synthetic)]);
         }

@@ -27,6 +27,7 @@ type MirroredPair() =
         member _.Broadcast(_, _) = ()
         member _.AllGather(t) = torch.cat([| t; t |])
         member _.Barrier() = ()
+        member _.AwaitLocalWork() = ()
         member _.Abort(_) = ()
         member _.Dispose() = ()
 
@@ -36,10 +37,12 @@ let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 let private trainArgs (output: string) (extra: string list) =
     "train" :: [ for name, value in TrainingTests.tinyPairs output @ [ "batch", "4" ] do yield "--" + name; yield value ] @ extra
 
-/// `mpirun -np n dotnet croc-host.dll args`, started (not awaited), output captured.
-let private mpirun (n: int) (args: string list) =
+/// `mpirun -np n dotnet croc-host.dll args` with the environment variables `env` added, started
+/// (not awaited), output captured.
+let private mpirunWith (env: (string * string) list) (n: int) (args: string list) =
     let info = ProcessStartInfo("mpirun", RedirectStandardOutput = true, RedirectStandardError = true)
     for a in [ "--oversubscribe"; "--allow-run-as-root"; "-np"; string n; "dotnet"; hostDll ] @ args do info.ArgumentList.Add a
+    for name, value in env do info.Environment.[name] <- value
     // Containers often forbid the cross-memory attach of Open MPI's shared-memory transport.
     info.Environment.["OMPI_MCA_btl_vader_single_copy_mechanism"] <- "none"
     let p =
@@ -51,6 +54,9 @@ let private mpirun (n: int) (args: string list) =
     p.BeginOutputReadLine()
     p.BeginErrorReadLine()
     p, (fun () -> lock output (fun () -> output.ToString()))
+
+/// `mpirun -np n dotnet croc-host.dll args`, started (not awaited), output captured.
+let private mpirun = mpirunWith []
 
 /// Waits for a started job; fails after `seconds` (killing it).
 let private finish (seconds: int) (p: Process, text: unit -> string) =
@@ -137,6 +143,19 @@ let tests =
             Directory.CreateDirectory(fresh + ".partial") |> ignore
             CrOC.Host.Training.SyntheticDataset.Publish(fresh + ".partial", fresh)
             Expect.isTrue (Directory.Exists fresh) "without a rival the copy is renamed into place"
+        }
+
+        test "generating the synthetic set outlasts --collective-timeout: the other rank waits for it, without the watchdog" {
+            let home = DataTests.tempDir "dp-generate"
+            let output = Path.Combine(home, "run")
+            let args =
+                "train" :: [ for name, value in TrainingTests.tinyPairs output do if name <> "data" then yield "--" + name; yield value ]
+                @ [ "--synthetic-train"; "2500"; "--synthetic-val"; "8"; "--max-steps"; "1"; "--collective-timeout"; "3" ]
+            let code, text = mpirunWith [ "CROC_DATA_HOME", home ] 2 args |> finish 240
+            Expect.equal code 0 (sprintf "the job trains once the set exists:\n%s" text)
+            Expect.stringContains text "generating 2500 + 8 synthetic scenes" "local rank 0 generated the set"
+            Expect.isFalse (text.Contains "did not complete within") "no watchdog fired"
+            Expect.isTrue (hasSteps output 1 ()) "the step was logged"
         }
 
         test "2 processes × batch 4 reproduce 1 process × batch 4 × accum 2, through a resume; rank 0 alone writes" {
