@@ -61,8 +61,21 @@ public static class EvalKnnCommand
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
         var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
         log($"k-NN: bank {bank.Images.Count} images of {bank.Classes.Count} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
+        foreach (var doubt in Doubts(bank, queries)) log($"warning: {doubt}");
         var backbone = device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
         var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, Precisions.Resolve(o.Precision, o.Device));
         return new KnnEvaluation(loaded.Config, backbone, options, log, device).Run(bank, queries);
+    }
+
+    /// <summary>What makes the top-1 of a run say little, told before it starts: a bank of one class
+    /// (every query is given it) and queries that are bank images too (each finds itself first).</summary>
+    public static IEnumerable<string> Doubts(LabelledImages bank, LabelledImages queries)
+    {
+        if (bank.Classes.Count == 1)
+            yield return $"the bank has one class ('{bank.Classes[0]}'): every query is given it, so top-1 is only the share of queries of that class";
+        var inBank = bank.Images.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        int shared = queries.Images.Count(e => inBank.Contains(e.Name));
+        if (shared > 0)
+            yield return $"{shared} of the {queries.Images.Count} queries are bank images too: each finds itself (similarity 1) among its neighbours, which inflates top-1; give --queries a separate set";
     }
 }

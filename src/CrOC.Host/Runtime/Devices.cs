@@ -13,12 +13,14 @@ public static class Devices
     public static torch.Device Resolve(string name, int localRank = 0)
     {
         if (name == "cpu") return torch.CPU;
-        if (!name.StartsWith("cuda", StringComparison.Ordinal)) throw new DeviceException($"--device must be cpu, cuda or cuda:N, not '{name}'");
+        int? asked = name == "cuda" ? null
+            : name.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(name.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n
+            : throw new DeviceException($"--device must be cpu, cuda or cuda:N (N ≥ 0), not '{name}'");
         if (!torch.cuda.is_available())
             throw new DeviceException($"--device {name} was asked for, but CUDA is not available (this build uses the CPU natives libtorch-cpu-linux-x64; the README says how to switch to TorchSharp's CUDA package)");
-        int index = name == "cuda" ? localRank : int.TryParse(name.AsSpan(5), out int n) ? n : -1;
+        int index = asked ?? localRank;
         int count = torch.cuda.device_count();
-        if (index < 0 || index >= count)
+        if (index >= count)
             throw new DeviceException($"--device {name}: GPU {index} does not exist (this machine has {count}); under mpirun, start at most {count} processes per machine or name the GPU");
         return torch.device(DeviceType.CUDA, index);
     }

@@ -80,6 +80,45 @@ let tests =
             File.Delete path
         }
 
+        test "weighted k-NN against a naive float64 reference (cosine, the k nearest vote exp(sim / T)); chunking changes nothing; k above the bank is clamped" {
+            let rng = Random 5
+            let bank, queries = (tensorOf [| 40L; 6L |] (normal rng 240)).to_type(f32), (tensorOf [| 13L; 6L |] (normal rng 78)).to_type(f32)
+            let labels = labelsOf [ for i in 0 .. 39 -> (i * 7) % 4 ]
+            let naive (k: int) (t: float) =
+                let rows (x: torch.Tensor) =
+                    let a = valuesOf x
+                    let d = int x.shape.[1]
+                    [| for r in 0 .. a.Length / d - 1 -> let v = a.[r * d .. r * d + d - 1] in let n = sqrt (Array.sumBy (fun x -> x * x) v) in v |> Array.map (fun x -> x / n) |]
+                let b, l = rows bank, labels.data<int64>().ToArray()
+                [| for q in rows queries ->
+                    let votes = Array.zeroCreate 4
+                    let sims = b |> Array.mapi (fun i r -> Array.fold2 (fun acc x y -> acc + x * y) 0.0 q r, i) |> Array.sortByDescending fst
+                    for s, i in sims |> Array.truncate k do votes.[int l.[i]] <- votes.[int l.[i]] + exp (s / t)
+                    votes |]
+            for k, t in [ 1, 0.07; 5, 0.07; 20, 0.5; 100, 1.0 ] do
+                let expected = naive k t
+                for chunk in [ 3; 100 ] do
+                    use scores = Knn.scores k t 4 chunk bank labels queries
+                    let got = valuesOf scores
+                    let worst = Array.concat expected |> Array.mapi (fun i e -> abs (got.[i] - e) / max 1.0 (abs e)) |> Array.max
+                    Expect.isLessThan worst 1e-4 $"k = {k}, T = {t}, chunks of {chunk}: the votes of the float64 reference"
+            let best = labelsOf [ for v in naive 5 0.07 -> Array.findIndex ((=) (Array.max v)) v ]
+            Expect.floatClose Accuracy.veryHigh (Knn.top1 (Knn.scores 5 0.07 4 100 bank labels queries) best) 1.0 "top-1 of the reference's argmax"
+        }
+
+        test "eval-knn warns of a one-class bank and of queries that are bank images too" {
+            let images n = [ for i in 0 .. n - 1 -> ImageEntry.File $"/data/img{i}.jpg" ]
+            let set (entries: ImageEntry list) (classes: string list) = LabelledImages(entries, Array.zeroCreate entries.Length, classes)
+            let bank = set (images 6) [ "cat"; "dog" ]
+            Expect.isEmpty (EvalKnnCommand.Doubts(bank, set [ ImageEntry.File "/data/other.jpg" ] [ "cat"; "dog" ])) "a separate query set of two classes: nothing to say"
+            let shared = List.ofSeq (EvalKnnCommand.Doubts(bank, set (images 3 @ [ ImageEntry.File "/data/q.jpg" ]) [ "cat"; "dog" ]))
+            Expect.equal shared.Length 1 "queries inside the bank"
+            Expect.stringContains shared.Head "3 of the 4 queries are bank images too" "counts them"
+            let oneClass = List.ofSeq (EvalKnnCommand.Doubts(set (images 2) [ "cat" ], set [ ImageEntry.File "/data/q.jpg" ] [ "cat" ]))
+            Expect.equal oneClass.Length 1 "one class"
+            Expect.stringContains oneClass.Head "one class ('cat')" "names it"
+        }
+
         test "mIoU from a hand-computed confusion matrix, with ignored pixels and an absent class" {
             use _ = torch.NewDisposeScope()
             // Counted pairs (truth, prediction): (0,0) (0,1) (1,1) (1,1) (2,0); the 255 pixel is ignored.

@@ -180,6 +180,9 @@ let tests =
         test "--device: cpu works, an unknown name and an absent GPU are refused with the reason (exit 2)" {
             Expect.equal (Devices.Resolve "cpu").``type`` DeviceType.CPU "cpu"
             Expect.throwsT<DeviceException> (fun () -> Devices.Resolve "gpu" |> ignore) "unknown device"
+            for malformed in [ "cuda:-1"; "cuda:"; "cudax"; "cuda:+1"; "cuda: 1" ] do
+                let message = try Devices.Resolve malformed |> ignore; "" with :? DeviceException as e -> e.Message
+                Expect.stringContains message "must be cpu, cuda or cuda:N" $"{malformed}: the format is named, whether or not CUDA is there"
             if not (torch.cuda.is_available()) then
                 let output = DataTests.tempDir "no-cuda"
                 for args in [ [| "train"; "--device"; "cuda"; "--output"; output |]; [| "bench"; "--device"; "cuda:0" |]
