@@ -77,6 +77,7 @@ public static class BenchCommand
         using var views = torch.randn([2L * batch, 3, vit.ImageSize, vit.ImageSize], generator: generator).to(device);
         using var positions = (torch.rand([2L * batch, vit.Tokens, 2], generator: generator) * vit.ImageSize).to(device);
         print($"bench: preset {preset.Word()}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision.Word()}, {threads} threads, {ranks.World} process(es), {device}; {MklVendorCheck.Status}; {HeapSettings.Status}");
+        if (Collectives.Oversubscription(threads, ranks.LocalWorld) is { } warning) print(warning);
 
         var phases = new Dictionary<string, List<double>>();
         var totals = new List<double>();

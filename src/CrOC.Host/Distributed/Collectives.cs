@@ -19,14 +19,27 @@ public static class Collectives
     [DllImport("libc", EntryPoint = "sysconf")] static extern long SysConf(int name);
     const int OnlineProcessors = 84; // _SC_NPROCESSORS_ONLN (glibc)
 
+    /// <summary>The machine's online cores (all of them, whatever this process is bound to).</summary>
+    static int MachineCores()
+    {
+        long online = SysConf(OnlineProcessors);
+        return online > 0 ? (int)online : Environment.ProcessorCount;
+    }
+
     /// <summary>torch threads for one process: the machine's cores shared among its processes,
     /// but no more than the cores this process may run on (mpirun binds each process to one core
     /// when it starts one or two; .NET's ProcessorCount already counts only the allowed ones).</summary>
-    public static int DefaultThreads(ICollective c)
+    public static int DefaultThreads(ICollective c) =>
+        System.Math.Max(1, System.Math.Min(Environment.ProcessorCount, MachineCores() / c.LocalWorld));
+
+    /// <summary>The warning for <paramref name="localWorld"/> processes of <paramref name="threads"/>
+    /// threads each on a machine of <paramref name="cores"/> (default: this one's) cores, when
+    /// they ask for more threads than there are cores; else null.</summary>
+    public static string? Oversubscription(int threads, int localWorld, int? cores = null)
     {
-        long online = SysConf(OnlineProcessors);
-        int machine = online > 0 ? (int)online : Environment.ProcessorCount;
-        return System.Math.Max(1, System.Math.Min(Environment.ProcessorCount, machine / c.LocalWorld));
+        int available = cores ?? MachineCores();
+        return threads * localWorld <= available ? null
+            : $"warning: {localWorld} process(es) × {threads} threads ask for more than this machine's {available} cores: the threads then wait on each other (--threads 0 shares the cores)";
     }
 
     /// <summary>Average over ranks, in place.</summary>

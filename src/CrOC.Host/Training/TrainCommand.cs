@@ -83,6 +83,7 @@ public static class TrainCommand
         torch.set_num_threads(threads);
         if (folder?.MovedTo is { } moved) log.Write($"the earlier run in {config.Output} was moved to {moved}");
         log.Write($"croc-host train, commit {GitInfo.Commit}, {DateTime.UtcNow:u}, {ranks.World} process(es), {threads} threads each; {MklVendorCheck.Status}; {HeapSettings.Status}");
+        if (Collectives.Oversubscription(threads, ranks.LocalWorld) is { } warning) log.Write(warning);
         log.Write("resolved config:\n" + config.ToJson());
 
         IReadOnlyList<ImageEntry> files;

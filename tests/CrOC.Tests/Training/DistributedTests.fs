@@ -117,6 +117,14 @@ let tests =
             Expect.sequenceEqual pair.Calls [ 1436L; 4000L; 36L ] "buckets of float32 values: (35 + 300 + 24), (1000 alone: larger than a bucket), (9)"
         }
 
+        test "threads: a warning when a machine's processes ask for more threads than it has cores, none otherwise" {
+            Expect.isNone (Option.ofObj (Collectives.Oversubscription(2, 1, 2))) "2 threads on 2 cores"
+            Expect.isNone (Option.ofObj (Collectives.Oversubscription(1, 2, 2))) "2 processes of 1 thread on 2 cores"
+            let warning = present (Collectives.Oversubscription(512, 1, 2))
+            Expect.stringContains warning "1 process(es) × 512 threads ask for more than this machine's 2 cores" "says how many and why"
+            Expect.stringContains (present (Collectives.Oversubscription(2, 2, 2))) "--threads 0" "names the default that shares the cores"
+        }
+
         test "the watchdog reports an operation that outlives its timeout, and only that one" {
             let fired = Collections.Concurrent.ConcurrentQueue<string>()
             let watchdog = Watchdog(TimeSpan.FromMilliseconds 300.0, Action<string>(fired.Enqueue))
