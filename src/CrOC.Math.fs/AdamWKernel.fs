@@ -1,8 +1,11 @@
 /// AdamW's update of float32 CPU memory in one pass (issue 16): p, g, m and v are read once and
 /// p, m and v written once, where the same update as tensor operations makes ~16 passes over
-/// memory. The arithmetic is PyTorch's single-tensor AdamW, operation for operation in float32:
+/// memory. The arithmetic is PyTorch's single-tensor AdamW in float32:
 ///   g ← g·clip;  p ← p·decay;  m ← m + w₁·(g − m);  v ← v·β₂ + (w₂·g)·g;  p ← p + s·(m / (√v / √c₂ + eps))
 /// with clip the gradient's clipping factor (1: none; g itself is only read), decay = 1 − lr·wd, w₁ = 1 − β₁, w₂ = 1 − β₂, c₂ = 1 − β₂ᵗ, s = −lr / (1 − β₁ᵗ).
+/// Its rounding is not libtorch's op for op (measured on 2²⁰ random elements, one step: m differs
+/// in 7 % of them, libtorch's lerp_ being one fused multiply-add; p in 0.6 %, addcdiv_ computing
+/// (s·m)/d; v in 0.1 %), each by an ulp or so; the tests hold it to a float64 reference.
 /// A slice with an EMA teacher then moves it toward the new p in the same pass (t is read and
 /// written once; p is not read again): t ← fma(w_t, p − t, t), libtorch's vectorised `lerp_` for
 /// a weight w_t = 1 − momentum below ½.
