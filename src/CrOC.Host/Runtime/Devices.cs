@@ -8,17 +8,25 @@ public sealed class DeviceException(string message) : Exception(message), Comman
 /// <summary>Turns `--device cpu|cuda|cuda:N` into a torch device, checking that it exists.</summary>
 public static class Devices
 {
+    /// <summary>Whether <paramref name="name"/> is cpu, cuda or cuda:N (N ≥ 0).</summary>
+    public static bool IsWellFormed(string name) => name is "cpu" or "cuda" || IndexOf(name) is not null;
+
+    /// <summary>The refusal of a name that is not <see cref="IsWellFormed"/>.</summary>
+    public static string FormatRule(string name) => $"--device must be cpu, cuda or cuda:N (N ≥ 0), not '{name}'";
+
+    /// <summary>N of cuda:N, else null.</summary>
+    static int? IndexOf(string name) =>
+        name.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(name.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n : null;
+
     /// <summary><paramref name="name"/> "cuda" without an index picks GPU <paramref name="localRank"/>
     /// (one GPU per process of a machine under mpirun).</summary>
     public static torch.Device Resolve(string name, int localRank = 0)
     {
         if (name == "cpu") return torch.CPU;
-        int? asked = name == "cuda" ? null
-            : name.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(name.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n
-            : throw new DeviceException($"--device must be cpu, cuda or cuda:N (N ≥ 0), not '{name}'");
+        if (!IsWellFormed(name)) throw new DeviceException(FormatRule(name));
         if (!torch.cuda.is_available())
             throw new DeviceException($"--device {name} was asked for, but CUDA is not available (this build uses the CPU natives libtorch-cpu-linux-x64; the README says how to switch to TorchSharp's CUDA package)");
-        int index = asked ?? localRank;
+        int index = IndexOf(name) ?? localRank;
         int count = torch.cuda.device_count();
         if (index >= count)
             throw new DeviceException($"--device {name}: GPU {index} does not exist (this machine has {count}); under mpirun, start at most {count} processes per machine or name the GPU");

@@ -269,7 +269,7 @@ public sealed record TrainConfig
         Check(ClusterK <= NTokens, $"--cluster-k must lie in [1, --n-tokens = {NTokens}] (or 0)");
         int patches = 2 * (ImageSize / Patch) * (ImageSize / Patch);
         Check(patches >= NTokens, $"--image-size {ImageSize} gives two views {patches} patches, fewer than --n-tokens {NTokens} (the clustering's initial clusters)");
-        Check(Device is "cpu" || Device.StartsWith("cuda", StringComparison.Ordinal), "--device must be cpu or cuda[:N]");
+        Check(Runtime.Devices.IsWellFormed(Device), Runtime.Devices.FormatRule(Device));
         Check(WarmupEpochs < Epochs || Epochs <= 2, $"--warmup-epochs {WarmupEpochs} must be shorter than --epochs {Epochs}");
         Check(Data.Length > 0 || SyntheticTrain >= Batch, "--synthetic-train must hold at least one batch");
         return this;

@@ -183,6 +183,8 @@ let tests =
             for malformed in [ "cuda:-1"; "cuda:"; "cudax"; "cuda:+1"; "cuda: 1" ] do
                 let message = try Devices.Resolve malformed |> ignore; "" with :? DeviceException as e -> e.Message
                 Expect.stringContains message "must be cpu, cuda or cuda:N" $"{malformed}: the format is named, whether or not CUDA is there"
+                let refused = try configOf [ "device", malformed ] |> ignore; "" with :? ConfigException as e -> e.Message
+                Expect.stringContains refused "must be cpu, cuda or cuda:N" $"{malformed}: train's config check is the same rule"
             if not (torch.cuda.is_available()) then
                 let output = DataTests.tempDir "no-cuda"
                 for args in [ [| "train"; "--device"; "cuda"; "--output"; output |]; [| "bench"; "--device"; "cuda:0" |]
