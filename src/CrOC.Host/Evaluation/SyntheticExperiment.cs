@@ -44,9 +44,8 @@ public static class SyntheticExperiment
 
     public static int Run(ExperimentOptions o, string output)
     {
-        var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds ?? [0, 1], o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
+        var (seeds, size, featureSize, probeEpochs, maxTrain) = (ExperimentOptions.Distinct(o.Seeds ?? [0, 1]), o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
         var extra = TrainPairs(o.TrainArgs);
-        if (seeds.Distinct().Count() != seeds.Length) throw new OptionException($"--seeds must be distinct (each seed trains its own folder), got {string.Join(",", seeds)}");
         if (o.Quick) throw new OptionException("--quick is the real suite's try-out (--suite real); the synthetic suite's size is set by --seeds, --train-args and the probe options");
         var recipe = TrainConfig.Resolve(extra);
         int patch = recipe.Patch; // checked before hours of pre-training, not after

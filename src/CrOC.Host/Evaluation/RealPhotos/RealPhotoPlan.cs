@@ -53,15 +53,11 @@ public sealed record RealPhotoPlan(
 
     /// <summary>What `experiment --suite real` runs: the full suite or (<paramref name="quick"/>) the try-out,
     /// with the plan's own seeds unless <paramref name="seeds"/> names others (one seed of the full
-    /// suite, half its pre-training time, fits a shorter session). Seeds must be distinct: two runs
-    /// of one seed would share a run folder.</summary>
+    /// suite, half its pre-training time, fits a shorter session), checked by <see cref="ExperimentOptions.Distinct"/>.</summary>
     public static RealPhotoPlan For(bool quick, int[]? seeds)
     {
         var plan = quick ? Quick : Full;
-        if (seeds is null) return plan;
-        if (seeds.Length == 0 || seeds.Distinct().Count() != seeds.Length)
-            throw new CommandLine.OptionException($"--seeds must name at least one seed and no seed twice, got {string.Join(",", seeds)}");
-        return plan with { Seeds = seeds };
+        return seeds is null ? plan : plan with { Seeds = ExperimentOptions.Distinct(seeds) };
     }
 
     /// <summary>Epochs of CamVid trainval (468 photos, 14 batches of 32) that make <see cref="Steps"/>.</summary>
