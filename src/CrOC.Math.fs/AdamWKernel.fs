@@ -23,7 +23,6 @@ type Coefficients = { GradientScale: float32; Decay: float32; FirstWeight: float
 /// copy (same length; 0n: none) and its length.
 type Slice = { P: nativeint; G: nativeint; M: nativeint; V: nativeint; Teacher: nativeint; Count: int64; Coefficients: Coefficients }
 
-
 /// The coefficients broadcast to every lane, made once per range.
 [<Struct>]
 type private Lanes =

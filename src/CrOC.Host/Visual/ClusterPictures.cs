@@ -50,7 +50,6 @@ public static class ClusterPictures
         var captions = Enumerable.Range(0, b).Select(i => Caption(clusters, i, head)).ToList();
         using (var picture = Render(vit, views.Select(v => new[] { v[0].Pixels, v[1].Pixels }).ToList(), clusters, head))
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             AtomicFile.Write(path, s => picture.SaveAsPng(s));
         }
         if (attentionPath is null) return captions;
