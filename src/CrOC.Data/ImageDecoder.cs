@@ -12,7 +12,8 @@ namespace CrOC.Data;
 /// Decodes untrusted image files (JPEG, PNG, BMP, GIF, WebP, TIFF) to RGB with ImageSharp 2.1.
 /// The header is identified first and images beyond <see cref="MaxPixels"/> or
 /// <see cref="MaxFileBytes"/> are refused before any pixel is decoded; only the first frame of
-/// animated or multi-page files is decoded; EXIF orientation is applied; grayscale, palette,
+/// animated or multi-page files is decoded; EXIF orientation is applied (unless
+/// <see cref="ApplyOrientation"/> is off); grayscale, palette,
 /// CMYK, 16-bit and alpha images become 8-bit RGB (alpha dropped). Every failure is a
 /// <see cref="DecodeException"/> with the reason, never another exception.
 /// </summary>
@@ -23,6 +24,9 @@ public sealed class ImageDecoder
     /// <see cref="MaxPixels"/> but not fit a resize's intermediate buffer.</summary>
     public int MaxSide { get; init; } = 65535;
     public long MaxFileBytes { get; init; } = 256L << 20;
+    /// <summary>Turn the pixels as the EXIF orientation says. Off for images paired with a mask,
+    /// which is drawn on the stored pixel grid (as PIL and torchvision read both).</summary>
+    public bool ApplyOrientation { get; init; } = true;
 
     readonly Configuration configuration;
 
@@ -63,13 +67,9 @@ public sealed class ImageDecoder
     {
         try
         {
-            var header = Image.Identify(configuration, bytes, out _) ?? throw new DecodeException(name, "not a supported image format");
-            if ((long)header.Width * header.Height > MaxPixels || header.Width <= 0 || header.Height <= 0)
-                throw new DecodeException(name, $"{header.Width}x{header.Height} pixels exceed the limit of {MaxPixels}");
-            if (header.Width > MaxSide || header.Height > MaxSide)
-                throw new DecodeException(name, $"{header.Width}x{header.Height} pixels: a side exceeds the limit of {MaxSide}");
+            CheckSize(Image.Identify(configuration, bytes, out _), name);
             using var image = Image.Load<Rgb24>(configuration, bytes);
-            if (image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation) is not null) image.Mutate(x => x.AutoOrient());
+            if (ApplyOrientation && image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation) is not null) image.Mutate(x => x.AutoOrient());
             return ToPlanar(image, reuse);
         }
         catch (DecodeException) { throw; }
@@ -79,6 +79,17 @@ public sealed class ImageDecoder
         {
             throw new DecodeException(name, $"{e.GetType().Name}: {e.Message}");
         }
+    }
+
+    /// <summary>Refuses a missing header and sizes beyond <see cref="MaxPixels"/> or <see cref="MaxSide"/>,
+    /// before any pixel is decoded.</summary>
+    public void CheckSize(IImageInfo? header, string name)
+    {
+        if (header is null) throw new DecodeException(name, "not a supported image format");
+        if ((long)header.Width * header.Height > MaxPixels || header.Width <= 0 || header.Height <= 0)
+            throw new DecodeException(name, $"{header.Width}x{header.Height} pixels exceed the limit of {MaxPixels}");
+        if (header.Width > MaxSide || header.Height > MaxSide)
+            throw new DecodeException(name, $"{header.Width}x{header.Height} pixels: a side exceeds the limit of {MaxSide}");
     }
 
     /// <summary>Interleaved 8-bit RGB rows to planar float32 in [0, 1] (byte · (1/255), as the

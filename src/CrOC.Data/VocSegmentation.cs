@@ -9,12 +9,14 @@ namespace CrOC.Data;
 /// A segmentation dataset in the Pascal VOC layout: JPEGImages/NAME.jpg,
 /// SegmentationClass/NAME.png, ImageSets/Segmentation/SPLIT.txt. Masks are VOC-palette PNGs
 /// (PVOC12, the synthetic scenes) or 8-bit grayscale PNGs holding the class index (how
-/// COCO-Things / COCO-Stuff masks are usually prepared); 255 means "ignore".
+/// COCO-Things / COCO-Stuff masks are usually prepared; 1, 2, 4 and 16 bits are read as their
+/// stored values); 255 means "ignore". Images are not turned by their EXIF orientation: the
+/// masks are drawn on the stored pixel grid, as PIL and torchvision read both.
 /// </summary>
 public sealed class VocSegmentation
 {
     readonly string root;
-    readonly ImageDecoder decoder = new();
+    readonly ImageDecoder decoder = new() { ApplyOrientation = false }; // masks are drawn on the stored grid
 
     public IReadOnlyList<string> Names { get; }
 
@@ -42,31 +44,81 @@ public sealed class VocSegmentation
         return (image, mask);
     }
 
+    /// <summary>A mask's class indices, row-major. Every failure (missing, truncated, oversized,
+    /// an unknown colour) is a <see cref="DatasetException"/> naming the file.</summary>
     public static byte[] LoadMask(string path, out int width, out int height)
     {
-        var info = Image.Identify(path) ?? throw new DatasetException($"{path}: not an image");
-        bool gray = info.Metadata.GetPngMetadata().ColorType is PngColorType.Grayscale;
-        using var image = Image.Load<Rgb24>(path);
-        int w = image.Width, h = image.Height;
-        var mask = new byte[w * h];
+        try { return ReadMask(path, out width, out height); }
+        catch (DatasetException) { throw; }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var reason = e is DecodeException d ? d.Reason : $"{e.GetType().Name}: {e.Message}";
+            throw new DatasetException($"{path}: unreadable mask ({reason})");
+        }
+    }
+
+    static byte[] ReadMask(string path, out int width, out int height)
+    {
+        if (!File.Exists(path)) throw new DatasetException($"{path}: mask not found");
+        var bytes = File.ReadAllBytes(path);
+        var info = Image.Identify(bytes);
+        Limits.CheckSize(info, path);
+        var png = info.Metadata.GetPngMetadata();
+        (width, height) = (info.Width, info.Height);
+        if (png.ColorType is PngColorType.Grayscale)
+            return png.BitDepth is PngBitDepth.Bit16 ? Gray16(bytes, path) : Gray(bytes, png.BitDepth);
+        return Palette(bytes, path);
+    }
+
+    static readonly ImageDecoder Limits = new();
+
+    /// <summary>Gray PNGs of 1, 2, 4 or 8 bits: ImageSharp scales a b-bit value by 255 / (2^b − 1)
+    /// on the way to 8 bits; dividing by it gives the stored index back exactly.</summary>
+    static byte[] Gray(byte[] bytes, PngBitDepth? depth)
+    {
+        int scale = depth switch { PngBitDepth.Bit1 => 255, PngBitDepth.Bit2 => 85, PngBitDepth.Bit4 => 17, _ => 1 };
+        return Pixels<L8>(bytes, (p, _, _) => (byte)(p.PackedValue / scale));
+    }
+
+    /// <summary>16-bit gray PNGs: the stored value is the index; above 255 it cannot be one.</summary>
+    static byte[] Gray16(byte[] bytes, string path)
+    {
+        string? wide = null;
+        var mask = Pixels<L16>(bytes, (p, x, y) =>
+        {
+            if (p.PackedValue > byte.MaxValue) wide ??= $"value {p.PackedValue} at ({x}, {y})";
+            return (byte)System.Math.Min(p.PackedValue, (ushort)byte.MaxValue);
+        });
+        if (wide is not null) throw new DatasetException($"{path}: 16-bit mask {wide} is not a class index (0..254) nor 255 (ignored)");
+        return mask;
+    }
+
+    static byte[] Palette(byte[] bytes, string path)
+    {
         string? unknown = null;
+        var mask = Pixels<Rgb24>(bytes, (p, x, y) =>
+        {
+            var index = VocPalette.IndexOf(p.R, p.G, p.B);
+            if (index is null) unknown ??= $"({p.R}, {p.G}, {p.B}) at ({x}, {y})";
+            return index ?? VocPalette.Ignore;
+        });
+        if (unknown is not null) throw new DatasetException($"{path}: colour {unknown} is not in the VOC palette");
+        return mask;
+    }
+
+    static byte[] Pixels<TPixel>(byte[] bytes, Func<TPixel, int, int, byte> label) where TPixel : unmanaged, IPixel<TPixel>
+    {
+        using var image = Image.Load<TPixel>(bytes);
+        int w = image.Width;
+        var mask = new byte[(long)w * image.Height];
         image.ProcessPixelRows(rows =>
         {
             for (int y = 0; y < rows.Height; y++)
             {
                 var row = rows.GetRowSpan(y);
-                for (int x = 0; x < row.Length; x++)
-                {
-                    var p = row[x];
-                    if (gray) { mask[y * w + x] = p.R; continue; }
-                    var index = VocPalette.IndexOf(p.R, p.G, p.B);
-                    if (index is null) unknown ??= $"({p.R}, {p.G}, {p.B}) at ({x}, {y})";
-                    mask[y * w + x] = index ?? VocPalette.Ignore;
-                }
+                for (int x = 0; x < row.Length; x++) mask[(long)y * w + x] = label(row[x], x, y);
             }
         });
-        if (unknown is not null) throw new DatasetException($"{path}: colour {unknown} is not in the VOC palette");
-        (width, height) = (w, h);
         return mask;
     }
 

@@ -286,4 +286,53 @@ let tests =
                 Expect.isLessThan meanError 0.03 "image read back (JPEG)"
             Directory.Delete(root, true)
         }
+
+        test "VOC: gray masks of 1, 4 and 16 bits give their stored indices; a bad mask is a dataset error naming it" {
+            let dir = tempDir "masks"
+            let save (image: Image) (depth: PngBitDepth) name =
+                let path = Path.Combine(dir, name)
+                image.Save(path, PngEncoder(ColorType = PngColorType.Grayscale, BitDepth = depth))
+                path
+            let read path = let mask, _, _ = VocSegmentation.LoadMask(path) in mask
+            let refusal path =
+                match Expect.throwsC (fun () -> read path |> ignore) id with
+                | :? DatasetException as e -> e.Message
+                | e -> failtestf "%s: %s instead of a dataset error" (e.GetType().Name) e.Message
+            use oneBit = new Image<L8>(4, 1)
+            [| 0uy; 255uy; 0uy; 255uy |] |> Array.iteri (fun x v -> oneBit.[x, 0] <- L8(v))
+            Expect.sequenceEqual (read (save oneBit PngBitDepth.Bit1 "one.png")) [| 0uy; 1uy; 0uy; 1uy |] "1-bit: 0 / 1, not 0 / 255 (ignored)"
+            use fourBit = new Image<L8>(3, 1)
+            [| 0uy; 51uy; 255uy |] |> Array.iteri (fun x v -> fourBit.[x, 0] <- L8(v))
+            Expect.sequenceEqual (read (save fourBit PngBitDepth.Bit4 "four.png")) [| 0uy; 3uy; 15uy |] "4-bit indices"
+            use sixteen = new Image<L16>(3, 1)
+            [| 0us; 5us; 255us |] |> Array.iteri (fun x v -> sixteen.[x, 0] <- L16(v))
+            Expect.sequenceEqual (read (save sixteen PngBitDepth.Bit16 "sixteen.png")) [| 0uy; 5uy; 255uy |] "16-bit indices, not scaled to 8 bits"
+            sixteen.[1, 0] <- L16(300us)
+            let wide = save sixteen PngBitDepth.Bit16 "wide.png"
+            Expect.stringContains (refusal wide) "value 300" "a 16-bit value no index can be"
+            let palette = Path.Combine(dir, "palette.png")
+            VocSegmentation.SaveMask(Array.create 64 1uy, 8, 8, palette)
+            let whole = File.ReadAllBytes palette
+            File.WriteAllBytes(palette, whole.[.. whole.Length / 2])
+            for path in [ palette; Path.Combine(dir, "missing.png") ] do
+                Expect.stringStarts (refusal path) path "names the mask"
+            Directory.Delete(dir, true)
+        }
+
+        test "VOC: images are read on the stored pixel grid, as their masks, whatever their EXIF orientation" {
+            let root = tempDir "voc-exif"
+            SyntheticScenes.WriteVoc(root, 1, 1, 3L)
+            let jpeg = Path.Combine(root, "JPEGImages", "scene_00000.jpg")
+            do
+                use image = Image.Load<Rgb24>(jpeg)
+                image.Metadata.ExifProfile <- Metadata.Profiles.Exif.ExifProfile()
+                image.Metadata.ExifProfile.SetValue(Metadata.Profiles.Exif.ExifTag.Orientation, 6us)
+                image.SaveAsJpeg(jpeg, Formats.Jpeg.JpegEncoder(Quality = 95))
+            let struct (readImage, readMask) = VocSegmentation(root, "train").Load(0)
+            let struct (expectedImage, expectedMask) = SyntheticScenes.Generate(3L, 0)
+            Expect.sequenceEqual readMask expectedMask "mask"
+            let meanError = Array.map2 (fun (a: float32) b -> abs (float a - float b)) readImage.Pixels expectedImage.Pixels |> Array.average
+            Expect.isLessThan meanError 0.03 "the image as stored, not turned by 90°"
+            Directory.Delete(root, true)
+        }
     ]
