@@ -43,8 +43,10 @@ public static partial class ImageSources
     {
         try
         {
-            if (ExpandBraces(root) is { } expanded) return expanded.SelectMany(r => FindOne(r, warn)).ToList();
-            if (root.Contains('*') || root.Contains('?'))
+            // a path that exists is taken literally: a folder named "imgs?" is not a pattern (matching itself)
+            bool exists = Directory.Exists(root) || File.Exists(root);
+            if (!exists && ExpandBraces(root) is { } expanded) return expanded.SelectMany(r => FindOne(r, warn)).ToList();
+            if (!exists && (root.Contains('*') || root.Contains('?')))
             {
                 var folder = Path.GetDirectoryName(root) is { Length: > 0 } d ? d : ".";
                 if (!Directory.Exists(folder)) throw new DatasetException($"'{folder}' (from the pattern '{root}') is not a folder");
@@ -69,21 +71,13 @@ public static partial class ImageSources
                     .SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn) : [ImageEntry.File(p)]).ToList();
             }
             if (File.Exists(root) && IsImage(root)) return [ImageEntry.File(root)];
-            if (ArchiveAndFolder(root) is var (archive, inside)) return Members(archive, inside, warn);
+            if (TarArchive.Split(root) is var (archive, inside)) return Members(archive, inside.Trim('/'), warn);
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException)
         {
             throw new DatasetException($"cannot read the dataset root '{root}': {e.Message}");
         }
         throw new DatasetException($"the dataset root '{root}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files)");
-    }
-
-    /// <summary>"a.tar" or "a.tar#folder/inside" as (archive, folder prefix), when the archive exists.</summary>
-    static (string Archive, string Inside)? ArchiveAndFolder(string root)
-    {
-        int split = root.IndexOf(ImageEntry.ArchiveSeparator);
-        var (archive, inside) = split < 0 ? (root, "") : (root[..split], root[(split + 1)..].Trim('/'));
-        return File.Exists(archive) && TarArchive.IsArchive(archive) ? (archive, inside) : null;
     }
 
     static List<ImageEntry> Members(string path, string inside, Action<string> warn)

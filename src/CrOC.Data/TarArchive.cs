@@ -78,7 +78,7 @@ public sealed class TarArchive
                         if (s < 0 || s > length - data) return $"pax size {s} of the member at byte {at} runs past the end of the file (truncated archive)";
                         size = s;
                     }
-                    members.Add(new TarMember(paxPath ?? longName ?? UstarName(header), data, size));
+                    members.Add(new TarMember(Relative(paxPath ?? longName ?? UstarName(header)), data, size));
                     (longName, paxPath, paxSize) = (null, null, null);
                     break;
                 default: // directories, links, global pax headers, devices: not images
@@ -134,6 +134,18 @@ public sealed class TarArchive
         return prefix.Length > 0 ? prefix + "/" + name : name;
     }
 
+    /// <summary>A member's name without the "./" and "/" that `tar -C dir .` and absolute paths
+    /// put before it, so "a.tar#train" and class folders see "train/…".</summary>
+    static string Relative(string name)
+    {
+        while (true)
+        {
+            if (name.StartsWith("./", StringComparison.Ordinal)) name = name[2..];
+            else if (name.StartsWith('/')) name = name[1..];
+            else return name;
+        }
+    }
+
     /// <summary>pax records "LEN key=value\n": picks path and size.</summary>
     static bool TryPax(byte[] bytes, ref string? path, ref long? size)
     {
@@ -143,7 +155,7 @@ public sealed class TarArchive
             int space = Array.IndexOf(bytes, (byte)' ', at);
             // LEN counts the whole record: its digits, the space, key=value and the newline
             if (space < 0 || !int.TryParse(Encoding.ASCII.GetString(bytes, at, space - at), out int count) || count < space - at + 2
-                || at + count > bytes.Length || bytes[at + count - 1] != (byte)'\n')
+                || count > bytes.Length - at || bytes[at + count - 1] != (byte)'\n')
                 return false;
             var record = Encoding.UTF8.GetString(bytes, space + 1, at + count - space - 2);
             int equals = record.IndexOf('=');
@@ -163,12 +175,20 @@ public sealed class TarArchive
     public static byte[] ReadFileOrMember(string path)
     {
         if (File.Exists(path)) return File.ReadAllBytes(path);
-        int split = path.IndexOf(ImageEntry.ArchiveSeparator);
-        if (split < 0 || !File.Exists(path[..split])) throw new DatasetException($"'{path}' not found (a file, or archive.tar#member)");
-        var archive = Open(path[..split]);
-        var name = path[(split + 1)..];
+        if (Split(path) is not var (file, name)) throw new DatasetException($"'{path}' not found (a file, or archive.tar#member)");
+        var archive = Open(file);
         var member = archive.Members.FirstOrDefault(m => m.Name == name) ?? throw new DatasetException($"'{name}' is not a member of {archive.Path}{(archive.Problem is null ? "" : $" ({archive.Problem})")}");
         return archive.Read(member);
+    }
+
+    /// <summary>"a.tar" or "a.tar#inside" as (archive, inside) when that archive exists: the first
+    /// '#' whose left side is an existing .tar file, so "run#1/a.tar#train" splits after ".tar".</summary>
+    public static (string Archive, string Inside)? Split(string path)
+    {
+        if (File.Exists(path) && IsArchive(path)) return (path, "");
+        for (int at = path.IndexOf(ImageEntry.ArchiveSeparator); at >= 0; at = path.IndexOf(ImageEntry.ArchiveSeparator, at + 1))
+            if (IsArchive(path[..at]) && File.Exists(path[..at])) return (path[..at], path[(at + 1)..]);
+        return null;
     }
 
     internal static byte[] ReadMember(string archive, long offset, long length)

@@ -34,8 +34,7 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
         string relative;
         if (entry.Member is not null)
         {
-            int split = root.IndexOf(ImageEntry.ArchiveSeparator);
-            var inside = split < 0 ? "" : root[(split + 1)..].Trim('/');
+            var inside = TarArchive.Split(root) is var (_, folder) ? folder.Trim('/') : "";
             relative = inside.Length == 0 ? entry.Member : entry.Member[(inside.Length + 1)..];
         }
         else relative = Path.GetRelativePath(Path.GetFullPath(root), entry.Path);

@@ -134,6 +134,37 @@ let tests =
             File.Delete tar
         }
 
+        test "a pax record whose length overflows is a malformed header, reported, not an exception" {
+            let folder, tar = sceneTar 3 []
+            let bytes = File.ReadAllBytes tar
+            let second = (TarArchive.Open tar).Members.[1]
+            let pax = int second.Offset - 1024
+            Array.fill bytes pax 512 0uy
+            let records = "9 a=bcde\n2147483647 x=y\n"B
+            Array.blit records 0 bytes pax records.Length
+            File.WriteAllBytes(tar, bytes)
+            let archive = TarArchive.Open tar
+            Expect.equal archive.Members.Count 1 "the member before the damage"
+            Expect.stringContains (present archive.Problem) "malformed pax header" "reported"
+            Directory.Delete(folder, true)
+            File.Delete tar
+        }
+
+        test "roots taken literally: a folder named imgs?, an archive under run#1/, members named ./train/…" {
+            let dir = DataTests.tempDir "tar-literal"
+            let entry (name: string) = name, Array.init 10 byte
+            let odd = Directory.CreateDirectory(Path.Combine(dir, "imgs?")).FullName
+            File.WriteAllBytes(Path.Combine(odd, "a.jpg"), Array.init 10 byte)
+            Expect.equal [ for e in ImageSources.Find([ odd ], ignore) -> Path.GetFileName e.Path ] [ "a.jpg" ] "the folder itself, not a pattern matching itself"
+            let hashed = Directory.CreateDirectory(Path.Combine(dir, "run#1")).FullName
+            let dotted = writeTar TarEntryFormat.Pax (Path.Combine(hashed, "shard.tar")) [ entry "./train/cat/a.jpg"; entry "./val/cat/b.jpg"; entry "/train/dog/c.jpg" ]
+            let members roots = [ for e in ImageSources.Find(roots, ignore) -> present e.Member ]
+            Expect.equal (members [ dotted ]) [ "train/cat/a.jpg"; "train/dog/c.jpg"; "val/cat/b.jpg" ] "an archive under a folder with '#'; names without ./ and /"
+            Expect.equal (members [ dotted + "#train" ]) [ "train/cat/a.jpg"; "train/dog/c.jpg" ] "a folder inside it"
+            Expect.sequenceEqual (TarArchive.ReadFileOrMember(dotted + "#val/cat/b.jpg")) (Array.init 10 byte) "a member read by name"
+            Directory.Delete(dir, true)
+        }
+
         test "roots: a folder inside an archive (a.tar#sub), shard ranges {0..1}, patterns *.tar, lists of archives" {
             let dir = DataTests.tempDir "tar-roots"
             let entry (name: string) = name, Array.init 10 byte
