@@ -161,7 +161,8 @@ public sealed class ImageLoader
                 {
                     var image = decoder.Decode(files[index], previous);
                     previous = image;
-                    views[s] = spec.Apply(image, options.Seed, epoch, index);
+                    // the views' stream is the position's, so a replacement is not a twin of the next slot's sample
+                    views[s] = spec.Apply(image, options.Seed, epoch, order[position % order.Length]);
                     indices[s] = index;
                     Stats.AddDecoded();
                     break;

@@ -190,6 +190,18 @@ let tests =
             Expect.stringContains (e :?> DecodeException).Message "a side exceeds the limit of 65535" "says why"
         }
 
+        test "an undecodable file's replacement gets its own views, not a twin of the next slot's sample" {
+            use _ = torch.NewDisposeScope()
+            let dir = sceneFolder 2 64 64
+            File.WriteAllText(Path.Combine(dir, "img_000.jpg"), "not an image")
+            let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
+            let batch = loader.Epoch(0L) |> Seq.head
+            Expect.sequenceEqual batch.Indices [| 1; 1 |] "the one decodable image fills both slots"
+            let rows = batch.Globals.narrow(0L, 0L, 2L)
+            Expect.isGreaterThan (maxAbsDiff rows.[0] rows.[1]) 0.01 "different crops"
+            Directory.Delete(dir, true)
+        }
+
         test "a dataset of undecodable files is refused saying how many were tried (not 'more than 64' for two files)" {
             let dir = tempDir "undecodable"
             for name in [ "a.jpg"; "b.jpg" ] do File.WriteAllText(Path.Combine(dir, name), "not an image")
