@@ -103,20 +103,36 @@ public sealed class RunFolder : IDisposable
         return Checkpoints.List(path).Count > 0 || (File.Exists(metrics) && new FileInfo(metrics).Length > 0);
     }
 
-    /// <summary>Why a run of <paramref name="config"/> may not write into <paramref name="path"/>, or null.</summary>
+    /// <summary>Why a run of <paramref name="config"/> may not write into <paramref name="path"/>, or null.
+    /// A config.json or run.json that is not a run's (a model folder's own config.json) is never rewritten.</summary>
     static string? Conflict(string path, TrainConfig config)
     {
-        if (!HasProgress(path)) return null;
         var stored = System.IO.Path.Combine(path, "config.json");
-        if (!File.Exists(stored)) return $"'{path}' holds files of a run without its config.json";
-        TrainConfig earlier;
-        try { earlier = TrainConfig.FromJson(File.ReadAllText(stored)); }
-        catch (ConfigException e) { return $"'{path}' holds a run whose config.json cannot be read ({e.Message})"; }
+        TrainConfig? earlier = null;
+        if (File.Exists(stored))
+        {
+            try { earlier = TrainConfig.FromJson(File.ReadAllText(stored)); }
+            catch (ConfigException e) { return $"'{path}' holds a config.json that is not a croc-host run's ({e.Message})"; }
+        }
+        if (ForeignRunRecord(System.IO.Path.Combine(path, "run.json")) is { } foreign) return $"'{path}' holds a run.json that is not a croc-host run's ({foreign})";
+        if (!HasProgress(path)) return null; // a failed start's records: this run rewrites them
+        if (earlier is null) return $"'{path}' holds files of a run without its config.json";
         if (TrainConfig.IdentityDifference(earlier, config) is { } difference)
             return $"'{path}' holds another run ({difference})";
         if (!config.Resume)
             return $"--resume false would start over in '{path}', which holds this run's progress";
         return null;
+    }
+
+    /// <summary>Why <paramref name="file"/> is not a record <see cref="Record"/> wrote, or null (also when absent).</summary>
+    static string? ForeignRunRecord(string file)
+    {
+        if (!File.Exists(file)) return null;
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(file)) is JsonObject o && o["commit"] is JsonValue && o["pid"] is JsonValue ? null : "no commit and pid";
+        }
+        catch (System.Text.Json.JsonException e) { return e.Message; }
     }
 
     /// <summary>Writes the run's records: the resolved config and the commit.</summary>

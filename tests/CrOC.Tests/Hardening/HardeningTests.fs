@@ -162,6 +162,19 @@ let tests =
             Directory.Delete(home, true)
         }
 
+        test "a folder whose config.json or run.json is not a run's (a model folder) is refused; its files stay as they were" {
+            for file, text in [ "config.json", "{\"model_type\": \"vit\", \"hidden_size\": 384}"; "run.json", "[1, 2]" ] do
+                let output = DataTests.tempDir "foreign"
+                let path = Path.Combine(output, file)
+                File.WriteAllText(path, text)
+                let code, message = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "1" ]))
+                Expect.equal code 2 message
+                Expect.stringContains message (sprintf "holds a %s that is not a croc-host run's" file) "says why"
+                Expect.equal (File.ReadAllText path) text "left as it was"
+                Expect.isEmpty (Checkpoints.List output) "no run written"
+                Directory.Delete(output, true)
+        }
+
         test "a start that fails before its first step (bad data) does not claim the folder: the corrected run is not refused" {
             let output = DataTests.tempDir "failed-start"
             let data = output + "-data"
