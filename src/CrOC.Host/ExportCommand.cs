@@ -56,7 +56,7 @@ public static class ExportCommand
             ["image_size"] = cfg.ImageSize, ["parameters"] = backbone.Values.Sum(t => t.numel()),
             ["source"] = Path.GetFullPath(weights), ["layout"] = imported.Layout.ToString(), ["network"] = loaded.Network,
             ["names"] = "DINO/timm (cls_token, pos_embed, patch_embed.proj.*, blocks.N.*, norm.*)",
-            ["training_config"] = imported.Metadata?.GetValueOrDefault("config") is { } config ? System.Text.Json.Nodes.JsonNode.Parse(config) : null,
+            ["training_config"] = imported.Metadata?.GetValueOrDefault("config") is { } config ? ConfigNode(config) : null,
             ["training_commit"] = imported.Metadata?.GetValueOrDefault("commit"),
             ["export_commit"] = GitInfo.Commit,
             ["notes"] = imported.Notes,
@@ -77,6 +77,14 @@ public static class ExportCommand
         written.Add(output + ".json");
         Console.WriteLine($"wrote {string.Join(", ", written)}");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The checkpoint's config metadata as JSON; untrusted text that is not JSON (another
+    /// tool's, e.g. Python's `Namespace(...)`) is kept as a string.</summary>
+    static System.Text.Json.Nodes.JsonNode? ConfigNode(string config)
+    {
+        try { return System.Text.Json.Nodes.JsonNode.Parse(config); }
+        catch (JsonException) { return System.Text.Json.Nodes.JsonValue.Create(config); }
     }
 }
 

@@ -95,8 +95,8 @@ public static class CheckpointImport
         static bool IsHead(string key) => key.StartsWith("head.", StringComparison.Ordinal);
         var stripped = StripModule(tensors);
         bool plainVit = stripped.Keys.Any(k => BackboneRoots.Any(r => k.StartsWith(r, StringComparison.Ordinal)));
-        if (tensors.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)) || (!plainVit && tensors.Keys.Any(IsHead)))
-            return new ImportedWeights(WeightsLayout.Network, tensors, null, null, null, notes);
+        if (stripped.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)) || (!plainVit && stripped.Keys.Any(IsHead)))
+            return new ImportedWeights(WeightsLayout.Network, stripped, null, null, null, notes);
         if (plainVit)
         {
             // a timm ViT keeps its classifier beside the backbone's names: not part of the backbone

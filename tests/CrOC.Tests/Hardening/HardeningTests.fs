@@ -428,6 +428,18 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "export keeps a checkpoint's config metadata that is not JSON (another tool's) as text in the model card" {
+            let dir = DataTests.tempDir "export-namespace"
+            let network = NamedTensors(Network.named (Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))))
+            let weights = Path.Combine(dir, "ckpt.safetensors")
+            Safetensors.Write(weights, network.WithPrefix("student."), readOnlyDict [ "config", "Namespace(arch='vit_small')" ])
+            let code, out, err = croc 120 [ "export"; "--weights"; weights; "--network"; "student"; "--output"; Path.Combine(dir, "w") ]
+            Expect.equal code 0 (out + err)
+            let card = present (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "w.json"))))
+            Expect.equal (string card.["training_config"]) "Namespace(arch='vit_small')" "kept as text"
+            Directory.Delete(dir, true)
+        }
+
         test "hostile weights: a deeply nested pickle, a huge safetensors shape and a dtype that disagrees with its bytes are refused" {
             let dir = DataTests.tempDir "hostile"
             let zip (path: string) (entries: (string * byte[]) list) =

@@ -87,6 +87,18 @@ let tests =
             Expect.equal report.Loaded (List.length (Network.named net)) "every tensor of the network loaded"
         }
 
+        test "a network saved from DistributedDataParallel (module.backbone.*, module.head.*) imports as a network, module. stripped" {
+            use _ = torch.NewDisposeScope()
+            let net = Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))
+            let file = temporary "ddp-student.safetensors"
+            Safetensors.Write(file, NamedTensors(Network.named net).WithPrefix("module."))
+            let imported = CheckpointImport.Import(file)
+            Expect.equal imported.Layout WeightsLayout.Network "a network"
+            let report = StateDictBinding.Bind(NamedTensors(Network.named net), imported.Student, true)
+            Expect.equal report.Loaded (List.length (Network.named net)) "every tensor of the network loaded"
+            File.Delete file
+        }
+
         test "a timm ViT file with a classifier head (head.weight, head.bias) is a plain backbone; the head is noted and left out" {
             use _ = torch.NewDisposeScope()
             let vit = Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(3UL))
