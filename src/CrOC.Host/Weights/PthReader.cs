@@ -109,7 +109,13 @@ public static class PthReader
     }
 
     /// <summary>Storage bytes behind the persistent ids ('storage', type, key, location, numel).</summary>
-    sealed record Storage(torch.ScalarType Type, long Elements, byte[] Data);
+    /// <remarks>Views of it may together materialise at most <see cref="MaxViewsPerStorage"/> × its
+    /// elements (tied weights, qkv slices): a small pickle cannot rebuild a large storage over and over.</remarks>
+    sealed record Storage(torch.ScalarType Type, long Elements, byte[] Data)
+    {
+        public const long MaxViewsPerStorage = 4;
+        public long Materialised { get; set; }
+    }
 
     sealed class ArchiveUnpickler(ZipArchive archive, string prefix) : Unpickler
     {
@@ -155,6 +161,13 @@ public static class PthReader
             long last = checked(offset + shape.Zip(stride, (n, s) => n == 0 ? 0 : checked((n - 1) * s)).Sum());
             if (shape.All(n => n > 0) && last >= storage.Elements)
                 throw new WeightsException("a tensor reaches outside its storage");
+            // stride 0 or overlapping strides would let a few stored values become gigabytes
+            long elements = shape.Aggregate(1L, (n, d) => checked(n * d));
+            if (elements > storage.Elements - offset)
+                throw new WeightsException($"a tensor of {elements} elements is built from {storage.Elements - offset} stored ones (repeated or overlapping strides)");
+            storage.Materialised = checked(storage.Materialised + elements);
+            if (storage.Materialised > Storage.MaxViewsPerStorage * storage.Elements)
+                throw new WeightsException($"the pickle rebuilds one storage into more than {Storage.MaxViewsPerStorage}× its size");
             using var scope = torch.NewDisposeScope();
             var flat = DTypes.FromBytes(storage.Type, [storage.Elements], storage.Data);
             return flat.as_strided(shape, stride, offset).contiguous().clone().MoveToOuterDisposeScope();

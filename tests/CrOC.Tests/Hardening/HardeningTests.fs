@@ -488,6 +488,32 @@ let tests =
             zip doubled entries
             let e = thrown<WeightsException> (fun () -> PthReader.Read doubled |> ignore) "refused"
             Expect.stringContains e.Message "need 16" "says what the dtype needs"
+            // A .pth's pickle edited byte for byte: `edit` maps data.pkl's bytes.
+            let editedPickle (name: string) (tensors: NamedTensors) (edit: byte[] -> byte[]) =
+                let source = Path.Combine(dir, name + ".source.pth")
+                PthWriter.Write(source, tensors)
+                let parts =
+                    use archive = ZipFile.OpenRead source
+                    [ for entry in archive.Entries ->
+                        use s = entry.Open()
+                        use m = new MemoryStream()
+                        s.CopyTo m
+                        entry.FullName, (if entry.FullName.EndsWith "data.pkl" then edit (m.ToArray()) else m.ToArray()) ]
+                let path = Path.Combine(dir, name + ".pth")
+                zip path parts
+                path
+            let replace (find: byte[]) (by: byte[]) (bytes: byte[]) =
+                let at = [ 0 .. bytes.Length - find.Length ] |> List.find (fun i -> bytes.[i .. i + find.Length - 1] = find)
+                Array.concat [ bytes.[.. at - 1]; by; bytes.[at + find.Length ..] ]
+            // One stored float as a (2²⁸,) tensor of stride 0: 1 GiB from 4 bytes.
+            let broadcast = editedPickle "broadcast" (NamedTensors([ "w", torch.ones(1L) ])) (replace "(J\001\000\000\000t(J\001\000\000\000t"B "(J\000\000\000\016t(J\000\000\000\000t"B)
+            let e = thrown<WeightsException> (fun () -> PthReader.Read broadcast |> ignore) "refused"
+            Expect.stringContains e.Message "built from 1 stored ones" "says why"
+            // Five tensors rebuilt from one storage (keys "1".."4" edited to "0").
+            let sameStorage = editedPickle "same-storage" (NamedTensors([ for i in 0 .. 4 -> sprintf "w%d" i, torch.ones(1L) ]))
+                                (fun bytes -> List.fold (fun b k -> replace (Array.append "X\001\000\000\000"B [| byte k |]) "X\001\000\000\0000"B b) bytes [ '1'; '2'; '3'; '4' ])
+            let e = thrown<WeightsException> (fun () -> PthReader.Read sameStorage |> ignore) "refused"
+            Expect.stringContains e.Message "more than 4× its size" "says why"
             // A file saved on a big-endian machine (torch.save writes its byte order): refused, not misread.
             let big = Path.Combine(dir, "big.pth")
             zip big [ for name, bytes in entries -> name, (if name.EndsWith "/byteorder" then "big"B else bytes) ]
