@@ -307,6 +307,16 @@ let tests =
             File.Copy(weights, pngNamedWeights)
             let existing = Path.Combine(dir, "taken")
             File.WriteAllText(existing + ".json", "another export's card")
+            let photo = Path.Combine(dir, "photo.png")
+            do
+                use image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(32, 32)
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, photo)
+            let photoBytes = File.ReadAllBytes photo
+            // A VOC root whose first mask is cut in half.
+            let badMask = Path.Combine(dir, "voc-bad-mask")
+            CrOC.Data.SyntheticScenes.WriteVoc(badMask, 4, 2, 3L)
+            let mask = Path.Combine(badMask, "SegmentationClass", "scene_00000.png")
+            File.WriteAllBytes(mask, (File.ReadAllBytes mask).[.. 200])
             let cases =
                 [ 2, [ "eval-seg"; "--weights"; weights; "--data"; ghost; "--size"; "32"; "--epochs"; "1" ], "file not found"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--classes"; "1" ], "is neither a class (0..0) nor 255"
@@ -343,6 +353,8 @@ let tests =
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of --patch"
                   2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
                   2, [ "clusters"; "--weights"; weights ], "exactly one of --image and --data"
+                  2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; photo ], "is this command's input file"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; badMask; "--size"; "32"; "--epochs"; "1" ], "unreadable mask"
                   2, [ "eval-knn"; "--weights"; weights ], "--bank is required"
                   2, [ "train"; "--epochs" ], "--epochs needs a value"
                   2, [ "frobnicate" ], "unknown command" ]
@@ -357,6 +369,7 @@ let tests =
                 Expect.equal messageLines.Length 1 (sprintf "%s: one line:\n%s" what err)
             Expect.equal (File.ReadAllBytes weights) weightsBytes "export did not write over its input"
             Expect.equal (File.ReadAllText(existing + ".json")) "another export's card" "nor over an existing file"
+            Expect.equal (File.ReadAllBytes photo) photoBytes "clusters did not write over the photo it shows"
             Directory.Delete(dir, true)
         }
 
