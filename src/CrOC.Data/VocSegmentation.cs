@@ -125,6 +125,13 @@ public sealed class VocSegmentation
     /// <summary>Writes a mask as a VOC-palette PNG (exact colours, no dithering).</summary>
     public static void SaveMask(byte[] mask, int width, int height, string path)
     {
+        using var file = File.Create(path);
+        SaveMask(mask, width, height, file);
+    }
+
+    /// <summary>A mask as a VOC-palette PNG into <paramref name="stream"/>.</summary>
+    public static void SaveMask(byte[] mask, int width, int height, Stream stream)
+    {
         using var image = new Image<Rgb24>(width, height);
         image.ProcessPixelRows(rows =>
         {
@@ -139,7 +146,7 @@ public sealed class VocSegmentation
             }
         });
         var palette = VocPalette.Colors.Select(c => Color.FromRgb(c.R, c.G, c.B)).ToArray();
-        image.SaveAsPng(path, new PngEncoder
+        image.SaveAsPng(stream, new PngEncoder
         {
             ColorType = PngColorType.Palette,
             BitDepth = PngBitDepth.Bit8,

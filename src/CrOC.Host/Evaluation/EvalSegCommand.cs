@@ -72,15 +72,9 @@ public static class EvalSegCommand
         if (predictions is not null && DiskSpace.Holds(Path.GetFullPath(root), predictions))
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes);
+        var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit));
         var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
         Print(results, names, o.ProbeSeeds);
-        if (predictions is not null)
-        {
-            var val = new VocSegmentation(root, o.ValSplit);
-            for (int i = 0; i < results[0].Predictions.Count; i++)
-                VocSegmentation.SaveMask(results[0].Predictions[i], o.Size, o.Size, Path.Combine(predictions, val.Names[i] + ".png"));
-            Console.WriteLine($"wrote {results[0].Predictions.Count} predicted masks ({o.Size}² px) to {predictions}");
-        }
         if (json is not null)
         {
             FrozenBackboneOptions.WriteJson(json, new
@@ -91,8 +85,27 @@ public static class EvalSegCommand
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
             });
         }
+        if (masks is not null)
+        {
+            for (int i = 0; i < results[0].Predictions.Count; i++)
+            {
+                var predicted = results[0].Predictions[i];
+                AtomicFile.Write(masks[i], s => VocSegmentation.SaveMask(predicted, o.Size, o.Size, s));
+            }
+            Console.WriteLine($"wrote {results[0].Predictions.Count} predicted masks ({o.Size}² px) to {predictions}");
+        }
         return ExitCodes.Ok;
     }
+
+    /// <summary>Where each validation image's predicted mask goes: NAME.png inside the folder (names
+    /// with subfolders too), checked before the work; a name that leads outside it is refused.</summary>
+    static IReadOnlyList<string> PredictionPaths(string folder, VocSegmentation val) =>
+        val.Names.Select(name =>
+        {
+            var path = Path.GetFullPath(Path.Combine(folder, name + ".png"));
+            return DiskSpace.Holds(folder, path) && path != folder ? path
+                : throw new DatasetException($"the validation image '{name}' would put its predicted mask outside --save-predictions '{folder}'");
+        }).ToList();
 
     /// <summary>Loads the backbone of <paramref name="weights"/> (or, with <paramref name="randomSeed"/>,
     /// a random initialisation of its architecture) and runs one probe per seed on its features.</summary>

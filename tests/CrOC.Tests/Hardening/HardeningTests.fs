@@ -453,6 +453,30 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "eval-seg --save-predictions: names with subfolders are written there (after the JSON); a name leading outside the folder is refused before the work" {
+            let dir = DataTests.tempDir "predictions"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
+            for folder, ext in [ "JPEGImages", ".jpg"; "SegmentationClass", ".png" ] do
+                Directory.CreateDirectory(Path.Combine(voc, folder, "sub")) |> ignore
+                File.Move(Path.Combine(voc, folder, "scene_00004" + ext), Path.Combine(voc, folder, "sub", "scene_00004" + ext))
+            let valList = Path.Combine(voc, "ImageSets", "Segmentation", "val.txt")
+            File.WriteAllLines(valList, [ "sub/scene_00004"; "scene_00005" ])
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let out, json = Path.Combine(dir, "out"), Path.Combine(dir, "result.json")
+            let run () = TrainingTests.cli [| "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--save-predictions"; out; "--json"; json |]
+            let code, text = run ()
+            Expect.equal code 0 text
+            Expect.isTrue (File.Exists(Path.Combine(out, "sub", "scene_00004.png")) && File.Exists(Path.Combine(out, "scene_00005.png"))) "both masks"
+            Expect.isTrue (File.Exists json) "and the JSON"
+            File.WriteAllLines(valList, [ "../../escape" ])
+            let code, text = run ()
+            Expect.equal code 2 text
+            Expect.stringContains text "outside --save-predictions" "says why"
+            Directory.Delete(dir, true)
+        }
+
         test "hostile weights: a deeply nested pickle, a huge safetensors shape and a dtype that disagrees with its bytes are refused" {
             let dir = DataTests.tempDir "hostile"
             let zip (path: string) (entries: (string * byte[]) list) =
