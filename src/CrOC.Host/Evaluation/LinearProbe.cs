@@ -142,7 +142,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         {
             var probeWatch = Stopwatch.StartNew();
             var probe = Train(train, count, trainCache, seed);
-            results.Add(Evaluate(probe, val, valCache, keepPredictions, shared + probeWatch.Elapsed.TotalSeconds));
+            results.Add(Evaluate(probe, val, valCache, seed, keepPredictions, shared + probeWatch.Elapsed.TotalSeconds));
             probe.Weight.Dispose();
             probe.Bias.Dispose();
         }
@@ -210,9 +210,11 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         return probe;
     }
 
-    SegmentationResult Evaluate(Segmentation.Probe probe, VocSegmentation val, (torch.Tensor Features, torch.Tensor Labels)? cache, int keepPredictions, double seconds)
+    SegmentationResult Evaluate(Segmentation.Probe probe, VocSegmentation val, (torch.Tensor Features, torch.Tensor Labels)? cache, int seed, int keepPredictions, double seconds)
     {
         var watch = Stopwatch.StartNew();
+        // without cached features each image runs the backbone: long work at 448 px, so it reports
+        var progress = cache is null ? new ProgressReport($"probe (seed {seed}) evaluation images", val.Count, log) : null;
         var confusion = torch.zeros(classes, classes, dtype: torch.int64, device: where);
         var predictions = new List<byte[]>();
         for (int i = 0; i < val.Count; i++)
@@ -223,6 +225,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
             var predicted = Logits(probe, features, options.Size).argmax(1);
             confusion.add_(Segmentation.confusion(classes, predicted, labels));
             if (i < keepPredictions) predictions.Add(predicted.to_type(torch.uint8).cpu().data<byte>().ToArray());
+            progress?.Advance();
         }
         var perClass = Segmentation.iou(confusion);
         var matrix = new long[classes, classes];
