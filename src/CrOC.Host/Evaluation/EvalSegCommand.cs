@@ -75,6 +75,15 @@ public static class EvalSegCommand
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit));
         var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
         Print(results, names, o.ProbeSeeds);
+        if (masks is not null) // before the JSON, which marks the evaluation done (the real-photo suite's resume)
+        {
+            for (int i = 0; i < results[0].Predictions.Count; i++)
+            {
+                var predicted = results[0].Predictions[i];
+                AtomicFile.Write(masks[i], s => VocSegmentation.SaveMask(predicted, o.Size, o.Size, s));
+            }
+            Console.WriteLine($"wrote {results[0].Predictions.Count} predicted masks ({o.Size}² px) to {predictions}");
+        }
         if (json is not null)
         {
             FrozenBackboneOptions.WriteJson(json, new
@@ -84,15 +93,6 @@ public static class EvalSegCommand
                 miou = results.Average(r => r.MeanIoU),
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
             });
-        }
-        if (masks is not null)
-        {
-            for (int i = 0; i < results[0].Predictions.Count; i++)
-            {
-                var predicted = results[0].Predictions[i];
-                AtomicFile.Write(masks[i], s => VocSegmentation.SaveMask(predicted, o.Size, o.Size, s));
-            }
-            Console.WriteLine($"wrote {results[0].Predictions.Count} predicted masks ({o.Size}² px) to {predictions}");
         }
         return ExitCodes.Ok;
     }

@@ -69,6 +69,24 @@ let tests =
             Expect.equal (CrOC.Host.Runtime.ProgressReport.Clock(TimeSpan.FromSeconds 61.0)) "00:01:01" "under an hour"
         }
 
+        test "real-photo suite: an evaluation is done when its JSON exists and so do the predictions it was asked for (a rerun whose first seed changed)" {
+            let output = DataTests.tempDir "suite-done"
+            let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(false, [| 1 |]), "data", output, ignore)
+            let croc = RealPhotos.EvaluatedBackbone("CrOC", 1, "w.safetensors", false)
+            let jobs = List.ofSeq (suite.EvaluationJobs croc)
+            for task in [ "camvid"; "horses"; "knn" ] do
+                let json = suite.EvaluationJson(croc, task)
+                Directory.CreateDirectory(present (Path.GetDirectoryName json)) |> ignore
+                File.WriteAllText(json, "{}")
+            let notDone = [ for j in jobs do if RealPhotos.RealPhotoSuite.NotDone j then yield j.Name ]
+            Expect.equal notDone [ "croc-seed1 CamVid test probe" ] "the CamVid probe, whose predictions (seed 1 is now the first) are missing"
+            Directory.CreateDirectory(suite.PredictionsFolder croc) |> ignore
+            Expect.isFalse (jobs |> List.exists RealPhotos.RealPhotoSuite.NotDone) "all done"
+            File.Delete(suite.EvaluationJson(croc, "knn"))
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a missing JSON"
+            Directory.Delete(output, true)
+        }
+
         test "evaluation JSON: snake_case keys throughout (records included) and enums by name" {
             let path = Path.Combine(Path.GetTempPath(), sprintf "croc-json-%s.json" (Guid.NewGuid().ToString("N")))
             FrozenBackboneOptions.WriteJson(path, {| probe = ProbeOptions(MaxTrain = 4); top1 = 0.5 |})

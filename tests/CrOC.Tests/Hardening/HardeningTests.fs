@@ -453,7 +453,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "eval-seg --save-predictions: names with subfolders are written there (after the JSON); a name leading outside the folder is refused before the work" {
+        test "eval-seg --save-predictions: names with subfolders are written there; a name leading outside the folder is refused before the work" {
             let dir = DataTests.tempDir "predictions"
             let voc = Path.Combine(dir, "voc")
             CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)

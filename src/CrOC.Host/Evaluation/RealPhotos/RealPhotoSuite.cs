@@ -128,7 +128,13 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
             Path.Combine(Logs, $"{b.Key}-knn.log"));
     }
 
-    static bool NotDone(HostJob job) => job.Arguments.SkipWhile(a => a != "--json").Skip(1).FirstOrDefault() is not { } json || !File.Exists(json);
+    /// <summary>A job is done when its JSON exists (written last) and so does any --save-predictions
+    /// folder it was asked for: a rerun whose first seed changed must make that seed's predictions.</summary>
+    public static bool NotDone(HostJob job) =>
+        Argument(job, "--json") is not { } json || !File.Exists(json)
+        || (Argument(job, "--save-predictions") is { } predictions && !Directory.Exists(predictions));
+
+    static string? Argument(HostJob job, string option) => job.Arguments.SkipWhile(a => a != option).Skip(1).FirstOrDefault();
 
     /// <summary>The curve's points: (line, step, weights): the random initialisation of seed 0 at
     /// step 0 (line "init", the start of both curves) and every kept checkpoint of the seed-0 runs.</summary>
