@@ -102,10 +102,10 @@ public static class TrainCommand
         using (trainer.StopOnSignals()) summary = trainer.Run(files);
         if (!ranks.IsRoot || summary.StepsRun == 0) return ExitCodes.Ok;
         log.Write($"{(summary.Interrupted ? "stopped" : "finished")} at step {summary.Steps} ({summary.StepsRun} steps in {summary.Seconds:F0} s): loss {summary.FirstLoss:F4} → {summary.LastLoss:F4}, {summary.ImagesPerSecond:F1} images/s");
-        if (synthetic is not null && summary.LastCheckpoint is not null)
+        if (synthetic is not null && PictureCheckpoint(summary) is { } last)
         {
             var picture = Path.Combine(config.Output, "clusters.png");
-            WriteClusterPicture(config, summary.LastCheckpoint, new VocSegmentation(synthetic, "val"), picture);
+            WriteClusterPicture(config, last, new VocSegmentation(synthetic, "val"), picture);
             log.Write($"online clusters of 4 validation images: {picture}");
         }
         log.Write($"outputs in {Path.GetFullPath(config.Output)}: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (last: {summary.LastCheckpoint ?? "none"})");
@@ -116,6 +116,10 @@ public static class TrainCommand
     /// it at the same point (they share the metrics, the config and the checks), so all end normally.
     /// A configuration error that can be one rank's alone (its dataset, its folder) is not.</summary>
     public static bool MetByEveryRank(Exception e) => e is DivergedException or DistributedException || e is ConfigException { EveryRank: true };
+
+    /// <summary>The checkpoint a synthetic run draws its cluster picture from: none after a stop signal,
+    /// whose sender wants the process gone (a second signal during the picture would end it with 130 / 143).</summary>
+    public static string? PictureCheckpoint(TrainSummary summary) => summary.Interrupted ? null : summary.LastCheckpoint;
 
     /// <summary>Loads the teacher of a checkpoint and draws the clusters of the first four images.</summary>
     static void WriteClusterPicture(TrainConfig config, string checkpoint, VocSegmentation images, string path)

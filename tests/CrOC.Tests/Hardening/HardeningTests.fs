@@ -148,6 +148,9 @@ let tests =
             let summary = trainer.Run(CrOC.Data.ImageSources.Find(config.Data))
             Expect.equal summary.Steps 1L "stopped after its first step"
             Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "with a checkpoint"
+            Expect.isNull (TrainCommand.PictureCheckpoint summary) "and no cluster picture after it: the sender wants the process gone"
+            let finished = TrainSummary(summary.Steps, summary.StepsRun, summary.FirstLoss, summary.LastLoss, summary.Seconds, summary.ImagesPerSecond, summary.LastCheckpoint, false)
+            Expect.equal (TrainCommand.PictureCheckpoint finished) summary.LastCheckpoint "a finished run draws it"
             Directory.Delete(output, true)
         }
 
