@@ -50,12 +50,24 @@ public static class BenchCommand
 {
     public static int Run(BenchOptions o)
     {
+        using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(600));
+        try { return Measure(o, ranks); }
+        catch (Exception e) when (ranks.World > 1 && !TrainCommand.MetByEveryRank(e))
+        {
+            // as train: an error that may be this rank's alone ends every rank (the others wait in a collective)
+            int code = ExitCodes.Report($"bench [rank {ranks.Rank}]", e, null);
+            ranks.Abort(code);
+            return code;
+        }
+    }
+
+    static int Measure(BenchOptions o, ICollective ranks)
+    {
         var (preset, batch, size, precision, deviceName, repeats, json) = (o.Preset, o.Batch, o.Size, o.Precision, o.Device, o.Repeats, o.Json);
         bool explicitThreads = o.Threads > 0;
         int threads = o.Threads;
         bool data = !o.NoData;
 
-        using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(600));
         if (!explicitThreads) threads = Collectives.DefaultThreads(ranks);
         data &= ranks.World == 1;
         var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };

@@ -225,6 +225,14 @@ let tests =
             Expect.stringContains last (sprintf "step-%08d" (Array.last steps)) "the checkpoint is the last logged step"
         }
 
+        test "bench: an error on one rank alone ends every rank at once with its line, not after the 600 s watchdog" {
+            let bench = [ "bench"; "--preset"; "tiny"; "--batch"; "2"; "--repeats"; "1"; "--no-data" ]
+            // MPMD: rank 0 benches on the CPU, rank 1 asks for a GPU this machine lacks
+            let code, text = mpirun 1 (bench @ [ ":"; "-np"; "1"; "dotnet"; hostDll ] @ bench @ [ "--device"; "cuda" ]) |> finish 120
+            Expect.equal code 2 (sprintf "the failing rank's exit code:\n%s" text)
+            Expect.stringContains text "bench [rank 1]" "its line names the rank"
+        }
+
         test "a rank that is killed ends the whole job with an error" {
             let output = DataTests.tempDir "dp-killed"
             let job = mpirun 2 (trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "100000" ])
