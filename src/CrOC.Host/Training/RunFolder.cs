@@ -40,7 +40,7 @@ public sealed class RunFolder : IDisposable
                 throw new OutputException($"{conflict}. Nothing was changed: choose another --output, or add --move-aside to move that run to {path}.old-<time> and start anew (nothing is deleted)");
             if (moveAside && HoldsRun(path))
             {
-                movedTo = $"{path}.old-{DateTime.Now:yyyyMMdd-HHmmss}";
+                movedTo = AsideName(path);
                 Directory.Move(path, movedTo); // the lock file moves with it: still ours until released
                 var old = held;
                 OutputPaths.Folder(path, "--output");
@@ -55,6 +55,15 @@ public sealed class RunFolder : IDisposable
             held.Dispose();
             throw;
         }
+    }
+
+    /// <summary>DIR.old-TIMESTAMP, with -2, -3, … when a run was moved there within the same second.</summary>
+    static string AsideName(string path)
+    {
+        var stamped = $"{path}.old-{DateTime.Now:yyyyMMdd-HHmmss}";
+        var name = stamped;
+        for (int n = 2; Directory.Exists(name) || File.Exists(name); n++) name = $"{stamped}-{n}";
+        return name;
     }
 
     /// <summary>The exclusive lock of a folder, with this process's id written in it.</summary>

@@ -13,7 +13,7 @@ public sealed record TrainCommandOptions
 {
     [Option("a JSON or TOML file of settings (any option below, kebab-case keys); the command line wins", Value = "FILE")]
     public string? Config { get; init; }
-    [Option("when --output holds another run (or --resume false would start over), move that run to DIR.old-<time> (never deleted) and start anew")]
+    [Option("move the run that --output holds (any run: another, a refused or a resumable one) to DIR.old-<time> (never deleted) and start anew; leave it out of requeue scripts, which should resume")]
     public bool MoveAside { get; init; }
 }
 
@@ -27,7 +27,8 @@ static class TrainHelp
         Each process takes --batch images per micro-batch (global batch = N × batch × accum);
         gradients, metrics and centres are averaged; rank 0 writes the outputs.
         The run folder belongs to one run: a second run there at the same time is refused, a different
-        run (other identity settings, or --resume false over a run's progress) too, unless --move-aside.
+        run (other identity settings, or --resume false over a run's progress) too; --move-aside moves
+        whatever run is there aside (a resumable one too) and starts anew.
         Tuning advice: keep --lr per 256 images (it is scaled by the global batch); if the teacher
         entropy collapses to 0 or to ln(out-dim), lower --lr or raise --momentum-teacher; with a small
         batch on a CPU, --accum reaches the official effective batch.

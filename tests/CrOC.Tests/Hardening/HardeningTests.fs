@@ -72,8 +72,14 @@ let tests =
             Expect.sequenceEqual (lines aside "metrics.jsonl") metrics "the old run's metrics, moved"
             Expect.sequenceEqual (checkpointNames aside) checkpoints "the old run's checkpoints, moved"
             Expect.equal (lines output "metrics.jsonl").Length 4 "the new run"
+            // --move-aside moves a resumable run too (as its help says), at once, beside the first
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "6"; "--move-aside" ]))
+            Expect.equal code 0 text
+            let asides = Directory.GetDirectories(present (Path.GetDirectoryName output), DirectoryInfo(output).Name + ".old-*")
+            Expect.equal asides.Length 2 "a second folder aside, whatever the second"
+            Expect.equal (lines output "metrics.jsonl").Length 6 "started anew"
             Directory.Delete(output, true)
-            Directory.Delete(aside, true)
+            for a in asides do Directory.Delete(a, true)
         }
 
         test "a refused newest checkpoint is set aside; the resumed run keeps its own new checkpoints and ends well" {
