@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using CrOC.Data;
@@ -138,8 +139,22 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
         Agree("the number of training images", files, "every machine needs the same dataset at the same path");
         Agree("the number of steps", totalSteps, "every process needs the same options");
-        Agree("the configuration (hash)", StableHash(config.ToJson()), "every process needs the same options and config file");
+        AgreeOnSettings();
         ranks.BroadcastFromRoot(state.Student.Concat(state.Teacher).Select(t => t.Tensor).Append(state.Model.Centre).Append(state.Model.CentreC));
+    }
+
+    /// <summary>Every setting's value hashed on every rank (one all-gather): the settings whose values
+    /// differ are named. `--precision auto` resolves per machine, so mixed CPUs differ there.</summary>
+    void AgreeOnSettings()
+    {
+        var settings = JsonNode.Parse(config.ToJson())!.AsObject().Select(kv => (kv.Key, Hash: (double)StableHash(kv.Value?.ToJsonString() ?? "null"))).ToList();
+        double[] seen;
+        using (torch.NewDisposeScope())
+            seen = ranks.AllGather(torch.tensor(settings.Select(s => s.Hash).ToArray(), torch.float64)).data<double>().ToArray(); // (W · n), rank-major
+        var differing = settings.Where((_, i) => Enumerable.Range(0, ranks.World).Select(r => seen[r * settings.Count + i]).Distinct().Count() > 1).Select(s => s.Key).ToList();
+        if (differing.Count == 0) return;
+        var precision = differing.Contains("precision") ? " (--precision auto picks bf16 per machine: give --precision bf16 or fp32 on machines of different CPUs)" : "";
+        throw new DistributedException($"the processes disagree on the setting(s) {string.Join(", ", differing)}{precision}: every process needs the same options and config file");
     }
 
     /// <summary>A stop asked on any rank (Ctrl-C, SIGTERM, cancellation) stops all after the same step.</summary>

@@ -233,6 +233,14 @@ let tests =
             Expect.stringContains text "bench [rank 1]" "its line names the rank"
         }
 
+        test "ranks whose settings differ are refused naming the settings (--precision auto on mixed CPUs gives bf16 on one, fp32 on another)" {
+            let output = DataTests.tempDir "dp-disagree"
+            let train (extra: string list) = trainArgs output ([ "--max-steps"; "1" ] @ extra)
+            let code, text = mpirun 1 (train [ "--precision"; "fp32" ] @ [ ":"; "-np"; "1"; "dotnet"; hostDll ] @ train [ "--precision"; "bf16" ]) |> finish 120
+            Expect.notEqual code 0 text
+            Expect.stringContains text "disagree on the setting(s) precision (--precision auto picks bf16 per machine" "names the setting and the cause"
+        }
+
         test "a rank that is killed ends the whole job with an error" {
             let output = DataTests.tempDir "dp-killed"
             let job = mpirun 2 (trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "100000" ])
