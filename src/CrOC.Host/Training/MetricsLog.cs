@@ -12,7 +12,8 @@ public sealed class MetricsLog : IDisposable
 
     /// <summary>Appends to the run's metrics; lines of steps after <paramref name="resumedAt"/> (written by a
     /// run that stopped before its next checkpoint, and about to be redone) are dropped first, and so
-    /// is a line that is not a step's record (torn by a crash or a full disk).</summary>
+    /// is a line that is not a step's record (torn by a crash or a full disk); TensorBoard is told to
+    /// drop those steps too (<see cref="TensorBoardRestart"/>).</summary>
     public MetricsLog(string output, long resumedAt, bool tensorboard = true)
     {
         var path = Path.Combine(output, "metrics.jsonl");
@@ -23,7 +24,10 @@ public sealed class MetricsLog : IDisposable
             if (kept.Count < all.Length) Weights.AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
         }
         lines = new StreamWriter(path, append: true) { AutoFlush = true };
-        if (tensorboard) board = torch.utils.tensorboard.SummaryWriter(Path.Combine(output, "tensorboard"));
+        if (!tensorboard) return;
+        var events = Path.Combine(output, "tensorboard");
+        TensorBoardRestart.Mark(events, resumedAt); // before the writer opens its file: the name sorts first
+        board = torch.utils.tensorboard.SummaryWriter(events);
     }
 
     /// <summary>The step of a metrics line, or null when the line is not a step's record.</summary>

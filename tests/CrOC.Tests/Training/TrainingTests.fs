@@ -109,6 +109,36 @@ let tests =
             Directory.Delete(resumed, true)
         }
 
+        test "a resume tells TensorBoard to drop the redone steps: a SessionLog START at the resumed step + 1, between the two starts' events files" {
+            let output = DataTests.tempDir "tensorboard-restart"
+            let events () = Directory.GetFiles(Path.Combine(output, "tensorboard")) |> Array.sort |> Array.map (Path.GetFileName >> present)
+            Expect.equal (TensorBoardRestart.MaskedCrc(ReadOnlySpan<byte>(BitConverter.GetBytes 24UL))) 0x224b7fa3u "CRC-32C, masked, as TorchSharp's own first record"
+            do
+                use first = new MetricsLog(output, 0L)
+                for step in 1L .. 3L do first.Write(step, readOnlyDict [ "loss", 1.0 ])
+            Expect.equal (events ()).Length 1 "a fresh run: its writer's file only"
+            use second = new MetricsLog(output, 1L)
+            second.Write(2L, readOnlyDict [ "loss", 0.5 ])
+            let files = events ()
+            Expect.equal files.Length 3 "the first start's, the marker, the second start's"
+            Expect.stringEnds files.[1] ".restart" "the marker sorts between them"
+            // TFRecords: length, masked CRC of it, data, masked CRC of the data
+            let bytes = File.ReadAllBytes(Path.Combine(output, "tensorboard", files.[1]))
+            let rec records at =
+                if at >= bytes.Length then [] else
+                let length = int (BitConverter.ToUInt64(bytes, at))
+                Expect.equal (BitConverter.ToUInt32(bytes, at + 8)) (TensorBoardRestart.MaskedCrc(ReadOnlySpan<byte>(bytes, at, 8))) "length CRC"
+                let data = bytes.[at + 12 .. at + 12 + length - 1]
+                Expect.equal (BitConverter.ToUInt32(bytes, at + 12 + length)) (TensorBoardRestart.MaskedCrc(ReadOnlySpan<byte>(data))) "data CRC"
+                data :: records (at + 16 + length)
+            match records 0 with
+            | [ version; start ] ->
+                Expect.sequenceEqual version.[9 ..] (Array.append [| 0x10uy; 0uy; 0x1Auy; 13uy |] "brain.Event:2"B) "step 0, file_version"
+                Expect.sequenceEqual start.[9 ..] [| 0x10uy; 2uy; 0x3Auy; 2uy; 0x08uy; 1uy |] "step 2, session_log { status: START }"
+            | other -> failtestf "%d records" other.Length
+            Directory.Delete(output, true)
+        }
+
         test "a truncated checkpoint is refused and the previous good one is used; a crash while saving keeps the old file" {
             use _ = torch.NewDisposeScope()
             let output = DataTests.tempDir "corrupt"
