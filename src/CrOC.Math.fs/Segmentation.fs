@@ -49,7 +49,8 @@ let iou (confusion: Tensor) : float[] =
     let values = (tp / union).data<double>().ToArray()
     values
 
-/// mIoU: the mean of the defined per-class IoUs (classes absent from both are left out).
+/// mIoU: the mean over all C classes (spec §12.1); a class absent from both the ground truth and
+/// the predictions (NaN above) counts 0, as Leopart's TP / max(TP + FP + FN, 1e-8).
 let meanIoU (perClass: float[]) : float =
-    let defined = perClass |> Array.filter (fun v -> not (System.Double.IsNaN v))
-    if defined.Length = 0 then nan else Array.average defined
+    if perClass.Length = 0 then nan
+    else perClass |> Array.averageBy (fun v -> if System.Double.IsNaN v then 0.0 else v)

@@ -147,7 +147,7 @@ let tests =
             Expect.floatClose Accuracy.veryHigh iou.[1] (2.0 / 3.0) "class 1: TP 2, FP 1, FN 0"
             Expect.equal iou.[2] 0.0 "class 2: missed"
             Expect.isTrue (Double.IsNaN iou.[3]) "class 3 absent from truth and prediction"
-            Expect.floatClose Accuracy.veryHigh (Segmentation.meanIoU iou) (1.0 / 3.0) "mean over the three defined classes"
+            Expect.floatClose Accuracy.veryHigh (Segmentation.meanIoU iou) (1.0 / 4.0) "mean over the four classes, the absent one as 0 (spec §12.1, Leopart)"
         }
 
         test "a perfect predictor scores 1, a constant one as computed by hand" {
