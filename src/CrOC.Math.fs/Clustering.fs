@@ -114,7 +114,7 @@ type Assignment =
       Valid: Tensor }
 
 type Clusters =
-    { /// W = Q_{K*} ⊙ H: each token keeps the soft weight of its argmax cluster only,
+    { /// W = Q_{K*} ⊙ H: each token keeps the soft weight of its argmax cluster(s) only,
       /// (2, S, N, K̄), view-major; columns ≥ K* of a problem are zero padding.
       Masks: Tensor
       /// Flat indices s·K̄ + k of the clusters that are the argmax of ≥ 1 patch in EACH view,
@@ -196,14 +196,14 @@ let mergePair (plan: Tensor) (pairs: Tensor) : Tensor =
 /// Plan (S, 2N, K), tokens X (S, 2N, d) → plan (S, 2N, K−1).
 let mergeClosestPair (plan: Tensor) (tokens: Tensor) : Tensor = mergePair plan (closestPair plan tokens)
 
-/// W and the valid set of per-view plans Q (S, 2, N, K) (spec §6.7–§6.8): each token keeps the soft
-/// weight of its argmax cluster only; a cluster is valid when it is the argmax of ≥ 1 patch in each
-/// view. → masks (2, S, N, K) view-major, valid flat indices s·K + k (V) ascending.
+/// W and the valid set of per-view plans Q (S, 2, N, K) (spec §6.7–§6.8): H = 1 where Q equals its
+/// row's maximum (every tied column), W = Q ⊙ H keeps those soft weights; a cluster is valid when
+/// Σ_n W > 0 in each view. → masks (2, S, N, K) view-major, valid flat indices s·K + k (V) ascending.
 let masksOf (q: Tensor) : Tensor * Tensor =
-    let k = q.shape.[3]
-    let hard = torch.nn.functional.one_hot(q.argmax(-1L), k).to_type(q.dtype)            // (S, 2, N, K)
-    let masks = (q * hard).permute(1L, 0L, 2L, 3L).contiguous()                           // (2, S, N, K)
-    let present = withScalar 0.0 (fun zero -> hard.sum(2L).gt(zero))                      // (S, 2, K)
+    let hard = q.eq(q.amax([| -1L |], keepdim = true)).to_type(q.dtype)                    // (S, 2, N, K)
+    let weights = q * hard
+    let masks = weights.permute(1L, 0L, 2L, 3L).contiguous()                                // (2, S, N, K)
+    let present = withScalar 0.0 (fun zero -> weights.sum(2L).gt(zero))                    // (S, 2, K)
     masks, present.select(1L, 0L).logical_and(present.select(1L, 1L)).flatten().nonzero().flatten()
 
 /// K* per problem among the stages `selection` allows (MinTransportCost: the smallest ⟨P, M⟩, ties

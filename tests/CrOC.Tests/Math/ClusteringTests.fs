@@ -81,6 +81,14 @@ let tests =
             let expected = [| for si in 0 .. s - 1 do for k in 0 .. clusters.KBar - 1 do if inView 0 si k && inView 1 si k then yield float (si * clusters.KBar + k) |]
             Expect.sequenceEqual (valuesOf clusters.Valid) expected "valid flat indices, ascending")
 
+        test "hard masks keep every tied maximum (spec §6.7), and validity is Σ W > 0 in each view (§6.8)" {
+            use _ = torch.NewDisposeScope()
+            // one problem, N = 1 token per view, K = 2: view 1 ties [0.5, 0.5], view 2 [0.2, 0.8]
+            let masks, valid = masksOf (tensorOf [| 1L; 2L; 1L; 2L |] [| 0.5; 0.5; 0.2; 0.8 |])
+            Expect.sequenceEqual (valuesOf masks) [| 0.5; 0.5; 0.0; 0.8 |] "W¹ keeps both tied weights, W² its maximum"
+            Expect.sequenceEqual (valuesOf valid) [| 1.0 |] "cluster 1 is in both views; cluster 0 only in view 1"
+        }
+
         property "same inputs and same seeds give identical outputs" (fun c ->
             use _ = torch.NewDisposeScope()
             let features, positions = inputs f32 c
