@@ -9,20 +9,22 @@ public static class DiskSpace
     /// error number (a message can name a path holding any word).</summary>
     public static bool IsDiskFull(IOException e) => (e.HResult & 0xFFFF) is ENOSPC or EDQUOT;
 
-    /// <summary>Bytes free for an unprivileged writer on the file system holding <paramref name="path"/>, or null.</summary>
+    /// <summary>Bytes free for an unprivileged writer on the file system holding <paramref name="path"/>, or null:
+    /// asked of its nearest existing folder (statvfs follows symbolic links, so a runs/ that links to
+    /// /scratch is measured on /scratch, not on the file system the link sits on).</summary>
     public static long? Free(string path)
     {
         try
         {
-            var full = Path.GetFullPath(path);
-            var drive = DriveInfo.GetDrives().Where(d => Holds(d.RootDirectory.FullName, full)).MaxBy(d => d.RootDirectory.FullName.Length);
-            return drive?.AvailableFreeSpace;
+            var folder = Path.GetFullPath(path);
+            while (!Directory.Exists(folder)) folder = Path.GetDirectoryName(folder) ?? "/";
+            return new DriveInfo(folder).AvailableFreeSpace;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
-    /// <summary>Whether the mount point <paramref name="root"/> holds <paramref name="path"/> (whole
-    /// path components: /run does not hold /runs/x).</summary>
+    /// <summary>Whether the folder <paramref name="root"/> holds <paramref name="path"/> (whole path
+    /// components: /run does not hold /runs/x).</summary>
     public static bool Holds(string root, string path)
     {
         var trimmed = Path.TrimEndingDirectorySeparator(root);

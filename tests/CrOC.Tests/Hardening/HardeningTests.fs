@@ -236,7 +236,19 @@ let tests =
             Directory.Delete(aside, true)
         }
 
-        test "free space is read from the mount that holds the path by whole components; a path naming 'quota' is not a full disk" {
+        test "free space is read where the files land: through a symbolic link, on the link target's file system" {
+            let target = DataTests.tempDir "disk-target"
+            let link = Path.Combine("/dev/shm", sprintf "croc-link-%s" (Guid.NewGuid().ToString("N")))
+            File.CreateSymbolicLink(link, target) |> ignore
+            let free (path: string) = float (DiskSpace.Free path).Value
+            let onTarget, onShm, throughLink = free target, free "/dev/shm", free (Path.Combine(link, "runs", "ck.safetensors"))
+            if abs (onTarget - onShm) > 2e9 then
+                Expect.isLessThan (abs (throughLink - onTarget)) 5e8 (sprintf "the target's %.0f, not /dev/shm's %.0f: %.0f" onTarget onShm throughLink)
+            File.Delete link
+            Directory.Delete(target, true)
+        }
+
+        test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
             Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
             Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"
             Expect.isTrue (DiskSpace.Holds("/run", "/run")) "the mount itself"
