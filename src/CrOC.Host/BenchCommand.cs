@@ -61,9 +61,23 @@ public static class BenchCommand
         }
     }
 
+    /// <summary>The training config bench's step runs with (train's checks, in bench's words).</summary>
+    public static TrainConfig ConfigOf(BenchOptions o)
+    {
+        var pairs = new List<(string, string?)> { ("preset", o.Preset.Word()), ("batch", o.Batch.ToString(CultureInfo.InvariantCulture)), ("precision", o.Precision.Word()), ("device", o.Device) };
+        if (o.Size is int s) pairs.Add(("image-size", s.ToString(CultureInfo.InvariantCulture)));
+        // bench times random tensors, never the synthetic set: its size may not refuse a large --batch
+        pairs.Add(("synthetic-train", System.Math.Max(o.Batch, new TrainConfig().SyntheticTrain).ToString(CultureInfo.InvariantCulture)));
+        try { return TrainConfig.Resolve(pairs); }
+        catch (ConfigException e) // train's words for bench's --size
+        {
+            throw new OptionException(e.Message.Replace("--image-size", "--size"));
+        }
+    }
+
     static int Measure(BenchOptions o, ICollective ranks)
     {
-        var (preset, batch, size, precision, deviceName, repeats, json) = (o.Preset, o.Batch, o.Size, o.Precision, o.Device, o.Repeats, o.Json);
+        var (preset, batch, precision, deviceName, repeats, json) = (o.Preset, o.Batch, o.Precision, o.Device, o.Repeats, o.Json);
         bool explicitThreads = o.Threads > 0;
         int threads = o.Threads;
         bool data = !o.NoData;
@@ -73,14 +87,7 @@ public static class BenchCommand
         var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };
         var device = Devices.Resolve(deviceName, ranks.LocalRank);
         torch.set_num_threads(threads);
-        var pairs = new List<(string, string?)> { ("preset", preset.Word()), ("batch", batch.ToString(CultureInfo.InvariantCulture)), ("precision", precision.Word()), ("device", deviceName) };
-        if (size is int s) pairs.Add(("image-size", s.ToString(CultureInfo.InvariantCulture)));
-        TrainConfig config;
-        try { config = TrainConfig.Resolve(pairs); }
-        catch (ConfigException e) // train's words for bench's --size
-        {
-            throw new OptionException(e.Message.Replace("--image-size", "--size"));
-        }
+        var config = ConfigOf(o);
         precision = config.Precision; // auto resolved
         var croc = CrocSetup.Croc(config);
         var vit = croc.Network.Vit;

@@ -33,12 +33,20 @@ public static class SyntheticExperiment
         return $"{mean:F1} ± {std:F1} ({string.Join(" / ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))})";
     }
 
-    /// <summary>The words of --train-args as the command line's (name, value) pairs; a name without a value is refused.</summary>
+    /// <summary>Settings the suite sets itself for each run: --train-args may not change them.</summary>
+    static readonly string[] SuiteSettings = ["output", "seed", "alpha", "data"];
+
+    /// <summary>The words of --train-args as the command line's (name, value) pairs; a name without a
+    /// value, or one of <see cref="SuiteSettings"/> (the table's rows would not be what they say), is refused.</summary>
     static List<(string Name, string? Value)> TrainPairs(string text)
     {
         var pairs = Arguments.Pairs(text.Split(' ', StringSplitOptions.RemoveEmptyEntries));
         foreach (var (name, value) in pairs)
+        {
             if (value is null) throw new OptionException($"--train-args: '--{name}' has no value (give '--name value' or '--name=value' pairs)");
+            if (SuiteSettings.Contains(name))
+                throw new OptionException($"--train-args: '--{name}' is the suite's own (each run's output, seed from --seeds, alpha 1 or 0, the synthetic scenes); leave it out");
+        }
         return pairs;
     }
 

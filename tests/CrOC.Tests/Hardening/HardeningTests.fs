@@ -248,6 +248,11 @@ let tests =
             Directory.Delete(target, true)
         }
 
+        test "bench takes any --batch in its range: the synthetic set's size (which it never uses) does not refuse one above 1024" {
+            let config = BenchCommand.ConfigOf(BenchOptions(Preset = Preset.Tiny, Batch = 2048))
+            Expect.equal config.Batch 2048 "the batch asked for"
+        }
+
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
             Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
             Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"
@@ -346,6 +351,7 @@ let tests =
                   2, [ "export"; "--weights"; weights; "--output"; Path.Combine(dir, "w"); "--format"; "safetensors" ], "is this command's input file"
                   2, [ "export"; "--weights"; weights; "--output"; existing ], "exists: choose another --output, or add --overwrite"
                   2, [ "experiment"; "--train-args=--epochs" ], "'--epochs' has no value"
+                  2, [ "experiment"; "--train-args=--alpha 0.5"; "--output"; Path.Combine(dir, "exp") ], "'--alpha' is the suite's own"
                   2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
                   2, [ "experiment"; "--size"; "100" ], "--size 100 is not a multiple of the patch size 8"
                   2, [ "clusters"; "--weights"; pngNamedWeights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; pngNamedWeights ], "is this command's input file"
