@@ -48,7 +48,8 @@ public sealed class MetricsLog : IDisposable
     public void Write(long step, IReadOnlyDictionary<string, double> values)
     {
         var record = new Dictionary<string, object> { ["step"] = step };
-        foreach (var (k, v) in values) record[k] = double.IsFinite(v) ? System.Math.Round(v, 8) : v.ToString(CultureInfo.InvariantCulture);
+        // finite values as the shortest text that reads back exactly (a warm-up lr of 4e-10 is not 0); NaN/∞ as text
+        foreach (var (k, v) in values) record[k] = double.IsFinite(v) ? v : v.ToString(CultureInfo.InvariantCulture);
         lines.WriteLine(JsonSerializer.Serialize(record));
         if (board is null) return;
         foreach (var (k, v) in values)

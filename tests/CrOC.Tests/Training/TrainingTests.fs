@@ -109,6 +109,17 @@ let tests =
             Directory.Delete(resumed, true)
         }
 
+        test "metrics.jsonl keeps every value exactly: a warm-up lr of 4.2e-10 is not rounded to 0" {
+            let output = DataTests.tempDir "metrics-exact"
+            do
+                use log = new MetricsLog(output, 0L, false)
+                log.Write(1L, readOnlyDict [ "lr", 4.2e-10; "loss", 1.0 / 3.0 ])
+            let record = JsonDocument.Parse(File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).[0]).RootElement
+            Expect.equal (record.GetProperty("lr").GetDouble()) 4.2e-10 "lr"
+            Expect.equal (record.GetProperty("loss").GetDouble()) (1.0 / 3.0) "loss, to the last bit"
+            Directory.Delete(output, true)
+        }
+
         test "a resume tells TensorBoard to drop the redone steps: a SessionLog START at the resumed step + 1, between the two starts' events files" {
             let output = DataTests.tempDir "tensorboard-restart"
             let events () = Directory.GetFiles(Path.Combine(output, "tensorboard")) |> Array.sort |> Array.map (Path.GetFileName >> present)
