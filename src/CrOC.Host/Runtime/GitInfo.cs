@@ -1,26 +1,14 @@
-using System.Diagnostics;
+using System.Reflection;
 
 namespace CrOC.Host.Runtime;
 
-/// <summary>The git commit of the working directory, for run records and model cards.</summary>
+/// <summary>The git commit this binary was built from, for run records and model cards.</summary>
 public static class GitInfo
 {
-    static readonly Lazy<string> commit = new(() =>
-    {
-        try
-        {
-            using var git = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD") { RedirectStandardOutput = true, RedirectStandardError = true });
-            if (git is null) return "unknown";
-            var text = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit();
-            return git.ExitCode == 0 && text.Length > 0 ? text : "unknown";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "unknown";
-        }
-    });
+    /// <summary>The short commit hash the SDK embedded at build time ("0.1.0+HASH"), or "unknown" for a
+    /// build outside a git checkout; never the current folder's repository, which may be another.</summary>
+    public static string Commit { get; } = Embedded(typeof(GitInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion);
 
-    /// <summary>The short commit hash, or "unknown" outside a git checkout.</summary>
-    public static string Commit => commit.Value;
+    static string Embedded(string? version) =>
+        version?.IndexOf('+') is int plus and >= 0 && version.Length > plus + 1 ? version[(plus + 1)..][..System.Math.Min(7, version.Length - plus - 1)] : "unknown";
 }

@@ -504,6 +504,32 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "the commit in records is the binary's, not that of the git repository the command runs in" {
+            let dir = DataTests.tempDir "other-repo"
+            let git (args: string list) =
+                let info = Diagnostics.ProcessStartInfo("git", WorkingDirectory = dir, RedirectStandardOutput = true)
+                for a in [ "-c"; "user.name=t"; "-c"; "user.email=t@t" ] @ args do info.ArgumentList.Add a
+                use p = present (Diagnostics.Process.Start info)
+                let out = p.StandardOutput.ReadToEnd().Trim()
+                p.WaitForExit()
+                out
+            git [ "init"; "-q" ] |> ignore
+            git [ "commit"; "-q"; "--allow-empty"; "-m"; "x" ] |> ignore
+            let theirs = git [ "rev-parse"; "--short=7"; "HEAD" ]
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let info = Diagnostics.ProcessStartInfo("dotnet", WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true)
+            for a in [ hostDll; "export"; "--weights"; weights; "--output"; Path.Combine(dir, "card") ] do info.ArgumentList.Add a
+            use p = present (Diagnostics.Process.Start info)
+            p.StandardOutput.ReadToEnd() |> ignore
+            p.WaitForExit()
+            Expect.equal p.ExitCode 0 "exported"
+            let card = present (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "card.json"))))
+            Expect.equal (string card.["export_commit"]) Runtime.GitInfo.Commit "the binary's commit"
+            Expect.notEqual Runtime.GitInfo.Commit theirs "not the folder's repository's"
+            Directory.Delete(dir, true)
+        }
+
         test "hostile weights: a deeply nested pickle, a huge safetensors shape and a dtype that disagrees with its bytes are refused" {
             let dir = DataTests.tempDir "hostile"
             let zip (path: string) (entries: (string * byte[]) list) =
