@@ -14,7 +14,7 @@ public sealed class DatasetException(string message) : Exception(message);
 /// <c>shards/train-{000..009}.tar</c> names several folders or archives; a <c>.txt</c> file lists
 /// images or archives one per line (relative to the list's folder). Several roots combine, e.g.
 /// COCO+ = train2017 + unlabeled2017. A damaged archive contributes the members before the damage
-/// and is reported to <c>warn</c>.
+/// and is reported to <c>warn</c>. A leading <c>~/</c> is the home folder.
 /// </summary>
 public static partial class ImageSources
 {
@@ -28,13 +28,17 @@ public static partial class ImageSources
         var entries = new List<ImageEntry>();
         foreach (var root in roots)
         {
-            var found = FindOne(root, warn);
+            var found = FindOne(HomeExpanded(root), warn);
             if (found.Count == 0) throw new DatasetException($"no images under '{root}' (looked for {string.Join(", ", Extensions)}, in folders and .tar archives)");
             entries.AddRange(found);
         }
         if (entries.Count == 0) throw new DatasetException("no dataset root was given");
         return entries.DistinctBy(e => e.Name, StringComparer.Ordinal).OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
     }
+
+    /// <summary>"~/x" as $HOME/x: a shell leaves the ~ after a comma (--data a,~/b) and in config files as it is.</summary>
+    static string HomeExpanded(string root) =>
+        root.StartsWith("~/", StringComparison.Ordinal) && Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home ? Path.Combine(home, root[2..]) : root;
 
     /// <summary>The image files of a list of paths, as entries (images given one by one).</summary>
     public static IReadOnlyList<ImageEntry> Files(IEnumerable<string> paths) => paths.Select(ImageEntry.File).ToList();

@@ -135,7 +135,7 @@ let tests =
                 File.Delete tar
         }
 
-        test "roots taken literally: a folder named imgs?, an archive under run#1/, members named ./train/…" {
+        test "roots taken literally: a folder named imgs?, an archive under run#1/, members named ./train/…; ~/ as home" {
             let dir = DataTests.tempDir "tar-literal"
             let entry (name: string) = name, Array.init 10 byte
             let odd = Directory.CreateDirectory(Path.Combine(dir, "imgs?")).FullName
@@ -147,6 +147,11 @@ let tests =
             Expect.equal (members [ dotted ]) [ "train/cat/a.jpg"; "train/dog/c.jpg"; "val/cat/b.jpg" ] "an archive under a folder with '#'; names without ./ and /"
             Expect.equal (members [ dotted + "#train" ]) [ "train/cat/a.jpg"; "train/dog/c.jpg" ] "a folder inside it"
             Expect.sequenceEqual (TarArchive.ReadFileOrMember(dotted + "#val/cat/b.jpg")) (Array.init 10 byte) "a member read by name"
+            let home = present (Environment.GetEnvironmentVariable "HOME")
+            let inHome = Directory.CreateDirectory(Path.Combine(home, sprintf "croc-test-%s" (Guid.NewGuid().ToString("N")))).FullName
+            File.WriteAllBytes(Path.Combine(inHome, "h.png"), Array.init 10 byte)
+            Expect.equal [ for e in ImageSources.Find([ "~/" + Path.GetFileName inHome ], ignore) -> Path.GetFileName e.Path ] [ "h.png" ] "~/ is the home folder (no shell expands it after a comma or in a config file)"
+            Directory.Delete(inHome, true)
             Directory.Delete(dir, true)
         }
 
