@@ -62,6 +62,9 @@ public static class CrocSetup
     /// <summary>The per-iteration schedules (warm-ups by <see cref="CrOC.Math.Schedules.warmupFor"/>).</summary>
     public static (Schedules.CosineSchedule Lr, Schedules.CosineSchedule Wd, Schedules.CosineSchedule Momentum) Schedules(TrainConfig c, int itersPerEpoch, int world = 1)
     {
+        // the schedules count iterations in an int: a product beyond it would wrap to a short schedule
+        if ((long)c.Epochs * itersPerEpoch > int.MaxValue)
+            throw new ConfigException($"--epochs {c.Epochs} × {itersPerEpoch} steps per epoch is beyond the {int.MaxValue} steps the schedules count: lower --epochs (--max-steps ends a run earlier without changing its schedules)", everyRank: false);
         int warmup = CrOC.Math.Schedules.warmupFor(c.Epochs, c.WarmupEpochs);
         double peak = CrOC.Math.Schedules.scaledLearningRate(c.Lr, c.Batch * c.Accum * world);
         return (CrOC.Math.Schedules.learningRate(peak, c.MinLr, c.Epochs, itersPerEpoch, warmup),

@@ -109,6 +109,14 @@ let tests =
             Directory.Delete(resumed, true)
         }
 
+        test "schedules longer than an int counts are refused, not wrapped round to a short schedule" {
+            let config = configOf [ "epochs", "1000000" ]
+            let e = Expect.throwsC (fun () -> CrocSetup.Schedules(config, 4295) |> ignore) id
+            Expect.stringContains e.Message "lower --epochs" "says what to do"
+            let struct (_, _, momentum) = CrocSetup.Schedules(config, 2000)
+            Expect.equal momentum.TotalIters 2_000_000_000 "2·10⁹ steps still fit"
+        }
+
         test "metrics.jsonl keeps every value exactly: a warm-up lr of 4.2e-10 is not rounded to 0" {
             let output = DataTests.tempDir "metrics-exact"
             do
