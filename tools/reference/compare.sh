@@ -15,13 +15,17 @@ cd "$(dirname "$0")/../.."
 batch=${1:-8}
 repeats=${2:-5}
 rounds=${3:-3}
-dotnet build src/CrOC.Host -c Release -v q > /dev/null
+build_log=$(mktemp)
+dotnet build src/CrOC.Host -c Release -v q > "$build_log" || { cat "$build_log" >&2; echo "compare.sh: the build failed" >&2; exit 1; }
 host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
 results=$(mktemp)
 run() { # name, command...
     local name=$1; shift
     echo "  $name" >&2
-    echo "$name	$("$@" | tail -n 1)" >> "$results"
+    local out
+    # a failed run stops the comparison at once, naming it (a command substitution hides its status from set -e)
+    out=$("$@") || { echo "compare.sh: '$name' failed (exit $?)" >&2; exit 1; }
+    echo "$name	$(tail -n 1 <<< "$out")" >> "$results"
 }
 bench() { # binary, precision: one `croc-host bench` of the official step
     "$1" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$2" --json
