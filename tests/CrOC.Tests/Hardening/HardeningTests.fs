@@ -49,7 +49,9 @@ let tests =
             let metrics, checkpoints = lines output "metrics.jsonl", checkpointNames output
             Expect.equal metrics.Length 6 "six steps"
             let refused (args: string list) (why: string) =
+                let logBefore = String.Join("\n", lines output "train.log")
                 let code, message = TrainingTests.cli (List.toArray (trainArgs output args))
+                Expect.stringStarts (String.Join("\n", lines output "train.log")) logBefore "train.log only appended to"
                 Expect.equal code 2 (sprintf "%A is refused: %s" args message)
                 Expect.stringContains message why "says why"
                 Expect.stringContains message "--move-aside" "and how to start anew"
