@@ -6,7 +6,7 @@ using CrOC.Host.Runtime;
 namespace CrOC.Host;
 
 /// <summary>`croc-host bench-data`'s command line.</summary>
-[Command("bench-data", "images/s of the data pipeline (decode + two views + augmentation + positions) per worker count", Notes = "Also times the tiny preset's views (96 px from 128 px scenes).")]
+[Command("bench-data", "images/s of the data pipeline (decode + two views + augmentation + positions) per worker count", Notes = "Also times 96 px views of the 128 px synthetic scenes (the tiny preset trains at 64 px).")]
 public sealed record DataBenchmarkOptions
 {
     [Option("images to read (folders, archives, patterns, lists)", Value = "ROOT", Default = "64 synthetic 640x480 scenes in a temporary folder")]
@@ -54,7 +54,7 @@ public static class DataBenchmark
             for (int i = 0; i < 64; i++)
                 SyntheticScenes.SaveJpeg(SyntheticScenes.Generate(1, i).Image, Path.Combine(tiny, $"scene_{i:D3}.jpg"), 92);
             foreach (var w in workers)
-                Measure($"tiny preset (96px views of 128px scenes), {w} worker(s)", ImageSources.Find([tiny]), MultiCropSpec.Croc(96, 8), batch, batches, w);
+                Measure($"synthetic scenes (96px views of 128px scenes), {w} worker(s)", ImageSources.Find([tiny]), MultiCropSpec.Croc(96, 8), batch, batches, w);
             Directory.Delete(tiny, true);
         }
         finally

@@ -14,8 +14,9 @@ namespace CrOC.Host.Evaluation;
     Datasets: PVOC12 as shipped (palette masks; --train-split trainaug); COCO-Things/-Stuff and
     CamVid as 8-bit gray PNG masks of class indices, 255 = ignore.
     On a CPU the full protocol (448 px, 25 epochs with augmentation) takes hours for a ViT-S/16;
-    a CPU-sized variant: --size 128 --feature-size 64 --cache-features --epochs 100 --lr 0.1
-    --milestone 80 (features computed once, shared by every --probe-seeds probe).
+    a CPU-sized variant (the real-photo suite's): --size 128 --feature-size 64 --cache-features
+    --standardize --epochs 60 --milestone 48 --lr 0.2 --batch 32 --probe-seeds 0,1,2 (features
+    computed once, shared by every --probe-seeds probe).
     Example: croc-host eval-seg --weights run/checkpoints/step-00000128.safetensors --size 128 --feature-size 64 --cache-features
     """)]
 public sealed record EvalSegOptions : FrozenBackboneOptions

@@ -25,7 +25,8 @@ static class TrainHelp
         paper's (ViT-S/16, 224 px, 65536/8192 outputs, 300 epochs, batch 16).
         Several processes (data-parallel; Open MPI, see the README): mpirun -np N croc-host train ...
         Each process takes --batch images per micro-batch (global batch = N × batch × accum);
-        gradients, metrics and centres are averaged; rank 0 writes the outputs.
+        gradients and metrics are averaged, the centres' sums and counts all-reduced; rank 0 writes
+        the outputs.
         The run folder belongs to one run: a second run there at the same time is refused, a different
         run (other identity settings, or --resume false over a run's progress) too; --move-aside moves
         whatever run is there aside (a resumable one too) and starts anew.

@@ -18,7 +18,7 @@ public sealed record TrainConfig
     // --- run ---
     [Option("recipe the other defaults come from (official: ViT-S/16 at 224 px, spec §10)")]
     public Preset Preset { get; init; } = Preset.Tiny;
-    [Option("image folders, .tar archives (archive.tar#folder), patterns (*, {000..009}) or .txt lists", Value = "ROOTS", Default = "the embedded synthetic scenes")]
+    [Option("image folders, .tar archives (archive.tar#folder), patterns (*, {000..009}: quote them for the shell) or .txt lists", Value = "ROOTS", Default = "the embedded synthetic scenes")]
     public string[] Data { get; init; } = [];
     [Option("run folder: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (owned by one run)", Value = "DIR")]
     public string Output { get; init; } = "runs/croc-tiny";
