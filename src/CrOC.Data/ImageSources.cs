@@ -28,7 +28,7 @@ public static partial class ImageSources
         var entries = new List<ImageEntry>();
         foreach (var root in roots)
         {
-            var found = FindOne(HomeExpanded(root), warn);
+            var found = FindOne(HomeExpanded(root, Environment.GetEnvironmentVariable("HOME")), warn);
             if (found.Count == 0) throw new DatasetException($"no images under '{root}' (looked for {string.Join(", ", Extensions)}, in folders and .tar archives)");
             entries.AddRange(found);
         }
@@ -36,9 +36,10 @@ public static partial class ImageSources
         return entries.DistinctBy(e => e.Name, StringComparer.Ordinal).OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>"~/x" as $HOME/x: a shell leaves the ~ after a comma (--data a,~/b) and in config files as it is.</summary>
-    static string HomeExpanded(string root) =>
-        root.StartsWith("~/", StringComparison.Ordinal) && Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home ? Path.Combine(home, root[2..]) : root;
+    /// <summary>"~/x" as <paramref name="home"/>/x: a shell leaves the ~ after a comma (--data a,~/b) and
+    /// in config files as it is.</summary>
+    public static string HomeExpanded(string root, string? home) =>
+        root.StartsWith("~/", StringComparison.Ordinal) && home is { Length: > 0 } ? Path.Combine(home, root[2..]) : root;
 
     /// <summary>The image files of a list of paths, as entries (images given one by one).</summary>
     public static IReadOnlyList<ImageEntry> Files(IEnumerable<string> paths) => paths.Select(ImageEntry.File).ToList();

@@ -181,13 +181,17 @@ public sealed class TarArchive
         return archive.Read(member);
     }
 
-    /// <summary>"a.tar" or "a.tar#inside" as (archive, inside) when that archive exists: the first
-    /// '#' whose left side is an existing .tar file, so "run#1/a.tar#train" splits after ".tar".</summary>
-    public static (string Archive, string Inside)? Split(string path)
+    /// <summary>"a.tar" or "a.tar#inside" as (archive, inside) when that archive exists.</summary>
+    public static (string Archive, string Inside)? Split(string path) =>
+        File.Exists(path) && IsArchive(path) ? (path, "")
+        : SplitName(path) is var (archive, inside) && File.Exists(archive) ? (archive, inside) : null;
+
+    /// <summary>"a.tar#inside" as (a.tar, inside), split by name alone at the first '#' whose left side
+    /// names a .tar ("run#1/a.tar#train" after ".tar"; also a brace range or ~/ not yet expanded), or null.</summary>
+    public static (string Archive, string Inside)? SplitName(string path)
     {
-        if (File.Exists(path) && IsArchive(path)) return (path, "");
         for (int at = path.IndexOf(ImageEntry.ArchiveSeparator); at >= 0; at = path.IndexOf(ImageEntry.ArchiveSeparator, at + 1))
-            if (IsArchive(path[..at]) && File.Exists(path[..at])) return (path[..at], path[(at + 1)..]);
+            if (IsArchive(path[..at])) return (path[..at], path[(at + 1)..]);
         return null;
     }
 

@@ -34,10 +34,10 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
         string relative;
         if (entry.Member is not null)
         {
-            var inside = TarArchive.Split(root) is var (_, folder) ? folder.Trim('/') : "";
+            var inside = TarArchive.SplitName(root) is var (_, folder) ? folder.Trim('/') : "";
             relative = inside.Length == 0 ? entry.Member : entry.Member[(inside.Length + 1)..];
         }
-        else relative = Path.GetRelativePath(Path.GetFullPath(root), entry.Path);
+        else relative = Path.GetRelativePath(Path.GetFullPath(ImageSources.HomeExpanded(root, Environment.GetEnvironmentVariable("HOME"))), entry.Path);
         var parts = relative.Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length < 2) throw new DatasetException($"{entry.Name}: no class folder between the root '{root}' and the image (an ImageFolder tree, or give an annotations file)");
         return parts[0];

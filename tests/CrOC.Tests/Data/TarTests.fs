@@ -147,11 +147,9 @@ let tests =
             Expect.equal (members [ dotted ]) [ "train/cat/a.jpg"; "train/dog/c.jpg"; "val/cat/b.jpg" ] "an archive under a folder with '#'; names without ./ and /"
             Expect.equal (members [ dotted + "#train" ]) [ "train/cat/a.jpg"; "train/dog/c.jpg" ] "a folder inside it"
             Expect.sequenceEqual (TarArchive.ReadFileOrMember(dotted + "#val/cat/b.jpg")) (Array.init 10 byte) "a member read by name"
-            let home = present (Environment.GetEnvironmentVariable "HOME")
-            let inHome = Directory.CreateDirectory(Path.Combine(home, sprintf "croc-test-%s" (Guid.NewGuid().ToString("N")))).FullName
-            File.WriteAllBytes(Path.Combine(inHome, "h.png"), Array.init 10 byte)
-            Expect.equal [ for e in ImageSources.Find([ "~/" + Path.GetFileName inHome ], ignore) -> Path.GetFileName e.Path ] [ "h.png" ] "~/ is the home folder (no shell expands it after a comma or in a config file)"
-            Directory.Delete(inHome, true)
+            Expect.equal (ImageSources.HomeExpanded("~/coco/train", "/home/u")) "/home/u/coco/train" "~/ is the home folder (no shell expands it after a comma or in a config file)"
+            Expect.equal (ImageSources.HomeExpanded("a~/b", "/home/u")) "a~/b" "only a leading ~/"
+            Expect.equal (TarArchive.SplitName "~/in-{000..009}.tar#train/x").Value (struct ("~/in-{000..009}.tar", "train/x")) "the folder inside a shard range, by name"
             Directory.Delete(dir, true)
         }
 

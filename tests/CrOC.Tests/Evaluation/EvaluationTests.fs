@@ -124,6 +124,16 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (Knn.top1 (Knn.scores 5 0.07 4 100 bank labels queries) best) 1.0 "top-1 of the reference's argmax"
         }
 
+        test "k-NN class folders below a shard range's folder (in-{0..1}.tar#train): the classes, not 'train'" {
+            let dir = DataTests.tempDir "knn-shards"
+            for i in 0 .. 1 do
+                TarTests.writeTar Formats.Tar.TarEntryFormat.Pax (Path.Combine(dir, sprintf "in-%d.tar" i)) [ sprintf "train/cat/c%d.jpg" i, [| 1uy |]; sprintf "train/dog/d%d.jpg" i, [| 2uy |] ] |> ignore
+            let bank = LabelledImages.Find(Path.Combine(dir, "in-{0..1}.tar#train"))
+            Expect.sequenceEqual bank.Classes [ "cat"; "dog" ] "two classes"
+            Expect.sequenceEqual bank.Labels [| 0; 1; 0; 1 |] "by their folders"
+            Directory.Delete(dir, true)
+        }
+
         test "eval-knn warns of a one-class bank and of queries that are bank images too" {
             let images n = [ for i in 0 .. n - 1 -> ImageEntry.File $"/data/img{i}.jpg" ]
             let set (entries: ImageEntry list) (classes: string list) = LabelledImages(entries, Array.zeroCreate entries.Length, classes)
