@@ -81,6 +81,15 @@ public sealed class ImageDecoder
         }
     }
 
+    /// <summary>Pixels of a kind ImageSharp converts to (a mask's stored values: L8, L16), under this
+    /// decoder's limits and settings (bytes, pixels, sides, first frame only).</summary>
+    public Image<TPixel> Load<TPixel>(byte[] bytes, string name) where TPixel : unmanaged, IPixel<TPixel>
+    {
+        if (bytes.LongLength > MaxFileBytes) throw new DecodeException(name, $"{bytes.LongLength} bytes exceed the limit of {MaxFileBytes}");
+        CheckSize(Image.Identify(configuration, bytes, out _), name);
+        return Image.Load<TPixel>(configuration, bytes);
+    }
+
     /// <summary>Refuses a missing header and sizes beyond <see cref="MaxPixels"/> or <see cref="MaxSide"/>,
     /// before any pixel is decoded.</summary>
     public void CheckSize(IImageInfo? header, string name)

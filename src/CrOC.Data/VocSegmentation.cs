@@ -61,54 +61,54 @@ public sealed class VocSegmentation
     {
         if (!File.Exists(path)) throw new DatasetException($"{path}: mask not found");
         var bytes = File.ReadAllBytes(path);
-        var info = Image.Identify(bytes);
-        Limits.CheckSize(info, path);
-        var png = info.Metadata.GetPngMetadata();
-        (width, height) = (info.Width, info.Height);
-        if (png.ColorType is PngColorType.Grayscale)
-            return png.BitDepth is PngBitDepth.Bit16 ? Gray16(bytes, path) : Gray(bytes, png.BitDepth);
-        return Palette(bytes, path);
+        var png = Image.Identify(bytes)?.Metadata.GetPngMetadata();
+        bool gray = png?.ColorType is PngColorType.Grayscale;
+        return !gray ? Palette(bytes, path, out width, out height)
+            : png!.BitDepth is PngBitDepth.Bit16 ? Gray16(bytes, path, out width, out height)
+            : Gray(bytes, path, png.BitDepth, out width, out height);
     }
 
-    static readonly ImageDecoder Limits = new();
+    /// <summary>The decoder whose limits and settings (first frame only, one thread) masks are read with.</summary>
+    static readonly ImageDecoder Decoder = new();
 
     /// <summary>Gray PNGs of 1, 2, 4 or 8 bits: ImageSharp scales a b-bit value by 255 / (2^b − 1)
     /// on the way to 8 bits; dividing by it gives the stored index back exactly.</summary>
-    static byte[] Gray(byte[] bytes, PngBitDepth? depth)
+    static byte[] Gray(byte[] bytes, string path, PngBitDepth? depth, out int width, out int height)
     {
         int scale = depth switch { PngBitDepth.Bit1 => 255, PngBitDepth.Bit2 => 85, PngBitDepth.Bit4 => 17, _ => 1 };
-        return Pixels<L8>(bytes, (p, _, _) => (byte)(p.PackedValue / scale));
+        return Pixels<L8>(bytes, path, (p, _, _) => (byte)(p.PackedValue / scale), out width, out height);
     }
 
     /// <summary>16-bit gray PNGs: the stored value is the index; above 255 it cannot be one.</summary>
-    static byte[] Gray16(byte[] bytes, string path)
+    static byte[] Gray16(byte[] bytes, string path, out int width, out int height)
     {
         string? wide = null;
-        var mask = Pixels<L16>(bytes, (p, x, y) =>
+        var mask = Pixels<L16>(bytes, path, (p, x, y) =>
         {
             if (p.PackedValue > byte.MaxValue) wide ??= $"value {p.PackedValue} at ({x}, {y})";
             return (byte)System.Math.Min(p.PackedValue, (ushort)byte.MaxValue);
-        });
+        }, out width, out height);
         if (wide is not null) throw new DatasetException($"{path}: 16-bit mask {wide} is not a class index (0..254) nor 255 (ignored)");
         return mask;
     }
 
-    static byte[] Palette(byte[] bytes, string path)
+    static byte[] Palette(byte[] bytes, string path, out int width, out int height)
     {
         string? unknown = null;
-        var mask = Pixels<Rgb24>(bytes, (p, x, y) =>
+        var mask = Pixels<Rgb24>(bytes, path, (p, x, y) =>
         {
             var index = VocPalette.IndexOf(p.R, p.G, p.B);
             if (index is null) unknown ??= $"({p.R}, {p.G}, {p.B}) at ({x}, {y})";
             return index ?? VocPalette.Ignore;
-        });
+        }, out width, out height);
         if (unknown is not null) throw new DatasetException($"{path}: colour {unknown} is not in the VOC palette");
         return mask;
     }
 
-    static byte[] Pixels<TPixel>(byte[] bytes, Func<TPixel, int, int, byte> label) where TPixel : unmanaged, IPixel<TPixel>
+    /// <summary>Row-major labels of the pixels, under <see cref="Decoder"/>'s limits.</summary>
+    static byte[] Pixels<TPixel>(byte[] bytes, string path, Func<TPixel, int, int, byte> label, out int width, out int height) where TPixel : unmanaged, IPixel<TPixel>
     {
-        using var image = Image.Load<TPixel>(bytes);
+        using var image = Decoder.Load<TPixel>(bytes, path);
         int w = image.Width;
         var mask = new byte[(long)w * image.Height];
         image.ProcessPixelRows(rows =>
@@ -119,6 +119,7 @@ public sealed class VocSegmentation
                 for (int x = 0; x < row.Length; x++) mask[(long)y * w + x] = label(row[x], x, y);
             }
         });
+        (width, height) = (w, image.Height);
         return mask;
     }
 

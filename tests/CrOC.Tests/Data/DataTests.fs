@@ -328,6 +328,10 @@ let tests =
             File.WriteAllBytes(palette, whole.[.. whole.Length / 2])
             for path in [ palette; Path.Combine(dir, "missing.png") ] do
                 Expect.stringStarts (refusal path) path "names the mask"
+            let png = File.ReadAllBytes(save oneBit PngBitDepth.Bit1 "limits.png")
+            for decoder, says in [ ImageDecoder(MaxFileBytes = 16L), "bytes exceed the limit of 16"; ImageDecoder(MaxPixels = 2L), "exceed the limit of 2" ] do
+                let e = Expect.throwsC (fun () -> decoder.Load<L8>(png, "m.png") |> ignore) id
+                Expect.stringContains e.Message says "masks are read under the decoder's limits"
             Directory.Delete(dir, true)
         }
 
