@@ -31,13 +31,14 @@ public sealed class RunFolder : IDisposable
     public static RunFolder Claim(string output, TrainConfig config, bool moveAside)
     {
         var path = OutputPaths.Folder(output, "--output");
+        // another program's records are refused before the lock, which would leave run.lock beside them
+        if (Foreign(path) is { } foreign && !moveAside) throw Refusal(foreign, path);
         var held = Lock(path);
         string? movedTo = null;
         try
         {
             var conflict = Conflict(path, config);
-            if (conflict is not null && !moveAside)
-                throw new OutputException($"{conflict}. Nothing was changed: choose another --output, or add --move-aside to move that run to {path}.old-<time> and start anew (nothing is deleted)");
+            if (conflict is not null && !moveAside) throw Refusal(conflict, path);
             if (moveAside && HoldsRun(path))
             {
                 movedTo = AsideName(path);
@@ -112,20 +113,30 @@ public sealed class RunFolder : IDisposable
         return Checkpoints.List(path).Count > 0 || (File.Exists(metrics) && new FileInfo(metrics).Length > 0);
     }
 
-    /// <summary>Why a run of <paramref name="config"/> may not write into <paramref name="path"/>, or null.
-    /// A config.json or run.json that is not a run's (a model folder's own config.json) is never rewritten.</summary>
-    static string? Conflict(string path, TrainConfig config)
+    static OutputException Refusal(string why, string path) =>
+        new($"{why}. Nothing was changed: choose another --output, or add --move-aside to move that run to {path}.old-<time> and start anew (nothing is deleted)");
+
+    /// <summary>Why the records in <paramref name="path"/> are another program's, or null: a config.json or
+    /// run.json that is not a run's (a model folder's own config.json) is never rewritten.</summary>
+    static string? Foreign(string path)
     {
         var stored = System.IO.Path.Combine(path, "config.json");
-        TrainConfig? earlier = null;
         if (File.Exists(stored))
         {
-            try { earlier = TrainConfig.FromJson(File.ReadAllText(stored)); }
+            try { TrainConfig.FromJson(File.ReadAllText(stored)); }
             catch (ConfigException e) { return $"'{path}' holds a config.json that is not a croc-host run's ({e.Message})"; }
         }
-        if (ForeignRunRecord(System.IO.Path.Combine(path, "run.json")) is { } foreign) return $"'{path}' holds a run.json that is not a croc-host run's ({foreign})";
+        return ForeignRunRecord(System.IO.Path.Combine(path, "run.json")) is { } why ? $"'{path}' holds a run.json that is not a croc-host run's ({why})" : null;
+    }
+
+    /// <summary>Why a run of <paramref name="config"/> may not write into <paramref name="path"/>, or null.</summary>
+    static string? Conflict(string path, TrainConfig config)
+    {
+        if (Foreign(path) is { } foreign) return foreign;
         if (!HasProgress(path)) return null; // a failed start's records: this run rewrites them
-        if (earlier is null) return $"'{path}' holds files of a run without its config.json";
+        var stored = System.IO.Path.Combine(path, "config.json");
+        if (!File.Exists(stored)) return $"'{path}' holds files of a run without its config.json";
+        var earlier = TrainConfig.FromJson(File.ReadAllText(stored)); // readable: Foreign checked it
         if (TrainConfig.IdentityDifference(earlier, config) is { } difference)
             return $"'{path}' holds another run ({difference})";
         if (!config.Resume)
@@ -139,7 +150,7 @@ public sealed class RunFolder : IDisposable
         if (!File.Exists(file)) return null;
         try
         {
-            return JsonNode.Parse(File.ReadAllText(file)) is JsonObject o && o["commit"] is JsonValue && o["pid"] is JsonValue ? null : "no commit and pid";
+            return JsonNode.Parse(File.ReadAllText(file)) is JsonObject o && o["commit"] is JsonValue ? null : "no commit"; // every version wrote one
         }
         catch (System.Text.Json.JsonException e) { return e.Message; }
     }
