@@ -52,12 +52,9 @@ public static class BenchCommand
     {
         using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(600));
         try { return Measure(o, ranks); }
-        catch (Exception e) when (ranks.World > 1 && !TrainCommand.MetByEveryRank(e))
+        catch (Exception e) when (ranks.World > 1)
         {
-            // as train: an error that may be this rank's alone ends every rank (the others wait in a collective)
-            int code = ExitCodes.Report($"bench [rank {ranks.Rank}]", e, null);
-            ranks.Abort(code);
-            return code;
+            return TrainCommand.ReportOnRank("bench", ranks, e, null);
         }
     }
 

@@ -16,9 +16,10 @@ batch=${1:-8}
 repeats=${2:-5}
 rounds=${3:-3}
 build_log=$(mktemp)
+results=$(mktemp)
+trap 'rm -f "$build_log" "$results"' EXIT
 dotnet build src/CrOC.Host -c Release -v q > "$build_log" || { cat "$build_log" >&2; echo "compare.sh: the build failed" >&2; exit 1; }
 host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
-results=$(mktemp)
 run() { # name, command...
     local name=$1; shift
     echo "  $name" >&2
@@ -73,4 +74,3 @@ for name in rows:
         phases = ", ".join(f"{k} {statistics.median(r['phases'][k] for r in rows[name]):.3f}" for k in rows[name][0]["phases"])
         print(f"{name} phases (s, medians): {phases}")
 PY
-rm -f "$results"

@@ -73,7 +73,7 @@ public static class EvalSegCommand
         if (predictions is not null && DiskSpace.Holds(Path.GetFullPath(root), predictions))
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes);
-        var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit));
+        var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));
         var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
         Print(results, names, o.ProbeSeeds);
         if (masks is not null) // before the JSON, which marks the evaluation done (the real-photo suite's resume)
@@ -100,8 +100,8 @@ public static class EvalSegCommand
 
     /// <summary>Where each validation image's predicted mask goes: NAME.png inside the folder (names
     /// with subfolders too), checked before the work; a name that leads outside it is refused.</summary>
-    static IReadOnlyList<string> PredictionPaths(string folder, VocSegmentation val) =>
-        val.Names.Select(name =>
+    static IReadOnlyList<string> PredictionPaths(string folder, IEnumerable<string> names) =>
+        names.Select(name =>
         {
             var path = Path.GetFullPath(Path.Combine(folder, name + ".png"));
             return DiskSpace.Holds(folder, path) && path != folder ? path

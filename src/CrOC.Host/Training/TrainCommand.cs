@@ -68,10 +68,7 @@ public static class TrainCommand
         }
         catch (Exception e)
         {
-            int code = ExitCodes.Report(ranks.World > 1 ? $"train [rank {ranks.Rank}]" : "train", e, logPath);
-            // Any error that may be this rank's alone ends all ranks: the others may be waiting in a collective.
-            if (ranks.World > 1 && !MetByEveryRank(e)) ranks.Abort(code);
-            return code;
+            return ReportOnRank("train", ranks, e, logPath);
         }
         finally
         {
@@ -112,6 +109,15 @@ public static class TrainCommand
         }
         log.Write($"outputs in {Path.GetFullPath(config.Output)}: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (last: {summary.LastCheckpoint ?? "none"})");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>Reports <paramref name="e"/> (naming the rank in a distributed run) and returns its exit
+    /// code; an error that may be this rank's alone ends all ranks: the others may wait in a collective.</summary>
+    public static int ReportOnRank(string command, ICollective ranks, Exception e, string? log)
+    {
+        int code = ExitCodes.Report(ranks.World > 1 ? $"{command} [rank {ranks.Rank}]" : command, e, log);
+        if (ranks.World > 1 && !MetByEveryRank(e)) ranks.Abort(code);
+        return code;
     }
 
     /// <summary>A divergence, a bad configuration or a disagreement between ranks: every rank meets

@@ -139,6 +139,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
         Agree("the number of training images", files, "every machine needs the same dataset at the same path");
         Agree("the number of steps", totalSteps, "every process needs the same options");
+        Agree("the number of settings", JsonNode.Parse(config.ToJson())!.AsObject().Count, "every machine needs the same croc-host build"); // before gathering one value per setting
         AgreeOnSettings();
         ranks.BroadcastFromRoot(state.Student.Concat(state.Teacher).Select(t => t.Tensor).Append(state.Model.Centre).Append(state.Model.CentreC));
     }

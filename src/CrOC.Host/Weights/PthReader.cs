@@ -111,9 +111,13 @@ public static class PthReader
     /// <summary>Storage bytes behind the persistent ids ('storage', type, key, location, numel).</summary>
     /// <remarks>Views of it may together materialise at most <see cref="MaxViewsPerStorage"/> × its
     /// elements (tied weights, qkv slices): a small pickle cannot rebuild a large storage over and over.</remarks>
-    sealed record Storage(torch.ScalarType Type, long Elements, byte[] Data)
+    sealed class Storage(torch.ScalarType type, long elements, byte[] data)
     {
         public const long MaxViewsPerStorage = 4;
+        public torch.ScalarType Type { get; } = type;
+        public long Elements { get; } = elements;
+        public byte[] Data { get; } = data;
+        /// <summary>Elements its views have built so far (mutable: one reader's count).</summary>
         public long Materialised { get; set; }
     }
 

@@ -194,12 +194,14 @@ let tests =
 
         test "eval-seg without cached features reports the evaluation's progress (each image runs the backbone)" {
             use _ = torch.NewDisposeScope()
-            let weights = Path.Combine(DataTests.tempDir "progress", "colour.safetensors")
+            let dir = DataTests.tempDir "progress"
+            let weights = Path.Combine(dir, "colour.safetensors")
             BackboneExport.Write(weights, NamedTensors(Vit.named (colourBackbone ())).WithPrefix("backbone."))
             let lines = Collections.Generic.List<string>()
             let probe = ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 1, Milestone = 1, Batch = 8, CacheFeatures = false)
             EvalSegCommand.Evaluate(weights, NetworkChoice.Teacher, Nullable(), Nullable 1, voc.Force(), "train", "val", 7, probe, [ 3 ], (fun l -> lines.Add l)) |> ignore
             Expect.exists lines (fun l -> l.StartsWith "probe (seed 3) evaluation images: 6/6 (100%)") (String.Join("\n", lines))
+            Directory.Delete(dir, true)
         }
 
         test "cluster pictures: size, and a cluster has the same colour in both views" {

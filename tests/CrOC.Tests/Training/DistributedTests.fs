@@ -239,6 +239,7 @@ let tests =
             let code, text = mpirun 1 (train [ "--precision"; "fp32" ] @ [ ":"; "-np"; "1"; "dotnet"; hostDll ] @ train [ "--precision"; "bf16" ]) |> finish 120
             Expect.notEqual code 0 text
             Expect.stringContains text "disagree on the setting(s) precision (--precision auto picks bf16 per machine" "names the setting and the cause"
+            Directory.Delete(output, true)
         }
 
         test "a rank that is killed ends the whole job with an error" {
