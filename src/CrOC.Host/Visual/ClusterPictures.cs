@@ -23,6 +23,18 @@ public static class ClusterPictures
 
     public static readonly Rgb24 Pruned = new(90, 90, 90);
 
+    /// <summary>Cluster k's colour: the palette's, then (K* above 10, possible with --n-tokens and
+    /// --n-centroids-max) hues a golden angle apart, so no two clusters of a picture share one.</summary>
+    public static Rgb24 ColourOf(int k)
+    {
+        if (k < Palette.Length) return Palette[k];
+        double hue = (k * 0.6180339887498949) % 1.0 * 6.0; // sector of the HSV hexagon, s = 0.7, v = 0.9
+        int sector = (int)hue;
+        double f = hue - sector, v = 0.9 * 255, p = v * 0.3, q = v * (1 - 0.7 * f), t = v * (1 - 0.7 * (1 - f));
+        var (r, g, b) = sector switch { 0 => (v, t, p), 1 => (q, v, p), 2 => (p, v, t), 3 => (p, q, v), 4 => (t, p, v), _ => (v, p, q) };
+        return new Rgb24((byte)r, (byte)g, (byte)b);
+    }
+
     /// <summary>Draws the joint clustering of two geometric views of each image (no colour
     /// augmentation) for head 0, and, when <paramref name="attentionPath"/> is set, the CLS attention maps.</summary>
     /// <returns>The caption of each image (K*, matched and pruned clusters).</returns>
@@ -138,7 +150,7 @@ public static class ClusterPictures
                             int inX = x % (vit.Patch * scale), inY = y % (vit.Patch * scale), edge = vit.Patch * scale - 3;
                             bool outline = (inX < 3 && At(gy, gx - 1) != k) || (inX >= edge && At(gy, gx + 1) != k)
                                         || (inY < 3 && At(gy - 1, gx) != k) || (inY >= edge && At(gy + 1, gx) != k);
-                            var tint = Palette[k % Palette.Length];
+                            var tint = ColourOf(k);
                             colour = outline ? Darker(tint) : Tinted(views[i][v], size, py, px, tint, 0.45f);
                         }
                         picture[ox + x, oy + y] = colour;

@@ -204,6 +204,12 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "cluster colours stay distinct beyond the palette's 10 (K* up to --n-centroids-max)" {
+            let colours = [ for k in 0 .. 63 -> ClusterPictures.ColourOf k ]
+            Expect.equal (List.distinct colours).Length 64 "64 clusters, 64 colours"
+            Expect.equal colours.[3] ClusterPictures.Palette.[3] "the palette first"
+        }
+
         test "cluster pictures: size, and a cluster has the same colour in both views" {
             use _ = torch.NewDisposeScope()
             let vit = { Vit.VitConfig.Tiny(8, 32) with Depth = 1 }
