@@ -43,7 +43,10 @@ public sealed class ImageDecoder
     /// <summary>Decodes a file or an archive member; the pixels go into <paramref name="reuse"/>
     /// when it has the image's size (a worker's previous image: no new 4-byte-per-value buffer, whose
     /// large-object allocation costs more than the decode of a small JPEG).</summary>
-    public RgbImage Decode(ImageEntry entry, RgbImage? reuse = null)
+    public RgbImage Decode(ImageEntry entry, RgbImage? reuse = null) => Decode(Read(entry), entry.Name, reuse);
+
+    /// <summary>The encoded bytes of a file or an archive member, its size checked before it is read.</summary>
+    public byte[] Read(ImageEntry entry)
     {
         var name = entry.Name;
         try
@@ -51,9 +54,8 @@ public sealed class ImageDecoder
             long length = entry.Member is null ? (File.Exists(entry.Path) ? new FileInfo(entry.Path).Length : -1) : entry.Length;
             if (length < 0) throw new DecodeException(name, "file not found");
             if (length == 0) throw new DecodeException(name, "empty file");
-            if (length > MaxFileBytes) throw new DecodeException(name, $"{length} bytes exceed the limit of {MaxFileBytes}");
-            var bytes = entry.Member is null ? File.ReadAllBytes(entry.Path) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
-            return Decode(bytes, name, reuse);
+            CheckBytes(length, name);
+            return entry.Member is null ? File.ReadAllBytes(entry.Path) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
         }
         catch (DecodeException) { throw; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -85,9 +87,14 @@ public sealed class ImageDecoder
     /// decoder's limits and settings (bytes, pixels, sides, first frame only).</summary>
     public Image<TPixel> Load<TPixel>(byte[] bytes, string name) where TPixel : unmanaged, IPixel<TPixel>
     {
-        if (bytes.LongLength > MaxFileBytes) throw new DecodeException(name, $"{bytes.LongLength} bytes exceed the limit of {MaxFileBytes}");
+        CheckBytes(bytes.LongLength, name);
         CheckSize(Image.Identify(configuration, bytes, out _), name);
         return Image.Load<TPixel>(configuration, bytes);
+    }
+
+    void CheckBytes(long length, string name)
+    {
+        if (length > MaxFileBytes) throw new DecodeException(name, $"{length} bytes exceed the limit of {MaxFileBytes}");
     }
 
     /// <summary>Refuses a missing header and sizes beyond <see cref="MaxPixels"/> or <see cref="MaxSide"/>,

@@ -59,8 +59,7 @@ public sealed class VocSegmentation
 
     static byte[] ReadMask(string path, out int width, out int height)
     {
-        if (!File.Exists(path)) throw new DatasetException($"{path}: mask not found");
-        var bytes = File.ReadAllBytes(path);
+        var bytes = Decoder.Read(ImageEntry.File(path)); // sized before it is read
         var png = Image.Identify(bytes)?.Metadata.GetPngMetadata();
         bool gray = png?.ColorType is PngColorType.Grayscale;
         return !gray ? Palette(bytes, path, out width, out height)

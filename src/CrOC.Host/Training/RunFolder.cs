@@ -32,12 +32,13 @@ public sealed class RunFolder : IDisposable
     {
         var path = OutputPaths.Folder(output, "--output");
         // another program's records are refused before the lock, which would leave run.lock beside them
-        if (Foreign(path) is { } foreign && !moveAside) throw Refusal(foreign, path);
+        var foreign = Foreign(path);
+        if (foreign is not null && !moveAside) throw Refusal(foreign, path);
         var held = Lock(path);
         string? movedTo = null;
         try
         {
-            var conflict = Conflict(path, config);
+            var conflict = foreign ?? Conflict(path, config);
             if (conflict is not null && !moveAside) throw Refusal(conflict, path);
             if (moveAside && HoldsRun(path))
             {
@@ -129,10 +130,10 @@ public sealed class RunFolder : IDisposable
         return ForeignRunRecord(System.IO.Path.Combine(path, "run.json")) is { } why ? $"'{path}' holds a run.json that is not a croc-host run's ({why})" : null;
     }
 
-    /// <summary>Why a run of <paramref name="config"/> may not write into <paramref name="path"/>, or null.</summary>
+    /// <summary>Why a run of <paramref name="config"/> may not write into <paramref name="path"/>, which
+    /// holds no <see cref="Foreign"/> records, or null.</summary>
     static string? Conflict(string path, TrainConfig config)
     {
-        if (Foreign(path) is { } foreign) return foreign;
         if (!HasProgress(path)) return null; // a failed start's records: this run rewrites them
         var stored = System.IO.Path.Combine(path, "config.json");
         if (!File.Exists(stored)) return $"'{path}' holds files of a run without its config.json";

@@ -139,16 +139,21 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
         Agree("the number of training images", files, "every machine needs the same dataset at the same path");
         Agree("the number of steps", totalSteps, "every process needs the same options");
-        Agree("the number of settings", JsonNode.Parse(config.ToJson())!.AsObject().Count, "every machine needs the same croc-host build"); // before gathering one value per setting
-        AgreeOnSettings();
+        var settings = SettingHashes();
+        Agree("the number of settings", settings.Count, "every machine needs the same croc-host build"); // before gathering one value per setting
+        AgreeOnSettings(settings);
         ranks.BroadcastFromRoot(state.Student.Concat(state.Teacher).Select(t => t.Tensor).Append(state.Model.Centre).Append(state.Model.CentreC));
     }
 
-    /// <summary>Every setting's value hashed on every rank (one all-gather): the settings whose values
-    /// differ are named. `--precision auto` resolves per machine, so mixed CPUs differ there.</summary>
-    void AgreeOnSettings()
+    /// <summary>Each setting of the config with a hash of its value, in the config's order.</summary>
+    List<(string Key, double Hash)> SettingHashes() =>
+        JsonNode.Parse(config.ToJson())!.AsObject().Select(kv => (kv.Key, Hash: (double)StableHash(kv.Value?.ToJsonString() ?? "null"))).ToList();
+
+    /// <summary>Every setting's hash gathered from every rank (one all-gather, the same count on each):
+    /// the settings whose values differ are named. `--precision auto` resolves per machine, so mixed
+    /// CPUs differ there.</summary>
+    void AgreeOnSettings(List<(string Key, double Hash)> settings)
     {
-        var settings = JsonNode.Parse(config.ToJson())!.AsObject().Select(kv => (kv.Key, Hash: (double)StableHash(kv.Value?.ToJsonString() ?? "null"))).ToList();
         double[] seen;
         using (torch.NewDisposeScope())
             seen = ranks.AllGather(torch.tensor(settings.Select(s => s.Hash).ToArray(), torch.float64)).data<double>().ToArray(); // (W · n), rank-major
