@@ -28,7 +28,7 @@ public static partial class ImageSources
         var entries = new List<ImageEntry>();
         foreach (var root in roots)
         {
-            var found = FindOne(HomeExpanded(root, Environment.GetEnvironmentVariable("HOME")), warn);
+            var found = FindOne(HomeExpanded(root), warn);
             if (found.Count == 0) throw new DatasetException($"no images under '{root}' (looked for {string.Join(", ", Extensions)}, in folders and .tar archives)");
             entries.AddRange(found);
         }
@@ -40,6 +40,9 @@ public static partial class ImageSources
     /// in config files as it is.</summary>
     public static string HomeExpanded(string root, string? home) =>
         root.StartsWith("~/", StringComparison.Ordinal) && home is { Length: > 0 } ? Path.Combine(home, root[2..]) : root;
+
+    /// <summary><see cref="HomeExpanded(string, string?)"/> with this process's $HOME.</summary>
+    public static string HomeExpanded(string root) => HomeExpanded(root, Environment.GetEnvironmentVariable("HOME"));
 
     /// <summary>The image files of a list of paths, as entries (images given one by one).</summary>
     public static IReadOnlyList<ImageEntry> Files(IEnumerable<string> paths) => paths.Select(ImageEntry.File).ToList();

@@ -110,14 +110,14 @@ type Assignment =
       KBar: int
       /// W = Q_{K*} ⊙ H, (2, S, N, K̄), view-major; columns ≥ K* of a problem are zero.
       Masks: Tensor
-      /// Flat indices s·K̄ + k of the clusters that are the argmax of ≥ 1 patch in each view, (V).
+      /// Flat indices s·K̄ + k of the clusters with Σ_n W > 0 (a patch's maximum) in each view, (V).
       Valid: Tensor }
 
 type Clusters =
     { /// W = Q_{K*} ⊙ H: each token keeps the soft weight of its argmax cluster(s) only,
       /// (2, S, N, K̄), view-major; columns ≥ K* of a problem are zero padding.
       Masks: Tensor
-      /// Flat indices s·K̄ + k of the clusters that are the argmax of ≥ 1 patch in EACH view,
+      /// Flat indices s·K̄ + k of the clusters with Σ_n W > 0 (a patch's maximum) in EACH view,
       /// (V) int64, ascending. May be empty.
       Valid: Tensor
       /// K* per problem, (S) int64.

@@ -29,12 +29,6 @@ public sealed record ExperimentOptions
     public string DataRoot { get; init; } = "../shared/data";
     [Option("pre-training seeds (and the synthetic suite's probe seeds)", Min = 0, Default = "0,1; --quick: 0")]
     public int[]? Seeds { get; init; }
-
-    /// <summary><paramref name="seeds"/> when they are at least one and distinct (each seed trains
-    /// its own run folder; two runs of one seed would share it), for both suites.</summary>
-    public static int[] Distinct(int[] seeds) =>
-        seeds.Length > 0 && seeds.Distinct().Count() == seeds.Length ? seeds
-            : throw new OptionException($"--seeds must be distinct and at least one (each seed trains its own run folder), got {string.Join(",", seeds)}");
     [Option("runs and results", Value = "DIR", Default = "runs/experiment, or runs/real-photos[-quick]")]
     public string? Output { get; init; }
     [Option("extra train options for both methods, e.g. --train-args=\"--epochs 16\"", Value = "\"...\"")]
@@ -47,6 +41,12 @@ public sealed record ExperimentOptions
     public int ProbeEpochs { get; init; } = 10;
     [Option("probe training images", Min = 1)]
     public int MaxTrain { get; init; } = 256;
+
+    /// <summary><paramref name="seeds"/> when they are at least one and distinct (each seed trains
+    /// its own run folder; two runs of one seed would share it), for both suites.</summary>
+    public static int[] Distinct(int[] seeds) =>
+        seeds.Length > 0 && seeds.Distinct().Count() == seeds.Length ? seeds
+            : throw new OptionException($"--seeds must be distinct and at least one (each seed trains its own run folder), got {string.Join(",", seeds)}");
 }
 
 /// <summary>`croc-host experiment`: the synthetic suite or the real-photo suite.</summary>

@@ -37,7 +37,7 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
             var inside = TarArchive.SplitName(root) is var (_, folder) ? folder.Trim('/') : "";
             relative = inside.Length == 0 ? entry.Member : entry.Member[(inside.Length + 1)..];
         }
-        else relative = Path.GetRelativePath(Path.GetFullPath(ImageSources.HomeExpanded(root, Environment.GetEnvironmentVariable("HOME"))), entry.Path);
+        else relative = Path.GetRelativePath(Path.GetFullPath(ImageSources.HomeExpanded(root)), entry.Path);
         var parts = relative.Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length < 2) throw new DatasetException($"{entry.Name}: no class folder between the root '{root}' and the image (an ImageFolder tree, or give an annotations file)");
         return parts[0];
