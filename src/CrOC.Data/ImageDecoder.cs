@@ -45,23 +45,47 @@ public sealed class ImageDecoder
     /// large-object allocation costs more than the decode of a small JPEG).</summary>
     public RgbImage Decode(ImageEntry entry, RgbImage? reuse = null) => Decode(Read(entry), entry.Name, reuse);
 
+    /// <summary>Waits before each retry of a read that failed with a storage error (see
+    /// <see cref="IsStorageFailure"/>): a network file system's short outage is ridden out, not
+    /// taken for a bad image. After the last, the file is reported (and skipped by the loader).</summary>
+    public IReadOnlyList<TimeSpan> StorageRetryWaits { get; init; } = [TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(8)];
+
     /// <summary>The encoded bytes of a file or an archive member, its size checked before it is read.</summary>
     public byte[] Read(ImageEntry entry)
     {
-        var name = entry.Name;
-        try
+        for (int retry = 0; ; retry++)
         {
-            long length = entry.Member is null ? (File.Exists(entry.Path) ? new FileInfo(entry.Path).Length : -1) : entry.Length;
-            if (length < 0) throw new DecodeException(name, "file not found");
-            if (length == 0) throw new DecodeException(name, "empty file");
-            CheckBytes(length, name);
-            return entry.Member is null ? File.ReadAllBytes(entry.Path) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
+            try { return ReadOnce(entry); }
+            catch (IOException e) when (IsStorageFailure(e) && retry < StorageRetryWaits.Count) { Thread.Sleep(StorageRetryWaits[retry]); }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new DecodeException(entry.Name, "file not found"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new DecodeException(entry.Name, $"{e.GetType().Name}: {e.Message}") { Storage = IsStorageFailure(e) };
+            }
         }
-        catch (DecodeException) { throw; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DecodeException(name, $"{e.GetType().Name}: {e.Message}");
-        }
+    }
+
+    /// <summary>An I/O error of the storage (EIO, a stale NFS handle, a dropped mount) rather than
+    /// of the file: not a missing file, not one cut short.</summary>
+    public static bool IsStorageFailure(Exception e) =>
+        e is IOException and not (FileNotFoundException or DirectoryNotFoundException or EndOfStreamException or PathTooLongException);
+
+    byte[] ReadOnce(ImageEntry entry)
+    {
+        long length = entry.Member is null ? LengthOf(entry.Path) : entry.Length;
+        if (length == 0) throw new DecodeException(entry.Name, "empty file");
+        CheckBytes(length, entry.Name);
+        return entry.Member is null ? File.ReadAllBytes(entry.Path) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
+    }
+
+    /// <summary>A file's length from its metadata (a FIFO is never opened); where that fails, the
+    /// open's own exception says why (missing, or the storage's error).</summary>
+    static long LengthOf(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.Exists) return info.Length;
+        using (File.OpenRead(path)) { }
+        throw new FileNotFoundException(null, path); // opened, yet not a file (a directory): as missing
     }
 
     /// <summary>Decodes encoded image bytes; <paramref name="name"/> names them in errors.</summary>
@@ -76,8 +100,9 @@ public sealed class ImageDecoder
         }
         catch (DecodeException) { throw; }
         // The third-party decoders raise many kinds of exception on malformed input (a BMP whose bit
-        // count is 0 divides by zero): every one is this file's failure, reported with its type.
-        catch (Exception e) when (e is not OperationCanceledException)
+        // count is 0 divides by zero): every one is this file's failure, reported with its type;
+        // the process's out-of-memory is not (the limits above keep a file's own demands small).
+        catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
         {
             throw new DecodeException(name, $"{e.GetType().Name}: {e.Message}");
         }
@@ -131,4 +156,6 @@ public sealed class DecodeException(string path, string reason) : Exception($"{p
 {
     public string Path { get; } = path;
     public string Reason { get; } = reason;
+    /// <summary>The storage failed (<see cref="ImageDecoder.IsStorageFailure"/>), not the file.</summary>
+    public bool Storage { get; init; }
 }

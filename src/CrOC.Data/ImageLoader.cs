@@ -63,12 +63,16 @@ public sealed class ImageLoader
     readonly MultiCropSpec spec;
     readonly LoaderOptions options;
     readonly ImageDecoder decoder;
+    readonly Action<string> warn;
 
     public DataStats Stats { get; } = new();
     public EpochOrder Order { get; }
 
-    public ImageLoader(IReadOnlyList<ImageEntry> files, MultiCropSpec spec, LoaderOptions options, ImageDecoder? decoder = null)
+    /// <summary>Batches of <paramref name="files"/>' views; a skipped file is reported once to
+    /// <paramref name="warn"/> (called from the workers; default: stderr).</summary>
+    public ImageLoader(IReadOnlyList<ImageEntry> files, MultiCropSpec spec, LoaderOptions options, ImageDecoder? decoder = null, Action<string>? warn = null)
     {
+        this.warn = warn ?? (line => Console.Error.WriteLine($"croc-data: {line}"));
         if (files.Count == 0) throw new DatasetException("the dataset is empty");
         if (options.Batch < 1) throw new ArgumentException("batch must be >= 1");
         this.files = files;
@@ -152,10 +156,13 @@ public sealed class ImageLoader
         for (int s = 0; s < size; s++)
         {
             int position = Order.GlobalPosition(batch, s);
+            bool storage = true; // every failure of this row was the storage's
             for (int attempt = 0; ; attempt++)
             {
                 if (attempt >= System.Math.Min(MaxReplacements, order.Length))
-                    throw new DatasetException($"{attempt} files in a row could not be decoded near position {position}{(attempt >= order.Length ? " (every file of the dataset)" : "")}: is this an image dataset? ({Stats.Skipped.Count} skipped so far)");
+                    throw storage
+                        ? new IOException($"{attempt} files in a row could not be read near position {position}, each after {decoder.StorageRetryWaits.Count} retries: is the storage reachable? ({Stats.Skipped.Count} skipped so far)")
+                        : new DatasetException($"{attempt} files in a row could not be decoded near position {position}{(attempt >= order.Length ? " (every file of the dataset)" : "")}: is this an image dataset? ({Stats.Skipped.Count} skipped so far)");
                 int index = order[(position + attempt) % order.Length]; // the next sample of the epoch's global order (the same whatever the number of ranks)
                 try
                 {
@@ -169,7 +176,8 @@ public sealed class ImageLoader
                 }
                 catch (DecodeException e)
                 {
-                    if (Stats.AddSkipped(e.Path, e.Reason)) Console.Error.WriteLine($"croc-data: skipped {e.Path}: {e.Reason}");
+                    storage &= e.Storage;
+                    if (Stats.AddSkipped(e.Path, e.Reason)) warn($"skipped {e.Path}: {e.Reason}");
                 }
             }
         }

@@ -203,7 +203,7 @@ public sealed class TarArchive
         while (done < bytes.Length)
         {
             int n = RandomAccess.Read(handle, bytes.AsSpan(done), offset + done);
-            if (n == 0) throw new IOException($"{archive}: the member at byte {offset} ends early (the archive changed after it was indexed)");
+            if (n == 0) throw new EndOfStreamException($"{archive}: the member at byte {offset} ends early (the archive changed after it was indexed)");
             done += n;
         }
         return bytes;

@@ -27,12 +27,23 @@ public sealed class VocSegmentation
         if (!File.Exists(list)) throw new DatasetException($"'{list}' not found: expected a Pascal VOC layout under '{root}'");
         Names = File.ReadLines(list).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
         if (Names.Count == 0) throw new DatasetException($"'{list}' lists no images");
+        // before any work: a missing file would otherwise surface only when its pass reaches it (after the probe's training, for validation)
+        var missing = Enumerable.Range(0, Names.Count).SelectMany(i => new[] { ImagePath(i), MaskPath(i) }).Where(p => !File.Exists(p)).ToList();
+        if (missing.Count > 0) throw new DatasetException($"{missing[0]}: file not found ({missing.Count} image or mask file(s) of the {Names.Count} names in '{list}' are missing)");
     }
 
     public int Count => Names.Count;
 
     public string ImagePath(int i) => Path.Combine(root, "JPEGImages", Names[i] + ".jpg");
-    public string MaskPath(int i) => Path.Combine(root, "SegmentationClass", Names[i] + ".png");
+
+    /// <summary>SegmentationClass/NAME.png, or, where it has none, SegmentationClassAug/NAME.png
+    /// (SBD's masks for PVOC12's trainaug list, as they are usually unpacked beside VOC's).</summary>
+    public string MaskPath(int i)
+    {
+        var mask = Path.Combine(root, "SegmentationClass", Names[i] + ".png");
+        var augmented = Path.Combine(root, "SegmentationClassAug", Names[i] + ".png");
+        return !File.Exists(mask) && File.Exists(augmented) ? augmented : mask;
+    }
 
     /// <summary>The image and its mask (row-major class indices, 255 = ignore), of the same size.</summary>
     public (RgbImage Image, byte[] Mask) Load(int i)

@@ -9,7 +9,8 @@ namespace CrOC.Host.Evaluation;
 /// <summary>`croc-host eval-knn`'s command line.</summary>
 [Command("eval-knn", "weighted k-NN top-1 accuracy of a frozen backbone's CLS features (DINO's protocol)", Notes = """
     Labels: an ImageFolder tree (the first folder below the root names the class), as a folder or a
-    folder inside a tar archive (archive.tar#folder); a flat query set takes its classes from
+    folder inside a tar archive (archive.tar#folder); below each folder a pattern names (s{0..3},
+    s*); a folder of archives, one per class (train/CLASS.tar); a flat query set takes its classes from
     --query-annotations (lines "file-name class …", a file or archive.tar#member).
     Example (Tiny ImageNet-200 in one tar):
       croc-host eval-knn --weights W --bank tin.tar#tiny-imagenet-200/train \

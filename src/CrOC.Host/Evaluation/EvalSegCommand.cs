@@ -139,5 +139,14 @@ public static class EvalSegCommand
         var (mean, std) = Statistics.MeanStd(results.Select(r => 100 * r.MeanIoU));
         var perSeed = results.Count > 1 ? $" ± {std:F1} (seeds {string.Join(", ", seeds)}: {string.Join(" / ", results.Select(r => (100 * r.MeanIoU).ToString("F1", CultureInfo.InvariantCulture)))})" : "";
         Console.WriteLine($"{"mIoU",-24} {mean:F1}{perSeed}   ({results.Sum(r => r.Seconds):F0} s)");
+        if (AbsentNote(results[0].PerClassIoU) is { } note) Console.WriteLine(note);
     }
+
+    /// <summary>A note when classes occur in neither the validation masks nor the predictions (IoU
+    /// NaN): they count as 0 in the mean (spec §12.1), which a wrong class count (the default 21
+    /// on a dataset without labels.txt) lowers silently.</summary>
+    public static string? AbsentNote(IReadOnlyList<double> perClassIoU) =>
+        perClassIoU.Count(double.IsNaN) is var absent and > 0
+            ? $"note: {absent} of the {perClassIoU.Count} classes occur in neither the validation masks nor the predictions; they count as 0 in the mIoU (spec §12.1): if there are fewer classes, give --classes or ROOT/labels.txt"
+            : null;
 }

@@ -28,19 +28,34 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
     public LabelledImages Every(int stride) => stride <= 1 ? this
         : new LabelledImages(Images.Where((_, i) => i % stride == 0).ToList(), Labels.Where((_, i) => i % stride == 0).ToArray(), Classes);
 
-    /// <summary>The first path component below the root: root/CLASS/…/image.</summary>
+    /// <summary>The first path component below the root: root/CLASS/…/image; an archive found under
+    /// a folder root counts as a folder named as it is without .tar (ImageNet's train/CLASS.tar).</summary>
     static string FolderClass(string root, ImageEntry entry)
     {
         string relative;
-        if (entry.Member is not null)
-        {
-            var inside = TarArchive.SplitName(root) is var (_, folder) ? folder.Trim('/') : "";
-            relative = inside.Length == 0 ? entry.Member : entry.Member[(inside.Length + 1)..];
-        }
-        else relative = Path.GetRelativePath(Path.GetFullPath(ImageSources.HomeExpanded(root)), entry.Path);
+        // the folder inside the archive the root names ("a.tar#train", "a.tar": ""); null for a folder root
+        var inside = TarArchive.SplitName(root) is var (_, folder) ? folder.Trim('/') : TarArchive.IsArchive(root) ? "" : null;
+        if (entry.Member is not null && inside is not null) relative = inside.Length == 0 ? entry.Member : entry.Member[(inside.Length + 1)..];
+        else if (entry.Member is not null) relative = Path.ChangeExtension(BelowRoot(root, entry.Path, entry.Name), null) + "/" + entry.Member;
+        else relative = BelowRoot(root, entry.Path, entry.Name);
         var parts = relative.Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length < 2) throw new DatasetException($"{entry.Name}: no class folder between the root '{root}' and the image (an ImageFolder tree, or give an annotations file)");
         return parts[0];
+    }
+
+    /// <summary>A file's path below the folder the root names: a pattern's component
+    /// ({a..b}, *, ?) stands for the one component it matched (folders/{0..3}/CLASS/…); a .txt list
+    /// counts from its own folder.</summary>
+    static string BelowRoot(string root, string path, string name)
+    {
+        var folder = Path.GetFullPath(ImageSources.HomeExpanded(root));
+        if (File.Exists(folder)) folder = Path.GetDirectoryName(folder)!;
+        var rootParts = folder.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var parts = Path.GetFullPath(path).Split('/', StringSplitOptions.RemoveEmptyEntries);
+        bool Matches(string pattern, string part) => pattern == part || pattern.IndexOfAny(['*', '?', '{']) >= 0;
+        if (parts.Length <= rootParts.Length || !rootParts.Zip(parts).All(p => Matches(p.First, p.Second)))
+            throw new DatasetException($"{name}: not below the folder of the root '{root}', so it has no class folder (an ImageFolder tree, or give an annotations file)");
+        return string.Join('/', parts[rootParts.Length..]);
     }
 
     static string AnnotatedClass(Dictionary<string, string> byName, ImageEntry entry)

@@ -96,7 +96,7 @@ public static class TrainCommand
         }
         else files = ImageSources.Find(config.Data, line => log.Error($"croc-data: {line}"));
 
-        var trainer = new Trainer(config, log.Write, ranks, device, folder);
+        var trainer = new Trainer(config, log.Write, ranks, device, folder, dataWarning: log.Error);
         TrainSummary summary;
         using (trainer.StopOnSignals()) summary = trainer.Run(files);
         if (!ranks.IsRoot || summary.StepsRun == 0) return ExitCodes.Ok;
@@ -141,19 +141,28 @@ public static class TrainCommand
 }
 
 /// <summary>Log lines to the console and to the run's train.log, errors to stderr and train.log;
-/// without a path (the ranks other than 0 of a distributed run) only errors, to stderr.</summary>
+/// without a path (the ranks other than 0 of a distributed run) only errors, to stderr. Safe to
+/// call from several threads (the loader's workers report skipped files).</summary>
 sealed class RunLog(string? path)
 {
+    readonly Lock gate = new();
+
     public void Write(string line)
     {
         if (path is null) return;
-        Console.WriteLine(line);
-        File.AppendAllText(path, line + "\n");
+        lock (gate)
+        {
+            Console.WriteLine(line);
+            File.AppendAllText(path, line + "\n");
+        }
     }
 
     public void Error(string line)
     {
-        Console.Error.WriteLine(line);
-        if (path is not null) File.AppendAllText(path, line + "\n");
+        lock (gate)
+        {
+            Console.Error.WriteLine(line);
+            if (path is not null) File.AppendAllText(path, line + "\n");
+        }
     }
 }

@@ -24,9 +24,10 @@ public sealed class DivergedException(string message) : Exception(message), Comm
 /// Data-parallel over <paramref name="collective"/>: every rank starts from rank 0's weights, reads
 /// its shard, and takes part in each step's all-reduces; only rank 0 logs metrics and writes
 /// checkpoints. Rank 0 owns the run folder (<see cref="RunFolder"/>): given one claimed by the
-/// caller, or claimed here for the run.
+/// caller, or claimed here for the run. Skipped image files are reported to
+/// <paramref name="dataWarning"/> on every rank (default: <paramref name="log"/>).
 /// </summary>
-public sealed class Trainer(TrainConfig config, Action<string> log, ICollective? collective = null, torch.Device? device = null, RunFolder? folder = null)
+public sealed class Trainer(TrainConfig config, Action<string> log, ICollective? collective = null, torch.Device? device = null, RunFolder? folder = null, Action<string>? dataWarning = null)
 {
     readonly ICollective ranks = collective ?? new SingleProcess();
     readonly torch.Device where = device ?? torch.CPU;
@@ -42,7 +43,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         var owned = folder ?? claimed;
         var croc = CrocSetup.Croc(config);
         var spec = MultiCropSpec.Croc(config.ImageSize, config.Patch, config.MinScale);
-        var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed, ranks.Rank, ranks.World));
+        var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed, ranks.Rank, ranks.World), warn: line => (dataWarning ?? log)($"croc-data: {line}"));
         int itersPerEpoch = loader.BatchesPerEpoch / config.Accum;
         if (itersPerEpoch == 0) throw new ConfigException($"{files.Count} images give no optimiser step per epoch with --batch {config.Batch} --accum {config.Accum} on {ranks.World} process(es)", everyRank: false); // this rank's dataset
         long totalSteps = (long)config.Epochs * itersPerEpoch;
@@ -79,6 +80,13 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         bool interactive = !Console.IsOutputRedirected;
         var settings = StepRunner.SettingsOf(config);
 
+        // A checkpoint of the steps run since the last one (the root's; on a stop or a data failure).
+        void SaveUnlessSaved()
+        {
+            if (state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
+                lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count);
+        }
+
         bool stop = false; // agreed by all ranks after each step: they run the same steps
         while (state.Step < totalSteps && !stop)
         {
@@ -92,8 +100,23 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 int it = (int)state.Step;
                 double lr = Schedules.cosineAt(lrSchedule, it), wd = Schedules.cosineAt(wdSchedule, it), momentum = Schedules.cosineAt(momentumSchedule, it);
                 var (tauT, tauTc) = CrocSetup.TeacherTemperatures(config, epoch);
-                var values = StepRunner.Run(croc, settings, config.Seed, state, ranks, micro,
-                    new TrainingStep.Schedule(epoch: epoch, lr: lr, weightDecay: wd, momentum: momentum, teacherTemp: tauT, teacherTempC: tauTc));
+                Dictionary<string, double> values;
+                try
+                {
+                    values = StepRunner.Run(croc, settings, config.Seed, state, ranks, micro,
+                        new TrainingStep.Schedule(epoch: epoch, lr: lr, weightDecay: wd, momentum: momentum, teacherTemp: tauT, teacherTempC: tauTc));
+                }
+                catch (Exception e) when (e is DatasetException or IOException)
+                {
+                    // Only the loader reads files in a step, and it gives every batch before the update:
+                    // the state is still the last step's, whole, and is kept before the run ends.
+                    if (ranks.IsRoot)
+                    {
+                        try { SaveUnlessSaved(); log($"the data failed at step {state.Step + 1}; the last good checkpoint is {lastCheckpoint ?? "none (no step was run)"}"); }
+                        catch (Exception saving) when (saving is IOException or UnauthorizedAccessException) { log($"the data failed at step {state.Step + 1}, and no checkpoint could be written: {saving.Message}"); }
+                    }
+                    throw;
+                }
                 double loss = values["loss"];
                 if (!double.IsFinite(loss))
                     throw new DivergedException($"non-finite loss at step {state.Step + 1} (epoch {epoch}): L = {loss}, L_img = {values["loss_img"]}, L_obj = {values["loss_obj"]}. "
@@ -115,10 +138,9 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
             }
         }
         bool interrupted = state.Step < totalSteps;
-        if (ranks.IsRoot && interrupted && state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
-            lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count);
+        if (ranks.IsRoot && interrupted) SaveUnlessSaved();
         if (interactive) Console.Write($"\r{new string(' ', 150)}\r");
-        if (loader.Stats.Skipped.Count > 0) log($"{loader.Stats.Skipped.Count} undecodable files were skipped (listed above)");
+        if (loader.Stats.Skipped.Count > 0) log($"{loader.Stats.Skipped.Count} undecodable files were skipped (each listed when it was)");
         double elapsed = watch.Elapsed.TotalSeconds;
         long done = state.Step - startStep;
         return new TrainSummary(state.Step, done, firstLoss, lastLoss, elapsed, done * config.Batch * config.Accum * ranks.World / System.Math.Max(elapsed, 1e-9), lastCheckpoint, interrupted);

@@ -110,6 +110,32 @@ public static class ClusterPictures
         return (Margin + view * (cell + Gap), Margin + LineHeight + image * (cell + LineHeight + Gap));
     }
 
+    const string Legend1 = "colour + outline: a cluster found in both views (matched, kept)";
+    const string Legend2 = "grey hatched: a cluster of one view only (pruned)";
+
+    /// <summary>Pixels of the largest picture <see cref="Write"/> draws; more is refused before any
+    /// work (1 GiB as RGB; it also keeps the views' pixel buffer, ≤ 3 floats per picture pixel, within an array).</summary>
+    public const long MaxPicturePixels = 1L << 28;
+
+    /// <summary>(width, height) of the clusters picture of <paramref name="images"/> images at
+    /// <paramref name="size"/> px, in long: large sizes and counts overflow int.</summary>
+    public static (long Width, long Height) ClustersPictureSize(int size, int images)
+    {
+        long cell = (long)size * ScaleFor(size);
+        long width = System.Math.Max(2 * cell + Gap, Visual.BitmapFont.Measure(Legend1, TextScale)) + 2 * Margin;
+        long height = Margin + LineHeight + images * (cell + LineHeight + Gap) + 2 * LineHeight + Margin;
+        return (width, height);
+    }
+
+    /// <summary>(width, height) of the attention picture: per image, view 1 and one map per head.</summary>
+    public static (long Width, long Height) AttentionPictureSize(int size, int images, int heads)
+    {
+        long cell = (long)size * System.Math.Max(1, ScaleFor(size) / 2), gap = AttentionGap;
+        return (2 * Margin + (heads + 1) * (cell + gap) - gap, Margin + LineHeight + images * (cell + gap) - gap + Margin);
+    }
+
+    const int AttentionGap = 6;
+
     /// <summary>Rows of [view 1 | view 2] of head <paramref name="head"/>'s clustering, with titles,
     /// a caption per image (K*, matched and pruned clusters) and a legend: patches of a matched cluster
     /// (valid: present in both views) carry its colour in both views and an outline; patches of
@@ -119,11 +145,8 @@ public static class ClusterPictures
         int b = views.Count, size = vit.ImageSize, groups = clusters.ProblemsPerImage, kBar = clusters.KBar;
         var valid = clusters.Valid.data<long>().ToArray().ToHashSet();
         int scale = ScaleFor(size), cell = size * scale;
-        string legend1 = "colour + outline: a cluster found in both views (matched, kept)";
-        string legend2 = "grey hatched: a cluster of one view only (pruned)";
-        int width = System.Math.Max(2 * cell + Gap, Visual.BitmapFont.Measure(legend1, TextScale)) + 2 * Margin;
-        int height = ViewOrigin(size, b, 0).Y + 2 * LineHeight + Margin;
-        var picture = new Image<Rgb24>(width, height, new Rgb24(255, 255, 255));
+        var (width, height) = ClustersPictureSize(size, b);
+        var picture = new Image<Rgb24>((int)width, (int)height, new Rgb24(255, 255, 255));
         var black = new Rgb24(0, 0, 0);
         Visual.BitmapFont.Draw(picture, $"view 1 (head {head})", Margin, Margin, TextScale, black);
         Visual.BitmapFont.Draw(picture, "view 2", ViewOrigin(size, 0, 1).X, Margin, TextScale, black);
@@ -160,8 +183,8 @@ public static class ClusterPictures
             Visual.BitmapFont.Draw(picture, Caption(clusters, i, head), cx, cy + cell + 4, TextScale, black);
         }
         int legendY = ViewOrigin(size, b, 0).Y;
-        Visual.BitmapFont.Draw(picture, legend1, Margin, legendY, TextScale, black);
-        Visual.BitmapFont.Draw(picture, legend2, Margin, legendY + LineHeight, TextScale, black);
+        Visual.BitmapFont.Draw(picture, Legend1, Margin, legendY, TextScale, black);
+        Visual.BitmapFont.Draw(picture, Legend2, Margin, legendY + LineHeight, TextScale, black);
         return picture;
     }
 
@@ -178,9 +201,10 @@ public static class ClusterPictures
     static Image<Rgb24> RenderAttention(Vit.VitConfig vit, IReadOnlyList<float[]> views, float[] attention)
     {
         int b = views.Count, heads = vit.Heads, size = vit.ImageSize, tokens = vit.Grid * vit.Grid;
-        int scale = System.Math.Max(1, ScaleFor(size) / 2), cell = size * scale, gap = 6;
+        int scale = System.Math.Max(1, ScaleFor(size) / 2), cell = size * scale, gap = AttentionGap;
         int top = Margin + LineHeight;
-        var picture = new Image<Rgb24>(2 * Margin + (heads + 1) * (cell + gap) - gap, top + b * (cell + gap) - gap + Margin, new Rgb24(255, 255, 255));
+        var (width, height) = AttentionPictureSize(size, b, heads);
+        var picture = new Image<Rgb24>((int)width, (int)height, new Rgb24(255, 255, 255));
         for (int m = 0; m <= heads; m++)
             Visual.BitmapFont.Draw(picture, m == 0 ? "view 1" : $"head {m}", Margin + m * (cell + gap), Margin, TextScale, new Rgb24(0, 0, 0));
         for (int i = 0; i < b; i++)

@@ -54,6 +54,7 @@ public static class ClustersCommand
         int k0 = Clustering.ClusteringConfig.Official.K0;
         if (2 * vit.Tokens < k0) throw new OptionException($"--size {vit.ImageSize} gives {vit.Tokens} patch(es) per view; the clustering starts from {k0} clusters over both views' patches: use --size of at least {vit.Patch * (int)System.Math.Ceiling(System.Math.Sqrt(k0 / 2.0))}");
         if (o.Head >= vit.Heads) throw new OptionException($"--head must be below the {vit.Heads} heads of this backbone");
+        RefuseHugePictures(vit, files.Count);
         var decoder = new ImageDecoder();
         var images = files.Select(f => decoder.Decode(f)).ToList();
         var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", ".png", inputs);
@@ -61,5 +62,13 @@ public static class ClustersCommand
         foreach (var caption in captions) Console.WriteLine(caption);
         Console.WriteLine($"wrote {output} ({images.Count} images, head {o.Head}) and {attention} ({vit.Heads} heads)");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>Refuses, before any image is read, pictures above <see cref="ClusterPictures.MaxPicturePixels"/>.</summary>
+    static void RefuseHugePictures(Vit.VitConfig vit, int images)
+    {
+        foreach (var (what, (width, height)) in new[] { ("clusters", ClusterPictures.ClustersPictureSize(vit.ImageSize, images)), ("attention", ClusterPictures.AttentionPictureSize(vit.ImageSize, images, vit.Heads)) })
+            if (width * height > ClusterPictures.MaxPicturePixels)
+                throw new OptionException($"--size {vit.ImageSize} with {images} image(s) makes a {what} picture of {width} × {height} pixels, above {ClusterPictures.MaxPicturePixels >> 20} M: use a smaller --size or --count");
     }
 }

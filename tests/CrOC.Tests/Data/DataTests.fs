@@ -335,6 +335,25 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "VOC: a mask missing from SegmentationClass/ is read from SBD's SegmentationClassAug/; a name without image or mask is refused when the split is opened, before any work" {
+            let root = tempDir "voc-aug"
+            SyntheticScenes.WriteVoc(root, 2, 1, 3L)
+            let aug = Path.Combine(root, "SegmentationClassAug")
+            Directory.CreateDirectory aug |> ignore
+            File.Move(Path.Combine(root, "SegmentationClass", "scene_00001.png"), Path.Combine(aug, "scene_00001.png"))
+            let train = VocSegmentation(root, "train")
+            Expect.equal (train.MaskPath 1) (Path.Combine(aug, "scene_00001.png")) "the augmented set's mask"
+            Expect.equal (train.MaskPath 0) (Path.Combine(root, "SegmentationClass", "scene_00000.png")) "VOC's own first"
+            let struct (_, mask) = train.Load(1)
+            let struct (_, expected) = SyntheticScenes.Generate(3L, 1)
+            Expect.sequenceEqual mask expected "read from there"
+            File.Delete(Path.Combine(aug, "scene_00001.png"))
+            let e = Expect.throwsC (fun () -> VocSegmentation(root, "train") |> ignore) id
+            Expect.isTrue (e :? DatasetException) "a dataset error"
+            Expect.stringContains e.Message "scene_00001.png: file not found (1 image or mask file(s)" "names the first missing file and counts them"
+            Directory.Delete(root, true)
+        }
+
         test "VOC: images are read on the stored pixel grid, as their masks, whatever their EXIF orientation" {
             let root = tempDir "voc-exif"
             SyntheticScenes.WriteVoc(root, 1, 1, 3L)

@@ -82,12 +82,40 @@ let tests =
             let folder, tar = sceneTar 7 broken
             let files = ImageSources.Find([ tar ])
             Expect.equal files.Count 12 "7 scenes + 5 broken members"
-            let loader = ImageLoader(files, MultiCropSpec.Croc(32, 8), LoaderOptions(3, 2))
+            let reported = Collections.Concurrent.ConcurrentQueue<string>()
+            let loader = ImageLoader(files, MultiCropSpec.Croc(32, 8), LoaderOptions(3, 2), warn = Action<string>(reported.Enqueue))
             let batches = loader.Epoch(0L) |> Seq.map (fun b -> b.Indices) |> Seq.toList
             Expect.equal batches.Length 4 "12 / 3 batches, all full"
+            Expect.equal reported.Count 5 "each skipped file reported once, where the caller says (train.log for a run)"
+            Expect.isTrue (reported |> Seq.forall (fun l -> l.StartsWith("skipped " + tar + "#"))) "naming the member"
             let skipped = loader.Stats.Skipped.Keys |> Seq.map (fun k -> k.Substring(k.LastIndexOf '#' + 1)) |> Seq.sort |> Seq.toList
             Expect.equal skipped [ "corrupt.jpg"; "empty.jpg"; "huge.png"; "text.jpg"; "truncated.png" ] "exactly the broken members"
             Expect.stringContains loader.Stats.Skipped.[tar + "#huge.png"] "exceed" "refused before decoding"
+            Directory.Delete(folder, true)
+            File.Delete tar
+        }
+
+        test "the storage failing (an archive whose reads fail with an I/O error, not a missing or short file): each read is retried, then skipped as the storage's; a row of them is an I/O error (exit 1), not a bad dataset" {
+            Expect.isTrue (ImageDecoder.IsStorageFailure(IOException "Input/output error")) "EIO"
+            for e in [ FileNotFoundException() :> exn; DirectoryNotFoundException(); EndOfStreamException(); InvalidDataException() ] do
+                Expect.isFalse (ImageDecoder.IsStorageFailure e) (e.GetType().Name + ": the file's")
+            let folder, tar = sceneTar 3 []
+            let files = ImageSources.Find([ tar ])
+            // The indexed archive becomes a Unix socket: opening it fails with ENXIO, an I/O error of the "storage".
+            File.Delete tar
+            use socket = new Net.Sockets.Socket(Net.Sockets.AddressFamily.Unix, Net.Sockets.SocketType.Stream, Net.Sockets.ProtocolType.Unspecified)
+            socket.Bind(Net.Sockets.UnixDomainSocketEndPoint tar)
+            let decoder = ImageDecoder(StorageRetryWaits = [| TimeSpan.FromMilliseconds 40.0; TimeSpan.FromMilliseconds 40.0 |])
+            let watch = Diagnostics.Stopwatch.StartNew()
+            let e = Expect.throwsC (fun () -> decoder.Read files.[0] |> ignore) id
+            Expect.isGreaterThanOrEqual watch.ElapsedMilliseconds 80L "after its two retries"
+            Expect.isTrue (e :? DecodeException && (e :?> DecodeException).Storage) (sprintf "reported as the storage's failure: %s" e.Message)
+            let missing = Expect.throwsC (fun () -> decoder.Read(ImageEntry.File(Path.Combine(folder, "absent.jpg"))) |> ignore) id
+            Expect.isFalse (missing :?> DecodeException).Storage "a missing file is the file's"
+            let loader = ImageLoader(files, MultiCropSpec.Croc(32, 8), LoaderOptions(1, 0), decoder, Action<string>(ignore))
+            let row = Expect.throwsC (fun () -> loader.Epoch(0L) |> Seq.head |> ignore) id
+            Expect.isTrue (row :? IOException) (sprintf "an I/O error, not a DatasetException: %s" row.Message)
+            Expect.stringContains row.Message "3 files in a row could not be read" "counts them"
             Directory.Delete(folder, true)
             File.Delete tar
         }

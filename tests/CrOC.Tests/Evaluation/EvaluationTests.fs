@@ -134,6 +134,33 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "k-NN class folders below each folder a range or pattern names (splits/s{0..1}, splits/s*), and below a .txt list's folder: the classes, not '..'" {
+            let dir = DataTests.tempDir "knn-folders"
+            let image (relative: string) =
+                let path = Path.Combine(dir, relative)
+                Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
+                use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(4, 4)
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, path)
+            for relative in [ "splits/s0/cat/a.png"; "splits/s0/dog/b.png"; "splits/s1/cat/c.png"; "lists/bird/d.png" ] do image relative
+            for root in [ "splits/s{0..1}"; "splits/s*" ] do
+                let bank = LabelledImages.Find(Path.Combine(dir, root))
+                Expect.sequenceEqual bank.Classes [ "cat"; "dog" ] (root + ": the folders below each matched root")
+                Expect.sequenceEqual bank.Labels [| 0; 1; 0 |] (root + ": by their folders")
+            File.WriteAllLines(Path.Combine(dir, "lists", "list.txt"), [ "bird/d.png" ])
+            let listed = LabelledImages.Find(Path.Combine(dir, "lists", "list.txt"))
+            Expect.sequenceEqual listed.Classes [ "bird" ] "a list's files count from its folder"
+            File.WriteAllLines(Path.Combine(dir, "lists", "outside.txt"), [ "../splits/s0/cat/a.png" ])
+            Expect.throwsT<DatasetException> (fun () -> LabelledImages.Find(Path.Combine(dir, "lists", "outside.txt")) |> ignore) "a listed file outside the list's folder has no class folder"
+            // Archives under a folder root (ImageNet's train/CLASS.tar): the archive is the class folder.
+            let png = File.ReadAllBytes(Path.Combine(dir, "lists", "bird", "d.png"))
+            Directory.CreateDirectory(Path.Combine(dir, "tars")) |> ignore
+            TarTests.writeTar Formats.Tar.TarEntryFormat.Pax (Path.Combine(dir, "tars", "cat.tar")) [ "1.png", png ] |> ignore
+            TarTests.writeTar Formats.Tar.TarEntryFormat.Pax (Path.Combine(dir, "tars", "dog.tar")) [ "images/2.png", png ] |> ignore
+            let archived = LabelledImages.Find(Path.Combine(dir, "tars"))
+            Expect.sequenceEqual archived.Classes [ "cat"; "dog" ] "each archive's name, not its first member folder"
+            Directory.Delete(dir, true)
+        }
+
         test "eval-knn warns of a one-class bank and of queries that are bank images too" {
             let images n = [ for i in 0 .. n - 1 -> ImageEntry.File $"/data/img{i}.jpg" ]
             let set (entries: ImageEntry list) (classes: string list) = LabelledImages(entries, Array.zeroCreate entries.Length, classes)
@@ -158,6 +185,8 @@ let tests =
             Expect.equal iou.[2] 0.0 "class 2: missed"
             Expect.isTrue (Double.IsNaN iou.[3]) "class 3 absent from truth and prediction"
             Expect.floatClose Accuracy.veryHigh (Segmentation.meanIoU iou) (1.0 / 4.0) "mean over the four classes, the absent one as 0 (spec §12.1, Leopart)"
+            Expect.stringContains (nonNull (EvalSegCommand.AbsentNote iou)) "1 of the 4 classes occur in neither" "eval-seg says so"
+            Expect.isNull (EvalSegCommand.AbsentNote [| 0.5; 0.0 |]) "no note when every class occurs"
         }
 
         test "a perfect predictor scores 1, a constant one as computed by hand" {

@@ -218,6 +218,41 @@ let tests =
             File.Delete log
         }
 
+        test "the data failing mid-run (every image gone) ends the run with a checkpoint of the steps it ran, named in its log, not with the last periodic one" {
+            let data = DataTests.sceneFolder 48 64 64
+            let output = DataTests.tempDir "data-gone"
+            let config = TrainingTests.tinyConfig output [ "data", data; "epochs", "400"; "checkpoint-every", "1000" ]
+            let logged = Collections.Concurrent.ConcurrentQueue<string>()
+            let run = Threading.Tasks.Task.Run(fun () -> Trainer(config, Action<string>(logged.Enqueue)).Run(CrOC.Data.ImageSources.Find(config.Data)) |> ignore)
+            let watch = Stopwatch.StartNew()
+            while (lines output "metrics.jsonl").Length < 3 do
+                if watch.Elapsed.TotalSeconds > 120.0 || run.IsCompleted then failwith "the run logged no 3 steps"
+                Threading.Thread.Sleep 50
+            for file in Directory.GetFiles data do File.Delete file
+            let outcome = try (if run.Wait(TimeSpan.FromSeconds 120.0) then "ended" else "still running") with :? AggregateException as e -> (nonNull e.InnerException).Message
+            Expect.stringContains outcome "files in a row could not be decoded" "the data failure ends the run"
+            let saved = Checkpoints.List output
+            Expect.equal saved.Count 1 "one checkpoint, written as the run ended (no periodic one before step 1000)"
+            Expect.isGreaterThanOrEqual (Checkpoints.StepOf saved.[0]) 3L "it holds the steps run"
+            Expect.exists logged (fun l -> l.Contains "the data failed at step" && l.Contains(nonNull (Path.GetFileName saved.[0]))) "and the log names it"
+            Directory.Delete(output, true)
+            Directory.Delete(data, true)
+        }
+
+        test "a job that fails stops the job runner's batch at once: it is logged when it ends and the running sibling gets SIGTERM, not an hour later" {
+            let output = DataTests.tempDir "jobs-fail"
+            let train = Evaluation.RealPhotos.HostJob("train", List.toArray (trainArgs output [ "--max-steps"; "100000" ]), output + ".log")
+            let bad = Evaluation.RealPhotos.HostJob("bad", [| "train"; "--epochs" |], output + "-bad.log")
+            let lines = Collections.Concurrent.ConcurrentQueue<string>()
+            let runner = Threading.Tasks.Task.Run(fun () -> Evaluation.RealPhotos.HostJobs.Run([| train; bad |], 2, Action<string>(lines.Enqueue)))
+            let outcome = try (if runner.Wait(TimeSpan.FromSeconds 120.0) then "ended without a failure" else "still running") with :? AggregateException as e -> (nonNull e.InnerException).Message
+            Expect.stringContains outcome "bad ended with exit code 2" "the batch ends with the failed job"
+            Expect.exists lines (fun l -> l.StartsWith "[bad] failed with exit code 2") "logged as it happened"
+            Expect.exists lines (fun l -> l.StartsWith "[train] ended after another job's failure") "the sibling was asked to end"
+            Directory.Delete(output, true)
+            for log in [ train.Log; bad.Log ] do File.Delete log
+        }
+
         test "a configuration error that may be one rank's alone (its dataset gives no step) ends every rank at once; one from the options is met by all" {
             let output = DataTests.tempDir "rank-local"
             let config = TrainingTests.tinyConfig output [ "accum", "8" ] // 48 images: 6 batches of 8 per epoch, no step of 8
@@ -352,6 +387,7 @@ let tests =
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--classes"; "1" ], "is neither a class (0..0) nor 255"
                   2, [ "eval-seg"; "--weights"; weights; "--probe-seeds"; "," ], "--probe-seeds needs at least one value"
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--size"; "8" ], "--size 8 gives 1 patch(es)"
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--size"; "4096"; "--count"; "6" ], "use a smaller --size or --count" // an int overflow once
                   2, [ "export"; "--weights"; weights; "--output"; Path.Combine(dir, "w"); "--format"; "safetensors" ], "is this command's input file"
                   2, [ "export"; "--weights"; weights; "--output"; existing ], "exists: choose another --output, or add --overwrite"
                   2, [ "experiment"; "--train-args=--epochs" ], "'--epochs' has no value"
@@ -502,6 +538,9 @@ let tests =
             Expect.isTrue (File.Exists(Path.Combine(out, "sub", "scene_00004.png")) && File.Exists(Path.Combine(out, "scene_00005.png"))) "both masks"
             Expect.isTrue (File.Exists json) "and the JSON"
             File.WriteAllLines(valList, [ "../../escape" ])
+            // the image and mask exist (beside the dataset), so the names' check is the one that refuses
+            File.Copy(Path.Combine(voc, "JPEGImages", "scene_00005.jpg"), Path.Combine(dir, "escape.jpg"))
+            File.Copy(Path.Combine(voc, "SegmentationClass", "scene_00005.png"), Path.Combine(dir, "escape.png"))
             let code, text = run ()
             Expect.equal code 2 text
             Expect.stringContains text "outside --save-predictions" "says why"
@@ -638,6 +677,9 @@ let tests =
             CrOC.Data.SyntheticScenes.SaveJpeg(scene, image)
             let code, message = TrainingTests.cli [| "clusters"; "--weights"; weights; "--image"; image |]
             Expect.equal code 0 message
+            for name, struct (width, height) in [ "w-clusters.png", Visual.ClusterPictures.ClustersPictureSize(32, 1); "w-clusters-attention.png", Visual.ClusterPictures.AttentionPictureSize(32, 1, Vit.VitConfig.Tiny(8, 32).Heads) ] do
+                let info = SixLabors.ImageSharp.Image.Identify(Path.Combine(dir, name))
+                Expect.equal (int64 info.Width, int64 info.Height) (width, height) (name + ": the size the --size/--count limit is checked on")
             Expect.isTrue (File.Exists(Path.Combine(dir, "w-clusters.png")) && File.Exists(Path.Combine(dir, "w-clusters-attention.png"))) "beside the weights"
             Directory.Delete(dir, true)
         }

@@ -181,7 +181,10 @@ let tests =
                 Expect.isLessThan (maxAbsDiff ((gradOf q32).to_type(f64)) (gradOf q64)) (2.0 * tolerance) (sprintf "%A gradient of q" precision)
         }
 
-        test "q, k, v split by unbind, k made contiguous: the bf16 attention and its gradient are bit-identical to three selects and a strided k (no arithmetic change)" {
+        test "q, k, v split by unbind, k made contiguous: the bf16 attention and its gradient are bit-identical to three selects and a strided k where bfloat16 is native (no arithmetic change), within bf16 rounding elsewhere" {
+            // Without AVX512-BF16 / AMX, libtorch's fallback bf16 GEMM sums a transposed operand in
+            // another order (measured on an AVX2 Zen 1); `--precision auto` takes fp32 there.
+            let native = CrOC.Host.Runtime.Precisions.Resolve(CrOC.Host.Runtime.PrecisionChoice.Auto, "cpu") = CrOC.Host.Runtime.PrecisionChoice.Bf16
             use _ = torch.NewDisposeScope()
             // ViT-S's 6 heads of d_h = 64 over 50 tokens; the real-photo suite's ViT-Ti/8 at 64 px: 3 heads, 65 tokens
             for heads, tokens in [ 6L, 50L; 3L, 65L ] do
@@ -198,8 +201,12 @@ let tests =
                     parts.[0], parts.[1], parts.[2]
                 let out, grad = run (Vit.splitHeads (int heads)) (Vit.attention Layers.Bf16)
                 let outRef, gradRef = run viaSelects (fun q k v -> torch.matmul(torch.matmul(q / 8.0, k.transpose(-2L, -1L)).softmax(-1L), v))
-                Expect.isTrue (out.equal(outRef).all().item<bool>()) (sprintf "%d heads, %d tokens: outputs" heads tokens)
-                Expect.isTrue (grad.equal(gradRef).all().item<bool>()) (sprintf "%d heads, %d tokens: gradients of q, k, v" heads tokens)
+                let same (a: Tensor) (b: Tensor) what =
+                    let gap = (maxAbsDiff a b) / (b.abs().max().to_type(f32).item<float32>() |> float)
+                    if native then Expect.isTrue (a.equal(b).all().item<bool>()) (sprintf "%d heads, %d tokens: %s" heads tokens what)
+                    else Expect.isLessThanOrEqual gap (1.0 / 128.0) (sprintf "%d heads, %d tokens: %s within a bf16 rounding of the largest (%g)" heads tokens what gap)
+                same out outRef "outputs"
+                same grad gradRef "gradients of q, k, v"
         }
 
         test "AdamW matches PyTorch's update rule in float64 over 3 steps; a cleared or skipped gradient means no update" {

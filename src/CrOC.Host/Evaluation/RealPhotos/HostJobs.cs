@@ -10,15 +10,16 @@ public sealed record HostJob(string Name, IReadOnlyList<string> Arguments, strin
 /// <summary>
 /// Runs croc-host jobs in child processes, <c>parallel</c> at a time (each with its own torch
 /// threads: two single-threaded processes use two cores better than one process for small
-/// models), writing each job's output to its log file. A job that fails stops the whole batch
-/// with its name, exit code and last lines. <see cref="StopAll"/> (the suite's Ctrl-C / SIGTERM)
+/// models), writing each job's output to its log file. A job that fails is logged at once and
+/// stops the whole batch: the running jobs get SIGTERM (a training job checkpoints first), and
+/// the batch ends with its name, exit code and last lines. <see cref="StopAll"/> (the suite's Ctrl-C / SIGTERM)
 /// passes SIGTERM on to the running jobs — a training job then checkpoints and ends — and starts
 /// no new one.
 /// </summary>
 public static class HostJobs
 {
     static readonly ConcurrentDictionary<int, Process> running = new();
-    static volatile bool stopping;
+    static volatile bool stopping, failing;
 
     [DllImport("libc.so.6", SetLastError = true)] static extern int kill(int pid, int signal);
     const int SIGTERM = 15;
@@ -45,6 +46,7 @@ public static class HostJobs
     public static void Run(IReadOnlyList<HostJob> jobs, int parallel, Action<string> log)
     {
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        failing = false;
         var options = new ParallelOptions { MaxDegreeOfParallelism = parallel };
         // No buffering: a free slot takes the next job in order (not a pre-assigned range of them).
         Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(jobs, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), options, (job, state) =>
@@ -54,10 +56,14 @@ public static class HostJobs
             log($"[{job.Name}] started");
             int code = RunOne(job, log);
             if (stopping) { log($"[{job.Name}] stopped (exit code {code})"); return; }
+            if (failing) { log($"[{job.Name}] ended after another job's failure (exit code {code}); rerun the same command to resume"); return; }
             if (code != 0)
             {
                 var tail = File.Exists(job.Log) ? string.Join("\n  ", File.ReadLines(job.Log).TakeLast(5)) : "";
                 failures.Enqueue($"{job.Name} ended with exit code {code} (log: {job.Log}):\n  {tail}");
+                failing = true;
+                log($"[{job.Name}] failed with exit code {code} (log: {job.Log}); asking the running jobs to end");
+                foreach (var pid in running.Keys) kill(pid, SIGTERM);
                 state.Stop();
                 return;
             }
@@ -87,7 +93,7 @@ public static class HostJobs
             if (job.EchoProgress && line.StartsWith("step ", StringComparison.Ordinal)) log($"[{job.Name}] {line}");
         }
         running[process.Id] = process;
-        if (stopping) kill(process.Id, SIGTERM); // a stop that came while it started
+        if (stopping || failing) kill(process.Id, SIGTERM); // a stop or failure that came while it started
         process.OutputDataReceived += (_, e) => Take(e.Data);
         process.ErrorDataReceived += (_, e) => Take(e.Data);
         process.BeginOutputReadLine();
