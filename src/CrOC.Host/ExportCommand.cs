@@ -60,6 +60,9 @@ public static class ExportCommand
             ["training_commit"] = imported.Metadata?.GetValueOrDefault("commit"),
             ["export_commit"] = GitInfo.Commit,
             ["notes"] = imported.Notes,
+            // a --non-strict export says what did not load: those tensors keep a fresh initialisation
+            ["complete"] = loaded.Report.Complete,
+            ["binding"] = loaded.Report.Describe(),
         };
         var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true });
         var written = new List<string>();

@@ -184,8 +184,16 @@ public static class PthReader
         public object construct(object[] args) => args.Length > 0 && args[0] is torch.Tensor t ? t : throw new WeightsException("malformed parameter record");
     }
 
+    /// <summary>collections.OrderedDict() as a <see cref="PickledOrderedDict"/>, which SETITEMS fills.</summary>
     sealed class NewDictionary : IObjectConstructor
     {
-        public object construct(object[] args) => new Hashtable();
+        public object construct(object[] args) => new PickledOrderedDict();
+    }
+
+    /// <summary>An OrderedDict's items. `nn.Module.state_dict()` sets an attribute, `_metadata` (module
+    /// versions), which pickle restores with BUILD → __setstate__({'_metadata': …}): not needed, dropped.</summary>
+    sealed class PickledOrderedDict : Hashtable
+    {
+        public void __setstate__(Hashtable state) { }
     }
 }

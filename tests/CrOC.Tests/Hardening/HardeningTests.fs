@@ -508,7 +508,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "export keeps a checkpoint's config metadata that is not JSON (another tool's) as text in the model card" {
+        test "export keeps a checkpoint's config metadata that is not JSON (another tool's) as text in the model card, and says whether every tensor loaded" {
             let dir = DataTests.tempDir "export-namespace"
             let network = NamedTensors(Network.named (Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))))
             let weights = Path.Combine(dir, "ckpt.safetensors")
@@ -517,6 +517,16 @@ let tests =
             Expect.equal code 0 (out + err)
             let card = present (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "w.json"))))
             Expect.equal (string card.["training_config"]) "Namespace(arch='vit_small')" "kept as text"
+            Expect.equal ((present card.["complete"]).GetValue<bool>()) true "every tensor loaded"
+            // A --non-strict export of a file that lacks a tensor says so in its card.
+            network.Remove "backbone.norm.weight" |> ignore
+            let partial = Path.Combine(dir, "partial.safetensors")
+            Safetensors.Write(partial, network.WithPrefix("student."))
+            let code, out, err = croc 120 [ "export"; "--weights"; partial; "--network"; "student"; "--non-strict"; "--output"; Path.Combine(dir, "p") ]
+            Expect.equal code 0 (out + err)
+            let card = present (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "p.json"))))
+            Expect.equal ((present card.["complete"]).GetValue<bool>()) false "incomplete"
+            Expect.stringContains (string card.["binding"]) "missing from the file: norm.weight" "names what did not load"
             Directory.Delete(dir, true)
         }
 

@@ -71,7 +71,7 @@ let tests =
                 File.Delete file
         }
 
-        test "an official CrOC full checkpoint imports: module. stripped, teacher, centres, inert args" {
+        test "an official CrOC full checkpoint imports: module. stripped, teacher, centres, inert args; student and teacher are state_dict() OrderedDicts with _metadata (pickled with BUILD)" {
             use _ = torch.NewDisposeScope()
             let imported = CheckpointImport.Import(Fixtures.path "croc_full_checkpoint.pth")
             let golden = Fixtures.golden ()
@@ -115,7 +115,7 @@ let tests =
             File.Delete file
         }
 
-        test "a plain DINO backbone file loads into the backbone" {
+        test "a plain DINO backbone file (torch.save(model.state_dict()): an OrderedDict with _metadata) loads into the backbone" {
             use _ = torch.NewDisposeScope()
             let imported = CheckpointImport.Import(Fixtures.path "dino_backbone.pth")
             Expect.equal imported.Layout WeightsLayout.BackboneOnly "layout"
