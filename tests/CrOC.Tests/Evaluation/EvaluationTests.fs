@@ -69,7 +69,7 @@ let tests =
             Expect.equal (CrOC.Host.Runtime.ProgressReport.Clock(TimeSpan.FromSeconds 61.0)) "00:01:01" "under an hour"
         }
 
-        test "real-photo suite: an evaluation is done when its JSON exists and so do the predictions it was asked for (a rerun whose first seed changed)" {
+        test "real-photo suite: an evaluation is done when its JSON exists and so do the predictions it was asked for (a rerun whose first seed changed), written before the JSON (not a rerun stopped midway)" {
             let output = DataTests.tempDir "suite-done"
             let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(false, [| 1 |]), "data", output, ignore)
             let croc = RealPhotos.EvaluatedBackbone("CrOC", 1, "w.safetensors", false)
@@ -80,10 +80,21 @@ let tests =
                 File.WriteAllText(json, "{}")
             let notDone = [ for j in jobs do if RealPhotos.RealPhotoSuite.NotDone j then yield j.Name ]
             Expect.equal notDone [ "croc-seed1 CamVid test probe" ] "the CamVid probe, whose predictions (seed 1 is now the first) are missing"
-            Directory.CreateDirectory(suite.PredictionsFolder croc) |> ignore
+            let folder, camVidJson = suite.PredictionsFolder croc, suite.EvaluationJson(croc, "camvid")
+            Directory.CreateDirectory folder |> ignore
+            let t0 = DateTime.UtcNow
+            Directory.SetLastWriteTimeUtc(folder, t0)
+            File.SetLastWriteTimeUtc(camVidJson, t0.AddSeconds 1.0) // eval-seg writes the masks, then the JSON
             Expect.isFalse (jobs |> List.exists RealPhotos.RealPhotoSuite.NotDone) "all done"
+            Directory.SetLastWriteTimeUtc(folder, t0.AddSeconds 2.0)
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[0]) "a rerun stopped while writing predictions beside an earlier run's JSON"
+            File.SetLastWriteTimeUtc(camVidJson, t0.AddSeconds 3.0)
             File.Delete(suite.EvaluationJson(croc, "knn"))
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a missing JSON"
+            // A phase's time is recorded even when it is stopped or fails.
+            Expect.throwsT<InvalidOperationException> (fun () -> suite.Phase("pre-training", fun () -> raise (InvalidOperationException "stopped"))) "the failure passes through"
+            let phases = File.ReadAllText(Path.Combine(output, "phases.json"))
+            Expect.stringContains phases "pre-training" "its time recorded"
             Directory.Delete(output, true)
         }
 

@@ -55,17 +55,21 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     }
 
     /// <summary>Runs a phase and adds its wall time to the suite's record (phases.json), so that a
-    /// resumed or repeated suite reports the time spent over all its invocations.</summary>
-    void Phase(string name, Action work)
+    /// resumed or repeated suite reports the time spent over all its invocations — an interrupted
+    /// or failed invocation's too.</summary>
+    public void Phase(string name, Action work)
     {
         log($"== {name}");
         var watch = Stopwatch.StartNew();
-        work();
-        var record = Path.Combine(output, "phases.json");
-        var spent = File.Exists(record) ? System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(record)) ?? [] : [];
-        phaseSeconds[name] = spent.GetValueOrDefault(name) + watch.Elapsed.TotalSeconds;
-        foreach (var (phase, seconds) in spent) phaseSeconds.TryAdd(phase, seconds);
-        CrOC.Host.Weights.AtomicFile.WriteAllText(record, System.Text.Json.JsonSerializer.Serialize(phaseSeconds));
+        try { work(); }
+        finally
+        {
+            var record = Path.Combine(output, "phases.json");
+            var spent = File.Exists(record) ? System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(record)) ?? [] : [];
+            phaseSeconds[name] = spent.GetValueOrDefault(name) + watch.Elapsed.TotalSeconds;
+            foreach (var (phase, seconds) in spent) phaseSeconds.TryAdd(phase, seconds);
+            CrOC.Host.Weights.AtomicFile.WriteAllText(record, System.Text.Json.JsonSerializer.Serialize(phaseSeconds));
+        }
         log($"== {name} done in {watch.Elapsed.TotalMinutes:F1} min");
     }
 
@@ -129,10 +133,13 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     }
 
     /// <summary>A job is done when its JSON exists (written last) and so does any --save-predictions
-    /// folder it was asked for: a rerun whose first seed changed must make that seed's predictions.</summary>
+    /// folder it was asked for, last changed no later than the JSON: a rerun whose first seed changed
+    /// must make that seed's predictions, and again when it was stopped while making them (the
+    /// folder then newer than an earlier run's JSON).</summary>
     public static bool NotDone(HostJob job) =>
         Argument(job, "--json") is not { } json || !File.Exists(json)
-        || (Argument(job, "--save-predictions") is { } predictions && !Directory.Exists(predictions));
+        || (Argument(job, "--save-predictions") is { } predictions
+            && (!Directory.Exists(predictions) || Directory.GetLastWriteTimeUtc(predictions) > File.GetLastWriteTimeUtc(json)));
 
     static string? Argument(HostJob job, string option) => job.Arguments.SkipWhile(a => a != option).Skip(1).FirstOrDefault();
 
