@@ -12,4 +12,14 @@ public static class Statistics
         double std = v.Length > 1 ? System.Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1)) : 0;
         return (mean, std);
     }
+
+    /// <summary>Fractions as "mean ± std (a / b / …)" in percent with one decimal; one value alone
+    /// as itself (its std of 0 would claim a spread that was not measured).</summary>
+    public static string PercentCell(IEnumerable<double> fractions)
+    {
+        var v = fractions.Select(x => 100 * x).ToArray();
+        var (mean, std) = MeanStd(v);
+        string f(double x) => x.ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
+        return v.Length > 1 ? $"{f(mean)} ± {f(std)} ({string.Join(" / ", v.Select(f))})" : f(mean);
+    }
 }

@@ -25,14 +25,6 @@ public static class SyntheticExperiment
         return new Row(method, seed, colour.MeanIoU, gray.MeanIoU, trainSeconds, colour.Seconds + gray.Seconds);
     }
 
-    /// <summary>"mean ± std (a / b / …)" of mIoUs in percent.</summary>
-    static string Summary(IEnumerable<double> mious)
-    {
-        var values = mious.Select(v => 100 * v).ToArray();
-        var (mean, std) = Statistics.MeanStd(values);
-        return $"{mean:F1} ± {std:F1} ({string.Join(" / ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))})";
-    }
-
     /// <summary>Settings the suite sets itself for each run: --train-args may not change them.</summary>
     static readonly string[] SuiteSettings = ["output", "seed", "alpha", "data"];
 
@@ -86,7 +78,7 @@ public static class SyntheticExperiment
         Console.WriteLine($"| method | mIoU %, colour images (mean ± std, seeds {string.Join(", ", seeds)}) | mIoU %, gray images | pre-training wall time | probe wall time (both) |");
         Console.WriteLine("|---|---|---|---|---|");
         foreach (var group in rows.GroupBy(r => r.Method))
-            Console.WriteLine($"| {group.Key} | {Summary(group.Select(r => r.MeanIoU))} | {Summary(group.Select(r => r.GrayMeanIoU))} | {group.Average(r => r.TrainSeconds):F0} s | {group.Average(r => r.EvalSeconds):F0} s |");
+            Console.WriteLine($"| {group.Key} | {Statistics.PercentCell(group.Select(r => r.MeanIoU))} | {Statistics.PercentCell(group.Select(r => r.GrayMeanIoU))} | {group.Average(r => r.TrainSeconds):F0} s | {group.Average(r => r.EvalSeconds):F0} s |");
         AtomicFile.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         return 0;
     }

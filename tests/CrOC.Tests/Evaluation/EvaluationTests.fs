@@ -98,6 +98,11 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "result cells: mean ± sample std (n − 1) and the values, in percent; one value alone, without a std of 0 it did not measure" {
+            Expect.equal (Statistics.PercentCell [ 0.2; 0.3 ]) "25.0 ± 7.1 (20.0 / 30.0)" "two seeds: std √((25 + 25) / 1) = 7.07"
+            Expect.equal (Statistics.PercentCell [ 0.247 ]) "24.7" "one seed"
+        }
+
         test "evaluation JSON: snake_case keys throughout (records included) and enums by name" {
             let path = Path.Combine(Path.GetTempPath(), sprintf "croc-json-%s.json" (Guid.NewGuid().ToString("N")))
             FrozenBackboneOptions.WriteJson(path, {| probe = ProbeOptions(MaxTrain = 4); top1 = 0.5 |})

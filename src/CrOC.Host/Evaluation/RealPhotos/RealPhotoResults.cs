@@ -41,14 +41,6 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
         return new RealPhotoResults(plan.Name, rows, points, phases.ToDictionary());
     }
 
-    static string Cell(IEnumerable<double> values)
-    {
-        var v = values.Select(x => 100 * x).ToArray();
-        var (mean, std) = Statistics.MeanStd(v);
-        string f(double x) => x.ToString("F1", CultureInfo.InvariantCulture);
-        return v.Length > 1 ? $"{f(mean)} ± {f(std)} ({string.Join(" / ", v.Select(f))})" : f(mean);
-    }
-
     /// <summary>The README table: rows random init / DINO-only / CrOC.</summary>
     public string Table()
     {
@@ -60,7 +52,7 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
         {
             var rows = Backbones.Where(b => b.Method == method).ToList();
             var time = method == "random init" ? "–" : $"{rows.Average(r => r.PretrainSeconds) / 60:F1} min";
-            text.AppendLine($"| {method} | {Cell(rows.Select(r => r.CamVid))} | {Cell(rows.Select(r => r.Horse))} | {Cell(rows.Select(r => r.HorseMeanIoU))} | {Cell(rows.Select(r => r.Knn))} | {time} |");
+            text.AppendLine($"| {method} | {Statistics.PercentCell(rows.Select(r => r.CamVid))} | {Statistics.PercentCell(rows.Select(r => r.Horse))} | {Statistics.PercentCell(rows.Select(r => r.HorseMeanIoU))} | {Statistics.PercentCell(rows.Select(r => r.Knn))} | {time} |");
         }
         text.AppendLine();
         text.AppendLine($"Mean ± std over seeds {seeds} (values per seed in brackets); each CamVid value is itself the mean of the probe seeds.");
