@@ -98,6 +98,20 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "real-photo suite: a CamVid copy whose trainval list does not make the plan's 14 batches per epoch is refused before any pre-training" {
+            let root = DataTests.tempDir "suite-data"
+            for name in [ "camvid"; "weizmann-horses" ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), 4, 2, 3L)
+            File.Copy(Path.Combine(root, "camvid", "ImageSets", "Segmentation", "train.txt"), Path.Combine(root, "camvid", "ImageSets", "Segmentation", "trainval.txt"))
+            File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
+            let output = DataTests.tempDir "suite-out"
+            let e = Expect.throwsC (fun () -> RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(true, null), root, output, ignore).Run() |> ignore) id
+            Expect.isTrue (e :? DatasetException) (sprintf "a dataset error: %s" e.Message)
+            Expect.stringContains e.Message "names 4 photos: 0 batches of 32 per epoch" "says why"
+            Expect.isFalse (Directory.Exists(Path.Combine(output, "runs"))) "no run was started"
+            Directory.Delete(root, true)
+            Directory.Delete(output, true)
+        }
+
         test "result cells: mean ± sample std (n − 1) and the values, in percent; one value alone, without a std of 0 it did not measure" {
             Expect.equal (Statistics.PercentCell [ 0.2; 0.3 ]) "25.0 ± 7.1 (20.0 / 30.0)" "two seeds: std √((25 + 25) / 1) = 7.07"
             Expect.equal (Statistics.PercentCell [ 0.247 ]) "24.7" "one seed"

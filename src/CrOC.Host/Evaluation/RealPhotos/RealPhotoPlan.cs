@@ -37,7 +37,7 @@ public sealed record RealPhotoPlan(
     static readonly string[] Recipe64 =
     [
         "--preset", "tiny", "--arch", "tiny", "--depth", "12", "--patch", "8", "--image-size", "64",
-        "--batch", "32", "--workers", "1", "--threads", "1", "--lr", "0.005", "--momentum-teacher", "0.99",
+        "--batch", $"{Batch}", "--workers", "1", "--threads", "1", "--lr", "0.005", "--momentum-teacher", "0.99",
     ];
 
     static readonly ProbePlan Probe = new(128, 64, 60, 48, 0.2, [0, 1, 2]);
@@ -60,6 +60,9 @@ public sealed record RealPhotoPlan(
         return seeds is null ? plan : plan with { Seeds = ExperimentOptions.Distinct(seeds) };
     }
 
-    /// <summary>Epochs of CamVid trainval (468 photos, 14 batches of 32) that make <see cref="Steps"/>.</summary>
-    public int Epochs => Steps / 14;
+    /// <summary>Batches of 32 per epoch of CamVid trainval's 468 photos (the last 20 dropped).</summary>
+    public const int BatchesPerEpoch = 14, Batch = 32;
+
+    /// <summary>Epochs of CamVid trainval that make <see cref="Steps"/>.</summary>
+    public int Epochs => Steps / BatchesPerEpoch;
 }

@@ -85,6 +85,9 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     string WriteTrainvalList()
     {
         var names = new VocSegmentation(camVid, "trainval");
+        // before hours of pre-training: another copy would end short of the final checkpoint the evaluations need
+        if (names.Count / RealPhotoPlan.Batch != RealPhotoPlan.BatchesPerEpoch)
+            throw new DatasetException($"CamVid's trainval list names {names.Count} photos: {names.Count / RealPhotoPlan.Batch} batches of {RealPhotoPlan.Batch} per epoch, where the plan's {plan.Epochs} epochs need {RealPhotoPlan.BatchesPerEpoch} (468 photos, as in ../shared/data) to make {plan.Steps} steps");
         var list = Path.Combine(output, "camvid-trainval.txt");
         Directory.CreateDirectory(output);
         File.WriteAllLines(list, Enumerable.Range(0, names.Count).Select(i => Path.GetFullPath(names.ImagePath(i))));
