@@ -28,7 +28,8 @@ public sealed class VocSegmentation
         Names = File.ReadLines(list).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
         if (Names.Count == 0) throw new DatasetException($"'{list}' lists no images");
         // before any work: a missing file would otherwise surface only when its pass reaches it (after the probe's training, for validation)
-        var missing = Enumerable.Range(0, Names.Count).SelectMany(i => new[] { ImagePath(i), MaskPath(i) }).Where(p => !File.Exists(p)).ToList();
+        maskPaths = Names.Select(MaskOf).ToArray();
+        var missing = Enumerable.Range(0, Names.Count).SelectMany(i => new[] { ImagePath(i), maskPaths[i] }).Where(p => !File.Exists(p)).ToList();
         if (missing.Count > 0) throw new DatasetException($"{missing[0]}: file not found ({missing.Count} image or mask file(s) of the {Names.Count} names in '{list}' are missing)");
     }
 
@@ -36,12 +37,17 @@ public sealed class VocSegmentation
 
     public string ImagePath(int i) => Path.Combine(root, "JPEGImages", Names[i] + ".jpg");
 
+    /// <summary>Each name's mask, resolved once when the split is opened (see <see cref="MaskOf"/>).</summary>
+    readonly string[] maskPaths;
+
+    public string MaskPath(int i) => maskPaths[i];
+
     /// <summary>SegmentationClass/NAME.png, or, where it has none, SegmentationClassAug/NAME.png
     /// (SBD's masks for PVOC12's trainaug list, as they are usually unpacked beside VOC's).</summary>
-    public string MaskPath(int i)
+    string MaskOf(string name)
     {
-        var mask = Path.Combine(root, "SegmentationClass", Names[i] + ".png");
-        var augmented = Path.Combine(root, "SegmentationClassAug", Names[i] + ".png");
+        var mask = Path.Combine(root, "SegmentationClass", name + ".png");
+        var augmented = Path.Combine(root, "SegmentationClassAug", name + ".png");
         return !File.Exists(mask) && File.Exists(augmented) ? augmented : mask;
     }
 

@@ -17,7 +17,8 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
     {
         var images = ImageSources.Find([root]);
         Dictionary<string, string>? byName = annotations is null ? null : ReadAnnotations(annotations);
-        var names = images.Select(e => byName is not null ? AnnotatedClass(byName, e) : FolderClass(root, e)).ToList();
+        Func<ImageEntry, string> classOf = byName is not null ? e => AnnotatedClass(byName, e) : FolderClasses(root);
+        var names = images.Select(classOf).ToList();
         var known = classes ?? names.Distinct().Order(StringComparer.Ordinal).ToList();
         var index = known.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
         var labels = names.Select((c, i) => index.TryGetValue(c, out var l) ? l : throw new DatasetException($"{images[i].Name}: class '{c}' is not among the {known.Count} classes of the bank")).ToArray();
@@ -28,29 +29,40 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
     public LabelledImages Every(int stride) => stride <= 1 ? this
         : new LabelledImages(Images.Where((_, i) => i % stride == 0).ToList(), Labels.Where((_, i) => i % stride == 0).ToArray(), Classes);
 
-    /// <summary>The first path component below the root: root/CLASS/…/image; an archive found under
-    /// a folder root counts as a folder named as it is without .tar (ImageNet's train/CLASS.tar).</summary>
-    static string FolderClass(string root, ImageEntry entry)
+    /// <summary>Each image's class, the first path component below the root: root/CLASS/…/image; an
+    /// archive found under a folder root counts as a folder named as it is without .tar (ImageNet's
+    /// train/CLASS.tar). The root is read once, not per image.</summary>
+    static Func<ImageEntry, string> FolderClasses(string root)
     {
-        string relative;
         // the folder inside the archive the root names ("a.tar#train", "a.tar": ""); null for a folder root
         var inside = TarArchive.SplitName(root) is var (_, folder) ? folder.Trim('/') : TarArchive.IsArchive(root) ? "" : null;
-        if (entry.Member is not null && inside is not null) relative = inside.Length == 0 ? entry.Member : entry.Member[(inside.Length + 1)..];
-        else if (entry.Member is not null) relative = Path.ChangeExtension(BelowRoot(root, entry.Path, entry.Name), null) + "/" + entry.Member;
-        else relative = BelowRoot(root, entry.Path, entry.Name);
-        var parts = relative.Split('/', StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length < 2) throw new DatasetException($"{entry.Name}: no class folder between the root '{root}' and the image (an ImageFolder tree, or give an annotations file)");
-        return parts[0];
+        var rootParts = inside is null ? FolderParts(root) : [];
+        return entry =>
+        {
+            var relative = (entry.Member, inside) switch
+            {
+                (not null, not null) => inside.Length == 0 ? entry.Member : entry.Member[(inside.Length + 1)..],
+                (not null, null) => Path.ChangeExtension(BelowRoot(rootParts, root, entry.Path, entry.Name), null) + "/" + entry.Member,
+                _ => BelowRoot(rootParts, root, entry.Path, entry.Name),
+            };
+            var parts = relative.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length < 2) throw new DatasetException($"{entry.Name}: no class folder between the root '{root}' and the image (an ImageFolder tree, or give an annotations file)");
+            return parts[0];
+        };
     }
 
-    /// <summary>A file's path below the folder the root names: a pattern's component
-    /// ({a..b}, *, ?) stands for the one component it matched (folders/{0..3}/CLASS/…); a .txt list
-    /// counts from its own folder.</summary>
-    static string BelowRoot(string root, string path, string name)
+    /// <summary>The components of the folder a folder root names (a .txt list: its own folder).</summary>
+    static string[] FolderParts(string root)
     {
         var folder = Path.GetFullPath(ImageSources.HomeExpanded(root));
         if (File.Exists(folder)) folder = Path.GetDirectoryName(folder)!;
-        var rootParts = folder.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        return folder.Split('/', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    /// <summary>A file's path below the root's folder <paramref name="rootParts"/>: a pattern's
+    /// component ({a..b}, *, ?) stands for the one component it matched (folders/{0..3}/CLASS/…).</summary>
+    static string BelowRoot(string[] rootParts, string root, string path, string name)
+    {
         var parts = Path.GetFullPath(path).Split('/', StringSplitOptions.RemoveEmptyEntries);
         bool Matches(string pattern, string part) => pattern == part || pattern.IndexOfAny(['*', '?', '{']) >= 0;
         if (parts.Length <= rootParts.Length || !rootParts.Zip(parts).All(p => Matches(p.First, p.Second)))

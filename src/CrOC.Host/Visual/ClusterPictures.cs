@@ -107,8 +107,14 @@ public static class ClusterPictures
     public static (int X, int Y) ViewOrigin(int size, int image, int view)
     {
         int cell = size * ScaleFor(size);
-        return (Margin + view * (cell + Gap), Margin + LineHeight + image * (cell + LineHeight + Gap));
+        return (Margin + view * (cell + Gap), (int)RowTop(size, image));
     }
+
+    /// <summary>Where image <paramref name="image"/>'s row starts (its count as the legend's place), in long.</summary>
+    static long RowTop(int size, int image) => Margin + LineHeight + image * ((long)size * ScaleFor(size) + LineHeight + Gap);
+
+    /// <summary>Pixels per view pixel in the attention picture: half the clusters picture's.</summary>
+    static int AttentionScale(int size) => System.Math.Max(1, ScaleFor(size) / 2);
 
     const string Legend1 = "colour + outline: a cluster found in both views (matched, kept)";
     const string Legend2 = "grey hatched: a cluster of one view only (pruned)";
@@ -123,14 +129,13 @@ public static class ClusterPictures
     {
         long cell = (long)size * ScaleFor(size);
         long width = System.Math.Max(2 * cell + Gap, Visual.BitmapFont.Measure(Legend1, TextScale)) + 2 * Margin;
-        long height = Margin + LineHeight + images * (cell + LineHeight + Gap) + 2 * LineHeight + Margin;
-        return (width, height);
+        return (width, RowTop(size, images) + 2 * LineHeight + Margin);
     }
 
     /// <summary>(width, height) of the attention picture: per image, view 1 and one map per head.</summary>
     public static (long Width, long Height) AttentionPictureSize(int size, int images, int heads)
     {
-        long cell = (long)size * System.Math.Max(1, ScaleFor(size) / 2), gap = AttentionGap;
+        long cell = (long)size * AttentionScale(size), gap = AttentionGap;
         return (2 * Margin + (heads + 1) * (cell + gap) - gap, Margin + LineHeight + images * (cell + gap) - gap + Margin);
     }
 
@@ -201,7 +206,7 @@ public static class ClusterPictures
     static Image<Rgb24> RenderAttention(Vit.VitConfig vit, IReadOnlyList<float[]> views, float[] attention)
     {
         int b = views.Count, heads = vit.Heads, size = vit.ImageSize, tokens = vit.Grid * vit.Grid;
-        int scale = System.Math.Max(1, ScaleFor(size) / 2), cell = size * scale, gap = AttentionGap;
+        int scale = AttentionScale(size), cell = size * scale, gap = AttentionGap;
         int top = Margin + LineHeight;
         var (width, height) = AttentionPictureSize(size, b, heads);
         var picture = new Image<Rgb24>((int)width, (int)height, new Rgb24(255, 255, 255));

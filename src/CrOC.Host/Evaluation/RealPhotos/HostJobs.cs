@@ -29,6 +29,12 @@ public static class HostJobs
     public static void StopAll()
     {
         stopping = true;
+        TerminateRunning();
+    }
+
+    /// <summary>SIGTERM to every running job (a training job checkpoints, then ends).</summary>
+    static void TerminateRunning()
+    {
         foreach (var pid in running.Keys) kill(pid, SIGTERM);
     }
 
@@ -63,7 +69,7 @@ public static class HostJobs
                 failures.Enqueue($"{job.Name} ended with exit code {code} (log: {job.Log}):\n  {tail}");
                 failing = true;
                 log($"[{job.Name}] failed with exit code {code} (log: {job.Log}); asking the running jobs to end");
-                foreach (var pid in running.Keys) kill(pid, SIGTERM);
+                TerminateRunning();
                 state.Stop();
                 return;
             }
