@@ -31,6 +31,8 @@ public sealed record BenchOptions
     public PrecisionChoice Precision { get; init; } = PrecisionChoice.Auto;
     [Option("timed steps after 2 warm-ups", Min = 1, Max = 100000)]
     public int Repeats { get; init; } = 5;
+    [Option("layout of the selected clusters, as train's: dynamic (the spec's) or fixed (no host read)")]
+    public ObjectShapesChoice ObjectShapes { get; init; } = ObjectShapesChoice.Dynamic;
     [Option("torch intra-op threads (0: the cores shared among the local processes)", Min = 0, Max = 4096)]
     public int Threads { get; init; }
     [Option("where the step runs", Value = "cpu|cuda[:N]")]
@@ -61,7 +63,7 @@ public static class BenchCommand
     /// <summary>The training config bench's step runs with (train's checks, in bench's words).</summary>
     public static TrainConfig ConfigOf(BenchOptions o)
     {
-        var pairs = new List<(string, string?)> { ("preset", o.Preset.Word()), ("batch", o.Batch.ToString(CultureInfo.InvariantCulture)), ("precision", o.Precision.Word()), ("device", o.Device) };
+        var pairs = new List<(string, string?)> { ("preset", o.Preset.Word()), ("batch", o.Batch.ToString(CultureInfo.InvariantCulture)), ("precision", o.Precision.Word()), ("device", o.Device), ("object-shapes", o.ObjectShapes.Word()) };
         if (o.Size is int s) pairs.Add(("image-size", s.ToString(CultureInfo.InvariantCulture)));
         // bench times random tensors, never the synthetic set: its size may not refuse a large --batch
         pairs.Add(("synthetic-train", System.Math.Max(o.Batch, new TrainConfig().SyntheticTrain).ToString(CultureInfo.InvariantCulture)));

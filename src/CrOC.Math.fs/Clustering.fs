@@ -27,6 +27,16 @@ type KSelection =
     /// Merge K0 → k and keep K* = k for every problem (k = K0: no merge at all).
     | FixedK of k: int
 
+/// How the selected clusters are laid out for the objects and L_obj (spec §6.6–§6.8).
+type ObjectShapes =
+    /// Masks of K̄ = max K* columns and the valid clusters as a list of V flat indices: shapes that
+    /// depend on the data, so both are read back to the host (the spec's form).
+    | Dynamic
+    /// Masks of as many columns as the selection's largest K and a 0/1 validity per column: shapes
+    /// fixed by the configuration, no host read; the objects and L_obj weigh every column by its
+    /// validity (the same values as `Dynamic` up to float rounding).
+    | Fixed
+
 /// Which Sinkhorn solver runs each stage.
 type SinkhornVariant =
     /// `Sinkhorn.sinkhorn`, as the official code.
@@ -47,7 +57,9 @@ type ClusteringConfig =
       LambdaPos: float
       Marginals: Marginals
       /// Temperature of the seeding distribution p = softmax(ρ / τ_seed) (2.0 in the official code).
-      SeedTemperature: float }
+      SeedTemperature: float
+      /// The layout of the selected clusters (`Dynamic`, the spec's, by default).
+      Shapes: ObjectShapes }
 
     /// The official defaults (spec §10).
     static member Official =
@@ -58,7 +70,8 @@ type ClusteringConfig =
           Solver = Linear
           LambdaPos = 4.0
           Marginals = ClsSimilarity(2.0, 2.0)
-          SeedTemperature = 2.0 }
+          SeedTemperature = 2.0
+          Shapes = Dynamic }
 
     /// The poster's variant: uniform marginals and a fixed K (use it with output-token features).
     static member Poster(k: int) =
@@ -106,24 +119,25 @@ type Stage =
 type Assignment =
     { /// K* per problem, (S) int64.
       KStar: Tensor
-      /// K̄ = max K* over the batch.
-      KBar: int
-      /// W = Q_{K*} ⊙ H, (2, S, N, K̄), view-major; columns ≥ K* of a problem are zero.
+      /// The masks' columns: K̄ = max K* over the batch (`Dynamic`), or the selection's largest K (`Fixed`).
+      Columns: int
+      /// W = Q_{K*} ⊙ H, (2, S, N, Columns), view-major; columns ≥ K* of a problem are zero.
       Masks: Tensor
-      /// Flat indices s·K̄ + k of the clusters with Σ_n W > 0 (a patch's maximum) in each view, (V).
-      Valid: Tensor }
+      /// Whether cluster (s, k) has Σ_n W > 0 (a patch's maximum) in each view, (S, Columns) bool.
+      Validity: Tensor }
 
 type Clusters =
     { /// W = Q_{K*} ⊙ H: each token keeps the soft weight of its argmax cluster(s) only,
-      /// (2, S, N, K̄), view-major; columns ≥ K* of a problem are zero padding.
+      /// (2, S, N, Columns), view-major; columns ≥ K* of a problem are zero padding.
       Masks: Tensor
-      /// Flat indices s·K̄ + k of the clusters with Σ_n W > 0 (a patch's maximum) in EACH view,
-      /// (V) int64, ascending. May be empty.
-      Valid: Tensor
+      /// Whether cluster (s, k) has Σ_n W > 0 (a patch's maximum) in EACH view, (S, Columns) bool;
+      /// padding columns are never valid.
+      Validity: Tensor
       /// K* per problem, (S) int64.
       KStar: Tensor
-      /// K̄ = max K* over the batch.
-      KBar: int
+      /// The masks' columns: K̄ = max K* over the batch (`Dynamic` shapes), or the selection's
+      /// largest K whatever the data (`Fixed`).
+      Columns: int
       /// The seeds used, (S, K0) int64.
       Seeds: Tensor
       /// Stages K0, K0−1, …, in merge order (each with its raw plan, cost matrix, marginals and merged pair).
@@ -131,11 +145,16 @@ type Clusters =
       /// Problems per image (h for per-head keys, 1 for output tokens).
       ProblemsPerImage: int }
 
-    member this.ValidCount = int this.Valid.shape.[0]
+    /// Flat indices s·Columns + k of the valid clusters, (V) int64, ascending; may be empty.
+    /// A new tensor, and a host read of V.
+    member this.Valid : Tensor = this.Validity.flatten().nonzero().flatten()
+
+    /// |V| (a host read).
+    member this.ValidCount : int = int (toFloat (this.Validity.sum()))
 
     /// Every tensor of the record.
     member this.Tensors : Tensor list =
-        [ this.Masks; this.Valid; this.KStar; this.Seeds
+        [ this.Masks; this.Validity; this.KStar; this.Seeds
           for stage in this.Stages do
               stage.Plan
               stage.RawPlan
@@ -196,19 +215,20 @@ let mergePair (plan: Tensor) (pairs: Tensor) : Tensor =
 /// Plan (S, 2N, K), tokens X (S, 2N, d) → plan (S, 2N, K−1).
 let mergeClosestPair (plan: Tensor) (tokens: Tensor) : Tensor = mergePair plan (closestPair plan tokens)
 
-/// W and the valid set of per-view plans Q (S, 2, N, K) (spec §6.7–§6.8): H = 1 where Q equals its
+/// W and the validity of per-view plans Q (S, 2, N, K) (spec §6.7–§6.8): H = 1 where Q equals its
 /// row's maximum (every tied column), W = Q ⊙ H keeps those soft weights; a cluster is valid when
-/// Σ_n W > 0 in each view. → masks (2, S, N, K) view-major, valid flat indices s·K + k (V) ascending.
+/// Σ_n W > 0 in each view. → masks (2, S, N, K) view-major, validity (S, K) bool.
 let masksOf (q: Tensor) : Tensor * Tensor =
     let hard = q.eq(q.amax([| -1L |], keepdim = true)).to_type(q.dtype)                    // (S, 2, N, K)
     let weights = q * hard
     let masks = weights.permute(1L, 0L, 2L, 3L).contiguous()                                // (2, S, N, K)
     let present = withScalar 0.0 (fun zero -> weights.sum(2L).gt(zero))                    // (S, 2, K)
-    masks, present.select(1L, 0L).logical_and(present.select(1L, 1L)).flatten().nonzero().flatten()
+    masks, present.select(1L, 0L).logical_and(present.select(1L, 1L))
 
 /// K* per problem among the stages `selection` allows (MinTransportCost: the smallest ⟨P, M⟩, ties
-/// to the larger K; FixedK k: k), then Q_{K*} zero-padded to K̄ = max K*, its masks and valid set.
-let selectAndMask (selection: KSelection) (stages: Stage list) : Assignment =
+/// to the larger K; FixedK k: k), then Q_{K*} zero-padded to K̄ = max K* (`Dynamic`: a host read)
+/// or to the largest allowed K (`Fixed`), its masks and validity.
+let selectAndMask (selection: KSelection) (shapes: ObjectShapes) (stages: Stage list) : Assignment =
     let candidates =                                                                        // descending K
         match selection with
         | MinTransportCost kMax -> stages |> List.filter (fun st -> st.K <= kMax)
@@ -218,14 +238,14 @@ let selectAndMask (selection: KSelection) (stages: Stage list) : Assignment =
     let kFirst = candidates.Head.K
     let choice = torch.stack(candidates |> List.map (fun st -> st.Cost), 1L).argmin(1L)   // (S)
     let kStar = minus (filledOn choice.device torch.int64 (float kFirst)) choice
-    let kBar = int (toFloat (kStar.max()))
+    let columns = match shapes with Dynamic -> int (toFloat (kStar.max())) | Fixed -> kFirst
     let padded =                                                                            // (S, C, 2, N, kFirst)
         torch.stack(candidates |> List.map (fun st -> torch.nn.functional.pad(st.Plan, [| 0L; int64 (kFirst - st.K) |])), 1L)
-    let q =                                                                                 // (S, 2, N, K̄)
+    let q =                                                                                 // (S, 2, N, Columns)
         padded.gather(1L, choice.view(s, 1L, 1L, 1L, 1L).expand(s, 1L, 2L, n, int64 kFirst))
-            .squeeze(1L).narrow(3L, 0L, int64 kBar)
-    let masks, valid = masksOf q
-    { KStar = kStar; KBar = kBar; Masks = masks; Valid = valid }
+            .squeeze(1L).narrow(3L, 0L, int64 columns)
+    let masks, validity = masksOf q
+    { KStar = kStar; Columns = columns; Masks = masks; Validity = validity }
 
 /// ρ: similarity of every patch feature to the CLS feature of its own view.
 /// Features (2, S, 1+N, d) normalised → (S, 2N).
@@ -328,11 +348,11 @@ let clusterWith (cfg: ClusteringConfig) (seeding: Seeding) (merging: Merging) (f
             stages (k - 1) (torch.bmm(columns.transpose(1, 2), x)) (torch.bmm(columns.transpose(1, 2), e))
                    (nextB / nextB.sum(1L, keepdim = true)) ({ stage with Merged = Some pair } :: acc)
     let allStages = stages cfg.K0 (gatherTokens x seeds) (gatherTokens e seeds) b0 []
-    let assignment = selectAndMask cfg.Selection allStages
+    let assignment = selectAndMask cfg.Selection cfg.Shapes allStages
     { Masks = assignment.Masks
-      Valid = assignment.Valid
+      Validity = assignment.Validity
       KStar = assignment.KStar
-      KBar = assignment.KBar
+      Columns = assignment.Columns
       Seeds = seeds
       Stages = allStages
       ProblemsPerImage = int groups }

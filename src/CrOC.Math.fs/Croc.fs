@@ -107,12 +107,11 @@ type StepResult =
       Loss: Tensor
       LossImg: Tensor
       LossObj: Tensor
-      /// No valid object in the batch: L_obj = 0 carries no signal.
-      ObjectsEmpty: bool
-      /// |V|, the matched objects of the batch (0 with α = 0).
-      ValidObjects: int
-      /// Mean K* over the problems (NaN with α = 0). The three metrics are 0-d float64 tensors on
-      /// the step's device, read by the caller after backward: no host synchronisation mid-step.
+      /// |V|, the matched objects of the batch (0 with α = 0; with none L_obj = 0 carries no signal).
+      /// This and the next three metrics are 0-d float64 tensors on the step's device, read by the
+      /// caller after backward: no host synchronisation mid-step.
+      ValidObjects: Tensor
+      /// Mean K* over the problems (NaN with α = 0).
       MeanKStar: Tensor
       /// Mean entropy of the teacher's image-level targets (collapse: → 0 or → ln L).
       TeacherEntropy: Tensor
@@ -147,8 +146,9 @@ let markPhase (listener: System.Action<string> | null) (phase: string) : unit =
 let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
     let objectsOn = cfg.Alpha > 0.0
     let vit = cfg.Network.Vit
-    let keepTeacher (image, clusters: Clusters option, objects: Tensor option) =
-        image :: (clusters |> Option.map (fun c -> c.Tensors) |> Option.defaultValue []) @ Option.toList objects
+    let keepTeacher (image, clusters: (Clusters * Objects.ObjectRows) option, objects: Tensor option) =
+        let rowsTensor = function Objects.Listed t | Objects.Weighted t -> t
+        image :: (clusters |> Option.map (fun (c, rows) -> rowsTensor rows :: c.Tensors) |> Option.defaultValue []) @ Option.toList objects
     let teacherImage, clusters, teacherObjects =
         scoped keepTeacher <| fun () -> // the teacher's activations are freed before the student's forward
         use _ = torch.no_grad()
@@ -158,8 +158,9 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         if objectsOn then
             let clusters = cluster cfg.Clustering input.Seeding (clusteringFeatures cfg.Features out) input.Positions
             markPhase input.Mark "clustering"
-            let objects = Objects.objectVectors clusters out.Tokens                             // (2, V, D)
-            image, Some clusters, Some(Heads.objectsAs cfg.Precision state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2V, Lc)
+            let rows = Objects.rowsOf clusters cfg.Clustering.Shapes
+            let objects = Objects.objectVectorsOf rows clusters out.Tokens                      // (2, R, D)
+            image, Some(clusters, rows), Some(Heads.objectsAs cfg.Precision state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2R, Lc)
         else image, None, None
     let studentOut =
         Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; Generator = Some input.DropPathGenerator; LastBlock = false; Precision = cfg.Precision } input.Views
@@ -167,33 +168,38 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
     let studentImage = Heads.imageAs cfg.Precision state.Student.Head (pool cfg.GlobalPool studentOut)
     let imageTemps : Losses.Temperatures = { Student = cfg.StudentTemp; Teacher = input.TeacherTemp }
     let lossImg = Losses.lossGlob imageTemps state.Centre studentImage teacherImage
-    let dense, statsC =
+    let lossObj, statsC =
         match clusters, teacherObjects with
-        | Some c, Some teacherObj ->
-            let objects = Objects.objectVectors c studentOut.Tokens
+        | Some(c, rows), Some teacherObj ->
+            let objects = Objects.objectVectorsOf rows c studentOut.Tokens
             let studentObj = Heads.objectsAs cfg.Precision state.Student.Head (objects.reshape(-1L, objects.shape.[2]))
             let temps : Losses.Temperatures = { Student = cfg.StudentTempC; Teacher = input.TeacherTempC }
-            Losses.lossDense temps state.CentreC studentObj teacherObj, Losses.rowSum teacherObj
-        | _ -> { Loss = times 0.0 lossImg; Empty = true }, { Sum = torch.zeros_like(state.CentreC); Count = 0.0 }
+            match rows with
+            | Objects.Listed _ -> Losses.lossDense temps state.CentreC studentObj teacherObj, Losses.rowSum teacherObj
+            | Objects.Weighted validity ->
+                Losses.lossDenseWeighted validity temps state.CentreC studentObj teacherObj, Losses.weightedRowSum validity teacherObj
+        | _ -> times 0.0 lossImg, { Sum = torch.zeros_like(state.CentreC); Count = filledOn state.CentreC.device torch.float64 0.0 }
     let entropy =
         use _ = torch.no_grad()
         (Losses.meanEntropy (Losses.teacherTargets input.TeacherTemp state.Centre teacherImage)).to_type(torch.float64)
-    let loss = plus lossImg (times cfg.Alpha dense.Loss)
+    let loss = plus lossImg (times cfg.Alpha lossObj)
     markPhase input.Mark "heads + losses"
     { Loss = loss
       LossImg = lossImg
-      LossObj = dense.Loss
-      ObjectsEmpty = dense.Empty
-      ValidObjects = clusters |> Option.map (fun c -> c.ValidCount) |> Option.defaultValue 0
+      LossObj = lossObj
+      ValidObjects =
+        match clusters with
+        | Some(_, rows) -> Objects.validCount rows
+        | None -> filledOn entropy.device torch.float64 0.0
       MeanKStar =
         match clusters with
-        | Some c -> c.KStar.to_type(torch.float64).mean()
+        | Some(c, _) -> c.KStar.to_type(torch.float64).mean()
         | None -> filledOn entropy.device torch.float64 nan
       TeacherEntropy = entropy
       KlTeacherStudent = minus (lossImg.detach().to_type(torch.float64)) entropy
       CentreStats = Losses.rowSum teacherImage
       CentreStatsC = statsC
-      Clusters = clusters }
+      Clusters = clusters |> Option.map fst }
 
 /// The centres after an optimiser step (spec §5, §7, pitfall 13): momentum towards the mean teacher
 /// row of the whole step, `image`/`objects` being the step's summed statistics (over micro-batches

@@ -45,13 +45,15 @@ let looksCollapsed (step: int64) (teacherEntropy: float) (outDim: int) : bool =
 /// The metrics of a step, in this order, averaged over the micro-batches and the ranks.
 let metricNames = [ "loss"; "loss_img"; "loss_obj"; "objects_per_image"; "objects_empty"; "mean_k_star"; "teacher_entropy"; "kl_teacher_student" ]
 
-/// The step's metrics, its tensors read back at once (on a GPU: one synchronisation).
-let private metricsOf (r: Croc.StepResult) (batch: int) : float list =
+/// The step's metrics (in `metricNames` order) and its teacher rows for the image and object
+/// centres, its tensors read back at once (on a GPU: one synchronisation).
+let private metricsOf (r: Croc.StepResult) (batch: int) : float list * float * float =
     use _ = torch.NewDisposeScope()
     let read =
-        torch.stack([| for t in [ r.Loss; r.LossImg; r.LossObj; r.MeanKStar; r.TeacherEntropy; r.KlTeacherStudent ] -> t.detach().to_type(torch.float64) |])
+        torch.stack([| for t in [ r.Loss; r.LossImg; r.LossObj; r.ValidObjects; r.MeanKStar; r.TeacherEntropy; r.KlTeacherStudent
+                                  r.CentreStats.Count; r.CentreStatsC.Count ] -> t.detach().to_type(torch.float64) |])
             .cpu().data<float>().ToArray()
-    [ read.[0]; read.[1]; read.[2]; float r.ValidObjects / float batch; (if r.ObjectsEmpty then 1.0 else 0.0); read.[3]; read.[4]; read.[5] ]
+    [ read.[0]; read.[1]; read.[2]; read.[3] / float batch; (if read.[3] = 0.0 then 1.0 else 0.0); read.[4]; read.[5]; read.[6] ], read.[7], read.[8]
 
 let private allReduced (collective: ICollective) (values: float list) : float list =
     if collective.World = 1 then values
@@ -96,11 +98,12 @@ let run (croc: Croc.CrocConfig) (settings: Settings) (collective: ICollective) (
         let result = Croc.step croc model input
         (over result.Loss (float settings.Accum)).backward()
         hear "backward"
-        metricsOf result settings.Batch |> List.iteri (fun i v -> sums.[i] <- sums.[i] + v / float settings.Accum)
+        let values, rows, rowsC = metricsOf result settings.Batch
+        values |> List.iteri (fun i v -> sums.[i] <- sums.[i] + v / float settings.Accum)
         addInPlace imageSum result.CentreStats.Sum |> ignore
         addInPlace objectSum result.CentreStatsC.Sum |> ignore
-        imageRows <- imageRows + result.CentreStats.Count
-        objectRows <- objectRows + result.CentreStatsC.Count
+        imageRows <- imageRows + rows
+        objectRows <- objectRows + rowsC
         count <- count + 1
     // Over the ranks: one all-reduce of the metric sums and the two row counts, then (unless the
     // loss diverged, which every rank sees alike) the gradients and the two centre sums.
@@ -112,8 +115,8 @@ let run (croc: Croc.CrocConfig) (settings: Settings) (collective: ICollective) (
         collective.AverageGradients tensors
         let image, objects = allReducedPair collective imageSum objectSum
         hear "all-reduce"
-        let centre, centreC =
-            Croc.updateCentres croc model { Sum = image; Count = totals.[metricNames.Length] } { Sum = objects; Count = totals.[metricNames.Length + 1] }
+        let countOf i = filledOn image.device torch.float64 totals.[metricNames.Length + i]
+        let centre, centreC = Croc.updateCentres croc model { Sum = image; Count = countOf 0 } { Sum = objects; Count = countOf 1 }
         let clip = Optim.clipFactors settings.ClipGrad trainable
         let teacher = Network.named model.Teacher
         let follower: Optim.Follower = { Momentum = schedule.Momentum; Teacher = (Map.ofList teacher).TryFind }

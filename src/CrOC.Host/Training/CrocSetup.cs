@@ -32,7 +32,8 @@ public static class CrocSetup
 
     /// The official clustering (<see cref="CrOC.Math.Clustering.ClusteringConfig.Official"/>) with the
     /// settings of the run: K0, K* selection (minimum transport cost, or the poster's fixed K), Sinkhorn's
-    /// λ, iterations and solver (linear as the official code, or log-domain), λ_pos, marginals.
+    /// λ, iterations and solver (linear as the official code, or log-domain), λ_pos, marginals, and the
+    /// layout of the selected clusters (dynamic as the spec, or fixed shapes).
     public static Clustering.ClusteringConfig Clustering(TrainConfig c)
     {
         var official = CrOC.Math.Clustering.ClusteringConfig.Official;
@@ -44,7 +45,8 @@ public static class CrocSetup
             solver: c.SinkhornSolver == SinkhornSolverChoice.Log ? CrOC.Math.Clustering.SinkhornVariant.LogDomain : CrOC.Math.Clustering.SinkhornVariant.Linear,
             lambdaPos: c.PosAlpha,
             marginals: c.UniformMarginals ? CrOC.Math.Clustering.Marginals.Uniform : official.Marginals,
-            seedTemperature: official.SeedTemperature);
+            seedTemperature: official.SeedTemperature,
+            shapes: c.ObjectShapes == ObjectShapesChoice.Fixed ? CrOC.Math.Clustering.ObjectShapes.Fixed : CrOC.Math.Clustering.ObjectShapes.Dynamic);
     }
 
     public static Croc.CrocConfig Croc(TrainConfig c) => new(

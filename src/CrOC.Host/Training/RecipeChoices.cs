@@ -15,3 +15,6 @@ public enum ClusteredFeatures { Keys, Tokens }
 
 /// <summary>Sinkhorn's solver: linear domain (official) or log domain.</summary>
 public enum SinkhornSolverChoice { Linear, Log }
+
+/// <summary>The layout of the selected clusters: data-dependent shapes (the spec's) or fixed ones.</summary>
+public enum ObjectShapesChoice { Dynamic, Fixed }

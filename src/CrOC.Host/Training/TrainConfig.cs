@@ -141,6 +141,8 @@ public sealed record TrainConfig
     public double PosAlpha { get; init; } = 4.0;
     [Option("uniform token and cluster marginals (the poster's variant) instead of CLS similarity")]
     public bool UniformMarginals { get; init; }
+    [Option("layout of the selected clusters: dynamic (K-bar columns and the list of valid clusters, read back to the host: the spec's form) or fixed (every column weighted by its validity: no host read, e.g. for GPUs; the same values up to float rounding)")]
+    public ObjectShapesChoice ObjectShapes { get; init; } = ObjectShapesChoice.Dynamic;
     [Option("smallest area fraction of a global crop", Min = 0, MinExclusive = true, Max = 1)]
     public double MinScale { get; init; } = 0.25;
 

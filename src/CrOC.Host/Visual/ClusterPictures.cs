@@ -76,13 +76,14 @@ public static class ClusterPictures
     {
         int problem = image * clusters.ProblemsPerImage + head;
         long kStar = clusters.KStar.data<long>()[problem];
-        var valid = clusters.Valid.data<long>().ToArray().ToHashSet();
-        int matched = Enumerable.Range(0, (int)kStar).Count(k => valid.Contains(problem * clusters.KBar + k));
+        using var validIndices = clusters.Valid;
+        var valid = validIndices.data<long>().ToArray().ToHashSet();
+        int matched = Enumerable.Range(0, (int)kStar).Count(k => valid.Contains(problem * clusters.Columns + k));
         return $"image {image + 1}: K* = {kStar}, {matched} matched, {kStar - matched} pruned";
     }
 
     /// <summary>The cluster (column of W) each token of problem <paramref name="problem"/>'s view
-    /// <paramref name="view"/> belongs to, or −1 when its mask row is empty. Masks (2, S, N, K̄).</summary>
+    /// <paramref name="view"/> belongs to, or −1 when its mask row is empty. Masks (2, S, N, Columns).</summary>
     public static int[] Assignments(Clustering.Clusters clusters, int view, int problem)
     {
         var w = clusters.Masks.select(0, view).select(0, problem).to_type(torch.float32).contiguous();
@@ -147,8 +148,9 @@ public static class ClusterPictures
     /// pruned clusters are grey and hatched. <paramref name="views"/>[i][v]: normalised planar pixels.</summary>
     public static Image<Rgb24> Render(Vit.VitConfig vit, IReadOnlyList<float[][]> views, Clustering.Clusters clusters, int head = 0)
     {
-        int b = views.Count, size = vit.ImageSize, groups = clusters.ProblemsPerImage, kBar = clusters.KBar;
-        var valid = clusters.Valid.data<long>().ToArray().ToHashSet();
+        int b = views.Count, size = vit.ImageSize, groups = clusters.ProblemsPerImage, columns = clusters.Columns;
+        using var validIndices = clusters.Valid;
+        var valid = validIndices.data<long>().ToArray().ToHashSet();
         int scale = ScaleFor(size), cell = size * scale;
         var (width, height) = ClustersPictureSize(size, b);
         var picture = new Image<Rgb24>((int)width, (int)height, new Rgb24(255, 255, 255));
@@ -159,7 +161,7 @@ public static class ClusterPictures
         {
             int problem = i * groups + head;
             var assigned = new[] { Assignments(clusters, 0, problem), Assignments(clusters, 1, problem) };
-            bool Kept(int k) => k >= 0 && valid.Contains(problem * kBar + k);
+            bool Kept(int k) => k >= 0 && valid.Contains(problem * columns + k);
             for (int v = 0; v < 2; v++)
             {
                 var (ox, oy) = ViewOrigin(size, i, v);

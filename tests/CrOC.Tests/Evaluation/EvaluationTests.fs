@@ -280,7 +280,7 @@ let tests =
                     let k = if t % 4 < 2 then 0 elif v = 0 then 1 else 2
                     masks.[int64 v, 0L, int64 t, int64 k] <- torch.tensor(0.5f)
             let clusters : Clustering.Clusters =
-                { Masks = masks; Valid = torch.tensor([| 0L |]); KStar = torch.tensor([| 3L |]); KBar = 3
+                { Masks = masks; Validity = torch.tensor([| true; false; false |]).unsqueeze(0); KStar = torch.tensor([| 3L |]); Columns = 3
                   Seeds = torch.zeros(1L, 5L, dtype = torch.int64); Stages = []; ProblemsPerImage = 1 }
             // Black views (normalised so that the denormalised pixels are 0).
             let black = Array.init (3 * 32 * 32) (fun i -> -ColorAugment.Mean.[i / 1024] / ColorAugment.Std.[i / 1024])

@@ -63,7 +63,7 @@ let tests =
             let clusters = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
             let kStar = valuesOf clusters.KStar |> Array.map int
             Expect.all kStar (fun k -> k >= 2 && k <= 4) "K* in {2, 3, 4}"
-            Expect.equal clusters.KBar (Array.max kStar) "K̄ = max K*"
+            Expect.equal clusters.Columns (Array.max kStar) "K̄ = max K*"
             let rows = maskRows clusters
             for m in 0 .. 1 do
                 for s in 0 .. kStar.Length - 1 do
@@ -78,15 +78,28 @@ let tests =
             let rows = maskRows clusters
             let s = c.B * c.Groups
             let inView m si k = rows.[m].[si] |> Array.exists (fun (arg, _) -> arg = k)
-            let expected = [| for si in 0 .. s - 1 do for k in 0 .. clusters.KBar - 1 do if inView 0 si k && inView 1 si k then yield float (si * clusters.KBar + k) |]
+            let expected = [| for si in 0 .. s - 1 do for k in 0 .. clusters.Columns - 1 do if inView 0 si k && inView 1 si k then yield float (si * clusters.Columns + k) |]
             Expect.sequenceEqual (valuesOf clusters.Valid) expected "valid flat indices, ascending")
+
+        property "fixed shapes: masks and validity over the selection's largest K whatever the data, equal to the dynamic ones padded" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f32 c
+            let dynamic = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
+            let fixedShapes = cluster { ClusteringConfig.Official with Shapes = Fixed } (Sampled(generator c.Seed)) features positions
+            let s = int64 (c.B * c.Groups)
+            Expect.equal fixedShapes.Columns 4 "n_centroids_max columns"
+            Expect.equal fixedShapes.Masks.shape [| 2L; s; int64 (c.Side * c.Side); 4L |] "(2, S, N, 4)"
+            let pad (t: Tensor) = torch.nn.functional.pad(t, [| 0L; int64 (4 - dynamic.Columns) |])
+            Expect.sequenceEqual (valuesOf fixedShapes.Masks) (valuesOf (pad dynamic.Masks)) "W, bit for bit, zero beyond K̄"
+            Expect.sequenceEqual (valuesOf fixedShapes.Validity) (valuesOf (pad dynamic.Validity)) "the same valid clusters"
+            Expect.sequenceEqual (valuesOf fixedShapes.KStar) (valuesOf dynamic.KStar) "the same K*")
 
         test "hard masks keep every tied maximum (spec §6.7), and validity is Σ W > 0 in each view (§6.8)" {
             use _ = torch.NewDisposeScope()
             // one problem, N = 1 token per view, K = 2: view 1 ties [0.5, 0.5], view 2 [0.2, 0.8]
             let masks, valid = masksOf (tensorOf [| 1L; 2L; 1L; 2L |] [| 0.5; 0.5; 0.2; 0.8 |])
             Expect.sequenceEqual (valuesOf masks) [| 0.5; 0.5; 0.0; 0.8 |] "W¹ keeps both tied weights, W² its maximum"
-            Expect.sequenceEqual (valuesOf valid) [| 1.0 |] "cluster 1 is in both views; cluster 0 only in view 1"
+            Expect.sequenceEqual (valuesOf valid) [| 0.0; 1.0 |] "cluster 1 is in both views; cluster 0 only in view 1"
         }
 
         property "same inputs and same seeds give identical outputs" (fun c ->
@@ -159,9 +172,9 @@ let tests =
                 let validSet = valuesOf clusters.Valid |> Array.map int |> Set.ofArray
                 for s in 0 .. b * groups - 1 do
                     let membersOf k = [ for m in 0 .. 1 do for ni in 0 .. n - 1 do if fst rows.[m].[s].[ni] = k then yield isA ni ]
-                    for k in 0 .. clusters.KBar - 1 do
+                    for k in 0 .. clusters.Columns - 1 do
                         Expect.isLessThanOrEqual (membersOf k |> List.distinct |> List.length) 1 (sprintf "λ_pos %g: cluster %d of problem %d is pure" lambdaPos k s)
-                    let coveredClasses = [ for k in 0 .. clusters.KBar - 1 do if validSet.Contains(s * clusters.KBar + k) then yield! membersOf k ] |> List.distinct
+                    let coveredClasses = [ for k in 0 .. clusters.Columns - 1 do if validSet.Contains(s * clusters.Columns + k) then yield! membersOf k ] |> List.distinct
                     Expect.equal (List.sort coveredClasses) [ false; true ] (sprintf "λ_pos %g: both objects are matched across views in problem %d" lambdaPos s)
         }
 
@@ -214,7 +227,7 @@ let tests =
                 | Some pair ->
                     Expect.equal (valuesOf pair) (valuesOf (closestPair stage.RawPlan tokens)) "the closest pair was merged"
                 | None -> Expect.equal stage.K 2 "the last stage merges nothing"
-            let assignment = selectAndMask ClusteringConfig.Official.Selection first.Stages
+            let assignment = selectAndMask ClusteringConfig.Official.Selection Dynamic first.Stages
             Expect.equal (valuesOf assignment.Masks) (valuesOf first.Masks) "selectAndMask = cluster's masks"
             Expect.equal (valuesOf assignment.KStar) (valuesOf first.KStar) "and K*")
 

@@ -57,29 +57,46 @@ let tests =
                 Expect.floatClose { absolute = 1e-12; relative = 1e-12 } (toFloat (lossGlob temps centre student teacher)) expected "loss"
         }
 
-        test "L_obj matches the same reference over the objects and says it is not empty" {
+        test "L_obj matches the same reference over the objects" {
             use _ = torch.NewDisposeScope()
             let student, teacher, centre = logits 9 5 11
-            let dense = lossDense temps centre student teacher
-            Expect.isFalse dense.Empty "five objects"
             let expected = Reference.crossViewLoss 0.1 0.04 (valuesOf centre) (rowsOf student) (rowsOf teacher)
-            Expect.floatClose { absolute = 1e-12; relative = 1e-12 } (toFloat dense.Loss) expected "loss"
+            Expect.floatClose { absolute = 1e-12; relative = 1e-12 } (toFloat (lossDense temps centre student teacher)) expected "loss"
+        }
+
+        test "weighted L_obj and centre statistics over every candidate equal lossDense and rowSum over the valid rows alone" {
+            use _ = torch.NewDisposeScope()
+            let student, teacher, centre = logits 13 7 11                           // (14, 11): 7 candidates, two views
+            let validity = torch.tensor([| true; false; true; true; false; false; true |])
+            let pick (t: Tensor) = let index = torch.tensor([| 0L; 2L; 3L; 6L |]) in torch.cat([| t.narrow(0L, 0L, 7L).index_select(0L, index); t.narrow(0L, 7L, 7L).index_select(0L, index) |])
+            let expected = toFloat (lossDense temps centre (pick student) (pick teacher))
+            Expect.floatClose { absolute = 1e-14; relative = 1e-13 } (toFloat (lossDenseWeighted validity temps centre student teacher)) expected "the mean over the valid rows"
+            let listed, weighted = rowSum (pick teacher), weightedRowSum validity teacher
+            Expect.isLessThan (maxAbsDiff weighted.Sum listed.Sum) 1e-12 "Σ of the valid teacher rows"
+            Expect.equal (toFloat weighted.Count) (toFloat listed.Count) "2·|V| rows"
+            gradientCheck (fun s -> lossDenseWeighted validity temps centre s teacher) student
+            let none = torch.zeros(7L, dtype = torch.ScalarType.Bool)
+            let s0 = student.detach().requires_grad_(true)
+            let zero = lossDenseWeighted none temps centre s0 teacher
+            Expect.equal (toFloat zero) 0.0 "no valid row: exactly 0, not NaN"
+            zero.backward()
+            Expect.equal (valuesOf (gradOf s0) |> Array.map abs |> Array.max) 0.0 "and no gradient"
+            Expect.equal (toFloat (weightedRowSum none teacher).Count) 0.0 "no rows counted"
         }
 
         test "gradients of L_img and L_obj w.r.t. the student outputs match finite differences" {
             use _ = torch.NewDisposeScope()
             let student, teacher, centre = logits 5 2 6
             gradientCheck (fun s -> lossGlob temps centre s teacher) student
-            gradientCheck (fun s -> (lossDense temps centre s teacher).Loss) student
+            gradientCheck (fun s -> lossDense temps centre s teacher) student
         }
 
-        test "an empty object set gives L_obj = 0 with the flag, and backward still works" {
+        test "an empty object set gives L_obj = 0, and backward still works" {
             use _ = torch.NewDisposeScope()
             let student = torch.zeros(0L, 8L, dtype = f64).requires_grad_(true)
             let dense = lossDense temps (torch.zeros(1L, 8L, dtype = f64)) student (torch.zeros(0L, 8L, dtype = f64))
-            Expect.isTrue dense.Empty "flagged"
-            Expect.equal (toFloat dense.Loss) 0.0 "zero, not NaN"
-            dense.Loss.backward()
+            Expect.equal (toFloat dense) 0.0 "zero, not NaN"
+            dense.backward()
             Expect.equal (gradOf student).shape [| 0L; 8L |] "gradient of the right shape"
         }
 
@@ -89,10 +106,16 @@ let tests =
             let teacher = tensorOf [| 2L; 3L |] [| 0.; 0.; 0.; 2.; 4.; 6. |]
             let updated = updateCentre 0.9 centre (rowSum teacher)
             Expect.isLessThan (maxAbsDiff updated (tensorOf [| 1L; 3L |] [| 1.0; 2.0; 3.0 |] )) 1e-15 "0.9·κ + 0.1·mean (mean = κ here)"
-            let moved = updateCentre 0.9 centre { Sum = tensorOf [| 1L; 3L |] [| 10.; 10.; 10. |]; Count = 1.0 }
+            let count (c: float) = torch.tensor(c, torch.ScalarType.Float64)
+            let moved = updateCentre 0.9 centre { Sum = tensorOf [| 1L; 3L |] [| 10.; 10.; 10. |]; Count = count 1.0 }
             Expect.isLessThan (maxAbsDiff moved (tensorOf [| 1L; 3L |] [| 1.9; 2.8; 3.7 |])) 1e-15 "0.9·κ + 0.1·row"
-            let unchanged = updateCentre 0.9 centre { Sum = torch.zeros(1L, 3L, dtype = f64); Count = 0.0 }
-            Expect.isLessThan (maxAbsDiff unchanged centre) 1e-15 "no objects: κ stays"
+            let unchanged = updateCentre 0.9 centre { Sum = torch.zeros(1L, 3L, dtype = f64); Count = count 0.0 }
+            Expect.sequenceEqual (valuesOf unchanged) (valuesOf centre) "no objects: κ stays, bit for bit (not NaN)"
+            // float32, as in training: the same bits as the update with the factor (1 − m)/count taken on the host
+            let centre32, sum32 = torch.randn(1L, 64L), torch.randn(1L, 64L) * 7.0
+            let onHost = centre32 * 0.9 + sum32 * ((1.0 - 0.9) / 37.0)
+            let updated32 = updateCentre 0.9 centre32 { Sum = sum32; Count = count 37.0 }
+            Expect.sequenceEqual (valuesOf updated32) (valuesOf onHost) "bit for bit the host-side factor's update"
         }
 
         test "object vectors equal the masked sums of the tokens rescaled to the mean CLS norm" {
@@ -103,7 +126,7 @@ let tests =
             Expect.equal objects.shape [| 2L; int64 v; 5L |] "(2, V, D)"
             let w = valuesOf clusters.Masks
             let y = valuesOf tokens
-            let s, n, k, d = 4, 9, clusters.KBar, 5
+            let s, n, k, d = 4, 9, clusters.Columns, 5
             let gamma = Array.init 4 (fun r -> sqrt (Array.init d (fun i -> y.[(r * 10) * d + i] ** 2.0) |> Array.sum)) |> Array.average
             let got = valuesOf objects
             for vi, flat in Array.indexed (valuesOf clusters.Valid |> Array.map int) do
@@ -132,13 +155,13 @@ let tests =
             let tokens = torch.randn(2L, 10L, 4L).requires_grad_(true)
             let objects = objectVectors one tokens
             Expect.equal objects.shape [| 2L; 1L; 4L |] "one matched pair"
-            let none = { one with Valid = one.Valid.narrow(0L, 0L, 0L) }
+            let none = { one with Validity = torch.zeros_like(one.Validity) }
             let empty = objectVectors none tokens
             Expect.equal empty.shape [| 2L; 0L; 4L |] "no pairs"
             let flat = empty.reshape(0L, 4L)
             let dense = lossDense temps (torch.zeros(1L, 4L)) flat (flat.detach())
-            Expect.isTrue (dense.Empty && toFloat dense.Loss = 0.0) "L_obj = 0, flagged"
-            dense.Loss.backward()
+            Expect.equal (toFloat dense) 0.0 "L_obj = 0"
+            dense.backward()
             Expect.equal (valuesOf (gradOf tokens) |> Array.max) 0.0 "zero gradient, no NaN"
         }
     ]

@@ -71,6 +71,26 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "fixed object shapes train as the dynamic ones: the same losses, object counts and weights up to float rounding" {
+            use _ = torch.NewDisposeScope()
+            let dynamic, fixedShapes = DataTests.tempDir "shapes-dynamic", DataTests.tempDir "shapes-fixed"
+            let a = run (tinyConfig dynamic [ "max-steps", "4"; "freeze-last-layer", "0" ])
+            let b = run (tinyConfig fixedShapes [ "max-steps", "4"; "freeze-last-layer", "0"; "object-shapes", "fixed" ])
+            let ma, mb = metrics dynamic, metrics fixedShapes
+            Expect.equal mb.Length 4 "four steps"
+            for i in 0 .. 3 do
+                let value (m: JsonElement[]) (name: string) = m.[i].GetProperty(name).GetDouble()
+                Expect.isGreaterThan (value ma "objects_per_image") 0.0 (sprintf "step %d has objects" (i + 1))
+                Expect.equal (value mb "objects_per_image") (value ma "objects_per_image") (sprintf "objects of step %d" (i + 1))
+                for name in [ "loss"; "loss_obj"; "mean_k_star" ] do
+                    Expect.floatClose { absolute = 1e-5; relative = 1e-5 } (value mb name) (value ma name) (sprintf "%s of step %d" name (i + 1))
+            let ta, tb = tensorsOf (present a.LastCheckpoint), tensorsOf (present b.LastCheckpoint)
+            for KeyValue(name, t) in ta do
+                Expect.isLessThan (maxAbsDiff tb.[name] t) 1e-4 (sprintf "%s after 4 steps" name)
+            Directory.Delete(dynamic, true)
+            Directory.Delete(fixedShapes, true)
+        }
+
         test "without the freeze, the last layers move in the first step" {
             use _ = torch.NewDisposeScope()
             let output = DataTests.tempDir "no-freeze"
