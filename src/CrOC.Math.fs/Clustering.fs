@@ -79,8 +79,13 @@ type ClusteringConfig =
 
 /// Where the K0 seeds come from.
 type Seeding =
-    /// Drawn from p without replacement, over both views, with this generator.
+    /// Drawn from p without replacement, over both views, with this generator (a CPU one, whatever
+    /// the features' device): `torch.multinomial`'s draw.
     | Sampled of torch.Generator
+    /// Drawn from p without replacement as the K0 largest p / q, with Exp(1) noise q (S, 2N) drawn
+    /// beforehand by `seedNoise`: the same seeds as `Sampled` with the generator q came from, but
+    /// the noise can reach the device before the teacher's forward, so nothing waits for it there.
+    | Noisy of Tensor
     /// Injected token indices (S, K0), int64 in [0, 2N), distinct per row: reproducible runs and
     /// comparisons with the official implementation.
     | Given of Tensor
@@ -169,6 +174,17 @@ type Clusters =
 
     /// The merges of every stage, in order: `GivenPairs` of these replays this clustering.
     member this.Merges : Tensor list = this.Stages |> List.choose (fun stage -> stage.Merged)
+
+/// Exp(1) noise q (S, 2N) of `dtype` drawn with `generator` (CPU), on `device`. `torch.multinomial`
+/// without replacement draws exactly this q and keeps the K largest p / q (the exponential form of
+/// the Gumbel-top-k trick), so `Noisy q` seeds the clustering as `Sampled generator` would.
+let seedNoise (generator: torch.Generator) (s: int64) (twoN: int64) (dtype: torch.ScalarType) (device: torch.Device) : Tensor =
+    torch.empty(s, twoN, dtype = dtype).exponential_(1.0, generator = generator).``to``(device)
+
+/// The K indices of the largest p / q per row, largest first: p (S, 2N) ≥ 0, q (S, 2N) > 0 → (S, K) int64.
+let seedsOf (k: int) (weights: Tensor) (noise: Tensor) : Tensor =
+    let struct (_, indices) = (weights / noise).topk(k)
+    indices
 
 /// Rows (S, K, c) of `table` (S, 2N, c) at `indices` (S, K).
 let private gatherTokens (table: Tensor) (indices: Tensor) : Tensor =
@@ -302,16 +318,19 @@ let clusterWith (cfg: ClusteringConfig) (seeding: Seeding) (merging: Merging) (f
         positions.to_type(workType).view(2L, b, n, 2L).permute(1L, 0L, 2L, 3L).reshape(b, 2L * n, 2L)
             .repeat_interleave(groups, dim = 0L)
     let rho = clsSimilarity normalised                                                      // (S, 2N)
+    // The official seeding distribution is softmax(marginal / T): softmax(ρ/T) with the CLS
+    // marginals, uniform with uniform ones.
+    let seedingWeights () = match cfg.Marginals with ClsSimilarity _ -> (over rho cfg.SeedTemperature).softmax(1L) | Uniform -> torch.ones_like(rho)
     let seeds =
         match seeding with
         | Given t ->
             validateSeeds cfg.K0 (2L * n) t s
             t.to_type(torch.int64).``to``(features.device)
-        | Sampled generator -> // drawn on the CPU generator whatever the features' device
-            // The official seeding distribution is softmax(marginal / T): softmax(ρ/T) with the CLS
-            // marginals, uniform with uniform ones.
-            let weights = match cfg.Marginals with ClsSimilarity _ -> (over rho cfg.SeedTemperature).softmax(1L) | Uniform -> torch.ones_like(rho)
-            torch.multinomial(weights.cpu(), int64 cfg.K0, replacement = false, generator = generator).``to``(features.device)
+        | Sampled generator -> seedsOf cfg.K0 (seedingWeights ()) (seedNoise generator s (2L * n) workType features.device)
+        | Noisy noise ->
+            if noise.shape <> [| s; 2L * n |] then
+                invalidArg "seeding" (sprintf "seed noise must have shape (S=%d, 2N=%d), got %A" s (2L * n) noise.shape)
+            seedsOf cfg.K0 (seedingWeights ()) (noise.to_type(workType).``to``(features.device))
     let a, b0 =
         match cfg.Marginals with
         | ClsSimilarity(tauR, tauC) -> (over rho tauR).softmax(1L), (over (rho.gather(1L, seeds)) tauC).softmax(1L)

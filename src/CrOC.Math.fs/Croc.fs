@@ -149,6 +149,15 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
     let keepTeacher (image, clusters: (Clusters * Objects.ObjectRows) option, objects: Tensor option) =
         let rowsTensor = function Objects.Listed t | Objects.Weighted t -> t
         image :: (clusters |> Option.map (fun (c, rows) -> rowsTensor rows :: c.Tensors) |> Option.defaultValue []) @ Option.toList objects
+    // A sampled seeding's noise is drawn and sent to the device before the teacher's forward is
+    // queued: on a GPU its upload then waits for nothing (the same seeds as drawing it afterwards).
+    let seeding =
+        match input.Seeding with
+        | Sampled generator when objectsOn ->
+            let images, n = input.Positions.shape.[0] / 2L, input.Positions.shape.[1]
+            let groups = match cfg.Features with LastBlockKeys -> int64 vit.Heads | OutputTokens -> 1L
+            Noisy(seedNoise generator (images * groups) (2L * n) torch.float32 input.Views.device)
+        | other -> other
     let teacherImage, clusters, teacherObjects =
         scoped keepTeacher <| fun () -> // the teacher's activations are freed before the student's forward
         use _ = torch.no_grad()
@@ -156,7 +165,7 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         let image = Heads.imageAs cfg.Precision state.Teacher.Head (pool cfg.GlobalPool out)   // (2B, L)
         markPhase input.Mark "teacher forward"
         if objectsOn then
-            let clusters = cluster cfg.Clustering input.Seeding (clusteringFeatures cfg.Features out) input.Positions
+            let clusters = cluster cfg.Clustering seeding (clusteringFeatures cfg.Features out) input.Positions
             markPhase input.Mark "clustering"
             let rows = Objects.rowsOf clusters cfg.Clustering.Shapes
             let objects = Objects.objectVectorsOf rows clusters out.Tokens                      // (2, R, D)

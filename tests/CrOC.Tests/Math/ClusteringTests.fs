@@ -124,6 +124,20 @@ let tests =
                 Expect.equal (Array.distinct rowSeeds).Length 5 "distinct"
                 Expect.all rowSeeds (fun v -> v >= 0.0 && v < float (2 * n)) "in range")
 
+        property "the seeds are torch.multinomial's draw without replacement: the K largest p / q with its Exp(1) noise q, drawn before or inside the clustering" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let s, twoN = int64 (c.B * c.Groups), int64 (2 * c.Side * c.Side)
+            for dtype in [ f32; f64 ] do
+                let weights = (torch.randn(s, twoN, dtype = dtype, generator = generator (c.Seed + 1)) * 3.0).softmax(1L)
+                let drawn = torch.multinomial(weights, 5L, replacement = false, generator = generator c.Seed)
+                let ours = seedsOf 5 weights (seedNoise (generator c.Seed) s twoN dtype torch.CPU)
+                Expect.sequenceEqual (valuesOf ours) (valuesOf drawn) (sprintf "the same seeds, in the same order (%A)" dtype)
+            let features, positions = inputs f32 c
+            let sampled = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
+            let noisy = cluster ClusteringConfig.Official (Noisy(seedNoise (generator c.Seed) s twoN f32 torch.CPU)) features positions
+            Expect.sequenceEqual (valuesOf noisy.Seeds) (valuesOf sampled.Seeds) "noise drawn beforehand: the same seeds"
+            Expect.sequenceEqual (valuesOf noisy.Masks) (valuesOf sampled.Masks) "and the same clusters")
+
         property "swapping the two views swaps the outputs (float64)" (fun c ->
             use _ = torch.NewDisposeScope()
             let features, positions = inputs f64 c
