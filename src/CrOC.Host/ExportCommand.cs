@@ -4,13 +4,16 @@ using CrOC.Host.Weights;
 using CrOC.Math;
 using TorchSharp;
 using CrOC.Host.Runtime;
+using CrOC.Data;
 
 namespace CrOC.Host;
 
 /// <summary>`croc-host export`'s command line.</summary>
 [Command("export", "write a backbone (from our, official CrOC or DINO weights) with DINO/timm names as .safetensors + .pth + model card", Notes = """
-    Writes PATH.safetensors, PATH.pth and PATH.json (architecture, source, layout, notes); in
-    PyTorch: vit_small(patch_size=16).load_state_dict(torch.load("PATH.pth")).
+    Writes PATH.safetensors, PATH.pth and PATH.json (architecture, input normalisation, source,
+    training config, notes); in PyTorch, DINO's vision_transformer.py:
+    vit_small(patch_size=16).load_state_dict(torch.load("PATH.pth")); timm:
+    vit_small_patch16_224(num_classes=0) (timm resizes position embeddings its own way at other sizes).
     """)]
 public sealed record ExportOptions
 {
@@ -49,15 +52,22 @@ public static class ExportCommand
         var backbone = new NamedTensors(Vit.named(loaded.Params));
         foreach (var note in imported.Notes) Console.WriteLine($"note: {note}");
         Console.WriteLine($"loaded {imported.Layout} '{weights}' ({loaded.Network}): {loaded.Report!.Describe()}");
+        if (heads is null) Console.WriteLine($"note: {cfg.Heads} attention heads, taken as D/64 (weights do not record it): give --heads if the model used other head widths");
+        var (trainingConfig, trainingCommit) = TrainingOrigin(imported.Metadata);
         var card = new Dictionary<string, object?>
         {
             ["architecture"] = $"vit (D={cfg.Dim}, depth={cfg.Depth}, heads={cfg.Heads}, patch={cfg.Patch}, mlp_ratio={cfg.MlpRatio})",
             ["dim"] = cfg.Dim, ["depth"] = cfg.Depth, ["heads"] = cfg.Heads, ["patch_size"] = cfg.Patch,
+            ["heads_source"] = heads is null ? "D/64 (not recorded in the weights)" : "--heads",
+            ["mlp_ratio"] = cfg.MlpRatio, ["layer_norm_eps"] = cfg.Eps, ["qkv_bias"] = true, ["gelu"] = "exact (erf)",
             ["image_size"] = cfg.ImageSize, ["parameters"] = backbone.Values.Sum(t => t.numel()),
+            // what the backbone was trained and evaluated on: RGB in [0, 1], then (x − mean) / std per channel
+            ["input"] = new Dictionary<string, object> { ["channels"] = "RGB, values in [0, 1]", ["mean"] = ColorAugment.Mean, ["std"] = ColorAugment.Std },
+            ["position_embedding_resize"] = "DINO's interpolate_pos_encoding: bicubic, scale factor (grid + 0.1) / stored grid, align_corners=False",
             ["source"] = Path.GetFullPath(weights), ["layout"] = imported.Layout.ToString(), ["network"] = loaded.Network,
             ["names"] = "DINO/timm (cls_token, pos_embed, patch_embed.proj.*, blocks.N.*, norm.*)",
-            ["training_config"] = imported.Metadata?.GetValueOrDefault("config") is { } config ? ConfigNode(config) : null,
-            ["training_commit"] = imported.Metadata?.GetValueOrDefault("commit"),
+            ["training_config"] = trainingConfig,
+            ["training_commit"] = trainingCommit,
             ["export_commit"] = GitInfo.Commit,
             ["notes"] = imported.Notes,
             // a --non-strict export says what did not load: those tensors keep a fresh initialisation
@@ -80,6 +90,16 @@ public static class ExportCommand
         written.Add(output + ".json");
         Console.WriteLine($"wrote {string.Join(", ", written)}");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The training config and commit a weights file records: a training checkpoint's own
+    /// metadata, or the model card an earlier export embedded (so a re-export keeps them).</summary>
+    static (System.Text.Json.Nodes.JsonNode? Config, string? Commit) TrainingOrigin(IReadOnlyDictionary<string, string>? metadata)
+    {
+        if (metadata?.GetValueOrDefault("config") is { } config) return (ConfigNode(config), metadata.GetValueOrDefault("commit"));
+        if (metadata?.GetValueOrDefault("model_card") is { } card && ConfigNode(card) is System.Text.Json.Nodes.JsonObject earlier)
+            return (earlier["training_config"]?.DeepClone(), earlier["training_commit"]?.GetValueKind() == JsonValueKind.String ? earlier["training_commit"]!.GetValue<string>() : null);
+        return (null, null);
     }
 
     /// <summary>The checkpoint's config metadata as JSON; untrusted text that is not JSON (another

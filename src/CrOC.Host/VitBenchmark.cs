@@ -32,7 +32,7 @@ public static class VitBenchmark
         var generator = new Generator(0UL, CPU);
         var parameters = Vit.init(cfg, generator);
         using var images = randn([batch, 3, size, size], generator: generator);
-        var train = new Vit.ForwardOptions(0.1, generator, true, precision);
+        var train = new Vit.ForwardOptions(0.1, Vit.DropPathSource.NewDrawn(generator), true, precision);
         var inference = new Vit.ForwardOptions(0.0, null, false, precision);
         Console.WriteLine($"ViT-{arch.Word()}/{patch}, {size} px, batch {batch}, {(precision.IsBf16 ? "bf16" : "fp32")}, {threads} threads");
 

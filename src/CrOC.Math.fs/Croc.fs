@@ -150,7 +150,11 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
         let rowsTensor = function Objects.Listed t | Objects.Weighted t -> t
         image :: (clusters |> Option.map (fun (c, rows) -> rowsTensor rows :: c.Tensors) |> Option.defaultValue []) @ Option.toList objects
     // A sampled seeding's noise is drawn and sent to the device before the teacher's forward is
-    // queued: on a GPU its upload then waits for nothing (the same seeds as drawing it afterwards).
+    // queued: on a GPU its upload then waits for nothing (for float32 features, as the step's are:
+    // the same seeds as drawing it afterwards).
+    // So are the student's stochastic-depth masks (the same draws, in the same order).
+    let dropPathMasks =
+        Vit.drawDropPathMasks cfg.DropPath state.Student.Backbone.Blocks.Length input.DropPathGenerator input.Views.shape.[0] input.Views.device
     let seeding =
         match input.Seeding with
         | Sampled generator when objectsOn ->
@@ -172,7 +176,7 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
             image, Some(clusters, rows), Some(Heads.objectsAs cfg.Precision state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2R, Lc)
         else image, None, None
     let studentOut =
-        Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; Generator = Some input.DropPathGenerator; LastBlock = false; Precision = cfg.Precision } input.Views
+        Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; DropPathSource = Some(Vit.Predrawn dropPathMasks); LastBlock = false; Precision = cfg.Precision } input.Views
     markPhase input.Mark "student forward"
     let studentImage = Heads.imageAs cfg.Precision state.Student.Head (pool cfg.GlobalPool studentOut)
     let imageTemps : Losses.Temperatures = { Student = cfg.StudentTemp; Teacher = input.TeacherTemp }

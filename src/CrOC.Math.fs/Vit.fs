@@ -68,18 +68,27 @@ type VitOutput =
       /// Present when asked for with `ForwardOptions.LastBlock`.
       Last: LastBlock option }
 
+/// Where stochastic depth's masks come from.
+type DropPathSource =
+    /// Each residual's (B, 1, 1) mask drawn with this CPU generator when its block runs, then sent
+    /// to the images' device.
+    | Drawn of torch.Generator
+    /// Every residual's mask drawn beforehand (`drawDropPathMasks`), (2·depth, B, 1, 1) on the
+    /// images' device: on a GPU one upload before the step instead of one per residual mid-forward.
+    | Predrawn of Tensor
+
 type ForwardOptions =
     { /// The largest stochastic-depth rate (the last block's); rates rise linearly from 0 over the
       /// blocks (a single block gets 0, as in DINO). 0 disables it (the teacher, evaluation).
       DropPath: float
-      /// Random source for stochastic depth (required when DropPath > 0).
-      Generator: torch.Generator option
+      /// The masks of stochastic depth (required when DropPath > 0).
+      DropPathSource: DropPathSource option
       /// Keep the last block's q/k/v.
       LastBlock: bool
       /// Fp32, or Bf16 mixed precision (matmuls, attention and MLPs in bfloat16).
       Precision: Precision }
 
-    static member Inference = { DropPath = 0.0; Generator = None; LastBlock = false; Precision = Fp32 }
+    static member Inference = { DropPath = 0.0; DropPathSource = None; LastBlock = false; Precision = Fp32 }
 
     /// Inference in `precision`.
     static member InferenceAs(precision: Precision) = { ForwardOptions.Inference with Precision = precision }
@@ -123,18 +132,41 @@ let positionEmbedding (p: VitParams) (gridH: int) (gridW: int) : Tensor =
             failwithf "position-embedding interpolation gave %A for a %dx%d grid" resized.shape gridH gridW
         torch.cat([| cls; resized.permute(0L, 2L, 3L, 1L).reshape(1L, -1L, d) |], 1L)
 
-/// x + drop_path(branch), float32 (x float32, branch in the compute dtype). Stochastic depth zeroes
-/// a sample's branch with probability `rate` and scales the kept ones by 1/(1 − rate); the mask
-/// (B, 1, 1) is drawn on the CPU generator whatever x's device.
-let private residual (rate: float) (generator: torch.Generator option) (x: Tensor) (branch: Tensor) : Tensor =
-    if rate <= 0.0 then plus x branch
+/// Stochastic depth's rate for block i of `depth`: DINO's linspace(0, r, depth) ([0] for one block).
+let dropPathRate (dropPath: float) (depth: int) (i: int) : float =
+    if depth = 1 then 0.0 else dropPath * float i / float (depth - 1)
+
+/// One residual's stochastic-depth mask (B, 1, 1) float32 on the CPU: 0 with probability `rate`,
+/// else 1/(1 − rate), drawn with `generator`.
+let private drawMask (rate: float) (generator: torch.Generator) (batch: int64) : Tensor =
+    over (torch.empty([| batch; 1L; 1L |], dtype = torch.float32).bernoulli_(1.0 - rate, generator)) (1.0 - rate)
+
+/// Every residual's mask of a forward over `batch` images through `depth` blocks, drawn with
+/// `generator` in the order a `Drawn` forward draws them (block by block, attention then MLP; none
+/// for a rate of 0, whose rows are 1), sent to `device` at once → (2·depth, B, 1, 1).
+let drawDropPathMasks (dropPath: float) (depth: int) (generator: torch.Generator) (batch: int64) (device: torch.Device) : Tensor =
+    let masks =
+        [| for i in 0 .. depth - 1 do
+               let rate = dropPathRate dropPath depth i
+               for _ in 1 .. 2 -> if rate > 0.0 then drawMask rate generator batch else torch.ones(batch, 1L, 1L) |]
+    torch.stack(masks).``to``(device)
+
+/// Residual `index` (2i: block i's attention, 2i + 1: its MLP) of stochastic depth at `rate` over
+/// `batch` images: None for a rate of 0, else its (B, 1, 1) float32 mask on `device`.
+let private dropPathMask (source: DropPathSource option) (rate: float) (index: int) (batch: int64) (device: torch.Device) : Tensor option =
+    if rate <= 0.0 then None
     else
-        let keep = torch.empty([| x.shape.[0]; 1L; 1L |], dtype = torch.float32)
-        let mask =
-            match generator with
-            | Some g -> over (keep.bernoulli_(1.0 - rate, g)) (1.0 - rate) |> fun m -> m.``to``(x.device)
-            | None -> invalidArg "options" "stochastic depth needs a generator"
-        plus x (branch * mask) // float32 mask: bf16·float32 is float32 (addcmul in one pass: no faster, A/B)
+        match source with
+        | Some(Drawn g) -> Some((drawMask rate g batch).``to``(device))
+        | Some(Predrawn masks) -> Some(masks.[int64 index])
+        | None -> invalidArg "options" "stochastic depth needs a DropPathSource"
+
+/// x + drop_path(branch), float32 (x float32, branch in the compute dtype): a dropped sample's
+/// branch is zeroed, a kept one scaled by 1/(1 − rate) (the mask).
+let private residual (mask: Tensor option) (x: Tensor) (branch: Tensor) : Tensor =
+    match mask with
+    | None -> plus x branch
+    | Some m -> plus x (branch * m) // float32 mask: bf16·float32 is float32 (addcmul in one pass: no faster, A/B)
 
 /// (B, T, 3D) → q, k, v each (B, h, T, D/h), views. By `unbind`: its backward stacks the three
 /// gradients in one pass, where three `select`s would each fill a zero (3, B, h, T, D/h) tensor
@@ -160,14 +192,15 @@ let attention (precision: Precision) (q: Tensor) (k: Tensor) (v: Tensor) : Tenso
 
 /// One pre-norm block; returns the new tokens (float32 residual stream) and the block's q, k, v
 /// (in the compute dtype).
-let private block (cfg: VitConfig) (options: ForwardOptions) (rate: float) (p: Block) (x: Tensor) =
+let private block (cfg: VitConfig) (options: ForwardOptions) (index: int) (rate: float) (p: Block) (x: Tensor) =
     let b, t = x.shape.[0], x.shape.[1]
     let lin = linearAs options.Precision
+    let mask residualIndex = dropPathMask options.DropPathSource rate (2 * index + residualIndex) b x.device
     let q, k, v = layerNorm p.Norm1 x |> lin p.Qkv |> splitHeads cfg.Heads
     let attended = (attention options.Precision q k v).transpose(1, 2).reshape(b, t, -1L) // (B, T, D)
     // float32 x + a bf16 branch is float32: the cast happens inside the add
-    let x = residual rate options.Generator x (lin p.Proj attended)
-    let x = residual rate options.Generator x (layerNorm p.Norm2 x |> lin p.Fc1 |> gelu |> lin p.Fc2)
+    let x = residual (mask 0) x (lin p.Proj attended)
+    let x = residual (mask 1) x (layerNorm p.Norm2 x |> lin p.Fc1 |> gelu |> lin p.Fc2)
     x, (q, k, v)
 
 /// Patch embedding + CLS + position embeddings: (B, 3, H, W) → (B, 1+N, D), float32.
@@ -190,13 +223,12 @@ let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: T
     if images.shape.[2] % int64 cfg.Patch <> 0L || images.shape.[3] % int64 cfg.Patch <> 0L then
         invalidArg "images" (sprintf "image size %dx%d is not a multiple of the patch size %d" images.shape.[2] images.shape.[3] cfg.Patch)
     let depth = p.Blocks.Length
-    let rate i = if depth = 1 then 0.0 else options.DropPath * float i / float (depth - 1) // DINO's linspace(0, r, depth): [0] for one block
     let mutable x = embed cfg options.Precision p images
     let mutable last = None
     for i in 0 .. depth - 1 do
         let keepQkv = i = depth - 1 && options.LastBlock
         let next, (q, k, v) =
-            scoped (fun (n, (q, k, v)) -> if keepQkv then [ n; q; k; v ] else [ n ]) (fun () -> block cfg options (rate i) p.Blocks.[i] x)
+            scoped (fun (n, (q, k, v)) -> if keepQkv then [ n; q; k; v ] else [ n ]) (fun () -> block cfg options i (dropPathRate options.DropPath depth i) p.Blocks.[i] x)
         x.Dispose() // this handle only: what autograd saved of x lives on in the graph (no graph: freed now)
         x <- next
         if keepQkv then last <- Some(q, k, v)

@@ -48,7 +48,7 @@ public static class CheckpointImport
                 return new ImportedWeights(WeightsLayout.TrainingCheckpoint, tensors.WithoutPrefix("student."), tensors.WithoutPrefix("teacher."),
                     tensors.GetValueOrDefault("centre"), tensors.GetValueOrDefault("centre_c"),
                     [], metadata);
-            return FromTensors(tensors, [], path);
+            return FromTensors(tensors, [], path) with { Metadata = metadata };
         }
         var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");
         var notes = new List<string>();
@@ -73,9 +73,10 @@ public static class CheckpointImport
         {
             centre = dino["center"] as torch.Tensor;
         }
-        foreach (DictionaryEntry entry in root)
+        // in key order: a Hashtable's own order changes from process to process (string hashing)
+        foreach (var entry in root.Cast<DictionaryEntry>().Select(e => (Key: e.Key as string ?? e.Key?.ToString() ?? "", e.Value)).OrderBy(e => e.Key, StringComparer.Ordinal))
         {
-            var key = entry.Key as string ?? entry.Key?.ToString() ?? "";
+            var key = entry.Key;
             if (key is "student" or "teacher" or "croc_loss" or "dino_loss") continue;
             notes.Add(entry.Value switch
             {

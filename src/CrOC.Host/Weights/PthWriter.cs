@@ -34,10 +34,16 @@ public static class PthWriter
         Entry(archive, "archive/version", "3\n"u8.ToArray());
     }
 
+    /// <summary>Every entry's modification time: the zip format's earliest, so that the same tensors
+    /// always give the same bytes.</summary>
+    public static readonly DateTimeOffset EntryTime = new(1980, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     static void Entry(ZipArchive archive, string name, byte[] content)
     {
-        using var entry = archive.CreateEntry(name, CompressionLevel.NoCompression).Open();
-        entry.Write(content);
+        var entry = archive.CreateEntry(name, CompressionLevel.NoCompression);
+        entry.LastWriteTime = EntryTime;
+        using var stream = entry.Open();
+        stream.Write(content);
     }
 
     /// <summary>_rebuild_tensor_v2(PERSID(('storage', torch.XStorage, key, 'cpu', numel)), 0, shape, stride, False, OrderedDict()).</summary>

@@ -530,6 +530,38 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "export's model card gives the input normalisation and the architecture's details; a re-export keeps the training config and commit; two exports of one file are byte-identical" {
+            let dir = DataTests.tempDir "export-card"
+            let network = NamedTensors(Network.named (Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))))
+            let weights = Path.Combine(dir, "ckpt.safetensors")
+            Safetensors.Write(weights, network.WithPrefix("student."), readOnlyDict [ "config", "{\"arch\": \"tiny\"}"; "commit", "abc1234" ])
+            let export (args: string list) =
+                let code, out, err = croc 120 ([ "export" ] @ args)
+                Expect.equal code 0 (out + err)
+            let cardOf (name: string) = present (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, name + ".json"))))
+            export [ "--weights"; weights; "--network"; "student"; "--output"; Path.Combine(dir, "w") ]
+            let card = cardOf "w"
+            let input = present card.["input"]
+            Expect.sequenceEqual [ for v in (present input.["mean"]).AsArray() -> (present v).GetValue<float32>() ] [ 0.485f; 0.456f; 0.406f ] "ImageNet mean"
+            Expect.sequenceEqual [ for v in (present input.["std"]).AsArray() -> (present v).GetValue<float32>() ] [ 0.229f; 0.224f; 0.225f ] "ImageNet std"
+            Expect.equal ((present card.["layer_norm_eps"]).GetValue<float>()) 1e-6 "LayerNorm eps"
+            Expect.stringContains (string card.["heads_source"]) "D/64" "says the head count was inferred"
+            Expect.equal (string (present card.["training_config"]).["arch"]) "tiny" "training config"
+            // a re-export of the export (a plain backbone whose metadata is the embedded card)
+            export [ "--weights"; Path.Combine(dir, "w.safetensors"); "--output"; Path.Combine(dir, "again") ]
+            let again = cardOf "again"
+            Expect.equal (string (present again.["training_config"]).["arch"]) "tiny" "the training config survives a re-export"
+            Expect.equal (string again.["training_commit"]) "abc1234" "and the training commit"
+            // an official full checkpoint, twice, in two processes (a Hashtable's order differs between them)
+            for name in [ "a"; "b" ] do export [ "--weights"; Fixtures.path "croc_full_checkpoint.pth"; "--output"; Path.Combine(dir, name) ]
+            for ext in [ ".pth"; ".safetensors"; ".json" ] do
+                Expect.sequenceEqual (File.ReadAllBytes(Path.Combine(dir, "b" + ext))) (File.ReadAllBytes(Path.Combine(dir, "a" + ext))) ("the same bytes: " + ext)
+            let notes = [ for n in (present (cardOf "a").["notes"]).AsArray() -> string n ]
+            Expect.isGreaterThan notes.Length 1 "several notes"
+            Expect.sequenceEqual notes (List.sortWith (fun x y -> System.String.CompareOrdinal(x, y)) notes) "in key order"
+            Directory.Delete(dir, true)
+        }
+
         test "eval-seg --save-predictions: names with subfolders are written there; a name leading outside the folder is refused before the work" {
             let dir = DataTests.tempDir "predictions"
             let voc = Path.Combine(dir, "voc")

@@ -133,10 +133,12 @@ let tests =
                 let ours = seedsOf 5 weights (seedNoise (generator c.Seed) s twoN dtype torch.CPU)
                 Expect.sequenceEqual (valuesOf ours) (valuesOf drawn) (sprintf "the same seeds, in the same order (%A)" dtype)
             let features, positions = inputs f32 c
-            let sampled = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
             let noisy = cluster ClusteringConfig.Official (Noisy(seedNoise (generator c.Seed) s twoN f32 torch.CPU)) features positions
-            Expect.sequenceEqual (valuesOf noisy.Seeds) (valuesOf sampled.Seeds) "noise drawn beforehand: the same seeds"
-            Expect.sequenceEqual (valuesOf noisy.Masks) (valuesOf sampled.Masks) "and the same clusters")
+            let unit = (l2normalize features).view(2L, s, -1L, int64 c.Dim)                    // (2, S, 1+N, d)
+            let rho = (unit.narrow(2L, 1L, unit.shape.[2] - 1L) * unit.narrow(2L, 0L, 1L)).sum(-1L).permute(1L, 0L, 2L).reshape(s, -1L)
+            let weights = rho
+            let drawn = torch.multinomial((weights / 2.0).softmax(1L), 5L, replacement = false, generator = generator c.Seed)
+            Expect.sequenceEqual (valuesOf noisy.Seeds) (valuesOf drawn) "noise drawn beforehand: torch.multinomial's seeds of softmax(ρ/2)")
 
         property "swapping the two views swaps the outputs (float64)" (fun c ->
             use _ = torch.NewDisposeScope()

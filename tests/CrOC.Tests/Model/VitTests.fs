@@ -81,7 +81,7 @@ let tests =
                 { Vit = { VitConfig.Tiny(8, 32) with Depth = 2; Dim = 48; Heads = 3 }
                   Head = { InDim = 48; Hidden = 32; Bottleneck = 8; OutDim = 16; OutDimC = 12; NormLastLayer = true } }
             let net = Network.init cfg (generator 3)
-            let options = { DropPath = 0.1; Generator = Some(generator 4); LastBlock = true; Precision = Layers.Fp32 }
+            let options = { DropPath = 0.1; DropPathSource = Some(Drawn(generator 4)); LastBlock = true; Precision = Layers.Fp32 }
             let out = forward cfg.Vit net.Backbone options (torch.randn(2L, 3L, 32L, 32L))
             let loss = (Heads.image net.Head out.Cls).square().mean() + (Heads.objects net.Head (out.Tokens.narrow(1L, 1L, 4L).reshape(-1L, 48L))).square().mean()
             loss.backward()
@@ -129,13 +129,19 @@ let tests =
             let inference = forward cfg p ForwardOptions.Inference x
             let again = forward cfg p ForwardOptions.Inference x
             Expect.equal (maxAbsDiff inference.Tokens again.Tokens) 0.0 "deterministic without drop-path"
-            let training = forward cfg p { ForwardOptions.Inference with DropPath = 0.5; Generator = Some(generator 7) } x
+            let training = forward cfg p { ForwardOptions.Inference with DropPath = 0.5; DropPathSource = Some(Drawn(generator 7)) } x
             Expect.isGreaterThan (maxAbsDiff inference.Tokens training.Tokens) 1e-3 "some residual branches dropped"
             // One block: DINO's rates linspace(0, r, 1) = [0], so no branch is ever dropped.
             let one = { cfg with Depth = 1 }
             let q = init one (generator 6)
-            let drawn seed = (forward one q { ForwardOptions.Inference with DropPath = 0.5; Generator = Some(generator seed) } x).Tokens
+            let drawn seed = (forward one q { ForwardOptions.Inference with DropPath = 0.5; DropPathSource = Some(Drawn(generator seed)) } x).Tokens
             Expect.equal (maxAbsDiff (drawn 1) (drawn 2)) 0.0 "a single block keeps its branches"
+            // Masks drawn beforehand (one upload on a GPU) are the draws a forward makes block by block.
+            let predrawn = drawDropPathMasks 0.5 cfg.Depth (generator 7) 8L torch.CPU
+            Expect.equal predrawn.shape [| 8L; 8L; 1L; 1L |] "(2·depth, B, 1, 1)"
+            let fromMasks = forward cfg p { ForwardOptions.Inference with DropPath = 0.5; DropPathSource = Some(Predrawn predrawn) } x
+            Expect.sequenceEqual (valuesOf fromMasks.Tokens) (valuesOf training.Tokens) "bit for bit the forward that drew them"
+            Expect.sequenceEqual (valuesOf (predrawn.narrow(0L, 0L, 2L))) (Array.create 16 1.0) "block 0 (rate 0) drops nothing"
         }
 
         test "bf16 mixed precision tracks float32 and keeps float32 outputs and gradients" {
