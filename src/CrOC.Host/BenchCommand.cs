@@ -94,7 +94,7 @@ public static class BenchCommand
         var generator = new torch.Generator(1UL + (ulong)ranks.Rank, torch.CPU);
         using var views = torch.randn([2L * batch, 3, vit.ImageSize, vit.ImageSize], generator: generator).to(device);
         using var positions = (torch.rand([2L * batch, vit.Tokens, 2], generator: generator) * vit.ImageSize).to(device);
-        print($"bench: preset {preset.Word()}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision.Word()}, {threads} threads, {ranks.World} process(es), {device}; {MklVendorCheck.Status}; {HeapSettings.Status}");
+        print($"bench: preset {preset.Word()}, ViT D={vit.Dim} depth {vit.Depth} patch {vit.Patch}, {vit.ImageSize} px, batch {batch} (2 views), {precision.Word()}, {config.ObjectShapes.Word()} object shapes, {threads} threads, {ranks.World} process(es), {device}; {MklVendorCheck.Status}; {HeapSettings.Status}");
         if (Collectives.Oversubscription(threads, ranks.LocalWorld) is { } warning) print(warning);
 
         var phases = new Dictionary<string, List<double>>();
@@ -137,7 +137,7 @@ public static class BenchCommand
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
             {
-                ["preset"] = preset.Word(), ["batch"] = batch, ["precision"] = precision.Word(), ["threads"] = threads, ["processes"] = ranks.World,
+                ["preset"] = preset.Word(), ["batch"] = batch, ["precision"] = precision.Word(), ["object_shapes"] = config.ObjectShapes.Word(), ["threads"] = threads, ["processes"] = ranks.World,
                 ["step_s"] = stepSeconds, ["images_per_s"] = images / stepSeconds, ["mfu"] = mfu,
                 ["matmul_gflops"] = matmul / 1e9, ["vit_gflops_per_step"] = vitFlops / 1e9,
                 ["phases"] = medians, ["clustering_share"] = medians.GetValueOrDefault("clustering") / stepSeconds,

@@ -562,6 +562,13 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "bench --object-shapes fixed runs train's step in the fixed layout" {
+            let config = CrOC.Host.BenchCommand.ConfigOf(CrOC.Host.BenchOptions(ObjectShapes = ObjectShapesChoice.Fixed))
+            Expect.equal config.ObjectShapes ObjectShapesChoice.Fixed "passed to the step's config"
+            Expect.equal (CrocSetup.Clustering config).Shapes CrOC.Math.Clustering.ObjectShapes.Fixed "and to the clustering"
+            Expect.equal (CrocSetup.Clustering (CrOC.Host.BenchCommand.ConfigOf(CrOC.Host.BenchOptions()))).Shapes CrOC.Math.Clustering.ObjectShapes.Dynamic "dynamic by default"
+        }
+
         test "eval-seg --save-predictions: names with subfolders are written there; a name leading outside the folder is refused before the work" {
             let dir = DataTests.tempDir "predictions"
             let voc = Path.Combine(dir, "voc")
