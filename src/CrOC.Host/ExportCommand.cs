@@ -52,6 +52,8 @@ public static class ExportCommand
         var backbone = new NamedTensors(Vit.named(loaded.Params));
         foreach (var note in imported.Notes) Console.WriteLine($"note: {note}");
         Console.WriteLine($"loaded {imported.Layout} '{weights}' ({loaded.Network}): {loaded.Report!.Describe()}");
+        if (network == NetworkChoice.Student && imported.Teacher is null)
+            Console.WriteLine($"note: --network student: '{weights}' holds a single network, exported as it is");
         if (heads is null) Console.WriteLine($"note: {cfg.Heads} attention heads, taken as D/64 (weights do not record it): give --heads if the model used other head widths");
         var (trainingConfig, trainingCommit) = TrainingOrigin(imported.Metadata);
         var card = new Dictionary<string, object?>
@@ -74,7 +76,8 @@ public static class ExportCommand
             ["complete"] = loaded.Report.Complete,
             ["binding"] = loaded.Report.Describe(),
         };
-        var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true });
+        // relaxed escaping: the card is read by people too ("DINO's", "+" as written)
+        var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         var written = new List<string>();
         if (format is ExportFormat.Both or ExportFormat.Safetensors)
         {

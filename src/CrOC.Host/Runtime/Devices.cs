@@ -23,7 +23,7 @@ public static class Devices
     public static torch.Device Resolve(string name, int localRank = 0)
     {
         if (name == "cpu") return torch.CPU;
-        if (!IsWellFormed(name)) throw new DeviceException(FormatRule(name));
+        if (!IsWellFormed(name)) throw new CommandLine.OptionException(FormatRule(name)); // a usage error: the report points at --help
         if (!torch.cuda.is_available())
             throw new DeviceException($"--device {name} was asked for, but CUDA is not available (this build uses the CPU natives libtorch-cpu-linux-x64; the README says how to switch to TorchSharp's CUDA package)");
         int index = IndexOf(name) ?? localRank;

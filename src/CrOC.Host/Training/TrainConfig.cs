@@ -231,15 +231,35 @@ public sealed record TrainConfig
             var filePreset = fromFile.TryGetProperty("preset", out var p)
                 ? p.ValueKind == JsonValueKind.String ? p.GetString() : throw new ConfigException($"--config '{file}': preset must be a name (tiny or official)")
                 : null;
-            // The file overrides the preset's defaults: merge its members over the preset's JSON.
+            // The file overrides the preset's defaults: merge its members over the preset's JSON. A
+            // list may also be one comma-separated string, as on the command line.
             var merged = JsonSerializer.SerializeToNode(ForPreset(preset ?? filePreset ?? "tiny"), Json)!.AsObject();
-            foreach (var member in fromFile.EnumerateObject()) merged[member.Name] = JsonNode.Parse(member.Value.GetRawText());
-            config = FromJson(merged.ToJsonString());
+            foreach (var member in fromFile.EnumerateObject())
+                merged[member.Name] = OptionSet<TrainConfig>.Find(member.Name)!.ValueType.IsArray && member.Value.ValueKind == JsonValueKind.String
+                    ? new JsonArray([.. member.Value.GetString()!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(item => (JsonNode?)JsonValue.Create(item))])
+                    : JsonNode.Parse(member.Value.GetRawText());
+            try { config = JsonSerializer.Deserialize<TrainConfig>(merged.ToJsonString(), Json)!; }
+            catch (JsonException e) { throw new ConfigException($"--config '{file}': {WrongType(e, fromFile)}"); }
         }
         config = config with { };
         OptionSet<TrainConfig>.Apply(config, arguments.Where(a => a.Name is not "config"));
         config = config.Validated();
         return config with { Precision = Precisions.Resolve(config.Precision, config.Device) };
+    }
+
+    /// <summary>"'KEY' must be TYPE, got VALUE" for a file member the deserializer could not convert
+    /// (<see cref="JsonException.Path"/> names it), else the exception's message.</summary>
+    static string WrongType(JsonException e, JsonElement fromFile)
+    {
+        var key = (e.Path ?? "").TrimStart('$', '.').Split('[')[0];
+        if (OptionSet<TrainConfig>.Find(key) is not { } option || !fromFile.TryGetProperty(key, out var value)) return e.Message;
+        var type = option.ValueType;
+        string expected = type == typeof(bool) ? "true or false"
+            : type.IsEnum ? $"one of {Choices.Words(type)}"
+            : type.IsArray ? "a list of strings or one comma-separated string"
+            : type == typeof(string) ? "a string"
+            : type == typeof(double) ? "a number" : "an integer";
+        return $"'{key}' must be {expected}, got {value.GetRawText()}";
     }
 
     /// <summary>A JSON or (by extension) TOML config file as a JSON element with the option names as keys.</summary>

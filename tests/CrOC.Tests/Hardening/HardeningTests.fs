@@ -596,6 +596,13 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "records name a build from a tree with uncommitted changes 'HASH-dirty'" {
+            Expect.equal (Runtime.GitInfo.Embedded "0.1.0+0123456789abcdef-dirty") "0123456-dirty" "dirty"
+            Expect.equal (Runtime.GitInfo.Embedded "0.1.0+0123456789abcdef") "0123456" "clean"
+            Expect.equal (Runtime.GitInfo.Embedded "0.1.0") "unknown" "outside git"
+            Expect.equal (Runtime.GitInfo.Embedded null) "unknown" "no version"
+        }
+
         test "the commit in records is the binary's, not that of the git repository the command runs in" {
             let dir = DataTests.tempDir "other-repo"
             let git (args: string list) =

@@ -248,9 +248,15 @@ let tests =
 
         test "--device: cpu works, an unknown name and an absent GPU are refused with the reason (exit 2)" {
             Expect.equal (Devices.Resolve "cpu").``type`` DeviceType.CPU "cpu"
-            Expect.throwsT<DeviceException> (fun () -> Devices.Resolve "gpu" |> ignore) "unknown device"
+            Expect.throwsT<OptionException> (fun () -> Devices.Resolve "gpu" |> ignore) "unknown device: a usage error"
+            for args in [ [| "bench"; "--device"; "gpu" |]; [| "eval-knn"; "--device"; "gpu"; "--bank"; "b"; "--queries"; "q"; "--weights"; "w" |] ] do
+                let command = args.[0]
+                let code, message = cli args
+                Expect.equal code 2 $"{command} --device gpu: bad input"
+                Expect.stringContains message "--device must be cpu, cuda or cuda:N" $"{command}: the device is what is refused"
+                Expect.stringContains message $"Run `croc-host {command} --help`" $"{command}: points at its help, as train does"
             for malformed in [ "cuda:-1"; "cuda:"; "cudax"; "cuda:+1"; "cuda: 1" ] do
-                let message = try Devices.Resolve malformed |> ignore; "" with :? DeviceException as e -> e.Message
+                let message = try Devices.Resolve malformed |> ignore; "" with :? OptionException as e -> e.Message
                 Expect.stringContains message "must be cpu, cuda or cuda:N" $"{malformed}: the format is named, whether or not CUDA is there"
                 let refused = try configOf [ "device", malformed ] |> ignore; "" with :? ConfigException as e -> e.Message
                 Expect.stringContains refused "must be cpu, cuda or cuda:N" $"{malformed}: train's config check is the same rule"
@@ -301,6 +307,16 @@ let tests =
             Expect.throwsT<ConfigException> (fun () -> configOf [ "config", file ] |> ignore) "an unknown word in a file is refused"
             File.WriteAllText(toml, "batch = [")
             Expect.throwsT<ConfigException> (fun () -> configOf [ "config", toml ] |> ignore) "a broken file is a clear error"
+            // a list as one comma-separated string, as on the command line
+            File.WriteAllText(toml, "data = \"a, b\"\n")
+            Expect.sequenceEqual (configOf [ "config", toml ]).Data [| "a"; "b" |] "TOML string list"
+            File.WriteAllText(file, """{ "data": "c" }""")
+            Expect.sequenceEqual (configOf [ "config", file ]).Data [| "c" |] "JSON string list"
+            // a value of the wrong type names the setting and what it takes, not .NET's types
+            File.WriteAllText(file, """{ "batch": "2" }""")
+            let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
+            Expect.stringContains message "'batch' must be an integer, got \"2\"" "refused, saying what batch takes"
+            Expect.isFalse (message.Contains "System.") "no .NET type names"
         }
 
         test "a short run of the default recipe lowers the loss" {
