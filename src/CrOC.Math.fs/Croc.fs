@@ -149,10 +149,10 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
     let keepTeacher (image, clusters: (Clusters * Objects.ObjectRows) option, objects: Tensor option) =
         let rowsTensor = function Objects.Listed t | Objects.Weighted t -> t
         image :: (clusters |> Option.map (fun (c, rows) -> rowsTensor rows :: c.Tensors) |> Option.defaultValue []) @ Option.toList objects
-    // A sampled seeding's noise is drawn and sent to the device before the teacher's forward is
-    // queued: on a GPU its upload then waits for nothing (for float32 features, as the step's are:
-    // the same seeds as drawing it afterwards).
-    // So are the student's stochastic-depth masks (the same draws, in the same order).
+    // The student's stochastic-depth masks and a sampled seeding's noise are drawn and sent to the
+    // device before the teacher's forward is queued: on a GPU their uploads then wait for nothing.
+    // The same draws as drawing them where they are used (the noise: for float32 features, as
+    // the step's are).
     let dropPathMasks =
         Vit.drawDropPathMasks cfg.DropPath state.Student.Backbone.Blocks.Length input.DropPathGenerator input.Views.shape.[0] input.Views.device
     let seeding =
