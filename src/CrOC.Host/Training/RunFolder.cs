@@ -156,12 +156,25 @@ public sealed class RunFolder : IDisposable
         catch (System.Text.Json.JsonException e) { return e.Message; }
     }
 
-    /// <summary>Writes the run's records: the resolved config and the commit.</summary>
+    /// <summary>Writes the run's records: the resolved config, and in run.json this start's commit,
+    /// time, processes and pid, with every start of the run so far under "starts" (a resume may run
+    /// another build).</summary>
     public void Record(TrainConfig config, string commit, int world)
     {
         AtomicFile.WriteAllText(System.IO.Path.Combine(Path, "config.json"), config.ToJson() + "\n");
-        var run = new JsonObject { ["commit"] = commit, ["started"] = DateTime.UtcNow.ToString("o"), ["processes"] = world, ["pid"] = Environment.ProcessId };
-        AtomicFile.WriteAllText(System.IO.Path.Combine(Path, "run.json"), run.ToJsonString() + "\n");
+        var file = System.IO.Path.Combine(Path, "run.json");
+        var start = new JsonObject { ["commit"] = commit, ["started"] = DateTime.UtcNow.ToString("o"), ["processes"] = world };
+        var starts = new JsonArray([.. EarlierStarts(file), start.DeepClone()]);
+        var run = new JsonObject { ["commit"] = commit, ["started"] = start["started"]!.DeepClone(), ["processes"] = world, ["pid"] = Environment.ProcessId, ["starts"] = starts };
+        AtomicFile.WriteAllText(file, run.ToJsonString() + "\n");
+    }
+
+    /// <summary>The starts an existing run.json records (one for a record written before "starts" existed), or none.</summary>
+    static IEnumerable<JsonNode?> EarlierStarts(string file)
+    {
+        if (ForeignRunRecord(file) is not null || !File.Exists(file) || JsonNode.Parse(File.ReadAllText(file)) is not JsonObject earlier) return [];
+        if (earlier["starts"] is JsonArray starts) return starts.Select(s => s?.DeepClone());
+        return [new JsonObject { ["commit"] = earlier["commit"]?.DeepClone(), ["started"] = earlier["started"]?.DeepClone(), ["processes"] = earlier["processes"]?.DeepClone() }];
     }
 
     public void Dispose()

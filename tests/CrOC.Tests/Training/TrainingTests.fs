@@ -113,6 +113,10 @@ let tests =
             File.Delete(Path.Combine(Checkpoints.Folder(resumed), "step-00000003.safetensors"))
             let second = run (tinyConfig resumed [ "max-steps", "8" ])
             Expect.equal second.Steps 8L "resumed to step 8"
+            let record = JsonDocument.Parse(File.ReadAllText(Path.Combine(resumed, "run.json"))).RootElement
+            let starts = [ for s in record.GetProperty("starts").EnumerateArray() -> s.GetProperty("commit").GetString() ]
+            Expect.equal starts [ GitInfo.Commit; GitInfo.Commit ] "run.json lists both starts with their commits"
+            Expect.equal (record.GetProperty("commit").GetString()) GitInfo.Commit "and names the latest start's commit"
             let a, b = metrics straight, metrics resumed
             Expect.equal b.Length 8 "one metrics line per step across both runs"
             for i in 0 .. 7 do
