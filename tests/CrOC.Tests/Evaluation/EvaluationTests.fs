@@ -89,6 +89,16 @@ let tests =
             Directory.SetLastWriteTimeUtc(folder, t0.AddSeconds 2.0)
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[0]) "a rerun stopped while writing predictions beside an earlier run's JSON"
             File.SetLastWriteTimeUtc(camVidJson, t0.AddSeconds 3.0)
+            // a result of other inputs (e.g. a run with another --data-root) is not this job's
+            let horsesJson = suite.EvaluationJson(croc, "horses")
+            File.WriteAllText(horsesJson, sprintf """{ "weights": "%s", "data": "%s" }""" (Path.GetFullPath "w.safetensors") (Path.GetFullPath(Path.Combine("data", "weizmann-horses"))))
+            Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "the same weights and data: done"
+            File.WriteAllText(horsesJson, sprintf """{ "weights": "%s", "data": "/elsewhere/weizmann-horses" }""" (Path.GetFullPath "w.safetensors"))
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "other data: redone"
+            File.WriteAllText(horsesJson, "not JSON")
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "an unreadable result: redone"
+            File.WriteAllText(suite.EvaluationJson(croc, "knn"), """{ "bank": "elsewhere.tar#tiny-imagenet-200/train" }""")
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "another k-NN bank: redone"
             File.Delete(suite.EvaluationJson(croc, "knn"))
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a missing JSON"
             // A phase's time is recorded even when it is stopped or fails.

@@ -142,7 +142,23 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     public static bool NotDone(HostJob job) =>
         Argument(job, "--json") is not { } json || !File.Exists(json)
         || (Argument(job, "--save-predictions") is { } predictions
-            && (!Directory.Exists(predictions) || Directory.GetLastWriteTimeUtc(predictions) > File.GetLastWriteTimeUtc(json)));
+            && (!Directory.Exists(predictions) || Directory.GetLastWriteTimeUtc(predictions) > File.GetLastWriteTimeUtc(json)))
+        || OtherInputs(job, json);
+
+    /// <summary>Whether the result <paramref name="json"/> records other inputs than the job asks for
+    /// — weights, --data (full paths), --bank, --queries — e.g. from a run with another --data-root:
+    /// its numbers are not this job's. A value the record lacks is not compared; an unreadable record is not the job's.</summary>
+    static bool OtherInputs(HostJob job, string json)
+    {
+        System.Text.Json.Nodes.JsonObject? record;
+        try { record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json)) as System.Text.Json.Nodes.JsonObject; }
+        catch (System.Text.Json.JsonException) { return true; }
+        if (record is null) return true;
+        bool Differs(string option, string key, bool fullPath) =>
+            Argument(job, option) is { } asked && record[key]?.GetValueKind() == System.Text.Json.JsonValueKind.String
+            && record[key]!.GetValue<string>() != (fullPath ? Path.GetFullPath(asked) : asked);
+        return Differs("--weights", "weights", true) || Differs("--data", "data", true) || Differs("--bank", "bank", false) || Differs("--queries", "queries", false);
+    }
 
     static string? Argument(HostJob job, string option) => job.Arguments.SkipWhile(a => a != option).Skip(1).FirstOrDefault();
 
