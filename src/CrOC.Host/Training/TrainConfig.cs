@@ -236,7 +236,7 @@ public sealed record TrainConfig
             var merged = JsonSerializer.SerializeToNode(ForPreset(preset ?? filePreset ?? "tiny"), Json)!.AsObject();
             foreach (var member in fromFile.EnumerateObject())
                 merged[member.Name] = OptionSet<TrainConfig>.Find(member.Name)!.ValueType.IsArray && member.Value.ValueKind == JsonValueKind.String
-                    ? new JsonArray([.. member.Value.GetString()!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(item => (JsonNode?)JsonValue.Create(item))])
+                    ? ListOf(member.Value.GetString()!, member.Name, file)
                     : JsonNode.Parse(member.Value.GetRawText());
             try { config = JsonSerializer.Deserialize<TrainConfig>(merged.ToJsonString(), Json)!; }
             catch (JsonException e) { throw new ConfigException($"--config '{file}': {WrongType(e, fromFile)}"); }
@@ -245,6 +245,15 @@ public sealed record TrainConfig
         OptionSet<TrainConfig>.Apply(config, arguments.Where(a => a.Name is not "config"));
         config = config.Validated();
         return config with { Precision = Precisions.Resolve(config.Precision, config.Device) };
+    }
+
+    /// <summary>A config file's list given as one comma-separated string, as a JSON array; refused
+    /// when it names nothing, as the command line refuses it.</summary>
+    static JsonArray ListOf(string text, string key, string file)
+    {
+        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (items.Length == 0) throw new ConfigException($"--config '{file}': '{key}' needs at least one value, got \"{text}\"");
+        return new JsonArray([.. items.Select(item => (JsonNode?)JsonValue.Create(item))]);
     }
 
     /// <summary>"'KEY' must be TYPE, got VALUE" for a file member the deserializer could not convert

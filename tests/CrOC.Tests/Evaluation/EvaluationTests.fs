@@ -97,8 +97,14 @@ let tests =
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "other data: redone"
             File.WriteAllText(horsesJson, "not JSON")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "an unreadable result: redone"
-            File.WriteAllText(suite.EvaluationJson(croc, "knn"), """{ "bank": "elsewhere.tar#tiny-imagenet-200/train" }""")
+            File.WriteAllText(horsesJson, sprintf """{ "weights": "/moved/output/w.safetensors", "data": "%s" }""" (Path.GetFullPath(Path.Combine("data", "weizmann-horses"))))
+            Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "weights from a moved output folder: still done"
+            let knnJson = suite.EvaluationJson(croc, "knn")
+            File.WriteAllText(knnJson, """{ "bank": "elsewhere.tar#tiny-imagenet-200/train" }""")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "another k-NN bank: redone"
+            let bank = Path.GetFullPath(Path.Combine("data", "tiny-imagenet-subset.tar")) + "#tiny-imagenet-200/train"
+            File.WriteAllText(knnJson, sprintf """{ "bank": "%s" }""" bank)
+            Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "the same bank given by its full path: done"
             File.Delete(suite.EvaluationJson(croc, "knn"))
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a missing JSON"
             // A phase's time is recorded even when it is stopped or fails.

@@ -316,6 +316,8 @@ let tests =
             Expect.sequenceEqual (configOf [ "config", toml ]).Data [| "a"; "b" |] "TOML string list"
             File.WriteAllText(file, """{ "data": "c" }""")
             Expect.sequenceEqual (configOf [ "config", file ]).Data [| "c" |] "JSON string list"
+            File.WriteAllText(file, """{ "data": " , " }""")
+            Expect.throwsT<ConfigException> (fun () -> configOf [ "config", file ] |> ignore) "an empty list string is refused (not the synthetic scenes)"
             // a value of the wrong type names the setting and what it takes, not .NET's types
             File.WriteAllText(file, """{ "batch": "2" }""")
             let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message

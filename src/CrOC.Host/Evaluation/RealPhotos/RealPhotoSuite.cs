@@ -145,19 +145,22 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
             && (!Directory.Exists(predictions) || Directory.GetLastWriteTimeUtc(predictions) > File.GetLastWriteTimeUtc(json)))
         || OtherInputs(job, json);
 
-    /// <summary>Whether the result <paramref name="json"/> records other inputs than the job asks for
-    /// — weights, --data (full paths), --bank, --queries — e.g. from a run with another --data-root:
-    /// its numbers are not this job's. A value the record lacks is not compared; an unreadable record is not the job's.</summary>
+    /// <summary>Whether the result <paramref name="json"/> records other data than the job asks for
+    /// (--data, --bank, --queries), e.g. from a run with another --data-root: its numbers are not this
+    /// job's. Paths are compared in full (an archive's #member as written); a value the record lacks
+    /// is not compared; an unreadable record is not the job's. The weights are not compared: they lie
+    /// in the suite's own output folder, which may have moved.</summary>
     static bool OtherInputs(HostJob job, string json)
     {
         System.Text.Json.Nodes.JsonObject? record;
         try { record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json)) as System.Text.Json.Nodes.JsonObject; }
         catch (System.Text.Json.JsonException) { return true; }
         if (record is null) return true;
-        bool Differs(string option, string key, bool fullPath) =>
+        static string Full(string root) => root.IndexOf('#') is int hash and >= 0 ? Path.GetFullPath(root[..hash]) + root[hash..] : Path.GetFullPath(root);
+        bool Differs(string option, string key) =>
             Argument(job, option) is { } asked && record[key]?.GetValueKind() == System.Text.Json.JsonValueKind.String
-            && record[key]!.GetValue<string>() != (fullPath ? Path.GetFullPath(asked) : asked);
-        return Differs("--weights", "weights", true) || Differs("--data", "data", true) || Differs("--bank", "bank", false) || Differs("--queries", "queries", false);
+            && Full(record[key]!.GetValue<string>()) != Full(asked);
+        return Differs("--data", "data") || Differs("--bank", "bank") || Differs("--queries", "queries");
     }
 
     static string? Argument(HostJob job, string option) => job.Arguments.SkipWhile(a => a != option).Skip(1).FirstOrDefault();
