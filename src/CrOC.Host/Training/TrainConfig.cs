@@ -267,7 +267,8 @@ public sealed record TrainConfig
             : type.IsEnum ? $"one of {Choices.Words(type)}"
             : type.IsArray ? "a list of strings or one comma-separated string"
             : type == typeof(string) ? "a string"
-            : type == typeof(double) ? "a number" : "an integer";
+            : type == typeof(double) ? "a number"
+            : value.ValueKind == JsonValueKind.Number ? $"an integer in [{int.MinValue}, {int.MaxValue}]" : "an integer";
         return $"'{key}' must be {expected}, got {value.GetRawText()}";
     }
 

@@ -323,6 +323,9 @@ let tests =
             let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
             Expect.stringContains message "'batch' must be an integer, got \"2\"" "refused, saying what batch takes"
             Expect.isFalse (message.Contains "System.") "no .NET type names"
+            File.WriteAllText(file, """{ "batch": 3000000000 }""")
+            let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
+            Expect.stringContains message "'batch' must be an integer in [-2147483648, 2147483647], got 3000000000" "an integer beyond the range names the range"
         }
 
         test "a short run of the default recipe lowers the loss" {
