@@ -153,8 +153,10 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
     // device before the teacher's forward is queued: on a GPU their uploads then wait for nothing.
     // The same draws as drawing them where they are used (the noise: for float32 features, as
     // the step's are).
-    let dropPathMasks =
-        Vit.drawDropPathMasks cfg.DropPath state.Student.Backbone.Blocks.Length input.DropPathGenerator input.Views.shape.[0] input.Views.device
+    let dropPathSource =
+        if cfg.DropPath > 0.0 then
+            Some(Vit.Predrawn(Vit.drawDropPathMasks cfg.DropPath state.Student.Backbone.Blocks.Length input.DropPathGenerator input.Views.shape.[0] input.Views.device))
+        else None
     let seeding =
         match input.Seeding with
         | Sampled generator when objectsOn ->
@@ -176,7 +178,7 @@ let step (cfg: CrocConfig) (state: CrocState) (input: StepInput) : StepResult =
             image, Some(clusters, rows), Some(Heads.objectsAs cfg.Precision state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))) // (2R, Lc)
         else image, None, None
     let studentOut =
-        Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; DropPathSource = Some(Vit.Predrawn dropPathMasks); LastBlock = false; Precision = cfg.Precision } input.Views
+        Vit.forward vit state.Student.Backbone { DropPath = cfg.DropPath; DropPathSource = dropPathSource; LastBlock = false; Precision = cfg.Precision } input.Views
     markPhase input.Mark "student forward"
     let studentImage = Heads.imageAs cfg.Precision state.Student.Head (pool cfg.GlobalPool studentOut)
     let imageTemps : Losses.Temperatures = { Student = cfg.StudentTemp; Teacher = input.TeacherTemp }

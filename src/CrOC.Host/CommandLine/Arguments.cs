@@ -26,4 +26,8 @@ public static class Arguments
     }
 
     public static bool AsksForHelp(string[] args) => args.Any(a => a is "--help" or "-h");
+
+    /// <summary>The items of a list option's value: comma-separated, trimmed, empty ones dropped (the
+    /// command line's and a config file's string form alike).</summary>
+    public static string[] ListItems(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

@@ -96,7 +96,7 @@ public static class OptionSet<T> where T : class, new()
         if (type.IsEnum) return Choices.Parse(type, text) ?? throw new OptionException($"--{option.Name} must be one of {Choices.Words(type)}, got '{text}'");
         if (type.IsArray)
         {
-            var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var items = Arguments.ListItems(text);
             if (items.Length == 0) throw new OptionException($"--{option.Name} needs at least one value ({Placeholder(option)}), got '{text}'");
             var element = type.GetElementType()!;
             var array = Array.CreateInstance(element, items.Length);

@@ -251,7 +251,7 @@ public sealed record TrainConfig
     /// when it names nothing, as the command line refuses it.</summary>
     static JsonArray ListOf(string text, string key, string file)
     {
-        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var items = Arguments.ListItems(text);
         if (items.Length == 0) throw new ConfigException($"--config '{file}': '{key}' needs at least one value, got \"{text}\"");
         return new JsonArray([.. items.Select(item => (JsonNode?)JsonValue.Create(item))]);
     }
