@@ -92,7 +92,7 @@ public static class EvalSegCommand
             FrozenBackboneOptions.WriteJson(json, new
             {
                 weights = Path.GetFullPath(o.Weights), backbone = o.Backbone.Word(), random = o.Random, init_seed = o.RandomSeed,
-                data = Path.GetFullPath(root), train_split = o.TrainSplit, val_split = o.ValSplit, probe,
+                data = Path.GetFullPath(root), train_split = o.TrainSplit, val_split = o.ValSplit, probe, probe_seeds = o.ProbeSeeds,
                 miou = results.Average(r => r.MeanIoU), seconds,
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
             });

@@ -69,7 +69,7 @@ let tests =
             Expect.equal (CrOC.Host.Runtime.ProgressReport.Clock(TimeSpan.FromSeconds 61.0)) "00:01:01" "under an hour"
         }
 
-        test "real-photo suite: an evaluation is done when its JSON exists and so do the predictions it was asked for (a rerun whose first seed changed), written before the JSON (not a rerun stopped midway)" {
+        test "real-photo suite: an evaluation is done when its JSON exists and so do the predictions it was asked for (a rerun whose first seed changed), written before the JSON (not a rerun stopped midway), and it records the job's data and settings" {
             let output = DataTests.tempDir "suite-done"
             let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(false, [| 1 |]), "data", output, ignore)
             let croc = RealPhotos.EvaluatedBackbone("CrOC", 1, "w.safetensors", false)
@@ -99,12 +99,31 @@ let tests =
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "an unreadable result: redone"
             File.WriteAllText(horsesJson, sprintf """{ "weights": "/moved/output/w.safetensors", "data": "%s" }""" (Path.GetFullPath(Path.Combine("data", "weizmann-horses"))))
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "weights from a moved output folder: still done"
+            // a result of other probe settings (a plan changed since) is not this job's
+            let horsesRecord (probe: string) (seeds: string) =
+                sprintf """{ "weights": "w", "random": false, "train_split": "train", "val_split": "val", "probe_seeds": %s,
+                    "probe": { "size": 128, "feature_size": 64, "epochs": 60, "milestone": 48, "lr": 0.2, "batch": 32, "momentum": 0.9,
+                               "cache_features": true, "grayscale": false, "precision": "fp32", "seed": 0, %s } }""" seeds probe
+            File.WriteAllText(horsesJson, horsesRecord "\"standardize\": true" "[0, 1, 2]")
+            Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "the suite's own probe settings: done"
+            File.WriteAllText(horsesJson, (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"epochs\": 60", "\"epochs\": 20"))
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "other probe epochs: redone"
+            File.WriteAllText(horsesJson, horsesRecord "\"standardize\": true" "[0]")
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "fewer probe seeds: redone"
+            File.WriteAllText(horsesJson, horsesRecord "\"standardize\": false" "[0, 1, 2]")
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "a flag the job gives, recorded false: redone"
+            File.WriteAllText(horsesJson, (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"random\": false", "\"random\": true"))
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "a random initialisation's result for trained weights: redone"
+            File.WriteAllText(horsesJson, (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"lr\": 0.2", "\"lr\": 2e-1"))
+            Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "the same learning rate written otherwise: done"
             let knnJson = suite.EvaluationJson(croc, "knn")
             File.WriteAllText(knnJson, """{ "bank": "elsewhere.tar#tiny-imagenet-200/train" }""")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "another k-NN bank: redone"
             let bank = Path.GetFullPath(Path.Combine("data", "tiny-imagenet-subset.tar")) + "#tiny-imagenet-200/train"
             File.WriteAllText(knnJson, sprintf """{ "bank": "%s" }""" bank)
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "the same bank given by its full path: done"
+            File.WriteAllText(knnJson, sprintf """{ "bank": "%s", "size": 64, "bank_stride": 1, "query_stride": 10 }""" bank)
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a tenth of the queries: redone"
             File.Delete(suite.EvaluationJson(croc, "knn"))
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a missing JSON"
             // A phase's time is recorded even when it is stopped or fails.

@@ -581,11 +581,19 @@ let tests =
             let weights = Path.Combine(dir, "w.safetensors")
             BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
             let out, json = Path.Combine(dir, "out"), Path.Combine(dir, "result.json")
-            let run () = TrainingTests.cli [| "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--save-predictions"; out; "--json"; json |]
+            let arguments = [| "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--lr"; "0.2"; "--cache-features"; "--standardize"; "--probe-seeds"; "0,1"; "--save-predictions"; out; "--json"; json |]
+            let run () = TrainingTests.cli arguments
             let code, text = run ()
             Expect.equal code 0 text
             Expect.isTrue (File.Exists(Path.Combine(out, "sub", "scene_00004.png")) && File.Exists(Path.Combine(out, "scene_00005.png"))) "both masks"
             Expect.isTrue (File.Exists json) "and the JSON"
+            // the real-photo suite takes the JSON as this job's result, and not another job's
+            let job (arguments: string[]) = Evaluation.RealPhotos.HostJob("probe", arguments, "log")
+            Expect.isFalse (Evaluation.RealPhotos.RealPhotoSuite.NotDone(job arguments)) "the JSON records the job's own settings"
+            for option, other in [ "--epochs", "2"; "--lr", "0.1"; "--probe-seeds", "0" ] do
+                let changed = arguments |> Array.mapi (fun i a -> if i > 0 && arguments.[i - 1] = option then other else a)
+                Expect.isTrue (Evaluation.RealPhotos.RealPhotoSuite.NotDone(job changed)) (sprintf "%s %s differs from the record" option other)
+            Expect.isTrue (Evaluation.RealPhotos.RealPhotoSuite.NotDone(job (arguments |> Array.filter ((<>) "--standardize")))) "without --standardize"
             File.WriteAllLines(valList, [ "../../escape" ])
             // the image and mask exist (beside the dataset), so the names' check is the one that refuses
             File.Copy(Path.Combine(voc, "JPEGImages", "scene_00005.jpg"), Path.Combine(dir, "escape.jpg"))

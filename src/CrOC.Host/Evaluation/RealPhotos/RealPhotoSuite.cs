@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using CrOC.Data;
 using CrOC.Host.Visual;
 
@@ -138,29 +140,58 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     /// <summary>A job is done when its JSON exists (written last) and so does any --save-predictions
     /// folder it was asked for, last changed no later than the JSON: a rerun whose first seed changed
     /// must make that seed's predictions, and again when it was stopped while making them (the
-    /// folder then newer than an earlier run's JSON).</summary>
+    /// folder then newer than an earlier run's JSON), and the JSON records this job's data and settings.</summary>
     public static bool NotDone(HostJob job) =>
         Argument(job, "--json") is not { } json || !File.Exists(json)
         || (Argument(job, "--save-predictions") is { } predictions
             && (!Directory.Exists(predictions) || Directory.GetLastWriteTimeUtc(predictions) > File.GetLastWriteTimeUtc(json)))
         || OtherInputs(job, json);
 
-    /// <summary>Whether the result <paramref name="json"/> records other data than the job asks for
-    /// (--data, --bank, --queries), e.g. from a run with another --data-root: its numbers are not this
-    /// job's. Paths are compared in full (an archive's #member as written); a value the record lacks
-    /// is not compared; an unreadable record is not the job's. The weights are not compared: they lie
-    /// in the suite's own output folder, which may have moved.</summary>
+    /// <summary>Whether the result <paramref name="json"/> records other settings than the job asks
+    /// for — other data (e.g. from a run with another --data-root) or another probe or k-NN setting:
+    /// its numbers are not this job's. Each option of the job whose snake_case name is a key of the
+    /// record (or of its "probe") must hold the same value: --data, --bank and --queries as full paths
+    /// (an archive's #member as written), numbers as numbers, --probe-seeds item by item; each
+    /// true/false key must be true exactly when the job gives its flag. A key the record lacks is not
+    /// compared; an unreadable record is not the job's. The weights are not compared: they lie in the
+    /// suite's own output folder, which may have moved.</summary>
     static bool OtherInputs(HostJob job, string json)
     {
-        System.Text.Json.Nodes.JsonObject? record;
-        try { record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json)) as System.Text.Json.Nodes.JsonObject; }
-        catch (System.Text.Json.JsonException) { return true; }
+        JsonObject? record;
+        try { record = JsonNode.Parse(File.ReadAllText(json)) as JsonObject; }
+        catch (JsonException) { return true; }
         if (record is null) return true;
+        var given = Options(job);
+        var settings = record.Concat(record["probe"] as JsonObject ?? new JsonObject()).Where(s => s.Key != "weights" && s.Value is not null);
+        return settings.Any(s => s.Value!.GetValueKind() is JsonValueKind.True or JsonValueKind.False
+            ? s.Value.GetValue<bool>() != given.ContainsKey(s.Key)
+            : given.TryGetValue(s.Key, out var value) && value is not null && !Same(s.Key, s.Value!, value));
+    }
+
+    /// <summary>The job's options by snake_case name (--feature-size → feature_size), a flag's value null.</summary>
+    static Dictionary<string, string?> Options(HostJob job)
+    {
+        var options = new Dictionary<string, string?>();
+        for (int i = 0; i < job.Arguments.Count; i++)
+            if (job.Arguments[i].StartsWith("--", StringComparison.Ordinal))
+                options[job.Arguments[i][2..].Replace('-', '_')] = i + 1 < job.Arguments.Count && !job.Arguments[i + 1].StartsWith("--", StringComparison.Ordinal) ? job.Arguments[i + 1] : null;
+        return options;
+    }
+
+    /// <summary>Whether a recorded value is the job's: paths in full, numbers and number lists as numbers.</summary>
+    static bool Same(string key, JsonNode recorded, string asked)
+    {
         static string Full(string root) => root.IndexOf('#') is int hash and >= 0 ? Path.GetFullPath(root[..hash]) + root[hash..] : Path.GetFullPath(root);
-        bool Differs(string option, string key) =>
-            Argument(job, option) is { } asked && record[key]?.GetValueKind() == System.Text.Json.JsonValueKind.String
-            && Full(record[key]!.GetValue<string>()) != Full(asked);
-        return Differs("--data", "data") || Differs("--bank", "bank") || Differs("--queries", "queries");
+        static double? Number(JsonNode? node) => node?.GetValueKind() == JsonValueKind.Number ? node.GetValue<double>() : null;
+        static double? Parsed(string text) => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null;
+        return recorded.GetValueKind() switch
+        {
+            JsonValueKind.String when key is "data" or "bank" or "queries" => Full(recorded.GetValue<string>()) == Full(asked),
+            JsonValueKind.String => recorded.GetValue<string>() == asked,
+            JsonValueKind.Number => Number(recorded) == Parsed(asked),
+            JsonValueKind.Array => recorded.AsArray().Select(Number).SequenceEqual(asked.Split(',').Select(Parsed)),
+            _ => true,
+        };
     }
 
     static string? Argument(HostJob job, string option) => job.Arguments.SkipWhile(a => a != option).Skip(1).FirstOrDefault();
