@@ -269,7 +269,15 @@ public sealed record TrainConfig
             : type == typeof(string) ? "a string"
             : type == typeof(double) ? "a number"
             : value.ValueKind == JsonValueKind.Number ? $"an integer in [{int.MinValue}, {int.MaxValue}]" : "an integer";
-        return $"'{key}' must be {expected}, got {value.GetRawText()}";
+        return $"'{key}' must be {expected}, got {OneLine(value)}";
+    }
+
+    /// <summary>A file's value as compact JSON on one line, cut at 60 characters (a nested table
+    /// would otherwise be echoed as it was laid out, over many lines).</summary>
+    static string OneLine(JsonElement value)
+    {
+        var text = JsonSerializer.Serialize(value, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        return text.Length <= 60 ? text : text[..59] + "…";
     }
 
     /// <summary>A JSON or (by extension) TOML config file as a JSON element with the option names as keys.</summary>

@@ -326,6 +326,12 @@ let tests =
             File.WriteAllText(file, """{ "batch": 3000000000 }""")
             let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
             Expect.stringContains message "'batch' must be an integer in [-2147483648, 2147483647], got 3000000000" "an integer beyond the range names the range"
+            File.WriteAllText(file, "{ \"batch\": {\n  \"a\": 1,\n  \"b\": [1, 2]\n} }")
+            let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
+            Expect.stringContains message "'batch' must be an integer, got {\"a\":1,\"b\":[1,2]}" "a nested value on one line"
+            File.WriteAllText(toml, "[batch]\nname = \"" + String('x', 200) + "\"\n")
+            let message = try configOf [ "config", toml ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
+            Expect.isTrue (message.Length < 200 && not (message.Contains "\n")) (sprintf "a long value cut, one line: %s" message)
         }
 
         test "a short run of the default recipe lowers the loss" {
