@@ -158,21 +158,38 @@ public sealed class RunFolder : IDisposable
 
     /// <summary>Writes the run's records: the resolved config, and in run.json this start's commit,
     /// time, processes and pid, with every start of the run so far under "starts" (a resume may run
-    /// another build).</summary>
-    public void Record(TrainConfig config, string commit, int world)
+    /// another build), a resume's settings that differ from its last start's under "changed"
+    /// ({"KEY": {"was": a, "now": b}}). Returns those changes as "KEY a → b".</summary>
+    public IReadOnlyList<string> Record(TrainConfig config, string commit, int world, bool resumed)
     {
-        AtomicFile.WriteAllText(System.IO.Path.Combine(Path, "config.json"), config.ToJson() + "\n");
+        var stored = System.IO.Path.Combine(Path, "config.json");
+        var changed = resumed ? ChangedSince(stored, config) : [];
+        AtomicFile.WriteAllText(stored, config.ToJson() + "\n");
         var file = System.IO.Path.Combine(Path, "run.json");
         var start = new JsonObject { ["commit"] = commit, ["started"] = DateTime.UtcNow.ToString("o"), ["processes"] = world };
+        if (changed.Count > 0)
+            start["changed"] = new JsonObject(changed.Select(d => KeyValuePair.Create(d.Key, (JsonNode?)new JsonObject { ["was"] = JsonNode.Parse(d.Earlier), ["now"] = JsonNode.Parse(d.Now) })));
         var starts = new JsonArray([.. EarlierStarts(file), start.DeepClone()]);
         var run = new JsonObject { ["commit"] = commit, ["started"] = start["started"]!.DeepClone(), ["processes"] = world, ["pid"] = Environment.ProcessId, ["starts"] = starts };
         AtomicFile.WriteAllText(file, run.ToJsonString() + "\n");
+        return [.. changed.Select(d => $"{d.Key} {d.Earlier} → {d.Now}")];
     }
 
-    /// <summary>The starts an existing run.json records (one for a record written before "starts" existed), or none.</summary>
+    /// <summary>The settings of <paramref name="config"/> that differ from the stored config.json's (none when it is unreadable).</summary>
+    static List<(string Key, string Earlier, string Now)> ChangedSince(string stored, TrainConfig config)
+    {
+        try { return [.. TrainConfig.Differences(TrainConfig.FromJson(File.ReadAllText(stored)), config)]; }
+        catch (Exception e) when (e is IOException or ConfigException) { return []; }
+    }
+
+    /// <summary>The starts an existing run's run.json records (one for a record written before "starts" existed), or none.</summary>
     static IEnumerable<JsonNode?> EarlierStarts(string file)
     {
-        if (ForeignRunRecord(file) is not null || !File.Exists(file) || JsonNode.Parse(File.ReadAllText(file)) is not JsonObject earlier) return [];
+        if (!File.Exists(file)) return [];
+        JsonNode? parsed;
+        try { parsed = JsonNode.Parse(File.ReadAllText(file)); }
+        catch (System.Text.Json.JsonException) { return []; }
+        if (parsed is not JsonObject earlier || earlier["commit"] is not JsonValue) return []; // not a run's record (see ForeignRunRecord)
         if (earlier["starts"] is JsonArray starts) return starts.Select(s => s?.DeepClone());
         return [new JsonObject { ["commit"] = earlier["commit"]?.DeepClone(), ["started"] = earlier["started"]?.DeepClone(), ["processes"] = earlier["processes"]?.DeepClone() }];
     }

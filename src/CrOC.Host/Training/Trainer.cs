@@ -67,9 +67,9 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
         if (owned is not null)
         {
-            if (lastCheckpoint is not null) LogChangedSettings(Path.Combine(config.Output, "config.json"));
             foreach (var set in Checkpoints.SetAsideAfter(config.Output, state.Step)) log($"kept the refused checkpoint as {set}");
-            owned.Record(config, GitInfo.Commit, ranks.World);
+            var changed = owned.Record(config, GitInfo.Commit, ranks.World, resumed: lastCheckpoint is not null);
+            if (changed.Count > 0) log($"resuming with settings changed since the run's last start: {string.Join(", ", changed)}");
         }
         log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch on each of {ranks.World} process(es), {itersPerEpoch} optimiser steps per epoch (global batch {config.Batch * config.Accum * ranks.World}), {totalSteps} steps in all");
 
@@ -220,17 +220,6 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         Console.CancelKeyPress += onCancel;
         var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnStopSignal("SIGTERM"); });
         return new Releaser(() => { Console.CancelKeyPress -= onCancel; term.Dispose(); });
-    }
-
-    /// <summary>On resume, the settings that differ from the run's stored config.json (which is then
-    /// rewritten): a changed recipe is said, not silent.</summary>
-    void LogChangedSettings(string stored)
-    {
-        TrainConfig earlier;
-        try { earlier = TrainConfig.FromJson(File.ReadAllText(stored)); }
-        catch (Exception e) when (e is IOException or ConfigException) { return; }
-        var changed = TrainConfig.Differences(earlier, config).Select(d => $"{d.Key} {d.Earlier} → {d.Now}").ToList();
-        if (changed.Count > 0) log($"resuming with settings changed since the run's last start: {string.Join(", ", changed)}");
     }
 
     /// <summary>A stop signal: the stop is requested first, then announced as best it can be (the

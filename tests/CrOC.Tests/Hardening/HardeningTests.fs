@@ -129,6 +129,10 @@ let tests =
             Expect.equal code 0 text
             Expect.stringContains (File.ReadAllText(Path.Combine(output, "train.log"))) "has no Int64 'step'" "the corrupt record is refused with its reason"
             Expect.stringContains (File.ReadAllText(Path.Combine(output, "train.log"))) "settings changed since the run's last start: max-steps 4 → 6" "a changed setting is said on resume"
+            let starts = Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "run.json"))).RootElement.GetProperty("starts")
+            let last = starts.[starts.GetArrayLength() - 1]
+            Expect.equal (last.GetProperty("changed").GetProperty("max-steps").GetRawText()) """{"was":4,"now":6}""" "and recorded with its start in run.json"
+            Expect.isFalse (starts.[0].TryGetProperty("changed") |> fst) "the first start changed nothing"
             Expect.isTrue (File.Exists(newest + ".refused")) "and set aside"
             Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 6 ] "resumed from step 2: one line per step, the torn one gone"
             Expect.isFalse (File.Exists deadAgain) "the accepted claim removes the dead writer's file"
