@@ -66,9 +66,13 @@ public sealed class ImageDecoder
     }
 
     /// <summary>An I/O error of the storage (EIO, a stale NFS handle, a dropped mount) rather than
-    /// of the file: not a missing file, not one cut short.</summary>
+    /// of the file: not a missing file, not one cut short, not a path that cannot lead to a file
+    /// (a symbolic-link loop, a folder, a name too long: retrying cannot help).</summary>
     public static bool IsStorageFailure(Exception e) =>
-        e is IOException and not (FileNotFoundException or DirectoryNotFoundException or EndOfStreamException or PathTooLongException);
+        e is IOException and not (FileNotFoundException or DirectoryNotFoundException or EndOfStreamException or PathTooLongException)
+        && (e.HResult & 0xFFFF) is not (ENOTDIR or EISDIR or ENAMETOOLONG or ELOOP);
+
+    const int ENOTDIR = 20, EISDIR = 21, ENAMETOOLONG = 36, ELOOP = 40; // Linux errno values, as .NET puts them in HResult
 
     byte[] ReadOnce(ImageEntry entry)
     {

@@ -69,8 +69,7 @@ public static partial class ImageSources
                 return FindOne(Path.Combine(root, "JPEGImages"), warn);
             }
             if (Directory.Exists(root))
-                return Directory.EnumerateFiles(root, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden })
-                    .SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();
+                return FilesUnder(root).SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();
             if (File.Exists(root) && root.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
             {
                 var folder = Path.GetDirectoryName(Path.GetFullPath(root))!;
@@ -86,6 +85,21 @@ public static partial class ImageSources
             throw new DatasetException($"cannot read the dataset root '{root}': {e.Message}");
         }
         throw new DatasetException($"the dataset root '{root}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files)");
+    }
+
+    /// <summary>The files under <paramref name="root"/>, hidden ones skipped, each folder visited once by
+    /// its real path: a link back to a parent folder is no cycle, a second link to a folder no duplicate.</summary>
+    static IEnumerable<string> FilesUnder(string root)
+    {
+        var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden };
+        var visited = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>([root]);
+        while (pending.TryPop(out var folder))
+        {
+            if (!visited.Add(RealPaths.Of(folder))) continue;
+            foreach (var file in Directory.EnumerateFiles(folder, "*", options)) yield return file;
+            foreach (var sub in Directory.EnumerateDirectories(folder, "*", options).Reverse()) pending.Push(sub);
+        }
     }
 
     static List<ImageEntry> Members(string path, string inside, Action<string> warn)

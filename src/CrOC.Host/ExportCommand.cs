@@ -47,7 +47,9 @@ public static class ExportCommand
         foreach (var target in targets.Select(t => OutputPaths.NotInput(t, "--output", weights)))
             if (File.Exists(target) && !o.Overwrite) throw new OutputException($"'{target}' exists: choose another --output, or add --overwrite to replace it");
         using var scope = torch.NewDisposeScope();
-        var loaded = BackboneLoader.Load(weights, network, heads, strict);
+        LoadedBackbone loaded;
+        try { loaded = BackboneLoader.Load(weights, network, heads, strict); }
+        catch (WeightsException e) when (e.Mismatch) { throw new WeightsException($"{e.Message}; --non-strict exports what fits"); }
         var (cfg, imported) = (loaded.Config, loaded.Source);
         var backbone = new NamedTensors(Vit.named(loaded.Params));
         foreach (var note in imported.Notes) Console.WriteLine($"note: {note}");

@@ -1,3 +1,5 @@
+using CrOC.Data;
+
 namespace CrOC.Host.CommandLine;
 
 /// <summary>Checks that outputs can be written before long work starts (<see cref="OutputException"/>, exit 2).</summary>
@@ -14,21 +16,30 @@ public static class OutputPaths
     }
 
     /// <summary>A file that a rerun of the command rewrites (as <see cref="File"/>): never one of the
-    /// command's <paramref name="inputs"/>, and when it exists, a file of its kind
-    /// (<paramref name="extension"/>): an earlier output is replaced, no other file is.</summary>
-    public static string Replaceable(string path, string option, string extension, params string[] inputs)
+    /// command's <paramref name="inputs"/>, and when it exists, an earlier output of the command
+    /// (<paramref name="isEarlierOutput"/>; <paramref name="kind"/> names it in the refusal): that
+    /// is replaced, no other file is.</summary>
+    public static string Replaceable(string path, string option, string kind, Func<string, bool> isEarlierOutput, params string[] inputs)
     {
         var full = NotInput(path, option, inputs);
-        if (System.IO.File.Exists(full) && !full.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
-            throw new OutputException($"{option} '{path}' exists and is not a {extension} file; choose another path");
+        if (System.IO.File.Exists(full) && !isEarlierOutput(full))
+            throw new OutputException($"{option} '{path}' exists and is not {kind}, which a rerun would replace; choose another path");
         return full;
+    }
+
+    /// <summary>Whether <paramref name="path"/> holds a JSON object with the member <paramref name="key"/>
+    /// (an evaluation's result: "miou", "top1"), not a run's config.json or any other JSON file.</summary>
+    public static bool IsJsonResult(string path, string key)
+    {
+        try { return System.Text.Json.Nodes.JsonNode.Parse(System.IO.File.ReadAllText(path)) is System.Text.Json.Nodes.JsonObject o && o.ContainsKey(key); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return false; }
     }
 
     /// <summary>A file to be written (as <see cref="File"/>) that is none of the command's <paramref name="inputs"/>.</summary>
     public static string NotInput(string path, string option, params string[] inputs)
     {
         var full = File(path, option);
-        if (inputs.Any(input => Path.GetFullPath(input) == full))
+        if (inputs.Any(input => RealPaths.Of(input) == RealPaths.Of(full))) // a link to the input is the input
             throw new OutputException($"{option} '{path}' is this command's input file; choose another path");
         return full;
     }

@@ -44,7 +44,7 @@ public static class EvalKnnCommand
 {
     public static int Run(EvalKnnOptions o)
     {
-        var json = o.Prepare();
+        var json = o.Prepare("top1");
         var result = Evaluate(o, Console.WriteLine);
         Console.WriteLine($"k-NN top-1 {100 * result.Top1:F2} % ({result.Queries} queries, bank of {result.Bank}, k = {o.K}, T = {o.Temperature}; {result.Skipped} undecodable images skipped; {result.Seconds:F0} s)");
         if (json is not null)

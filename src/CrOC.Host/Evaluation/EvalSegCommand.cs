@@ -62,7 +62,8 @@ public static class EvalSegCommand
 {
     public static int Run(EvalSegOptions o)
     {
-        var json = o.Prepare();
+        if (o.ProbeSeeds.Distinct().Count() != o.ProbeSeeds.Length) throw new OptionException($"--probe-seeds must be distinct (the same seed trains the same probe), got {string.Join(",", o.ProbeSeeds)}");
+        var json = o.Prepare("miou");
         var predictions = o.SavePredictions is null ? null : OutputPaths.Folder(o.SavePredictions, "--save-predictions");
         var device = Devices.Resolve(o.Device);
         var probe = new ProbeOptions(Size: o.Size, FeatureSize: o.FeatureSize, Epochs: o.Epochs, Lr: o.Lr, Batch: o.Batch,
@@ -70,7 +71,7 @@ public static class EvalSegCommand
             Precision: Precisions.Resolve(o.Precision, o.Device));
         CheckpointImport.ExpectFile(o.Weights); // before the synthetic set is generated
         var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());
-        if (predictions is not null && DiskSpace.Holds(Path.GetFullPath(root), predictions))
+        if (predictions is not null && DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(predictions))) // through links too
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes);
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));
@@ -101,12 +102,13 @@ public static class EvalSegCommand
     }
 
     /// <summary>Where each validation image's predicted mask goes: NAME.png inside the folder (names
-    /// with subfolders too), checked before the work; a name that leads outside it is refused.</summary>
+    /// with subfolders too), checked before the work; a name that leads outside it, by its path or
+    /// through a link (a subfolder linked into the dataset), is refused.</summary>
     static IReadOnlyList<string> PredictionPaths(string folder, IEnumerable<string> names) =>
         names.Select(name =>
         {
             var path = Path.GetFullPath(Path.Combine(folder, name + ".png"));
-            return DiskSpace.Holds(folder, path) && path != folder ? path
+            return DiskSpace.Holds(folder, path) && path != folder && DiskSpace.Holds(RealPaths.Of(folder), RealPaths.Of(path)) ? path
                 : throw new DatasetException($"the validation image '{name}' would put its predicted mask outside --save-predictions '{folder}'");
         }).ToList();
 

@@ -31,10 +31,12 @@ public abstract record FrozenBackboneOptions
     /// <summary>The random initialisation's seed, or null for the weights themselves.</summary>
     public int? RandomSeed => Random ? InitSeed : null;
 
-    /// <summary>Checks the JSON path before the work and sets the threads; returns the full JSON path, if any.</summary>
-    public string? Prepare()
+    /// <summary>Checks the JSON path before the work (an existing file is replaced only when it is an
+    /// earlier result: a JSON object with <paramref name="resultKey"/>) and sets the threads; returns
+    /// the full JSON path, if any.</summary>
+    public string? Prepare(string resultKey)
     {
-        var json = Json is null ? null : OutputPaths.Replaceable(Json, "--json", ".json", Weights);
+        var json = Json is null ? null : OutputPaths.Replaceable(Json, "--json", $"an earlier result (a JSON object with \"{resultKey}\")", path => OutputPaths.IsJsonResult(path, resultKey), Weights);
         if (Threads > 0) TorchSharp.torch.set_num_threads(Threads);
         return json;
     }

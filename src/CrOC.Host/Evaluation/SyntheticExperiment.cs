@@ -47,7 +47,9 @@ public static class SyntheticExperiment
         var (seeds, size, featureSize, probeEpochs, maxTrain) = (ExperimentOptions.Distinct(o.Seeds ?? [0, 1]), o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
         var extra = TrainPairs(o.TrainArgs);
         if (o.Quick) throw new OptionException("--quick is the real suite's try-out (--suite real); the synthetic suite's size is set by --seeds, --train-args and the probe options");
-        var recipe = TrainConfig.Resolve(extra);
+        TrainConfig recipe;
+        try { recipe = TrainConfig.Resolve(extra); }
+        catch (Exception e) when (e is OptionException or ConfigException) { throw new OptionException($"--train-args: {e.Message} (they are `croc-host train --help`'s options)"); }
         int patch = recipe.Patch; // checked before hours of pre-training, not after
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of the patch size {patch}");
 

@@ -24,7 +24,7 @@ public static class Checkpoints
     /// oldest beyond the newest <paramref name="keep"/>, except those whose step is a multiple of
     /// <paramref name="keepEvery"/> (when > 0: kept for curves); returns its path. <paramref name="images"/>
     /// (when > 0) is the dataset's size, recorded so that a resume over another dataset is refused.</summary>
-    public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1, int keepEvery = 0, int images = 0)
+    public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1, int keepEvery = 0, int images = 0, Action<string>? report = null)
     {
         var tensors = new NamedTensors();
         foreach (var (name, t) in state.Student) tensors.Add("student." + name, t);
@@ -42,10 +42,40 @@ public static class Checkpoints
         if (images > 0) progress["images"] = images;
         var path = Path.Combine(Folder(output), $"step-{state.Step:D8}.safetensors");
         Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString(), ["commit"] = GitInfo.Commit });
-        // Every file here is this run's (the run folder is owned, refused files are set aside), and
-        // none is newer than this one: the oldest beyond the newest `keep` go.
-        foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep).Where(p => keepEvery <= 0 || StepOf(p) % keepEvery != 0)) File.Delete(old);
+        // None is newer than this one (refused files are set aside): the oldest beyond the newest
+        // `keep` go — a file that is not this run's (copied in, unreadable) is set aside instead.
+        foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep).Where(p => keepEvery <= 0 || StepOf(p) % keepEvery != 0))
+        {
+            if (NotThisRuns(old, config, images) is { } why) report?.Invoke($"kept {old} as {SetAside(old)}: not this run's checkpoint ({why}), so not pruned");
+            else File.Delete(old);
+        }
         return path;
+    }
+
+    /// <summary>Why the checkpoint <paramref name="path"/> is not a checkpoint of this run (another
+    /// format, identity setting or dataset size, or an unreadable header), or null; its header alone is read.</summary>
+    static string? NotThisRuns(string path, TrainConfig config, int images)
+    {
+        try
+        {
+            var metadata = Safetensors.ReadMetadata(path);
+            var progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? "null") as JsonObject;
+            if (progress?["format"]?.GetValue<string>() != Format) return $"not a {Format} file";
+            if (images > 0 && progress["images"] is { } madeOver && madeOver.GetValue<int>() != images) return $"a run over {madeOver} images";
+            return TrainConfig.IdentityDifference(TrainConfig.FromJson(metadata.GetValueOrDefault("config") ?? "null"), config);
+        }
+        catch (Exception e) when (e is IOException or WeightsException or ConfigException or JsonException or InvalidOperationException or FormatException)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>Renames <paramref name="path"/> to PATH.refused (PATH.refused-2, … when taken); returns the new name.</summary>
+    static string SetAside(string path)
+    {
+        var aside = Enumerable.Range(1, int.MaxValue - 1).Select(n => path + (n == 1 ? ".refused" : $".refused-{n}")).First(p => !File.Exists(p));
+        File.Move(path, aside);
+        return aside;
     }
 
     /// <summary>Renames the checkpoints after step <paramref name="step"/> (files that were refused
@@ -54,14 +84,7 @@ public static class Checkpoints
     /// pruned as the run writes its new checkpoints. Returns the new names.</summary>
     public static List<string> SetAsideAfter(string output, long step)
     {
-        var moved = new List<string>();
-        foreach (var path in List(output).Where(p => StepOf(p) > step))
-        {
-            var aside = Enumerable.Range(1, int.MaxValue - 1).Select(n => path + (n == 1 ? ".refused" : $".refused-{n}")).First(p => !File.Exists(p));
-            File.Move(path, aside);
-            moved.Add(aside);
-        }
-        return moved;
+        return [.. List(output).Where(p => StepOf(p) > step).Select(SetAside)];
     }
 
     /// <summary>The step in a checkpoint's file name.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using CrOC.Data;
 using CrOC.Host.CommandLine;
 using CrOC.Host.Weights;
 
@@ -31,9 +32,10 @@ public sealed class RunFolder : IDisposable
     public static RunFolder Claim(string output, TrainConfig config, bool moveAside)
     {
         var path = OutputPaths.Folder(output, "--output");
-        // another program's records are refused before the lock, which would leave run.lock beside them
+        // refused before the lock, which would leave run.lock beside the records; again under it,
+        // as another run may have written there meanwhile
         var foreign = Foreign(path);
-        if (foreign is not null && !moveAside) throw Refusal(foreign, path);
+        if ((foreign ?? Conflict(path, config)) is { } early && !moveAside) throw Refusal(early, path);
         var held = Lock(path);
         string? movedTo = null;
         try
@@ -42,6 +44,8 @@ public sealed class RunFolder : IDisposable
             if (conflict is not null && !moveAside) throw Refusal(conflict, path);
             if (moveAside && HoldsRun(path))
             {
+                if (DiskSpace.Holds(RealPaths.Of(path), RealPaths.Of(Environment.CurrentDirectory)))
+                    throw new OutputException($"--move-aside cannot move '{path}': it holds the working directory, which would move with it; run the command from outside that folder");
                 movedTo = AsideName(path);
                 Directory.Move(path, movedTo); // the lock file moves with it: still ours until released
                 var old = held;

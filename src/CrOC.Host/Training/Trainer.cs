@@ -84,7 +84,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         void SaveUnlessSaved()
         {
             if (state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
-                lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count);
+                lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count, log);
         }
 
         bool stop = false; // agreed by all ranks after each step: they run the same steps
@@ -134,7 +134,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 metrics!.Write(state.Step, values);
                 Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
                 if (state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps)
-                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count);
+                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count, log);
             }
         }
         bool interrupted = state.Step < totalSteps;

@@ -62,12 +62,12 @@ public static class ClusterPictures
         var captions = Enumerable.Range(0, b).Select(i => Caption(clusters, i, head)).ToList();
         using (var picture = Render(vit, views.Select(v => new[] { v[0].Pixels, v[1].Pixels }).ToList(), clusters, head))
         {
-            AtomicFile.Write(path, s => picture.SaveAsPng(s));
+            PictureFile.Write(picture, path);
         }
         if (attentionPath is null) return captions;
         var attention = Vit.clsAttention(last).narrow(0, 0, b).contiguous().data<float>().ToArray(); // view 1: (B, h, N)
         using var maps = RenderAttention(vit, views.Select(v => v[0].Pixels).ToList(), attention);
-        AtomicFile.Write(attentionPath, s => maps.SaveAsPng(s)); // pictures, like checkpoints, are written whole or not at all
+        PictureFile.Write(maps, attentionPath);
         return captions;
     }
 

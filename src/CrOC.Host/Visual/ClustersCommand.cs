@@ -44,9 +44,9 @@ public static class ClustersCommand
         if ((o.Image is null) == (o.Data is null)) throw new OptionException("give exactly one of --image and --data");
         if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
         if (o.Output is { } named && !named.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new OutputException($"--output '{named}' must end with .png (the picture is a PNG)");
-        var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]).Take(o.Count).ToList();
-        var inputs = files.Select(f => f.Path).Prepend(o.Weights).ToArray(); // a picture never replaces a photo it shows
-        var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", ".png", inputs);
+        var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]);
+        var inputs = files.Select(f => f.Path).Prepend(o.Weights).ToArray(); // a picture never replaces a photo of its input
+        var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", "a picture croc-host drew", PictureFile.IsEarlierPicture, inputs);
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;
         var vit = o.Size is int s ? new Vit.VitConfig(imageSize: s, patch: c.Patch, dim: c.Dim, depth: c.Depth, heads: c.Heads, mlpRatio: c.MlpRatio, eps: c.Eps) : c;
@@ -54,14 +54,27 @@ public static class ClustersCommand
         int k0 = Clustering.ClusteringConfig.Official.K0;
         if (2 * vit.Tokens < k0) throw new OptionException($"--size {vit.ImageSize} gives {vit.Tokens} patch(es) per view; the clustering starts from {k0} clusters over both views' patches: use --size of at least {vit.Patch * (int)System.Math.Ceiling(System.Math.Sqrt(k0 / 2.0))}");
         if (o.Head >= vit.Heads) throw new OptionException($"--head must be below the {vit.Heads} heads of this backbone");
-        RefuseHugePictures(vit, files.Count);
-        var decoder = new ImageDecoder();
-        var images = files.Select(f => decoder.Decode(f)).ToList();
-        var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", ".png", inputs);
+        RefuseHugePictures(vit, System.Math.Min(files.Count, o.Image is null ? o.Count : 1));
+        var images = o.Image is not null ? [new ImageDecoder().Decode(files[0])] : FirstDecodable(files, o.Count);
+        var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", "a picture croc-host drew", PictureFile.IsEarlierPicture, inputs);
         var captions = ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
         foreach (var caption in captions) Console.WriteLine(caption);
         Console.WriteLine($"wrote {output} ({images.Count} images, head {o.Head}) and {attention} ({vit.Heads} heads)");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The first <paramref name="count"/> images of a folder that decode; the others are
+    /// skipped with a line each (none decoding is a <see cref="DatasetException"/>).</summary>
+    static List<RgbImage> FirstDecodable(IReadOnlyList<ImageEntry> files, int count)
+    {
+        var decoder = new ImageDecoder();
+        var images = new List<RgbImage>();
+        foreach (var file in files.TakeWhile(_ => images.Count < count))
+        {
+            try { images.Add(decoder.Decode(file)); }
+            catch (DecodeException e) { Console.WriteLine($"skipped {e.Message}"); }
+        }
+        return images.Count > 0 ? images : throw new DatasetException($"none of the {files.Count} images of --data decodes");
     }
 
     /// <summary>Refuses, before any image is read, pictures above <see cref="ClusterPictures.MaxPicturePixels"/>.</summary>

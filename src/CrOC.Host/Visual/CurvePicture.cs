@@ -51,7 +51,7 @@ public static class CurvePicture
             BitmapFont.Fill(picture, Left + plotW + 20, legendY, 24, 6, colour);
             BitmapFont.Draw(picture, series[s].Label, Left + plotW + 52, legendY - 5, Text, black);
         }
-        AtomicFile.Write(path, s => picture.SaveAsPng(s)); // a crash never leaves a half-written picture
+        PictureFile.Write(picture, path);
     }
 
     /// <summary>A straight line (DDA), <paramref name="thickness"/> pixels wide.</summary>

@@ -61,7 +61,7 @@ public static class PredictionPictures
             BitmapFont.Fill(picture, x + 1, y + 1, swatch - 2, swatch - 2, Colours[k % Colours.Length]);
             BitmapFont.Draw(picture, classNames[k], x + (BitmapFont.Height + 2) * TextScale, y, TextScale, new Rgb24(0, 0, 0));
         }
-        AtomicFile.Write(path, s => picture.SaveAsPng(s)); // a crash never leaves a half-written picture
+        PictureFile.Write(picture, path);
     }
 
     static void DrawPhoto(Image<Rgb24> picture, RgbImage photo, int left, int top)

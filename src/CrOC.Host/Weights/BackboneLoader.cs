@@ -23,7 +23,12 @@ public static class BackboneLoader
         var parameters = Vit.init(config, new torch.Generator((ulong)(randomSeed ?? 0), torch.CPU));
         BindingReport? report = null;
         if (randomSeed is null)
+        {
             report = StateDictBinding.Bind(new NamedTensors(Vit.named(parameters)), source, strict);
+            // a diverged run's weights would evaluate to chance without a word
+            if (Vit.named(parameters).FirstOrDefault(p => !torch.isfinite(p.Item2).all().item<bool>()) is { Item1: { } broken })
+                throw new WeightsException($"{weights}: '{broken}' holds NaN or infinite values (a diverged run's weights?)");
+        }
         return new LoadedBackbone(config, parameters, imported, report, imported.Teacher is null ? "single network" : teacher ? "teacher" : "student");
     }
 }

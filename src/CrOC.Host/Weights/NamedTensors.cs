@@ -24,4 +24,8 @@ public sealed class NamedTensors : OrderedDictionary<string, torch.Tensor>
 }
 
 /// <summary>A weights file that cannot be read or does not fit the model; the message says why.</summary>
-public sealed class WeightsException(string message) : Exception(message), CommandLine.IBadInput;
+public sealed class WeightsException(string message) : Exception(message), CommandLine.IBadInput
+{
+    /// <summary>The file was read, but its tensors do not fit the model (a strict load's refusal).</summary>
+    public bool Mismatch { get; init; }
+}

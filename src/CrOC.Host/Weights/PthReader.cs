@@ -1,5 +1,6 @@
 using System.Collections;
 using System.IO.Compression;
+using System.Text.RegularExpressions;
 using Razorvine.Pickle;
 using Razorvine.Pickle.Objects;
 using TorchSharp;
@@ -20,7 +21,7 @@ public sealed record InertObject(string ClassName, IDictionary State);
 /// <see cref="MaxDepth"/> deep and hold at most <see cref="MaxObjects"/> objects (a deep or
 /// self-referencing pickle cannot exhaust the stack, a shared-reference bomb cannot exhaust the time).
 /// </summary>
-public static class PthReader
+public static partial class PthReader
 {
     public const long MaxPickleBytes = 256L << 20;
     public const int MaxDepth = 64;
@@ -47,12 +48,20 @@ public static class PthReader
         {
             throw new WeightsException($"{path}: {e.Message}");
         }
+        catch (Razorvine.Pickle.PickleException e) when (UnknownCall().Match(e.Message) is { Success: true } call)
+        {
+            throw new WeightsException($"{path}: not a readable PyTorch file: its pickle calls '{call.Groups[1].Value}', which a weights file never needs (refused; nothing was run)");
+        }
         catch (Exception e)
         {
             // Whatever a malformed archive or pickle makes the readers throw is a refusal, not a crash.
             throw new WeightsException($"{path}: not a readable PyTorch file ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
         }
     }
+
+    /// <summary>Razorvine's refusal of a class or function it has no constructor for, naming it: "… construction of ClassDict (for posix.system) …".</summary>
+    [GeneratedRegex(@"construction of ClassDict \(for ([^)]+)\)")]
+    private static partial Regex UnknownCall();
 
     public static object? Read(Stream stream)
     {

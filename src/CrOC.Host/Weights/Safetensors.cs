@@ -92,7 +92,20 @@ public static class Safetensors
             ? array.Select(d => d is null ? throw new WeightsException($"'{name}': {field} holds a null") : d.GetValue<long>()).ToArray()
             : throw new WeightsException($"'{name}' has no {field} array");
 
-    public static (NamedTensors Tensors, Dictionary<string, string> Metadata) Read(Stream stream)
+    /// <summary>The metadata of the safetensors file <paramref name="path"/>, from its header alone
+    /// (neither the tensors nor the checksum are read).</summary>
+    public static Dictionary<string, string> ReadMetadata(string path)
+    {
+        using var stream = File.OpenRead(path);
+        try { return MetadataOf(ReadHeader(stream).Header); }
+        catch (Exception e) when (e is JsonException or EndOfStreamException or InvalidOperationException or FormatException)
+        {
+            throw new WeightsException($"{path}: not a valid safetensors file ({e.Message.Split('\n')[0]})");
+        }
+    }
+
+    /// <summary>The header as JSON, and where the data starts and how long it is; the stream is left at the data.</summary>
+    static (JsonObject Header, long DataStart, long DataLength) ReadHeader(Stream stream)
     {
         var lengthBytes = new byte[8];
         stream.ReadExactly(lengthBytes);
@@ -103,18 +116,23 @@ public static class Safetensors
         var headerBytes = new byte[headerLength];
         stream.ReadExactly(headerBytes);
         var header = JsonNode.Parse(headerBytes)?.AsObject() ?? throw new WeightsException("empty header");
-        long dataStart = 8 + (long)headerLength;
+        return (header, 8 + (long)headerLength, dataLength);
+    }
 
-        var metadata = new Dictionary<string, string>();
+    static Dictionary<string, string> MetadataOf(JsonObject header) =>
+        !header.TryGetPropertyValue("__metadata__", out var node) ? []
+        : node is JsonObject metadata ? metadata.ToDictionary(m => m.Key, m => m.Value?.GetValue<string>() ?? "")
+        : throw new WeightsException("__metadata__ is not an object");
+
+    public static (NamedTensors Tensors, Dictionary<string, string> Metadata) Read(Stream stream)
+    {
+        var (header, dataStart, dataLength) = ReadHeader(stream);
+        var metadata = MetadataOf(header);
         var entries = new List<(string Name, torch.ScalarType Type, long[] Shape, long Begin, long End)>();
         foreach (var (name, node) in header)
         {
             if (node is null) throw new WeightsException($"entry '{name}' is null");
-            if (name == "__metadata__")
-            {
-                foreach (var (key, value) in node.AsObject()) metadata[key] = value?.GetValue<string>() ?? "";
-                continue;
-            }
+            if (name == "__metadata__") continue;
             var type = DTypes.FromSafetensors(node["dtype"]?.GetValue<string>() ?? "");
             var shape = Integers(node, "shape", name);
             if (shape.Length > 64) throw new WeightsException($"'{name}' has {shape.Length} dimensions");

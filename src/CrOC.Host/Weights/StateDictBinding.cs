@@ -43,7 +43,7 @@ public static class StateDictBinding
     {
         var report = Compare(target, source);
         if (strict && !report.Complete)
-            throw new WeightsException($"the weights do not fit the model ({report.Describe()}); --non-strict loads what fits");
+            throw new WeightsException($"the weights do not fit the model ({report.Describe()})") { Mismatch = true };
         using (torch.no_grad())
         {
             foreach (var (name, tensor) in target)

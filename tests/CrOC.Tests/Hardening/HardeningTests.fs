@@ -359,6 +359,65 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "links and strays lose nothing: a foreign checkpoint is set aside, not pruned; --move-aside refuses the working directory's folder; a linked folder is searched once; a link loop is no storage outage, and clusters skips it" {
+            let dir = DataTests.tempDir "links"
+            // Another run's checkpoint in this run's checkpoints/ (copied over its step 1) is set aside when pruning reaches it.
+            let mine, other = Path.Combine(dir, "mine"), Path.Combine(dir, "other")
+            for output, seed in [ mine, "0"; other, "7" ] do
+                let code, _, err = croc 120 (trainArgs output [ "--max-steps"; "2"; "--checkpoint-every"; "1"; "--seed"; seed ])
+                Expect.equal code 0 err
+            let stray = Path.Combine(Checkpoints.Folder mine, "step-00000001.safetensors")
+            File.Copy(Path.Combine(Checkpoints.Folder other, "step-00000001.safetensors"), stray, true)
+            let code, _, err = croc 120 (trainArgs mine [ "--max-steps"; "4"; "--checkpoint-every"; "1"; "--keep-checkpoints"; "1"; "--seed"; "0" ])
+            Expect.equal code 0 err
+            Expect.isTrue (File.Exists(stray + ".refused")) "the other run's checkpoint kept aside"
+            Expect.stringContains (File.ReadAllText(Path.Combine(mine, "train.log"))) "not this run's checkpoint (made with seed = 7, this run has 0), so not pruned" "and said"
+            Expect.equal (checkpointNames mine) [ "step-00000004.safetensors" ] "this run's own were pruned as before"
+            // --move-aside of the folder the command runs in would move the working directory along.
+            let here = Environment.CurrentDirectory
+            let code, message =
+                try
+                    Environment.CurrentDirectory <- mine
+                    TrainingTests.cli (List.toArray (trainArgs "." [ "--move-aside"; "--seed"; "1" ]))
+                finally Environment.CurrentDirectory <- here
+            Expect.equal code 2 message
+            Expect.stringContains message "holds the working directory" "refused"
+            Expect.isTrue (File.Exists(Path.Combine(mine, "config.json"))) "the run stays where it is"
+            // A folder linked back to its parent, and a second link to the same folder: each image once.
+            let scenes = DataTests.sceneFolder 3 32 32
+            Directory.CreateDirectory(Path.Combine(scenes, "sub")) |> ignore
+            Directory.CreateSymbolicLink(Path.Combine(scenes, "sub", "up"), scenes) |> ignore
+            Directory.CreateSymbolicLink(Path.Combine(scenes, "again"), scenes) |> ignore
+            Expect.equal (CrOC.Data.ImageSources.Find([ scenes ]).Count) 3 "three images, no cycle"
+            // A file that is a link to itself is a bad file, not an unreachable disk: not retried.
+            let loop = Path.Combine(scenes, "loop.jpg")
+            File.CreateSymbolicLink(loop, loop) |> ignore
+            let io = thrown<IOException> (fun () -> File.ReadAllBytes loop |> ignore) "a link loop"
+            Expect.isFalse (CrOC.Data.ImageDecoder.IsStorageFailure io) "ELOOP is the file's failure"
+            let decoder = CrOC.Data.ImageDecoder(StorageRetryWaits = [| TimeSpan.FromHours 1.0 |])
+            let failure = thrown<CrOC.Data.DecodeException> (fun () -> decoder.Decode loop |> ignore) "undecodable"
+            Expect.isFalse failure.Storage "reported at once"
+            // clusters --data skips such files (and any undecodable one) for the next images
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            File.WriteAllText(Path.Combine(scenes, "broken.jpg"), "not a JPEG")
+            let code, out, err = croc 120 [ "clusters"; "--weights"; weights; "--data"; scenes; "--count"; "2"; "--output"; Path.Combine(dir, "c.png") ]
+            Expect.equal code 0 err
+            Expect.stringContains out "skipped" "says which it skipped"
+            Expect.stringContains out "(2 images" "and shows two others"
+            let code, _, err = croc 120 [ "clusters"; "--weights"; weights; "--data"; scenes; "--count"; "2"; "--output"; Path.Combine(dir, "c.png") ]
+            Expect.equal code 0 (sprintf "a rerun replaces its own earlier picture: %s" err)
+            // A refusal leaves no lock files behind in a folder that is not its run's.
+            let strays = Path.Combine(dir, "strays")
+            Directory.CreateDirectory strays |> ignore
+            File.WriteAllText(Path.Combine(strays, "metrics.jsonl"), "{}\n")
+            let code, message = TrainingTests.cli (List.toArray (trainArgs strays []))
+            Expect.equal code 2 message
+            Expect.sequenceEqual (Directory.GetFiles strays |> Array.map Path.GetFileName) [| "metrics.jsonl" |] "nothing was changed, as the message says"
+            Directory.Delete(dir, true)
+            Directory.Delete(scenes, true)
+        }
+
         test "bad inputs end with one line and a documented exit code, never a crash (134) or a stack trace" {
             let dir = DataTests.tempDir "bad-inputs"
             let aFile = Path.Combine(dir, "a-file")
@@ -386,8 +445,48 @@ let tests =
             CrOC.Data.SyntheticScenes.WriteVoc(badMask, 4, 2, 3L)
             let mask = Path.Combine(badMask, "SegmentationClass", "scene_00000.png")
             File.WriteAllBytes(mask, (File.ReadAllBytes mask).[.. 200])
+            // Links to inputs, a run's config.json, a photo that is no picture of ours: none is an output to replace.
+            let link name target = let path = Path.Combine(dir, name) in File.CreateSymbolicLink(path, target) |> ignore; path
+            let weightsLink = link "link.safetensors" weights
+            let photoLink = link "photo-link.png" photo
+            let masksLink = link "masks-link" (Path.Combine(voc, "SegmentationClass"))
+            let runConfig = Path.Combine(dir, "config.json")
+            File.WriteAllText(runConfig, "{ \"arch\": \"tiny\" }")
+            let otherPhoto = Path.Combine(dir, "other.png")
+            File.Copy(photo, otherPhoto)
+            let otherPhotoBytes = File.ReadAllBytes otherPhoto
+            // A pickle that calls os.system (protocol 2: GLOBAL posix.system, ("true",), REDUCE), in torch.save's zip layout.
+            let evil = Path.Combine(dir, "evil.pth")
+            do
+                use zip = ZipFile.Open(evil, ZipArchiveMode.Create)
+                use entry = zip.CreateEntry("archive/data.pkl").Open()
+                let pickle = Array.concat [ [| 0x80uy; 2uy |]; Encoding.ASCII.GetBytes "cposix\nsystem\nX"; [| 4uy; 0uy; 0uy; 0uy |]; Encoding.ASCII.GetBytes "true"; [| 0x85uy; byte 'R'; byte '.' |] ]
+                entry.Write(pickle, 0, pickle.Length)
+            let toml = Path.Combine(dir, "overflow.toml")
+            File.WriteAllText(toml, "depth = 99999999999999999999\n")
+            let twice = Path.Combine(dir, "twice.json")
+            File.WriteAllText(twice, "{ \"batch\": 2, \"batch\": 4 }")
+            let nanWeights = Path.Combine(dir, "nan.safetensors")
+            let partialWeights = Path.Combine(dir, "partial.safetensors")
+            do
+                let named = Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))
+                BackboneExport.Write(nanWeights, NamedTensors(named |> List.mapi (fun i (n, t) -> n, (if i = 3 then torch.full_like(t, Double.NaN) else t))).WithPrefix("backbone."))
+                BackboneExport.Write(partialWeights, NamedTensors(named |> List.filter (fun (n, _) -> not (n.EndsWith "fc2.bias"))).WithPrefix("backbone."))
             let cases =
                 [ 2, [ "eval-seg"; "--weights"; weights; "--data"; ghost; "--size"; "32"; "--epochs"; "1" ], "file not found"
+                  2, [ "export"; "--weights"; weightsLink; "--output"; Path.Combine(dir, "w"); "--format"; "safetensors"; "--overwrite" ], "is this command's input file"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; masksLink ], "lies inside the dataset"
+                  2, [ "clusters"; "--weights"; weights; "--image"; photoLink; "--output"; photo ], "is this command's input file"
+                  2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; otherPhoto ], "exists and is not a picture croc-host drew"
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; runConfig ], "exists and is not an earlier result (a JSON object with \"top1\")"
+                  2, [ "eval-seg"; "--weights"; evil; "--data"; voc ], "its pickle calls 'posix.system'"
+                  2, [ "train"; "--config"; toml ], "Unable to parse integer"
+                  2, [ "train"; "--config"; twice ], "'batch' is given 2 times"
+                  2, [ "experiment"; "--train-args=--bogus 1" ], "`croc-host train --help`'s options"
+                  2, [ "eval-seg"; "--weights"; weights; "--probe-seeds"; "1,1" ], "--probe-seeds must be distinct"
+                  2, [ "eval-seg"; "--weights"; nanWeights; "--data"; voc ], "holds NaN or infinite values"
+                  2, [ "eval-seg"; "--weights"; partialWeights; "--data"; voc ], "missing from the file: blocks.0.mlp.fc2.bias)"
+                  2, [ "export"; "--weights"; partialWeights; "--output"; Path.Combine(dir, "partial-export") ], "; --non-strict exports what fits"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--classes"; "1" ], "is neither a class (0..0) nor 255"
                   2, [ "eval-seg"; "--weights"; weights; "--probe-seeds"; "," ], "--probe-seeds needs at least one value"
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--size"; "8" ], "--size 8 gives 1 patch(es)"
@@ -399,7 +498,7 @@ let tests =
                   2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
                   2, [ "experiment"; "--size"; "100" ], "--size 100 is not a multiple of the patch size 8"
                   2, [ "clusters"; "--weights"; pngNamedWeights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; pngNamedWeights ], "is this command's input file"
-                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--json"; aFile ], "exists and is not a .json file"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--json"; aFile ], "exists and is not an earlier result (a JSON object with \"miou\")"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; weights ], "is this command's input file"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--temperature"; "0.001" ], "--temperature must be"
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
@@ -438,7 +537,10 @@ let tests =
                 Expect.isFalse (err.Contains "   at ") (sprintf "%s: no stack trace:\n%s" what err)
                 let messageLines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.filter (fun l -> not (l.StartsWith "Run `croc-host"))
                 Expect.equal messageLines.Length 1 (sprintf "%s: one line:\n%s" what err)
+                if args.Head <> "export" then Expect.isFalse (err.Contains "--non-strict") (sprintf "%s: no option the command lacks" what)
             Expect.equal (File.ReadAllBytes weights) weightsBytes "export did not write over its input"
+            Expect.equal (File.ReadAllBytes otherPhoto) otherPhotoBytes "clusters did not write over a photo"
+            Expect.equal (File.ReadAllText runConfig) "{ \"arch\": \"tiny\" }" "eval-knn did not write over a run's config.json"
             Expect.equal (File.ReadAllText(existing + ".json")) "another export's card" "nor over an existing file"
             Expect.equal (File.ReadAllBytes photo) photoBytes "clusters did not write over the photo it shows"
             Directory.Delete(dir, true)
