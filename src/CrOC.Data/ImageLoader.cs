@@ -19,8 +19,6 @@ public sealed class Batch : IDisposable
     public torch.Tensor? LocalPositions { get; init; }
     /// <summary>Dataset indices of the B samples (after replacing undecodable files).</summary>
     public required int[] Indices { get; init; }
-    public required long Epoch { get; init; }
-    public required int Number { get; init; }
 
     public void Dispose()
     {
@@ -35,16 +33,13 @@ public sealed class Batch : IDisposable
 public sealed class DataStats
 {
     readonly ConcurrentDictionary<string, string> skipped = new(StringComparer.Ordinal);
-    long decoded;
     long waitTicks;
 
-    public long Decoded => Interlocked.Read(ref decoded);
     /// <summary>Undecodable files (path → reason), each counted once.</summary>
     public IReadOnlyDictionary<string, string> Skipped => skipped;
     /// <summary>Time the consumer spent waiting for batches.</summary>
     public TimeSpan DataWait => TimeSpan.FromTicks(Interlocked.Read(ref waitTicks));
 
-    internal void AddDecoded() => Interlocked.Increment(ref decoded);
     internal bool AddSkipped(string path, string reason) => skipped.TryAdd(path, reason);
     internal void AddWait(TimeSpan t) => Interlocked.Add(ref waitTicks, t.Ticks);
 }
@@ -171,7 +166,6 @@ public sealed class ImageLoader
                     // the views' stream is the position's, so a replacement is not a twin of the next slot's sample
                     views[s] = spec.Apply(image, options.Seed, epoch, order[position % order.Length]);
                     indices[s] = index;
-                    Stats.AddDecoded();
                     break;
                 }
                 catch (DecodeException e)
@@ -181,11 +175,11 @@ public sealed class ImageLoader
                 }
             }
         }
-        return new HostBatch(spec, views, indices, epoch, batch);
+        return new HostBatch(spec, views, indices);
     }
 
     /// <summary>A batch as plain arrays, built on a worker thread; tensors are made by the consumer.</summary>
-    sealed record HostBatch(MultiCropSpec Spec, AugmentedView[][] Views, int[] Indices, long Epoch, int Number)
+    sealed record HostBatch(MultiCropSpec Spec, AugmentedView[][] Views, int[] Indices)
     {
         public Batch ToTensors()
         {
@@ -194,7 +188,7 @@ public sealed class ImageLoader
             torch.Tensor? locals = null, localPositions = null;
             if (Spec.LocalCount > 0)
                 (locals, localPositions) = Stack(Spec.Local!, Enumerable.Range(2, Spec.LocalCount).SelectMany(v => Views.Select(s => s[v])).ToList());
-            return new Batch { Globals = globals, GlobalPositions = globalPositions, Locals = locals, LocalPositions = localPositions, Indices = Indices, Epoch = Epoch, Number = Number };
+            return new Batch { Globals = globals, GlobalPositions = globalPositions, Locals = locals, LocalPositions = localPositions, Indices = Indices };
         }
 
         static (torch.Tensor Pixels, torch.Tensor Positions) Stack(ViewSpec view, List<AugmentedView> rows)

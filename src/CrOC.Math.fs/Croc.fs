@@ -1,6 +1,6 @@
 /// What CrOC trains (spec §2): student, teacher, heads, centres and the loss of one step, in one
-/// place. The loop (in the host) only iterates, steps the optimiser, updates the EMA teacher and
-/// keeps the new centres.
+/// place. `TrainingStep.run` adds the backward, the optimiser step (`optimiserStep`), the EMA
+/// teacher and the new centres (`updateCentres`); the host's loop only iterates, logs and checkpoints.
 module CrOC.Math.Croc
 
 open TorchSharp

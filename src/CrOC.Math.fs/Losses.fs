@@ -33,10 +33,6 @@ let private crossViewBy (crossEntropyOf: Tensor -> Tensor -> Tensor) (targets: T
     let s = logPredictions.chunk(2L, 0L)
     times 0.5 (plus (crossEntropyOf t.[0] s.[1]) (crossEntropyOf t.[1] s.[0]))
 
-/// ½ [H(t¹, s²) + H(t², s¹)]: each view's teacher target against the OTHER view's student.
-/// Targets (2R, L), log-predictions (2R, L).
-let crossViewLoss (targets: Tensor) (logPredictions: Tensor) : Tensor = crossViewBy crossEntropy targets logPredictions
-
 /// Temperatures of one distillation branch.
 type Temperatures =
     { /// τ_s (0.1 for both branches in the official code).

@@ -1,5 +1,6 @@
 /// Object representations C = Zᵀ W (spec §6.9): the output tokens pooled with the clustering's
-/// masks, one matched pair (view 1, view 2) per valid cluster.
+/// masks, one matched pair (view 1, view 2) per valid cluster (with fixed shapes: per column,
+/// weighted by its validity).
 module CrOC.Math.Objects
 
 open TorchSharp

@@ -53,7 +53,8 @@ type VitParams =
       Blocks: Block[]
       Norm: LayerNorm }
 
-/// The last block's per-head projections and the CLS attention, for clustering and pictures.
+/// The last block's per-head projections, for clustering and pictures (`clsAttention` computes
+/// the CLS attention from them).
 type LastBlock =
     { /// (B, h, 1+N, D/h) each, from LN1 of the last block's input, before any scaling.
       Queries: Tensor

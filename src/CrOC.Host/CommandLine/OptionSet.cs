@@ -109,7 +109,6 @@ public static class OptionSet<T> where T : class, new()
     static object Number(OptionInfo option, Type type, string text)
     {
         if (type == typeof(int) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i)) return i;
-        if (type == typeof(long) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l)) return l;
         if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d)) return d;
         if (type == typeof(int) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var wide))
             throw new OptionException($"--{option.Name} must lie in [{int.MinValue}, {int.MaxValue}]{(Range(option.Declaration) is { } within ? $" ({within})" : "")}, got {wide}");
@@ -134,7 +133,6 @@ public static class OptionSet<T> where T : class, new()
             var numbers = value switch
             {
                 int i => [i],
-                long l => [l],
                 double x => [x],
                 int[] a => a.Select(v => (double)v).ToArray(),
                 double[] a => a,

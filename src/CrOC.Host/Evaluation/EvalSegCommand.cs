@@ -67,7 +67,7 @@ public static class EvalSegCommand
         var predictions = o.SavePredictions is null ? null : OutputPaths.Folder(o.SavePredictions, "--save-predictions");
         var device = Devices.Resolve(o.Device);
         var probe = new ProbeOptions(Size: o.Size, FeatureSize: o.FeatureSize, Epochs: o.Epochs, Lr: o.Lr, Batch: o.Batch,
-            Milestone: o.Milestone, CacheFeatures: o.CacheFeatures, MaxTrain: o.MaxTrain, Seed: o.ProbeSeeds[0], Grayscale: o.Grayscale, Standardize: o.Standardize,
+            Milestone: o.Milestone, CacheFeatures: o.CacheFeatures, MaxTrain: o.MaxTrain, Grayscale: o.Grayscale, Standardize: o.Standardize,
             Precision: Precisions.Resolve(o.Precision, o.Device));
         CheckpointImport.ExpectFile(o.Weights); // before the synthetic set is generated
         var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());

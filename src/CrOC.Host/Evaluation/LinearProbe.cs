@@ -18,7 +18,6 @@ public sealed record ProbeOptions(
     double WeightDecay = 1e-4,
     bool CacheFeatures = false,
     int MaxTrain = 0,
-    int Seed = 0,
     bool Grayscale = false,
     PrecisionChoice Precision = PrecisionChoice.Fp32,
     bool Standardize = false);
@@ -120,8 +119,6 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         features.Concat(labels).ToList().ForEach(t => t.Dispose());
         return result;
     }
-
-    public SegmentationResult Run(VocSegmentation train, VocSegmentation val, int keepPredictions = 0) => Run(train, val, [options.Seed], keepPredictions)[0];
 
     /// <summary>One probe per seed; with CacheFeatures all share one feature pass.</summary>
     public IReadOnlyList<SegmentationResult> Run(VocSegmentation train, VocSegmentation val, IReadOnlyList<int> seeds, int keepPredictions = 0)

@@ -59,7 +59,7 @@ public static class SyntheticExperiment
         var rows = new List<Row>();
         foreach (var seed in seeds)
         {
-            var probe = new ProbeOptions(Size: size, FeatureSize: featureSize, Epochs: probeEpochs, Milestone: System.Math.Max(1, probeEpochs * 4 / 5), Batch: 32, CacheFeatures: true, MaxTrain: maxTrain, Seed: seed);
+            var probe = new ProbeOptions(Size: size, FeatureSize: featureSize, Epochs: probeEpochs, Milestone: System.Math.Max(1, probeEpochs * 4 / 5), Batch: 32, CacheFeatures: true, MaxTrain: maxTrain);
             string? lastCheckpoint = null;
             foreach (var (method, alpha) in new[] { ("CrOC", "1"), ("DINO-only (alpha 0)", "0") })
             {

@@ -6,10 +6,11 @@ using CrOC.Host.Weights;
 namespace CrOC.Host.Training;
 
 /// <summary>
-/// A run's `--output` folder, owned by one run and append-only. Claiming it takes an exclusive lock
-/// (`run.lock`, an advisory lock the kernel drops when its process dies, so a stale lock is taken
-/// over), checks that the folder holds no other run, then removes the temporary files a killed
-/// atomic writer left: a stored config.json of another identity (<see cref="TrainConfig.IdentityKeys"/>),
+/// A run's `--output` folder, owned by one run and append-only. Claiming it checks that the folder
+/// holds no other run (before the lock, so a refusal leaves no lock file, and again under it),
+/// takes an exclusive lock (`run.lock`, an advisory lock the kernel drops when its process dies, so
+/// a stale lock is taken over), then removes the temporary files a killed atomic writer left: a
+/// stored config.json of another identity (<see cref="TrainConfig.IdentityKeys"/>),
 /// or a run that `--resume false` would start over, is refused (<see cref="OutputException"/>,
 /// exit 2) — unless the run is moved aside to `DIR.old-TIMESTAMP` (never deleted).
 /// </summary>

@@ -18,9 +18,10 @@ public sealed record TrainSummary(long Steps, long StepsRun, double FirstLoss, d
 public sealed class DivergedException(string message) : Exception(message), CommandLine.IReportedFailure;
 
 /// <summary>
-/// The training loop (spec §2, §8): it iterates batches, runs <see cref="Croc.step"/>, backward,
-/// per-tensor clipping, the epoch-0 last-layer freeze, AdamW with per-iteration lr/wd, the EMA
-/// teacher, keeps the new centres, logs and checkpoints. Each step runs in a dispose scope.
+/// The training loop (spec §2, §8): it iterates batches and runs one <see cref="StepRunner"/> step
+/// each (the F# TrainingStep: CrOC's loss, backward, per-tensor clipping, the last layer frozen for
+/// --freeze-last-layer epochs, AdamW with per-iteration lr/wd, the EMA teacher, the new centres),
+/// logs and checkpoints. Each step runs in a dispose scope.
 /// Data-parallel over <paramref name="collective"/>: every rank starts from rank 0's weights, reads
 /// its shard, and takes part in each step's all-reduces; only rank 0 logs metrics and writes
 /// checkpoints. Rank 0 owns the run folder (<see cref="RunFolder"/>): given one claimed by the

@@ -36,7 +36,7 @@ public static class ClusterPictures
     }
 
     /// <summary>Draws the joint clustering of two geometric views of each image (no colour
-    /// augmentation) for head 0, and, when <paramref name="attentionPath"/> is set, the CLS attention maps.</summary>
+    /// augmentation) of head <paramref name="head"/>'s clustering, and, when <paramref name="attentionPath"/> is set, the CLS attention maps.</summary>
     /// <returns>The caption of each image (K*, matched and pruned clusters).</returns>
     public static IReadOnlyList<string> Write(Vit.VitConfig vit, Clustering.ClusteringConfig clustering, Croc.FeatureSpace space, Vit.VitParams backbone, IReadOnlyList<RgbImage> images, long seed, string path, string? attentionPath, int head = 0)
     {
