@@ -32,16 +32,25 @@ public static class OutputPaths
     public static bool IsJsonResult(string path, string key)
     {
         try { return System.Text.Json.Nodes.JsonNode.Parse(System.IO.File.ReadAllText(path)) is System.Text.Json.Nodes.JsonObject o && o.ContainsKey(key); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return false; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or ArgumentException) { return false; }
     }
 
     /// <summary>A file to be written (as <see cref="File"/>) that is none of the command's <paramref name="inputs"/>.</summary>
     public static string NotInput(string path, string option, params string[] inputs)
     {
         var full = File(path, option);
-        if (inputs.Any(input => RealPaths.Of(input) == RealPaths.Of(full))) // a link to the input is the input
+        if (System.IO.File.Exists(full) && RealPaths.Of(full) is var real && inputs.Distinct().Any(input => RealPaths.Of(input) == real)) // a link to the input is the input
             throw new OutputException($"{option} '{path}' is this command's input file; choose another path");
         return full;
+    }
+
+    /// <summary>Renames <paramref name="path"/> to PATH.SUFFIX (PATH.SUFFIX-2, … when taken), never
+    /// over a file; returns the new name.</summary>
+    public static string SetAside(string path, string suffix)
+    {
+        var aside = Enumerable.Range(1, int.MaxValue - 1).Select(n => $"{path}.{suffix}{(n == 1 ? "" : $"-{n}")}").First(p => !System.IO.File.Exists(p));
+        System.IO.File.Move(path, aside);
+        return aside;
     }
 
     static string NotEmpty(string path, string option) =>

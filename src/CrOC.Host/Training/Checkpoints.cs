@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CrOC.Host.CommandLine;
 using CrOC.Host.Weights;
 using CrOC.Math;
 using TorchSharp;
@@ -46,7 +47,7 @@ public static class Checkpoints
         // `keep` go — a file that is not this run's (copied in, unreadable) is set aside instead.
         foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep).Where(p => keepEvery <= 0 || StepOf(p) % keepEvery != 0))
         {
-            if (NotThisRuns(old, config, images) is { } why) report?.Invoke($"kept {old} as {SetAside(old)}: not this run's checkpoint ({why}), so not pruned");
+            if (NotThisRuns(old, config, images) is { } why) report?.Invoke($"kept {old} as {OutputPaths.SetAside(old, "refused")}: not this run's checkpoint ({why}), so not pruned");
             else File.Delete(old);
         }
         return path;
@@ -64,19 +65,12 @@ public static class Checkpoints
             if (images > 0 && progress["images"] is { } madeOver && madeOver.GetValue<int>() != images) return $"a run over {madeOver} images";
             return TrainConfig.IdentityDifference(TrainConfig.FromJson(metadata.GetValueOrDefault("config") ?? "null"), config);
         }
-        catch (Exception e) when (e is IOException or WeightsException or ConfigException or JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or WeightsException or ConfigException or JsonException or InvalidOperationException or FormatException)
         {
             return e.Message;
         }
     }
 
-    /// <summary>Renames <paramref name="path"/> to PATH.refused (PATH.refused-2, … when taken); returns the new name.</summary>
-    static string SetAside(string path)
-    {
-        var aside = Enumerable.Range(1, int.MaxValue - 1).Select(n => path + (n == 1 ? ".refused" : $".refused-{n}")).First(p => !File.Exists(p));
-        File.Move(path, aside);
-        return aside;
-    }
 
     /// <summary>Renames the checkpoints after step <paramref name="step"/> (files that were refused
     /// when the run resumed from <paramref name="step"/>) to *.refused (*.refused-2, … when an
@@ -84,7 +78,7 @@ public static class Checkpoints
     /// pruned as the run writes its new checkpoints. Returns the new names.</summary>
     public static List<string> SetAsideAfter(string output, long step)
     {
-        return [.. List(output).Where(p => StepOf(p) > step).Select(SetAside)];
+        return [.. List(output).Where(p => StepOf(p) > step).Select(p => OutputPaths.SetAside(p, "refused"))];
     }
 
     /// <summary>The step in a checkpoint's file name.</summary>

@@ -45,7 +45,9 @@ public sealed class RunFolder : IDisposable
             if (conflict is not null && !moveAside) throw Refusal(conflict, path);
             if (moveAside && HoldsRun(path))
             {
-                if (DiskSpace.Holds(RealPaths.Of(path), RealPaths.Of(Environment.CurrentDirectory)))
+                // the folder's own entry moves (a link is renamed, not its target)
+                var entry = System.IO.Path.Combine(RealPaths.Of(System.IO.Path.GetDirectoryName(path)!), System.IO.Path.GetFileName(path));
+                if (DiskSpace.Holds(entry, RealPaths.Of(Environment.CurrentDirectory)))
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the working directory, which would move with it; run the command from outside that folder");
                 movedTo = AsideName(path);
                 Directory.Move(path, movedTo); // the lock file moves with it: still ours until released

@@ -45,7 +45,7 @@ public static class ClustersCommand
         if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
         if (o.Output is { } named && !named.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new OutputException($"--output '{named}' must end with .png (the picture is a PNG)");
         var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]);
-        var inputs = files.Select(f => f.Path).Prepend(o.Weights).ToArray(); // a picture never replaces a photo of its input
+        string[] inputs = o.Image is null ? [o.Weights] : [o.Weights, o.Image]; // a dataset's photos are no pictures of ours (Replaceable)
         var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", "a picture croc-host drew", PictureFile.IsEarlierPicture, inputs);
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;

@@ -26,6 +26,7 @@ public static class BackboneLoader
         {
             report = StateDictBinding.Bind(new NamedTensors(Vit.named(parameters)), source, strict);
             // a diverged run's weights would evaluate to chance without a word
+            using var scope = torch.NewDisposeScope();
             if (Vit.named(parameters).FirstOrDefault(p => !torch.isfinite(p.Item2).all().item<bool>()) is { Item1: { } broken })
                 throw new WeightsException($"{weights}: '{broken}' holds NaN or infinite values (a diverged run's weights?)");
         }

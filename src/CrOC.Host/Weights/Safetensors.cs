@@ -74,8 +74,7 @@ public static class Safetensors
         {
             return Read(stream);
         }
-        catch (Exception e) when (e is JsonException or EndOfStreamException or InvalidOperationException or FormatException or OverflowException
-                                    or ArgumentException or KeyNotFoundException or InvalidCastException)
+        catch (Exception e) when (Malformed(e))
         {
             throw new WeightsException($"{path}: not a valid safetensors file ({e.Message.Split('\n')[0]})");
         }
@@ -98,11 +97,15 @@ public static class Safetensors
     {
         using var stream = File.OpenRead(path);
         try { return MetadataOf(ReadHeader(stream).Header); }
-        catch (Exception e) when (e is JsonException or EndOfStreamException or InvalidOperationException or FormatException)
+        catch (Exception e) when (Malformed(e))
         {
             throw new WeightsException($"{path}: not a valid safetensors file ({e.Message.Split('\n')[0]})");
         }
     }
+
+    /// <summary>What the readers throw on a malformed file (a refusal, not an internal error).</summary>
+    static bool Malformed(Exception e) => e is JsonException or EndOfStreamException or InvalidOperationException or FormatException or OverflowException
+        or ArgumentException or KeyNotFoundException or InvalidCastException;
 
     /// <summary>The header as JSON, and where the data starts and how long it is; the stream is left at the data.</summary>
     static (JsonObject Header, long DataStart, long DataLength) ReadHeader(Stream stream)

@@ -97,6 +97,9 @@ let tests =
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "other data: redone"
             File.WriteAllText(horsesJson, "not JSON")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "an unreadable result: redone"
+            Expect.equal (suite.ToRun [ jobs.[1] ]).Count 1 "to be run"
+            Expect.isFalse (File.Exists horsesJson) "its old file set aside first (eval-seg --json replaces only a result of its own)"
+            Expect.equal (File.ReadAllText(horsesJson + ".stale")) "not JSON" "and kept"
             File.WriteAllText(horsesJson, sprintf """{ "weights": "/moved/output/w.safetensors", "data": "%s" }""" (Path.GetFullPath(Path.Combine("data", "weizmann-horses"))))
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "weights from a moved output folder: still done"
             // a result of other probe settings (a plan changed since) is not this job's

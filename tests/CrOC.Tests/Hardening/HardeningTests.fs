@@ -368,9 +368,14 @@ let tests =
                 Expect.equal code 0 err
             let stray = Path.Combine(Checkpoints.Folder mine, "step-00000001.safetensors")
             File.Copy(Path.Combine(Checkpoints.Folder other, "step-00000001.safetensors"), stray, true)
+            // and a file of that name whose header is unreadable (a key given twice)
+            let garbled = Path.Combine(Checkpoints.Folder mine, "step-00000000.safetensors")
+            let header = Encoding.ASCII.GetBytes "{\"a\":{},\"a\":{}}"
+            File.WriteAllBytes(garbled, Array.append (BitConverter.GetBytes(int64 header.Length)) header)
             let code, _, err = croc 120 (trainArgs mine [ "--max-steps"; "4"; "--checkpoint-every"; "1"; "--keep-checkpoints"; "1"; "--seed"; "0" ])
             Expect.equal code 0 err
             Expect.isTrue (File.Exists(stray + ".refused")) "the other run's checkpoint kept aside"
+            Expect.isTrue (File.Exists(garbled + ".refused")) "an unreadable one too, and the run goes on"
             Expect.stringContains (File.ReadAllText(Path.Combine(mine, "train.log"))) "not this run's checkpoint (made with seed = 7, this run has 0), so not pruned" "and said"
             Expect.equal (checkpointNames mine) [ "step-00000004.safetensors" ] "this run's own were pruned as before"
             // --move-aside of the folder the command runs in would move the working directory along.

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CrOC.Data;
+using CrOC.Host.CommandLine;
 using CrOC.Host.Visual;
 
 namespace CrOC.Host.Evaluation.RealPhotos;
@@ -46,9 +47,9 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
             new EvaluatedBackbone("DINO-only", seed, FinalCheckpoint("DINO-only", seed), false),
             new EvaluatedBackbone("random init", seed, FinalCheckpoint("CrOC", seed), true),
         }).ToList();
-        Phase("evaluation", () => HostJobs.Run(backbones.SelectMany(EvaluationJobs).Where(NotDone).ToList(), Parallel, log));
+        Phase("evaluation", () => HostJobs.Run(ToRun(backbones.SelectMany(EvaluationJobs)), Parallel, log));
         var curve = CurvePoints();
-        Phase("curve", () => HostJobs.Run(curve.Select(CurveJob).Where(NotDone).ToList(), Parallel, log));
+        Phase("curve", () => HostJobs.Run(ToRun(curve.Select(CurveJob)), Parallel, log));
         Phase("pictures", () => Pictures(backbones));
         var results = RealPhotoResults.Collect(plan, backbones, curve, this, phaseSeconds);
         results.Write(output);
@@ -147,11 +148,21 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
             && (!Directory.Exists(predictions) || Directory.GetLastWriteTimeUtc(predictions) > File.GetLastWriteTimeUtc(json)))
         || OtherInputs(job, json);
 
+    /// <summary>The jobs that are not done, each one's earlier result set aside first (NAME.json.stale):
+    /// an evaluation replaces only a result of its own kind, and the old numbers are kept.</summary>
+    public List<HostJob> ToRun(IEnumerable<HostJob> jobs)
+    {
+        var toRun = jobs.Where(NotDone).ToList();
+        foreach (var json in toRun.Select(job => Argument(job, "--json")).OfType<string>().Where(File.Exists))
+            log($"set aside {json} (another setting, or unreadable) as {OutputPaths.SetAside(json, "stale")}");
+        return toRun;
+    }
+
     /// <summary>Whether the result <paramref name="json"/> records other settings than the job asks
     /// for — other data (e.g. from a run with another --data-root) or another probe or k-NN setting:
     /// its numbers are not this job's. Each option of the job whose snake_case name is a key of the
-    /// record (or of its "probe") must hold the same value: --data, --bank and --queries as full paths
-    /// (an archive's #member as written), numbers as numbers, --probe-seeds item by item; each
+    /// record (or of its "probe") must hold the same value: --data, --bank, --queries and --query-annotations
+    /// as full paths (an archive's #member as written), numbers as numbers, --probe-seeds item by item; each
     /// true/false key must be true exactly when the job gives its flag. A key the record lacks is not
     /// compared; an unreadable record is not the job's. The weights are not compared: they lie in the
     /// suite's own output folder, which may have moved.</summary>
@@ -181,12 +192,11 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     /// <summary>Whether a recorded value is the job's: paths in full, numbers and number lists as numbers.</summary>
     static bool Same(string key, JsonNode recorded, string asked)
     {
-        static string Full(string root) => root.IndexOf('#') is int hash and >= 0 ? Path.GetFullPath(root[..hash]) + root[hash..] : Path.GetFullPath(root);
         static double? Number(JsonNode? node) => node?.GetValueKind() == JsonValueKind.Number ? node.GetValue<double>() : null;
         static double? Parsed(string text) => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null;
         return recorded.GetValueKind() switch
         {
-            JsonValueKind.String when key is "data" or "bank" or "queries" => Full(recorded.GetValue<string>()) == Full(asked),
+            JsonValueKind.String when key is "data" or "bank" or "queries" or "query_annotations" => ImageSources.FullRoot(recorded.GetValue<string>()) == ImageSources.FullRoot(asked),
             JsonValueKind.String => recorded.GetValue<string>() == asked,
             JsonValueKind.Number => Number(recorded) == Parsed(asked),
             JsonValueKind.Array => recorded.AsArray().Select(Number).SequenceEqual(asked.Split(',').Select(Parsed)),
@@ -232,8 +242,11 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         var photos = Path.Combine(output, "camvid-test-pictures.txt");
         int[] chosen = [test.Count / 8, test.Count / 2, 7 * test.Count / 8]; // three sequences of the test split
         File.WriteAllLines(photos, chosen.Select(i => Path.GetFullPath(test.ImagePath(i))));
+        var clusters = Path.Combine(PicturesFolder, "clusters-camvid.png");
+        foreach (var earlier in new[] { clusters, Path.ChangeExtension(clusters, null) + "-attention.png" }.Where(p => File.Exists(p) && !PictureFile.IsEarlierPicture(p)))
+            log($"set aside {earlier} (an earlier build's, without the mark clusters replaces) as {OutputPaths.SetAside(earlier, "old")}");
         HostJobs.Run([new HostJob("clusters of CrOC's teacher on CamVid test photos",
-            ["clusters", "--weights", croc.Weights, "--data", photos, "--count", "3", "--output", Path.Combine(PicturesFolder, "clusters-camvid.png"), "--threads", "2"],
+            ["clusters", "--weights", croc.Weights, "--data", photos, "--count", "3", "--output", clusters, "--threads", "2"],
             Path.Combine(Logs, "clusters.log"))], 1, log);
         PredictionPictures.Write(test, plan.CamVidProbe.Size, EvalSegCommand.ClassNames(camVid, null),
             [("CrOC", PredictionsFolder(croc)), ("DINO-only", PredictionsFolder(dino))], [.. chosen, test.Count - 1], Path.Combine(PicturesFolder, "predictions-camvid.png"));
