@@ -76,6 +76,7 @@ public sealed class ImageDecoder
 
     byte[] ReadOnce(ImageEntry entry)
     {
+        if (entry.Member is null && Directory.Exists(entry.Path)) throw new DecodeException(entry.Name, "a folder, not an image file");
         long length = entry.Member is null ? LengthOf(entry.Path) : entry.Length;
         if (length == 0) throw new DecodeException(entry.Name, "empty file");
         CheckBytes(length, entry.Name);

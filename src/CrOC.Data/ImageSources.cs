@@ -12,7 +12,7 @@ public sealed class DatasetException(string message) : Exception(message);
 /// extracting and its image members are read in place; <c>a.tar#sub/folder</c> keeps the members
 /// under one folder of the archive; a pattern such as <c>/data/coco/*2017</c> or
 /// <c>shards/train-{000..009}.tar</c> names several folders or archives; a <c>.txt</c> file lists
-/// images or archives one per line (relative to the list's folder). Several roots combine, e.g.
+/// images, archives or folders one per line (relative to the list's folder). Several roots combine, e.g.
 /// COCO+ = train2017 + unlabeled2017. A damaged archive contributes the members before the damage
 /// and is reported to <c>warn</c>. A leading <c>~/</c> is the home folder.
 /// </summary>
@@ -26,9 +26,17 @@ public static partial class ImageSources
     {
         warn ??= line => Console.Error.WriteLine($"croc-data: {line}");
         var entries = new List<ImageEntry>();
+        var visited = new HashSet<string>(StringComparer.Ordinal); // folders searched, by real path, over all roots
         foreach (var root in roots)
         {
-            var found = FindOne(HomeExpanded(root), warn);
+            var expanded = HomeExpanded(root);
+            bool searched = Directory.Exists(expanded) && visited.Contains(RealPaths.Of(expanded));
+            var found = FindOne(expanded, warn, visited);
+            if (found.Count == 0 && searched)
+            {
+                warn($"'{root}' is a folder already searched (through another root or a link): its images count once");
+                continue;
+            }
             if (found.Count == 0) throw new DatasetException($"no images under '{root}' (looked for {string.Join(", ", Extensions)}, in folders and .tar archives)");
             entries.AddRange(found);
         }
@@ -52,35 +60,35 @@ public static partial class ImageSources
     /// <summary>The image files of a list of paths, as entries (images given one by one).</summary>
     public static IReadOnlyList<ImageEntry> Files(IEnumerable<string> paths) => paths.Select(ImageEntry.File).ToList();
 
-    static List<ImageEntry> FindOne(string root, Action<string> warn)
+    static List<ImageEntry> FindOne(string root, Action<string> warn, HashSet<string> visited)
     {
         try
         {
             // a path that exists is taken literally: a folder named "imgs?" is not a pattern (matching itself)
             bool exists = Directory.Exists(root) || File.Exists(root);
-            if (!exists && ExpandBraces(root) is { } expanded) return expanded.SelectMany(r => FindOne(r, warn)).ToList();
+            if (!exists && ExpandBraces(root) is { } expanded) return expanded.SelectMany(r => FindOne(r, warn, visited)).ToList();
             if (!exists && (root.Contains('*') || root.Contains('?')))
             {
                 var folder = Path.GetDirectoryName(root) is { Length: > 0 } d ? d : ".";
                 if (!Directory.Exists(folder)) throw new DatasetException($"'{folder}' (from the pattern '{root}') is not a folder");
                 var pattern = Path.GetFileName(root);
                 return Directory.EnumerateFileSystemEntries(folder, pattern)
-                    .SelectMany(p => Directory.Exists(p) || TarArchive.IsArchive(p) ? FindOne(p, warn) : IsImage(p) ? [ImageEntry.File(p)] : [])
+                    .SelectMany(p => Directory.Exists(p) || TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : IsImage(p) ? [ImageEntry.File(p)] : [])
                     .ToList();
             }
             if (Directory.Exists(root) && Directory.Exists(Path.Combine(root, "JPEGImages")) && Directory.Exists(Path.Combine(root, "SegmentationClass")))
             {
                 warn($"'{root}' is a Pascal VOC layout: its JPEGImages/ are the images (its masks are not)");
-                return FindOne(Path.Combine(root, "JPEGImages"), warn);
+                return FindOne(Path.Combine(root, "JPEGImages"), warn, visited);
             }
             if (Directory.Exists(root))
-                return FilesUnder(root).SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();
+                return FilesUnder(root, visited).SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();
             if (File.Exists(root) && root.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
             {
                 var folder = Path.GetDirectoryName(Path.GetFullPath(root))!;
                 return File.ReadLines(root).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))
                     .Select(l => Path.GetFullPath(Path.Combine(folder, l)))
-                    .SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn) : [ImageEntry.File(p)]).ToList();
+                    .SelectMany(p => Directory.Exists(p) || TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : [ImageEntry.File(p)]).ToList();
             }
             if (File.Exists(root) && IsImage(root)) return [ImageEntry.File(root)];
             if (TarArchive.Split(root) is var (archive, inside)) return Members(archive, inside.Trim('/'), warn);
@@ -89,15 +97,16 @@ public static partial class ImageSources
         {
             throw new DatasetException($"cannot read the dataset root '{root}': {e.Message}");
         }
+        if (File.Exists(root)) throw new DatasetException($"the dataset root '{root}' is a file of no kind a dataset can be: a folder, a .tar archive (uncompressed), a .txt list of files, or an image");
         throw new DatasetException($"the dataset root '{root}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files)");
     }
 
     /// <summary>The files under <paramref name="root"/>, hidden ones skipped, each folder visited once by
-    /// its real path: a link back to a parent folder is no cycle, a second link to a folder no duplicate.</summary>
-    static IEnumerable<string> FilesUnder(string root)
+    /// its real path (<paramref name="visited"/>, shared by a search's roots): a link back to a parent
+    /// folder is no cycle, a second link to a folder, or a second root naming it, no duplicate.</summary>
+    static IEnumerable<string> FilesUnder(string root, HashSet<string> visited)
     {
         var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden };
-        var visited = new HashSet<string>(StringComparer.Ordinal);
         var pending = new Stack<string>([root]);
         while (pending.TryPop(out var folder))
         {

@@ -187,11 +187,12 @@ public sealed class TarArchive
         : SplitName(path) is var (archive, inside) && File.Exists(archive) ? (archive, inside) : null;
 
     /// <summary>"a.tar#inside" as (a.tar, inside), split by name alone at the first '#' whose left side
-    /// names a .tar ("run#1/a.tar#train" after ".tar"; also a brace range or ~/ not yet expanded), or null.</summary>
+    /// names a .tar ("run#1/a.tar#train" after ".tar"; also a brace range or ~/ not yet expanded), or
+    /// null; the inside without a leading "./" or "/", as <see cref="Relative"/> names members.</summary>
     public static (string Archive, string Inside)? SplitName(string path)
     {
         for (int at = path.IndexOf(ImageEntry.ArchiveSeparator); at >= 0; at = path.IndexOf(ImageEntry.ArchiveSeparator, at + 1))
-            if (IsArchive(path[..at])) return (path[..at], path[(at + 1)..]);
+            if (IsArchive(path[..at])) return (path[..at], Relative(path[(at + 1)..])); // "#./train" as the members are named
         return null;
     }
 

@@ -146,10 +146,11 @@ public sealed class VocSegmentation
         SaveMask(mask, width, height, file);
     }
 
-    /// <summary>A mask as a VOC-palette PNG into <paramref name="stream"/>.</summary>
-    public static void SaveMask(byte[] mask, int width, int height, Stream stream)
+    /// <summary>A mask as a VOC-palette PNG into <paramref name="stream"/>; a prediction is <paramref name="marked"/> (<see cref="PictureMark"/>).</summary>
+    public static void SaveMask(byte[] mask, int width, int height, Stream stream, bool marked = false)
     {
         using var image = new Image<Rgb24>(width, height);
+        if (marked) PictureMark.Add(image);
         image.ProcessPixelRows(rows =>
         {
             for (int y = 0; y < rows.Height; y++)

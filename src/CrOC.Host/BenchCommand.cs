@@ -70,7 +70,7 @@ public static class BenchCommand
         try { return TrainConfig.Resolve(pairs); }
         catch (ConfigException e) // train's words for bench's --size
         {
-            throw new OptionException(e.Message.Replace("--image-size", "--size"));
+            throw new OptionException(e.Message.Replace("--image-size", "--size").Replace("--patch", "the preset's patch").Replace("--n-tokens", "the preset's n-tokens"));
         }
     }
 

@@ -44,12 +44,13 @@ public static class OutputPaths
         return full;
     }
 
-    /// <summary>Renames <paramref name="path"/> to PATH.SUFFIX (PATH.SUFFIX-2, … when taken), never
-    /// over a file; returns the new name.</summary>
+    /// <summary>Renames the file or folder <paramref name="path"/> to PATH.SUFFIX (PATH.SUFFIX-2, …
+    /// when taken), never over another; returns the new name.</summary>
     public static string SetAside(string path, string suffix)
     {
-        var aside = Enumerable.Range(1, int.MaxValue - 1).Select(n => $"{path}.{suffix}{(n == 1 ? "" : $"-{n}")}").First(p => !System.IO.File.Exists(p));
-        System.IO.File.Move(path, aside);
+        var aside = Enumerable.Range(1, int.MaxValue - 1).Select(n => $"{path}.{suffix}{(n == 1 ? "" : $"-{n}")}").First(p => !System.IO.File.Exists(p) && !Directory.Exists(p));
+        if (Directory.Exists(path)) Directory.Move(path, aside);
+        else System.IO.File.Move(path, aside);
         return aside;
     }
 

@@ -74,6 +74,7 @@ public static class EvalSegCommand
         if (predictions is not null && DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(predictions))) // through links too
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes);
+        if (o.ValSplit == o.TrainSplit) Console.WriteLine($"note: --val-split is --train-split ('{o.TrainSplit}'): the probe is scored on the images it was trained on");
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
@@ -84,7 +85,7 @@ public static class EvalSegCommand
             for (int i = 0; i < results[0].Predictions.Count; i++)
             {
                 var predicted = results[0].Predictions[i];
-                AtomicFile.Write(masks[i], s => VocSegmentation.SaveMask(predicted, o.Size, o.Size, s));
+                AtomicFile.Write(masks[i], s => VocSegmentation.SaveMask(predicted, o.Size, o.Size, s, marked: true));
             }
             Console.WriteLine($"wrote {results[0].Predictions.Count} predicted masks ({o.Size}² px) to {predictions}");
         }
@@ -103,13 +104,16 @@ public static class EvalSegCommand
 
     /// <summary>Where each validation image's predicted mask goes: NAME.png inside the folder (names
     /// with subfolders too), checked before the work; a name that leads outside it, by its path or
-    /// through a link (a subfolder linked into the dataset), is refused.</summary>
+    /// through a link (a subfolder linked into the dataset), is refused, and so is an existing file
+    /// there that is not an earlier prediction (marked, <see cref="PictureMark"/>).</summary>
     static IReadOnlyList<string> PredictionPaths(string folder, IEnumerable<string> names) =>
         names.Select(name =>
         {
             var path = Path.GetFullPath(Path.Combine(folder, name + ".png"));
-            return DiskSpace.Holds(folder, path) && path != folder && DiskSpace.Holds(RealPaths.Of(folder), RealPaths.Of(path)) ? path
-                : throw new DatasetException($"the validation image '{name}' would put its predicted mask outside --save-predictions '{folder}'");
+            if (!DiskSpace.Holds(folder, path) || path == folder || !DiskSpace.Holds(RealPaths.Of(folder), RealPaths.Of(path)))
+                throw new DatasetException($"the validation image '{name}' would put its predicted mask outside --save-predictions '{folder}'");
+            return !File.Exists(path) || PictureMark.IsOn(path) ? path
+                : throw new OutputException($"--save-predictions: '{path}' exists and is not a mask croc-host predicted, which a rerun would replace; choose another folder");
         }).ToList();
 
     /// <summary>Loads the backbone of <paramref name="weights"/> (or, with <paramref name="randomSeed"/>,

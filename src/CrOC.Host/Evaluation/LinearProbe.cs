@@ -93,6 +93,19 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         return (torch.tensor(flat, [samples.Length, 3, s, s]).to(where), torch.tensor(labels, [samples.Length, labelSize, labelSize]).to(where));
     }
 
+    /// <summary>Reads the first <paramref name="count"/> images and masks of a set once, before the
+    /// probe's work: a bad file (undecodable, a mask of another size, a label beyond the classes) is
+    /// found first.</summary>
+    void Verify(VocSegmentation set, int count, string what)
+    {
+        log($"checking {count} {what} images and masks");
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i =>
+        {
+            var (_, mask) = set.Load(i);
+            CheckLabels(set.MaskPath(i), mask);
+        });
+    }
+
     /// <summary>Every label is a class below C or 255 (ignored): the probe has no logit for any other.</summary>
     void CheckLabels(string path, byte[] mask)
     {
@@ -126,6 +139,11 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         var watch = Stopwatch.StartNew();
         int count = options.MaxTrain > 0 ? System.Math.Min(options.MaxTrain, train.Count) : train.Count;
         (torch.Tensor Features, torch.Tensor Labels)? trainCache = null, valCache = null;
+        if (!options.CacheFeatures) // the evaluation would read the validation set only after the training
+        {
+            Verify(train, count, "training");
+            Verify(val, val.Count, "evaluation");
+        }
         if (options.CacheFeatures)
         {
             trainCache = Cache(train, count, options.FeatureSize, $"{count} training images");

@@ -42,10 +42,17 @@ public static class Precisions
 {
     /// <summary>Auto → bf16 mixed precision where bfloat16 is native (CUDA, or a CPU with AVX512-BF16
     /// or AMX: there bf16 matmuls run ~2× the fp32 rate), else fp32; Fp32 and Bf16 stay as asked.
-    /// The official recipe trains in (fp16) mixed precision.</summary>
-    public static PrecisionChoice Resolve(PrecisionChoice requested, string device) =>
-        requested != PrecisionChoice.Auto ? requested
-        : device.StartsWith("cuda", StringComparison.Ordinal) || CpuHasNativeBf16.Value ? PrecisionChoice.Bf16 : PrecisionChoice.Fp32;
+    /// The official recipe trains in (fp16) mixed precision;
+    /// bf16 asked for on a CPU without those instructions runs emulated: said once per process.</summary>
+    public static PrecisionChoice Resolve(PrecisionChoice requested, string device)
+    {
+        bool cuda = device.StartsWith("cuda", StringComparison.Ordinal);
+        if (requested == PrecisionChoice.Bf16 && !cuda && !CpuHasNativeBf16.Value && Interlocked.Exchange(ref emulationSaid, 1) == 0)
+            Console.WriteLine("note: this CPU has no bf16 instructions (AVX512-BF16 or AMX): --precision bf16 runs emulated, several times slower than fp32 (auto picks fp32 here)");
+        return requested != PrecisionChoice.Auto ? requested : cuda || CpuHasNativeBf16.Value ? PrecisionChoice.Bf16 : PrecisionChoice.Fp32;
+    }
+
+    static int emulationSaid;
 
     /// <summary>The math core's precision of a resolved choice (Auto must be resolved first).</summary>
     public static CrOC.Math.Layers.Precision ToLayers(PrecisionChoice resolved) => resolved switch

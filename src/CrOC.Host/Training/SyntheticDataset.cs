@@ -16,6 +16,7 @@ public static class SyntheticDataset
     {
         home ??= Environment.GetEnvironmentVariable("CROC_DATA_HOME")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "crocnet");
+        if (File.Exists(home)) throw new DatasetException($"the synthetic scenes' data folder '{home}' ($CROC_DATA_HOME, or the local data folder) is a file, not a folder");
         var root = Path.Combine(home, $"synthetic-v{Version}-seed{seed}-{train}-{val}");
         RemoveAbandoned(root);
         if (File.Exists(Path.Combine(root, "train-files.txt"))) return root;

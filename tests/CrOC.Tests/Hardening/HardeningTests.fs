@@ -423,6 +423,61 @@ let tests =
             Directory.Delete(scenes, true)
         }
 
+        test "a second hunt: eval-seg checks its sets before the probe trains and replaces only its own predictions; roots named twice count once; a folder or an odd file is named as such; tar names as tar -tf shows them" {
+            let dir = DataTests.tempDir "second-hunt"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            // a validation mask of another size: found before the probe's epochs (without cached features it was found after them)
+            let valName = (File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "val.txt"))).[0]
+            let mask = Path.Combine(voc, "SegmentationClass", valName + ".png")
+            let goodMask = File.ReadAllBytes mask
+            CrOC.Data.VocSegmentation.SaveMask(Array.zeroCreate 12, 4, 3, mask)
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "2" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "does not match image" "the bad mask named"
+            Expect.isFalse (out.Contains "epoch 1/2") (sprintf "before any probe epoch:\n%s" out)
+            File.WriteAllBytes(mask, goodMask)
+            // --save-predictions replaces its own masks (marked), never another file
+            let predictions = Path.Combine(dir, "predictions")
+            let evalArgs = [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--cache-features"; "--save-predictions"; predictions ]
+            let code, _, err = croc 120 evalArgs
+            Expect.equal code 0 err
+            let code, _, err = croc 120 evalArgs
+            Expect.equal code 0 (sprintf "a rerun replaces its own predictions: %s" err)
+            File.Copy(mask, Path.Combine(predictions, valName + ".png"), true)
+            let code, _, err = croc 120 evalArgs
+            Expect.equal code 2 err
+            Expect.stringContains err "exists and is not a mask croc-host predicted" "a ground-truth mask is not replaced"
+            Expect.equal (File.ReadAllBytes(Path.Combine(predictions, valName + ".png"))) goodMask "and left as it was"
+            // two roots naming one folder (one through a link): its images once
+            let images = Path.Combine(voc, "JPEGImages")
+            let alias = Path.Combine(dir, "alias")
+            Directory.CreateSymbolicLink(alias, images) |> ignore
+            let warnings = Collections.Generic.List<string>()
+            Expect.equal (CrOC.Data.ImageSources.Find([ images; alias ], Action<string> warnings.Add).Count) 6 "six images, not twelve"
+            Expect.stringContains (String.Join("\n", warnings)) "already searched" "and says why the second root adds none"
+            // a .txt list may name a folder; a file that is no dataset is named as such
+            let list = Path.Combine(dir, "list.txt")
+            File.WriteAllText(list, "voc/JPEGImages\n")
+            Expect.equal (CrOC.Data.ImageSources.Find([ list ]).Count) 6 "a folder line lists its images"
+            let odd = Path.Combine(dir, "odd.tar.gz")
+            File.WriteAllText(odd, "gzip")
+            let e = thrown<CrOC.Data.DatasetException> (fun () -> CrOC.Data.ImageSources.Find([ odd ]) |> ignore) "not a dataset"
+            Expect.stringContains e.Message "is a file of no kind a dataset can be" "not 'does not exist'"
+            let folderAsImage = thrown<CrOC.Data.DecodeException> (fun () -> CrOC.Data.ImageDecoder().Decode(images) |> ignore) "a folder"
+            Expect.stringContains folderAsImage.Message "a folder, not an image file" "not 'access denied'"
+            // an archive's member named with the "./" that `tar -tf` shows
+            let archive = Path.Combine(dir, "dot.tar")
+            do
+                use stream = File.Create archive
+                use writer = new Formats.Tar.TarWriter(stream)
+                writer.WriteEntry(Path.Combine(images, valName + ".jpg"), "./imgs/" + valName + ".jpg")
+            Expect.equal (CrOC.Data.ImageSources.Find([ archive + "#./imgs" ]).Count) 1 "'#./imgs' is the members' 'imgs'"
+            Directory.Delete(dir, true)
+        }
+
         test "bad inputs end with one line and a documented exit code, never a crash (134) or a stack trace" {
             let dir = DataTests.tempDir "bad-inputs"
             let aFile = Path.Combine(dir, "a-file")
@@ -512,7 +567,7 @@ let tests =
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, "c.jpg") ], "must end with .png"
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--seeds"; "4294967296" ], "--seeds must lie in [-2147483648, 2147483647]"
                   2, [ "bench-clustering"; "--tokens"; "1" ], "fewer than the clustering's 5 initial clusters"
-                  2, [ "bench"; "--preset"; "tiny"; "--size"; "8" ], "--size 8 gives two views 2 patches, fewer than --n-tokens 5"
+                  2, [ "bench"; "--preset"; "tiny"; "--size"; "8" ], "--size 8 gives two views 2 patches, fewer than the preset's n-tokens 5"
                   2, [ "experiment"; "--quick" ], "--quick is the real suite's try-out"
                   2, trainArgs (Path.Combine(dir, "r1")) [ "--lr"; "nan" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r2")) [ "--lr"; "-0.001" ], "--lr must be"
@@ -525,7 +580,7 @@ let tests =
                   2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth"); "--data"; voc ], "no such file"
                   2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth") ], "no such file" // before generating the synthetic set
                   2, [ "eval-seg"; "--weights"; aFile; "--data"; voc ], "not a readable PyTorch file"
-                  2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of --patch"
+                  2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of the preset's patch 8"
                   2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
                   2, [ "clusters"; "--weights"; weights ], "exactly one of --image and --data"
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; photo ], "is this command's input file"

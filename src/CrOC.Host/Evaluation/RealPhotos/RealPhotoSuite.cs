@@ -148,13 +148,15 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
             && (!Directory.Exists(predictions) || Directory.GetLastWriteTimeUtc(predictions) > File.GetLastWriteTimeUtc(json)))
         || OtherInputs(job, json);
 
-    /// <summary>The jobs that are not done, each one's earlier result set aside first (NAME.json.stale):
-    /// an evaluation replaces only a result of its own kind, and the old numbers are kept.</summary>
+    /// <summary>The jobs that are not done, each one's earlier result and predictions set aside first
+    /// (NAME.json.stale, FOLDER.stale): an evaluation replaces only results of its own kind, and the
+    /// old ones are kept.</summary>
     public List<HostJob> ToRun(IEnumerable<HostJob> jobs)
     {
         var toRun = jobs.Where(NotDone).ToList();
-        foreach (var json in toRun.Select(job => Argument(job, "--json")).OfType<string>().Where(File.Exists))
-            log($"set aside {json} (another setting, or unreadable) as {OutputPaths.SetAside(json, "stale")}");
+        var earlier = toRun.SelectMany(job => new[] { Argument(job, "--json"), Argument(job, "--save-predictions") }).OfType<string>();
+        foreach (var path in earlier.Where(p => File.Exists(p) || Directory.Exists(p)))
+            log($"set aside {path} (of other settings, unreadable or unfinished) as {OutputPaths.SetAside(path, "stale")}");
         return toRun;
     }
 

@@ -1,0 +1,21 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Png;
+
+namespace CrOC.Data;
+
+/// <summary>The "Software: croc-host" text chunk of the PNGs croc-host draws or predicts, so that a
+/// rerun recognises its own earlier output and replaces no other PNG.</summary>
+public static class PictureMark
+{
+    const string Keyword = "Software", Maker = "croc-host";
+
+    /// <summary>Marks <paramref name="picture"/> (before it is saved as PNG).</summary>
+    public static void Add(Image picture) => picture.Metadata.GetPngMetadata().TextData.Add(new PngTextData(Keyword, Maker, "", ""));
+
+    /// <summary>Whether <paramref name="path"/> is a PNG that carries the mark.</summary>
+    public static bool IsOn(string path)
+    {
+        try { return Image.Identify(path)?.Metadata.GetPngMetadata().TextData.Any(t => t.Keyword == Keyword && t.Value == Maker) == true; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageFormatException) { return false; }
+    }
+}
