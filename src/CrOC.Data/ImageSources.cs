@@ -52,10 +52,10 @@ public static partial class ImageSources
     /// <summary><see cref="HomeExpanded(string, string?)"/> with this process's $HOME.</summary>
     public static string HomeExpanded(string root) => HomeExpanded(root, Environment.GetEnvironmentVariable("HOME"));
 
-    /// <summary>A root as a full path, an archive's "#member" kept as written (what a record names,
-    /// so that a run from another folder is not taken for the same data).</summary>
+    /// <summary>A root as a full path, an archive's "#member" split off as <see cref="TarArchive.SplitName"/>
+    /// splits it (what a record names, so that a run from another folder is not taken for the same data).</summary>
     public static string FullRoot(string root) =>
-        root.IndexOf('#') is int hash and >= 0 ? Path.GetFullPath(root[..hash]) + root[hash..] : Path.GetFullPath(root);
+        TarArchive.SplitName(root) is var (archive, inside) ? $"{Path.GetFullPath(archive)}{ImageEntry.ArchiveSeparator}{inside}" : Path.GetFullPath(root);
 
     /// <summary>The image files of a list of paths, as entries (images given one by one).</summary>
     public static IReadOnlyList<ImageEntry> Files(IEnumerable<string> paths) => paths.Select(ImageEntry.File).ToList();

@@ -139,18 +139,19 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         var watch = Stopwatch.StartNew();
         int count = options.MaxTrain > 0 ? System.Math.Min(options.MaxTrain, train.Count) : train.Count;
         (torch.Tensor Features, torch.Tensor Labels)? trainCache = null, valCache = null;
-        if (!options.CacheFeatures) // the evaluation would read the validation set only after the training
-        {
-            Verify(train, count, "training");
-            Verify(val, val.Count, "evaluation");
-        }
         if (options.CacheFeatures)
         {
             trainCache = Cache(train, count, options.FeatureSize, $"{count} training images");
             valCache = Cache(val, val.Count, options.Size, $"{val.Count} evaluation images");
             if (options.Standardize) (trainCache, valCache) = Standardized(trainCache.Value, valCache.Value);
         }
-        else if (options.Standardize) throw new CommandLine.OptionException("--standardize needs --cache-features (the statistics come from the cached training features)");
+        else
+        {
+            if (options.Standardize) throw new CommandLine.OptionException("--standardize needs --cache-features (the statistics come from the cached training features)");
+            // the evaluation would read the validation set only after the training
+            Verify(train, count, "training");
+            Verify(val, val.Count, "evaluation");
+        }
         double shared = watch.Elapsed.TotalSeconds;
         var results = new List<SegmentationResult>();
         foreach (var seed in seeds)

@@ -71,15 +71,12 @@ public static class Checkpoints
         }
     }
 
-
     /// <summary>Renames the checkpoints after step <paramref name="step"/> (files that were refused
     /// when the run resumed from <paramref name="step"/>) to *.refused (*.refused-2, … when an
     /// earlier refused file of that step is there): kept for inspection, never resumed from or
     /// pruned as the run writes its new checkpoints. Returns the new names.</summary>
-    public static List<string> SetAsideAfter(string output, long step)
-    {
-        return [.. List(output).Where(p => StepOf(p) > step).Select(p => OutputPaths.SetAside(p, "refused"))];
-    }
+    public static List<string> SetAsideAfter(string output, long step) =>
+        [.. List(output).Where(p => StepOf(p) > step).Select(p => OutputPaths.SetAside(p, "refused"))];
 
     /// <summary>The step in a checkpoint's file name.</summary>
     public static long StepOf(string path) => long.Parse(Path.GetFileNameWithoutExtension(path)["step-".Length..], System.Globalization.CultureInfo.InvariantCulture);

@@ -46,7 +46,7 @@ public static class ClustersCommand
         if (o.Output is { } named && !named.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new OutputException($"--output '{named}' must end with .png (the picture is a PNG)");
         var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]);
         string[] inputs = o.Image is null ? [o.Weights] : [o.Weights, o.Image]; // a dataset's photos are no pictures of ours (Replaceable)
-        var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", "a picture croc-host drew", PictureFile.IsEarlierPicture, inputs);
+        var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", "a picture croc-host drew", PictureMark.IsOn, inputs);
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;
         var vit = o.Size is int s ? new Vit.VitConfig(imageSize: s, patch: c.Patch, dim: c.Dim, depth: c.Depth, heads: c.Heads, mlpRatio: c.MlpRatio, eps: c.Eps) : c;
@@ -54,9 +54,9 @@ public static class ClustersCommand
         int k0 = Clustering.ClusteringConfig.Official.K0;
         if (2 * vit.Tokens < k0) throw new OptionException($"--size {vit.ImageSize} gives {vit.Tokens} patch(es) per view; the clustering starts from {k0} clusters over both views' patches: use --size of at least {vit.Patch * (int)System.Math.Ceiling(System.Math.Sqrt(k0 / 2.0))}");
         if (o.Head >= vit.Heads) throw new OptionException($"--head must be below the {vit.Heads} heads of this backbone");
-        RefuseHugePictures(vit, System.Math.Min(files.Count, o.Image is null ? o.Count : 1));
+        RefuseHugePictures(vit, System.Math.Min(files.Count, o.Count)); // --image: one file
         var images = o.Image is not null ? [new ImageDecoder().Decode(files[0])] : FirstDecodable(files, o.Count);
-        var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", "a picture croc-host drew", PictureFile.IsEarlierPicture, inputs);
+        var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", "a picture croc-host drew", PictureMark.IsOn, inputs);
         var captions = ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
         foreach (var caption in captions) Console.WriteLine(caption);
         Console.WriteLine($"wrote {output} ({images.Count} images, head {o.Head}) and {attention} ({vit.Heads} heads)");

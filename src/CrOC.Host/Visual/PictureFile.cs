@@ -14,7 +14,4 @@ public static class PictureFile
         PictureMark.Add(picture);
         AtomicFile.Write(path, s => picture.SaveAsPng(s));
     }
-
-    /// <summary>Whether <paramref name="path"/> is a PNG that <see cref="Write"/> made.</summary>
-    public static bool IsEarlierPicture(string path) => PictureMark.IsOn(path);
 }

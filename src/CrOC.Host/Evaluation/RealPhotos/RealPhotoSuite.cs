@@ -245,7 +245,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         int[] chosen = [test.Count / 8, test.Count / 2, 7 * test.Count / 8]; // three sequences of the test split
         File.WriteAllLines(photos, chosen.Select(i => Path.GetFullPath(test.ImagePath(i))));
         var clusters = Path.Combine(PicturesFolder, "clusters-camvid.png");
-        foreach (var earlier in new[] { clusters, Path.ChangeExtension(clusters, null) + "-attention.png" }.Where(p => File.Exists(p) && !PictureFile.IsEarlierPicture(p)))
+        foreach (var earlier in new[] { clusters, Path.ChangeExtension(clusters, null) + "-attention.png" }.Where(p => File.Exists(p) && !PictureMark.IsOn(p)))
             log($"set aside {earlier} (an earlier build's, without the mark clusters replaces) as {OutputPaths.SetAside(earlier, "old")}");
         HostJobs.Run([new HostJob("clusters of CrOC's teacher on CamVid test photos",
             ["clusters", "--weights", croc.Weights, "--data", photos, "--count", "3", "--output", clusters, "--threads", "2"],
