@@ -120,6 +120,7 @@ public static partial class ImageSources
     {
         var archive = TarArchive.Open(path);
         if (archive.Problem is not null) warn(archive.Problem);
+        foreach (var note in archive.Notes) warn(note);
         var prefix = inside.Length == 0 ? "" : inside + "/";
         return archive.Members.Where(m => m.Name.StartsWith(prefix, StringComparison.Ordinal) && IsImage(m.Name))
             .Select(m => ImageEntry.InArchive(archive.Path, m)).ToList();

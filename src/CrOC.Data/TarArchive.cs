@@ -11,6 +11,9 @@ public sealed record TarMember(string Name, long Offset, long Length);
 /// extracted. Members are then read by offset, so any member can be read by any worker in any order.
 /// Untrusted input: a bad header checksum, a size that runs past the end of the file or a malformed
 /// record ends the index there; the members before it are kept and <see cref="Problem"/> says why.
+/// As extracting the archive would: a name given twice is its last member; a hard link is the member
+/// it names before it, a symbolic link the regular member its target names (resolved in the archive);
+/// a link naming nothing in the archive is left out and counted in <see cref="Notes"/>.
 /// </summary>
 public sealed class TarArchive
 {
@@ -19,12 +22,18 @@ public sealed class TarArchive
     const long MaxMetadataBytes = 1 << 20;
 
     public string Path { get; }
-    /// <summary>Regular-file members in archive order.</summary>
+    /// <summary>Regular-file members (and links resolved to them) in archive order, one per name.</summary>
     public IReadOnlyList<TarMember> Members { get; }
     /// <summary>Why indexing stopped early (a damaged or truncated archive), or null.</summary>
     public string? Problem { get; }
+    /// <summary>What indexing left out or chose (unresolved links, names given twice), one line each.</summary>
+    public IReadOnlyList<string> Notes { get; }
 
-    TarArchive(string path, IReadOnlyList<TarMember> members, string? problem) => (Path, Members, Problem) = (path, members, problem);
+    TarArchive(string path, IReadOnlyList<TarMember> members, string? problem, IReadOnlyList<string> notes) =>
+        (Path, Members, Problem, Notes) = (path, members, problem, notes);
+
+    /// <summary>One header's file entry: a regular file (Target null), a hard link or a symbolic link to Target.</summary>
+    sealed record Entry(string Name, long Offset, long Length, char Type, string? Target);
 
     public static bool IsArchive(string path) => path.EndsWith(".tar", StringComparison.OrdinalIgnoreCase);
 
@@ -34,9 +43,10 @@ public sealed class TarArchive
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-            var members = new List<TarMember>();
-            var problem = Index(stream, members);
-            return new TarArchive(System.IO.Path.GetFullPath(path), members, problem is null ? null : $"{path}: {problem}");
+            var entries = new List<Entry>();
+            var problem = Index(stream, entries);
+            var (members, notes) = Resolve(entries);
+            return new TarArchive(System.IO.Path.GetFullPath(path), members, problem is null ? null : $"{path}: {problem}", [.. notes.Select(n => $"{path}: {n}")]);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -44,12 +54,13 @@ public sealed class TarArchive
         }
     }
 
-    /// <summary>Fills <paramref name="members"/>; returns why it stopped early, or null at a clean end.</summary>
-    static string? Index(Stream stream, List<TarMember> members)
+    /// <summary>Fills <paramref name="members"/> with the file and link entries in archive order;
+    /// returns why it stopped early, or null at a clean end.</summary>
+    static string? Index(Stream stream, List<Entry> members)
     {
         var header = new byte[Block];
         long length = stream.Length;
-        string? longName = null, paxPath = null;
+        string? longName = null, longLink = null, paxPath = null, paxLink = null;
         long? paxSize = null;
         while (true)
         {
@@ -65,24 +76,27 @@ public sealed class TarArchive
             char type = (char)header[156];
             switch (type)
             {
-                case 'L' or 'x':
-                    if (size > MaxMetadataBytes) return $"{(type == 'L' ? "long name" : "pax header")} of {size} bytes at byte {at}";
+                case 'L' or 'K' or 'x':
+                    if (size > MaxMetadataBytes) return $"{(type == 'x' ? "pax header" : "long name")} of {size} bytes at byte {at}";
                     var bytes = new byte[size];
                     stream.ReadExactly(bytes);
                     if (type == 'L') longName = Encoding.UTF8.GetString(bytes).TrimEnd('\0');
-                    else if (!TryPax(bytes, ref paxPath, ref paxSize)) return $"malformed pax header at byte {at}";
+                    else if (type == 'K') longLink = Encoding.UTF8.GetString(bytes).TrimEnd('\0');
+                    else if (!TryPax(bytes, ref paxPath, ref paxLink, ref paxSize)) return $"malformed pax header at byte {at}";
                     break;
-                case '0' or '\0' or '7':
-                    if (paxSize is long s)
+                case '0' or '\0' or '7' or '1' or '2':
+                    if (paxSize is long s && type is not ('1' or '2'))
                     {
                         if (s < 0 || s > length - data) return $"pax size {s} of the member at byte {at} runs past the end of the file (truncated archive)";
                         size = s;
                     }
-                    members.Add(new TarMember(Relative(paxPath ?? longName ?? UstarName(header)), data, size));
-                    (longName, paxPath, paxSize) = (null, null, null);
+                    var name = Relative(paxPath ?? longName ?? UstarName(header));
+                    if (type is '1' or '2') members.Add(new Entry(name, 0, 0, type, paxLink ?? longLink ?? Field(header, 157, 100)));
+                    else members.Add(new Entry(name, data, size, '0', null));
+                    (longName, longLink, paxPath, paxLink, paxSize) = (null, null, null, null, null);
                     break;
-                default: // directories, links, global pax headers, devices: not images
-                    (longName, paxPath, paxSize) = (null, null, null);
+                default: // directories, global pax headers, devices: not images
+                    (longName, longLink, paxPath, paxLink, paxSize) = (null, null, null, null, null);
                     break;
             }
             long next = data + (size + Block - 1) / Block * Block;
@@ -125,13 +139,72 @@ public sealed class TarArchive
         return digits;
     }
 
+    static string Field(byte[] header, int offset, int count) => Encoding.UTF8.GetString(header, offset, count).Split('\0')[0];
+
     static string UstarName(byte[] header)
     {
-        string Field(int offset, int count) => Encoding.UTF8.GetString(header, offset, count).Split('\0')[0];
-        var name = Field(0, 100);
+        var name = Field(header, 0, 100);
         bool ustar = Encoding.ASCII.GetString(header, 257, 5) == "ustar";
-        var prefix = ustar ? Field(345, 155) : "";
+        var prefix = ustar ? Field(header, 345, 155) : "";
         return prefix.Length > 0 ? prefix + "/" + name : name;
+    }
+
+    /// <summary>The members as extraction leaves them: the last entry of each name, at its place in
+    /// the archive; a hard link as the file its target names before it, a symbolic link as the regular
+    /// file its target names (relative to the link's folder; through at most 8 links). Entries that
+    /// resolve to no file in the archive are left out and counted.</summary>
+    static (List<TarMember> Members, List<string> Notes) Resolve(List<Entry> entries)
+    {
+        var last = new Dictionary<string, int>(StringComparer.Ordinal);
+        var fileSoFar = new Dictionary<string, Entry>(StringComparer.Ordinal); // hard links see the archive up to them
+        var hardResolved = new Entry?[entries.Count];
+        int repeated = 0;
+        for (int i = 0; i < entries.Count; i++)
+        {
+            var e = entries[i];
+            if (!last.TryAdd(e.Name, i)) { repeated++; last[e.Name] = i; }
+            hardResolved[i] = e.Type switch
+            {
+                '0' => e,
+                '1' => fileSoFar.GetValueOrDefault(Relative(e.Target!)),
+                _ => null,
+            };
+            if (hardResolved[i] is { } file) fileSoFar[e.Name] = file;
+            else fileSoFar.Remove(e.Name);
+        }
+        Entry? FileOf(int index, int hops)
+        {
+            var e = entries[index];
+            if (e.Type != '2') return hardResolved[index];
+            return hops < 8 && Within(e.Name, e.Target!) is { } target && last.TryGetValue(target, out int to) ? FileOf(to, hops + 1) : null;
+        }
+        var members = new List<TarMember>();
+        int unresolved = 0;
+        foreach (int i in last.Values.Order())
+        {
+            if (FileOf(i, 0) is { } file) members.Add(new TarMember(entries[i].Name, file.Offset, file.Length));
+            else unresolved++;
+        }
+        var notes = new List<string>();
+        if (unresolved > 0) notes.Add($"{unresolved} link member(s) name no file in the archive and are left out");
+        if (repeated > 0) notes.Add($"{repeated} member(s) repeat an earlier name: the last of each name is used, as extraction does");
+        return (members, notes);
+    }
+
+    /// <summary>A symbolic link's target as a member name: relative to the link's folder ("/" the
+    /// archive's root), "." and ".." applied; null when it climbs out of the archive.</summary>
+    static string? Within(string link, string target)
+    {
+        var parts = new List<string>();
+        var folder = target.StartsWith('/') ? "" : link.Contains('/') ? link[..link.LastIndexOf('/')] : "";
+        foreach (var part in (folder + "/" + target).Split('/'))
+        {
+            if (part is "" or ".") continue;
+            if (part != "..") parts.Add(part);
+            else if (parts.Count == 0) return null;
+            else parts.RemoveAt(parts.Count - 1);
+        }
+        return string.Join('/', parts);
     }
 
     /// <summary>A member's name without the "./" and "/" that `tar -C dir .` and absolute paths
@@ -146,8 +219,8 @@ public sealed class TarArchive
         }
     }
 
-    /// <summary>pax records "LEN key=value\n": picks path and size.</summary>
-    static bool TryPax(byte[] bytes, ref string? path, ref long? size)
+    /// <summary>pax records "LEN key=value\n": picks path, linkpath and size.</summary>
+    static bool TryPax(byte[] bytes, ref string? path, ref string? link, ref long? size)
     {
         int at = 0;
         while (at < bytes.Length && bytes[at] != 0)
@@ -162,6 +235,7 @@ public sealed class TarArchive
             if (equals < 0) return false;
             var (key, value) = (record[..equals], record[(equals + 1)..]);
             if (key == "path") path = value;
+            else if (key == "linkpath") link = value;
             else if (key == "size") size = long.TryParse(value, out var s) ? s : -1;
             at += count;
         }

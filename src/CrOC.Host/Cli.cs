@@ -73,13 +73,17 @@ public static class Cli
             Console.Error.WriteLine("Run `croc-host --help` for the commands.");
             return ExitCodes.BadInput;
         }
+        MadeFolders.Begin();
+        int code;
         try
         {
-            return command.Run(args[1..]);
+            code = command.Run(args[1..]);
         }
         catch (Exception e)
         {
-            return ExitCodes.Report(command.Name, e);
+            code = ExitCodes.Report(command.Name, e);
         }
+        if (code != ExitCodes.Ok) MadeFolders.RemoveEmpty(); // a failure leaves no empty output folder behind
+        return code;
     }
 }

@@ -30,4 +30,9 @@ public static class Arguments
     /// <summary>The items of a list option's value: comma-separated, trimmed, empty ones dropped (the
     /// command line's and a config file's string form alike).</summary>
     public static string[] ListItems(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>The items of a list of paths: as <see cref="ListItems"/>, but a value that names an
+    /// existing file or folder as a whole is that one path (a folder whose name holds a comma).</summary>
+    public static string[] PathItems(string text) =>
+        text.Contains(',') && (File.Exists(text) || Directory.Exists(text)) ? [text] : ListItems(text);
 }

@@ -96,9 +96,9 @@ public static class OptionSet<T> where T : class, new()
         if (type.IsEnum) return Choices.Parse(type, text) ?? throw new OptionException($"--{option.Name} must be one of {Choices.Words(type)}, got '{text}'");
         if (type.IsArray)
         {
-            var items = Arguments.ListItems(text);
-            if (items.Length == 0) throw new OptionException($"--{option.Name} needs at least one value ({Placeholder(option)}), got '{text}'");
             var element = type.GetElementType()!;
+            var items = element == typeof(string) ? Arguments.PathItems(text) : Arguments.ListItems(text);
+            if (items.Length == 0) throw new OptionException($"--{option.Name} needs at least one value ({Placeholder(option)}), got '{text}'");
             var array = Array.CreateInstance(element, items.Length);
             for (int i = 0; i < items.Length; i++) array.SetValue(element == typeof(string) ? items[i] : Number(option, element, items[i]), i);
             return array;

@@ -64,7 +64,7 @@ public static class OutputPaths
         if (System.IO.File.Exists(full)) throw new OutputException($"{option} '{path}' is a file, not a folder");
         try
         {
-            Directory.CreateDirectory(full);
+            MadeFolders.Make(full);
             var probe = Path.Combine(full, $".croc-write-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
             System.IO.File.WriteAllBytes(probe, []);
             System.IO.File.Delete(probe);

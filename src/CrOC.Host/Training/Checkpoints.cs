@@ -59,17 +59,34 @@ public static class Checkpoints
     {
         try
         {
-            var metadata = Safetensors.ReadMetadata(path);
-            var progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? "null") as JsonObject;
-            if (progress?["format"]?.GetValue<string>() != Format) return $"not a {Format} file";
-            if (images > 0 && progress["images"] is { } madeOver && madeOver.GetValue<int>() != images) return $"a run over {madeOver} images";
-            return TrainConfig.IdentityDifference(TrainConfig.FromJson(metadata.GetValueOrDefault("config") ?? "null"), config);
+            var (progress, saved) = Header(Safetensors.ReadMetadata(path));
+            if (images > 0 && MadeOver(progress) is int madeOver && madeOver != images) return $"a run over {madeOver} images";
+            return TrainConfig.IdentityDifference(saved, config);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or WeightsException or ConfigException or JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or WeightsException)
         {
             return e.Message;
         }
     }
+
+    /// <summary>A checkpoint's progress record (of this format) and stored config, from its metadata;
+    /// <see cref="WeightsException"/> when either is missing or unreadable.</summary>
+    static (JsonObject Progress, TrainConfig Config) Header(IReadOnlyDictionary<string, string> metadata)
+    {
+        JsonObject progress;
+        try
+        {
+            progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? throw new WeightsException("no progress record")) as JsonObject
+                ?? throw new WeightsException("its progress record is not a JSON object");
+        }
+        catch (JsonException e) { throw new WeightsException($"its progress record is not JSON ({e.Message})"); }
+        if (Field<string>(progress, "format") != Format) throw new WeightsException($"not a {Format} file");
+        try { return (progress, TrainConfig.FromJson(metadata.GetValueOrDefault("config") ?? throw new WeightsException("no stored config"))); }
+        catch (ConfigException e) { throw new WeightsException($"its stored config cannot be read ({e.Message})"); }
+    }
+
+    /// <summary>The dataset size a checkpoint records, or null (written before sizes were recorded).</summary>
+    static int? MadeOver(JsonObject progress) => progress.ContainsKey("images") ? Field<int>(progress, "images") : null;
 
     /// <summary>Renames the checkpoints after step <paramref name="step"/> (files that were refused
     /// when the run resumed from <paramref name="step"/>) to *.refused (*.refused-2, … when an
@@ -118,17 +135,12 @@ public static class Checkpoints
         var (tensors, metadata) = Safetensors.Read(path);
         // The SHA-256 covers the data only: every field of the metadata is checked here, and
         // everything is checked before anything is copied, so a refused file leaves the state as it was.
-        var progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? throw new WeightsException("no progress record")) as JsonObject
-            ?? throw new WeightsException("its progress record is not a JSON object");
-        if (Field<string>(progress, "format") != Format) throw new WeightsException($"not a {Format} file");
+        var (progress, saved) = Header(metadata);
         int madeWith = progress.ContainsKey("world") ? Field<int>(progress, "world") : 1;
         if (world is int w && w != madeWith)
             throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output", everyRank: false); // this rank's folder
-        if (images is int n && progress.ContainsKey("images") && Field<int>(progress, "images") is var madeOver && madeOver != n)
+        if (images is int n && MadeOver(progress) is int madeOver && madeOver != n)
             throw new ConfigException($"{path} was written by a run over {madeOver} images, this run finds {n}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output or with --move-aside", everyRank: false);
-        TrainConfig saved;
-        try { saved = TrainConfig.FromJson(metadata.GetValueOrDefault("config") ?? throw new WeightsException("no stored config")); }
-        catch (ConfigException e) { throw new WeightsException($"its stored config cannot be read ({e.Message})"); }
         if (TrainConfig.IdentityDifference(saved, config) is { } difference)
             throw new WeightsException($"it was {difference}");
         long step = Field<long>(progress, "step");

@@ -18,7 +18,7 @@ public sealed record TrainConfig
     // --- run ---
     [Option("recipe the other defaults come from (official: ViT-S/16 at 224 px, spec §10)")]
     public Preset Preset { get; init; } = Preset.Tiny;
-    [Option("image folders, .tar archives (archive.tar#folder), patterns (*, {000..009}: quote them for the shell) or .txt lists", Value = "ROOTS", Default = "the embedded synthetic scenes")]
+    [Option("image folders, .tar archives (archive.tar#folder), patterns (*, {000..009}: quote them for the shell) or .txt lists; comma-separated (a path holding a comma is taken whole when it exists)", Value = "ROOTS", Default = "the embedded synthetic scenes")]
     public string[] Data { get; init; } = [];
     [Option("run folder: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (owned by one run)", Value = "DIR")]
     public string Output { get; init; } = "runs/croc-tiny";
@@ -247,11 +247,11 @@ public sealed record TrainConfig
         return config with { Precision = Precisions.Resolve(config.Precision, config.Device) };
     }
 
-    /// <summary>A config file's list given as one comma-separated string, as a JSON array; refused
-    /// when it names nothing, as the command line refuses it.</summary>
+    /// <summary>A config file's list (of paths: the only list) given as one comma-separated string, as a
+    /// JSON array; refused when it names nothing, as the command line refuses it.</summary>
     static JsonArray ListOf(string text, string key, string file)
     {
-        var items = Arguments.ListItems(text);
+        var items = Arguments.PathItems(text);
         if (items.Length == 0) throw new ConfigException($"--config '{file}': '{key}' needs at least one value, got \"{text}\"");
         return new JsonArray([.. items.Select(item => (JsonNode?)JsonValue.Create(item))]);
     }

@@ -181,6 +181,45 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "links and repeated names read as extraction leaves them: hard and symbolic links give their file's bytes, a name given twice its last member, a link to nothing (or out of the archive) is left out and counted" {
+            let dir = DataTests.tempDir "tar-links"
+            let path = Path.Combine(dir, "links.tar")
+            do
+                use stream = File.Create path
+                use writer = new TarWriter(stream, TarEntryFormat.Pax, false)
+                let add (kind: TarEntryType) (name: string) (link: string) (bytes: byte[]) =
+                    let entry = PaxTarEntry(kind, name)
+                    if link <> "" then entry.LinkName <- link
+                    if kind = TarEntryType.RegularFile then entry.DataStream <- new MemoryStream(bytes)
+                    writer.WriteEntry entry
+                add TarEntryType.RegularFile "a/one.jpg" "" [| 1uy |]
+                add TarEntryType.HardLink "a/hard.jpg" "a/one.jpg" [||] // the file as it is here: [1]
+                add TarEntryType.RegularFile "a/one.jpg" "" [| 2uy; 2uy |] // replaces it
+                add TarEntryType.SymbolicLink "b/sym.jpg" "../a/one.jpg" [||] // the final file: [2; 2]
+                add TarEntryType.SymbolicLink "b/chain.jpg" "sym.jpg" [||]
+                add TarEntryType.SymbolicLink "b/dangling.jpg" "absent.jpg" [||]
+                add TarEntryType.SymbolicLink "b/out.jpg" "../../outside.jpg" [||]
+                add TarEntryType.SymbolicLink "b/loop.jpg" "loop.jpg" [||]
+            let archive = TarArchive.Open path
+            let read = Map [ for m in archive.Members -> m.Name, archive.Read m ]
+            Expect.equal (Map.keys read |> Seq.sort |> Seq.toList) [ "a/hard.jpg"; "a/one.jpg"; "b/chain.jpg"; "b/sym.jpg" ] "one member per name that resolves to a file"
+            Expect.equal read.["a/hard.jpg"] [| 1uy |] "a hard link: the file it named when it was written"
+            for name in [ "a/one.jpg"; "b/sym.jpg"; "b/chain.jpg" ] do Expect.equal read.[name] [| 2uy; 2uy |] (name + ": the last member of that name")
+            let notes = String.Join("\n", archive.Notes)
+            Expect.stringContains notes "3 link member(s) name no file" "dangling, outside, loop: counted"
+            Expect.stringContains notes "1 member(s) repeat an earlier name" "the repeated name counted"
+            // GNU tar, extracting, leaves the same bytes under each name it makes a file of.
+            let out = Directory.CreateDirectory(Path.Combine(dir, "extracted")).FullName
+            let tar = Diagnostics.Process.Start("tar", [| "-xf"; path; "-C"; out |])
+            tar.WaitForExit()
+            for KeyValue(name, bytes) in read do Expect.equal (File.ReadAllBytes(Path.Combine(out, name))) bytes (name + " as tar extracts it")
+            let warnings = ResizeArray<string>()
+            Expect.equal (ImageSources.Find([ path ], Action<string>(warnings.Add))).Count 4 "the dataset sees the same members"
+            Expect.equal warnings.Count 2 "the notes said once each, naming the archive"
+            Expect.isTrue (warnings |> Seq.forall (fun w -> w.StartsWith path)) "naming the archive"
+            Directory.Delete(dir, true)
+        }
+
         test "roots: a folder inside an archive (a.tar#sub), shard ranges {0..1}, patterns *.tar, lists of archives" {
             let dir = DataTests.tempDir "tar-roots"
             let entry (name: string) = name, Array.init 10 byte

@@ -204,6 +204,43 @@ let tests =
             Directory.Delete(data, true)
         }
 
+        test "a command that fails removes the output folders it made and left empty, not one that holds a file or that was there before" {
+            let root = DataTests.tempDir "made-folders"
+            let kept = Path.Combine(root, "kept.txt")
+            File.WriteAllText(kept, "there before")
+            let code, message =
+                TrainingTests.cli [| "eval-seg"; "--weights"; Path.Combine(root, "absent.safetensors"); "--data"; root
+                                     "--json"; Path.Combine(root, "new", "run", "r.json"); "--save-predictions"; Path.Combine(root, "p", "q") |]
+            Expect.equal code 2 message
+            Expect.stringContains message "absent.safetensors" "refused for its weights, after its outputs were checked"
+            for made in [ "new"; "p" ] do Expect.isFalse (Directory.Exists(Path.Combine(root, made))) (made + ": the folders it made for its outputs are gone")
+            Expect.isTrue (File.Exists kept) "the folder that was there keeps its file"
+            // train writes its log into the run folder before it can fail: that folder is kept.
+            let list = Path.Combine(root, "list.txt")
+            File.WriteAllLines(list, [ "/nonexistent/a.jpg" ])
+            let code, message = TrainingTests.cli (List.toArray (trainArgs (Path.Combine(root, "run")) [ "--data"; list; "--batch"; "1" ]))
+            Expect.equal code 2 message
+            Expect.stringContains (File.ReadAllText(Path.Combine(root, "run", "train.log"))) "could not be decoded" "the failed run's log kept"
+            // The rule itself: only folders this command made, only while they hold no file.
+            MadeFolders.Begin()
+            MadeFolders.Make(Path.Combine(root, "kept", "empty"))
+            MadeFolders.Make(Path.Combine(root, "gone", "a", "b"))
+            File.WriteAllText(Path.Combine(root, "kept", "file.txt"), "written meanwhile")
+            Expect.equal (List.ofSeq (MadeFolders.RemoveEmpty())) [ Path.Combine(root, "gone") ] "only the empty tree"
+            Expect.isTrue (File.Exists(Path.Combine(root, "kept", "file.txt"))) "a folder holding a file stays, with the file"
+            Expect.isTrue (Directory.Exists root) "the folder that was there stays"
+            Directory.Delete(root, true)
+        }
+
+        test "a --data root whose name holds a comma is taken whole when it exists; otherwise commas separate roots" {
+            let root = DataTests.tempDir "comma-root"
+            let comma = Directory.CreateDirectory(Path.Combine(root, "photos,2024")).FullName
+            let data value = (TrainingTests.configOf [ "data", value ]).Data |> List.ofArray
+            Expect.equal (data comma) [ comma ] "an existing folder named with a comma is one root"
+            Expect.equal (data (Path.Combine(root, "a") + "," + Path.Combine(root, "b"))) [ Path.Combine(root, "a"); Path.Combine(root, "b") ] "a list of roots"
+            Directory.Delete(root, true)
+        }
+
         test "stopping the job runner (the real suite's Ctrl-C) passes SIGTERM to a running training job, which checkpoints and ends; the runner reports a clean stop" {
             let output = DataTests.tempDir "jobs-stop"
             let log = output + ".log"
