@@ -32,9 +32,6 @@ public sealed class TarArchive
     TarArchive(string path, IReadOnlyList<TarMember> members, string? problem, IReadOnlyList<string> notes) =>
         (Path, Members, Problem, Notes) = (path, members, problem, notes);
 
-    /// <summary>One header's file entry: a regular file (Target null), a hard link or a symbolic link to Target.</summary>
-    sealed record Entry(string Name, long Offset, long Length, char Type, string? Target);
-
     public static bool IsArchive(string path) => path.EndsWith(".tar", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Indexes <paramref name="path"/>; throws <see cref="DatasetException"/> when it cannot be opened.</summary>
@@ -43,9 +40,9 @@ public sealed class TarArchive
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-            var entries = new List<Entry>();
+            var entries = new List<TarEntry>();
             var problem = Index(stream, entries);
-            var (members, notes) = Resolve(entries);
+            var (members, notes) = TarLinks.Resolve(entries);
             return new TarArchive(System.IO.Path.GetFullPath(path), members, problem is null ? null : $"{path}: {problem}", [.. notes.Select(n => $"{path}: {n}")]);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -56,7 +53,7 @@ public sealed class TarArchive
 
     /// <summary>Fills <paramref name="members"/> with the file and link entries in archive order;
     /// returns why it stopped early, or null at a clean end.</summary>
-    static string? Index(Stream stream, List<Entry> members)
+    static string? Index(Stream stream, List<TarEntry> members)
     {
         var header = new byte[Block];
         long length = stream.Length;
@@ -91,8 +88,8 @@ public sealed class TarArchive
                         size = s;
                     }
                     var name = Relative(paxPath ?? longName ?? UstarName(header));
-                    if (type is '1' or '2') members.Add(new Entry(name, 0, 0, type, paxLink ?? longLink ?? Field(header, 157, 100)));
-                    else members.Add(new Entry(name, data, size, '0', null));
+                    if (type is '1' or '2') members.Add(new TarEntry(name, 0, 0, type, paxLink ?? longLink ?? Field(header, 157, 100)));
+                    else members.Add(new TarEntry(name, data, size, '0', null));
                     (longName, longLink, paxPath, paxLink, paxSize) = (null, null, null, null, null);
                     break;
                 default: // directories, global pax headers, devices: not images
@@ -149,67 +146,9 @@ public sealed class TarArchive
         return prefix.Length > 0 ? prefix + "/" + name : name;
     }
 
-    /// <summary>The members as extraction leaves them: the last entry of each name, at its place in
-    /// the archive; a hard link as the file its target names before it, a symbolic link as the regular
-    /// file its target names (relative to the link's folder; through at most 8 links). Entries that
-    /// resolve to no file in the archive are left out and counted.</summary>
-    static (List<TarMember> Members, List<string> Notes) Resolve(List<Entry> entries)
-    {
-        var last = new Dictionary<string, int>(StringComparer.Ordinal);
-        var fileSoFar = new Dictionary<string, Entry>(StringComparer.Ordinal); // hard links see the archive up to them
-        var hardResolved = new Entry?[entries.Count];
-        int repeated = 0;
-        for (int i = 0; i < entries.Count; i++)
-        {
-            var e = entries[i];
-            if (!last.TryAdd(e.Name, i)) { repeated++; last[e.Name] = i; }
-            hardResolved[i] = e.Type switch
-            {
-                '0' => e,
-                '1' => fileSoFar.GetValueOrDefault(Relative(e.Target!)),
-                _ => null,
-            };
-            if (hardResolved[i] is { } file) fileSoFar[e.Name] = file;
-            else fileSoFar.Remove(e.Name);
-        }
-        Entry? FileOf(int index, int hops)
-        {
-            var e = entries[index];
-            if (e.Type != '2') return hardResolved[index];
-            return hops < 8 && Within(e.Name, e.Target!) is { } target && last.TryGetValue(target, out int to) ? FileOf(to, hops + 1) : null;
-        }
-        var members = new List<TarMember>();
-        int unresolved = 0;
-        foreach (int i in last.Values.Order())
-        {
-            if (FileOf(i, 0) is { } file) members.Add(new TarMember(entries[i].Name, file.Offset, file.Length));
-            else unresolved++;
-        }
-        var notes = new List<string>();
-        if (unresolved > 0) notes.Add($"{unresolved} link member(s) name no file in the archive and are left out");
-        if (repeated > 0) notes.Add($"{repeated} member(s) repeat an earlier name: the last of each name is used, as extraction does");
-        return (members, notes);
-    }
-
-    /// <summary>A symbolic link's target as a member name: relative to the link's folder ("/" the
-    /// archive's root), "." and ".." applied; null when it climbs out of the archive.</summary>
-    static string? Within(string link, string target)
-    {
-        var parts = new List<string>();
-        var folder = target.StartsWith('/') ? "" : link.Contains('/') ? link[..link.LastIndexOf('/')] : "";
-        foreach (var part in (folder + "/" + target).Split('/'))
-        {
-            if (part is "" or ".") continue;
-            if (part != "..") parts.Add(part);
-            else if (parts.Count == 0) return null;
-            else parts.RemoveAt(parts.Count - 1);
-        }
-        return string.Join('/', parts);
-    }
-
     /// <summary>A member's name without the "./" and "/" that `tar -C dir .` and absolute paths
     /// put before it, so "a.tar#train" and class folders see "train/…".</summary>
-    static string Relative(string name)
+    internal static string Relative(string name)
     {
         while (true)
         {
