@@ -73,10 +73,10 @@ public static class Cli
             Console.Error.WriteLine("Run `croc-host --help` for the commands.");
             return ExitCodes.BadInput;
         }
-        MadeFolders.Begin();
         int code;
         try
         {
+            MadeFolders.Begin();
             code = command.Run(args[1..]);
         }
         catch (Exception e)

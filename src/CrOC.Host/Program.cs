@@ -1,6 +1,9 @@
 using CrOC.Host;
+using CrOC.Host.CommandLine;
 using CrOC.Host.Runtime;
 
 MklVendorCheck.ApplyFromEnvironment(); // before anything loads libtorch
 HeapSettings.ApplyFromEnvironment();   // before the large allocations
+ProcessSignals.IgnoreFileSizeLimit();  // a write past `ulimit -f` fails as an I/O error, not silently with 153
+ExitCodes.WarmUp();                    // the failure report loads what it needs now, not once file handles may have run out
 return Cli.Run(args);

@@ -29,14 +29,46 @@ public static class ExitCodes
 {
     public const int Ok = 0, Failure = 1, BadInput = 2, Hung = 3;
 
+    const int EFBIG = 27;
+
+    /// <summary>A write past `ulimit -f` (SIGXFSZ is ignored, see ProcessSignals) or the file system's
+    /// largest file: EFBIG, which .NET's file writes raise as an ArgumentOutOfRangeException of System.IO.</summary>
+    static bool FileTooLarge(Exception e) =>
+        e is IOException io && (io.HResult & 0xFFFF) == EFBIG || e is ArgumentOutOfRangeException && e.TargetSite?.DeclaringType?.Namespace == "System.IO";
+
     public static int For(Exception e) => Cause(e) switch
     {
         IBadInput or DatasetException or DecodeException => BadInput,
         _ => Failure,
     };
 
+    /// <summary>stderr as a plain file (no console set-up, which opens files), for a report that
+    /// Console.Error cannot write.</summary>
+    static FileStream? plainError;
+
+    /// <summary>Runs the report's classification and wording once and opens its fallback, so that what
+    /// they need is loaded at start: a report written when the process is out of file handles
+    /// (`ulimit -n`, a leak) could not load it, and would crash instead of saying so.</summary>
+    public static void WarmUp()
+    {
+        foreach (var e in new Exception[] { new DatasetException(""), new DecodeException("", ""), new IOException(), new ArgumentOutOfRangeException(), new InvalidOperationException() })
+            _ = (For(e), Message(e), IsExpected(e));
+        try { plainError = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(2, ownsHandle: false), FileAccess.Write, 1); }
+        catch (Exception) { /* no stderr: Console.Error alone */ }
+    }
+
+    static void WriteError(string line)
+    {
+        try { Console.Error.WriteLine(line); }
+        catch (Exception) when (plainError is not null)
+        {
+            plainError.Write(System.Text.Encoding.UTF8.GetBytes(line + "\n"));
+            plainError.Flush();
+        }
+    }
+
     /// <summary>True for the failures whose message says all (no internal error).</summary>
-    public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is var cause && (cause is IReportedFailure or IOException or UnauthorizedAccessException || OutOfMemory(cause));
+    public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is var cause && (cause is IReportedFailure or IOException or UnauthorizedAccessException || OutOfMemory(cause) || FileTooLarge(cause));
 
     /// <summary>.NET's out-of-memory, or libtorch's (an allocator's refusal, raised through TorchSharp).</summary>
     static bool OutOfMemory(Exception e) =>
@@ -52,6 +84,8 @@ public static class ExitCodes
     static string Described(Exception e) => Cause(e) switch
     {
         IOException io when DiskSpace.IsDiskFull(io) => $"the disk is full: {io.Message}",
+        var cause when FileTooLarge(cause) => $"a file grew past the largest this process may write (ulimit -f, or the file system's limit): {cause.Message}",
+        FileNotFoundException { FileName: { } name } when name.Contains("Version=") => $"could not load {name.Split(',')[0]}: the process ran out of open files (ulimit -n), or the installation is incomplete",
         IOException io => $"I/O error: {io.Message}",
         UnauthorizedAccessException denied => $"permission denied: {denied.Message}",
         var cause when OutOfMemory(cause) => "out of memory: use a smaller --batch (or fewer --workers, or fewer --threads)",
@@ -75,8 +109,8 @@ public static class ExitCodes
             }
             catch (Exception) { /* the line alone must do */ }
         }
-        Console.Error.WriteLine(line);
-        if (e is IBadOption) Console.Error.WriteLine($"Run `croc-host {command} --help` for its options.");
+        WriteError(line);
+        if (e is IBadOption) WriteError($"Run `croc-host {command} --help` for its options.");
         if (log is not null)
             try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* the log may be what failed */ }
         return For(e);

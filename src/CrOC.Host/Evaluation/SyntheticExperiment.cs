@@ -53,6 +53,7 @@ public static class SyntheticExperiment
         int patch = recipe.Patch; // checked before hours of pre-training, not after
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of the patch size {patch}");
 
+        output = OutputPaths.Folder(output, "--output"); // a file there is named now, not as the first run's folder
         var data = SyntheticDataset.Ensure(recipe); // --train-args' --synthetic-train/-val included
         var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
         int classes = SyntheticScenes.ClassNames.Length;
@@ -68,7 +69,14 @@ public static class SyntheticExperiment
                 pairs.AddRange(extra);
                 var config = TrainConfig.Resolve(pairs);
                 Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
-                var summary = new Trainer(config, line => { if (!line.StartsWith("step ", StringComparison.Ordinal)) Console.WriteLine(line); }).Run(files);
+                var trainer = new Trainer(config, line => { if (!line.StartsWith("step ", StringComparison.Ordinal)) Console.WriteLine(line); });
+                TrainSummary summary;
+                using (trainer.StopOnSignals()) summary = trainer.Run(files);
+                if (summary.Interrupted || trainer.StopRequested)
+                {
+                    Console.WriteLine($"stopped at step {summary.Steps} of {runDir} (checkpointed): rerun the same command to resume");
+                    return ExitCodes.Ok;
+                }
                 lastCheckpoint = summary.LastCheckpoint ?? throw new InvalidOperationException("the run wrote no checkpoint");
                 Console.WriteLine($"   {summary.Steps} steps in {summary.Seconds:F0} s, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}");
                 rows.Add(Probe(method, seed, lastCheckpoint, false, data, classes, probe, MetricsLog.TrainingSeconds(runDir)));

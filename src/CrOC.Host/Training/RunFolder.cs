@@ -56,6 +56,7 @@ public sealed class RunFolder : IDisposable
                 held = Lock(path);
                 old.Dispose();
             }
+            OutputPaths.Folder(Checkpoints.Folder(path), "--output's checkpoint folder"); // now, not at the first checkpoint, steps later
             RemoveLeftovers(path); // only once the folder is known to be this run's (or no run's)
             return new RunFolder(path, held, movedTo);
         }

@@ -85,6 +85,8 @@ public static class TrainCommand
         if (Collectives.Oversubscription(threads, ranks.LocalWorld) is { } warning) log.Write(warning);
         log.Write("resolved config:\n" + config.ToJson());
 
+        var trainer = new Trainer(config, log.Write, ranks, device, folder, dataWarning: log.Error);
+        using var signals = trainer.StopOnSignals(); // from here to the end: the data search and the picture too
         IReadOnlyList<ImageEntry> files;
         string? synthetic = null;
         if (config.Data.Length == 0)
@@ -96,12 +98,15 @@ public static class TrainCommand
         }
         else files = ImageSources.Find(config.Data, line => log.Error($"croc-data: {line}"));
 
-        var trainer = new Trainer(config, log.Write, ranks, device, folder, dataWarning: log.Error);
-        TrainSummary summary;
-        using (trainer.StopOnSignals()) summary = trainer.Run(files);
-        if (!ranks.IsRoot || summary.StepsRun == 0) return ExitCodes.Ok;
+        var summary = trainer.Run(files);
+        if (!ranks.IsRoot) return ExitCodes.Ok;
+        if (summary.StepsRun == 0)
+        {
+            if (summary.Interrupted) log.Write($"stopped before the first step at step {summary.Steps}: nothing new to checkpoint");
+            return ExitCodes.Ok;
+        }
         log.Write($"{(summary.Interrupted ? "stopped" : "finished")} at step {summary.Steps} ({summary.StepsRun} steps in {summary.Seconds:F0} s): loss {summary.FirstLoss:F4} → {summary.LastLoss:F4}, {summary.ImagesPerSecond:F1} images/s");
-        if (synthetic is not null && PictureCheckpoint(summary) is { } last)
+        if (synthetic is not null && PictureCheckpoint(summary, trainer.StopRequested) is { } last)
         {
             var picture = Path.Combine(config.Output, "clusters.png");
             WriteClusterPicture(config, last, new VocSegmentation(synthetic, "val"), picture);
@@ -125,9 +130,9 @@ public static class TrainCommand
     /// A configuration error that can be one rank's alone (its dataset, its folder) is not.</summary>
     public static bool MetByEveryRank(Exception e) => e is DivergedException or DistributedException || e is ConfigException { EveryRank: true };
 
-    /// <summary>The checkpoint a synthetic run draws its cluster picture from: none after a stop signal,
-    /// whose sender wants the process gone (a second signal during the picture would end it with 130 / 143).</summary>
-    public static string? PictureCheckpoint(TrainSummary summary) => summary.Interrupted ? null : summary.LastCheckpoint;
+    /// <summary>The checkpoint a synthetic run draws its cluster picture from: none after a stop signal
+    /// (<paramref name="stopAsked"/>: also one after the last step), whose sender wants the process gone soon.</summary>
+    public static string? PictureCheckpoint(TrainSummary summary, bool stopAsked) => summary.Interrupted || stopAsked ? null : summary.LastCheckpoint;
 
     /// <summary>Loads the teacher of a checkpoint and draws the clusters of the first four images.</summary>
     static void WriteClusterPicture(TrainConfig config, string checkpoint, VocSegmentation images, string path)

@@ -33,10 +33,13 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     readonly ICollective ranks = collective ?? new SingleProcess();
     readonly torch.Device where = device ?? torch.CPU;
 
-    volatile bool stopRequested;
+    volatile bool stopRequested, stepping;
 
     /// <summary>Asks the loop to stop after the current step (and write a checkpoint).</summary>
     public void RequestStop() => stopRequested = true;
+
+    /// <summary>Whether a stop was asked (a signal before, during or after the loop).</summary>
+    public bool StopRequested => stopRequested;
 
     public TrainSummary Run(IReadOnlyList<ImageEntry> files, CancellationToken cancel = default)
     {
@@ -88,7 +91,8 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count, log);
         }
 
-        bool stop = false; // agreed by all ranks after each step: they run the same steps
+        bool stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested); // agreed by all ranks (at start and after each step): they run the same steps
+        stepping = true;
         while (state.Step < totalSteps && !stop)
         {
             int epoch = (int)(state.Step / itersPerEpoch);
@@ -130,14 +134,18 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 values["step_s"] = seconds;
                 values["images_per_s"] = config.Batch * config.Accum * ranks.World / seconds;
                 values["live_tensors"] = torch.Tensor.TotalCount;
+                if (ranks.IsRoot)
+                {
+                    metrics!.Write(state.Step, values);
+                    Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
+                    if (state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps)
+                        lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count, log);
+                }
+                // after the checkpoint: a signal that came while it was written stops here, not a step later
                 stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested);
-                if (!ranks.IsRoot) continue;
-                metrics!.Write(state.Step, values);
-                Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
-                if (state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps)
-                    lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count, log);
             }
         }
+        stepping = false;
         bool interrupted = state.Step < totalSteps;
         if (ranks.IsRoot && interrupted) SaveUnlessSaved();
         if (interactive) Console.Write($"\r{new string(' ', 150)}\r");
@@ -214,13 +222,17 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
     }
 
-    /// <summary>Installs SIGINT/SIGTERM handlers that finish the current step, checkpoint and exit 0.</summary>
+    /// <summary>Installs SIGINT/SIGTERM (and SIGHUP, unless started under nohup) handlers that finish
+    /// the current step, checkpoint and exit 0; installed before the data is found and kept until
+    /// the command ends, so that no signal ends it silently with 130 / 143 / 129.</summary>
     public IDisposable StopOnSignals()
     {
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; OnStopSignal("interrupt"); };
         Console.CancelKeyPress += onCancel;
-        var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnStopSignal("SIGTERM"); });
-        return new Releaser(() => { Console.CancelKeyPress -= onCancel; term.Dispose(); });
+        var registrations = new List<PosixSignalRegistration> { PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnStopSignal("SIGTERM"); }) };
+        if (!ProcessSignals.HangUpIgnored()) // nohup's choice stays: the run goes on after the terminal closes
+            registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; OnStopSignal("SIGHUP"); }));
+        return new Releaser(() => { Console.CancelKeyPress -= onCancel; registrations.ForEach(r => r.Dispose()); });
     }
 
     /// <summary>A stop signal: the stop is requested first, then announced as best it can be (the
@@ -228,7 +240,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     public void OnStopSignal(string signal)
     {
         RequestStop();
-        try { log($"{signal}: finishing the current step, then writing a checkpoint"); }
+        try { log(stepping ? $"{signal}: finishing the current step, then writing a checkpoint" : $"{signal}: stopping (no step is running)"); }
         catch (Exception) { /* announced or not, the run stops after this step */ }
     }
 

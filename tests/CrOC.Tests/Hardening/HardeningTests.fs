@@ -152,17 +152,29 @@ let tests =
             Directory.Delete(output, true)
         }
 
-        test "a stop signal whose announcement fails (the log's disk is full) still stops the run after its step, with a checkpoint" {
+        test "a stop signal whose announcement fails (the log's disk is full) still stops the run after its step, with a checkpoint; one during the step's checkpoint stops there, not a step later" {
             let output = DataTests.tempDir "signal"
-            let config = TrainingTests.tinyConfig output [ "max-steps", "50" ]
-            let trainer = Trainer(config, fun line -> if line.StartsWith "SIGTERM" then raise (IOException("No space left on device", 28)))
-            trainer.OnStopSignal "SIGTERM"
-            let summary = trainer.Run(CrOC.Data.ImageSources.Find(config.Data))
+            let config = TrainingTests.tinyConfig output [ "max-steps", "50"; "log-every", "1"; "checkpoint-every", "1" ]
+            let trainer: Trainer ref = ref Unchecked.defaultof<_>
+            // the signal comes as step 1 is logged, before its checkpoint is written
+            trainer.Value <- Trainer(config, fun line ->
+                if line.StartsWith "step 1/" then trainer.Value.OnStopSignal "SIGTERM"
+                if line.StartsWith "SIGTERM" then raise (IOException("No space left on device", 28)))
+            let summary = trainer.Value.Run(CrOC.Data.ImageSources.Find(config.Data))
             Expect.equal summary.Steps 1L "stopped after its first step"
             Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "with a checkpoint"
-            Expect.isNull (TrainCommand.PictureCheckpoint summary) "and no cluster picture after it: the sender wants the process gone"
+            Expect.isNull (TrainCommand.PictureCheckpoint(summary, false)) "and no cluster picture after it: the sender wants the process gone"
             let finished = TrainSummary(summary.Steps, summary.StepsRun, summary.FirstLoss, summary.LastLoss, summary.Seconds, summary.ImagesPerSecond, summary.LastCheckpoint, false)
-            Expect.equal (TrainCommand.PictureCheckpoint finished) summary.LastCheckpoint "a finished run draws it"
+            Expect.equal (TrainCommand.PictureCheckpoint(finished, false)) summary.LastCheckpoint "a finished run draws it"
+            Expect.isNull (TrainCommand.PictureCheckpoint(finished, true)) "unless a signal came after its last step"
+            // A signal before the first step (while the data was searched): no step, nothing written, said so.
+            let lines = ResizeArray<string>()
+            let early = Trainer(config, Action<string>(lines.Add))
+            early.OnStopSignal "SIGTERM"
+            let none = early.Run(CrOC.Data.ImageSources.Find(config.Data))
+            Expect.equal (none.Steps, none.StepsRun) (1L, 0L) "resumed at step 1, no step run"
+            Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "no new checkpoint"
+            Expect.contains lines "SIGTERM: stopping (no step is running)" "the signal said what it does"
             Directory.Delete(output, true)
         }
 
@@ -239,6 +251,82 @@ let tests =
             Expect.equal (data comma) [ comma ] "an existing folder named with a comma is one root"
             Expect.equal (data (Path.Combine(root, "a") + "," + Path.Combine(root, "b"))) [ Path.Combine(root, "a"); Path.Combine(root, "b") ] "a list of roots"
             Directory.Delete(root, true)
+        }
+
+        test "signals: SIGHUP stops a run cleanly (unless ignored, as under nohup); the synthetic experiment's runs stop with a checkpoint too" {
+            let output = DataTests.tempDir "hangup"
+            let started (shell: string) (args: string list) =
+                let info = ProcessStartInfo("bash", RedirectStandardOutput = true, RedirectStandardError = true)
+                for a in [ "-c"; shell + " exec dotnet \"$@\""; "croc"; hostDll ] @ args do info.ArgumentList.Add a
+                let p = present (Process.Start info)
+                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+                p, (fun () -> (if p.WaitForExit 120000 then () else p.Kill true; failwith "did not end"); p.ExitCode, out.Result + err.Result)
+            let signalAfterFirstStep (run: string) (signal: string) (p: Process) =
+                let metrics = Path.Combine(run, "metrics.jsonl")
+                let watch = Stopwatch.StartNew()
+                while not (File.Exists metrics && FileInfo(metrics).Length > 0L) do
+                    if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwith "no step was run"
+                    Threading.Thread.Sleep 100
+                (present (Process.Start("kill", [| "-" + signal; string p.Id |]))).WaitForExit()
+            let p, ended = started "" (trainArgs output [ "--epochs"; "1000" ])
+            signalAfterFirstStep output "HUP" p
+            let code, text = ended ()
+            Expect.equal code 0 text
+            Expect.stringContains text "SIGHUP: finishing the current step, then writing a checkpoint" "heard"
+            Expect.isNonEmpty (Checkpoints.List output) "checkpointed"
+            // Ignored at start (nohup): the run goes on; SIGTERM then stops it.
+            let ignoring = output + "-nohup"
+            let p, ended = started "trap '' HUP;" (trainArgs ignoring [ "--epochs"; "1000" ])
+            signalAfterFirstStep ignoring "HUP" p
+            Threading.Thread.Sleep 1500
+            Expect.isFalse p.HasExited "SIGHUP ignored, as nohup asked"
+            (present (Process.Start("kill", [| "-TERM"; string p.Id |]))).WaitForExit()
+            let code, text = ended ()
+            Expect.equal code 0 text
+            Expect.isFalse (text.Contains "SIGHUP") "not heard"
+            Expect.isTrue (ProcessSignals.IsIgnored(1, "0000000000000001") && not (ProcessSignals.IsIgnored(1, "0000000000001000"))) "the SigIgn mask: bit n-1 for signal n"
+            // The synthetic experiment: its in-process runs stop as train's do.
+            let experiment = output + "-experiment"
+            let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if name <> "output" && name <> "data" then yield sprintf "--%s %s" name value ]) + " --epochs 1000"
+            let p, ended = started "" [ "experiment"; "--seeds"; "0"; "--output"; experiment; "--train-args=" + trainArgsText ]
+            signalAfterFirstStep (Path.Combine(experiment, "croc-seed0")) "TERM" p
+            let code, text = ended ()
+            Expect.equal code 0 text
+            Expect.stringContains text "rerun the same command to resume" "said how to go on"
+            Expect.isNonEmpty (Checkpoints.List(Path.Combine(experiment, "croc-seed0"))) "checkpointed"
+            for folder in [ output; ignoring; experiment ] do Directory.Delete(folder, true)
+        }
+
+        test "file limits: a write past ulimit -f is one line (exit 1) and leaves no temporary file; a checkpoint folder that cannot be written is refused before the first step; a 20-digit stray is no checkpoint" {
+            let output = DataTests.tempDir "file-limits"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ]))
+            Expect.equal code 0 text
+            let first = Checkpoints.List(output) |> Seq.last
+            let limitKb = FileInfo(first).Length / 2048L // half a checkpoint
+            // W^X off: .NET's own executable-memory file must not meet the small limit
+            let info = ProcessStartInfo("bash", RedirectStandardOutput = true, RedirectStandardError = true)
+            for a in [ "-c"; sprintf "ulimit -f %d; exec dotnet \"$@\"" limitKb; "croc"; hostDll ] @ trainArgs output [ "--max-steps"; "3" ] do info.ArgumentList.Add a
+            info.Environment.["DOTNET_EnableWriteXorExecute"] <- "0"
+            use p = present (Process.Start info)
+            let err = p.StandardError.ReadToEndAsync()
+            p.StandardOutput.ReadToEnd() |> ignore
+            p.WaitForExit()
+            Expect.equal p.ExitCode 1 err.Result
+            Expect.stringContains err.Result "a file grew past the largest this process may write (ulimit -f" "named"
+            Expect.isFalse (err.Result.Contains "   at ") "no stack trace"
+            Expect.isEmpty (Directory.GetFiles(Checkpoints.Folder output, "*.tmp")) "its temporary file removed"
+            Expect.equal (Checkpoints.List output |> List.ofSeq) [ first ] "the earlier checkpoint kept"
+            Safetensors.Read first |> ignore
+            File.WriteAllBytes(Path.Combine(Checkpoints.Folder output, "step-99999999999999999999.safetensors"), [||])
+            Expect.equal (Checkpoints.List output |> List.ofSeq) [ first ] "a step beyond long's range is a stray, not an overflow"
+            let blocked = output + "-blocked"
+            Directory.CreateDirectory blocked |> ignore
+            File.WriteAllText(Path.Combine(blocked, "checkpoints"), "a file where the folder goes")
+            let code, text = TrainingTests.cli (List.toArray (trainArgs blocked [ "--max-steps"; "4"; "--checkpoint-every"; "4" ]))
+            Expect.equal code 2 text
+            Expect.stringContains text "checkpoint folder" "named at start"
+            Expect.isFalse (File.Exists(Path.Combine(blocked, "metrics.jsonl")) && FileInfo(Path.Combine(blocked, "metrics.jsonl")).Length > 0L) "before any step"
+            for folder in [ output; blocked ] do Directory.Delete(folder, true)
         }
 
         test "stopping the job runner (the real suite's Ctrl-C) passes SIGTERM to a running training job, which checkpoints and ends; the runner reports a clean stop" {
