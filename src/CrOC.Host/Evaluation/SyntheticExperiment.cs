@@ -26,18 +26,18 @@ public static class SyntheticExperiment
     }
 
     /// <summary>Settings the suite sets itself for each run: --train-args may not change them.</summary>
-    static readonly string[] SuiteSettings = ["output", "seed", "alpha", "data"];
+    static readonly string[] SuiteSettings = ["output", "seed", "alpha", "data", "move-aside"];
 
-    /// <summary>The words of --train-args as the command line's (name, value) pairs; a name without a
-    /// value, or one of <see cref="SuiteSettings"/> (the table's rows would not be what they say), is refused.</summary>
+    /// <summary>The words of --train-args as the command line's (name, value) pairs (a flag may go
+    /// without a value, as on train's command line); one of <see cref="SuiteSettings"/> (the table's
+    /// rows would not be what they say), or train's --move-aside (the suite's runs resume), is refused.</summary>
     static List<(string Name, string? Value)> TrainPairs(string text)
     {
         var pairs = Arguments.Pairs(text.Split(' ', StringSplitOptions.RemoveEmptyEntries));
         foreach (var (name, value) in pairs)
         {
-            if (value is null) throw new OptionException($"--train-args: '--{name}' has no value (give '--name value' or '--name=value' pairs)");
             if (SuiteSettings.Contains(name))
-                throw new OptionException($"--train-args: '--{name}' is the suite's own (each run's output, seed from --seeds, alpha 1 or 0, the synthetic scenes); leave it out");
+                throw new OptionException($"--train-args: '--{name}' is the suite's own (each run's output and its resumption, seed from --seeds, alpha 1 or 0, the synthetic scenes); leave it out");
         }
         return pairs;
     }

@@ -69,6 +69,8 @@ public static class CrocSetup
             throw new ConfigException($"--epochs {c.Epochs} × {itersPerEpoch} steps per epoch is beyond the {int.MaxValue} steps the schedules count: lower --epochs (--max-steps ends a run earlier without changing its schedules)", everyRank: false);
         int warmup = CrOC.Math.Schedules.warmupFor(c.Epochs, c.WarmupEpochs);
         double peak = CrOC.Math.Schedules.scaledLearningRate(c.Lr, c.Batch * c.Accum * world);
+        if (c.MinLr > peak) // the cosine would climb from the peak to --min-lr
+            throw new ConfigException($"--min-lr {c.MinLr:G4} is above the peak learning rate {peak:G4} (--lr {c.Lr:G4} × global batch {c.Batch * c.Accum * world} / 256): give a --min-lr below it", everyRank: true);
         return (CrOC.Math.Schedules.learningRate(peak, c.MinLr, c.Epochs, itersPerEpoch, warmup),
                 CrOC.Math.Schedules.weightDecay(c.WeightDecay, c.WeightDecayEnd, c.Epochs, itersPerEpoch),
                 CrOC.Math.Schedules.teacherMomentum(c.MomentumTeacher, c.Epochs, itersPerEpoch));

@@ -678,7 +678,11 @@ let tests =
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--size"; "4096"; "--count"; "6" ], "use a smaller --size or --count" // an int overflow once
                   2, [ "export"; "--weights"; weights; "--output"; Path.Combine(dir, "w"); "--format"; "safetensors" ], "is this command's input file"
                   2, [ "export"; "--weights"; weights; "--output"; existing ], "exists: choose another --output, or add --overwrite"
-                  2, [ "experiment"; "--train-args=--epochs" ], "'--epochs' has no value"
+                  2, [ "experiment"; "--train-args=--epochs" ], "--epochs needs a value"
+                  2, [ "experiment"; "--train-args=--move-aside" ], "'--move-aside' is the suite's own"
+                  2, [ "train"; "--output"; Path.Combine(aFile, "run") ], "which is a file, not a folder"
+                  2, [ "experiment"; "--output"; aFile ], "is a file, not a folder"
+                  2, [ "train"; "--output"; Path.Combine(dir, "lr-run"); "--data"; Path.Combine(voc, "JPEGImages"); "--batch"; "1"; "--lr"; "0.001"; "--min-lr"; "5" ], "--min-lr 5 is above the peak learning rate 3.906E-06"
                   2, [ "experiment"; "--train-args=--alpha 0.5"; "--output"; Path.Combine(dir, "exp") ], "'--alpha' is the suite's own"
                   2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
                   2, [ "experiment"; "--size"; "100" ], "--size 100 is not a multiple of the patch size 8"
