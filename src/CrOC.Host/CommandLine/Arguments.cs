@@ -7,7 +7,8 @@ public sealed class OptionException(string message) : Exception(message), IBadOp
 public static class Arguments
 {
     /// <summary>The `--name value`, `--name=value` (a value may then start with --) and `--flag`
-    /// arguments in order; `-h` is `--help`.</summary>
+    /// arguments in order; `-h` is `--help`. An option given twice is refused (as a config file's key
+    /// given twice is): `--data a --data b` would otherwise train on b alone without a word.</summary>
     public static List<(string Name, string? Value)> Pairs(string[] args)
     {
         var pairs = new List<(string, string?)>();
@@ -22,6 +23,8 @@ public static class Arguments
             bool hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
             pairs.Add((name, hasValue ? args[++i] : null));
         }
+        if (pairs.GroupBy(p => p.Item1).FirstOrDefault(g => g.Count() > 1 && g.Key != "help") is { } repeated)
+            throw new OptionException($"--{repeated.Key} is given {repeated.Count()} times ({string.Join(", ", repeated.Select(p => p.Item2 ?? "no value"))}): give it once (lists are comma-separated)");
         return pairs;
     }
 

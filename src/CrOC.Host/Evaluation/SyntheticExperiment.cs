@@ -33,7 +33,9 @@ public static class SyntheticExperiment
     /// rows would not be what they say), or train's --move-aside (the suite's runs resume), is refused.</summary>
     static List<(string Name, string? Value)> TrainPairs(string text)
     {
-        var pairs = Arguments.Pairs(text.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        List<(string Name, string? Value)> pairs;
+        try { pairs = Arguments.Pairs(text.Split(' ', StringSplitOptions.RemoveEmptyEntries)); }
+        catch (OptionException e) { throw new OptionException($"--train-args: {e.Message}"); }
         foreach (var (name, value) in pairs)
         {
             if (SuiteSettings.Contains(name))

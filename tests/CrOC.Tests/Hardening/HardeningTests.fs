@@ -25,7 +25,7 @@ let croc (seconds: int) (args: string list) = dotnetProcess hostDll seconds args
 
 /// `croc-host train` arguments of the tests' tiny configuration plus `extra`.
 let private trainArgs (output: string) (extra: string list) =
-    "train" :: [ for name, value in TrainingTests.tinyPairs output do yield "--" + name; yield value ] @ extra
+    "train" :: TrainingTests.tinyArgs output extra
 
 let private lines (output: string) (file: string) =
     let path = Path.Combine(output, file)
@@ -287,7 +287,7 @@ let tests =
             Expect.isTrue (ProcessSignals.IsIgnored(1, "0000000000000001") && not (ProcessSignals.IsIgnored(1, "0000000000001000"))) "the SigIgn mask: bit n-1 for signal n"
             // The synthetic experiment: its in-process runs stop as train's do.
             let experiment = output + "-experiment"
-            let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if name <> "output" && name <> "data" then yield sprintf "--%s %s" name value ]) + " --epochs 1000"
+            let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if not (List.contains name [ "output"; "data"; "epochs" ]) then yield sprintf "--%s %s" name value ]) + " --epochs 1000"
             let p, ended = started "" [ "experiment"; "--seeds"; "0"; "--output"; experiment; "--train-args=" + trainArgsText ]
             signalAfterFirstStep (Path.Combine(experiment, "croc-seed0")) "TERM" p
             let code, text = ended ()
@@ -682,6 +682,8 @@ let tests =
                   2, [ "experiment"; "--train-args=--move-aside" ], "'--move-aside' is the suite's own"
                   2, [ "train"; "--output"; Path.Combine(aFile, "run") ], "which is a file, not a folder"
                   2, [ "experiment"; "--output"; aFile ], "is a file, not a folder"
+                  2, [ "eval-knn"; "--k"; "5"; "--k"; "7" ], "--k is given 2 times (5, 7): give it once"
+                  2, [ "experiment"; "--train-args=--depth 2 --depth 3" ], "--train-args: --depth is given 2 times"
                   2, [ "train"; "--output"; Path.Combine(dir, "lr-run"); "--data"; Path.Combine(voc, "JPEGImages"); "--batch"; "1"; "--lr"; "0.001"; "--min-lr"; "5" ], "--min-lr 5 is above the peak learning rate 3.906E-06"
                   2, [ "experiment"; "--train-args=--alpha 0.5"; "--output"; Path.Combine(dir, "exp") ], "'--alpha' is the suite's own"
                   2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"

@@ -35,7 +35,7 @@ let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 
 /// `croc-host train` arguments of the tests' tiny configuration with batch 4, plus `extra`.
 let private trainArgs (output: string) (extra: string list) =
-    "train" :: [ for name, value in TrainingTests.tinyPairs output @ [ "batch", "4" ] do yield "--" + name; yield value ] @ extra
+    "train" :: TrainingTests.tinyArgs output ((if List.contains "--batch" extra then [] else [ "--batch"; "4" ]) @ extra)
 
 /// `mpirun -np n dotnet croc-host.dll args` with the environment variables `env` added, started
 /// (not awaited), output captured.

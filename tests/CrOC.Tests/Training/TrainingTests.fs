@@ -31,6 +31,12 @@ let tinyPairs (output: string) =
 /// The tiny test configuration plus `extra` settings.
 let tinyConfig (output: string) (extra: (string * string) list) = configOf (tinyPairs output @ extra)
 
+/// The tiny test configuration's command-line words with `extra` ("--name value" words, flags too)
+/// replacing its settings of those names: the command line refuses an option given twice.
+let tinyArgs (output: string) (extra: string list) =
+    let replaced = set [ for word in extra do if word.StartsWith "--" then yield word.Substring 2 ]
+    [ for name, value in tinyPairs output do if not (replaced.Contains name) then yield "--" + name; yield value ] @ extra
+
 let run (config: TrainConfig) =
     let trainer = Trainer(config, ignore)
     trainer.Run(CrOC.Data.ImageSources.Find(config.Data))
