@@ -83,15 +83,15 @@ public static class ExportCommand
         var written = new List<string>();
         if (format is ExportFormat.Both or ExportFormat.Safetensors)
         {
-            BackboneExport.Write(output + ".safetensors", backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson });
+            BackboneExport.Write(output + ".safetensors", backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson }, replace: o.Overwrite);
             written.Add(output + ".safetensors");
         }
         if (format is ExportFormat.Both or ExportFormat.Pth)
         {
-            BackboneExport.Write(output + ".pth", backbone.WithPrefix("backbone."));
+            BackboneExport.Write(output + ".pth", backbone.WithPrefix("backbone."), replace: o.Overwrite);
             written.Add(output + ".pth");
         }
-        AtomicFile.WriteAllText(output + ".json", cardJson + "\n");
+        AtomicFile.WriteAllText(output + ".json", cardJson + "\n", replace: o.Overwrite);
         written.Add(output + ".json");
         Console.WriteLine($"wrote {string.Join(", ", written)}");
         return ExitCodes.Ok;

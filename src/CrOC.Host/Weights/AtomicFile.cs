@@ -16,8 +16,10 @@ public static partial class AtomicFile
     public const string TemporarySuffix = ".tmp";
 
     /// <summary>Writes the file; <paramref name="expectedBytes"/>, when known, is checked against
-    /// the free space first, so a full disk is reported before anything is written.</summary>
-    public static void Write(string path, Action<Stream> writeContent, long? expectedBytes = null)
+    /// the free space first, so a full disk is reported before anything is written. Without
+    /// <paramref name="replace"/>, a file that appeared at the path meanwhile (another process's) is
+    /// kept and the write refused (<see cref="OutputException"/>): the rename does not replace.</summary>
+    public static void Write(string path, Action<Stream> writeContent, long? expectedBytes = null, bool replace = true)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
@@ -34,7 +36,9 @@ public static partial class AtomicFile
                 finally { written = counting.Count; }
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temporary, full, overwrite: true);
+            if (!replace && File.Exists(full)) throw TakenMeanwhile(full);
+            try { File.Move(temporary, full, overwrite: replace); }
+            catch (IOException) when (!replace && File.Exists(full)) { throw TakenMeanwhile(full); }
         }
         catch (IOException e) when (DiskSpace.IsDiskFull(e))
         {
@@ -57,7 +61,10 @@ public static partial class AtomicFile
     [GeneratedRegex(@"\.([0-9]+)\.[0-9a-f]{32}\.tmp$")]
     private static partial Regex TemporaryName();
 
-    public static void WriteAllText(string path, string text) => Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
+    public static void WriteAllText(string path, string text, bool replace = true) => Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)), replace: replace);
+
+    static OutputException TakenMeanwhile(string path) =>
+        new($"'{path}' was written by another process while this one wrote it: kept; choose another --output, or add --overwrite to replace it");
 
     /// <summary>Counts the bytes written through it (to report how much a file needed).</summary>
     sealed class CountingStream(Stream inner) : Stream

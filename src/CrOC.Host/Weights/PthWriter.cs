@@ -12,7 +12,7 @@ namespace CrOC.Host.Weights;
 /// </summary>
 public static class PthWriter
 {
-    public static void Write(string path, NamedTensors tensors) => AtomicFile.Write(path, stream => Write(stream, tensors));
+    public static void Write(string path, NamedTensors tensors, bool replace = true) => AtomicFile.Write(path, stream => Write(stream, tensors), replace: replace);
 
     public static void Write(Stream stream, NamedTensors tensors)
     {

@@ -18,10 +18,10 @@ public static class Safetensors
     const long MaxHeaderBytes = 100L << 20;
     public const string ChecksumKey = "sha256";
 
-    public static void Write(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null, bool replace = true)
     {
         var (header, blobs) = Encode(tensors, metadata);
-        AtomicFile.Write(path, stream => Write(stream, header, blobs), 8 + header.Length + blobs.Sum(b => (long)b.Length));
+        AtomicFile.Write(path, stream => Write(stream, header, blobs), 8 + header.Length + blobs.Sum(b => (long)b.Length), replace);
     }
 
     public static void Write(Stream stream, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null)

@@ -805,6 +805,19 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "two exports racing for one --output: without --overwrite the later rename keeps the file the other process wrote meanwhile" {
+            let dir = DataTests.tempDir "export-race"
+            let path = Path.Combine(dir, "backbone.json")
+            let other () = File.WriteAllText(path, "the other export's")
+            let e = thrown<OutputException> (fun () -> AtomicFile.Write(path, (fun s -> other (); s.Write([| 1uy |], 0, 1)), replace = false)) "refused"
+            Expect.stringContains e.Message "was written by another process while this one wrote it" "said"
+            Expect.equal (File.ReadAllText path) "the other export's" "kept"
+            Expect.equal (Directory.GetFiles dir).Length 1 "no temporary file left"
+            AtomicFile.Write(path, (fun s -> s.Write([| 65uy |], 0, 1)))
+            Expect.equal (File.ReadAllText path) "A" "replace (--overwrite, checkpoints) still replaces"
+            Directory.Delete(dir, true)
+        }
+
         test "export keeps a checkpoint's config metadata that is not JSON (another tool's) as text in the model card, and says whether every tensor loaded" {
             let dir = DataTests.tempDir "export-namespace"
             let network = NamedTensors(Network.named (Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))))
