@@ -33,6 +33,7 @@ public static class BlockBenchmark
         var precision = Precisions.ToLayers(Precisions.Resolve(o.Precision, "cpu"));
         torch.set_num_threads(threads);
         var cfg = Training.CrocSetup.Published(o.Arch, o.Patch, o.Size);
+        MemoryFit.Check(cfg, o.Images, training: false, $"--size {o.Size} with --patch {o.Patch}"); // one block
         var generator = new Generator(0UL, CPU);
         var p = Vit.init(cfg, generator);
         var block = p.Blocks[0];

@@ -29,6 +29,7 @@ public static class VitBenchmark
 
         torch.set_num_threads(threads);
         var cfg = Training.CrocSetup.Published(arch, patch, size);
+        MemoryFit.Check(cfg, batch, training: true, $"--size {size} with --patch {patch}");
         var generator = new Generator(0UL, CPU);
         var parameters = Vit.init(cfg, generator);
         using var images = randn([batch, 3, size, size], generator: generator);

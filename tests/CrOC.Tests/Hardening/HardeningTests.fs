@@ -682,6 +682,8 @@ let tests =
                   2, [ "experiment"; "--train-args=--move-aside" ], "'--move-aside' is the suite's own"
                   2, [ "train"; "--output"; Path.Combine(aFile, "run") ], "which is a file, not a folder"
                   2, [ "experiment"; "--output"; aFile ], "is a file, not a folder"
+                  2, [ "bench-vit"; "--arch"; "tiny"; "--size"; "4096"; "--patch"; "1"; "--batch"; "1" ], "gives 16,777,217 tokens per image: the attention scores" // swapped for minutes once
+                  2, [ "bench-block"; "--size"; "2048"; "--patch"; "2" ], "tokens per image: the attention scores"
                   2, [ "eval-knn"; "--k"; "5"; "--k"; "7" ], "--k is given 2 times (5, 7): give it once"
                   2, [ "experiment"; "--train-args=--depth 2 --depth 3" ], "--train-args: --depth is given 2 times"
                   2, [ "train"; "--output"; Path.Combine(dir, "lr-run"); "--data"; Path.Combine(voc, "JPEGImages"); "--batch"; "1"; "--lr"; "0.001"; "--min-lr"; "5" ], "--min-lr 5 is above the peak learning rate 3.906E-06"
@@ -803,6 +805,15 @@ let tests =
             Expect.equal (File.ReadAllText path) "previous" "the previous file is intact"
             Expect.isEmpty (Directory.GetFiles(dir, "*.tmp")) "no temporary file left"
             Directory.Delete(dir, true)
+        }
+
+        test "a ViT pass whose attention scores cannot fit in memory is refused before any work; the official step fits" {
+            let official = Training.CrocSetup.Published(Training.Arch.Small, 16, 224)
+            // 2 (scores, softmax) × 4 bytes × 16 images × 6 heads × 197² × 12 blocks
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.AttentionBytes(official, 16L, true)) (2.0 * 4.0 * 16.0 * 6.0 * 197.0 * 197.0 * 12.0) "the estimate"
+            MemoryFit.Check(official, 16L, true, "the official step", 4L <<< 30) // 0.36 GB of scores in 4 GB
+            let e = thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, "--size 224 with --patch 16", 100L <<< 20)) "beyond 100 MiB"
+            Expect.stringContains e.Message "--size 224 with --patch 16 gives 197 tokens per image: the attention scores of 16 image(s) alone need 0.3 GiB, more than this machine's 0.1 GiB" "says why"
         }
 
         test "two exports racing for one --output: without --overwrite the later rename keeps the file the other process wrote meanwhile" {
