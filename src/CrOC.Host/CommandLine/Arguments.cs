@@ -35,7 +35,10 @@ public static class Arguments
     public static string[] ListItems(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>The items of a list of paths: as <see cref="ListItems"/>, but a value that names an
-    /// existing file or folder as a whole is that one path (a folder whose name holds a comma).</summary>
+    /// existing file, folder or archive (archive.tar#folder) as a whole, ~/ expanded as the dataset
+    /// search expands it, is that one path (a folder whose name holds a comma).</summary>
     public static string[] PathItems(string text) =>
-        text.Contains(',') && (File.Exists(text) || Directory.Exists(text)) ? [text] : ListItems(text);
+        text.Contains(',') && CrOC.Data.ImageSources.HomeExpanded(text.Trim()) is var whole
+            && (File.Exists(whole) || Directory.Exists(whole) || CrOC.Data.TarArchive.Split(whole) is not null)
+            ? [text.Trim()] : ListItems(text);
 }

@@ -32,19 +32,17 @@ public static class ExitCodes
     const int EFBIG = 27;
 
     /// <summary>A write past `ulimit -f` (SIGXFSZ is ignored, see ProcessSignals) or the file system's
-    /// largest file: EFBIG, which .NET's file writes raise as an ArgumentOutOfRangeException of System.IO.</summary>
+    /// largest file: EFBIG, which .NET's file writes raise as an ArgumentOutOfRangeException of
+    /// RandomAccess (parameter "value"); any other such exception stays an internal error.</summary>
     static bool FileTooLarge(Exception e) =>
-        e is IOException io && (io.HResult & 0xFFFF) == EFBIG || e is ArgumentOutOfRangeException && e.TargetSite?.DeclaringType?.Namespace == "System.IO";
+        e is IOException io && (io.HResult & 0xFFFF) == EFBIG
+        || e is ArgumentOutOfRangeException { ParamName: "value" } && e.TargetSite?.DeclaringType == typeof(RandomAccess);
 
     public static int For(Exception e) => Cause(e) switch
     {
         IBadInput or DatasetException or DecodeException => BadInput,
         _ => Failure,
     };
-
-    /// <summary>stderr as a plain file (no console set-up, which opens files), for a report that
-    /// Console.Error cannot write.</summary>
-    static FileStream? plainError;
 
     /// <summary>Runs the report's classification and wording once and opens its fallback, so that what
     /// they need is loaded at start: a report written when the process is out of file handles
@@ -53,18 +51,30 @@ public static class ExitCodes
     {
         foreach (var e in new Exception[] { new DatasetException(""), new DecodeException("", ""), new IOException(), new ArgumentOutOfRangeException(), new InvalidOperationException() })
             _ = (For(e), Message(e), IsExpected(e));
-        try { plainError = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(2, ownsHandle: false), FileAccess.Write, 1); }
-        catch (Exception) { /* no stderr: Console.Error alone */ }
+        try { Native.write(2, [], 0); } // binds the fallback's P/Invoke now
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* Console.Error alone */ }
     }
 
+    /// <summary>One line on stderr; when Console.Error cannot write it (its set-up opens files and
+    /// loads code), by write(2) on descriptor 2, which appends where stderr is (a file opened
+    /// without append included); when that fails too, the line is lost, not the exit code.</summary>
     static void WriteError(string line)
     {
         try { Console.Error.WriteLine(line); }
-        catch (Exception) when (plainError is not null)
+        catch (Exception)
         {
-            plainError.Write(System.Text.Encoding.UTF8.GetBytes(line + "\n"));
-            plainError.Flush();
+            try
+            {
+                var bytes = System.Text.Encoding.UTF8.GetBytes(line + "\n");
+                Native.write(2, bytes, bytes.Length);
+            }
+            catch (Exception) { /* no stderr left */ }
         }
+    }
+
+    static class Native
+    {
+        [System.Runtime.InteropServices.DllImport("libc")] public static extern nint write(int descriptor, byte[] bytes, nint count);
     }
 
     /// <summary>True for the failures whose message says all (no internal error).</summary>
@@ -109,10 +119,10 @@ public static class ExitCodes
             }
             catch (Exception) { /* the line alone must do */ }
         }
+        if (log is not null) // first: stderr may be a closed terminal
+            try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* the log may be what failed */ }
         WriteError(line);
         if (e is IBadOption) WriteError($"Run `croc-host {command} --help` for its options.");
-        if (log is not null)
-            try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* the log may be what failed */ }
         return For(e);
     }
 }

@@ -3,10 +3,10 @@ using System.Collections.Concurrent;
 namespace CrOC.Host.CommandLine;
 
 /// <summary>
-/// The output folders a command made (the topmost new one of each path), so that a command that
+/// The output folders a command made (each level of each path it created), so that a command that
 /// fails removes those it left empty: a failure leaves the disk as it was, apart from what it wrote.
-/// Only folders holding nothing but empty folders go (deepest first, each rmdir refusing a non-empty
-/// folder, so a file written meanwhile by anyone stays); links are never followed.
+/// Only those folders go, deepest first, each with rmdir, which refuses a folder that holds anything:
+/// a file or folder put there meanwhile by anyone (another run's new folder) stays, with its parents.
 /// </summary>
 public static class MadeFolders
 {
@@ -16,16 +16,16 @@ public static class MadeFolders
     /// <summary>Starts the record of a command.</summary>
     public static void Begin() => Made.Value = new();
 
-    /// <summary>Makes the folder <paramref name="full"/> (a full path) and its missing parents; records the topmost made.</summary>
+    /// <summary>Makes the folder <paramref name="full"/> (a full path) and its missing parents; records those it made.</summary>
     public static void Make(string full)
     {
-        string? topmostNew = null;
-        for (var at = full; at is not null && !Directory.Exists(at) && !File.Exists(at); at = Path.GetDirectoryName(at)) topmostNew = at;
+        var missing = new List<string>();
+        for (var at = full; at is not null && !Directory.Exists(at) && !File.Exists(at); at = Path.GetDirectoryName(at)) missing.Add(at);
         Directory.CreateDirectory(full);
-        if (topmostNew is not null) Made.Value?.TryAdd(topmostNew, true);
+        foreach (var folder in missing) Made.Value?.TryAdd(folder, true);
     }
 
-    /// <summary>Removes each recorded folder that holds nothing but empty folders; returns those removed.</summary>
+    /// <summary>Removes each recorded folder that is empty (deepest first); returns those removed.</summary>
     public static List<string> RemoveEmpty()
     {
         var made = Made.Value;
@@ -36,16 +36,13 @@ public static class MadeFolders
         return removed;
     }
 
-    /// <summary>Removes <paramref name="folder"/> when it (recursively) holds only empty real folders.</summary>
     static bool RemoveIfEmpty(string folder)
     {
         try
         {
             var info = new DirectoryInfo(folder);
             if (!info.Exists || info.LinkTarget is not null) return false;
-            foreach (var entry in info.EnumerateFileSystemInfos())
-                if (entry is not DirectoryInfo sub || sub.LinkTarget is not null || !RemoveIfEmpty(sub.FullName)) return false;
-            info.Delete(recursive: false);
+            info.Delete(recursive: false); // refused when not empty
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }

@@ -76,7 +76,9 @@ public static class SyntheticExperiment
                 using (trainer.StopOnSignals()) summary = trainer.Run(files);
                 if (summary.Interrupted || trainer.StopRequested)
                 {
-                    Console.WriteLine($"stopped at step {summary.Steps} of {runDir} (checkpointed): rerun the same command to resume");
+                    Console.WriteLine(summary.StepsRun > 0
+                        ? $"stopped at step {summary.Steps} of {runDir} (checkpointed): rerun the same command to resume"
+                        : $"stopped before a step of {runDir}: rerun the same command to go on");
                     return ExitCodes.Ok;
                 }
                 lastCheckpoint = summary.LastCheckpoint ?? throw new InvalidOperationException("the run wrote no checkpoint");

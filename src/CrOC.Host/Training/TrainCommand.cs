@@ -157,8 +157,8 @@ sealed class RunLog(string? path)
         if (path is null) return;
         lock (gate)
         {
-            Console.WriteLine(line);
-            File.AppendAllText(path, line + "\n");
+            File.AppendAllText(path, line + "\n"); // first: the console may be a closed terminal
+            Shown(Console.Out, line);
         }
     }
 
@@ -166,8 +166,15 @@ sealed class RunLog(string? path)
     {
         lock (gate)
         {
-            Console.Error.WriteLine(line);
             if (path is not null) File.AppendAllText(path, line + "\n");
+            Shown(Console.Error, line);
         }
+    }
+
+    /// <summary>Writes to the console; a console that fails (a terminal hung up) loses the line, train.log has it.</summary>
+    static void Shown(TextWriter console, string line)
+    {
+        try { console.WriteLine(line); }
+        catch (IOException) { /* train.log holds it */ }
     }
 }

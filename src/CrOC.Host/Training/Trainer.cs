@@ -223,26 +223,43 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
     }
 
-    /// <summary>Installs SIGINT/SIGTERM (and SIGHUP, unless started under nohup) handlers that finish
-    /// the current step, checkpoint and exit 0; installed before the data is found and kept until
-    /// the command ends, so that no signal ends it silently with 130 / 143 / 129.</summary>
+    /// <summary>Installs SIGINT/SIGQUIT, SIGTERM and SIGHUP handlers that finish the current step,
+    /// checkpoint and exit 0; installed before the data is found and kept until the command ends, so
+    /// that no signal ends it silently with 130 / 143 / 129. (.NET installs no handler for a signal
+    /// ignored at start: under nohup SIGHUP stays ignored.)</summary>
     public IDisposable StopOnSignals()
     {
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; OnStopSignal("interrupt"); };
+        ConsoleCancelEventHandler onCancel = (_, e) => e.Cancel = OnStopSignal("interrupt");
         Console.CancelKeyPress += onCancel;
-        var registrations = new List<PosixSignalRegistration> { PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; OnStopSignal("SIGTERM"); }) };
-        if (!ProcessSignals.HangUpIgnored()) // nohup's choice stays: the run goes on after the terminal closes
-            registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { ctx.Cancel = true; OnStopSignal("SIGHUP"); }));
-        return new Releaser(() => { Console.CancelKeyPress -= onCancel; registrations.ForEach(r => r.Dispose()); });
+        PosixSignalRegistration[] registrations =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => ctx.Cancel = OnStopSignal("SIGTERM")),
+            PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { SilenceClosedTerminal(); ctx.Cancel = OnStopSignal("SIGHUP"); }),
+        ];
+        return new Releaser(() => { Console.CancelKeyPress -= onCancel; foreach (var r in registrations) r.Dispose(); });
     }
 
-    /// <summary>A stop signal: the stop is requested first, then announced as best it can be (the
-    /// log's disk may be what failed, and an exception in a signal handler would end the process).</summary>
-    public void OnStopSignal(string signal)
+    /// <summary>After a hang-up the terminal fails every write (EIO): the console's writers that go
+    /// to it are dropped, so that the log lines reach train.log and the step its checkpoint.</summary>
+    static void SilenceClosedTerminal()
     {
+        if (!Console.IsOutputRedirected) Console.SetOut(TextWriter.Null);
+        if (!Console.IsErrorRedirected) Console.SetError(TextWriter.Null);
+    }
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> signalsHeard = new();
+
+    /// <summary>A stop signal: the stop is requested first, then announced as best it can be (the
+    /// log's disk may be what failed, and an exception in a signal handler would end the process).
+    /// Returns false for the same signal a second time: its default action then ends the process at
+    /// once (a hung data search, a long step), without the checkpoint.</summary>
+    public bool OnStopSignal(string signal)
+    {
+        if (signalsHeard.AddOrUpdate(signal, 1, (_, n) => n + 1) > 1) return false;
         RequestStop();
-        try { log(stepping ? $"{signal}: finishing the current step, then writing a checkpoint" : $"{signal}: stopping (no step is running)"); }
+        try { log(stepping ? $"{signal}: finishing the current step, then writing a checkpoint (the same signal again stops at once, without it)" : $"{signal}: stopping (no step is running)"); }
         catch (Exception) { /* announced or not, the run stops after this step */ }
+        return true;
     }
 
     sealed class Releaser(Action release) : IDisposable

@@ -19,6 +19,8 @@ public sealed record HostJob(string Name, IReadOnlyList<string> Arguments, strin
 public static class HostJobs
 {
     static readonly ConcurrentDictionary<int, Process> running = new();
+    /// <summary>Jobs already sent SIGTERM: a second one would end a training job at once, without its checkpoint.</summary>
+    static readonly ConcurrentDictionary<int, bool> terminated = new();
     static volatile bool stopping, failing;
 
     [DllImport("libc.so.6", SetLastError = true)] static extern int kill(int pid, int signal);
@@ -32,10 +34,22 @@ public static class HostJobs
         TerminateRunning();
     }
 
-    /// <summary>SIGTERM to every running job (a training job checkpoints, then ends).</summary>
+    /// <summary>SIGTERM to every running job (a training job checkpoints, then ends); not to a job that
+    /// has exited, whose process id the system may already have given to another process.</summary>
     static void TerminateRunning()
     {
-        foreach (var pid in running.Keys) kill(pid, SIGTERM);
+        foreach (var (pid, process) in running) Terminate(pid, process);
+    }
+
+    static void Terminate(int pid, Process process)
+    {
+        if (!HasExited(process) && terminated.TryAdd(pid, true)) kill(pid, SIGTERM);
+    }
+
+    static bool HasExited(Process process)
+    {
+        try { return process.HasExited; }
+        catch (InvalidOperationException) { return true; } // disposed: its job has returned
     }
 
     /// <summary>The program and leading arguments that start croc-host again: this process's own
@@ -99,13 +113,14 @@ public static class HostJobs
             if (job.EchoProgress && line.StartsWith("step ", StringComparison.Ordinal)) log($"[{job.Name}] {line}");
         }
         running[process.Id] = process;
-        if (stopping || failing) kill(process.Id, SIGTERM); // a stop or failure that came while it started
+        if (stopping || failing) Terminate(process.Id, process); // a stop or failure that came while it started
         process.OutputDataReceived += (_, e) => Take(e.Data);
         process.ErrorDataReceived += (_, e) => Take(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         process.WaitForExit();
         running.TryRemove(process.Id, out _);
+        terminated.TryRemove(process.Id, out _);
         return process.ExitCode;
     }
 }
