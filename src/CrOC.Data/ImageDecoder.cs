@@ -99,6 +99,8 @@ public sealed class ImageDecoder
         try
         {
             CheckSize(Image.Identify(configuration, bytes, out _), name);
+            if (JpegEnd.IsJpeg(bytes) && !JpegEnd.Reached(bytes))
+                throw new DecodeException(name, "a JPEG cut short: its image data ends before the end-of-image marker (an incomplete copy?)");
             using var image = Image.Load<Rgb24>(configuration, bytes);
             if (ApplyOrientation && image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation) is not null) image.Mutate(x => x.AutoOrient());
             return ToPlanar(image, reuse);

@@ -230,6 +230,28 @@ let tests =
             Expect.throwsT<DecodeException> (fun () -> ImageDecoder().Decode(bmp, "zero-bits.bmp") |> ignore) "a clear skip"
         }
 
+        test "a JPEG cut short (which the decoder fills with grey) is a DecodeException; a whole one, with bytes after its end, decodes" {
+            let folder = sceneFolder 1 96 80
+            let whole = File.ReadAllBytes(Directory.GetFiles(folder).[0])
+            let scan = Seq.findIndex (fun i -> whole.[i] = 0xFFuy && whole.[i + 1] = 0xDAuy) (seq { 0 .. whole.Length - 2 })
+            let decoder = ImageDecoder()
+            for cut in [ scan + 14; scan + (whole.Length - scan) / 2; whole.Length - 2 ] do
+                let e = Expect.throwsC (fun () -> decoder.Decode(whole.[.. cut - 1], "cut.jpg") |> ignore) id
+                Expect.stringContains e.Message "a JPEG cut short" (sprintf "cut at %d of %d bytes" cut whole.Length)
+            decoder.Decode(Array.append whole "appended by a camera"B, "trailer.jpg") |> ignore
+            // The marker walk itself, on a progressive-like stream: two scans (entropy data with a
+            // stuffed FF 00 and a restart FF D3), a table between them, the end marker.
+            let segment (marker: byte) (body: byte[]) = Array.concat [ [| 0xFFuy; marker; byte ((body.Length + 2) >>> 8); byte (body.Length + 2) |]; body ]
+            let entropy = [| 0x12uy; 0xFFuy; 0x00uy; 0x34uy; 0xFFuy; 0xD3uy; 0x56uy |]
+            let stream =
+                Array.concat [ [| 0xFFuy; 0xD8uy |]; segment 0xC2uy (Array.zeroCreate 9); segment 0xDAuy [| 1uy; 1uy; 0uy; 0uy; 63uy; 0uy |]; entropy
+                               segment 0xC4uy (Array.zeroCreate 5); segment 0xDAuy [| 1uy; 1uy; 0uy; 1uy; 63uy; 0uy |]; entropy; [| 0xFFuy; 0xD9uy |] ]
+            Expect.isTrue (JpegEnd.Reached stream) "two scans, then the end"
+            for cut in 2 .. stream.Length - 1 do Expect.isFalse (JpegEnd.Reached stream.[.. cut - 1]) (sprintf "cut at %d" cut)
+            Expect.isFalse (JpegEnd.Reached [| 0xFFuy; 0xD8uy; 0xFFuy; 0xD9uy |]) "no scan at all"
+            Directory.Delete(folder, true)
+        }
+
         test "decoding: CMYK becomes RGB, EXIF orientation is applied" {
             let cmyk = ImageDecoder().Decode(Fixtures.path (Path.Combine("images", "cmyk.jpg")))
             Expect.equal (cmyk.Width, cmyk.Height) (24, 16) "size"

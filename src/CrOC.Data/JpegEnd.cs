@@ -1,0 +1,40 @@
+namespace CrOC.Data;
+
+/// <summary>
+/// Whether JPEG bytes reach the end of their image. The JPEG decoder takes a file cut inside (or
+/// before) its entropy-coded scans for a whole one, with grey or black pixels for what is missing:
+/// a partly copied dataset would train on them unnoticed. The check walks the marker segments
+/// (lengths skipped, entropy-coded data scanned to its next marker, progressive files' many scans
+/// included) and asks for the end-of-image marker after at least one scan; bytes after it are
+/// allowed (some cameras append data), as are stray bytes between segments (decoders skip them).
+/// </summary>
+public static class JpegEnd
+{
+    const byte Marker = 0xFF, EndOfImage = 0xD9, StartOfScan = 0xDA;
+
+    /// <summary>Whether the bytes start as a JPEG does (SOI, then a marker).</summary>
+    public static bool IsJpeg(ReadOnlySpan<byte> bytes) => bytes.Length >= 3 && bytes[0] == Marker && bytes[1] == 0xD8 && bytes[2] == Marker;
+
+    /// <summary>Whether a JPEG's bytes hold a scan and, after it, the end-of-image marker.</summary>
+    public static bool Reached(ReadOnlySpan<byte> bytes)
+    {
+        int at = 2;
+        bool scanned = false;
+        while (at + 1 < bytes.Length)
+        {
+            if (bytes[at] != Marker || bytes[at + 1] == Marker) { at++; continue; } // stray or fill bytes
+            byte marker = bytes[at + 1];
+            if (marker == EndOfImage) return scanned;
+            if (marker is 0x01 or (>= 0xD0 and <= 0xD7)) { at += 2; continue; } // TEM, RSTn: no length
+            if (at + 3 >= bytes.Length) return false;
+            int length = (bytes[at + 2] << 8) | bytes[at + 3];
+            if (length < 2) return false;
+            at += 2 + length;
+            if (marker != StartOfScan) continue;
+            scanned = true;
+            // entropy-coded data: FF 00 is a stuffed byte, FF D0..D7 a restart; any other FF xx a marker
+            while (at + 1 < bytes.Length && !(bytes[at] == Marker && bytes[at + 1] != 0x00 && bytes[at + 1] is not (>= 0xD0 and <= 0xD7))) at++;
+        }
+        return false;
+    }
+}
