@@ -54,8 +54,7 @@ public static class ExportCommand
         var backbone = new NamedTensors(Vit.named(loaded.Params));
         foreach (var note in imported.Notes) Console.WriteLine($"note: {note}");
         Console.WriteLine($"loaded {imported.Layout} '{weights}' ({loaded.Network}): {loaded.Report!.Describe()}");
-        if (network == NetworkChoice.Student && imported.Teacher is null)
-            Console.WriteLine($"note: --network student: '{weights}' holds a single network, exported as it is");
+        if (NetworkNotes.SingleNetwork(network, loaded, "--network", weights, "exported") is { } single) Console.WriteLine(single);
         if (heads is null) Console.WriteLine($"note: {cfg.Heads} attention heads, taken as D/64 (weights do not record it): give --heads if the model used other head widths");
         var (trainingConfig, trainingCommit) = TrainingOrigin(imported.Metadata);
         var card = new Dictionary<string, object?>

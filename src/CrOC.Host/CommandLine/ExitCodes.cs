@@ -122,7 +122,7 @@ public static class ExitCodes
         if (log is not null) // first: stderr may be a closed terminal
             try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* the log may be what failed */ }
         WriteError(line);
-        if (e is IBadOption) WriteError($"Run `croc-host {command} --help` for its options.");
+        if (e is IBadOption) WriteError($"Run `croc-host {command.Split(" [")[0]} --help` for its options."); // "train [rank 1]" → train
         return For(e);
     }
 }

@@ -2,8 +2,12 @@ using TorchSharp;
 
 namespace CrOC.Host.Distributed;
 
-/// <summary>A distributed run cannot go on (MPI missing or failing, ranks that disagree).</summary>
+/// <summary>A distributed run cannot go on: MPI missing or failing (exit 1).</summary>
 public sealed class DistributedException(string message) : Exception(message), CommandLine.IReportedFailure;
+
+/// <summary>The processes of a run were started with different settings or datasets: bad input
+/// (exit 2), met by every process at the same check.</summary>
+public sealed class RanksDisagreeException(string message) : Exception(message), CommandLine.IBadInput;
 
 /// <summary>
 /// The processes of one run and the collective operations between them. Every rank must call the

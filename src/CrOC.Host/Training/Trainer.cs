@@ -82,7 +82,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         var watch = Stopwatch.StartNew();
         long startStep = state.Step;
         double firstLoss = double.NaN, lastLoss = double.NaN;
-        bool interactive = !Console.IsOutputRedirected;
+        bool interactive = !Console.IsOutputRedirected && !Collectives.LaunchedByMpi; // Open MPI gives each process a terminal, whatever mpirun's own output is
         var settings = StepRunner.SettingsOf(config);
 
         // A checkpoint of the steps run since the last one (the root's; on a stop or a data failure).
@@ -166,7 +166,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         {
             var seen = ranks.AllGatherValues(value);
             if (seen.Distinct().Count() > 1)
-                throw new DistributedException($"the processes disagree on {what} ({string.Join(", ", seen)}): {advice}");
+                throw new RanksDisagreeException($"the processes disagree on {what} ({string.Join(", ", seen)}): {advice}");
         }
         Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
         Agree("the number of training images", files, "every machine needs the same dataset at the same path");
@@ -192,7 +192,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         var differing = settings.Where((_, i) => Enumerable.Range(0, ranks.World).Select(r => seen[r * settings.Count + i]).Distinct().Count() > 1).Select(s => s.Key).ToList();
         if (differing.Count == 0) return;
         var precision = differing.Contains("precision") ? " (--precision auto picks bf16 per machine: give --precision bf16 or fp32 on machines of different CPUs)" : "";
-        throw new DistributedException($"the processes disagree on the setting(s) {string.Join(", ", differing)}{precision}: every process needs the same options and config file");
+        throw new RanksDisagreeException($"the processes disagree on the setting(s) {string.Join(", ", differing)}{precision}: every process needs the same options and config file");
     }
 
     /// <summary>A stop asked on any rank (Ctrl-C, SIGTERM, cancellation) stops all after the same step.</summary>

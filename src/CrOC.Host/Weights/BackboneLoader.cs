@@ -36,3 +36,11 @@ public static class BackboneLoader
 
 /// <summary>Which network of a checkpoint holding both: the EMA teacher (what CrOC evaluates) or the student.</summary>
 public enum NetworkChoice { Teacher, Student }
+
+/// <summary>What a command says when the student was asked of a file that holds a single network.</summary>
+public static class NetworkNotes
+{
+    /// <summary>"note: OPTION student: 'FILE' holds a single network, USED as it is", or null.</summary>
+    public static string? SingleNetwork(NetworkChoice asked, LoadedBackbone loaded, string option, string weights, string used) =>
+        asked == NetworkChoice.Student && loaded.Source.Teacher is null ? $"note: {option} student: '{weights}' holds a single network, {used} as it is" : null;
+}

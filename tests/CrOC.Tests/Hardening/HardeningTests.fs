@@ -744,6 +744,16 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "a rank's bad option points at the command's --help, not at 'train [rank 1]'" {
+            let error = new StringWriter()
+            let previous = Console.Error
+            Console.SetError error
+            let code = try ExitCodes.Report("train [rank 1]", OptionException "--lr must be positive") finally Console.SetError previous
+            Expect.equal code 2 "bad input"
+            Expect.equal (error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray)
+                [ "croc-host train [rank 1]: --lr must be positive"; "Run `croc-host train --help` for its options." ] "the line names the rank, the hint the command"
+        }
+
         test "usage errors name the subcommand's --help; every option of train is in its help with its default and range" {
             let code, message = TrainingTests.cli [| "eval-seg"; "--weights"; "w"; "--sise"; "3" |]
             Expect.equal code 2 "unknown option"
