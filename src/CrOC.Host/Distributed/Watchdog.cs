@@ -17,11 +17,20 @@ public sealed class Watchdog(TimeSpan timeout, Action<string> onTimeout)
 
     [DllImport("libc", EntryPoint = "_exit")] static extern void ExitNow(int code);
 
-    /// <summary>The production action: the reason on stderr, then an immediate exit (the main
-    /// thread is blocked inside MPI and cannot unwind).</summary>
+    static volatile string? runLog;
+
+    /// <summary>The run's log (train.log), which the exit's reason is appended to as well: the
+    /// process ends without unwinding, so no other handler writes it there.</summary>
+    public static void AlsoLogTo(string path) => runLog = path;
+
+    /// <summary>The production action: the reason in the run's log and on stderr, then an immediate
+    /// exit (the main thread is blocked inside MPI and cannot unwind).</summary>
     public static Action<string> ExitProcess(string rank) => message =>
     {
-        Console.Error.WriteLine($"croc-host [{rank}]: {message}; exiting (code 3)");
+        var line = $"croc-host [{rank}]: {message}; exiting (code 3)";
+        if (runLog is { } log)
+            try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* stderr still says it */ }
+        Console.Error.WriteLine(line);
         Console.Error.Flush();
         ExitNow(3);
     };

@@ -63,6 +63,7 @@ public static class TrainCommand
             {
                 folder = RunFolder.Claim(config.Output, config, control.MoveAside);
                 logPath = Path.Combine(folder.Path, "train.log");
+                Watchdog.AlsoLogTo(logPath);
             }
             return Train(config, ranks, device, folder, new RunLog(logPath));
         }

@@ -275,6 +275,7 @@ let tests =
             let code, text = finish 120 job
             Expect.notEqual code 0 (sprintf "the job failed:\n%s" text)
             Expect.stringContains text "did not complete within 20 s" "rank 0's watchdog says what it waited for"
+            Expect.stringContains (File.ReadAllText(Path.Combine(output, "train.log"))) "did not complete within 20 s" "in train.log too"
             Expect.isLessThan watch.Elapsed.TotalSeconds 80.0 "bounded"
         }
     ]
