@@ -47,7 +47,7 @@ public static class EvalKnnCommand
     {
         var json = o.Prepare("top1");
         var result = Evaluate(o, Console.WriteLine);
-        Console.WriteLine($"k-NN top-1 {100 * result.Top1:F2} % ({result.Queries} queries, bank of {result.Bank}, k = {o.K}, T = {o.Temperature}; {result.Skipped} undecodable images skipped; {result.Seconds:F0} s)");
+        Console.WriteLine($"k-NN top-1 {100 * result.Top1:F2} % ({result.Queries} queries, bank of {result.Bank}, k = {System.Math.Min(o.K, result.Bank)}{(o.K > result.Bank ? $" of --k {o.K}: the whole bank" : "")}, T = {o.Temperature}; {result.Skipped} undecodable images skipped; {result.Seconds:F0} s)");
         if (json is not null)
         {
             FrozenBackboneOptions.WriteJson(json, new { weights = Path.GetFullPath(o.Weights), backbone = o.Backbone.Word(), random = o.Random, init_seed = o.RandomSeed, bank = ImageSources.FullRoot(o.Bank), queries = ImageSources.FullRoot(o.Queries), query_annotations = o.QueryAnnotations is null ? null : ImageSources.FullRoot(o.QueryAnnotations), bank_stride = o.BankStride, query_stride = o.QueryStride, k = o.K, temperature = o.Temperature, size = o.Size, top1 = result.Top1, bank_images = result.Bank, query_images = result.Queries, skipped = result.Skipped, seconds = result.Seconds });

@@ -754,6 +754,22 @@ let tests =
                 [ "croc-host train [rank 1]: --lr must be positive"; "Run `croc-host train --help` for its options." ] "the line names the rank, the hint the command"
         }
 
+        test "eval-knn with a --k above the bank's size says the whole bank voted, in its result line too" {
+            let output = DataTests.tempDir "knn-k"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "1" ]))
+            Expect.equal code 0 text
+            let bank = Path.Combine(output, "bank")
+            let scenes = Directory.GetFiles(TrainingTests.scenes.Force()) |> Array.sort
+            for i in 0 .. 5 do
+                let folder = Directory.CreateDirectory(Path.Combine(bank, (if i % 2 = 0 then "even" else "odd"))).FullName
+                File.Copy(scenes.[i], Path.Combine(folder, present (Path.GetFileName scenes.[i])))
+            let weights = Checkpoints.List(output) |> Seq.last
+            let code, out, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--k"; "100"; "--size"; "32" ]
+            Expect.equal code 0 err
+            Expect.stringContains out "k = 6 of --k 100: the whole bank" "the k that voted"
+            Directory.Delete(output, true)
+        }
+
         test "usage errors name the subcommand's --help; every option of train is in its help with its default and range" {
             let code, message = TrainingTests.cli [| "eval-seg"; "--weights"; "w"; "--sise"; "3" |]
             Expect.equal code 2 "unknown option"
