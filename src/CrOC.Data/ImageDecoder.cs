@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Gif;
+using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Tiff;
 using SixLabors.ImageSharp.Metadata.Profiles.Exif;
 using SixLabors.ImageSharp.PixelFormats;
@@ -98,8 +99,8 @@ public sealed class ImageDecoder
     {
         try
         {
-            CheckSize(Image.Identify(configuration, bytes, out _), name);
-            if (JpegEnd.IsJpeg(bytes) && !JpegEnd.Reached(bytes))
+            CheckSize(Image.Identify(configuration, bytes, out var format), name);
+            if (format is JpegFormat && !JpegEnd.Reached(bytes))
                 throw new DecodeException(name, "a JPEG cut short: its image data ends before the end-of-image marker (an incomplete copy?)");
             using var image = Image.Load<Rgb24>(configuration, bytes);
             if (ApplyOrientation && image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation) is not null) image.Mutate(x => x.AutoOrient());

@@ -12,10 +12,7 @@ public static class JpegEnd
 {
     const byte Marker = 0xFF, EndOfImage = 0xD9, StartOfScan = 0xDA;
 
-    /// <summary>Whether the bytes start as a JPEG does (SOI, then a marker).</summary>
-    public static bool IsJpeg(ReadOnlySpan<byte> bytes) => bytes.Length >= 3 && bytes[0] == Marker && bytes[1] == 0xD8 && bytes[2] == Marker;
-
-    /// <summary>Whether a JPEG's bytes hold a scan and, after it, the end-of-image marker.</summary>
+    /// <summary>Whether a JPEG's bytes (the decoder's format detection says they are one) hold a scan and, after it, the end-of-image marker.</summary>
     public static bool Reached(ReadOnlySpan<byte> bytes)
     {
         int at = 2;
