@@ -102,7 +102,7 @@ public static class Checkpoints
     public static List<string> List(string output) =>
         Directory.Exists(Folder(output))
             ? Directory.GetFiles(Folder(output), "step-*.safetensors")
-                .Where(p => Path.GetFileNameWithoutExtension(p)["step-".Length..] is { Length: > 0 } digits && digits.All(char.IsAsciiDigit) && long.TryParse(digits, out _)) // a 20-digit stray is not a step
+                .Where(p => long.TryParse(Path.GetFileNameWithoutExtension(p)["step-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _)) // digits only, within long: a 20-digit stray is not a step
                 .OrderBy(StepOf).ToList()
             : [];
 
