@@ -64,7 +64,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
         else if (ranks.IsRoot && Checkpoints.List(config.Output).Count > 0)
             throw new OutputException($"every checkpoint of the run in '{config.Output}' was refused (reasons above): its checkpoints and records are as they were (train.log notes this attempt); add --move-aside to move that run to {config.Output}.old-<time> and start anew, or choose another --output");
-        StartTogether(state, files.Count, totalSteps);
+        StartTogether(state, files, totalSteps);
         if (state.Step >= totalSteps) // the finished run's records stay as they are
         {
             log($"the run in {config.Output} has already finished its {totalSteps} steps: nothing to do (a longer run: raise --epochs in a new --output, or --max-steps up to {config.Epochs * (long)itersPerEpoch})");
@@ -158,18 +158,20 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
 
     /// <summary>All ranks continue from the same step with rank 0's weights and centres (the
     /// optimiser moments, read from the same checkpoint or zero, agree already), after checking
-    /// that they will run the same steps (same dataset size, same schedule, same configuration).</summary>
-    void StartTogether(TrainingState state, int files, long totalSteps)
+    /// that they will run the same steps (the same dataset — its size, then its list of names — the same
+    /// schedule, the same configuration).</summary>
+    void StartTogether(TrainingState state, IReadOnlyList<ImageEntry> files, long totalSteps)
     {
         if (ranks.World == 1) return;
-        void Agree(string what, double value, string advice)
+        void Agree(string what, double value, string advice, bool showValues = true)
         {
             var seen = ranks.AllGatherValues(value);
             if (seen.Distinct().Count() > 1)
-                throw new RanksDisagreeException($"the processes disagree on {what} ({string.Join(", ", seen)}): {advice}");
+                throw new RanksDisagreeException($"the processes disagree on {what}{(showValues ? $" ({string.Join(", ", seen)})" : "")}: {advice}");
         }
         Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
-        Agree("the number of training images", files, "every machine needs the same dataset at the same path");
+        Agree("the number of training images", files.Count, "every machine needs the same dataset at the same path");
+        Agree("the training images (as many, but other names, order or archive member sizes)", DatasetFingerprint.Of(files), "every machine needs the same dataset at the same path", showValues: false);
         Agree("the number of steps", totalSteps, "every process needs the same options");
         var settings = SettingHashes();
         Agree("the number of settings", settings.Count, "every machine needs the same croc-host build"); // before gathering one value per setting
@@ -179,7 +181,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
 
     /// <summary>Each setting of the config with a hash of its value, in the config's order.</summary>
     List<(string Key, double Hash)> SettingHashes() =>
-        JsonNode.Parse(config.ToJson())!.AsObject().Select(kv => (kv.Key, Hash: (double)StableHash(kv.Value?.ToJsonString() ?? "null"))).ToList();
+        JsonNode.Parse(config.ToJson())!.AsObject().Select(kv => (kv.Key, Hash: (double)StableHash.Of(kv.Value?.ToJsonString() ?? "null"))).ToList();
 
     /// <summary>Every setting's hash gathered from every rank (one all-gather, the same count on each):
     /// the settings whose values differ are named. `--precision auto` resolves per machine, so mixed
@@ -198,13 +200,6 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     /// <summary>A stop asked on any rank (Ctrl-C, SIGTERM, cancellation) stops all after the same step.</summary>
     bool AnyRankStops(bool here) => ranks.World == 1 ? here : ranks.AllGatherValues(here ? 1.0 : 0.0).Any(v => v > 0);
 
-    /// <summary>A 32-bit FNV-1a hash of a text, the same in every process (string.GetHashCode is randomised per process).</summary>
-    static uint StableHash(string text)
-    {
-        uint hash = 2166136261;
-        foreach (char c in text) hash = (hash ^ c) * 16777619;
-        return hash;
-    }
 
     bool warnedCollapse;
 

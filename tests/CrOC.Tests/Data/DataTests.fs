@@ -109,6 +109,20 @@ let tests =
                     Expect.sequenceEqual (shards.[r].BatchIndices(4L, 1L, j)) (order.BatchIndices(4L, 1L, j * 3 + r)) (sprintf "batch %d of rank %d" j r)
         }
 
+        test "dataset fingerprint: the same names under other roots agree; another name, order or member size differs" {
+            let files (root: string) names = [ for n in names -> ImageEntry.File(Path.Combine(root, n)) ]
+            let names = [ "a/1.jpg"; "a/2.jpg"; "b/3.png" ]
+            let here = DatasetFingerprint.Of(files "/data/set" names)
+            Expect.equal (DatasetFingerprint.Of(files "/mnt/node2/copy" names)) here "another root, the same list"
+            Expect.equal (DatasetFingerprint.Of(files "/data/set" [ "1.jpg"; "2.jpg" ])) (DatasetFingerprint.Of(files "/x" [ "1.jpg"; "2.jpg" ])) "one folder's files"
+            Expect.notEqual (DatasetFingerprint.Of(files "/data/set" [ "a/1.jpg"; "a/2.jpg"; "b/4.png" ])) here "another name"
+            Expect.notEqual (DatasetFingerprint.Of(files "/data/set" [ "a/2.jpg"; "a/1.jpg"; "b/3.png" ])) here "another order"
+            Expect.notEqual (DatasetFingerprint.Of(files "/data/set" [ "a/1.jpg"; "a/2.jpg"; "c/3.png" ])) here "another folder"
+            let shard (root: string) (length: int64) = [ for m in [ "x.jpg"; "y.jpg" ] -> ImageEntry.InArchive(root + "/s.tar", TarMember(m, 512L, length)) ]
+            Expect.equal (DatasetFingerprint.Of(shard "/a" 100L)) (DatasetFingerprint.Of(shard "/b" 100L)) "an archive under another root"
+            Expect.notEqual (DatasetFingerprint.Of(shard "/a" 100L)) (DatasetFingerprint.Of(shard "/a" 101L)) "another member size"
+        }
+
         test "same seed ⇒ identical batches with 1 and 4 workers (and with none)" {
             use _ = torch.NewDisposeScope()
             let dir = sceneFolder 12 96 80

@@ -37,10 +37,11 @@ let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 let private trainArgs (output: string) (extra: string list) =
     "train" :: TrainingTests.tinyArgs output ((if List.contains "--batch" extra then [] else [ "--batch"; "4" ]) @ extra)
 
-/// `mpirun -np n dotnet croc-host.dll args` with the environment variables `env` added, started
-/// (not awaited), output captured.
-let private mpirunWith (env: (string * string) list) (n: int) (args: string list) =
-    let info = ProcessStartInfo("mpirun", RedirectStandardOutput = true, RedirectStandardError = true)
+/// `mpirun -np n dotnet croc-host.dll args` started in the folder `workDir` (the ranks' working
+/// folder; "" for this process's) with the environment variables `env` added, started (not
+/// awaited), output captured.
+let private mpirunIn (workDir: string) (env: (string * string) list) (n: int) (args: string list) =
+    let info = ProcessStartInfo("mpirun", RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workDir)
     for a in [ "--oversubscribe"; "--allow-run-as-root"; "-np"; string n; "dotnet"; hostDll ] @ args do info.ArgumentList.Add a
     for name, value in env do info.Environment.[name] <- value
     // Containers often forbid the cross-memory attach of Open MPI's shared-memory transport.
@@ -54,6 +55,9 @@ let private mpirunWith (env: (string * string) list) (n: int) (args: string list
     p.BeginOutputReadLine()
     p.BeginErrorReadLine()
     p, (fun () -> lock output (fun () -> output.ToString()))
+
+/// `mpirun -np n dotnet croc-host.dll args` with the environment variables `env` added.
+let private mpirunWith = mpirunIn ""
 
 /// `mpirun -np n dotnet croc-host.dll args`, started (not awaited), output captured.
 let private mpirun = mpirunWith []
@@ -240,6 +244,24 @@ let tests =
             Expect.equal code 2 (sprintf "bad input, as a single process's bad option:\n%s" text)
             Expect.stringContains text "disagree on the setting(s) precision (--precision auto picks bf16 per machine" "names the setting and the cause"
             Directory.Delete(output, true)
+        }
+
+        test "ranks whose datasets differ in names only (as many images) are refused before the first step" {
+            let output = DataTests.tempDir "dp-datasets"
+            // one relative --data, resolved in each rank's own working folder: the options agree, the images do not
+            let folder (name: string) =
+                let work = DataTests.tempDir name
+                Directory.Move(DataTests.sceneFolder 8 64 64, Path.Combine(work, "images"))
+                work
+            let a, b = folder "dp-datasets-a", folder "dp-datasets-b"
+            let renamed = Directory.GetFiles(Path.Combine(b, "images")) |> Array.sort |> Array.last
+            File.Move(renamed, Path.Combine(b, "images", "zz-" + Path.GetFileName renamed))
+            let train = trainArgs output [ "--data"; "images"; "--max-steps"; "1" ]
+            let code, text = mpirunIn a [] 1 (train @ [ ":"; "-np"; "1"; "-wdir"; b; "dotnet"; hostDll ] @ train) |> finish 120
+            Expect.equal code 2 (sprintf "bad input:\n%s" text)
+            Expect.stringContains text "disagree on the training images (as many, but other names" "says how the datasets differ"
+            Expect.isFalse (File.Exists(Path.Combine(output, "metrics.jsonl"))) "no step ran"
+            for d in [ output; a; b ] do Directory.Delete(d, true)
         }
 
         test "a rank that is killed ends the whole job with an error" {
