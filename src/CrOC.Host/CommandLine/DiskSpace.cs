@@ -16,11 +16,19 @@ public static class DiskSpace
     {
         try
         {
-            var folder = Path.GetFullPath(path);
-            while (!Directory.Exists(folder)) folder = Path.GetDirectoryName(folder) ?? "/";
-            return new DriveInfo(folder).AvailableFreeSpace;
+            var nearest = NearestExisting(Path.GetFullPath(path));
+            return new DriveInfo(Directory.Exists(nearest) ? nearest : Path.GetDirectoryName(nearest) ?? "/").AvailableFreeSpace;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>The full path <paramref name="full"/> itself, or its nearest ancestor, that exists (as a
+    /// folder or a file; "/" at the end).</summary>
+    public static string NearestExisting(string full)
+    {
+        var at = full;
+        while (!Directory.Exists(at) && !File.Exists(at) && Path.GetDirectoryName(at) is { } parent) at = parent;
+        return at;
     }
 
     /// <summary>Whether the folder <paramref name="root"/> holds <paramref name="path"/> (whole path
@@ -31,5 +39,4 @@ public static class DiskSpace
         return trimmed == "/" || path == trimmed || path.StartsWith(trimmed + Path.DirectorySeparatorChar, StringComparison.Ordinal);
     }
 
-    public static string Describe(long bytes) => bytes >= 1 << 30 ? $"{bytes / (double)(1 << 30):F2} GiB" : bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F1} MiB" : $"{bytes} bytes";
 }

@@ -55,6 +55,15 @@ public static class ExitCodes
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* Console.Error alone */ }
     }
 
+    /// <summary>A failure's line appended to <paramref name="log"/> (if any), then on stderr: the log
+    /// first, as stderr may be a closed terminal; neither failing stops the caller.</summary>
+    public static void Say(string line, string? log)
+    {
+        if (log is not null)
+            try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* the log may be what failed */ }
+        WriteError(line);
+    }
+
     /// <summary>One line on stderr; when Console.Error cannot write it (its set-up opens files and
     /// loads code), by write(2) on descriptor 2, which appends where stderr is (a file opened
     /// without append included); when that fails too, the line is lost, not the exit code.</summary>
@@ -119,9 +128,7 @@ public static class ExitCodes
             }
             catch (Exception) { /* the line alone must do */ }
         }
-        if (log is not null) // first: stderr may be a closed terminal
-            try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* the log may be what failed */ }
-        WriteError(line);
+        Say(line, log);
         if (e is IBadOption) WriteError($"Run `croc-host {command.Split(" [")[0]} --help` for its options."); // "train [rank 1]" → train
         return For(e);
     }

@@ -19,8 +19,9 @@ public static class MadeFolders
     /// <summary>Makes the folder <paramref name="full"/> (a full path) and its missing parents; records those it made.</summary>
     public static void Make(string full)
     {
+        var existing = DiskSpace.NearestExisting(full);
         var missing = new List<string>();
-        for (var at = full; at is not null && !Directory.Exists(at) && !File.Exists(at); at = Path.GetDirectoryName(at)) missing.Add(at);
+        for (var at = full; at != existing && at is not null; at = Path.GetDirectoryName(at)) missing.Add(at);
         Directory.CreateDirectory(full);
         foreach (var folder in missing) Made.Value?.TryAdd(folder, true);
     }

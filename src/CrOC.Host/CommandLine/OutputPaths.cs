@@ -62,8 +62,8 @@ public static class OutputPaths
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(NotEmpty(path, option))); // "runs/a/" is "runs/a": DIR.old-* lands beside it
         if (System.IO.File.Exists(full)) throw new OutputException($"{option} '{path}' is a file, not a folder");
-        for (var above = Path.GetDirectoryName(full); above is not null && !Directory.Exists(above); above = Path.GetDirectoryName(above))
-            if (System.IO.File.Exists(above)) throw new OutputException($"{option} '{path}' lies below '{above}', which is a file, not a folder");
+        if (DiskSpace.NearestExisting(full) is var above && System.IO.File.Exists(above)) // full itself is not a file (above)
+            throw new OutputException($"{option} '{path}' lies below '{above}', which is a file, not a folder");
         try
         {
             MadeFolders.Make(full);

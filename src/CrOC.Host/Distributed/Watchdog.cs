@@ -27,11 +27,7 @@ public sealed class Watchdog(TimeSpan timeout, Action<string> onTimeout)
     /// exit (the main thread is blocked inside MPI and cannot unwind).</summary>
     public static Action<string> ExitProcess(string rank) => message =>
     {
-        var line = $"croc-host [{rank}]: {message}; exiting (code 3)";
-        if (runLog is { } log)
-            try { File.AppendAllText(log, line + "\n"); } catch (Exception) { /* stderr still says it */ }
-        Console.Error.WriteLine(line);
-        Console.Error.Flush();
+        CommandLine.ExitCodes.Say($"croc-host [{rank}]: {message}; exiting (code 3)", runLog); // Console.Error flushes each line
         ExitNow(3);
     };
 }

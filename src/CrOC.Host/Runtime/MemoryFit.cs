@@ -25,9 +25,6 @@ public static class MemoryFit
         long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         double need = ActivationBytes(vit, images, training);
         if (need > memory)
-            throw new OptionException($"{options} gives {vit.Tokens + 1:N0} tokens per image: the activations of {images} image(s) alone need {Size(need)}, more than this machine's {Size(memory)}; use a smaller size, a larger patch or a smaller batch");
+            throw new OptionException($"{options} gives {vit.Tokens + 1:N0} tokens per image: the activations of {images} image(s) alone need {ByteSize.Describe(need)}, more than this machine's {ByteSize.Describe(memory)}; use a smaller size, a larger patch or a smaller batch");
     }
-
-    static string Size(double bytes) =>
-        bytes >= 1L << 50 ? $"{bytes / (1L << 50):F1} PiB" : bytes >= 1L << 40 ? $"{bytes / (1L << 40):F1} TiB" : $"{bytes / (1L << 30):F1} GiB";
 }

@@ -24,7 +24,7 @@ public static partial class AtomicFile
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         if (expectedBytes is long needed && DiskSpace.Free(full) is long available && available < needed)
-            throw new IOException($"no space left on the disk for {full}: it needs {DiskSpace.Describe(needed)}, {DiskSpace.Describe(available)} free; the previous file is intact", 28);
+            throw new IOException($"no space left on the disk for {full}: it needs {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; the previous file is intact", 28);
         var temporary = $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}{TemporarySuffix}";
         long written = 0;
         try
@@ -43,8 +43,8 @@ public static partial class AtomicFile
         catch (IOException e) when (DiskSpace.IsDiskFull(e))
         {
             var free = DiskSpace.Free(full);
-            var need = expectedBytes is long n ? $"it needs {DiskSpace.Describe(n)}" : $"{DiskSpace.Describe(written)} were written before the disk filled";
-            throw new IOException($"no space left on the disk for {full}: {need}, {(free is long f ? DiskSpace.Describe(f) : "an unknown amount")} free now; the previous file is intact", e.HResult);
+            var need = expectedBytes is long n ? $"it needs {ByteSize.Describe(n)}" : $"{ByteSize.Describe(written)} were written before the disk filled";
+            throw new IOException($"no space left on the disk for {full}: {need}, {(free is long f ? ByteSize.Describe(f) : "an unknown amount")} free now; the previous file is intact", e.HResult);
         }
         finally
         {

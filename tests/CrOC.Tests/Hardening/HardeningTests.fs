@@ -845,7 +845,7 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, false)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0) "one block at inference"
             MemoryFit.Check(official, 16L, true, "the official step", 4L <<< 30) // 0.23 GB in 4 GB
             let e = thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, "--size 224 with --patch 16", 100L <<< 20)) "beyond 100 MiB"
-            Expect.stringContains e.Message "--size 224 with --patch 16 gives 197 tokens per image: the activations of 16 image(s) alone need 0.2 GiB, more than this machine's 0.1 GiB" "says why"
+            Expect.stringContains e.Message "--size 224 with --patch 16 gives 197 tokens per image: the activations of 16 image(s) alone need 221.6 MiB, more than this machine's 100.0 MiB" "says why"
         }
 
         test "two exports racing for one --output: without --overwrite the later rename keeps the file the other process wrote meanwhile" {
