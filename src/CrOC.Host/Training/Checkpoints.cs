@@ -23,9 +23,9 @@ public static class Checkpoints
 
     /// <summary>Writes a checkpoint of a run of <paramref name="world"/> processes and prunes the
     /// oldest beyond the newest <paramref name="keep"/>, except those whose step is a multiple of
-    /// <paramref name="keepEvery"/> (when > 0: kept for curves); returns its path. <paramref name="images"/>
-    /// (when > 0) is the dataset's size, recorded so that a resume over another dataset is refused.</summary>
-    public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1, int keepEvery = 0, int images = 0, Action<string>? report = null)
+    /// <paramref name="keepEvery"/> (when > 0: kept for curves); returns its path. <paramref name="dataset"/>
+    /// (when given) is recorded so that a resume over another dataset is refused.</summary>
+    public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1, int keepEvery = 0, DatasetIdentity? dataset = null, Action<string>? report = null)
     {
         var tensors = new NamedTensors();
         foreach (var (name, t) in state.Student) tensors.Add("student." + name, t);
@@ -40,27 +40,27 @@ public static class Checkpoints
             steps[name] = m.Steps;
         }
         var progress = new JsonObject { ["format"] = Format, ["step"] = state.Step, ["world"] = world, ["adam_steps"] = steps };
-        if (images > 0) progress["images"] = images;
+        dataset?.WriteTo(progress);
         var path = Path.Combine(Folder(output), $"step-{state.Step:D8}.safetensors");
         Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString(), ["commit"] = GitInfo.Commit });
         // None is newer than this one (refused files are set aside): the oldest beyond the newest
         // `keep` go — a file that is not this run's (copied in, unreadable) is set aside instead.
         foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep).Where(p => keepEvery <= 0 || StepOf(p) % keepEvery != 0))
         {
-            if (NotThisRuns(old, config, images) is { } why) report?.Invoke($"kept {old} as {OutputPaths.SetAside(old, "refused")}: not this run's checkpoint ({why}), so not pruned");
+            if (NotThisRuns(old, config, dataset) is { } why) report?.Invoke($"kept {old} as {OutputPaths.SetAside(old, "refused")}: not this run's checkpoint ({why}), so not pruned");
             else File.Delete(old);
         }
         return path;
     }
 
     /// <summary>Why the checkpoint <paramref name="path"/> is not a checkpoint of this run (another
-    /// format, identity setting or dataset size, or an unreadable header), or null; its header alone is read.</summary>
-    static string? NotThisRuns(string path, TrainConfig config, int images)
+    /// format, identity setting or dataset, or an unreadable header), or null; its header alone is read.</summary>
+    static string? NotThisRuns(string path, TrainConfig config, DatasetIdentity? dataset)
     {
         try
         {
             var (progress, saved) = Header(Safetensors.ReadMetadata(path));
-            if (images > 0 && MadeOver(progress) is int madeOver && madeOver != images) return $"a run over {madeOver} images";
+            if (dataset?.Difference(progress) is { } other) return other;
             return TrainConfig.IdentityDifference(saved, config);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or WeightsException)
@@ -85,9 +85,6 @@ public static class Checkpoints
         catch (ConfigException e) { throw new WeightsException($"its stored config cannot be read ({e.Message})"); }
     }
 
-    /// <summary>The dataset size a checkpoint records, or null (written before sizes were recorded).</summary>
-    static int? MadeOver(JsonObject progress) => progress.ContainsKey("images") ? Field<int>(progress, "images") : null;
-
     /// <summary>Renames the checkpoints after step <paramref name="step"/> (files that were refused
     /// when the run resumed from <paramref name="step"/>) to *.refused (*.refused-2, … when an
     /// earlier refused file of that step is there): kept for inspection, never resumed from or
@@ -108,15 +105,15 @@ public static class Checkpoints
 
     /// <summary>Restores the newest checkpoint that reads back and fits <paramref name="config"/>;
     /// returns its path, or null when there is none. Refused files are reported and skipped; a
-    /// checkpoint of another number of processes or over a dataset of another size than
-    /// <paramref name="images"/> stops the run (<see cref="ConfigException"/>).</summary>
-    public static string? TryRestore(string output, TrainConfig config, TrainingState state, Action<string> report, int world = 1, int? images = null)
+    /// checkpoint of another number of processes or over another dataset than
+    /// <paramref name="dataset"/> stops the run (<see cref="ConfigException"/>).</summary>
+    public static string? TryRestore(string output, TrainConfig config, TrainingState state, Action<string> report, int world = 1, DatasetIdentity? dataset = null)
     {
         foreach (var path in Enumerable.Reverse(List(output)))
         {
             try
             {
-                Restore(path, config, state, world, images);
+                Restore(path, config, state, world, dataset);
                 return path;
             }
             catch (Exception e) when (e is WeightsException or JsonException or KeyNotFoundException or InvalidOperationException)
@@ -129,8 +126,8 @@ public static class Checkpoints
 
     /// <summary>Restores <paramref name="state"/> from one checkpoint file (throws <see cref="WeightsException"/> when it does not fit).
     /// <paramref name="world"/> null: any number of processes (reading weights, not resuming);
-    /// <paramref name="images"/> null: any dataset.</summary>
-    public static void Restore(string path, TrainConfig config, TrainingState state, int? world = null, int? images = null)
+    /// <paramref name="dataset"/> null: any dataset.</summary>
+    public static void Restore(string path, TrainConfig config, TrainingState state, int? world = null, DatasetIdentity? dataset = null)
     {
         var (tensors, metadata) = Safetensors.Read(path);
         // The SHA-256 covers the data only: every field of the metadata is checked here, and
@@ -139,8 +136,8 @@ public static class Checkpoints
         int madeWith = progress.ContainsKey("world") ? Field<int>(progress, "world") : 1;
         if (world is int w && w != madeWith)
             throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output", everyRank: false); // this rank's folder
-        if (images is int n && MadeOver(progress) is int madeOver && madeOver != n)
-            throw new ConfigException($"{path} was written by a run over {madeOver} images, this run finds {n}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output or with --move-aside", everyRank: false);
+        if (dataset?.Difference(progress) is { } other)
+            throw new ConfigException($"{path} was written by {other}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output or with --move-aside", everyRank: false);
         if (TrainConfig.IdentityDifference(saved, config) is { } difference)
             throw new WeightsException($"it was {difference}");
         long step = Field<long>(progress, "step");

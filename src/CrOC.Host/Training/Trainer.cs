@@ -55,16 +55,17 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         if (config.MaxSteps > 0) totalSteps = System.Math.Min(totalSteps, config.MaxSteps);
         var (lrSchedule, wdSchedule, momentumSchedule) = CrocSetup.Schedules(config, itersPerEpoch, ranks.World);
 
+        var dataset = DatasetIdentity.Of(files);
         var state = TrainingState.Fresh(config, croc, where);
         string? lastCheckpoint = null;
-        if (config.Resume && Checkpoints.TryRestore(config.Output, config, state, log, ranks.World, files.Count) is { } restored)
+        if (config.Resume && Checkpoints.TryRestore(config.Output, config, state, log, ranks.World, dataset) is { } restored)
         {
             lastCheckpoint = restored;
             log($"resumed from {restored} at step {state.Step}");
         }
         else if (ranks.IsRoot && Checkpoints.List(config.Output).Count > 0)
             throw new OutputException($"every checkpoint of the run in '{config.Output}' was refused (reasons above): its checkpoints and records are as they were (train.log notes this attempt); add --move-aside to move that run to {config.Output}.old-<time> and start anew, or choose another --output");
-        StartTogether(state, files, totalSteps);
+        StartTogether(state, dataset, totalSteps);
         if (state.Step >= totalSteps) // the finished run's records stay as they are
         {
             log($"the run in {config.Output} has already finished its {totalSteps} steps: nothing to do (a longer run: raise --epochs in a new --output, or --max-steps up to {config.Epochs * (long)itersPerEpoch})");
@@ -89,7 +90,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         void SaveUnlessSaved()
         {
             if (state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
-                lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count, log);
+                lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
         }
 
         bool stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested); // agreed by all ranks (at start and after each step): they run the same steps
@@ -140,7 +141,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                     metrics!.Write(state.Step, values);
                     Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
                     if (state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps)
-                        lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, files.Count, log);
+                        lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
                 }
                 // after the checkpoint: a signal that came while it was written stops here, not a step later
                 stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested);
@@ -160,7 +161,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     /// optimiser moments, read from the same checkpoint or zero, agree already), after checking
     /// that they will run the same steps (the same dataset — its size, then its list of names — the same
     /// schedule, the same configuration).</summary>
-    void StartTogether(TrainingState state, IReadOnlyList<ImageEntry> files, long totalSteps)
+    void StartTogether(TrainingState state, DatasetIdentity dataset, long totalSteps)
     {
         if (ranks.World == 1) return;
         void Agree(string what, double value, string advice, bool showValues = true)
@@ -170,8 +171,8 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 throw new RanksDisagreeException($"the processes disagree on {what}{(showValues ? $" ({string.Join(", ", seen)})" : "")}: {advice}");
         }
         Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
-        Agree("the number of training images", files.Count, "every machine needs the same dataset at the same path");
-        Agree("the training images (as many, but other names, order or archive member sizes)", DatasetFingerprint.Of(files), "every machine needs the same dataset at the same path", showValues: false);
+        Agree("the number of training images", dataset.Images, "every machine needs the same dataset at the same path");
+        Agree("the training images (as many, but of other names, or order, or archive member sizes)", dataset.Fingerprint, "every machine needs the same dataset at the same path", showValues: false);
         Agree("the number of steps", totalSteps, "every process needs the same options");
         var settings = SettingHashes();
         Agree("the number of settings", settings.Count, "every machine needs the same croc-host build"); // before gathering one value per setting

@@ -61,7 +61,16 @@ let tests =
             refused [ "--batch"; "4"; "--max-steps"; "4" ] "made with batch = 8, this run has 4"
             refused [ "--alpha"; "0"; "--max-steps"; "8" ] "made with alpha = 1, this run has 0"
             let fewer = DataTests.sceneFolder 16 64 48
-            refused [ "--data"; fewer; "--max-steps"; "8" ] "a run over"
+            refused [ "--data"; fewer; "--max-steps"; "8" ] "a run over 48 images, this run finds 16"
+            // as many images, one of them renamed: another dataset too; the same files elsewhere: the same one
+            let copyOfScenes () =
+                let copy = DataTests.tempDir "scenes-copy"
+                for f in Directory.GetFiles TrainingTests.scenes.Value do File.Copy(f, Path.Combine(copy, present (Path.GetFileName f)))
+                copy
+            let renamed = copyOfScenes ()
+            let last = Directory.GetFiles renamed |> Array.sort |> Array.last
+            File.Move(last, Path.Combine(renamed, "zz-" + Path.GetFileName last))
+            refused [ "--data"; renamed; "--max-steps"; "8" ] "a run over 48 images of other names"
             // Every checkpoint corrupt: refused with the reasons, not a silent fresh start.
             let saved = [ for c in Checkpoints.List output -> c, File.ReadAllBytes c ]
             for c, bytes in saved do File.WriteAllBytes(c, bytes.[.. bytes.Length / 2])
@@ -80,7 +89,11 @@ let tests =
             let asides = Directory.GetDirectories(present (Path.GetDirectoryName output), DirectoryInfo(output).Name + ".old-*")
             Expect.equal asides.Length 2 "a second folder aside, whatever the second"
             Expect.equal (lines output "metrics.jsonl").Length 6 "started anew"
-            Directory.Delete(output, true)
+            let moved = copyOfScenes ()
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--data"; moved; "--max-steps"; "7" ]))
+            Expect.equal code 0 (sprintf "the same images under another root resume: %s" text)
+            Expect.equal (lines output "metrics.jsonl").Length 7 "resumed, not started anew"
+            for d in [ output; fewer; renamed; moved ] do Directory.Delete(d, true)
             for a in asides do Directory.Delete(a, true)
         }
 

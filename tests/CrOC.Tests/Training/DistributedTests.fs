@@ -259,7 +259,7 @@ let tests =
             let train = trainArgs output [ "--data"; "images"; "--max-steps"; "1" ]
             let code, text = mpirunIn a [] 1 (train @ [ ":"; "-np"; "1"; "-wdir"; b; "dotnet"; hostDll ] @ train) |> finish 120
             Expect.equal code 2 (sprintf "bad input:\n%s" text)
-            Expect.stringContains text "disagree on the training images (as many, but other names" "says how the datasets differ"
+            Expect.stringContains text "disagree on the training images (as many, but of other names" "says how the datasets differ"
             Expect.isFalse (File.Exists(Path.Combine(output, "metrics.jsonl"))) "no step ran"
             for d in [ output; a; b ] do Directory.Delete(d, true)
         }
