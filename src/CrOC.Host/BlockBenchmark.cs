@@ -1,4 +1,5 @@
 using CrOC.Host.CommandLine;
+using CrOC.Host.Distributed;
 using CrOC.Host.Runtime;
 using CrOC.Math;
 using TorchSharp;
@@ -51,6 +52,7 @@ public static class BlockBenchmark
         var activated = Layers.gelu(hidden);
         Console.WriteLine($"ViT-{o.Arch.Word()}/{o.Patch} block 1 of {cfg.Depth}, {o.Size} px, {o.Images} images ({tokens} tokens each), "
                           + $"{(precision.IsBf16 ? "bf16" : "fp32")}, {threads} threads; medians of {o.Repeats} runs after {Warmups} warm-ups");
+        if (Collectives.Oversubscription(threads, 1) is { } warning) Console.WriteLine(warning);
 
         // (name, how often a block runs it, the operation)
         var operations = new (string Name, int Uses, Action Run)[]

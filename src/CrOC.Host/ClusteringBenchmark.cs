@@ -1,4 +1,5 @@
 using CrOC.Host.CommandLine;
+using CrOC.Host.Distributed;
 using CrOC.Math;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -47,6 +48,7 @@ public static class ClusteringBenchmark
         var config = Clustering.ClusteringConfig.Official;
 
         Console.WriteLine($"clustering S = {problems} problems ({batch} images x {heads} heads), 2N = {2 * tokens} tokens, d = {dim}, {threads} threads");
+        if (Collectives.Oversubscription(threads, 1) is { } warning) Console.WriteLine(warning);
         Timing.Median("clustering", 2, repeats, () =>
         {
             using var scope = NewDisposeScope();

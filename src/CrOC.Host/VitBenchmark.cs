@@ -1,4 +1,5 @@
 using CrOC.Host.CommandLine;
+using CrOC.Host.Distributed;
 using CrOC.Math;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -36,6 +37,7 @@ public static class VitBenchmark
         var train = new Vit.ForwardOptions(0.1, Vit.DropPathSource.NewDrawn(generator), true, precision);
         var inference = new Vit.ForwardOptions(0.0, null, false, precision);
         Console.WriteLine($"ViT-{arch.Word()}/{patch}, {size} px, batch {batch}, {(precision.IsBf16 ? "bf16" : "fp32")}, {threads} threads");
+        if (Collectives.Oversubscription(threads, 1) is { } warning) Console.WriteLine(warning);
 
         double forward = Timing.Median("forward (no grad)", 2, repeats, () =>
         {

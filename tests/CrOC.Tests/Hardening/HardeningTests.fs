@@ -439,6 +439,16 @@ let tests =
             Expect.equal config.Batch 2048 "the batch asked for"
         }
 
+        test "bench-clustering, bench-vit and bench-block warn when --threads asks for more than the machine's cores, as bench and train do" {
+            let threads = "256" // above any CI machine's cores
+            for args in [ [ "bench-clustering"; "--batch"; "1"; "--heads"; "1"; "--tokens"; "9"; "--dim"; "4"; "--repeats"; "1" ]
+                          [ "bench-vit"; "--arch"; "tiny"; "--size"; "16"; "--patch"; "8"; "--batch"; "1"; "--repeats"; "1" ]
+                          [ "bench-block"; "--arch"; "tiny"; "--size"; "16"; "--patch"; "8"; "--images"; "1"; "--repeats"; "1" ] ] do
+                let code, out, err = croc 120 (args @ [ "--threads"; threads ])
+                Expect.equal code 0 (sprintf "%s: %s" args.Head err)
+                Expect.stringContains out "1 process(es) × 256 threads ask for more than this machine's" (sprintf "%s warns" args.Head)
+        }
+
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
             Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
             Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"
