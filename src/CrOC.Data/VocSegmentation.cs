@@ -7,10 +7,12 @@ namespace CrOC.Data;
 
 /// <summary>
 /// A segmentation dataset in the Pascal VOC layout: JPEGImages/NAME.jpg,
-/// SegmentationClass/NAME.png, ImageSets/Segmentation/SPLIT.txt. Masks are VOC-palette PNGs
-/// (PVOC12, the synthetic scenes) or 8-bit grayscale PNGs holding the class index (how
-/// COCO-Things / COCO-Stuff masks are usually prepared; 1, 2, 4 and 16 bits are read as their
-/// stored values); 255 means "ignore". Images are not turned by their EXIF orientation: the
+/// SegmentationClass/NAME.png, ImageSets/Segmentation/SPLIT.txt. A mask PNG holds the class index
+/// of each pixel: a palette PNG (PVOC12, the synthetic scenes) as its stored index, whatever
+/// colours its table gives (as PIL reads it; a colour listed at several indices is read as the
+/// first of them); a grayscale PNG (how COCO-Things / COCO-Stuff masks are usually prepared; 1, 2,
+/// 4, 8 and 16 bits, with or without alpha) as its stored value; an RGB(A) PNG by its colour in
+/// the VOC palette; 255 means "ignore". Images are not turned by their EXIF orientation: the
 /// masks are drawn on the stored pixel grid, as PIL and torchvision read both.
 /// </summary>
 public sealed class VocSegmentation
@@ -77,11 +79,17 @@ public sealed class VocSegmentation
     static byte[] ReadMask(string path, out int width, out int height)
     {
         var bytes = Decoder.Read(ImageEntry.File(path)); // sized before it is read
-        var png = Image.Identify(bytes)?.Metadata.GetPngMetadata();
-        bool gray = png?.ColorType is PngColorType.Grayscale;
-        return !gray ? Palette(bytes, path, out width, out height)
-            : png!.BitDepth is PngBitDepth.Bit16 ? Gray16(bytes, path, out width, out height)
-            : Gray(bytes, path, png.BitDepth, out width, out height);
+        var info = Image.Identify(bytes, out var format);
+        if (info is not null && format is not PngFormat)
+            throw new DatasetException($"{path}: a {format.Name} file, not a PNG: masks are PNGs (a lossy format would change the class indices)");
+        var png = info?.Metadata.GetPngMetadata();
+        return png?.ColorType switch
+        {
+            PngColorType.Grayscale or PngColorType.GrayscaleWithAlpha => png.BitDepth is PngBitDepth.Bit16
+                ? Gray16(bytes, path, out width, out height) : Gray(bytes, path, png.BitDepth, out width, out height),
+            PngColorType.Palette when PngPalette.Read(bytes) is { } table => Indexed(bytes, path, table, out width, out height),
+            _ => Colours(bytes, path, out width, out height),
+        };
     }
 
     /// <summary>The decoder whose limits and settings (first frame only, one thread) masks are read with.</summary>
@@ -108,7 +116,26 @@ public sealed class VocSegmentation
         return mask;
     }
 
-    static byte[] Palette(byte[] bytes, string path, out int width, out int height)
+    /// <summary>Palette PNGs: each pixel's stored index, found back from the colour ImageSharp decoded
+    /// it to (the first index of that colour in the file's table).</summary>
+    static byte[] Indexed(byte[] bytes, string path, Rgba32[] table, out int width, out int height)
+    {
+        var index = new Dictionary<Rgba32, byte>();
+        for (int i = table.Length - 1; i >= 0; i--) index[table[i]] = (byte)i; // the first index wins
+        string? outside = null;
+        var mask = Pixels<Rgba32>(bytes, path, (p, x, y) =>
+        {
+            if (index.TryGetValue(p, out var i)) return i;
+            outside ??= $"({x}, {y})";
+            return VocPalette.Ignore;
+        }, out width, out height);
+        if (outside is not null) throw new DatasetException($"{path}: the pixel at {outside} has no entry in the file's palette");
+        return mask;
+    }
+
+    /// <summary>RGB(A) PNGs (and anything ImageSharp decodes that is not a PNG of another kind): each
+    /// pixel's colour in the VOC palette.</summary>
+    static byte[] Colours(byte[] bytes, string path, out int width, out int height)
     {
         string? unknown = null;
         var mask = Pixels<Rgb24>(bytes, path, (p, x, y) =>
@@ -117,7 +144,7 @@ public sealed class VocSegmentation
             if (index is null) unknown ??= $"({p.R}, {p.G}, {p.B}) at ({x}, {y})";
             return index ?? VocPalette.Ignore;
         }, out width, out height);
-        if (unknown is not null) throw new DatasetException($"{path}: colour {unknown} is not in the VOC palette");
+        if (unknown is not null) throw new DatasetException($"{path}: colour {unknown} is not in the VOC palette (an RGB mask's colours name VOC's classes; a palette or grayscale PNG holds class indices)");
         return mask;
     }
 

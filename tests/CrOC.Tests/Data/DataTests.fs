@@ -24,6 +24,34 @@ let sceneFolder (n: int) (width: int) (height: int) =
 
 let bytesOf (t: torch.Tensor) = t.contiguous().bytes.ToArray()
 
+/// The CRC-32 of PNG chunks (ISO 3309, reflected, polynomial 0xEDB88320).
+let private crc32 (bytes: byte[]) =
+    let mutable crc = 0xFFFFFFFFu
+    for b in bytes do
+        crc <- crc ^^^ uint32 b
+        for _ in 1 .. 8 do crc <- if crc &&& 1u = 1u then (crc >>> 1) ^^^ 0xEDB88320u else crc >>> 1
+    crc ^^^ 0xFFFFFFFFu
+
+/// A palette PNG written chunk by chunk (8-bit indices, row filter 0), so that its table is
+/// exactly `table` (and `alpha`, when not empty, its tRNS chunk): encoders reorder tables.
+let indexedPng (width: int) (height: int) (indices: byte[]) (table: (byte * byte * byte) list) (alpha: byte list) =
+    let bigEndian (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
+    let chunk (kind: string) (data: byte[]) =
+        let typed = Array.append (Text.Encoding.ASCII.GetBytes kind) data
+        Array.concat [ bigEndian data.Length; typed; bigEndian (int (crc32 typed)) ]
+    let rows = [| for y in 0 .. height - 1 do yield 0uy; yield! indices.[y * width .. y * width + width - 1] |]
+    let compressed =
+        use memory = new MemoryStream()
+        (use z = new Compression.ZLibStream(memory, Compression.CompressionLevel.Optimal) in z.Write(rows, 0, rows.Length))
+        memory.ToArray()
+    Array.concat
+        [ [| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |]
+          chunk "IHDR" (Array.concat [ bigEndian width; bigEndian height; [| 8uy; 3uy; 0uy; 0uy; 0uy |] ])
+          chunk "PLTE" [| for r, g, b in table do yield r; yield g; yield b |]
+          (if List.isEmpty alpha then [||] else chunk "tRNS" (Array.ofList alpha))
+          chunk "IDAT" compressed
+          chunk "IEND" [||] ]
+
 /// A PNG whose header claims width × height pixels, with no image data.
 let hugePngHeader (width: uint32) (height: uint32) =
     let be (v: uint32) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
@@ -368,6 +396,37 @@ let tests =
             for decoder, says in [ ImageDecoder(MaxFileBytes = 16L), "bytes exceed the limit of 16"; ImageDecoder(MaxPixels = 2L), "exceed the limit of 2" ] do
                 let e = Expect.throwsC (fun () -> decoder.Load<L8>(png, "m.png") |> ignore) id
                 Expect.stringContains e.Message says "masks are read under the decoder's limits"
+            Directory.Delete(dir, true)
+        }
+
+        test "VOC: a palette mask gives its stored indices whatever its colours (swapped VOC colours, a gray table, repeated entries, tRNS); gray+alpha gives its values; a JPEG named .png is refused as such" {
+            let dir = tempDir "palette-masks"
+            let read path = let mask, _, _ = VocSegmentation.LoadMask(path) in mask
+            let indices = [| 0uy; 1uy; 3uy; 1uy; 255uy; 3uy |]
+            let write name (table: (byte * byte * byte) list) (alpha: byte list) =
+                let path = Path.Combine(dir, name)
+                File.WriteAllBytes(path, indexedPng 3 2 indices table alpha)
+                path
+            let voc = [ for struct (r, g, b) in VocPalette.Colors -> r, g, b ]
+            let swapped = voc |> List.mapi (fun i c -> match i with 1 -> voc.[3] | 3 -> voc.[1] | _ -> c)
+            Expect.sequenceEqual (read (write "voc.png" voc [])) indices "VOC's own table"
+            Expect.sequenceEqual (read (write "swapped.png" swapped [])) indices "entries 1 and 3 swapped: the indices, not the colours' VOC classes"
+            Expect.sequenceEqual (read (write "gray.png" [ for i in 0 .. 255 -> byte i, byte i, byte i ] [])) indices "a gray table (not VOC's colours)"
+            let padded = [ for i in 0 .. 255 -> if i = 1 then (255uy, 255uy, 255uy) elif i = 3 then (9uy, 9uy, 9uy) elif i = 255 then (1uy, 2uy, 3uy) else (0uy, 0uy, 0uy) ]
+            Expect.sequenceEqual (read (write "padded.png" padded [])) indices "black listed at every unused index: read as the first"
+            let sameColours = [ for i in 0 .. 255 -> (7uy, 7uy, 7uy) ]
+            Expect.sequenceEqual (read (write "alpha.png" sameColours [ for i in 0 .. 255 -> byte i ])) indices "one colour, told apart by tRNS alpha"
+            use grayAlpha = new Image<La16>(3, 1)
+            [| 0uy; 2uy; 255uy |] |> Array.iteri (fun x v -> grayAlpha.[x, 0] <- La16(v, 128uy))
+            let la = Path.Combine(dir, "la.png")
+            grayAlpha.Save(la, PngEncoder(ColorType = PngColorType.GrayscaleWithAlpha, BitDepth = PngBitDepth.Bit8))
+            Expect.sequenceEqual (read la) [| 0uy; 2uy; 255uy |] "gray + alpha: the gray values"
+            let jpeg = Path.Combine(dir, "photo.png")
+            use photo = new Image<Rgb24>(4, 4)
+            photo.SaveAsJpeg jpeg
+            match Expect.throwsC (fun () -> read jpeg |> ignore) id with
+            | :? DatasetException as e -> Expect.stringContains e.Message "a JPEG file, not a PNG" "says what the file is"
+            | e -> failtestf "%s instead of a dataset error" (e.GetType().Name)
             Directory.Delete(dir, true)
         }
 
