@@ -71,7 +71,7 @@ public sealed class KnnEvaluation(Vit.VitConfig vit, Vit.VitParams backbone, Knn
                 var flat = new float[kept.Count * pixels];
                 for (int j = 0; j < kept.Count; j++) views[kept[j]].CopyTo(flat, j * pixels);
                 var cls = Vit.forward(vit, backbone, inference, torch.tensor(flat, [kept.Count, 3, size, size]).to(where)).Cls;
-                features.Add(cls.to_type(torch.float32).MoveToOuterDisposeScope());
+                features.Add(NonFiniteException.Checked(cls.to_type(torch.float32), what).MoveToOuterDisposeScope());
                 labels.AddRange(kept.Select(i => (long)set.Labels[start + i]));
             }
             progress.Advance(count);

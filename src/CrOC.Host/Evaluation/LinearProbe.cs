@@ -51,7 +51,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
     {
         using var noGrad = torch.no_grad();
         var tokens = Vit.forward(vit, backbone, inference, images).Tokens;
-        return Segmentation.featureMaps(grid, grid, tokens).to_type(torch.float32);
+        return NonFiniteException.Checked(Segmentation.featureMaps(grid, grid, tokens).to_type(torch.float32), "the probe's images");
     }
 
     /// <summary>Logits (B, C, size, size) of feature maps (B, D, g, g).</summary>
@@ -217,7 +217,10 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
                 probe.Bias.grad?.zero_();
                 loss.backward();
                 sgd.Step([probe.Weight, probe.Bias], lr);
-                total += loss.item<float>();
+                float value = loss.item<float>();
+                if (!float.IsFinite(value))
+                    throw new NonFiniteException($"the probe's loss is {value} in epoch {epoch + 1} (probe seed {seed}): it diverged at lr {lr:G3}; use a smaller --lr");
+                total += value;
                 progress.Advance();
             }
             if (epoch == options.Epochs - 1 || (epoch + 1) % System.Math.Max(1, options.Epochs / 5) == 0)

@@ -681,10 +681,17 @@ let tests =
             File.WriteAllText(twice, "{ \"batch\": 2, \"batch\": 4 }")
             let nanWeights = Path.Combine(dir, "nan.safetensors")
             let partialWeights = Path.Combine(dir, "partial.safetensors")
+            let overflowWeights = Path.Combine(dir, "overflow.safetensors")
+            let bank = Path.Combine(dir, "bank") // two classes of the VOC set's photos
+            for i, photo in Directory.GetFiles(Path.Combine(voc, "JPEGImages")) |> Array.sort |> Array.indexed do
+                let folder = Directory.CreateDirectory(Path.Combine(bank, (if i % 2 = 0 then "even" else "odd"))).FullName
+                File.Copy(photo, Path.Combine(folder, present (Path.GetFileName photo)))
             do
                 let named = Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))
                 BackboneExport.Write(nanWeights, NamedTensors(named |> List.mapi (fun i (n, t) -> n, (if i = 3 then torch.full_like(t, Double.NaN) else t))).WithPrefix("backbone."))
                 BackboneExport.Write(partialWeights, NamedTensors(named |> List.filter (fun (n, _) -> not (n.EndsWith "fc2.bias"))).WithPrefix("backbone."))
+                // finite (the loader's NaN check passes them) but overflowing in the first matmul
+                BackboneExport.Write(overflowWeights, NamedTensors(named |> List.map (fun (n, t) -> n, (if n = "patch_embed.proj.weight" then torch.full_like(t, 3e38) else t))).WithPrefix("backbone."))
             let cases =
                 [ 2, [ "eval-seg"; "--weights"; weights; "--data"; ghost; "--size"; "32"; "--epochs"; "1" ], "file not found"
                   2, [ "export"; "--weights"; weightsLink; "--output"; Path.Combine(dir, "w"); "--format"; "safetensors"; "--overwrite" ], "is this command's input file"
@@ -699,6 +706,9 @@ let tests =
                   2, [ "eval-seg"; "--weights"; weights; "--probe-seeds"; "1,1" ], "--probe-seeds must be distinct"
                   2, [ "eval-seg"; "--weights"; nanWeights; "--data"; voc ], "holds NaN or infinite values"
                   2, [ "eval-seg"; "--weights"; partialWeights; "--data"; voc ], "missing from the file: blocks.0.mlp.fc2.bias)"
+                  1, [ "eval-knn"; "--weights"; overflowWeights; "--bank"; bank; "--queries"; bank; "--size"; "32" ], "non-finite (NaN or infinite) features for k-NN bank features" // a top-1 of NaN scores once
+                  1, [ "eval-seg"; "--weights"; overflowWeights; "--data"; voc; "--size"; "32"; "--epochs"; "1" ], "non-finite (NaN or infinite) features for the probe's images"
+                  1, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "3"; "--batch"; "1"; "--lr"; "1e30" ], "it diverged at lr 1E+30; use a smaller --lr" // an mIoU of a NaN probe once
                   2, [ "export"; "--weights"; partialWeights; "--output"; Path.Combine(dir, "partial-export") ], "; --non-strict exports what fits"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--classes"; "1" ], "is neither a class (0..0) nor 255"
                   2, [ "eval-seg"; "--weights"; weights; "--probe-seeds"; "," ], "--probe-seeds needs at least one value"
