@@ -59,7 +59,7 @@ public static class EvalKnnCommand
     {
         var device = Devices.Resolve(o.Device);
         var loaded = BackboneLoader.Load(o.Weights, o.Backbone, o.Heads, strict: true, randomSeed: o.RandomSeed);
-        if (o.Size % loaded.Config.Patch != 0) throw new OptionException($"--size {o.Size} is not a multiple of the patch size {loaded.Config.Patch}");
+        FrozenBackboneOptions.CheckInput(loaded.Config, o.Size, o.Batch, device);
         if (!o.Random && NetworkNotes.SingleNetwork(o.Backbone, loaded, "--backbone", o.Weights, "evaluated") is { } single) log(single);
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
         var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);

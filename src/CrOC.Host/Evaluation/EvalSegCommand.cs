@@ -123,7 +123,7 @@ public static class EvalSegCommand
         device ??= torch.CPU;
         var (train, val) = (new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
-        if (probe.Size % loaded.Config.Patch != 0) throw new OptionException($"--size {probe.Size} is not a multiple of the patch size {loaded.Config.Patch}");
+        FrozenBackboneOptions.CheckInput(loaded.Config, probe.Size, probe.Batch, device);
         if (randomSeed is null && NetworkNotes.SingleNetwork(network, loaded, "--backbone", weights, "evaluated") is { } single) log(single);
         log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, {loaded.Config.Heads} heads, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
         var backbone = device.type == DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);

@@ -13,18 +13,22 @@ namespace CrOC.Host.Runtime;
 /// </summary>
 public static class MemoryFit
 {
-    /// <summary>The lower bound on the bytes of <paramref name="images"/> images' activations.</summary>
-    public static double ActivationBytes(Vit.VitConfig vit, long images, bool training) =>
-        2.0 * images * (vit.Tokens + 1) * 8 * vit.Dim * (training ? vit.Depth : 1);
+    /// <summary>The lower bound on the bytes of <paramref name="images"/> images' activations, at
+    /// <paramref name="vit"/>'s image size or at <paramref name="size"/> px when given.</summary>
+    public static double ActivationBytes(Vit.VitConfig vit, long images, bool training, int? size = null) =>
+        2.0 * images * (Tokens(vit, size) + 1) * 8 * vit.Dim * (training ? vit.Depth : 1);
+
+    static long Tokens(Vit.VitConfig vit, int? size) => size is int s ? (long)(s / vit.Patch) * (s / vit.Patch) : vit.Tokens;
 
     /// <summary>Throws <see cref="OptionException"/> (exit 2) when <see cref="ActivationBytes"/> exceeds
     /// <paramref name="available"/> bytes (this machine's memory by default); <paramref name="options"/>
-    /// names what sets the size ("--size 4096 with --patch 1").</summary>
-    public static void Check(Vit.VitConfig vit, long images, bool training, string options, long? available = null)
+    /// names what sets the size ("--size 4096 with --patch 1"); <paramref name="size"/>: the input side
+    /// when it is not <paramref name="vit"/>'s (a frozen backbone evaluated at another size).</summary>
+    public static void Check(Vit.VitConfig vit, long images, bool training, string options, long? available = null, int? size = null)
     {
         long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        double need = ActivationBytes(vit, images, training);
+        double need = ActivationBytes(vit, images, training, size);
         if (need > memory)
-            throw new OptionException($"{options} gives {vit.Tokens + 1:N0} tokens per image: the activations of {images} image(s) alone need {ByteSize.Describe(need)}, more than this machine's {ByteSize.Describe(memory)}; use a smaller size, a larger patch or a smaller batch");
+            throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: the activations of {images} image(s) alone need {ByteSize.Describe(need)}, more than this machine's {ByteSize.Describe(memory)}; use a smaller size, a larger patch or a smaller batch");
     }
 }
