@@ -15,7 +15,9 @@ public static class PictureMark
     /// <summary>Whether <paramref name="path"/> is a PNG that carries the mark.</summary>
     public static bool IsOn(string path)
     {
-        try { return Image.Identify(path)?.Metadata.GetPngMetadata().TextData.Any(t => t.Keyword == Keyword && t.Value == Maker) == true; }
+        using var stream = RegularFile.Open(path); // not a FIFO, which would block
+        if (stream is null) return false;
+        try { return Image.Identify(stream)?.Metadata.GetPngMetadata().TextData.Any(t => t.Keyword == Keyword && t.Value == Maker) == true; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageFormatException) { return false; }
     }
 }

@@ -28,11 +28,13 @@ public static class OutputPaths
     }
 
     /// <summary>Whether <paramref name="path"/> holds a JSON object with the member <paramref name="key"/>
-    /// (an evaluation's result: "miou", "top1"), not a run's config.json or any other JSON file.</summary>
+    /// (an evaluation's result: "miou", "top1"), not a run's config.json or any other JSON file. A
+    /// result is small: only its first MiB is read (a FIFO, a device or a huge file is no result).</summary>
     public static bool IsJsonResult(string path, string key)
     {
-        try { return System.Text.Json.Nodes.JsonNode.Parse(System.IO.File.ReadAllText(path)) is System.Text.Json.Nodes.JsonObject o && o.ContainsKey(key); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or ArgumentException) { return false; }
+        if (CrOC.Data.RegularFile.ReadAtMost(path, 1 << 20) is not { } bytes) return false;
+        try { return System.Text.Json.Nodes.JsonNode.Parse(bytes) is System.Text.Json.Nodes.JsonObject o && o.ContainsKey(key); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException) { return false; }
     }
 
     /// <summary>A file to be written (as <see cref="File"/>) that is none of the command's <paramref name="inputs"/>.</summary>

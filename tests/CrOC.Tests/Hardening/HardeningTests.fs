@@ -449,6 +449,24 @@ let tests =
                 Expect.stringContains out "1 process(es) × 256 threads ask for more than this machine's" (sprintf "%s warns" args.Head)
         }
 
+        test "an existing --json or picture path that is a FIFO or an endless device is no earlier result, told at once (no hang, no endless read); a result is read up to 1 MiB" {
+            let dir = DataTests.tempDir "fifo"
+            let fifo = Path.Combine(dir, "result.json")
+            (present (Process.Start("mkfifo", [| fifo |]))).WaitForExit()
+            let within (f: unit -> bool) =
+                let task = Threading.Tasks.Task.Run(Func<bool> f)
+                if task.Wait 20000 then task.Result else failtest "blocked (it hung on the FIFO once)"
+            Expect.isFalse (within (fun () -> OutputPaths.IsJsonResult(fifo, "top1"))) "a FIFO"
+            Expect.isFalse (within (fun () -> CrOC.Data.PictureMark.IsOn fifo)) "a FIFO as a picture"
+            Expect.isFalse (within (fun () -> OutputPaths.IsJsonResult("/dev/full", "top1"))) "a device that never ends (read whole once: out of memory)"
+            let result = Path.Combine(dir, "earlier.json")
+            File.WriteAllText(result, "{ \"top1\": 0.5 }")
+            Expect.isTrue (OutputPaths.IsJsonResult(result, "top1")) "an earlier result"
+            File.WriteAllText(result, "{ \"top1\": 0.5, \"pad\": \"" + String('x', 2 <<< 20) + "\" }")
+            Expect.isFalse (OutputPaths.IsJsonResult(result, "top1")) "above 1 MiB: no result of ours"
+            Directory.Delete(dir, true)
+        }
+
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
             Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
             Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"

@@ -1,0 +1,58 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace CrOC.Data;
+
+/// <summary>
+/// Reads an existing path that a command may replace, to tell whether it is an earlier output of
+/// its own, without hanging on what is no file: the path is opened without blocking (a FIFO with
+/// no writer would block an ordinary open forever) and only a seekable file is read, and only its
+/// first bytes (a device such as /dev/full never ends).
+/// </summary>
+public static class RegularFile
+{
+    const int ReadOnly = 0, NonBlocking = 0x800, CloseOnExec = 0x80000; // Linux's O_RDONLY, O_NONBLOCK, O_CLOEXEC
+
+    /// <summary>A read stream over <paramref name="path"/> when it opens and is seekable (a regular
+    /// file, or a device that behaves as one); null for a pipe, FIFO, socket or terminal, or a path
+    /// that cannot be opened.</summary>
+    public static FileStream? Open(string path)
+    {
+        int descriptor = Native.open(path, ReadOnly | NonBlocking | CloseOnExec);
+        if (descriptor < 0) return null;
+        var handle = new SafeFileHandle(descriptor, ownsHandle: true);
+        try
+        {
+            var stream = new FileStream(handle, FileAccess.Read, bufferSize: 1);
+            if (stream.CanSeek) return stream;
+            stream.Dispose();
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            handle.Dispose();
+            return null;
+        }
+    }
+
+    /// <summary>The first bytes of <paramref name="path"/> when it is a seekable file of at most
+    /// <paramref name="limit"/> bytes (counted as read, not as its length claims), else null.</summary>
+    public static byte[]? ReadAtMost(string path, int limit)
+    {
+        using var stream = Open(path);
+        if (stream is null) return null;
+        var buffer = new byte[limit + 1];
+        int total = 0, read;
+        try
+        {
+            while (total < buffer.Length && (read = stream.Read(buffer, total, buffer.Length - total)) > 0) total += read;
+        }
+        catch (IOException) { return null; }
+        return total > limit ? null : buffer[..total];
+    }
+
+    static class Native
+    {
+        [DllImport("libc", SetLastError = true)] public static extern int open(string path, int flags);
+    }
+}
