@@ -56,14 +56,12 @@ public static class ExportCommand
         Console.WriteLine($"loaded {imported.Layout} '{weights}' ({loaded.Network}): {loaded.Report!.Describe()}");
         if (NetworkNotes.SingleNetwork(network, loaded, "--network", weights, "exported") is { } single) Console.WriteLine(single);
         var (trainingConfig, trainingCommit) = TrainingOrigin(imported.Metadata);
-        // croc-host's architectures all have D/64 heads: only weights without its training config are in doubt
-        bool ours = trainingConfig is System.Text.Json.Nodes.JsonObject recorded && recorded.ContainsKey("arch");
-        if (heads is null && !ours) Console.WriteLine($"note: {cfg.Heads} attention heads, taken as D/64 (weights do not record it): give --heads if the model used other head widths");
+        if (loaded.HeadsDoubt is { } doubt) Console.WriteLine(doubt);
         var card = new Dictionary<string, object?>
         {
             ["architecture"] = $"vit (D={cfg.Dim}, depth={cfg.Depth}, heads={cfg.Heads}, patch={cfg.Patch}, mlp_ratio={cfg.MlpRatio})",
             ["dim"] = cfg.Dim, ["depth"] = cfg.Depth, ["heads"] = cfg.Heads, ["patch_size"] = cfg.Patch,
-            ["heads_source"] = heads is not null ? "--heads" : ours ? "D/64, as in every croc-host architecture (the training config names it)" : "D/64 (not recorded in the weights)",
+            ["heads_source"] = loaded.Heads.Source,
             ["mlp_ratio"] = cfg.MlpRatio, ["layer_norm_eps"] = cfg.Eps, ["qkv_bias"] = true, ["gelu"] = "exact (erf)",
             ["image_size"] = cfg.ImageSize, ["parameters"] = backbone.Values.Sum(t => t.numel()),
             // what the backbone was trained and evaluated on: RGB in [0, 1], then (x − mean) / std per channel

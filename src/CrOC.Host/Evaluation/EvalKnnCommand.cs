@@ -61,6 +61,7 @@ public static class EvalKnnCommand
         var loaded = BackboneLoader.Load(o.Weights, o.Backbone, o.Heads, strict: true, randomSeed: o.RandomSeed);
         FrozenBackboneOptions.CheckInput(loaded.Config, o.Size, o.Batch, device);
         if (!o.Random && NetworkNotes.SingleNetwork(o.Backbone, loaded, "--backbone", o.Weights, "evaluated") is { } single) log(single);
+        if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
         var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
         log($"k-NN: bank {bank.Images.Count} images of {bank.Classes.Count} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");

@@ -125,6 +125,7 @@ public static class EvalSegCommand
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
         FrozenBackboneOptions.CheckInput(loaded.Config, probe.Size, probe.Batch, device);
         if (randomSeed is null && NetworkNotes.SingleNetwork(network, loaded, "--backbone", weights, "evaluated") is { } single) log(single);
+        if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
         log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, {loaded.Config.Heads} heads, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
         var backbone = device.type == DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
         return new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(train, val, seeds, keepPredictions);

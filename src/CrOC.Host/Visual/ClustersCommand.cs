@@ -49,6 +49,7 @@ public static class ClustersCommand
         var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", "a picture croc-host drew", PictureMark.IsOn, inputs);
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;
+        if (loaded.HeadsDoubt is { } doubt) Console.WriteLine(doubt);
         var vit = o.Size is int s ? new Vit.VitConfig(imageSize: s, patch: c.Patch, dim: c.Dim, depth: c.Depth, heads: c.Heads, mlpRatio: c.MlpRatio, eps: c.Eps) : c;
         if (vit.ImageSize % vit.Patch != 0) throw new OptionException($"--size must be a multiple of the patch size {vit.Patch}");
         int k0 = Clustering.ClusteringConfig.Official.K0;

@@ -4,7 +4,11 @@ using TorchSharp;
 namespace CrOC.Host.Weights;
 
 /// <summary>A ViT backbone built from a weights file, with where it came from.</summary>
-public sealed record LoadedBackbone(Vit.VitConfig Config, Vit.VitParams Params, ImportedWeights Source, BindingReport? Report, string Network);
+public sealed record LoadedBackbone(Vit.VitConfig Config, Vit.VitParams Params, ImportedWeights Source, BindingReport? Report, string Network, HeadCount Heads)
+{
+    /// <summary>The note that the head count was guessed (D/64), or null.</summary>
+    public string? HeadsDoubt => Heads.Doubt(Config.Heads);
+}
 
 public static class BackboneLoader
 {
@@ -19,7 +23,8 @@ public static class BackboneLoader
         var imported = CheckpointImport.Import(weights);
         bool teacher = network == NetworkChoice.Teacher && imported.Teacher is not null;
         var source = (teacher ? imported.Teacher! : imported.Student).WithoutPrefix("backbone.");
-        var config = BackboneShape.Infer(source, heads);
+        var headCount = HeadCount.Resolve(heads, imported.Metadata);
+        var config = BackboneShape.Infer(source, headCount.Heads);
         var parameters = Vit.init(config, new torch.Generator((ulong)(randomSeed ?? 0), torch.CPU));
         BindingReport? report = null;
         if (randomSeed is null)
@@ -30,7 +35,7 @@ public static class BackboneLoader
             if (Vit.named(parameters).FirstOrDefault(p => !torch.isfinite(p.Item2).all().item<bool>()) is { Item1: { } broken })
                 throw new WeightsException($"{weights}: '{broken}' holds NaN or infinite values (a diverged run's weights?)");
         }
-        return new LoadedBackbone(config, parameters, imported, report, imported.Teacher is null ? "single network" : teacher ? "teacher" : "student");
+        return new LoadedBackbone(config, parameters, imported, report, imported.Teacher is null ? "single network" : teacher ? "teacher" : "student", headCount);
     }
 }
 

@@ -961,6 +961,14 @@ let tests =
             let again = cardOf "again"
             Expect.equal (string (present again.["training_config"]).["arch"]) "tiny" "the training config survives a re-export"
             Expect.equal (string again.["training_commit"]) "abc1234" "and the training commit"
+            // heads given at export are the file's from then on: a re-export (and any load) reads them from its card
+            export [ "--weights"; Path.Combine(dir, "w.safetensors"); "--heads"; "4"; "--output"; Path.Combine(dir, "h4") ]
+            let said = exportSaying [ "--weights"; Path.Combine(dir, "h4.safetensors"); "--output"; Path.Combine(dir, "h4-again") ]
+            let h4 = cardOf "h4-again"
+            Expect.equal ((present h4.["heads"]).GetValue<int>()) 4 "the recorded heads, not D/64 (they were ignored once)"
+            Expect.equal (string h4.["heads_source"]) "the model card in the file" "and where they came from"
+            Expect.isFalse (said.Contains "taken as D/64") "no doubt"
+            Expect.equal (BackboneLoader.Load(Path.Combine(dir, "h4.safetensors")).Config.Heads) 4 "every command's loader"
             // an official full checkpoint, twice, in two processes (a Hashtable's order differs between them)
             for name in [ "a"; "b" ] do export [ "--weights"; Fixtures.path "croc_full_checkpoint.pth"; "--output"; Path.Combine(dir, name) ]
             for ext in [ ".pth"; ".safetensors"; ".json" ] do
