@@ -19,7 +19,7 @@ public sealed record ExportOptions
 {
     [Option("a CrOC.NET checkpoint, an official CrOC/DINO full checkpoint (.pth), or a plain backbone (.pth / .safetensors)", Required = true, Value = "FILE")]
     public string Weights { get; init; } = "";
-    [Option("output path without extension", Value = "PATH", Default = "FILE's name + .backbone")]
+    [Option("output path without extension (a .safetensors, .pth or .json ending is dropped: PATH names all three files)", Value = "PATH", Default = "FILE's name + .backbone")]
     public string? Output { get; init; }
     [Option("which network of a full checkpoint (teacher: what CrOC evaluates)")]
     public NetworkChoice Network { get; init; } = NetworkChoice.Teacher;
@@ -40,7 +40,7 @@ public static class ExportCommand
     public static int Run(ExportOptions o)
     {
         var (weights, network, format, heads, strict) = (o.Weights, o.Network, o.Format, o.Heads, !o.NonStrict);
-        var output = o.Output ?? Path.ChangeExtension(weights, null) + ".backbone";
+        var output = WithoutExportExtension(o.Output ?? Path.ChangeExtension(weights, null) + ".backbone");
         if (Path.GetFileName(output).Length == 0) throw new OutputException($"--output '{output}' names no file: give a path without extension, e.g. exports/backbone");
         var targets = new[] { (ExportFormat.Safetensors, ".safetensors"), (ExportFormat.Pth, ".pth") }
             .Where(t => format == ExportFormat.Both || format == t.Item1).Select(t => output + t.Item2).Append(output + ".json").ToList();
@@ -95,6 +95,12 @@ public static class ExportCommand
         Console.WriteLine($"wrote {string.Join(", ", written)}");
         return ExitCodes.Ok;
     }
+
+    /// <summary>An --output named like one of the export's files ("x.safetensors") names the export
+    /// "x" (x.safetensors, x.pth, x.json), not "x.safetensors.safetensors".</summary>
+    static string WithoutExportExtension(string output) =>
+        new[] { ".safetensors", ".pth", ".json" }.FirstOrDefault(e => output.EndsWith(e, StringComparison.OrdinalIgnoreCase)) is { } extension
+            ? output[..^extension.Length] : output;
 
     /// <summary>The training config and commit a weights file records: a training checkpoint's own
     /// metadata, or the model card an earlier export embedded (so a re-export keeps them).</summary>

@@ -74,7 +74,6 @@ public static class EvalSegCommand
         if (predictions is not null && DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(predictions))) // through links too
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes);
-        if (o.ValSplit == o.TrainSplit) Console.WriteLine($"note: --val-split is --train-split ('{o.TrainSplit}'): the probe is scored on the images it was trained on");
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
@@ -122,6 +121,11 @@ public static class EvalSegCommand
     {
         device ??= torch.CPU;
         var (train, val) = (new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));
+        if (train.Names.Intersect(val.Names).Count() is > 0 and var seen)
+            log($"note: {seen} of the {val.Names.Distinct().Count()} evaluation images ('{valSplit}') are in the training split ('{trainSplit}') too: the probe is scored on images it was trained on");
+        foreach (var (split, set) in new[] { (trainSplit, train), (valSplit, val) }.DistinctBy(s => s.Item1))
+            if (set.Count - set.Names.Distinct().Count() is > 0 and var repeated)
+                log($"note: '{split}' lists {repeated} name(s) more than once: each listing counts as an image");
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
         FrozenBackboneOptions.CheckInput(loaded.Config, probe.Size, probe.Batch, device);
         if (randomSeed is null && NetworkNotes.SingleNetwork(network, loaded, "--backbone", weights, "evaluated") is { } single) log(single);

@@ -467,6 +467,22 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "eval-seg says when its evaluation images are training images too (another split file of the same names) and when a split lists a name twice" {
+            let dir = DataTests.tempDir "seg-overlap"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
+            let splits = Path.Combine(voc, "ImageSets", "Segmentation")
+            let train = File.ReadAllLines(Path.Combine(splits, "train.txt"))
+            File.WriteAllLines(Path.Combine(splits, "again.txt"), Array.append train [| train.[0] |])
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--val-split"; "again"; "--size"; "32"; "--epochs"; "1" ]
+            Expect.equal code 0 err
+            Expect.stringContains out "note: 4 of the 4 evaluation images ('again') are in the training split ('train') too" "the overlap, though the split names differ"
+            Expect.stringContains out "note: 'again' lists 1 name(s) more than once" "the repeated name"
+            Directory.Delete(dir, true)
+        }
+
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
             Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
             Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"
@@ -969,6 +985,9 @@ let tests =
             Expect.equal (string h4.["heads_source"]) "the model card in the file" "and where they came from"
             Expect.isFalse (said.Contains "taken as D/64") "no doubt"
             Expect.equal (BackboneLoader.Load(Path.Combine(dir, "h4.safetensors")).Config.Heads) 4 "every command's loader"
+            export [ "--weights"; Path.Combine(dir, "w.safetensors"); "--output"; Path.Combine(dir, "named.safetensors") ]
+            Expect.isTrue (File.Exists(Path.Combine(dir, "named.pth")) && File.Exists(Path.Combine(dir, "named.json"))) "--output x.safetensors names the export x"
+            Expect.isFalse (File.Exists(Path.Combine(dir, "named.safetensors.safetensors"))) "not x.safetensors.safetensors (written once)"
             // an official full checkpoint, twice, in two processes (a Hashtable's order differs between them)
             for name in [ "a"; "b" ] do export [ "--weights"; Fixtures.path "croc_full_checkpoint.pth"; "--output"; Path.Combine(dir, name) ]
             for ext in [ ".pth"; ".safetensors"; ".json" ] do
