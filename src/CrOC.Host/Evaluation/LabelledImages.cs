@@ -84,6 +84,8 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
         {
             var fields = line.Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
             if (fields.Length < 2) throw new DatasetException($"{path}: the line '{line}' has no class (expected: file-name class …)");
+            if (map.TryGetValue(fields[0], out var earlier) && earlier != fields[1])
+                throw new DatasetException($"{path}: '{fields[0]}' is given two classes, '{earlier}' and then '{fields[1]}'");
             map[fields[0]] = fields[1];
         }
         return map;

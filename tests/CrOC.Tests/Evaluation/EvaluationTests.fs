@@ -229,6 +229,21 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "k-NN annotations: a file given two classes is refused naming both; the same class twice is one" {
+            let dir = DataTests.tempDir "knn-annotations"
+            let queries = Path.Combine(dir, "val")
+            Directory.CreateDirectory queries |> ignore
+            use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(4, 4)
+            SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, Path.Combine(queries, "a.png"))
+            let annotations = Path.Combine(dir, "annotations.txt")
+            File.WriteAllLines(annotations, [ "a.png cat"; "a.png cat" ])
+            Expect.sequenceEqual (LabelledImages.Find(queries, annotations).Classes) [ "cat" ] "repeated alike: one class"
+            File.WriteAllLines(annotations, [ "a.png cat"; "a.png dog" ])
+            let e = Expect.throwsC (fun () -> LabelledImages.Find(queries, annotations) |> ignore) id
+            Expect.stringContains e.Message "'a.png' is given two classes, 'cat' and then 'dog'" "names both (the last one won silently once)"
+            Directory.Delete(dir, true)
+        }
+
         test "eval-knn warns of a one-class bank and of queries that are bank images too" {
             let images n = [ for i in 0 .. n - 1 -> ImageEntry.File $"/data/img{i}.jpg" ]
             let set (entries: ImageEntry list) (classes: string list) = LabelledImages(entries, Array.zeroCreate entries.Length, classes)
