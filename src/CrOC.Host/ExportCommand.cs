@@ -93,6 +93,8 @@ public static class ExportCommand
         AtomicFile.WriteAllText(output + ".json", cardJson + "\n", replace: o.Overwrite);
         written.Add(output + ".json");
         Console.WriteLine($"wrote {string.Join(", ", written)}");
+        foreach (var other in new[] { output + ".safetensors", output + ".pth" }.Except(written).Where(File.Exists))
+            Console.WriteLine($"note: {other}, of an earlier export, is left as it was: {output}.json describes {string.Join(" and ", written.SkipLast(1))} only");
         return ExitCodes.Ok;
     }
 
