@@ -111,7 +111,7 @@ public static class OptionSet<T> where T : class, new()
         if (type == typeof(int) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i)) return i;
         if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d)) return d;
         if (type == typeof(int) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var wide))
-            throw new OptionException($"--{option.Name} must lie in [{int.MinValue}, {int.MaxValue}]{(Range(option.Declaration) is { } within ? $" ({within})" : "")}, got {wide}");
+            throw new OptionException($"--{option.Name} must lie in [{IntegerBounds(option.Declaration)}], got {wide}");
         string what = type == typeof(double) ? "a number" : "an integer";
         throw new OptionException($"--{option.Name} needs {what}{(Range(option.Declaration) is { } r ? $" ({r})" : "")}, got '{text}'");
     }
@@ -147,6 +147,14 @@ public static class OptionSet<T> where T : class, new()
         double.IsFinite(x)
         && (double.IsNaN(d.Min) || (d.MinExclusive ? x > d.Min : x >= d.Min))
         && (double.IsNaN(d.Max) || (d.MaxExclusive ? x < d.Max : x <= d.Max));
+
+    /// <summary>"LOW, HIGH": the integers an int option takes (its declared range within int's).</summary>
+    static string IntegerBounds(OptionAttribute d)
+    {
+        double low = double.IsNaN(d.Min) ? int.MinValue : System.Math.Max(int.MinValue, d.MinExclusive ? System.Math.Floor(d.Min) + 1 : System.Math.Ceiling(d.Min));
+        double high = double.IsNaN(d.Max) ? int.MaxValue : System.Math.Min(int.MaxValue, d.MaxExclusive ? System.Math.Ceiling(d.Max) - 1 : System.Math.Floor(d.Max));
+        return $"{low.ToString(CultureInfo.InvariantCulture)}, {high.ToString(CultureInfo.InvariantCulture)}";
+    }
 
     /// <summary>The allowed range in words ("≥ 1", "in [0, 1)", …), or null when any finite value goes.</summary>
     public static string? Range(OptionAttribute d)

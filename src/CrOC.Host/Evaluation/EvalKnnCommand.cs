@@ -64,7 +64,7 @@ public static class EvalKnnCommand
         if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
         var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
-        log($"k-NN: bank {bank.Images.Count} images of {bank.Classes.Count} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
+        log($"k-NN: bank {bank.Images.Count} images of {bank.Labels.Distinct().Count()} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
         foreach (var doubt in Doubts(bank, queries)) log($"warning: {doubt}");
         var backbone = device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
         var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, Precisions.Resolve(o.Precision, o.Device));
@@ -75,8 +75,8 @@ public static class EvalKnnCommand
     /// (every query is given it) and queries that are bank images too (each finds itself first).</summary>
     public static IEnumerable<string> Doubts(LabelledImages bank, LabelledImages queries)
     {
-        if (bank.Classes.Count == 1)
-            yield return $"the bank has one class ('{bank.Classes[0]}'): every query is given it, so top-1 is only the share of queries of that class";
+        if (bank.Labels.Distinct().Count() == 1) // of the images kept (--bank-stride may keep one class of several)
+            yield return $"the bank has one class ('{bank.Classes[bank.Labels[0]]}'): every query is given it, so top-1 is only the share of queries of that class";
         var inBank = bank.Images.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
         int shared = queries.Images.Count(e => inBank.Contains(e.Name));
         if (shared > 0)

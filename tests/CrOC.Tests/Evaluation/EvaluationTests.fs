@@ -246,7 +246,7 @@ let tests =
 
         test "eval-knn warns of a one-class bank and of queries that are bank images too" {
             let images n = [ for i in 0 .. n - 1 -> ImageEntry.File $"/data/img{i}.jpg" ]
-            let set (entries: ImageEntry list) (classes: string list) = LabelledImages(entries, Array.zeroCreate entries.Length, classes)
+            let set (entries: ImageEntry list) (classes: string list) = LabelledImages(entries, Array.init entries.Length (fun i -> i % classes.Length), classes)
             let bank = set (images 6) [ "cat"; "dog" ]
             Expect.isEmpty (EvalKnnCommand.Doubts(bank, set [ ImageEntry.File "/data/other.jpg" ] [ "cat"; "dog" ])) "a separate query set of two classes: nothing to say"
             let shared = List.ofSeq (EvalKnnCommand.Doubts(bank, set (images 3 @ [ ImageEntry.File "/data/q.jpg" ]) [ "cat"; "dog" ]))
@@ -255,6 +255,8 @@ let tests =
             let oneClass = List.ofSeq (EvalKnnCommand.Doubts(set (images 2) [ "cat" ], set [ ImageEntry.File "/data/q.jpg" ] [ "cat" ]))
             Expect.equal oneClass.Length 1 "one class"
             Expect.stringContains oneClass.Head "one class ('cat')" "names it"
+            let strided = (set (images 6) [ "cat"; "dog" ]).Every(2) // keeps images 0, 2, 4: all cats
+            Expect.stringContains (Seq.head (EvalKnnCommand.Doubts(strided, set [ ImageEntry.File "/data/q.jpg" ] [ "cat" ]))) "one class ('cat')" "the classes of the images kept, not of the set before --bank-stride"
         }
 
         test "mIoU from a hand-computed confusion matrix, with ignored pixels and an absent class" {
