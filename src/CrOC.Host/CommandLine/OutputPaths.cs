@@ -75,7 +75,11 @@ public static class OutputPaths
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new OutputException($"{option} '{path}' cannot be written: {e.Message}");
+            // a folder that exists yet "cannot find" a file being created in it: /dev/fd (a pipe's `>(…)`), /proc, /sys
+            var reason = e is FileNotFoundException && Directory.Exists(full)
+                ? "no new file can be made in it (outputs are written as a new file beside their name, then renamed into place, so a pipe's /dev/fd path or /proc cannot take one)"
+                : e.Message;
+            throw new OutputException($"{option} '{path}' cannot be written: {reason}");
         }
         return full;
     }

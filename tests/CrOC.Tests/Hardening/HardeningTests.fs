@@ -785,6 +785,7 @@ let tests =
                   2, trainArgs unwritable [], "cannot be written"
                   2, [ "export"; "--weights"; weights; "--output"; unwritable ], "cannot be written"
                   2, [ "eval-seg"; "--weights"; weights; "--json"; unwritable + ".json" ], "cannot be written"
+                  2, [ "export"; "--weights"; weights; "--output"; "/proc/croc-export" ], "no new file can be made in it" // .NET's "Could not find file" once
                   2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth"); "--data"; voc ], "no such file"
                   2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth") ], "no such file" // before generating the synthetic set
                   2, [ "eval-seg"; "--weights"; aFile; "--data"; voc ], "not a readable PyTorch file"
