@@ -91,8 +91,17 @@ let tests =
                 for name in [ "loss"; "loss_obj"; "mean_k_star" ] do
                     Expect.floatClose { absolute = 1e-5; relative = 1e-5 } (value mb name) (value ma name) (sprintf "%s of step %d" name (i + 1))
             let ta, tb = tensorsOf (present a.LastCheckpoint), tensorsOf (present b.LastCheckpoint)
+            // The key bias's gradient is zero in exact arithmetic (the softmax over keys ignores a shift
+            // q·b_k common to all of them), so AdamW turns its rounding noise into steps of about ±lr:
+            // two orders of rounding may differ there by up to 2·Σ lr (seen: 1.0e-4 on Zen 4), and
+            // elsewhere stay within 1e-4.
+            let rates = ma |> Array.sumBy (fun m -> m.GetProperty("lr").GetDouble())
             for KeyValue(name, t) in ta do
-                Expect.isLessThan (maxAbsDiff tb.[name] t) 1e-4 (sprintf "%s after 4 steps" name)
+                if name.EndsWith "attn.qkv.bias" then
+                    let third = t.shape.[0] / 3L
+                    for part, start, tolerance in [ "query", 0L, 1e-4; "key", third, 2.0 * rates; "value", 2L * third, 1e-4 ] do
+                        Expect.isLessThan (maxAbsDiff (tb.[name].narrow(0, start, third)) (t.narrow(0, start, third))) tolerance (sprintf "%s (%s part) after 4 steps" name part)
+                else Expect.isLessThan (maxAbsDiff tb.[name] t) 1e-4 (sprintf "%s after 4 steps" name)
             Directory.Delete(dynamic, true)
             Directory.Delete(fixedShapes, true)
         }
