@@ -219,7 +219,11 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
     }
 
-    /// <summary>Installs SIGINT/SIGQUIT, SIGTERM and SIGHUP handlers that finish the current step,
+    /// <summary>The signal by which a parent croc-host (experiment's job runner) asks a training job to
+    /// stop as SIGTERM would: SIGUSR1, Linux's number on x86-64 and arm64.</summary>
+    public const int StopRequestSignal = 10;
+
+    /// <summary>Installs SIGINT/SIGQUIT, SIGTERM, SIGUSR1 and SIGHUP handlers that finish the current step,
     /// checkpoint and exit 0; installed before the data is found and kept until the command ends, so
     /// that no signal ends it silently with 130 / 143 / 129. (.NET installs no handler for a signal
     /// ignored at start: under nohup SIGHUP stays ignored.)</summary>
@@ -230,6 +234,8 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         PosixSignalRegistration[] registrations =
         [
             PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => ctx.Cancel = OnStopSignal("SIGTERM")),
+            // experiment passes its stop on as SIGUSR1, a kind apart from a process group's SIGTERM
+            PosixSignalRegistration.Create((PosixSignal)StopRequestSignal, ctx => ctx.Cancel = OnStopSignal("SIGUSR1")),
             PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { SilenceClosedTerminal(); ctx.Cancel = OnStopSignal("SIGHUP"); }),
         ];
         return new Releaser(() => { Console.CancelKeyPress -= onCancel; foreach (var r in registrations) r.Dispose(); });

@@ -347,20 +347,29 @@ let tests =
             for folder in [ output; blocked ] do Directory.Delete(folder, true)
         }
 
-        test "stopping the job runner (the real suite's Ctrl-C) passes SIGTERM to a running training job, which checkpoints and ends; the runner reports a clean stop" {
+        test "stopping the job runner (the real suite's Ctrl-C, or a SIGTERM to its whole process group) passes the stop to a running training job, which checkpoints and ends; the runner reports a clean stop" {
             let output = DataTests.tempDir "jobs-stop"
             let log = output + ".log"
             let job = Evaluation.RealPhotos.HostJob("train", List.toArray (trainArgs output [ "--max-steps"; "100000" ]), log)
-            let runner = Threading.Tasks.Task.Run(fun () -> Evaluation.RealPhotos.HostJobs.Run([| job |], 1, ignore))
+            let lines = Collections.Concurrent.ConcurrentQueue<string>()
+            let runner = Threading.Tasks.Task.Run(fun () -> Evaluation.RealPhotos.HostJobs.Run([| job |], 1, Action<string>(lines.Enqueue)))
             let watch = Stopwatch.StartNew()
             while Checkpoints.List(output).Count = 0 do
                 if watch.Elapsed.TotalSeconds > 120.0 || runner.IsCompleted then failwith "the job wrote no checkpoint"
                 Threading.Thread.Sleep 200
+            // timeout, Slurm and systemd signal the whole group: the job hears SIGTERM itself, then the runner's stop
+            let child = Diagnostics.Process.GetProcesses() |> Array.filter (fun p -> try File.ReadAllText($"/proc/{p.Id}/cmdline").Contains output with _ -> false) |> Array.exactlyOne
+            use term = Diagnostics.Process.Start("kill", [ "-TERM"; string child.Id ])
+            term.WaitForExit()
+            while not (File.ReadAllText(log).Contains "SIGTERM: finishing the current step") do
+                if watch.Elapsed.TotalSeconds > 120.0 then failwith "the job did not hear SIGTERM"
+                Threading.Thread.Sleep 50
             Evaluation.RealPhotos.HostJobs.StopAll()
             let outcome = try (if runner.Wait(TimeSpan.FromSeconds 120.0) then "ended without a stop" else "still running") with :? AggregateException as e -> (nonNull e.InnerException).GetType().Name
             Expect.equal outcome "JobsStoppedException" "a clean stop, reported as such"
-            Expect.stringContains (File.ReadAllText log) "SIGTERM: finishing the current step" "the job heard SIGTERM"
-            Expect.stringContains (File.ReadAllText log) "stopped at step" "and ended after its checkpoint"
+            Expect.stringContains (File.ReadAllText log) "SIGUSR1: finishing the current step" "the job heard the runner's stop as well"
+            Expect.stringContains (File.ReadAllText log) "stopped at step" "and ended after its checkpoint" // a second SIGTERM would have ended it at once: exit 143
+            Expect.contains lines "[train] stopped (exit code 0)" "a clean exit"
             Directory.Delete(output, true)
             File.Delete log
         }

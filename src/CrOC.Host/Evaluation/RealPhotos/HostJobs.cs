@@ -13,20 +13,21 @@ public sealed record HostJob(string Name, IReadOnlyList<string> Arguments, strin
 /// models), writing each job's output to its log file. A job that fails is logged at once and
 /// stops the whole batch: the running jobs get SIGTERM (a training job checkpoints first), and
 /// the batch ends with its name, exit code and last lines. <see cref="StopAll"/> (the suite's Ctrl-C / SIGTERM)
-/// passes SIGTERM on to the running jobs — a training job then checkpoints and ends — and starts
-/// no new one.
+/// passes the stop on to the running jobs — a training job then checkpoints and ends — and starts
+/// no new one. The stop is passed on as SIGUSR1, which a training job treats as SIGTERM: a SIGTERM
+/// sent to the whole process group (timeout, Slurm, systemd) reaches each job too, and a second
+/// SIGTERM would end it at once, without its checkpoint.
 /// </summary>
 public static class HostJobs
 {
     static readonly ConcurrentDictionary<int, Process> running = new();
-    /// <summary>Jobs already sent SIGTERM: a second one would end a training job at once, without its checkpoint.</summary>
+    /// <summary>Jobs already asked to stop: a second SIGUSR1 would end a training job at once, without its checkpoint.</summary>
     static readonly ConcurrentDictionary<int, bool> terminated = new();
     static volatile bool stopping, failing;
 
     [DllImport("libc.so.6", SetLastError = true)] static extern int kill(int pid, int signal);
-    const int SIGTERM = 15;
 
-    /// <summary>Asks the running jobs to stop (SIGTERM) and the current <see cref="Run"/> to start no
+    /// <summary>Asks the running jobs to stop (SIGUSR1) and the current <see cref="Run"/> to start no
     /// other; that Run then waits for them and throws <see cref="JobsStoppedException"/>.</summary>
     public static void StopAll()
     {
@@ -34,7 +35,7 @@ public static class HostJobs
         TerminateRunning();
     }
 
-    /// <summary>SIGTERM to every running job (a training job checkpoints, then ends); not to a job that
+    /// <summary>SIGUSR1 to every running job (a training job checkpoints, then ends); not to a job that
     /// has exited, whose process id the system may already have given to another process.</summary>
     static void TerminateRunning()
     {
@@ -43,7 +44,7 @@ public static class HostJobs
 
     static void Terminate(int pid, Process process)
     {
-        if (!HasExited(process) && terminated.TryAdd(pid, true)) kill(pid, SIGTERM);
+        if (!HasExited(process) && terminated.TryAdd(pid, true)) kill(pid, Training.Trainer.StopRequestSignal);
     }
 
     static bool HasExited(Process process)
