@@ -113,6 +113,24 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a newest checkpoint that is no readable file (a dangling link, a FIFO) is refused and set aside; the run resumes from the previous one" {
+            let output = DataTests.tempDir "dangling"
+            Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
+            let dangling = Path.Combine(Checkpoints.Folder output, "step-00000003.safetensors")
+            let fifo = Path.Combine(Checkpoints.Folder output, "step-00000004.safetensors")
+            File.CreateSymbolicLink(dangling, Path.Combine(output, "gone", "step-00000003.safetensors")) |> ignore
+            use mkfifo = Diagnostics.Process.Start("mkfifo", [ fifo ])
+            mkfifo.WaitForExit()
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "4" ])) // was exit 1 ("Could not find file") or a hang
+            Expect.equal code 0 text
+            Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 4 ] "resumed from step 2"
+            Expect.stringContains (File.ReadAllText(Path.Combine(output, "train.log"))) "not a readable file" "the reason is logged"
+            for aside in [ dangling; fifo ] do
+                let kept = FileInfo(aside + ".refused")
+                Expect.isTrue (kept.Exists || kept.LinkTarget <> null) (sprintf "%s set aside, not deleted" aside)
+            Directory.Delete(output, true)
+        }
+
         test "claiming a folder deletes no file but a dead atomic writer's, and only once the folder is known to be the run's; a torn metrics line and a corrupt progress record do not stop a resume" {
             let output = DataTests.tempDir "claim"
             let abandoned (folder: string) = Path.Combine(folder, sprintf "config.json.2147483000.%s.tmp" (Guid.NewGuid().ToString("N")))
