@@ -141,6 +141,9 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         (torch.Tensor Features, torch.Tensor Labels)? trainCache = null, valCache = null;
         if (options.CacheFeatures)
         {
+            // a bad training file stops the feature pass where it lies; a bad evaluation file would
+            // be reached only after the whole training pass
+            Verify(val, val.Count, "evaluation");
             trainCache = Cache(train, count, options.FeatureSize, $"{count} training images");
             valCache = Cache(val, val.Count, options.Size, $"{val.Count} evaluation images");
             if (options.Standardize) (trainCache, valCache) = Standardized(trainCache.Value, valCache.Value);

@@ -510,6 +510,22 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "eval-seg --cache-features finds a bad evaluation mask before the training images' feature pass" {
+            let dir = DataTests.tempDir "seg-cache-bad"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
+            let last = File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "val.txt")) |> Array.last
+            let mask = Path.Combine(voc, "SegmentationClass", last + ".png")
+            File.WriteAllBytes(mask, (File.ReadAllBytes mask).[.. 200])
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--cache-features" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "unreadable mask" "the bad mask is named"
+            Expect.isFalse (out.Contains "frozen features of") (sprintf "before any feature pass:\n%s" out)
+            Directory.Delete(dir, true)
+        }
+
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
             Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
             Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"
