@@ -40,6 +40,22 @@ let colourBackbone () =
 
 let tests =
     testSequenced <| testList "Evaluation" [
+        test "real-photo suite: a phase-time record that does not read is set aside and counted as none, not an internal error that hides the phase's outcome" {
+            let dir = DataTests.tempDir "phases"
+            let record = Path.Combine(dir, "phases.json")
+            for content in [ "{\"pre-training\": \"1 min\"}"; "garbage"; "" ] do
+                File.WriteAllText(record, content)
+                let notes = Collections.Generic.List<string>()
+                Expect.isEmpty (RealPhotos.RealPhotoSuite.SpentSoFar(record, Action<string> notes.Add)) (sprintf "%A counts as none" content)
+                Expect.isFalse (File.Exists record) "set aside"
+                Expect.equal (File.ReadAllText(Directory.GetFiles(dir, "phases.json.refused*") |> Array.exactlyOne)) content "kept, not deleted"
+                Expect.stringContains notes.[0] "is no record of phase times" "and said"
+                for f in Directory.GetFiles dir do File.Delete f
+            File.WriteAllText(record, "{\"pre-training\": 60.5}")
+            Expect.equal (RealPhotos.RealPhotoSuite.SpentSoFar(record, ignore).["pre-training"]) 60.5 "a good record reads"
+            Directory.Delete(dir, true)
+        }
+
         test "real-photo suite: the k-NN forward is bf16 only where bf16 is native (auto), the probes keep their float32 default" {
             let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.Quick, "data", "out", ignore)
             let jobs = suite.EvaluationJobs(RealPhotos.EvaluatedBackbone("CrOC", 0, "w.pth", false)) |> Seq.toList

@@ -68,12 +68,27 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         finally
         {
             var record = Path.Combine(output, "phases.json");
-            var spent = File.Exists(record) ? System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(record)) ?? [] : [];
+            var spent = SpentSoFar(record, log);
             phaseSeconds[name] = spent.GetValueOrDefault(name) + watch.Elapsed.TotalSeconds;
             foreach (var (phase, seconds) in spent) phaseSeconds.TryAdd(phase, seconds);
             CrOC.Host.Weights.AtomicFile.WriteAllText(record, System.Text.Json.JsonSerializer.Serialize(phaseSeconds));
         }
         log($"== {name} done in {watch.Elapsed.TotalMinutes:F1} min");
+    }
+
+    /// <summary>The phases' seconds recorded in <paramref name="record"/> (none when it is absent). A
+    /// record that does not read as phase names and seconds is set aside as *.refused and counted as
+    /// none: it must neither hide the phase's own outcome nor fail every later invocation.</summary>
+    public static Dictionary<string, double> SpentSoFar(string record, Action<string> log)
+    {
+        if (!File.Exists(record)) return [];
+        try { return JsonSerializer.Deserialize<Dictionary<string, double>>(RegularFile.ReadAtMost(record, 1 << 20) ?? throw new IOException("not a readable file of at most 1 MiB")) ?? []; }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        {
+            var aside = OutputPaths.SetAside(record, "refused");
+            log($"note: {record} is no record of phase times ({e.Message.Split('\n')[0]}); kept as {aside}, the times start anew");
+            return [];
+        }
     }
 
     void CheckData()
