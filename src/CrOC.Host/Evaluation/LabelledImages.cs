@@ -78,7 +78,7 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
 
     static Dictionary<string, string> ReadAnnotations(string path)
     {
-        var text = System.Text.Encoding.UTF8.GetString(TarArchive.ReadFileOrMember(path));
+        var text = System.Text.Encoding.UTF8.GetString(TarArchive.ReadFileOrMember(path)).TrimStart('\uFEFF'); // a byte-order mark is no part of the first name
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var line in text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')))
         {

@@ -245,7 +245,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "k-NN annotations: a file given two classes is refused naming both; the same class twice is one" {
+        test "k-NN annotations: a file given two classes is refused naming both; the same class twice is one; a byte-order mark is no part of a name" {
             let dir = DataTests.tempDir "knn-annotations"
             let queries = Path.Combine(dir, "val")
             Directory.CreateDirectory queries |> ignore
@@ -257,6 +257,8 @@ let tests =
             File.WriteAllLines(annotations, [ "a.png cat"; "a.png dog" ])
             let e = Expect.throwsC (fun () -> LabelledImages.Find(queries, annotations) |> ignore) id
             Expect.stringContains e.Message "'a.png' is given two classes, 'cat' and then 'dog'" "names both (the last one won silently once)"
+            File.WriteAllText(annotations, "\uFEFFa.png cat\r\n", Text.UTF8Encoding(true))
+            Expect.sequenceEqual (LabelledImages.Find(queries, annotations).Classes) [ "cat" ] "a byte-order mark and CRLF, as Windows editors write them (once: 'a.png: not in the annotations file')"
             Directory.Delete(dir, true)
         }
 
