@@ -65,6 +65,8 @@ public static class EvalSegCommand
         if (o.ProbeSeeds.Distinct().Count() != o.ProbeSeeds.Length) throw new OptionException($"--probe-seeds must be distinct (the same seed trains the same probe), got {string.Join(",", o.ProbeSeeds)}");
         var json = o.Prepare("miou");
         var predictions = o.SavePredictions is null ? null : OutputPaths.Folder(o.SavePredictions, "--save-predictions");
+        if (json is not null && predictions is not null && DiskSpace.Holds(RealPaths.Of(predictions), RealPaths.Of(json))) // through links too
+            throw new OutputException($"--json '{o.Json}' lies in --save-predictions '{o.SavePredictions}': the result would replace a predicted mask or the folder; write it elsewhere");
         var device = Devices.Resolve(o.Device);
         var probe = new ProbeOptions(Size: o.Size, FeatureSize: o.FeatureSize, Epochs: o.Epochs, Lr: o.Lr, Batch: o.Batch,
             Milestone: o.Milestone, CacheFeatures: o.CacheFeatures, MaxTrain: o.MaxTrain, Grayscale: o.Grayscale, Standardize: o.Standardize,
