@@ -27,6 +27,7 @@ public static class SyntheticExperiment
 
     /// <summary>Settings the suite sets itself for each run: --train-args may not change them.</summary>
     static readonly string[] SuiteSettings = ["output", "seed", "alpha", "data", "move-aside"];
+    const string SuiteOwnReason = "(each run's output and its resumption, seed from --seeds, alpha 1 or 0, the synthetic scenes)";
 
     /// <summary>The words of --train-args as the command line's (name, value) pairs (a flag may go
     /// without a value, as on train's command line); one of <see cref="SuiteSettings"/> (the table's
@@ -39,7 +40,7 @@ public static class SyntheticExperiment
         foreach (var (name, value) in pairs)
         {
             if (SuiteSettings.Contains(name))
-                throw new OptionException($"--train-args: '--{name}' is the suite's own (each run's output and its resumption, seed from --seeds, alpha 1 or 0, the synthetic scenes); leave it out");
+                throw new OptionException($"--train-args: '--{name}' is the suite's own {SuiteOwnReason}; leave it out");
         }
         return pairs;
     }
@@ -52,6 +53,9 @@ public static class SyntheticExperiment
         TrainConfig recipe;
         try { recipe = TrainConfig.Resolve(extra); }
         catch (Exception e) when (e is OptionException or ConfigException) { throw new OptionException($"--train-args: {e.Message} (they are `croc-host train --help`'s options)"); }
+        // a --config file may not set what the literal words may not (its data would be recorded, the scenes used)
+        if (extra.FirstOrDefault(p => p.Name == "config").Value is { } file && TrainConfig.SettingsOf(file).FirstOrDefault(SuiteSettings.Contains) is { } own)
+            throw new OptionException($"--train-args: --config '{file}' sets '{own}', which is the suite's own {SuiteOwnReason}; leave it out of the file");
         int patch = recipe.Patch; // checked before hours of pre-training, not after
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of the patch size {patch}");
 

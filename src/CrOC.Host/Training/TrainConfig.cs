@@ -280,6 +280,10 @@ public sealed record TrainConfig
         return text.Length <= 60 ? text : text[..59] + "…";
     }
 
+    /// <summary>The option names a config file sets (a file that <see cref="Resolve"/> accepted).</summary>
+    public static IEnumerable<string> SettingsOf(string file) =>
+        ReadConfigFile(file).EnumerateObject().Select(m => OptionSet<TrainConfig>.Find(m.Name)?.Name ?? m.Name);
+
     /// <summary>A JSON or (by extension) TOML config file as a JSON element with the option names as keys.</summary>
     static JsonElement ReadConfigFile(string file)
     {

@@ -712,6 +712,8 @@ let tests =
             let dir = DataTests.tempDir "bad-inputs"
             let aFile = Path.Combine(dir, "a-file")
             File.WriteAllText(aFile, "x")
+            let suiteConfig = Path.Combine(dir, "suite.json")
+            File.WriteAllText(suiteConfig, "{ \"data\": \"photos\", \"max-steps\": 1 }")
             let unwritable = "/proc/croc-cannot-write-here/out"
             let voc = Path.Combine(dir, "voc")
             CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
@@ -806,6 +808,7 @@ let tests =
                   2, [ "train"; "--output"; Path.Combine(dir, "lr-run"); "--data"; Path.Combine(voc, "JPEGImages"); "--batch"; "1"; "--lr"; "0.001"; "--min-lr"; "5" ], "--min-lr 5 is above the peak learning rate 3.906E-06"
                   2, [ "experiment"; "--train-args=--alpha 0.5"; "--output"; Path.Combine(dir, "exp") ], "'--alpha' is the suite's own"
                   2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
+                  2, [ "experiment"; "--train-args=--config " + suiteConfig; "--output"; Path.Combine(dir, "exp-config") ], "sets 'data', which is the suite's own" // trained on the scenes, recorded the file's data once
                   2, [ "experiment"; "--size"; "100" ], "--size 100 is not a multiple of the patch size 8"
                   2, [ "clusters"; "--weights"; pngNamedWeights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; pngNamedWeights ], "is this command's input file"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--json"; aFile ], "exists and is not an earlier result (a JSON object with \"miou\")"
