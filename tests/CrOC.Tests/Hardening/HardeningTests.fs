@@ -712,6 +712,10 @@ let tests =
             let dir = DataTests.tempDir "bad-inputs"
             let aFile = Path.Combine(dir, "a-file")
             File.WriteAllText(aFile, "x")
+            let fifoWeights = Path.Combine(dir, "fifo.safetensors")
+            do
+                use mkfifo = Diagnostics.Process.Start("mkfifo", [ fifoWeights ])
+                mkfifo.WaitForExit()
             let suiteConfig = Path.Combine(dir, "suite.json")
             File.WriteAllText(suiteConfig, "{ \"data\": \"photos\", \"max-steps\": 1 }")
             let unwritable = "/proc/croc-cannot-write-here/out"
@@ -837,6 +841,8 @@ let tests =
                   2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth"); "--data"; voc ], "no such file"
                   2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth") ], "no such file" // before generating the synthetic set
                   2, [ "eval-seg"; "--weights"; aFile; "--data"; voc ], "not a readable PyTorch file"
+                  2, [ "export"; "--weights"; fifoWeights; "--output"; Path.Combine(dir, "fifo-export") ], "is not a readable regular file" // hung once
+                  2, [ "eval-knn"; "--weights"; fifoWeights; "--bank"; voc; "--queries"; voc ], "is not a readable regular file"
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of the preset's patch 8"
                   2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
                   2, [ "clusters"; "--weights"; weights ], "exactly one of --image and --data"
