@@ -75,7 +75,9 @@ public static class SyntheticExperiment
                 pairs.AddRange(extra);
                 var config = TrainConfig.Resolve(pairs);
                 Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
-                var trainer = new Trainer(config, line => { if (!line.StartsWith("step ", StringComparison.Ordinal)) Console.WriteLine(line); });
+                using var folder = RunFolder.Claim(runDir, config, moveAside: false);
+                var runLog = new RunLog(Path.Combine(folder.Path, "train.log"), line => !line.StartsWith("step ", StringComparison.Ordinal)); // train.log has the steps too
+                var trainer = new Trainer(config, runLog.Write, folder: folder, dataWarning: runLog.Error);
                 TrainSummary summary;
                 using (trainer.StopOnSignals()) summary = trainer.Run(files);
                 if (summary.Interrupted || trainer.StopRequested)

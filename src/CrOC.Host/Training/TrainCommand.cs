@@ -147,9 +147,10 @@ public static class TrainCommand
 }
 
 /// <summary>Log lines to the console and to the run's train.log, errors to stderr and train.log;
-/// without a path (the ranks other than 0 of a distributed run) only errors, to stderr. Safe to
+/// without a path (the ranks other than 0 of a distributed run) only errors, to stderr. With
+/// <paramref name="onConsole"/>, only the lines it accepts are shown (train.log has all). Safe to
 /// call from several threads (the loader's workers report skipped files).</summary>
-sealed class RunLog(string? path)
+sealed class RunLog(string? path, Func<string, bool>? onConsole = null)
 {
     readonly Lock gate = new();
 
@@ -159,7 +160,7 @@ sealed class RunLog(string? path)
         lock (gate)
         {
             File.AppendAllText(path, line + "\n"); // first: the console may be a closed terminal
-            Shown(Console.Out, line);
+            if (onConsole?.Invoke(line) ?? true) Shown(Console.Out, line);
         }
     }
 

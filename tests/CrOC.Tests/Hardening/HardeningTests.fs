@@ -330,6 +330,9 @@ let tests =
             Expect.equal code 0 text
             Expect.stringContains text "rerun the same command to resume" "said how to go on"
             Expect.isNonEmpty (Checkpoints.List(Path.Combine(experiment, "croc-seed0"))) "checkpointed"
+            let runLog = File.ReadAllText(Path.Combine(experiment, "croc-seed0", "train.log")) // none once: the README promises one per run
+            Expect.stringContains runLog "optimiser steps per epoch" "its train.log has the run's lines"
+            Expect.stringContains runLog "SIGTERM: finishing the current step" "and the stop"
             for folder in [ output; ignoring; experiment ] do Directory.Delete(folder, true)
         }
 
