@@ -13,8 +13,9 @@ namespace CrOC.Host.Evaluation;
     with AMX (a pair of runs took an hour there), about 4 hours in fp32 without bf16 (Zen 3);
     --quick: one seed, short runs, 5 minutes on Zen 5, about 20 minutes in fp32. The recipe is
     fixed in the code (RealPhotoPlan); --seeds picks its pre-training seeds (--seeds 0: one
-    seed, half the pre-training time); --train-args and the probe options are for the synthetic
-    suite. Writes DIR/results.json, DIR/results.md and DIR/pictures/; a rerun continues.
+    seed, half the pre-training time); --train-args and the probe options are the synthetic
+    suite's (refused with --suite real). Writes DIR/results.json, DIR/results.md and DIR/pictures/;
+    a rerun continues.
     --suite synthetic: the tiny preset on the synthetic scenes, probed on colour and on gray images
     (colour alone names the synthetic classes). The probe caches frozen features (no augmentation):
     the CPU-sized variant of spec §12.1. Writes DIR/results.json and prints a table.
@@ -55,6 +56,10 @@ public static class ExperimentCommand
     public static int Run(ExperimentOptions o)
     {
         if (o.Suite == ExperimentSuite.Synthetic) return SyntheticExperiment.Run(o, o.Output ?? "runs/experiment");
+        var defaults = new ExperimentOptions();
+        var synthetics = new (string Name, bool Given)[] { ("--train-args", o.TrainArgs.Trim().Length > 0), ("--size", o.Size != defaults.Size), ("--feature-size", o.FeatureSize != defaults.FeatureSize), ("--probe-epochs", o.ProbeEpochs != defaults.ProbeEpochs), ("--max-train", o.MaxTrain != defaults.MaxTrain) };
+        if (synthetics.Where(s => s.Given).Select(s => s.Name).ToList() is [_, ..] given) // ignored silently once, after hours of the fixed recipe
+            throw new OptionException($"{string.Join(", ", given)}: the synthetic suite's; the real suite's recipe is fixed (RealPhotoPlan, README \"CrOC on real photos\"): leave {(given.Count == 1 ? "it" : "them")} out");
         var plan = RealPhotos.RealPhotoPlan.For(o.Quick, o.Seeds);
         var output = OutputPaths.Folder(o.Output ?? (o.Quick ? "runs/real-photos-quick" : "runs/real-photos"), "--output");
         // Ctrl-C / SIGTERM reach the running jobs: training ones checkpoint; the suite then ends with 0.

@@ -832,6 +832,7 @@ let tests =
                   2, [ "bench-clustering"; "--tokens"; "1" ], "fewer than the clustering's 5 initial clusters"
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "8" ], "--size 8 gives two views 2 patches, fewer than the preset's n-tokens 5"
                   2, [ "experiment"; "--quick" ], "--quick is the real suite's try-out"
+                  2, [ "experiment"; "--suite"; "real"; "--size"; "64"; "--train-args=--epochs 2" ], "--train-args, --size: the synthetic suite's" // ignored silently once
                   2, trainArgs (Path.Combine(dir, "r1")) [ "--lr"; "nan" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r2")) [ "--lr"; "-0.001" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r3")) [ "--drop-path"; "3" ], "--drop-path must be"
