@@ -77,6 +77,7 @@ public static class Cli
         try
         {
             MadeFolders.Begin();
+            using var cleanup = command.Name is "train" or "experiment" ? null : MadeFolders.RemoveEmptyOnStopSignals();
             code = command.Run(args[1..]);
         }
         catch (Exception e)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 
 namespace CrOC.Host.CommandLine;
 
@@ -26,10 +27,28 @@ public static class MadeFolders
         foreach (var folder in missing) Made.Value?.TryAdd(folder, true);
     }
 
-    /// <summary>Removes each recorded folder that is empty (deepest first); returns those removed.</summary>
-    public static List<string> RemoveEmpty()
+    /// <summary>Until disposed, a stop signal (Ctrl-C, SIGTERM, SIGHUP) first removes the empty
+    /// folders the running command made, then ends the process as it would have (130 / 143 / 129) —
+    /// for commands without a stop handler of their own (train's and experiment's finish a step and
+    /// would find their folders gone).</summary>
+    public static IDisposable RemoveEmptyOnStopSignals()
     {
-        var made = Made.Value;
+        var made = Made.Value; // the handlers run on another thread, outside this command's flow
+        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }
+            .Select(signal => PosixSignalRegistration.Create(signal, _ => RemoveEmpty(made))).ToList();
+        return new Registrations(registrations);
+    }
+
+    sealed class Registrations(List<PosixSignalRegistration> all) : IDisposable
+    {
+        public void Dispose() => all.ForEach(r => r.Dispose());
+    }
+
+    /// <summary>Removes each recorded folder that is empty (deepest first); returns those removed.</summary>
+    public static List<string> RemoveEmpty() => RemoveEmpty(Made.Value);
+
+    static List<string> RemoveEmpty(ConcurrentDictionary<string, bool>? made)
+    {
         if (made is null) return [];
         var removed = new List<string>();
         foreach (var folder in made.Keys.OrderByDescending(f => f.Length))

@@ -336,6 +336,30 @@ let tests =
             for folder in [ output; ignoring; experiment ] do Directory.Delete(folder, true)
         }
 
+        test "an evaluation stopped by a signal (Ctrl-C, SIGTERM) leaves no empty output folder behind, as a failed one does" {
+            let dir = DataTests.tempDir "stopped-eval"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 64, 2, 5L)
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            for signal, expected in [ "INT", 130; "TERM", 143 ] do
+                let made = Path.Combine(dir, "out-" + signal)
+                let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+                for a in [ hostDll; "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "512"; "--batch"; "2"; "--json"; Path.Combine(made, "sub", "knn.json") ] do info.ArgumentList.Add a
+                use p = present (Process.Start info)
+                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+                let watch = Stopwatch.StartNew()
+                while not (Directory.Exists(Path.Combine(made, "sub"))) do
+                    if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "the folder was not made: %s" err.Result
+                    Threading.Thread.Sleep 20
+                Threading.Thread.Sleep 1000 // the folder is made before any work, which takes tens of seconds at 512 px
+                (present (Process.Start("kill", [| "-" + signal; string p.Id |]))).WaitForExit()
+                if not (p.WaitForExit 120000) then p.Kill true; failwith "did not end"
+                Expect.equal p.ExitCode expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out.Result err.Result)
+                Expect.isFalse (Directory.Exists made) (sprintf "SIG%s: the folders it made and left empty are gone (were left once)" signal)
+            Directory.Delete(dir, true)
+        }
+
         test "file limits: a write past ulimit -f is one line (exit 1) and leaves no temporary file; a checkpoint folder that cannot be written is refused before the first step; a 20-digit stray is no checkpoint" {
             let output = DataTests.tempDir "file-limits"
             let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ]))
