@@ -31,6 +31,19 @@ let private lines (output: string) (file: string) =
     let path = Path.Combine(output, file)
     if File.Exists path then File.ReadAllLines path else [||]
 
+/// A random one-block ViT-Ti/8 (32 px) backbone as an export's .safetensors at `path`.
+let private writeTinyBackbone (path: string) =
+    BackboneExport.Write(path, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+
+/// A temporary folder holding a synthetic VOC root `voc` (train / val images, seed) and a tiny backbone `w.safetensors`.
+let private vocWithBackbone (name: string) (train: int) (validation: int) (seed: int64) =
+    let dir = DataTests.tempDir name
+    let voc = Path.Combine(dir, "voc")
+    CrOC.Data.SyntheticScenes.WriteVoc(voc, train, validation, seed)
+    let weights = Path.Combine(dir, "w.safetensors")
+    writeTinyBackbone weights
+    dir, voc, weights
+
 /// The exception of type 'e that `f` throws (fails when it throws nothing or something else).
 let thrown<'e when 'e :> exn> (f: unit -> unit) (what: string) : 'e =
     let outcome = try f (); None with :? 'e as e -> Some e
@@ -337,11 +350,7 @@ let tests =
         }
 
         test "an evaluation stopped by a signal (Ctrl-C, SIGTERM) leaves no empty output folder behind, as a failed one does" {
-            let dir = DataTests.tempDir "stopped-eval"
-            let voc = Path.Combine(dir, "voc")
-            CrOC.Data.SyntheticScenes.WriteVoc(voc, 64, 2, 5L)
-            let weights = Path.Combine(dir, "w.safetensors")
-            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let dir, voc, weights = vocWithBackbone "stopped-eval" 64 2 5L
             for signal, expected in [ "INT", 130; "TERM", 143 ] do
                 let made = Path.Combine(dir, "out-" + signal)
                 let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
@@ -529,7 +538,7 @@ let tests =
             let train = File.ReadAllLines(Path.Combine(splits, "train.txt"))
             File.WriteAllLines(Path.Combine(splits, "again.txt"), Array.append train [| train.[0] |])
             let weights = Path.Combine(dir, "w.safetensors")
-            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            writeTinyBackbone weights
             let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--val-split"; "again"; "--size"; "32"; "--epochs"; "1" ]
             Expect.equal code 0 err
             Expect.stringContains out "note: 4 of the 4 evaluation images ('again') are in the training split ('train') too" "the overlap, though the split names differ"
@@ -545,7 +554,7 @@ let tests =
             let mask = Path.Combine(voc, "SegmentationClass", last + ".png")
             File.WriteAllBytes(mask, (File.ReadAllBytes mask).[.. 200])
             let weights = Path.Combine(dir, "w.safetensors")
-            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            writeTinyBackbone weights
             let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--cache-features" ]
             Expect.equal code 2 err
             Expect.stringContains err "unreadable mask" "the bad mask is named"
@@ -661,7 +670,7 @@ let tests =
             Expect.isFalse failure.Storage "reported at once"
             // clusters --data skips such files (and any undecodable one) for the next images
             let weights = Path.Combine(dir, "w.safetensors")
-            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            writeTinyBackbone weights
             File.WriteAllText(Path.Combine(scenes, "broken.jpg"), "not a JPEG")
             let code, out, err = croc 120 [ "clusters"; "--weights"; weights; "--data"; scenes; "--count"; "2"; "--output"; Path.Combine(dir, "c.png") ]
             Expect.equal code 0 err
@@ -681,11 +690,7 @@ let tests =
         }
 
         test "a second hunt: eval-seg checks its sets before the probe trains and replaces only its own predictions; roots named twice count once; a folder or an odd file is named as such; tar names as tar -tf shows them" {
-            let dir = DataTests.tempDir "second-hunt"
-            let voc = Path.Combine(dir, "voc")
-            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
-            let weights = Path.Combine(dir, "w.safetensors")
-            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let dir, voc, weights = vocWithBackbone "second-hunt" 4 2 3L
             // a validation mask of another size: found before the probe's epochs (without cached features it was found after them)
             let valName = (File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "val.txt"))).[0]
             let mask = Path.Combine(voc, "SegmentationClass", valName + ".png")
@@ -749,7 +754,7 @@ let tests =
             let voc = Path.Combine(dir, "voc")
             CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
             let weights = Path.Combine(dir, "w.safetensors")
-            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            writeTinyBackbone weights
             // A VOC root whose train list names an image that is not there (read in a parallel loop).
             let ghost = Path.Combine(dir, "voc-ghost")
             CrOC.Data.SyntheticScenes.WriteVoc(ghost, 4, 2, 3L)
@@ -1101,7 +1106,7 @@ let tests =
             let valList = Path.Combine(voc, "ImageSets", "Segmentation", "val.txt")
             File.WriteAllLines(valList, [ "sub/scene_00004"; "scene_00005" ])
             let weights = Path.Combine(dir, "w.safetensors")
-            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            writeTinyBackbone weights
             let out, json = Path.Combine(dir, "out"), Path.Combine(dir, "result.json")
             let arguments = [| "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--lr"; "0.2"; "--cache-features"; "--standardize"; "--probe-seeds"; "0,1"; "--save-predictions"; out; "--json"; json |]
             let run () = TrainingTests.cli arguments
@@ -1146,7 +1151,7 @@ let tests =
             git [ "commit"; "-q"; "--allow-empty"; "-m"; "x" ] |> ignore
             let theirs = git [ "rev-parse"; "--short=7"; "HEAD" ]
             let weights = Path.Combine(dir, "w.safetensors")
-            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            writeTinyBackbone weights
             let info = Diagnostics.ProcessStartInfo("dotnet", WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true)
             for a in [ hostDll; "export"; "--weights"; weights; "--output"; Path.Combine(dir, "card") ] do info.ArgumentList.Add a
             use p = present (Diagnostics.Process.Start info)
