@@ -31,6 +31,9 @@ public sealed class KnnEvaluation(Vit.VitConfig vit, Vit.VitParams backbone, Knn
         skipped = 0;
         var (bankFeatures, bankLabels) = Features(bank, "k-NN bank features");
         var (queryFeatures, queryLabels) = Features(queries, "k-NN query features");
+        using var keptLabels = bankLabels.cpu();
+        if (bank.Labels.Distinct().Count() > 1 && keptLabels.data<long>().Distinct().ToList() is [var only]) // the one-class warning before the run saw every image
+            log($"warning: with the undecodable images skipped, the bank has one class ('{bank.Classes[(int)only]}'): every query is given it, so top-1 is only the share of queries of that class");
         if (options.K > bankLabels.shape[0]) log($"note: k = {options.K} exceeds the bank's {bankLabels.shape[0]} images: every bank image votes (k = {bankLabels.shape[0]})");
         using var scores = Knn.scores(options.K, options.Temperature, bank.Classes.Count, 1000, bankFeatures, bankLabels, queryFeatures);
         double top1 = Knn.top1(scores, queryLabels);

@@ -909,6 +909,23 @@ let tests =
                 [ "croc-host train [rank 1]: --lr must be positive"; "Run `croc-host train --help` for its options." ] "the line names the rank, the hint the command"
         }
 
+        test "eval-knn warns when the undecodable images it skipped leave the bank one class" {
+            let dir = DataTests.tempDir "knn-skipped-class"
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            for name in [ "one"; "two" ] do
+                Directory.CreateDirectory(Path.Combine(dir, "bank", "cat")) |> ignore
+                use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(32, 32)
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, Path.Combine(dir, "bank", "cat", name + ".png"))
+            Directory.CreateDirectory(Path.Combine(dir, "bank", "dog")) |> ignore
+            File.WriteAllText(Path.Combine(dir, "bank", "dog", "broken.png"), "not a picture")
+            let code, text, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; Path.Combine(dir, "bank"); "--queries"; Path.Combine(dir, "bank") ]
+            Expect.equal code 0 err
+            Expect.stringContains text "2 undecodable images skipped" "the broken dog skipped (in the bank and among the queries)"
+            Expect.stringContains text "with the undecodable images skipped, the bank has one class ('cat')" "and the one class it leaves said (the check before the run saw two)"
+            Directory.Delete(dir, true)
+        }
+
         test "eval-knn with a --k above the bank's size says the whole bank voted, in its result line too" {
             let output = DataTests.tempDir "knn-k"
             let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "1" ]))
