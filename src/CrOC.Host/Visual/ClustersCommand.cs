@@ -42,6 +42,7 @@ public static class ClustersCommand
     public static int Run(ClustersOptions o)
     {
         if ((o.Image is null) == (o.Data is null)) throw new OptionException("give exactly one of --image and --data");
+        if (o.Image is not null && o.Count != new ClustersOptions().Count) throw new OptionException($"--count {o.Count} draws images from --data; --image shows one image: leave --count out, or give --data"); // ignored silently once
         if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
         if (o.Output is { } named && !named.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new OutputException($"--output '{named}' must end with .png (the picture is a PNG)");
         var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]);

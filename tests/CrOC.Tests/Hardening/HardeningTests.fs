@@ -876,6 +876,7 @@ let tests =
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of the preset's patch 8"
                   2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
                   2, [ "clusters"; "--weights"; weights ], "exactly one of --image and --data"
+                  2, [ "clusters"; "--weights"; weights; "--image"; photo; "--count"; "3" ], "--count 3 draws images from --data" // ignored silently once
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; photo ], "is this command's input file"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; badMask; "--size"; "32"; "--epochs"; "1" ], "unreadable mask"
                   2, [ "eval-knn"; "--weights"; weights ], "--bank is required"
