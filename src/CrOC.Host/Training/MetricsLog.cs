@@ -19,9 +19,11 @@ public sealed class MetricsLog : IDisposable
         var path = Path.Combine(output, "metrics.jsonl");
         if (File.Exists(path))
         {
-            var all = File.ReadAllLines(path);
+            var text = File.ReadAllText(path);
+            var all = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             var kept = all.Where(l => StepOf(l) <= resumedAt).ToList();
-            if (kept.Count < all.Length) Weights.AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
+            // a last line without its newline (a write cut short) would have the next record glued to it
+            if (kept.Count < all.Length || (text.Length > 0 && !text.EndsWith('\n'))) Weights.AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
         }
         lines = new StreamWriter(path, append: true) { AutoFlush = true };
         if (!tensorboard) return;

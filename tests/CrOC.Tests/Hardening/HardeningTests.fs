@@ -144,6 +144,20 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a metrics.jsonl whose last line lost its newline (a write cut short) gets the next record on a line of its own" {
+            let output = DataTests.tempDir "metrics-newline"
+            Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
+            let metrics = Path.Combine(output, "metrics.jsonl")
+            let bytes = File.ReadAllBytes metrics
+            File.WriteAllBytes(metrics, bytes.[.. bytes.Length - 2]) // without the final "\n"
+            for steps in [ "4"; "6" ] do
+                let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; steps ]))
+                Expect.equal code 0 text
+            // glued once: step 3's record on step 2's line, which the next resume dropped as torn
+            Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 6 ] "one record per line, none lost"
+            Directory.Delete(output, true)
+        }
+
         test "claiming a folder deletes no file but a dead atomic writer's, and only once the folder is known to be the run's; a torn metrics line and a corrupt progress record do not stop a resume" {
             let output = DataTests.tempDir "claim"
             let abandoned (folder: string) = Path.Combine(folder, sprintf "config.json.2147483000.%s.tmp" (Guid.NewGuid().ToString("N")))
