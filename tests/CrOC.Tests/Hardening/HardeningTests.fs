@@ -483,6 +483,21 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "--move-aside refuses to move a run folder that holds the dataset (the data moved with the old run, and the new run found none)" {
+            let project = DataTests.tempDir "data-inside"
+            let images = Path.Combine(project, "imgs")
+            Directory.Move(DataTests.sceneFolder 16 64 64, images)
+            let args extra = List.toArray (trainArgs project ([ "--data"; images; "--max-steps"; "2" ] @ extra))
+            Expect.equal (fst (TrainingTests.cli (args []))) 0 "a run whose folder holds its data"
+            let code, text = TrainingTests.cli (args [ "--seed"; "1"; "--move-aside" ])
+            Expect.equal code 2 text
+            Expect.stringContains text "it holds the dataset" "the reason"
+            Expect.equal (Directory.GetFiles images).Length 16 "the data stays where it is"
+            Expect.isEmpty (Directory.GetDirectories(present (Path.GetDirectoryName project), present (Path.GetFileName project) + ".old-*")) "nothing moved"
+            Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs project [ "--data"; images; "--max-steps"; "4" ])))) 0 "the run still resumes"
+            Directory.Delete(project, true)
+        }
+
         test "--move-aside works when --output ends with a slash" {
             let output = DataTests.tempDir "slash"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
