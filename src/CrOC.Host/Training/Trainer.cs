@@ -68,7 +68,9 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         StartTogether(state, dataset, totalSteps);
         if (state.Step >= totalSteps) // the finished run's records stay as they are
         {
-            log($"the run in {config.Output} has already finished its {totalSteps} steps: nothing to do (a longer run: raise --epochs in a new --output, or --max-steps up to {config.Epochs * (long)itersPerEpoch})");
+            log(state.Step > totalSteps
+                ? $"the run in {config.Output} is at step {state.Step}, beyond --max-steps {totalSteps}: nothing to do (its checkpoints stay as they are)"
+                : $"the run in {config.Output} has already finished its {totalSteps} steps: nothing to do (a longer run: raise --epochs in a new --output, or --max-steps up to {config.Epochs * (long)itersPerEpoch})");
             return new TrainSummary(state.Step, 0, double.NaN, double.NaN, 0, 0, lastCheckpoint, false);
         }
         if (owned is not null)

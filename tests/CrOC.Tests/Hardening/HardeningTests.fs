@@ -155,6 +155,9 @@ let tests =
                 Expect.equal code 0 text
             // glued once: step 3's record on step 2's line, which the next resume dropped as torn
             Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 6 ] "one record per line, none lost"
+            let code, out, err = croc 120 (trainArgs output [ "--max-steps"; "3" ])
+            Expect.equal code 0 err
+            Expect.stringContains out "is at step 6, beyond --max-steps 3: nothing to do" "a run past --max-steps says so ('has already finished its 3 steps' once)"
             Directory.Delete(output, true)
         }
 
