@@ -777,6 +777,8 @@ let tests =
             do
                 use mkfifo = Diagnostics.Process.Start("mkfifo", [ fifoWeights ])
                 mkfifo.WaitForExit()
+            let recordsAsFolders = Path.Combine(dir, "records-as-folders")
+            Directory.CreateDirectory(Path.Combine(recordsAsFolders, "metrics.jsonl")) |> ignore
             let suiteConfig = Path.Combine(dir, "suite.json")
             File.WriteAllText(suiteConfig, "{ \"data\": \"photos\", \"max-steps\": 1 }")
             let unwritable = "/proc/croc-cannot-write-here/out"
@@ -896,6 +898,7 @@ let tests =
                   2, trainArgs (Path.Combine(dir, "r3")) [ "--drop-path"; "3" ], "--drop-path must be"
                   2, trainArgs (Path.Combine(dir, "r4")) [ "--batch"; "0" ], "--batch must be"
                   2, trainArgs aFile [], "is a file, not a folder"
+                  2, trainArgs recordsAsFolders [], "holds a folder named metrics.jsonl" // "permission denied", exit 1, once
                   2, trainArgs unwritable [], "cannot be written"
                   2, [ "export"; "--weights"; weights; "--output"; unwritable ], "cannot be written"
                   2, [ "eval-seg"; "--weights"; weights; "--json"; unwritable + ".json" ], "cannot be written"
