@@ -33,6 +33,8 @@ public sealed class RunFolder : IDisposable
     public static RunFolder Claim(string output, TrainConfig config, bool moveAside)
     {
         var path = OutputPaths.Folder(output, "--output");
+        if (System.IO.Path.GetPathRoot(path) == path) // as root, `--output /` wrote a run into /
+            throw new OutputException($"--output '{output}' is the filesystem's root: a run keeps its records, lock and checkpoints in its own folder; choose one");
         if (RunFiles.Append("run.lock").FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten
             throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
         // refused before the lock, which would leave run.lock beside the records; again under it,

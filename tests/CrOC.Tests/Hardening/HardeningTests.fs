@@ -899,6 +899,8 @@ let tests =
                   2, trainArgs (Path.Combine(dir, "r4")) [ "--batch"; "0" ], "--batch must be"
                   2, trainArgs aFile [], "is a file, not a folder"
                   2, trainArgs recordsAsFolders [], "holds a folder named metrics.jsonl" // "permission denied", exit 1, once
+                  2, trainArgs "/" [], "is the filesystem's root" // as root, a run was written into / once
+                  2, trainArgs "//." [], "is the filesystem's root"
                   2, trainArgs unwritable [], "cannot be written"
                   2, [ "export"; "--weights"; weights; "--output"; unwritable ], "cannot be written"
                   2, [ "eval-seg"; "--weights"; weights; "--json"; unwritable + ".json" ], "cannot be written"
