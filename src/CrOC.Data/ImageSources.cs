@@ -57,6 +57,17 @@ public static partial class ImageSources
     public static string FullRoot(string root) =>
         TarArchive.SplitName(root) is var (archive, inside) ? $"{Path.GetFullPath(archive)}{ImageEntry.ArchiveSeparator}{inside}" : Path.GetFullPath(root);
 
+    /// <summary>The file or folder a root's images are found in (~/ expanded): its archive
+    /// (a.tar#folder), the folder before a pattern's first * ? or {…} (the search expands them
+    /// there), or the root itself (a folder, a .txt list, an image).</summary>
+    public static string Location(string root)
+    {
+        var expanded = HomeExpanded(root);
+        if (TarArchive.SplitName(expanded) is var (archive, _)) return archive;
+        int wildcard = expanded.IndexOfAny(['*', '?', '{']);
+        return wildcard < 0 ? expanded : Path.GetDirectoryName(expanded[..wildcard]) is { Length: > 0 } folder ? folder : ".";
+    }
+
     /// <summary>The image files of a list of paths, as entries (images given one by one).</summary>
     public static IReadOnlyList<ImageEntry> Files(IEnumerable<string> paths) => paths.Select(ImageEntry.File).ToList();
 

@@ -35,6 +35,14 @@ public static class RegularFile
         }
     }
 
+    /// <summary>Whether <paramref name="path"/> opens as a seekable file: false for a dangling link, a
+    /// pipe, FIFO, socket or terminal, or a file this process may not read.</summary>
+    public static bool IsReadable(string path)
+    {
+        using var stream = Open(path);
+        return stream is not null;
+    }
+
     /// <summary>The first bytes of <paramref name="path"/> when it is a seekable file of at most
     /// <paramref name="limit"/> bytes (counted as read, not as its length claims), else null.</summary>
     public static byte[]? ReadAtMost(string path, int limit)

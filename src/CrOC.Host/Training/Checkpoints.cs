@@ -112,12 +112,11 @@ public static class Checkpoints
         foreach (var path in Enumerable.Reverse(List(output)))
         {
             // a dangling link would throw FileNotFoundException, a FIFO would block the read forever
-            using (var probe = CrOC.Data.RegularFile.Open(path))
-                if (probe is null)
-                {
-                    report($"refused checkpoint {path}: not a readable file (a dangling link, a FIFO or a device, or no read permission); trying the previous one");
-                    continue;
-                }
+            if (!CrOC.Data.RegularFile.IsReadable(path))
+            {
+                report($"refused checkpoint {path}: not a readable file (a dangling link, a FIFO or a device, or no read permission); trying the previous one");
+                continue;
+            }
             try
             {
                 Restore(path, config, state, world, dataset);

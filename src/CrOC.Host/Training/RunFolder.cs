@@ -53,7 +53,7 @@ public sealed class RunFolder : IDisposable
                 var entry = System.IO.Path.Combine(RealPaths.Of(System.IO.Path.GetDirectoryName(path)!), System.IO.Path.GetFileName(path));
                 if (DiskSpace.Holds(entry, RealPaths.Of(Environment.CurrentDirectory)))
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the working directory, which would move with it; run the command from outside that folder");
-                if (config.Data.FirstOrDefault(root => DiskSpace.Holds(entry, RealPaths.Of(FileSystemPart(root)))) is { } inside)
+                if (config.Data.FirstOrDefault(root => DiskSpace.Holds(entry, RealPaths.Of(CrOC.Data.ImageSources.Location(root)))) is { } inside)
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the dataset '{inside}', which would move with the old run; keep the data outside the run's folder, or move the old run yourself");
                 movedTo = AsideName(path);
                 Directory.Move(path, movedTo); // the lock file moves with it: still ours until released
@@ -71,16 +71,6 @@ public sealed class RunFolder : IDisposable
             held.Dispose();
             throw;
         }
-    }
-
-    /// <summary>The file or folder a --data root lives in: its archive (a.tar#folder), or the folders
-    /// before a pattern's first wildcard (~/ expanded).</summary>
-    static string FileSystemPart(string root)
-    {
-        var expanded = CrOC.Data.ImageSources.HomeExpanded(root);
-        if (CrOC.Data.TarArchive.SplitName(expanded) is var (archive, _)) return archive;
-        int wildcard = expanded.IndexOfAny(['*', '?', '[', '{']);
-        return wildcard < 0 ? expanded : System.IO.Path.GetDirectoryName(expanded[..wildcard]) is { Length: > 0 } folder ? folder : ".";
     }
 
     /// <summary>DIR.old-TIMESTAMP, with -2, -3, … when a run was moved there within the same second.</summary>

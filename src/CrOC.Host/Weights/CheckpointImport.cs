@@ -37,8 +37,7 @@ public static class CheckpointImport
     {
         if (!File.Exists(path)) throw new WeightsException(Directory.Exists(path) ? $"{path} is a folder, not a weights file" : $"{path}: no such file");
         // a FIFO with no writer would block the read forever; a pipe (`<(…)`) cannot be read with seeks
-        using var probe = CrOC.Data.RegularFile.Open(path);
-        if (probe is null) throw new WeightsException($"{path} is not a readable regular file (a pipe, FIFO or device, or no read permission): weights are read with seeks; save them to a file first");
+        if (!CrOC.Data.RegularFile.IsReadable(path)) throw new WeightsException($"{path} is not a readable regular file (a pipe, FIFO or device, or no read permission): weights are read with seeks; save them to a file first");
     }
 
     public static ImportedWeights Import(string path)
