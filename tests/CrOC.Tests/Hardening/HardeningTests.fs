@@ -951,8 +951,8 @@ let tests =
             let dir = DataTests.tempDir "knn-skipped-class"
             let weights = Path.Combine(dir, "w.safetensors")
             writeTinyBackbone weights
+            Directory.CreateDirectory(Path.Combine(dir, "bank", "cat")) |> ignore
             for name in [ "one"; "two" ] do
-                Directory.CreateDirectory(Path.Combine(dir, "bank", "cat")) |> ignore
                 use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(32, 32)
                 SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, Path.Combine(dir, "bank", "cat", name + ".png"))
             Directory.CreateDirectory(Path.Combine(dir, "bank", "dog")) |> ignore
