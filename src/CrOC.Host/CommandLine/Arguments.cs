@@ -30,9 +30,10 @@ public static class Arguments
 
     public static bool AsksForHelp(string[] args) => args.Any(a => a is "--help" or "-h");
 
-    /// <summary>The items of a list option's value: comma-separated, trimmed, empty ones dropped (the
-    /// command line's and a config file's string form alike).</summary>
-    public static string[] ListItems(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    /// <summary>The items of a list option's value: comma-separated and trimmed (the command line's and
+    /// a config file's string form alike). Empty items are kept for the caller to refuse: "0,,1" is a
+    /// list with a value missing, not "0,1".</summary>
+    public static string[] ListItems(string text) => text.Split(',', StringSplitOptions.TrimEntries);
 
     /// <summary>The items of a list of paths: as <see cref="ListItems"/>, but a value that names an
     /// existing file, folder or archive (archive.tar#folder) as a whole, ~/ expanded as the dataset
