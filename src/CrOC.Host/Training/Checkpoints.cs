@@ -23,7 +23,8 @@ public static class Checkpoints
 
     /// <summary>Writes a checkpoint of a run of <paramref name="world"/> processes and prunes the
     /// oldest beyond the newest <paramref name="keep"/>, except those whose step is a multiple of
-    /// <paramref name="keepEvery"/> (when > 0: kept for curves); returns its path. <paramref name="dataset"/>
+    /// <paramref name="keepEvery"/> or of the --keep-every they were written under (when > 0: kept
+    /// for curves); returns its path. <paramref name="dataset"/>
     /// (when given) is recorded so that a resume over another dataset is refused.</summary>
     public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1, int keepEvery = 0, DatasetIdentity? dataset = null, Action<string>? report = null)
     {
@@ -44,28 +45,33 @@ public static class Checkpoints
         var path = Path.Combine(Folder(output), $"step-{state.Step:D8}.safetensors");
         Safetensors.Write(path, tensors, new Dictionary<string, string> { ["config"] = config.ToJson(), ["progress"] = progress.ToJsonString(), ["commit"] = GitInfo.Commit });
         // None is newer than this one (refused files are set aside): the oldest beyond the newest
-        // `keep` go — a file that is not this run's (copied in, unreadable) is set aside instead.
-        foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep).Where(p => keepEvery <= 0 || StepOf(p) % keepEvery != 0))
+        // `keep` go, except those kept for a curve — by this start's --keep-every or by the one
+        // they were written under (a resume without it must not delete what an earlier start kept).
+        // A file that is not this run's (copied in, unreadable) is set aside instead.
+        foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep).Where(p => !KeptFor(StepOf(p), keepEvery)))
         {
-            if (NotThisRuns(old, config, dataset) is { } why) report?.Invoke($"kept {old} as {OutputPaths.SetAside(old, "refused")}: not this run's checkpoint ({why}), so not pruned");
-            else File.Delete(old);
+            var (why, writtenKeepEvery) = Owner(old, config, dataset);
+            if (why is not null) report?.Invoke($"kept {old} as {OutputPaths.SetAside(old, "refused")}: not this run's checkpoint ({why}), so not pruned");
+            else if (!KeptFor(StepOf(old), writtenKeepEvery)) File.Delete(old);
         }
         return path;
     }
 
+    static bool KeptFor(long step, int keepEvery) => keepEvery > 0 && step % keepEvery == 0;
+
     /// <summary>Why the checkpoint <paramref name="path"/> is not a checkpoint of this run (another
-    /// format, identity setting or dataset, or an unreadable header), or null; its header alone is read.</summary>
-    static string? NotThisRuns(string path, TrainConfig config, DatasetIdentity? dataset)
+    /// format, identity setting or dataset, or an unreadable header), or null, with the --keep-every
+    /// it was written under; its header alone is read.</summary>
+    static (string? NotThisRuns, int KeepEvery) Owner(string path, TrainConfig config, DatasetIdentity? dataset)
     {
         try
         {
             var (progress, saved) = Header(Safetensors.ReadMetadata(path));
-            if (dataset?.Difference(progress) is { } other) return other;
-            return TrainConfig.IdentityDifference(saved, config);
+            return (dataset?.Difference(progress) ?? TrainConfig.IdentityDifference(saved, config), saved.KeepEvery);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or WeightsException)
         {
-            return e.Message;
+            return (e.Message, 0);
         }
     }
 

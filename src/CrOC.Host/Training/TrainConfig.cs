@@ -46,7 +46,7 @@ public sealed record TrainConfig
     public int CheckpointEvery { get; init; } = 100;
     [Option("checkpoints of this run kept (older ones are pruned)", Min = 1, Max = 100000)]
     public int KeepCheckpoints { get; init; } = 3;
-    [Option("also keep every checkpoint whose step is a multiple of N, e.g. for a curve over training (0: none)", Min = 0)]
+    [Option("also keep every checkpoint whose step is a multiple of N, e.g. for a curve over training (0: none; kept ones stay kept on a resume without it)", Min = 0)]
     public int KeepEvery { get; init; }
     [Option("a progress line in train.log every N steps", Min = 1)]
     public int LogEvery { get; init; } = 10;

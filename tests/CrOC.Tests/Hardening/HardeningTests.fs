@@ -126,6 +126,18 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "checkpoints kept by --keep-every stay kept when a resume leaves the option out; the resume's own are pruned" {
+            let output = DataTests.tempDir "keep-every"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "6"; "--checkpoint-every"; "1"; "--keep-checkpoints"; "1"; "--keep-every"; "2" ]))
+            Expect.equal code 0 text
+            Expect.equal (checkpointNames output) [ "step-00000002.safetensors"; "step-00000004.safetensors"; "step-00000006.safetensors" ] "every second step kept"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "9"; "--checkpoint-every"; "1"; "--keep-checkpoints"; "1" ]))
+            Expect.equal code 0 text
+            Expect.equal (checkpointNames output) [ "step-00000002.safetensors"; "step-00000004.safetensors"; "step-00000006.safetensors"; "step-00000009.safetensors" ]
+                "the earlier start's kept checkpoints stay (steps 2 and 4 were deleted once); steps 7 and 8 of this start are pruned"
+            Directory.Delete(output, true)
+        }
+
         test "a newest checkpoint that is no readable file (a dangling link, a FIFO) is refused and set aside; the run resumes from the previous one" {
             let output = DataTests.tempDir "dangling"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
