@@ -35,6 +35,13 @@ public static class Arguments
     /// list with a value missing, not "0,1".</summary>
     public static string[] ListItems(string text) => text.Split(',', StringSplitOptions.TrimEntries);
 
+    /// <summary>What is wrong with a list's <paramref name="items"/> ("needs at least one value" when all
+    /// are empty, "has an empty item (number K of N)"), or null.</summary>
+    public static string? EmptyItems(string[] items) =>
+        items.All(item => item.Length == 0) ? "needs at least one value"
+        : Array.FindIndex(items, item => item.Length == 0) is var empty and >= 0 ? $"has an empty item (number {empty + 1} of {items.Length})"
+        : null;
+
     /// <summary>The items of a list of paths: as <see cref="ListItems"/>, but a value that names an
     /// existing file, folder or archive (archive.tar#folder) as a whole, ~/ expanded as the dataset
     /// search expands it, is that one path (a folder whose name holds a comma).</summary>

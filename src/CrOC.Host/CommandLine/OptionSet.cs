@@ -98,9 +98,7 @@ public static class OptionSet<T> where T : class, new()
         {
             var element = type.GetElementType()!;
             var items = element == typeof(string) ? Arguments.PathItems(text) : Arguments.ListItems(text);
-            if (items.All(item => item.Length == 0)) throw new OptionException($"--{option.Name} needs at least one value ({Placeholder(option)}), got '{text}'");
-            if (Array.FindIndex(items, item => item.Length == 0) is var empty and >= 0)
-                throw new OptionException($"--{option.Name} has an empty item (number {empty + 1} of {items.Length}) in '{text}': give comma-separated values ({Placeholder(option)})");
+            if (Arguments.EmptyItems(items) is { } empty) throw new OptionException($"--{option.Name} {empty} ({Placeholder(option)}), got '{text}'");
             var array = Array.CreateInstance(element, items.Length);
             for (int i = 0; i < items.Length; i++) array.SetValue(element == typeof(string) ? items[i] : Number(option, element, items[i]), i);
             return array;

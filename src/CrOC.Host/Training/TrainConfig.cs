@@ -248,11 +248,11 @@ public sealed record TrainConfig
     }
 
     /// <summary>A config file's list (of paths: the only list) given as one comma-separated string, as a
-    /// JSON array; refused when it names nothing, as the command line refuses it.</summary>
+    /// JSON array; refused when it names nothing or has an empty item, as the command line refuses it.</summary>
     static JsonArray ListOf(string text, string key, string file)
     {
         var items = Arguments.PathItems(text);
-        if (items.Length == 0) throw new ConfigException($"--config '{file}': '{key}' needs at least one value, got \"{text}\"");
+        if (Arguments.EmptyItems(items) is { } empty) throw new ConfigException($"--config '{file}': '{key}' {empty}, got \"{text}\"");
         return new JsonArray([.. items.Select(item => (JsonNode?)JsonValue.Create(item))]);
     }
 

@@ -333,6 +333,9 @@ let tests =
             Expect.sequenceEqual (configOf [ "config", file ]).Data [| "c" |] "JSON string list"
             File.WriteAllText(file, """{ "data": " , " }""")
             Expect.throwsT<ConfigException> (fun () -> configOf [ "config", file ] |> ignore) "an empty list string is refused (not the synthetic scenes)"
+            File.WriteAllText(file, """{ "data": "a,,b" }""")
+            let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
+            Expect.stringContains message "'data' has an empty item (number 2 of 3)" "an empty item is refused (read as a,b once)"
             // a value of the wrong type names the setting and what it takes, not .NET's types
             File.WriteAllText(file, """{ "batch": "2" }""")
             let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
