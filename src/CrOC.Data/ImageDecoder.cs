@@ -99,9 +99,7 @@ public sealed class ImageDecoder
     {
         try
         {
-            CheckSize(Image.Identify(configuration, bytes, out var format), name);
-            if (format is JpegFormat && !JpegEnd.Reached(bytes))
-                throw new DecodeException(name, "a JPEG cut short: its image data ends before the end-of-image marker (an incomplete copy?)");
+            CheckHeader(bytes, name);
             using var image = Image.Load<Rgb24>(configuration, bytes);
             if (ApplyOrientation && image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation) is not null) image.Mutate(x => x.AutoOrient());
             return ToPlanar(image, reuse);
@@ -121,8 +119,16 @@ public sealed class ImageDecoder
     public Image<TPixel> Load<TPixel>(byte[] bytes, string name) where TPixel : unmanaged, IPixel<TPixel>
     {
         CheckBytes(bytes.LongLength, name);
-        CheckSize(Image.Identify(configuration, bytes, out _), name);
+        CheckHeader(bytes, name);
         return Image.Load<TPixel>(configuration, bytes);
+    }
+
+    /// <summary>Refuses bytes whose header is missing, whose size is beyond the limits, or that are
+    /// cut short (<see cref="EncodedEnd"/>), before any pixel is decoded.</summary>
+    void CheckHeader(byte[] bytes, string name)
+    {
+        CheckSize(Image.Identify(configuration, bytes, out var format), name);
+        if (EncodedEnd.Missing(format, bytes) is { } why) throw new DecodeException(name, why);
     }
 
     void CheckBytes(long length, string name)

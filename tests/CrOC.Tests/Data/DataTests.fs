@@ -45,12 +45,12 @@ let indexedPng (width: int) (height: int) (indices: byte[]) (table: (byte * byte
         (use z = new Compression.ZLibStream(memory, Compression.CompressionLevel.Optimal) in z.Write(rows, 0, rows.Length))
         memory.ToArray()
     Array.concat
-        [ [| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |]
-          chunk "IHDR" (Array.concat [ bigEndian width; bigEndian height; [| 8uy; 3uy; 0uy; 0uy; 0uy |] ])
-          chunk "PLTE" [| for r, g, b in table do yield r; yield g; yield b |]
-          (if List.isEmpty alpha then [||] else chunk "tRNS" (Array.ofList alpha))
-          chunk "IDAT" compressed
-          chunk "IEND" [||] ]
+        [ yield [| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |]
+          yield chunk "IHDR" (Array.concat [ bigEndian width; bigEndian height; [| 8uy; 3uy; 0uy; 0uy; 0uy |] ])
+          yield chunk "PLTE" [| for r, g, b in table do yield r; yield g; yield b |]
+          yield (if List.isEmpty alpha then [||] else chunk "tRNS" (Array.ofList alpha))
+          yield! compressed |> Array.chunkBySize 64 |> Array.map (chunk "IDAT") // several, as libpng writes large images
+          yield chunk "IEND" [||] ]
 
 /// A PNG whose header claims width × height pixels, with no image data.
 let hugePngHeader (width: uint32) (height: uint32) =
@@ -292,6 +292,43 @@ let tests =
             for cut in 2 .. stream.Length - 1 do Expect.isFalse (JpegEnd.Reached stream.[.. cut - 1]) (sprintf "cut at %d" cut)
             Expect.isFalse (JpegEnd.Reached [| 0xFFuy; 0xD8uy; 0xFFuy; 0xD9uy |]) "no scan at all"
             Directory.Delete(folder, true)
+        }
+
+        test "an image cut short in any supported format is a DecodeException (PNG, GIF, WebP and BMP decoders fill it with black); whole ones decode" {
+            let noise = Image.LoadPixelData<Rgb24>([| for i in 0 .. 64 * 48 - 1 -> Rgb24(byte (i * 37), byte (i * 101), byte (i * 7)) |], 64, 48)
+            let encoded (encoder: Formats.IImageEncoder) =
+                use memory = new MemoryStream()
+                noise.Save(memory, encoder)
+                memory.ToArray()
+            let decoder = ImageDecoder()
+            for name, whole, format in [ "png", encoded (Formats.Png.PngEncoder()), Formats.Png.PngFormat.Instance :> Formats.IImageFormat
+                                         "gif", encoded (Formats.Gif.GifEncoder()), Formats.Gif.GifFormat.Instance
+                                         "webp", encoded (Formats.Webp.WebpEncoder()), Formats.Webp.WebpFormat.Instance
+                                         "bmp", encoded (Formats.Bmp.BmpEncoder()), Formats.Bmp.BmpFormat.Instance ] do
+                decoder.Decode(whole, "whole." + name) |> ignore
+                Expect.isNull (EncodedEnd.Missing(format, whole)) (name + ": whole")
+                for cut in [ whole.Length - 2; whole.Length * 3 / 4; whole.Length / 2 ] do
+                    Expect.isNotNull (EncodedEnd.Missing(format, whole.[.. cut - 1])) (sprintf "%s cut at %d of %d" name cut whole.Length)
+                    Expect.throwsT<DecodeException> (fun () -> decoder.Decode(whole.[.. cut - 1], "cut." + name) |> ignore) (sprintf "%s cut at %d: skipped" name cut)
+            // A PNG of many IDAT chunks cut between two of them: every chunk it holds is intact.
+            let png = indexedPng 64 64 (Array.init 4096 (fun i -> byte (i % 3))) [ 0uy, 0uy, 0uy; 128uy, 0uy, 0uy; 0uy, 128uy, 0uy ] []
+            let secondIdat = Seq.findIndex (fun i -> png.[i .. i + 3] = "IDAT"B) (seq { png.Length / 2 .. png.Length - 4 }) + png.Length / 2 - 4
+            let e = Expect.throwsC (fun () -> decoder.Decode(png.[.. secondIdat - 1], "cut.png") |> ignore) id
+            Expect.stringContains e.Message "a PNG cut short" "named as such"
+            let mask = Path.Combine(tempDir "cut-mask", "mask.png")
+            File.WriteAllBytes(mask, png.[.. png.Length - 13]) // all pixel data, no IEND
+            let e = Expect.throwsC (fun () -> VocSegmentation.LoadMask(mask) |> ignore) id
+            Expect.stringContains e.Message "unreadable mask (a PNG cut short" "a mask too (read as class 0 below the cut once)"
+            // TIFF: the first directory's strips, little- and big-endian, by hand (encoders put the directory last).
+            let tiff (little: bool) (length: int) =
+                let u16 (v: int) = if little then [| byte v; byte (v >>> 8) |] else [| byte (v >>> 8); byte v |]
+                let u32 (v: int) = if little then [| byte v; byte (v >>> 8); byte (v >>> 16); byte (v >>> 24) |] else [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
+                let entry tag value = Array.concat [ u16 tag; u16 4; u32 1; u32 value ]
+                let head = Array.concat [ (if little then "II"B else "MM"B); u16 42; u32 8; u16 2; entry 273 100; entry 279 50; u32 0 ]
+                Array.append head (Array.zeroCreate (length - head.Length))
+            for little in [ true; false ] do
+                Expect.isNull (EncodedEnd.Missing(Formats.Tiff.TiffFormat.Instance, tiff little 150)) "strip 100 + 50 inside 150 bytes"
+                Expect.isNotNull (EncodedEnd.Missing(Formats.Tiff.TiffFormat.Instance, tiff little 149)) "one byte short"
         }
 
         test "decoding: CMYK becomes RGB, EXIF orientation is applied" {

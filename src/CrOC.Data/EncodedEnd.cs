@@ -1,0 +1,143 @@
+using System.Buffers.Binary;
+using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Formats.Bmp;
+using SixLabors.ImageSharp.Formats.Gif;
+using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.Formats.Tiff;
+using SixLabors.ImageSharp.Formats.Webp;
+
+namespace CrOC.Data;
+
+/// <summary>
+/// Whether an encoded image's bytes hold all of the image they announce. ImageSharp's decoders take
+/// a file cut short (an interrupted copy) for a whole one and fill what is missing with black rows:
+/// a dataset would train, and a mask evaluate, on them unnoticed. Each format's structure is walked
+/// by its own lengths — nothing is decompressed — up to the end of the first frame or page (the one
+/// decoded). Formats ImageSharp reads but this project does not list (TGA, PBM) are refused.
+/// </summary>
+public static class EncodedEnd
+{
+    /// <summary>Why <paramref name="bytes"/> of <paramref name="format"/> are not a whole image, or null.</summary>
+    public static string? Missing(IImageFormat format, ReadOnlySpan<byte> bytes) => format switch
+    {
+        JpegFormat => JpegEnd.Reached(bytes) ? null : "a JPEG cut short: its image data ends before the end-of-image marker (an incomplete copy?)",
+        PngFormat => PngComplete(bytes) ? null : "a PNG cut short: its chunks end before the IEND chunk (an incomplete copy?)",
+        GifFormat => GifComplete(bytes) ? null : "a GIF cut short: its first frame's data ends early (an incomplete copy?)",
+        WebpFormat => WebpComplete(bytes) ? null : "a WebP cut short: shorter than its RIFF header says (an incomplete copy?)",
+        BmpFormat => BmpComplete(bytes) ? null : "a BMP cut short: shorter than its pixel rows need (an incomplete copy?)",
+        TiffFormat => TiffComplete(bytes) ? null : "a TIFF cut short: its first page's strips or tiles lie beyond the file's end (an incomplete copy?)",
+        _ => $"a {format.Name} file: not one of the supported formats (JPEG, PNG, BMP, GIF, WebP, TIFF)",
+    };
+
+    /// <summary>Chunks (length, type, data, CRC) from byte 8 up to IEND, each inside the file.</summary>
+    static bool PngComplete(ReadOnlySpan<byte> bytes)
+    {
+        long at = 8;
+        while (at + 8 <= bytes.Length)
+        {
+            long length = BinaryPrimitives.ReadUInt32BigEndian(bytes[(int)at..]);
+            bool end = bytes.Slice((int)at + 4, 4).SequenceEqual("IEND"u8);
+            at += 12 + length;
+            if (at > bytes.Length) return false;
+            if (end) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Header, global colour table, then extensions up to the first image descriptor,
+    /// whose data sub-blocks must reach their zero terminator.</summary>
+    static bool GifComplete(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 13) return false;
+        long at = 13 + ColourTable(bytes[10]);
+        while (at < bytes.Length)
+        {
+            switch (bytes[(int)at])
+            {
+                case 0x21: // extension: label, then sub-blocks
+                    at = AfterSubBlocks(bytes, at + 2);
+                    break;
+                case 0x2C: // image descriptor (10 bytes), local colour table, LZW code size, sub-blocks
+                    if (at + 10 > bytes.Length) return false;
+                    at += 10 + ColourTable(bytes[(int)at + 9]) + 1;
+                    return AfterSubBlocks(bytes, at) <= bytes.Length;
+                default: return false; // the trailer before any image, or not a block
+            }
+        }
+        return false;
+    }
+
+    static long ColourTable(byte packed) => (packed & 0x80) == 0 ? 0 : 3L << ((packed & 7) + 1);
+
+    /// <summary>The position after a chain of sub-blocks (size byte, data) and its zero terminator; beyond the end when cut.</summary>
+    static long AfterSubBlocks(ReadOnlySpan<byte> bytes, long at)
+    {
+        while (at < bytes.Length && bytes[(int)at] != 0) at += 1 + bytes[(int)at];
+        return at + 1;
+    }
+
+    /// <summary>"RIFF", the payload's size, "WEBP": the payload lies inside the file.</summary>
+    static bool WebpComplete(ReadOnlySpan<byte> bytes) =>
+        bytes.Length >= 12 && 8L + BinaryPrimitives.ReadUInt32LittleEndian(bytes[4..]) <= bytes.Length;
+
+    /// <summary>The pixel array's offset plus its rows (uncompressed: 4-byte aligned rows of the bit
+    /// count; compressed: the header's image size) lie inside the file.</summary>
+    static bool BmpComplete(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 26) return false;
+        long pixels = BinaryPrimitives.ReadUInt32LittleEndian(bytes[10..]);
+        uint header = BinaryPrimitives.ReadUInt32LittleEndian(bytes[14..]);
+        long width, height, bits, compression = 0, imageSize = 0;
+        if (header == 12) // OS/2 core header: 16-bit sides
+            (width, height, bits) = (BinaryPrimitives.ReadUInt16LittleEndian(bytes[18..]), BinaryPrimitives.ReadUInt16LittleEndian(bytes[20..]), BinaryPrimitives.ReadUInt16LittleEndian(bytes[24..]));
+        else
+        {
+            if (bytes.Length < 38) return false;
+            width = BinaryPrimitives.ReadInt32LittleEndian(bytes[18..]);
+            height = System.Math.Abs((long)BinaryPrimitives.ReadInt32LittleEndian(bytes[22..])); // negative: rows top-down
+            bits = BinaryPrimitives.ReadUInt16LittleEndian(bytes[28..]);
+            compression = BinaryPrimitives.ReadUInt32LittleEndian(bytes[30..]);
+            imageSize = BinaryPrimitives.ReadUInt32LittleEndian(bytes[34..]);
+        }
+        bool uncompressed = compression is 0 or 3 or 6; // RGB, bit fields, alpha bit fields
+        long data = uncompressed ? (bits * width + 31) / 32 * 4 * height : imageSize;
+        return pixels + data <= bytes.Length;
+    }
+
+    const ushort StripOffsets = 273, StripByteCounts = 279, TileOffsets = 324, TileByteCounts = 325;
+
+    /// <summary>The first directory's strips (or tiles) lie inside the file. Classic TIFF only; a
+    /// BigTIFF is left to the decoder.</summary>
+    static bool TiffComplete(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 8) return false;
+        bool little = bytes[0] == (byte)'I';
+        if (U16(bytes, 2, little) != 42) return true;
+        long directory = U32(bytes, 4, little);
+        if (directory + 2 > bytes.Length) return false;
+        long entries = U16(bytes, directory, little);
+        if (directory + 2 + 12 * entries > bytes.Length) return false;
+        long[]? offsets = null, counts = null;
+        for (long e = directory + 2; e < directory + 2 + 12 * entries; e += 12)
+        {
+            uint tag = U16(bytes, e, little), type = U16(bytes, e + 2, little), count = U32(bytes, e + 4, little);
+            if (tag is not (StripOffsets or StripByteCounts or TileOffsets or TileByteCounts) || type is not (3 or 4)) continue;
+            long size = type == 3 ? 2 : 4, values = size * count <= 4 ? e + 8 : U32(bytes, e + 8, little);
+            if (values + size * count > bytes.Length) return false;
+            var read = new long[count];
+            for (long i = 0; i < count; i++) read[i] = size == 2 ? U16(bytes, values + 2 * i, little) : U32(bytes, values + 4 * i, little);
+            if (tag is StripOffsets or TileOffsets) offsets = read; else counts = read;
+        }
+        if (offsets is null || counts is null) return true; // malformed: the decoder says how
+        for (int i = 0; i < System.Math.Min(offsets.Length, counts.Length); i++)
+            if (offsets[i] + counts[i] > bytes.Length) return false;
+        return true;
+    }
+
+    static uint U16(ReadOnlySpan<byte> bytes, long at, bool little) =>
+        little ? BinaryPrimitives.ReadUInt16LittleEndian(bytes[(int)at..]) : BinaryPrimitives.ReadUInt16BigEndian(bytes[(int)at..]);
+
+    static uint U32(ReadOnlySpan<byte> bytes, long at, bool little) =>
+        little ? BinaryPrimitives.ReadUInt32LittleEndian(bytes[(int)at..]) : BinaryPrimitives.ReadUInt32BigEndian(bytes[(int)at..]);
+}
