@@ -31,10 +31,11 @@ public static class BlockBenchmark
     public static int Run(BlockBenchmarkOptions o)
     {
         int threads = o.CheckedThreads();
-        var precision = Precisions.ToLayers(Precisions.Resolve(o.Precision, "cpu"));
+        var resolved = Precisions.Resolve(o.Precision, "cpu");
+        var precision = Precisions.ToLayers(resolved);
         torch.set_num_threads(threads);
         var cfg = Training.CrocSetup.Published(o.Arch, o.Patch, o.Size);
-        MemoryFit.Check(cfg, o.Images, training: false, $"--size {o.Size} with --patch {o.Patch}"); // one block
+        MemoryFit.Check(cfg, o.Images, training: false, resolved, $"--size {o.Size} with --patch {o.Patch}"); // one block
         var generator = new Generator(0UL, CPU);
         var p = Vit.init(cfg, generator);
         var block = p.Blocks[0];

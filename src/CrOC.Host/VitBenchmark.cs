@@ -26,11 +26,12 @@ public static class VitBenchmark
     {
         var (arch, patch, size, batch, repeats) = (o.Arch, o.Patch, o.Size, o.Batch, o.Repeats);
         int threads = o.CheckedThreads();
-        var precision = Precisions.ToLayers(Precisions.Resolve(o.Precision, "cpu"));
+        var resolved = Precisions.Resolve(o.Precision, "cpu");
+        var precision = Precisions.ToLayers(resolved);
 
         torch.set_num_threads(threads);
         var cfg = Training.CrocSetup.Published(arch, patch, size);
-        MemoryFit.Check(cfg, batch, training: true, $"--size {size} with --patch {patch}");
+        MemoryFit.Check(cfg, batch, training: true, resolved, $"--size {size} with --patch {patch}");
         var generator = new Generator(0UL, CPU);
         var parameters = Vit.init(cfg, generator);
         using var images = randn([batch, 3, size, size], generator: generator);

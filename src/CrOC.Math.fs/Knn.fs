@@ -16,7 +16,7 @@ let scores (k: int) (temperature: float) (classes: int) (chunk: int) (bank: Tens
         [| for start in 0L .. int64 chunk .. queries.shape.[0] - 1L ->
             use scope = torch.NewDisposeScope()
             let q = l2normalize (queries.narrow(0L, start, min (int64 chunk) (queries.shape.[0] - start)))
-            let similarity = q.matmul(bank.t())                                   // (q, Nb)
+            let similarity = q.mm(bank.t())                                       // (q, Nb); mm raises where matmul aborts
             let struct (values, indices) = similarity.topk(k, dim = 1)
             let neighbours = labels.index_select(0L, indices.flatten()).reshape(indices.shape) // (q, k)
             let weights = over values temperature |> fun t -> t.exp()             // (q, k)

@@ -31,6 +31,14 @@ let plus (a: Tensor) (b: Tensor) : Tensor = a.add(b, one)
 /// a − b.
 let minus (a: Tensor) (b: Tensor) : Tensor = a.sub(b) // TorchSharp's sub(Tensor) passes no Scalar
 
+/// a·b over equal leading batch dimensions: (…, n, k)·(…, k, m) → (…, n, m). Through bmm, as
+/// matmul runs it (the same kernel, copies and gradients): TorchSharp's matmul lets a libtorch
+/// error (out of memory, shapes) abort the process where bmm raises it as an exception.
+let batchMatmul (a: Tensor) (b: Tensor) : Tensor =
+    let rank = a.shape.Length
+    let flat (t: Tensor) = t.reshape(-1L, t.shape.[rank - 2], t.shape.[rank - 1])
+    torch.bmm(flat a, flat b).reshape(Array.append a.shape.[.. rank - 2] [| b.shape.[rank - 1] |])
+
 /// a ← a + b, in place.
 let addInPlace (a: Tensor) (b: Tensor) : Tensor = a.add_(b, one)
 

@@ -188,7 +188,8 @@ let attention (precision: Precision) (q: Tensor) (k: Tensor) (v: Tensor) : Tenso
         // B·h·T², and exact when 1/√d_h is a power of two (d_h = 64).
         // k made contiguous first: kᵀ is then a view oneDNN reads as it is, where a strided k made
         // libtorch transpose-copy it (q·kᵀ 4.3–4.8 → 3.3–3.9 ms with the copy; the same bits).
-        torch.matmul(torch.matmul(over q (sqrt (float q.shape.[3])), k.contiguous().transpose(-2L, -1L)).softmax(-1L), v)
+        let scores = batchMatmul (over q (sqrt (float q.shape.[3]))) (k.contiguous().transpose(-2L, -1L))
+        batchMatmul (scores.softmax(-1L)) v
     | _ -> torch.nn.functional.scaled_dot_product_attention(q, k, v)
 
 /// One pre-norm block; returns the new tokens (float32 residual stream) and the block's q, k, v
@@ -243,7 +244,7 @@ let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: T
 let clsAttention (last: LastBlock) : Tensor =
     let dh = float last.Queries.shape.[3]
     let q = toFloat32 (last.Queries.narrow(2L, 0L, 1L))                                // (B, h, 1, dh)
-    let weights = (over (torch.matmul(q, (toFloat32 last.Keys).transpose(2, 3))) (sqrt dh)).softmax(-1L) // (B, h, 1, 1+N)
+    let weights = (over (batchMatmul q ((toFloat32 last.Keys).transpose(2, 3))) (sqrt dh)).softmax(-1L) // (B, h, 1, 1+N)
     weights.squeeze(2L).narrow(2L, 1L, weights.shape.[3] - 1L)
 
 /// The backbone's parameters with DINO/timm state-dict names (without the `backbone.` prefix),

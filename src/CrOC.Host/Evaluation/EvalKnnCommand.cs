@@ -59,7 +59,8 @@ public static class EvalKnnCommand
     {
         var device = Devices.Resolve(o.Device);
         var loaded = BackboneLoader.Load(o.Weights, o.Backbone, o.Heads, strict: true, randomSeed: o.RandomSeed);
-        FrozenBackboneOptions.CheckInput(loaded.Config, o.Size, o.Batch, device);
+        var precision = Precisions.Resolve(o.Precision, o.Device);
+        FrozenBackboneOptions.CheckInput(loaded.Config, o.Size, o.Batch, precision, device);
         if (!o.Random && NetworkNotes.SingleNetwork(o.Backbone, loaded, "--backbone", o.Weights, "evaluated") is { } single) log(single);
         if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
@@ -67,7 +68,7 @@ public static class EvalKnnCommand
         log($"k-NN: bank {bank.Images.Count} images of {bank.Labels.Distinct().Count()} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
         foreach (var doubt in Doubts(bank, queries)) log($"warning: {doubt}");
         var backbone = device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
-        var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, Precisions.Resolve(o.Precision, o.Device));
+        var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, precision);
         return new KnnEvaluation(loaded.Config, backbone, options, log, device).Run(bank, queries);
     }
 

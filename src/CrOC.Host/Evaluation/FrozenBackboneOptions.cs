@@ -43,10 +43,10 @@ public abstract record FrozenBackboneOptions
 
     /// <summary>Refuses an input side that is not a multiple of the backbone's patch, or whose batches'
     /// activations cannot fit in this machine's memory (on the CPU), before any work.</summary>
-    public static void CheckInput(CrOC.Math.Vit.VitConfig vit, int size, int batch, TorchSharp.torch.Device device)
+    public static void CheckInput(CrOC.Math.Vit.VitConfig vit, int size, int batch, PrecisionChoice precision, TorchSharp.torch.Device device)
     {
         if (size % vit.Patch != 0) throw new OptionException($"--size {size} is not a multiple of the patch size {vit.Patch}");
-        if (device.type == TorchSharp.DeviceType.CPU) MemoryFit.Check(vit, batch, training: false, $"--size {size} with the backbone's patch {vit.Patch} and --batch {batch}", size: size);
+        if (device.type == TorchSharp.DeviceType.CPU) MemoryFit.Check(vit, batch, training: false, precision, $"--size {size} with the backbone's patch {vit.Patch} and --batch {batch}", size: size);
     }
 
     /// <summary>Results as JSON with snake_case keys and enum names (records such as the probe's options included).</summary>

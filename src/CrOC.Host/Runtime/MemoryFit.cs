@@ -9,25 +9,32 @@ namespace CrOC.Host.Runtime;
 /// would otherwise swap or allocate for minutes without a word. The estimate is a lower bound, in
 /// bf16's 2 bytes per value whatever the precision: per token and block the q, k, v, attention
 /// output and MLP hidden values (8·D) for one block at inference, for every block under training
-/// (the backward keeps them); no attention scores (the fused kernels never hold all N² of them).
+/// (the backward keeps them). Attention scores count in bf16 only, which runs attention as two
+/// matmuls around a softmax (<c>Vit.attention</c>): the scores and their softmax of one block, and
+/// under training every block's softmax; float32's fused kernel never holds all T² of them.
 /// </summary>
 public static class MemoryFit
 {
     /// <summary>The lower bound on the bytes of <paramref name="images"/> images' activations, at
     /// <paramref name="vit"/>'s image size or at <paramref name="size"/> px when given.</summary>
-    public static double ActivationBytes(Vit.VitConfig vit, long images, bool training, int? size = null) =>
-        2.0 * images * (Tokens(vit, size) + 1) * 8 * vit.Dim * (training ? vit.Depth : 1);
+    public static double ActivationBytes(Vit.VitConfig vit, long images, bool training, PrecisionChoice precision, int? size = null)
+    {
+        double tokens = Tokens(vit, size) + 1;
+        double scores = precision == PrecisionChoice.Bf16 ? 2.0 * images * vit.Heads * tokens * tokens * (training ? vit.Depth + 1 : 2) : 0;
+        return 2.0 * images * tokens * 8 * vit.Dim * (training ? vit.Depth : 1) + scores;
+    }
 
     static long Tokens(Vit.VitConfig vit, int? size) => size is int s ? (long)(s / vit.Patch) * (s / vit.Patch) : vit.Tokens;
 
     /// <summary>Throws <see cref="OptionException"/> (exit 2) when <see cref="ActivationBytes"/> exceeds
-    /// <paramref name="available"/> bytes (this machine's memory by default); <paramref name="options"/>
+    /// <paramref name="available"/> bytes (this machine's memory by default) in the resolved
+    /// <paramref name="precision"/>; <paramref name="options"/>
     /// names what sets the size ("--size 4096 with --patch 1"); <paramref name="size"/>: the input side
     /// when it is not <paramref name="vit"/>'s (a frozen backbone evaluated at another size).</summary>
-    public static void Check(Vit.VitConfig vit, long images, bool training, string options, long? available = null, int? size = null)
+    public static void Check(Vit.VitConfig vit, long images, bool training, PrecisionChoice precision, string options, long? available = null, int? size = null)
     {
         long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        double need = ActivationBytes(vit, images, training, size);
+        double need = ActivationBytes(vit, images, training, precision, size);
         if (need > memory)
             throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: the activations of {images} image(s) alone need {ByteSize.Describe(need)}, more than this machine's {ByteSize.Describe(memory)}; use a smaller size, a larger patch or a smaller batch");
     }

@@ -46,7 +46,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         using var claimed = folder is null && ranks.IsRoot ? RunFolder.Claim(config.Output, config, moveAside: false) : null;
         var owned = folder ?? claimed;
         var croc = CrocSetup.Croc(config);
-        if (where.type == DeviceType.CPU) MemoryFit.Check(croc.Network.Vit, 2L * config.Batch, training: true, $"--image-size {config.ImageSize} with --patch {config.Patch}");
+        if (where.type == DeviceType.CPU) MemoryFit.Check(croc.Network.Vit, 2L * config.Batch, training: true, config.Precision, $"--image-size {config.ImageSize} with --patch {config.Patch}");
         var spec = MultiCropSpec.Croc(config.ImageSize, config.Patch, config.MinScale);
         var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed, ranks.Rank, ranks.World), warn: line => (dataWarning ?? log)($"croc-data: {line}"));
         int itersPerEpoch = loader.BatchesPerEpoch / config.Accum;

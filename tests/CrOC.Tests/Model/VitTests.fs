@@ -215,6 +215,15 @@ let tests =
                 same grad gradRef "gradients of q, k, v"
         }
 
+        test "batchMatmul is matmul over batch dimensions, bit for bit, and a libtorch error in it is an exception (matmul's aborted the process)" {
+            use _ = torch.NewDisposeScope()
+            let a = torch.randn(2L, 3L, 5L, 4L)
+            let b = torch.randn(2L, 3L, 7L, 4L).transpose(-2L, -1L) // a strided operand, as kᵀ
+            Expect.isTrue ((Tensors.batchMatmul a b).equal(torch.matmul(a, b)).all().item<bool>()) "4-D, the same bits"
+            Expect.isTrue ((Tensors.batchMatmul a.[0] b.[0]).equal(torch.matmul(a.[0], b.[0])).all().item<bool>()) "3-D"
+            Expect.throwsT<System.Runtime.InteropServices.ExternalException> (fun () -> Tensors.batchMatmul a a |> ignore) "shapes that do not chain"
+        }
+
         test "AdamW matches PyTorch's update rule in float64 over 3 steps; a cleared or skipped gradient means no update" {
             use _ = torch.NewDisposeScope()
             let rng = System.Random 5
