@@ -41,7 +41,7 @@ public static class ExportCommand
     {
         var (weights, network, format, heads, strict) = (o.Weights, o.Network, o.Format, o.Heads, !o.NonStrict);
         var output = WithoutExportExtension(o.Output ?? Path.ChangeExtension(weights, null) + ".backbone");
-        if (Path.GetFileName(output).Length == 0) throw new OutputException($"--output '{output}' names no file: give a path without extension, e.g. exports/backbone");
+        if (Path.GetFileName(output) is "" or "." or "..") throw new OutputException($"--output '{output}' names no file: give a path without extension, e.g. exports/backbone");
         var targets = new[] { (ExportFormat.Safetensors, ".safetensors"), (ExportFormat.Pth, ".pth") }
             .Where(t => format == ExportFormat.Both || format == t.Item1).Select(t => output + t.Item2).Append(output + ".json").ToList();
         foreach (var target in targets.Select(t => OutputPaths.NotInput(t, "--output", weights)))

@@ -22,10 +22,11 @@ public static class BackboneShape
         int patch = Size("patch_embed.proj.weight", 4, ^1);
         int tokens = Size("pos_embed", 3, 1) - 1;
         int grid = (int)System.Math.Round(System.Math.Sqrt(tokens));
-        if (grid * grid != tokens) throw new WeightsException($"pos_embed holds {tokens} patch positions, not a square grid");
+        if (tokens < 1 || grid * grid != tokens) throw new WeightsException($"pos_embed holds {tokens} patch positions, not a square grid of at least one");
         int depth = 0;
         while (backbone.ContainsKey($"blocks.{depth}.norm1.weight")) depth++;
         int hidden = Size("blocks.0.mlp.fc1.weight", 2, 0);
+        if (hidden % dim != 0) throw new WeightsException($"the MLP's hidden width {hidden} is not a whole multiple of the width {dim} (this ViT's MLP ratio is a whole number)");
         int headCount = heads ?? System.Math.Max(1, dim / 64);
         if (dim % headCount != 0) throw new WeightsException($"width {dim} is not divisible by {headCount} heads");
         return new Vit.VitConfig(imageSize: grid * patch, patch: patch, dim: dim, depth: depth, heads: headCount, mlpRatio: hidden / dim, eps: 1e-6);

@@ -47,22 +47,25 @@ public static class CheckpointImport
         {
             var (tensors, metadata) = Safetensors.Read(path);
             if (tensors.Keys.Any(k => k.StartsWith("student.", StringComparison.Ordinal)))
-                return new ImportedWeights(WeightsLayout.TrainingCheckpoint, tensors.WithoutPrefix("student."), tensors.WithoutPrefix("teacher."),
+            {
+                var teacher = tensors.WithoutPrefix("teacher.");
+                return new ImportedWeights(WeightsLayout.TrainingCheckpoint, tensors.WithoutPrefix("student."), teacher.Count > 0 ? teacher : null,
                     tensors.GetValueOrDefault("centre"), tensors.GetValueOrDefault("centre_c"),
-                    [], metadata);
+                    teacher.Count > 0 ? [] : ["no teacher.* tensors: the student's weights stand for both"], metadata);
+            }
             return FromTensors(tensors, [], path) with { Metadata = metadata };
         }
         var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");
         var notes = new List<string>();
         if (root["student"] is Hashtable || root["teacher"] is Hashtable)
             return FullCheckpoint(root, notes, path);
-        return FromTensors(TensorsOf(root, notes, ""), notes, path);
+        return FromTensors(TensorsOf(root, notes, "", path), notes, path);
     }
 
     static ImportedWeights FullCheckpoint(Hashtable root, List<string> notes, string path)
     {
         NamedTensors? Network(string key) =>
-            root[key] is Hashtable table ? StripModule(TensorsOf(table, notes, key + ".")) : null;
+            root[key] is Hashtable table ? StripModule(TensorsOf(table, notes, key + ".", path), path) : null;
         var student = Network("student");
         var teacher = Network("teacher");
         torch.Tensor? centre = null, centreC = null;
@@ -89,6 +92,7 @@ public static class CheckpointImport
         }
         var weights = student ?? teacher!;
         if (student is null) notes.Add("no student: the teacher's weights stand for both");
+        if (teacher is null) notes.Add(root.ContainsKey("teacher") ? "'teacher' is not a dictionary of tensors: the student's weights stand for both" : "no teacher: the student's weights stand for both");
         return new ImportedWeights(WeightsLayout.FullCheckpoint, weights, teacher, centre, centreC, notes);
     }
 
@@ -96,7 +100,7 @@ public static class CheckpointImport
     {
         if (tensors.Count == 0) throw new WeightsException($"{path}: no tensors found");
         static bool IsHead(string key) => key.StartsWith("head.", StringComparison.Ordinal);
-        var stripped = StripModule(tensors);
+        var stripped = StripModule(tensors, path);
         bool plainVit = stripped.Keys.Any(k => BackboneRoots.Any(r => k.StartsWith(r, StringComparison.Ordinal)));
         if (stripped.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)) || (!plainVit && stripped.Keys.Any(IsHead)))
             return new ImportedWeights(WeightsLayout.Network, stripped, null, null, null, notes);
@@ -110,18 +114,28 @@ public static class CheckpointImport
         throw new WeightsException($"{path}: no ViT weights recognised (first keys: {string.Join(", ", tensors.Keys.Take(5))})");
     }
 
-    /// <summary>Removes DistributedDataParallel's `module.` prefix.</summary>
-    static NamedTensors StripModule(NamedTensors tensors) =>
-        new(tensors.Select(kv => (kv.Key.StartsWith("module.", StringComparison.Ordinal) ? kv.Key["module.".Length..] : kv.Key, kv.Value)));
+    /// <summary>Removes DistributedDataParallel's `module.` prefix; a name given with and without it is refused.</summary>
+    static NamedTensors StripModule(NamedTensors tensors, string path)
+    {
+        var stripped = new NamedTensors();
+        foreach (var (key, tensor) in tensors)
+        {
+            var name = key.StartsWith("module.", StringComparison.Ordinal) ? key["module.".Length..] : key;
+            if (!stripped.TryAdd(name, tensor))
+                throw new WeightsException($"{path}: 'module.{name}' and '{name}' are both in the file (with and without DistributedDataParallel's prefix): which one holds the weights is unclear");
+        }
+        return stripped;
+    }
 
-    /// <summary>The string-keyed tensors of a dictionary, in a stable (sorted) order; other entries are noted.</summary>
-    static NamedTensors TensorsOf(Hashtable table, List<string> notes, string where)
+    /// <summary>The tensors of a dictionary by their keys' text, in a stable (sorted) order; other
+    /// entries are noted; two keys of one text (1 and '1') are refused.</summary>
+    static NamedTensors TensorsOf(Hashtable table, List<string> notes, string where, string path)
     {
         var tensors = new NamedTensors();
-        foreach (var key in table.Keys.Cast<object>().Select(k => k.ToString() ?? "").Order(StringComparer.Ordinal))
+        foreach (var (key, value) in table.Cast<DictionaryEntry>().Select(e => (Key: e.Key.ToString() ?? "", e.Value)).OrderBy(e => e.Key, StringComparer.Ordinal))
         {
-            if (table[key] is torch.Tensor t) tensors.Add(key, t);
-            else notes.Add($"'{where}{key}': not a tensor, skipped");
+            if (value is not torch.Tensor t) notes.Add($"'{where}{key}': not a tensor, skipped");
+            else if (!tensors.TryAdd(key, t)) throw new WeightsException($"{path}: two keys of '{where}' read as '{key}' (a number and a string?): which one holds the weights is unclear");
         }
         return tensors;
     }

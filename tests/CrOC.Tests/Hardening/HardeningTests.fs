@@ -894,6 +894,8 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; weights ], "is this command's input file"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--temperature"; "0.001" ], "--temperature must be"
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
+                  2, [ "export"; "--weights"; weights; "--output"; dir + "/." ], "names no file" // wrote hidden '..safetensors' files once
+                  2, [ "export"; "--weights"; weights; "--output"; dir + "/.." ], "names no file"
                   2, trainArgs "" [], "--output is empty"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(voc, "SegmentationClass") ], "lies inside the dataset"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred", "scene_00004.png") ], "lies in --save-predictions" // replaced a mask once
@@ -1320,6 +1322,24 @@ let tests =
                 let broken = NamedTensors(vit |> Seq.map (fun kv -> kv.Key, (if kv.Key = name then torch.zeros(shape) else kv.Value)))
                 let e = thrown<WeightsException> (fun () -> BackboneShape.Infer broken |> ignore) (sprintf "%s %A" name shape)
                 Expect.stringContains e.Message name "names the tensor"
+            // Shapes that read as an architecture that cannot be: a pos_embed of the CLS row alone (image size 0,
+            // exported, then an internal error in every load once) and an MLP narrower than the width (ratio 0 once).
+            for name, shape, why in [ "pos_embed", [| 1L; 1L; 192L |], "pos_embed holds 0 patch positions"; "blocks.0.mlp.fc1.weight", [| 96L; 192L |], "hidden width 96 is not a whole multiple of the width 192" ] do
+                let broken = NamedTensors(vit |> Seq.map (fun kv -> kv.Key, (if kv.Key = name then torch.zeros(shape) else kv.Value)))
+                let e = thrown<WeightsException> (fun () -> BackboneShape.Infer broken |> ignore) name
+                Expect.stringContains e.Message why "says why"
+            // One name with and without DistributedDataParallel's module. prefix: an internal error (duplicate key) once.
+            let both = Path.Combine(dir, "both.safetensors")
+            Safetensors.Write(both, NamedTensors(Seq.append (vit |> Seq.map (fun kv -> kv.Key, kv.Value)) [ "module.cls_token", vit.["cls_token"] ]))
+            let e = thrown<WeightsException> (fun () -> CheckpointImport.Import both |> ignore) "refused"
+            Expect.stringContains e.Message "'module.cls_token' and 'cls_token' are both in the file" "names them"
+            // A training checkpoint without teacher.* tensors: the student stands for both, said so (not "no 'cls_token' tensor").
+            let studentOnly = Path.Combine(dir, "student-only.safetensors")
+            Safetensors.Write(studentOnly, vit.WithPrefix("backbone.").WithPrefix("student."))
+            let imported = CheckpointImport.Import studentOnly
+            Expect.isNull imported.Teacher "no teacher"
+            Expect.contains imported.Notes "no teacher.* tensors: the student's weights stand for both" "noted"
+            Expect.equal (BackboneLoader.Load(studentOnly).Network) "single network" "loads the student"
             Directory.Delete(dir, true)
         }
     
