@@ -184,14 +184,23 @@ public sealed class TarArchive
     /// <summary>The bytes of <paramref name="member"/>, read by offset (thread-safe).</summary>
     public byte[] Read(TarMember member) => ReadMember(Path, member.Offset, member.Length);
 
-    /// <summary>The bytes of a file, or of the member "a.tar#path/in/archive" of an archive.</summary>
-    public static byte[] ReadFileOrMember(string path)
+    /// <summary>The bytes of a file, or of the member "a.tar#path/in/archive" of an archive, refused
+    /// beyond <paramref name="limit"/> bytes (counted as read: a device such as /dev/zero never ends).</summary>
+    public static byte[] ReadFileOrMember(string path, int limit)
     {
-        if (File.Exists(path)) return File.ReadAllBytes(path);
+        var tooLong = new DatasetException($"'{path}' holds more than {limit >> 20} MiB: not a list of names (a device such as /dev/zero?)");
+        if (File.Exists(path))
+        {
+            using var stream = File.OpenRead(path); // blocks on a FIFO until its writer opens it, as `<(…)` needs
+            var buffer = new byte[limit + 1];
+            int total = 0, read;
+            while (total < buffer.Length && (read = stream.Read(buffer, total, buffer.Length - total)) > 0) total += read;
+            return total <= limit ? buffer[..total] : throw tooLong;
+        }
         if (Split(path) is not var (file, name)) throw new DatasetException($"'{path}' not found (a file, or archive.tar#member)");
         var archive = Open(file);
         var member = archive.Members.FirstOrDefault(m => m.Name == name) ?? throw new DatasetException($"'{name}' is not a member of {archive.Path}{(archive.Problem is null ? "" : $" ({archive.Problem})")}");
-        return archive.Read(member);
+        return member.Length <= limit ? archive.Read(member) : throw tooLong;
     }
 
     /// <summary>"a.tar" or "a.tar#inside" as (archive, inside) when that archive exists.</summary>

@@ -76,9 +76,12 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
         return byName.TryGetValue(name, out var c) ? c : throw new DatasetException($"{entry.Name}: not in the annotations file");
     }
 
+    /// <summary>An annotations file's largest size: ImageNet's 50,000 validation names take ~2 MB.</summary>
+    const int AnnotationsLimit = 64 << 20;
+
     static Dictionary<string, string> ReadAnnotations(string path)
     {
-        var text = System.Text.Encoding.UTF8.GetString(TarArchive.ReadFileOrMember(path)).TrimStart('\uFEFF'); // a byte-order mark is no part of the first name
+        var text = System.Text.Encoding.UTF8.GetString(TarArchive.ReadFileOrMember(path, AnnotationsLimit)).TrimStart('\uFEFF'); // a byte-order mark is no part of the first name
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var line in text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')))
         {

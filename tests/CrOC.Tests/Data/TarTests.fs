@@ -174,7 +174,8 @@ let tests =
             let members roots = [ for e in ImageSources.Find(roots, ignore) -> present e.Member ]
             Expect.equal (members [ dotted ]) [ "train/cat/a.jpg"; "train/dog/c.jpg"; "val/cat/b.jpg" ] "an archive under a folder with '#'; names without ./ and /"
             Expect.equal (members [ dotted + "#train" ]) [ "train/cat/a.jpg"; "train/dog/c.jpg" ] "a folder inside it"
-            Expect.sequenceEqual (TarArchive.ReadFileOrMember(dotted + "#val/cat/b.jpg")) (Array.init 10 byte) "a member read by name"
+            Expect.sequenceEqual (TarArchive.ReadFileOrMember(dotted + "#val/cat/b.jpg", 10)) (Array.init 10 byte) "a member read by name"
+            Expect.throwsT<DatasetException> (fun () -> TarArchive.ReadFileOrMember(dotted + "#val/cat/b.jpg", 9) |> ignore) "a member beyond the limit"
             Expect.equal (ImageSources.HomeExpanded("~/coco/train", "/home/u")) "/home/u/coco/train" "~/ is the home folder (no shell expands it after a comma or in a config file)"
             Expect.equal (ImageSources.HomeExpanded("a~/b", "/home/u")) "a~/b" "only a leading ~/"
             Expect.equal (TarArchive.SplitName "~/in-{000..009}.tar#train/x").Value (struct ("~/in-{000..009}.tar", "train/x")) "the folder inside a shard range, by name"
