@@ -116,6 +116,13 @@ let init (cfg: VitConfig) (generator: torch.Generator) : VitParams =
               Fc2 = Init.linear generator hidden d })
       Norm = Init.layerNorm d cfg.Eps }
 
+/// The number of values `init` makes for `cfg`, counted without making them (a weights file's
+/// shapes are checked against it before a model is allocated).
+let parameterCount (cfg: VitConfig) : int64 =
+    let d, p, hidden = int64 cfg.Dim, int64 cfg.Patch, int64 cfg.Dim * int64 cfg.MlpRatio
+    let block = 2L * d + (d * 3L * d + 3L * d) + (d * d + d) + 2L * d + (d * hidden + hidden) + (hidden * d + d)
+    d * 3L * p * p + d + d + (int64 cfg.Tokens + 1L) * d + int64 cfg.Depth * block + 2L * d
+
 /// Position embeddings for an input of gridH × gridW patches: the stored ones at the native grid,
 /// otherwise the patch part resized bicubically with DINO's scale factors (g + 0.1)/√N.
 /// (1, 1+N, D) → (1, 1 + gridH·gridW, D).

@@ -25,6 +25,7 @@ public static class BackboneLoader
         var source = (teacher ? imported.Teacher! : imported.Student).WithoutPrefix("backbone.");
         var headCount = HeadCount.Resolve(heads, imported.Metadata);
         var config = BackboneShape.Infer(source, headCount.Heads);
+        CheckSize(config, source, weights, strict && randomSeed is null);
         var parameters = Vit.init(config, new torch.Generator((ulong)(randomSeed ?? 0), torch.CPU));
         BindingReport? report = null;
         if (randomSeed is null)
@@ -36,6 +37,20 @@ public static class BackboneLoader
                 throw new WeightsException($"{weights}: '{broken}' holds NaN or infinite values (a diverged run's weights?)");
         }
         return new LoadedBackbone(config, parameters, imported, report, imported.Teacher is null ? "single network" : teacher ? "teacher" : "student", headCount);
+    }
+
+    /// <summary>Refuses, before the model is allocated, a ViT read off a file's shapes that cannot
+    /// fit in memory, and under a strict load one with more values than the file's tensors hold
+    /// (some are missing, and a few small tensors could describe a huge model).</summary>
+    static void CheckSize(Vit.VitConfig config, NamedTensors source, string weights, bool strict)
+    {
+        long parameters = Vit.parameterCount(config), held = source.Values.Sum(t => t.numel());
+        string model = $"a ViT of D={config.Dim}, depth {config.Depth}, patch {config.Patch}, {config.Tokens + 1} positions";
+        if (strict && held < parameters)
+            throw new WeightsException($"{weights}: its backbone tensors hold {held:N0} values, where {model} read off their shapes has {parameters:N0}: tensors are missing") { Mismatch = true };
+        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (4.0 * parameters > memory)
+            throw new WeightsException($"{weights}: {model} read off its shapes has {parameters:N0} parameters ({CommandLine.ByteSize.Describe(4.0 * parameters)}), more than this machine's {CommandLine.ByteSize.Describe(memory)}");
     }
 }
 

@@ -1334,6 +1334,17 @@ let tests =
             Safetensors.Write(both, NamedTensors(Seq.append (vit |> Seq.map (fun kv -> kv.Key, kv.Value)) [ "module.cls_token", vit.["cls_token"] ]))
             let e = thrown<WeightsException> (fun () -> CheckpointImport.Import both |> ignore) "refused"
             Expect.stringContains e.Message "'module.cls_token' and 'cls_token' are both in the file" "names them"
+            // A few small tensors whose shapes describe a huge ViT (D = 2¹⁴ or 2²⁰, no attention or MLP tensors
+            // but fc1's first): refused before the model is allocated (out of memory or swapping once).
+            let huge (width: int64) =
+                let path = Path.Combine(dir, sprintf "huge-%d.safetensors" width)
+                Safetensors.Write(path, NamedTensors([ "cls_token", torch.zeros(1L, 1L, width); "pos_embed", torch.zeros(1L, 2L, width); "patch_embed.proj.weight", torch.zeros(width, 3L, 1L, 1L)
+                                                       "blocks.0.norm1.weight", torch.zeros(1L); "blocks.0.mlp.fc1.weight", torch.zeros(width, 1L) ]))
+                path
+            let e = thrown<WeightsException> (fun () -> BackboneLoader.Load(huge 16384L) |> ignore) "strict"
+            Expect.stringContains e.Message "where a ViT of D=16384, depth 1, patch 1, 2 positions read off their shapes has 1,610,924,032: tensors are missing" "says why"
+            let e = thrown<WeightsException> (fun () -> BackboneLoader.Load(huge 1048576L, strict = false) |> ignore) "non-strict"
+            Expect.stringContains e.Message "more than this machine's" "too large to make"
             // A training checkpoint without teacher.* tensors: the student stands for both, said so (not "no 'cls_token' tensor").
             let studentOnly = Path.Combine(dir, "student-only.safetensors")
             Safetensors.Write(studentOnly, vit.WithPrefix("backbone.").WithPrefix("student."))

@@ -18,6 +18,8 @@ let tests =
         test "parameter counts match the published backbones (ViT-S/16 21.67 M, ViT-Ti/16 5.52 M)" {
             Expect.equal (backboneCount (VitConfig.Small(16, 224))) 21_665_664L "ViT-S/16 backbone (timm: 22.05 M with its 1000-class head)"
             Expect.equal (backboneCount (VitConfig.Tiny(16, 224))) 5_524_416L "ViT-Ti/16 backbone (timm: 5.72 M with its head)"
+            for cfg in [ VitConfig.Small(16, 224); VitConfig.Tiny(8, 32); { VitConfig.Tiny(8, 64) with Depth = 2; MlpRatio = 2 } ] do
+                Expect.equal (Vit.parameterCount cfg) (backboneCount cfg) "counted without making them"
         }
 
         test "initialisation: trunc-normal(0.02) Linear weights and tokens, zero biases, unit LayerNorms" {
