@@ -84,16 +84,16 @@ public static class BlockBenchmark
             // The steps of Vit.attention's bf16 CPU path, each alone.
             var scaled = q / System.Math.Sqrt(q.shape[3]);
             var keys = k.contiguous();
-            var scores = matmul(scaled, keys.transpose(-2, -1));
+            var scores = Tensors.batchMatmul(scaled, keys.transpose(-2, -1));
             var weights = scores.softmax(-1);
             foreach (var (name, run) in new (string, Action)[]
                      {
                          ("  q / √d_h", () => _ = q / System.Math.Sqrt(q.shape[3])),
                          ("  k made contiguous", () => k.contiguous()),
-                         ("  q·kᵀ (kᵀ a view)", () => matmul(scaled, keys.transpose(-2, -1))),
-                         ("  q·kᵀ if k stays strided (for scale)", () => matmul(scaled, k.transpose(-2, -1))),
+                         ("  q·kᵀ (kᵀ a view)", () => Tensors.batchMatmul(scaled, keys.transpose(-2, -1))),
+                         ("  q·kᵀ if k stays strided (for scale)", () => Tensors.batchMatmul(scaled, k.transpose(-2, -1))),
                          ("  softmax (bf16, rows of T)", () => scores.softmax(-1)),
-                         ("  ·v (v a strided view)", () => matmul(weights, v)),
+                         ("  ·v (v a strided view)", () => Tensors.batchMatmul(weights, v)),
                      })
                 Console.WriteLine($"{name,-40} {MedianMs(o.Repeats, run),8:F3}");
         }

@@ -107,7 +107,7 @@ public static class ExitCodes
         FileNotFoundException { FileName: { } name } when name.Contains("Version=") => $"could not load {name.Split(',')[0]}: the process ran out of open files (ulimit -n), or the installation is incomplete",
         IOException io => $"I/O error: {io.Message}",
         UnauthorizedAccessException denied => $"permission denied: {denied.Message}",
-        var cause when OutOfMemory(cause) => "out of memory: use a smaller --batch (or fewer --workers, or fewer --threads)",
+        var cause when OutOfMemory(cause) => "out of memory: use smaller sizes or batches (see the command's --help for those it has)",
         var cause when IsExpected(cause) => cause.Message,
         var cause => $"internal error ({cause.GetType().Name}): {cause.Message.Split('\n')[0]}",
     };
