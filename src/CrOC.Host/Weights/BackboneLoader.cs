@@ -40,18 +40,22 @@ public static class BackboneLoader
     }
 
     /// <summary>Refuses, before the model is allocated, a ViT read off a file's shapes that cannot
-    /// fit in memory, and under a strict load one with more values than the file's tensors hold
-    /// (some are missing, and a few small tensors could describe a huge model).</summary>
+    /// fit in memory, and under a strict load one of more than <see cref="CheapBytes"/> with more
+    /// values than the file's tensors hold (some are missing, and a few small tensors could describe
+    /// a huge model); a smaller one is made and the binding names the missing tensors.</summary>
     static void CheckSize(Vit.VitConfig config, NamedTensors source, string weights, bool strict)
     {
         long parameters = Vit.parameterCount(config), held = source.Values.Sum(t => t.numel());
         string model = $"a ViT of D={config.Dim}, depth {config.Depth}, patch {config.Patch}, {config.Tokens + 1} positions";
-        if (strict && held < parameters)
+        if (strict && held < parameters && 4L * parameters > CheapBytes)
             throw new WeightsException($"{weights}: its backbone tensors hold {held:N0} values, where {model} read off their shapes has {parameters:N0}: tensors are missing") { Mismatch = true };
         long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (4.0 * parameters > memory)
             throw new WeightsException($"{weights}: {model} read off its shapes has {parameters:N0} parameters ({CommandLine.ByteSize.Describe(4.0 * parameters)}), more than this machine's {CommandLine.ByteSize.Describe(memory)}");
     }
+
+    /// <summary>The float32 model size made without a prior check of the file's values (ViT-L's is 1.2 GB).</summary>
+    const long CheapBytes = 1L << 30;
 }
 
 /// <summary>Which network of a checkpoint holding both: the EMA teacher (what CrOC evaluates) or the student.</summary>
