@@ -117,8 +117,9 @@ let init (cfg: VitConfig) (generator: torch.Generator) : VitParams =
       Norm = Init.layerNorm d cfg.Eps }
 
 /// The number of values `init` makes for `cfg`, counted without making them (a weights file's
-/// shapes are checked against it before a model is allocated).
+/// shapes are checked against it before a model is allocated). Checked: OverflowException beyond int64.
 let parameterCount (cfg: VitConfig) : int64 =
+    let (*), (+) = Checked.(*), Checked.(+)
     let d, p, hidden = int64 cfg.Dim, int64 cfg.Patch, int64 cfg.Dim * int64 cfg.MlpRatio
     let block = 2L * d + (d * 3L * d + 3L * d) + (d * d + d) + 2L * d + (d * hidden + hidden) + (hidden * d + d)
     d * 3L * p * p + d + d + (int64 cfg.Tokens + 1L) * d + int64 cfg.Depth * block + 2L * d

@@ -45,9 +45,11 @@ public static class BackboneLoader
     /// a huge model); a smaller one is made and the binding names the missing tensors.</summary>
     static void CheckSize(Vit.VitConfig config, NamedTensors source, string weights, bool strict)
     {
-        long parameters = Vit.parameterCount(config), held = source.Values.Sum(t => t.numel());
+        long held = source.Values.Sum(t => t.numel()), parameters;
+        try { parameters = Vit.parameterCount(config); }
+        catch (OverflowException) { parameters = long.MaxValue; } // shapes no memory holds
         string model = $"a ViT of D={config.Dim}, depth {config.Depth}, patch {config.Patch}, {config.Tokens + 1} positions";
-        if (strict && held < parameters && 4L * parameters > CheapBytes)
+        if (strict && held < parameters && 4.0 * parameters > CheapBytes)
             throw new WeightsException($"{weights}: its backbone tensors hold {held:N0} values, where {model} read off their shapes has {parameters:N0}: tensors are missing") { Mismatch = true };
         long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (4.0 * parameters > memory)

@@ -20,6 +20,7 @@ let tests =
             Expect.equal (backboneCount (VitConfig.Tiny(16, 224))) 5_524_416L "ViT-Ti/16 backbone (timm: 5.72 M with its head)"
             for cfg in [ VitConfig.Small(16, 224); VitConfig.Tiny(8, 32); { VitConfig.Tiny(8, 64) with Depth = 2; MlpRatio = 2 } ] do
                 Expect.equal (Vit.parameterCount cfg) (backboneCount cfg) "counted without making them"
+            Expect.throwsT<System.OverflowException> (fun () -> Vit.parameterCount { VitConfig.Tiny(8, 32) with Dim = System.Int32.MaxValue } |> ignore) "beyond int64: an overflow, not a wrapped count"
         }
 
         test "initialisation: trunc-normal(0.02) Linear weights and tokens, zero biases, unit LayerNorms" {
