@@ -47,8 +47,10 @@ public static class DataBenchmark
         {
             var files = ImageSources.Find([data]);
             Console.WriteLine($"{files.Count} images from {data}; batch {batch}, {batches} batches per run");
+            var reported = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+            Action<string> warnOnce = line => { if (reported.TryAdd(line, true)) Console.Error.WriteLine($"croc-data: {line}"); }; // not per run and worker count
             foreach (var w in workers)
-                Measure($"{size}px views, {w} worker(s)", files, MultiCropSpec.Croc(size, patch), batch, batches, w);
+                Measure($"{size}px views, {w} worker(s)", files, MultiCropSpec.Croc(size, patch), batch, batches, w, warnOnce);
             var tiny = Path.Combine(Path.GetTempPath(), $"croc-bench-tiny-{Guid.NewGuid():N}");
             Directory.CreateDirectory(tiny);
             for (int i = 0; i < 64; i++)
@@ -81,12 +83,12 @@ public static class DataBenchmark
         }
     }
 
-    static double Measure(string? label, IReadOnlyList<ImageEntry> files, MultiCropSpec spec, int batch, int batches, int workers)
+    static double Measure(string? label, IReadOnlyList<ImageEntry> files, MultiCropSpec spec, int batch, int batches, int workers, Action<string>? warn = null)
     {
         var runs = new List<double>();
         for (int run = -1; run < 3; run++) // run −1 warms up (the JIT's optimised code, the file cache), untimed
         {
-            var loader = new ImageLoader(files, spec, new LoaderOptions(batch, workers, System.Math.Max(2, 2 * workers), Seed: run));
+            var loader = new ImageLoader(files, spec, new LoaderOptions(batch, workers, System.Math.Max(2, 2 * workers), Seed: run), warn: warn);
             var watch = Stopwatch.StartNew();
             int images = 0;
             foreach (var b in loader.Epoch(0).Take(batches)) { images += b.Indices.Length; b.Dispose(); }

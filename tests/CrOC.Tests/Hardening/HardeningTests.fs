@@ -138,6 +138,16 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "bench-data reports a skipped file once, not once per run and worker count" {
+            let dir = DataTests.sceneFolder 8 64 48
+            File.WriteAllText(Path.Combine(dir, "broken.jpg"), "not an image")
+            let code, out, err = croc 120 [ "bench-data"; "--data"; dir; "--size"; "32"; "--patch"; "8"; "--batch"; "4"; "--batches"; "2"; "--workers"; "0,1" ]
+            Expect.equal code 0 (out + err)
+            let skips = err.Split('\n') |> Array.filter (fun l -> l.Contains "skipped" && l.Contains "broken.jpg")
+            Expect.equal skips.Length 1 (sprintf "one line (8 once: 4 runs × 2 worker counts): %s" err)
+            Directory.Delete(dir, true)
+        }
+
         test "a newest checkpoint that is no readable file (a dangling link, a FIFO) is refused and set aside; the run resumes from the previous one" {
             let output = DataTests.tempDir "dangling"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
