@@ -46,16 +46,17 @@ public static class EvalKnnCommand
     public static int Run(EvalKnnOptions o)
     {
         var json = o.Prepare("top1");
-        var result = Evaluate(o, Console.WriteLine);
+        var (result, network) = Evaluate(o, Console.WriteLine);
         Console.WriteLine($"k-NN top-1 {100 * result.Top1:F2} % ({result.Queries} queries, bank of {result.Bank}, k = {System.Math.Min(o.K, result.Bank)}{(o.K > result.Bank ? $" of --k {o.K}: the whole bank" : "")}, T = {o.Temperature}; {result.Skipped} undecodable images skipped; {result.Seconds:F0} s)");
         if (json is not null)
         {
-            FrozenBackboneOptions.WriteJson(json, new { weights = Path.GetFullPath(o.Weights), backbone = o.Backbone.Word(), random = o.Random, init_seed = o.RandomSeed, bank = ImageSources.FullRoot(o.Bank), queries = ImageSources.FullRoot(o.Queries), query_annotations = o.QueryAnnotations is null ? null : ImageSources.FullRoot(o.QueryAnnotations), bank_stride = o.BankStride, query_stride = o.QueryStride, k = o.K, temperature = o.Temperature, size = o.Size, top1 = result.Top1, bank_images = result.Bank, query_images = result.Queries, skipped = result.Skipped, seconds = result.Seconds });
+            FrozenBackboneOptions.WriteJson(json, new { weights = Path.GetFullPath(o.Weights), backbone = network, random = o.Random, init_seed = o.RandomSeed, bank = ImageSources.FullRoot(o.Bank), queries = ImageSources.FullRoot(o.Queries), query_annotations = o.QueryAnnotations is null ? null : ImageSources.FullRoot(o.QueryAnnotations), bank_stride = o.BankStride, query_stride = o.QueryStride, k = o.K, temperature = o.Temperature, size = o.Size, top1 = result.Top1, bank_images = result.Bank, query_images = result.Queries, skipped = result.Skipped, seconds = result.Seconds });
         }
         return ExitCodes.Ok;
     }
 
-    public static KnnResult Evaluate(EvalKnnOptions o, Action<string> log)
+    /// <summary>The k-NN result and which network of the file was evaluated (teacher, student or its single network).</summary>
+    public static (KnnResult Result, string Network) Evaluate(EvalKnnOptions o, Action<string> log)
     {
         var device = Devices.Resolve(o.Device);
         var loaded = BackboneLoader.Load(o.Weights, o.Backbone, o.Heads, strict: true, randomSeed: o.RandomSeed);
@@ -69,7 +70,7 @@ public static class EvalKnnCommand
         foreach (var doubt in Doubts(bank, queries)) log($"warning: {doubt}");
         var backbone = device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
         var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, precision);
-        return new KnnEvaluation(loaded.Config, backbone, options, log, device).Run(bank, queries);
+        return (new KnnEvaluation(loaded.Config, backbone, options, log, device).Run(bank, queries), loaded.Network);
     }
 
     /// <summary>What makes the top-1 of a run say little, told before it starts: a bank of one class

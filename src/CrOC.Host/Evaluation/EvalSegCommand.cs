@@ -57,6 +57,9 @@ public sealed record EvalSegOptions : FrozenBackboneOptions
     public int SaveCount { get; init; } = 8;
 }
 
+/// <summary>One probe's result per seed, and the network of the weights file they evaluated.</summary>
+public sealed record SegmentationRuns(IReadOnlyList<SegmentationResult> Runs, string Network);
+
 /// <summary>`croc-host eval-seg`: linear segmentation mIoU of a frozen backbone.</summary>
 public static class EvalSegCommand
 {
@@ -78,7 +81,7 @@ public static class EvalSegCommand
         var names = ClassNames(root, o.Classes);
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var results = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
+        var (results, network) = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
         double seconds = watch.Elapsed.TotalSeconds; // once, where each run's seconds also count the feature pass they share
         Print(results, names, o.ProbeSeeds, seconds);
         if (masks is not null) // before the JSON, which marks the evaluation done (the real-photo suite's resume)
@@ -94,7 +97,7 @@ public static class EvalSegCommand
         {
             FrozenBackboneOptions.WriteJson(json, new
             {
-                weights = Path.GetFullPath(o.Weights), backbone = o.Backbone.Word(), random = o.Random, init_seed = o.RandomSeed,
+                weights = Path.GetFullPath(o.Weights), backbone = network, random = o.Random, init_seed = o.RandomSeed,
                 data = Path.GetFullPath(root), train_split = o.TrainSplit, val_split = o.ValSplit, probe, probe_seeds = o.ProbeSeeds,
                 miou = results.Average(r => r.MeanIoU), seconds,
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
@@ -118,8 +121,9 @@ public static class EvalSegCommand
         }).ToList();
 
     /// <summary>Loads the backbone of <paramref name="weights"/> (or, with <paramref name="randomSeed"/>,
-    /// a random initialisation of its architecture) and runs one probe per seed on its features.</summary>
-    public static IReadOnlyList<SegmentationResult> Evaluate(string weights, NetworkChoice network, int? randomSeed, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, IReadOnlyList<int> seeds, Action<string> log, torch.Device? device = null, int keepPredictions = 0)
+    /// a random initialisation of its architecture) and runs one probe per seed on its features;
+    /// also says which network of the file was evaluated (teacher, student or its single network).</summary>
+    public static SegmentationRuns Evaluate(string weights, NetworkChoice network, int? randomSeed, int? heads, string root, string trainSplit, string valSplit, int classes, ProbeOptions probe, IReadOnlyList<int> seeds, Action<string> log, torch.Device? device = null, int keepPredictions = 0)
     {
         device ??= torch.CPU;
         var (train, val) = (new VocSegmentation(root, trainSplit), new VocSegmentation(root, valSplit));
@@ -134,7 +138,7 @@ public static class EvalSegCommand
         if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
         log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, {loaded.Config.Heads} heads, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
         var backbone = device.type == DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
-        return new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(train, val, seeds, keepPredictions);
+        return new(new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(train, val, seeds, keepPredictions), loaded.Network);
     }
 
     public static string[] ClassNames(string root, int? classes)

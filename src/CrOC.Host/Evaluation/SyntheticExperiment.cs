@@ -19,8 +19,8 @@ public static class SyntheticExperiment
     static Row Probe(string method, int seed, string checkpoint, bool random, string data, int classes, ProbeOptions probe, double trainSeconds)
     {
         int? init = random ? seed : null;
-        var colour = EvalSegCommand.Evaluate(checkpoint, NetworkChoice.Teacher, init, null, data, "train", "val", classes, probe, [seed], _ => { })[0];
-        var gray = EvalSegCommand.Evaluate(checkpoint, NetworkChoice.Teacher, init, null, data, "train", "val", classes, probe with { Grayscale = true }, [seed], _ => { })[0];
+        var colour = EvalSegCommand.Evaluate(checkpoint, NetworkChoice.Teacher, init, null, data, "train", "val", classes, probe, [seed], _ => { }).Runs[0];
+        var gray = EvalSegCommand.Evaluate(checkpoint, NetworkChoice.Teacher, init, null, data, "train", "val", classes, probe with { Grayscale = true }, [seed], _ => { }).Runs[0];
         Console.WriteLine($"   {method} seed {seed}: mIoU {100 * colour.MeanIoU:F1} (colour), {100 * gray.MeanIoU:F1} (gray)");
         return new Row(method, seed, colour.MeanIoU, gray.MeanIoU, trainSeconds, colour.Seconds + gray.Seconds);
     }

@@ -316,11 +316,11 @@ let tests =
             let weights = Path.Combine(DataTests.tempDir "colour", "colour.safetensors")
             BackboneExport.Write(weights, NamedTensors(Vit.named (colourBackbone ())).WithPrefix("backbone."))
             let probe = ProbeOptions(Size = 128, FeatureSize = 64, Epochs = 30, Milestone = 25, Batch = 8, CacheFeatures = true, Lr = 0.1)
-            let result = EvalSegCommand.Evaluate(weights, NetworkChoice.Teacher, Nullable(), Nullable 1, voc.Force(), "train", "val", 7, probe, [ 0 ], ignore).[0]
+            let result = EvalSegCommand.Evaluate(weights, NetworkChoice.Teacher, Nullable(), Nullable 1, voc.Force(), "train", "val", 7, probe, [ 0 ], ignore).Runs.[0]
             Expect.isTrue (Double.IsFinite result.MeanIoU) "finite"
             // Chance is 1/7 ≈ 0.14 and all-background ≈ 0.09; the colour alone separates the classes.
             Expect.isGreaterThan result.MeanIoU 0.25 (sprintf "mIoU %.3f" result.MeanIoU)
-            let random = EvalSegCommand.Evaluate(weights, NetworkChoice.Teacher, Nullable 0, Nullable 1, voc.Force(), "train", "val", 7, ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 2, Milestone = 1, Batch = 8, CacheFeatures = true), [ 0 ], ignore).[0]
+            let random = EvalSegCommand.Evaluate(weights, NetworkChoice.Teacher, Nullable 0, Nullable 1, voc.Force(), "train", "val", 7, ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 2, Milestone = 1, Batch = 8, CacheFeatures = true), [ 0 ], ignore).Runs.[0]
             Expect.isTrue (Double.IsFinite random.MeanIoU) "the random baseline runs too"
         }
 

@@ -993,7 +993,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "eval-knn with a --k above the bank's size says the whole bank voted, in its result line too" {
+        test "eval-knn with a --k above the bank's size says the whole bank voted, in its result line too; its JSON records the network evaluated" {
             let output = DataTests.tempDir "knn-k"
             let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "1" ]))
             Expect.equal code 0 text
@@ -1003,9 +1003,17 @@ let tests =
                 let folder = Directory.CreateDirectory(Path.Combine(bank, (if i % 2 = 0 then "even" else "odd"))).FullName
                 File.Copy(scenes.[i], Path.Combine(folder, present (Path.GetFileName scenes.[i])))
             let weights = Checkpoints.List(output) |> Seq.last
-            let code, out, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--k"; "100"; "--size"; "32" ]
+            let json name = Path.Combine(output, name)
+            let recorded name = Text.Json.JsonDocument.Parse(File.ReadAllText(json name)).RootElement.GetProperty("backbone").GetString()
+            let code, out, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--k"; "100"; "--size"; "32"; "--json"; json "teacher.json" ]
             Expect.equal code 0 err
             Expect.stringContains out "k = 6 of --k 100: the whole bank" "the k that voted"
+            Expect.equal (recorded "teacher.json") "teacher" "the network evaluated is recorded"
+            // A backbone file holds one network: asked for the student, the record says what was evaluated ("student" once).
+            Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; weights; "--output"; Path.Combine(output, "bb") |])) 0 "export"
+            let code, _, err = croc 120 [ "eval-knn"; "--weights"; Path.Combine(output, "bb.safetensors"); "--backbone"; "student"; "--bank"; bank; "--queries"; bank; "--size"; "32"; "--json"; json "single.json" ]
+            Expect.equal code 0 err
+            Expect.equal (recorded "single.json") "single network" "recorded as what the file held"
             Directory.Delete(output, true)
         }
 
