@@ -129,7 +129,11 @@ public static class TrainCommand
     /// <summary>A divergence, a bad configuration or a disagreement between ranks: every rank meets
     /// it at the same point (they share the metrics, the config and the checks), so all end normally.
     /// A configuration error that can be one rank's alone (its dataset, its folder) is not.</summary>
-    public static bool MetByEveryRank(Exception e) => e is DivergedException or DistributedException or RanksDisagreeException || e is ConfigException { EveryRank: true };
+    public static bool MetByEveryRank(Exception e) => e is DivergedException or DistributedException or RanksDisagreeException || e is ConfigException { EveryRank: true } || e.Data.Contains(EveryRankEnds);
+
+    /// <summary>The <see cref="Exception.Data"/> key of a failure that every rank ends with together
+    /// (one rank's data failure, agreed on before the step; see Trainer).</summary>
+    public const string EveryRankEnds = "croc-every-rank-ends";
 
     /// <summary>The checkpoint a synthetic run draws its cluster picture from: none after a stop signal
     /// (<paramref name="stopAsked"/>: also one after the last step), whose sender wants the process gone soon.</summary>

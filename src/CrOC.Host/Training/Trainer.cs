@@ -95,13 +95,44 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
         }
 
+        // The root keeps the steps run before the data failed (`where`: " on rank(s) …" or "").
+        void SaveAfterDataFailure(string where)
+        {
+            if (!ranks.IsRoot) return;
+            try { SaveUnlessSaved(); log($"the data failed at step {state.Step + 1}{where}; the last good checkpoint is {lastCheckpoint ?? "none (no step was run)"}"); }
+            catch (Exception saving) when (saving is IOException or UnauthorizedAccessException) { log($"the data failed at step {state.Step + 1}{where}, and no checkpoint could be written: {saving.Message}"); }
+        }
+
+        // Distributed: the step's micro-batches are read before its first collective, and the ranks
+        // agree that each read its own. One rank's data failure would otherwise end it inside the
+        // step while the others wait in its all-reduce, and the job would end without the root's
+        // checkpoint. After a failure: the root's checkpoint, then every rank ends (the failing
+        // ones with their own line), none aborting the others.
+        IEnumerator<(torch.Tensor, torch.Tensor, IDisposable?)> ReadTogether(IEnumerator<(torch.Tensor, torch.Tensor, IDisposable?)> micro)
+        {
+            var batches = new List<(torch.Tensor, torch.Tensor, IDisposable?)>(config.Accum);
+            Exception? failure = null;
+            try { while (batches.Count < config.Accum && micro.MoveNext()) batches.Add(micro.Current); }
+            catch (Exception e) when (e is DatasetException or IOException) { failure = e; }
+            var failed = ranks.AllGatherValues(failure is null ? 0 : 1).Select((f, rank) => (f, rank)).Where(r => r.f > 0).Select(r => r.rank).ToList();
+            if (failed.Count == 0) return batches.GetEnumerator();
+            foreach (var (_, _, owner) in batches) owner?.Dispose();
+            string where = $" on rank {string.Join(", ", failed)}";
+            SaveAfterDataFailure(where);
+            ranks.AwaitLocalWork(); // the checkpoint is written before any rank ends
+            var ending = failure ?? new DatasetException($"the data failed at step {state.Step + 1}{where} (its line says why); the run ends on every rank");
+            ending.Data[TrainCommand.EveryRankEnds] = true;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ending);
+            return null!;
+        }
+
         bool stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested); // agreed by all ranks (at start and after each step): they run the same steps
         stepping = true;
         while (state.Step < totalSteps && !stop)
         {
             int epoch = (int)(state.Step / itersPerEpoch);
             int firstBatch = (int)(state.Step % itersPerEpoch) * config.Accum;
-            using var micro = loader.Epoch(epoch, firstBatch, cancel).Select(b => (b.Globals.to(where), b.GlobalPositions.to(where), (IDisposable?)b)).GetEnumerator();
+            using var epochBatches = loader.Epoch(epoch, firstBatch, cancel).Select(b => (b.Globals.to(where), b.GlobalPositions.to(where), (IDisposable?)b)).GetEnumerator();
             while (state.Step < totalSteps && state.Step / itersPerEpoch == epoch && !stop)
             {
                 var stepWatch = Stopwatch.StartNew();
@@ -110,20 +141,17 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 double lr = Schedules.cosineAt(lrSchedule, it), wd = Schedules.cosineAt(wdSchedule, it), momentum = Schedules.cosineAt(momentumSchedule, it);
                 var (tauT, tauTc) = CrocSetup.TeacherTemperatures(config, epoch);
                 Dictionary<string, double> values;
+                var micro = ranks.World == 1 ? epochBatches : ReadTogether(epochBatches); // one process reads each batch as the step asks for it
                 try
                 {
                     values = StepRunner.Run(croc, settings, config.Seed, state, ranks, micro,
                         new TrainingStep.Schedule(epoch: epoch, lr: lr, weightDecay: wd, momentum: momentum, teacherTemp: tauT, teacherTempC: tauTc));
                 }
-                catch (Exception e) when (e is DatasetException or IOException)
+                catch (Exception e) when (e is DatasetException or IOException && ranks.World == 1)
                 {
                     // Only the loader reads files in a step, and it gives every batch before the update:
                     // the state is still the last step's, whole, and is kept before the run ends.
-                    if (ranks.IsRoot)
-                    {
-                        try { SaveUnlessSaved(); log($"the data failed at step {state.Step + 1}; the last good checkpoint is {lastCheckpoint ?? "none (no step was run)"}"); }
-                        catch (Exception saving) when (saving is IOException or UnauthorizedAccessException) { log($"the data failed at step {state.Step + 1}, and no checkpoint could be written: {saving.Message}"); }
-                    }
+                    SaveAfterDataFailure("");
                     throw;
                 }
                 double loss = values["loss"];
@@ -138,13 +166,16 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 values["step_s"] = seconds;
                 values["images_per_s"] = config.Batch * config.Accum * ranks.World / seconds;
                 values["live_tensors"] = torch.Tensor.TotalCount;
+                bool checkpointStep = state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps;
                 if (ranks.IsRoot)
                 {
                     metrics!.Write(state.Step, values);
                     Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
-                    if (state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps)
+                    if (checkpointStep)
                         lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
                 }
+                // the others wait for the root's checkpoint without --collective-timeout: slow storage is no hung rank
+                if (checkpointStep) ranks.AwaitLocalWork();
                 // after the checkpoint: a signal that came while it was written stops here, not a step later
                 stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested);
             }
