@@ -10,6 +10,9 @@ public sealed class MetricsLog : IDisposable
     readonly StreamWriter lines;
     readonly TorchSharp.Modules.SummaryWriter? board;
 
+    /// <summary>The run folder's TensorBoard event files.</summary>
+    public static string EventsFolder(string output) => Path.Combine(output, "tensorboard");
+
     /// <summary>Appends to the run's metrics; lines of steps after <paramref name="resumedAt"/> (written by a
     /// run that stopped before its next checkpoint, and about to be redone) are dropped first, and so
     /// is a line that is not a step's record (torn by a crash or a full disk); TensorBoard is told to
@@ -27,7 +30,7 @@ public sealed class MetricsLog : IDisposable
         }
         lines = new StreamWriter(path, append: true) { AutoFlush = true };
         if (!tensorboard) return;
-        var events = Path.Combine(output, "tensorboard");
+        var events = EventsFolder(output);
         TensorBoardRestart.Mark(events, resumedAt); // before the writer opens its file: the name sorts first
         board = torch.utils.tensorboard.SummaryWriter(events);
     }

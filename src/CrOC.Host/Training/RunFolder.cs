@@ -35,7 +35,7 @@ public sealed class RunFolder : IDisposable
         var path = OutputPaths.Folder(output, "--output");
         if (System.IO.Path.GetPathRoot(path) == path) // as root, `--output /` wrote a run into /
             throw new OutputException($"--output '{output}' is the filesystem's root: a run keeps its records, lock and checkpoints in its own folder; choose one");
-        if (RunFiles.Append("run.lock").FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten
+        if (RunFiles.Concat([LockName, OwnerName, "clusters.png"]).FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten (clusters.png: after the last step)
             throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
         // refused before the lock, which would leave run.lock beside the records; again under it,
         // as another run may have written there meanwhile
@@ -63,6 +63,7 @@ public sealed class RunFolder : IDisposable
                 old.Dispose();
             }
             OutputPaths.Folder(Checkpoints.Folder(path), "--output's checkpoint folder"); // now, not at the first checkpoint, steps later
+            OutputPaths.Folder(MetricsLog.EventsFolder(path), "--output's TensorBoard folder"); // a file or a read-only folder named so failed after the records, exit 1
             RemoveLeftovers(path); // only once the folder is known to be this run's (or no run's)
             return new RunFolder(path, held, movedTo);
         }

@@ -801,6 +801,10 @@ let tests =
                 mkfifo.WaitForExit()
             let recordsAsFolders = Path.Combine(dir, "records-as-folders")
             Directory.CreateDirectory(Path.Combine(recordsAsFolders, "metrics.jsonl")) |> ignore
+            let pictureAsFolder = Path.Combine(dir, "picture-as-folder")
+            Directory.CreateDirectory(Path.Combine(pictureAsFolder, "clusters.png")) |> ignore
+            let eventsAsFile = Directory.CreateDirectory(Path.Combine(dir, "events-as-file")).FullName
+            File.WriteAllText(Path.Combine(eventsAsFile, "tensorboard"), "")
             let suiteConfig = Path.Combine(dir, "suite.json")
             File.WriteAllText(suiteConfig, "{ \"data\": \"photos\", \"max-steps\": 1 }")
             let unwritable = "/proc/croc-cannot-write-here/out"
@@ -926,6 +930,8 @@ let tests =
                   2, trainArgs (Path.Combine(dir, "r4")) [ "--batch"; "0" ], "--batch must be"
                   2, trainArgs aFile [], "is a file, not a folder"
                   2, trainArgs recordsAsFolders [], "holds a folder named metrics.jsonl" // "permission denied", exit 1, once
+                  2, trainArgs pictureAsFolder [], "holds a folder named clusters.png" // "Is a directory", exit 1, after the last step once
+                  2, trainArgs eventsAsFile [], "--output's TensorBoard folder '" + Path.Combine(eventsAsFile, "tensorboard") + "' is a file" // exit 1 after the records once
                   2, trainArgs "/" [], "is the filesystem's root" // as root, a run was written into / once
                   2, trainArgs "//." [], "is the filesystem's root"
                   2, trainArgs unwritable [], "cannot be written"
