@@ -22,9 +22,18 @@ public static class SyntheticDataset
         if (File.Exists(Path.Combine(root, "train-files.txt"))) return root;
         var building = root + $".{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}.partial";
         Console.WriteLine($"generating {train} + {val} synthetic scenes into {root} (once) ...");
-        SyntheticScenes.WriteVoc(building, train, val, seed);
-        var names = File.ReadAllLines(Path.Combine(building, "ImageSets", "Segmentation", "train.txt"));
-        File.WriteAllLines(Path.Combine(building, "train-files.txt"), names.Select(n => $"JPEGImages/{n}.jpg"));
+        try
+        {
+            SyntheticScenes.WriteVoc(building, train, val, seed);
+            var names = File.ReadAllLines(Path.Combine(building, "ImageSets", "Segmentation", "train.txt"));
+            File.WriteAllLines(Path.Combine(building, "train-files.txt"), names.Select(n => $"JPEGImages/{n}.jpg"));
+        }
+        catch
+        {
+            // a full disk (or ulimit -f): the half-built copy would hold the space until the next start
+            try { Directory.Delete(building, true); } catch (Exception e2) when (e2 is IOException or UnauthorizedAccessException) { }
+            throw;
+        }
         Publish(building, root);
         return root;
     }

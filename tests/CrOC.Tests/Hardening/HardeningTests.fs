@@ -23,6 +23,19 @@ let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 /// exit code, stdout, stderr; killed after `seconds`.
 let croc (seconds: int) (args: string list) = dotnetProcess hostDll seconds args
 
+/// `croc-host args` under `ulimit -f limitKb`, with the environment variables `env` added: exit
+/// code, stderr. W^X off: .NET's own executable-memory file must not meet a small limit.
+let private crocWithFileLimit (limitKb: int64) (env: (string * string) list) (args: string list) =
+    let info = ProcessStartInfo("bash", RedirectStandardOutput = true, RedirectStandardError = true)
+    for a in [ "-c"; sprintf "ulimit -f %d; exec dotnet \"$@\"" limitKb; "croc"; hostDll ] @ args do info.ArgumentList.Add a
+    info.Environment.["DOTNET_EnableWriteXorExecute"] <- "0"
+    for name, value in env do info.Environment.[name] <- value
+    use p = present (Process.Start info)
+    let err = p.StandardError.ReadToEndAsync()
+    p.StandardOutput.ReadToEnd() |> ignore
+    p.WaitForExit()
+    p.ExitCode, err.Result
+
 /// `croc-host train` arguments of the tests' tiny configuration plus `extra`.
 let private trainArgs (output: string) (extra: string list) =
     "train" :: TrainingTests.tinyArgs output extra
@@ -271,7 +284,12 @@ let tests =
             Expect.equal (SyntheticDataset.Ensure(8, 2, 0L, home)) root "generated"
             Expect.isFalse (Directory.Exists dead) "the stopped builder's copy is removed"
             Expect.isTrue (Directory.Exists live) "a running builder's copy is left alone"
-            Directory.Delete(home, true)
+            // A generation that fails (a full disk; here ulimit -f) removes its half-built copy at once (it held the space until the next start once).
+            let failing = DataTests.tempDir "synthetic-failing"
+            let code, err = crocWithFileLimit 6L [ "CROC_DATA_HOME", Path.Combine(failing, "home") ] [ "train"; "--output"; Path.Combine(failing, "run"); "--max-steps"; "1"; "--synthetic-train"; "64"; "--synthetic-val"; "4" ]
+            Expect.equal code 1 err
+            Expect.isEmpty (Directory.GetFileSystemEntries(Path.Combine(failing, "home"))) "no .partial copy left"
+            for d in [ home; failing ] do Directory.Delete(d, true)
         }
 
         test "a folder whose config.json or run.json is not a run's (a model folder) is refused; its files stay as they were" {
@@ -413,18 +431,10 @@ let tests =
             let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ]))
             Expect.equal code 0 text
             let first = Checkpoints.List(output) |> Seq.last
-            let limitKb = FileInfo(first).Length / 2048L // half a checkpoint
-            // W^X off: .NET's own executable-memory file must not meet the small limit
-            let info = ProcessStartInfo("bash", RedirectStandardOutput = true, RedirectStandardError = true)
-            for a in [ "-c"; sprintf "ulimit -f %d; exec dotnet \"$@\"" limitKb; "croc"; hostDll ] @ trainArgs output [ "--max-steps"; "3" ] do info.ArgumentList.Add a
-            info.Environment.["DOTNET_EnableWriteXorExecute"] <- "0"
-            use p = present (Process.Start info)
-            let err = p.StandardError.ReadToEndAsync()
-            p.StandardOutput.ReadToEnd() |> ignore
-            p.WaitForExit()
-            Expect.equal p.ExitCode 1 err.Result
-            Expect.stringContains err.Result "a file grew past the largest this process may write (ulimit -f" "named"
-            Expect.isFalse (err.Result.Contains "   at ") "no stack trace"
+            let code, err = crocWithFileLimit (FileInfo(first).Length / 2048L) [] (trainArgs output [ "--max-steps"; "3" ]) // half a checkpoint
+            Expect.equal code 1 err
+            Expect.stringContains err "a file grew past the largest this process may write (ulimit -f" "named"
+            Expect.isFalse (err.Contains "   at ") "no stack trace"
             Expect.isEmpty (Directory.GetFiles(Checkpoints.Folder output, "*.tmp")) "its temporary file removed"
             Expect.equal (Checkpoints.List output |> List.ofSeq) [ first ] "the earlier checkpoint kept"
             Safetensors.Read first |> ignore
