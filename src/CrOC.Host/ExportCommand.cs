@@ -80,18 +80,28 @@ public static class ExportCommand
         // relaxed escaping: the card is read by people too ("DINO's", "+" as written)
         var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         var written = new List<string>();
-        if (format is ExportFormat.Both or ExportFormat.Safetensors)
+        var existed = targets.Where(File.Exists).ToHashSet();
+        try
         {
-            BackboneExport.Write(output + ".safetensors", backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson }, replace: o.Overwrite);
-            written.Add(output + ".safetensors");
+            if (format is ExportFormat.Both or ExportFormat.Safetensors)
+            {
+                BackboneExport.Write(output + ".safetensors", backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson }, replace: o.Overwrite);
+                written.Add(output + ".safetensors");
+            }
+            if (format is ExportFormat.Both or ExportFormat.Pth)
+            {
+                BackboneExport.Write(output + ".pth", backbone.WithPrefix("backbone."), replace: o.Overwrite);
+                written.Add(output + ".pth");
+            }
+            AtomicFile.WriteAllText(output + ".json", cardJson + "\n", replace: o.Overwrite);
+            written.Add(output + ".json");
         }
-        if (format is ExportFormat.Both or ExportFormat.Pth)
+        catch
         {
-            BackboneExport.Write(output + ".pth", backbone.WithPrefix("backbone."), replace: o.Overwrite);
-            written.Add(output + ".pth");
+            // all or nothing new: a half export (a .safetensors without its card) would refuse the rerun
+            foreach (var file in written.Where(f => !existed.Contains(f))) File.Delete(file);
+            throw;
         }
-        AtomicFile.WriteAllText(output + ".json", cardJson + "\n", replace: o.Overwrite);
-        written.Add(output + ".json");
         Console.WriteLine($"wrote {string.Join(", ", written)}");
         foreach (var other in new[] { output + ".safetensors", output + ".pth" }.Except(written).Where(File.Exists))
             Console.WriteLine($"note: {other}, of an earlier export, is left as it was: {output}.json describes {string.Join(" and ", written.SkipLast(1))} only");

@@ -24,7 +24,7 @@ public static partial class AtomicFile
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         if (expectedBytes is long needed && DiskSpace.Free(full) is long available && available < needed)
-            throw new IOException($"no space left on the disk for {full}: it needs {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; the previous file is intact", 28);
+            throw new IOException($"no space left on the disk for {full}: it needs {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; {Previous(full)}", 28);
         var temporary = $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}{TemporarySuffix}";
         long written = 0;
         try
@@ -44,7 +44,7 @@ public static partial class AtomicFile
         {
             var free = DiskSpace.Free(full);
             var need = expectedBytes is long n ? $"it needs {ByteSize.Describe(n)}" : $"{ByteSize.Describe(written)} were written before the disk filled";
-            throw new IOException($"no space left on the disk for {full}: {need}, {(free is long f ? ByteSize.Describe(f) : "an unknown amount")} free now; the previous file is intact", e.HResult);
+            throw new IOException($"no space left on the disk for {full}: {need}, {(free is long f ? ByteSize.Describe(f) : "an unknown amount")} free now; {Previous(full)}", e.HResult);
         }
         finally
         {
@@ -52,6 +52,9 @@ public static partial class AtomicFile
             catch (IOException) { /* a leftover is removed at the next start */ }
         }
     }
+
+    /// <summary>What a failed write left at <paramref name="full"/>.</summary>
+    static string Previous(string full) => File.Exists(full) ? "the previous file is intact" : "nothing was written there";
 
     /// <summary>Whether <paramref name="path"/> is one of this class's temporary files
     /// (TARGET.PID.GUID.tmp) whose writing process is no longer running.</summary>

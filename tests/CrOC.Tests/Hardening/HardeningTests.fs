@@ -161,6 +161,24 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "an export that fails after its first file leaves none of its files (the rerun was refused by the half export once)" {
+            let dir = DataTests.tempDir "export-half"
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32)) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let whole = Path.Combine(dir, "whole")
+            Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; weights; "--output"; whole |])) 0 "a whole export, for its sizes"
+            // a file-size limit between the .safetensors' size and the larger .pth's: the second write fails
+            let sizeOf ending = FileInfo(whole + ending).Length
+            Expect.isGreaterThan (sizeOf ".pth" - sizeOf ".safetensors") 4096L "the .pth is larger by a few KiB (zip headers)"
+            let half = Path.Combine(dir, "half")
+            let code, err = crocWithFileLimit ((sizeOf ".safetensors" + sizeOf ".pth") / 2048L) [] [ "export"; "--weights"; weights; "--output"; half ]
+            Expect.equal code 1 err
+            Expect.stringContains err "a file grew past the largest this process may write" "the failure said"
+            Expect.isEmpty (Directory.GetFiles(dir, "half*")) "no .safetensors without its .pth and card"
+            Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; weights; "--output"; half |])) 0 "the rerun works"
+            Directory.Delete(dir, true)
+        }
+
         test "a newest checkpoint that is no readable file (a dangling link, a FIFO) is refused and set aside; the run resumes from the previous one" {
             let output = DataTests.tempDir "dangling"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
