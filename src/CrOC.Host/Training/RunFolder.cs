@@ -55,6 +55,8 @@ public sealed class RunFolder : IDisposable
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the working directory, which would move with it; run the command from outside that folder");
                 if (config.Data.FirstOrDefault(root => DiskSpace.Holds(entry, RealPaths.Of(CrOC.Data.ImageSources.Location(root)))) is { } inside)
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the dataset '{inside}', which would move with the old run; keep the data outside the run's folder, or move the old run yourself");
+                if (RunningBelow(path) is { } running) // it was moved from under its process, which then failed with its unsaved steps
+                    throw new OutputException($"--move-aside cannot move '{path}': it holds the run folder '{running}', in use by {Holder(System.IO.Path.Combine(running, OwnerName))}; wait for that run to end, or move the folders yourself");
                 movedTo = AsideName(path);
                 Directory.Move(path, movedTo); // the lock file moves with it: still ours until released
                 var old = held;
@@ -97,6 +99,20 @@ public sealed class RunFolder : IDisposable
         {
             throw new OutputException($"--output '{path}' is in use by another run ({Holder(System.IO.Path.Combine(path, OwnerName))}); wait for it to end, or choose another --output");
         }
+    }
+
+    /// <summary>A run folder below <paramref name="path"/> (not itself; links not followed: a link
+    /// moves as a link) whose lock another process holds, or null.</summary>
+    static string? RunningBelow(string path)
+    {
+        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
+        foreach (var file in Directory.EnumerateFiles(path, LockName, options).Where(f => System.IO.Path.GetDirectoryName(f) != path))
+        {
+            try { using (new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.None)) { } }
+            catch (IOException) { return System.IO.Path.GetDirectoryName(file); }
+            catch (UnauthorizedAccessException) { }
+        }
+        return null;
     }
 
     /// <summary>"process PID on HOST since TIME" from the owner file.</summary>

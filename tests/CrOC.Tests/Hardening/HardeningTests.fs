@@ -115,6 +115,16 @@ let tests =
             let asides = Directory.GetDirectories(present (Path.GetDirectoryName output), DirectoryInfo(output).Name + ".old-*")
             Expect.equal asides.Length 2 "a second folder aside, whatever the second"
             Expect.equal (lines output "metrics.jsonl").Length 6 "started anew"
+            // a run still running in a folder below is not moved from under its process (it failed, its unsaved steps lost, once)
+            let inner = Directory.CreateDirectory(Path.Combine(output, "inner")).FullName
+            do
+                use running = new FileStream(Path.Combine(inner, RunFolder.LockName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)
+                File.WriteAllText(Path.Combine(inner, RunFolder.OwnerName), "4242 elsewhere 2026-12-06T00:00:00Z\n")
+                let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "6"; "--move-aside" ]))
+                Expect.equal code 2 text
+                Expect.stringContains text "holds the run folder '" "refused"
+                Expect.stringContains text "in use by process 4242 on elsewhere" "naming who runs there"
+            Directory.Delete(inner, true)
             let moved = copyOfScenes ()
             let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--data"; moved; "--max-steps"; "7" ]))
             Expect.equal code 0 (sprintf "the same images under another root resume: %s" text)
