@@ -79,7 +79,16 @@ public static class SyntheticExperiment
                 var runLog = new RunLog(Path.Combine(folder.Path, "train.log"), line => !line.StartsWith("step ", StringComparison.Ordinal)); // train.log has the steps too
                 var trainer = new Trainer(config, runLog.Write, folder: folder, dataWarning: runLog.Error);
                 TrainSummary summary;
-                using (trainer.StopOnSignals()) summary = trainer.Run(files);
+                try
+                {
+                    using (trainer.StopOnSignals()) summary = trainer.Run(files);
+                }
+                catch (Exception e)
+                {
+                    // the run's own log ends with why it ended, as train's does (the command reports it on stderr)
+                    try { File.AppendAllText(Path.Combine(folder.Path, "train.log"), $"croc-host experiment: {ExitCodes.Message(e)}\n"); } catch (Exception) { /* the log may be what failed */ }
+                    throw;
+                }
                 if (summary.Interrupted || trainer.StopRequested)
                 {
                     Console.WriteLine(summary.StepsRun > 0

@@ -171,6 +171,16 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "the synthetic experiment: a run that fails ends its own train.log with the failure line, as train's does" {
+            let experiment = DataTests.tempDir "experiment-fails"
+            let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if not (List.contains name [ "output"; "data"; "epochs" ]) then yield sprintf "--%s %s" name value ]) + " --max-steps 2"
+            let code, err = crocWithFileLimit 256L [] [ "experiment"; "--seeds"; "0"; "--output"; experiment; "--train-args=" + trainArgsText ] // the first checkpoint fails
+            Expect.equal code 1 err
+            let runLog = File.ReadAllLines(Path.Combine(experiment, "croc-seed0", "train.log"))
+            Expect.stringContains (Array.last runLog) "croc-host experiment: a file grew past the largest this process may write" "the last line says why (on stderr alone once)"
+            Directory.Delete(experiment, true)
+        }
+
         test "an export that fails after its first file leaves none of its files (the rerun was refused by the half export once)" {
             let dir = DataTests.tempDir "export-half"
             let weights = Path.Combine(dir, "w.safetensors")
