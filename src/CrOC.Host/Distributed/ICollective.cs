@@ -36,6 +36,10 @@ public interface ICollective : IDisposable
     /// on the other ranks' local work, which ends but may outlast any timeout (generating the
     /// synthetic set). A rank that fails meanwhile aborts the job, or mpirun ends it.</summary>
     void AwaitLocalWork();
+    /// <summary>A barrier after rank 0's own work (a checkpoint write, however slow its storage):
+    /// the others wait without the collective timeout, rank 0 under it from the moment it arrives
+    /// (a rank that hangs meanwhile is still caught).</summary>
+    void AwaitRootWork();
     /// <summary>Ends every process of the run with <paramref name="code"/> (after an error on this
     /// rank: the others must not wait for it).</summary>
     void Abort(int code);
@@ -53,6 +57,7 @@ public sealed class SingleProcess : ICollective
     public torch.Tensor AllGather(torch.Tensor tensor) => tensor.clone();
     public void Barrier() { }
     public void AwaitLocalWork() { }
+    public void AwaitRootWork() { }
     public void Abort(int code) => Environment.Exit(code);
     public void Dispose() { }
 }

@@ -90,6 +90,12 @@ public sealed class MpiCollective : ICollective
 
     public void AwaitLocalWork() => mpi.SleepingBarrier(TimeSpan.FromMilliseconds(50));
 
+    public void AwaitRootWork()
+    {
+        if (Rank != 0) { AwaitLocalWork(); return; }
+        using (watchdog.Guard("barrier after rank 0's work")) AwaitLocalWork(); // the same MPI barrier on every rank
+    }
+
     /// <summary>Ends the whole job from this rank (all ranks exit).</summary>
     public void Abort(int code) => mpi.Abort(code);
 

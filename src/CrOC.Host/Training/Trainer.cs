@@ -95,36 +95,42 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
         }
 
-        // The root keeps the steps run before the data failed (`where`: " on rank(s) …" or "").
-        void SaveAfterDataFailure(string where)
+        // The root keeps the steps run before the data failed (`onRanks`: " on rank(s) …" or "").
+        void SaveAfterDataFailure(string onRanks)
         {
             if (!ranks.IsRoot) return;
-            try { SaveUnlessSaved(); log($"the data failed at step {state.Step + 1}{where}; the last good checkpoint is {lastCheckpoint ?? "none (no step was run)"}"); }
-            catch (Exception saving) when (saving is IOException or UnauthorizedAccessException) { log($"the data failed at step {state.Step + 1}{where}, and no checkpoint could be written: {saving.Message}"); }
+            try { SaveUnlessSaved(); log($"the data failed at step {state.Step + 1}{onRanks}; the last good checkpoint is {lastCheckpoint ?? "none (no step was run)"}"); }
+            catch (Exception saving) when (saving is IOException or UnauthorizedAccessException) { log($"the data failed at step {state.Step + 1}{onRanks}, and no checkpoint could be written: {saving.Message}"); }
         }
 
-        // Distributed: the step's micro-batches are read before its first collective, and the ranks
-        // agree that each read its own. One rank's data failure would otherwise end it inside the
-        // step while the others wait in its all-reduce, and the job would end without the root's
-        // checkpoint. After a failure: the root's checkpoint, then every rank ends (the failing
-        // ones with their own line), none aborting the others.
-        IEnumerator<(torch.Tensor, torch.Tensor, IDisposable?)> ReadTogether(IEnumerator<(torch.Tensor, torch.Tensor, IDisposable?)> micro)
+        // Distributed: the step's micro-batches are read before its first collective (accum of them
+        // held at once), and the ranks agree that each read its own. One rank's data failure would
+        // otherwise end it inside the step while the others wait in its all-reduce, and the job
+        // would end without the root's checkpoint. After a failure: the root's checkpoint, then
+        // every rank ends — the failing ones with their own line and code, the others with the
+        // first failing rank's code — none aborting the others.
+        IEnumerable<Batch> ReadTogether(IEnumerator<Batch> epochBatches)
         {
-            var batches = new List<(torch.Tensor, torch.Tensor, IDisposable?)>(config.Accum);
+            var batches = new List<Batch>(config.Accum);
             Exception? failure = null;
-            try { while (batches.Count < config.Accum && micro.MoveNext()) batches.Add(micro.Current); }
+            try { while (batches.Count < config.Accum && epochBatches.MoveNext()) batches.Add(epochBatches.Current); }
             catch (Exception e) when (e is DatasetException or IOException) { failure = e; }
-            var failed = ranks.AllGatherValues(failure is null ? 0 : 1).Select((f, rank) => (f, rank)).Where(r => r.f > 0).Select(r => r.rank).ToList();
-            if (failed.Count == 0) return batches.GetEnumerator();
-            foreach (var (_, _, owner) in batches) owner?.Dispose();
-            string where = $" on rank {string.Join(", ", failed)}";
-            SaveAfterDataFailure(where);
-            ranks.AwaitLocalWork(); // the checkpoint is written before any rank ends
-            var ending = failure ?? new DatasetException($"the data failed at step {state.Step + 1}{where} (its line says why); the run ends on every rank");
+            var codes = ranks.AllGatherValues(failure is null ? 0 : ExitCodes.For(failure));
+            var failed = Enumerable.Range(0, codes.Length).Where(rank => codes[rank] > 0).ToList();
+            if (failed.Count == 0) return batches;
+            foreach (var batch in batches) batch.Dispose();
+            string onRanks = $" on rank {string.Join(", ", failed)}";
+            SaveAfterDataFailure(onRanks);
+            ranks.AwaitRootWork(); // the checkpoint is written before any rank ends
+            string message = $"the data failed at step {state.Step + 1}{onRanks} (its line says why); the run ends on every rank";
+            var ending = failure ?? (codes[failed[0]] == ExitCodes.BadInput ? new DatasetException(message) : new IOException(message));
             ending.Data[TrainCommand.EveryRankEnds] = true;
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ending);
             return null!;
         }
+
+        // A batch on the step's device, moved inside the step's dispose scope (freed with the step).
+        (torch.Tensor, torch.Tensor, IDisposable?) OnDevice(Batch b) => (b.Globals.to(where), b.GlobalPositions.to(where), b);
 
         bool stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested); // agreed by all ranks (at start and after each step): they run the same steps
         stepping = true;
@@ -132,7 +138,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         {
             int epoch = (int)(state.Step / itersPerEpoch);
             int firstBatch = (int)(state.Step % itersPerEpoch) * config.Accum;
-            using var epochBatches = loader.Epoch(epoch, firstBatch, cancel).Select(b => (b.Globals.to(where), b.GlobalPositions.to(where), (IDisposable?)b)).GetEnumerator();
+            using var epochBatches = loader.Epoch(epoch, firstBatch, cancel).GetEnumerator();
             while (state.Step < totalSteps && state.Step / itersPerEpoch == epoch && !stop)
             {
                 var stepWatch = Stopwatch.StartNew();
@@ -141,7 +147,8 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 double lr = Schedules.cosineAt(lrSchedule, it), wd = Schedules.cosineAt(wdSchedule, it), momentum = Schedules.cosineAt(momentumSchedule, it);
                 var (tauT, tauTc) = CrocSetup.TeacherTemperatures(config, epoch);
                 Dictionary<string, double> values;
-                var micro = ranks.World == 1 ? epochBatches : ReadTogether(epochBatches); // one process reads each batch as the step asks for it
+                // one process reads each batch as the step asks for it
+                using var micro = (ranks.World == 1 ? Rest(epochBatches) : ReadTogether(epochBatches)).Select(OnDevice).GetEnumerator();
                 try
                 {
                     values = StepRunner.Run(croc, settings, config.Seed, state, ranks, micro,
@@ -175,7 +182,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                         lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
                 }
                 // the others wait for the root's checkpoint without --collective-timeout: slow storage is no hung rank
-                if (checkpointStep) ranks.AwaitLocalWork();
+                if (checkpointStep) ranks.AwaitRootWork();
                 // after the checkpoint: a signal that came while it was written stops here, not a step later
                 stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested);
             }
@@ -232,6 +239,12 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     }
 
     /// <summary>A stop asked on any rank (Ctrl-C, SIGTERM, cancellation) stops all after the same step.</summary>
+    /// <summary>The items an enumerator has left, taken one at a time as they are asked for.</summary>
+    static IEnumerable<T> Rest<T>(IEnumerator<T> items)
+    {
+        while (items.MoveNext()) yield return items.Current;
+    }
+
     bool AnyRankStops(bool here) => ranks.World == 1 ? here : ranks.AllGatherValues(here ? 1.0 : 0.0).Any(v => v > 0);
 
 

@@ -28,6 +28,7 @@ type MirroredPair() =
         member _.AllGather(t) = torch.cat([| t; t |])
         member _.Barrier() = ()
         member _.AwaitLocalWork() = ()
+        member _.AwaitRootWork() = ()
         member _.Abort(_) = ()
         member _.Dispose() = ()
 
@@ -182,6 +183,8 @@ let tests =
             Expect.equal code 0 text
             let dp, single = TrainingTests.metrics two, TrainingTests.metrics one
             Expect.sequenceEqual [ for r in dp -> r.GetProperty("step").GetInt32() ] [ 1; 2; 3; 4 ] "each step logged once (only rank 0 writes)"
+            let live = [ for r in dp -> r.GetProperty("live_tensors").GetDouble() ]
+            Expect.equal live.[3] live.[2] "no tensor left alive per step (the batches read ahead of the step were moved outside its scope once)"
             for a, b in Array.zip dp single do
                 for key in [ "loss"; "loss_img"; "loss_obj"; "teacher_entropy"; "objects_per_image" ] do
                     let x, y = a.GetProperty(key).GetDouble(), b.GetProperty(key).GetDouble()
