@@ -62,7 +62,8 @@ public static class EncodedEnd
                     if (at + 10 > bytes.Length) return false;
                     at += 10 + ColourTable(bytes[(int)at + 9]) + 1;
                     return AfterSubBlocks(bytes, at) <= bytes.Length;
-                default: return false; // the trailer before any image, or not a block
+                case 0x3B: return false; // the trailer before any image
+                default: at++; break; // a stray byte between blocks, which decoders skip
             }
         }
         return false;
@@ -88,17 +89,17 @@ public static class EncodedEnd
         if (bytes.Length < 26) return false;
         long pixels = BinaryPrimitives.ReadUInt32LittleEndian(bytes[10..]);
         uint header = BinaryPrimitives.ReadUInt32LittleEndian(bytes[14..]);
+        if (bytes.Length < 14 + System.Math.Min(header, 40u)) return false;
         long width, height, bits, compression = 0, imageSize = 0;
         if (header == 12) // OS/2 core header: 16-bit sides
             (width, height, bits) = (BinaryPrimitives.ReadUInt16LittleEndian(bytes[18..]), BinaryPrimitives.ReadUInt16LittleEndian(bytes[20..]), BinaryPrimitives.ReadUInt16LittleEndian(bytes[24..]));
-        else
+        else // the info header's layout; OS/2 v2 headers of 16 bytes end before the compression field
         {
-            if (bytes.Length < 38) return false;
             width = BinaryPrimitives.ReadInt32LittleEndian(bytes[18..]);
             height = System.Math.Abs((long)BinaryPrimitives.ReadInt32LittleEndian(bytes[22..])); // negative: rows top-down
             bits = BinaryPrimitives.ReadUInt16LittleEndian(bytes[28..]);
-            compression = BinaryPrimitives.ReadUInt32LittleEndian(bytes[30..]);
-            imageSize = BinaryPrimitives.ReadUInt32LittleEndian(bytes[34..]);
+            if (header >= 20) compression = BinaryPrimitives.ReadUInt32LittleEndian(bytes[30..]);
+            if (header >= 24) imageSize = BinaryPrimitives.ReadUInt32LittleEndian(bytes[34..]);
         }
         bool uncompressed = compression is 0 or 3 or 6; // RGB, bit fields, alpha bit fields
         long data = uncompressed ? (bits * width + 31) / 32 * 4 * height : imageSize;

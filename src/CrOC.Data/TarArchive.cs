@@ -188,14 +188,15 @@ public sealed class TarArchive
     /// beyond <paramref name="limit"/> bytes (counted as read: a device such as /dev/zero never ends).</summary>
     public static byte[] ReadFileOrMember(string path, int limit)
     {
-        var tooLong = new DatasetException($"'{path}' holds more than {limit >> 20} MiB: not a list of names (a device such as /dev/zero?)");
+        var tooLong = new DatasetException($"'{path}' holds more than {limit} bytes (a device such as /dev/zero?)");
         if (File.Exists(path))
         {
             using var stream = File.OpenRead(path); // blocks on a FIFO until its writer opens it, as `<(…)` needs
-            var buffer = new byte[limit + 1];
-            int total = 0, read;
-            while (total < buffer.Length && (read = stream.Read(buffer, total, buffer.Length - total)) > 0) total += read;
-            return total <= limit ? buffer[..total] : throw tooLong;
+            using var copy = new MemoryStream();
+            var chunk = new byte[1 << 16];
+            int read;
+            while (copy.Length <= limit && (read = stream.Read(chunk, 0, chunk.Length)) > 0) copy.Write(chunk, 0, read);
+            return copy.Length <= limit ? copy.ToArray() : throw tooLong;
         }
         if (Split(path) is not var (file, name)) throw new DatasetException($"'{path}' not found (a file, or archive.tar#member)");
         var archive = Open(file);

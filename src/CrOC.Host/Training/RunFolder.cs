@@ -19,6 +19,8 @@ public sealed class RunFolder : IDisposable
     public const string LockName = "run.lock";
     /// <summary>Who holds the lock (pid, host, time): a plain file beside it, readable while the lock is held.</summary>
     public const string OwnerName = "run.owner";
+    /// <summary>The online clusters' picture a synthetic run draws after its last step.</summary>
+    public const string PictureName = "clusters.png";
     static readonly string[] RunFiles = ["config.json", "metrics.jsonl", "train.log", "run.json"];
 
     FileStream? lockFile;
@@ -35,7 +37,7 @@ public sealed class RunFolder : IDisposable
         var path = OutputPaths.Folder(output, "--output");
         if (System.IO.Path.GetPathRoot(path) == path) // as root, `--output /` wrote a run into /
             throw new OutputException($"--output '{output}' is the filesystem's root: a run keeps its records, lock and checkpoints in its own folder; choose one");
-        if (RunFiles.Concat([LockName, OwnerName, "clusters.png"]).FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten (clusters.png: after the last step)
+        if (RunFiles.Concat([LockName, OwnerName, PictureName]).FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten (clusters.png: after the last step)
             throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
         // refused before the lock, which would leave run.lock beside the records; again under it,
         // as another run may have written there meanwhile

@@ -109,7 +109,7 @@ public static class TrainCommand
         log.Write($"{(summary.Interrupted ? "stopped" : "finished")} at step {summary.Steps} ({summary.StepsRun} steps in {summary.Seconds:F0} s): loss {summary.FirstLoss:F4} → {summary.LastLoss:F4}, {summary.ImagesPerSecond:F1} images/s");
         if (synthetic is not null && PictureCheckpoint(summary, trainer.StopRequested) is { } last)
         {
-            var picture = Path.Combine(config.Output, "clusters.png");
+            var picture = Path.Combine(config.Output, RunFolder.PictureName);
             WriteClusterPicture(config, last, new VocSegmentation(synthetic, "val"), picture);
             log.Write($"online clusters of 4 validation images: {picture}");
         }

@@ -319,6 +319,15 @@ let tests =
             File.WriteAllBytes(mask, png.[.. png.Length - 13]) // all pixel data, no IEND
             let e = Expect.throwsC (fun () -> VocSegmentation.LoadMask(mask) |> ignore) id
             Expect.stringContains e.Message "unreadable mask (a PNG cut short" "a mask too (read as class 0 below the cut once)"
+            // A GIF with a stray byte between its blocks (decoders skip it) is whole; so is a BMP of the 16-byte OS/2 v2 header.
+            let gif = encoded (Formats.Gif.GifEncoder())
+            let tableEnd = 13 + (if gif.[10] &&& 0x80uy <> 0uy then 3 <<< (int (gif.[10] &&& 7uy) + 1) else 0)
+            let strayed : byte[] = Array.concat [ gif.[.. tableEnd - 1]; [| 0x55uy |]; gif.[tableEnd ..] ]
+            Expect.isNull (EncodedEnd.Missing(Formats.Gif.GifFormat.Instance, strayed)) "a stray byte skipped"
+            let le32 (v: int) = [| byte v; byte (v >>> 8); byte (v >>> 16); byte (v >>> 24) |]
+            let os2 : byte[] = Array.concat [ "BM"B; le32 46; le32 0; le32 30; le32 16; le32 2; le32 2; [| 1uy; 0uy; 24uy; 0uy |]; Array.zeroCreate 16 ] // 2 rows of 8 bytes
+            Expect.isNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, os2)) "OS/2 v2: rows read without a compression field"
+            Expect.isNotNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, os2.[.. os2.Length - 2])) "one byte short"
             // TIFF: the first directory's strips, little- and big-endian, by hand (encoders put the directory last).
             let tiff (little: bool) (length: int) =
                 let u16 (v: int) = if little then [| byte v; byte (v >>> 8) |] else [| byte (v >>> 8); byte v |]

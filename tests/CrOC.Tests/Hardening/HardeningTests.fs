@@ -24,16 +24,20 @@ let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 let croc (seconds: int) (args: string list) = dotnetProcess hostDll seconds args
 
 /// `croc-host args` under `ulimit -f limitKb`, with the environment variables `env` added: exit
-/// code, stderr. W^X off: .NET's own executable-memory file must not meet a small limit.
+/// code, stderr; killed (and failed) after 300 s. W^X off: .NET's own executable-memory file must
+/// not meet a small limit.
 let private crocWithFileLimit (limitKb: int64) (env: (string * string) list) (args: string list) =
     let info = ProcessStartInfo("bash", RedirectStandardOutput = true, RedirectStandardError = true)
     for a in [ "-c"; sprintf "ulimit -f %d; exec dotnet \"$@\"" limitKb; "croc"; hostDll ] @ args do info.ArgumentList.Add a
     info.Environment.["DOTNET_EnableWriteXorExecute"] <- "0"
     for name, value in env do info.Environment.[name] <- value
     use p = present (Process.Start info)
-    let err = p.StandardError.ReadToEndAsync()
-    p.StandardOutput.ReadToEnd() |> ignore
+    let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit 300_000) then
+        p.Kill true
+        failtestf "croc-host %s under ulimit -f %d did not end within 300 s" (List.head args) limitKb
     p.WaitForExit()
+    out.Result |> ignore
     p.ExitCode, err.Result
 
 /// `croc-host train` arguments of the tests' tiny configuration plus `extra`.
@@ -955,7 +959,7 @@ let tests =
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--json"; aFile ], "exists and is not an earlier result (a JSON object with \"miou\")"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; weights ], "is this command's input file"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--temperature"; "0.001" ], "--temperature must be"
-                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-annotations"; "/dev/zero" ], "'/dev/zero' holds more than 64 MiB" // read until out of memory once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-annotations"; "/dev/zero" ], "'/dev/zero' holds more than 67108864 bytes" // read until out of memory once
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/." ], "names no file" // wrote hidden '..safetensors' files once
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/.." ], "names no file"
