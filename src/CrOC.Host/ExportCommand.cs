@@ -79,28 +79,29 @@ public static class ExportCommand
         };
         // relaxed escaping: the card is read by people too ("DINO's", "+" as written)
         var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        // All files are written under staging names first, then renamed into place together: a
+        // failure while writing leaves none of them (a .safetensors without its card refused the
+        // rerun once; with --overwrite, the earlier export stays whole).
+        var staged = targets.ToDictionary(t => t, t => Path.Combine(Path.GetDirectoryName(t)!, $".{Path.GetFileNameWithoutExtension(t)}.{Environment.ProcessId}.{Guid.NewGuid():N}.staged{Path.GetExtension(t)}"));
         var written = new List<string>();
-        var existed = targets.Where(File.Exists).ToHashSet();
         try
         {
             if (format is ExportFormat.Both or ExportFormat.Safetensors)
-            {
-                BackboneExport.Write(output + ".safetensors", backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson }, replace: o.Overwrite);
-                written.Add(output + ".safetensors");
-            }
+                BackboneExport.Write(staged[output + ".safetensors"], backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson });
             if (format is ExportFormat.Both or ExportFormat.Pth)
+                BackboneExport.Write(staged[output + ".pth"], backbone.WithPrefix("backbone."));
+            AtomicFile.WriteAllText(staged[output + ".json"], cardJson + "\n");
+            foreach (var target in targets)
             {
-                BackboneExport.Write(output + ".pth", backbone.WithPrefix("backbone."), replace: o.Overwrite);
-                written.Add(output + ".pth");
+                try { File.Move(staged[target], target, overwrite: o.Overwrite); }
+                catch (IOException) when (!o.Overwrite && File.Exists(target)) { throw AtomicFile.TakenMeanwhile(target); }
+                written.Add(target);
             }
-            AtomicFile.WriteAllText(output + ".json", cardJson + "\n", replace: o.Overwrite);
-            written.Add(output + ".json");
         }
-        catch
+        finally
         {
-            // all or nothing new: a half export (a .safetensors without its card) would refuse the rerun
-            foreach (var file in written.Where(f => !existed.Contains(f))) File.Delete(file);
-            throw;
+            foreach (var file in staged.Values.Where(File.Exists))
+                try { File.Delete(file); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
         Console.WriteLine($"wrote {string.Join(", ", written)}");
         foreach (var other in new[] { output + ".safetensors", output + ".pth" }.Except(written).Where(File.Exists))

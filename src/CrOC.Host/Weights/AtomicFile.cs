@@ -66,7 +66,8 @@ public static partial class AtomicFile
 
     public static void WriteAllText(string path, string text, bool replace = true) => Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)), replace: replace);
 
-    static OutputException TakenMeanwhile(string path) =>
+    /// <summary>The refusal of a write whose path another process took meanwhile (the rename does not replace).</summary>
+    public static OutputException TakenMeanwhile(string path) =>
         new($"'{path}' was written by another process while this one wrote it: kept; choose another --output, or add --overwrite to replace it");
 
     /// <summary>Counts the bytes written through it (to report how much a file needed).</summary>

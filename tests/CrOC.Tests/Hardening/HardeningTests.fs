@@ -200,6 +200,13 @@ let tests =
             Expect.stringContains err "a file grew past the largest this process may write" "the failure said"
             Expect.isEmpty (Directory.GetFiles(dir, "half*")) "no .safetensors without its .pth and card"
             Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; weights; "--output"; half |])) 0 "the rerun works"
+            // with --overwrite, the earlier export stays whole (a new .safetensors beside the old .pth and card once)
+            let stamps () = [ for ending in [ ".safetensors"; ".pth"; ".json" ] -> File.GetLastWriteTimeUtc(whole + ending) ]
+            let before = stamps ()
+            let code, err = crocWithFileLimit ((sizeOf ".safetensors" + sizeOf ".pth") / 2048L) [] [ "export"; "--weights"; weights; "--output"; whole; "--overwrite" ]
+            Expect.equal code 1 err
+            Expect.sequenceEqual (stamps ()) before "none of the earlier files replaced"
+            Expect.equal (Directory.GetFiles(dir, ".*").Length) 0 "no staged file left"
             Directory.Delete(dir, true)
         }
 
