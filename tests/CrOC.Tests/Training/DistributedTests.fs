@@ -274,17 +274,22 @@ let tests =
                 Directory.Move(DataTests.sceneFolder 8 64 64, Path.Combine(work, "images"))
                 work
             let a, b = folder "dp-data-fails-a", folder "dp-data-fails-b"
-            let job steps = mpirunIn a [] 1 (let train = trainArgs output [ "--data"; "images"; "--max-steps"; steps ] in train @ [ ":"; "-np"; "1"; "-wdir"; b; "dotnet"; hostDll ] @ train)
-            let code, text = job "2" |> finish 180
-            Expect.equal code 0 (sprintf "two good steps:\n%s" text)
-            // rank 1's copy goes bad under the same names (a failing disk, a half-synced copy)
-            for f in Directory.GetFiles(Path.Combine(b, "images")) do File.WriteAllBytes(f, Array.init 3000 (fun i -> byte ((i * 7919) % 251)))
-            let code, text = job "4" |> finish 180
+            let train = trainArgs output [ "--data"; "images"; "--max-steps"; "100000"; "--epochs"; "100000"; "--checkpoint-every"; "100000" ]
+            let job = mpirunIn a [] 1 (train @ [ ":"; "-np"; "1"; "-wdir"; b; "dotnet"; hostDll ] @ train)
+            withJob job (fun () ->
+                waitUntil 120 "two steps" (hasSteps output 2)
+                // rank 1's copy goes bad under the same names mid-run (a failing disk, a half-synced copy)
+                for f in Directory.GetFiles(Path.Combine(b, "images")) do File.WriteAllBytes(f, Array.init 3000 (fun i -> byte ((i * 7919) % 251))))
+            let code, text = finish 180 job
             Expect.equal code 2 (sprintf "bad input:\n%s" text)
             Expect.stringContains text "train [rank 1]: 8 files in a row could not be decoded" "the failing rank's own line"
             let log = File.ReadAllText(Path.Combine(output, "train.log"))
-            Expect.stringContains log "the data failed at step 3 on rank 1; the last good checkpoint is" "the root says what happened (rank 1 aborted the job at once, rank 0 logged nothing, once)"
-            Expect.stringContains text "train [rank 0]: the data failed at step 3 on rank 1 (its line says why)" "and ends with a line of its own"
+            let failed = Text.RegularExpressions.Regex.Match(log, "the data failed at step ([0-9]+) on rank 1; the last good checkpoint is (.+)")
+            Expect.isTrue failed.Success (sprintf "the root says what happened (rank 1 aborted the job at once, rank 0 logged nothing and lost its steps, once):\n%s" log)
+            let step = int failed.Groups.[1].Value
+            Expect.equal (Path.GetFileName(failed.Groups.[2].Value.Trim())) (sprintf "step-%08d.safetensors" (step - 1)) "the steps before the failure checkpointed"
+            Expect.isTrue (File.Exists(failed.Groups.[2].Value.Trim())) "and that checkpoint is there"
+            Expect.stringContains text (sprintf "train [rank 0]: the data failed at step %d on rank 1 (its line says why)" step) "rank 0 ends with a line of its own"
             for d in [ output; a; b ] do Directory.Delete(d, true)
         }
 
