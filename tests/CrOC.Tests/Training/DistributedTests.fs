@@ -96,6 +96,16 @@ let private withJob (p: Process, text: unit -> string) (body: unit -> 'T) : 'T =
         (try p.Kill true with _ -> ())
         reraise ()
 
+/// A temporary working folder holding `images/`: 8 synthetic scenes of 64 px.
+let private workFolderWithImages (name: string) =
+    let work = DataTests.tempDir name
+    Directory.Move(DataTests.sceneFolder 8 64 64, Path.Combine(work, "images"))
+    work
+
+/// `args` on 2 ranks, rank 0 working in folder `a`, rank 1 in `b` (a relative --data resolves in each), started.
+let private rankPerFolder (a: string) (b: string) (args: string list) =
+    mpirunIn a [] 1 (args @ [ ":"; "-np"; "1"; "-wdir"; b; "dotnet"; hostDll ] @ args)
+
 let private hasSteps (output: string) (n: int) () =
     let file = Path.Combine(output, "metrics.jsonl")
     File.Exists file && File.ReadAllLines(file).Length >= n
@@ -252,15 +262,11 @@ let tests =
         test "ranks whose datasets differ in names only (as many images) are refused before the first step" {
             let output = DataTests.tempDir "dp-datasets"
             // one relative --data, resolved in each rank's own working folder: the options agree, the images do not
-            let folder (name: string) =
-                let work = DataTests.tempDir name
-                Directory.Move(DataTests.sceneFolder 8 64 64, Path.Combine(work, "images"))
-                work
-            let a, b = folder "dp-datasets-a", folder "dp-datasets-b"
+            let a, b = workFolderWithImages "dp-datasets-a", workFolderWithImages "dp-datasets-b"
             let renamed = Directory.GetFiles(Path.Combine(b, "images")) |> Array.sort |> Array.last
             File.Move(renamed, Path.Combine(b, "images", "zz-" + Path.GetFileName renamed))
             let train = trainArgs output [ "--data"; "images"; "--max-steps"; "1" ]
-            let code, text = mpirunIn a [] 1 (train @ [ ":"; "-np"; "1"; "-wdir"; b; "dotnet"; hostDll ] @ train) |> finish 120
+            let code, text = rankPerFolder a b train |> finish 120
             Expect.equal code 2 (sprintf "bad input:\n%s" text)
             Expect.stringContains text "disagree on the training images (as many, but of other names" "says how the datasets differ"
             Expect.isFalse (File.Exists(Path.Combine(output, "metrics.jsonl"))) "no step ran"
@@ -269,13 +275,8 @@ let tests =
 
         test "one rank's data failing mid-run: every rank ends with a line, the root after its checkpoint and with the failure in train.log" {
             let output = DataTests.tempDir "dp-data-fails"
-            let folder (name: string) =
-                let work = DataTests.tempDir name
-                Directory.Move(DataTests.sceneFolder 8 64 64, Path.Combine(work, "images"))
-                work
-            let a, b = folder "dp-data-fails-a", folder "dp-data-fails-b"
-            let train = trainArgs output [ "--data"; "images"; "--max-steps"; "100000"; "--epochs"; "100000"; "--checkpoint-every"; "100000" ]
-            let job = mpirunIn a [] 1 (train @ [ ":"; "-np"; "1"; "-wdir"; b; "dotnet"; hostDll ] @ train)
+            let a, b = workFolderWithImages "dp-data-fails-a", workFolderWithImages "dp-data-fails-b"
+            let job = rankPerFolder a b (trainArgs output [ "--data"; "images"; "--max-steps"; "100000"; "--epochs"; "100000"; "--checkpoint-every"; "100000" ])
             withJob job (fun () ->
                 waitUntil 120 "two steps" (hasSteps output 2)
                 // rank 1's copy goes bad under the same names mid-run (a failing disk, a half-synced copy)
