@@ -41,8 +41,34 @@ public static partial class ImageSources
             entries.AddRange(found);
         }
         if (entries.Count == 0) throw new DatasetException("no dataset root was given");
-        return entries.DistinctBy(e => e.Name, StringComparer.Ordinal).OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
+        var named = entries.DistinctBy(e => e.Name, StringComparer.Ordinal).ToList(); // one path given twice (a folder and a list)
+        var unique = named.DistinctBy(RealNamer(), StringComparer.Ordinal).ToList();
+        if (named.Count > unique.Count) // trained twice without a word once
+            warn($"{named.Count - unique.Count} image(s) reached again through a link (a linked file, archive or folder) count once");
+        return unique.OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
     }
+
+    /// <summary>A function naming an image by its real file (links resolved; "archive#member" with the
+    /// archive's real path), folders' real paths cached: two names of one file give one real name.</summary>
+    public static Func<ImageEntry, string> RealNamer()
+    {
+        var folders = new Dictionary<string, string>(StringComparer.Ordinal);
+        string Real(string path)
+        {
+            try
+            {
+                if ((File.GetAttributes(path) & FileAttributes.ReparsePoint) != 0) return RealPaths.Of(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return path; } // skipped later, as unreadable
+            var folder = Path.GetDirectoryName(path)!;
+            if (!folders.TryGetValue(folder, out var real)) folders[folder] = real = RealPaths.Of(folder);
+            return Path.Join(real, Path.GetFileName(path));
+        }
+        return e => e.Member is null ? Real(e.Path) : $"{Real(e.Path)}{ImageEntry.ArchiveSeparator}{e.Member}";
+    }
+
+    /// <summary>Whether a name has a hidden part (.git/, .ipynb_checkpoints/, macOS's ._x.jpg), which a search skips.</summary>
+    static bool IsHidden(string relative) => relative.Split('/').Any(part => part.StartsWith('.') && part is not ("." or ".."));
 
     /// <summary>"~/x" as <paramref name="home"/>/x: a shell leaves the ~ after a comma (--data a,~/b) and
     /// in config files as it is.</summary>
@@ -83,7 +109,7 @@ public static partial class ImageSources
                 var folder = Path.GetDirectoryName(root) is { Length: > 0 } d ? d : ".";
                 if (!Directory.Exists(folder)) throw new DatasetException($"'{folder}' (from the pattern '{root}') is not a folder");
                 var pattern = Path.GetFileName(root);
-                return Directory.EnumerateFileSystemEntries(folder, pattern)
+                return Directory.EnumerateFileSystemEntries(folder, pattern).Where(p => !IsHidden(Path.GetFileName(p)))
                     .SelectMany(p => Directory.Exists(p) || TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : IsImage(p) ? [ImageEntry.File(p)] : [])
                     .ToList();
             }
@@ -133,7 +159,7 @@ public static partial class ImageSources
         if (archive.Problem is not null) warn(archive.Problem);
         foreach (var note in archive.Notes) warn(note);
         var prefix = inside.Length == 0 ? "" : inside + "/";
-        return archive.Members.Where(m => m.Name.StartsWith(prefix, StringComparison.Ordinal) && IsImage(m.Name))
+        return archive.Members.Where(m => m.Name.StartsWith(prefix, StringComparison.Ordinal) && IsImage(m.Name) && !IsHidden(m.Name[prefix.Length..]))
             .Select(m => ImageEntry.InArchive(archive.Path, m)).ToList();
     }
 

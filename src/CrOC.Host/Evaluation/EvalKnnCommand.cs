@@ -79,8 +79,9 @@ public static class EvalKnnCommand
     {
         if (bank.Labels.Distinct().Count() == 1) // of the images kept (--bank-stride may keep one class of several)
             yield return $"the bank has one class ('{bank.Classes[bank.Labels[0]]}'): every query is given it, so top-1 is only the share of queries of that class";
-        var inBank = bank.Images.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
-        int shared = queries.Images.Count(e => inBank.Contains(e.Name));
+        var realName = ImageSources.RealNamer(); // a query folder linked to the bank is the bank
+        var inBank = bank.Images.Select(realName).ToHashSet(StringComparer.Ordinal);
+        int shared = queries.Images.Count(e => inBank.Contains(realName(e)));
         if (shared > 0)
             yield return $"{shared} of the {queries.Images.Count} queries are bank images too: each finds itself (similarity 1) among its neighbours, which inflates top-1; give --queries a separate set";
     }

@@ -163,6 +163,26 @@ let tests =
                 File.Delete tar
         }
 
+        test "an image reached twice through a link (a file, an archive) counts once, said; hidden names are skipped by patterns and archives as by folders" {
+            let dir = DataTests.tempDir "links-hidden"
+            let file (path: string) = Directory.CreateDirectory(present (Path.GetDirectoryName path)) |> ignore; File.WriteAllBytes(path, Array.init 10 byte); path
+            let a = file (Path.Combine(dir, "imgs", "a.jpg"))
+            file (Path.Combine(dir, "imgs", "b.jpg")) |> ignore
+            File.CreateSymbolicLink(Path.Combine(present (Path.GetDirectoryName(file (Path.Combine(dir, "other", "c.jpg")))), "copy.jpg"), a) |> ignore
+            let archive = Path.Combine(dir, "shard.tar")
+            writeTar TarEntryFormat.Pax archive [ "train/x.jpg", Array.init 10 byte; "train/.ipynb_checkpoints/y.jpg", Array.init 10 byte; "train/._x.jpg", Array.init 10 byte ] |> ignore
+            File.CreateSymbolicLink(Path.Combine(dir, "link.tar"), archive) |> ignore
+            let warnings = ResizeArray<string>()
+            let found = ImageSources.Find([ Path.Combine(dir, "imgs"); Path.Combine(dir, "other"); archive; Path.Combine(dir, "link.tar") ], Action<string>(warnings.Add))
+            Expect.equal [ for e in found -> e.Name.Replace(dir + "/", "") ] [ "imgs/a.jpg"; "imgs/b.jpg"; "other/c.jpg"; "shard.tar#train/x.jpg" ] "each file once (twice through copy.jpg and link.tar once), no hidden member"
+            Expect.exists warnings (fun w -> w.Contains "2 image(s) reached again through a link") (sprintf "said: %A" warnings)
+            file (Path.Combine(dir, "mac", "._x.jpg")) |> ignore
+            file (Path.Combine(dir, "mac", ".ipynb_checkpoints", "y.jpg")) |> ignore
+            file (Path.Combine(dir, "mac", "x.jpg")) |> ignore
+            Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "mac", "*") ], ignore) -> Path.GetFileName e.Path ] [ "x.jpg" ] "a pattern skips hidden names as a folder search does"
+            Directory.Delete(dir, true)
+        }
+
         test "roots taken literally: a folder named imgs?, an archive under run#1/, members named ./train/…; ~/ as home" {
             let dir = DataTests.tempDir "tar-literal"
             let entry (name: string) = name, Array.init 10 byte

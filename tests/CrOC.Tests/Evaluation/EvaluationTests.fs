@@ -270,6 +270,16 @@ let tests =
             let shared = List.ofSeq (EvalKnnCommand.Doubts(bank, set (images 3 @ [ ImageEntry.File "/data/q.jpg" ]) [ "cat"; "dog" ]))
             Expect.equal shared.Length 1 "queries inside the bank"
             Expect.stringContains shared.Head "3 of the 4 queries are bank images too" "counts them"
+            // the same files through a linked folder (no warning once)
+            let real = DataTests.tempDir "knn-bank"
+            for i in 0 .. 1 do File.WriteAllBytes(Path.Combine(real, sprintf "img%d.jpg" i), [| 1uy |])
+            let linked = real + "-link"
+            Directory.CreateSymbolicLink(linked, real) |> ignore
+            let through (folder: string) = [ for i in 0 .. 1 -> ImageEntry.File(Path.Combine(folder, sprintf "img%d.jpg" i)) ]
+            let viaLink = List.ofSeq (EvalKnnCommand.Doubts(set (through real) [ "cat"; "dog" ], set (through linked) [ "cat"; "dog" ]))
+            Expect.exists viaLink (fun d -> d.Contains "2 of the 2 queries are bank images too") "seen through the link"
+            Directory.Delete linked
+            Directory.Delete(real, true)
             let oneClass = List.ofSeq (EvalKnnCommand.Doubts(set (images 2) [ "cat" ], set [ ImageEntry.File "/data/q.jpg" ] [ "cat" ]))
             Expect.equal oneClass.Length 1 "one class"
             Expect.stringContains oneClass.Head "one class ('cat')" "names it"
