@@ -119,7 +119,7 @@ public static partial class ImageSources
                 return FindOne(Path.Combine(root, "JPEGImages"), warn, visited);
             }
             if (Directory.Exists(root))
-                return FilesUnder(root, visited).SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();
+                return FilesUnder(root, visited, warn).SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();
             if (File.Exists(root) && root.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
             {
                 var folder = Path.GetDirectoryName(Path.GetFullPath(root))!;
@@ -140,16 +140,25 @@ public static partial class ImageSources
 
     /// <summary>The files under <paramref name="root"/>, hidden ones skipped, each folder visited once by
     /// its real path (<paramref name="visited"/>, shared by a search's roots): a link back to a parent
-    /// folder is no cycle, a second link to a folder, or a second root naming it, no duplicate.</summary>
-    static IEnumerable<string> FilesUnder(string root, HashSet<string> visited)
+    /// folder is no cycle, a second link to a folder, or a second root naming it, no duplicate. A link
+    /// to a folder that holds the root (`up -> ..`) is left out, said: it would bring in the parent's
+    /// whole tree.</summary>
+    static IEnumerable<string> FilesUnder(string root, HashSet<string> visited, Action<string> warn)
     {
         var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden };
+        var rootReal = RealPaths.Of(root);
         var pending = new Stack<string>([root]);
         while (pending.TryPop(out var folder))
         {
             if (!visited.Add(RealPaths.Of(folder))) continue;
             foreach (var file in Directory.EnumerateFiles(folder, "*", options)) yield return file;
-            foreach (var sub in Directory.EnumerateDirectories(folder, "*", options).Reverse()) pending.Push(sub);
+            foreach (var sub in Directory.EnumerateDirectories(folder, "*", options).Reverse())
+            {
+                var real = RealPaths.Of(sub);
+                if (real != rootReal && rootReal.StartsWith(real.TrimEnd('/') + "/", StringComparison.Ordinal))
+                    warn($"'{sub}' leads to '{real}', which holds the dataset root '{root}': left out (it would bring in that folder's whole tree)");
+                else pending.Push(sub);
+            }
         }
     }
 

@@ -47,6 +47,6 @@ public static class Arguments
     /// search expands it, is that one path (a folder whose name holds a comma).</summary>
     public static string[] PathItems(string text) =>
         text.Contains(',') && CrOC.Data.ImageSources.HomeExpanded(text.Trim()) is var whole
-            && (File.Exists(whole) || Directory.Exists(whole) || CrOC.Data.TarArchive.Split(whole) is not null)
+            && (File.Exists(whole) || Directory.Exists(whole) || CrOC.Data.TarArchive.Split(whole) is { } split && !split.Inside.Contains(',')) // "a.tar#train,b": two roots
             ? [text.Trim()] : ListItems(text);
 }

@@ -180,6 +180,13 @@ let tests =
             file (Path.Combine(dir, "mac", ".ipynb_checkpoints", "y.jpg")) |> ignore
             file (Path.Combine(dir, "mac", "x.jpg")) |> ignore
             Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "mac", "*") ], ignore) -> Path.GetFileName e.Path ] [ "x.jpg" ] "a pattern skips hidden names as a folder search does"
+            // a link up to a folder that holds the root would bring in that folder's whole tree (every image under dir, once)
+            Directory.CreateSymbolicLink(Path.Combine(dir, "mac", "up"), "..") |> ignore
+            let warnings = ResizeArray<string>()
+            Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "mac") ], Action<string>(warnings.Add)) -> Path.GetFileName e.Path ] [ "x.jpg" ] "the link up left out"
+            Expect.exists warnings (fun w -> w.Contains "which holds the dataset root") (sprintf "said: %A" warnings)
+            // "a.tar#folder,other" is two roots, not one folder of that name inside the archive
+            Expect.sequenceEqual (CrOC.Host.CommandLine.Arguments.PathItems(archive + "#train," + Path.Combine(dir, "imgs"))) [ archive + "#train"; Path.Combine(dir, "imgs") ] "two roots"
             Directory.Delete(dir, true)
         }
 
