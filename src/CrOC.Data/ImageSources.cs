@@ -26,13 +26,13 @@ public static partial class ImageSources
     {
         warn ??= line => Console.Error.WriteLine($"croc-data: {line}");
         var entries = new List<ImageEntry>();
-        var visited = new HashSet<string>(StringComparer.Ordinal); // folders searched, by real path, over all roots
+        var visited = new VisitedFolders(); // folders searched, by real path, over all roots
         foreach (var root in roots)
         {
             var expanded = HomeExpanded(root);
-            bool searched = Directory.Exists(expanded) && visited.Contains(RealPaths.Of(expanded));
+            int revisitsBefore = visited.Revisits;
             var found = FindOne(expanded, warn, visited);
-            if (found.Count == 0 && searched)
+            if (found.Count == 0 && visited.Revisits > revisitsBefore) // a folder, or a pattern or list of folders, searched before ("no images" once)
             {
                 warn($"'{root}' is a folder already searched (through another root or a link): its images count once");
                 continue;
@@ -97,7 +97,22 @@ public static partial class ImageSources
     /// <summary>The image files of a list of paths, as entries (images given one by one).</summary>
     public static IReadOnlyList<ImageEntry> Files(IEnumerable<string> paths) => paths.Select(ImageEntry.File).ToList();
 
-    static List<ImageEntry> FindOne(string root, Action<string> warn, HashSet<string> visited)
+    /// <summary>The folders a search has visited, by real path, and how often one was reached again.</summary>
+    sealed class VisitedFolders
+    {
+        readonly HashSet<string> folders = new(StringComparer.Ordinal);
+        public int Revisits { get; private set; }
+
+        /// <summary>Whether <paramref name="folder"/> is new to the search (it is visited now).</summary>
+        public bool Add(string folder)
+        {
+            if (folders.Add(RealPaths.Of(folder))) return true;
+            Revisits++;
+            return false;
+        }
+    }
+
+    static List<ImageEntry> FindOne(string root, Action<string> warn, VisitedFolders visited)
     {
         try
         {
@@ -143,14 +158,14 @@ public static partial class ImageSources
     /// folder is no cycle, a second link to a folder, or a second root naming it, no duplicate. A link
     /// to a folder that holds the root (`up -> ..`) is left out, said: it would bring in the parent's
     /// whole tree.</summary>
-    static IEnumerable<string> FilesUnder(string root, HashSet<string> visited, Action<string> warn)
+    static IEnumerable<string> FilesUnder(string root, VisitedFolders visited, Action<string> warn)
     {
         var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden };
         var rootReal = RealPaths.Of(root);
         var pending = new Stack<string>([root]);
         while (pending.TryPop(out var folder))
         {
-            if (!visited.Add(RealPaths.Of(folder))) continue;
+            if (!visited.Add(folder)) continue;
             foreach (var file in Directory.EnumerateFiles(folder, "*", options)) yield return file;
             foreach (var sub in Directory.EnumerateDirectories(folder, "*", options).Reverse())
             {

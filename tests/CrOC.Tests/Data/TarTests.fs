@@ -185,6 +185,14 @@ let tests =
             let warnings = ResizeArray<string>()
             Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "mac") ], Action<string>(warnings.Add)) -> Path.GetFileName e.Path ] [ "x.jpg" ] "the link up left out"
             Expect.exists warnings (fun w -> w.Contains "which holds the dataset root") (sprintf "said: %A" warnings)
+            // a pattern or a list of folders searched before counts once, said ("no images under 'sh/*'", exit 2, once)
+            file (Path.Combine(dir, "sh", "part-000", "p.jpg")) |> ignore
+            file (Path.Combine(dir, "sh", "part-001", "q.jpg")) |> ignore
+            File.WriteAllLines(Path.Combine(dir, "parts.txt"), [ "sh/part-000" ])
+            let warnings = ResizeArray<string>()
+            let found = ImageSources.Find([ Path.Combine(dir, "sh"); Path.Combine(dir, "sh", "*"); Path.Combine(dir, "parts.txt") ], Action<string>(warnings.Add))
+            Expect.equal found.Count 2 "p and q"
+            Expect.equal (warnings |> Seq.filter (fun w -> w.Contains "already searched") |> Seq.length) 2 (sprintf "said for the pattern and the list: %A" warnings)
             // "a.tar#folder,other" is two roots, not one folder of that name inside the archive
             Expect.sequenceEqual (CrOC.Host.CommandLine.Arguments.PathItems(archive + "#train," + Path.Combine(dir, "imgs"))) [ archive + "#train"; Path.Combine(dir, "imgs") ] "two roots"
             Directory.Delete(dir, true)
