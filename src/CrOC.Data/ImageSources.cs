@@ -137,10 +137,13 @@ public static partial class ImageSources
                 return FilesUnder(root, visited, warn).SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();
             if (File.Exists(root) && root.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
             {
+                if (!visited.Add(root)) return []; // a list reached again (one listing itself): its lines count once
                 var folder = Path.GetDirectoryName(Path.GetFullPath(root))!;
+                // an image file is taken as it is (a missing one is skipped when it does not decode);
+                // every other line is a root of its own: a folder, archive, archive#folder, pattern, list, ~/…
                 return File.ReadLines(root).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))
-                    .Select(l => Path.GetFullPath(Path.Combine(folder, l)))
-                    .SelectMany(p => Directory.Exists(p) || TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : [ImageEntry.File(p)]).ToList();
+                    .Select(l => Path.GetFullPath(Path.Combine(folder, HomeExpanded(l))))
+                    .SelectMany(p => IsImage(p) && p.IndexOfAny(['*', '?', '{', ImageEntry.ArchiveSeparator]) < 0 ? [ImageEntry.File(p)] : FindOne(p, warn, visited)).ToList();
             }
             if (File.Exists(root) && IsImage(root)) return [ImageEntry.File(root)];
             if (TarArchive.Split(root) is var (archive, inside)) return Members(archive, inside.Trim('/'), warn);

@@ -193,6 +193,12 @@ let tests =
             let found = ImageSources.Find([ Path.Combine(dir, "sh"); Path.Combine(dir, "sh", "*"); Path.Combine(dir, "parts.txt") ], Action<string>(warnings.Add))
             Expect.equal found.Count 2 "p and q"
             Expect.equal (warnings |> Seq.filter (fun w -> w.Contains "already searched") |> Seq.length) 2 (sprintf "said for the pattern and the list: %A" warnings)
+            // a list's lines other than image files are roots of their own: archive#folder, pattern, nested list (once each)
+            File.WriteAllLines(Path.Combine(dir, "mixed.txt"), [ "shard.tar#train"; "sh/*"; "parts.txt"; "mixed.txt"; "imgs/b.jpg" ])
+            let names = [ for e in ImageSources.Find([ Path.Combine(dir, "mixed.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ]
+            Expect.equal names [ "imgs/b.jpg"; "sh/part-000/p.jpg"; "sh/part-001/q.jpg"; "shard.tar#train/x.jpg" ] "each line resolved (taken as image files, 'file not found' mid-run, once)"
+            File.WriteAllLines(Path.Combine(dir, "missing.txt"), [ "no-such-folder" ])
+            Expect.throwsT<DatasetException> (fun () -> ImageSources.Find([ Path.Combine(dir, "missing.txt") ], ignore) |> ignore) "a line naming nothing is refused at start"
             // "a.tar#folder,other" is two roots, not one folder of that name inside the archive
             Expect.sequenceEqual (CrOC.Host.CommandLine.Arguments.PathItems(archive + "#train," + Path.Combine(dir, "imgs"))) [ archive + "#train"; Path.Combine(dir, "imgs") ] "two roots"
             Directory.Delete(dir, true)
