@@ -9,7 +9,7 @@ namespace CrOC.Host;
 [Command("bench-data", "images/s of the data pipeline (decode + two views + augmentation + positions) per worker count", Notes = "Also times 96 px views of the 128 px synthetic scenes (the tiny preset trains at 64 px).")]
 public sealed record DataBenchmarkOptions
 {
-    [Option("images to read (folders, archives, patterns, lists)", Value = "ROOT", Default = "64 synthetic 640x480 scenes in a temporary folder")]
+    [Option("images to read (folders, archives, patterns, lists; comma-separated as train's --data)", Value = "ROOT[,ROOT…]", Default = "64 synthetic 640x480 scenes in a temporary folder")]
     public string? Data { get; init; }
     [Option("global view size (a multiple of --patch)", Min = 1, Max = 4096)]
     public int Size { get; init; } = 224;
@@ -45,7 +45,7 @@ public static class DataBenchmark
         }
         try
         {
-            var files = ImageSources.Find([data]);
+            var files = ImageSources.Find(Arguments.PathItems(data));
             Console.WriteLine($"{files.Count} images from {data}; batch {batch}, {batches} batches per run");
             var reported = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
             Action<string> warnOnce = line => { if (reported.TryAdd(line, true)) Console.Error.WriteLine($"croc-data: {line}"); }; // not per run and worker count

@@ -18,7 +18,7 @@ public sealed record ClustersOptions
     public string Weights { get; init; } = "";
     [Option("one image (or give --data)", Value = "PATH")]
     public string? Image { get; init; }
-    [Option("images: a folder, archive, pattern or list; the first --count are drawn", Value = "ROOT")]
+    [Option("images: folders, archives, patterns or lists, comma-separated as train's --data; the first --count are drawn", Value = "ROOT[,ROOT…]")]
     public string? Data { get; init; }
     [Option("images drawn from --data", Min = 1, Max = 64)]
     public int Count { get; init; } = 4;
@@ -45,7 +45,7 @@ public static class ClustersCommand
         if (o.Image is not null && o.Count != new ClustersOptions().Count) throw new OptionException($"--count {o.Count} draws images from --data; --image shows one image: leave --count out, or give --data"); // ignored silently once
         if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
         if (o.Output is { } named && !named.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new OutputException($"--output '{named}' must end with .png (the picture is a PNG)");
-        var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find([o.Data!]);
+        var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find(Arguments.PathItems(o.Data!));
         string[] inputs = o.Image is null ? [o.Weights] : [o.Weights, o.Image]; // a dataset's photos are no pictures of ours (Replaceable)
         var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", "a picture croc-host drew", PictureMark.IsOn, inputs);
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);

@@ -168,11 +168,13 @@ let tests =
         test "bench-data reports a skipped file once, not once per run and worker count" {
             let dir = DataTests.sceneFolder 8 64 48
             File.WriteAllText(Path.Combine(dir, "broken.jpg"), "not an image")
-            let code, out, err = croc 120 [ "bench-data"; "--data"; dir; "--size"; "32"; "--patch"; "8"; "--batch"; "4"; "--batches"; "2"; "--workers"; "0,1" ]
+            let more = DataTests.sceneFolder 2 64 48
+            let code, out, err = croc 120 [ "bench-data"; "--data"; dir + "," + more; "--size"; "32"; "--patch"; "8"; "--batch"; "4"; "--batches"; "2"; "--workers"; "0,1" ]
             Expect.equal code 0 (out + err)
+            Expect.stringContains out "11 images from" "two roots, comma-separated as train's --data ('does not exist' once)"
             let skips = err.Split('\n') |> Array.filter (fun l -> l.Contains "skipped" && l.Contains "broken.jpg")
             Expect.equal skips.Length 1 (sprintf "one line (8 once: 4 runs × 2 worker counts): %s" err)
-            Directory.Delete(dir, true)
+            for d in [ dir; more ] do Directory.Delete(d, true)
         }
 
         test "the synthetic experiment: a run that fails ends its own train.log with the failure line, as train's does" {
