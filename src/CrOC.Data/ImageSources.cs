@@ -103,10 +103,10 @@ public static partial class ImageSources
         readonly HashSet<string> folders = new(StringComparer.Ordinal);
         public int Revisits { get; private set; }
 
-        /// <summary>Whether <paramref name="folder"/> is new to the search (it is visited now).</summary>
-        public bool Add(string folder)
+        /// <summary>Whether the folder of real path <paramref name="real"/> is new to the search (it is visited now).</summary>
+        public bool Add(string real)
         {
-            if (folders.Add(RealPaths.Of(folder))) return true;
+            if (folders.Add(real)) return true;
             Revisits++;
             return false;
         }
@@ -137,7 +137,7 @@ public static partial class ImageSources
                 return FilesUnder(root, visited, warn).SelectMany(p => TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : IsImage(p) ? [ImageEntry.File(p)] : []).ToList();
             if (File.Exists(root) && root.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
             {
-                if (!visited.Add(root)) return []; // a list reached again (one listing itself): its lines count once
+                if (!visited.Add(RealPaths.Of(root))) return []; // a list reached again (one listing itself): its lines count once
                 var folder = Path.GetDirectoryName(Path.GetFullPath(root))!;
                 // an image file is taken as it is (a missing one is skipped when it does not decode);
                 // every other line is a root of its own: a folder, archive, archive#folder, pattern, list, ~/…
@@ -165,17 +165,17 @@ public static partial class ImageSources
     {
         var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden };
         var rootReal = RealPaths.Of(root);
-        var pending = new Stack<string>([root]);
-        while (pending.TryPop(out var folder))
+        var pending = new Stack<(string Folder, string Real)>([(root, rootReal)]); // each folder's real path resolved once
+        while (pending.TryPop(out var next))
         {
-            if (!visited.Add(folder)) continue;
-            foreach (var file in Directory.EnumerateFiles(folder, "*", options)) yield return file;
-            foreach (var sub in Directory.EnumerateDirectories(folder, "*", options).Reverse())
+            if (!visited.Add(next.Real)) continue;
+            foreach (var file in Directory.EnumerateFiles(next.Folder, "*", options)) yield return file;
+            foreach (var sub in Directory.EnumerateDirectories(next.Folder, "*", options).Reverse())
             {
                 var real = RealPaths.Of(sub);
                 if (real != rootReal && rootReal.StartsWith(real.TrimEnd('/') + "/", StringComparison.Ordinal))
                     warn($"'{sub}' leads to '{real}', which holds the dataset root '{root}': left out (it would bring in that folder's whole tree)");
-                else pending.Push(sub);
+                else pending.Push((sub, real));
             }
         }
     }

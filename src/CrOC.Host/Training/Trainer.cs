@@ -125,8 +125,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
             string message = $"the data failed at step {state.Step + 1}{onRanks} (its line says why); the run ends on every rank";
             var ending = failure ?? (codes[failed[0]] == ExitCodes.BadInput ? new DatasetException(message) : new IOException(message));
             ending.Data[TrainCommand.EveryRankEnds] = true;
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ending);
-            return null!;
+            throw ending;
         }
 
         // A batch on the step's device, moved inside the step's dispose scope (freed with the step).
@@ -238,13 +237,13 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         throw new RanksDisagreeException($"the processes disagree on the setting(s) {string.Join(", ", differing)}{precision}: every process needs the same options and config file");
     }
 
-    /// <summary>A stop asked on any rank (Ctrl-C, SIGTERM, cancellation) stops all after the same step.</summary>
     /// <summary>The items an enumerator has left, taken one at a time as they are asked for.</summary>
     static IEnumerable<T> Rest<T>(IEnumerator<T> items)
     {
         while (items.MoveNext()) yield return items.Current;
     }
 
+    /// <summary>A stop asked on any rank (Ctrl-C, SIGTERM, cancellation) stops all after the same step.</summary>
     bool AnyRankStops(bool here) => ranks.World == 1 ? here : ranks.AllGatherValues(here ? 1.0 : 0.0).Any(v => v > 0);
 
 
