@@ -20,6 +20,9 @@ public static partial class ImageSources
 {
     public static readonly string[] Extensions = [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"];
 
+    /// <summary>A .txt list's largest size: ImageNet's 1.28 M training paths take ~100 MB.</summary>
+    const int ListLimit = 256 << 20;
+
     public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
     public static IReadOnlyList<ImageEntry> Find(IEnumerable<string> roots, Action<string>? warn = null)
@@ -141,7 +144,7 @@ public static partial class ImageSources
                 var folder = Path.GetDirectoryName(Path.GetFullPath(root))!;
                 // an image file is taken as it is (a missing one is skipped when it does not decode);
                 // every other line is a root of its own: a folder, archive, archive#folder, pattern, list, ~/…
-                return File.ReadLines(root).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))
+                return TextList.Lines(root, ListLimit)
                     .Select(l => Path.GetFullPath(Path.Combine(folder, HomeExpanded(l))))
                     .SelectMany(p => IsImage(p) && p.IndexOfAny(['*', '?', '{', ImageEntry.ArchiveSeparator]) < 0 ? [ImageEntry.File(p)] : FindOne(p, warn, visited)).ToList();
             }

@@ -79,30 +79,16 @@ public static class ExportCommand
         };
         // relaxed escaping: the card is read by people too ("DINO's", "+" as written)
         var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-        // All files are written under staging names first, then renamed into place together: a
-        // failure while writing leaves none of them (a .safetensors without its card refused the
-        // rerun once; with --overwrite, the earlier export stays whole).
-        var staged = targets.ToDictionary(t => t, t => Path.Combine(Path.GetDirectoryName(t)!, $".{Path.GetFileNameWithoutExtension(t)}.{Environment.ProcessId}.{Guid.NewGuid():N}.staged{Path.GetExtension(t)}"));
-        var written = new List<string>();
-        try
-        {
-            if (format is ExportFormat.Both or ExportFormat.Safetensors)
-                BackboneExport.Write(staged[output + ".safetensors"], backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson });
-            if (format is ExportFormat.Both or ExportFormat.Pth)
-                BackboneExport.Write(staged[output + ".pth"], backbone.WithPrefix("backbone."));
-            AtomicFile.WriteAllText(staged[output + ".json"], cardJson + "\n");
-            foreach (var target in targets)
-            {
-                try { File.Move(staged[target], target, overwrite: o.Overwrite); }
-                catch (IOException) when (!o.Overwrite && File.Exists(target)) { throw AtomicFile.TakenMeanwhile(target); }
-                written.Add(target);
-            }
-        }
-        finally
-        {
-            foreach (var file in staged.Values.Where(File.Exists))
-                try { File.Delete(file); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        }
+        // The files are written together: a failure while writing leaves none of them (a .safetensors
+        // without its card refused the rerun once; with --overwrite, the earlier export stays whole).
+        var files = new List<AtomicFile.Content>();
+        if (format is ExportFormat.Both or ExportFormat.Safetensors)
+            files.Add(BackboneExport.Content(output + ".safetensors", backbone.WithPrefix("backbone."), new Dictionary<string, string> { ["model_card"] = cardJson }));
+        if (format is ExportFormat.Both or ExportFormat.Pth)
+            files.Add(BackboneExport.Content(output + ".pth", backbone.WithPrefix("backbone.")));
+        files.Add(new(output + ".json", s => s.Write(System.Text.Encoding.UTF8.GetBytes(cardJson + "\n"))));
+        AtomicFile.WriteTogether(files, replace: o.Overwrite);
+        var written = files.Select(f => f.Path).ToList();
         Console.WriteLine($"wrote {string.Join(", ", written)}");
         foreach (var other in new[] { output + ".safetensors", output + ".pth" }.Except(written).Where(File.Exists))
             Console.WriteLine($"note: {other}, of an earlier export, is left as it was: {output}.json describes {string.Join(" and ", written.SkipLast(1))} only");

@@ -81,9 +81,8 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
 
     static Dictionary<string, string> ReadAnnotations(string path)
     {
-        var text = System.Text.Encoding.UTF8.GetString(TarArchive.ReadFileOrMember(path, AnnotationsLimit)).TrimStart('\uFEFF'); // a byte-order mark is no part of the first name
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var line in text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')))
+        foreach (var line in TextList.Lines(path, AnnotationsLimit))
         {
             var fields = line.Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
             if (fields.Length < 2) throw new DatasetException($"{path}: the line '{line}' has no class (expected: file-name class …)");

@@ -15,41 +15,65 @@ public static partial class AtomicFile
     /// removed at start (<see cref="IsAbandoned"/>).</summary>
     public const string TemporarySuffix = ".tmp";
 
+    /// <summary>One file of a write: where it goes, what writes its content, and its size when known.</summary>
+    public sealed record Content(string Path, Action<Stream> WriteContent, long? ExpectedBytes = null);
+
     /// <summary>Writes the file; <paramref name="expectedBytes"/>, when known, is checked against
     /// the free space first, so a full disk is reported before anything is written. Without
     /// <paramref name="replace"/>, a file that appeared at the path meanwhile (another process's) is
     /// kept and the write refused (<see cref="OutputException"/>): the rename does not replace.</summary>
-    public static void Write(string path, Action<Stream> writeContent, long? expectedBytes = null, bool replace = true)
+    public static void Write(string path, Action<Stream> writeContent, long? expectedBytes = null, bool replace = true) =>
+        WriteTogether([new Content(path, writeContent, expectedBytes)], replace);
+
+    /// <summary>Writes several files as one: each is written and flushed under its temporary name,
+    /// and only when all are written are they renamed into place, so a failure while writing leaves
+    /// none of them new (and with <paramref name="replace"/>, the earlier set whole). The sizes known
+    /// are checked together against the free space of the first file's disk.</summary>
+    public static void WriteTogether(IReadOnlyList<Content> files, bool replace = true)
     {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        if (expectedBytes is long needed && DiskSpace.Free(full) is long available && available < needed)
-            throw new IOException($"no space left on the disk for {full}: it needs {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; {Previous(full)}", 28);
-        var temporary = $"{full}.{Environment.ProcessId}.{Guid.NewGuid():N}{TemporarySuffix}";
-        long written = 0;
+        var targets = files.Select(f => Path.GetFullPath(f.Path)).ToList();
+        var previous = targets.Count == 1 ? Previous(targets[0]) : "none of the files was written or replaced";
+        var needed = files.Sum(f => f.ExpectedBytes ?? 0);
+        foreach (var target in targets) Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        if (needed > 0 && DiskSpace.Free(targets[0]) is long available && available < needed)
+            throw new IOException($"no space left on the disk for {string.Join(", ", targets)}: {(targets.Count == 1 ? "it needs" : "they need")} {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; {previous}", 28);
+        var temporaries = targets.Select(t => $"{t}.{Environment.ProcessId}.{Guid.NewGuid():N}{TemporarySuffix}").ToList();
         try
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            for (int i = 0; i < files.Count; i++) WriteFlushed(temporaries[i], targets[i], files[i], previous);
+            if (!replace && targets.FirstOrDefault(File.Exists) is { } taken) throw TakenMeanwhile(taken);
+            for (int i = 0; i < files.Count; i++)
             {
-                var counting = new CountingStream(stream);
-                try { writeContent(counting); }
-                finally { written = counting.Count; }
-                stream.Flush(flushToDisk: true);
+                try { File.Move(temporaries[i], targets[i], overwrite: replace); }
+                catch (IOException) when (!replace && File.Exists(targets[i])) { throw TakenMeanwhile(targets[i]); }
             }
-            if (!replace && File.Exists(full)) throw TakenMeanwhile(full);
-            try { File.Move(temporary, full, overwrite: replace); }
-            catch (IOException) when (!replace && File.Exists(full)) { throw TakenMeanwhile(full); }
-        }
-        catch (IOException e) when (DiskSpace.IsDiskFull(e))
-        {
-            var free = DiskSpace.Free(full);
-            var need = expectedBytes is long n ? $"it needs {ByteSize.Describe(n)}" : $"{ByteSize.Describe(written)} were written before the disk filled";
-            throw new IOException($"no space left on the disk for {full}: {need}, {(free is long f ? ByteSize.Describe(f) : "an unknown amount")} free now; {Previous(full)}", e.HResult);
         }
         finally
         {
-            try { if (File.Exists(temporary)) File.Delete(temporary); }
-            catch (IOException) { /* a leftover is removed at the next start */ }
+            foreach (var temporary in temporaries)
+                try { if (File.Exists(temporary)) File.Delete(temporary); }
+                catch (IOException) { /* a leftover is removed at the next start */ }
+        }
+    }
+
+    /// <summary>Writes <paramref name="file"/>'s content to <paramref name="temporary"/> and flushes it
+    /// to disk; a full disk is reported with what the file needed and what is free.</summary>
+    static void WriteFlushed(string temporary, string target, Content file, string previous)
+    {
+        long written = 0;
+        try
+        {
+            using var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+            var counting = new CountingStream(stream);
+            try { file.WriteContent(counting); }
+            finally { written = counting.Count; }
+            stream.Flush(flushToDisk: true);
+        }
+        catch (IOException e) when (DiskSpace.IsDiskFull(e))
+        {
+            var free = DiskSpace.Free(target);
+            var need = file.ExpectedBytes is long n ? $"it needs {ByteSize.Describe(n)}" : $"{ByteSize.Describe(written)} were written before the disk filled";
+            throw new IOException($"no space left on the disk for {target}: {need}, {(free is long f ? ByteSize.Describe(f) : "an unknown amount")} free now; {previous}", e.HResult);
         }
     }
 
@@ -67,7 +91,7 @@ public static partial class AtomicFile
     public static void WriteAllText(string path, string text, bool replace = true) => Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)), replace: replace);
 
     /// <summary>The refusal of a write whose path another process took meanwhile (the rename does not replace).</summary>
-    public static OutputException TakenMeanwhile(string path) =>
+    static OutputException TakenMeanwhile(string path) =>
         new($"'{path}' was written by another process while this one wrote it: kept; choose another --output, or add --overwrite to replace it");
 
     /// <summary>Counts the bytes written through it (to report how much a file needed).</summary>

@@ -12,7 +12,10 @@ namespace CrOC.Host.Weights;
 /// </summary>
 public static class PthWriter
 {
-    public static void Write(string path, NamedTensors tensors, bool replace = true) => AtomicFile.Write(path, stream => Write(stream, tensors), replace: replace);
+    public static void Write(string path, NamedTensors tensors, bool replace = true) => AtomicFile.WriteTogether([Content(path, tensors)], replace);
+
+    /// <summary>The file at <paramref name="path"/> as one part of an atomic write.</summary>
+    public static AtomicFile.Content Content(string path, NamedTensors tensors) => new(path, stream => Write(stream, tensors));
 
     public static void Write(Stream stream, NamedTensors tensors)
     {

@@ -18,10 +18,14 @@ public static class Safetensors
     const long MaxHeaderBytes = 100L << 20;
     public const string ChecksumKey = "sha256";
 
-    public static void Write(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null, bool replace = true)
+    public static void Write(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null, bool replace = true) =>
+        AtomicFile.WriteTogether([Content(path, tensors, metadata)], replace);
+
+    /// <summary>The file at <paramref name="path"/> as one part of an atomic write (its size known).</summary>
+    public static AtomicFile.Content Content(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var (header, blobs) = Encode(tensors, metadata);
-        AtomicFile.Write(path, stream => Write(stream, header, blobs), 8 + header.Length + blobs.Sum(b => (long)b.Length), replace);
+        return new(path, stream => Write(stream, header, blobs), 8 + header.Length + blobs.Sum(b => (long)b.Length));
     }
 
     public static void Write(Stream stream, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null)

@@ -199,6 +199,12 @@ let tests =
             Expect.equal names [ "imgs/b.jpg"; "sh/part-000/p.jpg"; "sh/part-001/q.jpg"; "shard.tar#train/x.jpg" ] "each line resolved (taken as image files, 'file not found' mid-run, once)"
             File.WriteAllLines(Path.Combine(dir, "missing.txt"), [ "no-such-folder" ])
             Expect.throwsT<DatasetException> (fun () -> ImageSources.Find([ Path.Combine(dir, "missing.txt") ], ignore) |> ignore) "a line naming nothing is refused at start"
+            // a list written on Windows (byte-order mark, CRLF) reads as any other; a list linked to a device that never ends is refused (it read one endless line until out of memory)
+            File.WriteAllText(Path.Combine(dir, "windows.txt"), "\uFEFFimgs/b.jpg\r\n# a comment\r\nsh/part-000\r\n", Text.UTF8Encoding(true))
+            Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "windows.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ] [ "imgs/b.jpg"; "sh/part-000/p.jpg" ] "BOM and CRLF"
+            File.CreateSymbolicLink(Path.Combine(dir, "endless.txt"), "/dev/zero") |> ignore
+            Expect.throwsC (fun () -> ImageSources.Find([ Path.Combine(dir, "endless.txt") ], ignore) |> ignore)
+                (fun e -> Expect.stringContains e.Message "holds more than" "a list of more than 256 MiB is refused, named")
             // "a.tar#folder,other" is two roots, not one folder of that name inside the archive
             Expect.sequenceEqual (CrOC.Host.CommandLine.Arguments.PathItems(archive + "#train," + Path.Combine(dir, "imgs"))) [ archive + "#train"; Path.Combine(dir, "imgs") ] "two roots"
             Directory.Delete(dir, true)

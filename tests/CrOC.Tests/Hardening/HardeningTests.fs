@@ -208,7 +208,7 @@ let tests =
             let code, err = crocWithFileLimit ((sizeOf ".safetensors" + sizeOf ".pth") / 2048L) [] [ "export"; "--weights"; weights; "--output"; whole; "--overwrite" ]
             Expect.equal code 1 err
             Expect.sequenceEqual (stamps ()) before "none of the earlier files replaced"
-            Expect.equal (Directory.GetFiles(dir, ".*").Length) 0 "no staged file left"
+            Expect.isEmpty (Directory.GetFiles(dir, "*.tmp")) "no temporary file left"
             Directory.Delete(dir, true)
         }
 
@@ -1149,6 +1149,16 @@ let tests =
             Expect.stringContains full.Message "were written before the disk filled" "says how far it got"
             Expect.equal (File.ReadAllText path) "previous" "the previous file is intact"
             Expect.isEmpty (Directory.GetFiles(dir, "*.tmp")) "no temporary file left"
+            // files written together: the second's failure leaves the first neither new nor replaced
+            let first, second = Path.Combine(dir, "a.json"), Path.Combine(dir, "b.json")
+            let content (p: string) (write: IO.Stream -> unit) = AtomicFile.Content(p, Action<IO.Stream> write)
+            let ok (s: IO.Stream) = s.WriteByte 65uy
+            thrown<IOException> (fun () -> AtomicFile.WriteTogether([ content path ok; content first (fun s -> raise (IOException("No space left on device", 28))) ])) "the second fails" |> ignore
+            Expect.equal (File.ReadAllText path) "previous" "the first, written before the failure, did not replace its file"
+            Expect.isFalse (File.Exists first) "nothing at the second's path"
+            Expect.isEmpty (Directory.GetFiles(dir, "*.tmp")) "no temporary file left"
+            AtomicFile.WriteTogether([ content first ok; content second ok ])
+            Expect.equal [ File.ReadAllText first; File.ReadAllText second ] [ "A"; "A" ] "both written when both succeed"
             Directory.Delete(dir, true)
         }
 
