@@ -125,9 +125,10 @@ public static partial class ImageSources
             if (!exists && (root.Contains('*') || root.Contains('?')))
             {
                 var folder = Path.GetDirectoryName(root) is { Length: > 0 } d ? d : ".";
-                if (!Directory.Exists(folder)) throw new DatasetException($"'{folder}' (from the pattern '{root}') is not a folder");
+                var folders = PatternFolders(folder).ToList();
+                if (folders.Count == 0) throw new DatasetException(folder.IndexOfAny(['*', '?']) < 0 ? $"'{folder}' (from the pattern '{root}') is not a folder" : $"no folder matches '{folder}' (from the pattern '{root}')");
                 var pattern = Path.GetFileName(root);
-                return Directory.EnumerateFileSystemEntries(folder, pattern).Where(p => !IsHidden(Path.GetFileName(p)))
+                return folders.SelectMany(f => Directory.EnumerateFileSystemEntries(f, pattern)).Where(p => !IsHidden(Path.GetFileName(p)))
                     .SelectMany(p => Directory.Exists(p) || TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : IsImage(p) ? [ImageEntry.File(p)] : [])
                     .ToList();
             }
@@ -156,7 +157,18 @@ public static partial class ImageSources
             throw new DatasetException($"cannot read the dataset root '{root}': {e.Message}");
         }
         if (File.Exists(root)) throw new DatasetException($"the dataset root '{root}' is a file of no kind a dataset can be: a folder, a .tar archive (uncompressed), a .txt list of files, or an image");
-        throw new DatasetException($"the dataset root '{root}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files)");
+        var oneRoot = root.Contains(',') ? "; this option takes one root, not a comma-separated list" : ""; // eval-knn's --bank/--queries: their classes are folders below one root
+        throw new DatasetException($"the dataset root '{root}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files){oneRoot}");
+    }
+
+    /// <summary>The folders a pattern's folder part names: itself, or with wildcards in it
+    /// ("sh/*/train" of "sh/*/train/*.jpg") every folder matching each component, hidden ones skipped.</summary>
+    static IEnumerable<string> PatternFolders(string folder)
+    {
+        if (folder.IndexOfAny(['*', '?']) < 0) return Directory.Exists(folder) ? [folder] : [];
+        var parent = Path.GetDirectoryName(folder) is { Length: > 0 } p ? p : ".";
+        var name = Path.GetFileName(folder);
+        return PatternFolders(parent).SelectMany(f => Directory.EnumerateDirectories(f, name)).Where(d => !IsHidden(Path.GetFileName(d)));
     }
 
     /// <summary>The files under <paramref name="root"/>, hidden ones skipped, each folder visited once by

@@ -193,6 +193,10 @@ let tests =
             let found = ImageSources.Find([ Path.Combine(dir, "sh"); Path.Combine(dir, "sh", "*"); Path.Combine(dir, "parts.txt") ], Action<string>(warnings.Add))
             Expect.equal found.Count 2 "p and q"
             Expect.equal (warnings |> Seq.filter (fun w -> w.Contains "already searched") |> Seq.length) 2 (sprintf "said for the pattern and the list: %A" warnings)
+            // a wildcard in a folder component, as a shell expands it ("'sh/*' is not a folder" once)
+            Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "sh", "*", "*.jpg") ], ignore) -> Path.GetFileName e.Path ] [ "p.jpg"; "q.jpg" ] "sh/*/*.jpg"
+            Expect.throwsC (fun () -> ImageSources.Find([ Path.Combine(dir, "sh", "nothing-*", "*.jpg") ], ignore) |> ignore)
+                (fun e -> Expect.stringContains e.Message "no folder matches" "said")
             // a list's lines other than image files are roots of their own: archive#folder, pattern, nested list (once each)
             File.WriteAllLines(Path.Combine(dir, "mixed.txt"), [ "shard.tar#train"; "sh/*"; "parts.txt"; "mixed.txt"; "imgs/b.jpg" ])
             let names = [ for e in ImageSources.Find([ Path.Combine(dir, "mixed.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ]

@@ -969,6 +969,7 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; weights ], "is this command's input file"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--temperature"; "0.001" ], "--temperature must be"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-annotations"; "/dev/zero" ], "'/dev/zero' holds more than 67108864 bytes" // read until out of memory once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank + "," + bank; "--queries"; bank ], "this option takes one root, not a comma-separated list" // "does not exist" alone once
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/." ], "names no file" // wrote hidden '..safetensors' files once
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/.." ], "names no file"
