@@ -44,6 +44,11 @@ public static partial class ImageSources
             entries.AddRange(found);
         }
         if (entries.Count == 0) throw new DatasetException("no dataset root was given");
+        // .NET reads a name that is not valid UTF-8 with U+FFFD in place of its bad bytes, a name that
+        // opens no file (and two such names can read alike): left out at start, said, not failed mid-run
+        int undecodable = entries.RemoveAll(e => e.Member is null && e.Path.Contains('\uFFFD') && !File.Exists(e.Path));
+        if (undecodable > 0) warn($"{undecodable} file name(s) are not valid UTF-8, which this program cannot open: left out (rename them, e.g. with `convmv -f latin1 -t utf8`)");
+        if (entries.Count == 0) throw new DatasetException("no image under the dataset roots has a name this program can open (names must be valid UTF-8)");
         var named = entries.DistinctBy(e => e.Name, StringComparer.Ordinal).ToList(); // one path given twice (a folder and a list)
         var unique = named.DistinctBy(RealNamer(), StringComparer.Ordinal).ToList();
         if (named.Count > unique.Count) // trained twice without a word once

@@ -197,6 +197,18 @@ let tests =
             Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "sh", "*", "*.jpg") ], ignore) -> Path.GetFileName e.Path ] [ "p.jpg"; "q.jpg" ] "sh/*/*.jpg"
             Expect.throwsC (fun () -> ImageSources.Find([ Path.Combine(dir, "sh", "nothing-*", "*.jpg") ], ignore) |> ignore)
                 (fun e -> Expect.stringContains e.Message "no folder matches" "said")
+            // names that are not valid UTF-8 (Latin-1 bytes) read as U+FFFD and open nothing: left out at start, said (one dropped as a duplicate name, the other 'file not found' once)
+            let latin = Directory.CreateDirectory(Path.Combine(dir, "latin")).FullName
+            File.Copy(Path.Combine(dir, "imgs", "b.jpg"), Path.Combine(latin, "ok.jpg"))
+            let copy = Diagnostics.Process.Start("bash", [| "-c"; "cd \"$0\" && cp ok.jpg $'caf\\xe9.jpg' && cp ok.jpg $'caf\\xe8.jpg'"; latin |])
+            copy.WaitForExit()
+            Expect.equal copy.ExitCode 0 "two Latin-1 names made"
+            let warnings = ResizeArray<string>()
+            Expect.equal [ for e in ImageSources.Find([ latin ], Action<string>(warnings.Add)) -> Path.GetFileName e.Path ] [ "ok.jpg" ] "the readable one"
+            Expect.exists warnings (fun w -> w.StartsWith "2 file name(s) are not valid UTF-8") (sprintf "said: %A" warnings)
+            File.Delete(Path.Combine(latin, "ok.jpg"))
+            Expect.throwsC (fun () -> ImageSources.Find([ latin ], ignore) |> ignore) (fun e -> Expect.stringContains e.Message "must be valid UTF-8" "none left: refused at start")
+            Diagnostics.Process.Start("rm", [| "-rf"; latin |]).WaitForExit() // .NET cannot delete such names either
             // a list's lines other than image files are roots of their own: archive#folder, pattern, nested list (once each)
             File.WriteAllLines(Path.Combine(dir, "mixed.txt"), [ "shard.tar#train"; "sh/*"; "parts.txt"; "mixed.txt"; "imgs/b.jpg" ])
             let names = [ for e in ImageSources.Find([ Path.Combine(dir, "mixed.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ]
