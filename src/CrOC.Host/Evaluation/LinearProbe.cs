@@ -177,7 +177,9 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         var dims = new long[] { 0, 2, 3 };
         var mean = train.Features.mean(dims, keepdim: true);
         using var tiny = 1e-6.ToScalar(); // held until the call returns: see CrOC.Math.Tensors.withScalar
-        var std = train.Features.std(dims, keepdim: true).clamp_min(tiny);
+        long perChannel = train.Features.numel() / train.Features.shape[1];
+        // one feature per channel has no spread (the unbiased std of one value is NaN): centred only
+        var std = perChannel > 1 ? train.Features.std(dims, keepdim: true).clamp_min(tiny) : torch.ones_like(mean);
         var standardTrain = ((train.Features - mean) / std).MoveToOuterDisposeScope();
         var standardVal = ((val.Features - mean) / std).MoveToOuterDisposeScope();
         train.Features.Dispose();
@@ -200,6 +202,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
             double lr = epoch >= options.Milestone ? options.Lr * 0.1 : options.Lr;
             var order = new SampleRandom(seed, epoch, -7).Permutation(count);
             double total = 0;
+            int used = 0; // batches with a labelled pixel: one whose pixels are all void (255) has no loss (0/0 was "diverged" once)
             for (int start = 0; start < count; start += options.Batch)
             {
                 using var scope = torch.NewDisposeScope();
@@ -215,6 +218,8 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
                     var (images, l) = Batch(train, picked, fs, i => new SampleRandom(seed, epoch, i, 5));
                     (features, labels) = (Features(images), l);
                 }
+                progress.Advance();
+                if (!labels.ne(Segmentation.Ignore).any().item<bool>()) continue;
                 var loss = Segmentation.loss(Logits(probe, features, fs), labels);
                 probe.Weight.grad?.zero_();
                 probe.Bias.grad?.zero_();
@@ -224,10 +229,12 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
                 if (!float.IsFinite(value))
                     throw new NonFiniteException($"the probe's loss is {value} in epoch {epoch + 1} (probe seed {seed}): it diverged at lr {lr:G3}; use a smaller --lr");
                 total += value;
-                progress.Advance();
+                used++;
             }
+            if (epoch == 0 && used == 0)
+                throw new DatasetException($"no pixel of the {count} training image(s) has a class label{(cache is null ? " in the first epoch's crops" : "")} at --feature-size {fs} (all are 255, ignored): there is nothing to train on");
             if (epoch == options.Epochs - 1 || (epoch + 1) % System.Math.Max(1, options.Epochs / 5) == 0)
-                log($"probe (seed {seed}) epoch {epoch + 1}/{options.Epochs}: loss {total / batches:F4}, lr {lr:G3}");
+                log($"probe (seed {seed}) epoch {epoch + 1}/{options.Epochs}: loss {total / System.Math.Max(1, used):F4}, lr {lr:G3}{(used < batches ? $" ({batches - used} of {batches} batches without a labelled pixel skipped)" : "")}");
         }
         return probe;
     }

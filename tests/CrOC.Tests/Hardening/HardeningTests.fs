@@ -674,6 +674,31 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "eval-seg: a training mask all void (255) is a batch skipped, not 'diverged, use a smaller --lr'; all void is refused as the data's; --standardize with one feature per channel centres only" {
+            let dir, voc, weights = vocWithBackbone "seg-void" 2 1 3L
+            let train = File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "train.txt"))
+            let allVoid name =
+                let mask = Path.Combine(voc, "SegmentationClass", name + ".png")
+                let info = SixLabors.ImageSharp.Image.Identify(mask)
+                use image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.L8>(info.Width, info.Height, SixLabors.ImageSharp.PixelFormats.L8(255uy))
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, mask)
+            allVoid train.[0]
+            let arguments = [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--batch"; "1"; "--cache-features" ]
+            let code, out, err = croc 120 arguments
+            Expect.equal code 0 err
+            Expect.stringContains out "(1 of 2 batches without a labelled pixel skipped)" "said"
+            allVoid train.[1]
+            let code, _, err = croc 120 arguments
+            Expect.equal code 2 err
+            Expect.stringContains err "no pixel of the 2 training image(s) has a class label at --feature-size" "refused naming the data, not the learning rate"
+            Directory.Delete(dir, true)
+            let dir, voc, weights = vocWithBackbone "seg-one-feature" 1 1 3L
+            let code, _, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "8"; "--feature-size"; "1"; "--epochs"; "1"; "--cache-features"; "--standardize" ]
+            Expect.equal code 0 err // NaN once: the unbiased std of one value, and libtorch's warning line
+            Expect.isFalse (err.Contains "degrees of freedom") err
+            Directory.Delete(dir, true)
+        }
+
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
             Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
             Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"
