@@ -11,6 +11,7 @@ public static class OutputPaths
     {
         var full = Path.GetFullPath(NotEmpty(path, option));
         if (Directory.Exists(full)) throw new OutputException($"{option} '{path}' is a folder, not a file");
+        if (PathLimits.Problem(full) is { } tooLong) throw new OutputException($"{option} '{path}' cannot be written: {tooLong}");
         Folder(Path.GetDirectoryName(full)!, option);
         return full;
     }
@@ -64,6 +65,9 @@ public static class OutputPaths
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(NotEmpty(path, option))); // "runs/a/" is "runs/a": DIR.old-* lands beside it
         if (System.IO.File.Exists(full)) throw new OutputException($"{option} '{path}' is a file, not a folder");
+        if (PathLimits.Problem(full) is { } tooLong) throw new OutputException($"{option} '{path}' cannot be written: {tooLong}");
+        if (PathLimits.Bytes(full) > PathLimits.PathBytes - PathLimits.RoomBelowFolder) // its files' paths (checkpoints/step-….safetensors and their temporary names) would pass the limit after the work
+            throw new OutputException($"{option} '{path}' is {PathLimits.Bytes(full)} bytes long: the files written in it would pass the {PathLimits.PathBytes}-byte limit of a path; keep it under {PathLimits.PathBytes - PathLimits.RoomBelowFolder} bytes");
         if (DiskSpace.NearestExisting(full) is var above && System.IO.File.Exists(above)) // full itself is not a file (above)
             throw new OutputException($"{option} '{path}' lies below '{above}', which is a file, not a folder");
         try

@@ -45,9 +45,11 @@ public static class ClustersCommand
         if (o.Image is not null && o.Count != new ClustersOptions().Count) throw new OptionException($"--count {o.Count} draws images from --data; --image shows one image: leave --count out, or give --data"); // ignored silently once
         if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
         if (o.Output is { } named && !named.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new OutputException($"--output '{named}' must end with .png (the picture is a PNG)");
+        if (o.Output is { } stemless && Path.GetFileNameWithoutExtension(stemless).Length == 0) throw new OutputException($"--output '{stemless}' names no picture: give a name before .png, e.g. clusters.png"); // wrote a hidden '.png' and '-attention.png' once
         var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find(Arguments.PathItems(o.Data!));
         string[] inputs = o.Image is null ? [o.Weights] : [o.Weights, o.Image]; // a dataset's photos are no pictures of ours (Replaceable)
         var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", "a picture croc-host drew", PictureMark.IsOn, inputs);
+        var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", "a picture croc-host drew", PictureMark.IsOn, inputs);
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;
         if (loaded.HeadsDoubt is { } doubt) Console.WriteLine(doubt);
@@ -58,7 +60,6 @@ public static class ClustersCommand
         if (o.Head >= vit.Heads) throw new OptionException($"--head must be below the {vit.Heads} heads of this backbone");
         RefuseHugePictures(vit, System.Math.Min(files.Count, o.Count)); // --image: one file
         var images = o.Image is not null ? [new ImageDecoder().Decode(files[0])] : FirstDecodable(files, o.Count);
-        var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", "a picture croc-host drew", PictureMark.IsOn, inputs);
         var captions = ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
         foreach (var caption in captions) Console.WriteLine(caption);
         Console.WriteLine($"wrote {output} ({images.Count} images, head {o.Head}) and {attention} ({vit.Heads} heads)");

@@ -37,7 +37,7 @@ public static partial class AtomicFile
         foreach (var target in targets) Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         if (needed > 0 && DiskSpace.Free(targets[0]) is long available && available < needed)
             throw new IOException($"no space left on the disk for {string.Join(", ", targets)}: {(targets.Count == 1 ? "it needs" : "they need")} {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; {previous}", 28);
-        var temporaries = targets.Select(t => $"{t}.{Environment.ProcessId}.{Guid.NewGuid():N}{TemporarySuffix}").ToList();
+        var temporaries = targets.Select(TemporaryName).ToList();
         try
         {
             for (int i = 0; i < files.Count; i++) WriteFlushed(temporaries[i], targets[i], files[i], previous);
@@ -77,11 +77,21 @@ public static partial class AtomicFile
         }
     }
 
+    /// <summary>TARGET.PID.GUID.tmp beside the target; where that is past the path limits (a name
+    /// within 44 bytes of them), the hidden .PID.GUID.tmp in the same folder, which fits whenever the
+    /// folder keeps its room (<see cref="CommandLine.PathLimits.RoomBelowFolder"/>).</summary>
+    static string TemporaryName(string target)
+    {
+        var unique = $"{Environment.ProcessId}.{Guid.NewGuid():N}{TemporarySuffix}";
+        var beside = $"{target}.{unique}";
+        return CommandLine.PathLimits.Fits(beside) ? beside : Path.Combine(Path.GetDirectoryName(target)!, "." + unique);
+    }
+
     /// <summary>What a failed write left at <paramref name="full"/>.</summary>
     static string Previous(string full) => File.Exists(full) ? "the previous file is intact" : "nothing was written there";
 
     /// <summary>Whether <paramref name="path"/> is one of this class's temporary files
-    /// (TARGET.PID.GUID.tmp) whose writing process is no longer running.</summary>
+    /// (TARGET.PID.GUID.tmp or .PID.GUID.tmp) whose writing process is no longer running.</summary>
     public static bool IsAbandoned(string path) =>
         TemporaryName().Match(Path.GetFileName(path)) is { Success: true } match && int.TryParse(match.Groups[1].ValueSpan, out var pid) && !Runtime.Processes.IsRunning(pid);
 

@@ -995,6 +995,10 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--temperature"; "0.001" ], "--temperature must be"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-annotations"; "/dev/zero" ], "'/dev/zero' holds more than 67108864 bytes" // read until out of memory once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank + "," + bank; "--queries"; bank ], "this option takes one root, not a comma-separated list" // "does not exist" alone once
+                  2, [ "train"; "--output"; Path.Combine(dir, String.Join("/", Array.create 19 (String('x', 200)))) ], "bytes long: the files written in it would pass the 4095-byte limit of a path" // every step ran, then the first checkpoint's temporary name failed (exit 1, nothing kept) once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; Path.Combine(dir, String('j', 251) + ".json") ], "is 256 bytes long, more than the 255 a file or folder name may have" // after the whole evaluation once
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, String('c', 242) + ".png") ], "--output (its attention picture)" // its -attention.png name, after loading once
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, ".png") ], "names no picture" // a hidden '.png' and '-attention.png' once
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/." ], "names no file" // wrote hidden '..safetensors' files once
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/.." ], "names no file"
@@ -1183,6 +1187,11 @@ let tests =
             Expect.equal (File.ReadAllText path) "previous" "the first, written before the failure, did not replace its file"
             Expect.isFalse (File.Exists first) "nothing at the second's path"
             Expect.isEmpty (Directory.GetFiles(dir, "*.tmp")) "no temporary file left"
+            // a name within 44 bytes of the 255-byte limit: its temporary file is the hidden .PID.GUID.tmp beside it (TARGET.PID.GUID.tmp failed after the work once)
+            let longName = Path.Combine(dir, String('n', 250))
+            AtomicFile.WriteTogether([ content longName ok ])
+            Expect.equal (File.ReadAllText longName) "A" "written"
+            Expect.isTrue (AtomicFile.IsAbandoned(Path.Combine(dir, sprintf ".2147483000.%s.tmp" (Guid.NewGuid().ToString("N"))))) "the short form is cleaned up after a killed writer too"
             AtomicFile.WriteTogether([ content first ok; content second ok ])
             Expect.equal [ File.ReadAllText first; File.ReadAllText second ] [ "A"; "A" ] "both written when both succeed"
             Directory.Delete(dir, true)
