@@ -61,10 +61,16 @@ public static class Cli
     /// (see <see cref="ExitCodes"/>). No exception leaves this method.</summary>
     public static int Run(string[] args)
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        if (args.Length == 0)
+        {
+            Console.Error.Write(Usage()); // a usage error: on standard error, as the unknown command's
+            return ExitCodes.BadInput;
+        }
+        if (args is ["help", var named, ..] && Commands.Any(c => c.Name == named)) args = [named, "--help"]; // `croc-host help train`: train's options
+        if (args[0] is "--help" or "-h" or "help")
         {
             Console.Write(Usage());
-            return args.Length == 0 ? ExitCodes.BadInput : ExitCodes.Ok;
+            return ExitCodes.Ok;
         }
         var command = Commands.FirstOrDefault(c => c.Name == args[0]);
         if (command is null)

@@ -164,7 +164,7 @@ sealed class RunLog(string? path, Func<string, bool>? onConsole = null)
         lock (gate)
         {
             File.AppendAllText(path, line + "\n"); // first: the console may be a closed terminal
-            if (onConsole?.Invoke(line) ?? true) Shown(Console.Out, line);
+            if (onConsole?.Invoke(line) ?? true) Console.WriteLine(line); // a console that fails loses it (TolerantConsole)
         }
     }
 
@@ -173,14 +173,7 @@ sealed class RunLog(string? path, Func<string, bool>? onConsole = null)
         lock (gate)
         {
             if (path is not null) File.AppendAllText(path, line + "\n");
-            Shown(Console.Error, line);
+            Console.Error.WriteLine(line);
         }
-    }
-
-    /// <summary>Writes to the console; a console that fails (a terminal hung up) loses the line, train.log has it.</summary>
-    static void Shown(TextWriter console, string line)
-    {
-        try { console.WriteLine(line); }
-        catch (IOException) { /* train.log holds it */ }
     }
 }

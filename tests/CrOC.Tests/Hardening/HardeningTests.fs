@@ -23,22 +23,27 @@ let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 /// exit code, stdout, stderr; killed after `seconds`.
 let croc (seconds: int) (args: string list) = dotnetProcess hostDll seconds args
 
-/// `croc-host args` under `ulimit -f limitKb`, with the environment variables `env` added: exit
-/// code, stderr; killed (and failed) after 300 s. W^X off: .NET's own executable-memory file must
-/// not meet a small limit.
-let private crocWithFileLimit (limitKb: int64) (env: (string * string) list) (args: string list) =
+/// `croc-host args` from bash after the shell command `before` (e.g. `ulimit -f 64`), with the
+/// redirections `redirect` (e.g. `>/dev/full`) and the environment variables `env` added: exit code,
+/// stderr; killed (and failed) after 300 s. W^X off: .NET's own executable-memory file must not meet
+/// a small file-size limit.
+let private crocInShell (before: string) (redirect: string) (env: (string * string) list) (args: string list) =
     let info = ProcessStartInfo("bash", RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in [ "-c"; sprintf "ulimit -f %d; exec dotnet \"$@\"" limitKb; "croc"; hostDll ] @ args do info.ArgumentList.Add a
+    for a in [ "-c"; sprintf "%s; exec dotnet \"$@\" %s" before redirect; "croc"; hostDll ] @ args do info.ArgumentList.Add a
     info.Environment.["DOTNET_EnableWriteXorExecute"] <- "0"
     for name, value in env do info.Environment.[name] <- value
     use p = present (Process.Start info)
     let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
     if not (p.WaitForExit 300_000) then
         p.Kill true
-        failtestf "croc-host %s under ulimit -f %d did not end within 300 s" (List.head args) limitKb
+        failtestf "croc-host %s (%s %s) did not end within 300 s" (List.head args) before redirect
     p.WaitForExit()
     out.Result |> ignore
     p.ExitCode, err.Result
+
+/// `croc-host args` under `ulimit -f limitKb` (see crocInShell).
+let private crocWithFileLimit (limitKb: int64) (env: (string * string) list) (args: string list) =
+    crocInShell (sprintf "ulimit -f %d" limitKb) "" env args
 
 /// `croc-host train` arguments of the tests' tiny configuration plus `extra`.
 let private trainArgs (output: string) (extra: string list) =
@@ -697,6 +702,32 @@ let tests =
             Expect.equal code 0 err // NaN once: the unbiased std of one value, and libtorch's warning line
             Expect.isFalse (err.Contains "degrees of freedom") err
             Directory.Delete(dir, true)
+        }
+
+        test "a standard output that is closed or full loses its lines, never the command: help exits 0, train keeps its checkpoint, the loss is said once on standard error" {
+            // a stack trace and exit 134 (help), "the disk is full" or "permission denied" exit 1 (every other command) once
+            for redirect in [ ">/dev/full"; ">&-" ] do
+                let code, err = crocInShell "true" redirect [] [ "--help" ]
+                Expect.equal code 0 (redirect + ": " + err)
+                Expect.isFalse (err.Contains "Unhandled exception") err
+                let code, err = crocInShell "true" redirect [] [ "eval-knn"; "--help" ]
+                Expect.equal code 0 (redirect + ": " + err)
+                Expect.stringContains err "standard output could not be written" "said once on standard error"
+            let code, _ = crocInShell "true" "2>/dev/full" [] [ "no-such-command" ]
+            Expect.equal code 2 "a usage error whose standard error is full is still exit 2"
+            let output = DataTests.tempDir "closed-stdout"
+            let code, err = crocInShell "true" ">&-" [] (trainArgs output [ "--max-steps"; "1" ])
+            Expect.equal code 0 err
+            Expect.isNonEmpty (Checkpoints.List output) "the checkpoint written"
+            Expect.exists (lines output "train.log") (fun l -> l.Contains "step 1/1") "train.log has the lines the console lost"
+            Directory.Delete(output, true)
+            // `croc-host help train` is train's help; no command at all is a usage error on standard error
+            let code, out, _ = croc 60 [ "help"; "eval-knn" ]
+            Expect.equal code 0 out
+            Expect.stringContains out "--bank" "eval-knn's options"
+            let code, out, err = croc 60 []
+            Expect.equal code 2 out
+            Expect.stringContains err "Usage: croc-host <command>" "the usage on standard error"
         }
 
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
