@@ -14,8 +14,7 @@ public static class SyntheticDataset
     /// folder is <paramref name="home"/>, else $CROC_DATA_HOME, else the user's local data folder.</summary>
     public static string Ensure(int train, int val, long seed = 0, string? home = null)
     {
-        home ??= Environment.GetEnvironmentVariable("CROC_DATA_HOME")
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "crocnet");
+        home ??= DataHome();
         if (File.Exists(home)) throw new DatasetException($"the synthetic scenes' data folder '{home}' ($CROC_DATA_HOME, or the local data folder) is a file, not a folder");
         var root = Path.Combine(home, $"synthetic-v{Version}-seed{seed}-{train}-{val}");
         RemoveAbandoned(root);
@@ -28,14 +27,28 @@ public static class SyntheticDataset
             var names = File.ReadAllLines(Path.Combine(building, "ImageSets", "Segmentation", "train.txt"));
             File.WriteAllLines(Path.Combine(building, "train-files.txt"), names.Select(n => $"JPEGImages/{n}.jpg"));
         }
-        catch
+        catch (Exception e)
         {
             // a full disk (or ulimit -f): the half-built copy would hold the space until the next start
             try { Directory.Delete(building, true); } catch (Exception e2) when (e2 is IOException or UnauthorizedAccessException) { }
+            if (e is UnauthorizedAccessException) throw new DatasetException($"the synthetic scenes cannot be written into '{home}' ({e.Message}): set CROC_DATA_HOME to a writable folder");
             throw;
         }
         Publish(building, root);
         return root;
+    }
+
+    /// <summary>$CROC_DATA_HOME (an empty value counts as unset; a leading ~/ is the home folder, as in
+    /// --data: it made a folder named '~' once), else the user's local data folder, made when absent.</summary>
+    static string DataHome()
+    {
+        if (Environment.GetEnvironmentVariable("CROC_DATA_HOME") is { } named && named.Trim().Length > 0)
+            return Path.GetFullPath(ImageSources.HomeExpanded(named));
+        try { return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "crocnet"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) // HOME=/nonexistent, as daemons have
+        {
+            throw new DatasetException($"the synthetic scenes' data folder in the home folder '{Environment.GetEnvironmentVariable("HOME")}' cannot be made ({e.Message}): set CROC_DATA_HOME to a writable folder");
+        }
     }
 
     /// <summary>Removes this machine's half-built copies of <paramref name="root"/> whose builder is

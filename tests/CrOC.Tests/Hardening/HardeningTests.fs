@@ -348,6 +348,24 @@ let tests =
             for d in [ home; failing ] do Directory.Delete(d, true)
         }
 
+        test "CROC_DATA_HOME: a leading ~/ is the home folder and an empty value counts as unset; a deleted working folder is said before libtorch loads" {
+            // '~/zz' generated into a folder named '~' and then looked for the set in the home folder (exit 2 on every run) once; '' generated into the working folder
+            let home = DataTests.tempDir "data-home"
+            let synthetic = [ "--max-steps"; "1"; "--synthetic-train"; "8"; "--synthetic-val"; "2"; "--depth"; "1"; "--batch"; "4"; "--image-size"; "32" ]
+            for value, expected in [ "~/zz", Path.Combine(home, "zz"); "", Path.Combine(home, ".local", "share", "crocnet") ] do
+                let run = Path.Combine(home, sprintf "run-%d" value.Length)
+                let code, err = crocInShell (sprintf "cd '%s'" home) "" [ "CROC_DATA_HOME", value; "HOME", home; "XDG_DATA_HOME", "" ] ([ "train"; "--output"; run ] @ synthetic)
+                Expect.equal code 0 err
+                Expect.isTrue (Directory.Exists(Path.Combine(expected, "synthetic-v1-seed0-8-2"))) (sprintf "CROC_DATA_HOME='%s': the set in %s" value expected)
+            Expect.isFalse (Directory.Exists(Path.Combine(home, "~"))) "no folder named '~'"
+            // "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so" (exit 2) and nothing else once
+            let gone = Path.Combine(home, "gone")
+            let code, err = crocInShell (sprintf "mkdir '%s' && cd '%s' && rmdir '%s'" gone gone gone) "" [] [ "bench-vit"; "--help" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "the working folder no longer exists" "said"
+            Directory.Delete(home, true)
+        }
+
         test "a folder whose config.json or run.json is not a run's (a model folder) is refused; its files stay as they were" {
             for file, text in [ "config.json", "{\"model_type\": \"vit\", \"hidden_size\": 384}"; "run.json", "[1, 2]" ] do
                 let output = DataTests.tempDir "foreign"
