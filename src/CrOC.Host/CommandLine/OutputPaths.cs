@@ -10,6 +10,7 @@ public static class OutputPaths
     public static string File(string path, string option)
     {
         var full = Path.GetFullPath(NotEmpty(path, option));
+        if (BrokenLink(full) is { } broken) throw new OutputException($"{option} '{path}' is {broken}");
         if (Directory.Exists(full)) throw new OutputException($"{option} '{path}' is a folder, not a file");
         if (PathLimits.Problem(full) is { } tooLong) throw new OutputException($"{option} '{path}' cannot be written: {tooLong}");
         Folder(Path.GetDirectoryName(full)!, option);
@@ -57,6 +58,16 @@ public static class OutputPaths
         return aside;
     }
 
+    /// <summary>What the symbolic link <paramref name="full"/> is when it names nothing (a link to a
+    /// missing path, or a loop), or null (no link, or a link to something).</summary>
+    static string? BrokenLink(string full)
+    {
+        var link = new FileInfo(full);
+        if (link.LinkTarget is null) return null;
+        try { return link.ResolveLinkTarget(returnFinalTarget: true) is { } final && Path.Exists(final.FullName) ? null : $"a link to '{link.LinkTarget}', which does not exist"; }
+        catch (IOException) { return $"a link that leads back to itself ('{link.LinkTarget}')"; }
+    }
+
     static string NotEmpty(string path, string option) =>
         string.IsNullOrWhiteSpace(path) ? throw new OutputException($"{option} is empty: give a path") : path;
 
@@ -64,6 +75,7 @@ public static class OutputPaths
     public static string Folder(string path, string option)
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(NotEmpty(path, option))); // "runs/a/" is "runs/a": DIR.old-* lands beside it
+        if (BrokenLink(full) is { } broken) throw new OutputException($"{option} '{path}' is {broken}"); // "is a file, not a folder" once
         if (System.IO.File.Exists(full)) throw new OutputException($"{option} '{path}' is a file, not a folder");
         if (PathLimits.Problem(full) is { } tooLong) throw new OutputException($"{option} '{path}' cannot be written: {tooLong}");
         if (PathLimits.Bytes(full) > PathLimits.PathBytes - PathLimits.RoomBelowFolder) // its files' paths (checkpoints/step-….safetensors and their temporary names) would pass the limit after the work
