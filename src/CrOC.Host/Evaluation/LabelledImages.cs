@@ -79,15 +79,20 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
     /// <summary>An annotations file's largest size: ImageNet's 50,000 validation names take ~2 MB.</summary>
     const int AnnotationsLimit = 64 << 20;
 
+    /// <summary>A line as a message can show it: its first 80 characters, control characters and
+    /// undecodable bytes as '?' (a binary file given as annotations wrote raw bytes to the terminal once).</summary>
+    static string Printable(string line) =>
+        new(line.Take(80).Select(c => char.IsControl(c) || c == '\uFFFD' ? '?' : c).Concat(line.Length > 80 ? "…" : "").ToArray());
+
     static Dictionary<string, string> ReadAnnotations(string path)
     {
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var line in TextList.Lines(path, AnnotationsLimit))
         {
             var fields = line.Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
-            if (fields.Length < 2) throw new DatasetException($"{path}: the line '{line}' has no class (expected: file-name class …)");
+            if (fields.Length < 2) throw new DatasetException($"{path}: the line '{Printable(line)}' has no class (expected: file-name class …)");
             if (map.TryGetValue(fields[0], out var earlier) && earlier != fields[1])
-                throw new DatasetException($"{path}: '{fields[0]}' is given two classes, '{earlier}' and then '{fields[1]}'");
+                throw new DatasetException($"{path}: '{Printable(fields[0])}' is given two classes, '{Printable(earlier)}' and then '{Printable(fields[1])}'");
             map[fields[0]] = fields[1];
         }
         return map;

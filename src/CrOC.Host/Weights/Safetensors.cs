@@ -118,6 +118,8 @@ public static class Safetensors
         stream.ReadExactly(lengthBytes);
         ulong headerLength = BitConverter.ToUInt64(lengthBytes);
         long dataLength = stream.Length - 8 - (long)System.Math.Min(headerLength, (ulong)long.MaxValue);
+        if (lengthBytes is [(byte)'P', (byte)'K', 3, 4, ..]) // a zip's first entry, where the header length would be
+            throw new WeightsException("a zip archive (a PyTorch .pth saved by torch.save?), not safetensors: give it a .pth name");
         if (headerLength > MaxHeaderBytes || dataLength < 0)
             throw new WeightsException($"header length {headerLength} does not fit a file of {stream.Length} bytes");
         var headerBytes = new byte[headerLength];

@@ -930,6 +930,9 @@ let tests =
             let dir = DataTests.tempDir "bad-inputs"
             let aFile = Path.Combine(dir, "a-file")
             File.WriteAllText(aFile, "x")
+            let zipNamedSafetensors, binaryAnnotations = Path.Combine(dir, "zip.safetensors"), Path.Combine(dir, "binary.txt")
+            PthWriter.Write(zipNamedSafetensors, NamedTensors([ "w", torch.ones(4L) ]))
+            File.WriteAllBytes(binaryAnnotations, [| 1uy; 2uy; 27uy; byte 'x' |])
             let danglingLink, loopLink = Path.Combine(dir, "dangling"), Path.Combine(dir, "loop.json")
             File.CreateSymbolicLink(danglingLink, Path.Combine(dir, "nowhere")) |> ignore
             File.CreateSymbolicLink(loopLink, loopLink) |> ignore
@@ -1051,6 +1054,8 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; Path.Combine(dir, String('j', 251) + ".json") ], "is 256 bytes long, more than the 255 a file or folder name may have" // after the whole evaluation once
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, String('c', 242) + ".png") ], "--output (its attention picture)" // its -attention.png name, after loading once
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, ".png") ], "names no picture" // a hidden '.png' and '-attention.png' once
+                  2, [ "export"; "--weights"; zipNamedSafetensors ], "a zip archive (a PyTorch .pth saved by torch.save?), not safetensors" // "header length 2251885780355920 does not fit a file of … bytes" once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-annotations"; binaryAnnotations ], "the line '???x' has no class" // raw control bytes on the terminal once
                   2, [ "train"; "--output"; danglingLink ], "is a link to '" + Path.Combine(dir, "nowhere") + "', which does not exist" // "is a file, not a folder" once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; loopLink ], "is a link that leads back to itself" // "exists and is not an earlier result" once
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
