@@ -92,7 +92,7 @@ public static class OptionSet<T> where T : class, new()
                 _ => throw new OptionException($"--{option.Name} takes true or false (or nothing), got '{text}'"),
             });
         if (text is null) throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)})");
-        if (type == typeof(string)) return text;
+        if (type == typeof(string)) return IsPath(option) ? CrOC.Data.ImageSources.HomeExpanded(text) : text; // `--output=~/x`: no shell expands ~ after '='
         if (type.IsEnum) return Choices.Parse(type, text) ?? throw new OptionException($"--{option.Name} must be one of {Choices.Words(type)}, got '{text}'");
         if (type.IsArray)
         {
@@ -105,6 +105,9 @@ public static class OptionSet<T> where T : class, new()
         }
         return Number(option, type, text);
     }
+
+    /// <summary>Whether the option's value is a path (FILE, DIR, PATH, PNG, ROOT), whose leading ~/ is the home folder.</summary>
+    static bool IsPath(OptionInfo option) => option.Declaration.Value is "FILE" or "DIR" or "PATH" or "PNG" or "ROOT";
 
     static object Number(OptionInfo option, Type type, string text)
     {

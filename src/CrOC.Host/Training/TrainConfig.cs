@@ -241,7 +241,7 @@ public sealed record TrainConfig
             try { config = JsonSerializer.Deserialize<TrainConfig>(merged.ToJsonString(), Json)!; }
             catch (JsonException e) { throw new ConfigException($"--config '{file}': {WrongType(e, fromFile)}"); }
         }
-        config = config with { };
+        config = config with { Output = CrOC.Data.ImageSources.HomeExpanded(config.Output) }; // a config file's "~/runs/x", as --data's ~/
         OptionSet<TrainConfig>.Apply(config, arguments.Where(a => a.Name is not "config"));
         config = config.Validated();
         return config with { Precision = Precisions.Resolve(config.Precision, config.Device) };

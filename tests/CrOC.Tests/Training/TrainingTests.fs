@@ -331,6 +331,13 @@ let tests =
             Expect.sequenceEqual (configOf [ "config", toml ]).Data [| "a"; "b" |] "TOML string list"
             File.WriteAllText(file, """{ "data": "c" }""")
             Expect.sequenceEqual (configOf [ "config", file ]).Data [| "c" |] "JSON string list"
+            // a leading ~/ of a path is the home folder, in a config file and after --name= (no shell expands those): a folder named '~' once
+            let home = present (Environment.GetEnvironmentVariable "HOME")
+            File.WriteAllText(file, """{ "output": "~/runs/x" }""")
+            Expect.equal (configOf [ "config", file ]).Output (Path.Combine(home, "runs/x")) "config file"
+            Expect.equal (configOf [ "output", "~/runs/y" ]).Output (Path.Combine(home, "runs/y")) "--output=~/runs/y"
+            let export = OptionSet<ExportOptions>.Parse([| "--weights=~/w.pth"; "--output=~/e" |])
+            Expect.equal (export.Weights, present export.Output) (Path.Combine(home, "w.pth"), Path.Combine(home, "e")) "any path option"
             File.WriteAllText(file, """{ "data": " , " }""")
             Expect.throwsT<ConfigException> (fun () -> configOf [ "config", file ] |> ignore) "an empty list string is refused (not the synthetic scenes)"
             File.WriteAllText(file, """{ "data": "a,,b" }""")
