@@ -1061,7 +1061,7 @@ let tests =
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/." ], "names no file" // wrote hidden '..safetensors' files once
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/.." ], "names no file"
-                  2, trainArgs "" [], "--output is empty"
+                  2, trainArgs "" [], "--output needs a value (DIR), got ''"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(voc, "SegmentationClass") ], "lies inside the dataset"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred", "scene_00004.png") ], "lies in --save-predictions" // replaced a mask once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred") ], "lies in --save-predictions" // failed after the work once

@@ -338,6 +338,8 @@ let tests =
             Expect.equal (configOf [ "output", "~/runs/y" ]).Output (Path.Combine(home, "runs/y")) "--output=~/runs/y"
             let export = OptionSet<ExportOptions>.Parse([| "--weights=~/w.pth"; "--output=~/e" |])
             Expect.equal (export.Weights, present export.Output) (Path.Combine(home, "w.pth"), Path.Combine(home, "e")) "any path option"
+            let empty = Expect.throwsC (fun () -> OptionSet<ExportOptions>.Parse([| "--weights=" |]) |> ignore)
+            empty (fun e -> Expect.stringContains e.Message "--weights needs a value (FILE), got ''" "an empty path is a missing value, not a missing option")
             File.WriteAllText(file, """{ "data": " , " }""")
             Expect.throwsT<ConfigException> (fun () -> configOf [ "config", file ] |> ignore) "an empty list string is refused (not the synthetic scenes)"
             File.WriteAllText(file, """{ "data": "a,,b" }""")
