@@ -43,14 +43,17 @@ public sealed record EvalKnnOptions : FrozenBackboneOptions
 /// <summary>`croc-host eval-knn`: k-NN classification with frozen features.</summary>
 public static class EvalKnnCommand
 {
+    /// <summary>The member that makes a JSON file this command's result (what a rerun may replace).</summary>
+    const string ResultKey = "top1";
+
     public static int Run(EvalKnnOptions o)
     {
-        var json = o.Prepare("top1");
+        var json = o.Prepare(ResultKey);
         var (result, network) = Evaluate(o, Console.WriteLine);
         Console.WriteLine($"k-NN top-1 {100 * result.Top1:F2} % ({result.Queries} queries, bank of {result.Bank}, k = {System.Math.Min(o.K, result.Bank)}{(o.K > result.Bank ? $" of --k {o.K}: the whole bank" : "")}, T = {o.Temperature}; {result.Skipped} undecodable images skipped; {result.Seconds:F0} s)");
         if (json is not null)
         {
-            FrozenBackboneOptions.WriteJson(json, new { weights = Path.GetFullPath(o.Weights), backbone = network, random = o.Random, init_seed = o.RandomSeed, bank = ImageSources.FullRoot(o.Bank), queries = ImageSources.FullRoot(o.Queries), query_annotations = o.QueryAnnotations is null ? null : ImageSources.FullRoot(o.QueryAnnotations), bank_stride = o.BankStride, query_stride = o.QueryStride, k = o.K, temperature = o.Temperature, size = o.Size, top1 = result.Top1, bank_images = result.Bank, query_images = result.Queries, skipped = result.Skipped, seconds = result.Seconds });
+            FrozenBackboneOptions.WriteJson(json, new { weights = Path.GetFullPath(o.Weights), backbone = network, random = o.Random, init_seed = o.RandomSeed, bank = ImageSources.FullRoot(o.Bank), queries = ImageSources.FullRoot(o.Queries), query_annotations = o.QueryAnnotations is null ? null : ImageSources.FullRoot(o.QueryAnnotations), bank_stride = o.BankStride, query_stride = o.QueryStride, k = o.K, temperature = o.Temperature, size = o.Size, top1 = result.Top1, bank_images = result.Bank, query_images = result.Queries, skipped = result.Skipped, seconds = result.Seconds }, ResultKey);
         }
         return ExitCodes.Ok;
     }

@@ -63,10 +63,13 @@ public sealed record SegmentationRuns(IReadOnlyList<SegmentationResult> Runs, st
 /// <summary>`croc-host eval-seg`: linear segmentation mIoU of a frozen backbone.</summary>
 public static class EvalSegCommand
 {
+    /// <summary>The member that makes a JSON file this command's result (what a rerun may replace).</summary>
+    const string ResultKey = "miou";
+
     public static int Run(EvalSegOptions o)
     {
         if (o.ProbeSeeds.Distinct().Count() != o.ProbeSeeds.Length) throw new OptionException($"--probe-seeds must be distinct (the same seed trains the same probe), got {string.Join(",", o.ProbeSeeds)}");
-        var json = o.Prepare("miou");
+        var json = o.Prepare(ResultKey);
         var predictions = o.SavePredictions is null ? null : OutputPaths.Folder(o.SavePredictions, "--save-predictions");
         if (json is not null && predictions is not null && DiskSpace.Holds(RealPaths.Of(predictions), RealPaths.Of(json))) // through links too
             throw new OutputException($"--json '{o.Json}' lies in --save-predictions '{o.SavePredictions}': the result would replace a predicted mask or the folder; write it elsewhere");
@@ -89,7 +92,7 @@ public static class EvalSegCommand
             for (int i = 0; i < results[0].Predictions.Count; i++)
             {
                 var predicted = results[0].Predictions[i];
-                AtomicFile.Write(masks[i], s => VocSegmentation.SaveMask(predicted, o.Size, o.Size, s, marked: true));
+                AtomicFile.Write(masks[i], s => VocSegmentation.SaveMask(predicted, o.Size, o.Size, s, marked: true), replaceOnlyIf: PictureMark.IsOn);
             }
             Console.WriteLine($"wrote {results[0].Predictions.Count} predicted masks ({o.Size}² px) to {predictions}");
         }
@@ -101,7 +104,7 @@ public static class EvalSegCommand
                 data = Path.GetFullPath(root), train_split = o.TrainSplit, val_split = o.ValSplit, probe, probe_seeds = o.ProbeSeeds,
                 miou = results.Average(r => r.MeanIoU), seconds,
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
-            });
+            }, ResultKey);
         }
         return ExitCodes.Ok;
     }

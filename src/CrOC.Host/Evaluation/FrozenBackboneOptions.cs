@@ -57,9 +57,12 @@ public abstract record FrozenBackboneOptions
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
-    public static void WriteJson(string path, object record)
+    /// <summary>Writes the result <paramref name="record"/>, replacing only an earlier result (a JSON
+    /// object with <paramref name="resultKey"/>), also when another file appeared there meanwhile.</summary>
+    public static void WriteJson(string path, object record, string resultKey)
     {
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(record, Style) + "\n");
+        var bytes = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(record, Style) + "\n");
+        AtomicFile.Write(path, s => s.Write(bytes), replaceOnlyIf: earlier => OutputPaths.IsJsonResult(earlier, resultKey));
         Console.WriteLine($"wrote {path}");
     }
 }

@@ -97,7 +97,7 @@ public static class SyntheticExperiment
                     return ExitCodes.Ok;
                 }
                 lastCheckpoint = summary.LastCheckpoint ?? throw new InvalidOperationException("the run wrote no checkpoint");
-                Console.WriteLine($"   {summary.Steps} steps in {summary.Seconds:F0} s, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}");
+                Console.WriteLine($"   {Described(summary)}");
                 rows.Add(Probe(method, seed, lastCheckpoint, false, data, classes, probe, MetricsLog.TrainingSeconds(runDir)));
             }
             rows.Add(Probe("random init", seed, lastCheckpoint!, true, data, classes, probe, 0));
@@ -111,4 +111,11 @@ public static class SyntheticExperiment
         AtomicFile.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         return 0;
     }
+
+    /// <summary>A run's line in the experiment's report: steps, time and losses of what this start ran
+    /// (a finished run rerun ran nothing: "loss NaN → NaN" once; a resumed one ran its last steps).</summary>
+    public static string Described(Training.TrainSummary summary) =>
+        summary.StepsRun == 0 ? $"{summary.Steps} steps, finished earlier"
+        : summary.StepsRun < summary.Steps ? $"steps {summary.Steps - summary.StepsRun + 1}–{summary.Steps} of {summary.Steps} in {summary.Seconds:F0} s (resumed), loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}"
+        : $"{summary.Steps} steps in {summary.Seconds:F0} s, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}";
 }

@@ -101,18 +101,21 @@ public static class TrainCommand
 
         var summary = trainer.Run(files);
         if (!ranks.IsRoot) return ExitCodes.Ok;
+        var picture = Path.Combine(config.Output, RunFolder.PictureName);
+        void Draw(string checkpoint)
+        {
+            WriteClusterPicture(config, checkpoint, new VocSegmentation(synthetic!, "val"), picture);
+            log.Write($"online clusters of 4 validation images: {picture}");
+        }
         if (summary.StepsRun == 0)
         {
             if (summary.Interrupted) log.Write($"stopped before the first step at step {summary.Steps}: nothing new to checkpoint");
+            // a run stopped between its last checkpoint and its picture: every rerun said "finished" without one once
+            else if (synthetic is not null && PictureCheckpoint(summary, trainer.StopRequested) is { } finished && !File.Exists(picture)) Draw(finished);
             return ExitCodes.Ok;
         }
         log.Write($"{(summary.Interrupted ? "stopped" : "finished")} at step {summary.Steps} ({summary.StepsRun} steps in {summary.Seconds:F0} s): loss {summary.FirstLoss:F4} → {summary.LastLoss:F4}, {summary.ImagesPerSecond:F1} images/s");
-        if (synthetic is not null && PictureCheckpoint(summary, trainer.StopRequested) is { } last)
-        {
-            var picture = Path.Combine(config.Output, RunFolder.PictureName);
-            WriteClusterPicture(config, last, new VocSegmentation(synthetic, "val"), picture);
-            log.Write($"online clusters of 4 validation images: {picture}");
-        }
+        if (synthetic is not null && PictureCheckpoint(summary, trainer.StopRequested) is { } last) Draw(last);
         log.Write($"outputs in {Path.GetFullPath(config.Output)}: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (last: {summary.LastCheckpoint ?? "none"})");
         return ExitCodes.Ok;
     }

@@ -12,6 +12,6 @@ public static class PictureFile
     public static void Write(Image picture, string path)
     {
         PictureMark.Add(picture);
-        AtomicFile.Write(path, s => picture.SaveAsPng(s));
+        AtomicFile.Write(path, s => picture.SaveAsPng(s), replaceOnlyIf: PictureMark.IsOn); // a PNG put there meanwhile is kept
     }
 }

@@ -21,15 +21,18 @@ public static partial class AtomicFile
     /// <summary>Writes the file; <paramref name="expectedBytes"/>, when known, is checked against
     /// the free space first, so a full disk is reported before anything is written. Without
     /// <paramref name="replace"/>, a file that appeared at the path meanwhile (another process's) is
-    /// kept and the write refused (<see cref="OutputException"/>): the rename does not replace.</summary>
-    public static void Write(string path, Action<Stream> writeContent, long? expectedBytes = null, bool replace = true) =>
-        WriteTogether([new Content(path, writeContent, expectedBytes)], replace);
+    /// kept and the write refused (<see cref="OutputException"/>): the rename does not replace. With
+    /// <paramref name="replaceOnlyIf"/>, a file found at the path when the write ends is replaced
+    /// only when it passes (an earlier result of the command), else kept and the write refused.</summary>
+    public static void Write(string path, Action<Stream> writeContent, long? expectedBytes = null, bool replace = true, Func<string, bool>? replaceOnlyIf = null) =>
+        WriteTogether([new Content(path, writeContent, expectedBytes)], replace, replaceOnlyIf);
 
     /// <summary>Writes several files as one: each is written and flushed under its temporary name,
     /// and only when all are written are they renamed into place, so a failure while writing leaves
     /// none of them new (and with <paramref name="replace"/>, the earlier set whole). The sizes known
-    /// are checked together against the free space of the first file's disk.</summary>
-    public static void WriteTogether(IReadOnlyList<Content> files, bool replace = true)
+    /// are checked together against the free space of the first file's disk. <paramref name="replaceOnlyIf"/>
+    /// as in <see cref="Write"/>.</summary>
+    public static void WriteTogether(IReadOnlyList<Content> files, bool replace = true, Func<string, bool>? replaceOnlyIf = null)
     {
         var targets = files.Select(f => Path.GetFullPath(f.Path)).ToList();
         var previous = targets.Count == 1 ? Previous(targets[0]) : "none of the files was written or replaced";
@@ -42,6 +45,9 @@ public static partial class AtomicFile
         {
             for (int i = 0; i < files.Count; i++) WriteFlushed(temporaries[i], targets[i], files[i], previous);
             if (!replace && targets.FirstOrDefault(File.Exists) is { } taken) throw TakenMeanwhile(taken);
+            // checked at the start too; a file another process wrote there while this one worked is kept
+            if (replaceOnlyIf is not null && targets.FirstOrDefault(t => File.Exists(t) && !replaceOnlyIf(t)) is { } other)
+                throw new OutputException($"'{other}' was written by another process while this one worked, and is none of this command's results: kept, and this result not written; choose another path");
             for (int i = 0; i < files.Count; i++)
             {
                 try { File.Move(temporaries[i], targets[i], overwrite: replace); }

@@ -173,13 +173,41 @@ let tests =
 
         test "evaluation JSON: snake_case keys throughout (records included) and enums by name" {
             let path = Path.Combine(Path.GetTempPath(), sprintf "croc-json-%s.json" (Guid.NewGuid().ToString("N")))
-            FrozenBackboneOptions.WriteJson(path, {| probe = ProbeOptions(MaxTrain = 4); top1 = 0.5 |})
+            FrozenBackboneOptions.WriteJson(path, {| probe = ProbeOptions(MaxTrain = 4); top1 = 0.5 |}, "top1")
             let text = File.ReadAllText path
             let root = Text.Json.JsonDocument.Parse(text).RootElement
             Expect.equal (root.GetProperty("probe").GetProperty("max_train").GetInt32()) 4 "a record's field in snake_case"
             Expect.equal (root.GetProperty("probe").GetProperty("precision").GetString()) "fp32" "an enum by name"
             Expect.isFalse (Text.RegularExpressions.Regex.IsMatch(text, "\"[A-Z][A-Za-z]*\":")) "no PascalCase key"
+            // an earlier result is replaced; a file another process put there while the evaluation ran (a run's config.json once) is kept
+            FrozenBackboneOptions.WriteJson(path, {| top1 = 0.75 |}, "top1")
+            Expect.stringContains (File.ReadAllText path) "0.75" "the earlier result replaced"
+            File.WriteAllText(path, "{ \"output\": \"runs/x\" }")
+            Expect.throwsT<OutputException> (fun () -> FrozenBackboneOptions.WriteJson(path, {| top1 = 0.5 |}, "top1")) "refused"
+            Expect.equal (File.ReadAllText path) "{ \"output\": \"runs/x\" }" "kept"
+            Expect.isEmpty (Directory.GetFiles(Path.GetTempPath(), "croc-json-*.tmp")) "no temporary file left"
             File.Delete path
+        }
+
+        test "the synthetic experiment's line for a run says what this start ran: a finished run rerun, a resumed one, a whole one" {
+            let summary steps run = Training.TrainSummary(steps, run, (if run = 0L then nan else 9.0), (if run = 0L then nan else 8.0), float run, 1.0, "c", false)
+            Expect.equal (SyntheticExperiment.Described(summary 60L 0L)) "60 steps, finished earlier" "not 'loss NaN → NaN'"
+            Expect.equal (SyntheticExperiment.Described(summary 60L 40L)) "steps 21–60 of 60 in 40 s (resumed), loss 9.000 → 8.000" "not '60 steps in 40 s'"
+            Expect.equal (SyntheticExperiment.Described(summary 60L 60L)) "60 steps in 60 s, loss 9.000 → 8.000" "whole"
+        }
+
+        test "a picture replaces only one croc-host drew, also when another file appeared at its path while it drew (a photo was replaced once)" {
+            let dir = DataTests.tempDir "picture-meanwhile"
+            let path = Path.Combine(dir, "p.png")
+            let draw () =
+                use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(2, 2)
+                PictureFile.Write(picture, path)
+            draw ()
+            draw () // over its own earlier picture
+            File.WriteAllBytes(path, [| 1uy; 2uy |])
+            Expect.throwsT<OutputException> draw "a file put there meanwhile"
+            Expect.equal (File.ReadAllBytes path) [| 1uy; 2uy |] "kept"
+            Directory.Delete(dir, true)
         }
 
         test "weighted k-NN against a naive float64 reference (cosine, the k nearest vote exp(sim / T)); chunking changes nothing; k above the bank is clamped" {

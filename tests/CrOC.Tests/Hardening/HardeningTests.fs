@@ -358,6 +358,12 @@ let tests =
                 Expect.equal code 0 err
                 Expect.isTrue (Directory.Exists(Path.Combine(expected, "synthetic-v1-seed0-8-2"))) (sprintf "CROC_DATA_HOME='%s': the set in %s" value expected)
             Expect.isFalse (Directory.Exists(Path.Combine(home, "~"))) "no folder named '~'"
+            // a finished synthetic run without its picture (stopped between its last checkpoint and the picture) draws it when run again
+            let run = Path.Combine(home, "run-4") // CROC_DATA_HOME='~/zz'
+            File.Delete(Path.Combine(run, "clusters.png"))
+            let code, err = crocInShell (sprintf "cd '%s'" home) "" [ "CROC_DATA_HOME", "~/zz"; "HOME", home ] ([ "train"; "--output"; run ] @ synthetic)
+            Expect.equal code 0 err
+            Expect.isTrue (File.Exists(Path.Combine(run, "clusters.png"))) "drawn on the rerun ('already finished' without it on every rerun once)"
             // "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so" (exit 2) and nothing else once
             let gone = Path.Combine(home, "gone")
             let code, err = crocInShell (sprintf "mkdir '%s' && cd '%s' && rmdir '%s'" gone gone gone) "" [] [ "bench-vit"; "--help" ]
