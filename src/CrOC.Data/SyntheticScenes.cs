@@ -94,13 +94,13 @@ public static class SyntheticScenes
     /// <summary>Writes <paramref name="train"/> + <paramref name="val"/> scenes in the Pascal VOC layout
     /// under <paramref name="root"/>: JPEGImages/scene_NNNNN.jpg, SegmentationClass/scene_NNNNN.png
     /// (VOC palette), ImageSets/Segmentation/{train,val}.txt, and labels.txt (class names).</summary>
-    public static void WriteVoc(string root, int train, int val, long seed, SceneOptions? options = null)
+    public static void WriteVoc(string root, int train, int val, long seed, SceneOptions? options = null, CancellationToken cancel = default)
     {
         var images = Directory.CreateDirectory(Path.Combine(root, "JPEGImages")).FullName;
         var masks = Directory.CreateDirectory(Path.Combine(root, "SegmentationClass")).FullName;
         var sets = Directory.CreateDirectory(Path.Combine(root, "ImageSets", "Segmentation")).FullName;
         var names = Enumerable.Range(0, train + val).Select(i => $"scene_{i:D5}").ToArray();
-        Parallel.For(0, names.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        Parallel.For(0, names.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancel }, i =>
         {
             var (image, mask) = Generate(seed, i, options);
             SaveJpeg(image, Path.Combine(images, names[i] + ".jpg"));

@@ -12,7 +12,7 @@ public static class SyntheticDataset
     /// of seed <paramref name="seed"/>, generating it (atomically, by a rename) when absent. Processes
     /// that generate it at the same time each build their own copy; the first rename wins. The data
     /// folder is <paramref name="home"/>, else $CROC_DATA_HOME, else the user's local data folder.</summary>
-    public static string Ensure(int train, int val, long seed = 0, string? home = null)
+    public static string Ensure(int train, int val, long seed = 0, string? home = null, CancellationToken cancel = default)
     {
         home ??= DataHome();
         if (File.Exists(home)) throw new DatasetException($"the synthetic scenes' data folder '{home}' ($CROC_DATA_HOME, or the local data folder) is a file, not a folder");
@@ -23,7 +23,7 @@ public static class SyntheticDataset
         Console.WriteLine($"generating {train} + {val} synthetic scenes into {root} (once) ...");
         try
         {
-            SyntheticScenes.WriteVoc(building, train, val, seed);
+            SyntheticScenes.WriteVoc(building, train, val, seed, cancel: cancel); // a stop signal ends it (OperationCanceledException), the copy removed
             var names = File.ReadAllLines(Path.Combine(building, "ImageSets", "Segmentation", "train.txt"));
             File.WriteAllLines(Path.Combine(building, "train-files.txt"), names.Select(n => $"JPEGImages/{n}.jpg"));
         }
@@ -81,7 +81,7 @@ public static class SyntheticDataset
     }
 
     /// <summary>The synthetic set of a training configuration (<see cref="TrainConfig.SyntheticTrain"/> + <see cref="TrainConfig.SyntheticVal"/> scenes).</summary>
-    public static string Ensure(TrainConfig config) => Ensure(config.SyntheticTrain, config.SyntheticVal);
+    public static string Ensure(TrainConfig config, CancellationToken cancel = default) => Ensure(config.SyntheticTrain, config.SyntheticVal, cancel: cancel);
 
     /// <summary>The training image list of a synthetic set (a root for <see cref="ImageSources"/>).</summary>
     public static string TrainList(string root) => Path.Combine(root, "train-files.txt");

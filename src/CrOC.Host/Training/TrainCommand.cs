@@ -92,7 +92,14 @@ public static class TrainCommand
         string? synthetic = null;
         if (config.Data.Length == 0)
         {
-            if (ranks.LocalRank == 0) SyntheticDataset.Ensure(config); // once per machine, while the others wait, however long it takes
+            // alone, a stop signal ends the generation (it ran on for hours once); ranks generate it whole, as the others wait for it
+            var stopping = ranks.World == 1 ? trainer.Stopping : CancellationToken.None;
+            try { if (ranks.LocalRank == 0) SyntheticDataset.Ensure(config, stopping); } // once per machine, while the others wait, however long it takes
+            catch (OperationCanceledException) when (trainer.StopRequested)
+            {
+                log.Write("stopped while generating the synthetic scenes: nothing to save (the half-built set is removed)");
+                return ExitCodes.Ok;
+            }
             ranks.AwaitLocalWork();
             synthetic = SyntheticDataset.Ensure(config);
             files = ImageSources.Find([SyntheticDataset.TrainList(synthetic)]);

@@ -36,7 +36,16 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     volatile bool stopRequested, stepping;
 
     /// <summary>Asks the loop to stop after the current step (and write a checkpoint).</summary>
-    public void RequestStop() => stopRequested = true;
+    public void RequestStop()
+    {
+        stopRequested = true;
+        stopping.Cancel();
+    }
+
+    /// <summary>Cancelled when a stop is requested: for the work before the steps (the synthetic set's generation).</summary>
+    public CancellationToken Stopping => stopping.Token;
+
+    readonly CancellationTokenSource stopping = new();
 
     /// <summary>Whether a stop was asked (a signal before, during or after the loop).</summary>
     public bool StopRequested => stopRequested;
