@@ -11,7 +11,10 @@ namespace CrOC.Host.Runtime;
 /// output and MLP hidden values (8·D) for one block at inference, for every block under training
 /// (the backward keeps them). Attention scores count in bf16 only, which runs attention as two
 /// matmuls around a softmax (<c>Vit.attention</c>): the scores and their softmax of one block, and
-/// under training every block's softmax; float32's fused kernel never holds all T² of them.
+/// under training every block's softmax; float32's fused kernel never holds all T² of them. The
+/// parameters count too, in float32: once at inference, six times under training (student, teacher,
+/// gradients, AdamW's two moments, a bf16 shadow at most). A step holds several times this bound
+/// (a run at half of memory by it was killed for memory once), so the bound must fit in half.
 /// </summary>
 public static class MemoryFit
 {
@@ -24,6 +27,15 @@ public static class MemoryFit
         return 2.0 * images * tokens * 8 * vit.Dim * (training ? vit.Depth : 1) + scores;
     }
 
+    /// <summary>The bytes of <paramref name="vit"/>'s parameters and what training keeps beside them.</summary>
+    public static double ParameterBytes(Vit.VitConfig vit, bool training)
+    {
+        double count;
+        try { count = Vit.parameterCount(vit); }
+        catch (OverflowException) { count = double.MaxValue / 64; }
+        return 4.0 * count * (training ? 6 : 1);
+    }
+
     static long Tokens(Vit.VitConfig vit, int? size) => size is int s ? (long)(s / vit.Patch) * (s / vit.Patch) : vit.Tokens;
 
     /// <summary>Throws <see cref="OptionException"/> (exit 2) when <see cref="ActivationBytes"/> exceeds
@@ -34,8 +46,8 @@ public static class MemoryFit
     public static void Check(Vit.VitConfig vit, long images, bool training, PrecisionChoice precision, string options, long? available = null, int? size = null)
     {
         long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        double need = ActivationBytes(vit, images, training, precision, size);
-        if (need > memory)
-            throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: the activations of {images} image(s) alone need {ByteSize.Describe(need)}, more than this machine's {ByteSize.Describe(memory)}; use a smaller size, a larger patch or a smaller batch");
+        double activations = ActivationBytes(vit, images, training, precision, size), parameters = ParameterBytes(vit, training);
+        if (activations + parameters > memory / 2.0)
+            throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: the activations of {images} image(s) and the parameters need at least {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)}, more than half of this machine's {ByteSize.Describe(memory)} (a step holds several times this bound); use a smaller size, a larger patch or a smaller batch");
     }
 }

@@ -1297,9 +1297,14 @@ let tests =
             let scores = 2.0 * 16.0 * 6.0 * 197.0 * 197.0
             Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, true, PrecisionChoice.Bf16)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0 * 12.0 + 13.0 * scores) "bf16 training"
             Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, false, PrecisionChoice.Bf16)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0 + 2.0 * scores) "bf16 inference"
-            MemoryFit.Check(official, 16L, true, PrecisionChoice.Bf16, "the official step", 4L <<< 30) // 0.3 GB in 4 GB
+            // the parameters in float32: ViT-S/16's 21,665,664 once at inference, six times under training (student, teacher, gradients, two moments, a shadow)
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.ParameterBytes(official, true)) (4.0 * 6.0 * 21665664.0) "training"
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.ParameterBytes(official, false)) (4.0 * 21665664.0) "inference"
+            MemoryFit.Check(official, 16L, true, PrecisionChoice.Bf16, "the official step", 4L <<< 30) // 0.8 GB in half of 4 GB
+            // a bound within memory but above half of it: a bench of 2 × 65,536 images at 16 px passed and was killed for memory once
+            thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Bf16, "the official step", 1500L <<< 20)) "0.8 GB in 1.5 GB" |> ignore
             let e = thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Fp32, "--size 224 with --patch 16", 100L <<< 20)) "beyond 100 MiB"
-            Expect.stringContains e.Message "--size 224 with --patch 16 gives 197 tokens per image: the activations of 16 image(s) alone need 221.6 MiB, more than this machine's 100.0 MiB" "says why"
+            Expect.stringContains e.Message "--size 224 with --patch 16 gives 197 tokens per image: the activations of 16 image(s) and the parameters need at least 221.6 MiB + 495.9 MiB, more than half of this machine's 100.0 MiB" "says why"
         }
 
         test "two exports racing for one --output: without --overwrite the later rename keeps the file the other process wrote meanwhile" {
