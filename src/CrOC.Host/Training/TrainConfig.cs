@@ -68,9 +68,9 @@ public sealed record TrainConfig
     public int HeadHidden { get; init; } = 512;
     [Option("bottleneck width of the head's MLP", Min = 1, Max = 1000000)]
     public int HeadBottleneck { get; init; } = 128;
-    [Option("outputs of the image-level last layer (L)", Min = 1, Max = 10000000)]
+    [Option("outputs of the image-level last layer (L)", Min = 2, Max = 10000000)]
     public int OutDim { get; init; } = 4096;
-    [Option("outputs of the object-level last layer (L_c)", Min = 1, Max = 10000000)]
+    [Option("outputs of the object-level last layer (L_c)", Min = 2, Max = 10000000)]
     public int OutDimC { get; init; } = 1024;
     [Option("keep the last layers' weight-norm gains at 1 (the official default)")]
     public bool NormLastLayer { get; init; } = true;
@@ -105,19 +105,19 @@ public sealed record TrainConfig
     public double Alpha { get; init; } = 1.0;
     [Option("image-level vector: the CLS token (official) or the mean patch token (poster)")]
     public GlobalPoolChoice GlobalPool { get; init; } = GlobalPoolChoice.Cls;
-    [Option("student temperature, image level", Min = 0, MinExclusive = true, Max = 100)]
+    [Option("student temperature, image level", Min = 0.001, Max = 100)]
     public double StudentTemp { get; init; } = 0.1;
-    [Option("student temperature, object level", Min = 0, MinExclusive = true, Max = 100)]
+    [Option("student temperature, object level", Min = 0.001, Max = 100)]
     public double StudentTempC { get; init; } = 0.1;
-    [Option("teacher temperature at the start of its warm-up, image level", Min = 0, MinExclusive = true, Max = 100)]
+    [Option("teacher temperature at the start of its warm-up, image level", Min = 0.001, Max = 100)]
     public double WarmupTeacherTemp { get; init; } = 0.04;
-    [Option("teacher temperature after the warm-up, image level", Min = 0, MinExclusive = true, Max = 100)]
+    [Option("teacher temperature after the warm-up, image level", Min = 0.001, Max = 100)]
     public double TeacherTemp { get; init; } = 0.04;
     [Option("epochs of the teacher-temperature warm-up", Min = 0)]
     public int WarmupTeacherTempEpochs { get; init; }
-    [Option("teacher temperature at the start of its warm-up, object level", Min = 0, MinExclusive = true, Max = 100)]
+    [Option("teacher temperature at the start of its warm-up, object level", Min = 0.001, Max = 100)]
     public double WarmupTeacherTempC { get; init; } = 0.04;
-    [Option("teacher temperature after the warm-up, object level", Min = 0, MinExclusive = true, Max = 100)]
+    [Option("teacher temperature after the warm-up, object level", Min = 0.001, Max = 100)]
     public double TeacherTempC { get; init; } = 0.04;
     [Option("momentum of both centres", Min = 0, Max = 1)]
     public double CentreMomentum { get; init; } = 0.9;
@@ -321,6 +321,16 @@ public sealed record TrainConfig
         Check(WarmupEpochs < Epochs || Epochs <= 2, $"--warmup-epochs {WarmupEpochs} must be shorter than --epochs {Epochs}");
         Check(Data.Length > 0 || SyntheticTrain >= Batch, "--synthetic-train must hold at least one batch");
         return this;
+    }
+
+    /// <summary>Settings that run but do less than they seem to: said at the start of a run.</summary>
+    public IEnumerable<string> Warnings()
+    {
+        // the cost M is min–max rescaled to [0, 1]; float32's exp underflows below e^-87
+        if (SinkhornSolver == SinkhornSolverChoice.Linear && Alpha > 0 && SinkhornLambda > 87)
+            yield return $"warning: --sinkhorn-lambda {SinkhornLambda} with the linear-domain solver: exp(−λ·M) of the rescaled cost M ∈ [0, 1] underflows in float32 above M = {87 / SinkhornLambda:G2}, the official guard turns the plan's NaNs into 1e-8 and the clusters stop following the features; --sinkhorn-solver log stays finite";
+        if (DropPath > 0 && Depth == 1)
+            yield return $"warning: --drop-path {DropPath} drops nothing with --depth 1 (DINO's rates rise linearly from 0 at the first block to the value at the last, which is the first here)";
     }
 }
 

@@ -56,6 +56,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         var owned = folder ?? claimed;
         var croc = CrocSetup.Croc(config);
         if (where.type == DeviceType.CPU) MemoryFit.Check(croc.Network.Vit, 2L * config.Batch, training: true, config.Precision, $"--image-size {config.ImageSize} with --patch {config.Patch}");
+        if (ranks.IsRoot) foreach (var warning in config.Warnings()) log(warning);
         var spec = MultiCropSpec.Croc(config.ImageSize, config.Patch, config.MinScale);
         var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed, ranks.Rank, ranks.World), warn: line => (dataWarning ?? log)($"croc-data: {line}"));
         int itersPerEpoch = loader.BatchesPerEpoch / config.Accum;

@@ -311,6 +311,17 @@ let tests =
             Expect.stringContains message "absent.safetensors: no such file" "and says what is missing"
         }
 
+        test "settings that cannot work are refused, those that do less than they seem are said: temperatures below 0.001, one output, a linear Sinkhorn past float32's exp, drop-path on one block" {
+            // a NaN loss from --teacher-temp 1e-39, 'loss 12876628063000985600' from --student-temp 1e-20, a loss of exactly 0 from --out-dim 1 once
+            for name, value in [ "teacher-temp", "1e-39"; "student-temp", "1e-20"; "warmup-teacher-temp-c", "0.0009"; "out-dim", "1"; "out-dim-c", "1" ] do
+                Expect.throwsT<ConfigException> (fun () -> configOf [ name, value ] |> ignore) (sprintf "--%s %s" name value)
+            Expect.equal (configOf [ "teacher-temp", "0.001" ]).TeacherTemp 0.001 "the bound itself"
+            Expect.isEmpty (List.ofSeq ((configOf []).Warnings())) "the defaults run as they seem"
+            Expect.exists ((configOf [ "sinkhorn-lambda", "200" ]).Warnings()) (fun w -> w.Contains "--sinkhorn-solver log stays finite") "a linear solver past exp's range"
+            Expect.isEmpty (List.ofSeq ((configOf [ "sinkhorn-lambda", "200"; "sinkhorn-solver", "log" ]).Warnings())) "the log solver is finite"
+            Expect.exists ((configOf [ "depth", "1"; "drop-path", "0.5" ]).Warnings()) (fun w -> w.Contains "drops nothing with --depth 1") "drop-path on one block"
+        }
+
         test "a config file sets values and the command line overrides them" {
             let file = Path.Combine(DataTests.tempDir "config", "run.json")
             File.WriteAllText(file, """{ "preset": "official", "batch": 4, "alpha": 0.5 }""")
