@@ -58,14 +58,19 @@ public static class OutputPaths
         return aside;
     }
 
-    /// <summary>What the symbolic link <paramref name="full"/> is when it names nothing (a link to a
-    /// missing path, or a loop), or null (no link, or a link to something).</summary>
+    /// <summary>What the symbolic link <paramref name="full"/> is when the kernel finds nothing at its
+    /// end (a link to a missing path, or a loop), or null (no link, or a link to something).</summary>
     static string? BrokenLink(string full)
     {
         var link = new FileInfo(full);
         if (link.LinkTarget is null) return null;
-        try { return link.ResolveLinkTarget(returnFinalTarget: true) is { } final && Path.Exists(final.FullName) ? null : $"a link to '{link.LinkTarget}', which does not exist"; }
-        catch (IOException) { return $"a link that leads back to itself ('{link.LinkTarget}')"; }
+        const int LinkLoop = 40; // ELOOP
+        return RealPaths.ResolveError(full) switch
+        {
+            null => null,
+            LinkLoop => $"a link that leads back to itself ('{link.LinkTarget}')",
+            _ => $"a link to '{link.LinkTarget}', which does not exist",
+        };
     }
 
     static string NotEmpty(string path, string option) =>

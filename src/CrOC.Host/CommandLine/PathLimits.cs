@@ -18,7 +18,7 @@ public static class PathLimits
     public static int Bytes(string text) => Encoding.UTF8.GetByteCount(text);
 
     /// <summary>Whether the full path <paramref name="full"/> is within both limits.</summary>
-    public static bool Fits(string full) => Bytes(full) <= PathBytes && full.Split('/').All(name => Bytes(name) <= NameBytes);
+    public static bool Fits(string full) => Problem(full) is null;
 
     /// <summary>Why <paramref name="full"/> cannot be written, or null when it fits.</summary>
     public static string? Problem(string full) =>

@@ -780,6 +780,22 @@ let tests =
             Expect.stringContains err "Usage: croc-host <command>" "the usage on standard error"
         }
 
+        test "an output through links is judged as the kernel follows them: a relative target behind a linked folder is no 'link to nothing'" {
+            // work/sym -> real/a, real/a/out -> ../res: the kernel reaches real/res; the link's text joined to work/sym/ named nothing (refused once)
+            let dir = DataTests.tempDir "relative-link"
+            Directory.CreateDirectory(Path.Combine(dir, "real", "a")) |> ignore
+            Directory.CreateDirectory(Path.Combine(dir, "real", "res")) |> ignore
+            Directory.CreateDirectory(Path.Combine(dir, "work")) |> ignore
+            Directory.CreateSymbolicLink(Path.Combine(dir, "work", "sym"), Path.Combine(dir, "real", "a")) |> ignore
+            Directory.CreateSymbolicLink(Path.Combine(dir, "real", "a", "out"), "../res") |> ignore
+            let through = Path.Combine(dir, "work", "sym", "out")
+            Expect.equal (OutputPaths.Folder(through, "--output")) through "taken"
+            Directory.CreateSymbolicLink(Path.Combine(dir, "real", "a", "gone"), "../nothing") |> ignore
+            let e = thrown<OutputException> (fun () -> OutputPaths.Folder(Path.Combine(dir, "work", "sym", "gone"), "--output") |> ignore) "a link to nothing"
+            Expect.stringContains e.Message "is a link to '../nothing', which does not exist" "said"
+            Directory.Delete(dir, true)
+        }
+
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
             Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
             Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"
