@@ -66,7 +66,7 @@ public static class Cli
             Console.Error.Write(Usage()); // a usage error: on standard error, as the unknown command's
             return ExitCodes.BadInput;
         }
-        if (args is ["help", var named, ..] && Commands.Any(c => c.Name == named)) args = [named, "--help"]; // `croc-host help train`: train's options
+        if (args is ["help", var named, ..]) args = [named, "--help"]; // `croc-host help train`: train's options (an unknown name is refused below)
         if (args[0] is "--help" or "-h" or "help")
         {
             Console.Write(Usage());

@@ -12,6 +12,4 @@ MklVendorCheck.ApplyFromEnvironment(); // before anything loads libtorch
 HeapSettings.ApplyFromEnvironment();   // before the large allocations
 ProcessSignals.IgnoreFileSizeLimit();  // a write past `ulimit -f` fails as an I/O error, not silently with 153
 ExitCodes.WarmUp();                    // the failure report loads what it needs now, not once file handles may have run out
-int code = Cli.Run(args);
-TolerantConsole.SayWhatWasLost();
-return code;
+return TolerantConsole.Finish(Cli.Run(args));

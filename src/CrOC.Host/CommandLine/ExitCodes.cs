@@ -44,15 +44,13 @@ public static class ExitCodes
         _ => Failure,
     };
 
-    /// <summary>Runs the report's classification and wording once and opens its fallback, so that what
-    /// they need is loaded at start: a report written when the process is out of file handles
-    /// (`ulimit -n`, a leak) could not load it, and would crash instead of saying so.</summary>
+    /// <summary>Runs the report's classification and wording once, so that what they need is loaded
+    /// at start: a report written when the process is out of file handles (`ulimit -n`, a leak)
+    /// could not load it, and would crash instead of saying so (stderr's fallback: TolerantConsole).</summary>
     public static void WarmUp()
     {
         foreach (var e in new Exception[] { new DatasetException(""), new DecodeException("", ""), new IOException(), new ArgumentOutOfRangeException(), new InvalidOperationException() })
             _ = (For(e), Message(e), IsExpected(e));
-        try { Native.write(2, [], 0); } // binds the fallback's P/Invoke now
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* Console.Error alone */ }
     }
 
     /// <summary>A failure's line appended to <paramref name="log"/> (if any), then on stderr: the log
@@ -64,27 +62,8 @@ public static class ExitCodes
         WriteError(line);
     }
 
-    /// <summary>One line on stderr; when Console.Error cannot write it (its set-up opens files and
-    /// loads code), by write(2) on descriptor 2, which appends where stderr is (a file opened
-    /// without append included); when that fails too, the line is lost, not the exit code.</summary>
-    static void WriteError(string line)
-    {
-        try { Console.Error.WriteLine(line); }
-        catch (Exception)
-        {
-            try
-            {
-                var bytes = System.Text.Encoding.UTF8.GetBytes(line + "\n");
-                Native.write(2, bytes, bytes.Length);
-            }
-            catch (Exception) { /* no stderr left */ }
-        }
-    }
-
-    static class Native
-    {
-        [System.Runtime.InteropServices.DllImport("libc")] public static extern nint write(int descriptor, byte[] bytes, nint count);
-    }
+    /// <summary>One line on stderr (a failed write is tried again by write(2): see TolerantConsole).</summary>
+    static void WriteError(string line) => Console.Error.WriteLine(line);
 
     /// <summary>True for the failures whose message says all (no internal error).</summary>
     public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is var cause && (cause is IReportedFailure or IOException or UnauthorizedAccessException || OutOfMemory(cause) || FileTooLarge(cause));

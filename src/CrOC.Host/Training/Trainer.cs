@@ -291,17 +291,10 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
             PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => ctx.Cancel = OnStopSignal("SIGTERM")),
             // experiment passes its stop on as SIGUSR1, a kind apart from a process group's SIGTERM
             PosixSignalRegistration.Create((PosixSignal)StopRequestSignal, ctx => ctx.Cancel = OnStopSignal("SIGUSR1")),
-            PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { SilenceClosedTerminal(); ctx.Cancel = OnStopSignal("SIGHUP"); }),
+            // after a hang-up the terminal fails every write (EIO): its writers drop them, train.log has the lines
+            PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { Runtime.TolerantConsole.SilenceTerminals(); ctx.Cancel = OnStopSignal("SIGHUP"); }),
         ];
         return new Releaser(() => { Console.CancelKeyPress -= onCancel; foreach (var r in registrations) r.Dispose(); });
-    }
-
-    /// <summary>After a hang-up the terminal fails every write (EIO): the console's writers that go
-    /// to it are dropped, so that the log lines reach train.log and the step its checkpoint.</summary>
-    static void SilenceClosedTerminal()
-    {
-        if (!Console.IsOutputRedirected) Console.SetOut(TextWriter.Null);
-        if (!Console.IsErrorRedirected) Console.SetError(TextWriter.Null);
     }
 
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> signalsHeard = new();

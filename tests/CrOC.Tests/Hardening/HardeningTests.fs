@@ -754,27 +754,33 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "a standard output that is closed or full loses its lines, never the command: help exits 0, train keeps its checkpoint, the loss is said once on standard error" {
+        test "a standard output that is closed or full loses its lines, not the work: said on stderr, and a success becomes exit 1 (a pipe whose reader left is no loss); train keeps its checkpoint" {
             // a stack trace and exit 134 (help), "the disk is full" or "permission denied" exit 1 (every other command) once
             for redirect in [ ">/dev/full"; ">&-" ] do
                 let code, err = crocInShell "true" redirect [] [ "--help" ]
-                Expect.equal code 0 (redirect + ": " + err)
+                Expect.equal code 1 (redirect + ": " + err)
                 Expect.isFalse (err.Contains "Unhandled exception") err
                 let code, err = crocInShell "true" redirect [] [ "eval-knn"; "--help" ]
-                Expect.equal code 0 (redirect + ": " + err)
+                Expect.equal code 1 (redirect + ": " + err)
                 Expect.stringContains err "standard output could not be written" "said once on standard error"
+            let code, err = crocInShell "set -o pipefail" "| true" [] [ "--help" ] // the reader gone before the first line: EPIPE, which .NET drops
+            Expect.equal code 0 ("a reader that wanted no more lines is no failure: " + err)
+            Expect.isFalse (err.Contains "could not be written") err
             let code, _ = crocInShell "true" "2>/dev/full" [] [ "no-such-command" ]
             Expect.equal code 2 "a usage error whose standard error is full is still exit 2"
             let output = DataTests.tempDir "closed-stdout"
             let code, err = crocInShell "true" ">&-" [] (trainArgs output [ "--max-steps"; "1" ])
-            Expect.equal code 0 err
+            Expect.equal code 1 err
             Expect.isNonEmpty (Checkpoints.List output) "the checkpoint written"
             Expect.exists (lines output "train.log") (fun l -> l.Contains "step 1/1") "train.log has the lines the console lost"
             Directory.Delete(output, true)
-            // `croc-host help train` is train's help; no command at all is a usage error on standard error
+            // `croc-host help train` is train's help, `help nosuch` an unknown command; no command at all is a usage error on standard error
             let code, out, _ = croc 60 [ "help"; "eval-knn" ]
             Expect.equal code 0 out
             Expect.stringContains out "--bank" "eval-knn's options"
+            let code, _, err = croc 60 [ "help"; "nosuch" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "unknown command 'nosuch'" "the usage with exit 0 once"
             let code, out, err = croc 60 []
             Expect.equal code 2 out
             Expect.stringContains err "Usage: croc-host <command>" "the usage on standard error"
