@@ -197,6 +197,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         var sgd = new Optim.Sgd(options.Momentum, options.WeightDecay);
         int batches = (count + options.Batch - 1) / options.Batch;
         var progress = new ProgressReport($"probe (seed {seed}) training batches", (long)options.Epochs * batches, log);
+        long usedInAll = 0;
         for (int epoch = 0; epoch < options.Epochs; epoch++)
         {
             double lr = epoch >= options.Milestone ? options.Lr * 0.1 : options.Lr;
@@ -231,8 +232,10 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
                 total += value;
                 used++;
             }
-            if (epoch == 0 && used == 0)
-                throw new DatasetException($"no pixel of the {count} training image(s) has a class label{(cache is null ? " in the first epoch's crops" : "")} at --feature-size {fs} (all are 255, ignored): there is nothing to train on");
+            usedInAll += used;
+            // cached features are the same each epoch; random crops may find labels in a later one
+            if ((cache is not null || epoch == options.Epochs - 1) && usedInAll == 0)
+                throw new DatasetException($"no pixel of the {count} training image(s) has a class label{(cache is null ? " in any epoch's crops" : "")} at --feature-size {fs} (all are 255, ignored): there is nothing to train on");
             if (epoch == options.Epochs - 1 || (epoch + 1) % System.Math.Max(1, options.Epochs / 5) == 0)
                 log($"probe (seed {seed}) epoch {epoch + 1}/{options.Epochs}: loss {total / System.Math.Max(1, used):F4}, lr {lr:G3}{(used < batches ? $" ({batches - used} of {batches} batches without a labelled pixel skipped)" : "")}");
         }

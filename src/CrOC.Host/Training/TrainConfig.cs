@@ -213,8 +213,8 @@ public sealed record TrainConfig
     public static TrainConfig Resolve(IReadOnlyList<(string Name, string? Value)> arguments)
     {
         foreach (var (name, value) in arguments)
-            if (name is "config" or "preset" && value is null) throw new ConfigException($"--{name} needs a value");
-        string? file = arguments.LastOrDefault(a => a.Name == "config").Value;
+            if (name is "config" or "preset" && string.IsNullOrWhiteSpace(value)) throw new ConfigException($"--{name} needs a value");
+        string? file = arguments.LastOrDefault(a => a.Name == "config").Value is { } named ? CrOC.Data.ImageSources.HomeExpanded(named) : null; // `--config=~/x`, as every path option
         string? preset = arguments.LastOrDefault(a => a.Name == "preset").Value;
         var config = ForPreset(preset ?? "tiny");
         if (file is not null)

@@ -746,6 +746,11 @@ let tests =
             let code, _, err = croc 120 arguments
             Expect.equal code 2 err
             Expect.stringContains err "no pixel of the 2 training image(s) has a class label at --feature-size" "refused naming the data, not the learning rate"
+            // random crops (no cache) may find labels in a later epoch: refused only after the last one
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "2"; "--batch"; "1" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "has a class label in any epoch's crops" "said"
+            Expect.stringContains out "training batches: 4/4" "after every epoch (after the first once)"
             Directory.Delete(dir, true)
             let dir, voc, weights = vocWithBackbone "seg-one-feature" 1 1 3L
             let code, _, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "8"; "--feature-size"; "1"; "--epochs"; "1"; "--cache-features"; "--standardize" ]

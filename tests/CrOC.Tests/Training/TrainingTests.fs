@@ -347,6 +347,11 @@ let tests =
             File.WriteAllText(file, """{ "output": "~/runs/x" }""")
             Expect.equal (configOf [ "config", file ]).Output (Path.Combine(home, "runs/x")) "config file"
             Expect.equal (configOf [ "output", "~/runs/y" ]).Output (Path.Combine(home, "runs/y")) "--output=~/runs/y"
+            let inHome = Path.Combine(home, sprintf "croc-config-%s.json" (Guid.NewGuid().ToString("N")))
+            File.WriteAllText(inHome, """{ "batch": 3 }""")
+            Expect.equal (configOf [ "config", "~/" + Path.GetFileName inHome ]).Batch 3 "--config=~/file"
+            File.Delete inHome
+            Expect.throwsC (fun () -> configOf [ "config", "" ] |> ignore) (fun e -> Expect.stringContains e.Message "--config needs a value" "not \"'' not found\"")
             let export = OptionSet<ExportOptions>.Parse([| "--weights=~/w.pth"; "--output=~/e" |])
             Expect.equal (export.Weights, present export.Output) (Path.Combine(home, "w.pth"), Path.Combine(home, "e")) "any path option"
             let empty = Expect.throwsC (fun () -> OptionSet<ExportOptions>.Parse([| "--weights=" |]) |> ignore)
