@@ -2,12 +2,18 @@ namespace CrOC.Data;
 
 /// <summary>
 /// The meaningful lines of a text list (a .txt list of dataset roots, an annotations file): read
-/// whole up to a limit (a link to a device such as /dev/zero never ends), UTF-8 with or without a
-/// byte-order mark, each line trimmed, empty lines and '#' comments left out.
+/// whole up to a limit (a link to a device such as /dev/zero never ends), UTF-8 unless a byte-order
+/// mark names UTF-16 or UTF-32 (Windows PowerShell's `>` writes UTF-16), lines ended by \n, \r\n
+/// or \r, each trimmed, empty lines and '#' comments left out.
 /// </summary>
 public static class TextList
 {
-    public static IReadOnlyList<string> Lines(string path, int limit) =>
-        System.Text.Encoding.UTF8.GetString(TarArchive.ReadFileOrMember(path, limit)).TrimStart('\uFEFF')
-            .Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
+    public static IReadOnlyList<string> Lines(string path, int limit)
+    {
+        using var reader = new StreamReader(new MemoryStream(TarArchive.ReadFileOrMember(path, limit)), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        var lines = new List<string>();
+        while (reader.ReadLine() is { } line)
+            if (line.TrimStart('\uFEFF').Trim() is { Length: > 0 } kept && !kept.StartsWith('#')) lines.Add(kept); // a second mark written as text, too
+        return lines;
+    }
 }

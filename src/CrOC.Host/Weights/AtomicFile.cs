@@ -47,11 +47,13 @@ public static partial class AtomicFile
             if (!replace && targets.FirstOrDefault(File.Exists) is { } taken) throw TakenMeanwhile(taken);
             // checked at the start too; a file another process wrote there while this one worked is kept
             if (replaceOnlyIf is not null && targets.FirstOrDefault(t => File.Exists(t) && !replaceOnlyIf(t)) is { } other)
-                throw new OutputException($"'{other}' was written by another process while this one worked, and is none of this command's results: kept, and this result not written; choose another path");
+                throw Foreign(other);
             for (int i = 0; i < files.Count; i++)
             {
-                try { File.Move(temporaries[i], targets[i], overwrite: replace); }
-                catch (IOException) when (!replace && File.Exists(targets[i])) { throw TakenMeanwhile(targets[i]); }
+                // a target absent at the check is not replaced either, should one appear since
+                bool overwrite = replace && (replaceOnlyIf is null || File.Exists(targets[i]));
+                try { File.Move(temporaries[i], targets[i], overwrite); }
+                catch (IOException) when (!overwrite && File.Exists(targets[i])) { throw replace ? Foreign(targets[i]) : TakenMeanwhile(targets[i]); }
             }
         }
         finally
@@ -105,6 +107,10 @@ public static partial class AtomicFile
     private static partial Regex TemporaryName();
 
     public static void WriteAllText(string path, string text, bool replace = true) => Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)), replace: replace);
+
+    /// <summary>The refusal of a write whose path holds, at its end, a file that is none of the command's results.</summary>
+    static OutputException Foreign(string path) =>
+        new($"'{path}' was written by another process while this one worked, and is none of this command's results: kept, and this result not written; choose another path");
 
     /// <summary>The refusal of a write whose path another process took meanwhile (the rename does not replace).</summary>
     static OutputException TakenMeanwhile(string path) =>
