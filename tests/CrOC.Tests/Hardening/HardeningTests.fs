@@ -512,6 +512,41 @@ let tests =
             Directory.Delete(home, true)
         }
 
+        test "the real-photo suite refuses bad data before pre-training: a split's missing mask, a damaged archive, a result file that is a folder; a job's bad input is the suite's exit 2" {
+            // each was found by its evaluation after the whole pre-training (exit 1) once
+            let root = DataTests.tempDir "real-root"
+            let camVid, horses = Path.Combine(root, "camvid"), Path.Combine(root, "weizmann-horses")
+            CrOC.Data.SyntheticScenes.WriteVoc(camVid, 6, 2, 1L)
+            let splits = Path.Combine(camVid, "ImageSets", "Segmentation")
+            for name in [ "trainval"; "test" ] do File.Copy(Path.Combine(splits, "train.txt"), Path.Combine(splits, name + ".txt"))
+            CrOC.Data.SyntheticScenes.WriteVoc(horses, 4, 2, 2L)
+            let tar = Path.Combine(root, "tiny-imagenet-subset.tar")
+            Formats.Tar.TarFile.CreateFromDirectory(Path.Combine(horses, "JPEGImages"), tar, false)
+            let suite output = croc 120 [ "experiment"; "--suite"; "real"; "--quick"; "--data-root"; root; "--output"; Path.Combine(root, output) ]
+            let horseVal = File.ReadAllLines(Path.Combine(horses, "ImageSets", "Segmentation", "val.txt")).[0]
+            let mask = Path.Combine(horses, "SegmentationClass", horseVal + ".png")
+            File.Move(mask, mask + ".away")
+            let code, out, err = suite "out-mask"
+            Expect.equal code 2 err
+            Expect.stringContains err (horseVal + ".png: file not found") "the missing mask named"
+            Expect.isFalse (out.Contains "== pre-training") "before pre-training"
+            File.Move(mask + ".away", mask)
+            let whole = File.ReadAllBytes tar
+            File.WriteAllBytes(tar, whole.[.. whole.Length / 2 + 100])
+            let code, _, err = suite "out-tar"
+            Expect.equal code 2 err
+            Expect.stringContains err "is damaged" "a truncated archive (a k-NN on the members before the damage, counted as done, once)"
+            File.WriteAllBytes(tar, whole)
+            Directory.CreateDirectory(Path.Combine(root, "out-results", "results.json")) |> ignore
+            let code, _, err = suite "out-results"
+            Expect.equal code 2 err
+            Expect.stringContains err "is a folder, not a file" "results.json as a folder (every phase ran, then 'Is a directory' once)"
+            let refusing = Evaluation.RealPhotos.HostJob("refusing", [| "train"; "--lr"; "-1" |], Path.Combine(root, "refusing.log"))
+            let e = thrown<exn> (fun () -> Evaluation.RealPhotos.HostJobs.Run([| refusing |], 1, Action<string>(ignore))) "the job refuses"
+            Expect.equal (ExitCodes.For e) 2 "a job's bad input is the suite's exit 2 (1 once)"
+            Directory.Delete(root, true)
+        }
+
         test "an evaluation stopped by a signal (Ctrl-C, SIGTERM) leaves no empty output folder behind, as a failed one does" {
             let dir, voc, weights = vocWithBackbone "stopped-eval" 64 2 5L
             for signal, expected in [ "INT", 130; "TERM", 143 ] do

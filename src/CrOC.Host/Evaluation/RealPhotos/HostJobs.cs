@@ -66,7 +66,7 @@ public static class HostJobs
 
     public static void Run(IReadOnlyList<HostJob> jobs, int parallel, Action<string> log)
     {
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<(string Message, int Code)>();
         failing = false;
         var options = new ParallelOptions { MaxDegreeOfParallelism = parallel };
         // No buffering: a free slot takes the next job in order (not a pre-assigned range of them).
@@ -81,7 +81,7 @@ public static class HostJobs
             if (code != 0)
             {
                 var tail = File.Exists(job.Log) ? string.Join("\n  ", File.ReadLines(job.Log).TakeLast(5)) : "";
-                failures.Enqueue($"{job.Name} ended with exit code {code} (log: {job.Log}):\n  {tail}");
+                failures.Enqueue(($"{job.Name} ended with exit code {code} (log: {job.Log}):\n  {tail}", code));
                 failing = true;
                 log($"[{job.Name}] failed with exit code {code} (log: {job.Log}); asking the running jobs to end");
                 TerminateRunning();
@@ -90,7 +90,8 @@ public static class HostJobs
             }
             log($"[{job.Name}] done in {watch.Elapsed.TotalSeconds:F0} s");
         });
-        if (failures.TryDequeue(out var failure)) throw new JobFailedException(failure);
+        // a job's bad input is the suite's (exit 2, as the job's; it was 1 once)
+        if (failures.TryDequeue(out var failure)) throw failure.Code == CommandLine.ExitCodes.BadInput ? new JobRefusedException(failure.Message) : new JobFailedException(failure.Message);
         if (stopping)
         {
             stopping = false; // delivered
@@ -128,6 +129,9 @@ public static class HostJobs
 
 /// <summary>The jobs were stopped on request (<see cref="HostJobs.StopAll"/>): a clean stop, exit 0.</summary>
 public sealed class JobsStoppedException(string message) : Exception(message);
+
+/// <summary>A child job refused its input (exit 2); the message names it and its last log lines.</summary>
+public sealed class JobRefusedException(string message) : Exception(message), CommandLine.IBadInput;
 
 /// <summary>A child job failed; the message names it, its exit code and its last log lines.</summary>
 public sealed class JobFailedException(string message) : Exception(message), CommandLine.IReportedFailure;

@@ -97,6 +97,14 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
             if (!Directory.Exists(Path.Combine(path, "ImageSets", "Segmentation")))
                 throw new DatasetException($"{what} not found at '{path}': --data-root must hold camvid/, weizmann-horses/ and tiny-imagenet-subset.tar (see ../shared/data/README.md)");
         if (!File.Exists(tinyImageNet)) throw new DatasetException($"Tiny ImageNet not found at '{tinyImageNet}'");
+        // before hours of pre-training, each found by its evaluation once (exit 1 after the runs):
+        // every split the plan reads with its images and masks, the archive whole, the result files writable
+        foreach (var split in new[] { "trainval", "train", "val", "test" }) _ = new VocSegmentation(camVid, split);
+        foreach (var split in new[] { "train", "val" }) _ = new VocSegmentation(horses, split);
+        if (TarArchive.Open(tinyImageNet).Problem is { } damage)
+            throw new DatasetException($"Tiny ImageNet's archive '{tinyImageNet}' is damaged ({damage}): its k-NN would use the members before the damage only");
+        OutputPaths.Folder(PicturesFolder, "--output (its pictures/)");
+        foreach (var file in new[] { "results.json", "results.md" }) OutputPaths.File(Path.Combine(output, file), $"--output (its {file})");
     }
 
     /// <summary>CamVid's trainval photos as a list of files (the pre-training data; test is never seen).</summary>
