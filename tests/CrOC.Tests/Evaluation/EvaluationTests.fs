@@ -90,10 +90,12 @@ let tests =
             let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(false, [| 1 |]), "data", output, ignore)
             let croc = RealPhotos.EvaluatedBackbone("CrOC", 1, "w.safetensors", false)
             let jobs = List.ofSeq (suite.EvaluationJobs croc)
-            for task in [ "camvid"; "horses"; "knn" ] do
+            let horsesData = Path.GetFullPath(Path.Combine("data", "weizmann-horses"))
+            let bank = Path.GetFullPath(Path.Combine("data", "tiny-imagenet-subset.tar")) + "#tiny-imagenet-200/train"
+            for task, record in [ "camvid", sprintf "{ \"data\": \"%s\" }" (Path.GetFullPath(Path.Combine("data", "camvid"))); "horses", sprintf "{ \"data\": \"%s\" }" horsesData; "knn", sprintf "{ \"bank\": \"%s\" }" bank ] do
                 let json = suite.EvaluationJson(croc, task)
                 Directory.CreateDirectory(present (Path.GetDirectoryName json)) |> ignore
-                File.WriteAllText(json, "{}")
+                File.WriteAllText(json, record)
             let notDone = [ for j in jobs do if RealPhotos.RealPhotoSuite.NotDone j then yield j.Name ]
             Expect.equal notDone [ "croc-seed1 CamVid test probe" ] "the CamVid probe, whose predictions (seed 1 is now the first) are missing"
             let folder, camVidJson = suite.PredictionsFolder croc, suite.EvaluationJson(croc, "camvid")
@@ -120,9 +122,9 @@ let tests =
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "weights from a moved output folder: still done"
             // a result of other probe settings (a plan changed since) is not this job's
             let horsesRecord (probe: string) (seeds: string) =
-                sprintf """{ "weights": "w", "random": false, "train_split": "train", "val_split": "val", "probe_seeds": %s,
+                sprintf """{ "weights": "w", "data": "%s", "random": false, "train_split": "train", "val_split": "val", "probe_seeds": %s,
                     "probe": { "size": 128, "feature_size": 64, "epochs": 60, "milestone": 48, "lr": 0.2, "batch": 32, "momentum": 0.9,
-                               "cache_features": true, "grayscale": false, "precision": "fp32", "seed": 0, %s } }""" seeds probe
+                               "cache_features": true, "grayscale": false, "precision": "fp32", "seed": 0, %s } }""" horsesData seeds probe
             File.WriteAllText(horsesJson, horsesRecord "\"standardize\": true" "[0, 1, 2]")
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "the suite's own probe settings: done"
             File.WriteAllText(horsesJson, (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"epochs\": 60", "\"epochs\": 20"))
@@ -138,11 +140,12 @@ let tests =
             let knnJson = suite.EvaluationJson(croc, "knn")
             File.WriteAllText(knnJson, """{ "bank": "elsewhere.tar#tiny-imagenet-200/train" }""")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "another k-NN bank: redone"
-            let bank = Path.GetFullPath(Path.Combine("data", "tiny-imagenet-subset.tar")) + "#tiny-imagenet-200/train"
             File.WriteAllText(knnJson, sprintf """{ "bank": "%s" }""" bank)
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "the same bank given by its full path: done"
             File.WriteAllText(knnJson, sprintf """{ "bank": "%s", "size": 64, "bank_stride": 1, "query_stride": 10 }""" bank)
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a tenth of the queries: redone"
+            File.WriteAllText(knnJson, """{ "top1": 0.01 }""")
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a record without the job's data (counted as done once)"
             File.Delete(suite.EvaluationJson(croc, "knn"))
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a missing JSON"
             // A phase's time is recorded even when it is stopped or fails.
@@ -155,7 +158,7 @@ let tests =
         test "real-photo suite: a CamVid copy whose trainval list does not make the plan's 14 batches per epoch is refused before any pre-training" {
             let root = DataTests.tempDir "suite-data"
             for name in [ "camvid"; "weizmann-horses" ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), 4, 2, 3L)
-            File.Copy(Path.Combine(root, "camvid", "ImageSets", "Segmentation", "train.txt"), Path.Combine(root, "camvid", "ImageSets", "Segmentation", "trainval.txt"))
+            for split in [ "trainval"; "test" ] do File.Copy(Path.Combine(root, "camvid", "ImageSets", "Segmentation", "train.txt"), Path.Combine(root, "camvid", "ImageSets", "Segmentation", split + ".txt"))
             File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
             let output = DataTests.tempDir "suite-out"
             let e = Expect.throwsC (fun () -> RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(true, null), root, output, ignore).Run() |> ignore) id

@@ -189,7 +189,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     /// record (or of its "probe") must hold the same value: --data, --bank, --queries and --query-annotations
     /// as full paths (an archive's #member as written), numbers as numbers, --probe-seeds item by item; each
     /// true/false key must be true exactly when the job gives its flag. A key the record lacks is not
-    /// compared; an unreadable record is not the job's. The weights are not compared: they lie in the
+    /// compared, but for the data (--data, --bank), which it must record; an unreadable record is not the job's. The weights are not compared: they lie in the
     /// suite's own output folder, which may have moved.</summary>
     static bool OtherInputs(HostJob job, string json)
     {
@@ -198,6 +198,8 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         catch (JsonException) { return true; }
         if (record is null) return true;
         var given = Options(job);
+        // a record without the job's data is no result of it (a hand-written {"top1": 0.01} was counted once)
+        if (new[] { "data", "bank" }.FirstOrDefault(given.ContainsKey) is { } data && !record.ContainsKey(data)) return true;
         var settings = record.Concat(record["probe"] as JsonObject ?? new JsonObject()).Where(s => s.Key != "weights" && s.Value is not null);
         return settings.Any(s => s.Value!.GetValueKind() is JsonValueKind.True or JsonValueKind.False
             ? s.Value.GetValue<bool>() != given.ContainsKey(s.Key)
