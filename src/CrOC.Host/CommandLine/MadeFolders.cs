@@ -34,7 +34,8 @@ public static class MadeFolders
     public static IDisposable RemoveEmptyOnStopSignals()
     {
         var made = Made.Value; // the handlers run on another thread, outside this command's flow
-        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }
+        // SIGUSR1: the real-photo suite's stop for its jobs (an evaluation job left its empty folder once)
+        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, (PosixSignal)Training.Trainer.StopRequestSignal }
             .Select(signal => PosixSignalRegistration.Create(signal, _ => RemoveEmpty(made))).ToList();
         return new Registrations(registrations);
     }

@@ -547,9 +547,9 @@ let tests =
             Directory.Delete(root, true)
         }
 
-        test "an evaluation stopped by a signal (Ctrl-C, SIGTERM) leaves no empty output folder behind, as a failed one does" {
+        test "an evaluation stopped by a signal (Ctrl-C, SIGTERM, the suite's SIGUSR1) leaves no empty output folder behind, as a failed one does" {
             let dir, voc, weights = vocWithBackbone "stopped-eval" 64 2 5L
-            for signal, expected in [ "INT", 130; "TERM", 143 ] do
+            for signal, expected in [ "INT", 130; "TERM", 143; "USR1", 138 ] do // USR1: the real-photo suite's stop
                 let made = Path.Combine(dir, "out-" + signal)
                 let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
                 for a in [ hostDll; "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "512"; "--batch"; "2"; "--json"; Path.Combine(made, "sub", "knn.json") ] do info.ArgumentList.Add a
