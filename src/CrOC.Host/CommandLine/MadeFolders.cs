@@ -35,7 +35,7 @@ public static class MadeFolders
     {
         var made = Made.Value; // the handlers run on another thread, outside this command's flow
         // SIGUSR1: the real-photo suite's stop for its jobs (an evaluation job left its empty folder once)
-        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, (PosixSignal)Training.Trainer.StopRequestSignal }
+        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, (PosixSignal)StopRequest.Signal }
             .Select(signal => PosixSignalRegistration.Create(signal, _ => RemoveEmpty(made))).ToList();
         return new Registrations(registrations);
     }

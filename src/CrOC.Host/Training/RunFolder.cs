@@ -57,6 +57,8 @@ public sealed class RunFolder : IDisposable
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the working directory, which would move with it; run the command from outside that folder");
                 if (config.Data.FirstOrDefault(root => DiskSpace.Holds(entry, RealPaths.Of(CrOC.Data.ImageSources.Location(root)))) is { } inside)
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the dataset '{inside}', which would move with the old run; keep the data outside the run's folder, or move the old run yourself");
+                if (PathLimits.Problem(AsideName(path) + "-99") is { } tooLong) // "I/O error" after the lock once
+                    throw new OutputException($"--move-aside cannot move '{path}' to {System.IO.Path.GetFileName(path)}.old-<time>: {tooLong}; move the old run yourself, or choose a shorter --output");
                 if (RunningBelow(path) is { } running) // it was moved from under its process, which then failed with its unsaved steps
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the run folder '{running}', in use by {Holder(System.IO.Path.Combine(running, OwnerName))}; wait for that run to end, or move the folders yourself");
                 movedTo = AsideName(path);

@@ -274,10 +274,6 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
     }
 
-    /// <summary>The signal by which a parent croc-host (experiment's job runner) asks a training job to
-    /// stop as SIGTERM would: SIGUSR1, Linux's number on x86-64 and arm64.</summary>
-    public const int StopRequestSignal = 10;
-
     /// <summary>Installs SIGINT/SIGQUIT, SIGTERM, SIGUSR1 and SIGHUP handlers that finish the current step,
     /// checkpoint and exit 0; installed before the data is found and kept until the command ends, so
     /// that no signal ends it silently with 130 / 143 / 129. (.NET installs no handler for a signal
@@ -290,7 +286,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         [
             PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => ctx.Cancel = OnStopSignal("SIGTERM")),
             // experiment passes its stop on as SIGUSR1, a kind apart from a process group's SIGTERM
-            PosixSignalRegistration.Create((PosixSignal)StopRequestSignal, ctx => ctx.Cancel = OnStopSignal("SIGUSR1")),
+            PosixSignalRegistration.Create((PosixSignal)StopRequest.Signal, ctx => ctx.Cancel = OnStopSignal("SIGUSR1")),
             // after a hang-up the terminal fails every write (EIO): its writers drop them, train.log has the lines
             PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { Runtime.TolerantConsole.SilenceTerminals(); ctx.Cancel = OnStopSignal("SIGHUP"); }),
         ];

@@ -685,6 +685,18 @@ let tests =
             Directory.Delete(aside, true)
         }
 
+        test "--move-aside of a folder whose name leaves no room for .old-<time> is refused before anything moves" {
+            // 'I/O error' (exit 1) after the lock once: NAME.old-YYYYMMDD-HHMMSS passes 255 bytes
+            let dir = DataTests.tempDir "aside-long"
+            let output = Path.Combine(dir, String('r', 240))
+            Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--resume"; "false"; "--max-steps"; "2"; "--move-aside" ]))
+            Expect.equal code 2 text
+            Expect.stringContains text "--move-aside cannot move" "said"
+            Expect.equal (lines output "metrics.jsonl").Length 2 "the old run in place"
+            Directory.Delete(dir, true)
+        }
+
         test "free space is read where the files land: through a symbolic link, on the link target's file system" {
             let target = DataTests.tempDir "disk-target"
             let link = Path.Combine("/dev/shm", sprintf "croc-link-%s" (Guid.NewGuid().ToString("N")))

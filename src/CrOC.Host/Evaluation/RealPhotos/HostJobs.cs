@@ -44,7 +44,7 @@ public static class HostJobs
 
     static void Terminate(int pid, Process process)
     {
-        if (!HasExited(process) && terminated.TryAdd(pid, true)) kill(pid, Training.Trainer.StopRequestSignal);
+        if (!HasExited(process) && terminated.TryAdd(pid, true)) kill(pid, CommandLine.StopRequest.Signal);
     }
 
     static bool HasExited(Process process)
