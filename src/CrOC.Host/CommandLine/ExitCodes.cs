@@ -46,7 +46,7 @@ public static class ExitCodes
 
     /// <summary>Runs the report's classification and wording once, so that what they need is loaded
     /// at start: a report written when the process is out of file handles (`ulimit -n`, a leak)
-    /// could not load it, and would crash instead of saying so (stderr's fallback: TolerantConsole).</summary>
+    /// could not load it, and would crash instead of saying so.</summary>
     public static void WarmUp()
     {
         foreach (var e in new Exception[] { new DatasetException(""), new DecodeException("", ""), new IOException(), new ArgumentOutOfRangeException(), new InvalidOperationException() })
@@ -62,7 +62,7 @@ public static class ExitCodes
         WriteError(line);
     }
 
-    /// <summary>One line on stderr (a failed write is tried again by write(2): see TolerantConsole).</summary>
+    /// <summary>One line on stderr (whose failure loses the line, not the exit code: see TolerantConsole).</summary>
     static void WriteError(string line) => Console.Error.WriteLine(line);
 
     /// <summary>True for the failures whose message says all (no internal error).</summary>

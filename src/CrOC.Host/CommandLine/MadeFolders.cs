@@ -27,8 +27,9 @@ public static class MadeFolders
         foreach (var folder in missing) Made.Value?.TryAdd(folder, true);
     }
 
-    /// <summary>Until disposed, a stop signal (Ctrl-C, SIGTERM, SIGHUP) first removes the empty
-    /// folders the running command made, then ends the process as it would have (130 / 143 / 129) —
+    /// <summary>Until disposed, a stop signal (Ctrl-C, SIGTERM, SIGHUP, the suite's SIGUSR1) first removes
+    /// the empty folders the running command made, then ends the process as it would have (130 / 143 /
+    /// 129 / 138) —
     /// for commands without a stop handler of their own (train's and experiment's finish a step and
     /// would find their folders gone).</summary>
     public static IDisposable RemoveEmptyOnStopSignals()

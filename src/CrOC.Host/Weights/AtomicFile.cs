@@ -46,12 +46,13 @@ public static partial class AtomicFile
             for (int i = 0; i < files.Count; i++) WriteFlushed(temporaries[i], targets[i], files[i], previous);
             if (!replace && targets.FirstOrDefault(File.Exists) is { } taken) throw TakenMeanwhile(taken);
             // checked at the start too; a file another process wrote there while this one worked is kept
-            if (replaceOnlyIf is not null && targets.FirstOrDefault(t => File.Exists(t) && !replaceOnlyIf(t)) is { } other)
+            var present = targets.Select(File.Exists).ToArray();
+            if (replaceOnlyIf is not null && targets.Where((t, i) => present[i] && !replaceOnlyIf(t)).FirstOrDefault() is { } other)
                 throw Foreign(other);
             for (int i = 0; i < files.Count; i++)
             {
                 // a target absent at the check is not replaced either, should one appear since
-                bool overwrite = replace && (replaceOnlyIf is null || File.Exists(targets[i]));
+                bool overwrite = replace && (replaceOnlyIf is null || present[i]);
                 try { File.Move(temporaries[i], targets[i], overwrite); }
                 catch (IOException) when (!overwrite && File.Exists(targets[i])) { throw replace ? Foreign(targets[i]) : TakenMeanwhile(targets[i]); }
             }

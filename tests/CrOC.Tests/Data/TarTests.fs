@@ -218,8 +218,8 @@ let tests =
             // a list written on Windows (byte-order mark, CRLF) reads as any other; a list linked to a device that never ends is refused (it read one endless line until out of memory)
             File.WriteAllText(Path.Combine(dir, "windows.txt"), "\uFEFFimgs/b.jpg\r\n# a comment\r\nsh/part-000\r\n", Text.UTF8Encoding(true))
             Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "windows.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ] [ "imgs/b.jpg"; "sh/part-000/p.jpg" ] "BOM and CRLF"
-            File.WriteAllText(Path.Combine(dir, "powershell.txt"), "imgs/b.jpg\r\nsh/part-000\r\n", Text.UnicodeEncoding(false, true)) // `>` of Windows PowerShell 5: UTF-16 with its mark
-            Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "powershell.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ] [ "imgs/b.jpg"; "sh/part-000/p.jpg" ] "UTF-16 (read as UTF-8 once: no line named anything)"
+            File.WriteAllText(Path.Combine(dir, "powershell.txt"), "imgs/b.jpg\rsh/part-000\r", Text.UnicodeEncoding(false, true)) // `>` of Windows PowerShell 5: UTF-16 with its mark; lone \r line ends (classic Mac)
+            Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "powershell.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ] [ "imgs/b.jpg"; "sh/part-000/p.jpg" ] "UTF-16 and lone \\r (read as one UTF-8 line once: it named nothing)"
             File.CreateSymbolicLink(Path.Combine(dir, "endless.txt"), "/dev/zero") |> ignore
             Expect.throwsC (fun () -> ImageSources.Find([ Path.Combine(dir, "endless.txt") ], ignore) |> ignore)
                 (fun e -> Expect.stringContains e.Message "holds more than" "a list of more than 256 MiB is refused, named")

@@ -1359,6 +1359,11 @@ let tests =
             Expect.isTrue (AtomicFile.IsAbandoned(Path.Combine(dir, sprintf ".2147483000.%s.tmp" (Guid.NewGuid().ToString("N"))))) "the short form is cleaned up after a killed writer too"
             AtomicFile.WriteTogether([ content first ok; content second ok ])
             Expect.equal [ File.ReadAllText first; File.ReadAllText second ] [ "A"; "A" ] "both written when both succeed"
+            // only a target present at the check may be replaced: one that appears before its rename is kept (the check's answer was asked again once)
+            File.Delete second
+            let appears (_: string) = File.WriteAllText(second, "theirs"); true
+            thrown<OutputException> (fun () -> AtomicFile.WriteTogether([ content first ok; content second ok ], true, Func<string, bool>(appears))) "refused" |> ignore
+            Expect.equal (File.ReadAllText second) "theirs" "kept"
             Directory.Delete(dir, true)
         }
 

@@ -102,7 +102,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         foreach (var split in new[] { "trainval", "train", "val", "test" }) _ = new VocSegmentation(camVid, split);
         foreach (var split in new[] { "train", "val" }) _ = new VocSegmentation(horses, split);
         if (TarArchive.Open(tinyImageNet).Problem is { } damage)
-            throw new DatasetException($"Tiny ImageNet's archive '{tinyImageNet}' is damaged ({damage}): its k-NN would use the members before the damage only");
+            throw new DatasetException($"Tiny ImageNet's archive is damaged ({damage}): its k-NN would use the members before the damage only");
         OutputPaths.Folder(PicturesFolder, "--output (its pictures/)");
         foreach (var file in new[] { "results.json", "results.md" }) OutputPaths.File(Path.Combine(output, file), $"--output (its {file})");
     }
