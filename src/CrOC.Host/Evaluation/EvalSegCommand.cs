@@ -136,7 +136,7 @@ public static class EvalSegCommand
             if (set.Count - set.Names.Distinct().Count() is > 0 and var repeated)
                 log($"note: '{split}' lists {repeated} name(s) more than once: each listing counts as an image");
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
-        FrozenBackboneOptions.CheckInput(loaded.Config, probe.Size, probe.Batch, probe.Precision, device);
+        FrozenBackboneOptions.CheckInput(loaded.Config, probe.Size, System.Math.Min(probe.Batch, System.Math.Max(train.Count, val.Count)), probe.Precision, device); // a batch holds at most a split's images
         if (randomSeed is null && NetworkNotes.SingleNetwork(network, loaded, "--backbone", weights, "evaluated") is { } single) log(single);
         if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
         log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, {loaded.Config.Heads} heads, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");

@@ -57,7 +57,8 @@ public static class ClusterPictures
             }
         var output = Vit.forward(vit, backbone, new Vit.ForwardOptions(0.0, null, true, Layers.Precision.Fp32), torch.tensor(pixels, [2 * b, 3, size, size]));
         var last = output.Last!.Value;
-        var features = space.IsOutputTokens ? output.Tokens : last.Keys.reshape(-1, tokens + 1, vit.HeadDim);
+        // clusters of NaN features were drawn as one colour and captioned as 4 matched once (the evaluations refuse them)
+        var features = Runtime.NonFiniteException.Checked(space.IsOutputTokens ? output.Tokens : last.Keys.reshape(-1, tokens + 1, vit.HeadDim), "the images' views");
         var clusters = Clustering.cluster(clustering, Clustering.Seeding.NewSampled(new torch.Generator((ulong)seed, torch.CPU)), features, torch.tensor(positions, [2 * b, tokens, 2]));
         var captions = Enumerable.Range(0, b).Select(i => Caption(clusters, i, head)).ToList();
         using (var picture = Render(vit, views.Select(v => new[] { v[0].Pixels, v[1].Pixels }).ToList(), clusters, head))
@@ -65,7 +66,7 @@ public static class ClusterPictures
             PictureFile.Write(picture, path);
         }
         if (attentionPath is null) return captions;
-        var attention = Vit.clsAttention(last).narrow(0, 0, b).contiguous().data<float>().ToArray(); // view 1: (B, h, N)
+        var attention = Runtime.NonFiniteException.Checked(Vit.clsAttention(last).narrow(0, 0, b).contiguous(), "the CLS attention maps").data<float>().ToArray(); // view 1: (B, h, N)
         using var maps = RenderAttention(vit, views.Select(v => v[0].Pixels).ToList(), attention);
         PictureFile.Write(maps, attentionPath);
         return captions;

@@ -1127,6 +1127,7 @@ let tests =
                   2, [ "eval-seg"; "--weights"; partialWeights; "--data"; voc ], "missing from the file: blocks.0.mlp.fc2.bias)"
                   1, [ "eval-knn"; "--weights"; overflowWeights; "--bank"; bank; "--queries"; bank; "--size"; "32" ], "non-finite (NaN or infinite) features for k-NN bank features" // a top-1 of NaN scores once
                   1, [ "eval-seg"; "--weights"; overflowWeights; "--data"; voc; "--size"; "32"; "--epochs"; "1" ], "non-finite (NaN or infinite) features for the probe's images"
+                  1, [ "clusters"; "--weights"; overflowWeights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, "nan-clusters.png") ], "non-finite (NaN or infinite) features for the images' views" // one colour, captioned 'K* = 4, 4 matched', once
                   1, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "3"; "--batch"; "1"; "--lr"; "1e30" ], "it diverged at lr 1E+30; use a smaller --lr" // an mIoU of a NaN probe once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--size"; "4096"; "--batch"; "4096" ], "--size 4096 with the backbone's patch 8 and --batch 4096 gives 262,145 tokens per image: the activations" // killed by the kernel once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "4096"; "--batch"; "4096" ], "gives 262,145 tokens per image: the activations"
@@ -1364,6 +1365,16 @@ let tests =
             let appears (_: string) = File.WriteAllText(second, "theirs"); true
             thrown<OutputException> (fun () -> AtomicFile.WriteTogether([ content first ok; content second ok ], true, Func<string, bool>(appears))) "refused" |> ignore
             Expect.equal (File.ReadAllText second) "theirs" "kept"
+            Directory.Delete(dir, true)
+        }
+
+        test "eval-knn and eval-seg size the memory check by the images a batch can hold: --batch 100000 on a few images runs" {
+            // refused as 293 GiB of activations once, though no batch could hold more than the set's images
+            let dir, voc, weights = vocWithBackbone "batch-above-data" 4 2 3L
+            let code, _, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "256"; "--batch"; "100000" ]
+            Expect.equal code 0 err
+            let code, _, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "256"; "--feature-size"; "8"; "--epochs"; "1"; "--batch"; "100000"; "--cache-features" ]
+            Expect.equal code 0 err
             Directory.Delete(dir, true)
         }
 

@@ -1,10 +1,10 @@
 using TorchSharp;
 
-namespace CrOC.Host.Evaluation;
+namespace CrOC.Host.Runtime;
 
 /// <summary>
-/// Features of a frozen backbone, or a probe's loss, that are not finite: any score computed from
-/// them would be a number made of NaNs, so the evaluation stops (exit 1) instead of reporting one.
+/// Features of a frozen backbone, or a probe's loss, that are not finite: any score (or picture of
+/// clusters) computed from them would be made of NaNs, so the command stops (exit 1) instead.
 /// </summary>
 public sealed class NonFiniteException(string message) : Exception(message), CommandLine.IReportedFailure
 {
