@@ -64,12 +64,11 @@ public static class EvalKnnCommand
         var device = Devices.Resolve(o.Device);
         var loaded = BackboneLoader.Load(o.Weights, o.Backbone, o.Heads, strict: true, randomSeed: o.RandomSeed);
         var precision = Precisions.Resolve(o.Precision, o.Device);
+        FrozenBackboneOptions.CheckInput(loaded.Config, o.Size, o.Batch, precision, device);
         if (!o.Random && NetworkNotes.SingleNetwork(o.Backbone, loaded, "--backbone", o.Weights, "evaluated") is { } single) log(single);
         if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
         var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
-        // a batch holds at most the larger set's images (--batch 100000 on 16 images was refused as 293 GiB once)
-        FrozenBackboneOptions.CheckInput(loaded.Config, o.Size, System.Math.Min(o.Batch, System.Math.Max(bank.Images.Count, queries.Images.Count)), precision, device);
         log($"k-NN: bank {bank.Images.Count} images of {bank.Labels.Distinct().Count()} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
         foreach (var doubt in Doubts(bank, queries)) log($"warning: {doubt}");
         var backbone = device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);

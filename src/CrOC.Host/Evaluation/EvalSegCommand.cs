@@ -82,6 +82,7 @@ public static class EvalSegCommand
         if (predictions is not null && DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(predictions))) // through links too
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes);
+        if (predictions is null && o.SaveCount != new EvalSegOptions().SaveCount) throw new OptionException($"--save-count {o.SaveCount} counts the masks --save-predictions writes: add --save-predictions DIR, or leave it out"); // ignored silently once
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var (results, network) = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
@@ -136,7 +137,7 @@ public static class EvalSegCommand
             if (set.Count - set.Names.Distinct().Count() is > 0 and var repeated)
                 log($"note: '{split}' lists {repeated} name(s) more than once: each listing counts as an image");
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
-        FrozenBackboneOptions.CheckInput(loaded.Config, probe.Size, System.Math.Min(probe.Batch, System.Math.Max(train.Count, val.Count)), probe.Precision, device); // a batch holds at most a split's images
+        FrozenBackboneOptions.CheckInput(loaded.Config, probe.Size, probe.Batch, probe.Precision, device);
         if (randomSeed is null && NetworkNotes.SingleNetwork(network, loaded, "--backbone", weights, "evaluated") is { } single) log(single);
         if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
         log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, {loaded.Config.Heads} heads, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");

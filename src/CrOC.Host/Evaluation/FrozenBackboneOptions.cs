@@ -36,6 +36,7 @@ public abstract record FrozenBackboneOptions
     /// the full JSON path, if any.</summary>
     public string? Prepare(string resultKey)
     {
+        if (InitSeed != 0 && !Random) throw new OptionException($"--init-seed {InitSeed} seeds --random's initialisation: add --random, or leave it out"); // ignored silently once
         var json = Json is null ? null : OutputPaths.Replaceable(Json, "--json", $"an earlier result (a JSON object with \"{resultKey}\")", path => OutputPaths.IsJsonResult(path, resultKey), Weights);
         if (Threads > 0) TorchSharp.torch.set_num_threads(Threads);
         return json;

@@ -46,13 +46,16 @@ public static class CheckpointImport
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
             var (tensors, metadata) = Safetensors.Read(path);
-            if (tensors.Keys.Any(k => k.StartsWith("student.", StringComparison.Ordinal)))
-            {
-                var teacher = tensors.WithoutPrefix("teacher.");
-                return new ImportedWeights(WeightsLayout.TrainingCheckpoint, tensors.WithoutPrefix("student."), teacher.Count > 0 ? teacher : null,
+            var (student, teacher) = (tensors.WithoutPrefix("student."), tensors.WithoutPrefix("teacher."));
+            if (student.Count > 0 || teacher.Count > 0) // one network alone stands for both ("no ViT weights recognised" for a teacher alone once)
+                return new ImportedWeights(WeightsLayout.TrainingCheckpoint, student.Count > 0 ? student : teacher, teacher.Count > 0 ? teacher : null,
                     tensors.GetValueOrDefault("centre"), tensors.GetValueOrDefault("centre_c"),
-                    teacher.Count > 0 ? [] : ["no teacher.* tensors: the student's weights stand for both"], metadata);
-            }
+                    (student.Count, teacher.Count) switch
+                    {
+                        (> 0, 0) => ["no teacher.* tensors: the student's weights stand for both"],
+                        (0, _) => ["no student.* tensors: the teacher's weights stand for both"],
+                        _ => [],
+                    }, metadata);
             return FromTensors(tensors, [], path) with { Metadata = metadata };
         }
         var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");

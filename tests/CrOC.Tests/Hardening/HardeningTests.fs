@@ -1157,6 +1157,8 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--temperature"; "0.001" ], "--temperature must be"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-annotations"; "/dev/zero" ], "'/dev/zero' holds more than 67108864 bytes" // read until out of memory once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank + "," + bank; "--queries"; bank ], "this option takes one root, not a comma-separated list" // "does not exist" alone once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--init-seed"; "5" ], "--init-seed 5 seeds --random's initialisation" // ignored silently once
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-count"; "3" ], "--save-count 3 counts the masks --save-predictions writes" // ignored silently once
                   2, [ "train"; "--output"; Path.Combine(dir, String.Join("/", Array.create 19 (String('x', 200)))) ], "bytes long: the files written in it would pass the 4095-byte limit of a path" // every step ran, then the first checkpoint's temporary name failed (exit 1, nothing kept) once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; Path.Combine(dir, String('j', 251) + ".json") ], "is 256 bytes long, more than the 255 a file or folder name may have" // after the whole evaluation once
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, String('c', 242) + ".png") ], "--output (its attention picture)" // its -attention.png name, after loading once
@@ -1365,16 +1367,6 @@ let tests =
             let appears (_: string) = File.WriteAllText(second, "theirs"); true
             thrown<OutputException> (fun () -> AtomicFile.WriteTogether([ content first ok; content second ok ], true, Func<string, bool>(appears))) "refused" |> ignore
             Expect.equal (File.ReadAllText second) "theirs" "kept"
-            Directory.Delete(dir, true)
-        }
-
-        test "eval-knn and eval-seg size the memory check by the images a batch can hold: --batch 100000 on a few images runs" {
-            // refused as 293 GiB of activations once, though no batch could hold more than the set's images
-            let dir, voc, weights = vocWithBackbone "batch-above-data" 4 2 3L
-            let code, _, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "256"; "--batch"; "100000" ]
-            Expect.equal code 0 err
-            let code, _, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "256"; "--feature-size"; "8"; "--epochs"; "1"; "--batch"; "100000"; "--cache-features" ]
-            Expect.equal code 0 err
             Directory.Delete(dir, true)
         }
 
@@ -1669,6 +1661,12 @@ let tests =
             Expect.isNull imported.Teacher "no teacher"
             Expect.contains imported.Notes "no teacher.* tensors: the student's weights stand for both" "noted"
             Expect.equal (BackboneLoader.Load(studentOnly).Network) "single network" "loads the student"
+            // and the teacher alone likewise ("no ViT weights recognised" once, though a .pth full checkpoint was read so)
+            let teacherOnly = Path.Combine(dir, "teacher-only.safetensors")
+            Safetensors.Write(teacherOnly, vit.WithPrefix("backbone.").WithPrefix("teacher."))
+            let imported = CheckpointImport.Import teacherOnly
+            Expect.contains imported.Notes "no student.* tensors: the teacher's weights stand for both" "noted"
+            Expect.equal (BackboneLoader.Load(teacherOnly, NetworkChoice.Teacher).Config.Dim) (BackboneLoader.Load(studentOnly).Config.Dim) "loads"
             Directory.Delete(dir, true)
         }
     
