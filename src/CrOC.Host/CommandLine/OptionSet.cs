@@ -92,7 +92,8 @@ public static class OptionSet<T> where T : class, new()
                 _ => throw new OptionException($"--{option.Name} takes true or false (or nothing), got '{text}'"),
             });
         if (text is null) throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)})");
-        if (type == typeof(string) && IsPath(option) && text.Trim().Length == 0) throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)}), got '{text}'"); // "is required" once
+        if (type == typeof(string) && (IsPath(option) || option.Declaration.Value is "NAME") && text.Trim().Length == 0) // "is required" once; a split '' looked for '.txt'
+            throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)}), got '{text}'");
         if (type == typeof(string)) return IsPath(option) ? CrOC.Data.ImageSources.HomeExpanded(text) : text; // `--output=~/x`: no shell expands ~ after '='
         if (type.IsEnum) return Choices.Parse(type, text) ?? throw new OptionException($"--{option.Name} must be one of {Choices.Words(type)}, got '{text}'");
         if (type.IsArray)

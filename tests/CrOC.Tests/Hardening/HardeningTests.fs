@@ -1159,6 +1159,7 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank + "," + bank; "--queries"; bank ], "this option takes one root, not a comma-separated list" // "does not exist" alone once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--init-seed"; "5" ], "--init-seed 5 seeds --random's initialisation" // ignored silently once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-count"; "3" ], "--save-count 3 counts the masks --save-predictions writes" // ignored silently once
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--train-split="; ], "--train-split needs a value (NAME), got ''" // looked for 'ImageSets/Segmentation/.txt' once
                   2, [ "train"; "--output"; Path.Combine(dir, String.Join("/", Array.create 19 (String('x', 200)))) ], "bytes long: the files written in it would pass the 4095-byte limit of a path" // every step ran, then the first checkpoint's temporary name failed (exit 1, nothing kept) once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; Path.Combine(dir, String('j', 251) + ".json") ], "is 256 bytes long, more than the 255 a file or folder name may have" // after the whole evaluation once
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, String('c', 242) + ".png") ], "--output (its attention picture)" // its -attention.png name, after loading once
