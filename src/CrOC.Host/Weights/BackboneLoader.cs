@@ -6,8 +6,8 @@ namespace CrOC.Host.Weights;
 /// <summary>A ViT backbone built from a weights file, with where it came from.</summary>
 public sealed record LoadedBackbone(Vit.VitConfig Config, Vit.VitParams Params, ImportedWeights Source, BindingReport? Report, string Network, HeadCount Heads)
 {
-    /// <summary>The note that the head count was guessed (D/64), or null.</summary>
-    public string? HeadsDoubt => Heads.Doubt(Config.Heads);
+    /// <summary>The note that the head count was guessed (D/64) or replaced by --heads, or null.</summary>
+    public string? HeadsDoubt => Heads.Doubt(Config.Heads, Config.Dim);
 }
 
 public static class BackboneLoader

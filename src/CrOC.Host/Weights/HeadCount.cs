@@ -8,11 +8,15 @@ namespace CrOC.Host.Weights;
 /// --heads; else the model card an export embedded; else D/64 — certain for croc-host's own
 /// training checkpoints (all its architectures have 64-wide heads), a guess for other files.
 /// </summary>
-public sealed record HeadCount(int? Heads, string Source, bool Guessed)
+public sealed record HeadCount(int? Heads, string Source, bool Guessed, HeadCount? FromFile = null)
 {
-    public static HeadCount Resolve(int? asked, IReadOnlyDictionary<string, string>? metadata)
+    /// <summary>The count <paramref name="asked"/> (--heads) or the file's; an asked count keeps the
+    /// file's (<see cref="FromFile"/>) to say when it differs.</summary>
+    public static HeadCount Resolve(int? asked, IReadOnlyDictionary<string, string>? metadata) =>
+        asked is not null ? new(asked, "--heads", false, OfFile(metadata)) : OfFile(metadata);
+
+    static HeadCount OfFile(IReadOnlyDictionary<string, string>? metadata)
     {
-        if (asked is not null) return new(asked, "--heads", false);
         if (Card(metadata)?["heads"] is JsonValue value && value.TryGetValue<int>(out var recorded) && recorded > 0)
             return new(recorded, "the model card in the file", false);
         return OwnTrainingConfig(metadata)
@@ -20,9 +24,13 @@ public sealed record HeadCount(int? Heads, string Source, bool Guessed)
             : new(null, "D/64 (not recorded in the weights)", true);
     }
 
-    /// <summary>"note: N attention heads, taken as D/64 …" when the count is a guess, else null.</summary>
-    public string? Doubt(int heads) =>
-        Guessed ? $"note: {heads} attention heads, taken as D/64 (the weights do not record it): give --heads if the model used other head widths" : null;
+    /// <summary>"note: N attention heads, taken as D/64 …" when the count is a guess; a note when --heads
+    /// replaces the count the file records or implies (it did so without a word once); else null.</summary>
+    public string? Doubt(int heads, int dim) =>
+        Guessed ? $"note: {heads} attention heads, taken as D/64 (the weights do not record it): give --heads if the model used other head widths"
+        : FromFile is { Guessed: false } file && (file.Heads ?? dim / 64) is var recorded && recorded != heads
+            ? $"note: --heads {heads} replaces the file's {recorded} head(s) ({file.Source}): the attention is split otherwise than the weights were trained with"
+            : null;
 
     /// <summary>The model card an earlier export embedded, if it parses.</summary>
     static JsonObject? Card(IReadOnlyDictionary<string, string>? metadata)

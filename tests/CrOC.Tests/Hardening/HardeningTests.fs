@@ -1451,7 +1451,8 @@ let tests =
             Expect.equal (string (present again.["training_config"]).["arch"]) "tiny" "the training config survives a re-export"
             Expect.equal (string again.["training_commit"]) "abc1234" "and the training commit"
             // heads given at export are the file's from then on: a re-export (and any load) reads them from its card
-            export [ "--weights"; Path.Combine(dir, "w.safetensors"); "--heads"; "4"; "--output"; Path.Combine(dir, "h4") ]
+            let said = exportSaying [ "--weights"; Path.Combine(dir, "w.safetensors"); "--heads"; "4"; "--output"; Path.Combine(dir, "h4") ]
+            Expect.stringContains said "--heads 4 replaces the file's 1 head(s) (the model card in the file)" "said (without a word once)"
             let said = exportSaying [ "--weights"; Path.Combine(dir, "h4.safetensors"); "--output"; Path.Combine(dir, "h4-again") ]
             let h4 = cardOf "h4-again"
             Expect.equal ((present h4.["heads"]).GetValue<int>()) 4 "the recorded heads, not D/64 (they were ignored once)"
