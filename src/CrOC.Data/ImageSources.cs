@@ -127,11 +127,11 @@ public static partial class ImageSources
             // a path that exists is taken literally: a folder named "imgs?" is not a pattern (matching itself)
             bool exists = Directory.Exists(root) || File.Exists(root);
             if (!exists && ExpandBraces(root) is { } expanded) return expanded.SelectMany(r => FindOne(r, warn, visited)).ToList();
-            if (!exists && (root.Contains('*') || root.Contains('?')))
+            if (!exists && HasWildcard(root))
             {
                 var folder = Path.GetDirectoryName(root) is { Length: > 0 } d ? d : ".";
                 var folders = PatternFolders(folder).ToList();
-                if (folders.Count == 0) throw new DatasetException(folder.IndexOfAny(['*', '?']) < 0 ? $"'{folder}' (from the pattern '{root}') is not a folder" : $"no folder matches '{folder}' (from the pattern '{root}')");
+                if (folders.Count == 0) throw new DatasetException(!HasWildcard(folder) ? $"'{folder}' (from the pattern '{root}') is not a folder" : $"no folder matches '{folder}' (from the pattern '{root}')");
                 var pattern = Path.GetFileName(root);
                 return folders.SelectMany(f => Directory.EnumerateFileSystemEntries(f, pattern)).Where(p => !IsHidden(Path.GetFileName(p)))
                     .SelectMany(p => Directory.Exists(p) || TarArchive.IsArchive(p) ? FindOne(p, warn, visited) : IsImage(p) ? [ImageEntry.File(p)] : [])
@@ -166,11 +166,14 @@ public static partial class ImageSources
         throw new DatasetException($"the dataset root '{root}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files){oneRoot}");
     }
 
+    /// <summary>Whether a path holds a * or ? of a pattern (one that names no existing path).</summary>
+    static bool HasWildcard(string path) => path.IndexOfAny(['*', '?']) >= 0;
+
     /// <summary>The folders a pattern's folder part names: itself, or with wildcards in it
     /// ("sh/*/train" of "sh/*/train/*.jpg") every folder matching each component, hidden ones skipped.</summary>
     static IEnumerable<string> PatternFolders(string folder)
     {
-        if (folder.IndexOfAny(['*', '?']) < 0) return Directory.Exists(folder) ? [folder] : [];
+        if (!HasWildcard(folder)) return Directory.Exists(folder) ? [folder] : [];
         var parent = Path.GetDirectoryName(folder) is { Length: > 0 } p ? p : ".";
         var name = Path.GetFileName(folder);
         return PatternFolders(parent).SelectMany(f => Directory.EnumerateDirectories(f, name)).Where(d => !IsHidden(Path.GetFileName(d)));

@@ -33,22 +33,19 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     readonly ICollective ranks = collective ?? new SingleProcess();
     readonly torch.Device where = device ?? torch.CPU;
 
-    volatile bool stopRequested, stepping;
+    volatile bool stepping;
+
+    /// <summary>Cancelled by a stop request; the one record of it (the loop checks it after each step).</summary>
+    readonly CancellationTokenSource stopping = new();
 
     /// <summary>Asks the loop to stop after the current step (and write a checkpoint).</summary>
-    public void RequestStop()
-    {
-        stopRequested = true;
-        stopping.Cancel();
-    }
+    public void RequestStop() => stopping.Cancel();
 
     /// <summary>Cancelled when a stop is requested: for the work before the steps (the synthetic set's generation).</summary>
     public CancellationToken Stopping => stopping.Token;
 
-    readonly CancellationTokenSource stopping = new();
-
     /// <summary>Whether a stop was asked (a signal before, during or after the loop).</summary>
-    public bool StopRequested => stopRequested;
+    public bool StopRequested => stopping.IsCancellationRequested;
 
     public TrainSummary Run(IReadOnlyList<ImageEntry> files, CancellationToken cancel = default)
     {
@@ -141,7 +138,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         // A batch on the step's device, moved inside the step's dispose scope (freed with the step).
         (torch.Tensor, torch.Tensor, IDisposable?) OnDevice(Batch b) => (b.Globals.to(where), b.GlobalPositions.to(where), b);
 
-        bool stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested); // agreed by all ranks (at start and after each step): they run the same steps
+        bool stop = AnyRankStops(StopRequested || cancel.IsCancellationRequested); // agreed by all ranks (at start and after each step): they run the same steps
         stepping = true;
         while (state.Step < totalSteps && !stop)
         {
@@ -193,7 +190,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 // the others wait for the root's checkpoint without --collective-timeout: slow storage is no hung rank
                 if (checkpointStep) ranks.AwaitRootWork();
                 // after the checkpoint: a signal that came while it was written stops here, not a step later
-                stop = AnyRankStops(stopRequested || cancel.IsCancellationRequested);
+                stop = AnyRankStops(StopRequested || cancel.IsCancellationRequested);
             }
         }
         stepping = false;

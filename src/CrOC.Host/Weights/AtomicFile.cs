@@ -44,9 +44,9 @@ public static partial class AtomicFile
         try
         {
             for (int i = 0; i < files.Count; i++) WriteFlushed(temporaries[i], targets[i], files[i], previous);
-            if (!replace && targets.FirstOrDefault(File.Exists) is { } taken) throw TakenMeanwhile(taken);
             // checked at the start too; a file another process wrote there while this one worked is kept
             var present = targets.Select(File.Exists).ToArray();
+            if (!replace && Array.IndexOf(present, true) is var taken and >= 0) throw TakenMeanwhile(targets[taken]);
             if (replaceOnlyIf is not null && targets.Where((t, i) => present[i] && !replaceOnlyIf(t)).FirstOrDefault() is { } other)
                 throw Foreign(other);
             for (int i = 0; i < files.Count; i++)
