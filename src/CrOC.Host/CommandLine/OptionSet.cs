@@ -144,13 +144,18 @@ public static class OptionSet<T> where T : class, new()
                 _ => Array.Empty<double>(),
             };
             foreach (var x in numbers)
-                if (!InRange(d, x)) throw new OptionException($"--{option.Name} must be {Range(d) ?? "finite"}, got {x.ToString(CultureInfo.InvariantCulture)}");
+                if (!InRange(d, x))
+                {
+                    string rule = Range(d) is not { } r ? "finite" : WithinBounds(d, x) ? "finite and " + r : r; // "> 0, got Infinity" reads as a pass
+                    throw new OptionException($"--{option.Name} must be {rule}, got {x.ToString(CultureInfo.InvariantCulture)}");
+                }
         }
     }
 
-    static bool InRange(OptionAttribute d, double x) =>
-        double.IsFinite(x)
-        && (double.IsNaN(d.Min) || (d.MinExclusive ? x > d.Min : x >= d.Min))
+    static bool InRange(OptionAttribute d, double x) => double.IsFinite(x) && WithinBounds(d, x);
+
+    static bool WithinBounds(OptionAttribute d, double x) =>
+        (double.IsNaN(d.Min) || (d.MinExclusive ? x > d.Min : x >= d.Min))
         && (double.IsNaN(d.Max) || (d.MaxExclusive ? x < d.Max : x <= d.Max));
 
     /// <summary>"LOW, HIGH": the integers an int option takes (its declared range within int's).</summary>

@@ -1,9 +1,11 @@
 using CrOC.Host.Runtime;
 using CrOC.Math;
+using TorchSharp;
 
 namespace CrOC.Host.Training;
 
-/// <summary>Turns a <see cref="TrainConfig"/> into the math library's configuration records.</summary>
+/// <summary>Turns a <see cref="TrainConfig"/> into the math library's configuration records, and checks what they
+/// cannot hold before a run starts.</summary>
 public static class CrocSetup
 {
     // F# records are built with named arguments: reordering a field in F# cannot silently change meaning here.
@@ -68,12 +70,26 @@ public static class CrocSetup
         if ((long)c.Epochs * itersPerEpoch > int.MaxValue)
             throw new ConfigException($"--epochs {c.Epochs} × {itersPerEpoch} steps per epoch is beyond the {int.MaxValue} steps the schedules count: lower --epochs (--max-steps ends a run earlier without changing its schedules)", everyRank: false);
         int warmup = CrOC.Math.Schedules.warmupFor(c.Epochs, c.WarmupEpochs);
+        return (CrOC.Math.Schedules.learningRate(PeakLearningRate(c, world), c.MinLr, c.Epochs, itersPerEpoch, warmup),
+                CrOC.Math.Schedules.weightDecay(c.WeightDecay, c.WeightDecayEnd, c.Epochs, itersPerEpoch),
+                CrOC.Math.Schedules.teacherMomentum(c.MomentumTeacher, c.Epochs, itersPerEpoch));
+    }
+
+    /// <summary>The learning rate after the warm-up: --lr scaled by the global batch; refused below --min-lr.</summary>
+    public static double PeakLearningRate(TrainConfig c, int world)
+    {
         double peak = CrOC.Math.Schedules.scaledLearningRate(c.Lr, c.Batch * c.Accum * world);
         if (c.MinLr > peak) // the cosine would climb from the peak to --min-lr
             throw new ConfigException($"--min-lr {c.MinLr:G4} is above the peak learning rate {peak:G4} (--lr {c.Lr:G4} × global batch {c.Batch * c.Accum * world} / 256): give a --min-lr below it", everyRank: true);
-        return (CrOC.Math.Schedules.learningRate(peak, c.MinLr, c.Epochs, itersPerEpoch, warmup),
-                CrOC.Math.Schedules.weightDecay(c.WeightDecay, c.WeightDecayEnd, c.Epochs, itersPerEpoch),
-                CrOC.Math.Schedules.teacherMomentum(c.MomentumTeacher, c.Epochs, itersPerEpoch));
+        return peak;
+    }
+
+    /// <summary>The checks that need no data: run before a run folder is claimed, so that a refused
+    /// run leaves no folder behind (the learning rates, the activations' memory on a CPU).</summary>
+    public static void Preflight(TrainConfig c, int world, torch.Device where)
+    {
+        PeakLearningRate(c, world);
+        if (where.type == DeviceType.CPU) MemoryFit.Check(Network(c).Vit, 2L * c.Batch, training: true, c.Precision, $"--image-size {c.ImageSize} with --patch {c.Patch}");
     }
 
     public static (double Image, double Objects) TeacherTemperatures(TrainConfig c, int epoch)

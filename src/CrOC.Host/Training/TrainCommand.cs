@@ -59,6 +59,7 @@ public static class TrainCommand
         try
         {
             var device = Devices.Resolve(config.Device, ranks.LocalRank);
+            CrocSetup.Preflight(config, ranks.World, device);
             if (ranks.IsRoot)
             {
                 folder = RunFolder.Claim(config.Output, config, control.MoveAside);

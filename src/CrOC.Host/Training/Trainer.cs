@@ -49,10 +49,10 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
 
     public TrainSummary Run(IReadOnlyList<ImageEntry> files, CancellationToken cancel = default)
     {
+        CrocSetup.Preflight(config, ranks.World, where);
         using var claimed = folder is null && ranks.IsRoot ? RunFolder.Claim(config.Output, config, moveAside: false) : null;
         var owned = folder ?? claimed;
         var croc = CrocSetup.Croc(config);
-        if (where.type == DeviceType.CPU) MemoryFit.Check(croc.Network.Vit, 2L * config.Batch, training: true, config.Precision, $"--image-size {config.ImageSize} with --patch {config.Patch}");
         if (ranks.IsRoot) foreach (var warning in config.Warnings()) log(warning);
         var spec = MultiCropSpec.Croc(config.ImageSize, config.Patch, config.MinScale);
         var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed, ranks.Rank, ranks.World), warn: line => (dataWarning ?? log)($"croc-data: {line}"));
@@ -259,7 +259,10 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     void Progress(long step, long total, Dictionary<string, double> v, double secondsPerStep, bool interactive)
     {
         var eta = TimeSpan.FromSeconds(secondsPerStep * (total - step));
-        var text = $"step {step}/{total} loss {v["loss"]:F4} (img {v["loss_img"]:F4}, obj {v["loss_obj"]:F4}) objects/img {v["objects_per_image"]:F1} K* {v["mean_k_star"]:F2} H(t) {v["teacher_entropy"]:F2} lr {v["lr"]:E2} {v["images_per_s"]:F1} img/s ETA {ProgressReport.Clock(eta)}";
+        var objects = config.Alpha > 0 // --alpha 0 skips the clustering: no objects, K* NaN
+            ? $"(img {v["loss_img"]:F4}, obj {v["loss_obj"]:F4}) objects/img {v["objects_per_image"]:F1} K* {v["mean_k_star"]:F2}"
+            : "(image-level only: --alpha 0)";
+        var text = $"step {step}/{total} loss {v["loss"]:F4} {objects} H(t) {v["teacher_entropy"]:F2} lr {v["lr"]:E2} {v["images_per_s"]:F1} img/s ETA {ProgressReport.Clock(eta)}";
         bool logged = step % config.LogEvery == 0 || step == total;
         // On a terminal the line is redrawn in place; a logged step replaces it by the log's line.
         if (interactive) Console.Write(logged ? $"\r{new string(' ', 150)}\r" : $"\r{text,-150}");

@@ -1188,6 +1188,9 @@ let tests =
                   2, trainArgs (Path.Combine(dir, "r2")) [ "--lr"; "-0.001" ], "--lr must be"
                   2, trainArgs (Path.Combine(dir, "r3")) [ "--drop-path"; "3" ], "--drop-path must be"
                   2, trainArgs (Path.Combine(dir, "r4")) [ "--batch"; "0" ], "--batch must be"
+                  2, trainArgs (Path.Combine(dir, "big-run")) [ "--image-size"; "4096"; "--patch"; "2" ], "gives 4,194,305 tokens per image: the activations"
+                  2, trainArgs (Path.Combine(dir, "r5")) [ "--lr"; "Infinity" ], "--lr must be in (0, 10], got Infinity"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--lr"; "Infinity" ], "--lr must be finite and > 0, got Infinity" // "must be > 0, got Infinity" once
                   2, trainArgs aFile [], "is a file, not a folder"
                   2, trainArgs recordsAsFolders [], "holds a folder named metrics.jsonl" // "permission denied", exit 1, once
                   2, trainArgs pictureAsFolder [], "holds a folder named clusters.png" // "Is a directory", exit 1, after the last step once
@@ -1224,6 +1227,8 @@ let tests =
                 let messageLines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.filter (fun l -> not (l.StartsWith "Run `croc-host"))
                 Expect.equal messageLines.Length 1 (sprintf "%s: one line:\n%s" what err)
                 if args.Head <> "export" then Expect.isFalse (err.Contains "--non-strict") (sprintf "%s: no option the command lacks" what)
+            for refused in [ "lr-run"; "big-run" ] do // refused after the run folder was made once
+                Expect.isFalse (Directory.Exists(Path.Combine(dir, refused))) (sprintf "the refused run left no folder '%s'" refused)
             Expect.equal (File.ReadAllBytes weights) weightsBytes "export did not write over its input"
             Expect.equal (File.ReadAllBytes otherPhoto) otherPhotoBytes "clusters did not write over a photo"
             Expect.equal (File.ReadAllText runConfig) "{ \"arch\": \"tiny\" }" "eval-knn did not write over a run's config.json"

@@ -117,6 +117,20 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "--alpha 0 (image-level loss only) says so in its progress lines instead of a K* of NaN" {
+            let output = DataTests.tempDir "alpha-zero"
+            let lines = ResizeArray<string>()
+            let config = tinyConfig output [ "max-steps", "2"; "log-every", "1"; "alpha", "0" ]
+            let trainer = Trainer(config, (fun line -> lines.Add line))
+            trainer.Run(CrOC.Data.ImageSources.Find(config.Data)) |> ignore
+            let steps = lines |> Seq.filter (fun l -> l.StartsWith "step ") |> List.ofSeq
+            Expect.hasLength steps 2 "a line per step"
+            for line in steps do
+                Expect.stringContains line "(image-level only: --alpha 0)" line
+                Expect.isFalse (line.Contains "NaN") line // "K* NaN" once
+            Directory.Delete(output, true)
+        }
+
         test "interrupt and resume continues exactly as a run that never stopped; live tensors stay flat" {
             use _ = torch.NewDisposeScope()
             let straight = DataTests.tempDir "straight"
