@@ -138,6 +138,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
     {
         var watch = Stopwatch.StartNew();
         int count = options.MaxTrain > 0 ? System.Math.Min(options.MaxTrain, train.Count) : train.Count;
+        if (where.type == DeviceType.CPU) MemoryFit.CheckBytes(ProbeBytes(count, val.Count), ProbeSettings(), "use a smaller --feature-size, --size or --batch");
         (torch.Tensor Features, torch.Tensor Labels)? trainCache = null, valCache = null;
         if (options.CacheFeatures)
         {
@@ -169,6 +170,22 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         valCache?.Features.Dispose(); valCache?.Labels.Dispose();
         return results;
     }
+
+    /// <summary>A lower bound on the probe's memory beside the backbone's (which <see cref="FrozenBackboneOptions.CheckInput"/>
+    /// checks): a training batch's logits at FeatureSize² in float32 with the upsampling's, the
+    /// log-softmax's and their gradients (4 copies) and int64 labels; an evaluation image's logits at
+    /// Size² and its labels and argmax; with CacheFeatures the cached feature maps (float32) and
+    /// labels (int64) of every image.</summary>
+    double ProbeBytes(int trainCount, int valCount)
+    {
+        double fs2 = (double)options.FeatureSize * options.FeatureSize, s2 = (double)options.Size * options.Size, grid2 = (double)grid * grid;
+        double batch = System.Math.Min(options.Batch, trainCount) * fs2 * (16.0 * classes + 8), image = s2 * (4.0 * classes + 16);
+        double cached = options.CacheFeatures ? (trainCount + (double)valCount) * grid2 * vit.Dim * 4 + (trainCount * fs2 + valCount * s2) * 8 : 0;
+        return System.Math.Max(batch, image) + cached;
+    }
+
+    string ProbeSettings() =>
+        $"the probe's logits at --feature-size {options.FeatureSize} and --size {options.Size} for {classes} classes with --batch {options.Batch}{(options.CacheFeatures ? " and the cached features and labels" : "")}";
 
     /// <summary>Both caches with every channel standardised by the training features' statistics.</summary>
     static ((torch.Tensor, torch.Tensor), (torch.Tensor, torch.Tensor)) Standardized((torch.Tensor Features, torch.Tensor Labels) train, (torch.Tensor Features, torch.Tensor Labels) val)

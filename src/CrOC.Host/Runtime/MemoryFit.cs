@@ -36,6 +36,15 @@ public static class MemoryFit
         return 4.0 * count * (training ? 6 : 1);
     }
 
+    /// <summary>Throws <see cref="OptionException"/> (exit 2) when <paramref name="bytes"/>, a lower bound on
+    /// what <paramref name="what"/> holds, exceeds half of <paramref name="available"/> (this machine's memory).</summary>
+    public static void CheckBytes(double bytes, string what, string remedy, long? available = null)
+    {
+        long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (bytes > memory / 2.0)
+            throw new OptionException($"{what} need at least {ByteSize.Describe(bytes)}, more than half of this machine's {ByteSize.Describe(memory)}; {remedy}");
+    }
+
     static long Tokens(Vit.VitConfig vit, int? size) => size is int s ? (long)(s / vit.Patch) * (s / vit.Patch) : vit.Tokens;
 
     /// <summary>Throws <see cref="OptionException"/> (exit 2) when <see cref="ActivationBytes"/> exceeds

@@ -1131,6 +1131,7 @@ let tests =
                   1, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "3"; "--batch"; "1"; "--lr"; "1e30" ], "it diverged at lr 1E+30; use a smaller --lr" // an mIoU of a NaN probe once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--size"; "4096"; "--batch"; "4096" ], "--size 4096 with the backbone's patch 8 and --batch 4096 gives 262,145 tokens per image: the activations" // killed by the kernel once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "4096"; "--batch"; "4096" ], "gives 262,145 tokens per image: the activations"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--feature-size"; "4096"; "--classes"; "255"; "--epochs"; "1" ], "the probe's logits at --feature-size 4096 and --size 32 for 255 classes with --batch 60 need at least" // "out of memory" after the feature pass once
                   2, [ "export"; "--weights"; partialWeights; "--output"; Path.Combine(dir, "partial-export") ], "; --non-strict exports what fits"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--classes"; "1" ], "is neither a class (0..0) nor 255"
                   2, [ "eval-seg"; "--weights"; weights; "--probe-seeds"; "," ], "--probe-seeds needs at least one value"
