@@ -1,5 +1,6 @@
 using CrOC.Data;
 using CrOC.Host.CommandLine;
+using CrOC.Host.Runtime;
 using CrOC.Host.Weights;
 using CrOC.Math;
 
@@ -58,13 +59,19 @@ public static class ClustersCommand
         int k0 = Clustering.ClusteringConfig.Official.K0;
         if (2 * vit.Tokens < k0) throw new OptionException($"--size {vit.ImageSize} gives {vit.Tokens} patch(es) per view; the clustering starts from {k0} clusters over both views' patches: use --size of at least {vit.Patch * (int)System.Math.Ceiling(System.Math.Sqrt(k0 / 2.0))}");
         if (o.Head >= vit.Heads) throw new OptionException($"--head must be below the {vit.Heads} heads of this backbone");
-        RefuseHugePictures(vit, System.Math.Min(files.Count, o.Count)); // --image: one file
+        int shown = System.Math.Min(files.Count, o.Count); // --image: one file
+        RefuseHugePictures(vit, shown);
+        MemoryFit.Check(vit, 2L * shown, training: false, PrecisionChoice.Fp32, $"--size {vit.ImageSize} with the backbone's patch {vit.Patch} and {shown} image(s)");
+        if (vit.Tokens >= LongForward) Console.WriteLine($"{2 * shown} views of {vit.ImageSize} px ({vit.Tokens:N0} patches each) through the backbone and the clustering: this may take minutes"); // minutes without a line once
         var images = o.Image is not null ? [new ImageDecoder().Decode(files[0])] : FirstDecodable(files, o.Count);
         var captions = ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
         foreach (var caption in captions) Console.WriteLine(caption);
         Console.WriteLine($"wrote {output} ({images.Count} images, head {o.Head}) and {attention} ({vit.Heads} heads)");
         return ExitCodes.Ok;
     }
+
+    /// <summary>Patches per view from which the forward is announced (4096: 1024 px at patch 16).</summary>
+    const int LongForward = 4096;
 
     /// <summary>The first <paramref name="count"/> images of a folder that decode; the others are
     /// skipped with a line each (none decoding is a <see cref="DatasetException"/>).</summary>
