@@ -67,6 +67,17 @@ let tests =
                 Expect.equal (precisionOf probe) None (sprintf "%s: the default" probe.Name)
         }
 
+        test "real-photo suite: each pre-training run reports its progress at least ten times, by a setting that is no part of the run's identity" {
+            for plan in [ RealPhotos.RealPhotoPlan.Quick; RealPhotos.RealPhotoPlan.Full ] do
+                let suite = RealPhotos.RealPhotoSuite(plan, "data", "out", ignore)
+                for job in suite.PretrainJobs "list.txt" do
+                    let pairs = job.Arguments |> Seq.skip 1 |> Seq.pairwise |> Seq.filter (fun (name, _) -> name.StartsWith "--") |> Seq.map (fun (name, value) -> struct (name.Substring 2, (value: string | null))) |> ResizeArray
+                    let config = CrOC.Host.Training.TrainConfig.Resolve pairs
+                    Expect.isTrue job.EchoProgress job.Name
+                    Expect.isLessThanOrEqual (config.LogEvery * 10) config.MaxSteps (sprintf "%s (%s): ten progress lines or more (the first came at step 100 of 140 once)" job.Name plan.Name)
+            Expect.isFalse (Array.contains "log-every" CrOC.Host.Training.TrainConfig.IdentityKeys) "a resumed run may change it"
+        }
+
         test "real-photo suite: --seeds picks the pre-training seeds of the full suite or the try-out; none, or a seed twice, is refused" {
             let seedsOf quick seeds = (RealPhotos.RealPhotoPlan.For(quick, seeds)).Seeds
             Expect.equal (seedsOf false null, seedsOf true null) ([| 0; 1 |], [| 0 |]) "the plans' own seeds by default"

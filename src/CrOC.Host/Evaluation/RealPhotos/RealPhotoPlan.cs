@@ -17,7 +17,8 @@ public sealed record ProbePlan(int Size, int FeatureSize, int Epochs, int Milest
 /// CrOC and DINO-only (α = 0) — chosen on CamVid val, see the README for the measurements — its
 /// budget, the seeds, and the evaluations: CamVid test and Weizmann val linear probes, Tiny
 /// ImageNet k-NN, a CamVid val curve over pre-training steps (the checkpoints every
-/// <c>CurveEvery</c> steps are kept and probed).
+/// <c>CurveEvery</c> steps are kept and probed); each pre-training run echoes its progress every
+/// <c>LogEvery</c> steps (a setting that does not change the run).
 /// </summary>
 public sealed record RealPhotoPlan(
     string Name,
@@ -30,7 +31,8 @@ public sealed record RealPhotoPlan(
     ProbePlan HorseProbe,
     int KnnSize,
     int KnnBankStride,
-    int KnnQueryStride)
+    int KnnQueryStride,
+    int LogEvery)
 {
     /// <summary>The recipe: ViT-Ti/8 (12 blocks) at 64 px views with the tiny preset's heads,
     /// batch 32, on CamVid's 468 trainval photos (the test photos are never seen before evaluation).</summary>
@@ -44,12 +46,12 @@ public sealed record RealPhotoPlan(
 
     /// <summary>The full suite: 2 seeds × (CrOC, DINO-only), 1,750 steps each (125 epochs of CamVid trainval).</summary>
     public static readonly RealPhotoPlan Full = new("full", [0, 1], 1750, 250, Recipe64,
-        Probe, Probe with { Seeds = [0] }, Probe, 64, 1, 1);
+        Probe, Probe with { Seeds = [0] }, Probe, 64, 1, 1, 50);
 
     /// <summary>A try-out (5 minutes on a 2-core CPU with bf16 instructions): one seed, 140 steps, one probe seed, a tenth of the k-NN sets.</summary>
     public static readonly RealPhotoPlan Quick = new("quick", [0], 140, 70, Recipe64,
         Probe with { Epochs = 20, Milestone = 16, Seeds = [0] }, Probe with { Epochs = 20, Milestone = 16, Seeds = [0] },
-        Probe with { Epochs = 20, Milestone = 16, Seeds = [0] }, 64, 10, 10);
+        Probe with { Epochs = 20, Milestone = 16, Seeds = [0] }, 64, 10, 10, 10);
 
     /// <summary>What `experiment --suite real` runs: the full suite or (<paramref name="quick"/>) the try-out,
     /// with the plan's own seeds unless <paramref name="seeds"/> names others (one seed of the full

@@ -120,18 +120,18 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         return list;
     }
 
-    void Pretrain(string trainval)
-    {
-        var jobs = plan.Seeds.SelectMany(seed => new[] { "CrOC", "DINO-only" }.Select(method => new HostJob(
+    void Pretrain(string trainval) => HostJobs.Run(PretrainJobs(trainval), Parallel, log);
+
+    /// <summary>The pre-training runs, each echoing a progress line every <see cref="RealPhotoPlan.LogEvery"/> steps.</summary>
+    public IReadOnlyList<HostJob> PretrainJobs(string trainval) =>
+        plan.Seeds.SelectMany(seed => new[] { "CrOC", "DINO-only" }.Select(method => new HostJob(
             $"{method} seed {seed}",
             [
                 "train", .. plan.Recipe, "--data", trainval, "--output", RunFolder(method, seed), "--seed", $"{seed}",
                 "--alpha", method == "CrOC" ? "1" : "0", "--epochs", $"{plan.Epochs}", "--max-steps", $"{plan.Steps}",
-                "--checkpoint-every", $"{plan.CurveEvery}", "--keep-checkpoints", "2", "--keep-every", $"{plan.CurveEvery}", "--log-every", "100",
+                "--checkpoint-every", $"{plan.CurveEvery}", "--keep-checkpoints", "2", "--keep-every", $"{plan.CurveEvery}", "--log-every", $"{plan.LogEvery}",
             ],
             Path.Combine(Logs, $"train-{Slug(method)}-seed{seed}.log"), EchoProgress: true))).ToList();
-        HostJobs.Run(jobs, Parallel, log);
-    }
 
     string FinalCheckpoint(string method, int seed) =>
         Training.Checkpoints.List(RunFolder(method, seed)).LastOrDefault(c => Training.Checkpoints.StepOf(c) == plan.Steps)
