@@ -23,6 +23,10 @@ public static class PathLimits
     /// <summary>Why <paramref name="full"/> cannot be written, or null when it fits.</summary>
     public static string? Problem(string full) =>
         full.Split('/').FirstOrDefault(name => Bytes(name) > NameBytes) is { } longName
-            ? $"the name '{longName[..24]}…' is {Bytes(longName)} bytes long, more than the {NameBytes} a file or folder name may have"
+            ? $"the name '{Start(longName)}…' is {Bytes(longName)} bytes long, more than the {NameBytes} a file or folder name may have"
             : Bytes(full) > PathBytes ? $"the path is {Bytes(full)} bytes long, more than the {PathBytes} a path may have" : null;
+
+    /// <summary>The first 24 chars of a long name (it has more than 85: a char is at most 3 bytes of UTF-8), one
+    /// fewer where the 24th begins a surrogate pair (half an emoji printed as '?' once).</summary>
+    static string Start(string longName) => longName[..(char.IsHighSurrogate(longName[23]) ? 23 : 24)];
 }
