@@ -15,7 +15,7 @@ public static partial class AtomicFile
     /// removed at start (<see cref="IsAbandoned"/>).</summary>
     public const string TemporarySuffix = ".tmp";
 
-    /// <summary>One file of a write: where it goes, what writes its content, and its size when known.</summary>
+    /// <summary>One file of a write: where it goes, what writes its content, and its size (or a lower bound on it) when known.</summary>
     public sealed record Content(string Path, Action<Stream> WriteContent, long? ExpectedBytes = null);
 
     /// <summary>Writes the file; <paramref name="expectedBytes"/>, when known, is checked against
@@ -39,7 +39,7 @@ public static partial class AtomicFile
         var needed = files.Sum(f => f.ExpectedBytes ?? 0);
         foreach (var target in targets) Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         if (needed > 0 && DiskSpace.Free(targets[0]) is long available && available < needed)
-            throw new IOException($"no space left on the disk for {string.Join(", ", targets)}: {(targets.Count == 1 ? "it needs" : "they need")} {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; {previous}", 28);
+            throw new IOException($"no space left on the disk for {string.Join(", ", targets)}: {(targets.Count == 1 ? "it needs" : "they need")} at least {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; {previous}", 28);
         var temporaries = targets.Select(TemporaryName).ToList();
         try
         {
@@ -81,7 +81,7 @@ public static partial class AtomicFile
         catch (IOException e) when (DiskSpace.IsDiskFull(e))
         {
             var free = DiskSpace.Free(target);
-            var need = file.ExpectedBytes is long n ? $"it needs {ByteSize.Describe(n)}" : $"{ByteSize.Describe(written)} were written before the disk filled";
+            var need = file.ExpectedBytes is long n ? $"it needs at least {ByteSize.Describe(n)}" : $"{ByteSize.Describe(written)} were written before the disk filled";
             throw new IOException($"no space left on the disk for {target}: {need}, {(free is long f ? ByteSize.Describe(f) : "an unknown amount")} free now; {previous}", e.HResult);
         }
     }

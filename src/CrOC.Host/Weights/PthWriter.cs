@@ -14,8 +14,10 @@ public static class PthWriter
 {
     public static void Write(string path, NamedTensors tensors, bool replace = true) => AtomicFile.WriteTogether([Content(path, tensors)], replace);
 
-    /// <summary>The file at <paramref name="path"/> as one part of an atomic write.</summary>
-    public static AtomicFile.Content Content(string path, NamedTensors tensors) => new(path, stream => Write(stream, tensors));
+    /// <summary>The file at <paramref name="path"/> as one part of an atomic write; its expected size is
+    /// the tensors' bytes, a lower bound (the zip's headers and the pickle come on top).</summary>
+    public static AtomicFile.Content Content(string path, NamedTensors tensors) =>
+        new(path, stream => Write(stream, tensors), tensors.Values.Sum(t => t.NumberOfElements * t.ElementSize));
 
     public static void Write(Stream stream, NamedTensors tensors)
     {

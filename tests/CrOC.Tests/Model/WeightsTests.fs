@@ -58,6 +58,18 @@ let tests =
             File.Delete file
         }
 
+        test "the free-space checks know each export file's size: a .safetensors exactly, a .pth by a lower bound close to it" {
+            use _ = torch.NewDisposeScope()
+            let named = NamedTensors(Network.named (Network.init Fixtures.config (new torch.Generator(9UL, torch.CPU))))
+            for content in [ Safetensors.Content(temporary "sized.safetensors", named); PthWriter.Content(temporary "sized.pth", named) ] do
+                AtomicFile.WriteTogether([ content ])
+                let actual = FileInfo(content.Path).Length
+                let expected = content.ExpectedBytes.Value // the .pth's was unknown once: a full disk was found only while writing
+                Expect.isLessThanOrEqual expected actual (sprintf "%s: a lower bound" content.Path)
+                Expect.isGreaterThan (float expected) (0.9 * float actual) (sprintf "%s: close to the size (%d of %d bytes)" content.Path expected actual)
+                File.Delete content.Path
+        }
+
         test "backbone export → import is bit-identical, with DINO/timm names in the file" {
             use _ = torch.NewDisposeScope()
             let net = Network.init Fixtures.config (new torch.Generator(9UL, torch.CPU))
