@@ -183,7 +183,6 @@ public sealed class ImageLoader
     {
         public Batch ToTensors()
         {
-            int b = Views.Length;
             var (globals, globalPositions) = Stack(Spec.Global1, Enumerable.Range(0, 2).SelectMany(v => Views.Select(s => s[v])).ToList());
             torch.Tensor? locals = null, localPositions = null;
             if (Spec.LocalCount > 0)

@@ -35,9 +35,21 @@ public static class AllReduceBenchmark
     static readonly (string Name, double Bandwidth, double Latency)[] Links =
         [("10 GbE", 1.25e9, 50e-6), ("100 Gb/s InfiniBand", 12.5e9, 5e-6)];
 
+    /// <summary>The ring model fitted to measured (bytes, seconds) of <paramref name="n"/> processes: the
+    /// latency per ring step from the smallest size, the bandwidth (bytes/s) from the largest, in
+    /// whatever order the sizes were given (the first and last given once, so an unsorted --sizes
+    /// gave a wrong fit).</summary>
+    public static (double Latency, double Bandwidth) FitRing(IReadOnlyList<(double Bytes, double Seconds)> results, int n)
+    {
+        double latency = results.MinBy(r => r.Bytes).Seconds / (2 * (n - 1));
+        var (largest, largestTime) = results.MaxBy(r => r.Bytes);
+        return (latency, 2.0 * (n - 1) / n * largest / System.Math.Max(largestTime - 2 * (n - 1) * latency, 1e-9));
+    }
+
     public static int Run(AllReduceBenchmarkOptions o)
     {
         var (sizes, repeats, stepSeconds) = (o.Sizes, o.Repeats, o.StepSeconds);
+        if (sizes.Distinct().Count() < 2) throw new OptionException($"--sizes needs two different sizes at least (the latency comes from the smallest, the bandwidth from the largest), got {string.Join(",", sizes)}");
         using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(120));
         if (ranks.World < 2)
         {
@@ -66,10 +78,8 @@ public static class AllReduceBenchmark
             results.Add((bytes, t));
             print($"{bytes / 1e6,9:G4} {t * 1e3,10:F3} {bytes / t / 1e9,11:F2} {2.0 * (n - 1) / n * bytes / t / 1e9,11:F2}");
         }
-        // Ring model fitted to this machine: latency from the smallest size, bandwidth from the largest.
-        double latency = results[0].Seconds / (2 * (n - 1));
-        var (largest, largestTime) = results[^1];
-        double bandwidth = 2.0 * (n - 1) / n * largest / System.Math.Max(largestTime - 2 * (n - 1) * latency, 1e-9);
+        var (latency, bandwidth) = FitRing(results, n);
+        var (largest, largestTime) = results.MaxBy(r => r.Bytes);
         print($"this machine: latency ≈ {latency * 1e6:F1} µs per ring step, bandwidth ≈ {bandwidth / 1e9:F2} GB/s, cost {largestTime / (largest / 1e6) * 1e3:F3} ms per MB at {n} processes");
 
         long parameters = GradientCount();

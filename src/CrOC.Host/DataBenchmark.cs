@@ -26,55 +26,61 @@ public sealed record DataBenchmarkOptions
 /// <summary>`croc-host bench-data`: images/s of decode + views + augmentation, per worker count.</summary>
 public static class DataBenchmark
 {
+    /// <summary>Scenes the size of a 640×480 photo, standing in for real JPEGs.</summary>
+    static readonly SyntheticScenes.SceneOptions Photos = new(640, 480, 3, 6);
+
     public static int Run(DataBenchmarkOptions o)
     {
         var (data, size, patch, batch, batches, workers) = (o.Data, o.Size, o.Patch, o.Batch, o.Batches, o.Workers);
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of --patch {patch}");
 
-        string? temporary = null;
-        if (data is null)
-        {
-            temporary = Path.Combine(Path.GetTempPath(), $"croc-bench-data-{Guid.NewGuid():N}");
-            Directory.CreateDirectory(temporary);
-            for (int i = 0; i < 64; i++)
-            {
-                var (image, _) = SyntheticScenes.Generate(1, i, new SyntheticScenes.SceneOptions(640, 480, 3, 6));
-                SyntheticScenes.SaveJpeg(image, Path.Combine(temporary, $"scene_{i:D3}.jpg"), 90);
-            }
-            data = temporary;
-        }
+        string? temporary = data is null ? WriteScenes("bench-data", 64, Photos, 90) : null;
+        string? tiny = null;
         try
         {
+            data ??= temporary!;
             var files = ImageSources.Find(Arguments.PathItems(data));
             Console.WriteLine($"{files.Count} images from {data}; batch {batch}, {batches} batches per run");
             var reported = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
             Action<string> warnOnce = line => { if (reported.TryAdd(line, true)) Console.Error.WriteLine($"croc-data: {line}"); }; // not per run and worker count
             foreach (var w in workers)
                 Measure($"{size}px views, {w} worker(s)", files, MultiCropSpec.Croc(size, patch), batch, batches, w, warnOnce);
-            var tiny = Path.Combine(Path.GetTempPath(), $"croc-bench-tiny-{Guid.NewGuid():N}");
-            Directory.CreateDirectory(tiny);
-            for (int i = 0; i < 64; i++)
-                SyntheticScenes.SaveJpeg(SyntheticScenes.Generate(1, i).Image, Path.Combine(tiny, $"scene_{i:D3}.jpg"), 92);
+            tiny = WriteScenes("bench-tiny", 64, null, 92);
             foreach (var w in workers)
                 Measure($"synthetic scenes (96px views of 128px scenes), {w} worker(s)", ImageSources.Find([tiny]), MultiCropSpec.Croc(96, 8), batch, batches, w);
-            Directory.Delete(tiny, true);
         }
         finally
         {
-            if (temporary is not null) Directory.Delete(temporary, true);
+            foreach (var folder in new[] { temporary, tiny }) if (folder is not null) Directory.Delete(folder, true); // the tiny set was left behind by a failure once
         }
         return 0;
+    }
+
+    /// <summary>A new temporary folder of <paramref name="count"/> synthetic scenes as JPEGs of <paramref name="quality"/>
+    /// (the default 128 px scenes, or <paramref name="scene"/>); the caller removes it, this when writing fails.</summary>
+    static string WriteScenes(string name, int count, SyntheticScenes.SceneOptions? scene, int quality)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"croc-{name}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            for (int i = 0; i < count; i++)
+                SyntheticScenes.SaveJpeg(SyntheticScenes.Generate(1, i, scene).Image, Path.Combine(folder, $"scene_{i:D3}.jpg"), quality);
+            return folder;
+        }
+        catch
+        {
+            Directory.Delete(folder, true); // a full or limited disk left it behind once
+            throw;
+        }
     }
 
     /// <summary>Images/s of two-worker loading of 32 synthetic 640×480 JPEGs into two views of <paramref name="size"/> px.</summary>
     public static double ImagesPerSecond(int size, int patch, int batch)
     {
-        var folder = Path.Combine(Path.GetTempPath(), $"croc-bench-step-data-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(folder);
+        var folder = WriteScenes("bench-step-data", 32, Photos, 90);
         try
         {
-            for (int i = 0; i < 32; i++)
-                SyntheticScenes.SaveJpeg(SyntheticScenes.Generate(1, i, new SyntheticScenes.SceneOptions(640, 480, 3, 6)).Image, Path.Combine(folder, $"scene_{i:D3}.jpg"), 90);
             return Measure(null, ImageSources.Find([folder]), MultiCropSpec.Croc(size, patch), System.Math.Min(batch, 16), 32 / System.Math.Min(batch, 16), 2);
         }
         finally

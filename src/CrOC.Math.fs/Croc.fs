@@ -38,18 +38,6 @@ type CrocConfig =
       /// clustering stay float32).
       Precision: Layers.Precision }
 
-    static member Official(network: Network.NetworkConfig) =
-        { Network = network
-          Clustering = ClusteringConfig.Official
-          Features = LastBlockKeys
-          Alpha = 1.0
-          GlobalPool = ClsToken
-          StudentTemp = 0.1
-          StudentTempC = 0.1
-          CentreMomentum = 0.9
-          DropPath = 0.1
-          Precision = Layers.Fp32 }
-
 type CrocState =
     { Student: Network.NetworkParams
       Teacher: Network.NetworkParams

@@ -18,10 +18,6 @@ type HeadConfig =
       /// `norm_last_layer`: g stays fixed at 1 (no gradient).
       NormLastLayer: bool }
 
-    /// The official head on a backbone of width `inDim`.
-    static member Official(inDim) =
-        { InDim = inDim; Hidden = 2048; Bottleneck = 256; OutDim = 65536; OutDimC = 8192; NormLastLayer = true }
-
 type HeadParams =
     { /// Linear layers 0, 2, 4 of the official `mlp` Sequential.
       Mlp: Linear[]

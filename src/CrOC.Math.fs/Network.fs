@@ -28,7 +28,3 @@ let decays (name: string) (t: Tensor) : bool = not (name.EndsWith(".bias") || t.
 
 /// The tensors an optimiser updates (those that require a gradient), with their names.
 let trainable (p: NetworkParams) : (string * Tensor) list = named p |> List.filter (fun (_, t) -> t.requires_grad)
-
-/// Parameter count of the named tensors whose name starts with `prefix`.
-let count (prefix: string) (p: NetworkParams) : int64 =
-    named p |> List.filter (fun (n, _) -> n.StartsWith prefix) |> List.sumBy (fun (_, t) -> t.numel())

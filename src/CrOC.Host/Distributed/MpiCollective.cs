@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace CrOC.Host.Distributed;
@@ -6,7 +5,8 @@ namespace CrOC.Host.Distributed;
 /// <summary>
 /// The collectives over Open MPI's COMM_WORLD. Buffers are passed to MPI by address: a contiguous
 /// CPU tensor directly, any other tensor (a CUDA one, a strided view) through a contiguous host copy.
-/// Each call but <see cref="AwaitLocalWork"/> runs under the <see cref="Watchdog"/>.
+/// Each call but <see cref="AwaitLocalWork"/> (also what <see cref="AwaitRootWork"/> is on ranks other
+/// than 0: a slow disk is no hung rank) runs under the <see cref="Watchdog"/>.
 /// </summary>
 public sealed class MpiCollective : ICollective
 {
@@ -35,8 +35,6 @@ public sealed class MpiCollective : ICollective
     /// <summary>Initialises MPI (the process must have been started by mpirun or another launcher).</summary>
     public static MpiCollective Start(TimeSpan timeout) => new(OpenMpi.Load(), timeout);
 
-    [DllImport("LibTorchSharp")] static extern IntPtr THSTensor_data(IntPtr tensor);
-
     IntPtr TypeOf(torch.Tensor t) => t.dtype switch
     {
         torch.ScalarType.Float32 => mpi.Float,
@@ -52,7 +50,7 @@ public sealed class MpiCollective : ICollective
         bool direct = tensor.device_type == DeviceType.CPU && tensor.is_contiguous();
         var buffer = direct ? tensor : tensor.detach().cpu().contiguous();
         long elements = buffer.numel(), itemSize = buffer.ElementSize;
-        var start = THSTensor_data(buffer.Handle);
+        var start = CrOC.Math.Arena.address(buffer);
         using (watchdog.Guard($"{what} of {elements * itemSize / 1e6:F1} MB"))
             for (long offset = 0; offset < elements; offset += ChunkElements)
                 op(start + (nint)(offset * itemSize), (int)System.Math.Min(ChunkElements, elements - offset));
@@ -79,7 +77,7 @@ public sealed class MpiCollective : ICollective
         if (send.numel() > int.MaxValue / World) throw new ArgumentException("all-gather of a buffer this large is not supported");
         var gathered = torch.empty(World * send.numel(), dtype: send.dtype);
         using (watchdog.Guard($"all-gather of {send.numel()} values"))
-            mpi.AllGather(THSTensor_data(send.Handle), (int)send.numel(), type, THSTensor_data(gathered.Handle));
+            mpi.AllGather(CrOC.Math.Arena.address(send), (int)send.numel(), type, CrOC.Math.Arena.address(gathered));
         return gathered.to(tensor.device);
     }
 

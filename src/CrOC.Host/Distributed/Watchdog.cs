@@ -27,7 +27,7 @@ public sealed class Watchdog(TimeSpan timeout, Action<string> onTimeout)
     /// exit (the main thread is blocked inside MPI and cannot unwind).</summary>
     public static Action<string> ExitProcess(string rank) => message =>
     {
-        CommandLine.ExitCodes.Say($"croc-host [{rank}]: {message}; exiting (code 3)", runLog); // Console.Error flushes each line
-        ExitNow(3);
+        CommandLine.ExitCodes.Say($"croc-host [{rank}]: {message}; exiting (code {CommandLine.ExitCodes.Hung})", runLog); // Console.Error flushes each line
+        ExitNow(CommandLine.ExitCodes.Hung);
     };
 }

@@ -28,7 +28,7 @@ public sealed record EvalKnnOptions : FrozenBackboneOptions
     public string? QueryAnnotations { get; init; }
     [Option("neighbours that vote", Min = 1, Max = 10000)]
     public int K { get; init; } = 20;
-    [Option("temperature of the votes exp(sim / T) (DINO's form: below 0.02 the votes overflow float32)", Min = 0.02)]
+    [Option("temperature of the votes exp(sim / T) (DINO's form; a vote of sim 1 overflows float32 below T = 0.0113)", Min = 0.02)]
     public double Temperature { get; init; } = 0.07;
     [Option("images are resized to SIZE² (a multiple of the patch size)", Min = 1, Max = 4096)]
     public int Size { get; init; } = 64;
@@ -62,16 +62,12 @@ public static class EvalKnnCommand
     public static (KnnResult Result, string Network) Evaluate(EvalKnnOptions o, Action<string> log)
     {
         var device = Devices.Resolve(o.Device);
-        var loaded = BackboneLoader.Load(o.Weights, o.Backbone, o.Heads, strict: true, randomSeed: o.RandomSeed);
         var precision = Precisions.Resolve(o.Precision, o.Device);
-        FrozenBackboneOptions.CheckInput(loaded.Config, o.Size, o.Batch, precision, device);
-        if (!o.Random && NetworkNotes.SingleNetwork(o.Backbone, loaded, "--backbone", o.Weights, "evaluated") is { } single) log(single);
-        if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
+        var (loaded, backbone) = FrozenBackboneOptions.LoadForEvaluation(o.Weights, o.Backbone, o.Heads, o.RandomSeed, o.Size, o.Batch, precision, device, log);
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
         var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
         log($"k-NN: bank {bank.Images.Count} images of {bank.Labels.Distinct().Count()} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
         foreach (var doubt in Doubts(bank, queries)) log($"warning: {doubt}");
-        var backbone = device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
         var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, precision);
         return (new KnnEvaluation(loaded.Config, backbone, options, log, device).Run(bank, queries), loaded.Network);
     }

@@ -136,12 +136,8 @@ public static class EvalSegCommand
         foreach (var (split, set) in new[] { (trainSplit, train), (valSplit, val) }.DistinctBy(s => s.Item1))
             if (set.Count - set.Names.Distinct().Count() is > 0 and var repeated)
                 log($"note: '{split}' lists {repeated} name(s) more than once: each listing counts as an image");
-        var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
-        FrozenBackboneOptions.CheckInput(loaded.Config, probe.Size, probe.Batch, probe.Precision, device);
-        if (randomSeed is null && NetworkNotes.SingleNetwork(network, loaded, "--backbone", weights, "evaluated") is { } single) log(single);
-        if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
+        var (loaded, backbone) = FrozenBackboneOptions.LoadForEvaluation(weights, network, heads, randomSeed, probe.Size, probe.Batch, probe.Precision, device, log);
         log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, {loaded.Config.Heads} heads, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
-        var backbone = device.type == DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params);
         return new(new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(train, val, seeds, keepPredictions), loaded.Network);
     }
 

@@ -42,6 +42,19 @@ public abstract record FrozenBackboneOptions
         return json;
     }
 
+    /// <summary>Loads the backbone an evaluation runs (<paramref name="randomSeed"/>: a random
+    /// initialisation of the file's architecture), checks <paramref name="size"/> and the batches'
+    /// memory against it, says which network of the file it is and any doubt about its head count,
+    /// and puts it on <paramref name="device"/>.</summary>
+    public static (LoadedBackbone Loaded, CrOC.Math.Vit.VitParams OnDevice) LoadForEvaluation(string weights, NetworkChoice network, int? heads, int? randomSeed, int size, int batch, PrecisionChoice precision, TorchSharp.torch.Device device, Action<string> log)
+    {
+        var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
+        CheckInput(loaded.Config, size, batch, precision, device);
+        if (randomSeed is null && NetworkNotes.SingleNetwork(network, loaded, "--backbone", weights, "evaluated") is { } single) log(single);
+        if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
+        return (loaded, device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params));
+    }
+
     /// <summary>Refuses an input side that is not a multiple of the backbone's patch, or whose batches'
     /// activations cannot fit in this machine's memory (on the CPU), before any work.</summary>
     public static void CheckInput(CrOC.Math.Vit.VitConfig vit, int size, int batch, PrecisionChoice precision, TorchSharp.torch.Device device)

@@ -31,15 +31,15 @@ public sealed record SegmentationResult(double MeanIoU, double[] PerClassIoU, lo
 /// whose logits are upsampled bilinearly to FeatureSize² (equal to upsampling the features first:
 /// both maps are linear and the bilinear weights sum to 1), trained with SGD (momentum, weight
 /// decay, ×0.1 at the milestone) on cross-entropy ignoring 255; evaluation at Size px, logits
-/// upsampled to the full resolution, argmax, confusion matrix. Training crops are
+/// upsampled to Size² (the masks resized to it by nearest neighbour), argmax, confusion matrix. Training crops are
 /// RandomResizedCrop(scale 0.8–1) + flip, or, with CacheFeatures, the whole image once (no
 /// augmentation: the train and validation features are computed once and shared by every probe
 /// seed). With Grayscale, images are converted to gray: colour no longer names the class. With
 /// Standardize (and CacheFeatures), each feature channel is shifted and scaled by the training
 /// features' mean and standard deviation (as MAE's linear probe's affine-free BatchNorm): still a
 /// linear probe of the frozen features, but one SGD converges on in far fewer epochs.
-/// </summary>
 /// The backbone must be on <paramref name="device"/>; the probe and the batches are put there.
+/// </summary>
 public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int classes, ProbeOptions options, Action<string> log, torch.Device? device = null)
 {
     readonly torch.Device where = device ?? torch.CPU;

@@ -47,8 +47,8 @@ public static class MemoryFit
 
     static long Tokens(Vit.VitConfig vit, int? size) => size is int s ? (long)(s / vit.Patch) * (s / vit.Patch) : vit.Tokens;
 
-    /// <summary>Throws <see cref="OptionException"/> (exit 2) when <see cref="ActivationBytes"/> exceeds
-    /// <paramref name="available"/> bytes (this machine's memory by default) in the resolved
+    /// <summary>Throws <see cref="OptionException"/> (exit 2) when <see cref="ActivationBytes"/> plus
+    /// <see cref="ParameterBytes"/> exceed half of <paramref name="available"/> bytes (this machine's memory by default) in the resolved
     /// <paramref name="precision"/>; <paramref name="options"/>
     /// names what sets the size ("--size 4096 with --patch 1"); <paramref name="size"/>: the input side
     /// when it is not <paramref name="vit"/>'s (a frozen backbone evaluated at another size).</summary>

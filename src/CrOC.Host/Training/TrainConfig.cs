@@ -152,7 +152,7 @@ public sealed record TrainConfig
         Preset = Preset.Official, Output = "runs/croc-official", Epochs = 300, Batch = 16, Workers = 4,
         Arch = Arch.Small, Depth = 12, Patch = 16, ImageSize = 224, HeadHidden = 2048, HeadBottleneck = 256,
         OutDim = 65536, OutDimC = 8192, Lr = 5e-4, MinLr = 1e-6, WarmupEpochs = 10, MomentumTeacher = 0.996,
-        CheckpointEvery = 1000, LogEvery = 10,
+        CheckpointEvery = 1000,
     };
 
     /// <summary>A ViT-Tiny/8 at 64 px on the synthetic scenes: a few minutes on a 2-core CPU.</summary>

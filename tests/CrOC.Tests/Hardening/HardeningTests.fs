@@ -180,6 +180,13 @@ let tests =
             let skips = err.Split('\n') |> Array.filter (fun l -> l.Contains "skipped" && l.Contains "broken.jpg")
             Expect.equal skips.Length 1 (sprintf "one line (8 once: 4 runs × 2 worker counts): %s" err)
             for d in [ dir; more ] do Directory.Delete(d, true)
+            // its own scenes go to a temporary folder, removed also when they cannot be written
+            let temp = DataTests.tempDir "bench-data-temp"
+            let code, err = crocWithFileLimit 8L [ "TMPDIR", temp ] [ "bench-data"; "--size"; "32"; "--patch"; "8"; "--batch"; "4"; "--batches"; "1"; "--workers"; "0" ]
+            Expect.equal code 1 err
+            Expect.stringContains err "a file grew past the largest this process may write" "the limit named"
+            Expect.isEmpty (Directory.GetFileSystemEntries temp) "no half-written scenes left in TMPDIR" // left behind once
+            Directory.Delete(temp, true)
         }
 
         test "the synthetic experiment: a run that fails ends its own train.log with the failure line, as train's does" {
@@ -1213,6 +1220,7 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--size"; "2048"; "--batch"; "1"; "--precision"; "bf16" ], "--size 2048 with the backbone's patch 8"
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of the preset's patch 8"
                   2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
+                  2, [ "bench-allreduce"; "--sizes"; "8,8" ], "--sizes needs two different sizes at least" // a bandwidth of 1e9 GB/s from one size once
                   2, [ "clusters"; "--weights"; weights ], "exactly one of --image and --data"
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--count"; "3" ], "--count 3 draws images from --data" // ignored silently once
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; photo ], "is this command's input file"
@@ -1238,6 +1246,15 @@ let tests =
             Expect.equal (File.ReadAllText(existing + ".json")) "another export's card" "nor over an existing file"
             Expect.equal (File.ReadAllBytes photo) photoBytes "clusters did not write over the photo it shows"
             Directory.Delete(dir, true)
+        }
+
+        test "bench-allreduce fits its ring model to the smallest and the largest size, in whatever order --sizes gives them" {
+            let sorted = [ struct (1e3, 1e-4); struct (1e6, 1e-2); struct (1e8, 0.5) ]
+            let struct (latency, bandwidth) = AllReduceBenchmark.FitRing(ResizeArray sorted, 4)
+            Expect.floatClose Accuracy.veryHigh latency (1e-4 / 6.0) "the smallest size's time over 2(N−1) ring steps"
+            Expect.floatClose Accuracy.veryHigh bandwidth (1.5 * 1e8 / (0.5 - 1e-4)) "the largest size's bytes moved, 2(N−1)/N · S, over its time less the latency"
+            for order in [ List.rev sorted; [ sorted.[1]; sorted.[2]; sorted.[0] ] ] do
+                Expect.equal (AllReduceBenchmark.FitRing(ResizeArray order, 4)) (struct (latency, bandwidth)) (sprintf "%A: the same fit (the first and last given were taken once)" order)
         }
 
         test "a rank's bad option points at the command's --help, not at 'train [rank 1]'" {
