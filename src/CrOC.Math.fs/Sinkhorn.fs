@@ -32,13 +32,12 @@ let private checkShapes (a: Tensor) (b: Tensor) (cost: Tensor) =
 let sinkhorn (lambda: float) (iterations: int) (a: Tensor) (b: Tensor) (cost: Tensor) : Transport =
     checkShapes a b cost
     let kernel = (times (-lambda) cost).exp()                              // (S, N, K)
-    let mutable plan = kernel / kernel.sum([| 1L; 2L |], keepdim = true)
     let rowTarget = a.unsqueeze(-1)                                        // (S, N, 1)
     let colTarget = b.unsqueeze(1)                                         // (S, 1, K)
-    for _ in 1 .. iterations do
-        plan <- plan * (rowTarget / plan.sum(2L, keepdim = true))
-        plan <- plan * (colTarget / plan.sum(1L, keepdim = true))
-    let plan = plan.nan_to_num(nan = 1e-8)
+    let sweep (plan: Tensor) _ =
+        let rowsFitted = plan * (rowTarget / plan.sum(2L, keepdim = true))
+        rowsFitted * (colTarget / rowsFitted.sum(1L, keepdim = true))
+    let plan = (Seq.fold sweep (kernel / kernel.sum([| 1L; 2L |], keepdim = true)) (seq { 1 .. iterations })).nan_to_num(nan = 1e-8)
     { Plan = plan; Cost = (plan * cost).sum([| 1L; 2L |]) }
 
 /// Log-domain Sinkhorn: the same sweeps on dual potentials f (S, N, 1) and g (S, 1, K),
@@ -51,12 +50,11 @@ let sinkhornLog (lambda: float) (iterations: int) (a: Tensor) (b: Tensor) (cost:
     let logKernel = times (-lambda) cost                                   // (S, N, K)
     let logA = a.log().unsqueeze(-1)                                       // (S, N, 1)
     let logB = b.log().unsqueeze(1)                                        // (S, 1, K)
-    let mutable f = torch.zeros_like(logA)
-    let mutable g = torch.zeros_like(logB)
-    if iterations = 0 then
-        f <- -(logKernel.flatten(1).logsumexp(1L, keepdim = true).unsqueeze(-1))
-    for _ in 1 .. iterations do
-        f <- logA - (plus logKernel g).logsumexp(2L, keepdim = true)
-        g <- logB - (plus logKernel f).logsumexp(1L, keepdim = true)
+    let sweep (_: Tensor, g: Tensor) _ =
+        let f = logA - (plus logKernel g).logsumexp(2L, keepdim = true)
+        f, logB - (plus logKernel f).logsumexp(1L, keepdim = true)
+    let f, g =
+        if iterations = 0 then -(logKernel.flatten(1).logsumexp(1L, keepdim = true).unsqueeze(-1)), torch.zeros_like(logB)
+        else Seq.fold sweep (torch.zeros_like(logA), torch.zeros_like(logB)) (seq { 1 .. iterations })
     let plan = (plus (plus logKernel f) g).exp().nan_to_num(nan = 0.0)
     { Plan = plan; Cost = (plan * cost).sum([| 1L; 2L |]) }

@@ -233,15 +233,13 @@ let forward (cfg: VitConfig) (p: VitParams) (options: ForwardOptions) (images: T
     if images.shape.[2] % int64 cfg.Patch <> 0L || images.shape.[3] % int64 cfg.Patch <> 0L then
         invalidArg "images" (sprintf "image size %dx%d is not a multiple of the patch size %d" images.shape.[2] images.shape.[3] cfg.Patch)
     let depth = p.Blocks.Length
-    let mutable x = embed cfg options.Precision p images
-    let mutable last = None
-    for i in 0 .. depth - 1 do
+    let throughBlock (x: Tensor, last) i =
         let keepQkv = i = depth - 1 && options.LastBlock
         let next, (q, k, v) =
             scoped (fun (n, (q, k, v)) -> if keepQkv then [ n; q; k; v ] else [ n ]) (fun () -> block cfg options i (dropPathRate options.DropPath depth i) p.Blocks.[i] x)
         x.Dispose() // this handle only: what autograd saved of x lives on in the graph (no graph: freed now)
-        x <- next
-        if keepQkv then last <- Some(q, k, v)
+        next, (if keepQkv then Some(q, k, v) else last)
+    let x, last = Seq.fold throughBlock (embed cfg options.Precision p images, None) (seq { 0 .. depth - 1 })
     let tokens = layerNorm p.Norm x
     { Cls = tokens.select(1L, 0L)
       Tokens = tokens
