@@ -39,6 +39,10 @@ public sealed class RunFolder : IDisposable
             throw new OutputException($"--output '{output}' is the filesystem's root: a run keeps its records, lock and checkpoints in its own folder; choose one");
         if (RunFiles.Concat([LockName, OwnerName, PictureName]).FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten (clusters.png: after the last step)
             throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
+        var data = DataLocations(config);
+        if (data.FirstOrDefault(root => DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(path))) is { } holder) // a run took the synthetic set's folder, and --move-aside then moved the set, once
+            throw new OutputException($"--output '{output}' lies inside the training data '{holder}': the run's files (its clusters.png among them) would be taken for data, and the data moved with the run; choose a folder outside it");
+        bool lockExisted = File.Exists(System.IO.Path.Combine(path, LockName)), ownerExisted = File.Exists(System.IO.Path.Combine(path, OwnerName));
         // refused before the lock, which would leave run.lock beside the records; again under it,
         // as another run may have written there meanwhile
         var foreign = Foreign(path);
@@ -55,7 +59,7 @@ public sealed class RunFolder : IDisposable
                 var entry = System.IO.Path.Combine(RealPaths.Of(System.IO.Path.GetDirectoryName(path)!), System.IO.Path.GetFileName(path));
                 if (DiskSpace.Holds(entry, RealPaths.Of(Environment.CurrentDirectory)))
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the working directory, which would move with it; run the command from outside that folder");
-                if (config.Data.FirstOrDefault(root => DiskSpace.Holds(entry, RealPaths.Of(CrOC.Data.ImageSources.Location(root)))) is { } inside)
+                if (data.FirstOrDefault(root => DiskSpace.Holds(entry, RealPaths.Of(root))) is { } inside)
                     throw new OutputException($"--move-aside cannot move '{path}': it holds the dataset '{inside}', which would move with the old run; keep the data outside the run's folder, or move the old run yourself");
                 if (PathLimits.Problem(AsideName(path) + "-99") is { } tooLong) // "I/O error" after the lock once
                     throw new OutputException($"--move-aside cannot move '{path}' to {System.IO.Path.GetFileName(path)}.old-<time>: {tooLong}; move the old run yourself, or choose a shorter --output");
@@ -75,10 +79,17 @@ public sealed class RunFolder : IDisposable
         }
         catch
         {
+            // a refused folder keeps no lock files of this attempt (they were left beside a folder that is no run once)
+            foreach (var (name, existed) in new[] { (LockName, lockExisted), (OwnerName, ownerExisted) })
+                if (!existed) File.Delete(System.IO.Path.Combine(path, name));
             held.Dispose();
             throw;
         }
     }
+
+    /// <summary>Where the run's images are: each --data root's folder, list or archive, or the synthetic set's folder.</summary>
+    static string[] DataLocations(TrainConfig config) =>
+        config.Data.Length > 0 ? config.Data.Select(CrOC.Data.ImageSources.Location).ToArray() : [SyntheticDataset.RootOf(config)];
 
     /// <summary>DIR.old-TIMESTAMP, with -2, -3, … when a run was moved there within the same second.</summary>
     static string AsideName(string path)

@@ -16,9 +16,10 @@ public static class SyntheticDataset
     {
         home ??= DataHome();
         if (File.Exists(home)) throw new DatasetException($"the synthetic scenes' data folder '{home}' ($CROC_DATA_HOME, or the local data folder) is a file, not a folder");
-        var root = Path.Combine(home, $"synthetic-v{Version}-seed{seed}-{train}-{val}");
+        var root = Root(home, train, val, seed);
         RemoveAbandoned(root);
         if (File.Exists(Path.Combine(root, "train-files.txt"))) return root;
+        ClearWayFor(root);
         var building = root + $".{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}.partial";
         Console.WriteLine($"generating {train} + {val} synthetic scenes into {root} (once) ...");
         try
@@ -36,6 +37,23 @@ public static class SyntheticDataset
         }
         Publish(building, root);
         return root;
+    }
+
+    static string Root(string home, int train, int val, long seed) => Path.Combine(home, $"synthetic-v{Version}-seed{seed}-{train}-{val}");
+
+    /// <summary>Where the synthetic set of a training configuration is (or will be generated).</summary>
+    public static string RootOf(TrainConfig config) => Root(DataHome(), config.SyntheticTrain, config.SyntheticVal, 0);
+
+    /// <summary>Removes an empty folder at <paramref name="root"/>; refuses anything else there that is
+    /// not a complete set, before generating one that could not be put in its place (a run folder
+    /// there had every run regenerate the whole set and fail at the rename once).</summary>
+    static void ClearWayFor(string root)
+    {
+        if (Directory.Exists(root) && !Directory.EnumerateFileSystemEntries(root).Any())
+            try { Directory.Delete(root); return; }
+            catch (IOException) { /* filled meanwhile: judged below */ }
+        if (Directory.Exists(root) || File.Exists(root))
+            throw new DatasetException($"'{root}' is where the synthetic scenes go, but it holds something else (no train-files.txt): move it away; the scenes are then generated there");
     }
 
     /// <summary>$CROC_DATA_HOME (an empty value counts as unset; a leading ~/ is the home folder, as in
@@ -77,6 +95,11 @@ public static class SyntheticDataset
         catch (IOException) when (File.Exists(Path.Combine(root, "train-files.txt")))
         {
             Directory.Delete(building, true);
+        }
+        catch (IOException)
+        {
+            Directory.Delete(building, true); // something else took the place meanwhile: no copy left behind
+            throw new DatasetException($"'{root}' is where the synthetic scenes go, but something else was put there while they were generated: move it away and run again");
         }
     }
 

@@ -355,6 +355,38 @@ let tests =
             for d in [ home; failing ] do Directory.Delete(d, true)
         }
 
+        test "a run and its data are kept apart: an --output inside the data (the synthetic set's folder too) is refused, and so is a foreign folder where the synthetic set goes" {
+            let home = DataTests.tempDir "apart-home"
+            let synthetic = [ "--max-steps"; "1"; "--synthetic-train"; "8"; "--synthetic-val"; "2"; "--depth"; "1"; "--batch"; "4"; "--image-size"; "32" ]
+            let root = Path.Combine(home, "synthetic-v1-seed0-8-2")
+            let train output = crocInShell "true" "" [ "CROC_DATA_HOME", home ] ([ "train"; "--output"; output ] @ synthetic)
+            // the run took the set's folder, then --move-aside moved the set away and every later run failed after generating it anew, once
+            for output in [ root; Path.Combine(root, "run") ] do
+                let code, err = train output
+                Expect.equal code 2 err
+                Expect.stringContains err ("lies inside the training data '" + root + "'") output
+            Expect.isFalse (Directory.Exists root) "nothing made there"
+            // a folder of something else where the set goes: refused before generating (regenerated and failed at the rename on every run once)
+            Directory.CreateDirectory root |> ignore
+            File.WriteAllText(Path.Combine(root, "notes.txt"), "not scenes")
+            let code, err = train (Path.Combine(home, "run-a"))
+            Expect.equal code 2 err
+            Expect.stringContains err "is where the synthetic scenes go, but it holds something else" "said"
+            Expect.sequenceEqual (Directory.GetFileSystemEntries home |> Array.map Path.GetFileName |> Array.sort) [| "run-a"; "synthetic-v1-seed0-8-2" |] "no half-built copy left"
+            Expect.sequenceEqual (Directory.GetFileSystemEntries root |> Array.map Path.GetFileName) [| "notes.txt" |] "the folder as it was"
+            // an empty folder there holds nothing: the set is generated in its place
+            File.Delete(Path.Combine(root, "notes.txt"))
+            let code, err = train (Path.Combine(home, "run-b"))
+            Expect.equal code 0 err
+            Expect.isTrue (File.Exists(Path.Combine(root, "train-files.txt"))) "generated"
+            // a --data folder holding the run: its clusters.png would be a training image of the next run
+            let code, message = TrainingTests.cli (List.toArray (trainArgs (Path.Combine(TrainingTests.scenes.Force(), "runs", "inside")) []))
+            Expect.equal code 2 message
+            Expect.stringContains message "lies inside the training data" "refused"
+            Expect.isFalse (Directory.Exists(Path.Combine(TrainingTests.scenes.Force(), "runs"))) "nothing made in the data"
+            Directory.Delete(home, true)
+        }
+
         test "CROC_DATA_HOME: a leading ~/ is the home folder and an empty value counts as unset; a deleted working folder is said before libtorch loads" {
             // '~/zz' generated into a folder named '~' and then looked for the set in the home folder (exit 2 on every run) once; '' generated into the working folder
             let home = DataTests.tempDir "data-home"
@@ -595,6 +627,7 @@ let tests =
             Expect.equal code 2 text
             Expect.stringContains text "checkpoint folder" "named at start"
             Expect.isFalse (File.Exists(Path.Combine(blocked, "metrics.jsonl")) && FileInfo(Path.Combine(blocked, "metrics.jsonl")).Length > 0L) "before any step"
+            Expect.sequenceEqual (Directory.GetFileSystemEntries blocked |> Array.map Path.GetFileName) [| "checkpoints" |] "no lock files left in a folder that is no run" // run.lock and run.owner once
             for folder in [ output; blocked ] do Directory.Delete(folder, true)
         }
 
