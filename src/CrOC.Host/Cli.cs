@@ -83,7 +83,7 @@ public static class Cli
         try
         {
             MadeFolders.Begin();
-            using var cleanup = command.Name is "train" or "experiment" ? null : MadeFolders.RemoveEmptyOnStopSignals();
+            using var stop = command.Name is "train" or "experiment" ? null : AbruptStop.Install(command.Name);
             code = command.Run(args[1..]);
         }
         catch (Exception e)

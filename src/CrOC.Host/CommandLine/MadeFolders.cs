@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
 
 namespace CrOC.Host.CommandLine;
 
@@ -27,23 +26,12 @@ public static class MadeFolders
         foreach (var folder in missing) Made.Value?.TryAdd(folder, true);
     }
 
-    /// <summary>Until disposed, a stop signal (Ctrl-C, SIGTERM, SIGHUP, the suite's SIGUSR1) first removes
-    /// the empty folders the running command made, then ends the process as it would have (130 / 143 /
-    /// 129 / 138) —
-    /// for commands without a stop handler of their own (train's and experiment's finish a step and
-    /// would find their folders gone).</summary>
-    public static IDisposable RemoveEmptyOnStopSignals()
+    /// <summary>What removes the running command's empty folders from another thread (a signal
+    /// handler runs outside the command's flow, where its record is not seen).</summary>
+    public static Func<List<string>> RemoverOfThisCommand()
     {
-        var made = Made.Value; // the handlers run on another thread, outside this command's flow
-        // SIGUSR1: the real-photo suite's stop for its jobs (an evaluation job left its empty folder once)
-        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, (PosixSignal)StopRequest.Signal }
-            .Select(signal => PosixSignalRegistration.Create(signal, _ => RemoveEmpty(made))).ToList();
-        return new Registrations(registrations);
-    }
-
-    sealed class Registrations(List<PosixSignalRegistration> all) : IDisposable
-    {
-        public void Dispose() => all.ForEach(r => r.Dispose());
+        var made = Made.Value;
+        return () => RemoveEmpty(made);
     }
 
     /// <summary>Removes each recorded folder that is empty (deepest first); returns those removed.</summary>

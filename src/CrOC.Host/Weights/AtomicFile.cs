@@ -15,6 +15,10 @@ public static partial class AtomicFile
     /// removed at start (<see cref="IsAbandoned"/>).</summary>
     public const string TemporarySuffix = ".tmp";
 
+    /// <summary>The temporary files being written now, by any thread: what a stop signal removes
+    /// before the process ends (an export stopped between its files left them once).</summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Live = new();
+
     /// <summary>One file of a write: where it goes, what writes its content, and its size (or a lower bound on it) when known.</summary>
     public sealed record Content(string Path, Action<Stream> WriteContent, long? ExpectedBytes = null);
 
@@ -41,6 +45,7 @@ public static partial class AtomicFile
         if (needed > 0 && DiskSpace.Free(targets[0]) is long available && available < needed)
             throw new IOException($"no space left on the disk for {string.Join(", ", targets)}: {(targets.Count == 1 ? "it needs" : "they need")} at least {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; {previous}", 28);
         var temporaries = targets.Select(TemporaryName).ToList();
+        foreach (var temporary in temporaries) Live.TryAdd(temporary, true);
         try
         {
             for (int i = 0; i < files.Count; i++) WriteFlushed(temporaries[i], targets[i], files[i], previous);
@@ -60,9 +65,23 @@ public static partial class AtomicFile
         finally
         {
             foreach (var temporary in temporaries)
+            {
                 try { if (File.Exists(temporary)) File.Delete(temporary); }
                 catch (IOException) { /* a leftover is removed at the next start */ }
+                Live.TryRemove(temporary, out _);
+            }
         }
+    }
+
+    /// <summary>Removes the temporary files of the writes in progress (for a process about to end on a
+    /// signal: their targets stay as they were); returns how many it removed.</summary>
+    public static int RemoveLiveTemporaries()
+    {
+        int removed = 0;
+        foreach (var temporary in Live.Keys)
+            try { if (Live.TryRemove(temporary, out _) && File.Exists(temporary)) { File.Delete(temporary); removed++; } }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* a leftover is removed at the next start */ }
+        return removed;
     }
 
     /// <summary>Writes <paramref name="file"/>'s content to <paramref name="temporary"/> and flushes it

@@ -603,6 +603,30 @@ let tests =
                 if not (p.WaitForExit 120000) then p.Kill true; failwith "did not end"
                 Expect.equal p.ExitCode expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out.Result err.Result)
                 Expect.isFalse (Directory.Exists made) (sprintf "SIG%s: the folders it made and left empty are gone (were left once)" signal)
+                Expect.stringContains err.Result (sprintf "croc-host eval-knn: stopped by SIG%s before it finished (exit %d)" signal expected) "said in one line (nothing was said once)"
+            Directory.Delete(dir, true)
+        }
+
+        test "the temporary files of writes in progress are what a stop signal removes; their targets stay as they were" {
+            let dir = DataTests.tempDir "live-temporaries"
+            let target, other = Path.Combine(dir, "a.safetensors"), Path.Combine(dir, "a.pth")
+            File.WriteAllText(target, "the earlier export")
+            use writing = new Threading.ManualResetEventSlim()
+            use release = new Threading.ManualResetEventSlim()
+            let writer =
+                Threading.Tasks.Task.Run(fun () ->
+                    AtomicFile.WriteTogether(
+                        [ AtomicFile.Content(target, fun s -> s.Write([| 1uy |]))
+                          AtomicFile.Content(other, fun s -> writing.Set(); release.Wait(); s.Write([| 2uy |])) ]))
+            writing.Wait()
+            Expect.equal (Directory.GetFiles(dir, "*.tmp").Length) 2 "both written under temporary names"
+            Expect.equal (AtomicFile.RemoveLiveTemporaries()) 2 "the signal's cleanup removes both" // an export stopped between its files left them once
+            Expect.isEmpty (Directory.GetFiles(dir, "*.tmp")) "none left"
+            release.Set()
+            Expect.throws (fun () -> writer.Wait()) "the interrupted write does not complete (in a real stop the process has ended)"
+            Expect.equal (File.ReadAllText target) "the earlier export" "the target as it was"
+            Expect.isFalse (File.Exists other) "nothing new at the other target"
+            Expect.equal (AtomicFile.RemoveLiveTemporaries()) 0 "no write in progress: nothing to remove"
             Directory.Delete(dir, true)
         }
 

@@ -1,0 +1,37 @@
+using System.Runtime.InteropServices;
+using CrOC.Host.CommandLine;
+using CrOC.Host.Weights;
+
+namespace CrOC.Host;
+
+/// <summary>
+/// How a stop signal (Ctrl-C, SIGTERM, SIGHUP, the real-photo suite's SIGUSR1) ends a command without
+/// a stop handler of its own (all but train and experiment, whose handlers finish a step): the
+/// temporary files of its unfinished writes and the empty folders it made are removed, one line on
+/// stderr says so, and the process ends as the signal ends it (exit 130 / 143 / 129 / 138). Nothing
+/// it was writing reaches its final name: the targets stay as they were.
+/// </summary>
+static class AbruptStop
+{
+    static readonly (PosixSignal Signal, string Name, int Number)[] Signals =
+        [(PosixSignal.SIGINT, "SIGINT", 2), (PosixSignal.SIGTERM, "SIGTERM", 15), (PosixSignal.SIGHUP, "SIGHUP", 1), ((PosixSignal)StopRequest.Signal, "SIGUSR1", StopRequest.Signal)];
+
+    /// <summary>Until disposed, ends <paramref name="command"/> so on a stop signal.</summary>
+    public static IDisposable Install(string command)
+    {
+        var removeFolders = MadeFolders.RemoverOfThisCommand();
+        var registrations = Signals.Select(s => PosixSignalRegistration.Create(s.Signal, _ =>
+        {
+            int files = AtomicFile.RemoveLiveTemporaries();
+            removeFolders();
+            var unfinished = files > 0 ? $"; the {files} file(s) it was writing were not kept" : "";
+            ExitCodes.Say($"croc-host {command}: stopped by {s.Name} before it finished{unfinished} (exit {128 + s.Number})", log: null);
+        })).ToList();
+        return new Registrations(registrations);
+    }
+
+    sealed class Registrations(List<PosixSignalRegistration> all) : IDisposable
+    {
+        public void Dispose() => all.ForEach(r => r.Dispose());
+    }
+}
