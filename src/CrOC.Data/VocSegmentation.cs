@@ -37,6 +37,9 @@ public sealed class VocSegmentation
 
     public int Count => Names.Count;
 
+    /// <summary>How many of the split's masks come from SegmentationClassAug/ (SBD's), for names SegmentationClass/ lacks.</summary>
+    public int AugmentedMasks => maskPaths.Count(p => Path.GetFileName(Path.GetDirectoryName(p)) == "SegmentationClassAug");
+
     public string ImagePath(int i) => Path.Combine(root, "JPEGImages", Names[i] + ".jpg");
 
     /// <summary>Each name's mask, resolved once when the split is opened (see <see cref="MaskOf"/>).</summary>

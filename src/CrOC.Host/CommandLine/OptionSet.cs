@@ -57,9 +57,12 @@ public static class OptionSet<T> where T : class, new()
         }
     }
 
-    /// <summary>" (did you mean --NAME?)" for the option nearest to <paramref name="name"/>, or "".</summary>
+    /// <summary>" (did you mean --NAME?)" for the options that have <paramref name="name"/> as one of their
+    /// words (--size: --image-size), else the option nearest to it by edits, or "".</summary>
     public static string Suggestion(string name)
     {
+        var holding = Options.Select(o => o.Name).Where(n => n != name && n.Split('-').Contains(name)).Take(3).ToList();
+        if (holding.Count > 0) return $" (did you mean {string.Join(" or ", holding.Select(n => "--" + n))}?)"; // train's --size had no suggestion once
         var close = Options.Select(o => o.Name).OrderBy(n => Distance(n, name)).FirstOrDefault();
         return close is not null && Distance(close, name) <= System.Math.Max(2, name.Length / 3) ? $" (did you mean --{close}?)" : "";
     }

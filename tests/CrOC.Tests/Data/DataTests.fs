@@ -485,6 +485,7 @@ let tests =
             let train = VocSegmentation(root, "train")
             Expect.equal (train.MaskPath 1) (Path.Combine(aug, "scene_00001.png")) "the augmented set's mask"
             Expect.equal (train.MaskPath 0) (Path.Combine(root, "SegmentationClass", "scene_00000.png")) "VOC's own first"
+            Expect.equal train.AugmentedMasks 1 "counted: eval-seg says how many come from there (said nothing, also for its evaluation split, once)"
             let struct (_, mask) = train.Load(1)
             let struct (_, expected) = SyntheticScenes.Generate(3L, 1)
             Expect.sequenceEqual mask expected "read from there"

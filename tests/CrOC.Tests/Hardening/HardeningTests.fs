@@ -1284,6 +1284,7 @@ let tests =
                   2, [ "eval-seg"; "--weights"; weights; "--data"; badMask; "--size"; "32"; "--epochs"; "1" ], "unreadable mask"
                   2, [ "eval-knn"; "--weights"; weights ], "--bank is required"
                   2, [ "train"; "--epochs" ], "--epochs needs a value"
+                  2, [ "train"; "--size"; "64" ], "unknown option --size (did you mean --image-size?)" // no suggestion once
                   2, [ "frobnicate" ], "unknown command" ]
             let weightsBytes = File.ReadAllBytes weights
             for expected, args, message in cases do
