@@ -50,6 +50,8 @@ public static partial class ImageSources
         if (undecodable > 0) warn($"{undecodable} file name(s) are not valid UTF-8, which this program cannot open: left out (rename them, e.g. with `convmv -f latin1 -t utf8`)");
         if (entries.Count == 0) throw new DatasetException("no image under the dataset roots has a name this program can open (names must be valid UTF-8)");
         var named = entries.DistinctBy(e => e.Name, StringComparer.Ordinal).ToList(); // one path given twice (a folder and a list)
+        if (entries.Count > named.Count) // 'a,a/*.jpg' counted once without a word once
+            warn($"{entries.Count - named.Count} image(s) named by more than one root (a folder and a pattern or list of its files) count once");
         var unique = named.DistinctBy(RealNamer(), StringComparer.Ordinal).ToList();
         if (named.Count > unique.Count) // trained twice without a word once
             warn($"{named.Count - unique.Count} image(s) reached again through a link (a linked file, archive or folder) count once");

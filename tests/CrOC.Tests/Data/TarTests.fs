@@ -193,6 +193,10 @@ let tests =
             let found = ImageSources.Find([ Path.Combine(dir, "sh"); Path.Combine(dir, "sh", "*"); Path.Combine(dir, "parts.txt") ], Action<string>(warnings.Add))
             Expect.equal found.Count 2 "p and q"
             Expect.equal (warnings |> Seq.filter (fun w -> w.Contains "already searched") |> Seq.length) 2 (sprintf "said for the pattern and the list: %A" warnings)
+            // a folder and a pattern of its files: the files count once, said
+            let warnings = ResizeArray<string>()
+            Expect.equal (ImageSources.Find([ Path.Combine(dir, "sh", "part-000"); Path.Combine(dir, "sh", "part-000", "*.jpg") ], Action<string>(warnings.Add))).Count 1 "p once"
+            Expect.exists warnings (fun w -> w.Contains "1 image(s) named by more than one root") (sprintf "said (nothing was said once): %A" warnings)
             // a wildcard in a folder component, as a shell expands it ("'sh/*' is not a folder" once)
             Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "sh", "*", "*.jpg") ], ignore) -> Path.GetFileName e.Path ] [ "p.jpg"; "q.jpg" ] "sh/*/*.jpg"
             Expect.throwsC (fun () -> ImageSources.Find([ Path.Combine(dir, "sh", "nothing-*", "*.jpg") ], ignore) |> ignore)
