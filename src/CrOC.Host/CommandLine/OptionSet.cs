@@ -125,9 +125,12 @@ public static class OptionSet<T> where T : class, new()
     }
 
     /// <summary>Checks every declared range, choice and required option of <paramref name="options"/>.</summary>
-    public static void Validate(T options)
+    public static void Validate(T options) => Validate(options, _ => true);
+
+    /// <summary>Checks the options whose names pass <paramref name="which"/>, as <see cref="Validate(T)"/>.</summary>
+    public static void Validate(T options, Func<string, bool> which)
     {
-        foreach (var option in Options)
+        foreach (var option in Options.Where(o => which(o.Name)))
         {
             var value = option.Property.GetValue(options);
             var d = option.Declaration;
@@ -162,7 +165,7 @@ public static class OptionSet<T> where T : class, new()
         && (double.IsNaN(d.Max) || (d.MaxExclusive ? x < d.Max : x <= d.Max));
 
     /// <summary>"LOW, HIGH": the integers an int option takes (its declared range within int's).</summary>
-    static string IntegerBounds(OptionAttribute d)
+    public static string IntegerBounds(OptionAttribute d)
     {
         double low = double.IsNaN(d.Min) ? int.MinValue : System.Math.Max(int.MinValue, d.MinExclusive ? System.Math.Floor(d.Min) + 1 : System.Math.Ceiling(d.Min));
         double high = double.IsNaN(d.Max) ? int.MaxValue : System.Math.Min(int.MaxValue, d.MaxExclusive ? System.Math.Ceiling(d.Max) - 1 : System.Math.Floor(d.Max));

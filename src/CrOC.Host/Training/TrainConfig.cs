@@ -186,7 +186,10 @@ public sealed record TrainConfig
         }
         catch (JsonException e)
         {
-            throw new ConfigException($"bad configuration: {e.Message}");
+            // .NET's text names the record's CLR type ("… contained in type 'CrOC.Host.Training.TrainConfig'" once)
+            var member = (e.Path ?? "").TrimStart('$', '.');
+            throw new ConfigException(member.Length == 0 ? "not a table of settings"
+                : e.Message.Contains("could not be mapped", StringComparison.Ordinal) ? $"unknown setting '{member}'" : $"setting '{member}' cannot be read");
         }
     }
 
@@ -224,6 +227,8 @@ public sealed record TrainConfig
             if (fromFile.ValueKind != JsonValueKind.Object) throw new ConfigException($"--config '{file}': not a table of settings");
             foreach (var member in fromFile.EnumerateObject())
             {
+                if (member.Name == "move-aside") // listed in train --help, but it acts on the folder, not the run
+                    throw new ConfigException($"--config '{file}': 'move-aside' is the command line's alone (it moves an earlier run away, once): give --move-aside there");
                 if (OptionSet<TrainConfig>.Find(member.Name) is null)
                     throw new ConfigException($"--config '{file}': unknown setting '{member.Name}'{OptionSet<TrainConfig>.Suggestion(member.Name)}");
                 if (member.Value.ValueKind == JsonValueKind.Null) throw new ConfigException($"--config '{file}': '{member.Name}' is null; give a value or leave it out");
@@ -240,6 +245,11 @@ public sealed record TrainConfig
                     : JsonNode.Parse(member.Value.GetRawText());
             try { config = JsonSerializer.Deserialize<TrainConfig>(merged.ToJsonString(), Json)!; }
             catch (JsonException e) { throw new ConfigException($"--config '{file}': {WrongType(e, fromFile)}"); }
+            // the file's own values against their ranges, where the command line does not replace them ("--lr must be …" without the file once)
+            var replaced = arguments.Select(a => OptionSet<TrainConfig>.Find(a.Name)?.Name).ToHashSet();
+            var set = fromFile.EnumerateObject().Select(m => OptionSet<TrainConfig>.Find(m.Name)!.Name).ToHashSet();
+            try { OptionSet<TrainConfig>.Validate(config, name => set.Contains(name) && !replaced.Contains(name)); }
+            catch (OptionException e) { throw new ConfigException($"--config '{file}': {e.Message}"); }
         }
         config = config with { Output = CrOC.Data.ImageSources.HomeExpanded(config.Output) }; // a config file's "~/runs/x", as --data's ~/
         OptionSet<TrainConfig>.Apply(config, arguments.Where(a => a.Name is not "config"));
@@ -268,7 +278,7 @@ public sealed record TrainConfig
             : type.IsArray ? "a list of strings or one comma-separated string"
             : type == typeof(string) ? "a string"
             : type == typeof(double) ? "a number"
-            : value.ValueKind == JsonValueKind.Number ? $"an integer in [{int.MinValue}, {int.MaxValue}]" : "an integer";
+            : value.ValueKind == JsonValueKind.Number ? $"an integer in [{OptionSet<TrainConfig>.IntegerBounds(option.Declaration)}]" : "an integer"; // not int's whole range: [-2147483648, 2147483647] for epochs once
         return $"'{key}' must be {expected}, got {OneLine(value)}";
     }
 

@@ -419,6 +419,7 @@ let tests =
                 let code, message = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "1" ]))
                 Expect.equal code 2 message
                 Expect.stringContains message (sprintf "holds a %s that is not a croc-host run's" file) "says why"
+                Expect.isFalse (message.Contains "CrOC.Host") (sprintf "no .NET type names (TrainConfig's once): %s" message)
                 Expect.equal (File.ReadAllText path) text "left as it was"
                 Expect.sequenceEqual (Directory.GetFiles output |> Array.map Path.GetFileName) [| file |] "nothing added (no run.lock)"
                 Directory.Delete(output, true)

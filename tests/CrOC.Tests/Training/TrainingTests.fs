@@ -382,7 +382,18 @@ let tests =
             Expect.isFalse (message.Contains "System.") "no .NET type names"
             File.WriteAllText(file, """{ "batch": 3000000000 }""")
             let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
-            Expect.stringContains message "'batch' must be an integer in [-2147483648, 2147483647], got 3000000000" "an integer beyond the range names the range"
+            Expect.stringContains message "'batch' must be an integer in [1, 65536], got 3000000000" "an integer beyond the range names the option's range"
+            File.WriteAllText(file, """{ "epochs": 2.5 }""")
+            let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
+            Expect.stringContains message "'epochs' must be an integer in [1, 1000000], got 2.5" "the option's range, not int's ([-2147483648, 2147483647] once)"
+            // a value out of its range names the file, unless the command line replaces it
+            File.WriteAllText(file, """{ "lr": 99 }""")
+            let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
+            Expect.stringContains message ("--config '" + file + "': --lr must be in (0, 10], got 99") "the file named (not once)"
+            Expect.equal (configOf [ "config", file; "lr", "0.1" ]).Lr 0.1 "the command line's value replaces it"
+            File.WriteAllText(file, """{ "move-aside": true }""")
+            let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
+            Expect.stringContains message "'move-aside' is the command line's alone" "said why (\"unknown setting\" once)"
             File.WriteAllText(file, "{ \"batch\": {\n  \"a\": 1,\n  \"b\": [1, 2]\n} }")
             let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
             Expect.stringContains message "'batch' must be an integer, got {\"a\":1,\"b\":[1,2]}" "a nested value on one line"
