@@ -37,6 +37,14 @@ public static partial class PthReader
 
     /// <summary>The unpickled object tree: dictionaries are <see cref="Hashtable"/>s, lists
     /// <see cref="ArrayList"/>s, tuples object[]s, tensors <see cref="torch.Tensor"/>s.</summary>
+    /// <summary>A reader's failure in words: an early end, a damaged zip, else its message's first line (without .NET's type names).</summary>
+    static string Reason(Exception e) => e switch
+    {
+        EndOfStreamException => "it ends early: truncated?",
+        InvalidDataException => $"not a whole zip archive, as torch.save writes: {e.Message.Split('\n')[0]}",
+        _ => e.Message.Split('\n')[0],
+    };
+
     public static object? Read(string path)
     {
         try
@@ -55,7 +63,7 @@ public static partial class PthReader
         catch (Exception e)
         {
             // Whatever a malformed archive or pickle makes the readers throw is a refusal, not a crash.
-            throw new WeightsException($"{path}: not a readable PyTorch file ({e.GetType().Name}: {e.Message.Split('\n')[0]})");
+            throw new WeightsException($"{path}: not a readable PyTorch file ({Reason(e)})");
         }
     }
 

@@ -1036,6 +1036,9 @@ let tests =
             let code, out, err = croc 120 [ "clusters"; "--weights"; weights; "--data"; scenes; "--count"; "2"; "--output"; Path.Combine(dir, "c.png"); "--size"; "512" ]
             Expect.equal code 0 (sprintf "a rerun replaces its own earlier picture: %s" err)
             Expect.stringContains out "4 views of 512 px (4,096 patches each) through the backbone and the clustering: this may take minutes" "a long forward is announced" // minutes without a line once
+            let code, out, err = croc 120 [ "clusters"; "--weights"; weights; "--data"; scenes; "--count"; "64"; "--output"; Path.Combine(dir, "c.png") ]
+            Expect.equal code 0 err
+            Expect.stringContains out "note: --count 64, but --data has" "fewer images than asked for are said"
             // A refusal leaves no lock files behind in a folder that is not its run's.
             let strays = Path.Combine(dir, "strays")
             Directory.CreateDirectory strays |> ignore
