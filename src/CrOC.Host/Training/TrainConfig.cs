@@ -339,6 +339,8 @@ public sealed record TrainConfig
         // the cost M is min–max rescaled to [0, 1]; float32's exp underflows below e^-87
         if (SinkhornSolver == SinkhornSolverChoice.Linear && Alpha > 0 && SinkhornLambda > 87)
             yield return $"warning: --sinkhorn-lambda {SinkhornLambda} with the linear-domain solver: exp(−λ·M) of the rescaled cost M ∈ [0, 1] underflows in float32 above M = {87 / SinkhornLambda:G2}, the official guard turns the plan's NaNs into 1e-8 and the clusters stop following the features; --sinkhorn-solver log stays finite";
+        if (WarmupTeacherTempEpochs > Epochs && (WarmupTeacherTemp != TeacherTemp || WarmupTeacherTempC != TeacherTempC))
+            yield return $"warning: --warmup-teacher-temp-epochs {WarmupTeacherTempEpochs} is longer than --epochs {Epochs}: the teacher temperatures end at {CrOC.Math.Schedules.teacherTemperature(WarmupTeacherTemp, TeacherTemp, WarmupTeacherTempEpochs, Epochs - 1):G3} / {CrOC.Math.Schedules.teacherTemperature(WarmupTeacherTempC, TeacherTempC, WarmupTeacherTempEpochs, Epochs - 1):G3}, short of --teacher-temp {TeacherTemp} / --teacher-temp-c {TeacherTempC}";
         if (DropPath > 0 && Depth == 1)
             yield return $"warning: --drop-path {DropPath} drops nothing with --depth 1 (DINO's rates rise linearly from 0 at the first block to the value at the last, which is the first here)";
     }

@@ -334,6 +334,10 @@ let tests =
             Expect.exists ((configOf [ "sinkhorn-lambda", "200" ]).Warnings()) (fun w -> w.Contains "--sinkhorn-solver log stays finite") "a linear solver past exp's range"
             Expect.isEmpty (List.ofSeq ((configOf [ "sinkhorn-lambda", "200"; "sinkhorn-solver", "log" ]).Warnings())) "the log solver is finite"
             Expect.exists ((configOf [ "depth", "1"; "drop-path", "0.5" ]).Warnings()) (fun w -> w.Contains "drops nothing with --depth 1") "drop-path on one block"
+            // a warm-up longer than the run: accepted silently once
+            let warm = configOf [ "epochs", "4"; "warmup-epochs", "1"; "warmup-teacher-temp-epochs", "10"; "teacher-temp", "0.07" ]
+            Expect.exists (warm.Warnings()) (fun w -> w.Contains "the teacher temperatures end at 0.05 / 0.04, short of --teacher-temp 0.07") (sprintf "a temperature warm-up past the last epoch: %A" (List.ofSeq (warm.Warnings())))
+            Expect.isEmpty (List.ofSeq ((configOf [ "epochs", "4"; "warmup-epochs", "1"; "warmup-teacher-temp-epochs", "10" ]).Warnings())) "nothing to warm up: nothing said"
         }
 
         test "a config file sets values and the command line overrides them" {
