@@ -156,21 +156,33 @@ public static class EvalSegCommand
 
     static void Print(IReadOnlyList<SegmentationResult> results, string[] names, int[] seeds, double seconds)
     {
-        string Percent(double v) => double.IsNaN(v) ? "  n/a (absent)" : (100 * v).ToString("F1", CultureInfo.InvariantCulture);
         Console.WriteLine($"{"class",-24} IoU (mean over {results.Count} probe seed(s))");
+        var perSeed = results.Select(r => r.PerClassIoU).ToList();
         for (int c = 0; c < names.Length; c++)
-            Console.WriteLine($"{names[c],-24} {Percent(results.Average(r => r.PerClassIoU[c]))}");
+            Console.WriteLine($"{names[c],-24} {ClassCell(perSeed.Select(iou => iou[c]).ToList())}");
         var (mean, std) = Statistics.MeanStd(results.Select(r => 100 * r.MeanIoU));
-        var perSeed = results.Count > 1 ? $" ± {std:F1} (seeds {string.Join(", ", seeds)}: {string.Join(" / ", results.Select(r => (100 * r.MeanIoU).ToString("F1", CultureInfo.InvariantCulture)))})" : "";
-        Console.WriteLine($"{"mIoU",-24} {mean:F1}{perSeed}   ({seconds:F0} s)");
-        if (AbsentNote(results[0].PerClassIoU) is { } note) Console.WriteLine(note);
+        var seedValues = results.Count > 1 ? $" ± {std:F1} (seeds {string.Join(", ", seeds)}: {string.Join(" / ", results.Select(r => (100 * r.MeanIoU).ToString("F1", CultureInfo.InvariantCulture)))})" : "";
+        Console.WriteLine($"{"mIoU",-24} {mean:F1}{seedValues}   ({seconds:F0} s)");
+        if (AbsentNote(perSeed) is { } note) Console.WriteLine(note);
+    }
+
+    /// <summary>A class's IoU over the probe seeds as the table shows it: the mean with an absent
+    /// class (NaN) counting 0, as the mIoU counts it; "n/a (absent)" when absent for every seed, and
+    /// how many seeds it was absent for when for some (one such seed blanked the mean once).</summary>
+    public static string ClassCell(IReadOnlyList<double> perSeed)
+    {
+        int absent = perSeed.Count(double.IsNaN);
+        if (absent == perSeed.Count) return "  n/a (absent)";
+        var percent = (100 * perSeed.Average(v => double.IsNaN(v) ? 0 : v)).ToString("F1", CultureInfo.InvariantCulture);
+        return absent > 0 ? $"{percent} (absent for {absent} of {perSeed.Count} probe seeds: 0 there)" : percent;
     }
 
     /// <summary>A note when classes occur in neither the validation masks nor the predictions (IoU
-    /// NaN): they count as 0 in the mean (spec §12.1), which a wrong class count (the default 21
-    /// on a dataset without labels.txt) lowers silently.</summary>
-    public static string? AbsentNote(IReadOnlyList<double> perClassIoU) =>
-        perClassIoU.Count(double.IsNaN) is var absent and > 0
-            ? $"note: {absent} of the {perClassIoU.Count} classes occur in neither the validation masks nor the predictions; they count as 0 in the mIoU (spec §12.1): if there are fewer classes, give --classes or ROOT/labels.txt"
+    /// NaN) of some probe seed (<paramref name="perSeed"/>: each seed's per-class IoU): they count as
+    /// 0 in the mean (spec §12.1), which a wrong class count (the default 21 on a dataset without
+    /// labels.txt) lowers silently. Only the first seed's were counted once.</summary>
+    public static string? AbsentNote(IReadOnlyList<double[]> perSeed) =>
+        Enumerable.Range(0, perSeed[0].Length).Count(c => perSeed.Any(iou => double.IsNaN(iou[c]))) is var absent and > 0
+            ? $"note: {absent} of the {perSeed[0].Length} classes occur in neither the validation masks nor the predictions{(perSeed.Count > 1 ? " (of at least one probe seed)" : "")}; they count as 0 in the mIoU (spec §12.1): if there are fewer classes, give --classes or ROOT/labels.txt"
             : null;
 }

@@ -340,8 +340,15 @@ let tests =
             Expect.equal iou.[2] 0.0 "class 2: missed"
             Expect.isTrue (Double.IsNaN iou.[3]) "class 3 absent from truth and prediction"
             Expect.floatClose Accuracy.veryHigh (Segmentation.meanIoU iou) (1.0 / 4.0) "mean over the four classes, the absent one as 0 (spec §12.1, Leopart)"
-            Expect.stringContains (nonNull (EvalSegCommand.AbsentNote iou)) "1 of the 4 classes occur in neither" "eval-seg says so"
-            Expect.isNull (EvalSegCommand.AbsentNote [| 0.5; 0.0 |]) "no note when every class occurs"
+            Expect.stringContains (nonNull (EvalSegCommand.AbsentNote [| iou |])) "1 of the 4 classes occur in neither" "eval-seg says so"
+            Expect.isNull (EvalSegCommand.AbsentNote [| [| 0.5; 0.0 |] |]) "no note when every class occurs"
+            // over probe seeds: a class absent for one seed is 0 there (as in the mIoU), said, and noted whichever seed it was
+            let seeds = [| [| 0.5; nan |]; [| 0.5; 0.2 |] |]
+            Expect.equal (EvalSegCommand.ClassCell [| nan; 0.2 |]) "10.0 (absent for 1 of 2 probe seeds: 0 there)" "the mean counting the absent seed 0 (was n/a once)"
+            Expect.equal (EvalSegCommand.ClassCell [| nan; nan |]) "  n/a (absent)" "absent for every seed"
+            Expect.equal (EvalSegCommand.ClassCell [| 0.5; 0.2 |]) "35.0" "present for all"
+            for order in [ seeds; Array.rev seeds ] do
+                Expect.stringContains (nonNull (EvalSegCommand.AbsentNote order)) "1 of the 2 classes occur in neither" "noted whichever seed it was (only the first seed's counted once)"
         }
 
         test "a perfect predictor scores 1, a constant one as computed by hand" {
