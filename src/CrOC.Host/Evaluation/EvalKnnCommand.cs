@@ -49,17 +49,18 @@ public static class EvalKnnCommand
     public static int Run(EvalKnnOptions o)
     {
         var json = o.Prepare(ResultKey);
-        var (result, network) = Evaluate(o, Console.WriteLine);
+        var (result, network, warnings) = Evaluate(o, Console.WriteLine);
         Console.WriteLine($"k-NN top-1 {100 * result.Top1:F2} % ({result.Queries} queries, bank of {result.Bank}, k = {System.Math.Min(o.K, result.Bank)}{(o.K > result.Bank ? $" of --k {o.K}: the whole bank" : "")}, T = {o.Temperature}; {result.Skipped} undecodable images skipped; {result.Seconds:F0} s)");
         if (json is not null)
         {
-            FrozenBackboneOptions.WriteJson(json, new { weights = Path.GetFullPath(o.Weights), backbone = network, random = o.Random, init_seed = o.RandomSeed, bank = ImageSources.FullRoot(o.Bank), queries = ImageSources.FullRoot(o.Queries), query_annotations = o.QueryAnnotations is null ? null : ImageSources.FullRoot(o.QueryAnnotations), bank_stride = o.BankStride, query_stride = o.QueryStride, k = o.K, temperature = o.Temperature, size = o.Size, top1 = result.Top1, bank_images = result.Bank, query_images = result.Queries, skipped = result.Skipped, seconds = result.Seconds }, ResultKey);
+            FrozenBackboneOptions.WriteJson(json, new { weights = Path.GetFullPath(o.Weights), backbone = network, random = o.Random, init_seed = o.RandomSeed, bank = ImageSources.FullRoot(o.Bank), queries = ImageSources.FullRoot(o.Queries), query_annotations = o.QueryAnnotations is null ? null : ImageSources.FullRoot(o.QueryAnnotations), bank_stride = o.BankStride, query_stride = o.QueryStride, k = o.K, k_used = System.Math.Min(o.K, result.Bank), temperature = o.Temperature, size = o.Size, top1 = result.Top1, bank_images = result.Bank, query_images = result.Queries, skipped = result.Skipped, warnings, seconds = result.Seconds }, ResultKey);
         }
         return ExitCodes.Ok;
     }
 
-    /// <summary>The k-NN result and which network of the file was evaluated (teacher, student or its single network).</summary>
-    public static (KnnResult Result, string Network) Evaluate(EvalKnnOptions o, Action<string> log)
+    /// <summary>The k-NN result, which network of the file was evaluated (teacher, student or its
+    /// single network) and the warnings said before the run (<see cref="Doubts"/>; the JSON keeps them).</summary>
+    public static (KnnResult Result, string Network, IReadOnlyList<string> Warnings) Evaluate(EvalKnnOptions o, Action<string> log)
     {
         var device = Devices.Resolve(o.Device);
         var precision = Precisions.Resolve(o.Precision, o.Device);
@@ -67,9 +68,10 @@ public static class EvalKnnCommand
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
         var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
         log($"k-NN: bank {bank.Images.Count} images of {bank.Labels.Distinct().Count()} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
-        foreach (var doubt in Doubts(bank, queries)) log($"warning: {doubt}");
+        var warnings = Doubts(bank, queries).ToList();
+        foreach (var doubt in warnings) log($"warning: {doubt}");
         var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, precision);
-        return (new KnnEvaluation(loaded.Config, backbone, options, log, device).Run(bank, queries), loaded.Network);
+        return (new KnnEvaluation(loaded.Config, backbone, options, log, device).Run(bank, queries), loaded.Network, warnings);
     }
 
     /// <summary>What makes the top-1 of a run say little, told before it starts: a bank of one class

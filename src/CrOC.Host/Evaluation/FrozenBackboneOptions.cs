@@ -52,6 +52,7 @@ public abstract record FrozenBackboneOptions
         CheckInput(loaded.Config, size, batch, precision, device);
         if (randomSeed is null && NetworkNotes.SingleNetwork(network, loaded, "--backbone", weights, "evaluated") is { } single) log(single);
         if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
+        if (randomSeed is null && loaded.IncompleteExport is { } incomplete) log(incomplete);
         return (loaded, device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params));
     }
 

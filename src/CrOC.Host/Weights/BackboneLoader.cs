@@ -8,6 +8,12 @@ public sealed record LoadedBackbone(Vit.VitConfig Config, Vit.VitParams Params, 
 {
     /// <summary>The note that the head count was guessed (D/64) or replaced by --heads, or null.</summary>
     public string? HeadsDoubt => Heads.Doubt(Config.Heads, Config.Dim);
+
+    /// <summary>The warning that the file is an export made with --non-strict (some tensors a fresh
+    /// initialisation, evaluated without a word once), or null.</summary>
+    public string? IncompleteExport => ModelCard.Incomplete(Source.Metadata) is { } lacking
+        ? $"warning: this file is an incomplete export (made with --non-strict: {lacking}); the tensors it lacked are a fresh initialisation"
+        : null;
 }
 
 public static class BackboneLoader
@@ -36,7 +42,9 @@ public static class BackboneLoader
             if (Vit.named(parameters).FirstOrDefault(p => !torch.isfinite(p.Item2).all().item<bool>()) is { Item1: { } broken })
                 throw new WeightsException($"{weights}: '{broken}' holds NaN or infinite values (a diverged run's weights?)");
         }
-        return new LoadedBackbone(config, parameters, imported, report, imported.Teacher is null ? "single network" : teacher ? "teacher" : "student", headCount);
+        // an export holds one network; its card names which (evaluated as a "single network" once)
+        var name = imported.Teacher is not null ? teacher ? "teacher" : "student" : ModelCard.Network(imported.Metadata) ?? "single network";
+        return new LoadedBackbone(config, parameters, imported, report, name, headCount);
     }
 
     /// <summary>Refuses, before the model is allocated, a ViT read off a file's shapes that cannot
@@ -68,5 +76,7 @@ public static class NetworkNotes
 {
     /// <summary>"note: OPTION student: 'FILE' holds a single network, USED as it is", or null.</summary>
     public static string? SingleNetwork(NetworkChoice asked, LoadedBackbone loaded, string option, string weights, string used) =>
-        asked == NetworkChoice.Student && loaded.Source.Teacher is null ? $"note: {option} student: '{weights}' holds a single network, {used} as it is" : null;
+        asked == NetworkChoice.Student && loaded.Source.Teacher is null
+            ? $"note: {option} student: '{weights}' holds a single network{(ModelCard.Network(loaded.Source.Metadata) is { } card ? $" (the {card}, by its model card)" : "")}, {used} as it is"
+            : null;
 }

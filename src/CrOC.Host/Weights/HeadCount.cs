@@ -17,7 +17,7 @@ public sealed record HeadCount(int? Heads, string Source, bool Guessed, HeadCoun
 
     static HeadCount OfFile(IReadOnlyDictionary<string, string>? metadata)
     {
-        if (Card(metadata)?["heads"] is JsonValue value && value.TryGetValue<int>(out var recorded) && recorded > 0)
+        if (ModelCard.Of(metadata)?["heads"] is JsonValue value && value.TryGetValue<int>(out var recorded) && recorded > 0)
             return new(recorded, "the model card in the file", false);
         return OwnTrainingConfig(metadata)
             ? new(null, "D/64, as in every croc-host architecture (the training config names it)", false)
@@ -32,19 +32,11 @@ public sealed record HeadCount(int? Heads, string Source, bool Guessed, HeadCoun
             ? $"note: --heads {heads} replaces the file's {recorded} head(s) ({file.Source}): the attention is split otherwise than the weights were trained with"
             : null;
 
-    /// <summary>The model card an earlier export embedded, if it parses.</summary>
-    static JsonObject? Card(IReadOnlyDictionary<string, string>? metadata)
-    {
-        if (metadata?.GetValueOrDefault("model_card") is not { } card) return null;
-        try { return JsonNode.Parse(card) as JsonObject; }
-        catch (JsonException) { return null; }
-    }
-
     /// <summary>Whether the file is croc-host's training checkpoint (its config names an arch) or an export of one.</summary>
     static bool OwnTrainingConfig(IReadOnlyDictionary<string, string>? metadata)
     {
         JsonNode? config = null;
-        try { config = metadata?.GetValueOrDefault("config") is { } text ? JsonNode.Parse(text) : Card(metadata)?["training_config"]; }
+        try { config = metadata?.GetValueOrDefault("config") is { } text ? JsonNode.Parse(text) : ModelCard.Of(metadata)?["training_config"]; }
         catch (JsonException) { }
         return config is JsonObject recorded && recorded.ContainsKey("arch");
     }

@@ -1362,11 +1362,29 @@ let tests =
             Expect.equal code 0 err
             Expect.stringContains out "k = 6 of --k 100: the whole bank" "the k that voted"
             Expect.equal (recorded "teacher.json") "teacher" "the network evaluated is recorded"
-            // A backbone file holds one network: asked for the student, the record says what was evaluated ("student" once).
+            let record name = Text.Json.JsonDocument.Parse(File.ReadAllText(json name)).RootElement
+            Expect.equal ((record "teacher.json").GetProperty("k").GetInt32()) 100 "the --k asked"
+            Expect.equal ((record "teacher.json").GetProperty("k_used").GetInt32()) 6 "and the k that voted (only the asked one once)"
+            Expect.stringContains (nonNull ((record "teacher.json").GetProperty("warnings").[0].GetString())) "queries are bank images too" "the warnings said before the run are kept"
+            // A backbone file holds one network: asked for the student, the record says what was evaluated ("student" once), by the export's model card ("single network" once).
             Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; weights; "--output"; Path.Combine(output, "bb") |])) 0 "export"
-            let code, _, err = croc 120 [ "eval-knn"; "--weights"; Path.Combine(output, "bb.safetensors"); "--backbone"; "student"; "--bank"; bank; "--queries"; bank; "--size"; "32"; "--json"; json "single.json" ]
+            let code, out, err = croc 120 [ "eval-knn"; "--weights"; Path.Combine(output, "bb.safetensors"); "--backbone"; "student"; "--bank"; bank; "--queries"; bank; "--size"; "32"; "--json"; json "single.json" ]
             Expect.equal code 0 err
-            Expect.equal (recorded "single.json") "single network" "recorded as what the file held"
+            Expect.stringContains out "holds a single network (the teacher, by its model card), evaluated as it is" "said"
+            Expect.equal (recorded "single.json") "teacher" "recorded as the network the export was made from"
+            // a re-export keeps the card's network; an export made with --non-strict is said when evaluated (silently once)
+            Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; Path.Combine(output, "bb.safetensors"); "--output"; Path.Combine(output, "bb2") |])) 0 "re-export"
+            let card = Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "bb2.json"))).RootElement
+            Expect.equal (nonNull (card.GetProperty("network").GetString())) "teacher" "still the teacher"
+            let partial = Path.Combine(output, "partial.safetensors")
+            let full = Safetensors.Read(Path.Combine(output, "bb.safetensors"))
+            let struct (tensors, _) = full
+            Expect.isTrue (tensors.Remove "norm.bias") "a tensor left out"
+            Safetensors.Write(partial, tensors)
+            Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; partial; "--non-strict"; "--output"; Path.Combine(output, "incomplete") |])) 0 "a --non-strict export"
+            let code, out, err = croc 120 [ "eval-knn"; "--weights"; Path.Combine(output, "incomplete.safetensors"); "--bank"; bank; "--queries"; bank; "--size"; "32" ]
+            Expect.equal code 0 err
+            Expect.stringContains out "warning: this file is an incomplete export (made with --non-strict" "said"
             Directory.Delete(output, true)
         }
 
