@@ -96,6 +96,8 @@ public static class EvalSegCommand
                 AtomicFile.Write(masks[i], s => VocSegmentation.SaveMask(predicted, o.Size, o.Size, s, marked: true), replaceOnlyIf: PictureMark.IsOn);
             }
             Console.WriteLine($"wrote {results[0].Predictions.Count} predicted masks ({o.Size}² px) to {predictions}");
+            if (StaleMasks(predictions!, masks.Take(results[0].Predictions.Count)) is > 0 and var stale) // mixed into the folder without a word once
+                Console.WriteLine($"note: {stale} predicted mask(s) of an earlier run stay in {predictions} (this run did not rewrite them): they may be of other settings");
         }
         if (json is not null)
         {
@@ -108,6 +110,13 @@ public static class EvalSegCommand
             }, ResultKey);
         }
         return ExitCodes.Ok;
+    }
+
+    /// <summary>How many masks croc-host predicted earlier lie in <paramref name="folder"/> beside those just <paramref name="written"/>.</summary>
+    static int StaleMasks(string folder, IEnumerable<string> written)
+    {
+        var now = written.ToHashSet(StringComparer.Ordinal);
+        return Directory.EnumerateFiles(folder, "*.png", SearchOption.AllDirectories).Count(path => !now.Contains(Path.GetFullPath(path)) && PictureMark.IsOn(path));
     }
 
     /// <summary>Where each validation image's predicted mask goes: NAME.png inside the folder (names

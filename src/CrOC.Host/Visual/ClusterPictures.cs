@@ -214,7 +214,7 @@ public static class ClusterPictures
         var (width, height) = AttentionPictureSize(size, b, heads);
         var picture = new Image<Rgb24>((int)width, (int)height, new Rgb24(255, 255, 255));
         for (int m = 0; m <= heads; m++)
-            Visual.BitmapFont.Draw(picture, m == 0 ? "view 1" : $"head {m}", Margin + m * (cell + gap), Margin, TextScale, new Rgb24(0, 0, 0));
+            Visual.BitmapFont.Draw(picture, m == 0 ? "view 1" : $"head {m - 1}", Margin + m * (cell + gap), Margin, TextScale, new Rgb24(0, 0, 0)); // numbered as --head counts (from 1 once)
         for (int i = 0; i < b; i++)
             for (int m = 0; m <= heads; m++)
             {

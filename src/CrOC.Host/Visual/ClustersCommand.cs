@@ -11,6 +11,8 @@ namespace CrOC.Host.Visual;
     Matched clusters (present in both views) share a colour and an outline in both views; patches
     of pruned clusters (one view only) are hatched grey; a legend is drawn in the picture.
     Clustering settings are the official ones (K0 5, K* <= 4, lambda 20, 5 iterations, lambda_pos 4).
+    As in training, the cost is rescaled once over all the images drawn together: an image's
+    clusters can change with the other images beside it (the same seed and images, the same picture).
     Example: croc-host clusters --weights run/checkpoints/step-00000128.safetensors --data photos/ --count 3
     """)]
 public sealed record ClustersOptions

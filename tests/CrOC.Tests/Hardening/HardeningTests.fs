@@ -1067,8 +1067,15 @@ let tests =
             let evalArgs = [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--cache-features"; "--save-predictions"; predictions ]
             let code, _, err = croc 120 evalArgs
             Expect.equal code 0 err
-            let code, _, err = croc 120 evalArgs
+            let code, out, err = croc 120 evalArgs
             Expect.equal code 0 (sprintf "a rerun replaces its own predictions: %s" err)
+            Expect.isFalse (out.Contains "of an earlier run stay") "all of them rewritten"
+            // an earlier run's mask this run does not rewrite (a larger --save-count once) is said
+            File.Copy(Path.Combine(predictions, valName + ".png"), Path.Combine(predictions, "earlier.png"))
+            let code, out, err = croc 120 evalArgs
+            Expect.equal code 0 err
+            Expect.stringContains out "note: 1 predicted mask(s) of an earlier run stay in" "said (mixed in without a word once)"
+            File.Delete(Path.Combine(predictions, "earlier.png"))
             File.Copy(mask, Path.Combine(predictions, valName + ".png"), true)
             let code, _, err = croc 120 evalArgs
             Expect.equal code 2 err
