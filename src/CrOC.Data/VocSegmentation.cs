@@ -38,7 +38,7 @@ public sealed class VocSegmentation
     public int Count => Names.Count;
 
     /// <summary>How many of the split's masks come from SegmentationClassAug/ (SBD's), for names SegmentationClass/ lacks.</summary>
-    public int AugmentedMasks => maskPaths.Count(p => Path.GetFileName(Path.GetDirectoryName(p)) == "SegmentationClassAug");
+    public int AugmentedMasks => maskPaths.Count(p => p.StartsWith(Path.Combine(root, "SegmentationClassAug") + Path.DirectorySeparatorChar, StringComparison.Ordinal));
 
     public string ImagePath(int i) => Path.Combine(root, "JPEGImages", Names[i] + ".jpg");
 

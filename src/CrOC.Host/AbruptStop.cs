@@ -8,8 +8,10 @@ namespace CrOC.Host;
 /// How a stop signal (Ctrl-C, SIGTERM, SIGHUP, the real-photo suite's SIGUSR1) ends a command without
 /// a stop handler of its own (all but train and experiment, whose handlers finish a step): the
 /// temporary files of its unfinished writes and the empty folders it made are removed, one line on
-/// stderr says so, and the process ends as the signal ends it (exit 130 / 143 / 129 / 138). Nothing
-/// it was writing reaches its final name: the targets stay as they were.
+/// stderr says so, and the process ends as the signal ends it (exit 130 / 143 / 129 / 138; bench-data's
+/// temporary scenes are no such writes and stay in $TMPDIR). Nothing
+/// it was writing reaches its final name, and a set of files being renamed is renamed whole first:
+/// the targets stay as they were, or all are new.
 /// </summary>
 static class AbruptStop
 {
@@ -22,7 +24,7 @@ static class AbruptStop
         var removeFolders = MadeFolders.RemoverOfThisCommand();
         var registrations = Signals.Select(s => PosixSignalRegistration.Create(s.Signal, _ =>
         {
-            int files = AtomicFile.RemoveLiveTemporaries();
+            int files = AtomicFile.Abandon(128 + s.Number);
             removeFolders();
             var unfinished = files > 0 ? $"; the {files} file(s) it was writing were not kept" : "";
             ExitCodes.Say($"croc-host {command}: stopped by {s.Name} before it finished{unfinished} (exit {128 + s.Number})", log: null);

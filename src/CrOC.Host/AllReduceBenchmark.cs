@@ -46,10 +46,13 @@ public static class AllReduceBenchmark
         return (latency, 2.0 * (n - 1) / n * largest / System.Math.Max(largestTime - 2 * (n - 1) * latency, 1e-9));
     }
 
+    /// <summary>The float32 elements of a buffer of <paramref name="mb"/> MB (one at least).</summary>
+    static long Elements(double mb) => System.Math.Max(1, (long)(mb * 1e6 / 4));
+
     public static int Run(AllReduceBenchmarkOptions o)
     {
         var (sizes, repeats, stepSeconds) = (o.Sizes, o.Repeats, o.StepSeconds);
-        if (sizes.Distinct().Count() < 2) throw new OptionException($"--sizes needs two different sizes at least (the latency comes from the smallest, the bandwidth from the largest), got {string.Join(",", sizes)}");
+        if (sizes.Select(Elements).Distinct().Count() < 2) throw new OptionException($"--sizes needs two different sizes at least (the latency comes from the smallest, the bandwidth from the largest), got {string.Join(",", sizes)}");
         using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(120));
         if (ranks.World < 2)
         {
@@ -64,7 +67,7 @@ public static class AllReduceBenchmark
         foreach (var mb in sizes)
         {
             using var scope = torch.NewDisposeScope();
-            long elements = System.Math.Max(1, (long)(mb * 1e6 / 4));
+            long elements = Elements(mb);
             var buffer = torch.ones(elements);
             var times = new List<double>();
             for (int i = 0; i < repeats + 2; i++)

@@ -96,6 +96,7 @@ public static class ExitCodes
     /// named in that line. Returns the exit code.</summary>
     public static int Report(string command, Exception e, string? log = null)
     {
+        if (e is StoppedBySignalException stopped) return stopped.ExitCode; // its line was said (a second one followed it once)
         var line = $"croc-host {command}: {Message(e)}";
         if (!IsExpected(e))
         {

@@ -116,7 +116,12 @@ public static class EvalSegCommand
     static int StaleMasks(string folder, IEnumerable<string> written)
     {
         var now = written.ToHashSet(StringComparer.Ordinal);
-        return Directory.EnumerateFiles(folder, "*.png", SearchOption.AllDirectories).Count(path => !now.Contains(Path.GetFullPath(path)) && PictureMark.IsOn(path));
+        try
+        {
+            return Directory.EnumerateFiles(folder, "*.png", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true })
+                .Count(path => !now.Contains(Path.GetFullPath(path)) && PictureMark.IsOn(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return 0; } // a note must not fail the evaluation
     }
 
     /// <summary>Where each validation image's predicted mask goes: NAME.png inside the folder (names

@@ -138,7 +138,13 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
     {
         var watch = Stopwatch.StartNew();
         int count = options.MaxTrain > 0 ? System.Math.Min(options.MaxTrain, train.Count) : train.Count;
-        if (where.type == DeviceType.CPU) MemoryFit.CheckBytes(ProbeBytes(count, val.Count), ProbeSettings(), "use a smaller --feature-size, --size or --batch");
+        if (where.type == DeviceType.CPU)
+        {
+            // the logits' bound is held several times over (half of memory); the cache's size is exact (it may take more)
+            var (logits, cached) = ProbeBytes(count, val.Count);
+            MemoryFit.CheckBytes(logits, ProbeSettings(cache: false), "use a smaller --feature-size, --size or --batch");
+            MemoryFit.CheckBytes(logits + cached, ProbeSettings(cache: true), "use a smaller --size or --feature-size, or leave out --cache-features", share: 0.8);
+        }
         (torch.Tensor Features, torch.Tensor Labels)? trainCache = null, valCache = null;
         if (options.CacheFeatures)
         {
@@ -171,21 +177,21 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         return results;
     }
 
-    /// <summary>A lower bound on the probe's memory beside the backbone's (which <see cref="FrozenBackboneOptions.CheckInput"/>
-    /// checks): a training batch's logits at FeatureSize² in float32 with the upsampling's, the
-    /// log-softmax's and their gradients (4 copies) and int64 labels; an evaluation image's logits at
-    /// Size² and its labels and argmax; with CacheFeatures the cached feature maps (float32) and
-    /// labels (int64) of every image.</summary>
-    double ProbeBytes(int trainCount, int valCount)
+    /// <summary>The probe's memory beside the backbone's (which <see cref="FrozenBackboneOptions.CheckInput"/>
+    /// checks): a lower bound on the logits — a training batch's at FeatureSize² in float32 with the
+    /// upsampling's, the log-softmax's and their gradients (4 copies) and int64 labels, or an
+    /// evaluation image's at Size² with its labels and argmax — and, with CacheFeatures, the exact size
+    /// of the cached feature maps (float32) and labels (int64) of every image.</summary>
+    (double Logits, double Cached) ProbeBytes(int trainCount, int valCount)
     {
         double fs2 = (double)options.FeatureSize * options.FeatureSize, s2 = (double)options.Size * options.Size, grid2 = (double)grid * grid;
         double batch = System.Math.Min(options.Batch, trainCount) * fs2 * (16.0 * classes + 8), image = s2 * (4.0 * classes + 16);
         double cached = options.CacheFeatures ? (trainCount + (double)valCount) * grid2 * vit.Dim * 4 + (trainCount * fs2 + valCount * s2) * 8 : 0;
-        return System.Math.Max(batch, image) + cached;
+        return (System.Math.Max(batch, image), cached);
     }
 
-    string ProbeSettings() =>
-        $"the probe's logits at --feature-size {options.FeatureSize} and --size {options.Size} for {classes} classes with --batch {options.Batch}{(options.CacheFeatures ? " and the cached features and labels" : "")}";
+    string ProbeSettings(bool cache) =>
+        $"the probe's logits at --feature-size {options.FeatureSize} and --size {options.Size} for {classes} classes with --batch {options.Batch}{(cache ? " and the cached features and labels" : "")}";
 
     /// <summary>Both caches with every channel standardised by the training features' statistics.</summary>
     static ((torch.Tensor, torch.Tensor), (torch.Tensor, torch.Tensor)) Standardized((torch.Tensor Features, torch.Tensor Labels) train, (torch.Tensor Features, torch.Tensor Labels) val)

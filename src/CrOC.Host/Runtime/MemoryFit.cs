@@ -37,12 +37,13 @@ public static class MemoryFit
     }
 
     /// <summary>Throws <see cref="OptionException"/> (exit 2) when <paramref name="bytes"/>, a lower bound on
-    /// what <paramref name="what"/> holds, exceeds half of <paramref name="available"/> (this machine's memory).</summary>
-    public static void CheckBytes(double bytes, string what, string remedy, long? available = null)
+    /// what <paramref name="what"/> holds, exceeds <paramref name="share"/> of <paramref name="available"/>
+    /// (this machine's memory): half for a bound a computation holds several times, more for sizes known exactly.</summary>
+    public static void CheckBytes(double bytes, string what, string remedy, double share = 0.5, long? available = null)
     {
         long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (bytes > memory / 2.0)
-            throw new OptionException($"{what} need at least {ByteSize.Describe(bytes)}, more than half of this machine's {ByteSize.Describe(memory)}; {remedy}");
+        if (bytes > memory * share)
+            throw new OptionException($"{what} need at least {ByteSize.Describe(bytes)}, more than {(share == 0.5 ? "half" : $"{share:P0}")} of this machine's {ByteSize.Describe(memory)}; {remedy}");
     }
 
     static long Tokens(Vit.VitConfig vit, int? size) => size is int s ? (long)(s / vit.Patch) * (s / vit.Patch) : vit.Tokens;

@@ -34,14 +34,16 @@ public sealed class RunFolder : IDisposable
     /// <summary>Takes <paramref name="output"/> for a run of <paramref name="config"/>.</summary>
     public static RunFolder Claim(string output, TrainConfig config, bool moveAside)
     {
+        // before the folder is made: a refused --output inside the synthetic set's folder made it there once
+        var wanted = RealPaths.Of(System.IO.Path.GetFullPath(output));
+        if (SearchedFolders(config).FirstOrDefault(root => Inside(RealPaths.Of(root), wanted)) is { } holder) // a run took the synthetic set's folder, and --move-aside then moved the set, once
+            throw new OutputException($"--output '{output}' lies inside the training data '{holder}': the run's files (its clusters.png among them) would be taken for data, and the data moved with the run; choose a folder outside it");
         var path = OutputPaths.Folder(output, "--output");
         if (System.IO.Path.GetPathRoot(path) == path) // as root, `--output /` wrote a run into /
             throw new OutputException($"--output '{output}' is the filesystem's root: a run keeps its records, lock and checkpoints in its own folder; choose one");
         if (RunFiles.Concat([LockName, OwnerName, PictureName]).FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten (clusters.png: after the last step)
             throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
         var data = DataLocations(config);
-        if (data.FirstOrDefault(root => DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(path))) is { } holder) // a run took the synthetic set's folder, and --move-aside then moved the set, once
-            throw new OutputException($"--output '{output}' lies inside the training data '{holder}': the run's files (its clusters.png among them) would be taken for data, and the data moved with the run; choose a folder outside it");
         bool lockExisted = File.Exists(System.IO.Path.Combine(path, LockName)), ownerExisted = File.Exists(System.IO.Path.Combine(path, OwnerName));
         // refused before the lock, which would leave run.lock beside the records; again under it,
         // as another run may have written there meanwhile
@@ -79,13 +81,28 @@ public sealed class RunFolder : IDisposable
         }
         catch
         {
-            // a refused folder keeps no lock files of this attempt (they were left beside a folder that is no run once)
-            foreach (var (name, existed) in new[] { (LockName, lockExisted), (OwnerName, ownerExisted) })
-                if (!existed) File.Delete(System.IO.Path.Combine(path, name));
-            held.Dispose();
+            // a refused folder keeps no lock files of this attempt (they were left beside a folder that is no run once);
+            // the owner first, while the lock is still held; not after a move (the new folder's are this run's)
+            try
+            {
+                foreach (var (name, existed) in new[] { (OwnerName, ownerExisted), (LockName, lockExisted) })
+                    if (!existed && movedTo is null)
+                        try { File.Delete(System.IO.Path.Combine(path, name)); }
+                        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the refusal matters, not the litter */ }
+            }
+            finally { held.Dispose(); }
             throw;
         }
     }
+
+    /// <summary>The --data roots that are folders searched through their subfolders, or the synthetic set's folder
+    /// (a pattern is matched in its own folder only; a list or an archive names its images).</summary>
+    static IEnumerable<string> SearchedFolders(TrainConfig config) =>
+        config.Data.Length > 0 ? config.Data.Select(CrOC.Data.ImageSources.HomeExpanded).Where(Directory.Exists) : [SyntheticDataset.RootOf(config)];
+
+    /// <summary>Whether <paramref name="path"/> is <paramref name="root"/> or below it by folders the search does not skip (hidden ones).</summary>
+    static bool Inside(string root, string path) =>
+        DiskSpace.Holds(root, path) && !System.IO.Path.GetRelativePath(root, path).Split('/').Any(part => part.StartsWith('.') && part != ".");
 
     /// <summary>Where the run's images are: each --data root's folder, list or archive, or the synthetic set's folder.</summary>
     static string[] DataLocations(TrainConfig config) =>

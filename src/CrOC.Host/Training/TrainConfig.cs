@@ -188,8 +188,9 @@ public sealed record TrainConfig
         {
             // .NET's text names the record's CLR type ("… contained in type 'CrOC.Host.Training.TrainConfig'" once)
             var member = (e.Path ?? "").TrimStart('$', '.');
-            throw new ConfigException(member.Length == 0 ? "not a table of settings"
-                : e.Message.Contains("could not be mapped", StringComparison.Ordinal) ? $"unknown setting '{member}'" : $"setting '{member}' cannot be read");
+            throw new ConfigException(e.Message.Contains("could not be mapped", StringComparison.Ordinal) ? $"unknown setting '{member}'"
+                : e.Message.Contains("could not be converted", StringComparison.Ordinal) ? $"setting '{member}' cannot be read" // the rest names no type: a syntax error's place is kept
+                : e.Message);
         }
     }
 

@@ -17,7 +17,14 @@ public static partial class AtomicFile
 
     /// <summary>The temporary files being written now, by any thread: what a stop signal removes
     /// before the process ends (an export stopped between its files left them once).</summary>
-    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Live = new();
+    static readonly HashSet<string> Live = [];
+
+    /// <summary>Guards <see cref="Live"/>, a write's renames and <see cref="abandonedWith"/>: a stop
+    /// signal's cleanup waits for renames in progress (a set of files is renamed whole or not at all).</summary>
+    static readonly object Gate = new();
+
+    /// <summary>The exit code of the stop signal that abandoned every write (<see cref="Abandon"/>), or null.</summary>
+    static int? abandonedWith;
 
     /// <summary>One file of a write: where it goes, what writes its content, and its size (or a lower bound on it) when known.</summary>
     public sealed record Content(string Path, Action<Stream> WriteContent, long? ExpectedBytes = null);
@@ -45,7 +52,11 @@ public static partial class AtomicFile
         if (needed > 0 && DiskSpace.Free(targets[0]) is long available && available < needed)
             throw new IOException($"no space left on the disk for {string.Join(", ", targets)}: {(targets.Count == 1 ? "it needs" : "they need")} at least {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; {previous}", 28);
         var temporaries = targets.Select(TemporaryName).ToList();
-        foreach (var temporary in temporaries) Live.TryAdd(temporary, true);
+        lock (Gate)
+        {
+            if (abandonedWith is int code) throw new StoppedBySignalException(code);
+            Live.UnionWith(temporaries);
+        }
         try
         {
             for (int i = 0; i < files.Count; i++) WriteFlushed(temporaries[i], targets[i], files[i], previous);
@@ -54,12 +65,16 @@ public static partial class AtomicFile
             if (!replace && Array.IndexOf(present, true) is var taken and >= 0) throw TakenMeanwhile(targets[taken]);
             if (replaceOnlyIf is not null && targets.Where((t, i) => present[i] && !replaceOnlyIf(t)).FirstOrDefault() is { } other)
                 throw Foreign(other);
-            for (int i = 0; i < files.Count; i++)
+            lock (Gate)
             {
-                // a target absent at the check is not replaced either, should one appear since
-                bool overwrite = replace && (replaceOnlyIf is null || present[i]);
-                try { File.Move(temporaries[i], targets[i], overwrite); }
-                catch (IOException) when (!overwrite && File.Exists(targets[i])) { throw replace ? Foreign(targets[i]) : TakenMeanwhile(targets[i]); }
+                if (abandonedWith is int code) throw new StoppedBySignalException(code); // its temporaries are gone
+                for (int i = 0; i < files.Count; i++)
+                {
+                    // a target absent at the check is not replaced either, should one appear since
+                    bool overwrite = replace && (replaceOnlyIf is null || present[i]);
+                    try { File.Move(temporaries[i], targets[i], overwrite); }
+                    catch (IOException) when (!overwrite && File.Exists(targets[i])) { throw replace ? Foreign(targets[i]) : TakenMeanwhile(targets[i]); }
+                }
             }
         }
         finally
@@ -68,20 +83,33 @@ public static partial class AtomicFile
             {
                 try { if (File.Exists(temporary)) File.Delete(temporary); }
                 catch (IOException) { /* a leftover is removed at the next start */ }
-                Live.TryRemove(temporary, out _);
             }
+            lock (Gate) Live.ExceptWith(temporaries);
         }
     }
 
-    /// <summary>Removes the temporary files of the writes in progress (for a process about to end on a
-    /// signal: their targets stay as they were); returns how many it removed.</summary>
-    public static int RemoveLiveTemporaries()
+    /// <summary>For a process a stop signal is ending (exit <paramref name="exitCode"/>): waits for the
+    /// renames in progress, removes the temporary files of the writes in progress (their targets stay
+    /// as they were), and makes every later step of a write throw <see cref="StoppedBySignalException"/>;
+    /// returns how many files it removed.</summary>
+    public static int Abandon(int exitCode)
     {
-        int removed = 0;
-        foreach (var temporary in Live.Keys)
-            try { if (Live.TryRemove(temporary, out _) && File.Exists(temporary)) { File.Delete(temporary); removed++; } }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* a leftover is removed at the next start */ }
-        return removed;
+        lock (Gate)
+        {
+            abandonedWith = exitCode;
+            int removed = 0;
+            foreach (var temporary in Live)
+                try { if (File.Exists(temporary)) { File.Delete(temporary); removed++; } }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* a leftover is removed at the next start */ }
+            Live.Clear();
+            return removed;
+        }
+    }
+
+    /// <summary>Undoes <see cref="Abandon"/>, for a process that goes on after it (a test's).</summary>
+    public static void ResumeAfterAbandon()
+    {
+        lock (Gate) abandonedWith = null;
     }
 
     /// <summary>Writes <paramref name="file"/>'s content to <paramref name="temporary"/> and flushes it

@@ -35,8 +35,6 @@ public static partial class PthReader
         Unpickler.registerConstructor("collections", "OrderedDict", new NewDictionary());
     }
 
-    /// <summary>The unpickled object tree: dictionaries are <see cref="Hashtable"/>s, lists
-    /// <see cref="ArrayList"/>s, tuples object[]s, tensors <see cref="torch.Tensor"/>s.</summary>
     /// <summary>A reader's failure in words: an early end, a damaged zip, else its message's first line (without .NET's type names).</summary>
     static string Reason(Exception e) => e switch
     {
@@ -45,6 +43,8 @@ public static partial class PthReader
         _ => e.Message.Split('\n')[0],
     };
 
+    /// <summary>The unpickled object tree: dictionaries are <see cref="Hashtable"/>s, lists
+    /// <see cref="ArrayList"/>s, tuples object[]s, tensors <see cref="torch.Tensor"/>s.</summary>
     public static object? Read(string path)
     {
         try
