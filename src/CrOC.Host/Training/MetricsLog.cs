@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using TorchSharp;
 
 namespace CrOC.Host.Training;
 
@@ -8,7 +7,7 @@ namespace CrOC.Host.Training;
 public sealed class MetricsLog : IDisposable
 {
     readonly StreamWriter lines;
-    readonly TorchSharp.Modules.SummaryWriter? board;
+    readonly TensorBoardEvents? board;
 
     /// <summary>The run folder's TensorBoard event files.</summary>
     public static string EventsFolder(string output) => Path.Combine(output, "tensorboard");
@@ -32,7 +31,7 @@ public sealed class MetricsLog : IDisposable
         if (!tensorboard) return;
         var events = EventsFolder(output);
         TensorBoardRestart.Mark(events, resumedAt); // before the writer opens its file: the name sorts first
-        board = torch.utils.tensorboard.SummaryWriter(events);
+        board = new TensorBoardEvents(events);
     }
 
     /// <summary>The step of a metrics line, or null when the line is not a step's record.</summary>
@@ -56,13 +55,12 @@ public sealed class MetricsLog : IDisposable
         // finite values as the shortest text that reads back exactly (a warm-up lr of 4e-10 is not 0); NaN/∞ as text
         foreach (var (k, v) in values) record[k] = double.IsFinite(v) ? v : v.ToString(CultureInfo.InvariantCulture);
         lines.WriteLine(JsonSerializer.Serialize(record));
-        if (board is null) return;
-        foreach (var (k, v) in values)
-            if (double.IsFinite(v)) board.add_scalar("train/" + k, (float)v, (int)step);
+        board?.Write(step, values.Where(v => double.IsFinite(v.Value)).Select(v => ("train/" + v.Key, (float)v.Value)));
     }
 
     public void Dispose()
     {
         lines.Dispose();
+        board?.Dispose();
     }
 }

@@ -184,7 +184,7 @@ let tests =
         test "a resume tells TensorBoard to drop the redone steps: a SessionLog START at the resumed step + 1, between the two starts' events files" {
             let output = DataTests.tempDir "tensorboard-restart"
             let events () = Directory.GetFiles(Path.Combine(output, "tensorboard")) |> Array.sort |> Array.map (Path.GetFileName >> present)
-            Expect.equal (TensorBoardRestart.MaskedCrc(ReadOnlySpan<byte>(BitConverter.GetBytes 24UL))) 0x224b7fa3u "CRC-32C, masked, as TorchSharp's own first record"
+            Expect.equal (TfRecords.MaskedCrc(ReadOnlySpan<byte>(BitConverter.GetBytes 24UL))) 0x224b7fa3u "CRC-32C, masked, as TorchSharp's own first record"
             do
                 use first = new MetricsLog(output, 0L)
                 for step in 1L .. 3L do first.Write(step, readOnlyDict [ "loss", 1.0 ])
@@ -195,19 +195,33 @@ let tests =
             Expect.equal files.Length 3 "the first start's, the marker, the second start's"
             Expect.stringEnds files.[1] ".restart" "the marker sorts between them"
             // TFRecords: length, masked CRC of it, data, masked CRC of the data
-            let bytes = File.ReadAllBytes(Path.Combine(output, "tensorboard", files.[1]))
-            let rec records at =
-                if at >= bytes.Length then [] else
-                let length = int (BitConverter.ToUInt64(bytes, at))
-                Expect.equal (BitConverter.ToUInt32(bytes, at + 8)) (TensorBoardRestart.MaskedCrc(ReadOnlySpan<byte>(bytes, at, 8))) "length CRC"
-                let data = bytes.[at + 12 .. at + 12 + length - 1]
-                Expect.equal (BitConverter.ToUInt32(bytes, at + 12 + length)) (TensorBoardRestart.MaskedCrc(ReadOnlySpan<byte>(data))) "data CRC"
-                data :: records (at + 16 + length)
-            match records 0 with
+            let recordsOf file =
+                let bytes = File.ReadAllBytes(Path.Combine(output, "tensorboard", file))
+                let rec records at =
+                    if at >= bytes.Length then [] else
+                    let length = int (BitConverter.ToUInt64(bytes, at))
+                    Expect.equal (BitConverter.ToUInt32(bytes, at + 8)) (TfRecords.MaskedCrc(ReadOnlySpan<byte>(bytes, at, 8))) "length CRC"
+                    let data = bytes.[at + 12 .. at + 12 + length - 1]
+                    Expect.equal (BitConverter.ToUInt32(bytes, at + 12 + length)) (TfRecords.MaskedCrc(ReadOnlySpan<byte>(data))) "data CRC"
+                    data :: records (at + 16 + length)
+                records 0
+            match recordsOf files.[1] with
             | [ version; start ] ->
                 Expect.sequenceEqual version.[9 ..] (Array.append [| 0x10uy; 0uy; 0x1Auy; 13uy |] "brain.Event:2"B) "step 0, file_version"
                 Expect.sequenceEqual start.[9 ..] [| 0x10uy; 2uy; 0x3Auy; 2uy; 0x08uy; 1uy |] "step 2, session_log { status: START }"
             | other -> failtestf "%d records" other.Length
+            // the writer's own file: wall times in Unix seconds (its file_version's were .NET ticks, 6e17, once), one event per step
+            let unixNow = (DateTime.UtcNow - DateTime.UnixEpoch).TotalSeconds
+            match recordsOf files.[2] with
+            | [ version; step ] ->
+                for event in [ version; step ] do
+                    let wall = BitConverter.ToDouble(event, 1)
+                    Expect.isTrue (wall > unixNow - 600.0 && wall <= unixNow + 1.0) (sprintf "wall time %g in Unix seconds" wall)
+                Expect.sequenceEqual version.[9 ..] (Array.append [| 0x10uy; 0uy; 0x1Auy; 13uy |] "brain.Event:2"B) "file_version"
+                let tag = "train/loss"B
+                let value = Array.concat [ [| 0x0Auy; byte tag.Length |]; tag; [| 0x15uy |]; BitConverter.GetBytes 0.5f ]
+                Expect.sequenceEqual step.[9 ..] (Array.concat [ [| 0x10uy; 2uy; 0x2Auy; byte (value.Length + 2); 0x0Auy; byte value.Length |]; value ]) "step 2, summary { value { tag: train/loss, simple_value: 0.5 } }"
+            | other -> failtestf "%d records in the writer's file" other.Length
             Directory.Delete(output, true)
         }
 
