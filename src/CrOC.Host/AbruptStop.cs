@@ -24,10 +24,11 @@ static class AbruptStop
         var removeFolders = MadeFolders.RemoverOfThisCommand();
         var registrations = Signals.Select(s => PosixSignalRegistration.Create(s.Signal, _ =>
         {
-            int files = AtomicFile.Abandon(128 + s.Number);
+            int exitCode = 128 + s.Number; // the shell's code for a process the signal ends
+            int files = AtomicFile.Abandon(exitCode);
             removeFolders();
             var unfinished = files > 0 ? $"; the {files} file(s) it was writing were not kept" : "";
-            ExitCodes.Say($"croc-host {command}: stopped by {s.Name} before it finished{unfinished} (exit {128 + s.Number})", log: null);
+            ExitCodes.Say($"croc-host {command}: stopped by {s.Name} before it finished{unfinished} (exit {exitCode})", log: null);
         })).ToList();
         return new Registrations(registrations);
     }

@@ -106,7 +106,7 @@ public static class ExportCommand
     static (System.Text.Json.Nodes.JsonNode? Config, string? Commit) TrainingOrigin(IReadOnlyDictionary<string, string>? metadata)
     {
         if (metadata?.GetValueOrDefault("config") is { } config) return (ConfigNode(config), metadata.GetValueOrDefault("commit"));
-        if (metadata?.GetValueOrDefault("model_card") is { } card && ConfigNode(card) is System.Text.Json.Nodes.JsonObject earlier)
+        if (ModelCard.Of(metadata) is { } earlier)
             return (earlier["training_config"]?.DeepClone(), earlier["training_commit"]?.GetValueKind() == JsonValueKind.String ? earlier["training_commit"]!.GetValue<string>() : null);
         return (null, null);
     }
