@@ -90,8 +90,12 @@ public static partial class PthReader
             if (byteOrder != "little") throw new WeightsException($"its storages are {byteOrder}-endian; only little-endian files are read (re-save it on a little-endian machine)");
         }
         using var unpickler = new ArchiveUnpickler(archive, prefix);
-        using var pickleStream = pickle.Open();
-        return new InertCopy().Of(unpickler.load(pickleStream), 0);
+        // From memory, not the entry's stream: Razorvine's stream reader allocates whatever length an
+        // opcode claims before reading it (a flipped bit in a string's length: a 1 GB array), while
+        // its array reader only slices what is there.
+        var pickleBytes = new byte[pickle.Length];
+        using (var pickleStream = pickle.Open()) pickleStream.ReadExactly(pickleBytes);
+        return new InertCopy().Of(unpickler.loads(pickleBytes), 0);
     }
 
     /// <summary>A copy of the unpickled tree in which Razorvine's ClassDicts of unknown classes are
