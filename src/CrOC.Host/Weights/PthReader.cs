@@ -26,6 +26,8 @@ public static partial class PthReader
     public const long MaxPickleBytes = 256L << 20;
     public const int MaxDepth = 64;
     public const long MaxObjects = 10_000_000;
+    /// <summary>The most bytes deflate can expand one stored byte to (torch.save stores storages uncompressed: 1).</summary>
+    const long MaxDeflateRatio = 1032;
 
     static PthReader()
     {
@@ -93,9 +95,22 @@ public static partial class PthReader
         // From memory, not the entry's stream: Razorvine's stream reader allocates whatever length an
         // opcode claims before reading it (a flipped bit in a string's length: a 1 GB array), while
         // its array reader only slices what is there.
-        var pickleBytes = new byte[pickle.Length];
-        using (var pickleStream = pickle.Open()) pickleStream.ReadExactly(pickleBytes);
-        return new InertCopy().Of(unpickler.loads(pickleBytes), 0);
+        return new InertCopy().Of(unpickler.loads(PickleBytes(pickle)), 0);
+    }
+
+    /// <summary>The pickle's bytes as they arrive, at most <see cref="MaxPickleBytes"/>: not sized by the
+    /// length the zip directory claims, which a damaged directory sets to anything.</summary>
+    static byte[] PickleBytes(ZipArchiveEntry pickle)
+    {
+        using var stream = pickle.Open();
+        using var bytes = new MemoryStream();
+        var chunk = new byte[1 << 16];
+        for (int read; (read = stream.Read(chunk)) > 0;)
+        {
+            if (bytes.Length + read > MaxPickleBytes) throw new WeightsException($"the pickle has more than {MaxPickleBytes} bytes, the limit");
+            bytes.Write(chunk, 0, read);
+        }
+        return bytes.ToArray();
     }
 
     /// <summary>A copy of the unpickled tree in which Razorvine's ClassDicts of unknown classes are
@@ -165,6 +180,9 @@ public static partial class PthReader
             var entry = archive.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"storage '{key}' is missing from the archive");
             if (entry.Length != bytes || bytes > int.MaxValue)
                 throw new WeightsException($"storage '{key}' holds {entry.Length} bytes, but {elements} {type} elements need {bytes}");
+            // Checked before the array is made: a damaged directory's claim is bounded by the bytes that are there.
+            if (bytes > entry.CompressedLength * MaxDeflateRatio)
+                throw new WeightsException($"storage '{key}' claims {bytes} bytes, more than its {entry.CompressedLength} bytes in the archive can hold (a damaged archive)");
             var data = new byte[bytes];
             using (var content = entry.Open()) content.ReadExactly(data);
             return storages[key] = new Storage(type, elements, data);

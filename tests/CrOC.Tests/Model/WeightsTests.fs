@@ -32,6 +32,38 @@ let sample () =
 
 let throwsWeights (f: unit -> unit) what = Expect.throwsT<WeightsException> f what
 
+/// `pth`'s archive rewritten (correct CRCs) with `edit` applied to data.pkl's bytes.
+let repickled (pth: byte[]) (edit: byte[] -> byte[]) =
+    use source = new System.IO.Compression.ZipArchive(new MemoryStream(pth), System.IO.Compression.ZipArchiveMode.Read)
+    use output = new MemoryStream()
+    do
+        use target = new System.IO.Compression.ZipArchive(output, System.IO.Compression.ZipArchiveMode.Create, true)
+        for entry in source.Entries do
+            use content = entry.Open()
+            use buffer = new MemoryStream()
+            content.CopyTo buffer
+            let bytes = if entry.FullName.EndsWith "data.pkl" then edit (buffer.ToArray()) else buffer.ToArray()
+            use written = target.CreateEntry(entry.FullName, System.IO.Compression.CompressionLevel.NoCompression).Open()
+            written.Write(bytes, 0, bytes.Length)
+    output.ToArray()
+
+/// `zip` with the central directory's uncompressed size of the entry whose name ends in `suffix` set to `size`.
+let claimSize (zip: byte[]) (suffix: string) (size: uint32) =
+    let copy = Array.copy zip
+    let name = System.Text.Encoding.ASCII.GetBytes suffix
+    let isEntry at =
+        copy.[at] = 0x50uy && copy.[at + 1] = 0x4buy && copy.[at + 2] = 1uy && copy.[at + 3] = 2uy
+        && (let nameLength = int (System.BitConverter.ToUInt16(copy, at + 28))
+            nameLength >= name.Length && copy.[at + 46 + nameLength - name.Length .. at + 45 + nameLength] = name)
+    let at = [ 0 .. copy.Length - 47 ] |> List.find isEntry
+    System.BitConverter.GetBytes(size).CopyTo(copy, at + 24)
+    copy
+
+/// `bytes` with the first occurrence of `pattern` replaced.
+let replaceOnce (pattern: byte[]) (replacement: byte[]) (bytes: byte[]) =
+    let at = [ 0 .. bytes.Length - pattern.Length ] |> List.find (fun i -> bytes.[i .. i + pattern.Length - 1] = pattern)
+    Array.concat [ bytes.[.. at - 1]; replacement; bytes.[at + pattern.Length ..] ]
+
 let tests =
     testList "Weights I/O" [
         test "safetensors save → load is bit-identical and keeps the metadata" {
@@ -151,6 +183,25 @@ let tests =
             Expect.equal (toFloat (target.["a"].sum())) 2.0 "a loaded"
         }
 
+        test "a .pth whose pickle or zip directory claims more bytes than it holds is refused without allocating them" {
+            use _ = torch.NewDisposeScope()
+            let pth = temporary "claims.pth"
+            PthWriter.Write(pth, NamedTensors([ "w", torch.zeros(1L) ]))
+            let good = File.ReadAllBytes pth
+            let latin1 (s: string) = System.Text.Encoding.Latin1.GetBytes s
+            let cases =
+                [ "a string's length of 1 GB (BINUNICODE)", repickled good (replaceOnce (latin1 "X\003\000\000\000cpu") (latin1 "X\000\000\000\064cpu"))
+                  "a storage of 400 MB in the pickle and the zip directory",
+                  claimSize (repickled good (replaceOnce (latin1 "cpuJ\001\000\000\000") (Array.append (latin1 "cpuJ") (System.BitConverter.GetBytes 100_000_000)))) "data/0" 400_000_000u
+                  "a data.pkl of 200 MB in the zip directory", claimSize good "data.pkl" 200_000_000u ]
+            for what, bytes in cases do
+                File.WriteAllBytes(pth, bytes)
+                let before = System.GC.GetAllocatedBytesForCurrentThread()
+                throwsWeights (fun () -> CheckpointImport.Import(pth) |> ignore) what
+                let allocated = System.GC.GetAllocatedBytesForCurrentThread() - before
+                Expect.isLessThan allocated (16L <<< 20) (sprintf "%s: bytes allocated" what)
+            File.Delete pth
+        }
         test "corrupt, truncated and foreign files give clear errors" {
             use _ = torch.NewDisposeScope()
             let good = temporary "good.safetensors"
