@@ -67,7 +67,7 @@ public static class EvalKnnCommand
         var (loaded, backbone) = FrozenBackboneOptions.LoadForEvaluation(o.Weights, o.Backbone, o.Heads, o.RandomSeed, o.Size, o.Batch, precision, device, log);
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
         var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
-        log($"k-NN: bank {bank.Images.Count} images of {bank.Labels.Distinct().Count()} classes, {queries.Images.Count} queries; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
+        log($"k-NN: bank {Counted.Of(bank.Images.Count, "image")} of {Counted.Of(bank.Labels.Distinct().Count(), "class", "classes")}, {Counted.Of(queries.Images.Count, "query", "queries")}; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
         var warnings = Doubts(bank, queries).ToList();
         foreach (var doubt in warnings) log($"warning: {doubt}");
         var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, precision);

@@ -115,7 +115,7 @@ public static class SyntheticExperiment
     /// <summary>A run's line in the experiment's report: steps, time and losses of what this start ran
     /// (a finished run rerun ran nothing: "loss NaN → NaN" once; a resumed one ran its last steps).</summary>
     public static string Described(Training.TrainSummary summary) =>
-        summary.StepsRun == 0 ? $"{summary.Steps} steps, finished earlier"
+        summary.StepsRun == 0 ? $"{Counted.Of(summary.Steps, "step")}, finished earlier"
         : summary.StepsRun < summary.Steps ? $"steps {summary.Steps - summary.StepsRun + 1}–{summary.Steps} of {summary.Steps} in {summary.Seconds:F0} s (resumed), loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}"
-        : $"{summary.Steps} steps in {summary.Seconds:F0} s, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}";
+        : $"{Counted.Of(summary.Steps, "step")} in {summary.Seconds:F0} s, loss {summary.FirstLoss:F3} → {summary.LastLoss:F3}";
 }

@@ -26,9 +26,9 @@ public sealed record DatasetIdentity(int Images, uint Fingerprint)
     public string? Difference(JsonObject progress)
     {
         if (progress[ImagesKey] is not JsonValue count || !count.TryGetValue<int>(out var madeOver)) return null;
-        if (madeOver != Images) return $"a run over {madeOver} images, this run finds {Images}";
+        if (madeOver != Images) return $"a run over {Counted.Of(madeOver, "image")}, this run finds {Images}";
         return progress[FingerprintKey] is JsonValue hash && hash.TryGetValue<uint>(out var made) && made != Fingerprint
-            ? $"a run over {madeOver} images of other names (or order, or archive member sizes) than this run's"
+            ? $"a run over {Counted.Of(madeOver, "image")} of other names (or order, or archive member sizes) than this run's"
             : null;
     }
 }

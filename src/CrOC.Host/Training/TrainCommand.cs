@@ -122,7 +122,7 @@ public static class TrainCommand
             else if (synthetic is not null && PictureCheckpoint(summary, trainer.StopRequested) is { } finished && !File.Exists(picture)) Draw(finished);
             return ExitCodes.Ok;
         }
-        log.Write($"{(summary.Interrupted ? "stopped" : "finished")} at step {summary.Steps} ({summary.StepsRun} steps in {summary.Seconds:F0} s): loss {summary.FirstLoss:F4} → {summary.LastLoss:F4}, {summary.ImagesPerSecond:F1} images/s");
+        log.Write($"{(summary.Interrupted ? "stopped" : "finished")} at step {summary.Steps} ({Counted.Of(summary.StepsRun, "step")} in {summary.Seconds:F0} s): loss {summary.FirstLoss:F4} → {summary.LastLoss:F4}, {summary.ImagesPerSecond:F1} images/s");
         if (synthetic is not null && PictureCheckpoint(summary, trainer.StopRequested) is { } last) Draw(last);
         log.Write($"outputs in {Path.GetFullPath(config.Output)}: config.json, train.log, metrics.jsonl, tensorboard/, checkpoints/ (last: {summary.LastCheckpoint ?? "none"})");
         return ExitCodes.Ok;

@@ -86,7 +86,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
             var changed = owned.Record(config, GitInfo.Commit, ranks.World, resumed: lastCheckpoint is not null);
             if (changed.Count > 0) log($"resuming with settings changed since the run's last start: {string.Join(", ", changed)}");
         }
-        log($"{files.Count} images, {loader.BatchesPerEpoch} batches of {config.Batch} per epoch on each of {ranks.World} process(es), {itersPerEpoch} optimiser steps per epoch (global batch {config.Batch * config.Accum * ranks.World}), {totalSteps} steps in all");
+        log($"{Counted.Of(files.Count, "image")}, {Counted.Of(loader.BatchesPerEpoch, "batch", "batches")} of {config.Batch} per epoch on each of {ranks.World} process(es), {itersPerEpoch} optimiser steps per epoch (global batch {config.Batch * config.Accum * ranks.World}), {totalSteps} steps in all");
 
         using var metrics = ranks.IsRoot ? new MetricsLog(config.Output, state.Step) : null;
         var watch = Stopwatch.StartNew();

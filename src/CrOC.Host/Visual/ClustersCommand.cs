@@ -69,7 +69,7 @@ public static class ClustersCommand
         if (o.Image is null && images.Count < o.Count) Console.WriteLine($"note: --count {o.Count}, but --data has {images.Count} image(s) that decode: all of them are drawn"); // fewer without a word once
         var captions = ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
         foreach (var caption in captions) Console.WriteLine(caption);
-        Console.WriteLine($"wrote {output} ({images.Count} images, head {o.Head}) and {attention} ({vit.Heads} heads)");
+        Console.WriteLine($"wrote {output} ({Counted.Of(images.Count, "image")}, head {o.Head}) and {attention} ({vit.Heads} heads)");
         return ExitCodes.Ok;
     }
 
@@ -87,7 +87,7 @@ public static class ClustersCommand
             try { images.Add(decoder.Decode(file)); }
             catch (DecodeException e) { Console.WriteLine($"skipped {e.Message}"); }
         }
-        return images.Count > 0 ? images : throw new DatasetException($"none of the {files.Count} images of --data decodes");
+        return images.Count > 0 ? images : throw new DatasetException($"none of the {Counted.Of(files.Count, "image")} of --data decodes");
     }
 
     /// <summary>Refuses, before any image is read, pictures above <see cref="ClusterPictures.MaxPicturePixels"/>.</summary>

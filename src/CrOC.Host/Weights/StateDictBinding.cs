@@ -1,3 +1,4 @@
+using CrOC.Data;
 using TorchSharp;
 
 namespace CrOC.Host.Weights;
@@ -9,7 +10,7 @@ public sealed record BindingReport(int Loaded, IReadOnlyList<string> Missing, IR
 
     public string Describe()
     {
-        var parts = new List<string> { $"{Loaded} tensors loaded" };
+        var parts = new List<string> { $"{Counted.Of(Loaded, "tensor")} loaded" };
         if (Missing.Count > 0) parts.Add($"missing from the file: {string.Join(", ", Missing)}");
         if (Unexpected.Count > 0) parts.Add($"not in the model: {string.Join(", ", Unexpected)}");
         if (Misshaped.Count > 0) parts.Add($"shape differs: {string.Join(", ", Misshaped)}");

@@ -168,6 +168,16 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "counts read as English: 1 image, 2 images; one image gives no full batch of 2" {
+            Expect.equal (Counted.Of(1L, "image")) "1 image" "one"
+            Expect.equal (Counted.Of(0L, "image")) "0 images" "none"
+            Expect.equal (Counted.Of(2L, "class", "classes")) "2 classes" "an irregular plural"
+            let dir = sceneFolder 1 64 48
+            let refusal = Expect.throwsC (fun () -> ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 1)) |> ignore) id
+            Expect.stringStarts refusal.Message "1 image gives no full batch of 2" "not '1 images give'"
+            Directory.Delete(dir, true)
+        }
+
         test "the loader lets go of a batch once it has been taken (memory bounded by the prefetch window, not the epoch)" {
             let dir = sceneFolder 12 64 48
             let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 2, 2))
