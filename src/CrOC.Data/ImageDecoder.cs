@@ -122,10 +122,11 @@ public sealed class ImageDecoder
         return Image.Load<TPixel>(configuration, bytes);
     }
 
-    /// <summary>Refuses bytes whose header is missing, whose size is beyond the limits, or that are
-    /// cut short (<see cref="EncodedEnd"/>), before any pixel is decoded.</summary>
+    /// <summary>Refuses bytes whose metadata would expand beyond bounds (<see cref="ExpansionBombs"/>), whose header is
+    /// missing, whose size is beyond the limits, or that are cut short (<see cref="EncodedEnd"/>), before any pixel is decoded.</summary>
     void CheckHeader(byte[] bytes, string name)
     {
+        if (ExpansionBombs.Why(bytes) is { } bomb) throw new DecodeException(name, bomb); // before Identify, which would expand them
         CheckSize(Image.Identify(configuration, bytes, out var format), name);
         if (EncodedEnd.Missing(format, bytes) is { } why) throw new DecodeException(name, why);
     }

@@ -17,7 +17,7 @@ public static class PictureMark
     {
         using var stream = RegularFile.Open(path); // not a FIFO, which would block
         if (stream is null) return false;
-        try { return Image.Identify(stream)?.Metadata.GetPngMetadata().TextData.Any(t => t.Keyword == Keyword && t.Value == Maker) == true; }
+        try { return ExpansionBombs.Why(stream) is null && Image.Identify(stream)?.Metadata.GetPngMetadata().TextData.Any(t => t.Keyword == Keyword && t.Value == Maker) == true; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageFormatException) { return false; }
     }
 }

@@ -82,6 +82,7 @@ public sealed class VocSegmentation
     static byte[] ReadMask(string path, out int width, out int height)
     {
         var bytes = Decoder.Read(ImageEntry.File(path)); // sized before it is read
+        if (ExpansionBombs.Why(bytes) is { } bomb) throw new DatasetException($"{path}: unreadable mask ({bomb})"); // before Identify expands it
         var info = Image.Identify(bytes, out var format);
         if (info is not null && format is not PngFormat)
             throw new DatasetException($"{path}: a {format.Name} file, not a PNG: masks are PNGs (a lossy format would change the class indices)");

@@ -32,39 +32,50 @@ let private crc32 (bytes: byte[]) =
         for _ in 1 .. 8 do crc <- if crc &&& 1u = 1u then (crc >>> 1) ^^^ 0xEDB88320u else crc >>> 1
     crc ^^^ 0xFFFFFFFFu
 
+let private bigEndian (v: uint32) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
+
+/// A PNG chunk: length, type, data, CRC.
+let pngChunk (kind: string) (data: byte[]) =
+    let typed = Array.append (Text.Encoding.ASCII.GetBytes kind) data
+    Array.concat [ bigEndian (uint32 data.Length); typed; bigEndian (crc32 typed) ]
+
+let private pngSignature = [| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |]
+
+let private pngHeader (width: uint32) (height: uint32) (colourType: byte) =
+    pngChunk "IHDR" (Array.concat [ bigEndian width; bigEndian height; [| 8uy; colourType; 0uy; 0uy; 0uy |] ])
+
+let private zlib (bytes: byte[]) =
+    use memory = new MemoryStream()
+    (use z = new Compression.ZLibStream(memory, Compression.CompressionLevel.Optimal) in z.Write(bytes, 0, bytes.Length))
+    memory.ToArray()
+
 /// A palette PNG written chunk by chunk (8-bit indices, row filter 0), so that its table is
 /// exactly `table` (and `alpha`, when not empty, its tRNS chunk): encoders reorder tables.
 let indexedPng (width: int) (height: int) (indices: byte[]) (table: (byte * byte * byte) list) (alpha: byte list) =
-    let bigEndian (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
-    let chunk (kind: string) (data: byte[]) =
-        let typed = Array.append (Text.Encoding.ASCII.GetBytes kind) data
-        Array.concat [ bigEndian data.Length; typed; bigEndian (int (crc32 typed)) ]
     let rows = [| for y in 0 .. height - 1 do yield 0uy; yield! indices.[y * width .. y * width + width - 1] |]
-    let compressed =
-        use memory = new MemoryStream()
-        (use z = new Compression.ZLibStream(memory, Compression.CompressionLevel.Optimal) in z.Write(rows, 0, rows.Length))
-        memory.ToArray()
     Array.concat
-        [ yield [| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |]
-          yield chunk "IHDR" (Array.concat [ bigEndian width; bigEndian height; [| 8uy; 3uy; 0uy; 0uy; 0uy |] ])
-          yield chunk "PLTE" [| for r, g, b in table do yield r; yield g; yield b |]
-          yield (if List.isEmpty alpha then [||] else chunk "tRNS" (Array.ofList alpha))
-          yield! compressed |> Array.chunkBySize 64 |> Array.map (chunk "IDAT") // several, as libpng writes large images
-          yield chunk "IEND" [||] ]
+        [ yield pngSignature
+          yield pngHeader (uint32 width) (uint32 height) 3uy
+          yield pngChunk "PLTE" [| for r, g, b in table do yield r; yield g; yield b |]
+          yield (if List.isEmpty alpha then [||] else pngChunk "tRNS" (Array.ofList alpha))
+          yield! zlib rows |> Array.chunkBySize 64 |> Array.map (pngChunk "IDAT") // several, as libpng writes large images
+          yield pngChunk "IEND" [||] ]
+
+/// A black 8×8 RGB PNG with `chunks` between its header and its image data.
+let rgbPngWith (chunks: byte[] list) =
+    Array.concat
+        [ yield pngSignature
+          yield pngHeader 8u 8u 2uy
+          yield! chunks
+          yield pngChunk "IDAT" (zlib (Array.zeroCreate (8 * (1 + 8 * 3))))
+          yield pngChunk "IEND" [||] ]
+
+/// A zlib stream of `count` zero bytes.
+let zlibZeros (count: int) = zlib (Array.zeroCreate count)
 
 /// A PNG whose header claims width × height pixels, with no image data.
 let hugePngHeader (width: uint32) (height: uint32) =
-    let be (v: uint32) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
-    let chunk (kind: string) (data: byte[]) =
-        let body = Array.append (Text.Encoding.ASCII.GetBytes kind) data
-        let crc =
-            body |> Array.fold (fun (c: uint32) b ->
-                let mutable c = c ^^^ uint32 b
-                for _ in 1 .. 8 do c <- if c &&& 1u <> 0u then (c >>> 1) ^^^ 0xEDB88320u else c >>> 1
-                c) 0xFFFFFFFFu |> (^^^) 0xFFFFFFFFu
-        Array.concat [ be (uint32 data.Length); body; be crc ]
-    let ihdr = Array.concat [ be width; be height; [| 8uy; 2uy; 0uy; 0uy; 0uy |] ]
-    Array.concat [ [| 0x89uy; 0x50uy; 0x4Euy; 0x47uy; 0x0Duy; 0x0Auy; 0x1Auy; 0x0Auy |]; chunk "IHDR" ihdr; chunk "IEND" [||] ]
+    Array.concat [ pngSignature; pngHeader width height 2uy; pngChunk "IEND" [||] ]
 
 /// Takes the enumerator's next batch, disposes it and returns a weak reference to its index array
 /// (the array the loader's own copy of the batch holds too). Not inlined: no local keeps it alive.
@@ -280,6 +291,35 @@ let tests =
             let info = Array.concat [ le32 40; le32 4; le32 4; le16 1; le16 0; le32 0; le32 64; le32 2835; le32 2835; le32 0; le32 0 ]
             let bmp = Array.concat [ "BM"B; le32 (54 + 64); le32 0; le32 54; info; Array.create 64 7uy ]
             Expect.throwsT<DecodeException> (fun () -> ImageDecoder().Decode(bmp, "zero-bits.bmp") |> ignore) "a clear skip"
+        }
+
+        test "a PNG whose compressed text inflates to 64 MB and a WebP chunk claiming 2 GB are refused before the decoder expands them, as images and as masks; small text decodes" {
+            let latin1 (s: string) = Text.Encoding.Latin1.GetBytes s
+            let bomb = zlibZeros (64 <<< 20)
+            let ztxt = rgbPngWith [ pngChunk "zTXt" (Array.append (latin1 "Comment\000\000") bomb) ]
+            let itxt = rgbPngWith [ pngChunk "iTXt" (Array.append (latin1 "Comment\000\001\000en\000\000") bomb) ]
+            let le32 (v: uint32) = BitConverter.GetBytes v
+            let vp8x = Array.concat [ latin1 "VP8X"; le32 10u; [| 0x20uy; 0uy; 0uy; 0uy; 7uy; 0uy; 0uy; 7uy; 0uy; 0uy |] ]
+            let body = Array.concat [ latin1 "WEBP"; vp8x; latin1 "ICCP"; le32 0x7FFFFFC0u; Array.zeroCreate 64 ]
+            let webp = Array.concat [ latin1 "RIFF"; le32 (uint32 body.Length); body ]
+            let dir = tempDir "bombs"
+            for name, bytes, why in [ "ztxt.png", ztxt, "decompression bomb"; "itxt.png", itxt, "decompression bomb"; "iccp.webp", webp, "ICCP chunk claims 2147483584 bytes" ] do
+                let before = GC.GetAllocatedBytesForCurrentThread()
+                let refusal = Expect.throwsC (fun () -> ImageDecoder().Decode(bytes, name) |> ignore) id
+                Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (16L <<< 20) (name + ": bytes allocated")
+                Expect.stringContains refusal.Message why name
+                let mask = Path.Combine(dir, name)
+                File.WriteAllBytes(mask, bytes)
+                let maskRefusal = Expect.throwsC (fun () -> VocSegmentation.LoadMask(mask) |> ignore) id
+                Expect.isTrue (maskRefusal :? DatasetException && maskRefusal.Message.Contains why) (sprintf "%s as a mask: %s" name maskRefusal.Message)
+                let before = GC.GetAllocatedBytesForCurrentThread()
+                Expect.isFalse (PictureMark.IsOn mask) (name + " is no picture of croc-host's (the check an output's replacement makes)")
+                Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (16L <<< 20) (name + ": bytes allocated by that check")
+            let small = rgbPngWith [ pngChunk "zTXt" (Array.append (latin1 "Comment\000\000") (zlibZeros 1000))
+                                     pngChunk "iTXt" (Array.append (latin1 "Title\000\001\000\000\000") (zlibZeros 1000)) ]
+            let image = ImageDecoder().Decode(small, "small-text.png")
+            Expect.equal (image.Width, image.Height) (8, 8) "a PNG with a little compressed text decodes"
+            Directory.Delete(dir, true)
         }
 
         test "a JPEG cut short (which the decoder fills with grey) is a DecodeException; a whole one, with bytes after its end, decodes" {

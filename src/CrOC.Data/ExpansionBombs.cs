@@ -1,0 +1,113 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace CrOC.Data;
+
+/// <summary>
+/// Small files whose metadata ImageSharp 2.1 would expand to gigabytes before any pixel: a PNG's
+/// compressed text chunks (zTXt, iTXt) are inflated without a limit (a 1 MB file: 1 GB of text), and
+/// a WebP chunk's claimed size is allocated before it is read. Checked on the encoded bytes before
+/// ImageSharp sees them (decode, identify); PNG text is inflated here into a counter, at most
+/// <see cref="MaxTextBytes"/>.
+/// </summary>
+public static class ExpansionBombs
+{
+    /// <summary>Text all of a PNG's compressed chunks may inflate to (real files: a few KB).</summary>
+    public const int MaxTextBytes = 1 << 20;
+
+    static ReadOnlySpan<byte> PngSignature => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
+
+    /// <summary>Why <paramref name="bytes"/> would expand beyond their limits when decoded, or null.</summary>
+    public static string? Why(byte[] bytes) => Why(new MemoryStream(bytes, writable: false));
+
+    /// <summary>As <see cref="Why(byte[])"/> for a seekable stream, which is left at its start.</summary>
+    public static string? Why(Stream file)
+    {
+        try
+        {
+            var head = new byte[12];
+            file.Position = 0;
+            if (file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) < head.Length) return null;
+            if (head.AsSpan().StartsWith(PngSignature)) return PngText(file);
+            if (head.AsSpan(0, 4).SequenceEqual("RIFF"u8) && head.AsSpan(8, 4).SequenceEqual("WEBP"u8))
+                return WebpChunks(file, System.Math.Min(file.Length, 8L + BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4))));
+            return null;
+        }
+        finally { file.Position = 0; }
+    }
+
+    /// <summary>The inflated size of the zTXt chunks and compressed iTXt chunks up to IEND, at most the limit.</summary>
+    static string? PngText(Stream file)
+    {
+        long text = 0;
+        var header = new byte[8];
+        for (long at = 8; at + 8 <= file.Length;)
+        {
+            file.Position = at;
+            file.ReadExactly(header);
+            long length = BinaryPrimitives.ReadUInt32BigEndian(header);
+            var type = header.AsSpan(4, 4);
+            if (type.SequenceEqual("IEND"u8) || at + 8 + length > file.Length) return null; // cut short: EncodedEnd says so
+            if (type.SequenceEqual("zTXt"u8) || type.SequenceEqual("iTXt"u8))
+            {
+                var chunk = new byte[length]; // inside the file, checked above
+                file.ReadExactly(chunk);
+                if (CompressedText(chunk, type) is int start)
+                {
+                    text += Inflated(chunk, start, MaxTextBytes - text + 1);
+                    if (text > MaxTextBytes) return $"a PNG whose compressed text chunks inflate beyond {MaxTextBytes} bytes (a decompression bomb?)";
+                }
+            }
+            at += 12 + length;
+        }
+        return null;
+    }
+
+    /// <summary>Where a chunk's zlib stream starts: zTXt = keyword, 0, method; iTXt = keyword, 0,
+    /// flag 1, method, language, 0, translated keyword, 0. Null for an uncompressed iTXt or a malformed chunk.</summary>
+    static int? CompressedText(ReadOnlySpan<byte> chunk, ReadOnlySpan<byte> type)
+    {
+        int keywordEnd = chunk.IndexOf((byte)0);
+        if (keywordEnd < 0) return null;
+        if (type.SequenceEqual("zTXt"u8)) return System.Math.Min(keywordEnd + 2, chunk.Length);
+        if (keywordEnd + 3 > chunk.Length || chunk[keywordEnd + 1] != 1) return null;
+        int at = keywordEnd + 3;
+        for (int field = 0; field < 2; field++) // language tag, translated keyword
+        {
+            int end = chunk[at..].IndexOf((byte)0);
+            if (end < 0) return null;
+            at += end + 1;
+        }
+        return at;
+    }
+
+    /// <summary>Bytes the zlib stream from <paramref name="start"/> inflates to, counted up to <paramref name="limit"/>; a damaged stream counts what came before the damage (the decoder reports it).</summary>
+    static long Inflated(byte[] chunk, int start, long limit)
+    {
+        using var stream = new ZLibStream(new MemoryStream(chunk, start, chunk.Length - start, writable: false), CompressionMode.Decompress);
+        var sink = new byte[1 << 16];
+        long total = 0;
+        try
+        {
+            for (int read; total < limit && (read = stream.Read(sink)) > 0;) total += read;
+        }
+        catch (InvalidDataException) { }
+        return total;
+    }
+
+    /// <summary>Each chunk after "WEBP" (fourcc, little-endian size, data, a pad byte to even) lies inside the RIFF payload, which ends at <paramref name="end"/>.</summary>
+    static string? WebpChunks(Stream file, long end)
+    {
+        var header = new byte[8];
+        for (long at = 12; at + 8 <= end;)
+        {
+            file.Position = at;
+            file.ReadExactly(header);
+            long size = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4));
+            if (at + 8 + size > end)
+                return $"a WebP whose {System.Text.Encoding.ASCII.GetString(header, 0, 4)} chunk claims {size} bytes, beyond the file's end";
+            at += 8 + size + (size & 1);
+        }
+        return null;
+    }
+}
