@@ -21,7 +21,7 @@ public static partial class ImageSources
     public static readonly string[] Extensions = [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"];
 
     /// <summary>A .txt list's largest size: ImageNet's 1.28 M training paths take ~100 MB.</summary>
-    const int ListLimit = 256 << 20;
+    public const int ListLimit = 256 << 20;
 
     public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 

@@ -49,14 +49,8 @@ public static class RegularFile
     {
         using var stream = Open(path);
         if (stream is null) return null;
-        var buffer = new byte[limit + 1];
-        int total = 0, read;
-        try
-        {
-            while (total < buffer.Length && (read = stream.Read(buffer, total, buffer.Length - total)) > 0) total += read;
-        }
+        try { return BoundedFile.ReadAtMost(stream, limit); }
         catch (IOException) { return null; }
-        return total > limit ? null : buffer[..total];
     }
 
     static class Native

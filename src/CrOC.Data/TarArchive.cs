@@ -188,20 +188,15 @@ public sealed class TarArchive
     /// beyond <paramref name="limit"/> bytes (counted as read: a device such as /dev/zero never ends).</summary>
     public static byte[] ReadFileOrMember(string path, int limit)
     {
-        var tooLong = new DatasetException($"'{path}' holds more than {limit} bytes (a device such as /dev/zero?)");
         if (File.Exists(path))
         {
-            using var stream = File.OpenRead(path); // blocks on a FIFO until its writer opens it, as `<(…)` needs
-            using var copy = new MemoryStream();
-            var chunk = new byte[1 << 16];
-            int read;
-            while (copy.Length <= limit && (read = stream.Read(chunk, 0, chunk.Length)) > 0) copy.Write(chunk, 0, read);
-            return copy.Length <= limit ? copy.ToArray() : throw tooLong;
+            try { return BoundedFile.ReadBytes(path, limit); }
+            catch (FileTooLargeException e) { throw new DatasetException(e.Message); }
         }
         if (Split(path) is not var (file, name)) throw new DatasetException($"'{path}' not found (a file, or archive.tar#member)");
         var archive = Open(file);
         var member = archive.Members.FirstOrDefault(m => m.Name == name) ?? throw new DatasetException($"'{name}' is not a member of {archive.Path}{(archive.Problem is null ? "" : $" ({archive.Problem})")}");
-        return member.Length <= limit ? archive.Read(member) : throw tooLong;
+        return member.Length <= limit ? archive.Read(member) : throw new DatasetException(new FileTooLargeException(path, limit).Message);
     }
 
     /// <summary>"a.tar" or "a.tar#inside" as (archive, inside) when that archive exists.</summary>

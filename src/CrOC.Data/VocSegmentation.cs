@@ -27,7 +27,7 @@ public sealed class VocSegmentation
         this.root = root;
         var list = Path.Combine(root, "ImageSets", "Segmentation", split + ".txt");
         if (!File.Exists(list)) throw new DatasetException($"'{list}' not found: expected a Pascal VOC layout under '{root}'");
-        Names = File.ReadLines(list).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
+        Names = TextList.Lines(list, ImageSources.ListLimit);
         if (Names.Count == 0) throw new DatasetException($"'{list}' lists no images");
         // before any work: a missing file would otherwise surface only when its pass reaches it (after the probe's training, for validation)
         maskPaths = Names.Select(MaskOf).ToArray();

@@ -65,6 +65,8 @@ public static class EvalSegCommand
 {
     /// <summary>The member that makes a JSON file this command's result (what a rerun may replace).</summary>
     const string ResultKey = "miou";
+    /// <summary>The most bytes of a labels.txt read (at most 255 class names).</summary>
+    const int LabelsLimit = 1 << 20;
 
     public static int Run(EvalSegOptions o)
     {
@@ -162,7 +164,9 @@ public static class EvalSegCommand
     public static string[] ClassNames(string root, int? classes)
     {
         var labels = Path.Combine(root, "labels.txt");
-        var names = File.Exists(labels) ? File.ReadAllLines(labels).Where(l => l.Trim().Length > 0).ToArray() : [];
+        string[] names;
+        try { names = File.Exists(labels) ? BoundedFile.ReadText(labels, LabelsLimit).ReplaceLineEndings("\n").Split('\n').Where(l => l.Trim().Length > 0).ToArray() : []; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DatasetException($"'{labels}' cannot be read: {e.Message}"); }
         int count = classes ?? (names.Length > 0 ? names.Length : 21);
         if (count > CrOC.Math.Segmentation.Ignore) throw new DatasetException($"'{labels}' names {count} classes; at most {CrOC.Math.Segmentation.Ignore} (label {CrOC.Math.Segmentation.Ignore} means ignored)");
         return Enumerable.Range(0, count).Select(i => i < names.Length ? names[i] : $"class {i}").ToArray();

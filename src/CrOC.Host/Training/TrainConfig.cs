@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using CrOC.Data;
 using CrOC.Host.CommandLine;
 using CrOC.Host.Runtime;
 
@@ -166,6 +167,9 @@ public sealed record TrainConfig
         _ => throw new ConfigException($"--preset must be one of {Choices.Words(typeof(Preset))}, got '{word}'"),
     };
 
+    /// <summary>The most bytes of a --config file read (one of this tool's: a few KB).</summary>
+    const int ConfigLimit = 16 << 20;
+
     static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
@@ -299,7 +303,7 @@ public sealed record TrainConfig
     static JsonElement ReadConfigFile(string file)
     {
         string text;
-        try { text = File.ReadAllText(file); }
+        try { text = BoundedFile.ReadText(file, ConfigLimit); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigException($"--config '{file}' cannot be read: {e.Message}"); }
         try
         {

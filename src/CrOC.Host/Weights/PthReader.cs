@@ -1,4 +1,5 @@
 using System.Collections;
+using CrOC.Data;
 using System.IO.Compression;
 using System.Text.RegularExpressions;
 using Razorvine.Pickle;
@@ -87,8 +88,9 @@ public static partial class PthReader
         var prefix = pickle.FullName[..^"data.pkl".Length];
         if (archive.GetEntry(prefix + "byteorder") is { } order)
         {
-            using var reader = new StreamReader(order.Open());
-            var byteOrder = reader.ReadToEnd().Trim();
+            using var content = order.Open();
+            var head = new byte[16]; // "little" or "big": the rest of a longer entry is never read
+            var byteOrder = System.Text.Encoding.ASCII.GetString(head, 0, content.ReadAtLeast(head, head.Length, throwOnEndOfStream: false)).Trim();
             if (byteOrder != "little") throw new WeightsException($"its storages are {byteOrder}-endian; only little-endian files are read (re-save it on a little-endian machine)");
         }
         using var unpickler = new ArchiveUnpickler(archive, prefix);
@@ -103,14 +105,7 @@ public static partial class PthReader
     static byte[] PickleBytes(ZipArchiveEntry pickle)
     {
         using var stream = pickle.Open();
-        using var bytes = new MemoryStream();
-        var chunk = new byte[1 << 16];
-        for (int read; (read = stream.Read(chunk)) > 0;)
-        {
-            if (bytes.Length + read > MaxPickleBytes) throw new WeightsException($"the pickle has more than {MaxPickleBytes} bytes, the limit");
-            bytes.Write(chunk, 0, read);
-        }
-        return bytes.ToArray();
+        return BoundedFile.ReadAtMost(stream, (int)MaxPickleBytes) ?? throw new WeightsException($"the pickle has more than {MaxPickleBytes} bytes, the limit");
     }
 
     /// <summary>A copy of the unpickled tree in which Razorvine's ClassDicts of unknown classes are

@@ -418,6 +418,37 @@ let tests =
             Directory.Delete(home, true)
         }
 
+        test "small files are read up to a limit: /dev/zero as --config, a run's config.json or run.json, labels.txt or a VOC split list is refused in one line, with little memory" {
+            let allocatedBy (f: unit -> unit) =
+                let before = GC.GetAllocatedBytesForCurrentThread()
+                f ()
+                GC.GetAllocatedBytesForCurrentThread() - before
+            let withinLimit what (bytes: int64) = Expect.isLessThan bytes (600L <<< 20) (what + ": bytes allocated (the largest limit, a list's, is 256 MB)")
+            let output = DataTests.tempDir "zero-config"
+            let mutable answer = (0, "")
+            withinLimit "--config" (allocatedBy (fun () -> answer <- TrainingTests.cli (List.toArray (trainArgs output [ "--config"; "/dev/zero" ]))))
+            Expect.equal (fst answer) 2 (snd answer)
+            Expect.stringContains (snd answer) "--config '/dev/zero' cannot be read: '/dev/zero' holds more than" "says why"
+            for file in [ "config.json"; "run.json" ] do
+                let record = Path.Combine(output, file)
+                File.CreateSymbolicLink(record, "/dev/zero") |> ignore
+                withinLimit file (allocatedBy (fun () -> answer <- TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "1" ]))))
+                Expect.equal (fst answer) 2 (snd answer)
+                Expect.stringContains (snd answer) (sprintf "holds a %s that is not a croc-host run's ('%s' holds more than" file record) "says why"
+                File.Delete record
+            let voc = Path.Combine(output, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 2, 1, 3L, CrOC.Data.SyntheticScenes.SceneOptions(32, 32))
+            for file, read in [ "labels.txt", (fun () -> CrOC.Host.Evaluation.EvalSegCommand.ClassNames(voc, Nullable()) |> ignore)
+                                Path.Combine("ImageSets", "Segmentation", "train.txt"), (fun () -> CrOC.Data.VocSegmentation(voc, "train") |> ignore) ] do
+                let path = Path.Combine(voc, file)
+                File.Delete path
+                File.CreateSymbolicLink(path, "/dev/zero") |> ignore
+                withinLimit file (allocatedBy (fun () ->
+                    let refusal = Expect.throwsC read id
+                    Expect.isTrue (refusal :? CrOC.Data.DatasetException && refusal.Message.Contains "holds more than") (sprintf "%s: %s" file refusal.Message)))
+            Directory.Delete(output, true)
+        }
+
         test "a folder whose config.json or run.json is not a run's (a model folder) is refused; its files stay as they were" {
             for file, text in [ "config.json", "{\"model_type\": \"vit\", \"hidden_size\": 384}"; "config.json", "{\"arch\": \"tiny\","; "run.json", "[1, 2]" ] do
                 let output = DataTests.tempDir "foreign"

@@ -32,8 +32,8 @@ let sample () =
 
 let throwsWeights (f: unit -> unit) what = Expect.throwsT<WeightsException> f what
 
-/// `pth`'s archive rewritten (correct CRCs) with `edit` applied to data.pkl's bytes.
-let repickled (pth: byte[]) (edit: byte[] -> byte[]) =
+/// `pth`'s archive rewritten (correct CRCs) with `edit` applied to each entry's name and bytes.
+let rezipped (pth: byte[]) (edit: string -> byte[] -> byte[]) =
     use source = new System.IO.Compression.ZipArchive(new MemoryStream(pth), System.IO.Compression.ZipArchiveMode.Read)
     use output = new MemoryStream()
     do
@@ -42,10 +42,13 @@ let repickled (pth: byte[]) (edit: byte[] -> byte[]) =
             use content = entry.Open()
             use buffer = new MemoryStream()
             content.CopyTo buffer
-            let bytes = if entry.FullName.EndsWith "data.pkl" then edit (buffer.ToArray()) else buffer.ToArray()
-            use written = target.CreateEntry(entry.FullName, System.IO.Compression.CompressionLevel.NoCompression).Open()
+            let bytes = edit entry.FullName (buffer.ToArray())
+            use written = target.CreateEntry(entry.FullName, System.IO.Compression.CompressionLevel.Optimal).Open()
             written.Write(bytes, 0, bytes.Length)
     output.ToArray()
+
+/// `pth`'s archive rewritten with `edit` applied to data.pkl's bytes.
+let repickled (pth: byte[]) (edit: byte[] -> byte[]) = rezipped pth (fun name bytes -> if name.EndsWith "data.pkl" then edit bytes else bytes)
 
 /// `zip` with the central directory's uncompressed size of the entry whose name ends in `suffix` set to `size`.
 let claimSize (zip: byte[]) (suffix: string) (size: uint32) =
@@ -183,7 +186,7 @@ let tests =
             Expect.equal (toFloat (target.["a"].sum())) 2.0 "a loaded"
         }
 
-        test "a .pth whose pickle or zip directory claims more bytes than it holds is refused without allocating them" {
+        test "a .pth whose pickle or zip directory claims more bytes than it holds, or whose byteorder entry is huge, is refused without allocating them" {
             use _ = torch.NewDisposeScope()
             let pth = temporary "claims.pth"
             PthWriter.Write(pth, NamedTensors([ "w", torch.zeros(1L) ]))
@@ -193,7 +196,8 @@ let tests =
                 [ "a string's length of 1 GB (BINUNICODE)", repickled good (replaceOnce (latin1 "X\003\000\000\000cpu") (latin1 "X\000\000\000\064cpu"))
                   "a storage of 400 MB in the pickle and the zip directory",
                   claimSize (repickled good (replaceOnce (latin1 "cpuJ\001\000\000\000") (Array.append (latin1 "cpuJ") (System.BitConverter.GetBytes 100_000_000)))) "data/0" 400_000_000u
-                  "a data.pkl of 200 MB in the zip directory", claimSize good "data.pkl" 200_000_000u ]
+                  "a data.pkl of 200 MB in the zip directory", claimSize good "data.pkl" 200_000_000u
+                  "a byteorder entry of 64 MB (deflated to 64 KB)", rezipped good (fun name bytes -> if name.EndsWith "byteorder" then Array.create (64 <<< 20) 32uy else bytes) ]
             for what, bytes in cases do
                 File.WriteAllBytes(pth, bytes)
                 let before = System.GC.GetAllocatedBytesForCurrentThread()
