@@ -46,7 +46,7 @@ public sealed class RunFolder : IDisposable
         if (RunFiles.Concat([LockName, OwnerName, PictureName]).FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten (clusters.png: after the last step)
             throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
         var data = DataLocations(config);
-        bool lockExisted = File.Exists(System.IO.Path.Combine(path, LockName)), ownerExisted = File.Exists(System.IO.Path.Combine(path, OwnerName));
+        bool lockExisted = Present(System.IO.Path.Combine(path, LockName)), ownerExisted = Present(System.IO.Path.Combine(path, OwnerName));
         // refused before the lock, which would leave run.lock beside the records; again under it,
         // as another run may have written there meanwhile
         var foreign = Foreign(path);
@@ -84,13 +84,10 @@ public sealed class RunFolder : IDisposable
         catch
         {
             // a refused folder keeps no lock files of this attempt (they were left beside a folder that is no run once);
-            // the owner first, while the lock is still held; not after a move (the new folder's are this run's)
+            // not after a move (the new folder's are this run's)
             try
             {
-                foreach (var (name, existed) in new[] { (OwnerName, ownerExisted), (LockName, lockExisted) })
-                    if (!existed && movedTo is null)
-                        try { File.Delete(System.IO.Path.Combine(path, name)); }
-                        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the refusal matters, not the litter */ }
+                if (movedTo is null) RemoveLockFiles(path, lockExisted, ownerExisted);
             }
             finally { held.Dispose(); }
             throw;
@@ -119,20 +116,44 @@ public sealed class RunFolder : IDisposable
         return name;
     }
 
-    /// <summary>The exclusive lock of a folder, with this process's id written in it.</summary>
+    /// <summary>The exclusive lock of a folder, with this process's id written in the owner file. When the
+    /// owner cannot be written (a full disk), the lock and owner files this call made are removed, under the lock.</summary>
     static FileStream Lock(string path)
     {
         var file = System.IO.Path.Combine(path, LockName);
-        try
-        {
-            var stream = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            File.WriteAllText(System.IO.Path.Combine(path, OwnerName), $"{Environment.ProcessId} {Environment.MachineName} {DateTime.UtcNow:o}\n");
-            return stream;
-        }
+        var owner = System.IO.Path.Combine(path, OwnerName);
+        bool lockExisted = Present(file), ownerExisted = Present(owner);
+        FileStream stream;
+        try { stream = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
         catch (IOException e) when (!DiskSpace.IsDiskFull(e))
         {
-            throw new OutputException($"--output '{path}' is in use by another run ({Holder(System.IO.Path.Combine(path, OwnerName))}); wait for it to end, or choose another --output");
+            throw new OutputException($"--output '{path}' is in use by another run ({Holder(owner)}); wait for it to end, or choose another --output");
         }
+        try
+        {
+            File.WriteAllText(owner, $"{Environment.ProcessId} {Environment.MachineName} {DateTime.UtcNow:o}\n");
+            return stream;
+        }
+        catch
+        {
+            // a failed start leaves no lock files in the folder it may remove (a full disk left both once)
+            try { RemoveLockFiles(path, lockExisted, ownerExisted); }
+            finally { stream.Dispose(); }
+            throw;
+        }
+    }
+
+    /// <summary>Whether <paramref name="file"/> exists, as a file or as a link (a dangling one too: not this attempt's to remove).</summary>
+    static bool Present(string file) => File.Exists(file) || new FileInfo(file).LinkTarget is not null;
+
+    /// <summary>Removes the owner and lock files that did not exist before this attempt (the owner first, while
+    /// the caller still holds the lock); a failure to remove them is not reported: the refusal matters, not the litter.</summary>
+    static void RemoveLockFiles(string path, bool lockExisted, bool ownerExisted)
+    {
+        foreach (var (name, existed) in new[] { (OwnerName, ownerExisted), (LockName, lockExisted) })
+            if (!existed)
+                try { File.Delete(System.IO.Path.Combine(path, name)); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>A run folder below <paramref name="path"/> (not itself; links not followed: a link

@@ -449,6 +449,18 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a start whose owner record cannot be written (a full disk: run.owner a link to /dev/full) fails in one line and leaves no run.lock" {
+            let output = DataTests.tempDir "full-owner"
+            let owner = Path.Combine(output, RunFolder.OwnerName)
+            File.CreateSymbolicLink(owner, "/dev/full") |> ignore
+            let code, message = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "1" ]))
+            Expect.equal code 1 message
+            Expect.stringContains message "the disk is full" "says why (not 'in use by another run')"
+            Expect.isFalse (File.Exists(Path.Combine(output, RunFolder.LockName))) "no run.lock left (a full disk left it, and the folder, once)"
+            Expect.equal (FileInfo(owner).LinkTarget) "/dev/full" "the link, which was there before, stays"
+            Directory.Delete(output, true)
+        }
+
         test "a folder whose config.json or run.json is not a run's (a model folder) is refused; its files stay as they were" {
             for file, text in [ "config.json", "{\"model_type\": \"vit\", \"hidden_size\": 384}"; "config.json", "{\"arch\": \"tiny\","; "run.json", "[1, 2]" ] do
                 let output = DataTests.tempDir "foreign"
