@@ -61,14 +61,15 @@ public static class ClusterPictures
         var features = Runtime.NonFiniteException.Checked(space.IsOutputTokens ? output.Tokens : last.Keys.reshape(-1, tokens + 1, vit.HeadDim), "the images' views");
         var clusters = Clustering.cluster(clustering, Clustering.Seeding.NewSampled(new torch.Generator((ulong)seed, torch.CPU)), features, torch.tensor(positions, [2 * b, tokens, 2]));
         var captions = Enumerable.Range(0, b).Select(i => Caption(clusters, i, head)).ToList();
-        using (var picture = Render(vit, views.Select(v => new[] { v[0].Pixels, v[1].Pixels }).ToList(), clusters, head))
+        using var picture = Render(vit, views.Select(v => new[] { v[0].Pixels, v[1].Pixels }).ToList(), clusters, head);
+        if (attentionPath is null)
         {
             PictureFile.Write(picture, path);
+            return captions;
         }
-        if (attentionPath is null) return captions;
         var attention = Runtime.NonFiniteException.Checked(Vit.clsAttention(last).narrow(0, 0, b).contiguous(), "the CLS attention maps").data<float>().ToArray(); // view 1: (B, h, N)
         using var maps = RenderAttention(vit, views.Select(v => v[0].Pixels).ToList(), attention);
-        PictureFile.Write(maps, attentionPath);
+        PictureFile.WriteTogether([(picture, path), (maps, attentionPath)]); // a failure between them left a new picture beside the old maps once
         return captions;
     }
 

@@ -9,9 +9,13 @@ namespace CrOC.Host.Visual;
 /// other PNG (<see cref="CommandLine.OutputPaths.Replaceable"/>).</summary>
 public static class PictureFile
 {
-    public static void Write(Image picture, string path)
+    public static void Write(Image picture, string path) => WriteTogether([(picture, path)]);
+
+    /// <summary>Pictures that belong together (a picture and its attention maps): all are replaced, or none.</summary>
+    public static void WriteTogether(IReadOnlyList<(Image Picture, string Path)> pictures)
     {
-        PictureMark.Add(picture);
-        AtomicFile.Write(path, s => picture.SaveAsPng(s), replaceOnlyIf: PictureMark.IsOn); // a PNG put there meanwhile is kept
+        foreach (var (picture, _) in pictures) PictureMark.Add(picture);
+        AtomicFile.WriteTogether([.. pictures.Select(p => new AtomicFile.Content(p.Path, s => p.Picture.SaveAsPng(s)))],
+            replaceOnlyIf: PictureMark.IsOn); // a PNG put there meanwhile is kept
     }
 }

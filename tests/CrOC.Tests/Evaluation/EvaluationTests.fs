@@ -224,6 +224,24 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "pictures written together (clusters' picture and its attention maps) are replaced together or not at all" {
+            let dir = DataTests.tempDir "picture-pair"
+            let main, maps = Path.Combine(dir, "c.png"), Path.Combine(dir, "c-attention.png")
+            let picture (side: int) = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(side, side)
+            do
+                use a = picture 2
+                use b = picture 2
+                PictureFile.WriteTogether([ (a :> SixLabors.ImageSharp.Image), main; (b :> SixLabors.ImageSharp.Image), maps ])
+            let before = File.ReadAllBytes main, File.ReadAllBytes maps
+            use fresh = picture 3
+            let failing = picture 3
+            failing.Dispose() // its save fails, as a full disk fails the second file's write
+            Expect.throws (fun () -> PictureFile.WriteTogether([ (fresh :> SixLabors.ImageSharp.Image), main; (failing :> SixLabors.ImageSharp.Image), maps ])) "the second picture's write fails"
+            Expect.equal (File.ReadAllBytes main, File.ReadAllBytes maps) before "the first picture is not replaced without the second (a new picture stood beside old maps once)"
+            Expect.sequenceEqual (Directory.GetFiles dir |> Array.map Path.GetFileName |> Array.sort) [| "c-attention.png"; "c.png" |] "no temporary file left"
+            Directory.Delete(dir, true)
+        }
+
         test "weighted k-NN against a naive float64 reference (cosine, the k nearest vote exp(sim / T)); chunking changes nothing; k above the bank is clamped" {
             let rng = Random 5
             let bank, queries = (tensorOf [| 40L; 6L |] (normal rng 240)).to_type(f32), (tensorOf [| 13L; 6L |] (normal rng 78)).to_type(f32)
