@@ -91,14 +91,15 @@ public static class OutputPaths
         {
             MadeFolders.Make(full);
             var probe = Path.Combine(full, $".croc-write-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
-            System.IO.File.WriteAllBytes(probe, []);
-            System.IO.File.Delete(probe);
+            try { System.IO.File.WriteAllBytes(probe, [0]); } // a byte: an empty file is made on a full disk too, whose results were lost after the work once
+            finally { if (System.IO.File.Exists(probe)) System.IO.File.Delete(probe); }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // a folder that exists yet "cannot find" a file being created in it: /dev/fd (a pipe's `>(…)`), /proc, /sys
             var reason = e is FileNotFoundException && Directory.Exists(full)
                 ? "no new file can be made in it (outputs are written as a new file beside their name, then renamed into place, so a pipe's /dev/fd path or /proc cannot take one)"
+                : e is IOException io && DiskSpace.IsDiskFull(io) ? "its disk is full (not one byte could be written)"
                 : e.Message;
             throw new OutputException($"{option} '{path}' cannot be written: {reason}");
         }

@@ -449,6 +449,24 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "an output on a full disk is refused before the work (an empty probe file was made there, and eval-knn's result lost after the work); needs a tmpfs mount" {
+            let point = DataTests.tempDir "full-disk"
+            let run (command: string) = let p = Process.Start("bash", [| "-c"; command |]) in p.WaitForExit(); p.ExitCode
+            if run (sprintf "mount -t tmpfs -o size=64k tmpfs '%s' 2>/dev/null" point) <> 0 then
+                Directory.Delete point
+                skiptest "mounting a tmpfs is not permitted here"
+            try
+                run (sprintf "dd if=/dev/zero of='%s/filler' bs=4k 2>/dev/null" point) |> ignore // until the disk is full
+                for option, check in [ "--json", (fun () -> OutputPaths.File(Path.Combine(point, "result.json"), "--json") |> ignore)
+                                       "--output", (fun () -> OutputPaths.Folder(Path.Combine(point, "run"), "--output") |> ignore) ] do
+                    let refusal = thrown<OutputException> check option
+                    Expect.stringContains refusal.Message "its disk is full" option
+                Expect.isEmpty (Directory.GetFiles point |> Array.filter (fun f -> Path.GetFileName f <> "filler")) "no probe file left (the empty folder it made goes at the command's end)"
+            finally
+                run (sprintf "umount '%s'" point) |> ignore
+                Directory.Delete point
+        }
+
         test "a start whose owner record cannot be written (a full disk: run.owner a link to /dev/full) fails in one line and leaves no run.lock" {
             let output = DataTests.tempDir "full-owner"
             let owner = Path.Combine(output, RunFolder.OwnerName)
