@@ -222,11 +222,18 @@ public static partial class ImageSources
         var match = BraceRange().Match(root);
         if (!match.Success) return null;
         var (from, to) = (match.Groups[1].Value, match.Groups[2].Value);
-        if (!long.TryParse(from, out long a) || !long.TryParse(to, out long b) || b < a || b - a > 1_000_000)
+        if (!long.TryParse(from, out long a) || !long.TryParse(to, out long b) || b < a || b - a >= MaxBracePaths)
             throw new DatasetException($"bad range '{match.Value}' in '{root}'");
+        // all of its ranges together: each one's limit alone let two in a row name 10^12 paths (a search without end)
+        double paths = BraceRange().Matches(root).Aggregate(1.0, (product, m) => product * (double.Parse(m.Groups[2].Value) - double.Parse(m.Groups[1].Value) + 1));
+        if (paths > MaxBracePaths)
+            throw new DatasetException($"the ranges in '{root}' name {paths:N0} paths together, more than {MaxBracePaths:N0}");
         int width = from.Length > 1 && from[0] == '0' ? from.Length : 0;
         return Enumerable.Range(0, (int)(b - a + 1)).Select(i => root[..match.Index] + (a + i).ToString().PadLeft(width, '0') + root[(match.Index + match.Length)..]);
     }
+
+    /// <summary>The most paths the brace ranges of one root may name, all ranges together.</summary>
+    const long MaxBracePaths = 1_000_001;
 
     [GeneratedRegex(@"\{(\d+)\.\.(\d+)\}")]
     private static partial Regex BraceRange();

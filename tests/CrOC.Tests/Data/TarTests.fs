@@ -303,6 +303,11 @@ let tests =
             File.WriteAllLines(list, [ "shard-02.tar"; "# a comment" ])
             Expect.equal (names [ list ]) [ "shard-02.tar#train/s2.jpg"; "shard-02.tar#val/v2.jpg" ] "a list naming an archive"
             Expect.throwsT<DatasetException> (fun () -> ImageSources.Find([ shards.[0] + "#absent" ], ignore) |> ignore) "an empty folder inside an archive is an error"
+            // two ranges of 10^6 in a row name 10^12 paths: refused at once, not searched (a minute without a line, and no end, once)
+            let watch = Diagnostics.Stopwatch.StartNew()
+            let refusal = Expect.throwsC (fun () -> ImageSources.Find([ Path.Combine(dir, "x{0..999999}{0..999999}*.png") ], ignore) |> ignore) id
+            Expect.stringContains refusal.Message "name 1,000,000,000,000 paths together, more than 1,000,001" "says why"
+            Expect.isLessThan watch.Elapsed.TotalSeconds 5.0 "at once"
             Directory.Delete(dir, true)
         }
     ]
