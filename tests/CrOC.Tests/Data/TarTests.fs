@@ -308,6 +308,17 @@ let tests =
             let refusal = Expect.throwsC (fun () -> ImageSources.Find([ Path.Combine(dir, "x{0..999999}{0..999999}*.png") ], ignore) |> ignore) id
             Expect.stringContains refusal.Message "name 1,000,000,000,000 paths together, more than 1,000,001" "says why"
             Expect.isLessThan watch.Elapsed.TotalSeconds 5.0 "at once"
+            // a list that repeats a line searches it once (each repetition was searched, then its images counted once)
+            let repeated = Path.Combine(dir, "repeated.txt")
+            File.WriteAllLines(repeated, Array.create 20000 "*.tar")
+            let warnings = Collections.Generic.List<string>()
+            Expect.equal (ImageSources.Find([ repeated ], (fun w -> warnings.Add w)).Count) 6 "the pattern's images"
+            Expect.isEmpty (warnings |> Seq.filter (fun w -> w.Contains "more than one root")) "not 119,994 images named twice"
+            // a missing root of a megabyte is quoted shortened, not whole
+            let huge = Path.Combine(dir, String('a', 1 <<< 20))
+            let missing = Expect.throwsC (fun () -> ImageSources.Find([ huge ], ignore) |> ignore) id
+            Expect.stringContains missing.Message (sprintf "(%s characters)" (huge.Length.ToString "N0")) "its length is said"
+            Expect.isLessThan missing.Message.Length 600 "the line stays short"
             Directory.Delete(dir, true)
         }
     ]
