@@ -31,7 +31,7 @@ public static class BackboneLoader
         var source = (teacher ? imported.Teacher! : imported.Student).WithoutPrefix("backbone.");
         var headCount = HeadCount.Resolve(heads, imported.Metadata);
         var config = BackboneShape.Infer(source, headCount.Heads);
-        CheckSize(config, source, weights, strict && randomSeed is null);
+        CheckSize(config, source, weights, strict); // with randomSeed too: the random baseline's architecture is the file's
         var parameters = Vit.init(config, new torch.Generator((ulong)(randomSeed ?? 0), torch.CPU));
         BindingReport? report = null;
         if (randomSeed is null)
@@ -48,8 +48,8 @@ public static class BackboneLoader
     }
 
     /// <summary>Refuses, before the model is allocated, a ViT read off a file's shapes that cannot
-    /// fit in memory, and under a strict load one of more than <see cref="CheapBytes"/> with more
-    /// values than the file's tensors hold (some are missing, and a few small tensors could describe
+    /// fit in memory, and under a strict load (of the weights, or of the architecture alone for the random
+    /// baseline) one of more than <see cref="CheapBytes"/> with more values than the file's tensors hold (some are missing, and a few small tensors could describe
     /// a huge model); a smaller one is made and the binding names the missing tensors.</summary>
     static void CheckSize(Vit.VitConfig config, NamedTensors source, string weights, bool strict)
     {

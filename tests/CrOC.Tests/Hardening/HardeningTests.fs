@@ -1844,6 +1844,9 @@ let tests =
                 path
             let e = thrown<WeightsException> (fun () -> BackboneLoader.Load(huge 16384L) |> ignore) "strict"
             Expect.stringContains e.Message "where a ViT of D=16384, depth 1, patch 1, 2 positions read off their shapes has 1,610,924,032: tensors are missing" "says why"
+            // the random baseline too: its architecture is the file's (3 GB made for a 424-byte file once)
+            let e = thrown<WeightsException> (fun () -> BackboneLoader.Load(huge 16384L, randomSeed = 0) |> ignore) "--random"
+            Expect.stringContains e.Message "tensors are missing" "says why"
             let e = thrown<WeightsException> (fun () -> BackboneLoader.Load(huge 1048576L, strict = false) |> ignore) "non-strict"
             Expect.stringContains e.Message "more than this machine's" "too large to make"
             // A training checkpoint without teacher.* tensors: the student stands for both, said so (not "no 'cls_token' tensor").
