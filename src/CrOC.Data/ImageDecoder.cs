@@ -57,7 +57,7 @@ public sealed class ImageDecoder
         {
             try { return ReadOnce(entry); }
             catch (IOException e) when (IsStorageFailure(e) && retry < StorageRetryWaits.Count) { Thread.Sleep(StorageRetryWaits[retry]); }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new DecodeException(entry.Name, "file not found"); }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new DecodeException(entry.Name, "file not found") { Missing = true }; }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 throw new DecodeException(entry.Name, $"{e.GetType().Name}: {e.Message}") { Storage = IsStorageFailure(e) };
@@ -172,4 +172,6 @@ public sealed class DecodeException(string path, string reason) : Exception($"{p
     public string Reason { get; } = reason;
     /// <summary>The storage failed (<see cref="ImageDecoder.IsStorageFailure"/>), not the file.</summary>
     public bool Storage { get; init; }
+    /// <summary>The file is not there (not found).</summary>
+    public bool Missing { get; init; }
 }

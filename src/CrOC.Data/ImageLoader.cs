@@ -59,6 +59,9 @@ public sealed class ImageLoader
     readonly LoaderOptions options;
     readonly ImageDecoder decoder;
     readonly Action<string> warn;
+    /// <summary>By file index: decoded earlier in this process, so that its "not found" later is the storage's
+    /// failure (an unmounted or deleted dataset), not the data's (exit 2, "is this an image dataset?", once).</summary>
+    readonly bool[] decodedOnce;
 
     public DataStats Stats { get; } = new();
     public EpochOrder Order { get; }
@@ -71,6 +74,7 @@ public sealed class ImageLoader
         if (files.Count == 0) throw new DatasetException("the dataset is empty");
         if (options.Batch < 1) throw new ArgumentException("batch must be >= 1");
         this.files = files;
+        decodedOnce = new bool[files.Count];
         this.spec = spec;
         this.options = options;
         this.decoder = decoder ?? new ImageDecoder();
@@ -151,18 +155,21 @@ public sealed class ImageLoader
         for (int s = 0; s < size; s++)
         {
             int position = Order.GlobalPosition(batch, s);
-            bool storage = true; // every failure of this row was the storage's
+            bool storage = true, vanished = false; // every failure of this row was the storage's; some file read earlier is gone
             for (int attempt = 0; ; attempt++)
             {
                 if (attempt >= System.Math.Min(MaxReplacements, order.Length))
                     throw storage
-                        ? new IOException($"{attempt} files in a row could not be read near position {position}, each after {decoder.StorageRetryWaits.Count} retries: is the storage reachable? ({Stats.Skipped.Count} skipped so far)")
+                        ? new IOException(vanished
+                            ? $"{attempt} files in a row could not be read near position {position}, files this run read before among them: is the data's storage still there (unmounted, deleted)? ({Stats.Skipped.Count} skipped so far)"
+                            : $"{attempt} files in a row could not be read near position {position}, each after {decoder.StorageRetryWaits.Count} retries: is the storage reachable? ({Stats.Skipped.Count} skipped so far)")
                         : new DatasetException($"{attempt} files in a row could not be decoded near position {position}{(attempt >= order.Length ? " (every file of the dataset)" : "")}: is this an image dataset? ({Stats.Skipped.Count} skipped so far)");
                 int index = order[(position + attempt) % order.Length]; // the next sample of the epoch's global order (the same whatever the number of ranks)
                 try
                 {
                     var image = decoder.Decode(files[index], previous);
                     previous = image;
+                    decodedOnce[index] = true;
                     // the views' stream is the position's, so a replacement is not a twin of the next slot's sample
                     views[s] = spec.Apply(image, options.Seed, epoch, order[position % order.Length]);
                     indices[s] = index;
@@ -170,7 +177,9 @@ public sealed class ImageLoader
                 }
                 catch (DecodeException e)
                 {
-                    storage &= e.Storage;
+                    bool gone = e.Missing && decodedOnce[index];
+                    storage &= e.Storage || gone;
+                    vanished |= gone;
                     if (Stats.AddSkipped(e.Path, e.Reason)) warn($"skipped {e.Path}: {e.Reason}");
                 }
             }

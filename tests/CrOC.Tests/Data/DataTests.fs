@@ -253,6 +253,19 @@ let tests =
             Expect.stringContains (e :?> DecodeException).Message "a side exceeds the limit of 65535" "says why"
         }
 
+        test "files read earlier in the run that are gone (the data's storage unmounted) are a storage failure, not bad data" {
+            let dir = sceneFolder 4 48 40
+            let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
+            for batch in loader.Epoch(0L) do batch.Dispose() // every file read once
+            for file in Directory.GetFiles dir do File.Delete file
+            let failure = Expect.throwsC (fun () -> for batch in loader.Epoch(1L) do batch.Dispose()) id
+            Expect.isTrue (failure :? IOException) (sprintf "an I/O failure (exit 1), not 'is this an image dataset?' (exit 2): %s" failure.Message)
+            Expect.stringContains failure.Message "is the data's storage still there" "says what to check"
+            let neverRead = ImageLoader([ ImageEntry.File(Path.Combine(dir, "absent-1.jpg")); ImageEntry.File(Path.Combine(dir, "absent-2.jpg")) ], MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
+            Expect.throwsT<DatasetException> (fun () -> for batch in neverRead.Epoch(0L) do batch.Dispose()) "files never found (a list naming missing files) stay bad data"
+            Directory.Delete(dir, true)
+        }
+
         test "an undecodable file's replacement gets its own views, not a twin of the next slot's sample" {
             use _ = torch.NewDisposeScope()
             let dir = sceneFolder 2 64 64
