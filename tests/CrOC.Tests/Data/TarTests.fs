@@ -308,6 +308,14 @@ let tests =
             let refusal = Expect.throwsC (fun () -> ImageSources.Find([ Path.Combine(dir, "x{0..999999}{0..999999}*.png") ], ignore) |> ignore) id
             Expect.stringContains refusal.Message "name 1,000,000,000,000 paths together, more than 1,000,001" "says why"
             Expect.isLessThan watch.Elapsed.TotalSeconds 5.0 "at once"
+            // a tree 1,500 folders deep is searched in linear time (each folder's real path was resolved anew: 33 s)
+            let deep = Path.Combine(dir, "deep")
+            let bottom = Seq.fold (fun path _ -> Path.Combine(path, "d")) deep [ 1 .. 1500 ]
+            Directory.CreateDirectory bottom |> ignore
+            File.WriteAllBytes(Path.Combine(bottom, "x.png"), DataTests.hugePngHeader 1u 1u)
+            let watch = Diagnostics.Stopwatch.StartNew()
+            Expect.equal (ImageSources.Find([ deep ], ignore).Count) 1 "the image at the bottom"
+            Expect.isLessThan watch.Elapsed.TotalSeconds 10.0 "not cubic in the depth"
             // a list that repeats a line searches it once (each repetition was searched, then its images counted once)
             let repeated = Path.Combine(dir, "repeated.txt")
             File.WriteAllLines(repeated, Array.create 20000 "*.tar")
