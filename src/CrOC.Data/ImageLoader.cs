@@ -59,8 +59,9 @@ public sealed class ImageLoader
     readonly LoaderOptions options;
     readonly ImageDecoder decoder;
     readonly Action<string> warn;
-    /// <summary>By file index: decoded earlier in this process, so that its "not found" later is the storage's
-    /// failure (an unmounted or deleted dataset), not the data's (exit 2, "is this an image dataset?", once).</summary>
+    /// <summary>By file index: decoded earlier in this process. A row of failures that are all missing files (or
+    /// the storage's), one of them read before, is the storage's failure (an unmounted or deleted dataset), not
+    /// the data's (exit 2, "is this an image dataset?", once).</summary>
     readonly bool[] decodedOnce;
 
     public DataStats Stats { get; } = new();
@@ -155,11 +156,12 @@ public sealed class ImageLoader
         for (int s = 0; s < size; s++)
         {
             int position = Order.GlobalPosition(batch, s);
-            bool storage = true, vanished = false; // every failure of this row was the storage's; some file read earlier is gone
+            // every failure of this row was the storage's; or each was the storage's or a missing file, and some file read earlier is gone
+            bool storage = true, storageOrMissing = true, vanished = false;
             for (int attempt = 0; ; attempt++)
             {
                 if (attempt >= System.Math.Min(MaxReplacements, order.Length))
-                    throw storage
+                    throw storage || (storageOrMissing && vanished)
                         ? new IOException(vanished
                             ? $"{attempt} files in a row could not be read near position {position}, files this run read before among them: is the data's storage still there (unmounted, deleted)? ({Stats.Skipped.Count} skipped so far)"
                             : $"{attempt} files in a row could not be read near position {position}, each after {decoder.StorageRetryWaits.Count} retries: is the storage reachable? ({Stats.Skipped.Count} skipped so far)")
@@ -177,9 +179,9 @@ public sealed class ImageLoader
                 }
                 catch (DecodeException e)
                 {
-                    bool gone = e.Missing && decodedOnce[index];
-                    storage &= e.Storage || gone;
-                    vanished |= gone;
+                    storage &= e.Storage;
+                    storageOrMissing &= e.Storage || e.Missing;
+                    vanished |= e.Missing && decodedOnce[index];
                     if (Stats.AddSkipped(e.Path, e.Reason)) warn($"skipped {e.Path}: {e.Reason}");
                 }
             }
