@@ -1,7 +1,7 @@
 using System.Collections;
-using CrOC.Data;
 using System.IO.Compression;
 using System.Text.RegularExpressions;
+using CrOC.Data;
 using Razorvine.Pickle;
 using Razorvine.Pickle.Objects;
 using TorchSharp;
