@@ -16,6 +16,9 @@ namespace CrOC.Host.Weights;
 public static class Safetensors
 {
     const long MaxHeaderBytes = 100L << 20;
+    /// <summary>The most tensors a file may list (a ViT-L checkpoint with AdamW's moments: about 1,200); each
+    /// costs a native tensor, so 400,000 empty ones in a 23 MB header took 1 GB once.</summary>
+    public const int MaxTensors = 100_000;
     public const string ChecksumKey = "sha256";
 
     public static void Write(string path, NamedTensors tensors, IReadOnlyDictionary<string, string>? metadata = null, bool replace = true) =>
@@ -136,6 +139,8 @@ public static class Safetensors
     public static (NamedTensors Tensors, Dictionary<string, string> Metadata) Read(Stream stream)
     {
         var (header, dataStart, dataLength) = ReadHeader(stream);
+        if (header.Count(e => e.Key != "__metadata__") is var listed and > MaxTensors)
+            throw new WeightsException($"the header lists {listed:N0} tensors, more than {MaxTensors:N0}");
         var metadata = MetadataOf(header);
         var entries = new List<(string Name, torch.ScalarType Type, long[] Shape, long Begin, long End)>();
         foreach (var (name, node) in header)

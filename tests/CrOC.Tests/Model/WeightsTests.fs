@@ -206,6 +206,15 @@ let tests =
                 Expect.isLessThan allocated (16L <<< 20) (sprintf "%s: bytes allocated" what)
             File.Delete pth
         }
+        test "a safetensors header listing more than 100,000 tensors is refused before any is made (400,000 empty ones took 1 GB once)" {
+            let path = temporary "many.safetensors"
+            let entries = String.concat "," [ for i in 0 .. Safetensors.MaxTensors -> sprintf "\"t%d\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}" i ]
+            let header = System.Text.Encoding.UTF8.GetBytes("{" + entries + "}")
+            File.WriteAllBytes(path, Array.append (System.BitConverter.GetBytes(uint64 header.Length)) header)
+            let e = Expect.throwsC (fun () -> Safetensors.Read(path) |> ignore) id
+            Expect.isTrue (e :? WeightsException && e.Message.Contains "lists 100,001 tensors, more than 100,000") e.Message
+            File.Delete path
+        }
         test "corrupt, truncated and foreign files give clear errors" {
             use _ = torch.NewDisposeScope()
             let good = temporary "good.safetensors"
