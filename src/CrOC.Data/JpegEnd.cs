@@ -13,25 +13,27 @@ public static class JpegEnd
     const byte Marker = 0xFF, EndOfImage = 0xD9, StartOfScan = 0xDA;
 
     /// <summary>Whether a JPEG's bytes (the decoder's format detection says they are one) hold a scan and, after it, the end-of-image marker.</summary>
-    public static bool Reached(ReadOnlySpan<byte> bytes)
+    public static bool Reached(ReadOnlySpan<byte> bytes) => Walk(bytes).Reached;
+
+    /// <summary>The scans before the end-of-image marker (or the end of the bytes), and whether that marker follows one.</summary>
+    public static (bool Reached, int Scans) Walk(ReadOnlySpan<byte> bytes)
     {
-        int at = 2;
-        bool scanned = false;
+        int at = 2, scans = 0;
         while (at + 1 < bytes.Length)
         {
             if (bytes[at] != Marker || bytes[at + 1] == Marker) { at++; continue; } // stray or fill bytes
             byte marker = bytes[at + 1];
-            if (marker == EndOfImage) return scanned;
+            if (marker == EndOfImage) return (scans > 0, scans);
             if (marker is 0x01 or (>= 0xD0 and <= 0xD7)) { at += 2; continue; } // TEM, RSTn: no length
-            if (at + 3 >= bytes.Length) return false;
+            if (at + 3 >= bytes.Length) break;
             int length = (bytes[at + 2] << 8) | bytes[at + 3];
-            if (length < 2) return false;
+            if (length < 2) break;
             at += 2 + length;
             if (marker != StartOfScan) continue;
-            scanned = true;
+            scans++;
             // entropy-coded data: FF 00 is a stuffed byte, FF D0..D7 a restart; any other FF xx a marker
             while (at + 1 < bytes.Length && !(bytes[at] == Marker && bytes[at + 1] != 0x00 && bytes[at + 1] is not (>= 0xD0 and <= 0xD7))) at++;
         }
-        return false;
+        return (false, scans);
     }
 }

@@ -73,6 +73,24 @@ let rgbPngWith (chunks: byte[] list) =
 /// A zlib stream of `count` zero bytes.
 let zlibZeros (count: int) = zlib (Array.zeroCreate count)
 
+/// A 64×64 grey progressive JPEG of flat grey: a DC scan, then `acScans` scans of the AC band 1–63 (all
+/// zero: one end-of-band run of 64 blocks each, a byte). Repeating a band is what a scan bomb does.
+let progressiveJpeg (acScans: int) =
+    let segment (marker: byte) (payload: byte[]) = Array.concat [ [| 0xFFuy; marker; byte ((payload.Length + 2) >>> 8); byte (payload.Length + 2) |]; payload ]
+    let counts (first: int) = Array.init 16 (fun i -> if i = 0 then byte first else 0uy)
+    let tables = Array.concat [ [| 0x00uy |]; counts 1; [| 0x00uy |]        // DC table 0: category 0, code '0'
+                                [| 0x10uy |]; counts 1; [| 0x60uy |] ]      // AC table 0: an end-of-band run of 64-127 blocks, code '0'
+    let frame = [| 8uy; 0uy; 64uy; 0uy; 64uy; 1uy; 1uy; 0x11uy; 0uy |]      // 8 bits, 64 × 64, one component, table 0
+    let scan (spectral: byte[]) (data: byte[]) = Array.append (segment 0xDAuy (Array.append [| 1uy; 1uy; 0x00uy |] spectral)) data
+    Array.concat
+        [ yield [| 0xFFuy; 0xD8uy |]
+          yield segment 0xDBuy (Array.append [| 0uy |] (Array.create 64 1uy))
+          yield segment 0xC2uy frame
+          yield segment 0xC4uy tables
+          yield scan [| 0uy; 0uy; 0uy |] (Array.zeroCreate 8)                 // 64 DC differences of 0, a bit each
+          for _ in 1 .. acScans do yield scan [| 1uy; 63uy; 0uy |] [| 0x01uy |] // '0' + run bits 000000, padded with 1
+          yield [| 0xFFuy; 0xD9uy |] ]
+
 /// A PNG whose header claims width × height pixels, with no image data.
 let hugePngHeader (width: uint32) (height: uint32) =
     Array.concat [ pngSignature; pngHeader width height 2uy; pngChunk "IEND" [||] ]
@@ -306,7 +324,7 @@ let tests =
             Expect.throwsT<DecodeException> (fun () -> ImageDecoder().Decode(bmp, "zero-bits.bmp") |> ignore) "a clear skip"
         }
 
-        test "a PNG whose compressed text inflates to 64 MB and a WebP chunk claiming 2 GB are refused before the decoder expands them, as images and as masks; small text decodes" {
+        test "a PNG whose compressed text inflates to 64 MB, a WebP chunk claiming 2 GB and a JPEG of 1,002 scans are refused before the decoder expands them, as images and as masks; small text and few scans decode" {
             let latin1 (s: string) = Text.Encoding.Latin1.GetBytes s
             let bomb = zlibZeros (64 <<< 20)
             let ztxt = rgbPngWith [ pngChunk "zTXt" (Array.append (latin1 "Comment\000\000") bomb) ]
@@ -328,6 +346,10 @@ let tests =
                 let before = GC.GetAllocatedBytesForCurrentThread()
                 Expect.isFalse (PictureMark.IsOn mask) (name + " is no picture of croc-host's (the check an output's replacement makes)")
                 Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (16L <<< 20) (name + ": bytes allocated by that check")
+            let scans = Expect.throwsC (fun () -> ImageDecoder().Decode(progressiveJpeg 1001, "scans.jpg") |> ignore) id
+            Expect.stringContains scans.Message "a JPEG of 1,002 scans, more than 1,000" "a scan bomb"
+            let progressive = ImageDecoder().Decode(progressiveJpeg 3, "progressive.jpg")
+            Expect.equal (progressive.Width, progressive.Height) (64, 64) "a progressive JPEG of a few scans decodes"
             let small = rgbPngWith [ pngChunk "zTXt" (Array.append (latin1 "Comment\000\000") (zlibZeros 1000))
                                      pngChunk "iTXt" (Array.append (latin1 "Title\000\001\000\000\000") (zlibZeros 1000)) ]
             let image = ImageDecoder().Decode(small, "small-text.png")
