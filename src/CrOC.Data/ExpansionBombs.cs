@@ -4,13 +4,13 @@ using System.IO.Compression;
 namespace CrOC.Data;
 
 /// <summary>
-/// Small files whose metadata ImageSharp 2.1 would expand to gigabytes before any pixel: a PNG's
-/// compressed text chunks (zTXt, iTXt) are inflated without a limit (a 1 MB file: 1 GB of text), and
-/// a WebP chunk's claimed size is allocated before it is read, and every scan of a progressive JPEG is a
-/// pass over the whole image (a few bytes each with end-of-band runs: 4,000 scans in 165 KB took 1.4 s
-/// to decode, 4× the image's own cost; 256 MB of them would take half an hour). Checked on the
-/// encoded bytes before ImageSharp sees them (decode, identify); PNG text is inflated here into a
-/// counter, at most <see cref="MaxTextBytes"/>.
+/// Small files that would cost ImageSharp 2.1 gigabytes or minutes: a PNG's compressed text chunks
+/// (zTXt, iTXt) are inflated without a limit, in identification too (a 1 MB file: 1 GB of text); a
+/// WebP chunk's claimed size is allocated before it is read; each scan of a progressive JPEG is a pass
+/// over the whole image at a few bytes per scan (end-of-band runs: 4,000 scans in 165 KB took 1.4 s for
+/// a 4096² image, 4× its one-scan cost; 256 MB of them, about half an hour). Checked on the encoded
+/// bytes before ImageSharp sees them; PNG text is inflated here into a counter, at most
+/// <see cref="MaxTextBytes"/>.
 /// </summary>
 public static class ExpansionBombs
 {
