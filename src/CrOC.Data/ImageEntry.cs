@@ -12,6 +12,10 @@ public sealed record ImageEntry(string Path, string? Member = null, long Offset 
 
     public string Name => Member is null ? Path : $"{Path}{ArchiveSeparator}{Member}";
 
+    /// <summary>Named by a list's line, never seen on the storage: a missing one is the data's fault, while a
+    /// file that a search found is missing later only when the storage lost it.</summary>
+    public bool NamedOnly { get; init; }
+
     public static ImageEntry File(string path) => new(System.IO.Path.GetFullPath(path));
 
     public static ImageEntry InArchive(string archive, TarMember member) => new(archive, member.Name, member.Offset, member.Length);

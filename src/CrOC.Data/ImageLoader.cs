@@ -60,8 +60,8 @@ public sealed class ImageLoader
     readonly ImageDecoder decoder;
     readonly Action<string> warn;
     /// <summary>By file index: decoded earlier in this process. A row of failures that are all missing files (or
-    /// the storage's), one of them read before, is the storage's failure (an unmounted or deleted dataset), not
-    /// the data's (exit 2, "is this an image dataset?", once).</summary>
+    /// the storage's), one of them found by the search or read before, is the storage's failure (an unmounted
+    /// or deleted dataset), not the data's (exit 2, "is this an image dataset?", once).</summary>
     readonly bool[] decodedOnce;
 
     public DataStats Stats { get; } = new();
@@ -156,14 +156,14 @@ public sealed class ImageLoader
         for (int s = 0; s < size; s++)
         {
             int position = Order.GlobalPosition(batch, s);
-            // every failure of this row was the storage's; or each was the storage's or a missing file, and some file read earlier is gone
+            // every failure of this row was the storage's; or each was the storage's or a missing file, and some file seen earlier is gone
             bool storage = true, storageOrMissing = true, vanished = false;
             for (int attempt = 0; ; attempt++)
             {
                 if (attempt >= System.Math.Min(MaxReplacements, order.Length))
                     throw storage || (storageOrMissing && vanished)
                         ? new IOException(vanished
-                            ? $"{attempt} files in a row could not be read near position {position}, files this run read before among them: is the data's storage still there (unmounted, deleted)? ({Stats.Skipped.Count} skipped so far)"
+                            ? $"{attempt} files in a row could not be read near position {position}, files found or read before among them: is the data's storage still there (unmounted, deleted)? ({Stats.Skipped.Count} skipped so far)"
                             : $"{attempt} files in a row could not be read near position {position}, each after {decoder.StorageRetryWaits.Count} retries: is the storage reachable? ({Stats.Skipped.Count} skipped so far)")
                         : new DatasetException($"{attempt} files in a row could not be decoded near position {position}{(attempt >= order.Length ? " (every file of the dataset)" : "")}: is this an image dataset? ({Stats.Skipped.Count} skipped so far)");
                 int index = order[(position + attempt) % order.Length]; // the next sample of the epoch's global order (the same whatever the number of ranks)
@@ -181,7 +181,7 @@ public sealed class ImageLoader
                 {
                     storage &= e.Storage;
                     storageOrMissing &= e.Storage || e.Missing;
-                    vanished |= e.Missing && decodedOnce[index];
+                    vanished |= e.Missing && (decodedOnce[index] || !files[index].NamedOnly);
                     if (Stats.AddSkipped(e.Path, e.Reason)) warn($"skipped {e.Path}: {e.Reason}");
                 }
             }

@@ -155,7 +155,7 @@ public static partial class ImageSources
                 return TextList.Lines(root, ListLimit)
                     .Select(l => Path.GetFullPath(Path.Combine(folder, HomeExpanded(l))))
                     .Distinct(StringComparer.Ordinal) // a line given 100,000 times was searched as often (1.7 GB of entries, then counted once)
-                    .SelectMany(p => IsImage(p) && p.IndexOfAny(['*', '?', '{', ImageEntry.ArchiveSeparator]) < 0 ? [ImageEntry.File(p)] : FindOne(p, warn, visited)).ToList();
+                    .SelectMany(p => IsImage(p) && p.IndexOfAny(['*', '?', '{', ImageEntry.ArchiveSeparator]) < 0 ? [ImageEntry.File(p) with { NamedOnly = true }] : FindOne(p, warn, visited)).ToList();
             }
             if (File.Exists(root) && IsImage(root)) return [ImageEntry.File(root)];
             if (TarArchive.Split(root) is var (archive, inside)) return Members(archive, inside.Trim('/'), warn);

@@ -93,7 +93,7 @@ public static partial class PthReader
             var byteOrder = System.Text.Encoding.ASCII.GetString(head, 0, content.ReadAtLeast(head, head.Length, throwOnEndOfStream: false)).Trim();
             if (byteOrder != "little") throw new WeightsException($"its storages are {byteOrder}-endian; only little-endian files are read (re-save it on a little-endian machine)");
         }
-        using var unpickler = new ArchiveUnpickler(archive, prefix);
+        using var unpickler = new ArchiveUnpickler(archive, prefix, stream.Length);
         // From memory, not the entry's stream: Razorvine's stream reader allocates whatever length an
         // opcode claims before reading it (a flipped bit in a string's length: a 1 GB array), while
         // its array reader only slices what is there.
@@ -152,7 +152,8 @@ public static partial class PthReader
         public long Materialised { get; set; }
     }
 
-    sealed class ArchiveUnpickler(ZipArchive archive, string prefix) : Unpickler
+    /// <remarks><paramref name="archiveBytes"/>: the file's length, which bounds what its zip directory may claim.</remarks>
+    sealed class ArchiveUnpickler(ZipArchive archive, string prefix, long archiveBytes) : Unpickler
     {
         readonly Dictionary<string, Storage> storages = [];
 
@@ -175,9 +176,11 @@ public static partial class PthReader
             var entry = archive.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"storage '{key}' is missing from the archive");
             if (entry.Length != bytes || bytes > int.MaxValue)
                 throw new WeightsException($"storage '{key}' holds {entry.Length} bytes, but {elements} {type} elements need {bytes}");
-            // Checked before the array is made: a damaged directory's claim is bounded by the bytes that are there.
-            if (bytes > entry.CompressedLength * MaxDeflateRatio)
-                throw new WeightsException($"storage '{key}' claims {bytes} bytes, more than its {entry.CompressedLength} bytes in the archive can hold (a damaged archive)");
+            // Checked before the array is made: a damaged directory's claim is bounded by the bytes that are there
+            // (its claimed compressed size too: at most the file's)
+            long archived = System.Math.Min(entry.CompressedLength, archiveBytes);
+            if (bytes > archived * MaxDeflateRatio)
+                throw new WeightsException($"storage '{key}' claims {bytes} bytes, more than its {archived} bytes in the archive can hold (a damaged archive)");
             var data = new byte[bytes];
             using (var content = entry.Open()) content.ReadExactly(data);
             return storages[key] = new Storage(type, elements, data);

@@ -271,16 +271,23 @@ let tests =
             Expect.stringContains (e :?> DecodeException).Message "a side exceeds the limit of 65535" "says why"
         }
 
-        test "files read earlier in the run that are gone (the data's storage unmounted) are a storage failure, not bad data" {
-            let dir = sceneFolder 4 48 40
-            let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
-            for batch in loader.Epoch(0L) do batch.Dispose() // every file read once
-            for file in Directory.GetFiles dir do File.Delete file
-            let failure = Expect.throwsC (fun () -> for batch in loader.Epoch(1L) do batch.Dispose()) id
-            Expect.isTrue (failure :? IOException) (sprintf "an I/O failure (exit 1), not 'is this an image dataset?' (exit 2): %s" failure.Message)
-            Expect.stringContains failure.Message "is the data's storage still there" "says what to check"
-            let neverRead = ImageLoader([ ImageEntry.File(Path.Combine(dir, "absent-1.jpg")); ImageEntry.File(Path.Combine(dir, "absent-2.jpg")) ], MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
-            Expect.throwsT<DatasetException> (fun () -> for batch in neverRead.Epoch(0L) do batch.Dispose()) "files never found (a list naming missing files) stay bad data"
+        test "files found or read earlier that are gone (the data's storage unmounted) are a storage failure, not bad data; a list's missing files are bad data" {
+            let gone (readFirst: bool) =
+                let dir = sceneFolder 4 48 40
+                let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
+                if readFirst then for batch in loader.Epoch(0L) do batch.Dispose() // every file read once
+                for file in Directory.GetFiles dir do File.Delete file
+                let failure = Expect.throwsC (fun () -> for batch in loader.Epoch(1L) do batch.Dispose()) id
+                Expect.isTrue (failure :? IOException) (sprintf "read first %b: an I/O failure (exit 1), not 'is this an image dataset?' (exit 2): %s" readFirst failure.Message)
+                Expect.stringContains failure.Message "is the data's storage still there" "says what to check"
+                Directory.Delete(dir, true)
+            gone true
+            gone false // gone before this process read them (its first epoch, or a resume's)
+            let dir = tempDir "listed"
+            let list = Path.Combine(dir, "list.txt")
+            File.WriteAllLines(list, [ "absent-1.jpg"; "absent-2.jpg" ])
+            let neverThere = ImageLoader(ImageSources.Find([ list ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
+            Expect.throwsT<DatasetException> (fun () -> for batch in neverThere.Epoch(0L) do batch.Dispose()) "files a list names that were never there stay bad data"
             Directory.Delete(dir, true)
         }
 

@@ -769,7 +769,7 @@ let tests =
                 Threading.Thread.Sleep 50
             for file in Directory.GetFiles data do File.Delete file
             let outcome = try (if run.Wait(TimeSpan.FromSeconds 120.0) then "ended" else "still running") with :? AggregateException as e -> (nonNull e.InnerException).Message
-            Expect.stringContains outcome "files this run read before among them: is the data's storage still there" "the data failure ends the run (a storage failure: files read before are gone)"
+            Expect.stringContains outcome "files found or read before among them: is the data's storage still there" "the data failure ends the run (a storage failure: files read before are gone)"
             let saved = Checkpoints.List output
             Expect.equal saved.Count 1 "one checkpoint, written as the run ended (no periodic one before step 1000)"
             Expect.isGreaterThanOrEqual (Checkpoints.StepOf saved.[0]) 3L "it holds the steps run"

@@ -50,8 +50,9 @@ let rezipped (pth: byte[]) (edit: string -> byte[] -> byte[]) =
 /// `pth`'s archive rewritten with `edit` applied to data.pkl's bytes.
 let repickled (pth: byte[]) (edit: byte[] -> byte[]) = rezipped pth (fun name bytes -> if name.EndsWith "data.pkl" then edit bytes else bytes)
 
-/// `zip` with the central directory's uncompressed size of the entry whose name ends in `suffix` set to `size`.
-let claimSize (zip: byte[]) (suffix: string) (size: uint32) =
+/// `zip` with a field of the central directory's record of the entry whose name ends in `suffix` set to
+/// `size`: at 20 the compressed size, at 24 the uncompressed one.
+let claimField (field: int) (zip: byte[]) (suffix: string) (size: uint32) =
     let copy = Array.copy zip
     let name = System.Text.Encoding.ASCII.GetBytes suffix
     let isEntry at =
@@ -59,8 +60,11 @@ let claimSize (zip: byte[]) (suffix: string) (size: uint32) =
         && (let nameLength = int (System.BitConverter.ToUInt16(copy, at + 28))
             nameLength >= name.Length && copy.[at + 46 + nameLength - name.Length .. at + 45 + nameLength] = name)
     let at = [ 0 .. copy.Length - 47 ] |> List.find isEntry
-    System.BitConverter.GetBytes(size).CopyTo(copy, at + 24)
+    System.BitConverter.GetBytes(size).CopyTo(copy, at + field)
     copy
+
+let claimSize = claimField 24
+let claimCompressed = claimField 20
 
 /// `bytes` with the first occurrence of `pattern` replaced.
 let replaceOnce (pattern: byte[]) (replacement: byte[]) (bytes: byte[]) =
@@ -196,6 +200,8 @@ let tests =
                 [ "a string's length of 1 GB (BINUNICODE)", repickled good (replaceOnce (latin1 "X\003\000\000\000cpu") (latin1 "X\000\000\000\064cpu"))
                   "a storage of 400 MB in the pickle and the zip directory",
                   claimSize (repickled good (replaceOnce (latin1 "cpuJ\001\000\000\000") (Array.append (latin1 "cpuJ") (System.BitConverter.GetBytes 100_000_000)))) "data/0" 400_000_000u
+                  "a storage of 400 MB in the pickle and the zip directory, compressed to 2 MB, it claims",
+                  claimCompressed (claimSize (repickled good (replaceOnce (latin1 "cpuJ\001\000\000\000") (Array.append (latin1 "cpuJ") (System.BitConverter.GetBytes 100_000_000)))) "data/0" 400_000_000u) "data/0" 2_000_000u
                   "a data.pkl of 200 MB in the zip directory", claimSize good "data.pkl" 200_000_000u
                   "a byteorder entry of 64 MB (deflated to 64 KB)", rezipped good (fun name bytes -> if name.EndsWith "byteorder" then Array.create (64 <<< 20) 32uy else bytes) ]
             for what, bytes in cases do
