@@ -14,8 +14,12 @@ namespace CrOC.Data;
 /// </summary>
 public static class ExpansionBombs
 {
-    /// <summary>Text all of a PNG's compressed chunks may inflate to (real files: a few KB).</summary>
-    public const int MaxTextBytes = 1 << 20;
+    /// <summary>Text all of a PNG's compressed chunks may inflate to (real files: KB; ImageMagick's hex
+    /// profiles and Photoshop's XMP: a few MB).</summary>
+    public const int MaxTextBytes = 64 << 20;
+
+    /// <summary>The most bytes of a text chunk's header (keyword, language, translated keyword) read to find its compressed text.</summary>
+    const int MaxTextHeader = 64 << 10;
 
     /// <summary>The most scans a JPEG may have (encoders write 1, or about 10 when progressive).</summary>
     public const int MaxJpegScans = 1000;
@@ -59,13 +63,16 @@ public static class ExpansionBombs
             if (type.SequenceEqual("IEND"u8) || at + 8 + length > file.Length) return null; // cut short: EncodedEnd says so
             if (type.SequenceEqual("zTXt"u8) || type.SequenceEqual("iTXt"u8))
             {
-                var chunk = new byte[length]; // inside the file, checked above
-                file.ReadExactly(chunk);
-                if (CompressedText(chunk, type) is int start)
+                var head = new byte[System.Math.Min(length, MaxTextHeader)]; // inside the file, checked above
+                file.ReadExactly(head);
+                if (CompressedText(head, type) is int start)
                 {
-                    text += Inflated(chunk, start, MaxTextBytes - text + 1);
-                    if (text > MaxTextBytes) return $"a PNG whose compressed text chunks inflate beyond {MaxTextBytes} bytes (a decompression bomb?)";
+                    file.Position = at + 8 + start;
+                    text += Inflated(new BoundedStream(file, length - start), MaxTextBytes - text + 1);
+                    if (text > MaxTextBytes) return $"a PNG whose compressed text chunks inflate beyond {MaxTextBytes:N0} bytes (a decompression bomb?)";
                 }
+                else if (head.Length == MaxTextHeader && type.SequenceEqual("iTXt"u8))
+                    return $"a PNG text chunk whose header runs past {MaxTextHeader:N0} bytes (a damaged file?)";
             }
             at += 12 + length;
         }
@@ -90,10 +97,10 @@ public static class ExpansionBombs
         return at;
     }
 
-    /// <summary>Bytes the zlib stream from <paramref name="start"/> inflates to, counted up to <paramref name="limit"/>; a damaged stream counts what came before the damage (the decoder reports it).</summary>
-    static long Inflated(byte[] chunk, int start, long limit)
+    /// <summary>Bytes the zlib stream <paramref name="compressed"/> inflates to, counted up to <paramref name="limit"/>; a damaged stream counts what came before the damage (the decoder reports it).</summary>
+    static long Inflated(Stream compressed, long limit)
     {
-        using var stream = new ZLibStream(new MemoryStream(chunk, start, chunk.Length - start, writable: false), CompressionMode.Decompress);
+        using var stream = new ZLibStream(compressed, CompressionMode.Decompress);
         var sink = new byte[1 << 16];
         long total = 0;
         try
@@ -114,7 +121,7 @@ public static class ExpansionBombs
             file.ReadExactly(header);
             long size = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4));
             if (at + 8 + size > end)
-                return $"a WebP whose {System.Text.Encoding.ASCII.GetString(header, 0, 4)} chunk claims {size} bytes, beyond the file's end";
+                return $"a WebP whose {System.Text.Encoding.ASCII.GetString(header, 0, 4)} chunk claims {size} bytes, beyond the end of its RIFF payload (at byte {end})";
             at += 8 + size + (size & 1);
         }
         return null;
