@@ -231,21 +231,28 @@ public static partial class ImageSources
     /// as a is: {000..009}), or null when it has none.</summary>
     static IEnumerable<string>? ExpandBraces(string root)
     {
-        var match = BraceRange().Match(root);
-        if (!match.Success) return null;
-        var (from, to) = (match.Groups[1].Value, match.Groups[2].Value);
-        if (!long.TryParse(from, out long a) || !long.TryParse(to, out long b) || b < a || b - a >= MaxBracePaths)
-            throw new DatasetException($"bad range '{match.Value}' in '{root}'");
-        // all of its ranges together: each one's limit alone let two in a row name 10^12 paths (a search without end)
-        double paths = BraceRange().Matches(root).Aggregate(1.0, (product, m) => product * (double.Parse(m.Groups[2].Value) - double.Parse(m.Groups[1].Value) + 1));
+        var matches = BraceRange().Matches(root);
+        if (matches.Count == 0) return null;
+        // every range checked, and all of them together: each one's limit alone let two in a row name 10^12 paths (a search without end)
+        double paths = 1;
+        foreach (Match range in matches)
+        {
+            if (!long.TryParse(range.Groups[1].Value, out long first) || !long.TryParse(range.Groups[2].Value, out long last) || last < first || last - first >= MaxRangePaths)
+                throw new DatasetException($"bad range '{range.Value}' in '{Shortened(root)}'");
+            paths *= last - first + 1;
+        }
         if (paths > MaxBracePaths)
-            throw new DatasetException($"the ranges in '{root}' name {paths:N0} paths together, more than {MaxBracePaths:N0}");
+            throw new DatasetException($"the ranges in '{Shortened(root)}' name {paths:N0} paths together, more than {MaxBracePaths:N0}");
+        var match = matches[0];
+        var (from, to) = (match.Groups[1].Value, match.Groups[2].Value);
+        long a = long.Parse(from), b = long.Parse(to);
         int width = from.Length > 1 && from[0] == '0' ? from.Length : 0;
         return Enumerable.Range(0, (int)(b - a + 1)).Select(i => root[..match.Index] + (a + i).ToString().PadLeft(width, '0') + root[(match.Index + match.Length)..]);
     }
 
-    /// <summary>The most paths the brace ranges of one root may name, all ranges together.</summary>
-    const long MaxBracePaths = 1_000_001;
+    /// <summary>The most paths one brace range may name ({0..1000000}), and all of a root's ranges together
+    /// (imgs/{000..999}/{0000..1299}.jpg names 1.3 million).</summary>
+    const long MaxRangePaths = 1_000_001, MaxBracePaths = 10_000_000;
 
     [GeneratedRegex(@"\{(\d+)\.\.(\d+)\}")]
     private static partial Regex BraceRange();

@@ -94,12 +94,15 @@ public static class OutputPaths
             try { System.IO.File.WriteAllBytes(probe, [0]); } // a byte: an empty file is made on a full disk too, whose results were lost after the work once
             finally { if (System.IO.File.Exists(probe)) System.IO.File.Delete(probe); }
         }
+        catch (IOException e) when (DiskSpace.IsDiskFull(e)) // exit 1 as any full disk: it may clear, so a requeue may retry
+        {
+            throw new IOException($"{option} '{path}' cannot be written: not one byte fits on its disk", e.HResult);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // a folder that exists yet "cannot find" a file being created in it: /dev/fd (a pipe's `>(…)`), /proc, /sys
             var reason = e is FileNotFoundException && Directory.Exists(full)
                 ? "no new file can be made in it (outputs are written as a new file beside their name, then renamed into place, so a pipe's /dev/fd path or /proc cannot take one)"
-                : e is IOException io && DiskSpace.IsDiskFull(io) ? "its disk is full (not one byte could be written)"
                 : e.Message;
             throw new OutputException($"{option} '{path}' cannot be written: {reason}");
         }

@@ -449,7 +449,7 @@ let tests =
             Directory.Delete(output, true)
         }
 
-        test "an output on a full disk is refused before the work (an empty probe file was made there, and eval-knn's result lost after the work); needs a tmpfs mount" {
+        test "an output on a full disk is refused before the work, exit 1 (an empty probe file was made there, and eval-knn's result lost after the work); needs a tmpfs mount" {
             let point = DataTests.tempDir "full-disk"
             let run (command: string) = let p = Process.Start("bash", [| "-c"; command |]) in p.WaitForExit(); p.ExitCode
             if run (sprintf "mount -t tmpfs -o size=64k tmpfs '%s' 2>/dev/null" point) <> 0 then
@@ -459,8 +459,9 @@ let tests =
                 run (sprintf "dd if=/dev/zero of='%s/filler' bs=4k 2>/dev/null" point) |> ignore // until the disk is full
                 for option, check in [ "--json", (fun () -> OutputPaths.File(Path.Combine(point, "result.json"), "--json") |> ignore)
                                        "--output", (fun () -> OutputPaths.Folder(Path.Combine(point, "run"), "--output") |> ignore) ] do
-                    let refusal = thrown<OutputException> check option
-                    Expect.stringContains refusal.Message "its disk is full" option
+                    let refusal = thrown<IOException> check option
+                    Expect.isTrue (DiskSpace.IsDiskFull refusal) (option + ": a full disk (exit 1, as a full disk mid-run: a requeue may retry)")
+                    Expect.stringContains refusal.Message "not one byte fits on its disk" option
                 Expect.isEmpty (Directory.GetFiles point |> Array.filter (fun f -> Path.GetFileName f <> "filler")) "no probe file left (the empty folder it made goes at the command's end)"
             finally
                 run (sprintf "umount '%s'" point) |> ignore
