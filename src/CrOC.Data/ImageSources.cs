@@ -152,9 +152,10 @@ public static partial class ImageSources
                 var folder = Path.GetDirectoryName(Path.GetFullPath(root))!;
                 // an image file is taken as it is (a missing one is skipped when it does not decode);
                 // every other line is a root of its own: a folder, archive, archive#folder, pattern, list, ~/…
-                return TextList.Lines(root, ListLimit)
-                    .Select(l => Path.GetFullPath(Path.Combine(folder, HomeExpanded(l))))
-                    .Distinct(StringComparer.Ordinal) // a line given 100,000 times was searched as often (1.7 GB of entries, then counted once)
+                var lines = TextList.Lines(root, ListLimit).Select(l => Path.GetFullPath(Path.Combine(folder, HomeExpanded(l)))).ToList();
+                var distinct = lines.Distinct(StringComparer.Ordinal).ToList(); // a line given 100,000 times was searched as often (1.7 GB of entries, then counted once)
+                if (lines.Count > distinct.Count) warn($"'{root}' repeats {Counted.Of(lines.Count - distinct.Count, "line")}: each counts once");
+                return distinct
                     .SelectMany(p => IsImage(p) && p.IndexOfAny(['*', '?', '{', ImageEntry.ArchiveSeparator]) < 0 ? [ImageEntry.File(p) with { NamedOnly = true }] : FindOne(p, warn, visited)).ToList();
             }
             if (File.Exists(root) && IsImage(root)) return [ImageEntry.File(root)];

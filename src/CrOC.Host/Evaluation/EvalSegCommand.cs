@@ -166,6 +166,7 @@ public static class EvalSegCommand
         var labels = Path.Combine(root, "labels.txt");
         string[] names;
         try { names = File.Exists(labels) ? BoundedFile.ReadText(labels, LabelsLimit).ReplaceLineEndings("\n").Split('\n').Where(l => l.Trim().Length > 0).ToArray() : []; }
+        catch (FileTooLargeException e) { throw new DatasetException(e.Message); } // it names the file
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DatasetException($"'{labels}' cannot be read: {e.Message}"); }
         int count = classes ?? (names.Length > 0 ? names.Length : 21);
         if (count > CrOC.Math.Segmentation.Ignore) throw new DatasetException($"'{labels}' names {count} classes; at most {CrOC.Math.Segmentation.Ignore} (label {CrOC.Math.Segmentation.Ignore} means ignored)");

@@ -91,7 +91,8 @@ public static partial class PthReader
             using var content = order.Open();
             var head = new byte[16]; // "little" or "big": the rest of a longer entry is never read
             var byteOrder = System.Text.Encoding.ASCII.GetString(head, 0, content.ReadAtLeast(head, head.Length, throwOnEndOfStream: false)).Trim();
-            if (byteOrder != "little") throw new WeightsException($"its storages are {byteOrder}-endian; only little-endian files are read (re-save it on a little-endian machine)");
+            if (byteOrder == "big") throw new WeightsException("its storages are big-endian; only little-endian files are read (re-save it on a little-endian machine)");
+            if (byteOrder != "little") throw new WeightsException("its byteorder entry says neither 'little' nor 'big' (a damaged archive)");
         }
         using var unpickler = new ArchiveUnpickler(archive, prefix, stream.Length);
         // From memory, not the entry's stream: Razorvine's stream reader allocates whatever length an

@@ -324,6 +324,7 @@ let tests =
             let warnings = Collections.Generic.List<string>()
             Expect.equal (ImageSources.Find([ repeated ], (fun w -> warnings.Add w)).Count) 6 "the pattern's images"
             Expect.isEmpty (warnings |> Seq.filter (fun w -> w.Contains "more than one root")) "not 119,994 images named twice"
+            Expect.contains warnings (sprintf "'%s' repeats 19999 lines: each counts once" repeated) "the repetition is said once"
             // a missing root of a megabyte is quoted shortened, not whole
             let huge = Path.Combine(dir, String('a', 1 <<< 20))
             let missing = Expect.throwsC (fun () -> ImageSources.Find([ huge ], ignore) |> ignore) id
