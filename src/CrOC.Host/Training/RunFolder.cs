@@ -184,7 +184,7 @@ public sealed class RunFolder : IDisposable
     /// <summary>Temporary files of an atomic writer that was killed; any other *.tmp file is left alone.</summary>
     static void RemoveLeftovers(string path)
     {
-        foreach (var folder in new[] { path, Checkpoints.Folder(path) }.Where(Directory.Exists))
+        foreach (var folder in new[] { path, Checkpoints.Folder(path), MetricsLog.EventsFolder(path) }.Where(Directory.Exists)) // the folders atomic writes go to
             foreach (var file in Directory.GetFiles(folder, "*" + AtomicFile.TemporarySuffix).Where(AtomicFile.IsAbandoned))
                 File.Delete(file);
     }

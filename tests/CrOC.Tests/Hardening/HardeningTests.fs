@@ -272,6 +272,8 @@ let tests =
             Expect.isFalse (File.Exists dead) "a dead writer's temporary file is removed"
             let deadAgain = abandoned (Checkpoints.Folder output)
             File.WriteAllText(deadAgain, "")
+            let deadMarker = abandoned (MetricsLog.EventsFolder output) // a restart marker's writer killed (kept at every start once)
+            File.WriteAllText(deadMarker, "")
             let code, _ = TrainingTests.cli (List.toArray (trainArgs output [ "--batch"; "4"; "--max-steps"; "6" ]))
             Expect.equal code 2 "another identity is refused"
             Expect.isTrue (File.Exists deadAgain) "a refused claim deletes nothing"
@@ -295,6 +297,7 @@ let tests =
             Expect.isTrue (File.Exists(newest + ".refused")) "and set aside"
             Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 6 ] "resumed from step 2: one line per step, the torn one gone"
             Expect.isFalse (File.Exists deadAgain) "the accepted claim removes the dead writer's file"
+            Expect.isFalse (File.Exists deadMarker) "in tensorboard/ too"
             Directory.Delete(output, true)
         }
 
