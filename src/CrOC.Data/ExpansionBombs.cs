@@ -15,8 +15,9 @@ namespace CrOC.Data;
 public static class ExpansionBombs
 {
     /// <summary>Text all of a PNG's compressed chunks may inflate to (real files: KB; ImageMagick's hex
-    /// profiles and Photoshop's XMP: a few MB).</summary>
-    public const int MaxTextBytes = 64 << 20;
+    /// profiles and Photoshop's XMP: a few MB). ImageSharp inflates it 4 bytes a read, in identification
+    /// and again in decoding: 64 MB would cost seconds per image.</summary>
+    public const int MaxTextBytes = 16 << 20;
 
     /// <summary>The most bytes of a text chunk's header (keyword, language, translated keyword) read to find its compressed text.</summary>
     const int MaxTextHeader = 64 << 10;
@@ -71,13 +72,16 @@ public static class ExpansionBombs
                     text += Inflated(new BoundedStream(file, length - start), MaxTextBytes - text + 1);
                     if (text > MaxTextBytes) return $"a PNG whose compressed text chunks inflate beyond {MaxTextBytes:N0} bytes (a decompression bomb?)";
                 }
-                else if (head.Length == MaxTextHeader && type.SequenceEqual("iTXt"u8))
+                else if (head.Length == MaxTextHeader && type.SequenceEqual("iTXt"u8) && IsCompressed(head))
                     return $"a PNG text chunk whose header runs past {MaxTextHeader:N0} bytes (a damaged file?)";
             }
             at += 12 + length;
         }
         return null;
     }
+
+    /// <summary>Whether an iTXt chunk's compression flag (after its keyword) is set.</summary>
+    static bool IsCompressed(ReadOnlySpan<byte> chunk) => chunk.IndexOf((byte)0) is var end and >= 0 && end + 1 < chunk.Length && chunk[end + 1] == 1;
 
     /// <summary>Where a chunk's zlib stream starts: zTXt = keyword, 0, method; iTXt = keyword, 0,
     /// flag 1, method, language, 0, translated keyword, 0. Null for an uncompressed iTXt or a malformed chunk.</summary>
@@ -86,7 +90,7 @@ public static class ExpansionBombs
         int keywordEnd = chunk.IndexOf((byte)0);
         if (keywordEnd < 0) return null;
         if (type.SequenceEqual("zTXt"u8)) return System.Math.Min(keywordEnd + 2, chunk.Length);
-        if (keywordEnd + 3 > chunk.Length || chunk[keywordEnd + 1] != 1) return null;
+        if (keywordEnd + 3 > chunk.Length || !IsCompressed(chunk)) return null;
         int at = keywordEnd + 3;
         for (int field = 0; field < 2; field++) // language tag, translated keyword
         {

@@ -49,7 +49,8 @@ public static partial class ImageSources
         int undecodable = entries.RemoveAll(e => e.Member is null && e.Path.Contains('\uFFFD') && !File.Exists(e.Path));
         if (undecodable > 0) warn($"{undecodable} file name(s) are not valid UTF-8, which this program cannot open: left out (rename them, e.g. with `convmv -f latin1 -t utf8`)");
         if (entries.Count == 0) throw new DatasetException("no image under the dataset roots has a name this program can open (names must be valid UTF-8)");
-        var named = entries.DistinctBy(e => e.Name, StringComparer.Ordinal).ToList(); // one path given twice (a folder and a list)
+        // one path given twice (a folder and a list): seen on the storage if any root saw it
+        var named = entries.GroupBy(e => e.Name, StringComparer.Ordinal).Select(g => g.FirstOrDefault(e => !e.NamedOnly) ?? g.First()).ToList();
         if (entries.Count > named.Count) // 'a,a/*.jpg' counted once without a word once
             warn($"{entries.Count - named.Count} image(s) named by more than one root (a folder and a pattern or list of its files) count once");
         var unique = named.DistinctBy(RealNamer(), StringComparer.Ordinal).ToList();
@@ -238,7 +239,7 @@ public static partial class ImageSources
         double paths = 1;
         foreach (Match range in matches)
         {
-            if (!long.TryParse(range.Groups[1].Value, out long first) || !long.TryParse(range.Groups[2].Value, out long last) || last < first || last - first >= MaxRangePaths)
+            if (!long.TryParse(range.Groups[1].Value, out long first) || !long.TryParse(range.Groups[2].Value, out long last) || last < first || last - first + 1 > MaxRangePaths)
                 throw new DatasetException($"bad range '{range.Value}' in '{Shortened(root)}'");
             paths *= last - first + 1;
         }
@@ -251,9 +252,9 @@ public static partial class ImageSources
         return Enumerable.Range(0, (int)(b - a + 1)).Select(i => root[..match.Index] + (a + i).ToString().PadLeft(width, '0') + root[(match.Index + match.Length)..]);
     }
 
-    /// <summary>The most paths one brace range may name ({0..1000000}), and all of a root's ranges together
+    /// <summary>The most paths one brace range may name ({0..999999}), and all of a root's ranges together
     /// (imgs/{000..999}/{0000..1299}.jpg names 1.3 million).</summary>
-    const long MaxRangePaths = 1_000_001, MaxBracePaths = 10_000_000;
+    const long MaxRangePaths = 1_000_000, MaxBracePaths = 10_000_000;
 
     [GeneratedRegex(@"\{(\d+)\.\.(\d+)\}")]
     private static partial Regex BraceRange();

@@ -44,7 +44,7 @@ let private pngSignature = [| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |]
 let private pngHeader (width: uint32) (height: uint32) (colourType: byte) =
     pngChunk "IHDR" (Array.concat [ bigEndian width; bigEndian height; [| 8uy; colourType; 0uy; 0uy; 0uy |] ])
 
-let private zlib (bytes: byte[]) =
+let zlib (bytes: byte[]) =
     use memory = new MemoryStream()
     (use z = new Compression.ZLibStream(memory, Compression.CompressionLevel.Optimal) in z.Write(bytes, 0, bytes.Length))
     memory.ToArray()
@@ -288,6 +288,15 @@ let tests =
             File.WriteAllLines(list, [ "absent-1.jpg"; "absent-2.jpg" ])
             let neverThere = ImageLoader(ImageSources.Find([ list ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
             Expect.throwsT<DatasetException> (fun () -> for batch in neverThere.Epoch(0L) do batch.Dispose()) "files a list names that were never there stay bad data"
+            // a list's files whose folder is gone (the mount below the list) are the storage's too
+            let scenes = sceneFolder 4 48 40
+            let moved = Path.Combine(dir, "scenes")
+            Directory.Move(scenes, moved)
+            File.WriteAllLines(list, [ for f in Directory.GetFiles moved -> Path.GetRelativePath(dir, f) ])
+            let listed = ImageLoader(ImageSources.Find([ list ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
+            Expect.isTrue (ImageSources.Find([ list; moved ]) |> Seq.forall (fun e -> not e.NamedOnly)) "a file a list names and a folder search found counts as found"
+            Directory.Delete(moved, true)
+            Expect.throwsT<IOException> (fun () -> for batch in listed.Epoch(0L) do batch.Dispose()) "its folder gone: the storage's failure"
             Directory.Delete(dir, true)
         }
 
@@ -361,6 +370,15 @@ let tests =
                                      pngChunk "iTXt" (Array.append (latin1 "Title\000\001\000\000\000") (zlibZeros 1000)) ]
             let image = ImageDecoder().Decode(small, "small-text.png")
             Expect.equal (image.Width, image.Height) (8, 8) "a PNG with a little compressed text decodes"
+            // real profiles run to megabytes (ImageMagick's hex profiles, Photoshop's XMP): 2 MB of compressed text and 100 KB of plain iTXt decode
+            let noise = Array.zeroCreate<byte> (2 <<< 20)
+            Random(3).NextBytes noise
+            let profiles = rgbPngWith [ pngChunk "zTXt" (Array.append (latin1 "Raw profile type exif\000\000") (zlib noise))
+                                        pngChunk "iTXt" (Array.concat [ latin1 "XML:com.adobe.xmp\000\000\000\000\000"; Array.create 100_000 (byte 'x') ]) ]
+            Expect.equal (ImageDecoder().Decode(profiles, "profiles.png").Width) 8 "megabytes of real text decode"
+            let longHeader = rgbPngWith [ pngChunk "iTXt" (Array.concat [ latin1 "Comment\000\001\000"; Array.create 70_000 (byte 'l'); latin1 "\000\000"; zlibZeros 10 ]) ]
+            let refused = Expect.throwsC (fun () -> ImageDecoder().Decode(longHeader, "long-header.png") |> ignore) id
+            Expect.stringContains refused.Message "header runs past 65,536 bytes" "a compressed iTXt whose text cannot be found is refused"
             Directory.Delete(dir, true)
         }
 
