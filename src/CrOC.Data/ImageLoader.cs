@@ -60,8 +60,9 @@ public sealed class ImageLoader
     readonly ImageDecoder decoder;
     readonly Action<string> warn;
     /// <summary>By file index: decoded earlier in this process. A row of failures that are all missing files (or
-    /// the storage's), one of them found by the search, read before or in a folder that is gone, is the
-    /// storage's failure (an unmounted or deleted dataset), not the data's (exit 2, "is this an image dataset?", once).</summary>
+    /// the storage's), one of them found by the search or read before, is the storage's failure (an unmounted
+    /// or deleted dataset), not the data's (exit 2, "is this an image dataset?", once). A list's file never
+    /// read here cannot be told from one that was never there (a list naming /nonexistent/a.jpg).</summary>
     readonly bool[] decodedOnce;
 
     public DataStats Stats { get; } = new();
@@ -181,7 +182,7 @@ public sealed class ImageLoader
                 {
                     storage &= e.Storage;
                     storageOrMissing &= e.Storage || e.Missing;
-                    vanished |= e.Missing && (decodedOnce[index] || !files[index].NamedOnly || !Directory.Exists(Path.GetDirectoryName(files[index].Path))); // a list's file whose folder is gone too
+                    vanished |= e.Missing && (decodedOnce[index] || !files[index].NamedOnly);
                     if (Stats.AddSkipped(e.Path, e.Reason)) warn($"skipped {e.Path}: {e.Reason}");
                 }
             }
