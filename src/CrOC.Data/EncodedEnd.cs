@@ -14,14 +14,20 @@ namespace CrOC.Data;
 /// a file cut short (an interrupted copy) for a whole one and fill what is missing with black rows:
 /// a dataset would train, and a mask evaluate, on them unnoticed. Each format's structure is walked
 /// by its own lengths — nothing is decompressed — up to the end of the first frame or page (the one
-/// decoded). Formats ImageSharp reads but this project does not list (TGA, PBM) are refused.
+/// decoded). Formats ImageSharp reads but this project does not list (TGA, PBM) are refused, and so is
+/// a JPEG of more scans than <see cref="JpegEnd.MaxScans"/> (the same walk counts them).
 /// </summary>
 public static class EncodedEnd
 {
     /// <summary>Why <paramref name="bytes"/> of <paramref name="format"/> are not a whole image, or null.</summary>
     public static string? Missing(IImageFormat format, ReadOnlySpan<byte> bytes) => format switch
     {
-        JpegFormat => JpegEnd.Reached(bytes) ? null : "a JPEG cut short: its image data ends before the end-of-image marker (an incomplete copy?)",
+        JpegFormat => JpegEnd.Walk(bytes) switch
+        {
+            { Scans: > JpegEnd.MaxScans } walk => $"a JPEG of {walk.Scans:N0} scans, more than {JpegEnd.MaxScans:N0} (each is a pass over the whole image: a decompression bomb?)",
+            { Reached: true } => null,
+            _ => "a JPEG cut short: its image data ends before the end-of-image marker (an incomplete copy?)",
+        },
         PngFormat => PngComplete(bytes) ? null : "a PNG cut short: its chunks end before the IEND chunk (an incomplete copy?)",
         GifFormat => GifComplete(bytes) ? null : "a GIF cut short: its first frame's data ends early (an incomplete copy?)",
         WebpFormat => WebpComplete(bytes) ? null : "a WebP cut short: shorter than its RIFF header says (an incomplete copy?)",

@@ -4,13 +4,11 @@ using System.IO.Compression;
 namespace CrOC.Data;
 
 /// <summary>
-/// Small files that would cost ImageSharp 2.1 gigabytes or minutes: a PNG's compressed text chunks
-/// (zTXt, iTXt) are inflated without a limit, in identification too (a 1 MB file: 1 GB of text); a
-/// WebP chunk's claimed size is allocated before it is read; each scan of a progressive JPEG is a pass
-/// over the whole image at a few bytes per scan (end-of-band runs: 4,000 scans in 165 KB took 1.4 s for
-/// a 4096² image, 4× its one-scan cost; 256 MB of them, about half an hour). Checked on the encoded
+/// Small files whose metadata ImageSharp 2.1 would expand to gigabytes, in identification too: a
+/// PNG's compressed text chunks (zTXt, iTXt) are inflated without a limit (a 1 MB file: 1 GB of
+/// text), and a WebP chunk's claimed size is allocated before it is read. Checked on the encoded
 /// bytes before ImageSharp sees them; PNG text is inflated here into a counter, at most
-/// <see cref="MaxTextBytes"/>.
+/// <see cref="MaxTextBytes"/>. (A JPEG's scans cost only when its pixels are decoded: <see cref="JpegEnd.MaxScans"/>.)
 /// </summary>
 public static class ExpansionBombs
 {
@@ -22,19 +20,12 @@ public static class ExpansionBombs
     /// <summary>The most bytes of a text chunk's header (keyword, language, translated keyword) read to find its compressed text.</summary>
     const int MaxTextHeader = 64 << 10;
 
-    /// <summary>The most scans a JPEG may have (encoders write 1, or about 10 when progressive).</summary>
-    public const int MaxJpegScans = 1000;
-
     static ReadOnlySpan<byte> PngSignature => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
     /// <summary>Why <paramref name="bytes"/> would expand beyond their limits when decoded, or null.</summary>
-    public static string? Why(byte[] bytes) =>
-        bytes is [0xFF, 0xD8, 0xFF, ..] && JpegEnd.Walk(bytes).Scans is var scans and > MaxJpegScans
-            ? $"a JPEG of {scans:N0} scans, more than {MaxJpegScans:N0} (each is a pass over the whole image: a decompression bomb?)"
-            : Why(new MemoryStream(bytes, writable: false));
+    public static string? Why(byte[] bytes) => Why(new MemoryStream(bytes, writable: false));
 
-    /// <summary>As <see cref="Why(byte[])"/> for a seekable stream, which is left at its start; PNG and WebP only (what an
-    /// identification expands: a JPEG's scans cost only when decoded).</summary>
+    /// <summary>As <see cref="Why(byte[])"/> for a seekable stream, which is left at its start.</summary>
     public static string? Why(Stream file)
     {
         try
