@@ -82,7 +82,7 @@ public sealed class ImageLoader
         this.decoder = decoder ?? new ImageDecoder();
         Order = new EpochOrder(files.Count, options.Batch, options.Rank, options.World);
         if (Order.BatchesPerEpoch == 0)
-            throw new DatasetException($"{Counted.Of(files.Count, "image")} give{(files.Count == 1 ? "s" : "")} no full batch of {options.Batch} per process (world size {options.World})");
+            throw new DatasetException($"{Counted.Of(files.Count, "image gives", "images give")} no full batch of {options.Batch} per process (world size {options.World})");
     }
 
     public int BatchesPerEpoch => Order.BatchesPerEpoch;

@@ -188,15 +188,15 @@ public sealed class TarArchive
     /// beyond <paramref name="limit"/> bytes (counted as read: a device such as /dev/zero never ends).</summary>
     public static byte[] ReadFileOrMember(string path, int limit)
     {
-        if (File.Exists(path))
+        try
         {
-            try { return BoundedFile.ReadBytes(path, limit); }
-            catch (FileTooLargeException e) { throw new DatasetException(e.Message); }
+            if (File.Exists(path)) return BoundedFile.ReadBytes(path, limit);
+            if (Split(path) is not var (file, name)) throw new DatasetException($"'{path}' not found (a file, or archive.tar#member)");
+            var archive = Open(file);
+            var member = archive.Members.FirstOrDefault(m => m.Name == name) ?? throw new DatasetException($"'{name}' is not a member of {archive.Path}{(archive.Problem is null ? "" : $" ({archive.Problem})")}");
+            return member.Length <= limit ? archive.Read(member) : throw new FileTooLargeException(path, limit);
         }
-        if (Split(path) is not var (file, name)) throw new DatasetException($"'{path}' not found (a file, or archive.tar#member)");
-        var archive = Open(file);
-        var member = archive.Members.FirstOrDefault(m => m.Name == name) ?? throw new DatasetException($"'{name}' is not a member of {archive.Path}{(archive.Problem is null ? "" : $" ({archive.Problem})")}");
-        return member.Length <= limit ? archive.Read(member) : throw new DatasetException(new FileTooLargeException(path, limit).Message);
+        catch (FileTooLargeException e) { throw new DatasetException(e.Message); }
     }
 
     /// <summary>"a.tar" or "a.tar#inside" as (archive, inside) when that archive exists.</summary>

@@ -18,7 +18,7 @@ public static class SyntheticDataset
         if (File.Exists(home)) throw new DatasetException($"the synthetic scenes' data folder '{home}' ($CROC_DATA_HOME, or the local data folder) is a file, not a folder");
         var root = Root(home, train, val, seed);
         RemoveAbandoned(root);
-        if (File.Exists(Path.Combine(root, "train-files.txt")) || !ClearWayFor(root)) return root;
+        if (!ClearWayFor(root)) return root;
         var building = root + $".{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}.partial";
         Console.WriteLine($"generating {train} + {val} synthetic scenes into {root} (once) ...");
         try
@@ -43,8 +43,8 @@ public static class SyntheticDataset
     /// <summary>Where the synthetic set of a training configuration is (or will be generated).</summary>
     public static string RootOf(TrainConfig config) => Root(DataHome(), config.SyntheticTrain, config.SyntheticVal, 0);
 
-    /// <summary>Whether the set must be generated: false when another process has just published it
-    /// at <paramref name="root"/>; an empty folder there is removed; anything else that is not a complete
+    /// <summary>Whether the set must be generated: false when it is at <paramref name="root"/> (generated
+    /// earlier, or published by another process just now); an empty folder there is removed; anything else that is not a complete
     /// set is refused, before generating one that could not be put in its place (a run folder there
     /// had every run regenerate the whole set and fail at the rename once).</summary>
     static bool ClearWayFor(string root)
@@ -52,7 +52,7 @@ public static class SyntheticDataset
         if (Directory.Exists(root) && !Directory.EnumerateFileSystemEntries(root).Any())
             try { Directory.Delete(root); return true; }
             catch (IOException) { /* filled meanwhile: judged below */ }
-        if (File.Exists(Path.Combine(root, "train-files.txt"))) return false; // published by another process meanwhile
+        if (File.Exists(Path.Combine(root, "train-files.txt"))) return false; // there: generated earlier, or by another process meanwhile
         if (Directory.Exists(root) || File.Exists(root))
             throw new DatasetException($"'{root}' is where the synthetic scenes go, but it holds something else (no train-files.txt): move it away; the scenes are then generated there");
         return true;

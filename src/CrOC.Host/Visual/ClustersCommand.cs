@@ -66,7 +66,7 @@ public static class ClustersCommand
         MemoryFit.Check(vit, 2L * shown, training: false, PrecisionChoice.Fp32, $"--size {vit.ImageSize} with the backbone's patch {vit.Patch} and {shown} image(s)");
         if (vit.Tokens >= LongForward) Console.WriteLine($"{2 * shown} views of {vit.ImageSize} px ({vit.Tokens:N0} patches each) through the backbone and the clustering: this may take minutes"); // minutes without a line once
         var images = o.Image is not null ? [new ImageDecoder().Decode(files[0])] : FirstDecodable(files, o.Count);
-        if (o.Image is null && images.Count < o.Count) Console.WriteLine($"note: --count {o.Count}, but --data has {Counted.Of(images.Count, "image")} that decode{(images.Count == 1 ? "s" : "")}: {(images.Count == 1 ? "it is" : "all of them are")} drawn"); // fewer without a word once
+        if (o.Image is null && images.Count < o.Count) Console.WriteLine($"note: --count {o.Count}, but --data has {Counted.Of(images.Count, "image that decodes: it is", "images that decode: all of them are")} drawn"); // fewer without a word once
         var captions = ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, loaded.Params, images, o.Seeds, output, attention, o.Head);
         foreach (var caption in captions) Console.WriteLine(caption);
         Console.WriteLine($"wrote {output} ({Counted.Of(images.Count, "image")}, head {o.Head}) and {attention} ({vit.Heads} heads)");
