@@ -196,12 +196,13 @@ let tests =
             PthWriter.Write(pth, NamedTensors([ "w", torch.zeros(1L) ]))
             let good = File.ReadAllBytes pth
             let latin1 (s: string) = System.Text.Encoding.Latin1.GetBytes s
+            let storage400MB = claimSize (repickled good (replaceOnce (latin1 "cpuJ\001\000\000\000") (Array.append (latin1 "cpuJ") (System.BitConverter.GetBytes 100_000_000)))) "data/0" 400_000_000u
             let cases =
                 [ "a string's length of 1 GB (BINUNICODE)", repickled good (replaceOnce (latin1 "X\003\000\000\000cpu") (latin1 "X\000\000\000\064cpu"))
                   "a storage of 400 MB in the pickle and the zip directory",
-                  claimSize (repickled good (replaceOnce (latin1 "cpuJ\001\000\000\000") (Array.append (latin1 "cpuJ") (System.BitConverter.GetBytes 100_000_000)))) "data/0" 400_000_000u
+                  storage400MB
                   "a storage of 400 MB in the pickle and the zip directory, compressed to 2 MB, it claims",
-                  claimCompressed (claimSize (repickled good (replaceOnce (latin1 "cpuJ\001\000\000\000") (Array.append (latin1 "cpuJ") (System.BitConverter.GetBytes 100_000_000)))) "data/0" 400_000_000u) "data/0" 2_000_000u
+                  claimCompressed storage400MB "data/0" 2_000_000u
                   "a data.pkl of 200 MB in the zip directory", claimSize good "data.pkl" 200_000_000u
                   "a byteorder entry of 64 MB (deflated to 64 KB)", rezipped good (fun name bytes -> if name.EndsWith "byteorder" then Array.create (64 <<< 20) 32uy else bytes) ]
             for what, bytes in cases do
