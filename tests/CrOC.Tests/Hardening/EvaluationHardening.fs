@@ -1,0 +1,311 @@
+/// The evaluation commands and the real-photo suite: their data checked before the work, their
+/// outputs replaced only when theirs. Each test reproduces a problem found by trying the tool as a
+/// user would.
+module CrOC.Tests.EvaluationHardening
+
+open System
+open System.Diagnostics
+open System.IO
+open Expecto
+open TorchSharp
+open CrOC.Math
+open CrOC.Host
+open CrOC.Host.CommandLine
+open CrOC.Host.Training
+open CrOC.Host.Weights
+open CrOC.Host.Runtime
+open CrOC.Tests.TestUtil
+open CrOC.Tests.HardeningShared
+
+let tests =
+    testList "evaluations" [
+        test "the real-photo suite refuses bad data before pre-training: a split's missing mask, a damaged archive, a result file that is a folder; a job's bad input is the suite's exit 2" {
+            // each was found by its evaluation after the whole pre-training (exit 1) once
+            let root = DataTests.tempDir "real-root"
+            let camVid, horses = Path.Combine(root, "camvid"), Path.Combine(root, "weizmann-horses")
+            CrOC.Data.SyntheticScenes.WriteVoc(camVid, 6, 2, 1L)
+            let splits = Path.Combine(camVid, "ImageSets", "Segmentation")
+            for name in [ "trainval"; "test" ] do File.Copy(Path.Combine(splits, "train.txt"), Path.Combine(splits, name + ".txt"))
+            CrOC.Data.SyntheticScenes.WriteVoc(horses, 4, 2, 2L)
+            let tar = Path.Combine(root, "tiny-imagenet-subset.tar")
+            Formats.Tar.TarFile.CreateFromDirectory(Path.Combine(horses, "JPEGImages"), tar, false)
+            let suite output = croc 120 [ "experiment"; "--suite"; "real"; "--quick"; "--data-root"; root; "--output"; Path.Combine(root, output) ]
+            let horseVal = File.ReadAllLines(Path.Combine(horses, "ImageSets", "Segmentation", "val.txt")).[0]
+            let mask = Path.Combine(horses, "SegmentationClass", horseVal + ".png")
+            File.Move(mask, mask + ".away")
+            let code, out, err = suite "out-mask"
+            Expect.equal code 2 err
+            Expect.stringContains err (horseVal + ".png: file not found") "the missing mask named"
+            Expect.isFalse (out.Contains "== pre-training") "before pre-training"
+            File.Move(mask + ".away", mask)
+            let whole = File.ReadAllBytes tar
+            File.WriteAllBytes(tar, whole.[.. whole.Length / 2 + 100])
+            let code, _, err = suite "out-tar"
+            Expect.equal code 2 err
+            Expect.stringContains err "is damaged" "a truncated archive (a k-NN on the members before the damage, counted as done, once)"
+            File.WriteAllBytes(tar, whole)
+            Directory.CreateDirectory(Path.Combine(root, "out-results", "results.json")) |> ignore
+            let code, _, err = suite "out-results"
+            Expect.equal code 2 err
+            Expect.stringContains err "is a folder, not a file" "results.json as a folder (every phase ran, then 'Is a directory' once)"
+            let refusing = Evaluation.RealPhotos.HostJob("refusing", [| "train"; "--lr"; "-1" |], Path.Combine(root, "refusing.log"))
+            let e = thrown<exn> (fun () -> Evaluation.RealPhotos.HostJobs.Run([| refusing |], 1, Action<string>(ignore))) "the job refuses"
+            Expect.equal (ExitCodes.For e) 2 "a job's bad input is the suite's exit 2 (1 once)"
+            Directory.Delete(root, true)
+        }
+
+        test "an existing --json or picture path that is a FIFO or an endless device is no earlier result, told at once (no hang, no endless read); a result is read up to 1 MiB" {
+            let dir = DataTests.tempDir "fifo"
+            let fifo = Path.Combine(dir, "result.json")
+            (present (Process.Start("mkfifo", [| fifo |]))).WaitForExit()
+            let within (f: unit -> bool) =
+                let task = Threading.Tasks.Task.Run(Func<bool> f)
+                if task.Wait 20000 then task.Result else failtest "blocked (it hung on the FIFO once)"
+            Expect.isFalse (within (fun () -> OutputPaths.IsJsonResult(fifo, "top1"))) "a FIFO"
+            Expect.isFalse (within (fun () -> CrOC.Data.PictureMark.IsOn fifo)) "a FIFO as a picture"
+            Expect.isFalse (within (fun () -> OutputPaths.IsJsonResult("/dev/full", "top1"))) "a device that never ends (read whole once: out of memory)"
+            let result = Path.Combine(dir, "earlier.json")
+            File.WriteAllText(result, "{ \"top1\": 0.5 }")
+            Expect.isTrue (OutputPaths.IsJsonResult(result, "top1")) "an earlier result"
+            File.WriteAllText(result, "{ \"top1\": 0.5, \"pad\": \"" + String('x', 2 <<< 20) + "\" }")
+            Expect.isFalse (OutputPaths.IsJsonResult(result, "top1")) "above 1 MiB: no result of ours"
+            Directory.Delete(dir, true)
+        }
+
+        test "eval-seg says when its evaluation images are training images too (another split file of the same names) and when a split lists a name twice" {
+            let dir = DataTests.tempDir "seg-overlap"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
+            let splits = Path.Combine(voc, "ImageSets", "Segmentation")
+            let train = File.ReadAllLines(Path.Combine(splits, "train.txt"))
+            File.WriteAllLines(Path.Combine(splits, "again.txt"), Array.append train [| train.[0] |])
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--val-split"; "again"; "--size"; "32"; "--epochs"; "1" ]
+            Expect.equal code 0 err
+            Expect.stringContains out "note: 4 of the 4 evaluation images ('again') are in the training split ('train') too" "the overlap, though the split names differ"
+            Expect.stringContains out "note: 'again' lists 1 name(s) more than once" "the repeated name"
+            Directory.Delete(dir, true)
+        }
+
+        test "eval-seg --cache-features finds a bad evaluation mask before the training images' feature pass" {
+            let dir = DataTests.tempDir "seg-cache-bad"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
+            let last = File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "val.txt")) |> Array.last
+            let mask = Path.Combine(voc, "SegmentationClass", last + ".png")
+            File.WriteAllBytes(mask, (File.ReadAllBytes mask).[.. 200])
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--cache-features" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "unreadable mask" "the bad mask is named"
+            Expect.isFalse (out.Contains "frozen features of") (sprintf "before any feature pass:\n%s" out)
+            Directory.Delete(dir, true)
+        }
+
+        test "eval-seg: a training mask all void (255) is a batch skipped, not 'diverged, use a smaller --lr'; all void is refused as the data's; --standardize with one feature per channel centres only" {
+            let dir, voc, weights = vocWithBackbone "seg-void" 2 1 3L
+            let train = File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "train.txt"))
+            let allVoid name =
+                let mask = Path.Combine(voc, "SegmentationClass", name + ".png")
+                let info = SixLabors.ImageSharp.Image.Identify(mask)
+                use image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.L8>(info.Width, info.Height, SixLabors.ImageSharp.PixelFormats.L8(255uy))
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, mask)
+            allVoid train.[0]
+            let arguments = [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--batch"; "1"; "--cache-features" ]
+            let code, out, err = croc 120 arguments
+            Expect.equal code 0 err
+            Expect.stringContains out "(1 of 2 batches without a labelled pixel skipped)" "said"
+            allVoid train.[1]
+            let code, _, err = croc 120 arguments
+            Expect.equal code 2 err
+            Expect.stringContains err "no pixel of the 2 training image(s) has a class label at --feature-size" "refused naming the data, not the learning rate"
+            // random crops (no cache) may find labels in a later epoch: refused only after the last one
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "2"; "--batch"; "1" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "has a class label in any epoch's crops" "said"
+            Expect.stringContains out "training batches: 4/4" "after every epoch (after the first once)"
+            Directory.Delete(dir, true)
+            let dir, voc, weights = vocWithBackbone "seg-one-feature" 1 1 3L
+            let code, _, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "8"; "--feature-size"; "1"; "--epochs"; "1"; "--cache-features"; "--standardize" ]
+            Expect.equal code 0 err // NaN once: the unbiased std of one value, and libtorch's warning line
+            Expect.isFalse (err.Contains "degrees of freedom") err
+            Directory.Delete(dir, true)
+        }
+
+        test "a second hunt: eval-seg checks its sets before the probe trains and replaces only its own predictions; roots named twice count once; a folder or an odd file is named as such; tar names as tar -tf shows them" {
+            let dir, voc, weights = vocWithBackbone "second-hunt" 4 2 3L
+            // a validation mask of another size: found before the probe's epochs (without cached features it was found after them)
+            let valName = (File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "val.txt"))).[0]
+            let mask = Path.Combine(voc, "SegmentationClass", valName + ".png")
+            let goodMask = File.ReadAllBytes mask
+            CrOC.Data.VocSegmentation.SaveMask(Array.zeroCreate 12, 4, 3, mask)
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "2" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "does not match image" "the bad mask named"
+            Expect.isFalse (out.Contains "epoch 1/2") (sprintf "before any probe epoch:\n%s" out)
+            File.WriteAllBytes(mask, goodMask)
+            // --save-predictions replaces its own masks (marked), never another file
+            let predictions = Path.Combine(dir, "predictions")
+            let evalArgs = [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--cache-features"; "--save-predictions"; predictions ]
+            let code, _, err = croc 120 evalArgs
+            Expect.equal code 0 err
+            let code, out, err = croc 120 evalArgs
+            Expect.equal code 0 (sprintf "a rerun replaces its own predictions: %s" err)
+            Expect.isFalse (out.Contains "of an earlier run stay") "all of them rewritten"
+            // an earlier run's mask this run does not rewrite (a larger --save-count once) is said
+            File.Copy(Path.Combine(predictions, valName + ".png"), Path.Combine(predictions, "earlier.png"))
+            let code, out, err = croc 120 evalArgs
+            Expect.equal code 0 err
+            Expect.stringContains out "note: 1 predicted mask(s) of an earlier run stay in" "said (mixed in without a word once)"
+            File.Delete(Path.Combine(predictions, "earlier.png"))
+            File.Copy(mask, Path.Combine(predictions, valName + ".png"), true)
+            let code, _, err = croc 120 evalArgs
+            Expect.equal code 2 err
+            Expect.stringContains err "exists and is not a mask croc-host predicted" "a ground-truth mask is not replaced"
+            Expect.equal (File.ReadAllBytes(Path.Combine(predictions, valName + ".png"))) goodMask "and left as it was"
+            // two roots naming one folder (one through a link): its images once
+            let images = Path.Combine(voc, "JPEGImages")
+            let alias = Path.Combine(dir, "alias")
+            Directory.CreateSymbolicLink(alias, images) |> ignore
+            let warnings = Collections.Generic.List<string>()
+            Expect.equal (CrOC.Data.ImageSources.Find([ images; alias ], Action<string> warnings.Add).Count) 6 "six images, not twelve"
+            Expect.stringContains (String.Join("\n", warnings)) "already searched" "and says why the second root adds none"
+            // a .txt list may name a folder; a file that is no dataset is named as such
+            let list = Path.Combine(dir, "list.txt")
+            File.WriteAllText(list, "voc/JPEGImages\n")
+            Expect.equal (CrOC.Data.ImageSources.Find([ list ]).Count) 6 "a folder line lists its images"
+            let odd = Path.Combine(dir, "odd.tar.gz")
+            File.WriteAllText(odd, "gzip")
+            let e = thrown<CrOC.Data.DatasetException> (fun () -> CrOC.Data.ImageSources.Find([ odd ]) |> ignore) "not a dataset"
+            Expect.stringContains e.Message "is a file of no kind a dataset can be" "not 'does not exist'"
+            let folderAsImage = thrown<CrOC.Data.DecodeException> (fun () -> CrOC.Data.ImageDecoder().Decode(images) |> ignore) "a folder"
+            Expect.stringContains folderAsImage.Message "a folder, not an image file" "not 'access denied'"
+            // an archive's member named with the "./" that `tar -tf` shows
+            let archive = Path.Combine(dir, "dot.tar")
+            do
+                use stream = File.Create archive
+                use writer = new Formats.Tar.TarWriter(stream)
+                writer.WriteEntry(Path.Combine(images, valName + ".jpg"), "./imgs/" + valName + ".jpg")
+            Expect.equal (CrOC.Data.ImageSources.Find([ archive + "#./imgs" ]).Count) 1 "'#./imgs' is the members' 'imgs'"
+            Directory.Delete(dir, true)
+        }
+
+        test "eval-knn warns when the undecodable images it skipped leave the bank one class" {
+            let dir = DataTests.tempDir "knn-skipped-class"
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            Directory.CreateDirectory(Path.Combine(dir, "bank", "cat")) |> ignore
+            for name in [ "one"; "two" ] do
+                use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(32, 32)
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, Path.Combine(dir, "bank", "cat", name + ".png"))
+            Directory.CreateDirectory(Path.Combine(dir, "bank", "dog")) |> ignore
+            File.WriteAllText(Path.Combine(dir, "bank", "dog", "broken.png"), "not a picture")
+            let code, text, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; Path.Combine(dir, "bank"); "--queries"; Path.Combine(dir, "bank") ]
+            Expect.equal code 0 err
+            Expect.stringContains text "2 undecodable images skipped" "the broken dog skipped (in the bank and among the queries)"
+            Expect.stringContains text "with the undecodable images skipped, the bank has one class ('cat')" "and the one class it leaves said (the check before the run saw two)"
+            Directory.Delete(dir, true)
+        }
+
+        test "eval-knn with a --k above the bank's size says the whole bank voted, in its result line too; its JSON records the network evaluated" {
+            let output = DataTests.tempDir "knn-k"
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "1" ]))
+            Expect.equal code 0 text
+            let bank = Path.Combine(output, "bank")
+            let scenes = Directory.GetFiles(TrainingTests.scenes.Force()) |> Array.sort
+            for i in 0 .. 5 do
+                let folder = Directory.CreateDirectory(Path.Combine(bank, (if i % 2 = 0 then "even" else "odd"))).FullName
+                File.Copy(scenes.[i], Path.Combine(folder, present (Path.GetFileName scenes.[i])))
+            let weights = Checkpoints.List(output) |> Seq.last
+            let json name = Path.Combine(output, name)
+            let recorded name = Text.Json.JsonDocument.Parse(File.ReadAllText(json name)).RootElement.GetProperty("backbone").GetString()
+            let code, out, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--k"; "100"; "--size"; "32"; "--json"; json "teacher.json" ]
+            Expect.equal code 0 err
+            Expect.stringContains out "k = 6 of --k 100: the whole bank" "the k that voted"
+            Expect.equal (recorded "teacher.json") "teacher" "the network evaluated is recorded"
+            let record name = Text.Json.JsonDocument.Parse(File.ReadAllText(json name)).RootElement
+            Expect.equal ((record "teacher.json").GetProperty("k").GetInt32()) 100 "the --k asked"
+            Expect.equal ((record "teacher.json").GetProperty("k_used").GetInt32()) 6 "and the k that voted (only the asked one once)"
+            Expect.stringContains (nonNull ((record "teacher.json").GetProperty("warnings").[0].GetString())) "queries are bank images too" "the warnings said before the run are kept"
+            // A backbone file holds one network: asked for the student, the record says what was evaluated ("student" once), by the export's model card ("single network" once).
+            Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; weights; "--output"; Path.Combine(output, "bb") |])) 0 "export"
+            let code, out, err = croc 120 [ "eval-knn"; "--weights"; Path.Combine(output, "bb.safetensors"); "--backbone"; "student"; "--bank"; bank; "--queries"; bank; "--size"; "32"; "--json"; json "single.json" ]
+            Expect.equal code 0 err
+            Expect.stringContains out "holds a single network (the teacher, by its model card), evaluated as it is" "said"
+            Expect.equal (recorded "single.json") "teacher" "recorded as the network the export was made from"
+            // a re-export keeps the card's network; an export made with --non-strict is said when evaluated (silently once)
+            Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; Path.Combine(output, "bb.safetensors"); "--output"; Path.Combine(output, "bb2") |])) 0 "re-export"
+            let card = Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "bb2.json"))).RootElement
+            Expect.equal (nonNull (card.GetProperty("network").GetString())) "teacher" "still the teacher"
+            let partial = Path.Combine(output, "partial.safetensors")
+            let full = Safetensors.Read(Path.Combine(output, "bb.safetensors"))
+            let struct (tensors, _) = full
+            Expect.isTrue (tensors.Remove "norm.bias") "a tensor left out"
+            Safetensors.Write(partial, tensors)
+            Expect.equal (fst (TrainingTests.cli [| "export"; "--weights"; partial; "--non-strict"; "--output"; Path.Combine(output, "incomplete") |])) 0 "a --non-strict export"
+            let code, out, err = croc 120 [ "eval-knn"; "--weights"; Path.Combine(output, "incomplete.safetensors"); "--bank"; bank; "--queries"; bank; "--size"; "32" ]
+            Expect.equal code 0 err
+            Expect.stringContains out "warning: this file is an incomplete export (made with --non-strict" "said"
+            Directory.Delete(output, true)
+        }
+
+        test "eval-seg --save-predictions: names with subfolders are written there; a name leading outside the folder is refused before the work" {
+            let dir = DataTests.tempDir "predictions"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
+            for folder, ext in [ "JPEGImages", ".jpg"; "SegmentationClass", ".png" ] do
+                Directory.CreateDirectory(Path.Combine(voc, folder, "sub")) |> ignore
+                File.Move(Path.Combine(voc, folder, "scene_00004" + ext), Path.Combine(voc, folder, "sub", "scene_00004" + ext))
+            let valList = Path.Combine(voc, "ImageSets", "Segmentation", "val.txt")
+            File.WriteAllLines(valList, [ "sub/scene_00004"; "scene_00005" ])
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            let out, json = Path.Combine(dir, "out"), Path.Combine(dir, "result.json")
+            let arguments = [| "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--lr"; "0.2"; "--cache-features"; "--standardize"; "--probe-seeds"; "0,1"; "--save-predictions"; out; "--json"; json |]
+            let run () = TrainingTests.cli arguments
+            let code, text = run ()
+            Expect.equal code 0 text
+            Expect.isTrue (File.Exists(Path.Combine(out, "sub", "scene_00004.png")) && File.Exists(Path.Combine(out, "scene_00005.png"))) "both masks"
+            Expect.isTrue (File.Exists json) "and the JSON"
+            // the real-photo suite takes the JSON as this job's result, and not another job's
+            let job (arguments: string[]) = Evaluation.RealPhotos.HostJob("probe", arguments, "log")
+            Expect.isFalse (Evaluation.RealPhotos.RealPhotoSuite.NotDone(job arguments)) "the JSON records the job's own settings"
+            for option, other in [ "--epochs", "2"; "--lr", "0.1"; "--probe-seeds", "0" ] do
+                let changed = arguments |> Array.mapi (fun i a -> if i > 0 && arguments.[i - 1] = option then other else a)
+                Expect.isTrue (Evaluation.RealPhotos.RealPhotoSuite.NotDone(job changed)) (sprintf "%s %s differs from the record" option other)
+            Expect.isTrue (Evaluation.RealPhotos.RealPhotoSuite.NotDone(job (arguments |> Array.filter ((<>) "--standardize")))) "without --standardize"
+            File.WriteAllLines(valList, [ "../../escape" ])
+            // the image and mask exist (beside the dataset), so the names' check is the one that refuses
+            File.Copy(Path.Combine(voc, "JPEGImages", "scene_00005.jpg"), Path.Combine(dir, "escape.jpg"))
+            File.Copy(Path.Combine(voc, "SegmentationClass", "scene_00005.png"), Path.Combine(dir, "escape.png"))
+            let code, text = run ()
+            Expect.equal code 2 text
+            Expect.stringContains text "outside --save-predictions" "says why"
+            Directory.Delete(dir, true)
+        }
+
+        test "long work reports progress with an ETA; clusters writes its picture beside the weights, not into the current folder" {
+            let lines = ResizeArray<string>()
+            let progress = ProgressReport("feature pass", 4L, Action<string>(lines.Add), TimeSpan.Zero)
+            for _ in 1 .. 4 do progress.Advance()
+            Expect.equal lines.Count 4 "a line per step with no interval"
+            Expect.stringContains lines.[0] "feature pass: 1/4 (25%)" "what, how far"
+            Expect.stringContains lines.[0] "ETA" "and when it will end"
+            Expect.isFalse (lines.[3].Contains "ETA") "no ETA once done"
+            let dir = DataTests.tempDir "clusters-output"
+            let weights = Path.Combine(dir, "w.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init { Vit.VitConfig.Tiny(8, 32) with Depth = 1 } (new torch.Generator(0UL)))).WithPrefix("backbone."))
+            let image = Path.Combine(dir, "scene.jpg")
+            let struct (scene, _) = CrOC.Data.SyntheticScenes.Generate(1L, 0, CrOC.Data.SyntheticScenes.SceneOptions(64, 48))
+            CrOC.Data.SyntheticScenes.SaveJpeg(scene, image)
+            let code, message = TrainingTests.cli [| "clusters"; "--weights"; weights; "--image"; image |]
+            Expect.equal code 0 message
+            for name, struct (width, height) in [ "w-clusters.png", Visual.ClusterPictures.ClustersPictureSize(32, 1); "w-clusters-attention.png", Visual.ClusterPictures.AttentionPictureSize(32, 1, Vit.VitConfig.Tiny(8, 32).Heads) ] do
+                let info = SixLabors.ImageSharp.Image.Identify(Path.Combine(dir, name))
+                Expect.equal (int64 info.Width, int64 info.Height) (width, height) (name + ": the size the --size/--count limit is checked on")
+            Expect.isTrue (File.Exists(Path.Combine(dir, "w-clusters.png")) && File.Exists(Path.Combine(dir, "w-clusters-attention.png"))) "beside the weights"
+            Directory.Delete(dir, true)
+        }
+    ]

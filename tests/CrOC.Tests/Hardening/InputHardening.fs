@@ -1,0 +1,394 @@
+/// Bad input: options, config files, environment and sizes end with one line and a documented exit
+/// code. Each test reproduces a problem found by trying the tool as a user would.
+module CrOC.Tests.InputHardening
+
+open System
+open System.Diagnostics
+open System.IO
+open System.IO.Compression
+open System.Text
+open Expecto
+open TorchSharp
+open CrOC.Math
+open CrOC.Host
+open CrOC.Host.CommandLine
+open CrOC.Host.Training
+open CrOC.Host.Weights
+open CrOC.Host.Runtime
+open CrOC.Tests.TestUtil
+open CrOC.Tests.HardeningShared
+
+let tests =
+    testList "input" [
+        test "bench-data reports a skipped file once, not once per run and worker count" {
+            let dir = DataTests.sceneFolder 8 64 48
+            File.WriteAllText(Path.Combine(dir, "broken.jpg"), "not an image")
+            let more = DataTests.sceneFolder 2 64 48
+            let code, out, err = croc 120 [ "bench-data"; "--data"; dir + "," + more; "--size"; "32"; "--patch"; "8"; "--batch"; "4"; "--batches"; "2"; "--workers"; "0,1" ]
+            Expect.equal code 0 (out + err)
+            Expect.stringContains out "11 images from" "two roots, comma-separated as train's --data ('does not exist' once)"
+            let skips = err.Split('\n') |> Array.filter (fun l -> l.Contains "skipped" && l.Contains "broken.jpg")
+            Expect.equal skips.Length 1 (sprintf "one line (8 once: 4 runs × 2 worker counts): %s" err)
+            for d in [ dir; more ] do Directory.Delete(d, true)
+            // its own scenes go to a temporary folder, removed also when they cannot be written
+            let temp = DataTests.tempDir "bench-data-temp"
+            let code, err = crocWithFileLimit 8L [ "TMPDIR", temp ] [ "bench-data"; "--size"; "32"; "--patch"; "8"; "--batch"; "4"; "--batches"; "1"; "--workers"; "0" ]
+            Expect.equal code 1 err
+            Expect.stringContains err "a file grew past the largest this process may write" "the limit named"
+            Expect.isEmpty (Directory.GetFileSystemEntries temp) "no half-written scenes left in TMPDIR" // left behind once
+            Directory.Delete(temp, true)
+        }
+
+        test "CROC_DATA_HOME: a leading ~/ is the home folder and an empty value counts as unset; a deleted working folder is said before libtorch loads" {
+            // '~/zz' generated into a folder named '~' and then looked for the set in the home folder (exit 2 on every run) once; '' generated into the working folder
+            let home = DataTests.tempDir "data-home"
+            let synthetic = [ "--max-steps"; "1"; "--synthetic-train"; "8"; "--synthetic-val"; "2"; "--depth"; "1"; "--batch"; "4"; "--image-size"; "32" ]
+            for value, expected in [ "~/zz", Path.Combine(home, "zz"); "", Path.Combine(home, ".local", "share", "crocnet") ] do
+                let run = Path.Combine(home, sprintf "run-%d" value.Length)
+                let code, err = crocInShell (sprintf "cd '%s'" home) "" [ "CROC_DATA_HOME", value; "HOME", home; "XDG_DATA_HOME", "" ] ([ "train"; "--output"; run ] @ synthetic)
+                Expect.equal code 0 err
+                Expect.isTrue (Directory.Exists(Path.Combine(expected, "synthetic-v1-seed0-8-2"))) (sprintf "CROC_DATA_HOME='%s': the set in %s" value expected)
+            Expect.isFalse (Directory.Exists(Path.Combine(home, "~"))) "no folder named '~'"
+            // a finished synthetic run without its picture (stopped between its last checkpoint and the picture) draws it when run again
+            let run = Path.Combine(home, "run-4") // CROC_DATA_HOME='~/zz'
+            File.Delete(Path.Combine(run, "clusters.png"))
+            let code, err = crocInShell (sprintf "cd '%s'" home) "" [ "CROC_DATA_HOME", "~/zz"; "HOME", home ] ([ "train"; "--output"; run ] @ synthetic)
+            Expect.equal code 0 err
+            Expect.isTrue (File.Exists(Path.Combine(run, "clusters.png"))) "drawn on the rerun ('already finished' without it on every rerun once)"
+            // "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so" (exit 2) and nothing else once
+            let gone = Path.Combine(home, "gone")
+            let code, err = crocInShell (sprintf "mkdir '%s' && cd '%s' && rmdir '%s'" gone gone gone) "" [] [ "bench-vit"; "--help" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "the working folder no longer exists" "said"
+            Directory.Delete(home, true)
+        }
+
+        test "a --data root whose name holds a comma is taken whole when it exists; otherwise commas separate roots" {
+            let root = DataTests.tempDir "comma-root"
+            let comma = Directory.CreateDirectory(Path.Combine(root, "photos,2024")).FullName
+            let data value = (TrainingTests.configOf [ "data", value ]).Data |> List.ofArray
+            Expect.equal (data comma) [ comma ] "an existing folder named with a comma is one root"
+            let shard = TarTests.writeTar Formats.Tar.TarEntryFormat.Pax (Path.Combine(root, "shard,1.tar")) [ "train/a.jpg", [| 1uy |] ]
+            Expect.equal (data (shard + "#train")) [ shard + "#train" ] "an archive named with a comma, with its folder"
+            Expect.equal (data (Path.Combine(root, "a") + "," + Path.Combine(root, "b"))) [ Path.Combine(root, "a"); Path.Combine(root, "b") ] "a list of roots"
+            Directory.Delete(root, true)
+        }
+
+        test "bench takes any --batch in its range: the synthetic set's size (which it never uses) does not refuse one above 1024" {
+            let config = BenchCommand.ConfigOf(BenchOptions(Preset = Preset.Tiny, Batch = 2048))
+            Expect.equal config.Batch 2048 "the batch asked for"
+        }
+
+        test "bench-clustering, bench-vit and bench-block warn when --threads asks for more than the machine's cores, as bench and train do" {
+            let threads = "256" // above any CI machine's cores
+            for args in [ [ "bench-clustering"; "--batch"; "1"; "--heads"; "1"; "--tokens"; "9"; "--dim"; "4"; "--repeats"; "1" ]
+                          [ "bench-vit"; "--arch"; "tiny"; "--size"; "16"; "--patch"; "8"; "--batch"; "1"; "--repeats"; "1" ]
+                          [ "bench-block"; "--arch"; "tiny"; "--size"; "16"; "--patch"; "8"; "--images"; "1"; "--repeats"; "1" ] ] do
+                let code, out, err = croc 120 (args @ [ "--threads"; threads ])
+                Expect.equal code 0 (sprintf "%s: %s" args.Head err)
+                Expect.stringContains out "1 process(es) × 256 threads ask for more than this machine's" (sprintf "%s warns" args.Head)
+        }
+
+        test "bad inputs end with one line and a documented exit code, never a crash (134) or a stack trace" {
+            let dir = DataTests.tempDir "bad-inputs"
+            let aFile = Path.Combine(dir, "a-file")
+            File.WriteAllText(aFile, "x")
+            let zipNamedSafetensors, binaryAnnotations = Path.Combine(dir, "zip.safetensors"), Path.Combine(dir, "binary.txt")
+            PthWriter.Write(zipNamedSafetensors, NamedTensors([ "w", torch.ones(4L) ]))
+            File.WriteAllBytes(binaryAnnotations, [| 1uy; 2uy; 27uy; byte 'x' |])
+            let danglingLink, loopLink = Path.Combine(dir, "dangling"), Path.Combine(dir, "loop.json")
+            File.CreateSymbolicLink(danglingLink, Path.Combine(dir, "nowhere")) |> ignore
+            File.CreateSymbolicLink(loopLink, loopLink) |> ignore
+            let fifoWeights = Path.Combine(dir, "fifo.safetensors")
+            do
+                use mkfifo = Diagnostics.Process.Start("mkfifo", [ fifoWeights ])
+                mkfifo.WaitForExit()
+            let recordsAsFolders = Path.Combine(dir, "records-as-folders")
+            Directory.CreateDirectory(Path.Combine(recordsAsFolders, "metrics.jsonl")) |> ignore
+            let pictureAsFolder = Path.Combine(dir, "picture-as-folder")
+            Directory.CreateDirectory(Path.Combine(pictureAsFolder, "clusters.png")) |> ignore
+            let eventsAsFile = Directory.CreateDirectory(Path.Combine(dir, "events-as-file")).FullName
+            File.WriteAllText(Path.Combine(eventsAsFile, "tensorboard"), "")
+            let suiteConfig = Path.Combine(dir, "suite.json")
+            File.WriteAllText(suiteConfig, "{ \"data\": \"photos\", \"max-steps\": 1 }")
+            let unwritable = "/proc/croc-cannot-write-here/out"
+            let voc = Path.Combine(dir, "voc")
+            CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            // A VOC root whose train list names an image that is not there (read in a parallel loop).
+            let ghost = Path.Combine(dir, "voc-ghost")
+            CrOC.Data.SyntheticScenes.WriteVoc(ghost, 4, 2, 3L)
+            File.AppendAllText(Path.Combine(ghost, "ImageSets", "Segmentation", "train.txt"), "\nghost\n")
+            let pngNamedWeights = Path.Combine(dir, "weights.png")
+            File.Copy(weights, pngNamedWeights)
+            let existing = Path.Combine(dir, "taken")
+            File.WriteAllText(existing + ".json", "another export's card")
+            let photo = Path.Combine(dir, "photo.png")
+            do
+                use image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(32, 32)
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, photo)
+            let photoBytes = File.ReadAllBytes photo
+            // A VOC root whose first mask is cut in half.
+            let badMask = Path.Combine(dir, "voc-bad-mask")
+            CrOC.Data.SyntheticScenes.WriteVoc(badMask, 4, 2, 3L)
+            let mask = Path.Combine(badMask, "SegmentationClass", "scene_00000.png")
+            File.WriteAllBytes(mask, (File.ReadAllBytes mask).[.. 200])
+            // Links to inputs, a run's config.json, a photo that is no picture of ours: none is an output to replace.
+            let link name target = let path = Path.Combine(dir, name) in File.CreateSymbolicLink(path, target) |> ignore; path
+            let weightsLink = link "link.safetensors" weights
+            let photoLink = link "photo-link.png" photo
+            let masksLink = link "masks-link" (Path.Combine(voc, "SegmentationClass"))
+            let runConfig = Path.Combine(dir, "config.json")
+            File.WriteAllText(runConfig, "{ \"arch\": \"tiny\" }")
+            let otherPhoto = Path.Combine(dir, "other.png")
+            File.Copy(photo, otherPhoto)
+            let otherPhotoBytes = File.ReadAllBytes otherPhoto
+            // A pickle that calls os.system (protocol 2: GLOBAL posix.system, ("true",), REDUCE), in torch.save's zip layout.
+            let evil = Path.Combine(dir, "evil.pth")
+            do
+                use zip = ZipFile.Open(evil, ZipArchiveMode.Create)
+                use entry = zip.CreateEntry("archive/data.pkl").Open()
+                let pickle = Array.concat [ [| 0x80uy; 2uy |]; Encoding.ASCII.GetBytes "cposix\nsystem\nX"; [| 4uy; 0uy; 0uy; 0uy |]; Encoding.ASCII.GetBytes "true"; [| 0x85uy; byte 'R'; byte '.' |] ]
+                entry.Write(pickle, 0, pickle.Length)
+            let toml = Path.Combine(dir, "overflow.toml")
+            File.WriteAllText(toml, "depth = 99999999999999999999\n")
+            let twice = Path.Combine(dir, "twice.json")
+            File.WriteAllText(twice, "{ \"batch\": 2, \"batch\": 4 }")
+            let nanWeights = Path.Combine(dir, "nan.safetensors")
+            let partialWeights = Path.Combine(dir, "partial.safetensors")
+            let overflowWeights = Path.Combine(dir, "overflow.safetensors")
+            let bank = Path.Combine(dir, "bank") // two classes of the VOC set's photos
+            for i, photo in Directory.GetFiles(Path.Combine(voc, "JPEGImages")) |> Array.sort |> Array.indexed do
+                let folder = Directory.CreateDirectory(Path.Combine(bank, (if i % 2 = 0 then "even" else "odd"))).FullName
+                File.Copy(photo, Path.Combine(folder, present (Path.GetFileName photo)))
+            do
+                let named = Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))
+                BackboneExport.Write(nanWeights, NamedTensors(named |> List.mapi (fun i (n, t) -> n, (if i = 3 then torch.full_like(t, Double.NaN) else t))).WithPrefix("backbone."))
+                BackboneExport.Write(partialWeights, NamedTensors(named |> List.filter (fun (n, _) -> not (n.EndsWith "fc2.bias"))).WithPrefix("backbone."))
+                // finite (the loader's NaN check passes them) but overflowing in the first matmul
+                BackboneExport.Write(overflowWeights, NamedTensors(named |> List.map (fun (n, t) -> n, (if n = "patch_embed.proj.weight" then torch.full_like(t, 3e38) else t))).WithPrefix("backbone."))
+            let cases =
+                [ 2, [ "eval-seg"; "--weights"; weights; "--data"; ghost; "--size"; "32"; "--epochs"; "1" ], "file not found"
+                  2, [ "export"; "--weights"; weightsLink; "--output"; Path.Combine(dir, "w"); "--format"; "safetensors"; "--overwrite" ], "is this command's input file"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; masksLink ], "lies inside the dataset"
+                  2, [ "clusters"; "--weights"; weights; "--image"; photoLink; "--output"; photo ], "is this command's input file"
+                  2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; otherPhoto ], "exists and is not a picture croc-host drew"
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; runConfig ], "exists and is not an earlier result (a JSON object with \"top1\")"
+                  2, [ "eval-seg"; "--weights"; evil; "--data"; voc ], "its pickle calls 'posix.system'"
+                  2, [ "train"; "--config"; toml ], "Unable to parse integer"
+                  2, [ "train"; "--config"; twice ], "'batch' is given 2 times"
+                  2, [ "experiment"; "--train-args=--bogus 1" ], "`croc-host train --help`'s options"
+                  2, [ "eval-seg"; "--weights"; weights; "--probe-seeds"; "1,1" ], "--probe-seeds must be distinct"
+                  2, [ "eval-seg"; "--weights"; nanWeights; "--data"; voc ], "holds NaN or infinite values"
+                  2, [ "eval-seg"; "--weights"; partialWeights; "--data"; voc ], "missing from the file: blocks.0.mlp.fc2.bias)"
+                  1, [ "eval-knn"; "--weights"; overflowWeights; "--bank"; bank; "--queries"; bank; "--size"; "32" ], "non-finite (NaN or infinite) features for k-NN bank features" // a top-1 of NaN scores once
+                  1, [ "eval-seg"; "--weights"; overflowWeights; "--data"; voc; "--size"; "32"; "--epochs"; "1" ], "non-finite (NaN or infinite) features for the probe's images"
+                  1, [ "clusters"; "--weights"; overflowWeights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, "nan-clusters.png") ], "non-finite (NaN or infinite) features for the images' views" // one colour, captioned 'K* = 4, 4 matched', once
+                  1, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "3"; "--batch"; "1"; "--lr"; "1e30" ], "it diverged at lr 1E+30; use a smaller --lr" // an mIoU of a NaN probe once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--size"; "4096"; "--batch"; "4096" ], "--size 4096 with the backbone's patch 8 and --batch 4096 gives 262,145 tokens per image: the activations" // killed by the kernel once
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "4096"; "--batch"; "4096" ], "gives 262,145 tokens per image: the activations"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--feature-size"; "4096"; "--classes"; "255"; "--epochs"; "1" ], "the probe's logits at --feature-size 4096 and --size 32 for 255 classes with --batch 60 need at least" // "out of memory" after the feature pass once
+                  2, [ "export"; "--weights"; partialWeights; "--output"; Path.Combine(dir, "partial-export") ], "; --non-strict exports what fits"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--classes"; "1" ], "is neither a class (0..0) nor 255"
+                  2, [ "eval-seg"; "--weights"; weights; "--probe-seeds"; "," ], "--probe-seeds needs at least one value"
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--size"; "8" ], "--size 8 gives 1 patch(es)"
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--size"; "4096"; "--count"; "6" ], "use a smaller --size or --count" // an int overflow once
+                  2, [ "export"; "--weights"; weights; "--output"; Path.Combine(dir, "w"); "--format"; "safetensors" ], "is this command's input file"
+                  2, [ "export"; "--weights"; weights; "--output"; existing ], "exists: choose another --output, or add --overwrite"
+                  2, [ "experiment"; "--train-args=--epochs" ], "--epochs needs a value"
+                  2, [ "experiment"; "--train-args=--move-aside" ], "'--move-aside' is the suite's own"
+                  2, [ "train"; "--output"; Path.Combine(aFile, "run") ], "which is a file, not a folder"
+                  2, [ "experiment"; "--output"; aFile ], "is a file, not a folder"
+                  2, [ "bench-vit"; "--arch"; "tiny"; "--size"; "4096"; "--patch"; "1"; "--batch"; "1" ], "gives 16,777,217 tokens per image: the activations" // swapped for minutes once
+                  2, [ "bench-block"; "--size"; "2048"; "--patch"; "2" ], "tokens per image: the activations"
+                  2, [ "eval-knn"; "--k"; "5"; "--k"; "7" ], "--k is given 2 times (5, 7): give it once"
+                  2, [ "experiment"; "--train-args=--depth 2 --depth 3" ], "--train-args: --depth is given 2 times"
+                  2, [ "train"; "--output"; Path.Combine(dir, "lr-run"); "--data"; Path.Combine(voc, "JPEGImages"); "--batch"; "1"; "--lr"; "0.001"; "--min-lr"; "5" ], "--min-lr 5 is above the peak learning rate 3.906E-06"
+                  2, [ "experiment"; "--train-args=--alpha 0.5"; "--output"; Path.Combine(dir, "exp") ], "'--alpha' is the suite's own"
+                  2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
+                  2, [ "experiment"; "--train-args=--config " + suiteConfig; "--output"; Path.Combine(dir, "exp-config") ], "sets 'data', which is the suite's own" // trained on the scenes, recorded the file's data once
+                  2, [ "experiment"; "--size"; "100" ], "--size 100 is not a multiple of the patch size 8"
+                  2, [ "clusters"; "--weights"; pngNamedWeights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; pngNamedWeights ], "is this command's input file"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--json"; aFile ], "exists and is not an earlier result (a JSON object with \"miou\")"
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; weights ], "is this command's input file"
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--temperature"; "0.001" ], "--temperature must be"
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-annotations"; "/dev/zero" ], "'/dev/zero' holds more than 67108864 bytes" // read until out of memory once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank + "," + bank; "--queries"; bank ], "this option takes one root, not a comma-separated list" // "does not exist" alone once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--init-seed"; "5" ], "--init-seed 5 seeds --random's initialisation" // ignored silently once
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-count"; "3" ], "--save-count 3 counts the masks --save-predictions writes" // ignored silently once
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--train-split="; ], "--train-split needs a value (NAME), got ''" // looked for 'ImageSets/Segmentation/.txt' once
+                  2, [ "train"; "--output"; Path.Combine(dir, String.Join("/", Array.create 19 (String('x', 200)))) ], "bytes long: the files written in it would pass the 4095-byte limit of a path" // every step ran, then the first checkpoint's temporary name failed (exit 1, nothing kept) once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; Path.Combine(dir, String('j', 251) + ".json") ], "is 256 bytes long, more than the 255 a file or folder name may have" // after the whole evaluation once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; Path.Combine(dir, "a" + String.replicate 64 "😀" + ".json") ], "the name 'a" + String.replicate 11 "😀" + "…' is 262 bytes long" // half an emoji once
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, String('c', 242) + ".png") ], "--output (its attention picture)" // its -attention.png name, after loading once
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, ".png") ], "names no picture" // a hidden '.png' and '-attention.png' once
+                  2, [ "export"; "--weights"; zipNamedSafetensors ], "a zip archive (a PyTorch .pth saved by torch.save?), not safetensors" // "header length 2251885780355920 does not fit a file of … bytes" once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-annotations"; binaryAnnotations ], "the line '???x' has no class" // raw control bytes on the terminal once
+                  2, [ "train"; "--output"; danglingLink ], "is a link to '" + Path.Combine(dir, "nowhere") + "', which does not exist" // "is a file, not a folder" once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; loopLink ], "is a link that leads back to itself" // "exists and is not an earlier result" once
+                  2, [ "export"; "--weights"; weights; "--output"; dir + "/" ], "names no file"
+                  2, [ "export"; "--weights"; weights; "--output"; dir + "/." ], "names no file" // wrote hidden '..safetensors' files once
+                  2, [ "export"; "--weights"; weights; "--output"; dir + "/.." ], "names no file"
+                  2, trainArgs "" [], "--output needs a value (DIR), got ''"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(voc, "SegmentationClass") ], "lies inside the dataset"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred", "scene_00004.png") ], "lies in --save-predictions" // replaced a mask once
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred") ], "lies in --save-predictions" // failed after the work once
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, "c.jpg") ], "must end with .png"
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--seeds"; "4294967296" ], "--seeds must lie in [0, 2147483647], got 4294967296"
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-stride"; "99999999999" ], "--query-stride must lie in [1, 2147483647], got 99999999999" // "[-2147483648, 2147483647] (≥ 1)" once
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--probe-seeds"; "0,,1" ], "--probe-seeds has an empty item (number 2 of 3) (N,N,…), got '0,,1'" // read as 0,1 once
+                  2, [ "bench-clustering"; "--tokens"; "1" ], "fewer than the clustering's 5 initial clusters"
+                  2, [ "bench-clustering"; "--tokens"; "250000"; "--batch"; "1000"; "--heads"; "64" ], "the keys alone need 7.45 TiB" // out of memory, exit 1, once
+                  2, [ "bench"; "--preset"; "tiny"; "--size"; "8" ], "--size 8 gives two views 2 patches, fewer than the preset's n-tokens 5"
+                  2, [ "experiment"; "--quick" ], "--quick is the real suite's try-out"
+                  2, [ "experiment"; "--suite"; "real"; "--size"; "64"; "--train-args=--epochs 2" ], "--train-args, --size: the synthetic suite's" // ignored silently once
+                  2, trainArgs (Path.Combine(dir, "r1")) [ "--lr"; "nan" ], "--lr must be"
+                  2, trainArgs (Path.Combine(dir, "r2")) [ "--lr"; "-0.001" ], "--lr must be"
+                  2, trainArgs (Path.Combine(dir, "r3")) [ "--drop-path"; "3" ], "--drop-path must be"
+                  2, trainArgs (Path.Combine(dir, "r4")) [ "--batch"; "0" ], "--batch must be"
+                  2, trainArgs (Path.Combine(dir, "big-run")) [ "--image-size"; "4096"; "--patch"; "2" ], "gives 4,194,305 tokens per image: the activations"
+                  2, trainArgs (Path.Combine(dir, "r5")) [ "--lr"; "Infinity" ], "--lr must be in (0, 10], got Infinity"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--lr"; "Infinity" ], "--lr must be finite and > 0, got Infinity" // "must be > 0, got Infinity" once
+                  2, trainArgs aFile [], "is a file, not a folder"
+                  2, trainArgs recordsAsFolders [], "holds a folder named metrics.jsonl" // "permission denied", exit 1, once
+                  2, trainArgs pictureAsFolder [], "holds a folder named clusters.png" // "Is a directory", exit 1, after the last step once
+                  2, trainArgs eventsAsFile [], "--output's TensorBoard folder '" + Path.Combine(eventsAsFile, "tensorboard") + "' is a file" // exit 1 after the records once
+                  2, trainArgs "/" [], "is the filesystem's root" // as root, a run was written into / once
+                  2, trainArgs "//." [], "is the filesystem's root"
+                  2, trainArgs unwritable [], "cannot be written"
+                  2, [ "export"; "--weights"; weights; "--output"; unwritable ], "cannot be written"
+                  2, [ "eval-seg"; "--weights"; weights; "--json"; unwritable + ".json" ], "cannot be written"
+                  2, [ "export"; "--weights"; weights; "--output"; "/proc/croc-export" ], "no new file can be made in it" // .NET's "Could not find file" once
+                  2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth"); "--data"; voc ], "no such file"
+                  2, [ "eval-seg"; "--weights"; Path.Combine(dir, "absent.pth") ], "no such file" // before generating the synthetic set
+                  2, [ "eval-seg"; "--weights"; aFile; "--data"; voc ], "not a readable PyTorch file"
+                  2, [ "export"; "--weights"; fifoWeights; "--output"; Path.Combine(dir, "fifo-export") ], "is not a readable regular file" // hung once
+                  2, [ "eval-knn"; "--weights"; fifoWeights; "--bank"; voc; "--queries"; voc ], "is not a readable regular file"
+                  2, [ "bench"; "--size"; "4096"; "--batch"; "1"; "--repeats"; "1"; "--no-data"; "--precision"; "bf16" ], "--size 4096 with the preset's patch 16 gives 65,537 tokens per image" // bf16's scores uncounted: a C++ abort (134) once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--size"; "2048"; "--batch"; "1"; "--precision"; "bf16" ], "--size 2048 with the backbone's patch 8"
+                  2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of the preset's patch 8"
+                  2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
+                  2, [ "bench-allreduce"; "--sizes"; "8,8" ], "--sizes needs two different sizes at least" // a bandwidth of 1e9 GB/s from one size once
+                  2, [ "bench-allreduce"; "--sizes"; "0.000001,0.000002" ], "--sizes needs two different sizes at least" // both one element
+                  2, [ "clusters"; "--weights"; weights ], "exactly one of --image and --data"
+                  2, [ "clusters"; "--weights"; weights; "--image"; photo; "--count"; "3" ], "--count 3 draws images from --data" // ignored silently once
+                  2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; photo ], "is this command's input file"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; badMask; "--size"; "32"; "--epochs"; "1" ], "unreadable mask"
+                  2, [ "eval-knn"; "--weights"; weights ], "--bank is required"
+                  2, [ "train"; "--epochs" ], "--epochs needs a value"
+                  2, [ "train"; "--size"; "64" ], "unknown option --size (did you mean --image-size?)" // no suggestion once
+                  2, [ "frobnicate" ], "unknown command" ]
+            let weightsBytes = File.ReadAllBytes weights
+            for expected, args, message in cases do
+                let code, _, err = croc 120 args
+                let what = String.Join(" ", args |> List.map (fun a -> if a.Length > 40 then "…" + a.Substring(a.Length - 20) else a))
+                Expect.equal code expected (sprintf "%s → exit %d:\n%s" what code err)
+                Expect.stringContains err message (sprintf "%s: the message" what)
+                Expect.isFalse (err.Contains "   at ") (sprintf "%s: no stack trace:\n%s" what err)
+                let messageLines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.filter (fun l -> not (l.StartsWith "Run `croc-host"))
+                Expect.equal messageLines.Length 1 (sprintf "%s: one line:\n%s" what err)
+                if args.Head <> "export" then Expect.isFalse (err.Contains "--non-strict") (sprintf "%s: no option the command lacks" what)
+            for refused in [ "lr-run"; "big-run" ] do // refused after the run folder was made once
+                Expect.isFalse (Directory.Exists(Path.Combine(dir, refused))) (sprintf "the refused run left no folder '%s'" refused)
+            Expect.equal (File.ReadAllBytes weights) weightsBytes "export did not write over its input"
+            Expect.equal (File.ReadAllBytes otherPhoto) otherPhotoBytes "clusters did not write over a photo"
+            Expect.equal (File.ReadAllText runConfig) "{ \"arch\": \"tiny\" }" "eval-knn did not write over a run's config.json"
+            Expect.equal (File.ReadAllText(existing + ".json")) "another export's card" "nor over an existing file"
+            Expect.equal (File.ReadAllBytes photo) photoBytes "clusters did not write over the photo it shows"
+            Directory.Delete(dir, true)
+        }
+
+        test "bench-allreduce fits its ring model to the smallest and the largest size, in whatever order --sizes gives them" {
+            let sorted = [ struct (1e3, 1e-4); struct (1e6, 1e-2); struct (1e8, 0.5) ]
+            let struct (latency, bandwidth) = AllReduceBenchmark.FitRing(ResizeArray sorted, 4)
+            Expect.floatClose Accuracy.veryHigh latency (1e-4 / 6.0) "the smallest size's time over 2(N−1) ring steps"
+            Expect.floatClose Accuracy.veryHigh bandwidth (1.5 * 1e8 / (0.5 - 1e-4)) "the largest size's bytes moved, 2(N−1)/N · S, over its time less the latency"
+            for order in [ List.rev sorted; [ sorted.[1]; sorted.[2]; sorted.[0] ] ] do
+                Expect.equal (AllReduceBenchmark.FitRing(ResizeArray order, 4)) (struct (latency, bandwidth)) (sprintf "%A: the same fit (the first and last given were taken once)" order)
+        }
+
+        test "a rank's bad option points at the command's --help, not at 'train [rank 1]'" {
+            let error = new StringWriter()
+            let previous = Console.Error
+            Console.SetError error
+            let code = try ExitCodes.Report("train [rank 1]", OptionException "--lr must be positive") finally Console.SetError previous
+            Expect.equal code 2 "bad input"
+            Expect.equal (error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray)
+                [ "croc-host train [rank 1]: --lr must be positive"; "Run `croc-host train --help` for its options." ] "the line names the rank, the hint the command"
+        }
+
+        test "usage errors name the subcommand's --help; every option of train is in its help with its default and range" {
+            let code, message = TrainingTests.cli [| "eval-seg"; "--weights"; "w"; "--sise"; "3" |]
+            Expect.equal code 2 "unknown option"
+            Expect.stringContains message "unknown option --sise (did you mean --size?)" "with a suggestion"
+            Expect.stringContains message "Run `croc-host eval-seg --help`" "points to the subcommand's help"
+            let help = TrainCommand.Help()
+            for option in OptionSet<TrainConfig>.Options do
+                Expect.stringContains help ("--" + option.Name) (sprintf "--%s is in the help" option.Name)
+            Expect.stringContains help "--lr X" "a value placeholder"
+            Expect.stringContains help "[default 0.005; in (0, 10]]" "the default and the range of --lr"
+            Expect.stringContains help "--move-aside" "the command's own options too"
+            // Every stored setting is an option: a new field cannot be forgotten by the command line.
+            let settable = typeof<TrainConfig>.GetProperties() |> Array.filter (fun p -> p.CanWrite) |> Array.map (fun p -> p.Name) |> Set.ofArray
+            let declared = OptionSet<TrainConfig>.Options |> Seq.map (fun o -> o.Property.Name) |> Set.ofSeq
+            Expect.equal declared settable "every TrainConfig field has exactly one option"
+        }
+
+        test "config files and --config themselves: no value, a preset that is not a name, a list of settings, nulls, a missing file are bad input (exit 2)" {
+            let dir = DataTests.tempDir "config-files"
+            let write (name: string) (text: string) =
+                let file = Path.Combine(dir, name)
+                File.WriteAllText(file, text)
+                file
+            let cases =
+                [ [| "train"; "--config"; "--max-steps"; "1" |], "--config needs a value"
+                  [| "train"; "--config"; write "p.toml" "preset = 5\n" |], "preset must be a name"
+                  [| "train"; "--config"; write "list.json" "[1, 2]" |], "not a table of settings"
+                  [| "train"; "--config"; write "null.json" """{ "device": null }""" |], "'device' is null"
+                  [| "train"; "--config"; write "typo.json" """{ "lrr": 0.1 }""" |], "unknown setting 'lrr' (did you mean --lr?)"
+                  [| "train"; "--config"; dir |], "is a folder, not a file"
+                  [| "train"; "--config"; dir + ".json" |], "not found" ]
+            for args, says in cases do
+                let code, message = TrainingTests.cli args
+                Expect.equal code 2 (sprintf "%A → %s" args message)
+                Expect.stringContains message says (sprintf "%A" args)
+            Directory.Delete(dir, true)
+        }
+
+        test "a config file's values are range-checked like the command line's (TOML nan)" {
+            let file = Path.Combine(DataTests.tempDir "toml-nan", "run.toml")
+            File.WriteAllText(file, "lr = nan\n")
+            let e = thrown<ConfigException> (fun () -> TrainingTests.configOf [ "config", file ] |> ignore) "refused"
+            ignore e
+            let code, message = TrainingTests.cli [| "train"; "--config"; file |]
+            Expect.equal code 2 "exit 2"
+            Expect.stringContains message "--lr must be" "names the setting"
+        }
+
+        test "a ViT pass whose activations cannot fit in memory is refused before any work; the official step fits" {
+            let official = Training.CrocSetup.Published(Training.Arch.Small, 16, 224)
+            // 2 bytes × 16 images × 197 tokens × 8·384 values × 12 blocks: a lower bound
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, true, PrecisionChoice.Fp32)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0 * 12.0) "the estimate"
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, false, PrecisionChoice.Fp32)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0) "one block at inference"
+            // bf16 on the CPU holds the scores (2 bytes × 16 × 6 heads × 197²): 13 blocks' worth under training, 2 at inference
+            let scores = 2.0 * 16.0 * 6.0 * 197.0 * 197.0
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, true, PrecisionChoice.Bf16)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0 * 12.0 + 13.0 * scores) "bf16 training"
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, false, PrecisionChoice.Bf16)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0 + 2.0 * scores) "bf16 inference"
+            // the parameters in float32: ViT-S/16's 21,665,664 once at inference, six times under training (student, teacher, gradients, two moments, a shadow)
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.ParameterBytes(official, true)) (4.0 * 6.0 * 21665664.0) "training"
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.ParameterBytes(official, false)) (4.0 * 21665664.0) "inference"
+            MemoryFit.Check(official, 16L, true, PrecisionChoice.Bf16, "the official step", 4L <<< 30) // 0.8 GB in half of 4 GB
+            // a bound within memory but above half of it: a bench of 2 × 65,536 images at 16 px passed and was killed for memory once
+            thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Bf16, "the official step", 1500L <<< 20)) "0.8 GB in 1.5 GB" |> ignore
+            let e = thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Fp32, "--size 224 with --patch 16", 100L <<< 20)) "beyond 100 MiB"
+            Expect.stringContains e.Message "--size 224 with --patch 16 gives 197 tokens per image: the activations of 16 image(s) and the parameters need at least 221.6 MiB + 495.9 MiB, more than half of this machine's 100.0 MiB" "says why"
+        }
+
+        test "bench --object-shapes fixed runs train's step in the fixed layout" {
+            let config = CrOC.Host.BenchCommand.ConfigOf(CrOC.Host.BenchOptions(ObjectShapes = ObjectShapesChoice.Fixed))
+            Expect.equal config.ObjectShapes ObjectShapesChoice.Fixed "passed to the step's config"
+            Expect.equal (CrocSetup.Clustering config).Shapes CrOC.Math.Clustering.ObjectShapes.Fixed "and to the clustering"
+            Expect.equal (CrocSetup.Clustering (CrOC.Host.BenchCommand.ConfigOf(CrOC.Host.BenchOptions()))).Shapes CrOC.Math.Clustering.ObjectShapes.Dynamic "dynamic by default"
+        }
+    ]

@@ -1,0 +1,244 @@
+/// Stop signals and job runners: a stop ends after a step with a checkpoint, writes in progress are
+/// abandoned cleanly, a failing job stops its batch. Each test reproduces a problem found by trying
+/// the tool as a user would.
+module CrOC.Tests.StopHardening
+
+open System
+open System.Diagnostics
+open System.IO
+open Expecto
+open CrOC.Host
+open CrOC.Host.CommandLine
+open CrOC.Host.Training
+open CrOC.Host.Weights
+open CrOC.Tests.TestUtil
+open CrOC.Tests.HardeningShared
+
+let tests =
+    testList "stops and jobs" [
+        test "the synthetic experiment: a run that fails ends its own train.log with the failure line, as train's does" {
+            let experiment = DataTests.tempDir "experiment-fails"
+            let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if not (List.contains name [ "output"; "data"; "epochs" ]) then yield sprintf "--%s %s" name value ]) + " --max-steps 2"
+            let code, err = crocWithFileLimit 256L [] [ "experiment"; "--seeds"; "0"; "--output"; experiment; "--train-args=" + trainArgsText ] // the first checkpoint fails
+            Expect.equal code 1 err
+            let runLog = File.ReadAllLines(Path.Combine(experiment, "croc-seed0", "train.log"))
+            Expect.stringContains (Array.last runLog) "croc-host experiment: a file grew past the largest this process may write" "the last line says why (on stderr alone once)"
+            Directory.Delete(experiment, true)
+        }
+
+        test "a stop signal whose announcement fails (the log's disk is full) still stops the run after its step, with a checkpoint; one during the step's checkpoint stops there, not a step later" {
+            let output = DataTests.tempDir "signal"
+            let config = TrainingTests.tinyConfig output [ "max-steps", "50"; "log-every", "1"; "checkpoint-every", "1" ]
+            let trainer: Trainer ref = ref Unchecked.defaultof<_>
+            // the signal comes as step 1 is logged, before its checkpoint is written
+            trainer.Value <- Trainer(config, fun line ->
+                if line.StartsWith "step 1/" then trainer.Value.OnStopSignal "SIGTERM" |> ignore
+                if line.StartsWith "SIGTERM" then raise (IOException("No space left on device", 28)))
+            let summary = trainer.Value.Run(CrOC.Data.ImageSources.Find(config.Data))
+            Expect.equal summary.Steps 1L "stopped after its first step"
+            Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "with a checkpoint"
+            Expect.isNull (TrainCommand.PictureCheckpoint(summary, false)) "and no cluster picture after it: the sender wants the process gone"
+            let finished = TrainSummary(summary.Steps, summary.StepsRun, summary.FirstLoss, summary.LastLoss, summary.Seconds, summary.ImagesPerSecond, summary.LastCheckpoint, false)
+            Expect.equal (TrainCommand.PictureCheckpoint(finished, false)) summary.LastCheckpoint "a finished run draws it"
+            Expect.isNull (TrainCommand.PictureCheckpoint(finished, true)) "unless a signal came after its last step"
+            // A signal before the first step (while the data was searched): no step, nothing written, said so.
+            let lines = ResizeArray<string>()
+            let early = Trainer(config, Action<string>(lines.Add))
+            Expect.isTrue (early.OnStopSignal "SIGTERM") "the first SIGTERM is handled"
+            Expect.isFalse (early.OnStopSignal "SIGTERM") "the second is left to its default action: the process ends at once"
+            Expect.isTrue (early.OnStopSignal "interrupt") "another signal's first is handled"
+            let none = early.Run(CrOC.Data.ImageSources.Find(config.Data))
+            Expect.equal (none.Steps, none.StepsRun) (1L, 0L) "resumed at step 1, no step run"
+            Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "no new checkpoint"
+            Expect.contains lines "SIGTERM: stopping (no step is running)" "the signal said what it does"
+            Directory.Delete(output, true)
+        }
+
+        test "a synthetic set whose generation was stopped leaves no lasting half-built copy; a live builder's is kept" {
+            let home = DataTests.tempDir "synthetic-home"
+            let root = Path.Combine(home, "synthetic-v1-seed0-8-2")
+            let partial (pid: int) = Directory.CreateDirectory(sprintf "%s.%s-%d-%s.partial" root Environment.MachineName pid (Guid.NewGuid().ToString("N"))).FullName
+            let dead, live = partial 2147483000, partial Environment.ProcessId
+            Expect.equal (SyntheticDataset.Ensure(8, 2, 0L, home)) root "generated"
+            Expect.isFalse (Directory.Exists dead) "the stopped builder's copy is removed"
+            Expect.isTrue (Directory.Exists live) "a running builder's copy is left alone"
+            // A generation that fails (a full disk; here ulimit -f) removes its half-built copy at once (it held the space until the next start once).
+            let failing = DataTests.tempDir "synthetic-failing"
+            let code, err = crocWithFileLimit 6L [ "CROC_DATA_HOME", Path.Combine(failing, "home") ] [ "train"; "--output"; Path.Combine(failing, "run"); "--max-steps"; "1"; "--synthetic-train"; "64"; "--synthetic-val"; "4" ]
+            Expect.equal code 1 err
+            Expect.isEmpty (Directory.GetFileSystemEntries(Path.Combine(failing, "home"))) "no .partial copy left"
+            for d in [ home; failing ] do Directory.Delete(d, true)
+        }
+
+        test "signals: SIGHUP stops a run cleanly (unless ignored, as under nohup); the synthetic experiment's runs stop with a checkpoint too" {
+            let output = DataTests.tempDir "hangup"
+            let started (shell: string) (args: string list) =
+                let info = ProcessStartInfo("bash", RedirectStandardOutput = true, RedirectStandardError = true)
+                for a in [ "-c"; shell + " exec dotnet \"$@\""; "croc"; hostDll ] @ args do info.ArgumentList.Add a
+                let p = present (Process.Start info)
+                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+                p, (fun () -> (if p.WaitForExit 120000 then () else p.Kill true; failwith "did not end"); p.ExitCode, out.Result + err.Result)
+            let signalAfterFirstStep (run: string) (signal: string) (p: Process) =
+                let metrics = Path.Combine(run, "metrics.jsonl")
+                let watch = Stopwatch.StartNew()
+                while not (File.Exists metrics && FileInfo(metrics).Length > 0L) do
+                    if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwith "no step was run"
+                    Threading.Thread.Sleep 100
+                (present (Process.Start("kill", [| "-" + signal; string p.Id |]))).WaitForExit()
+            let p, ended = started "" (trainArgs output [ "--epochs"; "1000" ])
+            signalAfterFirstStep output "HUP" p
+            let code, text = ended ()
+            Expect.equal code 0 text
+            Expect.stringContains text "SIGHUP: finishing the current step, then writing a checkpoint" "heard"
+            Expect.isNonEmpty (Checkpoints.List output) "checkpointed"
+            // Ignored at start (nohup): the run goes on; SIGTERM then stops it.
+            let ignoring = output + "-nohup"
+            let p, ended = started "trap '' HUP;" (trainArgs ignoring [ "--epochs"; "1000" ])
+            signalAfterFirstStep ignoring "HUP" p
+            Threading.Thread.Sleep 1500
+            Expect.isFalse p.HasExited "SIGHUP ignored, as nohup asked"
+            (present (Process.Start("kill", [| "-TERM"; string p.Id |]))).WaitForExit()
+            let code, text = ended ()
+            Expect.equal code 0 text
+            Expect.isFalse (text.Contains "SIGHUP") "not heard"
+            // The synthetic experiment: its in-process runs stop as train's do.
+            let experiment = output + "-experiment"
+            let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if not (List.contains name [ "output"; "data"; "epochs" ]) then yield sprintf "--%s %s" name value ]) + " --epochs 1000"
+            let p, ended = started "" [ "experiment"; "--seeds"; "0"; "--output"; experiment; "--train-args=" + trainArgsText ]
+            signalAfterFirstStep (Path.Combine(experiment, "croc-seed0")) "TERM" p
+            let code, text = ended ()
+            Expect.equal code 0 text
+            Expect.stringContains text "rerun the same command to resume" "said how to go on"
+            Expect.isNonEmpty (Checkpoints.List(Path.Combine(experiment, "croc-seed0"))) "checkpointed"
+            let runLog = File.ReadAllText(Path.Combine(experiment, "croc-seed0", "train.log")) // none once: the README promises one per run
+            Expect.stringContains runLog "optimiser steps per epoch" "its train.log has the run's lines"
+            Expect.stringContains runLog "SIGTERM: finishing the current step" "and the stop"
+            for folder in [ output; ignoring; experiment ] do Directory.Delete(folder, true)
+        }
+
+        test "a stop signal while the synthetic scenes are being generated ends the generation: exit 0 at once, the half-built copy removed" {
+            // "interrupt: stopping (no step is running)", then the generation went on (for hours at the largest --synthetic-train) once
+            let home = DataTests.tempDir "stop-generating"
+            let data = Path.Combine(home, "data")
+            let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+            for a in [ hostDll; "train"; "--output"; Path.Combine(home, "run"); "--synthetic-train"; "100000"; "--synthetic-val"; "1"; "--max-steps"; "1" ] do info.ArgumentList.Add a
+            info.Environment.["CROC_DATA_HOME"] <- data
+            use p = present (Process.Start info)
+            let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+            let watch = Stopwatch.StartNew()
+            while not (Directory.Exists data && Directory.GetDirectories(data, "*.partial").Length > 0) do
+                if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "the generation did not start: %s" err.Result
+                Threading.Thread.Sleep 50
+            Threading.Thread.Sleep 500
+            (present (Process.Start("kill", [| "-INT"; string p.Id |]))).WaitForExit()
+            let stopped = Stopwatch.StartNew()
+            if not (p.WaitForExit 30_000) then
+                p.Kill true
+                failtest "still generating 30 s after the signal"
+            Expect.equal p.ExitCode 0 (out.Result + err.Result)
+            Expect.isLessThan stopped.Elapsed.TotalSeconds 15.0 "at once, not after the 100,000 scenes"
+            Expect.stringContains out.Result "stopped while generating the synthetic scenes" "said"
+            Expect.isEmpty (Directory.GetFileSystemEntries data) "the half-built copy removed"
+            Directory.Delete(home, true)
+        }
+
+        test "an evaluation stopped by a signal (Ctrl-C, SIGTERM, the suite's SIGUSR1) leaves no empty output folder behind, as a failed one does" {
+            let dir, voc, weights = vocWithBackbone "stopped-eval" 64 2 5L
+            for signal, expected in [ "INT", 130; "TERM", 143; "USR1", 138 ] do // USR1: the real-photo suite's stop
+                let made = Path.Combine(dir, "out-" + signal)
+                let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+                for a in [ hostDll; "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "512"; "--batch"; "2"; "--json"; Path.Combine(made, "sub", "knn.json") ] do info.ArgumentList.Add a
+                use p = present (Process.Start info)
+                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+                let watch = Stopwatch.StartNew()
+                while not (Directory.Exists(Path.Combine(made, "sub"))) do
+                    if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "the folder was not made: %s" err.Result
+                    Threading.Thread.Sleep 20
+                Threading.Thread.Sleep 1000 // the folder is made before any work, which takes tens of seconds at 512 px
+                (present (Process.Start("kill", [| "-" + signal; string p.Id |]))).WaitForExit()
+                if not (p.WaitForExit 120000) then p.Kill true; failwith "did not end"
+                Expect.equal p.ExitCode expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out.Result err.Result)
+                Expect.isFalse (Directory.Exists made) (sprintf "SIG%s: the folders it made and left empty are gone (were left once)" signal)
+                Expect.stringContains err.Result (sprintf "croc-host eval-knn: stopped by SIG%s before it finished (exit %d)" signal expected) "said in one line (nothing was said once)"
+            Directory.Delete(dir, true)
+        }
+
+        test "a stop signal abandons the writes in progress: their temporary files go, a later step of theirs ends quietly with the signal's code, their targets stay as they were" {
+            let dir = DataTests.tempDir "live-temporaries"
+            let target, other = Path.Combine(dir, "a.safetensors"), Path.Combine(dir, "a.pth")
+            File.WriteAllText(target, "the earlier export")
+            use writing = new Threading.ManualResetEventSlim()
+            use release = new Threading.ManualResetEventSlim()
+            let writer =
+                Threading.Tasks.Task.Run(fun () ->
+                    AtomicFile.WriteTogether(
+                        [ AtomicFile.Content(target, fun s -> s.Write([| 1uy |]))
+                          AtomicFile.Content(other, fun s -> writing.Set(); release.Wait(); s.Write([| 2uy |])) ]))
+            writing.Wait()
+            Expect.equal (Directory.GetFiles(dir, "*.tmp").Length) 2 "both written under temporary names"
+            try
+                Expect.equal (AtomicFile.Abandon 143) 2 "the signal's cleanup removes both" // an export stopped between its files left them once
+                Expect.isEmpty (Directory.GetFiles(dir, "*.tmp")) "none left"
+                release.Set()
+                let failure = Expect.throwsC (fun () -> writer.Wait()) id
+                match failure.InnerException with
+                | :? StoppedBySignalException as stopped ->
+                    Expect.equal stopped.ExitCode 143 "the signal's code"
+                    Expect.equal (ExitCodes.Report("export", stopped)) 143 "reported without a second line (a FileNotFoundException's line followed the signal's once)"
+                | e -> failtestf "not a stop: %O" e
+                Expect.throwsT<StoppedBySignalException> (fun () -> AtomicFile.Write(Path.Combine(dir, "later.json"), fun s -> s.Write([| 3uy |]))) "a write begun after the cleanup leaves no temporary file either"
+                Expect.equal (File.ReadAllText target) "the earlier export" "the target as it was"
+                Expect.isFalse (File.Exists other) "nothing new at the other target"
+                Expect.sequenceEqual (Directory.GetFiles dir |> Array.map Path.GetFileName) [| "a.safetensors" |] "nothing else"
+            finally
+                AtomicFile.ResumeAfterAbandon()
+            Directory.Delete(dir, true)
+        }
+
+        test "stopping the job runner (the real suite's Ctrl-C, or a SIGTERM to its whole process group) passes the stop to a running training job, which checkpoints and ends; the runner reports a clean stop" {
+            let output = DataTests.tempDir "jobs-stop"
+            let log = output + ".log"
+            let job = Evaluation.RealPhotos.HostJob("train", List.toArray (trainArgs output [ "--max-steps"; "100000" ]), log)
+            let lines = Collections.Concurrent.ConcurrentQueue<string>()
+            let runner = Threading.Tasks.Task.Run(fun () -> Evaluation.RealPhotos.HostJobs.Run([| job |], 1, Action<string>(lines.Enqueue)))
+            let watch = Stopwatch.StartNew()
+            while Checkpoints.List(output).Count = 0 do
+                if watch.Elapsed.TotalSeconds > 120.0 || runner.IsCompleted then failwith "the job wrote no checkpoint"
+                Threading.Thread.Sleep 200
+            // timeout, Slurm and systemd signal the whole group: the job hears the runner's stop and SIGTERM itself
+            let child = Diagnostics.Process.GetProcesses() |> Array.filter (fun p -> try File.ReadAllText($"/proc/{p.Id}/cmdline").Contains output with _ -> false) |> Array.exactlyOne
+            Evaluation.RealPhotos.HostJobs.StopAll()
+            use term = Diagnostics.Process.Start("kill", [ "-TERM"; string child.Id ])
+            term.WaitForExit()
+            let outcome = try (if runner.Wait(TimeSpan.FromSeconds 120.0) then "ended without a stop" else "still running") with :? AggregateException as e -> (nonNull e.InnerException).GetType().Name
+            Expect.equal outcome "JobsStoppedException" "a clean stop, reported as such"
+            Expect.stringContains (File.ReadAllText log) "SIGUSR1: finishing the current step" "the job heard the runner's stop as well"
+            Expect.stringContains (File.ReadAllText log) "stopped at step" "and ended after its checkpoint" // a second SIGTERM would have ended it at once: exit 143
+            Expect.contains lines "[train] stopped (exit code 0)" "a clean exit"
+            Directory.Delete(output, true)
+            File.Delete log
+        }
+
+        test "a job that fails stops the job runner's batch at once: it is logged when it ends and the running sibling gets SIGTERM, not an hour later" {
+            let output = DataTests.tempDir "jobs-fail"
+            let train = Evaluation.RealPhotos.HostJob("train", List.toArray (trainArgs output [ "--max-steps"; "100000" ]), output + ".log")
+            let bad = Evaluation.RealPhotos.HostJob("bad", [| "train"; "--epochs" |], output + "-bad.log")
+            let lines = Collections.Concurrent.ConcurrentQueue<string>()
+            let runner = Threading.Tasks.Task.Run(fun () -> Evaluation.RealPhotos.HostJobs.Run([| train; bad |], 2, Action<string>(lines.Enqueue)))
+            let outcome = try (if runner.Wait(TimeSpan.FromSeconds 120.0) then "ended without a failure" else "still running") with :? AggregateException as e -> (nonNull e.InnerException).Message
+            Expect.stringContains outcome "bad ended with exit code 2" "the batch ends with the failed job"
+            Expect.exists lines (fun l -> l.StartsWith "[bad] failed with exit code 2") "logged as it happened"
+            Expect.exists lines (fun l -> l.StartsWith "[train] ended after another job's failure") "the sibling was asked to end"
+            Directory.Delete(output, true)
+            for log in [ train.Log; bad.Log ] do File.Delete log
+        }
+
+        test "a configuration error that may be one rank's alone (its dataset gives no step) ends every rank at once; one from the options is met by all" {
+            let output = DataTests.tempDir "rank-local"
+            let config = TrainingTests.tinyConfig output [ "accum", "8" ] // 48 images: 6 batches of 8 per epoch, no step of 8
+            let e = thrown<ConfigException> (fun () -> TrainingTests.run config |> ignore) "no optimiser step per epoch"
+            Expect.isFalse (TrainCommand.MetByEveryRank e) "this rank's dataset: the others may wait in a collective, so all are aborted"
+            Expect.isTrue (TrainCommand.MetByEveryRank(ConfigException "--lr must be in (0, 10]")) "an option's error is every rank's"
+            Directory.Delete(output, true)
+        }
+    ]
