@@ -164,19 +164,11 @@ public static partial class ImageSources
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException)
         {
-            throw new DatasetException($"cannot read the dataset root '{Shortened(root)}': {e.Message}");
+            throw new DatasetException($"cannot read the dataset root '{Quoted.Shortened(root)}': {e.Message}");
         }
         if (File.Exists(root)) throw new DatasetException($"the dataset root '{root}' is a file of no kind a dataset can be: a folder, a .tar archive (uncompressed), a .txt list of files, or an image");
         var oneRoot = root.Contains(',') ? "; this option takes one root, not a comma-separated list" : ""; // eval-knn's --bank/--queries: their classes are folders below one root
-        throw new DatasetException($"the dataset root '{Shortened(root)}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files){oneRoot}");
-    }
-
-    /// <summary>A root as an error line quotes it: at most 300 characters (a list's one line of 200 MB made a line of 200 MB once).</summary>
-    static string Shortened(string root)
-    {
-        if (root.Length <= 300) return root;
-        int head = char.IsHighSurrogate(root[199]) ? 199 : 200, tail = char.IsLowSurrogate(root[^60]) ? 59 : 60; // no half of a character
-        return $"{root[..head]}…{root[^tail..]} ({root.Length:N0} characters)";
+        throw new DatasetException($"the dataset root '{Quoted.Shortened(root)}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files){oneRoot}");
     }
 
     /// <summary>Whether a path holds a * or ? of a pattern (one that names no existing path).</summary>
@@ -240,11 +232,11 @@ public static partial class ImageSources
         foreach (Match range in matches)
         {
             if (!long.TryParse(range.Groups[1].Value, out long first) || !long.TryParse(range.Groups[2].Value, out long last) || last < first || last - first + 1 > MaxRangePaths)
-                throw new DatasetException($"bad range '{range.Value}' in '{Shortened(root)}'");
+                throw new DatasetException($"bad range '{range.Value}' in '{Quoted.Shortened(root)}'");
             paths *= last - first + 1;
         }
         if (paths > MaxBracePaths)
-            throw new DatasetException($"the ranges in '{Shortened(root)}' name {paths:N0} paths together, more than {MaxBracePaths:N0}");
+            throw new DatasetException($"the ranges in '{Quoted.Shortened(root)}' name {paths:N0} paths together, more than {MaxBracePaths:N0}");
         var match = matches[0];
         var (from, to) = (match.Groups[1].Value, match.Groups[2].Value);
         long a = long.Parse(from), b = long.Parse(to);

@@ -6,8 +6,8 @@ public sealed class OptionException(string message) : Exception(message), IBadOp
 /// <summary>The tokens of a subcommand's arguments.</summary>
 public static class Arguments
 {
-    /// <summary>The `--name value`, `--name=value` (a value may then start with --) and `--flag`
-    /// arguments in order; `-h` is `--help`. An option given twice is refused (as a config file's key
+    /// <summary>The `--name value`, `--name=value` (a value may then start with --; after a space too
+    /// when it holds a space) and `--flag` arguments in order; `-h` is `--help`. An option given twice is refused (as a config file's key
     /// given twice is): `--data a --data b` would otherwise train on b alone without a word.</summary>
     public static List<(string Name, string? Value)> Pairs(string[] args)
     {
@@ -16,15 +16,15 @@ public static class Arguments
         {
             if (args[i] is "-h") { pairs.Add(("help", null)); continue; }
             if (!args[i].StartsWith("--", StringComparison.Ordinal) || args[i].Length == 2)
-                throw new OptionException($"unexpected argument '{args[i]}' (options are --name value)");
+                throw new OptionException($"unexpected argument '{CrOC.Data.Quoted.Printable(args[i])}' (options are --name value)");
             var name = args[i][2..];
             int equals = name.IndexOf('=');
             if (equals >= 0) { pairs.Add((name[..equals], name[(equals + 1)..])); continue; }
-            bool hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
+            bool hasValue = i + 1 < args.Length && (!args[i + 1].StartsWith("--", StringComparison.Ordinal) || args[i + 1].Any(char.IsWhiteSpace)); // no name holds a space: `--train-args "--epochs 16"` is a value
             pairs.Add((name, hasValue ? args[++i] : null));
         }
         if (pairs.GroupBy(p => p.Item1).FirstOrDefault(g => g.Count() > 1 && g.Key != "help") is { } repeated)
-            throw new OptionException($"--{repeated.Key} is given {repeated.Count()} times ({string.Join(", ", repeated.Select(p => p.Item2 ?? "no value"))}): give it once (lists are comma-separated)");
+            throw new OptionException($"--{CrOC.Data.Quoted.Printable(repeated.Key)} is given {repeated.Count()} times ({CrOC.Data.Quoted.Printable(string.Join(", ", repeated.Select(p => p.Item2 ?? "no value")))}): give it once (lists are comma-separated)");
         return pairs;
     }
 

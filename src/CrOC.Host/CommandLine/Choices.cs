@@ -14,7 +14,8 @@ public static class Choices
     /// <summary>All words of <paramref name="type"/>, as "a|b|c".</summary>
     public static string Words(Type type) => string.Join("|", Enum.GetNames(type).Select(n => n.ToLowerInvariant()));
 
-    /// <summary>The member of <paramref name="type"/> spelled <paramref name="word"/> (any case; names only, never numbers), or null.</summary>
+    /// <summary>The member of <paramref name="type"/> spelled <paramref name="word"/> (any case, white space
+    /// around it ignored as a number's is; names only, never numbers), or null.</summary>
     public static object? Parse(Type type, string word) =>
-        Enum.GetNames(type).FirstOrDefault(n => n.Equals(word, StringComparison.OrdinalIgnoreCase)) is { } name ? Enum.Parse(type, name) : null;
+        Enum.GetNames(type).FirstOrDefault(n => n.Equals(word.Trim(), StringComparison.OrdinalIgnoreCase)) is { } name ? Enum.Parse(type, name) : null;
 }

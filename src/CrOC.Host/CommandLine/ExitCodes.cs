@@ -76,8 +76,9 @@ public static class ExitCodes
     /// first; any other exception itself.</summary>
     static Exception Cause(Exception e) => e is AggregateException { InnerExceptions.Count: > 0 } all ? Cause(all.InnerExceptions[0]) : e;
 
-    /// <summary>The failure as one line (a library's message over several lines joined).</summary>
-    public static string Message(Exception e) => string.Join(" ", Described(e).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    /// <summary>The failure as one line (a library's message over several lines joined), its long words shortened.</summary>
+    public static string Message(Exception e) =>
+        CrOC.Data.Quoted.LongWordsShortened(string.Join(" ", Described(e).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
 
     static string Described(Exception e) => Cause(e) switch
     {

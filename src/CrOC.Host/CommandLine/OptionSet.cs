@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text;
 using System.Text.Json;
+using CrOC.Data;
 
 namespace CrOC.Host.CommandLine;
 
@@ -46,42 +47,55 @@ public static class OptionSet<T> where T : class, new()
         return options;
     }
 
-    /// <summary>Sets the options named by <paramref name="pairs"/> on <paramref name="target"/>, a fresh instance owned by the caller.</summary>
-    public static void Apply(T target, IEnumerable<(string Name, string? Value)> pairs)
+    /// <summary>Sets the options named by <paramref name="pairs"/> on <paramref name="target"/>, a fresh
+    /// instance owned by the caller. <paramref name="alsoKnown"/>: the command's names read elsewhere
+    /// (train's --config), offered as suggestions for an unknown name too.</summary>
+    public static void Apply(T target, IEnumerable<(string Name, string? Value)> pairs, params string[] alsoKnown)
     {
         foreach (var (name, value) in pairs)
         {
-            if (name == "help") continue;
-            var option = Find(name) ?? throw new OptionException($"unknown option --{name}{Suggestion(name)}");
+            if (name == "help") // `--help=yes` was dropped without a word, and the command ran
+            {
+                if (value is not null) throw new OptionException($"--help takes no value, got '--help={Quoted.Printable(value)}'");
+                continue;
+            }
+            var option = Find(name) ?? throw new OptionException($"unknown option --{Quoted.Printable(name)}{Suggestion(name, alsoKnown)}");
             option.Property.SetValue(target, ParseValue(option, value));
         }
     }
 
     /// <summary>" (did you mean --NAME?)" for the options that have <paramref name="name"/> as one of their
-    /// words (--size: --image-size), else the option nearest to it by edits, or "".</summary>
-    public static string Suggestion(string name)
+    /// words (--size: --image-size), else the name nearest to it by edits (any case; a swap of two
+    /// letters is one edit) among the options, --help and <paramref name="alsoKnown"/>, or "". A name of
+    /// one or two letters gets no near name (--h was "did you mean --lr?" once), a long one none at all.</summary>
+    public static string Suggestion(string name, params string[] alsoKnown)
     {
-        var holding = Options.Select(o => o.Name).Where(n => n != name && n.Split('-').Contains(name)).Take(3).ToList();
+        if (name.Length > MaxSuggestedLength) return ""; // a 5 MB config key took 10 s of edit distances once
+        var names = Options.Select(o => o.Name).Append("help").Concat(alsoKnown).ToList();
+        var holding = names.Where(n => n != name && n.Split('-').Contains(name)).Take(3).ToList();
         if (holding.Count > 0) return $" (did you mean {string.Join(" or ", holding.Select(n => "--" + n))}?)"; // train's --size had no suggestion once
-        var close = Options.Select(o => o.Name).OrderBy(n => Distance(n, name)).FirstOrDefault();
-        return close is not null && Distance(close, name) <= System.Math.Max(2, name.Length / 3) ? $" (did you mean --{close}?)" : "";
+        var lower = name.ToLowerInvariant();
+        var close = names.Where(n => n != name).MinBy(n => Distance(n, lower));
+        return close is not null && Distance(close, lower) is var edits && edits <= System.Math.Max(1, name.Length / 3) && edits < name.Length
+            ? $" (did you mean --{close}?)" : "";
     }
 
+    /// <summary>The longest name for which a near name is looked for (every option's name is shorter).</summary>
+    const int MaxSuggestedLength = 64;
+
+    /// <summary>Edits (insertions, deletions, substitutions, swaps of neighbours) between two names.</summary>
     static int Distance(string a, string b)
     {
-        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
         for (int i = 1; i <= a.Length; i++)
-        {
-            int diagonal = row[0];
-            row[0] = i;
             for (int j = 1; j <= b.Length; j++)
             {
-                int above = row[j];
-                row[j] = System.Math.Min(System.Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
-                diagonal = above;
+                d[i, j] = System.Math.Min(System.Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = System.Math.Min(d[i, j], d[i - 2, j - 2] + 1);
             }
-        }
-        return row[b.Length];
+        return d[a.Length, b.Length];
     }
 
     static object? ParseValue(OptionInfo option, string? text)
@@ -92,18 +106,20 @@ public static class OptionSet<T> where T : class, new()
             {
                 "true" or "1" or "yes" => true,
                 "false" or "0" or "no" => false,
-                _ => throw new OptionException($"--{option.Name} takes true or false (or nothing), got '{text}'"),
+                _ => throw new OptionException($"--{option.Name} takes true or false (or nothing), got '{Quoted.Printable(text)}'"),
             });
-        if (text is null) throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)})");
-        if (type == typeof(string) && (IsPath(option) || option.Declaration.Value is "NAME") && text.Trim().Length == 0) // "is required" once; a split '' looked for '.txt'
-            throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)}), got '{text}'");
+        if (text is null) // `--train-args --epochs` takes "--epochs" for the next option
+            throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)}){(type == typeof(string) ? $"; a value that starts with -- goes after '=': --{option.Name}=VALUE" : "")}");
+        if (type == typeof(string) && TextProblem(option, text) is { } problem) throw new OptionException($"--{option.Name} {problem}");
         if (type == typeof(string)) return IsPath(option) ? CrOC.Data.ImageSources.HomeExpanded(text) : text; // `--output=~/x`: no shell expands ~ after '='
-        if (type.IsEnum) return Choices.Parse(type, text) ?? throw new OptionException($"--{option.Name} must be one of {Choices.Words(type)}, got '{text}'");
+        if (type.IsEnum) return Choices.Parse(type, text) ?? throw new OptionException($"--{option.Name} must be one of {Choices.Words(type)}, got '{Quoted.Printable(text)}'");
         if (type.IsArray)
         {
             var element = type.GetElementType()!;
             var items = element == typeof(string) ? Arguments.PathItems(text) : Arguments.ListItems(text);
-            if (Arguments.EmptyItems(items) is { } empty) throw new OptionException($"--{option.Name} {empty} ({Placeholder(option)}), got '{text}'");
+            if (Arguments.EmptyItems(items) is { } empty) throw new OptionException($"--{option.Name} {empty} ({Placeholder(option)}), got '{Quoted.Printable(text)}'");
+            if (element == typeof(string) && items.Select(item => TextProblem(option, item)).FirstOrDefault(p => p is not null) is { } itemProblem)
+                throw new OptionException($"--{option.Name} {itemProblem}");
             var array = Array.CreateInstance(element, items.Length);
             for (int i = 0; i < items.Length; i++) array.SetValue(element == typeof(string) ? items[i] : Number(option, element, items[i]), i);
             return array;
@@ -111,8 +127,23 @@ public static class OptionSet<T> where T : class, new()
         return Number(option, type, text);
     }
 
-    /// <summary>Whether the option's value is a path (FILE, DIR, PATH, PNG, ROOT), whose leading ~/ is the home folder.</summary>
-    static bool IsPath(OptionInfo option) => option.Declaration.Value is "FILE" or "DIR" or "PATH" or "PNG" or "ROOT";
+    /// <summary>Whether the option's value is a path (FILE, DIR, PATH, PNG, ROOT) or a list of paths, whose leading ~/ is the home folder.</summary>
+    static bool IsPath(OptionInfo option) => option.Declaration.Value is "FILE" or "DIR" or "PATH" or "PNG" or "ROOT" or "ROOTS" or "ROOT[,ROOT…]";
+
+    /// <summary>What is wrong with <paramref name="text"/> as the value (or a list's item) of a path or
+    /// name option, from the command line or a config file, or null: blank ("is required" once; a
+    /// split '' looked for '.txt'), a NUL (an internal error once), or bytes that were not UTF-8,
+    /// which .NET reads as U+FFFD: a file of that name would be written under another name, and an
+    /// existing one reported missing.</summary>
+    public static string? TextProblem(OptionInfo option, string text)
+    {
+        if (!IsPath(option) && option.Declaration.Value is not "NAME") return null;
+        if (text.Trim().Length == 0) return $"needs a value ({Placeholder(option)}), got '{Quoted.Printable(text)}'";
+        if (text.Contains('\0')) return $"holds a NUL character, which no path can: '{Quoted.Printable(text)}'";
+        if (text.Contains('\uFFFD'))
+            return $"holds bytes that are not UTF-8 (shown as \uFFFD), which .NET cannot pass on to the file system: '{Quoted.Printable(text)}'; rename the file or folder to a UTF-8 name";
+        return null;
+    }
 
     static object Number(OptionInfo option, Type type, string text)
     {
@@ -121,7 +152,7 @@ public static class OptionSet<T> where T : class, new()
         if (type == typeof(int) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var wide))
             throw new OptionException($"--{option.Name} must lie in [{IntegerBounds(option.Declaration)}], got {wide}");
         string what = type == typeof(double) ? "a number" : "an integer";
-        throw new OptionException($"--{option.Name} needs {what}{(Range(option.Declaration) is { } r ? $" ({r})" : "")}, got '{text}'");
+        throw new OptionException($"--{option.Name} needs {what}{(Range(option.Declaration) is { } r ? $" ({r})" : "")}, got '{Quoted.Printable(text)}'");
     }
 
     /// <summary>Checks every declared range, choice and required option of <paramref name="options"/>.</summary>
@@ -149,6 +180,8 @@ public static class OptionSet<T> where T : class, new()
                 double[] a => a,
                 _ => Array.Empty<double>(),
             };
+            if (numbers.GroupBy(x => x).FirstOrDefault(g => g.Count() > 1) is { } repeated) // each item is a run, a probe or a timing of its own
+                throw new OptionException($"--{option.Name} must be distinct, got {string.Join(",", numbers.Select(x => x.ToString(CultureInfo.InvariantCulture)))} ({repeated.Key.ToString(CultureInfo.InvariantCulture)} {(repeated.Count() == 2 ? "twice" : $"{repeated.Count()} times")})");
             foreach (var x in numbers)
                 if (!InRange(d, x))
                 {

@@ -70,21 +70,20 @@ public static class EvalSegCommand
 
     public static int Run(EvalSegOptions o)
     {
-        if (o.ProbeSeeds.Distinct().Count() != o.ProbeSeeds.Length) throw new OptionException($"--probe-seeds must be distinct (the same seed trains the same probe), got {string.Join(",", o.ProbeSeeds)}");
+        var probe = new ProbeOptions(Size: o.Size, FeatureSize: o.FeatureSize, Epochs: o.Epochs, Lr: o.Lr, Batch: o.Batch,
+            Milestone: o.Milestone, CacheFeatures: o.CacheFeatures, MaxTrain: o.MaxTrain, Grayscale: o.Grayscale, Standardize: o.Standardize,
+            Precision: Precisions.Resolve(o.Precision, o.Device)).Checked();
+        if (o.SavePredictions is null && o.SaveCount != new EvalSegOptions().SaveCount) throw new OptionException($"--save-count {o.SaveCount} counts the masks --save-predictions writes: add --save-predictions DIR, or leave it out"); // ignored silently once
         var json = o.Prepare(ResultKey);
         var predictions = o.SavePredictions is null ? null : OutputPaths.Folder(o.SavePredictions, "--save-predictions");
         if (json is not null && predictions is not null && DiskSpace.Holds(RealPaths.Of(predictions), RealPaths.Of(json))) // through links too
             throw new OutputException($"--json '{o.Json}' lies in --save-predictions '{o.SavePredictions}': the result would replace a predicted mask or the folder; write it elsewhere");
         var device = Devices.Resolve(o.Device);
-        var probe = new ProbeOptions(Size: o.Size, FeatureSize: o.FeatureSize, Epochs: o.Epochs, Lr: o.Lr, Batch: o.Batch,
-            Milestone: o.Milestone, CacheFeatures: o.CacheFeatures, MaxTrain: o.MaxTrain, Grayscale: o.Grayscale, Standardize: o.Standardize,
-            Precision: Precisions.Resolve(o.Precision, o.Device));
         CheckpointImport.ExpectFile(o.Weights); // before the synthetic set is generated
         var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());
         if (predictions is not null && DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(predictions))) // through links too
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes);
-        if (predictions is null && o.SaveCount != new EvalSegOptions().SaveCount) throw new OptionException($"--save-count {o.SaveCount} counts the masks --save-predictions writes: add --save-predictions DIR, or leave it out"); // ignored silently once
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var (results, network) = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);

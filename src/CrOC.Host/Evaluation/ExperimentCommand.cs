@@ -42,12 +42,6 @@ public sealed record ExperimentOptions
     public int ProbeEpochs { get; init; } = 10;
     [Option("probe training images", Min = 1)]
     public int MaxTrain { get; init; } = 256;
-
-    /// <summary><paramref name="seeds"/> when they are at least one and distinct (each seed trains
-    /// its own run folder; two runs of one seed would share it), for both suites.</summary>
-    public static int[] Distinct(int[] seeds) =>
-        seeds.Length > 0 && seeds.Distinct().Count() == seeds.Length ? seeds
-            : throw new OptionException($"--seeds must be distinct and at least one (each seed trains its own run folder), got {string.Join(",", seeds)}");
 }
 
 /// <summary>`croc-host experiment`: the synthetic suite or the real-photo suite.</summary>

@@ -20,7 +20,14 @@ public sealed record ProbeOptions(
     int MaxTrain = 0,
     bool Grayscale = false,
     PrecisionChoice Precision = PrecisionChoice.Fp32,
-    bool Standardize = false);
+    bool Standardize = false)
+{
+    /// <summary>These settings when they work together (checked before any work: eval-seg found a
+    /// lone --standardize only after loading the backbone once).</summary>
+    public ProbeOptions Checked() => Standardize && !CacheFeatures
+        ? throw new CommandLine.OptionException("--standardize needs --cache-features (the statistics come from the cached training features)")
+        : this;
+}
 
 /// <summary>Per-class IoU and their mean; <see cref="Predictions"/>: the predicted class maps
 /// (Size × Size, row-major) of the first validation images, when asked for.</summary>
@@ -136,6 +143,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
     /// <summary>One probe per seed; with CacheFeatures all share one feature pass.</summary>
     public IReadOnlyList<SegmentationResult> Run(VocSegmentation train, VocSegmentation val, IReadOnlyList<int> seeds, int keepPredictions = 0)
     {
+        options.Checked();
         var watch = Stopwatch.StartNew();
         int count = options.MaxTrain > 0 ? System.Math.Min(options.MaxTrain, train.Count) : train.Count;
         if (where.type == DeviceType.CPU)
@@ -157,7 +165,6 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         }
         else
         {
-            if (options.Standardize) throw new CommandLine.OptionException("--standardize needs --cache-features (the statistics come from the cached training features)");
             // the evaluation would read the validation set only after the training
             Verify(train, count, "training");
             Verify(val, val.Count, "evaluation");

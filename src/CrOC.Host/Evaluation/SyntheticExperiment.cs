@@ -35,10 +35,12 @@ public static class SyntheticExperiment
     static List<(string Name, string? Value)> TrainPairs(string text)
     {
         List<(string Name, string? Value)> pairs;
-        try { pairs = Arguments.Pairs(text.Split(' ', StringSplitOptions.RemoveEmptyEntries)); }
+        try { pairs = Arguments.Pairs(text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)); } // any white space: a tab was part of a name once
         catch (OptionException e) { throw new OptionException($"--train-args: {e.Message}"); }
         foreach (var (name, value) in pairs)
         {
+            if (name == "help") // dropped once, and the suite's hours of pre-training began
+                throw new OptionException("--train-args: --help there shows nothing; the options it takes are `croc-host train --help`'s");
             if (SuiteSettings.Contains(name))
                 throw new OptionException($"--train-args: '--{name}' is the suite's own {SuiteOwnReason}; leave it out");
         }
@@ -47,7 +49,7 @@ public static class SyntheticExperiment
 
     public static int Run(ExperimentOptions o, string output)
     {
-        var (seeds, size, featureSize, probeEpochs, maxTrain) = (ExperimentOptions.Distinct(o.Seeds ?? [0, 1]), o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
+        var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds ?? [0, 1], o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
         var extra = TrainPairs(o.TrainArgs);
         if (o.Quick) throw new OptionException("--quick is the real suite's try-out (--suite real); the synthetic suite's size is set by --seeds, --train-args and the probe options");
         TrainConfig recipe;

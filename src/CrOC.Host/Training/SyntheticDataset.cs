@@ -1,4 +1,5 @@
 using CrOC.Data;
+using CrOC.Host.CommandLine;
 
 namespace CrOC.Host.Training;
 
@@ -16,6 +17,13 @@ public static class SyntheticDataset
     {
         home ??= DataHome();
         if (File.Exists(home)) throw new DatasetException($"the synthetic scenes' data folder '{home}' ($CROC_DATA_HOME, or the local data folder) is a file, not a folder");
+        // a folder that cannot be made (CROC_DATA_HOME=/dev/null/x, /proc/x) is bad input, said now;
+        // a full disk stays the storage's failure
+        try { Directory.CreateDirectory(home); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && !(e is IOException io && DiskSpace.IsDiskFull(io)))
+        {
+            throw new DatasetException($"the synthetic scenes' data folder '{home}' ($CROC_DATA_HOME, or the local data folder) cannot be made: {e.Message.TrimEnd('.')}; set CROC_DATA_HOME to a writable folder");
+        }
         var root = Root(home, train, val, seed);
         RemoveAbandoned(root);
         if (!ClearWayFor(root)) return root;

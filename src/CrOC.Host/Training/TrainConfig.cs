@@ -164,7 +164,7 @@ public sealed record TrainConfig
     {
         Preset.Official => Official,
         Preset.Tiny => Tiny,
-        _ => throw new ConfigException($"--preset must be one of {Choices.Words(typeof(Preset))}, got '{word}'"),
+        _ => throw new ConfigException($"--preset must be one of {Choices.Words(typeof(Preset))}, got '{Quoted.Printable(word)}'"),
     };
 
     /// <summary>The most bytes of a --config file read (one of this tool's: a few KB).</summary>
@@ -235,15 +235,19 @@ public sealed record TrainConfig
                 if (member.Name == "move-aside") // listed in train --help, but it acts on the folder, not the run
                     throw new ConfigException($"--config '{file}': 'move-aside' is the command line's alone (it moves an earlier run away, once): give --move-aside there");
                 if (OptionSet<TrainConfig>.Find(member.Name) is null)
-                    throw new ConfigException($"--config '{file}': unknown setting '{member.Name}'{OptionSet<TrainConfig>.Suggestion(member.Name)}");
+                    throw new ConfigException($"--config '{file}': unknown setting '{Quoted.Printable(member.Name)}'{OptionSet<TrainConfig>.Suggestion(member.Name)}");
                 if (member.Value.ValueKind == JsonValueKind.Null) throw new ConfigException($"--config '{file}': '{member.Name}' is null; give a value or leave it out");
+                if (FileValueProblem(OptionSet<TrainConfig>.Find(member.Name)!, member.Value) is { } problem) throw new ConfigException($"--config '{file}': '{member.Name}' {problem}");
             }
             var filePreset = fromFile.TryGetProperty("preset", out var p)
                 ? p.ValueKind == JsonValueKind.String ? p.GetString() : throw new ConfigException($"--config '{file}': preset must be a name (tiny or official)")
                 : null;
             // The file overrides the preset's defaults: merge its members over the preset's JSON. A
             // list may also be one comma-separated string, as on the command line.
-            var merged = JsonSerializer.SerializeToNode(ForPreset(preset ?? filePreset ?? "tiny"), Json)!.AsObject();
+            TrainConfig presetDefaults;
+            try { presetDefaults = ForPreset(preset ?? filePreset ?? "tiny"); }
+            catch (ConfigException e) when (preset is null) { throw new ConfigException($"--config '{file}': {e.Message.Replace("--preset", "preset", StringComparison.Ordinal)}"); } // the file's word, not a --preset the user never gave
+            var merged = JsonSerializer.SerializeToNode(presetDefaults, Json)!.AsObject();
             foreach (var member in fromFile.EnumerateObject())
                 merged[member.Name] = OptionSet<TrainConfig>.Find(member.Name)!.ValueType.IsArray && member.Value.ValueKind == JsonValueKind.String
                     ? ListOf(member.Value.GetString()!, member.Name, file)
@@ -257,9 +261,22 @@ public sealed record TrainConfig
             catch (OptionException e) { throw new ConfigException($"--config '{file}': {e.Message}"); }
         }
         config = config with { Output = CrOC.Data.ImageSources.HomeExpanded(config.Output) }; // a config file's "~/runs/x", as --data's ~/
-        OptionSet<TrainConfig>.Apply(config, arguments.Where(a => a.Name is not "config"));
+        OptionSet<TrainConfig>.Apply(config, arguments.Where(a => a.Name is not "config"), "config", "move-aside");
         config = config.Validated();
         return config with { Precision = Precisions.Resolve(config.Precision, config.Device) };
+    }
+
+    /// <summary>What is wrong with a config file's <paramref name="value"/> of a path or name option (a
+    /// string, or a list's items) that the command line refuses too, or null: blank, a NUL, bytes that
+    /// were not UTF-8 (<see cref="OptionSet{T}.TextProblem"/>), an empty list (`"data": []` trained on
+    /// the synthetic scenes once, as if it were left out).</summary>
+    static string? FileValueProblem(OptionInfo option, JsonElement value)
+    {
+        if (value.ValueKind == JsonValueKind.String) return OptionSet<TrainConfig>.TextProblem(option, value.GetString()!);
+        if (value.ValueKind != JsonValueKind.Array || !option.ValueType.IsArray) return null; // a wrong type: the deserializer names it
+        if (value.GetArrayLength() == 0) return "is an empty list: give at least one value, or leave it out for the default";
+        var items = value.EnumerateArray().Where(item => item.ValueKind == JsonValueKind.String).Select(item => item.GetString()!.Trim()).ToArray();
+        return Arguments.EmptyItems(items) ?? items.Select(item => OptionSet<TrainConfig>.TextProblem(option, item)).FirstOrDefault(p => p is not null);
     }
 
     /// <summary>A config file's list (of paths: the only list) given as one comma-separated string, as a
@@ -267,7 +284,7 @@ public sealed record TrainConfig
     static JsonArray ListOf(string text, string key, string file)
     {
         var items = Arguments.PathItems(text);
-        if (Arguments.EmptyItems(items) is { } empty) throw new ConfigException($"--config '{file}': '{key}' {empty}, got \"{text}\"");
+        if (Arguments.EmptyItems(items) is { } empty) throw new ConfigException($"--config '{file}': '{key}' {empty}, got \"{Quoted.Printable(text)}\"");
         return new JsonArray([.. items.Select(item => (JsonNode?)JsonValue.Create(item))]);
     }
 
@@ -299,6 +316,22 @@ public sealed record TrainConfig
     public static IEnumerable<string> SettingsOf(string file) =>
         ReadConfigFile(file).EnumerateObject().Select(m => OptionSet<TrainConfig>.Find(m.Name)?.Name ?? m.Name);
 
+    /// <summary>TOML's values as JSON: <see cref="Json"/>, with floats written as floats (TOML's `epochs = 1.0`
+    /// was JSON's 1, an integer, where JSON's own 1.0 is refused).</summary>
+    static readonly JsonSerializerOptions TomlAsJson = new(Json) { Converters = { new FloatKeepsItsPoint() } };
+
+    sealed class FloatKeepsItsPoint : JsonConverter<double>
+    {
+        public override double Read(ref Utf8JsonReader reader, Type type, JsonSerializerOptions options) => reader.GetDouble();
+
+        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+        {
+            if (!double.IsFinite(value)) writer.WriteStringValue(value.ToString(CultureInfo.InvariantCulture)); // "NaN", as AllowNamedFloatingPointLiterals reads it
+            else if (value == System.Math.Floor(value) && System.Math.Abs(value) < 1e15) writer.WriteRawValue(value.ToString("F1", CultureInfo.InvariantCulture));
+            else writer.WriteNumberValue(value);
+        }
+    }
+
     /// <summary>A JSON or (by extension) TOML config file as a JSON element with the option names as keys.</summary>
     static JsonElement ReadConfigFile(string file)
     {
@@ -308,7 +341,7 @@ public sealed record TrainConfig
         try
         {
             if (file.EndsWith(".toml", StringComparison.OrdinalIgnoreCase))
-                text = JsonSerializer.Serialize(Tomlyn.TomlSerializer.Deserialize<Dictionary<string, object>>(text, (Tomlyn.TomlSerializerOptions?)null), Json);
+                text = JsonSerializer.Serialize(Tomlyn.TomlSerializer.Deserialize<Dictionary<string, object>>(text, (Tomlyn.TomlSerializerOptions?)null), TomlAsJson);
             var root = JsonDocument.Parse(text).RootElement;
             // JSON allows a key twice, the last silently winning (TOML refuses it): refused here too
             if (root.ValueKind == JsonValueKind.Object && root.EnumerateObject().GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1) is { } twice)

@@ -85,8 +85,8 @@ let tests =
             Expect.equal (one.Seeds, one.Steps, one.CurveEvery) ([| 0 |], 1750, 250) "one seed of the full suite: the same recipe and budget"
             let parsed = OptionSet<ExperimentOptions>.Parse([| "--suite"; "real"; "--seeds"; "1" |])
             Expect.equal (seedsOf parsed.Quick parsed.Seeds) [| 1 |] "from the command line"
-            for bad in [ [| 0; 0 |]; [||] ] do
-                Expect.throwsT<OptionException> (fun () -> seedsOf false bad |> ignore) (sprintf "%A: two runs in one folder, or nothing to run" bad)
+            for bad in [ "0,0"; "" ] do
+                Expect.throwsT<OptionException> (fun () -> OptionSet<ExperimentOptions>.Parse([| "--suite"; "real"; "--seeds"; bad |]) |> ignore) (sprintf "'%s': two runs in one folder, or nothing to run" bad)
         }
 
         test "real-photo suite: curve points are named by the curve's seed (a rerun with other --seeds does not reuse them); durations over a day keep their hours" {

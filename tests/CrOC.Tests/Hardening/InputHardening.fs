@@ -391,4 +391,58 @@ let tests =
             Expect.equal (CrocSetup.Clustering config).Shapes CrOC.Math.Clustering.ObjectShapes.Fixed "and to the clustering"
             Expect.equal (CrocSetup.Clustering (CrOC.Host.BenchCommand.ConfigOf(CrOC.Host.BenchOptions()))).Shapes CrOC.Math.Clustering.ObjectShapes.Dynamic "dynamic by default"
         }
+
+        test "a third hunt (the command line): --help takes no value; a config file's values are checked as the command line's; near names; one printable line; conflicts before any work" {
+            let dir = DataTests.tempDir "cli-hunt"
+            let refused (args: string list) (message: string) =
+                let code, err = TrainingTests.cli (List.toArray args)
+                Expect.equal code 2 (sprintf "%A → exit 2: %s" args err)
+                Expect.stringContains err message (sprintf "%A: the message" args)
+                let lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.filter (fun l -> not (l.StartsWith "Run `croc-host"))
+                Expect.equal lines.Length 1 (sprintf "%A: one line:\n%s" args err)
+                err
+            let config (name: string) (text: string) =
+                let path = Path.Combine(dir, name)
+                File.WriteAllText(path, text)
+                path
+            // --help=VALUE was dropped and the command ran (an experiment began its pre-training)
+            refused [ "train"; "--help=yes"; "--epochs"; "0" ] "--help takes no value" |> ignore
+            refused [ "experiment"; "--train-args=-h" ] "--train-args: --help there shows nothing" |> ignore
+            // a config file's values as the command line's: "" or a NUL as output were internal errors (exit 1),
+            // [""] and [] as data passed, TOML's 1.0 was the integer 1, a bad preset was named as --preset
+            refused [ "train"; "--config"; config "empty.json" """{ "output": "" }""" ] "'output' needs a value" |> ignore
+            refused [ "train"; "--config"; config "nul.json" """{ "output": "\u0000x" }""" ] "'output' holds a NUL character" |> ignore
+            refused [ "train"; "--config"; config "blank-item.toml" "data = [\"a\", \" \"]" ] "'data' has an empty item (number 2 of 2)" |> ignore
+            refused [ "train"; "--config"; config "no-items.json" """{ "data": [] }""" ] "'data' is an empty list" |> ignore
+            refused [ "train"; "--config"; config "float.toml" "epochs = 1.0" ] "'epochs' must be an integer" |> ignore
+            refused [ "train"; "--config"; config "preset.json" """{ "preset": "huge" }""" ] "preset.json': preset must be one of" |> ignore
+            // bytes that were not UTF-8 reach .NET as U+FFFD: written under another name, or "no such file" for one that exists
+            refused [ "export"; "--weights"; Path.Combine(dir, "w.safetensors"); "--output"; Path.Combine(dir, "a\uFFFDb") ] "not UTF-8" |> ignore
+            // a numeric list's items are distinct: bench-data timed one worker count twice
+            refused [ "bench-data"; "--workers"; "1,1" ] "--workers must be distinct, got 1,1 (1 twice)" |> ignore
+            // near names: train's own words too, any case, a swap of letters; none for one letter (--h was --lr once)
+            refused [ "train"; "--confg"; "x" ] "(did you mean --config?)" |> ignore
+            refused [ "train"; "--move-asid" ] "(did you mean --move-aside?)" |> ignore
+            refused [ "train"; "--HELP" ] "(did you mean --help?)" |> ignore
+            refused [ "train"; "--hlep" ] "(did you mean --help?)" |> ignore
+            Expect.isFalse ((refused [ "train"; "--h" ] "unknown option --h").Contains "did you mean") "no near name for one letter"
+            refused [ "train"; "--lr\n"; "1" ] "unknown option --lr\\n" |> ignore
+            let watch = Stopwatch.StartNew()
+            let err = refused [ "train"; "--config"; config "long-key.json" (sprintf "{ \"%s\": 1 }" (String('x', 5_000_000))) ] "unknown setting"
+            Expect.isLessThan err.Length 2000 "a 5 MB key is quoted shortened"
+            Expect.isLessThan watch.Elapsed.TotalSeconds 5.0 "and not compared with every option by edits (10 s once)"
+            // --train-args' value after a space (it starts with --), its words split at any white space
+            refused [ "experiment"; "--train-args"; "--epochs 0" ] "--epochs must be in [1, 1000000], got 0" |> ignore
+            refused [ "experiment"; "--train-args=--epochs\t0" ] "--epochs must be in [1, 1000000], got 0" |> ignore
+            // conflicts of options alone, before any work: the weights are not even looked for
+            let missing = Path.Combine(dir, "missing.safetensors")
+            refused [ "eval-seg"; "--weights"; missing; "--standardize" ] "--standardize needs --cache-features" |> ignore
+            refused [ "eval-seg"; "--weights"; missing; "--save-count"; "3" ] "--save-count 3 counts the masks" |> ignore
+            Expect.equal (OptionSet<Evaluation.EvalSegOptions>.Parse([| "--weights"; "w"; "--precision"; " fp32 " |])).Precision PrecisionChoice.Fp32 "a choice's white space is ignored, as a number's"
+            // a CROC_DATA_HOME that cannot be made is bad input, named (an I/O error, exit 1, once)
+            let code, err = crocInShell "true" "" [ "CROC_DATA_HOME", "/dev/null/x" ] [ "train"; "--output"; Path.Combine(dir, "run"); "--max-steps"; "1" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "'/dev/null/x' ($CROC_DATA_HOME, or the local data folder) cannot be made" "named"
+            Directory.Delete(dir, true)
+        }
     ]

@@ -55,11 +55,11 @@ public sealed record RealPhotoPlan(
 
     /// <summary>What `experiment --suite real` runs: the full suite or (<paramref name="quick"/>) the try-out,
     /// with the plan's own seeds unless <paramref name="seeds"/> names others (one seed of the full
-    /// suite, half its pre-training time, fits a shorter session), checked by <see cref="ExperimentOptions.Distinct"/>.</summary>
+    /// suite, half its pre-training time, fits a shorter session), distinct as the command line checks them.</summary>
     public static RealPhotoPlan For(bool quick, int[]? seeds)
     {
         var plan = quick ? Quick : Full;
-        return seeds is null ? plan : plan with { Seeds = ExperimentOptions.Distinct(seeds) };
+        return seeds is null ? plan : plan with { Seeds = seeds };
     }
 
     /// <summary>Batches of 32 per epoch of CamVid trainval's 468 photos (the last 20 dropped).</summary>
