@@ -10,6 +10,7 @@ open CrOC.Math.Tensors
 /// class. Queries are processed in chunks of `chunk` rows to bound the (chunk, Nb) similarity matrix.
 let scores (k: int) (temperature: float) (classes: int) (chunk: int) (bank: Tensor) (labels: Tensor) (queries: Tensor) : Tensor =
     use _ = torch.no_grad()
+    use scope = torch.NewDisposeScope() // the normalised bank and the chunks' scores go with it
     let bank = l2normalize bank
     let k = min k (int bank.shape.[0])
     let parts =
@@ -22,9 +23,10 @@ let scores (k: int) (temperature: float) (classes: int) (chunk: int) (bank: Tens
             let weights = over values temperature |> fun t -> t.exp()             // (q, k)
             let votes = torch.zeros(q.shape.[0], int64 classes, dtype = weights.dtype, device = weights.device)
             votes.scatter_add_(1L, neighbours, weights).MoveToOuterDisposeScope() |]
-    torch.cat(parts, 0L)
+    torch.cat(parts, 0L).MoveToOuterDisposeScope()
 
 /// Top-1 accuracy of class scores (Q, C) against labels (Q).
 let top1 (scores: Tensor) (labels: Tensor) : float =
     use _ = torch.no_grad()
+    use scope = torch.NewDisposeScope()
     scores.argmax(1L).eq(labels).to_type(torch.float64).mean().item<float>()

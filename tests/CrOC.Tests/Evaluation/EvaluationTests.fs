@@ -242,7 +242,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "weighted k-NN against a naive float64 reference (cosine, the k nearest vote exp(sim / T)); chunking changes nothing; k above the bank is clamped" {
+        test "weighted k-NN against a naive float64 reference (cosine, the k nearest vote exp(sim / T)); chunking changes nothing; k above the bank is clamped; nothing is left behind" {
             let rng = Random 5
             let bank, queries = (tensorOf [| 40L; 6L |] (normal rng 240)).to_type(f32), (tensorOf [| 13L; 6L |] (normal rng 78)).to_type(f32)
             let labels = labelsOf [ for i in 0 .. 39 -> (i * 7) % 4 ]
@@ -266,6 +266,11 @@ let tests =
                     Expect.isLessThan worst 1e-4 $"k = {k}, T = {t}, chunks of {chunk}: the votes of the float64 reference"
             let best = labelsOf [ for v in naive 5 0.07 -> Array.findIndex ((=) (Array.max v)) v ]
             Expect.floatClose Accuracy.veryHigh (Knn.top1 (Knn.scores 5 0.07 4 100 bank labels queries) best) 1.0 "top-1 of the reference's argmax"
+            let live = torch.Tensor.TotalCount
+            do
+                use scores = Knn.scores 5 0.07 4 3 bank labels queries
+                Knn.top1 scores best |> ignore
+            Expect.equal torch.Tensor.TotalCount live "no tensor left behind (the normalised bank and each chunk's votes stayed once)"
         }
 
         test "k-NN class folders below a shard range's folder (in-{0..1}.tar#train): the classes, not 'train'" {

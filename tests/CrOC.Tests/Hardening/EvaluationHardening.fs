@@ -308,4 +308,35 @@ let tests =
             Expect.isTrue (File.Exists(Path.Combine(dir, "w-clusters.png")) && File.Exists(Path.Combine(dir, "w-clusters-attention.png"))) "beside the weights"
             Directory.Delete(dir, true)
         }
+
+        test "eval-knn's peak memory grows with the bank by its features, not by every image's tokens (the CLS views kept the whole (B, 1 + N, D) storage once)" {
+            let dir = DataTests.tempDir "knn-peak"
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            for i in 0 .. 999 do // 1,000 distinct 8 px photos in two classes
+                let folder = Directory.CreateDirectory(Path.Combine(dir, "bank", (if i % 2 = 0 then "a" else "b"))).FullName
+                use image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(8, 8, SixLabors.ImageSharp.PixelFormats.Rgb24(byte i, byte (i / 256), 7uy))
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, Path.Combine(folder, sprintf "%04d.png" i))
+            // The most memory (VmHWM) `eval-knn --bank-stride stride` held, in MB: 257 tokens an image at 128 px.
+            let peakMb (stride: int) =
+                let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+                for a in [ hostDll; "eval-knn"; "--weights"; weights; "--bank"; Path.Combine(dir, "bank"); "--queries"; Path.Combine(dir, "bank"); "--query-stride"; "100"
+                           "--bank-stride"; string stride; "--size"; "128"; "--batch"; "25"; "--threads"; "1" ] do info.ArgumentList.Add a
+                use p = present (Process.Start info)
+                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+                let mutable peak = 0L
+                let watch = Stopwatch.StartNew()
+                while not (p.WaitForExit 50) do
+                    if watch.Elapsed.TotalSeconds > 300.0 then p.Kill true; failtest "eval-knn did not end within 300 s"
+                    try p.Refresh(); peak <- max peak p.PeakWorkingSet64 with :? InvalidOperationException -> () // it ended meanwhile
+                p.WaitForExit()
+                Expect.equal p.ExitCode 0 (out.Result + err.Result)
+                float peak / 1e6
+            let few, all = peakMb 10, peakMb 1
+            // 900 more images: 0.7 MB of features; their tokens would be 900 × 257 × 192 × 4 B = 178 MB (+269 MB measured
+            // before the fix, +15 MB after). Batches of 25: larger ones fragment the heap, a growth that levels off
+            // (100: +240 MB at 2 batches, +460 MB at 10), not one per image
+            Expect.isLessThan (all - few) 60.0 (sprintf "peak of 100 images %.0f MB, of 1,000 %.0f MB" few all)
+            Directory.Delete(dir, true)
+        }
     ]
