@@ -269,7 +269,7 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--size"; "2048"; "--batch"; "1"; "--precision"; "bf16" ], "--size 2048 with the backbone's patch 8"
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of the preset's patch 8"
                   2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
-                  2, [ "bench-allreduce"; "--sizes"; "8,8" ], "--sizes needs two different sizes at least" // a bandwidth of 1e9 GB/s from one size once
+                  2, [ "bench-allreduce"; "--sizes"; "8,8" ], "--sizes must be distinct" // a bandwidth of 1e9 GB/s from one size once
                   2, [ "bench-allreduce"; "--sizes"; "0.000001,0.000002" ], "--sizes needs two different sizes at least" // both one element
                   2, [ "clusters"; "--weights"; weights ], "exactly one of --image and --data"
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--count"; "3" ], "--count 3 draws images from --data" // ignored silently once
