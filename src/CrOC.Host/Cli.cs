@@ -75,7 +75,8 @@ public static class Cli
         var command = Commands.FirstOrDefault(c => c.Name == args[0]);
         if (command is null)
         {
-            Console.Error.WriteLine($"croc-host: unknown command '{args[0]}' (one of {string.Join(", ", CommandNames)})");
+            var near = NearNames.Nearest(args[0], CommandNames) is { } name ? $"did you mean {name}? " : ""; // trian, TRAIN
+            Console.Error.WriteLine($"croc-host: unknown command '{CrOC.Data.Quoted.Printable(args[0])}' ({near}one of {string.Join(", ", CommandNames)})");
             Console.Error.WriteLine("Run `croc-host --help` for the commands.");
             return ExitCodes.BadInput;
         }

@@ -65,37 +65,14 @@ public static class OptionSet<T> where T : class, new()
     }
 
     /// <summary>" (did you mean --NAME?)" for the options that have <paramref name="name"/> as one of their
-    /// words (--size: --image-size), else the name nearest to it by edits (any case; a swap of two
-    /// letters is one edit) among the options, --help and <paramref name="alsoKnown"/>, or "". A name of
-    /// one or two letters gets no near name (--h was "did you mean --lr?" once), a long one none at all.</summary>
+    /// words (--size: --image-size), else the <see cref="NearNames.Nearest"/> among the options, --help
+    /// and <paramref name="alsoKnown"/>, or "".</summary>
     public static string Suggestion(string name, params string[] alsoKnown)
     {
-        if (name.Length > MaxSuggestedLength) return ""; // a 5 MB config key took 10 s of edit distances once
         var names = Options.Select(o => o.Name).Append("help").Concat(alsoKnown).ToList();
         var holding = names.Where(n => n != name && n.Split('-').Contains(name)).Take(3).ToList();
         if (holding.Count > 0) return $" (did you mean {string.Join(" or ", holding.Select(n => "--" + n))}?)"; // train's --size had no suggestion once
-        var lower = name.ToLowerInvariant();
-        var close = names.Where(n => n != name).MinBy(n => Distance(n, lower));
-        return close is not null && Distance(close, lower) is var edits && edits <= System.Math.Max(1, name.Length / 3) && edits < name.Length
-            ? $" (did you mean --{close}?)" : "";
-    }
-
-    /// <summary>The longest name for which a near name is looked for (every option's name is shorter).</summary>
-    const int MaxSuggestedLength = 64;
-
-    /// <summary>Edits (insertions, deletions, substitutions, swaps of neighbours) between two names.</summary>
-    static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (int i = 1; i <= a.Length; i++)
-            for (int j = 1; j <= b.Length; j++)
-            {
-                d[i, j] = System.Math.Min(System.Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = System.Math.Min(d[i, j], d[i - 2, j - 2] + 1);
-            }
-        return d[a.Length, b.Length];
+        return NearNames.Nearest(name, names) is { } close ? $" (did you mean --{close}?)" : "";
     }
 
     static object? ParseValue(OptionInfo option, string? text)

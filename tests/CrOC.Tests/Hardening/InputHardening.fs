@@ -427,6 +427,8 @@ let tests =
             refused [ "train"; "--hlep" ] "(did you mean --help?)" |> ignore
             Expect.isFalse ((refused [ "train"; "--h" ] "unknown option --h").Contains "did you mean") "no near name for one letter"
             refused [ "train"; "--lr\n"; "1" ] "unknown option --lr\\n" |> ignore
+            refused [ "trian" ] "unknown command 'trian' (did you mean train?" |> ignore
+            refused [ "TRAIN" ] "(did you mean train?" |> ignore
             let watch = Stopwatch.StartNew()
             let err = refused [ "train"; "--config"; config "long-key.json" (sprintf "{ \"%s\": 1 }" (String('x', 5_000_000))) ] "unknown setting"
             Expect.isLessThan err.Length 2000 "a 5 MB key is quoted shortened"
