@@ -406,15 +406,20 @@ let tests =
             Expect.isTrue (Double.IsFinite random.MeanIoU) "the random baseline runs too"
         }
 
-        test "eval-seg without cached features reports the evaluation's progress (each image runs the backbone)" {
+        test "eval-seg without cached features reports the evaluation's progress (each image runs the backbone); each probe seed's tensors go with it" {
             use _ = torch.NewDisposeScope()
             let dir = DataTests.tempDir "progress"
             let weights = Path.Combine(dir, "colour.safetensors")
             BackboneExport.Write(weights, NamedTensors(Vit.named (colourBackbone ())).WithPrefix("backbone."))
             let lines = Collections.Generic.List<string>()
             let probe = ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 1, Milestone = 1, Batch = 8, CacheFeatures = false)
-            EvalSegCommand.Evaluate(weights, NetworkChoice.Teacher, Nullable(), Nullable 1, voc.Force(), "train", "val", 7, probe, [ 3 ], (fun l -> lines.Add l)) |> ignore
+            let liveAfter (seeds: int list) =
+                let before = torch.Tensor.TotalCount
+                EvalSegCommand.Evaluate(weights, NetworkChoice.Teacher, Nullable(), Nullable 1, voc.Force(), "train", "val", 7, probe, seeds, (fun l -> lines.Add l)) |> ignore
+                torch.Tensor.TotalCount - before
+            let one = liveAfter [ 3 ]
             Expect.exists lines (fun l -> l.StartsWith "probe (seed 3) evaluation images: 6/6 (100%)") (String.Join("\n", lines))
+            Expect.isLessThanOrEqual (liveAfter [ 3; 4; 5 ]) one "each seed's probe, optimiser buffers and confusion go with it (1–2 MB a seed stayed once)"
             Directory.Delete(dir, true)
         }
 
