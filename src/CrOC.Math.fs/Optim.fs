@@ -57,13 +57,19 @@ type AdamW(beta1: float, beta2: float, eps: float) =
     let moments = Dictionary<string, Moments>()
     let mutable arenasMade = false
 
-    /// Allocates the arenas for `parameters` (zeros), keeping the values of restored moments.
+    /// Allocates the arenas for `parameters` (zeros), keeping the values of restored moments (whose
+    /// own tensors are then disposed).
     let makeArenas (parameters: (string * Tensor) list) =
         use _ = torch.no_grad()
         for (name, m), (_, v) in List.zip (Arena.zerosLike parameters) (Arena.zerosLike parameters) do
             let steps =
                 match moments.TryGetValue name with
-                | true, restored -> m.copy_(restored.M) |> ignore; v.copy_(restored.V) |> ignore; restored.Steps
+                | true, restored ->
+                    m.copy_(restored.M) |> ignore
+                    v.copy_(restored.V) |> ignore
+                    restored.M.Dispose()
+                    restored.V.Dispose()
+                    restored.Steps
                 | _ -> 0
             moments.[name] <- { M = m; V = v; Steps = steps }
         arenasMade <- true
@@ -119,13 +125,16 @@ type AdamW(beta1: float, beta2: float, eps: float) =
     member _.Moments : IReadOnlyDictionary<string, Moments> =
         moments |> Seq.filter (fun kv -> kv.Value.Steps > 0) |> Seq.map (fun kv -> kv.Key, kv.Value) |> dict |> Dictionary :> _
 
-    /// Restores moments saved from `Moments` (copied into the arenas when they exist).
+    /// Restores moments saved from `Moments`, taking `m` and `v` over: copied into the arenas when
+    /// they exist (and disposed), else kept until the arenas are made.
     member _.Restore(name: string, m: Tensor, v: Tensor, steps: int) =
         match moments.TryGetValue name with
         | true, state when arenasMade ->
             use _ = torch.no_grad()
             state.M.copy_(m) |> ignore
             state.V.copy_(v) |> ignore
+            m.Dispose()
+            v.Dispose()
             state.Steps <- steps
         | _ -> moments.[name] <- { M = m; V = v; Steps = steps }
 

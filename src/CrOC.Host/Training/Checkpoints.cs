@@ -141,6 +141,7 @@ public static class Checkpoints
     /// <paramref name="dataset"/> null: any dataset.</summary>
     public static void Restore(string path, TrainConfig config, TrainingState state, int? world = null, DatasetIdentity? dataset = null)
     {
+        using var scope = torch.NewDisposeScope(); // the file's tensors, copied into the state (a checkpoint's worth stayed until the GC ran once)
         var (tensors, metadata) = Safetensors.Read(path);
         // The SHA-256 covers the data only: every field of the metadata is checked here, and
         // everything is checked before anything is copied, so a refused file leaves the state as it was.
@@ -173,9 +174,13 @@ public static class Checkpoints
         StateDictBinding.Bind(student.Target, student.Source, strict: true);
         StateDictBinding.Bind(teacher.Target, teacher.Source, strict: true);
         var device = state.Model.Centre.device; // the file's tensors are read on the CPU
-        state.Model = new Croc.CrocState(state.Model.Student, state.Model.Teacher, centre.to(device), centreC.to(device));
+        torch.Tensor Kept(torch.Tensor t) => t.to(device).clone().DetachFromDisposeScope(); // its own copy, outliving the scope
+        var replaced = state.Model;
+        state.Model = new Croc.CrocState(replaced.Student, replaced.Teacher, Kept(centre), Kept(centreC));
+        replaced.Centre.Dispose();
+        replaced.CentreC.Dispose();
         foreach (var (name, m, v, steps) in moments)
-            state.Optimizer.Restore(name, m.to(device), v.to(device), steps);
+            state.Optimizer.Restore(name, Kept(m), Kept(v), steps); // AdamW takes them over
         state.Step = step;
     }
 

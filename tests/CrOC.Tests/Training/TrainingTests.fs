@@ -131,6 +131,23 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "restoring a checkpoint keeps no tensor of the file: the state's own centres are replaced, AdamW holds the moments until its arenas" {
+            let dir = DataTests.tempDir "restore-live"
+            let config = tinyConfig dir [ "max-steps", "2" ]
+            let checkpoint = present (run config).LastCheckpoint
+            use _ = torch.NewDisposeScope()
+            let state = TrainingState.Fresh(config, CrocSetup.Croc config)
+            GC.Collect() // earlier tests' garbage finalised now, not during the count
+            GC.WaitForPendingFinalizers()
+            let before = torch.Tensor.TotalCount
+            Checkpoints.Restore(checkpoint, config, state)
+            let moments = state.Optimizer.Moments.Count
+            Expect.isGreaterThan moments 0 "moments restored"
+            // a checkpoint's worth (both networks, centres, moments) stayed until the GC ran once
+            Expect.equal (torch.Tensor.TotalCount - before) (2L * int64 moments) "only the restored moments are new"
+            Directory.Delete(dir, true)
+        }
+
         test "interrupt and resume continues exactly as a run that never stopped; live tensors stay flat" {
             use _ = torch.NewDisposeScope()
             let straight = DataTests.tempDir "straight"
