@@ -154,9 +154,15 @@ type AdamW(beta1: float, beta2: float, eps: float) =
         update parameters lr weightDecay skip gradientScale (Some follower)
 
 /// SGD with momentum and (coupled) weight decay, as PyTorch's: d = g + wd·p; buf = μ·buf + d
-/// (buf = d at the first step); p ← p − lr·buf. Used by the linear segmentation probe.
+/// (buf = d at the first step); p ← p − lr·buf. Used by the linear segmentation probe. Disposing it
+/// frees the momentum buffers (no dispose scope holds them).
 type Sgd(momentum: float, weightDecay: float) =
     let buffers = Dictionary<Tensor, Tensor>(HashIdentity.Reference)
+
+    interface System.IDisposable with
+        member _.Dispose() =
+            for b in buffers.Values do b.Dispose()
+            buffers.Clear()
 
     member _.Step(parameters: Tensor seq, lr: float) =
         use _ = torch.no_grad()

@@ -7,7 +7,7 @@ public sealed class OptionException(string message) : Exception(message), IBadOp
 public static class Arguments
 {
     /// <summary>The `--name value`, `--name=value` (a value may then start with --; after a space too
-    /// when it holds a space) and `--flag` arguments in order; `-h` is `--help`. An option given twice is refused (as a config file's key
+    /// when its name part holds a space) and `--flag` arguments in order; `-h` is `--help`. An option given twice is refused (as a config file's key
     /// given twice is): `--data a --data b` would otherwise train on b alone without a word.</summary>
     public static List<(string Name, string? Value)> Pairs(string[] args)
     {
@@ -20,13 +20,18 @@ public static class Arguments
             var name = args[i][2..];
             int equals = name.IndexOf('=');
             if (equals >= 0) { pairs.Add((name[..equals], name[(equals + 1)..])); continue; }
-            bool hasValue = i + 1 < args.Length && (!args[i + 1].StartsWith("--", StringComparison.Ordinal) || args[i + 1].Any(char.IsWhiteSpace)); // no name holds a space: `--train-args "--epochs 16"` is a value
+            bool hasValue = i + 1 < args.Length && (!args[i + 1].StartsWith("--", StringComparison.Ordinal) || NameHoldsSpace(args[i + 1]));
             pairs.Add((name, hasValue ? args[++i] : null));
         }
         if (pairs.GroupBy(p => p.Item1).FirstOrDefault(g => g.Count() > 1 && g.Key != "help") is { } repeated)
             throw new OptionException($"--{CrOC.Data.Quoted.Printable(repeated.Key)} is given {repeated.Count()} times ({CrOC.Data.Quoted.Printable(string.Join(", ", repeated.Select(p => p.Item2 ?? "no value")))}): give it once (lists are comma-separated)");
         return pairs;
     }
+
+    /// <summary>Whether an argument that starts with -- has white space in its name part (before any
+    /// '='): no option's name does, so it is a value (`--train-args "--epochs 16"`), while
+    /// `--data="My VOC"` is still an option.</summary>
+    static bool NameHoldsSpace(string argument) => argument[2..].Split('=')[0].Any(char.IsWhiteSpace);
 
     public static bool AsksForHelp(string[] args) => args.Any(a => a is "--help" or "-h");
 

@@ -59,17 +59,17 @@ public static class OptionSet<T> where T : class, new()
                 if (value is not null) throw new OptionException($"--help takes no value, got '--help={Quoted.Printable(value)}'");
                 continue;
             }
-            var option = Find(name) ?? throw new OptionException($"unknown option --{Quoted.Printable(name)}{Suggestion(name, alsoKnown)}");
+            var option = Find(name) ?? throw new OptionException($"unknown option --{Quoted.Printable(name)}{Suggestion(name, ["help", .. alsoKnown])}");
             option.Property.SetValue(target, ParseValue(option, value));
         }
     }
 
     /// <summary>" (did you mean --NAME?)" for the options that have <paramref name="name"/> as one of their
-    /// words (--size: --image-size), else the <see cref="NearNames.Nearest"/> among the options, --help
-    /// and <paramref name="alsoKnown"/>, or "".</summary>
+    /// words (--size: --image-size), else the <see cref="NearNames.Nearest"/> among the options and
+    /// <paramref name="alsoKnown"/> (the command line's --help), or "".</summary>
     public static string Suggestion(string name, params string[] alsoKnown)
     {
-        var names = Options.Select(o => o.Name).Append("help").Concat(alsoKnown).ToList();
+        var names = Options.Select(o => o.Name).Concat(alsoKnown).ToList();
         var holding = names.Where(n => n != name && n.Split('-').Contains(name)).Take(3).ToList();
         if (holding.Count > 0) return $" (did you mean {string.Join(" or ", holding.Select(n => "--" + n))}?)"; // train's --size had no suggestion once
         return NearNames.Nearest(name, names) is { } close ? $" (did you mean --{close}?)" : "";
@@ -110,15 +110,15 @@ public static class OptionSet<T> where T : class, new()
     /// <summary>What is wrong with <paramref name="text"/> as the value (or a list's item) of a path or
     /// name option, from the command line or a config file, or null: blank ("is required" once; a
     /// split '' looked for '.txt'), a NUL (an internal error once), or bytes that were not UTF-8,
-    /// which .NET reads as U+FFFD: a file of that name would be written under another name, and an
-    /// existing one reported missing.</summary>
+    /// which .NET reads as U+FFFD (unless a path of that character exists): a file of that name would
+    /// be written under another name, and an existing one reported missing.</summary>
     public static string? TextProblem(OptionInfo option, string text)
     {
         if (!IsPath(option) && option.Declaration.Value is not "NAME") return null;
         if (text.Trim().Length == 0) return $"needs a value ({Placeholder(option)}), got '{Quoted.Printable(text)}'";
         if (text.Contains('\0')) return $"holds a NUL character, which no path can: '{Quoted.Printable(text)}'";
-        if (text.Contains('\uFFFD'))
-            return $"holds bytes that are not UTF-8 (shown as \uFFFD), which .NET cannot pass on to the file system: '{Quoted.Printable(text)}'; rename the file or folder to a UTF-8 name";
+        if (text.Contains('\uFFFD') && !File.Exists(text) && !Directory.Exists(text))
+            return $"holds U+FFFD (\uFFFD), which .NET puts for bytes that are not UTF-8, and names nothing here: '{Quoted.Printable(text)}' (a file written there would get another name than the one asked for); rename the file or folder to a UTF-8 name";
         return null;
     }
 

@@ -173,7 +173,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         var results = new List<SegmentationResult>();
         foreach (var seed in seeds)
         {
-            using var seedScope = torch.NewDisposeScope(); // the probe, its optimiser's buffers, generator and confusion (1–2 MB a seed stayed once)
+            using var seedScope = torch.NewDisposeScope(); // the probe, its initialisation's temporaries and the confusion (with SGD's buffers, 1–2 MB a seed stayed once)
             var probeWatch = Stopwatch.StartNew();
             var probe = Train(train, count, trainCache, seed);
             results.Add(Evaluate(probe, val, valCache, seed, keepPredictions, shared + probeWatch.Elapsed.TotalSeconds));
@@ -219,11 +219,11 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
     Segmentation.Probe Train(VocSegmentation train, int count, (torch.Tensor Features, torch.Tensor Labels)? cache, int seed)
     {
         int fs = options.FeatureSize;
-        var generator = new torch.Generator((ulong)seed, torch.CPU);
+        using var generator = new torch.Generator((ulong)seed, torch.CPU);
         var probe = new Segmentation.Probe(
             Layers.Init.truncNormal(generator, 0.02, [classes, vit.Dim, 1, 1]).to(where).detach().requires_grad_(true),
             torch.zeros(classes, device: where).requires_grad_(true));
-        var sgd = new Optim.Sgd(options.Momentum, options.WeightDecay);
+        using var sgd = new Optim.Sgd(options.Momentum, options.WeightDecay); // its momentum buffers go with it
         int batches = (count + options.Batch - 1) / options.Batch;
         var progress = new ProgressReport($"probe (seed {seed}) training batches", (long)options.Epochs * batches, log);
         long usedInAll = 0;

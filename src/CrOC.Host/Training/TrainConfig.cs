@@ -275,7 +275,8 @@ public sealed record TrainConfig
         if (value.ValueKind == JsonValueKind.String) return OptionSet<TrainConfig>.TextProblem(option, value.GetString()!);
         if (value.ValueKind != JsonValueKind.Array || !option.ValueType.IsArray) return null; // a wrong type: the deserializer names it
         if (value.GetArrayLength() == 0) return "is an empty list: give at least one value, or leave it out for the default";
-        var items = value.EnumerateArray().Where(item => item.ValueKind == JsonValueKind.String).Select(item => item.GetString()!.Trim()).ToArray();
+        if (value.EnumerateArray().Any(item => item.ValueKind != JsonValueKind.String)) return null; // the deserializer names the wrong type
+        var items = value.EnumerateArray().Select(item => item.GetString()!.Trim()).ToArray();
         return Arguments.EmptyItems(items) ?? items.Select(item => OptionSet<TrainConfig>.TextProblem(option, item)).FirstOrDefault(p => p is not null);
     }
 

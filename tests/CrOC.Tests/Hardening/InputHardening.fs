@@ -441,6 +441,15 @@ let tests =
             refused [ "eval-seg"; "--weights"; missing; "--standardize" ] "--standardize needs --cache-features" |> ignore
             refused [ "eval-seg"; "--weights"; missing; "--save-count"; "3" ] "--save-count 3 counts the masks" |> ignore
             Expect.equal (OptionSet<Evaluation.EvalSegOptions>.Parse([| "--weights"; "w"; "--precision"; " fp32 " |])).Precision PrecisionChoice.Fp32 "a choice's white space is ignored, as a number's"
+            // from the review: an option after a flag keeps its spaced value; a path that exists with U+FFFD
+            // itself is taken; a list of numbers in a config is named as the wrong type; a config key gets no --help
+            let parsed = OptionSet<Evaluation.EvalSegOptions>.Parse([| "--weights"; "w"; "--cache-features"; "--data=/x/My VOC" |])
+            Expect.equal (parsed.CacheFeatures, parsed.Data) (true, "/x/My VOC") "--data=\"My VOC\" after a flag is an option, not the flag's value"
+            let replacement = Path.Combine(dir, "a\uFFFDb.safetensors")
+            File.WriteAllText(replacement, "")
+            Expect.equal (OptionSet<Evaluation.EvalSegOptions>.Parse([| "--weights"; replacement |])).Weights replacement "an existing name with U+FFFD"
+            refused [ "train"; "--config"; config "numbers.json" """{ "data": [5] }""" ] "'data' must be a list of strings" |> ignore
+            Expect.isFalse ((refused [ "train"; "--config"; config "hlep.json" """{ "hlep": 1 }""" ] "unknown setting 'hlep'").Split('\n').[0].Contains "--help") "no --help inside a file"
             // a CROC_DATA_HOME that cannot be made is bad input, named (an I/O error, exit 1, once)
             let code, err = crocInShell "true" "" [ "CROC_DATA_HOME", "/dev/null/x" ] [ "train"; "--output"; Path.Combine(dir, "run"); "--max-steps"; "1" ]
             Expect.equal code 2 err
