@@ -20,7 +20,7 @@ open CrOC.Tests.HardeningShared
 
 let tests =
     testList "input" [
-        test "bench-data reports a skipped file once, not once per run and worker count" {
+        test "bench-data reports a skipped file once, not once per run and worker count; it times --batches past one epoch" {
             let dir = DataTests.sceneFolder 8 64 48
             File.WriteAllText(Path.Combine(dir, "broken.jpg"), "not an image")
             let more = DataTests.sceneFolder 2 64 48
@@ -29,6 +29,9 @@ let tests =
             Expect.stringContains out "11 images from" "two roots, comma-separated as train's --data ('does not exist' once)"
             let skips = err.Split('\n') |> Array.filter (fun l -> l.Contains "skipped" && l.Contains "broken.jpg")
             Expect.equal skips.Length 1 (sprintf "one line (8 once: 4 runs × 2 worker counts): %s" err)
+            let code, out, err = croc 120 [ "bench-data"; "--data"; more; "--size"; "32"; "--patch"; "8"; "--batch"; "2"; "--batches"; "5"; "--workers"; "1" ]
+            Expect.equal code 0 (out + err)
+            Expect.stringContains out "runs of 10 images" "five batches over five epochs of one batch (one epoch's batch only once)"
             for d in [ dir; more ] do Directory.Delete(d, true)
             // its own scenes go to a temporary folder, removed also when they cannot be written
             let temp = DataTests.tempDir "bench-data-temp"
