@@ -303,7 +303,12 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     {
         if (signalsHeard.AddOrUpdate(signal, 1, (_, n) => n + 1) > 1) return false;
         RequestStop();
-        try { log(stepping ? $"{signal}: finishing the current step, then writing a checkpoint (the same signal again stops at once, without it)" : $"{signal}: stopping (no step is running)"); }
+        var line = stepping ? $"{signal}: finishing the current step, then writing a checkpoint (the same signal again stops at once, without it)" : $"{signal}: stopping (no step is running)";
+        try
+        {
+            if (ranks.IsRoot) log(line);
+            else Console.Error.WriteLine($"croc-host train [rank {ranks.Rank}]: {line}"); // these ranks have no log: a stop sent to one was said nowhere
+        }
         catch (Exception) { /* announced or not, the run stops after this step */ }
         return true;
     }

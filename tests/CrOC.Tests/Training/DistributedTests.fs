@@ -227,7 +227,7 @@ let tests =
             File.Delete tar
         }
 
-        test "SIGTERM to one rank stops all ranks after the same step; rank 0 writes that step's checkpoint; exit 0" {
+        test "SIGTERM to one rank stops all ranks after the same step, said by that rank; rank 0 writes that step's checkpoint; exit 0" {
             let output = DataTests.tempDir "dp-stopped"
             let job = mpirun 2 (trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "100000" ])
             let p, text = job
@@ -237,6 +237,7 @@ let tests =
                 (present (Process.Start("kill", [| "-TERM"; string rank1 |]))).WaitForExit())
             let code, text = finish 120 job
             Expect.equal code 0 (sprintf "a clean stop:\n%s" text)
+            Expect.stringContains text "croc-host train [rank 1]: SIGTERM: finishing the current step" "the rank that got it says so (nothing did)"
             let steps = TrainingTests.metrics output |> Array.map (fun r -> r.GetProperty("step").GetInt32())
             let last = CrOC.Host.Training.Checkpoints.List(output) |> Seq.last
             Expect.stringContains last (sprintf "step-%08d" (Array.last steps)) "the checkpoint is the last logged step"
