@@ -31,7 +31,8 @@ let zerosLike (named: (string * Tensor) list) : (string * Tensor) list =
         use buffer = torch.zeros([| total |], dtype = first.dtype, device = first.device)
         named
         |> List.mapFold (fun offset (name, t: Tensor) ->
-            (name, buffer.narrow(0, offset, t.numel()).view(t.shape).DetachFromDisposeScope()), offset + t.numel()) 0L
+            use slice = buffer.narrow(0, offset, t.numel()) // only the view is kept
+            (name, slice.view(t.shape).DetachFromDisposeScope()), offset + t.numel()) 0L
         |> fst
 
 /// `named` copied into one new buffer (as `zerosLike` lays it out); a view requires a gradient

@@ -56,7 +56,9 @@ let inArena (cfg: Network.NetworkConfig) (p: Network.NetworkParams) : Network.Ne
 
 /// A copy of the network's tensors that builds no graph (the teacher), in its own arena.
 let frozenCopy (cfg: Network.NetworkConfig) (p: Network.NetworkParams) : Network.NetworkParams =
-    let views = Arena.adopt [ for n, t in Network.named p -> n, t.detach() ] |> dict
+    let detached = [ for n, t in Network.named p -> n, t.detach() ]
+    let views = Arena.adopt detached |> dict
+    for _, t in detached do t.Dispose()
     Network.ofNamed cfg (fun n -> views.[n])
 
 /// The state on `device`, each network in its own arena (the student's tensors stay leaves that

@@ -60,7 +60,10 @@ module Init =
     let private leaf (t: Tensor) = t.requires_grad_(true)
 
     /// Φ, the standard normal CDF.
-    let private normalCdf (x: float) = 0.5 * (1.0 + toFloat (torch.erf(torch.tensor(x / sqrt 2.0, dtype = torch.float64))))
+    let private normalCdf (x: float) =
+        use t = torch.tensor(x / sqrt 2.0, dtype = torch.float64)
+        use erf = torch.erf t
+        0.5 * (1.0 + toFloat erf)
 
     /// N(0, std²) truncated to [−2, 2] in absolute units, as timm's `trunc_normal_(std=.02)`, by
     /// the inverse CDF: u ~ U(2Φ(a/σ) − 1, 2Φ(b/σ) − 1), x = σ√2·erfinv(u), clamped to [a, b].

@@ -101,7 +101,9 @@ let expectRank (what: string) (rank: int) (t: Tensor) =
 let l2normalize (x: Tensor) : Tensor = torch.nn.functional.normalize(x, p = 2.0, dim = -1L, eps = 1e-12)
 
 /// Scalar tensor value as float (host sync).
-let toFloat (t: Tensor) : float = t.to_type(torch.ScalarType.Float64).item<double>()
+let toFloat (t: Tensor) : float =
+    use converted = t.to_type(torch.ScalarType.Float64) // a handle of its own, even when t is float64 already
+    converted.item<double>()
 
 /// Divides by `denominator`, replacing a zero denominator by the smallest positive normal number
 /// of the dtype so that 0 / 0 gives 0 instead of NaN.

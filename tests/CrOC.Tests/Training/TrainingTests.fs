@@ -131,6 +131,17 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a fresh state holds its own tensors only: no initialisation leftover waits for the GC (live_tensors fell from 572 to 254 after the first steps once)" {
+            let config = tinyConfig (DataTests.tempDir "fresh-live") []
+            let croc = CrocSetup.Croc config
+            GC.Collect() // earlier tests' garbage finalised now, not during the count
+            GC.WaitForPendingFinalizers()
+            let before = torch.Tensor.TotalCount
+            let state = TrainingState.Fresh(config, croc)
+            let own = Seq.length state.Student + Seq.length state.Teacher + 2 // and the centres
+            Expect.equal (torch.Tensor.TotalCount - before) (int64 own) "the networks' views and the centres"
+        }
+
         test "restoring a checkpoint keeps no tensor of the file: the state's own centres are replaced, AdamW holds the moments until its arenas" {
             let dir = DataTests.tempDir "restore-live"
             let config = tinyConfig dir [ "max-steps", "2" ]
