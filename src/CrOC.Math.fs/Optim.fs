@@ -119,7 +119,15 @@ type AdamW(beta1: float, beta2: float, eps: float) =
             (updates |> List.choose (function Choice2Of2 part -> Some part | _ -> None))
         set [ for name, slice in fused do if slice.Teacher <> 0n then name ]
 
-    new() = AdamW(0.9, 0.999, 1e-8)
+    new() = new AdamW(0.9, 0.999, 1e-8)
+
+    /// Frees the moments (the arenas' views, or restored ones not yet copied into arenas).
+    interface System.IDisposable with
+        member _.Dispose() =
+            for state in moments.Values do
+                state.M.Dispose()
+                state.V.Dispose()
+            moments.Clear()
 
     /// The moments by parameter name, of the parameters updated at least once (for checkpoints).
     member _.Moments : IReadOnlyDictionary<string, Moments> =

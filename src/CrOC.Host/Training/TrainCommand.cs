@@ -154,7 +154,7 @@ public static class TrainCommand
     static void WriteClusterPicture(TrainConfig config, string checkpoint, VocSegmentation images, string path)
     {
         var croc = CrocSetup.Croc(config);
-        var state = TrainingState.Fresh(config, croc);
+        using var state = TrainingState.Fresh(config, croc);
         Checkpoints.Restore(checkpoint, config, state);
         var decoded = Enumerable.Range(0, System.Math.Min(4, images.Count)).Select(i => images.Load(i).Image).ToList();
         ClusterPictures.Write(croc.Network.Vit, croc.Clustering, croc.Features, state.Model.Teacher.Backbone, decoded, config.Seed, path, null);

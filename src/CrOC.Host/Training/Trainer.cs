@@ -63,7 +63,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         var (lrSchedule, wdSchedule, momentumSchedule) = CrocSetup.Schedules(config, itersPerEpoch, ranks.World);
 
         var dataset = DatasetIdentity.Of(files);
-        var state = TrainingState.Fresh(config, croc, where);
+        using var state = TrainingState.Fresh(config, croc, where);
         string? lastCheckpoint = null;
         if (config.Resume && Checkpoints.TryRestore(config.Output, config, state, log, ranks.World, dataset) is { } restored)
         {

@@ -3,8 +3,10 @@ using TorchSharp;
 
 namespace CrOC.Host.Training;
 
-/// <summary>Everything a run needs to continue exactly where it stopped.</summary>
-public sealed class TrainingState
+/// <summary>Everything a run needs to continue exactly where it stopped. Disposing it frees the
+/// networks, centres and moments (several runs in one process: the synthetic experiment carried
+/// each run's state into the next until the GC ran).</summary>
+public sealed class TrainingState : IDisposable
 {
     public required Croc.CrocState Model { get; set; }
     public required Optim.AdamW Optimizer { get; init; }
@@ -27,4 +29,12 @@ public sealed class TrainingState
     /// <summary>The student's (name, tensor) pairs with official names.</summary>
     public IEnumerable<(string Name, torch.Tensor Tensor)> Student => Network.named(Model.Student).Select(t => (t.Item1, t.Item2));
     public IEnumerable<(string Name, torch.Tensor Tensor)> Teacher => Network.named(Model.Teacher).Select(t => (t.Item1, t.Item2));
+
+    public void Dispose()
+    {
+        foreach (var (_, tensor) in Student.Concat(Teacher)) tensor.Dispose();
+        Model.Centre.Dispose();
+        Model.CentreC.Dispose();
+        ((IDisposable)Optimizer).Dispose();
+    }
 }

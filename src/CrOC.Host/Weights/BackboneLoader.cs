@@ -3,7 +3,8 @@ using TorchSharp;
 
 namespace CrOC.Host.Weights;
 
-/// <summary>A ViT backbone built from a weights file, with where it came from.</summary>
+/// <summary>A ViT backbone built from a weights file, with where it came from (<see cref="Source"/>:
+/// the file's description, its tensors disposed).</summary>
 public sealed record LoadedBackbone(Vit.VitConfig Config, Vit.VitParams Params, ImportedWeights Source, BindingReport? Report, string Network, HeadCount Heads)
 {
     /// <summary>The note that the head count was guessed (D/64) or replaced by --heads, or null.</summary>
@@ -26,6 +27,7 @@ public static class BackboneLoader
     /// </summary>
     public static LoadedBackbone Load(string weights, NetworkChoice network = NetworkChoice.Teacher, int? heads = null, bool strict = true, int? randomSeed = null)
     {
+        using var fileScope = torch.NewDisposeScope(); // every tensor read from the file: the backbone holds its own copies
         var imported = CheckpointImport.Import(weights);
         bool teacher = network == NetworkChoice.Teacher && imported.Teacher is not null;
         var source = (teacher ? imported.Teacher! : imported.Student).WithoutPrefix("backbone.");
@@ -44,7 +46,11 @@ public static class BackboneLoader
         }
         // an export holds one network; its card names which (evaluated as a "single network" once)
         var name = imported.Teacher is not null ? teacher ? "teacher" : "student" : ModelCard.Network(imported.Metadata) ?? "single network";
-        return new LoadedBackbone(config, parameters, imported, report, name, headCount);
+        foreach (var (_, tensor) in Vit.named(parameters)) tensor.MoveToOuterDisposeScope();
+        // the file's description without its tensors, which the scope disposes (an evaluation held the
+        // whole file, both networks, heads and moments, to its end once)
+        var described = imported with { Student = [], Teacher = imported.Teacher is null ? null : [], Centre = null, CentreC = null };
+        return new LoadedBackbone(config, parameters, described, report, name, headCount);
     }
 
     /// <summary>Refuses, before the model is allocated, a ViT read off a file's shapes that cannot

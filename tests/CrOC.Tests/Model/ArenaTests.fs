@@ -63,7 +63,7 @@ let tests =
             let parameters = Arena.adopt [ for i, values in List.indexed initial -> sprintf "p%d" i, torch.tensor(values, dtype = torch.float32).requires_grad_(true) ]
             let expected = [ for values in initial -> Array.copy values ]
             let m, v = [ for n in sizes -> Array.zeroCreate<float> n ], [ for n in sizes -> Array.zeroCreate<float> n ]
-            let optimiser = Optim.AdamW()
+            use optimiser = new Optim.AdamW()
             let lr = 0.05
             let decayOf name = if name = "p0" then 0.0 else 0.04
             let applyGradients (tensors: (string * Tensor) list) (grads: float[] list) =
@@ -74,7 +74,7 @@ let tests =
                 if step = 3 then
                     // a restored optimiser on copied weights: the same steps from here
                     let copies = Arena.adopt [ for name, p in parameters -> name, p.detach().clone().requires_grad_(true) ]
-                    let restored = Optim.AdamW()
+                    let restored = new Optim.AdamW() // used after this block: not disposed here
                     for KeyValue(name, s) in optimiser.Moments do restored.Restore(name, s.M.clone(), s.V.clone(), s.Steps)
                     resumed <- Some(copies, restored)
                 applyGradients parameters grads
@@ -103,7 +103,8 @@ let tests =
             let expected = [ for values in initial -> Array.copy values ]
             let m, v = [ for n in sizes -> Array.zeroCreate<float> n ], [ for n in sizes -> Array.zeroCreate<float> n ]
             let counts = Array.zeroCreate sizes.Length
-            let optimiser, optimiserApart = Optim.AdamW(), Optim.AdamW()
+            use optimiser = new Optim.AdamW()
+            use optimiserApart = new Optim.AdamW()
             let lr = 0.05
             let decayOf name = if name = "p0" then 0.0 else 0.04
             let clipOf name = if name = "p1" then 0.5 else 1.0
@@ -163,7 +164,7 @@ let tests =
             let run (fused: bool) =
                 let student = Arena.adopt [ for name, t in make 1 -> name, t.requires_grad_(true) ]
                 let teacher = Arena.adopt (make 100)
-                let optimiser = Optim.AdamW()
+                use optimiser = new Optim.AdamW()
                 let skip name = name = "p2"
                 for step in 1 .. 3 do
                     for (name, p), (_, g) in List.zip student (make (1000 * step)) do p.grad <- g
@@ -219,7 +220,7 @@ let clippingTests =
             Expect.sequenceEqual (valuesOf (nonNull big.grad)) [ 5.0; 5.0; 5.0; 5.0 ] "gradients are not touched"
             let run (scaleFirst: bool) =
                 let p = Arena.adopt [ "big", big.detach().clone().requires_grad_(true) ]
-                let optimiser = Optim.AdamW()
+                use optimiser = new Optim.AdamW()
                 let factor = factors.["big"]
                 (snd p.Head).grad <- if scaleFirst then filled (5.0f * float32 factor) else filled 5.0f
                 if scaleFirst then optimiser.Step(p, 0.1, (fun _ _ -> 0.0), (fun _ -> false))

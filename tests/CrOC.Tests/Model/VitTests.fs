@@ -234,7 +234,7 @@ let tests =
             let p = torch.tensor(initial, dtype = f64).requires_grad_(true)
             let frozen = torch.tensor(normal rng 2, dtype = f64).requires_grad_(true)
             let frozenBefore = valuesOf frozen
-            let optimiser = Optim.AdamW()
+            use optimiser = new Optim.AdamW()
             let lr, wd, b1, b2, eps = 0.01, 0.04, 0.9, 0.999, 1e-8
             let mutable expected = Array.copy initial
             let m, v = Array.zeroCreate 6, Array.zeroCreate 6

@@ -142,6 +142,24 @@ let tests =
             Expect.equal (torch.Tensor.TotalCount - before) (int64 own) "the networks' views and the centres"
         }
 
+        test "a run leaves no tensor behind, nor does loading a backbone keep its file's (the synthetic experiment carried each run's state into the next; evaluations held the whole checkpoint)" {
+            let dir = DataTests.tempDir "run-live"
+            let config = tinyConfig dir [ "max-steps", "2" ]
+            run config |> ignore // the synthetic set and the JIT, before the count
+            let settled () =
+                GC.Collect() // earlier work's garbage finalised now, not during the count
+                GC.WaitForPendingFinalizers()
+                torch.Tensor.TotalCount
+            let before = settled ()
+            let summary = run (tinyConfig dir [ "max-steps", "4" ])
+            Expect.equal summary.StepsRun 2L "resumed for two more steps"
+            Expect.equal (torch.Tensor.TotalCount - before) 0L "the state, its moments and the restored file's tensors all freed"
+            let before = settled ()
+            let loaded = BackboneLoader.Load(present summary.LastCheckpoint)
+            Expect.equal (torch.Tensor.TotalCount - before) (int64 (Seq.length (Vit.named loaded.Params))) "the backbone's own tensors only"
+            Directory.Delete(dir, true)
+        }
+
         test "restoring a checkpoint keeps no tensor of the file: the state's own centres are replaced, AdamW holds the moments until its arenas" {
             let dir = DataTests.tempDir "restore-live"
             let config = tinyConfig dir [ "max-steps", "2" ]
