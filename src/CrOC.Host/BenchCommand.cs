@@ -91,7 +91,7 @@ public static class BenchCommand
         var croc = CrocSetup.Croc(config);
         var vit = croc.Network.Vit;
         if (device.type == DeviceType.CPU) MemoryFit.Check(vit, 2L * batch, training: true, config.Precision, $"--size {vit.ImageSize} with the preset's patch {vit.Patch}");
-        var state = TrainingState.Fresh(config, croc, device);
+        using var state = TrainingState.Fresh(config, croc, device);
         var generator = new torch.Generator(1UL + (ulong)ranks.Rank, torch.CPU);
         using var views = torch.randn([2L * batch, 3, vit.ImageSize, vit.ImageSize], generator: generator).to(device);
         using var positions = (torch.rand([2L * batch, vit.Tokens, 2], generator: generator) * vit.ImageSize).to(device);

@@ -71,7 +71,12 @@ let scoped (keep: 'T -> Tensor list) (f: unit -> 'T) : 'T =
 /// requires a gradient), for the `ofNamed` constructors.
 let movedTo (device: torch.Device) (named: (string * Tensor) list) : string -> Tensor =
     use _ = torch.no_grad()
-    let moved = named |> List.map (fun (n, t) -> n, t.``to``(device).detach().requires_grad_(t.requires_grad)) |> dict
+    let moved =
+        named
+        |> List.map (fun (n, t) ->
+            use onDevice = t.``to``(device) // only the detached handle is kept (a whole device copy waited for the GC once)
+            n, onDevice.detach().requires_grad_(t.requires_grad))
+        |> dict
     fun name -> moved.[name]
 
 /// The 0-d tensor `value` of `dtype` on `device`, filled there (not uploaded: on a GPU no host

@@ -307,7 +307,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         try
         {
             if (ranks.IsRoot) log(line);
-            else Console.Error.WriteLine($"croc-host train [rank {ranks.Rank}]: {line}"); // these ranks have no log: a stop sent to one was said nowhere
+            else (dataWarning ?? Console.Error.WriteLine)($"croc-host train [rank {ranks.Rank}]: {line}"); // these ranks have no log: a stop sent to one was said nowhere
         }
         catch (Exception) { /* announced or not, the run stops after this step */ }
         return true;

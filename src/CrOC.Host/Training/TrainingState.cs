@@ -17,13 +17,15 @@ public sealed class TrainingState : IDisposable
     /// the CPU generator, so every device starts from the same weights.</summary>
     public static TrainingState Fresh(TrainConfig config, Croc.CrocConfig croc, torch.Device? device = null)
     {
-        var init = new torch.Generator((ulong)config.Seed, torch.CPU);
+        using var init = new torch.Generator((ulong)config.Seed, torch.CPU);
         var model = Croc.init(croc, init);
-        return new TrainingState
+        if (device is not null && device.type != DeviceType.CPU)
         {
-            Model = device is null || device.type == DeviceType.CPU ? model : Croc.toDevice(croc.Network, device, model),
-            Optimizer = new Optim.AdamW(),
-        };
+            var onCpu = model;
+            model = Croc.toDevice(croc.Network, device, onCpu);
+            Free(onCpu); // the CPU copy waited for the GC once
+        }
+        return new TrainingState { Model = model, Optimizer = new Optim.AdamW() };
     }
 
     /// <summary>The student's (name, tensor) pairs with official names.</summary>
@@ -32,9 +34,15 @@ public sealed class TrainingState : IDisposable
 
     public void Dispose()
     {
-        foreach (var (_, tensor) in Student.Concat(Teacher)) tensor.Dispose();
-        Model.Centre.Dispose();
-        Model.CentreC.Dispose();
+        Free(Model);
         ((IDisposable)Optimizer).Dispose();
+    }
+
+    /// <summary>Disposes a model's networks and centres.</summary>
+    static void Free(Croc.CrocState model)
+    {
+        foreach (var (_, tensor) in Network.named(model.Student).Concat(Network.named(model.Teacher))) tensor.Dispose();
+        model.Centre.Dispose();
+        model.CentreC.Dispose();
     }
 }
