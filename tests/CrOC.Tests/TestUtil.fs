@@ -24,6 +24,13 @@ let gradOf (t: Tensor) : Tensor =
 /// The value of a C# nullable reference (fails when null).
 let present (x: 'a | null) : 'a = match x with null -> failwith "absent" | v -> v
 
+/// The native tensors alive, once earlier work's garbage is finalised: a count taken before and after
+/// some work moves only by what that work keeps (a finaliser running meanwhile would lower it).
+let liveTensors () =
+    GC.Collect()
+    GC.WaitForPendingFinalizers()
+    torch.Tensor.TotalCount
+
 /// max |x − y| over two tensors of the same shape.
 let maxAbsDiff (x: Tensor) (y: Tensor) : float =
     if x.shape <> y.shape then failwithf "shapes differ: %A vs %A" x.shape y.shape

@@ -268,9 +268,7 @@ let tests =
             do
                 use scores = Knn.scores 5 0.07 4 100 bank labels queries
                 Expect.floatClose Accuracy.veryHigh (Knn.top1 scores best) 1.0 "top-1 of the reference's argmax"
-            GC.Collect() // garbage of earlier work finalised now, not during the count
-            GC.WaitForPendingFinalizers()
-            let live = torch.Tensor.TotalCount
+            let live = liveTensors ()
             do
                 use scores = Knn.scores 5 0.07 4 3 bank labels queries
                 Knn.top1 scores best |> ignore
@@ -418,9 +416,7 @@ let tests =
             let lines = Collections.Generic.List<string>()
             let probe = ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 1, Milestone = 1, Batch = 8, CacheFeatures = false)
             let liveAfter (seeds: int list) =
-                GC.Collect() // garbage of earlier work finalised now, not during the count
-                GC.WaitForPendingFinalizers()
-                let before = torch.Tensor.TotalCount
+                let before = liveTensors ()
                 EvalSegCommand.Evaluate(weights, NetworkChoice.Teacher, Nullable(), Nullable 1, voc.Force(), "train", "val", 7, probe, seeds, (fun l -> lines.Add l)) |> ignore
                 torch.Tensor.TotalCount - before
             let one = liveAfter [ 3 ]

@@ -110,9 +110,7 @@ let tests =
                 let cfg = { VitConfig.Tiny(8, 32) with Depth = depth }
                 let p = init cfg (generator 1)
                 let images = torch.randn(2L, 3L, 32L, 32L)
-                System.GC.Collect()
-                System.GC.WaitForPendingFinalizers() // no garbage of earlier tests finalised while counting
-                let before = torch.Tensor.TotalCount
+                let before = liveTensors ()
                 let out =
                     if grad then forward cfg p ForwardOptions.Inference images
                     else (use _ = torch.no_grad() in forward cfg p ForwardOptions.Inference images)

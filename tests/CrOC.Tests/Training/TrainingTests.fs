@@ -134,9 +134,7 @@ let tests =
         test "a fresh state holds its own tensors only: no initialisation leftover waits for the GC (live_tensors fell from 572 to 254 after the first steps once)" {
             let config = tinyConfig (DataTests.tempDir "fresh-live") []
             let croc = CrocSetup.Croc config
-            GC.Collect() // earlier tests' garbage finalised now, not during the count
-            GC.WaitForPendingFinalizers()
-            let before = torch.Tensor.TotalCount
+            let before = liveTensors ()
             use state = TrainingState.Fresh(config, croc)
             let own = Seq.length state.Student + Seq.length state.Teacher + 2 // and the centres
             Expect.equal (torch.Tensor.TotalCount - before) (int64 own) "the networks' views and the centres"
@@ -147,15 +145,11 @@ let tests =
             let dir = DataTests.tempDir "run-live"
             let config = tinyConfig dir [ "max-steps", "2" ]
             run config |> ignore // the synthetic set and the JIT, before the count
-            let settled () =
-                GC.Collect() // earlier work's garbage finalised now, not during the count
-                GC.WaitForPendingFinalizers()
-                torch.Tensor.TotalCount
-            let before = settled ()
+            let before = liveTensors ()
             let summary = run (tinyConfig dir [ "max-steps", "4" ])
             Expect.equal summary.StepsRun 2L "resumed for two more steps"
             Expect.equal (torch.Tensor.TotalCount - before) 0L "the state, its moments and the restored file's tensors all freed"
-            let before = settled ()
+            let before = liveTensors ()
             let loaded = BackboneLoader.Load(present summary.LastCheckpoint)
             Expect.equal (torch.Tensor.TotalCount - before) (int64 (Seq.length (Vit.named loaded.Params))) "the backbone's own tensors only"
             for _, t in Vit.named loaded.Params do t.Dispose()
@@ -168,9 +162,7 @@ let tests =
             let checkpoint = present (run config).LastCheckpoint
             use _ = torch.NewDisposeScope()
             let state = TrainingState.Fresh(config, CrocSetup.Croc config)
-            GC.Collect() // earlier tests' garbage finalised now, not during the count
-            GC.WaitForPendingFinalizers()
-            let before = torch.Tensor.TotalCount
+            let before = liveTensors ()
             Checkpoints.Restore(checkpoint, config, state)
             let moments = state.Optimizer.Moments.Count
             Expect.isGreaterThan moments 0 "moments restored"
