@@ -95,7 +95,7 @@ public static class OptionSet<T> where T : class, new()
             var element = type.GetElementType()!;
             var items = element == typeof(string) ? Arguments.PathItems(text) : Arguments.ListItems(text);
             if (Arguments.EmptyItems(items) is { } empty) throw new OptionException($"--{option.Name} {empty} ({Placeholder(option)}), got '{Quoted.Printable(text)}'");
-            if (element == typeof(string) && items.Select(item => TextProblem(option, item)).FirstOrDefault(p => p is not null) is { } itemProblem)
+            if (element == typeof(string) && TextProblem(option, items) is { } itemProblem)
                 throw new OptionException($"--{option.Name} {itemProblem}");
             var array = Array.CreateInstance(element, items.Length);
             for (int i = 0; i < items.Length; i++) array.SetValue(element == typeof(string) ? items[i] : Number(option, element, items[i]), i);
@@ -121,6 +121,10 @@ public static class OptionSet<T> where T : class, new()
             return $"holds U+FFFD (\uFFFD), which .NET puts for bytes that are not UTF-8, and names nothing here: '{Quoted.Printable(text)}' (a file written there would get another name than the one asked for); rename the file or folder to a UTF-8 name";
         return null;
     }
+
+    /// <summary>The first of a list's items' <see cref="TextProblem(OptionInfo, string)"/>, or null.</summary>
+    public static string? TextProblem(OptionInfo option, IEnumerable<string> items) =>
+        items.Select(item => TextProblem(option, item)).FirstOrDefault(problem => problem is not null);
 
     static object Number(OptionInfo option, Type type, string text)
     {

@@ -268,7 +268,7 @@ public sealed record TrainConfig
 
     /// <summary>What is wrong with a config file's <paramref name="value"/> of a path or name option (a
     /// string, or a list's items) that the command line refuses too, or null: blank, a NUL, bytes that
-    /// were not UTF-8 (<see cref="OptionSet{T}.TextProblem"/>), an empty list (`"data": []` trained on
+    /// were not UTF-8 (<see cref="OptionSet{T}.TextProblem(OptionInfo, string)"/>), an empty list (`"data": []` trained on
     /// the synthetic scenes once, as if it were left out).</summary>
     static string? FileValueProblem(OptionInfo option, JsonElement value)
     {
@@ -277,7 +277,7 @@ public sealed record TrainConfig
         if (value.GetArrayLength() == 0) return "is an empty list: give at least one value, or leave it out for the default";
         if (value.EnumerateArray().Any(item => item.ValueKind != JsonValueKind.String)) return null; // the deserializer names the wrong type
         var items = value.EnumerateArray().Select(item => item.GetString()!.Trim()).ToArray();
-        return Arguments.EmptyItems(items) ?? items.Select(item => OptionSet<TrainConfig>.TextProblem(option, item)).FirstOrDefault(p => p is not null);
+        return Arguments.EmptyItems(items) ?? OptionSet<TrainConfig>.TextProblem(option, items);
     }
 
     /// <summary>A config file's list (of paths: the only list) given as one comma-separated string, as a
