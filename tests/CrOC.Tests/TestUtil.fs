@@ -31,10 +31,17 @@ let liveTensors () =
     GC.WaitForPendingFinalizers()
     torch.Tensor.TotalCount
 
-/// max |x − y| over two tensors of the same shape.
+/// The largest of some errors (absolute or relative); fails on a NaN or an infinity, which
+/// Array.max and max would pass over unless it came first.
+let worstError (errors: float[]) : float =
+    match Array.tryFindIndex (fun (e: float) -> not (Double.IsFinite e)) errors with
+    | Some i -> failwithf "error %d of %d is %g" i errors.Length errors.[i]
+    | None -> Array.fold max 0.0 errors
+
+/// max |x − y| over two tensors of the same shape (fails where either holds a NaN or an infinity).
 let maxAbsDiff (x: Tensor) (y: Tensor) : float =
     if x.shape <> y.shape then failwithf "shapes differ: %A vs %A" x.shape y.shape
-    Array.map2 (fun a b -> abs (a - b)) (valuesOf x) (valuesOf y) |> Array.fold max 0.0
+    Array.map2 (fun a b -> abs (a - b)) (valuesOf x) (valuesOf y) |> worstError
 
 /// Uniform values in [lo, hi).
 let uniform (rng: Random) (lo: float) (hi: float) (count: int) = Array.init count (fun _ -> lo + (hi - lo) * rng.NextDouble())

@@ -262,12 +262,16 @@ let tests =
                 for chunk in [ 3; 100 ] do
                     use scores = Knn.scores k t 4 chunk bank labels queries
                     let got = valuesOf scores
-                    let worst = Array.concat expected |> Array.mapi (fun i e -> abs (got.[i] - e) / max 1.0 (abs e)) |> Array.max
+                    let worst = Array.concat expected |> Array.mapi (fun i e -> abs (got.[i] - e) / max 1.0 (abs e)) |> worstError
                     Expect.isLessThan worst 1e-4 $"k = {k}, T = {t}, chunks of {chunk}: the votes of the float64 reference"
-            let best = labelsOf [ for v in naive 5 0.07 -> Array.findIndex ((=) (Array.max v)) v ]
+            let argmaxes = [ for v in naive 5 0.07 -> Array.findIndex ((=) (Array.max v)) v ]
+            let best = labelsOf argmaxes
             do
                 use scores = Knn.scores 5 0.07 4 100 bank labels queries
                 Expect.floatClose Accuracy.veryHigh (Knn.top1 scores best) 1.0 "top-1 of the reference's argmax"
+                for wrong in [ 1; 5; 13 ] do
+                    let truth = labelsOf (argmaxes |> List.mapi (fun i c -> if i < wrong then (c + 1) % 4 else c))
+                    Expect.floatClose Accuracy.veryHigh (Knn.top1 scores truth) (float (13 - wrong) / 13.0) $"{wrong} of 13 queries given another class"
             let live = liveTensors ()
             do
                 use scores = Knn.scores 5 0.07 4 3 bank labels queries

@@ -88,7 +88,7 @@ let tests =
                 for i in 0 .. sizes.Length - 1 do
                     referenceStep expected.[i] m.[i] v.[i] grads.[i] step lr (decayOf (sprintf "p%d" i))
                     let actual = valuesOf (snd parameters.[i])
-                    let worst = Array.map2 (fun (a: float) b -> abs (a - b) / (1.0 + abs b)) actual expected.[i] |> Array.max
+                    let worst = Array.map2 (fun (a: float) b -> abs (a - b) / (1.0 + abs b)) actual expected.[i] |> worstError
                     Expect.isLessThan worst 1e-6 (sprintf "step %d, parameter %d: |error| / (1 + |p|), float32 rounding" step i)
             Expect.isSome (Arena.spanning [ for KeyValue(_, s) in optimiser.Moments -> s.M ]) "first moments in one buffer"
             Expect.equal optimiser.Moments.Count sizes.Length "every updated parameter has moments"
@@ -120,7 +120,7 @@ let tests =
                     if not (skip name) then
                         counts.[i] <- counts.[i] + 1
                         referenceStep expected.[i] m.[i] v.[i] (Array.map (fun g -> g * clipOf name) grads.[i]) counts.[i] lr (decayOf name)
-                    let worst = Array.map2 (fun (x: float) y -> abs (x - y) / (1.0 + abs y)) (valuesOf a) expected.[i] |> Array.max
+                    let worst = Array.map2 (fun (x: float) y -> abs (x - y) / (1.0 + abs y)) (valuesOf a) expected.[i] |> worstError
                     Expect.isLessThan worst 1e-12 (sprintf "step %d, %s: the float64 formula" step name)
             Expect.isSome (Arena.spanning [ for KeyValue(_, s) in optimiser.Moments -> s.M ]) "first moments in one buffer"
         }

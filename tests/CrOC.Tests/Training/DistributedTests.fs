@@ -12,9 +12,10 @@ open CrOC.Host.Distributed
 open CrOC.Host.Weights
 open CrOC.Tests.TestUtil
 
-/// A stand-in for W = 2 ranks that hold the same values: each all-reduce doubles the buffer. It
-/// records the size of every buffer it was given.
-type MirroredPair() =
+/// A stand-in for W = 2 ranks where the other rank holds three times this rank's values: each
+/// all-reduce multiplies the buffer by 4, so a mean is twice this rank's values. It records the size
+/// of every buffer it was given.
+type TriplingPair() =
     member val Calls = ResizeArray<int64>()
     interface ICollective with
         member _.Rank = 0
@@ -23,7 +24,7 @@ type MirroredPair() =
         member _.LocalRank = 0
         member this.AllReduceSum(t) =
             this.Calls.Add(t.numel() * int64 t.ElementSize)
-            CrOC.Math.Tensors.withScalar 2.0 (fun s -> t.mul_(s)) |> ignore
+            CrOC.Math.Tensors.withScalar 4.0 (fun s -> t.mul_(s)) |> ignore // t + the other rank's 3·t
         member _.Broadcast(_, _) = ()
         member _.AllGather(t) = torch.cat([| t; t |])
         member _.Barrier() = ()
@@ -125,10 +126,10 @@ let tests =
                     p.grad <- g
                     p ]
             let before = parameters |> List.map (fun p -> (gradOf p).clone())
-            let pair = new MirroredPair()
+            let pair = new TriplingPair()
             (pair :> ICollective).AverageGradients(parameters, bucketBytes = 2048L)
             for p, g in List.zip parameters before do
-                Expect.equal (maxAbsDiff (gradOf p) g) 0.0 "two equal ranks average to the same gradient"
+                Expect.equal (maxAbsDiff (gradOf p) (g * 2.0f)) 0.0 "the mean of g and 3·g, written back into every gradient"
             Expect.sequenceEqual pair.Calls [ 1436L; 4000L; 36L ] "buckets of float32 values: (35 + 300 + 24), (1000 alone: larger than a bucket), (9)"
         }
 
@@ -202,8 +203,12 @@ let tests =
             use _ = torch.NewDisposeScope()
             let last (output: string) = TrainingTests.tensorsOf (CrOC.Host.Training.Checkpoints.List(output) |> Seq.last)
             let a, b = last two, last one
-            for name in [ "centre"; "centre_c"; "student.backbone.blocks.1.mlp.fc2.weight"; "teacher.head.last_layer.weight_v" ] do
-                Expect.isLessThanOrEqual (maxAbsDiff a.[name] b.[name]) 1e-3 (sprintf "%s after 4 steps" name)
+            let atStep2 = TrainingTests.tensorsOf (CrOC.Host.Training.Checkpoints.List(one) |> Seq.head)
+            for name in [ "centre"; "centre_c"; "student.backbone.blocks.1.mlp.fc2.weight"; "student.head.mlp.0.weight"; "teacher.backbone.blocks.0.attn.qkv.weight" ] do
+                let moved = maxAbsDiff b.[name] atStep2.[name]
+                // Summing the gradient in another order differs in rounding, which AdamW enlarges where a
+                // gradient is near zero: seen up to 1.6 % of the movement (the teacher), 0.6 % (the student).
+                Expect.isLessThanOrEqual (maxAbsDiff a.[name] b.[name]) (moved / 20.0) (sprintf "%s after 4 steps: within 5 %% of how far steps 3–4 moved it (%g)" name moved)
             let code, error = TrainingTests.cli (List.toArray (trainArgs two [ "--max-steps"; "6" ]))
             Expect.equal code 2 "resuming a 2-process run with 1 process is refused"
             Expect.stringContains error "2 process(es), this run has 1" "and says why"

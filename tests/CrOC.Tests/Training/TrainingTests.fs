@@ -60,11 +60,14 @@ let tests =
         test "one step changes every trainable student tensor, keeps frozen last layers in epoch 0, teacher = EMA, centres move" {
             use _ = torch.NewDisposeScope()
             let output = DataTests.tempDir "one-step"
-            let config = tinyConfig output [ "max-steps", "1" ]
+            // A large step and a low momentum: the teacher moves by half the student's step (≈ 0.016
+            // here), far above float rounding, so a wrong or missing EMA cannot hide in the tolerance.
+            let config = tinyConfig output [ "max-steps", "1"; "lr", "1"; "momentum-teacher", "0.5" ]
             let summary = run config
             let after = tensorsOf (present summary.LastCheckpoint)
             let before = TrainingState.Fresh(config, CrocSetup.Croc(config))
             let momentum = Schedules.cosineAt (let struct (_, _, m) = CrocSetup.Schedules(config, 6) in m) 0
+            Expect.equal momentum 0.5 "the momentum at step 0 is --momentum-teacher"
             for name, initial in Network.named before.Model.Student do
                 let student = after.["student." + name]
                 let moved = maxAbsDiff student initial > 0.0
@@ -72,6 +75,7 @@ let tests =
                 elif initial.requires_grad then Expect.isTrue moved (sprintf "%s was updated" name)
                 let expectedTeacher = initial * momentum + student * (1.0 - momentum)
                 Expect.isLessThan (maxAbsDiff after.["teacher." + name] expectedTeacher) 1e-6 (sprintf "teacher %s = m·θ_t + (1 − m)·θ_s" name)
+                if moved then Expect.isGreaterThan (maxAbsDiff after.["teacher." + name] initial) 1e-3 (sprintf "teacher %s moved well beyond the tolerance" name)
             Expect.isGreaterThan (toFloat (after.["centre"].abs().sum())) 0.0 "image centre updated"
             Expect.isGreaterThan (toFloat (after.["centre_c"].abs().sum())) 0.0 "object centre updated"
             Directory.Delete(output, true)
@@ -188,11 +192,14 @@ let tests =
             Expect.equal (record.GetProperty("commit").GetString()) GitInfo.Commit "and names the latest start's commit"
             let a, b = metrics straight, metrics resumed
             Expect.equal b.Length 8 "one metrics line per step across both runs"
+            // Bit for bit: the teacher moves about 1e-6 a step here, so any tolerance would hide a
+            // schedule or moment restarted at the resume.
             for i in 0 .. 7 do
-                Expect.floatClose { absolute = 1e-6; relative = 0.0 } (loss b.[i]) (loss a.[i]) (sprintf "loss of step %d" (i + 1))
+                Expect.equal (loss b.[i]) (loss a.[i]) (sprintf "loss of step %d" (i + 1))
             let final1, final2 = tensorsOf (present whole.LastCheckpoint), tensorsOf (present second.LastCheckpoint)
+            Expect.sequenceEqual (Seq.sort final2.Keys) (Seq.sort final1.Keys) "the same tensors"
             for KeyValue(name, t) in final1 do
-                Expect.isLessThanOrEqual (maxAbsDiff final2.[name] t) 1e-6 (sprintf "%s after 8 steps" name)
+                Expect.equal (maxAbsDiff final2.[name] t) 0.0 (sprintf "%s after 8 steps" name)
             let live = a |> Array.map (fun r -> r.GetProperty("live_tensors").GetDouble())
             // No growth from the first step on: AdamW's arenas hold every moment from its first step, and
             // initialisation leaves nothing for the GC. (The count may drop when the GC finalises
