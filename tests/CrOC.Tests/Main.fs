@@ -51,14 +51,18 @@ let main argv =
     if System.Console.IsOutputRedirected then
         System.Console.SetOut(new PlainTextWriter(System.Console.Out))
     let mutable counts = (0, 0)
+    let mutable skipped = []
     let record =
         SummaryHandler(fun summary ->
-            counts <- summary.passed.Length, summary.failed.Length + summary.errored.Length + summary.timedOut.Length)
+            counts <- summary.passed.Length, summary.failed.Length + summary.errored.Length + summary.timedOut.Length
+            skipped <- [ for test, _ in summary.ignored -> String.concat "." test.name ])
     let exitCode =
         Tests.runTestsWithCLIArgs [ CLIArguments.Sequenced; CLIArguments.No_Spinner; CLIArguments.Colours 0; CLIArguments.Append_Summary_Handler record ] argv all
     System.Console.Out.Flush()
     // Straight to the stream: Expecto's console writer pads its last line with spaces.
     use stdout = System.Console.OpenStandardOutput()
-    let line = System.Text.Encoding.UTF8.GetBytes(sprintf "\n%d passed, %d failed\n" (fst counts) (snd counts))
+    // A test skipped where the machine cannot run it (no tmpfs mount, say) is named, not hidden.
+    let skippedLines = skipped |> List.map (sprintf "skipped (the log above says why): %s\n") |> String.concat ""
+    let line = System.Text.Encoding.UTF8.GetBytes(sprintf "\n%s%d passed, %d failed\n" skippedLines (fst counts) (snd counts))
     stdout.Write(line, 0, line.Length)
     exitCode
