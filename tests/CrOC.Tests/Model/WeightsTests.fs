@@ -84,6 +84,43 @@ let tests =
             File.Delete file
         }
 
+        test "safetensors as the format defines it: a hand-packed file reads, and a written file's header, offsets and little-endian bytes are the format's" {
+            use _ = torch.NewDisposeScope()
+            // Three tensors, packed by hand: an 8-byte little-endian header length, a JSON header with
+            // offsets relative to the data after it, the data. F32 [1, −2]; BF16 [[1, 0.5]] (0x3F80,
+            // 0x3F00); I64 7 as a scalar.
+            let data = [| 0uy; 0uy; 0x80uy; 0x3Fuy; 0uy; 0uy; 0uy; 0xC0uy; 0x80uy; 0x3Fuy; 0uy; 0x3Fuy; 7uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy |]
+            let entries = [ "w", "F32", "[2]", 0, 8; "b", "BF16", "[1,2]", 8, 12; "n", "I64", "[]", 12, 20 ]
+            let json = entries |> List.map (fun (name, dtype, shape, a, b) -> sprintf "\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%d,%d]}" name dtype shape a b) |> String.concat ","
+            let header = System.Text.Encoding.UTF8.GetBytes("{" + json + "}")
+            let file = Array.concat [ System.BitConverter.GetBytes(uint64 header.Length); header; data ]
+            let struct (read, _) = Safetensors.Read(new MemoryStream(file))
+            Expect.equal read.["w"].dtype torch.float32 "F32"
+            Expect.sequenceEqual (read.["w"].data<float32>().ToArray()) [| 1.0f; -2.0f |] "F32 values"
+            Expect.equal read.["b"].dtype torch.bfloat16 "BF16"
+            Expect.equal read.["b"].shape [| 1L; 2L |] "BF16 shape"
+            Expect.sequenceEqual (valuesOf read.["b"]) [| 1.0; 0.5 |] "BF16 values"
+            Expect.equal read.["n"].dtype torch.int64 "I64"
+            Expect.equal read.["n"].shape [||] "a scalar"
+            Expect.equal (read.["n"].item<int64>()) 7L "I64 value"
+            // Written back: parsed here by the format's rules, not by the reader.
+            use stream = new MemoryStream()
+            Safetensors.Write(stream, read)
+            let written = stream.ToArray()
+            let length = int (System.BitConverter.ToUInt64(written, 0))
+            Expect.equal ((8 + length) % 8) 0 "the header is padded so the data starts 8-byte aligned"
+            let parsed = System.Text.Json.JsonDocument.Parse(System.Text.Encoding.UTF8.GetString(written, 8, length)).RootElement
+            let dataStart = 8 + length
+            for name, dtype, shape, a, b in entries do
+                let entry = parsed.GetProperty(name)
+                Expect.equal (entry.GetProperty("dtype").GetString()) dtype (name + ": dtype")
+                Expect.equal (entry.GetProperty("shape").GetRawText()) shape (name + ": shape")
+                let offsets = [| for o in entry.GetProperty("data_offsets").EnumerateArray() -> o.GetInt32() |]
+                Expect.equal (offsets.[1] - offsets.[0]) (b - a) (name + ": byte count")
+                Expect.sequenceEqual written.[dataStart + offsets.[0] .. dataStart + offsets.[1] - 1] data.[a .. b - 1] (name + ": its bytes, little-endian")
+            Expect.equal (written.Length - dataStart) data.Length "nothing but the tensors after the header"
+        }
+
         test ".pth save → load is bit-identical" {
             use _ = torch.NewDisposeScope()
             let file = temporary "a.pth"
