@@ -388,7 +388,7 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (Segmentation.meanIoU constant) (1.0 / 12.0) "(1/4 + 0 + 0) / 3"
         }
 
-        test "the probe's logits: conv then bilinear upsampling equals upsampling then conv (linear maps, weights summing to 1)" {
+        test "the probe's logits: conv then bilinear upsampling equals upsampling then conv (linear maps, weights summing to 1); the upsampling has half-pixel centres" {
             use _ = torch.NewDisposeScope()
             let rng = Random 5
             let features = torch.tensor(normal rng (2 * 6 * 5 * 5), dtype = f32).reshape(2L, 6L, 5L, 5L)
@@ -397,6 +397,11 @@ let tests =
                 let a = Segmentation.upsample size (Segmentation.probe probe features)
                 let b = Segmentation.probe probe (Segmentation.upsample size features)
                 Expect.isLessThan (maxAbsDiff a b) 1e-5 (sprintf "size %d" size)
+            // Which linear upsampling: bilinear with half-pixel centres (align_corners = false), worked by
+            // hand. Output pixel i of 4 samples input position (i + 0.5)/2 − 0.5, clamped: 0, ¼, ¾, 1.
+            let upsampled = Segmentation.upsample 4 (torch.tensor([| 0.0f; 1.0f; 2.0f; 3.0f |]).reshape(1L, 1L, 2L, 2L))
+            let at = [| 0.0; 0.25; 0.75; 1.0 |]
+            Expect.sequenceEqual (valuesOf upsampled) [| for y in at do for x in at -> 2.0 * y + x |] "2×2 → 4×4: value 2·y + x at the sampled positions"
         }
 
         test "eval-seg end to end: a backbone whose tokens carry the class colour is far above chance" {
