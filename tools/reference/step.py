@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""A PyTorch reference of one CrOC training step, for timing only (not a test).
+"""A PyTorch reference of one CrOC training step, for timing (tools/reference/compare.sh); its
+clustering and object pooling also make the golden file of a parity test
+(tools/fixtures/make_clustering_fixture.py).
 
 It does the work of `croc-host bench` with the same shapes: teacher forward (no grad) on the two
 views, the joint clustering (K0 = 5 seeds, 4 Sinkhorn solves of 5 sweeps, merges 5 -> 2, K* by
@@ -96,8 +98,11 @@ def sinkhorn(cost, a, b, lam=20.0, iters=5):
 
 
 @torch.no_grad()
-def cluster(keys, pos, heads, k0=5, kmax=4):
-    """keys (2B, h, 1+N, dh), pos (2B, N, 2) -> masks (2, S, N, Kbar), valid flat indices."""
+def cluster(keys, pos, heads, k0=5, kmax=4, seeds=None, trace=None):
+    """keys (2B, h, 1+N, dh), pos (2B, N, 2) -> masks (2, S, N, Kbar), valid flat indices.
+
+    seeds (S, K0): injected instead of drawn; trace: a dict that receives each stage's plan, cost and
+    merged pair, and K* (tools/fixtures/make_clustering_fixture.py)."""
     two_b, h, t, dh = keys.shape
     b, n = two_b // 2, t - 1
     x = F.normalize(keys, dim=-1).reshape(2, b * h, t, dh)
@@ -106,7 +111,8 @@ def cluster(keys, pos, heads, k0=5, kmax=4):
     xx = pat.permute(1, 0, 2, 3).reshape(b * h, 2 * n, dh)
     e = pos.reshape(2, b, n, 2).permute(1, 0, 2, 3).reshape(b, 2 * n, 2).repeat_interleave(h, 0)
     a = (rho / 2).softmax(1)
-    seeds = torch.multinomial(a, k0)
+    if seeds is None:
+        seeds = torch.multinomial(a, k0)
     gather = lambda tab, idx: tab.gather(1, idx.unsqueeze(-1).expand(-1, -1, tab.shape[-1]))
     c, mu = gather(xx, seeds), gather(e, seeds)
     bb = (rho.gather(1, seeds) / 2).softmax(1)
@@ -120,6 +126,8 @@ def cluster(keys, pos, heads, k0=5, kmax=4):
         q = p.view(-1, 2, n, k)
         plans.append(F.pad(q / q.sum(2, keepdim=True), (0, k0 - k)))
         costs.append(cost)
+        if trace is not None:
+            trace[f"stage{k}.plan"], trace[f"stage{k}.cost"] = q / q.sum(2, keepdim=True), cost
         if k == 2:
             break
         pbar = p / p.sum(1, keepdim=True)
@@ -127,6 +135,8 @@ def cluster(keys, pos, heads, k0=5, kmax=4):
         g = cen @ cen.transpose(1, 2) - 2 * torch.eye(k)
         best = g.flatten(1).argmax(1)
         i, j = best // k, best % k
+        if trace is not None:
+            trace[f"stage{k}.merged"] = torch.stack([i, j], 1)
         cols = torch.arange(k).unsqueeze(0)
         order = (cols + k * ((cols == i[:, None]) | (cols == j[:, None])).long()).argsort(1)
         pp = p.gather(2, order.unsqueeze(1).expand(-1, 2 * n, -1))
@@ -137,6 +147,8 @@ def cluster(keys, pos, heads, k0=5, kmax=4):
         bb = bb / bb.sum(1, keepdim=True)
     choice = torch.stack(costs[1:], 1).argmin(1)
     kbar = int(kmax - choice.min())
+    if trace is not None:
+        trace["kstar"] = kmax - choice
     q = torch.stack(plans[1:], 1)[torch.arange(b * h), choice][..., :kbar]
     hard = F.one_hot(q.argmax(-1), kbar).float()
     masks = (q * hard).permute(1, 0, 2, 3)

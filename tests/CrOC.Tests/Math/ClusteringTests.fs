@@ -247,6 +247,37 @@ let tests =
             Expect.equal (valuesOf assignment.Masks) (valuesOf first.Masks) "selectAndMask = cluster's masks"
             Expect.equal (valuesOf assignment.KStar) (valuesOf first.KStar) "and K*")
 
+        test "the clustering and the objects match the PyTorch reference of tools/reference/step.py on a golden file (float64, injected seeds): every stage's plan, cost and merge, K*, masks, pruning, objects" {
+            use _ = torch.NewDisposeScope()
+            let golden =
+                match CrOC.Host.Weights.PthReader.Read(IO.Path.Combine(AppContext.BaseDirectory, "fixtures", "clustering_golden.pth")) with
+                | :? Collections.Hashtable as table -> fun (name: string) -> match table.[name] with :? Tensor as t -> t | _ -> failwithf "%s missing" name
+                | other -> failwithf "read %A" other
+            let keys = golden "keys"                                                   // (2B, h, 1+N, dh)
+            let heads = keys.shape.[1]
+            let features = keys.reshape(keys.shape.[0] * heads, keys.shape.[2], keys.shape.[3])
+            let clusters = cluster ClusteringConfig.Official (Given(golden "seeds")) features (golden "positions")
+            // 1e-7, not float64's 1e-15: torch.cdist computes the positional distances as √(|e|² + |μ|² − 2e·μ)
+            // on coordinates of hundreds of pixels (seen: 1.9e-9 in Q_5).
+            let close (tolerance: float) (actual: Tensor) (expected: Tensor) what =
+                Expect.equal actual.shape expected.shape (what + ": shape")
+                Expect.isLessThan (maxAbsDiff actual expected) tolerance what
+            Expect.equal [ for st in clusters.Stages -> st.K ] [ 5; 4; 3; 2 ] "stages K0 = 5 → 2"
+            for stage in clusters.Stages do
+                close 1e-7 stage.Plan (golden (sprintf "stage%d.plan" stage.K)) (sprintf "Q_%d" stage.K)
+                close 1e-7 stage.Cost (golden (sprintf "stage%d.cost" stage.K)) (sprintf "⟨P, M⟩ of K = %d" stage.K)
+                match stage.Merged with
+                | Some pair -> Expect.sequenceEqual (valuesOf pair) (valuesOf (golden (sprintf "stage%d.merged" stage.K))) (sprintf "the pair merged after K = %d" stage.K)
+                | None -> Expect.equal stage.K 2 "only the last stage merges nothing"
+            let kStar = valuesOf clusters.KStar
+            Expect.sequenceEqual kStar (valuesOf (golden "kstar")) "K* = the argmin of the costs of K ∈ {4, 3, 2}"
+            Expect.isTrue (Set.ofArray kStar = set [ 2.0; 3.0; 4.0 ]) "the golden file reaches every K*"
+            close 1e-7 clusters.Masks (golden "masks") "W"
+            Expect.sequenceEqual (valuesOf clusters.Valid) (valuesOf (golden "valid")) "the valid clusters"
+            Expect.isLessThan clusters.ValidCount (int (Array.sum kStar)) "the golden file prunes a cluster found in one view only"
+            close 1e-7 (objectVectors clusters (golden "tokens")) (golden "objects") "the object vectors"
+        }
+
         test "injected merges override the scores (how a tie decided by rounding elsewhere is replayed); a wrong count is refused" {
             use _ = torch.NewDisposeScope()
             let c = { B = 1; Groups = 1; Side = 3; Dim = 4; Seed = 11 }
