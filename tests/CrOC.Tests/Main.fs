@@ -11,6 +11,7 @@ let all =
         LossesTests.tests
         SchedulesTests.tests
         VitTests.tests
+        CrocStepTests.tests
         ArenaTests.tests
         ArenaTests.clippingTests
         WeightsTests.tests
