@@ -201,7 +201,8 @@ let perViewColumnNormalised (plan: Tensor) : Tensor =
 
 /// The two closest clusters of every problem: with C = P̄ᵀX (un-normalised), the pair (i, j) =
 /// argmax of C·Cᵀ − 2I, the first in row-major order on ties. Plan (S, 2N, K), tokens X (S, 2N, d)
-/// → (S, 2) int64, i < j.
+/// → (S, 2) int64, i ≠ j, in either order: bmm may round G[j, i] an ulp above G[i, j] (the merge is
+/// the same either way).
 let closestPair (plan: Tensor) (tokens: Tensor) : Tensor =
     let k = plan.shape.[2]
     let centroids = torch.bmm((columnDistributions plan).transpose(1, 2), tokens)       // (S, K, d)

@@ -19,6 +19,7 @@ let all =
         FilterTests.tests
         TarTests.tests
         TrainingTests.tests
+        TrainingStepTests.tests
         DistributedTests.tests
         EvaluationTests.tests
         FuzzTests.tests

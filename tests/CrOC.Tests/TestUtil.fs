@@ -60,6 +60,12 @@ let probabilities (rng: Random) (spread: float) (count: int) =
 /// Row r of a flat row-major (rows × cols) array.
 let row (cols: int) (flat: float[]) (r: int) = Array.sub flat (r * cols) cols
 
+/// A rank-3 tensor as nested float64 arrays, [i].[j].[k].
+let cube (t: Tensor) : float[][][] =
+    let a, b, c = int t.shape.[0], int t.shape.[1], int t.shape.[2]
+    let v = valuesOf t
+    Array.init a (fun i -> Array.init b (fun j -> Array.sub v ((i * b + j) * c) c))
+
 /// `dotnet dll args` in its own process (a native crash shows as its exit code): exit code,
 /// stdout, stderr; killed after `seconds`.
 let dotnetProcess (dll: string) (seconds: int) (args: string list) =

@@ -295,4 +295,45 @@ let tests =
                 let pairs = torch.tensor(bad).unsqueeze(0) :: chosen.Tail
                 Expect.throwsT<ArgumentException> (fun () -> clusterWith ClusteringConfig.Official seeds (GivenPairs pairs) features positions |> ignore) why
         }
+
+        // Catches: a wrong temperature or formula of a or b, b after a merge not Σ a·P̄, a merge by
+        // un-normalised P, a plan normalised per row, argmax instead of argmin of the cost, T − 1
+        // sweeps, λ_pos off, centroid positions from the raw plan, tokens of the wrong image per problem.
+        property "the clustering equals a naive float64 implementation of spec §6.1–§6.8 (marginals, stage costs, merges, K*, W, V)" (fun c ->
+            use _ = torch.NewDisposeScope()
+            let features, positions = inputs f64 c
+            let ours = cluster ClusteringConfig.Official (Sampled(generator c.Seed)) features positions
+            let seeds = cube (ours.Seeds.unsqueeze(-1)) |> Array.map (Array.map (fun v -> int v.[0]))
+            // the spec's defaults (§10), not the configuration's
+            let expected = ClusteringReference.cluster 2.0 2.0 4.0 20.0 5 4 (cube features) (cube positions) seeds
+            let close what (x: float[]) (y: float[]) =
+                Expect.equal x.Length y.Length what
+                Array.iteri2 (fun i p q -> Expect.floatClose { absolute = 1e-10; relative = 1e-8 } p q (sprintf "%s[%d]" what i)) x y
+            Expect.equal ours.Stages.Length expected.Costs.Length "stages K0 … 2"
+            for i, stage in List.indexed ours.Stages do
+                close (sprintf "a of stage K = %d" stage.K) (valuesOf stage.TokenMarginal) (Array.concat expected.TokenMarginals.[i])
+                close (sprintf "b of stage K = %d" stage.K) (valuesOf stage.ClusterMarginal) (Array.concat expected.ClusterMarginals.[i])
+                close (sprintf "⟨P, M⟩ of stage K = %d" stage.K) (valuesOf stage.Cost) expected.Costs.[i]
+            // as unordered pairs: G is symmetric, and bmm may round G[j, i] an ulp above G[i, j]
+            let unordered (pairs: int[]) = pairs |> Array.chunkBySize 2 |> Array.map Array.sort
+            Expect.equal [ for m in ours.Merges -> unordered (valuesOf m |> Array.map int) ] [ for m in expected.Merges -> m |> Array.map (fun (i, j) -> [| i; j |]) ] "merged pairs"
+            Expect.equal (valuesOf ours.KStar |> Array.map int) expected.KStar "K*"
+            Expect.equal (valuesOf ours.Valid |> Array.map int) expected.Valid "V"
+            let columns = ours.Columns
+            let w = valuesOf ours.Masks
+            let s, n = c.B * c.Groups, c.Side * c.Side
+            for m in 0 .. 1 do
+                for si in 0 .. s - 1 do
+                    for ni in 0 .. n - 1 do
+                        for k in 0 .. columns - 1 do
+                            let want = if k < expected.KStar.[si] then expected.Masks.[m].[si].[ni].[k] else 0.0
+                            Expect.floatClose { absolute = 1e-10; relative = 1e-8 } w.[((m * s + si) * n + ni) * columns + k] want "W")
+
+        // Catches: C·Cᵀ − I instead of − 2I (the diagonal wins a tie at 0 and a cluster "merges" with itself).
+        test "closestPair never picks a cluster with itself: unit centroids e0, −e0, e1 merge (0, 2)" {
+            use _ = torch.NewDisposeScope()
+            let x = tensorOf [| 1L; 3L; 2L |] [| 1.; 0.; -1.; 0.; 0.; 1. |]
+            let plan = tensorOf [| 1L; 3L; 3L |] [| 0.3; 0.; 0.; 0.; 0.3; 0.; 0.; 0.; 0.4 |]
+            Expect.sequenceEqual (valuesOf (closestPair plan x)) [| 0.0; 2.0 |] "first off-diagonal maximum in row-major order"
+        }
     ]

@@ -60,4 +60,37 @@ let tests =
                 let expected = patchCentres side patch i0 j0 (float h) (float h) flipped
                 Expect.isLessThan (maxAbsDiff pooled (tensorOf [| 1L; int64 (side * side); 2L |] expected)) 1e-5 (sprintf "pooled = closed form (flipped %b)" flipped)
         }
+
+        // Catches: D normalised per centroid (amax over tokens only) instead of per problem.
+        test "costPos divides by the maximum over every token and centroid of the problem" {
+            use _ = torch.NewDisposeScope()
+            // tokens (0,0), (0,1); centroids (0,0), (0,4): distances [0, 4; 1, 3] / 4
+            let e = tensorOf [| 1L; 2L; 2L |] [| 0.; 0.; 0.; 1. |]
+            let mu = tensorOf [| 1L; 2L; 2L |] [| 0.; 0.; 0.; 4. |]
+            Expect.sequenceEqual (valuesOf (costPos e mu)) [| 0.0; 1.0; 0.25; 0.75 |] "normalised distances"
+        }
+
+        // Catches: a different λ_pos factor, or the min–max applied before adding λ_pos·D.
+        test "jointCost = the global min–max rescaling of −X·Ĉᵀ + λ_pos·D (naive float64)" {
+            use _ = torch.NewDisposeScope()
+            let rng = Random(4)
+            let x = l2normalize (tensorOf [| 2L; 5L; 3L |] (normal rng 30))
+            let centroids = tensorOf [| 2L; 2L; 3L |] (normal rng 12)
+            let e = tensorOf [| 2L; 5L; 2L |] (uniform rng 0.0 100.0 20)
+            let mu = tensorOf [| 2L; 2L; 2L |] (uniform rng 0.0 100.0 8)
+            let xs, cs, es, ms = cube x, cube centroids, cube e, cube mu
+            let raw =
+                [| for s in 0 .. 1 do
+                     let dist t k = sqrt ((es.[s].[t].[0] - ms.[s].[k].[0]) ** 2.0 + (es.[s].[t].[1] - ms.[s].[k].[1]) ** 2.0)
+                     let top = Seq.max (seq { for t in 0 .. 4 do for k in 0 .. 1 -> dist t k })
+                     for t in 0 .. 4 do
+                         for k in 0 .. 1 do
+                             let c = cs.[s].[k]
+                             let norm = sqrt (Array.sumBy (fun v -> v * v) c)
+                             let cosine = Array.fold2 (fun acc p q -> acc + p * q / norm) 0.0 xs.[s].[t] c
+                             yield -cosine + 4.0 * dist t k / top |]
+            let low, high = Array.min raw, Array.max raw
+            let expected = raw |> Array.map (fun v -> (v - low) / (high - low))
+            Expect.isLessThan (maxAbsDiff (jointCost 4.0 x e centroids mu) (tensorOf [| 2L; 5L; 2L |] expected)) 1e-12 "M"
+        }
     ]

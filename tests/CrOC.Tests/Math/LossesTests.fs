@@ -164,4 +164,12 @@ let tests =
             dense.backward()
             Expect.equal (valuesOf (gradOf tokens) |> Array.map abs |> worstError) 0.0 "zero gradient, no NaN"
         }
+
+        // Catches: a clamp of p far above 1e-30 before the log (the collapse diagnostic's entropy).
+        test "meanEntropy is −Σ p log p, exact for small probabilities and 0·log 0 = 0" {
+            use _ = torch.NewDisposeScope()
+            let p = tensorOf [| 2L; 3L |] [| 1.0 - 2e-5; 1e-5; 1e-5; 1.0; 0.0; 0.0 |]
+            let expected = (-((1.0 - 2e-5) * log (1.0 - 2e-5) + 2e-5 * log 1e-5)) / 2.0
+            Expect.floatClose { absolute = 1e-14; relative = 1e-12 } (toFloat (meanEntropy p)) expected "mean entropy"
+        }
     ]

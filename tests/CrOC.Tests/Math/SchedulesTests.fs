@@ -71,4 +71,17 @@ let tests =
             Expect.sequenceEqual (valuesOf teacher.[1]) [| -0.5 |] "second tensor"
             Expect.sequenceEqual (valuesOf student.[0]) [| 3.0; 4.0 |] "student unchanged"
         }
+
+        // Catches: `epoch > warmupEpochs` (the first epoch after the warm-up extrapolates past the final τ_t).
+        test "teacher temperature: the first epoch after the warm-up is at the final value" {
+            Expect.floatClose Accuracy.veryHigh (teacherTemperature 0.04 0.07 30 30) 0.07 "epoch 30 of a 30-epoch warm-up"
+            Expect.floatClose Accuracy.veryHigh (teacherTemperature 0.04 0.07 1 1) 0.07 "epoch 1 of a 1-epoch warm-up"
+        }
+
+        // Catches: the decay index not clamped to the last iteration (a resumed or extended run).
+        test "cosine schedules stay at their last value past the end" {
+            let s = learningRate 1e-3 1e-6 3 4 1
+            for i in [ 12; 13; 100 ] do
+                Expect.equal (cosineAt s i) (cosineAt s 11) (sprintf "iteration %d" i)
+        }
     ]

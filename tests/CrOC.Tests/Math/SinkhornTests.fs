@@ -165,4 +165,19 @@ let tests =
             Expect.throwsT<ArgumentException> (fun () -> sinkhorn 20.0 5 (torch.ones(1L, 4L)) (torch.ones(1L, 2L)) (torch.ones(1L, 3L, 2L)) |> ignore)
                 "a (1, 4) does not fit a (1, 3, 2) cost"
         }
+
+        // Catches: a sign error in the log variant's T = 0 branch (no property draws T = 0).
+        test "T = 0 gives the normalised kernel exp(−λM) / Σ exp(−λM) in both variants" {
+            use _ = torch.NewDisposeScope()
+            let rng = Random(8)
+            let cost = tensorOf [| 2L; 4L; 3L |] (uniform rng 0.0 1.0 24)
+            let a = torch.full([| 2L; 4L |], scalar 0.25, dtype = f64)
+            let b = torch.full([| 2L; 3L |], scalar (1.0 / 3.0), dtype = f64)
+            let kernel = (cost * -5.0).exp()
+            let expected = kernel / kernel.sum([| 1L; 2L |], keepdim = true)
+            for name, solve in solvers do
+                let t = solve 5.0 0 a b cost
+                Expect.isLessThan (maxAbsDiff t.Plan expected) 1e-14 (sprintf "%s: plan" name)
+                Expect.isLessThan (maxAbsDiff t.Cost ((expected * cost).sum([| 1L; 2L |]))) 1e-14 (sprintf "%s: cost" name)
+        }
     ]

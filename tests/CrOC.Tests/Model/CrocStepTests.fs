@@ -81,4 +81,12 @@ let tests =
                 Expect.isLessThan (maxAbsDiff (gradOf t) expected / scale) 1e-5 (sprintf "∂L/∂%s" name)
             Expect.isGreaterThan (toFloat ((gradOf student.Backbone.Blocks.[0].Qkv.Weight).abs().sum())) 0.0 "the backbone learns"
         }
+
+        // Catches: AveragePatches averaging the CLS token in (the poster's z̄ = avg(Z) over the patches).
+        test "the average-pooled image vector is the mean of the patch tokens, without the CLS" {
+            use _ = torch.NewDisposeScope()
+            let tokens = tensorOf [| 1L; 3L; 2L |] [| 100.; 100.; 1.; 2.; 3.; 6. |]
+            let out : Vit.VitOutput = { Cls = tokens.select(1L, 0L); Tokens = tokens; Last = None }
+            Expect.sequenceEqual (valuesOf (Croc.pool Croc.AveragePatches out)) [| 2.0; 4.0 |] "mean of tokens 1..N"
+        }
     ]

@@ -265,4 +265,18 @@ let tests =
             Expect.isFalse (List.contains "backbone.pos_embed" noDecay) "pos_embed is decayed, as in DINO"
             Expect.isFalse (List.contains "head.last_layer.weight_v" noDecay) "weight_v is decayed"
         }
+
+        // Catches: rates linspace(0, r, depth) off by one, kept residuals not rescaled by 1/(1 − rate).
+        test "stochastic depth (spec §3): rates linspace(0, r, depth); a residual is dropped (0) with its rate, else scaled by 1/(1 − rate)" {
+            use _ = torch.NewDisposeScope()
+            for i in 0 .. 11 do
+                Expect.floatClose Accuracy.veryHigh (Vit.dropPathRate 0.1 12 i) (0.1 * float i / 11.0) (sprintf "block %d of 12" i)
+            let masks = valuesOf (Vit.drawDropPathMasks 0.5 3 (new torch.Generator(9UL)) 4000L torch.CPU)
+            for block, rate in [ 0, 0.0; 1, 0.25; 2, 0.5 ] do
+                for residual in 0 .. 1 do
+                    let values = Array.sub masks ((2 * block + residual) * 4000) 4000
+                    Expect.all values (fun v -> v = 0.0 || abs (v - 1.0 / (1.0 - rate)) < 1e-6) (sprintf "block %d: 0 or 1/(1 − %g)" block rate)
+                    let dropped = values |> Array.filter (fun v -> v = 0.0) |> Array.length
+                    Expect.floatClose { absolute = 0.03; relative = 0.0 } (float dropped / 4000.0) rate (sprintf "block %d: dropped fraction" block)
+        }
     ]

@@ -1,0 +1,152 @@
+/// One training step (`TrainingStep.run`, spec §2, §5, §7, §8) on a tiny network: its losses, metrics,
+/// centres, accumulation, stochastic depth, EMA and weight decay against independent computations.
+module CrOC.Tests.TrainingStepTests
+
+open System
+open Expecto
+open TorchSharp
+open CrOC.Math
+open CrOC.Math.Tensors
+open CrOC.Math.Clustering
+open CrOC.Tests.TestUtil
+
+/// The tests' tiny configuration (a 2-block ViT at 32 px, patch 8: N = 16) as a CrOC configuration, with `extra` settings.
+let private tinyCroc (extra: (string * string) list) =
+    let config = TrainingTests.tinyConfig (DataTests.tempDir "step") extra
+    IO.Directory.Delete(config.Output, true)
+    CrOC.Host.Training.CrocSetup.Croc config
+
+/// One process: the collectives do nothing.
+type private Single() =
+    interface TrainingStep.ICollective with
+        member _.Rank = 0
+        member _.World = 1
+        member _.AllReduceSum _ = ()
+        member _.AverageGradients _ = ()
+
+let tests =
+    testList "training step" [
+        // Catches: student/teacher swapped in L_img, the image centre fed the student's rows, the
+        // object centre fed the student's rows, the two centres' row counts swapped, the entropy
+        // metric at τ_s, L_obj at the image-level τ_t, the loss not divided by the accumulation count.
+        test "one training step: L_img, L_obj, teacher entropy and both centres follow spec §5 and §7 from an independent forward; accumulating a batch twice gives its gradient" {
+            use _ = torch.NewDisposeScope()
+            let croc = tinyCroc [ "drop-path", "0" ]
+            let vit = croc.Network.Vit
+            let fresh () =
+                let state = Croc.init croc (new torch.Generator(3UL))
+                use _ = torch.no_grad()
+                // a teacher that differs from the student, and centres that are not 0
+                let noise = new torch.Generator(4UL)
+                for _, t in Network.named state.Teacher do t.add_(torch.randn(t.shape, generator = noise) * 0.05) |> ignore
+                { state with Centre = torch.randn(state.Centre.shape, generator = noise); CentreC = torch.randn(state.CentreC.shape, generator = noise) }
+            let b, n = 4L, int64 vit.Tokens
+            let rng = Random(5)
+            let views = (tensorOf [| 2L * b; 3L; 32L; 32L |] (normal rng (int (2L * b * 3L * 32L * 32L)))).to_type(f32)
+            let positions = (tensorOf [| 2L * b; n; 2L |] (uniform rng 0.0 200.0 (int (2L * b * n * 2L)))).to_type(f32)
+            let batch () : TrainingStep.MicroBatch = { Views = views; Positions = positions; DropPath = new torch.Generator(6UL); Seeding = new torch.Generator(7UL) }
+            let schedule : TrainingStep.Schedule = { Epoch = 1; Lr = 1e-3; WeightDecay = 0.04; Momentum = 0.996; TeacherTemp = 0.04; TeacherTempC = 0.05 }
+            let settings accum : TrainingStep.Settings = { Accum = accum; Batch = int b; ClipGrad = 3.0; FreezeLastLayer = 0 }
+            let state = fresh ()
+            // the teacher and the student, by an independent forward before the step
+            let teacherOut, studentImage =
+                use _ = torch.no_grad()
+                let t = Vit.forward vit state.Teacher.Backbone { Vit.ForwardOptions.Inference with LastBlock = true } views
+                t, Heads.image state.Student.Head (Vit.forward vit state.Student.Backbone Vit.ForwardOptions.Inference views).Cls
+            let teacherImage = Heads.image state.Teacher.Head teacherOut.Cls
+            let keys = teacherOut.Last.Value.Keys
+            let clusters = cluster croc.Clustering (Noisy(seedNoise (new torch.Generator(7UL)) (b * int64 vit.Heads) (2L * n) f32 torch.CPU)) (keys.reshape(-1L, keys.shape.[2], keys.shape.[3])) positions
+            let objects = Objects.objectVectors clusters teacherOut.Tokens
+            let teacherObjects = Heads.objects state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))
+            let rows (t: Tensor) = let v = valuesOf t in Array.init (int t.shape.[0]) (fun r -> row (int t.shape.[1]) v r)
+            let studentObjects =
+                use _ = torch.no_grad()
+                let o = Objects.objectVectors clusters (Vit.forward vit state.Student.Backbone Vit.ForwardOptions.Inference views).Tokens
+                Heads.objects state.Student.Head (o.reshape(-1L, o.shape.[2]))
+            let centre0, centreC0 = valuesOf state.Centre, valuesOf state.CentreC
+            let newCentre, metrics = TrainingStep.run croc (settings 1) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ batch () ]) schedule null
+            let lossImg = Reference.crossViewLoss croc.StudentTemp schedule.TeacherTemp centre0 (rows studentImage) (rows teacherImage)
+            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_img"] lossImg "L_img: teacher view m against the student's other view"
+            let lossObj = Reference.crossViewLoss croc.StudentTempC schedule.TeacherTempC centreC0 (rows studentObjects) (rows teacherObjects)
+            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_obj"] lossObj "L_obj: the student's objects pooled with the teacher's masks, τ_sc and τ_tc, centre κ_c"
+            let entropy =
+                rows teacherImage
+                |> Array.averageBy (fun g -> let p = Reference.softmax (Array.map2 (fun x c -> (x - c) / schedule.TeacherTemp) g centre0) in -(p |> Array.sumBy (fun q -> if q > 0.0 then q * log q else 0.0)))
+            Expect.floatClose { absolute = 1e-4; relative = 1e-4 } metrics.["teacher_entropy"] entropy "entropy of the teacher's targets at τ_t"
+            let moved (before: float[]) (teacherRows: Tensor) = Array.mapi (fun i k -> 0.9 * k + 0.1 * (rows teacherRows |> Array.averageBy (fun r -> r.[i]))) before
+            Expect.isLessThan (maxAbsDiff newCentre.Centre (tensorOf [| 1L; int64 centre0.Length |] (moved centre0 teacherImage))) 1e-5 "κ ← 0.9·κ + 0.1·mean of the 2B teacher rows"
+            Expect.isGreaterThan clusters.ValidCount 0 "some objects"
+            Expect.isLessThan (maxAbsDiff newCentre.CentreC (tensorOf [| 1L; int64 centreC0.Length |] (moved centreC0 teacherObjects))) 1e-5 "κ_c ← 0.9·κ_c + 0.1·mean of the 2|V| teacher object rows"
+            // accumulation: the mean gradient of the micro-batches (each loss divided by their count)
+            let gradients (s: Croc.CrocState) = [ for name, t in Network.trainable s.Student do match t.grad with null -> () | g -> yield name, g.clone() ]
+            let once = gradients newCentre
+            let twice = fresh ()
+            let afterTwo, _ = TrainingStep.run croc (settings 2) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) twice (Seq.ofList [ batch (); batch () ]) schedule null
+            for (name, g1), (_, g2) in List.zip once (gradients afterTwo) do
+                Expect.isLessThan (maxAbsDiff g2 g1) (1e-5 * (1.0 + toFloat (g1.abs().max()))) (sprintf "∂L/∂%s: the same batch twice = once" name)
+        }
+
+        // Catches: the student's forward in a step without stochastic depth (spec §2 step 4, §3).
+        test "a step's student runs with stochastic depth: L_img equals the reference on a student forward with the batch's drop-path draws" {
+            use _ = torch.NewDisposeScope()
+            let croc = tinyCroc [ "drop-path", "0.5" ]
+            let vit = croc.Network.Vit
+            let state = Croc.init croc (new torch.Generator(3UL))
+            let rng = Random(5)
+            let views = (tensorOf [| 8L; 3L; 32L; 32L |] (normal rng (8 * 3 * 32 * 32))).to_type(f32)
+            let positions = (tensorOf [| 8L; 16L; 2L |] (uniform rng 0.0 200.0 (8 * 16 * 2))).to_type(f32)
+            let centre = valuesOf state.Centre
+            let studentWith (options: Vit.ForwardOptions) =
+                use _ = torch.no_grad()
+                Heads.image state.Student.Head (Vit.forward vit state.Student.Backbone options views).Cls
+            let dropped = studentWith { Vit.ForwardOptions.Inference with DropPath = 0.5; DropPathSource = Some(Vit.Drawn(new torch.Generator(6UL))) }
+            let whole = studentWith Vit.ForwardOptions.Inference
+            let teacherImage = using (torch.no_grad()) (fun _ -> Heads.image state.Teacher.Head (Vit.forward vit state.Teacher.Backbone Vit.ForwardOptions.Inference views).Cls)
+            let rows (t: Tensor) = let v = valuesOf t in Array.init (int t.shape.[0]) (fun r -> row (int t.shape.[1]) v r)
+            let reference student = Reference.crossViewLoss croc.StudentTemp 0.04 centre (rows student) (rows teacherImage)
+            let batch : TrainingStep.MicroBatch = { Views = views; Positions = positions; DropPath = new torch.Generator(6UL); Seeding = new torch.Generator(7UL) }
+            let schedule : TrainingStep.Schedule = { Epoch = 1; Lr = 1e-3; WeightDecay = 0.04; Momentum = 0.996; TeacherTemp = 0.04; TeacherTempC = 0.04 }
+            let settings : TrainingStep.Settings = { Accum = 1; Batch = 4; ClipGrad = 3.0; FreezeLastLayer = 0 }
+            let _, metrics = TrainingStep.run croc settings (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ batch ]) schedule null
+            Expect.isGreaterThan (abs (reference dropped - reference whole)) 1e-3 "drop-path changes L_img here"
+            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_img"] (reference dropped) "L_img of the step = the reference with the student's drop-path draws"
+        }
+
+        // Catches: the EMA after the optimiser (for the teacher copies AdamW's pass cannot move: all of
+        // them on a GPU) at 1 − m instead of m. Non-contiguous teacher matrices make the CPU take that path.
+        test "EMA (spec §8): every teacher tensor becomes m·θ_t + (1 − m)·θ_s, those the optimiser's pass cannot move too" {
+            use _ = torch.NewDisposeScope()
+            let croc = tinyCroc [ "drop-path", "0" ]
+            let state = Croc.init croc (new torch.Generator(3UL))
+            let teacher =
+                use _ = torch.no_grad()
+                let noise = new torch.Generator(4UL)
+                let perturbed = dict [ for name, t in Network.named state.Teacher -> name, (let u = t + torch.randn(t.shape, generator = noise) * 0.05 in if u.dim() = 2L then u.t().contiguous().t() else u) ]
+                Network.ofNamed croc.Network (fun name -> perturbed.[name])
+            Expect.exists (Network.named teacher) (fun (_, t) -> not (t.is_contiguous())) "some teacher tensors are not contiguous"
+            let state = { state with Teacher = teacher }
+            let before = [ for name, t in Network.named state.Teacher -> name, t.clone() ]
+            let rng = Random(5)
+            let views = (tensorOf [| 8L; 3L; 32L; 32L |] (normal rng (8 * 3 * 32 * 32))).to_type(f32)
+            let positions = (tensorOf [| 8L; 16L; 2L |] (uniform rng 0.0 200.0 (8 * 16 * 2))).to_type(f32)
+            let batch : TrainingStep.MicroBatch = { Views = views; Positions = positions; DropPath = new torch.Generator(6UL); Seeding = new torch.Generator(7UL) }
+            let schedule : TrainingStep.Schedule = { Epoch = 1; Lr = 1e-3; WeightDecay = 0.04; Momentum = 0.9; TeacherTemp = 0.04; TeacherTempC = 0.04 }
+            let settings : TrainingStep.Settings = { Accum = 1; Batch = 4; ClipGrad = 3.0; FreezeLastLayer = 0 }
+            let after, _ = TrainingStep.run croc settings (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ batch ]) schedule null
+            let student = dict (Network.named after.Student)
+            for (name, t0), (_, t1) in List.zip before (Network.named after.Teacher) do
+                Expect.isLessThan (maxAbsDiff t1 (t0 * 0.9 + student.[name] * 0.1)) 1e-6 (sprintf "teacher %s" name)
+        }
+
+        // Catches: weight decay given to every trainable tensor (spec §10: biases and 1-D tensors get none).
+        test "optimiserStep decays weights only: a bias and a 1-D tensor with zero gradient stay, a matrix shrinks by 1 − lr·wd" {
+            use _ = torch.NewDisposeScope()
+            let make (shape: int64[]) = let t = torch.ones(shape).requires_grad_(true) in t.grad <- torch.zeros(shape); t
+            let trainable = [ "blocks.0.attn.qkv.bias", make [| 4L |]; "blocks.0.norm1.weight", make [| 4L |]; "blocks.0.attn.qkv.weight", make [| 4L; 4L |] ]
+            use optimiser = new Optim.AdamW()
+            Croc.optimiserStep optimiser (Seq.ofList trainable) 0.1 0.5 0 1 Map.empty { Momentum = 0.996; Teacher = fun _ -> None } |> ignore
+            Expect.sequenceEqual (valuesOf (snd trainable.[0])) (Array.create 4 1.0) "bias: no decay"
+            Expect.sequenceEqual (valuesOf (snd trainable.[1])) (Array.create 4 1.0) "1-D: no decay"
+            Expect.isLessThan (maxAbsDiff (snd trainable.[2]) (torch.full([| 4L; 4L |], scalar 0.95))) 1e-7 "matrix: × (1 − 0.1·0.5)"
+        }
+    ]
