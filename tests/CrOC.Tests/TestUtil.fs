@@ -60,6 +60,9 @@ let probabilities (rng: Random) (spread: float) (count: int) =
 /// Row r of a flat row-major (rows × cols) array.
 let row (cols: int) (flat: float[]) (r: int) = Array.sub flat (r * cols) cols
 
+/// The rows of a (R, L) tensor as float64 arrays.
+let rowsOf (t: Tensor) : float[][] = valuesOf t |> Array.chunkBySize (int t.shape.[1])
+
 /// A rank-3 tensor as nested float64 arrays, [i].[j].[k].
 let cube (t: Tensor) : float[][][] =
     let a, b, c = int t.shape.[0], int t.shape.[1], int t.shape.[2]

@@ -9,9 +9,6 @@ open CrOC.Math.Tensors
 open CrOC.Math.Clustering
 open CrOC.Tests.TestUtil
 
-/// The rows of a (R, L) tensor as float64 arrays.
-let private rowsOf (t: Tensor) : float[][] = valuesOf t |> Array.chunkBySize (int t.shape.[1])
-
 let tests =
     testList "CrOC step" [
         test "Croc.step composes its parts: each level's own temperatures and centre, the student's objects pooled with the teacher's clusters, L = L_img + α·L_obj, the centres' statistics, the gradient of the loss built by hand, none into the teacher" {

@@ -24,6 +24,20 @@ type private Single() =
         member _.AllReduceSum _ = ()
         member _.AverageGradients _ = ()
 
+/// One micro-batch of 4 images: views (8, 3, 32, 32) ~ N(0, 1) and patch positions (8, 16, 2) in
+/// [0, 200), the same values at every call, with fresh generators for drop-path (6) and seeds (7).
+let private drawBatch () : TrainingStep.MicroBatch =
+    let rng = Random 5
+    { Views = (tensorOf [| 8L; 3L; 32L; 32L |] (normal rng (8 * 3 * 32 * 32))).to_type(f32)
+      Positions = (tensorOf [| 8L; 16L; 2L |] (uniform rng 0.0 200.0 (8 * 16 * 2))).to_type(f32)
+      DropPath = new torch.Generator(6UL)
+      Seeding = new torch.Generator(7UL) }
+
+/// The object level's teacher temperature differs from the image level's: a swap shows.
+let private schedule : TrainingStep.Schedule = { Epoch = 1; Lr = 1e-3; WeightDecay = 0.04; Momentum = 0.996; TeacherTemp = 0.04; TeacherTempC = 0.05 }
+
+let private settings (accum: int) : TrainingStep.Settings = { Accum = accum; Batch = 4; ClipGrad = 3.0; FreezeLastLayer = 0 }
+
 let tests =
     testList "training step" [
         // Catches: student/teacher swapped in L_img, the image centre fed the student's rows, the
@@ -41,12 +55,7 @@ let tests =
                 for _, t in Network.named state.Teacher do t.add_(torch.randn(t.shape, generator = noise) * 0.05) |> ignore
                 { state with Centre = torch.randn(state.Centre.shape, generator = noise); CentreC = torch.randn(state.CentreC.shape, generator = noise) }
             let b, n = 4L, int64 vit.Tokens
-            let rng = Random(5)
-            let views = (tensorOf [| 2L * b; 3L; 32L; 32L |] (normal rng (int (2L * b * 3L * 32L * 32L)))).to_type(f32)
-            let positions = (tensorOf [| 2L * b; n; 2L |] (uniform rng 0.0 200.0 (int (2L * b * n * 2L)))).to_type(f32)
-            let batch () : TrainingStep.MicroBatch = { Views = views; Positions = positions; DropPath = new torch.Generator(6UL); Seeding = new torch.Generator(7UL) }
-            let schedule : TrainingStep.Schedule = { Epoch = 1; Lr = 1e-3; WeightDecay = 0.04; Momentum = 0.996; TeacherTemp = 0.04; TeacherTempC = 0.05 }
-            let settings accum : TrainingStep.Settings = { Accum = accum; Batch = int b; ClipGrad = 3.0; FreezeLastLayer = 0 }
+            let views, positions = let batch = drawBatch () in batch.Views, batch.Positions
             let state = fresh ()
             // the teacher and the student, by an independent forward before the step
             let teacherOut, studentImage =
@@ -58,22 +67,21 @@ let tests =
             let clusters = cluster croc.Clustering (Noisy(seedNoise (new torch.Generator(7UL)) (b * int64 vit.Heads) (2L * n) f32 torch.CPU)) (keys.reshape(-1L, keys.shape.[2], keys.shape.[3])) positions
             let objects = Objects.objectVectors clusters teacherOut.Tokens
             let teacherObjects = Heads.objects state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))
-            let rows (t: Tensor) = let v = valuesOf t in Array.init (int t.shape.[0]) (fun r -> row (int t.shape.[1]) v r)
             let studentObjects =
                 use _ = torch.no_grad()
                 let o = Objects.objectVectors clusters (Vit.forward vit state.Student.Backbone Vit.ForwardOptions.Inference views).Tokens
                 Heads.objects state.Student.Head (o.reshape(-1L, o.shape.[2]))
             let centre0, centreC0 = valuesOf state.Centre, valuesOf state.CentreC
-            let newCentre, metrics = TrainingStep.run croc (settings 1) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ batch () ]) schedule null
-            let lossImg = Reference.crossViewLoss croc.StudentTemp schedule.TeacherTemp centre0 (rows studentImage) (rows teacherImage)
+            let newCentre, metrics = TrainingStep.run croc (settings 1) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ drawBatch () ]) schedule null
+            let lossImg = Reference.crossViewLoss croc.StudentTemp schedule.TeacherTemp centre0 (rowsOf studentImage) (rowsOf teacherImage)
             Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_img"] lossImg "L_img: teacher view m against the student's other view"
-            let lossObj = Reference.crossViewLoss croc.StudentTempC schedule.TeacherTempC centreC0 (rows studentObjects) (rows teacherObjects)
+            let lossObj = Reference.crossViewLoss croc.StudentTempC schedule.TeacherTempC centreC0 (rowsOf studentObjects) (rowsOf teacherObjects)
             Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_obj"] lossObj "L_obj: the student's objects pooled with the teacher's masks, τ_sc and τ_tc, centre κ_c"
             let entropy =
-                rows teacherImage
+                rowsOf teacherImage
                 |> Array.averageBy (fun g -> let p = Reference.softmax (Array.map2 (fun x c -> (x - c) / schedule.TeacherTemp) g centre0) in -(p |> Array.sumBy (fun q -> if q > 0.0 then q * log q else 0.0)))
             Expect.floatClose { absolute = 1e-4; relative = 1e-4 } metrics.["teacher_entropy"] entropy "entropy of the teacher's targets at τ_t"
-            let moved (before: float[]) (teacherRows: Tensor) = Array.mapi (fun i k -> 0.9 * k + 0.1 * (rows teacherRows |> Array.averageBy (fun r -> r.[i]))) before
+            let moved (before: float[]) (teacherRows: Tensor) = Array.mapi (fun i k -> 0.9 * k + 0.1 * (rowsOf teacherRows |> Array.averageBy (fun r -> r.[i]))) before
             Expect.isLessThan (maxAbsDiff newCentre.Centre (tensorOf [| 1L; int64 centre0.Length |] (moved centre0 teacherImage))) 1e-5 "κ ← 0.9·κ + 0.1·mean of the 2B teacher rows"
             Expect.isGreaterThan clusters.ValidCount 0 "some objects"
             Expect.isLessThan (maxAbsDiff newCentre.CentreC (tensorOf [| 1L; int64 centreC0.Length |] (moved centreC0 teacherObjects))) 1e-5 "κ_c ← 0.9·κ_c + 0.1·mean of the 2|V| teacher object rows"
@@ -81,7 +89,7 @@ let tests =
             let gradients (s: Croc.CrocState) = [ for name, t in Network.trainable s.Student do match t.grad with null -> () | g -> yield name, g.clone() ]
             let once = gradients newCentre
             let twice = fresh ()
-            let afterTwo, _ = TrainingStep.run croc (settings 2) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) twice (Seq.ofList [ batch (); batch () ]) schedule null
+            let afterTwo, _ = TrainingStep.run croc (settings 2) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) twice (Seq.ofList [ drawBatch (); drawBatch () ]) schedule null
             for (name, g1), (_, g2) in List.zip once (gradients afterTwo) do
                 Expect.isLessThan (maxAbsDiff g2 g1) (1e-5 * (1.0 + toFloat (g1.abs().max()))) (sprintf "∂L/∂%s: the same batch twice = once" name)
         }
@@ -92,9 +100,8 @@ let tests =
             let croc = tinyCroc [ "drop-path", "0.5" ]
             let vit = croc.Network.Vit
             let state = Croc.init croc (new torch.Generator(3UL))
-            let rng = Random(5)
-            let views = (tensorOf [| 8L; 3L; 32L; 32L |] (normal rng (8 * 3 * 32 * 32))).to_type(f32)
-            let positions = (tensorOf [| 8L; 16L; 2L |] (uniform rng 0.0 200.0 (8 * 16 * 2))).to_type(f32)
+            let batch = drawBatch ()
+            let views = batch.Views
             let centre = valuesOf state.Centre
             let studentWith (options: Vit.ForwardOptions) =
                 use _ = torch.no_grad()
@@ -102,12 +109,8 @@ let tests =
             let dropped = studentWith { Vit.ForwardOptions.Inference with DropPath = 0.5; DropPathSource = Some(Vit.Drawn(new torch.Generator(6UL))) }
             let whole = studentWith Vit.ForwardOptions.Inference
             let teacherImage = using (torch.no_grad()) (fun _ -> Heads.image state.Teacher.Head (Vit.forward vit state.Teacher.Backbone Vit.ForwardOptions.Inference views).Cls)
-            let rows (t: Tensor) = let v = valuesOf t in Array.init (int t.shape.[0]) (fun r -> row (int t.shape.[1]) v r)
-            let reference student = Reference.crossViewLoss croc.StudentTemp 0.04 centre (rows student) (rows teacherImage)
-            let batch : TrainingStep.MicroBatch = { Views = views; Positions = positions; DropPath = new torch.Generator(6UL); Seeding = new torch.Generator(7UL) }
-            let schedule : TrainingStep.Schedule = { Epoch = 1; Lr = 1e-3; WeightDecay = 0.04; Momentum = 0.996; TeacherTemp = 0.04; TeacherTempC = 0.04 }
-            let settings : TrainingStep.Settings = { Accum = 1; Batch = 4; ClipGrad = 3.0; FreezeLastLayer = 0 }
-            let _, metrics = TrainingStep.run croc settings (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ batch ]) schedule null
+            let reference student = Reference.crossViewLoss croc.StudentTemp schedule.TeacherTemp centre (rowsOf student) (rowsOf teacherImage)
+            let _, metrics = TrainingStep.run croc (settings 1) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ batch ]) schedule null
             Expect.isGreaterThan (abs (reference dropped - reference whole)) 1e-3 "drop-path changes L_img here"
             Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_img"] (reference dropped) "L_img of the step = the reference with the student's drop-path draws"
         }
@@ -126,13 +129,7 @@ let tests =
             Expect.exists (Network.named teacher) (fun (_, t) -> not (t.is_contiguous())) "some teacher tensors are not contiguous"
             let state = { state with Teacher = teacher }
             let before = [ for name, t in Network.named state.Teacher -> name, t.clone() ]
-            let rng = Random(5)
-            let views = (tensorOf [| 8L; 3L; 32L; 32L |] (normal rng (8 * 3 * 32 * 32))).to_type(f32)
-            let positions = (tensorOf [| 8L; 16L; 2L |] (uniform rng 0.0 200.0 (8 * 16 * 2))).to_type(f32)
-            let batch : TrainingStep.MicroBatch = { Views = views; Positions = positions; DropPath = new torch.Generator(6UL); Seeding = new torch.Generator(7UL) }
-            let schedule : TrainingStep.Schedule = { Epoch = 1; Lr = 1e-3; WeightDecay = 0.04; Momentum = 0.9; TeacherTemp = 0.04; TeacherTempC = 0.04 }
-            let settings : TrainingStep.Settings = { Accum = 1; Batch = 4; ClipGrad = 3.0; FreezeLastLayer = 0 }
-            let after, _ = TrainingStep.run croc settings (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ batch ]) schedule null
+            let after, _ = TrainingStep.run croc (settings 1) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ drawBatch () ]) { schedule with Momentum = 0.9 } null
             let student = dict (Network.named after.Student)
             for (name, t0), (_, t1) in List.zip before (Network.named after.Teacher) do
                 Expect.isLessThan (maxAbsDiff t1 (t0 * 0.9 + student.[name] * 0.1)) 1e-6 (sprintf "teacher %s" name)
