@@ -57,14 +57,19 @@ let main argv =
     let record =
         SummaryHandler(fun summary ->
             counts <- summary.passed.Length, summary.failed.Length + summary.errored.Length + summary.timedOut.Length
-            skipped <- [ for test, _ in summary.ignored -> String.concat "." test.name ])
+            skipped <-
+                [ for test, result in summary.ignored ->
+                    let name = String.concat "." test.name
+                    match result.result with
+                    | Impl.Ignored reason -> sprintf "%s: %s" name reason
+                    | _ -> name ])
     let exitCode =
         Tests.runTestsWithCLIArgs [ CLIArguments.Sequenced; CLIArguments.No_Spinner; CLIArguments.Colours 0; CLIArguments.Append_Summary_Handler record ] argv all
     System.Console.Out.Flush()
     // Straight to the stream: Expecto's console writer pads its last line with spaces.
     use stdout = System.Console.OpenStandardOutput()
-    // A test skipped where the machine cannot run it (no tmpfs mount, say) is named, not hidden.
-    let skippedLines = skipped |> List.map (sprintf "skipped (the log above says why): %s\n") |> String.concat ""
+    // A test skipped where the machine cannot run it (no tmpfs mount, say) is named with its reason, not hidden.
+    let skippedLines = skipped |> List.map (sprintf "skipped: %s\n") |> String.concat ""
     let line = System.Text.Encoding.UTF8.GetBytes(sprintf "\n%s%d passed, %d failed\n" skippedLines (fst counts) (snd counts))
     stdout.Write(line, 0, line.Length)
     exitCode

@@ -82,3 +82,8 @@ let dotnetProcess (dll: string) (seconds: int) (args: string list) =
         failwithf "%s %s did not end within %d s" (IO.Path.GetFileName dll) (String.Join(" ", args)) seconds
     p.WaitForExit()
     p.ExitCode, out.Result, err.Result
+
+/// Closed-form patch centres (CrOC.Data.PatchPositions) of a crop resized to side·patch pixels,
+/// as a flat float64 array of (x, y) pairs in token order.
+let patchCentres (side: int) (patch: int) (top: float) (left: float) (height: float) (width: float) (flipped: bool) : float[] =
+    CrOC.Data.PatchPositions.Compute(CrOC.Data.CropBox(top, left, height, width, flipped), side * patch, patch) |> Array.map float

@@ -22,8 +22,8 @@ let private normalise (x: float[]) = let n = max (sqrt (dot x x)) 1e-12 in x |> 
 
 /// features.[row].[token].[i] with rows (view, image, group), token 0 the CLS; positions.[row].[n]
 /// (x, y) with rows (view, image); seeds.[s] token indices in [0, 2N). K0 → 2 with the official
-/// rules: τ_r, τ_c, λ_pos, λ, T as given, K* among K ≤ kMax by the smallest cost (ties: larger K).
-let cluster (tauR: float) (tauC: float) (lambdaPos: float) (lambda: float) (iterations: int) (kMax: int)
+/// rules: τ_r, τ_c, λ_pos, λ, T as given, K* among K ≤ largestSelectableK by the smallest cost (ties: larger K).
+let cluster (tauR: float) (tauC: float) (lambdaPos: float) (lambda: float) (iterations: int) (largestSelectableK: int)
             (features: float[][][]) (positions: float[][][]) (seeds: int[][]) : Result =
     let s = features.Length / 2
     let b = positions.Length / 2
@@ -87,13 +87,13 @@ let cluster (tauR: float) (tauC: float) (lambdaPos: float) (lambda: float) (iter
                     let mass = Seq.sum (seq { for t in 0 .. 2 * n - 1 -> p.[t, j] })
                     Seq.sum (seq { for t in 0 .. 2 * n - 1 -> a.[si].[t] * p.[t, j] / mass }))
                 raw |> Array.map (fun v -> v / Array.sum raw))
-    // §6.6: K* = argmin of the cost over K ≤ kMax (stages are K0, K0 − 1, …), ties to the larger K
+    // §6.6: K* = argmin of the cost over K ≤ largestSelectableK (stages are K0, K0 − 1, …), ties to the larger K
     let kStar =
         Array.init s (fun si ->
             let mutable best, chosen = infinity, -1
             for stage in 0 .. costs.Count - 1 do
                 let k = k0 - stage
-                if k <= kMax && costs.[stage].[si] < best then best <- costs.[stage].[si]; chosen <- k
+                if k <= largestSelectableK && costs.[stage].[si] < best then best <- costs.[stage].[si]; chosen <- k
             chosen)
     // §6.5 step 5, §6.7: Q per view and column, H at each row's maximum, W = Q ⊙ H
     let masks =

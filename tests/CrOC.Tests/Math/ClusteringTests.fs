@@ -9,7 +9,6 @@ open CrOC.Math.Tensors
 open CrOC.Math.Clustering
 open CrOC.Math.Objects
 open CrOC.Tests.TestUtil
-open CrOC.Tests.CostsTests
 
 /// A random clustering batch: B images, g feature groups (heads) per image, a side×side patch grid.
 type Case = { B: int; Groups: int; Side: int; Dim: int; Seed: int }
@@ -267,7 +266,10 @@ let tests =
                 close 1e-7 stage.Plan (golden (sprintf "stage%d.plan" stage.K)) (sprintf "Q_%d" stage.K)
                 close 1e-7 stage.Cost (golden (sprintf "stage%d.cost" stage.K)) (sprintf "⟨P, M⟩ of K = %d" stage.K)
                 match stage.Merged with
-                | Some pair -> Expect.sequenceEqual (valuesOf pair) (valuesOf (golden (sprintf "stage%d.merged" stage.K))) (sprintf "the pair merged after K = %d" stage.K)
+                | Some pair ->
+                    // unordered: G[i, j] and G[j, i] tie, and another CPU's bmm may round either one higher
+                    let unordered (t: Tensor) = valuesOf t |> Array.chunkBySize 2 |> Array.map Array.sort
+                    Expect.equal (unordered pair) (unordered (golden (sprintf "stage%d.merged" stage.K))) (sprintf "the pair merged after K = %d" stage.K)
                 | None -> Expect.equal stage.K 2 "only the last stage merges nothing"
             let kStar = valuesOf clusters.KStar
             Expect.sequenceEqual kStar (valuesOf (golden "kstar")) "K* = the argmin of the costs of K ∈ {4, 3, 2}"

@@ -7,11 +7,6 @@ open CrOC.Math.Tensors
 open CrOC.Math.Costs
 open CrOC.Tests.TestUtil
 
-/// Closed-form patch centres (CrOC.Data.PatchPositions) of a crop resized to side·patch pixels,
-/// as a flat float64 array of (x, y) pairs in token order.
-let patchCentres (side: int) (patch: int) (top: float) (left: float) (height: float) (width: float) (flipped: bool) : float[] =
-    CrOC.Data.PatchPositions.Compute(CrOC.Data.CropBox(top, left, height, width, flipped), side * patch, patch) |> Array.map float
-
 let tests =
     testList "Costs" [
         test "costPos is the Euclidean distance divided by the per-problem maximum" {

@@ -200,6 +200,18 @@ let tests =
                 Expect.isTrue (a.equal(b).all().item<bool>()) (sprintf "%s: the first %d elements of a %d-element range = of a %d-element one" name short short whole)
             Expect.isTrue ((run short).[1].equal((random 2).narrow(0L, 0L, int64 short)).all().item<bool>()) "g unchanged"
         }
+
+        // Catches: weight decay given to every trainable tensor (spec §10: biases and 1-D tensors get none).
+        test "optimiserStep decays weights only: a bias and a 1-D tensor with zero gradient stay, a matrix shrinks by 1 − lr·wd" {
+            use _ = torch.NewDisposeScope()
+            let make (shape: int64[]) = let t = torch.ones(shape).requires_grad_(true) in t.grad <- torch.zeros(shape); t
+            let trainable = [ "blocks.0.attn.qkv.bias", make [| 4L |]; "blocks.0.norm1.weight", make [| 4L |]; "blocks.0.attn.qkv.weight", make [| 4L; 4L |] ]
+            use optimiser = new Optim.AdamW()
+            Croc.optimiserStep optimiser (Seq.ofList trainable) 0.1 0.5 0 1 Map.empty { Momentum = 0.996; Teacher = fun _ -> None } |> ignore
+            Expect.sequenceEqual (valuesOf (snd trainable.[0])) (Array.create 4 1.0) "bias: no decay"
+            Expect.sequenceEqual (valuesOf (snd trainable.[1])) (Array.create 4 1.0) "1-D: no decay"
+            Expect.isLessThan (maxAbsDiff (snd trainable.[2]) (torch.full([| 4L; 4L |], scalar 0.95))) 1e-7 "matrix: × (1 − 0.1·0.5)"
+        }
     ]
 
 /// (4) float32 values `v`.

@@ -15,7 +15,7 @@ open CrOC.Tests.TestUtil
 /// A stand-in for W = 2 ranks where the other rank holds three times this rank's values: each
 /// all-reduce multiplies the buffer by 4, so a mean is twice this rank's values. It records the size
 /// of every buffer it was given.
-type TriplingPair() =
+type PeerHoldingTriple() =
     member val Calls = ResizeArray<int64>()
     interface ICollective with
         member _.Rank = 0
@@ -26,7 +26,7 @@ type TriplingPair() =
             this.Calls.Add(t.numel() * int64 t.ElementSize)
             CrOC.Math.Tensors.withScalar 4.0 (fun s -> t.mul_(s)) |> ignore // t + the other rank's 3·t
         member _.Broadcast(_, _) = ()
-        member _.AllGather(t) = torch.cat([| t; t |])
+        member _.AllGather(t) = torch.cat([| t; t * 3.0f |])
         member _.Barrier() = ()
         member _.AwaitLocalWork() = ()
         member _.AwaitRootWork() = ()
@@ -126,7 +126,7 @@ let tests =
                     p.grad <- g
                     p ]
             let before = parameters |> List.map (fun p -> (gradOf p).clone())
-            let pair = new TriplingPair()
+            let pair = new PeerHoldingTriple()
             (pair :> ICollective).AverageGradients(parameters, bucketBytes = 2048L)
             for p, g in List.zip parameters before do
                 Expect.equal (maxAbsDiff (gradOf p) (g * 2.0f)) 0.0 "the mean of g and 3·g, written back into every gradient"
@@ -205,10 +205,11 @@ let tests =
             let a, b = last two, last one
             let atStep2 = TrainingTests.tensorsOf (CrOC.Host.Training.Checkpoints.List(one) |> Seq.head)
             for name in [ "centre"; "centre_c"; "student.backbone.blocks.1.mlp.fc2.weight"; "student.head.mlp.0.weight"; "teacher.backbone.blocks.0.attn.qkv.weight" ] do
-                let moved = maxAbsDiff b.[name] atStep2.[name]
+                let norm (t: Tensor) = t.to_type(f64).norm().item<float>()
+                let moved = norm (b.[name] - atStep2.[name])
                 // Summing the gradient in another order differs in rounding, which AdamW enlarges where a
-                // gradient is near zero: seen up to 1.6 % of the movement (the teacher), 0.6 % (the student).
-                Expect.isLessThanOrEqual (maxAbsDiff a.[name] b.[name]) (moved / 20.0) (sprintf "%s after 4 steps: within 5 %% of how far steps 3–4 moved it (%g)" name moved)
+                // gradient is near zero; norms average over the elements (seen: at most 1.1e-4 of the movement).
+                Expect.isLessThanOrEqual (norm (a.[name] - b.[name])) (moved / 100.0) (sprintf "%s after 4 steps: ‖a − b‖ within 1 %% of how far steps 3–4 moved it (%g)" name moved)
             let code, error = TrainingTests.cli (List.toArray (trainArgs two [ "--max-steps"; "6" ]))
             Expect.equal code 2 "resuming a 2-process run with 1 process is refused"
             Expect.stringContains error "2 process(es), this run has 1" "and says why"

@@ -38,59 +38,64 @@ let private schedule : TrainingStep.Schedule = { Epoch = 1; Lr = 1e-3; WeightDec
 
 let private settings (accum: int) : TrainingStep.Settings = { Accum = accum; Batch = 4; ClipGrad = 3.0; FreezeLastLayer = 0 }
 
+/// Offsets of 0.05·N(0, 1) for every tensor of `network`, in its order, from generator 4: a teacher
+/// that differs from the student.
+let private teacherOffsets (network: Network.NetworkParams) =
+    let noise = new torch.Generator(4UL)
+    [ for name, t in Network.named network -> name, torch.randn(t.shape, generator = noise) * 0.05 ]
+
+/// A fresh state whose teacher differs from its student and whose centres are not 0 (drop-path 0).
+let private freshState (croc: Croc.CrocConfig) =
+    let state = Croc.init croc (new torch.Generator(3UL))
+    use _ = torch.no_grad()
+    for (_, t), (_, offset) in List.zip (Network.named state.Teacher) (teacherOffsets state.Teacher) do t.add_(offset) |> ignore
+    let noise = new torch.Generator(5UL)
+    { state with Centre = torch.randn(state.Centre.shape, generator = noise); CentreC = torch.randn(state.CentreC.shape, generator = noise) }
+
+/// One step of `TrainingStep.run` on one process with a fresh optimiser.
+let private runStep (croc: Croc.CrocConfig) (accum: int) (state: Croc.CrocState) (batches: TrainingStep.MicroBatch list) (schedule: TrainingStep.Schedule) =
+    TrainingStep.run croc (settings accum) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList batches) schedule null
+
 let tests =
     testList "training step" [
         // Catches: student/teacher swapped in L_img, the image centre fed the student's rows, the
         // object centre fed the student's rows, the two centres' row counts swapped, the entropy
-        // metric at τ_s, L_obj at the image-level τ_t, the loss not divided by the accumulation count.
-        test "one training step: L_img, L_obj, teacher entropy and both centres follow spec §5 and §7 from an independent forward; accumulating a batch twice gives its gradient" {
+        // metric at τ_s, L_obj at the image-level τ_t.
+        test "one training step: L_img, L_obj, teacher entropy and both centres follow spec §5 and §7 from an independent forward" {
             use _ = torch.NewDisposeScope()
             let croc = tinyCroc [ "drop-path", "0" ]
             let vit = croc.Network.Vit
-            let fresh () =
-                let state = Croc.init croc (new torch.Generator(3UL))
-                use _ = torch.no_grad()
-                // a teacher that differs from the student, and centres that are not 0
-                let noise = new torch.Generator(4UL)
-                for _, t in Network.named state.Teacher do t.add_(torch.randn(t.shape, generator = noise) * 0.05) |> ignore
-                { state with Centre = torch.randn(state.Centre.shape, generator = noise); CentreC = torch.randn(state.CentreC.shape, generator = noise) }
-            let b, n = 4L, int64 vit.Tokens
-            let views, positions = let batch = drawBatch () in batch.Views, batch.Positions
-            let state = fresh ()
-            // the teacher and the student, by an independent forward before the step
-            let teacherOut, studentImage =
-                use _ = torch.no_grad()
-                let t = Vit.forward vit state.Teacher.Backbone { Vit.ForwardOptions.Inference with LastBlock = true } views
-                t, Heads.image state.Student.Head (Vit.forward vit state.Student.Backbone Vit.ForwardOptions.Inference views).Cls
-            let teacherImage = Heads.image state.Teacher.Head teacherOut.Cls
-            let keys = teacherOut.Last.Value.Keys
-            let clusters = cluster croc.Clustering (Noisy(seedNoise (new torch.Generator(7UL)) (b * int64 vit.Heads) (2L * n) f32 torch.CPU)) (keys.reshape(-1L, keys.shape.[2], keys.shape.[3])) positions
-            let objects = Objects.objectVectors clusters teacherOut.Tokens
-            let teacherObjects = Heads.objects state.Teacher.Head (objects.reshape(-1L, objects.shape.[2]))
-            let studentObjects =
-                use _ = torch.no_grad()
-                let o = Objects.objectVectors clusters (Vit.forward vit state.Student.Backbone Vit.ForwardOptions.Inference views).Tokens
-                Heads.objects state.Student.Head (o.reshape(-1L, o.shape.[2]))
+            let state = freshState croc
+            let batch = drawBatch ()
+            // the step's seeds: noise drawn as the step draws it from the batch's seeding generator (7)
+            let seeding = Noisy(seedNoise (new torch.Generator(7UL)) (batch.Views.shape.[0] / 2L * int64 vit.Heads) (2L * int64 vit.Tokens) f32 torch.CPU)
+            let hand = using (torch.no_grad()) (fun _ -> StepByHand.forward croc.Network croc.Clustering state.Teacher state.Student seeding batch.Views batch.Positions)
+            Expect.isGreaterThan hand.Clusters.ValidCount 0 "some objects"
+            Expect.notEqual hand.Clusters.ValidCount (int batch.Views.shape.[0] / 2) "|V| ≠ B: the two centres' row counts differ, so a swap would show"
             let centre0, centreC0 = valuesOf state.Centre, valuesOf state.CentreC
-            let newCentre, metrics = TrainingStep.run croc (settings 1) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ drawBatch () ]) schedule null
-            let lossImg = Reference.crossViewLoss croc.StudentTemp schedule.TeacherTemp centre0 (rowsOf studentImage) (rowsOf teacherImage)
+            let after, metrics = runStep croc 1 state [ batch ] schedule
+            let lossImg = Reference.crossViewLoss croc.StudentTemp schedule.TeacherTemp centre0 (rowsOf hand.StudentImage) (rowsOf hand.TeacherImage)
             Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_img"] lossImg "L_img: teacher view m against the student's other view"
-            let lossObj = Reference.crossViewLoss croc.StudentTempC schedule.TeacherTempC centreC0 (rowsOf studentObjects) (rowsOf teacherObjects)
+            let lossObj = Reference.crossViewLoss croc.StudentTempC schedule.TeacherTempC centreC0 (rowsOf hand.StudentObjects) (rowsOf hand.TeacherObjects)
             Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_obj"] lossObj "L_obj: the student's objects pooled with the teacher's masks, τ_sc and τ_tc, centre κ_c"
             let entropy =
-                rowsOf teacherImage
+                rowsOf hand.TeacherImage
                 |> Array.averageBy (fun g -> let p = Reference.softmax (Array.map2 (fun x c -> (x - c) / schedule.TeacherTemp) g centre0) in -(p |> Array.sumBy (fun q -> if q > 0.0 then q * log q else 0.0)))
             Expect.floatClose { absolute = 1e-4; relative = 1e-4 } metrics.["teacher_entropy"] entropy "entropy of the teacher's targets at τ_t"
             let moved (before: float[]) (teacherRows: Tensor) = Array.mapi (fun i k -> 0.9 * k + 0.1 * (rowsOf teacherRows |> Array.averageBy (fun r -> r.[i]))) before
-            Expect.isLessThan (maxAbsDiff newCentre.Centre (tensorOf [| 1L; int64 centre0.Length |] (moved centre0 teacherImage))) 1e-5 "κ ← 0.9·κ + 0.1·mean of the 2B teacher rows"
-            Expect.isGreaterThan clusters.ValidCount 0 "some objects"
-            Expect.isLessThan (maxAbsDiff newCentre.CentreC (tensorOf [| 1L; int64 centreC0.Length |] (moved centreC0 teacherObjects))) 1e-5 "κ_c ← 0.9·κ_c + 0.1·mean of the 2|V| teacher object rows"
-            // accumulation: the mean gradient of the micro-batches (each loss divided by their count)
+            Expect.isLessThan (maxAbsDiff after.Centre (tensorOf [| 1L; int64 centre0.Length |] (moved centre0 hand.TeacherImage))) 1e-5 "κ ← 0.9·κ + 0.1·mean of the 2B teacher rows"
+            Expect.isLessThan (maxAbsDiff after.CentreC (tensorOf [| 1L; int64 centreC0.Length |] (moved centreC0 hand.TeacherObjects))) 1e-5 "κ_c ← 0.9·κ_c + 0.1·mean of the 2|V| teacher object rows"
+        }
+
+        // Catches: the loss not divided by the accumulation count.
+        test "accumulation: a step over the same micro-batch twice has the gradient of one step over it" {
+            use _ = torch.NewDisposeScope()
+            let croc = tinyCroc [ "drop-path", "0" ]
             let gradients (s: Croc.CrocState) = [ for name, t in Network.trainable s.Student do match t.grad with null -> () | g -> yield name, g.clone() ]
-            let once = gradients newCentre
-            let twice = fresh ()
-            let afterTwo, _ = TrainingStep.run croc (settings 2) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) twice (Seq.ofList [ drawBatch (); drawBatch () ]) schedule null
-            for (name, g1), (_, g2) in List.zip once (gradients afterTwo) do
+            let once = gradients (fst (runStep croc 1 (freshState croc) [ drawBatch () ] schedule))
+            let twice = gradients (fst (runStep croc 2 (freshState croc) [ drawBatch (); drawBatch () ] schedule))
+            Expect.equal (List.map fst twice) (List.map fst once) "the same tensors have gradients"
+            for (name, g1), (_, g2) in List.zip once twice do
                 Expect.isLessThan (maxAbsDiff g2 g1) (1e-5 * (1.0 + toFloat (g1.abs().max()))) (sprintf "∂L/∂%s: the same batch twice = once" name)
         }
 
@@ -110,7 +115,7 @@ let tests =
             let whole = studentWith Vit.ForwardOptions.Inference
             let teacherImage = using (torch.no_grad()) (fun _ -> Heads.image state.Teacher.Head (Vit.forward vit state.Teacher.Backbone Vit.ForwardOptions.Inference views).Cls)
             let reference student = Reference.crossViewLoss croc.StudentTemp schedule.TeacherTemp centre (rowsOf student) (rowsOf teacherImage)
-            let _, metrics = TrainingStep.run croc (settings 1) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ batch ]) schedule null
+            let _, metrics = runStep croc 1 state [ batch ] schedule
             Expect.isGreaterThan (abs (reference dropped - reference whole)) 1e-3 "drop-path changes L_img here"
             Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_img"] (reference dropped) "L_img of the step = the reference with the student's drop-path draws"
         }
@@ -123,27 +128,15 @@ let tests =
             let state = Croc.init croc (new torch.Generator(3UL))
             let teacher =
                 use _ = torch.no_grad()
-                let noise = new torch.Generator(4UL)
-                let perturbed = dict [ for name, t in Network.named state.Teacher -> name, (let u = t + torch.randn(t.shape, generator = noise) * 0.05 in if u.dim() = 2L then u.t().contiguous().t() else u) ]
+                let perturbed = dict [ for (name, t), (_, offset) in List.zip (Network.named state.Teacher) (teacherOffsets state.Teacher) ->
+                                         name, (let u = t + offset in if u.dim() = 2L then u.t().contiguous().t() else u) ]
                 Network.ofNamed croc.Network (fun name -> perturbed.[name])
             Expect.exists (Network.named teacher) (fun (_, t) -> not (t.is_contiguous())) "some teacher tensors are not contiguous"
             let state = { state with Teacher = teacher }
             let before = [ for name, t in Network.named state.Teacher -> name, t.clone() ]
-            let after, _ = TrainingStep.run croc (settings 1) (Single() :> TrainingStep.ICollective) (new Optim.AdamW()) state (Seq.ofList [ drawBatch () ]) { schedule with Momentum = 0.9 } null
+            let after, _ = runStep croc 1 state [ drawBatch () ] { schedule with Momentum = 0.9 }
             let student = dict (Network.named after.Student)
             for (name, t0), (_, t1) in List.zip before (Network.named after.Teacher) do
                 Expect.isLessThan (maxAbsDiff t1 (t0 * 0.9 + student.[name] * 0.1)) 1e-6 (sprintf "teacher %s" name)
-        }
-
-        // Catches: weight decay given to every trainable tensor (spec §10: biases and 1-D tensors get none).
-        test "optimiserStep decays weights only: a bias and a 1-D tensor with zero gradient stay, a matrix shrinks by 1 − lr·wd" {
-            use _ = torch.NewDisposeScope()
-            let make (shape: int64[]) = let t = torch.ones(shape).requires_grad_(true) in t.grad <- torch.zeros(shape); t
-            let trainable = [ "blocks.0.attn.qkv.bias", make [| 4L |]; "blocks.0.norm1.weight", make [| 4L |]; "blocks.0.attn.qkv.weight", make [| 4L; 4L |] ]
-            use optimiser = new Optim.AdamW()
-            Croc.optimiserStep optimiser (Seq.ofList trainable) 0.1 0.5 0 1 Map.empty { Momentum = 0.996; Teacher = fun _ -> None } |> ignore
-            Expect.sequenceEqual (valuesOf (snd trainable.[0])) (Array.create 4 1.0) "bias: no decay"
-            Expect.sequenceEqual (valuesOf (snd trainable.[1])) (Array.create 4 1.0) "1-D: no decay"
-            Expect.isLessThan (maxAbsDiff (snd trainable.[2]) (torch.full([| 4L; 4L |], scalar 0.95))) 1e-7 "matrix: × (1 − 0.1·0.5)"
         }
     ]
