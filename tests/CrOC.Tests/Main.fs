@@ -17,6 +17,7 @@ let all =
         WeightsTests.tests
         DataTests.tests
         FilterTests.tests
+        AugmentationTests.tests
         TarTests.tests
         TrainingTests.tests
         TrainingStepTests.tests

@@ -619,4 +619,51 @@ let tests =
             Expect.isLessThan meanError 0.03 "the image as stored, not turned by 90°"
             Directory.Delete(root, true)
         }
+
+        test "permutations are uniform: each of the 3! orders of 3 items comes about equally often (Fisher–Yates)" {
+            let counts = Array.init 6000 (fun i -> SampleRandom(6L, 0L, int64 i).Permutation(3) |> List.ofArray) |> Array.countBy id
+            Expect.equal counts.Length 6 (sprintf "all 6 orders, the identity included: %A" counts)
+            for p, n in counts do
+                Expect.isTrue (n > 850 && n < 1150) (sprintf "%A drawn %d times of 6000 (1000 expected, σ ≈ 29)" p n)
+        }
+
+        test "an image with a height beyond 65535 px is refused before decoding too" {
+            let e = Expect.throwsC (fun () -> ImageDecoder().Decode(hugePngHeader 1u 12_000_000u, "column.png") |> ignore) id
+            Expect.stringContains (e :?> DecodeException).Message "a side exceeds the limit of 65535" "says why"
+        }
+
+        test "a broken file is reported once, however often it is tried (two epochs, each file tried at least once per epoch)" {
+            use _ = torch.NewDisposeScope()
+            let dir = sceneFolder 4 64 48
+            File.WriteAllBytes(Path.Combine(dir, "broken_a.jpg"), Text.Encoding.UTF8.GetBytes "not an image")
+            File.WriteAllBytes(Path.Combine(dir, "broken_b.jpg"), [||])
+            let warnings = Collections.Concurrent.ConcurrentBag<string>()
+            let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(2, 1), warn = Action<string>(warnings.Add))
+            for epoch in 0L .. 1L do loader.Epoch(epoch) |> Seq.iter ignore // 6 files, 3 full batches of 2: every position visited
+            let counted = warnings |> Seq.countBy (fun w -> if w.Contains "broken_a" then "a" elif w.Contains "broken_b" then "b" else w) |> Seq.sort |> Seq.toList
+            Expect.equal counted [ "a", 1; "b", 1 ] "each broken file warned exactly once"
+            Expect.equal loader.Stats.Skipped.Count 2 "two skipped files"
+            Directory.Delete(dir, true)
+        }
+
+        test "an epoch order without shuffling is the dataset's own order" {
+            Expect.sequenceEqual (EpochOrder(10, 2, Shuffle = false).Indices(4L, 3L)) [| 0 .. 9 |] "0..9, whatever the seed and epoch"
+        }
+
+        test "files a list names that were read before and are gone are a storage failure too" {
+            let dir = tempDir "listed-read"
+            let scenes = sceneFolder 4 48 40
+            let moved = Path.Combine(dir, "scenes")
+            Directory.Move(scenes, moved)
+            let list = Path.Combine(dir, "list.txt")
+            File.WriteAllLines(list, [ for f in Directory.GetFiles moved -> Path.GetRelativePath(dir, f) ])
+            let files = ImageSources.Find([ list ])
+            Expect.isTrue (files |> Seq.forall (fun e -> e.NamedOnly)) "named by the list only"
+            let loader = ImageLoader(files, MultiCropSpec.Croc(32, 8), LoaderOptions(2, 0))
+            for batch in loader.Epoch(0L) do batch.Dispose() // every file read once
+            for file in Directory.GetFiles moved do File.Delete file
+            let failure = Expect.throwsC (fun () -> for batch in loader.Epoch(1L) do batch.Dispose()) id
+            Expect.isTrue (failure :? IOException) (sprintf "an I/O failure, not bad data: %s" failure.Message)
+            Directory.Delete(dir, true)
+        }
     ]
