@@ -34,13 +34,21 @@ let logSoftmax (xs: float[]) =
     let lse = top + log (xs |> Array.sumBy (fun x -> exp (x - top)))
     xs |> Array.map (fun x -> x - lse)
 
+/// ⟨x, y⟩.
+let dot (x: float[]) (y: float[]) = Array.fold2 (fun acc p q -> acc + p * q) 0.0 x y
+
+/// x / max(‖x‖₂, 1e-12), as F.normalize.
+let normalise (x: float[]) = let n = max (sqrt (dot x x)) 1e-12 in x |> Array.map (fun v -> v / n)
+
+/// The teacher's target of spec §5: softmax((g_t − κ) / τ_t).
+let teacherTarget (tauT: float) (centre: float[]) (g: float[]) = softmax (Array.map2 (fun x c -> (x - c) / tauT) g centre)
+
 /// The cross-view distillation loss of spec §5/§7 on rows (2R of them, view 1 first):
 /// ½ [mean_r H(t¹_r, s²_r) + mean_r H(t²_r, s¹_r)], t = softmax((g_t − κ)/τ_t), s = log softmax(g_s/τ_s).
 let crossViewLoss (tauS: float) (tauT: float) (centre: float[]) (student: float[][]) (teacher: float[][]) : float =
     let rows = student.Length / 2
-    let target (g: float[]) = softmax (Array.map2 (fun x c -> (x - c) / tauT) g centre)
     let logPred (g: float[]) = logSoftmax (g |> Array.map (fun x -> x / tauS))
     let h (t: float[]) (s: float[]) = -(Array.map2 (*) t s |> Array.sum)
     let term teacherView studentView =
-        (seq { for r in 0 .. rows - 1 -> h (target teacher.[teacherView * rows + r]) (logPred student.[studentView * rows + r]) } |> Seq.sum) / float rows
+        (seq { for r in 0 .. rows - 1 -> h (teacherTarget tauT centre teacher.[teacherView * rows + r]) (logPred student.[studentView * rows + r]) } |> Seq.sum) / float rows
     0.5 * (term 0 1 + term 1 0)

@@ -247,14 +247,11 @@ let tests =
             let bank, queries = (tensorOf [| 40L; 6L |] (normal rng 240)).to_type(f32), (tensorOf [| 13L; 6L |] (normal rng 78)).to_type(f32)
             let labels = labelsOf [ for i in 0 .. 39 -> (i * 7) % 4 ]
             let naive (k: int) (t: float) =
-                let rows (x: torch.Tensor) =
-                    let a = valuesOf x
-                    let d = int x.shape.[1]
-                    [| for r in 0 .. a.Length / d - 1 -> let v = a.[r * d .. r * d + d - 1] in let n = sqrt (Array.sumBy (fun x -> x * x) v) in v |> Array.map (fun x -> x / n) |]
+                let rows (x: torch.Tensor) = rowsOf x |> Array.map Reference.normalise
                 let b, l = rows bank, labels.data<int64>().ToArray()
                 [| for q in rows queries ->
                     let votes = Array.zeroCreate 4
-                    let sims = b |> Array.mapi (fun i r -> Array.fold2 (fun acc x y -> acc + x * y) 0.0 q r, i) |> Array.sortByDescending fst
+                    let sims = b |> Array.mapi (fun i r -> Reference.dot q r, i) |> Array.sortByDescending fst
                     for s, i in sims |> Array.truncate k do votes.[int l.[i]] <- votes.[int l.[i]] + exp (s / t)
                     votes |]
             for k, t in [ 1, 0.07; 5, 0.07; 20, 0.5; 100, 1.0 ] do

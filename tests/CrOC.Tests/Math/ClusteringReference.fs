@@ -17,8 +17,7 @@ type Result =
       /// Per merge: the pair (i, j) of every problem.
       Merges: (int * int)[][] }
 
-let private dot (x: float[]) (y: float[]) = Array.fold2 (fun acc p q -> acc + p * q) 0.0 x y
-let private normalise (x: float[]) = let n = max (sqrt (dot x x)) 1e-12 in x |> Array.map (fun v -> v / n)
+open CrOC.Tests.Reference
 
 /// features.[row].[token].[i] with rows (view, image, group), token 0 the CLS; positions.[row].[n]
 /// (x, y) with rows (view, image); seeds.[s] token indices in [0, 2N). K0 → 2 with the official
@@ -35,14 +34,14 @@ let cluster (tauR: float) (tauC: float) (lambdaPos: float) (lambda: float) (iter
     let cls = Array.init s (fun si -> Array.init 2 (fun m -> normalise features.[m * s + si].[0]))
     let e = Array.init s (fun si -> Array.init (2 * n) (fun t -> positions.[(t / n) * b + si / groups].[t % n]))
     let rho = Array.init s (fun si -> Array.init (2 * n) (fun t -> dot x.[si].[t] cls.[si].[t / n]))
-    let a = rho |> Array.map (fun r -> Reference.softmax (r |> Array.map (fun v -> v / tauR)))
-    let mutable bs = Array.init s (fun si -> Reference.softmax (seeds.[si] |> Array.map (fun t -> rho.[si].[t] / tauC)))
+    let a = rho |> Array.map (fun r -> softmax (r |> Array.map (fun v -> v / tauR)))
+    let mutable bs = Array.init s (fun si -> softmax (seeds.[si] |> Array.map (fun t -> rho.[si].[t] / tauC)))
     let mutable centroids = Array.init s (fun si -> seeds.[si] |> Array.map (fun t -> x.[si].[t]))
     let mutable centroidPositions = Array.init s (fun si -> seeds.[si] |> Array.map (fun t -> e.[si].[t]))
     let costs, tokenMarginals, clusterMarginals, merges, plans = ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray()
+    // P̄ᵀ·rows: each column of P as a distribution over the 2N tokens, weighting `rows` (2N rows)
     let weightedMeans (p: float[,]) (rows: float[][]) =
-        let k = Array2D.length2 p
-        Array.init k (fun j ->
+        Array.init (Array2D.length2 p) (fun j ->
             let mass = Seq.sum (seq { for t in 0 .. 2 * n - 1 -> p.[t, j] })
             Array.init rows.[0].Length (fun i -> Seq.sum (seq { for t in 0 .. 2 * n - 1 -> p.[t, j] / mass * rows.[t].[i] })))
     for k in k0 .. -1 .. 2 do
@@ -57,7 +56,7 @@ let cluster (tauR: float) (tauC: float) (lambdaPos: float) (lambda: float) (iter
         let low, high = Seq.min all, Seq.max all
         let m = raw |> Array.map (Array2D.map (fun v -> (v - low) / (high - low)))
         // step 4: Sinkhorn per problem
-        let solved = Array.init s (fun si -> Reference.sinkhorn lambda iterations a.[si] bs.[si] m.[si])
+        let solved = Array.init s (fun si -> sinkhorn lambda iterations a.[si] bs.[si] m.[si])
         costs.Add(solved |> Array.map snd)
         tokenMarginals.Add a
         clusterMarginals.Add bs
@@ -81,11 +80,9 @@ let cluster (tauR: float) (tauC: float) (lambdaPos: float) (lambda: float) (iter
             merges.Add pairs
             centroids <- Array.init s (fun si -> weightedMeans next.[si] x.[si])
             centroidPositions <- Array.init s (fun si -> weightedMeans next.[si] e.[si])
+            // b = Σ_t a_t·P̄_t, renormalised: the token marginal as one-column rows through weightedMeans
             bs <- Array.init s (fun si ->
-                let p = next.[si]
-                let raw = Array.init (k - 1) (fun j ->
-                    let mass = Seq.sum (seq { for t in 0 .. 2 * n - 1 -> p.[t, j] })
-                    Seq.sum (seq { for t in 0 .. 2 * n - 1 -> a.[si].[t] * p.[t, j] / mass }))
+                let raw = weightedMeans next.[si] (a.[si] |> Array.map (fun v -> [| v |])) |> Array.map Array.exactlyOne
                 raw |> Array.map (fun v -> v / Array.sum raw))
     // §6.6: K* = argmin of the cost over K ≤ largestSelectableK (stages are K0, K0 − 1, …), ties to the larger K
     let kStar =

@@ -54,6 +54,10 @@ let maskRows (clusters: Clusters) =
                 let arg = if nonZero = 0 then -1 else Array.findIndex (fun v -> v <> 0.0) entries
                 arg, nonZero)))
 
+/// Merged pairs (S, 2) as sorted pairs: G[i, j] and G[j, i] tie, and bmm may round either one an
+/// ulp higher (another CPU's bmm too), so the order within a pair is not part of the result.
+let unorderedPairs (pairs: Tensor) : float[][] = valuesOf pairs |> Array.chunkBySize 2 |> Array.map Array.sort
+
 let tests =
     testList "Clustering" [
         property "each token's mask row has exactly one non-zero, K* ∈ {2,3,4}, padding is empty (float32)" (fun c ->
@@ -266,10 +270,7 @@ let tests =
                 close 1e-7 stage.Plan (golden (sprintf "stage%d.plan" stage.K)) (sprintf "Q_%d" stage.K)
                 close 1e-7 stage.Cost (golden (sprintf "stage%d.cost" stage.K)) (sprintf "⟨P, M⟩ of K = %d" stage.K)
                 match stage.Merged with
-                | Some pair ->
-                    // unordered: G[i, j] and G[j, i] tie, and another CPU's bmm may round either one higher
-                    let unordered (t: Tensor) = valuesOf t |> Array.chunkBySize 2 |> Array.map Array.sort
-                    Expect.equal (unordered pair) (unordered (golden (sprintf "stage%d.merged" stage.K))) (sprintf "the pair merged after K = %d" stage.K)
+                | Some pair -> Expect.equal (unorderedPairs pair) (unorderedPairs (golden (sprintf "stage%d.merged" stage.K))) (sprintf "the pair merged after K = %d" stage.K)
                 | None -> Expect.equal stage.K 2 "only the last stage merges nothing"
             let kStar = valuesOf clusters.KStar
             Expect.sequenceEqual kStar (valuesOf (golden "kstar")) "K* = the argmin of the costs of K ∈ {4, 3, 2}"
@@ -316,9 +317,7 @@ let tests =
                 close (sprintf "a of stage K = %d" stage.K) (valuesOf stage.TokenMarginal) (Array.concat expected.TokenMarginals.[i])
                 close (sprintf "b of stage K = %d" stage.K) (valuesOf stage.ClusterMarginal) (Array.concat expected.ClusterMarginals.[i])
                 close (sprintf "⟨P, M⟩ of stage K = %d" stage.K) (valuesOf stage.Cost) expected.Costs.[i]
-            // as unordered pairs: G is symmetric, and bmm may round G[j, i] an ulp above G[i, j]
-            let unordered (pairs: int[]) = pairs |> Array.chunkBySize 2 |> Array.map Array.sort
-            Expect.equal [ for m in ours.Merges -> unordered (valuesOf m |> Array.map int) ] [ for m in expected.Merges -> m |> Array.map (fun (i, j) -> [| i; j |]) ] "merged pairs"
+            Expect.equal [ for m in ours.Merges -> unorderedPairs m ] [ for m in expected.Merges -> m |> Array.map (fun (i, j) -> Array.sort [| float i; float j |]) ] "merged pairs"
             Expect.equal (valuesOf ours.KStar |> Array.map int) expected.KStar "K*"
             Expect.equal (valuesOf ours.Valid |> Array.map int) expected.Valid "V"
             let columns = ours.Columns

@@ -80,10 +80,7 @@ let tests =
                      let top = Seq.max (seq { for t in 0 .. 4 do for k in 0 .. 1 -> dist t k })
                      for t in 0 .. 4 do
                          for k in 0 .. 1 do
-                             let c = cs.[s].[k]
-                             let norm = sqrt (Array.sumBy (fun v -> v * v) c)
-                             let cosine = Array.fold2 (fun acc p q -> acc + p * q / norm) 0.0 xs.[s].[t] c
-                             yield -cosine + 4.0 * dist t k / top |]
+                             yield -(Reference.dot xs.[s].[t] (Reference.normalise cs.[s].[k])) + 4.0 * dist t k / top |]
             let low, high = Array.min raw, Array.max raw
             let expected = raw |> Array.map (fun v -> (v - low) / (high - low))
             Expect.isLessThan (maxAbsDiff (jointCost 4.0 x e centroids mu) (tensorOf [| 2L; 5L; 2L |] expected)) 1e-12 "M"

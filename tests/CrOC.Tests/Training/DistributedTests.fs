@@ -204,8 +204,8 @@ let tests =
             let last (output: string) = TrainingTests.tensorsOf (CrOC.Host.Training.Checkpoints.List(output) |> Seq.last)
             let a, b = last two, last one
             let atStep2 = TrainingTests.tensorsOf (CrOC.Host.Training.Checkpoints.List(one) |> Seq.head)
+            let norm (t: Tensor) = t.to_type(f64).norm().item<float>()
             for name in [ "centre"; "centre_c"; "student.backbone.blocks.1.mlp.fc2.weight"; "student.head.mlp.0.weight"; "teacher.backbone.blocks.0.attn.qkv.weight" ] do
-                let norm (t: Tensor) = t.to_type(f64).norm().item<float>()
                 let moved = norm (b.[name] - atStep2.[name])
                 // Summing the gradient in another order differs in rounding, which AdamW enlarges where a
                 // gradient is near zero; norms average over the elements (seen: at most 1.1e-4 of the movement).

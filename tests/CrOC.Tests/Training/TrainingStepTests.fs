@@ -80,7 +80,7 @@ let tests =
             Expect.floatClose { absolute = 1e-5; relative = 1e-5 } metrics.["loss_obj"] lossObj "L_obj: the student's objects pooled with the teacher's masks, τ_sc and τ_tc, centre κ_c"
             let entropy =
                 rowsOf hand.TeacherImage
-                |> Array.averageBy (fun g -> let p = Reference.softmax (Array.map2 (fun x c -> (x - c) / schedule.TeacherTemp) g centre0) in -(p |> Array.sumBy (fun q -> if q > 0.0 then q * log q else 0.0)))
+                |> Array.averageBy (fun g -> -(Reference.teacherTarget schedule.TeacherTemp centre0 g |> Array.sumBy (fun q -> if q > 0.0 then q * log q else 0.0)))
             Expect.floatClose { absolute = 1e-4; relative = 1e-4 } metrics.["teacher_entropy"] entropy "entropy of the teacher's targets at τ_t"
             let moved (before: float[]) (teacherRows: Tensor) = Array.mapi (fun i k -> 0.9 * k + 0.1 * (rowsOf teacherRows |> Array.averageBy (fun r -> r.[i]))) before
             Expect.isLessThan (maxAbsDiff after.Centre (tensorOf [| 1L; int64 centre0.Length |] (moved centre0 hand.TeacherImage))) 1e-5 "κ ← 0.9·κ + 0.1·mean of the 2B teacher rows"
