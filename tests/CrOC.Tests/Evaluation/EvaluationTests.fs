@@ -432,6 +432,193 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "real-photo suite: the README tables and the curve from hand-made results (mean ± sample std over seeds, the per-class means, both curves from the random start)" {
+            let classes (road: float) (sky: float) = Collections.Generic.Dictionary<string, float>(dict [ "road", road; "sky", sky ])
+            let row methodName seed camVid horse horseMean knn seconds road sky =
+                RealPhotos.BackboneResult(methodName, seed, camVid, [| camVid |], classes road sky, horse, horseMean, knn, seconds)
+            let results =
+                RealPhotos.RealPhotoResults("full",
+                    [| row "random init" 0 0.10 0.20 0.30 0.01 0.0 0.1 0.2; row "random init" 1 0.10 0.20 0.30 0.01 0.0 0.1 0.2
+                       row "DINO-only" 0 0.40 0.50 0.55 0.10 600.0 0.4 0.5; row "DINO-only" 1 0.40 0.50 0.55 0.10 600.0 0.4 0.5
+                       row "CrOC" 0 0.45 0.60 0.75 0.20 1200.0 0.5 0.7; row "CrOC" 1 0.55 0.70 0.85 0.30 2400.0 0.7 0.9 |],
+                    [| struct ("init", 0, 0.10); struct ("CrOC", 250, 0.30); struct ("DINO-only", 250, 0.20) |],
+                    readOnlyDict [ "pre-training", 60.0 ])
+            // CrOC: CamVid 45/55, horse IoU 60/70, Weizmann mIoU 75/85, k-NN 20/30 (std of two values a apart: a/√2)
+            Expect.stringContains (results.Table()) "| CrOC | 50.0 ± 7.1 (45.0 / 55.0) | 65.0 ± 7.1 (60.0 / 70.0) | 80.0 ± 7.1 (75.0 / 85.0) | 25.0 ± 7.1 (20.0 / 30.0) | 30.0 min |" "the CrOC row, each column its own number"
+            Expect.stringContains (results.Table()) "| random init | 10.0 ± 0.0 (10.0 / 10.0) | 20.0 ± 0.0 (20.0 / 20.0) | 30.0 ± 0.0 (30.0 / 30.0) | 1.0 ± 0.0 (1.0 / 1.0) | – |" "the random row, no pre-training time"
+            Expect.stringContains (results.ClassTable()) "| CrOC | 60.0 | 80.0 |" "per class: the mean over the seeds (road 50/70, sky 70/90)"
+            let series = results.CurveSeries() |> Seq.map (fun struct (label, points) -> label, List.ofSeq points) |> Map.ofSeq
+            Expect.equal series.["CrOC"] [ struct (0.0, 10.0); struct (250.0, 30.0) ] "CrOC's curve starts at the random initialisation"
+            Expect.equal series.["DINO-only"] [ struct (0.0, 10.0); struct (250.0, 20.0) ] "so does DINO-only's"
+            Expect.stringContains (results.CurveTable()) "| DINO-only | 10.0 | 20.0 |" "the curve table"
+        }
+
+        test "real-photo suite: Collect reads each backbone's numbers from its evaluations (means over probe seeds) and its pre-training time from metrics.jsonl" {
+            let output = DataTests.tempDir "collect"
+            let plan = RealPhotos.RealPhotoPlan.For(false, [| 0 |])
+            let suite = RealPhotos.RealPhotoSuite(plan, "data", output, ignore)
+            let croc = RealPhotos.EvaluatedBackbone("CrOC", 0, "w.safetensors", false)
+            let random = RealPhotos.EvaluatedBackbone("random init", 0, "w.safetensors", true)
+            let write (path: string) (json: string) =
+                Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
+                File.WriteAllText(path, json)
+            for b in [ croc; random ] do
+                write (suite.EvaluationJson(b, "camvid")) """{"miou": 0.5, "runs": [{"miou": 0.4, "per_class": [{"name": "road", "iou": 0.6}]}, {"miou": 0.6, "per_class": [{"name": "road", "iou": 0.8}]}]}"""
+                write (suite.EvaluationJson(b, "horses")) """{"miou": 0.75, "runs": [{"per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.5}]}, {"per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.7}]}]}"""
+                write (suite.EvaluationJson(b, "knn")) """{"top1": 0.25}"""
+            write (Path.Combine(suite.RunFolder("CrOC", 0), "metrics.jsonl")) "{\"step\":1,\"step_s\":2.0}\n{\"step\":2,\"step_s\":3.5}\n"
+            write (suite.CurveJson("CrOC", 250)) """{"miou": 0.3}"""
+            let results = RealPhotos.RealPhotoResults.Collect(plan, [| croc; random |], [| struct ("CrOC", 250, "c.safetensors") |], suite, readOnlyDict [])
+            let r = results.Backbones.[0]
+            Expect.equal (r.CamVid, List.ofArray r.CamVidProbeSeeds, r.CamVidClasses.["road"]) (0.5, [ 0.4; 0.6 ], 0.7) "CamVid: its mIoU, each probe seed's, road's mean over the seeds"
+            Expect.floatClose Accuracy.veryHigh r.Horse 0.6 "horse IoU: the horse class's mean over the probe seeds (0.5, 0.7)"
+            Expect.equal (r.HorseMeanIoU, r.Knn, r.PretrainSeconds) (0.75, 0.25, 5.5) "Weizmann mIoU, k-NN top-1, the steps' seconds summed"
+            Expect.equal results.Backbones.[1].PretrainSeconds 0.0 "the random initialisation was not pre-trained"
+            Expect.equal (List.ofSeq results.Curve) [ struct ("CrOC", 250, 0.3) ] "the curve point's mIoU"
+            Directory.Delete(output, true)
+        }
+
+        test "real-photo suite: a phase's time adds to what earlier invocations recorded in phases.json, and the other phases' are kept" {
+            let output = DataTests.tempDir "phase-times"
+            let record = Path.Combine(output, "phases.json")
+            File.WriteAllText(record, "{\"pre-training\": 50.0, \"evaluation\": 100.0}")
+            let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.Quick, "data", output, ignore)
+            suite.Phase("evaluation", fun () -> ())
+            let times = RealPhotos.RealPhotoSuite.SpentSoFar(record, ignore)
+            Expect.isTrue (times.["evaluation"] >= 100.0 && times.["evaluation"] < 160.0) (sprintf "100 s earlier + this one: %g" times.["evaluation"])
+            Expect.equal times.["pre-training"] 50.0 "an earlier phase is kept"
+            Directory.Delete(output, true)
+        }
+
+        test "k-NN end to end over several batches with an undecodable bank image: each query, a bank image, finds itself and its class (features and labels stay aligned)" {
+            use _ = torch.NewDisposeScope()
+            let root = DataTests.tempDir "knn-e2e"
+            let rng = Random 7
+            for name in [ "cat/a0.png"; "cat/a1.png"; "cat/a2.png"; "dog/b0.png"; "dog/b1.png"; "dog/b2.png" ] do
+                let path = Path.Combine(root, name)
+                Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
+                use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(32, 32)
+                for y in 0 .. 31 do
+                    for x in 0 .. 31 do picture.[x, y] <- SixLabors.ImageSharp.PixelFormats.Rgb24(byte (rng.Next 256), byte (rng.Next 256), byte (rng.Next 256))
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, path)
+            File.WriteAllBytes(Path.Combine(root, "cat", "a0-broken.png"), "not a picture"B) // sorts first: every later image moves up a row
+            let bank = LabelledImages.Find root
+            Expect.equal bank.Images.Count 7 "six pictures and the broken file"
+            // the queries: the same images in reverse order, so they fall into other batches than in the bank
+            let queries = LabelledImages(Array.rev (Array.ofSeq bank.Images), Array.rev bank.Labels, bank.Classes)
+            let vit = { Vit.VitConfig.Tiny(8, 32) with Depth = 2 }
+            let backbone = Vit.init vit (new torch.Generator(3UL, torch.CPU))
+            let result = KnnEvaluation(vit, backbone, KnnOptions(K = 1, Size = 32, Batch = 2), ignore).Run(bank, queries)
+            Expect.equal (result.Bank, result.Queries, result.Skipped) (6, 6, 2) "the broken file skipped in both sets"
+            Expect.equal result.Top1 1.0 "every query's nearest bank image is itself, with its own class"
+            Directory.Delete(root, true)
+        }
+
+        test "eval-seg's confusion matrix has the truth in its rows (each row sums to that class's labelled pixels) and keeps the predictions asked for" {
+            use _ = torch.NewDisposeScope()
+            let dir = DataTests.tempDir "confusion"
+            let weights = Path.Combine(dir, "colour.safetensors")
+            BackboneExport.Write(weights, NamedTensors(Vit.named (colourBackbone ())).WithPrefix("backbone."))
+            // --size 64: the 64 px masks are scored as they are (no resize)
+            let probe = ProbeOptions(Size = 64, FeatureSize = 32, Epochs = 2, Milestone = 1, Batch = 8, CacheFeatures = true)
+            let result = EvalSegCommand.Evaluate(weights, NetworkChoice.Teacher, Nullable(), Nullable 1, voc.Force(), "train", "val", 7, probe, [ 0 ], ignore, keepPredictions = 2).Runs.[0]
+            let truth = Array.zeroCreate<int64> 7
+            let validation = VocSegmentation(voc.Force(), "val")
+            for i in 0 .. validation.Count - 1 do
+                let struct (_, mask) = validation.Load i
+                for label in mask do if label <> 255uy then truth.[int label] <- truth.[int label] + 1L
+            Expect.sequenceEqual [| for r in 0 .. 6 -> Seq.sum [ for c in 0 .. 6 -> result.Confusion.[r, c] ] |] truth "row r: the pixels labelled r"
+            Expect.equal result.Predictions.Count 2 "the first 2 validation images' predictions, as asked"
+            Expect.equal result.Predictions.[0].Length (64 * 64) "a class map at --size"
+            Directory.Delete(dir, true)
+        }
+
+        test "--standardize shifts and scales each channel by the training features' mean and sample std, the evaluation features by the same (not their own)" {
+            use _ = torch.NewDisposeScope()
+            // LinearProbe.Standardized is private: called by reflection, its invariant checked on hand-worked numbers.
+            let standardized = nonNull (typeof<LinearProbe>.GetMethod("Standardized", Reflection.BindingFlags.NonPublic ||| Reflection.BindingFlags.Static))
+            // (N 2, D 2, 1 × 2): channel 0 holds 1, 2, 3, 4 (mean 2.5, std √(5/3)); channel 1 holds 10, 30, 50, 70 (mean 40, std √(2000/3))
+            let train = torch.tensor([| 1.0f; 2.0f; 10.0f; 30.0f; 3.0f; 4.0f; 50.0f; 70.0f |]).reshape(2L, 2L, 1L, 2L)
+            let value = torch.tensor([| 2.5f; 5.0f; 40.0f; 0.0f |]).reshape(1L, 2L, 1L, 2L)
+            let labels = torch.zeros(2L, 2L, 2L, dtype = torch.int64)
+            let result = standardized.Invoke(null, [| box (struct (train, labels)); box (struct (value, labels.narrow(0L, 0L, 1L))) |])
+            let struct (struct (standardTrain, _), struct (standardValue, _)) = nonNull result :?> struct (struct (torch.Tensor * torch.Tensor) * struct (torch.Tensor * torch.Tensor))
+            let s0, s1 = sqrt (5.0 / 3.0), sqrt (2000.0 / 3.0)
+            let expectedTrain = [| -1.5 / s0; -0.5 / s0; -30.0 / s1; -10.0 / s1; 0.5 / s0; 1.5 / s0; 10.0 / s1; 30.0 / s1 |]
+            Expect.isLessThan (Array.map2 (fun a b -> abs (a - b)) (valuesOf standardTrain) expectedTrain |> Array.max) 1e-5 "training features: per channel (x − mean) / std"
+            Expect.isLessThan (Array.map2 (fun a b -> abs (a - b)) (valuesOf standardValue) [| 0.0; 2.5 / s0; 0.0; -40.0 / s1 |] |> Array.max) 1e-5 "evaluation features: by the training statistics"
+        }
+
+        test "cluster pictures and captions show the asked head's clustering of each image (problems are image-major: image · heads + head)" {
+            use _ = torch.NewDisposeScope()
+            let vit = { Vit.VitConfig.Tiny(8, 32) with Depth = 1 }
+            // 2 images × 2 heads = 4 problems of 16 tokens and 3 columns. Problems 1 and 3 (head 1 of each
+            // image): every token in cluster 0, valid; problems 0 and 2 (head 0): cluster 1, pruned.
+            let masks = torch.zeros(2L, 4L, 16L, 3L)
+            for v in 0 .. 1 do
+                for p in 0 .. 3 do
+                    for t in 0 .. 15 do masks.[int64 v, int64 p, int64 t, (if p % 2 = 1 then 0L else 1L)] <- torch.tensor(0.5f)
+            let clusters : Clustering.Clusters =
+                { Masks = masks
+                  Validity = torch.tensor([| false; false; false; true; false; false; false; false; false; true; false; false |]).reshape(4L, 3L)
+                  KStar = torch.tensor([| 2L; 3L; 2L; 1L |]); Columns = 3
+                  Seeds = torch.zeros(4L, 5L, dtype = torch.int64); Stages = []; ProblemsPerImage = 2 }
+            Expect.equal (ClusterPictures.Caption(clusters, 0, 1)) "image 1: K* = 3, 1 matched, 2 pruned" "image 0, head 1: problem 1"
+            Expect.equal (ClusterPictures.Caption(clusters, 1, 1)) "image 2: K* = 1, 1 matched, 0 pruned" "image 1, head 1: problem 3"
+            Expect.equal (ClusterPictures.Caption(clusters, 1, 0)) "image 2: K* = 2, 0 matched, 2 pruned" "image 1, head 0: problem 2"
+            let black = Array.init (3 * 32 * 32) (fun i -> -ColorAugment.Mean.[i / 1024] / ColorAugment.Std.[i / 1024])
+            use picture = ClusterPictures.Render(vit, [ [| black; black |]; [| black; black |] ], clusters, 1)
+            let scale = ClusterPictures.ScaleFor 32
+            for image in 0 .. 1 do
+                for view in 0 .. 1 do
+                    let struct (x, y) = ClusterPictures.ViewOrigin(32, image, view)
+                    let centre = picture.[x + 12 * scale, y + 12 * scale] // token 5's centre, inside cluster 0
+                    Expect.notEqual centre.R centre.G $"image {image}, view {view}: head 1's matched cluster, coloured (not head 0's pruned grey)"
+        }
+
+        test "attention maps: the patch in row r, column c of a head's map shows that head's CLS attention to token r · grid + c (not its transpose)" {
+            use _ = torch.NewDisposeScope()
+            let dir = DataTests.tempDir "attention"
+            let vit = { Vit.VitConfig.Tiny(8, 32) with Depth = 1 }
+            let backbone = Vit.init vit (new torch.Generator(4UL, torch.CPU))
+            do
+                use _ = torch.no_grad()
+                backbone.PatchEmbed.Weight.zero_() |> ignore
+                backbone.PatchEmbed.Bias.Value.zero_() |> ignore
+            // Without the patch embedding the tokens are the position embeddings alone: the attention is
+            // the same for every image and view, and read here off a forward of a black image.
+            let output = Vit.forward vit backbone { Vit.ForwardOptions.Inference with LastBlock = true } (torch.zeros(1L, 3L, 32L, 32L))
+            let attention = valuesOf (Vit.clsAttention output.Last.Value) // (1, h, 16)
+            let picture, maps = Path.Combine(dir, "c.png"), Path.Combine(dir, "c-attention.png")
+            let image = CrOC.Data.RgbImage(32, 32)
+            ClusterPictures.Write(vit, Clustering.ClusteringConfig.Official, Croc.FeatureSpace.LastBlockKeys, backbone, [ image ], 0L, picture, maps) |> ignore
+            use drawn = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(maps)
+            // The layout: margin 10, a title line, then view 1 and one map per head, 4 px per view pixel, 6 px apart.
+            let cell, top = 32 * 4, 10 + 2 * (BitmapFont.Height + 4)
+            let mutable asymmetric = 0
+            for head in 0 .. vit.Heads - 1 do
+                let a = attention.[head * 16 .. head * 16 + 15]
+                let left = 10 + (head + 1) * (cell + 6)
+                for r in 0 .. 3 do
+                    for c in 0 .. 3 do
+                        let expected = 255.0 * a.[r * 4 + c] / Array.max a
+                        if abs (a.[r * 4 + c] - a.[c * 4 + r]) / Array.max a > 0.05 then asymmetric <- asymmetric + 1
+                        let pixel = drawn.[left + (c * 8 + 4) * 4, top + (r * 8 + 4) * 4]
+                        Expect.isLessThanOrEqual (abs (float pixel.R - expected)) 1.0 $"head {head}, row {r}, column {c}"
+            Expect.isGreaterThan asymmetric 0 "some maps are not symmetric, so a transpose would show"
+            Directory.Delete(dir, true)
+        }
+
+        test "the linear probe's defaults are spec §12.1's (Leopart) and the k-NN's DINO's (k 20, T 0.07)" {
+            let p = ProbeOptions()
+            Expect.equal (p.Size, p.FeatureSize, p.Batch) (448, 100, 60) "448 px input, logits at 100², batch 60"
+            Expect.equal (p.Epochs, p.Milestone, p.Lr) (25, 20, 0.01) "25 epochs, lr 0.01 × 0.1 from epoch 20"
+            Expect.equal (p.Momentum, p.WeightDecay) (0.9, 1e-4) "SGD momentum 0.9, wd 1e-4"
+            Expect.equal (p.CacheFeatures, p.Standardize, p.Grayscale) (false, false, false) "random crops each epoch, no standardising, colour"
+            let k = KnnOptions()
+            Expect.equal (k.K, k.Temperature) (20, 0.07) "k 20, T 0.07"
+        }
+
         test "cluster colours stay distinct beyond the palette's 10 (K* up to --n-centroids-max)" {
             let colours = [ for k in 0 .. 63 -> ClusterPictures.ColourOf k ]
             Expect.equal (List.distinct colours).Length 64 "64 clusters, 64 colours"

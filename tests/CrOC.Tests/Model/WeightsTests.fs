@@ -30,6 +30,9 @@ let sample () =
           "half", torch.randn(2L, 2L).to_type(torch.bfloat16)
           "empty", torch.zeros(0L, 5L) ])
 
+/// The tensor `name` of an unpickled dictionary.
+let tensorIn (table: System.Collections.Hashtable) (name: string) = match table.[name] with :? Tensor as t -> t | other -> failwithf "%s: %A" name other
+
 let throwsWeights (f: unit -> unit) what = Expect.throwsT<WeightsException> f what
 
 /// `pth`'s archive rewritten (correct CRCs) with `edit` applied to each entry's name and bytes.
@@ -259,6 +262,97 @@ let tests =
             Expect.isTrue (e :? WeightsException && e.Message.Contains "lists 100,001 tensors, more than 100,000") e.Message
             File.Delete path
         }
+        test "every dtype of the formats round-trips and is named as safetensors and PyTorch name it (CharStorage is int8, ByteStorage uint8)" {
+            use _ = torch.NewDisposeScope()
+            // (dtype, safetensors name, PyTorch storage class, bytes per element): the formats' own tables.
+            let table =
+                [ torch.float64, "F64", "DoubleStorage", 8; torch.float32, "F32", "FloatStorage", 4
+                  torch.float16, "F16", "HalfStorage", 2; torch.bfloat16, "BF16", "BFloat16Storage", 2
+                  torch.int64, "I64", "LongStorage", 8; torch.int32, "I32", "IntStorage", 4
+                  torch.int16, "I16", "ShortStorage", 2; torch.int8, "I8", "CharStorage", 1
+                  torch.uint8, "U8", "ByteStorage", 1; torch.ScalarType.Bool, "BOOL", "BoolStorage", 1 ]
+            for dtype, safetensorsName, storage, size in table do
+                let tensors = NamedTensors([ "t", torch.tensor([| 0L; 1L; 0L; 3L; 2L; 1L |]).reshape(2L, 3L).to_type(dtype) ])
+                use stream = new MemoryStream()
+                Safetensors.Write(stream, tensors)
+                let written = stream.ToArray()
+                let length = int (System.BitConverter.ToUInt64(written, 0))
+                let entry = System.Text.Json.JsonDocument.Parse(System.Text.Encoding.UTF8.GetString(written, 8, length)).RootElement.GetProperty("t")
+                Expect.equal (entry.GetProperty("dtype").GetString()) safetensorsName $"{dtype}: its safetensors name"
+                let offsets = [| for o in entry.GetProperty("data_offsets").EnumerateArray() -> o.GetInt32() |]
+                Expect.equal (offsets.[1] - offsets.[0]) (6 * size) $"{dtype}: {size} bytes per element"
+                let struct (back, _) = Safetensors.Read(new MemoryStream(written))
+                bitIdentical tensors back
+                let file = temporary "dtype.pth"
+                PthWriter.Write(file, tensors)
+                let pickle =
+                    use zip = System.IO.Compression.ZipFile.OpenRead file
+                    use content = (nonNull (zip.GetEntry "archive/data.pkl")).Open()
+                    use buffer = new MemoryStream()
+                    content.CopyTo buffer
+                    System.Text.Encoding.ASCII.GetString(buffer.ToArray())
+                Expect.stringContains pickle $"ctorch\n{storage}\n" $"{dtype}: the storage class torch.load expects"
+                Expect.equal (using (System.IO.Compression.ZipFile.OpenRead file) (fun zip -> (nonNull (zip.GetEntry "archive/data/0")).Length)) (int64 (6 * size)) $"{dtype}: the storage's bytes"
+                match PthReader.Read(file) with
+                | :? System.Collections.Hashtable as read -> bitIdentical tensors (NamedTensors([ "t", tensorIn read "t" ]))
+                | other -> failtestf "read %A" other
+                File.Delete file
+        }
+
+        test "a .pth whose tensors are views of one storage (torch.save of x and x[3:] and a transpose) reads each view at its offset and strides" {
+            use _ = torch.NewDisposeScope()
+            // The pickle torch.save writes for {'a': x, 'b': x[3:], 'c': x.view(2, 3).t()} with x = arange(6.):
+            // one FloatStorage '0' of 6 elements; b at offset 3, c with strides (1, 3).
+            let pickle = new MemoryStream()
+            let bytes (b: byte list) = pickle.Write(Array.ofList b, 0, b.Length)
+            let text (s: string) = let b = System.Text.Encoding.UTF8.GetBytes s in bytes ([ byte 'X' ] @ List.ofArray (System.BitConverter.GetBytes(uint32 b.Length)) @ List.ofArray b)
+            let global' (m: string) (n: string) = bytes ([ byte 'c' ] @ List.ofArray (System.Text.Encoding.ASCII.GetBytes(m + "\n" + n + "\n")))
+            let int' (v: int) = bytes ([ byte 'J' ] @ List.ofArray (System.BitConverter.GetBytes v))
+            let ints (vs: int list) = bytes [ byte '(' ]; List.iter int' vs; bytes [ byte 't' ]
+            bytes [ 0x80uy; 2uy; byte '}'; byte '(' ]
+            for name, offset, shape, stride in [ "a", 0, [ 6 ], [ 1 ]; "b", 3, [ 3 ], [ 1 ]; "c", 0, [ 3; 2 ], [ 1; 3 ] ] do
+                text name
+                global' "torch._utils" "_rebuild_tensor_v2"
+                bytes [ byte '('; byte '(' ]
+                text "storage"; global' "torch" "FloatStorage"; text "0"; text "cpu"; int' 6
+                bytes [ byte 't'; byte 'Q' ]
+                int' offset; ints shape; ints stride
+                bytes [ 0x89uy ]
+                global' "collections" "OrderedDict"
+                bytes [ byte ')'; byte 'R'; byte 't'; byte 'R' ]
+            bytes [ byte 'u'; byte '.' ]
+            let file = temporary "views.pth"
+            do
+                use zip = System.IO.Compression.ZipFile.Open(file, System.IO.Compression.ZipArchiveMode.Create)
+                let entry (name: string) (content: byte[]) =
+                    use s = zip.CreateEntry(name, System.IO.Compression.CompressionLevel.NoCompression).Open()
+                    s.Write(content, 0, content.Length)
+                entry "archive/data.pkl" (pickle.ToArray())
+                entry "archive/byteorder" "little"B
+                entry "archive/data/0" (Array.concat [ for v in 0 .. 5 -> System.BitConverter.GetBytes(float32 v) ])
+            match PthReader.Read(file) with
+            | :? System.Collections.Hashtable as read ->
+                let values name = valuesOf (tensorIn read name)
+                Expect.sequenceEqual (values "a") [| 0.; 1.; 2.; 3.; 4.; 5. |] "a: the whole storage"
+                Expect.sequenceEqual (values "b") [| 3.; 4.; 5. |] "b: from offset 3"
+                Expect.equal (tensorIn read "c").shape [| 3L; 2L |] "c: the transpose's shape"
+                Expect.sequenceEqual (values "c") [| 0.; 3.; 1.; 4.; 2.; 5. |] "c: x.view(2, 3).t() row by row"
+            | other -> failtestf "read %A" other
+            File.Delete file
+        }
+
+        test "a transposed tensor (as many values, another shape) is mis-shaped: refused, never reshaped into the model" {
+            use _ = torch.NewDisposeScope()
+            let target = NamedTensors([ "w", torch.zeros(2L, 3L) ])
+            let source = NamedTensors([ "w", torch.arange(6.0f).reshape(3L, 2L) ])
+            let e = Expect.throwsC (fun () -> StateDictBinding.Bind(target, source, true) |> ignore) id
+            Expect.stringContains e.Message "w (model [2, 3], file [3, 2])" "named with both shapes"
+            let report = StateDictBinding.Bind(target, source, false)
+            Expect.equal report.Loaded 0 "nothing fits"
+            Expect.sequenceEqual report.Misshaped [ "w (model [2, 3], file [3, 2])" ] "listed as mis-shaped"
+            Expect.equal (toFloat (target.["w"].abs().sum())) 0.0 "the model's tensor is untouched"
+        }
+
         test "corrupt, truncated and foreign files give clear errors" {
             use _ = torch.NewDisposeScope()
             let good = temporary "good.safetensors"

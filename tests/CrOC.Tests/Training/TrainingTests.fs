@@ -465,6 +465,99 @@ let tests =
             Expect.isTrue (message.Length < 200 && not (message.Contains "\n")) (sprintf "a long value cut, one line: %s" message)
         }
 
+        test "metrics.jsonl's lr, wd and momentum are spec §10's per-iteration schedules (computed here in float64): linear lr warm-up from 0, cosines after it" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "schedules"
+            run (tinyConfig output [ "warmup-epochs", "1"; "max-steps", "9"; "checkpoint-every", "1000" ]) |> ignore
+            // 48 scenes in batches of 8: 6 steps an epoch, 18 over the 3 epochs; 6 of warm-up. The line
+            // of step s holds the values of iteration s − 1.
+            let n, w, peak, minLr = 18.0, 6.0, 5e-3 * 8.0 / 256.0, 1e-5
+            let cosine start final (j: float) (span: float) = final + 0.5 * (start - final) * (1.0 + Math.Cos(Math.PI * j / span))
+            let lines = metrics output
+            Expect.equal lines.Length 9 "one line a step"
+            for record in lines do
+                let it = float (record.GetProperty("step").GetInt64() - 1L)
+                let expectedLr = if it < w then peak * it / (w - 1.0) else cosine peak minLr (it - w) (n - w)
+                let at (key: string) = record.GetProperty(key).GetDouble()
+                Expect.floatClose Accuracy.veryHigh (at "lr") expectedLr $"lr of iteration {it}"
+                Expect.floatClose Accuracy.veryHigh (at "wd") (cosine 0.04 0.4 it n) $"wd of iteration {it}: 0.04 → 0.4"
+                Expect.floatClose Accuracy.veryHigh (at "momentum") (cosine 0.99 1.0 it n) $"teacher momentum of iteration {it}: 0.99 → 1"
+            Directory.Delete(output, true)
+        }
+
+        test "the teacher temperatures of epoch 0 are the warm-up's start: a warm-up run's first steps equal a run held at that temperature" {
+            use _ = torch.NewDisposeScope()
+            let lossesWith (name: string) (temps: (string * string) list) =
+                let output = DataTests.tempDir name
+                run (tinyConfig output ([ "max-steps", "2"; "checkpoint-every", "1000" ] @ temps)) |> ignore
+                let losses = metrics output |> Array.map loss
+                Directory.Delete(output, true)
+                losses
+            // linspace(0.02, 0.06, 3) gives 0.02 in epoch 0 (and 0.03 → 0.07 at the object level: 0.03)
+            let warming = lossesWith "temps-warm" [ "warmup-teacher-temp", "0.02"; "teacher-temp", "0.06"; "warmup-teacher-temp-c", "0.03"; "teacher-temp-c", "0.07"; "warmup-teacher-temp-epochs", "3" ]
+            let held = lossesWith "temps-held" [ "warmup-teacher-temp", "0.02"; "teacher-temp", "0.02"; "warmup-teacher-temp-c", "0.03"; "teacher-temp-c", "0.03" ]
+            Expect.sequenceEqual warming held "the two first steps (epoch 0) bit for bit"
+        }
+
+        test "teacher temperatures warm up per epoch as linspace(start, final, warm-up epochs), each level from its own start; ≤ 2 epochs have no warm-up" {
+            let config = configOf [ "epochs", "10"; "warmup-teacher-temp", "0.02"; "teacher-temp", "0.06"; "warmup-teacher-temp-c", "0.03"; "teacher-temp-c", "0.07"; "warmup-teacher-temp-epochs", "5" ]
+            for epoch, image, objects in [ 0, 0.02, 0.03; 1, 0.03, 0.04; 2, 0.04, 0.05; 4, 0.06, 0.07; 5, 0.06, 0.07; 9, 0.06, 0.07 ] do
+                let struct (t, tc) = CrocSetup.TeacherTemperatures(config, epoch)
+                Expect.floatClose Accuracy.veryHigh t image $"image level at epoch {epoch}"
+                Expect.floatClose Accuracy.veryHigh tc objects $"object level at epoch {epoch}"
+            let short = configOf [ "epochs", "2"; "warmup-teacher-temp", "0.02"; "teacher-temp", "0.06"; "warmup-teacher-temp-epochs", "2" ]
+            let struct (t, _) = CrocSetup.TeacherTemperatures(short, 0)
+            Expect.equal t 0.06 "epochs ≤ 2: the final temperature from the start (the official rule)"
+        }
+
+        test "a resume inside an epoch with --accum 2 continues with the batches it stopped at, as a run that never stopped" {
+            use _ = torch.NewDisposeScope()
+            let straight = DataTests.tempDir "accum-straight"
+            let resumed = DataTests.tempDir "accum-resumed"
+            // 6 batches of 8 an epoch, 2 a step: 3 steps an epoch; the resume at step 2 is inside epoch 0
+            let accum = [ "accum", "2"; "checkpoint-every", "2" ]
+            run (tinyConfig straight (accum @ [ "max-steps", "5" ])) |> ignore
+            run (tinyConfig resumed (accum @ [ "max-steps", "2" ])) |> ignore
+            run (tinyConfig resumed (accum @ [ "max-steps", "5" ])) |> ignore
+            let a, b = metrics straight |> Array.map loss, metrics resumed |> Array.map loss
+            Expect.equal b.Length 5 "one line a step"
+            Expect.sequenceEqual b a "every step's loss bit for bit (the resumed epoch read its batches from 2 · step on)"
+            Directory.Delete(straight, true)
+            Directory.Delete(resumed, true)
+        }
+
+        test "the official preset is spec §10's recipe, and the host hands the math library its clustering and loss settings" {
+            let o = TrainConfig.Official
+            Expect.equal (o.Arch, o.Patch, o.ImageSize, o.Depth) (Arch.Small, 16, 224, 12) "ViT-S/16 at 224 px"
+            Expect.equal (o.Epochs, o.Batch, o.Workers, o.Seed) (300, 16, 4, 0) "300 epochs, 16 a GPU, 4 workers, seed 0"
+            Expect.equal (o.Lr, o.MinLr, o.WarmupEpochs) (5e-4, 1e-6, 10) "lr 5e-4 per 256, to 1e-6, 10 warm-up epochs"
+            Expect.equal (o.WeightDecay, o.WeightDecayEnd, o.ClipGrad, o.FreezeLastLayer) (0.04, 0.4, 3.0, 1) "wd 0.04 → 0.4, clip 3, last layer frozen 1 epoch"
+            Expect.equal (o.MomentumTeacher, o.DropPath, o.OutDim, o.OutDimC, o.NormLastLayer) (0.996, 0.1, 65536, 8192, true) "teacher momentum, drop path, heads"
+            Expect.equal (o.StudentTemp, o.StudentTempC, o.TeacherTemp, o.TeacherTempC, o.WarmupTeacherTemp, o.WarmupTeacherTempC) (0.1, 0.1, 0.04, 0.04, 0.04, 0.04) "temperatures, no warm-up"
+            Expect.equal (o.CentreMomentum, o.Alpha, o.Features, o.UniformMarginals) (0.9, 1.0, ClusteredFeatures.Keys, false) "centres, L_obj weight, keys, CLS marginals"
+            Expect.equal (o.NTokens, o.NCentroidsMax, o.SinkhornLambda, o.SinkhornIterations, o.PosAlpha) (5, 4, 20.0, 5, 4.0) "clustering"
+            for config in [ configOf [ "preset", "official" ]; configOf [] ] do
+                let croc = CrocSetup.Croc config
+                let c = croc.Clustering
+                Expect.equal (c.K0, c.Selection, c.SinkhornLambda, c.SinkhornIterations, c.LambdaPos) (5, Clustering.KSelection.MinTransportCost 4, 20.0, 5, 4.0) "K0, K* ≤ 4, λ, iterations, λ_pos"
+                Expect.equal c.Marginals (Clustering.Marginals.ClsSimilarity(2.0, 2.0)) "CLS-similarity marginals, τ_r = τ_c = 2"
+                Expect.equal (croc.Alpha, croc.StudentTemp, croc.StudentTempC, croc.CentreMomentum, croc.DropPath) (1.0, 0.1, 0.1, 0.9, 0.1) "loss settings"
+            Expect.equal (CrocSetup.Croc(configOf [ "uniform-marginals", "true" ])).Clustering.Marginals Clustering.Marginals.Uniform "--uniform-marginals: the poster's"
+        }
+
+        test "TensorBoard events carry the step as a protobuf varint (7 bits a byte, low first, the high bit for more)" {
+            for step, varint in [ 0L, [| 0uy |]; 127L, [| 0x7Fuy |]; 128L, [| 0x80uy; 0x01uy |]; 300L, [| 0xACuy; 0x02uy |]; 1L <<< 35, [| 0x80uy; 0x80uy; 0x80uy; 0x80uy; 0x80uy; 0x01uy |] ] do
+                let event = TfRecords.Event(1.5, step, [||])
+                Expect.sequenceEqual event (Array.concat [ [| 0x09uy |]; BitConverter.GetBytes 1.5; [| 0x10uy |]; varint ]) $"step {step}: wall_time (1, double), step (2, varint)"
+        }
+
+        test "a run's training time is the sum of its steps' times over all its starts" {
+            let output = DataTests.tempDir "training-seconds"
+            File.WriteAllLines(Path.Combine(output, "metrics.jsonl"), [ "{\"step\":1,\"step_s\":1.5}"; "{\"step\":2,\"step_s\":2.25}"; "{\"step\":3,\"step_s\":0.25}" ])
+            Expect.equal (MetricsLog.TrainingSeconds output) 4.0 "1.5 + 2.25 + 0.25"
+            Directory.Delete(output, true)
+        }
+
         test "a short run of the default recipe lowers the loss" {
             use _ = torch.NewDisposeScope()
             let output = DataTests.tempDir "falling"
