@@ -191,7 +191,7 @@ public static class EvalSegCommand
     {
         int absent = perSeed.Count(double.IsNaN);
         if (absent == perSeed.Count) return "  n/a (absent)";
-        var percent = (100 * perSeed.Average(v => double.IsNaN(v) ? 0 : v)).ToString("F1", CultureInfo.InvariantCulture);
+        var percent = (100 * Statistics.MeanAbsentAsZero(perSeed)).ToString("F1", CultureInfo.InvariantCulture);
         return absent > 0 ? $"{percent} (absent for {absent} of {perSeed.Count} probe seeds: 0 there)" : percent;
     }
 

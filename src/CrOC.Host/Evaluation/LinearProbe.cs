@@ -200,7 +200,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         $"the probe's logits at --feature-size {options.FeatureSize} and --size {options.Size} for {classes} classes with --batch {options.Batch}{(cache ? " and the cached features and labels" : "")}";
 
     /// <summary>Both caches with every channel standardised by the training features' statistics.</summary>
-    static ((torch.Tensor, torch.Tensor), (torch.Tensor, torch.Tensor)) Standardized((torch.Tensor Features, torch.Tensor Labels) train, (torch.Tensor Features, torch.Tensor Labels) val)
+    public static ((torch.Tensor, torch.Tensor), (torch.Tensor, torch.Tensor)) Standardized((torch.Tensor Features, torch.Tensor Labels) train, (torch.Tensor Features, torch.Tensor Labels) val)
     {
         using var scope = torch.NewDisposeScope();
         var dims = new long[] { 0, 2, 3 };

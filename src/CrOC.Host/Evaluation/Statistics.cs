@@ -13,6 +13,15 @@ public static class Statistics
         return (mean, std);
     }
 
+    /// <summary>The mean of a class's IoU over probe seeds or runs, an absent class's NaN (in neither
+    /// the masks nor the predictions) counting 0 as the mIoU counts it (spec §12.1); NaN when absent
+    /// in every one.</summary>
+    public static double MeanAbsentAsZero(IEnumerable<double> values)
+    {
+        var v = values.ToArray();
+        return v.All(double.IsNaN) ? double.NaN : v.Average(x => double.IsNaN(x) ? 0 : x);
+    }
+
     /// <summary>Fractions as "mean ± std (a / b / …)" in percent with one decimal; one value alone
     /// as itself (its std of 0 would claim a spread that was not measured).</summary>
     public static string PercentCell(IEnumerable<double> fractions)

@@ -38,6 +38,28 @@ let colourBackbone () =
     p.Norm.Weight.fill_(scalar 5.0) |> ignore // LayerNorm divides by std ≈ 5: back to the colour's scale
     p
 
+/// A real-photo suite folder with hand-written evaluations of seed 0's CrOC, random-initialisation and
+/// DINO-only backbones (the same CamVid and Weizmann probe runs for each, k-NN 0.25, steps of 2 + 3.5 s,
+/// a curve point of 0.3 at step 250), collected as the suite collects them; the folder is the caller's to delete.
+let collectFrom (name: string) (camVidRuns: string) (horseRuns: string) =
+    let output = DataTests.tempDir name
+    let plan = RealPhotos.RealPhotoPlan.For(false, [| 0 |])
+    let suite = RealPhotos.RealPhotoSuite(plan, "data", output, ignore)
+    let croc = RealPhotos.EvaluatedBackbone("CrOC", 0, "w.safetensors", false)
+    let random = RealPhotos.EvaluatedBackbone("random init", 0, "w.safetensors", true)
+    let dino = RealPhotos.EvaluatedBackbone("DINO-only", 0, "w.safetensors", false)
+    let write (path: string) (json: string) =
+        Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
+        File.WriteAllText(path, json)
+    for b in [ croc; random; dino ] do
+        write (suite.EvaluationJson(b, "camvid")) $"""{{"miou": 0.5, "runs": {camVidRuns}}}"""
+        write (suite.EvaluationJson(b, "horses")) $"""{{"miou": 0.75, "runs": {horseRuns}}}"""
+        write (suite.EvaluationJson(b, "knn")) """{"top1": 0.25}"""
+    for run in [ "CrOC"; "DINO-only" ] do
+        write (Path.Combine(suite.RunFolder(run, 0), "metrics.jsonl")) "{\"step\":1,\"step_s\":2.0}\n{\"step\":2,\"step_s\":3.5}\n"
+    write (suite.CurveJson("CrOC", 250)) """{"miou": 0.3}"""
+    RealPhotos.RealPhotoResults.Collect(plan, [| croc; random; dino |], [| struct ("CrOC", 250, "c.safetensors") |], suite, readOnlyDict []), output
+
 let tests =
     testSequenced <| testList "Evaluation" [
         test "real-photo suite: a phase-time record that does not read is set aside and counted as none, not an internal error that hides the phase's outcome" {
@@ -454,27 +476,32 @@ let tests =
         }
 
         test "real-photo suite: Collect reads each backbone's numbers from its evaluations (means over probe seeds) and its pre-training time from metrics.jsonl" {
-            let output = DataTests.tempDir "collect"
-            let plan = RealPhotos.RealPhotoPlan.For(false, [| 0 |])
-            let suite = RealPhotos.RealPhotoSuite(plan, "data", output, ignore)
-            let croc = RealPhotos.EvaluatedBackbone("CrOC", 0, "w.safetensors", false)
-            let random = RealPhotos.EvaluatedBackbone("random init", 0, "w.safetensors", true)
-            let write (path: string) (json: string) =
-                Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
-                File.WriteAllText(path, json)
-            for b in [ croc; random ] do
-                write (suite.EvaluationJson(b, "camvid")) """{"miou": 0.5, "runs": [{"miou": 0.4, "per_class": [{"name": "road", "iou": 0.6}]}, {"miou": 0.6, "per_class": [{"name": "road", "iou": 0.8}]}]}"""
-                write (suite.EvaluationJson(b, "horses")) """{"miou": 0.75, "runs": [{"per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.5}]}, {"per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.7}]}]}"""
-                write (suite.EvaluationJson(b, "knn")) """{"top1": 0.25}"""
-            write (Path.Combine(suite.RunFolder("CrOC", 0), "metrics.jsonl")) "{\"step\":1,\"step_s\":2.0}\n{\"step\":2,\"step_s\":3.5}\n"
-            write (suite.CurveJson("CrOC", 250)) """{"miou": 0.3}"""
-            let results = RealPhotos.RealPhotoResults.Collect(plan, [| croc; random |], [| struct ("CrOC", 250, "c.safetensors") |], suite, readOnlyDict [])
+            let results, output =
+                collectFrom "collect"
+                    """[{"miou": 0.4, "per_class": [{"name": "road", "iou": 0.6}]}, {"miou": 0.6, "per_class": [{"name": "road", "iou": 0.8}]}]"""
+                    """[{"per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.5}]}, {"per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.7}]}]"""
             let r = results.Backbones.[0]
             Expect.equal (r.CamVid, List.ofArray r.CamVidProbeSeeds, r.CamVidClasses.["road"]) (0.5, [ 0.4; 0.6 ], 0.7) "CamVid: its mIoU, each probe seed's, road's mean over the seeds"
             Expect.floatClose Accuracy.veryHigh r.Horse 0.6 "horse IoU: the horse class's mean over the probe seeds (0.5, 0.7)"
             Expect.equal (r.HorseMeanIoU, r.Knn, r.PretrainSeconds) (0.75, 0.25, 5.5) "Weizmann mIoU, k-NN top-1, the steps' seconds summed"
             Expect.equal results.Backbones.[1].PretrainSeconds 0.0 "the random initialisation was not pre-trained"
             Expect.equal (List.ofSeq results.Curve) [ struct ("CrOC", 250, 0.3) ] "the curve point's mIoU"
+            Directory.Delete(output, true)
+        }
+
+        test "real-photo suite: a class absent for some probe seeds counts 0 there, as in the mIoU and eval-seg's table; absent for all is n/a, and results.json writes it as null" {
+            let results, output =
+                collectFrom "absent-class"
+                    """[{"miou": 0.4, "per_class": [{"name": "road", "iou": null}, {"name": "bicycle", "iou": null}]}, {"miou": 0.6, "per_class": [{"name": "road", "iou": 0.2}, {"name": "bicycle", "iou": null}]}]"""
+                    """[{"per_class": [{"name": "horse", "iou": null}]}, {"per_class": [{"name": "horse", "iou": 0.5}]}]"""
+            Expect.floatClose Accuracy.veryHigh results.Backbones.[0].CamVidClasses.["road"] 0.1 "road: (0 + 0.2) / 2"
+            Expect.floatClose Accuracy.veryHigh results.Backbones.[0].Horse 0.25 "horse: (0 + 0.5) / 2"
+            Expect.stringContains (results.ClassTable()) "| CrOC | 10.0 | n/a (absent) |" "road 10.0 (it was NaN); bicycle absent everywhere"
+            results.Write output // JSON has no NaN: the serializer refused it at the suite's last step
+            use written = Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "results.json")))
+            let classes = written.RootElement.GetProperty("backbones").[0].GetProperty("CamVidClasses")
+            Expect.equal (classes.GetProperty("bicycle").ValueKind) Text.Json.JsonValueKind.Null "an absent class is null"
+            Expect.floatClose Accuracy.veryHigh (classes.GetProperty("road").GetDouble()) 0.1 "road as a number"
             Directory.Delete(output, true)
         }
 
@@ -535,18 +562,16 @@ let tests =
 
         test "--standardize shifts and scales each channel by the training features' mean and sample std, the evaluation features by the same (not their own)" {
             use _ = torch.NewDisposeScope()
-            // LinearProbe.Standardized is private: called by reflection, its invariant checked on hand-worked numbers.
-            let standardized = nonNull (typeof<LinearProbe>.GetMethod("Standardized", Reflection.BindingFlags.NonPublic ||| Reflection.BindingFlags.Static))
             // (N 2, D 2, 1 × 2): channel 0 holds 1, 2, 3, 4 (mean 2.5, std √(5/3)); channel 1 holds 10, 30, 50, 70 (mean 40, std √(2000/3))
             let train = torch.tensor([| 1.0f; 2.0f; 10.0f; 30.0f; 3.0f; 4.0f; 50.0f; 70.0f |]).reshape(2L, 2L, 1L, 2L)
             let value = torch.tensor([| 2.5f; 5.0f; 40.0f; 0.0f |]).reshape(1L, 2L, 1L, 2L)
             let labels = torch.zeros(2L, 2L, 2L, dtype = torch.int64)
-            let result = standardized.Invoke(null, [| box (struct (train, labels)); box (struct (value, labels.narrow(0L, 0L, 1L))) |])
-            let struct (struct (standardTrain, _), struct (standardValue, _)) = nonNull result :?> struct (struct (torch.Tensor * torch.Tensor) * struct (torch.Tensor * torch.Tensor))
+            let struct (struct (standardTrain, _), struct (standardValue, _)) = LinearProbe.Standardized(struct (train, labels), struct (value, labels.narrow(0L, 0L, 1L)))
             let s0, s1 = sqrt (5.0 / 3.0), sqrt (2000.0 / 3.0)
             let expectedTrain = [| -1.5 / s0; -0.5 / s0; -30.0 / s1; -10.0 / s1; 0.5 / s0; 1.5 / s0; 10.0 / s1; 30.0 / s1 |]
-            Expect.isLessThan (Array.map2 (fun a b -> abs (a - b)) (valuesOf standardTrain) expectedTrain |> Array.max) 1e-5 "training features: per channel (x − mean) / std"
-            Expect.isLessThan (Array.map2 (fun a b -> abs (a - b)) (valuesOf standardValue) [| 0.0; 2.5 / s0; 0.0; -40.0 / s1 |] |> Array.max) 1e-5 "evaluation features: by the training statistics"
+            let error (actual: torch.Tensor) expected = Array.map2 (fun a b -> abs (a - b)) (valuesOf actual) expected |> TestUtil.worstError
+            Expect.isLessThan (error standardTrain expectedTrain) 1e-5 "training features: per channel (x − mean) / std"
+            Expect.isLessThan (error standardValue [| 0.0; 2.5 / s0; 0.0; -40.0 / s1 |]) 1e-5 "evaluation features: by the training statistics"
         }
 
         test "cluster pictures and captions show the asked head's clustering of each image (problems are image-major: image · heads + head)" {

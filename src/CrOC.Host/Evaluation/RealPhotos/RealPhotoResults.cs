@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using CrOC.Host.Weights;
 
 namespace CrOC.Host.Evaluation.RealPhotos;
@@ -30,9 +31,11 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
             var knn = Read(suite.EvaluationJson(b, "knn"));
             var runs = camVid["runs"]!.AsArray();
             var classes = runs[0]!["per_class"]!.AsArray().Select(c => (string)c!["name"]!).ToArray();
-            var perClass = classes.ToDictionary(n => n, n => runs.Average(r => r!["per_class"]!.AsArray().First(c => (string)c!["name"]! == n)!["iou"]?.GetValue<double>() ?? double.NaN));
-            var horseRuns = horses["runs"]!.AsArray();
-            double horse = horseRuns.Average(r => r!["per_class"]!.AsArray().First(c => (string)c!["name"]! == "horse")!["iou"]!.GetValue<double>());
+            // a class absent for a probe seed ("iou": null) counts 0, as in the mIoU and eval-seg's table
+            double ClassIoU(JsonArray probeRuns, string name) => Statistics.MeanAbsentAsZero(probeRuns.Select(r =>
+                r!["per_class"]!.AsArray().First(c => (string)c!["name"]! == name)!["iou"]?.GetValue<double>() ?? double.NaN));
+            var perClass = classes.ToDictionary(n => n, n => ClassIoU(runs, n));
+            double horse = ClassIoU(horses["runs"]!.AsArray(), "horse");
             double seconds = b.Random ? 0 : Training.MetricsLog.TrainingSeconds(suite.RunFolder(b.Method, b.Seed));
             return new BackboneResult(b.Method, b.Seed, (double)camVid["miou"]!, runs.Select(r => (double)r!["miou"]!).ToArray(), perClass,
                 horse, (double)horses["miou"]!, (double)knn["top1"]!, seconds);
@@ -59,14 +62,16 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
         return text.ToString();
     }
 
+    /// <summary>Per class: the mean over seeds in percent, an absent class counting 0 (as in the mIoU).</summary>
     public string ClassTable()
     {
+        static string Cell(IEnumerable<double> iou) => Statistics.MeanAbsentAsZero(iou) is var mean && double.IsNaN(mean) ? "n/a (absent)" : RealPhotoSuite.Percent(mean);
         var names = Backbones[0].CamVidClasses.Keys.ToList();
         var text = new StringBuilder($"| method | {string.Join(" | ", names)} |\n|---|{string.Concat(names.Select(_ => "---|"))}\n");
         foreach (var method in Methods)
         {
             var rows = Backbones.Where(b => b.Method == method).ToList();
-            text.AppendLine($"| {method} | {string.Join(" | ", names.Select(n => RealPhotoSuite.Percent(rows.Average(r => r.CamVidClasses[n]))))} |");
+            text.AppendLine($"| {method} | {string.Join(" | ", names.Select(n => Cell(rows.Select(r => r.CamVidClasses[n]))))} |");
         }
         return text.ToString();
     }
@@ -86,6 +91,20 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
         return text.ToString();
     }
 
+    /// <summary>A class absent in every probe seed (NaN) as JSON's null, as eval-seg writes it (JSON has no NaN:
+    /// the serializer refused it, ending the suite at its last step).</summary>
+    sealed class AbsentAsNull : JsonConverter<double>
+    {
+        public override double Read(ref Utf8JsonReader reader, Type type, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
+
+        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+        {
+            if (double.IsNaN(value)) writer.WriteNullValue();
+            else writer.WriteNumberValue(value);
+        }
+    }
+
     public void Write(string output)
     {
         var json = JsonSerializer.Serialize(new
@@ -94,7 +113,7 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
             backbones = Backbones,
             curve = Curve.Select(p => new { line = p.Line, step = p.Step, miou = p.MeanIoU }),
             phase_seconds = PhaseSeconds,
-        }, new JsonSerializerOptions { WriteIndented = true, IncludeFields = true });
+        }, new JsonSerializerOptions { WriteIndented = true, IncludeFields = true, Converters = { new AbsentAsNull() } });
         AtomicFile.WriteAllText(Path.Combine(output, "results.json"), json + "\n");
         var phases = string.Join(", ", PhaseSeconds.Select(p => $"{p.Key} {p.Value / 60:F1} min"));
         AtomicFile.WriteAllText(Path.Combine(output, "results.md"),
