@@ -408,6 +408,22 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (Segmentation.meanIoU constant) (1.0 / 12.0) "(1/4 + 0 + 0) / 3"
         }
 
+        test "confusion matrix: a label of C or more (not only 255) is not counted, whatever is predicted there" {
+            use _ = torch.NewDisposeScope()
+            // Counted pairs (truth, prediction): (0,0) (2,2) (1,0); labels 3 (= C), 7 and 255 are not.
+            let confusion = Segmentation.confusion 3 (labelsOf [ 0; 1; 2; 2; 0; 1 ]) (labelsOf [ 0; 3; 2; 7; 1; 255 ])
+            Expect.sequenceEqual (valuesOf confusion) [| 1.; 0.; 0.;  1.; 0.; 0.;  0.; 0.; 1. |] "only the labels in [0, C) count"
+        }
+
+        test "the probe's cross-entropy is the mean over the pixels not labelled 255 (hand-computed)" {
+            use _ = torch.NewDisposeScope()
+            // Two classes, one row of three pixels. Pixel 0: logits (0, 0), label 0: ln 2. Pixel 1: label 255,
+            // not counted (its logits would cost 50). Pixel 2: logits (ln 3, 0), label 1: −ln(1/4) = ln 4.
+            let logits = torch.tensor([| 0.0; 50.0; log 3.0;  0.0; 0.0; 0.0 |], dtype = torch.float64).view(1L, 2L, 1L, 3L)
+            let labels = torch.tensor([| 0L; 255L; 1L |]).view(1L, 1L, 3L)
+            Expect.floatClose Accuracy.veryHigh (toFloat (Segmentation.loss logits labels)) ((log 2.0 + log 4.0) / 2.0) "(ln 2 + ln 4) / 2"
+        }
+
         test "the probe's logits: conv then bilinear upsampling equals upsampling then conv (linear maps, weights summing to 1); the upsampling has half-pixel centres" {
             use _ = torch.NewDisposeScope()
             let rng = Random 5

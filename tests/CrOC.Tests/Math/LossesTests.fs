@@ -118,6 +118,13 @@ let tests =
             Expect.sequenceEqual (valuesOf updated32) (valuesOf onHost) "bit for bit the host-side factor's update"
         }
 
+        test "|V|, the valid objects reported: the listed rows' count, or the weighted rows' validity summed (not their number)" {
+            use _ = torch.NewDisposeScope()
+            Expect.equal (toFloat (validCount (Listed(torch.tensor([| 0L; 2L; 5L |]))))) 3.0 "three listed clusters"
+            Expect.equal (toFloat (validCount (Weighted(torch.tensor([| 1.0f; 0.0f; 1.0f; 0.0f; 0.0f; 1.0f |]))))) 3.0 "three of six columns valid"
+            Expect.equal (toFloat (validCount (Weighted(torch.zeros(4L))))) 0.0 "none valid"
+        }
+
         test "object vectors equal the masked sums of the tokens rescaled to the mean CLS norm" {
             use _ = torch.NewDisposeScope()
             let clusters, tokens = smallClusters 21

@@ -157,6 +157,38 @@ let tests =
                 for x, y in [ a.P, b.P; a.M, b.M; a.V, b.V ] do Expect.sequenceEqual (valuesOf x) (valuesOf y) "span = alone"
         }
 
+        test "AdamW by tensor operations: parts with one step size but another √(1 − β₂ᵗ) (1 − 0.9ᵗ is 1 in float64 from t ≈ 350) are not joined, nor parts that follow each other in p and v but not in m; = one tensor at a time, bit for bit" {
+            use _ = torch.NewDisposeScope()
+            use generator = new torch.Generator(9UL)
+            let draw () = [ for i, n in List.indexed sizes -> sprintf "t%d" i, torch.randn(int64 n, dtype = torch.float64, generator = generator) ]
+            let gradients, p0, m0 = draw (), draw (), draw ()
+            let v0 = [ for name, t in draw () -> name, t.abs() ]
+            let copy (named: (string * Tensor) list) = [ for name, t in named -> name, t.clone() ]
+            Expect.equal (1.0 - 0.9 ** 400.0) (1.0 - 0.9 ** 500.0) "counts 400 and 500: the same step size −lr/(1 − β₁ᵗ)"
+            let counts = [ 400.0; 400.0; 500.0; 500.0 ]
+            let parts (p: (string * Tensor) list) (m: (string * Tensor) list) (v: (string * Tensor) list) : AdamWTensors.Part list =
+                [ for (((_, p), (_, m)), ((_, v), (_, g))), t in List.zip (List.zip (List.zip p m) (List.zip v gradients)) counts ->
+                    { P = p; G = g; M = m; V = v; Clip = 1.0; Decay = 0.998; SqrtCorrection2 = sqrt (1.0 - 0.999 ** t); StepSize = -0.01 / (1.0 - 0.9 ** t) } ]
+            let shared: AdamWTensors.Shared = { FirstWeight = 0.1; Beta2 = 0.999; SecondWeight = 0.001; Eps = 1e-8 }
+            for mApart in [ false; true ] do
+                let joined = parts (Arena.adopt p0) (if mApart then copy m0 else Arena.adopt m0) (Arena.adopt v0)
+                let alone = parts (copy p0) (copy m0) (copy v0)
+                let lengths = AdamWTensors.spans joined |> List.map List.length
+                Expect.equal lengths (if mApart then [ 1; 1; 1; 1 ] else [ 2; 2 ]) (sprintf "spans (m apart: %b)" mApart)
+                AdamWTensors.update shared joined
+                AdamWTensors.update shared alone
+                for a, b in List.zip joined alone do
+                    for x, y in [ a.P, b.P; a.M, b.M; a.V, b.V ] do Expect.sequenceEqual (valuesOf x) (valuesOf y) (sprintf "span = alone (m apart: %b)" mApart)
+                // and the first part by hand (float64): p·decay − 0.01·m̂ / (√v̂ + eps)
+                let p, m, v, g = valuesOf (snd p0.[0]), valuesOf (snd m0.[0]), valuesOf (snd v0.[0]), valuesOf (snd gradients.[0])
+                let expected =
+                    Array.init p.Length (fun i ->
+                        let m1 = 0.9 * m.[i] + 0.1 * g.[i]
+                        let v1 = 0.999 * v.[i] + 0.001 * g.[i] * g.[i]
+                        p.[i] * 0.998 - 0.01 * m1 / (sqrt v1 / sqrt (1.0 - 0.999 ** 400.0) + 1e-8))
+                Expect.isLessThan (Array.map2 (fun (x: float) y -> abs (x - y) / (1.0 + abs y)) (valuesOf joined.[0].P) expected |> worstError) 1e-12 "the formula"
+        }
+
         test "AdamW moving the EMA teacher in its pass = AdamW, then the EMA (lerp_) over the arenas: same teacher, same student; skipped parameters left to the EMA" {
             use _ = torch.NewDisposeScope()
             let make seed = [ for i, n in List.indexed sizes -> sprintf "p%d" i, torch.randn(int64 n, generator = new torch.Generator(uint64 (seed + i))) ]

@@ -95,6 +95,50 @@ let tests =
                     Expect.isTrue (name.EndsWith "weight_g" && isNull t.grad) (sprintf "%s is frozen (norm_last_layer)" name)
         }
 
+        test "norm_last_layer: both last layers' g stay 1 without gradient and out of the optimiser's tensors; without it they train" {
+            use _ = torch.NewDisposeScope()
+            let vit = { VitConfig.Tiny(8, 16) with Depth = 1; Dim = 16; Heads = 2 }
+            let head : Heads.HeadConfig = { InDim = 16; Hidden = 8; Bottleneck = 4; OutDim = 6; OutDimC = 5; NormLastLayer = true }
+            let gNames = set [ "head.last_layer.weight_g"; "head.last_layer_c.weight_g" ]
+            for normLastLayer in [ true; false ] do
+                let net = Network.init { Vit = vit; Head = { head with NormLastLayer = normLastLayer } } (generator 5)
+                let named = Map.ofList (Network.named net)
+                for name in gNames do
+                    Expect.sequenceEqual (valuesOf named.[name]) (Array.create (if name.Contains "_c." then 5 else 6) 1.0) (sprintf "%s is 1" name)
+                    Expect.equal named.[name].requires_grad (not normLastLayer) (sprintf "%s takes a gradient only without norm_last_layer (%b)" name normLastLayer)
+                let trainable = Network.trainable net |> List.map fst |> Set.ofList
+                Expect.equal (Set.intersect trainable gNames) (if normLastLayer then Set.empty else gNames) (sprintf "g trained only without norm_last_layer (%b)" normLastLayer)
+                Expect.equal (Set.count trainable) (named.Count - (if normLastLayer then 2 else 0)) "every other tensor is trained"
+        }
+
+        test "PyTorch's default init U(±1/√fan_in): the patch embedding (fan_in 3·p²) and the last layers' v (fan_in the bottleneck)" {
+            use _ = torch.NewDisposeScope()
+            let net =
+                Network.init { Vit = { VitConfig.Tiny(8, 16) with Depth = 1; Dim = 64; Heads = 2 }
+                               Head = { InDim = 64; Hidden = 16; Bottleneck = 64; OutDim = 400; OutDimC = 300; NormLastLayer = true } } (generator 6)
+            for name, t, fanIn in [ "patch_embed weight", net.Backbone.PatchEmbed.Weight, 192.0
+                                    "last_layer v", net.Head.LastLayer.V, 64.0
+                                    "last_layer_c v", net.Head.LastLayerC.V, 64.0 ] do
+                let bound = 1.0 / sqrt fanIn
+                let values = valuesOf t
+                Expect.isLessThanOrEqual (values |> Array.map abs |> worstError) bound (sprintf "%s within ±1/√%g" name fanIn)
+                Expect.isGreaterThan (values |> Array.map abs |> worstError) (0.95 * bound) (sprintf "%s reaches near the bound" name)
+                // U(−b, b) has std b/√3; over ≥ 12288 draws the sample std is within 2 %
+                Expect.floatClose { absolute = 0.0; relative = 0.02 } (toFloat (t.std())) (bound / sqrt 3.0) (sprintf "%s: std b/√3" name)
+        }
+
+        test "the network's tensors in the official state dict's order: the backbone's, then the head's" {
+            use _ = torch.NewDisposeScope()
+            let net =
+                Network.init { Vit = { VitConfig.Tiny(8, 16) with Depth = 1; Dim = 16; Heads = 2 }
+                               Head = { InDim = 16; Hidden = 8; Bottleneck = 4; OutDim = 6; OutDimC = 5; NormLastLayer = false } } (generator 7)
+            let names = Network.named net |> List.map fst
+            let backbone = names |> List.takeWhile (fun n -> n.StartsWith "backbone.")
+            Expect.isNonEmpty backbone "backbone first"
+            Expect.all (List.skip backbone.Length names) (fun n -> n.StartsWith "head.") "then only the head"
+            Expect.equal (List.length names - backbone.Length) 10 "the head's 10 tensors (3 Linear layers, two (g, v) pairs)"
+        }
+
         test "the teacher path (no_grad) builds no graph" {
             use _ = torch.NewDisposeScope()
             let cfg = { VitConfig.Tiny(8, 32) with Depth = 1 }
