@@ -14,8 +14,8 @@ public static class Statistics
     }
 
     /// <summary>The mean of a class's IoU over probe seeds or runs, an absent class's NaN (in neither
-    /// the masks nor the predictions) counting 0 as the mIoU counts it (spec §12.1); NaN when absent
-    /// in every one.</summary>
+    /// the masks nor the predictions) counting 0 as the mIoU counts it (Leopart's TP / max(TP + FP + FN,
+    /// 1e-8), see Segmentation.meanIoU); NaN when absent in every one.</summary>
     public static double MeanAbsentAsZero(IEnumerable<double> values)
     {
         var v = values.ToArray();

@@ -301,7 +301,7 @@ let tests =
 
         test "a .pth whose tensors are views of one storage (torch.save of x and x[3:] and a transpose) reads each view at its offset and strides" {
             use _ = torch.NewDisposeScope()
-            // The pickle torch.save writes for {'a': x, 'b': x[3:], 'c': x.view(2, 3).t()} with x = arange(6.):
+            // The structure of torch.save's pickle (without its memo opcodes) for {'a': x, 'b': x[3:], 'c': x.view(2, 3).t()} with x = arange(6.):
             // one FloatStorage '0' of 6 elements; b at offset 3, c with strides (1, 3).
             let pickle = new MemoryStream()
             let bytes (b: byte list) = pickle.Write(Array.ofList b, 0, b.Length)

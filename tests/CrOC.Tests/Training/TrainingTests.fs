@@ -551,7 +551,7 @@ let tests =
                 Expect.sequenceEqual event (Array.concat [ [| 0x09uy |]; BitConverter.GetBytes 1.5; [| 0x10uy |]; varint ]) $"step {step}: wall_time (1, double), step (2, varint)"
         }
 
-        test "a run's training time is the sum of its steps' times over all its starts" {
+        test "a run's training time is the sum of every metrics line's step time, not the last one's" {
             let output = DataTests.tempDir "training-seconds"
             File.WriteAllLines(Path.Combine(output, "metrics.jsonl"), [ "{\"step\":1,\"step_s\":1.5}"; "{\"step\":2,\"step_s\":2.25}"; "{\"step\":3,\"step_s\":0.25}" ])
             Expect.equal (MetricsLog.TrainingSeconds output) 4.0 "1.5 + 2.25 + 0.25"

@@ -91,10 +91,12 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
         return text.ToString();
     }
 
-    /// <summary>A class absent in every probe seed (NaN) as JSON's null, as eval-seg writes it (JSON has no NaN:
-    /// the serializer refused it, ending the suite at its last step).</summary>
-    sealed class AbsentAsNull : JsonConverter<double>
+    /// <summary>NaN as JSON's null, as eval-seg writes an absent class: only a class absent in every probe
+    /// seed is NaN here (JSON has no NaN: the serializer refused it, ending the suite at its last step).
+    /// Infinity still throws.</summary>
+    sealed class NaNAsNull : JsonConverter<double>
     {
+        // not used (results.json is written, never read back); the converter must have both directions
         public override double Read(ref Utf8JsonReader reader, Type type, JsonSerializerOptions options) =>
             reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
 
@@ -113,7 +115,7 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
             backbones = Backbones,
             curve = Curve.Select(p => new { line = p.Line, step = p.Step, miou = p.MeanIoU }),
             phase_seconds = PhaseSeconds,
-        }, new JsonSerializerOptions { WriteIndented = true, IncludeFields = true, Converters = { new AbsentAsNull() } });
+        }, new JsonSerializerOptions { WriteIndented = true, IncludeFields = true, Converters = { new NaNAsNull() } });
         AtomicFile.WriteAllText(Path.Combine(output, "results.json"), json + "\n");
         var phases = string.Join(", ", PhaseSeconds.Select(p => $"{p.Key} {p.Value / 60:F1} min"));
         AtomicFile.WriteAllText(Path.Combine(output, "results.md"),
