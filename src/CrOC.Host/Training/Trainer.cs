@@ -174,7 +174,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 if (double.IsNaN(firstLoss)) firstLoss = loss;
                 lastLoss = loss;
                 double seconds = stepWatch.Elapsed.TotalSeconds;
-                values["lr"] = lr; values["wd"] = wd; values["momentum"] = momentum;
+                values["lr"] = lr; values["wd"] = wd; values["momentum"] = momentum; values["teacher_temp"] = tauT; values["teacher_temp_c"] = tauTc;
                 values["data_wait_s"] = (loader.Stats.DataWait - waitBefore).TotalSeconds;
                 values["step_s"] = seconds;
                 values["images_per_s"] = config.Batch * config.Accum * ranks.World / seconds;

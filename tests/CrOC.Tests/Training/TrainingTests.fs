@@ -465,10 +465,11 @@ let tests =
             Expect.isTrue (message.Length < 200 && not (message.Contains "\n")) (sprintf "a long value cut, one line: %s" message)
         }
 
-        test "metrics.jsonl's lr, wd and momentum are spec §10's per-iteration schedules (computed here in float64): linear lr warm-up from 0, cosines after it" {
+        test "metrics.jsonl's lr, wd, momentum and teacher temperatures are spec §10's schedules (computed here in float64): linear lr warm-up from 0, cosines after it, the temperatures per epoch" {
             use _ = torch.NewDisposeScope()
             let output = DataTests.tempDir "schedules"
-            run (tinyConfig output [ "warmup-epochs", "1"; "max-steps", "9"; "checkpoint-every", "1000" ]) |> ignore
+            let temperatures = [ "warmup-teacher-temp", "0.02"; "teacher-temp", "0.06"; "warmup-teacher-temp-c", "0.03"; "teacher-temp-c", "0.07"; "warmup-teacher-temp-epochs", "3" ]
+            run (tinyConfig output ([ "warmup-epochs", "1"; "max-steps", "9"; "checkpoint-every", "1000" ] @ temperatures)) |> ignore
             // 48 scenes in batches of 8: 6 steps an epoch, 18 over the 3 epochs; 6 of warm-up. The line
             // of step s holds the values of iteration s − 1.
             let n, w, peak, minLr = 18.0, 6.0, 5e-3 * 8.0 / 256.0, 1e-5
@@ -482,6 +483,10 @@ let tests =
                 Expect.floatClose Accuracy.veryHigh (at "lr") expectedLr $"lr of iteration {it}"
                 Expect.floatClose Accuracy.veryHigh (at "wd") (cosine 0.04 0.4 it n) $"wd of iteration {it}: 0.04 → 0.4"
                 Expect.floatClose Accuracy.veryHigh (at "momentum") (cosine 0.99 1.0 it n) $"teacher momentum of iteration {it}: 0.99 → 1"
+                // linspace(start, final, 3) at the step's epoch (steps 1–6 epoch 0, 7–9 epoch 1): the trainer passes the current epoch
+                let epoch = floor (it / 6.0)
+                Expect.floatClose Accuracy.veryHigh (at "teacher_temp") (0.02 + 0.04 * epoch / 2.0) $"image-level teacher temperature of iteration {it}"
+                Expect.floatClose Accuracy.veryHigh (at "teacher_temp_c") (0.03 + 0.04 * epoch / 2.0) $"object-level teacher temperature of iteration {it}"
             Directory.Delete(output, true)
         }
 
