@@ -31,6 +31,13 @@ let liveTensors () =
     GC.WaitForPendingFinalizers()
     torch.Tensor.TotalCount
 
+/// The tensors of a .pth file holding a dictionary, by name (fails on another object or a name
+/// that is not a tensor).
+let pthTensors (path: string) : string -> Tensor =
+    match CrOC.Host.Weights.PthReader.Read path with
+    | :? Collections.Hashtable as table -> fun name -> match table.[name] with :? Tensor as t -> t | other -> failwithf "%s: %A" name other
+    | other -> failwithf "read %A" other
+
 /// The largest of some errors (absolute or relative); fails on a NaN or an infinity, which
 /// Array.max and max would pass over unless it came first.
 let worstError (errors: float[]) : float =

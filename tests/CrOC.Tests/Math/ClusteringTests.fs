@@ -252,10 +252,7 @@ let tests =
 
         test "the clustering and the objects match the PyTorch reference of tools/reference/step.py on a golden file (float64, injected seeds): every stage's plan, cost and merge, K*, masks, pruning, objects" {
             use _ = torch.NewDisposeScope()
-            let golden =
-                match CrOC.Host.Weights.PthReader.Read(IO.Path.Combine(AppContext.BaseDirectory, "fixtures", "clustering_golden.pth")) with
-                | :? Collections.Hashtable as table -> fun (name: string) -> match table.[name] with :? Tensor as t -> t | _ -> failwithf "%s missing" name
-                | other -> failwithf "read %A" other
+            let golden = pthTensors (IO.Path.Combine(AppContext.BaseDirectory, "fixtures", "clustering_golden.pth"))
             let keys = golden "keys"                                                   // (2B, h, 1+N, dh)
             let heads = keys.shape.[1]
             let features = keys.reshape(keys.shape.[0] * heads, keys.shape.[2], keys.shape.[3])

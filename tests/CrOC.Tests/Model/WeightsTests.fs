@@ -30,9 +30,6 @@ let sample () =
           "half", torch.randn(2L, 2L).to_type(torch.bfloat16)
           "empty", torch.zeros(0L, 5L) ])
 
-/// The tensor `name` of an unpickled dictionary.
-let tensorIn (table: System.Collections.Hashtable) (name: string) = match table.[name] with :? Tensor as t -> t | other -> failwithf "%s: %A" name other
-
 let throwsWeights (f: unit -> unit) what = Expect.throwsT<WeightsException> f what
 
 /// `pth`'s archive rewritten (correct CRCs) with `edit` applied to each entry's name and bytes.
@@ -129,11 +126,8 @@ let tests =
             let file = temporary "a.pth"
             let tensors = sample ()
             PthWriter.Write(file, tensors)
-            match PthReader.Read(file) with
-            | :? System.Collections.Hashtable as table ->
-                let back = NamedTensors([ for name in tensors.Keys -> name, (match table.[name] with :? Tensor as t -> t | _ -> failwith name) ])
-                bitIdentical tensors back
-            | other -> failtestf "read %A" other
+            let read = pthTensors file
+            bitIdentical tensors (NamedTensors([ for name in tensors.Keys -> name, read name ]))
             File.Delete file
         }
 
@@ -285,17 +279,15 @@ let tests =
                 bitIdentical tensors back
                 let file = temporary "dtype.pth"
                 PthWriter.Write(file, tensors)
-                let pickle =
+                let pickle, storageBytes =
                     use zip = System.IO.Compression.ZipFile.OpenRead file
                     use content = (nonNull (zip.GetEntry "archive/data.pkl")).Open()
                     use buffer = new MemoryStream()
                     content.CopyTo buffer
-                    System.Text.Encoding.ASCII.GetString(buffer.ToArray())
+                    System.Text.Encoding.ASCII.GetString(buffer.ToArray()), (nonNull (zip.GetEntry "archive/data/0")).Length
                 Expect.stringContains pickle $"ctorch\n{storage}\n" $"{dtype}: the storage class torch.load expects"
-                Expect.equal (using (System.IO.Compression.ZipFile.OpenRead file) (fun zip -> (nonNull (zip.GetEntry "archive/data/0")).Length)) (int64 (6 * size)) $"{dtype}: the storage's bytes"
-                match PthReader.Read(file) with
-                | :? System.Collections.Hashtable as read -> bitIdentical tensors (NamedTensors([ "t", tensorIn read "t" ]))
-                | other -> failtestf "read %A" other
+                Expect.equal storageBytes (int64 (6 * size)) $"{dtype}: the storage's bytes"
+                bitIdentical tensors (NamedTensors([ "t", pthTensors file "t" ]))
                 File.Delete file
         }
 
@@ -330,14 +322,12 @@ let tests =
                 entry "archive/data.pkl" (pickle.ToArray())
                 entry "archive/byteorder" "little"B
                 entry "archive/data/0" (Array.concat [ for v in 0 .. 5 -> System.BitConverter.GetBytes(float32 v) ])
-            match PthReader.Read(file) with
-            | :? System.Collections.Hashtable as read ->
-                let values name = valuesOf (tensorIn read name)
-                Expect.sequenceEqual (values "a") [| 0.; 1.; 2.; 3.; 4.; 5. |] "a: the whole storage"
-                Expect.sequenceEqual (values "b") [| 3.; 4.; 5. |] "b: from offset 3"
-                Expect.equal (tensorIn read "c").shape [| 3L; 2L |] "c: the transpose's shape"
-                Expect.sequenceEqual (values "c") [| 0.; 3.; 1.; 4.; 2.; 5. |] "c: x.view(2, 3).t() row by row"
-            | other -> failtestf "read %A" other
+            let read = pthTensors file
+            let values name = valuesOf (read name)
+            Expect.sequenceEqual (values "a") [| 0.; 1.; 2.; 3.; 4.; 5. |] "a: the whole storage"
+            Expect.sequenceEqual (values "b") [| 3.; 4.; 5. |] "b: from offset 3"
+            Expect.equal (read "c").shape [| 3L; 2L |] "c: the transpose's shape"
+            Expect.sequenceEqual (values "c") [| 0.; 3.; 1.; 4.; 2.; 5. |] "c: x.view(2, 3).t() row by row"
             File.Delete file
         }
 
