@@ -51,7 +51,11 @@ public static class Checkpoints
         foreach (var old in List(output).Where(p => StepOf(p) <= state.Step).SkipLast(keep).Where(p => !KeptFor(StepOf(p), keepEvery)))
         {
             var (why, writtenKeepEvery) = Owner(old, config, dataset);
-            if (why is not null) report?.Invoke($"kept {old} as {OutputPaths.SetAside(old, "refused")}: not this run's checkpoint ({why}), so not pruned");
+            if (why is not null)
+            {
+                var aside = OutputPaths.SetAside(old, "refused"); // not in the report's text, which is not made without a report
+                report?.Invoke($"kept {old} as {aside}: not this run's checkpoint ({why}), so not pruned");
+            }
             else if (!KeptFor(StepOf(old), writtenKeepEvery)) File.Delete(old);
         }
         return path;
