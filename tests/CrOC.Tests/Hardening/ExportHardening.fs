@@ -56,6 +56,21 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "an export whose --output would replace its own --weights is refused, --overwrite or not, through a link too; the weights stay as they were" {
+            let dir = DataTests.tempDir "export-input"
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            let link = Path.Combine(dir, "link.safetensors")
+            File.CreateSymbolicLink(link, weights) |> ignore
+            let before = File.ReadAllBytes weights
+            for input in [ weights; link ] do
+                let code, message = TrainingTests.cli [| "export"; "--weights"; input; "--output"; Path.Combine(dir, "w"); "--overwrite" |]
+                Expect.equal code 2 message
+                Expect.stringContains message "is this command's input file" "says why"
+            Expect.sequenceEqual (File.ReadAllBytes weights) before "the weights untouched"
+            Directory.Delete(dir, true)
+        }
+
         test "export keeps a checkpoint's config metadata that is not JSON (another tool's) as text in the model card, and says whether every tensor loaded" {
             let dir = DataTests.tempDir "export-namespace"
             let network = NamedTensors(Network.named (Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))))
@@ -110,6 +125,7 @@ let tests =
             let h4 = cardOf "h4-again"
             Expect.equal ((present h4.["heads"]).GetValue<int>()) 4 "the recorded heads, not D/64 (they were ignored once)"
             Expect.equal (string h4.["heads_source"]) "the model card in the file" "and where they came from"
+            Expect.isFalse (HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 0}""" ])).Heads.HasValue "a card's 0 heads are no count: D/64 instead (a division by 0)"
             Expect.isFalse (said.Contains "taken as D/64") "no doubt"
             Expect.equal (BackboneLoader.Load(Path.Combine(dir, "h4.safetensors")).Config.Heads) 4 "every command's loader"
             export [ "--weights"; Path.Combine(dir, "w.safetensors"); "--output"; Path.Combine(dir, "named.safetensors") ]
@@ -247,7 +263,7 @@ let tests =
                 Expect.stringContains e.Message name "names the tensor"
             // Shapes that read as an architecture that cannot be: a pos_embed of the CLS row alone (image size 0,
             // exported, then an internal error in every load once) and an MLP narrower than the width (ratio 0 once).
-            for name, shape, why in [ "pos_embed", [| 1L; 1L; 192L |], "pos_embed holds 0 patch positions"; "blocks.0.mlp.fc1.weight", [| 96L; 192L |], "hidden width 96 is not a whole multiple of the width 192" ] do
+            for name, shape, why in [ "pos_embed", [| 1L; 1L; 192L |], "pos_embed holds 0 patch positions"; "pos_embed", [| 1L; 13L; 192L |], "12 patch positions, not a square grid"; "blocks.0.mlp.fc1.weight", [| 96L; 192L |], "hidden width 96 is not a whole multiple of the width 192" ] do
                 let broken = NamedTensors(vit |> Seq.map (fun kv -> kv.Key, (if kv.Key = name then torch.zeros(shape) else kv.Value)))
                 let e = thrown<WeightsException> (fun () -> BackboneShape.Infer broken |> ignore) name
                 Expect.stringContains e.Message why "says why"

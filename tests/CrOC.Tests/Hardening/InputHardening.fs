@@ -374,6 +374,7 @@ let tests =
             // 2 bytes × 16 images × 197 tokens × 8·384 values × 12 blocks: a lower bound
             Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, true, PrecisionChoice.Fp32)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0 * 12.0) "the estimate"
             Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, false, PrecisionChoice.Fp32)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0) "one block at inference"
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, false, PrecisionChoice.Fp32, 448)) (2.0 * 16.0 * 785.0 * 8.0 * 384.0) "a frozen backbone at 448 px: 28² + 1 tokens"
             // bf16 on the CPU holds the scores (2 bytes × 16 × 6 heads × 197²): 13 blocks' worth under training, 2 at inference
             let scores = 2.0 * 16.0 * 6.0 * 197.0 * 197.0
             Expect.floatClose Accuracy.veryHigh (MemoryFit.ActivationBytes(official, 16L, true, PrecisionChoice.Bf16)) (2.0 * 16.0 * 197.0 * 8.0 * 384.0 * 12.0 + 13.0 * scores) "bf16 training"
@@ -382,6 +383,9 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (MemoryFit.ParameterBytes(official, true)) (4.0 * 6.0 * 21665664.0) "training"
             Expect.floatClose Accuracy.veryHigh (MemoryFit.ParameterBytes(official, false)) (4.0 * 21665664.0) "inference"
             MemoryFit.Check(official, 16L, true, PrecisionChoice.Bf16, "the official step", 4L <<< 30) // 0.8 GB in half of 4 GB
+            // sizes known exactly may take more than half (eval-seg's cached features: 80 %)
+            MemoryFit.CheckBytes(3e9, "the cached features", "use less", 0.8, 4L <<< 30)
+            thrown<OptionException> (fun () -> MemoryFit.CheckBytes(3e9, "the logits", "use less", 0.5, 4L <<< 30)) "3 GB above half of 4 GiB" |> ignore
             // a bound within memory but above half of it: a bench of 2 × 65,536 images at 16 px passed and was killed for memory once
             thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Bf16, "the official step", 1500L <<< 20)) "0.8 GB in 1.5 GB" |> ignore
             let e = thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Fp32, "--size 224 with --patch 16", 100L <<< 20)) "beyond 100 MiB"
@@ -429,6 +433,8 @@ let tests =
             refused [ "train"; "--HELP" ] "(did you mean --help?)" |> ignore
             refused [ "train"; "--hlep" ] "(did you mean --help?)" |> ignore
             Expect.isFalse ((refused [ "train"; "--h" ] "unknown option --h").Contains "did you mean") "no near name for one letter"
+            Expect.isFalse ((refused [ "train"; "--l" ] "unknown option --l").Contains "did you mean") "not even one edit from --lr"
+            Expect.isFalse ((refused [ "train"; "--epoks"; "4" ] "unknown option --epoks").Contains "did you mean") "two edits in five letters are more than a third: no guess"
             refused [ "train"; "--lr\n"; "1" ] "unknown option --lr\\n" |> ignore
             refused [ "trian" ] "unknown command 'trian' (did you mean train?" |> ignore
             refused [ "TRAIN" ] "(did you mean train?" |> ignore

@@ -34,6 +34,8 @@ let tests =
             refused [ "--resume"; "false"; "--max-steps"; "4"; "--checkpoint-every"; "1" ] "--resume false would start over"
             refused [ "--batch"; "4"; "--max-steps"; "4" ] "made with batch = 8, this run has 4"
             refused [ "--alpha"; "0"; "--max-steps"; "8" ] "made with alpha = 1, this run has 0"
+            refused [ "--epochs"; "4"; "--max-steps"; "8" ] "made with epochs = 3, this run has 4" // the schedules span the epochs
+            refused [ "--accum"; "2"; "--max-steps"; "8" ] "made with accum = 1, this run has 2" // the data order and the lr scaling depend on it
             let fewer = DataTests.sceneFolder 16 64 48
             refused [ "--data"; fewer; "--max-steps"; "8" ] "a run over 48 images, this run finds 16"
             // as many images, one of them renamed: another dataset too; the same files elsewhere: the same one
@@ -106,6 +108,46 @@ let tests =
             Expect.equal code 0 text
             Expect.equal (checkpointNames output) [ "step-00000002.safetensors"; "step-00000004.safetensors"; "step-00000006.safetensors"; "step-00000009.safetensors" ]
                 "the earlier start's kept checkpoints stay (steps 2 and 4 were deleted once); steps 7 and 8 of this start are pruned"
+            Directory.Delete(output, true)
+        }
+
+        test "pruning keeps a step on a multiple of this start's --keep-every though it was written without one, and sets a checkpoint over another dataset aside" {
+            let output = DataTests.tempDir "prune"
+            let config = TrainingTests.tinyConfig output []
+            let saveAt (step: int64) (keepEvery: int) (dataset: DatasetIdentity) =
+                use state = TrainingState.Fresh(config, CrocSetup.Croc(config))
+                state.Step <- step
+                Checkpoints.Save(output, config, state, 1, keepEvery = keepEvery, dataset = dataset) |> ignore
+            let scenes, renamed = DatasetIdentity(48, 1u), DatasetIdentity(48, 2u)
+            saveAt 1L 0 renamed
+            saveAt 2L 0 scenes
+            Expect.equal (checkpointNames output) [ "step-00000002.safetensors" ] "the newest kept alone"
+            Expect.isTrue (File.Exists(Path.Combine(Checkpoints.Folder output, "step-00000001.safetensors.refused"))) "another dataset's checkpoint set aside, not deleted"
+            saveAt 3L 2 scenes
+            saveAt 5L 2 scenes
+            Expect.equal (checkpointNames output) [ "step-00000002.safetensors"; "step-00000005.safetensors" ] "step 2 kept by this start's --keep-every 2, step 3 pruned"
+            Directory.Delete(output, true)
+        }
+
+        test "a checkpoint whose progress record has another format or a negative step is refused, and the state is left as it was" {
+            let output = DataTests.tempDir "progress"
+            let config = TrainingTests.tinyConfig output []
+            use state = TrainingState.Fresh(config, CrocSetup.Croc(config))
+            state.Step <- 4L
+            let path = Checkpoints.Save(output, config, state, 1)
+            let withProgress (field: string) (json: string) =
+                let struct (tensors, metadata) = Safetensors.Read path
+                let progress = (present (Text.Json.Nodes.JsonNode.Parse(metadata.["progress"]))).AsObject()
+                progress.[field] <- Text.Json.Nodes.JsonNode.Parse json
+                metadata.["progress"] <- progress.ToJsonString()
+                Safetensors.Write(path, tensors, metadata)
+            use fresh = TrainingState.Fresh(config, CrocSetup.Croc(config))
+            withProgress "format" "\"crocnet-checkpoint-v0\""
+            Expect.stringContains (thrown<WeightsException> (fun () -> Checkpoints.Restore(path, config, fresh)) "another format").Message "not a crocnet-checkpoint-v1 file" "the format named"
+            withProgress "format" (sprintf "\"%s\"" Checkpoints.Format)
+            withProgress "step" "-4"
+            Expect.stringContains (thrown<WeightsException> (fun () -> Checkpoints.Restore(path, config, fresh)) "a negative step").Message "step -4" "the step named"
+            Expect.equal fresh.Step 0L "nothing restored"
             Directory.Delete(output, true)
         }
 
@@ -251,7 +293,7 @@ let tests =
         }
 
         test "a folder whose config.json or run.json is not a run's (a model folder) is refused; its files stay as they were" {
-            for file, text in [ "config.json", "{\"model_type\": \"vit\", \"hidden_size\": 384}"; "config.json", "{\"arch\": \"tiny\","; "run.json", "[1, 2]" ] do
+            for file, text in [ "config.json", "{\"model_type\": \"vit\", \"hidden_size\": 384}"; "config.json", "{\"arch\": \"tiny\","; "run.json", "[1, 2]"; "run.json", "{\"started\": \"2026-01-01\"}" ] do
                 let output = DataTests.tempDir "foreign"
                 let path = Path.Combine(output, file)
                 File.WriteAllText(path, text)
@@ -323,6 +365,16 @@ let tests =
             Expect.equal (lines aside "metrics.jsonl").Length 2 "the old run moved beside the folder"
             Directory.Delete(output, true)
             Directory.Delete(aside, true)
+        }
+
+        test "--move-aside moves a run only: a folder that holds none (a user's notes) stays where it is" {
+            let output = DataTests.tempDir "aside-none"
+            let notes = Path.Combine(output, "notes.txt")
+            File.WriteAllText(notes, "a user's")
+            using (RunFolder.Claim(output, TrainingTests.tinyConfig output [], true)) (fun folder -> Expect.isNull folder.MovedTo "nothing moved")
+            Expect.equal (File.ReadAllText notes) "a user's" "the notes stay in the folder"
+            Expect.isEmpty (Directory.GetDirectories(present (Path.GetDirectoryName output), DirectoryInfo(output).Name + ".old-*")) "no DIR.old-<time>"
+            Directory.Delete(output, true)
         }
 
         test "--move-aside of a folder whose name leaves no room for .old-<time> is refused before anything moves" {
@@ -471,6 +523,7 @@ let tests =
             let refused = Runtime.InteropServices.ExternalException("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 34706096768 bytes. Error code 12")
             Expect.stringStarts (ExitCodes.Message refused) "out of memory" "said as such"
             Expect.isTrue (ExitCodes.IsExpected refused) "no crash file"
+            Expect.isTrue (ExitCodes.IsExpected(IOException "Input/output error")) "an I/O error says all: no crash file either"
             let full = thrown<IOException> (fun () -> AtomicFile.Write(path, fun s -> s.Write([| 1uy; 2uy |], 0, 2); raise (IOException("No space left on device", 28)))) "a write that fills the disk"
             Expect.stringContains full.Message "were written before the disk filled" "says how far it got"
             Expect.equal (File.ReadAllText path) "previous" "the previous file is intact"
@@ -488,6 +541,7 @@ let tests =
             AtomicFile.WriteTogether([ content longName ok ])
             Expect.equal (File.ReadAllText longName) "A" "written"
             Expect.isTrue (AtomicFile.IsAbandoned(Path.Combine(dir, sprintf ".2147483000.%s.tmp" (Guid.NewGuid().ToString("N"))))) "the short form is cleaned up after a killed writer too"
+            Expect.isFalse (AtomicFile.IsAbandoned(Path.Combine(dir, sprintf "a.json.%d.%s.tmp" Environment.ProcessId (Guid.NewGuid().ToString("N"))))) "a running writer's (this process's) is not abandoned"
             AtomicFile.WriteTogether([ content first ok; content second ok ])
             Expect.equal [ File.ReadAllText first; File.ReadAllText second ] [ "A"; "A" ] "both written when both succeed"
             // only a target present at the check may be replaced: one that appears before its rename is kept (the check's answer was asked again once)

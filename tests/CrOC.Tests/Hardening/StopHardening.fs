@@ -186,7 +186,9 @@ let tests =
                     Expect.equal stopped.ExitCode 143 "the signal's code"
                     Expect.equal (ExitCodes.Report("export", stopped)) 143 "reported without a second line (a FileNotFoundException's line followed the signal's once)"
                 | e -> failtestf "not a stop: %O" e
-                Expect.throwsT<StoppedBySignalException> (fun () -> AtomicFile.Write(Path.Combine(dir, "later.json"), fun s -> s.Write([| 3uy |]))) "a write begun after the cleanup leaves no temporary file either"
+                let written = ref false
+                Expect.throwsT<StoppedBySignalException> (fun () -> AtomicFile.Write(Path.Combine(dir, "later.json"), fun s -> written.Value <- true; s.Write([| 3uy |]))) "a write begun after the cleanup leaves no temporary file either"
+                Expect.isFalse written.Value "and is refused before its content is written: the process is ending"
                 Expect.equal (File.ReadAllText target) "the earlier export" "the target as it was"
                 Expect.isFalse (File.Exists other) "nothing new at the other target"
                 Expect.sequenceEqual (Directory.GetFiles dir |> Array.map Path.GetFileName) [| "a.safetensors" |] "nothing else"

@@ -85,11 +85,14 @@ let tests =
             Expect.stringContains (File.ReadAllText(Path.Combine(root, "run", "train.log"))) "could not be decoded" "the failed run's log kept"
             // The rule itself: only folders this command made, only while they hold no file.
             MadeFolders.Begin()
+            Directory.CreateDirectory(Path.Combine(root, "before")) |> ignore
+            MadeFolders.Make(Path.Combine(root, "before", "empty"))
             MadeFolders.Make(Path.Combine(root, "kept", "empty"))
             MadeFolders.Make(Path.Combine(root, "gone", "a", "b"))
             File.WriteAllText(Path.Combine(root, "kept", "file.txt"), "written meanwhile")
             Directory.CreateDirectory(Path.Combine(root, "gone", "a", "another's")) |> ignore // made meanwhile by another process
-            Expect.equal (set (MadeFolders.RemoveEmpty())) (set [ Path.Combine(root, "kept", "empty"); Path.Combine(root, "gone", "a", "b") ]) "only the empty folders this command made"
+            Expect.equal (set (MadeFolders.RemoveEmpty())) (set [ Path.Combine(root, "before", "empty"); Path.Combine(root, "kept", "empty"); Path.Combine(root, "gone", "a", "b") ]) "only the empty folders this command made"
+            Expect.isTrue (Directory.Exists(Path.Combine(root, "before"))) "an empty folder that was there before stays"
             Expect.isTrue (Directory.Exists(Path.Combine(root, "gone", "a", "another's"))) "another's new folder stays, with its parents"
             Expect.isTrue (File.Exists(Path.Combine(root, "kept", "file.txt"))) "a folder holding a file stays, with the file"
             Expect.isTrue (Directory.Exists root) "the folder that was there stays"
@@ -181,6 +184,16 @@ let tests =
             let e = thrown<OutputException> (fun () -> OutputPaths.Folder(Path.Combine(dir, "work", "sym", "gone"), "--output") |> ignore) "a link to nothing"
             Expect.stringContains e.Message "is a link to '../nothing', which does not exist" "said"
             Directory.Delete(dir, true)
+        }
+
+        test "an output folder whose files' paths would pass the path limit is refused before anything is made" {
+            let root = DataTests.tempDir "long-folder"
+            let deep = List.fold (fun path _ -> Path.Combine(path, String('d', 200))) root [ 1 .. 19 ] // 19 × 201 bytes below the root: within 4095, not 256 below it
+            Expect.isLessThan (Text.Encoding.UTF8.GetByteCount deep) PathLimits.PathBytes "a path the kernel takes"
+            let e = thrown<OutputException> (fun () -> OutputPaths.Folder(deep, "--output") |> ignore) "refused"
+            Expect.stringContains e.Message (sprintf "keep it under %d bytes" (PathLimits.PathBytes - PathLimits.RoomBelowFolder)) "says the limit"
+            Expect.isEmpty (Directory.GetDirectories root) "nothing made"
+            Directory.Delete(root, true)
         }
 
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {

@@ -71,6 +71,13 @@ let replaceOnce (pattern: byte[]) (replacement: byte[]) (bytes: byte[]) =
     let at = [ 0 .. bytes.Length - pattern.Length ] |> List.find (fun i -> bytes.[i .. i + pattern.Length - 1] = pattern)
     Array.concat [ bytes.[.. at - 1]; replacement; bytes.[at + pattern.Length ..] ]
 
+/// A safetensors file packed by hand: the 8-byte little-endian header length, a JSON header of
+/// `entries` (name, dtype, shape as JSON, data offsets), then `data`.
+let packed (entries: (string * string * string * int * int) list) (data: byte[]) =
+    let json = entries |> List.map (fun (name, dtype, shape, a, b) -> sprintf "\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%d,%d]}" name dtype shape a b) |> String.concat ","
+    let header = System.Text.Encoding.UTF8.GetBytes("{" + json + "}")
+    Array.concat [ System.BitConverter.GetBytes(uint64 header.Length); header; data ]
+
 let tests =
     testList "Weights I/O" [
         test "safetensors save → load is bit-identical and keeps the metadata" {
@@ -84,6 +91,30 @@ let tests =
             File.Delete file
         }
 
+        test "a safetensors file is refused when a bit of its data flipped (the checksum), its tensors overlap or one has more than 64 dimensions" {
+            use _ = torch.NewDisposeScope()
+            let refusal (file: byte[]) = (Expect.throwsC (fun () -> Safetensors.Read(new MemoryStream(file)) |> ignore) id).Message
+            use stream = new MemoryStream()
+            Safetensors.Write(stream, NamedTensors([ "w", torch.ones(4L) ]))
+            let flipped = stream.ToArray()
+            flipped.[flipped.Length - 1] <- flipped.[flipped.Length - 1] ^^^ 1uy
+            Expect.stringContains (refusal flipped) "checksum mismatch" "a bit flip in the data"
+            Expect.stringContains (refusal (packed [ "a", "F32", "[2]", 0, 8; "b", "F32", "[1]", 4, 8 ] (Array.zeroCreate 8))) "'b' overlaps 'a'" "two tensors over the same bytes"
+            let deep = "[" + String.replicate 64 "1," + "1]"
+            Expect.stringContains (refusal (packed [ "d", "F32", deep, 0, 4 ] (Array.zeroCreate 4))) "has 65 dimensions" "65 dimensions"
+        }
+
+        test "a training checkpoint holding a teacher alone imports it for both networks, and says so" {
+            use _ = torch.NewDisposeScope()
+            let path = temporary "teacher.safetensors"
+            Safetensors.Write(path, NamedTensors([ "teacher.backbone.cls_token", torch.ones(1L, 1L, 4L) ]))
+            let imported = CheckpointImport.Import path
+            Expect.equal imported.Layout WeightsLayout.TrainingCheckpoint "a training checkpoint"
+            Expect.sequenceEqual imported.Student.Keys [ "backbone.cls_token" ] "the teacher stands for the student"
+            Expect.exists imported.Notes (fun n -> n.Contains "the teacher's weights stand for both") "said"
+            File.Delete path
+        }
+
         test "safetensors as the format defines it: a hand-packed file reads, and a written file's header, offsets and little-endian bytes are the format's" {
             use _ = torch.NewDisposeScope()
             // Three tensors, packed by hand: an 8-byte little-endian header length, a JSON header with
@@ -91,9 +122,7 @@ let tests =
             // 0x3F00); I64 7 as a scalar.
             let data = [| 0uy; 0uy; 0x80uy; 0x3Fuy; 0uy; 0uy; 0uy; 0xC0uy; 0x80uy; 0x3Fuy; 0uy; 0x3Fuy; 7uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy |]
             let entries = [ "w", "F32", "[2]", 0, 8; "b", "BF16", "[1,2]", 8, 12; "n", "I64", "[]", 12, 20 ]
-            let json = entries |> List.map (fun (name, dtype, shape, a, b) -> sprintf "\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%d,%d]}" name dtype shape a b) |> String.concat ","
-            let header = System.Text.Encoding.UTF8.GetBytes("{" + json + "}")
-            let file = Array.concat [ System.BitConverter.GetBytes(uint64 header.Length); header; data ]
+            let file = packed entries data
             let struct (read, _) = Safetensors.Read(new MemoryStream(file))
             Expect.equal read.["w"].dtype torch.float32 "F32"
             Expect.sequenceEqual (read.["w"].data<float32>().ToArray()) [| 1.0f; -2.0f |] "F32 values"
@@ -170,6 +199,16 @@ let tests =
             let net = Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))
             let report = StateDictBinding.Bind(NamedTensors(Network.named net), imported.Student, true)
             Expect.equal report.Loaded (List.length (Network.named net)) "every tensor of the network loaded"
+        }
+
+        test "a DINO full checkpoint (dino_loss where CrOC has croc_loss) imports its centre" {
+            use _ = torch.NewDisposeScope()
+            let file = temporary "dino_full_checkpoint.pth"
+            File.WriteAllBytes(file, repickled (File.ReadAllBytes(Fixtures.path "croc_full_checkpoint.pth")) (replaceOnce "croc_loss"B "dino_loss"B))
+            let imported = CheckpointImport.Import file
+            Expect.equal (valuesOf (present imported.Centre) |> Array.distinct) [| 0.25 |] "the centre"
+            Expect.isTrue (isNull imported.CentreC) "no object centre"
+            File.Delete file
         }
 
         test "a network saved from DistributedDataParallel (module.backbone.*, module.head.*) imports as a network, module. stripped" {

@@ -131,6 +131,9 @@ let tests =
             for p, g in List.zip parameters before do
                 Expect.equal (maxAbsDiff (gradOf p) (g * 2.0f)) 0.0 "the mean of g and 3·g, written back into every gradient"
             Expect.sequenceEqual pair.Calls [ 1436L; 4000L; 36L ] "buckets of float32 values: (35 + 300 + 24), (1000 alone: larger than a bucket), (9)"
+            let exact = new PeerHoldingTriple()
+            (exact :> ICollective).AverageGradients(parameters, bucketBytes = 1436L)
+            Expect.sequenceEqual exact.Calls [ 1436L; 4000L; 36L ] "a bucket filled to exactly its size is one call"
         }
 
         test "threads: a warning when a machine's processes ask for more threads than it has cores, none otherwise" {

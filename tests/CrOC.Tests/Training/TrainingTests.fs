@@ -294,6 +294,20 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a diverged step is not counted: the divergence names the step it happened at" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "diverged"
+            let config = tinyConfig output [ "max-steps", "4" ]
+            use state = TrainingState.Fresh(config, CrocSetup.Croc(config))
+            state.Step <- 2L
+            state.Model.Centre.fill_(Double.NaN.ToScalar()) |> ignore // a NaN teacher centre: the next loss is NaN
+            Checkpoints.Save(output, config, state, 1) |> ignore
+            File.WriteAllText(Path.Combine(output, "config.json"), config.ToJson()) // the run's record beside its checkpoint
+            let e = Expect.throwsC (fun () -> run config |> ignore) id
+            Expect.stringContains e.Message "non-finite loss at step 3" "the step after the checkpoint's"
+            Directory.Delete(output, true)
+        }
+
         test "a checkpoint of another architecture is refused with the reason" {
             use _ = torch.NewDisposeScope()
             let output = DataTests.tempDir "mismatch"
@@ -319,6 +333,15 @@ let tests =
                 for line in [ "LayerNorm (float32) ×2"; "GELU"; "sum (a block's forward, op by op)"; "attention forward + backward (graph)" ] do
                     Expect.stringContains text line (sprintf "%s: %s" precision line)
                 if precision = "bf16" then Expect.stringContains text "softmax (bf16, rows of T)" "the bf16 attention's steps"
+        }
+
+        test "bench timings are the median of the timed runs, the warm-ups left out; an even count's median is the mean of the middle two" {
+            Expect.equal (Timing.MedianOf [ 5.0; 1.0; 3.0 ]) 3.0 "odd count"
+            Expect.equal (Timing.MedianOf [ 4.0; 1.0; 3.0; 2.0 ]) 2.5 "even count"
+            let heard = ResizeArray<int>()
+            let times = Timing.TimedRuns(2, 3, Func<string>(fun () -> ""), Action<int, float, string>(fun i _ _ -> heard.Add i))
+            Expect.equal times.Count 3 "the three runs after two warm-ups are timed"
+            Expect.sequenceEqual heard [ 0 .. 4 ] "every run is reported, the warm-ups first"
         }
 
         test "CLI: --help for each command exits 0; bad options exit 2 with a message" {
@@ -397,6 +420,22 @@ let tests =
             let warm = configOf [ "epochs", "4"; "warmup-epochs", "1"; "warmup-teacher-temp-epochs", "10"; "teacher-temp", "0.07" ]
             Expect.exists (warm.Warnings()) (fun w -> w.Contains "the teacher temperatures end at 0.05 / 0.04, short of --teacher-temp 0.07") (sprintf "a temperature warm-up past the last epoch: %A" (List.ofSeq (warm.Warnings())))
             Expect.isEmpty (List.ofSeq ((configOf [ "epochs", "4"; "warmup-epochs", "1"; "warmup-teacher-temp-epochs", "10" ]).Warnings())) "nothing to warm up: nothing said"
+        }
+
+        test "a range's open end is refused and its closed end taken: --lr in (0, 10], --drop-path in [0, 1)" {
+            for name, value in [ "lr", "0"; "drop-path", "1" ] do
+                Expect.throwsT<ConfigException> (fun () -> configOf [ name, value ] |> ignore) (sprintf "--%s %s" name value)
+            Expect.equal (configOf [ "lr", "10"; "drop-path", "0" ] |> fun c -> c.Lr, c.DropPath) (10.0, 0.0) "the closed ends"
+        }
+
+        test "the rules between settings hold at their bounds: each accepts its limit and refuses one past it" {
+            for limit, past in
+                [ [ "n-tokens", "5"; "n-centroids-max", "5" ], [ "n-tokens", "5"; "n-centroids-max", "6" ]
+                  [ "n-tokens", "5"; "cluster-k", "5" ], [ "n-tokens", "5"; "cluster-k", "6" ]
+                  [ "image-size", "8"; "n-tokens", "2"; "n-centroids-max", "2" ], [ "image-size", "8"; "n-tokens", "3"; "n-centroids-max", "2" ] // two views of one 8 px patch: 2 patches
+                  [ "epochs", "4"; "warmup-epochs", "3" ], [ "epochs", "4"; "warmup-epochs", "4" ] ] do
+                configOf limit |> ignore
+                Expect.throwsT<ConfigException> (fun () -> configOf past |> ignore) (sprintf "%A is refused" past)
         }
 
         test "a config file sets values and the command line overrides them" {
