@@ -44,6 +44,15 @@ type PlainTextWriter(inner: System.IO.TextWriter) =
         else inner.Write c
     override _.Flush() = inner.Flush()
 
+/// Removes the tests' scratch folder after a run without failures, or keeps it for a look after one;
+/// the line that says which (empty when it was removed).
+let removeScratch (passed: bool) =
+    let root = TestUtil.scratchRoot.Value
+    if not passed then sprintf "the tests' files are kept in %s\n" root
+    else
+        try System.IO.Directory.Delete(root, true); ""
+        with e -> sprintf "could not remove the tests' files in %s: %s\n" root e.Message
+
 /// Runs every test, one at a time (TorchSharp already uses both cores), and closes with the
 /// line CI reads, alone on its line: `N passed, N failed`.
 [<EntryPoint>]
@@ -71,6 +80,7 @@ let main argv =
     use stdout = System.Console.OpenStandardOutput()
     // A test skipped where the machine cannot run it (no tmpfs mount, say) is named with its reason, not hidden.
     let skippedLines = skipped |> List.map (sprintf "skipped: %s\n") |> String.concat ""
-    let line = System.Text.Encoding.UTF8.GetBytes(sprintf "\n%s%d passed, %d failed\n" skippedLines (fst counts) (snd counts))
+    let scratchLine = if TestUtil.scratchRoot.IsValueCreated then removeScratch (snd counts = 0) else ""
+    let line = System.Text.Encoding.UTF8.GetBytes(sprintf "\n%s%s%d passed, %d failed\n" scratchLine skippedLines (fst counts) (snd counts))
     stdout.Write(line, 0, line.Length)
     exitCode

@@ -21,6 +21,14 @@ let gradOf (t: Tensor) : Tensor =
     | null -> failwith "no gradient was accumulated"
     | g -> g
 
+/// This process's folder in the temporary directory: every file and folder the tests make lives below
+/// it (child processes' too), and the suite removes it at its end unless a test failed.
+let scratchRoot = lazy (IO.Directory.CreateDirectory(IO.Path.Combine(IO.Path.GetTempPath(), sprintf "croc-tests-%d" Environment.ProcessId)).FullName)
+
+/// A fresh path below scratchRoot, `prefix-<guid>suffix`; nothing is made there.
+let scratchPath (prefix: string) (suffix: string) =
+    IO.Path.Combine(scratchRoot.Value, sprintf "%s-%s%s" prefix (Guid.NewGuid().ToString("N")) suffix)
+
 /// The value of a C# nullable reference (fails when null).
 let present (x: 'a | null) : 'a = match x with null -> failwith "absent" | v -> v
 

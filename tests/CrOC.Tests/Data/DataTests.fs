@@ -11,7 +11,7 @@ open CrOC.Data
 open CrOC.Tests.TestUtil
 
 let tempDir (name: string) =
-    let dir = Path.Combine(Path.GetTempPath(), sprintf "croc-data-%s-%s" name (Guid.NewGuid().ToString("N")))
+    let dir = TestUtil.scratchPath ("data-" + name) ""
     Directory.CreateDirectory(dir).FullName
 
 /// Writes n synthetic scenes of the given size as JPEGs into a folder and returns it.

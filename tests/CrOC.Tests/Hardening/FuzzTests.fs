@@ -89,7 +89,7 @@ let private fuzz (name: string) (seed: byte[]) (mutate: Random -> byte[] -> Muta
     // Seeded from the name's characters (string.GetHashCode differs per process): the same mutations every
     // run, but for the checkpoint's header edits (its config names a temporary folder, whose digits vary).
     let rng = Random(name |> Seq.fold (fun h c -> (h * 31 + int c) &&& 0xFFFFFF) 17)
-    let file = Path.Combine(Path.GetTempPath(), sprintf "croc-fuzz-%s-%s%s" name (Guid.NewGuid().ToString("N")) (Path.GetExtension name))
+    let file = TestUtil.scratchPath ("fuzz-" + name) (TestUtil.present (Path.GetExtension name))
     let mutable loaded, refused = 0, 0
     try
         for case in 1 .. CasesPerFormat do

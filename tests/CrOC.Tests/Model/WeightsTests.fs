@@ -8,7 +8,7 @@ open CrOC.Math.Tensors
 open CrOC.Host.Weights
 open CrOC.Tests.TestUtil
 
-let temporary (name: string) = Path.Combine(Path.GetTempPath(), sprintf "croc-tests-%s-%s" (System.Guid.NewGuid().ToString("N")) name)
+let temporary (name: string) = scratchPath "weights" ("-" + name)
 
 let bytesOf (t: Tensor) = t.contiguous().bytes.ToArray()
 

@@ -23,7 +23,7 @@ let private stackPermissions () =
 let tests =
     testList "MKL vendor check" [
         test "the generated shared object loads, exports exactly its one function, which answers 1, and leaves the stack non-executable" {
-            let path = Path.Combine(Path.GetTempPath(), sprintf "croc-answer-test-%s.so" (Guid.NewGuid().ToString "N"))
+            let path = TestUtil.scratchPath "answer-test" ".so"
             File.WriteAllBytes(path, AnswerLibrary.Bytes())
             try
                 let handle = Native.dlopen(path, 2) // RTLD_NOW, local scope: nothing else binds to it here
