@@ -60,6 +60,8 @@ let main argv =
     match argv with
     | [| SignalStackTests.ProbeArgument; mode |] -> SignalStackTests.probe mode // a child of SignalStackTests
     | _ ->
+    // what croc-host writes to the temporary directory, in this process and its children, lands there too
+    System.Environment.SetEnvironmentVariable("TMPDIR", TestUtil.scratchRoot.Value)
     if System.Console.IsOutputRedirected then
         System.Console.SetOut(new PlainTextWriter(System.Console.Out))
     let mutable counts = (0, 0)

@@ -21,9 +21,9 @@ let gradOf (t: Tensor) : Tensor =
     | null -> failwith "no gradient was accumulated"
     | g -> g
 
-/// This process's folder in the temporary directory: every file and folder the tests make lives below
-/// it (child processes' too), and the suite removes it at its end unless a test failed.
-let scratchRoot = lazy (IO.Directory.CreateDirectory(IO.Path.Combine(IO.Path.GetTempPath(), sprintf "croc-tests-%d" Environment.ProcessId)).FullName)
+/// This suite's own new folder in the temporary directory (`croc-tests-<random>`, mode 0700): the tests'
+/// files and folders live below it, and the suite removes it at its end unless a test failed.
+let scratchRoot = lazy (IO.Directory.CreateTempSubdirectory("croc-tests-").FullName)
 
 /// A fresh path below scratchRoot, `prefix-<guid>suffix`; nothing is made there.
 let scratchPath (prefix: string) (suffix: string) =

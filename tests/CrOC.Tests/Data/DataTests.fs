@@ -11,7 +11,7 @@ open CrOC.Data
 open CrOC.Tests.TestUtil
 
 let tempDir (name: string) =
-    let dir = TestUtil.scratchPath ("data-" + name) ""
+    let dir = scratchPath ("data-" + name) ""
     Directory.CreateDirectory(dir).FullName
 
 /// Writes n synthetic scenes of the given size as JPEGs into a folder and returns it.

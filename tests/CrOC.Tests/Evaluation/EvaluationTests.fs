@@ -208,7 +208,7 @@ let tests =
         }
 
         test "evaluation JSON: snake_case keys throughout (records included) and enums by name" {
-            let path = scratchPath "json" ".json"
+            let path = Path.Combine(DataTests.tempDir "json", "result.json")
             FrozenBackboneOptions.WriteJson(path, {| probe = ProbeOptions(MaxTrain = 4); top1 = 0.5 |}, "top1")
             let text = File.ReadAllText path
             let root = Text.Json.JsonDocument.Parse(text).RootElement
@@ -221,7 +221,7 @@ let tests =
             File.WriteAllText(path, "{ \"output\": \"runs/x\" }")
             Expect.throwsT<OutputException> (fun () -> FrozenBackboneOptions.WriteJson(path, {| top1 = 0.5 |}, "top1")) "refused"
             Expect.equal (File.ReadAllText path) "{ \"output\": \"runs/x\" }" "kept"
-            Expect.isEmpty (Directory.GetFiles(present (Path.GetDirectoryName path), present (Path.GetFileName path) + "*.tmp")) "no temporary file left"
+            Expect.isEmpty (Directory.GetFiles(present (Path.GetDirectoryName path), "*.tmp")) "no temporary file left"
             File.Delete path
         }
 

@@ -63,8 +63,8 @@ let tests =
             let link = Path.Combine(dir, "link.safetensors")
             File.CreateSymbolicLink(link, weights) |> ignore
             let before = File.ReadAllBytes weights
-            for input in [ weights; link ] do
-                let code, message = TrainingTests.cli [| "export"; "--weights"; input; "--output"; Path.Combine(dir, "w"); "--overwrite" |]
+            for input, overwrite in List.allPairs [ weights; link ] [ []; [ "--overwrite" ] ] do
+                let code, message = TrainingTests.cli (Array.ofList ([ "export"; "--weights"; input; "--output"; Path.Combine(dir, "w") ] @ overwrite))
                 Expect.equal code 2 message
                 Expect.stringContains message "is this command's input file" "says why"
             Expect.sequenceEqual (File.ReadAllBytes weights) before "the weights untouched"
@@ -125,7 +125,7 @@ let tests =
             let h4 = cardOf "h4-again"
             Expect.equal ((present h4.["heads"]).GetValue<int>()) 4 "the recorded heads, not D/64 (they were ignored once)"
             Expect.equal (string h4.["heads_source"]) "the model card in the file" "and where they came from"
-            Expect.isFalse (HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 0}""" ])).Heads.HasValue "a card's 0 heads are no count: D/64 instead (a division by 0)"
+            Expect.isFalse (HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 0}""" ])).Heads.HasValue "a card's 0 heads are no count (they divided by 0 once)"
             Expect.isFalse (said.Contains "taken as D/64") "no doubt"
             Expect.equal (BackboneLoader.Load(Path.Combine(dir, "h4.safetensors")).Config.Heads) 4 "every command's loader"
             export [ "--weights"; Path.Combine(dir, "w.safetensors"); "--output"; Path.Combine(dir, "named.safetensors") ]

@@ -87,7 +87,7 @@ let private generic (rng: Random) (bytes: byte[]) =
 /// Runs `attempt` on `count` mutations of `seed`; returns (loaded, refused) or fails on anything else.
 let private fuzz (name: string) (seed: byte[]) (mutate: Random -> byte[] -> Mutation) (attempt: string -> unit) (deadline: Stopwatch) =
     // Seeded from the name's characters (string.GetHashCode differs per process): the same mutations every
-    // run, but for the checkpoint's header edits (its config names a temporary folder, whose digits vary).
+    // run, but for the checkpoint's (its config names temporary folders, whose names and lengths vary).
     let rng = Random(name |> Seq.fold (fun h c -> (h * 31 + int c) &&& 0xFFFFFF) 17)
     let file = TestUtil.scratchPath ("fuzz-" + name) (TestUtil.present (Path.GetExtension name))
     let mutable loaded, refused = 0, 0

@@ -433,7 +433,7 @@ let tests =
             refused [ "train"; "--HELP" ] "(did you mean --help?)" |> ignore
             refused [ "train"; "--hlep" ] "(did you mean --help?)" |> ignore
             Expect.isFalse ((refused [ "train"; "--h" ] "unknown option --h").Contains "did you mean") "no near name for one letter"
-            Expect.isFalse ((refused [ "train"; "--l" ] "unknown option --l").Contains "did you mean") "not even one edit from --lr"
+            Expect.isFalse ((refused [ "train"; "--l" ] "unknown option --l").Contains "did you mean") "one letter: no guess, though one edit from --lr"
             Expect.isFalse ((refused [ "train"; "--epoks"; "4" ] "unknown option --epoks").Contains "did you mean") "two edits in five letters are more than a third: no guess"
             refused [ "train"; "--lr\n"; "1" ] "unknown option --lr\\n" |> ignore
             refused [ "trian" ] "unknown command 'trian' (did you mean train?" |> ignore

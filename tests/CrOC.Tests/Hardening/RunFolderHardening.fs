@@ -134,6 +134,7 @@ let tests =
             let config = TrainingTests.tinyConfig output []
             use state = TrainingState.Fresh(config, CrocSetup.Croc(config))
             state.Step <- 4L
+            state.Model.Centre.copy_(TorchSharp.torch.ones_like state.Model.Centre) |> ignore // a value a restore would copy
             let path = Checkpoints.Save(output, config, state, 1)
             let withProgress (field: string) (json: string) =
                 let struct (tensors, metadata) = Safetensors.Read path
@@ -142,12 +143,14 @@ let tests =
                 metadata.["progress"] <- progress.ToJsonString()
                 Safetensors.Write(path, tensors, metadata)
             use fresh = TrainingState.Fresh(config, CrocSetup.Croc(config))
+            let centreBefore = fresh.Model.Centre.clone()
             withProgress "format" "\"crocnet-checkpoint-v0\""
             Expect.stringContains (thrown<WeightsException> (fun () -> Checkpoints.Restore(path, config, fresh)) "another format").Message "not a crocnet-checkpoint-v1 file" "the format named"
             withProgress "format" (sprintf "\"%s\"" Checkpoints.Format)
             withProgress "step" "-4"
             Expect.stringContains (thrown<WeightsException> (fun () -> Checkpoints.Restore(path, config, fresh)) "a negative step").Message "step -4" "the step named"
-            Expect.equal fresh.Step 0L "nothing restored"
+            Expect.equal fresh.Step 0L "no step restored"
+            Expect.equal (maxAbsDiff fresh.Model.Centre centreBefore) 0.0 "no tensor restored: the checks come first"
             Directory.Delete(output, true)
         }
 

@@ -100,8 +100,10 @@ let tests =
             flipped.[flipped.Length - 1] <- flipped.[flipped.Length - 1] ^^^ 1uy
             Expect.stringContains (refusal flipped) "checksum mismatch" "a bit flip in the data"
             Expect.stringContains (refusal (packed [ "a", "F32", "[2]", 0, 8; "b", "F32", "[1]", 4, 8 ] (Array.zeroCreate 8))) "'b' overlaps 'a'" "two tensors over the same bytes"
-            let deep = "[" + String.replicate 64 "1," + "1]"
-            Expect.stringContains (refusal (packed [ "d", "F32", deep, 0, 4 ] (Array.zeroCreate 4))) "has 65 dimensions" "65 dimensions"
+            let ones n = "[" + String.replicate (n - 1) "1," + "1]"
+            Expect.stringContains (refusal (packed [ "d", "F32", ones 65, 0, 4 ] (Array.zeroCreate 4))) "has 65 dimensions" "65 dimensions"
+            let struct (read, _) = Safetensors.Read(new MemoryStream(packed [ "d", "F32", ones 64, 0, 4 ] (Array.zeroCreate 4)))
+            Expect.equal read.["d"].Dimensions 64L "64 read"
         }
 
         test "a training checkpoint holding a teacher alone imports it for both networks, and says so" {
@@ -111,6 +113,7 @@ let tests =
             let imported = CheckpointImport.Import path
             Expect.equal imported.Layout WeightsLayout.TrainingCheckpoint "a training checkpoint"
             Expect.sequenceEqual imported.Student.Keys [ "backbone.cls_token" ] "the teacher stands for the student"
+            Expect.sequenceEqual (present imported.Teacher).Keys [ "backbone.cls_token" ] "and is the teacher"
             Expect.exists imported.Notes (fun n -> n.Contains "the teacher's weights stand for both") "said"
             File.Delete path
         }

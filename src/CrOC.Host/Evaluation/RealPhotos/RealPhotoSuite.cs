@@ -179,7 +179,10 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         var toRun = jobs.Where(NotDone).ToList();
         var earlier = toRun.SelectMany(job => new[] { Argument(job, "--json"), Argument(job, "--save-predictions") }).OfType<string>();
         foreach (var path in earlier.Where(p => File.Exists(p) || Directory.Exists(p)))
-            log($"set aside {path} (of other settings, unreadable or unfinished) as {OutputPaths.SetAside(path, "stale")}");
+        {
+            var aside = OutputPaths.SetAside(path, "stale"); // not in the log's text: the move must not depend on it
+            log($"set aside {path} (of other settings, unreadable or unfinished) as {aside}");
+        }
         return toRun;
     }
 
@@ -271,7 +274,10 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         File.WriteAllLines(photos, chosen.Select(i => Path.GetFullPath(test.ImagePath(i))));
         var clusters = Path.Combine(PicturesFolder, "clusters-camvid.png");
         foreach (var earlier in new[] { clusters, Path.ChangeExtension(clusters, null) + "-attention.png" }.Where(p => File.Exists(p) && !PictureMark.IsOn(p)))
-            log($"set aside {earlier} (an earlier build's, without the mark clusters replaces) as {OutputPaths.SetAside(earlier, "old")}");
+        {
+            var aside = OutputPaths.SetAside(earlier, "old");
+            log($"set aside {earlier} (an earlier build's, without the mark clusters replaces) as {aside}");
+        }
         HostJobs.Run([new HostJob("clusters of CrOC's teacher on CamVid test photos",
             ["clusters", "--weights", croc.Weights, "--data", photos, "--count", "3", "--output", clusters, "--threads", "2"],
             Path.Combine(Logs, "clusters.log"))], 1, log);
