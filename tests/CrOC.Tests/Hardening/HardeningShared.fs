@@ -70,3 +70,11 @@ let thrown<'e when 'e :> exn> (f: unit -> unit) (what: string) : 'e =
     | None -> failtestf "%s: nothing was thrown" what
 
 let checkpointNames (output: string) = [ for c in Checkpoints.List output -> Path.GetFileName c ]
+
+/// A path below `root` of exactly `bytes` bytes (ASCII folder names of 200 bytes, the last one shorter),
+/// whatever the length of `root` (the temporary directory's varies).
+let pathOfBytes (root: string) (bytes: int) =
+    let rec deeper (path: string) =
+        let remaining = bytes - Text.Encoding.UTF8.GetByteCount path
+        if remaining <= CrOC.Host.CommandLine.PathLimits.NameBytes + 1 then Path.Combine(path, String('d', remaining - 1)) else deeper (Path.Combine(path, String('d', 200)))
+    deeper root

@@ -186,13 +186,13 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "an output folder whose files' paths would pass the path limit is refused before anything is made" {
+        test "an output folder whose files' paths would pass the path limit is refused before anything is made; one byte shorter is taken" {
             let root = DataTests.tempDir "long-folder"
-            let deep = List.fold (fun path _ -> Path.Combine(path, String('d', 200))) root [ 1 .. 19 ] // 19 × 201 bytes below the root: within 4095, not 256 below it
-            Expect.isLessThan (Text.Encoding.UTF8.GetByteCount deep) PathLimits.PathBytes "a path the kernel takes"
-            let e = thrown<OutputException> (fun () -> OutputPaths.Folder(deep, "--output") |> ignore) "refused"
-            Expect.stringContains e.Message (sprintf "keep it under %d bytes" (PathLimits.PathBytes - PathLimits.RoomBelowFolder)) "says the limit"
+            let limit = PathLimits.PathBytes - PathLimits.RoomBelowFolder // 256 bytes left for the run's files below it
+            let e = thrown<OutputException> (fun () -> OutputPaths.Folder(pathOfBytes root (limit + 1), "--output") |> ignore) "refused"
+            Expect.stringContains e.Message (sprintf "keep it under %d bytes" limit) "says the limit"
             Expect.isEmpty (Directory.GetDirectories root) "nothing made"
+            Expect.equal (Text.Encoding.UTF8.GetByteCount(OutputPaths.Folder(pathOfBytes root limit, "--output"))) limit "the limit itself is taken (and made)"
             Directory.Delete(root, true)
         }
 
