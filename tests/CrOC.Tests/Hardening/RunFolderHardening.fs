@@ -513,7 +513,7 @@ let tests =
             Directory.Delete(scenes, true)
         }
 
-        test "disk full while writing a checkpoint: the previous file stays intact and the message says what was needed" {
+        test "atomic writes: a full disk keeps the previous file and says what was needed; files written together, short temporary names and which are abandoned; which failures are expected (no crash file)" {
             let dir = DataTests.tempDir "disk-full"
             let path = Path.Combine(dir, "step-00000002.safetensors")
             File.WriteAllText(path, "previous")
