@@ -82,7 +82,6 @@ let main argv =
     use stdout = System.Console.OpenStandardOutput()
     // A test skipped where the machine cannot run it (no tmpfs mount, say) is named with its reason, not hidden.
     let skippedLines = skipped |> List.map (sprintf "skipped: %s\n") |> String.concat ""
-    let scratchLine = if TestUtil.scratchRoot.IsValueCreated then removeScratch (snd counts = 0) else ""
-    let line = System.Text.Encoding.UTF8.GetBytes(sprintf "\n%s%s%d passed, %d failed\n" scratchLine skippedLines (fst counts) (snd counts))
+    let line = System.Text.Encoding.UTF8.GetBytes(sprintf "\n%s%s%d passed, %d failed\n" (removeScratch (snd counts = 0)) skippedLines (fst counts) (snd counts))
     stdout.Write(line, 0, line.Length)
     exitCode
