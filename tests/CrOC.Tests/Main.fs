@@ -66,6 +66,7 @@ let main argv =
         System.Console.SetOut(new PlainTextWriter(System.Console.Out))
     let mutable counts = (0, 0)
     let mutable skipped = []
+    let mutable failedNames = []
     let record =
         SummaryHandler(fun summary ->
             counts <- summary.passed.Length, summary.failed.Length + summary.errored.Length + summary.timedOut.Length
@@ -74,7 +75,9 @@ let main argv =
                     let name = String.concat "." test.name
                     match result.result with
                     | Impl.Ignored reason -> sprintf "%s: %s" name reason
-                    | _ -> name ])
+                    | _ -> name ]
+            let failedTests = List.map fst (summary.failed @ summary.errored) @ summary.timedOut
+            failedNames <- [ for test in failedTests -> String.concat "." test.name ])
     let exitCode =
         Tests.runTestsWithCLIArgs [ CLIArguments.Sequenced; CLIArguments.No_Spinner; CLIArguments.Colours 0; CLIArguments.Append_Summary_Handler record ] argv all
     System.Console.Out.Flush()
@@ -82,6 +85,10 @@ let main argv =
     use stdout = System.Console.OpenStandardOutput()
     // A test skipped where the machine cannot run it (no tmpfs mount, say) is named with its reason, not hidden.
     let skippedLines = skipped |> List.map (sprintf "skipped: %s\n") |> String.concat ""
-    let line = System.Text.Encoding.UTF8.GetBytes(sprintf "\n%s%s%d passed, %d failed\n" (removeScratch (snd counts = 0)) skippedLines (fst counts) (snd counts))
+    // A failure is named again here, next to the closing line, where a log's tail shows it.
+    let failedLines = failedNames |> List.map (sprintf "failed: %s\n") |> String.concat ""
+    let line =
+        System.Text.Encoding.UTF8.GetBytes(
+            sprintf "\n%s%s%s%d passed, %d failed\n" (removeScratch (snd counts = 0)) skippedLines failedLines (fst counts) (snd counts))
     stdout.Write(line, 0, line.Length)
     exitCode
