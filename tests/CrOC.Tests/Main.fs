@@ -62,6 +62,9 @@ let main argv =
     | _ ->
     // what croc-host writes to the temporary directory, in this process and its children, lands there too
     System.Environment.SetEnvironmentVariable("TMPDIR", TestUtil.scratchRoot.Value)
+    // and so do the synthetic scenes: every run generates them as on a fresh machine (a test failed only
+    // where no copy existed yet), and the user's data folder is left alone
+    System.Environment.SetEnvironmentVariable("CROC_DATA_HOME", System.IO.Path.Combine(TestUtil.scratchRoot.Value, "data-home"))
     if System.Console.IsOutputRedirected then
         System.Console.SetOut(new PlainTextWriter(System.Console.Out))
     let mutable counts = (0, 0)

@@ -32,11 +32,19 @@ public static class ExitCodes
     const int EFBIG = 27;
 
     /// <summary>A write past `ulimit -f` (SIGXFSZ is ignored, see ProcessSignals) or the file system's
-    /// largest file: EFBIG, which .NET's file writes raise as an ArgumentOutOfRangeException of
-    /// RandomAccess (parameter "value"); any other such exception stays an internal error.</summary>
+    /// largest file: EFBIG, which .NET's file writes raise as an ArgumentOutOfRangeException (parameter
+    /// "value") thrown by the runtime's own file code. Which of its methods throws it moves with the JIT:
+    /// RandomAccess at first, the file stream's Write once a tiered recompilation has inlined RandomAccess
+    /// into it (after many writes, e.g. generating the synthetic set). Such an exception from any other
+    /// code stays an internal error.</summary>
     static bool FileTooLarge(Exception e) =>
         e is IOException io && (io.HResult & 0xFFFF) == EFBIG
-        || e is ArgumentOutOfRangeException { ParamName: "value" } && e.TargetSite?.DeclaringType == typeof(RandomAccess);
+        || e is ArgumentOutOfRangeException { ParamName: "value", TargetSite.DeclaringType: { } thrower } && IsRuntimeFileCode(thrower);
+
+    /// <summary>A type of the runtime's file code: System.IO (and its Strategies) or the file handles, in CoreLib.</summary>
+    static bool IsRuntimeFileCode(Type type) =>
+        type.Assembly == typeof(RandomAccess).Assembly
+        && type.Namespace is { } space && (space == "System.IO" || space.StartsWith("System.IO.", StringComparison.Ordinal) || space == "Microsoft.Win32.SafeHandles");
 
     public static int For(Exception e) => Cause(e) switch
     {
