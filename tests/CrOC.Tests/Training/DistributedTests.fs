@@ -33,6 +33,24 @@ type PeerHoldingTriple() =
         member _.Abort(_) = ()
         member _.Dispose() = ()
 
+/// W ranks of which `localWorld` run on this machine; collectives do nothing but record the roots
+/// of the broadcasts they were asked for.
+type RecordingRanks(world: int, localWorld: int) =
+    member val BroadcastRoots = ResizeArray<int>()
+    interface ICollective with
+        member _.Rank = 0
+        member _.World = world
+        member _.LocalWorld = localWorld
+        member _.LocalRank = 0
+        member _.AllReduceSum(_) = ()
+        member this.Broadcast(_, root) = this.BroadcastRoots.Add root
+        member _.AllGather(t) = t.clone()
+        member _.Barrier() = ()
+        member _.AwaitLocalWork() = ()
+        member _.AwaitRootWork() = ()
+        member _.Abort(_) = ()
+        member _.Dispose() = ()
+
 let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 
 /// `croc-host train` arguments of the tests' tiny configuration with batch 4, plus `extra`.
@@ -144,6 +162,24 @@ let tests =
             Expect.stringContains (present (Collectives.Oversubscription(2, 2, 2))) "--threads 0" "names the default that shares the cores"
         }
 
+        test "threads: by default the machine's cores are shared among its local processes, whatever the world size" {
+            let threads (world, localWorld) = Collectives.DefaultThreads(new RecordingRanks(world, localWorld))
+            Expect.equal (threads (1, 1)) Environment.ProcessorCount "alone on the machine: every core this process may run on"
+            Expect.equal (threads (64, 1)) Environment.ProcessorCount "one of 64 ranks, alone on its machine: as many (the other ranks run elsewhere)"
+            Expect.equal (threads (1_000_000, 1_000_000)) 1 "a million processes on this machine: one thread each (at least one)"
+        }
+
+        test "the starting weights are broadcast from rank 0, every tensor, and not at all alone" {
+            use _ = torch.NewDisposeScope()
+            let tensors = [ for n in 1 .. 3 -> torch.zeros(int64 n) ]
+            let four = new RecordingRanks(4, 2)
+            (four :> ICollective).BroadcastFromRoot(tensors)
+            Expect.sequenceEqual four.BroadcastRoots [ 0; 0; 0 ] "one broadcast per tensor, each from rank 0"
+            let alone = new RecordingRanks(1, 1)
+            (alone :> ICollective).BroadcastFromRoot(tensors)
+            Expect.isEmpty alone.BroadcastRoots "a single process broadcasts nothing"
+        }
+
         test "the watchdog reports an operation that outlives its timeout, and only that one" {
             let fired = Collections.Concurrent.ConcurrentQueue<string>()
             let watchdog = Watchdog(TimeSpan.FromMilliseconds 300.0, Action<string>(fired.Enqueue))
@@ -180,7 +216,8 @@ let tests =
                 @ [ "--synthetic-train"; "2500"; "--synthetic-val"; "8"; "--max-steps"; "1"; "--collective-timeout"; "3" ]
             let code, text = mpirunWith [ "CROC_DATA_HOME", home ] 2 args |> finish 240
             Expect.equal code 0 (sprintf "the job trains once the set exists:\n%s" text)
-            Expect.stringContains text "generating 2500 + 8 synthetic scenes" "local rank 0 generated the set"
+            let generated = Text.RegularExpressions.Regex.Matches(text, "generating 2500 \\+ 8 synthetic scenes").Count
+            Expect.equal generated 1 (sprintf "local rank 0 alone generated the set, the other rank waited for it:\n%s" text)
             Expect.isFalse (text.Contains "did not complete within") "no watchdog fired"
             Expect.isTrue (hasSteps output 1 ()) "the step was logged"
         }
@@ -218,16 +255,18 @@ let tests =
             Expect.stringContains error "2 process(es), this run has 1" "and says why"
         }
 
-        test "a tar archive with broken members: 2 processes × batch 4 equal 1 process × batch 4 × accum 2; the broken members are skipped" {
+        test "a tar archive with broken members: 2 processes × batch 2 × accum 2 equal 1 process × batch 2 × accum 4 (each micro-batch's random streams follow its images); the broken members are skipped" {
             let garbage = Array.init 3000 (fun i -> byte ((i * 7919) % 251))
             // 22 scenes + 2 broken members = 24 = 3 global batches of 8: every member is visited in an epoch.
+            // With accum > 1 on several ranks, rank r's micro-batch k is sub-batch (step·accum + k)·W + r of
+            // the single process: its images and its random streams (stochastic depth, seeding) must agree.
             let folder, tar = TarTests.sceneTar 22 [ "broken-a.jpg", garbage; "broken-b.png", [| 1uy; 2uy |] ]
             let two = DataTests.tempDir "dp-tar-two"
-            let code, text = mpirun 2 (trainArgs two [ "--data"; tar; "--max-steps"; "3" ]) |> finish 180
+            let code, text = mpirun 2 (trainArgs two [ "--data"; tar; "--batch"; "2"; "--accum"; "2"; "--max-steps"; "3" ]) |> finish 180
             Expect.equal code 0 (sprintf "2 processes on the archive:\n%s" text)
             Expect.stringContains text "broken-a.jpg" "a broken member is reported"
             let one = DataTests.tempDir "dp-tar-one"
-            let code, text = TrainingTests.cli (List.toArray (trainArgs one [ "--data"; tar; "--max-steps"; "3"; "--accum"; "2" ]))
+            let code, text = TrainingTests.cli (List.toArray (trainArgs one [ "--data"; tar; "--batch"; "2"; "--accum"; "4"; "--max-steps"; "3" ]))
             Expect.equal code 0 text
             for a, b in Array.zip (TrainingTests.metrics two) (TrainingTests.metrics one) do
                 let x, y = a.GetProperty("loss").GetDouble(), b.GetProperty("loss").GetDouble()
@@ -266,6 +305,7 @@ let tests =
             let code, text = mpirun 1 (train [ "--precision"; "fp32" ] @ [ ":"; "-np"; "1"; "dotnet"; hostDll ] @ train [ "--precision"; "bf16" ]) |> finish 120
             Expect.equal code 2 (sprintf "bad input, as a single process's bad option:\n%s" text)
             Expect.stringContains text "disagree on the setting(s) precision (--precision auto picks bf16 per machine" "names the setting and the cause"
+            Expect.isFalse (text.Contains "MPI_ABORT") (sprintf "every rank meets the disagreement and ends normally: none aborts the job:\n%s" text)
             Directory.Delete(output, true)
         }
 
@@ -335,7 +375,7 @@ let tests =
                 (present (Process.Start("kill", [| "-STOP"; string victim |]))).WaitForExit())
             let watch = Stopwatch.StartNew()
             let code, text = finish 120 job
-            Expect.notEqual code 0 (sprintf "the job failed:\n%s" text)
+            Expect.equal code 3 (sprintf "the job failed with the hung-rank code (3: the watchdog's exit, which mpirun passes on):\n%s" text)
             Expect.stringContains text "did not complete within 20 s" "rank 0's watchdog says what it waited for"
             Expect.stringContains (File.ReadAllText(Path.Combine(output, "train.log"))) "did not complete within 20 s" "in train.log too"
             Expect.isLessThan watch.Elapsed.TotalSeconds 80.0 "bounded"
