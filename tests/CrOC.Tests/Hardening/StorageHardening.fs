@@ -99,7 +99,7 @@ let tests =
             Directory.Delete(root, true)
         }
 
-        test "a write past ulimit -f after the synthetic set was generated in the same process is named too (the runtime's write code is recompiled by then and throws from another method: it was an internal error)" {
+        test "a write past ulimit -f after the synthetic set was generated in the same process is named too (the runtime's write code is recompiled by then and throws from another method: it was an internal error); the same exception from other code stays internal" {
             let folder = DataTests.tempDir "file-limit-after-generation"
             let home = Path.Combine(folder, "home")
             // the default set (1,024 + 64 scenes): enough file writes for the JIT to recompile them; the run's checkpoint passes 256 KB
@@ -109,6 +109,12 @@ let tests =
             Expect.stringContains err "croc-host train: a file grew past the largest this process may write (ulimit -f" "named"
             Expect.isFalse (err.Contains "internal error") err
             Directory.Delete(folder, true)
+            // the same exception from other code stays an internal error (with its crash file)
+            let ours = try raise (ArgumentOutOfRangeException("value", "a bug of ours")) with e -> e
+            let streams = try (new MemoryStream()).Position <- -1L; failwith "a negative position was taken" with :? ArgumentOutOfRangeException as e -> e :> exn
+            for e in [ ours; streams ] do
+                Expect.isFalse (ExitCodes.IsExpected e) (sprintf "%s: internal" e.Message)
+                Expect.stringStarts (ExitCodes.Message e) "internal error (ArgumentOutOfRangeException)" "said as such"
         }
 
         test "file limits: a write past ulimit -f is one line (exit 1) and leaves no temporary file; a checkpoint folder that cannot be written is refused before the first step; a 20-digit stray is no checkpoint" {
