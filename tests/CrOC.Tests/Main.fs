@@ -67,18 +67,19 @@ let main argv =
     System.Environment.SetEnvironmentVariable("CROC_DATA_HOME", System.IO.Path.Combine(TestUtil.scratchRoot.Value, "data-home"))
     if System.Console.IsOutputRedirected then
         System.Console.SetOut(new PlainTextWriter(System.Console.Out))
-    let mutable counts = (0, 0)
+    let mutable passed = 0
     let mutable skipped = []
     let mutable failedNames = []
     let record =
         SummaryHandler(fun summary ->
-            counts <- summary.passed.Length, summary.failed.Length + summary.errored.Length + summary.timedOut.Length
+            passed <- summary.passed.Length
             skipped <-
                 [ for test, result in summary.ignored ->
                     let name = String.concat "." test.name
                     match result.result with
                     | Impl.Ignored reason -> sprintf "%s: %s" name reason
                     | _ -> name ]
+            // failed, errored and timed out: each counts as failed
             let failedTests = List.map fst (summary.failed @ summary.errored) @ summary.timedOut
             failedNames <- [ for test in failedTests -> String.concat "." test.name ])
     let exitCode =
@@ -92,6 +93,6 @@ let main argv =
     let failedLines = failedNames |> List.map (sprintf "failed: %s\n") |> String.concat ""
     let line =
         System.Text.Encoding.UTF8.GetBytes(
-            sprintf "\n%s%s%s%d passed, %d failed\n" (removeScratch (snd counts = 0)) skippedLines failedLines (fst counts) (snd counts))
+            sprintf "\n%s%s%s%d passed, %d failed\n" (removeScratch failedNames.IsEmpty) skippedLines failedLines passed failedNames.Length)
     stdout.Write(line, 0, line.Length)
     exitCode
