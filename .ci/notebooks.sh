@@ -12,9 +12,11 @@ for notebook in *.ipynb; do
   if dotnet dotnet-repl --run "$notebook" --exit-after-run --output-path "$executed" > /tmp/croc-notebook.log 2>&1; then
     echo "notebook $notebook: ok ($(( $(date +%s) - started )) s)"
   else
-    # dotnet-repl writes a failing cell's error into the executed notebook, not to its output
-    # (no such line when dotnet-repl died first: || true keeps set -e from skipping the other notebooks)
-    echo "notebook $notebook: FAILED"; cat /tmp/croc-notebook.log; { grep -o 'Error input.fsx[^"]*' "$executed" || true; } | head -n 5; status=1
+    # dotnet-repl writes a failing cell's error into the executed notebook, not to its output: a
+    # compile error, or a claim that `check` (Checks.fsx) found false (no such line when dotnet-repl
+    # died first: || true keeps set -e from skipping the other notebooks)
+    echo "notebook $notebook: FAILED"; cat /tmp/croc-notebook.log
+    { grep -o -e 'Error input.fsx[^"]*' -e 'check failed: [^"\\]*' "$executed" || true; } | head -n 5; status=1
   fi
   rm -f "$executed"
 done

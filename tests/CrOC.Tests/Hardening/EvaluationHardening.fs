@@ -294,6 +294,18 @@ let tests =
             Expect.stringContains lines.[0] "feature pass: 1/4 (25%)" "what, how far"
             Expect.stringContains lines.[0] "ETA" "and when it will end"
             Expect.isFalse (lines.[3].Contains "ETA") "no ETA once done"
+            // the last line comes within the interval too
+            let quiet = ResizeArray<string>()
+            let progress = ProgressReport("feature pass", 4L, Action<string>(quiet.Add), TimeSpan.FromHours 1.0)
+            for _ in 1 .. 4 do progress.Advance()
+            Expect.equal (quiet |> Seq.map (fun l -> l.Split(',').[0]) |> List.ofSeq) [ "feature pass: 4/4 (100%)" ] "one line, the last"
+            // 999 of 1000 done after e ≥ 1.1 s: the one left takes e/999 at that rate (under a second
+            // unless e passes 16 minutes), where the whole work's time would be e·1000/999 ≥ 1 s
+            let timed = ResizeArray<string>()
+            let progress = ProgressReport("feature pass", 1000L, Action<string>(timed.Add), TimeSpan.Zero)
+            Threading.Thread.Sleep 1100
+            progress.Advance 999L
+            Expect.stringContains timed.[0] "elapsed, ETA 00:00:00" "the remaining work's time"
             let dir = DataTests.tempDir "clusters-output"
             let weights = Path.Combine(dir, "w.safetensors")
             BackboneExport.Write(weights, NamedTensors(Seq.map id <| Vit.named (Vit.init { Vit.VitConfig.Tiny(8, 32) with Depth = 1 } (new torch.Generator(0UL)))).WithPrefix("backbone."))

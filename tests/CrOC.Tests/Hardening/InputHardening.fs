@@ -18,6 +18,23 @@ open CrOC.Host.Runtime
 open CrOC.Tests.TestUtil
 open CrOC.Tests.HardeningShared
 
+/// Asserts Timing.Median's lines for `label` in `text`: `warmups` runs marked warm-up, then `repeats`
+/// timed ones, and a summary of the timed runs alone (their count, min and max; for an odd count the
+/// median is the middle one, all as printed). Returns the printed median (ms).
+let private expectTimedRuns (label: string) (warmups: int) (repeats: int) (text: string) =
+    let escaped = Text.RegularExpressions.Regex.Escape label
+    let runs =
+        [ for m in Text.RegularExpressions.Regex.Matches(text, sprintf @"(?m)^  %s run \d+( \(warm-up\))?: ([\d.]+) ms" escaped) ->
+            m.Groups.[1].Success, float m.Groups.[2].Value ]
+    Expect.equal (List.map fst runs) (List.init (warmups + repeats) (fun i -> i < warmups)) (sprintf "%s: %d runs marked warm-up, then %d timed:\n%s" label warmups repeats text)
+    let summary = Text.RegularExpressions.Regex.Match(text, sprintf @"(?m)^%s: median ([\d.]+) ms over (\d+) runs \(min ([\d.]+), max ([\d.]+)\)" escaped)
+    Expect.isTrue summary.Success (sprintf "%s: a summary line" label)
+    let timed = runs |> List.filter (fst >> not) |> List.map snd |> List.sort
+    let median = float summary.Groups.[1].Value
+    Expect.equal (int summary.Groups.[2].Value, float summary.Groups.[3].Value, float summary.Groups.[4].Value) (repeats, List.head timed, List.last timed) (sprintf "%s: over the timed runs, their min and max" label)
+    if repeats % 2 = 1 then Expect.equal median timed.[repeats / 2] (sprintf "%s: the median is the middle timed run" label)
+    median
+
 let tests =
     testList "input" [
         test "bench-data reports a skipped file once, not once per run and worker count; it times --batches past one epoch" {
@@ -90,6 +107,61 @@ let tests =
                 let code, out, err = croc 120 (args @ [ "--threads"; threads ])
                 Expect.equal code 0 (sprintf "%s: %s" args.Head err)
                 Expect.stringContains out "1 process(es) × 256 threads ask for more than this machine's" (sprintf "%s warns" args.Head)
+        }
+
+        test "Timing.Median prints every run, the warm-ups marked, and the median, min and max of the timed runs alone" {
+            // warm-ups of 30 ms, then 40, 1 and 15 ms: the median, the mean, the first and the min of the timed runs all differ
+            let sleeps = Collections.Generic.Queue [ 30; 30; 40; 1; 15 ]
+            let out = new StringWriter()
+            let previous = Console.Out
+            Console.SetOut out
+            let median = try Timing.Median("probe", 2, 3, Func<string>(fun () -> Threading.Thread.Sleep(sleeps.Dequeue()); "")) finally Console.SetOut previous
+            Expect.equal (expectTimedRuns "probe" 2 3 (out.ToString())) (float (median.ToString("F1", Globalization.CultureInfo.InvariantCulture))) "returns the median it prints"
+        }
+
+        test "bench-vit and bench-clustering time --repeats runs after 2 warm-ups; bench-vit's images/s are --batch over each median; bench-clustering takes 4 tokens (8 in two views for its 5 clusters)" {
+            let code, out, err = croc 120 [ "bench-vit"; "--arch"; "tiny"; "--size"; "32"; "--patch"; "8"; "--batch"; "4"; "--repeats"; "3" ]
+            Expect.equal code 0 err
+            let medians = [ for label in [ "forward (no grad)"; "forward+backward" ] -> expectTimedRuns label 2 3 out ]
+            let rates = Text.RegularExpressions.Regex.Match(out, @"images/s: forward ([\d.]+), forward\+backward ([\d.]+)")
+            for median, group in List.zip medians [ 1; 2 ] do
+                let rate = float rates.Groups.[group].Value
+                // the median printed to 0.1 ms, the rate to 0.1 images/s
+                Expect.isTrue (rate >= 4000.0 / (median + 0.05) - 0.05 && rate <= 4000.0 / max 1e-3 (median - 0.05) + 0.05) (sprintf "%g images/s: 4 images in %g ms" rate median)
+            let code, out, err = croc 120 [ "bench-clustering"; "--batch"; "1"; "--heads"; "1"; "--tokens"; "4"; "--dim"; "4"; "--repeats"; "2" ]
+            Expect.equal code 0 err
+            expectTimedRuns "clustering" 2 2 out |> ignore
+        }
+
+        test "bench reports the median of its timed steps (the warm-ups left out), and the images/s, MFU, phase shares and JSON follow from it" {
+            let code, out, err = croc 300 [ "bench"; "--preset"; "tiny"; "--batch"; "2"; "--repeats"; "3"; "--no-data"; "--precision"; "fp32"; "--json" ]
+            Expect.equal code 0 err
+            let steps = [ for m in Text.RegularExpressions.Regex.Matches(out, @"(?m)^  step (\d+)( \(warm-up\))?: ([\d.]+) s$") -> int m.Groups.[1].Value, m.Groups.[2].Success, float m.Groups.[3].Value ]
+            Expect.equal [ for i, warm, _ in steps -> i, warm ] [ 1, true; 2, true; 3, false; 4, false; 5, false ] "2 warm-ups, then --repeats timed steps"
+            let timed = [ for _, warm, s in steps do if not warm then s ] |> List.sort
+            use json = Text.Json.JsonDocument.Parse(out.Trim().Split('\n') |> Array.last)
+            let field (name: string) = json.RootElement.GetProperty(name).GetDouble()
+            let stepS, threads = field "step_s", field "threads"
+            Expect.isLessThanOrEqual (abs (stepS - timed.[1])) 0.0051 "step_s is the middle timed step (printed to 0.01 s)"
+            let summary = Text.RegularExpressions.Regex.Match(out, @"step: ([\d.]+) s median over (\d+), ([\d.]+) images/s")
+            Expect.equal (int summary.Groups.[2].Value) 3 "a median over the timed steps"
+            Expect.floatClose { absolute = 0.0051; relative = 0.0 } (float summary.Groups.[3].Value) (2.0 / stepS) "images/s: the batch over the median step"
+            Expect.floatClose Accuracy.veryHigh (field "images_per_s") (2.0 / stepS) "JSON images/s: the batch over the median step"
+            // FLOPs of one image's forward, 2 per multiply-add: the patch embedding; per block the qkv, proj and MLP matmuls, q·kᵀ and the weights·v
+            let vit = (CrocSetup.Network(BenchCommand.ConfigOf(BenchOptions(Preset = Preset.Tiny, Batch = 2)))).Vit
+            let t, d, r = float (vit.Tokens + 1), float vit.Dim, float vit.MlpRatio
+            let forward = 2.0 * float vit.Tokens * float (3 * vit.Patch * vit.Patch) * d + float vit.Depth * (2.0 * t * d * d * (3.0 + 1.0 + 2.0 * r) + 2.0 * 2.0 * t * t * d)
+            Expect.floatClose Accuracy.veryHigh (field "vit_gflops_per_step") (4.0 * 2.0 * 2.0 * forward / 1e9) "teacher forward + student forward and backward: 4 forwards of the 2 views of 2 images"
+            Expect.floatClose Accuracy.veryHigh (field "mfu") (field "vit_gflops_per_step" / stepS / field "matmul_gflops") "MFU: the ViT's FLOP/s at the median step over the matmul's"
+            Expect.isGreaterThanOrEqual threads 1.0 "--threads 0: the cores, not 0 threads"
+            let phases = [ for p in json.RootElement.GetProperty("phases").EnumerateObject() -> p.Name, p.Value.GetDouble() ] |> Map.ofList
+            Expect.floatClose Accuracy.veryHigh (field "clustering_share") (phases.["clustering"] / stepS) "the clustering's share of the median step"
+            // each phase's median is at most the phase's sum over the timed steps, and the phases of a step partition it
+            Expect.isLessThanOrEqual (Seq.sum phases.Values) (List.sum timed + 0.015) "the phases' medians: within the timed steps' total"
+            let table = [ for m in Text.RegularExpressions.Regex.Matches(out, @"(?m)^(\S.*?)\s+\d+\.\d{3}\s+(\d+\.\d)%$") -> m.Groups.[1].Value, float m.Groups.[2].Value ]
+            Expect.equal (set (List.map fst table)) (set phases.Keys) "the table lists the JSON's phases"
+            for phase, share in table do
+                Expect.floatClose { absolute = 0.051; relative = 0.0 } share (100.0 * phases.[phase] / stepS) (sprintf "%s: its share of the median step" phase)
         }
 
         test "bad inputs end with one line and a documented exit code, never a crash (134) or a stack trace" {
@@ -212,6 +284,8 @@ let tests =
                   2, [ "experiment"; "--seeds"; "0,0" ], "--seeds must be distinct"
                   2, [ "experiment"; "--train-args=--config " + suiteConfig; "--output"; Path.Combine(dir, "exp-config") ], "sets 'data', which is the suite's own" // trained on the scenes, recorded the file's data once
                   2, [ "experiment"; "--size"; "100" ], "--size 100 is not a multiple of the patch size 8"
+                  2, [ "bench-data"; "--size"; "30"; "--patch"; "8" ], "--size 30 is not a multiple of --patch 8"
+                  2, [ "bench-vit"; "--size"; "30"; "--patch"; "8" ], "--size 30 is not a multiple of --patch 8"
                   2, [ "clusters"; "--weights"; pngNamedWeights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; pngNamedWeights ], "is this command's input file"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--json"; aFile ], "exists and is not an earlier result (a JSON object with \"miou\")"
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; weights ], "is this command's input file"
@@ -268,7 +342,7 @@ let tests =
                   2, [ "eval-seg"; "--weights"; aFile; "--data"; voc ], "not a readable PyTorch file"
                   2, [ "export"; "--weights"; fifoWeights; "--output"; Path.Combine(dir, "fifo-export") ], "is not a readable regular file" // hung once
                   2, [ "eval-knn"; "--weights"; fifoWeights; "--bank"; voc; "--queries"; voc ], "is not a readable regular file"
-                  2, [ "bench"; "--size"; "4096"; "--batch"; "1"; "--repeats"; "1"; "--no-data"; "--precision"; "bf16" ], "--size 4096 with the preset's patch 16 gives 65,537 tokens per image" // bf16's scores uncounted: a C++ abort (134) once
+                  2, [ "bench"; "--size"; "4096"; "--batch"; "1"; "--repeats"; "1"; "--no-data"; "--precision"; "bf16" ], "--size 4096 with the preset's patch 16 gives 65,537 tokens per image: the activations of 2 image(s)" // both views; bf16's scores uncounted: a C++ abort (134) once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--size"; "2048"; "--batch"; "1"; "--precision"; "bf16" ], "--size 2048 with the backbone's patch 8"
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of the preset's patch 8"
                   2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"

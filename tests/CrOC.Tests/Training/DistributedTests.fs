@@ -299,6 +299,47 @@ let tests =
             Expect.stringContains text "bench [rank 1]" "its line names the rank"
         }
 
+        test "bench under mpirun counts every process's images: images/s is processes × --batch over the median step" {
+            let code, text = mpirun 2 [ "bench"; "--preset"; "tiny"; "--batch"; "2"; "--repeats"; "1"; "--precision"; "fp32"; "--json" ] |> finish 180
+            Expect.equal code 0 text
+            use json = JsonDocument.Parse(text.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.find (fun l -> l.StartsWith "{"))
+            let field (name: string) = json.RootElement.GetProperty(name).GetDouble()
+            Expect.equal (field "processes") 2.0 "both ranks"
+            Expect.floatClose Accuracy.veryHigh (field "images_per_s") (2.0 * 2.0 / field "step_s") "2 processes × 2 images per median step"
+            Expect.isTrue (json.RootElement.GetProperty("data_images_per_s").ValueKind = JsonValueKind.Null) "no data-pipeline timing under mpirun"
+        }
+
+        test "bench-allreduce: the bus bandwidth is 2(N−1)/N of the algorithm's; the cost per MB and the step estimate follow from the medians and the ring model with 4-byte gradients" {
+            let code, text = mpirun 3 [ "bench-allreduce"; "--sizes"; "0.01,1"; "--repeats"; "2"; "--step-seconds"; "4.3" ] |> finish 180
+            Expect.equal code 0 text
+            let printed (format: string) (x: float) = x.ToString(format, Globalization.CultureInfo.InvariantCulture)
+            // a row per size: MB, median ms, algorithm and bus bandwidth in GB/s (= MB/ms)
+            let sizes = [ for m in Text.RegularExpressions.Regex.Matches(text, @"(?m)^\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$") -> Array.init 4 (fun g -> float m.Groups.[g + 1].Value) ]
+            Expect.equal (sizes |> List.map (fun r -> r.[0])) [ 0.01; 1.0 ] (sprintf "a row per size:\n%s" text)
+            for r in sizes do
+                let mb, ms, algbw, busbw = r.[0], r.[1], r.[2], r.[3]
+                Expect.isTrue (algbw >= mb / (ms + 5e-4) - 0.005 && algbw <= mb / max 1e-9 (ms - 5e-4) + 0.005) (sprintf "%g MB in %g ms: %g GB/s" mb ms algbw)
+                Expect.floatClose { absolute = 0.012; relative = 0.0 } busbw (algbw * 4.0 / 3.0) (sprintf "%g MB: bus bandwidth 2(N−1)/N = 4/3 of %g GB/s" mb algbw)
+            let cost = Text.RegularExpressions.Regex.Match(text, @"cost ([\d.]+) ms per MB at 3 processes").Groups.[1].Value |> float
+            Expect.floatClose { absolute = 0.001; relative = 0.0 } cost (sizes.[1].[1] / sizes.[1].[0]) "the largest size's median over its MB"
+            let gradients =
+                use scope = torch.NewDisposeScope()
+                let student = CrOC.Math.Network.init (CrOC.Host.Training.CrocSetup.Network CrOC.Host.Training.TrainConfig.Official) (new torch.Generator(0UL))
+                4.0 * float (CrOC.Math.Network.trainable student |> List.sumBy (fun (_, t) -> t.numel()))
+            Expect.stringContains text (sprintf "= %s MB of float32 gradients" (printed "F0" (gradients / 1e6))) "4 bytes per trainable parameter of the official student"
+            // ring all-reduce over N nodes: 2(N−1)/N · S / bandwidth + 2(N−1) · latency, after 4.3 s of compute; efficiency 4.3 s over the step
+            let links = [ 1.25e9, 50e-6; 12.5e9, 5e-6 ] // 10 GbE, 100 Gb/s InfiniBand
+            for nodes in [ 2; 8; 64 ] do
+                let row = Text.RegularExpressions.Regex.Match(text, sprintf @"(?m)^\s+%d\s+(.*)$" nodes).Groups.[1].Value
+                let cells = [ for m in Text.RegularExpressions.Regex.Matches(row, @"([\d.]+) s \(\s*(\d+)% eff\.\)") -> float m.Groups.[1].Value, float m.Groups.[2].Value ]
+                Expect.equal cells.Length 3 (sprintf "%d nodes: this machine's link and two others:\n%s" nodes text)
+                for step, efficiency in cells do
+                    Expect.isLessThanOrEqual (abs (efficiency - 100.0 * 4.3 / step)) 0.6 (sprintf "%d nodes: %g%% of %g s is compute" nodes efficiency step)
+                for (bandwidth, latency), (step, _) in List.zip links (List.tail cells) do
+                    let expected = 4.3 + (2.0 * float (nodes - 1) / float nodes * gradients / bandwidth + 2.0 * float (nodes - 1) * latency)
+                    Expect.equal (printed "F2" step) (printed "F2" expected) (sprintf "%d nodes at %g B/s, %g s latency" nodes bandwidth latency)
+        }
+
         test "ranks whose settings differ are refused naming the settings (--precision auto on mixed CPUs gives bf16 on one, fp32 on another)" {
             let output = DataTests.tempDir "dp-disagree"
             let train (extra: string list) = trainArgs output ([ "--max-steps"; "1" ] @ extra)

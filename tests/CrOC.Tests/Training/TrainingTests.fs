@@ -333,6 +333,14 @@ let tests =
                 for line in [ "LayerNorm (float32) ×2"; "GELU"; "sum (a block's forward, op by op)"; "attention forward + backward (graph)" ] do
                     Expect.stringContains text line (sprintf "%s: %s" precision line)
                 if precision = "bf16" then Expect.stringContains text "softmax (bf16, rows of T)" "the bf16 attention's steps"
+                // the operations' rows: name (" ×2" when a block runs it twice), median ms, share %
+                let rows = [ for m in Text.RegularExpressions.Regex.Matches(text, @"(?m)^(\S.*?)( ×2)?\s+(\d+\.\d{3})\s+(\d+\.\d)%$") ->
+                                (if m.Groups.[2].Success then 2.0 else 1.0), float m.Groups.[3].Value, float m.Groups.[4].Value ]
+                Expect.equal (rows |> List.map (fun (uses, _, _) -> uses)) [ 2.0; 2.0; 1.0; 1.0; 1.0; 1.0; 2.0; 1.0; 1.0; 1.0 ] (sprintf "%s: ten operations, three run twice:\n%s" precision text)
+                Expect.isFalse (text.Contains "×1") (sprintf "%s: an operation run once has no count" precision)
+                let sum = Text.RegularExpressions.Regex.Match(text, @"sum \(a block's forward, op by op\)\s+(\d+\.\d{3})").Groups.[1].Value |> float
+                Expect.floatClose { absolute = 0.0075; relative = 0.0 } sum (rows |> List.sumBy (fun (uses, ms, _) -> uses * ms)) (sprintf "%s: the sum counts each operation as often as a block runs it (to 0.001 ms each)" precision)
+                Expect.floatClose { absolute = 0.55; relative = 0.0 } (rows |> List.sumBy (fun (_, _, share) -> share)) 100.0 (sprintf "%s: the shares (uses × median over the sum) make 100%%" precision)
         }
 
         test "bench timings are the median of the timed runs, the warm-ups left out; an even count's median is the mean of the middle two" {
