@@ -142,6 +142,7 @@ public static class BenchCommand
                 ["step_s"] = stepSeconds, ["images_per_s"] = images / stepSeconds, ["mfu"] = mfu,
                 ["matmul_gflops"] = matmul / 1e9, ["vit_gflops_per_step"] = vitFlops / 1e9,
                 ["phases"] = medians, ["clustering_share"] = medians.GetValueOrDefault("clustering") / stepSeconds,
+                ["steps_s"] = totals, ["phase_steps_s"] = phases, // the timed steps' raw times, in order: the medians' inputs
                 ["data_images_per_s"] = dataRate, ["peak_rss_mb"] = peakRss,
             }, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         return 0;

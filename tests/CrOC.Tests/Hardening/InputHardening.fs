@@ -133,18 +133,22 @@ let tests =
             expectTimedRuns "clustering" 2 2 out |> ignore
         }
 
-        test "bench reports the median of its timed steps (the warm-ups left out), and the images/s, MFU, phase shares and JSON follow from it" {
-            let code, out, err = croc 300 [ "bench"; "--preset"; "tiny"; "--batch"; "2"; "--repeats"; "3"; "--no-data"; "--precision"; "fp32"; "--json" ]
+        test "bench reports the median of its timed steps (the warm-ups left out), and the images/s, MFU, phase shares and JSON follow from it; the JSON holds the raw times" {
+            let code, out, err = croc 300 [ "bench"; "--preset"; "tiny"; "--batch"; "2"; "--repeats"; "4"; "--no-data"; "--precision"; "fp32"; "--json" ]
             Expect.equal code 0 err
             let steps = [ for m in Text.RegularExpressions.Regex.Matches(out, @"(?m)^  step (\d+)( \(warm-up\))?: ([\d.]+) s$") -> int m.Groups.[1].Value, m.Groups.[2].Success, float m.Groups.[3].Value ]
-            Expect.equal [ for i, warm, _ in steps -> i, warm ] [ 1, true; 2, true; 3, false; 4, false; 5, false ] "2 warm-ups, then --repeats timed steps"
-            let timed = [ for _, warm, s in steps do if not warm then s ] |> List.sort
+            Expect.equal [ for i, warm, _ in steps -> i, warm ] [ 1, true; 2, true; 3, false; 4, false; 5, false; 6, false ] "2 warm-ups, then --repeats timed steps"
             use json = Text.Json.JsonDocument.Parse(out.Trim().Split('\n') |> Array.last)
             let field (name: string) = json.RootElement.GetProperty(name).GetDouble()
-            let stepS, threads = field "step_s", field "threads"
-            Expect.isLessThanOrEqual (abs (stepS - timed.[1])) 0.0051 "step_s is the middle timed step (printed to 0.01 s)"
+            let numbers (e: Text.Json.JsonElement) = [ for v in e.EnumerateArray() -> v.GetDouble() ]
+            // an even count: the mean of the middle two, which is neither the mean of all nor the last
+            let median4 (xs: float list) = Expect.equal xs.Length 4 "a time per timed step"; let s = List.sort xs in (s.[1] + s.[2]) / 2.0
+            let stepS, threads, raw = field "step_s", field "threads", numbers (json.RootElement.GetProperty "steps_s")
+            for printed, s in List.zip [ for _, warm, s in steps do if not warm then s ] raw do
+                Expect.isLessThanOrEqual (abs (printed - s)) 0.0051 "steps_s: the timed steps as printed (to 0.01 s), in order"
+            Expect.equal stepS (median4 raw) "step_s: the median of the timed steps, not their mean or the last"
             let summary = Text.RegularExpressions.Regex.Match(out, @"step: ([\d.]+) s median over (\d+), ([\d.]+) images/s")
-            Expect.equal (int summary.Groups.[2].Value) 3 "a median over the timed steps"
+            Expect.equal (int summary.Groups.[2].Value) 4 "a median over the timed steps"
             Expect.floatClose { absolute = 0.0051; relative = 0.0 } (float summary.Groups.[3].Value) (2.0 / stepS) "images/s: the batch over the median step"
             Expect.floatClose Accuracy.veryHigh (field "images_per_s") (2.0 / stepS) "JSON images/s: the batch over the median step"
             // FLOPs of one image's forward, 2 per multiply-add: the patch embedding; per block the qkv, proj and MLP matmuls, q·kᵀ and the weights·v
@@ -156,8 +160,13 @@ let tests =
             Expect.isGreaterThanOrEqual threads 1.0 "--threads 0: the cores, not 0 threads"
             let phases = [ for p in json.RootElement.GetProperty("phases").EnumerateObject() -> p.Name, p.Value.GetDouble() ] |> Map.ofList
             Expect.floatClose Accuracy.veryHigh (field "clustering_share") (phases.["clustering"] / stepS) "the clustering's share of the median step"
-            // each phase's median is at most the phase's sum over the timed steps, and the phases of a step partition it
-            Expect.isLessThanOrEqual (Seq.sum phases.Values) (List.sum timed + 0.015) "the phases' medians: within the timed steps' total"
+            let phaseSteps = [ for p in json.RootElement.GetProperty("phase_steps_s").EnumerateObject() -> p.Name, numbers p.Value ] |> Map.ofList
+            Expect.equal (set phaseSteps.Keys) (set phases.Keys) "raw times for every phase"
+            for KeyValue(phase, times) in phaseSteps do
+                Expect.equal phases.[phase] (median4 times) (sprintf "%s: the median of its timed steps" phase)
+            // the phases of a step partition it up to its last mark: they add up to at most the step
+            for i in 0 .. 3 do
+                Expect.isLessThanOrEqual (phaseSteps.Values |> Seq.sumBy (fun times -> times.[i])) (raw.[i] + 1e-9) (sprintf "timed step %d: its phases within it" (i + 1))
             let table = [ for m in Text.RegularExpressions.Regex.Matches(out, @"(?m)^(\S.*?)\s+\d+\.\d{3}\s+(\d+\.\d)%$") -> m.Groups.[1].Value, float m.Groups.[2].Value ]
             Expect.equal (set (List.map fst table)) (set phases.Keys) "the table lists the JSON's phases"
             for phase, share in table do
