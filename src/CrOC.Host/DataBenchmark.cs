@@ -99,7 +99,9 @@ public static class DataBenchmark
             var watch = Stopwatch.StartNew();
             images = 0;
             foreach (var b in Enumerable.Range(0, int.MaxValue).SelectMany(epoch => loader.Epoch(epoch)).Take(batches)) { images += b.Indices.Length; b.Dispose(); } // past one epoch: --batches 300 of 64 images timed 8 once
-            if (run >= 0) runs.Add(images / watch.Elapsed.TotalSeconds);
+            double seconds = watch.Elapsed.TotalSeconds;
+            if (label is not null) Console.WriteLine($"  {label} run {run + 2}{(run < 0 ? " (warm-up)" : "")}: {Counted.Of(images, "image")} in {seconds:F3} s");
+            if (run >= 0) runs.Add(images / seconds);
         }
         double median = Timing.MedianOf(runs);
         if (label is not null) Console.WriteLine($"{label}: {median:F1} images/s (median of 3 runs of {Counted.Of(images, "image")}; min {runs.Min():F1}, max {runs.Max():F1})");

@@ -37,7 +37,7 @@ let private expectTimedRuns (label: string) (warmups: int) (repeats: int) (text:
 
 let tests =
     testList "input" [
-        test "bench-data reports a skipped file once, not once per run and worker count; it times --batches past one epoch" {
+        test "bench-data reports a skipped file once, not once per run and worker count; it times --batches past one epoch; its rates are the timed runs' images over their seconds" {
             let dir = DataTests.sceneFolder 8 64 48
             File.WriteAllText(Path.Combine(dir, "broken.jpg"), "not an image")
             let more = DataTests.sceneFolder 2 64 48
@@ -49,6 +49,21 @@ let tests =
             let code, out, err = croc 120 [ "bench-data"; "--data"; more; "--size"; "32"; "--patch"; "8"; "--batch"; "2"; "--batches"; "5"; "--workers"; "1" ]
             Expect.equal code 0 (out + err)
             Expect.stringContains out "runs of 10 images" "five batches over five epochs of one batch (one epoch's batch only once)"
+            // each run printed (images, seconds to 1 ms); the summary's median, min and max are of the 3 timed runs' rates
+            for label in [ "32px views, 1 worker(s)"; "synthetic scenes (96px views of 128px scenes), 1 worker(s)" ] do
+                let escaped = Text.RegularExpressions.Regex.Escape label
+                let runs =
+                    [ for m in Text.RegularExpressions.Regex.Matches(out, sprintf @"(?m)^  %s run (\d+)( \(warm-up\))?: (\d+) images in ([\d.]+) s$" escaped) ->
+                        int m.Groups.[1].Value, m.Groups.[2].Success, float m.Groups.[3].Value, float m.Groups.[4].Value ]
+                Expect.equal [ for run, warm, _, _ in runs -> run, warm ] [ 1, true; 2, false; 3, false; 4, false ] (sprintf "%s: a warm-up, then 3 timed runs:\n%s" label out)
+                // a rate's bounds from seconds printed to 1 ms; the k-th smallest rate lies between the k-th smallest bounds
+                let bounds bound = [ for _, warm, images, seconds in runs do if not warm then images / max 1e-9 (seconds + bound) ] |> List.sort
+                let low, high = bounds 0.0005, bounds -0.0005
+                let summary = Text.RegularExpressions.Regex.Match(out, sprintf @"(?m)^%s: ([\d.]+) images/s \(median of 3 runs of 10 images; min ([\d.]+), max ([\d.]+)\)" escaped)
+                Expect.isTrue summary.Success (sprintf "%s: its summary" label)
+                for group, k in [ 1, 1; 2, 0; 3, 2 ] do
+                    let printed = float summary.Groups.[group].Value // to 0.1 images/s
+                    Expect.isTrue (printed >= low.[k] - 0.05 && printed <= high.[k] + 0.05) (sprintf "%s: %g images/s is timed run rate %d of 3 (%g to %g)" label printed (k + 1) low.[k] high.[k])
             for d in [ dir; more ] do Directory.Delete(d, true)
             // its own scenes go to a temporary folder, removed also when they cannot be written
             let temp = DataTests.tempDir "bench-data-temp"
