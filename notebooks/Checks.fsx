@@ -5,7 +5,8 @@
 let check (claim: string) (holds: bool) = if not holds then failwithf "check failed: %s" claim
 
 /// Linear-domain Sinkhorn (spec §6.5) in float64: P = exp(−λM) / Σ exp(−λM), then `iterations`
-/// times the rows scaled to the marginal a and the columns to b.
+/// times the rows scaled to the marginal a and the columns to b (without `Sinkhorn.sinkhorn`'s
+/// NaN → 1e-8 fill: the notebook's costs give no NaN).
 let referenceSinkhorn (lambda: float) (iterations: int) (a: float[]) (b: float[]) (m: float[,]) =
     let n, k = Array2D.length1 m, Array2D.length2 m
     let kernel = Array2D.map (fun c -> exp (-lambda * c)) m

@@ -100,6 +100,7 @@ public static class BenchCommand
 
         var phases = new Dictionary<string, List<double>>();
         var totals = new List<double>();
+        var stepPhases = new List<Dictionary<string, double>>(); // per timed step: the phases it ran (a non-finite loss skips the update's)
         var schedule = new TrainingStep.Schedule(epoch: 1, lr: 1e-4, weightDecay: 0.04, momentum: 0.996, teacherTemp: 0.04, teacherTempC: 0.04);
         for (int i = 0; i < repeats + 2; i++)
         {
@@ -117,6 +118,7 @@ public static class BenchCommand
             print($"  step {i + 1}{(i < 2 ? " (warm-up)" : "")}: {total:F2} s");
             if (i < 2) continue;
             totals.Add(total);
+            stepPhases.Add(step);
             foreach (var (phase, t) in step) (phases.TryGetValue(phase, out var l) ? l : phases[phase] = []).Add(t);
         }
         double stepSeconds = Timing.MedianOf(totals);
@@ -142,7 +144,7 @@ public static class BenchCommand
                 ["step_s"] = stepSeconds, ["images_per_s"] = images / stepSeconds, ["mfu"] = mfu,
                 ["matmul_gflops"] = matmul / 1e9, ["vit_gflops_per_step"] = vitFlops / 1e9,
                 ["phases"] = medians, ["clustering_share"] = medians.GetValueOrDefault("clustering") / stepSeconds,
-                ["steps_s"] = totals, ["phase_steps_s"] = phases, // the timed steps' raw times, in order: the medians' inputs
+                ["step_times_s"] = totals, ["phase_times_s"] = stepPhases, // the medians' inputs: the timed steps' times, in order
                 ["data_images_per_s"] = dataRate, ["peak_rss_mb"] = peakRss,
             }, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         return 0;

@@ -100,7 +100,7 @@ public static class DataBenchmark
             images = 0;
             foreach (var b in Enumerable.Range(0, int.MaxValue).SelectMany(epoch => loader.Epoch(epoch)).Take(batches)) { images += b.Indices.Length; b.Dispose(); } // past one epoch: --batches 300 of 64 images timed 8 once
             double seconds = watch.Elapsed.TotalSeconds;
-            if (label is not null) Console.WriteLine($"  {label} run {run + 2}{(run < 0 ? " (warm-up)" : "")}: {Counted.Of(images, "image")} in {seconds:F3} s");
+            if (label is not null) Console.WriteLine($"  {label} run {run + 2}{(run < 0 ? " (warm-up)" : "")}: {Counted.Of(images, "image")} in {seconds * 1e3:F1} ms");
             if (run >= 0) runs.Add(images / seconds);
         }
         double median = Timing.MedianOf(runs);

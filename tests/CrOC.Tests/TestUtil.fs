@@ -84,6 +84,17 @@ let cube (t: Tensor) : float[][][] =
     let v = valuesOf t
     Array.init a (fun i -> Array.init b (fun j -> Array.sub v ((i * b + j) * c) c))
 
+/// `f ()` with what it writes to the console's stdout (`withStdout`) or stderr (`withStderr`) caught:
+/// its result and that text. The suite runs one test at a time, so nothing else writes there meanwhile.
+let private withConsole (get: unit -> IO.TextWriter) (set: IO.TextWriter -> unit) (f: unit -> 'a) =
+    use caught = new IO.StringWriter()
+    let previous = get ()
+    set caught
+    let result = try f () finally set previous
+    result, caught.ToString()
+let withStdout f = withConsole (fun () -> Console.Out) Console.SetOut f
+let withStderr f = withConsole (fun () -> Console.Error) Console.SetError f
+
 /// `dotnet dll args` in its own process (a native crash shows as its exit code): exit code,
 /// stdout, stderr; killed after `seconds`.
 let dotnetProcess (dll: string) (seconds: int) (args: string list) =

@@ -49,16 +49,16 @@ let tests =
             let code, out, err = croc 120 [ "bench-data"; "--data"; more; "--size"; "32"; "--patch"; "8"; "--batch"; "2"; "--batches"; "5"; "--workers"; "1" ]
             Expect.equal code 0 (out + err)
             Expect.stringContains out "runs of 10 images" "five batches over five epochs of one batch (one epoch's batch only once)"
-            // each run printed (images, seconds to 1 ms); the summary's median, min and max are of the 3 timed runs' rates
+            // each run printed (images, milliseconds); the summary's median, min and max are of the 3 timed runs' rates
             for label in [ "32px views, 1 worker(s)"; "synthetic scenes (96px views of 128px scenes), 1 worker(s)" ] do
                 let escaped = Text.RegularExpressions.Regex.Escape label
                 let runs =
-                    [ for m in Text.RegularExpressions.Regex.Matches(out, sprintf @"(?m)^  %s run (\d+)( \(warm-up\))?: (\d+) images in ([\d.]+) s$" escaped) ->
+                    [ for m in Text.RegularExpressions.Regex.Matches(out, sprintf @"(?m)^  %s run (\d+)( \(warm-up\))?: (\d+) images in ([\d.]+) ms$" escaped) ->
                         int m.Groups.[1].Value, m.Groups.[2].Success, float m.Groups.[3].Value, float m.Groups.[4].Value ]
                 Expect.equal [ for run, warm, _, _ in runs -> run, warm ] [ 1, true; 2, false; 3, false; 4, false ] (sprintf "%s: a warm-up, then 3 timed runs:\n%s" label out)
-                // a rate's bounds from seconds printed to 1 ms; the k-th smallest rate lies between the k-th smallest bounds
-                let bounds bound = [ for _, warm, images, seconds in runs do if not warm then images / max 1e-9 (seconds + bound) ] |> List.sort
-                let low, high = bounds 0.0005, bounds -0.0005
+                // a rate's bounds from milliseconds printed to 0.1; the k-th smallest rate lies between the k-th smallest bounds
+                let bounds bound = [ for _, warm, images, ms in runs do if not warm then 1e3 * images / max 1e-9 (ms + bound) ] |> List.sort
+                let low, high = bounds 0.05, bounds -0.05
                 let summary = Text.RegularExpressions.Regex.Match(out, sprintf @"(?m)^%s: ([\d.]+) images/s \(median of 3 runs of 10 images; min ([\d.]+), max ([\d.]+)\)" escaped)
                 Expect.isTrue summary.Success (sprintf "%s: its summary" label)
                 for group, k in [ 1, 1; 2, 0; 3, 2 ] do
@@ -125,13 +125,10 @@ let tests =
         }
 
         test "Timing.Median prints every run, the warm-ups marked, and the median, min and max of the timed runs alone" {
-            // warm-ups of 30 ms, then 40, 1 and 15 ms: the median, the mean, the first and the min of the timed runs all differ
-            let sleeps = Collections.Generic.Queue [ 30; 30; 40; 1; 15 ]
-            let out = new StringWriter()
-            let previous = Console.Out
-            Console.SetOut out
-            let median = try Timing.Median("probe", 2, 3, Func<string>(fun () -> Threading.Thread.Sleep(sleeps.Dequeue()); "")) finally Console.SetOut previous
-            Expect.equal (expectTimedRuns "probe" 2 3 (out.ToString())) (float (median.ToString("F1", Globalization.CultureInfo.InvariantCulture))) "returns the median it prints"
+            // warm-ups of 30 ms, then 40, 15 and 1 ms: the median is neither the mean, the first (the max) nor the last (the min)
+            let sleeps = Collections.Generic.Queue [ 30; 30; 40; 15; 1 ]
+            let median, out = withStdout (fun () -> Timing.Median("probe", 2, 3, Func<string>(fun () -> Threading.Thread.Sleep(sleeps.Dequeue()); "")))
+            Expect.equal (expectTimedRuns "probe" 2 3 out) (float (median.ToString("F1", Globalization.CultureInfo.InvariantCulture))) "returns the median it prints"
         }
 
         test "bench-vit and bench-clustering time --repeats runs after 2 warm-ups; bench-vit's images/s are --batch over each median; bench-clustering takes 4 tokens (8 in two views for its 5 clusters)" {
@@ -158,9 +155,9 @@ let tests =
             let numbers (e: Text.Json.JsonElement) = [ for v in e.EnumerateArray() -> v.GetDouble() ]
             // an even count: the mean of the middle two, which is neither the mean of all nor the last
             let median4 (xs: float list) = Expect.equal xs.Length 4 "a time per timed step"; let s = List.sort xs in (s.[1] + s.[2]) / 2.0
-            let stepS, threads, raw = field "step_s", field "threads", numbers (json.RootElement.GetProperty "steps_s")
+            let stepS, threads, raw = field "step_s", field "threads", numbers (json.RootElement.GetProperty "step_times_s")
             for printed, s in List.zip [ for _, warm, s in steps do if not warm then s ] raw do
-                Expect.isLessThanOrEqual (abs (printed - s)) 0.0051 "steps_s: the timed steps as printed (to 0.01 s), in order"
+                Expect.isLessThanOrEqual (abs (printed - s)) 0.0051 "step_times_s: the timed steps as printed (to 0.01 s), in order"
             Expect.equal stepS (median4 raw) "step_s: the median of the timed steps, not their mean or the last"
             let summary = Text.RegularExpressions.Regex.Match(out, @"step: ([\d.]+) s median over (\d+), ([\d.]+) images/s")
             Expect.equal (int summary.Groups.[2].Value) 4 "a median over the timed steps"
@@ -175,13 +172,13 @@ let tests =
             Expect.isGreaterThanOrEqual threads 1.0 "--threads 0: the cores, not 0 threads"
             let phases = [ for p in json.RootElement.GetProperty("phases").EnumerateObject() -> p.Name, p.Value.GetDouble() ] |> Map.ofList
             Expect.floatClose Accuracy.veryHigh (field "clustering_share") (phases.["clustering"] / stepS) "the clustering's share of the median step"
-            let phaseSteps = [ for p in json.RootElement.GetProperty("phase_steps_s").EnumerateObject() -> p.Name, numbers p.Value ] |> Map.ofList
-            Expect.equal (set phaseSteps.Keys) (set phases.Keys) "raw times for every phase"
-            for KeyValue(phase, times) in phaseSteps do
-                Expect.equal phases.[phase] (median4 times) (sprintf "%s: the median of its timed steps" phase)
+            // per timed step, its phases' times
+            let stepPhases = [ for step in json.RootElement.GetProperty("phase_times_s").EnumerateArray() -> [ for p in step.EnumerateObject() -> p.Name, p.Value.GetDouble() ] |> Map.ofList ]
+            for KeyValue(phase, median) in phases do
+                Expect.equal median (median4 [ for step in stepPhases -> step.[phase] ]) (sprintf "%s: the median of its timed steps' times" phase)
             // the phases of a step partition it up to its last mark: they add up to at most the step
-            for i in 0 .. 3 do
-                Expect.isLessThanOrEqual (phaseSteps.Values |> Seq.sumBy (fun times -> times.[i])) (raw.[i] + 1e-9) (sprintf "timed step %d: its phases within it" (i + 1))
+            for i, step in List.indexed stepPhases do
+                Expect.isLessThanOrEqual (Seq.sum step.Values) (raw.[i] + 1e-9) (sprintf "timed step %d: its phases within it" (i + 1))
             let table = [ for m in Text.RegularExpressions.Regex.Matches(out, @"(?m)^(\S.*?)\s+\d+\.\d{3}\s+(\d+\.\d)%$") -> m.Groups.[1].Value, float m.Groups.[2].Value ]
             Expect.equal (set (List.map fst table)) (set phases.Keys) "the table lists the JSON's phases"
             for phase, share in table do
@@ -410,12 +407,9 @@ let tests =
         }
 
         test "a rank's bad option points at the command's --help, not at 'train [rank 1]'" {
-            let error = new StringWriter()
-            let previous = Console.Error
-            Console.SetError error
-            let code = try ExitCodes.Report("train [rank 1]", OptionException "--lr must be positive") finally Console.SetError previous
+            let code, error = withStderr (fun () -> ExitCodes.Report("train [rank 1]", OptionException "--lr must be positive"))
             Expect.equal code 2 "bad input"
-            Expect.equal (error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray)
+            Expect.equal (error.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray)
                 [ "croc-host train [rank 1]: --lr must be positive"; "Run `croc-host train --help` for its options." ] "the line names the rank, the hint the command"
         }
 

@@ -334,7 +334,8 @@ let tests =
                 let cells = [ for m in Text.RegularExpressions.Regex.Matches(row, @"([\d.]+) s \(\s*(\d+)% eff\.\)") -> float m.Groups.[1].Value, float m.Groups.[2].Value ]
                 Expect.equal cells.Length 3 (sprintf "%d nodes: this machine's link and two others:\n%s" nodes text)
                 for step, efficiency in cells do
-                    Expect.isLessThanOrEqual (abs (efficiency - 100.0 * 4.3 / step)) 0.6 (sprintf "%d nodes: %g%% of %g s is compute" nodes efficiency step)
+                    // the efficiency printed to 1 %, the step to 0.01 s (≥ 4.3 s: ≤ 0.12 % off in 430/step)
+                    Expect.isLessThanOrEqual (abs (efficiency - 100.0 * 4.3 / step)) 0.65 (sprintf "%d nodes: %g%% of %g s is compute" nodes efficiency step)
                 for (bandwidth, latency), (step, _) in List.zip links (List.tail cells) do
                     let expected = 4.3 + (2.0 * float (nodes - 1) / float nodes * gradients / bandwidth + 2.0 * float (nodes - 1) * latency)
                     Expect.equal (printed "F2" step) (printed "F2" expected) (sprintf "%d nodes at %g B/s, %g s latency" nodes bandwidth latency)

@@ -49,11 +49,7 @@ let loss (record: JsonElement) = record.GetProperty("loss").GetDouble()
 
 let tensorsOf (checkpoint: string) = let struct (t, _) = Safetensors.Read(checkpoint) in t
 
-let cli (args: string[]) =
-    let error = new StringWriter()
-    let previous = Console.Error
-    Console.SetError error
-    try Cli.Run args, error.ToString() finally Console.SetError previous
+let cli (args: string[]) = withStderr (fun () -> Cli.Run args)
 
 let tests =
     testSequenced <| testList "Training" [
@@ -322,14 +318,8 @@ let tests =
 
         test "bench-block times each operation of a block and the attention's forward + backward, in both precisions" {
             for precision in [ "fp32"; "bf16" ] do
-                let out = new StringWriter()
-                let previous = Console.Out
-                Console.SetOut out
-                let code =
-                    try fst (cli [| "bench-block"; "--arch"; "tiny"; "--size"; "32"; "--images"; "2"; "--repeats"; "1"; "--precision"; precision |])
-                    finally Console.SetOut previous
+                let (code, _), text = withStdout (fun () -> cli [| "bench-block"; "--arch"; "tiny"; "--size"; "32"; "--images"; "2"; "--repeats"; "1"; "--precision"; precision |])
                 Expect.equal code 0 precision
-                let text = out.ToString()
                 for line in [ "LayerNorm (float32) ×2"; "GELU"; "sum (a block's forward, op by op)"; "attention forward + backward (graph)" ] do
                     Expect.stringContains text line (sprintf "%s: %s" precision line)
                 if precision = "bf16" then Expect.stringContains text "softmax (bf16, rows of T)" "the bf16 attention's steps"
