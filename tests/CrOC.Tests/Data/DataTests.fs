@@ -175,6 +175,8 @@ let tests =
             Expect.notEqual (DatasetFingerprint.Of(files "/data/set" [ "a/1.jpg"; "a/2.jpg"; "b/4.png" ])) here "another name"
             Expect.notEqual (DatasetFingerprint.Of(files "/data/set" [ "a/2.jpg"; "a/1.jpg"; "b/3.png" ])) here "another order"
             Expect.notEqual (DatasetFingerprint.Of(files "/data/set" [ "a/1.jpg"; "a/2.jpg"; "c/3.png" ])) here "another folder"
+            Expect.notEqual (DatasetFingerprint.Of(files "/data/set" [ "a/1.jpg"; "ab/2.jpg" ])) (DatasetFingerprint.Of(files "/data/set" [ "a/1.jpg"; "ac/2.jpg" ])) "another folder whose name begins as the first's"
+            Expect.notEqual (DatasetFingerprint.Of(files "/data/set" [ "1.jpg"; "2.jpg" ])) (DatasetFingerprint.Of(files "/data/set" [ "1.jpg2.jpg" ])) "two names, not one name of both"
             let shard (root: string) (length: int64) = [ for m in [ "x.jpg"; "y.jpg" ] -> ImageEntry.InArchive(root + "/s.tar", TarMember(m, 512L, length)) ]
             Expect.equal (DatasetFingerprint.Of(shard "/a" 100L)) (DatasetFingerprint.Of(shard "/b" 100L)) "an archive under another root"
             Expect.notEqual (DatasetFingerprint.Of(shard "/a" 100L)) (DatasetFingerprint.Of(shard "/a" 101L)) "another member size"
@@ -359,6 +361,9 @@ let tests =
                 let before = GC.GetAllocatedBytesForCurrentThread()
                 Expect.isFalse (PictureMark.IsOn mask) (name + " is no picture of croc-host's (the check an output's replacement makes)")
                 Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (16L <<< 20) (name + ": bytes allocated by that check")
+            // a chunk of odd size is followed by a pad byte, which is no part of the next chunk
+            let odd = Array.concat [ latin1 "WEBP"; vp8x; latin1 "EXIF"; le32 3u; [| 1uy; 2uy; 3uy; 0uy |]; latin1 "XMP "; le32 2u; [| 4uy; 5uy |] ]
+            Expect.isNull (ExpansionBombs.Why(Array.concat [ latin1 "RIFF"; le32 (uint32 odd.Length); odd ])) "a WebP of an odd-sized chunk and its pad byte"
             let scans = Expect.throwsC (fun () -> ImageDecoder().Decode(progressiveJpeg 1001, "scans.jpg") |> ignore) id
             Expect.stringContains scans.Message "a JPEG of 1,002 scans, more than 1,000" "a scan bomb"
             let progressive = ImageDecoder().Decode(progressiveJpeg 3, "progressive.jpg")
@@ -476,6 +481,15 @@ let tests =
                         let pixel = png.[x, y]
                         let expected = [| float32 pixel.R * (1.0f / 255.0f); float32 pixel.G * (1.0f / 255.0f); float32 pixel.B * (1.0f / 255.0f) |]
                         Expect.equal [| decoded.[0, y, x]; decoded.[1, y, x]; decoded.[2, y, x] |] expected (sprintf "width %d, pixel (%d, %d)" width x y)
+        }
+
+        test "images are in ordinal name order (capitals before lower case, as Python's sorted), whatever order the folder lists them in" {
+            let dir = tempDir "ordinal"
+            for name in [ "a.jpg"; "B.jpg"; "_c.jpg"; "img10.jpg"; "img1.jpg"; "Z/x.jpg" ] do
+                Directory.CreateDirectory(present (Path.GetDirectoryName(Path.Combine(dir, name)))) |> ignore
+                File.WriteAllBytes(Path.Combine(dir, name), [| 1uy |])
+            Expect.sequenceEqual [ for e in ImageSources.Find([ dir ], ignore) -> Path.GetRelativePath(dir, e.Path) ] [ "B.jpg"; "Z/x.jpg"; "_c.jpg"; "a.jpg"; "img1.jpg"; "img10.jpg" ] "ordinal"
+            Directory.Delete(dir, true)
         }
 
         test "an empty or missing dataset root gives a clear error at start" {

@@ -35,12 +35,33 @@ let sceneTar (n: int) (extra: (string * byte[]) list) =
 
 let private garbage = Array.init 3000 (fun i -> byte ((i * 7919) % 251))
 
+/// A tar header block made by hand: `name`, type flag `kind` and the 12-byte size field `size` as
+/// given (what TarWriter never writes for small members), ustar magic, checksum computed.
+let private rawHeader (name: string) (kind: char) (size: byte[]) =
+    let header = Array.zeroCreate<byte> 512
+    Text.Encoding.ASCII.GetBytes(name).CopyTo(header, 0)
+    Text.Encoding.ASCII.GetBytes("0000644\000").CopyTo(header, 100)
+    size.CopyTo(header, 124)
+    header.[156] <- byte kind
+    Text.Encoding.ASCII.GetBytes("ustar\00000").CopyTo(header, 257)
+    let sum = header |> Array.mapi (fun i b -> if i >= 148 && i < 156 then 32 else int b) |> Array.sum
+    Text.Encoding.ASCII.GetBytes(sprintf "%06o\000 " sum).CopyTo(header, 148)
+    header
+
+/// A size field in octal, and in GNU's base-256 form (high bit set, big-endian), as tar writes for members of 8 GiB and more.
+let private octalSize (n: int64) = Text.Encoding.ASCII.GetBytes(sprintf "%011o\000" n)
+let private base256Size (n: int64) = Array.append [| 0x80uy; 0uy; 0uy; 0uy |] (BitConverter.GetBytes n |> Array.rev)
+
+/// `bytes` padded with zeros to whole 512-byte blocks.
+let private blocks (bytes: byte[]) = Array.append bytes (Array.zeroCreate ((512 - bytes.Length % 512) % 512))
+
 let tests =
     testList "Tar" [
         test "ustar, pax and GNU archives (long names, folders, non-image members) index to their image members with exact bytes" {
             let dir = DataTests.tempDir "tar-formats"
             let longFolder = String.replicate 12 "very-long-folder-name/"
-            let members = [ "a/one.jpg", [| 1uy; 2uy; 3uy |]; longFolder + "two.png", Array.init 1500 byte; "notes.txt", [| 9uy |]; "c/three.JPEG", [||] ]
+            let prefixed = String.replicate 6 "folder-name-long/" + "four.jpg" // 110 characters: ustar's prefix field holds its folders
+            let members = [ "a/one.jpg", [| 1uy; 2uy; 3uy |]; longFolder + "two.png", Array.init 1500 byte; "notes.txt", [| 9uy |]; "c/three.JPEG", [||]; prefixed, [| 4uy |] ]
             for format in [ TarEntryFormat.Ustar; TarEntryFormat.Pax; TarEntryFormat.Gnu ] do
                 let usable = if format = TarEntryFormat.Ustar then List.filter (fun (n: string, _) -> n.Length <= 255) members else members
                 let path = writeTar format (Path.Combine(dir, sprintf "%A.tar" format)) usable
@@ -133,6 +154,20 @@ let tests =
             let found = ImageSources.Find([ tar ], Action<string>(warnings.Add))
             Expect.equal found.Count 2 "the two members before the damage"
             Expect.stringContains (String.Join("\n", warnings)) "bad header checksum" "reported"
+            // One byte of the third member's name changed: only the checksum tells.
+            let renamed = Array.copy bytes
+            renamed.[int third.Offset - 512] <- renamed.[int third.Offset - 512] ^^^ 1uy
+            File.WriteAllBytes(tar, renamed)
+            let archive = TarArchive.Open tar
+            Expect.equal archive.Members.Count 2 "the two members before the changed header"
+            Expect.stringContains (present archive.Problem) "bad header checksum" "reported"
+            // Cut right after the last member's data (no padding, no end blocks): nothing is missing.
+            let last = Seq.last members
+            File.WriteAllBytes(tar, bytes.[.. int (last.Offset + last.Length) - 1])
+            let archive = TarArchive.Open tar
+            Expect.equal archive.Members.Count 4 "every member"
+            Expect.isNull archive.Problem "no damage"
+            Expect.sequenceEqual (archive.Read(Seq.last archive.Members)) (File.ReadAllBytes(Path.Combine(folder, present (Path.GetFileName last.Name)))) "the last member whole"
             // Truncated in the middle of the last member's data.
             File.WriteAllBytes(tar, bytes.[.. int (Seq.last members).Offset + 100])
             warnings.Clear()
@@ -222,6 +257,8 @@ let tests =
             // a list written on Windows (byte-order mark, CRLF) reads as any other; a list linked to a device that never ends is refused (it read one endless line until out of memory)
             File.WriteAllText(Path.Combine(dir, "windows.txt"), "\uFEFFimgs/b.jpg\r\n# a comment\r\nsh/part-000\r\n", Text.UTF8Encoding(true))
             Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "windows.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ] [ "imgs/b.jpg"; "sh/part-000/p.jpg" ] "BOM and CRLF"
+            File.WriteAllLines(Path.Combine(dir, "spaced.txt"), [ "  imgs/b.jpg  "; "   # an indented comment"; "\tsh/part-000" ])
+            Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "spaced.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ] [ "imgs/b.jpg"; "sh/part-000/p.jpg" ] "lines trimmed; an indented # is a comment"
             File.WriteAllText(Path.Combine(dir, "powershell.txt"), "imgs/b.jpg\rsh/part-000\r", Text.UnicodeEncoding(false, true)) // `>` of Windows PowerShell 5: UTF-16 with its mark; lone \r line ends (classic Mac)
             Expect.equal [ for e in ImageSources.Find([ Path.Combine(dir, "powershell.txt") ], ignore) -> e.Name.Replace(dir + "/", "") ] [ "imgs/b.jpg"; "sh/part-000/p.jpg" ] "UTF-16 and lone \\r (read as one UTF-8 line once: it named nothing)"
             File.CreateSymbolicLink(Path.Combine(dir, "endless.txt"), "/dev/zero") |> ignore
@@ -239,15 +276,35 @@ let tests =
             File.WriteAllBytes(Path.Combine(odd, "a.jpg"), Array.init 10 byte)
             Expect.equal [ for e in ImageSources.Find([ odd ], ignore) -> Path.GetFileName e.Path ] [ "a.jpg" ] "the folder itself, not a pattern matching itself"
             let hashed = Directory.CreateDirectory(Path.Combine(dir, "run#1")).FullName
-            let dotted = writeTar TarEntryFormat.Pax (Path.Combine(hashed, "shard.tar")) [ entry "./train/cat/a.jpg"; entry "./val/cat/b.jpg"; entry "/train/dog/c.jpg" ]
+            let dotted = writeTar TarEntryFormat.Pax (Path.Combine(hashed, "shard.tar")) [ entry "./train/cat/a.jpg"; entry "./val/cat/b.jpg"; entry "/train/dog/c.jpg"; entry "./trainval/d.jpg" ]
             let members roots = [ for e in ImageSources.Find(roots, ignore) -> present e.Member ]
-            Expect.equal (members [ dotted ]) [ "train/cat/a.jpg"; "train/dog/c.jpg"; "val/cat/b.jpg" ] "an archive under a folder with '#'; names without ./ and /"
-            Expect.equal (members [ dotted + "#train" ]) [ "train/cat/a.jpg"; "train/dog/c.jpg" ] "a folder inside it"
+            Expect.equal (members [ dotted ]) [ "train/cat/a.jpg"; "train/dog/c.jpg"; "trainval/d.jpg"; "val/cat/b.jpg" ] "an archive under a folder with '#'; names without ./ and /"
+            Expect.equal (members [ dotted + "#train" ]) [ "train/cat/a.jpg"; "train/dog/c.jpg" ] "a folder inside it (not trainval/, whose name begins alike)"
             Expect.sequenceEqual (TarArchive.ReadFileOrMember(dotted + "#val/cat/b.jpg", 10)) (Array.init 10 byte) "a member read by name"
             Expect.throwsT<DatasetException> (fun () -> TarArchive.ReadFileOrMember(dotted + "#val/cat/b.jpg", 9) |> ignore) "a member beyond the limit"
             Expect.equal (ImageSources.HomeExpanded("~/coco/train", "/home/u")) "/home/u/coco/train" "~/ is the home folder (no shell expands it after a comma or in a config file)"
             Expect.equal (ImageSources.HomeExpanded("a~/b", "/home/u")) "a~/b" "only a leading ~/"
             Expect.equal (TarArchive.SplitName "~/in-{000..009}.tar#train/x").Value (struct ("~/in-{000..009}.tar", "train/x")) "the folder inside a shard range, by name"
+            for root, location in [ "/data/shards/train-{000..009}.tar", "/data/shards"; "/data/coco/*2017", "/data/coco"; "/data/a.tar#train", "/data/a.tar"; "/data/list.txt", "/data/list.txt" ] do
+                Expect.equal (ImageSources.Location root) location (root + ": where its images are (the folder before a range or a wildcard)")
+            Directory.Delete(dir, true)
+        }
+
+        test "hand-made headers: a base-256 size (GNU tar's, from 8 GiB), a pax size over a ustar size of 0, a GNU long name taken by the folder it names" {
+            let dir = DataTests.tempDir "tar-raw"
+            let data = Array.init 700 (fun i -> byte (i % 251))
+            let longFolder = String.replicate 8 "long-folder-name/" // 136 characters: a GNU long name ('L') before the folder's header
+            let path = Path.Combine(dir, "raw.tar")
+            File.WriteAllBytes(path, Array.concat [
+                rawHeader "big.jpg" '0' (base256Size 700L); blocks data
+                rawHeader "PaxHeaders/paxed.jpg" 'x' (octalSize 12L); blocks "12 size=700\n"B; rawHeader "paxed.jpg" '0' (octalSize 0L); blocks data
+                rawHeader "././@LongLink" 'L' (octalSize (int64 longFolder.Length + 1L)); blocks (Text.Encoding.ASCII.GetBytes(longFolder + "\000")); rawHeader longFolder.[.. 98] '5' (octalSize 0L)
+                rawHeader "after.jpg" '0' (octalSize 700L); blocks data
+                Array.zeroCreate 1024 ])
+            let archive = TarArchive.Open path
+            Expect.isNull archive.Problem "a clean archive"
+            Expect.sequenceEqual [ for m in archive.Members -> m.Name ] [ "big.jpg"; "paxed.jpg"; "after.jpg" ] "every file, the one after the folder under its own name"
+            for m in archive.Members do Expect.sequenceEqual (archive.Read m) data (m.Name + ": its bytes")
             Directory.Delete(dir, true)
         }
 
@@ -264,27 +321,33 @@ let tests =
                     writer.WriteEntry entry
                 add TarEntryType.RegularFile "a/one.jpg" "" [| 1uy |]
                 add TarEntryType.HardLink "a/hard.jpg" "a/one.jpg" [||] // the file as it is here: [1]
+                add TarEntryType.HardLink "a/dot.jpg" "./a/one.jpg" [||] // named as `tar -C dir .` names it: the same file
                 add TarEntryType.RegularFile "a/one.jpg" "" [| 2uy; 2uy |] // replaces it
                 add TarEntryType.SymbolicLink "b/sym.jpg" "../a/one.jpg" [||] // the final file: [2; 2]
                 add TarEntryType.SymbolicLink "b/chain.jpg" "sym.jpg" [||]
                 add TarEntryType.SymbolicLink "b/dangling.jpg" "absent.jpg" [||]
-                add TarEntryType.SymbolicLink "b/out.jpg" "../../outside.jpg" [||]
+                add TarEntryType.SymbolicLink "b/out.jpg" "../../a/one.jpg" [||] // out of the archive, though a/one.jpg is in it
                 add TarEntryType.SymbolicLink "b/loop.jpg" "loop.jpg" [||]
+                add TarEntryType.SymbolicLink "b/absolute.jpg" "/a/one.jpg" [||] // "/" is the archive's root
+                add TarEntryType.RegularFile "c/gone.jpg" "" [| 3uy |]
+                add TarEntryType.SymbolicLink "c/gone.jpg" "absent.jpg" [||] // replaces the file with a link to nothing
+                add TarEntryType.HardLink "c/hard.jpg" "c/gone.jpg" [||] // a hard link to that link: no file either
             let archive = TarArchive.Open path
             let read = Map [ for m in archive.Members -> m.Name, archive.Read m ]
-            Expect.equal (Map.keys read |> Seq.sort |> Seq.toList) [ "a/hard.jpg"; "a/one.jpg"; "b/chain.jpg"; "b/sym.jpg" ] "one member per name that resolves to a file"
-            Expect.equal read.["a/hard.jpg"] [| 1uy |] "a hard link: the file it named when it was written"
-            for name in [ "a/one.jpg"; "b/sym.jpg"; "b/chain.jpg" ] do Expect.equal read.[name] [| 2uy; 2uy |] (name + ": the last member of that name")
+            Expect.sequenceEqual [ for m in archive.Members -> m.Name ] [ "a/hard.jpg"; "a/dot.jpg"; "a/one.jpg"; "b/sym.jpg"; "b/chain.jpg"; "b/absolute.jpg" ] "one member per name that resolves to a file, in archive order (a repeated name where its last member is)"
+            for name in [ "a/hard.jpg"; "a/dot.jpg" ] do Expect.equal read.[name] [| 1uy |] (name + ": a hard link, the file it named when it was written")
+            for name in [ "a/one.jpg"; "b/sym.jpg"; "b/chain.jpg"; "b/absolute.jpg" ] do Expect.equal read.[name] [| 2uy; 2uy |] (name + ": the last member of that name")
             let notes = String.Join("\n", archive.Notes)
-            Expect.stringContains notes "3 link member(s) name no file" "dangling, outside, loop: counted"
-            Expect.stringContains notes "1 member(s) repeat an earlier name" "the repeated name counted"
+            Expect.stringContains notes "5 link member(s) name no file" "dangling, outside, loop, the file replaced by a dangling link and the hard link to it: counted"
+            Expect.stringContains notes "2 member(s) repeat an earlier name" "the repeated names counted"
             // GNU tar, extracting, leaves the same bytes under each name it makes a file of.
             let out = Directory.CreateDirectory(Path.Combine(dir, "extracted")).FullName
             let tar = Diagnostics.Process.Start("tar", [| "-xf"; path; "-C"; out |])
             tar.WaitForExit()
-            for KeyValue(name, bytes) in read do Expect.equal (File.ReadAllBytes(Path.Combine(out, name))) bytes (name + " as tar extracts it")
+            for KeyValue(name, bytes) in read do
+                if name <> "b/absolute.jpg" then Expect.equal (File.ReadAllBytes(Path.Combine(out, name))) bytes (name + " as tar extracts it") // tar keeps an absolute target absolute
             let warnings = ResizeArray<string>()
-            Expect.equal (ImageSources.Find([ path ], Action<string>(warnings.Add))).Count 4 "the dataset sees the same members"
+            Expect.equal (ImageSources.Find([ path ], Action<string>(warnings.Add))).Count 6 "the dataset sees the same members"
             Expect.equal warnings.Count 2 "the notes said once each, naming the archive"
             Expect.isTrue (warnings |> Seq.forall (fun w -> w.StartsWith path)) "naming the archive"
             Directory.Delete(dir, true)
