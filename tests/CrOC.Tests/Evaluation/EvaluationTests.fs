@@ -470,7 +470,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "real-photo suite: the README tables and the curve from hand-made results (mean ± sample std over seeds, the per-class means, both curves from the random start)" {
+        test "real-photo suite: the README tables and the curve from hand-made results (mean ± sample std over seeds, one seed alone, the per-class means, both curves from the random start)" {
             let classes (road: float) (sky: float) = Collections.Generic.Dictionary<string, float>(dict [ "road", road; "sky", sky ])
             let row methodName seed camVid horse horseMean knn seconds road sky =
                 RealPhotos.BackboneResult(methodName, seed, camVid, [| camVid |], classes road sky, horse, horseMean, knn, seconds)
@@ -484,6 +484,10 @@ let tests =
             // CrOC: CamVid 45/55, horse IoU 60/70, Weizmann mIoU 75/85, k-NN 20/30 (std of two values a apart: a/√2)
             Expect.stringContains (results.Table()) "| CrOC | 50.0 ± 7.1 (45.0 / 55.0) | 65.0 ± 7.1 (60.0 / 70.0) | 80.0 ± 7.1 (75.0 / 85.0) | 25.0 ± 7.1 (20.0 / 30.0) | 30.0 min |" "the CrOC row, each column its own number"
             Expect.stringContains (results.Table()) "| random init | 10.0 ± 0.0 (10.0 / 10.0) | 20.0 ± 0.0 (20.0 / 20.0) | 30.0 ± 0.0 (30.0 / 30.0) | 1.0 ± 0.0 (1.0 / 1.0) | – |" "the random row, no pre-training time"
+            Expect.stringContains (results.Table()) "Mean ± std over seeds 0, 1 (values per seed in brackets)" "the note under the table"
+            let seed0 = RealPhotos.RealPhotoResults("quick", results.Backbones |> Seq.filter (fun b -> b.Seed = 0) |> Array.ofSeq, [||], readOnlyDict [])
+            Expect.stringContains (seed0.Table()) "| CrOC | 45.0 | 60.0 | 75.0 | 20.0 | 20.0 min |" "one seed: its values"
+            Expect.stringContains (seed0.Table()) "Seed 0 alone; each CamVid value" "and a note that promises no std or brackets (it did once)"
             Expect.stringContains (results.ClassTable()) "| CrOC | 60.0 | 80.0 |" "per class: the mean over the seeds (road 50/70, sky 70/90)"
             let series = results.CurveSeries() |> Seq.map (fun struct (label, points) -> label, List.ofSeq points) |> Map.ofSeq
             Expect.equal series.["CrOC"] [ struct (0.0, 10.0); struct (250.0, 30.0) ] "CrOC's curve starts at the random initialisation"

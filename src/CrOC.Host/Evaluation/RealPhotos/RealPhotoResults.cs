@@ -48,7 +48,7 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
     public string Table()
     {
         var text = new StringBuilder();
-        var seeds = string.Join(", ", Backbones.Select(b => b.Seed).Distinct());
+        var seeds = Backbones.Select(b => b.Seed).Distinct().ToList();
         text.AppendLine($"| method | CamVid test mIoU % | Weizmann horse IoU % | Weizmann mIoU % | Tiny ImageNet k-NN top-1 % | pre-training (per run) |");
         text.AppendLine("|---|---|---|---|---|---|");
         foreach (var method in Methods)
@@ -58,7 +58,9 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
             text.AppendLine($"| {method} | {Statistics.PercentCell(rows.Select(r => r.CamVid))} | {Statistics.PercentCell(rows.Select(r => r.Horse))} | {Statistics.PercentCell(rows.Select(r => r.HorseMeanIoU))} | {Statistics.PercentCell(rows.Select(r => r.Knn))} | {time} |");
         }
         text.AppendLine();
-        text.AppendLine($"Mean ± std over seeds {seeds} (values per seed in brackets); each CamVid value is itself the mean of the probe seeds.");
+        text.AppendLine(seeds.Count == 1 // one seed's cells are its values: no std, no brackets
+            ? $"Seed {seeds[0]} alone; each CamVid value is itself the mean of the probe seeds."
+            : $"Mean ± std over seeds {string.Join(", ", seeds)} (values per seed in brackets); each CamVid value is itself the mean of the probe seeds.");
         return text.ToString();
     }
 
