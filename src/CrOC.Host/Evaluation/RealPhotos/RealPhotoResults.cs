@@ -58,9 +58,10 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
             text.AppendLine($"| {method} | {Statistics.PercentCell(rows.Select(r => r.CamVid))} | {Statistics.PercentCell(rows.Select(r => r.Horse))} | {Statistics.PercentCell(rows.Select(r => r.HorseMeanIoU))} | {Statistics.PercentCell(rows.Select(r => r.Knn))} | {time} |");
         }
         text.AppendLine();
-        text.AppendLine(seeds.Count == 1 // one seed's cells are its values: no std, no brackets
-            ? $"Seed {seeds[0]} alone; each CamVid value is itself the mean of the probe seeds."
-            : $"Mean ± std over seeds {string.Join(", ", seeds)} (values per seed in brackets); each CamVid value is itself the mean of the probe seeds.");
+        var spread = seeds.Count == 1 // one seed's cells are its values: no std, no brackets
+            ? $"Seed {seeds[0]} alone"
+            : $"Mean ± std over seeds {string.Join(", ", seeds)} (values per seed in brackets)";
+        text.AppendLine($"{spread}; each CamVid value is itself the mean of the probe seeds.");
         return text.ToString();
     }
 
