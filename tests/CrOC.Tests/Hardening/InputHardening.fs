@@ -35,6 +35,9 @@ let private expectTimedRuns (label: string) (warmups: int) (repeats: int) (text:
     if repeats % 2 = 1 then Expect.equal median timed.[repeats / 2] (sprintf "%s: the median is the middle timed run" label)
     median
 
+/// The bounds of the rate of `items` done in a time printed to 0.1 ms (`ms`): items/s at ms ± 0.05.
+let private rateBounds (items: float) (ms: float) = 1e3 * items / (ms + 0.05), 1e3 * items / max 1e-9 (ms - 0.05)
+
 let tests =
     testList "input" [
         test "bench-data reports a skipped file once, not once per run and worker count; it times --batches past one epoch; its rates are the timed runs' images over their seconds" {
@@ -56,9 +59,9 @@ let tests =
                     [ for m in Text.RegularExpressions.Regex.Matches(out, sprintf @"(?m)^  %s run (\d+)( \(warm-up\))?: (\d+) images in ([\d.]+) ms$" escaped) ->
                         int m.Groups.[1].Value, m.Groups.[2].Success, float m.Groups.[3].Value, float m.Groups.[4].Value ]
                 Expect.equal [ for run, warm, _, _ in runs -> run, warm ] [ 1, true; 2, false; 3, false; 4, false ] (sprintf "%s: a warm-up, then 3 timed runs:\n%s" label out)
-                // a rate's bounds from milliseconds printed to 0.1; the k-th smallest rate lies between the k-th smallest bounds
-                let bounds bound = [ for _, warm, images, ms in runs do if not warm then 1e3 * images / max 1e-9 (ms + bound) ] |> List.sort
-                let low, high = bounds 0.05, bounds -0.05
+                // the k-th smallest rate lies between the k-th smallest lower and upper bounds
+                let bounds = [ for _, warm, images, ms in runs do if not warm then rateBounds images ms ]
+                let low, high = List.sort (List.map fst bounds), List.sort (List.map snd bounds)
                 let summary = Text.RegularExpressions.Regex.Match(out, sprintf @"(?m)^%s: ([\d.]+) images/s \(median of 3 runs of 10 images; min ([\d.]+), max ([\d.]+)\)" escaped)
                 Expect.isTrue summary.Success (sprintf "%s: its summary" label)
                 for group, k in [ 1, 1; 2, 0; 3, 2 ] do
@@ -138,8 +141,9 @@ let tests =
             let rates = Text.RegularExpressions.Regex.Match(out, @"images/s: forward ([\d.]+), forward\+backward ([\d.]+)")
             for median, group in List.zip medians [ 1; 2 ] do
                 let rate = float rates.Groups.[group].Value
-                // the median printed to 0.1 ms, the rate to 0.1 images/s
-                Expect.isTrue (rate >= 4000.0 / (median + 0.05) - 0.05 && rate <= 4000.0 / max 1e-3 (median - 0.05) + 0.05) (sprintf "%g images/s: 4 images in %g ms" rate median)
+                // the rate printed to 0.1 images/s
+                let low, high = rateBounds 4.0 median
+                Expect.isTrue (rate >= low - 0.05 && rate <= high + 0.05) (sprintf "%g images/s: 4 images in %g ms" rate median)
             let code, out, err = croc 120 [ "bench-clustering"; "--batch"; "1"; "--heads"; "1"; "--tokens"; "4"; "--dim"; "4"; "--repeats"; "2" ]
             Expect.equal code 0 err
             expectTimedRuns "clustering" 2 2 out |> ignore
