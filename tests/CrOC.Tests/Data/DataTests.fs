@@ -311,13 +311,16 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "a dataset of undecodable files is refused saying how many were tried (not 'more than 64' for two files)" {
-            let dir = tempDir "undecodable"
-            for name in [ "a.jpg"; "b.jpg" ] do File.WriteAllText(Path.Combine(dir, name), "not an image")
-            let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(1, 0))
-            let e = Expect.throwsC (fun () -> loader.Epoch(0L) |> Seq.head |> ignore) id
-            Expect.stringContains e.Message "2 files in a row could not be decoded near position 0 (every file of the dataset)" "the count tried"
-            Directory.Delete(dir, true)
+        test "a dataset of undecodable files is refused saying how many were tried (not 'more than 64' for two files; 64 of 100, not all)" {
+            let refusal (count: int) =
+                let dir = tempDir "undecodable"
+                for i in 1 .. count do File.WriteAllText(Path.Combine(dir, sprintf "%03d.jpg" i), "not an image")
+                let loader = ImageLoader(ImageSources.Find([ dir ]), MultiCropSpec.Croc(32, 8), LoaderOptions(1, 0))
+                let e = Expect.throwsC (fun () -> loader.Epoch(0L) |> Seq.head |> ignore) id
+                Directory.Delete(dir, true)
+                e.Message
+            Expect.stringContains (refusal 2) "2 files in a row could not be decoded near position 0 (every file of the dataset)" "the count tried"
+            Expect.stringContains (refusal 100) "64 files in a row could not be decoded near position 0: is this" "at most 64 tried"
         }
 
         test "a Pascal VOC root as a dataset gives its JPEGImages, not its masks" {
@@ -368,6 +371,7 @@ let tests =
             Expect.stringContains scans.Message "a JPEG of 1,002 scans, more than 1,000" "a scan bomb"
             let progressive = ImageDecoder().Decode(progressiveJpeg 3, "progressive.jpg")
             Expect.equal (progressive.Width, progressive.Height) (64, 64) "a progressive JPEG of a few scans decodes"
+            Expect.equal (ImageDecoder().Decode(progressiveJpeg 999, "limit.jpg").Width) 64 "1,000 scans, the limit itself, decode"
             let small = rgbPngWith [ pngChunk "zTXt" (Array.append (latin1 "Comment\000\000") (zlibZeros 1000))
                                      pngChunk "iTXt" (Array.append (latin1 "Title\000\001\000\000\000") (zlibZeros 1000)) ]
             let image = ImageDecoder().Decode(small, "small-text.png")
@@ -393,10 +397,10 @@ let tests =
                 let e = Expect.throwsC (fun () -> decoder.Decode(whole.[.. cut - 1], "cut.jpg") |> ignore) id
                 Expect.stringContains e.Message "a JPEG cut short" (sprintf "cut at %d of %d bytes" cut whole.Length)
             decoder.Decode(Array.append whole "appended by a camera"B, "trailer.jpg") |> ignore
-            // The marker walk itself, on a progressive-like stream: two scans (entropy data with a
-            // stuffed FF 00 and a restart FF D3), a table between them, the end marker.
+            // The marker walk itself, on a progressive-like stream: two scans (entropy data with
+            // stuffed FF 00s and a restart FF D3), a table between them, the end marker.
             let segment (marker: byte) (body: byte[]) = Array.concat [ [| 0xFFuy; marker; byte ((body.Length + 2) >>> 8); byte (body.Length + 2) |]; body ]
-            let entropy = [| 0x12uy; 0xFFuy; 0x00uy; 0x34uy; 0xFFuy; 0xD3uy; 0x56uy |]
+            let entropy = [| 0x12uy; 0xFFuy; 0x00uy; 0x34uy; 0xFFuy; 0xD3uy; 0xFFuy; 0x00uy; 0x56uy |] // a stuffed byte after the restart too
             let stream =
                 Array.concat [ [| 0xFFuy; 0xD8uy |]; segment 0xC2uy (Array.zeroCreate 9); segment 0xDAuy [| 1uy; 1uy; 0uy; 0uy; 63uy; 0uy |]; entropy
                                segment 0xC4uy (Array.zeroCreate 5); segment 0xDAuy [| 1uy; 1uy; 0uy; 1uy; 63uy; 0uy |]; entropy; [| 0xFFuy; 0xD9uy |] ]
@@ -436,20 +440,43 @@ let tests =
             let tableEnd = 13 + (if gif.[10] &&& 0x80uy <> 0uy then 3 <<< (int (gif.[10] &&& 7uy) + 1) else 0)
             let strayed : byte[] = Array.concat [ gif.[.. tableEnd - 1]; [| 0x55uy |]; gif.[tableEnd ..] ]
             Expect.isNull (EncodedEnd.Missing(Formats.Gif.GifFormat.Instance, strayed)) "a stray byte skipped"
+            // A 2×2 GIF whose colours are its frame's own (a local table of 2, black), cut in its image data.
+            let local : byte[] = Array.concat [ "GIF89a"B; [| 2uy; 0uy; 2uy; 0uy; 0uy; 0uy; 0uy |]                         // no global table
+                                                [| 0x2Cuy; 0uy; 0uy; 0uy; 0uy; 2uy; 0uy; 2uy; 0uy; 0x80uy |]; Array.zeroCreate 6 // descriptor, local table
+                                                [| 2uy; 3uy; 0x84uy; 0xA1uy; 0x00uy; 0uy; 0x3Buy |] ]                       // LZW: clear 0 6 0 end; terminator, trailer
+            Expect.equal (decoder.Decode(local, "local.gif").Width) 2 "a GIF of a local colour table decodes"
+            Expect.isNotNull (EncodedEnd.Missing(Formats.Gif.GifFormat.Instance, local.[.. local.Length - 4])) "its local table skipped: the data's last byte missing"
+            // BMPs by hand: the 16-byte OS/2 v2 header (no compression field), rows stored top-down (a negative height),
+            // and 32-bit bit fields whose header leaves the image size 0; each 2 rows of 8 bytes.
             let le32 (v: int) = [| byte v; byte (v >>> 8); byte (v >>> 16); byte (v >>> 24) |]
-            let os2 : byte[] = Array.concat [ "BM"B; le32 46; le32 0; le32 30; le32 16; le32 2; le32 2; [| 1uy; 0uy; 24uy; 0uy |]; Array.zeroCreate 16 ] // 2 rows of 8 bytes
-            Expect.isNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, os2)) "OS/2 v2: rows read without a compression field"
-            Expect.isNotNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, os2.[.. os2.Length - 2])) "one byte short"
-            // TIFF: the first directory's strips, little- and big-endian, by hand (encoders put the directory last).
-            let tiff (little: bool) (length: int) =
+            let info (height: int) (compression: int) = Array.concat [ le32 40; le32 2; le32 height; [| 1uy; 0uy; 32uy; 0uy |]; le32 compression; le32 0; le32 2835; le32 2835; le32 0; le32 0 ]
+            let masks = Array.concat [ le32 0xFF0000; le32 0xFF00; le32 0xFF ]
+            for name, (bmp: byte[]) in [ "OS/2 v2", Array.concat [ "BM"B; le32 46; le32 0; le32 30; le32 16; le32 2; le32 2; [| 1uy; 0uy; 24uy; 0uy |]; Array.zeroCreate 16 ]
+                                         "top-down", Array.concat [ "BM"B; le32 70; le32 0; le32 54; info -2 0; Array.zeroCreate 16 ]
+                                         "bit fields", Array.concat [ "BM"B; le32 82; le32 0; le32 66; info 2 3; masks; Array.zeroCreate 16 ] ] do
+                Expect.isNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, bmp)) (name + ": whole")
+                Expect.isNotNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, bmp.[.. bmp.Length - 2])) (name + ": one byte short")
+            // TIFF: the first directory's strips, little- and big-endian, as SHORTs or LONGs, by hand (encoders put the
+            // directory last). Values that fit the entry's 4 bytes are stored there, others after the directory.
+            let tiff (little: bool) (short: bool) (strips: (int * int) list) (length: int) =
                 let u16 (v: int) = if little then [| byte v; byte (v >>> 8) |] else [| byte (v >>> 8); byte v |]
                 let u32 (v: int) = if little then [| byte v; byte (v >>> 8); byte (v >>> 16); byte (v >>> 24) |] else [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
-                let entry tag value = Array.concat [ u16 tag; u16 4; u32 1; u32 value ]
-                let head = Array.concat [ (if little then "II"B else "MM"B); u16 42; u32 8; u16 2; entry 273 100; entry 279 50; u32 0 ]
+                let size, count = (if short then 2 else 4), strips.Length
+                let values (vs: int list) = Array.concat [ for v in vs -> if short then u16 v else u32 v ]
+                let inPlace = size * count <= 4
+                let entry tag i (vs: int list) =
+                    let field = if inPlace then Array.append (values vs) (Array.zeroCreate (4 - size * count)) else u32 (38 + i * size * count)
+                    Array.concat [ u16 tag; u16 (if short then 3 else 4); u32 count; field ]
+                let offsets, counts = List.map fst strips, List.map snd strips
+                let head = Array.concat [ (if little then "II"B else "MM"B); u16 42; u32 8; u16 2; entry 273 0 offsets; entry 279 1 counts; u32 0
+                                          (if inPlace then [||] else values (offsets @ counts)) ]
                 Array.append head (Array.zeroCreate (length - head.Length))
             for little in [ true; false ] do
-                Expect.isNull (EncodedEnd.Missing(Formats.Tiff.TiffFormat.Instance, tiff little 150)) "strip 100 + 50 inside 150 bytes"
-                Expect.isNotNull (EncodedEnd.Missing(Formats.Tiff.TiffFormat.Instance, tiff little 149)) "one byte short"
+                for short in [ false; true ] do
+                    for strips in [ [ 100, 50 ]; [ 100, 20; 120, 30 ] ] do
+                        let name = sprintf "little-endian %b, SHORT %b, strips %A" little short strips
+                        Expect.isNull (EncodedEnd.Missing(Formats.Tiff.TiffFormat.Instance, tiff little short strips 150)) (name + ": inside 150 bytes")
+                        Expect.isNotNull (EncodedEnd.Missing(Formats.Tiff.TiffFormat.Instance, tiff little short strips 149)) (name + ": one byte short")
         }
 
         test "decoding: CMYK becomes RGB, EXIF orientation is applied" {
@@ -679,5 +706,67 @@ let tests =
             let failure = Expect.throwsC (fun () -> for batch in loader.Epoch(1L) do batch.Dispose()) id
             Expect.isTrue (failure :? IOException) (sprintf "an I/O failure, not bad data: %s" failure.Message)
             Directory.Delete(dir, true)
+        }
+
+        test "the decoder's limits take their own value: a file of MaxFileBytes bytes, MaxPixels pixels and MaxSide px a side decodes; one more is refused" {
+            let path = Path.Combine(tempDir "limits", "8x4.png")
+            do
+                use image = new Image<Rgb24>(8, 4)
+                image.SaveAsPng(path)
+            let length = FileInfo(path).Length
+            let outcome (decoder: ImageDecoder) = try decoder.Decode(path).Width |> sprintf "%d px wide" with :? DecodeException as e -> e.Reason
+            Expect.equal (outcome (ImageDecoder(MaxFileBytes = length, MaxPixels = 32L, MaxSide = 8))) "8 px wide" "each limit met exactly"
+            for decoder, says in [ ImageDecoder(MaxFileBytes = length - 1L), sprintf "%d bytes exceed the limit of %d" length (length - 1L)
+                                   ImageDecoder(MaxPixels = 31L), "8x4 pixels exceed the limit of 31"
+                                   ImageDecoder(MaxSide = 7), "8x4 pixels: a side exceeds the limit of 7" ] do
+                Expect.equal (outcome decoder) says says
+            Directory.Delete(Path.GetDirectoryName path |> present, true)
+        }
+
+        test "a buffer to reuse is taken only when it has the image's size: one a row taller or a column wider is left alone" {
+            let decoder = ImageDecoder()
+            let png = rgbPngWith [] // 8×8
+            let same = RgbImage(8, 8)
+            Expect.isTrue (obj.ReferenceEquals(decoder.Decode(png, "same.png", same), same)) "the same size: reused"
+            for other in [ RgbImage(8, 9); RgbImage(9, 8) ] do
+                let decoded = decoder.Decode(png, "other.png", other)
+                Expect.equal (decoded.Width, decoded.Height) (8, 8) (sprintf "not decoded into a %d×%d buffer" other.Width other.Height)
+        }
+
+        test "a path that cannot be an image is the file's failure, said at once, never retried as the storage's: a link loop, a path through a file, a folder, an empty file" {
+            let dir = tempDir "no-image"
+            File.CreateSymbolicLink(Path.Combine(dir, "loop-a.jpg"), Path.Combine(dir, "loop-b.jpg")) |> ignore
+            File.CreateSymbolicLink(Path.Combine(dir, "loop-b.jpg"), Path.Combine(dir, "loop-a.jpg")) |> ignore
+            File.WriteAllBytes(Path.Combine(dir, "file.jpg"), [| 1uy |])
+            Directory.CreateDirectory(Path.Combine(dir, "folder.jpg")) |> ignore
+            File.WriteAllBytes(Path.Combine(dir, "empty.jpg"), [||])
+            let decoder = ImageDecoder(StorageRetryWaits = [| TimeSpan.Zero |])
+            for name, says in [ "loop-a.jpg", "Too many levels of symbolic links"; Path.Combine("file.jpg", "a.jpg"), "file not found"; "folder.jpg", "a folder, not an image file"; "empty.jpg", "empty file" ] do
+                let e = Expect.throwsC (fun () -> decoder.Decode(Path.Combine(dir, name)) |> ignore) id :?> DecodeException
+                Expect.isFalse e.Storage (name + ": not the storage's")
+                Expect.stringContains e.Reason says name
+            Directory.Delete(dir, true)
+        }
+
+        test "only croc-host's mark makes a PNG its own (replaceable): another program's Software text, or none, does not" {
+            let dir = tempDir "mark"
+            let saved (name: string) (mark: Image -> unit) =
+                use picture = new Image<Rgb24>(4, 4)
+                mark picture
+                let path = Path.Combine(dir, name)
+                picture.SaveAsPng(path)
+                path
+            Expect.isTrue (PictureMark.IsOn(saved "own.png" PictureMark.Add)) "croc-host's"
+            Expect.isFalse (PictureMark.IsOn(saved "gimp.png" (fun p -> p.Metadata.GetPngMetadata().TextData.Add(PngTextData("Software", "GIMP 2.10", "", ""))))) "another program's"
+            Expect.isFalse (PictureMark.IsOn(saved "plain.png" ignore)) "unmarked"
+            Directory.Delete(dir, true)
+        }
+
+        test "VOC colours: 1 ↦ (128, 0, 0), 2 ↦ (0, 128, 0), 4 ↦ (0, 0, 128), 255 ↦ (224, 224, 192); each colour gives back its class, another none" {
+            Expect.equal [ for i in [ 1; 2; 4; 255 ] -> VocPalette.Colors.[i] ] [ struct (128uy, 0uy, 0uy); struct (0uy, 128uy, 0uy); struct (0uy, 0uy, 128uy); struct (224uy, 224uy, 192uy) ] "by hand"
+            for i in 0 .. 255 do
+                let struct (r, g, b) = VocPalette.Colors.[i]
+                Expect.equal (VocPalette.IndexOf(r, g, b)) (Nullable(byte i)) (sprintf "class %d" i)
+            Expect.isFalse (VocPalette.IndexOf(1uy, 2uy, 3uy).HasValue) "not a VOC colour"
         }
     ]

@@ -214,6 +214,19 @@ let tests =
             Directory.Delete(root, true)
         }
 
+        test "a small file's limit is its largest size: a stream of the limit is read whole, one byte more refused (at the 64 KiB chunks' edge too); a bounded view ends at its size" {
+            for limit in [ 1000; 1 <<< 16 ] do
+                for length in [ limit; limit + 1 ] do
+                    let read = match CrOC.Data.BoundedFile.ReadAtMost(new MemoryStream(Array.zeroCreate<byte> length), limit) with null -> None | bytes -> Some bytes.Length
+                    Expect.equal read (if length <= limit then Some length else None) (sprintf "%d bytes, limit %d" length limit)
+            use inner = new MemoryStream([| 0uy .. 9uy |])
+            use view = new CrOC.Data.BoundedStream(inner, 4L)
+            use copy = new MemoryStream()
+            view.CopyTo copy
+            Expect.equal (copy.ToArray()) [| 0uy .. 3uy |] "its 4 bytes"
+            Expect.equal inner.Position 4L "the rest left unread"
+        }
+
         test "a folder holds a path by whole components; a path naming 'quota' is not a full disk" {
             Expect.isTrue (DiskSpace.Holds("/", "/runs/x")) "/ holds everything"
             Expect.isTrue (DiskSpace.Holds("/run", "/run/x")) "a component below"
