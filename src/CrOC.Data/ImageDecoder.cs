@@ -65,6 +65,12 @@ public sealed class ImageDecoder
         }
     }
 
+    /// <summary>Whether <paramref name="e"/>, raised while ImageSharp read a file, is that file's failure.
+    /// The third-party decoders raise many kinds of exception on malformed input (a BMP whose bit count
+    /// is 0 divides by zero; a PNG cut inside its pHYs chunk is out of range): every one is the file's;
+    /// a cancellation and the process's out-of-memory are not (the limits keep a file's own demands small).</summary>
+    public static bool IsMalformedInput(Exception e) => e is not (OperationCanceledException or OutOfMemoryException);
+
     /// <summary>An I/O error of the storage (EIO, a stale NFS handle, a dropped mount) rather than
     /// of the file: not a missing file, not one cut short, not a path that cannot lead to a file
     /// (a symbolic-link loop, a folder, a name too long: retrying cannot help).</summary>
@@ -104,10 +110,7 @@ public sealed class ImageDecoder
             return ToPlanar(image, reuse);
         }
         catch (DecodeException) { throw; }
-        // The third-party decoders raise many kinds of exception on malformed input (a BMP whose bit
-        // count is 0 divides by zero): every one is this file's failure, reported with its type;
-        // the process's out-of-memory is not (the limits above keep a file's own demands small).
-        catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
+        catch (Exception e) when (IsMalformedInput(e))
         {
             throw new DecodeException(name, $"{e.GetType().Name}: {e.Message}");
         }

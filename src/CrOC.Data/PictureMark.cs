@@ -12,12 +12,13 @@ public static class PictureMark
     /// <summary>Marks <paramref name="picture"/> (before it is saved as PNG).</summary>
     public static void Add(Image picture) => picture.Metadata.GetPngMetadata().TextData.Add(new PngTextData(Keyword, Maker, "", ""));
 
-    /// <summary>Whether <paramref name="path"/> is a PNG that carries the mark.</summary>
+    /// <summary>Whether <paramref name="path"/> is a PNG that carries the mark; a file that cannot be read
+    /// as one (damaged, cut short, unreadable) does not, and is kept.</summary>
     public static bool IsOn(string path)
     {
         using var stream = RegularFile.Open(path); // not a FIFO, which would block
         if (stream is null) return false;
         try { return ExpansionBombs.Why(stream) is null && Image.Identify(stream)?.Metadata.GetPngMetadata().TextData.Any(t => t.Keyword == Keyword && t.Value == Maker) == true; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ImageFormatException) { return false; }
+        catch (Exception e) when (ImageDecoder.IsMalformedInput(e)) { return false; }
     }
 }

@@ -748,7 +748,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "only croc-host's mark makes a PNG its own (replaceable): another program's Software text, or none, does not" {
+        test "only croc-host's mark makes a PNG its own (replaceable): another program's Software text, or none, does not; nor a damaged one, which never throws" {
             let dir = tempDir "mark"
             let saved (name: string) (mark: Image -> unit) =
                 use picture = new Image<Rgb24>(4, 4)
@@ -759,6 +759,19 @@ let tests =
             Expect.isTrue (PictureMark.IsOn(saved "own.png" PictureMark.Add)) "croc-host's"
             Expect.isFalse (PictureMark.IsOn(saved "gimp.png" (fun p -> p.Metadata.GetPngMetadata().TextData.Add(PngTextData("Software", "GIMP 2.10", "", ""))))) "another program's"
             Expect.isFalse (PictureMark.IsOn(saved "plain.png" ignore)) "unmarked"
+            // ImageSharp throws out-of-range exceptions on a PNG cut inside its pHYs chunk (an internal error of
+            // `clusters --output` once): every cut and every byte changed to 0x00, 0xAC or 0xFF is answered.
+            let own = File.ReadAllBytes(Path.Combine(dir, "own.png"))
+            let markEnd = (List.find (fun i -> own.[i .. i + 8] = "croc-host"B) [ 0 .. own.Length - 9 ]) + 9
+            let damaged = Path.Combine(dir, "damaged.png")
+            let isOn (bytes: byte[]) = File.WriteAllBytes(damaged, bytes); PictureMark.IsOn damaged
+            for cut in 0 .. own.Length - 1 do
+                let answer = isOn own.[.. cut - 1]
+                if cut < markEnd then Expect.isFalse answer (sprintf "cut at %d of %d bytes, inside the mark or before it" cut own.Length)
+            for at in 0 .. own.Length - 1 do
+                for value in [ 0x00uy; 0xACuy; 0xFFuy ] do
+                    isOn (Array.updateAt at value own) |> ignore
+                    isOn (Array.updateAt at value own).[.. 48] |> ignore
             Directory.Delete(dir, true)
         }
 

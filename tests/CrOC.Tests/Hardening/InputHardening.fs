@@ -244,6 +244,14 @@ let tests =
             let otherPhoto = Path.Combine(dir, "other.png")
             File.Copy(photo, otherPhoto)
             let otherPhotoBytes = File.ReadAllBytes otherPhoto
+            // A picture of croc-host's cut inside its pHYs chunk, before its mark: ImageSharp throws out of range there.
+            let cutPicture = Path.Combine(dir, "cut.png")
+            do
+                use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(16, 16)
+                CrOC.Data.PictureMark.Add picture
+                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, cutPicture)
+            File.WriteAllBytes(cutPicture, (File.ReadAllBytes cutPicture).[.. 45])
+            let cutPictureBytes = File.ReadAllBytes cutPicture
             // A pickle that calls os.system (protocol 2: GLOBAL posix.system, ("true",), REDUCE), in torch.save's zip layout.
             let evil = Path.Combine(dir, "evil.pth")
             do
@@ -274,6 +282,7 @@ let tests =
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; masksLink ], "lies inside the dataset"
                   2, [ "clusters"; "--weights"; weights; "--image"; photoLink; "--output"; photo ], "is this command's input file"
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; otherPhoto ], "exists and is not a picture croc-host drew"
+                  2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; cutPicture ], "exists and is not a picture croc-host drew" // an internal error once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; runConfig ], "exists and is not an earlier result (a JSON object with \"top1\")"
                   2, [ "eval-seg"; "--weights"; evil; "--data"; voc ], "its pickle calls 'posix.system'"
                   2, [ "train"; "--config"; toml ], "Unable to parse integer"
@@ -395,6 +404,7 @@ let tests =
                 Expect.isFalse (Directory.Exists(Path.Combine(dir, refused))) (sprintf "the refused run left no folder '%s'" refused)
             Expect.equal (File.ReadAllBytes weights) weightsBytes "export did not write over its input"
             Expect.equal (File.ReadAllBytes otherPhoto) otherPhotoBytes "clusters did not write over a photo"
+            Expect.equal (File.ReadAllBytes cutPicture) cutPictureBytes "nor over a damaged picture"
             Expect.equal (File.ReadAllText runConfig) "{ \"arch\": \"tiny\" }" "eval-knn did not write over a run's config.json"
             Expect.equal (File.ReadAllText(existing + ".json")) "another export's card" "nor over an existing file"
             Expect.equal (File.ReadAllBytes photo) photoBytes "clusters did not write over the photo it shows"
