@@ -115,7 +115,7 @@ public static class ExportCommand
     /// tool's, e.g. Python's `Namespace(...)`) is kept as a string.</summary>
     static System.Text.Json.Nodes.JsonNode? ConfigNode(string config)
     {
-        try { return System.Text.Json.Nodes.JsonNode.Parse(config); }
+        try { return StrictJson.Parse(config); }
         catch (JsonException) { return System.Text.Json.Nodes.JsonValue.Create(config); }
     }
 }

@@ -35,8 +35,8 @@ public static class OutputPaths
     public static bool IsJsonResult(string path, string key)
     {
         if (CrOC.Data.RegularFile.ReadAtMost(path, 1 << 20) is not { } bytes) return false;
-        try { return System.Text.Json.Nodes.JsonNode.Parse(bytes) is System.Text.Json.Nodes.JsonObject o && o.ContainsKey(key); }
-        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException) { return false; }
+        try { return StrictJson.Parse(bytes) is System.Text.Json.Nodes.JsonObject o && o.ContainsKey(key); }
+        catch (System.Text.Json.JsonException) { return false; }
     }
 
     /// <summary>A file to be written (as <see cref="File"/>) that is none of the command's <paramref name="inputs"/>.</summary>

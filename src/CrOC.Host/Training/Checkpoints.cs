@@ -86,7 +86,7 @@ public static class Checkpoints
         JsonObject progress;
         try
         {
-            progress = JsonNode.Parse(metadata.GetValueOrDefault("progress") ?? throw new WeightsException("no progress record")) as JsonObject
+            progress = CrOC.Data.StrictJson.Parse(metadata.GetValueOrDefault("progress") ?? throw new WeightsException("no progress record")) as JsonObject
                 ?? throw new WeightsException("its progress record is not a JSON object");
         }
         catch (JsonException e) { throw new WeightsException($"its progress record is not JSON ({e.Message})"); }

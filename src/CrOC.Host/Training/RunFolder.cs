@@ -237,7 +237,7 @@ public sealed class RunFolder : IDisposable
         if (!File.Exists(file)) return null;
         try
         {
-            return JsonNode.Parse(BoundedFile.ReadText(file, RecordLimit)) is JsonObject o && o["commit"] is JsonValue ? null : "no commit"; // every version wrote one
+            return StrictJson.Parse(BoundedFile.ReadText(file, RecordLimit)) is JsonObject o && o["commit"] is JsonValue ? null : "no commit"; // every version wrote one
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or FileTooLargeException) { return e.Message; }
     }
@@ -273,7 +273,7 @@ public sealed class RunFolder : IDisposable
     {
         if (!File.Exists(file)) return [];
         JsonNode? parsed;
-        try { parsed = JsonNode.Parse(BoundedFile.ReadText(file, RecordLimit)); }
+        try { parsed = StrictJson.Parse(BoundedFile.ReadText(file, RecordLimit)); }
         catch (Exception e) when (e is System.Text.Json.JsonException or FileTooLargeException) { return []; }
         if (parsed is not JsonObject earlier || earlier["commit"] is not JsonValue) return []; // not a run's record (see ForeignRunRecord)
         if (earlier["starts"] is JsonArray starts) return starts.Select(s => s?.DeepClone());

@@ -36,7 +36,7 @@ public sealed record HeadCount(int? Heads, string Source, bool Guessed, HeadCoun
     static bool OwnTrainingConfig(IReadOnlyDictionary<string, string>? metadata)
     {
         JsonNode? config = null;
-        try { config = metadata?.GetValueOrDefault("config") is { } text ? JsonNode.Parse(text) : ModelCard.Of(metadata)?["training_config"]; }
+        try { config = metadata?.GetValueOrDefault("config") is { } text ? CrOC.Data.StrictJson.Parse(text) : ModelCard.Of(metadata)?["training_config"]; }
         catch (JsonException) { }
         return config is JsonObject recorded && recorded.ContainsKey("arch");
     }

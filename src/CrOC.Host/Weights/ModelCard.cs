@@ -11,7 +11,7 @@ public static class ModelCard
     public static JsonObject? Of(IReadOnlyDictionary<string, string>? metadata)
     {
         if (metadata?.GetValueOrDefault("model_card") is not { } card) return null;
-        try { return JsonNode.Parse(card) as JsonObject; }
+        try { return CrOC.Data.StrictJson.Parse(card) as JsonObject; }
         catch (JsonException) { return null; }
     }
 

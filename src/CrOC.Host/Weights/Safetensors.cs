@@ -128,7 +128,7 @@ public static class Safetensors
             throw new WeightsException($"header length {headerLength} does not fit a file of {stream.Length} bytes");
         var headerBytes = new byte[headerLength];
         stream.ReadExactly(headerBytes);
-        var header = JsonNode.Parse(headerBytes)?.AsObject() ?? throw new WeightsException("empty header");
+        var header = StrictJson.Parse(headerBytes)?.AsObject() ?? throw new WeightsException("empty header");
         return (header, 8 + (long)headerLength, dataLength);
     }
 

@@ -146,6 +146,8 @@ let tests =
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "the same weights and data: done"
             File.WriteAllText(horsesJson, sprintf """{ "weights": "%s", "data": "/elsewhere/weizmann-horses" }""" (Path.GetFullPath "w.safetensors"))
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "other data: redone"
+            File.WriteAllText(horsesJson, sprintf """{ "data": "%s", "data": "%s" }""" horsesData horsesData)
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "a record naming a key twice is none of ours: redone (an internal error once)"
             File.WriteAllText(horsesJson, "not JSON")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "an unreadable result: redone"
             Expect.equal (suite.ToRun [ jobs.[1] ]).Count 1 "to be run"

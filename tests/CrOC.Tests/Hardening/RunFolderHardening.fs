@@ -129,19 +129,22 @@ let tests =
             Directory.Delete(output, true)
         }
 
-        test "a checkpoint whose progress record has another format or a negative step is refused, and the state is left as it was" {
+        test "a checkpoint whose progress record has another format, a negative step or a key twice is refused, and the state is left as it was" {
             let output = DataTests.tempDir "progress"
             let config = TrainingTests.tinyConfig output []
             use state = TrainingState.Fresh(config, CrocSetup.Croc(config))
             state.Step <- 4L
             state.Model.Centre.copy_(TorchSharp.torch.ones_like state.Model.Centre) |> ignore // a value a restore would copy
             let path = Checkpoints.Save(output, config, state, 1)
-            let withProgress (field: string) (json: string) =
+            let withRecord (change: string -> string) =
                 let struct (tensors, metadata) = Safetensors.Read path
-                let progress = (present (Text.Json.Nodes.JsonNode.Parse(metadata.["progress"]))).AsObject()
-                progress.[field] <- Text.Json.Nodes.JsonNode.Parse json
-                metadata.["progress"] <- progress.ToJsonString()
+                metadata.["progress"] <- change metadata.["progress"]
                 Safetensors.Write(path, tensors, metadata)
+            let withProgress (field: string) (json: string) =
+                withRecord (fun record ->
+                    let progress = (present (Text.Json.Nodes.JsonNode.Parse record)).AsObject()
+                    progress.[field] <- Text.Json.Nodes.JsonNode.Parse json
+                    progress.ToJsonString())
             use fresh = TrainingState.Fresh(config, CrocSetup.Croc(config))
             let centreBefore = fresh.Model.Centre.clone()
             withProgress "format" "\"crocnet-checkpoint-v0\""
@@ -149,6 +152,9 @@ let tests =
             withProgress "format" (sprintf "\"%s\"" Checkpoints.Format)
             withProgress "step" "-4"
             Expect.stringContains (thrown<WeightsException> (fun () -> Checkpoints.Restore(path, config, fresh)) "a negative step").Message "step -4" "the step named"
+            withProgress "step" "4"
+            withRecord (fun record -> sprintf "{\"format\": \"%s\", %s" Checkpoints.Format record.[1..])
+            Expect.stringContains (thrown<WeightsException> (fun () -> Checkpoints.Restore(path, config, fresh)) "a key twice").Message "its progress record is not JSON" "not read (an internal error once)"
             Expect.equal fresh.Step 0L "no step restored"
             Expect.equal (maxAbsDiff fresh.Model.Centre centreBefore) 0.0 "no tensor restored: the checks come first"
             Directory.Delete(output, true)
@@ -296,7 +302,9 @@ let tests =
         }
 
         test "a folder whose config.json or run.json is not a run's (a model folder) is refused; its files stay as they were" {
-            for file, text in [ "config.json", "{\"model_type\": \"vit\", \"hidden_size\": 384}"; "config.json", "{\"arch\": \"tiny\","; "run.json", "[1, 2]"; "run.json", "{\"started\": \"2026-01-01\"}" ] do
+            for file, text in [ "config.json", "{\"model_type\": \"vit\", \"hidden_size\": 384}"; "config.json", "{\"arch\": \"tiny\","; "run.json", "[1, 2]"; "run.json", "{\"started\": \"2026-01-01\"}"
+                                // a key twice: an internal error once
+                                "run.json", "{\"commit\": \"a\", \"commit\": \"b\"}" ] do
                 let output = DataTests.tempDir "foreign"
                 let path = Path.Combine(output, file)
                 File.WriteAllText(path, text)

@@ -106,6 +106,16 @@ let tests =
             Expect.equal read.["d"].Dimensions 64L "64 read"
         }
 
+        test "JSON from outside that names a key twice is refused as no JSON of ours, never read: a safetensors header, an export's model card" {
+            use _ = torch.NewDisposeScope()
+            Expect.throwsT<System.Text.Json.JsonException> (fun () -> CrOC.Data.StrictJson.Parse("""{ "a": { "b": 1, "b": 2 } }""") |> ignore) "nested too"
+            let header = Expect.throwsC (fun () -> Safetensors.Read(new MemoryStream(packed [ "a", "F32", "[1]", 0, 4; "a", "F32", "[1]", 4, 8 ] (Array.zeroCreate 8))) |> ignore) id
+            Expect.stringContains header.Message "Duplicate property 'a'" "a tensor named twice"
+            let card = readOnlyDict [ "model_card", """{ "network": "teacher", "complete": false, "network": "student" }""" ]
+            Expect.isNull (ModelCard.Network card) "no network read from it (an ArgumentException once)"
+            Expect.isNull (ModelCard.Incomplete card) "nor an incompleteness"
+        }
+
         test "a training checkpoint holding a teacher alone imports it for both networks, and says so" {
             use _ = torch.NewDisposeScope()
             let path = temporary "teacher.safetensors"

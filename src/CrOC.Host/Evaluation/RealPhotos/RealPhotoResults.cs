@@ -23,7 +23,7 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
 
     public static RealPhotoResults Collect(RealPhotoPlan plan, IReadOnlyList<EvaluatedBackbone> backbones, IReadOnlyList<(string Line, int Step, string Weights)> curve, RealPhotoSuite suite, IReadOnlyDictionary<string, double> phases)
     {
-        JsonNode Read(string path) => JsonNode.Parse(File.ReadAllText(path))!;
+        JsonNode Read(string path) => CrOC.Data.StrictJson.Parse(File.ReadAllText(path))!;
         var rows = backbones.Select(b =>
         {
             var camVid = Read(suite.EvaluationJson(b, "camvid"));

@@ -197,7 +197,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     static bool OtherInputs(HostJob job, string json)
     {
         JsonObject? record;
-        try { record = JsonNode.Parse(File.ReadAllText(json)) as JsonObject; }
+        try { record = StrictJson.Parse(File.ReadAllText(json)) as JsonObject; }
         catch (JsonException) { return true; }
         if (record is null) return true;
         var given = Options(job);
