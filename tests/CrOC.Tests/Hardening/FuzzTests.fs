@@ -1,5 +1,5 @@
 /// Hostile files: thousands of random mutations (bit flips, truncations, overwritten spans, header
-/// edits) of small valid .pth, .safetensors, checkpoint, image and tar files. Each must end in a
+/// edits) of small valid .pth, .safetensors, checkpoint, image, mask and tar files. Each must end in a
 /// clear refusal (the reader's own exception) or a load — never another exception, a hang or a
 /// runaway allocation — and the whole test must fit a fixed time budget.
 module CrOC.Tests.FuzzTests
@@ -130,7 +130,7 @@ let private tinyCheckpoint () =
 
 let tests =
     testSequenced <| testList "Fuzz" [
-        test "thousands of mutated .pth, .safetensors, checkpoint, image and tar files: a clear refusal or a load, never a crash or a hang" {
+        test "thousands of mutated .pth, .safetensors, checkpoint, image, mask and tar files: a clear refusal or a load, never a crash or a hang" {
             use _ = torch.NewDisposeScope()
             let deadline = Stopwatch.StartNew()
             let dir = DataTests.tempDir "fuzz-seeds"
@@ -148,6 +148,11 @@ let tests =
             do
                 use image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(24, 16)
                 SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, png)
+            // eval-seg's saved prediction: a VOC-coloured mask with croc-host's mark (read as a mask and as an output to replace)
+            let mask = Path.Combine(dir, "seed-mask.png")
+            do
+                use file = File.Create mask
+                VocSegmentation.SaveMask(Array.init (12 * 8) (fun i -> byte (i % 3)), 12, 8, file, marked = true)
             let tar = TarTests.writeTar Formats.Tar.TarEntryFormat.Pax (Path.Combine(dir, "seed.tar")) [ "a/one.jpg", File.ReadAllBytes jpeg; "b/two.png", File.ReadAllBytes png ]
             let headerEnd (bytes: byte[]) = 8 + int (BitConverter.ToUInt64(bytes, 0))
             let safeBytes = File.ReadAllBytes safetensors
@@ -164,6 +169,9 @@ let tests =
                   (fun file -> Checkpoints.Restore(file, config, state))
                   "image.jpg", File.ReadAllBytes jpeg, generic, (fun file -> decoder.Decode file |> ignore)
                   "image.png", File.ReadAllBytes png, generic, (fun file -> decoder.Decode file |> ignore)
+                  "mask.png", File.ReadAllBytes mask, generic, (fun file -> VocSegmentation.LoadMask(file) |> ignore)
+                  // whether an output path holds croc-host's picture: an answer for every file (an internal error once)
+                  "picture.png", File.ReadAllBytes mask, generic, (fun file -> PictureMark.IsOn file |> ignore)
                   "shard.tar", File.ReadAllBytes tar,
                   (fun rng bytes -> if rng.Next 2 = 0 then editNumber rng 0 (min bytes.Length 1536) bytes else generic rng bytes),
                   (fun file -> for e in ImageSources.Find([ file ], ignore) do (try decoder.Decode e |> ignore with :? DecodeException -> ())) ]
