@@ -60,6 +60,21 @@ let collectFrom (name: string) (camVidRuns: string) (horseRuns: string) =
     write (suite.CurveJson("CrOC", 250)) """{"miou": 0.3}"""
     RealPhotos.RealPhotoResults.Collect(plan, [| croc; random; dino |], [| struct ("CrOC", 250, "c.safetensors") |], suite, readOnlyDict []), output
 
+/// The error of the quick real-photo suite over a tiny data root whose CamVid has train and val
+/// and copies of train named `splits`, checked to come before any pre-training run.
+let suiteRefusal (splits: string list) =
+    let root = DataTests.tempDir "suite-data"
+    for name in [ "camvid"; "weizmann-horses" ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), 4, 2, 3L)
+    for split in splits do File.Copy(Path.Combine(root, "camvid", "ImageSets", "Segmentation", "train.txt"), Path.Combine(root, "camvid", "ImageSets", "Segmentation", split + ".txt"))
+    File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
+    let output = DataTests.tempDir "suite-out"
+    let e = Expect.throwsC (fun () -> RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(true, null), root, output, ignore).Run() |> ignore) id
+    Expect.isTrue (e :? DatasetException) (sprintf "a dataset error: %s" e.Message)
+    Expect.isFalse (Directory.Exists(Path.Combine(output, "runs"))) "no run was started"
+    Directory.Delete(root, true)
+    Directory.Delete(output, true)
+    e.Message
+
 let tests =
     testSequenced <| testList "Evaluation" [
         test "real-photo suite: a phase-time record that does not read is set aside and counted as none, not an internal error that hides the phase's outcome" {
@@ -191,17 +206,100 @@ let tests =
         }
 
         test "real-photo suite: a CamVid copy whose trainval list does not make the plan's 14 batches per epoch is refused before any pre-training" {
-            let root = DataTests.tempDir "suite-data"
-            for name in [ "camvid"; "weizmann-horses" ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), 4, 2, 3L)
-            for split in [ "trainval"; "test" ] do File.Copy(Path.Combine(root, "camvid", "ImageSets", "Segmentation", "train.txt"), Path.Combine(root, "camvid", "ImageSets", "Segmentation", split + ".txt"))
-            File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
-            let output = DataTests.tempDir "suite-out"
-            let e = Expect.throwsC (fun () -> RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(true, null), root, output, ignore).Run() |> ignore) id
-            Expect.isTrue (e :? DatasetException) (sprintf "a dataset error: %s" e.Message)
-            Expect.stringContains e.Message "names 4 photos: 0 batches of 32 per epoch" "says why"
-            Expect.isFalse (Directory.Exists(Path.Combine(output, "runs"))) "no run was started"
-            Directory.Delete(root, true)
+            Expect.stringContains (suiteRefusal [ "trainval"; "test" ]) "names 4 photos: 0 batches of 32 per epoch" "says why"
+        }
+
+        test "real-photo suite: a CamVid copy without its test split is refused before any pre-training, not after it" {
+            Expect.stringContains (suiteRefusal [ "trainval" ]) "test.txt" "names the missing split"
+        }
+
+        test "real-photo suite: each pre-training run's method, budget and kept checkpoints, and each random initialisation's seed, are the plan's" {
+            let valueOf (job: RealPhotos.HostJob) (option: string) = job.Arguments.[Seq.findIndex ((=) option) job.Arguments + 1]
+            Expect.equal (RealPhotos.RealPhotoPlan.Full.Epochs, RealPhotos.RealPhotoPlan.Quick.Epochs) (125, 10) "1,750 and 140 steps of 14 batches an epoch (the schedules' length)"
+            let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.Full, "data", "out", ignore)
+            for job in suite.PretrainJobs "list.txt" do
+                Expect.equal (valueOf job "--alpha") (if job.Name.StartsWith "CrOC" then "1" else "0") (job.Name + ": CrOC's loss on, DINO-only's off")
+                Expect.equal [ for o in [ "--epochs"; "--max-steps"; "--checkpoint-every"; "--keep-every" ] -> valueOf job o ] [ "125"; "1750"; "250"; "250" ] (job.Name + ": the budget, and a checkpoint kept for each curve point")
+            let random = suite.EvaluationJobs(RealPhotos.EvaluatedBackbone("random init", 1, "w.pth", true)) |> Seq.head
+            Expect.equal (valueOf random "--init-seed") "1" "seed 1's random initialisation is its own, not seed 0's"
+        }
+
+        test "real-photo suite: the curve's points are the random start and every kept checkpoint of both seed-0 runs, the last one included" {
+            let output = DataTests.tempDir "curve-points"
+            let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.Full, "data", output, ignore)
+            for run in [ "CrOC"; "DINO-only" ] do
+                let folder = Training.Checkpoints.Folder(suite.RunFolder(run, 0))
+                Directory.CreateDirectory folder |> ignore
+                for step in [ 250; 1750 ] do File.WriteAllText(Path.Combine(folder, sprintf "step-%08d.safetensors" step), "")
+            let points = [ for struct (line, step, _) in suite.CurvePoints() -> line, step ]
+            Expect.equal points [ "init", 0; "CrOC", 250; "CrOC", 1750; "DINO-only", 250; "DINO-only", 1750 ] "each point once"
             Directory.Delete(output, true)
+        }
+
+        test "real-photo suite: a rerun sets aside only what it redoes (its result and predictions); a result of the same tick as its predictions, queries recorded by their full paths, are done; a JSON that is no object is no result" {
+            let output = DataTests.tempDir "suite-rerun"
+            let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(false, [| 0 |]), "data", output, ignore)
+            let croc = RealPhotos.EvaluatedBackbone("CrOC", 0, "w.safetensors", false)
+            let camVid, horses, knn = match List.ofSeq (suite.EvaluationJobs croc) with [ c; h; k ] -> c, h, k | _ -> failtest "three jobs"
+            let full (relative: string) = Path.GetFullPath(Path.Combine("data", relative))
+            let write task (record: string) =
+                let json = suite.EvaluationJson(croc, task)
+                Directory.CreateDirectory(present (Path.GetDirectoryName json)) |> ignore
+                File.WriteAllText(json, record)
+                json
+            let camVidJson = write "camvid" (sprintf """{ "data": "%s" }""" (full "camvid"))
+            let folder = suite.PredictionsFolder croc
+            Directory.CreateDirectory folder |> ignore
+            let t0 = DateTime.UtcNow
+            Directory.SetLastWriteTimeUtc(folder, t0)
+            File.SetLastWriteTimeUtc(camVidJson, t0)
+            Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone camVid) "predictions and JSON of the same tick: done"
+            let tar = full "tiny-imagenet-subset.tar"
+            let knnJson = write "knn" (sprintf """{ "bank": "%s#tiny-imagenet-200/train", "queries": "%s#tiny-imagenet-200/val/images", "query_annotations": "%s#tiny-imagenet-200/val/val_annotations.txt" }""" tar tar tar)
+            Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone knn) "the queries and annotations recorded by their full paths: done"
+            let horsesJson = write "horses" "[1]"
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone horses) "a JSON that is no object: no result"
+            Directory.SetLastWriteTimeUtc(folder, t0.AddSeconds 1.0) // stopped while writing predictions
+            Expect.equal [ for j in suite.ToRun [ camVid; horses; knn ] -> j.Name ] [ camVid.Name; horses.Name ] "the k-NN is done"
+            Expect.isTrue (File.Exists(camVidJson + ".stale") && Directory.Exists(folder + ".stale") && File.Exists(horsesJson + ".stale")) "the redone jobs' results and predictions set aside"
+            Expect.isFalse (Directory.Exists folder) "no earlier mask beside the new ones"
+            Expect.isTrue (File.Exists knnJson) "the done job's result stays"
+            Directory.Delete(output, true)
+        }
+
+        test "the curve picture draws each series in its own colour, higher values higher, with a legend entry per series" {
+            let dir = DataTests.tempDir "curve-picture"
+            let path = Path.Combine(dir, "curve.png")
+            let series (label: string) (points: (float * float) list) = struct (label, [| for x, y in points -> struct (x, y) |] :> Collections.Generic.IReadOnlyList<_>)
+            CurvePicture.Write("t", "x", "y", [| series "CrOC" [ 0.0, 10.0; 100.0, 20.0 ]; series "DINO-only" [ 0.0, 12.0; 100.0, 15.0 ] |], path)
+            use drawn = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(path)
+            let first, second = SixLabors.ImageSharp.PixelFormats.Rgb24(230uy, 25uy, 75uy), SixLabors.ImageSharp.PixelFormats.Rgb24(0uy, 110uy, 200uy)
+            // the plot spans x 80–560 and y 50–380 over 9–21 %: CrOC's (100, 20) is at (560, 78)
+            Expect.equal drawn.[560, 78] first "CrOC's top point, near the plot's top"
+            Expect.equal (drawn.[590, 62], drawn.[590, 88]) (first, second) "the legend's swatches, one below the other"
+            Directory.Delete(dir, true)
+        }
+
+        test "prediction pictures: each method's mask in its own column beside the photo and ground truth, a legend swatch in each class's colour; a mask of another size is refused" {
+            let root = DataTests.tempDir "prediction-pictures"
+            let voc = Path.Combine(root, "voc")
+            SyntheticScenes.WriteVoc(voc, 2, 2, 5L, SyntheticScenes.SceneOptions(64, 64))
+            let set = VocSegmentation(voc, "val")
+            let masks (side: int) =
+                let folder = Path.Combine(root, sprintf "masks-%d" side)
+                Directory.CreateDirectory folder |> ignore
+                VocSegmentation.SaveMask(Array.create (side * side) 1uy, side, side, Path.Combine(folder, set.Names.[0] + ".png"))
+                folder
+            let draw folder = PredictionPictures.Write(set, 64, [ "a"; "b" ], [| struct ("method", folder) |], [| 0 |], Path.Combine(root, "p.png"))
+            draw (masks 64)
+            use drawn = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(Path.Combine(root, "p.png"))
+            // 128 px cells 8 px apart from x 10, below a title line; the legend a margin below the row
+            let top = 10 + (BitmapFont.Height + 3) * 2
+            Expect.equal drawn.[10 + 2 * 136 + 64, top + 64] PredictionPictures.Colours.[1] "the method's mask (all class 1) in the third column"
+            let legend, entry = top + 136 - 8 + 10 + 2, (drawn.Width - 20) / 4
+            Expect.equal (drawn.[12, legend], drawn.[12 + entry, legend]) (PredictionPictures.Colours.[0], PredictionPictures.Colours.[1]) "the legend's swatches"
+            Expect.throwsT<DatasetException> (fun () -> draw (masks 32)) "a 32 px mask for 64 px cells"
+            Directory.Delete(root, true)
         }
 
         test "result cells: mean ± sample std (n − 1) and the values, in percent; one value alone, without a std of 0 it did not measure" {
@@ -703,6 +801,7 @@ let tests =
             let struct (x0, y0) = ClusterPictures.ViewOrigin(32, 0, 0)
             let edge = picture.[x0 + 2 * 8 * scale - 1, y0 + 4 * scale]
             Expect.notEqual edge (at 0 0) "outlined at the boundary"
+            Expect.equal picture.[x0 + 1, y0 + 4 * scale] edge "and at its left edge, the view's border"
             let struct (_, below) = ClusterPictures.ViewOrigin(32, 1, 0)
             Expect.isGreaterThan picture.Height below "room for a caption and the legend"
             let ink = seq { for x in 0 .. picture.Width - 1 do for y in below .. picture.Height - 1 -> picture.[x, y] } |> Seq.exists (fun p -> p.R = 0uy && p.G = 0uy && p.B = 0uy)

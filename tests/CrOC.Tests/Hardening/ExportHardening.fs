@@ -131,6 +131,8 @@ let tests =
             export [ "--weights"; Path.Combine(dir, "w.safetensors"); "--output"; Path.Combine(dir, "named.safetensors") ]
             Expect.isTrue (File.Exists(Path.Combine(dir, "named.pth")) && File.Exists(Path.Combine(dir, "named.json"))) "--output x.safetensors names the export x"
             Expect.isFalse (File.Exists(Path.Combine(dir, "named.safetensors.safetensors"))) "not x.safetensors.safetensors (written once)"
+            export [ "--weights"; Path.Combine(dir, "w.safetensors"); "--output"; Path.Combine(dir, "upper.SAFETENSORS") ]
+            Expect.isTrue (File.Exists(Path.Combine(dir, "upper.pth"))) "whatever the ending's case"
             let said = exportSaying [ "--weights"; Path.Combine(dir, "w.safetensors"); "--output"; Path.Combine(dir, "named"); "--format"; "pth"; "--overwrite" ]
             Expect.stringContains said "named.safetensors, of an earlier export, is left as it was" "a file the new card does not describe is named"
             // an official full checkpoint, twice, in two processes (a Hashtable's order differs between them)

@@ -235,6 +235,24 @@ let tests =
             for log in [ train.Log; bad.Log ] do File.Delete log
         }
 
+        test "a job that fails with exit 1 ends the job runner with exit 1 and its log's last lines, and a rerun appends to its log; a training job's step lines, and only those, are echoed" {
+            let dir, voc, weights = vocWithBackbone "jobs-log" 4 2 3L
+            let log = Path.Combine(dir, "diverged.log")
+            let diverging = Evaluation.RealPhotos.HostJob("diverged", [| "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "3"; "--batch"; "1"; "--lr"; "1e30" |], log)
+            for _ in 1 .. 2 do
+                let e = thrown<exn> (fun () -> Evaluation.RealPhotos.HostJobs.Run([| diverging |], 1, Action<string>(ignore))) "the job fails"
+                Expect.equal (ExitCodes.For e) 1 "a failure, not bad input (exit 2)"
+                Expect.stringContains e.Message "it diverged at lr 1E+30" "its log's last lines"
+            Expect.equal (File.ReadLines log |> Seq.filter (fun l -> l.StartsWith "# croc-host eval-seg") |> Seq.length) 2 "both runs in the log"
+            let lines = Collections.Concurrent.ConcurrentQueue<string>()
+            let train = Evaluation.RealPhotos.HostJob("train", List.toArray (trainArgs (Path.Combine(dir, "run")) [ "--max-steps"; "2"; "--log-every"; "1" ]), Path.Combine(dir, "train.log"), EchoProgress = true)
+            Evaluation.RealPhotos.HostJobs.Run([| train |], 1, Action<string>(lines.Enqueue))
+            let echoed = [ for l in lines do if not (l.StartsWith "[train] started" || l.StartsWith "[train] done") then yield l ]
+            Expect.isNonEmpty echoed "progress echoed"
+            Expect.all echoed (fun l -> l.StartsWith "[train] step ") (String.Join("\n", echoed))
+            Directory.Delete(dir, true)
+        }
+
         test "a configuration error that may be one rank's alone (its dataset gives no step) ends every rank at once; one from the options is met by all" {
             let output = DataTests.tempDir "rank-local"
             let config = TrainingTests.tinyConfig output [ "accum", "8" ] // 48 images: 6 batches of 8 per epoch, no step of 8
