@@ -38,6 +38,11 @@ let colourBackbone () =
     p.Norm.Weight.fill_(scalar 5.0) |> ignore // LayerNorm divides by std ≈ 5: back to the colour's scale
     p
 
+/// Writes `text` to `path`, making its folder first (a suite's eval/ and runs/ folders).
+let writeWithFolder (path: string) (text: string) =
+    Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
+    File.WriteAllText(path, text)
+
 /// A real-photo suite folder with hand-written evaluations of seed 0's CrOC, random-initialisation and
 /// DINO-only backbones (the same CamVid and Weizmann probe runs for each, k-NN 0.25, steps of 2 + 3.5 s,
 /// a curve point of 0.3 at step 250), collected as the suite collects them; the folder is the caller's to delete.
@@ -48,16 +53,13 @@ let collectFrom (name: string) (camVidRuns: string) (horseRuns: string) =
     let croc = RealPhotos.EvaluatedBackbone("CrOC", 0, "w.safetensors", false)
     let random = RealPhotos.EvaluatedBackbone("random init", 0, "w.safetensors", true)
     let dino = RealPhotos.EvaluatedBackbone("DINO-only", 0, "w.safetensors", false)
-    let write (path: string) (json: string) =
-        Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
-        File.WriteAllText(path, json)
     for b in [ croc; random; dino ] do
-        write (suite.EvaluationJson(b, "camvid")) $"""{{"miou": 0.5, "runs": {camVidRuns}}}"""
-        write (suite.EvaluationJson(b, "horses")) $"""{{"miou": 0.75, "runs": {horseRuns}}}"""
-        write (suite.EvaluationJson(b, "knn")) """{"top1": 0.25}"""
+        writeWithFolder (suite.EvaluationJson(b, "camvid")) $"""{{"miou": 0.5, "runs": {camVidRuns}}}"""
+        writeWithFolder (suite.EvaluationJson(b, "horses")) $"""{{"miou": 0.75, "runs": {horseRuns}}}"""
+        writeWithFolder (suite.EvaluationJson(b, "knn")) """{"top1": 0.25}"""
     for run in [ "CrOC"; "DINO-only" ] do
-        write (Path.Combine(suite.RunFolder(run, 0), "metrics.jsonl")) "{\"step\":1,\"step_s\":2.0}\n{\"step\":2,\"step_s\":3.5}\n"
-    write (suite.CurveJson("CrOC", 250)) """{"miou": 0.3}"""
+        writeWithFolder (Path.Combine(suite.RunFolder(run, 0), "metrics.jsonl")) "{\"step\":1,\"step_s\":2.0}\n{\"step\":2,\"step_s\":3.5}\n"
+    writeWithFolder (suite.CurveJson("CrOC", 250)) """{"miou": 0.3}"""
     RealPhotos.RealPhotoResults.Collect(plan, [| croc; random; dino |], [| struct ("CrOC", 250, "c.safetensors") |], suite, readOnlyDict []), output
 
 /// The error of the quick real-photo suite over a tiny data root whose CamVid has train and val
@@ -141,9 +143,7 @@ let tests =
             let horsesData = Path.GetFullPath(Path.Combine("data", "weizmann-horses"))
             let bank = Path.GetFullPath(Path.Combine("data", "tiny-imagenet-subset.tar")) + "#tiny-imagenet-200/train"
             for task, record in [ "camvid", sprintf "{ \"data\": \"%s\" }" (Path.GetFullPath(Path.Combine("data", "camvid"))); "horses", sprintf "{ \"data\": \"%s\" }" horsesData; "knn", sprintf "{ \"bank\": \"%s\" }" bank ] do
-                let json = suite.EvaluationJson(croc, task)
-                Directory.CreateDirectory(present (Path.GetDirectoryName json)) |> ignore
-                File.WriteAllText(json, record)
+                writeWithFolder (suite.EvaluationJson(croc, task)) record
             let notDone = [ for j in jobs do if RealPhotos.RealPhotoSuite.NotDone j then yield j.Name ]
             Expect.equal notDone [ "croc-seed1 CamVid test probe" ] "the CamVid probe, whose predictions (seed 1 is now the first) are missing"
             let folder, camVidJson = suite.PredictionsFolder croc, suite.EvaluationJson(croc, "camvid")
@@ -244,8 +244,7 @@ let tests =
             let full (relative: string) = Path.GetFullPath(Path.Combine("data", relative))
             let write task (record: string) =
                 let json = suite.EvaluationJson(croc, task)
-                Directory.CreateDirectory(present (Path.GetDirectoryName json)) |> ignore
-                File.WriteAllText(json, record)
+                writeWithFolder json record
                 json
             let camVidJson = write "camvid" (sprintf """{ "data": "%s" }""" (full "camvid"))
             let folder = suite.PredictionsFolder croc
