@@ -43,6 +43,13 @@ let writeWithFolder (path: string) (text: string) =
     Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
     File.WriteAllText(path, text)
 
+/// `record` (a JSON object's text) with eval-seg's numbers as the suite reads them (one probe seed, class horse) first.
+let segmentationResult (record: string) =
+    """{ "miou": 0.5, "runs": [{"miou": 0.5, "per_class": [{"name": "horse", "iou": 0.5}]}], """ + record.TrimStart().Substring 1
+
+/// `record` (a JSON object's text) with eval-knn's top-1 first.
+let knnResult (record: string) = """{ "top1": 0.25, """ + record.TrimStart().Substring 1
+
 /// A real-photo suite folder with hand-written evaluations of seed 0's CrOC, random-initialisation and
 /// DINO-only backbones (the same CamVid and Weizmann probe runs for each, k-NN 0.25, steps of 2 + 3.5 s,
 /// a curve point of 0.3 at step 250), collected as the suite collects them; the folder is the caller's to delete.
@@ -59,14 +66,16 @@ let collectFrom (name: string) (camVidRuns: string) (horseRuns: string) =
         writeWithFolder (suite.EvaluationJson(b, "knn")) """{"top1": 0.25}"""
     for run in [ "CrOC"; "DINO-only" ] do
         writeWithFolder (Path.Combine(suite.RunFolder(run, 0), "metrics.jsonl")) "{\"step\":1,\"step_s\":2.0}\n{\"step\":2,\"step_s\":3.5}\n"
-    writeWithFolder (suite.CurveJson("CrOC", 250)) """{"miou": 0.3}"""
+    writeWithFolder (suite.CurveJson("CrOC", 250)) """{"miou": 0.3, "runs": [{"miou": 0.3, "per_class": [{"name": "road", "iou": 0.6}]}]}"""
     RealPhotos.RealPhotoResults.Collect(plan, [| croc; random; dino |], [| struct ("CrOC", 250, "c.safetensors") |], suite, readOnlyDict []), output
 
 /// The error of the quick real-photo suite over a tiny data root whose CamVid has train and val
-/// and copies of train named `splits`, checked to come before any pre-training run.
-let suiteRefusal (splits: string list) =
+/// and copies of train named `splits`, and whose Weizmann copy names `horseLabels` in its labels.txt,
+/// checked to come before any pre-training run.
+let suiteRefusalOf (splits: string list) (horseLabels: string list) =
     let root = DataTests.tempDir "suite-data"
     for name in [ "camvid"; "weizmann-horses" ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), 4, 2, 3L)
+    File.WriteAllLines(Path.Combine(root, "weizmann-horses", "labels.txt"), horseLabels)
     for split in splits do File.Copy(Path.Combine(root, "camvid", "ImageSets", "Segmentation", "train.txt"), Path.Combine(root, "camvid", "ImageSets", "Segmentation", split + ".txt"))
     File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
     let output = DataTests.tempDir "suite-out"
@@ -76,6 +85,9 @@ let suiteRefusal (splits: string list) =
     Directory.Delete(root, true)
     Directory.Delete(output, true)
     e.Message
+
+/// The refusal of a data root whose Weizmann copy names background and horse, as ../shared/data's.
+let suiteRefusal (splits: string list) = suiteRefusalOf splits [ "background"; "horse" ]
 
 let tests =
     testSequenced <| testList "Evaluation" [
@@ -142,7 +154,7 @@ let tests =
             let jobs = List.ofSeq (suite.EvaluationJobs croc)
             let horsesData = Path.GetFullPath(Path.Combine("data", "weizmann-horses"))
             let bank = Path.GetFullPath(Path.Combine("data", "tiny-imagenet-subset.tar")) + "#tiny-imagenet-200/train"
-            for task, record in [ "camvid", sprintf "{ \"data\": \"%s\" }" (Path.GetFullPath(Path.Combine("data", "camvid"))); "horses", sprintf "{ \"data\": \"%s\" }" horsesData; "knn", sprintf "{ \"bank\": \"%s\" }" bank ] do
+            for task, record in [ "camvid", segmentationResult (sprintf "{ \"data\": \"%s\" }" (Path.GetFullPath(Path.Combine("data", "camvid")))); "horses", segmentationResult (sprintf "{ \"data\": \"%s\" }" horsesData); "knn", knnResult (sprintf "{ \"bank\": \"%s\" }" bank) ] do
                 writeWithFolder (suite.EvaluationJson(croc, task)) record
             let notDone = [ for j in jobs do if RealPhotos.RealPhotoSuite.NotDone j then yield j.Name ]
             Expect.equal notDone [ "croc-seed1 CamVid test probe" ] "the CamVid probe, whose predictions (seed 1 is now the first) are missing"
@@ -157,42 +169,42 @@ let tests =
             File.SetLastWriteTimeUtc(camVidJson, t0.AddSeconds 3.0)
             // a result of other inputs (e.g. a run with another --data-root) is not this job's
             let horsesJson = suite.EvaluationJson(croc, "horses")
-            File.WriteAllText(horsesJson, sprintf """{ "weights": "%s", "data": "%s" }""" (Path.GetFullPath "w.safetensors") (Path.GetFullPath(Path.Combine("data", "weizmann-horses"))))
+            File.WriteAllText(horsesJson, segmentationResult <| sprintf """{ "weights": "%s", "data": "%s" }""" (Path.GetFullPath "w.safetensors") (Path.GetFullPath(Path.Combine("data", "weizmann-horses"))))
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "the same weights and data: done"
-            File.WriteAllText(horsesJson, sprintf """{ "weights": "%s", "data": "/elsewhere/weizmann-horses" }""" (Path.GetFullPath "w.safetensors"))
+            File.WriteAllText(horsesJson, segmentationResult <| sprintf """{ "weights": "%s", "data": "/elsewhere/weizmann-horses" }""" (Path.GetFullPath "w.safetensors"))
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "other data: redone"
-            File.WriteAllText(horsesJson, sprintf """{ "data": "%s", "data": "%s" }""" horsesData horsesData)
+            File.WriteAllText(horsesJson, segmentationResult <| sprintf """{ "data": "%s", "data": "%s" }""" horsesData horsesData)
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "a record naming a key twice is none of ours: redone (an internal error once)"
             File.WriteAllText(horsesJson, "not JSON")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "an unreadable result: redone"
             Expect.equal (suite.ToRun [ jobs.[1] ]).Count 1 "to be run"
             Expect.isFalse (File.Exists horsesJson) "its old file set aside first (eval-seg --json replaces only a result of its own)"
             Expect.equal (File.ReadAllText(horsesJson + ".stale")) "not JSON" "and kept"
-            File.WriteAllText(horsesJson, sprintf """{ "weights": "/moved/output/w.safetensors", "data": "%s" }""" (Path.GetFullPath(Path.Combine("data", "weizmann-horses"))))
+            File.WriteAllText(horsesJson, segmentationResult <| sprintf """{ "weights": "/moved/output/w.safetensors", "data": "%s" }""" (Path.GetFullPath(Path.Combine("data", "weizmann-horses"))))
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "weights from a moved output folder: still done"
             // a result of other probe settings (a plan changed since) is not this job's
             let horsesRecord (probe: string) (seeds: string) =
                 sprintf """{ "weights": "w", "data": "%s", "random": false, "train_split": "train", "val_split": "val", "probe_seeds": %s,
                     "probe": { "size": 128, "feature_size": 64, "epochs": 60, "milestone": 48, "lr": 0.2, "batch": 32, "momentum": 0.9,
                                "cache_features": true, "grayscale": false, "precision": "fp32", "seed": 0, %s } }""" horsesData seeds probe
-            File.WriteAllText(horsesJson, horsesRecord "\"standardize\": true" "[0, 1, 2]")
+            File.WriteAllText(horsesJson, segmentationResult <| horsesRecord "\"standardize\": true" "[0, 1, 2]")
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "the suite's own probe settings: done"
-            File.WriteAllText(horsesJson, (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"epochs\": 60", "\"epochs\": 20"))
+            File.WriteAllText(horsesJson, segmentationResult <| (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"epochs\": 60", "\"epochs\": 20"))
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "other probe epochs: redone"
-            File.WriteAllText(horsesJson, horsesRecord "\"standardize\": true" "[0]")
+            File.WriteAllText(horsesJson, segmentationResult <| horsesRecord "\"standardize\": true" "[0]")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "fewer probe seeds: redone"
-            File.WriteAllText(horsesJson, horsesRecord "\"standardize\": false" "[0, 1, 2]")
+            File.WriteAllText(horsesJson, segmentationResult <| horsesRecord "\"standardize\": false" "[0, 1, 2]")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "a flag the job gives, recorded false: redone"
-            File.WriteAllText(horsesJson, (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"random\": false", "\"random\": true"))
+            File.WriteAllText(horsesJson, segmentationResult <| (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"random\": false", "\"random\": true"))
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "a random initialisation's result for trained weights: redone"
-            File.WriteAllText(horsesJson, (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"lr\": 0.2", "\"lr\": 2e-1"))
+            File.WriteAllText(horsesJson, segmentationResult <| (horsesRecord "\"standardize\": true" "[0, 1, 2]").Replace("\"lr\": 0.2", "\"lr\": 2e-1"))
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[1]) "the same learning rate written otherwise: done"
             let knnJson = suite.EvaluationJson(croc, "knn")
-            File.WriteAllText(knnJson, """{ "bank": "elsewhere.tar#tiny-imagenet-200/train" }""")
+            File.WriteAllText(knnJson, knnResult """{ "bank": "elsewhere.tar#tiny-imagenet-200/train" }""")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "another k-NN bank: redone"
-            File.WriteAllText(knnJson, sprintf """{ "bank": "%s" }""" bank)
+            File.WriteAllText(knnJson, knnResult <| sprintf """{ "bank": "%s" }""" bank)
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "the same bank given by its full path: done"
-            File.WriteAllText(knnJson, sprintf """{ "bank": "%s", "size": 64, "bank_stride": 1, "query_stride": 10 }""" bank)
+            File.WriteAllText(knnJson, knnResult <| sprintf """{ "bank": "%s", "size": 64, "bank_stride": 1, "query_stride": 10 }""" bank)
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a tenth of the queries: redone"
             File.WriteAllText(knnJson, """{ "top1": 0.01 }""")
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone jobs.[2]) "a record without the job's data (counted as done once)"
@@ -211,6 +223,48 @@ let tests =
 
         test "real-photo suite: a CamVid copy without its test split is refused before any pre-training, not after it" {
             Expect.stringContains (suiteRefusal [ "trainval" ]) "test.txt" "names the missing split"
+        }
+
+        test "real-photo suite: a result with the job's data but without the numbers the suite reads is redone, not collected; a file changed after its done-check is refused naming it (a hand-written one ended the suite in an internal error once)" {
+            let output = DataTests.tempDir "suite-numbers"
+            let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(false, [| 0 |]), "data", output, ignore)
+            let croc = RealPhotos.EvaluatedBackbone("CrOC", 0, "w.safetensors", false)
+            let horses, knn = match List.ofSeq (suite.EvaluationJobs croc) with [ _; h; k ] -> h, k | _ -> failtest "three jobs"
+            let data = sprintf "\"data\": \"%s\"" (Path.GetFullPath(Path.Combine("data", "weizmann-horses")))
+            let run (classes: string) = sprintf """{"miou": 0.5, "per_class": [%s]}""" classes
+            let horse = """{"name": "horse", "iou": 0.5}"""
+            let horsesJson = suite.EvaluationJson(croc, "horses")
+            writeWithFolder horsesJson (sprintf """{ %s, "miou": 0.5, "runs": [%s, %s] }""" data (run horse) (run """{"name": "horse", "iou": null}"""))
+            Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone horses) "the numbers eval-seg writes (an absent class's IoU null): done"
+            for numbers, what in
+                [ "", "no numbers"
+                  "\"miou\": 0.5", "no probe runs"
+                  sprintf "\"miou\": \"0.5\", \"runs\": [%s]" (run horse), "a mIoU as text"
+                  "\"miou\": 0.5, \"runs\": []", "an empty list of runs"
+                  "\"miou\": 0.5, \"runs\": [1]", "a run that is no object"
+                  sprintf "\"miou\": 0.5, \"runs\": [{\"per_class\": [%s]}]" horse, "a run without its mIoU"
+                  "\"miou\": 0.5, \"runs\": [{\"miou\": 0.5}]", "a run without its classes"
+                  sprintf "\"miou\": 0.5, \"runs\": [%s]" (run "{\"name\": \"horse\"}"), "a class without its IoU"
+                  sprintf "\"miou\": 0.5, \"runs\": [%s]" (run "{\"iou\": 0.5}"), "a class without its name"
+                  sprintf "\"miou\": 0.5, \"runs\": [%s]" (run (horse + ", " + horse)), "a class twice"
+                  sprintf "\"miou\": 0.5, \"runs\": [%s, %s]" (run horse) (run "{\"name\": \"sky\", \"iou\": 0.5}"), "probe runs of other classes" ] do
+                File.WriteAllText(horsesJson, sprintf "{ %s%s }" data (if numbers = "" then "" else ", " + numbers))
+                Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone horses) (what + ": redone")
+            let bank = Path.GetFullPath(Path.Combine("data", "tiny-imagenet-subset.tar")) + "#tiny-imagenet-200/train"
+            writeWithFolder (suite.EvaluationJson(croc, "knn")) (sprintf """{ "bank": "%s", "top1": null }""" bank)
+            Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone knn) "a k-NN result without its top-1: redone"
+            Directory.Delete(output, true)
+            let camVidRuns = """[{"miou": 0.5, "per_class": [{"name": "road", "iou": 0.5}]}]"""
+            let collectRefusal horseRuns =
+                let e = Expect.throwsC (fun () -> collectFrom "collect-changed" camVidRuns horseRuns |> ignore) id
+                Expect.isTrue (e :? DatasetException) (sprintf "a refusal, exit 2: %s" e.Message)
+                e.Message
+            Expect.stringContains (collectRefusal "[]") "-horses.json' is no result of its evaluation (no probe runs)" "names the file and what it lacks"
+            Expect.stringContains (collectRefusal camVidRuns) "names no class 'horse'" "a Weizmann result without the horse class"
+        }
+
+        test "real-photo suite: a Weizmann copy whose labels.txt names no class 'horse' is refused before any pre-training, not when its results are collected" {
+            Expect.stringContains (suiteRefusalOf [ "trainval"; "test" ] [ "background"; "pony" ]) "names no class 'horse'" "says why"
         }
 
         test "real-photo suite: each pre-training run's method, budget and kept checkpoints, and each random initialisation's seed, are the plan's" {
@@ -246,7 +300,7 @@ let tests =
                 let json = suite.EvaluationJson(croc, task)
                 writeWithFolder json record
                 json
-            let camVidJson = write "camvid" (sprintf """{ "data": "%s" }""" (full "camvid"))
+            let camVidJson = write "camvid" (segmentationResult <| sprintf """{ "data": "%s" }""" (full "camvid"))
             let folder = suite.PredictionsFolder croc
             Directory.CreateDirectory folder |> ignore
             let t0 = DateTime.UtcNow
@@ -254,7 +308,7 @@ let tests =
             File.SetLastWriteTimeUtc(camVidJson, t0)
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone camVid) "predictions and JSON of the same tick: done"
             let tar = full "tiny-imagenet-subset.tar"
-            let knnJson = write "knn" (sprintf """{ "bank": "%s#tiny-imagenet-200/train", "queries": "%s#tiny-imagenet-200/val/images", "query_annotations": "%s#tiny-imagenet-200/val/val_annotations.txt" }""" tar tar tar)
+            let knnJson = write "knn" (knnResult <| sprintf """{ "bank": "%s#tiny-imagenet-200/train", "queries": "%s#tiny-imagenet-200/val/images", "query_annotations": "%s#tiny-imagenet-200/val/val_annotations.txt" }""" tar tar tar)
             Expect.isFalse (RealPhotos.RealPhotoSuite.NotDone knn) "the queries and annotations recorded by their full paths: done"
             let horsesJson = write "horses" "[1]"
             Expect.isTrue (RealPhotos.RealPhotoSuite.NotDone horses) "a JSON that is no object: no result"
@@ -598,7 +652,7 @@ let tests =
             let results, output =
                 collectFrom "collect"
                     """[{"miou": 0.4, "per_class": [{"name": "road", "iou": 0.6}]}, {"miou": 0.6, "per_class": [{"name": "road", "iou": 0.8}]}]"""
-                    """[{"per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.5}]}, {"per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.7}]}]"""
+                    """[{"miou": 0.7, "per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.5}]}, {"miou": 0.8, "per_class": [{"name": "background", "iou": 0.9}, {"name": "horse", "iou": 0.7}]}]"""
             let r = results.Backbones.[0]
             Expect.equal (r.CamVid, List.ofArray r.CamVidProbeSeeds, r.CamVidClasses.["road"]) (0.5, [ 0.4; 0.6 ], 0.7) "CamVid: its mIoU, each probe seed's, road's mean over the seeds"
             Expect.floatClose Accuracy.veryHigh r.Horse 0.6 "horse IoU: the horse class's mean over the probe seeds (0.5, 0.7)"
@@ -612,7 +666,7 @@ let tests =
             let results, output =
                 collectFrom "absent-class"
                     """[{"miou": 0.4, "per_class": [{"name": "road", "iou": null}, {"name": "bicycle", "iou": null}]}, {"miou": 0.6, "per_class": [{"name": "road", "iou": 0.2}, {"name": "bicycle", "iou": null}]}]"""
-                    """[{"per_class": [{"name": "horse", "iou": null}]}, {"per_class": [{"name": "horse", "iou": 0.5}]}]"""
+                    """[{"miou": 0.0, "per_class": [{"name": "horse", "iou": null}]}, {"miou": 0.5, "per_class": [{"name": "horse", "iou": 0.5}]}]"""
             Expect.floatClose Accuracy.veryHigh results.Backbones.[0].CamVidClasses.["road"] 0.1 "road: (0 + 0.2) / 2"
             Expect.floatClose Accuracy.veryHigh results.Backbones.[0].Horse 0.25 "horse: (0 + 0.5) / 2"
             Expect.stringContains (results.ClassTable()) "| CrOC | 10.0 | n/a (absent) |" "road 10.0 (it was NaN); bicycle absent everywhere"

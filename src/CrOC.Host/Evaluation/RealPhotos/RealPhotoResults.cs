@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using CrOC.Data;
 using CrOC.Host.Weights;
 
 namespace CrOC.Host.Evaluation.RealPhotos;
@@ -23,24 +24,30 @@ public sealed record RealPhotoResults(string Plan, IReadOnlyList<BackboneResult>
 
     public static RealPhotoResults Collect(RealPhotoPlan plan, IReadOnlyList<EvaluatedBackbone> backbones, IReadOnlyList<(string Line, int Step, string Weights)> curve, RealPhotoSuite suite, IReadOnlyDictionary<string, double> phases)
     {
-        JsonNode Read(string path) => CrOC.Data.StrictJson.Parse(File.ReadAllText(path))!;
+        // each file passed the done-check, which reads it the same way: a failure here is a file changed since
+        T Read<T>(string path, Func<JsonNode?, T> numbers)
+        {
+            try { return numbers(StrictJson.Parse(File.ReadAllText(path))); }
+            catch (Exception e) when (e is JsonException or FormatException)
+            {
+                throw new DatasetException($"'{path}' is no result of its evaluation ({e.Message}); delete it and rerun the suite to redo it");
+            }
+        }
         var rows = backbones.Select(b =>
         {
-            var camVid = Read(suite.EvaluationJson(b, "camvid"));
-            var horses = Read(suite.EvaluationJson(b, "horses"));
-            var knn = Read(suite.EvaluationJson(b, "knn"));
-            var runs = camVid["runs"]!.AsArray();
-            var classes = runs[0]!["per_class"]!.AsArray().Select(c => (string)c!["name"]!).ToArray();
-            // a class absent for a probe seed ("iou": null) counts 0, as in the mIoU and eval-seg's table
-            double ClassIoU(JsonArray probeRuns, string name) => Statistics.MeanAbsentAsZero(probeRuns.Select(r =>
-                r!["per_class"]!.AsArray().First(c => (string)c!["name"]! == name)!["iou"]?.GetValue<double>() ?? double.NaN));
-            var perClass = classes.ToDictionary(n => n, n => ClassIoU(runs, n));
-            double horse = ClassIoU(horses["runs"]!.AsArray(), "horse");
+            var camVid = Read(suite.EvaluationJson(b, "camvid"), EvaluationRecord.Segmentation);
+            var horsesJson = suite.EvaluationJson(b, "horses");
+            var horses = Read(horsesJson, EvaluationRecord.Segmentation);
+            // a class absent for a probe seed (NaN) counts 0, as in the mIoU and eval-seg's table
+            double ClassIoU(IReadOnlyList<ProbeRunRecord> runs, string name) => Statistics.MeanAbsentAsZero(runs.Select(r => r.ClassIoU[name]));
+            var perClass = camVid.Runs[0].ClassIoU.Keys.ToDictionary(n => n, n => ClassIoU(camVid.Runs, n));
+            if (!horses.Runs[0].ClassIoU.ContainsKey("horse"))
+                throw new DatasetException($"'{horsesJson}' names no class 'horse' (Weizmann's labels.txt names background and horse); delete it and rerun the suite to redo it");
             double seconds = b.Random ? 0 : Training.MetricsLog.TrainingSeconds(suite.RunFolder(b.Method, b.Seed));
-            return new BackboneResult(b.Method, b.Seed, (double)camVid["miou"]!, runs.Select(r => (double)r!["miou"]!).ToArray(), perClass,
-                horse, (double)horses["miou"]!, (double)knn["top1"]!, seconds);
+            return new BackboneResult(b.Method, b.Seed, camVid.MeanIoU, camVid.Runs.Select(r => r.MeanIoU).ToArray(), perClass,
+                ClassIoU(horses.Runs, "horse"), horses.MeanIoU, Read(suite.EvaluationJson(b, "knn"), EvaluationRecord.Knn), seconds);
         }).ToList();
-        var points = curve.Select(p => (p.Line, p.Step, (double)Read(suite.CurveJson(p.Line, p.Step))["miou"]!)).ToList();
+        var points = curve.Select(p => (p.Line, p.Step, Read(suite.CurveJson(p.Line, p.Step), EvaluationRecord.Segmentation).MeanIoU)).ToList();
         return new RealPhotoResults(plan.Name, rows, points, phases.ToDictionary());
     }
 

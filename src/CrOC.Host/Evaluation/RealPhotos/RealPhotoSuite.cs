@@ -101,6 +101,8 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         // every split the plan reads with its images and masks, the archive whole, the result files writable
         foreach (var split in new[] { "trainval", "train", "val", "test" }) _ = new VocSegmentation(camVid, split);
         foreach (var split in new[] { "train", "val" }) _ = new VocSegmentation(horses, split);
+        if (!EvalSegCommand.ClassNames(horses, null).Contains("horse")) // the table's horse IoU
+            throw new DatasetException($"'{Path.Combine(horses, "labels.txt")}' names no class 'horse' (as in ../shared/data: background, horse)");
         if (TarArchive.Open(tinyImageNet).Problem is { } damage)
             throw new DatasetException($"Tiny ImageNet's archive is damaged ({damage}): its k-NN would use the members before the damage only");
         OutputPaths.Folder(PicturesFolder, "--output (its pictures/)");
@@ -192,14 +194,15 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     /// record (or of its "probe") must hold the same value: --data, --bank, --queries and --query-annotations
     /// as full paths (an archive's #member as written), numbers as numbers, --probe-seeds item by item; each
     /// true/false key must be true exactly when the job gives its flag. A key the record lacks is not
-    /// compared, but for the data (--data, --bank), which it must record; an unreadable record is not the job's. The weights are not compared: they lie in the
+    /// compared, but for the data (--data, --bank), which it must record; an unreadable record, or one without
+    /// the numbers the suite reads (<see cref="EvaluationRecord"/>), is not the job's. The weights are not compared: they lie in the
     /// suite's own output folder, which may have moved.</summary>
     static bool OtherInputs(HostJob job, string json)
     {
         JsonObject? record;
         try { record = StrictJson.Parse(File.ReadAllText(json)) as JsonObject; }
         catch (JsonException) { return true; }
-        if (record is null) return true;
+        if (record is null || !EvaluationRecord.IsResultOf(job.Arguments[0], record)) return true; // no numbers to read: a hand-written record was counted as done once
         var given = Options(job);
         // a record without the job's data is no result of it (a hand-written {"top1": 0.01} was counted once)
         if (new[] { "data", "bank" }.FirstOrDefault(given.ContainsKey) is { } data && !record.ContainsKey(data)) return true;
