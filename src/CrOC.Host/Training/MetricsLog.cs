@@ -35,19 +35,25 @@ public sealed class MetricsLog : IDisposable
     }
 
     /// <summary>The step of a metrics line, or null when the line is not a step's record.</summary>
-    static long? StepOf(string line)
+    static long? StepOf(string line) => Member(line, "step") is { ValueKind: JsonValueKind.Number } step && step.TryGetInt64(out var n) ? n : null;
+
+    /// <summary>A run's training time: the sum of its steps' times in metrics.jsonl (also when it was resumed);
+    /// a line that is not a step's record with its seconds (torn by a crash, edited by hand) adds nothing.</summary>
+    public static double TrainingSeconds(string output) =>
+        File.ReadLines(Path.Combine(output, "metrics.jsonl"))
+            .Sum(line => StepOf(line) is not null && Member(line, "step_s") is { ValueKind: JsonValueKind.Number } seconds ? seconds.GetDouble() : 0);
+
+    /// <summary>The member <paramref name="name"/> of a metrics line; null when the line is no JSON object
+    /// (torn by a crash or a full disk) or lacks it.</summary>
+    static JsonElement? Member(string line, string name)
     {
         try
         {
             using var record = JsonDocument.Parse(line);
-            return record.RootElement.ValueKind == JsonValueKind.Object && record.RootElement.TryGetProperty("step", out var step) && step.TryGetInt64(out var n) ? n : null;
+            return record.RootElement.ValueKind == JsonValueKind.Object && record.RootElement.TryGetProperty(name, out var value) ? value.Clone() : null;
         }
         catch (JsonException) { return null; }
     }
-
-    /// <summary>A run's training time: the sum of its steps' times in metrics.jsonl (also when it was resumed).</summary>
-    public static double TrainingSeconds(string output) =>
-        File.ReadLines(Path.Combine(output, "metrics.jsonl")).Sum(line => JsonDocument.Parse(line).RootElement.GetProperty("step_s").GetDouble());
 
     public void Write(long step, IReadOnlyDictionary<string, double> values)
     {
