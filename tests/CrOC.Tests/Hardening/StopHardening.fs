@@ -14,6 +14,14 @@ open CrOC.Host.Weights
 open CrOC.Tests.TestUtil
 open CrOC.Tests.HardeningShared
 
+/// The start of a croc-host process with SIGINT at its default action: a background job of a
+/// non-interactive shell (`dotnet run … &`) has SIGINT ignored, its children inherit that, and the host
+/// keeps a signal ignored at start ignored (as nohup asks): a SIGINT test then fails for its runner's sake.
+let hostWithSigint (args: string list) =
+    let info = ProcessStartInfo("env", RedirectStandardOutput = true, RedirectStandardError = true)
+    for a in [ "--default-signal=INT"; "dotnet"; hostDll ] @ args do info.ArgumentList.Add a // env execs dotnet: one process, one PID
+    info
+
 let tests =
     testList "stops and jobs" [
         test "the synthetic experiment: a run that fails ends its own train.log with the failure line, as train's does" {
@@ -120,8 +128,7 @@ let tests =
             // "interrupt: stopping (no step is running)", then the generation went on (for hours at the largest --synthetic-train) once
             let home = DataTests.tempDir "stop-generating"
             let data = Path.Combine(home, "data")
-            let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
-            for a in [ hostDll; "train"; "--output"; Path.Combine(home, "run"); "--synthetic-train"; "100000"; "--synthetic-val"; "1"; "--max-steps"; "1" ] do info.ArgumentList.Add a
+            let info = hostWithSigint [ "train"; "--output"; Path.Combine(home, "run"); "--synthetic-train"; "100000"; "--synthetic-val"; "1"; "--max-steps"; "1" ]
             info.Environment.["CROC_DATA_HOME"] <- data
             use p = present (Process.Start info)
             let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
@@ -146,8 +153,7 @@ let tests =
             let dir, voc, weights = vocWithBackbone "stopped-eval" 64 2 5L
             for signal, expected in [ "INT", 130; "TERM", 143; "USR1", 138 ] do // USR1: the real-photo suite's stop
                 let made = Path.Combine(dir, "out-" + signal)
-                let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
-                for a in [ hostDll; "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "512"; "--batch"; "2"; "--json"; Path.Combine(made, "sub", "knn.json") ] do info.ArgumentList.Add a
+                let info = hostWithSigint [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "512"; "--batch"; "2"; "--json"; Path.Combine(made, "sub", "knn.json") ]
                 use p = present (Process.Start info)
                 let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
                 let watch = Stopwatch.StartNew()
