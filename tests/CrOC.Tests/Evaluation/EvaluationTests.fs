@@ -70,12 +70,15 @@ let collectFrom (name: string) (camVidRuns: string) (horseRuns: string) =
     RealPhotos.RealPhotoResults.Collect(plan, [| croc; random; dino |], [| struct ("CrOC", 250, "c.safetensors") |], suite, readOnlyDict []), output
 
 /// The error of the quick real-photo suite over a tiny data root whose CamVid has train and val
-/// and copies of train named `splits`, and whose Weizmann copy names `horseLabels` in its labels.txt,
-/// checked to come before any pre-training run.
-let suiteRefusalOf (splits: string list) (horseLabels: string list) =
+/// and copies of train named `splits`, and whose Weizmann copy names `horseLabels` in its labels.txt
+/// (None: no labels.txt), checked to come before any pre-training run.
+let suiteRefusalOf (splits: string list) (horseLabels: string list option) =
     let root = DataTests.tempDir "suite-data"
     for name in [ "camvid"; "weizmann-horses" ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), 4, 2, 3L)
-    File.WriteAllLines(Path.Combine(root, "weizmann-horses", "labels.txt"), horseLabels)
+    let labels = Path.Combine(root, "weizmann-horses", "labels.txt")
+    match horseLabels with
+    | Some names -> File.WriteAllLines(labels, names)
+    | None -> File.Delete labels
     for split in splits do File.Copy(Path.Combine(root, "camvid", "ImageSets", "Segmentation", "train.txt"), Path.Combine(root, "camvid", "ImageSets", "Segmentation", split + ".txt"))
     File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
     let output = DataTests.tempDir "suite-out"
@@ -87,7 +90,7 @@ let suiteRefusalOf (splits: string list) (horseLabels: string list) =
     e.Message
 
 /// The refusal of a data root whose Weizmann copy names background and horse, as ../shared/data's.
-let suiteRefusal (splits: string list) = suiteRefusalOf splits [ "background"; "horse" ]
+let suiteRefusal (splits: string list) = suiteRefusalOf splits (Some [ "background"; "horse" ])
 
 let tests =
     testSequenced <| testList "Evaluation" [
@@ -240,6 +243,7 @@ let tests =
                 [ "", "no numbers"
                   "\"miou\": 0.5", "no probe runs"
                   sprintf "\"miou\": \"0.5\", \"runs\": [%s]" (run horse), "a mIoU as text"
+                  sprintf "\"miou\": 1e999, \"runs\": [%s]" (run horse), "an infinite mIoU (results.json cannot hold it)"
                   "\"miou\": 0.5, \"runs\": []", "an empty list of runs"
                   "\"miou\": 0.5, \"runs\": [1]", "a run that is no object"
                   sprintf "\"miou\": 0.5, \"runs\": [{\"per_class\": [%s]}]" horse, "a run without its mIoU"
@@ -264,7 +268,9 @@ let tests =
         }
 
         test "real-photo suite: a Weizmann copy whose labels.txt names no class 'horse' is refused before any pre-training, not when its results are collected" {
-            Expect.stringContains (suiteRefusalOf [ "trainval"; "test" ] [ "background"; "pony" ]) "names no class 'horse'" "says why"
+            Expect.stringContains (suiteRefusalOf [ "trainval"; "test" ] (Some [ "background"; "pony" ])) "names no class 'horse'" "says why"
+            Expect.stringContains (suiteRefusalOf [ "trainval"; "test" ] (Some [])) "labels.txt' names no class 'horse'" "an empty labels.txt"
+            Expect.stringContains (suiteRefusalOf [ "trainval"; "test" ] None) "labels.txt' is missing" "no labels.txt (its classes would be named 'class 0', 'class 1')"
         }
 
         test "real-photo suite: each pre-training run's method, budget and kept checkpoints, and each random initialisation's seed, are the plan's" {

@@ -59,7 +59,8 @@ public static class EvaluationRecord
     /// <summary>An object's member; null when it is absent, null, or <paramref name="node"/> is no object.</summary>
     static JsonNode? Member(JsonNode? node, string key) => (node as JsonObject)?[key];
 
+    /// <summary>A finite number (1e999 parses as ∞, which results.json could not hold).</summary>
     static double Number(JsonNode? node, string key) =>
-        Member(node, key) is JsonValue v && v.GetValueKind() == JsonValueKind.Number ? v.GetValue<double>()
-        : throw new FormatException($"no number \"{key}\"");
+        Member(node, key) is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.GetValue<double>() is var x && double.IsFinite(x) ? x
+        : throw new FormatException($"no finite number \"{key}\"");
 }

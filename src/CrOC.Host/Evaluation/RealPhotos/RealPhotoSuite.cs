@@ -101,8 +101,9 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         // every split the plan reads with its images and masks, the archive whole, the result files writable
         foreach (var split in new[] { "trainval", "train", "val", "test" }) _ = new VocSegmentation(camVid, split);
         foreach (var split in new[] { "train", "val" }) _ = new VocSegmentation(horses, split);
+        var horseLabels = Path.Combine(horses, "labels.txt");
         if (!EvalSegCommand.ClassNames(horses, null).Contains("horse")) // the table's horse IoU
-            throw new DatasetException($"'{Path.Combine(horses, "labels.txt")}' names no class 'horse' (as in ../shared/data: background, horse)");
+            throw new DatasetException($"'{horseLabels}' {(File.Exists(horseLabels) ? "names no class 'horse'" : "is missing")} (as in ../shared/data: background, horse)");
         if (TarArchive.Open(tinyImageNet).Problem is { } damage)
             throw new DatasetException($"Tiny ImageNet's archive is damaged ({damage}): its k-NN would use the members before the damage only");
         OutputPaths.Folder(PicturesFolder, "--output (its pictures/)");
@@ -183,7 +184,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         foreach (var path in earlier.Where(p => File.Exists(p) || Directory.Exists(p)))
         {
             var aside = OutputPaths.SetAside(path, "stale"); // not in the log's text: the move must not depend on it
-            log($"set aside {path} (of other settings, unreadable or unfinished) as {aside}");
+            log($"set aside {path} (of other settings, without its numbers, unreadable or unfinished) as {aside}");
         }
         return toRun;
     }
