@@ -89,7 +89,7 @@ public static class EncodedEnd
         bytes.Length >= 12 && 8L + BinaryPrimitives.ReadUInt32LittleEndian(bytes[4..]) <= bytes.Length;
 
     /// <summary>The pixel array's offset plus its rows (uncompressed: 4-byte aligned rows of the bit
-    /// count; compressed: the header's image size) lie inside the file.</summary>
+    /// count; RLE: its stream's rows; other compressions: the header's image size) lie inside the file.</summary>
     static bool BmpComplete(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length < 26) return false;
@@ -107,9 +107,39 @@ public static class EncodedEnd
             if (header >= 20) compression = BinaryPrimitives.ReadUInt32LittleEndian(bytes[30..]);
             if (header >= 24) imageSize = BinaryPrimitives.ReadUInt32LittleEndian(bytes[34..]);
         }
+        if (compression is 1 or 2) return RleComplete(bytes, pixels, height, fourBits: compression == 2); // writers may leave the image size 0
         bool uncompressed = compression is 0 or 3 or 6; // RGB, bit fields, alpha bit fields
         long data = uncompressed ? (bits * width + 31) / 32 * 4 * height : imageSize;
         return pixels + data <= bytes.Length;
+    }
+
+    /// <summary>An RLE8 or RLE4 pixel stream from <paramref name="at"/> reaches its end-of-bitmap pair
+    /// (00 01), or ends after its last row's end-of-line (00 00; the end marker left out); a stream that
+    /// ends before its rows do, or inside a pair or an absolute run, is cut.</summary>
+    static bool RleComplete(ReadOnlySpan<byte> bytes, long at, long height, bool fourBits)
+    {
+        long rows = 0;
+        while (at + 2 <= bytes.Length)
+        {
+            byte count = bytes[(int)at], value = bytes[(int)at + 1];
+            at += 2;
+            if (count > 0) continue; // a run of count pixels
+            switch (value)
+            {
+                case 0: rows++; break; // end of line
+                case 1: return true; // end of bitmap
+                case 2: // delta: dx, dy
+                    if (at + 2 > bytes.Length) return false;
+                    rows += bytes[(int)at + 1];
+                    at += 2;
+                    break;
+                default: // absolute: value pixels, padded to a 2-byte boundary
+                    long stored = fourBits ? (value + 1) / 2 : value;
+                    at += (stored + 1) / 2 * 2;
+                    break;
+            }
+        }
+        return rows >= height && at <= bytes.Length;
     }
 
     const ushort StripOffsets = 273, StripByteCounts = 279, TileOffsets = 324, TileByteCounts = 325;

@@ -456,6 +456,21 @@ let tests =
                                          "bit fields", Array.concat [ "BM"B; le32 82; le32 0; le32 66; info 2 3; masks; Array.zeroCreate 16 ] ] do
                 Expect.isNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, bmp)) (name + ": whole")
                 Expect.isNotNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, bmp.[.. bmp.Length - 2])) (name + ": one byte short")
+            // RLE BMPs whose header leaves the image size 0 (as writers may): the stream's rows must all be there.
+            // RLE8, 2 × 3: a run, end of line, a delta one row down, a run, end of line, end of bitmap.
+            // RLE4, 4 × 1: an absolute run of 4 pixels (2 bytes), end of line, end of bitmap.
+            let rle (width: int) (height: int) (bits: byte) (compression: int) (stream: byte list) =
+                let header = Array.concat [ le32 40; le32 width; le32 height; [| 1uy; 0uy; bits; 0uy |]; le32 compression; le32 0; le32 2835; le32 2835; le32 2; le32 0 ]
+                Array.concat [ "BM"B; le32 (62 + stream.Length); le32 0; le32 62; header; [| 0uy; 0uy; 0uy; 0uy; 255uy; 255uy; 255uy; 0uy |]; Array.ofList stream ]
+            let rle8 = rle 2 3 8uy 1 [ 2uy; 0uy; 0uy; 0uy; 0uy; 2uy; 0uy; 1uy; 2uy; 1uy; 0uy; 0uy; 0uy; 1uy ]
+            for name, bmp, lastRowEnds in [ "RLE8", rle8, 12
+                                            "RLE4", rle 4 1 4uy 2 [ 0uy; 4uy; 0x01uy; 0x10uy; 0uy; 0uy; 0uy; 1uy ], 6 ] do
+                Expect.isNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, bmp)) (name + ": whole")
+                Expect.equal (decoder.Decode(bmp, name + ".bmp").Height) (if name = "RLE8" then 3 else 1) (name + ": decodes")
+                for kept in 0 .. lastRowEnds - 1 do
+                    Expect.isNotNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, bmp.[.. 62 + kept - 1])) (sprintf "%s: %d bytes of its stream, cut before its last row ends (decoded black-filled once)" name kept)
+                Expect.isNull (EncodedEnd.Missing(Formats.Bmp.BmpFormat.Instance, bmp.[.. 62 + lastRowEnds - 1])) (name + ": every row there, the end marker left out")
+            Expect.throwsT<DecodeException> (fun () -> decoder.Decode(rle8.[.. 62 + 5], "cut.bmp") |> ignore) "a cut RLE BMP is skipped"
             // TIFF: the first directory's strips, little- and big-endian, as SHORTs or LONGs, by hand (encoders put the
             // directory last). Values that fit the entry's 4 bytes are stored there, others after the directory.
             let tiff (little: bool) (short: bool) (strips: (int * int) list) (length: int) =
