@@ -142,39 +142,17 @@ public static class EncodedEnd
         return rows >= height && at <= bytes.Length;
     }
 
-    const ushort StripOffsets = 273, StripByteCounts = 279, TileOffsets = 324, TileByteCounts = 325;
-
     /// <summary>The first directory's strips (or tiles) lie inside the file. Classic TIFF only; a
     /// BigTIFF is left to the decoder.</summary>
     static bool TiffComplete(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length < 8) return false;
-        bool little = bytes[0] == (byte)'I';
-        if (U16(bytes, 2, little) != 42) return true;
-        long directory = U32(bytes, 4, little);
-        if (directory + 2 > bytes.Length) return false;
-        long entries = U16(bytes, directory, little);
-        if (directory + 2 + 12 * entries > bytes.Length) return false;
-        long[]? offsets = null, counts = null;
-        for (long e = directory + 2; e < directory + 2 + 12 * entries; e += 12)
-        {
-            uint tag = U16(bytes, e, little), type = U16(bytes, e + 2, little), count = U32(bytes, e + 4, little);
-            if (tag is not (StripOffsets or StripByteCounts or TileOffsets or TileByteCounts) || type is not (3 or 4)) continue;
-            long size = type == 3 ? 2 : 4, values = size * count <= 4 ? e + 8 : U32(bytes, e + 8, little);
-            if (values + size * count > bytes.Length) return false;
-            var read = new long[count];
-            for (long i = 0; i < count; i++) read[i] = size == 2 ? U16(bytes, values + 2 * i, little) : U32(bytes, values + 4 * i, little);
-            if (tag is StripOffsets or TileOffsets) offsets = read; else counts = read;
-        }
+        var directory = TiffDirectory.Read(bytes, TiffDirectory.StripOffsets, TiffDirectory.StripByteCounts, TiffDirectory.TileOffsets, TiffDirectory.TileByteCounts);
+        if (directory is null) return true;
+        if (directory.Cut) return false;
+        var (offsets, counts) = directory.Chunks;
         if (offsets is null || counts is null) return true; // malformed: the decoder says how
         for (int i = 0; i < System.Math.Min(offsets.Length, counts.Length); i++)
             if (offsets[i] + counts[i] > bytes.Length) return false;
         return true;
     }
-
-    static uint U16(ReadOnlySpan<byte> bytes, long at, bool little) =>
-        little ? BinaryPrimitives.ReadUInt16LittleEndian(bytes[(int)at..]) : BinaryPrimitives.ReadUInt16BigEndian(bytes[(int)at..]);
-
-    static uint U32(ReadOnlySpan<byte> bytes, long at, bool little) =>
-        little ? BinaryPrimitives.ReadUInt32LittleEndian(bytes[(int)at..]) : BinaryPrimitives.ReadUInt32BigEndian(bytes[(int)at..]);
 }

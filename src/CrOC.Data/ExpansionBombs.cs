@@ -6,7 +6,8 @@ namespace CrOC.Data;
 /// <summary>
 /// Small files whose metadata ImageSharp 2.1 would expand to gigabytes, in identification too: a
 /// PNG's compressed text chunks (zTXt, iTXt) are inflated without a limit (a 1 MB file: 1 GB of
-/// text), and a WebP chunk's claimed size is allocated before it is read. Checked on the encoded
+/// text), a WebP chunk's claimed size is allocated before it is read, and so is the gap before a BMP's
+/// pixel data (its palette: a 190-byte file claiming an offset of 1 GB allocated 1 GB). Checked on the encoded
 /// bytes before ImageSharp sees them; PNG text is inflated here into a counter, at most
 /// <see cref="MaxTextBytes"/>. (A JPEG's scans cost only when its pixels are decoded: <see cref="JpegEnd.MaxScans"/>.)
 /// </summary>
@@ -30,9 +31,12 @@ public static class ExpansionBombs
     {
         try
         {
-            var head = new byte[12];
+            var head = new byte[14];
             file.Position = 0;
-            if (file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) < head.Length) return null;
+            int read = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            if (read >= 14 && head.AsSpan(0, 2).SequenceEqual("BM"u8) && BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(10)) is var pixels && pixels > file.Length)
+                return $"a BMP whose pixel data would start at byte {pixels}, beyond its end ({file.Length} bytes): the gap would be allocated as its palette";
+            if (read < 12) return null;
             if (head.AsSpan().StartsWith(PngSignature)) return PngText(file);
             if (head.AsSpan(0, 4).SequenceEqual("RIFF"u8) && head.AsSpan(8, 4).SequenceEqual("WEBP"u8))
                 return WebpChunks(file, System.Math.Min(file.Length, 8L + BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4))));

@@ -126,12 +126,14 @@ public sealed class ImageDecoder
     }
 
     /// <summary>Refuses bytes whose metadata would expand beyond bounds (<see cref="ExpansionBombs"/>), whose header is
-    /// missing, whose size is beyond the limits, or that are cut short (<see cref="EncodedEnd"/>), before any pixel is decoded.</summary>
+    /// missing, whose size is beyond the limits, that are cut short (<see cref="EncodedEnd"/>), or a TIFF whose JPEG
+    /// strips would be decoded outside the limits (<see cref="TiffJpegStrips"/>), before any pixel is decoded.</summary>
     void CheckHeader(byte[] bytes, string name)
     {
         if (ExpansionBombs.Why(bytes) is { } bomb) throw new DecodeException(name, bomb); // before Identify, which would expand them
         CheckSize(Image.Identify(configuration, bytes, out var format), name);
         if (EncodedEnd.Missing(format, bytes) is { } why) throw new DecodeException(name, why);
+        if (format is TiffFormat && TiffJpegStrips.Why(bytes) is { } strips) throw new DecodeException(name, strips);
     }
 
     void CheckBytes(long length, string name)

@@ -494,6 +494,37 @@ let tests =
                         Expect.isNotNull (EncodedEnd.Missing(Formats.Tiff.TiffFormat.Instance, tiff little short strips 149)) (name + ": one byte short")
         }
 
+        test "a JPEG-compressed TIFF's strips must be JPEGs within its page, a BMP's pixel data must start inside it: both are DecodeExceptions before any decoding (a strip at offset 0 overflowed the stack, ending the process; a 190-byte BMP allocated 1 GB)" {
+            let decoder = ImageDecoder()
+            let saved (encoder: Formats.IImageEncoder) =
+                use image = Image.LoadPixelData<Rgb24>([| for i in 0 .. 13 * 9 - 1 -> Rgb24(byte (i * 37), byte (i * 101), byte (i * 7)) |], 13, 9)
+                use memory = new MemoryStream()
+                image.Save(memory, encoder)
+                memory.ToArray()
+            let refusal (bytes: byte[]) = (Expect.throwsC (fun () -> decoder.Decode(bytes, "bad") |> ignore) id).Message
+            let tiff = saved (Formats.Tiff.TiffEncoder(Compression = Formats.Tiff.Constants.TiffCompression.Jpeg))
+            Expect.equal (decoder.Decode(tiff, "whole.tif").Width) 13 "a whole JPEG-compressed TIFF decodes"
+            // the first directory's StripOffsets entry (tag 273, one LONG, held in the entry); ImageSharp writes little-endian
+            let directory = int (BitConverter.ToUInt32(tiff, 4))
+            let entry = [ for e in 0 .. int (BitConverter.ToUInt16(tiff, directory)) - 1 -> directory + 2 + 12 * e ] |> List.find (fun at -> BitConverter.ToUInt16(tiff, at) = 273us)
+            Expect.equal (BitConverter.ToUInt32(tiff, entry + 4)) 1u "one strip"
+            let strip = int (BitConverter.ToUInt32(tiff, entry + 8))
+            let atZero = Array.copy tiff
+            Array.fill atZero (entry + 8) 4 0uy
+            Expect.stringContains (refusal atZero) "strip 0 is no JPEG" "a strip that is the TIFF itself (decoded endlessly once)"
+            let taller = Array.copy tiff
+            let frame = seq { strip .. tiff.Length - 2 } |> Seq.find (fun i -> tiff.[i] = 0xFFuy && tiff.[i + 1] = 0xC0uy)
+            taller.[frame + 5] <- 0x10uy // the strip's JPEG frame: 4,096 + 9 rows
+            Expect.stringContains (refusal taller) "is a JPEG of 13x4105 pixels, larger than its 13x9 page" "a strip's JPEG beyond the page (decoded outside the pixel limit)"
+            let bmp = saved (Formats.Bmp.BmpEncoder())
+            Expect.equal (decoder.Decode(bmp, "whole.bmp").Height) 9 "a whole BMP decodes"
+            let farOff = Array.copy bmp
+            BitConverter.TryWriteBytes(Span(farOff, 10, 4), 0x40000000u) |> ignore
+            let before = GC.GetAllocatedBytesForCurrentThread()
+            Expect.stringContains (refusal farOff) "pixel data would start at byte 1073741824, beyond its end" "said"
+            Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (16L <<< 20) "nothing near the gap's 1 GB allocated"
+        }
+
         test "decoding: CMYK becomes RGB, EXIF orientation is applied" {
             let cmyk = ImageDecoder().Decode(Fixtures.path (Path.Combine("images", "cmyk.jpg")))
             Expect.equal (cmyk.Width, cmyk.Height) (24, 16) "size"
