@@ -42,9 +42,12 @@ public static class BoundedFile
 
     /// <summary>The text of <paramref name="path"/> as <see cref="File.ReadAllText(string)"/> decodes it (UTF-8
     /// unless a byte-order mark names another encoding), at most <paramref name="limit"/> bytes.</summary>
-    public static string ReadText(string path, int limit)
+    public static string ReadText(string path, int limit) => Text(ReadBytes(path, limit));
+
+    /// <summary>Bytes as text: UTF-8 unless a byte-order mark names another encoding.</summary>
+    public static string Text(byte[] bytes)
     {
-        using var reader = new StreamReader(new MemoryStream(ReadBytes(path, limit)), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        using var reader = new StreamReader(new MemoryStream(bytes), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
         return reader.ReadToEnd();
     }
 }

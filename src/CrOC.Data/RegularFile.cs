@@ -53,6 +53,16 @@ public static class RegularFile
         catch (IOException) { return null; }
     }
 
+    /// <summary>The text (<see cref="BoundedFile.Text"/>) of a record croc-host wrote (a run's config.json, run.json,
+    /// run.owner): <see cref="NotRegularFileException"/> where no seekable file
+    /// opens, <see cref="FileTooLargeException"/> beyond <paramref name="limit"/> bytes. Unlike
+    /// <see cref="BoundedFile.ReadText"/> (a config given as `&lt;(…)` is a pipe), a FIFO is never waited for.</summary>
+    public static string ReadText(string path, int limit)
+    {
+        using var stream = Open(path) ?? throw new NotRegularFileException(path);
+        return BoundedFile.Text(BoundedFile.ReadAtMost(stream, limit) ?? throw new FileTooLargeException(path, limit));
+    }
+
     static class Native
     {
         [DllImport("libc", SetLastError = true)] public static extern int open(string path, int flags);

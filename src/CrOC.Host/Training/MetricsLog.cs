@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using CrOC.Host.CommandLine;
 
 namespace CrOC.Host.Training;
 
@@ -21,7 +22,7 @@ public sealed class MetricsLog : IDisposable
         var path = Path.Combine(output, "metrics.jsonl");
         if (File.Exists(path))
         {
-            var text = File.ReadAllText(path);
+            var text = ReadWhole(path);
             var all = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             var kept = all.Where(l => StepOf(l) <= resumedAt).ToList();
             // a last line without its newline (a write cut short) would have the next record glued to it
@@ -34,14 +35,29 @@ public sealed class MetricsLog : IDisposable
         board = new TensorBoardEvents(events);
     }
 
+    /// <summary>The metrics so far: a regular file, read to its length. A FIFO (an open waits for a writer, and
+    /// no signal ended that wait) or a device (/dev/zero never ends: out of memory once) is refused.</summary>
+    static string ReadWhole(string path)
+    {
+        using var stream = CrOC.Data.RegularFile.Open(path) ?? throw new OutputException($"'{path}' is no regular file this process can read (a FIFO or a socket?): a run's metrics.jsonl is one; move it away");
+        var bytes = CrOC.Data.BoundedFile.ReadAtMost(stream, (int)System.Math.Min(stream.Length, Array.MaxLength))
+            ?? throw new OutputException($"'{path}' reads past its length (a device?): a run's metrics.jsonl is a regular file; move it away");
+        return CrOC.Data.BoundedFile.Text(bytes);
+    }
+
     /// <summary>The step of a metrics line, or null when the line is not a step's record.</summary>
     static long? StepOf(string line) => Member(line, "step") is { ValueKind: JsonValueKind.Number } step && step.TryGetInt64(out var n) ? n : null;
 
     /// <summary>A run's training time: the sum of its steps' times in metrics.jsonl (also when it was resumed);
-    /// a line that is not a step's record with its seconds (torn by a crash, edited by hand) adds nothing.</summary>
+    /// a line that is not a step's record with its seconds (torn by a crash, edited by hand, a time out of range) adds nothing.</summary>
     public static double TrainingSeconds(string output) =>
         File.ReadLines(Path.Combine(output, "metrics.jsonl"))
-            .Sum(line => StepOf(line) is not null && Member(line, "step_s") is { ValueKind: JsonValueKind.Number } seconds ? seconds.GetDouble() : 0);
+            .Sum(line => StepOf(line) is not null && Member(line, "step_s") is { ValueKind: JsonValueKind.Number } seconds
+                && seconds.TryGetDouble(out var s) && s is >= 0 and < MaxStepSeconds ? s : 0);
+
+    /// <summary>More than any step takes (30 years): a sum of the steps' times stays finite (1e308 twice is ∞,
+    /// which results.json cannot hold).</summary>
+    const double MaxStepSeconds = 1e9;
 
     /// <summary>The member <paramref name="name"/> of a metrics line; null when the line is no JSON object
     /// (torn by a crash or a full disk) or lacks it.</summary>
@@ -49,7 +65,7 @@ public sealed class MetricsLog : IDisposable
     {
         try
         {
-            using var record = JsonDocument.Parse(line);
+            using var record = CrOC.Data.StrictJson.Document(line);
             return record.RootElement.ValueKind == JsonValueKind.Object && record.RootElement.TryGetProperty(name, out var value) ? value.Clone() : null;
         }
         catch (JsonException) { return null; }

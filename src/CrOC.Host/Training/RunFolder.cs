@@ -175,7 +175,7 @@ public sealed class RunFolder : IDisposable
     {
         try
         {
-            var parts = BoundedFile.ReadText(file, RecordLimit).Trim().Split(' ');
+            var parts = RegularFile.ReadText(file, RecordLimit).Trim().Split(' ');
             return parts.Length >= 3 ? $"process {parts[0]} on {parts[1]} since {parts[2]}" : "a process whose id is not readable";
         }
         catch (IOException) { return "a process whose id is not readable"; }
@@ -210,8 +210,8 @@ public sealed class RunFolder : IDisposable
         var stored = System.IO.Path.Combine(path, "config.json");
         if (File.Exists(stored))
         {
-            try { TrainConfig.FromJson(BoundedFile.ReadText(stored, RecordLimit)); }
-            catch (Exception e) when (e is ConfigException or FileTooLargeException) { return $"'{path}' holds a config.json that is not a croc-host run's ({e.Message})"; }
+            try { TrainConfig.FromJson(RegularFile.ReadText(stored, RecordLimit)); }
+            catch (Exception e) when (e is ConfigException or FileTooLargeException or NotRegularFileException) { return $"'{path}' holds a config.json that is not a croc-host run's ({e.Message})"; }
         }
         return ForeignRunRecord(System.IO.Path.Combine(path, "run.json")) is { } why ? $"'{path}' holds a run.json that is not a croc-host run's ({why})" : null;
     }
@@ -223,7 +223,7 @@ public sealed class RunFolder : IDisposable
         if (!HasProgress(path)) return null; // a failed start's records: this run rewrites them
         var stored = System.IO.Path.Combine(path, "config.json");
         if (!File.Exists(stored)) return $"'{path}' holds files of a run without its config.json";
-        var earlier = TrainConfig.FromJson(BoundedFile.ReadText(stored, RecordLimit)); // readable: Foreign checked it
+        var earlier = TrainConfig.FromJson(RegularFile.ReadText(stored, RecordLimit)); // readable: Foreign checked it
         if (TrainConfig.IdentityDifference(earlier, config) is { } difference)
             return $"'{path}' holds another run ({difference})";
         if (!config.Resume)
@@ -237,9 +237,9 @@ public sealed class RunFolder : IDisposable
         if (!File.Exists(file)) return null;
         try
         {
-            return StrictJson.Parse(BoundedFile.ReadText(file, RecordLimit)) is JsonObject o && o["commit"] is JsonValue ? null : "no commit"; // every version wrote one
+            return StrictJson.Parse(RegularFile.ReadText(file, RecordLimit)) is JsonObject o && o["commit"] is JsonValue ? null : "no commit"; // every version wrote one
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or FileTooLargeException) { return e.Message; }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FileTooLargeException or NotRegularFileException) { return e.Message; }
     }
 
     /// <summary>Writes the run's records: the resolved config, and in run.json this start's commit,
@@ -264,7 +264,7 @@ public sealed class RunFolder : IDisposable
     /// <summary>The settings of <paramref name="config"/> that differ from the stored config.json's (none when it is unreadable).</summary>
     static List<(string Key, string Earlier, string Now)> ChangedSince(string stored, TrainConfig config)
     {
-        try { return [.. TrainConfig.Differences(TrainConfig.FromJson(BoundedFile.ReadText(stored, RecordLimit)), config)]; }
+        try { return [.. TrainConfig.Differences(TrainConfig.FromJson(RegularFile.ReadText(stored, RecordLimit)), config)]; }
         catch (Exception e) when (e is IOException or ConfigException) { return []; }
     }
 
@@ -273,8 +273,8 @@ public sealed class RunFolder : IDisposable
     {
         if (!File.Exists(file)) return [];
         JsonNode? parsed;
-        try { parsed = StrictJson.Parse(BoundedFile.ReadText(file, RecordLimit)); }
-        catch (Exception e) when (e is System.Text.Json.JsonException or FileTooLargeException) { return []; }
+        try { parsed = StrictJson.Parse(RegularFile.ReadText(file, RecordLimit)); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FileTooLargeException or NotRegularFileException) { return []; }
         if (parsed is not JsonObject earlier || earlier["commit"] is not JsonValue) return []; // not a run's record (see ForeignRunRecord)
         if (earlier["starts"] is JsonArray starts) return starts.Select(s => s?.DeepClone());
         return [new JsonObject { ["commit"] = earlier["commit"]?.DeepClone(), ["started"] = earlier["started"]?.DeepClone(), ["processes"] = earlier["processes"]?.DeepClone() }];

@@ -343,7 +343,7 @@ public sealed record TrainConfig
         {
             if (file.EndsWith(".toml", StringComparison.OrdinalIgnoreCase))
                 text = JsonSerializer.Serialize(Tomlyn.TomlSerializer.Deserialize<Dictionary<string, object>>(text, (Tomlyn.TomlSerializerOptions?)null), TomlAsJson);
-            var root = JsonDocument.Parse(text).RootElement;
+            var root = StrictJson.Document(text).RootElement;
             // JSON allows a key twice, the last silently winning (TOML refuses it): refused here too
             if (root.ValueKind == JsonValueKind.Object && root.EnumerateObject().GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1) is { } twice)
                 throw new ConfigException($"--config '{file}': '{twice.Key}' is given {twice.Count()} times");

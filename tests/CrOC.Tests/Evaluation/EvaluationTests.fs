@@ -97,7 +97,7 @@ let tests =
         test "real-photo suite: a phase-time record that does not read is set aside and counted as none, not an internal error that hides the phase's outcome" {
             let dir = DataTests.tempDir "phases"
             let record = Path.Combine(dir, "phases.json")
-            for content in [ "{\"pre-training\": \"1 min\"}"; "garbage"; "" ] do
+            for content in [ "{\"pre-training\": \"1 min\"}"; "garbage"; ""; "{\"pre-training\": 1e400}"; "{\"pre-training\": -5}" ] do // 1e400 reads as ∞, which the record's next write cannot hold
                 File.WriteAllText(record, content)
                 let notes = Collections.Generic.List<string>()
                 Expect.isEmpty (RealPhotos.RealPhotoSuite.SpentSoFar(record, Action<string> notes.Add)) (sprintf "%A counts as none" content)

@@ -525,6 +525,8 @@ let tests =
             // [""] and [] as data passed, TOML's 1.0 was the integer 1, a bad preset was named as --preset
             refused [ "train"; "--config"; config "empty.json" """{ "output": "" }""" ] "'output' needs a value" |> ignore
             refused [ "train"; "--config"; config "nul.json" """{ "output": "\u0000x" }""" ] "'output' holds a NUL character" |> ignore
+            refused [ "train"; "--config"; config "surrogate.json" """{ "output": "\ud800" }""" ] "surrogate.json': a string escaping a lone UTF-16 surrogate" |> ignore // an internal error once
+            refused [ "train"; "--data"; config "nul.txt" "a.jpg\n/x\u0000y.jpg\n"; "--output"; Path.Combine(dir, "nul-run"); "--max-steps"; "1" ] "nul.txt' line 2 holds a NUL character" |> ignore // a path's ArgumentException once
             refused [ "train"; "--config"; config "blank-item.toml" "data = [\"a\", \" \"]" ] "'data' has an empty item (number 2 of 2)" |> ignore
             refused [ "train"; "--config"; config "no-items.json" """{ "data": [] }""" ] "'data' is an empty list" |> ignore
             refused [ "train"; "--config"; config "float.toml" "epochs = 1.0" ] "'epochs' must be an integer" |> ignore

@@ -304,7 +304,9 @@ let tests =
         test "a folder whose config.json or run.json is not a run's (a model folder) is refused; its files stay as they were" {
             for file, text in [ "config.json", "{\"model_type\": \"vit\", \"hidden_size\": 384}"; "config.json", "{\"arch\": \"tiny\","; "run.json", "[1, 2]"; "run.json", "{\"started\": \"2026-01-01\"}"
                                 // a key twice: an internal error once
-                                "run.json", "{\"commit\": \"a\", \"commit\": \"b\"}" ] do
+                                "run.json", "{\"commit\": \"a\", \"commit\": \"b\"}"
+                                // a lone surrogate: its start copied into the new record could not be written (an internal error once)
+                                "run.json", "{\"commit\": \"\\ud800\", \"starts\": [{\"commit\": \"\\ud800\"}]}" ] do
                 let output = DataTests.tempDir "foreign"
                 let path = Path.Combine(output, file)
                 File.WriteAllText(path, text)
@@ -314,6 +316,25 @@ let tests =
                 Expect.isFalse (message.Contains "CrOC.Host") (sprintf "no .NET type names (TrainConfig's once): %s" message)
                 Expect.equal (File.ReadAllText path) text "left as it was"
                 Expect.sequenceEqual (Directory.GetFiles output |> Array.map Path.GetFileName) [| file |] "nothing added (no run.lock)"
+                Directory.Delete(output, true)
+        }
+
+        test "a FIFO or a device where a run's record or metrics belong is refused, never waited for or read without end (a FIFO config.json, run.json or metrics.jsonl hung the start until killed; metrics.jsonl linked to /dev/zero ran out of memory)" {
+            let fifo (path: string) = (present (Diagnostics.Process.Start("mkfifo", [| path |]))).WaitForExit()
+            let zero (path: string) = File.CreateSymbolicLink(path, "/dev/zero") |> ignore
+            for file, make, expected in [ "config.json", fifo, "holds a config.json that is not a croc-host run's"
+                                          "run.json", fifo, "holds a run.json that is not a croc-host run's"
+                                          "metrics.jsonl", fifo, "metrics.jsonl' is no regular file"
+                                          "metrics.jsonl", zero, "metrics.jsonl' reads past its length" ] do
+                let output = DataTests.tempDir "not-regular"
+                if file = "metrics.jsonl" then // a run's, resumed: its records read, then its metrics
+                    let code, _, err = croc 120 (trainArgs output [ "--max-steps"; "1" ])
+                    Expect.equal code 0 err
+                    File.Delete(Path.Combine(output, file))
+                make (Path.Combine(output, file))
+                let code, _, err = croc 120 (trainArgs output [ "--max-steps"; "2" ])
+                Expect.equal code 2 (sprintf "%s: refused, not waited for (exit 124 or 137: killed at the limit): %s" file err)
+                Expect.stringContains err expected (file + ": says why")
                 Directory.Delete(output, true)
         }
 

@@ -116,6 +116,17 @@ let tests =
             Expect.isNull (ModelCard.Incomplete card) "nor an incompleteness"
         }
 
+        test "JSON from outside whose string escapes a lone UTF-16 surrogate is refused as no JSON of ours (reading or writing it back threw InvalidOperationException: internal errors in train, export)" {
+            for text in [ """{ "a": "\ud800" }"""; """{ "\udc00": 1 }"""; """[ { "b": ["x\ud800y"] } ]""" ] do
+                let e = Expect.throwsC (fun () -> CrOC.Data.StrictJson.Parse text |> ignore) id
+                Expect.isTrue (e :? System.Text.Json.JsonException) (sprintf "%s: %s" text e.Message)
+                Expect.stringContains e.Message "lone UTF-16 surrogate" "says why"
+                Expect.throwsT<System.Text.Json.JsonException> (fun () -> CrOC.Data.StrictJson.Document text |> ignore) "as a document too"
+            let pair = present (CrOC.Data.StrictJson.Parse """{ "a": "\ud83d\ude00 \u00e9" }""")
+            Expect.equal (string pair.["a"]) "\U0001F600 \u00e9" "a surrogate pair and other escapes read as text"
+            Expect.isNull (ModelCard.Network(readOnlyDict [ "model_card", """{ "network": "\ud800" }""" ])) "a model card holding one: none read"
+        }
+
         test "a training checkpoint holding a teacher alone imports it for both networks, and says so" {
             use _ = torch.NewDisposeScope()
             let path = temporary "teacher.safetensors"

@@ -222,15 +222,15 @@ let tests =
             Directory.Delete(output, true)
         }
 
-        test "a metrics line that is no step's record is dropped on resume and adds no training time: a step or seconds as text, no object, a torn line (each an internal error once)" {
+        test "a metrics line that is no step's record is dropped on resume and adds no training time: a step or seconds as text, no object, a key escaping a lone surrogate, a torn line (each an internal error once); seconds out of range add nothing" {
             let output = DataTests.tempDir "metrics-foreign"
             let path = Path.Combine(output, "metrics.jsonl")
-            File.WriteAllText(path, "{\"step\":1,\"step_s\":2.0}\n{\"step\":\"2\",\"step_s\":5.0}\n{\"step\":2,\"step_s\":\"1 s\"}\n[3]\n{\"step\":3,\"step_s\":1.5}\n{\"step\":4,\"st")
-            Expect.equal (MetricsLog.TrainingSeconds output) 3.5 "steps 1 and 3's seconds; a step as text, seconds as text, no object and a torn line add nothing"
+            File.WriteAllText(path, "{\"step\":1,\"step_s\":2.0}\n{\"step\":\"2\",\"step_s\":5.0}\n{\"step\":2,\"step_s\":\"1 s\"}\n[3]\n{\"step\":2,\"\\ud800\":1}\n{\"step\":3,\"step_s\":1.5}\n{\"step\":3,\"step_s\":1e308}\n{\"step\":3,\"step_s\":1e308}\n{\"step\":4,\"st")
+            Expect.equal (MetricsLog.TrainingSeconds output) 3.5 "steps 1 and 3's seconds; a step as text, seconds as text, no object, a lone surrogate, 1e308 (twice: ∞) and a torn line add nothing"
             do
                 use _ = new MetricsLog(output, 3L, false)
                 ()
-            Expect.equal (File.ReadAllLines path) [| "{\"step\":1,\"step_s\":2.0}"; "{\"step\":2,\"step_s\":\"1 s\"}"; "{\"step\":3,\"step_s\":1.5}" |] "the records of steps 1 to 3 kept, the others dropped"
+            Expect.equal (File.ReadAllLines path) [| "{\"step\":1,\"step_s\":2.0}"; "{\"step\":2,\"step_s\":\"1 s\"}"; "{\"step\":3,\"step_s\":1.5}"; "{\"step\":3,\"step_s\":1e308}"; "{\"step\":3,\"step_s\":1e308}" |] "the records of steps 1 to 3 kept, the others dropped"
             Directory.Delete(output, true)
         }
 

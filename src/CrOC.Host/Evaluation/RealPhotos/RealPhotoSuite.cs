@@ -82,7 +82,12 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     public static Dictionary<string, double> SpentSoFar(string record, Action<string> log)
     {
         if (!File.Exists(record)) return [];
-        try { return JsonSerializer.Deserialize<Dictionary<string, double>>(RegularFile.ReadAtMost(record, 1 << 20) ?? throw new IOException("not a readable file of at most 1 MiB")) ?? []; }
+        try
+        {
+            var times = JsonSerializer.Deserialize<Dictionary<string, double>>(RegularFile.ReadAtMost(record, 1 << 20) ?? throw new IOException("not a readable file of at most 1 MiB")) ?? [];
+            // 1e400 reads as ∞, which the record's next write cannot hold (an internal error at the phase's end)
+            return times.Values.All(s => double.IsFinite(s) && s >= 0) ? times : throw new JsonException("a time that is no finite number of seconds");
+        }
         catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
         {
             var aside = OutputPaths.SetAside(record, "refused");
