@@ -125,9 +125,13 @@ public sealed class RunFolder : IDisposable
         bool lockExisted = Present(file), ownerExisted = Present(owner);
         FileStream stream;
         try { stream = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-        catch (IOException e) when (!DiskSpace.IsDiskFull(e))
+        catch (IOException e) when ((e.HResult & 0xFFFF) == EWOULDBLOCK) // flock's answer: another open holds it
         {
             throw new OutputException($"--output '{path}' is in use by another run ({Holder(owner)}); wait for it to end, or choose another --output");
+        }
+        catch (IOException e) when (!DiskSpace.IsDiskFull(e)) // a link loop, a dangling link into no folder: not another run's
+        {
+            throw new OutputException($"--output '{path}': its {LockName} cannot be opened ({e.Message}); move it away, or choose another --output");
         }
         try
         {
@@ -142,6 +146,8 @@ public sealed class RunFolder : IDisposable
             throw;
         }
     }
+
+    const int EWOULDBLOCK = 11; // Linux's errno, as .NET puts it in HResult
 
     /// <summary>Whether <paramref name="file"/> exists, as a file or as a link (a dangling one too: not this attempt's to remove).</summary>
     static bool Present(string file) => File.Exists(file) || new FileInfo(file).LinkTarget is not null;

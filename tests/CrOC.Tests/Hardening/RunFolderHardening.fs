@@ -289,6 +289,17 @@ let tests =
             Directory.Delete(home, true)
         }
 
+        test "a run.lock that cannot be opened (a link loop, a link into no folder) is said to be so, not taken for another run holding it" {
+            for target in [ "run.lock"; "/nonexistent/folder/run.lock" ] do // "run.lock" → itself: a loop
+                let output = DataTests.tempDir "lock-link"
+                File.CreateSymbolicLink(Path.Combine(output, RunFolder.LockName), target) |> ignore
+                let code, message = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "1" ]))
+                Expect.equal code 2 message
+                Expect.stringContains message "its run.lock cannot be opened" (target + ": says why")
+                Expect.isFalse (message.Contains "in use by another run") (target + ": no other run named (once)")
+                Directory.Delete(output, true)
+        }
+
         test "a start whose owner record cannot be written (a full disk: run.owner a link to /dev/full) fails in one line and leaves no run.lock" {
             let output = DataTests.tempDir "full-owner"
             let owner = Path.Combine(output, RunFolder.OwnerName)
