@@ -84,6 +84,20 @@ let private generic (rng: Random) (bytes: byte[]) =
     | 1 -> truncate rng bytes
     | _ -> overwrite rng bytes
 
+/// A 32-bit little-endian value at `at` set to a boundary: 0, 8, the file's length, 2³¹−1 or 2³²−1 (offsets and sizes).
+let private boundaryWordAt (rng: Random) (at: int) (bytes: byte[]) =
+    let copy = Array.copy bytes
+    BitConverter.TryWriteBytes(Span(copy, at, 4), [| 0u; 8u; uint32 copy.Length; 0x7FFFFFFFu; 0xFFFFFFFFu |].[rng.Next 5]) |> ignore
+    { Kind = sprintf "the 32-bit field at byte %d set to a boundary" at; Bytes = copy }
+
+/// A BMP header field (file size, pixel offset, header size, sides, planes and bits, compression, image size) at a boundary.
+let private bmpHeaderWord (rng: Random) (bytes: byte[]) = boundaryWordAt rng ([| 2; 10; 14; 18; 22; 26; 30; 34 |].[rng.Next 8]) bytes
+
+/// A value field of one of a little-endian TIFF's first-directory entries at a boundary (a strip offset of 0 is the TIFF itself).
+let private tiffEntryWord (rng: Random) (bytes: byte[]) =
+    let directory = int (BitConverter.ToUInt32(bytes, 4))
+    boundaryWordAt rng (directory + 2 + 12 * rng.Next(int (BitConverter.ToUInt16(bytes, directory))) + 8) bytes
+
 /// Runs `attempt` on `count` mutations of `seed`; returns (loaded, refused) or fails on anything else.
 let private fuzz (name: string) (seed: byte[]) (mutate: Random -> byte[] -> Mutation) (attempt: string -> unit) (deadline: Stopwatch) =
     // Seeded from the name's characters (string.GetHashCode differs per process): the same mutations every
@@ -130,7 +144,7 @@ let private tinyCheckpoint () =
 
 let tests =
     testSequenced <| testList "Fuzz" [
-        test "thousands of mutated .pth, .safetensors, checkpoint, image, mask and tar files: a clear refusal or a load, never a crash or a hang" {
+        test "thousands of mutated .pth, .safetensors, checkpoint, image (JPEG, PNG, BMP, GIF, JPEG-compressed TIFF), mask and tar files: a clear refusal or a load, never a crash or a hang" {
             use _ = torch.NewDisposeScope()
             let deadline = Stopwatch.StartNew()
             let dir = DataTests.tempDir "fuzz-seeds"
@@ -154,6 +168,12 @@ let tests =
                 use file = File.Create mask
                 VocSegmentation.SaveMask(Array.init (12 * 8) (fun i -> byte (i % 3)), 12, 8, file, marked = true)
             let tar = TarTests.writeTar Formats.Tar.TarEntryFormat.Pax (Path.Combine(dir, "seed.tar")) [ "a/one.jpg", File.ReadAllBytes jpeg; "b/two.png", File.ReadAllBytes png ]
+            // 13 × 9 noise as BMP, GIF and a JPEG-compressed TIFF (ImageSharp decodes its strips outside the decoder's limits)
+            let saved (encoder: SixLabors.ImageSharp.Formats.IImageEncoder) =
+                use image = SixLabors.ImageSharp.Image.LoadPixelData<SixLabors.ImageSharp.PixelFormats.Rgb24>([| for i in 0 .. 13 * 9 - 1 -> SixLabors.ImageSharp.PixelFormats.Rgb24(byte (i * 37), byte (i * 101), byte (i * 7)) |], 13, 9)
+                use memory = new MemoryStream()
+                image.Save(memory, encoder)
+                memory.ToArray()
             let headerEnd (bytes: byte[]) = 8 + int (BitConverter.ToUInt64(bytes, 0))
             let safeBytes = File.ReadAllBytes safetensors
             let decoder = ImageDecoder()
@@ -169,6 +189,11 @@ let tests =
                   (fun file -> Checkpoints.Restore(file, config, state))
                   "image.jpg", File.ReadAllBytes jpeg, generic, (fun file -> decoder.Decode file |> ignore)
                   "image.png", File.ReadAllBytes png, generic, (fun file -> decoder.Decode file |> ignore)
+                  "image.bmp", saved (SixLabors.ImageSharp.Formats.Bmp.BmpEncoder(BitsPerPixel = SixLabors.ImageSharp.Formats.Bmp.BmpBitsPerPixel.Pixel8)), (fun rng bytes -> if rng.Next 2 = 0 then bmpHeaderWord rng bytes else generic rng bytes), (fun file -> decoder.Decode file |> ignore)
+                  "image.gif", saved (SixLabors.ImageSharp.Formats.Gif.GifEncoder()), generic, (fun file -> decoder.Decode file |> ignore)
+                  // a strip pointing at the TIFF itself overflowed the stack once, ending the process
+                  "image.tif", saved (SixLabors.ImageSharp.Formats.Tiff.TiffEncoder(Compression = SixLabors.ImageSharp.Formats.Tiff.Constants.TiffCompression.Jpeg)),
+                  (fun rng bytes -> if rng.Next 2 = 0 then tiffEntryWord rng bytes else generic rng bytes), (fun file -> decoder.Decode file |> ignore)
                   "mask.png", File.ReadAllBytes mask, generic, (fun file -> VocSegmentation.LoadMask(file) |> ignore)
                   // whether an output path holds croc-host's picture: an answer for every file (an internal error once)
                   "picture.png", File.ReadAllBytes mask, generic, (fun file -> PictureMark.IsOn file |> ignore)
