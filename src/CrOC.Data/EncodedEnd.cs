@@ -15,7 +15,8 @@ namespace CrOC.Data;
 /// a dataset would train, and a mask evaluate, on them unnoticed. Each format's structure is walked
 /// by its own lengths — nothing is decompressed — up to the end of the first frame or page (the one
 /// decoded). Formats ImageSharp reads but this project does not list (TGA, PBM) are refused, and so is
-/// a JPEG of more scans than <see cref="JpegEnd.MaxScans"/> (the same walk counts them).
+/// a JPEG of more scans than <see cref="JpegEnd.MaxScans"/> or more metadata segments than
+/// <see cref="JpegEnd.MaxMetadataSegments"/> (the same walk counts them).
 /// </summary>
 public static class EncodedEnd
 {
@@ -25,6 +26,7 @@ public static class EncodedEnd
         JpegFormat => JpegEnd.Walk(bytes) switch
         {
             { Scans: > JpegEnd.MaxScans } walk => $"a JPEG of {walk.Scans:N0} scans, more than {JpegEnd.MaxScans:N0} (each is a pass over the whole image: a decompression bomb?)",
+            { MetadataSegments: > JpegEnd.MaxMetadataSegments } walk => $"a JPEG of {walk.MetadataSegments:N0} EXIF/XMP/ICC segments (APP1, APP2), more than {JpegEnd.MaxMetadataSegments} (the decoder joins them at a cost growing with their square)",
             { Reached: true } => null,
             _ => "a JPEG cut short: its image data ends before the end-of-image marker (an incomplete copy?)",
         },

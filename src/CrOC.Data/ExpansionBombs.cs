@@ -45,7 +45,8 @@ public static class ExpansionBombs
         finally { file.Position = 0; }
     }
 
-    /// <summary>The inflated size of the zTXt chunks and compressed iTXt chunks up to IEND, at most the limit.</summary>
+    /// <summary>The inflated size of the zTXt chunks and compressed iTXt chunks up to IEND, at most the limit;
+    /// and each tEXt or zTXt raw profile's claimed length against its text (<see cref="RawProfileBeyond"/>).</summary>
     static string? PngText(Stream file)
     {
         long text = 0;
@@ -57,15 +58,24 @@ public static class ExpansionBombs
             long length = BinaryPrimitives.ReadUInt32BigEndian(header);
             var type = header.AsSpan(4, 4);
             if (type.SequenceEqual("IEND"u8) || at + 8 + length > file.Length) return null; // cut short: EncodedEnd says so
-            if (type.SequenceEqual("zTXt"u8) || type.SequenceEqual("iTXt"u8))
+            if (type.SequenceEqual("zTXt"u8) || type.SequenceEqual("iTXt"u8) || type.SequenceEqual("tEXt"u8))
             {
                 var head = new byte[System.Math.Min(length, MaxTextHeader)]; // inside the file, checked above
                 file.ReadExactly(head);
-                if (CompressedText(head, type) is int start)
+                if (type.SequenceEqual("tEXt"u8))
+                {
+                    if (head.AsSpan().IndexOf((byte)0) is var end and >= 0 && RawProfileBeyond(head.AsSpan(0, end), head.AsSpan(end + 1), length - end - 1) is { } claim)
+                        return claim;
+                }
+                else if (CompressedText(head, type) is int start)
                 {
                     file.Position = at + 8 + start;
-                    text += Inflated(new BoundedStream(file, length - start), MaxTextBytes - text + 1);
+                    long inflated = Inflated(new BoundedStream(file, length - start), MaxTextBytes - text + 1);
+                    text += inflated;
                     if (text > MaxTextBytes) return $"a PNG whose compressed text chunks inflate beyond {MaxTextBytes:N0} bytes (a decompression bomb?)";
+                    file.Position = at + 8 + start;
+                    if (RawProfileBeyond(head.AsSpan(0, head.AsSpan().IndexOf((byte)0)), InflatedHead(new BoundedStream(file, length - start)), inflated) is { } claim)
+                        return claim;
                 }
                 else if (head.Length == MaxTextHeader && type.SequenceEqual("iTXt"u8) && IsCompressed(head))
                     return $"a PNG text chunk whose header runs past {MaxTextHeader:N0} bytes (a damaged file?)";
@@ -73,6 +83,30 @@ public static class ExpansionBombs
             at += 12 + length;
         }
         return null;
+    }
+
+    /// <summary>Why a "Raw profile type …" text (ImageMagick's hex-encoded profile: a newline, the profile's
+    /// name, its length in bytes, then the hex) claims more bytes than its <paramref name="textBytes"/> of
+    /// text can hold, or null: ImageSharp allocates the claimed length for an EXIF one (a 189-byte PNG
+    /// claiming 2³¹ − 1 bytes was an OutOfMemoryException that ended a run; 10⁹ bytes took 2 GB and 8 s).</summary>
+    static string? RawProfileBeyond(ReadOnlySpan<byte> keyword, ReadOnlySpan<byte> textHead, long textBytes)
+    {
+        if (!System.Text.Encoding.Latin1.GetString(keyword).StartsWith("Raw profile type", StringComparison.OrdinalIgnoreCase)) return null;
+        var fields = System.Text.Encoding.Latin1.GetString(textHead).Split((char[])[' ', '\n', '\r', '\t'], 3, StringSplitOptions.RemoveEmptyEntries); // name, length, hex…
+        if (fields.Length < 2 || !fields[0].All(char.IsAsciiLetterOrDigit) || !fields[1].All(char.IsAsciiDigit)) return null; // no claim: the decoder reads no profile
+        long claim = fields[1].Length > 18 ? long.MaxValue : long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+        return claim > textBytes ? $"a PNG raw profile text claiming {claim:N0} bytes in {textBytes:N0} bytes of text (its decoder would allocate the claim)" : null;
+    }
+
+    /// <summary>The first bytes a zlib stream inflates to (a raw profile's name and length).</summary>
+    static byte[] InflatedHead(Stream compressed)
+    {
+        using var stream = new ZLibStream(compressed, CompressionMode.Decompress);
+        var head = new byte[256];
+        int read = 0;
+        try { read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false); }
+        catch (InvalidDataException) { }
+        return head[..read];
     }
 
     /// <summary>Whether an iTXt chunk's compression flag (after its keyword) is set.</summary>

@@ -6,7 +6,7 @@ namespace CrOC.Data;
 /// configuration, none of <see cref="ImageDecoder"/>'s limits. A strip pointing at the TIFF itself
 /// (offset 0) was decoded again and again until the stack overflowed, which ends the process (no
 /// exception to catch); a PNG there would escape the bomb checks, a JPEG frame of 65535² the pixel limit,
-/// a JPEG of 100,000 scans the scan limit.
+/// a JPEG of 100,000 scans the scan limit (and of 1,000 metadata segments the segment limit).
 /// </summary>
 public static class TiffJpegStrips
 {
@@ -29,8 +29,8 @@ public static class TiffJpegStrips
                 case null: return $"a JPEG-compressed TIFF whose strip {i} is no JPEG (it would be decoded as any image, outside the limits)";
                 case var (w, h) when w > width || h > height: return $"a JPEG-compressed TIFF whose strip {i} is a JPEG of {w}x{h} pixels, larger than its {width}x{height} page";
             }
-            if (JpegEnd.Walk(bytes.Slice((int)offsets[i], (int)counts[i])).Scans > JpegEnd.MaxScans)
-                return $"a JPEG-compressed TIFF whose strip {i} is a JPEG of more than {JpegEnd.MaxScans:N0} scans (a decompression bomb?)";
+            if (JpegEnd.Walk(bytes.Slice((int)offsets[i], (int)counts[i])) is { Scans: > JpegEnd.MaxScans } or { MetadataSegments: > JpegEnd.MaxMetadataSegments })
+                return $"a JPEG-compressed TIFF whose strip {i} is a JPEG of more than {JpegEnd.MaxScans:N0} scans or {JpegEnd.MaxMetadataSegments} metadata segments (a decompression bomb?)";
         }
         return null;
     }

@@ -372,6 +372,13 @@ let tests =
             let progressive = ImageDecoder().Decode(progressiveJpeg 3, "progressive.jpg")
             Expect.equal (progressive.Width, progressive.Height) (64, 64) "a progressive JPEG of a few scans decodes"
             Expect.equal (ImageDecoder().Decode(progressiveJpeg 999, "limit.jpg").Width) 64 "1,000 scans, the limit itself, decode"
+            // metadata segments are joined anew for each one read (1,000 of 64 KB: 17 s and 62 GB): at most 64
+            let withSegments (count: int) =
+                let jpeg = progressiveJpeg 3
+                let segment = Array.concat [ [| 0xFFuy; 0xE2uy; 0uy; 116uy |]; latin1 "ICC_PROFILE\000"; [| 1uy; 1uy |]; Array.zeroCreate 100 ]
+                Array.concat [ jpeg.[.. 1]; Array.concat (List.replicate count segment); jpeg.[2 ..] ]
+            Expect.stringContains (Expect.throwsC (fun () -> ImageDecoder().Decode(withSegments 65, "icc.jpg") |> ignore) id).Message "a JPEG of 65 EXIF/XMP/ICC segments (APP1, APP2), more than 64" "refused"
+            Expect.equal (ImageDecoder().Decode(withSegments 64, "icc.jpg").Width) 64 "64, the limit itself, decode"
             let small = rgbPngWith [ pngChunk "zTXt" (Array.append (latin1 "Comment\000\000") (zlibZeros 1000))
                                      pngChunk "iTXt" (Array.append (latin1 "Title\000\001\000\000\000") (zlibZeros 1000)) ]
             let image = ImageDecoder().Decode(small, "small-text.png")
@@ -382,6 +389,15 @@ let tests =
             let profiles = rgbPngWith [ pngChunk "zTXt" (Array.append (latin1 "Raw profile type exif\000\000") (zlib noise))
                                         pngChunk "iTXt" (Array.concat [ latin1 "XML:com.adobe.xmp\000\000\000\000\000"; Array.create 100_000 (byte 'x') ]) ]
             Expect.equal (ImageDecoder().Decode(profiles, "profiles.png").Width) 8 "megabytes of real text decode"
+            // a raw profile's claimed length is allocated by the decoder: 2³¹ − 1 in a 189-byte PNG was an OutOfMemoryException that ended a run
+            let claim = "\nexif\n 2147483647\n4578696600004d4d002a00000008"
+            for kind, data in [ "tEXt", latin1 ("Raw profile type exif\000" + claim); "zTXt", Array.append (latin1 "Raw profile type exif\000\000") (zlib (latin1 claim)) ] do
+                let before = GC.GetAllocatedBytesForCurrentThread()
+                let refused = Expect.throwsC (fun () -> ImageDecoder().Decode(rgbPngWith [ pngChunk kind data ], "claim.png") |> ignore) id
+                Expect.stringContains refused.Message "raw profile text claiming 2,147,483,647 bytes" (kind + ": refused, not decoded")
+                Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (16L <<< 20) (kind + ": bytes allocated")
+            let honest = rgbPngWith [ pngChunk "tEXt" (latin1 "Raw profile type iptc\000\niptc\n       4\n1c020000\n") ]
+            Expect.equal (ImageDecoder().Decode(honest, "honest.png").Width) 8 "a raw profile whose text holds its length decodes"
             let longHeader = rgbPngWith [ pngChunk "iTXt" (Array.concat [ latin1 "Comment\000\001\000"; Array.create 70_000 (byte 'l'); latin1 "\000\000"; zlibZeros 10 ]) ]
             let refused = Expect.throwsC (fun () -> ImageDecoder().Decode(longHeader, "long-header.png") |> ignore) id
             Expect.stringContains refused.Message "header runs past 65,536 bytes" "a compressed iTXt whose text cannot be found is refused"

@@ -252,6 +252,10 @@ let tests =
                                 (fun bytes -> List.fold (fun b k -> replace (Array.append "X\001\000\000\000"B [| byte k |]) "X\001\000\000\0000"B b) bytes [ '1'; '2'; '3'; '4' ])
             let e = thrown<WeightsException> (fun () -> PthReader.Read sameStorage |> ignore) "refused"
             Expect.stringContains e.Message "more than 4× its size" "says why"
+            // A storage key that is not text (torch writes "0", "1", …): a huge integer there took minutes to format (136 s for a 1.6 KB file).
+            let numericKey = editedPickle "numeric-key" (NamedTensors([ "w", torch.ones(1L) ])) (replace "X\001\000\000\0000"B "J\007\000\000\000"B)
+            let e = thrown<WeightsException> (fun () -> PthReader.Read numericKey |> ignore) "refused"
+            Expect.stringContains e.Message "a storage key in the pickle that is not text" "says why"
             // A file saved on a big-endian machine (torch.save writes its byte order): refused, not misread.
             let big = Path.Combine(dir, "big.pth")
             zip big [ for name, bytes in entries -> name, (if name.EndsWith "/byteorder" then "big"B else bytes) ]
