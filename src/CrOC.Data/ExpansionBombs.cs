@@ -6,8 +6,9 @@ namespace CrOC.Data;
 /// <summary>
 /// Small files whose metadata ImageSharp 2.1 would expand to gigabytes, in identification too: a
 /// PNG's compressed text chunks (zTXt, iTXt) are inflated without a limit (a 1 MB file: 1 GB of
-/// text), a WebP chunk's claimed size is allocated before it is read, and so is the gap before a BMP's
-/// pixel data (its palette: a 190-byte file claiming an offset of 1 GB allocated 1 GB). Checked on the encoded
+/// text), a WebP chunk's claimed size is allocated before it is read, and so are the gap before a BMP's
+/// pixel data (its palette: a 190-byte file claiming an offset of 1 GB allocated 1 GB) and the length a
+/// PNG's raw-profile text claims (<see cref="RawProfileBeyond"/>). Checked on the encoded
 /// bytes before ImageSharp sees them; PNG text is inflated here into a counter, at most
 /// <see cref="MaxTextBytes"/>. (A JPEG's scans cost only when its pixels are decoded: <see cref="JpegEnd.MaxScans"/>.)
 /// </summary>
