@@ -98,7 +98,7 @@ public static partial class PthReader
         // From memory, not the entry's stream: Razorvine's stream reader allocates whatever length an
         // opcode claims before reading it (a flipped bit in a string's length: a 1 GB array), while
         // its array reader only slices what is there.
-        return new InertCopy().Of(unpickler.loads(PickleBytes(pickle)), 0);
+        return InertCopy.Of(unpickler.loads(PickleBytes(pickle)));
     }
 
     /// <summary>The pickle's bytes as they arrive, at most <see cref="MaxPickleBytes"/>: not sized by the
@@ -111,31 +111,52 @@ public static partial class PthReader
 
     /// <summary>A copy of the unpickled tree in which Razorvine's ClassDicts of unknown classes are
     /// <see cref="InertObject"/>s; refuses trees deeper than <see cref="MaxDepth"/> or larger than
-    /// <see cref="MaxObjects"/> nodes (counting shared references each time they are reached).</summary>
-    sealed class InertCopy
+    /// <see cref="MaxObjects"/> nodes (counting shared references each time they are reached) before
+    /// copying anything: 30 levels of 10 references to one list are 10³⁰ paths in 539 bytes, whose copy
+    /// allocated 2.9 GB before reaching the limit.</summary>
+    static class InertCopy
     {
-        long visited;
+        public static object? Of(object? root)
+        {
+            long visited = 0;
+            Measure(root, 0, ref visited);
+            return Copy(root);
+        }
 
-        public object? Of(object? value, int depth)
+        /// <summary>Visits the tree as <see cref="Copy"/> will, allocating nothing but dictionary enumerators.</summary>
+        static void Measure(object? value, int depth, ref long visited)
         {
             if (++visited > MaxObjects) throw new WeightsException($"the pickle holds more than {MaxObjects} objects");
             if (depth > MaxDepth && value is ClassDict or Hashtable or ArrayList or object?[])
                 throw new WeightsException($"the pickle is nested deeper than {MaxDepth} levels");
-            return value switch
+            switch (value)
             {
-                ClassDict dict => new InertObject(dict.ClassName, Table(dict, depth)),
-                ClassDictConstructor constructor => new InertObject($"{constructor.module}.{constructor.name}", new Hashtable()),
-                Hashtable table => Table(table, depth),
-                ArrayList list => new ArrayList(list.Cast<object?>().Select(v => Of(v, depth + 1)).ToList()),
-                object?[] tuple => tuple.Select(v => Of(v, depth + 1)).ToArray(),
-                _ => value,
-            };
+                case IDictionary table: // a ClassDict too
+                    foreach (DictionaryEntry entry in table) Measure(entry.Value, depth + 1, ref visited);
+                    break;
+                case ArrayList list:
+                    for (int i = 0; i < list.Count; i++) Measure(list[i], depth + 1, ref visited);
+                    break;
+                case object?[] tuple:
+                    foreach (var item in tuple) Measure(item, depth + 1, ref visited);
+                    break;
+            }
         }
 
-        Hashtable Table(IDictionary table, int depth)
+        static object? Copy(object? value) => value switch
+        {
+            ClassDict dict => new InertObject(dict.ClassName, Table(dict)),
+            ClassDictConstructor constructor => new InertObject($"{constructor.module}.{constructor.name}", new Hashtable()),
+            Hashtable table => Table(table),
+            ArrayList list => new ArrayList(list.Cast<object?>().Select(Copy).ToList()),
+            object?[] tuple => tuple.Select(Copy).ToArray(),
+            _ => value,
+        };
+
+        static Hashtable Table(IDictionary table)
         {
             var copy = new Hashtable();
-            foreach (DictionaryEntry entry in table) copy[entry.Key] = Of(entry.Value, depth + 1);
+            foreach (DictionaryEntry entry in table) copy[entry.Key] = Copy(entry.Value);
             return copy;
         }
     }

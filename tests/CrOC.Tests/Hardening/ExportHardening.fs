@@ -256,6 +256,13 @@ let tests =
             let numericKey = editedPickle "numeric-key" (NamedTensors([ "w", torch.ones(1L) ])) (replace "X\001\000\000\0000"B "J\007\000\000\000"B)
             let e = thrown<WeightsException> (fun () -> PthReader.Read numericKey |> ignore) "refused"
             Expect.stringContains e.Message "a storage key in the pickle that is not text" "says why"
+            // 30 levels of 10 references to the level below (10³⁰ paths in a few hundred bytes): refused before the copy allocates (2.9 GB once)
+            let level = Text.Encoding.Latin1.GetBytes("q\u0000" + "0" + "](" + String.replicate 10 "h\u0000" + "e")
+            let dag = Array.concat [ Text.Encoding.Latin1.GetBytes "\u0080\u0002]"; Array.concat (List.replicate 30 level); "."B ]
+            let before = GC.GetAllocatedBytesForCurrentThread()
+            let e = thrown<WeightsException> (fun () -> PthReader.Read(editedPickle "dag" (NamedTensors([ "w", torch.ones(1L) ])) (fun _ -> dag)) |> ignore) "refused"
+            Expect.stringContains e.Message "more than 10000000 objects" "says why"
+            Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (64L <<< 20) "nothing copied first"
             // A file saved on a big-endian machine (torch.save writes its byte order): refused, not misread.
             let big = Path.Combine(dir, "big.pth")
             zip big [ for name, bytes in entries -> name, (if name.EndsWith "/byteorder" then "big"B else bytes) ]
