@@ -71,11 +71,11 @@ public static class ExpansionBombs
                 else if (CompressedText(head, type) is int start)
                 {
                     file.Position = at + 8 + start;
-                    long inflated = Inflated(new BoundedStream(file, length - start), MaxTextBytes - text + 1);
+                    var textHead = new byte[RawProfileHead];
+                    var (inflated, headBytes) = Inflated(new BoundedStream(file, length - start), MaxTextBytes - text + 1, textHead);
                     text += inflated;
                     if (text > MaxTextBytes) return $"a PNG whose compressed text chunks inflate beyond {MaxTextBytes:N0} bytes (a decompression bomb?)";
-                    file.Position = at + 8 + start;
-                    if (RawProfileBeyond(head.AsSpan(0, head.AsSpan().IndexOf((byte)0)), InflatedHead(new BoundedStream(file, length - start)), inflated) is { } claim)
+                    if (RawProfileBeyond(head.AsSpan(0, head.AsSpan().IndexOf((byte)0)), textHead.AsSpan(0, headBytes), inflated) is { } claim)
                         return claim;
                 }
                 else if (head.Length == MaxTextHeader && type.SequenceEqual("iTXt"u8) && IsCompressed(head))
@@ -99,16 +99,8 @@ public static class ExpansionBombs
         return claim > textBytes ? $"a PNG raw profile text claiming {claim:N0} bytes in {textBytes:N0} bytes of text (its decoder would allocate the claim)" : null;
     }
 
-    /// <summary>The first bytes a zlib stream inflates to (a raw profile's name and length).</summary>
-    static byte[] InflatedHead(Stream compressed)
-    {
-        using var stream = new ZLibStream(compressed, CompressionMode.Decompress);
-        var head = new byte[256];
-        int read = 0;
-        try { read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false); }
-        catch (InvalidDataException) { }
-        return head[..read];
-    }
+    /// <summary>The bytes of a compressed text kept to read a raw profile's name and length.</summary>
+    const int RawProfileHead = 256;
 
     /// <summary>Whether an iTXt chunk's compression flag (after its keyword) is set.</summary>
     static bool IsCompressed(ReadOnlySpan<byte> chunk) => chunk.IndexOf((byte)0) is var end and >= 0 && end + 1 < chunk.Length && chunk[end + 1] == 1;
@@ -131,18 +123,26 @@ public static class ExpansionBombs
         return at;
     }
 
-    /// <summary>Bytes the zlib stream <paramref name="compressed"/> inflates to, counted up to <paramref name="limit"/>; a damaged stream counts what came before the damage (the decoder reports it).</summary>
-    static long Inflated(Stream compressed, long limit)
+    /// <summary>Bytes the zlib stream <paramref name="compressed"/> inflates to, counted up to <paramref name="limit"/>, and how
+    /// many of its first bytes fill <paramref name="head"/>; a damaged stream counts what came before the damage (the decoder reports it).</summary>
+    static (long Total, int Head) Inflated(Stream compressed, long limit, Span<byte> head)
     {
         using var stream = new ZLibStream(compressed, CompressionMode.Decompress);
         var sink = new byte[1 << 16];
         long total = 0;
+        int kept = 0;
         try
         {
-            for (int read; total < limit && (read = stream.Read(sink)) > 0;) total += read;
+            for (int read; total < limit && (read = stream.Read(sink)) > 0;)
+            {
+                int keep = System.Math.Min(read, head.Length - kept);
+                sink.AsSpan(0, keep).CopyTo(head[kept..]);
+                kept += keep;
+                total += read;
+            }
         }
         catch (InvalidDataException) { }
-        return total;
+        return (total, kept);
     }
 
     /// <summary>Each chunk after "WEBP" (fourcc, little-endian size, data, a pad byte to even) lies inside the RIFF payload, which ends at <paramref name="end"/>.</summary>

@@ -24,12 +24,13 @@ public static class TiffJpegStrips
         for (int i = 0; i < System.Math.Min(offsets.Length, counts.Length); i++)
         {
             if (offsets[i] + counts[i] > bytes.Length) return null; // cut: EncodedEnd says so
-            switch (FrameSize(bytes.Slice((int)offsets[i], (int)counts[i])))
+            var strip = bytes.Slice((int)offsets[i], (int)counts[i]);
+            switch (FrameSize(strip))
             {
                 case null: return $"a JPEG-compressed TIFF whose strip {i} is no JPEG (it would be decoded as any image, outside the limits)";
                 case var (w, h) when w > width || h > height: return $"a JPEG-compressed TIFF whose strip {i} is a JPEG of {w}x{h} pixels, larger than its {width}x{height} page";
             }
-            if (JpegEnd.Walk(bytes.Slice((int)offsets[i], (int)counts[i])) is { Scans: > JpegEnd.MaxScans } or { MetadataSegments: > JpegEnd.MaxMetadataSegments })
+            if (JpegEnd.Walk(strip) is { Scans: > JpegEnd.MaxScans } or { MetadataSegments: > JpegEnd.MaxMetadataSegments })
                 return $"a JPEG-compressed TIFF whose strip {i} is a JPEG of more than {JpegEnd.MaxScans:N0} scans or {JpegEnd.MaxMetadataSegments} metadata segments (a decompression bomb?)";
         }
         return null;

@@ -24,7 +24,7 @@ public sealed class MetricsLog : IDisposable
         {
             var text = ReadWhole(path);
             var all = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            var kept = all.Where(l => StepOf(l) <= resumedAt).ToList();
+            var kept = all.Where(l => StepOf(Record(l)) <= resumedAt).ToList();
             // a last line without its newline (a write cut short) would have the next record glued to it
             if (kept.Count < all.Length || (text.Length > 0 && !text.EndsWith('\n'))) Weights.AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
         }
@@ -45,28 +45,28 @@ public sealed class MetricsLog : IDisposable
         return CrOC.Data.BoundedFile.Text(bytes);
     }
 
-    /// <summary>The step of a metrics line, or null when the line is not a step's record.</summary>
-    static long? StepOf(string line) => Member(line, "step") is { ValueKind: JsonValueKind.Number } step && step.TryGetInt64(out var n) ? n : null;
+    /// <summary>The step of a metrics line's <see cref="Record"/>, or null when the line is not a step's record.</summary>
+    static long? StepOf(JsonElement? record) =>
+        record is { } r && r.TryGetProperty("step", out var step) && step.ValueKind == JsonValueKind.Number && step.TryGetInt64(out var n) ? n : null;
 
     /// <summary>A run's training time: the sum of its steps' times in metrics.jsonl (also when it was resumed);
     /// a line that is not a step's record with its seconds (torn by a crash, edited by hand, a time out of range) adds nothing.</summary>
     public static double TrainingSeconds(string output) =>
-        File.ReadLines(Path.Combine(output, "metrics.jsonl"))
-            .Sum(line => StepOf(line) is not null && Member(line, "step_s") is { ValueKind: JsonValueKind.Number } seconds
+        File.ReadLines(Path.Combine(output, "metrics.jsonl")).Select(Record)
+            .Sum(record => StepOf(record) is not null && record!.Value.TryGetProperty("step_s", out var seconds) && seconds.ValueKind == JsonValueKind.Number
                 && seconds.TryGetDouble(out var s) && s is >= 0 and < MaxStepSeconds ? s : 0);
 
     /// <summary>More than any step takes (30 years): a sum of the steps' times stays finite (1e308 twice is ∞,
     /// which results.json cannot hold).</summary>
     const double MaxStepSeconds = 1e9;
 
-    /// <summary>The member <paramref name="name"/> of a metrics line; null when the line is no JSON object
-    /// (torn by a crash or a full disk) or lacks it.</summary>
-    static JsonElement? Member(string line, string name)
+    /// <summary>A metrics line as a JSON object, parsed once; null when it is none (torn by a crash or a full disk).</summary>
+    static JsonElement? Record(string line)
     {
         try
         {
             using var record = CrOC.Data.StrictJson.Document(line);
-            return record.RootElement.ValueKind == JsonValueKind.Object && record.RootElement.TryGetProperty(name, out var value) ? value.Clone() : null;
+            return record.RootElement.ValueKind == JsonValueKind.Object ? record.RootElement.Clone() : null;
         }
         catch (JsonException) { return null; }
     }
