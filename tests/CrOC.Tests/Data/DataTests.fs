@@ -70,6 +70,13 @@ let rgbPngWith (chunks: byte[] list) =
           yield pngChunk "IDAT" (zlib (Array.zeroCreate (8 * (1 + 8 * 3))))
           yield pngChunk "IEND" [||] ]
 
+/// A `width`×`height` image of coloured noise (the same pixels every run) as `encoder` writes it.
+let encodedNoise (width: int) (height: int) (encoder: Formats.IImageEncoder) =
+    use image = Image.LoadPixelData<Rgb24>([| for i in 0 .. width * height - 1 -> Rgb24(byte (i * 37), byte (i * 101), byte (i * 7)) |], width, height)
+    use memory = new MemoryStream()
+    image.Save(memory, encoder)
+    memory.ToArray()
+
 /// A zlib stream of `count` zero bytes.
 let zlibZeros (count: int) = zlib (Array.zeroCreate count)
 
@@ -427,11 +434,7 @@ let tests =
         }
 
         test "an image cut short in any supported format is a DecodeException (PNG, GIF, WebP and BMP decoders fill it with black); whole ones decode" {
-            let noise = Image.LoadPixelData<Rgb24>([| for i in 0 .. 64 * 48 - 1 -> Rgb24(byte (i * 37), byte (i * 101), byte (i * 7)) |], 64, 48)
-            let encoded (encoder: Formats.IImageEncoder) =
-                use memory = new MemoryStream()
-                noise.Save(memory, encoder)
-                memory.ToArray()
+            let encoded (encoder: Formats.IImageEncoder) = encodedNoise 64 48 encoder
             let decoder = ImageDecoder()
             for name, whole, format in [ "png", encoded (Formats.Png.PngEncoder()), Formats.Png.PngFormat.Instance :> Formats.IImageFormat
                                          "gif", encoded (Formats.Gif.GifEncoder()), Formats.Gif.GifFormat.Instance
@@ -512,11 +515,7 @@ let tests =
 
         test "a JPEG-compressed TIFF's strips must be JPEGs within its page, a BMP's pixel data must start inside it: both are DecodeExceptions before any decoding (a strip at offset 0 overflowed the stack, ending the process; a 190-byte BMP allocated 1 GB)" {
             let decoder = ImageDecoder()
-            let saved (encoder: Formats.IImageEncoder) =
-                use image = Image.LoadPixelData<Rgb24>([| for i in 0 .. 13 * 9 - 1 -> Rgb24(byte (i * 37), byte (i * 101), byte (i * 7)) |], 13, 9)
-                use memory = new MemoryStream()
-                image.Save(memory, encoder)
-                memory.ToArray()
+            let saved (encoder: Formats.IImageEncoder) = encodedNoise 13 9 encoder
             let refusal (bytes: byte[]) = (Expect.throwsC (fun () -> decoder.Decode(bytes, "bad") |> ignore) id).Message
             let tiff = saved (Formats.Tiff.TiffEncoder(Compression = Formats.Tiff.Constants.TiffCompression.Jpeg))
             Expect.equal (decoder.Decode(tiff, "whole.tif").Width) 13 "a whole JPEG-compressed TIFF decodes"

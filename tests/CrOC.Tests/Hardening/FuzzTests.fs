@@ -169,11 +169,7 @@ let tests =
                 VocSegmentation.SaveMask(Array.init (12 * 8) (fun i -> byte (i % 3)), 12, 8, file, marked = true)
             let tar = TarTests.writeTar Formats.Tar.TarEntryFormat.Pax (Path.Combine(dir, "seed.tar")) [ "a/one.jpg", File.ReadAllBytes jpeg; "b/two.png", File.ReadAllBytes png ]
             // 13 × 9 noise as BMP, GIF and a JPEG-compressed TIFF (ImageSharp decodes its strips outside the decoder's limits)
-            let saved (encoder: SixLabors.ImageSharp.Formats.IImageEncoder) =
-                use image = SixLabors.ImageSharp.Image.LoadPixelData<SixLabors.ImageSharp.PixelFormats.Rgb24>([| for i in 0 .. 13 * 9 - 1 -> SixLabors.ImageSharp.PixelFormats.Rgb24(byte (i * 37), byte (i * 101), byte (i * 7)) |], 13, 9)
-                use memory = new MemoryStream()
-                image.Save(memory, encoder)
-                memory.ToArray()
+            let saved (encoder: SixLabors.ImageSharp.Formats.IImageEncoder) = DataTests.encodedNoise 13 9 encoder
             let headerEnd (bytes: byte[]) = 8 + int (BitConverter.ToUInt64(bytes, 0))
             let safeBytes = File.ReadAllBytes safetensors
             let decoder = ImageDecoder()
