@@ -20,7 +20,10 @@ public sealed record InertObject(string ClassName, IDictionary State);
 /// dtype × elements must equal the stored bytes) before any tensor is made, every shape and offset
 /// with checked arithmetic; the pickle may be at most <see cref="MaxPickleBytes"/>, nested at most
 /// <see cref="MaxDepth"/> deep and hold at most <see cref="MaxObjects"/> objects (a deep or
-/// self-referencing pickle cannot exhaust the stack, a shared-reference bomb cannot exhaust the time).
+/// self-referencing pickle cannot exhaust the stack, a shared-reference bomb cannot exhaust the time):
+/// before unpickling, <see cref="PickleScan"/> bounds the values its opcodes push (keys and call
+/// arguments too) and its integers' widths; after, the tree is measured, counting each path to a
+/// shared object.
 /// </summary>
 public static partial class PthReader
 {
@@ -98,7 +101,9 @@ public static partial class PthReader
         // From memory, not the entry's stream: Razorvine's stream reader allocates whatever length an
         // opcode claims before reading it (a flipped bit in a string's length: a 1 GB array), while
         // its array reader only slices what is there.
-        return InertCopy.Of(unpickler.loads(PickleBytes(pickle)));
+        var bytes = PickleBytes(pickle);
+        PickleScan.Check(bytes, MaxObjects);
+        return InertCopy.Of(unpickler.loads(bytes));
     }
 
     /// <summary>The pickle's bytes as they arrive, at most <see cref="MaxPickleBytes"/>: not sized by the

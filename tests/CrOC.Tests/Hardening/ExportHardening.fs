@@ -263,6 +263,30 @@ let tests =
             let e = thrown<WeightsException> (fun () -> PthReader.Read(editedPickle "dag" (NamedTensors([ "w", torch.ones(1L) ])) (fun _ -> dag)) |> ignore) "refused"
             Expect.stringContains e.Message "more than 10000000 objects" "says why"
             Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (64L <<< 20) "nothing copied first"
+            // Before unpickling, the opcodes: a deflated pickle of 12 M references to one list (60 M cost 33 GB of
+            // allocations once, the tree's size refused after), integers wider than 256 bits (a decimal one of 32 M
+            // digits took 92 s to parse), an opcode of no protocol and an argument running past the end.
+            let pickleFile name (body: byte[]) = editedPickle name (NamedTensors([ "w", torch.ones(1L) ])) (fun _ -> Array.concat [ [| 0x80uy; 2uy |]; body; "."B ])
+            let manyReferences = pickleFile "references" (Array.concat [ "]q\000]("B; Array.init 24_000_000 (fun i -> if i % 2 = 0 then byte 'h' else 0uy); "e"B ])
+            let before = GC.GetAllocatedBytesForCurrentThread()
+            let e = thrown<WeightsException> (fun () -> PthReader.Read manyReferences |> ignore) "refused"
+            Expect.stringContains e.Message "makes more than 10000000 values, marks and memo entries" "says why"
+            Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (80L <<< 20) "refused before unpickling: the pickle's bytes read (24 MB, twice), nothing built"
+            let digits n = Text.Encoding.ASCII.GetBytes(String.replicate n "7")
+            let binaryInteger (count: byte[]) n = Array.concat [ count; Array.create n 1uy ]
+            for what, body, says in
+                [ "a decimal LONG of 10⁶ digits", Array.concat [ "L"B; digits 1_000_000; "L\n"B ], "an integer of 1000001 characters, more than 80"
+                  "a decimal INT of 81 digits", Array.concat [ "I"B; digits 81; "\n"B ], "an integer of 81 characters"
+                  "a LONG1 of 33 bytes", binaryInteger [| 0x8auy; 33uy |] 33, "an integer of 33 bytes, more than 32"
+                  "a LONG4 of 10⁶ bytes", binaryInteger (Array.append [| 0x8buy |] (BitConverter.GetBytes 1_000_000)) 1_000_000, "an integer of 1000000 bytes"
+                  "10⁷ marks and a value", Array.append (Array.create 10_000_000 (byte '(')) "N"B, "makes more than 10000000 values, marks and memo entries"
+                  "an opcode of no protocol", [| 0xffuy |], "an opcode no pickle protocol defines (0xff)"
+                  "a string claiming 2 GB", Array.append [| byte 'X'; 0xffuy; 0xffuy; 0xffuy; 0x7fuy |] "abc"B, "it ends early" ] do
+                let e = thrown<WeightsException> (fun () -> PthReader.Read(pickleFile "scan" body) |> ignore) what
+                Expect.stringContains e.Message says what
+            // the widest integers allowed read as the numbers they are
+            Expect.equal (PthReader.Read(pickleFile "wide" (Array.concat [ "L"B; digits 79; "L\n"B ]))) (box (Numerics.BigInteger.Parse(String.replicate 79 "7"))) "79 digits and the suffix"
+            Expect.equal (PthReader.Read(pickleFile "wide" (binaryInteger [| 0x8auy; 32uy |] 32))) (box (Numerics.BigInteger(Array.create 32 1uy))) "32 bytes"
             // A file saved on a big-endian machine (torch.save writes its byte order): refused, not misread.
             let big = Path.Combine(dir, "big.pth")
             zip big [ for name, bytes in entries -> name, (if name.EndsWith "/byteorder" then "big"B else bytes) ]
