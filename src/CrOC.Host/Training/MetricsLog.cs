@@ -50,9 +50,10 @@ public sealed class MetricsLog : IDisposable
         record is { } r && r.TryGetProperty("step", out var step) && step.ValueKind == JsonValueKind.Number && step.TryGetInt64(out var n) ? n : null;
 
     /// <summary>A run's training time: the sum of its steps' times in metrics.jsonl (also when it was resumed);
-    /// a line that is not a step's record with its seconds (torn by a crash, edited by hand, a time out of range) adds nothing.</summary>
+    /// a line that is not a step's record with its seconds (torn by a crash, edited by hand, a time out of range) adds nothing.
+    /// Read as a resume reads it: a FIFO or a device there is refused.</summary>
     public static double TrainingSeconds(string output) =>
-        File.ReadLines(Path.Combine(output, "metrics.jsonl")).Select(Record)
+        ReadWhole(Path.Combine(output, "metrics.jsonl")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(Record)
             .Sum(record => StepOf(record) is not null && record!.Value.TryGetProperty("step_s", out var seconds) && seconds.ValueKind == JsonValueKind.Number
                 && seconds.TryGetDouble(out var s) && s is >= 0 and < MaxStepSeconds ? s : 0);
 

@@ -234,6 +234,22 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a run's training time is read from a regular metrics.jsonl only: a FIFO there is refused, not waited for (File.ReadLines waited for a writer), a device refused, not read without end" {
+            let output = DataTests.tempDir "metrics-not-regular"
+            let path = Path.Combine(output, "metrics.jsonl")
+            for make, says in [ (fun () -> (present (Diagnostics.Process.Start("mkfifo", [| path |]))).WaitForExit()), "is no regular file"
+                                (fun () -> File.CreateSymbolicLink(path, "/dev/zero") |> ignore), "reads past its length" ] do
+                make ()
+                let reading = Threading.Tasks.Task.Run(fun () -> MetricsLog.TrainingSeconds output)
+                let finished = try reading.Wait(TimeSpan.FromSeconds 20.0) with :? AggregateException -> true
+                Expect.isTrue finished (says + ": refused at once, not waited for")
+                let e = present (present reading.Exception).InnerException
+                Expect.isTrue (e :? CrOC.Host.CommandLine.OutputException) (sprintf "%s: a refusal of the output, exit 2 (%O)" says e)
+                Expect.stringContains e.Message says "says why"
+                File.Delete path
+            Directory.Delete(output, true)
+        }
+
         test "a resume tells TensorBoard to drop the redone steps: a SessionLog START at the resumed step + 1, between the two starts' events files" {
             let output = DataTests.tempDir "tensorboard-restart"
             let events () = Directory.GetFiles(Path.Combine(output, "tensorboard")) |> Array.sort |> Array.map (Path.GetFileName >> present)
