@@ -49,6 +49,9 @@ public static class TrainCommand
     public static int Run(string[] args)
     {
         if (Arguments.AsksForHelp(args)) { Console.Write(Help()); return ExitCodes.Ok; }
+        // Until the trainer's handlers take over, a stop signal ends the start in one line (a --config FIFO
+        // waits for its writer; the run folder's claim): it ended silently with 130 / 143 once.
+        using var startStop = AbruptStop.Install("train");
         var pairs = Arguments.Pairs(args);
         var control = new TrainCommandOptions();
         OptionSet<TrainCommandOptions>.Apply(control, pairs.Where(p => p.Name is "move-aside"));
@@ -66,7 +69,7 @@ public static class TrainCommand
                 logPath = Path.Combine(folder.Path, "train.log");
                 Watchdog.AlsoLogTo(logPath);
             }
-            return Train(config, ranks, device, folder, new RunLog(logPath));
+            return Train(config, ranks, device, folder, new RunLog(logPath), startStop);
         }
         catch (Exception e)
         {
@@ -78,7 +81,7 @@ public static class TrainCommand
         }
     }
 
-    static int Train(TrainConfig config, ICollective ranks, torch.Device device, RunFolder? folder, RunLog log)
+    static int Train(TrainConfig config, ICollective ranks, torch.Device device, RunFolder? folder, RunLog log, IDisposable startStop)
     {
         int threads = config.Threads > 0 ? config.Threads : Collectives.DefaultThreads(ranks);
         torch.set_num_threads(threads);
@@ -88,6 +91,7 @@ public static class TrainCommand
         log.Write("resolved config:\n" + config.ToJson());
 
         var trainer = new Trainer(config, log.Write, ranks, device, folder, dataWarning: log.Error);
+        startStop.Dispose(); // one set of handlers at a time: the start's would end the run without its checkpoint
         using var signals = trainer.StopOnSignals(); // from here to the end: the data search and the picture too
         IReadOnlyList<ImageEntry> files;
         string? synthetic = null;

@@ -149,6 +149,29 @@ let tests =
             Directory.Delete(home, true)
         }
 
+        test "train stopped by a signal before its trainer's handlers (waiting for a --config FIFO's writer) says so in one line and ends as the signal does (silently once)" {
+            let dir = DataTests.tempDir "stopped-start"
+            let fifo = Path.Combine(dir, "config.json")
+            (present (Process.Start("mkfifo", [| fifo |]))).WaitForExit()
+            for signal, expected in [ "INT", 130; "TERM", 143 ] do
+                use p = present (Process.Start(hostWithSigint [ "train"; "--config"; fifo; "--output"; Path.Combine(dir, "run") ]))
+                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+                // the main thread blocked in open(2) until a writer comes: the kernel's wait_for_partner (the
+                // runtime's debugger thread waits so on its own pipe from the start)
+                let waitingForWriter () =
+                    try File.ReadAllText(sprintf "/proc/%d/wchan" p.Id) = "wait_for_partner" with :? IOException | :? UnauthorizedAccessException -> false
+                let watch = Stopwatch.StartNew()
+                while not (waitingForWriter ()) do
+                    if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "never waited for the FIFO: %s" err.Result
+                    Threading.Thread.Sleep 20
+                (present (Process.Start("kill", [| "-" + signal; string p.Id |]))).WaitForExit()
+                if not (p.WaitForExit 30_000) then p.Kill true; failwith "did not end"
+                Expect.equal p.ExitCode expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out.Result err.Result)
+                Expect.stringContains err.Result (sprintf "croc-host train: stopped by SIG%s before it finished (exit %d)" signal expected) "said in one line"
+                Expect.isFalse (Directory.Exists(Path.Combine(dir, "run"))) "no run folder"
+            Directory.Delete(dir, true)
+        }
+
         test "an evaluation stopped by a signal (Ctrl-C, SIGTERM, the suite's SIGUSR1) leaves no empty output folder behind, as a failed one does" {
             let dir, voc, weights = vocWithBackbone "stopped-eval" 64 2 5L
             for signal, expected in [ "INT", 130; "TERM", 143; "USR1", 138 ] do // USR1: the real-photo suite's stop
