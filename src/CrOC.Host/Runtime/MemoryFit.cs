@@ -36,6 +36,21 @@ public static class MemoryFit
         return 4.0 * count * (training ? 6 : 1);
     }
 
+    /// <summary>A lower bound on the bytes of the CrOC heads under training: their parameters six times, as the
+    /// backbone's; three more per last-layer weight (student's and teacher's weight-normalised copies, its
+    /// gradient); seven per logit (both networks' logits, the teacher's softmax, the student's log-softmax,
+    /// the loss's product and two gradients) for <paramref name="views"/> image rows and
+    /// <paramref name="objectsPerView"/> object rows per view (the largest K the clustering may select; 0 when
+    /// no object loss runs). A head of --head-hidden 10⁶ (10¹² weights) passed the backbone's check once and
+    /// ran out of memory in its first step.</summary>
+    public static double HeadBytes(Heads.HeadConfig head, long views, long objectsPerView)
+    {
+        double d = head.InDim, h = head.Hidden, b = head.Bottleneck, outputs = (double)head.OutDim + head.OutDimC;
+        double lastWeights = (b + 1) * outputs, parameters = d * h + h + h * h + h + h * b + b + lastWeights;
+        double logits = views * (double)head.OutDim + views * (double)objectsPerView * head.OutDimC;
+        return 4.0 * (6 * parameters + 3 * lastWeights + 7 * logits);
+    }
+
     /// <summary>Throws <see cref="OptionException"/> (exit 2) when <paramref name="bytes"/>, a lower bound on
     /// what <paramref name="what"/> holds, exceeds <paramref name="share"/> of <paramref name="available"/>
     /// (this machine's memory): half for a bound a computation holds several times, more for sizes known exactly.</summary>
@@ -53,11 +68,12 @@ public static class MemoryFit
     /// <paramref name="precision"/>; <paramref name="options"/>
     /// names what sets the size ("--size 4096 with --patch 1"); <paramref name="size"/>: the input side
     /// when it is not <paramref name="vit"/>'s (a frozen backbone evaluated at another size).</summary>
-    public static void Check(Vit.VitConfig vit, long images, bool training, PrecisionChoice precision, string options, long? available = null, int? size = null)
+    /// <paramref name="heads"/>: the bytes of a training step's heads (<see cref="HeadBytes"/>), 0 for a backbone alone.
+    public static void Check(Vit.VitConfig vit, long images, bool training, PrecisionChoice precision, string options, long? available = null, int? size = null, double heads = 0)
     {
         long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         double activations = ActivationBytes(vit, images, training, precision, size), parameters = ParameterBytes(vit, training);
-        if (activations + parameters > memory / 2.0)
-            throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: the activations of {images} image(s) and the parameters need at least {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)}, more than half of this machine's {ByteSize.Describe(memory)} (a step holds several times this bound); use a smaller size, a larger patch or a smaller batch");
+        if (activations + parameters + heads > memory / 2.0)
+            throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: the activations of {images} image(s){(heads > 0 ? ", the parameters and the heads" : " and the parameters")} need at least {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)}{(heads > 0 ? $" + {ByteSize.Describe(heads)}" : "")}, more than half of this machine's {ByteSize.Describe(memory)} (a step holds several times this bound); use a smaller size, a larger patch or a smaller batch{(heads > 0 ? " or heads (--head-hidden, --head-bottleneck, --out-dim, --out-dim-c)" : "")}");
     }
 }

@@ -89,7 +89,16 @@ public static class CrocSetup
     public static void Preflight(TrainConfig c, int world, torch.Device where)
     {
         PeakLearningRate(c, world);
-        if (where.type == DeviceType.CPU) MemoryFit.Check(Network(c).Vit, 2L * c.Batch, training: true, c.Precision, $"--image-size {c.ImageSize} with --patch {c.Patch}");
+        if (where.type == DeviceType.CPU) CheckStepMemory(c, c.Batch, $"--image-size {c.ImageSize} with --patch {c.Patch}");
+    }
+
+    /// <summary>Refuses a training step of <paramref name="batch"/> images (two views each) whose backbone and
+    /// heads cannot fit in this machine's memory (<see cref="MemoryFit"/>); <paramref name="options"/> names what sets the size.</summary>
+    public static void CheckStepMemory(TrainConfig c, long batch, string options)
+    {
+        var network = Network(c);
+        long objectsPerView = c.Alpha > 0 ? (c.ClusterK > 0 ? c.ClusterK : c.NCentroidsMax) : 0;
+        MemoryFit.Check(network.Vit, 2L * batch, training: true, c.Precision, options, heads: MemoryFit.HeadBytes(network.Head, 2L * batch, objectsPerView));
     }
 
     public static (double Image, double Objects) TeacherTemperatures(TrainConfig c, int epoch)

@@ -496,6 +496,23 @@ let tests =
             thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Bf16, "the official step", 1500L <<< 20)) "0.8 GB in 1.5 GB" |> ignore
             let e = thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Fp32, "--size 224 with --patch 16", 100L <<< 20)) "beyond 100 MiB"
             Expect.stringContains e.Message "--size 224 with --patch 16 gives 197 tokens per image: the activations of 16 image(s) and the parameters need at least 221.6 MiB + 495.9 MiB, more than half of this machine's 100.0 MiB" "says why"
+            // the heads of a training step: the official ones (384 → 2048 → 2048 → 256, L = 65536, L_c = 8192) for
+            // 32 views and K ≤ 4: 24,457,472 parameters six times, 18,948,096 last-layer weights three times, 3,145,728 logits seven times
+            let heads: Heads.HeadConfig = { InDim = 384; Hidden = 2048; Bottleneck = 256; OutDim = 65536; OutDimC = 8192; NormLastLayer = true }
+            Expect.equal (384.0 * 2048.0 + 2048.0 + 2048.0 * 2048.0 + 2048.0 + 2048.0 * 256.0 + 256.0 + 257.0 * 73728.0) 24457472.0 "the count, by hand"
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.HeadBytes(heads, 32L, 4L)) (4.0 * (6.0 * 24457472.0 + 3.0 * 18948096.0 + 7.0 * 3145728.0)) "the heads' bound"
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.HeadBytes(heads, 32L, 0L)) (4.0 * (6.0 * 24457472.0 + 3.0 * 18948096.0 + 7.0 * 32.0 * 65536.0)) "no object rows without the object loss"
+            let preset = TrainingTests.configOf [ "preset", "official" ]
+            Expect.equal (Training.CrocSetup.Network(preset).Head) { heads with InDim = 384 } "the official heads"
+            Training.CrocSetup.CheckStepMemory(preset, 16L, "the official step") // 0.8 GB + 0.9 GB in half of this machine
+            // a head of 10¹² weights passed the backbone's check and ran out of memory in its first step (exit 1) once
+            let output = DataTests.tempDir "huge-head"
+            let code, message = TrainingTests.cli [| "train"; "--output"; Path.Combine(output, "run"); "--head-hidden"; "1000000" |]
+            Expect.equal code 2 message
+            Expect.stringContains message "the activations of 64 image(s), the parameters and the heads need at least" "says why"
+            Expect.stringContains message "or heads (--head-hidden" "says what to change"
+            Expect.isFalse (Directory.Exists(Path.Combine(output, "run"))) "refused before the run folder is made"
+            Directory.Delete(output, true)
         }
 
         test "bench --object-shapes fixed runs train's step in the fixed layout" {
