@@ -20,7 +20,7 @@ public sealed record AllReduceBenchmarkOptions
     public double[] Sizes { get; init; } = [0.001, 0.1, 1, 8, 32, 128];
     [Option("timed all-reduces per size after 2 warm-ups", Min = 1, Max = 100000)]
     public int Repeats { get; init; } = 10;
-    [Option("compute time of one ViT-S/16 step per node for the estimate (4.3: fp32, batch 8 here; see `croc-host bench`)", Min = 0, MinExclusive = true)]
+    [Option("compute time of one ViT-S/16 step per node for the estimate (4.3: fp32, batch 8 here; see `croc-host bench`)", Min = 0, MinExclusive = true, Max = 86400)]
     public double StepSeconds { get; init; } = 4.3;
 }
 

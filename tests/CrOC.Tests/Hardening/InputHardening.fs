@@ -350,6 +350,7 @@ let tests =
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-stride"; "99999999999" ], "--query-stride must lie in [1, 2147483647], got 99999999999" // "[-2147483648, 2147483647] (≥ 1)" once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--probe-seeds"; "0,,1" ], "--probe-seeds has an empty item (number 2 of 3) (N,N,…), got '0,,1'" // read as 0,1 once
                   2, [ "bench-clustering"; "--tokens"; "1" ], "fewer than the clustering's 5 initial clusters"
+                  2, [ "bench-allreduce"; "--step-seconds"; "1e308" ], "--step-seconds must be in (0, 86400], got 1E+308" // a table of 309-digit steps at "Infinity% eff." once
                   2, [ "bench-clustering"; "--tokens"; "250000"; "--batch"; "1000"; "--heads"; "64" ], "the keys alone need 7.45 TiB" // out of memory, exit 1, once
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "8" ], "--size 8 gives two views 2 patches, fewer than the preset's n-tokens 5"
                   2, [ "experiment"; "--quick" ], "--quick is the real suite's try-out"
