@@ -351,9 +351,15 @@ public sealed record TrainConfig
         }
         catch (Exception e) when (e is JsonException or Tomlyn.TomlException or ArgumentException or InvalidOperationException)
         {
-            throw new ConfigException($"--config '{file}': {e.Message}");
+            throw new ConfigException($"--config '{file}': {(string.IsNullOrWhiteSpace(text) ? "the file is empty" : NotJson(e))}");
         }
     }
+
+    /// <summary>The parser's complaint without its .NET wording: where the JSON stops being JSON (the reader's
+    /// positions count from 0), or the message of a check of ours or of TOML's, which has no position.</summary>
+    static string NotJson(Exception e) => e is JsonException { LineNumber: long line, BytePositionInLine: long at }
+        ? $"not a JSON object of options (a name ending in .toml is read as TOML): the text stops being JSON at line {line + 1}, byte {at + 1}"
+        : e.Message;
 
     /// <summary>Fails on a value out of its declared range (also from a config file) and on settings that cannot work together.</summary>
     public TrainConfig Validated()

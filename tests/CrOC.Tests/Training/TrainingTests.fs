@@ -479,6 +479,15 @@ let tests =
             Expect.throwsT<ConfigException> (fun () -> configOf [ "config", file ] |> ignore) "an unknown word in a file is refused"
             File.WriteAllText(toml, "batch = [")
             Expect.throwsT<ConfigException> (fun () -> configOf [ "config", toml ] |> ignore) "a broken file is a clear error"
+            // broken JSON is said in our words, with its place (the parser's own text, "… when isFinalBlock is true. LineNumber: 0 …", once)
+            for text, says in [ "", "--config '" + file + "': the file is empty"
+                                "{\n  \"lr\": 0.1,\n}", "the text stops being JSON at line 3, byte 1"
+                                "lr = 0.1", "not a JSON object of options (a name ending in .toml is read as TOML): the text stops being JSON at line 1, byte 1" ] do
+                File.WriteAllText(file, text)
+                let e = Expect.throwsC (fun () -> configOf [ "config", file ] |> ignore) id
+                Expect.isTrue (e :? ConfigException) (string e)
+                Expect.stringContains e.Message says (sprintf "%A" text)
+                Expect.isFalse (e.Message.Contains "isFinalBlock" || e.Message.Contains "LineNumber") e.Message
             // a list as one comma-separated string, as on the command line
             File.WriteAllText(toml, "data = \"a, b\"\n")
             Expect.sequenceEqual (configOf [ "config", toml ]).Data [| "a"; "b" |] "TOML string list"
