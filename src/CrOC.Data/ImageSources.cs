@@ -157,7 +157,7 @@ public static partial class ImageSources
                 var distinct = lines.Distinct(StringComparer.Ordinal).ToList(); // a line given 100,000 times was searched as often (1.7 GB of entries, then counted once)
                 if (lines.Count > distinct.Count) warn($"'{root}' repeats {Counted.Of(lines.Count - distinct.Count, "line")}: each counts once");
                 return distinct
-                    .SelectMany(p => IsImage(p) && p.IndexOfAny(['*', '?', '{', ImageEntry.ArchiveSeparator]) < 0 ? [ImageEntry.File(p) with { NamedOnly = true }] : FindOne(p, warn, visited)).ToList();
+                    .SelectMany(p => IsImage(p) && p.IndexOfAny(['*', '?', '{', ImageEntry.ArchiveSeparator]) < 0 ? [ImageEntry.File(p) with { NamedOnly = true }] : Listed(p, root, warn, visited)).ToList();
             }
             if (File.Exists(root) && IsImage(root)) return [ImageEntry.File(root)];
             if (TarArchive.Split(root) is var (archive, inside)) return Members(archive, inside.Trim('/'), warn);
@@ -170,6 +170,19 @@ public static partial class ImageSources
         var oneRoot = root.Contains(',') ? "; this option takes one root, not a comma-separated list" : ""; // eval-knn's --bank/--queries: their classes are folders below one root
         throw new DatasetException($"the dataset root '{Quoted.Shortened(root)}' does not exist (a folder, a .tar archive, a pattern with * or {{a..b}}, or a .txt list of files){oneRoot}");
     }
+
+    /// <summary>A root that a list's line names; a refusal names the list (the innermost one, for lists of lists):
+    /// a line of words read as a missing root was said without the list that held it.</summary>
+    static List<ImageEntry> Listed(string line, string list, Action<string> warn, VisitedFolders visited)
+    {
+        try { return FindOne(line, warn, visited); }
+        catch (DatasetException e) when (!e.Message.Contains(ListedIn, StringComparison.Ordinal))
+        {
+            throw new DatasetException($"{e.Message} ({ListedIn}'{Quoted.Shortened(list)}')");
+        }
+    }
+
+    const string ListedIn = "a line of the list ";
 
     /// <summary>Whether a path holds a * or ? of a pattern (one that names no existing path).</summary>
     static bool HasWildcard(string path) => path.IndexOfAny(['*', '?']) >= 0;

@@ -752,6 +752,19 @@ let tests =
             Expect.sequenceEqual (EpochOrder(10, 2, Shuffle = false).Indices(4L, 3L)) [| 0 .. 9 |] "0..9, whatever the seed and epoch"
         }
 
+        test "a list's line naming no root is refused naming the list too (the innermost of lists of lists): the missing root alone was said once" {
+            let dir = tempDir "list-of-words"
+            let list, outer = Path.Combine(dir, "words.txt"), Path.Combine(dir, "outer.txt")
+            File.WriteAllLines(list, [ "hello" ])
+            File.WriteAllLines(outer, [ "words.txt" ])
+            for given in [ list; outer ] do
+                let e = Expect.throwsC (fun () -> ImageSources.Find([ given ]) |> ignore) id
+                Expect.isTrue (e :? DatasetException) (string e)
+                Expect.stringContains e.Message (sprintf "the dataset root '%s' does not exist" (Path.Combine(dir, "hello"))) "the root"
+                Expect.stringEnds e.Message (sprintf "(a line of the list '%s')" list) "the list that holds the line, once"
+            Directory.Delete(dir, true)
+        }
+
         test "files a list names that were read before and are gone are a storage failure too" {
             let dir = tempDir "listed-read"
             let scenes = sceneFolder 4 48 40
