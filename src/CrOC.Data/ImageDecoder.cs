@@ -84,16 +84,35 @@ public sealed class ImageDecoder
     {
         if (entry.Member is null && Directory.Exists(entry.Path)) throw new DecodeException(entry.Name, "a folder, not an image file");
         long length = entry.Member is null ? LengthOf(entry.Path) : entry.Length;
-        if (length == 0) throw new DecodeException(entry.Name, "empty file");
+        if (length == 0) throw new DecodeException(entry.Name, entry.Member is null ? NoLength(entry.Path) : "empty file");
         CheckBytes(length, entry.Name);
         return entry.Member is null ? File.ReadAllBytes(entry.Path) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
+    }
+
+    /// <summary>The file a link leads to: a link's own metadata gives the length of the name it holds (a link to
+    /// /dev/zero was read until out of memory, the run's end; one to a FIFO waited for a writer forever). A
+    /// loop stays the link, whose open then says so (ELOOP).</summary>
+    static FileInfo Followed(FileInfo info)
+    {
+        if (info.LinkTarget is null) return info;
+        try { return info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info; }
+        catch (IOException) { return info; }
+    }
+
+    /// <summary>Why a path whose metadata gives no length holds no image, without blocking or reading on:
+    /// an empty file, or no regular file (a FIFO, socket or device, which "empty file" described once).</summary>
+    static string NoLength(string path)
+    {
+        using var stream = RegularFile.Open(path);
+        return stream is null ? "not a regular file (a FIFO or a socket?), not an image file"
+            : stream.ReadByte() >= 0 ? "a device, not an image file" : "empty file";
     }
 
     /// <summary>A file's length from its metadata (a FIFO is never opened); where that fails, the
     /// open's own exception says why (missing, or the storage's error).</summary>
     static long LengthOf(string path)
     {
-        var info = new FileInfo(path);
+        var info = Followed(new FileInfo(path));
         if (info.Exists) return info.Length;
         using (File.OpenRead(path)) { }
         throw new FileNotFoundException(null, path); // opened, yet not a file (a directory): as missing

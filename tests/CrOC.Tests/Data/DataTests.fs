@@ -807,15 +807,19 @@ let tests =
                 Expect.equal (decoded.Width, decoded.Height) (8, 8) (sprintf "not decoded into a %d×%d buffer" other.Width other.Height)
         }
 
-        test "a path that cannot be an image is the file's failure, said at once, never retried as the storage's: a link loop, a path through a file, a folder, an empty file" {
+        test "a path that cannot be an image is the file's failure, said at once, never retried as the storage's: a link loop, a path through a file, a folder, an empty file, a FIFO, a device" {
             let dir = tempDir "no-image"
             File.CreateSymbolicLink(Path.Combine(dir, "loop-a.jpg"), Path.Combine(dir, "loop-b.jpg")) |> ignore
             File.CreateSymbolicLink(Path.Combine(dir, "loop-b.jpg"), Path.Combine(dir, "loop-a.jpg")) |> ignore
             File.WriteAllBytes(Path.Combine(dir, "file.jpg"), [| 1uy |])
             Directory.CreateDirectory(Path.Combine(dir, "folder.jpg")) |> ignore
             File.WriteAllBytes(Path.Combine(dir, "empty.jpg"), [||])
+            (present (Diagnostics.Process.Start("mkfifo", [| Path.Combine(dir, "fifo.jpg") |]))).WaitForExit()
+            File.CreateSymbolicLink(Path.Combine(dir, "zero.jpg"), "/dev/zero") |> ignore
             let decoder = ImageDecoder(StorageRetryWaits = [| TimeSpan.Zero |])
-            for name, says in [ "loop-a.jpg", "Too many levels of symbolic links"; Path.Combine("file.jpg", "a.jpg"), "file not found"; "folder.jpg", "a folder, not an image file"; "empty.jpg", "empty file" ] do
+            // a FIFO and a device give no length either: "empty file" once
+            for name, says in [ "loop-a.jpg", "Too many levels of symbolic links"; Path.Combine("file.jpg", "a.jpg"), "file not found"; "folder.jpg", "a folder, not an image file"; "empty.jpg", "empty file"
+                                "fifo.jpg", "not a regular file (a FIFO or a socket?)"; "zero.jpg", "a device, not an image file" ] do
                 let e = Expect.throwsC (fun () -> decoder.Decode(Path.Combine(dir, name)) |> ignore) id :?> DecodeException
                 Expect.isFalse e.Storage (name + ": not the storage's")
                 Expect.stringContains e.Reason says name
