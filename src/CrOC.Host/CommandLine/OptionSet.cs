@@ -131,7 +131,7 @@ public static class OptionSet<T> where T : class, new()
         if (type == typeof(int) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i)) return i;
         if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d)) return d;
         if (type == typeof(int) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var wide))
-            throw new OptionException($"--{option.Name} must lie in [{IntegerBounds(option.Declaration)}], got {wide}");
+            throw new OptionException($"--{option.Name} must be in [{IntegerBounds(option.Declaration)}], got {wide}");
         string what = type == typeof(double) ? "a number" : "an integer";
         throw new OptionException($"--{option.Name} needs {what}{(Range(option.Declaration) is { } r ? $" ({r})" : "")}, got '{Quoted.Printable(text)}'");
     }

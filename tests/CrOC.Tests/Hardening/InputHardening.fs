@@ -346,8 +346,8 @@ let tests =
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred", "scene_00004.png") ], "lies in --save-predictions" // replaced a mask once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred") ], "lies in --save-predictions" // failed after the work once
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, "c.jpg") ], "must end with .png"
-                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--seeds"; "4294967296" ], "--seeds must lie in [0, 2147483647], got 4294967296"
-                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-stride"; "99999999999" ], "--query-stride must lie in [1, 2147483647], got 99999999999" // "[-2147483648, 2147483647] (≥ 1)" once
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--seeds"; "4294967296" ], "--seeds must be in [0, 2147483647], got 4294967296"
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--query-stride"; "99999999999" ], "--query-stride must be in [1, 2147483647], got 99999999999" // "[-2147483648, 2147483647] (≥ 1)" once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--probe-seeds"; "0,,1" ], "--probe-seeds has an empty item (number 2 of 3) (N,N,…), got '0,,1'" // read as 0,1 once
                   2, [ "bench-clustering"; "--tokens"; "1" ], "fewer than the clustering's 5 initial clusters"
                   2, [ "bench-allreduce"; "--step-seconds"; "1e308" ], "--step-seconds must be in (0, 86400], got 1E+308" // a table of 309-digit steps at "Infinity% eff." once
