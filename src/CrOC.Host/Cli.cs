@@ -1,6 +1,7 @@
 using System.Text;
 using CrOC.Host.CommandLine;
 using CrOC.Host.Visual;
+using CrOC.Host.Weights;
 
 namespace CrOC.Host;
 

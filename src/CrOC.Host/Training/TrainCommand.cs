@@ -4,6 +4,7 @@ using CrOC.Host.Distributed;
 using CrOC.Host.Visual;
 using TorchSharp;
 using CrOC.Host.Runtime;
+using CrOC.Host.Weights;
 
 namespace CrOC.Host.Training;
 

@@ -1,8 +1,7 @@
 using System.Runtime.InteropServices;
 using CrOC.Host.CommandLine;
-using CrOC.Host.Weights;
 
-namespace CrOC.Host;
+namespace CrOC.Host.Weights;
 
 /// <summary>
 /// How a stop signal (Ctrl-C, SIGTERM, SIGHUP, the real-photo suite's SIGUSR1) ends a command without
@@ -14,7 +13,7 @@ namespace CrOC.Host;
 /// it was writing reaches its final name, and a set of files being renamed is renamed whole first:
 /// the targets stay as they were, or all are new.
 /// </summary>
-static class AbruptStop
+public static class AbruptStop
 {
     static readonly (PosixSignal Signal, string Name, int Number)[] Signals =
         [(PosixSignal.SIGINT, "SIGINT", 2), (PosixSignal.SIGTERM, "SIGTERM", 15), (PosixSignal.SIGHUP, "SIGHUP", 1), ((PosixSignal)StopRequest.Signal, "SIGUSR1", StopRequest.Signal)];
