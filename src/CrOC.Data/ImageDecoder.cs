@@ -89,14 +89,14 @@ public sealed class ImageDecoder
         return entry.Member is null ? File.ReadAllBytes(entry.Path) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
     }
 
-    /// <summary>The file a link leads to: a link's own metadata gives the length of the name it holds (a link to
-    /// /dev/zero was read until out of memory, the run's end; one to a FIFO waited for a writer forever). A
-    /// loop stays the link, whose open then says so (ELOOP).</summary>
-    static FileInfo Followed(FileInfo info)
+    /// <summary>The file a link leads to, resolved as the kernel does (a relative target from the link's real
+    /// folder, which .NET's own resolution takes from the link's path as written): a link's own metadata gives
+    /// the length of the name it holds (a link to /dev/zero was read until out of memory, the run's end; one to
+    /// a FIFO waited for a writer forever). A loop or a link to nothing stays the link, whose open then says so.</summary>
+    static FileInfo Followed(string path)
     {
-        if (info.LinkTarget is null) return info;
-        try { return info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info; }
-        catch (IOException) { return info; }
+        var info = new FileInfo(path);
+        return info.LinkTarget is null ? info : new FileInfo(RealPaths.Of(path));
     }
 
     /// <summary>Why a path whose metadata gives no length holds no image, without blocking or reading on:
@@ -112,7 +112,7 @@ public sealed class ImageDecoder
     /// open's own exception says why (missing, or the storage's error).</summary>
     static long LengthOf(string path)
     {
-        var info = Followed(new FileInfo(path));
+        var info = Followed(path);
         if (info.Exists) return info.Length;
         using (File.OpenRead(path)) { }
         throw new FileNotFoundException(null, path); // opened, yet not a file (a directory): as missing

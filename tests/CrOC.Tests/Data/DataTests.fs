@@ -823,6 +823,14 @@ let tests =
                 let e = Expect.throwsC (fun () -> decoder.Decode(Path.Combine(dir, name)) |> ignore) id :?> DecodeException
                 Expect.isFalse e.Storage (name + ": not the storage's")
                 Expect.stringContains e.Reason says name
+            // a link's relative target climbing out of a folder reached through a link is taken from the link's
+            // real folder, as the kernel reads it (.NET's resolution, by the path as written, found no file once)
+            Directory.CreateDirectory(Path.Combine(dir, "set", "imgs")) |> ignore
+            Directory.CreateDirectory(Path.Combine(dir, "set", "raw")) |> ignore
+            File.WriteAllBytes(Path.Combine(dir, "set", "raw", "x.png"), rgbPngWith [])
+            File.CreateSymbolicLink(Path.Combine(dir, "set", "imgs", "x.png"), Path.Combine("..", "raw", "x.png")) |> ignore
+            Directory.CreateSymbolicLink(Path.Combine(dir, "imgs"), Path.Combine(dir, "set", "imgs")) |> ignore
+            Expect.equal (decoder.Decode(Path.Combine(dir, "imgs", "x.png")).Width) 8 "decoded through both links"
             Directory.Delete(dir, true)
         }
 
