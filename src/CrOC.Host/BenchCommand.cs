@@ -90,7 +90,7 @@ public static class BenchCommand
         precision = config.Precision; // auto resolved
         var croc = CrocSetup.Croc(config);
         var vit = croc.Network.Vit;
-        if (device.type == DeviceType.CPU) CrocSetup.CheckStepMemory(config, batch, $"--size {vit.ImageSize} with the preset's patch {vit.Patch}");
+        if (device.type == DeviceType.CPU) CrocSetup.CheckStepMemory(config, batch, $"--size {vit.ImageSize} with the preset's patch {vit.Patch}", headOptions: null);
         using var state = TrainingState.Fresh(config, croc, device);
         var generator = new torch.Generator(1UL + (ulong)ranks.Rank, torch.CPU);
         using var views = torch.randn([2L * batch, 3, vit.ImageSize, vit.ImageSize], generator: generator).to(device);

@@ -68,12 +68,16 @@ public static class MemoryFit
     /// <paramref name="precision"/>; <paramref name="options"/>
     /// names what sets the size ("--size 4096 with --patch 1"); <paramref name="size"/>: the input side
     /// when it is not <paramref name="vit"/>'s (a frozen backbone evaluated at another size).</summary>
-    /// <paramref name="heads"/>: the bytes of a training step's heads (<see cref="HeadBytes"/>), 0 for a backbone alone.
-    public static void Check(Vit.VitConfig vit, long images, bool training, PrecisionChoice precision, string options, long? available = null, int? size = null, double heads = 0)
+    /// <paramref name="heads"/>: the bytes of a training step's heads (<see cref="HeadBytes"/>), 0 for a backbone
+    /// alone; <paramref name="headOptions"/>: the options that size them, advised when the heads weigh most (null: none the command has).
+    public static void Check(Vit.VitConfig vit, long images, bool training, PrecisionChoice precision, string options, long? available = null, int? size = null, double heads = 0, string? headOptions = null)
     {
         long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         double activations = ActivationBytes(vit, images, training, precision, size), parameters = ParameterBytes(vit, training);
-        if (activations + parameters + heads > memory / 2.0)
-            throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: the activations of {images} image(s){(heads > 0 ? ", the parameters and the heads" : " and the parameters")} need at least {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)}{(heads > 0 ? $" + {ByteSize.Describe(heads)}" : "")}, more than half of this machine's {ByteSize.Describe(memory)} (a step holds several times this bound); use a smaller size, a larger patch or a smaller batch{(heads > 0 ? " or heads (--head-hidden, --head-bottleneck, --out-dim, --out-dim-c)" : "")}");
+        if (activations + parameters + heads <= memory / 2.0) return;
+        var held = heads > 0 ? $"the activations of {images} image(s), the parameters and the heads need at least {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)} + {ByteSize.Describe(heads)}"
+            : $"the activations of {images} image(s) and the parameters need at least {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)}";
+        var remedy = headOptions is not null && heads >= System.Math.Max(activations, parameters) ? $"use smaller heads ({headOptions}) or a smaller batch" : "use a smaller size, a larger patch or a smaller batch";
+        throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: {held}, more than half of this machine's {ByteSize.Describe(memory)} (a step holds several times this bound); {remedy}");
     }
 }

@@ -89,16 +89,17 @@ public static class CrocSetup
     public static void Preflight(TrainConfig c, int world, torch.Device where)
     {
         PeakLearningRate(c, world);
-        if (where.type == DeviceType.CPU) CheckStepMemory(c, c.Batch, $"--image-size {c.ImageSize} with --patch {c.Patch}");
+        if (where.type == DeviceType.CPU) CheckStepMemory(c, c.Batch, $"--image-size {c.ImageSize} with --patch {c.Patch}", "--head-hidden, --head-bottleneck, --out-dim, --out-dim-c");
     }
 
     /// <summary>Refuses a training step of <paramref name="batch"/> images (two views each) whose backbone and
-    /// heads cannot fit in this machine's memory (<see cref="MemoryFit"/>); <paramref name="options"/> names what sets the size.</summary>
-    public static void CheckStepMemory(TrainConfig c, long batch, string options)
+    /// heads cannot fit in this machine's memory (<see cref="MemoryFit"/>); <paramref name="options"/> names what
+    /// sets the size, <paramref name="headOptions"/> what sizes the heads (null where the command has no such option).</summary>
+    public static void CheckStepMemory(TrainConfig c, long batch, string options, string? headOptions)
     {
         var network = Network(c);
         long objectsPerView = c.Alpha > 0 ? (c.ClusterK > 0 ? c.ClusterK : c.NCentroidsMax) : 0;
-        MemoryFit.Check(network.Vit, 2L * batch, training: true, c.Precision, options, heads: MemoryFit.HeadBytes(network.Head, 2L * batch, objectsPerView));
+        MemoryFit.Check(network.Vit, 2L * batch, training: true, c.Precision, options, heads: MemoryFit.HeadBytes(network.Head, 2L * batch, objectsPerView), headOptions: headOptions);
     }
 
     public static (double Image, double Objects) TeacherTemperatures(TrainConfig c, int epoch)

@@ -368,8 +368,8 @@ public sealed record TrainConfig
         catch (OptionException e) { throw new ConfigException(e.Message); }
         void Check(bool ok, string message) { if (!ok) throw new ConfigException(message); }
         Check(ImageSize % Patch == 0, $"--image-size {ImageSize} must be a multiple of --patch {Patch}");
-        Check(NCentroidsMax >= 2 && NCentroidsMax <= NTokens, $"--n-centroids-max must lie in [2, --n-tokens = {NTokens}]");
-        Check(ClusterK <= NTokens, $"--cluster-k must lie in [1, --n-tokens = {NTokens}] (or 0)");
+        Check(NCentroidsMax >= 2 && NCentroidsMax <= NTokens, $"--n-centroids-max must be in [2, --n-tokens = {NTokens}]");
+        Check(ClusterK <= NTokens, $"--cluster-k must be in [1, --n-tokens = {NTokens}] (or 0)");
         int patches = 2 * (ImageSize / Patch) * (ImageSize / Patch);
         Check(patches >= NTokens, $"--image-size {ImageSize} gives two views {patches} patches, fewer than --n-tokens {NTokens} (the clustering's initial clusters)");
         Check(Runtime.Devices.IsWellFormed(Device), Runtime.Devices.FormatRule(Device));

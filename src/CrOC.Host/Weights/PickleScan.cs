@@ -6,8 +6,8 @@ namespace CrOC.Host.Weights;
 /// A pass over a pickle's opcodes (protocols 0–5) before it is unpickled, executing nothing: the
 /// unpickler's cost grows with the values it pushes and, for integers written in decimal, with the
 /// square of their digits, both of which a small deflated pickle can make huge (12 M references to
-/// one list cost 750 MB of allocations before the tree's size was refused, 60 M in 524 KB 33 GB; a
-/// text integer of 32 M digits took 92 s to parse). Refuses a pickle that makes more than a limit of values, marks
+/// one list cost 750 MB of allocations before the tree's size was refused, and 60 M, deflated to
+/// 524 KB, 33 GB; a text integer of 32 M digits took 92 s to parse). Refuses a pickle that makes more than a limit of values, marks
 /// and memo entries (values counted each time they are pushed, keys and call arguments too), holds
 /// an integer wider than <see cref="MaxIntegerBytes"/> bytes (or <see cref="MaxIntegerDigits"/>
 /// characters in decimal) or an opcode no protocol defines; an argument that runs past the end is an

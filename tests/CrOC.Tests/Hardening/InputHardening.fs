@@ -505,13 +505,16 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (MemoryFit.HeadBytes(heads, 32L, 0L)) (4.0 * (6.0 * 24457472.0 + 3.0 * 18948096.0 + 7.0 * 32.0 * 65536.0)) "no object rows without the object loss"
             let preset = TrainingTests.configOf [ "preset", "official" ]
             Expect.equal (Training.CrocSetup.Network(preset).Head) { heads with InDim = 384 } "the official heads"
-            Training.CrocSetup.CheckStepMemory(preset, 16L, "the official step") // 0.8 GB + 0.9 GB in half of this machine
+            Training.CrocSetup.CheckStepMemory(preset, 16L, "the official step", null) // 0.8 GB + 0.9 GB in half of this machine
             // a head of 10¹² weights passed the backbone's check and ran out of memory in its first step (exit 1) once
             let output = DataTests.tempDir "huge-head"
             let code, message = TrainingTests.cli [| "train"; "--output"; Path.Combine(output, "run"); "--head-hidden"; "1000000" |]
             Expect.equal code 2 message
             Expect.stringContains message "the activations of 64 image(s), the parameters and the heads need at least" "says why"
-            Expect.stringContains message "or heads (--head-hidden" "says what to change"
+            Expect.stringContains message "use smaller heads (--head-hidden, --head-bottleneck, --out-dim, --out-dim-c) or a smaller batch" "says what to change: the heads weigh most"
+            let code, message = TrainingTests.cli [| "train"; "--output"; Path.Combine(output, "run"); "--image-size"; "4096"; "--patch"; "2" |]
+            Expect.equal code 2 message
+            Expect.stringContains message "use a smaller size, a larger patch or a smaller batch" "the activations weigh most: no advice on the heads"
             Expect.isFalse (Directory.Exists(Path.Combine(output, "run"))) "refused before the run folder is made"
             Directory.Delete(output, true)
         }

@@ -157,9 +157,9 @@ let tests =
                 use p = present (Process.Start(hostWithSigint [ "train"; "--config"; fifo; "--output"; Path.Combine(dir, "run") ]))
                 let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
                 // the main thread blocked in open(2) until a writer comes: the kernel's wait_for_partner (the
-                // runtime's debugger thread waits so on its own pipe from the start)
+                // runtime's debugger thread waits so on its own pipe from the start; a kernel may add a suffix)
                 let waitingForWriter () =
-                    try File.ReadAllText(sprintf "/proc/%d/wchan" p.Id) = "wait_for_partner" with :? IOException | :? UnauthorizedAccessException -> false
+                    try File.ReadAllText(sprintf "/proc/%d/wchan" p.Id).StartsWith "wait_for_partner" with :? IOException | :? UnauthorizedAccessException -> false
                 let watch = Stopwatch.StartNew()
                 while not (waitingForWriter ()) do
                     if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "never waited for the FIFO: %s" err.Result

@@ -247,6 +247,9 @@ let tests =
                 Expect.isTrue (e :? CrOC.Host.CommandLine.OutputException) (sprintf "%s: a refusal of the output, exit 2 (%O)" says e)
                 Expect.stringContains e.Message says "says why"
                 File.Delete path
+            // no file at all is said as such, not as "no regular file (a FIFO or a socket?)"
+            let e = Expect.throwsC (fun () -> MetricsLog.TrainingSeconds output |> ignore) id
+            Expect.isTrue (e :? FileNotFoundException) (string e)
             Directory.Delete(output, true)
         }
 
