@@ -22,6 +22,21 @@ let hostWithSigint (args: string list) =
     for a in [ "--default-signal=INT"; "dotnet"; hostDll ] @ args do info.ArgumentList.Add a // env execs dotnet: one process, one PID
     info
 
+/// Starts croc-host with `args` (SIGINT at its default), waits (at most 120 s) until `ready` holds for its
+/// PID, then `settle` ms more, sends SIG`signal` and waits at most `endWithin` ms for its end: the exit code,
+/// stdout and stderr. `waiting` says what never came when the process ends first or the wait runs out.
+let stoppedWhen (args: string list) (ready: int -> bool) (waiting: string) (settle: int) (signal: string) (endWithin: int) =
+    use p = present (Process.Start(hostWithSigint args))
+    let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+    let watch = Stopwatch.StartNew()
+    while not (ready p.Id) do
+        if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "%s: %s" waiting err.Result
+        Threading.Thread.Sleep 20
+    Threading.Thread.Sleep settle
+    (present (Process.Start("kill", [| "-" + signal; string p.Id |]))).WaitForExit()
+    if not (p.WaitForExit endWithin) then p.Kill true; failwith "did not end"
+    p.ExitCode, out.Result, err.Result
+
 let tests =
     testList "stops and jobs" [
         test "the synthetic experiment: a run that fails ends its own train.log with the failure line, as train's does" {
@@ -153,21 +168,14 @@ let tests =
             let dir = DataTests.tempDir "stopped-start"
             let fifo = Path.Combine(dir, "config.json")
             (present (Process.Start("mkfifo", [| fifo |]))).WaitForExit()
+            // the main thread blocked in open(2) until a writer comes: the kernel's wait_for_partner (the
+            // runtime's debugger thread waits so on its own pipe from the start; a kernel may add a suffix)
+            let waitingForWriter (pid: int) =
+                try File.ReadAllText(sprintf "/proc/%d/wchan" pid).StartsWith "wait_for_partner" with :? IOException | :? UnauthorizedAccessException -> false
             for signal, expected in [ "INT", 130; "TERM", 143 ] do
-                use p = present (Process.Start(hostWithSigint [ "train"; "--config"; fifo; "--output"; Path.Combine(dir, "run") ]))
-                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
-                // the main thread blocked in open(2) until a writer comes: the kernel's wait_for_partner (the
-                // runtime's debugger thread waits so on its own pipe from the start; a kernel may add a suffix)
-                let waitingForWriter () =
-                    try File.ReadAllText(sprintf "/proc/%d/wchan" p.Id).StartsWith "wait_for_partner" with :? IOException | :? UnauthorizedAccessException -> false
-                let watch = Stopwatch.StartNew()
-                while not (waitingForWriter ()) do
-                    if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "never waited for the FIFO: %s" err.Result
-                    Threading.Thread.Sleep 20
-                (present (Process.Start("kill", [| "-" + signal; string p.Id |]))).WaitForExit()
-                if not (p.WaitForExit 30_000) then p.Kill true; failwith "did not end"
-                Expect.equal p.ExitCode expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out.Result err.Result)
-                Expect.stringContains err.Result (sprintf "croc-host train: stopped by SIG%s before it finished (exit %d)" signal expected) "said in one line"
+                let code, out, err = stoppedWhen [ "train"; "--config"; fifo; "--output"; Path.Combine(dir, "run") ] waitingForWriter "never waited for the FIFO" 0 signal 30_000
+                Expect.equal code expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out err)
+                Expect.stringContains err (sprintf "croc-host train: stopped by SIG%s before it finished (exit %d)" signal expected) "said in one line"
                 Expect.isFalse (Directory.Exists(Path.Combine(dir, "run"))) "no run folder"
             Directory.Delete(dir, true)
         }
@@ -176,19 +184,12 @@ let tests =
             let dir, voc, weights = vocWithBackbone "stopped-eval" 64 2 5L
             for signal, expected in [ "INT", 130; "TERM", 143; "USR1", 138 ] do // USR1: the real-photo suite's stop
                 let made = Path.Combine(dir, "out-" + signal)
-                let info = hostWithSigint [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "512"; "--batch"; "2"; "--json"; Path.Combine(made, "sub", "knn.json") ]
-                use p = present (Process.Start info)
-                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
-                let watch = Stopwatch.StartNew()
-                while not (Directory.Exists(Path.Combine(made, "sub"))) do
-                    if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "the folder was not made: %s" err.Result
-                    Threading.Thread.Sleep 20
-                Threading.Thread.Sleep 1000 // the folder is made before any work, which takes tens of seconds at 512 px
-                (present (Process.Start("kill", [| "-" + signal; string p.Id |]))).WaitForExit()
-                if not (p.WaitForExit 120000) then p.Kill true; failwith "did not end"
-                Expect.equal p.ExitCode expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out.Result err.Result)
+                let args = [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "512"; "--batch"; "2"; "--json"; Path.Combine(made, "sub", "knn.json") ]
+                // the folder is made before any work, which takes tens of seconds at 512 px: signalled 1 s into it
+                let code, out, err = stoppedWhen args (fun _ -> Directory.Exists(Path.Combine(made, "sub"))) "the folder was not made" 1000 signal 120_000
+                Expect.equal code expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out err)
                 Expect.isFalse (Directory.Exists made) (sprintf "SIG%s: the folders it made and left empty are gone (were left once)" signal)
-                Expect.stringContains err.Result (sprintf "croc-host eval-knn: stopped by SIG%s before it finished (exit %d)" signal expected) "said in one line (nothing was said once)"
+                Expect.stringContains err (sprintf "croc-host eval-knn: stopped by SIG%s before it finished (exit %d)" signal expected) "said in one line (nothing was said once)"
             Directory.Delete(dir, true)
         }
 
