@@ -73,7 +73,8 @@ static class PickleScan
                 _ => size + CountedLength(pickle[at..], size),
             };
             if (length > pickle.Length - at) throw new EndOfStreamException();
-            CheckInteger(code, pickle.Slice(at, length));
+            var argument = pickle.Slice(at, length);
+            CheckInteger(code, layout == Argument.Counted ? argument[size..] : argument);
             at += length;
         }
     }
@@ -102,13 +103,12 @@ static class PickleScan
         return count <= (ulong)(rest.Length - size) ? (int)count : throw new EndOfStreamException();
     }
 
-    /// <summary>Integers: INT and LONG in decimal (a line), LONG1 and LONG4 in bytes (after their count).</summary>
-    static void CheckInteger(byte code, ReadOnlySpan<byte> argument)
+    /// <summary>Integers: INT and LONG in decimal (<paramref name="value"/>: a line), LONG1 and LONG4 in bytes (after their count).</summary>
+    static void CheckInteger(byte code, ReadOnlySpan<byte> value)
     {
-        if (code is (byte)'I' or (byte)'L' && argument.Length > MaxIntegerDigits + 1)
-            throw new WeightsException($"the pickle holds an integer of {argument.Length - 1} characters, more than {MaxIntegerDigits} (a weights file's integers fit in 64 bits)");
-        int countBytes = code == 0x8a ? 1 : code == 0x8b ? 4 : -1;
-        if (countBytes > 0 && argument.Length - countBytes > MaxIntegerBytes)
-            throw new WeightsException($"the pickle holds an integer of {argument.Length - countBytes} bytes, more than {MaxIntegerBytes} (a weights file's integers fit in 64 bits)");
+        if (code is (byte)'I' or (byte)'L' && value.Length > MaxIntegerDigits + 1)
+            throw new WeightsException($"the pickle holds an integer of {value.Length - 1} characters, more than {MaxIntegerDigits} (a weights file's integers fit in 64 bits)");
+        if (code is 0x8a or 0x8b && value.Length > MaxIntegerBytes)
+            throw new WeightsException($"the pickle holds an integer of {value.Length} bytes, more than {MaxIntegerBytes} (a weights file's integers fit in 64 bits)");
     }
 }

@@ -21,9 +21,9 @@ public sealed record InertObject(string ClassName, IDictionary State);
 /// with checked arithmetic; the pickle may be at most <see cref="MaxPickleBytes"/>, nested at most
 /// <see cref="MaxDepth"/> deep and hold at most <see cref="MaxObjects"/> objects (a deep or
 /// self-referencing pickle cannot exhaust the stack, a shared-reference bomb cannot exhaust the time):
-/// before unpickling, <see cref="PickleScan"/> bounds the values its opcodes push (keys and call
-/// arguments too) and its integers' widths; after, the tree is measured, counting each path to a
-/// shared object.
+/// before unpickling, <see cref="PickleScan"/> bounds the values, marks and memo entries its opcodes
+/// make (keys and call arguments too) and its integers' widths; after, the tree is measured, counting
+/// each path to a shared object.
 /// </summary>
 public static partial class PthReader
 {
