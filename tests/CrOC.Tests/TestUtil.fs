@@ -32,6 +32,11 @@ let scratchPath (prefix: string) (suffix: string) =
 /// The value of a C# nullable reference (fails when null).
 let present (x: 'a | null) : 'a = match x with null -> failwith "absent" | v -> v
 
+/// Makes a FIFO (a named pipe) at `path`, as mkfifo(1).
+let makeFifo (path: string) =
+    use maker = present (Diagnostics.Process.Start("mkfifo", [| path |]))
+    maker.WaitForExit()
+
 /// The native tensors alive, once earlier work's garbage is finalised: a count taken before and after
 /// some work moves only by what that work keeps (a finaliser running meanwhile would lower it).
 let liveTensors () =

@@ -58,7 +58,7 @@ let tests =
         test "an existing --json or picture path that is a FIFO or an endless device is no earlier result, told at once (no hang, no endless read); a result is read up to 1 MiB" {
             let dir = DataTests.tempDir "fifo"
             let fifo = Path.Combine(dir, "result.json")
-            (present (Process.Start("mkfifo", [| fifo |]))).WaitForExit()
+            makeFifo fifo
             let within (f: unit -> bool) =
                 let task = Threading.Tasks.Task.Run(Func<bool> f)
                 if task.Wait 20000 then task.Result else failtest "blocked (it hung on the FIFO once)"

@@ -200,9 +200,7 @@ let tests =
             File.CreateSymbolicLink(danglingLink, Path.Combine(dir, "nowhere")) |> ignore
             File.CreateSymbolicLink(loopLink, loopLink) |> ignore
             let fifoWeights = Path.Combine(dir, "fifo.safetensors")
-            do
-                use mkfifo = Diagnostics.Process.Start("mkfifo", [ fifoWeights ])
-                mkfifo.WaitForExit()
+            makeFifo fifoWeights
             let recordsAsFolders = Path.Combine(dir, "records-as-folders")
             Directory.CreateDirectory(Path.Combine(recordsAsFolders, "metrics.jsonl")) |> ignore
             let pictureAsFolder = Path.Combine(dir, "picture-as-folder")

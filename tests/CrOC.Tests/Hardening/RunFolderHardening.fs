@@ -166,8 +166,7 @@ let tests =
             let dangling = Path.Combine(Checkpoints.Folder output, "step-00000003.safetensors")
             let fifo = Path.Combine(Checkpoints.Folder output, "step-00000004.safetensors")
             File.CreateSymbolicLink(dangling, Path.Combine(output, "gone", "step-00000003.safetensors")) |> ignore
-            use mkfifo = Diagnostics.Process.Start("mkfifo", [ fifo ])
-            mkfifo.WaitForExit()
+            makeFifo fifo
             let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "4" ])) // was exit 1 ("Could not find file") or a hang
             Expect.equal code 0 text
             Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 4 ] "resumed from step 2"
@@ -331,7 +330,7 @@ let tests =
         }
 
         test "a FIFO or a device where a run's record or metrics belong is refused, never waited for or read without end (a FIFO config.json, run.json or metrics.jsonl hung the start until killed; metrics.jsonl linked to /dev/zero ran out of memory)" {
-            let fifo (path: string) = (present (Diagnostics.Process.Start("mkfifo", [| path |]))).WaitForExit()
+            let fifo = makeFifo
             let zero (path: string) = File.CreateSymbolicLink(path, "/dev/zero") |> ignore
             for file, make, expected in [ "config.json", fifo, "holds a config.json that is not a croc-host run's"
                                           "run.json", fifo, "holds a run.json that is not a croc-host run's"

@@ -167,7 +167,7 @@ let tests =
         test "train stopped by a signal before its trainer's handlers (waiting for a --config FIFO's writer) says so in one line and ends as the signal does (silently once)" {
             let dir = DataTests.tempDir "stopped-start"
             let fifo = Path.Combine(dir, "config.json")
-            (present (Process.Start("mkfifo", [| fifo |]))).WaitForExit()
+            makeFifo fifo
             // the main thread blocked in open(2) until a writer comes: the kernel's wait_for_partner (the
             // runtime's debugger thread waits so on its own pipe from the start; a kernel may add a suffix)
             let waitingForWriter (pid: int) =

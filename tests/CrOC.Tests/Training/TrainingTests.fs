@@ -237,7 +237,7 @@ let tests =
         test "a run's training time is read from a regular metrics.jsonl only: a FIFO there is refused, not waited for (File.ReadLines waited for a writer), a device refused, not read without end" {
             let output = DataTests.tempDir "metrics-not-regular"
             let path = Path.Combine(output, "metrics.jsonl")
-            for make, says in [ (fun () -> (present (Diagnostics.Process.Start("mkfifo", [| path |]))).WaitForExit()), "is no regular file"
+            for make, says in [ (fun () -> makeFifo path), "is no regular file"
                                 (fun () -> File.CreateSymbolicLink(path, "/dev/zero") |> ignore), "reads past its length" ] do
                 make ()
                 let reading = Threading.Tasks.Task.Run(fun () -> MetricsLog.TrainingSeconds output)
