@@ -4,27 +4,36 @@ using CrOC.Math;
 namespace CrOC.Host.Runtime;
 
 /// <summary>
-/// Refuses, before any work, a ViT pass on the CPU whose activations cannot fit in this machine's
-/// memory (a large size with a small patch: the tokens grow with the square of size / patch), which
-/// would otherwise swap or allocate for minutes without a word. The estimate is a lower bound, in
-/// bf16's 2 bytes per value whatever the precision: per token and block the q, k, v, attention
-/// output and MLP hidden values (8·D) for one block at inference, for every block under training
-/// (the backward keeps them). Attention scores count in bf16 only, which runs attention as two
-/// matmuls around a softmax (<c>Vit.attention</c>): the scores and their softmax of one block, and
-/// under training every block's softmax; float32's fused kernel never holds all T² of them. The
-/// parameters count too, in float32: once at inference, six times under training (student, teacher,
-/// gradients, AdamW's two moments, a bf16 shadow at most). A step holds several times this bound
-/// (a run at half of memory by it was killed for memory once), so the bound must fit in half.
+/// Refuses, before any work, a ViT pass on the CPU whose memory cannot fit in this machine's (a large
+/// size with a small patch: the tokens grow with the square of size / patch; a large batch), which would
+/// otherwise swap, or be killed by the kernel without a word. The activations are an estimate from the
+/// peak resident memory measured per token (AMD Zen 4, libtorch 2.10; ViT-Tiny and ViT-Small, 16 to
+/// 448 px, batches of 8 to 8192): float32 training holds 28·D float32 values per token in every block
+/// (the backward keeps them), bf16 training 17·D; a pass without a graph (inference) 32·D for the one
+/// block it runs. Bf16 on the CPU runs attention as two matmuls around a softmax
+/// (<c>Vit.attention</c>): the running block holds 10 bytes per attention score (the scores, their
+/// softmax, libtorch's float32 rows), and under training every block keeps its bf16 softmax (2 bytes per
+/// score); float32's fused kernel never holds all T² of them. The parameters count in float32: once at
+/// inference, six times under training (student, teacher, gradients, AdamW's two moments, a bf16 shadow at
+/// most). The estimate must fit in three quarters of memory: the process itself (about 0.5 GB) and the
+/// rest of the machine need the remainder. (A lower bound of 8·D bf16 values per token, in half of
+/// memory, let through passes that held 4 to 7 times it: a bench of 2 × 65,536 images at 16 px was
+/// killed for memory once.)
 /// </summary>
 public static class MemoryFit
 {
-    /// <summary>The lower bound on the bytes of <paramref name="images"/> images' activations, at
+    /// <summary>The share of this machine's memory a pass's estimate may take (three quarters, as the refusal says).</summary>
+    public const double PassShare = 0.75;
+
+    /// <summary>The estimated peak bytes of <paramref name="images"/> images' activations, at
     /// <paramref name="vit"/>'s image size or at <paramref name="size"/> px when given.</summary>
     public static double ActivationBytes(Vit.VitConfig vit, long images, bool training, PrecisionChoice precision, int? size = null)
     {
+        bool bf16 = precision == PrecisionChoice.Bf16;
         double tokens = Tokens(vit, size) + 1;
-        double scores = precision == PrecisionChoice.Bf16 ? 2.0 * images * vit.Heads * tokens * tokens * (training ? vit.Depth + 1 : 2) : 0;
-        return 2.0 * images * tokens * 8 * vit.Dim * (training ? vit.Depth : 1) + scores;
+        double valuesPerToken = training ? (bf16 ? 17 : 28) * vit.Depth : 32;
+        double scoreBytes = !bf16 ? 0 : training ? 10 + 2 * vit.Depth : 10;
+        return images * tokens * (4.0 * valuesPerToken * vit.Dim + scoreBytes * vit.Heads * tokens);
     }
 
     /// <summary>The bytes of <paramref name="vit"/>'s parameters and what training keeps beside them.</summary>
@@ -64,8 +73,8 @@ public static class MemoryFit
     static long Tokens(Vit.VitConfig vit, int? size) => size is int s ? (long)(s / vit.Patch) * (s / vit.Patch) : vit.Tokens;
 
     /// <summary>Throws <see cref="OptionException"/> (exit 2) when <see cref="ActivationBytes"/> plus
-    /// <see cref="ParameterBytes"/> exceed half of <paramref name="available"/> bytes (this machine's memory by default) in the resolved
-    /// <paramref name="precision"/>; <paramref name="options"/>
+    /// <see cref="ParameterBytes"/> plus <paramref name="heads"/> exceed <see cref="PassShare"/> of <paramref name="available"/>
+    /// bytes (this machine's memory by default) in the resolved <paramref name="precision"/>; <paramref name="options"/>
     /// names what sets the size ("--size 4096 with --patch 1"); <paramref name="size"/>: the input side
     /// when it is not <paramref name="vit"/>'s (a frozen backbone evaluated at another size).</summary>
     /// <paramref name="heads"/>: the bytes of a training step's heads (<see cref="HeadBytes"/>), 0 for a backbone
@@ -74,10 +83,10 @@ public static class MemoryFit
     {
         long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         double activations = ActivationBytes(vit, images, training, precision, size), parameters = ParameterBytes(vit, training);
-        if (activations + parameters + heads <= memory / 2.0) return;
-        var held = heads > 0 ? $"the activations of {images} image(s), the parameters and the heads need at least {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)} + {ByteSize.Describe(heads)}"
-            : $"the activations of {images} image(s) and the parameters need at least {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)}";
+        if (activations + parameters + heads <= memory * PassShare) return;
+        var held = heads > 0 ? $"the activations of {images} image(s), the parameters and the heads need about {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)} + at least {ByteSize.Describe(heads)}"
+            : $"the activations of {images} image(s) and the parameters need about {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)}";
         var remedy = headOptions is not null && heads >= System.Math.Max(activations, parameters) ? $"use smaller heads ({headOptions}) or a smaller batch" : "use a smaller size, a larger patch or a smaller batch";
-        throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: {held}, more than half of this machine's {ByteSize.Describe(memory)} (a step holds several times this bound); {remedy}");
+        throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: {held}, more than three quarters of this machine's {ByteSize.Describe(memory)}; {remedy}");
     }
 }
