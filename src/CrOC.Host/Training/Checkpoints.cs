@@ -29,17 +29,9 @@ public static class Checkpoints
     public static string Save(string output, TrainConfig config, TrainingState state, int keep, int world = 1, int keepEvery = 0, DatasetIdentity? dataset = null, Action<string>? report = null)
     {
         var tensors = new NamedTensors();
-        foreach (var (name, t) in state.Student) tensors.Add("student." + name, t);
-        foreach (var (name, t) in state.Teacher) tensors.Add("teacher." + name, t);
-        tensors.Add("centre", state.Model.Centre);
-        tensors.Add("centre_c", state.Model.CentreC);
+        foreach (var (name, t) in Contents(state)) tensors.Add(name, t);
         var steps = new JsonObject();
-        foreach (var (name, m) in state.Optimizer.Moments)
-        {
-            tensors.Add("adam.m." + name, m.M);
-            tensors.Add("adam.v." + name, m.V);
-            steps[name] = m.Steps;
-        }
+        foreach (var (name, m) in state.Optimizer.Moments) steps[name] = m.Steps;
         var progress = new JsonObject { ["format"] = Format, ["step"] = state.Step, ["world"] = world, ["adam_steps"] = steps };
         dataset?.WriteTo(progress);
         var path = Path.Combine(Folder(output), $"step-{state.Step:D8}.safetensors");
@@ -105,11 +97,48 @@ public static class Checkpoints
     /// <summary>The step in a checkpoint's file name.</summary>
     public static long StepOf(string path) => long.Parse(Path.GetFileNameWithoutExtension(path)["step-".Length..], System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>The step a file's name gives (step-N.safetensors: digits only, within long: a 20-digit stray is
+    /// not a step), or null.</summary>
+    static long? NamedStep(string path)
+    {
+        var name = Path.GetFileNameWithoutExtension(path);
+        return name.StartsWith("step-", StringComparison.Ordinal) && long.TryParse(name["step-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long step) ? step : null;
+    }
+
+    /// <summary>The name of the first tensor of <paramref name="tensors"/> holding a NaN or an infinity (AdamW's
+    /// second moments: or a negative value, whose square root is NaN), or null when every value is fine.</summary>
+    static string? FirstNonFiniteOf(IEnumerable<(string Name, torch.Tensor Tensor)> tensors)
+    {
+        using var scope = torch.NewDisposeScope();
+        foreach (var (name, t) in tensors)
+            if (!torch.isfinite(t).all().item<bool>() || name.StartsWith("adam.v.", StringComparison.Ordinal) && t.lt(0).any().item<bool>()) return name;
+        return null;
+    }
+
+    /// <summary>Every tensor a checkpoint of <paramref name="state"/> holds, by its name in the file.</summary>
+    static IEnumerable<(string Name, torch.Tensor Tensor)> Contents(TrainingState state)
+    {
+        foreach (var (name, t) in state.Student) yield return ("student." + name, t);
+        foreach (var (name, t) in state.Teacher) yield return ("teacher." + name, t);
+        yield return ("centre", state.Model.Centre);
+        yield return ("centre_c", state.Model.CentreC);
+        foreach (var (name, m) in state.Optimizer.Moments)
+        {
+            yield return ("adam.m." + name, m.M);
+            yield return ("adam.v." + name, m.V);
+        }
+    }
+
+    /// <summary>The first tensor of <paramref name="state"/> that holds a NaN or an infinity (see
+    /// <see cref="FirstNonFiniteOf"/>): a finite loss can still be followed by an update that overflows,
+    /// and a checkpoint of it must not become the run's last good one.</summary>
+    public static string? FirstNonFinite(TrainingState state) => FirstNonFiniteOf(Contents(state));
+
     /// <summary>Checkpoint files of a run, oldest first.</summary>
     public static List<string> List(string output) =>
         Directory.Exists(Folder(output))
             ? Directory.GetFiles(Folder(output), "step-*.safetensors")
-                .Where(p => long.TryParse(Path.GetFileNameWithoutExtension(p)["step-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _)) // digits only, within long: a 20-digit stray is not a step
+                .Where(p => NamedStep(p) is not null)
                 .OrderBy(StepOf).ToList()
             : [];
 
@@ -159,6 +188,9 @@ public static class Checkpoints
             throw new WeightsException($"it was {difference}");
         long step = Field<long>(progress, "step");
         if (step < 0) throw new WeightsException($"its progress record has step {step}");
+        // a resume from step-3 whose record said step 0 once restarted the schedules and set aside steps 1-3 as refused
+        if (NamedStep(path) is long named && named != step) throw new WeightsException($"its progress record says step {step}, its name step {named}");
+        if (FirstNonFiniteOf(tensors.Select(kv => (kv.Key, kv.Value))) is { } bad) throw new WeightsException($"'{bad}' holds NaN or infinite values");
         var student = (Target: new NamedTensors(state.Student), Source: tensors.WithoutPrefix("student."));
         var teacher = (Target: new NamedTensors(state.Teacher), Source: tensors.WithoutPrefix("teacher."));
         foreach (var (target, source) in new[] { student, teacher })
@@ -173,6 +205,8 @@ public static class Checkpoints
             {
                 var parameter = student.Target.GetValueOrDefault(entry.Key) ?? throw new WeightsException($"AdamW moments of '{entry.Key}', which the student does not have");
                 int steps = Value<int>(entry.Value, $"adam_steps.{entry.Key}");
+                // a checkpoint holds the moments of parameters updated at least once, at most once per step
+                if (steps < 1 || steps > step) throw new WeightsException($"its progress record has adam_steps.{entry.Key} = {steps}, outside [1, {step}] (the step)");
                 return (Name: entry.Key, M: Shaped(tensors, "adam.m." + entry.Key, parameter), V: Shaped(tensors, "adam.v." + entry.Key, parameter), Steps: steps);
             }).ToList();
         StateDictBinding.Bind(student.Target, student.Source, strict: true);
@@ -180,7 +214,8 @@ public static class Checkpoints
         var device = state.Model.Centre.device; // the file's tensors are read on the CPU
         torch.Tensor Kept(torch.Tensor t) => t.to(device).clone().DetachFromDisposeScope(); // its own copy, outliving the scope
         var replaced = state.Model;
-        state.Model = new Croc.CrocState(replaced.Student, replaced.Teacher, Kept(centre), Kept(centreC));
+        // in the run's dtype, as the weights are bound (an int64 centre ended every resume in an internal error)
+        state.Model = new Croc.CrocState(replaced.Student, replaced.Teacher, Kept(centre.to(replaced.Centre.dtype)), Kept(centreC.to(replaced.CentreC.dtype)));
         replaced.Centre.Dispose();
         replaced.CentreC.Dispose();
         foreach (var (name, m, v, steps) in moments)

@@ -95,11 +95,24 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         bool interactive = !Console.IsOutputRedirected && !Collectives.LaunchedByMpi; // Open MPI gives each process a terminal, whatever mpirun's own output is
         var settings = StepRunner.SettingsOf(config);
 
+        string LastGood() => lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}.";
+
+        // A state that is not finite is never checkpointed: a finite loss can be followed by an update that
+        // overflows (a NaN AdamW moment once made such a checkpoint the run's "last good" one).
+        void EnsureFinite()
+        {
+            if (Checkpoints.FirstNonFinite(state) is { } bad)
+                throw new DivergedException($"'{bad}' holds NaN or infinite values after step {state.Step}: no checkpoint of it is written. {LastGood()}");
+        }
+
         // A checkpoint of the steps run since the last one (the root's; on a stop or a data failure).
         void SaveUnlessSaved()
         {
             if (state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
+            {
+                EnsureFinite();
                 lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
+            }
         }
 
         // The root keeps the steps run before the data failed (`onRanks`: " on rank(s) …" or "").
@@ -170,7 +183,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 double loss = values["loss"];
                 if (!double.IsFinite(loss))
                     throw new DivergedException($"non-finite loss at step {state.Step + 1} (epoch {epoch}): L = {loss}, L_img = {values["loss_img"]}, L_obj = {values["loss_obj"]}. "
-                        + (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}."));
+                        + LastGood());
                 if (double.IsNaN(firstLoss)) firstLoss = loss;
                 lastLoss = loss;
                 double seconds = stepWatch.Elapsed.TotalSeconds;
@@ -180,6 +193,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 values["images_per_s"] = config.Batch * config.Accum * ranks.World / seconds;
                 values["live_tensors"] = torch.Tensor.TotalCount;
                 bool checkpointStep = state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps;
+                if (checkpointStep) EnsureFinite(); // on every rank: their states are the same
                 if (ranks.IsRoot)
                 {
                     metrics!.Write(state.Step, values);

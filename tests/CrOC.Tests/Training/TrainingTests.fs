@@ -327,11 +327,71 @@ let tests =
             let config = tinyConfig output [ "max-steps", "4" ]
             use state = TrainingState.Fresh(config, CrocSetup.Croc(config))
             state.Step <- 2L
-            state.Model.Centre.fill_(Double.NaN.ToScalar()) |> ignore // a NaN teacher centre: the next loss is NaN
+            state.Model.Centre.fill_((3e38).ToScalar()) |> ignore // a finite centre that overflows the teacher's logits: the next loss is NaN (a NaN centre is refused at the resume)
             Checkpoints.Save(output, config, state, 1) |> ignore
             File.WriteAllText(Path.Combine(output, "config.json"), config.ToJson()) // the run's record beside its checkpoint
             let e = Expect.throwsC (fun () -> run config |> ignore) id
             Expect.stringContains e.Message "non-finite loss at step 3" "the step after the checkpoint's"
+            Directory.Delete(output, true)
+        }
+
+        test "a checkpoint whose content is wrong is refused and the previous one used: NaN moments, a step other than its name's, AdamW steps beyond the step; a centre of another dtype is converted" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "wrong-content"
+            let config = tinyConfig output [ "max-steps", "4" ]
+            run config |> ignore
+            let newest = Path.Combine(Checkpoints.Folder(output), "step-00000004.safetensors")
+            let good = File.ReadAllBytes newest
+            let restored () =
+                let state = TrainingState.Fresh(config, CrocSetup.Croc(config))
+                Checkpoints.Restore(newest, config, state)
+                state
+            let qkv (state: TrainingState) = state.Optimizer.Moments |> Seq.find (fun kv -> kv.Key.Contains "qkv")
+            // each change written back as the run writes (a valid file, its checksum right), then resumed
+            let refusedFor (change: TrainingState -> unit) (says: string) =
+                let state = restored ()
+                change state
+                let written = Checkpoints.Save(output, config, state, 10)
+                if written <> newest then File.Move(written, newest, true)
+                let reports = Collections.Generic.List<string>()
+                let resumed = TrainingState.Fresh(config, CrocSetup.Croc(config))
+                let from = Checkpoints.TryRestore(output, config, resumed, Action<string>(reports.Add))
+                Expect.equal (Path.GetFileName(present from)) "step-00000002.safetensors" $"fell back to step 2 ({says})"
+                Expect.exists reports (fun r -> r.Contains "step-00000004" && r.Contains says) $"the refusal says why: {says}"
+                File.WriteAllBytes(newest, good)
+            // a NaN first moment was resumed from, and its update's checkpoint became the run's "last good" one
+            refusedFor (fun s -> (qkv s).Value.M.view(-1L).[0L].fill_(Double.NaN.ToScalar()) |> ignore) "holds NaN or infinite values"
+            refusedFor (fun s -> (qkv s).Value.V.view(-1L).[0L].fill_((-1.0).ToScalar()) |> ignore) "holds NaN or infinite values"
+            // step 0 in step-4's record restarted the schedules and set aside steps 1-3 as refused
+            refusedFor (fun s -> s.Step <- 3L) "its progress record says step 3, its name step 4"
+            // 2³¹ − 1 steps overflowed AdamW's bias correction into NaN weights
+            refusedFor (fun s -> (qkv s).Value.Steps <- Int32.MaxValue) "outside [1, 4]"
+            // an int64 centre ended every resume in an internal error; a float64 one made the losses float64
+            for dtype in [ torch.int64; torch.float64 ] do
+                let state = restored ()
+                state.Model <- { state.Model with Centre = state.Model.Centre.``to``(dtype) }
+                Checkpoints.Save(output, config, state, 10) |> ignore
+                Expect.equal (restored ()).Model.Centre.dtype torch.float32 $"a {dtype} centre is restored as float32"
+            Directory.Delete(output, true)
+        }
+
+        test "a state that turns non-finite after a step of finite loss is not checkpointed: the run stops naming the last good checkpoint" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "overflowed"
+            run (tinyConfig output [ "max-steps", "2"; "checkpoint-every", "1" ]) |> ignore
+            let config = tinyConfig output [ "max-steps", "4"; "checkpoint-every", "1" ]
+            let state = TrainingState.Fresh(config, CrocSetup.Croc(config))
+            let second = Path.Combine(Checkpoints.Folder(output), "step-00000002.safetensors")
+            Checkpoints.Restore(second, config, state)
+            // finite moments whose next update overflows the weights: m = 3e38 over √v ≈ |g|
+            let moments = state.Optimizer.Moments |> Seq.find (fun kv -> kv.Key.Contains "qkv")
+            moments.Value.M.fill_((3e38).ToScalar()) |> ignore
+            moments.Value.V.zero_() |> ignore
+            Checkpoints.Save(output, config, state, 10) |> ignore
+            let e = Expect.throwsC (fun () -> run config |> ignore) id
+            Expect.stringContains e.Message "holds NaN or infinite values after step 3: no checkpoint of it is written" "says what and when"
+            Expect.stringContains e.Message ("The last good checkpoint is " + second) "names the last good one"
+            Expect.isFalse (File.Exists(Path.Combine(Checkpoints.Folder(output), "step-00000003.safetensors"))) "no checkpoint of the overflowed state"
             Directory.Delete(output, true)
         }
 
