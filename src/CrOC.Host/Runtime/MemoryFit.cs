@@ -15,7 +15,7 @@ namespace CrOC.Host.Runtime;
 /// softmax, libtorch's float32 rows), and under training every block keeps its bf16 softmax (2 bytes per
 /// score); float32's fused kernel never holds all T² of them. The parameters count in float32: once at
 /// inference, six times under training (student, teacher, gradients, AdamW's two moments, a bf16 shadow at
-/// most). The estimate must fit in three quarters of memory: the process itself (about 0.5 GB) and the
+/// most). The estimate (with the heads' of a training step, <see cref="HeadBytes"/>) must fit in three quarters of memory: the process itself (about 0.5 GB) and the
 /// rest of the machine need the remainder. (A lower bound of 8·D bf16 values per token, in half of
 /// memory, let through passes that held 4 to 7 times it: a bench of 2 × 65,536 images at 16 px was
 /// killed for memory once.)
@@ -45,19 +45,21 @@ public static class MemoryFit
         return 4.0 * count * (training ? 6 : 1);
     }
 
-    /// <summary>A lower bound on the bytes of the CrOC heads under training: their parameters six times, as the
+    /// <summary>An estimate of the bytes of the CrOC heads under training: their parameters six times, as the
     /// backbone's; three more per last-layer weight (student's and teacher's weight-normalised copies, its
-    /// gradient); seven per logit (both networks' logits, the teacher's softmax, the student's log-softmax,
-    /// the loss's product and two gradients) for <paramref name="views"/> image rows and
-    /// <paramref name="objectsPerView"/> object rows per view (the largest K the clustering may select; 0 when
-    /// no object loss runs). A head of --head-hidden 10⁶ (10¹² weights) passed the backbone's check once and
-    /// ran out of memory in its first step.</summary>
+    /// gradient); per logit, float32 values measured as the peak memory's growth with the batch (fp32, 16 px,
+    /// L or L_c = 10⁶): 17 for each of <paramref name="views"/> image rows (both networks' logits, softmaxes,
+    /// the loss's terms and their gradients), 29 for each of <paramref name="objectsPerView"/> object rows per
+    /// view (the largest K the clustering may select; 0 when no object loss runs: the cross-view terms hold
+    /// more). Seven per logit, counted once, let a 16 px step of --out-dim-c 10⁷ at batch 2 hold about four
+    /// times the count; a head of --head-hidden 10⁶ (10¹² weights) passed the backbone's check once and ran
+    /// out of memory in its first step.</summary>
     public static double HeadBytes(Heads.HeadConfig head, long views, long objectsPerView)
     {
         double d = head.InDim, h = head.Hidden, b = head.Bottleneck, outputs = (double)head.OutDim + head.OutDimC;
         double lastWeights = (b + 1) * outputs, parameters = d * h + h + h * h + h + h * b + b + lastWeights;
-        double logits = views * (double)head.OutDim + views * (double)objectsPerView * head.OutDimC;
-        return 4.0 * (6 * parameters + 3 * lastWeights + 7 * logits);
+        double imageLogits = views * (double)head.OutDim, objectLogits = views * (double)objectsPerView * head.OutDimC;
+        return 4.0 * (6 * parameters + 3 * lastWeights + 17 * imageLogits + 29 * objectLogits);
     }
 
     /// <summary>Throws <see cref="OptionException"/> (exit 2) when <paramref name="bytes"/>, a lower bound on
@@ -84,7 +86,7 @@ public static class MemoryFit
         long memory = available ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         double activations = ActivationBytes(vit, images, training, precision, size), parameters = ParameterBytes(vit, training);
         if (activations + parameters + heads <= memory * PassShare) return;
-        var held = heads > 0 ? $"the activations of {images} image(s), the parameters and the heads need about {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)} + at least {ByteSize.Describe(heads)}"
+        var held = heads > 0 ? $"the activations of {images} image(s), the parameters and the heads need about {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)} + {ByteSize.Describe(heads)}"
             : $"the activations of {images} image(s) and the parameters need about {ByteSize.Describe(activations)} + {ByteSize.Describe(parameters)}";
         var remedy = headOptions is not null && heads >= System.Math.Max(activations, parameters) ? $"use smaller heads ({headOptions}) or a smaller batch" : "use a smaller size, a larger patch or a smaller batch";
         throw new OptionException($"{options} gives {Tokens(vit, size) + 1:N0} tokens per image: {held}, more than three quarters of this machine's {ByteSize.Describe(memory)}; {remedy}");

@@ -503,11 +503,11 @@ let tests =
             thrown<OptionException> (fun () -> MemoryFit.Check(tiny, 4096L, true, PrecisionChoice.Fp32, "--size 16 with --patch 16", 4L <<< 30)) "4.7 GB in 4 GiB" |> ignore
             MemoryFit.Check(tiny, 1024L, true, PrecisionChoice.Fp32, "--size 16 with --patch 16", 4L <<< 30) // 1.4 GB measured; 1.6 GB estimated
             // the heads of a training step: the official ones (384 → 2048 → 2048 → 256, L = 65536, L_c = 8192) for
-            // 32 views and K ≤ 4: 24,457,472 parameters six times, 18,948,096 last-layer weights three times, 3,145,728 logits seven times
+            // 32 views and K ≤ 4: 24,457,472 parameters six times, 18,948,096 last-layer weights three times, 2,097,152 image logits 17 times, 1,048,576 object logits 29 times
             let heads: Heads.HeadConfig = { InDim = 384; Hidden = 2048; Bottleneck = 256; OutDim = 65536; OutDimC = 8192; NormLastLayer = true }
             Expect.equal (384.0 * 2048.0 + 2048.0 + 2048.0 * 2048.0 + 2048.0 + 2048.0 * 256.0 + 256.0 + 257.0 * 73728.0) 24457472.0 "the count, by hand"
-            Expect.floatClose Accuracy.veryHigh (MemoryFit.HeadBytes(heads, 32L, 4L)) (4.0 * (6.0 * 24457472.0 + 3.0 * 18948096.0 + 7.0 * 3145728.0)) "the heads' bound"
-            Expect.floatClose Accuracy.veryHigh (MemoryFit.HeadBytes(heads, 32L, 0L)) (4.0 * (6.0 * 24457472.0 + 3.0 * 18948096.0 + 7.0 * 32.0 * 65536.0)) "no object rows without the object loss"
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.HeadBytes(heads, 32L, 4L)) (4.0 * (6.0 * 24457472.0 + 3.0 * 18948096.0 + 17.0 * 32.0 * 65536.0 + 29.0 * 32.0 * 4.0 * 8192.0)) "the heads' estimate"
+            Expect.floatClose Accuracy.veryHigh (MemoryFit.HeadBytes(heads, 32L, 0L)) (4.0 * (6.0 * 24457472.0 + 3.0 * 18948096.0 + 17.0 * 32.0 * 65536.0)) "no object rows without the object loss"
             let preset = TrainingTests.configOf [ "preset", "official" ]
             Expect.equal (Training.CrocSetup.Network(preset).Head) { heads with InDim = 384 } "the official heads"
             Training.CrocSetup.CheckStepMemory(preset, 8L, "the official step", null) // float32: 1.6 GB + 0.5 GB + 0.9 GB, within 3/4 of a 4 GiB machine
