@@ -83,7 +83,7 @@ public static class EvalSegCommand
         var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());
         if (predictions is not null && DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(predictions))) // through links too
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
-        var names = ClassNames(root, o.Classes);
+        var names = ClassNames(root, o.Classes, Console.WriteLine);
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var (results, network) = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
@@ -150,8 +150,8 @@ public static class EvalSegCommand
             log($"note: {seen} of the {val.Names.Distinct().Count()} evaluation images ('{valSplit}') are in the training split ('{trainSplit}') too: the probe is scored on images it was trained on");
         foreach (var (split, set) in new[] { (trainSplit, train), (valSplit, val) }.DistinctBy(s => s.Item1))
         {
-            if (set.Count - set.Names.Distinct().Count() is > 0 and var repeated)
-                log($"note: '{split}' lists {repeated} name(s) more than once: each listing counts as an image");
+            if (set.Count - set.Names.Distinct().Count() is > 0 and var extra)
+                log($"note: '{split}' lists {set.Names.CountBy(n => n).Count(c => c.Value > 1)} name(s) more than once ({extra} extra listing(s)): each listing counts as an image");
             if (set.AugmentedMasks is > 0 and var augmented) // read without a word once, also for the evaluation split
                 log($"note: {augmented} of the {set.Count} masks of '{split}' are read from SegmentationClassAug/ (SBD's), as SegmentationClass/ has none for them");
         }
@@ -160,7 +160,10 @@ public static class EvalSegCommand
         return new(new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(train, val, seeds, keepPredictions), loaded.Network);
     }
 
-    public static string[] ClassNames(string root, int? classes)
+    /// <summary>The names of the classes: ROOT/labels.txt's lines, padded with "class i" up to <paramref name="classes"/>
+    /// (given: --classes); a --classes that differs from labels.txt's count is said to <paramref name="log"/>
+    /// (--classes 255 over Weizmann's 2 names gave an mIoU over 255 classes with no word on it once).</summary>
+    public static string[] ClassNames(string root, int? classes, Action<string>? log = null)
     {
         var labels = Path.Combine(root, "labels.txt");
         string[] names;
@@ -168,6 +171,10 @@ public static class EvalSegCommand
         catch (FileTooLargeException e) { throw new DatasetException(e.Message); } // it names the file
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DatasetException($"'{labels}' cannot be read: {e.Message}"); }
         int count = classes ?? (names.Length > 0 ? names.Length : 21);
+        if (classes is int given && names.Length > 0 && given != names.Length)
+            log?.Invoke(given > names.Length
+                ? $"note: --classes {given}, where '{labels}' names {names.Length}: classes {names.Length}..{given - 1} are named 'class i', and each that occurs in no mask counts 0 in the mIoU"
+                : $"note: --classes {given}, where '{labels}' names {names.Length}: its names after the first {given} are not used, and a mask label from {given} on is refused");
         if (count > CrOC.Math.Segmentation.Ignore) throw new DatasetException($"'{labels}' names {count} classes; at most {CrOC.Math.Segmentation.Ignore} (label {CrOC.Math.Segmentation.Ignore} means ignored)");
         return Enumerable.Range(0, count).Select(i => i < names.Length ? names[i] : $"class {i}").ToArray();
     }

@@ -73,19 +73,24 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "eval-seg says when its evaluation images are training images too (another split file of the same names) and when a split lists a name twice" {
+        test "eval-seg says when its evaluation images are training images too (another split file of the same names), when a split lists names twice, and when --classes differs from labels.txt" {
             let dir = DataTests.tempDir "seg-overlap"
             let voc = Path.Combine(dir, "voc")
             CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
             let splits = Path.Combine(voc, "ImageSets", "Segmentation")
             let train = File.ReadAllLines(Path.Combine(splits, "train.txt"))
-            File.WriteAllLines(Path.Combine(splits, "again.txt"), Array.append train [| train.[0] |])
+            File.WriteAllLines(Path.Combine(splits, "again.txt"), Array.append train [| train.[0]; train.[0]; train.[0]; train.[1] |])
             let weights = Path.Combine(dir, "w.safetensors")
             writeTinyBackbone weights
-            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--val-split"; "again"; "--size"; "32"; "--epochs"; "1" ]
+            let names = File.ReadAllLines(Path.Combine(voc, "labels.txt")).Length
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--val-split"; "again"; "--size"; "32"; "--epochs"; "1"; "--classes"; string (names + 3) ]
             Expect.equal code 0 err
             Expect.stringContains out "note: 4 of the 4 evaluation images ('again') are in the training split ('train') too" "the overlap, though the split names differ"
-            Expect.stringContains out "note: 'again' lists 1 name(s) more than once" "the repeated name"
+            // names, not listings: one name listed four times was "3 name(s) more than once"
+            Expect.stringContains out "note: 'again' lists 2 name(s) more than once (4 extra listing(s))" "the repeated names"
+            // --classes 255 over Weizmann's two names was scored over 255 classes without a word
+            let labels = Path.Combine(voc, "labels.txt")
+            Expect.stringContains out $"note: --classes {names + 3}, where '{labels}' names {names}: classes {names}..{names + 2} are named 'class i'" "--classes against labels.txt"
             Directory.Delete(dir, true)
         }
 
