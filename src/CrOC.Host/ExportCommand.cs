@@ -52,9 +52,8 @@ public static class ExportCommand
         catch (WeightsException e) when (e.Mismatch) { throw new WeightsException($"{e.Message}; --non-strict exports what fits"); }
         var (cfg, imported) = (loaded.Config, loaded.Source);
         var backbone = new NamedTensors(Vit.named(loaded.Params));
-        foreach (var note in imported.Notes) Console.WriteLine($"note: {note}");
         Console.WriteLine($"loaded {imported.Layout} '{weights}' ({loaded.Network}): {loaded.Report!.Describe()}");
-        if (NetworkNotes.SingleNetwork(network, loaded, "--network", weights, "exported") is { } single) Console.WriteLine(single);
+        foreach (var remark in loaded.Remarks(network, "--network", weights, "exported")) Console.WriteLine(remark);
         var (trainingConfig, trainingCommit) = TrainingOrigin(imported.Metadata);
         if (loaded.HeadsDoubt is { } doubt) Console.WriteLine(doubt);
         var card = new Dictionary<string, object?>

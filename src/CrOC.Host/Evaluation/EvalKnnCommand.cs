@@ -59,17 +59,18 @@ public static class EvalKnnCommand
     }
 
     /// <summary>The k-NN result, which network of the file was evaluated (teacher, student or its
-    /// single network) and the warnings said before the run (<see cref="Doubts"/>; the JSON keeps them).</summary>
+    /// single network) and the warnings said before the run (of the weights, and <see cref="Doubts"/>; the JSON keeps them).</summary>
     public static (KnnResult Result, string Network, IReadOnlyList<string> Warnings) Evaluate(EvalKnnOptions o, Action<string> log)
     {
         var device = Devices.Resolve(o.Device);
         var precision = Precisions.Resolve(o.Precision, o.Device);
-        var (loaded, backbone) = FrozenBackboneOptions.LoadForEvaluation(o.Weights, o.Backbone, o.Heads, o.RandomSeed, o.Size, o.Batch, precision, device, log);
+        var (loaded, backbone, remarks) = FrozenBackboneOptions.LoadForEvaluation(o.Weights, o.Backbone, o.Heads, o.RandomSeed, o.Size, o.Batch, precision, device, log);
         var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
         var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
         log($"k-NN: bank {Counted.Of(bank.Images.Count, "image")} of {Counted.Of(bank.Labels.Distinct().Count(), "class", "classes")}, {Counted.Of(queries.Images.Count, "query", "queries")}; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
-        var warnings = Doubts(bank, queries).ToList();
-        foreach (var doubt in warnings) log($"warning: {doubt}");
+        var doubts = Doubts(bank, queries).ToList();
+        foreach (var doubt in doubts) log($"warning: {doubt}");
+        var warnings = remarks.Concat(doubts).ToList(); // what was said of the weights, as said
         var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, precision);
         return (new KnnEvaluation(loaded.Config, backbone, options, log, device).Run(bank, queries), loaded.Network, warnings);
     }

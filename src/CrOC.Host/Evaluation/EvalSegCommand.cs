@@ -155,7 +155,7 @@ public static class EvalSegCommand
             if (set.AugmentedMasks is > 0 and var augmented) // read without a word once, also for the evaluation split
                 log($"note: {augmented} of the {set.Count} masks of '{split}' are read from SegmentationClassAug/ (SBD's), as SegmentationClass/ has none for them");
         }
-        var (loaded, backbone) = FrozenBackboneOptions.LoadForEvaluation(weights, network, heads, randomSeed, probe.Size, probe.Batch, probe.Precision, device, log);
+        var (loaded, backbone, _) = FrozenBackboneOptions.LoadForEvaluation(weights, network, heads, randomSeed, probe.Size, probe.Batch, probe.Precision, device, log);
         log($"backbone: {loaded.Source.Layout} {(randomSeed is not null ? $"architecture with random weights (seed {randomSeed})" : loaded.Network)}, D={loaded.Config.Dim}, depth {loaded.Config.Depth}, {loaded.Config.Heads} heads, patch {loaded.Config.Patch}; {classes} classes; input {probe.Size} px");
         return new(new LinearProbe(loaded.Config, backbone, classes, probe, log, device).Run(train, val, seeds, keepPredictions), loaded.Network);
     }

@@ -44,16 +44,17 @@ public abstract record FrozenBackboneOptions
 
     /// <summary>Loads the backbone an evaluation runs (<paramref name="randomSeed"/>: a random
     /// initialisation of the file's architecture), checks <paramref name="size"/> and the batches'
-    /// memory against it, says which network of the file it is and any doubt about its head count,
-    /// and puts it on <paramref name="device"/>.</summary>
-    public static (LoadedBackbone Loaded, CrOC.Math.Vit.VitParams OnDevice) LoadForEvaluation(string weights, NetworkChoice network, int? heads, int? randomSeed, int size, int batch, PrecisionChoice precision, TorchSharp.torch.Device device, Action<string> log)
+    /// memory against it, says which network of the file it is, the import's notes and any doubt
+    /// about its head count, and puts it on <paramref name="device"/>; returns what it said of the
+    /// weights (<see cref="LoadedBackbone.Remarks"/>, none for the random baseline) for the JSON.</summary>
+    public static (LoadedBackbone Loaded, CrOC.Math.Vit.VitParams OnDevice, IReadOnlyList<string> Remarks) LoadForEvaluation(string weights, NetworkChoice network, int? heads, int? randomSeed, int size, int batch, PrecisionChoice precision, TorchSharp.torch.Device device, Action<string> log)
     {
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
         CheckInput(loaded.Config, size, batch, precision, device);
-        if (randomSeed is null && NetworkNotes.SingleNetwork(network, loaded, "--backbone", weights, "evaluated") is { } single) log(single);
+        IReadOnlyList<string> remarks = randomSeed is null ? loaded.Remarks(network, "--backbone", weights, "evaluated").ToList() : [];
+        foreach (var remark in remarks) log(remark);
         if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
-        if (randomSeed is null && loaded.IncompleteExport is { } incomplete) log(incomplete);
-        return (loaded, device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params));
+        return (loaded, device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params), remarks);
     }
 
     /// <summary>Refuses an input side that is not a multiple of the backbone's patch, or whose batches'

@@ -55,6 +55,7 @@ public static class ClustersCommand
         var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", "a picture croc-host drew", PictureMark.IsOn, inputs);
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;
+        foreach (var remark in loaded.Remarks(NetworkChoice.Teacher, "", o.Weights, "drawn")) Console.WriteLine(remark); // its teacher's absence and an incomplete export, silent once
         if (loaded.HeadsDoubt is { } doubt) Console.WriteLine(doubt);
         var vit = o.Size is int s ? new Vit.VitConfig(imageSize: s, patch: c.Patch, dim: c.Dim, depth: c.Depth, heads: c.Heads, mlpRatio: c.MlpRatio, eps: c.Eps) : c;
         if (vit.ImageSize % vit.Patch != 0) throw new OptionException($"--size must be a multiple of the patch size {vit.Patch}");

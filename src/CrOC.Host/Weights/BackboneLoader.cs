@@ -15,6 +15,17 @@ public sealed record LoadedBackbone(Vit.VitConfig Config, Vit.VitParams Params, 
     public string? IncompleteExport => ModelCard.Incomplete(Source.Metadata) is { } lacking
         ? $"warning: this file is an incomplete export (made with --non-strict: {lacking}); the tensors it lacked are a fresh initialisation"
         : null;
+
+    /// <summary>What a command says about the weights it loaded (<paramref name="asked"/> by
+    /// <paramref name="option"/>, <paramref name="used"/> as it is): the import's notes (which
+    /// network stands for a missing one, said by export alone once), a single network given for the
+    /// student, an incomplete export.</summary>
+    public IEnumerable<string> Remarks(NetworkChoice asked, string option, string weights, string used)
+    {
+        foreach (var note in Source.Notes) yield return $"note: {note}";
+        if (NetworkNotes.SingleNetwork(asked, this, option, weights, used) is { } single) yield return single;
+        if (IncompleteExport is { } incomplete) yield return incomplete;
+    }
 }
 
 public static class BackboneLoader
@@ -44,8 +55,14 @@ public static class BackboneLoader
             if (Vit.named(parameters).FirstOrDefault(p => !torch.isfinite(p.Item2).all().item<bool>()) is { Item1: { } broken })
                 throw new WeightsException($"{weights}: '{broken}' holds NaN or infinite values (a diverged run's weights?)");
         }
-        // an export holds one network; its card names which (evaluated as a "single network" once)
-        var name = imported.Teacher is not null ? teacher ? "teacher" : "student" : ModelCard.Network(imported.Metadata) ?? "single network";
+        // the network whose weights were taken: a checkpoint lacking one gives the other ("student" for
+        // its teacher once); an export holds one network, its card names which
+        var name = imported.Lacking switch
+        {
+            NetworkChoice.Student => "teacher",
+            NetworkChoice.Teacher => "student",
+            _ => imported.Teacher is not null ? teacher ? "teacher" : "student" : ModelCard.Network(imported.Metadata) ?? "single network",
+        };
         foreach (var (_, tensor) in Vit.named(parameters)) tensor.MoveToOuterDisposeScope();
         // the file's description without its tensors, which the scope disposes (an evaluation held the
         // whole file, both networks, heads and moments, to its end once)
@@ -82,7 +99,7 @@ public static class NetworkNotes
 {
     /// <summary>"note: OPTION student: 'FILE' holds a single network, USED as it is", or null.</summary>
     public static string? SingleNetwork(NetworkChoice asked, LoadedBackbone loaded, string option, string weights, string used) =>
-        asked == NetworkChoice.Student && loaded.Source.Teacher is null
+        asked == NetworkChoice.Student && loaded.Source is { Teacher: null, Lacking: null } // a checkpoint lacking one says so in its notes
             ? $"note: {option} student: '{weights}' holds a single network{(ModelCard.Network(loaded.Source.Metadata) is { } card ? $" (the {card}, by its model card)" : "")}, {used} as it is"
             : null;
 }

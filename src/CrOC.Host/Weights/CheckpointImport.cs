@@ -16,7 +16,8 @@ public enum WeightsLayout
     BackboneOnly,
 }
 
-/// <summary>Weights read from a file, with every name in our convention (backbone.*, head.*).</summary>
+/// <summary>Weights read from a file, with every name in our convention (backbone.*, head.*);
+/// <see cref="Lacking"/>: the network a checkpoint lacks, whose place the other one takes.</summary>
 public sealed record ImportedWeights(
     WeightsLayout Layout,
     NamedTensors Student,
@@ -24,7 +25,8 @@ public sealed record ImportedWeights(
     torch.Tensor? Centre,
     torch.Tensor? CentreC,
     IReadOnlyList<string> Notes,
-    IReadOnlyDictionary<string, string>? Metadata = null);
+    IReadOnlyDictionary<string, string>? Metadata = null,
+    NetworkChoice? Lacking = null);
 
 /// <summary>Recognises the layouts of weight files (.pth or .safetensors) and brings their names
 /// to ours (spec §12.3).</summary>
@@ -55,7 +57,7 @@ public static class CheckpointImport
                         (> 0, 0) => ["no teacher.* tensors: the student's weights stand for both"],
                         (0, _) => ["no student.* tensors: the teacher's weights stand for both"],
                         _ => [],
-                    }, metadata);
+                    }, metadata, student.Count == 0 ? NetworkChoice.Student : teacher.Count == 0 ? NetworkChoice.Teacher : null);
             return FromTensors(tensors, [], path) with { Metadata = metadata };
         }
         var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");
@@ -96,7 +98,8 @@ public static class CheckpointImport
         var weights = student ?? teacher!;
         if (student is null) notes.Add("no student: the teacher's weights stand for both");
         if (teacher is null) notes.Add(root.ContainsKey("teacher") ? "'teacher' is not a dictionary of tensors: the student's weights stand for both" : "no teacher: the student's weights stand for both");
-        return new ImportedWeights(WeightsLayout.FullCheckpoint, weights, teacher, centre, centreC, notes);
+        return new ImportedWeights(WeightsLayout.FullCheckpoint, weights, teacher, centre, centreC, notes,
+            Lacking: student is null ? NetworkChoice.Student : teacher is null ? NetworkChoice.Teacher : null);
     }
 
     static ImportedWeights FromTensors(NamedTensors tensors, List<string> notes, string path)

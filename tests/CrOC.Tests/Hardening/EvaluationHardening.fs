@@ -202,16 +202,44 @@ let tests =
             let dir = DataTests.tempDir "knn-skipped-class"
             let weights = Path.Combine(dir, "w.safetensors")
             writeTinyBackbone weights
-            Directory.CreateDirectory(Path.Combine(dir, "bank", "cat")) |> ignore
-            for name in [ "one"; "two" ] do
-                use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(32, 32)
-                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, Path.Combine(dir, "bank", "cat", name + ".png"))
+            for name in [ "one"; "two" ] do writeBlankPng (Path.Combine(dir, "bank", "cat", name + ".png"))
             Directory.CreateDirectory(Path.Combine(dir, "bank", "dog")) |> ignore
             File.WriteAllText(Path.Combine(dir, "bank", "dog", "broken.png"), "not a picture")
             let code, text, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; Path.Combine(dir, "bank"); "--queries"; Path.Combine(dir, "bank") ]
             Expect.equal code 0 err
             Expect.stringContains text "2 undecodable images skipped" "the broken dog skipped (in the bank and among the queries)"
             Expect.stringContains text "with the undecodable images skipped, the bank has one class ('cat')" "and the one class it leaves said (the check before the run saw two)"
+            Directory.Delete(dir, true)
+        }
+
+        test "a checkpoint lacking one network: eval-knn, export and clusters say which one stands for it and record the one used (the teacher as 'student' once, the student silently)" {
+            let dir = DataTests.tempDir "lacking-network"
+            let only name = Path.Combine(dir, name + "-only.safetensors")
+            for name in [ "teacher"; "student" ] do Safetensors.Write(only name, tinyBackbone().WithPrefix(name + "."))
+            for name in [ "cat/a.png"; "cat/b.png"; "dog/c.png"; "dog/d.png" ] do writeBlankPng (Path.Combine(dir, "bank", name))
+            let knn (weights: string) (extra: string list) =
+                let json = Path.Combine(dir, weights + ".json")
+                let code, out, err = croc 120 ([ "eval-knn"; "--weights"; weights; "--bank"; Path.Combine(dir, "bank"); "--queries"; Path.Combine(dir, "bank"); "--size"; "32"; "--json"; json ] @ extra)
+                Expect.equal code 0 err
+                out, Text.Json.JsonDocument.Parse(File.ReadAllText json).RootElement
+            let out, record = knn (only "teacher") [ "--backbone"; "student" ]
+            let note = "note: no student.* tensors: the teacher's weights stand for both"
+            Expect.stringContains out note "the import's note said"
+            Expect.stringContains out "; teacher, input 32 px" "the network evaluated named"
+            Expect.equal (nonNull (record.GetProperty("backbone").GetString())) "teacher" "and recorded"
+            Expect.contains [ for w in record.GetProperty("warnings").EnumerateArray() -> nonNull (w.GetString()) ] note "the note kept with the warnings"
+            let out, record = knn (only "student") []
+            Expect.stringContains out "note: no teacher.* tensors: the student's weights stand for both" "said"
+            Expect.stringContains out "; student, input 32 px" "the student evaluated, named (\"single network\" once)"
+            Expect.equal (nonNull (record.GetProperty("backbone").GetString())) "student" "and recorded"
+            let code, out, err = croc 120 [ "export"; "--weights"; only "teacher"; "--network"; "student"; "--output"; Path.Combine(dir, "e") ]
+            Expect.equal code 0 err
+            Expect.stringContains out "(teacher)" "the network loaded"
+            let card = Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "e.json"))).RootElement
+            Expect.equal (nonNull (card.GetProperty("network").GetString())) "teacher" "the card names the network exported"
+            let code, out, err = croc 120 [ "clusters"; "--weights"; only "student"; "--image"; Path.Combine(dir, "bank", "cat", "a.png"); "--output"; Path.Combine(dir, "c.png") ]
+            Expect.equal code 0 err
+            Expect.stringContains out "note: no teacher.* tensors: the student's weights stand for both" "clusters says which network it draws"
             Directory.Delete(dir, true)
         }
 

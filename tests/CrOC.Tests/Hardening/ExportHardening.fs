@@ -329,13 +329,14 @@ let tests =
             let imported = CheckpointImport.Import studentOnly
             Expect.isNull imported.Teacher "no teacher"
             Expect.contains imported.Notes "no teacher.* tensors: the student's weights stand for both" "noted"
-            Expect.equal (BackboneLoader.Load(studentOnly).Network) "single network" "loads the student"
+            Expect.equal (BackboneLoader.Load(studentOnly).Network) "student" "loads the student, named so (\"single network\" once)"
             // and the teacher alone likewise ("no ViT weights recognised" once, though a .pth full checkpoint was read so)
             let teacherOnly = Path.Combine(dir, "teacher-only.safetensors")
             Safetensors.Write(teacherOnly, vit.WithPrefix("backbone.").WithPrefix("teacher."))
             let imported = CheckpointImport.Import teacherOnly
             Expect.contains imported.Notes "no student.* tensors: the teacher's weights stand for both" "noted"
             Expect.equal (BackboneLoader.Load(teacherOnly, NetworkChoice.Teacher).Config.Dim) (BackboneLoader.Load(studentOnly).Config.Dim) "loads"
+            Expect.equal (BackboneLoader.Load(teacherOnly, NetworkChoice.Student).Network) "teacher" "asked for the student, the teacher is named (\"student\" once)"
             Directory.Delete(dir, true)
         }
     ]

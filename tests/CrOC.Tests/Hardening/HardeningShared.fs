@@ -49,9 +49,18 @@ let lines (output: string) (file: string) =
     let path = Path.Combine(output, file)
     if File.Exists path then File.ReadAllLines path else [||]
 
+/// A random one-block ViT-Ti/8 (32 px) backbone's tensors, named backbone.*.
+let tinyBackbone () =
+    NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone.")
+
 /// A random one-block ViT-Ti/8 (32 px) backbone as an export's .safetensors at `path`.
-let writeTinyBackbone (path: string) =
-    BackboneExport.Write(path, NamedTensors(Seq.map id <| Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))).WithPrefix("backbone."))
+let writeTinyBackbone (path: string) = BackboneExport.Write(path, tinyBackbone ())
+
+/// A black 32 × 32 PNG at `path` (its folders made).
+let writeBlankPng (path: string) =
+    Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
+    use picture = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(32, 32)
+    SixLabors.ImageSharp.ImageExtensions.SaveAsPng(picture, path)
 
 /// A temporary folder holding a synthetic VOC root `voc` (train / val images, seed) and a tiny backbone `w.safetensors`.
 let vocWithBackbone (name: string) (train: int) (validation: int) (seed: int64) =
