@@ -55,6 +55,7 @@ public static class ExportCommand
         Console.WriteLine($"loaded {imported.Layout} '{weights}' ({loaded.Network}): {loaded.Report!.Describe()}");
         foreach (var remark in loaded.Remarks(network, "--network", weights, "exported")) Console.WriteLine(remark);
         var (trainingConfig, trainingCommit) = TrainingOrigin(imported.Metadata);
+        var earlier = ModelCard.Incomplete(imported.Metadata); // what an incomplete export given as --weights lacked
         if (loaded.HeadsDoubt is { } doubt) Console.WriteLine(doubt);
         var card = new Dictionary<string, object?>
         {
@@ -72,9 +73,10 @@ public static class ExportCommand
             ["training_commit"] = trainingCommit,
             ["export_commit"] = GitInfo.Commit,
             ["notes"] = imported.Notes,
-            // a --non-strict export says what did not load: those tensors keep a fresh initialisation
-            ["complete"] = loaded.Report.Complete,
-            ["binding"] = loaded.Report.Describe(),
+            // a --non-strict export says what did not load: those tensors keep a fresh initialisation;
+            // an export of such an export stays incomplete and keeps what the first one lacked ("complete" once)
+            ["complete"] = loaded.Report.Complete && earlier is null,
+            ["binding"] = earlier is null ? loaded.Report.Describe() : loaded.Report.Complete ? earlier : $"{loaded.Report.Describe()}; earlier: {earlier}",
         };
         // relaxed escaping: the card is read by people too ("DINO's", "+" as written)
         var cardJson = JsonSerializer.Serialize(card, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });

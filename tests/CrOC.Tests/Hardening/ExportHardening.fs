@@ -71,7 +71,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "export keeps a checkpoint's config metadata that is not JSON (another tool's) as text in the model card, and says whether every tensor loaded" {
+        test "export keeps a checkpoint's config metadata that is not JSON (another tool's) as text in the model card, and says whether every tensor loaded (a re-export of an incomplete export too)" {
             let dir = DataTests.tempDir "export-namespace"
             let network = NamedTensors(Network.named (Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))))
             let weights = Path.Combine(dir, "ckpt.safetensors")
@@ -90,6 +90,18 @@ let tests =
             let card = present (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "p.json"))))
             Expect.equal ((present card.["complete"]).GetValue<bool>()) false "incomplete"
             Expect.stringContains (string card.["binding"]) "missing from the file: norm.weight" "names what did not load"
+            // Its re-export stays incomplete and says so ("complete": true, silently, once); clusters warns of it too (never did).
+            let code, out, err = croc 120 [ "export"; "--weights"; Path.Combine(dir, "p.safetensors"); "--output"; Path.Combine(dir, "again") ]
+            Expect.equal code 0 (out + err)
+            Expect.stringContains out "warning: this file is an incomplete export" "said"
+            let card = present (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "again.json"))))
+            Expect.equal ((present card.["complete"]).GetValue<bool>()) false "still incomplete"
+            Expect.stringContains (string card.["binding"]) "missing from the file: norm.weight" "what the first export lacked"
+            let picture = Path.Combine(dir, "x.png")
+            writeBlankPng picture
+            let code, out, err = croc 120 [ "clusters"; "--weights"; Path.Combine(dir, "again.safetensors"); "--image"; picture ]
+            Expect.equal code 0 err
+            Expect.stringContains out "warning: this file is an incomplete export (made with --non-strict" "clusters warns as eval-knn does"
             Directory.Delete(dir, true)
         }
 
