@@ -22,7 +22,8 @@ public interface IReportedFailure { }
 /// 1 a failure while working (divergence, disk full, an I/O error, an internal error);
 /// 2 bad input, found before the work starts (options, config files, weights, datasets, images,
 ///   devices, an output that cannot be written or belongs to another run), or mid-run a dataset
-///   whose files stop decoding (64 in a row; a checkpoint is written first);
+///   whose files stop decoding (64 in a row; a checkpoint is written first) or leave eval-knn's bank
+///   without a query's class;
 /// 3 a collective that hung: another process of a distributed run died or stopped.
 /// </summary>
 public static class ExitCodes

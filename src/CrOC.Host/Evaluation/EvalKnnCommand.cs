@@ -65,8 +65,9 @@ public static class EvalKnnCommand
         var device = Devices.Resolve(o.Device);
         var precision = Precisions.Resolve(o.Precision, o.Device);
         var (loaded, backbone, remarks) = FrozenBackboneOptions.LoadForEvaluation(o.Weights, o.Backbone, o.Heads, o.RandomSeed, o.Size, o.Batch, precision, device, log);
-        var bank = LabelledImages.Find(o.Bank).Every(o.BankStride);
-        var queries = LabelledImages.Find(o.Queries, o.QueryAnnotations, bank.Classes).Every(o.QueryStride);
+        var found = LabelledImages.Find(o.Bank);
+        var (bank, queries) = (found.Every(o.BankStride), LabelledImages.Find(o.Queries, o.QueryAnnotations, found.Classes).Every(o.QueryStride));
+        bank.Covers(queries, label => $"--bank-stride {o.BankStride} keeps none of its {Counted.Of(found.CountOf(label), "image")}"); // known from names, before any decoding
         log($"k-NN: bank {Counted.Of(bank.Images.Count, "image")} of {Counted.Of(bank.Labels.Distinct().Count(), "class", "classes")}, {Counted.Of(queries.Images.Count, "query", "queries")}; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
         var doubts = Doubts(bank, queries).ToList();
         foreach (var doubt in doubts) log($"warning: {doubt}");

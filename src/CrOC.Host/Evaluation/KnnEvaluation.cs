@@ -29,10 +29,10 @@ public sealed class KnnEvaluation(Vit.VitConfig vit, Vit.VitParams backbone, Knn
     {
         var watch = Stopwatch.StartNew();
         skipped = 0;
-        var (bankFeatures, bankLabels) = Features(bank, "k-NN bank features");
-        var (queryFeatures, queryLabels) = Features(queries, "k-NN query features");
-        using var keptLabels = bankLabels.cpu();
-        if (bank.Labels.Distinct().Count() > 1 && keptLabels.data<long>().Distinct().ToList() is [var only]) // the one-class warning before the run saw every image
+        var (bankFeatures, bankLabels, decodedBank) = Features(bank, "k-NN bank features");
+        var (queryFeatures, queryLabels, decodedQueries) = Features(queries, "k-NN query features");
+        decodedBank.Covers(decodedQueries, label => $"none of its {Counted.Of(bank.CountOf(label), "bank image")} decodes"); // decoded queries of a class the bank lost are refused, not scored
+        if (bank.Labels.Distinct().Count() > 1 && decodedBank.Labels.Distinct().ToList() is [var only]) // the one-class warning before the run saw every image
             log($"warning: with the undecodable images skipped, the bank has one class ('{bank.Classes[(int)only]}'): every query is given it, so top-1 is only the share of queries of that class");
         if (options.K > bankLabels.shape[0]) log($"note: k = {options.K} exceeds the bank's {bankLabels.shape[0]} images: every bank image votes (k = {bankLabels.shape[0]})");
         using var scores = Knn.scores(options.K, options.Temperature, bank.Classes.Count, 1000, bankFeatures, bankLabels, queryFeatures);
@@ -40,15 +40,15 @@ public sealed class KnnEvaluation(Vit.VitConfig vit, Vit.VitParams backbone, Knn
         return new KnnResult(top1, (int)bankLabels.shape[0], (int)queryLabels.shape[0], skipped, watch.Elapsed.TotalSeconds);
     }
 
-    /// <summary>L2-normalisable CLS features (N, D) float32 and labels (N) of the decodable images.</summary>
-    (torch.Tensor Features, torch.Tensor Labels) Features(LabelledImages set, string what)
+    /// <summary>L2-normalisable CLS features (N, D) float32 and labels (N) of the decodable images, and those images.</summary>
+    (torch.Tensor Features, torch.Tensor Labels, LabelledImages Decoded) Features(LabelledImages set, string what)
     {
         int size = options.Size, pixels = 3 * size * size;
         // one (N, D) block filled batch by batch: Cls is a view of the (B, 1 + N, D) tokens, and kept
         // per batch it held their whole storage (the bank's peak was ~65× its size at 64 px once);
         // nor is the bank concatenated at the end, which held it twice
         torch.Tensor? all = null;
-        var labels = new List<long>();
+        var decoded = new List<int>(); // indices of the images that decoded
         var progress = new ProgressReport(what, set.Images.Count, log);
         for (int start = 0; start < set.Images.Count; start += options.Batch)
         {
@@ -78,12 +78,13 @@ public sealed class KnnEvaluation(Vit.VitConfig vit, Vit.VitParams backbone, Knn
                 for (int j = 0; j < kept.Count; j++) views[kept[j]].CopyTo(flat, j * pixels);
                 var cls = NonFiniteException.Checked(Vit.forward(vit, backbone, inference, torch.tensor(flat, [kept.Count, 3, size, size]).to(where)).Cls, what);
                 all ??= torch.empty([set.Images.Count, cls.shape[1]], torch.float32, where).MoveToOuterDisposeScope();
-                all.narrow(0, labels.Count, kept.Count).copy_(cls);
-                labels.AddRange(kept.Select(i => (long)set.Labels[start + i]));
+                all.narrow(0, decoded.Count, kept.Count).copy_(cls);
+                decoded.AddRange(kept.Select(i => start + i));
             }
             progress.Advance(count);
         }
         if (all is null) throw new DatasetException($"{what}: no decodable image");
-        return (all.narrow(0, 0, labels.Count), torch.tensor(labels.ToArray()).to(where)); // skipped images leave rows unused
+        var images = set.Keeping(decoded.ToHashSet().Contains);
+        return (all.narrow(0, 0, decoded.Count), torch.tensor(images.Labels.Select(l => (long)l).ToArray()).to(where), images); // skipped images leave rows unused
     }
 }

@@ -21,13 +21,32 @@ public sealed record LabelledImages(IReadOnlyList<ImageEntry> Images, int[] Labe
         var names = images.Select(classOf).ToList();
         var known = classes ?? names.Distinct().Order(StringComparer.Ordinal).ToList();
         var index = known.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
-        var labels = names.Select((c, i) => index.TryGetValue(c, out var l) ? l : throw new DatasetException($"{images[i].Name}: class '{c}' is not among the {known.Count} classes of the bank")).ToArray();
+        var labels = names.Select((c, i) => index.TryGetValue(c, out var l) ? l : throw NotInBank(images[i], c, known.Count, "")).ToArray();
         return new LabelledImages(images, labels, known);
     }
 
+    /// <summary>Refuses <paramref name="queries"/> of a class none of these (bank) images has: they
+    /// could never be right, and were scored without a word once; <paramref name="why"/> says, by
+    /// label, how the class's images went (--bank-stride, undecodable).</summary>
+    public void Covers(LabelledImages queries, Func<int, string> why)
+    {
+        var held = Labels.ToHashSet();
+        int at = Array.FindIndex(queries.Labels, l => !held.Contains(l));
+        if (at >= 0) throw NotInBank(queries.Images[at], Classes[queries.Labels[at]], held.Count, $" ({why(queries.Labels[at])})");
+    }
+
+    static DatasetException NotInBank(ImageEntry query, string label, int classes, string why) =>
+        new($"{query.Name}: class '{label}' is not among the {Counted.Of(classes, "class", "classes")} of the bank{why}");
+
+    /// <summary>How many of the images are of class <paramref name="label"/>.</summary>
+    public int CountOf(int label) => Labels.Count(l => l == label);
+
     /// <summary>Every <paramref name="stride"/>-th image (a deterministic subset; 1: all).</summary>
-    public LabelledImages Every(int stride) => stride <= 1 ? this
-        : new LabelledImages(Images.Where((_, i) => i % stride == 0).ToList(), Labels.Where((_, i) => i % stride == 0).ToArray(), Classes);
+    public LabelledImages Every(int stride) => stride <= 1 ? this : Keeping(i => i % stride == 0);
+
+    /// <summary>The images whose index <paramref name="keep"/> accepts, in order.</summary>
+    public LabelledImages Keeping(Func<int, bool> keep) =>
+        new(Images.Where((_, i) => keep(i)).ToList(), Labels.Where((_, i) => keep(i)).ToArray(), Classes);
 
     /// <summary>Each image's class, the first path component below the root: root/CLASS/…/image; an
     /// archive found under a folder root counts as a folder named as it is without .tar (ImageNet's

@@ -212,6 +212,23 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "eval-knn refuses queries of a class that --bank-stride or undecodable images leave the bank without, as it refuses one of an empty class folder (scored, never right, without a word once)" {
+            let dir = DataTests.tempDir "knn-lost-class"
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            for name in [ "bank/cat/a.png"; "bank/cat/b.png"; "bank/cat/c.png"; "bank/dog/d.png"; "queries/cat/q.png"; "queries/dog/q.png" ] do writeBlankPng (Path.Combine(dir, name))
+            let knn (extra: string list) = croc 120 ([ "eval-knn"; "--weights"; weights; "--bank"; Path.Combine(dir, "bank"); "--queries"; Path.Combine(dir, "queries"); "--size"; "32" ] @ extra)
+            let code, out, err = knn [ "--bank-stride"; "2" ] // keeps a.png and c.png
+            Expect.equal code 2 err
+            Expect.stringContains err "dog/q.png: class 'dog' is not among the 1 class of the bank (--bank-stride 2 keeps none of its 1 image)" "refused, saying why"
+            Expect.isFalse (out.Contains "k-NN:") "before the run (known from the names)"
+            File.WriteAllText(Path.Combine(dir, "bank", "dog", "d.png"), "not a picture")
+            let code, _, err = knn []
+            Expect.equal code 2 err
+            Expect.stringContains err "dog/q.png: class 'dog' is not among the 1 class of the bank (none of its 1 bank image decodes)" "refused, saying why"
+            Directory.Delete(dir, true)
+        }
+
         test "a checkpoint lacking one network: eval-knn, export and clusters say which one stands for it and record the one used (the teacher as 'student' once, the student silently)" {
             let dir = DataTests.tempDir "lacking-network"
             let only name = Path.Combine(dir, name + "-only.safetensors")
