@@ -180,6 +180,7 @@ public static class Checkpoints
         // everything is checked before anything is copied, so a refused file leaves the state as it was.
         var (progress, saved) = Header(metadata);
         int madeWith = progress.ContainsKey("world") ? Field<int>(progress, "world") : 1;
+        if (madeWith < 1) throw new WeightsException($"its progress record has world {madeWith}"); // not another run's: a corrupt one (it stopped the run once)
         if (world is int w && w != madeWith)
             throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output", everyRank: false); // this rank's folder
         if (dataset?.Difference(progress) is { } other)

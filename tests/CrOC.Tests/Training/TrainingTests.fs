@@ -348,10 +348,10 @@ let tests =
                 state
             let qkv (state: TrainingState) = state.Optimizer.Moments |> Seq.find (fun kv -> kv.Key.Contains "qkv")
             // each change written back as the run writes (a valid file, its checksum right), then resumed
-            let refusedFor (change: TrainingState -> unit) (says: string) =
+            let refusedAs (world: int) (change: TrainingState -> unit) (says: string) =
                 let state = restored ()
                 change state
-                let written = Checkpoints.Save(output, config, state, 10)
+                let written = Checkpoints.Save(output, config, state, 10, world)
                 if written <> newest then File.Move(written, newest, true)
                 let reports = Collections.Generic.List<string>()
                 let resumed = TrainingState.Fresh(config, CrocSetup.Croc(config))
@@ -359,6 +359,9 @@ let tests =
                 Expect.equal (Path.GetFileName(present from)) "step-00000002.safetensors" $"fell back to step 2 ({says})"
                 Expect.exists reports (fun r -> r.Contains "step-00000004" && r.Contains says) $"the refusal says why: {says}"
                 File.WriteAllBytes(newest, good)
+            let refusedFor = refusedAs 1
+            // a record of 0 processes stopped the run ("written by a run of 0 process(es)") instead of falling back
+            refusedAs 0 ignore "its progress record has world 0"
             // a NaN first moment was resumed from, and its update's checkpoint became the run's "last good" one
             refusedFor (fun s -> (qkv s).Value.M.view(-1L).[0L].fill_(Double.NaN.ToScalar()) |> ignore) "holds NaN or infinite values"
             refusedFor (fun s -> (qkv s).Value.V.view(-1L).[0L].fill_((-1.0).ToScalar()) |> ignore) "holds NaN or infinite values"
