@@ -102,16 +102,29 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
 
     /// <summary>Reads the first <paramref name="count"/> images and masks of a set once, before the
     /// probe's work: a bad file (undecodable, a mask of another size, a label beyond the classes) is
-    /// found first.</summary>
-    void Verify(VocSegmentation set, int count, string what)
+    /// found first. Returns whether any pixel has a class label (not 255).</summary>
+    bool Verify(VocSegmentation set, int count, string what)
     {
         log($"checking {count} {what} images and masks");
+        int labelled = 0;
         Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i =>
         {
             var (_, mask) = set.Load(i);
             CheckLabels(set.MaskPath(i), mask);
+            if (Array.Exists(mask, label => label != Segmentation.Ignore)) Interlocked.Exchange(ref labelled, 1);
         });
+        return labelled == 1;
     }
+
+    /// <summary>Verifies the evaluation set (<see cref="Verify"/>): one whose masks hold no class label has
+    /// nothing to score, found before the probe trains (it was refused only after the training once).</summary>
+    void VerifyEvaluation(VocSegmentation val)
+    {
+        if (!Verify(val, val.Count, "evaluation")) throw NothingToScore(val);
+    }
+
+    static DatasetException NothingToScore(VocSegmentation val) =>
+        new($"no pixel of the {val.Count} validation image(s) has a class label (all are 255, ignored): there is nothing to score");
 
     /// <summary>Every label is a class below C or 255 (ignored): the probe has no logit for any other.</summary>
     void CheckLabels(string path, byte[] mask)
@@ -158,7 +171,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         {
             // a bad training file stops the feature pass where it lies; a bad evaluation file would
             // be reached only after the whole training pass
-            Verify(val, val.Count, "evaluation");
+            VerifyEvaluation(val);
             trainCache = Cache(train, count, options.FeatureSize, $"{count} training images");
             valCache = Cache(val, val.Count, options.Size, $"{val.Count} evaluation images");
             if (options.Standardize) (trainCache, valCache) = Standardized(trainCache.Value, valCache.Value);
@@ -167,7 +180,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         {
             // the evaluation would read the validation set only after the training
             Verify(train, count, "training");
-            Verify(val, val.Count, "evaluation");
+            VerifyEvaluation(val);
         }
         double shared = watch.Elapsed.TotalSeconds;
         var results = new List<SegmentationResult>();
@@ -291,7 +304,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
         var perClass = Segmentation.iou(confusion);
         var matrix = new long[classes, classes];
         var values = confusion.cpu().data<long>().ToArray();
-        if (values.All(v => v == 0)) throw new DatasetException($"no pixel of the {val.Count} validation image(s) has a class label (all are 255, ignored): there is nothing to score");
+        if (values.All(v => v == 0)) throw NothingToScore(val); // labels lost to the resize to --size
         for (int r = 0; r < classes; r++) for (int c = 0; c < classes; c++) matrix[r, c] = values[r * classes + c];
         return new SegmentationResult(Segmentation.meanIoU(perClass), perClass, matrix, seconds + watch.Elapsed.TotalSeconds, predictions);
     }

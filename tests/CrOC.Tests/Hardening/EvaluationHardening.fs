@@ -110,7 +110,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "eval-seg: a training mask all void (255) is a batch skipped, not 'diverged, use a smaller --lr'; all void is refused as the data's; --standardize with one feature per channel centres only" {
+        test "eval-seg: a training mask all void (255) is a batch skipped, not 'diverged, use a smaller --lr'; all void is refused as the data's (an evaluation split all void before the probe trains); --standardize with one feature per channel centres only" {
             let dir, voc, weights = vocWithBackbone "seg-void" 2 1 3L
             let train = File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "train.txt"))
             let allVoid name =
@@ -132,6 +132,12 @@ let tests =
             Expect.equal code 2 err
             Expect.stringContains err "has a class label in any epoch's crops" "said"
             Expect.stringContains out "training batches: 4/4" "after every epoch (after the first once)"
+            // an evaluation split all void was refused only after the probe had trained
+            for name in File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "val.txt")) do allVoid name
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--batch"; "1" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "validation image(s) has a class label (all are 255, ignored): there is nothing to score" "refused"
+            Expect.isFalse (out.Contains "training batches") (sprintf "before the probe trains:\n%s" out)
             Directory.Delete(dir, true)
             let dir, voc, weights = vocWithBackbone "seg-one-feature" 1 1 3L
             let code, _, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "8"; "--feature-size"; "1"; "--epochs"; "1"; "--cache-features"; "--standardize" ]
