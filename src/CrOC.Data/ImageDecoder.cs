@@ -139,9 +139,16 @@ public sealed class ImageDecoder
     /// decoder's limits and settings (bytes, pixels, sides, first frame only).</summary>
     public Image<TPixel> Load<TPixel>(byte[] bytes, string name) where TPixel : unmanaged, IPixel<TPixel>
     {
+        Check(bytes, name);
+        return Image.Load<TPixel>(configuration, bytes);
+    }
+
+    /// <summary>The checks <see cref="Load"/> makes before any pixel is decoded (bytes, pixels, sides, expansion, a
+    /// cut end), for a reader that decodes the pixels itself (<see cref="PngIndices"/>).</summary>
+    public void Check(byte[] bytes, string name)
+    {
         CheckBytes(bytes.LongLength, name);
         CheckHeader(bytes, name);
-        return Image.Load<TPixel>(configuration, bytes);
     }
 
     /// <summary>Refuses bytes whose metadata would expand beyond bounds (<see cref="ExpansionBombs"/>), whose header is

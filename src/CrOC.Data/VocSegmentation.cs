@@ -9,10 +9,10 @@ namespace CrOC.Data;
 /// A segmentation dataset in the Pascal VOC layout: JPEGImages/NAME.jpg,
 /// SegmentationClass/NAME.png, ImageSets/Segmentation/SPLIT.txt. A mask PNG holds the class index
 /// of each pixel: a palette PNG (PVOC12, the synthetic scenes) as its stored index, whatever
-/// colours its table gives (as PIL reads it; a colour listed at several indices is read as the
-/// first of them); a grayscale PNG (how COCO-Things / COCO-Stuff masks are usually prepared; 1, 2,
-/// 4, 8 and 16 bits, with or without alpha) as its stored value; an RGB(A) PNG by its colour in
-/// the VOC palette; 255 means "ignore". Images are not turned by their EXIF orientation: the
+/// colours its table gives (as PIL reads it: two indices of one colour stay two classes); a
+/// grayscale PNG (how COCO-Things / COCO-Stuff masks are usually prepared; 1, 2, 4, 8 and 16 bits,
+/// with or without alpha) as its stored value; an RGB(A) PNG by its colour in the VOC palette; 255
+/// means "ignore". Images are not turned by their EXIF orientation: the
 /// masks are drawn on the stored pixel grid, as PIL and torchvision read both.
 /// </summary>
 public sealed class VocSegmentation
@@ -91,7 +91,7 @@ public sealed class VocSegmentation
         {
             PngColorType.Grayscale or PngColorType.GrayscaleWithAlpha => png.BitDepth is PngBitDepth.Bit16
                 ? Gray16(bytes, path, out width, out height) : Gray(bytes, path, png.BitDepth, out width, out height),
-            PngColorType.Palette when PngPalette.Read(bytes) is { } table => Indexed(bytes, path, table, out width, out height),
+            PngColorType.Palette => Indexed(bytes, path, out width, out height),
             _ => Colours(bytes, path, out width, out height),
         };
     }
@@ -120,20 +120,17 @@ public sealed class VocSegmentation
         return mask;
     }
 
-    /// <summary>Palette PNGs: each pixel's stored index, found back from the colour ImageSharp decoded
-    /// it to (the first index of that colour in the file's table).</summary>
-    static byte[] Indexed(byte[] bytes, string path, Rgba32[] table, out int width, out int height)
+    /// <summary>Palette PNGs: each pixel's stored index (<see cref="PngIndices"/>), under <see cref="Decoder"/>'s
+    /// limits. An index beyond the file's table is refused (a damaged or mislabelled mask), except 255, the
+    /// ignore label, which names no class and so needs no colour.</summary>
+    static byte[] Indexed(byte[] bytes, string path, out int width, out int height)
     {
-        var index = new Dictionary<Rgba32, byte>();
-        for (int i = table.Length - 1; i >= 0; i--) index[table[i]] = (byte)i; // the first index wins
-        string? outside = null;
-        var mask = Pixels<Rgba32>(bytes, path, (p, x, y) =>
-        {
-            if (index.TryGetValue(p, out var i)) return i;
-            outside ??= $"({x}, {y})";
-            return VocPalette.Ignore;
-        }, out width, out height);
-        if (outside is not null) throw new DatasetException($"{path}: the pixel at {outside} has no entry in the file's palette");
+        Decoder.Check(bytes, path);
+        var (mask, w, h, entries) = PngIndices.Read(bytes, path);
+        int outside = Array.FindIndex(mask, i => i >= entries && i != VocPalette.Ignore);
+        if (outside >= 0)
+            throw new DatasetException($"{path}: the pixel at ({outside % w}, {outside / w}) holds index {mask[outside]}, which has no entry in the file's palette of {entries} entries");
+        (width, height) = (w, h);
         return mask;
     }
 

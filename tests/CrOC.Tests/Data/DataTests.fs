@@ -61,6 +61,43 @@ let indexedPng (width: int) (height: int) (indices: byte[]) (table: (byte * byte
           yield! zlib rows |> Array.chunkBySize 64 |> Array.map (pngChunk "IDAT") // several, as libpng writes large images
           yield pngChunk "IEND" [||] ]
 
+/// Adam7's passes (first column, first row, column step, row step), as the PNG specification lists them.
+let private adam7 = [ 0, 0, 8, 8; 4, 0, 8, 8; 0, 4, 4, 8; 2, 0, 4, 4; 0, 2, 2, 4; 1, 0, 2, 2; 0, 1, 1, 2 ]
+
+/// A palette image's scanlines before compression: `bits` per index (1, 2, 4, 8), packed from each byte's
+/// high bits, Adam7's passes when `interlaced`, each pass's row r filtered with type r % 5 (None, Sub, Up,
+/// Average, Paeth in turn) as the PNG specification defines them.
+let paletteScanlines (width: int) (height: int) (bits: int) (interlaced: bool) (indices: byte[]) =
+    let paeth a b c =
+        let p = a + b - c
+        if abs (p - a) <= abs (p - b) && abs (p - a) <= abs (p - c) then a elif abs (p - b) <= abs (p - c) then b else c
+    let pass (x0, y0, dx, dy) =
+        let columns, rows = (if width > x0 then (width - x0 + dx - 1) / dx else 0), (if height > y0 then (height - y0 + dy - 1) / dy else 0)
+        let rowBytes = (columns * bits + 7) / 8
+        let packed =
+            Array.init (if columns = 0 then 0 else rows) (fun r ->
+                let row = Array.zeroCreate rowBytes
+                for c in 0 .. columns - 1 do
+                    row.[c * bits / 8] <- row.[c * bits / 8] ||| byte (int indices.[(y0 + r * dy) * width + x0 + c * dx] <<< (8 - bits - c * bits % 8))
+                row)
+        [| for r in 0 .. packed.Length - 1 do
+             let at (row: int) (i: int) = if row < 0 || i < 0 then 0 else int packed.[row].[i]
+             yield byte (r % 5)
+             for i in 0 .. rowBytes - 1 do
+                 let left, above, upLeft = at r (i - 1), at (r - 1) i, at (r - 1) (i - 1)
+                 let predictor = match r % 5 with 0 -> 0 | 1 -> left | 2 -> above | 3 -> (left + above) / 2 | _ -> paeth left above upLeft
+                 yield byte ((int packed.[r].[i] - predictor) &&& 0xFF) |]
+    Array.concat [ for p in (if interlaced then adam7 else [ 0, 0, 1, 1 ]) -> pass p ]
+
+/// A palette PNG of `bits` per index whose IDAT chunk holds `idat` (the zlib stream of `paletteScanlines`, or a damaged one).
+let palettePng (width: int) (height: int) (bits: int) (interlaced: bool) (table: (byte * byte * byte) list) (idat: byte[]) =
+    Array.concat
+        [ pngSignature
+          pngChunk "IHDR" (Array.concat [ bigEndian (uint32 width); bigEndian (uint32 height); [| byte bits; 3uy; 0uy; 0uy; (if interlaced then 1uy else 0uy) |] ])
+          pngChunk "PLTE" [| for r, g, b in table do yield r; yield g; yield b |]
+          pngChunk "IDAT" idat
+          pngChunk "IEND" [||] ]
+
 /// A black 8×8 RGB PNG with `chunks` between its header and its image data.
 let rgbPngWith (chunks: byte[] list) =
     Array.concat
@@ -682,6 +719,43 @@ let tests =
             match Expect.throwsC (fun () -> read jpeg |> ignore) id with
             | :? DatasetException as e -> Expect.stringContains e.Message "a JPEG file, not a PNG" "says what the file is"
             | e -> failtestf "%s instead of a dataset error" (e.GetType().Name)
+            Directory.Delete(dir, true)
+        }
+
+        test "VOC: a palette mask is read by its stored indices, parsed from the file (one colour at many indices, indices beyond the table, 1 and 4 bits, every filter, Adam7, a cut stream)" {
+            // ImageSharp decodes palette PNGs to colours only: mapped back, one colour listed at several indices
+            // merged their classes, and an index beyond the table was clamped to its last entry.
+            let dir = tempDir "palette-indices"
+            let write name (bytes: byte[]) = let path = Path.Combine(dir, name) in File.WriteAllBytes(path, bytes); path
+            let read path = let mask, _, _ = VocSegmentation.LoadMask(path) in mask
+            let refusal path =
+                match Expect.throwsC (fun () -> read path |> ignore) id with
+                | :? DatasetException as e -> e.Message
+                | e -> failtestf "%s: %s instead of a dataset error" (e.GetType().Name) e.Message
+            let black n = List.replicate n (0uy, 0uy, 0uy)
+            let indices = [| 0uy; 3uy; 255uy; 3uy; 255uy; 1uy |]
+            Expect.sequenceEqual (read (write "black.png" (indexedPng 3 2 indices (black 256) []))) indices "a table all black: 3 and 255 stay 3 and 255 (were 0)"
+            let voc = [ for i in 0 .. 20 -> let struct (r, g, b) = VocPalette.Colors.[i] in r, g, b ]
+            Expect.sequenceEqual (read (write "voc21.png" (indexedPng 3 2 indices voc []))) indices "VOC's 21 classes: 255 beyond the table is ignore (was clamped to 20)"
+            let beyond = refusal (write "beyond.png" (indexedPng 3 2 [| 0uy; 1uy; 5uy; 1uy; 0uy; 0uy |] [ 1uy, 1uy, 1uy; 2uy, 2uy, 2uy ] []))
+            Expect.stringContains beyond "the pixel at (2, 0) holds index 5, which has no entry in the file's palette of 2 entries" "refused (was read as 1)"
+            // A distinct table (red = 7 i mod 256) lets ImageSharp check the test's own encoding; the black one, the reading.
+            let distinct = [ for i in 0 .. 255 -> byte (i * 7), byte (255 - i), 0uy ]
+            let byRed = Array.init 256 (fun i -> byte (i * 7)) |> Array.mapi (fun i red -> red, byte i) |> dict
+            for width, height, bits, interlaced in [ 13, 3, 1, false; 7, 5, 4, false; 11, 6, 8, false; 11, 13, 4, true; 9, 10, 8, true; 3, 3, 2, true; 3, 2, 8, true ] do
+                let name = sprintf "%d bits, %dx%d%s" bits width height (if interlaced then ", Adam7" else "")
+                let pixels = Array.init (width * height) (fun i -> byte ((i * 37 + i / width * 11) % (1 <<< bits)))
+                let idat = zlib (paletteScanlines width height bits interlaced pixels)
+                Expect.sequenceEqual (read (write "packed.png" (palettePng width height bits interlaced (black (1 <<< bits)) idat))) pixels name
+                if not interlaced || (width >= 5 && height >= 5) then // below, Adam7 has empty passes (no scanline, no filter byte), which ImageSharp 2.1 misreads or loops on
+                    use coloured = Image.Load<Rgb24>(palettePng width height bits interlaced (List.take (1 <<< bits) distinct) idat)
+                    Expect.sequenceEqual [| for y in 0 .. height - 1 do for x in 0 .. width - 1 -> byRed.[coloured.[x, y].R] |] pixels (name + ": the test's encoding, as ImageSharp decodes it")
+            let scanlines = paletteScanlines 11 6 8 false (Array.init 66 (fun i -> byte (i % 4)))
+            Expect.sequenceEqual [ for r in 0 .. 5 -> scanlines.[r * 12] ] [ 0uy; 1uy; 2uy; 3uy; 4uy; 0uy ] "rows filtered with each type"
+            let whole = zlib scanlines
+            for cut, why in [ zlib scanlines.[.. 40], "ends before its 6 rows do"; whole.[.. whole.Length / 2], "unreadable mask"; Array.append whole.[.. 1] (Array.create 20 0xFFuy), "not a valid zlib stream" ] do
+                Expect.stringContains (refusal (write "cut.png" (palettePng 11 6 8 false (black 4) cut))) why "a short or damaged image data stream (black rows once)"
+            Expect.stringContains (refusal (write "filter.png" (palettePng 2 1 8 false (black 4) (zlib [| 5uy; 0uy; 0uy |])))) "unknown filter type 5" "an unknown filter"
             Directory.Delete(dir, true)
         }
 
