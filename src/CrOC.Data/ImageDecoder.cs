@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Gif;
+using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.Formats.Tiff;
 using SixLabors.ImageSharp.Metadata.Profiles.Exif;
 using SixLabors.ImageSharp.PixelFormats;
@@ -139,28 +140,39 @@ public sealed class ImageDecoder
     /// decoder's limits and settings (bytes, pixels, sides, first frame only).</summary>
     public Image<TPixel> Load<TPixel>(byte[] bytes, string name) where TPixel : unmanaged, IPixel<TPixel>
     {
-        Check(bytes, name);
+        CheckBytes(bytes.LongLength, name);
+        CheckHeader(bytes, name);
         return Image.Load<TPixel>(configuration, bytes);
     }
 
     /// <summary>The checks <see cref="Load"/> makes before any pixel is decoded (bytes, pixels, sides, expansion, a
-    /// cut end), for a reader that decodes the pixels itself (<see cref="PngIndices"/>).</summary>
+    /// cut end), for a reader that decodes the pixels itself (<see cref="PngIndices"/>: tiny interlaced PNGs too).</summary>
     public void Check(byte[] bytes, string name)
     {
         CheckBytes(bytes.LongLength, name);
-        CheckHeader(bytes, name);
+        CheckHeader(bytes, name, byImageSharp: false);
     }
 
     /// <summary>Refuses bytes whose metadata would expand beyond bounds (<see cref="ExpansionBombs"/>), whose header is
     /// missing, whose size is beyond the limits, that are cut short (<see cref="EncodedEnd"/>), or a TIFF whose JPEG
-    /// strips would be decoded outside the limits (<see cref="TiffJpegStrips"/>), before any pixel is decoded.</summary>
-    void CheckHeader(byte[] bytes, string name)
+    /// strips would be decoded outside the limits (<see cref="TiffJpegStrips"/>), or, for ImageSharp's decoding, an interlaced PNG
+    /// with a side below 5 (<see cref="TinyInterlaced"/>), before any pixel is decoded.</summary>
+    void CheckHeader(byte[] bytes, string name, bool byImageSharp = true)
     {
         if (ExpansionBombs.Why(bytes) is { } bomb) throw new DecodeException(name, bomb); // before Identify, which would expand them
-        CheckSize(Image.Identify(configuration, bytes, out var format), name);
+        var header = Image.Identify(configuration, bytes, out var format);
+        CheckSize(header, name);
+        if (byImageSharp && format is PngFormat && TinyInterlaced(bytes, header!)) // after CheckSize: a header is there
+            throw new DecodeException(name, $"an interlaced PNG of {header!.Width}x{header.Height} pixels: with a side below 5 some of its seven passes are empty, which ImageSharp 2.1 decodes wrongly or never finishes");
         if (EncodedEnd.Missing(format, bytes) is { } why) throw new DecodeException(name, why);
         if (format is TiffFormat && TiffJpegStrips.Why(bytes) is { } strips) throw new DecodeException(name, strips);
     }
+
+    /// <summary>Whether a PNG (IHDR first, as the format requires: its interlace byte at offset 28) is
+    /// Adam7-interlaced with a side below 5 pixels. A 3×3 one hung a training run's step beyond SIGTERM
+    /// (ImageSharp looping on the empty passes); 8-bit ones were refused as "unknown filter type".</summary>
+    static bool TinyInterlaced(byte[] bytes, IImageInfo header) =>
+        bytes.Length > 28 && bytes[28] == 1 && (header.Width < 5 || header.Height < 5);
 
     void CheckBytes(long length, string name)
     {

@@ -722,6 +722,28 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "an interlaced PNG with a side below 5 is skipped as undecodable, not decoded by ImageSharp: a 3x3 one hung a training run beyond SIGTERM; from 5x5 on they decode" {
+            // ImageSharp 2.1 loops on (or misreads) Adam7's empty passes; every size is decoded or refused within the wait
+            for bits in [ 2; 8 ] do
+                for width in 1 .. 8 do
+                    for height in 1 .. 8 do
+                        let indices = Array.init (width * height) (fun i -> byte (i % 3))
+                        let png = palettePng width height bits true [ 0uy, 0uy, 0uy; 255uy, 0uy, 0uy; 0uy, 255uy, 0uy ] (zlib (paletteScanlines width height bits true indices))
+                        let name = sprintf "%dx%d-%dbit.png" width height bits
+                        let decoding = Threading.Tasks.Task.Run(fun () -> try Choice1Of2(ImageDecoder().Decode(png, name)) with e -> Choice2Of2 e)
+                        if not (decoding.Wait(TimeSpan.FromSeconds 10.0)) then failtestf "%s: no result in 10 s" name
+                        match decoding.Result with
+                        | Choice1Of2 image ->
+                            Expect.isTrue (width >= 5 && height >= 5) $"{name} is refused"
+                            Expect.equal (image.Width, image.Height) (width, height) name
+                            let reds = [| for i in 0 .. width * height - 1 -> image.Pixels.[i] > 0.5f |]
+                            Expect.equal reds (indices |> Array.map (fun i -> i = 1uy)) $"{name}: its pixels"
+                        | Choice2Of2 (:? DecodeException as e) ->
+                            Expect.isTrue (width < 5 || height < 5) $"{name} decodes: {e.Message}"
+                            Expect.stringContains e.Message "an interlaced PNG of" name
+                        | Choice2Of2 e -> failtestf "%s: %s" name e.Message
+        }
+
         test "VOC: a palette mask is read by its stored indices, parsed from the file (one colour at many indices, indices beyond the table, 1 and 4 bits, every filter, Adam7, a cut stream)" {
             // ImageSharp decodes palette PNGs to colours only: mapped back, one colour listed at several indices
             // merged their classes, and an index beyond the table was clamped to its last entry.
