@@ -69,9 +69,9 @@ public static class EvalKnnCommand
         var (bank, queries) = (found.Every(o.BankStride), LabelledImages.Find(o.Queries, o.QueryAnnotations, found.Classes).Every(o.QueryStride));
         bank.Covers(queries, label => $"--bank-stride {o.BankStride} keeps none of its {Counted.Of(found.CountOf(label), "image")}"); // known from names, before any decoding
         log($"k-NN: bank {Counted.Of(bank.Images.Count, "image")} of {Counted.Of(bank.Labels.Distinct().Count(), "class", "classes")}, {Counted.Of(queries.Images.Count, "query", "queries")}; {(o.Random ? "random weights" : loaded.Network)}, input {o.Size} px");
-        var doubts = Doubts(bank, queries).ToList();
-        foreach (var doubt in doubts) log($"warning: {doubt}");
-        var warnings = remarks.Concat(doubts).ToList(); // what was said of the weights, as said
+        var doubts = Doubts(bank, queries).Select(doubt => $"warning: {doubt}").ToList();
+        foreach (var doubt in doubts) log(doubt);
+        var warnings = remarks.Concat(doubts).ToList(); // every line as it was said
         var options = new KnnOptions(o.K, o.Temperature, o.Size, o.Batch, precision);
         return (new KnnEvaluation(loaded.Config, backbone, options, log, device).Run(bank, queries), loaded.Network, warnings);
     }

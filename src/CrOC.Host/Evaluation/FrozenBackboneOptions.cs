@@ -46,14 +46,14 @@ public abstract record FrozenBackboneOptions
     /// initialisation of the file's architecture), checks <paramref name="size"/> and the batches'
     /// memory against it, says which network of the file it is, the import's notes and any doubt
     /// about its head count, and puts it on <paramref name="device"/>; returns what it said of the
-    /// weights (<see cref="LoadedBackbone.Remarks"/>, none for the random baseline) for the JSON.</summary>
+    /// weights, as said (<see cref="LoadedBackbone.Remarks"/>, none for the random baseline; the head-count doubt) for the JSON.</summary>
     public static (LoadedBackbone Loaded, CrOC.Math.Vit.VitParams OnDevice, IReadOnlyList<string> Remarks) LoadForEvaluation(string weights, NetworkChoice network, int? heads, int? randomSeed, int size, int batch, PrecisionChoice precision, TorchSharp.torch.Device device, Action<string> log)
     {
         var loaded = BackboneLoader.Load(weights, network, heads, strict: true, randomSeed: randomSeed);
         CheckInput(loaded.Config, size, batch, precision, device);
-        IReadOnlyList<string> remarks = randomSeed is null ? loaded.Remarks(network, "--backbone", weights, "evaluated").ToList() : [];
+        IEnumerable<string> ofFile = randomSeed is null ? loaded.Remarks(network, "--backbone", weights, "evaluated") : [];
+        IReadOnlyList<string> remarks = [.. ofFile, .. loaded.HeadsDoubt is { } headsDoubt ? [headsDoubt] : Array.Empty<string>()];
         foreach (var remark in remarks) log(remark);
-        if (loaded.HeadsDoubt is { } headsDoubt) log(headsDoubt);
         return (loaded, device.type == TorchSharp.DeviceType.CPU ? loaded.Params : CrOC.Math.Vit.toDevice(loaded.Config, device, loaded.Params), remarks);
     }
 

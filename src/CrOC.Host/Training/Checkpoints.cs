@@ -95,7 +95,7 @@ public static class Checkpoints
         [.. List(output).Where(p => StepOf(p) > step).Select(p => OutputPaths.SetAside(p, "refused"))];
 
     /// <summary>The step in a checkpoint's file name.</summary>
-    public static long StepOf(string path) => long.Parse(Path.GetFileNameWithoutExtension(path)["step-".Length..], System.Globalization.CultureInfo.InvariantCulture);
+    public static long StepOf(string path) => NamedStep(path) ?? throw new ArgumentException($"'{path}' is not named step-N.safetensors", nameof(path));
 
     /// <summary>The step a file's name gives (step-N.safetensors: digits only, within long: a 20-digit stray is
     /// not a step), or null.</summary>
@@ -105,13 +105,16 @@ public static class Checkpoints
         return name.StartsWith("step-", StringComparison.Ordinal) && long.TryParse(name["step-".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long step) ? step : null;
     }
 
-    /// <summary>The name of the first tensor of <paramref name="tensors"/> holding a NaN or an infinity (AdamW's
-    /// second moments: or a negative value, whose square root is NaN), or null when every value is fine.</summary>
-    static string? FirstNonFiniteOf(IEnumerable<(string Name, torch.Tensor Tensor)> tensors)
+    /// <summary>What is wrong with the first tensor of <paramref name="tensors"/> holding a NaN or an infinity, or
+    /// (AdamW's second moments, whose square root is taken) a negative value; null when every value is fine.</summary>
+    static string? UnfitOf(IEnumerable<(string Name, torch.Tensor Tensor)> tensors)
     {
         using var scope = torch.NewDisposeScope();
         foreach (var (name, t) in tensors)
-            if (!torch.isfinite(t).all().item<bool>() || name.StartsWith("adam.v.", StringComparison.Ordinal) && t.lt(0).any().item<bool>()) return name;
+        {
+            if (!torch.isfinite(t).all().item<bool>()) return $"'{name}' holds NaN or infinite values";
+            if (name.StartsWith("adam.v.", StringComparison.Ordinal) && t.lt(0).any().item<bool>()) return $"'{name}' holds negative values (a second moment cannot be)";
+        }
         return null;
     }
 
@@ -129,10 +132,10 @@ public static class Checkpoints
         }
     }
 
-    /// <summary>The first tensor of <paramref name="state"/> that holds a NaN or an infinity (see
-    /// <see cref="FirstNonFiniteOf"/>): a finite loss can still be followed by an update that overflows,
-    /// and a checkpoint of it must not become the run's last good one.</summary>
-    public static string? FirstNonFinite(TrainingState state) => FirstNonFiniteOf(Contents(state));
+    /// <summary>What is wrong with <paramref name="state"/>'s values (see <see cref="UnfitOf"/>), or null: a finite
+    /// loss can still be followed by an update that overflows, and a checkpoint of it must not become the run's
+    /// last good one.</summary>
+    public static string? Unfit(TrainingState state) => UnfitOf(Contents(state));
 
     /// <summary>Checkpoint files of a run, oldest first.</summary>
     public static List<string> List(string output) =>
@@ -191,7 +194,7 @@ public static class Checkpoints
         if (step < 0) throw new WeightsException($"its progress record has step {step}");
         // a resume from step-3 whose record said step 0 once restarted the schedules and set aside steps 1-3 as refused
         if (NamedStep(path) is long named && named != step) throw new WeightsException($"its progress record says step {step}, its name step {named}");
-        if (FirstNonFiniteOf(tensors.Select(kv => (kv.Key, kv.Value))) is { } bad) throw new WeightsException($"'{bad}' holds NaN or infinite values");
+        if (UnfitOf(tensors.Select(kv => (kv.Key, kv.Value))) is { } unfit) throw new WeightsException(unfit);
         var student = (Target: new NamedTensors(state.Student), Source: tensors.WithoutPrefix("student."));
         var teacher = (Target: new NamedTensors(state.Teacher), Source: tensors.WithoutPrefix("teacher."));
         foreach (var (target, source) in new[] { student, teacher })

@@ -99,19 +99,16 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
 
         // A state that is not finite is never checkpointed: a finite loss can be followed by an update that
         // overflows (a NaN AdamW moment once made such a checkpoint the run's "last good" one).
-        void EnsureFinite()
-        {
-            if (Checkpoints.FirstNonFinite(state) is { } bad)
-                throw new DivergedException($"'{bad}' holds NaN or infinite values after step {state.Step}: no checkpoint of it is written. {LastGood()}");
-        }
+        string NotCheckpointed(string unfit) => $"{unfit} after step {state.Step}: no checkpoint of it is written. {LastGood()}";
 
-        // A checkpoint of the steps run since the last one (the root's; on a stop or a data failure).
+        // A checkpoint of the steps run since the last one (the root's alone, on a stop or a data failure: it
+        // ends as it would have, with a line instead of a checkpoint when the state is not finite, and no rank waits).
         void SaveUnlessSaved()
         {
             if (state.Step > startStep && (lastCheckpoint is null || !lastCheckpoint.EndsWith($"step-{state.Step:D8}.safetensors", StringComparison.Ordinal)))
             {
-                EnsureFinite();
-                lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
+                if (Checkpoints.Unfit(state) is { } unfit) log(NotCheckpointed(unfit));
+                else lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
             }
         }
 
@@ -193,7 +190,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 values["images_per_s"] = config.Batch * config.Accum * ranks.World / seconds;
                 values["live_tensors"] = torch.Tensor.TotalCount;
                 bool checkpointStep = state.Step % config.CheckpointEvery == 0 || state.Step == totalSteps;
-                if (checkpointStep) EnsureFinite(); // on every rank: their states are the same
+                if (checkpointStep && Checkpoints.Unfit(state) is { } unfit) throw new DivergedException(NotCheckpointed(unfit)); // on every rank: their states are the same
                 if (ranks.IsRoot)
                 {
                     metrics!.Write(state.Step, values);

@@ -510,7 +510,7 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (MemoryFit.HeadBytes(heads, 32L, 0L)) (4.0 * (6.0 * 24457472.0 + 3.0 * 18948096.0 + 17.0 * 32.0 * 65536.0)) "no object rows without the object loss"
             let preset = TrainingTests.configOf [ "preset", "official" ]
             Expect.equal (Training.CrocSetup.Network(preset).Head) { heads with InDim = 384 } "the official heads"
-            Training.CrocSetup.CheckStepMemory(preset, 8L, "the official step", null) // float32: 1.6 GB + 0.5 GB + 0.9 GB, within 3/4 of a 4 GiB machine
+            Training.CrocSetup.CheckStepMemory(preset, 8L, "the official step at --batch 8", null) // float32: 1.6 GB + 0.5 GB + 0.9 GB, within 3/4 of a 4 GiB machine (the preset's batch of 16: 4.9 GB, 3/4 of 8 GB)
             // a head of 10¹² weights passed the backbone's check and ran out of memory in its first step (exit 1) once
             let output = DataTests.tempDir "huge-head"
             let code, message = TrainingTests.cli [| "train"; "--output"; Path.Combine(output, "run"); "--head-hidden"; "1000000" |]

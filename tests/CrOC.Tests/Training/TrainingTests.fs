@@ -364,7 +364,7 @@ let tests =
             refusedAs 0 ignore "its progress record has world 0"
             // a NaN first moment was resumed from, and its update's checkpoint became the run's "last good" one
             refusedFor (fun s -> (qkv s).Value.M.view(-1L).[0L].fill_(Double.NaN.ToScalar()) |> ignore) "holds NaN or infinite values"
-            refusedFor (fun s -> (qkv s).Value.V.view(-1L).[0L].fill_((-1.0).ToScalar()) |> ignore) "holds NaN or infinite values"
+            refusedFor (fun s -> (qkv s).Value.V.view(-1L).[0L].fill_((-1.0).ToScalar()) |> ignore) "holds negative values (a second moment cannot be)"
             // step 0 in step-4's record restarted the schedules and set aside steps 1-3 as refused
             refusedFor (fun s -> s.Step <- 3L) "its progress record says step 3, its name step 4"
             // 2³¹ − 1 steps overflowed AdamW's bias correction into NaN weights
