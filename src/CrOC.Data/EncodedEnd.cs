@@ -41,15 +41,8 @@ public static class EncodedEnd
     /// <summary>Chunks (length, type, data, CRC) from byte 8 up to IEND, each inside the file.</summary>
     static bool PngComplete(ReadOnlySpan<byte> bytes)
     {
-        long at = 8;
-        while (at + 8 <= bytes.Length)
-        {
-            long length = BinaryPrimitives.ReadUInt32BigEndian(bytes[(int)at..]);
-            bool end = bytes.Slice((int)at + 4, 4).SequenceEqual("IEND"u8);
-            at += 12 + length;
-            if (at > bytes.Length) return false;
-            if (end) return true;
-        }
+        foreach (var chunk in new PngChunks(bytes))
+            if (chunk.Is("IEND"u8)) return true;
         return false;
     }
 

@@ -25,17 +25,11 @@ public static class PngIndices
         ReadOnlySpan<byte> header = default;
         int entries = -1;
         using var data = new MemoryStream();
-        for (long at = 8; at + 8 <= png.Length;) // after the 8-byte signature: length, type, data, CRC
+        foreach (var chunk in new PngChunks(png)) // whole chunks only: a file cut short is the check before's to say
         {
-            long length = BinaryPrimitives.ReadUInt32BigEndian(png[(int)at..]);
-            if (at + 12 + length > png.Length) break; // cut short: the check before says so
-            var type = png.Slice((int)at + 4, 4);
-            var chunk = png.Slice((int)at + 8, (int)length);
-            if (type.SequenceEqual("IEND"u8)) break;
-            if (type.SequenceEqual("IHDR"u8)) header = chunk;
-            else if (type.SequenceEqual("PLTE"u8)) entries = chunk.Length / 3;
-            else if (type.SequenceEqual("IDAT"u8)) data.Write(chunk);
-            at += 12 + length;
+            if (chunk.Is("IHDR"u8)) header = chunk.Data;
+            else if (chunk.Is("PLTE"u8)) entries = chunk.Data.Length / 3;
+            else if (chunk.Is("IDAT"u8)) data.Write(chunk.Data);
         }
         if (header.Length < 13) throw new DecodeException(name, "a PNG without a whole IHDR header");
         int width = (int)System.Math.Min(BinaryPrimitives.ReadUInt32BigEndian(header), int.MaxValue);

@@ -15,8 +15,8 @@ namespace CrOC.Host.Runtime;
 /// softmax, libtorch's float32 rows), and under training every block keeps its bf16 softmax (2 bytes per
 /// score); float32's fused kernel never holds all T² of them. The parameters count in float32: once at
 /// inference, six times under training (student, teacher, gradients, AdamW's two moments, a bf16 shadow at
-/// most). The estimate (with the heads' of a training step, <see cref="HeadBytes"/>) must fit in three quarters of memory: the process itself (about 0.5 GB) and the
-/// rest of the machine need the remainder. (A lower bound of 8·D bf16 values per token, in half of
+/// most). The estimate, with a training step's heads (<see cref="HeadBytes"/>), must fit in three
+/// quarters of memory: the process itself (about 0.5 GB) and the rest of the machine need the remainder. (A lower bound of 8·D bf16 values per token, in half of
 /// memory, let through passes that held 4 to 7 times it: a bench of 2 × 65,536 images at 16 px was
 /// killed for memory once.)
 /// </summary>
