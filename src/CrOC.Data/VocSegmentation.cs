@@ -32,7 +32,11 @@ public sealed class VocSegmentation
         // before any work: a missing file would otherwise surface only when its pass reaches it (after the probe's training, for validation)
         maskPaths = Names.Select(MaskOf).ToArray();
         var missing = Enumerable.Range(0, Names.Count).SelectMany(i => new[] { ImagePath(i), maskPaths[i] }).Where(p => !File.Exists(p)).ToList();
-        if (missing.Count > 0) throw new DatasetException($"{missing[0]}: file not found ({missing.Count} image or mask file(s) of the {Names.Count} names in '{list}' are missing)");
+        if (missing.Count > 0)
+        {
+            var what = Directory.Exists(missing[0]) ? "a folder, not a file" : "file not found"; // a folder was "file not found" once
+            throw new DatasetException($"{missing[0]}: {what} ({missing.Count} image or mask file(s) of the {Names.Count} names in '{list}' are missing)");
+        }
     }
 
     public int Count => Names.Count;

@@ -798,6 +798,9 @@ let tests =
             let e = Expect.throwsC (fun () -> VocSegmentation(root, "train") |> ignore) id
             Expect.isTrue (e :? DatasetException) "a dataset error"
             Expect.stringContains e.Message "scene_00001.png: file not found (1 image or mask file(s)" "names the first missing file and counts them"
+            Directory.CreateDirectory(Path.Combine(root, "SegmentationClass", "scene_00001.png")) |> ignore
+            let e = Expect.throwsC (fun () -> VocSegmentation(root, "train") |> ignore) id
+            Expect.stringContains e.Message "scene_00001.png: a folder, not a file (1 image or mask file(s)" "a folder where a mask belongs is named as one (was 'file not found')"
             Directory.Delete(root, true)
         }
 

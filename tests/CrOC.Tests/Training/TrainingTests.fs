@@ -51,6 +51,19 @@ let tensorsOf (checkpoint: string) = let struct (t, _) = Safetensors.Read(checkp
 
 let cli (args: string[]) = withStderr (fun () -> Cli.Run args)
 
+/// Runs 2 steps into `output`, then rewrites step 2's checkpoint with finite AdamW moments whose next
+/// update overflows the weights (m = 3e38 over √v ≈ |g|); returns that checkpoint's path.
+let overflowingAfterStep2 (output: string) (config: TrainConfig) =
+    run (tinyConfig output [ "max-steps", "2"; "checkpoint-every", "1" ]) |> ignore
+    let state = TrainingState.Fresh(config, CrocSetup.Croc(config))
+    let second = Path.Combine(Checkpoints.Folder(output), "step-00000002.safetensors")
+    Checkpoints.Restore(second, config, state)
+    let moments = state.Optimizer.Moments |> Seq.find (fun kv -> kv.Key.Contains "qkv")
+    moments.Value.M.fill_((3e38).ToScalar()) |> ignore
+    moments.Value.V.zero_() |> ignore
+    Checkpoints.Save(output, config, state, 10) |> ignore
+    second
+
 let tests =
     testSequenced <| testList "Training" [
         test "one step changes every trainable student tensor, keeps frozen last layers in epoch 0, teacher = EMA, centres move" {
@@ -381,20 +394,29 @@ let tests =
         test "a state that turns non-finite after a step of finite loss is not checkpointed: the run stops naming the last good checkpoint" {
             use _ = torch.NewDisposeScope()
             let output = DataTests.tempDir "overflowed"
-            run (tinyConfig output [ "max-steps", "2"; "checkpoint-every", "1" ]) |> ignore
             let config = tinyConfig output [ "max-steps", "4"; "checkpoint-every", "1" ]
-            let state = TrainingState.Fresh(config, CrocSetup.Croc(config))
-            let second = Path.Combine(Checkpoints.Folder(output), "step-00000002.safetensors")
-            Checkpoints.Restore(second, config, state)
-            // finite moments whose next update overflows the weights: m = 3e38 over √v ≈ |g|
-            let moments = state.Optimizer.Moments |> Seq.find (fun kv -> kv.Key.Contains "qkv")
-            moments.Value.M.fill_((3e38).ToScalar()) |> ignore
-            moments.Value.V.zero_() |> ignore
-            Checkpoints.Save(output, config, state, 10) |> ignore
+            let second = overflowingAfterStep2 output config
             let e = Expect.throwsC (fun () -> run config |> ignore) id
             Expect.stringContains e.Message "holds NaN or infinite values after step 3: no checkpoint of it is written" "says what and when"
             Expect.stringContains e.Message ("The last good checkpoint is " + second) "names the last good one"
             Expect.isFalse (File.Exists(Path.Combine(Checkpoints.Folder(output), "step-00000003.safetensors"))) "no checkpoint of the overflowed state"
+            Directory.Delete(output, true)
+        }
+
+        test "a stop after a step that left the state non-finite writes a line, not a checkpoint, and the run ends as a stop" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "overflowed-stop"
+            let config = tinyConfig output [ "max-steps", "40"; "checkpoint-every", "1000"; "log-every", "1" ]
+            let second = overflowingAfterStep2 output config
+            let logged = Collections.Generic.List<string>()
+            let stop = ref ignore
+            let trainer = Trainer(config, Action<string>(fun line -> logged.Add line; if line.StartsWith "step 3/" then stop.Value ()))
+            stop.Value <- trainer.RequestStop // asked during step 3: the loop stops after it, with the root-only save
+            let summary = trainer.Run(CrOC.Data.ImageSources.Find(config.Data))
+            Expect.isTrue (summary.Interrupted && summary.Steps = 3L) $"stopped after step 3 (at {summary.Steps})"
+            Expect.exists logged (fun l -> l.Contains "holds NaN or infinite values after step 3: no checkpoint of it is written" && l.Contains("The last good checkpoint is " + second)) $"a line says so: {String.Join('\n', logged)}"
+            Expect.isFalse (File.Exists(Path.Combine(Checkpoints.Folder(output), "step-00000003.safetensors"))) "no checkpoint of the overflowed state"
+            Expect.equal summary.LastCheckpoint second "the summary names the last good one"
             Directory.Delete(output, true)
         }
 
