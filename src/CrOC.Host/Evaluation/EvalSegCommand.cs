@@ -49,7 +49,7 @@ public sealed record EvalSegOptions : FrozenBackboneOptions
     public int MaxTrain { get; init; }
     [Option("probe on gray images (colour cannot name the class)")]
     public bool Grayscale { get; init; }
-    [Option("seeds of the probe (its init, order, augmentation); one probe each on the same features, reported as mean ± std", Min = 0)]
+    [Option("seeds of the probe (its init, order, augmentation); one probe each on the same features, reported as mean ± sample std", Min = 0)]
     public int[] ProbeSeeds { get; init; } = [0];
     [Option("write the first --save-count predicted masks of the first probe seed (VOC-palette PNGs at --size²) into this folder", Value = "DIR")]
     public string? SavePredictions { get; init; }
@@ -106,7 +106,7 @@ public static class EvalSegCommand
             {
                 weights = Path.GetFullPath(o.Weights), backbone = network, random = o.Random, init_seed = o.RandomSeed,
                 data = Path.GetFullPath(root), train_split = o.TrainSplit, val_split = o.ValSplit, probe, probe_seeds = o.ProbeSeeds,
-                miou = results.Average(r => r.MeanIoU), seconds,
+                miou = results.Average(r => r.MeanIoU), miou_std = results.Count > 1 ? Statistics.MeanStd(results.Select(r => r.MeanIoU)).Std : (double?)null, seconds, // the sample std over probe seeds, as printed
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
             }, ResultKey);
         }

@@ -326,6 +326,11 @@ let tests =
             Expect.equal code 0 text
             Expect.isTrue (File.Exists(Path.Combine(out, "sub", "scene_00004.png")) && File.Exists(Path.Combine(out, "scene_00005.png"))) "both masks"
             Expect.isTrue (File.Exists json) "and the JSON"
+            let record = Text.Json.JsonDocument.Parse(File.ReadAllText json).RootElement
+            let seeds = [ for r in record.GetProperty("runs").EnumerateArray() -> r.GetProperty("miou").GetDouble() ]
+            let mean = List.average seeds
+            Expect.floatClose Accuracy.high (record.GetProperty("miou").GetDouble()) mean "the mean over the probe seeds"
+            Expect.floatClose Accuracy.high (record.GetProperty("miou_std").GetDouble()) (sqrt ((seeds |> List.sumBy (fun x -> (x - mean) ** 2.0)) / 1.0)) "and their sample std (printed only, once)"
             // the real-photo suite takes the JSON as this job's result, and not another job's
             let job (arguments: string[]) = Evaluation.RealPhotos.HostJob("probe", arguments, "log")
             Expect.isFalse (Evaluation.RealPhotos.RealPhotoSuite.NotDone(job arguments)) "the JSON records the job's own settings"
