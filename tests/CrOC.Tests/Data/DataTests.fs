@@ -761,10 +761,13 @@ let tests =
             Expect.sequenceEqual (read (write "voc21.png" (indexedPng 3 2 indices voc []))) indices "VOC's 21 classes: 255 beyond the table is ignore (was clamped to 20)"
             let beyond = refusal (write "beyond.png" (indexedPng 3 2 [| 0uy; 1uy; 5uy; 1uy; 0uy; 0uy |] [ 1uy, 1uy, 1uy; 2uy, 2uy, 2uy ] []))
             Expect.stringContains beyond "the pixel at (2, 0) holds index 5, which has no entry in the file's palette of 2 entries" "refused (was read as 1)"
+            let justBeyond = refusal (write "just-beyond.png" (indexedPng 3 2 [| 0uy; 1uy; 1uy; 1uy; 2uy; 0uy |] [ 1uy, 1uy, 1uy; 2uy, 2uy, 2uy ] []))
+            Expect.stringContains justBeyond "the pixel at (1, 1) holds index 2, which has no entry in the file's palette of 2 entries" "the first index past the table"
             // A distinct table (red = 7 i mod 256) lets ImageSharp check the test's own encoding; the black one, the reading.
             let distinct = [ for i in 0 .. 255 -> byte (i * 7), byte (255 - i), 0uy ]
             let byRed = Array.init 256 (fun i -> byte (i * 7)) |> Array.mapi (fun i red -> red, byte i) |> dict
-            for width, height, bits, interlaced in [ 13, 3, 1, false; 7, 5, 4, false; 11, 6, 8, false; 11, 13, 4, true; 9, 10, 8, true; 3, 3, 2, true; 3, 2, 8, true ] do
+            // 1-bit rows of 8k + 1 indices (9 wide; Adam7's one-column passes at 10 wide) end in a byte holding one index
+            for width, height, bits, interlaced in [ 13, 3, 1, false; 9, 4, 1, false; 10, 10, 1, true; 7, 5, 4, false; 11, 6, 8, false; 11, 13, 4, true; 9, 10, 8, true; 3, 3, 2, true; 3, 2, 8, true ] do
                 let name = sprintf "%d bits, %dx%d%s" bits width height (if interlaced then ", Adam7" else "")
                 let pixels = Array.init (width * height) (fun i -> byte ((i * 37 + i / width * 11) % (1 <<< bits)))
                 let idat = zlib (paletteScanlines width height bits interlaced pixels)
@@ -775,10 +778,54 @@ let tests =
             let scanlines = paletteScanlines 11 6 8 false (Array.init 66 (fun i -> byte (i % 4)))
             Expect.sequenceEqual [ for r in 0 .. 5 -> scanlines.[r * 12] ] [ 0uy; 1uy; 2uy; 3uy; 4uy; 0uy ] "rows filtered with each type"
             let whole = zlib scanlines
-            for cut, why in [ zlib scanlines.[.. 40], "ends before its 6 rows do"; whole.[.. whole.Length / 2], "unreadable mask"; Array.append whole.[.. 1] (Array.create 20 0xFFuy), "not a valid zlib stream" ] do
+            for cut, why in [ zlib scanlines.[.. 40], "ends before its 6 rows do"; zlib scanlines.[.. scanlines.Length - 2], "ends before its 6 rows do" // one byte short
+                              whole.[.. whole.Length / 2], "unreadable mask"; Array.append whole.[.. 1] (Array.create 20 0xFFuy), "not a valid zlib stream" ] do
                 Expect.stringContains (refusal (write "cut.png" (palettePng 11 6 8 false (black 4) cut))) why "a short or damaged image data stream (black rows once)"
             Expect.stringContains (refusal (write "filter.png" (palettePng 2 1 8 false (black 4) (zlib [| 5uy; 0uy; 0uy |])))) "unknown filter type 5" "an unknown filter"
+            // chunks after IEND are no part of the image: a larger table there does not take index 5 in
+            let trailing = Array.append (indexedPng 3 2 [| 0uy; 1uy; 5uy; 1uy; 0uy; 0uy |] [ 1uy, 1uy, 1uy; 2uy, 2uy, 2uy ] []) (pngChunk "PLTE" (Array.zeroCreate 24))
+            Expect.stringContains (refusal (write "trailing.png" trailing)) "holds index 5, which has no entry in the file's palette of 2 entries" "the table before IEND"
             Directory.Delete(dir, true)
+        }
+
+        test "PngIndices refuses a header it cannot read (not a palette PNG, no table, an unknown interlace method); PngFilters' Paeth breaks ties as the PNG specification orders them" {
+            let pixels = Array.init 12 (fun i -> byte (i % 2))
+            let png (change: byte[] -> unit) (table: bool) =
+                let header = Array.concat [ [| 0uy; 0uy; 0uy; 4uy; 0uy; 0uy; 0uy; 3uy |]; [| 8uy; 3uy; 0uy; 0uy; 0uy |] ] // 4 x 3, 8 bits, palette
+                change header
+                Array.concat [ [| 137uy; 80uy; 78uy; 71uy; 13uy; 10uy; 26uy; 10uy |]; pngChunk "IHDR" header
+                               (if table then pngChunk "PLTE" (Array.zeroCreate 6) else [||])
+                               pngChunk "IDAT" (zlib (paletteScanlines 4 3 8 false pixels)); pngChunk "IEND" [||] ]
+            let read (bytes: byte[]) = PngIndices.Read(ReadOnlySpan bytes, "t.png")
+            let whole = read (png ignore true)
+            Expect.sequenceEqual whole.Indices pixels "the indices"
+            Expect.equal (whole.Width, whole.Height, whole.Entries) (4, 3, 2) "its size and table"
+            for what, change, table, says in [ "a gray PNG", (fun (h: byte[]) -> h.[9] <- 0uy), true, "a PNG of colour type 0, not a palette PNG"
+                                               "no PLTE chunk", ignore, false, "a palette PNG without a PLTE chunk"
+                                               "interlace method 2", (fun (h: byte[]) -> h.[12] <- 2uy), true, "a PNG of unknown interlace method 2" ] do
+                let e = Expect.throwsC (fun () -> read (png change table) |> ignore) id
+                Expect.isTrue (e :? DecodeException) $"{what}: {e.GetType().Name}"
+                Expect.stringContains e.Message says what
+            // Paeth: left a, above b, upper-left c; p = a + b - c; the nearest of a, b, c, ties to a, then b.
+            // Each row's first byte is predicted from above alone (a = c = 0: b), its second from a tie.
+            let unfiltered (row: byte[]) (above: byte[]) =
+                let row = Array.copy row
+                PngFilters.Undo(4uy, Span row, ReadOnlySpan above, "t.png")
+                row
+            Expect.sequenceEqual (unfiltered [| 3uy; 46uy |] [| 10uy; 4uy |]) [| 13uy; 50uy |] "a = 13, b = 4, c = 10: |p-b| = |p-c| = 3, b is taken"
+            Expect.sequenceEqual (unfiltered [| 250uy; 46uy |] [| 10uy; 13uy |]) [| 4uy; 50uy |] "a = 4, b = 13, c = 10: |p-a| = |p-c| = 3, a is taken"
+        }
+
+        test "the tiny interlaced PNG refusal is for PNGs only: a 2x2 BMP of 1 bit (byte 28, its bit count, is 1 as a PNG's interlace byte would be) decodes" {
+            let le32 (v: int) = [| byte v; byte (v >>> 8); byte (v >>> 16); byte (v >>> 24) |]
+            // 2 x 2 pixels of 1 bit: file header, 40-byte info header, a table of black and white, two rows of 4 bytes (bottom-up)
+            let bmp = Array.concat [ "BM"B; le32 70; le32 0; le32 62
+                                     le32 40; le32 2; le32 2; [| 1uy; 0uy; 1uy; 0uy |]; le32 0; le32 8; le32 2835; le32 2835; le32 2; le32 0
+                                     [| 0uy; 0uy; 0uy; 0uy; 255uy; 255uy; 255uy; 0uy |]; [| 0x40uy; 0uy; 0uy; 0uy; 0x80uy; 0uy; 0uy; 0uy |] ]
+            Expect.equal bmp.[28] 1uy "the bit count at byte 28"
+            let image = ImageDecoder().Decode(bmp, "tiny.bmp")
+            Expect.equal (image.Width, image.Height) (2, 2) "decoded"
+            Expect.sequenceEqual [| for i in 0 .. 3 -> image.Pixels.[i] > 0.5f |] [| true; false; false; true |] "its pixels: white at (0, 0) and (1, 1)"
         }
 
         test "VOC: a mask missing from SegmentationClass/ is read from SBD's SegmentationClassAug/; a name without image or mask is refused when the split is opened, before any work" {

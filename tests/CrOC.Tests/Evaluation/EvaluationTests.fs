@@ -537,6 +537,18 @@ let tests =
             Expect.stringContains (Seq.head (EvalKnnCommand.Doubts(strided, set [ ImageEntry.File "/data/q.jpg" ] [ "cat" ]))) "one class ('cat')" "the classes of the images kept, not of the set before --bank-stride"
         }
 
+        test "a bank covers the queries whose classes it holds; the first query of a class it lacks is refused, named with why" {
+            let images n = [ for i in 0 .. n - 1 -> ImageEntry.File $"/data/q{i}.jpg" ]
+            let classes = [ "cat"; "dog"; "fox" ]
+            let bank = LabelledImages(images 2, [| 0; 0 |], classes)
+            let why (label: int) = $"why {classes.[label]}"
+            bank.Covers(LabelledImages(images 2, [| 0; 0 |], classes), Func<int, string> why)
+            for labels, first, named in [ [| 1; 0; 2 |], 0, "dog"; [| 0; 2; 1 |], 1, "fox" ] do
+                let e = Expect.throwsC (fun () -> bank.Covers(LabelledImages(images 3, labels, classes), Func<int, string> why)) id
+                Expect.isTrue (e :? DatasetException) (e.GetType().Name)
+                Expect.equal e.Message $"/data/q{first}.jpg: class '{named}' is not among the 1 class of the bank (why {named})" $"the first query lacking its class ({labels})"
+        }
+
         test "mIoU from a hand-computed confusion matrix, with ignored pixels and an absent class" {
             use _ = torch.NewDisposeScope()
             // Counted pairs (truth, prediction): (0,0) (0,1) (1,1) (1,1) (2,0); the 255 pixel is ignored.

@@ -118,6 +118,12 @@ let tests =
                 let info = SixLabors.ImageSharp.Image.Identify(mask)
                 use image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.L8>(info.Width, info.Height, SixLabors.ImageSharp.PixelFormats.L8(255uy))
                 SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, mask)
+            // the evaluation mask's top half void (as VOC's borders are): it has labels to score
+            let valNames = File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "val.txt"))
+            let valMask = Path.Combine(voc, "SegmentationClass", valNames.[0] + ".png")
+            let labels, width, height = CrOC.Data.VocSegmentation.LoadMask valMask
+            Array.fill labels 0 (width * height / 2) 255uy
+            CrOC.Data.VocSegmentation.SaveMask(labels, width, height, valMask)
             allVoid train.[0]
             let arguments = [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--batch"; "1"; "--cache-features" ]
             let code, out, err = croc 120 arguments
@@ -138,6 +144,10 @@ let tests =
             Expect.equal code 2 err
             Expect.stringContains err "validation image(s) has a class label (all are 255, ignored): there is nothing to score" "refused"
             Expect.isFalse (out.Contains "training batches") (sprintf "before the probe trains:\n%s" out)
+            let code, out, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--batch"; "1"; "--cache-features" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "validation image(s) has a class label (all are 255, ignored): there is nothing to score" "refused with --cache-features too"
+            Expect.isFalse (out.Contains "frozen features of") (sprintf "before any feature pass:\n%s" out)
             Directory.Delete(dir, true)
             let dir, voc, weights = vocWithBackbone "seg-one-feature" 1 1 3L
             let code, _, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "8"; "--feature-size"; "1"; "--epochs"; "1"; "--cache-features"; "--standardize" ]

@@ -293,9 +293,12 @@ let tests =
                   "a LONG4 of 10⁶ bytes", binaryInteger (Array.append [| 0x8buy |] (BitConverter.GetBytes 1_000_000)) 1_000_000, "an integer of 1000000 bytes"
                   "10⁷ marks and a value", Array.append (Array.create 10_000_000 (byte '(')) "N"B, "makes more than 10000000 values, marks and memo entries"
                   "an opcode of no protocol", [| 0xffuy |], "an opcode no pickle protocol defines (0xff)"
-                  "a string claiming 2 GB", Array.append [| byte 'X'; 0xffuy; 0xffuy; 0xffuy; 0x7fuy |] "abc"B, "it ends early" ] do
+                  "a string claiming 2 GB", Array.append [| byte 'X'; 0xffuy; 0xffuy; 0xffuy; 0x7fuy |] "abc"B, "it ends early"
+                  "a BININT of 4 bytes with 3 left (STOP the third)", [| byte 'J'; 1uy; 2uy |], "it ends early" ] do
                 let e = thrown<WeightsException> (fun () -> PthReader.Read(pickleFile "scan" body) |> ignore) what
                 Expect.stringContains e.Message says what
+            let e = thrown<WeightsException> (fun () -> PthReader.Read(editedPickle "no-stop" (NamedTensors([ "w", torch.ones(1L) ])) (fun _ -> [| 0x80uy; 2uy; byte 'N' |])) |> ignore) "no STOP"
+            Expect.stringContains e.Message "it ends early" "a pickle without its STOP opcode"
             // the widest integers allowed read as the numbers they are
             Expect.equal (PthReader.Read(pickleFile "wide" (Array.concat [ "L"B; digits 79; "L\n"B ]))) (box (Numerics.BigInteger.Parse(String.replicate 79 "7"))) "79 digits and the suffix"
             Expect.equal (PthReader.Read(pickleFile "wide" (binaryInteger [| 0x8auy; 32uy |] 32))) (box (Numerics.BigInteger(Array.create 32 1uy))) "32 bytes"

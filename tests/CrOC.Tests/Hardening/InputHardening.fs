@@ -497,6 +497,11 @@ let tests =
             thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Bf16, "the official step", 2000L <<< 20)) "1.6 GB in 2 GB" |> ignore
             let e = thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Fp32, "--size 224 with --patch 16", 100L <<< 20)) "beyond 100 MiB"
             Expect.stringContains e.Message "--size 224 with --patch 16 gives 197 tokens per image: the activations of 16 image(s) and the parameters need about 1.52 GiB + 495.9 MiB, more than three quarters of this machine's 100.0 MiB" "says why"
+            // heads heavier than the parameters but lighter than the activations: the batch or size is what to change
+            let e = thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Fp32, "the step", 100L <<< 20, heads = 1e9, headOptions = "--head-hidden")) "heads of 1 GB"
+            Expect.stringContains e.Message "use a smaller size, a larger patch or a smaller batch" "the activations weigh most"
+            let e = thrown<OptionException> (fun () -> MemoryFit.Check(official, 16L, true, PrecisionChoice.Fp32, "the step", 100L <<< 20, heads = 2e9, headOptions = "--head-hidden")) "heads of 2 GB"
+            Expect.stringContains e.Message "use smaller heads (--head-hidden) or a smaller batch" "the heads weigh most"
             // bench-vit --size 16 --batch 4096 (fp32) held 4.5 GB (peak RSS, Zen 4): the old lower bound (0.6 GB of activations
             // + 0.5 GB of parameters) fit in half of 4 GiB, so a 4 GiB machine would have been killed for memory; the estimate refuses it
             let tiny = Training.CrocSetup.Published(Training.Arch.Small, 16, 16)

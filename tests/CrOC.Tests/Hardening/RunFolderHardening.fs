@@ -152,11 +152,22 @@ let tests =
             withProgress "format" (sprintf "\"%s\"" Checkpoints.Format)
             withProgress "step" "-4"
             Expect.stringContains (thrown<WeightsException> (fun () -> Checkpoints.Restore(path, config, fresh)) "a negative step").Message "step -4" "the step named"
+            // under a name that gives no step (a checkpoint copied elsewhere), refused for the step itself
+            let renamed = Path.Combine(Checkpoints.Folder output, "copied.safetensors")
+            File.Copy(path, renamed)
+            Expect.stringContains (thrown<WeightsException> (fun () -> Checkpoints.Restore(renamed, config, fresh)) "a negative step, renamed").Message "its progress record has step -4" "the step refused as such"
+            File.Delete renamed
             withProgress "step" "4"
             withRecord (fun record -> sprintf "{\"format\": \"%s\", %s" Checkpoints.Format record.[1..])
             Expect.stringContains (thrown<WeightsException> (fun () -> Checkpoints.Restore(path, config, fresh)) "a key twice").Message "its progress record is not JSON" "not read (an internal error once)"
             Expect.equal fresh.Step 0L "no step restored"
             Expect.equal (maxAbsDiff fresh.Model.Centre centreBefore) 0.0 "no tensor restored: the checks come first"
+            // a record without "world" (written before runs recorded it) is of one process, not refused
+            Checkpoints.Save(output, config, state, 1) |> ignore // the record whole again
+            withRecord (fun record -> let progress = (present (Text.Json.Nodes.JsonNode.Parse record)).AsObject() in progress.Remove "world" |> ignore; progress.ToJsonString())
+            use older = TrainingState.Fresh(config, CrocSetup.Croc(config))
+            Checkpoints.Restore(path, config, older, 1)
+            Expect.equal older.Step 4L "restored as a run of one process"
             Directory.Delete(output, true)
         }
 

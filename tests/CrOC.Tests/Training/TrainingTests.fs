@@ -361,17 +361,24 @@ let tests =
                 state
             let qkv (state: TrainingState) = state.Optimizer.Moments |> Seq.find (fun kv -> kv.Key.Contains "qkv")
             // each change written back as the run writes (a valid file, its checksum right), then resumed
-            let refusedAs (world: int) (change: TrainingState -> unit) (says: string) =
+            // `edit` then changes the written file's progress record (adam_steps of 0 are never written: the moment is left out)
+            let refusedAfter (world: int) (change: TrainingState -> unit) (edit: Nodes.JsonObject -> unit) (says: string) =
                 let state = restored ()
                 change state
                 let written = Checkpoints.Save(output, config, state, 10, world)
                 if written <> newest then File.Move(written, newest, true)
+                let struct (tensors, metadata) = CrOC.Host.Weights.Safetensors.Read newest
+                let progress = (present (Nodes.JsonNode.Parse metadata.["progress"])).AsObject()
+                edit progress
+                metadata.["progress"] <- progress.ToJsonString()
+                CrOC.Host.Weights.Safetensors.Write(newest, tensors, metadata)
                 let reports = Collections.Generic.List<string>()
                 let resumed = TrainingState.Fresh(config, CrocSetup.Croc(config))
                 let from = Checkpoints.TryRestore(output, config, resumed, Action<string>(reports.Add))
                 Expect.equal (Path.GetFileName(present from)) "step-00000002.safetensors" $"fell back to step 2 ({says})"
                 Expect.exists reports (fun r -> r.Contains "step-00000004" && r.Contains says) $"the refusal says why: {says}"
                 File.WriteAllBytes(newest, good)
+            let refusedAs (world: int) (change: TrainingState -> unit) = refusedAfter world change ignore
             let refusedFor = refusedAs 1
             // a record of 0 processes stopped the run ("written by a run of 0 process(es)") instead of falling back
             refusedAs 0 ignore "its progress record has world 0"
@@ -382,12 +389,28 @@ let tests =
             refusedFor (fun s -> s.Step <- 3L) "its progress record says step 3, its name step 4"
             // 2³¹ − 1 steps overflowed AdamW's bias correction into NaN weights
             refusedFor (fun s -> (qkv s).Value.Steps <- Int32.MaxValue) "outside [1, 4]"
+            // the bounds themselves: a moment kept is one of a parameter updated at least once, at most once per step
+            refusedAfter 1 ignore (fun progress -> let steps = (present progress.["adam_steps"]).AsObject() in steps.[(Seq.head steps).Key] <- Nodes.JsonValue.Create 0) "= 0, outside [1, 4]"
+            refusedFor (fun s -> (qkv s).Value.Steps <- 5) "= 5, outside [1, 4]"
+            // a NaN anywhere, not only in the moments: a centre (which overflowed the next step's logits once)
+            refusedFor (fun s -> s.Model.Centre.view(-1L).[0L].fill_(Double.NaN.ToScalar()) |> ignore) "'centre' holds NaN or infinite values"
             // an int64 centre ended every resume in an internal error; a float64 one made the losses float64
             for dtype in [ torch.int64; torch.float64 ] do
                 let state = restored ()
                 state.Model <- { state.Model with Centre = state.Model.Centre.``to``(dtype) }
                 Checkpoints.Save(output, config, state, 10) |> ignore
                 Expect.equal (restored ()).Model.Centre.dtype torch.float32 $"a {dtype} centre is restored as float32"
+            // a second moment of exactly 0 (a gradient that was 0 at every step) is a moment, not a corrupt file
+            let state = restored ()
+            (qkv state).Value.V.view(-1L).[0L].fill_((0.0).ToScalar()) |> ignore
+            Checkpoints.Save(output, config, state, 10) |> ignore
+            Expect.equal (restored ()).Step 4L "a zero second moment is restored"
+            // the state a run would checkpoint: a student weight made infinite is named (not only the teacher it feeds)
+            let state = restored ()
+            Expect.isNull (Checkpoints.Unfit state) "a finite state"
+            let struct (name, weight) = Seq.head state.Student
+            weight.detach().view(-1L).[0L].fill_(Double.PositiveInfinity.ToScalar()) |> ignore
+            Expect.equal (Checkpoints.Unfit state) $"'student.{name}' holds NaN or infinite values" "the student's tensor named"
             Directory.Delete(output, true)
         }
 
