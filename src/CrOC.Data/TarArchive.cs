@@ -39,7 +39,8 @@ public sealed class TarArchive
     {
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            // a FIFO is refused, not waited for (every data command hung on one; with a writer, its Length was an internal error)
+            using var stream = RegularFile.Open(path) ?? (File.Exists(path) ? throw new NotRegularFileException(path) : new FileStream(path, FileMode.Open, FileAccess.Read));
             var entries = new List<TarEntry>();
             var problem = Index(stream, entries);
             var (members, notes) = TarLinks.Resolve(entries);
@@ -84,7 +85,8 @@ public sealed class TarArchive
                 case '0' or '\0' or '7' or '1' or '2':
                     if (paxSize is long s && type is not ('1' or '2'))
                     {
-                        if (s < 0 || s > length - data) return $"pax size {s} of the member at byte {at} runs past the end of the file (truncated archive)";
+                        if (s < 0) return $"bad pax size of the member at byte {at} (not a count of bytes)"; // "-1 … runs past the end" once
+                        if (s > length - data) return $"pax size {s} of the member at byte {at} runs past the end of the file (truncated archive)";
                         size = s;
                     }
                     var name = Relative(paxPath ?? longName ?? UstarName(header));

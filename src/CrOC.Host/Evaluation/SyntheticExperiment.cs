@@ -62,56 +62,68 @@ public static class SyntheticExperiment
         if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of the patch size {patch}");
 
         output = OutputPaths.Folder(output, "--output"); // a file there is named now, not as the first run's folder
-        var data = SyntheticDataset.Ensure(recipe); // --train-args' --synthetic-train/-val included
-        var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
-        int classes = SyntheticScenes.ClassNames.Length;
-        var rows = new List<Row>();
-        foreach (var seed in seeds)
+        var resultsPath = Path.Combine(output, "results.json");
+        if (Directory.Exists(resultsPath)) // the whole suite ran, then "I/O error: Is a directory" once
+            throw new OutputException($"--output '{output}' holds a folder named results.json, where the suite writes its results: move it away, or choose another --output");
+        // Outside the trainer's own handlers (the scenes' generation, the probes) a stop signal ends the suite in
+        // one line: it ended silently with 130 / 143 once. One set of handlers at a time, as train's.
+        var abruptStop = AbruptStop.Install("experiment");
+        try
         {
-            var probe = new ProbeOptions(Size: size, FeatureSize: featureSize, Epochs: probeEpochs, Milestone: System.Math.Max(1, probeEpochs * 4 / 5), Batch: 32, CacheFeatures: true, MaxTrain: maxTrain);
-            string? lastCheckpoint = null;
-            foreach (var (method, alpha) in new[] { ("CrOC", "1"), ("DINO-only (alpha 0)", "0") })
+            var data = SyntheticDataset.Ensure(recipe); // --train-args' --synthetic-train/-val included
+            var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
+            int classes = SyntheticScenes.ClassNames.Length;
+            var rows = new List<Row>();
+            foreach (var seed in seeds)
             {
-                var runDir = Path.Combine(output, $"{(alpha == "1" ? "croc" : "dino")}-seed{seed}");
-                var pairs = new List<(string, string?)> { ("output", runDir), ("seed", seed.ToString(CultureInfo.InvariantCulture)), ("alpha", alpha) };
-                pairs.AddRange(extra);
-                var config = TrainConfig.Resolve(pairs);
-                Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
-                using var folder = RunFolder.Claim(runDir, config, moveAside: false);
-                var runLog = new RunLog(Path.Combine(folder.Path, "train.log"), line => !line.StartsWith("step ", StringComparison.Ordinal)); // train.log has the steps too
-                var trainer = new Trainer(config, runLog.Write, folder: folder, dataWarning: runLog.Error);
-                TrainSummary summary;
-                try
+                var probe = new ProbeOptions(Size: size, FeatureSize: featureSize, Epochs: probeEpochs, Milestone: System.Math.Max(1, probeEpochs * 4 / 5), Batch: 32, CacheFeatures: true, MaxTrain: maxTrain);
+                string? lastCheckpoint = null;
+                foreach (var (method, alpha) in new[] { ("CrOC", "1"), ("DINO-only (alpha 0)", "0") })
                 {
-                    using (trainer.StopOnSignals()) summary = trainer.Run(files);
+                    var runDir = Path.Combine(output, $"{(alpha == "1" ? "croc" : "dino")}-seed{seed}");
+                    var pairs = new List<(string, string?)> { ("output", runDir), ("seed", seed.ToString(CultureInfo.InvariantCulture)), ("alpha", alpha) };
+                    pairs.AddRange(extra);
+                    var config = TrainConfig.Resolve(pairs);
+                    Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
+                    using var folder = RunFolder.Claim(runDir, config, moveAside: false);
+                    var runLog = new RunLog(Path.Combine(folder.Path, "train.log"), line => !line.StartsWith("step ", StringComparison.Ordinal)); // train.log has the steps too
+                    var trainer = new Trainer(config, runLog.Write, folder: folder, dataWarning: runLog.Error);
+                    TrainSummary summary;
+                    try
+                    {
+                        abruptStop.Dispose();
+                        using (trainer.StopOnSignals()) summary = trainer.Run(files);
+                        abruptStop = AbruptStop.Install("experiment");
+                    }
+                    catch (Exception e)
+                    {
+                        // the run's own log ends with why it ended, as train's does (the command reports it on stderr)
+                        try { File.AppendAllText(Path.Combine(folder.Path, "train.log"), $"croc-host experiment: {ExitCodes.Message(e)}\n"); } catch (Exception) { /* the log may be what failed */ }
+                        throw;
+                    }
+                    if (summary.Interrupted || trainer.StopRequested)
+                    {
+                        Console.WriteLine(summary.StepsRun > 0
+                            ? $"stopped at step {summary.Steps} of {runDir} (checkpointed): rerun the same command to resume"
+                            : $"stopped before a step of {runDir}: rerun the same command to go on");
+                        return ExitCodes.Ok;
+                    }
+                    lastCheckpoint = summary.LastCheckpoint ?? throw new InvalidOperationException("the run wrote no checkpoint");
+                    Console.WriteLine($"   {Described(summary)}");
+                    rows.Add(Probe(method, seed, lastCheckpoint, false, data, classes, probe, MetricsLog.TrainingSeconds(runDir)));
                 }
-                catch (Exception e)
-                {
-                    // the run's own log ends with why it ended, as train's does (the command reports it on stderr)
-                    try { File.AppendAllText(Path.Combine(folder.Path, "train.log"), $"croc-host experiment: {ExitCodes.Message(e)}\n"); } catch (Exception) { /* the log may be what failed */ }
-                    throw;
-                }
-                if (summary.Interrupted || trainer.StopRequested)
-                {
-                    Console.WriteLine(summary.StepsRun > 0
-                        ? $"stopped at step {summary.Steps} of {runDir} (checkpointed): rerun the same command to resume"
-                        : $"stopped before a step of {runDir}: rerun the same command to go on");
-                    return ExitCodes.Ok;
-                }
-                lastCheckpoint = summary.LastCheckpoint ?? throw new InvalidOperationException("the run wrote no checkpoint");
-                Console.WriteLine($"   {Described(summary)}");
-                rows.Add(Probe(method, seed, lastCheckpoint, false, data, classes, probe, MetricsLog.TrainingSeconds(runDir)));
+                rows.Add(Probe("random init", seed, lastCheckpoint!, true, data, classes, probe, 0));
             }
-            rows.Add(Probe("random init", seed, lastCheckpoint!, true, data, classes, probe, 0));
-        }
 
-        Console.WriteLine();
-        Console.WriteLine($"| method | mIoU %, colour images (mean ± std, seeds {string.Join(", ", seeds)}) | mIoU %, gray images | pre-training wall time | probe wall time (both) |");
-        Console.WriteLine("|---|---|---|---|---|");
-        foreach (var group in rows.GroupBy(r => r.Method))
-            Console.WriteLine($"| {group.Key} | {Statistics.PercentCell(group.Select(r => r.MeanIoU))} | {Statistics.PercentCell(group.Select(r => r.GrayMeanIoU))} | {group.Average(r => r.TrainSeconds):F0} s | {group.Average(r => r.EvalSeconds):F0} s |");
-        AtomicFile.WriteAllText(Path.Combine(output, "results.json"), JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        return 0;
+            Console.WriteLine();
+            Console.WriteLine($"| method | mIoU %, colour images (mean ± std, seeds {string.Join(", ", seeds)}) | mIoU %, gray images | pre-training wall time | probe wall time (both) |");
+            Console.WriteLine("|---|---|---|---|---|");
+            foreach (var group in rows.GroupBy(r => r.Method))
+                Console.WriteLine($"| {group.Key} | {Statistics.PercentCell(group.Select(r => r.MeanIoU))} | {Statistics.PercentCell(group.Select(r => r.GrayMeanIoU))} | {group.Average(r => r.TrainSeconds):F0} s | {group.Average(r => r.EvalSeconds):F0} s |");
+            AtomicFile.WriteAllText(resultsPath, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            return 0;
+        }
+        finally { abruptStop.Dispose(); }
     }
 
     /// <summary>A run's line in the experiment's report: steps, time and losses of what this start ran

@@ -45,6 +45,10 @@ public sealed class RunFolder : IDisposable
             throw new OutputException($"--output '{output}' is the filesystem's root: a run keeps its records, lock and checkpoints in its own folder; choose one");
         if (RunFiles.Concat([LockName, OwnerName, PictureName]).FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten (clusters.png: after the last step)
             throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
+        // the log is appended to, the owner's record written: a FIFO there waited for a reader forever (train.log hung `train`
+        // with no output once); the records read back say so themselves (Foreign, MetricsLog)
+        if (new[] { "train.log", OwnerName }.FirstOrDefault(file => File.Exists(System.IO.Path.Combine(path, file)) && !RegularFile.IsReadable(System.IO.Path.Combine(path, file))) is { } odd)
+            throw new OutputException($"--output '{output}' holds a {odd} that is no regular file this process can read (a FIFO, a socket or a dangling link?), where a run keeps its file of that name: move it away, or choose another --output");
         var data = DataLocations(config);
         bool lockExisted = Present(System.IO.Path.Combine(path, LockName)), ownerExisted = Present(System.IO.Path.Combine(path, OwnerName));
         // refused before the lock, which would leave run.lock beside the records; again under it,

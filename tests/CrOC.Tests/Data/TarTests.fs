@@ -181,6 +181,22 @@ let tests =
             File.Delete tar
         }
 
+        test "an archive that is a FIFO is refused at once: every data command waited for its writer (and with one, an internal error: its stream cannot seek)" {
+            let dir = DataTests.tempDir "fifo-tar"
+            let fifo = Path.Combine(dir, "shard.tar")
+            makeFifo fifo
+            let list = Path.Combine(dir, "list.txt")
+            File.WriteAllText(list, fifo + "\n")
+            for root in [ fifo; fifo + "#train"; list ] do
+                let finding = Threading.Tasks.Task.Run(fun () -> ImageSources.Find([ root ], ignore) |> ignore)
+                let finished = try finding.Wait(TimeSpan.FromSeconds 20.0) with :? AggregateException -> true
+                Expect.isTrue finished $"{root}: refused, not waited for"
+                let e = present (present finding.Exception).InnerException
+                Expect.isTrue (e :? DatasetException) $"{root}: the data's refusal ({e.GetType().Name})"
+                Expect.stringContains e.Message "is no regular file this process can read" $"{root}: says why"
+            Directory.Delete(dir, true)
+        }
+
         test "a pax record whose length leaves no room for its newline, or overflows, is a malformed header, reported; the members before it are used" {
             // The second member's pax data block (before its own header): "2 \n" claims a 2-byte record;
             // a length near int.MaxValue after a first record must not wrap around.
@@ -305,6 +321,15 @@ let tests =
             Expect.isNull archive.Problem "a clean archive"
             Expect.sequenceEqual [ for m in archive.Members -> m.Name ] [ "big.jpg"; "paxed.jpg"; "after.jpg" ] "every file, the one after the folder under its own name"
             for m in archive.Members do Expect.sequenceEqual (archive.Read m) data (m.Name + ": its bytes")
+            // a pax size that is no number is named as such ("pax size -1 … runs past the end of the file" once)
+            for size in [ "7x0"; "-5" ] do
+                let record = $"{9 + size.Length} size={size}\n"
+                File.WriteAllBytes(path, Array.concat [ rawHeader "first.jpg" '0' (octalSize 700L); blocks data
+                                                        rawHeader "PaxHeaders/bad.jpg" 'x' (octalSize (int64 record.Length)); blocks (Text.Encoding.ASCII.GetBytes record)
+                                                        rawHeader "bad.jpg" '0' (octalSize 0L); blocks data; Array.zeroCreate 1024 ])
+                let archive = TarArchive.Open path
+                Expect.sequenceEqual [ for m in archive.Members -> m.Name ] [ "first.jpg" ] $"pax size {size}: the member before it"
+                Expect.stringContains (present archive.Problem) "bad pax size of the member at byte" $"pax size {size}: named"
             Directory.Delete(dir, true)
         }
 

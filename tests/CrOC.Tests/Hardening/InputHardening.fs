@@ -203,6 +203,8 @@ let tests =
             makeFifo fifoWeights
             let recordsAsFolders = Path.Combine(dir, "records-as-folders")
             Directory.CreateDirectory(Path.Combine(recordsAsFolders, "metrics.jsonl")) |> ignore
+            let resultsAsFolder = Path.Combine(dir, "results-as-folder")
+            Directory.CreateDirectory(Path.Combine(resultsAsFolder, "results.json")) |> ignore
             let pictureAsFolder = Path.Combine(dir, "picture-as-folder")
             Directory.CreateDirectory(Path.Combine(pictureAsFolder, "clusters.png")) |> ignore
             let eventsAsFile = Directory.CreateDirectory(Path.Combine(dir, "events-as-file")).FullName
@@ -308,6 +310,7 @@ let tests =
                   2, [ "experiment"; "--train-args=--move-aside" ], "'--move-aside' is the suite's own"
                   2, [ "train"; "--output"; Path.Combine(aFile, "run") ], "which is a file, not a folder"
                   2, [ "experiment"; "--output"; aFile ], "is a file, not a folder"
+                  2, [ "experiment"; "--output"; resultsAsFolder ], "holds a folder named results.json, where the suite writes its results" // after the whole suite, "I/O error: Is a directory" (exit 1) once
                   2, [ "bench-vit"; "--arch"; "tiny"; "--size"; "4096"; "--patch"; "1"; "--batch"; "1" ], "gives 16,777,217 tokens per image: the activations" // swapped for minutes once
                   2, [ "bench-block"; "--size"; "2048"; "--patch"; "2" ], "tokens per image: the activations"
                   2, [ "eval-knn"; "--k"; "5"; "--k"; "7" ], "--k is given 2 times (5, 7): give it once"

@@ -340,13 +340,15 @@ let tests =
                 Directory.Delete(output, true)
         }
 
-        test "a FIFO or a device where a run's record or metrics belong is refused, never waited for or read without end (a FIFO config.json, run.json or metrics.jsonl hung the start until killed; metrics.jsonl linked to /dev/zero ran out of memory)" {
+        test "a FIFO or a device where a run's record, log or metrics belong is refused, never waited for or read without end (a FIFO config.json, run.json, metrics.jsonl, train.log or run.owner hung the start until killed; metrics.jsonl linked to /dev/zero ran out of memory)" {
             let fifo = makeFifo
             let zero (path: string) = File.CreateSymbolicLink(path, "/dev/zero") |> ignore
             for file, make, expected in [ "config.json", fifo, "holds a config.json that is not a croc-host run's"
                                           "run.json", fifo, "holds a run.json that is not a croc-host run's"
                                           "metrics.jsonl", fifo, "metrics.jsonl' is no regular file"
-                                          "metrics.jsonl", zero, "metrics.jsonl' reads past its length" ] do
+                                          "metrics.jsonl", zero, "metrics.jsonl' reads past its length"
+                                          "train.log", fifo, "holds a train.log that is no regular file this process can read" // appended to: hung with no output once
+                                          "run.owner", fifo, "holds a run.owner that is no regular file this process can read" ] do
                 let output = DataTests.tempDir "not-regular"
                 if file = "metrics.jsonl" then // a run's, resumed: its records read, then its metrics
                     let code, _, err = croc 120 (trainArgs output [ "--max-steps"; "1" ])

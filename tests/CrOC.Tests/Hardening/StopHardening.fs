@@ -139,6 +139,19 @@ let tests =
             for folder in [ output; ignoring; experiment ] do Directory.Delete(folder, true)
         }
 
+        test "the synthetic experiment stopped outside its runs (a probe) ends in one line with the signal's code (it ended silently once)" {
+            let experiment = DataTests.tempDir "experiment-probe-stop"
+            let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if not (List.contains name [ "output"; "data"; "epochs" ]) then yield sprintf "--%s %s" name value ]) + " --max-steps 2"
+            let lastCheckpoint = Path.Combine(experiment, "croc-seed0", "checkpoints", "step-00000002.safetensors")
+            // the probe's 1000 epochs outlast the wait: the signal comes while it trains
+            let code, out, err = stoppedWhen [ "experiment"; "--seeds"; "0"; "--output"; experiment; "--probe-epochs"; "1000"; "--train-args=" + trainArgsText ]
+                                             (fun _ -> File.Exists lastCheckpoint) "CrOC's run never finished" 1000 "INT" 30000
+            Expect.equal code 130 (out + err)
+            Expect.stringContains err "croc-host experiment: stopped by SIGINT before it finished (exit 130)" "one line says so"
+            Expect.isFalse (out.Contains "DINO-only") "stopped before the next run"
+            Directory.Delete(experiment, true)
+        }
+
         test "a stop signal while the synthetic scenes are being generated ends the generation: exit 0 at once, the half-built copy removed" {
             // "interrupt: stopping (no step is running)", then the generation went on (for hours at the largest --synthetic-train) once
             let home = DataTests.tempDir "stop-generating"
