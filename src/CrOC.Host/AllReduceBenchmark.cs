@@ -58,6 +58,7 @@ public static class AllReduceBenchmark
         {
             throw new OptionException("run it with several processes, e.g. mpirun -np 2 croc-host bench-allreduce");
         }
+        ranks.AgreeOnSettings(Agreement.SettingsOf(o)); // the sizes and counts of the all-reduces below
         torch.set_num_threads(1);
         var print = ranks.IsRoot ? (Action<string>)Console.WriteLine : _ => { };
         int n = ranks.World;

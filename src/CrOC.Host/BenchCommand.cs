@@ -88,6 +88,7 @@ public static class BenchCommand
         torch.set_num_threads(threads);
         var config = ConfigOf(o);
         precision = config.Precision; // auto resolved
+        ranks.AgreeOnSettings(Agreement.SettingsOf(o with { Precision = precision })); // the step's shapes, its count, and images/s (processes × --batch)
         var croc = CrocSetup.Croc(config);
         var vit = croc.Network.Vit;
         if (device.type == DeviceType.CPU) CrocSetup.CheckStepMemory(config, batch, $"--size {vit.ImageSize} with the preset's patch {vit.Patch}", headOptions: null);

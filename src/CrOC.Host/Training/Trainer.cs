@@ -221,39 +221,17 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     void StartTogether(TrainingState state, DatasetIdentity dataset, long totalSteps)
     {
         if (ranks.World == 1) return;
-        void Agree(string what, double value, string advice, bool showValues = true)
-        {
-            var seen = ranks.AllGatherValues(value);
-            if (seen.Distinct().Count() > 1)
-                throw new RanksDisagreeException($"the processes disagree on {what}{(showValues ? $" ({string.Join(", ", seen)})" : "")}: {advice}");
-        }
-        Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
-        Agree("the number of training images", dataset.Images, "every machine needs the same dataset at the same path");
-        Agree("the training images (as many, but of other names, or order, or archive member sizes)", dataset.Fingerprint, "every machine needs the same dataset at the same path", showValues: false);
-        Agree("the number of steps", totalSteps, "every process needs the same options");
-        var settings = SettingHashes();
-        Agree("the number of settings", settings.Count, "every machine needs the same croc-host build"); // before gathering one value per setting
-        AgreeOnSettings(settings);
+        ranks.Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
+        ranks.Agree("the number of training images", dataset.Images, "every machine needs the same dataset at the same path");
+        ranks.Agree("the training images (as many, but of other names, or order, or archive member sizes)", dataset.Fingerprint, "every machine needs the same dataset at the same path", showValues: false);
+        ranks.Agree("the number of steps", totalSteps, "every process needs the same options");
+        ranks.AgreeOnSettings(Settings(), "every process needs the same options and config file");
         ranks.BroadcastFromRoot(state.Student.Concat(state.Teacher).Select(t => t.Tensor).Append(state.Model.Centre).Append(state.Model.CentreC));
     }
 
-    /// <summary>Each setting of the config with a hash of its value, in the config's order.</summary>
-    List<(string Key, double Hash)> SettingHashes() =>
-        JsonNode.Parse(config.ToJson())!.AsObject().Select(kv => (kv.Key, Hash: (double)StableHash.Of(kv.Value?.ToJsonString() ?? "null"))).ToList();
-
-    /// <summary>Every setting's hash gathered from every rank (one all-gather, the same count on each):
-    /// the settings whose values differ are named. `--precision auto` resolves per machine, so mixed
-    /// CPUs differ there.</summary>
-    void AgreeOnSettings(List<(string Key, double Hash)> settings)
-    {
-        double[] seen;
-        using (torch.NewDisposeScope())
-            seen = ranks.AllGather(torch.tensor(settings.Select(s => s.Hash).ToArray(), torch.float64)).data<double>().ToArray(); // (W · n), rank-major
-        var differing = settings.Where((_, i) => Enumerable.Range(0, ranks.World).Select(r => seen[r * settings.Count + i]).Distinct().Count() > 1).Select(s => s.Key).ToList();
-        if (differing.Count == 0) return;
-        var precision = differing.Contains("precision") ? " (--precision auto picks bf16 per machine: give --precision bf16 or fp32 on machines of different CPUs)" : "";
-        throw new RanksDisagreeException($"the processes disagree on the setting(s) {string.Join(", ", differing)}{precision}: every process needs the same options and config file");
-    }
+    /// <summary>Each setting of the config with its value as JSON, in the config's order.</summary>
+    List<(string Key, string Value)> Settings() =>
+        JsonNode.Parse(config.ToJson())!.AsObject().Select(kv => (kv.Key, kv.Value?.ToJsonString() ?? "null")).ToList();
 
     /// <summary>The items an enumerator has left, taken one at a time as they are asked for.</summary>
     static IEnumerable<T> Rest<T>(IEnumerator<T> items)

@@ -351,6 +351,20 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "bench-allreduce and bench: ranks given different settings are refused naming them, before the collectives that depend on them" {
+            // different --repeats ran unmatched all-reduces (a heap corruption, SIGABRT); a different --batch printed images/s as if both had rank 0's
+            let allReduce (repeats: string) = [ "bench-allreduce"; "--sizes"; "1,2"; "--repeats"; repeats ]
+            let code, text = mpirun 1 (allReduce "3" @ [ ":"; "-np"; "1"; "dotnet"; hostDll ] @ allReduce "5") |> finish 60
+            Expect.equal code 2 (sprintf "bad input, as a single process's bad option:\n%s" text)
+            Expect.stringContains text "disagree on the setting(s) repeats:" "names the setting"
+            Expect.isFalse (text.Contains "MPI_ABORT") (sprintf "every rank meets the disagreement and ends normally:\n%s" text)
+            let bench (batch: string) = [ "bench"; "--preset"; "tiny"; "--batch"; batch; "--repeats"; "1"; "--no-data"; "--precision"; "fp32" ]
+            let code, text = mpirun 1 (bench "2" @ [ ":"; "-np"; "1"; "dotnet"; hostDll ] @ bench "4") |> finish 120
+            Expect.equal code 2 (sprintf "bad input:\n%s" text)
+            Expect.stringContains text "disagree on the setting(s) batch:" "names the setting"
+            Expect.isFalse (text.Contains "images/s") "no step was timed"
+        }
+
         test "ranks whose datasets differ in names only (as many images) are refused before the first step" {
             let output = DataTests.tempDir "dp-datasets"
             // one relative --data, resolved in each rank's own working folder: the options agree, the images do not
