@@ -9,6 +9,15 @@ public static class Collectives
     /// <summary>Variables an MPI launcher sets in each process it starts (Open MPI's mpirun, PMIx launchers such as srun).</summary>
     static readonly string[] LauncherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK"];
 
+    /// <summary>"rank R/W" as the launcher numbers this process (Open MPI's, else PMIx's variables),
+    /// known before MPI_Init: the same as MPI's rank and size once it returns.</summary>
+    public static string LauncherRank()
+    {
+        string? Variable(string name) => Environment.GetEnvironmentVariable(name);
+        var rank = Variable("OMPI_COMM_WORLD_RANK") ?? Variable("PMIX_RANK") ?? "?";
+        return Variable("OMPI_COMM_WORLD_SIZE") is { } size ? $"rank {rank}/{size}" : $"rank {rank}";
+    }
+
     public static bool LaunchedByMpi => LauncherVariables.Any(v => Environment.GetEnvironmentVariable(v) is not null);
 
     /// <summary>MPI when the process was started by an MPI launcher, else the single process

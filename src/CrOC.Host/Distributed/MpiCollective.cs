@@ -5,7 +5,7 @@ namespace CrOC.Host.Distributed;
 /// <summary>
 /// The collectives over Open MPI's COMM_WORLD. Buffers are passed to MPI by address: a contiguous
 /// CPU tensor directly, any other tensor (a CUDA one, a strided view) through a contiguous host copy.
-/// Each call but <see cref="AwaitLocalWork"/> (also what <see cref="AwaitRootWork"/> is on ranks other
+/// The start (MPI_Init and the ranks' first exchange) and each call but <see cref="AwaitLocalWork"/> (also what <see cref="AwaitRootWork"/> is on ranks other
 /// than 0: a slow disk is no hung rank) runs under the <see cref="Watchdog"/>.
 /// </summary>
 public sealed class MpiCollective : ICollective
@@ -25,10 +25,16 @@ public sealed class MpiCollective : ICollective
     MpiCollective(OpenMpi mpi, TimeSpan timeout)
     {
         this.mpi = mpi;
-        mpi.Init();
-        Rank = mpi.Rank();
-        World = mpi.Size();
-        (LocalRank, LocalWorld) = mpi.OnThisMachine();
+        // MPI_Init and the split wait for every process of the run: one that never starts MPI (it failed
+        // or exited first, or waits for its input) would hold this one there forever
+        var starting = new Watchdog(timeout, Watchdog.ExitProcess(Collectives.LauncherRank()));
+        using (starting.Guard("the start of the run (MPI_Init)", "another process of the run has not joined (it ended or failed before starting MPI, or is still waiting, e.g. for its --config)"))
+        {
+            mpi.Init();
+            Rank = mpi.Rank();
+            World = mpi.Size();
+            (LocalRank, LocalWorld) = mpi.OnThisMachine();
+        }
         watchdog = new Watchdog(timeout, Watchdog.ExitProcess($"rank {Rank}/{World}"));
     }
 

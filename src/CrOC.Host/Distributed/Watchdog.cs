@@ -10,9 +10,9 @@ namespace CrOC.Host.Distributed;
 /// </summary>
 public sealed class Watchdog(TimeSpan timeout, Action<string> onTimeout)
 {
-    /// <summary>Guards one operation until the returned object is disposed.</summary>
-    public IDisposable Guard(string what) =>
-        new Timer(_ => onTimeout($"{what} did not complete within {timeout.TotalSeconds:F0} s: another rank has probably died or hangs"),
+    /// <summary>Guards one operation until the returned object is disposed; <paramref name="why"/>: the likely cause.</summary>
+    public IDisposable Guard(string what, string why = "another rank has probably died or hangs") =>
+        new Timer(_ => onTimeout($"{what} did not complete within {timeout.TotalSeconds:F0} s: {why}"),
             null, timeout, System.Threading.Timeout.InfiniteTimeSpan);
 
     [DllImport("libc", EntryPoint = "_exit")] static extern void ExitNow(int code);
