@@ -4,22 +4,35 @@ using Microsoft.Win32.SafeHandles;
 namespace CrOC.Data;
 
 /// <summary>
-/// Reads an existing path that a command may replace, to tell whether it is an earlier output of
-/// its own, without hanging on what is no file: the path is opened without blocking (a FIFO with
-/// no writer would block an ordinary open forever) and only a seekable file is read, and only its
-/// first bytes (a device such as /dev/full never ends).
+/// Opens a path that should hold a regular file (an earlier output of a command, to tell whether it is
+/// its own; a record; a data archive) without hanging on what is no file: the path is opened without
+/// blocking (a FIFO with no writer would block an ordinary open forever) and only a seekable file is
+/// read, and only its first bytes where a record is read (a device such as /dev/full never ends).
 /// </summary>
 public static class RegularFile
 {
     const int ReadOnly = 0, NonBlocking = 0x800, CloseOnExec = 0x80000; // Linux's O_RDONLY, O_NONBLOCK, O_CLOEXEC
 
+    /// <summary>What an unseekable path is called in <see cref="Open(string, out string)"/>'s reason.</summary>
+    public const string NotRegular = "not a regular file (a FIFO, a socket or a terminal?)";
+
     /// <summary>A read stream over <paramref name="path"/> when it opens and is seekable (a regular
     /// file, or a device that behaves as one); null for a pipe, FIFO, socket or terminal, or a path
     /// that cannot be opened.</summary>
-    public static FileStream? Open(string path)
+    public static FileStream? Open(string path) => Open(path, out _);
+
+    /// <summary>As <see cref="Open(string)"/>; where it gives null, <paramref name="whyNot"/> says why: the
+    /// system's reason when the path does not open ("No such file or directory" for a missing file or a
+    /// dangling link, "Permission denied"), else <see cref="NotRegular"/>.</summary>
+    public static FileStream? Open(string path, out string whyNot)
     {
+        whyNot = NotRegular;
         int descriptor = Native.open(path, ReadOnly | NonBlocking | CloseOnExec);
-        if (descriptor < 0) return null;
+        if (descriptor < 0)
+        {
+            whyNot = Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
+            return null;
+        }
         var handle = new SafeFileHandle(descriptor, ownsHandle: true);
         try
         {

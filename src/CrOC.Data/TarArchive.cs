@@ -40,7 +40,7 @@ public sealed class TarArchive
         try
         {
             // a FIFO is refused, not waited for (every data command hung on one; with a writer, its Length was an internal error)
-            using var stream = RegularFile.Open(path) ?? (File.Exists(path) ? throw new NotRegularFileException(path) : new FileStream(path, FileMode.Open, FileAccess.Read));
+            using var stream = RegularFile.Open(path, out var whyNot) ?? throw new DatasetException($"cannot read the archive '{path}': {whyNot}");
             var entries = new List<TarEntry>();
             var problem = Index(stream, entries);
             var (members, notes) = TarLinks.Resolve(entries);

@@ -52,7 +52,7 @@ public static class AllReduceBenchmark
     public static int Run(AllReduceBenchmarkOptions o)
     {
         var (sizes, repeats, stepSeconds) = (o.Sizes, o.Repeats, o.StepSeconds);
-        if (sizes.Select(Elements).Distinct().Count() < 2) throw new OptionException($"--sizes needs two different sizes at least (the latency comes from the smallest, the bandwidth from the largest), got {string.Join(",", sizes)}{(sizes.Distinct().Count() > 1 ? $" ({string.Join(", ", sizes.Select(Elements).Distinct())} float32 element(s): a buffer is 4 bytes at least)" : "")}");
+        if (sizes.Select(Elements).Distinct().Count() < 2) throw new OptionException($"--sizes needs two different sizes at least (the latency comes from the smallest, the bandwidth from the largest), got {string.Join(",", sizes)}{(sizes.Distinct().Count() > 1 ? $" (each rounds down to {Elements(sizes[0])} whole float32 element(s) of 4 bytes, one at least)" : "")}");
         using var ranks = Collectives.FromEnvironment(TimeSpan.FromSeconds(120));
         if (ranks.World < 2)
         {

@@ -5,8 +5,9 @@ namespace CrOC.Host.Distributed;
 /// <summary>
 /// The collectives over Open MPI's COMM_WORLD. Buffers are passed to MPI by address: a contiguous
 /// CPU tensor directly, any other tensor (a CUDA one, a strided view) through a contiguous host copy.
-/// The start (MPI_Init and the ranks' first exchange) and each call but <see cref="AwaitLocalWork"/> (also what <see cref="AwaitRootWork"/> is on ranks other
-/// than 0: a slow disk is no hung rank) runs under the <see cref="Watchdog"/>.
+/// The start (MPI_Init and the ranks' first exchange) and each call but <see cref="AwaitLocalWork"/>
+/// (also what <see cref="AwaitRootWork"/> is on ranks other than 0: a slow disk is no hung rank) runs
+/// under a <see cref="Watchdog"/>.
 /// </summary>
 public sealed class MpiCollective : ICollective
 {
@@ -22,13 +23,17 @@ public sealed class MpiCollective : ICollective
     public int LocalWorld { get; }
     public int LocalRank { get; }
 
+    /// <summary>The least time MPI_Init may wait for the other processes, whatever a short collective timeout says.</summary>
+    public static readonly TimeSpan StartAtLeast = TimeSpan.FromSeconds(30);
+
     MpiCollective(OpenMpi mpi, TimeSpan timeout)
     {
         this.mpi = mpi;
         // MPI_Init and the split wait for every process of the run: one that never starts MPI (it failed
-        // or exited first, or waits for its input) would hold this one there forever
-        var starting = new Watchdog(timeout, Watchdog.ExitProcess(Collectives.LauncherRank()));
-        using (starting.Guard("the start of the run (MPI_Init)", "another process of the run has not joined (it ended or failed before starting MPI, or is still waiting, e.g. for its --config)"))
+        // or exited first, or waits for its input) would hold this one there forever. The limit also
+        // covers the processes' start-up gap (a loaded or cold machine): the collectives' timeout, StartAtLeast at least.
+        var starting = new Watchdog(timeout > StartAtLeast ? timeout : StartAtLeast, Watchdog.ExitProcess(Collectives.LauncherRank()));
+        using (starting.Guard("the start of the run (MPI_Init)", "another process of the run has not joined (it ended or failed before starting MPI, or is still waiting for its input)"))
         {
             mpi.Init();
             Rank = mpi.Rank();

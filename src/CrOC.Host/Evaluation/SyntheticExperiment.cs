@@ -49,27 +49,27 @@ public static class SyntheticExperiment
 
     public static int Run(ExperimentOptions o, string output)
     {
-        var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds ?? [0, 1], o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
-        var extra = TrainPairs(o.TrainArgs);
-        if (o.Quick) throw new OptionException("--quick is the real suite's try-out (--suite real); the synthetic suite's size is set by --seeds, --train-args and the probe options");
-        TrainConfig recipe;
-        try { recipe = TrainConfig.Resolve(extra); }
-        catch (Exception e) when (e is OptionException or ConfigException) { throw new OptionException($"--train-args: {e.Message} (they are `croc-host train --help`'s options)"); }
-        // a --config file may not set what the literal words may not (its data would be recorded, the scenes used)
-        if (extra.FirstOrDefault(p => p.Name == "config").Value is { } file && TrainConfig.SettingsOf(file).FirstOrDefault(SuiteSettings.Contains) is { } own)
-            throw new OptionException($"--train-args: --config '{file}' sets '{own}', which is the suite's own {SuiteOwnReason}; leave it out of the file");
-        int patch = recipe.Patch; // checked before hours of pre-training, not after
-        if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of the patch size {patch}");
-
-        output = OutputPaths.Folder(output, "--output"); // a file there is named now, not as the first run's folder
-        var resultsPath = Path.Combine(output, "results.json");
-        if (Directory.Exists(resultsPath)) // the whole suite ran, then "I/O error: Is a directory" once
-            throw new OutputException($"--output '{output}' holds a folder named results.json, where the suite writes its results: move it away, or choose another --output");
-        // Outside the trainer's own handlers (the scenes' generation, the probes) a stop signal ends the suite in
-        // one line: it ended silently with 130 / 143 once. One set of handlers at a time, as train's.
+        // Outside the trainer's own handlers (a --config FIFO in --train-args, the scenes' generation, the probes) a
+        // stop signal ends the suite in one line: it ended silently with 130 / 143 once. One set of handlers at a time, as train's.
         var abruptStop = AbruptStop.Install("experiment");
         try
         {
+            var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds ?? [0, 1], o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
+            var extra = TrainPairs(o.TrainArgs);
+            if (o.Quick) throw new OptionException("--quick is the real suite's try-out (--suite real); the synthetic suite's size is set by --seeds, --train-args and the probe options");
+            TrainConfig recipe;
+            try { recipe = TrainConfig.Resolve(extra); }
+            catch (Exception e) when (e is OptionException or ConfigException) { throw new OptionException($"--train-args: {e.Message} (they are `croc-host train --help`'s options)"); }
+            // a --config file may not set what the literal words may not (its data would be recorded, the scenes used)
+            if (extra.FirstOrDefault(p => p.Name == "config").Value is { } file && TrainConfig.SettingsOf(file).FirstOrDefault(SuiteSettings.Contains) is { } own)
+                throw new OptionException($"--train-args: --config '{file}' sets '{own}', which is the suite's own {SuiteOwnReason}; leave it out of the file");
+            int patch = recipe.Patch; // checked before hours of pre-training, not after
+            if (size % patch != 0) throw new OptionException($"--size {size} is not a multiple of the patch size {patch}");
+
+            output = OutputPaths.Folder(output, "--output"); // a file there is named now, not as the first run's folder
+            var resultsPath = Path.Combine(output, "results.json");
+            if (Directory.Exists(resultsPath)) // the whole suite ran, then "I/O error: Is a directory" once
+                throw new OutputException($"--output '{output}' holds a folder named results.json, where the suite writes its results: move it away, or choose another --output");
             var data = SyntheticDataset.Ensure(recipe); // --train-args' --synthetic-train/-val included
             var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
             int classes = SyntheticScenes.ClassNames.Length;

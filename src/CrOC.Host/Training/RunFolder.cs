@@ -47,8 +47,12 @@ public sealed class RunFolder : IDisposable
             throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
         // the log is appended to, the owner's record written: a FIFO there waited for a reader forever (train.log hung `train`
         // with no output once); the records read back say so themselves (Foreign, MetricsLog)
-        if (new[] { "train.log", OwnerName }.FirstOrDefault(file => File.Exists(System.IO.Path.Combine(path, file)) && !RegularFile.IsReadable(System.IO.Path.Combine(path, file))) is { } odd)
-            throw new OutputException($"--output '{output}' holds a {odd} that is no regular file this process can read (a FIFO, a socket or a dangling link?), where a run keeps its file of that name: move it away, or choose another --output");
+        foreach (var file in new[] { "train.log", OwnerName }.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
+        {
+            using var stream = RegularFile.Open(file, out var whyNot);
+            if (stream is null)
+                throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that a run cannot use: {whyNot}; move it away, or choose another --output");
+        }
         var data = DataLocations(config);
         bool lockExisted = Present(System.IO.Path.Combine(path, LockName)), ownerExisted = Present(System.IO.Path.Combine(path, OwnerName));
         // refused before the lock, which would leave run.lock beside the records; again under it,

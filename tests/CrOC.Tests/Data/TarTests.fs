@@ -193,7 +193,12 @@ let tests =
                 Expect.isTrue finished $"{root}: refused, not waited for"
                 let e = present (present finding.Exception).InnerException
                 Expect.isTrue (e :? DatasetException) $"{root}: the data's refusal ({e.GetType().Name})"
-                Expect.stringContains e.Message "is no regular file this process can read" $"{root}: says why"
+                Expect.stringContains e.Message $"cannot read the archive '{fifo}': not a regular file (a FIFO, a socket or a terminal?)" $"{root}: says why"
+            // a link to nothing is named as missing, as before (not taken for a FIFO)
+            let dangling = Path.Combine(dir, "gone.tar")
+            File.CreateSymbolicLink(dangling, Path.Combine(dir, "nowhere.tar")) |> ignore
+            let e = Expect.throwsC (fun () -> TarArchive.Open dangling |> ignore) id
+            Expect.stringContains e.Message $"cannot read the archive '{dangling}': No such file or directory" "the system's reason"
             Directory.Delete(dir, true)
         }
 

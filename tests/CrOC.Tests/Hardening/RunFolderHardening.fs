@@ -347,8 +347,8 @@ let tests =
                                           "run.json", fifo, "holds a run.json that is not a croc-host run's"
                                           "metrics.jsonl", fifo, "metrics.jsonl' is no regular file"
                                           "metrics.jsonl", zero, "metrics.jsonl' reads past its length"
-                                          "train.log", fifo, "holds a train.log that is no regular file this process can read" // appended to: hung with no output once
-                                          "run.owner", fifo, "holds a run.owner that is no regular file this process can read" ] do
+                                          "train.log", fifo, "holds a train.log that a run cannot use: not a regular file (a FIFO, a socket or a terminal?)" // appended to: hung with no output once
+                                          "run.owner", fifo, "holds a run.owner that a run cannot use: not a regular file" ] do
                 let output = DataTests.tempDir "not-regular"
                 if file = "metrics.jsonl" then // a run's, resumed: its records read, then its metrics
                     let code, _, err = croc 120 (trainArgs output [ "--max-steps"; "1" ])

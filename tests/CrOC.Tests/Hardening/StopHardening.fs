@@ -23,19 +23,25 @@ let hostWithSigint (args: string list) =
     info
 
 /// Starts croc-host with `args` (SIGINT at its default), waits (at most 120 s) until `ready` holds for its
-/// PID, then `settle` ms more, sends SIG`signal` and waits at most `endWithin` ms for its end: the exit code,
-/// stdout and stderr. `waiting` says what never came when the process ends first or the wait runs out.
-let stoppedWhen (args: string list) (ready: int -> bool) (waiting: string) (settle: int) (signal: string) (endWithin: int) =
-    use p = present (Process.Start(hostWithSigint args))
-    let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+/// PID and its stdout so far, then `settle` ms more, sends SIG`signal` and waits at most `endWithin` ms for
+/// its end: the exit code, stdout and stderr. `waiting` says what never came when the process ends first or the wait runs out.
+let stoppedWhen (args: string list) (ready: int -> string -> bool) (waiting: string) (settle: int) (signal: string) (endWithin: int) =
+    use p = new Process(StartInfo = hostWithSigint args)
+    let out = Text.StringBuilder()
+    let outSoFar () = lock out (fun () -> out.ToString())
+    p.OutputDataReceived.Add(fun line -> if not (isNull line.Data) then lock out (fun () -> out.AppendLine line.Data |> ignore))
+    p.Start() |> ignore
+    p.BeginOutputReadLine()
+    let err = p.StandardError.ReadToEndAsync()
     let watch = Stopwatch.StartNew()
-    while not (ready p.Id) do
+    while not (ready p.Id (outSoFar ())) do
         if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "%s: %s" waiting err.Result
         Threading.Thread.Sleep 20
     Threading.Thread.Sleep settle
     (present (Process.Start("kill", [| "-" + signal; string p.Id |]))).WaitForExit()
     if not (p.WaitForExit endWithin) then p.Kill true; failwith "did not end"
-    p.ExitCode, out.Result, err.Result
+    p.WaitForExit() // the last lines of stdout handled
+    p.ExitCode, outSoFar (), err.Result
 
 let tests =
     testList "stops and jobs" [
@@ -142,10 +148,9 @@ let tests =
         test "the synthetic experiment stopped outside its runs (a probe) ends in one line with the signal's code (it ended silently once)" {
             let experiment = DataTests.tempDir "experiment-probe-stop"
             let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if not (List.contains name [ "output"; "data"; "epochs" ]) then yield sprintf "--%s %s" name value ]) + " --max-steps 2"
-            let lastCheckpoint = Path.Combine(experiment, "croc-seed0", "checkpoints", "step-00000002.safetensors")
-            // the probe's 1000 epochs outlast the wait: the signal comes while it trains
+            // the run's summary line comes after the trainer's handlers are gone; the probe's 1000 epochs outlast the wait
             let code, out, err = stoppedWhen [ "experiment"; "--seeds"; "0"; "--output"; experiment; "--probe-epochs"; "1000"; "--train-args=" + trainArgsText ]
-                                             (fun _ -> File.Exists lastCheckpoint) "CrOC's run never finished" 1000 "INT" 30000
+                                             (fun _ out -> Text.RegularExpressions.Regex.IsMatch(out, "(?m)^   2 steps in [0-9]+ s")) "CrOC's run never finished" 300 "INT" 30000
             Expect.equal code 130 (out + err)
             Expect.stringContains err "croc-host experiment: stopped by SIGINT before it finished (exit 130)" "one line says so"
             Expect.isFalse (out.Contains "DINO-only") "stopped before the next run"
@@ -177,7 +182,7 @@ let tests =
             Directory.Delete(home, true)
         }
 
-        test "train stopped by a signal before its trainer's handlers (waiting for a --config FIFO's writer) says so in one line and ends as the signal does (silently once)" {
+        test "train and experiment stopped by a signal before a trainer's handlers (waiting for a --config FIFO's writer) say so in one line and end as the signal does (silently once)" {
             let dir = DataTests.tempDir "stopped-start"
             let fifo = Path.Combine(dir, "config.json")
             makeFifo fifo
@@ -186,10 +191,12 @@ let tests =
             let waitingForWriter (pid: int) =
                 try File.ReadAllText(sprintf "/proc/%d/wchan" pid).StartsWith "wait_for_partner" with :? IOException | :? UnauthorizedAccessException -> false
             for signal, expected in [ "INT", 130; "TERM", 143 ] do
-                let code, out, err = stoppedWhen [ "train"; "--config"; fifo; "--output"; Path.Combine(dir, "run") ] waitingForWriter "never waited for the FIFO" 0 signal 30_000
-                Expect.equal code expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out err)
-                Expect.stringContains err (sprintf "croc-host train: stopped by SIG%s before it finished (exit %d)" signal expected) "said in one line"
-                Expect.isFalse (Directory.Exists(Path.Combine(dir, "run"))) "no run folder"
+                for command in [ [ "train"; "--config"; fifo; "--output"; Path.Combine(dir, "run") ]
+                                 [ "experiment"; "--output"; Path.Combine(dir, "run"); "--train-args=--config " + fifo ] ] do // experiment: silent once
+                    let code, out, err = stoppedWhen command (fun pid _ -> waitingForWriter pid) "never waited for the FIFO" 0 signal 30_000
+                    Expect.equal code expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out err)
+                    Expect.stringContains err (sprintf "croc-host %s: stopped by SIG%s before it finished (exit %d)" command.[0] signal expected) "said in one line"
+                    Expect.isFalse (Directory.Exists(Path.Combine(dir, "run"))) "no run folder"
             Directory.Delete(dir, true)
         }
 
@@ -199,7 +206,7 @@ let tests =
                 let made = Path.Combine(dir, "out-" + signal)
                 let args = [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--size"; "512"; "--batch"; "2"; "--json"; Path.Combine(made, "sub", "knn.json") ]
                 // the folder is made before any work, which takes tens of seconds at 512 px: signalled 1 s into it
-                let code, out, err = stoppedWhen args (fun _ -> Directory.Exists(Path.Combine(made, "sub"))) "the folder was not made" 1000 signal 120_000
+                let code, out, err = stoppedWhen args (fun _ _ -> Directory.Exists(Path.Combine(made, "sub"))) "the folder was not made" 1000 signal 120_000
                 Expect.equal code expected (sprintf "SIG%s ends it as the signal does:\n%s%s" signal out err)
                 Expect.isFalse (Directory.Exists made) (sprintf "SIG%s: the folders it made and left empty are gone (were left once)" signal)
                 Expect.stringContains err (sprintf "croc-host eval-knn: stopped by SIG%s before it finished (exit %d)" signal expected) "said in one line (nothing was said once)"
