@@ -59,6 +59,7 @@ public sealed class ImageDecoder
             try { return ReadOnce(entry); }
             catch (IOException e) when (IsStorageFailure(e) && retry < StorageRetryWaits.Count) { Thread.Sleep(StorageRetryWaits[retry]); }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new DecodeException(entry.Name, "file not found") { Missing = true }; }
+            catch (NotRegularFileException) { throw new DecodeException(entry.Name, NotAnImageFile); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 throw new DecodeException(entry.Name, $"{e.GetType().Name}: {e.Message}") { Storage = IsStorageFailure(e) };
@@ -76,8 +77,10 @@ public sealed class ImageDecoder
     /// of the file: not a missing file, not one cut short, not a path that cannot lead to a file
     /// (a symbolic-link loop, a folder, a name too long: retrying cannot help).</summary>
     public static bool IsStorageFailure(Exception e) =>
-        e is IOException and not (FileNotFoundException or DirectoryNotFoundException or EndOfStreamException or PathTooLongException)
+        e is IOException and not (FileNotFoundException or DirectoryNotFoundException or EndOfStreamException or PathTooLongException or NotRegularFileException)
         && (e.HResult & 0xFFFF) is not (ENOTDIR or EISDIR or ENAMETOOLONG or ELOOP);
+
+    const string NotAnImageFile = "not a regular file (a FIFO or a socket?), not an image file";
 
     const int ENOTDIR = 20, EISDIR = 21, ENAMETOOLONG = 36, ELOOP = 40; // Linux errno values, as .NET puts them in HResult
 
@@ -87,7 +90,18 @@ public sealed class ImageDecoder
         long length = entry.Member is null ? LengthOf(entry.Path) : entry.Length;
         if (length == 0) throw new DecodeException(entry.Name, entry.Member is null ? NoLength(entry.Path) : "empty file");
         CheckBytes(length, entry.Name);
-        return entry.Member is null ? File.ReadAllBytes(entry.Path) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
+        return entry.Member is null ? ReadWhole(entry) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
+    }
+
+    /// <summary>A file's bytes, opened without blocking: a file renamed over by a FIFO since its length was
+    /// read is refused, not waited on (a worker waited for a writer forever once, and the run with it).</summary>
+    byte[] ReadWhole(ImageEntry entry)
+    {
+        using var stream = RegularFile.OpenOrThrow(entry.Path);
+        CheckBytes(stream.Length, entry.Name);
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
     }
 
     /// <summary>The file a link leads to, resolved as the kernel does (a relative target from the link's real
@@ -105,7 +119,7 @@ public sealed class ImageDecoder
     static string NoLength(string path)
     {
         using var stream = RegularFile.Open(path);
-        return stream is null ? "not a regular file (a FIFO or a socket?), not an image file"
+        return stream is null ? NotAnImageFile
             : stream.ReadByte() >= 0 ? "a device, not an image file" : "empty file";
     }
 

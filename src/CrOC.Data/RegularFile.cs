@@ -19,18 +19,47 @@ public static class RegularFile
     /// <summary>A read stream over <paramref name="path"/> when it opens and is seekable (a regular
     /// file, or a device that behaves as one); null for a pipe, FIFO, socket or terminal, or a path
     /// that cannot be opened.</summary>
-    public static FileStream? Open(string path) => Open(path, out _);
+    public static FileStream? Open(string path) => Open(path, out int _);
 
     /// <summary>As <see cref="Open(string)"/>; where it gives null, <paramref name="whyNot"/> says why: the
     /// system's reason when the path does not open ("No such file or directory" for a missing file or a
     /// dangling link, "Permission denied"), else <see cref="NotRegular"/>.</summary>
     public static FileStream? Open(string path, out string whyNot)
     {
-        whyNot = NotRegular;
+        var stream = Open(path, out int error);
+        whyNot = error == 0 ? NotRegular : Marshal.GetPInvokeErrorMessage(error);
+        return stream;
+    }
+
+    /// <summary>As <see cref="Open(string)"/>, a failure raised as an ordinary open raises it
+    /// (<see cref="FileNotFoundException"/> for a missing file or a dangling link,
+    /// <see cref="UnauthorizedAccessException"/>, else an <see cref="IOException"/> whose HResult is the
+    /// errno), and an unseekable path as <see cref="NotRegularFileException"/>: where an ordinary open would
+    /// wait for a FIFO's writer forever (a data file renamed over by a FIFO mid-run hung the run once).</summary>
+    public static FileStream OpenOrThrow(string path)
+    {
+        var stream = Open(path, out int error);
+        if (stream is not null) return stream;
+        var reason = error == 0 ? "" : Marshal.GetPInvokeErrorMessage(error);
+        throw error switch
+        {
+            0 => new NotRegularFileException(path),
+            NoSuchFile => new FileNotFoundException($"'{path}': {reason}", path),
+            PermissionDenied => new UnauthorizedAccessException($"'{path}': {reason}"),
+            _ => new IOException($"'{path}': {reason}", error),
+        };
+    }
+
+    const int NoSuchFile = 2, PermissionDenied = 13; // Linux's ENOENT, EACCES
+
+    /// <summary>The stream, or null with <paramref name="error"/> the open's errno (0: it opened, unseekable).</summary>
+    static FileStream? Open(string path, out int error)
+    {
+        error = 0;
         int descriptor = Native.open(path, ReadOnly | NonBlocking | CloseOnExec);
         if (descriptor < 0)
         {
-            whyNot = Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
+            error = Marshal.GetLastPInvokeError();
             return null;
         }
         var handle = new SafeFileHandle(descriptor, ownsHandle: true);

@@ -218,7 +218,8 @@ public sealed class TarArchive
 
     internal static byte[] ReadMember(string archive, long offset, long length)
     {
-        using var handle = File.OpenHandle(archive, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        using var stream = RegularFile.OpenOrThrow(archive); // an archive renamed over by a FIFO mid-run is refused, not waited on
+        var handle = stream.SafeFileHandle;
         var bytes = new byte[length];
         int done = 0;
         while (done < bytes.Length)

@@ -969,6 +969,14 @@ let tests =
                 let e = Expect.throwsC (fun () -> decoder.Decode(Path.Combine(dir, name)) |> ignore) id :?> DecodeException
                 Expect.isFalse e.Storage (name + ": not the storage's")
                 Expect.stringContains e.Reason says name
+            // an archive renamed over by a FIFO after it was indexed (its member still listed): refused, not waited
+            // on — the loader's workers waited for a writer forever once, and the run with them, beyond SIGTERM
+            let reading = Threading.Tasks.Task.Run(fun () -> decoder.Decode(ImageEntry(Path.Combine(dir, "fifo.jpg"), "member.jpg", 512L, 100L)) |> ignore)
+            let finished = try reading.Wait(TimeSpan.FromSeconds 20.0) with :? AggregateException -> true
+            Expect.isTrue finished "a member of a FIFO: refused at once"
+            let e = present (present reading.Exception).InnerException :?> DecodeException
+            Expect.isFalse e.Storage "not the storage's (not retried)"
+            Expect.stringContains e.Reason "not a regular file (a FIFO or a socket?)" "said"
             // a link's relative target climbing out of a folder reached through a link is taken from the link's
             // real folder, as the kernel reads it (.NET's resolution, by the path as written, found no file once)
             Directory.CreateDirectory(Path.Combine(dir, "set", "imgs")) |> ignore
