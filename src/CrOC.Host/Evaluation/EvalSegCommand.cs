@@ -102,11 +102,12 @@ public static class EvalSegCommand
         }
         if (json is not null)
         {
+            var (miou, miouStd) = Statistics.MeanStd(results.Select(r => r.MeanIoU)); // the sample std, as printed
             FrozenBackboneOptions.WriteJson(json, new
             {
                 weights = Path.GetFullPath(o.Weights), backbone = network, random = o.Random, init_seed = o.RandomSeed,
                 data = Path.GetFullPath(root), train_split = o.TrainSplit, val_split = o.ValSplit, probe, probe_seeds = o.ProbeSeeds,
-                miou = results.Average(r => r.MeanIoU), miou_std = results.Count > 1 ? Statistics.MeanStd(results.Select(r => r.MeanIoU)).Std : (double?)null, seconds, // the sample std over probe seeds, as printed
+                miou, miou_std = results.Count > 1 ? miouStd : (double?)null, seconds,
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
             }, ResultKey);
         }
