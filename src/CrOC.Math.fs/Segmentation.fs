@@ -24,6 +24,12 @@ type Probe = { Weight: Tensor; Bias: Tensor }
 
 let probe (p: Probe) (features: Tensor) : Tensor = torch.nn.functional.conv2d(features, p.Weight, p.Bias)
 
+/// Whether every weight and every bias is finite: a probe with one NaN or ∞ among either scores nothing.
+let isFinite (p: Probe) : bool =
+    use weight = p.Weight.isfinite().all()
+    use bias = p.Bias.isfinite().all()
+    weight.item<bool>() && bias.item<bool>()
+
 /// Cross-entropy of logits (B, C, H, W) against labels (B, H, W) int64, ignoring 255.
 let loss (logits: Tensor) (labels: Tensor) : Tensor =
     torch.nn.functional.cross_entropy(logits, labels, ignore_index = Ignore)

@@ -282,7 +282,7 @@ public sealed class LinearProbe(Vit.VitConfig vit, Vit.VitParams backbone, int c
                 log($"probe (seed {seed}) epoch {epoch + 1}/{options.Epochs}: loss {total / System.Math.Max(1, used):F4}, lr {lr:G3}{(used < batches ? $" ({batches - used} of {batches} batches without a labelled pixel skipped)" : "")}");
         }
         // the last update follows the last finite loss: a probe that overflowed there scored every pixel as one class (--lr 1e39 gave "mIoU 10.5")
-        if (!torch.isfinite(probe.Weight).all().item<bool>() || !torch.isfinite(probe.Bias).all().item<bool>())
+        if (!Segmentation.isFinite(probe))
             throw new NonFiniteException($"the probe's weights are NaN or infinite after its last update (probe seed {seed}): it diverged at --lr {options.Lr:G3}; use a smaller --lr");
         return probe;
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using CrOC.Data;
 using CrOC.Host.CommandLine;
+using CrOC.Host.Runtime;
 using CrOC.Host.Training;
 using CrOC.Host.Weights;
 
@@ -49,7 +50,7 @@ public static class SyntheticExperiment
 
     public static int Run(ExperimentOptions o, string output)
     {
-        // Outside the trainer's own handlers (a --config FIFO in --train-args, the scenes' generation, the probes) a
+        // Outside the trainer's own handlers and the scenes' generation (a --config FIFO in --train-args, the probes) a
         // stop signal ends the suite in one line: it ended silently with 130 / 143 once. One set of handlers at a time, as train's.
         var abruptStop = AbruptStop.Install("experiment");
         try
@@ -70,7 +71,18 @@ public static class SyntheticExperiment
             var resultsPath = Path.Combine(output, "results.json");
             if (Directory.Exists(resultsPath)) // the whole suite ran, then "I/O error: Is a directory" once
                 throw new OutputException($"--output '{output}' holds a folder named results.json, where the suite writes its results: move it away, or choose another --output");
-            var data = SyntheticDataset.Ensure(recipe); // --train-args' --synthetic-train/-val included
+            string data;
+            abruptStop.Dispose(); // one set of handlers at a time: a stop here ended the suite with 130 and left the half-built set
+            using (var generation = CancellingStop.Install())
+            {
+                try { data = SyntheticDataset.Ensure(recipe, generation.Token); } // --train-args' --synthetic-train/-val included
+                catch (OperationCanceledException) when (generation.Requested)
+                {
+                    Console.WriteLine("stopped while generating the synthetic scenes: nothing to save (the half-built set is removed); rerun the same command to go on");
+                    return ExitCodes.Ok;
+                }
+            }
+            abruptStop = AbruptStop.Install("experiment");
             var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
             int classes = SyntheticScenes.ClassNames.Length;
             var rows = new List<Row>();
@@ -86,7 +98,7 @@ public static class SyntheticExperiment
                     var config = TrainConfig.Resolve(pairs);
                     Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
                     using var folder = RunFolder.Claim(runDir, config, moveAside: false);
-                    var runLog = new RunLog(Path.Combine(folder.Path, "train.log"), line => !line.StartsWith("step ", StringComparison.Ordinal)); // train.log has the steps too
+                    var runLog = new RunLog(folder.LogPath, line => !line.StartsWith("step ", StringComparison.Ordinal)); // train.log has the steps too
                     var trainer = new Trainer(config, runLog.Write, folder: folder, dataWarning: runLog.Error);
                     TrainSummary summary;
                     try
@@ -98,7 +110,7 @@ public static class SyntheticExperiment
                     catch (Exception e)
                     {
                         // the run's own log ends with why it ended, as train's does (the command reports it on stderr)
-                        try { File.AppendAllText(Path.Combine(folder.Path, "train.log"), $"croc-host experiment: {ExitCodes.Message(e)}\n"); } catch (Exception) { /* the log may be what failed */ }
+                        try { File.AppendAllText(folder.LogPath, $"croc-host experiment: {ExitCodes.Message(e)}\n"); } catch (Exception) { /* the log may be what failed */ }
                         throw;
                     }
                     if (summary.Interrupted || trainer.StopRequested)

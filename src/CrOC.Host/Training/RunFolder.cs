@@ -17,17 +17,20 @@ namespace CrOC.Host.Training;
 public sealed class RunFolder : IDisposable
 {
     public const string LockName = "run.lock";
+    /// <summary>The run's log: its lines as printed (train's steps included), appended to across resumes.</summary>
+    public const string LogName = "train.log";
     /// <summary>Who holds the lock (pid, host, time): a plain file beside it, readable while the lock is held.</summary>
     public const string OwnerName = "run.owner";
     /// <summary>The online clusters' picture a synthetic run draws after its last step.</summary>
     public const string PictureName = "clusters.png";
-    static readonly string[] RunFiles = ["config.json", "metrics.jsonl", "train.log", "run.json"];
+    static readonly string[] RunFiles = ["config.json", "metrics.jsonl", LogName, "run.json"];
     /// <summary>The most bytes of a record read back (config.json, run.json, run.owner: kilobytes when a run wrote them).</summary>
     const int RecordLimit = 16 << 20;
 
     FileStream? lockFile;
 
     public string Path { get; }
+    public string LogPath => System.IO.Path.Combine(Path, LogName);
     /// <summary>Where an earlier run was moved by <c>--move-aside</c>, or null.</summary>
     public string? MovedTo { get; }
 
@@ -47,7 +50,7 @@ public sealed class RunFolder : IDisposable
             throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
         // the log is appended to, the owner's record written: a FIFO there waited for a reader forever (train.log hung `train`
         // with no output once); the records read back say so themselves (Foreign, MetricsLog)
-        foreach (var file in new[] { "train.log", OwnerName }.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
+        foreach (var file in new[] { LogName, OwnerName }.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
         {
             using var stream = RegularFile.Open(file, out var whyNot);
             if (stream is null)

@@ -67,7 +67,7 @@ public static class TrainCommand
             if (ranks.IsRoot)
             {
                 folder = RunFolder.Claim(config.Output, config, control.MoveAside);
-                logPath = Path.Combine(folder.Path, "train.log");
+                logPath = folder.LogPath;
                 Watchdog.AlsoLogTo(logPath);
             }
             return Train(config, ranks, device, folder, new RunLog(logPath), startStop);

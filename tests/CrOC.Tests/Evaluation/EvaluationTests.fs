@@ -595,6 +595,16 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (toFloat (Segmentation.loss logits labels)) ((log 2.0 + log 4.0) / 2.0) "(ln 2 + ln 4) / 2"
         }
 
+        test "a probe is finite only when its weights and its bias all are (eval-seg refuses to score one that is not)" {
+            use _ = torch.NewDisposeScope()
+            let probeWith (weight: float32) (bias: float32) : Segmentation.Probe =
+                { Weight = torch.tensor([| 0.5f; weight; -1.0f; 2.0f |]).reshape(2L, 2L, 1L, 1L); Bias = torch.tensor([| bias; 0.25f |]) }
+            Expect.isTrue (Segmentation.isFinite (probeWith 1.0f 0.0f)) "all finite"
+            for bad in [ nanf; infinityf; -infinityf ] do
+                Expect.isFalse (Segmentation.isFinite (probeWith bad 0.0f)) (sprintf "a weight %g" bad)
+                Expect.isFalse (Segmentation.isFinite (probeWith 1.0f bad)) (sprintf "only the bias %g" bad) // --lr 1e39 overflows both: this one was untested
+        }
+
         test "the probe's logits: conv then bilinear upsampling equals upsampling then conv (linear maps, weights summing to 1); the upsampling has half-pixel centres" {
             use _ = torch.NewDisposeScope()
             let rng = Random 5

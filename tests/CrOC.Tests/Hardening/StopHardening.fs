@@ -157,28 +157,32 @@ let tests =
             Directory.Delete(experiment, true)
         }
 
-        test "a stop signal while the synthetic scenes are being generated ends the generation: exit 0 at once, the half-built copy removed" {
-            // "interrupt: stopping (no step is running)", then the generation went on (for hours at the largest --synthetic-train) once
+        test "a stop signal while the synthetic scenes are being generated ends the generation: exit 0 at once, the half-built copy removed (train and experiment)" {
+            // train: "interrupt: stopping (no step is running)", then the generation went on (for hours at the largest --synthetic-train) once;
+            // experiment: it ended with 130 and left the half-built copy until the next start
             let home = DataTests.tempDir "stop-generating"
             let data = Path.Combine(home, "data")
-            let info = hostWithSigint [ "train"; "--output"; Path.Combine(home, "run"); "--synthetic-train"; "100000"; "--synthetic-val"; "1"; "--max-steps"; "1" ]
-            info.Environment.["CROC_DATA_HOME"] <- data
-            use p = present (Process.Start info)
-            let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
-            let watch = Stopwatch.StartNew()
-            while not (Directory.Exists data && Directory.GetDirectories(data, "*.partial").Length > 0) do
-                if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "the generation did not start: %s" err.Result
-                Threading.Thread.Sleep 50
-            Threading.Thread.Sleep 500
-            (present (Process.Start("kill", [| "-INT"; string p.Id |]))).WaitForExit()
-            let stopped = Stopwatch.StartNew()
-            if not (p.WaitForExit 30_000) then
-                p.Kill true
-                failtest "still generating 30 s after the signal"
-            Expect.equal p.ExitCode 0 (out.Result + err.Result)
-            Expect.isLessThan stopped.Elapsed.TotalSeconds 15.0 "at once, not after the 100,000 scenes"
-            Expect.stringContains out.Result "stopped while generating the synthetic scenes" "said"
-            Expect.isEmpty (Directory.GetFileSystemEntries data) "the half-built copy removed"
+            let sizes = [ "--synthetic-train"; "100000"; "--synthetic-val"; "1"; "--max-steps"; "1" ]
+            for command in [ "train" :: "--output" :: Path.Combine(home, "run") :: sizes
+                             [ "experiment"; "--seeds"; "0"; "--output"; Path.Combine(home, "experiment"); "--train-args=" + String.Join(" ", sizes) ] ] do
+                let info = hostWithSigint command
+                info.Environment.["CROC_DATA_HOME"] <- data
+                use p = present (Process.Start info)
+                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+                let watch = Stopwatch.StartNew()
+                while not (Directory.Exists data && Directory.GetDirectories(data, "*.partial").Length > 0) do
+                    if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "%s: the generation did not start: %s" command.Head err.Result
+                    Threading.Thread.Sleep 50
+                Threading.Thread.Sleep 500
+                (present (Process.Start("kill", [| "-INT"; string p.Id |]))).WaitForExit()
+                let stopped = Stopwatch.StartNew()
+                if not (p.WaitForExit 30_000) then
+                    p.Kill true
+                    failtestf "%s: still generating 30 s after the signal" command.Head
+                Expect.equal p.ExitCode 0 (out.Result + err.Result)
+                Expect.isLessThan stopped.Elapsed.TotalSeconds 15.0 $"{command.Head}: at once, not after the 100,000 scenes"
+                Expect.stringContains out.Result "stopped while generating the synthetic scenes" $"{command.Head}: said"
+                Expect.isEmpty (Directory.GetFileSystemEntries data) $"{command.Head}: the half-built copy removed"
             Directory.Delete(home, true)
         }
 
