@@ -60,6 +60,7 @@ public sealed class ImageDecoder
             catch (IOException e) when (IsStorageFailure(e) && retry < StorageRetryWaits.Count) { Thread.Sleep(StorageRetryWaits[retry]); }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new DecodeException(entry.Name, "file not found") { Missing = true }; }
             catch (NotRegularFileException) { throw new DecodeException(entry.Name, NotAnImageFile); }
+            catch (IOException e) when (entry.Member is null && (e.HResult & 0xFFFF) == EISDIR) { throw new DecodeException(entry.Name, "a folder, not an image file"); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 throw new DecodeException(entry.Name, $"{e.GetType().Name}: {e.Message}") { Storage = IsStorageFailure(e) };
@@ -86,51 +87,25 @@ public sealed class ImageDecoder
 
     byte[] ReadOnce(ImageEntry entry)
     {
-        if (entry.Member is null && Directory.Exists(entry.Path)) throw new DecodeException(entry.Name, "a folder, not an image file");
-        long length = entry.Member is null ? LengthOf(entry.Path) : entry.Length;
-        if (length == 0) throw new DecodeException(entry.Name, entry.Member is null ? NoLength(entry.Path) : "empty file");
-        CheckBytes(length, entry.Name);
-        return entry.Member is null ? ReadWhole(entry) : TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
+        if (entry.Member is null) return ReadWhole(entry);
+        if (entry.Length == 0) throw new DecodeException(entry.Name, "empty file");
+        CheckBytes(entry.Length, entry.Name);
+        return TarArchive.ReadMember(entry.Path, entry.Offset, entry.Length);
     }
 
-    /// <summary>A file's bytes, opened without blocking: a file renamed over by a FIFO since its length was
-    /// read is refused, not waited on (a worker waited for a writer forever once, and the run with it).</summary>
+    /// <summary>A file's bytes, opened without blocking and sized by what opened (a link's target, as the
+    /// kernel resolves it): a FIFO is refused, not waited on (a worker waited for a writer forever once,
+    /// and the run with it); a device gives no length and is not read on (a link to /dev/zero was read
+    /// until out of memory once); a file's size is checked before its bytes are allocated.</summary>
     byte[] ReadWhole(ImageEntry entry)
     {
         using var stream = RegularFile.OpenOrThrow(entry.Path);
-        CheckBytes(stream.Length, entry.Name);
-        var bytes = new byte[stream.Length];
+        long length = stream.Length;
+        if (length == 0) throw new DecodeException(entry.Name, stream.ReadByte() >= 0 ? "a device, not an image file" : "empty file"); // "empty file" named a FIFO or a device once
+        CheckBytes(length, entry.Name);
+        var bytes = new byte[length];
         stream.ReadExactly(bytes);
         return bytes;
-    }
-
-    /// <summary>The file a link leads to, resolved as the kernel does (a relative target from the link's real
-    /// folder, which .NET's own resolution takes from the link's path as written): a link's own metadata gives
-    /// the length of the name it holds (a link to /dev/zero was read until out of memory, the run's end; one to
-    /// a FIFO waited for a writer forever). A loop or a link to nothing stays the link, whose open then says so.</summary>
-    static FileInfo Followed(string path)
-    {
-        var info = new FileInfo(path);
-        return info.LinkTarget is null ? info : new FileInfo(RealPaths.Of(path));
-    }
-
-    /// <summary>Why a path whose metadata gives no length holds no image, without blocking or reading on:
-    /// an empty file, or no regular file (a FIFO, socket or device, which "empty file" described once).</summary>
-    static string NoLength(string path)
-    {
-        using var stream = RegularFile.Open(path);
-        return stream is null ? NotAnImageFile
-            : stream.ReadByte() >= 0 ? "a device, not an image file" : "empty file";
-    }
-
-    /// <summary>A file's length from its metadata (a FIFO is never opened); where that fails, the
-    /// open's own exception says why (missing, or the storage's error).</summary>
-    static long LengthOf(string path)
-    {
-        var info = Followed(path);
-        if (info.Exists) return info.Length;
-        using (File.OpenRead(path)) { }
-        throw new FileNotFoundException(null, path); // opened, yet not a file (a directory): as missing
     }
 
     /// <summary>Decodes encoded image bytes; <paramref name="name"/> names them in errors.</summary>

@@ -17,13 +17,13 @@ public static class RegularFile
     public const string NotRegular = "not a regular file (a FIFO, a socket or a terminal?)";
 
     /// <summary>A read stream over <paramref name="path"/> when it opens and is seekable (a regular
-    /// file, or a device that behaves as one); null for a pipe, FIFO, socket or terminal, or a path
+    /// file, or a device that behaves as one); null for a pipe, FIFO, socket or terminal, a folder, or a path
     /// that cannot be opened.</summary>
     public static FileStream? Open(string path) => Open(path, out int _);
 
     /// <summary>As <see cref="Open(string)"/>; where it gives null, <paramref name="whyNot"/> says why: the
     /// system's reason when the path does not open ("No such file or directory" for a missing file or a
-    /// dangling link, "Permission denied"), else <see cref="NotRegular"/>.</summary>
+    /// dangling link, "Permission denied", "Is a directory"), else <see cref="NotRegular"/>.</summary>
     public static FileStream? Open(string path, out string whyNot)
     {
         var stream = Open(path, out int error);
@@ -33,8 +33,9 @@ public static class RegularFile
 
     /// <summary>As <see cref="Open(string)"/>, a failure raised as an ordinary open raises it
     /// (<see cref="FileNotFoundException"/> for a missing file or a dangling link,
+    /// <see cref="DirectoryNotFoundException"/> for a path through a file, <see cref="PathTooLongException"/>,
     /// <see cref="UnauthorizedAccessException"/>, else an <see cref="IOException"/> whose HResult is the
-    /// errno), and an unseekable path as <see cref="NotRegularFileException"/>: where an ordinary open would
+    /// errno: EISDIR for a folder), and an unseekable path as <see cref="NotRegularFileException"/>: where an ordinary open would
     /// wait for a FIFO's writer forever (a data file renamed over by a FIFO mid-run hung the run once).</summary>
     public static FileStream OpenOrThrow(string path)
     {
@@ -45,12 +46,14 @@ public static class RegularFile
         {
             0 => new NotRegularFileException(path),
             NoSuchFile => new FileNotFoundException($"'{path}': {reason}", path),
+            NotADirectory => new DirectoryNotFoundException($"'{path}': {reason}"),
+            NameTooLong => new PathTooLongException($"'{path}': {reason}"),
             PermissionDenied => new UnauthorizedAccessException($"'{path}': {reason}"),
             _ => new IOException($"'{path}': {reason}", error),
         };
     }
 
-    const int NoSuchFile = 2, PermissionDenied = 13; // Linux's ENOENT, EACCES
+    const int NoSuchFile = 2, PermissionDenied = 13, NotADirectory = 20, IsADirectory = 21, NameTooLong = 36; // Linux's ENOENT, EACCES, ENOTDIR, EISDIR, ENAMETOOLONG
 
     /// <summary>The stream, or null with <paramref name="error"/> the open's errno (0: it opened, unseekable).</summary>
     static FileStream? Open(string path, out int error)
@@ -65,6 +68,12 @@ public static class RegularFile
         var handle = new SafeFileHandle(descriptor, ownsHandle: true);
         try
         {
+            if (File.GetAttributes(handle).HasFlag(FileAttributes.Directory)) // opens read-only, and seeks: its reads fail
+            {
+                handle.Dispose();
+                error = IsADirectory;
+                return null;
+            }
             var stream = new FileStream(handle, FileAccess.Read, bufferSize: 1);
             if (stream.CanSeek) return stream;
             stream.Dispose();
@@ -78,7 +87,7 @@ public static class RegularFile
     }
 
     /// <summary>Whether <paramref name="path"/> opens as a seekable file: false for a dangling link, a
-    /// pipe, FIFO, socket or terminal, or a file this process may not read.</summary>
+    /// pipe, FIFO, socket or terminal, a folder, or a file this process may not read.</summary>
     public static bool IsReadable(string path)
     {
         using var stream = Open(path);

@@ -988,6 +988,32 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "RegularFile opens only seekable files without blocking, and says why not as the system does (a folder once opened and seeked, its reads failing)" {
+            let dir = tempDir "regular-file"
+            let file = Path.Combine(dir, "file.bin")
+            File.WriteAllBytes(file, [| 7uy; 8uy |])
+            makeFifo (Path.Combine(dir, "fifo"))
+            do
+                use stream = present (RegularFile.Open file)
+                Expect.equal stream.Length 2L "a regular file opens"
+            Expect.isTrue (RegularFile.IsReadable "/dev/zero") "a seekable device opens"
+            for path, says in [ Path.Combine(dir, "fifo"), RegularFile.NotRegular; dir, "Is a directory"; Path.Combine(dir, "missing"), "No such file or directory"
+                                Path.Combine(file, "x"), "Not a directory" ] do
+                let stream, whyNot = RegularFile.Open(path)
+                Expect.isNull stream path
+                Expect.equal whyNot says path
+                Expect.isFalse (RegularFile.IsReadable path) path
+            // as an ordinary open raises them, so that the decoder tells a missing image from the storage's failure
+            let raised (path: string) = Expect.throwsC (fun () -> RegularFile.OpenOrThrow(path).Dispose()) id
+            Expect.isTrue (raised (Path.Combine(dir, "missing")) :? FileNotFoundException) "missing: FileNotFoundException"
+            Expect.isTrue (raised (Path.Combine(file, "x")) :? DirectoryNotFoundException) "through a file: DirectoryNotFoundException, as .NET's"
+            Expect.isTrue (raised (Path.Combine(dir, String('n', 300))) :? PathTooLongException) "a name too long: PathTooLongException, as .NET's"
+            Expect.isTrue (raised (Path.Combine(dir, "fifo")) :? NotRegularFileException) "a FIFO: NotRegularFileException"
+            let folder = raised dir
+            Expect.equal (folder.GetType(), folder.HResult &&& 0xFFFF) (typeof<IOException>, 21) "a folder: IOException with EISDIR"
+            Directory.Delete(dir, true)
+        }
+
         test "only croc-host's mark makes a PNG its own (replaceable): another program's Software text, or none, does not; nor a damaged one, which never throws" {
             let dir = tempDir "mark"
             let saved (name: string) (mark: Image -> unit) =

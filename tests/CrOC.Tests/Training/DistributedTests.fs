@@ -421,10 +421,11 @@ let tests =
             | None -> ()
         }
 
-        test "a rank that never starts MPI (train --help exits without it): the others give up after --collective-timeout, 30 s at least (exit 3), instead of waiting in MPI_Init forever" {
+        test "a rank that never starts MPI (one waiting for a --config FIFO's writer; here sleep): the others give up after --collective-timeout, 30 s at least (exit 3), instead of waiting in MPI_Init forever" {
             let output = DataTests.tempDir "dp-no-start"
             let watch = Stopwatch.StartNew()
-            let code, text = mpirun 1 (trainArgs output [ "--collective-timeout"; "5" ] @ [ ":"; "-np"; "1"; "dotnet"; hostDll; "train"; "--help" ]) |> finish 100
+            // not one that exits at once (`train --help`): mpirun then ends the job itself (SIGTERM) when rank 0 had called MPI_Init first
+            let code, text = mpirun 1 (trainArgs output [ "--collective-timeout"; "5" ] @ [ ":"; "-np"; "1"; "sleep"; "300" ]) |> finish 100
             Expect.equal code 3 (sprintf "the hung-rank code:\n%s" text)
             Expect.stringContains text "croc-host [rank 0/2]: the start of the run (MPI_Init) did not complete within 30 s: another process of the run has not joined" "rank 0 says what it waited for (a start-up gap is no hang: 30 s at least)"
             Expect.isLessThan watch.Elapsed.TotalSeconds 90.0 "bounded"
