@@ -79,11 +79,11 @@ public sealed class ImageDecoder
     /// (a symbolic-link loop, a folder, a name too long: retrying cannot help).</summary>
     public static bool IsStorageFailure(Exception e) =>
         e is IOException and not (FileNotFoundException or DirectoryNotFoundException or EndOfStreamException or PathTooLongException or NotRegularFileException)
-        && (e.HResult & 0xFFFF) is not (ENOTDIR or EISDIR or ENAMETOOLONG or ELOOP);
+        && (e.HResult & 0xFFFF) is not (EISDIR or ELOOP); // RegularFile.OpenOrThrow raises ENOTDIR and ENAMETOOLONG as the types above
 
     const string NotAnImageFile = "not a regular file (a FIFO or a socket?), not an image file";
 
-    const int ENOTDIR = 20, EISDIR = 21, ENAMETOOLONG = 36, ELOOP = 40; // Linux errno values, as .NET puts them in HResult
+    const int EISDIR = 21, ELOOP = 40; // Linux errno values, as .NET puts them in HResult
 
     byte[] ReadOnce(ImageEntry entry)
     {

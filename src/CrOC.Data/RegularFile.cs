@@ -53,9 +53,10 @@ public static class RegularFile
         };
     }
 
-    const int NoSuchFile = 2, PermissionDenied = 13, NotADirectory = 20, IsADirectory = 21, NameTooLong = 36; // Linux's ENOENT, EACCES, ENOTDIR, EISDIR, ENAMETOOLONG
+    const int NoSuchFile = 2, NoSuchDevice = 6, PermissionDenied = 13, NoDeviceDriver = 19, NotADirectory = 20, IsADirectory = 21, NameTooLong = 36; // Linux's ENOENT, ENXIO, EACCES, ENODEV, ENOTDIR, EISDIR, ENAMETOOLONG
 
-    /// <summary>The stream, or null with <paramref name="error"/> the open's errno (0: it opened, unseekable).</summary>
+    /// <summary>The stream, or null with <paramref name="error"/> the open's errno (0: no regular file: it opened
+    /// unseekable, or it is a socket or a device without its driver, whose open fails with ENXIO or ENODEV).</summary>
     static FileStream? Open(string path, out int error)
     {
         error = 0;
@@ -63,6 +64,7 @@ public static class RegularFile
         if (descriptor < 0)
         {
             error = Marshal.GetLastPInvokeError();
+            if (error is NoSuchDevice or NoDeviceDriver) error = 0; // a socket in a dataset was retried as the storage's failure once
             return null;
         }
         var handle = new SafeFileHandle(descriptor, ownsHandle: true);

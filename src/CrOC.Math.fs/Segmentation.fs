@@ -26,9 +26,11 @@ let probe (p: Probe) (features: Tensor) : Tensor = torch.nn.functional.conv2d(fe
 
 /// Whether every weight and every bias is finite: a probe with one NaN or ∞ among either scores nothing.
 let isFinite (p: Probe) : bool =
-    use weight = p.Weight.isfinite().all()
-    use bias = p.Bias.isfinite().all()
-    weight.item<bool>() && bias.item<bool>()
+    let allFinite (t: Tensor) =
+        use finite = t.isfinite()
+        use all = finite.all()
+        all.item<bool>()
+    allFinite p.Weight && allFinite p.Bias
 
 /// Cross-entropy of logits (B, C, H, W) against labels (B, H, W) int64, ignoring 255.
 let loss (logits: Tensor) (labels: Tensor) : Tensor =

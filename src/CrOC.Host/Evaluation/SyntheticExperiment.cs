@@ -73,14 +73,15 @@ public static class SyntheticExperiment
                 throw new OutputException($"--output '{output}' holds a folder named results.json, where the suite writes its results: move it away, or choose another --output");
             string data;
             abruptStop.Dispose(); // one set of handlers at a time: a stop here ended the suite with 130 and left the half-built set
-            using (var generation = CancellingStop.Install())
+            var generation = new SignalStop();
+            using (SignalStop.Handlers(generation.Take))
             {
-                try { data = SyntheticDataset.Ensure(recipe, generation.Token); } // --train-args' --synthetic-train/-val included
-                catch (OperationCanceledException) when (generation.Requested)
+                try
                 {
-                    Console.WriteLine("stopped while generating the synthetic scenes: nothing to save (the half-built set is removed); rerun the same command to go on");
-                    return ExitCodes.Ok;
+                    data = SyntheticDataset.Ensure(recipe, generation.Token); // --train-args' --synthetic-train/-val included
+                    if (generation.Requested) return StoppedGenerating(); // a signal after the last scene was taken: the set is kept, the suite stops
                 }
+                catch (OperationCanceledException) when (generation.Requested) { return StoppedGenerating(); }
             }
             abruptStop = AbruptStop.Install("experiment");
             var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
@@ -136,6 +137,13 @@ public static class SyntheticExperiment
             return 0;
         }
         finally { abruptStop.Dispose(); }
+    }
+
+    static int StoppedGenerating()
+    {
+        Console.WriteLine(SyntheticDataset.StoppedWhileGenerating);
+        MadeFolders.RemoveEmpty(); // --output, made before the generation
+        return ExitCodes.Ok;
     }
 
     /// <summary>A run's line in the experiment's report: steps, time and losses of what this start ran

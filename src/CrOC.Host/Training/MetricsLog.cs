@@ -39,8 +39,8 @@ public sealed class MetricsLog : IDisposable
     /// no signal ended that wait) or a device (/dev/zero never ends: out of memory once) is refused.</summary>
     static string ReadWhole(string path)
     {
-        using var stream = CrOC.Data.RegularFile.Open(path) ?? throw (File.Exists(path)
-            ? new OutputException($"'{path}' is no regular file this process can read (a FIFO or a socket?): a run's metrics.jsonl is one; move it away")
+        using var stream = CrOC.Data.RegularFile.Open(path, out var whyNot) ?? throw (File.Exists(path) || Directory.Exists(path)
+            ? new OutputException($"'{path}' is no regular file this process can read ({whyNot}): a run's metrics.jsonl is one; move it away")
             : new FileNotFoundException($"'{path}' does not exist", path));
         var bytes = CrOC.Data.BoundedFile.ReadAtMost(stream, (int)System.Math.Min(stream.Length, Array.MaxLength))
             ?? throw new OutputException($"'{path}' reads past its length (a device?): a run's metrics.jsonl is a regular file; move it away");

@@ -114,6 +114,9 @@ public static class SyntheticDataset
     }
 
     /// <summary>The synthetic set of a training configuration (<see cref="TrainConfig.SyntheticTrain"/> + <see cref="TrainConfig.SyntheticVal"/> scenes).</summary>
+    /// <summary>What train and experiment say when a stop signal ended the generation (<see cref="Ensure(TrainConfig, CancellationToken)"/> cancelled).</summary>
+    public const string StoppedWhileGenerating = "stopped while generating the synthetic scenes: nothing to save (a half-built set is not kept); rerun the same command to go on";
+
     public static string Ensure(TrainConfig config, CancellationToken cancel = default) => Ensure(config.SyntheticTrain, config.SyntheticVal, cancel: cancel);
 
     /// <summary>The training image list of a synthetic set (a root for <see cref="ImageSources"/>).</summary>

@@ -103,7 +103,7 @@ public static class TrainCommand
             try { if (ranks.LocalRank == 0) SyntheticDataset.Ensure(config, stopping); } // once per machine, while the others wait, however long it takes
             catch (OperationCanceledException) when (trainer.StopRequested)
             {
-                log.Write("stopped while generating the synthetic scenes: nothing to save (the half-built set is removed)");
+                log.Write(SyntheticDataset.StoppedWhileGenerating);
                 return ExitCodes.Ok;
             }
             ranks.AwaitLocalWork();

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using CrOC.Data;
 using CrOC.Host.CommandLine;
 using CrOC.Host.Distributed;
@@ -35,17 +34,17 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
 
     volatile bool stepping;
 
-    /// <summary>Cancelled by a stop request; the one record of it (the loop checks it after each step).</summary>
-    readonly CancellationTokenSource stopping = new();
+    /// <summary>The stop: requested by a signal or the command; the one record of it (the loop checks it after each step).</summary>
+    readonly SignalStop stop = new();
 
     /// <summary>Asks the loop to stop after the current step (and write a checkpoint).</summary>
-    public void RequestStop() => stopping.Cancel();
+    public void RequestStop() => stop.Request();
 
     /// <summary>Cancelled when a stop is requested: for the work before the steps (the synthetic set's generation).</summary>
-    public CancellationToken Stopping => stopping.Token;
+    public CancellationToken Stopping => stop.Token;
 
     /// <summary>Whether a stop was asked (a signal before, during or after the loop).</summary>
-    public bool StopRequested => stopping.IsCancellationRequested;
+    public bool StopRequested => stop.Requested;
 
     public TrainSummary Run(IReadOnlyList<ImageEntry> files, CancellationToken cancel = default)
     {
@@ -263,26 +262,10 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
     }
 
-    /// <summary>Installs SIGINT/SIGQUIT, SIGTERM, SIGUSR1 and SIGHUP handlers that finish the current step,
+    /// <summary>Installs the stop signals' handlers (<see cref="SignalStop.Handlers"/>), which finish the current step,
     /// checkpoint and exit 0; installed before the data is found and kept until the command ends, so
-    /// that no signal ends it silently with 130 / 143 / 129. (.NET installs no handler for a signal
-    /// ignored at start: under nohup SIGHUP stays ignored.)</summary>
-    public IDisposable StopOnSignals()
-    {
-        ConsoleCancelEventHandler onCancel = (_, e) => e.Cancel = OnStopSignal("interrupt");
-        Console.CancelKeyPress += onCancel;
-        PosixSignalRegistration[] registrations =
-        [
-            PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => ctx.Cancel = OnStopSignal("SIGTERM")),
-            // experiment passes its stop on as SIGUSR1, a kind apart from a process group's SIGTERM
-            PosixSignalRegistration.Create((PosixSignal)StopRequest.Signal, ctx => ctx.Cancel = OnStopSignal("SIGUSR1")),
-            // after a hang-up the terminal fails every write (EIO): its writers drop them, train.log has the lines
-            PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => { Runtime.TolerantConsole.SilenceTerminals(); ctx.Cancel = OnStopSignal("SIGHUP"); }),
-        ];
-        return new Releaser(() => { Console.CancelKeyPress -= onCancel; foreach (var r in registrations) r.Dispose(); });
-    }
-
-    readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> signalsHeard = new();
+    /// that no signal ends it silently with 130 / 143 / 129.</summary>
+    public IDisposable StopOnSignals() => SignalStop.Handlers(OnStopSignal);
 
     /// <summary>A stop signal: the stop is requested first, then announced as best it can be (the
     /// log's disk may be what failed, and an exception in a signal handler would end the process).
@@ -290,8 +273,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     /// once (a hung data search, a long step), without the checkpoint.</summary>
     public bool OnStopSignal(string signal)
     {
-        if (signalsHeard.AddOrUpdate(signal, 1, (_, n) => n + 1) > 1) return false;
-        RequestStop();
+        if (!stop.Take(signal)) return false;
         var line = stepping ? $"{signal}: finishing the current step, then writing a checkpoint (the same signal again stops at once, without it)" : $"{signal}: stopping (no step is running)";
         try
         {
@@ -300,10 +282,5 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
         catch (Exception) { /* announced or not, the run stops after this step */ }
         return true;
-    }
-
-    sealed class Releaser(Action release) : IDisposable
-    {
-        public void Dispose() => release();
     }
 }

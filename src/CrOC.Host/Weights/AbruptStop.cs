@@ -5,8 +5,9 @@ namespace CrOC.Host.Weights;
 
 /// <summary>
 /// How a stop signal (Ctrl-C, SIGTERM, SIGHUP, the real-photo suite's SIGUSR1) ends a command without
-/// a stop handler of its own (all but train and experiment, whose handlers finish a step; train before
-/// its trainer's handlers take over): the
+/// a clean stop (<see cref="Runtime.SignalStop"/>) of its own: all but train and experiment, whose handlers
+/// finish a step or end the scenes' generation; train before its trainer's handlers take over, and the
+/// synthetic experiment outside its runs and its generation (a --config FIFO, a probe). The
 /// temporary files of its unfinished writes and the empty folders it made are removed, one line on
 /// stderr says so, and the process ends as the signal ends it (exit 130 / 143 / 129 / 138; bench-data's
 /// temporary scenes are no such writes and stay in $TMPDIR). Nothing

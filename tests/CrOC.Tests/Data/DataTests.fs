@@ -953,7 +953,7 @@ let tests =
                 Expect.equal (decoded.Width, decoded.Height) (8, 8) (sprintf "not decoded into a %d×%d buffer" other.Width other.Height)
         }
 
-        test "a path that cannot be an image is the file's failure, said at once, never retried as the storage's: a link loop, a path through a file, a folder, an empty file, a FIFO, a device" {
+        test "a path that cannot be an image is the file's failure, said at once, never retried as the storage's: a link loop, a path through a file, a folder, an empty file, a FIFO, a device, a socket" {
             let dir = tempDir "no-image"
             File.CreateSymbolicLink(Path.Combine(dir, "loop-a.jpg"), Path.Combine(dir, "loop-b.jpg")) |> ignore
             File.CreateSymbolicLink(Path.Combine(dir, "loop-b.jpg"), Path.Combine(dir, "loop-a.jpg")) |> ignore
@@ -962,10 +962,13 @@ let tests =
             File.WriteAllBytes(Path.Combine(dir, "empty.jpg"), [||])
             makeFifo (Path.Combine(dir, "fifo.jpg"))
             File.CreateSymbolicLink(Path.Combine(dir, "zero.jpg"), "/dev/zero") |> ignore
+            use socket = new Net.Sockets.Socket(Net.Sockets.AddressFamily.Unix, Net.Sockets.SocketType.Stream, Net.Sockets.ProtocolType.Unspecified)
+            socket.Bind(Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(dir, "socket.jpg")))
             let decoder = ImageDecoder(StorageRetryWaits = [| TimeSpan.Zero |])
             // a FIFO and a device give no length either: "empty file" once
             for name, says in [ "loop-a.jpg", "Too many levels of symbolic links"; Path.Combine("file.jpg", "a.jpg"), "file not found"; "folder.jpg", "a folder, not an image file"; "empty.jpg", "empty file"
-                                "fifo.jpg", "not a regular file (a FIFO or a socket?)"; "zero.jpg", "a device, not an image file" ] do
+                                "fifo.jpg", "not a regular file (a FIFO or a socket?)"; "zero.jpg", "a device, not an image file"
+                                "socket.jpg", "not a regular file (a FIFO or a socket?)" ] do // its open's ENXIO was retried as the storage's once
                 let e = Expect.throwsC (fun () -> decoder.Decode(Path.Combine(dir, name)) |> ignore) id :?> DecodeException
                 Expect.isFalse e.Storage (name + ": not the storage's")
                 Expect.stringContains e.Reason says name
@@ -993,12 +996,14 @@ let tests =
             let file = Path.Combine(dir, "file.bin")
             File.WriteAllBytes(file, [| 7uy; 8uy |])
             makeFifo (Path.Combine(dir, "fifo"))
+            use socket = new Net.Sockets.Socket(Net.Sockets.AddressFamily.Unix, Net.Sockets.SocketType.Stream, Net.Sockets.ProtocolType.Unspecified)
+            socket.Bind(Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(dir, "socket")))
             do
                 use stream = present (RegularFile.Open file)
                 Expect.equal stream.Length 2L "a regular file opens"
             Expect.isTrue (RegularFile.IsReadable "/dev/zero") "a seekable device opens"
             for path, says in [ Path.Combine(dir, "fifo"), RegularFile.NotRegular; dir, "Is a directory"; Path.Combine(dir, "missing"), "No such file or directory"
-                                Path.Combine(file, "x"), "Not a directory" ] do
+                                Path.Combine(file, "x"), "Not a directory"; Path.Combine(dir, "socket"), RegularFile.NotRegular ] do
                 let stream, whyNot = RegularFile.Open(path)
                 Expect.isNull stream path
                 Expect.equal whyNot says path
@@ -1009,6 +1014,7 @@ let tests =
             Expect.isTrue (raised (Path.Combine(file, "x")) :? DirectoryNotFoundException) "through a file: DirectoryNotFoundException, as .NET's"
             Expect.isTrue (raised (Path.Combine(dir, String('n', 300))) :? PathTooLongException) "a name too long: PathTooLongException, as .NET's"
             Expect.isTrue (raised (Path.Combine(dir, "fifo")) :? NotRegularFileException) "a FIFO: NotRegularFileException"
+            Expect.isTrue (raised (Path.Combine(dir, "socket")) :? NotRegularFileException) "a socket (ENXIO): NotRegularFileException"
             let folder = raised dir
             Expect.equal (folder.GetType(), folder.HResult &&& 0xFFFF) (typeof<IOException>, 21) "a folder: IOException with EISDIR"
             Directory.Delete(dir, true)

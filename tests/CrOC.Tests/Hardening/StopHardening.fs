@@ -183,6 +183,7 @@ let tests =
                 Expect.isLessThan stopped.Elapsed.TotalSeconds 15.0 $"{command.Head}: at once, not after the 100,000 scenes"
                 Expect.stringContains out.Result "stopped while generating the synthetic scenes" $"{command.Head}: said"
                 Expect.isEmpty (Directory.GetFileSystemEntries data) $"{command.Head}: the half-built copy removed"
+                if command.Head = "experiment" then Expect.isFalse (Directory.Exists(Path.Combine(home, "experiment"))) "its --output, made before the generation and left empty, removed"
             Directory.Delete(home, true)
         }
 
