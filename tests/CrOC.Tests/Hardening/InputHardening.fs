@@ -607,6 +607,10 @@ let tests =
             let code, err = crocInShell "true" "" [ "CROC_DATA_HOME", "/dev/null/x" ] [ "train"; "--output"; Path.Combine(dir, "run"); "--max-steps"; "1" ]
             Expect.equal code 2 err
             Expect.stringContains err "'/dev/null/x' ($CROC_DATA_HOME, or the local data folder) cannot be made" "named"
+            // with HOME unset, ~/ is the home folder of the password database, as a shell's ~ (a folder named '~' was made once)
+            let code, err = crocInShell "unset HOME" "" [] [ "train"; "--config=~/croc-absent-config.json" ]
+            Expect.equal code 2 err
+            Expect.isMatch err "'/([^'~]*/)?croc-absent-config\\.json' not found" "expanded to an absolute home folder"
             Directory.Delete(dir, true)
         }
     ]

@@ -145,6 +145,20 @@ let tests =
             for folder in [ output; ignoring; experiment ] do Directory.Delete(folder, true)
         }
 
+        test "a stop signal just after a command's work (its last line printed) ends it with its own code, or in one line: never 128+N unsaid" {
+            // the command's handlers were gone for the runtime's ~0.1 s of shutdown: a finished export ended 143 with no line once
+            let dir = DataTests.tempDir "signal-after-done"
+            let weights = Path.Combine(dir, "tiny.safetensors")
+            writeTinyBackbone weights
+            for signal, code in [ "TERM", 143; "INT", 130; "HUP", 129 ] do
+                let output = Path.Combine(dir, "m-" + signal)
+                let ended, out, err = stoppedWhen [ "export"; "--weights"; weights; "--output"; output ] (fun _ out -> out.Contains "wrote ") "export never finished" 10 signal 30000
+                if ended = code then Expect.stringContains err "before it finished" $"SIG{signal} inside the work: said ({out})"
+                else Expect.equal ended 0 $"SIG{signal} after the work: its code ({out}{err})"
+                Expect.isTrue (File.Exists(output + ".safetensors")) "the export is whole"
+            Directory.Delete(dir, true)
+        }
+
         test "the synthetic experiment stopped outside its runs (a probe) ends in one line with the signal's code (it ended silently once)" {
             let experiment = DataTests.tempDir "experiment-probe-stop"
             let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if not (List.contains name [ "output"; "data"; "epochs" ]) then yield sprintf "--%s %s" name value ]) + " --max-steps 2"
