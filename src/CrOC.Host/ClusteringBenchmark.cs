@@ -41,11 +41,8 @@ public static class ClusteringBenchmark
         if (2 * tokens < k0) throw new OptionException($"--tokens {tokens}: the two views' {2 * tokens} tokens are fewer than the clustering's {k0} initial clusters (use at least {(k0 + 1) / 2}, a square: 4)");
 
         long problems = (long)batch * heads;
-        // a lower bound: the random keys and positions alone, float32
-        double need = 4.0 * (2.0 * problems * (tokens + 1) * dim + 2.0 * batch * tokens * 2);
-        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (need > memory)
-            throw new OptionException($"--batch {batch} x --heads {heads} problems of 2 x {tokens} tokens of width {dim}: the keys alone need {ByteSize.Describe(need)}, more than this machine's {ByteSize.Describe(memory)}; use fewer");
+        MemoryFit.CheckBytes(MemoryFit.ClusteringBytes(problems, tokens, dim), $"--batch {batch} x --heads {heads} problems of 2 x {tokens} tokens of width {dim}",
+            "use fewer (about 2.4 + 0.024·d kB per token and problem)", share: 0.75);
         torch.set_num_threads(threads);
         var generator = new Generator(0UL, CPU);
         using var keys = randn([2L * problems, tokens + 1, dim], generator: generator);

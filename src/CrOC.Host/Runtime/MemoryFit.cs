@@ -62,6 +62,12 @@ public static class MemoryFit
         return 4.0 * (6 * parameters + 3 * lastWeights + 17 * imageLogits + 29 * objectLogits);
     }
 
+    /// <summary>The peak bytes of one joint-space clustering of <paramref name="problems"/> problems of 2 ×
+    /// <paramref name="tokens"/> keys of width <paramref name="dim"/>, official config: 24·d + 2400 bytes per
+    /// token and problem, above measured peak RSS (Zen 4; 2N 1.25·10⁵–2·10⁶, d 8–256: 2.4–7.7 kB per token).
+    /// Counting the keys alone (8·d bytes) let a clustering 15 times their size start, and the kernel end it.</summary>
+    public static double ClusteringBytes(long problems, int tokens, int dim) => problems * 2.0 * tokens * (24.0 * dim + 2400);
+
     /// <summary>Throws <see cref="OptionException"/> (exit 2) when <paramref name="bytes"/>, a lower bound on
     /// what <paramref name="what"/> holds, exceeds <paramref name="share"/> of <paramref name="available"/>
     /// (this machine's memory): half for a bound a computation holds several times, more for sizes known exactly.</summary>

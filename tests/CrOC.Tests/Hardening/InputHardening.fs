@@ -353,7 +353,7 @@ let tests =
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--probe-seeds"; "0,,1" ], "--probe-seeds has an empty item (number 2 of 3) (N,N,…), got '0,,1'" // read as 0,1 once
                   2, [ "bench-clustering"; "--tokens"; "1" ], "fewer than the clustering's 5 initial clusters"
                   2, [ "bench-allreduce"; "--step-seconds"; "1e308" ], "--step-seconds must be in (0, 86400], got 1E+308" // a table of 309-digit steps at "Infinity% eff." once
-                  2, [ "bench-clustering"; "--tokens"; "250000"; "--batch"; "1000"; "--heads"; "64" ], "the keys alone need 7.45 TiB" // out of memory, exit 1, once
+                  2, [ "bench-clustering"; "--tokens"; "250000"; "--batch"; "1000"; "--heads"; "64" ], "problems of 2 x 250000 tokens of width 64 need at least 114.55 TiB" // out of memory, exit 1, once
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "8" ], "--size 8 gives two views 2 patches, fewer than the preset's n-tokens 5"
                   2, [ "experiment"; "--quick" ], "--quick is the real suite's try-out"
                   2, [ "experiment"; "--suite"; "real"; "--size"; "64"; "--train-args=--epochs 2" ], "--train-args, --size: the synthetic suite's" // ignored silently once
@@ -477,6 +477,17 @@ let tests =
             let code, message = TrainingTests.cli [| "train"; "--config"; file |]
             Expect.equal code 2 "exit 2"
             Expect.stringContains message "--lr must be" "names the setting"
+        }
+
+        test "bench-clustering's memory estimate lies above its measured peaks; a clustering beyond 3/4 of memory is refused before any work" {
+            // peak RSS measured on Zen 4 (official config, batch 1): (problems, tokens per view, d) → bytes
+            for (problems, tokens, dim), peak in [ (1L, 250000, 8), 1.39e9; (1L, 250000, 64), 1.82e9; (2L, 250000, 64), 3.52e9; (1L, 250000, 256), 4.02e9
+                                                   (1L, 62500, 64), 0.60e9; (1L, 1000000, 64), 7.7e9; (2L, 1000000, 64), 13.4e9 ] do
+                let estimate = MemoryFit.ClusteringBytes(problems, tokens, dim)
+                Expect.isGreaterThan estimate (peak - 0.2e9) (sprintf "%d x %d x %d: above the peak less the process's own 0.2 GB" problems tokens dim) // counting the keys alone: 15x under
+                Expect.isLessThan estimate (1.5 * peak) "not far above"
+            // 4 problems of 10⁶ tokens on a 23.5 GiB machine (about 26 GB at the peak): started once, for the kernel to end
+            thrown<OptionException> (fun () -> MemoryFit.CheckBytes(MemoryFit.ClusteringBytes(4L, 1000000, 64), "the clustering", "use fewer", 0.75, 23L <<< 30)) "refused" |> ignore
         }
 
         test "a ViT pass whose activations cannot fit in memory is refused before any work; the official step fits" {
