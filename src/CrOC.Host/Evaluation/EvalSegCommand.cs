@@ -89,28 +89,40 @@ public static class EvalSegCommand
         var (results, network) = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
         double seconds = watch.Elapsed.TotalSeconds; // once, where each run's seconds also count the feature pass they share
         Print(results, names, o.ProbeSeeds, seconds);
-        if (masks is not null) // before the JSON, which marks the evaluation done (the real-photo suite's resume)
+        // The masks and the JSON are one write: a stop or failure leaves all as they were (a stop between them once left
+        // the new masks beside the earlier JSON, and one among the masks a mix); the JSON is renamed last, as it marks
+        // the evaluation done (the real-photo suite's resume)
+        var files = new List<AtomicFile.Content>();
+        int predicted = masks is null ? 0 : results[0].Predictions.Count;
+        for (int i = 0; i < predicted; i++)
         {
-            for (int i = 0; i < results[0].Predictions.Count; i++)
-            {
-                var predicted = results[0].Predictions[i];
-                AtomicFile.Write(masks[i], s => VocSegmentation.SaveMask(predicted, o.Size, o.Size, s, marked: true), replaceOnlyIf: PictureMark.IsOn);
-            }
-            Console.WriteLine($"wrote {results[0].Predictions.Count} predicted masks ({o.Size}² px) to {predictions}");
-            if (StaleMasks(predictions!, masks.Take(results[0].Predictions.Count)) is > 0 and var stale) // mixed into the folder without a word once
-                Console.WriteLine($"note: {stale} predicted mask(s) of an earlier run stay in {predictions} (this run did not rewrite them): they may be of other settings");
+            var mask = results[0].Predictions[i];
+            files.Add(new(masks![i], s => VocSegmentation.SaveMask(mask, o.Size, o.Size, s, marked: true)));
         }
+        string? fullJson = json is null ? null : Path.GetFullPath(json);
         if (json is not null)
         {
             var (miou, miouStd) = Statistics.MeanStd(results.Select(r => r.MeanIoU)); // the sample std, as printed
-            FrozenBackboneOptions.WriteJson(json, new
+            files.Add(FrozenBackboneOptions.JsonFile(json, new
             {
                 weights = Path.GetFullPath(o.Weights), backbone = network, random = o.Random, init_seed = o.RandomSeed,
                 data = Path.GetFullPath(root), train_split = o.TrainSplit, val_split = o.ValSplit, probe, probe_seeds = o.ProbeSeeds,
                 miou, miou_std = results.Count > 1 ? miouStd : (double?)null, seconds,
                 runs = results.Select((r, i) => new { seed = o.ProbeSeeds[i], miou = r.MeanIoU, per_class = names.Zip(r.PerClassIoU, (n, v) => new { name = n, iou = double.IsNaN(v) ? (double?)null : v }), seconds = r.Seconds }),
-            }, ResultKey);
+            }));
         }
+        if (files.Count > 0)
+            AtomicFile.WriteTogether(files, replaceOnlyIf: earlier => earlier == fullJson ? OutputPaths.IsJsonResult(earlier, ResultKey) : PictureMark.IsOn(earlier));
+        // written before the masks were renamed into their folder: stamped after them, as the suite's resume reads a JSON
+        // older than its predictions' folder as an unfinished job (RealPhotoSuite.NotDone)
+        if (fullJson is not null && masks is not null) File.SetLastWriteTimeUtc(fullJson, DateTime.UtcNow);
+        if (masks is not null)
+        {
+            Console.WriteLine($"wrote {predicted} predicted masks ({o.Size}² px) to {predictions}");
+            if (StaleMasks(predictions!, masks.Take(predicted)) is > 0 and var stale) // mixed into the folder without a word once
+                Console.WriteLine($"note: {stale} predicted mask(s) of an earlier run stay in {predictions} (this run did not rewrite them): they may be of other settings");
+        }
+        if (json is not null) Console.WriteLine($"wrote {json}");
         return ExitCodes.Ok;
     }
 

@@ -77,8 +77,14 @@ public abstract record FrozenBackboneOptions
     /// object with <paramref name="resultKey"/>), also when another file appeared there meanwhile.</summary>
     public static void WriteJson(string path, object record, string resultKey)
     {
-        var bytes = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(record, Style) + "\n");
-        AtomicFile.Write(path, s => s.Write(bytes), replaceOnlyIf: earlier => OutputPaths.IsJsonResult(earlier, resultKey));
+        AtomicFile.WriteTogether([JsonFile(path, record)], replaceOnlyIf: earlier => OutputPaths.IsJsonResult(earlier, resultKey));
         Console.WriteLine($"wrote {path}");
+    }
+
+    /// <summary>The result <paramref name="record"/> as a file of a write (<see cref="AtomicFile.WriteTogether"/>).</summary>
+    public static AtomicFile.Content JsonFile(string path, object record)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(record, Style) + "\n");
+        return new(path, s => s.Write(bytes));
     }
 }

@@ -187,6 +187,37 @@ let tests =
             Expect.equal code 2 err
             Expect.stringContains err "exists and is not a mask croc-host predicted" "a ground-truth mask is not replaced"
             Expect.equal (File.ReadAllBytes(Path.Combine(predictions, valName + ".png"))) goodMask "and left as it was"
+            // The masks and the JSON are one write: a file put at the last mask's path while the probe trains (after the
+            // check before the work) refuses the write, and leaves the first mask and the JSON as they were (the masks
+            // before it in the split were replaced once; a stop between the masks and the JSON left the two mismatched).
+            let valNames = File.ReadAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "val.txt"))
+            let firstMask, lastMask = Path.Combine(predictions, valNames.[0] + ".png"), Path.Combine(predictions, Array.last valNames + ".png")
+            Expect.notEqual firstMask lastMask "two evaluation images"
+            File.Delete firstMask
+            let code, _, err = croc 120 evalArgs
+            Expect.equal code 0 err
+            let long = DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc)
+            File.SetLastWriteTimeUtc(firstMask, long)
+            File.Delete lastMask
+            let json = Path.Combine(dir, "seg.json")
+            let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+            for a in hostDll :: (evalArgs |> List.map (fun a -> if a = "1" then "200" else a)) @ [ "--json"; json ] do info.ArgumentList.Add a // 200 epochs
+            use p = present (Process.Start info)
+            let err = p.StandardError.ReadToEndAsync()
+            let rec untilEpoch () =
+                match p.StandardOutput.ReadLine() with
+                | null -> false
+                | line when line.Contains "epoch 40/200" -> true
+                | _ -> untilEpoch ()
+            Expect.isTrue (untilEpoch ()) "the probe trained"
+            File.Copy(mask, lastMask) // the ground truth, meanwhile
+            p.StandardOutput.ReadToEnd() |> ignore
+            if not (p.WaitForExit 120_000) then p.Kill true; failtest "eval-seg did not end"
+            Expect.equal p.ExitCode 2 err.Result
+            Expect.stringContains err.Result "was written by another process while this one worked" "the file put there meanwhile is kept"
+            Expect.equal (File.GetLastWriteTimeUtc firstMask) long "the first mask left as it was"
+            Expect.isFalse (File.Exists json) "no JSON"
+            File.Delete lastMask
             // two roots naming one folder (one through a link): its images once
             let images = Path.Combine(voc, "JPEGImages")
             let alias = Path.Combine(dir, "alias")
