@@ -86,13 +86,16 @@ public static class Cli
         {
             MadeFolders.Begin();
             using var stop = command.Name is "train" or "experiment" ? null : AbruptStop.Install(command.Name);
+            if (!Arguments.AsksForHelp(args[1..])) Runtime.AddressSpace.Check(Runtime.AddressSpace.Limit()); // before libtorch loads
             code = command.Run(args[1..]);
         }
         catch (Exception e)
         {
             code = ExitCodes.Report(command.Name, e);
         }
-        if (code != ExitCodes.Ok) MadeFolders.RemoveEmpty(); // a failure leaves no empty output folder behind
+        if (code != ExitCodes.Ok) // a failure leaves no empty output folder behind
+            try { MadeFolders.RemoveEmpty(); }
+            catch (Exception) { /* out of open files, what it needs may not load: the failure is reported, its code stands */ }
         return code;
     }
 }

@@ -75,15 +75,20 @@ public static class ExitCodes
     static void WriteError(string line) => Console.Error.WriteLine(line);
 
     /// <summary>True for the failures whose message says all (no internal error).</summary>
-    public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is var cause && (cause is IReportedFailure or IOException or UnauthorizedAccessException || OutOfMemory(cause) || FileTooLarge(cause));
+    public static bool IsExpected(Exception e) => For(e) == BadInput || Cause(e) is var cause && (cause is IReportedFailure or IOException or UnauthorizedAccessException or DllNotFoundException || OutOfMemory(cause) || FileTooLarge(cause));
 
     /// <summary>.NET's out-of-memory, or libtorch's (an allocator's refusal, raised through TorchSharp).</summary>
     static bool OutOfMemory(Exception e) =>
         e is OutOfMemoryException || (e is System.Runtime.InteropServices.ExternalException && (e.Message.Contains("can't allocate memory") || e.Message.Contains("out of memory")));
 
     /// <summary>The failure an <see cref="AggregateException"/> (from a parallel loop) carries, its
-    /// first; any other exception itself.</summary>
-    static Exception Cause(Exception e) => e is AggregateException { InnerExceptions.Count: > 0 } all ? Cause(all.InnerExceptions[0]) : e;
+    /// first; what a type's initialiser met; any other exception itself.</summary>
+    static Exception Cause(Exception e) => e switch
+    {
+        AggregateException { InnerExceptions.Count: > 0 } all => Cause(all.InnerExceptions[0]),
+        TypeInitializationException { InnerException: { } inner } => Cause(inner), // a type whose assembly or library did not load (out of open files: "internal error" once)
+        _ => e,
+    };
 
     /// <summary>The failure as one line (a library's message over several lines joined), its long words shortened.</summary>
     public static string Message(Exception e) =>
@@ -94,6 +99,7 @@ public static class ExitCodes
         IOException io when DiskSpace.IsDiskFull(io) => $"the disk is full: {io.Message}",
         var cause when FileTooLarge(cause) => $"a file grew past the largest this process may write (ulimit -f, or the file system's limit): {cause.Message}",
         FileNotFoundException { FileName: { } name } when name.Contains("Version=") => $"could not load {name.Split(',')[0]}: the process ran out of open files (ulimit -n), or the installation is incomplete",
+        DllNotFoundException dll => $"could not load the native library {dll.Message.Split('\'').ElementAtOrDefault(1) ?? dll.Message}: the process ran out of open files (ulimit -n), or the installation is incomplete",
         IOException io => $"I/O error: {io.Message}",
         UnauthorizedAccessException denied => $"permission denied: {denied.Message}",
         var cause when OutOfMemory(cause) => "out of memory: use smaller sizes or batches (see the command's --help for those it has)",

@@ -21,7 +21,7 @@ public static class TolerantConsole
     public static void Install()
     {
         output = new LossyWriter(() => Console.Out);
-        error = new LossyWriter(() => Console.Error);
+        error = new LossyWriter(() => Console.Error, RawStandardError.WriteLine);
         (outputIsTerminal, errorIsTerminal) = (!Console.IsOutputRedirected, !Console.IsErrorRedirected);
         Console.SetOut(output);
         Console.SetError(error);
@@ -52,8 +52,12 @@ public static class TolerantConsole
         readonly TextWriter inner;
         volatile bool silenced;
 
-        public LossyWriter(Func<TextWriter> open)
+        /// <summary>Where a line goes when the writer cannot encode it: out of open files, its encoder's assembly did not load.</summary>
+        readonly Action<string>? unencodable;
+
+        public LossyWriter(Func<TextWriter> open, Action<string>? unencodable = null)
         {
+            this.unencodable = unencodable;
             try { inner = open(); }
             catch (Exception e) when (IsStreamFailure(e)) { inner = Null; Failure = LossOf(e); }
         }
@@ -64,15 +68,16 @@ public static class TolerantConsole
         public override void Write(char value) => Guarded(() => inner.Write(value));
         public override void Write(char[] buffer, int index, int count) => Guarded(() => inner.Write(buffer, index, count));
         public override void Write(string? value) => Guarded(() => inner.Write(value));
-        public override void WriteLine(string? value) => Guarded(() => inner.WriteLine(value));
+        public override void WriteLine(string? value) => Guarded(() => inner.WriteLine(value), value);
         public override void Flush() => Guarded(inner.Flush);
 
         public void Silence() => (silenced, Failure) = (true, null);
 
-        void Guarded(Action write)
+        void Guarded(Action write, string? line = null)
         {
             if (silenced) return;
             try { write(); }
+            catch (FileNotFoundException) when (unencodable is not null && line is not null) { unencodable(line); } // a failure's line was lost so, exit 1 with nothing said, once
             catch (Exception e) when (IsStreamFailure(e))
             {
                 if (!silenced) Failure ??= LossOf(e); // a write that failed as the hang-up silenced it is no failure

@@ -479,6 +479,36 @@ let tests =
             Expect.stringContains message "--lr must be" "names the setting"
         }
 
+        test "out of open files (ulimit -n) at start or in the work: one line and exit 1, never a .NET stack trace (134) or nothing at all" {
+            // 24–40 were a stack trace from the start-up outside the command's report, 48–56 exit 1 with nothing said
+            // (the console's encoder did not load), 64 "internal error (TypeInitializationException)"
+            let dir = DataTests.tempDir "open-files"
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            for limit in [ 24; 32; 40; 48; 56; 64 ] do
+                let code, err = crocInShell (sprintf "ulimit -n %d" limit) "" [] [ "export"; "--weights"; weights; "--output"; Path.Combine(dir, sprintf "e%d" limit) ]
+                let said = sprintf "ulimit -n %d: exit %d, %s" limit code err
+                Expect.isFalse (err.Contains "Unhandled exception" || err.Contains "   at ") said
+                Expect.isFalse (err.Contains "internal error") said
+                if code <> 0 then
+                    Expect.equal code 1 said
+                    Expect.stringContains err "open files" said
+                    Expect.equal (err.Trim().Split('\n').Length) 1 ("one line: " + said)
+            Directory.Delete(dir, true)
+        }
+
+        test "an address-space limit (ulimit -v) below what libtorch maps is refused in one line before any work (an internal error once, and 478 MB of libraries copied beside the tool); --help still shows" {
+            Runtime.AddressSpace.Check(Nullable())
+            Runtime.AddressSpace.Check(Nullable(8L <<< 30))
+            thrown<Runtime.AddressSpaceException> (fun () -> Runtime.AddressSpace.Check(Nullable(3L <<< 30))) "3 GiB" |> ignore
+            let code, err = crocInShell "ulimit -v 3000000" "" [] [ "export"; "--weights"; "absent.safetensors"; "--output"; "absent-export" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "croc-host export: the address-space limit (ulimit -v) is 2.86 GiB" "said, before the weights are looked for"
+            Expect.equal (err.Trim().Split('\n').Length) 1 "one line"
+            let code, err = crocInShell "ulimit -v 3000000" "" [] [ "export"; "--help" ]
+            Expect.equal code 0 err
+        }
+
         test "bench-clustering's memory estimate lies above its measured peaks; a clustering beyond 3/4 of memory is refused before any work" {
             // peak RSS measured on Zen 4 (official config, batch 1): (problems, tokens per view, d) → bytes
             for (problems, tokens, dim), peak in [ (1L, 250000, 8), 1.39e9; (1L, 250000, 64), 1.82e9; (2L, 250000, 64), 3.52e9; (1L, 250000, 256), 4.02e9
