@@ -88,7 +88,7 @@ public static partial class ImageSources
 
     /// <summary><see cref="HomeExpanded(string, string?)"/> with this process's home folder: $HOME, or the user's
     /// entry in the password database where HOME is unset, as a shell's ~ (a folder named '~' was made once).</summary>
-    public static string HomeExpanded(string root) => HomeExpanded(root, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
+    public static string HomeExpanded(string root) => HomeExpanded(root, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile, Environment.SpecialFolderOption.DoNotVerify)); // a home not made yet is still the home
 
     /// <summary>A root as a full path, an archive's "#member" split off as <see cref="TarArchive.SplitName"/>
     /// splits it (what a record names, so that a run from another folder is not taken for the same data).</summary>

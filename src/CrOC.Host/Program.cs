@@ -5,7 +5,7 @@ using CrOC.Host.Runtime;
 try { return Start(args); }
 catch (Exception e) // outside the command's report: an assembly that did not load (out of open files) was a .NET stack trace, exit 134, once
 {
-    RawStandardError.WriteLine($"croc-host: could not start: {e.Message.Split('\n')[0]} (out of open files: ulimit -n? or the installation is incomplete)");
+    RawStandardError.WriteLine($"croc-host: could not run: {e.Message.Split('\n')[0]} (out of open files: ulimit -n? or the installation is incomplete)");
     return ExitCodes.Failure;
 }
 
@@ -21,6 +21,7 @@ static int Start(string[] args)
     HeapSettings.ApplyFromEnvironment();   // before the large allocations
     ProcessSignals.IgnoreFileSizeLimit();  // a write past `ulimit -f` fails as an I/O error, not silently with 153
     ExitCodes.WarmUp();                    // the failure report loads what it needs now, not once file handles may have run out
+    SignalStop.Handlers(_ => false).Dispose(); // the post-work handlers below load and compile now: installed in microseconds then
     int code = Cli.Run(args);
     // The work is done, reported, and the command's own handlers are gone: a stop signal in the ~0.1 s of the
     // runtime's shutdown is taken (the same one again ends it), not a finished command's end with 128+N and no line.

@@ -94,10 +94,11 @@ public static class EvalSegCommand
         // the evaluation done (the real-photo suite's resume)
         var files = new List<AtomicFile.Content>();
         int predicted = masks is null ? 0 : results[0].Predictions.Count;
+        var targets = new HashSet<string>(StringComparer.Ordinal); // a name listed twice (a, ./a) is one mask: a write's targets are distinct
         for (int i = 0; i < predicted; i++)
         {
             var mask = results[0].Predictions[i];
-            files.Add(new(masks![i], s => VocSegmentation.SaveMask(mask, o.Size, o.Size, s, marked: true)));
+            if (targets.Add(masks![i])) files.Add(new(masks[i], s => VocSegmentation.SaveMask(mask, o.Size, o.Size, s, marked: true)));
         }
         string? fullJson = json is null ? null : Path.GetFullPath(json);
         if (json is not null)
@@ -114,8 +115,9 @@ public static class EvalSegCommand
         if (files.Count > 0)
             AtomicFile.WriteTogether(files, replaceOnlyIf: earlier => earlier == fullJson ? OutputPaths.IsJsonResult(earlier, ResultKey) : PictureMark.IsOn(earlier));
         // written before the masks were renamed into their folder: stamped after them, as the suite's resume reads a JSON
-        // older than its predictions' folder as an unfinished job (RealPhotoSuite.NotDone)
-        if (fullJson is not null && masks is not null) File.SetLastWriteTimeUtc(fullJson, DateTime.UtcNow);
+        // older than its predictions' folder as an unfinished job (RealPhotoSuite.NotDone); the folder's time may be a file server's
+        if (fullJson is not null && predictions is not null)
+            File.SetLastWriteTimeUtc(fullJson, new DateTime(System.Math.Max(DateTime.UtcNow.Ticks, Directory.GetLastWriteTimeUtc(predictions).Ticks + 1), DateTimeKind.Utc));
         if (masks is not null)
         {
             Console.WriteLine($"wrote {predicted} predicted masks ({o.Size}² px) to {predictions}");

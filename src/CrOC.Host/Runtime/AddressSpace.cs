@@ -13,7 +13,7 @@ public sealed class AddressSpaceException(string message) : Exception(message), 
 /// </summary>
 public static class AddressSpace
 {
-    /// <summary>The least limit a command is started under.</summary>
+    /// <summary>The least limit a command is started under: what no command works below (its work needs more).</summary>
     public const long Needed = 4L << 30;
 
     const int RlimitAs = 9; // Linux's RLIMIT_AS (x86-64 and arm64)
@@ -30,7 +30,7 @@ public static class AddressSpace
     public static void Check(long? limit)
     {
         if (limit is long bytes && bytes < Needed)
-            throw new AddressSpaceException($"the address-space limit (ulimit -v) is {CommandLine.ByteSize.Describe(bytes)}: libtorch and the .NET runtime map about {CommandLine.ByteSize.Describe(Needed)} before any work; raise it (ulimit -v unlimited, or at least {Needed >> 10} KB)");
+            throw new AddressSpaceException($"the address-space limit (ulimit -v) is {CommandLine.ByteSize.Describe(bytes)}: libtorch and the .NET runtime map about {CommandLine.ByteSize.Describe(Needed)} before any work, and the work needs more (a tiny export: 5 GB); raise it (ulimit -v unlimited)");
     }
 
     [StructLayout(LayoutKind.Sequential)]

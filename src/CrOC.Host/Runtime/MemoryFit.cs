@@ -64,7 +64,7 @@ public static class MemoryFit
 
     /// <summary>The peak bytes of one joint-space clustering of <paramref name="problems"/> problems of 2 ×
     /// <paramref name="tokens"/> keys of width <paramref name="dim"/>, official config: 24·d + 2400 bytes per
-    /// token and problem, above measured peak RSS (Zen 4; 2N 1.25·10⁵–2·10⁶, d 8–256: 2.4–7.7 kB per token).
+    /// token and problem, above measured peak RSS less the process's own ~0.2 GB (Zen 4; 2N 1.25·10⁵–2·10⁶, d 8–256: 2.4–7.7 kB per token).
     /// Counting the keys alone (8·d bytes) let a clustering 15 times their size start, and the kernel end it.</summary>
     public static double ClusteringBytes(long problems, int tokens, int dim) => problems * 2.0 * tokens * (24.0 * dim + 2400);
 

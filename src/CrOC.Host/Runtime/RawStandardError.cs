@@ -1,4 +1,4 @@
-using Microsoft.Win32.SafeHandles;
+using System.Runtime.InteropServices;
 
 namespace CrOC.Host.Runtime;
 
@@ -9,14 +9,26 @@ namespace CrOC.Host.Runtime;
 /// </summary>
 public static class RawStandardError
 {
-    /// <summary>Writes <paramref name="line"/> and a newline; a standard error that takes nothing loses it.</summary>
+    /// <summary>Writes <paramref name="line"/> and a newline with write(2) (at the descriptor's shared offset, as the
+    /// console's own writes: a stream's pwrite would be overwritten by them under `>log 2>&amp;1`); a standard
+    /// error that takes nothing loses it.</summary>
     public static void WriteLine(string line)
     {
         try
         {
-            using var stderr = new FileStream(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write, bufferSize: 0);
-            stderr.Write(System.Text.Encoding.UTF8.GetBytes(line + "\n"));
+            var bytes = System.Text.Encoding.UTF8.GetBytes(line + "\n");
+            for (int done = 0; done < bytes.Length;)
+            {
+                nint n = Native.write(2, bytes[done..], bytes.Length - done);
+                if (n <= 0) return;
+                done += (int)n;
+            }
         }
         catch (Exception) { /* no standard error: the exit code says it */ }
+    }
+
+    static class Native
+    {
+        [DllImport("libc", SetLastError = true)] public static extern nint write(int descriptor, byte[] buffer, nint count);
     }
 }

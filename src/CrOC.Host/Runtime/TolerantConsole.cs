@@ -49,16 +49,20 @@ public static class TolerantConsole
     /// loses everything); each write that fails is lost (the first failure kept), the next is tried.</summary>
     sealed class LossyWriter : TextWriter
     {
-        readonly TextWriter inner;
+        TextWriter inner;
         volatile bool silenced;
 
-        /// <summary>Where a line goes when the writer cannot encode it: out of open files, its encoder's assembly did not load.</summary>
+        /// <summary>Where a line goes once the writer cannot encode (out of open files, its encoder's assembly did not
+        /// load: a failure's line was lost so, exit 1 with nothing said, once); from then on every line goes there
+        /// (what the writer had buffered is dropped, not printed twice).</summary>
         readonly Action<string>? unencodable;
+        volatile bool raw;
 
         public LossyWriter(Func<TextWriter> open, Action<string>? unencodable = null)
         {
             this.unencodable = unencodable;
             try { inner = open(); }
+            catch (FileNotFoundException) when (unencodable is not null) { (inner, raw) = (Null, true); }
             catch (Exception e) when (IsStreamFailure(e)) { inner = Null; Failure = LossOf(e); }
         }
 
@@ -76,8 +80,17 @@ public static class TolerantConsole
         void Guarded(Action write, string? line = null)
         {
             if (silenced) return;
+            if (raw)
+            {
+                if (line is not null) unencodable!(line);
+                return;
+            }
             try { write(); }
-            catch (FileNotFoundException) when (unencodable is not null && line is not null) { unencodable(line); } // a failure's line was lost so, exit 1 with nothing said, once
+            catch (FileNotFoundException) when (unencodable is not null)
+            {
+                (inner, raw) = (Null, true);
+                if (line is not null) unencodable(line);
+            }
             catch (Exception e) when (IsStreamFailure(e))
             {
                 if (!silenced) Failure ??= LossOf(e); // a write that failed as the hang-up silenced it is no failure

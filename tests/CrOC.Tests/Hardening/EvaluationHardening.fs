@@ -210,7 +210,9 @@ let tests =
                 | line when line.Contains "epoch 40/200" -> true
                 | _ -> untilEpoch ()
             Expect.isTrue (untilEpoch ()) "the probe trained"
+            (present (Process.Start("kill", [| "-STOP"; string p.Id |]))).WaitForExit() // held while the file is put there: its epochs take milliseconds
             File.Copy(mask, lastMask) // the ground truth, meanwhile
+            (present (Process.Start("kill", [| "-CONT"; string p.Id |]))).WaitForExit()
             p.StandardOutput.ReadToEnd() |> ignore
             if not (p.WaitForExit 120_000) then p.Kill true; failtest "eval-seg did not end"
             Expect.equal p.ExitCode 2 err.Result
@@ -218,6 +220,11 @@ let tests =
             Expect.equal (File.GetLastWriteTimeUtc firstMask) long "the first mask left as it was"
             Expect.isFalse (File.Exists json) "no JSON"
             File.Delete lastMask
+            // a split naming an image twice is one mask of the one write (its second rename was refused as another process's file once)
+            File.WriteAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "twice.txt"), [ valNames.[0]; valNames.[0] ])
+            let code, _, err = croc 120 (evalArgs @ [ "--val-split"; "twice"; "--json"; json ])
+            Expect.equal code 0 err
+            Expect.isTrue (File.Exists json) "the JSON written"
             // two roots naming one folder (one through a link): its images once
             let images = Path.Combine(voc, "JPEGImages")
             let alias = Path.Combine(dir, "alias")
