@@ -83,7 +83,7 @@ public static class OptionSet<T> where T : class, new()
             {
                 "true" or "1" or "yes" => true,
                 "false" or "0" or "no" => false,
-                _ => throw new OptionException($"--{option.Name} takes true or false (or nothing), got '{Quoted.Printable(text)}'"),
+                _ => throw new OptionException($"--{option.Name} takes true or false (also yes/no, 1/0; or nothing), got '{Quoted.Printable(text)}'"),
             });
         if (text is null) // `--train-args --epochs` takes "--epochs" for the next option
             throw new OptionException($"--{option.Name} needs a value ({Placeholder(option)}){(type == typeof(string) ? $"; a value that starts with -- goes after '=': --{option.Name}=VALUE" : "")}");

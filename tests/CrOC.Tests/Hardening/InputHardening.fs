@@ -646,6 +646,8 @@ let tests =
             File.WriteAllText(replacement, "")
             Expect.equal (OptionSet<Evaluation.EvalSegOptions>.Parse([| "--weights"; replacement |])).Weights replacement "an existing name with U+FFFD"
             refused [ "train"; "--config"; config "numbers.json" """{ "data": [5] }""" ] "'data' must be a list of strings" |> ignore
+            // a flag's value: the words it takes are all named (yes and 1 were taken, "true or false" said)
+            refused [ "export"; "--overwrite"; "maybe" ] "--overwrite takes true or false (also yes/no, 1/0; or nothing), got 'maybe'" |> ignore
             Expect.isFalse ((refused [ "train"; "--config"; config "hlep.json" """{ "hlep": 1 }""" ] "unknown setting 'hlep'").Split('\n').[0].Contains "--help") "no --help inside a file"
             // a CROC_DATA_HOME that cannot be made is bad input, named (an I/O error, exit 1, once)
             let code, err = crocInShell "true" "" [ "CROC_DATA_HOME", "/dev/null/x" ] [ "train"; "--output"; Path.Combine(dir, "run"); "--max-steps"; "1" ]
