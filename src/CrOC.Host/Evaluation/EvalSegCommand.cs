@@ -85,6 +85,7 @@ public static class EvalSegCommand
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes, Console.WriteLine);
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));
+        if (predictions is not null) AtomicFile.RemoveAbandoned(predictions, recursive: true); // a killed run's one write left up to --save-count of them
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var (results, network) = Evaluate(o.Weights, o.Backbone, o.RandomSeed, o.Heads, root, o.TrainSplit, o.ValSplit, names.Length, probe, o.ProbeSeeds, Console.WriteLine, device, predictions is null ? 0 : o.SaveCount);
         double seconds = watch.Elapsed.TotalSeconds; // once, where each run's seconds also count the feature pass they share

@@ -202,8 +202,7 @@ public sealed class RunFolder : IDisposable
     static void RemoveLeftovers(string path)
     {
         foreach (var folder in new[] { path, Checkpoints.Folder(path), MetricsLog.EventsFolder(path) }.Where(Directory.Exists)) // the folders atomic writes go to
-            foreach (var file in Directory.GetFiles(folder, "*" + AtomicFile.TemporarySuffix).Where(AtomicFile.IsAbandoned))
-                File.Delete(file);
+            AtomicFile.RemoveAbandoned(folder);
     }
 
     static bool HoldsRun(string path) =>

@@ -151,6 +151,18 @@ public static partial class AtomicFile
     public static bool IsAbandoned(string path) =>
         TemporaryName().Match(Path.GetFileName(path)) is { Success: true } match && int.TryParse(match.Groups[1].ValueSpan, out var pid) && !Runtime.Processes.IsRunning(pid);
 
+    /// <summary>Removes the abandoned temporary files (<see cref="IsAbandoned"/>) in <paramref name="folder"/>
+    /// (and its subfolders with <paramref name="recursive"/>); any other *.tmp file, or a live writer's, is left alone.</summary>
+    public static void RemoveAbandoned(string folder, bool recursive = false)
+    {
+        var options = new EnumerationOptions { RecurseSubdirectories = recursive, IgnoreInaccessible = true };
+        foreach (var file in Directory.EnumerateFiles(folder, "*" + TemporarySuffix, options).Where(IsAbandoned).ToList())
+        {
+            try { File.Delete(file); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* left for a later start */ }
+        }
+    }
+
     [GeneratedRegex(@"\.([0-9]+)\.[0-9a-f]{32}\.tmp$")]
     private static partial Regex TemporaryName();
 

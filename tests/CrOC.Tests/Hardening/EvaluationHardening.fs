@@ -225,6 +225,16 @@ let tests =
             let code, _, err = croc 120 (evalArgs @ [ "--val-split"; "twice"; "--json"; json ])
             Expect.equal code 0 err
             Expect.isTrue (File.Exists json) "the JSON written"
+            // a killed run's temporaries (its one write held up to --save-count) are removed at the next start; a live
+            // writer's and any other *.tmp stay
+            let deadPid = (use ended = present (Process.Start("true")) in ended.WaitForExit(); ended.Id)
+            let guid = Guid.NewGuid().ToString("N")
+            let dead, live, other = Path.Combine(predictions, sprintf "a.png.%d.%s.tmp" deadPid guid), Path.Combine(predictions, sprintf "b.png.%d.%s.tmp" Environment.ProcessId guid), Path.Combine(predictions, "notes.tmp")
+            for file in [ dead; live; other ] do File.WriteAllText(file, "x")
+            let code, _, err = croc 120 evalArgs
+            Expect.equal code 0 err
+            Expect.equal [ File.Exists dead; File.Exists live; File.Exists other ] [ false; true; true ] "only the dead writer's removed"
+            for file in [ live; other ] do File.Delete file
             // two roots naming one folder (one through a link): its images once
             let images = Path.Combine(voc, "JPEGImages")
             let alias = Path.Combine(dir, "alias")
