@@ -95,11 +95,10 @@ public static class EvalSegCommand
         // the evaluation done (the real-photo suite's resume)
         var files = new List<AtomicFile.Content>();
         int predicted = masks is null ? 0 : results[0].Predictions.Count;
-        var targets = new HashSet<string>(StringComparer.Ordinal); // a name listed twice (a, ./a) is one mask: a write's targets are distinct
         for (int i = 0; i < predicted; i++)
         {
             var mask = results[0].Predictions[i];
-            if (targets.Add(masks![i])) files.Add(new(masks[i], s => VocSegmentation.SaveMask(mask, o.Size, o.Size, s, marked: true)));
+            files.Add(new(masks![i], s => VocSegmentation.SaveMask(mask, o.Size, o.Size, s, marked: true))); // a name listed twice is one target, written once
         }
         string? fullJson = json is null ? null : Path.GetFullPath(json);
         if (json is not null)

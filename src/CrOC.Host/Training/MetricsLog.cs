@@ -39,7 +39,7 @@ public sealed class MetricsLog : IDisposable
     /// no signal ended that wait) or a device (/dev/zero never ends: out of memory once) is refused.</summary>
     static string ReadWhole(string path)
     {
-        using var stream = CrOC.Data.RegularFile.Open(path, out var whyNot) ?? throw (File.Exists(path) || Directory.Exists(path)
+        using var stream = CrOC.Data.RegularFile.Open(path, out var whyNot) ?? throw (Path.Exists(path)
             ? new OutputException($"'{path}' is no regular file this process can read ({whyNot}): a run's metrics.jsonl is one; move it away")
             : new FileNotFoundException($"'{path}' does not exist", path));
         var bytes = CrOC.Data.BoundedFile.ReadAtMost(stream, (int)System.Math.Min(stream.Length, Array.MaxLength))

@@ -42,9 +42,10 @@ public static partial class AtomicFile
     /// and only when all are written are they renamed into place, so a failure while writing leaves
     /// none of them new (and with <paramref name="replace"/>, the earlier set whole). The sizes known
     /// are checked together against the free space of the first file's disk. <paramref name="replaceOnlyIf"/>
-    /// as in <see cref="Write"/>.</summary>
+    /// as in <see cref="Write"/>. A target named twice (a, ./a) is written once, with its first content.</summary>
     public static void WriteTogether(IReadOnlyList<Content> files, bool replace = true, Func<string, bool>? replaceOnlyIf = null)
     {
+        files = [.. files.DistinctBy(f => Path.GetFullPath(f.Path))]; // its second rename was refused as another process's file once (eval-seg, a split naming an image twice)
         var targets = files.Select(f => Path.GetFullPath(f.Path)).ToList();
         var previous = targets.Count == 1 ? Previous(targets[0]) : "none of the files was written or replaced";
         var needed = files.Sum(f => f.ExpectedBytes ?? 0);

@@ -222,6 +222,7 @@ let tests =
             File.Delete lastMask
             // a split naming an image twice is one mask of the one write (its second rename was refused as another process's file once)
             File.WriteAllLines(Path.Combine(voc, "ImageSets", "Segmentation", "twice.txt"), [ valNames.[0]; valNames.[0] ])
+            File.Delete firstMask // absent: its two renames would not replace (a present one was replaced twice, unseen)
             let code, _, err = croc 120 (evalArgs @ [ "--val-split"; "twice"; "--json"; json ])
             Expect.equal code 0 err
             Expect.isTrue (File.Exists json) "the JSON written"
