@@ -57,6 +57,10 @@ public sealed class ImageDecoder
         for (int retry = 0; ; retry++)
         {
             try { return ReadOnce(entry); }
+            catch (IOException e) when (OutOfDescriptors(e)) // the process's or the system's, not the file's: each image was skipped after 10.5 s of retries once
+            {
+                throw new IOException($"out of open files (the process's limit, ulimit -n, or the system's) opening {entry.Name}: {e.Message}", e);
+            }
             catch (IOException e) when (IsStorageFailure(e) && retry < StorageRetryWaits.Count) { Thread.Sleep(StorageRetryWaits[retry]); }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new DecodeException(entry.Name, "file not found") { Missing = true }; }
             catch (NotRegularFileException) { throw new DecodeException(entry.Name, NotAnImageFile); }
@@ -79,11 +83,15 @@ public sealed class ImageDecoder
     /// (a symbolic-link loop, a folder, a name too long: retrying cannot help).</summary>
     public static bool IsStorageFailure(Exception e) =>
         e is IOException and not (FileNotFoundException or DirectoryNotFoundException or EndOfStreamException or PathTooLongException or NotRegularFileException)
-        && (e.HResult & 0xFFFF) is not (EISDIR or ELOOP); // RegularFile.OpenOrThrow raises ENOTDIR and ENAMETOOLONG as the types above
+        && (e.HResult & 0xFFFF) is not (EISDIR or ELOOP) // RegularFile.OpenOrThrow raises ENOTDIR and ENAMETOOLONG as the types above
+        && !OutOfDescriptors(e);
+
+    /// <summary>EMFILE or ENFILE: no descriptor was left to open a file with.</summary>
+    static bool OutOfDescriptors(Exception e) => (e.HResult & 0xFFFF) is EMFILE or ENFILE;
 
     const string NotAnImageFile = "not a regular file (a FIFO or a socket?), not an image file";
 
-    const int EISDIR = 21, ELOOP = 40; // Linux errno values, as .NET puts them in HResult
+    const int ENFILE = 23, EMFILE = 24, EISDIR = 21, ELOOP = 40; // Linux errno values, as .NET puts them in HResult
 
     byte[] ReadOnce(ImageEntry entry)
     {

@@ -479,7 +479,7 @@ let tests =
             Expect.stringContains message "--lr must be" "names the setting"
         }
 
-        test "out of open files (ulimit -n) at start or in the work: one line and exit 1, never a .NET stack trace (134) or nothing at all" {
+        test "out of open files (ulimit -n) at start, or a limit below what a command holds open: one line (exit 1 as the runtime starts, else 2 before any work), never a .NET stack trace (134) or nothing at all" {
             // 24–40 were a stack trace from the start-up outside the command's report, 48–56 exit 1 with nothing said
             // (the console's encoder did not load), 64 "internal error (TypeInitializationException)"
             let dir = DataTests.tempDir "open-files"
@@ -493,11 +493,23 @@ let tests =
                 let said = sprintf "ulimit -n %d: exit %d, %s" limit code err
                 Expect.isFalse (err.Contains "Unhandled exception" || err.Contains "   at ") said
                 Expect.isFalse (err.Contains "internal error") said
-                if code <> 0 then
-                    Expect.equal code 1 said
-                    Expect.stringContains err "open files" said
-                    Expect.equal (err.Trim().Split('\n').Length) 1 ("one line: " + said)
+                Expect.isTrue (code = 1 && err.Contains "out of open files" || code = 2 && err.Contains "the open-files limit (ulimit -n) is") said
+                Expect.equal (err.Trim().Split('\n').Length) 1 ("one line: " + said)
+            // eval-knn at 78–84 ended "internal error (TaskSchedulerException)", "PAL_SEHException" (134), a segmentation fault (139) or "Out of memory." (134)
+            let code, err = crocInShell "ulimit -n 255" "" [] [ "export"; "--weights"; weights; "--output"; Path.Combine(dir, "e255") ]
+            Expect.equal code 2 err
+            Expect.stringContains err "croc-host export: the open-files limit (ulimit -n) is 255" "refused before any work, naming the limit"
+            let code, err = crocInShell "ulimit -n 256" "" [] [ "export"; "--weights"; weights; "--output"; Path.Combine(dir, "e256") ]
+            Expect.equal code 0 ("works from 256: " + err)
+            let code, err = crocInShell "ulimit -n 100" "" [] [ "export"; "--help" ]
+            Expect.equal code 0 ("--help still shows: " + err)
             Directory.Delete(dir, true)
+        }
+
+        test "a process out of file descriptors (EMFILE, ENFILE) is no storage failure of an image (retried for 10.5 s, then skipped, once): the decoder raises it" {
+            for errno in [ 23; 24 ] do
+                Expect.isFalse (CrOC.Data.ImageDecoder.IsStorageFailure(IOException("Too many open files", errno))) (sprintf "errno %d" errno)
+            Expect.isTrue (CrOC.Data.ImageDecoder.IsStorageFailure(IOException("Input/output error", 5))) "EIO still is"
         }
 
         test "an address-space limit (ulimit -v) below what libtorch maps is refused in one line before any work (an internal error once, and 478 MB of libraries copied beside the tool); --help still shows" {
