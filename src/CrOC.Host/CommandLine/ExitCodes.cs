@@ -99,7 +99,7 @@ public static class ExitCodes
         IOException io when DiskSpace.IsDiskFull(io) => $"the disk is full: {io.Message}",
         var cause when FileTooLarge(cause) => $"a file grew past the largest this process may write (ulimit -f, or the file system's limit): {cause.Message}",
         FileNotFoundException { FileName: { } name } when name.Contains("Version=") => $"could not load {name.Split(',')[0]}: the process ran out of open files (ulimit -n), or the installation is incomplete",
-        DllNotFoundException dll => $"could not load the native library {dll.Message.Split('\'').ElementAtOrDefault(1) ?? dll.Message}: the process ran out of open files (ulimit -n), or the installation is incomplete",
+        DllNotFoundException dll => NativeLibraryFailure.Describe(dll),
         IOException io => $"I/O error: {io.Message}",
         UnauthorizedAccessException denied => $"permission denied: {denied.Message}",
         var cause when OutOfMemory(cause) => "out of memory: use smaller sizes or batches (see the command's --help for those it has)",

@@ -506,6 +506,22 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "a native library that does not load is said in one line with the loader's reason for the file that exists (it kept only the library's name once)" {
+            let dir = DataTests.tempDir "native-library"
+            let broken = Path.Combine(dir, "libtorch.so")
+            File.WriteAllText(broken, "no library")
+            let prefix = "Unable to load shared library 'libtorch' or one of its dependencies. In order to help diagnose loading problems, consider using a tool like strace. If you're using glibc, consider setting the LD_DEBUG environment variable: \n"
+            let absent = Path.Combine(dir, "liblibtorch.so")
+            let found = DllNotFoundException(prefix + absent + ": cannot open shared object file: No such file or directory\n" + broken + ": file too short\n")
+            let line = ExitCodes.Message found
+            Expect.stringStarts line ("could not load the native library libtorch (" + broken + ": file too short)") "the existing file's reason"
+            Expect.isTrue (ExitCodes.IsExpected found) "no crash file"
+            let missing = DllNotFoundException(prefix + absent + ": cannot open shared object file: No such file or directory\n")
+            Expect.stringContains (ExitCodes.Message missing) (absent + ": cannot open shared object file: No such file or directory") "none exists: the first reason"
+            Expect.isFalse ((ExitCodes.Message missing).Contains "\n") "one line"
+            Directory.Delete(dir, true)
+        }
+
         test "a process out of file descriptors (EMFILE, ENFILE) is no storage failure of an image (retried for 10.5 s, then skipped, once): the decoder raises it" {
             for errno in [ 23; 24 ] do
                 Expect.isFalse (CrOC.Data.ImageDecoder.IsStorageFailure(IOException("Too many open files", errno))) (sprintf "errno %d" errno)
