@@ -24,8 +24,9 @@ static int Start(string[] args)
     SignalStop.Handlers(_ => false).Dispose(); // the post-work handlers below load and compile now: installed in microseconds then
     int code = Cli.Run(args);
     // The work is done, reported, and the command's own handlers are gone: a stop signal in the ~0.1 s of the
-    // runtime's shutdown is taken (the same one again ends it), not a finished command's end with 128+N and no line.
-    try { _ = SignalStop.Handlers(new SignalStop().Take); }
+    // runtime's shutdown is taken (the same one again ends it, as does one the command took already), not a finished
+    // command's end with 128+N and no line.
+    try { _ = SignalStop.Handlers(new SignalStop().TakeUnlessTakenBefore); }
     catch (Exception) { /* out of file handles, what they need may not load: the exit code stands */ }
     return TolerantConsole.Finish(code);
 }

@@ -16,6 +16,13 @@ public sealed class SignalStop
     readonly CancellationTokenSource cancel = new();
     readonly ConcurrentDictionary<string, int> heard = new();
 
+    /// <summary>Every signal any instance took in this process: after a command's clean stop, the same signal
+    /// during the runtime's shutdown is its second (it was taken again once, and only a third ended the process).</summary>
+    static readonly ConcurrentDictionary<string, bool> takenInProcess = new();
+
+    /// <summary>For the handlers that outlive a command: <see cref="Take"/>, unless the command took <paramref name="signal"/> already.</summary>
+    public bool TakeUnlessTakenBefore(string signal) => !takenInProcess.ContainsKey(signal) && Take(signal);
+
     /// <summary>Cancelled by <see cref="Request"/> (a taken signal, or the command itself).</summary>
     public CancellationToken Token => cancel.Token;
     public bool Requested => cancel.IsCancellationRequested;
@@ -25,6 +32,7 @@ public sealed class SignalStop
     public bool Take(string signal)
     {
         if (heard.AddOrUpdate(signal, 1, (_, n) => n + 1) > 1) return false;
+        takenInProcess[signal] = true;
         Request();
         return true;
     }

@@ -11,6 +11,7 @@ open CrOC.Host
 open CrOC.Host.CommandLine
 open CrOC.Host.Training
 open CrOC.Host.Weights
+open CrOC.Host.Runtime
 open CrOC.Tests.TestUtil
 open CrOC.Tests.HardeningShared
 
@@ -76,6 +77,10 @@ let tests =
             Expect.isTrue (early.OnStopSignal "SIGTERM") "the first SIGTERM is handled"
             Expect.isFalse (early.OnStopSignal "SIGTERM") "the second is left to its default action: the process ends at once"
             Expect.isTrue (early.OnStopSignal "interrupt") "another signal's first is handled"
+            // the handlers that outlive the command (the runtime's shutdown): the signal the trainer took is its second
+            // (they took it once more, so only a third ended the process), another's first is still taken
+            Expect.isFalse (SignalStop().TakeUnlessTakenBefore "SIGTERM") "the signal the trainer took: left to its default action"
+            Expect.isTrue (SignalStop().TakeUnlessTakenBefore "SIGTEST-never-sent") "a signal no command took: taken"
             let none = early.Run(CrOC.Data.ImageSources.Find(config.Data))
             Expect.equal (none.Steps, none.StepsRun) (1L, 0L) "resumed at step 1, no step run"
             Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "no new checkpoint"
