@@ -214,4 +214,8 @@ public sealed class DecodeException(string path, string reason) : Exception($"{p
     public bool Storage { get; init; }
     /// <summary>The file is not there (not found).</summary>
     public bool Missing { get; init; }
+
+    /// <summary>"PATH: REASON" on one line, control characters escaped: a file named with a newline wrote a
+    /// line of its choosing into train.log once.</summary>
+    public string Said => $"{Quoted.Printable(Path)}: {Quoted.Printable(Reason)}";
 }

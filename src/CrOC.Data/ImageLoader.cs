@@ -183,7 +183,7 @@ public sealed class ImageLoader
                     storage &= e.Storage;
                     storageOrMissing &= e.Storage || e.Missing;
                     vanished |= e.Missing && (decodedOnce[index] || !files[index].NamedOnly);
-                    if (Stats.AddSkipped(e.Path, e.Reason)) warn($"skipped {e.Path}: {e.Reason}");
+                    if (Stats.AddSkipped(e.Path, e.Reason)) warn($"skipped {e.Said}");
                 }
             }
         }

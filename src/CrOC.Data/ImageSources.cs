@@ -217,9 +217,14 @@ public static partial class ImageSources
                 // a plain folder's real path is its parent's and its name (resolving each anew walked the whole
                 // depth every time: a tree 1,500 deep took 33 s); a link is resolved
                 var sub = Path.Join(next.Folder, folder.Name); // as the files below are named: under the root as given
+                if (folder.Name.Contains('\uFFFD') && !Directory.Exists(sub)) // a name not valid UTF-8 (see Find): its whole dataset was refused as "cannot be read" once
+                {
+                    warn($"the folder '{Quoted.Printable(sub)}' has a name that is not valid UTF-8, which this program cannot open: left out (rename it, e.g. with `convmv -f latin1 -t utf8`)");
+                    continue;
+                }
                 var real = folder.Attributes.HasFlag(FileAttributes.ReparsePoint) ? RealPaths.Of(sub) : Path.Join(next.Real, folder.Name);
                 if (real != rootReal && rootReal.StartsWith(real.TrimEnd('/') + "/", StringComparison.Ordinal))
-                    warn($"'{sub}' leads to '{real}', which holds the dataset root '{root}': left out (it would bring in that folder's whole tree)");
+                    warn($"'{Quoted.Printable(sub)}' leads to '{Quoted.Printable(real)}', which holds the dataset root '{root}': left out (it would bring in that folder's whole tree)");
                 else pending.Push((sub, real));
             }
         }

@@ -66,7 +66,7 @@ public sealed class KnnEvaluation(Vit.VitConfig vit, Vit.VitParams backbone, Knn
                 catch (DecodeException e)
                 {
                     Interlocked.Increment(ref skipped);
-                    log($"skipped {e.Path}: {e.Reason}");
+                    log($"skipped {e.Said}");
                 }
             });
             var kept = Enumerable.Range(0, count).Where(i => views[i] is not null).ToList();

@@ -137,10 +137,11 @@ public static class Checkpoints
     /// last good one.</summary>
     public static string? Unfit(TrainingState state) => UnfitOf(Contents(state));
 
-    /// <summary>Checkpoint files of a run, oldest first.</summary>
+    /// <summary>Checkpoint files of a run, oldest first; a folder of such a name too (refused on resume, then set
+    /// aside: left out, the run failed at its step's checkpoint on every resume once).</summary>
     public static List<string> List(string output) =>
         Directory.Exists(Folder(output))
-            ? Directory.GetFiles(Folder(output), "step-*.safetensors")
+            ? Directory.GetFileSystemEntries(Folder(output), "step-*.safetensors")
                 .Where(p => NamedStep(p) is not null)
                 .OrderBy(StepOf).ToList()
             : [];
@@ -156,7 +157,7 @@ public static class Checkpoints
             // a dangling link would throw FileNotFoundException, a FIFO would block the read forever
             if (!CrOC.Data.RegularFile.IsReadable(path))
             {
-                report($"refused checkpoint {path}: not a readable file (a dangling link, a FIFO or a device, or no read permission); trying the previous one");
+                report($"refused checkpoint {path}: not a readable file (a folder, a dangling link, a FIFO or a device, or no read permission); trying the previous one");
                 continue;
             }
             try

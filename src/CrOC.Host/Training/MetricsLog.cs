@@ -10,6 +10,9 @@ public sealed class MetricsLog : IDisposable
     readonly StreamWriter lines;
     readonly TensorBoardEvents? board;
 
+    /// <summary>The metrics' file in a run folder, appended to.</summary>
+    public const string FileName = "metrics.jsonl";
+
     /// <summary>The run folder's TensorBoard event files.</summary>
     public static string EventsFolder(string output) => Path.Combine(output, "tensorboard");
 
@@ -19,7 +22,7 @@ public sealed class MetricsLog : IDisposable
     /// drop those steps too (<see cref="TensorBoardRestart"/>).</summary>
     public MetricsLog(string output, long resumedAt, bool tensorboard = true)
     {
-        var path = Path.Combine(output, "metrics.jsonl");
+        var path = Path.Combine(output, FileName);
         if (File.Exists(path))
         {
             var text = ReadWhole(path);

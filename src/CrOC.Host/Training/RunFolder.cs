@@ -23,7 +23,7 @@ public sealed class RunFolder : IDisposable
     public const string OwnerName = "run.owner";
     /// <summary>The online clusters' picture a synthetic run draws after its last step.</summary>
     public const string PictureName = "clusters.png";
-    static readonly string[] RunFiles = ["config.json", "metrics.jsonl", LogName, "run.json"];
+    static readonly string[] RunFiles = ["config.json", MetricsLog.FileName, LogName, "run.json"];
     /// <summary>The most bytes of a record read back (config.json, run.json, run.owner: kilobytes when a run wrote them).</summary>
     const int RecordLimit = 16 << 20;
 
@@ -56,6 +56,11 @@ public sealed class RunFolder : IDisposable
             if (stream is null)
                 throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that a run cannot use: {whyNot}; move it away, or choose another --output");
         }
+        // the log and the metrics are appended to: one that cannot be (immutable; read-only to another user) failed as
+        // "permission denied", exit 1, after the folder was claimed
+        foreach (var file in new[] { LogName, MetricsLog.FileName }.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
+            if (AppendRefusal(file) is { } why)
+                throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that cannot be appended to ({why}); make it writable, or choose another --output");
         var data = DataLocations(config);
         bool lockExisted = Present(System.IO.Path.Combine(path, LockName)), ownerExisted = Present(System.IO.Path.Combine(path, OwnerName));
         // refused before the lock, which would leave run.lock beside the records; again under it,
@@ -161,6 +166,20 @@ public sealed class RunFolder : IDisposable
     const int EWOULDBLOCK = 11; // Linux's errno, as .NET puts it in HResult
 
     /// <summary>Whether <paramref name="file"/> exists, as a file or as a link (a dangling one too: not this attempt's to remove).</summary>
+    /// <summary>Why <paramref name="file"/> cannot be opened to append to, or null when it can (or is no regular file,
+    /// which its reader refuses); nothing is written.</summary>
+    static string? AppendRefusal(string file)
+    {
+        using (var regular = RegularFile.Open(file))
+            if (regular is null) return null;
+        try
+        {
+            new FileStream(file, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1).Dispose();
+            return null;
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException) { return e.Message; }
+    }
+
     static bool Present(string file) => File.Exists(file) || new FileInfo(file).LinkTarget is not null;
 
     /// <summary>Removes the owner and lock files that did not exist before this attempt (the owner first, while
@@ -212,7 +231,7 @@ public sealed class RunFolder : IDisposable
     /// before its first step (bad data) left only its records, which the next run rewrites.</summary>
     static bool HasProgress(string path)
     {
-        var metrics = System.IO.Path.Combine(path, "metrics.jsonl");
+        var metrics = System.IO.Path.Combine(path, MetricsLog.FileName);
         return Checkpoints.List(path).Count > 0 || (File.Exists(metrics) && new FileInfo(metrics).Length > 0);
     }
 

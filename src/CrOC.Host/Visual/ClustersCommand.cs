@@ -86,7 +86,7 @@ public static class ClustersCommand
         foreach (var file in files.TakeWhile(_ => images.Count < count))
         {
             try { images.Add(decoder.Decode(file)); }
-            catch (DecodeException e) { Console.WriteLine($"skipped {e.Message}"); }
+            catch (DecodeException e) { Console.WriteLine($"skipped {e.Said}"); }
         }
         return images.Count > 0 ? images : throw new DatasetException(files.Count == 1 ? "the one image of --data does not decode" : $"none of the {files.Count} images of --data decodes");
     }

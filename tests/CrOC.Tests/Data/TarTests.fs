@@ -99,18 +99,22 @@ let tests =
                 SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, png)
             let pngBytes = File.ReadAllBytes png
             let broken = [ "corrupt.jpg", garbage; "empty.jpg", [||]; "text.jpg", Text.Encoding.UTF8.GetBytes "no image"
-                           "huge.png", DataTests.hugePngHeader 100000u 100000u; "truncated.png", pngBytes.[.. pngBytes.Length / 2] ]
-            let folder, tar = sceneTar 7 broken
+                           "huge.png", DataTests.hugePngHeader 100000u 100000u; "truncated.png", pngBytes.[.. pngBytes.Length / 2]
+                           "forged\nfinished at step 999.jpg", garbage ]
+            let folder, tar = sceneTar 6 broken
             let files = ImageSources.Find([ tar ])
-            Expect.equal files.Count 12 "7 scenes + 5 broken members"
+            Expect.equal files.Count 12 "6 scenes + 6 broken members"
             let reported = Collections.Concurrent.ConcurrentQueue<string>()
             let loader = ImageLoader(files, MultiCropSpec.Croc(32, 8), LoaderOptions(3, 2), warn = Action<string>(reported.Enqueue))
             let batches = loader.Epoch(0L) |> Seq.map (fun b -> b.Indices) |> Seq.toList
             Expect.equal batches.Length 4 "12 / 3 batches, all full"
-            Expect.equal reported.Count 5 "each skipped file reported once, where the caller says (train.log for a run)"
+            Expect.equal reported.Count 6 "each skipped file reported once, where the caller says (train.log for a run)"
             Expect.isTrue (reported |> Seq.forall (fun l -> l.StartsWith("skipped " + tar + "#"))) "naming the member"
+            // a name with a newline wrote a line of its choosing into train.log once
+            Expect.isTrue (reported |> Seq.forall (fun l -> not (l.Contains '\n'))) "each on one line"
+            Expect.exists reported (fun l -> l.Contains "#forged\\nfinished at step 999.jpg: ") "the newline escaped"
             let skipped = loader.Stats.Skipped.Keys |> Seq.map (fun k -> k.Substring(k.LastIndexOf '#' + 1)) |> Seq.sort |> Seq.toList
-            Expect.equal skipped [ "corrupt.jpg"; "empty.jpg"; "huge.png"; "text.jpg"; "truncated.png" ] "exactly the broken members"
+            Expect.equal skipped [ "corrupt.jpg"; "empty.jpg"; "forged\nfinished at step 999.jpg"; "huge.png"; "text.jpg"; "truncated.png" ] "exactly the broken members"
             Expect.stringContains loader.Stats.Skipped.[tar + "#huge.png"] "exceed" "refused before decoding"
             Directory.Delete(folder, true)
             File.Delete tar
@@ -261,12 +265,14 @@ let tests =
             // names that are not valid UTF-8 (Latin-1 bytes) read as U+FFFD and open nothing: left out at start, said (one dropped as a duplicate name, the other 'file not found' once)
             let latin = Directory.CreateDirectory(Path.Combine(dir, "latin")).FullName
             File.Copy(Path.Combine(dir, "imgs", "b.jpg"), Path.Combine(latin, "ok.jpg"))
-            let copy = Diagnostics.Process.Start("bash", [| "-c"; "cd \"$0\" && cp ok.jpg $'caf\\xe9.jpg' && cp ok.jpg $'caf\\xe8.jpg'"; latin |])
+            // a folder so named: left out too (the whole dataset was refused as "cannot be read … Could not find a part of the path" once)
+            let copy = Diagnostics.Process.Start("bash", [| "-c"; "cd \"$0\" && cp ok.jpg $'caf\\xe9.jpg' && cp ok.jpg $'caf\\xe8.jpg' && mkdir $'dossier\\xe9' && cp ok.jpg $'dossier\\xe9/in.jpg'"; latin |])
             copy.WaitForExit()
-            Expect.equal copy.ExitCode 0 "two Latin-1 names made"
+            Expect.equal copy.ExitCode 0 "two Latin-1 names and a Latin-1 folder made"
             let warnings = ResizeArray<string>()
             Expect.equal [ for e in ImageSources.Find([ latin ], Action<string>(warnings.Add)) -> Path.GetFileName e.Path ] [ "ok.jpg" ] "the readable one"
             Expect.exists warnings (fun w -> w.StartsWith "2 file name(s) are not valid UTF-8") (sprintf "said: %A" warnings)
+            Expect.exists warnings (fun w -> w.StartsWith "the folder '" && w.Contains "dossier" && w.Contains "not valid UTF-8") (sprintf "the folder said: %A" warnings)
             File.Delete(Path.Combine(latin, "ok.jpg"))
             Expect.throwsC (fun () -> ImageSources.Find([ latin ], ignore) |> ignore) (fun e -> Expect.stringContains e.Message "must be valid UTF-8" "none left: refused at start")
             Diagnostics.Process.Start("rm", [| "-rf"; latin |]).WaitForExit() // .NET cannot delete such names either

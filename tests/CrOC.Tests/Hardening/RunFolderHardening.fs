@@ -171,20 +171,25 @@ let tests =
             Directory.Delete(output, true)
         }
 
-        test "a newest checkpoint that is no readable file (a dangling link, a FIFO) is refused and set aside; the run resumes from the previous one" {
+        test "a newest checkpoint that is no readable file (a dangling link, a FIFO, a folder) is refused and set aside; the run resumes from the previous one" {
             let output = DataTests.tempDir "dangling"
             Expect.equal (fst (TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "2" ])))) 0 "first run"
             let dangling = Path.Combine(Checkpoints.Folder output, "step-00000003.safetensors")
             let fifo = Path.Combine(Checkpoints.Folder output, "step-00000004.safetensors")
+            let folder = Path.Combine(Checkpoints.Folder output, "step-00000005.safetensors")
             File.CreateSymbolicLink(dangling, Path.Combine(output, "gone", "step-00000003.safetensors")) |> ignore
             makeFifo fifo
-            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "4" ])) // was exit 1 ("Could not find file") or a hang
+            // a folder was left out of the checkpoints: every resume then failed at its step's checkpoint ("Is a directory", exit 1)
+            File.WriteAllText(Path.Combine(Directory.CreateDirectory(folder).FullName, "someone's.txt"), "kept")
+            let code, text = TrainingTests.cli (List.toArray (trainArgs output [ "--max-steps"; "5" ])) // was exit 1 ("Could not find file") or a hang
             Expect.equal code 0 text
-            Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 4 ] "resumed from step 2"
+            Expect.sequenceEqual [ for l in lines output "metrics.jsonl" -> Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt32() ] [ 1 .. 5 ] "resumed from step 2"
             Expect.stringContains (File.ReadAllText(Path.Combine(output, "train.log"))) "not a readable file" "the reason is logged"
             for aside in [ dangling; fifo ] do
                 let kept = FileInfo(aside + ".refused")
                 Expect.isTrue (kept.Exists || kept.LinkTarget <> null) (sprintf "%s set aside, not deleted" aside)
+            Expect.equal (File.ReadAllText(Path.Combine(folder + ".refused", "someone's.txt"))) "kept" "the folder set aside with its contents"
+            Expect.isTrue (File.Exists folder) "step 5's checkpoint written in its place"
             Directory.Delete(output, true)
         }
 
@@ -337,6 +342,29 @@ let tests =
                 Expect.isFalse (message.Contains "CrOC.Host") (sprintf "no .NET type names (TrainConfig's once): %s" message)
                 Expect.equal (File.ReadAllText path) text "left as it was"
                 Expect.sequenceEqual (Directory.GetFiles output |> Array.map Path.GetFileName) [| file |] "nothing added (no run.lock)"
+                Directory.Delete(output, true)
+        }
+
+        test "a train.log or metrics.jsonl that cannot be appended to (immutable) is refused before any work, exit 2, nothing changed ('permission denied', exit 1, once the folder was claimed, once)" {
+            for file in [ "train.log"; "metrics.jsonl" ] do
+                let output = DataTests.tempDir "not-appendable"
+                let code, _, err = croc 120 (trainArgs output [ "--max-steps"; "1" ])
+                Expect.equal code 0 err
+                let path = Path.Combine(output, file)
+                let before = File.ReadAllBytes path
+                let chattr (flag: string) =
+                    use p = present (Process.Start(ProcessStartInfo("chattr", [| flag; path |], RedirectStandardError = true)))
+                    p.StandardError.ReadToEnd() |> ignore
+                    p.WaitForExit()
+                    p.ExitCode
+                if chattr "+i" <> 0 then skiptest "chattr +i is not permitted here (no CAP_LINUX_IMMUTABLE, or a file system without the flag)"
+                try
+                    let code, _, err = croc 120 (trainArgs output [ "--max-steps"; "2" ])
+                    Expect.equal code 2 err
+                    Expect.stringContains err (sprintf "holds a %s that cannot be appended to" file) "says which and why"
+                finally chattr "-i" |> ignore
+                Expect.equal (File.ReadAllBytes path) before "unchanged"
+                Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "no step run"
                 Directory.Delete(output, true)
         }
 
