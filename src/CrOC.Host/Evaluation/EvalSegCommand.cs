@@ -181,11 +181,15 @@ public static class EvalSegCommand
     public static string[] ClassNames(string root, int? classes, Action<string>? log = null)
     {
         var labels = Path.Combine(root, "labels.txt");
+        // a folder, an empty file or binary bytes there gave 21 classes (22: the binary file's "lines") without a word once
+        if (Directory.Exists(labels)) throw new DatasetException($"'{labels}' is a folder, not the class names (one per line): move it away");
         string[] names;
         try { names = File.Exists(labels) ? BoundedFile.ReadText(labels, LabelsLimit).ReplaceLineEndings("\n").Split('\n').Where(l => l.Trim().Length > 0).ToArray() : []; }
         catch (FileTooLargeException e) { throw new DatasetException(e.Message); } // it names the file
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DatasetException($"'{labels}' cannot be read: {e.Message}"); }
+        if (names.Any(name => name.Any(c => char.IsControl(c) && c != '\t'))) throw new DatasetException($"'{labels}' holds control characters (a NUL, an escape): not a text file of class names (one per line)");
         int count = classes ?? (names.Length > 0 ? names.Length : 21);
+        if (File.Exists(labels) && names.Length == 0 && classes is null) log?.Invoke($"note: '{labels}' names no class: {count} classes assumed (Pascal VOC's); give --classes, or the class names in it (one per line)");
         if (classes is int given && names.Length > 0 && given != names.Length)
             log?.Invoke(given > names.Length
                 ? $"note: --classes {given}, where '{labels}' names {names.Length}: classes {names.Length}..{given - 1} are named 'class i', and each that occurs in no mask counts 0 in the mIoU"

@@ -94,6 +94,23 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "eval-seg's labels.txt: a folder or binary bytes there are refused, an empty one is said (each gave 21 classes, or 22, without a word once)" {
+            let root = DataTests.tempDir "labels"
+            let labels = Path.Combine(root, "labels.txt")
+            let notes = ResizeArray<string>()
+            Expect.equal (Evaluation.EvalSegCommand.ClassNames(root, Nullable(), Action<string>(notes.Add))).Length 21 "none: Pascal VOC's 21"
+            Expect.isEmpty notes "nothing to say without one"
+            File.WriteAllText(labels, "")
+            Expect.equal (Evaluation.EvalSegCommand.ClassNames(root, Nullable(), Action<string>(notes.Add))).Length 21 "an empty one: 21 still"
+            Expect.exists notes (fun n -> n.Contains "names no class: 21 classes assumed") "said"
+            File.WriteAllBytes(labels, [| 0x89uy; 0x50uy; 0x4euy; 0x47uy; 0x0duy; 0x0auy; 0x1auy; 0x0auy; 0uy; 0uy; 0uy; 13uy |]) // a PNG's first bytes
+            Expect.stringContains (thrown<CrOC.Data.DatasetException> (fun () -> Evaluation.EvalSegCommand.ClassNames(root, Nullable(), ignore) |> ignore) "binary").Message "holds control characters" "binary refused"
+            File.Delete labels
+            Directory.CreateDirectory labels |> ignore
+            Expect.stringContains (thrown<CrOC.Data.DatasetException> (fun () -> Evaluation.EvalSegCommand.ClassNames(root, Nullable 2, ignore) |> ignore) "a folder").Message "is a folder, not the class names" "a folder refused"
+            Directory.Delete(root, true)
+        }
+
         test "eval-seg --cache-features finds a bad evaluation mask before the training images' feature pass" {
             let dir = DataTests.tempDir "seg-cache-bad"
             let voc = Path.Combine(dir, "voc")
