@@ -14,6 +14,9 @@ public static class StrictJson
 {
     static readonly JsonDocumentOptions Options = new() { AllowDuplicateProperties = false };
 
+    /// <summary>The deepest nesting read (System.Text.Json's default); deeper is a <see cref="JsonException"/>.</summary>
+    public const int MaxDepth = 64;
+
     public static JsonNode? Parse(string text) => Parse(Encoding.UTF8.GetBytes(text));
 
     public static JsonNode? Parse(ReadOnlySpan<byte> utf8)

@@ -339,6 +339,9 @@ public sealed record TrainConfig
         string text;
         try { text = BoundedFile.ReadText(file, ConfigLimit); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigException($"--config '{file}' cannot be read: {e.Message}"); }
+        // bytes that are not UTF-8 read as U+FFFD: TOML's parser called a Latin-1 byte "Invalid UTF-16 surrogate sequence" once
+        if (text.IndexOf('\uFFFD') is int bad and >= 0)
+            throw new ConfigException($"--config '{file}' line {text.AsSpan(0, bad).Count('\n') + 1} is not UTF-8 text (a Latin-1 or other 8-bit byte?): save the file as UTF-8");
         try
         {
             if (file.EndsWith(".toml", StringComparison.OrdinalIgnoreCase))
@@ -357,9 +360,12 @@ public sealed record TrainConfig
 
     /// <summary>The parser's complaint without its .NET wording: where the JSON stops being JSON (the reader's
     /// positions count from 0), or the message of a check of ours or of TOML's, which has no position.</summary>
-    static string NotJson(Exception e) => e is JsonException { LineNumber: long line, BytePositionInLine: long at }
-        ? $"not a JSON object of options (a name ending in .toml is read as TOML): the text stops being JSON at line {line + 1}, byte {at + 1}"
-        : e.Message;
+    static string NotJson(Exception e) => e switch
+    {
+        JsonException { LineNumber: long line } when e.Message.Contains("maximum configured depth") => $"not a JSON object of options: values nested more than {StrictJson.MaxDepth} deep (line {line + 1})",
+        JsonException { LineNumber: long line, BytePositionInLine: long at } => $"not a JSON object of options (a name ending in .toml is read as TOML): the text stops being JSON at line {line + 1}, byte {at + 1}",
+        _ => e.Message,
+    };
 
     /// <summary>Fails on a value out of its declared range (also from a config file) and on settings that cannot work together.</summary>
     public TrainConfig Validated()

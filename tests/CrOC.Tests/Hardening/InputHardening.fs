@@ -469,6 +469,18 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "a config file of 8-bit bytes, or nested past the reader's depth, is refused saying so (\"Invalid UTF-16 surrogate sequence\", \"the text stops being JSON at byte 65\" once)" {
+            let dir = DataTests.tempDir "config-words"
+            for name, bytes, expected in [ "latin.toml", Text.Encoding.Latin1.GetBytes "lr = 0.001\n# café\n", "line 2 is not UTF-8 text"
+                                           "latin.json", Text.Encoding.Latin1.GetBytes "{\"lr\": 0.001,\n \"note\": \"café\"}", "line 2 is not UTF-8 text"
+                                           "deep.json", Text.Encoding.ASCII.GetBytes(String('[', 100) + String(']', 100)), "nested more than 64 deep" ] do
+                let file = Path.Combine(dir, name)
+                File.WriteAllBytes(file, bytes)
+                let e = thrown<ConfigException> (fun () -> TrainingTests.configOf [ "config", file ] |> ignore) name
+                Expect.stringContains e.Message expected name
+            Directory.Delete(dir, true)
+        }
+
         test "a config file's values are range-checked like the command line's (TOML nan)" {
             let file = Path.Combine(DataTests.tempDir "toml-nan", "run.toml")
             File.WriteAllText(file, "lr = nan\n")
