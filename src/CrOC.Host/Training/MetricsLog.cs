@@ -19,17 +19,24 @@ public sealed class MetricsLog : IDisposable
     /// <summary>Appends to the run's metrics; lines of steps after <paramref name="resumedAt"/> (written by a
     /// run that stopped before its next checkpoint, and about to be redone) are dropped first, and so
     /// is a line that is not a step's record (torn by a crash or a full disk); TensorBoard is told to
-    /// drop those steps too (<see cref="TensorBoardRestart"/>).</summary>
-    public MetricsLog(string output, long resumedAt, bool tensorboard = true)
+    /// drop those steps too (<see cref="TensorBoardRestart"/>); what was dropped is said to <paramref name="log"/>.</summary>
+    public MetricsLog(string output, long resumedAt, bool tensorboard = true, Action<string>? log = null)
     {
         var path = Path.Combine(output, FileName);
         if (File.Exists(path))
         {
             var text = ReadWhole(path);
             var all = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            var kept = all.Where(l => StepOf(Record(l)) <= resumedAt).ToList();
+            var steps = all.Select(l => StepOf(Record(l))).ToList();
+            var kept = all.Where((_, i) => steps[i] <= resumedAt).ToList();
             // a last line without its newline (a write cut short) would have the next record glued to it
             if (kept.Count < all.Length || (text.Length > 0 && !text.EndsWith('\n'))) Weights.AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
+            // every checkpoint gone, a run started over and dropped all its records without a word once
+            int later = steps.Count(step => step > resumedAt), torn = steps.Count(step => step is null);
+            string[] dropped = [
+                .. later > 0 ? [$"{CrOC.Data.Counted.Of(later, "record")} of steps after step {resumedAt} ({(resumedAt == 0 ? "no checkpoint to resume from: the run starts over" : "run again")})"] : Array.Empty<string>(),
+                .. torn > 0 ? [$"{CrOC.Data.Counted.Of(torn, "line")} that are no step's record"] : Array.Empty<string>()];
+            if (dropped.Length > 0) log?.Invoke($"{FileName}: dropped {string.Join(" and ", dropped)}");
         }
         lines = new StreamWriter(path, append: true) { AutoFlush = true };
         if (!tensorboard) return;
@@ -58,7 +65,7 @@ public sealed class MetricsLog : IDisposable
     /// a line that is not a step's record with its seconds (torn by a crash, edited by hand, a time out of range) adds nothing.
     /// Read as a resume reads it: a FIFO or a device there is refused.</summary>
     public static double TrainingSeconds(string output) =>
-        ReadWhole(Path.Combine(output, "metrics.jsonl")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(Record)
+        ReadWhole(Path.Combine(output, FileName)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(Record)
             .Sum(record => StepOf(record) is not null && record!.Value.TryGetProperty("step_s", out var seconds) && seconds.ValueKind == JsonValueKind.Number
                 && seconds.TryGetDouble(out var s) && s is >= 0 and < MaxStepSeconds ? s : 0);
 

@@ -87,7 +87,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
         log($"{Counted.Of(files.Count, "image")}, {Counted.Of(loader.BatchesPerEpoch, "batch", "batches")} of {config.Batch} per epoch on each of {Counted.Of(ranks.World, "process", "processes")}, {Counted.Of(itersPerEpoch, "optimiser step")} per epoch (global batch {config.Batch * config.Accum * ranks.World}), {Counted.Of(totalSteps, "step")} in all");
 
-        using var metrics = ranks.IsRoot ? new MetricsLog(config.Output, state.Step) : null;
+        using var metrics = ranks.IsRoot ? new MetricsLog(config.Output, state.Step, log: log) : null;
         var watch = Stopwatch.StartNew();
         long startStep = state.Step;
         double firstLoss = double.NaN, lastLoss = double.NaN;

@@ -240,10 +240,19 @@ let tests =
             let path = Path.Combine(output, "metrics.jsonl")
             File.WriteAllText(path, "{\"step\":1,\"step_s\":2.0}\n{\"step\":\"2\",\"step_s\":5.0}\n{\"step\":2,\"step_s\":\"1 s\"}\n[3]\n{\"step\":2,\"\\ud800\":1}\n{\"step\":3,\"step_s\":1.5}\n{\"step\":3,\"step_s\":1e308}\n{\"step\":3,\"step_s\":1e308}\n{\"step\":4,\"st")
             Expect.equal (MetricsLog.TrainingSeconds output) 3.5 "steps 1 and 3's seconds; a step as text, seconds as text, no object, a lone surrogate, 1e308 (twice: ∞) and a torn line add nothing"
+            let said = ResizeArray<string>()
             do
-                use _ = new MetricsLog(output, 3L, false)
+                use _ = new MetricsLog(output, 3L, false, Action<string>(said.Add))
                 ()
             Expect.equal (File.ReadAllLines path) [| "{\"step\":1,\"step_s\":2.0}"; "{\"step\":2,\"step_s\":\"1 s\"}"; "{\"step\":3,\"step_s\":1.5}"; "{\"step\":3,\"step_s\":1e308}"; "{\"step\":3,\"step_s\":1e308}" |] "the records of steps 1 to 3 kept, the others dropped"
+            Expect.sequenceEqual said [ "metrics.jsonl: dropped 4 lines that are no step's record" ] "said"
+            // every checkpoint gone: the run starts over and its records go, said (without a word once)
+            said.Clear()
+            do
+                use _ = new MetricsLog(output, 0L, false, Action<string>(said.Add))
+                ()
+            Expect.isEmpty (File.ReadAllLines path) "all dropped"
+            Expect.sequenceEqual said [ "metrics.jsonl: dropped 5 records of steps after step 0 (no checkpoint to resume from: the run starts over)" ] "said"
             Directory.Delete(output, true)
         }
 
