@@ -44,6 +44,22 @@ public static class BoundedFile
     /// unless a byte-order mark names another encoding), at most <paramref name="limit"/> bytes.</summary>
     public static string ReadText(string path, int limit) => Text(ReadBytes(path, limit));
 
+    /// <summary>As <see cref="Text"/>, or null when bytes without a UTF-16 or UTF-32 byte-order mark are not UTF-8,
+    /// <paramref name="badByte"/> then the offset of the first byte that is not (<see cref="Text"/> reads it as U+FFFD).</summary>
+    public static string? Utf8Text(byte[] bytes, out int badByte)
+    {
+        badByte = -1;
+        if (bytes.AsSpan().StartsWith(stackalloc byte[] { 0xFF, 0xFE }) || bytes.AsSpan().StartsWith(stackalloc byte[] { 0xFE, 0xFF }) || bytes.AsSpan().StartsWith(stackalloc byte[] { 0, 0, 0xFE, 0xFF }))
+            return Text(bytes);
+        var chars = new char[bytes.Length];
+        if (System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out int read, out _, replaceInvalidSequences: false) != System.Buffers.OperationStatus.Done)
+        {
+            badByte = read;
+            return null;
+        }
+        return Text(bytes);
+    }
+
     /// <summary>Bytes as text: UTF-8 unless a byte-order mark names another encoding.</summary>
     public static string Text(byte[] bytes)
     {

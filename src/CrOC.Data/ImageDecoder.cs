@@ -15,8 +15,8 @@ namespace CrOC.Data;
 /// <see cref="MaxFileBytes"/> are refused before any pixel is decoded; only the first frame of
 /// animated or multi-page files is decoded; EXIF orientation is applied (unless
 /// <see cref="ApplyOrientation"/> is off); grayscale, palette,
-/// CMYK, 16-bit and alpha images become 8-bit RGB (alpha dropped). Every failure is a
-/// <see cref="DecodeException"/> with the reason, never another exception.
+/// CMYK, 16-bit and alpha images become 8-bit RGB (alpha dropped). Every failure of a file is a
+/// <see cref="DecodeException"/> with the reason; the process out of file descriptors, an <see cref="IOException"/>.
 /// </summary>
 public sealed class ImageDecoder
 {
@@ -59,7 +59,7 @@ public sealed class ImageDecoder
             try { return ReadOnce(entry); }
             catch (IOException e) when (OutOfDescriptors(e)) // the process's or the system's, not the file's: each image was skipped after 10.5 s of retries once
             {
-                throw new IOException($"out of open files (the process's limit, ulimit -n, or the system's) opening {entry.Name}: {e.Message}", e);
+                throw new IOException($"out of open files (the process's limit, ulimit -n, or the system's) opening {entry.Name}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(e.HResult & 0xFFFF)}", e);
             }
             catch (IOException e) when (IsStorageFailure(e) && retry < StorageRetryWaits.Count) { Thread.Sleep(StorageRetryWaits[retry]); }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new DecodeException(entry.Name, "file not found") { Missing = true }; }
@@ -217,5 +217,5 @@ public sealed class DecodeException(string path, string reason) : Exception($"{p
 
     /// <summary>"PATH: REASON" on one line, control characters escaped: a file named with a newline wrote a
     /// line of its choosing into train.log once.</summary>
-    public string Said => $"{Quoted.Printable(Path)}: {Quoted.Printable(Reason)}";
+    public string Said => $"{Quoted.Escaped(Path)}: {Quoted.Escaped(Reason)}";
 }

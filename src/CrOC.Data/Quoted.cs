@@ -19,14 +19,16 @@ public static class Quoted
     public static string LongWordsShortened(string line) =>
         line.Length <= 300 ? line : string.Join(' ', line.Split(' ').Select(Shortened));
 
-    /// <summary><see cref="Shortened"/>, with control characters written as escapes (\n, \t, \u0000):
-    /// a newline in an option's name split its error line in two once.</summary>
-    public static string Printable(string text)
+    /// <summary><see cref="Shortened"/> and <see cref="Escaped"/>: a newline in an option's name split its error line in two once.</summary>
+    public static string Printable(string text) => Escaped(Shortened(text));
+
+    /// <summary><paramref name="text"/> with control characters written as escapes (\n, \t, \u0000), whole
+    /// (a file's path in a log, to be copied).</summary>
+    public static string Escaped(string text)
     {
-        var shortened = Shortened(text);
-        if (!shortened.Any(char.IsControl)) return shortened;
-        var result = new StringBuilder(shortened.Length + 8);
-        foreach (var c in shortened)
+        if (!text.Any(char.IsControl)) return text;
+        var result = new StringBuilder(text.Length + 8);
+        foreach (var c in text)
             result.Append(c switch
             {
                 '\n' => "\\n",

@@ -12,10 +12,10 @@ namespace CrOC.Data;
 /// when the string is read or written back). Both were internal errors once.</summary>
 public static class StrictJson
 {
-    static readonly JsonDocumentOptions Options = new() { AllowDuplicateProperties = false };
-
-    /// <summary>The deepest nesting read (System.Text.Json's default); deeper is a <see cref="JsonException"/>.</summary>
+    /// <summary>The deepest nesting read; deeper is a <see cref="JsonException"/>.</summary>
     public const int MaxDepth = 64;
+
+    static readonly JsonDocumentOptions Options = new() { AllowDuplicateProperties = false, MaxDepth = MaxDepth };
 
     public static JsonNode? Parse(string text) => Parse(Encoding.UTF8.GetBytes(text));
 
@@ -31,13 +31,13 @@ public static class StrictJson
     {
         var utf8 = Encoding.UTF8.GetBytes(text);
         RefuseLoneSurrogates(utf8);
-        return JsonDocument.Parse(utf8);
+        return JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = MaxDepth });
     }
 
     /// <summary>Only an escaped string can hold a lone surrogate: raw bytes that are not UTF-8 are the reader's own error.</summary>
     static void RefuseLoneSurrogates(ReadOnlySpan<byte> utf8)
     {
-        var reader = new Utf8JsonReader(utf8);
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = MaxDepth });
         while (reader.Read())
         {
             if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName) || !reader.ValueIsEscaped) continue;

@@ -70,12 +70,13 @@ public sealed class VocSegmentation
         return (image, mask);
     }
 
-    /// <summary>A mask's class indices, row-major. Every failure (missing, truncated, oversized,
-    /// an unknown colour) is a <see cref="DatasetException"/> naming the file.</summary>
+    /// <summary>A mask's class indices, row-major. Every failure of the file (missing, truncated, oversized,
+    /// an unknown colour) is a <see cref="DatasetException"/> naming it; the process out of descriptors, an <see cref="IOException"/>.</summary>
     public static byte[] LoadMask(string path, out int width, out int height)
     {
         try { return ReadMask(path, out width, out height); }
         catch (DatasetException) { throw; }
+        catch (IOException) { throw; } // the process out of descriptors (the decoder's one I/O exception): no fault of the mask's
         catch (Exception e) when (e is not OperationCanceledException)
         {
             var reason = e is DecodeException d ? d.Reason : $"{e.GetType().Name}: {e.Message}";

@@ -34,8 +34,8 @@ public sealed class MetricsLog : IDisposable
             // every checkpoint gone, a run started over and dropped all its records without a word once
             int later = steps.Count(step => step > resumedAt), torn = steps.Count(step => step is null);
             string[] dropped = [
-                .. later > 0 ? [$"{CrOC.Data.Counted.Of(later, "record")} of steps after step {resumedAt} ({(resumedAt == 0 ? "no checkpoint to resume from: the run starts over" : "run again")})"] : Array.Empty<string>(),
-                .. torn > 0 ? [$"{CrOC.Data.Counted.Of(torn, "line")} that are no step's record"] : Array.Empty<string>()];
+                .. later > 0 ? [$"{CrOC.Data.Counted.Of(later, "record")} of steps after step {resumedAt} ({(resumedAt == 0 ? "no checkpoint to resume from: the run starts over" : "those steps are run again")})"] : Array.Empty<string>(),
+                .. torn > 0 ? [$"{CrOC.Data.Counted.Of(torn, "line that is no step's record", "lines that are no step's record")}"] : Array.Empty<string>()];
             if (dropped.Length > 0) log?.Invoke($"{FileName}: dropped {string.Join(" and ", dropped)}");
         }
         lines = new StreamWriter(path, append: true) { AutoFlush = true };

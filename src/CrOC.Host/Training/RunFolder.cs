@@ -56,11 +56,6 @@ public sealed class RunFolder : IDisposable
             if (stream is null)
                 throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that a run cannot use: {whyNot}; move it away, or choose another --output");
         }
-        // the log and the metrics are appended to: one that cannot be (immutable; read-only to another user) failed as
-        // "permission denied", exit 1, after the folder was claimed
-        foreach (var file in new[] { LogName, MetricsLog.FileName }.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
-            if (AppendRefusal(file) is { } why)
-                throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that cannot be appended to ({why}); make it writable, or choose another --output");
         var data = DataLocations(config);
         bool lockExisted = Present(System.IO.Path.Combine(path, LockName)), ownerExisted = Present(System.IO.Path.Combine(path, OwnerName));
         // refused before the lock, which would leave run.lock beside the records; again under it,
@@ -92,6 +87,11 @@ public sealed class RunFolder : IDisposable
                 held = Lock(path);
                 old.Dispose();
             }
+            // the log and the metrics are appended to (this run's, or no run's, now; a moved-aside folder's went with it): one that
+            // cannot be (immutable; read-only to another user) failed as "permission denied", exit 1, after the folder was claimed
+            foreach (var file in new[] { LogName, MetricsLog.FileName }.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
+                if (AppendRefusal(file) is { } why)
+                    throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that cannot be appended to ({why}); make it writable, add --move-aside to start anew beside it, or choose another --output");
             OutputPaths.Folder(Checkpoints.Folder(path), "--output's checkpoint folder"); // now, not at the first checkpoint, steps later
             OutputPaths.Folder(MetricsLog.EventsFolder(path), "--output's TensorBoard folder"); // a file or a read-only folder named so failed after the records, exit 1
             RemoveLeftovers(path); // only once the folder is known to be this run's (or no run's)
@@ -165,21 +165,21 @@ public sealed class RunFolder : IDisposable
 
     const int EWOULDBLOCK = 11; // Linux's errno, as .NET puts it in HResult
 
-    /// <summary>Whether <paramref name="file"/> exists, as a file or as a link (a dangling one too: not this attempt's to remove).</summary>
     /// <summary>Why <paramref name="file"/> cannot be opened to append to, or null when it can (or is no regular file,
-    /// which its reader refuses); nothing is written.</summary>
+    /// which its reader refuses); nothing is written, created or truncated.</summary>
     static string? AppendRefusal(string file)
     {
         using (var regular = RegularFile.Open(file))
             if (regular is null) return null;
         try
         {
-            new FileStream(file, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1).Dispose();
+            new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1).Dispose();
             return null;
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException) { return e.Message; }
     }
 
+    /// <summary>Whether <paramref name="file"/> exists, as a file or as a link (a dangling one too: not this attempt's to remove).</summary>
     static bool Present(string file) => File.Exists(file) || new FileInfo(file).LinkTarget is not null;
 
     /// <summary>Removes the owner and lock files that did not exist before this attempt (the owner first, while

@@ -336,12 +336,12 @@ public sealed record TrainConfig
     /// <summary>A JSON or (by extension) TOML config file as a JSON element with the option names as keys.</summary>
     static JsonElement ReadConfigFile(string file)
     {
-        string text;
-        try { text = BoundedFile.ReadText(file, ConfigLimit); }
+        byte[] bytes;
+        try { bytes = BoundedFile.ReadBytes(file, ConfigLimit); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigException($"--config '{file}' cannot be read: {e.Message}"); }
-        // bytes that are not UTF-8 read as U+FFFD: TOML's parser called a Latin-1 byte "Invalid UTF-16 surrogate sequence" once
-        if (text.IndexOf('\uFFFD') is int bad and >= 0)
-            throw new ConfigException($"--config '{file}' line {text.AsSpan(0, bad).Count('\n') + 1} is not UTF-8 text (a Latin-1 or other 8-bit byte?): save the file as UTF-8");
+        // TOML's parser called a Latin-1 byte (read as U+FFFD) "Invalid UTF-16 surrogate sequence" once
+        var text = BoundedFile.Utf8Text(bytes, out int bad)
+            ?? throw new ConfigException($"--config '{file}' line {bytes.AsSpan(0, bad).Count((byte)'\n') + 1} is not UTF-8 text (a Latin-1 or other 8-bit byte?): save the file as UTF-8");
         try
         {
             if (file.EndsWith(".toml", StringComparison.OrdinalIgnoreCase))
@@ -362,6 +362,7 @@ public sealed record TrainConfig
     /// positions count from 0), or the message of a check of ours or of TOML's, which has no position.</summary>
     static string NotJson(Exception e) => e switch
     {
+        // the runtime's English message (SatelliteResourceLanguages=en); a test holds it
         JsonException { LineNumber: long line } when e.Message.Contains("maximum configured depth") => $"not a JSON object of options: values nested more than {StrictJson.MaxDepth} deep (line {line + 1})",
         JsonException { LineNumber: long line, BytePositionInLine: long at } => $"not a JSON object of options (a name ending in .toml is read as TOML): the text stops being JSON at line {line + 1}, byte {at + 1}",
         _ => e.Message,

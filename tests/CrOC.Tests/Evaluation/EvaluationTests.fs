@@ -71,8 +71,8 @@ let collectFrom (name: string) (camVidRuns: string) (horseRuns: string) =
 
 /// The error of the quick real-photo suite over a tiny data root whose CamVid has train and val
 /// and copies of train named `splits`, and whose Weizmann copy names `horseLabels` in its labels.txt
-/// (None: no labels.txt), checked to come before any pre-training run.
-let suiteRefusalOf (splits: string list) (horseLabels: string list option) =
+/// (None: no labels.txt), changed further by `alter` (given the root), checked to come before any pre-training run.
+let suiteRefusalAfter (alter: string -> unit) (splits: string list) (horseLabels: string list option) =
     let root = DataTests.tempDir "suite-data"
     for name in [ "camvid"; "weizmann-horses" ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), 4, 2, 3L)
     let labels = Path.Combine(root, "weizmann-horses", "labels.txt")
@@ -81,6 +81,7 @@ let suiteRefusalOf (splits: string list) (horseLabels: string list option) =
     | None -> File.Delete labels
     for split in splits do File.Copy(Path.Combine(root, "camvid", "ImageSets", "Segmentation", "train.txt"), Path.Combine(root, "camvid", "ImageSets", "Segmentation", split + ".txt"))
     File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
+    alter root
     let output = DataTests.tempDir "suite-out"
     let e = Expect.throwsC (fun () -> RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.For(true, null), root, output, ignore).Run() |> ignore) id
     Expect.isTrue (e :? DatasetException) (sprintf "a dataset error: %s" e.Message)
@@ -88,6 +89,8 @@ let suiteRefusalOf (splits: string list) (horseLabels: string list option) =
     Directory.Delete(root, true)
     Directory.Delete(output, true)
     e.Message
+
+let suiteRefusalOf = suiteRefusalAfter ignore
 
 /// The refusal of a data root whose Weizmann copy names background and horse, as ../shared/data's.
 let suiteRefusal (splits: string list) = suiteRefusalOf splits (Some [ "background"; "horse" ])
@@ -267,10 +270,16 @@ let tests =
             Expect.stringContains (collectRefusal camVidRuns) "names no class 'horse'" "a Weizmann result without the horse class"
         }
 
-        test "real-photo suite: a Weizmann copy whose labels.txt names no class 'horse' is refused before any pre-training, not when its results are collected" {
+        test "real-photo suite: a Weizmann copy whose labels.txt names no class 'horse', or a CamVid labels.txt that is no list of names, is refused before any pre-training, not when its results are collected" {
             Expect.stringContains (suiteRefusalOf [ "trainval"; "test" ] (Some [ "background"; "pony" ])) "names no class 'horse'" "says why"
             Expect.stringContains (suiteRefusalOf [ "trainval"; "test" ] (Some [])) "labels.txt' names no class 'horse'" "an empty labels.txt"
             Expect.stringContains (suiteRefusalOf [ "trainval"; "test" ] None) "labels.txt' is missing" "no labels.txt (its classes would be named 'class 0', 'class 1')"
+            // CamVid's, which the CamVid jobs read only after the pre-training
+            let camVidLabelsFolder (root: string) =
+                let labels = Path.Combine(root, "camvid", "labels.txt")
+                File.Delete labels
+                Directory.CreateDirectory labels |> ignore
+            Expect.stringContains (suiteRefusalAfter camVidLabelsFolder [ "trainval"; "test" ] (Some [ "background"; "horse" ])) "camvid/labels.txt' is a folder" "CamVid's labels.txt a folder"
         }
 
         test "real-photo suite: each pre-training run's method, budget and kept checkpoints, and each random initialisation's seed, are the plan's" {

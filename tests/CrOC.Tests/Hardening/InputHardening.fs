@@ -18,6 +18,31 @@ open CrOC.Host.Runtime
 open CrOC.Tests.TestUtil
 open CrOC.Tests.HardeningShared
 
+/// This process's open-files limit (RLIMIT_NOFILE), to run out of descriptors for a moment (the tests run one at a time).
+module private OpenFilesLimit =
+    [<Struct; Runtime.InteropServices.StructLayout(Runtime.InteropServices.LayoutKind.Sequential)>]
+    type Limit =
+        val mutable Current: uint64
+        val mutable Maximum: uint64
+
+    [<Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int getrlimit(int resource, Limit& limit)
+
+    [<Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int setrlimit(int resource, Limit& limit)
+
+    /// `f ()` with the soft limit at the lowest descriptor number free now: every open in it fails with EMFILE.
+    let exhausted (f: unit -> 'a) : 'a =
+        let mutable saved = Limit()
+        if getrlimit (7, &saved) <> 0 then failwith "getrlimit"
+        let lowestFree = // an open takes the lowest free number
+            use probe = File.OpenHandle "/dev/null"
+            int (probe.DangerousGetHandle())
+        let mutable low = Limit(Current = uint64 lowestFree, Maximum = saved.Maximum)
+        if setrlimit (7, &low) <> 0 then failwith "setrlimit"
+        try f ()
+        finally setrlimit (7, &saved) |> ignore
+
 /// Asserts Timing.Median's lines for `label` in `text`: `warmups` runs marked warm-up, then `repeats`
 /// timed ones, and a summary of the timed runs alone (their count, min and max; for an odd count the
 /// median is the middle one, all as printed). Returns the printed median (ms).
@@ -478,6 +503,10 @@ let tests =
                 File.WriteAllBytes(file, bytes)
                 let e = thrown<ConfigException> (fun () -> TrainingTests.configOf [ "config", file ] |> ignore) name
                 Expect.stringContains e.Message expected name
+            // UTF-16 with its byte-order mark is text (its bytes are no UTF-8)
+            let utf16 = Path.Combine(dir, "utf16.toml")
+            File.WriteAllText(utf16, "# café\nlr = 0.002\n", Text.UnicodeEncoding(false, true))
+            Expect.equal (TrainingTests.configOf [ "config", utf16 ]).Lr 0.002 "UTF-16"
             Directory.Delete(dir, true)
         }
 
@@ -534,16 +563,35 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "a process out of file descriptors (EMFILE, ENFILE) is no storage failure of an image (retried for 10.5 s, then skipped, once): the decoder raises it" {
+        test "a process out of file descriptors (EMFILE, ENFILE) is no failure of an image (retried for 10.5 s, then skipped, once) or a mask (refused as unreadable): an I/O error ends the work" {
             for errno in [ 23; 24 ] do
                 Expect.isFalse (CrOC.Data.ImageDecoder.IsStorageFailure(IOException("Too many open files", errno))) (sprintf "errno %d" errno)
             Expect.isTrue (CrOC.Data.ImageDecoder.IsStorageFailure(IOException("Input/output error", 5))) "EIO still is"
+            let image = Path.Combine(DataTests.tempDir "out-of-descriptors", "a.png")
+            writeBlankPng image
+            let decoder = CrOC.Data.ImageDecoder(StorageRetryWaits = [ TimeSpan.FromSeconds 5.0 ])
+            let entry = CrOC.Data.ImageEntry.File image
+            Expect.isGreaterThan (decoder.Read entry).Length 0 "read (and every type its failure needs loaded) first"
+            let watch = Diagnostics.Stopwatch.StartNew()
+            let failure = OpenFilesLimit.exhausted (fun () -> try decoder.Read entry |> ignore; None with e -> Some e)
+            match failure with
+            | Some e ->
+                Expect.equal (e.GetType()) typeof<IOException> (sprintf "an I/O error that ends the work, not the file's DecodeException: %O" e)
+                Expect.stringContains e.Message "out of open files" "said"
+            | None -> failtest "the read did not fail"
+            Expect.isLessThan watch.Elapsed.TotalSeconds 5.0 "not retried as the storage's"
+            // eval-seg's masks: no fault of the mask's (exit 2, "unreadable mask", once), the process's (exit 1)
+            let loadMask () = CrOC.Data.VocSegmentation.LoadMask(image, ref 0, ref 0) |> ignore
+            try loadMask () with :? CrOC.Data.DatasetException -> () // its types loaded; an RGB picture may be no mask
+            let maskFailure = OpenFilesLimit.exhausted (fun () -> try loadMask (); None with e -> Some e)
+            Expect.equal (maskFailure |> Option.map (fun e -> e.GetType())) (Some typeof<IOException>) (sprintf "an I/O error, not the mask's: %A" maskFailure)
+            Directory.Delete(Path.GetDirectoryName image |> nonNull, true)
         }
 
         test "an address-space limit (ulimit -v) below what libtorch maps is refused in one line before any work (an internal error once, and 478 MB of libraries copied beside the tool); --help still shows" {
-            Runtime.AddressSpace.Check(Nullable())
-            Runtime.AddressSpace.Check(Nullable(8L <<< 30))
-            thrown<Runtime.AddressSpaceException> (fun () -> Runtime.AddressSpace.Check(Nullable(3L <<< 30))) "3 GiB" |> ignore
+            ProcessLimits.CheckAddressSpace(Nullable())
+            ProcessLimits.CheckAddressSpace(Nullable(8L <<< 30))
+            thrown<ProcessLimitException> (fun () -> ProcessLimits.CheckAddressSpace(Nullable(3L <<< 30))) "3 GiB" |> ignore
             let code, err = crocInShell "ulimit -v 3000000" "" [] [ "export"; "--weights"; "absent.safetensors"; "--output"; "absent-export" ]
             Expect.equal code 2 err
             Expect.stringContains err "croc-host export: the address-space limit (ulimit -v) is 2.86 GiB" "said, before the weights are looked for"

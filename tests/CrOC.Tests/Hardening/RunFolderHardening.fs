@@ -357,14 +357,32 @@ let tests =
                     p.StandardError.ReadToEnd() |> ignore
                     p.WaitForExit()
                     p.ExitCode
-                if chattr "+i" <> 0 then skiptest "chattr +i is not permitted here (no CAP_LINUX_IMMUTABLE, or a file system without the flag)"
+                // immutable (root), else read-only (which root writes anyway)
+                let mode = File.GetUnixFileMode path
+                let release =
+                    if chattr "+i" = 0 then fun () -> chattr "-i" |> ignore
+                    else
+                        File.SetUnixFileMode(path, UnixFileMode.UserRead)
+                        fun () -> File.SetUnixFileMode(path, mode)
+                let writable = try (new FileStream(path, FileMode.Open, FileAccess.Write)).Dispose(); true with _ -> false
+                if writable then
+                    release ()
+                    skiptest "neither chattr +i nor a read-only mode keeps this user from writing a file"
                 try
                     let code, _, err = croc 120 (trainArgs output [ "--max-steps"; "2" ])
                     Expect.equal code 2 err
                     Expect.stringContains err (sprintf "holds a %s that cannot be appended to" file) "says which and why"
-                finally chattr "-i" |> ignore
-                Expect.equal (File.ReadAllBytes path) before "unchanged"
-                Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "no step run"
+                    Expect.equal (File.ReadAllBytes path) before "unchanged"
+                    Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "no step run"
+                    // --move-aside only renames the folder: it starts anew beside it (the check refused it once)
+                    let code, _, err = croc 120 (trainArgs output [ "--max-steps"; "1"; "--move-aside" ])
+                    Expect.equal code 0 err
+                    let moved = Directory.GetDirectories(present (Path.GetDirectoryName output), present (Path.GetFileName output) + ".old-*") |> Array.exactlyOne
+                    Expect.equal (File.ReadAllBytes(Path.Combine(moved, file))) before "the old run's file moved with it, unchanged"
+                    Expect.equal (checkpointNames output) [ "step-00000001.safetensors" ] "the new run's"
+                    Directory.Delete(output, true)
+                    Directory.Move(moved, output)
+                finally release ()
                 Directory.Delete(output, true)
         }
 

@@ -106,6 +106,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
         // every split the plan reads with its images and masks, the archive whole, the result files writable
         foreach (var split in new[] { "trainval", "train", "val", "test" }) _ = new VocSegmentation(camVid, split);
         foreach (var split in new[] { "train", "val" }) _ = new VocSegmentation(horses, split);
+        _ = EvalSegCommand.ClassNames(camVid, null); // a labels.txt there that is a folder or binary: refused now, not by the CamVid jobs hours later
         var horseLabels = Path.Combine(horses, "labels.txt");
         if (!EvalSegCommand.ClassNames(horses, null).Contains("horse")) // the table's horse IoU
             throw new DatasetException($"'{horseLabels}' {(File.Exists(horseLabels) ? "names no class 'horse'" : "is missing")} (as in ../shared/data: background, horse)");
