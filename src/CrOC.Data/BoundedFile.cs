@@ -49,8 +49,7 @@ public static class BoundedFile
     public static string? Utf8Text(byte[] bytes, out int badByte)
     {
         badByte = -1;
-        if (bytes.AsSpan().StartsWith(stackalloc byte[] { 0xFF, 0xFE }) || bytes.AsSpan().StartsWith(stackalloc byte[] { 0xFE, 0xFF }) || bytes.AsSpan().StartsWith(stackalloc byte[] { 0, 0, 0xFE, 0xFF }))
-            return Text(bytes);
+        if (bytes is [0xFF, 0xFE, ..] or [0xFE, 0xFF, ..] or [0, 0, 0xFE, 0xFF, ..]) return Text(bytes); // UTF-16 or UTF-32's mark
         var chars = new char[bytes.Length];
         if (System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out int read, out _, replaceInvalidSequences: false) != System.Buffers.OperationStatus.Done)
         {
