@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using CrOC.Host.CommandLine;
 
 namespace CrOC.Host.Evaluation;
@@ -56,9 +55,16 @@ public static class ExperimentCommand
             throw new OptionException($"{string.Join(", ", given)}: the synthetic suite's; the real suite's recipe is fixed (RealPhotoPlan, README \"CrOC on real photos\"): leave {(given.Count == 1 ? "it" : "them")} out");
         var plan = RealPhotos.RealPhotoPlan.For(o.Quick, o.Seeds);
         var output = OutputPaths.Folder(o.Output ?? (o.Quick ? "runs/real-photos-quick" : "runs/real-photos"), "--output");
-        // Ctrl-C / SIGTERM reach the running jobs: training ones checkpoint; the suite then ends with 0.
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; RealPhotos.HostJobs.StopAll(); });
-        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; RealPhotos.HostJobs.StopAll(); });
+        // Ctrl-C or Ctrl-\, SIGTERM, SIGHUP, SIGUSR1 reach the running jobs: training ones checkpoint; the suite then ends
+        // with 0 (SIGHUP and Ctrl-\ ended the suite at once, its jobs training on as orphans, once); the same signal
+        // again ends the suite at once, as train's
+        var stop = new Runtime.SignalStop();
+        using var handlers = Runtime.SignalStop.Handlers(signal =>
+        {
+            if (!stop.Take(signal)) return false;
+            RealPhotos.HostJobs.StopAll();
+            return true;
+        });
         RealPhotos.RealPhotoResults results;
         try { results = new RealPhotos.RealPhotoSuite(plan, o.DataRoot, output, line => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {line}")).Run(); }
         catch (RealPhotos.JobsStoppedException stopped)

@@ -295,6 +295,26 @@ let tests =
             File.Delete log
         }
 
+        test "the real-photo suite stopped by SIGHUP or Ctrl-\\ passes the stop to its jobs and ends 0 in one line (it died at once with 129, its jobs training on as orphans, once)" {
+            for signal in [ "HUP"; "QUIT" ] do
+                let root = DataTests.tempDir "suite-hangup"
+                for name, train in [ "camvid", 448; "weizmann-horses", 4 ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), train, 2, 3L) // the plan's 14 batches of 32
+                let splits = Path.Combine(root, "camvid", "ImageSets", "Segmentation")
+                for split in [ "trainval"; "test" ] do File.Copy(Path.Combine(splits, "train.txt"), Path.Combine(splits, split + ".txt"))
+                File.WriteAllLines(Path.Combine(root, "weizmann-horses", "labels.txt"), [ "background"; "horse" ])
+                File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
+                let output = DataTests.tempDir "suite-hangup-out"
+                let jobsOf () = Process.GetProcesses() |> Array.filter (fun p -> try File.ReadAllText($"/proc/{p.Id}/cmdline").Contains(output + "/runs") with _ -> false)
+                let code, out, err =
+                    stoppedWhen [ "experiment"; "--suite"; "real"; "--quick"; "--data-root"; root; "--output"; output ]
+                                (fun _ _ -> jobsOf().Length > 0) "no job started" 500 signal 120000
+                Expect.equal code 0 (sprintf "SIG%s: a clean stop (%s%s)" signal out err)
+                Expect.stringContains out "stopped: the running jobs were asked to end" "said"
+                Expect.isEmpty (jobsOf ()) "no job left running"
+                Directory.Delete(root, true)
+                Directory.Delete(output, true)
+        }
+
         test "a job that fails stops the job runner's batch at once: it is logged when it ends and the running sibling gets SIGTERM, not an hour later" {
             let output = DataTests.tempDir "jobs-fail"
             let train = Evaluation.RealPhotos.HostJob("train", List.toArray (trainArgs output [ "--max-steps"; "100000" ]), output + ".log")
