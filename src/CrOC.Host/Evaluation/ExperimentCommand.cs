@@ -55,6 +55,7 @@ public static class ExperimentCommand
             throw new OptionException($"{string.Join(", ", given)}: the synthetic suite's; the real suite's recipe is fixed (RealPhotoPlan, README \"CrOC on real photos\"): leave {(given.Count == 1 ? "it" : "them")} out");
         var plan = RealPhotos.RealPhotoPlan.For(o.Quick, o.Seeds);
         var output = OutputPaths.Folder(o.Output ?? (o.Quick ? "runs/real-photos-quick" : "runs/real-photos"), "--output");
+        using var held = Training.RunFolder.LockSuite(output);
         // Ctrl-C or Ctrl-\, SIGTERM, SIGHUP, SIGUSR1 reach the running jobs: training ones checkpoint; the suite then ends
         // with 0 (SIGHUP and Ctrl-\ ended the suite at once, its jobs training on as orphans, once); the same signal
         // again ends the suite at once, as train's

@@ -84,6 +84,7 @@ public static class SyntheticExperiment
                 catch (OperationCanceledException) when (generation.Requested) { return StoppedGenerating(); }
             }
             abruptStop = AbruptStop.Install("experiment");
+            using var held = RunFolder.LockSuite(output); // after the scenes' generation, whose stop removes the --output it made
             var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
             int classes = SyntheticScenes.ClassNames.Length;
             var rows = new List<Row>();

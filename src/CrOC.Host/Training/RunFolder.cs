@@ -36,6 +36,30 @@ public sealed class RunFolder : IDisposable
 
     RunFolder(string path, FileStream lockFile, string? movedTo) => (Path, this.lockFile, MovedTo) = (path, lockFile, movedTo);
 
+    /// <summary>The lock and owner files of a folder, and what holds such a folder (in a refusal's words).</summary>
+    sealed record Locks(string LockName, string OwnerName, string Holder);
+
+    static readonly Locks RunLocks = new(LockName, OwnerName, "run");
+
+    /// <summary>An experiment suite's lock of its --output, held while it runs (its run folders have their own): a second
+    /// suite into the same folder ran the first one's unfinished jobs beside them, replacing their results, once. Its
+    /// files are removed as it is released (a failed suite's --output, made and otherwise empty, is removed then).</summary>
+    public static IDisposable LockSuite(string output)
+    {
+        var names = new Locks("suite.lock", "suite.owner", "experiment suite");
+        var held = Lock(output, names);
+        return new Release(() =>
+        {
+            try { RemoveLockFiles(output, names, lockExisted: false, ownerExisted: false); }
+            finally { held.Dispose(); }
+        });
+    }
+
+    sealed class Release(Action release) : IDisposable
+    {
+        public void Dispose() => release();
+    }
+
     /// <summary>Takes <paramref name="output"/> for a run of <paramref name="config"/>.</summary>
     public static RunFolder Claim(string output, TrainConfig config, bool moveAside)
     {
@@ -62,7 +86,7 @@ public sealed class RunFolder : IDisposable
         // as another run may have written there meanwhile
         var foreign = Foreign(path);
         if ((foreign ?? Conflict(path, config)) is { } early && !moveAside) throw Refusal(early, path);
-        var held = Lock(path);
+        var held = Lock(path, RunLocks);
         string? movedTo = null;
         try
         {
@@ -84,7 +108,7 @@ public sealed class RunFolder : IDisposable
                 Directory.Move(path, movedTo); // the lock file moves with it: still ours until released
                 var old = held;
                 OutputPaths.Folder(path, "--output");
-                held = Lock(path);
+                held = Lock(path, RunLocks);
                 old.Dispose();
             }
             // the log and the metrics are appended to (this run's, or no run's, now; a moved-aside folder's went with it): one that
@@ -103,7 +127,7 @@ public sealed class RunFolder : IDisposable
             // not after a move (the new folder's are this run's)
             try
             {
-                if (movedTo is null) RemoveLockFiles(path, lockExisted, ownerExisted);
+                if (movedTo is null) RemoveLockFiles(path, RunLocks, lockExisted, ownerExisted);
             }
             finally { held.Dispose(); }
             throw;
@@ -134,20 +158,20 @@ public sealed class RunFolder : IDisposable
 
     /// <summary>The exclusive lock of a folder, with this process's id written in the owner file. When the
     /// owner cannot be written (a full disk), the lock and owner files this call made are removed, under the lock.</summary>
-    static FileStream Lock(string path)
+    static FileStream Lock(string path, Locks names)
     {
-        var file = System.IO.Path.Combine(path, LockName);
-        var owner = System.IO.Path.Combine(path, OwnerName);
+        var file = System.IO.Path.Combine(path, names.LockName);
+        var owner = System.IO.Path.Combine(path, names.OwnerName);
         bool lockExisted = Present(file), ownerExisted = Present(owner);
         FileStream stream;
         try { stream = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
         catch (IOException e) when ((e.HResult & 0xFFFF) == EWOULDBLOCK) // flock's answer: another open holds it
         {
-            throw new OutputException($"--output '{path}' is in use by another run ({Holder(owner)}); wait for it to end, or choose another --output");
+            throw new OutputException($"--output '{path}' is in use by another {names.Holder} ({Holder(owner)}); wait for it to end, or choose another --output");
         }
         catch (IOException e) when (!DiskSpace.IsDiskFull(e)) // a link loop, a dangling link into no folder: not another run's
         {
-            throw new OutputException($"--output '{path}': its {LockName} cannot be opened ({e.Message}); move it away, or choose another --output");
+            throw new OutputException($"--output '{path}': its {names.LockName} cannot be opened ({e.Message}); move it away, or choose another --output");
         }
         try
         {
@@ -157,7 +181,7 @@ public sealed class RunFolder : IDisposable
         catch
         {
             // a failed start leaves no lock files in the folder it may remove (a full disk left both once)
-            try { RemoveLockFiles(path, lockExisted, ownerExisted); }
+            try { RemoveLockFiles(path, names, lockExisted, ownerExisted); }
             finally { stream.Dispose(); }
             throw;
         }
@@ -184,9 +208,9 @@ public sealed class RunFolder : IDisposable
 
     /// <summary>Removes the owner and lock files that did not exist before this attempt (the owner first, while
     /// the caller still holds the lock); a failure to remove them is not reported: the refusal matters, not the litter.</summary>
-    static void RemoveLockFiles(string path, bool lockExisted, bool ownerExisted)
+    static void RemoveLockFiles(string path, Locks names, bool lockExisted, bool ownerExisted)
     {
-        foreach (var (name, existed) in new[] { (OwnerName, ownerExisted), (LockName, lockExisted) })
+        foreach (var (name, existed) in new[] { (names.OwnerName, ownerExisted), (names.LockName, lockExisted) })
             if (!existed)
                 try { File.Delete(System.IO.Path.Combine(path, name)); }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }

@@ -295,7 +295,7 @@ let tests =
             File.Delete log
         }
 
-        test "the real-photo suite stopped by SIGHUP or Ctrl-\\ passes the stop to its jobs and ends 0 in one line (it died at once with 129, its jobs training on as orphans, once)" {
+        test "the real-photo suite stopped by SIGHUP or Ctrl-\\ passes the stop to its jobs and ends 0 in one line (it died at once with 129, its jobs training on as orphans, once); a second suite into its --output meanwhile is refused" {
             for signal in [ "HUP"; "QUIT" ] do
                 let root = DataTests.tempDir "suite-hangup"
                 for name, train in [ "camvid", 448; "weizmann-horses", 4 ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), train, 2, 3L) // the plan's 14 batches of 32
@@ -305,12 +305,23 @@ let tests =
                 File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
                 let output = DataTests.tempDir "suite-hangup-out"
                 let jobsOf () = Process.GetProcesses() |> Array.filter (fun p -> try File.ReadAllText($"/proc/{p.Id}/cmdline").Contains(output + "/runs") with _ -> false)
-                let code, out, err =
-                    stoppedWhen [ "experiment"; "--suite"; "real"; "--quick"; "--data-root"; root; "--output"; output ]
-                                (fun _ _ -> jobsOf().Length > 0) "no job started" 500 signal 120000
+                let suite = [ "experiment"; "--suite"; "real"; "--quick"; "--data-root"; root; "--output"; output ]
+                // a second suite into the same --output while the first runs (it ran the first one's jobs beside them once)
+                let mutable second = None
+                let started _ _ =
+                    let running = jobsOf().Length > 0
+                    if running && second.IsNone then second <- Some(croc 120 suite)
+                    running
+                let code, out, err = stoppedWhen suite started "no job started" 500 signal 120000
                 Expect.equal code 0 (sprintf "SIG%s: a clean stop (%s%s)" signal out err)
                 Expect.stringContains out "stopped: the running jobs were asked to end" "said"
                 Expect.isEmpty (jobsOf ()) "no job left running"
+                match second with
+                | Some(secondCode, _, secondErr) ->
+                    Expect.equal secondCode 2 secondErr
+                    Expect.stringContains secondErr $"--output '{output}' is in use by another experiment suite (process " "refused, naming the holder"
+                | None -> failtest "no second suite was started"
+                Expect.isEmpty (Directory.GetFiles(output, "suite.*")) "the lock's files go with the suite"
                 Directory.Delete(root, true)
                 Directory.Delete(output, true)
         }
