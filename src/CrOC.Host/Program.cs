@@ -22,6 +22,7 @@ static int Start(string[] args)
     ProcessSignals.IgnoreFileSizeLimit();  // a write past `ulimit -f` fails as an I/O error, not silently with 153
     ExitCodes.WarmUp();                    // the failure report loads what it needs now, not once file handles may have run out
     SignalStop.Handlers(_ => false).Dispose(); // the post-work handlers below load and compile now: installed in microseconds then
+    ParentWatch.StartFromEnvironment();    // a real-photo suite's job: stops when its suite is gone
     int code = Cli.Run(args);
     // The work is done, reported, and the command's own handlers are gone: a stop signal in the ~0.1 s of the
     // runtime's shutdown is taken (the same one again ends it, as does one the command took already), not a finished
