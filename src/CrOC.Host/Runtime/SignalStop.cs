@@ -21,7 +21,10 @@ public sealed class SignalStop
     static readonly ConcurrentDictionary<string, bool> takenInProcess = new();
 
     /// <summary>For the handlers that outlive a command: <see cref="Take"/>, unless the command took <paramref name="signal"/> already.</summary>
-    public bool TakeUnlessTakenBefore(string signal) => !takenInProcess.ContainsKey(signal) && Take(signal);
+    public bool TakeUnlessTakenBefore(string signal) => !TakenInProcess(signal) && Take(signal);
+
+    /// <summary>Whether any instance took <paramref name="signal"/> in this process (its next one ends the process).</summary>
+    public static bool TakenInProcess(string signal) => takenInProcess.ContainsKey(signal);
 
     /// <summary>Cancelled by <see cref="Request"/> (a taken signal, or the command itself).</summary>
     public CancellationToken Token => cancel.Token;

@@ -41,16 +41,26 @@ public sealed class RunFolder : IDisposable
 
     static readonly Locks RunLocks = new(LockName, OwnerName, "run");
 
+    static readonly Locks SuiteLocks = new("suite.lock", "suite.owner", "experiment suite");
+
     /// <summary>An experiment suite's lock of its --output, held while it runs (its run folders have their own): a second
-    /// suite into the same folder ran the first one's unfinished jobs beside them, replacing their results, once. Its
-    /// files are removed as it is released (a failed suite's --output, made and otherwise empty, is removed then).</summary>
+    /// suite into the same folder ran the first one's unfinished jobs beside them, replacing their results, once. A stale
+    /// one (a suite killed) is taken over. As it is released its owner file goes, and its lock file too when nothing else
+    /// is in the folder (a failed suite's --output, made and otherwise empty, is removed then; a lock file removed
+    /// while another suite opens it would let a third in beside that one).</summary>
     public static IDisposable LockSuite(string output)
     {
-        var names = new Locks("suite.lock", "suite.owner", "experiment suite");
-        var held = Lock(output, names);
+        RefuseUnusable(output, output, [SuiteLocks.LockName, SuiteLocks.OwnerName], [SuiteLocks.OwnerName], "a suite");
+        var held = Lock(output, SuiteLocks);
         return new Release(() =>
         {
-            try { RemoveLockFiles(output, names, lockExisted: false, ownerExisted: false); }
+            try
+            {
+                File.Delete(System.IO.Path.Combine(output, SuiteLocks.OwnerName));
+                if (Directory.EnumerateFileSystemEntries(output).All(entry => System.IO.Path.GetFileName(entry) == SuiteLocks.LockName))
+                    File.Delete(System.IO.Path.Combine(output, SuiteLocks.LockName));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the work's outcome stands */ }
             finally { held.Dispose(); }
         });
     }
@@ -70,16 +80,9 @@ public sealed class RunFolder : IDisposable
         var path = OutputPaths.Folder(output, "--output");
         if (System.IO.Path.GetPathRoot(path) == path) // as root, `--output /` wrote a run into /
             throw new OutputException($"--output '{output}' is the filesystem's root: a run keeps its records, lock and checkpoints in its own folder; choose one");
-        if (RunFiles.Concat([LockName, OwnerName, PictureName]).FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder) // was "permission denied", exit 1, after config.json was rewritten (clusters.png: after the last step)
-            throw new OutputException($"--output '{output}' holds a folder named {folder}, where a run keeps its file of that name: move it away, or choose another --output");
         // the log is appended to, the owner's record written: a FIFO there waited for a reader forever (train.log hung `train`
         // with no output once); the records read back say so themselves (Foreign, MetricsLog)
-        foreach (var file in new[] { LogName, OwnerName }.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
-        {
-            using var stream = RegularFile.Open(file, out var whyNot);
-            if (stream is null)
-                throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that a run cannot use: {whyNot}; move it away, or choose another --output");
-        }
+        RefuseUnusable(output, path, [.. RunFiles, LockName, OwnerName, PictureName], [LogName, OwnerName], "a run");
         var data = DataLocations(config);
         bool lockExisted = Present(System.IO.Path.Combine(path, LockName)), ownerExisted = Present(System.IO.Path.Combine(path, OwnerName));
         // refused before the lock, which would leave run.lock beside the records; again under it,
@@ -188,6 +191,20 @@ public sealed class RunFolder : IDisposable
     }
 
     const int EWOULDBLOCK = 11; // Linux's errno, as .NET puts it in HResult
+
+    /// <summary>Refuses a folder at one of <paramref name="files"/> in <paramref name="path"/> (it was "permission denied", exit 1,
+    /// after config.json was rewritten once), and one of <paramref name="written"/> that is no regular file.</summary>
+    static void RefuseUnusable(string output, string path, string[] files, string[] written, string keeper)
+    {
+        if (files.FirstOrDefault(file => Directory.Exists(System.IO.Path.Combine(path, file))) is { } folder)
+            throw new OutputException($"--output '{output}' holds a folder named {folder}, where {keeper} keeps its file of that name: move it away, or choose another --output");
+        foreach (var file in written.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
+        {
+            using var stream = RegularFile.Open(file, out var whyNot);
+            if (stream is null)
+                throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that {keeper} cannot use: {whyNot}; move it away, or choose another --output");
+        }
+    }
 
     /// <summary>Why <paramref name="file"/> cannot be opened to append to, or null when it can (or is no regular file,
     /// which its reader refuses); nothing is written, created or truncated.</summary>

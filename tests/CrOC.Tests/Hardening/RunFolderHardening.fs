@@ -386,6 +386,29 @@ let tests =
                 Directory.Delete(output, true)
         }
 
+        test "an experiment suite's lock of its --output: a second is refused naming the holder; a folder or a FIFO at its files is refused, not waited for; released, its files go (the lock file only from an otherwise empty folder)" {
+            let output = DataTests.tempDir "suite-lock"
+            let files () = Directory.GetFiles output |> Array.map (Path.GetFileName >> present) |> Array.sort
+            do
+                use _ = RunFolder.LockSuite output
+                Expect.equal (files ()) [| "suite.lock"; "suite.owner" |] "held"
+                let e = thrown<OutputException> (fun () -> RunFolder.LockSuite output |> ignore) "a second suite"
+                Expect.stringContains e.Message $"is in use by another experiment suite (process {Environment.ProcessId} on " "names the holder"
+            Expect.isEmpty (files ()) "released from an otherwise empty folder: both go (a failed suite's made --output is removed then)"
+            File.WriteAllText(Path.Combine(output, "results.json"), "{}")
+            do
+                use _ = RunFolder.LockSuite output
+                ()
+            Expect.equal (files ()) [| "results.json"; "suite.lock" |] "with results beside it the lock file stays (removing it while another suite opens it would let a third in)"
+            makeFifo (Path.Combine(output, "suite.owner")) // its write waited for a reader forever
+            Expect.stringContains (thrown<OutputException> (fun () -> RunFolder.LockSuite output |> ignore) "a FIFO owner").Message "holds a suite.owner that a suite cannot use: not a regular file" "refused"
+            File.Delete(Path.Combine(output, "suite.owner"))
+            File.Delete(Path.Combine(output, "suite.lock"))
+            Directory.CreateDirectory(Path.Combine(output, "suite.lock")) |> ignore
+            Expect.stringContains (thrown<OutputException> (fun () -> RunFolder.LockSuite output |> ignore) "a folder").Message "holds a folder named suite.lock" "refused"
+            Directory.Delete(output, true)
+        }
+
         test "a FIFO or a device where a run's record, log or metrics belong is refused, never waited for or read without end (a FIFO config.json, run.json, metrics.jsonl, train.log or run.owner hung the start until killed; metrics.jsonl linked to /dev/zero ran out of memory)" {
             let fifo = makeFifo
             let zero (path: string) = File.CreateSymbolicLink(path, "/dev/zero") |> ignore

@@ -312,23 +312,26 @@ let tests =
                     let running = jobsOf().Length > 0
                     if running && second.IsNone then second <- Some(croc 120 suite)
                     running
-                let code, out, err = stoppedWhen suite started "no job started" 500 signal 120000
-                if signal = "KILL" then
-                    // no handler runs: the jobs see their suite gone (their parent changed) and stop as it would have asked
-                    Expect.equal code 137 "killed"
-                    let watch = Stopwatch.StartNew()
-                    while jobsOf().Length > 0 && watch.Elapsed.TotalSeconds < 60.0 do Threading.Thread.Sleep 200
-                    Expect.isEmpty (jobsOf ()) "the orphaned jobs stopped (they trained on beside the rerun's once)"
-                else
-                    Expect.equal code 0 (sprintf "SIG%s: a clean stop (%s%s)" signal out err)
-                    Expect.stringContains out "stopped: the running jobs were asked to end" "said"
-                    Expect.isEmpty (jobsOf ()) "no job left running"
-                match second with
-                | Some(secondCode, _, secondErr) ->
-                    Expect.equal secondCode 2 secondErr
-                    Expect.stringContains secondErr $"--output '{output}' is in use by another experiment suite (process " "refused, naming the holder"
-                | None -> failtest "no second suite was started"
-                if signal <> "KILL" then Expect.isEmpty (Directory.GetFiles(output, "suite.*")) "the lock's files go with the suite"
+                try
+                    let code, out, err = stoppedWhen suite started "no job started" 500 signal 120000
+                    if signal = "KILL" then
+                        // no handler runs: the jobs see their suite gone (their parent changed) and stop as it would have asked
+                        Expect.equal code 137 "killed"
+                        let watch = Stopwatch.StartNew()
+                        while jobsOf().Length > 0 && watch.Elapsed.TotalSeconds < 60.0 do Threading.Thread.Sleep 200
+                        Expect.isEmpty (jobsOf ()) "the orphaned jobs stopped (they trained on beside the rerun's once)"
+                    else
+                        Expect.equal code 0 (sprintf "SIG%s: a clean stop (%s%s)" signal out err)
+                        Expect.stringContains out "stopped: the running jobs were asked to end" "said"
+                        Expect.isEmpty (jobsOf ()) "no job left running"
+                    match second with
+                    | Some(secondCode, _, secondErr) ->
+                        Expect.equal secondCode 2 secondErr
+                        Expect.stringContains secondErr $"--output '{output}' is in use by another experiment suite (process " "refused, naming the holder"
+                    | None -> failtest "no second suite was started"
+                    if signal <> "KILL" then Expect.isFalse (File.Exists(Path.Combine(output, "suite.owner"))) "the owner file goes with the suite"
+                finally
+                    for job in jobsOf () do try job.Kill true with _ -> () // a failed check leaves no job training on beside the next tests
                 Directory.Delete(root, true)
                 Directory.Delete(output, true)
         }
