@@ -56,18 +56,20 @@ public static class ExperimentCommand
         var plan = RealPhotos.RealPhotoPlan.For(o.Quick, o.Seeds);
         var output = OutputPaths.Folder(o.Output ?? (o.Quick ? "runs/real-photos-quick" : "runs/real-photos"), "--output");
         using var held = Training.RunFolder.LockSuite(output);
+        void Log(string line) => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {line}");
         // Ctrl-C or Ctrl-\, SIGTERM, SIGHUP, SIGUSR1 reach the running jobs: training ones checkpoint; the suite then ends
         // with 0 (SIGHUP and Ctrl-\ ended the suite at once, its jobs training on as orphans, once); the same signal
-        // again ends the suite at once, as train's
+        // again ends the suite at once, as train's. Said when taken, as train says it: the suite was silent until its jobs ended, once.
         var stop = new Runtime.SignalStop();
         using var handlers = Runtime.SignalStop.Handlers(signal =>
         {
             if (!stop.Take(signal)) return false;
+            Log($"{signal}: asking the running jobs to end (a training job writes its checkpoint first); the same signal again ends the suite at once");
             RealPhotos.HostJobs.StopAll();
             return true;
         });
         RealPhotos.RealPhotoResults results;
-        try { results = new RealPhotos.RealPhotoSuite(plan, o.DataRoot, output, line => Console.WriteLine($"{DateTime.Now:HH:mm:ss} {line}")).Run(); }
+        try { results = new RealPhotos.RealPhotoSuite(plan, o.DataRoot, output, Log).Run(); }
         catch (RealPhotos.JobsStoppedException stopped)
         {
             Console.WriteLine(stopped.Message);

@@ -33,19 +33,14 @@ public static class ParentWatch
         try
         {
             bool parent = Native.getppid() == suite;
-            while (parent ? Native.getppid() == suite : Exists(suite)) Thread.Sleep(Interval);
-            if (!SignalStop.TakenInProcess("SIGUSR1")) Native.kill(Environment.ProcessId, StopRequest.Signal);
+            while (parent ? Native.getppid() == suite : ProcessSignals.Exists(suite)) Thread.Sleep(Interval);
+            if (!SignalStop.TakenInProcess("SIGUSR1")) ProcessSignals.Send(Environment.ProcessId, StopRequest.Signal);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* no watch where libc cannot be called */ }
     }
 
-    const int NoSuchProcess = 3; // ESRCH
-
-    static bool Exists(int process) => Native.kill(process, 0) == 0 || Marshal.GetLastPInvokeError() != NoSuchProcess;
-
     static class Native
     {
         [DllImport("libc")] public static extern int getppid();
-        [DllImport("libc", SetLastError = true)] public static extern int kill(int pid, int signal);
     }
 }

@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace CrOC.Host.Runtime;
 
 /// <summary>
-/// A signal whose default action would end the process without a word: SIGXFSZ (a write past
-/// `ulimit -f`) is ignored, so that the write fails with EFBIG — an I/O error reported in one line,
-/// exit 1, the atomic writer's temporary file removed.
+/// Signals between processes (Linux's numbers). A signal whose default action would end the process without a
+/// word: SIGXFSZ (a write past `ulimit -f`) is ignored, so that the write fails with EFBIG — an I/O error reported
+/// in one line, exit 1, the atomic writer's temporary file removed.
 /// </summary>
 public static class ProcessSignals
 {
@@ -19,8 +19,17 @@ public static class ProcessSignals
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { /* not glibc: the default stays */ }
     }
 
+    /// <summary>Sends <paramref name="signal"/> to <paramref name="process"/>: whether it was sent (kill(2)).</summary>
+    public static bool Send(int process, int signal) => Native.kill(process, signal) == 0;
+
+    const int NoSuchProcess = 3; // ESRCH
+
+    /// <summary>Whether <paramref name="process"/> exists (one this process may not signal does).</summary>
+    public static bool Exists(int process) => Send(process, 0) || Marshal.GetLastPInvokeError() != NoSuchProcess;
+
     static class Native
     {
         [DllImport("libc.so.6")] public static extern IntPtr signal(int signal, IntPtr handler);
+        [DllImport("libc.so.6", SetLastError = true)] public static extern int kill(int pid, int signal);
     }
 }

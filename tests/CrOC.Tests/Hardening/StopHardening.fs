@@ -322,6 +322,7 @@ let tests =
                         Expect.isEmpty (jobsOf ()) "the orphaned jobs stopped (they trained on beside the rerun's once)"
                     else
                         Expect.equal code 0 (sprintf "SIG%s: a clean stop (%s%s)" signal out err)
+                        Expect.stringContains out ((if signal = "HUP" then "SIGHUP" else "interrupt") + ": asking the running jobs to end") "the signal said when taken (it was silent until its jobs ended, once)"
                         Expect.stringContains out "stopped: the running jobs were asked to end" "said"
                         Expect.isEmpty (jobsOf ()) "no job left running"
                     match second with
@@ -334,6 +335,67 @@ let tests =
                     for job in jobsOf () do try job.Kill true with _ -> () // a failed check leaves no job training on beside the next tests
                 Directory.Delete(root, true)
                 Directory.Delete(output, true)
+        }
+
+        test "a job whose suite stopped it and then died (a Ctrl-C, then a kill -9 of the suite) ends after its checkpoint: its watch does not send the stop again (a second SIGUSR1 ends a training job at once, without its checkpoint)" {
+            let output = DataTests.tempDir "watch-after-stop"
+            use suite = Process.Start("sleep", "600") // the suite: not the job's parent, so watched by its existence
+            let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+            // steps of about a second: the job is still in its last step when its watch sees the suite gone
+            for a in hostDll :: trainArgs output [ "--epochs"; "1000"; "--log-every"; "1"; "--batch"; "16"; "--image-size"; "96"; "--depth"; "4" ] do info.ArgumentList.Add a
+            info.Environment[ParentWatch.Variable] <- string suite.Id
+            use job = new Process(StartInfo = info)
+            let lines = Collections.Concurrent.ConcurrentQueue<string>()
+            job.OutputDataReceived.Add(fun e -> match e.Data with | null -> () | line -> lines.Enqueue line)
+            job.Start() |> ignore
+            job.BeginOutputReadLine()
+            let err = job.StandardError.ReadToEndAsync()
+            let waitFor (start: string) =
+                let watch = Stopwatch.StartNew()
+                while not (Seq.exists (fun (l: string) -> l.StartsWith start) lines) do
+                    if watch.Elapsed.TotalSeconds > 120.0 || job.HasExited then job.Kill true; failwithf "no '%s' line: %s" start err.Result
+                    Threading.Thread.Sleep 10
+            try
+                waitFor "step 2/" // a step has just begun
+                (Process.Start("kill", [| "-USR1"; string job.Id |])).WaitForExit() // the suite's stop
+                waitFor "SIGUSR1: finishing the current step"
+                // then the suite is gone, while the job is held: once it goes on, its watch's next look (every 0.5 s) comes at
+                // once, well inside its step (it came after the job had ended now and then, and the test passed without the fix)
+                let send (signal: string) = (Process.Start("kill", [| signal; string job.Id |])).WaitForExit()
+                send "-STOP"
+                suite.Kill()
+                suite.WaitForExit()
+                Threading.Thread.Sleep 1000
+                send "-CONT"
+                Expect.isTrue (job.WaitForExit 120000) "the job ended"
+                job.WaitForExit()
+                Expect.equal job.ExitCode 0 (sprintf "a clean stop, not 138 (a second SIGUSR1): %s" err.Result)
+                Expect.exists lines (fun l -> l.StartsWith "stopped at step") "after its checkpoint"
+            finally
+                if not job.HasExited then
+                    (Process.Start("kill", [| "-CONT"; string job.Id |])).WaitForExit()
+                    job.Kill true
+                if not suite.HasExited then suite.Kill()
+            Directory.Delete(output, true)
+        }
+
+        test "a failed job is quoted by its failure line, from its last run's lines only (its last five lines were 700-900 characters of step lines before the reason, once)" {
+            let dir = DataTests.tempDir "job-log"
+            let log = Path.Combine(dir, "job.log")
+            let steps n = [ for i in 1 .. n -> sprintf "step %d/100 loss 9.0000 (img 4.5, obj 4.5) objects/img 11.0 K* 3.70 H(t) 1.80 lr 1.00E-004 9.9 img/s ETA 00:01:00" i ]
+            let write (lines: string list) = File.WriteAllLines(log, lines)
+            Expect.equal (Evaluation.RealPhotos.JobLog.Ending log) "" "no log"
+            let header = Evaluation.RealPhotos.JobLog.Header [ "train"; "--output"; "x" ]
+            write ([ header; "croc-host train, commit abc, 2026-12-07 10:00:00Z, 1 process(es), 2 threads each" ] @ steps 7 @ [ "croc-host train: No space left on device (disk full)"; "" ])
+            Expect.equal (Evaluation.RealPhotos.JobLog.Ending log) "croc-host train: No space left on device (disk full)" "the failure line alone, not train's header line"
+            write ([ header; "croc-host [1]: no word from rank 0 for 600 s; exiting (code 3)"; "croc-host train [rank 1]: SIGTERM: finishing" ])
+            Expect.equal (Evaluation.RealPhotos.JobLog.Ending log) "croc-host [1]: no word from rank 0 for 600 s; exiting (code 3)" "a rank's watchdog line; not a rank's warning"
+            // a rerun appends: the first run's failure is not the second's, which died without a line (a native abort)
+            write ([ header; "croc-host eval-seg: it diverged at lr 1E+30"; header ] @ steps 7 @ [ "Fatal error. 0xC0000005" ])
+            Expect.equal (Evaluation.RealPhotos.JobLog.Ending log) (String.Join("\n  ", steps 7 |> List.skip 3) + "\n  Fatal error. 0xC0000005") "the last run's last five lines"
+            write ([ header; "croc-host eval-seg: it diverged at lr 1E+30"; header; "only line" ])
+            Expect.equal (Evaluation.RealPhotos.JobLog.Ending log) "only line" "never an earlier run's lines"
+            Directory.Delete(dir, true)
         }
 
         test "a job that fails stops the job runner's batch at once: it is logged when it ends and the running sibling gets SIGTERM, not an hour later" {
@@ -350,14 +412,14 @@ let tests =
             for log in [ train.Log; bad.Log ] do File.Delete log
         }
 
-        test "a job that fails with exit 1 ends the job runner with exit 1 and its log's last lines, and a rerun appends to its log; a training job's step lines, and only those, are echoed" {
+        test "a job that fails with exit 1 ends the job runner with exit 1 and its failure line, and a rerun appends to its log; a training job's step lines, and only those, are echoed" {
             let dir, voc, weights = vocWithBackbone "jobs-log" 4 2 3L
             let log = Path.Combine(dir, "diverged.log")
             let diverging = Evaluation.RealPhotos.HostJob("diverged", [| "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "3"; "--batch"; "1"; "--lr"; "1e30" |], log)
             for _ in 1 .. 2 do
                 let e = thrown<exn> (fun () -> Evaluation.RealPhotos.HostJobs.Run([| diverging |], 1, Action<string>(ignore))) "the job fails"
                 Expect.equal (ExitCodes.For e) 1 "a failure, not bad input (exit 2)"
-                Expect.stringContains e.Message "it diverged at lr 1E+30" "its log's last lines"
+                Expect.stringContains e.Message "it diverged at lr 1E+30" "its failure line"
             Expect.equal (File.ReadLines log |> Seq.filter (fun l -> l.StartsWith "# croc-host eval-seg") |> Seq.length) 2 "both runs in the log"
             let lines = Collections.Concurrent.ConcurrentQueue<string>()
             let train = Evaluation.RealPhotos.HostJob("train", List.toArray (trainArgs (Path.Combine(dir, "run")) [ "--max-steps"; "2"; "--log-every"; "1" ]), Path.Combine(dir, "train.log"), EchoProgress = true)

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace CrOC.Host.Evaluation.RealPhotos;
 
@@ -12,7 +11,7 @@ public sealed record HostJob(string Name, IReadOnlyList<string> Arguments, strin
 /// threads: two single-threaded processes use two cores better than one process for small
 /// models), writing each job's output to its log file. A job that fails is logged at once and
 /// stops the whole batch: the running jobs get SIGTERM (a training job checkpoints first), and
-/// the batch ends with its name, exit code and last lines. <see cref="StopAll"/> (the suite's Ctrl-C / SIGTERM)
+/// the batch ends with its name, exit code and failure line (<see cref="JobLog.Ending"/>). <see cref="StopAll"/> (the suite's Ctrl-C / SIGTERM)
 /// passes the stop on to the running jobs — a training job then checkpoints and ends — and starts
 /// no new one. The stop is passed on as SIGUSR1, which a training job treats as SIGTERM: a SIGTERM
 /// sent to the whole process group (timeout, Slurm, systemd) reaches each job too, and a second
@@ -24,8 +23,6 @@ public static class HostJobs
     /// <summary>Jobs already asked to stop: a second SIGUSR1 would end a training job at once, without its checkpoint.</summary>
     static readonly ConcurrentDictionary<int, bool> terminated = new();
     static volatile bool stopping, failing;
-
-    [DllImport("libc.so.6", SetLastError = true)] static extern int kill(int pid, int signal);
 
     /// <summary>Asks the running jobs to stop (SIGUSR1) and the current <see cref="Run"/> to start no
     /// other; that Run then waits for them and throws <see cref="JobsStoppedException"/>.</summary>
@@ -44,7 +41,7 @@ public static class HostJobs
 
     static void Terminate(int pid, Process process)
     {
-        if (!HasExited(process) && terminated.TryAdd(pid, true)) kill(pid, CommandLine.StopRequest.Signal);
+        if (!HasExited(process) && terminated.TryAdd(pid, true)) Runtime.ProcessSignals.Send(pid, CommandLine.StopRequest.Signal);
     }
 
     static bool HasExited(Process process)
@@ -80,8 +77,7 @@ public static class HostJobs
             if (failing) { log($"[{job.Name}] ended after another job's failure (exit code {code}); rerun the same command to resume"); return; }
             if (code != 0)
             {
-                var tail = File.Exists(job.Log) ? string.Join("\n  ", File.ReadLines(job.Log).TakeLast(5)) : "";
-                failures.Enqueue(($"{job.Name} ended with exit code {code} (log: {job.Log}):\n  {tail}", code));
+                failures.Enqueue(($"{job.Name} ended with exit code {code} (log: {job.Log}):\n  {JobLog.Ending(job.Log)}", code));
                 failing = true;
                 log($"[{job.Name}] failed with exit code {code} (log: {job.Log}); asking the running jobs to end");
                 TerminateRunning();
@@ -107,7 +103,7 @@ public static class HostJobs
         foreach (var a in prefix.Concat(job.Arguments)) info.ArgumentList.Add(a);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(job.Log))!);
         using var writer = new StreamWriter(job.Log, append: true) { AutoFlush = true };
-        writer.WriteLine($"# croc-host {string.Join(" ", job.Arguments)}");
+        writer.WriteLine(JobLog.Header(job.Arguments));
         using var process = Process.Start(info) ?? throw new JobFailedException($"{job.Name}: could not start {program}");
         void Take(string? line)
         {
@@ -131,8 +127,8 @@ public static class HostJobs
 /// <summary>The jobs were stopped on request (<see cref="HostJobs.StopAll"/>): a clean stop, exit 0.</summary>
 public sealed class JobsStoppedException(string message) : Exception(message);
 
-/// <summary>A child job refused its input (exit 2); the message names it and its last log lines.</summary>
+/// <summary>A child job refused its input (exit 2); the message names it and its failure line.</summary>
 public sealed class JobRefusedException(string message) : Exception(message), CommandLine.IBadInput;
 
-/// <summary>A child job failed; the message names it, its exit code and its last log lines.</summary>
+/// <summary>A child job failed; the message names it, its exit code and its failure line (or its log's last lines).</summary>
 public sealed class JobFailedException(string message) : Exception(message), CommandLine.IReportedFailure;
