@@ -71,6 +71,9 @@ public static class SyntheticExperiment
             var resultsPath = Path.Combine(output, "results.json");
             if (Directory.Exists(resultsPath)) // the whole suite ran, then "I/O error: Is a directory" once
                 throw new OutputException($"--output '{output}' holds a folder named results.json, where the suite writes its results: move it away, or choose another --output");
+            // before the scenes' generation: a second suite into this --output was refused only after it, once
+            using var held = RunFolder.LockSuite(output);
+            IDisposable AbruptStopReleasing() => AbruptStop.Install("experiment", release: held); // it left suite.owner behind, once
             string data;
             abruptStop.Dispose(); // one set of handlers at a time: a stop here ended the suite with 130 and left the half-built set
             var generation = new SignalStop();
@@ -79,12 +82,11 @@ public static class SyntheticExperiment
                 try
                 {
                     data = SyntheticDataset.Ensure(recipe, generation.Token); // --train-args' --synthetic-train/-val included
-                    if (generation.Requested) return StoppedGenerating(); // a signal after the last scene was taken: the set is kept, the suite stops
+                    if (generation.Requested) return StoppedGenerating(held); // a signal after the last scene was taken: the set is kept, the suite stops
                 }
-                catch (OperationCanceledException) when (generation.Requested) { return StoppedGenerating(); }
+                catch (OperationCanceledException) when (generation.Requested) { return StoppedGenerating(held); }
             }
-            abruptStop = AbruptStop.Install("experiment");
-            using var held = RunFolder.LockSuite(output); // after the scenes' generation, whose stop removes the --output it made
+            abruptStop = AbruptStopReleasing();
             var files = ImageSources.Find([SyntheticDataset.TrainList(data)]);
             int classes = SyntheticScenes.ClassNames.Length;
             var rows = new List<Row>();
@@ -107,7 +109,7 @@ public static class SyntheticExperiment
                     {
                         abruptStop.Dispose();
                         using (trainer.StopOnSignals()) summary = trainer.Run(files);
-                        abruptStop = AbruptStop.Install("experiment");
+                        abruptStop = AbruptStopReleasing();
                     }
                     catch (Exception e)
                     {
@@ -140,10 +142,11 @@ public static class SyntheticExperiment
         finally { abruptStop.Dispose(); }
     }
 
-    static int StoppedGenerating()
+    static int StoppedGenerating(IDisposable suiteLock)
     {
         Console.WriteLine(SyntheticDataset.StoppedWhileGenerating);
-        MadeFolders.RemoveEmpty(); // --output, made before the generation
+        suiteLock.Dispose(); // its files first: then the --output made before the generation is empty
+        MadeFolders.RemoveEmpty();
         return ExitCodes.Ok;
     }
 

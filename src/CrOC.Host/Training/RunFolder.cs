@@ -65,9 +65,14 @@ public sealed class RunFolder : IDisposable
         });
     }
 
+    /// <summary>Runs its release once, whoever disposes it first (the suite's end, or a signal's handler).</summary>
     sealed class Release(Action release) : IDisposable
     {
-        public void Dispose() => release();
+        int released;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0) release();
+        }
     }
 
     /// <summary>Takes <paramref name="output"/> for a run of <paramref name="config"/>.</summary>

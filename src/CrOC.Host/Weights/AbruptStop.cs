@@ -19,14 +19,16 @@ public static class AbruptStop
     static readonly (PosixSignal Signal, string Name, int Number)[] Signals =
         [(PosixSignal.SIGINT, "SIGINT", 2), (PosixSignal.SIGTERM, "SIGTERM", 15), (PosixSignal.SIGHUP, "SIGHUP", 1), ((PosixSignal)StopRequest.Signal, "SIGUSR1", StopRequest.Signal)];
 
-    /// <summary>Until disposed, ends <paramref name="command"/> so on a stop signal.</summary>
-    public static IDisposable Install(string command)
+    /// <summary>Until disposed, ends <paramref name="command"/> so on a stop signal, disposing <paramref name="release"/>
+    /// (a lock whose files go with the process) before the folders are removed.</summary>
+    public static IDisposable Install(string command, IDisposable? release = null)
     {
         var removeFolders = MadeFolders.RemoverOfThisCommand();
         var registrations = Signals.Select(s => PosixSignalRegistration.Create(s.Signal, _ =>
         {
             int exitCode = 128 + s.Number; // the shell's code for a process the signal ends
             int files = AtomicFile.Abandon(exitCode);
+            release?.Dispose();
             removeFolders();
             var unfinished = files > 0 ? $"; the {files} file(s) it was writing were not kept" : "";
             ExitCodes.Say($"croc-host {command}: stopped by {s.Name} before it finished{unfinished} (exit {exitCode})", log: null);

@@ -173,6 +173,7 @@ let tests =
             Expect.equal code 130 (out + err)
             Expect.stringContains err "croc-host experiment: stopped by SIGINT before it finished (exit 130)" "one line says so"
             Expect.isFalse (out.Contains "DINO-only") "stopped before the next run"
+            Expect.isFalse (File.Exists(Path.Combine(experiment, "suite.owner"))) "the suite lock's owner file goes with it (it stayed, once)"
             Directory.Delete(experiment, true)
         }
 
@@ -193,6 +194,10 @@ let tests =
                     if watch.Elapsed.TotalSeconds > 120.0 || p.HasExited then failwithf "%s: the generation did not start: %s" command.Head err.Result
                     Threading.Thread.Sleep 50
                 Threading.Thread.Sleep 500
+                if command.Head = "experiment" then // its --output is locked before the generation: a second suite was refused only after it, once
+                    let code, err = crocInShell ":" "" [ "CROC_DATA_HOME", data ] command
+                    Expect.equal code 2 err
+                    Expect.stringContains err "is in use by another experiment suite (process " "refused at once, naming the first"
                 (present (Process.Start("kill", [| "-INT"; string p.Id |]))).WaitForExit()
                 let stopped = Stopwatch.StartNew()
                 if not (p.WaitForExit 30_000) then
@@ -202,7 +207,7 @@ let tests =
                 Expect.isLessThan stopped.Elapsed.TotalSeconds 15.0 $"{command.Head}: at once, not after the 100,000 scenes"
                 Expect.stringContains out.Result "stopped while generating the synthetic scenes" $"{command.Head}: said"
                 Expect.isEmpty (Directory.GetFileSystemEntries data) $"{command.Head}: the half-built copy removed"
-                if command.Head = "experiment" then Expect.isFalse (Directory.Exists(Path.Combine(home, "experiment"))) "its --output, made before the generation and left empty, removed"
+                if command.Head = "experiment" then Expect.isFalse (Directory.Exists(Path.Combine(home, "experiment"))) "its --output, made before the generation and left with its lock's files alone, removed"
             Directory.Delete(home, true)
         }
 
