@@ -129,7 +129,10 @@ public sealed class ImageDecoder
         catch (DecodeException) { throw; }
         catch (Exception e) when (IsMalformedInput(e))
         {
-            throw new DecodeException(name, $"{e.GetType().Name}: {e.Message}");
+            // a file cut inside its headers fails there, before its end is checked: said as the cut it is (the decoder's
+            // "InvalidImageContentException: … the C4 marker" once)
+            var cut = Image.DetectFormat(configuration, bytes) is { } format ? EncodedEnd.Missing(format, bytes) : null;
+            throw new DecodeException(name, cut ?? $"{e.GetType().Name}: {e.Message}");
         }
     }
 

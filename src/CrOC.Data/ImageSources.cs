@@ -198,25 +198,48 @@ public static partial class ImageSources
         return PatternFolders(parent).SelectMany(f => Directory.EnumerateDirectories(f, name)).Where(d => !IsHidden(Path.GetFileName(d)));
     }
 
-    /// <summary>The files under <paramref name="root"/>, hidden ones skipped, each folder visited once by
+    /// <summary>The files under <paramref name="root"/>, hidden ones skipped, in the folders of <see cref="FoldersUnder"/>.</summary>
+    static IEnumerable<string> FilesUnder(string root, VisitedFolders visited, Action<string> warn) =>
+        FoldersUnder(root, visited, warn).SelectMany(folder => Directory.EnumerateFiles(folder.Path, "*", WalkOptions));
+
+    static readonly EnumerationOptions WalkOptions = new() { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden };
+
+    /// <summary>Whether a search of the folder <paramref name="root"/> reaches <paramref name="path"/> (which may not
+    /// exist yet): it lies, below no hidden folder, in a folder the search visits — the root's own tree or a linked
+    /// folder's, by real paths. An output there would be taken for data, or replace it (a run's --output or eval-seg's
+    /// predictions under a dataset whose JPEGImages/ is a link were let through, being outside the root's real path).</summary>
+    public static bool Reaches(string root, string path)
+    {
+        var wanted = RealPaths.Of(path);
+        if (!Directory.Exists(root)) return IsBelow(RealPaths.Of(root), wanted); // a folder to come (the synthetic set before its generation)
+        return FoldersUnder(root, new VisitedFolders(), _ => { }).Any(folder => IsBelow(folder.Real, wanted));
+    }
+
+    static bool IsBelow(string folder, string path)
+    {
+        if (path == folder) return true;
+        var prefix = folder.TrimEnd('/') + "/";
+        return path.StartsWith(prefix, StringComparison.Ordinal) && !IsHidden(path[prefix.Length..]);
+    }
+
+    /// <summary>The folders under <paramref name="root"/> (itself first), hidden ones skipped, each visited once by
     /// its real path (<paramref name="visited"/>, shared by a search's roots): a link back to a parent
     /// folder is no cycle, a second link to a folder, or a second root naming it, no duplicate. A link
     /// to a folder that holds the root (`up -> ..`) is left out, said: it would bring in the parent's
-    /// whole tree.</summary>
-    static IEnumerable<string> FilesUnder(string root, VisitedFolders visited, Action<string> warn)
+    /// whole tree. Each folder is named as the files below it are (under the root as given), with its real path.</summary>
+    static IEnumerable<(string Path, string Real)> FoldersUnder(string root, VisitedFolders visited, Action<string> warn)
     {
-        var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden };
         var rootReal = RealPaths.Of(root);
-        var pending = new Stack<(string Folder, string Real)>([(root, rootReal)]); // each folder's real path resolved once
+        var pending = new Stack<(string Path, string Real)>([(root, rootReal)]); // each folder's real path resolved once
         while (pending.TryPop(out var next))
         {
             if (!visited.Add(next.Real)) continue;
-            foreach (var file in Directory.EnumerateFiles(next.Folder, "*", options)) yield return file;
-            foreach (var folder in new DirectoryInfo(next.Folder).EnumerateDirectories("*", options).Reverse())
+            yield return next;
+            foreach (var folder in new DirectoryInfo(next.Path).EnumerateDirectories("*", WalkOptions).Reverse())
             {
                 // a plain folder's real path is its parent's and its name (resolving each anew walked the whole
                 // depth every time: a tree 1,500 deep took 33 s); a link is resolved
-                var sub = Path.Join(next.Folder, folder.Name); // as the files below are named: under the root as given
+                var sub = Path.Join(next.Path, folder.Name);
                 if (folder.Name.Contains('\uFFFD') && !Directory.Exists(sub)) // a name not valid UTF-8 (see Find): its whole dataset was refused as "cannot be read" once
                 {
                     warn($"the folder '{Quoted.Printable(sub)}' has a name that is not valid UTF-8, which this program cannot open: left out (rename it, e.g. with `convmv -f latin1 -t utf8`)");

@@ -39,7 +39,7 @@ public static class DataBenchmark
         try
         {
             data ??= temporary!;
-            var files = ImageSources.Find(Arguments.PathItems(data));
+            var files = ImageSources.Find(Arguments.PathList(data, "--data"));
             Console.WriteLine($"{Counted.Of(files.Count, "image")} from {data}; batch {batch}, {batches} batches per run");
             var reported = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
             Action<string> warnOnce = line => { if (reported.TryAdd(line, true)) Console.Error.WriteLine($"croc-data: {line}"); }; // not per run and worker count

@@ -10,6 +10,8 @@ public static class OutputPaths
     public static string File(string path, string option)
     {
         var full = Path.GetFullPath(NotEmpty(path, option));
+        if (Path.GetFileName(path) is "." or ".." || Path.EndsInDirectorySeparator(path)) // made the folder, then failed after the work ("already exists"), once
+            throw new OutputException($"{option} '{path}' names a folder, not a file: give the file's name");
         if (BrokenLink(full) is { } broken) throw new OutputException($"{option} '{path}' is {broken}");
         if (Directory.Exists(full)) throw new OutputException($"{option} '{path}' is a folder, not a file");
         if (PathLimits.Problem(full) is { } tooLong) throw new OutputException($"{option} '{path}' cannot be written: {tooLong}");

@@ -58,6 +58,8 @@ public static class SyntheticExperiment
             var (seeds, size, featureSize, probeEpochs, maxTrain) = (o.Seeds ?? [0, 1], o.Size, o.FeatureSize, o.ProbeEpochs, o.MaxTrain);
             var extra = TrainPairs(o.TrainArgs);
             if (o.Quick) throw new OptionException("--quick is the real suite's try-out (--suite real); the synthetic suite's size is set by --seeds, --train-args and the probe options");
+            if (o.DataRoot != new ExperimentOptions().DataRoot) // ignored silently once
+                throw new OptionException("--data-root names the real suite's datasets (--suite real); the synthetic suite makes its own scenes ($CROC_DATA_HOME): leave it out");
             TrainConfig recipe;
             try { recipe = TrainConfig.Resolve(extra); }
             catch (Exception e) when (e is OptionException or ConfigException) { throw new OptionException($"--train-args: {e.Message} (they are `croc-host train --help`'s options)"); }
@@ -101,7 +103,7 @@ public static class SyntheticExperiment
                     pairs.AddRange(extra);
                     var config = TrainConfig.Resolve(pairs);
                     Console.WriteLine($"== pre-training {method}, seed {seed} → {runDir}");
-                    using var folder = RunFolder.Claim(runDir, config, moveAside: false);
+                    using var folder = RunFolder.Claim(runDir, config, moveAside: false, offersMoveAside: false);
                     var runLog = new RunLog(folder.LogPath, line => !line.StartsWith("step ", StringComparison.Ordinal)); // train.log has the steps too
                     var trainer = new Trainer(config, runLog.Write, folder: folder, dataWarning: runLog.Error);
                     TrainSummary summary;

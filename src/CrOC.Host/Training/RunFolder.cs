@@ -75,12 +75,13 @@ public sealed class RunFolder : IDisposable
         }
     }
 
-    /// <summary>Takes <paramref name="output"/> for a run of <paramref name="config"/>.</summary>
-    public static RunFolder Claim(string output, TrainConfig config, bool moveAside)
+    /// <summary>Takes <paramref name="output"/> for a run of <paramref name="config"/>. A caller without --move-aside
+    /// (<paramref name="offersMoveAside"/> false: the synthetic suite) is not told to add it (it advised an option the suite refuses, once).</summary>
+    public static RunFolder Claim(string output, TrainConfig config, bool moveAside, bool offersMoveAside = true)
     {
         // before the folder is made: a refused --output inside the synthetic set's folder made it there once
-        var wanted = RealPaths.Of(System.IO.Path.GetFullPath(output));
-        if (SearchedFolders(config).FirstOrDefault(root => Inside(RealPaths.Of(root), wanted)) is { } holder) // a run took the synthetic set's folder, and --move-aside then moved the set, once
+        // a run took the synthetic set's folder, and --move-aside then moved the set, once; one went into a dataset's linked sub-folder
+        if (SearchedFolders(config).FirstOrDefault(root => ImageSources.Reaches(root, output)) is { } holder)
             throw new OutputException($"--output '{output}' lies inside the training data '{holder}': the run's files (its clusters.png among them) would be taken for data, and the data moved with the run; choose a folder outside it");
         var path = OutputPaths.Folder(output, "--output");
         if (System.IO.Path.GetPathRoot(path) == path) // as root, `--output /` wrote a run into /
@@ -93,13 +94,13 @@ public sealed class RunFolder : IDisposable
         // refused before the lock, which would leave run.lock beside the records; again under it,
         // as another run may have written there meanwhile
         var foreign = Foreign(path);
-        if ((foreign ?? Conflict(path, config)) is { } early && !moveAside) throw Refusal(early, path);
+        if ((foreign ?? Conflict(path, config)) is { } early && !moveAside) throw Refusal(early, path, offersMoveAside);
         var held = Lock(path, RunLocks);
         string? movedTo = null;
         try
         {
             var conflict = foreign ?? Conflict(path, config);
-            if (conflict is not null && !moveAside) throw Refusal(conflict, path);
+            if (conflict is not null && !moveAside) throw Refusal(conflict, path, offersMoveAside);
             if (moveAside && HoldsRun(path))
             {
                 // the folder's own entry moves (a link is renamed, not its target)
@@ -123,7 +124,7 @@ public sealed class RunFolder : IDisposable
             // cannot be (immutable; read-only to another user) failed as "permission denied", exit 1, after the folder was claimed
             foreach (var file in new[] { LogName, MetricsLog.FileName }.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
                 if (AppendRefusal(file) is { } why)
-                    throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that cannot be appended to ({why}); make it writable, add --move-aside to start anew beside it, or choose another --output");
+                    throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that cannot be appended to ({why}); make it writable, {(offersMoveAside ? "add --move-aside to start anew beside it" : "move that run away yourself")}, or choose another --output");
             OutputPaths.Folder(Checkpoints.Folder(path), "--output's checkpoint folder"); // now, not at the first checkpoint, steps later
             OutputPaths.Folder(MetricsLog.EventsFolder(path), "--output's TensorBoard folder"); // a file or a read-only folder named so failed after the records, exit 1
             RemoveLeftovers(path); // only once the folder is known to be this run's (or no run's)
@@ -146,10 +147,6 @@ public sealed class RunFolder : IDisposable
     /// (a pattern is matched in its own folder only; a list or an archive names its images).</summary>
     static IEnumerable<string> SearchedFolders(TrainConfig config) =>
         config.Data.Length > 0 ? config.Data.Select(CrOC.Data.ImageSources.HomeExpanded).Where(Directory.Exists) : [SyntheticDataset.RootOf(config)];
-
-    /// <summary>Whether <paramref name="path"/> is <paramref name="root"/> or below it by folders the search does not skip (hidden ones).</summary>
-    static bool Inside(string root, string path) =>
-        DiskSpace.Holds(root, path) && !System.IO.Path.GetRelativePath(root, path).Split('/').Any(part => part.StartsWith('.') && part != ".");
 
     /// <summary>Where the run's images are: each --data root's folder, list or archive, or the synthetic set's folder.</summary>
     static string[] DataLocations(TrainConfig config) =>
@@ -281,8 +278,10 @@ public sealed class RunFolder : IDisposable
         return Checkpoints.List(path).Count > 0 || (File.Exists(metrics) && new FileInfo(metrics).Length > 0);
     }
 
-    static OutputException Refusal(string why, string path) =>
-        new($"{why}. Nothing was changed: choose another --output, or add --move-aside to move that run to {path}.old-<time> and start anew (nothing is deleted)");
+    static OutputException Refusal(string why, string path, bool offersMoveAside) =>
+        new($"{why}. Nothing was changed: choose another --output, or " + (offersMoveAside
+            ? $"add --move-aside to move that run to {path}.old-<time> and start anew (nothing is deleted)"
+            : "move that run's folder away yourself (this command has no --move-aside)"));
 
     /// <summary>Why the records in <paramref name="path"/> are another program's, or null: a config.json or
     /// run.json that is not a run's (a model folder's own config.json) is never rewritten.</summary>

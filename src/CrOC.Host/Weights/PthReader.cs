@@ -77,12 +77,25 @@ public static partial class PthReader
     [GeneratedRegex(@"construction of ClassDict \(for ([^)]+)\)")]
     private static partial Regex UnknownCall();
 
+    /// <summary>Whether the stream starts as a safetensors file does: a little-endian header length that fits the
+    /// file, then the header's '{'.</summary>
+    static bool LooksLikeSafetensors(Stream stream)
+    {
+        Span<byte> start = stackalloc byte[9];
+        stream.Position = 0;
+        if (stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false) < start.Length) return false;
+        ulong headerLength = BitConverter.ToUInt64(start[..8]);
+        return start[8] == (byte)'{' && headerLength >= 2 && headerLength <= (ulong)(stream.Length - 8);
+    }
+
     public static object? Read(Stream stream)
     {
         Span<byte> signature = stackalloc byte[4];
         stream.ReadExactly(signature);
         if (signature[0] != 0x50 || signature[1] != 0x4b || signature[2] != 0x03 || signature[3] != 0x04)
-            throw new WeightsException("not a PyTorch file (torch.save writes a zip archive since PyTorch 1.6; an older file in the legacy format must be re-saved with a recent PyTorch)");
+            throw new WeightsException(LooksLikeSafetensors(stream)
+                ? "a safetensors file (a header length, then JSON), not a PyTorch .pth: give it a .safetensors name" // called a legacy PyTorch file once
+                : "not a PyTorch file (torch.save writes a zip archive since PyTorch 1.6; an older file in the legacy format must be re-saved with a recent PyTorch)");
         stream.Position = 0;
         using var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
         var pickle = archive.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")

@@ -241,6 +241,13 @@ let tests =
             CrOC.Data.SyntheticScenes.WriteVoc(voc, 4, 2, 3L)
             let weights = Path.Combine(dir, "w.safetensors")
             writeTinyBackbone weights
+            // A copy of the VOC set whose images and masks are links to the set's folders (outputs went through them into the set once).
+            let linked = Path.Combine(dir, "voc-linked")
+            Directory.CreateDirectory(Path.Combine(linked, "ImageSets", "Segmentation")) |> ignore
+            for split in [ "train"; "val" ] do File.Copy(Path.Combine(voc, "ImageSets", "Segmentation", split + ".txt"), Path.Combine(linked, "ImageSets", "Segmentation", split + ".txt"))
+            for folder in [ "JPEGImages"; "SegmentationClass" ] do File.CreateSymbolicLink(Path.Combine(linked, folder), Path.Combine(voc, folder)) |> ignore
+            let safetensorsNamedPth = Path.Combine(dir, "safetensors.pth")
+            File.Copy(weights, safetensorsNamedPth)
             // A VOC root whose train list names an image that is not there (read in a parallel loop).
             let ghost = Path.Combine(dir, "voc-ghost")
             CrOC.Data.SyntheticScenes.WriteVoc(ghost, 4, 2, 3L)
@@ -370,6 +377,14 @@ let tests =
                   2, [ "export"; "--weights"; weights; "--output"; dir + "/.." ], "names no file"
                   2, trainArgs "" [], "--output needs a value (DIR), got ''"
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(voc, "SegmentationClass") ], "lies inside the dataset"
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; linked; "--save-predictions"; Path.Combine(linked, "JPEGImages", "preds") ], "lies inside the dataset" // wrote into voc/JPEGImages once
+                  2, [ "eval-seg"; "--weights"; weights; "--data"; linked; "--save-predictions"; Path.Combine(voc, "JPEGImages", "preds") ], "lies inside the dataset" // where its linked folder leads
+                  2, [ "train"; "--data"; linked; "--output"; Path.Combine(linked, "JPEGImages", "run"); "--max-steps"; "1" ], "lies inside the training data" // trained on, once
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(voc, "JPEGImages", "c.png") ], "lies inside --data" // drawn as an image by the next run, then replaced, once
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages") + "," ], "--data has an empty item (number 2 of 2)" // "the dataset root '' does not exist" once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; Path.Combine(dir, "results") + "/" ], "names a folder, not a file" // "already exists" after the work, exit 1, once
+                  2, [ "export"; "--weights"; safetensorsNamedPth; "--output"; Path.Combine(dir, "from-misnamed") ], "a safetensors file (a header length, then JSON), not a PyTorch .pth" // "legacy format" once
+                  2, [ "experiment"; "--data-root"; Path.Combine(dir, "nowhere") ], "--data-root names the real suite's datasets" // ignored by the synthetic suite once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred", "scene_00004.png") ], "lies in --save-predictions" // replaced a mask once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred") ], "lies in --save-predictions" // failed after the work once
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(dir, "c.jpg") ], "must end with .png"
@@ -437,6 +452,8 @@ let tests =
             Expect.equal (File.ReadAllText runConfig) "{ \"arch\": \"tiny\" }" "eval-knn did not write over a run's config.json"
             Expect.equal (File.ReadAllText(existing + ".json")) "another export's card" "nor over an existing file"
             Expect.equal (File.ReadAllBytes photo) photoBytes "clusters did not write over the photo it shows"
+            Expect.isFalse (Directory.Exists(Path.Combine(dir, "results"))) "a --json naming a folder made none"
+            Expect.sequenceEqual (Directory.GetFileSystemEntries(Path.Combine(voc, "JPEGImages")) |> Array.filter (fun f -> not (f.EndsWith ".jpg"))) [||] "nothing was written among the images, through a link or not"
             Directory.Delete(dir, true)
         }
 

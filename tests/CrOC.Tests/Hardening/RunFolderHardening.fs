@@ -265,6 +265,18 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a folder holding another run is refused with advice the caller can follow: train offers --move-aside, the synthetic suite (which has none) does not" {
+            let output = DataTests.tempDir "refusal-advice"
+            TrainingTests.run (TrainingTests.tinyConfig output [ "max-steps", "1" ]) |> ignore
+            let other = TrainingTests.tinyConfig output [ "max-steps", "1"; "depth", "3" ]
+            let forTrain = thrown<OutputException> (fun () -> (RunFolder.Claim(output, other, false)).Dispose()) "another run's folder"
+            Expect.stringContains forTrain.Message "add --move-aside to move that run" "train's"
+            let forSuite = thrown<OutputException> (fun () -> (RunFolder.Claim(output, other, false, false)).Dispose()) "another run's folder"
+            Expect.stringContains forSuite.Message "move that run's folder away yourself (this command has no --move-aside)" "the suite's"
+            Expect.isFalse (forSuite.Message.Contains "add --move-aside") "not an option the suite refuses (it advised one once)"
+            Directory.Delete(output, true)
+        }
+
         test "a run and its data are kept apart: an --output inside the data (the synthetic set's folder too) is refused, and so is a foreign folder where the synthetic set goes" {
             let home = DataTests.tempDir "apart-home"
             let synthetic = [ "--max-steps"; "1"; "--synthetic-train"; "8"; "--synthetic-val"; "2"; "--depth"; "1"; "--batch"; "4"; "--image-size"; "32" ]
