@@ -44,7 +44,8 @@ public static class ExportCommand
         if (Path.GetFileName(output) is "" or "." or "..") throw new OutputException($"--output '{output}' names no file: give a path without extension, e.g. exports/backbone");
         var targets = new[] { (ExportFormat.Safetensors, ".safetensors"), (ExportFormat.Pth, ".pth") }
             .Where(t => format == ExportFormat.Both || format == t.Item1).Select(t => output + t.Item2).Append(output + ".json").ToList();
-        foreach (var target in targets.Select(t => OutputPaths.NotInput(t, "--output", weights)))
+        var option = o.Output is null ? "--output (by default beside --weights)" : "--output"; // "--output '<folder>'" when none was given, once
+        foreach (var target in targets.Select(t => OutputPaths.NotInput(t, option, weights)))
             if (File.Exists(target) && !o.Overwrite) throw new OutputException($"'{target}' exists: choose another --output, or add --overwrite to replace it");
         using var scope = torch.NewDisposeScope();
         LoadedBackbone loaded;

@@ -51,7 +51,8 @@ public static class ClustersCommand
         if (o.Output is { } stemless && Path.GetFileNameWithoutExtension(stemless).Length == 0) throw new OutputException($"--output '{stemless}' names no picture: give a name before .png, e.g. clusters.png"); // wrote a hidden '.png' and '-attention.png' once
         var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find(Arguments.PathList(o.Data!, "--data"));
         string[] inputs = o.Image is null ? [o.Weights] : [o.Weights, o.Image]; // a dataset's photos are no pictures of ours (Replaceable)
-        var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", "--output", "a picture croc-host drew", PictureMark.IsOn, inputs);
+        var option = o.Output is null ? "--output (by default beside --weights)" : "--output"; // "--output '<folder>'" when none was given, once
+        var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", option, "a picture croc-host drew", PictureMark.IsOn, inputs);
         var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", "a picture croc-host drew", PictureMark.IsOn, inputs);
         // a rerun drew the pictures as images, then replaced one of them, once
         if (o.Data is not null && Arguments.PathItems(o.Data).Select(ImageSources.HomeExpanded).FirstOrDefault(root => Directory.Exists(root) && ImageSources.Reaches(root, output)) is { } holder)

@@ -50,8 +50,8 @@ public static partial class AtomicFile
         var previous = targets.Count == 1 ? Previous(targets[0]) : "none of the files was written or replaced";
         var needed = files.Sum(f => f.ExpectedBytes ?? 0);
         foreach (var target in targets) Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-        if (needed > 0 && DiskSpace.Free(targets[0]) is long available && available < needed)
-            throw new IOException($"no space left on the disk for {string.Join(", ", targets)}: {(targets.Count == 1 ? "it needs" : "they need")} at least {ByteSize.Describe(needed)}, {ByteSize.Describe(available)} free; {previous}", 28);
+        if (needed > 0 && DiskSpace.Free(targets[0]) is long available && available < needed && ByteSize.Apart(needed, available) is var (need, free))
+            throw new IOException($"no space left on the disk for {string.Join(", ", targets)}: {(targets.Count == 1 ? "it needs" : "they need")} at least {need}, {free} free; {previous}", 28);
         var temporaries = targets.Select(TemporaryName).ToList();
         lock (Gate)
         {

@@ -43,7 +43,9 @@ public static class BackboneLoader
         bool teacher = network == NetworkChoice.Teacher && imported.Teacher is not null;
         var source = (teacher ? imported.Teacher! : imported.Student).WithoutPrefix("backbone.");
         var headCount = HeadCount.Resolve(heads, imported.Metadata);
-        var config = BackboneShape.Infer(source, headCount.Heads);
+        Vit.VitConfig config;
+        try { config = BackboneShape.Infer(source, headCount.Heads); }
+        catch (WeightsException e) { throw new WeightsException($"{weights}: {e.Message}"); } // the line named no file once
         CheckSize(config, source, weights, strict); // with randomSeed too: the random baseline's architecture is the file's
         var parameters = Vit.init(config, new torch.Generator((ulong)(randomSeed ?? 0), torch.CPU));
         BindingReport? report = null;

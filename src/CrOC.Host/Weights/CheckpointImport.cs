@@ -48,7 +48,7 @@ public static class CheckpointImport
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
             var (tensors, metadata) = Safetensors.Read(path);
-            var (student, teacher) = (tensors.WithoutPrefix("student."), tensors.WithoutPrefix("teacher."));
+            var (student, teacher) = (AsNetwork(tensors.WithoutPrefix("student.")), AsNetwork(tensors.WithoutPrefix("teacher.")));
             if (student.Count > 0 || teacher.Count > 0) // one network alone stands for both ("no ViT weights recognised" for a teacher alone once)
                 return new ImportedWeights(WeightsLayout.TrainingCheckpoint, student.Count > 0 ? student : teacher, teacher.Count > 0 ? teacher : null,
                     tensors.GetValueOrDefault("centre"), tensors.GetValueOrDefault("centre_c"),
@@ -62,6 +62,13 @@ public static class CheckpointImport
         }
         var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");
         var notes = new List<string>();
+        // timm, DeiT and MAE save {'model': state_dict}, Lightning and mmcv {'state_dict': …}: "no tensors found" once
+        if (root["student"] is null && root["teacher"] is null && !root.Values.OfType<torch.Tensor>().Any()
+            && new[] { "model", "state_dict" }.FirstOrDefault(key => root[key] is Hashtable) is { } nested)
+        {
+            notes.Add($"the weights are the file's '{nested}' dictionary");
+            root = (Hashtable)root[nested]!;
+        }
         if (root["student"] is Hashtable || root["teacher"] is Hashtable)
             return FullCheckpoint(root, notes, path);
         return FromTensors(TensorsOf(root, notes, "", path), notes, path);
@@ -70,7 +77,7 @@ public static class CheckpointImport
     static ImportedWeights FullCheckpoint(Hashtable root, List<string> notes, string path)
     {
         NamedTensors? Network(string key) =>
-            root[key] is Hashtable table ? StripModule(TensorsOf(table, notes, key + ".", path), path) : null;
+            root[key] is Hashtable table ? AsNetwork(StripModule(TensorsOf(table, notes, key + ".", path), path)) : null;
         var student = Network("student");
         var teacher = Network("teacher");
         torch.Tensor? centre = null, centreC = null;
@@ -107,7 +114,7 @@ public static class CheckpointImport
         if (tensors.Count == 0) throw new WeightsException($"{path}: no tensors found");
         static bool IsHead(string key) => key.StartsWith("head.", StringComparison.Ordinal);
         var stripped = StripModule(tensors, path);
-        bool plainVit = stripped.Keys.Any(k => BackboneRoots.Any(r => k.StartsWith(r, StringComparison.Ordinal)));
+        bool plainVit = stripped.Keys.Any(IsBackboneName);
         if (stripped.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)) || (!plainVit && stripped.Keys.Any(IsHead)))
             return new ImportedWeights(WeightsLayout.Network, stripped, null, null, null, notes);
         if (plainVit)
@@ -119,6 +126,14 @@ public static class CheckpointImport
         }
         throw new WeightsException($"{path}: no ViT weights recognised (first keys: {string.Join(", ", tensors.Keys.Take(5))})");
     }
+
+    /// <summary>A network's tensors as a training checkpoint names them: a plain ViT's (cls_token, blocks.…, as DINO's
+    /// loader also accepts under 'teacher') put under backbone. ("no 'cls_token' tensor" once); other names as they are.</summary>
+    static NamedTensors AsNetwork(NamedTensors network) =>
+        network.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)) ? network
+        : new(network.Select(kv => (IsBackboneName(kv.Key) ? "backbone." + kv.Key : kv.Key, kv.Value)));
+
+    static bool IsBackboneName(string key) => BackboneRoots.Any(root => key.StartsWith(root, StringComparison.Ordinal));
 
     /// <summary>Removes DistributedDataParallel's `module.` prefix; a name given with and without it is refused.</summary>
     static NamedTensors StripModule(NamedTensors tensors, string path)

@@ -15,13 +15,21 @@ public sealed record HeadCount(int? Heads, string Source, bool Guessed, HeadCoun
     public static HeadCount Resolve(int? asked, IReadOnlyDictionary<string, string>? metadata) =>
         asked is not null ? new(asked, "--heads", false, OfFile(metadata)) : OfFile(metadata);
 
+    /// <summary>The source of a guessed count, as an export's card records it (heads_source).</summary>
+    const string GuessedSource = "D/64 (not recorded in the weights)";
+
     static HeadCount OfFile(IReadOnlyDictionary<string, string>? metadata)
     {
-        if (ModelCard.Of(metadata)?["heads"] is JsonValue value && value.TryGetValue<int>(out var recorded) && recorded > 0)
-            return new(recorded, "the model card in the file", false);
+        var card = ModelCard.Of(metadata);
+        if (card?["heads"] is JsonValue value && value.TryGetValue<int>(out var recorded) && recorded > 0)
+            // a count the export guessed stays a guess (it loaded as "the model card in the file", said nothing, and a
+            // re-export called it recorded, once)
+            return card["heads_source"] is JsonValue source && source.TryGetValue<string>(out var said) && said == GuessedSource
+                ? new(recorded, GuessedSource, true)
+                : new(recorded, "the model card in the file", false);
         return OwnTrainingConfig(metadata)
             ? new(null, "D/64, as in every croc-host architecture (the training config names it)", false)
-            : new(null, "D/64 (not recorded in the weights)", true);
+            : new(null, GuessedSource, true);
     }
 
     /// <summary>"note: N attention heads, taken as D/64 …" when the count is a guess; a note when --heads

@@ -77,6 +77,9 @@ public static partial class PthReader
     [GeneratedRegex(@"construction of ClassDict \(for ([^)]+)\)")]
     private static partial Regex UnknownCall();
 
+    /// <summary>A pickle's first byte (PROTO): the legacy format starts with one.</summary>
+    const byte PickleProtocol = 0x80;
+
     /// <summary>Whether the stream starts as a safetensors file does: a little-endian header length that fits the
     /// file, then the header's '{'.</summary>
     static bool LooksLikeSafetensors(Stream stream)
@@ -95,7 +98,9 @@ public static partial class PthReader
         if (signature[0] != 0x50 || signature[1] != 0x4b || signature[2] != 0x03 || signature[3] != 0x04)
             throw new WeightsException(LooksLikeSafetensors(stream)
                 ? "a safetensors file (a header length, then JSON), not a PyTorch .pth: give it a .safetensors name" // called a legacy PyTorch file once
-                : "not a PyTorch file (torch.save writes a zip archive since PyTorch 1.6; an older file in the legacy format must be re-saved with a recent PyTorch)");
+                : signature[0] == PickleProtocol // "not a PyTorch file … re-save with a recent PyTorch" once, which writes it so too when asked
+                    ? "a PyTorch file in the legacy format (a bare pickle, as torch.save(..., _use_new_zipfile_serialization=False) writes), which this tool does not read: save it again without that option (the zip format, PyTorch's default since 1.6)"
+                    : "not a PyTorch file (torch.save writes a zip archive since PyTorch 1.6)");
         stream.Position = 0;
         using var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
         var pickle = archive.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")

@@ -138,6 +138,13 @@ let tests =
             Expect.equal ((present h4.["heads"]).GetValue<int>()) 4 "the recorded heads, not D/64 (they were ignored once)"
             Expect.equal (string h4.["heads_source"]) "the model card in the file" "and where they came from"
             Expect.isFalse (HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 0}""" ])).Heads.HasValue "a card's 0 heads are no count (they divided by 0 once)"
+            // an export's own guess (a .pth of another program, no --heads): it loaded as "the model card in the file", without
+            // the note, and a re-export recorded it so, once: a 3-head model then ran as 1 head without a word
+            let guessed = HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 1, "heads_source": "D/64 (not recorded in the weights)"}""" ])
+            Expect.isTrue guessed.Guessed "an export's guess stays a guess"
+            Expect.equal guessed.Heads (Nullable 1) "its count"
+            Expect.equal guessed.Source "D/64 (not recorded in the weights)" "and a re-export records it as one"
+            Expect.stringContains (nonNull (guessed.Doubt(1, 64))) "taken as D/64" "said at every load"
             Expect.isFalse (said.Contains "taken as D/64") "no doubt"
             Expect.equal (BackboneLoader.Load(Path.Combine(dir, "h4.safetensors")).Config.Heads) 4 "every command's loader"
             export [ "--weights"; Path.Combine(dir, "w.safetensors"); "--output"; Path.Combine(dir, "named.safetensors") ]

@@ -236,4 +236,10 @@ let tests =
             Expect.isFalse (DiskSpace.IsDiskFull(IOException("The process cannot access the file '/data/quota-exp/run.lock' because it is being used by another process.", 11))) "a lock conflict"
             Expect.isTrue (DiskSpace.IsDiskFull(IOException("Disk quota exceeded", 122))) "EDQUOT"
         }
+
+        test "a full disk's line tells the space needed from the space free: in bytes where both would read alike ('14.0 MiB, 14.0 MiB free' once)" {
+            Expect.equal (ByteSize.Apart(14_680_064L, 14_654_464L)) ("14,680,064 bytes", "14,654,464 bytes") "alike in MiB: in bytes"
+            Expect.equal (ByteSize.Apart(14_680_064L, 7_340_032L)) ("14.0 MiB", "7.0 MiB") "apart: as usual"
+            Expect.equal (ByteSize.Apart(812L, 811L)) ("812 bytes", "811 bytes") "bytes already"
+        }
     ]

@@ -273,6 +273,27 @@ let tests =
             Expect.isTrue report.Complete "strict load of the backbone"
         }
 
+        test "a backbone one level down loads: {'model': …} and {'state_dict': …} (timm, DeiT, MAE, Lightning) and {'teacher': plain DINO names} (\"no tensors found\" and \"no 'cls_token' tensor\" once); a legacy-format file is named as one" {
+            use _ = torch.NewDisposeScope()
+            let plain = CheckpointImport.Import(Fixtures.path "dino_backbone.pth")
+            for key in [ "model"; "state_dict"; "teacher" ] do
+                // the plain file's dictionary under one key: PROTO, an empty dict, the key, the file's own pickle, SETITEM, STOP
+                let file = temporary (key + "-nested.pth")
+                let name = System.Text.Encoding.ASCII.GetBytes key
+                File.WriteAllBytes(file, repickled (File.ReadAllBytes(Fixtures.path "dino_backbone.pth")) (fun pickle ->
+                    Array.concat [ pickle.[.. 1]; "}X"B; System.BitConverter.GetBytes name.Length; name; pickle.[2 .. pickle.Length - 2]; "s."B ]))
+                let imported = CheckpointImport.Import file
+                bitIdentical plain.Student (if key = "teacher" then present imported.Teacher else imported.Student)
+                if key <> "teacher" then Expect.contains imported.Notes $"the weights are the file's '{key}' dictionary" "said"
+                Expect.equal (BackboneLoader.Load(file).Config.Dim) (BackboneLoader.Load(Fixtures.path "dino_backbone.pth").Config.Dim) "every command's loader takes it"
+                File.Delete file
+            let legacy = temporary "legacy.pth"
+            File.WriteAllBytes(legacy, [| 0x80uy; 0x02uy; byte '}'; byte '.' |]) // a bare pickle, as torch.save(..., _use_new_zipfile_serialization=False) starts
+            let e = Expect.throwsC (fun () -> CheckpointImport.Import legacy |> ignore) id
+            Expect.stringContains e.Message "a PyTorch file in the legacy format" "named as what it is (\"not a PyTorch file\" once)"
+            File.Delete legacy
+        }
+
         test "missing, unexpected and mis-shaped keys are listed; --non-strict loads the rest" {
             use _ = torch.NewDisposeScope()
             let target = NamedTensors([ "a", torch.zeros(2L); "b", torch.zeros(3L); "c", torch.zeros(2L) ])
