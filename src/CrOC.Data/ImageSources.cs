@@ -204,24 +204,6 @@ public static partial class ImageSources
 
     static readonly EnumerationOptions WalkOptions = new() { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden };
 
-    /// <summary>Whether a search of the folder <paramref name="root"/> reaches <paramref name="path"/> (which may not
-    /// exist yet): it lies, below no hidden folder, in a folder the search visits — the root's own tree or a linked
-    /// folder's, by real paths. An output there would be taken for data, or replace it (a run's --output or eval-seg's
-    /// predictions under a dataset whose JPEGImages/ is a link were let through, being outside the root's real path).</summary>
-    public static bool Reaches(string root, string path)
-    {
-        var wanted = RealPaths.Of(path);
-        if (!Directory.Exists(root)) return IsBelow(RealPaths.Of(root), wanted); // a folder to come (the synthetic set before its generation)
-        return FoldersUnder(root, new VisitedFolders(), _ => { }).Any(folder => IsBelow(folder.Real, wanted));
-    }
-
-    static bool IsBelow(string folder, string path)
-    {
-        if (path == folder) return true;
-        var prefix = folder.TrimEnd('/') + "/";
-        return path.StartsWith(prefix, StringComparison.Ordinal) && !IsHidden(path[prefix.Length..]);
-    }
-
     /// <summary>The folders under <paramref name="root"/> (itself first), hidden ones skipped, each visited once by
     /// its real path (<paramref name="visited"/>, shared by a search's roots): a link back to a parent
     /// folder is no cycle, a second link to a folder, or a second root naming it, no duplicate. A link

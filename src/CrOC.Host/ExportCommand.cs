@@ -44,7 +44,7 @@ public static class ExportCommand
         if (Path.GetFileName(output) is "" or "." or "..") throw new OutputException($"--output '{output}' names no file: give a path without extension, e.g. exports/backbone");
         var targets = new[] { (ExportFormat.Safetensors, ".safetensors"), (ExportFormat.Pth, ".pth") }
             .Where(t => format == ExportFormat.Both || format == t.Item1).Select(t => output + t.Item2).Append(output + ".json").ToList();
-        var option = o.Output is null ? "--output (by default beside --weights)" : "--output"; // "--output '<folder>'" when none was given, once
+        var option = OutputPaths.OutputBesideWeights(o.Output);
         foreach (var target in targets.Select(t => OutputPaths.NotInput(t, option, weights)))
             if (File.Exists(target) && !o.Overwrite) throw new OutputException($"'{target}' exists: choose another --output, or add --overwrite to replace it");
         using var scope = torch.NewDisposeScope();
@@ -62,7 +62,7 @@ public static class ExportCommand
         {
             ["architecture"] = $"vit (D={cfg.Dim}, depth={cfg.Depth}, heads={cfg.Heads}, patch={cfg.Patch}, mlp_ratio={cfg.MlpRatio})",
             ["dim"] = cfg.Dim, ["depth"] = cfg.Depth, ["heads"] = cfg.Heads, ["patch_size"] = cfg.Patch,
-            ["heads_source"] = loaded.Heads.Source,
+            ["heads_source"] = loaded.Heads.Source, ["heads_guessed"] = loaded.Heads.Guessed, // a guess stays one at every load
             ["mlp_ratio"] = cfg.MlpRatio, ["layer_norm_eps"] = cfg.Eps, ["qkv_bias"] = true, ["gelu"] = "exact (erf)",
             ["image_size"] = cfg.ImageSize, ["parameters"] = backbone.Values.Sum(t => t.numel()),
             // what the backbone was trained and evaluated on: RGB in [0, 1], then (x − mean) / std per channel

@@ -47,14 +47,14 @@ public static class Arguments
         : Array.FindIndex(items, item => item.Length == 0) is var empty and >= 0 ? $"has an empty item (number {empty + 1} of {items.Length})"
         : null;
 
-    /// <summary>The items of a list of paths: as <see cref="ListItems"/>, but a value that names an
-    /// existing file, folder or archive (archive.tar#folder) as a whole, ~/ expanded as the dataset
-    /// search expands it, is that one path (a folder whose name holds a comma).</summary>
     /// <summary><see cref="PathItems"/> of an option given as one string, an empty item refused as the list options refuse it
     /// ("the dataset root '' does not exist" once).</summary>
     public static string[] PathList(string text, string option) =>
         PathItems(text) is var items && EmptyItems(items) is { } problem ? throw new OptionException($"{option} {problem}, got '{CrOC.Data.Quoted.Printable(text)}'") : items;
 
+    /// <summary>The items of a list of paths: as <see cref="ListItems"/>, but a value that names an
+    /// existing file, folder or archive (archive.tar#folder) as a whole, ~/ expanded as the dataset
+    /// search expands it, is that one path (a folder whose name holds a comma).</summary>
     public static string[] PathItems(string text) =>
         text.Contains(',') && CrOC.Data.ImageSources.HomeExpanded(text.Trim()) is var whole
             && (File.Exists(whole) || Directory.Exists(whole) || CrOC.Data.TarArchive.Split(whole) is { } split && !split.Inside.Contains(',')) // "a.tar#train,b": two roots

@@ -5,6 +5,9 @@ namespace CrOC.Host.CommandLine;
 /// <summary>Checks that outputs can be written before long work starts (<see cref="OutputException"/>, exit 2).</summary>
 public static class OutputPaths
 {
+    /// <summary>How a refusal names an --output that may be defaulted beside --weights (it said "--output 'FOLDER'" when none was given, once).</summary>
+    public static string OutputBesideWeights(string? given) => given is null ? "--output (by default beside --weights)" : "--output";
+
     /// <summary>A file to be written at <paramref name="path"/>: not a folder, and its folder
     /// exists (or can be made) and takes a new file. Returns the full path.</summary>
     public static string File(string path, string option)

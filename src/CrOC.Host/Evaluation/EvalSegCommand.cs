@@ -81,7 +81,7 @@ public static class EvalSegCommand
         var device = Devices.Resolve(o.Device);
         CheckpointImport.ExpectFile(o.Weights); // before the synthetic set is generated
         var root = o.Data ?? SyntheticDataset.Ensure(new TrainConfig());
-        if (predictions is not null && (DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(predictions)) || ImageSources.Reaches(root, predictions))) // through links too, a linked JPEGImages/ among them
+        if (predictions is not null && (DiskSpace.Holds(RealPaths.Of(root), RealPaths.Of(predictions)) || ImageSources.Reaches(root, predictions))) // any folder of its tree (eval-seg reads files by name: hidden ones too), and what its linked folders lead to
             throw new OutputException($"--save-predictions '{o.SavePredictions}' lies inside the dataset '{root}': its masks or images would be replaced; choose a folder outside it");
         var names = ClassNames(root, o.Classes, Console.WriteLine);
         var masks = predictions is null ? null : PredictionPaths(predictions, new VocSegmentation(root, o.ValSplit).Names.Take(o.SaveCount));

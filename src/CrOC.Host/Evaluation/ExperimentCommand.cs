@@ -64,8 +64,8 @@ public static class ExperimentCommand
         using var handlers = Runtime.SignalStop.Handlers(signal =>
         {
             if (!stop.Take(signal)) return false;
-            Log($"{signal}: asking the running jobs to end (a training job writes its checkpoint first); the same signal again ends the suite at once");
-            RealPhotos.HostJobs.StopAll();
+            RealPhotos.HostJobs.StopAll(); // first: a blocked standard output must not hold the jobs' stop
+            Log($"{signal}: asked the running jobs to end (a training job writes its checkpoint first); the same signal again ends the suite at once");
             return true;
         });
         RealPhotos.RealPhotoResults results;

@@ -188,7 +188,7 @@ public static class Checkpoints
         if (world is int w && w != madeWith)
             throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output", everyRank: false); // this rank's folder
         if (dataset?.Difference(progress) is { } other)
-            throw new ConfigException($"{path} was written by {other}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output or with --move-aside", everyRank: false);
+            throw new ConfigException($"{path} was written by {other}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output (or, in train, with --move-aside)", everyRank: false);
         if (TrainConfig.IdentityDifference(saved, config) is { } difference)
             throw new WeightsException($"it was {difference}");
         long step = Field<long>(progress, "step");

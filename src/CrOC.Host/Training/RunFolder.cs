@@ -34,7 +34,16 @@ public sealed class RunFolder : IDisposable
     /// <summary>Where an earlier run was moved by <c>--move-aside</c>, or null.</summary>
     public string? MovedTo { get; }
 
-    RunFolder(string path, FileStream lockFile, string? movedTo) => (Path, this.lockFile, MovedTo) = (path, lockFile, movedTo);
+    /// <summary>How to start anew beside a run here that cannot go on, in the claiming command's words: --move-aside where
+    /// it has one (the synthetic suite has none: it advised it once).</summary>
+    public string StartAnew { get; }
+
+    RunFolder(string path, FileStream lockFile, string? movedTo, bool offersMoveAside) =>
+        (Path, this.lockFile, MovedTo, StartAnew) = (path, lockFile, movedTo, StartAnewAdvice(path, offersMoveAside));
+
+    static string StartAnewAdvice(string path, bool offersMoveAside) => offersMoveAside
+        ? $"add --move-aside to move that run to {path}.old-<time> and start anew (nothing is deleted)"
+        : "move that run's folder away yourself (this command has no --move-aside)";
 
     /// <summary>The lock and owner files of a folder, and what holds such a folder (in a refusal's words).</summary>
     sealed record Locks(string LockName, string OwnerName, string Holder);
@@ -128,7 +137,7 @@ public sealed class RunFolder : IDisposable
             OutputPaths.Folder(Checkpoints.Folder(path), "--output's checkpoint folder"); // now, not at the first checkpoint, steps later
             OutputPaths.Folder(MetricsLog.EventsFolder(path), "--output's TensorBoard folder"); // a file or a read-only folder named so failed after the records, exit 1
             RemoveLeftovers(path); // only once the folder is known to be this run's (or no run's)
-            return new RunFolder(path, held, movedTo);
+            return new RunFolder(path, held, movedTo, offersMoveAside);
         }
         catch
         {
@@ -279,9 +288,7 @@ public sealed class RunFolder : IDisposable
     }
 
     static OutputException Refusal(string why, string path, bool offersMoveAside) =>
-        new($"{why}. Nothing was changed: choose another --output, or " + (offersMoveAside
-            ? $"add --move-aside to move that run to {path}.old-<time> and start anew (nothing is deleted)"
-            : "move that run's folder away yourself (this command has no --move-aside)"));
+        new($"{why}. Nothing was changed: choose another --output, or {StartAnewAdvice(path, offersMoveAside)}");
 
     /// <summary>Why the records in <paramref name="path"/> are another program's, or null: a config.json or
     /// run.json that is not a run's (a model folder's own config.json) is never rewritten.</summary>

@@ -45,7 +45,7 @@ public static class BackboneLoader
         var headCount = HeadCount.Resolve(heads, imported.Metadata);
         Vit.VitConfig config;
         try { config = BackboneShape.Infer(source, headCount.Heads); }
-        catch (WeightsException e) { throw new WeightsException($"{weights}: {e.Message}"); } // the line named no file once
+        catch (WeightsException e) { throw new WeightsException($"{weights}: {e.Message}") { Mismatch = e.Mismatch }; } // the line named no file once
         CheckSize(config, source, weights, strict); // with randomSeed too: the random baseline's architecture is the file's
         var parameters = Vit.init(config, new torch.Generator((ulong)(randomSeed ?? 0), torch.CPU));
         BindingReport? report = null;

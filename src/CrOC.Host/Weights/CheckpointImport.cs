@@ -62,11 +62,12 @@ public static class CheckpointImport
         }
         var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");
         var notes = new List<string>();
-        // timm, DeiT and MAE save {'model': state_dict}, Lightning and mmcv {'state_dict': …}: "no tensors found" once
+        // timm, DeiT and MAE save {'model': state_dict}, mmcv {'state_dict': …}: "no tensors found" once
         if (root["student"] is null && root["teacher"] is null && !root.Values.OfType<torch.Tensor>().Any()
-            && new[] { "model", "state_dict" }.FirstOrDefault(key => root[key] is Hashtable) is { } nested)
+            && new[] { "model", "state_dict" }.FirstOrDefault(key => root[key] is Hashtable table && table.Values.OfType<torch.Tensor>().Any()) is { } nested)
         {
-            notes.Add($"the weights are the file's '{nested}' dictionary");
+            var others = root.Keys.Cast<object>().Select(k => k.ToString() ?? "").Where(k => k != nested).Order(StringComparer.Ordinal).ToList();
+            notes.Add($"the weights are the file's '{nested}' dictionary" + (others.Count > 0 ? $"; ignored: {string.Join(", ", others.Select(k => $"'{k}'"))}" : ""));
             root = (Hashtable)root[nested]!;
         }
         if (root["student"] is Hashtable || root["teacher"] is Hashtable)

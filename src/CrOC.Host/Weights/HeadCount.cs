@@ -24,13 +24,17 @@ public sealed record HeadCount(int? Heads, string Source, bool Guessed, HeadCoun
         if (card?["heads"] is JsonValue value && value.TryGetValue<int>(out var recorded) && recorded > 0)
             // a count the export guessed stays a guess (it loaded as "the model card in the file", said nothing, and a
             // re-export called it recorded, once)
-            return card["heads_source"] is JsonValue source && source.TryGetValue<string>(out var said) && said == GuessedSource
-                ? new(recorded, GuessedSource, true)
-                : new(recorded, "the model card in the file", false);
+            return GuessedByExport(card, metadata) ? new(recorded, GuessedSource, true) : new(recorded, "the model card in the file", false);
         return OwnTrainingConfig(metadata)
             ? new(null, "D/64, as in every croc-host architecture (the training config names it)", false)
             : new(null, GuessedSource, true);
     }
+
+    /// <summary>Whether the card's count is its export's guess: its heads_guessed; in a card from before that field, a
+    /// <see cref="GuessedSource"/> without croc-host's training config (its exports of training checkpoints said so too).</summary>
+    static bool GuessedByExport(JsonNode card, IReadOnlyDictionary<string, string>? metadata) =>
+        card["heads_guessed"] is JsonValue flag && flag.TryGetValue<bool>(out var guessed) ? guessed
+        : card["heads_source"] is JsonValue source && source.TryGetValue<string>(out var said) && said == GuessedSource && !OwnTrainingConfig(metadata);
 
     /// <summary>"note: N attention heads, taken as D/64 …" when the count is a guess; a note when --heads
     /// replaces the count the file records or implies (it did so without a word once); else null.</summary>

@@ -77,8 +77,15 @@ public static partial class PthReader
     [GeneratedRegex(@"construction of ClassDict \(for ([^)]+)\)")]
     private static partial Regex UnknownCall();
 
-    /// <summary>A pickle's first byte (PROTO): the legacy format starts with one.</summary>
-    const byte PickleProtocol = 0x80;
+    /// <summary>How the legacy format starts: PROTO 2, then its magic number 0x1950a86a20f9469cfc6c pickled as LONG1.</summary>
+    static readonly byte[] LegacyStart = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+    static bool IsLegacy(Stream stream)
+    {
+        Span<byte> start = stackalloc byte[LegacyStart.Length];
+        stream.Position = 0;
+        return stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false) == start.Length && start.SequenceEqual(LegacyStart);
+    }
 
     /// <summary>Whether the stream starts as a safetensors file does: a little-endian header length that fits the
     /// file, then the header's '{'.</summary>
@@ -98,7 +105,7 @@ public static partial class PthReader
         if (signature[0] != 0x50 || signature[1] != 0x4b || signature[2] != 0x03 || signature[3] != 0x04)
             throw new WeightsException(LooksLikeSafetensors(stream)
                 ? "a safetensors file (a header length, then JSON), not a PyTorch .pth: give it a .safetensors name" // called a legacy PyTorch file once
-                : signature[0] == PickleProtocol // "not a PyTorch file … re-save with a recent PyTorch" once, which writes it so too when asked
+                : IsLegacy(stream) // "not a PyTorch file … re-save with a recent PyTorch" once, which writes it so too when asked
                     ? "a PyTorch file in the legacy format (a bare pickle, as torch.save(..., _use_new_zipfile_serialization=False) writes), which this tool does not read: save it again without that option (the zip format, PyTorch's default since 1.6)"
                     : "not a PyTorch file (torch.save writes a zip archive since PyTorch 1.6)");
         stream.Position = 0;

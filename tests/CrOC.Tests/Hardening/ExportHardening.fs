@@ -140,8 +140,12 @@ let tests =
             Expect.isFalse (HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 0}""" ])).Heads.HasValue "a card's 0 heads are no count (they divided by 0 once)"
             // an export's own guess (a .pth of another program, no --heads): it loaded as "the model card in the file", without
             // the note, and a re-export recorded it so, once: a 3-head model then ran as 1 head without a word
-            let guessed = HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 1, "heads_source": "D/64 (not recorded in the weights)"}""" ])
+            let guessed = HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 1, "heads_source": "D/64 (not recorded in the weights)", "heads_guessed": true}""" ])
             Expect.isTrue guessed.Guessed "an export's guess stays a guess"
+            let older (trainingConfig: string) = HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 1, "heads_source": "D/64 (not recorded in the weights)" """ + trainingConfig + "}" ])
+            Expect.isTrue (older "").Guessed "a card from before heads_guessed: by its source"
+            Expect.isFalse (older """, "training_config": {"arch": "tiny"}""").Guessed "not an export of croc-host's own checkpoint (whose count is certain), which said the same then"
+            Expect.isFalse (HeadCount.Resolve(Nullable(), readOnlyDict [ "model_card", """{"heads": 1, "heads_source": "D/64 (not recorded in the weights)", "heads_guessed": false}""" ])).Guessed "the flag decides"
             Expect.equal guessed.Heads (Nullable 1) "its count"
             Expect.equal guessed.Source "D/64 (not recorded in the weights)" "and a re-export records it as one"
             Expect.stringContains (nonNull (guessed.Doubt(1, 64))) "taken as D/64" "said at every load"

@@ -274,6 +274,12 @@ let tests =
             let forSuite = thrown<OutputException> (fun () -> (RunFolder.Claim(output, other, false, false)).Dispose()) "another run's folder"
             Expect.stringContains forSuite.Message "move that run's folder away yourself (this command has no --move-aside)" "the suite's"
             Expect.isFalse (forSuite.Message.Contains "add --move-aside") "not an option the suite refuses (it advised one once)"
+            // and what the run says later (every checkpoint refused) follows its claim
+            let fresh = DataTests.tempDir "refusal-advice-fresh"
+            use claimed = RunFolder.Claim(fresh, TrainingTests.tinyConfig fresh [], false, false)
+            Expect.stringContains claimed.StartAnew "this command has no --move-aside" "the suite's claim"
+            claimed.Dispose()
+            Directory.Delete(fresh, true)
             Directory.Delete(output, true)
         }
 

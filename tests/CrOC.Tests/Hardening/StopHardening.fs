@@ -327,7 +327,7 @@ let tests =
                         Expect.isEmpty (jobsOf ()) "the orphaned jobs stopped (they trained on beside the rerun's once)"
                     else
                         Expect.equal code 0 (sprintf "SIG%s: a clean stop (%s%s)" signal out err)
-                        Expect.stringContains out ((if signal = "HUP" then "SIGHUP" else "interrupt") + ": asking the running jobs to end") "the signal said when taken (it was silent until its jobs ended, once)"
+                        Expect.stringContains out ((if signal = "HUP" then "SIGHUP" else "interrupt") + ": asked the running jobs to end") "the signal said when taken (it was silent until its jobs ended, once)"
                         Expect.stringContains out "stopped: the running jobs were asked to end" "said"
                         Expect.isEmpty (jobsOf ()) "no job left running"
                     match second with

@@ -273,7 +273,7 @@ let tests =
             Expect.isTrue report.Complete "strict load of the backbone"
         }
 
-        test "a backbone one level down loads: {'model': …} and {'state_dict': …} (timm, DeiT, MAE, Lightning) and {'teacher': plain DINO names} (\"no tensors found\" and \"no 'cls_token' tensor\" once); a legacy-format file is named as one" {
+        test "a backbone one level down loads: {'model': …} and {'state_dict': …} (timm, DeiT, MAE, mmcv) and {'teacher': plain DINO names} (\"no tensors found\" and \"no 'cls_token' tensor\" once); a legacy-format file is named as one" {
             use _ = torch.NewDisposeScope()
             let plain = CheckpointImport.Import(Fixtures.path "dino_backbone.pth")
             for key in [ "model"; "state_dict"; "teacher" ] do
@@ -288,9 +288,12 @@ let tests =
                 Expect.equal (BackboneLoader.Load(file).Config.Dim) (BackboneLoader.Load(Fixtures.path "dino_backbone.pth").Config.Dim) "every command's loader takes it"
                 File.Delete file
             let legacy = temporary "legacy.pth"
-            File.WriteAllBytes(legacy, [| 0x80uy; 0x02uy; byte '}'; byte '.' |]) // a bare pickle, as torch.save(..., _use_new_zipfile_serialization=False) starts
+            // as torch.save(..., _use_new_zipfile_serialization=False) starts: PROTO 2, its magic number as LONG1
+            File.WriteAllBytes(legacy, [| 0x80uy; 0x02uy; 0x8auy; 0x0auy; 0x6cuy; 0xfcuy; 0x9cuy; 0x46uy; 0xf9uy; 0x20uy; 0x6auy; 0xa8uy; 0x50uy; 0x19uy; byte '.' |])
             let e = Expect.throwsC (fun () -> CheckpointImport.Import legacy |> ignore) id
             Expect.stringContains e.Message "a PyTorch file in the legacy format" "named as what it is (\"not a PyTorch file\" once)"
+            File.WriteAllBytes(legacy, [| 0x80uy; 0x02uy; byte '}'; byte '.' |]) // a plain pickle of a dict is no PyTorch file
+            Expect.stringContains (Expect.throwsC (fun () -> CheckpointImport.Import legacy |> ignore) id).Message "not a PyTorch file" "not called a legacy one"
             File.Delete legacy
         }
 
