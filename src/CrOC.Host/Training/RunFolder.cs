@@ -90,7 +90,7 @@ public sealed class RunFolder : IDisposable
     {
         // before the folder is made: a refused --output inside the synthetic set's folder made it there once
         // a run took the synthetic set's folder, and --move-aside then moved the set, once; one went into a dataset's linked sub-folder
-        if (SearchedFolders(config).FirstOrDefault(root => ImageSources.Reaches(root, output)) is { } holder)
+        if (DataRoots(config).FirstOrDefault(root => ImageSources.Reaches(root, output)) is { } holder)
             throw new OutputException($"--output '{output}' lies inside the training data '{holder}': the run's files (its clusters.png among them) would be taken for data, and the data moved with the run; choose a folder outside it");
         var path = OutputPaths.Folder(output, "--output");
         if (System.IO.Path.GetPathRoot(path) == path) // as root, `--output /` wrote a run into /
@@ -152,10 +152,9 @@ public sealed class RunFolder : IDisposable
         }
     }
 
-    /// <summary>The --data roots that are folders searched through their subfolders, or the synthetic set's folder
-    /// (a pattern is matched in its own folder only; a list or an archive names its images).</summary>
-    static IEnumerable<string> SearchedFolders(TrainConfig config) =>
-        config.Data.Length > 0 ? config.Data.Select(CrOC.Data.ImageSources.HomeExpanded).Where(Directory.Exists) : [SyntheticDataset.RootOf(config)];
+    /// <summary>The --data roots, or the synthetic set's folder: what a run's search reaches (<see cref="ImageSources.Reaches"/>).</summary>
+    static IEnumerable<string> DataRoots(TrainConfig config) =>
+        config.Data.Length > 0 ? config.Data : [SyntheticDataset.RootOf(config)];
 
     /// <summary>Where the run's images are: each --data root's folder, list or archive, or the synthetic set's folder.</summary>
     static string[] DataLocations(TrainConfig config) =>

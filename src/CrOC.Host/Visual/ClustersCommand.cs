@@ -55,7 +55,7 @@ public static class ClustersCommand
         var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", option, "a picture croc-host drew", PictureMark.IsOn, inputs);
         var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", "a picture croc-host drew", PictureMark.IsOn, inputs);
         // a rerun drew the pictures as images, then replaced one of them, once
-        if (o.Data is not null && Arguments.PathItems(o.Data).Select(ImageSources.HomeExpanded).FirstOrDefault(root => Directory.Exists(root) && ImageSources.Reaches(root, output)) is { } holder)
+        if (o.Data is not null && Arguments.PathItems(o.Data).FirstOrDefault(root => ImageSources.Reaches(root, output)) is { } holder)
             throw new OutputException($"--output '{o.Output ?? output}' lies inside --data '{holder}': a later run would draw its pictures as images; write them outside it");
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;

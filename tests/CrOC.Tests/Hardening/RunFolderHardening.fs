@@ -319,6 +319,11 @@ let tests =
             for output, root in [ Path.Combine(data, ".runs", "a"), data; Path.Combine(data, "runs", "b"), Path.Combine(data, "*.jpg") ] do
                 let code, message = TrainingTests.cli (List.toArray (trainArgs output [ "--data"; root; "--max-steps"; "1" ]))
                 Expect.equal code 0 (sprintf "--data %s --output %s: %s" root output message)
+            // a pattern matching the run's folder: its rerun trained on the run's clusters.png, once
+            for output, root in [ Path.Combine(data, "run-c"), Path.Combine(data, "*"); Path.Combine(data, "run-d", "deep"), Path.Combine(data, "run-?") ] do
+                let code, message = TrainingTests.cli (List.toArray (trainArgs output [ "--data"; root; "--max-steps"; "1" ]))
+                Expect.equal code 2 message
+                Expect.stringContains message "lies inside the training data" (sprintf "--data %s --output %s" root output)
             Directory.Delete(home, true)
         }
 
