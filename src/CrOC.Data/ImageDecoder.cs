@@ -129,12 +129,13 @@ public sealed class ImageDecoder
         catch (DecodeException) { throw; }
         catch (Exception e) when (IsMalformedInput(e))
         {
-            // a file cut inside its headers fails there, before its end is checked: said as the cut it is (the decoder's
-            // "InvalidImageContentException: … the C4 marker" once)
-            var cut = Image.DetectFormat(configuration, bytes) is { } format ? EncodedEnd.Missing(format, bytes) : null;
-            throw new DecodeException(name, cut ?? $"{e.GetType().Name}: {e.Message}");
+            throw new DecodeException(name, CutShort(bytes) ?? $"{e.GetType().Name}: {e.Message}");
         }
     }
+
+    /// <summary>Why bytes a decoder failed on are an image cut short, or null: a file cut inside its headers fails there,
+    /// before its end is checked (the decoder's "InvalidImageContentException: … the C4 marker" was said once).</summary>
+    public string? CutShort(byte[] bytes) => Image.DetectFormat(configuration, bytes) is { } format ? EncodedEnd.Missing(format, bytes) : null;
 
     /// <summary>Pixels of a kind ImageSharp converts to (a mask's stored values: L8, L16), under this
     /// decoder's limits and settings (bytes, pixels, sides, first frame only).</summary>

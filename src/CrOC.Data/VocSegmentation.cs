@@ -1,4 +1,5 @@
 using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing.Processors.Quantization;
@@ -88,7 +89,10 @@ public sealed class VocSegmentation
     {
         var bytes = Decoder.Read(ImageEntry.File(path)); // sized before it is read
         if (ExpansionBombs.Why(bytes) is { } bomb) throw new DatasetException($"{path}: unreadable mask ({bomb})"); // before Identify expands it
-        var info = Image.Identify(bytes, out var format);
+        IImageInfo? info;
+        IImageFormat format;
+        try { info = Image.Identify(bytes, out format); }
+        catch (Exception e) when (ImageDecoder.IsMalformedInput(e) && Decoder.CutShort(bytes) is { } cut) { throw new DatasetException($"{path}: unreadable mask ({cut})"); } // as an image says it
         if (info is not null && format is not PngFormat)
             throw new DatasetException($"{path}: a {format.Name} file, not a PNG: masks are PNGs (a lossy format would change the class indices)");
         var png = info?.Metadata.GetPngMetadata();

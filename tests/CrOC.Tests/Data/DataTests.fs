@@ -493,6 +493,9 @@ let tests =
             File.WriteAllBytes(mask, png.[.. png.Length - 13]) // all pixel data, no IEND
             let e = Expect.throwsC (fun () -> VocSegmentation.LoadMask(mask) |> ignore) id
             Expect.stringContains e.Message "unreadable mask (a PNG cut short" "a mask too (read as class 0 below the cut once)"
+            File.WriteAllBytes(mask, png.[.. 19]) // inside its IHDR chunk: the header fails before the end is checked
+            let e = Expect.throwsC (fun () -> VocSegmentation.LoadMask(mask) |> ignore) id
+            Expect.stringContains e.Message "unreadable mask (a PNG cut short" "a mask cut inside its header chunks too (the decoder's exception once)"
             // A GIF with a stray byte between its blocks (decoders skip it) is whole; so is a BMP of the 16-byte OS/2 v2 header.
             let gif = encoded (Formats.Gif.GifEncoder())
             let tableEnd = 13 + (if gif.[10] &&& 0x80uy <> 0uy then 3 <<< (int (gif.[10] &&& 7uy) + 1) else 0)
