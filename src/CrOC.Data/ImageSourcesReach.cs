@@ -29,9 +29,7 @@ public static partial class ImageSources
         var pattern = Path.GetFileName(root);
         foreach (var folder in PatternFolders(Path.GetDirectoryName(root) is { Length: > 0 } d ? d : "."))
         {
-            var real = RealPaths.Of(folder);
-            if (wanted.StartsWith(real.TrimEnd('/') + "/", StringComparison.Ordinal) && wanted[(real.TrimEnd('/').Length + 1)..].Split('/')[0] is var first
-                && !IsHidden(first) && System.IO.Enumeration.FileSystemName.MatchesSimpleExpression(pattern, first))
+            if (Below(RealPaths.Of(folder), wanted)?.Split('/')[0] is { } first && !IsHidden(first) && System.IO.Enumeration.FileSystemName.MatchesSimpleExpression(pattern, first))
                 return true;
             if (Directory.EnumerateDirectories(folder, pattern).Where(d => !IsHidden(Path.GetFileName(d))).Any(matched => ReachesReal(matched, wanted)))
                 return true;
@@ -40,10 +38,9 @@ public static partial class ImageSources
     }
 
     /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or below it by folders the search does not skip (hidden ones).</summary>
-    static bool IsBelow(string folder, string path)
-    {
-        if (path == folder) return true;
-        var prefix = folder.TrimEnd('/') + "/";
-        return path.StartsWith(prefix, StringComparison.Ordinal) && !IsHidden(path[prefix.Length..]);
-    }
+    static bool IsBelow(string folder, string path) => path == folder || Below(folder, path) is { } relative && !IsHidden(relative);
+
+    /// <summary><paramref name="path"/> relative to <paramref name="folder"/> when it lies below it, else null.</summary>
+    static string? Below(string folder, string path) =>
+        folder.TrimEnd('/') + "/" is var prefix && path.StartsWith(prefix, StringComparison.Ordinal) ? path[prefix.Length..] : null;
 }

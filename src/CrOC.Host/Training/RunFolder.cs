@@ -133,7 +133,7 @@ public sealed class RunFolder : IDisposable
             // cannot be (immutable; read-only to another user) failed as "permission denied", exit 1, after the folder was claimed
             foreach (var file in new[] { LogName, MetricsLog.FileName }.Select(name => System.IO.Path.Combine(path, name)).Where(File.Exists))
                 if (AppendRefusal(file) is { } why)
-                    throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that cannot be appended to ({why}); make it writable, {(offersMoveAside ? "add --move-aside to start anew beside it" : "move that run away yourself")}, or choose another --output");
+                    throw new OutputException($"--output '{output}' holds a {System.IO.Path.GetFileName(file)} that cannot be appended to ({why}); make it writable, choose another --output, or {StartAnewAdvice(path, offersMoveAside)}");
             OutputPaths.Folder(Checkpoints.Folder(path), "--output's checkpoint folder"); // now, not at the first checkpoint, steps later
             OutputPaths.Folder(MetricsLog.EventsFolder(path), "--output's TensorBoard folder"); // a file or a read-only folder named so failed after the records, exit 1
             RemoveLeftovers(path); // only once the folder is known to be this run's (or no run's)

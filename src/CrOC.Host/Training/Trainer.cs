@@ -70,7 +70,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
             log($"resumed from {restored} at step {state.Step}");
         }
         else if (ranks.IsRoot && Checkpoints.List(config.Output).Count > 0)
-            throw new OutputException($"every checkpoint of the run in '{config.Output}' was refused (reasons above): its checkpoints and records are as they were (train.log notes this attempt); choose another --output, or {owned?.StartAnew ?? "move that run away"}");
+            throw new OutputException($"every checkpoint of the run in '{config.Output}' was refused (reasons above): its checkpoints and records are as they were (train.log notes this attempt); choose another --output, or {owned!.StartAnew}");
         StartTogether(state, dataset, totalSteps);
         if (state.Step >= totalSteps) // the finished run's records stay as they are
         {

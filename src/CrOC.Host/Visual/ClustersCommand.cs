@@ -49,13 +49,14 @@ public static class ClustersCommand
         if (o.Threads > 0) TorchSharp.torch.set_num_threads(o.Threads);
         if (o.Output is { } named && !named.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new OutputException($"--output '{named}' must end with .png (the picture is a PNG)");
         if (o.Output is { } stemless && Path.GetFileNameWithoutExtension(stemless).Length == 0) throw new OutputException($"--output '{stemless}' names no picture: give a name before .png, e.g. clusters.png"); // wrote a hidden '.png' and '-attention.png' once
-        var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find(Arguments.PathList(o.Data!, "--data"));
+        string[] roots = o.Data is null ? [] : Arguments.PathList(o.Data, "--data");
+        var files = o.Image is not null ? ImageSources.Files([o.Image]) : ImageSources.Find(roots);
         string[] inputs = o.Image is null ? [o.Weights] : [o.Weights, o.Image]; // a dataset's photos are no pictures of ours (Replaceable)
         var option = OutputPaths.OutputBesideWeights(o.Output);
         var output = OutputPaths.Replaceable(o.Output ?? Path.ChangeExtension(o.Weights, null) + "-clusters.png", option, "a picture croc-host drew", PictureMark.IsOn, inputs);
         var attention = OutputPaths.Replaceable(Path.ChangeExtension(output, null) + "-attention.png", "--output (its attention picture)", "a picture croc-host drew", PictureMark.IsOn, inputs);
         // a rerun drew the pictures as images, then replaced one of them, once
-        if (o.Data is not null && Arguments.PathItems(o.Data).FirstOrDefault(root => ImageSources.Reaches(root, output)) is { } holder)
+        if (roots.FirstOrDefault(root => ImageSources.Reaches(root, output)) is { } holder)
             throw new OutputException($"--output '{o.Output ?? output}' lies inside --data '{holder}': a later run would draw its pictures as images; write them outside it");
         var loaded = BackboneLoader.Load(o.Weights, NetworkChoice.Teacher, o.Heads);
         var c = loaded.Config;

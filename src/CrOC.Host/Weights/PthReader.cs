@@ -80,32 +80,20 @@ public static partial class PthReader
     /// <summary>How the legacy format starts: PROTO 2, then its magic number 0x1950a86a20f9469cfc6c pickled as LONG1.</summary>
     static readonly byte[] LegacyStart = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
-    static bool IsLegacy(Stream stream)
-    {
-        Span<byte> start = stackalloc byte[LegacyStart.Length];
-        stream.Position = 0;
-        return stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false) == start.Length && start.SequenceEqual(LegacyStart);
-    }
-
-    /// <summary>Whether the stream starts as a safetensors file does: a little-endian header length that fits the
-    /// file, then the header's '{'.</summary>
-    static bool LooksLikeSafetensors(Stream stream)
-    {
-        Span<byte> start = stackalloc byte[9];
-        stream.Position = 0;
-        if (stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false) < start.Length) return false;
-        ulong headerLength = BitConverter.ToUInt64(start[..8]);
-        return start[8] == (byte)'{' && headerLength >= 2 && headerLength <= (ulong)(stream.Length - 8);
-    }
+    /// <summary>Whether a file of <paramref name="length"/> bytes starts as a safetensors file does: a little-endian
+    /// header length that fits the file, then the header's '{'.</summary>
+    static bool LooksLikeSafetensors(ReadOnlySpan<byte> start, long length) =>
+        start.Length > 8 && start[8] == (byte)'{' && BitConverter.ToUInt64(start[..8]) is var header && header >= 2 && header <= (ulong)(length - 8);
 
     public static object? Read(Stream stream)
     {
-        Span<byte> signature = stackalloc byte[4];
-        stream.ReadExactly(signature);
-        if (signature[0] != 0x50 || signature[1] != 0x4b || signature[2] != 0x03 || signature[3] != 0x04)
-            throw new WeightsException(LooksLikeSafetensors(stream)
+        Span<byte> start = stackalloc byte[LegacyStart.Length]; // the zip signature, or what else the file is
+        stream.ReadExactly(start[..4]); // shorter than a signature: no readable file
+        start = start[..(4 + stream.ReadAtLeast(start[4..], start.Length - 4, throwOnEndOfStream: false))];
+        if (start is not [0x50, 0x4b, 0x03, 0x04, ..])
+            throw new WeightsException(LooksLikeSafetensors(start, stream.Length)
                 ? "a safetensors file (a header length, then JSON), not a PyTorch .pth: give it a .safetensors name" // called a legacy PyTorch file once
-                : IsLegacy(stream) // "not a PyTorch file … re-save with a recent PyTorch" once, which writes it so too when asked
+                : start.SequenceEqual(LegacyStart) // "not a PyTorch file … re-save with a recent PyTorch" once, which writes it so too when asked
                     ? "a PyTorch file in the legacy format (a bare pickle, as torch.save(..., _use_new_zipfile_serialization=False) writes), which this tool does not read: save it again without that option (the zip format, PyTorch's default since 1.6)"
                     : "not a PyTorch file (torch.save writes a zip archive since PyTorch 1.6)");
         stream.Position = 0;
