@@ -60,7 +60,8 @@ public static class CheckpointImport
                     }, metadata, student.Count == 0 ? NetworkChoice.Student : teacher.Count == 0 ? NetworkChoice.Teacher : null);
             return FromTensors(tensors, [], path) with { Metadata = metadata };
         }
-        var root = PthReader.Read(path) as Hashtable ?? throw new WeightsException($"{path}: the pickle holds no dictionary");
+        var read = PthReader.Read(path);
+        var root = read as Hashtable ?? throw new WeightsException($"{path}: the pickle holds {(read is InertObject o ? $"a call of '{o.ClassName}' (read as inert data; nothing was run)" : Described(read))}, not a dictionary of tensors");
         var notes = new List<string>();
         // timm, DeiT and MAE save {'model': state_dict}, mmcv {'state_dict': …}: "no tensors found" once
         if (root["student"] is null && root["teacher"] is null && !root.Values.OfType<torch.Tensor>().Any()
@@ -78,7 +79,7 @@ public static class CheckpointImport
     static ImportedWeights FullCheckpoint(Hashtable root, List<string> notes, string path)
     {
         NamedTensors? Network(string key) =>
-            root[key] is Hashtable table ? AsNetwork(StripModule(TensorsOf(table, notes, key + ".", path), path)) : null;
+            root[key] is Hashtable table ? AsNetwork(StripWrappers(TensorsOf(table, notes, key + ".", path), path)) : null;
         var student = Network("student");
         var teacher = Network("teacher");
         torch.Tensor? centre = null, centreC = null;
@@ -98,9 +99,9 @@ public static class CheckpointImport
             if (key is "student" or "teacher" or "croc_loss" or "dino_loss") continue;
             notes.Add(entry.Value switch
             {
-                InertObject o => $"'{key}': {o.ClassName} object, read as inert data and ignored",
+                InertObject o => $"'{key}': {Inert(o)}, ignored",
                 Hashtable => $"'{key}': ignored",
-                var v => $"'{key}' = {v}",
+                var v => $"'{key}' = {Described(v)}",
             });
         }
         var weights = student ?? teacher!;
@@ -114,7 +115,7 @@ public static class CheckpointImport
     {
         if (tensors.Count == 0) throw new WeightsException($"{path}: no tensors found");
         static bool IsHead(string key) => key.StartsWith("head.", StringComparison.Ordinal);
-        var stripped = StripModule(tensors, path);
+        var stripped = StripWrappers(tensors, path);
         bool plainVit = stripped.Keys.Any(IsBackboneName);
         if (stripped.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal)) || (!plainVit && stripped.Keys.Any(IsHead)))
             return new ImportedWeights(WeightsLayout.Network, stripped, null, null, null, notes);
@@ -136,18 +137,45 @@ public static class CheckpointImport
 
     static bool IsBackboneName(string key) => BackboneRoots.Any(root => key.StartsWith(root, StringComparison.Ordinal));
 
-    /// <summary>Removes DistributedDataParallel's `module.` prefix; a name given with and without it is refused.</summary>
-    static NamedTensors StripModule(NamedTensors tensors, string path)
+    /// <summary>The prefixes wrappers add to a module's names: DistributedDataParallel's and torch.compile's.</summary>
+    static readonly string[] WrapperPrefixes = ["module.", "_orig_mod."];
+
+    /// <summary>Removes the wrappers' prefixes (in any order: DDP around a compiled model, or the reverse); two names
+    /// that become one are refused.</summary>
+    static NamedTensors StripWrappers(NamedTensors tensors, string path)
     {
         var stripped = new NamedTensors();
+        var original = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, tensor) in tensors)
         {
-            var name = key.StartsWith("module.", StringComparison.Ordinal) ? key["module.".Length..] : key;
+            var name = key;
+            while (WrapperPrefixes.FirstOrDefault(p => name.StartsWith(p, StringComparison.Ordinal)) is { } prefix) name = name[prefix.Length..];
             if (!stripped.TryAdd(name, tensor))
-                throw new WeightsException($"{path}: 'module.{name}' and '{name}' are both in the file (with and without DistributedDataParallel's prefix): which one holds the weights is unclear");
+                throw new WeightsException($"{path}: {string.Join(" and ", new[] { original[name], key }.OrderByDescending(n => n.Length).Select(n => $"'{n}'"))} are both in the file (one name with and without a wrapper's prefix: DistributedDataParallel's 'module.', torch.compile's '_orig_mod.'): which one holds the weights is unclear");
+            original[name] = key;
         }
         return stripped;
     }
+
+    /// <summary>An inert object as a note names it.</summary>
+    static string Inert(InertObject o) => $"{o.ClassName} object (read as inert data; nothing was run)";
+
+    /// <summary>A pickled value as a note shows it: Python's words for None and booleans, numbers and dates
+    /// culture-invariant, containers and bytes by their size (never .NET's type names).</summary>
+    static string Described(object? value) => value switch
+    {
+        null => "None",
+        bool b => b ? "True" : "False",
+        string text => $"'{CrOC.Data.Quoted.Printable(text)}'",
+        byte[] bytes => $"{bytes.Length} bytes",
+        DateTime time => time.ToString("yyyy-MM-dd HH:mm:ss.FFFFFF", System.Globalization.CultureInfo.InvariantCulture),
+        torch.Tensor tensor => $"a {tensor.dtype} tensor of shape [{string.Join(", ", tensor.shape)}]",
+        ArrayList list => $"a list of {list.Count}",
+        object?[] tuple => $"a tuple of {tuple.Length}",
+        HashSet<object> set => $"a set of {set.Count}",
+        IFormattable number => number.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => CrOC.Data.Quoted.Printable(value.ToString() ?? ""),
+    };
 
     /// <summary>The tensors of a dictionary by their keys' text, in a stable (sorted) order; other
     /// entries are noted; two keys of one text (1 and '1') are refused.</summary>
@@ -156,7 +184,7 @@ public static class CheckpointImport
         var tensors = new NamedTensors();
         foreach (var (key, value) in table.Cast<DictionaryEntry>().Select(e => (Key: e.Key.ToString() ?? "", e.Value)).OrderBy(e => e.Key, StringComparer.Ordinal))
         {
-            if (value is not torch.Tensor t) notes.Add($"'{where}{key}': not a tensor, skipped");
+            if (value is not torch.Tensor t) notes.Add($"'{where}{key}': {(value is InertObject o ? Inert(o) : "not a tensor")}, skipped");
             else if (!tensors.TryAdd(key, t)) throw new WeightsException($"{path}: two keys of '{where}' read as '{key}' (a number and a string?): which one holds the weights is unclear");
         }
         return tensors;

@@ -27,6 +27,8 @@ static class DTypes
 
     public static torch.ScalarType FromSafetensors(string name) => Lookup(r => r.Safetensors == name, r => r.Type, $"unsupported safetensors dtype '{name}'");
     public static string ToSafetensors(torch.ScalarType type) => Lookup(r => r.Type == type, r => r.Safetensors, $"dtype {type} cannot be written");
+    /// <summary>Whether a storage of PyTorch's class <paramref name="name"/> ("FloatStorage") is read.</summary>
+    public static bool ReadsStorage(string name) => Table.Any(r => r.PyTorchStorage == name);
     public static torch.ScalarType FromStorage(string name) => Lookup(r => r.PyTorchStorage == name, r => r.Type, $"unsupported PyTorch storage '{name}'");
     public static string ToStorage(torch.ScalarType type) => Lookup(r => r.Type == type, r => r.PyTorchStorage, $"dtype {type} cannot be written");
 

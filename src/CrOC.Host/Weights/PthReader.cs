@@ -38,8 +38,18 @@ public static partial class PthReader
         Unpickler.registerConstructor("torch._utils", "_rebuild_tensor", new RebuildTensor());
         Unpickler.registerConstructor("torch._utils", "_rebuild_tensor_v2", new RebuildTensor());
         Unpickler.registerConstructor("torch._utils", "_rebuild_parameter", new RebuildParameter());
+        Unpickler.registerConstructor("torch._utils", "_rebuild_parameter_with_state", new RebuildParameter()); // PyTorch 2: a Parameter with Python attributes
+        Unpickler.registerConstructor("torch._tensor", "_rebuild_from_type_v2", new RebuildFromType());
         Unpickler.registerConstructor("collections", "OrderedDict", new NewDictionary());
+        Unpickler.registerConstructor("collections", "defaultdict", new NewDictionary());
     }
+
+    /// <summary>The most functions or classes without a constructor one file's pickle may call: each is met by
+    /// reading the pickle again (Razorvine names one per attempt), after which it is an <see cref="InertCall"/>.</summary>
+    const int MaxUnknownCalls = 32;
+
+    /// <summary>Held while constructors are registered and pickles read: Razorvine keeps its constructors in one static table.</summary>
+    static readonly object Registry = new();
 
     /// <summary>A reader's failure in words: an early end, a damaged zip, else its message's first line (without .NET's type names).</summary>
     static string Reason(Exception e) => e switch
@@ -61,10 +71,6 @@ public static partial class PthReader
         catch (WeightsException e)
         {
             throw new WeightsException($"{path}: {e.Message}");
-        }
-        catch (Razorvine.Pickle.PickleException e) when (UnknownCall().Match(e.Message) is { Success: true } call)
-        {
-            throw new WeightsException($"{path}: not a readable PyTorch file: its pickle calls '{call.Groups[1].Value}', which a weights file never needs (refused; nothing was run)");
         }
         catch (Exception e)
         {
@@ -98,8 +104,11 @@ public static partial class PthReader
                     : "not a PyTorch file (torch.save writes a zip archive since PyTorch 1.6)");
         stream.Position = 0;
         using var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
-        var pickle = archive.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")
-            ?? throw new WeightsException("the archive has no data.pkl");
+        static bool Named(ZipArchiveEntry e, string name) => e.FullName.EndsWith("/" + name, StringComparison.Ordinal) || e.FullName == name;
+        // its data.pkl is a scripted module's state ("holds no dictionary" once), its code in code/
+        if (archive.Entries.Any(e => Named(e, "constants.pkl")))
+            throw new WeightsException("a TorchScript archive (torch.jit.save), not weights as torch.save writes them: save the model's state_dict() with torch.save");
+        var pickle = archive.Entries.FirstOrDefault(e => Named(e, "data.pkl")) ?? throw new WeightsException("the archive has no data.pkl");
         if (pickle.Length > MaxPickleBytes) throw new WeightsException($"the pickle has {pickle.Length} bytes, more than the limit of {MaxPickleBytes}");
         var prefix = pickle.FullName[..^"data.pkl".Length];
         if (archive.GetEntry(prefix + "byteorder") is { } order)
@@ -110,13 +119,42 @@ public static partial class PthReader
             if (byteOrder == "big") throw new WeightsException("its storages are big-endian; only little-endian files are read (re-save it on a little-endian machine)");
             if (byteOrder != "little") throw new WeightsException("its byteorder entry says neither 'little' nor 'big' (a damaged archive)");
         }
-        using var unpickler = new ArchiveUnpickler(archive, prefix, stream.Length);
         // From memory, not the entry's stream: Razorvine's stream reader allocates whatever length an
         // opcode claims before reading it (a flipped bit in a string's length: a 1 GB array), while
         // its array reader only slices what is there.
         var bytes = PickleBytes(pickle);
         PickleScan.Check(bytes, MaxObjects);
-        return InertCopy.Of(unpickler.loads(bytes));
+        return InertCopy.Of(Unpickle(bytes, archive, prefix, stream.Length));
+    }
+
+    /// <summary>The pickle's tree; a call of a function or class without a constructor (a numpy scalar beside the
+    /// weights refused the whole file once) is registered as an <see cref="InertCall"/> and the pickle read again,
+    /// its storages kept from the attempt before.</summary>
+    static object Unpickle(byte[] bytes, ZipArchive archive, string prefix, long archiveBytes)
+    {
+        var storages = new Dictionary<string, Storage>();
+        var madeInert = new HashSet<string>(StringComparer.Ordinal);
+        lock (Registry)
+            while (true)
+            {
+                foreach (var storage in storages.Values) storage.Materialised = 0;
+                try
+                {
+                    using var unpickler = new ArchiveUnpickler(archive, prefix, archiveBytes, storages);
+                    return unpickler.loads(bytes);
+                }
+                catch (PickleException e) when (UnknownCall().Match(e.Message) is { Success: true } call)
+                {
+                    var name = call.Groups[1].Value;
+                    int dot = name.LastIndexOf('.');
+                    // a name seen before in this file did not take (a qualified class name split at the wrong dot)
+                    if (dot <= 0 || !madeInert.Add(name))
+                        throw new WeightsException($"its pickle calls '{name}', which this reader cannot keep as inert data (refused; nothing was run)");
+                    if (madeInert.Count > MaxUnknownCalls)
+                        throw new WeightsException($"its pickle calls more than {MaxUnknownCalls} functions or classes that a weights file does not need (refused; nothing was run)");
+                    Unpickler.registerConstructor(name[..dot], name[(dot + 1)..], new InertCall.Constructor(name));
+                }
+            }
     }
 
     /// <summary>The pickle's bytes as they arrive, at most <see cref="MaxPickleBytes"/>: not sized by the
@@ -165,6 +203,7 @@ public static partial class PthReader
         {
             ClassDict dict => new InertObject(dict.ClassName, Table(dict)),
             ClassDictConstructor constructor => new InertObject($"{constructor.module}.{constructor.name}", new Hashtable()),
+            InertCall call => new InertObject(call.ClassName, Table(call)),
             Hashtable table => Table(table),
             ArrayList list => new ArrayList(list.Cast<object?>().Select(Copy).ToList()),
             object?[] tuple => tuple.Select(Copy).ToArray(),
@@ -193,10 +232,9 @@ public static partial class PthReader
     }
 
     /// <remarks><paramref name="archiveBytes"/>: the file's length, which bounds what its zip directory may claim.</remarks>
-    sealed class ArchiveUnpickler(ZipArchive archive, string prefix, long archiveBytes) : Unpickler
+    /// <remarks><paramref name="storages"/>: those read so far, by key (kept across a file's attempts).</remarks>
+    sealed class ArchiveUnpickler(ZipArchive archive, string prefix, long archiveBytes, Dictionary<string, Storage> storages) : Unpickler
     {
-        readonly Dictionary<string, Storage> storages = [];
-
         protected override object persistentLoad(object pid)
         {
             if (pid is not object[] { Length: >= 5 } id || id[0] as string != "storage")
@@ -211,6 +249,8 @@ public static partial class PthReader
             var key = id[2] as string ?? throw new WeightsException("a storage key in the pickle that is not text");
             long elements = Convert.ToInt64(id[4]);
             if (storages.TryGetValue(key, out var known)) return known;
+            // its tensors become inert (a complex tensor in an optimiser's state refused the whole file once)
+            if (!DTypes.ReadsStorage(typeName)) return new UnreadStorage(typeName);
             var type = DTypes.FromStorage(typeName);
             if (elements < 0) throw new WeightsException($"storage '{key}' has {elements} elements");
             long bytes = checked(elements * DTypes.Size(type));
@@ -228,11 +268,15 @@ public static partial class PthReader
         }
     }
 
+    /// <summary>A storage of a dtype <see cref="DTypes"/> does not read: not read; its tensors are <see cref="InertCall"/>s.</summary>
+    sealed record UnreadStorage(string TypeName);
+
     /// <summary>torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks, ...).</summary>
     sealed class RebuildTensor : IObjectConstructor
     {
         public object construct(object[] args)
         {
+            if (args is [UnreadStorage unread, ..]) return new InertCall($"torch.Tensor ({unread.TypeName}: a dtype this reader does not read)");
             if (args.Length < 4 || args[0] is not Storage storage)
                 throw new WeightsException("malformed tensor record in the pickle");
             long offset = Convert.ToInt64(args[1]);
@@ -260,6 +304,15 @@ public static partial class PthReader
     sealed class RebuildParameter : IObjectConstructor
     {
         public object construct(object[] args) => args.Length > 0 && args[0] is torch.Tensor t ? t : throw new WeightsException("malformed parameter record");
+    }
+
+    /// <summary>torch._tensor._rebuild_from_type_v2(func, new_type, args, state) (PyTorch 2: a tensor or Parameter
+    /// with Python attributes): func(*args), a tensor rebuild; the type and the attributes dropped.</summary>
+    sealed class RebuildFromType : IObjectConstructor
+    {
+        public object construct(object[] args) =>
+            args is [IObjectConstructor rebuild and (RebuildTensor or RebuildParameter), _, object[] inner, ..] ? rebuild.construct(inner)
+            : throw new WeightsException("malformed tensor record in the pickle (a rebuild from a type)");
     }
 
     /// <summary>collections.OrderedDict() as a <see cref="PickledOrderedDict"/>, which SETITEMS fills.</summary>

@@ -78,6 +78,43 @@ let packed (entries: (string * string * string * int * int) list) (data: byte[])
     let header = System.Text.Encoding.UTF8.GetBytes("{" + json + "}")
     Array.concat [ System.BitConverter.GetBytes(uint64 header.Length); header; data ]
 
+/// A pickle written opcode by hand (protocol 2, as torch.save writes it): for the files other PyTorch
+/// versions and programs write, which the PyTorch that made the fixtures cannot.
+type PickleBuilder() =
+    let stream = new MemoryStream()
+    member _.Bytes(b: byte list) = stream.Write(Array.ofList b, 0, b.Length)
+    member this.Text(s: string) = let b = System.Text.Encoding.UTF8.GetBytes s in this.Bytes([ byte 'X' ] @ List.ofArray (System.BitConverter.GetBytes(uint32 b.Length)) @ List.ofArray b)
+    member this.Global (m: string) (n: string) = this.Bytes([ byte 'c' ] @ List.ofArray (System.Text.Encoding.ASCII.GetBytes(m + "\n" + n + "\n")))
+    member this.Int(v: int) = this.Bytes([ byte 'J' ] @ List.ofArray (System.BitConverter.GetBytes v))
+    member this.Ints(vs: int list) = this.Bytes [ byte '(' ]; List.iter this.Int vs; this.Bytes [ byte 't' ]
+    /// The arguments of torch._utils._rebuild_tensor_v2, as a tuple: (storage, offset, shape, stride, False, OrderedDict()).
+    member this.TensorArguments (storageType: string) (key: string) (elements: int) (offset: int) (shape: int list) (stride: int list) =
+        this.Bytes [ byte '('; byte '(' ]
+        this.Text "storage"; this.Global "torch" storageType; this.Text key; this.Text "cpu"; this.Int elements
+        this.Bytes [ byte 't'; byte 'Q' ]
+        this.Int offset; this.Ints shape; this.Ints stride
+        this.Bytes [ 0x89uy ]
+        this.Global "collections" "OrderedDict"
+        this.Bytes [ byte ')'; byte 'R'; byte 't' ]
+    /// A tensor as torch.save pickles it: _rebuild_tensor_v2(…).
+    member this.Tensor storageType key elements offset shape stride =
+        this.Global "torch._utils" "_rebuild_tensor_v2"
+        this.TensorArguments storageType key elements offset shape stride
+        this.Bytes [ byte 'R' ]
+    member _.ToArray() = stream.ToArray()
+
+/// A .pth (torch.save's zip layout) of `pickle` and its storages' bytes by key.
+let writePth (file: string) (pickle: byte[]) (storages: (string * byte[]) list) =
+    use zip = System.IO.Compression.ZipFile.Open(file, System.IO.Compression.ZipArchiveMode.Create)
+    let entry (name: string) (content: byte[]) =
+        use s = zip.CreateEntry(name, System.IO.Compression.CompressionLevel.NoCompression).Open()
+        s.Write(content, 0, content.Length)
+    entry "archive/data.pkl" pickle
+    entry "archive/byteorder" "little"B
+    for key, bytes in storages do entry ("archive/data/" + key) bytes
+
+let floats (values: float32 list) = Array.concat [ for v in values -> System.BitConverter.GetBytes v ]
+
 let tests =
     testList "Weights I/O" [
         test "safetensors save → load is bit-identical and keeps the metadata" {
@@ -382,39 +419,127 @@ let tests =
             use _ = torch.NewDisposeScope()
             // The structure of torch.save's pickle (without its memo opcodes) for {'a': x, 'b': x[3:], 'c': x.view(2, 3).t()} with x = arange(6.):
             // one FloatStorage '0' of 6 elements; b at offset 3, c with strides (1, 3).
-            let pickle = new MemoryStream()
-            let bytes (b: byte list) = pickle.Write(Array.ofList b, 0, b.Length)
-            let text (s: string) = let b = System.Text.Encoding.UTF8.GetBytes s in bytes ([ byte 'X' ] @ List.ofArray (System.BitConverter.GetBytes(uint32 b.Length)) @ List.ofArray b)
-            let global' (m: string) (n: string) = bytes ([ byte 'c' ] @ List.ofArray (System.Text.Encoding.ASCII.GetBytes(m + "\n" + n + "\n")))
-            let int' (v: int) = bytes ([ byte 'J' ] @ List.ofArray (System.BitConverter.GetBytes v))
-            let ints (vs: int list) = bytes [ byte '(' ]; List.iter int' vs; bytes [ byte 't' ]
-            bytes [ 0x80uy; 2uy; byte '}'; byte '(' ]
+            let pickle = PickleBuilder()
+            pickle.Bytes [ 0x80uy; 2uy; byte '}'; byte '(' ]
             for name, offset, shape, stride in [ "a", 0, [ 6 ], [ 1 ]; "b", 3, [ 3 ], [ 1 ]; "c", 0, [ 3; 2 ], [ 1; 3 ] ] do
-                text name
-                global' "torch._utils" "_rebuild_tensor_v2"
-                bytes [ byte '('; byte '(' ]
-                text "storage"; global' "torch" "FloatStorage"; text "0"; text "cpu"; int' 6
-                bytes [ byte 't'; byte 'Q' ]
-                int' offset; ints shape; ints stride
-                bytes [ 0x89uy ]
-                global' "collections" "OrderedDict"
-                bytes [ byte ')'; byte 'R'; byte 't'; byte 'R' ]
-            bytes [ byte 'u'; byte '.' ]
+                pickle.Text name
+                pickle.Tensor "FloatStorage" "0" 6 offset shape stride
+            pickle.Bytes [ byte 'u'; byte '.' ]
             let file = temporary "views.pth"
-            do
-                use zip = System.IO.Compression.ZipFile.Open(file, System.IO.Compression.ZipArchiveMode.Create)
-                let entry (name: string) (content: byte[]) =
-                    use s = zip.CreateEntry(name, System.IO.Compression.CompressionLevel.NoCompression).Open()
-                    s.Write(content, 0, content.Length)
-                entry "archive/data.pkl" (pickle.ToArray())
-                entry "archive/byteorder" "little"B
-                entry "archive/data/0" (Array.concat [ for v in 0 .. 5 -> System.BitConverter.GetBytes(float32 v) ])
+            writePth file (pickle.ToArray()) [ "0", floats [ 0.0f .. 5.0f ] ]
             let read = pthTensors file
             let values name = valuesOf (read name)
             Expect.sequenceEqual (values "a") [| 0.; 1.; 2.; 3.; 4.; 5. |] "a: the whole storage"
             Expect.sequenceEqual (values "b") [| 3.; 4.; 5. |] "b: from offset 3"
             Expect.equal (read "c").shape [| 3L; 2L |] "c: the transpose's shape"
             Expect.sequenceEqual (values "c") [| 0.; 3.; 1.; 4.; 2.; 5. |] "c: x.view(2, 3).t() row by row"
+            File.Delete file
+        }
+
+        test "a checkpoint with numpy scalars, a path, a device, a defaultdict, bytes, a complex optimiser state and PyTorch 2's parameter records loads (each refused the whole file once); other calls stay inert data" {
+            use _ = torch.NewDisposeScope()
+            // {'teacher': {'w': _rebuild_parameter_with_state(tensor, True, OrderedDict(), {}),
+            //              'v': _rebuild_from_type_v2(_rebuild_tensor_v2, Parameter, (tensor args), {})},
+            //  'best_acc': numpy.float64(0.5) as numpy pickles it, 'path': PosixPath('/data'), 'device': torch.device('cpu'),
+            //  'counts': defaultdict(list, {'k': 1}), 'blob': b'\x00\x01', 'optimizer': {'m': a ComplexFloatStorage tensor}}
+            let pickle = PickleBuilder()
+            let call (args: unit -> unit) = pickle.Bytes [ byte '(' ]; args (); pickle.Bytes [ byte 't'; byte 'R' ]
+            pickle.Bytes [ 0x80uy; 2uy; byte '}'; byte '(' ]
+            pickle.Text "teacher"
+            pickle.Bytes [ byte '}'; byte '(' ]
+            pickle.Text "w"
+            pickle.Global "torch._utils" "_rebuild_parameter_with_state"
+            call (fun () ->
+                pickle.Tensor "FloatStorage" "0" 3 0 [ 3 ] [ 1 ]
+                pickle.Bytes [ 0x88uy ]; pickle.Global "collections" "OrderedDict"; pickle.Bytes [ byte ')'; byte 'R'; byte '}' ])
+            pickle.Text "v"
+            pickle.Global "torch._tensor" "_rebuild_from_type_v2"
+            call (fun () ->
+                pickle.Global "torch._utils" "_rebuild_tensor_v2"; pickle.Global "torch.nn.parameter" "Parameter"
+                pickle.TensorArguments "FloatStorage" "0" 3 1 [ 2 ] [ 1 ]
+                pickle.Bytes [ byte '}' ])
+            pickle.Bytes [ byte 'u' ]
+            pickle.Text "best_acc"
+            pickle.Global "numpy.core.multiarray" "scalar"
+            call (fun () ->
+                pickle.Global "numpy" "dtype"
+                call (fun () -> pickle.Text "f8"; pickle.Bytes [ 0x89uy; 0x88uy ])
+                pickle.Bytes [ byte '('; byte 'K'; 3uy ]; pickle.Text "<"; pickle.Bytes [ byte 'N'; byte 'N'; byte 'N' ]; pickle.Int -1; pickle.Int -1; pickle.Int 0; pickle.Bytes [ byte 't'; byte 'b' ]
+                pickle.Bytes ([ byte 'C'; 8uy ] @ List.ofArray (System.BitConverter.GetBytes 0.5)))
+            pickle.Text "path"
+            pickle.Global "pathlib" "PosixPath"
+            call (fun () -> pickle.Text "/data")
+            pickle.Text "device"
+            pickle.Global "torch" "device"
+            call (fun () -> pickle.Text "cpu")
+            pickle.Text "counts"
+            pickle.Global "collections" "defaultdict"
+            call (fun () -> pickle.Global "builtins" "list")
+            pickle.Text "k"; pickle.Int 1; pickle.Bytes [ byte 's' ]
+            pickle.Text "blob"
+            pickle.Bytes [ byte 'C'; 2uy; 0uy; 1uy ]
+            pickle.Text "optimizer"
+            pickle.Bytes [ byte '}' ]; pickle.Text "m"; pickle.Tensor "ComplexFloatStorage" "1" 2 0 [ 2 ] [ 1 ]; pickle.Bytes [ byte 's' ]
+            pickle.Bytes [ byte 'u'; byte '.' ]
+            let file = temporary "pytorch2-checkpoint.pth"
+            writePth file (pickle.ToArray()) [ "0", floats [ 1.0f; 2.0f; 3.0f ]; "1", Array.zeroCreate 16 ]
+            let imported = CheckpointImport.Import file
+            let teacher = present imported.Teacher
+            Expect.sequenceEqual (valuesOf teacher.["w"]) [| 1.; 2.; 3. |] "a Parameter with Python attributes: its data"
+            Expect.sequenceEqual (valuesOf teacher.["v"]) [| 2.; 3. |] "a tensor rebuilt from a type: its data, at its offset"
+            for note in [ "'best_acc': numpy.core.multiarray.scalar object (read as inert data; nothing was run), ignored"
+                          "'path': pathlib.PosixPath object"; "'device': torch.device object"; "'counts': ignored"; "'blob' = 2 bytes"; "'optimizer': ignored" ] do
+                Expect.exists imported.Notes (fun n -> n.Contains note) note
+            let entry (key: string) (table: obj | null) = (present table :?> System.Collections.Hashtable).[key]
+            Expect.stringContains (present (PthReader.Read file |> entry "optimizer" |> entry "m") :?> InertObject).ClassName "ComplexFloatStorage: a dtype this reader does not read" "an unread dtype's tensor is inert data"
+            File.Delete file
+        }
+
+        test "a pickle calling more unknown functions than the bound is refused (each is one more reading of the pickle); a nested class's qualified name is inert data too; a TorchScript archive is named" {
+            use _ = torch.NewDisposeScope()
+            let file = temporary "calls.pth"
+            let refusal (pickle: PickleBuilder) =
+                writePth file (pickle.ToArray()) []
+                (Expect.throwsC (fun () -> PthReader.Read file |> ignore) id).Message
+            let run = System.Guid.NewGuid().ToString("N") // new names: a constructor registered stays for the process
+            let many = PickleBuilder()
+            many.Bytes [ 0x80uy; 2uy; byte ']'; byte '(' ]
+            for i in 1 .. 33 do
+                many.Global (sprintf "module%d_%s" i run) "f" // f('x'): a call with arguments (one without makes Razorvine's ClassDict)
+                many.Text "x"
+                many.Bytes [ 0x85uy; byte 'R' ]
+            many.Bytes [ byte 'e'; byte '.' ]
+            Expect.stringContains (refusal many) "calls more than 32 functions or classes" "bounded: each is one more reading of the pickle"
+            let qualified = PickleBuilder() // protocol 4's STACK_GLOBAL of the nested class 'Outer.Inner'
+            qualified.Bytes [ 0x80uy; 4uy ]; qualified.Text "module"; qualified.Text "Outer.Inner"; qualified.Bytes [ 0x93uy ]; qualified.Text "x"; qualified.Bytes [ 0x85uy; byte 'R'; byte '.' ]
+            File.Delete file
+            writePth file (qualified.ToArray()) []
+            Expect.equal (present (PthReader.Read file) :?> InertObject).ClassName "module.Outer.Inner" "read as inert data"
+            File.Delete file
+            // torch.jit.save's archive: data.pkl beside constants.pkl and code/ ("the pickle holds no dictionary" once)
+            let scripted = PickleBuilder()
+            scripted.Bytes [ 0x80uy; 2uy; byte '}'; byte '.' ]
+            writePth file (scripted.ToArray()) []
+            do
+                use zip = System.IO.Compression.ZipFile.Open(file, System.IO.Compression.ZipArchiveMode.Update)
+                zip.CreateEntry("archive/constants.pkl").Open().Dispose()
+            Expect.stringContains (Expect.throwsC (fun () -> PthReader.Read file |> ignore) id).Message "a TorchScript archive (torch.jit.save)" "named"
+            File.Delete file
+        }
+
+        test "torch.compile's _orig_mod. prefix is stripped, also inside DistributedDataParallel's module.; a name with and without it is refused" {
+            use _ = torch.NewDisposeScope()
+            let net = Network.init Fixtures.config (new torch.Generator(1UL, torch.CPU))
+            let file = temporary "compiled.safetensors"
+            for prefix in [ "_orig_mod."; "module._orig_mod."; "_orig_mod.module." ] do
+                Safetensors.Write(file, NamedTensors(Network.named net).WithPrefix(prefix))
+                let imported = CheckpointImport.Import(file)
+                Expect.equal imported.Layout WeightsLayout.Network prefix
+                let report = StateDictBinding.Bind(NamedTensors(Network.named net), imported.Student, true)
+                Expect.equal report.Loaded (List.length (Network.named net)) $"{prefix}: every tensor of the network loaded"
+            let vit = NamedTensors(Seq.map id (Vit.named (Vit.init (Vit.VitConfig.Tiny(8, 32) |> fun c -> { c with Depth = 1 }) (new torch.Generator(0UL)))))
+            Safetensors.Write(file, NamedTensors(Seq.append (vit |> Seq.map (fun kv -> kv.Key, kv.Value)) [ "_orig_mod.cls_token", vit.["cls_token"] ]))
+            Expect.stringContains (Expect.throwsC (fun () -> CheckpointImport.Import file |> ignore) id).Message "'_orig_mod.cls_token' and 'cls_token' are both in the file" "named"
             File.Delete file
         }
 
