@@ -149,7 +149,7 @@ public static class Checkpoints
     /// <summary>Restores the newest checkpoint that reads back and fits <paramref name="config"/>;
     /// returns its path, or null when there is none. Refused files are reported and skipped; a
     /// checkpoint of another number of processes or over another dataset than
-    /// <paramref name="dataset"/> stops the run (<see cref="ConfigException"/>).</summary>
+    /// <paramref name="dataset"/> stops the run (<see cref="OutputException"/>: this rank's folder, which every rank may not see alike).</summary>
     public static string? TryRestore(string output, TrainConfig config, TrainingState state, Action<string> report, int world = 1, DatasetIdentity? dataset = null)
     {
         foreach (var path in Enumerable.Reverse(List(output)))
@@ -186,9 +186,9 @@ public static class Checkpoints
         int madeWith = progress.ContainsKey("world") ? Field<int>(progress, "world") : 1;
         if (madeWith < 1) throw new WeightsException($"its progress record has world {madeWith}"); // not another run's: a corrupt one (it stopped the run once)
         if (world is int w && w != madeWith)
-            throw new ConfigException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output", everyRank: false); // this rank's folder
+            throw new OutputException($"{path} was written by a run of {madeWith} process(es), this run has {w}: resume with the same number of processes (the data order and the lr scaling depend on it), or start a new --output"); // this rank's folder (no option of its: no pointer to --help)
         if (dataset?.Difference(progress) is { } other)
-            throw new ConfigException($"{path} was written by {other}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output (or, in train, with --move-aside)", everyRank: false);
+            throw new OutputException($"{path} was written by {other}: resume with the same dataset (the epochs, the schedules and the data order depend on it), or start anew in another --output (or, in train, with --move-aside)");
         if (TrainConfig.IdentityDifference(saved, config) is { } difference)
             throw new WeightsException($"it was {difference}");
         long step = Field<long>(progress, "step");

@@ -257,6 +257,13 @@ public sealed class RunFolder : IDisposable
         return null;
     }
 
+    /// <summary>The owner file's text in the run folder <paramref name="output"/> as this process sees it; "" where none is readable.</summary>
+    public static string OwnerText(string output)
+    {
+        try { return RegularFile.ReadText(System.IO.Path.Combine(output, OwnerName), RecordLimit); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
+    }
+
     /// <summary>"process PID on HOST since TIME" from the owner file.</summary>
     static string Holder(string file)
     {

@@ -62,6 +62,7 @@ public static class TrainCommand
         string? logPath = null;
         try
         {
+            Trainer.AgreeOnSettings(ranks, config);
             var device = Devices.Resolve(config.Device, ranks.LocalRank);
             CrocSetup.Preflight(config, ranks.World, device);
             if (ranks.IsRoot)
@@ -70,6 +71,7 @@ public static class TrainCommand
                 logPath = folder.LogPath;
                 Watchdog.AlsoLogTo(logPath);
             }
+            Trainer.AgreeOnRunFolder(ranks, config.Output);
             return Train(config, ranks, device, folder, new RunLog(logPath), startStop);
         }
         catch (Exception e)

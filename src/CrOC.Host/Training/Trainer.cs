@@ -21,7 +21,8 @@ public sealed class DivergedException(string message) : Exception(message), Comm
 /// each (the F# TrainingStep: CrOC's loss, backward, per-tensor clipping, the last layer frozen for
 /// --freeze-last-layer epochs, AdamW with per-iteration lr/wd, the EMA teacher, the new centres),
 /// logs and checkpoints. Each step runs in a dispose scope.
-/// Data-parallel over <paramref name="collective"/>: every rank starts from rank 0's weights, reads
+/// Data-parallel over <paramref name="collective"/> (whose ranks agreed on the settings first:
+/// <see cref="AgreeOnSettings"/>): every rank starts from rank 0's weights, reads
 /// its shard, and takes part in each step's all-reduces; only rank 0 logs metrics and writes
 /// checkpoints. Rank 0 owns the run folder (<see cref="RunFolder"/>): given one claimed by the
 /// caller, or claimed here for the run. Skipped image files are reported to
@@ -215,8 +216,8 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
 
     /// <summary>All ranks continue from the same step with rank 0's weights and centres (the
     /// optimiser moments, read from the same checkpoint or zero, agree already), after checking
-    /// that they will run the same steps (the same dataset — its size, then its list of names — the same
-    /// schedule, the same configuration).</summary>
+    /// that they will run the same steps (the same dataset — its size, then its list of names — and
+    /// the same schedule; the configuration was agreed on as the ranks started).</summary>
     void StartTogether(TrainingState state, DatasetIdentity dataset, long totalSteps)
     {
         if (ranks.World == 1) return;
@@ -224,13 +225,28 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         ranks.Agree("the number of training images", dataset.Images, "every machine needs the same dataset at the same path");
         ranks.Agree("the training images (as many, but of other names, or order, or archive member sizes)", dataset.Fingerprint, "every machine needs the same dataset at the same path", showValues: false);
         ranks.Agree("the number of steps", totalSteps, "every process needs the same options");
-        ranks.AgreeOnSettings(Settings(), "every process needs the same options and config file");
         ranks.BroadcastFromRoot(state.Student.Concat(state.Teacher).Select(t => t.Tensor).Append(state.Model.Centre).Append(state.Model.CentreC));
     }
 
-    /// <summary>Each setting of the config with its value as JSON, in the config's order.</summary>
-    List<(string Key, string Value)> Settings() =>
-        JsonNode.Parse(config.ToJson())!.AsObject().Select(kv => (kv.Key, kv.Value?.ToJsonString() ?? "null")).ToList();
+    /// <summary>After rank 0 claimed the run folder (and moved an earlier run aside: no rank reads its checkpoints
+    /// before that), refuses a folder the ranks do not all see as rank 0 made it: a relative --output in each
+    /// process's own working folder, or a folder on a machine's own disk, ran and was refused only at its first resume.</summary>
+    public static void AgreeOnRunFolder(ICollective ranks, string output)
+    {
+        if (ranks.World == 1) return;
+        ranks.AwaitRootWork();
+        ranks.Agree($"the run folder's {RunFolder.OwnerName} (rank 0's, written as it claimed the folder)", StableHash.Of(RunFolder.OwnerText(output)),
+            $"--output '{output}' must be one folder that every process sees (a shared file system for several machines; a relative path resolves in each process's working folder)", showValues: false);
+    }
+
+    /// <summary>Refuses settings that differ between the ranks (exit 2 on every rank, naming them): called as they
+    /// start, before any work that assumes them alike (a rank without --data waited in the synthetic set's
+    /// barrier while the others searched their data, until the watchdog's exit 3; a --min-lr refused on one
+    /// rank alone left the others in a collective; a differing --depth on a resume was reported as a folder
+    /// that is not shared).</summary>
+    public static void AgreeOnSettings(ICollective ranks, TrainConfig config) =>
+        ranks.AgreeOnSettings(JsonNode.Parse(config.ToJson())!.AsObject().Select(kv => (kv.Key, kv.Value?.ToJsonString() ?? "null")).ToList(),
+            "every process needs the same options and config file");
 
     /// <summary>The items an enumerator has left, taken one at a time as they are asked for.</summary>
     static IEnumerable<T> Rest<T>(IEnumerator<T> items)

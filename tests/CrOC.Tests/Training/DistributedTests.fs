@@ -253,6 +253,7 @@ let tests =
             let code, error = TrainingTests.cli (List.toArray (trainArgs two [ "--max-steps"; "6" ]))
             Expect.equal code 2 "resuming a 2-process run with 1 process is refused"
             Expect.stringContains error "2 process(es), this run has 1" "and says why"
+            Expect.isFalse (error.Contains "--help") "no pointer to --help: no option is wrong (it followed once)"
         }
 
         test "a tar archive with broken members: 2 processes × batch 2 × accum 2 equal 1 process × batch 2 × accum 4 (each micro-batch's random streams follow its images); the broken members are skipped" {
@@ -348,6 +349,15 @@ let tests =
             Expect.equal code 2 (sprintf "bad input, as a single process's bad option:\n%s" text)
             Expect.stringContains text "disagree on the setting(s) precision (--precision auto picks bf16 per machine" "names the setting and the cause"
             Expect.isFalse (text.Contains "MPI_ABORT") (sprintf "every rank meets the disagreement and ends normally: none aborts the job:\n%s" text)
+            // Compared as the ranks start, before work that assumes them alike: a rank without --data waited in the synthetic
+            // set's barrier while the other searched its data, and a --min-lr refused on one rank left the other in a
+            // collective, each until the watchdog's exit 3; nothing of the run is made.
+            let rec withoutData = function "--data" :: _ :: rest -> rest | word :: rest -> word :: withoutData rest | [] -> []
+            for differing, rank1 in [ "data", withoutData (train [ "--collective-timeout"; "30" ]); "min-lr", train [ "--collective-timeout"; "30"; "--min-lr"; "1" ] ] do
+                let code, text = mpirun 1 (train [ "--collective-timeout"; "30" ] @ [ ":"; "-np"; "1"; "dotnet"; hostDll ] @ rank1) |> finish 120
+                Expect.equal code 2 (sprintf "%s: bad input at once:\n%s" differing text)
+                Expect.stringContains text $"disagree on the setting(s) {differing}" $"{differing}: named"
+                Expect.isEmpty (Directory.GetFileSystemEntries output) (sprintf "%s: nothing of a run is made in --output" differing)
             Directory.Delete(output, true)
         }
 
@@ -363,6 +373,18 @@ let tests =
             Expect.equal code 2 (sprintf "bad input:\n%s" text)
             Expect.stringContains text "disagree on the setting(s) batch:" "names the setting"
             Expect.isFalse (text.Contains "images/s") "no step was timed"
+        }
+
+        test "a run folder the ranks do not all see (a relative --output in each rank's own working folder) is refused once rank 0 claimed it, before any step" {
+            // it ran, and was refused only at its first resume ("the processes disagree on the step to resume from")
+            let first, second = DataTests.tempDir "dp-own-a", DataTests.tempDir "dp-own-b"
+            let train = trainArgs "run" [ "--max-steps"; "1" ]
+            let code, text = mpirunIn first [] 1 (train @ [ ":"; "-np"; "1"; "-wdir"; second; "dotnet"; hostDll ] @ train) |> finish 120
+            Expect.equal code 2 (sprintf "bad input:\n%s" text)
+            Expect.stringContains text "--output 'run' must be one folder that every process sees" "says why"
+            Expect.isFalse (text.Contains "step 1/") "no step was run"
+            Expect.isFalse (Directory.Exists(Path.Combine(second, "run"))) "rank 1 made nothing of its own"
+            for dir in [ first; second ] do Directory.Delete(dir, true)
         }
 
         test "ranks whose datasets differ in names only (as many images) are refused before the first step" {
