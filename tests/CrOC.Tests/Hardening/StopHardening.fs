@@ -15,19 +15,20 @@ open CrOC.Host.Runtime
 open CrOC.Tests.TestUtil
 open CrOC.Tests.HardeningShared
 
-/// The start of a croc-host process with SIGINT at its default action: a background job of a
-/// non-interactive shell (`dotnet run … &`) has SIGINT ignored, its children inherit that, and the host
-/// keeps a signal ignored at start ignored (as nohup asks): a SIGINT test then fails for its runner's sake.
-let hostWithSigint (args: string list) =
+/// The start of a croc-host process with the stop signals at their default action: a background job of a
+/// non-interactive shell (`dotnet run … &`) has SIGINT and SIGQUIT ignored (some shells ignore SIGQUIT in the
+/// foreground too), its children inherit that, and the host keeps a signal ignored at start ignored (as nohup
+/// asks): a SIGINT or Ctrl-\ test then fails for its runner's sake (the suite's SIGQUIT case did, in a session's shell).
+let hostWithDefaultSignals (args: string list) =
     let info = ProcessStartInfo("env", RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in [ "--default-signal=INT"; "dotnet"; hostDll ] @ args do info.ArgumentList.Add a // env execs dotnet: one process, one PID
+    for a in [ "--default-signal=INT,QUIT,HUP,TERM,USR1"; "dotnet"; hostDll ] @ args do info.ArgumentList.Add a // env execs dotnet: one process, one PID
     info
 
-/// Starts croc-host with `args` (SIGINT at its default), waits (at most 120 s) until `ready` holds for its
+/// Starts croc-host with `args` (its stop signals at their default), waits (at most 120 s) until `ready` holds for its
 /// PID and its stdout so far, then `settle` ms more, sends SIG`signal` and waits at most `endWithin` ms for
 /// its end: the exit code, stdout and stderr. `waiting` says what never came when the process ends first or the wait runs out.
 let stoppedWhen (args: string list) (ready: int -> string -> bool) (waiting: string) (settle: int) (signal: string) (endWithin: int) =
-    use p = new Process(StartInfo = hostWithSigint args)
+    use p = new Process(StartInfo = hostWithDefaultSignals args)
     let out = Text.StringBuilder()
     let outSoFar () = lock out (fun () -> out.ToString())
     p.OutputDataReceived.Add(fun line -> if not (isNull line.Data) then lock out (fun () -> out.AppendLine line.Data |> ignore))
@@ -185,7 +186,7 @@ let tests =
             let sizes = [ "--synthetic-train"; "100000"; "--synthetic-val"; "1"; "--max-steps"; "1" ]
             for command in [ "train" :: "--output" :: Path.Combine(home, "run") :: sizes
                              [ "experiment"; "--seeds"; "0"; "--output"; Path.Combine(home, "experiment"); "--train-args=" + String.Join(" ", sizes) ] ] do
-                let info = hostWithSigint command
+                let info = hostWithDefaultSignals command
                 info.Environment.["CROC_DATA_HOME"] <- data
                 use p = present (Process.Start info)
                 let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
