@@ -230,14 +230,27 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
 
     /// <summary>After rank 0 claimed the run folder (and moved an earlier run aside: no rank reads its checkpoints
     /// before that), refuses a folder the ranks do not all see as rank 0 made it: a relative --output in each
-    /// process's own working folder, or a folder on a machine's own disk, ran and was refused only at its first resume.</summary>
+    /// process's own working folder, or a folder on a machine's own disk, ran and was refused only at its first resume.
+    /// A network file system may answer from a stale cache for a few seconds: read again up to <see cref="FolderLooks"/> times.</summary>
     public static void AgreeOnRunFolder(ICollective ranks, string output)
     {
         if (ranks.World == 1) return;
         ranks.AwaitRootWork();
-        ranks.Agree($"the run folder's {RunFolder.OwnerName} (rank 0's, written as it claimed the folder)", StableHash.Of(RunFolder.OwnerText(output)),
-            $"--output '{output}' must be one folder that every process sees (a shared file system for several machines; a relative path resolves in each process's working folder)", showValues: false);
+        for (int look = 1; ; look++)
+        {
+            var owner = RunFolder.OwnerText(output);
+            // every rank reads the same gathered values: all look again, or all end, together
+            var seen = ranks.AllGatherValues(owner.Length == 0 ? -1.0 : StableHash.Of(owner));
+            if (seen[0] < 0) throw new RanksDisagreeException($"rank 0 cannot read back the {RunFolder.OwnerName} it wrote in --output '{output}' as it claimed the folder");
+            if (seen.All(v => v == seen[0])) return;
+            if (look == FolderLooks)
+                throw new RanksDisagreeException($"the processes do not see the same run folder (its {RunFolder.OwnerName}, written by rank 0, differs or is missing on rank(s) {string.Join(", ", Enumerable.Range(0, seen.Length).Where(r => seen[r] != seen[0]))}): --output '{output}' must be one folder that every process sees (a shared file system for several machines; a relative path resolves in each process's working folder)");
+            Thread.Sleep(1000);
+        }
     }
+
+    /// <summary>How many times the ranks read the run folder's owner file before refusing a folder they do not all see.</summary>
+    const int FolderLooks = 5;
 
     /// <summary>Refuses settings that differ between the ranks (exit 2 on every rank, naming them): called as they
     /// start, before any work that assumes them alike (a rank without --data waited in the synthetic set's

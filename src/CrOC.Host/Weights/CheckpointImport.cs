@@ -61,7 +61,7 @@ public static class CheckpointImport
             return FromTensors(tensors, [], path) with { Metadata = metadata };
         }
         var read = PthReader.Read(path);
-        var root = read as Hashtable ?? throw new WeightsException($"{path}: the pickle holds {(read is InertObject o ? $"a call of '{o.ClassName}' (read as inert data; nothing was run)" : Described(read))}, not a dictionary of tensors");
+        var root = read as Hashtable ?? throw new WeightsException($"{path}: the pickle holds {(read is InertObject o ? Inert(o) : Described(read))}, not a dictionary of tensors");
         var notes = new List<string>();
         // timm, DeiT and MAE save {'model': state_dict}, mmcv {'state_dict': …}: "no tensors found" once
         if (root["student"] is null && root["teacher"] is null && !root.Values.OfType<torch.Tensor>().Any()
@@ -158,7 +158,7 @@ public static class CheckpointImport
     }
 
     /// <summary>An inert object as a note names it.</summary>
-    static string Inert(InertObject o) => $"{o.ClassName} object (read as inert data; nothing was run)";
+    static string Inert(InertObject o) => $"{CrOC.Data.Quoted.Printable(o.ClassName)} object (read as inert data; nothing was run)";
 
     /// <summary>A pickled value as a note shows it: Python's words for None and booleans, numbers and dates
     /// culture-invariant, containers and bytes by their size (never .NET's type names).</summary>
@@ -173,8 +173,11 @@ public static class CheckpointImport
         ArrayList list => $"a list of {list.Count}",
         object?[] tuple => $"a tuple of {tuple.Length}",
         HashSet<object> set => $"a set of {set.Count}",
-        IFormattable number => number.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
-        _ => CrOC.Data.Quoted.Printable(value.ToString() ?? ""),
+        double number => double.IsNaN(number) ? "nan" : double.IsInfinity(number) ? (number > 0 ? "inf" : "-inf") : number.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        int or long or System.Numerics.BigInteger or decimal => ((IFormattable)value).ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        Razorvine.Pickle.Objects.ClassDictConstructor reference => $"a reference to {CrOC.Data.Quoted.Printable($"{reference.module}.{reference.name}")}",
+        Razorvine.Pickle.IObjectConstructor => "a reference to a function or class",
+        _ => "a value of another kind", // Razorvine's own types (a complex number, an exception) print .NET's names
     };
 
     /// <summary>The tensors of a dictionary by their keys' text, in a stable (sorted) order; other
@@ -184,6 +187,8 @@ public static class CheckpointImport
         var tensors = new NamedTensors();
         foreach (var (key, value) in table.Cast<DictionaryEntry>().Select(e => (Key: e.Key.ToString() ?? "", e.Value)).OrderBy(e => e.Key, StringComparer.Ordinal))
         {
+            if (value is InertObject { UnreadTensor: true } unread) // its network would load without it: refused as what it is
+                throw new WeightsException($"{path}: '{where}{key}' is a tensor this reader does not read ({CrOC.Data.Quoted.Printable(unread.ClassName)})");
             if (value is not torch.Tensor t) notes.Add($"'{where}{key}': {(value is InertObject o ? Inert(o) : "not a tensor")}, skipped");
             else if (!tensors.TryAdd(key, t)) throw new WeightsException($"{path}: two keys of '{where}' read as '{key}' (a number and a string?): which one holds the weights is unclear");
         }

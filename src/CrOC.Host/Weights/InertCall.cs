@@ -10,9 +10,11 @@ namespace CrOC.Host.Weights;
 /// into it (a dict subclass) and its BUILD (<see cref="__setstate__"/>) both land somewhere harmless;
 /// its arguments and state are dropped.
 /// </summary>
-sealed class InertCall(string className) : Hashtable
+/// <remarks><paramref name="unreadTensor"/>: it stands for a tensor that was not read (<see cref="InertObject.UnreadTensor"/>).</remarks>
+sealed class InertCall(string className, bool unreadTensor = false) : Hashtable
 {
     public string ClassName { get; } = className;
+    public bool UnreadTensor { get; } = unreadTensor;
 
     /// <summary>Pickle's BUILD with any state (a tuple, a dictionary, a value): dropped.</summary>
     public void __setstate__(object? state) { }

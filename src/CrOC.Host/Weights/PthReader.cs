@@ -9,8 +9,9 @@ using TorchSharp;
 namespace CrOC.Host.Weights;
 
 /// <summary>An object of a Python class the reader does not know (e.g. the `args` namespace of an
-/// official checkpoint), kept as inert data: its class name and pickled state, never executed.</summary>
-public sealed record InertObject(string ClassName, IDictionary State);
+/// official checkpoint), kept as inert data: its class name and pickled state, never executed.
+/// <paramref name="UnreadTensor"/>: it stands for a tensor that was not read (a dtype or a subclass this reader does not read).</summary>
+public sealed record InertObject(string ClassName, IDictionary State, bool UnreadTensor = false);
 
 /// <summary>
 /// Reads PyTorch `.pth` files (the zip format of `torch.save` since PyTorch 1.6) without running
@@ -42,11 +43,15 @@ public static partial class PthReader
         Unpickler.registerConstructor("torch._tensor", "_rebuild_from_type_v2", new RebuildFromType());
         Unpickler.registerConstructor("collections", "OrderedDict", new NewDictionary());
         Unpickler.registerConstructor("collections", "defaultdict", new NewDictionary());
+        Unpickler.registerConstructor("collections", "deque", new NewList()); // a loss history: APPENDS fill it
     }
 
     /// <summary>The most functions or classes without a constructor one file's pickle may call: each is met by
     /// reading the pickle again (Razorvine names one per attempt), after which it is an <see cref="InertCall"/>.</summary>
     const int MaxUnknownCalls = 32;
+
+    /// <summary>The most pickle bytes one file's readings may parse in all (twice the largest pickle).</summary>
+    const long ReadingsBudget = 2 * MaxPickleBytes;
 
     /// <summary>Held while constructors are registered and pickles read: Razorvine keeps its constructors in one static table.</summary>
     static readonly object Registry = new();
@@ -129,32 +134,44 @@ public static partial class PthReader
 
     /// <summary>The pickle's tree; a call of a function or class without a constructor (a numpy scalar beside the
     /// weights refused the whole file once) is registered as an <see cref="InertCall"/> and the pickle read again,
-    /// its storages kept from the attempt before.</summary>
+    /// its storages kept from the attempt before and the tensors a failed attempt built freed; the registrations
+    /// are this file's alone (removed as it ends: what a file holds never changes how the next one reads).</summary>
     static object Unpickle(byte[] bytes, ZipArchive archive, string prefix, long archiveBytes)
     {
         var storages = new Dictionary<string, Storage>();
-        var madeInert = new HashSet<string>(StringComparer.Ordinal);
+        var madeInert = new List<string>();
+        // each name is one more reading of the pickle: at most MaxUnknownCalls, and at most ReadingsBudget bytes in all
+        long mostReadings = System.Math.Min(MaxUnknownCalls, ReadingsBudget / System.Math.Max(1, bytes.Length));
         lock (Registry)
-            while (true)
+            try
             {
-                foreach (var storage in storages.Values) storage.Materialised = 0;
-                try
+                while (true)
                 {
-                    using var unpickler = new ArchiveUnpickler(archive, prefix, archiveBytes, storages);
-                    return unpickler.loads(bytes);
-                }
-                catch (PickleException e) when (UnknownCall().Match(e.Message) is { Success: true } call)
-                {
-                    var name = call.Groups[1].Value;
-                    int dot = name.LastIndexOf('.');
-                    // a name seen before in this file did not take (a qualified class name split at the wrong dot)
-                    if (dot <= 0 || !madeInert.Add(name))
-                        throw new WeightsException($"its pickle calls '{name}', which this reader cannot keep as inert data (refused; nothing was run)");
-                    if (madeInert.Count > MaxUnknownCalls)
-                        throw new WeightsException($"its pickle calls more than {MaxUnknownCalls} functions or classes that a weights file does not need (refused; nothing was run)");
-                    Unpickler.registerConstructor(name[..dot], name[(dot + 1)..], new InertCall.Constructor(name));
+                    foreach (var storage in storages.Values) storage.Materialised = 0; // the views bound holds for each reading
+                    using var attempt = torch.NewDisposeScope();
+                    try
+                    {
+                        using var unpickler = new ArchiveUnpickler(archive, prefix, archiveBytes, storages);
+                        var tree = unpickler.loads(bytes);
+                        attempt.MoveToOuter(attempt.DisposablesView.ToList());
+                        return tree;
+                    }
+                    catch (PickleException e) when (UnknownCall().Match(e.Message) is { Success: true } call)
+                    {
+                        var name = call.Groups[1].Value;
+                        int dot = name.LastIndexOf('.');
+                        // Razorvine keys a constructor by "module.name", so any split registers it; a name the pattern cut
+                        // short (a ')' inside it) would come back: refused rather than read again
+                        if (dot <= 0 || madeInert.Contains(name))
+                            throw new WeightsException($"its pickle calls '{Quoted.Printable(name)}', which this reader cannot keep as inert data (refused; nothing was run)");
+                        if (madeInert.Count >= mostReadings)
+                            throw new WeightsException($"its pickle of {bytes.Length:N0} bytes calls more than {mostReadings} functions or classes that a weights file does not need, each one more reading of it (refused; nothing was run)");
+                        Unpickler.registerConstructor(name[..dot], name[(dot + 1)..], new InertCall.Constructor(name));
+                        madeInert.Add(name);
+                    }
                 }
             }
+            finally { ArchiveUnpickler.Forget(madeInert); }
     }
 
     /// <summary>The pickle's bytes as they arrive, at most <see cref="MaxPickleBytes"/>: not sized by the
@@ -203,7 +220,7 @@ public static partial class PthReader
         {
             ClassDict dict => new InertObject(dict.ClassName, Table(dict)),
             ClassDictConstructor constructor => new InertObject($"{constructor.module}.{constructor.name}", new Hashtable()),
-            InertCall call => new InertObject(call.ClassName, Table(call)),
+            InertCall call => new InertObject(call.ClassName, Table(call), call.UnreadTensor),
             Hashtable table => Table(table),
             ArrayList list => new ArrayList(list.Cast<object?>().Select(Copy).ToList()),
             object?[] tuple => tuple.Select(Copy).ToArray(),
@@ -235,6 +252,12 @@ public static partial class PthReader
     /// <remarks><paramref name="storages"/>: those read so far, by key (kept across a file's attempts).</remarks>
     sealed class ArchiveUnpickler(ZipArchive archive, string prefix, long archiveBytes, Dictionary<string, Storage> storages) : Unpickler
     {
+        /// <summary>Removes the constructors registered for a file ("module.name"), under <see cref="Registry"/>.</summary>
+        public static void Forget(IEnumerable<string> names)
+        {
+            foreach (var name in names) objectConstructors.Remove(name);
+        }
+
         protected override object persistentLoad(object pid)
         {
             if (pid is not object[] { Length: >= 5 } id || id[0] as string != "storage")
@@ -276,7 +299,7 @@ public static partial class PthReader
     {
         public object construct(object[] args)
         {
-            if (args is [UnreadStorage unread, ..]) return new InertCall($"torch.Tensor ({unread.TypeName}: a dtype this reader does not read)");
+            if (args is [UnreadStorage unread, ..]) return new InertCall($"torch.Tensor of {unread.TypeName} (a dtype this reader does not read)", unreadTensor: true);
             if (args.Length < 4 || args[0] is not Storage storage)
                 throw new WeightsException("malformed tensor record in the pickle");
             long offset = Convert.ToInt64(args[1]);
@@ -307,12 +330,22 @@ public static partial class PthReader
     }
 
     /// <summary>torch._tensor._rebuild_from_type_v2(func, new_type, args, state) (PyTorch 2: a tensor or Parameter
-    /// with Python attributes): func(*args), a tensor rebuild; the type and the attributes dropped.</summary>
+    /// with Python attributes): func(*args), a tensor rebuild, the attributes dropped, where the type is a Parameter or
+    /// a plain tensor; another type (a subclass whose attributes may change what its values mean) is inert data.</summary>
     sealed class RebuildFromType : IObjectConstructor
     {
-        public object construct(object[] args) =>
-            args is [IObjectConstructor rebuild and (RebuildTensor or RebuildParameter), _, object[] inner, ..] ? rebuild.construct(inner)
-            : throw new WeightsException("malformed tensor record in the pickle (a rebuild from a type)");
+        public object construct(object[] args) => args switch
+        {
+            [IObjectConstructor rebuild and (RebuildTensor or RebuildParameter), ClassDictConstructor { module: "torch.nn.parameter", name: "Parameter" } or ClassDictConstructor { module: "torch" or "torch._tensor", name: "Tensor" }, object[] inner, ..] => rebuild.construct(inner),
+            [IObjectConstructor and (RebuildTensor or RebuildParameter), ClassDictConstructor type, object[], ..] => new InertCall($"{type.module}.{type.name} (a tensor subclass, not read)", unreadTensor: true),
+            _ => throw new WeightsException("malformed tensor record in the pickle (a rebuild from a type)"),
+        };
+    }
+
+    /// <summary>collections.deque(…) as a list, which APPENDS fills.</summary>
+    sealed class NewList : IObjectConstructor
+    {
+        public object construct(object[] args) => new ArrayList();
     }
 
     /// <summary>collections.OrderedDict() as a <see cref="PickledOrderedDict"/>, which SETITEMS fills.</summary>

@@ -15,13 +15,16 @@ open CrOC.Host.Runtime
 open CrOC.Tests.TestUtil
 open CrOC.Tests.HardeningShared
 
+/// env's option that sets the stop signals to their default action (see hostWithDefaultSignals).
+let defaultSignals = "--default-signal=INT,QUIT,HUP,TERM,USR1"
+
 /// The start of a croc-host process with the stop signals at their default action: a background job of a
 /// non-interactive shell (`dotnet run … &`) has SIGINT and SIGQUIT ignored (some shells ignore SIGQUIT in the
 /// foreground too), its children inherit that, and the host keeps a signal ignored at start ignored (as nohup
 /// asks): a SIGINT or Ctrl-\ test then fails for its runner's sake (the suite's SIGQUIT case did, in a session's shell).
 let hostWithDefaultSignals (args: string list) =
     let info = ProcessStartInfo("env", RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in [ "--default-signal=INT,QUIT,HUP,TERM,USR1"; "dotnet"; hostDll ] @ args do info.ArgumentList.Add a // env execs dotnet: one process, one PID
+    for a in [ defaultSignals; "dotnet"; hostDll ] @ args do info.ArgumentList.Add a // env execs dotnet: one process, one PID
     info
 
 /// Starts croc-host with `args` (its stop signals at their default), waits (at most 120 s) until `ready` holds for its
@@ -108,8 +111,9 @@ let tests =
         test "signals: SIGHUP stops a run cleanly (unless ignored, as under nohup); the synthetic experiment's runs stop with a checkpoint too" {
             let output = DataTests.tempDir "hangup"
             let started (shell: string) (args: string list) =
-                let info = ProcessStartInfo("bash", RedirectStandardOutput = true, RedirectStandardError = true)
-                for a in [ "-c"; shell + " exec dotnet \"$@\""; "croc"; hostDll ] @ args do info.ArgumentList.Add a
+                // bash keeps a signal ignored at its start ignored: the stop signals at their default first, as hostWithDefaultSignals
+                let info = ProcessStartInfo("env", RedirectStandardOutput = true, RedirectStandardError = true)
+                for a in [ defaultSignals; "bash"; "-c"; shell + " exec dotnet \"$@\""; "croc"; hostDll ] @ args do info.ArgumentList.Add a
                 let p = present (Process.Start info)
                 let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
                 p, (fun () -> (if p.WaitForExit 120000 then () else p.Kill true; failwith "did not end"); p.ExitCode, out.Result + err.Result)

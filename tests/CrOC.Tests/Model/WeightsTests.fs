@@ -483,6 +483,12 @@ let tests =
             pickle.Bytes [ byte 'u'; byte '.' ]
             let file = temporary "pytorch2-checkpoint.pth"
             writePth file (pickle.ToArray()) [ "0", floats [ 1.0f; 2.0f; 3.0f ]; "1", Array.zeroCreate 16 ]
+            // The readings that met an unknown call built tensors too: freed, the caller's scope holds the result's alone (each reading's stayed once).
+            let held =
+                use scope = torch.NewDisposeScope()
+                PthReader.Read file |> ignore
+                scope.DisposablesCount
+            Expect.equal held 2 "the two tensors of the result"
             let imported = CheckpointImport.Import file
             let teacher = present imported.Teacher
             Expect.sequenceEqual (valuesOf teacher.["w"]) [| 1.; 2.; 3. |] "a Parameter with Python attributes: its data"
@@ -491,8 +497,37 @@ let tests =
                           "'path': pathlib.PosixPath object"; "'device': torch.device object"; "'counts': ignored"; "'blob' = 2 bytes"; "'optimizer': ignored" ] do
                 Expect.exists imported.Notes (fun n -> n.Contains note) note
             let entry (key: string) (table: obj | null) = (present table :?> System.Collections.Hashtable).[key]
-            Expect.stringContains (present (PthReader.Read file |> entry "optimizer" |> entry "m") :?> InertObject).ClassName "ComplexFloatStorage: a dtype this reader does not read" "an unread dtype's tensor is inert data"
+            Expect.stringContains (present (PthReader.Read file |> entry "optimizer" |> entry "m") :?> InertObject).ClassName "ComplexFloatStorage (a dtype this reader does not read)" "an unread dtype's tensor is inert data"
+            // The names made inert are this file's alone: a later file's bare reference to one (no call) reads as before, as an inert class.
+            let bare = PickleBuilder()
+            bare.Bytes [ 0x80uy; 2uy; byte '}' ]; bare.Text "kind"; bare.Global "numpy" "dtype"; bare.Bytes [ byte 's'; byte '.' ]
+            let later = temporary "bare-reference.pth"
+            writePth later (bare.ToArray()) []
+            Expect.isTrue ((PthReader.Read later |> entry "kind") :? InertObject) "not the constructor the first file registered"
+            File.Delete later
             File.Delete file
+        }
+
+        test "a network with a tensor this reader does not read (a complex or float8 dtype, a tensor subclass) is refused naming it; a deque (a loss history) is a list" {
+            use _ = torch.NewDisposeScope()
+            let file = temporary "unread.pth"
+            for what, stored, tensor in
+                [ "ComplexFloatStorage", 16, fun (p: PickleBuilder) -> p.Tensor "ComplexFloatStorage" "0" 2 0 [ 2 ] [ 1 ]
+                  "quantised.Scaled (a tensor subclass", 8, fun (p: PickleBuilder) ->
+                      p.Global "torch._tensor" "_rebuild_from_type_v2"
+                      p.Bytes [ byte '(' ]; p.Global "torch._utils" "_rebuild_tensor_v2"; p.Global "quantised" "Scaled"
+                      p.TensorArguments "FloatStorage" "0" 2 0 [ 2 ] [ 1 ]; p.Bytes [ byte '}'; byte 't'; byte 'R' ] ] do
+                let pickle = PickleBuilder()
+                pickle.Bytes [ 0x80uy; 2uy; byte '}'; byte '(' ]
+                pickle.Text "teacher"; pickle.Bytes [ byte '}' ]; pickle.Text "blocks.0.w"; tensor pickle; pickle.Bytes [ byte 's' ]
+                pickle.Text "losses"; pickle.Global "collections" "deque"; pickle.Bytes [ byte ')'; byte 'R'; byte '(' ]; pickle.Int 1; pickle.Int 2; pickle.Bytes [ byte 'e' ]
+                pickle.Bytes [ byte 'u'; byte '.' ]
+                writePth file (pickle.ToArray()) [ "0", Array.zeroCreate stored ]
+                Expect.equal ((present (PthReader.Read file) :?> System.Collections.Hashtable).["losses"] |> present :?> System.Collections.ArrayList).Count 2 "a deque's items"
+                let e = Expect.throwsC (fun () -> CheckpointImport.Import file |> ignore) id
+                Expect.stringContains e.Message $"'teacher.blocks.0.w' is a tensor this reader does not read (" what
+                Expect.stringContains e.Message what "named"
+                File.Delete file
         }
 
         test "a pickle calling more unknown functions than the bound is refused (each is one more reading of the pickle); a nested class's qualified name is inert data too; a TorchScript archive is named" {
