@@ -158,7 +158,7 @@ public static class CheckpointImport
     }
 
     /// <summary>An inert object as a note names it.</summary>
-    static string Inert(InertObject o) => $"{CrOC.Data.Quoted.Printable(o.ClassName)} object (read as inert data; nothing was run)";
+    static string Inert(InertObject o) => $"an object of {CrOC.Data.Quoted.Printable(o.ClassName)} (read as inert data; nothing was run)";
 
     /// <summary>A pickled value as a note shows it: Python's words for None and booleans, numbers and dates
     /// culture-invariant, containers and bytes by their size (never .NET's type names).</summary>

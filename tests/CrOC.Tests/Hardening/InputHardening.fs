@@ -316,7 +316,7 @@ let tests =
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; otherPhoto ], "exists and is not a picture croc-host drew"
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; cutPicture ], "exists and is not a picture croc-host drew" // an internal error once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; voc; "--queries"; voc; "--json"; runConfig ], "exists and is not an earlier result (a JSON object with \"top1\")"
-                  2, [ "eval-seg"; "--weights"; evil; "--data"; voc ], "the pickle holds a call of 'posix.system' (read as inert data; nothing was run), not a dictionary of tensors"
+                  2, [ "eval-seg"; "--weights"; evil; "--data"; voc ], "the pickle holds an object of posix.system (read as inert data; nothing was run), not a dictionary of tensors"
                   2, [ "train"; "--config"; toml ], "Unable to parse integer"
                   2, [ "train"; "--config"; twice ], "'batch' is given 2 times"
                   2, [ "experiment"; "--train-args=--bogus 1" ], "`croc-host train --help`'s options"

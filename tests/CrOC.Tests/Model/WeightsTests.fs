@@ -493,8 +493,8 @@ let tests =
             let teacher = present imported.Teacher
             Expect.sequenceEqual (valuesOf teacher.["w"]) [| 1.; 2.; 3. |] "a Parameter with Python attributes: its data"
             Expect.sequenceEqual (valuesOf teacher.["v"]) [| 2.; 3. |] "a tensor rebuilt from a type: its data, at its offset"
-            for note in [ "'best_acc': numpy.core.multiarray.scalar object (read as inert data; nothing was run), ignored"
-                          "'path': pathlib.PosixPath object"; "'device': torch.device object"; "'counts': ignored"; "'blob' = 2 bytes"; "'optimizer': ignored" ] do
+            for note in [ "'best_acc': an object of numpy.core.multiarray.scalar (read as inert data; nothing was run), ignored"
+                          "'path': an object of pathlib.PosixPath"; "'device': an object of torch.device"; "'counts': ignored"; "'blob' = 2 bytes"; "'optimizer': ignored" ] do
                 Expect.exists imported.Notes (fun n -> n.Contains note) note
             let entry (key: string) (table: obj | null) = (present table :?> System.Collections.Hashtable).[key]
             Expect.stringContains (present (PthReader.Read file |> entry "optimizer" |> entry "m") :?> InertObject).ClassName "ComplexFloatStorage (a dtype this reader does not read)" "an unread dtype's tensor is inert data"
