@@ -193,8 +193,19 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
                 if (checkpointStep && Checkpoints.Unfit(state) is { } unfit) throw new DivergedException(NotCheckpointed(unfit)); // on every rank: their states are the same
                 if (ranks.IsRoot)
                 {
-                    metrics!.Write(state.Step, values);
-                    Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
+                    try
+                    {
+                        metrics!.Write(state.Step, values);
+                        Progress(state.Step, totalSteps, values, watch.Elapsed.TotalSeconds / System.Math.Max(1, state.Step - startStep), interactive);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        // the records failed (a read-only or full disk, a file made immutable), not the state: it is
+                        // kept where its disk allows before the run ends (the steps since the last checkpoint were lost once)
+                        try { SaveUnlessSaved(); }
+                        catch (Exception saving) when (saving is IOException or UnauthorizedAccessException) { }
+                        throw;
+                    }
                     if (checkpointStep)
                         lastCheckpoint = Checkpoints.Save(config.Output, config, state, config.KeepCheckpoints, ranks.World, config.KeepEvery, dataset, log);
                 }

@@ -452,6 +452,17 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a run whose records fail mid-run (train.log or metrics.jsonl: a full or read-only disk) keeps its last step in a checkpoint before it ends" {
+            use _ = torch.NewDisposeScope()
+            let output = DataTests.tempDir "records-fail"
+            let config = tinyConfig output [ "max-steps", "40"; "checkpoint-every", "1000"; "log-every", "1" ]
+            let trainer = Trainer(config, Action<string>(fun line -> if line.StartsWith "step 3/" then raise (IOException "No space left on device")))
+            let e = Expect.throwsC (fun () -> trainer.Run(CrOC.Data.ImageSources.Find(config.Data)) |> ignore) id
+            Expect.equal e.Message "No space left on device" "the records' failure ends the run"
+            Expect.isTrue (File.Exists(Path.Combine(Checkpoints.Folder(output), "step-00000003.safetensors"))) "step 3 kept (the steps since the last checkpoint were lost once)"
+            Directory.Delete(output, true)
+        }
+
         test "a checkpoint of another architecture is refused with the reason" {
             use _ = torch.NewDisposeScope()
             let output = DataTests.tempDir "mismatch"
