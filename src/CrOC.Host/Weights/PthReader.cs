@@ -61,6 +61,8 @@ public static partial class PthReader
     {
         EndOfStreamException => "it ends early: truncated?",
         InvalidDataException => $"not a whole zip archive, as torch.save writes: {e.Message.Split('\n')[0]}",
+        // an inert call is a dictionary: the APPENDS of a list subclass's items cannot land in it (.NET's cast error once)
+        InvalidCastException when e.Message.Contains(nameof(InertCall), StringComparison.Ordinal) => "its pickle adds items to an object of a class this reader does not know (a list subclass?), which it cannot keep as inert data; nothing was run",
         _ => e.Message.Split('\n')[0],
     };
 

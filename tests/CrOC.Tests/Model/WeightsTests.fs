@@ -536,11 +536,10 @@ let tests =
             let refusal (pickle: PickleBuilder) =
                 writePth file (pickle.ToArray()) []
                 (Expect.throwsC (fun () -> PthReader.Read file |> ignore) id).Message
-            let run = System.Guid.NewGuid().ToString("N") // new names: a constructor registered stays for the process
             let many = PickleBuilder()
             many.Bytes [ 0x80uy; 2uy; byte ']'; byte '(' ]
             for i in 1 .. 33 do
-                many.Global (sprintf "module%d_%s" i run) "f" // f('x'): a call with arguments (one without makes Razorvine's ClassDict)
+                many.Global (sprintf "module%d" i) "f" // f('x'): a call with arguments (one without makes Razorvine's ClassDict)
                 many.Text "x"
                 many.Bytes [ 0x85uy; byte 'R' ]
             many.Bytes [ byte 'e'; byte '.' ]
@@ -550,6 +549,14 @@ let tests =
             File.Delete file
             writePth file (qualified.ToArray()) []
             Expect.equal (present (PthReader.Read file) :?> InertObject).ClassName "module.Outer.Inner" "read as inert data"
+            File.Delete file
+            // a list subclass of a library's, called, then filled by APPENDS: an inert call is a dictionary ("Unable to cast object of type 'CrOC.Host.Weights.InertCall'" once)
+            let listSubclass = PickleBuilder()
+            listSubclass.Bytes [ 0x80uy; 2uy ]; listSubclass.Global "mylib" "History"; listSubclass.Text "x"; listSubclass.Bytes [ 0x85uy; byte 'R'; byte '(' ]
+            listSubclass.Int 1; listSubclass.Bytes [ byte 'e'; byte '.' ]
+            let message = refusal listSubclass
+            Expect.stringContains message "adds items to an object of a class this reader does not know" "said in words"
+            Expect.isFalse (message.Contains "CrOC.Host") "no .NET type name"
             File.Delete file
             // torch.jit.save's archive: data.pkl beside constants.pkl and code/ ("the pickle holds no dictionary" once)
             let scripted = PickleBuilder()
