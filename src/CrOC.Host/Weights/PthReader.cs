@@ -44,6 +44,7 @@ public static partial class PthReader
         Unpickler.registerConstructor("collections", "OrderedDict", new NewDictionary());
         Unpickler.registerConstructor("collections", "defaultdict", new NewDictionary());
         Unpickler.registerConstructor("collections", "deque", new NewList()); // a loss history: APPENDS fill it
+        Unpickler.registerConstructor("datetime", "datetime", new AwareDateTime(ArchiveUnpickler.Registered("datetime.datetime")));
     }
 
     /// <summary>The most functions or classes without a constructor one file's pickle may call: each is met by
@@ -254,6 +255,9 @@ public static partial class PthReader
     /// <remarks><paramref name="storages"/>: those read so far, by key (kept across a file's attempts).</remarks>
     sealed class ArchiveUnpickler(ZipArchive archive, string prefix, long archiveBytes, Dictionary<string, Storage> storages) : Unpickler
     {
+        /// <summary>The constructor registered for "module.name" (Razorvine's own, before this reader registers its own).</summary>
+        public static IObjectConstructor Registered(string name) => objectConstructors[name];
+
         /// <summary>Removes the constructors registered for a file ("module.name"), under <see cref="Registry"/>.</summary>
         public static void Forget(IEnumerable<string> names)
         {
@@ -342,6 +346,13 @@ public static partial class PthReader
             [IObjectConstructor and (RebuildTensor or RebuildParameter), ClassDictConstructor type, object[], ..] => new InertCall($"{type.module}.{type.name} (a tensor subclass, not read)", unreadTensor: true),
             _ => throw new WeightsException("malformed tensor record in the pickle (a rebuild from a type)"),
         };
+    }
+
+    /// <summary>datetime.datetime(bytes, tzinfo), a date with its time zone (Razorvine reads naive ones alone: "expected 1 or 7
+    /// args, got 2" refused the whole file once): its naive part, as Razorvine reads it; the zone is dropped.</summary>
+    sealed class AwareDateTime(IObjectConstructor naive) : IObjectConstructor
+    {
+        public object construct(object[] args) => naive.construct(args is [byte[] or string, _] ? [args[0]] : args);
     }
 
     /// <summary>collections.deque(…) as a list, which APPENDS fills.</summary>

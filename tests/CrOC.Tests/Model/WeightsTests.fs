@@ -478,6 +478,12 @@ let tests =
             pickle.Text "k"; pickle.Int 1; pickle.Bytes [ byte 's' ]
             pickle.Text "blob"
             pickle.Bytes [ byte 'C'; 2uy; 0uy; 1uy ]
+            pickle.Text "saved" // datetime(2024, 1, 1, tzinfo=timezone(timedelta(0))): "expected 1 or 7 args, got 2" refused the file once
+            pickle.Global "datetime" "datetime"
+            call (fun () ->
+                pickle.Bytes [ byte 'C'; 10uy; 0x07uy; 0xE8uy; 1uy; 1uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy ]
+                pickle.Global "datetime" "timezone"
+                call (fun () -> pickle.Global "datetime" "timedelta"; call (fun () -> pickle.Int 0; pickle.Int 0; pickle.Int 0)))
             pickle.Text "optimizer"
             pickle.Bytes [ byte '}' ]; pickle.Text "m"; pickle.Tensor "ComplexFloatStorage" "1" 2 0 [ 2 ] [ 1 ]; pickle.Bytes [ byte 's' ]
             pickle.Bytes [ byte 'u'; byte '.' ]
@@ -494,7 +500,7 @@ let tests =
             Expect.sequenceEqual (valuesOf teacher.["w"]) [| 1.; 2.; 3. |] "a Parameter with Python attributes: its data"
             Expect.sequenceEqual (valuesOf teacher.["v"]) [| 2.; 3. |] "a tensor rebuilt from a type: its data, at its offset"
             for note in [ "'best_acc': an object of numpy.core.multiarray.scalar (read as inert data; nothing was run), ignored"
-                          "'path': an object of pathlib.PosixPath"; "'device': an object of torch.device"; "'counts': ignored"; "'blob' = 2 bytes"; "'optimizer': ignored" ] do
+                          "'path': an object of pathlib.PosixPath"; "'device': an object of torch.device"; "'counts': ignored"; "'blob' = 2 bytes"; "'saved' = 2024-01-01 00:00:00"; "'optimizer': ignored" ] do
                 Expect.exists imported.Notes (fun n -> n.Contains note) note
             let entry (key: string) (table: obj | null) = (present table :?> System.Collections.Hashtable).[key]
             Expect.stringContains (present (PthReader.Read file |> entry "optimizer" |> entry "m") :?> InertObject).ClassName "ComplexFloatStorage (a dtype this reader does not read)" "an unread dtype's tensor is inert data"
