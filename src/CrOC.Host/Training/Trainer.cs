@@ -21,8 +21,8 @@ public sealed class DivergedException(string message) : Exception(message), Comm
 /// each (the F# TrainingStep: CrOC's loss, backward, per-tensor clipping, the last layer frozen for
 /// --freeze-last-layer epochs, AdamW with per-iteration lr/wd, the EMA teacher, the new centres),
 /// logs and checkpoints. Each step runs in a dispose scope.
-/// Data-parallel over <paramref name="collective"/> (whose ranks agreed on the settings first:
-/// <see cref="AgreeOnSettings"/>): every rank starts from rank 0's weights, reads
+/// Data-parallel over <paramref name="collective"/> (whose ranks agreed on the settings and the run folder first:
+/// <see cref="AgreeOnSettings"/>, <see cref="AgreeOnRunFolder"/>, as TrainCommand does): every rank starts from rank 0's weights, reads
 /// its shard, and takes part in each step's all-reduces; only rank 0 logs metrics and writes
 /// checkpoints. Rank 0 owns the run folder (<see cref="RunFolder"/>): given one claimed by the
 /// caller, or claimed here for the run. Skipped image files are reported to

@@ -151,7 +151,7 @@ public static class CheckpointImport
             var name = key;
             while (WrapperPrefixes.FirstOrDefault(p => name.StartsWith(p, StringComparison.Ordinal)) is { } prefix) name = name[prefix.Length..];
             if (!stripped.TryAdd(name, tensor))
-                throw new WeightsException($"{path}: {string.Join(" and ", new[] { original[name], key }.OrderByDescending(n => n.Length).Select(n => $"'{n}'"))} are both in the file (one name with and without a wrapper's prefix: DistributedDataParallel's 'module.', torch.compile's '_orig_mod.'): which one holds the weights is unclear");
+                throw new WeightsException($"{path}: {string.Join(" and ", new[] { original[name], key }.OrderByDescending(n => n.Length).Select(n => $"'{CrOC.Data.Quoted.Printable(n)}'"))} are both in the file (one name with and without a wrapper's prefix: DistributedDataParallel's 'module.', torch.compile's '_orig_mod.'): which one holds the weights is unclear");
             original[name] = key;
         }
         return stripped;
