@@ -27,7 +27,7 @@ public sealed record BenchOptions
     public int Batch { get; init; } = 8;
     [Option("view size (a multiple of the preset's patch)", Min = 1, Max = 4096, Default = "the preset's")]
     public int? Size { get; init; }
-    [Option("bf16: mixed precision, MFU then against the bf16 matmul speed; auto (as train): bf16 where bfloat16 is native, else fp32")]
+    [Option("bf16: mixed precision, MFU then against the bf16 matmul speed; auto (as train): bf16 where it is faster than fp32, else fp32")]
     public PrecisionChoice Precision { get; init; } = PrecisionChoice.Auto;
     [Option("timed steps after 2 warm-ups", Min = 1, Max = 100000)]
     public int Repeats { get; init; } = 5;

@@ -15,7 +15,7 @@ public sealed record BlockBenchmarkOptions : BackboneBenchmarkOptions
     public int Images { get; init; } = 16;
     [Option("timed repetitions after 3 warm-ups", Min = 1, Max = 100000)]
     public int Repeats { get; init; } = 15;
-    [Option("bf16: mixed precision (matmuls in bfloat16); auto: bf16 where bfloat16 is native")]
+    [Option("bf16: mixed precision (matmuls in bfloat16); auto: bf16 where it is faster than fp32, as train")]
     public PrecisionChoice Precision { get; init; } = PrecisionChoice.Auto;
 }
 

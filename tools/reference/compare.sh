@@ -20,6 +20,17 @@ results=$(mktemp)
 trap 'rm -f "$build_log" "$results"' EXIT
 dotnet build src/CrOC.Host -c Release -v q > "$build_log" || { cat "$build_log" >&2; echo "compare.sh: the build failed" >&2; exit 1; }
 host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
+# PyTorch's OpenBLAS, with the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (they slow it down).
+# It picks its kernels by CPU model, and a model newer than the library falls back to Prescott (SSE3,
+# about a quarter of the AVX-512 rate): on such a CPU with AVX-512 it is given the AVX-512 kernels, so
+# that PyTorch fp32 is the strongest baseline this PyTorch has.
+pytorch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
+openblas_core=$("${pytorch_env[@]}" OPENBLAS_VERBOSE=2 /usr/bin/python3 -c 'import torch' 2>&1 | sed -n 's/^Core: //p' | head -n 1)
+if [[ $openblas_core == Prescott ]] && grep -qw avx512f /proc/cpuinfo; then
+    openblas_core=$(grep -qw avx512_bf16 /proc/cpuinfo && echo Cooperlake || echo SkylakeX)
+    pytorch_env+=(OPENBLAS_CORETYPE="$openblas_core")
+    echo "compare.sh: OpenBLAS does not know this CPU model (it chose Prescott); PyTorch runs with OPENBLAS_CORETYPE=$openblas_core" >&2
+fi
 run() { # name, command...
     local name=$1; shift
     echo "  $name" >&2
@@ -35,8 +46,7 @@ for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
     for precision in ${CROC_PRECISIONS:-fp32 bf16}; do
         run "CrOC.NET $precision" bench "$host" "$precision"
-        # OpenBLAS's AVX-512 kernels: the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow PyTorch down.
-        run "PyTorch $precision" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 tools/reference/step.py \
+        run "PyTorch $precision" "${pytorch_env[@]}" /usr/bin/python3 tools/reference/step.py \
             --batch "$batch" --repeats "$repeats" --threads 2 --precision "$precision"
         if [[ $precision == fp32 ]] && ! grep -q GenuineIntel /proc/cpuinfo; then
             CROC_MKL_VENDOR_CHECK=keep run "CrOC.NET fp32, MKL vendor check kept" bench "$host" fp32
@@ -47,14 +57,14 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-python3 - "$results" "$cpu" "$rounds" <<'PY'
+python3 - "$results" "$cpu" "$rounds" "${openblas_core:-unknown}" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     name, record = line.rstrip("\n").split("\t", 1)
     rows.setdefault(name, []).append(json.loads(record))
 median = lambda name, key: statistics.median(r[key] for r in rows[name])
-print(f"{sys.argv[2]}, {sys.argv[3]} interleaved rounds, medians (each round's value is itself a median of steps)")
+print(f"{sys.argv[2]}, {sys.argv[3]} interleaved rounds, medians (each round's value is itself a median of steps); PyTorch's OpenBLAS kernels: {sys.argv[4]}")
 print("| run | step (s) | rounds (s) | images/s | peak RSS (MB) | / PyTorch fp32 | / PyTorch bf16 autocast | paired: / PyTorch fp32 | paired: / PyTorch bf16 |")
 print("|---|---|---|---|---|---|---|---|---|")
 t32 = median("PyTorch fp32", "step_s")

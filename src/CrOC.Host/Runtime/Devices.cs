@@ -40,19 +40,28 @@ public enum PrecisionChoice { Auto, Fp32, Bf16 }
 /// <summary>Chooses the compute precision of `--precision auto`.</summary>
 public static class Precisions
 {
-    /// <summary>Auto → bf16 mixed precision where bfloat16 is native (CUDA, or a CPU with AVX512-BF16
-    /// or AMX: there bf16 matmuls run ~2× the fp32 rate), else fp32; Fp32 and Bf16 stay as asked.
-    /// The official recipe trains in (fp16) mixed precision;
-    /// bf16 asked for on a CPU without those instructions runs emulated: said once per process.</summary>
+    /// <summary>Auto → bf16 mixed precision where it is faster than fp32 (CUDA, or a CPU whose bf16
+    /// matmuls outrun its fp32 ones: <see cref="CpuBf16.Rate.FasterThanFp32"/>), else fp32; Fp32 and
+    /// Bf16 stay as asked. The official recipe trains in (fp16) mixed precision. bf16 asked for on a
+    /// CPU where it is slower than fp32 (emulated, or bf16 instructions at the fp32 rate): said once
+    /// per process.</summary>
     public static PrecisionChoice Resolve(PrecisionChoice requested, string device)
     {
         bool cuda = device.StartsWith("cuda", StringComparison.Ordinal);
-        if (requested == PrecisionChoice.Bf16 && !cuda && !CpuHasNativeBf16.Value && Interlocked.Exchange(ref emulationSaid, 1) == 0)
-            Console.WriteLine("note: this CPU has no bf16 instructions (AVX512-BF16 or AMX): --precision bf16 runs emulated, several times slower than fp32 (auto picks fp32 here)");
-        return requested != PrecisionChoice.Auto ? requested : cuda || CpuHasNativeBf16.Value ? PrecisionChoice.Bf16 : PrecisionChoice.Fp32;
+        if (requested == PrecisionChoice.Bf16 && !cuda && SlowerThanFp32Note(CpuBf16.OfThisCpu) is { } note && Interlocked.Exchange(ref slowerSaid, 1) == 0)
+            Console.WriteLine(note);
+        return requested != PrecisionChoice.Auto ? requested : cuda || CpuBf16.OfThisCpu == CpuBf16.Rate.FasterThanFp32 ? PrecisionChoice.Bf16 : PrecisionChoice.Fp32;
     }
 
-    static int emulationSaid;
+    /// <summary>The note for `--precision bf16` on a CPU of this rate, or null where bf16 is the faster.</summary>
+    public static string? SlowerThanFp32Note(CpuBf16.Rate rate) => rate switch
+    {
+        CpuBf16.Rate.Emulated => "note: this CPU has no bf16 instructions (AVX512-BF16 or AMX): --precision bf16 runs emulated, several times slower than fp32 (auto picks fp32 here)",
+        CpuBf16.Rate.NoFasterThanFp32 => "note: this CPU's bf16 instructions (AVX512-BF16 on an Intel CPU without AMX) multiply no faster than fp32: --precision bf16 is slower than fp32 here (auto picks fp32)",
+        _ => null,
+    };
+
+    static int slowerSaid;
 
     /// <summary>The math core's precision of a resolved choice (Auto must be resolved first).</summary>
     public static CrOC.Math.Layers.Precision ToLayers(PrecisionChoice resolved) => resolved switch
@@ -61,9 +70,4 @@ public static class Precisions
         PrecisionChoice.Bf16 => CrOC.Math.Layers.Precision.Bf16,
         _ => throw new ArgumentException("--precision auto must be resolved for a device first"),
     };
-
-    static readonly Lazy<bool> CpuHasNativeBf16 = new(() =>
-        File.Exists("/proc/cpuinfo")
-        && File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) is { } flags
-        && flags.Split(' ').Any(f => f is "avx512_bf16" or "amx_bf16"));
 }

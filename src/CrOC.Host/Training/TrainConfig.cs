@@ -78,8 +78,8 @@ public sealed record TrainConfig
     [Option("stochastic depth of the student's last block (linear over blocks)", Min = 0, Max = 1, MaxExclusive = true)]
     public double DropPath { get; init; } = 0.1;
     /// <summary>fp32, or bf16 mixed precision (matmuls, attention, MLPs in bfloat16; float32 master
-    /// weights); auto (resolved when the config is): bf16 where bfloat16 is native, else fp32.</summary>
-    [Option("bf16: mixed precision with float32 master weights; auto: bf16 where bfloat16 is native (AVX512-BF16/AMX CPUs, CUDA), else fp32")]
+    /// weights); auto (resolved when the config is): bf16 where it is faster than fp32, else fp32.</summary>
+    [Option("bf16: mixed precision with float32 master weights; auto: bf16 where it is faster than fp32 (CUDA, AMX CPUs, AMD CPUs with AVX512-BF16), else fp32")]
     public PrecisionChoice Precision { get; init; } = PrecisionChoice.Auto;
 
     // --- optimisation (spec §10) ---

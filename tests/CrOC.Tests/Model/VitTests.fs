@@ -235,7 +235,7 @@ let tests =
         test "q, k, v split by unbind, k made contiguous: the bf16 attention and its gradient are bit-identical to three selects and a strided k where bfloat16 is native (no arithmetic change), within bf16 rounding elsewhere" {
             // Without AVX512-BF16 / AMX, libtorch's fallback bf16 GEMM sums a transposed operand in
             // another order (measured on an AVX2 Zen 1); `--precision auto` takes fp32 there.
-            let native = CrOC.Host.Runtime.Precisions.Resolve(CrOC.Host.Runtime.PrecisionChoice.Auto, "cpu") = CrOC.Host.Runtime.PrecisionChoice.Bf16
+            let native = CrOC.Host.Runtime.CpuBf16.OfThisCpu <> CrOC.Host.Runtime.CpuBf16.Rate.Emulated
             use _ = torch.NewDisposeScope()
             // ViT-S's 6 heads of d_h = 64 over 50 tokens; the real-photo suite's ViT-Ti/8 at 64 px: 3 heads, 65 tokens
             for heads, tokens in [ 6L, 50L; 3L, 65L ] do

@@ -152,7 +152,7 @@ public sealed class RealPhotoSuite(RealPhotoPlan plan, string dataRoot, string o
     IEnumerable<string> Weights(EvaluatedBackbone b) => b.Random ? ["--weights", b.Weights, "--random", "--init-seed", $"{b.Seed}"] : ["--weights", b.Weights];
 
     /// <summary>The frozen-backbone evaluations of one backbone: the CamVid and Weizmann probes and the
-    /// Tiny ImageNet k-NN (its forward in bf16 where bf16 is native, else fp32: emulated bf16 made a
+    /// Tiny ImageNet k-NN (its forward in bf16 where bf16 is faster than fp32, else fp32: emulated bf16 made a
     /// quick-suite k-NN take 8 minutes on an AVX2-only CPU).</summary>
     public IEnumerable<HostJob> EvaluationJobs(EvaluatedBackbone b)
     {
