@@ -22,26 +22,29 @@ dotnet build src/CrOC.Host -c Release -v q > "$build_log" || { cat "$build_log" 
 host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
 # PyTorch's OpenBLAS, with the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (they slow it down).
 # It picks its kernels by CPU model, and a model newer than the library falls back to Prescott (SSE3,
-# about a quarter of the AVX-512 rate): on such a CPU with AVX-512 it is given the AVX-512 kernels, so
-# that PyTorch fp32 is the strongest baseline this PyTorch has.
+# about a quarter of the AVX-512 rate): such a CPU is given the kernels of its instruction set, so
+# that PyTorch fp32 is the strongest baseline this PyTorch has; the table names the kernels used.
 pytorch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
-openblas_core=$("${pytorch_env[@]}" OPENBLAS_VERBOSE=2 /usr/bin/python3 -c 'import torch' 2>&1 | sed -n 's/^Core: //p' | head -n 1)
-if [[ $openblas_core == Prescott ]] && grep -qw avx512f /proc/cpuinfo; then
-    openblas_core=$(grep -qw avx512_bf16 /proc/cpuinfo && echo Cooperlake || echo SkylakeX)
-    pytorch_env+=(OPENBLAS_CORETYPE="$openblas_core")
-    echo "compare.sh: OpenBLAS does not know this CPU model (it chose Prescott); PyTorch runs with OPENBLAS_CORETYPE=$openblas_core" >&2
+openblas_core() { # the kernels OpenBLAS takes under pytorch_env (it names them at load with OPENBLAS_VERBOSE=2)
+    local probe
+    probe=$("${pytorch_env[@]}" OPENBLAS_VERBOSE=2 /usr/bin/python3 -c 'import torch' 2>&1) \
+        || { echo "compare.sh: PyTorch does not import (the README names the apt packages): $probe" >&2; exit 1; }
+    sed -n '/^Core: /{s///p;q}' <<< "$probe"
+}
+core=$(openblas_core)
+if [[ $core == Prescott ]]; then
+    forced=
+    if grep -qw avx512f /proc/cpuinfo; then
+        forced=$(grep -qw avx512_bf16 /proc/cpuinfo && echo Cooperlake || echo SkylakeX)
+    elif grep -qw avx2 /proc/cpuinfo; then
+        forced=Haswell
+    fi
+    if [[ -n $forced ]]; then
+        pytorch_env+=(OPENBLAS_CORETYPE="$forced")
+        core=$(openblas_core)
+        echo "compare.sh: OpenBLAS does not know this CPU model (it took Prescott); PyTorch runs with OPENBLAS_CORETYPE=$forced (OpenBLAS: $core)" >&2
+    fi
 fi
-run() { # name, command...
-    local name=$1; shift
-    echo "  $name" >&2
-    local out
-    # a failed run stops the comparison at once, naming it (a command substitution hides its status from set -e)
-    out=$("$@") || { echo "compare.sh: '$name' failed (exit $?)" >&2; exit 1; }
-    echo "$name	$(tail -n 1 <<< "$out")" >> "$results"
-}
-bench() { # binary, precision: one `croc-host bench` of the official step
-    "$1" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$2" --json
-}
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
     for precision in ${CROC_PRECISIONS:-fp32 bf16}; do
@@ -57,7 +60,7 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-python3 - "$results" "$cpu" "$rounds" "${openblas_core:-unknown}" <<'PY'
+python3 - "$results" "$cpu" "$rounds" "${core:-unknown}" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):

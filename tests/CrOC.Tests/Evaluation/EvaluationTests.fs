@@ -113,7 +113,7 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "real-photo suite: the k-NN forward is bf16 only where bf16 is native (auto), the probes keep their float32 default" {
+        test "real-photo suite: the k-NN forward is bf16 only where bf16 is the faster (auto), the probes keep their float32 default" {
             let suite = RealPhotos.RealPhotoSuite(RealPhotos.RealPhotoPlan.Quick, "data", "out", ignore)
             let jobs = suite.EvaluationJobs(RealPhotos.EvaluatedBackbone("CrOC", 0, "w.pth", false)) |> Seq.toList
             let precisionOf (job: RealPhotos.HostJob) =

@@ -544,6 +544,10 @@ let tests =
         test "--precision auto resolves to bf16 exactly where bf16 is faster than fp32 (CUDA, AMX, AVX512-BF16 on AMD)" {
             let faster = CpuBf16.OfThisCpu = CpuBf16.Rate.FasterThanFp32
             Expect.equal (configOf []).Precision (if faster then PrecisionChoice.Bf16 else PrecisionChoice.Fp32) "the default"
+            // read apart from the code: AMX always means bf16, no bf16 flag at all always fp32
+            let flags = IO.File.ReadLines("/proc/cpuinfo") |> Seq.tryFind (fun l -> l.StartsWith "flags") |> Option.defaultValue ""
+            if flags.Contains " amx_bf16" then Expect.isTrue faster "an AMX CPU"
+            if not (flags.Contains " avx512_bf16" || flags.Contains " amx_bf16") then Expect.isFalse faster "a CPU without bf16 instructions"
             Expect.equal (configOf [ "precision", "auto"; "device", "cuda" ]).Precision PrecisionChoice.Bf16 "CUDA"
             Expect.equal (configOf [ "precision", "fp32" ]).Precision PrecisionChoice.Fp32 "as asked"
             Expect.equal (configOf [ "precision", "BF16" ]).Precision PrecisionChoice.Bf16 "any case"
@@ -551,7 +555,7 @@ let tests =
             Expect.stringContains ((configOf [ "precision", "bf16" ]).ToJson()) "\"precision\": \"bf16\"" "stored as the word"
         }
 
-        test "a CPU's bf16 rate: AMX, or AVX512-BF16 on AMD, outruns fp32; Intel's AVX512-BF16 without AMX does not (an Emerald Rapids guest: bf16 step 5.11 s, fp32 3.20 s); no bf16 flags: emulated" {
+        test "a CPU's bf16 rate: AMX, or AVX512-BF16 on AMD, outruns fp32; Intel's AVX512-BF16 without AMX does not (an Emerald Rapids guest: bf16 step 4.95 s, fp32 3.07 s); no bf16 flags: emulated" {
             let rate (flags: string) (vendor: string | null) = CpuBf16.Of(Collections.Generic.HashSet<string>(flags.Split ' '), vendor)
             Expect.equal (rate "avx512f avx512_bf16 amx_tile amx_bf16" "GenuineIntel") CpuBf16.Rate.FasterThanFp32 "Sapphire Rapids with AMX"
             Expect.equal (rate "avx512f avx512_bf16 avx512_fp16" "GenuineIntel") CpuBf16.Rate.NoFasterThanFp32 "an Intel CPU whose AMX is hidden, or Cooper Lake"
@@ -559,6 +563,16 @@ let tests =
             Expect.equal (rate "avx512f avx512_bf16" null) CpuBf16.Rate.NoFasterThanFp32 "vendor unknown: not assumed faster"
             Expect.equal (rate "avx2 fma" "AuthenticAMD") CpuBf16.Rate.Emulated "Zen 3"
             Expect.equal (rate "avx512f avx512_vnni" "GenuineIntel") CpuBf16.Rate.Emulated "Ice Lake"
+            let cpuinfo =
+                [ "processor\t: 0"; "vendor_id\t: AuthenticAMD"; "model name\t: AMD EPYC 9R14"
+                  "flags\t\t: fpu vme avx512f avx512_bf16 avx512_vnni"; "vmx flags\t: amx_bf16 ept"; ""
+                  "processor\t: 1"; "vendor_id\t: GenuineIntel"; "flags\t\t: fpu amx_bf16" ]
+            let struct (flags, vendor) = CpuBf16.Describe cpuinfo
+            Expect.equal (Set.ofSeq flags) (set [ "fpu"; "vme"; "avx512f"; "avx512_bf16"; "avx512_vnni" ]) "the first CPU's flags, not vmx flags' nor the next CPU's"
+            Expect.equal (string vendor) "AuthenticAMD" "the first CPU's vendor"
+            Expect.equal (CpuBf16.Of(flags, vendor)) CpuBf16.Rate.FasterThanFp32 "read from the text: Zen 4"
+            let struct (none, unknown) = CpuBf16.Describe [ "Processor\t: AArch64"; "Features\t: fp asimd" ]
+            Expect.equal (none.Count, isNull unknown) (0, true) "no x86 lines: no flags, no vendor"
             Expect.isTrue (isNull (Precisions.SlowerThanFp32Note CpuBf16.Rate.FasterThanFp32)) "bf16 asked where it is faster: no note"
             for slower in [ CpuBf16.Rate.Emulated; CpuBf16.Rate.NoFasterThanFp32 ] do
                 match Precisions.SlowerThanFp32Note slower with
