@@ -8,9 +8,9 @@ namespace CrOC.Host.Evaluation;
     photos (2 seeds, the two methods side by side), then evaluates both and a random initialisation
     with frozen backbones: CamVid test mIoU, Weizmann horse IoU, Tiny ImageNet k-NN top-1, and a
     CamVid val curve over pre-training steps; pictures of the clusters and of the probe's masks.
-    About 65 minutes on a 2-core Zen 5 with bf16 instructions, 2.5 hours on a 2-core Intel Xeon
-    with AMX (a pair of runs took an hour there), about 4 hours in fp32 without bf16 (Zen 3);
-    --quick: one seed, short runs, 5 minutes on Zen 5, about 20 minutes in fp32. The recipe is
+    About 65 minutes on a 2-core Zen 5 (bf16), 2.5 hours on a 2-core Intel Xeon with AMX (a pair
+    of runs took an hour there), about 4 hours on an AVX2-only Zen 3 (fp32); --quick: one seed,
+    short runs, 5 minutes on Zen 5, 8.4 on an Emerald Rapids guest (fp32), 18–32 on AVX2 alone. The recipe is
     fixed in the code (RealPhotoPlan); --seeds picks its pre-training seeds (--seeds 0: one
     seed, half the pre-training time); --train-args and the probe options are the synthetic
     suite's (refused with --suite real). Writes DIR/results.json, DIR/results.md and DIR/pictures/;
@@ -23,7 +23,7 @@ public sealed record ExperimentOptions
 {
     [Option("which experiment")]
     public ExperimentSuite Suite { get; init; } = ExperimentSuite.Synthetic;
-    [Option("the real suite's try-out variant: one seed, short runs (5 minutes with bf16 instructions, ~20 in fp32)")]
+    [Option("the real suite's try-out variant: one seed, short runs (5–8 minutes on 2 AVX-512 cores, ~20 on AVX2 alone)")]
     public bool Quick { get; init; }
     [Option("the real suite's datasets: camvid/, weizmann-horses/ and tiny-imagenet-subset.tar", Value = "DIR")]
     public string DataRoot { get; init; } = "../shared/data";

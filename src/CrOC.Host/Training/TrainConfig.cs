@@ -259,6 +259,8 @@ public sealed record TrainConfig
             var set = fromFile.EnumerateObject().Select(m => OptionSet<TrainConfig>.Find(m.Name)!.Name).ToHashSet();
             try { OptionSet<TrainConfig>.Validate(config, name => set.Contains(name) && !replaced.Contains(name)); }
             catch (OptionException e) { throw new ConfigException($"--config '{file}': {e.Message}"); }
+            if (set.Contains("device") && !replaced.Contains("device") && !Runtime.Devices.IsWellFormed(config.Device))
+                throw new ConfigException($"--config '{file}': {Runtime.Devices.FormatRule(config.Device)}"); // as the ranges above; Validated() names no file
         }
         config = config with { Output = CrOC.Data.ImageSources.HomeExpanded(config.Output) }; // a config file's "~/runs/x", as --data's ~/
         OptionSet<TrainConfig>.Apply(config, arguments.Where(a => a.Name is not "config"), "config", "move-aside");

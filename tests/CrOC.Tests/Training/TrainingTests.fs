@@ -688,6 +688,10 @@ let tests =
             let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
             Expect.stringContains message ("--config '" + file + "': --lr must be in (0, 10], got 99") "the file named (not once)"
             Expect.equal (configOf [ "config", file; "lr", "0.1" ]).Lr 0.1 "the command line's value replaces it"
+            File.WriteAllText(file, """{ "device": "gpu" }""")
+            let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
+            Expect.stringContains message ("--config '" + file + "': --device must be cpu, cuda or cuda:N") "a malformed device names the file too"
+            Expect.equal (configOf [ "config", file; "device", "cpu" ]).Device "cpu" "the command line's device replaces it"
             File.WriteAllText(file, """{ "move-aside": true }""")
             let message = try configOf [ "config", file ] |> ignore; "accepted" with :? ConfigException as e -> e.Message
             Expect.stringContains message "'move-aside' is the command line's alone" "said why (\"unknown setting\" once)"

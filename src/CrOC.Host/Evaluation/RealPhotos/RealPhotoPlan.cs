@@ -48,7 +48,7 @@ public sealed record RealPhotoPlan(
     public static readonly RealPhotoPlan Full = new("full", [0, 1], 1750, 250, Recipe64,
         Probe, Probe with { Seeds = [0] }, Probe, 64, 1, 1, 50);
 
-    /// <summary>A try-out (5 minutes on a 2-core CPU with bf16 instructions): one seed, 140 steps, one probe seed, a tenth of the k-NN sets.</summary>
+    /// <summary>A try-out (5–8 minutes on 2 AVX-512 cores): one seed, 140 steps, one probe seed, a tenth of the k-NN sets.</summary>
     public static readonly RealPhotoPlan Quick = new("quick", [0], 140, 70, Recipe64,
         Probe with { Epochs = 20, Milestone = 16, Seeds = [0] }, Probe with { Epochs = 20, Milestone = 16, Seeds = [0] },
         Probe with { Epochs = 20, Milestone = 16, Seeds = [0] }, 64, 10, 10, 10);
