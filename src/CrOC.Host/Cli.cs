@@ -86,7 +86,11 @@ public static class Cli
         {
             MadeFolders.Begin();
             using var stop = command.Name is "train" or "experiment" ? null : AbruptStop.Install(command.Name);
-            if (!Arguments.AsksForHelp(args[1..])) Runtime.ProcessLimits.CheckBeforeWork(); // before libtorch loads
+            if (!Arguments.AsksForHelp(args[1..]))
+            {
+                Distributed.DataParallelCommands.CheckLaunch(command.Name);
+                Runtime.ProcessLimits.CheckBeforeWork(); // before libtorch loads
+            }
             code = command.Run(args[1..]);
         }
         catch (Exception e)

@@ -342,6 +342,20 @@ let tests =
                     Expect.equal (printed "F2" step) (printed "F2" expected) (sprintf "%d nodes at %g B/s, %g s latency" nodes bandwidth latency)
         }
 
+        test "a command that runs as one process is refused under mpirun -np 2 before any work (two exports raced for one set of files; evaluations did the work twice)" {
+            let dir = DataTests.tempDir "dp-single"
+            let export = [ "export"; "--weights"; Path.Combine(dir, "absent.safetensors"); "--output"; Path.Combine(dir, "out", "bb") ]
+            let code, text = mpirun 2 export |> finish 120
+            Expect.equal code 2 (sprintf "bad input:\n%s" text)
+            Expect.stringContains text "croc-host export: runs as one process, and mpirun started 2 of it" "says why"
+            Expect.stringContains text "start it without mpirun" "says what to do"
+            Expect.isFalse (Directory.Exists(Path.Combine(dir, "out"))) "nothing made"
+            let code, text = mpirun 1 export |> finish 120
+            Expect.equal code 2 text
+            Expect.isFalse (text.Contains "runs as one process") (sprintf "one process under mpirun goes on to its own checks (the weights file is absent):\n%s" text)
+            Directory.Delete(dir, true)
+        }
+
         test "ranks whose settings differ are refused naming the settings (--precision auto on mixed CPUs gives bf16 on one, fp32 on another)" {
             let output = DataTests.tempDir "dp-disagree"
             let train (extra: string list) = trainArgs output ([ "--max-steps"; "1" ] @ extra)
