@@ -69,12 +69,21 @@ public static partial class AtomicFile
             lock (Gate)
             {
                 if (abandonedWith is int code) throw new StoppedBySignalException(code); // its temporaries are gone
-                for (int i = 0; i < files.Count; i++)
+                // a target absent at the check is not replaced either, should one appear since (in one
+                // step: NoReplaceRename). Those go first, so that a path taken meanwhile refuses the
+                // write before any earlier file is replaced, and the new files already in place are
+                // taken back: the set is renamed whole or not at all.
+                var overwrite = targets.Select((_, i) => replace && (replaceOnlyIf is null || present[i])).ToArray();
+                var placed = new List<string>();
+                foreach (int i in Enumerable.Range(0, files.Count).OrderBy(i => overwrite[i]))
                 {
-                    // a target absent at the check is not replaced either, should one appear since
-                    bool overwrite = replace && (replaceOnlyIf is null || present[i]);
-                    try { File.Move(temporaries[i], targets[i], overwrite); }
-                    catch (IOException) when (!overwrite && File.Exists(targets[i])) { throw replace ? Foreign(targets[i]) : TakenMeanwhile(targets[i]); }
+                    if (overwrite[i]) File.Move(temporaries[i], targets[i], overwrite: true);
+                    else if (NoReplaceRename.TryMove(temporaries[i], targets[i])) placed.Add(targets[i]);
+                    else
+                    {
+                        placed.ForEach(File.Delete);
+                        throw replace ? Foreign(targets[i]) : TakenMeanwhile(targets[i]);
+                    }
                 }
             }
         }

@@ -56,6 +56,41 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "a set of files is renamed whole or not at all: a path another process takes after the check refuses the write before an earlier file is replaced, and the new files already in place are taken back" {
+            let dir = DataTests.tempDir "export-set-race"
+            let earlier, added, taken = Path.Combine(dir, "a.json"), Path.Combine(dir, "b.bin"), Path.Combine(dir, "c.bin")
+            File.WriteAllText(earlier, "the earlier result")
+            let content (text: string) = fun (s: Stream) -> s.Write(Text.Encoding.UTF8.GetBytes text)
+            let files = [ AtomicFile.Content(earlier, content "new a"); AtomicFile.Content(added, content "new b"); AtomicFile.Content(taken, content "new c") ]
+            // replaceOnlyIf runs after the check of the paths and before the renames: there the other process writes c
+            let otherProcessBetween _ = File.WriteAllText(taken, "the other process's"); true
+            let e = thrown<OutputException> (fun () -> AtomicFile.WriteTogether(files, replace = true, replaceOnlyIf = otherProcessBetween)) "refused"
+            Expect.stringContains e.Message "c.bin' was written by another process" "names the path taken"
+            Expect.equal (File.ReadAllText earlier) "the earlier result" "the earlier file not replaced (it was, before its new sibling's refusal)"
+            Expect.isFalse (File.Exists added) "the new file already in place taken back"
+            Expect.equal (File.ReadAllText taken) "the other process's" "the other process's file kept"
+            Expect.equal (Directory.GetFiles dir).Length 2 "no temporary file left"
+            Directory.Delete(dir, true)
+        }
+
+        test "NoReplaceRename: of two threads moving their files to one free path at once, exactly one succeeds each time and the other's file stays where it was (File.Move checked, then renamed over)" {
+            let dir = DataTests.tempDir "no-replace-rename"
+            let target = Path.Combine(dir, "target")
+            let sources = [| Path.Combine(dir, "0"); Path.Combine(dir, "1") |]
+            use start = new Threading.Barrier(2)
+            for round in 1 .. 300 do
+                if File.Exists target then File.Delete target
+                sources |> Array.iteri (fun i path -> File.WriteAllText(path, string i))
+                let moved =
+                    [| for i in 0 .. 1 -> Threading.Tasks.Task.Run(fun () -> start.SignalAndWait(); NoReplaceRename.TryMove(sources[i], target)) |]
+                    |> Array.map (fun t -> t.Result)
+                Expect.equal (moved |> Array.filter id).Length 1 (sprintf "round %d: one move" round)
+                let winner = Array.findIndex id moved
+                Expect.equal (File.ReadAllText target) (string winner) (sprintf "round %d: the target is the winner's file" round)
+                Expect.equal (File.ReadAllText sources[1 - winner]) (string (1 - winner)) (sprintf "round %d: the other file where it was" round)
+            Directory.Delete(dir, true)
+        }
+
         test "an export whose --output would replace its own --weights is refused, --overwrite or not, through a link too; the weights stay as they were" {
             let dir = DataTests.tempDir "export-input"
             let weights = Path.Combine(dir, "w.safetensors")
