@@ -50,7 +50,8 @@ public static class Cli
         foreach (var c in Commands) text.AppendLine($"  {c.Name,-18} {c.Summary}");
         text.AppendLine("""
 
-            Several processes or machines: mpirun -np N croc-host train|bench ... (Open MPI).
+            Several processes or machines: mpirun -np N croc-host train|bench ... (Open MPI); the other
+            commands run as one process (bench-allreduce measures the links between several).
             Run `croc-host <command> --help` for a command's options, defaults and ranges.
             Exit codes: 0 done (or stopped cleanly), 1 failure while working, 2 bad input (options,
             files, devices, outputs), 3 another process of a distributed run died or hung.

@@ -20,6 +20,20 @@ public static class Collectives
 
     public static bool LaunchedByMpi => LauncherVariables.Any(v => Environment.GetEnvironmentVariable(v) is not null);
 
+    /// <summary>The process count the launcher gave this job: Open MPI's variable, else under a PMIx
+    /// launch (srun --mpi=pmix) Slurm's task count, else PMI's (MPICH, srun --mpi=pmi2); 1 where none is known.</summary>
+    public static int LaunchedProcesses()
+    {
+        string? Variable(string name) => Environment.GetEnvironmentVariable(name);
+        var size = Variable("OMPI_COMM_WORLD_SIZE") ?? (Variable("PMIX_RANK") is not null ? Variable("SLURM_STEP_NUM_TASKS") : null) ?? Variable("PMI_SIZE");
+        return int.TryParse(size, out int n) && n > 1 ? n : 1;
+    }
+
+    /// <summary>Whether an environment variable is a launcher's (Open MPI's, PMIx's, PMI's): a child
+    /// process this one starts must not inherit them, or it would start MPI as a copy of this rank.</summary>
+    public static bool IsLauncherVariable(string name) =>
+        name.StartsWith("OMPI_", StringComparison.Ordinal) || name.StartsWith("PMIX_", StringComparison.Ordinal) || name.StartsWith("PMI_", StringComparison.Ordinal);
+
     /// <summary>MPI when the process was started by an MPI launcher, else the single process
     /// (which needs no MPI library installed).</summary>
     public static ICollective FromEnvironment(TimeSpan timeout) =>

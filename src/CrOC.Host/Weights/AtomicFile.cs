@@ -72,18 +72,25 @@ public static partial class AtomicFile
                 // a target absent at the check is not replaced either, should one appear since (in one
                 // step: NoReplaceRename). Those go first, so that a path taken meanwhile refuses the
                 // write before any earlier file is replaced, and the new files already in place are
-                // taken back: the set is renamed whole or not at all.
+                // taken back; the last file listed goes last whatever it is (eval-seg's JSON marks its
+                // masks done).
                 var overwrite = targets.Select((_, i) => replace && (replaceOnlyIf is null || present[i])).ToArray();
                 var placed = new List<string>();
-                foreach (int i in Enumerable.Range(0, files.Count).OrderBy(i => overwrite[i]))
+                try
                 {
-                    if (overwrite[i]) File.Move(temporaries[i], targets[i], overwrite: true);
-                    else if (NoReplaceRename.TryMove(temporaries[i], targets[i])) placed.Add(targets[i]);
-                    else
+                    foreach (int i in Enumerable.Range(0, files.Count).OrderBy(i => i == files.Count - 1 ? 2 : overwrite[i] ? 1 : 0))
                     {
-                        placed.ForEach(File.Delete);
-                        throw replace ? Foreign(targets[i]) : TakenMeanwhile(targets[i]);
+                        if (overwrite[i]) File.Move(temporaries[i], targets[i], overwrite: true);
+                        else if (NoReplaceRename.TryMove(temporaries[i], targets[i])) placed.Add(targets[i]);
+                        else throw replace ? Foreign(targets[i]) : TakenMeanwhile(targets[i]);
                     }
+                }
+                catch
+                {
+                    foreach (var target in placed)
+                        try { File.Delete(target); }
+                        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the refusal is what the user needs */ }
+                    throw;
                 }
             }
         }

@@ -20,12 +20,19 @@ public static class NoReplaceRename
     public static bool TryMove(string source, string target)
     {
         if (!OperatingSystem.IsLinux()) return MoveChecked(source, target);
-        if (renameat2(AtCurrentFolder, source, AtCurrentFolder, target, NoReplace) == 0) return true;
-        int error = Marshal.GetLastPInvokeError();
+        int error;
+        try { error = renameat2(AtCurrentFolder, source, AtCurrentFolder, target, NoReplace) == 0 ? 0 : Marshal.GetLastPInvokeError(); }
+        catch (EntryPointNotFoundException) { error = ENOSYS; } // glibc before 2.28
+        if (error == 0) return true;
         if (error == EEXIST) return false;
         if (error is EINVAL or ENOSYS) // the flag refused: a link never replaces either
         {
-            if (link(source, target) == 0) { File.Delete(source); return true; }
+            if (link(source, target) == 0)
+            {
+                try { File.Delete(source); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the writer's cleanup removes its temporary */ }
+                return true;
+            }
             if (Marshal.GetLastPInvokeError() == EEXIST) return false;
         }
         return MoveChecked(source, target); // no such move here (FAT has no links), or to raise the failure as .NET words it

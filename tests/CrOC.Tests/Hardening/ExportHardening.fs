@@ -58,10 +58,11 @@ let tests =
 
         test "a set of files is renamed whole or not at all: a path another process takes after the check refuses the write before an earlier file is replaced, and the new files already in place are taken back" {
             let dir = DataTests.tempDir "export-set-race"
-            let earlier, added, taken = Path.Combine(dir, "a.json"), Path.Combine(dir, "b.bin"), Path.Combine(dir, "c.bin")
+            let earlier, added, taken, marker = Path.Combine(dir, "a.bin"), Path.Combine(dir, "b.bin"), Path.Combine(dir, "c.bin"), Path.Combine(dir, "d.json")
             File.WriteAllText(earlier, "the earlier result")
             let content (text: string) = fun (s: Stream) -> s.Write(Text.Encoding.UTF8.GetBytes text)
-            let files = [ AtomicFile.Content(earlier, content "new a"); AtomicFile.Content(added, content "new b"); AtomicFile.Content(taken, content "new c") ]
+            // the last file (eval-seg's JSON, which marks the set done) is renamed last whatever it is
+            let files = [ AtomicFile.Content(earlier, content "new a"); AtomicFile.Content(added, content "new b"); AtomicFile.Content(taken, content "new c"); AtomicFile.Content(marker, content "new d") ]
             // replaceOnlyIf runs after the check of the paths and before the renames: there the other process writes c
             let otherProcessBetween _ = File.WriteAllText(taken, "the other process's"); true
             let e = thrown<OutputException> (fun () -> AtomicFile.WriteTogether(files, replace = true, replaceOnlyIf = otherProcessBetween)) "refused"
@@ -69,11 +70,12 @@ let tests =
             Expect.equal (File.ReadAllText earlier) "the earlier result" "the earlier file not replaced (it was, before its new sibling's refusal)"
             Expect.isFalse (File.Exists added) "the new file already in place taken back"
             Expect.equal (File.ReadAllText taken) "the other process's" "the other process's file kept"
+            Expect.isFalse (File.Exists marker) "the last file not placed"
             Expect.equal (Directory.GetFiles dir).Length 2 "no temporary file left"
             Directory.Delete(dir, true)
         }
 
-        test "NoReplaceRename: of two threads moving their files to one free path at once, exactly one succeeds each time and the other's file stays where it was (File.Move checked, then renamed over)" {
+        test "NoReplaceRename: of two threads moving their files to one free path at once, exactly one succeeds each time and the other's file stays where it was" {
             let dir = DataTests.tempDir "no-replace-rename"
             let target = Path.Combine(dir, "target")
             let sources = [| Path.Combine(dir, "0"); Path.Combine(dir, "1") |]

@@ -281,6 +281,17 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "a suite's jobs do not inherit the MPI launcher's variables (under mpirun -np 1 each job after the first failed MPI_Init as a second copy of rank 0)" {
+            let output = DataTests.tempDir "jobs-launcher"
+            let job = Evaluation.RealPhotos.HostJob("bench-vit", [| "bench-vit"; "--arch"; "tiny"; "--size"; "32"; "--batch"; "1"; "--repeats"; "1" |], output + ".log")
+            // as an mpirun of two would start the suite (refused there); a job that saw it would be refused as a second copy
+            let launcher = [ "OMPI_COMM_WORLD_SIZE", "2"; "OMPI_COMM_WORLD_RANK", "0"; "PMIX_RANK", "0" ]
+            for name, value in launcher do Environment.SetEnvironmentVariable(name, value)
+            try Evaluation.RealPhotos.HostJobs.Run([| job |], 1, ignore)
+            finally for name, _ in launcher do Environment.SetEnvironmentVariable(name, null)
+            Expect.stringContains (File.ReadAllText(output + ".log")) "ViT-tiny/16" "the job ran as one process"
+        }
+
         test "stopping the job runner (the real suite's Ctrl-C, or a SIGTERM to its whole process group) passes the stop to a running training job, which checkpoints and ends; the runner reports a clean stop" {
             let output = DataTests.tempDir "jobs-stop"
             let log = output + ".log"

@@ -347,12 +347,19 @@ let tests =
             let export = [ "export"; "--weights"; Path.Combine(dir, "absent.safetensors"); "--output"; Path.Combine(dir, "out", "bb") ]
             let code, text = mpirun 2 export |> finish 120
             Expect.equal code 2 (sprintf "bad input:\n%s" text)
-            Expect.stringContains text "croc-host export: runs as one process, and mpirun started 2 of it" "says why"
+            Expect.stringContains text "croc-host export: runs as one process, and mpirun started 2 copies of it" "says why"
             Expect.stringContains text "start it without mpirun" "says what to do"
             Expect.isFalse (Directory.Exists(Path.Combine(dir, "out"))) "nothing made"
             let code, text = mpirun 1 export |> finish 120
             Expect.equal code 2 text
             Expect.isFalse (text.Contains "runs as one process") (sprintf "one process under mpirun goes on to its own checks (the weights file is absent):\n%s" text)
+            let code, text = mpirun 2 [ "export"; "--help" ] |> finish 120
+            Expect.equal code 0 (sprintf "--help is answered:\n%s" text)
+            let benchVit = [ "bench-vit"; "--arch"; "tiny"; "--size"; "32"; "--batch"; "1"; "--repeats"; "1" ]
+            let code, text = mpirun 1 benchVit |> finish 120
+            Expect.equal code 0 (sprintf "a one-process command under mpirun -np 1 runs:\n%s" text)
+            let code, text = mpirun 2 benchVit |> finish 120
+            Expect.equal code 2 (sprintf "and under -np 2 is refused:\n%s" text)
             Directory.Delete(dir, true)
         }
 

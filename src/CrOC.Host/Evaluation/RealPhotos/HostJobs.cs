@@ -100,6 +100,7 @@ public static class HostJobs
         var (program, prefix) = Self();
         var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
         info.Environment[Runtime.ParentWatch.Variable] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture); // it stops if this process dies
+        foreach (var name in info.Environment.Keys.Where(Distributed.Collectives.IsLauncherVariable).ToList()) info.Environment.Remove(name); // a suite under mpirun -np 1: its jobs are no ranks
         foreach (var a in prefix.Concat(job.Arguments)) info.ArgumentList.Add(a);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(job.Log))!);
         using var writer = new StreamWriter(job.Log, append: true) { AutoFlush = true };
