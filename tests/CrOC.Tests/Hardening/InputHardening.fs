@@ -422,6 +422,7 @@ let tests =
                   2, [ "bench"; "--size"; "4096"; "--batch"; "1"; "--repeats"; "1"; "--no-data"; "--precision"; "bf16" ], "--size 4096 with the preset's patch 16 gives 65,537 tokens per image: the activations of 2 image(s)" // both views; bf16's scores uncounted: a C++ abort (134) once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--size"; "2048"; "--batch"; "1"; "--precision"; "bf16" ], "--size 2048 with the backbone's patch 8"
                   2, [ "bench"; "--preset"; "tiny"; "--size"; "30" ], "multiple of the preset's patch 8"
+                  2, [ "bench-data"; "--size"; "4096"; "--batch"; "64"; "--workers"; "1,2" ], "--size 4096 views of --batch 64 images with 2 worker(s)" // --batch 4 peaked at 16.8 GB
                   2, [ "bench-allreduce"; "--sizes"; "abc" ], "--sizes needs a number"
                   2, [ "bench-allreduce"; "--sizes"; "8,8" ], "--sizes must be distinct" // a bandwidth of 1e9 GB/s from one size once
                   2, [ "bench-allreduce"; "--sizes"; "0.000001,0.000002" ], "--sizes needs two different sizes at least (the latency comes from the smallest, the bandwidth from the largest), got 1E-06,2E-06 (each rounds down to 1 whole float32 element(s) of 4 bytes, one at least)" // both one element, which went unsaid
