@@ -9,13 +9,15 @@ public static class Collectives
     /// <summary>Variables an MPI launcher sets in each process it starts (Open MPI's mpirun, PMIx launchers such as srun).</summary>
     static readonly string[] LauncherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK"];
 
-    /// <summary>"rank R/W" as the launcher numbers this process (Open MPI's, else PMIx's variables),
-    /// known before MPI_Init: the same as MPI's rank and size once it returns.</summary>
+    /// <summary>"rank R/W" as the launcher numbers this process (Open MPI's, else PMIx's, else PMI's variables; W
+    /// Open MPI's, else the count <see cref="LaunchedProcesses"/> reads), known before MPI_Init: the same as MPI's rank
+    /// and size once it returns.</summary>
     public static string LauncherRank()
     {
         string? Variable(string name) => Environment.GetEnvironmentVariable(name);
-        var rank = Variable("OMPI_COMM_WORLD_RANK") ?? Variable("PMIX_RANK") ?? "?";
-        return Variable("OMPI_COMM_WORLD_SIZE") is { } size ? $"rank {rank}/{size}" : $"rank {rank}";
+        var rank = Variable("OMPI_COMM_WORLD_RANK") ?? Variable("PMIX_RANK") ?? Variable("PMI_RANK") ?? "?";
+        var size = Variable("OMPI_COMM_WORLD_SIZE") ?? (LaunchedProcesses() is var n and > 1 ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : null);
+        return size is not null ? $"rank {rank}/{size}" : $"rank {rank}";
     }
 
     public static bool LaunchedByMpi => LauncherVariables.Any(v => Environment.GetEnvironmentVariable(v) is not null);

@@ -280,6 +280,18 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "eval-seg removes a killed run's temporary files in --save-predictions' subfolders too (a split may name its images in subfolders)" {
+            let dir, voc, weights = vocWithBackbone "predictions-leftovers" 4 2 5L
+            let predictions = Path.Combine(dir, "predictions")
+            let sub = Directory.CreateDirectory(Path.Combine(predictions, "sub")).FullName
+            let dead = Path.Combine(sub, sprintf "a.png.2147483000.%s.tmp" (Guid.NewGuid().ToString("N")))
+            File.WriteAllText(dead, "x")
+            let code, _, err = croc 120 [ "eval-seg"; "--weights"; weights; "--data"; voc; "--size"; "32"; "--epochs"; "1"; "--cache-features"; "--save-predictions"; predictions ]
+            Expect.equal code 0 err
+            Expect.isFalse (File.Exists dead) "the dead writer's temporary file in a subfolder removed"
+            Directory.Delete(dir, true)
+        }
+
         test "eval-knn warns when the undecodable images it skipped leave the bank one class" {
             let dir = DataTests.tempDir "knn-skipped-class"
             let weights = Path.Combine(dir, "w.safetensors")

@@ -75,6 +75,22 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "a set's last file (eval-seg's JSON, which marks its masks done) is renamed after the others even when it is new; a refusal at it says the file there is none of this command's" {
+            let dir = DataTests.tempDir "export-set-last"
+            let earlier, marker = Path.Combine(dir, "mask.png"), Path.Combine(dir, "result.json")
+            File.WriteAllText(earlier, "the earlier mask")
+            let content (text: string) = fun (s: Stream) -> s.Write(Text.Encoding.UTF8.GetBytes text)
+            let files = [ AtomicFile.Content(earlier, content "new mask"); AtomicFile.Content(marker, content "new json") ]
+            // replaceOnlyIf runs after the check of the paths and before the renames: there the other process writes the marker's path
+            let otherProcessBetween _ = File.WriteAllText(marker, "the other process's"); true
+            let e = thrown<OutputException> (fun () -> AtomicFile.WriteTogether(files, replace = true, replaceOnlyIf = otherProcessBetween)) "refused"
+            Expect.stringContains e.Message "result.json' was written by another process while this one worked, and is none of this command's results" "names the path and why it is kept"
+            Expect.equal (File.ReadAllText earlier) "new mask" "the mask was renamed first: the marker comes last"
+            Expect.equal (File.ReadAllText marker) "the other process's" "the other process's file kept"
+            Expect.equal (Directory.GetFiles dir).Length 2 "no temporary file left"
+            Directory.Delete(dir, true)
+        }
+
         test "NoReplaceRename: of two threads moving their files to one free path at once, exactly one succeeds each time and the other's file stays where it was" {
             let dir = DataTests.tempDir "no-replace-rename"
             let target = Path.Combine(dir, "target")

@@ -528,6 +528,34 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "bench-data's memory check counts 4 × (prefetch + workers) batches of views: views within memory at 1 × but not at 4 × are refused, before any image is looked for" {
+            let dir = DataTests.tempDir "bench-data-memory"
+            let empty = Directory.CreateDirectory(Path.Combine(dir, "no-images")).FullName
+            let benchData (batch: int) = crocInShell "true" "" [] [ "bench-data"; "--data"; empty; "--size"; "4096"; "--batch"; string batch; "--workers"; "1" ]
+            // this machine's memory, as the refusal of a batch beyond any machine says it
+            let code, err = benchData 100000
+            Expect.equal code 2 err
+            let said = RegularExpressions.Regex.Match(err, @"of this machine's ([0-9.]+) (GiB|TiB)")
+            Expect.isTrue said.Success err
+            let memory = float said.Groups[1].Value * (if said.Groups[2].Value = "TiB" then 1099511627776.0 else 1073741824.0)
+            // one image's two views at 4096 px: 2 × 3 × 4096² float32; 1 worker prefetches 2 batches: (2 + 1) × 4 batches held
+            let views = 2.0 * 3.0 * 4096.0 * 4096.0 * 4.0
+            let batch = max 1 (int (System.Math.Round(0.75 * memory / (6.0 * views)))) // 4 × 3 batches: about twice the 3/4 of memory; 3 batches: about half
+            Expect.isLessThan (3.0 * views * float batch) (0.75 * memory) "the batch is within memory at 1 × (prefetch + workers)"
+            let code, err = benchData batch
+            Expect.equal code 2 err
+            Expect.stringContains err (sprintf "--size 4096 views of --batch %d images with 1 worker(s) need at least" batch) "refused for memory, not for the missing images"
+            Directory.Delete(dir, true)
+        }
+
+        test "a config file nested past the reader's depth is refused naming its line" {
+            let file = scratchPath "deep-config" ".json"
+            File.WriteAllText(file, String('[', 100) + String(']', 100))
+            let e = thrown<ConfigException> (fun () -> TrainingTests.configOf [ "config", file ] |> ignore) "refused"
+            Expect.stringContains e.Message "values nested more than 64 deep (line 1)" "the line, counted from 1"
+            File.Delete file
+        }
+
         test "a config file's values are range-checked like the command line's (TOML nan)" {
             let file = Path.Combine(DataTests.tempDir "toml-nan", "run.toml")
             File.WriteAllText(file, "lr = nan\n")

@@ -283,6 +283,19 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "the synthetic suite, refused a run folder that holds something else, advises moving it away, not --move-aside (an option it refuses)" {
+            let home = DataTests.tempDir "suite-advice"
+            let output = Path.Combine(home, "suite")
+            Directory.CreateDirectory(Path.Combine(output, "croc-seed0")) |> ignore
+            File.WriteAllText(Path.Combine(output, "croc-seed0", "config.json"), """{ "model_type": "bert" }""") // a model folder's own config
+            let trainArgsText = String.Join(" ", [ for name, value in TrainingTests.tinyPairs "x" do if not (List.contains name [ "output"; "data"; "epochs" ]) then yield sprintf "--%s %s" name value ]) + " --max-steps 1"
+            let code, err = crocInShell "true" "" [ "CROC_DATA_HOME", home ] [ "experiment"; "--seeds"; "0"; "--output"; output; "--train-args=" + trainArgsText ]
+            Expect.equal code 2 err
+            Expect.stringContains err "move that run's folder away yourself (this command has no --move-aside)" "advice the suite's user can follow"
+            Expect.isFalse (err.Contains "add --move-aside") "not an option the suite refuses"
+            Directory.Delete(home, true)
+        }
+
         test "a run and its data are kept apart: an --output inside the data (the synthetic set's folder too) is refused, and so is a foreign folder where the synthetic set goes" {
             let home = DataTests.tempDir "apart-home"
             let synthetic = [ "--max-steps"; "1"; "--synthetic-train"; "8"; "--synthetic-val"; "2"; "--depth"; "1"; "--batch"; "4"; "--image-size"; "32" ]
@@ -429,6 +442,18 @@ let tests =
             File.Delete(Path.Combine(output, "suite.lock"))
             Directory.CreateDirectory(Path.Combine(output, "suite.lock")) |> ignore
             Expect.stringContains (thrown<OutputException> (fun () -> RunFolder.LockSuite output |> ignore) "a folder").Message "holds a folder named suite.lock" "refused"
+            Directory.Delete(output, true)
+        }
+
+        test "an experiment suite's lock released twice (the suite's end and a signal's handler) removes its files once: a later suite's lock and owner stay, and a third suite is still refused" {
+            let output = DataTests.tempDir "suite-lock-twice"
+            let first = RunFolder.LockSuite output
+            first.Dispose()
+            let second = RunFolder.LockSuite output
+            first.Dispose()
+            Expect.sequenceEqual (Directory.GetFiles output |> Array.map Path.GetFileName |> Array.sort) [| "suite.lock"; "suite.owner" |] "the second suite's files stay"
+            thrown<OutputException> (fun () -> RunFolder.LockSuite output |> ignore) "a third suite while the second holds the lock" |> ignore
+            second.Dispose()
             Directory.Delete(output, true)
         }
 
@@ -696,6 +721,28 @@ let tests =
             let appears (_: string) = File.WriteAllText(second, "theirs"); true
             thrown<OutputException> (fun () -> AtomicFile.WriteTogether([ content first ok; content second ok ], true, Func<string, bool>(appears))) "refused" |> ignore
             Expect.equal (File.ReadAllText second) "theirs" "kept"
+            Directory.Delete(dir, true)
+        }
+
+        test "atomic writes: a target named twice (a, ./a) is written once, with its first content; only a dead writer's temporary files are removed, a subfolder's only when asked" {
+            let dir = DataTests.tempDir "atomic-twice"
+            let content (p: string) (text: string) = AtomicFile.Content(p, Action<IO.Stream>(fun s -> s.Write(Text.Encoding.UTF8.GetBytes text)))
+            let target = Path.Combine(dir, "a.png")
+            let twice = [ content target "first"; content (Path.Combine(dir, ".", "a.png")) "second" ]
+            AtomicFile.WriteTogether(twice, false) // its second rename was refused as another process's file once (eval-seg, a split naming an image twice)
+            Expect.equal (File.ReadAllText target) "first" "written once, with the first content"
+            File.Delete target
+            AtomicFile.WriteTogether(twice)
+            Expect.equal (File.ReadAllText target) "first" "replacing too: the first content"
+            Expect.sequenceEqual (Directory.GetFiles dir |> Array.map Path.GetFileName) [| "a.png" |] "no temporary file left"
+            let sub = Directory.CreateDirectory(Path.Combine(dir, "sub")).FullName
+            let temporary (folder: string) (pid: int) = Path.Combine(folder, sprintf "m.png.%d.%s.tmp" pid (Guid.NewGuid().ToString("N")))
+            let dead, live, other, deadBelow = temporary dir 2147483000, temporary dir Environment.ProcessId, Path.Combine(dir, "notes.tmp"), temporary sub 2147483000
+            for file in [ dead; live; other; deadBelow ] do File.WriteAllText(file, "x")
+            AtomicFile.RemoveAbandoned(dir)
+            Expect.equal [ for file in [ dead; live; other; deadBelow ] -> File.Exists file ] [ false; true; true; true ] "the dead writer's alone; not a live writer's (this process's), another *.tmp, or one in a subfolder"
+            AtomicFile.RemoveAbandoned(dir, true)
+            Expect.equal [ for file in [ live; other; deadBelow ] -> File.Exists file ] [ true; true; false ] "recursive: the subfolder's too, the others still kept"
             Directory.Delete(dir, true)
         }
     ]

@@ -48,6 +48,19 @@ let stoppedWhen (args: string list) (ready: int -> string -> bool) (waiting: str
     p.WaitForExit() // the last lines of stdout handled
     p.ExitCode, outSoFar (), err.Result
 
+/// A training job told (by ParentWatch's variable) that `suite` is its suite, which is not its parent: so it
+/// watches that process's existence. Its stdout lines are gathered as they come; its stderr read to the end.
+let startWatchedJob (output: string) (extra: string list) (suite: Process) =
+    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+    for a in hostDll :: trainArgs output ([ "--epochs"; "1000"; "--log-every"; "1" ] @ extra) do info.ArgumentList.Add a
+    info.Environment[ParentWatch.Variable] <- string suite.Id
+    let job = new Process(StartInfo = info)
+    let lines = Collections.Concurrent.ConcurrentQueue<string>()
+    job.OutputDataReceived.Add(fun e -> match e.Data with | null -> () | line -> lines.Enqueue line)
+    job.Start() |> ignore
+    job.BeginOutputReadLine()
+    job, lines, job.StandardError.ReadToEndAsync()
+
 let tests =
     testList "stops and jobs" [
         test "the synthetic experiment: a run that fails ends its own train.log with the failure line, as train's does" {
@@ -361,16 +374,9 @@ let tests =
         test "a job whose suite stopped it and then died (a Ctrl-C, then a kill -9 of the suite) ends after its checkpoint: its watch does not send the stop again (a second SIGUSR1 ends a training job at once, without its checkpoint)" {
             let output = DataTests.tempDir "watch-after-stop"
             use suite = Process.Start("sleep", "600") // the suite: not the job's parent, so watched by its existence
-            let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
             // steps of about a second: the job is still in its last step when its watch sees the suite gone
-            for a in hostDll :: trainArgs output [ "--epochs"; "1000"; "--log-every"; "1"; "--batch"; "16"; "--image-size"; "96"; "--depth"; "4" ] do info.ArgumentList.Add a
-            info.Environment[ParentWatch.Variable] <- string suite.Id
-            use job = new Process(StartInfo = info)
-            let lines = Collections.Concurrent.ConcurrentQueue<string>()
-            job.OutputDataReceived.Add(fun e -> match e.Data with | null -> () | line -> lines.Enqueue line)
-            job.Start() |> ignore
-            job.BeginOutputReadLine()
-            let err = job.StandardError.ReadToEndAsync()
+            let job, lines, err = startWatchedJob output [ "--batch"; "16"; "--image-size"; "96"; "--depth"; "4" ] suite
+            use _ = job
             let waitFor (start: string) =
                 let watch = Stopwatch.StartNew()
                 while not (Seq.exists (fun (l: string) -> l.StartsWith start) lines) do
@@ -400,6 +406,28 @@ let tests =
             Directory.Delete(output, true)
         }
 
+        test "a job whose suite is not its parent (a `dotnet` wrapper forked it) stops after its checkpoint once that suite no longer exists" {
+            let output = DataTests.tempDir "watch-gone"
+            use suite = Process.Start("sleep", "600") // the suite: not the job's parent, so watched by its existence
+            let job, lines, err = startWatchedJob output [] suite
+            use _ = job
+            try
+                let watch = Stopwatch.StartNew()
+                while not (Seq.exists (fun (l: string) -> l.StartsWith "step 1/") lines) do
+                    if watch.Elapsed.TotalSeconds > 120.0 || job.HasExited then failwithf "no first step: %s" err.Result
+                    Threading.Thread.Sleep 10
+                suite.Kill()
+                suite.WaitForExit()
+                Expect.isTrue (job.WaitForExit 60000) "the job ended once its suite was gone"
+                job.WaitForExit()
+                Expect.equal job.ExitCode 0 (sprintf "a clean stop: %s" err.Result)
+                Expect.exists lines (fun l -> l.StartsWith "stopped at step") "after its checkpoint"
+            finally
+                if not job.HasExited then job.Kill true
+                if not suite.HasExited then suite.Kill()
+            Directory.Delete(output, true)
+        }
+
         test "a failed job is quoted by its failure line, from its last run's lines only (its last five lines were 700-900 characters of step lines before the reason, once)" {
             let dir = DataTests.tempDir "job-log"
             let log = Path.Combine(dir, "job.log")
@@ -417,6 +445,27 @@ let tests =
             write ([ header; "croc-host eval-seg: it diverged at lr 1E+30"; header; "only line" ])
             Expect.equal (Evaluation.RealPhotos.JobLog.Ending log) "only line" "never an earlier run's lines"
             Directory.Delete(dir, true)
+        }
+
+        test "a job log's ending is the last failure line of its last run, of a command whose name has a hyphen too (eval-seg, bench-data)" {
+            let dir = DataTests.tempDir "job-log-last"
+            let log = Path.Combine(dir, "job.log")
+            let header = Evaluation.RealPhotos.JobLog.Header [ "eval-seg"; "--weights"; "w.safetensors" ]
+            File.WriteAllLines(log, [ header; "croc-host eval-seg: 2 images of the split are unreadable"; "probe (seed 0) epoch 1/10: loss 2.0000"
+                                      "croc-host eval-seg: it diverged at --lr 1E+30; use a smaller --lr"; "a"; "b"; "c"; "d"; "e" ])
+            Expect.equal (Evaluation.RealPhotos.JobLog.Ending log) "croc-host eval-seg: it diverged at --lr 1E+30; use a smaller --lr" "the last failure line, not the first one nor the last five lines"
+            Directory.Delete(dir, true)
+        }
+
+        test "a stop signal is taken once per kind (its second coming has its default action), and one a command took is known process-wide: after the command its next is the second" {
+            let stop = SignalStop()
+            Expect.isTrue (stop.Take "test-signal-a") "the first is taken"
+            Expect.isTrue stop.Requested "and the stop requested"
+            Expect.isFalse (stop.Take "test-signal-a") "the second is not"
+            Expect.isTrue (stop.Take "test-signal-b") "another kind's first is"
+            Expect.isTrue (SignalStop.TakenInProcess "test-signal-a") "known in the whole process"
+            Expect.isFalse (SignalStop().TakeUnlessTakenBefore "test-signal-a") "the post-work handlers leave a signal the command took to its default action"
+            Expect.isTrue (SignalStop().TakeUnlessTakenBefore "test-signal-c") "and take one it did not"
         }
 
         test "a job that fails stops the job runner's batch at once: it is logged when it ends and the running sibling gets SIGTERM, not an hour later" {

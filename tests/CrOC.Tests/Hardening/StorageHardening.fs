@@ -14,6 +14,15 @@ open CrOC.Host.Weights
 open CrOC.Tests.TestUtil
 open CrOC.Tests.HardeningShared
 
+/// The descriptor calls a test needs to point this process's standard error at a file for a moment.
+module private Descriptors =
+    [<System.Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int dup(int descriptor)
+    [<System.Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int dup2(int descriptor, int replaced)
+    [<System.Runtime.InteropServices.DllImport("libc", SetLastError = true)>]
+    extern int close(int descriptor)
+
 let tests =
     testList "storage" [
         test "small files are read up to a limit: /dev/zero as --config, a run's config.json or run.json, labels.txt or a VOC split list is refused in one line, with little memory" {
@@ -186,6 +195,23 @@ let tests =
             let code, out, err = croc 60 []
             Expect.equal code 2 out
             Expect.stringContains err "Usage: croc-host <command>" "the usage on standard error"
+        }
+
+        test "a raw line (what is said once the console's writer cannot be used) goes to standard error, whole, in UTF-8, with its newline" {
+            let file = scratchPath "raw-stderr" ".txt"
+            let writeRaw () =
+                use target = new FileStream(file, FileMode.Create, FileAccess.Write)
+                let saved = Descriptors.dup 2
+                Expect.isGreaterThanOrEqual saved 0 "standard error kept aside"
+                try
+                    Expect.equal (Descriptors.dup2(int (target.SafeFileHandle.DangerousGetHandle()), 2)) 2 "standard error pointed at the file"
+                    Runtime.RawStandardError.WriteLine "croc-host: could not run: café"
+                finally
+                    Descriptors.dup2(saved, 2) |> ignore
+                    Descriptors.close saved |> ignore
+            writeRaw ()
+            Expect.stringContains (File.ReadAllText file) "croc-host: could not run: café\n" "the line (another test's stderr could land beside it in that moment)"
+            File.Delete file
         }
 
         test "an output through links is judged as the kernel follows them: a relative target behind a linked folder is no 'link to nothing'" {

@@ -334,6 +334,14 @@ let tests =
             File.Delete legacy
         }
 
+        test "a safetensors file without tensor data (its header fills the file) named .pth is named as a safetensors file" {
+            let file = scratchPath "header-only" ".pth"
+            File.WriteAllBytes(file, Array.append (System.BitConverter.GetBytes 2UL) "{}"B)
+            let e = Expect.throwsC (fun () -> PthReader.Read(file: string) |> ignore) id
+            Expect.stringContains e.Message "a safetensors file (a header length, then JSON), not a PyTorch .pth" "named as what it is"
+            File.Delete file
+        }
+
         test "missing, unexpected and mis-shaped keys are listed; --non-strict loads the rest" {
             use _ = torch.NewDisposeScope()
             let target = NamedTensors([ "a", torch.zeros(2L); "b", torch.zeros(3L); "c", torch.zeros(2L) ])
@@ -572,6 +580,30 @@ let tests =
                 use zip = System.IO.Compression.ZipFile.Open(file, System.IO.Compression.ZipArchiveMode.Update)
                 zip.CreateEntry("archive/constants.pkl").Open().Dispose()
             Expect.stringContains (Expect.throwsC (fun () -> PthReader.Read file |> ignore) id).Message "a TorchScript archive (torch.jit.save)" "named"
+            File.Delete file
+        }
+
+        test "a checkpoint's other entries are noted in Python's words (True, False, None); a called name the reader cannot key (a ')' in it) is refused as such, not read again and again" {
+            use _ = torch.NewDisposeScope()
+            // {'teacher': {'w': tensor}, 'amp': True, 'resumed': False, 'scheduler': None}
+            let pickle = PickleBuilder()
+            pickle.Bytes [ 0x80uy; 2uy; byte '}'; byte '(' ]
+            pickle.Text "teacher"; pickle.Bytes [ byte '}' ]; pickle.Text "w"; pickle.Tensor "FloatStorage" "0" 3 0 [ 3 ] [ 1 ]; pickle.Bytes [ byte 's' ]
+            pickle.Text "amp"; pickle.Bytes [ 0x88uy ]
+            pickle.Text "resumed"; pickle.Bytes [ 0x89uy ]
+            pickle.Text "scheduler"; pickle.Bytes [ byte 'N' ]
+            pickle.Bytes [ byte 'u'; byte '.' ]
+            let file = temporary "python-words.pth"
+            writePth file (pickle.ToArray()) [ "0", floats [ 1.0f; 2.0f; 3.0f ] ]
+            let notes = (CheckpointImport.Import file).Notes
+            for note in [ "'amp' = True"; "'resumed' = False"; "'scheduler' = None" ] do
+                Expect.exists notes (fun n -> n.Contains note) (sprintf "%s in %A" note (List.ofSeq notes))
+            File.Delete file
+            let unkeyable = PickleBuilder() // protocol 4's STACK_GLOBAL of 'lib' 'f)g', called
+            unkeyable.Bytes [ 0x80uy; 4uy ]; unkeyable.Text "lib"; unkeyable.Text "f)g"; unkeyable.Bytes [ 0x93uy ]; unkeyable.Text "x"; unkeyable.Bytes [ 0x85uy; byte 'R'; byte '.' ]
+            writePth file (unkeyable.ToArray()) []
+            let message = (Expect.throwsC (fun () -> PthReader.Read file |> ignore) id).Message
+            Expect.stringContains message "which this reader cannot keep as inert data (refused; nothing was run)" "refused at once as a name it cannot keep"
             File.Delete file
         }
 

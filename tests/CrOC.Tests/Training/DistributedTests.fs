@@ -363,6 +363,39 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "the process count of a launch is read from Open MPI's, PMI's (MPICH, srun --mpi=pmi2) or, under PMIx, Slurm's step variables; a Slurm step alone is no launch" {
+            let dir = DataTests.tempDir "dp-launchers"
+            let export (env: (string * string) list) =
+                let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+                for a in [ hostDll; "export"; "--weights"; Path.Combine(dir, "absent.safetensors"); "--output"; Path.Combine(dir, "out", "bb") ] do info.ArgumentList.Add a
+                for name, value in env do info.Environment.[name] <- value
+                use p = present (Process.Start info)
+                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+                if not (p.WaitForExit 120_000) then
+                    p.Kill true
+                    failtest "export did not end within 120 s"
+                p.WaitForExit()
+                p.ExitCode, out.Result + err.Result
+            for env, said in [ [ "OMPI_COMM_WORLD_SIZE", "2"; "OMPI_COMM_WORLD_RANK", "1" ], "mpirun started 2 copies of it (rank 1/2)"
+                               [ "PMI_SIZE", "3"; "PMI_RANK", "2" ], "mpirun started 3 copies of it (rank 2/3)"
+                               [ "PMIX_RANK", "1"; "SLURM_STEP_NUM_TASKS", "4"; "SLURM_NTASKS", "1" ], "mpirun started 4 copies of it (rank 1/4)" ] do
+                let code, text = export env
+                Expect.equal code 2 (sprintf "%A: bad input:\n%s" env text)
+                Expect.stringContains text said (sprintf "%A: the launch's process count and this rank" env)
+            let code, text = export [ "SLURM_STEP_NUM_TASKS", "4"; "SLURM_NTASKS", "4" ] // an sbatch script's step, no MPI launch
+            Expect.equal code 2 text
+            Expect.isFalse (text.Contains "runs as one process") (sprintf "a Slurm step without PMIx goes on to the command's own checks (the weights file is absent):\n%s" text)
+            Expect.isFalse (Directory.Exists(Path.Combine(dir, "out"))) "nothing made"
+            Directory.Delete(dir, true)
+        }
+
+        test "a launcher's variables (Open MPI's, PMIx's, PMI's) are known as such, so that a suite's jobs do not inherit them; Slurm's and others are not" {
+            for name in [ "OMPI_COMM_WORLD_RANK"; "OMPI_MCA_btl_vader_single_copy_mechanism"; "PMIX_RANK"; "PMIX_NAMESPACE"; "PMI_SIZE"; "PMI_FD" ] do
+                Expect.isTrue (Collectives.IsLauncherVariable name) name
+            for name in [ "SLURM_STEP_NUM_TASKS"; "OMP_NUM_THREADS"; "PATH"; "ompi_comm_world_rank"; "CROC_SUITE_PROCESS" ] do
+                Expect.isFalse (Collectives.IsLauncherVariable name) name
+        }
+
         test "ranks whose settings differ are refused naming the settings (--precision auto on mixed CPUs gives bf16 on one, fp32 on another)" {
             let output = DataTests.tempDir "dp-disagree"
             let train (extra: string list) = trainArgs output ([ "--max-steps"; "1" ] @ extra)

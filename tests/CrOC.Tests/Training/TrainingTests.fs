@@ -580,6 +580,13 @@ let tests =
                 | note -> Expect.stringContains note "(auto picks fp32" (sprintf "%A: says what auto does" slower)
         }
 
+        test "--precision auto is bf16 on any CUDA device (cuda:1 too); a CPU's 'vmx flags' line is never read as its flags, wherever it comes" {
+            Expect.equal (configOf [ "precision", "auto"; "device", "cuda:1" ]).Precision PrecisionChoice.Bf16 "cuda:1"
+            let struct (flags, vendor) = CpuBf16.Describe [ "vmx flags\t: amx_bf16 ept"; "vendor_id\t: GenuineIntel"; "flags\t\t: fpu avx512_bf16" ]
+            Expect.equal (Set.ofSeq flags) (set [ "fpu"; "avx512_bf16" ]) "the flags line's, not the vmx flags'"
+            Expect.equal (CpuBf16.Of(flags, vendor)) CpuBf16.Rate.NoFasterThanFp32 "so no AMX"
+        }
+
         test "options: --name=value carries a value that starts with --; seed 0 is a seed" {
             let pairs = Arguments.Pairs([| "--train-args=--epochs 16"; "--seeds"; "0,1" |])
             Expect.equal (List.ofSeq pairs) [ struct ("train-args", "--epochs 16"); struct ("seeds", "0,1") ] "the value after =, then the next argument"
