@@ -55,6 +55,23 @@ let tests =
             Directory.Delete(root, true)
         }
 
+        test "an evaluation's JSON replaces an earlier result of its kind only (another file that appeared there during the work is kept, the result refused); it ends with its newline" {
+            let dir = DataTests.tempDir "json-result"
+            let path = Path.Combine(dir, "result.json")
+            File.WriteAllText(path, "{\"top1\": 0.5}\n")
+            Evaluation.FrozenBackboneOptions.WriteJson(path, {| top1 = 0.75 |}, "top1")
+            let written = File.ReadAllText path
+            Expect.equal (Text.Json.JsonDocument.Parse(written).RootElement.GetProperty("top1").GetDouble()) 0.75 "an earlier result replaced"
+            Expect.stringEnds written "}\n" "a text file's last line ends with its newline"
+            let foreign = "{\"miou\": 0.5}\n" // another command's result
+            File.WriteAllText(path, foreign)
+            let e = Expect.throwsC (fun () -> Evaluation.FrozenBackboneOptions.WriteJson(path, {| top1 = 0.25 |}, "top1")) id
+            Expect.isTrue (e :? OutputException) (string e)
+            Expect.equal (File.ReadAllText path) foreign "kept"
+            Expect.equal (Directory.GetFiles dir |> Array.map Path.GetFileName) [| "result.json" |] "no temporary file left"
+            Directory.Delete(dir, true)
+        }
+
         test "an existing --json or picture path that is a FIFO or an endless device is no earlier result, told at once (no hang, no endless read); a result is read up to 1 MiB" {
             let dir = DataTests.tempDir "fifo"
             let fifo = Path.Combine(dir, "result.json")
@@ -298,10 +315,11 @@ let tests =
             writeTinyBackbone weights
             for name in [ "one"; "two" ] do writeBlankPng (Path.Combine(dir, "bank", "cat", name + ".png"))
             Directory.CreateDirectory(Path.Combine(dir, "bank", "dog")) |> ignore
-            File.WriteAllText(Path.Combine(dir, "bank", "dog", "broken.png"), "not a picture")
+            File.WriteAllText(Path.Combine(dir, "bank", "dog", "broken\nnews.png"), "not a picture") // a line break in its name
             let code, text, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; Path.Combine(dir, "bank"); "--queries"; Path.Combine(dir, "bank") ]
             Expect.equal code 0 err
             Expect.stringContains text "2 undecodable images skipped" "the broken dog skipped (in the bank and among the queries)"
+            Expect.stringContains text "dog/broken\\nnews.png: " "a skipped file's name is said escaped, on its line"
             Expect.stringContains text "with the undecodable images skipped, the bank has one class ('cat')" "and the one class it leaves said (the check before the run saw two)"
             Directory.Delete(dir, true)
         }
@@ -369,6 +387,7 @@ let tests =
             let code, out, err = croc 120 [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--k"; "100"; "--size"; "32"; "--json"; json "teacher.json" ]
             Expect.equal code 0 err
             Expect.stringContains out "k = 6 of --k 100: the whole bank" "the k that voted"
+            Expect.stringContains out ("wrote " + json "teacher.json") "the result's file is named"
             Expect.equal (recorded "teacher.json") "teacher" "the network evaluated is recorded"
             let record name = Text.Json.JsonDocument.Parse(File.ReadAllText(json name)).RootElement
             Expect.equal ((record "teacher.json").GetProperty("k").GetInt32()) 100 "the --k asked"
@@ -469,6 +488,23 @@ let tests =
                 let info = SixLabors.ImageSharp.Image.Identify(Path.Combine(dir, name))
                 Expect.equal (int64 info.Width, int64 info.Height) (width, height) (name + ": the size the --size/--count limit is checked on")
             Expect.isTrue (File.Exists(Path.Combine(dir, "w-clusters.png")) && File.Exists(Path.Combine(dir, "w-clusters-attention.png"))) "beside the weights"
+            // an undecodable image of --data is said by its name, escaped (a line break in it), on its line
+            let data = Directory.CreateDirectory(Path.Combine(dir, "data")).FullName
+            File.Copy(image, Path.Combine(data, "scene.jpg"))
+            File.WriteAllText(Path.Combine(data, "broken\nnews.png"), "not a picture")
+            let code, out, err = croc 120 [ "clusters"; "--weights"; weights; "--data"; data ]
+            Expect.equal code 0 err
+            Expect.stringContains out "skipped " "said"
+            Expect.stringContains out "data/broken\\nnews.png: " "the skipped file's name escaped"
+            // a default output inside --data is refused by its path
+            let code, _, err = croc 120 [ "clusters"; "--weights"; weights; "--data"; dir ]
+            Expect.equal code 2 err
+            Expect.stringContains err $"""--output '{Path.Combine(dir, "w-clusters.png")}' lies inside --data '{dir}'""" "the default output's path"
+            // a default output refused is named as the default (--output '…' was said with no --output given, once)
+            File.WriteAllText(Path.Combine(dir, "w-clusters.png"), "a user's file")
+            let code, _, err = croc 120 [ "clusters"; "--weights"; weights; "--image"; image ]
+            Expect.equal code 2 err
+            Expect.stringContains err "--output (by default beside --weights) '" "the default named as such"
             Directory.Delete(dir, true)
         }
 

@@ -109,6 +109,17 @@ let tests =
             Directory.Delete(dir, true)
         }
 
+        test "export's default --output (beside --weights) refused is named as the default, not as an --output given ('--output' once)" {
+            let dir = DataTests.tempDir "export-default-output"
+            let weights = Path.Combine(dir, "w.safetensors")
+            writeTinyBackbone weights
+            Directory.CreateDirectory(Path.Combine(dir, "w.backbone.json")) |> ignore
+            let code, _, err = croc 120 [ "export"; "--weights"; weights ]
+            Expect.equal code 2 err
+            Expect.stringContains err "--output (by default beside --weights) '" "named as the default"
+            Directory.Delete(dir, true)
+        }
+
         test "an export whose --output would replace its own --weights is refused, --overwrite or not, through a link too; the weights stay as they were" {
             let dir = DataTests.tempDir "export-input"
             let weights = Path.Combine(dir, "w.safetensors")
@@ -215,6 +226,9 @@ let tests =
             for name in [ "a"; "b" ] do export [ "--weights"; Fixtures.path "croc_full_checkpoint.pth"; "--output"; Path.Combine(dir, name) ]
             for ext in [ ".pth"; ".safetensors"; ".json" ] do
                 Expect.sequenceEqual (File.ReadAllBytes(Path.Combine(dir, "b" + ext))) (File.ReadAllBytes(Path.Combine(dir, "a" + ext))) ("the same bytes: " + ext)
+            // another program's checkpoint records no head count: the card records its guess as one (a re-export keeps the doubt)
+            Expect.isTrue ((present (cardOf "a").["heads_guessed"]).GetValue<bool>()) "heads_guessed"
+            Expect.isFalse ((present card.["heads_guessed"]).GetValue<bool>()) "croc-host's own checkpoint: no guess"
             let notes = [ for n in (present (cardOf "a").["notes"]).AsArray() -> string n ]
             Expect.isGreaterThan notes.Length 1 "several notes"
             Expect.sequenceEqual notes (List.sortWith (fun x y -> System.String.CompareOrdinal(x, y)) notes) "in key order"

@@ -381,8 +381,11 @@ let tests =
                   2, [ "eval-seg"; "--weights"; weights; "--data"; linked; "--save-predictions"; Path.Combine(voc, "JPEGImages", "preds") ], "lies inside the dataset" // where its linked folder leads
                   2, [ "train"; "--data"; linked; "--output"; Path.Combine(linked, "JPEGImages", "run"); "--max-steps"; "1" ], "lies inside the training data" // trained on, once
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(voc, "JPEGImages", "c.png") ], "lies inside --data" // drawn as an image by the next run, then replaced, once
+                  2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "SegmentationClass") + "," + Path.Combine(voc, "JPEGImages"); "--output"; Path.Combine(voc, "JPEGImages", "c.png") ], $"""lies inside --data '{Path.Combine(voc, "JPEGImages")}':""" // the root that holds it, of a list
                   2, [ "clusters"; "--weights"; weights; "--data"; Path.Combine(voc, "JPEGImages") + "," ], "--data has an empty item (number 2 of 2)" // "the dataset root '' does not exist" once
                   2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; Path.Combine(dir, "results") + "/" ], "names a folder, not a file" // "already exists" after the work, exit 1, once
+                  2, [ "eval-knn"; "--weights"; weights; "--bank"; bank; "--queries"; bank; "--json"; Path.Combine(dir, "fresh", ".") ], "names a folder, not a file" // so does a last name '.'
+                  2, [ "export"; "--weights"; weights; "--heads"; "5"; "--output"; Path.Combine(dir, "five-heads") ], weights + ": width 192 is not divisible by 5 heads" // the line named no file once
                   2, [ "export"; "--weights"; safetensorsNamedPth; "--output"; Path.Combine(dir, "from-misnamed") ], "a safetensors file (a header length, then JSON), not a PyTorch .pth" // "legacy format" once
                   2, [ "experiment"; "--data-root"; Path.Combine(dir, "nowhere") ], "--data-root names the real suite's datasets" // ignored by the synthetic suite once
                   2, [ "eval-seg"; "--weights"; weights; "--data"; voc; "--save-predictions"; Path.Combine(dir, "pred"); "--json"; Path.Combine(dir, "pred", "scene_00004.png") ], "lies in --save-predictions" // replaced a mask once
@@ -606,6 +609,9 @@ let tests =
             let missing = DllNotFoundException(prefix + absent + ": cannot open shared object file: No such file or directory\n")
             Expect.stringContains (ExitCodes.Message missing) (absent + ": cannot open shared object file: No such file or directory") "none exists: the first reason"
             Expect.isFalse ((ExitCodes.Message missing).Contains "\n") "one line"
+            // a line with a colon but no "PATH: REASON" (a search path) is no file tried
+            let searched = DllNotFoundException(prefix + "/opt/lib:/usr/lib\n" + broken + ": file too short\n")
+            Expect.stringStarts (ExitCodes.Message searched) ("could not load the native library libtorch (" + broken + ": file too short)") "the tried file's reason"
             Directory.Delete(dir, true)
         }
 

@@ -61,6 +61,19 @@ let startWatchedJob (output: string) (extra: string list) (suite: Process) =
     job.BeginOutputReadLine()
     job, lines, job.StandardError.ReadToEndAsync()
 
+/// A quick real-photo suite over small synthetic copies of its datasets: its data root, its --output, the
+/// training jobs it runs now, and its arguments.
+let quickRealSuite () =
+    let root = DataTests.tempDir "suite-hangup"
+    for name, train in [ "camvid", 448; "weizmann-horses", 4 ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), train, 2, 3L) // the plan's 14 batches of 32
+    let splits = Path.Combine(root, "camvid", "ImageSets", "Segmentation")
+    for split in [ "trainval"; "test" ] do File.Copy(Path.Combine(splits, "train.txt"), Path.Combine(splits, split + ".txt"))
+    File.WriteAllLines(Path.Combine(root, "weizmann-horses", "labels.txt"), [ "background"; "horse" ])
+    File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
+    let output = DataTests.tempDir "suite-hangup-out"
+    let jobsOf () = Process.GetProcesses() |> Array.filter (fun p -> try File.ReadAllText($"/proc/{p.Id}/cmdline").Contains(output + "/runs") with _ -> false)
+    root, output, jobsOf, [ "experiment"; "--suite"; "real"; "--quick"; "--data-root"; root; "--output"; output ]
+
 let tests =
     testList "stops and jobs" [
         test "the synthetic experiment: a run that fails ends its own train.log with the failure line, as train's does" {
@@ -331,15 +344,7 @@ let tests =
 
         test "the real-photo suite stopped by SIGHUP or Ctrl-\\ passes the stop to its jobs and ends 0 in one line (it died at once with 129, its jobs training on as orphans, once); a second suite into its --output meanwhile is refused; the jobs of a suite killed outright stop" {
             for signal in [ "HUP"; "QUIT"; "KILL" ] do
-                let root = DataTests.tempDir "suite-hangup"
-                for name, train in [ "camvid", 448; "weizmann-horses", 4 ] do CrOC.Data.SyntheticScenes.WriteVoc(Path.Combine(root, name), train, 2, 3L) // the plan's 14 batches of 32
-                let splits = Path.Combine(root, "camvid", "ImageSets", "Segmentation")
-                for split in [ "trainval"; "test" ] do File.Copy(Path.Combine(splits, "train.txt"), Path.Combine(splits, split + ".txt"))
-                File.WriteAllLines(Path.Combine(root, "weizmann-horses", "labels.txt"), [ "background"; "horse" ])
-                File.WriteAllText(Path.Combine(root, "tiny-imagenet-subset.tar"), "")
-                let output = DataTests.tempDir "suite-hangup-out"
-                let jobsOf () = Process.GetProcesses() |> Array.filter (fun p -> try File.ReadAllText($"/proc/{p.Id}/cmdline").Contains(output + "/runs") with _ -> false)
-                let suite = [ "experiment"; "--suite"; "real"; "--quick"; "--data-root"; root; "--output"; output ]
+                let root, output, jobsOf, suite = quickRealSuite ()
                 // a second suite into the same --output while the first runs (it ran the first one's jobs beside them once)
                 let mutable second = None
                 let started _ _ =
@@ -369,6 +374,25 @@ let tests =
                     for job in jobsOf () do try job.Kill true with _ -> () // a failed check leaves no job training on beside the next tests
                 Directory.Delete(root, true)
                 Directory.Delete(output, true)
+        }
+
+        test "the real-photo suite's stop signal sent again ends the suite at once with the signal's code, its jobs not yet ended (the second was taken as the first, once)" {
+            let root, output, jobsOf, suite = quickRealSuite ()
+            let mutable held = [||]
+            // its jobs held (SIGSTOP): only the second SIGHUP can end the suite
+            let firstTaken (pid: int) (out: string) =
+                if held.Length = 0 && jobsOf().Length > 0 then
+                    held <- jobsOf ()
+                    for job in held do (Process.Start("kill", [| "-STOP"; string job.Id |])).WaitForExit()
+                    (Process.Start("kill", [| "-HUP"; string pid |])).WaitForExit()
+                out.Contains "SIGHUP: asked the running jobs to end"
+            try
+                let code, out, err = stoppedWhen suite firstTaken "the first SIGHUP taken" 0 "HUP" 20000
+                Expect.equal code 129 (sprintf "ended by the second SIGHUP (%s%s)" out err)
+            finally
+                for job in jobsOf () do try job.Kill true with _ -> ()
+            Directory.Delete(root, true)
+            Directory.Delete(output, true)
         }
 
         test "a job whose suite stopped it and then died (a Ctrl-C, then a kill -9 of the suite) ends after its checkpoint: its watch does not send the stop again (a second SIGUSR1 ends a training job at once, without its checkpoint)" {

@@ -51,6 +51,27 @@ type RecordingRanks(world: int, localWorld: int) =
         member _.Abort(_) = ()
         member _.Dispose() = ()
 
+/// A stand-in for W = 2 ranks whose other rank gathers `peer look mine` at this rank's `look`-th
+/// all-gather of one value (from 1), `mine` being this rank's value.
+type PeerGathering(peer: int -> float -> float) =
+    let mutable looks = 0
+    member _.Looks = looks
+    interface ICollective with
+        member _.Rank = 0
+        member _.World = 2
+        member _.LocalWorld = 1
+        member _.LocalRank = 0
+        member _.AllReduceSum(_) = ()
+        member _.Broadcast(_, _) = ()
+        member _.AllGather(t) =
+            looks <- looks + 1
+            torch.cat([| t; torch.tensor([| peer looks (t.ToDouble()) |], torch.float64) |])
+        member _.Barrier() = ()
+        member _.AwaitLocalWork() = ()
+        member _.AwaitRootWork() = ()
+        member _.Abort(_) = ()
+        member _.Dispose() = ()
+
 let private hostDll = Path.Combine(AppContext.BaseDirectory, "croc-host.dll")
 
 /// `croc-host train` arguments of the tests' tiny configuration with batch 4, plus `extra`.
@@ -439,6 +460,19 @@ let tests =
             Expect.isFalse (text.Contains "step 1/") "no step was run"
             Expect.isFalse (Directory.Exists(Path.Combine(second, "run"))) "rank 1 made nothing of its own"
             for dir in [ first; second ] do Directory.Delete(dir, true)
+        }
+
+        test "the ranks' look at the run folder: a rank that sees rank 0's owner file late (a network file system's stale cache) is asked again, not refused; rank 0 unable to read back its own is refused though every rank agrees" {
+            let output = DataTests.tempDir "dp-owner-look"
+            use blind = new PeerGathering(fun _ mine -> mine)
+            let e = Expect.throwsC (fun () -> CrOC.Host.Training.Trainer.AgreeOnRunFolder(blind, output)) id
+            Expect.isTrue (e :? RanksDisagreeException) (string e)
+            Expect.stringContains e.Message "rank 0 cannot read back the run.owner" "no owner file: refused, whatever the others see"
+            File.WriteAllText(Path.Combine(output, CrOC.Host.Training.RunFolder.OwnerName), "process 1 on host since now")
+            use late = new PeerGathering(fun look mine -> if look = 1 then -1.0 else mine)
+            CrOC.Host.Training.Trainer.AgreeOnRunFolder(late, output)
+            Expect.equal late.Looks 2 "the rank that missed the file at the first look sees it at the second"
+            Directory.Delete(output, true)
         }
 
         test "ranks whose datasets differ in names only (as many images) are refused before the first step" {

@@ -226,12 +226,13 @@ let tests =
 
         test "metrics.jsonl keeps every value exactly: a warm-up lr of 4.2e-10 is not rounded to 0" {
             let output = DataTests.tempDir "metrics-exact"
-            do
-                use log = new MetricsLog(output, 0L, false)
-                log.Write(1L, readOnlyDict [ "lr", 4.2e-10; "loss", 1.0 / 3.0 ])
+            use log = new MetricsLog(output, 0L, false)
+            log.Write(1L, readOnlyDict [ "lr", 4.2e-10; "loss", 1.0 / 3.0 ])
+            // read while the log is open: each record is on disk once written (a run killed later keeps it)
             let record = JsonDocument.Parse(File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).[0]).RootElement
             Expect.equal (record.GetProperty("lr").GetDouble()) 4.2e-10 "lr"
             Expect.equal (record.GetProperty("loss").GetDouble()) (1.0 / 3.0) "loss, to the last bit"
+            log.Dispose()
             Directory.Delete(output, true)
         }
 
@@ -260,7 +261,9 @@ let tests =
             let output = DataTests.tempDir "metrics-not-regular"
             let path = Path.Combine(output, "metrics.jsonl")
             for make, says in [ (fun () -> makeFifo path), "is no regular file"
-                                (fun () -> File.CreateSymbolicLink(path, "/dev/zero") |> ignore), "reads past its length" ] do
+                                (fun () -> File.CreateSymbolicLink(path, "/dev/zero") |> ignore), "reads past its length"
+                                // a folder is there, not missing, and the refusal gives the system's reason
+                                (fun () -> Directory.CreateDirectory path |> ignore), "(Is a directory)" ] do
                 make ()
                 let reading = Threading.Tasks.Task.Run(fun () -> MetricsLog.TrainingSeconds output)
                 let finished = try reading.Wait(TimeSpan.FromSeconds 20.0) with :? AggregateException -> true
@@ -268,7 +271,7 @@ let tests =
                 let e = present (present reading.Exception).InnerException
                 Expect.isTrue (e :? CrOC.Host.CommandLine.OutputException) (sprintf "%s: a refusal of the output, exit 2 (%O)" says e)
                 Expect.stringContains e.Message says "says why"
-                File.Delete path
+                if Directory.Exists path then Directory.Delete path else File.Delete path
             // no file at all is said as such, not as "no regular file (a FIFO or a socket?)"
             let e = Expect.throwsC (fun () -> MetricsLog.TrainingSeconds output |> ignore) id
             Expect.isTrue (e :? FileNotFoundException) (string e)
