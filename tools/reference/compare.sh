@@ -45,6 +45,17 @@ if [[ $core == Prescott ]]; then
         echo "compare.sh: OpenBLAS does not know this CPU model (it took Prescott); PyTorch runs with OPENBLAS_CORETYPE=$forced (OpenBLAS: $core)" >&2
     fi
 fi
+run() { # name, command...
+    local name=$1; shift
+    echo "  $name" >&2
+    local out
+    # a failed run stops the comparison at once, naming it (a command substitution hides its status from set -e)
+    out=$("$@") || { echo "compare.sh: '$name' failed (exit $?)" >&2; exit 1; }
+    echo "$name	$(tail -n 1 <<< "$out")" >> "$results"
+}
+bench() { # binary, precision: one `croc-host bench` of the official step
+    "$1" bench --preset official --batch "$batch" --repeats "$repeats" --no-data --precision "$2" --json
+}
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
     for precision in ${CROC_PRECISIONS:-fp32 bf16}; do
