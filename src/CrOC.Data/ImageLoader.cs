@@ -4,7 +4,11 @@ using TorchSharp;
 
 namespace CrOC.Data;
 
-public sealed record LoaderOptions(int Batch, int Workers = 2, int Prefetch = 4, long Seed = 0, int Rank = 0, int World = 1);
+public sealed record LoaderOptions(int Batch, int Workers = 2, int Prefetch = 4, long Seed = 0, int Rank = 0, int World = 1)
+{
+    /// <summary>The batches train's loader (and bench-data's, timing it) holds ready with <paramref name="workers"/> workers.</summary>
+    public static int PrefetchFor(int workers) => System.Math.Max(2, 2 * workers);
+}
 
 /// <summary>A batch as CPU tensors, ready for CrOC.Math. Rows are view-major: the first B rows of
 /// <see cref="Globals"/> are view 1, the next B view 2 (the teacher's and student's input).</summary>

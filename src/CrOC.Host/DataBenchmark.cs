@@ -90,9 +90,6 @@ public static class DataBenchmark
         }
     }
 
-    /// <summary>The batches a loader with <paramref name="workers"/> workers may hold ready.</summary>
-    static int Prefetch(int workers) => System.Math.Max(2, 2 * workers);
-
     /// <summary>Refuses, before any work, views that cannot fit in memory (the kernel ended such a run
     /// without a word: --size 4096 --batch 4 peaked at 16.8 GB). Peak resident memory measured at about
     /// 4 × (prefetch + workers) batches of views, each image's two views 2 × 3 × S² float32 (Emerald Rapids
@@ -100,7 +97,7 @@ public static class DataBenchmark
     static void CheckMemory(int size, int batch, int workers)
     {
         double views = 2.0 * 3 * size * (double)size * sizeof(float) * batch;
-        double bytes = 4.0 * (Prefetch(workers) + System.Math.Max(1, workers)) * views;
+        double bytes = 4.0 * (LoaderOptions.PrefetchFor(workers) + System.Math.Max(1, workers)) * views;
         MemoryFit.CheckBytes(bytes, $"--size {size} views of --batch {batch} images with {workers} worker(s)", "use a smaller --size or --batch, or fewer --workers", share: MemoryFit.PassShare);
     }
 
@@ -110,7 +107,7 @@ public static class DataBenchmark
         int images = 0;
         for (int run = -1; run < 3; run++) // run −1 warms up (the JIT's optimised code, the file cache), untimed
         {
-            var loader = new ImageLoader(files, spec, new LoaderOptions(batch, workers, Prefetch(workers), Seed: run), warn: warn);
+            var loader = new ImageLoader(files, spec, new LoaderOptions(batch, workers, LoaderOptions.PrefetchFor(workers), Seed: run), warn: warn);
             var watch = Stopwatch.StartNew();
             images = 0;
             foreach (var b in Enumerable.Range(0, int.MaxValue).SelectMany(epoch => loader.Epoch(epoch)).Take(batches)) { images += b.Indices.Length; b.Dispose(); } // past one epoch: --batches 300 of 64 images timed 8 once

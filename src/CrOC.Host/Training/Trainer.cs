@@ -55,7 +55,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         var croc = CrocSetup.Croc(config);
         if (ranks.IsRoot) foreach (var warning in config.Warnings()) log(warning);
         var spec = MultiCropSpec.Croc(config.ImageSize, config.Patch, config.MinScale);
-        var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, System.Math.Max(2, 2 * config.Workers), config.Seed, ranks.Rank, ranks.World), warn: line => (dataWarning ?? log)($"croc-data: {line}"));
+        var loader = new ImageLoader(files, spec, new LoaderOptions(config.Batch, config.Workers, LoaderOptions.PrefetchFor(config.Workers), config.Seed, ranks.Rank, ranks.World), warn: line => (dataWarning ?? log)($"croc-data: {line}"));
         int itersPerEpoch = loader.BatchesPerEpoch / config.Accum;
         if (itersPerEpoch == 0) throw new ConfigException($"{Counted.Of(files.Count, "image gives", "images give")} no optimiser step per epoch with --batch {config.Batch} --accum {config.Accum} on {Counted.Of(ranks.World, "process", "processes")}", everyRank: false); // this rank's dataset
         long totalSteps = (long)config.Epochs * itersPerEpoch;
