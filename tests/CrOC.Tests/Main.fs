@@ -30,6 +30,7 @@ let all =
         SignalStackTests.tests
         ApiTableTests.tests
         LayeringTests.tests
+        CompareScriptTests.tests
     ]
 
 /// Writes through to `inner`, without ANSI escape sequences (Expecto's logger emits colour resets

@@ -6,11 +6,19 @@
 #   needs: apt-get update && apt-get install --no-install-recommends python3-torch libopenblas0-openmp
 #   usage: tools/reference/compare.sh [batch=8] [repeats=5] [rounds=3]
 #   CROC_BEFORE=/path/to/croc-host adds that binary's fp32 and bf16 steps (an A/B of a change).
+#   CROC_HOST=/path/to/croc-host times that binary instead of building this checkout's.
+#   CROC_PYTHON=/path/to/python3 runs PyTorch and the table with that interpreter (default
+#   /usr/bin/python3, Debian's, the one python3-torch installs for).
 #   CROC_PRECISIONS="fp32" times fp32 only (bf16 autocast on a CPU without bf16 instructions is
 #   emulated and takes minutes per step); default "fp32 bf16".
 #   On CPUs that are not Intel's, ours also runs in fp32 with CROC_MKL_VENDOR_CHECK=keep, which
 #   shows what answering MKL's vendor check buys (see src/CrOC.Host/Runtime/MklVendorCheck.cs).
 set -euo pipefail
+# the paths given are the caller's, read before the cd below (a bare name stays a command of PATH)
+from_caller() { if [[ $1 == */* && $1 != /* ]]; then echo "$PWD/$1"; else echo "$1"; fi; }
+for name in CROC_HOST CROC_PYTHON CROC_BEFORE; do
+    [[ -n ${!name:-} ]] && printf -v "$name" '%s' "$(from_caller "${!name}")"
+done
 cd "$(dirname "$0")/../.."
 batch=${1:-8}
 repeats=${2:-5}
@@ -18,8 +26,13 @@ rounds=${3:-3}
 build_log=$(mktemp)
 results=$(mktemp)
 trap 'rm -f "$build_log" "$results"' EXIT
-dotnet build src/CrOC.Host -c Release -v q > "$build_log" || { cat "$build_log" >&2; echo "compare.sh: the build failed" >&2; exit 1; }
-host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
+if [[ -n ${CROC_HOST:-} ]]; then
+    host=$CROC_HOST
+else
+    dotnet build src/CrOC.Host -c Release -v q > "$build_log" || { cat "$build_log" >&2; echo "compare.sh: the build failed" >&2; exit 1; }
+    host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
+fi
+python=${CROC_PYTHON:-/usr/bin/python3}
 # PyTorch's OpenBLAS, with the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (they slow it down).
 # It picks its kernels by CPU model, and a model newer than the library falls back to Prescott (SSE3,
 # about a quarter of the AVX-512 rate): such a CPU is given the kernels of its instruction set, so
@@ -27,7 +40,7 @@ host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
 pytorch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 openblas_core() { # the kernels OpenBLAS takes under pytorch_env (it names them at load with OPENBLAS_VERBOSE=2)
     local probe
-    probe=$("${pytorch_env[@]}" OPENBLAS_VERBOSE=2 /usr/bin/python3 -c 'import torch' 2>&1) \
+    probe=$("${pytorch_env[@]}" OPENBLAS_VERBOSE=2 "$python" -c 'import torch' 2>&1) \
         || { echo "compare.sh: PyTorch does not import (the README names the apt packages): $probe" >&2; exit 1; }
     sed -n '/^Core: /{s///p;q}' <<< "$probe"
 }
@@ -60,7 +73,7 @@ for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds" >&2
     for precision in ${CROC_PRECISIONS:-fp32 bf16}; do
         run "CrOC.NET $precision" bench "$host" "$precision"
-        run "PyTorch $precision" "${pytorch_env[@]}" /usr/bin/python3 tools/reference/step.py \
+        run "PyTorch $precision" "${pytorch_env[@]}" "$python" tools/reference/step.py \
             --batch "$batch" --repeats "$repeats" --threads 2 --precision "$precision"
         if [[ $precision == fp32 ]] && ! grep -q GenuineIntel /proc/cpuinfo; then
             CROC_MKL_VENDOR_CHECK=keep run "CrOC.NET fp32, MKL vendor check kept" bench "$host" fp32
@@ -71,7 +84,7 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-python3 - "$results" "$cpu" "$rounds" "${core:-unknown}" <<'PY'
+"$python" - "$results" "$cpu" "$rounds" "${core:-unknown}" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):

@@ -384,19 +384,20 @@ let tests =
             Directory.Delete(dir, true)
         }
 
-        test "the process count of a launch is read from Open MPI's, PMI's (MPICH, srun --mpi=pmi2) or, under PMIx, Slurm's step variables; a Slurm step alone is no launch" {
+        test "the process count of a launch is read from Open MPI's, PMI's (MPICH, srun --mpi=pmi2) or, under PMIx, Slurm's step variables; a Slurm step alone is no launch; a PMI-only launch of train or bench is refused" {
             let dir = DataTests.tempDir "dp-launchers"
-            let export (env: (string * string) list) =
+            let launched (args: string list) (env: (string * string) list) =
                 let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
-                for a in [ hostDll; "export"; "--weights"; Path.Combine(dir, "absent.safetensors"); "--output"; Path.Combine(dir, "out", "bb") ] do info.ArgumentList.Add a
+                for a in hostDll :: args do info.ArgumentList.Add a
                 for name, value in env do info.Environment.[name] <- value
                 use p = present (Process.Start info)
                 let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
                 if not (p.WaitForExit 120_000) then
                     p.Kill true
-                    failtest "export did not end within 120 s"
+                    failtest $"{args.Head} did not end within 120 s"
                 p.WaitForExit()
                 p.ExitCode, out.Result + err.Result
+            let export = launched [ "export"; "--weights"; Path.Combine(dir, "absent.safetensors"); "--output"; Path.Combine(dir, "out", "bb") ]
             for env, said in [ [ "OMPI_COMM_WORLD_SIZE", "2"; "OMPI_COMM_WORLD_RANK", "1" ], "mpirun started 2 copies of it (rank 1/2)"
                                [ "PMI_SIZE", "3"; "PMI_RANK", "2" ], "mpirun started 3 copies of it (rank 2/3)"
                                [ "PMIX_RANK", "1"; "SLURM_STEP_NUM_TASKS", "4"; "SLURM_NTASKS", "1" ], "mpirun started 4 copies of it (rank 1/4)" ] do
@@ -406,6 +407,11 @@ let tests =
             let code, text = export [ "SLURM_STEP_NUM_TASKS", "4"; "SLURM_NTASKS", "4" ] // an sbatch script's step, no MPI launch
             Expect.equal code 2 text
             Expect.isFalse (text.Contains "runs as one process") (sprintf "a Slurm step without PMIx goes on to the command's own checks (the weights file is absent):\n%s" text)
+            // MPICH's mpiexec or srun --mpi=pmi2 set PMI's variables only: each copy of train would train alone into one run folder
+            for args in [ [ "train"; "--output"; Path.Combine(dir, "out", "run") ]; [ "bench"; "--batch"; "1"; "--repeats"; "1" ] ] do
+                let code, text = launched args [ "PMI_SIZE", "2"; "PMI_RANK", "1" ]
+                Expect.equal code 2 (sprintf "%s: bad input:\n%s" args.Head text)
+                Expect.stringContains text $"croc-host {args.Head}: runs data-parallel under Open MPI's launch only (mpirun, or srun --mpi=pmix), and a PMI launcher (MPICH's mpiexec, srun --mpi=pmi2) started 2 copies of it (rank 1/2)" "says why"
             Expect.isFalse (Directory.Exists(Path.Combine(dir, "out"))) "nothing made"
             Directory.Delete(dir, true)
         }
