@@ -11,6 +11,7 @@ catch (Exception e) // outside the command's report: an assembly that did not lo
 
 static int Start(string[] args)
 {
+    CrOC.Host.Distributed.LauncherTerminal.KeepPlain(); // under mpirun: no terminal sequence in the forwarded output
     TolerantConsole.Install();            // a closed or full standard output loses lines, not the command
     if (WorkingFolder.Gone() is { } gone) // before libtorch's MKL fails on it with a misleading line
     {

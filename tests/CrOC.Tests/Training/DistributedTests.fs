@@ -363,7 +363,7 @@ let tests =
                     Expect.equal (printed "F2" step) (printed "F2" expected) (sprintf "%d nodes at %g B/s, %g s latency" nodes bandwidth latency)
         }
 
-        test "a command that runs as one process is refused under mpirun -np 2 before any work (two exports raced for one set of files; evaluations did the work twice)" {
+        test "a command that runs as one process is refused under mpirun -np 2 before any work (two exports raced for one set of files; evaluations did the work twice); under -np 1 it runs, with no terminal sequence in mpirun's output" {
             let dir = DataTests.tempDir "dp-single"
             let export = [ "export"; "--weights"; Path.Combine(dir, "absent.safetensors"); "--output"; Path.Combine(dir, "out", "bb") ]
             let code, text = mpirun 2 export |> finish 120
@@ -377,8 +377,10 @@ let tests =
             let code, text = mpirun 2 [ "export"; "--help" ] |> finish 120
             Expect.equal code 0 (sprintf "--help is answered:\n%s" text)
             let benchVit = [ "bench-vit"; "--arch"; "tiny"; "--size"; "32"; "--batch"; "1"; "--repeats"; "1" ]
-            let code, text = mpirun 1 benchVit |> finish 120
+            // TERM set, as in a terminal: the rank's standard output is mpirun's pseudo-terminal
+            let code, text = mpirunWith [ "TERM", "xterm" ] 1 benchVit |> finish 120
             Expect.equal code 0 (sprintf "a one-process command under mpirun -np 1 runs:\n%s" text)
+            Expect.isFalse (text.Contains '\u001b') (sprintf "no terminal sequence (.NET's keypad mode, ESC[?1h ESC=) in mpirun's output:\n%s" text)
             let code, text = mpirun 2 benchVit |> finish 120
             Expect.equal code 2 (sprintf "and under -np 2 is refused:\n%s" text)
             Directory.Delete(dir, true)
