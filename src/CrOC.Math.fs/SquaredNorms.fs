@@ -1,7 +1,7 @@
 /// Sums of squares of many float32 CPU buffers in one parallel pass (issue 16): the per-tensor
 /// gradient norms of clipping, where one `norm()` per tensor (~200 of them) costs a kernel launch,
 /// a thread fork and a host read each (31–36 ms for 46 M gradients on Zen 3; this pass 21–25 ms,
-/// where one read of them takes 18: the VM reads memory at ≈ 12 GB/s).
+/// where one read of them takes 18: the VM reads memory at ≈ 10 GB/s).
 /// Accumulates in float64 (per vector lane, then across lanes and chunks): at least as accurate as
 /// libtorch's float32 cascade sum.
 module CrOC.Math.SquaredNorms

@@ -100,19 +100,30 @@ let private withConsole (get: unit -> IO.TextWriter) (set: IO.TextWriter -> unit
 let withStdout f = withConsole (fun () -> Console.Out) Console.SetOut f
 let withStderr f = withConsole (fun () -> Console.Error) Console.SetError f
 
-/// `dotnet dll args` in its own process (a native crash shows as its exit code): exit code,
-/// stdout, stderr; killed after `seconds`.
-let dotnetProcess (dll: string) (seconds: int) (args: string list) =
-    let info = System.Diagnostics.ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
-    for a in dll :: args do info.ArgumentList.Add a
+/// `program args` in the folder `workDir` ("" for this process's) with `env` changed (a value of null
+/// removes the variable; the rest is this process's environment), standard output and error captured:
+/// exit code, stdout, stderr; killed after `seconds`.
+let runProcessIn (workDir: string) (program: string) (args: string list) (env: (string * string | null) list) (seconds: int) =
+    let info = System.Diagnostics.ProcessStartInfo(program, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workDir)
+    for a in args do info.ArgumentList.Add a
+    for name, value in env do
+        match value with
+        | null -> info.Environment.Remove name |> ignore
+        | v -> info.Environment.[name] <- v
     use p = present (System.Diagnostics.Process.Start info)
     let out = p.StandardOutput.ReadToEndAsync()
     let err = p.StandardError.ReadToEndAsync()
     if not (p.WaitForExit(seconds * 1000)) then
         p.Kill true
-        failwithf "%s %s did not end within %d s" (IO.Path.GetFileName dll) (String.Join(" ", args)) seconds
+        failwithf "%s %s did not end within %d s" program (String.Join(" ", args)) seconds
     p.WaitForExit()
     p.ExitCode, out.Result, err.Result
+
+let runProcess = runProcessIn ""
+
+/// `dotnet dll args` in its own process (a native crash shows as its exit code): exit code,
+/// stdout, stderr; killed after `seconds`.
+let dotnetProcess (dll: string) (seconds: int) (args: string list) = runProcess "dotnet" (dll :: args) [] seconds
 
 /// Closed-form patch centres (CrOC.Data.PatchPositions) of a crop resized to side·patch pixels,
 /// as a flat float64 array of (x, y) pairs in token order.

@@ -9,6 +9,7 @@
 #   CROC_HOST=/path/to/croc-host times that binary instead of building this checkout's.
 #   CROC_PYTHON=/path/to/python3 runs PyTorch and the table with that interpreter (default
 #   /usr/bin/python3, Debian's, the one python3-torch installs for).
+#   Paths are the caller's (relative ones too); a name without / is looked up in PATH.
 #   CROC_PRECISIONS="fp32" times fp32 only (bf16 autocast on a CPU without bf16 instructions is
 #   emulated and takes minutes per step); default "fp32 bf16".
 #   On CPUs that are not Intel's, ours also runs in fp32 with CROC_MKL_VENDOR_CHECK=keep, which
@@ -33,6 +34,9 @@ else
     host=src/CrOC.Host/bin/Release/net10.0/linux-x64/croc-host
 fi
 python=${CROC_PYTHON:-/usr/bin/python3}
+for binary in "$host" ${CROC_BEFORE:+"$CROC_BEFORE"}; do # said now, not after the first runs
+    command -v "$binary" > /dev/null || { echo "compare.sh: '$binary' is no executable croc-host" >&2; exit 1; }
+done
 # PyTorch's OpenBLAS, with the machine's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (they slow it down).
 # It picks its kernels by CPU model, and a model newer than the library falls back to Prescott (SSE3,
 # about a quarter of the AVX-512 rate): such a CPU is given the kernels of its instruction set, so
@@ -83,8 +87,9 @@ for round in $(seq 1 "$rounds"); do
         fi
     done
 done
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-"$python" - "$results" "$cpu" "$rounds" "${core:-unknown}" <<'PY'
+# the CPU's name (lscpu's, else the kernel's; a pipe cut short is no failure of the measurement)
+cpu=$({ lscpu 2> /dev/null || cat /proc/cpuinfo; } | sed -n '/^[Mm]odel name[[:space:]]*: */{s///p;q}') || true
+"$python" - "$results" "${cpu:-an unnamed CPU}" "$rounds" "${core:-unknown}" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):

@@ -9,13 +9,19 @@ public static class Collectives
     /// <summary>Variables an MPI launcher sets in each process it starts (Open MPI's mpirun, PMIx launchers such as srun).</summary>
     static readonly string[] LauncherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK"];
 
+    /// <summary>The rank a launcher gives each process it starts: Open MPI's, PMIx's, PMI's (in that order of trust).</summary>
+    static readonly string[] RankVariables = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"];
+
+    /// <summary>Whether a launcher (Open MPI's, PMIx's, PMI's, one process or several) started this process.</summary>
+    public static bool StartedByLauncher => RankVariables.Any(v => Environment.GetEnvironmentVariable(v) is not null);
+
     /// <summary>"rank R/W" as the launcher numbers this process (Open MPI's, else PMIx's, else PMI's variables; W
     /// Open MPI's, else the count <see cref="LaunchedProcesses"/> reads), known before MPI_Init: the same as MPI's rank
     /// and size once it returns.</summary>
     public static string LauncherRank()
     {
         string? Variable(string name) => Environment.GetEnvironmentVariable(name);
-        var rank = Variable("OMPI_COMM_WORLD_RANK") ?? Variable("PMIX_RANK") ?? Variable("PMI_RANK") ?? "?";
+        var rank = RankVariables.Select(Variable).FirstOrDefault(v => v is not null) ?? "?";
         var size = Variable("OMPI_COMM_WORLD_SIZE") ?? (LaunchedProcesses() is var n and > 1 ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) : null);
         return size is not null ? $"rank {rank}/{size}" : $"rank {rank}";
     }

@@ -10,7 +10,7 @@ public static class LauncherTerminal
     /// first write, which is when the console reads TERM.</summary>
     public static void KeepPlain()
     {
-        if (Environment.GetEnvironmentVariables().Keys.Cast<string>().Any(Collectives.IsLauncherVariable))
+        if (Collectives.StartedByLauncher)
             Environment.SetEnvironmentVariable("TERM", null);
     }
 }

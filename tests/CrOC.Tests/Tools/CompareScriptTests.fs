@@ -2,11 +2,10 @@
 /// CROC_HOST): every configuration once a round, interleaved, with its arguments and environment;
 /// the table's medians and ratios; a failed run or a PyTorch that does not import stopping it with
 /// one line. The timings themselves need PyTorch, which CI does not install; this checks what the
-/// script does with them (it once stopped at its first run for months of commits unnoticed).
+/// script does with them (it once stopped at its first run, unnoticed for 11 commits).
 module CrOC.Tests.CompareScriptTests
 
 open System
-open System.Diagnostics
 open System.IO
 open Expecto
 open TestUtil
@@ -59,11 +58,12 @@ let private values =
 
 let private intel = lazy (File.ReadAllText "/proc/cpuinfo").Contains "GenuineIntel"
 
-/// The stand-ins' folder: python, croc-host, croc-host-before, values/, an empty calls log.
+/// The stand-ins' folder: python, croc-host, croc-host-before, values/, an empty calls log, and
+/// stand-ins/lscpu, an lscpu that is not there (exit 127).
 let private standIns () =
     let dir = scratchPath "compare-sh" ""
     for sub in [ "values"; "stand-ins" ] do Directory.CreateDirectory(Path.Combine(dir, sub)) |> ignore
-    for name, text in [ "python", python; "croc-host", host; "croc-host-before", host ] do
+    for name, text in [ "python", python; "croc-host", host; "croc-host-before", host; "stand-ins/lscpu", "#!/bin/sh\nexit 127\n" ] do
         let path = Path.Combine(dir, name)
         File.WriteAllText(path, text)
         File.SetUnixFileMode(path, UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute)
@@ -72,25 +72,18 @@ let private standIns () =
     File.WriteAllText(Path.Combine(dir, "calls"), "")
     dir
 
-/// compare.sh ARGS with the stand-ins and `env STAND-INS' FOLDER` added to this process's environment
-/// (a value of null removes the variable): exit code, standard output, standard error, the stand-ins' calls.
+/// compare.sh ARGS, started in the stand-ins' folder with `env STAND-INS' FOLDER` over the defaults
+/// below (a value of null removes the variable): exit code, standard output, standard error, the stand-ins' calls.
 let private compare (args: string list) (env: string -> (string * string | null) list) =
     let dir = standIns ()
-    let info = ProcessStartInfo("bash", RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir)
-    for a in script () :: args do info.ArgumentList.Add a
-    // the stand-ins by paths relative to the caller's folder, which the script leaves for the repository's
-    for key, value in [ "CROC_HOST", "./croc-host"; "CROC_PYTHON", "stand-ins/../python"
-                        "STANDIN_DIR", dir; "STANDIN_CORE", "Haswell" ] do
-        info.Environment.[key] <- value
-    for key, value in env dir do
-        match value with
-        | null -> info.Environment.Remove key |> ignore
-        | v -> info.Environment.[key] <- v
-    use p = present (Process.Start info)
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEndAsync()
-    if not (p.WaitForExit 60_000) then p.Kill true; failwith "compare.sh did not end in 60 s"
-    p.ExitCode, out.Result, err.Result, File.ReadAllLines(Path.Combine(dir, "calls")) |> List.ofArray
+    let defaults: (string * string | null) list =
+        [ // the stand-ins by paths relative to the caller's folder, which the script leaves for the repository's
+          "CROC_HOST", "./croc-host"; "CROC_PYTHON", "stand-ins/../python"
+          "STANDIN_DIR", dir; "STANDIN_CORE", "Haswell"
+          // a decimal comma would reach the stand-ins' numbers; a vendor check kept would reach every run
+          "LC_ALL", "C"; "CROC_MKL_VENDOR_CHECK", null ]
+    let code, out, err = runProcessIn dir "bash" (script () :: args) (defaults @ env dir) 60
+    code, out, err, File.ReadAllLines(Path.Combine(dir, "calls")) |> List.ofArray
 
 let private keys (calls: string list) = calls |> List.map (fun c -> c.Split(' ').[0])
 
@@ -99,7 +92,7 @@ let tests =
         testCase "runs every configuration once a round, interleaved (CROC_BEFORE's after ours), and tables their medians and ratios" <| fun () ->
             let code, out, err, calls =
                 compare [ "8"; "2"; "3" ] (fun dir ->
-                    [ "CROC_BEFORE", Path.Combine(dir, "croc-host-before"); "CROC_PRECISIONS", null
+                    [ "CROC_HOST", Path.Combine(dir, "croc-host"); "CROC_BEFORE", "./croc-host-before"; "CROC_PRECISIONS", null
                       "OPENBLAS_CORETYPE", "Zen"; "OPENBLAS_L2_SIZE", "123" ])
             Expect.equal code 0 $"exit code; stderr: {err}"
             let round =
@@ -124,19 +117,22 @@ let tests =
             Expect.equal (lines |> Array.filter (fun l -> l.StartsWith "| CrOC.NET fp32, MKL vendor check kept |") |> Array.length)
                 (if intel.Value then 0 else 1) "MKL's vendor check kept: a row on CPUs that are not Intel's only"
 
-        testCase "a CPU OpenBLAS does not know gets the kernels of its instruction set for PyTorch" <| fun () ->
+        testCase "a CPU OpenBLAS does not know gets the kernels of its instruction set for PyTorch; a missing lscpu loses no table" <| fun () ->
             let flags =
                 File.ReadLines "/proc/cpuinfo" |> Seq.find (fun l -> l.StartsWith "flags") |> fun l -> l.Split(' ') |> Set.ofArray
             let expected =
                 if flags.Contains "avx512f" then (if flags.Contains "avx512_bf16" then "Cooperlake" else "SkylakeX")
                 elif flags.Contains "avx2" then "Haswell" else "Prescott"
             let code, out, err, calls =
-                compare [ "8"; "1"; "1" ] (fun _ -> [ "STANDIN_CORE", "Prescott"; "CROC_PRECISIONS", "fp32"; "CROC_BEFORE", null ])
-            Expect.equal code 0 $"exit code; stderr: {err}"
+                compare [ "8"; "1"; "1" ] (fun dir ->
+                    [ "STANDIN_CORE", "Prescott"; "CROC_PRECISIONS", "fp32"; "CROC_BEFORE", null
+                      "PATH", Path.Combine(dir, "stand-ins") + ":" + Environment.GetEnvironmentVariable "PATH" ])
+            Expect.equal code 0 $"exit code (without lscpu too: the CPU's name from /proc/cpuinfo); stderr: {err}"
             Expect.stringEnds (out.Split('\n', StringSplitOptions.RemoveEmptyEntries).[0]) $"PyTorch's OpenBLAS kernels: {expected}" "the table names the kernels"
             if expected <> "Prescott" then
                 Expect.stringContains err $"PyTorch runs with OPENBLAS_CORETYPE={expected} (OpenBLAS: {expected})" "the forced kernels, said"
-            Expect.contains calls $"pytorch-fp32 --batch 8 --repeats 1 --threads 2 --precision fp32 | OPENBLAS_CORETYPE={expected} OPENBLAS_L2_SIZE=unset" "step.py ran with them"
+            let given = if expected = "Prescott" then "unset" else expected // a CPU without AVX2 keeps OpenBLAS's choice
+            Expect.contains calls $"pytorch-fp32 --batch 8 --repeats 1 --threads 2 --precision fp32 | OPENBLAS_CORETYPE={given} OPENBLAS_L2_SIZE=unset" "step.py ran with them"
             Expect.isFalse (calls |> List.exists (fun c -> c.Contains "bf16")) "CROC_PRECISIONS=fp32: no bf16 run"
             Expect.isFalse (calls |> List.exists (fun c -> c.StartsWith "croc-host-before")) "no CROC_BEFORE: no run of another binary"
 
@@ -146,6 +142,14 @@ let tests =
             Expect.equal (err.TrimEnd().Split('\n') |> Array.last) "compare.sh: 'CrOC.NET bf16' failed (exit 3)" "the last line"
             Expect.equal out "" "no table"
             Expect.equal (keys calls |> List.last) "croc-host-bf16" "nothing ran after the failed run"
+
+        testCase "a croc-host that is not there is said before any run" <| fun () ->
+            for variable in [ "CROC_HOST"; "CROC_BEFORE" ] do
+                let code, out, err, calls = compare [] (fun _ -> [ variable, "./absent/croc-host" ])
+                Expect.equal code 1 $"{variable}: exit code"
+                Expect.stringEnds (err.TrimEnd()) "/absent/croc-host' is no executable croc-host" $"{variable}: the line"
+                Expect.equal out "" $"{variable}: no table"
+                Expect.isEmpty calls $"{variable}: no run"
 
         testCase "a PyTorch that does not import is said before any run" <| fun () ->
             let code, out, err, calls = compare [] (fun _ -> [ "STANDIN_NO_TORCH", "1" ])

@@ -388,17 +388,14 @@ let tests =
 
         test "the process count of a launch is read from Open MPI's, PMI's (MPICH, srun --mpi=pmi2) or, under PMIx, Slurm's step variables; a Slurm step alone is no launch; a PMI-only launch of train or bench is refused" {
             let dir = DataTests.tempDir "dp-launchers"
+            // each case's launcher variables alone (none inherited from a launch the suite itself may run in)
+            let inherited =
+                Environment.GetEnvironmentVariables().Keys |> Seq.cast<string>
+                |> Seq.filter (fun name -> Collectives.IsLauncherVariable name || name.StartsWith "SLURM_")
+                |> Seq.map (fun name -> name, (null: string | null)) |> List.ofSeq
             let launched (args: string list) (env: (string * string) list) =
-                let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
-                for a in hostDll :: args do info.ArgumentList.Add a
-                for name, value in env do info.Environment.[name] <- value
-                use p = present (Process.Start info)
-                let out, err = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
-                if not (p.WaitForExit 120_000) then
-                    p.Kill true
-                    failtest $"{args.Head} did not end within 120 s"
-                p.WaitForExit()
-                p.ExitCode, out.Result + err.Result
+                let code, out, err = runProcess "dotnet" (hostDll :: args) (inherited @ (env |> List.map (fun (n, v) -> n, (v: string | null)))) 120
+                code, out + err
             let export = launched [ "export"; "--weights"; Path.Combine(dir, "absent.safetensors"); "--output"; Path.Combine(dir, "out", "bb") ]
             for env, said in [ [ "OMPI_COMM_WORLD_SIZE", "2"; "OMPI_COMM_WORLD_RANK", "1" ], "mpirun started 2 copies of it (rank 1/2)"
                                [ "PMI_SIZE", "3"; "PMI_RANK", "2" ], "mpirun started 3 copies of it (rank 2/3)"
