@@ -6,6 +6,7 @@ using CrOC.Host.Distributed;
 using CrOC.Math;
 using TorchSharp;
 using CrOC.Host.Runtime;
+using CrOC.Host.Weights;
 
 namespace CrOC.Host.Training;
 
@@ -72,7 +73,7 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
         }
         else if (ranks.IsRoot && Checkpoints.List(config.Output).Count > 0)
             throw new OutputException($"every checkpoint of the run in '{config.Output}' was refused (reasons above): its checkpoints and records are as they were (train.log notes this attempt); choose another --output, or {owned!.StartAnew}");
-        StartTogether(state, dataset, totalSteps);
+        StartTogether(state, dataset, totalSteps, lastCheckpoint);
         if (state.Step >= totalSteps) // the finished run's records stay as they are
         {
             log(state.Step > totalSteps
@@ -226,13 +227,16 @@ public sealed class Trainer(TrainConfig config, Action<string> log, ICollective?
     }
 
     /// <summary>All ranks continue from the same step with rank 0's weights and centres (the
-    /// optimiser moments, read from the same checkpoint or zero, agree already), after checking
-    /// that they will run the same steps (the same dataset — its size, then its list of names — and
-    /// the same schedule; the configuration was agreed on as the ranks started).</summary>
-    void StartTogether(TrainingState state, DatasetIdentity dataset, long totalSteps)
+    /// optimiser moments, read from the same checkpoint — its SHA-256 agreed on — or zero, agree
+    /// already), after checking that they will run the same steps (the same dataset — its size, then
+    /// its list of names — and the same schedule; the configuration was agreed on as the ranks started).</summary>
+    void StartTogether(TrainingState state, DatasetIdentity dataset, long totalSteps, string? restored)
     {
         if (ranks.World == 1) return;
-        ranks.Agree("the step to resume from", state.Step, $"the run folder {config.Output} must be one shared folder that every process sees");
+        string sharedFolder = $"the run folder {config.Output} must be one shared folder that every process sees";
+        ranks.Agree("the step to resume from", state.Step, sharedFolder);
+        // a stale cache may show an earlier run's checkpoint of that step (after --move-aside): its moments are not broadcast
+        ranks.Agree("the checkpoint resumed from (its SHA-256)", restored is null ? -1.0 : StableHash.Of(Safetensors.ReadMetadata(restored).GetValueOrDefault(Safetensors.ChecksumKey, "")), sharedFolder, showValues: false);
         ranks.Agree("the number of training images", dataset.Images, "every machine needs the same dataset at the same path");
         ranks.Agree("the training images (as many, but of other names, or order, or archive member sizes)", dataset.Fingerprint, "every machine needs the same dataset at the same path", showValues: false);
         ranks.Agree("the number of steps", totalSteps, "every process needs the same options");

@@ -200,6 +200,8 @@ let tests =
             Expect.notEqual (order.Indices(4L, 1L)) (order.Indices(4L, 2L)) "reshuffled per epoch"
             Expect.equal order.BatchesPerEpoch 12 "103 / 8 = 12 full batches"
             let shards = [ for r in 0 .. 2 -> EpochOrder(103, 8, r, 3) ]
+            for rank, world in [ 3, 3; -1, 3; 0, 0 ] do
+                Expect.throwsT<ArgumentException> (fun () -> EpochOrder(103, 8, rank, world).Indices(4L, 1L) |> ignore) (sprintf "no rank %d of world %d" rank world)
             Expect.equal shards.[0].BatchesPerEpoch 4 "103 / 24 = 4 global batches"
             let all = shards |> List.map (fun s -> s.Indices(4L, 1L)) |> Array.concat
             Expect.equal all.Length 96 "4 × 3 × 8"

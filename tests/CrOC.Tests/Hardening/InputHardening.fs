@@ -430,6 +430,7 @@ let tests =
                   2, [ "bench-allreduce"; "--sizes"; "8,8" ], "--sizes must be distinct" // a bandwidth of 1e9 GB/s from one size once
                   2, [ "bench-allreduce"; "--sizes"; "0.000001,0.000002" ], "--sizes needs two different sizes at least (the latency comes from the smallest, the bandwidth from the largest), got 1E-06,2E-06 (each rounds down to 1 whole float32 element(s) of 4 bytes, one at least)" // both one element, which went unsaid
                   2, [ "bench-allreduce"; "--sizes"; "1,1.000001" ], "got 1,1.000001 (each rounds down to 250000 whole float32 element(s) of 4 bytes, one at least)"
+                  2, [ "bench-allreduce"; "--sizes"; "0.01,1"; "--repeats"; "1" ], "run it with several processes, e.g. mpirun -np 2 croc-host bench-allreduce" // alone: a ring of one, fitted by dividing by N − 1 = 0
                   2, [ "clusters"; "--weights"; weights ], "exactly one of --image and --data"
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--count"; "3" ], "--count 3 draws images from --data" // ignored silently once
                   2, [ "clusters"; "--weights"; weights; "--image"; photo; "--output"; photo ], "is this command's input file"

@@ -530,6 +530,9 @@ let tests =
             let e = thrown<ConfigException> (fun () -> TrainingTests.run config |> ignore) "no optimiser step per epoch"
             Expect.isFalse (TrainCommand.MetByEveryRank e) "this rank's dataset: the others may wait in a collective, so all are aborted"
             Expect.isTrue (TrainCommand.MetByEveryRank(ConfigException "--lr must be in (0, 10]")) "an option's error is every rank's"
+            // every rank sees the same mean loss and meets the same agreement checks: none aborts the others
+            Expect.isTrue (TrainCommand.MetByEveryRank(DivergedException "non-finite loss at step 3")) "a divergence is every rank's"
+            Expect.isTrue (TrainCommand.MetByEveryRank(CrOC.Host.Distributed.RanksDisagreeException "the processes disagree on the setting(s) lr")) "so is a disagreement between the ranks"
             Directory.Delete(output, true)
         }
     ]

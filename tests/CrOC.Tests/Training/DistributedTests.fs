@@ -146,6 +146,24 @@ let private workFolderWithImages (name: string) =
 let private rankPerFolder (a: string) (b: string) (args: string list) =
     mpirunIn a [] 1 (args @ [ ":"; "-np"; "1"; "-wdir"; b; "dotnet"; hostDll ] @ args)
 
+[<Runtime.InteropServices.DllImport("libc", EntryPoint = "sysconf")>]
+extern int64 private sysconf(int name)
+
+/// The machine's online cores (sysconf's _SC_NPROCESSORS_ONLN, glibc's 84), as croc-host counts them.
+let private onlineCores () = int (sysconf 84)
+
+/// Rank 0's run folder `name` in `a`, and rank 1's of that name in `b` whose owner file links to rank 0's: the ranks
+/// agree that they see one folder, and whatever rank 1 writes into its --output stays apart, in `b`.
+let private linkedRunFolders (a: string) (b: string) (name: string) =
+    Directory.CreateDirectory(Path.Combine(b, name)) |> ignore
+    let owner = CrOC.Host.Training.RunFolder.OwnerName
+    File.CreateSymbolicLink(Path.Combine(b, name, owner), Path.Combine(a, name, owner)) |> ignore
+    Path.Combine(a, name)
+
+/// What rank 1's run folder `name` in `b` (of `linkedRunFolders`) holds.
+let private writtenByRank1 (b: string) (name: string) =
+    Directory.GetFileSystemEntries(Path.Combine(b, name)) |> Array.map Path.GetFileName |> Array.sort
+
 let private hasSteps (output: string) (n: int) () =
     let file = Path.Combine(output, "metrics.jsonl")
     File.Exists file && File.ReadAllLines(file).Length >= n
@@ -159,9 +177,9 @@ let tests =
             use _ = torch.NewDisposeScope()
             let rng = Random 3
             let parameters =
-                [ for shape in [ [| 7L; 5L |]; [| 300L |]; [| 2L; 3L; 4L |]; [| 1000L |]; [| 9L |] ] ->
-                    let p = torch.zeros(shape, requires_grad = true)
-                    let g = torch.tensor(normal rng (int (Array.fold (*) 1L shape)), dtype = f32).reshape(shape)
+                [ for shape, dtype in [ [| 7L; 5L |], f32; [| 300L |], f32; [| 2L; 3L; 4L |], f32; [| 1000L |], f32; [| 9L |], f32; [| 4L |], f32; [| 3L |], f64 ] ->
+                    let p = torch.zeros(shape, dtype = dtype, requires_grad = true)
+                    let g = torch.tensor(normal rng (int (Array.fold (*) 1L shape)), dtype = f32).reshape(shape).to_type(dtype)
                     p.grad <- g
                     p ]
             let before = parameters |> List.map (fun p -> (gradOf p).clone())
@@ -169,10 +187,31 @@ let tests =
             (pair :> ICollective).AverageGradients(parameters, bucketBytes = 2048L)
             for p, g in List.zip parameters before do
                 Expect.equal (maxAbsDiff (gradOf p) (g * 2.0f)) 0.0 "the mean of g and 3·g, written back into every gradient"
-            Expect.sequenceEqual pair.Calls [ 1436L; 4000L; 36L ] "buckets of float32 values: (35 + 300 + 24), (1000 alone: larger than a bucket), (9)"
+            // after a flush the next bucket counts its own bytes only; a bucket holds one dtype (its flat buffer has one)
+            Expect.sequenceEqual pair.Calls [ 1436L; 4000L; 52L; 24L ] "buckets: float32 (35 + 300 + 24), (1000 alone: larger than a bucket), (9 + 4), then float64 (3)"
             let exact = new PeerHoldingTriple()
             (exact :> ICollective).AverageGradients(parameters, bucketBytes = 1436L)
-            Expect.sequenceEqual exact.Calls [ 1436L; 4000L; 36L ] "a bucket filled to exactly its size is one call"
+            Expect.sequenceEqual exact.Calls [ 1436L; 4000L; 52L; 24L ] "a bucket filled to exactly its size is one call"
+        }
+
+        test "the ranks' agreement: a value that differs is refused naming each rank's (not a fingerprint's); settings by their count first, then each by name; a command's settings are all its options" {
+            use alike = new PeerGathering(fun _ mine -> mine)
+            (alike :> ICollective).Agree("the number of steps", 12.0, "every process needs the same options")
+            Expect.equal alike.Looks 1 "one all-gather, and no refusal"
+            let refused (ranks: ICollective) (agree: ICollective -> unit) =
+                let e = Expect.throwsC (fun () -> agree ranks) id
+                Expect.isTrue (e :? RanksDisagreeException) (string e)
+                e.Message
+            let other () = new PeerGathering(fun _ mine -> mine + 1.0)
+            Expect.equal (refused (other ()) (fun r -> r.Agree("the number of steps", 12.0, "same options")))
+                "the processes disagree on the number of steps (12, 13): same options" "each rank's value, in rank order"
+            Expect.equal (refused (other ()) (fun r -> r.Agree("the training images", 12.0, "same dataset", showValues = false)))
+                "the processes disagree on the training images: same dataset" "a fingerprint's values say nothing: not shown"
+            // a rank of another build has other settings: their count is compared before the per-setting all-gather that assumes it
+            let settings = ResizeArray [ struct ("batch", "4"); struct ("lr", "0.1") ]
+            Expect.stringContains (refused (other ()) (fun r -> r.AgreeOnSettings(settings))) "disagree on the number of settings (2, 3)" "the count first"
+            Expect.sequenceEqual [ for struct (name, _) in Agreement.SettingsOf(CrOC.Host.AllReduceBenchmarkOptions()) -> name ] [ "sizes"; "repeats"; "step-seconds" ]
+                "bench-allreduce's ranks compare every option: the all-reduces' sizes and counts too"
         }
 
         test "threads: a warning when a machine's processes ask for more threads than it has cores, none otherwise" {
@@ -297,9 +336,11 @@ let tests =
             File.Delete tar
         }
 
-        test "SIGTERM to one rank stops all ranks after the same step, said by that rank; rank 0 writes that step's checkpoint; exit 0" {
-            let output = DataTests.tempDir "dp-stopped"
-            let job = mpirun 2 (trainArgs output [ "--max-steps"; "100000"; "--checkpoint-every"; "100000" ])
+        test "SIGTERM to one rank stops all ranks after the same step, said by that rank; rank 0 alone writes that step's checkpoint; exit 0" {
+            let a, b = DataTests.tempDir "dp-stopped-a", DataTests.tempDir "dp-stopped-b"
+            let output = linkedRunFolders a b "run"
+            // --epochs too: the tiny run's 3 epochs of one step each ended by themselves, whether or not the stop reached rank 0
+            let job = rankPerFolder a b (trainArgs "run" [ "--max-steps"; "100000"; "--epochs"; "100000"; "--checkpoint-every"; "100000" ])
             let p, text = job
             withJob job (fun () ->
                 waitUntil 120 "the first step" (hasSteps output 1)
@@ -311,6 +352,8 @@ let tests =
             let steps = TrainingTests.metrics output |> Array.map (fun r -> r.GetProperty("step").GetInt32())
             let last = CrOC.Host.Training.Checkpoints.List(output) |> Seq.last
             Expect.stringContains last (sprintf "step-%08d" (Array.last steps)) "the checkpoint is the last logged step"
+            Expect.sequenceEqual (writtenByRank1 b "run") [| CrOC.Host.Training.RunFolder.OwnerName |] "rank 1 wrote no checkpoint of its own at the stop"
+            for d in [ a; b ] do Directory.Delete(d, true)
         }
 
         test "bench: an error on one rank alone ends every rank at once with its line, not after the 600 s watchdog" {
@@ -321,9 +364,13 @@ let tests =
             Expect.stringContains text "bench [rank 1]" "its line names the rank"
         }
 
-        test "bench under mpirun counts every process's images: images/s is processes × --batch over the median step" {
-            let code, text = mpirun 2 [ "bench"; "--preset"; "tiny"; "--batch"; "2"; "--repeats"; "1"; "--precision"; "fp32"; "--json" ] |> finish 180
+        test "bench under mpirun counts every process's images: images/s is processes × --batch over the median step; rank 0 alone reports; the thread warning counts the machine's processes" {
+            let cores = onlineCores ()
+            let code, text = mpirun 2 [ "bench"; "--preset"; "tiny"; "--batch"; "2"; "--repeats"; "1"; "--precision"; "fp32"; "--json"; "--threads"; string cores ] |> finish 180
             Expect.equal code 0 text
+            let count (what: string) = text.Split('\n') |> Array.filter (fun l -> l.Contains what) |> Array.length
+            for what in [ "bench: preset"; "s median over"; "\"images_per_s\"" ] do Expect.equal (count what) 1 (sprintf "'%s' once: rank 0 alone prints\n%s" what text)
+            Expect.stringContains text (sprintf "warning: 2 process(es) × %d threads ask for more than this machine's %d cores" cores cores) "both processes of this machine counted (MPI's split by machine)"
             use json = JsonDocument.Parse(text.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.find (fun l -> l.StartsWith "{"))
             let field (name: string) = json.RootElement.GetProperty(name).GetDouble()
             Expect.equal (field "processes") 2.0 "both ranks"
@@ -455,7 +502,7 @@ let tests =
             Expect.isFalse (text.Contains "images/s") "no step was timed"
         }
 
-        test "a run folder the ranks do not all see (a relative --output in each rank's own working folder) is refused once rank 0 claimed it, before any step" {
+        test "a run folder the ranks do not all see (a relative --output in each rank's own working folder) is refused once rank 0 claimed it, before any step; so are a resume whose ranks find different steps or different checkpoints of one step" {
             // it ran, and was refused only at its first resume ("the processes disagree on the step to resume from")
             let first, second = DataTests.tempDir "dp-own-a", DataTests.tempDir "dp-own-b"
             let train = trainArgs "run" [ "--max-steps"; "1" ]
@@ -464,6 +511,35 @@ let tests =
             Expect.stringContains text "--output 'run' must be one folder that every process sees" "says why"
             Expect.isFalse (text.Contains "step 1/") "no step was run"
             Expect.isFalse (Directory.Exists(Path.Combine(second, "run"))) "rank 1 made nothing of its own"
+            // a folder that rank 1 sees as rank 0 made it (here through its owner file alone) is accepted; rank 0 alone writes into it
+            let linked = linkedRunFolders first second "linked"
+            let train = trainArgs "linked" [ "--max-steps"; "2"; "--checkpoint-every"; "1" ]
+            let code, text = rankPerFolder first second train |> finish 120
+            Expect.equal code 0 (sprintf "trained:\n%s" text)
+            Expect.equal (CrOC.Host.Training.Checkpoints.List(linked).Count) 2 "rank 0's checkpoints of steps 1 and 2"
+            Expect.sequenceEqual (writtenByRank1 second "linked") [| CrOC.Host.Training.RunFolder.OwnerName |] "rank 1 wrote neither checkpoints nor metrics"
+            // resumed, rank 1 finds none of those checkpoints (a cache that shows the owner file but not the newer ones): the
+            // steps to resume from are compared before any step (the ranks would otherwise run different steps and wait on each other)
+            let code, text = rankPerFolder first second (trainArgs "linked" [ "--max-steps"; "3"; "--collective-timeout"; "10" ]) |> finish 120
+            Expect.equal code 2 (sprintf "bad input:\n%s" text)
+            Expect.stringContains text "disagree on the step to resume from (2, 0)" "each rank's step"
+            // rank 1 finds a checkpoint of step 2 too, but another (an earlier run's through a stale cache, after --move-aside):
+            // the same step with other AdamW moments, which the start does not broadcast; refused by its SHA-256
+            let rank0s = CrOC.Host.Training.Checkpoints.List(linked) |> Seq.last
+            let rank1s = Path.Combine(second, "linked", "checkpoints", Path.GetFileName rank0s |> nonNull)
+            Directory.CreateDirectory(Path.GetDirectoryName rank1s |> nonNull) |> ignore
+            let struct (tensors, metadata) = Safetensors.Read rank0s
+            let moment = tensors.Keys |> Seq.find (fun name -> name.StartsWith "adam.m.")
+            tensors.[moment].add_(torch.ones_like tensors.[moment]) |> ignore
+            Safetensors.Write(rank1s, tensors, metadata)
+            let resume () = rankPerFolder first second (trainArgs "linked" [ "--max-steps"; "3"; "--collective-timeout"; "10" ]) |> finish 120
+            let code, text = resume ()
+            Expect.equal code 2 (sprintf "bad input:\n%s" text)
+            Expect.stringContains text "disagree on the checkpoint resumed from (its SHA-256)" "the checkpoints differ"
+            File.Copy(rank0s, rank1s, true)
+            let code, text = resume ()
+            Expect.equal code 0 (sprintf "rank 0's checkpoint, read from two folders: resumed together\n%s" text)
+            Expect.stringContains text "step 3/3" "the next step ran"
             for dir in [ first; second ] do Directory.Delete(dir, true)
         }
 
@@ -491,7 +567,14 @@ let tests =
             Expect.equal code 2 (sprintf "bad input:\n%s" text)
             Expect.stringContains text "disagree on the training images (as many, but of other names" "says how the datasets differ"
             Expect.isFalse (File.Exists(Path.Combine(output, "metrics.jsonl"))) "no step ran"
-            for d in [ output; a; b ] do Directory.Delete(d, true)
+            // one image fewer on rank 1 (batch 2: each still has a step per epoch): the counts are compared first, and named
+            File.Delete(Directory.GetFiles(Path.Combine(b, "images")) |> Array.sort |> Array.head)
+            let fewer = DataTests.tempDir "dp-datasets-fewer"
+            let code, text = rankPerFolder a b (trainArgs fewer [ "--data"; "images"; "--batch"; "2"; "--max-steps"; "1" ]) |> finish 120
+            Expect.equal code 2 (sprintf "bad input:\n%s" text)
+            Expect.stringContains text "disagree on the number of training images (8, 7)" "each rank's count"
+            Expect.isFalse (File.Exists(Path.Combine(fewer, "metrics.jsonl"))) "no step ran"
+            for d in [ output; fewer; a; b ] do Directory.Delete(d, true)
         }
 
         test "one rank's data failing mid-run: every rank ends with a line, the root after its checkpoint and with the failure in train.log" {
@@ -512,6 +595,7 @@ let tests =
             Expect.equal (Path.GetFileName(failed.Groups.[2].Value.Trim())) (sprintf "step-%08d.safetensors" (step - 1)) "the steps before the failure checkpointed"
             Expect.isTrue (File.Exists(failed.Groups.[2].Value.Trim())) "and that checkpoint is there"
             Expect.stringContains text (sprintf "train [rank 0]: the data failed at step %d on rank 1 (its line says why)" step) "rank 0 ends with a line of its own"
+            Expect.isFalse (text.Contains "MPI_ABORT") (sprintf "every rank ends by itself, none aborting the others:\n%s" text)
             for d in [ output; a; b ] do Directory.Delete(d, true)
         }
 
@@ -540,9 +624,16 @@ let tests =
             let output = DataTests.tempDir "dp-no-start"
             let watch = Stopwatch.StartNew()
             // not one that exits at once (`train --help`): mpirun then ends the job itself (SIGTERM) when rank 0 had called MPI_Init first
-            let code, text = mpirun 1 (trainArgs output [ "--collective-timeout"; "5" ] @ [ ":"; "-np"; "1"; "sleep"; "300" ]) |> finish 100
+            let neverJoined (timeout: int) = // each job its own run folder
+                mpirun 1 (trainArgs (Path.Combine(output, string timeout)) [ "--collective-timeout"; string timeout ] @ [ ":"; "-np"; "1"; "sleep"; "300" ])
+            // at the same time (both wait): a timeout above the floor is the start's limit
+            let short, long = neverJoined 5, neverJoined 32
+            let code, text = finish 100 short
             Expect.equal code 3 (sprintf "the hung-rank code:\n%s" text)
             Expect.stringContains text "croc-host [rank 0/2]: the start of the run (MPI_Init) did not complete within 30 s: another process of the run has not joined" "rank 0 says what it waited for (a start-up gap is no hang: 30 s at least)"
+            let code, text = finish 100 long
+            Expect.equal code 3 (sprintf "the hung-rank code:\n%s" text)
+            Expect.stringContains text "the start of the run (MPI_Init) did not complete within 32 s" "a longer --collective-timeout is waited in full"
             Expect.isLessThan watch.Elapsed.TotalSeconds 90.0 "bounded"
             Directory.Delete(output, true)
         }
